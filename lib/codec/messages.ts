@@ -1,0 +1,39 @@
+/**
+ * Domain messages: what cores send and receive. The protobuf classes in gen/
+ * are the wire form only; codec.ts converts and validates at the boundary.
+ */
+
+export const TcpFlag = {
+  FIN: 1,
+  SYN: 2,
+  RST: 4,
+  PSH: 8,
+  ACK: 16,
+} as const;
+export const TCP_FLAGS_MASK = 31;
+
+/** A TCP segment. `seq`/`ack` are absolute stream offsets (never wrap). */
+export interface Segment {
+  readonly type: 'segment';
+  readonly vmId: string;
+  readonly term: number;
+  readonly epoch: number;
+  readonly connId: number;
+  readonly seq: number;
+  readonly ack: number;
+  /** Raw 16-bit window field; scaled by the shift the sender offered in its SYN. */
+  readonly window: number;
+  readonly flags: number;
+  readonly payload: Uint8Array;
+  /** SYN option; 0 when absent. */
+  readonly mss: number;
+  /** SYN option; undefined when not offered. */
+  readonly wscale: number | undefined;
+  readonly tsValUs: number;
+  readonly tsEcrUs: number;
+  /** An ACK made by the acker before the client has the data. */
+  readonly speculative: boolean;
+}
+
+export type WireMessage = Segment;
+export type WireMessageType = WireMessage['type'];

@@ -1,0 +1,42 @@
+/**
+ * Typed errors: shells decide retry vs. exit from `code` and `retryable`, never
+ * from message text.
+ */
+export abstract class SpeculaError extends Error {
+  abstract readonly code: string;
+  abstract readonly retryable: boolean;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A broken invariant: a bug. The simulator turns it into a failing seed. */
+export class InvariantError extends SpeculaError {
+  readonly code = 'INVARIANT';
+  readonly retryable = false;
+}
+
+/** A configuration value is invalid; the process names it and exits 2. */
+export class ConfigError extends SpeculaError {
+  readonly code = 'CONFIG';
+  readonly retryable = false;
+}
+
+/** Bytes on the wire could not be decoded into a known message. */
+export class DecodeError extends SpeculaError {
+  readonly code = 'DECODE';
+  readonly retryable = false;
+}
+
+/** A message arrived on a subject no handler knows. */
+export class UnknownSubjectError extends SpeculaError {
+  readonly code = 'UNKNOWN_SUBJECT';
+  readonly retryable = false;
+}
+
+/** The transport (NATS) is unreachable or closed; worth retrying. */
+export class TransportError extends SpeculaError {
+  readonly code = 'TRANSPORT';
+  readonly retryable = true;
+}

@@ -1,0 +1,37 @@
+import type { Mode } from '../config/run-config.js';
+
+/** One run's outcome; the CLI prints it as JSON or as a table row. */
+export interface RunResult {
+  mode: Mode;
+  workload: 'bulk' | 'rr';
+  runtime: 'sim' | 'nats';
+  /** Checkpoint epoch; null when nothing is replicated. */
+  epochMs: number | null;
+  rttMs: number;
+  bandwidthBitsPerSec: number;
+  lossRate: number;
+  durationS: number;
+  seed: number;
+  congestionControl: string;
+  goodputBitsPerSec: number;
+  bytesDelivered: number;
+  streamVerified: boolean;
+  retransmits: number;
+  fastRetransmits: number;
+  timeouts: number;
+  linkQueueDrops: number;
+  linkRandomLosses: number;
+  requestsCompleted: number;
+  latencyMsP50: number | null;
+  latencyMsP99: number | null;
+  simEvents: number;
+  wallMs: number;
+}
+
+/** Nearest-rank percentile; null for no samples. */
+export function percentile(samples: readonly number[], p: number): number | null {
+  if (samples.length === 0) return null;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}

@@ -1,0 +1,217 @@
+import { assert } from '../../assert.js';
+import { decode, encode } from '../../codec/codec.js';
+import type { WireMessage } from '../../codec/messages.js';
+import { messageTypeOf } from '../../codec/subjects.js';
+import { START, type Core, type Effect, type LogLevel } from '../types.js';
+import { EventQueue } from './event-queue.js';
+
+/**
+ * A hop between publisher and subscribers of one subject (an emulated link).
+ * Returns the arrival time at the far end, or DROPPED.
+ */
+export interface Hop {
+  transit(msg: WireMessage, nowUs: number): number;
+}
+export const DROPPED = -1;
+
+export interface SimRuntimeOptions {
+  /** Encode and decode every message through the real protobuf codec. */
+  readonly wireCheck: boolean;
+  /** Delivery delay of a bus message without a hop (same-host IPC). */
+  readonly busDelayUs: number;
+  /** Receives every log effect; none by default (hot paths log nothing). */
+  readonly onLog?: (entry: SimLogEntry) => void;
+  /** Rewrites a message between hop and subscribers: fault tests only. */
+  readonly tamper?: (subject: string, msg: WireMessage) => WireMessage;
+}
+
+export interface SimLogEntry {
+  readonly atUs: number;
+  readonly actor: string;
+  readonly level: LogLevel;
+  readonly event: string;
+  readonly fields?: Readonly<Record<string, unknown>>;
+}
+
+const enum EventKind {
+  Start,
+  Deliver,
+  Timer,
+}
+
+interface TimerSlot {
+  readonly name: string;
+  /** When the core wants the timer to fire; null when cancelled or fired. */
+  deadlineUs: number | null;
+  /** Time of the live heap entry for this slot; null when none. */
+  armedAtUs: number | null;
+  /** Generation of the live heap entry; older entries are stale. */
+  gen: number;
+}
+
+interface ActorSlot {
+  readonly core: Core;
+  readonly timers: Map<string, TimerSlot>;
+}
+
+class SimEvent {
+  order = 0;
+  constructor(
+    public atUs: number,
+    readonly kind: EventKind,
+    readonly actor: ActorSlot | null,
+    readonly subject: string,
+    readonly msg: WireMessage | null,
+    readonly timer: TimerSlot | null,
+    readonly gen: number,
+  ) {}
+}
+
+/**
+ * The deterministic runtime: virtual time in integer microseconds, one event
+ * queue, an in-memory bus. Same actors + same seed ⇒ the same run, always.
+ */
+export class SimRuntime {
+  readonly #queue = new EventQueue<SimEvent>();
+  readonly #actors: ActorSlot[] = [];
+  readonly #subscribers = new Map<string, ActorSlot[]>();
+  readonly #hops = new Map<string, Hop>();
+  #nowUs = 0;
+  #eventsProcessed = 0;
+  #messagesPublished = 0;
+  #messagesDropped = 0;
+
+  constructor(readonly options: SimRuntimeOptions) {}
+
+  get nowUs(): number {
+    return this.#nowUs;
+  }
+  get eventsProcessed(): number {
+    return this.#eventsProcessed;
+  }
+  get messagesPublished(): number {
+    return this.#messagesPublished;
+  }
+  get messagesDropped(): number {
+    return this.#messagesDropped;
+  }
+
+  addActor(core: Core): void {
+    const slot: ActorSlot = { core, timers: new Map() };
+    this.#actors.push(slot);
+    for (const subject of core.subscriptions) {
+      const list = this.#subscribers.get(subject) ?? [];
+      list.push(slot);
+      this.#subscribers.set(subject, list);
+    }
+    this.#queue.push(new SimEvent(this.#nowUs, EventKind.Start, slot, '', null, null, 0));
+  }
+
+  /** Routes every message published on `subject` through `hop`. */
+  addHop(subject: string, hop: Hop): void {
+    assert(!this.#hops.has(subject), `second hop on ${subject}`);
+    this.#hops.set(subject, hop);
+  }
+
+  /** Runs events up to and including `untilUs`, or until `stop()` holds. */
+  runUntil(untilUs: number, stop?: () => boolean): void {
+    const queue = this.#queue;
+    for (;;) {
+      const next = queue.peek();
+      if (next === undefined || next.atUs > untilUs) break;
+      queue.pop();
+      assert(next.atUs >= this.#nowUs, `time went back: ${next.atUs} < ${this.#nowUs}`);
+      this.#nowUs = next.atUs;
+      this.#dispatch(next);
+      if (stop?.()) return;
+    }
+    this.#nowUs = Math.max(this.#nowUs, untilUs);
+  }
+
+  #dispatch(ev: SimEvent): void {
+    switch (ev.kind) {
+      case EventKind.Start:
+        this.#eventsProcessed++;
+        this.#apply(ev.actor!, ev.actor!.core.handle(START, this.#nowUs));
+        return;
+      case EventKind.Deliver: {
+        this.#eventsProcessed++;
+        const subs = this.#subscribers.get(ev.subject);
+        if (subs === undefined) return;
+        const input = { kind: 'message', subject: ev.subject, msg: ev.msg! } as const;
+        for (const slot of subs) this.#apply(slot, slot.core.handle(input, this.#nowUs));
+        return;
+      }
+      case EventKind.Timer: {
+        const slot = ev.timer!;
+        if (ev.gen !== slot.gen) return; // superseded by an earlier re-arm
+        slot.armedAtUs = null;
+        if (slot.deadlineUs === null) return; // cancelled
+        if (slot.deadlineUs > this.#nowUs) {
+          this.#arm(ev.actor!, slot, slot.deadlineUs); // pushed later: re-arm lazily
+          return;
+        }
+        slot.deadlineUs = null;
+        this.#eventsProcessed++;
+        this.#apply(ev.actor!, ev.actor!.core.handle({ kind: 'timer', name: slot.name }, this.#nowUs));
+        return;
+      }
+    }
+  }
+
+  #apply(actor: ActorSlot, effects: Effect[]): void {
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'send':
+          this.#publish(effect.subject, effect.msg);
+          break;
+        case 'setTimer':
+          this.#setTimer(actor, effect.name, effect.atUs);
+          break;
+        case 'cancelTimer': {
+          const slot = actor.timers.get(effect.name);
+          if (slot) slot.deadlineUs = null;
+          break;
+        }
+        case 'log':
+          this.options.onLog?.({ atUs: this.#nowUs, actor: actor.core.name, level: effect.level, event: effect.event, ...(effect.fields ? { fields: effect.fields } : {}) });
+          break;
+      }
+    }
+  }
+
+  #publish(subject: string, original: WireMessage): void {
+    this.#messagesPublished++;
+    let msg = original;
+    if (this.options.wireCheck) msg = decode(messageTypeOf(subject), encode(msg));
+    const hop = this.#hops.get(subject);
+    const atUs = hop ? hop.transit(msg, this.#nowUs) : this.#nowUs + this.options.busDelayUs;
+    if (atUs === DROPPED) {
+      this.#messagesDropped++;
+      return;
+    }
+    assert(atUs >= this.#nowUs, `hop on ${subject} delivers in the past`);
+    if (this.options.tamper) msg = this.options.tamper(subject, msg);
+    this.#queue.push(new SimEvent(atUs, EventKind.Deliver, null, subject, msg, null, 0));
+  }
+
+  #setTimer(actor: ActorSlot, name: string, atUs: number): void {
+    assert(Number.isInteger(atUs), `timer ${name} at non-integer ${atUs}µs`);
+    let slot = actor.timers.get(name);
+    if (slot === undefined) {
+      slot = { name, deadlineUs: null, armedAtUs: null, gen: 0 };
+      actor.timers.set(name, slot);
+    }
+    const at = Math.max(atUs, this.#nowUs);
+    slot.deadlineUs = at;
+    // A live entry that fires no later than the deadline re-arms itself; only
+    // an earlier deadline needs a new heap entry.
+    if (slot.armedAtUs === null || slot.armedAtUs > at) this.#arm(actor, slot, at);
+  }
+
+  #arm(actor: ActorSlot, slot: TimerSlot, atUs: number): void {
+    slot.gen++;
+    slot.armedAtUs = atUs;
+    this.#queue.push(new SimEvent(atUs, EventKind.Timer, actor, '', null, slot, slot.gen));
+  }
+}

@@ -1,0 +1,82 @@
+import { US_PER_S } from '../../units.js';
+import type { CongestionControl, CongestionParams } from './types.js';
+
+const C = 0.4;
+const BETA = 0.7;
+/** RFC 9438 §4.3: AIMD increase that matches Reno's average rate. */
+const ALPHA = (3 * (1 - BETA)) / (1 + BETA);
+
+/** CUBIC, RFC 9438, with fast convergence. Windows in segments inside, bytes outside. */
+export class Cubic implements CongestionControl {
+  readonly name = 'cubic' as const;
+  cwndBytes: number;
+  ssthreshBytes = Number.MAX_SAFE_INTEGER;
+  #wMaxSeg = 0;
+  #kS = 0;
+  #originSeg = 0;
+  #epochStartUs: number | null = null;
+  #wEstSeg = 0;
+
+  constructor(readonly params: CongestionParams) {
+    this.cwndBytes = params.initialWindowBytes;
+  }
+
+  onAck(ackedBytes: number, nowUs: number, srttUs: number, cwndLimited: boolean): void {
+    if (!cwndLimited) return;
+    const mss = this.params.mssBytes;
+    if (this.cwndBytes < this.ssthreshBytes) {
+      this.cwndBytes += Math.min(ackedBytes, 2 * mss);
+      return;
+    }
+    const cwndSeg = this.cwndBytes / mss;
+    if (this.#epochStartUs === null) {
+      this.#epochStartUs = nowUs;
+      if (cwndSeg < this.#wMaxSeg) {
+        this.#kS = Math.cbrt((this.#wMaxSeg - cwndSeg) / C);
+        this.#originSeg = this.#wMaxSeg;
+      } else {
+        this.#kS = 0;
+        this.#originSeg = cwndSeg;
+      }
+      this.#wEstSeg = cwndSeg;
+    }
+    const tS = (nowUs - this.#epochStartUs) / US_PER_S;
+    const rttS = srttUs / US_PER_S;
+    const wCubic = (t: number): number => C * (t - this.#kS) ** 3 + this.#originSeg;
+    const targetSeg = Math.min(Math.max(wCubic(tS + rttS), cwndSeg), 1.5 * cwndSeg);
+    const ackedSeg = ackedBytes / mss;
+    this.#wEstSeg += (ALPHA * ackedSeg) / cwndSeg;
+    if (wCubic(tS) < this.#wEstSeg) {
+      this.cwndBytes = Math.max(this.cwndBytes, this.#wEstSeg * mss); // Reno-friendly region
+    } else {
+      this.cwndBytes += ((targetSeg - cwndSeg) / cwndSeg) * ackedSeg * mss;
+    }
+  }
+
+  onFastRetransmit(_flightBytes: number): void {
+    this.#reduce();
+  }
+
+  onRecoveryExit(): void {
+    this.cwndBytes = this.ssthreshBytes;
+  }
+
+  onTimeout(_flightBytes: number): void {
+    this.#reduce();
+    this.cwndBytes = this.params.mssBytes;
+  }
+
+  onIdleRestart(): void {
+    this.cwndBytes = Math.min(this.cwndBytes, this.params.initialWindowBytes);
+    this.#epochStartUs = null;
+  }
+
+  #reduce(): void {
+    const mss = this.params.mssBytes;
+    const cwndSeg = this.cwndBytes / mss;
+    // Fast convergence: release bandwidth to newer flows.
+    this.#wMaxSeg = cwndSeg < this.#wMaxSeg ? (cwndSeg * (1 + BETA)) / 2 : cwndSeg;
+    this.ssthreshBytes = Math.max(Math.floor(this.cwndBytes * BETA), 2 * mss);
+    this.#epochStartUs = null;
+  }
+}

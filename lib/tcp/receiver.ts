@@ -1,0 +1,112 @@
+import { Reassembly } from './reassembly.js';
+
+export const MAX_WINDOW_FIELD = 0xffff;
+export const MAX_WSCALE = 14;
+
+/** What the endpoint should do after a segment reached the receive side. */
+export const enum AckDecision {
+  None,
+  Delay,
+  Now,
+}
+
+/**
+ * The receive half of a connection: in-order delivery to the application,
+ * reassembly of out-of-order data within the advertised window, the window
+ * itself (never shrinking its right edge) and the timestamp to echo.
+ * The application consumes data when it is delivered, so the receive buffer
+ * holds out-of-order data only.
+ */
+export class TcpReceiver {
+  rcvNxt = 0;
+  /** RFC 7323 TS.Recent: the timestamp to echo. */
+  tsRecentUs = 0;
+  /** The ACK number last sent, for the TS.Recent update rule. */
+  lastAckSent = 0;
+  finReceived = false;
+  #finSeq: number | null = null;
+  #rightEdge = 0;
+  readonly #reassembly = new Reassembly();
+  /** Full-sized segments received since the last ACK sent. */
+  unackedSegments = 0;
+  dupSegments = 0;
+  outOfOrderSegments = 0;
+
+  constructor(
+    readonly rcvBufBytes: number,
+    /** Shift applied to windows we advertise (ours, offered in our SYN). */
+    public rcvWscale: number,
+  ) {}
+
+  get outOfOrderBytes(): number {
+    return this.#reassembly.bytes;
+  }
+
+  /** The peer's SYN consumed sequence number `irs`. */
+  init(irs: number): void {
+    this.rcvNxt = irs + 1;
+    this.lastAckSent = this.rcvNxt;
+  }
+
+  /** The 16-bit window field for the next segment we send. */
+  windowField(syn: boolean): number {
+    const free = this.rcvBufBytes - this.#reassembly.bytes;
+    if (syn) return Math.min(MAX_WINDOW_FIELD, free); // SYN windows are never scaled
+    const wnd = Math.max(free, this.#rightEdge - this.rcvNxt); // never shrink the right edge
+    const field = Math.min(MAX_WINDOW_FIELD, Math.floor(wnd / 2 ** this.rcvWscale));
+    this.#rightEdge = Math.max(this.#rightEdge, this.rcvNxt + field * 2 ** this.rcvWscale);
+    return field;
+  }
+
+  /**
+   * Accepts a segment's data and FIN. In-order bytes go to `deliver`, in
+   * stream order, exactly once.
+   */
+  accept(seq: number, payload: Uint8Array, fin: boolean, tsValUs: number, mssBytes: number, deliver: (chunk: Uint8Array) => void): AckDecision {
+    const len = payload.length;
+    const end = seq + len + (fin ? 1 : 0);
+    if (len === 0 && !fin) return seq < this.rcvNxt ? AckDecision.Now : AckDecision.None; // probe, or pure ACK
+    if (end <= this.rcvNxt) {
+      this.dupSegments++;
+      return AckDecision.Now;
+    }
+    const windowEnd = Math.max(this.#rightEdge, this.rcvNxt + this.rcvBufBytes - this.#reassembly.bytes);
+    if (seq >= windowEnd) return AckDecision.Now; // beyond the window: drop, re-advertise
+    const fits = payload.subarray(0, Math.max(0, Math.min(len, windowEnd - seq)));
+    const finFits = fin && fits.length === len;
+    if (seq <= this.lastAckSent && tsValUs >= this.tsRecentUs) this.tsRecentUs = tsValUs;
+    if (seq > this.rcvNxt) {
+      this.outOfOrderSegments++;
+      this.#reassembly.insert(seq, fits);
+      if (finFits) this.#finSeq = seq + len;
+      return AckDecision.Now; // a duplicate ACK tells the sender about the hole
+    }
+    const fresh = fits.subarray(this.rcvNxt - seq);
+    const hadHoles = !this.#reassembly.isEmpty;
+    if (fresh.length > 0) {
+      deliver(fresh);
+      this.rcvNxt += fresh.length;
+    }
+    if (finFits) this.#finSeq = seq + len;
+    for (const chunk of this.#reassembly.pull(this.rcvNxt)) {
+      deliver(chunk);
+      this.rcvNxt += chunk.length;
+    }
+    if (this.#finSeq !== null && this.#finSeq === this.rcvNxt && !this.finReceived) {
+      this.finReceived = true;
+      this.rcvNxt += 1;
+      return AckDecision.Now;
+    }
+    if (hadHoles) return AckDecision.Now; // RFC 5681 §4.2: ACK at once when a gap fills
+    if (len >= mssBytes) this.unackedSegments++;
+    else this.unackedSegments += 2; // a short segment is usually the end of a burst
+    return this.unackedSegments >= 2 ? AckDecision.Now : AckDecision.Delay;
+  }
+}
+
+/** The smallest shift that lets `bufferBytes` fit the 16-bit window field. */
+export function windowScaleFor(bufferBytes: number): number {
+  let shift = 0;
+  while (shift < MAX_WSCALE && bufferBytes / 2 ** shift > MAX_WINDOW_FIELD) shift++;
+  return shift;
+}

@@ -1,0 +1,52 @@
+/** Retransmission timeout estimator, RFC 6298, with exponential backoff. */
+export class RttEstimator {
+  #srttUs = 0;
+  #rttvarUs = 0;
+  #baseRtoUs: number;
+  #backoffShift = 0;
+  #samples = 0;
+
+  constructor(
+    readonly minRtoUs: number,
+    readonly maxRtoUs: number,
+    initialRtoUs: number,
+    /** Clock granularity G of RFC 6298 §2. */
+    readonly clockGranularityUs = 1000,
+  ) {
+    this.#baseRtoUs = initialRtoUs;
+  }
+
+  get srttUs(): number {
+    return this.#srttUs;
+  }
+  get hasSample(): boolean {
+    return this.#samples > 0;
+  }
+  get rtoUs(): number {
+    return Math.min(this.maxRtoUs, this.#baseRtoUs * 2 ** this.#backoffShift);
+  }
+
+  sample(rttUs: number): void {
+    const r = Math.max(1, rttUs);
+    if (this.#samples === 0) {
+      this.#srttUs = r;
+      this.#rttvarUs = r / 2;
+    } else {
+      this.#rttvarUs = 0.75 * this.#rttvarUs + 0.25 * Math.abs(this.#srttUs - r);
+      this.#srttUs = 0.875 * this.#srttUs + 0.125 * r;
+    }
+    this.#samples++;
+    const rto = this.#srttUs + Math.max(this.clockGranularityUs, 4 * this.#rttvarUs);
+    this.#baseRtoUs = Math.round(Math.min(this.maxRtoUs, Math.max(this.minRtoUs, rto)));
+  }
+
+  /** RFC 6298 §5.5: double the RTO after a timeout. */
+  backoff(): void {
+    if (this.rtoUs < this.maxRtoUs) this.#backoffShift++;
+  }
+
+  /** New data was acknowledged: the backoff ends. */
+  resetBackoff(): void {
+    this.#backoffShift = 0;
+  }
+}

@@ -1,0 +1,69 @@
+import { assert } from '../assert.js';
+
+/**
+ * The socket send buffer: a byte ring holding stream bytes [unaSeq, endSeq),
+ * i.e. written by the application and not yet acknowledged. Bounded by its
+ * capacity: a write takes only what fits, the rest waits for ACKs.
+ */
+export class SendBuffer {
+  readonly #ring: Uint8Array;
+  #startSeq: number;
+  #endSeq: number;
+
+  constructor(
+    readonly capacityBytes: number,
+    firstSeq: number,
+  ) {
+    assert(capacityBytes > 0, 'send buffer needs capacity');
+    this.#ring = new Uint8Array(capacityBytes);
+    this.#startSeq = firstSeq;
+    this.#endSeq = firstSeq;
+  }
+
+  get startSeq(): number {
+    return this.#startSeq;
+  }
+  get endSeq(): number {
+    return this.#endSeq;
+  }
+  get usedBytes(): number {
+    return this.#endSeq - this.#startSeq;
+  }
+  get freeBytes(): number {
+    return this.capacityBytes - this.usedBytes;
+  }
+
+  /**
+   * Appends up to `maxBytes`; `fill(dst, streamSeq)` writes the bytes in at
+   * most two pieces (the ring wraps). Returns the bytes accepted.
+   */
+  append(maxBytes: number, fill: (dst: Uint8Array, seq: number) => void): number {
+    const n = Math.min(maxBytes, this.freeBytes);
+    let done = 0;
+    while (done < n) {
+      const pos = (this.#endSeq + done) % this.capacityBytes;
+      const piece = Math.min(n - done, this.capacityBytes - pos);
+      fill(this.#ring.subarray(pos, pos + piece), this.#endSeq + done);
+      done += piece;
+    }
+    this.#endSeq += n;
+    return n;
+  }
+
+  /** A copy of stream bytes [seq, seq+len): segments outlive ring slots. */
+  copyOut(seq: number, len: number): Uint8Array {
+    assert(seq >= this.#startSeq && seq + len <= this.#endSeq, `copyOut [${seq},${seq + len}) outside [${this.#startSeq},${this.#endSeq})`);
+    const out = new Uint8Array(len);
+    const pos = seq % this.capacityBytes;
+    const first = Math.min(len, this.capacityBytes - pos);
+    out.set(this.#ring.subarray(pos, pos + first), 0);
+    if (first < len) out.set(this.#ring.subarray(0, len - first), first);
+    return out;
+  }
+
+  /** Frees bytes below `seq` (acknowledged). */
+  release(seq: number): void {
+    const upTo = Math.min(seq, this.#endSeq);
+    if (upTo > this.#startSeq) this.#startSeq = upTo;
+  }
+}

@@ -1,0 +1,21 @@
+// Generates the static protobuf module (ESM + .d.ts) from proto/ into
+// lib/codec/gen/, and copies it beside the compiled code in dist/.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const protoDir = 'proto/specula/v1';
+const outDir = 'lib/codec/gen';
+const distDir = 'dist/lib/codec/gen';
+const protos = readdirSync(protoDir).filter((f) => f.endsWith('.proto')).map((f) => join(protoDir, f));
+mkdirSync(outDir, { recursive: true });
+const bin = (name) => join('node_modules', '.bin', name);
+const js = join(outDir, 'specula.js');
+execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--force-number', '--no-verify', '--no-convert', '--no-delimited', '--no-service', '-o', js, ...protos], { stdio: 'inherit' });
+// protobufjs/minimal has no ESM entry with named exports; import the default.
+writeFileSync(js, readFileSync(js, 'utf8').replace(/import \* as \$protobuf from "protobufjs\/minimal"/, 'import $protobuf from "protobufjs/minimal.js"'));
+execFileSync(bin('pbts'), ['-o', join(outDir, 'specula.d.ts'), js], { stdio: 'inherit' });
+{
+  mkdirSync(distDir, { recursive: true });
+  for (const f of ['specula.js', 'specula.d.ts']) copyFileSync(join(outDir, f), join(distDir, f));
+}

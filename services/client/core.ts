@@ -1,0 +1,133 @@
+import { assert } from '../../lib/assert.js';
+import type { Segment } from '../../lib/codec/messages.js';
+import type { Core, Effect, Input } from '../../lib/runtime/types.js';
+import { TcpEndpoint, type TcpOptions } from '../../lib/tcp/index.js';
+import { ByteGenerator, StreamVerifier } from '../guest/workload/byte-generator.js';
+import { STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, type Workload } from '../guest/workload/workload.js';
+
+export interface ClientCoreOptions {
+  readonly vmId: string;
+  readonly seed: number;
+  readonly tcp: TcpOptions;
+  readonly workload: Workload;
+  /** Where the client's segments go (toward the protected machine). */
+  readonly txSubject: string;
+  readonly rxSubject: string;
+  /** Latency samples kept; later requests are counted but not sampled. */
+  readonly maxLatencySamples: number;
+}
+
+export interface ClientStats {
+  connectedAtUs: number | null;
+  bytesDelivered: number;
+  lastDeliveryUs: number;
+  streamVerified: boolean;
+  firstMismatchOffset: number | null;
+  peerClosedAtUs: number | null;
+  requestsCompleted: number;
+  latenciesUs: number[];
+}
+
+const TIMER_THINK = 'client.think';
+
+/**
+ * The remote peer: opens the connection, verifies every byte it receives
+ * against the workload generator and, for request/response, issues requests
+ * one at a time and measures each one's latency.
+ */
+export class ClientCore implements Core {
+  readonly name = 'client';
+  readonly subscriptions: readonly string[];
+  readonly tcp: TcpEndpoint;
+  readonly stats: ClientStats = {
+    connectedAtUs: null,
+    bytesDelivered: 0,
+    lastDeliveryUs: 0,
+    streamVerified: true,
+    firstMismatchOffset: null,
+    peerClosedAtUs: null,
+    requestsCompleted: 0,
+    latenciesUs: [],
+  };
+  readonly #out: Effect[][] = [];
+  readonly #verifier: StreamVerifier;
+  readonly #requestGenerator: ByteGenerator;
+  #nowUs = 0;
+  #requestSentUs = 0;
+  #responseBytesPending = 0;
+
+  constructor(readonly options: ClientCoreOptions) {
+    this.subscriptions = [options.rxSubject];
+    this.#verifier = new StreamVerifier(new ByteGenerator(options.seed, STREAM_SERVER_TO_CLIENT));
+    this.#requestGenerator = new ByteGenerator(options.seed, STREAM_CLIENT_TO_SERVER);
+    this.tcp = new TcpEndpoint(options.tcp, { vmId: options.vmId, connId: 1, timerPrefix: 'tcp' }, {
+      transmit: (seg) => this.#emit({ kind: 'send', subject: options.txSubject, msg: seg }),
+      setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs }),
+      cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
+      deliver: (chunk) => this.#onData(chunk),
+      connected: () => this.#onConnected(),
+      sendSpaceFreed: () => undefined,
+      peerClosed: () => {
+        this.stats.peerClosedAtUs = this.#nowUs;
+      },
+    });
+  }
+
+  handle(input: Input, nowUs: number): Effect[] {
+    const effects: Effect[] = [];
+    this.#out.push(effects);
+    this.#nowUs = nowUs;
+    try {
+      switch (input.kind) {
+        case 'start':
+          this.tcp.connect(nowUs);
+          break;
+        case 'message':
+          this.tcp.onSegment(input.msg as Segment, nowUs);
+          break;
+        case 'timer':
+          if (input.name === TIMER_THINK) this.#sendRequest();
+          else this.tcp.onTimer(input.name, nowUs);
+          break;
+      }
+    } finally {
+      this.#out.pop();
+    }
+    return effects;
+  }
+
+  #emit(effect: Effect): void {
+    this.#out[this.#out.length - 1]!.push(effect);
+  }
+
+  #onConnected(): void {
+    this.stats.connectedAtUs = this.#nowUs;
+    if (this.options.workload.kind === 'rr') this.#sendRequest();
+  }
+
+  #onData(chunk: Uint8Array): void {
+    this.#verifier.check(chunk);
+    this.stats.streamVerified = this.#verifier.ok;
+    this.stats.firstMismatchOffset = this.#verifier.firstMismatchOffset;
+    this.stats.bytesDelivered += chunk.length;
+    this.stats.lastDeliveryUs = this.#nowUs;
+    const w = this.options.workload;
+    if (w.kind !== 'rr') return;
+    this.#responseBytesPending -= chunk.length;
+    if (this.#responseBytesPending > 0) return;
+    this.stats.requestsCompleted++;
+    if (this.stats.latenciesUs.length < this.options.maxLatencySamples) this.stats.latenciesUs.push(this.#nowUs - this.#requestSentUs);
+    if (w.thinkTimeUs > 0) this.#emit({ kind: 'setTimer', name: TIMER_THINK, atUs: this.#nowUs + w.thinkTimeUs });
+    else this.#sendRequest();
+  }
+
+  #sendRequest(): void {
+    const w = this.options.workload;
+    if (w.kind !== 'rr') return;
+    this.#requestSentUs = this.#nowUs;
+    this.#responseBytesPending += w.responseBytes;
+    const written = this.tcp.write(w.requestBytes, (dst, streamOffset) => this.#requestGenerator.fill(dst, streamOffset), this.#nowUs);
+    // One request is outstanding at a time and the schema caps its size below any send buffer.
+    assert(written === w.requestBytes, `request of ${w.requestBytes} B did not fit the send buffer (${written} B)`);
+  }
+}

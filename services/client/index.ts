@@ -1,0 +1,1 @@
+export { ClientCore, type ClientCoreOptions, type ClientStats } from './core.js';

@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+export const workloadSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('bulk'),
+    /** Bytes to send, then FIN; 0 sends until the run ends. */
+    totalBytes: z.number().int().min(0).default(0),
+  }),
+  z.object({
+    kind: z.literal('rr'),
+    requestBytes: z.number().int().min(1).max(1 << 20).default(64),
+    responseBytes: z.number().int().min(1).max(64 << 20).default(16_384),
+    /** Client pause between a response and its next request. */
+    thinkTimeUs: z.number().int().min(0).default(0),
+  }),
+]);
+export type Workload = z.infer<typeof workloadSchema>;
+export type BulkWorkload = Extract<Workload, { kind: 'bulk' }>;
+export type RrWorkload = Extract<Workload, { kind: 'rr' }>;
+
+/** Byte streams of a run; both ends derive them from the run's seed. */
+export const STREAM_SERVER_TO_CLIENT = 'server-to-client';
+export const STREAM_CLIENT_TO_SERVER = 'client-to-server';

@@ -1,0 +1,97 @@
+import { assert } from '../lib/assert.js';
+import type { WireMessage } from '../lib/codec/messages.js';
+import type { Rng } from '../lib/rng.js';
+import { DROPPED, type Hop } from '../lib/runtime/sim/sim-runtime.js';
+import { BITS_PER_BYTE, US_PER_S } from '../lib/units.js';
+
+/** IPv4 (20) + TCP (20) + timestamp option (12): a 1448-byte MSS fills a 1500-byte MTU. */
+export const TCP_IP_HEADER_BYTES = 52;
+
+export interface LinkOptions {
+  readonly rateBitsPerSec: number;
+  /** One-way propagation delay. */
+  readonly delayUs: number;
+  /** Drop-tail bound on bytes queued or in transmission; a packet that would exceed it is dropped. */
+  readonly queueBytes: number;
+  /** Independent per-packet loss probability on the wire. */
+  readonly lossRate: number;
+  /** Uniform extra delay in [0, jitterUs); packets are never reordered by it. */
+  readonly jitterUs: number;
+}
+
+export interface LinkStats {
+  packets: number;
+  wireBytes: number;
+  queueDrops: number;
+  randomLosses: number;
+  maxQueuedBytes: number;
+}
+
+/**
+ * One direction of an emulated link: a FIFO transmitter at a fixed rate behind
+ * a drop-tail queue, then propagation delay, random loss and jitter. Departure
+ * times are computed when a packet enters, so a packet costs one event.
+ */
+export class LinkDirection implements Hop {
+  readonly stats: LinkStats = { packets: 0, wireBytes: 0, queueDrops: 0, randomLosses: 0, maxQueuedBytes: 0 };
+  readonly #usPerByte: number;
+  /** When the transmitter finishes the last accepted packet (fractional µs, so no drift). */
+  #busyUntilUs = 0;
+  #lastArrivalUs = 0;
+  /** Finish times and sizes of packets still queued or in transmission. */
+  readonly #finishUs: number[] = [];
+  readonly #sizes: number[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+
+  constructor(
+    readonly options: LinkOptions,
+    readonly rng: Rng,
+  ) {
+    assert(options.rateBitsPerSec > 0, 'link rate must be positive');
+    assert(options.queueBytes > 0, 'link queue must hold something');
+    this.#usPerByte = (BITS_PER_BYTE * US_PER_S) / options.rateBitsPerSec;
+  }
+
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  transit(msg: WireMessage, nowUs: number): number {
+    const wireBytes = msg.payload.length + TCP_IP_HEADER_BYTES;
+    this.#drainDeparted(nowUs);
+    if (this.#queuedBytes + wireBytes > this.options.queueBytes) {
+      this.stats.queueDrops++;
+      return DROPPED;
+    }
+    const finishUs = Math.max(nowUs, this.#busyUntilUs) + wireBytes * this.#usPerByte;
+    this.#busyUntilUs = finishUs;
+    this.#finishUs.push(finishUs);
+    this.#sizes.push(wireBytes);
+    this.#queuedBytes += wireBytes;
+    if (this.#queuedBytes > this.stats.maxQueuedBytes) this.stats.maxQueuedBytes = this.#queuedBytes;
+    this.stats.packets++;
+    this.stats.wireBytes += wireBytes;
+    if (this.rng.chance(this.options.lossRate)) {
+      this.stats.randomLosses++;
+      return DROPPED;
+    }
+    const jitterUs = this.options.jitterUs > 0 ? this.rng.next() * this.options.jitterUs : 0;
+    const arrivalUs = Math.max(Math.ceil(finishUs + this.options.delayUs + jitterUs), this.#lastArrivalUs);
+    this.#lastArrivalUs = arrivalUs;
+    return arrivalUs;
+  }
+
+  #drainDeparted(nowUs: number): void {
+    const finish = this.#finishUs;
+    while (this.#head < finish.length && finish[this.#head]! <= nowUs) {
+      this.#queuedBytes -= this.#sizes[this.#head]!;
+      this.#head++;
+    }
+    if (this.#head > 4096 && this.#head * 2 > finish.length) {
+      finish.splice(0, this.#head);
+      this.#sizes.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+}
