@@ -1,0 +1,29 @@
+import Table from 'cli-table3';
+import type { RunResult } from '../lib/results/run-result.js';
+
+export type OutputFormat = 'json' | 'table';
+
+const mbps = (bitsPerSec: number) => (bitsPerSec / 1e6).toFixed(1);
+const ms = (v: number | null) => (v === null ? '-' : v.toFixed(2));
+
+/** One result as a two-column table. */
+export function formatResultTable(result: RunResult): string {
+  const table = new Table({ head: ['field', 'value'] });
+  for (const [key, value] of Object.entries(result)) table.push([key, value === null ? '-' : String(value)]);
+  return table.toString();
+}
+
+/** Many results as one row each. */
+export function formatResultsTable(results: readonly RunResult[]): string {
+  const table = new Table({
+    head: ['mode', 'workload', 'epoch ms', 'rtt ms', 'link Mbit/s', 'loss', 'goodput Mbit/s', 'verified', 'retx', 'req', 'lat p50 ms', 'lat p99 ms'],
+  });
+  for (const r of results) {
+    table.push([r.mode, r.workload, r.epochMs ?? '-', r.rttMs, mbps(r.bandwidthBitsPerSec), r.lossRate, mbps(r.goodputBitsPerSec), r.streamVerified ? 'yes' : 'NO', r.retransmits, r.requestsCompleted, ms(r.latencyMsP50), ms(r.latencyMsP99)]);
+  }
+  return table.toString();
+}
+
+export function formatResult(result: RunResult, format: OutputFormat): string {
+  return format === 'json' ? JSON.stringify(result, null, 2) : formatResultTable(result);
+}

@@ -1,0 +1,108 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { MTU_BYTES, type Mode, type RunConfigInput } from '../lib/config/run-config.js';
+
+/** Parses a finite number or fails with the flag's name. */
+export const num = (value: string): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`'${value}' is not a number`);
+  return n;
+};
+
+/** Config paths as the flags that set them, so errors name what the user typed. */
+export const FLAG_FOR_PATH: Record<string, string> = {
+  mode: '--mode',
+  vmId: '--vm',
+  seed: '--seed',
+  durationS: '--duration-s',
+  'link.bandwidthBitsPerSec': '--bandwidth-mbps',
+  'link.rttMs': '--rtt-ms',
+  'link.lossRate': '--loss',
+  'link.jitterMs': '--jitter-ms',
+  'link.queueBytes': '--queue-packets',
+  'tcp.mssBytes': '--mss',
+  'tcp.sndBufBytes': '--snd-buf-bytes',
+  'tcp.rcvBufBytes': '--rcv-buf-bytes',
+  'tcp.initialWindowSegments': '--initial-window',
+  'tcp.congestionControl': '--cc',
+  'workload.totalBytes': '--bulk-bytes',
+  'workload.requestBytes': '--request-bytes',
+  'workload.responseBytes': '--response-bytes',
+  'workload.thinkTimeUs': '--think-time-ms',
+};
+
+/** The flags shared by `run` and `experiment` that describe one scenario. */
+export function addScenarioOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--workload <kind>', 'bulk transfer or request/response').choices(['bulk', 'rr']).default('bulk'))
+    .option('--bandwidth-mbps <n>', 'link rate, each direction', num, 1000)
+    .option('--loss <p>', 'random packet loss probability, each direction', num, 0)
+    .option('--jitter-ms <n>', 'extra one-way delay, uniform in [0, n); never reorders', num, 0)
+    .option('--queue-packets <n>', 'drop-tail queue per direction, in 1500-byte packets', num, 1000)
+    .option('--duration-s <n>', 'simulated seconds to run', num, 10)
+    .option('--bulk-bytes <n>', 'bulk: send this many bytes then close (0 = until the run ends)', num, 0)
+    .option('--request-bytes <n>', 'rr: request size', num, 64)
+    .option('--response-bytes <n>', 'rr: response size', num, 16_384)
+    .option('--think-time-ms <n>', 'rr: client pause between requests', num, 0)
+    .addOption(new Option('--cc <algorithm>', 'congestion control of both ends').choices(['newreno', 'cubic']).default('newreno'))
+    .option('--mss <bytes>', 'maximum segment size', num, 1448)
+    .option('--snd-buf-bytes <n>', 'socket send buffer (Linux tcp_wmem max)', num, 4 * 1024 * 1024)
+    .option('--rcv-buf-bytes <n>', 'socket receive buffer (Linux tcp_rmem max)', num, 6 * 1024 * 1024)
+    .option('--initial-window <segments>', 'initial congestion window', num, 10)
+    .option('--no-window-scaling', 'disable RFC 7323 window scaling (64 KiB window at most)')
+    .option('--no-delayed-ack', 'acknowledge every segment at once')
+    .option('--wire-check', 'encode and decode every bus message through protobuf', false)
+    .option('--vm <id>', 'protected VM id (a subject token)', 'vm1');
+}
+
+export interface ScenarioFlags {
+  workload: 'bulk' | 'rr';
+  bandwidthMbps: number;
+  loss: number;
+  jitterMs: number;
+  queuePackets: number;
+  durationS: number;
+  bulkBytes: number;
+  requestBytes: number;
+  responseBytes: number;
+  thinkTimeMs: number;
+  cc: 'newreno' | 'cubic';
+  mss: number;
+  sndBufBytes: number;
+  rcvBufBytes: number;
+  initialWindow: number;
+  windowScaling: boolean;
+  delayedAck: boolean;
+  wireCheck: boolean;
+  vm: string;
+}
+
+/** Flags → the config schema's input; validation happens in one place, the schema. */
+export function scenarioConfig(f: ScenarioFlags, point: { mode: Mode; rttMs: number; seed: number }): RunConfigInput {
+  return {
+    mode: point.mode,
+    vmId: f.vm,
+    seed: point.seed,
+    durationS: f.durationS,
+    wireCheck: f.wireCheck,
+    link: {
+      bandwidthBitsPerSec: f.bandwidthMbps * 1e6,
+      rttMs: point.rttMs,
+      lossRate: f.loss,
+      jitterMs: f.jitterMs,
+      queueBytes: Math.round(f.queuePackets * MTU_BYTES),
+    },
+    tcp: {
+      mssBytes: f.mss,
+      sndBufBytes: f.sndBufBytes,
+      rcvBufBytes: f.rcvBufBytes,
+      initialWindowSegments: f.initialWindow,
+      congestionControl: f.cc,
+      windowScaling: f.windowScaling,
+      delayedAck: f.delayedAck,
+    },
+    workload:
+      f.workload === 'bulk'
+        ? { kind: 'bulk', totalBytes: f.bulkBytes }
+        : { kind: 'rr', requestBytes: f.requestBytes, responseBytes: f.responseBytes, thinkTimeUs: Math.round(f.thinkTimeMs * 1000) },
+  };
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { SpeculaError } from '../lib/errors.js';
+import { runCommand } from './commands/run.js';
+import { EXIT_FAILED, EXIT_USAGE } from './exit-codes.js';
+
+const program = new Command('specula')
+  .description('Epoch checkpoint replication with speculative TCP ACKs and replication-aware congestion control')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+program.addCommand(runCommand().exitOverride());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version end in a CommanderError too, with exit code 0.
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else if (err instanceof SpeculaError && err.code === 'CONFIG') {
+    process.stderr.write(`specula: invalid option: ${err.message}\n`);
+    process.exitCode = EXIT_USAGE;
+  } else {
+    process.stderr.write(`specula: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = EXIT_FAILED;
+  }
+}
