@@ -3,12 +3,14 @@ import type { RunResult } from '../lib/results/run-result.js';
 
 export type OutputFormat = 'json' | 'table';
 
+/** No colour codes: tables are read in logs and CI output as often as on terminals. */
+const PLAIN = { head: [] as string[], border: [] as string[] };
 const mbps = (bitsPerSec: number) => (bitsPerSec / 1e6).toFixed(1);
 const ms = (v: number | null) => (v === null ? '-' : v.toFixed(2));
 
 /** One result as a two-column table. */
 export function formatResultTable(result: RunResult): string {
-  const table = new Table({ head: ['field', 'value'] });
+  const table = new Table({ head: ['field', 'value'], style: PLAIN });
   for (const [key, value] of Object.entries(result)) table.push([key, value === null ? '-' : String(value)]);
   return table.toString();
 }
@@ -16,6 +18,7 @@ export function formatResultTable(result: RunResult): string {
 /** Many results as one row each. */
 export function formatResultsTable(results: readonly RunResult[]): string {
   const table = new Table({
+    style: PLAIN,
     head: ['mode', 'workload', 'epoch ms', 'rtt ms', 'link Mbit/s', 'loss', 'goodput Mbit/s', 'verified', 'retx', 'req', 'lat p50 ms', 'lat p99 ms'],
   });
   for (const r of results) {

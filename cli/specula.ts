@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { SpeculaError } from '../lib/errors.js';
 import { runCommand } from './commands/run.js';
+import { serviceCommand } from './commands/service.js';
 import { EXIT_FAILED, EXIT_USAGE } from './exit-codes.js';
 
 const program = new Command('specula')
@@ -10,6 +11,7 @@ const program = new Command('specula')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 program.addCommand(runCommand().exitOverride());
+program.addCommand(serviceCommand().exitOverride());
 
 try {
   await program.parseAsync(process.argv);
