@@ -1,4 +1,5 @@
 import { DecodeError } from '../errors.js';
+import './protobuf-numbers.js';
 import { specula } from './gen/specula.js';
 import { TCP_FLAGS_MASK, type Segment, type WireMessage, type WireMessageType } from './messages.js';
 

@@ -42,7 +42,10 @@ export class GuestCore implements Core {
     this.subscriptions = [options.rxSubject];
     this.#generator = new ByteGenerator(options.seed, STREAM_SERVER_TO_CLIENT);
     this.#requestVerifier = new StreamVerifier(new ByteGenerator(options.seed, STREAM_CLIENT_TO_SERVER));
-    this.tcp = new TcpEndpoint(options.tcp, { vmId: options.vmId, connId: 1, timerPrefix: 'tcp' }, {
+    // Request/response servers set TCP_NODELAY (as memcached, redis and netperf's TCP_RR do):
+    // Nagle would hold each response's last short segment for the client's delayed ACK.
+    const tcp = options.workload.kind === 'rr' ? { ...options.tcp, nagle: false } : options.tcp;
+    this.tcp = new TcpEndpoint(tcp, { vmId: options.vmId, connId: 1, timerPrefix: 'tcp' }, {
       transmit: (seg) => this.#emit({ kind: 'send', subject: options.txSubject, msg: seg }),
       setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs }),
       cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),

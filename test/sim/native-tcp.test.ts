@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { TCP_IP_HEADER_BYTES } from '../../sim/link.js';
+import { mathisBitsPerSec, sim } from '../support/run.js';
+
+const GBIT = 1e9;
+
+describe('native TCP against analysis', () => {
+  it('fills a 1 Gbit/s, 1 ms link to at least 90% with large windows (NewReno)', () => {
+    const r = sim({ link: { bandwidthBitsPerSec: GBIT, rttMs: 1 }, durationS: 10 });
+    expect(r.streamVerified).toBe(true);
+    expect(r.goodputBitsPerSec).toBeGreaterThanOrEqual(0.9 * GBIT);
+    // Goodput can never exceed the payload share of the link.
+    expect(r.goodputBitsPerSec).toBeLessThanOrEqual(GBIT * (1448 / (1448 + TCP_IP_HEADER_BYTES)));
+  });
+
+  it('fills a 1 Gbit/s, 1 ms link to at least 90% with CUBIC', () => {
+    const r = sim({ link: { bandwidthBitsPerSec: GBIT, rttMs: 1 }, tcp: { congestionControl: 'cubic' }, durationS: 10 });
+    expect(r.streamVerified).toBe(true);
+    expect(r.goodputBitsPerSec).toBeGreaterThanOrEqual(0.9 * GBIT);
+  });
+
+  it('is window-limited to window/RTT with a 64 KiB window and no scaling at 100 Mbit/s, 50 ms', () => {
+    const windowBytes = 65_535;
+    const rttMs = 50;
+    const r = sim({ link: { bandwidthBitsPerSec: 100e6, rttMs }, tcp: { rcvBufBytes: windowBytes, windowScaling: false }, durationS: 20 });
+    const expected = (windowBytes * 8) / (rttMs / 1000);
+    expect(r.streamVerified).toBe(true);
+    expect(Math.abs(r.goodputBitsPerSec - expected) / expected).toBeLessThan(0.05);
+  });
+
+  for (const lossRate of [0.001, 0.01]) {
+    it(`tracks Mathis MSS/RTT·1.22/√p within ±30% at p = ${lossRate}, RTT 20 ms (NewReno, mean of 3 seeds)`, () => {
+      const runs = [1, 2, 3].map((seed) => sim({ seed, link: { bandwidthBitsPerSec: GBIT, rttMs: 20, lossRate }, durationS: 60 }));
+      for (const r of runs) expect(r.streamVerified).toBe(true);
+      const mean = runs.reduce((sum, r) => sum + r.goodputBitsPerSec, 0) / runs.length;
+      const model = mathisBitsPerSec(1448, 20, lossRate);
+      expect(mean / model).toBeGreaterThan(0.7);
+      expect(mean / model).toBeLessThan(1.3);
+    });
+  }
+});
