@@ -1,5 +1,7 @@
 import { assert } from '../assert.js';
 
+const SLAB_BYTES = 256 * 1024;
+
 /**
  * The socket send buffer: a byte ring holding stream bytes [unaSeq, endSeq),
  * i.e. written by the application and not yet acknowledged. Bounded by its
@@ -9,6 +11,9 @@ export class SendBuffer {
   readonly #ring: Uint8Array;
   #startSeq: number;
   #endSeq: number;
+  #slab = new Uint8Array(0);
+  /** Starts full, so the first copy allocates a slab. */
+  #slabUsed = SLAB_BYTES;
 
   constructor(
     readonly capacityBytes: number,
@@ -53,11 +58,27 @@ export class SendBuffer {
   /** A copy of stream bytes [seq, seq+len): segments outlive ring slots. */
   copyOut(seq: number, len: number): Uint8Array {
     assert(seq >= this.#startSeq && seq + len <= this.#endSeq, `copyOut [${seq},${seq + len}) outside [${this.#startSeq},${this.#endSeq})`);
-    const out = new Uint8Array(len);
+    const out = this.#allocate(len);
     const pos = seq % this.capacityBytes;
     const first = Math.min(len, this.capacityBytes - pos);
     out.set(this.#ring.subarray(pos, pos + first), 0);
     if (first < len) out.set(this.#ring.subarray(0, len - first), first);
+    return out;
+  }
+
+  /**
+   * Payload copies are carved from shared slabs: one small ArrayBuffer per
+   * segment costs more than the copy itself. A slab is freed by the garbage
+   * collector once no segment views it.
+   */
+  #allocate(len: number): Uint8Array {
+    if (len > SLAB_BYTES / 4) return new Uint8Array(len);
+    if (this.#slabUsed + len > SLAB_BYTES) {
+      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#slabUsed = 0;
+    }
+    const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + len);
+    this.#slabUsed += len;
     return out;
   }
 

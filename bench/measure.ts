@@ -1,0 +1,23 @@
+/** Median of `repeats` timed calls (after one warm-up), in wall milliseconds. */
+export function medianWallMs<T>(repeats: number, fn: () => T): { medianMs: number; last: T } {
+  let last = fn(); // warm-up: JIT and slab allocation
+  const samples: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    last = fn();
+    samples.push(performance.now() - t0);
+  }
+  samples.sort((a, b) => a - b);
+  return { medianMs: samples[Math.floor(samples.length / 2)]!, last };
+}
+
+export interface BenchRecord {
+  name: string;
+  metrics: Record<string, number>;
+  target?: { metric: string; op: '<=' | '>='; value: number; met: boolean };
+}
+
+export function withTarget(record: Omit<BenchRecord, 'target'>, metric: string, op: '<=' | '>=', value: number): BenchRecord {
+  const actual = record.metrics[metric]!;
+  return { ...record, target: { metric, op, value, met: op === '<=' ? actual <= value : actual >= value } };
+}

@@ -1,0 +1,25 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import type { BenchRecord } from './measure.js';
+import { simulatorSpeed } from './simulator.bench.js';
+
+/**
+ * `npm run bench`: runs every benchmark, prints one line each with its target,
+ * and writes bench/results/latest.json. Exit code 1 if a target is missed.
+ */
+const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { simulator: simulatorSpeed };
+/** `npm run bench -- simulator` runs only the benchmarks named. */
+const only = process.argv.slice(2);
+const records: BenchRecord[] = [];
+for (const [name, bench] of Object.entries(benches)) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  const record = await bench();
+  records.push(record);
+  const t = record.target;
+  const verdict = t ? `${t.met ? 'MET' : 'MISSED'} target ${t.metric} ${t.op} ${t.value}` : '';
+  process.stdout.write(`${record.name}  ${JSON.stringify(record.metrics)}  ${verdict}\n`);
+}
+mkdirSync('bench/results', { recursive: true });
+const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length };
+writeFileSync('bench/results/latest.json', JSON.stringify({ machine, records }, null, 2) + '\n');
+process.exitCode = records.every((r) => r.target?.met !== false) ? 0 : 1;

@@ -1,0 +1,24 @@
+import { runConfigSchema } from '../lib/config/run-config.js';
+import { simulate } from '../sim/run.js';
+import { medianWallMs, withTarget, type BenchRecord } from './measure.js';
+
+/** Simulator speed on a 10 s, 1 Gbit/s native bulk run (target: under 3 s wall on one core). */
+export function simulatorSpeed(): BenchRecord {
+  const config = runConfigSchema.parse({ durationS: 10, link: { bandwidthBitsPerSec: 1e9, rttMs: 1 } });
+  const { medianMs, last } = medianWallMs(3, () => simulate(config));
+  return withTarget(
+    {
+      name: 'sim.native-bulk-1gbit-10s',
+      metrics: {
+        wallMs: Math.round(medianMs),
+        simEvents: last.simEvents,
+        simEventsPerWallSec: Math.round(last.simEvents / (medianMs / 1000)),
+        simSecondsPerWallSec: Number((config.durationS / (medianMs / 1000)).toFixed(2)),
+        goodputBitsPerSec: last.goodputBitsPerSec,
+      },
+    },
+    'wallMs',
+    '<=',
+    3000,
+  );
+}
