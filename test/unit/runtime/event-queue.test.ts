@@ -1,0 +1,84 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { EventQueue, type QueuedEvent } from '../../../lib/runtime/sim/event-queue.js';
+
+interface Ev extends QueuedEvent {
+  readonly id: number;
+}
+
+const ev = (id: number, atUs: number): Ev => ({ id, atUs, order: 0 });
+
+function drain(queue: EventQueue<Ev>): Ev[] {
+  const out: Ev[] = [];
+  for (let e = queue.pop(); e !== undefined; e = queue.pop()) out.push(e);
+  return out;
+}
+
+/** The reference: a stable sort by time keeps insertion order among equal times. */
+const reference = (times: readonly number[]): number[] =>
+  times
+    .map((atUs, id) => ({ id, atUs }))
+    .sort((a, b) => a.atUs - b.atUs)
+    .map((e) => e.id);
+
+describe('EventQueue', () => {
+  it('pops events in the order of a stable sort by time, for any pushes', () => {
+    // A narrow range of times forces many ties.
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 300 }), (times) => {
+        const queue = new EventQueue<Ev>();
+        times.forEach((t, id) => queue.push(ev(id, t)));
+        expect(drain(queue).map((e) => e.id)).toEqual(reference(times));
+      }),
+    );
+  });
+
+  it('keeps (time, insertion order) when pops are interleaved with pushes', () => {
+    // Ops: a number pushes an event at that time; null pops. The reference is
+    // a list kept sorted by (time, id), ids being insertion order.
+    fc.assert(
+      fc.property(fc.array(fc.option(fc.integer({ min: 0, max: 10 }), { nil: null }), { maxLength: 300 }), (ops) => {
+        const queue = new EventQueue<Ev>();
+        const model: Ev[] = [];
+        let nextId = 0;
+        for (const op of ops) {
+          if (op === null) {
+            const expected = model.shift();
+            expect(queue.pop()?.id).toBe(expected?.id);
+          } else {
+            const e = ev(nextId++, op);
+            queue.push(e);
+            let i = model.length;
+            while (i > 0 && model[i - 1]!.atUs > e.atUs) i--;
+            model.splice(i, 0, { ...e });
+          }
+          expect(queue.size).toBe(model.length);
+          expect(queue.peek()?.id).toBe(model[0]?.id);
+        }
+      }),
+    );
+  });
+
+  it('runs events scheduled for the same instant in the order they were pushed', () => {
+    const queue = new EventQueue<Ev>();
+    for (let id = 0; id < 50; id++) queue.push(ev(id, 1000));
+    expect(drain(queue).map((e) => e.id)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  it('orders a later-pushed event with an equal time after an earlier one even after other pops', () => {
+    const queue = new EventQueue<Ev>();
+    queue.push(ev(0, 5));
+    queue.push(ev(1, 1));
+    expect(queue.pop()?.id).toBe(1);
+    queue.push(ev(2, 5));
+    queue.push(ev(3, 5));
+    expect(drain(queue).map((e) => e.id)).toEqual([0, 2, 3]);
+  });
+
+  it('returns undefined from pop and peek when empty', () => {
+    const queue = new EventQueue<Ev>();
+    expect(queue.pop()).toBeUndefined();
+    expect(queue.peek()).toBeUndefined();
+    expect(queue.size).toBe(0);
+  });
+});
