@@ -11,6 +11,7 @@ export const num = (value: string): number => {
 /** Config paths as the flags that set them, so errors name what the user typed. */
 export const FLAG_FOR_PATH: Record<string, string> = {
   mode: '--mode',
+  epochMs: '--epoch-ms',
   vmId: '--vm',
   seed: '--seed',
   durationS: '--duration-s',
@@ -77,9 +78,17 @@ export interface ScenarioFlags {
 }
 
 /** Flags → the config schema's input; validation happens in one place, the schema. */
-export function scenarioConfig(f: ScenarioFlags, point: { mode: Mode; rttMs: number; seed: number }): RunConfigInput {
+export interface ScenarioPoint {
+  mode: Mode;
+  epochMs: number;
+  rttMs: number;
+  seed: number;
+}
+
+export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfigInput {
   return {
     mode: point.mode,
+    epochMs: point.epochMs,
     vmId: f.vm,
     seed: point.seed,
     durationS: f.durationS,

@@ -9,6 +9,7 @@ import { validateRunConfig } from '../validate.js';
 
 interface RunFlags extends ScenarioFlags {
   mode: Mode;
+  epochMs: number;
   rttMs: number;
   seed: number;
   format: OutputFormat;
@@ -27,6 +28,7 @@ export function simulateTimed(config: RunConfig): RunResult {
 export function runCommand(): Command {
   const cmd = new Command('run').description('run one scenario and print its result');
   cmd.addOption(new Option('--mode <mode>', 'replication mode').choices(MODES).default('native'));
+  cmd.option('--epoch-ms <n>', 'checkpoint epoch length (replicated modes)', num, 25);
   cmd.option('--rtt-ms <n>', 'round-trip propagation delay', num, 1).option('--seed <n>', 'seed of the whole run', num, 1);
   addScenarioOptions(cmd);
   cmd
@@ -34,7 +36,7 @@ export function runCommand(): Command {
     .addOption(new Option('--runtime <runtime>', 'sim: deterministic simulator; nats: guest and client as processes over NATS').choices(['sim', 'nats']).default('sim'))
     .addOption(new Option('--nats-url <url>', 'NATS server for --runtime nats').env('NATS_URL').default('nats://127.0.0.1:4222'))
     .action(async (flags: RunFlags) => {
-      const config = validateRunConfig(scenarioConfig(flags, { mode: flags.mode, rttMs: flags.rttMs, seed: flags.seed }));
+      const config = validateRunConfig(scenarioConfig(flags, { mode: flags.mode, epochMs: flags.epochMs, rttMs: flags.rttMs, seed: flags.seed }));
       let result: RunResult;
       if (flags.runtime === 'nats') {
         const { runOnNats } = await import('../nats-run.js');

@@ -24,6 +24,17 @@ export interface RunResult {
   requestsCompleted: number;
   latencyMsP50: number | null;
   latencyMsP99: number | null;
+  /** Checkpoints committed on the backup. */
+  checkpoints: number;
+  checkpointBytesTotal: number;
+  commitLatencyMsP50: number | null;
+  commitLatencyMsP99: number | null;
+  /** Most output bytes the netbuffer held at once. */
+  heldBytesMax: number;
+  /** Most bytes in the speculative buffer at once. */
+  specBufferBytesMax: number;
+  /** Time the guest spent paused for stop-and-copy. */
+  pauseMsTotal: number;
   simEvents: number;
   wallMs: number;
 }
