@@ -1,47 +1,43 @@
 import { DecodeError } from '../errors.js';
 import './protobuf-numbers.js';
 import { specula } from './gen/specula.js';
-import { TCP_FLAGS_MASK, type Segment, type WireMessage, type WireMessageType } from './messages.js';
+import { ChunkSource, TCP_FLAGS_MASK, type CheckpointChunk, type Segment, type WireMessage, type WireMessageType } from './messages.js';
 
 const pb = specula.v1;
 const EMPTY = new Uint8Array(0);
 export const MAX_WINDOW_FIELD = 0xffff;
 export const MAX_WSCALE = 14;
+const SHA256_BYTES = 32;
+const CHUNK_SOURCES = new Set<number>(Object.values(ChunkSource));
+
+function decodeWith<T>(codec: { decode(bytes: Uint8Array): T }, name: string, bytes: Uint8Array): T {
+  try {
+    return codec.decode(bytes);
+  } catch (cause) {
+    throw new DecodeError(`malformed ${name} (${bytes.length} bytes): ${String(cause)}`, { cause });
+  }
+}
+
+/** Every 64-bit field must survive as a JS number. */
+function requireSafe(name: string, fields: Record<string, number>): void {
+  for (const [field, value] of Object.entries(fields)) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new DecodeError(`${name}.${field} ${value} is not a safe non-negative integer`);
+  }
+}
 
 export function encodeSegment(seg: Segment): Uint8Array {
-  return pb.Segment.encode({
-    vmId: seg.vmId,
-    term: seg.term,
-    epoch: seg.epoch,
-    connId: seg.connId,
-    seq: seg.seq,
-    ack: seg.ack,
-    window: seg.window,
-    flags: seg.flags,
-    payload: seg.payload,
-    mss: seg.mss,
-    ...(seg.wscale === undefined ? {} : { wscale: seg.wscale }),
-    tsValUs: seg.tsValUs,
-    tsEcrUs: seg.tsEcrUs,
-    speculative: seg.speculative,
-  }).finish();
+  const { type: _type, wscale, ...fields } = seg;
+  return pb.Segment.encode({ ...fields, ...(wscale === undefined ? {} : { wscale }) }).finish();
 }
 
 /** Decodes and validates; anything malformed throws DecodeError. */
 export function decodeSegment(bytes: Uint8Array): Segment {
-  let m: specula.v1.Segment;
-  try {
-    m = pb.Segment.decode(bytes);
-  } catch (cause) {
-    throw new DecodeError(`malformed Segment (${bytes.length} bytes): ${String(cause)}`, { cause });
-  }
+  const m = decodeWith(pb.Segment, 'Segment', bytes);
   if (m.window > MAX_WINDOW_FIELD) throw new DecodeError(`Segment.window ${m.window} exceeds 16 bits`);
   if ((m.flags & ~TCP_FLAGS_MASK) !== 0) throw new DecodeError(`Segment.flags ${m.flags} has unknown bits`);
   const wscale = m.wscale ?? undefined;
   if (wscale !== undefined && wscale > MAX_WSCALE) throw new DecodeError(`Segment.wscale ${wscale} exceeds ${MAX_WSCALE}`);
-  for (const [name, value] of [['seq', m.seq], ['ack', m.ack], ['term', m.term], ['epoch', m.epoch]] as const) {
-    if (!Number.isSafeInteger(value) || value < 0) throw new DecodeError(`Segment.${name} ${value} is not a safe non-negative integer`);
-  }
+  requireSafe('Segment', { seq: m.seq, ack: m.ack, term: m.term, epoch: m.epoch, tsValUs: m.tsValUs, tsEcrUs: m.tsEcrUs });
   return {
     type: 'segment',
     vmId: m.vmId,
@@ -61,10 +57,39 @@ export function decodeSegment(bytes: Uint8Array): Segment {
   };
 }
 
+function decodeChunk(bytes: Uint8Array): CheckpointChunk {
+  const m = decodeWith(pb.CheckpointChunk, 'CheckpointChunk', bytes);
+  requireSafe('CheckpointChunk', { term: m.term, epoch: m.epoch, rawBytes: m.rawBytes });
+  if (!CHUNK_SOURCES.has(m.source)) throw new DecodeError(`CheckpointChunk.source ${m.source} is unknown`);
+  if (m.count === 0 || m.index >= m.count) throw new DecodeError(`CheckpointChunk index ${m.index} of ${m.count} is out of range`);
+  if (m.hash.length !== SHA256_BYTES) throw new DecodeError(`CheckpointChunk.hash has ${m.hash.length} bytes, not ${SHA256_BYTES}`);
+  return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes };
+}
+
 export function encode(msg: WireMessage): Uint8Array {
   switch (msg.type) {
     case 'segment':
       return encodeSegment(msg);
+    case 'epochBarrier': {
+      const { type: _t, ...fields } = msg;
+      return pb.EpochBarrier.encode(fields).finish();
+    }
+    case 'epochEnd': {
+      const { type: _t, ...fields } = msg;
+      return pb.EpochEnd.encode(fields).finish();
+    }
+    case 'checkpointChunk': {
+      const { type: _t, ...fields } = msg;
+      return pb.CheckpointChunk.encode(fields).finish();
+    }
+    case 'checkpointAck': {
+      const { type: _t, ...fields } = msg;
+      return pb.CheckpointAck.encode(fields).finish();
+    }
+    case 'epochCommit': {
+      const { type: _t, ...fields } = msg;
+      return pb.EpochCommit.encode(fields).finish();
+    }
   }
 }
 
@@ -72,5 +97,27 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
   switch (type) {
     case 'segment':
       return decodeSegment(bytes);
+    case 'epochBarrier': {
+      const m = decodeWith(pb.EpochBarrier, 'EpochBarrier', bytes);
+      requireSafe('EpochBarrier', { term: m.term, epoch: m.epoch });
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, resume: m.resume };
+    }
+    case 'epochEnd': {
+      const m = decodeWith(pb.EpochEnd, 'EpochEnd', bytes);
+      requireSafe('EpochEnd', { term: m.term, epoch: m.epoch, txEndSeq: m.txEndSeq });
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, txEndSeq: m.txEndSeq };
+    }
+    case 'checkpointChunk':
+      return decodeChunk(bytes);
+    case 'checkpointAck': {
+      const m = decodeWith(pb.CheckpointAck, 'CheckpointAck', bytes);
+      requireSafe('CheckpointAck', { term: m.term, epoch: m.epoch });
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, ok: m.ok, reason: m.reason };
+    }
+    case 'epochCommit': {
+      const m = decodeWith(pb.EpochCommit, 'EpochCommit', bytes);
+      requireSafe('EpochCommit', { term: m.term, epoch: m.epoch });
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch };
+    }
   }
 }

@@ -35,5 +35,61 @@ export interface Segment {
   readonly speculative: boolean;
 }
 
-export type WireMessage = Segment;
+export interface EpochBarrier {
+  readonly type: 'epochBarrier';
+  readonly vmId: string;
+  readonly term: number;
+  readonly epoch: number;
+  /** false: pause and checkpoint `epoch`; true: run epoch + 1. */
+  readonly resume: boolean;
+}
+
+export interface EpochEnd {
+  readonly type: 'epochEnd';
+  readonly vmId: string;
+  readonly term: number;
+  readonly epoch: number;
+  readonly txEndSeq: number;
+}
+
+export const ChunkSource = {
+  PAGES: 1,
+  STATE: 2,
+  SPEC: 3,
+  MANIFEST: 4,
+} as const;
+export type ChunkSource = (typeof ChunkSource)[keyof typeof ChunkSource];
+
+export interface CheckpointChunk {
+  readonly type: 'checkpointChunk';
+  readonly vmId: string;
+  readonly term: number;
+  readonly epoch: number;
+  readonly source: ChunkSource;
+  readonly index: number;
+  readonly count: number;
+  readonly data: Uint8Array;
+  /** SHA-256 of data. */
+  readonly hash: Uint8Array;
+  /** Bytes before page-delta encoding. */
+  readonly rawBytes: number;
+}
+
+export interface CheckpointAck {
+  readonly type: 'checkpointAck';
+  readonly vmId: string;
+  readonly term: number;
+  readonly epoch: number;
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+export interface EpochCommit {
+  readonly type: 'epochCommit';
+  readonly vmId: string;
+  readonly term: number;
+  readonly epoch: number;
+}
+
+export type WireMessage = Segment | EpochBarrier | EpochEnd | CheckpointChunk | CheckpointAck | EpochCommit;
 export type WireMessageType = WireMessage['type'];
