@@ -1,0 +1,150 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../../../lib/rng.js';
+import { DROPPED } from '../../../lib/runtime/sim/sim-runtime.js';
+import { LinkDirection, TCP_IP_HEADER_BYTES, type LinkOptions } from '../../../sim/link.js';
+import { segment } from '../support/segments.js';
+
+const MBIT = 1_000_000;
+/** A packet of `wireBytes` on the wire. */
+const packet = (wireBytes: number) => segment({ payload: new Uint8Array(wireBytes - TCP_IP_HEADER_BYTES) });
+const link = (options: Partial<LinkOptions> = {}, rng = new Rng(1, 'link')) =>
+  new LinkDirection({ rateBitsPerSec: MBIT, delayUs: 5_000, queueBytes: 1_000_000, lossRate: 0, jitterUs: 0, ...options }, rng);
+/** An Rng stand-in that loses the first packet only. */
+const loseFirst = (): Rng => {
+  let first = true;
+  return {
+    chance: () => {
+      const lose = first;
+      first = false;
+      return lose;
+    },
+    next: () => 0,
+  } as unknown as Rng;
+};
+
+describe('LinkDirection', () => {
+  it('takes bytes·8/rate to serialize a packet, then the propagation delay', () => {
+    // 1500 bytes at 1 Mbit/s: 12 000 µs on the wire, then 5 000 µs of delay.
+    expect(link().transit(packet(1500), 0)).toBe(17_000);
+  });
+
+  it('counts the TCP/IP headers as wire bytes', () => {
+    const l = link();
+    l.transit(segment({ payload: new Uint8Array(100) }), 0);
+    expect(l.stats.wireBytes).toBe(100 + TCP_IP_HEADER_BYTES);
+  });
+
+  it('queues a packet behind the one in transmission', () => {
+    const l = link();
+    l.transit(packet(1500), 0);
+    expect(l.transit(packet(1500), 1_000)).toBe(29_000);
+  });
+
+  it('starts transmitting at once on an idle link', () => {
+    const l = link();
+    l.transit(packet(1500), 0);
+    expect(l.transit(packet(1500), 50_000)).toBe(67_000);
+  });
+
+  it('keeps fractional serialization times without drift over many packets', () => {
+    // 100 bytes at 3 Mbit/s is 266.67 µs; 3000 of them take exactly 800 000 µs.
+    const l = link({ rateBitsPerSec: 3 * MBIT, delayUs: 0 });
+    let last = 0;
+    for (let i = 0; i < 3000; i++) last = l.transit(packet(100), 0);
+    expect(last).toBe(800_000);
+  });
+
+  it('drops a packet that would overflow the byte bound of the queue', () => {
+    const l = link({ queueBytes: 3_000 });
+    expect(l.transit(packet(1500), 0)).not.toBe(DROPPED);
+    expect(l.transit(packet(1500), 0)).not.toBe(DROPPED);
+    expect(l.transit(packet(TCP_IP_HEADER_BYTES + 1), 0)).toBe(DROPPED);
+    expect(l.stats.queueDrops).toBe(1);
+  });
+
+  it('accepts a packet that exactly fills the queue', () => {
+    const l = link({ queueBytes: 3_000 });
+    l.transit(packet(1500), 0);
+    expect(l.transit(packet(1500), 0)).not.toBe(DROPPED);
+    expect(l.queuedBytes).toBe(3_000);
+  });
+
+  it('frees queue space when a packet finishes transmission', () => {
+    const l = link({ queueBytes: 3_000 });
+    l.transit(packet(1500), 0);
+    l.transit(packet(1500), 0);
+    expect(l.transit(packet(1500), 11_999)).toBe(DROPPED);
+    expect(l.transit(packet(1500), 12_000)).toBe(41_000);
+  });
+
+  it('never lets queued bytes exceed the bound, for any arrival pattern', () => {
+    const arrivals = fc.array(fc.tuple(fc.integer({ min: 0, max: 5_000 }), fc.integer({ min: TCP_IP_HEADER_BYTES, max: 1500 })), { maxLength: 300 });
+    fc.assert(
+      fc.property(arrivals, (steps) => {
+        const l = link({ queueBytes: 10_000 });
+        let now = 0;
+        for (const [gap, size] of steps) {
+          now += gap;
+          l.transit(packet(size), now);
+          expect(l.queuedBytes).toBeLessThanOrEqual(10_000);
+        }
+        expect(l.stats.maxQueuedBytes).toBeLessThanOrEqual(10_000);
+      }),
+    );
+  });
+
+  it('loses packets at the configured rate, within a binomial bound, for a fixed seed', () => {
+    const n = 20_000;
+    const p = 0.1;
+    const l = link({ lossRate: p, rateBitsPerSec: 1e12 }, new Rng(42, 'loss'));
+    let dropped = 0;
+    for (let i = 0; i < n; i++) if (l.transit(packet(100), i * 1_000) === DROPPED) dropped++;
+    const sigma = Math.sqrt(n * p * (1 - p));
+    expect(Math.abs(dropped - n * p)).toBeLessThan(5 * sigma);
+    expect(l.stats.randomLosses).toBe(dropped);
+    expect(l.stats.queueDrops).toBe(0);
+  });
+
+  it('never loses a packet when the loss rate is 0', () => {
+    const l = link({ lossRate: 0 });
+    for (let i = 0; i < 1_000; i++) expect(l.transit(packet(100), i * 1_000)).not.toBe(DROPPED);
+  });
+
+  it('still spends transmission time on a packet lost on the wire', () => {
+    const l = link({ lossRate: 0.5 }, loseFirst());
+    expect(l.transit(packet(1500), 0)).toBe(DROPPED);
+    expect(l.transit(packet(1500), 0)).toBe(29_000);
+  });
+
+  it('adds jitter within [0, jitterUs) on top of the delay', () => {
+    const l = link({ jitterUs: 2_000 }, new Rng(3));
+    for (let i = 0; i < 500; i++) {
+      const sent = i * 100_000;
+      const arrival = l.transit(packet(1500), sent);
+      expect(arrival).toBeGreaterThanOrEqual(sent + 17_000);
+      expect(arrival).toBeLessThanOrEqual(sent + 17_000 + 2_000);
+    }
+  });
+
+  it('never reorders packets, whatever the jitter and spacing', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 1, max: 100_000 }), fc.array(fc.integer({ min: 0, max: 20_000 }), { maxLength: 200 }), (seed, jitterUs, gaps) => {
+        const l = link({ jitterUs, rateBitsPerSec: 100 * MBIT }, new Rng(seed));
+        let now = 0;
+        let lastArrival = -1;
+        for (const gap of gaps) {
+          now += gap;
+          const arrival = l.transit(packet(1500), now);
+          expect(arrival).toBeGreaterThanOrEqual(lastArrival);
+          lastArrival = arrival;
+        }
+      }),
+    );
+  });
+
+  it('gives integer arrival times', () => {
+    const l = link({ rateBitsPerSec: 3 * MBIT, jitterUs: 777 }, new Rng(5));
+    for (let i = 0; i < 100; i++) expect(Number.isInteger(l.transit(packet(333), i * 10))).toBe(true);
+  });
+});
