@@ -6,6 +6,20 @@ import { BITS_PER_BYTE, US_PER_S } from '../lib/units.js';
 
 /** IPv4 (20) + TCP (20) + timestamp option (12): a 1448-byte MSS fills a 1500-byte MTU. */
 export const TCP_IP_HEADER_BYTES = 52;
+/** Framing of a control or checkpoint message on the replication link (headers, protobuf fields). */
+export const CONTROL_HEADER_BYTES = 96;
+
+/** Bytes a message occupies on a link. */
+export function wireBytesOf(msg: WireMessage): number {
+  switch (msg.type) {
+    case 'segment':
+      return msg.payload.length + TCP_IP_HEADER_BYTES;
+    case 'checkpointChunk':
+      return msg.data.length + CONTROL_HEADER_BYTES;
+    default:
+      return CONTROL_HEADER_BYTES;
+  }
+}
 
 export interface LinkOptions {
   readonly rateBitsPerSec: number;
@@ -58,7 +72,7 @@ export class LinkDirection implements Hop {
   }
 
   transit(msg: WireMessage, nowUs: number): number {
-    const wireBytes = msg.payload.length + TCP_IP_HEADER_BYTES;
+    const wireBytes = wireBytesOf(msg);
     this.#drainDeparted(nowUs);
     if (this.#queuedBytes + wireBytes > this.options.queueBytes) {
       this.stats.queueDrops++;

@@ -16,7 +16,7 @@ describe('every delivered byte is checked against the generator', () => {
     let corrupted = false;
     const r = sim(small, {
       tamper: (subject, msg) => {
-        if (corrupted || !subject.endsWith('wire.out') || msg.payload.length === 0 || msg.seq < 500_000) return msg;
+        if (corrupted || msg.type !== 'segment' || !subject.endsWith('wire.out') || msg.payload.length === 0 || msg.seq < 500_000) return msg;
         corrupted = true;
         const payload = msg.payload.slice();
         payload[17] = payload[17]! ^ 0xff;

@@ -1,0 +1,49 @@
+/** An append-only byte buffer that grows by doubling. */
+export class ByteWriter {
+  #buf: Uint8Array;
+  #len = 0;
+
+  constructor(initialBytes = 4096) {
+    this.#buf = new Uint8Array(initialBytes);
+  }
+
+  get length(): number {
+    return this.#len;
+  }
+
+  #ensure(extra: number): void {
+    if (this.#len + extra <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#len + extra) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+  }
+
+  byte(value: number): void {
+    this.#ensure(1);
+    this.#buf[this.#len++] = value;
+  }
+
+  bytes(src: ArrayLike<number>): void {
+    this.#ensure(src.length);
+    this.#buf.set(src, this.#len);
+    this.#len += src.length;
+  }
+
+  varint(value: number): void {
+    let v = value;
+    while (v >= 0x80) {
+      this.byte((v & 0x7f) | 0x80);
+      v = Math.floor(v / 128);
+    }
+    this.byte(v);
+  }
+
+  /** The bytes written, as a copy; the writer starts over. */
+  take(): Uint8Array {
+    const out = this.#buf.slice(0, this.#len);
+    this.#len = 0;
+    return out;
+  }
+}

@@ -1,0 +1,45 @@
+import { ChunkSource, type CheckpointChunk } from '../codec/messages.js';
+import { sha256 } from './hash.js';
+
+export interface ChunkHeader {
+  readonly vmId: string;
+  readonly term: number;
+  readonly epoch: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Splits `data` into pieces of at most `chunkBytes` (at least one piece). */
+export function splitBytes(data: Uint8Array, chunkBytes: number): Uint8Array[] {
+  if (data.length === 0) return [EMPTY];
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < data.length; i += chunkBytes) out.push(data.subarray(i, Math.min(data.length, i + chunkBytes)));
+  return out;
+}
+
+/** One source's part of a checkpoint as hashed chunks; an empty part is one empty chunk. */
+export function makeChunks(header: ChunkHeader, source: ChunkSource, pieces: readonly Uint8Array[], rawBytes?: readonly number[]): CheckpointChunk[] {
+  const datas = pieces.length === 0 ? [EMPTY] : pieces;
+  return datas.map((data, index) => ({
+    type: 'checkpointChunk',
+    ...header,
+    source,
+    index,
+    count: datas.length,
+    data,
+    hash: sha256(data),
+    rawBytes: rawBytes?.[index] ?? data.length,
+  }));
+}
+
+/** The epoch manifest: the hashes of all its chunks, in transfer order. */
+export function makeManifest(header: ChunkHeader, chunks: readonly CheckpointChunk[]): CheckpointChunk {
+  const data = new Uint8Array(chunks.length * 32);
+  chunks.forEach((c, i) => data.set(c.hash, i * 32));
+  return { type: 'checkpointChunk', ...header, source: ChunkSource.MANIFEST, index: 0, count: 1, data, hash: sha256(data), rawBytes: data.length };
+}
+
+/** Orders chunks as the manifest lists them: by source, then index. */
+export function chunkOrder(a: CheckpointChunk, b: CheckpointChunk): number {
+  return a.source - b.source || a.index - b.index;
+}

@@ -1,0 +1,93 @@
+import { DecodeError } from '../errors.js';
+import { PAGE_BYTES, type PagedMemory } from '../memory/paged-memory.js';
+import { ByteWriter } from './byte-writer.js';
+import { applyXorRle, encodeXorRle, readVarint } from './page-delta.js';
+
+const RAW = 0;
+const XOR_RLE = 1;
+/** Below this share of unchanged 32-bit words a delta cannot pay off: send the page raw. */
+const DELTA_MIN_UNCHANGED_SHARE = 0.25;
+/** Page index varint + encoding byte + length varint, at most. */
+const RECORD_HEADER_MAX_BYTES = 5 + 1 + 3;
+
+export interface PackedPages {
+  readonly chunks: Uint8Array[];
+  /** Page bytes each chunk stands for before encoding. */
+  readonly rawBytes: number[];
+}
+
+/**
+ * Packs dirty pages into chunks of at most `chunkBytes`: records of
+ * (page index, encoding, length, bytes). With `pageDelta`, a page is sent as
+ * XOR+RLE against `shadow` (the backup's copy) when that is smaller. The
+ * shadow is updated to the page's new content.
+ */
+export function packPages(memory: PagedMemory, shadow: PagedMemory, pages: readonly number[], pageDelta: boolean, chunkBytes: number): PackedPages {
+  const chunks: Uint8Array[] = [];
+  const rawBytes: number[] = [];
+  const current = new ByteWriter(Math.min(chunkBytes, 64 * 1024));
+  let currentRaw = 0;
+  const flush = () => {
+    if (current.length === 0) return;
+    chunks.push(current.take());
+    rawBytes.push(currentRaw);
+    currentRaw = 0;
+  };
+  for (const p of pages) {
+    const page = memory.page(p);
+    const previous = shadow.page(p);
+    let body: ArrayLike<number> = page;
+    let encoding = RAW;
+    if (pageDelta && unchangedShare(page, previous) >= DELTA_MIN_UNCHANGED_SHARE) {
+      const delta: number[] = [];
+      encodeXorRle(page, previous, delta);
+      if (delta.length < PAGE_BYTES) {
+        body = delta;
+        encoding = XOR_RLE;
+      }
+    }
+    if (current.length + RECORD_HEADER_MAX_BYTES + body.length > chunkBytes) flush();
+    current.varint(p);
+    current.byte(encoding);
+    current.varint(body.length);
+    current.bytes(body);
+    currentRaw += PAGE_BYTES;
+    previous.set(page);
+  }
+  flush();
+  return { chunks, rawBytes };
+}
+
+/** Applies a chunk's pages to `image` (the backup's copy); returns the pages written. */
+export function unpackPages(chunk: Uint8Array, image: PagedMemory): number {
+  let pos = 0;
+  let pages = 0;
+  while (pos < chunk.length) {
+    const [index, p1] = readVarint(chunk, pos);
+    if (index >= image.pageCount) throw new DecodeError(`page ${index} outside a ${image.pageCount}-page image`);
+    const encoding = chunk[p1];
+    const [length, p2] = readVarint(chunk, p1 + 1);
+    if (p2 + length > chunk.length) throw new DecodeError('page record overruns its chunk');
+    const target = image.page(index);
+    if (encoding === RAW) {
+      if (length !== PAGE_BYTES) throw new DecodeError(`raw page of ${length} bytes`);
+      target.set(chunk.subarray(p2, p2 + length));
+    } else if (encoding === XOR_RLE) {
+      const used = applyXorRle(target, chunk, p2, p2 + length);
+      if (used !== length) throw new DecodeError('page delta length mismatch');
+    } else {
+      throw new DecodeError(`unknown page encoding ${encoding}`);
+    }
+    pos = p2 + length;
+    pages++;
+  }
+  return pages;
+}
+
+function unchangedShare(page: Uint8Array, previous: Uint8Array): number {
+  const a = new Uint32Array(page.buffer, page.byteOffset, PAGE_BYTES / 4);
+  const b = new Uint32Array(previous.buffer, previous.byteOffset, PAGE_BYTES / 4);
+  let same = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
+  return same / a.length;
+}

@@ -1,0 +1,69 @@
+import { assert } from '../assert.js';
+import { DecodeError } from '../errors.js';
+
+/**
+ * XOR+RLE page delta (as Remus compresses checkpoints): the XOR of a page
+ * with the backup's copy is mostly zeros; encode it as (zero run, literal run)
+ * pairs of LEB128 lengths followed by the literal bytes.
+ */
+export function encodeXorRle(page: Uint8Array, previous: Uint8Array, out: number[]): void {
+  assert(page.length === previous.length, 'page and previous differ in size');
+  let i = 0;
+  const n = page.length;
+  while (i < n) {
+    let zeros = 0;
+    while (i + zeros < n && page[i + zeros] === previous[i + zeros]) zeros++;
+    let literals = 0;
+    // A literal run ends at the first run of 4 equal bytes (shorter runs are cheaper as literals).
+    while (i + zeros + literals < n) {
+      const k = i + zeros + literals;
+      if (page[k] === previous[k] && k + 3 < n && page[k + 1] === previous[k + 1] && page[k + 2] === previous[k + 2] && page[k + 3] === previous[k + 3]) break;
+      literals++;
+    }
+    writeVarint(out, zeros);
+    writeVarint(out, literals);
+    for (let k = i + zeros; k < i + zeros + literals; k++) out.push(page[k]! ^ previous[k]!);
+    i += zeros + literals;
+  }
+}
+
+/** Applies an encoded delta to `page` (the previous copy) in place; returns bytes consumed. */
+export function applyXorRle(page: Uint8Array, src: Uint8Array, offset: number, end: number): number {
+  let pos = offset;
+  let i = 0;
+  while (i < page.length) {
+    if (pos >= end) throw new DecodeError('page delta ends early');
+    const [zeros, p1] = readVarint(src, pos);
+    const [literals, p2] = readVarint(src, p1);
+    pos = p2;
+    i += zeros;
+    if (i + literals > page.length || pos + literals > end) throw new DecodeError('page delta overruns its page');
+    for (let k = 0; k < literals; k++) page[i + k] = page[i + k]! ^ src[pos + k]!;
+    i += literals;
+    pos += literals;
+  }
+  return pos - offset;
+}
+
+export function writeVarint(out: number[], value: number): void {
+  let v = value;
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+}
+
+export function readVarint(src: Uint8Array, offset: number): [number, number] {
+  let value = 0;
+  let scale = 1;
+  let pos = offset;
+  for (;;) {
+    if (pos >= src.length) throw new DecodeError('varint runs past the end');
+    const b = src[pos++]!;
+    value += (b & 0x7f) * scale;
+    if (b < 0x80) return [value, pos];
+    scale *= 128;
+    if (scale > 2 ** 49) throw new DecodeError('varint too long');
+  }
+}
