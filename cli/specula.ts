@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { SpeculaError } from '../lib/errors.js';
+import { experimentCommand } from './commands/experiment.js';
 import { runCommand } from './commands/run.js';
 import { serviceCommand } from './commands/service.js';
 import { EXIT_FAILED, EXIT_USAGE } from './exit-codes.js';
@@ -11,6 +12,7 @@ const program = new Command('specula')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 program.addCommand(runCommand().exitOverride());
+program.addCommand(experimentCommand().exitOverride());
 program.addCommand(serviceCommand().exitOverride());
 
 try {

@@ -1,0 +1,184 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import Table from 'cli-table3';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
+import { ConfigError } from '../../lib/errors.js';
+import {
+  collectRows,
+  describePoint,
+  expandSweep,
+  experimentReport,
+  goodputSpec,
+  latencySpec,
+  renderSvg,
+  runPoints,
+  SweepPointsFailedError,
+  WORKLOADS,
+  type ExperimentRow,
+  type PointKey,
+  type PointOutcome,
+  type SweepSpec,
+  type WorkloadKind,
+} from '../../sim/experiment/index.js';
+import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
+import { addScenarioOptions, FLAG_FOR_PATH, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
+
+/** Simulated seconds per point by default: the whole default sweep stays well under a minute on 2 cores. */
+export const DEFAULT_DURATION_S = 5;
+const DEFAULT_EPOCHS_MS = [10, 25, 50, 100, 200];
+
+interface ExperimentFlags extends Omit<ScenarioFlags, 'workload'> {
+  modes: Mode[];
+  epochsMs: number[];
+  rttsMs: number[];
+  workloads: WorkloadKind[];
+  seed: number;
+  workers: number;
+  out: string;
+  format: 'table' | 'json';
+}
+
+/** A strict comma list: no empty items, no duplicates, every item parsed by `item`. */
+function commaList<T>(item: (s: string) => T): (value: string) => T[] {
+  return (value) => {
+    const parts = value.split(',').map((s) => s.trim());
+    if (parts.some((s) => s === '')) throw new InvalidArgumentError(`'${value}' has an empty item`);
+    const seen = new Set<string>();
+    for (const s of parts) {
+      if (seen.has(s)) throw new InvalidArgumentError(`'${s}' is listed twice`);
+      seen.add(s);
+    }
+    return parts.map(item);
+  };
+}
+
+function oneOf<T extends string>(choices: readonly T[]): (s: string) => T {
+  return (s) => {
+    if (!(choices as readonly string[]).includes(s)) throw new InvalidArgumentError(`'${s}' is not one of ${choices.join(', ')}`);
+    return s as T;
+  };
+}
+
+const workerCount = (value: string): number => {
+  const n = num(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`'${value}' is not a positive integer`);
+  return n;
+};
+
+/** The flag a config path came from, as `experiment` spells it. */
+const EXPERIMENT_FLAG_FOR_PATH: Record<string, string> = { ...FLAG_FOR_PATH, mode: '--modes', epochMs: '--epochs-ms', 'link.rttMs': '--rtts-ms' };
+
+/** Validates one point's config; the error names the point and the flag. */
+function pointConfig(flags: ExperimentFlags, key: PointKey): RunConfig {
+  const input = scenarioConfig({ ...flags, workload: key.workload }, { mode: key.mode, epochMs: key.epochMs ?? 0, rttMs: key.rttMs, seed: key.seed });
+  // Native has no epoch: leave the schema's default rather than borrow one of the sweep's.
+  if (key.epochMs === null) delete input.epochMs;
+  const parsed = runConfigSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const path = issue.path.join('.');
+    return `${EXPERIMENT_FLAG_FOR_PATH[path] ?? path}: ${issue.message}`;
+  });
+  throw new ConfigError(`${problems.join('; ')} (point ${describePoint(key)})`);
+}
+
+const mbps = (bitsPerSec: number) => (bitsPerSec / 1e6).toFixed(1);
+const ms = (v: number | null) => (v === null ? '-' : v.toFixed(2));
+
+function formatRows(rows: readonly ExperimentRow[]): string {
+  const table = new Table({
+    style: { head: [], border: [] },
+    // No rule between rows: a sweep is many rows.
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+    head: ['mode', 'workload', 'epoch ms', 'rtt ms', 'goodput Mbit/s', 'x native', 'lat p50 ms', 'lat p99 ms', 'checkpoints', 'verified'],
+  });
+  for (const { point, result: r, goodputRatioToNative } of rows) {
+    table.push([point.mode, point.workload, point.epochMs ?? '-', point.rttMs, mbps(r.goodputBitsPerSec), goodputRatioToNative === null ? '-' : goodputRatioToNative.toFixed(2), ms(r.latencyMsP50), ms(r.latencyMsP99), r.checkpoints, r.streamVerified ? 'yes' : 'NO']);
+  }
+  return table.toString();
+}
+
+/** Progress on stderr: a bar on a terminal, one line per finished point otherwise (CI logs). */
+function progressReporter(total: number): { onPointDone: (o: PointOutcome, finished: number) => void; stop: () => void } {
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'experiment [{bar}] {value}/{total} points | {last}', hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+    bar.start(total, 0, { last: '' });
+    return {
+      onPointDone: (o, finished) => bar.update(finished, { last: `${describePoint(o.point)}${o.error ? ' FAILED' : ''}` }),
+      stop: () => bar.stop(),
+    };
+  }
+  return {
+    onPointDone: (o, finished) => {
+      const what = o.error ? `FAILED: ${o.error.message}` : `${mbps(o.result.goodputBitsPerSec)} Mbit/s, ${(o.result.wallMs / 1000).toFixed(1)} s wall`;
+      process.stderr.write(`[${finished}/${total}] ${describePoint(o.point)}: ${what}\n`);
+    },
+    stop: () => {},
+  };
+}
+
+export function experimentCommand(): Command {
+  const cmd = new Command('experiment').description("run the paper's sweep (modes x epochs x RTTs x workloads) on worker threads; table, JSON and SVG plots");
+  cmd
+    .option('--modes <list>', `comma list of ${MODES.join(', ')}`, commaList(oneOf(MODES)), [...MODES])
+    .option('--epochs-ms <list>', 'comma list of checkpoint epoch lengths (replicated modes)', commaList(num), DEFAULT_EPOCHS_MS)
+    .option('--rtts-ms <list>', 'comma list of round-trip propagation delays', commaList(num), [1])
+    .option('--workloads <list>', `comma list of ${WORKLOADS.join(', ')}`, commaList(oneOf(WORKLOADS)), [...WORKLOADS])
+    .option('--seed <n>', 'seed of every point', num, 1)
+    .option('--workers <n>', 'worker threads', workerCount, availableParallelism())
+    .option('--out <dir>', 'directory for experiment.json and the SVG plots', 'results')
+    .addOption(new Option('--format <format>', 'stdout: table, or the experiment JSON').choices(['table', 'json']).default('table'));
+  // The scenario flags of `run`, less --workload (this command takes a list) and with a shorter default duration.
+  for (const option of addScenarioOptions(new Command()).options) {
+    if (option.long === '--workload') continue;
+    if (option.long === '--duration-s') option.default(DEFAULT_DURATION_S);
+    cmd.addOption(option);
+  }
+  cmd.action(async (flags: ExperimentFlags) => {
+    const spec: SweepSpec = { modes: flags.modes, epochsMs: flags.epochsMs, rttsMs: flags.rttsMs, workloads: flags.workloads, seed: flags.seed };
+    const points = expandSweep(spec, (key) => pointConfig(flags, key));
+    const progress = progressReporter(points.length);
+    const t0 = performance.now();
+    let results;
+    try {
+      results = await runPoints(points, { workers: flags.workers, onPointDone: progress.onPointDone });
+    } catch (err) {
+      progress.stop();
+      if (!(err instanceof SweepPointsFailedError)) throw err;
+      process.stderr.write(`specula experiment: ${err.message}\n`);
+      process.exitCode = EXIT_FAILED;
+      return;
+    }
+    progress.stop();
+    const wallS = (performance.now() - t0) / 1000;
+    const rows = collectRows(points, results);
+    const report = experimentReport(spec, rows);
+
+    const outDir = resolve(flags.out);
+    await mkdir(outDir, { recursive: true });
+    const written: [string, string][] = [['json', resolve(outDir, 'experiment.json')]];
+    await writeFile(written[0]![1], JSON.stringify(report, null, 2) + '\n');
+    const plots: [string, ReturnType<typeof latencySpec>][] = [
+      ['experiment-goodput.svg', goodputSpec(rows, spec.epochsMs)],
+      ['experiment-latency.svg', latencySpec(rows, spec.epochsMs)],
+    ];
+    for (const [name, plotSpec] of plots) {
+      if (plotSpec === null) continue;
+      const file = resolve(outDir, name);
+      await writeFile(file, await renderSvg(plotSpec));
+      written.push(['plot', file]);
+    }
+
+    // With --format json, stdout is the JSON alone; file paths go to stderr.
+    const out = flags.format === 'json' ? process.stderr : process.stdout;
+    if (flags.format === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    else process.stdout.write(formatRows(rows) + '\n');
+    process.stderr.write(`${points.length} points on ${Math.min(flags.workers, points.length)} workers in ${wallS.toFixed(1)} s wall\n`);
+    for (const [kind, file] of written) out.write(`${kind}: ${file}\n`);
+    process.exitCode = rows.every((r) => r.result.streamVerified) ? EXIT_OK : EXIT_FAILED;
+  });
+  return cmd;
+}

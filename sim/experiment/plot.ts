@@ -1,0 +1,88 @@
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import { MODES } from '../../lib/config/run-config.js';
+import type { ExperimentRow, WorkloadKind } from './sweep.js';
+
+/**
+ * The sweep's figures as SVG strings: vega-lite compiled to vega and rendered
+ * headless (renderer 'none', no canvas). Writing the files is the caller's job.
+ */
+
+interface PlotDatum {
+  mode: string;
+  rttMs: number;
+  epochMs: number;
+  value: number;
+}
+
+const WIDTH_PX = 360;
+const HEIGHT_PX = 240;
+const BITS_PER_MBIT = 1e6;
+/** Native has no epoch: it is drawn dashed, flat across every epoch of the sweep. */
+const NATIVE_DASH = [5, 4];
+
+/**
+ * One datum per point of `workload`, native repeated at each epoch so it
+ * draws as a flat reference line in the mode's colour.
+ */
+function plotData(rows: readonly ExperimentRow[], workload: WorkloadKind, epochsMs: readonly number[], value: (row: ExperimentRow) => number | null): PlotDatum[] {
+  const data: PlotDatum[] = [];
+  for (const row of rows) {
+    if (row.point.workload !== workload) continue;
+    const v = value(row);
+    if (v === null) continue;
+    const epochs = row.point.epochMs === null ? epochsMs : [row.point.epochMs];
+    for (const epochMs of epochs) data.push({ mode: row.point.mode, rttMs: row.point.rttMs, epochMs, value: v });
+  }
+  return data;
+}
+
+function lineSpec(data: PlotDatum[], epochsMs: readonly number[], title: string, yTitle: string): TopLevelSpec {
+  const modes = MODES.filter((m) => data.some((d) => d.mode === m));
+  const rtts = [...new Set(data.map((d) => d.rttMs))];
+  const layer = {
+    name: 'lines',
+    mark: { type: 'line' as const, point: true },
+    encoding: {
+      x: { field: 'epochMs', type: 'quantitative' as const, title: 'checkpoint epoch (ms)', scale: { type: 'log' as const }, axis: { values: [...epochsMs] } },
+      y: { field: 'value', type: 'quantitative' as const, title: yTitle },
+      color: { field: 'mode', type: 'nominal' as const, title: 'mode', sort: modes, scale: { domain: modes } },
+      strokeDash: { condition: { test: "datum.mode === 'native'", value: NATIVE_DASH }, value: [1, 0] },
+    },
+    width: WIDTH_PX,
+    height: HEIGHT_PX,
+  };
+  const common = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, data: { values: data }, background: 'white' };
+  if (rtts.length <= 1) return { ...common, ...layer } as TopLevelSpec;
+  const { width, height, ...inner } = layer;
+  return {
+    ...common,
+    facet: { column: { field: 'rttMs', type: 'ordinal', title: 'RTT (ms)', sort: rtts } },
+    spec: { ...inner, width, height },
+    resolve: { scale: { y: 'independent' } },
+  } as TopLevelSpec;
+}
+
+/** Renders a vega-lite spec to an SVG document. */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec as vega.Spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Goodput vs epoch, one line per mode (bulk if the sweep has it, else rr); a facet per RTT when there are several. */
+export function goodputSpec(rows: readonly ExperimentRow[], epochsMs: readonly number[]): TopLevelSpec {
+  const workload: WorkloadKind = rows.some((r) => r.point.workload === 'bulk') ? 'bulk' : 'rr';
+  const data = plotData(rows, workload, epochsMs, (r) => r.result.goodputBitsPerSec / BITS_PER_MBIT);
+  return lineSpec(data, epochsMs, `${workload} goodput vs checkpoint epoch`, 'goodput (Mbit/s)');
+}
+
+/** Request/response p50 latency vs epoch, one line per mode; null when the sweep has no rr points. */
+export function latencySpec(rows: readonly ExperimentRow[], epochsMs: readonly number[]): TopLevelSpec | null {
+  if (!rows.some((r) => r.point.workload === 'rr')) return null;
+  const data = plotData(rows, 'rr', epochsMs, (r) => r.result.latencyMsP50);
+  return lineSpec(data, epochsMs, 'rr latency p50 vs checkpoint epoch', 'request latency p50 (ms)');
+}

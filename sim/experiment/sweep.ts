@@ -1,0 +1,110 @@
+import { MODES, type Mode, type RunConfig } from '../../lib/config/run-config.js';
+import { assert } from '../../lib/assert.js';
+import type { RunResult } from '../../lib/results/run-result.js';
+
+export const WORKLOADS = ['bulk', 'rr'] as const;
+export type WorkloadKind = (typeof WORKLOADS)[number];
+
+/** The paper's sweep (DESIGN.md §9): modes × epoch lengths × RTTs × workloads, one seed. */
+export interface SweepSpec {
+  modes: readonly Mode[];
+  epochsMs: readonly number[];
+  rttsMs: readonly number[];
+  workloads: readonly WorkloadKind[];
+  seed: number;
+}
+
+/** What distinguishes one point of a sweep; `epochMs` is null for native, which has no epoch. */
+export interface PointKey {
+  mode: Mode;
+  workload: WorkloadKind;
+  epochMs: number | null;
+  rttMs: number;
+  seed: number;
+}
+
+export interface SweepPoint extends PointKey {
+  /** Position in the sweep's deterministic order. */
+  index: number;
+  config: RunConfig;
+}
+
+/** One finished point with its goodput relative to native of the same workload and RTT. */
+export interface ExperimentRow {
+  point: SweepPoint;
+  result: RunResult;
+  /** null when native is not part of the sweep or delivered nothing. */
+  goodputRatioToNative: number | null;
+}
+
+/**
+ * Every point of the sweep in a fixed order: workload, then RTT, then mode (in
+ * the order of MODES), then epoch. Native runs once per workload × RTT since the
+ * epoch does not apply to it. `configFor` turns a key into a validated config.
+ */
+export function expandSweep(spec: SweepSpec, configFor: (key: PointKey) => RunConfig): SweepPoint[] {
+  const modes = MODES.filter((m) => spec.modes.includes(m));
+  const points: SweepPoint[] = [];
+  for (const workload of spec.workloads) {
+    for (const rttMs of spec.rttsMs) {
+      for (const mode of modes) {
+        const epochs: readonly (number | null)[] = mode === 'native' ? [null] : spec.epochsMs;
+        for (const epochMs of epochs) {
+          const key: PointKey = { mode, workload, epochMs, rttMs, seed: spec.seed };
+          points.push({ ...key, index: points.length, config: configFor(key) });
+        }
+      }
+    }
+  }
+  return points;
+}
+
+/** Short human description of a point, for progress lines and error messages. */
+export function describePoint(p: PointKey): string {
+  const epoch = p.epochMs === null ? '' : ` epoch=${p.epochMs}ms`;
+  return `${p.mode} ${p.workload}${epoch} rtt=${p.rttMs}ms seed=${p.seed}`;
+}
+
+const ratioKey = (workload: WorkloadKind, rttMs: number) => `${workload}/${rttMs}`;
+const RATIO_DECIMALS = 4;
+
+/** Pairs results with their points (same order) and computes goodput ratios to native. */
+export function collectRows(points: readonly SweepPoint[], results: readonly RunResult[]): ExperimentRow[] {
+  assert(points.length === results.length, `${results.length} results for ${points.length} points`);
+  const native = new Map<string, number>();
+  points.forEach((p, i) => {
+    if (p.mode === 'native') native.set(ratioKey(p.workload, p.rttMs), results[i]!.goodputBitsPerSec);
+  });
+  return points.map((point, i) => {
+    const result = results[i]!;
+    const base = native.get(ratioKey(point.workload, point.rttMs));
+    const ratio = base === undefined || base <= 0 ? null : Number((result.goodputBitsPerSec / base).toFixed(RATIO_DECIMALS));
+    return { point, result, goodputRatioToNative: ratio };
+  });
+}
+
+/** A result without what depends on the machine that ran it (wall time). */
+export type PortableResult = Omit<RunResult, 'wallMs'>;
+
+export interface ExperimentReport {
+  sweep: SweepSpec & { durationS: number | null };
+  results: (PortableResult & { goodputRatioToNative: number | null; config: RunConfig })[];
+}
+
+/** The experiment as JSON-ready data: the same seed gives the same report, byte for byte. */
+export function experimentReport(spec: SweepSpec, rows: readonly ExperimentRow[]): ExperimentReport {
+  return {
+    sweep: {
+      modes: MODES.filter((m) => spec.modes.includes(m)),
+      epochsMs: [...spec.epochsMs],
+      rttsMs: [...spec.rttsMs],
+      workloads: [...spec.workloads],
+      seed: spec.seed,
+      durationS: rows[0]?.point.config.durationS ?? null,
+    },
+    results: rows.map(({ point, result, goodputRatioToNative }) => {
+      const { wallMs: _wallMs, ...portable } = result;
+      return { ...portable, goodputRatioToNative, config: point.config };
+    }),
+  };
+}
