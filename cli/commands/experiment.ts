@@ -122,13 +122,15 @@ function progressReporter(total: number): { onPointDone: (o: PointOutcome, finis
 
 export function experimentCommand(): Command {
   const cmd = new Command('experiment').description("run the paper's sweep (modes x epochs x RTTs x workloads) on worker threads; table, JSON and SVG plots");
+  const list = <T>(flags: string, description: string, item: (s: string) => T, defaults: readonly T[]) =>
+    new Option(flags, description).argParser(commaList(item)).default([...defaults], defaults.join(','));
   cmd
-    .option('--modes <list>', `comma list of ${MODES.join(', ')}`, commaList(oneOf(MODES)), [...MODES])
-    .option('--epochs-ms <list>', 'comma list of checkpoint epoch lengths (replicated modes)', commaList(num), DEFAULT_EPOCHS_MS)
-    .option('--rtts-ms <list>', 'comma list of round-trip propagation delays', commaList(num), [1])
-    .option('--workloads <list>', `comma list of ${WORKLOADS.join(', ')}`, commaList(oneOf(WORKLOADS)), [...WORKLOADS])
+    .addOption(list('--modes <list>', 'replication modes', oneOf(MODES), MODES))
+    .addOption(list('--epochs-ms <list>', 'checkpoint epoch lengths (replicated modes)', num, DEFAULT_EPOCHS_MS))
+    .addOption(list('--rtts-ms <list>', 'round-trip propagation delays', num, [1]))
+    .addOption(list('--workloads <list>', 'workloads: bulk, rr', oneOf(WORKLOADS), WORKLOADS))
     .option('--seed <n>', 'seed of every point', num, 1)
-    .option('--workers <n>', 'worker threads', workerCount, availableParallelism())
+    .addOption(new Option('--workers <n>', 'worker threads').argParser(workerCount).default(availableParallelism(), `available cores, ${availableParallelism()}`))
     .option('--out <dir>', 'directory for experiment.json and the SVG plots', 'results')
     .addOption(new Option('--format <format>', 'stdout: table, or the experiment JSON').choices(['table', 'json']).default('table'));
   // The scenario flags of `run`, less --workload (this command takes a list) and with a shorter default duration.
