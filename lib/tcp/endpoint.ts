@@ -1,10 +1,11 @@
 import { assert } from '../assert.js';
 import { TcpFlag, type Segment } from '../codec/messages.js';
-import { createCongestionControl, type CongestionControl } from './congestion/index.js';
+import type { CongestionControl } from './congestion/index.js';
 import type { TcpOptions } from './options.js';
 import { AckDecision, TcpReceiver, windowScaleFor } from './receiver.js';
-import { RttEstimator } from './rtt.js';
+import type { RttEstimator } from './rtt.js';
 import { SendBuffer } from './send-buffer.js';
+import { TcpSender, type SenderHost, type SenderStats } from './sender.js';
 
 const EMPTY = new Uint8Array(0);
 /** Initial send sequence number: fixed, so runs are deterministic. */
@@ -23,14 +24,7 @@ export interface TcpIo {
   peerClosed(): void;
 }
 
-export interface TcpStats {
-  segmentsSent: number;
-  retransmits: number;
-  fastRetransmits: number;
-  timeouts: number;
-  dupAcksReceived: number;
-  bytesAcked: number;
-}
+export type TcpStats = SenderStats;
 
 export type TcpState = 'closed' | 'listen' | 'syn-sent' | 'syn-received' | 'established';
 
@@ -41,79 +35,83 @@ export interface TcpIdentity {
   readonly timerPrefix: string;
 }
 
+/** Where the send buffer's bytes live (guest memory) and how writes are tracked. */
+export interface SendRing {
+  readonly bytes: Uint8Array;
+  markDirty(ringOffset: number, lengthBytes: number): void;
+}
+
 /**
- * One TCP connection endpoint: handshake, sender (NewReno loss recovery per
- * RFC 5681/6582, RTO per RFC 6298 with go-back-N, Nagle, persist probes,
- * slow-start restart) and receiver (delayed ACKs, reassembly, window
- * scaling). Pure: it acts only through `io`.
+ * One TCP connection endpoint: handshake, a TcpSender (congestion control,
+ * loss recovery, RTO) over a send buffer, and a TcpReceiver (delayed ACKs,
+ * reassembly, window scaling). Pure: it acts only through `io`.
  */
 export class TcpEndpoint {
   state: TcpState = 'closed';
   /** Stamped on every segment we send; the owner updates them. */
   term = 0;
   epoch = 0;
-  readonly stats: TcpStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0 };
-  readonly cc: CongestionControl;
-  readonly rtt: RttEstimator;
   readonly receiver: TcpReceiver;
   readonly sendBuffer: SendBuffer;
-
-  sndUna = ISS;
-  sndNxt = ISS;
-  /** Highest sequence number sent + 1 (sndNxt goes back on RTO). */
-  sndMax = ISS;
-  /** Peer's window in bytes, already scaled. */
-  sndWnd = 0;
-  #maxSndWnd = 0;
-  #sndWl1 = 0;
-  #sndWl2 = 0;
+  readonly sender: TcpSender;
   /** Shift applied to windows the peer advertises. */
   #sndWscale = 0;
-  #effectiveMss: number;
-  #dupAcks = 0;
-  #inRecovery = false;
-  #partialAckSeen = false;
-  /** RFC 6582 `recover`. */
-  #recover = ISS;
-  #rtoArmed = false;
-  #persistArmed = false;
-  #persistBackoff = 0;
-  #lastSendUs = -1;
-  #cwndLimited = false;
-  #closeRequested = false;
-  #finSeq: number | null = null;
-  #emitted = 0;
-  readonly #timerRto: string;
   readonly #timerDelack: string;
-  readonly #timerPersist: string;
 
   constructor(
     readonly options: TcpOptions,
     readonly identity: TcpIdentity,
     readonly io: TcpIo,
+    sendRing?: SendRing,
   ) {
-    this.#effectiveMss = options.mssBytes;
-    this.cc = createCongestionControl(options.congestionControl, { mssBytes: options.mssBytes, initialWindowBytes: options.initialWindowSegments * options.mssBytes });
-    this.rtt = new RttEstimator(options.minRtoUs, options.maxRtoUs, options.initialRtoUs);
     this.receiver = new TcpReceiver(options.rcvBufBytes, options.windowScaling ? windowScaleFor(options.rcvBufBytes) : 0);
-    this.sendBuffer = new SendBuffer(options.sndBufBytes, ISS + 1);
-    this.#timerRto = `${identity.timerPrefix}.rto`;
+    this.sendBuffer = new SendBuffer(options.sndBufBytes, ISS + 1, sendRing);
     this.#timerDelack = `${identity.timerPrefix}.delack`;
-    this.#timerPersist = `${identity.timerPrefix}.persist`;
+    const host: SenderHost = {
+      dataEndSeq: () => this.sendBuffer.endSeq,
+      emitData: (seq, len, _retransmit, nowUs) => this.#emit(seq, len, TcpFlag.ACK | (seq + len === this.sendBuffer.endSeq ? TcpFlag.PSH : 0), nowUs),
+      emitFin: (seq, _retransmit, nowUs) => this.#emit(seq, 0, TcpFlag.FIN | TcpFlag.ACK, nowUs),
+      // An old sequence number makes the peer re-advertise its window.
+      emitProbe: (nowUs) => this.#emit(this.sender.sndUna - 1, 0, TcpFlag.ACK, nowUs),
+      setTimer: (name, atUs) => io.setTimer(name, atUs),
+      cancelTimer: (name) => io.cancelTimer(name),
+    };
+    this.sender = new TcpSender(options, host, identity.timerPrefix, ISS);
   }
 
+  get stats(): TcpStats {
+    return this.sender.stats;
+  }
+  get cc(): CongestionControl {
+    return this.sender.cc;
+  }
+  get rtt(): RttEstimator {
+    return this.sender.rtt;
+  }
+  get sndUna(): number {
+    return this.sender.sndUna;
+  }
+  get sndNxt(): number {
+    return this.sender.sndNxt;
+  }
+  get sndMax(): number {
+    return this.sender.sndMax;
+  }
+  get sndWnd(): number {
+    return this.sender.sndWnd;
+  }
   get mssBytes(): number {
-    return this.#effectiveMss;
+    return this.sender.mssBytes;
   }
   get flightBytes(): number {
-    return this.sndNxt - this.sndUna;
+    return this.sender.flightBytes;
   }
   get inRecovery(): boolean {
-    return this.#inRecovery;
+    return this.sender.inRecovery;
   }
   /** Bytes written by the application and not yet sent. */
   get unsentBytes(): number {
-    return Math.max(0, this.sendBuffer.endSeq - this.sndNxt);
+    return Math.max(0, this.sendBuffer.endSeq - this.sender.sndNxt);
   }
 
   listen(): void {
@@ -129,7 +127,7 @@ export class TcpEndpoint {
 
   /** Appends up to `maxBytes` of application data; returns what fit. */
   write(maxBytes: number, fill: (dst: Uint8Array, streamOffset: number) => void, nowUs: number): number {
-    assert(!this.#closeRequested, 'write after close');
+    assert(!this.sender.closeRequested, 'write after close');
     const n = this.sendBuffer.append(maxBytes, (dst, seq) => fill(dst, seq - (ISS + 1)));
     if (n > 0) this.#trySend(nowUs);
     return n;
@@ -137,15 +135,16 @@ export class TcpEndpoint {
 
   /** Sends FIN once all written data has gone. */
   close(nowUs: number): void {
-    this.#closeRequested = true;
+    this.sender.closeRequested = true;
     this.#trySend(nowUs);
   }
 
   onTimer(name: string, nowUs: number): boolean {
-    if (name === this.#timerRto) this.#onRto(nowUs);
+    if (name === this.sender.rtoTimer) this.#onRto(nowUs);
     else if (name === this.#timerDelack) this.#onDelayedAck(nowUs);
-    else if (name === this.#timerPersist) this.#onPersist(nowUs);
-    else return false;
+    else if (name === this.sender.persistTimer) {
+      if (this.state === 'established') this.sender.onPersist(nowUs);
+    } else return false;
     return true;
   }
 
@@ -183,10 +182,10 @@ export class TcpEndpoint {
   // ── handshake ──────────────────────────────────────────────────────────
 
   #sendSyn(nowUs: number): void {
-    this.sndNxt = ISS + 1;
-    this.sndMax = ISS + 1;
+    this.sender.sndNxt = ISS + 1;
+    this.sender.sndMax = ISS + 1;
     this.#emit(ISS, 0, this.state === 'syn-sent' ? TcpFlag.SYN : TcpFlag.SYN | TcpFlag.ACK, nowUs);
-    this.#armRto(nowUs);
+    this.sender.armRto(nowUs);
   }
 
   #onSyn(seg: Segment, nowUs: number): void {
@@ -207,22 +206,19 @@ export class TcpEndpoint {
   }
 
   #negotiate(syn: Segment): void {
-    if (syn.mss > 0) this.#effectiveMss = Math.min(this.options.mssBytes, syn.mss);
+    if (syn.mss > 0) this.sender.mssBytes = Math.min(this.options.mssBytes, syn.mss);
     const bothScale = this.options.windowScaling && syn.wscale !== undefined;
     this.#sndWscale = bothScale ? syn.wscale! : 0;
     if (!bothScale) this.receiver.rcvWscale = 0;
-    this.sndWnd = syn.window; // SYN windows are unscaled
-    this.#maxSndWnd = this.sndWnd;
-    this.#sndWl1 = syn.seq;
+    this.sender.initWindow(syn.window, syn.seq); // SYN windows are unscaled
   }
 
   #establish(seg: Segment, nowUs: number): void {
     this.state = 'established';
-    this.sndUna = ISS + 1;
-    this.#recover = ISS + 1;
-    if (seg.tsEcrUs > 0) this.rtt.sample(nowUs - seg.tsEcrUs);
-    this.rtt.resetBackoff();
-    this.#disarmRto();
+    this.sender.resetTo(ISS + 1);
+    if (seg.tsEcrUs > 0) this.sender.rtt.sample(nowUs - seg.tsEcrUs);
+    this.sender.rtt.resetBackoff();
+    this.sender.disarmRto();
     this.io.connected();
   }
 
@@ -230,8 +226,23 @@ export class TcpEndpoint {
 
   #onEstablishedSegment(seg: Segment, nowUs: number): void {
     const emittedBefore = this.#emitted;
-    if (seg.flags & TcpFlag.ACK) this.#onAck(seg, nowUs);
-    const decision = this.receiver.accept(seg.seq, seg.payload, (seg.flags & TcpFlag.FIN) !== 0, seg.tsValUs, this.#effectiveMss, (chunk) => this.io.deliver(chunk));
+    if (seg.flags & TcpFlag.ACK) {
+      const acked = this.sender.onAck(
+        {
+          seq: seg.seq,
+          ack: seg.ack,
+          windowBytes: seg.window * 2 ** this.#sndWscale,
+          carriesData: seg.payload.length > 0 || (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) !== 0,
+          rttSampleUs: seg.tsEcrUs > 0 ? nowUs - seg.tsEcrUs : null, // RFC 7323 timestamps
+        },
+        nowUs,
+      );
+      if (acked > 0) {
+        this.sendBuffer.release(this.sender.sndUna);
+        this.io.sendSpaceFreed();
+      }
+    }
+    const decision = this.receiver.accept(seg.seq, seg.payload, (seg.flags & TcpFlag.FIN) !== 0, seg.tsValUs, this.sender.mssBytes, (chunk) => this.io.deliver(chunk));
     if (this.receiver.finReceived && seg.flags & TcpFlag.FIN) this.io.peerClosed();
     this.#trySend(nowUs); // the application may have answered: piggyback the ACK
     if (decision === AckDecision.Now) {
@@ -242,124 +253,15 @@ export class TcpEndpoint {
     }
   }
 
-  #onAck(seg: Segment, nowUs: number): void {
-    const ack = seg.ack;
-    if (ack > this.sndMax) return; // acknowledges data never sent
-    const wnd = seg.window * 2 ** this.#sndWscale;
-    let windowChanged = false;
-    if (this.#sndWl1 < seg.seq || (this.#sndWl1 === seg.seq && this.#sndWl2 <= ack)) {
-      windowChanged = wnd !== this.sndWnd;
-      this.sndWnd = wnd;
-      this.#sndWl1 = seg.seq;
-      this.#sndWl2 = ack;
-      if (wnd > this.#maxSndWnd) this.#maxSndWnd = wnd;
-      if (wnd > 0 && this.#persistArmed) this.#disarmPersist();
-    }
-    const mss = this.#effectiveMss;
-    if (ack > this.sndUna) {
-      const acked = ack - this.sndUna;
-      this.stats.bytesAcked += acked;
-      if (seg.tsEcrUs > 0) this.rtt.sample(nowUs - seg.tsEcrUs);
-      this.rtt.resetBackoff();
-      this.sndUna = ack;
-      this.sendBuffer.release(ack);
-      if (this.sndNxt < ack) this.sndNxt = ack;
-      if (this.#inRecovery) {
-        if (ack >= this.#recover) {
-          this.#inRecovery = false;
-          this.#dupAcks = 0;
-          this.cc.onRecoveryExit(this.flightBytes, nowUs);
-        } else {
-          // RFC 6582 §3.2 step 4: partial ACK.
-          this.#retransmit(this.sndUna, nowUs);
-          this.cc.cwndBytes = Math.max(mss, this.cc.cwndBytes - acked + (acked >= mss ? mss : 0));
-          if (!this.#partialAckSeen) {
-            this.#partialAckSeen = true;
-            this.#armRto(nowUs);
-          }
-        }
-      } else {
-        this.#dupAcks = 0;
-        this.cc.onAck(acked, nowUs, this.rtt.srttUs, this.#cwndLimited);
-      }
-      if (this.sndUna >= this.sndMax) this.#disarmRto();
-      else if (!this.#inRecovery || !this.#partialAckSeen) this.#armRto(nowUs);
-      this.io.sendSpaceFreed();
-      return;
-    }
-    const isDuplicate = ack === this.sndUna && seg.payload.length === 0 && !windowChanged && this.sndMax > this.sndUna && !(seg.flags & (TcpFlag.SYN | TcpFlag.FIN));
-    if (!isDuplicate) return;
-    this.stats.dupAcksReceived++;
-    this.#dupAcks++;
-    if (this.#inRecovery) {
-      this.cc.cwndBytes += mss; // inflate: a segment has left the network
-    } else if (this.#dupAcks === 3 && ack > this.#recover) {
-      this.#inRecovery = true;
-      this.#partialAckSeen = false;
-      this.#recover = this.sndMax;
-      this.cc.onFastRetransmit(this.flightBytes, nowUs);
-      this.stats.fastRetransmits++;
-      this.#retransmit(this.sndUna, nowUs);
-      this.cc.cwndBytes = this.cc.ssthreshBytes + 3 * mss;
-    }
-  }
-
-  // ── sending ────────────────────────────────────────────────────────────
-
   #trySend(nowUs: number): void {
-    if (this.state !== 'established') return;
-    const mss = this.#effectiveMss;
-    if (this.options.slowStartAfterIdle && this.sndNxt === this.sndUna && this.#lastSendUs >= 0 && nowUs - this.#lastSendUs >= this.rtt.rtoUs) {
-      this.cc.onIdleRestart(nowUs);
-      this.#lastSendUs = nowUs;
-    }
-    const dataEnd = this.sendBuffer.endSeq;
-    for (;;) {
-      const wnd = Math.min(this.cc.cwndBytes, this.sndWnd);
-      const limit = this.sndUna + wnd;
-      if (this.sndNxt < dataEnd) {
-        const pending = dataEnd - this.sndNxt;
-        const len = Math.min(mss, pending, limit - this.sndNxt);
-        this.#cwndLimited = this.cc.cwndBytes <= this.sndWnd && limit - this.sndNxt < Math.min(mss, pending);
-        if (len <= 0) break;
-        // Sender-side silly window avoidance (RFC 1122 §4.2.3.4).
-        if (len < mss && len < pending && len < this.#maxSndWnd / 2) break;
-        // Nagle: hold a short final segment while data is unacknowledged.
-        if (len < mss && len === pending && this.options.nagle && this.sndNxt > this.sndUna && !this.#closeRequested) break;
-        const seq = this.sndNxt;
-        if (seq < this.sndMax) this.stats.retransmits++;
-        this.#emit(seq, len, TcpFlag.ACK | (len === pending ? TcpFlag.PSH : 0), nowUs);
-        this.sndNxt += len;
-        if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
-        if (!this.#rtoArmed) this.#armRto(nowUs);
-        continue;
-      }
-      if (this.#closeRequested && this.sndNxt === dataEnd && (this.#finSeq === null || this.sndNxt === this.#finSeq)) {
-        this.#finSeq = dataEnd;
-        if (this.sndNxt < this.sndMax) this.stats.retransmits++;
-        this.#emit(dataEnd, 0, TcpFlag.FIN | TcpFlag.ACK, nowUs);
-        this.sndNxt = dataEnd + 1;
-        if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
-        if (!this.#rtoArmed) this.#armRto(nowUs);
-      }
-      break;
-    }
-    if (this.sndWnd === 0 && this.sndNxt < dataEnd && this.sndUna === this.sndMax && !this.#persistArmed) this.#armPersist(nowUs);
-  }
-
-  #retransmit(seq: number, nowUs: number): void {
-    this.stats.retransmits++;
-    if (this.#finSeq !== null && seq === this.#finSeq) {
-      this.#emit(seq, 0, TcpFlag.FIN | TcpFlag.ACK, nowUs);
-      return;
-    }
-    const len = Math.min(this.#effectiveMss, this.sendBuffer.endSeq - seq);
-    if (len > 0) this.#emit(seq, len, TcpFlag.ACK, nowUs);
+    if (this.state === 'established') this.sender.trySend(nowUs);
   }
 
   #sendAck(nowUs: number): void {
-    this.#emit(this.sndNxt, 0, TcpFlag.ACK, nowUs);
+    this.#emit(this.sender.sndNxt, 0, TcpFlag.ACK, nowUs);
   }
+
+  #emitted = 0;
 
   #emit(seq: number, len: number, flags: number, nowUs: number): void {
     const syn = (flags & TcpFlag.SYN) !== 0;
@@ -381,8 +283,6 @@ export class TcpEndpoint {
       speculative: false,
     };
     this.#emitted++;
-    this.stats.segmentsSent++;
-    if (len > 0 || flags & TcpFlag.FIN) this.#lastSendUs = nowUs;
     if (flags & TcpFlag.ACK) {
       this.receiver.lastAckSent = this.receiver.rcvNxt;
       this.receiver.unackedSegments = 0;
@@ -393,62 +293,18 @@ export class TcpEndpoint {
 
   // ── timers ─────────────────────────────────────────────────────────────
 
-  #armRto(nowUs: number): void {
-    this.#rtoArmed = true;
-    this.io.setTimer(this.#timerRto, nowUs + this.rtt.rtoUs);
-  }
-
-  #disarmRto(): void {
-    if (!this.#rtoArmed) return;
-    this.#rtoArmed = false;
-    this.io.cancelTimer(this.#timerRto);
-  }
-
   #onRto(nowUs: number): void {
-    this.#rtoArmed = false;
-    this.rtt.backoff();
     if (this.state === 'syn-sent' || this.state === 'syn-received') {
-      this.stats.timeouts++;
-      this.stats.retransmits++;
+      this.sender.rtt.backoff();
+      this.sender.stats.timeouts++;
+      this.sender.stats.retransmits++;
       this.#sendSyn(nowUs);
       return;
     }
-    if (this.state !== 'established' || this.sndUna >= this.sndMax) return;
-    this.stats.timeouts++;
-    this.cc.onTimeout(this.sndMax - this.sndUna, nowUs);
-    this.#recover = this.sndMax; // RFC 6582 §3.2 step 1 after a timeout
-    this.#inRecovery = false;
-    this.#dupAcks = 0;
-    this.sndNxt = this.sndUna; // go back N
-    this.#trySend(nowUs);
-    if (!this.#rtoArmed) this.#armRto(nowUs);
+    if (this.state === 'established') this.sender.onRto(nowUs);
   }
 
   #onDelayedAck(nowUs: number): void {
     if (this.receiver.lastAckSent !== this.receiver.rcvNxt || this.receiver.unackedSegments > 0) this.#sendAck(nowUs);
-  }
-
-  #armPersist(nowUs: number): void {
-    this.#persistArmed = true;
-    const delayUs = Math.min(this.options.maxRtoUs, this.rtt.rtoUs * 2 ** this.#persistBackoff);
-    this.io.setTimer(this.#timerPersist, nowUs + delayUs);
-  }
-
-  #disarmPersist(): void {
-    this.#persistArmed = false;
-    this.#persistBackoff = 0;
-    this.io.cancelTimer(this.#timerPersist);
-  }
-
-  #onPersist(nowUs: number): void {
-    this.#persistArmed = false;
-    if (this.sndWnd > 0 || this.state !== 'established') {
-      this.#trySend(nowUs);
-      return;
-    }
-    // Zero-window probe: an old sequence number makes the peer re-advertise its window.
-    this.#emit(this.sndUna - 1, 0, TcpFlag.ACK, nowUs);
-    this.#persistBackoff++;
-    this.#armPersist(nowUs);
   }
 }

@@ -1,4 +1,5 @@
-export { TcpEndpoint, type TcpIo, type TcpStats, type TcpState, type TcpIdentity } from './endpoint.js';
+export { TcpEndpoint, type TcpIo, type TcpStats, type TcpState, type TcpIdentity, type SendRing } from './endpoint.js';
+export { TcpSender, type SenderHost, type SenderOptions, type SenderStats, type AckInfo } from './sender.js';
 export { tcpOptionsSchema, defaultTcpOptions, type TcpOptions } from './options.js';
 export { SendBuffer } from './send-buffer.js';
 export { Reassembly } from './reassembly.js';

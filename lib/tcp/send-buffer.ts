@@ -18,9 +18,12 @@ export class SendBuffer {
   constructor(
     readonly capacityBytes: number,
     firstSeq: number,
+    /** Backing bytes (e.g. guest memory) and write tracking; a private array otherwise. */
+    readonly backing?: { readonly bytes: Uint8Array; markDirty(offset: number, lengthBytes: number): void },
   ) {
     assert(capacityBytes > 0, 'send buffer needs capacity');
-    this.#ring = new Uint8Array(capacityBytes);
+    assert(backing === undefined || backing.bytes.length === capacityBytes, 'send ring backing must match the capacity');
+    this.#ring = backing?.bytes ?? new Uint8Array(capacityBytes);
     this.#startSeq = firstSeq;
     this.#endSeq = firstSeq;
   }
@@ -49,6 +52,7 @@ export class SendBuffer {
       const pos = (this.#endSeq + done) % this.capacityBytes;
       const piece = Math.min(n - done, this.capacityBytes - pos);
       fill(this.#ring.subarray(pos, pos + piece), this.#endSeq + done);
+      this.backing?.markDirty(pos, piece);
       done += piece;
     }
     this.#endSeq += n;

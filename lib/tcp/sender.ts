@@ -1,0 +1,315 @@
+import { createCongestionControl, type CongestionControl, type CongestionControlName } from './congestion/index.js';
+import { RttEstimator } from './rtt.js';
+
+/** What a sender needs from its owner: where data ends and how to put a segment on the wire. */
+export interface SenderHost {
+  /** One past the last byte the sender may transmit. */
+  dataEndSeq(): number;
+  /** Transmits stream bytes [seq, seq + len). */
+  emitData(seq: number, len: number, retransmit: boolean, nowUs: number): void;
+  /** Transmits a FIN at `seq` (only when `finSeq` is set). */
+  emitFin(seq: number, retransmit: boolean, nowUs: number): void;
+  /** Transmits a zero-window probe. */
+  emitProbe(nowUs: number): void;
+  setTimer(name: string, atUs: number): void;
+  cancelTimer(name: string): void;
+}
+
+export interface SenderOptions {
+  readonly mssBytes: number;
+  readonly initialWindowSegments: number;
+  readonly congestionControl: CongestionControlName;
+  readonly minRtoUs: number;
+  readonly initialRtoUs: number;
+  readonly maxRtoUs: number;
+  readonly slowStartAfterIdle: boolean;
+  readonly nagle: boolean;
+}
+
+export interface SenderStats {
+  segmentsSent: number;
+  retransmits: number;
+  fastRetransmits: number;
+  timeouts: number;
+  dupAcksReceived: number;
+  bytesAcked: number;
+}
+
+/** An ACK as the sender sees it. */
+export interface AckInfo {
+  readonly seq: number;
+  readonly ack: number;
+  /** Window in bytes, already scaled. */
+  readonly windowBytes: number;
+  /** Payload, SYN or FIN: such a segment is never a duplicate ACK. */
+  readonly carriesData: boolean;
+  /** RTT sample this ACK yields (timestamps or a timed segment), or null. */
+  readonly rttSampleUs: number | null;
+}
+
+/**
+ * The sending half of TCP: congestion control, NewReno loss recovery
+ * (RFC 5681 / RFC 6582), RTO per RFC 6298 with go-back-N, Nagle and sender
+ * SWS avoidance, zero-window persist probes and slow-start restart. Used by
+ * the guest's and client's TCP endpoints and by the acker's wire side.
+ */
+export class TcpSender {
+  readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0 };
+  readonly cc: CongestionControl;
+  readonly rtt: RttEstimator;
+  sndUna: number;
+  sndNxt: number;
+  /** Highest sequence number sent + 1 (sndNxt goes back on RTO). */
+  sndMax: number;
+  /** Peer's window in bytes, already scaled. */
+  sndWnd = 0;
+  mssBytes: number;
+  /** Sequence number of our FIN once the application closed and all data went. */
+  finSeq: number | null = null;
+  closeRequested = false;
+  #maxSndWnd = 0;
+  #sndWl1 = 0;
+  #sndWl2 = 0;
+  #dupAcks = 0;
+  #inRecovery = false;
+  #partialAckSeen = false;
+  /** RFC 6582 `recover`. */
+  #recover: number;
+  #rtoArmed = false;
+  #persistArmed = false;
+  #persistBackoff = 0;
+  #lastSendUs = -1;
+  #cwndLimited = false;
+
+  constructor(
+    readonly options: SenderOptions,
+    readonly host: SenderHost,
+    readonly timerPrefix: string,
+    firstSeq: number,
+  ) {
+    this.mssBytes = options.mssBytes;
+    this.cc = createCongestionControl(options.congestionControl, { mssBytes: options.mssBytes, initialWindowBytes: options.initialWindowSegments * options.mssBytes });
+    this.rtt = new RttEstimator(options.minRtoUs, options.maxRtoUs, options.initialRtoUs);
+    this.sndUna = firstSeq;
+    this.sndNxt = firstSeq;
+    this.sndMax = firstSeq;
+    this.#recover = firstSeq;
+  }
+
+  get rtoTimer(): string {
+    return `${this.timerPrefix}.rto`;
+  }
+  get persistTimer(): string {
+    return `${this.timerPrefix}.persist`;
+  }
+  get flightBytes(): number {
+    return this.sndNxt - this.sndUna;
+  }
+  get inRecovery(): boolean {
+    return this.#inRecovery;
+  }
+  get lastSendUs(): number {
+    return this.#lastSendUs;
+  }
+
+  /** The window the peer advertised in its SYN, before any scaling applies. */
+  initWindow(windowBytes: number, seq: number): void {
+    this.sndWnd = windowBytes;
+    this.#maxSndWnd = windowBytes;
+    this.#sndWl1 = seq;
+  }
+
+  /** Restarts sequence space at `seq` (handshake done: data starts here). */
+  resetTo(seq: number): void {
+    this.sndUna = seq;
+    this.sndNxt = seq;
+    this.sndMax = seq;
+    this.#recover = seq;
+  }
+
+
+  /** Processes the ACK part of an incoming segment; returns the bytes newly acknowledged. */
+  onAck(a: AckInfo, nowUs: number): number {
+    const ack = a.ack;
+    if (ack > this.sndMax) return 0; // acknowledges data never sent
+    let windowChanged = false;
+    if (this.#sndWl1 < a.seq || (this.#sndWl1 === a.seq && this.#sndWl2 <= ack)) {
+      windowChanged = a.windowBytes !== this.sndWnd;
+      this.sndWnd = a.windowBytes;
+      this.#sndWl1 = a.seq;
+      this.#sndWl2 = ack;
+      if (a.windowBytes > this.#maxSndWnd) this.#maxSndWnd = a.windowBytes;
+      if (a.windowBytes > 0 && this.#persistArmed) this.#disarmPersist();
+    }
+    const mss = this.mssBytes;
+    if (ack > this.sndUna) {
+      const acked = ack - this.sndUna;
+      this.stats.bytesAcked += acked;
+      if (a.rttSampleUs !== null) this.rtt.sample(a.rttSampleUs);
+      this.rtt.resetBackoff();
+      this.sndUna = ack;
+      if (this.sndNxt < ack) this.sndNxt = ack;
+      if (this.#inRecovery) {
+        if (ack >= this.#recover) {
+          this.#inRecovery = false;
+          this.#dupAcks = 0;
+          this.cc.onRecoveryExit(this.flightBytes, nowUs);
+        } else {
+          // RFC 6582 §3.2 step 4: partial ACK.
+          this.#retransmit(this.sndUna, nowUs);
+          this.cc.cwndBytes = Math.max(mss, this.cc.cwndBytes - acked + (acked >= mss ? mss : 0));
+          if (!this.#partialAckSeen) {
+            this.#partialAckSeen = true;
+            this.#armRto(nowUs);
+          }
+        }
+      } else {
+        this.#dupAcks = 0;
+        this.cc.onAck(acked, nowUs, this.rtt.srttUs, this.#cwndLimited);
+      }
+      if (this.sndUna >= this.sndMax) this.#disarmRto();
+      else if (!this.#inRecovery || !this.#partialAckSeen) this.#armRto(nowUs);
+      return acked;
+    }
+    const isDuplicate = ack === this.sndUna && !a.carriesData && !windowChanged && this.sndMax > this.sndUna;
+    if (!isDuplicate) return 0;
+    this.stats.dupAcksReceived++;
+    this.#dupAcks++;
+    if (this.#inRecovery) {
+      this.cc.cwndBytes += mss; // inflate: a segment has left the network
+    } else if (this.#dupAcks === 3 && ack > this.#recover) {
+      this.#inRecovery = true;
+      this.#partialAckSeen = false;
+      this.#recover = this.sndMax;
+      this.cc.onFastRetransmit(this.flightBytes, nowUs);
+      this.stats.fastRetransmits++;
+      this.#retransmit(this.sndUna, nowUs);
+      this.cc.cwndBytes = this.cc.ssthreshBytes + 3 * mss;
+    }
+    return 0;
+  }
+
+  /** Sends what the windows allow. */
+  trySend(nowUs: number): void {
+    const mss = this.mssBytes;
+    if (this.options.slowStartAfterIdle && this.sndNxt === this.sndUna && this.#lastSendUs >= 0 && nowUs - this.#lastSendUs >= this.rtt.rtoUs) {
+      this.cc.onIdleRestart(nowUs);
+      this.#lastSendUs = nowUs;
+    }
+    const dataEnd = this.host.dataEndSeq();
+    for (;;) {
+      const wnd = Math.min(this.cc.cwndBytes, this.sndWnd);
+      const limit = this.sndUna + wnd;
+      if (this.sndNxt < dataEnd) {
+        const pending = dataEnd - this.sndNxt;
+        const len = Math.min(mss, pending, limit - this.sndNxt);
+        this.#cwndLimited = this.cc.cwndBytes <= this.sndWnd && limit - this.sndNxt < Math.min(mss, pending);
+        if (len <= 0) break;
+        // Sender-side silly window avoidance (RFC 1122 §4.2.3.4).
+        if (len < mss && len < pending && len < this.#maxSndWnd / 2) break;
+        // Nagle: hold a short final segment while data is unacknowledged.
+        if (len < mss && len === pending && this.options.nagle && this.sndNxt > this.sndUna && !this.closeRequested) break;
+        const seq = this.sndNxt;
+        const retransmit = seq < this.sndMax;
+        if (retransmit) this.stats.retransmits++;
+        this.#emitData(seq, len, retransmit, nowUs);
+        this.sndNxt += len;
+        if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
+        if (!this.#rtoArmed) this.#armRto(nowUs);
+        continue;
+      }
+      if (this.closeRequested && this.sndNxt === dataEnd && (this.finSeq === null || this.sndNxt === this.finSeq)) {
+        this.finSeq = dataEnd;
+        const retransmit = this.sndNxt < this.sndMax;
+        if (retransmit) this.stats.retransmits++;
+        this.#emitFin(dataEnd, retransmit, nowUs);
+        this.sndNxt = dataEnd + 1;
+        if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
+        if (!this.#rtoArmed) this.#armRto(nowUs);
+      }
+      break;
+    }
+    if (this.sndWnd === 0 && this.sndNxt < dataEnd && this.sndUna === this.sndMax && !this.#persistArmed) this.#armPersist(nowUs);
+  }
+
+  /** The retransmission timer fired; returns false if nothing was outstanding. */
+  onRto(nowUs: number): boolean {
+    this.#rtoArmed = false;
+    this.rtt.backoff();
+    if (this.sndUna >= this.sndMax) return false;
+    this.stats.timeouts++;
+    this.cc.onTimeout(this.sndMax - this.sndUna, nowUs);
+    this.#recover = this.sndMax; // RFC 6582 §3.2 step 1 after a timeout
+    this.#inRecovery = false;
+    this.#dupAcks = 0;
+    this.sndNxt = this.sndUna; // go back N
+    this.trySend(nowUs);
+    if (!this.#rtoArmed) this.#armRto(nowUs);
+    return true;
+  }
+
+  onPersist(nowUs: number): void {
+    this.#persistArmed = false;
+    if (this.sndWnd > 0) {
+      this.trySend(nowUs);
+      return;
+    }
+    this.host.emitProbe(nowUs);
+    this.#persistBackoff++;
+    this.#armPersist(nowUs);
+  }
+
+  /** Arms the RTO from now (handshake segments use it too). */
+  armRto(nowUs: number): void {
+    this.#armRto(nowUs);
+  }
+
+  disarmRto(): void {
+    this.#disarmRto();
+  }
+
+  #retransmit(seq: number, nowUs: number): void {
+    this.stats.retransmits++;
+    if (this.finSeq !== null && seq === this.finSeq) {
+      this.#emitFin(seq, true, nowUs);
+      return;
+    }
+    const len = Math.min(this.mssBytes, this.host.dataEndSeq() - seq);
+    if (len > 0) this.#emitData(seq, len, true, nowUs);
+  }
+
+  #emitData(seq: number, len: number, retransmit: boolean, nowUs: number): void {
+    this.stats.segmentsSent++;
+    this.#lastSendUs = nowUs;
+    this.host.emitData(seq, len, retransmit, nowUs);
+  }
+
+  #emitFin(seq: number, retransmit: boolean, nowUs: number): void {
+    this.stats.segmentsSent++;
+    this.#lastSendUs = nowUs;
+    this.host.emitFin(seq, retransmit, nowUs);
+  }
+
+  #armRto(nowUs: number): void {
+    this.#rtoArmed = true;
+    this.host.setTimer(this.rtoTimer, nowUs + this.rtt.rtoUs);
+  }
+
+  #disarmRto(): void {
+    if (!this.#rtoArmed) return;
+    this.#rtoArmed = false;
+    this.host.cancelTimer(this.rtoTimer);
+  }
+
+  #armPersist(nowUs: number): void {
+    this.#persistArmed = true;
+    const delayUs = Math.min(this.options.maxRtoUs, this.rtt.rtoUs * 2 ** this.#persistBackoff);
+    this.host.setTimer(this.persistTimer, nowUs + delayUs);
+  }
+
+  #disarmPersist(): void {
+    this.#persistArmed = false;
+    this.#persistBackoff = 0;
+    this.host.cancelTimer(this.persistTimer);
+  }
+}
