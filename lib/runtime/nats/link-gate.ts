@@ -1,0 +1,133 @@
+import { assert } from '../../assert.js';
+import type { WireMessage } from '../../codec/messages.js';
+import { DROPPED, type Hop } from '../sim/sim-runtime.js';
+import type { Clock } from './clock.js';
+
+export interface LinkGateCounters {
+  /** Messages the hop accepted and the gate delivered or still holds. */
+  accepted: number;
+  delivered: number;
+  /** The hop dropped them (drop-tail queue or random loss). */
+  hopDrops: number;
+  /** The gate held `maxPending` messages already. */
+  overflowDrops: number;
+  maxPending: number;
+}
+
+interface Pending {
+  readonly atUs: number;
+  readonly subject: string;
+  readonly msg: WireMessage;
+}
+
+/** Compacts the FIFO once this many delivered slots sit at its head. */
+const COMPACT_AFTER = 4096;
+/**
+ * setTimeout has 1 ms granularity; the last part of a wait shorter than this
+ * polls with setImmediate instead (I/O keeps flowing between polls), so a
+ * 1.01 ms link delay costs 1.01 ms and not 2 ms.
+ */
+const POLL_BELOW_US = 1_000;
+
+/**
+ * An emulated link in front of a receiving core: each message goes through
+ * the hop when it arrives from the bus and is handed on at the hop's arrival
+ * time, or dropped. One FIFO, one timer: the hop (LinkDirection) never
+ * reorders, so the head is always the next message due. A message is never
+ * delivered early; it is late by the event loop's lag only (setTimeout for
+ * whole milliseconds, then setImmediate polls for the rest).
+ */
+export class LinkGate {
+  readonly counters: LinkGateCounters = { accepted: 0, delivered: 0, hopDrops: 0, overflowDrops: 0, maxPending: 0 };
+  readonly #fifo: Pending[] = [];
+  #head = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #poll: NodeJS.Immediate | null = null;
+  #timerAtUs = 0;
+  #stopped = false;
+
+  constructor(
+    readonly hop: Hop,
+    readonly maxPending: number,
+    readonly clock: Clock,
+    readonly deliver: (subject: string, msg: WireMessage) => void,
+  ) {
+    assert(maxPending > 0, 'a link gate must hold something');
+  }
+
+  get pending(): number {
+    return this.#fifo.length - this.#head;
+  }
+
+  offer(subject: string, msg: WireMessage): void {
+    if (this.#stopped) return;
+    if (this.pending >= this.maxPending) {
+      this.counters.overflowDrops++;
+      return;
+    }
+    const nowUs = this.clock.nowUs();
+    const atUs = this.hop.transit(msg, nowUs);
+    if (atUs === DROPPED) {
+      this.counters.hopDrops++;
+      return;
+    }
+    const last = this.#fifo[this.#fifo.length - 1];
+    // Keep FIFO order even for a hop that would reorder: never deliver before the previous message.
+    const at = last !== undefined && this.pending > 0 ? Math.max(atUs, last.atUs) : atUs;
+    this.#fifo.push({ atUs: at, subject, msg });
+    this.counters.accepted++;
+    if (this.pending > this.counters.maxPending) this.counters.maxPending = this.pending;
+    if (this.pending === 1) this.#arm(at, nowUs);
+  }
+
+  /** Discards everything held and the timer. */
+  stop(): void {
+    this.#stopped = true;
+    this.#disarm();
+    this.#fifo.length = 0;
+    this.#head = 0;
+  }
+
+  #arm(atUs: number, nowUs: number): void {
+    if ((this.#timer !== null || this.#poll !== null) && this.#timerAtUs <= atUs) return;
+    this.#disarm();
+    this.#timerAtUs = atUs;
+    const waitUs = atUs - nowUs;
+    // setTimeout may fire up to a loop iteration early; #drain re-arms, then polls.
+    if (waitUs < POLL_BELOW_US) this.#poll = setImmediate(() => this.#drain());
+    else this.#timer = setTimeout(() => this.#drain(), Math.floor(waitUs / 1000));
+  }
+
+  #disarm(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#poll !== null) clearImmediate(this.#poll);
+    this.#timer = null;
+    this.#poll = null;
+  }
+
+  #drain(): void {
+    this.#timer = null;
+    this.#poll = null;
+    const fifo = this.#fifo;
+    let nowUs = this.clock.nowUs();
+    while (!this.#stopped && this.#head < fifo.length) {
+      const next = fifo[this.#head]!;
+      if (next.atUs > nowUs) break;
+      this.#head++;
+      this.counters.delivered++;
+      this.deliver(next.subject, next.msg);
+      nowUs = this.clock.nowUs();
+    }
+    if (this.#stopped) return;
+    if (this.#head === fifo.length) {
+      fifo.length = 0;
+      this.#head = 0;
+      return;
+    }
+    if (this.#head >= COMPACT_AFTER) {
+      fifo.splice(0, this.#head);
+      this.#head = 0;
+    }
+    this.#arm(fifo[this.#head]!.atUs, nowUs);
+  }
+}

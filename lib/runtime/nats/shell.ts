@@ -1,0 +1,307 @@
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { decode, encode } from '../../codec/codec.js';
+import type { WireMessage } from '../../codec/messages.js';
+import { messageTypeOf } from '../../codec/subjects.js';
+import { parseConfig } from '../../config/parse.js';
+import { DecodeError, SpeculaError, TransportError, UnknownSubjectError } from '../../errors.js';
+import type { Hop } from '../sim/sim-runtime.js';
+import { START, type Core, type Effect, type Input } from '../types.js';
+import { monotonicClock, type Clock } from './clock.js';
+import { LinkGate, type LinkGateCounters } from './link-gate.js';
+import type { Logger } from './logger.js';
+import { natsShellLimitsSchema, type NatsShellLimits } from './options.js';
+
+/** An emulated link applied to one subject before the core sees its messages. */
+export interface InboundLink {
+  readonly subject: string;
+  readonly hop: Hop;
+}
+
+export interface NatsShellOptions {
+  readonly logger: Logger;
+  /** Wall clock; a monotonic one starting at 0 by default. */
+  readonly clock?: Clock;
+  readonly inboundLinks?: readonly InboundLink[];
+  readonly limits?: Partial<NatsShellLimits>;
+  /** Called after every input the core handled and its effects were applied. */
+  readonly afterInput?: () => void;
+}
+
+export interface ShellCounters {
+  /** Messages received from NATS on the core's subjects (before any link). */
+  messagesIn: number;
+  bytesIn: number;
+  messagesOut: number;
+  bytesOut: number;
+  /** Payloads that did not decode; dropped. */
+  decodeErrors: number;
+  /** Messages on a subject with no known message type; dropped. */
+  unknownSubjects: number;
+  /** Publishes that failed (connection closed or draining); dropped. */
+  publishErrors: number;
+  /** Inputs handed to the core: start, messages and timers. */
+  inputsHandled: number;
+  timersFired: number;
+}
+
+export type ShellState = 'new' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+interface TimerSlot {
+  /** When the core wants it to fire; null when cancelled or fired. */
+  deadlineUs: number | null;
+  handle: NodeJS.Timeout | null;
+  /** When the live setTimeout is due; meaningful while `handle` is set. */
+  armedAtUs: number;
+}
+
+type ErrorKind = 'decode' | 'unknownSubject' | 'publish' | 'subscription';
+
+/**
+ * Hosts one Core on a NATS connection: subscribes to the core's subjects,
+ * decodes what arrives (bad input is counted and dropped, never fatal), feeds
+ * the core with wall time and interprets its effects. The shell owns the
+ * connection: stop() drains it. A core that throws or a connection that
+ * closes under it fails the shell (`done` rejects).
+ */
+export class NatsShell {
+  readonly counters: ShellCounters = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0, decodeErrors: 0, unknownSubjects: 0, publishErrors: 0, inputsHandled: 0, timersFired: 0 };
+  /** Resolves when the shell stopped cleanly; rejects with what failed it. */
+  readonly done: Promise<void>;
+  readonly clock: Clock;
+  readonly #gates = new Map<string, LinkGate>();
+  readonly #timers = new Map<string, TimerSlot>();
+  readonly #subscriptions: Subscription[] = [];
+  readonly #loggedErrors = new Set<ErrorKind>();
+  readonly #log: Logger;
+  #state: ShellState = 'new';
+  #resolve!: () => void;
+  #reject!: (err: Error) => void;
+
+  constructor(
+    readonly core: Core,
+    readonly nc: NatsConnection,
+    readonly options: NatsShellOptions,
+  ) {
+    this.clock = options.clock ?? monotonicClock();
+    this.#log = options.logger;
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // A caller that only awaits stop() must not see an unhandled rejection.
+    this.done.catch(() => undefined);
+    const limits = parseConfig(natsShellLimitsSchema, options.limits ?? {});
+    for (const link of options.inboundLinks ?? []) {
+      if (!core.subscriptions.includes(link.subject)) throw new TypeError(`link on ${link.subject}, which ${core.name} does not subscribe to`);
+      this.#gates.set(link.subject, new LinkGate(link.hop, limits.maxPendingDeliveries, this.clock, (subject, msg) => this.#input({ kind: 'message', subject, msg })));
+    }
+  }
+
+  get state(): ShellState {
+    return this.#state;
+  }
+
+  /** Counters of the emulated link on `subject`, if there is one. */
+  linkCounters(subject: string): LinkGateCounters | undefined {
+    return this.#gates.get(subject)?.counters;
+  }
+
+  /**
+   * Subscribes, hands the core START and resolves once the server has
+   * registered the subscriptions (so a peer may publish to us from then on).
+   */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new TypeError(`start() on a ${this.#state} shell`);
+    this.#state = 'running';
+    void this.#watchConnection();
+    // Subscribing and START happen in one tick: nothing can arrive in between,
+    // and START's publishes follow the subscriptions on the wire.
+    for (const subject of this.core.subscriptions) {
+      this.#subscriptions.push(this.nc.subscribe(subject, { callback: (err, msg) => this.#onMessage(err, msg) }));
+    }
+    this.#input(START);
+    this.#log.info({ event: 'shell.started', subjects: this.core.subscriptions }, 'shell started');
+    try {
+      await this.nc.flush();
+    } catch (cause) {
+      const err = new TransportError(`NATS flush failed while starting ${this.core.name}`, { cause });
+      this.#fail(err);
+      throw err;
+    }
+  }
+
+  /** Stops timers and links, drains the connection; idempotent. */
+  async stop(reason = 'stop'): Promise<void> {
+    if (this.#state === 'stopping' || this.#state === 'stopped' || this.#state === 'failed') return this.done.catch(() => undefined);
+    this.#state = 'stopping';
+    this.#log.info({ event: 'shell.stopping', reason, counters: this.counters }, 'shell stopping');
+    this.#quiesce();
+    try {
+      if (!this.nc.isClosed()) await this.nc.drain();
+    } catch (cause) {
+      this.#log.warn({ event: 'shell.drain_failed', err: String(cause) }, 'drain failed; closing');
+      await this.nc.close().catch(() => undefined);
+    }
+    this.#state = 'stopped';
+    this.#resolve();
+  }
+
+  #quiesce(): void {
+    for (const slot of this.#timers.values()) if (slot.handle !== null) clearTimeout(slot.handle);
+    this.#timers.clear();
+    for (const gate of this.#gates.values()) gate.stop();
+  }
+
+  #fail(err: Error): void {
+    if (this.#state === 'stopped' || this.#state === 'failed') return;
+    this.#state = 'failed';
+    this.#log.error({ event: 'shell.failed', err: err.message, code: err instanceof SpeculaError ? err.code : undefined, counters: this.counters }, 'shell failed');
+    this.#quiesce();
+    this.#reject(err);
+    if (!this.nc.isClosed()) void this.nc.close().catch(() => undefined);
+  }
+
+  async #watchConnection(): Promise<void> {
+    void this.nc.closed().then((err) => {
+      if (this.#state !== 'running') return;
+      this.#fail(new TransportError(`NATS connection closed under ${this.core.name}${err ? `: ${err.message}` : ''}`, { cause: err }));
+    });
+    for await (const s of this.nc.status()) {
+      switch (s.type) {
+        case 'disconnect':
+          this.#log.warn({ event: 'nats.disconnect', server: s.server }, 'disconnected from NATS');
+          break;
+        case 'reconnect':
+          this.#log.info({ event: 'nats.reconnect', server: s.server }, 'reconnected to NATS');
+          break;
+        case 'error':
+          this.#log.warn({ event: 'nats.error', err: s.error.message }, 'NATS error');
+          break;
+        case 'slowConsumer':
+          this.#log.warn({ event: 'nats.slow_consumer', pending: s.pending }, 'slow consumer');
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  #onMessage(err: Error | null, m: Msg): void {
+    if (this.#state !== 'running') return;
+    if (err !== null) {
+      this.#logOnce('subscription', { err: err.message }, 'subscription error');
+      return;
+    }
+    this.counters.messagesIn++;
+    this.counters.bytesIn += m.data.length;
+    let msg: WireMessage;
+    try {
+      msg = decode(messageTypeOf(m.subject), m.data);
+    } catch (cause) {
+      if (cause instanceof UnknownSubjectError) {
+        this.counters.unknownSubjects++;
+        this.#logOnce('unknownSubject', { subject: m.subject, err: cause.message }, 'message on an unknown subject dropped (logged once; see counters)');
+      } else if (cause instanceof DecodeError) {
+        this.counters.decodeErrors++;
+        this.#logOnce('decode', { subject: m.subject, bytes: m.data.length, err: cause.message }, 'malformed payload dropped (logged once; see counters)');
+      } else {
+        this.#fail(cause instanceof Error ? cause : new Error(String(cause)));
+      }
+      return;
+    }
+    const gate = this.#gates.get(m.subject);
+    if (gate) gate.offer(m.subject, msg);
+    else this.#input({ kind: 'message', subject: m.subject, msg });
+  }
+
+  #logOnce(kind: ErrorKind, fields: Record<string, unknown>, text: string): void {
+    if (this.#loggedErrors.has(kind)) return;
+    this.#loggedErrors.add(kind);
+    this.#log.warn({ event: `shell.${kind}`, ...fields }, text);
+  }
+
+  #input(input: Input): void {
+    if (this.#state !== 'running') return;
+    let effects: Effect[];
+    try {
+      effects = this.core.handle(input, this.clock.nowUs());
+    } catch (cause) {
+      this.#fail(cause instanceof Error ? cause : new Error(String(cause)));
+      return;
+    }
+    this.counters.inputsHandled++;
+    this.#apply(effects);
+    this.options.afterInput?.();
+  }
+
+  #apply(effects: readonly Effect[]): void {
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'send':
+          this.#publish(effect.subject, effect.msg);
+          break;
+        case 'setTimer':
+          this.#setTimer(effect.name, effect.atUs);
+          break;
+        case 'cancelTimer': {
+          const slot = this.#timers.get(effect.name);
+          if (slot) slot.deadlineUs = null;
+          break;
+        }
+        case 'log':
+          this.#log[effect.level]({ event: effect.event, ...effect.fields }, effect.event);
+          break;
+      }
+    }
+  }
+
+  #publish(subject: string, msg: WireMessage): void {
+    const data = encode(msg);
+    try {
+      this.nc.publish(subject, data);
+    } catch (cause) {
+      this.counters.publishErrors++;
+      this.#logOnce('publish', { subject, err: cause instanceof Error ? cause.message : String(cause) }, 'publish failed (logged once; see counters)');
+      return;
+    }
+    this.counters.messagesOut++;
+    this.counters.bytesOut += data.length;
+  }
+
+  /**
+   * Replace semantics: a name holds one deadline. A live setTimeout due no
+   * later than the new deadline is kept and re-armed when it fires (so the
+   * per-ACK RTO restarts of TCP cost no timer churn); an earlier deadline
+   * replaces it.
+   */
+  #setTimer(name: string, atUs: number): void {
+    let slot = this.#timers.get(name);
+    if (slot === undefined) {
+      slot = { deadlineUs: null, handle: null, armedAtUs: 0 };
+      this.#timers.set(name, slot);
+    }
+    slot.deadlineUs = atUs;
+    if (slot.handle !== null && slot.armedAtUs <= atUs) return;
+    this.#arm(name, slot, atUs);
+  }
+
+  #arm(name: string, slot: TimerSlot, atUs: number): void {
+    if (slot.handle !== null) clearTimeout(slot.handle);
+    slot.armedAtUs = atUs;
+    const delayMs = Math.max(0, Math.ceil((atUs - this.clock.nowUs()) / 1000));
+    slot.handle = setTimeout(() => this.#onTimer(name, slot), delayMs);
+  }
+
+  #onTimer(name: string, slot: TimerSlot): void {
+    slot.handle = null;
+    if (this.#state !== 'running' || slot.deadlineUs === null) return;
+    // setTimeout counts from the event loop's cached time and can fire a little early.
+    if (slot.deadlineUs > this.clock.nowUs()) {
+      this.#arm(name, slot, slot.deadlineUs);
+      return;
+    }
+    slot.deadlineUs = null;
+    this.counters.timersFired++;
+    this.#input({ kind: 'timer', name });
+  }
+}
