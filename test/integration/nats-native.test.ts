@@ -1,0 +1,221 @@
+/**
+ * The first NATS shell: guest and client cores as real processes over a real
+ * nats-server, wall clock, protobuf on the wire, the link emulated in each
+ * receiving process. Needs `npm run build` first (npm test does it).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { encode } from '../../lib/codec/codec.js';
+import type { Segment } from '../../lib/codec/messages.js';
+import { subjects } from '../../lib/codec/subjects.js';
+import { runConfigSchema } from '../../lib/config/run-config.js';
+import type { RunResult } from '../../lib/results/run-result.js';
+import { connectNats, emulatedLink, NatsShell, type Logger } from '../../lib/runtime/nats/index.js';
+import type { Core, Effect, Input } from '../../lib/runtime/types.js';
+import { buildClient } from '../../services/client/main.js';
+import { buildGuest } from '../../services/guest/main.js';
+import { freePort, withNats } from './support/nats.js';
+
+const SEGMENT: Segment = { type: 'segment', vmId: 'x', term: 0, epoch: 0, connId: 1, seq: 0, ack: 0, window: 0, flags: 0, payload: Uint8Array.of(1), mss: 0, wscale: undefined, tsValUs: 0, tsEcrUs: 0, speculative: false };
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/cli/specula.js', import.meta.url));
+/** Bound on one CLI run (the runs themselves take 1-3 s). */
+const CLI_TIMEOUT_MS = 60_000;
+
+const nats = await withNats();
+afterAll(async () => {
+  await nats?.stop();
+});
+
+interface CliOutcome {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function runCli(args: readonly string[]): Promise<CliOutcome> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build before the integration tests (npm test does)`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NATS_URL: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function parseResult(out: CliOutcome): RunResult {
+  expect(out.code, `specula exited ${out.code}; stderr:\n${out.stderr}`).toBe(0);
+  return JSON.parse(out.stdout) as RunResult;
+}
+
+/** A logger whose lines the test can read. */
+function memoryLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
+}
+
+describe.skipIf(nats === null)('native mode over NATS (guest and client as processes)', () => {
+  const url = nats?.url ?? '';
+
+  it('delivers a 2 MB bulk transfer over an emulated 100 Mbit/s, 2 ms link, byte for byte', async () => {
+    const r = parseResult(await runCli(['run', '--runtime', 'nats', '--nats-url', url, '--mode', 'native', '--workload', 'bulk', '--bulk-bytes', '2000000', '--bandwidth-mbps', '100', '--rtt-ms', '2', '--duration-s', '20']));
+    expect(r.runtime).toBe('nats');
+    expect(r.streamVerified).toBe(true);
+    expect(r.bytesDelivered).toBe(2_000_000);
+    // The emulated link caps goodput (payload only, so below the line rate); NATS must not be the bottleneck.
+    expect(r.goodputBitsPerSec).toBeLessThanOrEqual(100e6);
+    expect(r.goodputBitsPerSec).toBeGreaterThan(20e6);
+    // Ended on the FIN, long before the 20 s duration.
+    expect(r.wallMs).toBeLessThan(15_000);
+  });
+
+  it('serves request/response with every latency at least one RTT', async () => {
+    const r = parseResult(await runCli(['run', '--runtime', 'nats', '--nats-url', url, '--workload', 'rr', '--request-bytes', '64', '--response-bytes', '16384', '--bandwidth-mbps', '100', '--rtt-ms', '2', '--duration-s', '1.5']));
+    expect(r.runtime).toBe('nats');
+    expect(r.streamVerified).toBe(true);
+    expect(r.requestsCompleted).toBeGreaterThanOrEqual(3);
+    // One RTT plus the response's 1.3 ms on a 100 Mbit/s wire is the floor the link model sets.
+    expect(r.latencyMsP50!).toBeGreaterThanOrEqual(2);
+    expect(r.latencyMsP99!).toBeGreaterThanOrEqual(r.latencyMsP50!);
+    expect(r.latencyMsP50!).toBeLessThan(100);
+  });
+
+  it('counts malformed payloads on the guest subject, logs them once, and the run completes', async () => {
+    const config = runConfigSchema.parse({ vmId: `malformed-${process.pid}`, durationS: 10, link: { bandwidthBitsPerSec: 100e6, rttMs: 2 }, workload: { kind: 'bulk', totalBytes: 300_000 } });
+    const s = subjects(config.vmId);
+    const guestLog = memoryLogger();
+    const guest = buildGuest(config);
+    const client = buildClient(config);
+    const injector = await connectNats({ servers: url, name: 'test-injector' });
+    const garbage = [Uint8Array.of(0xff, 0xff, 0xff, 0xff), Uint8Array.of(0x0a, 0x7f, 0x01)];
+    let injected = false;
+    let finished!: () => void;
+    const complete = new Promise<void>((resolve) => (finished = resolve));
+    const guestShell = new NatsShell(guest, await connectNats({ servers: url }), { logger: guestLog.logger, inboundLinks: [{ subject: s.wireIn, hop: emulatedLink(config, 'up') }] });
+    const clientShell = new NatsShell(client, await connectNats({ servers: url }), {
+      logger: memoryLogger().logger,
+      inboundLinks: [{ subject: s.wireOut, hop: emulatedLink(config, 'down') }],
+      afterInput: () => {
+        // Mid-transfer: the connection is up and data flows.
+        if (!injected && client.stats.bytesDelivered > 0) {
+          injected = true;
+          for (const bytes of garbage) injector.publish(s.wireIn, bytes);
+        }
+        if (client.stats.peerClosedAtUs !== null) finished();
+      },
+    });
+    try {
+      await guestShell.start();
+      await clientShell.start();
+      await Promise.race([complete, new Promise((_, reject) => setTimeout(() => reject(new Error('transfer did not complete in 10 s')), 10_000))]);
+      expect(injected).toBe(true);
+      expect(guestShell.counters.decodeErrors).toBe(garbage.length);
+      expect(guestShell.state).toBe('running');
+      expect(guestLog.lines.filter((l) => l.event === 'shell.decode')).toHaveLength(1);
+      expect(client.stats.bytesDelivered).toBe(300_000);
+      expect(client.stats.streamVerified).toBe(true);
+      expect(clientShell.counters.decodeErrors).toBe(0);
+      expect(guestShell.counters.messagesIn).toBeGreaterThan(garbage.length);
+      // Only decodable messages reach the link; the others never touch the core.
+      const link = guestShell.linkCounters(s.wireIn)!;
+      expect(link.accepted + link.hopDrops + link.overflowDrops).toBe(guestShell.counters.messagesIn - garbage.length);
+    } finally {
+      await clientShell.stop();
+      await guestShell.stop();
+      await injector.close();
+    }
+  });
+
+  it('counts and drops a message on a subject with no message type', async () => {
+    const subject = `specula.unknown-${process.pid}.nonsense`;
+    const inputs: Input[] = [];
+    const core: Core = { name: 'probe', subscriptions: [subject], handle: (input) => (inputs.push(input), []) };
+    const log = memoryLogger();
+    const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: log.logger });
+    const publisher = await connectNats({ servers: url });
+    try {
+      await shell.start();
+      // Even a well-formed segment is dropped when its subject has no message type.
+      publisher.publish(subject, encode(SEGMENT));
+      publisher.publish(subject, Uint8Array.of(1, 2, 3));
+      await publisher.flush();
+      await waitFor(() => shell.counters.unknownSubjects === 2);
+      expect(inputs.map((i) => i.kind)).toEqual(['start']);
+      expect(log.lines.filter((l) => l.event === 'shell.unknownSubject')).toHaveLength(1);
+      expect(shell.state).toBe('running');
+    } finally {
+      await shell.stop();
+      await publisher.close();
+    }
+  });
+
+  it('timers: a name holds one deadline (set replaces it, cancel clears it), never fired early', async () => {
+    const fired: Array<{ name: string; atUs: number }> = [];
+    const core: Core = {
+      name: 'timers',
+      subscriptions: [],
+      handle: (input, nowUs): Effect[] => {
+        if (input.kind === 'timer') {
+          fired.push({ name: input.name, atUs: nowUs });
+          return [];
+        }
+        return [
+          { kind: 'setTimer', name: 'late-then-early', atUs: nowUs + 80_000 },
+          { kind: 'setTimer', name: 'late-then-early', atUs: nowUs + 20_000 },
+          { kind: 'setTimer', name: 'early-then-late', atUs: nowUs + 10_000 },
+          { kind: 'setTimer', name: 'early-then-late', atUs: nowUs + 40_000 },
+          { kind: 'setTimer', name: 'cancelled', atUs: nowUs + 5_000 },
+          { kind: 'cancelTimer', name: 'cancelled' },
+        ];
+      },
+    };
+    const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: memoryLogger().logger });
+    try {
+      await shell.start();
+      await new Promise((r) => setTimeout(r, 150));
+      expect(fired.map((f) => f.name)).toEqual(['late-then-early', 'early-then-late']);
+      expect(fired[0]!.atUs).toBeGreaterThanOrEqual(20_000);
+      expect(fired[1]!.atUs).toBeGreaterThanOrEqual(40_000);
+      expect(shell.counters.timersFired).toBe(2);
+    } finally {
+      await shell.stop();
+    }
+  });
+});
+
+describe('an unreachable NATS server', () => {
+  it('fails `specula run --runtime nats` with a clear error and a non-zero exit', async () => {
+    const port = await freePort();
+    const out = await runCli(['run', '--runtime', 'nats', '--nats-url', `nats://127.0.0.1:${port}`, '--workload', 'bulk', '--bulk-bytes', '1000', '--duration-s', '2']);
+    expect(out.code).not.toBe(0);
+    expect(out.stdout).toBe('');
+    expect(out.stderr).toContain(`cannot connect to NATS at nats://127.0.0.1:${port}`);
+  });
+
+  it('fails `specula service client` with the same message and no stack trace', async () => {
+    const port = await freePort();
+    const out = await runCli(['service', 'client', '--nats-url', `nats://127.0.0.1:${port}`, '--config-json', '{"durationS":1}']);
+    expect(out.code).toBe(1);
+    expect(out.stderr.trim()).toMatch(new RegExp(`^specula service client: cannot connect to NATS at nats://127\\.0\\.0\\.1:${port} \\(connection refused\\)`));
+    expect(out.stderr).not.toContain('    at ');
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

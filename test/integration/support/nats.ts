@@ -1,0 +1,176 @@
+/**
+ * Finds a NATS server for integration tests, in this order:
+ *   1. NATS_URL (a server you run);
+ *   2. a nats-server binary (PATH, then /usr/sbin/nats-server): a private
+ *      server on a free loopback port with JetStream in a temp dir;
+ *   3. testcontainers (@testcontainers/nats), for machines with Docker;
+ *   4. none: withNats() returns null and warns loudly; tests skip.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+export interface NatsHandle {
+  readonly url: string;
+  readonly source: 'env' | 'binary' | 'container';
+  stop(): Promise<void>;
+}
+
+export interface NatsServerProcess {
+  readonly url: string;
+  readonly port: number;
+  readonly storeDir: string;
+  readonly process: ChildProcess;
+  /** Kills the server (SIGKILL by default: a crash) and waits for it to exit; keeps the store dir. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops the server gracefully and removes its store dir. */
+  stop(): Promise<void>;
+}
+
+const FALLBACK_BINARY = '/usr/sbin/nats-server';
+const SERVER_READY_TIMEOUT_MS = 10_000;
+const SERVER_STOP_TIMEOUT_MS = 5_000;
+const CONTAINER_IMAGE = 'nats:2.10';
+
+const HOW_TO_PROVIDE =
+  'NATS integration tests SKIPPED: no NATS server found. Provide one of: ' +
+  '(1) NATS_URL=nats://127.0.0.1:4222 pointing at a running nats-server; ' +
+  '(2) the nats-server binary on PATH or at /usr/sbin/nats-server (apt-get install nats-server, or https://github.com/nats-io/nats-server/releases); ' +
+  '(3) a running Docker daemon, for testcontainers (image ' +
+  CONTAINER_IMAGE +
+  ').';
+
+/** The nats-server binary: on PATH first, then /usr/sbin/nats-server; null when neither exists. */
+export function findNatsServerBinary(): string | null {
+  const candidates = [...(process.env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, 'nats-server')), FALLBACK_BINARY];
+  for (const path of candidates) {
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** A loopback port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts nats-server on 127.0.0.1 (on `port`, or a free one) with JetStream
+ * storing in `storeDir` (a fresh temp dir by default). Resolves when it
+ * accepts connections. Pass the same port and storeDir to restart a killed
+ * server in place.
+ */
+export async function startNatsServer(options: { port?: number; binary?: string; storeDir?: string } = {}): Promise<NatsServerProcess> {
+  const binary = options.binary ?? findNatsServerBinary();
+  if (binary === null) throw new Error(HOW_TO_PROVIDE);
+  const port = options.port ?? (await freePort());
+  const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), 'specula-nats-'));
+  const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    log = (log + chunk).slice(-8192);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), SERVER_STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+  const url = `nats://127.0.0.1:${port}`;
+  try {
+    await waitForPort(port, SERVER_READY_TIMEOUT_MS, () => child.exitCode !== null);
+  } catch (err) {
+    await kill();
+    if (options.storeDir === undefined) rmSync(storeDir, { recursive: true, force: true });
+    throw new Error(`nats-server (${binary}) did not start on port ${port}: ${(err as Error).message}\n${log}`, { cause: err });
+  }
+  return {
+    url,
+    port,
+    storeDir,
+    process: child,
+    kill,
+    stop: async () => {
+      await kill('SIGTERM');
+      if (options.storeDir === undefined) rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPort(port: number, timeoutMs: number, gaveUp: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (gaveUp()) throw new Error('server exited');
+    if (await canConnect(port)) return;
+    if (Date.now() > deadline) throw new Error(`not listening after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(port, '127.0.0.1', () => done(true));
+  });
+}
+
+async function startContainer(): Promise<NatsHandle | null> {
+  try {
+    const { NatsContainer } = await import('@testcontainers/nats');
+    const started = await new NatsContainer(CONTAINER_IMAGE).withJetStream().start();
+    const o = started.getConnectionOptions();
+    const server = Array.isArray(o.servers) ? o.servers[0]! : o.servers!;
+    const hostPort = server.replace(/^nats:\/\//, '');
+    const auth = o.user !== undefined ? `${encodeURIComponent(o.user)}:${encodeURIComponent(o.pass ?? '')}@` : '';
+    return {
+      url: `nats://${auth}${hostPort}`,
+      source: 'container',
+      stop: async () => {
+        await started.stop();
+      },
+    };
+  } catch (err) {
+    console.warn(`testcontainers could not start NATS: ${(err as Error).message.split('\n')[0]}`);
+    return null;
+  }
+}
+
+/**
+ * A NATS server for a test file: NATS_URL, else a private nats-server, else a
+ * container, else null after a loud warning (the caller skips its tests).
+ */
+export async function withNats(): Promise<NatsHandle | null> {
+  const fromEnv = process.env.NATS_URL;
+  if (fromEnv) return { url: fromEnv, source: 'env', stop: async () => undefined };
+  if (findNatsServerBinary() !== null) {
+    const server = await startNatsServer();
+    return { url: server.url, source: 'binary', stop: () => server.stop() };
+  }
+  const container = await startContainer();
+  if (container) return container;
+  console.warn(`\n${'!'.repeat(100)}\n${HOW_TO_PROVIDE}\n${'!'.repeat(100)}\n`);
+  return null;
+}
