@@ -242,8 +242,11 @@ export class TcpEndpoint {
         this.io.sendSpaceFreed();
       }
     }
+    const finBefore = this.receiver.finReceived;
     const decision = this.receiver.accept(seg.seq, seg.payload, (seg.flags & TcpFlag.FIN) !== 0, seg.tsValUs, this.sender.mssBytes, (chunk) => this.io.deliver(chunk));
-    if (this.receiver.finReceived && seg.flags & TcpFlag.FIN) this.io.peerClosed();
+    // Once, when the stream end is reached: a retransmitted FIN is a duplicate, and
+    // a FIN held out of order completes on whatever segment fills the gap.
+    if (!finBefore && this.receiver.finReceived) this.io.peerClosed();
     this.#trySend(nowUs); // the application may have answered: piggyback the ACK
     if (decision === AckDecision.Now) {
       if (this.#emitted === emittedBefore || this.receiver.lastAckSent !== this.receiver.rcvNxt) this.#sendAck(nowUs);

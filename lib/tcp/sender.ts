@@ -124,7 +124,9 @@ export class TcpSender {
     this.sndUna = seq;
     this.sndNxt = seq;
     this.sndMax = seq;
-    this.#recover = seq;
+    // RFC 6582: recover starts at the ISS, one below the first data byte, so
+    // that three duplicate ACKs for the very first segment start a fast retransmit.
+    this.#recover = seq - 1;
   }
 
 
