@@ -62,6 +62,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     const guestExit = await guest.exited(GUEST_STOP_TIMEOUT_MS);
     if (guestExit.code !== 0) throw guest.failure(`exited with ${guestExit.signal ?? guestExit.code} after SIGTERM`);
     const report = parseLast<GuestReport>(guest, (v) => typeof v === 'object' && v !== null && (v as GuestReport).kind === 'guest-report');
+    if (report.shell.disconnects > 0) throw new TransportError(`the guest lost its NATS connection ${report.shell.disconnects} time(s) during the run; its result does not measure the emulated link`);
     return { ...mergeGuestReport(result, report), wallMs: Math.round(performance.now() - t0) };
   } finally {
     guest.kill('SIGKILL');
@@ -197,6 +198,6 @@ class ServiceProcess {
   failure(what: string): SpeculaError {
     const tail = this.#stderrTail.trim();
     const message = `${this.name} service ${what}${tail ? `; its stderr ends:\n${tail}` : ''}`;
-    return /cannot connect to NATS|connection closed/.test(tail) ? new TransportError(message) : new NatsRunError(message);
+    return /cannot connect to NATS|connection closed|lost its NATS connection/.test(tail) ? new TransportError(message) : new NatsRunError(message);
   }
 }

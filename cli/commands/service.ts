@@ -50,9 +50,10 @@ export function serviceCommand(): Command {
           await runGuestService(config, { natsUrl: flags.natsUrl, ...(flags.exitAfterS === undefined ? {} : { exitAfterS: flags.exitAfterS }) });
         } else {
           const { runClientService } = await import('../../services/client/main.js');
-          const { connected } = await runClientService(config, { natsUrl: flags.natsUrl });
-          // The result is printed either way; a run that never connected verified nothing.
-          if (!connected) process.exitCode = EXIT_FAILED;
+          const { connected, natsDisconnects } = await runClientService(config, { natsUrl: flags.natsUrl });
+          // The result is printed either way; a run that never connected verified nothing,
+          // and one that lost NATS measured the outage rather than the link.
+          if (!connected || natsDisconnects > 0) process.exitCode = EXIT_FAILED;
         }
       } catch (err) {
         if (!(err instanceof TransportError)) throw err;

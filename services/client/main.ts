@@ -69,6 +69,8 @@ export interface ClientOutcome {
   readonly result: RunResult;
   /** False when no guest answered: the result's verification is then vacuous. */
   readonly connected: boolean;
+  /** Times the NATS connection dropped during the run: its timing is then not the link model's. */
+  readonly natsDisconnects: number;
 }
 
 /**
@@ -110,6 +112,8 @@ export async function runClientService(config: RunConfig, options: ClientService
   const connected = client.stats.connectedAtUs !== null;
   if (connected) logger.info({ event: 'client.result', bytesDelivered: result.bytesDelivered, goodputBitsPerSec: result.goodputBitsPerSec, shell: shell.counters, linkDown: linkDown.stats }, 'client done');
   else logger.error({ event: 'client.no_guest', subject: client.options.txSubject, shell: shell.counters }, `no guest answered on ${client.options.txSubject} within the run; is the guest running with the same vmId?`);
+  const natsDisconnects = shell.counters.disconnects;
+  if (natsDisconnects > 0) logger.error({ event: 'client.nats_lost', disconnects: natsDisconnects, reconnects: shell.counters.reconnects }, `lost its NATS connection ${natsDisconnects} time(s) during the run; the result does not measure the emulated link`);
   write(JSON.stringify(result));
-  return { result, connected };
+  return { result, connected, natsDisconnects };
 }

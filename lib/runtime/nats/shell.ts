@@ -42,6 +42,9 @@ export interface ShellCounters {
   /** Inputs handed to the core: start, messages and timers. */
   inputsHandled: number;
   timersFired: number;
+  /** Times the connection to the server was lost (and, maybe, regained). */
+  disconnects: number;
+  reconnects: number;
 }
 
 export type ShellState = 'new' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -64,7 +67,7 @@ type ErrorKind = 'decode' | 'unknownSubject' | 'publish' | 'subscription';
  * closes under it fails the shell (`done` rejects).
  */
 export class NatsShell {
-  readonly counters: ShellCounters = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0, decodeErrors: 0, unknownSubjects: 0, publishErrors: 0, inputsHandled: 0, timersFired: 0 };
+  readonly counters: ShellCounters = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0, decodeErrors: 0, unknownSubjects: 0, publishErrors: 0, inputsHandled: 0, timersFired: 0, disconnects: 0, reconnects: 0 };
   /** Resolves when the shell stopped cleanly; rejects with what failed it. */
   readonly done: Promise<void>;
   readonly clock: Clock;
@@ -74,6 +77,8 @@ export class NatsShell {
   readonly #loggedErrors = new Set<ErrorKind>();
   readonly #log: Logger;
   #state: ShellState = 'new';
+  /** False between a disconnect and the reconnect: drain would only time out then. */
+  #connected = true;
   #resolve!: () => void;
   #reject!: (err: Error) => void;
 
@@ -137,7 +142,8 @@ export class NatsShell {
     this.#log.info({ event: 'shell.stopping', reason, counters: this.counters }, 'shell stopping');
     this.#quiesce();
     try {
-      if (!this.nc.isClosed()) await this.nc.drain();
+      if (!this.#connected) await this.nc.close();
+      else if (!this.nc.isClosed()) await this.nc.drain();
     } catch (cause) {
       this.#log.warn({ event: 'shell.drain_failed', err: String(cause) }, 'drain failed; closing');
       await this.nc.close().catch(() => undefined);
@@ -169,9 +175,13 @@ export class NatsShell {
     for await (const s of this.nc.status()) {
       switch (s.type) {
         case 'disconnect':
+          this.#connected = false;
+          this.counters.disconnects++;
           this.#log.warn({ event: 'nats.disconnect', server: s.server }, 'disconnected from NATS');
           break;
         case 'reconnect':
+          this.#connected = true;
+          this.counters.reconnects++;
           this.#log.info({ event: 'nats.reconnect', server: s.server }, 'reconnected to NATS');
           break;
         case 'error':
