@@ -158,19 +158,27 @@ async function startContainer(): Promise<NatsHandle | null> {
   }
 }
 
+export type NatsSource = NatsHandle['source'];
+
 /**
  * A NATS server for a test file: NATS_URL, else a private nats-server, else a
  * container, else null after a loud warning (the caller skips its tests).
+ * `sources` narrows the search (and its order).
  */
-export async function withNats(): Promise<NatsHandle | null> {
-  const fromEnv = process.env.NATS_URL;
-  if (fromEnv) return { url: fromEnv, source: 'env', stop: async () => undefined };
-  if (findNatsServerBinary() !== null) {
-    const server = await startNatsServer();
-    return { url: server.url, source: 'binary', stop: () => server.stop() };
+export async function withNats(options: { sources?: readonly NatsSource[] } = {}): Promise<NatsHandle | null> {
+  for (const source of options.sources ?? (['env', 'binary', 'container'] as const)) {
+    if (source === 'env') {
+      const fromEnv = process.env.NATS_URL;
+      if (fromEnv) return { url: fromEnv, source: 'env', stop: async () => undefined };
+    } else if (source === 'binary') {
+      if (findNatsServerBinary() === null) continue;
+      const server = await startNatsServer();
+      return { url: server.url, source: 'binary', stop: () => server.stop() };
+    } else {
+      const container = await startContainer();
+      if (container) return container;
+    }
   }
-  const container = await startContainer();
-  if (container) return container;
   console.warn(`\n${'!'.repeat(100)}\n${HOW_TO_PROVIDE}\n${'!'.repeat(100)}\n`);
   return null;
 }
