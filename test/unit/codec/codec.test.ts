@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decode, decodeSegment, encode, encodeSegment, MAX_WSCALE } from '../../../lib/codec/codec.js';
 import { specula } from '../../../lib/codec/gen/specula.js';
-import { TCP_FLAGS_MASK, type Segment } from '../../../lib/codec/messages.js';
+import { TCP_FLAGS_MASK, type Segment, type WireMessageType } from '../../../lib/codec/messages.js';
 import { messageTypeOf, subjects } from '../../../lib/codec/subjects.js';
 import { DecodeError, UnknownSubjectError } from '../../../lib/errors.js';
 import { segment } from '../support/segments.js';
@@ -89,6 +89,20 @@ describe('codec', () => {
     );
   });
 
+  it('either decodes arbitrary bytes as any message type or throws DecodeError, never anything else', () => {
+    const types: WireMessageType[] = ['segment', 'epochBarrier', 'epochEnd', 'checkpointChunk', 'checkpointAck', 'epochCommit'];
+    fc.assert(
+      fc.property(fc.constantFrom(...types), fc.uint8Array({ maxLength: 300 }), (type, bytes) => {
+        try {
+          decode(type, bytes);
+        } catch (e) {
+          expect(e).toBeInstanceOf(DecodeError);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('throws DecodeError for a truncated encoding', () => {
     const bytes = encodeSegment(segment({ vmId: 'vm1', payload: new Uint8Array(100) }));
     expect(() => decodeSegment(bytes.subarray(0, bytes.length - 1))).toThrow(DecodeError);
@@ -126,6 +140,24 @@ describe('messageTypeOf', () => {
     const s = subjects('vm-7');
     expect(messageTypeOf(s.wireOut)).toBe('segment');
     expect(messageTypeOf(s.wireIn)).toBe('segment');
+  });
+
+  it('maps every subject of a VM to the type it carries', () => {
+    const s = subjects('vm_1');
+    // Every subject has a type (none throws); the known ones have these.
+    const types = Object.fromEntries(Object.entries(s).map(([name, subject]) => [name, messageTypeOf(subject)]));
+    expect(types).toMatchObject({
+      wireOut: 'segment',
+      wireIn: 'segment',
+      tx: 'segment',
+      txEpoch: 'epochEnd',
+      rx: 'segment',
+      epoch: 'epochBarrier',
+      ckptStage: 'checkpointChunk',
+      ckptData: 'checkpointChunk',
+      ckptAck: 'checkpointAck',
+      commit: 'epochCommit',
+    });
   });
 
   it('throws UnknownSubjectError for an unknown subject', () => {
