@@ -1,11 +1,11 @@
 import { assert } from '../lib/assert.js';
 import type { WireMessage } from '../lib/codec/messages.js';
 import type { Rng } from '../lib/rng.js';
+import { TCP_IP_HEADER_BYTES } from '../lib/tcp/header.js';
 import { DROPPED, type Hop } from '../lib/runtime/sim/sim-runtime.js';
 import { BITS_PER_BYTE, US_PER_S } from '../lib/units.js';
 
-/** IPv4 (20) + TCP (20) + timestamp option (12): a 1448-byte MSS fills a 1500-byte MTU. */
-export const TCP_IP_HEADER_BYTES = 52;
+export { TCP_IP_HEADER_BYTES };
 /** Framing of a control or checkpoint message on the replication link (headers, protobuf fields). */
 export const CONTROL_HEADER_BYTES = 96;
 

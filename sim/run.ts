@@ -12,11 +12,10 @@ export function simulate(config: RunConfig, hooks: WorldHooks = {}, onProgress?:
   runWorld(world, onProgress);
   const g = world.guest.tcp.stats;
   const c = world.client.stats;
-  const lat = c.latenciesUs;
-  const p = (q: number) => {
-    const v = percentile(lat, q);
-    return v === null ? null : v / US_PER_MS;
-  };
+  const rep = world.replication;
+  const wire = rep?.acker.wireStats ?? null;
+  const ms = (us: number | null) => (us === null ? null : us / US_PER_MS);
+  const p = (q: number) => ms(percentile(c.latenciesUs, q));
   return {
     mode: config.mode,
     workload: config.workload.kind,
@@ -31,21 +30,22 @@ export function simulate(config: RunConfig, hooks: WorldHooks = {}, onProgress?:
     goodputBitsPerSec: Math.round(goodputBitsPerSec(world)),
     bytesDelivered: c.bytesDelivered,
     streamVerified: c.streamVerified && world.guest.stats.requestStreamVerified,
-    retransmits: g.retransmits,
-    fastRetransmits: g.fastRetransmits,
-    timeouts: g.timeouts,
+    // In speculative modes the acker, not the guest, recovers losses on the wire.
+    retransmits: g.retransmits + (wire?.retransmits ?? 0),
+    fastRetransmits: g.fastRetransmits + (wire?.fastRetransmits ?? 0),
+    timeouts: g.timeouts + (wire?.timeouts ?? 0),
     linkQueueDrops: world.linkDown.stats.queueDrops + world.linkUp.stats.queueDrops,
     linkRandomLosses: world.linkDown.stats.randomLosses + world.linkUp.stats.randomLosses,
     requestsCompleted: c.requestsCompleted,
     latencyMsP50: p(50),
     latencyMsP99: p(99),
-    checkpoints: 0,
-    checkpointBytesTotal: 0,
-    commitLatencyMsP50: null,
-    commitLatencyMsP99: null,
-    heldBytesMax: 0,
-    specBufferBytesMax: 0,
-    pauseMsTotal: 0,
+    checkpoints: rep?.primary.stats.checkpoints ?? 0,
+    checkpointBytesTotal: rep?.primary.stats.checkpointBytesTotal ?? 0,
+    commitLatencyMsP50: ms(percentile(rep?.primary.stats.commitLatenciesUs ?? [], 50)),
+    commitLatencyMsP99: ms(percentile(rep?.primary.stats.commitLatenciesUs ?? [], 99)),
+    heldBytesMax: rep?.netbuffer.stats.heldBytesMax ?? 0,
+    specBufferBytesMax: rep?.acker.stats.specBufferBytesMax ?? 0,
+    pauseMsTotal: world.guest.stats.pausedUsTotal / US_PER_MS,
     simEvents: world.runtime.eventsProcessed,
     wallMs: 0,
   };

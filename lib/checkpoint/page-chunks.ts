@@ -18,11 +18,11 @@ export interface PackedPages {
 
 /**
  * Packs dirty pages into chunks of at most `chunkBytes`: records of
- * (page index, encoding, length, bytes). With `pageDelta`, a page is sent as
- * XOR+RLE against `shadow` (the backup's copy) when that is smaller. The
- * shadow is updated to the page's new content.
+ * (page index, encoding, length, bytes). With a `shadow` (the backup's copy),
+ * a page is sent as XOR+RLE against it when that is smaller, and the shadow
+ * takes the page's new content.
  */
-export function packPages(memory: PagedMemory, shadow: PagedMemory, pages: readonly number[], pageDelta: boolean, chunkBytes: number): PackedPages {
+export function packPages(memory: PagedMemory, shadow: PagedMemory | null, pages: readonly number[], chunkBytes: number): PackedPages {
   const chunks: Uint8Array[] = [];
   const rawBytes: number[] = [];
   const current = new ByteWriter(Math.min(chunkBytes, 64 * 1024));
@@ -35,10 +35,10 @@ export function packPages(memory: PagedMemory, shadow: PagedMemory, pages: reado
   };
   for (const p of pages) {
     const page = memory.page(p);
-    const previous = shadow.page(p);
+    const previous = shadow?.page(p);
     let body: ArrayLike<number> = page;
     let encoding = RAW;
-    if (pageDelta && unchangedShare(page, previous) >= DELTA_MIN_UNCHANGED_SHARE) {
+    if (previous !== undefined && unchangedShare(page, previous) >= DELTA_MIN_UNCHANGED_SHARE) {
       const delta: number[] = [];
       encodeXorRle(page, previous, delta);
       if (delta.length < PAGE_BYTES) {
@@ -52,16 +52,16 @@ export function packPages(memory: PagedMemory, shadow: PagedMemory, pages: reado
     current.varint(body.length);
     current.bytes(body);
     currentRaw += PAGE_BYTES;
-    previous.set(page);
+    previous?.set(page);
   }
   flush();
   return { chunks, rawBytes };
 }
 
-/** Applies a chunk's pages to `image` (the backup's copy); returns the pages written. */
-export function unpackPages(chunk: Uint8Array, image: PagedMemory): number {
+/** Applies a chunk's pages to `image` (the backup's copy); returns the page indices written. */
+export function unpackPages(chunk: Uint8Array, image: PagedMemory): number[] {
   let pos = 0;
-  let pages = 0;
+  const pages: number[] = [];
   while (pos < chunk.length) {
     const [index, p1] = readVarint(chunk, pos);
     if (index >= image.pageCount) throw new DecodeError(`page ${index} outside a ${image.pageCount}-page image`);
@@ -79,7 +79,7 @@ export function unpackPages(chunk: Uint8Array, image: PagedMemory): number {
       throw new DecodeError(`unknown page encoding ${encoding}`);
     }
     pos = p2 + length;
-    pages++;
+    pages.push(index);
   }
   return pages;
 }

@@ -114,6 +114,19 @@ export class TcpEndpoint {
     return Math.max(0, this.sendBuffer.endSeq - this.sender.sndNxt);
   }
 
+  /** Connection state for a checkpoint; the send buffer's bytes live in guest memory. */
+  snapshot(): Record<string, unknown> {
+    return {
+      state: this.state,
+      term: this.term,
+      epoch: this.epoch,
+      sndWscale: this.#sndWscale,
+      sendBuffer: { startSeq: this.sendBuffer.startSeq, endSeq: this.sendBuffer.endSeq },
+      sender: this.sender.snapshot(),
+      receiver: this.receiver.snapshot(),
+    };
+  }
+
   listen(): void {
     assert(this.state === 'closed', `listen in ${this.state}`);
     this.state = 'listen';

@@ -16,7 +16,8 @@ export const tcpOptionsSchema = z.object({
   windowScaling: z.boolean().default(true),
   /** RFC 6928 initial window, in segments. */
   initialWindowSegments: z.number().int().min(1).max(100).default(10),
-  congestionControl: z.enum(['newreno', 'cubic']).default('newreno'),
+  /** racc is the guest's replication-aware variant; the spec-racc mode selects it. */
+  congestionControl: z.enum(['newreno', 'cubic', 'racc']).default('newreno'),
   delayedAck: z.boolean().default(true),
   /** Linux TCP_DELACK_MIN. */
   delayedAckUs: z.number().int().min(1).default(40_000),

@@ -42,6 +42,10 @@ export class TcpReceiver {
     return this.#reassembly.bytes;
   }
 
+  snapshot(): Record<string, number | boolean | null> {
+    return { rcvNxt: this.rcvNxt, tsRecentUs: this.tsRecentUs, lastAckSent: this.lastAckSent, finReceived: this.finReceived, finSeq: this.#finSeq, rightEdge: this.#rightEdge, rcvWscale: this.rcvWscale, outOfOrderBytes: this.#reassembly.bytes };
+  }
+
   /** The peer's SYN consumed sequence number `irs`. */
   init(irs: number): void {
     this.rcvNxt = irs + 1;

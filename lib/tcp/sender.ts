@@ -112,6 +112,31 @@ export class TcpSender {
     return this.#lastSendUs;
   }
 
+  /** The state a checkpoint carries (restore lands with failover). */
+  snapshot(): Record<string, number | boolean | null | string> {
+    return {
+      sndUna: this.sndUna,
+      sndNxt: this.sndNxt,
+      sndMax: this.sndMax,
+      sndWnd: this.sndWnd,
+      maxSndWnd: this.#maxSndWnd,
+      sndWl1: this.#sndWl1,
+      sndWl2: this.#sndWl2,
+      mssBytes: this.mssBytes,
+      finSeq: this.finSeq,
+      closeRequested: this.closeRequested,
+      dupAcks: this.#dupAcks,
+      inRecovery: this.#inRecovery,
+      recover: this.#recover,
+      cc: this.cc.name,
+      cwndBytes: this.cc.cwndBytes,
+      ssthreshBytes: this.cc.ssthreshBytes,
+      srttUs: this.rtt.srttUs,
+      rtoUs: this.rtt.rtoUs,
+      lastSendUs: this.#lastSendUs,
+    };
+  }
+
   /** The window the peer advertised in its SYN, before any scaling applies. */
   initWindow(windowBytes: number, seq: number): void {
     this.sndWnd = windowBytes;

@@ -1,8 +1,32 @@
-import type { Segment } from '../../lib/codec/messages.js';
+import { assert } from '../../lib/assert.js';
+import type { EpochBarrier, Segment } from '../../lib/codec/messages.js';
+import { PagedMemory } from '../../lib/memory/paged-memory.js';
+import type { Rng } from '../../lib/rng.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { TcpEndpoint, type TcpOptions } from '../../lib/tcp/index.js';
+import { CheckpointCapture } from './checkpoint-capture.js';
 import { ByteGenerator, StreamVerifier } from './workload/byte-generator.js';
 import { STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, type Workload } from './workload/workload.js';
+
+/** Where the guest application keeps received requests (after the send ring). */
+const REQUEST_BUFFER_BYTES = 64 * 1024;
+/** The application's memory-dirtying tick. */
+const APP_TICK_US = 1000;
+/** Bytes the application changes in a page it dirties (a counter, a record). */
+const APP_WRITE_BYTES = 64;
+/** Inputs queued while paused; beyond it a paused NIC drops (TCP recovers). */
+const PAUSED_INBOX_MAX = 65_536;
+
+const TIMER_APP = 'app.dirty';
+
+export interface GuestReplication {
+  readonly epochSubject: string;
+  readonly txEpochSubject: string;
+  readonly ckptStageSubject: string;
+  readonly chunkBytes: number;
+  readonly pageDelta: boolean;
+  readonly recordDigests: boolean;
+}
 
 export interface GuestCoreOptions {
   readonly vmId: string;
@@ -13,6 +37,12 @@ export interface GuestCoreOptions {
   readonly txSubject: string;
   /** Where segments for the guest arrive. */
   readonly rxSubject: string;
+  readonly memoryBytes: number;
+  readonly appDirtyPagesPerSec: number;
+  /** Randomness of the application's memory writes. */
+  readonly rng: Rng;
+  /** Absent in native mode. */
+  readonly replication?: GuestReplication;
 }
 
 export interface GuestStats {
@@ -20,40 +50,74 @@ export interface GuestStats {
   requestsServed: number;
   requestBytesReceived: number;
   requestStreamVerified: boolean;
+  pausedUsTotal: number;
+  inputsDroppedWhilePaused: number;
 }
 
 /**
- * The protected machine: a TCP server running a workload. In native mode its
- * segments go straight to the wire.
+ * The protected machine: paged memory with dirty tracking, a TCP server
+ * whose send ring lives in that memory, a workload, and (when replicated)
+ * the stop-and-copy of each epoch. While paused it runs nothing: inputs wait
+ * in a bounded inbox and timers fire late, as in a suspended VM.
  */
 export class GuestCore implements Core {
   readonly name = 'guest';
   readonly subscriptions: readonly string[];
   readonly tcp: TcpEndpoint;
-  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true };
+  readonly memory: PagedMemory;
+  readonly capture: CheckpointCapture | null;
+  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, pausedUsTotal: 0, inputsDroppedWhilePaused: 0 };
   readonly #out: Effect[][] = [];
   readonly #generator: ByteGenerator;
   readonly #requestVerifier: StreamVerifier;
+  readonly #requestBase: number;
+  readonly #heapBase: number;
   #nowUs = 0;
   /** Response bytes owed but not yet accepted by the send buffer. */
   #responseBacklogBytes = 0;
+  #epoch = 1;
+  #paused = false;
+  #pausedAtUs = 0;
+  #inbox: Input[] = [];
+  #dirtyCarry = 0;
+  #appCounter = 0;
 
   constructor(readonly options: GuestCoreOptions) {
-    this.subscriptions = [options.rxSubject];
+    const r = options.replication;
+    this.subscriptions = r ? [options.rxSubject, r.epochSubject] : [options.rxSubject];
+    this.memory = new PagedMemory(options.memoryBytes);
+    this.#requestBase = options.tcp.sndBufBytes;
+    this.#heapBase = this.#requestBase + REQUEST_BUFFER_BYTES;
+    assert(this.#heapBase < options.memoryBytes, `guest memory ${options.memoryBytes} B cannot hold a ${options.tcp.sndBufBytes} B send ring and its request buffer`);
+    this.capture = r ? new CheckpointCapture(this.memory, { vmId: options.vmId, chunkBytes: r.chunkBytes, pageDelta: r.pageDelta, recordDigests: r.recordDigests }) : null;
     this.#generator = new ByteGenerator(options.seed, STREAM_SERVER_TO_CLIENT);
     this.#requestVerifier = new StreamVerifier(new ByteGenerator(options.seed, STREAM_CLIENT_TO_SERVER));
     // Request/response servers set TCP_NODELAY (as memcached, redis and netperf's TCP_RR do):
     // Nagle would hold each response's last short segment for the client's delayed ACK.
     const tcp = options.workload.kind === 'rr' ? { ...options.tcp, nagle: false } : options.tcp;
-    this.tcp = new TcpEndpoint(tcp, { vmId: options.vmId, connId: 1, timerPrefix: 'tcp' }, {
-      transmit: (seg) => this.#emit({ kind: 'send', subject: options.txSubject, msg: seg }),
-      setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs }),
-      cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
-      deliver: (chunk) => this.#onRequestBytes(chunk),
-      connected: () => this.#pump(),
-      sendSpaceFreed: () => this.#pump(),
-      peerClosed: () => undefined,
-    });
+    const ring = { bytes: this.memory.region(0, options.tcp.sndBufBytes), markDirty: (offset: number, len: number) => this.memory.markDirty(offset, len) };
+    this.tcp = new TcpEndpoint(
+      tcp,
+      { vmId: options.vmId, connId: 1, timerPrefix: 'tcp' },
+      {
+        transmit: (seg) => this.#emit({ kind: 'send', subject: options.txSubject, msg: seg }),
+        setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs }),
+        cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
+        deliver: (chunk) => this.#onRequestBytes(chunk),
+        connected: () => this.#pump(),
+        sendSpaceFreed: () => this.#pump(),
+        peerClosed: () => undefined,
+      },
+      ring,
+    );
+    this.tcp.epoch = this.#epoch;
+  }
+
+  get epoch(): number {
+    return this.#epoch;
+  }
+  get paused(): boolean {
+    return this.#paused;
   }
 
   handle(input: Input, nowUs: number): Effect[] {
@@ -61,21 +125,85 @@ export class GuestCore implements Core {
     this.#out.push(effects);
     this.#nowUs = nowUs;
     try {
-      switch (input.kind) {
-        case 'start':
-          this.tcp.listen();
-          break;
-        case 'message':
-          this.tcp.onSegment(input.msg as Segment, nowUs);
-          break;
-        case 'timer':
-          this.tcp.onTimer(input.name, nowUs);
-          break;
-      }
+      if (input.kind === 'message' && input.msg.type === 'epochBarrier') this.#onBarrier(input.msg);
+      else if (this.#paused) this.#defer(input);
+      else this.#run(input);
     } finally {
       this.#out.pop();
     }
     return effects;
+  }
+
+  #run(input: Input): void {
+    switch (input.kind) {
+      case 'start':
+        this.tcp.listen();
+        if (this.options.appDirtyPagesPerSec > 0) this.#emit({ kind: 'setTimer', name: TIMER_APP, atUs: this.#nowUs + APP_TICK_US });
+        break;
+      case 'message':
+        if (input.msg.type === 'segment') this.tcp.onSegment(input.msg as Segment, this.#nowUs);
+        break;
+      case 'timer':
+        if (input.name === TIMER_APP) this.#dirtyAppPages();
+        else this.tcp.onTimer(input.name, this.#nowUs);
+        break;
+    }
+  }
+
+  #defer(input: Input): void {
+    if (this.#inbox.length >= PAUSED_INBOX_MAX && input.kind === 'message') {
+      this.stats.inputsDroppedWhilePaused++;
+      return;
+    }
+    this.#inbox.push(input);
+  }
+
+  #onBarrier(barrier: EpochBarrier): void {
+    const r = this.options.replication;
+    if (r === undefined || this.capture === null) return;
+    if (!barrier.resume) {
+      if (barrier.epoch !== this.#epoch || this.#paused) return; // stale or repeated barrier
+      this.#paused = true;
+      this.#pausedAtUs = this.#nowUs;
+      // Every segment of this epoch was published before this marker, on the same connection.
+      this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax } });
+      for (const chunk of this.capture.capture(barrier.term, this.#epoch, this.#serializeState())) {
+        this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+      }
+      return;
+    }
+    if (barrier.epoch !== this.#epoch || !this.#paused) return;
+    this.#paused = false;
+    this.stats.pausedUsTotal += this.#nowUs - this.#pausedAtUs;
+    this.#epoch++;
+    this.tcp.epoch = this.#epoch;
+    const inbox = this.#inbox;
+    this.#inbox = [];
+    for (const input of inbox) this.#run(input);
+  }
+
+  /** Device, TCP and application state: everything outside memory pages. */
+  #serializeState(): Uint8Array {
+    const state = {
+      epoch: this.#epoch,
+      tcp: this.tcp.snapshot(),
+      app: { bytesWritten: this.stats.bytesWritten, requestBytesReceived: this.stats.requestBytesReceived, requestsServed: this.stats.requestsServed, responseBacklogBytes: this.#responseBacklogBytes, appCounter: this.#appCounter },
+    };
+    return new TextEncoder().encode(JSON.stringify(state));
+  }
+
+  #dirtyAppPages(): void {
+    this.#dirtyCarry += (this.options.appDirtyPagesPerSec * APP_TICK_US) / 1e6;
+    const heapPages = Math.floor((this.options.memoryBytes - this.#heapBase) / 4096);
+    const record = new Uint8Array(APP_WRITE_BYTES);
+    while (this.#dirtyCarry >= 1 && heapPages > 0) {
+      this.#dirtyCarry -= 1;
+      const page = this.options.rng.int(heapPages);
+      const offset = this.options.rng.int(4096 / APP_WRITE_BYTES) * APP_WRITE_BYTES;
+      new DataView(record.buffer).setFloat64(0, ++this.#appCounter);
+      this.memory.write(this.#heapBase + page * 4096 + offset, record);
+    }
+    this.#emit({ kind: 'setTimer', name: TIMER_APP, atUs: this.#nowUs + APP_TICK_US });
   }
 
   #emit(effect: Effect): void {
@@ -85,6 +213,10 @@ export class GuestCore implements Core {
   #onRequestBytes(chunk: Uint8Array): void {
     this.#requestVerifier.check(chunk);
     this.stats.requestStreamVerified = this.#requestVerifier.ok;
+    const at = this.stats.requestBytesReceived % REQUEST_BUFFER_BYTES;
+    const first = Math.min(chunk.length, REQUEST_BUFFER_BYTES - at);
+    this.memory.write(this.#requestBase + at, chunk.subarray(0, first));
+    if (first < chunk.length) this.memory.write(this.#requestBase, chunk.subarray(first, Math.min(chunk.length, first + REQUEST_BUFFER_BYTES)));
     const w = this.options.workload;
     if (w.kind !== 'rr') return;
     const before = Math.floor(this.stats.requestBytesReceived / w.requestBytes);

@@ -21,6 +21,8 @@ export interface SimRuntimeOptions {
   readonly busDelayUs: number;
   /** Receives every log effect; none by default (hot paths log nothing). */
   readonly onLog?: (entry: SimLogEntry) => void;
+  /** Sees every message as it is published (the simulator's oracle watches here). */
+  readonly onPublish?: (subject: string, msg: WireMessage, nowUs: number) => void;
   /** Rewrites a message between hop and subscribers: fault tests only. */
   readonly tamper?: (subject: string, msg: WireMessage) => WireMessage;
 }
@@ -184,6 +186,7 @@ export class SimRuntime {
     this.#messagesPublished++;
     let msg = original;
     if (this.options.wireCheck) msg = decode(messageTypeOf(subject), encode(msg));
+    this.options.onPublish?.(subject, msg, this.#nowUs);
     const hop = this.#hops.get(subject);
     const atUs = hop ? hop.transit(msg, this.#nowUs) : this.#nowUs + this.options.busDelayUs;
     if (atUs === DROPPED) {

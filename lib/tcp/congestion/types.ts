@@ -19,7 +19,7 @@ export interface CongestionControl {
   onIdleRestart(nowUs: number): void;
 }
 
-export type CongestionControlName = 'newreno' | 'cubic';
+export type CongestionControlName = 'newreno' | 'cubic' | 'racc';
 
 export interface CongestionParams {
   readonly mssBytes: number;

@@ -1,0 +1,39 @@
+import type { CongestionControl, CongestionParams } from './types.js';
+
+/**
+ * Replication-aware congestion control for a guest whose segments are ACKed
+ * speculatively by the host. The path guest → acker is a host-local buffer:
+ * its only limit is the window the acker advertises (free speculative buffer),
+ * and nothing on it is congestion. So RACC has no slow start, no slow-start
+ * restart and no loss-driven reduction: cwnd never limits the sender, which
+ * fills the speculative buffer as fast as the window allows and so puts its
+ * segments into the earliest checkpoint. The real network is protected by the
+ * acker's own wire-side congestion control.
+ */
+export const RACC_WINDOW_BYTES = 1 << 30;
+
+export class Racc implements CongestionControl {
+  readonly name = 'racc' as const;
+  cwndBytes = RACC_WINDOW_BYTES;
+  ssthreshBytes = RACC_WINDOW_BYTES;
+
+  constructor(readonly params: CongestionParams) {}
+
+  onAck(): void {}
+
+  onFastRetransmit(): void {
+    // A gap on the local path is a lost bus message, not congestion.
+    this.ssthreshBytes = RACC_WINDOW_BYTES;
+  }
+
+  onRecoveryExit(): void {
+    this.cwndBytes = RACC_WINDOW_BYTES;
+  }
+
+  onTimeout(): void {
+    // Go-back-N still happens; the window stays open for the resend.
+    this.cwndBytes = RACC_WINDOW_BYTES;
+  }
+
+  onIdleRestart(): void {}
+}

@@ -1,0 +1,317 @@
+import { assert } from '../../lib/assert.js';
+import { makeChunks, splitBytes } from '../../lib/checkpoint/chunks.js';
+import { sha256 } from '../../lib/checkpoint/hash.js';
+import { ChunkSource, TcpFlag, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
+import type { Subjects } from '../../lib/codec/subjects.js';
+import type { Core, Effect, Input } from '../../lib/runtime/types.js';
+import { MAX_WINDOW_FIELD } from '../../lib/tcp/receiver.js';
+import { SendBuffer } from '../../lib/tcp/send-buffer.js';
+import { TcpSender, type SenderStats } from '../../lib/tcp/sender.js';
+import type { TcpOptions } from '../../lib/tcp/options.js';
+import { encodeSpecDelta } from './spec-delta.js';
+
+const EMPTY = new Uint8Array(0);
+const TIMER_PREFIX = 'wire';
+
+export interface AckerOptions {
+  readonly vmId: string;
+  /** remus: forward the client's segments to the guest. spec: speculative ACKs and a replicated speculative buffer. */
+  readonly mode: 'remus' | 'spec';
+  readonly subjects: Subjects;
+  /** The wire-side sender uses the same TCP defaults as the guest. */
+  readonly tcp: TcpOptions;
+  readonly specBufferBytes: number;
+  readonly chunkBytes: number;
+  /** Record a digest of the speculative buffer per checkpoint (tests prove the backup's copy equal). */
+  readonly recordDigests: boolean;
+}
+
+export interface AckerStats {
+  specAcksSent: number;
+  specBufferBytesMax: number;
+  /** Guest segments not taken into the speculative buffer (gap or no room): the guest retransmits them. */
+  segmentsRefused: number;
+  segmentsForwarded: number;
+  committedSeq: number;
+  clientAckSeq: number;
+}
+
+interface GuestHeader {
+  readonly epoch: number;
+  readonly ack: number;
+  readonly window: number;
+  readonly tsValUs: number;
+  readonly tsEcrUs: number;
+}
+
+/**
+ * The acker. In spec mode it acknowledges the guest's data at once from a
+ * bounded speculative buffer (window = free space), replicates that buffer
+ * with each checkpoint, and after commit owns delivery to the client: its
+ * own congestion control, fast retransmit and RTO, because the guest no
+ * longer sees the real network. In remus mode it only forwards the client's
+ * segments to the guest.
+ */
+export class AckerCore implements Core {
+  readonly name = 'acker';
+  readonly subscriptions: readonly string[];
+  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0 };
+  /** Digest of the speculative buffer as each epoch ended (recordDigests only). */
+  readonly digests = new Map<number, string>();
+  readonly #out: Effect[][] = [];
+  #spec: SendBuffer | null = null;
+  #wire: TcpSender | null = null;
+  #connId = 0;
+  #clientNxt = 0;
+  #clientWscale: number | undefined;
+  #clientSynWindow = 0;
+  #guestOfferedWscale = false;
+  /** Right edge (ack + window) last advertised to the guest. */
+  #guestRightEdge = 0;
+  /** Sequence number where the current epoch's data starts. */
+  #epochStartSeq = 0;
+  readonly #epochEnds: { epoch: number; endSeq: number }[] = [];
+  readonly #headers: GuestHeader[] = [];
+  #committedHeader: GuestHeader | null = null;
+  #committedEpoch = 0;
+  #timedSeq: number | null = null;
+  #timedAtUs = 0;
+
+  constructor(readonly options: AckerOptions) {
+    const s = options.subjects;
+    this.subscriptions = options.mode === 'remus' ? [s.wireIn] : [s.tx, s.txEpoch, s.wireIn, s.commit];
+  }
+
+  /** The wire side's TCP counters (retransmits, timeouts), once the connection exists. */
+  get wireStats(): SenderStats | null {
+    return this.#wire?.stats ?? null;
+  }
+
+  get specBufferBytes(): number {
+    return this.#spec?.usedBytes ?? 0;
+  }
+
+  handle(input: Input, nowUs: number): Effect[] {
+    const effects: Effect[] = [];
+    this.#out.push(effects);
+    try {
+      if (input.kind === 'message') this.#onMessage(input.subject, input.msg, nowUs);
+      else if (input.kind === 'timer' && this.#wire) {
+        if (input.name === this.#wire.rtoTimer) this.#wire.onRto(nowUs);
+        else if (input.name === this.#wire.persistTimer) this.#wire.onPersist(nowUs);
+      }
+    } finally {
+      this.#out.pop();
+    }
+    return effects;
+  }
+
+  #emit(effect: Effect): void {
+    this.#out[this.#out.length - 1]!.push(effect);
+  }
+
+  #onMessage(subject: string, msg: WireMessage, nowUs: number): void {
+    const s = this.options.subjects;
+    if (msg.type === 'segment' && subject === s.wireIn) {
+      if (this.options.mode === 'remus') {
+        this.stats.segmentsForwarded++;
+        this.#emit({ kind: 'send', subject: s.rx, msg });
+      } else this.#onClientSegment(msg, nowUs);
+    } else if (msg.type === 'segment' && subject === s.tx) this.#onGuestSegment(msg, nowUs);
+    else if (msg.type === 'epochEnd') this.#onEpochEnd(msg);
+    else if (msg.type === 'epochCommit') this.#onCommit(msg.epoch, nowUs);
+  }
+
+  // ── guest side ─────────────────────────────────────────────────────────
+
+  #onGuestSegment(seg: Segment, nowUs: number): void {
+    if (seg.flags & TcpFlag.SYN) {
+      this.#initConnection(seg);
+      return; // the netbuffer plugs and releases the SYN-ACK
+    }
+    const last = this.#headers[this.#headers.length - 1];
+    const header = { epoch: seg.epoch, ack: seg.ack, window: seg.window, tsValUs: seg.tsValUs, tsEcrUs: seg.tsEcrUs };
+    if (last !== undefined && last.epoch === seg.epoch) this.#headers[this.#headers.length - 1] = header;
+    else this.#headers.push(header);
+    const spec = this.#spec;
+    if (spec === null || seg.payload.length === 0) return; // control segments are the netbuffer's
+    const end = seg.seq + seg.payload.length;
+    if (seg.seq > spec.endSeq) {
+      this.stats.segmentsRefused++; // a gap: an earlier segment was lost on the bus
+    } else if (end > spec.endSeq) {
+      const fresh = seg.payload.subarray(spec.endSeq - seg.seq);
+      if (fresh.length > spec.freeBytes) this.stats.segmentsRefused++;
+      else {
+        let copied = 0;
+        spec.append(fresh.length, (dst) => {
+          dst.set(fresh.subarray(copied, copied + dst.length));
+          copied += dst.length;
+        });
+      }
+      if (spec.usedBytes > this.stats.specBufferBytesMax) this.stats.specBufferBytesMax = spec.usedBytes;
+    }
+    this.#sendSpecAck(seg.tsValUs, nowUs);
+  }
+
+  #initConnection(synAck: Segment): void {
+    this.#connId = synAck.connId;
+    this.#guestOfferedWscale = synAck.wscale !== undefined;
+    this.#spec = new SendBuffer(this.options.specBufferBytes, synAck.seq + 1);
+    this.#epochStartSeq = synAck.seq + 1;
+    this.#wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(), TIMER_PREFIX, synAck.seq + 1);
+    this.#wire.initWindow(this.#clientSynWindow, this.#clientNxt - 1);
+  }
+
+  /** Speculative ACK: everything held is acknowledged; the window is the free speculative buffer. */
+  #sendSpecAck(tsEcrUs: number, nowUs: number): void {
+    this.stats.specAcksSent++;
+    this.#emit({ kind: 'send', subject: this.options.subjects.rx, msg: this.#toGuest(this.#specAckSeq(), tsEcrUs, nowUs) });
+  }
+
+  #specAckSeq(): number {
+    return Math.max(this.#spec?.endSeq ?? 0, this.#wire?.sndUna ?? 0);
+  }
+
+  #toGuest(ack: number, tsEcrUs: number, nowUs: number, from?: Segment): Segment {
+    const shift = this.#clientShift();
+    const free = this.#spec?.freeBytes ?? this.options.specBufferBytes;
+    const window = Math.min(MAX_WINDOW_FIELD, Math.floor(free / 2 ** shift));
+    this.#guestRightEdge = Math.max(this.#guestRightEdge, ack + window * 2 ** shift);
+    return {
+      type: 'segment',
+      vmId: this.options.vmId,
+      term: from?.term ?? 0,
+      epoch: 0,
+      connId: this.#connId,
+      seq: from?.seq ?? this.#clientNxt,
+      ack,
+      window,
+      flags: (from?.flags ?? 0) | TcpFlag.ACK,
+      payload: from?.payload ?? EMPTY,
+      mss: 0,
+      wscale: undefined,
+      tsValUs: from?.tsValUs ?? nowUs,
+      tsEcrUs,
+      speculative: from === undefined,
+    };
+  }
+
+  #onEpochEnd(end: EpochEnd): void {
+    const spec = this.#spec;
+    const endSeq = spec?.endSeq ?? 0;
+    this.#epochEnds.push({ epoch: end.epoch, endSeq });
+    const startSeq = this.#epochStartSeq;
+    const bytes = spec !== null && endSeq > startSeq ? spec.copyOut(startSeq, endSeq - startSeq) : EMPTY;
+    const clientAckSeq = this.#wire?.sndUna ?? 0;
+    this.#epochStartSeq = endSeq;
+    const delta = encodeSpecDelta({ startSeq, clientAckSeq, bytes });
+    for (const chunk of makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, splitBytes(delta, this.options.chunkBytes))) {
+      this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
+    }
+    if (this.options.recordDigests) this.digests.set(end.epoch, specDigest(spec, clientAckSeq));
+  }
+
+  #onCommit(epoch: number, nowUs: number): void {
+    if (epoch <= this.#committedEpoch) return;
+    this.#committedEpoch = epoch;
+    while (this.#epochEnds.length > 0 && this.#epochEnds[0]!.epoch <= epoch) {
+      this.stats.committedSeq = Math.max(this.stats.committedSeq, this.#epochEnds.shift()!.endSeq);
+    }
+    while (this.#headers.length > 0 && this.#headers[0]!.epoch <= epoch) this.#committedHeader = this.#headers.shift()!;
+    this.#wire?.trySend(nowUs);
+  }
+
+  // ── wire side ──────────────────────────────────────────────────────────
+
+  #onClientSegment(seg: Segment, nowUs: number): void {
+    const s = this.options.subjects;
+    if (seg.flags & TcpFlag.SYN) {
+      this.#clientWscale = seg.wscale;
+      this.#clientSynWindow = seg.window;
+      this.#clientNxt = seg.seq + 1;
+      this.stats.segmentsForwarded++;
+      this.#emit({ kind: 'send', subject: s.rx, msg: seg }); // the guest's own handshake
+      return;
+    }
+    const fin = seg.flags & TcpFlag.FIN ? 1 : 0;
+    this.#clientNxt = Math.max(this.#clientNxt, seg.seq + seg.payload.length + fin);
+    const wire = this.#wire;
+    if (wire !== null && seg.flags & TcpFlag.ACK) {
+      const shift = this.#clientShift();
+      let rttSampleUs: number | null = null;
+      if (this.#timedSeq !== null && seg.ack >= this.#timedSeq) {
+        rttSampleUs = nowUs - this.#timedAtUs; // Karn: only never-retransmitted segments are timed
+        this.#timedSeq = null;
+      }
+      // A FIN the netbuffer released is acknowledged beyond the wire sender's data.
+      const ack = Math.min(seg.ack, wire.sndMax);
+      wire.onAck({ seq: seg.seq, ack, windowBytes: seg.window * 2 ** shift, carriesData: seg.payload.length > 0 || fin === 1, rttSampleUs }, nowUs);
+      this.#spec!.release(wire.sndUna);
+      this.stats.clientAckSeq = wire.sndUna;
+      wire.trySend(nowUs);
+    }
+    const ackForGuest = Math.max(seg.ack, this.#specAckSeq());
+    const freedEnough = this.#spec !== null && ackForGuest + this.#spec.freeBytes - this.#guestRightEdge >= Math.min(this.options.specBufferBytes / 2, 64 * 1024);
+    if (seg.payload.length > 0 || fin === 1 || seg.ack > this.#specAckSeq() || freedEnough || this.#spec === null) {
+      this.stats.segmentsForwarded++;
+      this.#emit({ kind: 'send', subject: s.rx, msg: this.#toGuest(ackForGuest, 0, nowUs, seg) });
+    }
+  }
+
+  /** The client's windows, and ours standing in for them, are scaled by the shift the client offered. */
+  #clientShift(): number {
+    return this.#clientWscale !== undefined && this.#guestOfferedWscale ? this.#clientWscale : 0;
+  }
+
+  #wireHost() {
+    return {
+      dataEndSeq: () => this.stats.committedSeq,
+      emitData: (seq: number, len: number, retransmit: boolean, nowUs: number) => {
+        const header = this.#committedHeader;
+        assert(header !== null, `committed data at ${seq} without a committed guest header`);
+        if (retransmit) this.#timedSeq = null;
+        else if (this.#timedSeq === null) {
+          this.#timedSeq = seq + len;
+          this.#timedAtUs = nowUs;
+        }
+        this.#emit({ kind: 'send', subject: this.options.subjects.wireOut, msg: this.#wireSegment(header, seq, len) });
+      },
+      emitFin: () => undefined, // the guest's FIN travels through the netbuffer
+      emitProbe: () => {
+        const header = this.#committedHeader;
+        if (header !== null) this.#emit({ kind: 'send', subject: this.options.subjects.wireOut, msg: this.#wireSegment(header, this.#wire!.sndUna - 1, 0) });
+      },
+      setTimer: (name: string, atUs: number) => this.#emit({ kind: 'setTimer', name, atUs }),
+      cancelTimer: (name: string) => this.#emit({ kind: 'cancelTimer', name }),
+    };
+  }
+
+  /** A segment of committed data, carrying the latest committed guest header (never an uncommitted ACK). */
+  #wireSegment(header: GuestHeader, seq: number, len: number): Segment {
+    return {
+      type: 'segment',
+      vmId: this.options.vmId,
+      term: 0,
+      epoch: header.epoch,
+      connId: this.#connId,
+      seq,
+      ack: header.ack,
+      window: header.window,
+      flags: TcpFlag.ACK | (seq + len === this.stats.committedSeq ? TcpFlag.PSH : 0),
+      payload: len > 0 ? this.#spec!.copyOut(seq, len) : EMPTY,
+      mss: 0,
+      wscale: undefined,
+      tsValUs: header.tsValUs,
+      tsEcrUs: header.tsEcrUs,
+      speculative: false,
+    };
+  }
+}
+
+/** What the backup must hold of the speculative buffer after an epoch. */
+function specDigest(spec: SendBuffer | null, clientAckSeq: number): string {
+  if (spec === null || spec.endSeq <= clientAckSeq) return Buffer.from(sha256(new Uint8Array(0))).toString('hex');
+  const start = Math.max(clientAckSeq, spec.startSeq);
+  const header = new TextEncoder().encode(`${start}:`);
+  return Buffer.from(sha256(header, spec.copyOut(start, spec.endSeq - start))).toString('hex');
+}

@@ -1,0 +1,163 @@
+import { chunkOrder } from '../../lib/checkpoint/chunks.js';
+import { bytesEqual, hex, sha256 } from '../../lib/checkpoint/hash.js';
+import { unpackPages } from '../../lib/checkpoint/page-chunks.js';
+import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
+import type { Subjects } from '../../lib/codec/subjects.js';
+import { PageDigest } from '../../lib/memory/page-digest.js';
+import { PagedMemory } from '../../lib/memory/paged-memory.js';
+import type { Core, Effect, Input } from '../../lib/runtime/types.js';
+import { SendBuffer } from '../../lib/tcp/send-buffer.js';
+import { decodeSpecDelta } from '../acker/spec-delta.js';
+
+export interface BackupOptions {
+  readonly vmId: string;
+  readonly subjects: Subjects;
+  readonly memoryBytes: number;
+  readonly specBufferBytes: number;
+  /** Epochs buffered ahead of the next one to apply; beyond it chunks are dropped (the primary resends). */
+  readonly maxPendingEpochs: number;
+  readonly recordDigests: boolean;
+}
+
+export interface BackupStats {
+  appliedEpoch: number;
+  chunksReceived: number;
+  hashMismatches: number;
+  duplicates: number;
+  dropped: number;
+}
+
+export interface BackupDigest {
+  readonly memory: string;
+  readonly state: string;
+  readonly spec: string;
+}
+
+interface Pending {
+  readonly chunks: Map<string, CheckpointChunk>;
+  manifest: CheckpointChunk | null;
+}
+
+/**
+ * The backup host's checkpointer: stages incoming chunks per epoch, verifies
+ * every chunk hash and the epoch manifest, and applies an epoch to its image
+ * atomically and in order, only when complete. It keeps the last committed
+ * image: memory, guest state and the speculative buffer.
+ */
+export class CheckpointerBackupCore implements Core {
+  readonly name = 'checkpointer.backup';
+  readonly subscriptions: readonly string[];
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0 };
+  readonly image: PagedMemory;
+  stateBlob: Uint8Array = new Uint8Array(0);
+  /** The speculative buffer rebuilt from the deltas: [startSeq, endSeq). */
+  spec: SendBuffer | null = null;
+  readonly digests = new Map<number, BackupDigest>();
+  readonly #digest: PageDigest | null;
+  readonly #pending = new Map<number, Pending>();
+  term = 0;
+
+  constructor(readonly options: BackupOptions) {
+    this.subscriptions = [options.subjects.ckptData];
+    this.image = new PagedMemory(options.memoryBytes);
+    this.#digest = options.recordDigests ? new PageDigest(this.image) : null;
+  }
+
+  handle(input: Input, _nowUs: number): Effect[] {
+    if (input.kind !== 'message' || input.msg.type !== 'checkpointChunk') return [];
+    const chunk = input.msg;
+    const out: Effect[] = [];
+    this.stats.chunksReceived++;
+    if (chunk.epoch <= this.stats.appliedEpoch) {
+      // A resend of something applied: the ACK was lost; repeat it.
+      this.stats.duplicates++;
+      if (chunk.source === ChunkSource.MANIFEST) this.#ack(out, chunk.epoch, true, '');
+      return out;
+    }
+    if (!bytesEqual(sha256(chunk.data), chunk.hash)) {
+      this.stats.hashMismatches++;
+      this.#pending.delete(chunk.epoch);
+      this.#ack(out, chunk.epoch, false, `chunk ${chunk.source}/${chunk.index} hash mismatch`);
+      return out;
+    }
+    if (chunk.epoch > this.stats.appliedEpoch + this.options.maxPendingEpochs) {
+      this.stats.dropped++;
+      return out;
+    }
+    let pending = this.#pending.get(chunk.epoch);
+    if (pending === undefined) {
+      pending = { chunks: new Map(), manifest: null };
+      this.#pending.set(chunk.epoch, pending);
+    }
+    if (chunk.source === ChunkSource.MANIFEST) pending.manifest = chunk;
+    else pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
+    this.#applyReady(out);
+    return out;
+  }
+
+  #ack(out: Effect[], epoch: number, ok: boolean, reason: string): void {
+    out.push({ kind: 'send', subject: this.options.subjects.ckptAck, msg: { type: 'checkpointAck', vmId: this.options.vmId, term: this.term, epoch, ok, reason } });
+  }
+
+  /** Applies the next epochs while they are complete and verified. */
+  #applyReady(out: Effect[]): void {
+    for (;;) {
+      const epoch = this.stats.appliedEpoch + 1;
+      const pending = this.#pending.get(epoch);
+      if (pending === undefined || pending.manifest === null) return;
+      const listed = pending.manifest.data.length / 32;
+      if (pending.chunks.size < listed) return; // more chunks on the way
+      const chunks = [...pending.chunks.values()].sort(chunkOrder);
+      const intact = chunks.length === listed && chunks.every((c, i) => bytesEqual(c.hash, pending.manifest!.data.subarray(i * 32, (i + 1) * 32)));
+      if (!intact) {
+        this.stats.hashMismatches++;
+        this.#pending.delete(epoch);
+        this.#ack(out, epoch, false, 'chunks do not match the manifest');
+        return;
+      }
+      this.#apply(epoch, chunks);
+      this.#pending.delete(epoch);
+      this.#ack(out, epoch, true, '');
+    }
+  }
+
+  #apply(epoch: number, chunks: readonly CheckpointChunk[]): void {
+    const state: Uint8Array[] = [];
+    const spec: Uint8Array[] = [];
+    const touched: number[] = [];
+    for (const chunk of chunks) {
+      if (chunk.source === ChunkSource.PAGES) touched.push(...unpackPages(chunk.data, this.image));
+      else if (chunk.source === ChunkSource.STATE) state.push(chunk.data);
+      else if (chunk.source === ChunkSource.SPEC) spec.push(chunk.data);
+    }
+    // State and speculative delta are byte streams split into chunks: join before decoding.
+    this.stateBlob = Buffer.concat(state);
+    if (spec.length > 0) this.#applySpec(Buffer.concat(spec));
+    this.stats.appliedEpoch = epoch;
+    if (this.#digest !== null) {
+      this.#digest.update(touched);
+      this.digests.set(epoch, { memory: hex(this.#digest.digest()), state: hex(sha256(this.stateBlob)), spec: this.#specDigest() });
+    }
+  }
+
+  #applySpec(data: Uint8Array): void {
+    const delta = decodeSpecDelta(data);
+    if (this.spec === null && delta.bytes.length > 0) this.spec = new SendBuffer(this.options.specBufferBytes, delta.startSeq);
+    const spec = this.spec;
+    if (spec === null) return;
+    if (delta.bytes.length > 0) {
+      let copied = 0;
+      spec.append(delta.bytes.length, (dst) => {
+        dst.set(delta.bytes.subarray(copied, copied + dst.length));
+        copied += dst.length;
+      });
+    }
+    spec.release(delta.clientAckSeq);
+  }
+
+  #specDigest(): string {
+    const spec = this.spec;
+    if (spec === null || spec.usedBytes === 0) return hex(sha256(new Uint8Array(0)));
+    return hex(sha256(new TextEncoder().encode(`${spec.startSeq}:`), spec.copyOut(spec.startSeq, spec.usedBytes)));
+  }
+}

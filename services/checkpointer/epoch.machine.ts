@@ -1,0 +1,73 @@
+import { assign, setup } from 'xstate';
+
+/**
+ * The primary's epoch lifecycle (Remus): the guest runs for an epoch, is
+ * paused while its dirty state is copied into a staging buffer, and resumes
+ * while that checkpoint travels to the backup, so epoch N+1 runs while N is
+ * in flight. With too many checkpoints in flight the next pause waits
+ * (throttled) instead of piling up memory.
+ *
+ * The machine is pure: the core feeds it events and performs the named
+ * actions it returns (timers and messages are the core's effects).
+ */
+export type EpochEvent =
+  | { type: 'EPOCH_TIMER' }
+  | { type: 'STAGED' }
+  | { type: 'COPY_DONE' }
+  | { type: 'COMMITTED' };
+
+export interface EpochContext {
+  /** The epoch running, or being checkpointed while paused. */
+  epoch: number;
+  /** Checkpoints transferred and not yet acknowledged by the backup. */
+  inflight: number;
+  readonly maxInflight: number;
+}
+
+export const epochMachine = setup({
+  types: {
+    context: {} as EpochContext,
+    events: {} as EpochEvent,
+    input: {} as { maxInflight: number },
+  },
+  guards: {
+    hasCapacity: ({ context }) => context.inflight < context.maxInflight,
+  },
+  actions: {
+    // Performed by the core; the machine only names them.
+    sendBarrier: () => undefined,
+    armCopyTimer: () => undefined,
+    sendResume: () => undefined,
+    startTransfer: () => undefined,
+    armEpochTimer: () => undefined,
+    nextEpoch: assign({ epoch: ({ context }) => context.epoch + 1, inflight: ({ context }) => context.inflight + 1 }),
+    committed: assign({ inflight: ({ context }) => context.inflight - 1 }),
+  },
+}).createMachine({
+  id: 'epoch',
+  initial: 'running',
+  context: ({ input }) => ({ epoch: 1, inflight: 0, maxInflight: input.maxInflight }),
+  on: {
+    COMMITTED: { actions: 'committed' },
+  },
+  states: {
+    running: {
+      on: {
+        EPOCH_TIMER: [{ guard: 'hasCapacity', target: 'pausing', actions: 'sendBarrier' }, { target: 'throttled' }],
+      },
+    },
+    throttled: {
+      on: {
+        COMMITTED: { target: 'pausing', actions: ['committed', 'sendBarrier'] },
+      },
+    },
+    pausing: {
+      on: { STAGED: { target: 'copying', actions: 'armCopyTimer' } },
+    },
+    copying: {
+      on: { COPY_DONE: { target: 'running', actions: ['sendResume', 'startTransfer', 'nextEpoch', 'armEpochTimer'] } },
+    },
+  },
+});
+
+export type EpochState = 'running' | 'throttled' | 'pausing' | 'copying';

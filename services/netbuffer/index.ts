@@ -1,0 +1,1 @@
+export { NetbufferCore, type NetbufferOptions, type NetbufferStats } from './core.js';

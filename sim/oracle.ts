@@ -1,0 +1,65 @@
+import { assert } from '../lib/assert.js';
+import type { Segment, WireMessage } from '../lib/codec/messages.js';
+import type { Hop } from '../lib/runtime/sim/sim-runtime.js';
+
+/**
+ * Checks output commit on every packet that enters the client's link: no
+ * segment, and no byte in it, may leave before the epoch that produced it is
+ * applied on the backup. The epoch of a byte is the epoch in which the guest
+ * first emitted it, learned by watching the guest's tx subject.
+ */
+export class OutputCommitOracle {
+  /** Byte ranges by first emission: [previous end, ends[i]) came from epochs[i]. */
+  readonly #ends: number[] = [];
+  readonly #epochs: number[] = [];
+  #maxSeen = 0;
+  segmentsChecked = 0;
+
+  constructor(readonly backupAppliedEpoch: () => number) {}
+
+  /** A guest segment on tx. */
+  observeGuest(seg: Segment): void {
+    const end = seg.seq + seg.payload.length;
+    if (seg.payload.length === 0 || end <= this.#maxSeen) return;
+    if (this.#maxSeen === 0) this.#maxSeen = seg.seq;
+    this.#ends.push(end);
+    this.#epochs.push(seg.epoch);
+    this.#maxSeen = end;
+  }
+
+  /** Asserts output commit for a segment about to enter the wire toward the client. */
+  check(seg: Segment, nowUs: number): void {
+    this.segmentsChecked++;
+    const applied = this.backupAppliedEpoch();
+    assert(seg.epoch <= applied, `output commit: segment seq ${seg.seq} of epoch ${seg.epoch} left at ${nowUs}µs, backup has epoch ${applied}`);
+    if (seg.payload.length === 0) return;
+    const lastByte = seg.seq + seg.payload.length - 1;
+    const epoch = this.epochOfByte(lastByte);
+    assert(epoch !== null, `output commit: byte ${lastByte} reached the wire but the guest never emitted it`);
+    assert(epoch <= applied, `output commit: byte ${lastByte} of epoch ${epoch} left at ${nowUs}µs, backup has epoch ${applied}`);
+  }
+
+  epochOfByte(seq: number): number | null {
+    let lo = 0;
+    let hi = this.#ends.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#ends[mid]! <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.#ends.length ? this.#epochs[lo]! : null;
+  }
+}
+
+/** A hop that lets the oracle see each packet before the link takes it. */
+export class CheckedHop implements Hop {
+  constructor(
+    readonly inner: Hop,
+    readonly check: (msg: WireMessage, nowUs: number) => void,
+  ) {}
+
+  transit(msg: WireMessage, nowUs: number): number {
+    this.check(msg, nowUs);
+    return this.inner.transit(msg, nowUs);
+  }
+}
