@@ -3,7 +3,9 @@ import type { RunConfig } from '../../lib/config/run-config.js';
 import { connectNats, createLogger, drainOnSignals, emulatedLink, NatsShell, type ShellCounters } from '../../lib/runtime/nats/index.js';
 import type { LinkStats } from '../../sim/link.js';
 import type { TcpStats } from '../../lib/tcp/index.js';
+import { Rng } from '../../lib/rng.js';
 import { GuestCore, type GuestStats } from './core.js';
+import { guestOptionsFromConfig } from './options-from-config.js';
 
 export interface GuestServiceOptions {
   readonly natsUrl: string;
@@ -31,10 +33,9 @@ export interface GuestReport {
   readonly reason: string;
 }
 
-/** Builds the guest as sim/world.ts does: segments out on wire.out, in on wire.in. */
+/** Builds the guest as sim/world.ts does (in native mode: segments out on wire.out, in on wire.in). */
 export function buildGuest(config: RunConfig): GuestCore {
-  const s = subjects(config.vmId);
-  return new GuestCore({ vmId: config.vmId, seed: config.seed, tcp: config.tcp, workload: config.workload, txSubject: s.wireOut, rxSubject: s.wireIn });
+  return new GuestCore(guestOptionsFromConfig(config, subjects(config.vmId), new Rng(config.seed)));
 }
 
 /**
