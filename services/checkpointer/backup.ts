@@ -1,3 +1,4 @@
+import { assert } from '../../lib/assert.js';
 import { chunkOrder } from '../../lib/checkpoint/chunks.js';
 import { bytesEqual, hex, sha256 } from '../../lib/checkpoint/hash.js';
 import { unpackPages } from '../../lib/checkpoint/page-chunks.js';
@@ -145,12 +146,16 @@ export class CheckpointerBackupCore implements Core {
     if (this.spec === null && delta.bytes.length > 0) this.spec = new SendBuffer(this.options.specBufferBytes, delta.startSeq);
     const spec = this.spec;
     if (spec === null) return;
+    // Free what the client acknowledged first: the primary's buffer never held more than its bound.
+    spec.release(delta.clientAckSeq);
     if (delta.bytes.length > 0) {
+      assert(delta.startSeq === spec.endSeq, `speculative delta starts at ${delta.startSeq}, buffer ends at ${spec.endSeq}`);
       let copied = 0;
-      spec.append(delta.bytes.length, (dst) => {
+      const taken = spec.append(delta.bytes.length, (dst) => {
         dst.set(delta.bytes.subarray(copied, copied + dst.length));
         copied += dst.length;
       });
+      assert(taken === delta.bytes.length, `speculative buffer overflow: ${delta.bytes.length - taken} bytes of epoch beyond its bound`);
     }
     spec.release(delta.clientAckSeq);
   }

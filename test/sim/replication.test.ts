@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { MODES } from '../../lib/config/run-config.js';
+import { buildWorld, runWorld } from '../../sim/world.js';
+import { config, sim } from '../support/run.js';
+
+const GBIT = 1e9;
+const paperPoint = { link: { bandwidthBitsPerSec: GBIT, rttMs: 1 }, epochMs: 25 } as const;
+
+describe('output commit', () => {
+  for (const mode of MODES.filter((m) => m !== 'native')) {
+    for (const workload of [{ kind: 'bulk', totalBytes: 0 }, { kind: 'rr', requestBytes: 200, responseBytes: 30_000 }] as const) {
+      it(`holds for every segment in ${mode} mode with the ${workload.kind} workload`, () => {
+        const world = buildWorld(config({ mode, workload, durationS: 1, link: { bandwidthBitsPerSec: 200e6, rttMs: 2, lossRate: 0.002 }, epochMs: 20 }));
+        runWorld(world); // the oracle throws on the first early byte
+        expect(world.replication!.oracle.segmentsChecked).toBeGreaterThan(100);
+        expect(world.client.stats.streamVerified).toBe(true);
+        expect(world.client.stats.bytesDelivered).toBeGreaterThan(0);
+      });
+    }
+  }
+});
+
+describe('the paper point: 1 Gbit/s, 1 ms RTT, 25 ms epochs, bulk', () => {
+  const durationS = 4;
+  const results = Object.fromEntries(MODES.map((mode) => [mode, sim({ ...paperPoint, mode, durationS })]));
+
+  it('verifies every byte in every mode', () => {
+    for (const mode of MODES) expect(results[mode]!.streamVerified).toBe(true);
+  });
+
+  it('gives spec at least 5x the goodput of remus', () => {
+    expect(results.spec!.goodputBitsPerSec).toBeGreaterThanOrEqual(5 * results.remus!.goodputBitsPerSec);
+  });
+
+  it('gives spec-racc at least 90% of native goodput', () => {
+    expect(results['spec-racc']!.goodputBitsPerSec).toBeGreaterThanOrEqual(0.9 * results.native!.goodputBitsPerSec);
+  });
+
+  it('commits a checkpoint per epoch in replicated modes', () => {
+    for (const mode of ['remus', 'spec', 'spec-racc'] as const) {
+      const r = results[mode]!;
+      // Each epoch lasts epochMs of running time plus its stop-and-copy pause.
+      expect(r.checkpoints).toBeGreaterThan((0.8 * durationS * 1000) / 25);
+      expect(r.checkpoints).toBeLessThanOrEqual((durationS * 1000) / 25);
+    }
+  });
+});
+
+describe('remus against analysis', () => {
+  it('is limited to window / (epoch + RTT) with a 64 KiB window', () => {
+    const windowBytes = 65_535;
+    const epochMs = 25;
+    const rttMs = 1;
+    const r = sim({ mode: 'remus', epochMs, link: { bandwidthBitsPerSec: GBIT, rttMs }, tcp: { rcvBufBytes: windowBytes, windowScaling: false }, durationS: 5 });
+    const model = (windowBytes * 8) / ((epochMs + rttMs) / 1000);
+    expect(r.streamVerified).toBe(true);
+    expect(Math.abs(r.goodputBitsPerSec - model) / model).toBeLessThan(0.1);
+  });
+});
+
+describe('request/response latency', () => {
+  for (const mode of ['remus', 'spec', 'spec-racc'] as const) {
+    it(`is at least one epoch under ${mode}: a response waits for the end of its epoch and the commit`, () => {
+      const epochMs = 25;
+      const r = sim({ mode, epochMs, link: { bandwidthBitsPerSec: GBIT, rttMs: 1 }, durationS: 2, workload: { kind: 'rr', requestBytes: 64, responseBytes: 16_384 } });
+      expect(r.streamVerified).toBe(true);
+      expect(r.requestsCompleted).toBeGreaterThan(10);
+      // One request at a time: each arrives just after a commit, so its response waits a whole epoch.
+      expect(r.latencyMsP50!).toBeGreaterThanOrEqual(epochMs);
+      expect(r.latencyMsP50!).toBeGreaterThan(sim({ mode: 'native', link: { bandwidthBitsPerSec: GBIT, rttMs: 1 }, durationS: 1, workload: { kind: 'rr', requestBytes: 64, responseBytes: 16_384 } }).latencyMsP99!);
+    });
+  }
+});
