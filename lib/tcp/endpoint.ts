@@ -8,6 +8,8 @@ import { SendBuffer } from './send-buffer.js';
 import { TcpSender, type SenderHost, type SenderStats } from './sender.js';
 
 const EMPTY = new Uint8Array(0);
+/** Timestamp option value for a clock reading: +1 so that 0 keeps meaning "no timestamp" at t = 0. */
+const tsOf = (nowUs: number): number => nowUs + 1;
 /** Initial send sequence number: fixed, so runs are deterministic. */
 const ISS = 0;
 
@@ -229,7 +231,7 @@ export class TcpEndpoint {
   #establish(seg: Segment, nowUs: number): void {
     this.state = 'established';
     this.sender.resetTo(ISS + 1);
-    if (seg.tsEcrUs > 0) this.sender.rtt.sample(nowUs - seg.tsEcrUs);
+    if (seg.tsEcrUs > 0) this.sender.rtt.sample(tsOf(nowUs) - seg.tsEcrUs);
     this.sender.rtt.resetBackoff();
     this.sender.disarmRto();
     this.io.connected();
@@ -246,7 +248,7 @@ export class TcpEndpoint {
           ack: seg.ack,
           windowBytes: seg.window * 2 ** this.#sndWscale,
           carriesData: seg.payload.length > 0 || (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) !== 0,
-          rttSampleUs: seg.tsEcrUs > 0 ? nowUs - seg.tsEcrUs : null, // RFC 7323 timestamps
+          rttSampleUs: seg.tsEcrUs > 0 ? tsOf(nowUs) - seg.tsEcrUs : null, // RFC 7323 timestamps
         },
         nowUs,
       );
@@ -294,7 +296,7 @@ export class TcpEndpoint {
       payload: len > 0 ? this.sendBuffer.copyOut(seq, len) : EMPTY,
       mss: syn ? this.options.mssBytes : 0,
       wscale: syn && this.options.windowScaling ? this.receiver.rcvWscale : undefined,
-      tsValUs: nowUs,
+      tsValUs: tsOf(nowUs),
       tsEcrUs: this.receiver.tsRecentUs,
       speculative: false,
     };

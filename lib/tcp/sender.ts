@@ -80,6 +80,7 @@ export class TcpSender {
   #persistBackoff = 0;
   #lastSendUs = -1;
   #cwndLimited = false;
+  #overrideSws = false;
 
   constructor(
     readonly options: SenderOptions,
@@ -233,7 +234,7 @@ export class TcpSender {
         this.#cwndLimited = this.cc.cwndBytes <= this.sndWnd && limit - this.sndNxt < Math.min(mss, pending);
         if (len <= 0) break;
         // Sender-side silly window avoidance (RFC 1122 §4.2.3.4).
-        if (len < mss && len < pending && len < this.#maxSndWnd / 2) break;
+        if (len < mss && len < pending && len < this.#maxSndWnd / 2 && !this.#overrideSws) break;
         // Nagle: hold a short final segment while data is unacknowledged.
         if (len < mss && len === pending && this.options.nagle && this.sndNxt > this.sndUna && !this.closeRequested) break;
         const seq = this.sndNxt;
@@ -256,7 +257,8 @@ export class TcpSender {
       }
       break;
     }
-    if (this.sndWnd === 0 && this.sndNxt < dataEnd && this.sndUna === this.sndMax && !this.#persistArmed) this.#armPersist(nowUs);
+    // Data waits and nothing is in flight to bring an ACK: only the persist timer can move things on.
+    if (this.sndNxt < dataEnd && this.sndUna === this.sndMax && !this.#persistArmed) this.#armPersist(nowUs);
   }
 
   /** The retransmission timer fired; returns false if nothing was outstanding. */
@@ -278,7 +280,10 @@ export class TcpSender {
   onPersist(nowUs: number): void {
     this.#persistArmed = false;
     if (this.sndWnd > 0) {
+      // RFC 1122 §4.2.3.4: the override timeout sends what a small window allows.
+      this.#overrideSws = true;
       this.trySend(nowUs);
+      this.#overrideSws = false;
       return;
     }
     this.host.emitProbe(nowUs);
