@@ -24,7 +24,12 @@ try {
   } else if (err instanceof SpeculaError && err.code === 'CONFIG') {
     process.stderr.write(`specula: invalid option: ${err.message}\n`);
     process.exitCode = EXIT_USAGE;
+  } else if (err instanceof SpeculaError && err.code !== 'INVARIANT') {
+    // An expected failure (transport, decode): its message says what to fix.
+    process.stderr.write(`specula: ${err.message}\n`);
+    process.exitCode = EXIT_FAILED;
   } else {
+    // A bug or a broken invariant: the stack is for the report.
     process.stderr.write(`specula: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = EXIT_FAILED;
   }

@@ -11,7 +11,7 @@ import { ClientCore } from '../services/client/core.js';
 import { GuestCore } from '../services/guest/core.js';
 import { guestOptionsFromConfig } from '../services/guest/options-from-config.js';
 import { NetbufferCore } from '../services/netbuffer/core.js';
-import { LinkDirection, type LinkOptions } from './link.js';
+import { LinkDirection, linkDirectionFor } from '../lib/link/index.js';
 import { CheckedHop, OutputCommitOracle } from './oracle.js';
 
 /** The replication components of a replicated run. */
@@ -62,15 +62,8 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
       if (oracle !== null && subject === s.tx && msg.type === 'segment') oracle.observeGuest(msg);
     },
   });
-  const linkOptions: LinkOptions = {
-    rateBitsPerSec: config.link.bandwidthBitsPerSec,
-    delayUs: msToUs(config.link.rttMs / 2),
-    queueBytes: config.link.queueBytes,
-    lossRate: config.link.lossRate,
-    jitterUs: msToUs(config.link.jitterMs),
-  };
-  const linkDown = new LinkDirection(linkOptions, rng.fork('link.down'));
-  const linkUp = new LinkDirection(linkOptions, rng.fork('link.up'));
+  const linkDown = linkDirectionFor(config.link, config.seed, 'down');
+  const linkUp = linkDirectionFor(config.link, config.seed, 'up');
   runtime.addHop(s.wireIn, linkUp);
   const guest = new GuestCore(guestOptionsFromConfig(config, s, rng, hooks.recordDigests ?? false));
   const client = new ClientCore({ vmId: config.vmId, seed: config.seed, tcp: config.tcp, workload: config.workload, txSubject: s.wireIn, rxSubject: s.wireOut, maxLatencySamples: config.maxLatencySamples });

@@ -3,7 +3,7 @@ import type { RunConfig } from '../../lib/config/run-config.js';
 import { percentile, type RunResult } from '../../lib/results/run-result.js';
 import { connectNats, createLogger, drainOnSignals, emulatedLink, NatsShell } from '../../lib/runtime/nats/index.js';
 import { BITS_PER_BYTE, US_PER_MS, US_PER_S } from '../../lib/units.js';
-import type { LinkDirection } from '../../sim/link.js';
+import type { LinkDirection } from '../../lib/link/index.js';
 import { ClientCore } from './core.js';
 
 export interface ClientServiceOptions {

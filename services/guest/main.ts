@@ -1,7 +1,7 @@
 import { subjects } from '../../lib/codec/subjects.js';
 import type { RunConfig } from '../../lib/config/run-config.js';
 import { connectNats, createLogger, drainOnSignals, emulatedLink, NatsShell, type ShellCounters } from '../../lib/runtime/nats/index.js';
-import type { LinkStats } from '../../sim/link.js';
+import type { LinkStats } from '../../lib/link/index.js';
 import type { TcpStats } from '../../lib/tcp/index.js';
 import { Rng } from '../../lib/rng.js';
 import { GuestCore, type GuestStats } from './core.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TCP_IP_HEADER_BYTES } from '../../sim/link.js';
+import { TCP_IP_HEADER_BYTES } from '../../lib/link/index.js';
 import { mathisBitsPerSec, sim } from '../support/run.js';
 
 const GBIT = 1e9;

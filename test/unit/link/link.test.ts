@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../lib/rng.js';
 import { DROPPED } from '../../../lib/runtime/sim/sim-runtime.js';
-import { LinkDirection, TCP_IP_HEADER_BYTES, type LinkOptions } from '../../../sim/link.js';
+import { LinkDirection, TCP_IP_HEADER_BYTES, type LinkOptions } from '../../../lib/link/index.js';
 import { segment } from '../support/segments.js';
 
 const MBIT = 1_000_000;

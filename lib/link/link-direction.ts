@@ -1,9 +1,10 @@
-import { assert } from '../lib/assert.js';
-import type { WireMessage } from '../lib/codec/messages.js';
-import type { Rng } from '../lib/rng.js';
-import { TCP_IP_HEADER_BYTES } from '../lib/tcp/header.js';
-import { DROPPED, type Hop } from '../lib/runtime/sim/sim-runtime.js';
-import { BITS_PER_BYTE, US_PER_S } from '../lib/units.js';
+import { assert } from '../assert.js';
+import type { WireMessage } from '../codec/messages.js';
+import { Rng } from '../rng.js';
+import { TCP_IP_HEADER_BYTES } from '../tcp/header.js';
+import { DROPPED, type Hop } from '../runtime/sim/sim-runtime.js';
+import type { LinkConfig } from '../config/run-config.js';
+import { BITS_PER_BYTE, msToUs, US_PER_S } from '../units.js';
 
 export { TCP_IP_HEADER_BYTES };
 /** Framing of a control or checkpoint message on the replication link (headers, protobuf fields). */
@@ -108,4 +109,19 @@ export class LinkDirection implements Hop {
       this.#head = 0;
     }
   }
+}
+
+/** Down: guest → client (wire.out). Up: client → guest (wire.in). */
+export type LinkSide = 'down' | 'up';
+
+/**
+ * One direction of a run's client link, the same under every runtime: the
+ * simulator routes wire subjects through it, a NATS process applies it to
+ * what it receives. Its randomness is the run seed's `link.<side>` stream.
+ */
+export function linkDirectionFor(link: LinkConfig, seed: number, side: LinkSide): LinkDirection {
+  return new LinkDirection(
+    { rateBitsPerSec: link.bandwidthBitsPerSec, delayUs: msToUs(link.rttMs / 2), queueBytes: link.queueBytes, lossRate: link.lossRate, jitterUs: msToUs(link.jitterMs) },
+    new Rng(seed).fork(`link.${side}`),
+  );
 }
