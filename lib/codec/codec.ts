@@ -1,7 +1,7 @@
 import { DecodeError } from '../errors.js';
 import './protobuf-numbers.js';
 import { specula } from './gen/specula.js';
-import { ChunkSource, TCP_FLAGS_MASK, type CheckpointChunk, type Segment, type WireMessage, type WireMessageType } from './messages.js';
+import { ChunkSource, HOST_ROLES, TCP_FLAGS_MASK, type CheckpointChunk, type HostRole, type Segment, type WireMessage, type WireMessageType } from './messages.js';
 
 const pb = specula.v1;
 const EMPTY = new Uint8Array(0);
@@ -90,7 +90,20 @@ export function encode(msg: WireMessage): Uint8Array {
       const { type: _t, ...fields } = msg;
       return pb.EpochCommit.encode(fields).finish();
     }
+    case 'heartbeat': {
+      const { type: _t, ...fields } = msg;
+      return pb.Heartbeat.encode(fields).finish();
+    }
+    case 'roleChange': {
+      const { type: _t, ...fields } = msg;
+      return pb.RoleChange.encode(fields).finish();
+    }
   }
+}
+
+function requireRole<R extends string>(name: string, role: string, allowed: readonly R[]): R {
+  if (!(allowed as readonly string[]).includes(role)) throw new DecodeError(`${name}.role '${role}' is not one of ${allowed.join(', ')}`);
+  return role as R;
 }
 
 export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
@@ -118,6 +131,16 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
       const m = decodeWith(pb.EpochCommit, 'EpochCommit', bytes);
       requireSafe('EpochCommit', { term: m.term, epoch: m.epoch });
       return { type, vmId: m.vmId, term: m.term, epoch: m.epoch };
+    }
+    case 'heartbeat': {
+      const m = decodeWith(pb.Heartbeat, 'Heartbeat', bytes);
+      requireSafe('Heartbeat', { term: m.term, epoch: m.epoch });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch };
+    }
+    case 'roleChange': {
+      const m = decodeWith(pb.RoleChange, 'RoleChange', bytes);
+      requireSafe('RoleChange', { term: m.term });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole('RoleChange', m.role, ['primary', 'backup'] as const), peerHost: m.peerHost };
     }
   }
 }

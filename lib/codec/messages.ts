@@ -91,5 +91,28 @@ export interface EpochCommit {
   readonly epoch: number;
 }
 
-export type WireMessage = Segment | EpochBarrier | EpochEnd | CheckpointChunk | CheckpointAck | EpochCommit;
+export const HOST_ROLES = ['primary', 'backup', 'spare'] as const;
+export type HostRole = (typeof HOST_ROLES)[number];
+
+export interface Heartbeat {
+  readonly type: 'heartbeat';
+  readonly vmId: string;
+  readonly term: number;
+  readonly host: string;
+  readonly role: HostRole;
+  /** Primary: last committed epoch; backup: last applied epoch. */
+  readonly epoch: number;
+}
+
+export interface RoleChange {
+  readonly type: 'roleChange';
+  readonly vmId: string;
+  readonly term: number;
+  readonly host: string;
+  readonly role: 'primary' | 'backup';
+  /** The host serving the other role; empty when none. */
+  readonly peerHost: string;
+}
+
+export type WireMessage = Segment | EpochBarrier | EpochEnd | CheckpointChunk | CheckpointAck | EpochCommit | Heartbeat | RoleChange;
 export type WireMessageType = WireMessage['type'];

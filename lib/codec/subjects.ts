@@ -23,6 +23,10 @@ export const subjects = (vmId: string) => ({
   ckptAck: `specula.${vmId}.ckpt.ack`,
   /** checkpointer → netbuffer, acker */
   commit: `specula.${vmId}.commit`,
+  /** host → failover: liveness */
+  heartbeat: (host: string) => `specula.${vmId}.hb.${host}`,
+  /** failover → a host's supervisor: role changes */
+  control: (host: string) => `specula.${vmId}.ctl.${host}`,
 });
 export type Subjects = ReturnType<typeof subjects>;
 
@@ -34,6 +38,8 @@ const SUBJECT_TYPES: ReadonlyArray<[RegExp, WireMessageType]> = [
   [new RegExp(`^specula\\.${TOKEN}\\.ckpt\\.(stage|data)$`), 'checkpointChunk'],
   [new RegExp(`^specula\\.${TOKEN}\\.ckpt\\.ack$`), 'checkpointAck'],
   [new RegExp(`^specula\\.${TOKEN}\\.commit$`), 'epochCommit'],
+  [new RegExp(`^specula\\.${TOKEN}\\.hb\\.${TOKEN}$`), 'heartbeat'],
+  [new RegExp(`^specula\\.${TOKEN}\\.ctl\\.${TOKEN}$`), 'roleChange'],
 ];
 
 /** The message type a subject carries; unknown subjects are a counted error. */

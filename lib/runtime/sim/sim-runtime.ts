@@ -54,6 +54,8 @@ interface TimerSlot {
 interface ActorSlot {
   readonly core: Core;
   readonly timers: Map<string, TimerSlot>;
+  /** False once removed (its host crashed): its timers and pending inputs vanish. */
+  alive: boolean;
 }
 
 class SimEvent {
@@ -99,14 +101,32 @@ export class SimRuntime {
   }
 
   addActor(core: Core): void {
-    const slot: ActorSlot = { core, timers: new Map() };
+    const slot: ActorSlot = { core, timers: new Map(), alive: true };
     this.#actors.push(slot);
-    for (const subject of core.subscriptions) {
-      const list = this.#subscribers.get(subject) ?? [];
-      list.push(slot);
-      this.#subscribers.set(subject, list);
-    }
+    // New arrays, so a delivery in progress does not reach an actor added during it.
+    for (const subject of core.subscriptions) this.#subscribers.set(subject, [...(this.#subscribers.get(subject) ?? []), slot]);
     this.#queue.push(new SimEvent(this.#nowUs, EventKind.Start, slot, '', null, null, 0));
+  }
+
+  /**
+   * Removes an actor, as when its host crashes: it gets no more messages, its
+   * timers never fire, and its state is simply gone.
+   */
+  removeActor(core: Core): void {
+    const index = this.#actors.findIndex((a) => a.core === core);
+    assert(index >= 0, `removing ${core.name}, which is not running`);
+    const slot = this.#actors[index]!;
+    slot.alive = false;
+    this.#actors.splice(index, 1);
+    for (const subject of core.subscriptions) {
+      const list = this.#subscribers.get(subject)?.filter((a) => a !== slot) ?? [];
+      if (list.length > 0) this.#subscribers.set(subject, list);
+      else this.#subscribers.delete(subject);
+    }
+  }
+
+  isRunning(core: Core): boolean {
+    return this.#actors.some((a) => a.core === core);
   }
 
   /** Routes every message published on `subject` through `hop`. */
@@ -133,6 +153,7 @@ export class SimRuntime {
   #dispatch(ev: SimEvent): void {
     switch (ev.kind) {
       case EventKind.Start:
+        if (!ev.actor!.alive) return;
         this.#eventsProcessed++;
         this.#apply(ev.actor!, ev.actor!.core.handle(START, this.#nowUs));
         return;
@@ -141,12 +162,12 @@ export class SimRuntime {
         const subs = this.#subscribers.get(ev.subject);
         if (subs === undefined) return;
         const input = { kind: 'message', subject: ev.subject, msg: ev.msg! } as const;
-        for (const slot of subs) this.#apply(slot, slot.core.handle(input, this.#nowUs));
+        for (const slot of subs) if (slot.alive) this.#apply(slot, slot.core.handle(input, this.#nowUs));
         return;
       }
       case EventKind.Timer: {
         const slot = ev.timer!;
-        if (ev.gen !== slot.gen) return; // superseded by an earlier re-arm
+        if (!ev.actor!.alive || ev.gen !== slot.gen) return; // host gone, or superseded by an earlier re-arm
         slot.armedAtUs = null;
         if (slot.deadlineUs === null) return; // cancelled
         if (slot.deadlineUs > this.#nowUs) {

@@ -145,7 +145,7 @@ describe('messageTypeOf', () => {
   it('maps every subject of a VM to the type it carries', () => {
     const s = subjects('vm_1');
     // Every subject has a type (none throws); the known ones have these.
-    const types = Object.fromEntries(Object.entries(s).map(([name, subject]) => [name, messageTypeOf(subject)]));
+    const types = Object.fromEntries(Object.entries(s).map(([name, subject]) => [name, messageTypeOf(typeof subject === 'string' ? subject : subject('host-a'))]));
     expect(types).toMatchObject({
       wireOut: 'segment',
       wireIn: 'segment',
@@ -153,6 +153,8 @@ describe('messageTypeOf', () => {
       txEpoch: 'epochEnd',
       rx: 'segment',
       epoch: 'epochBarrier',
+      heartbeat: 'heartbeat',
+      control: 'roleChange',
       ckptStage: 'checkpointChunk',
       ckptData: 'checkpointChunk',
       ckptAck: 'checkpointAck',
