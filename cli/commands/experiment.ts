@@ -6,23 +6,8 @@ import Table from 'cli-table3';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
 import { ConfigError } from '../../lib/errors.js';
-import {
-  collectRows,
-  describePoint,
-  expandSweep,
-  experimentReport,
-  goodputSpec,
-  latencySpec,
-  renderSvg,
-  runPoints,
-  SweepPointsFailedError,
-  WORKLOADS,
-  type ExperimentRow,
-  type PointKey,
-  type PointOutcome,
-  type SweepSpec,
-  type WorkloadKind,
-} from '../../sim/experiment/index.js';
+import { collectRows, describePoint, expandSweep, experimentReport, WORKLOADS, type ExperimentRow, type PointKey, type SweepSpec, type WorkloadKind } from '../../sim/experiment/index.js';
+import { goodputSpec, latencySpec, renderSvg, runPoints, SweepPointsFailedError, type PointOutcome } from '../experiment/index.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { addScenarioOptions, FLAG_FOR_PATH, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
 

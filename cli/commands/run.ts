@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
-import { MODES, type Mode, type RunConfig } from '../../lib/config/run-config.js';
+import { MODES, type Mode } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
-import { simulate } from '../../sim/run.js';
+import { simulateTimed } from '../simulate-timed.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { formatResult, type OutputFormat } from '../format.js';
 import { addScenarioOptions, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
@@ -15,14 +15,6 @@ interface RunFlags extends ScenarioFlags {
   format: OutputFormat;
   runtime: 'sim' | 'nats';
   natsUrl: string;
-}
-
-/** Runs one configuration on the simulator and measures its wall time. */
-export function simulateTimed(config: RunConfig): RunResult {
-  const t0 = performance.now();
-  const result = simulate(config);
-  result.wallMs = Math.round(performance.now() - t0);
-  return result;
 }
 
 export function runCommand(): Command {

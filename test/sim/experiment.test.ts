@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODES, runConfigSchema, type RunConfig } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
-import { collectRows, defaultWorkerUrl, expandSweep, runPoints, SweepPointsFailedError, type PointKey, type SweepSpec } from '../../sim/experiment/index.js';
+import { collectRows, expandSweep, type PointKey, type SweepSpec } from '../../sim/experiment/index.js';
+import { defaultWorkerUrl, runPoints, SweepPointsFailedError } from '../../cli/experiment/index.js';
 import { simulate } from '../../sim/run.js';
 
 // The worker threads and the CLI run the compiled code: `npm test` builds dist/ first.

@@ -1,7 +1,7 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { MODES } from '../../lib/config/run-config.js';
-import type { ExperimentRow, WorkloadKind } from './sweep.js';
+import type { ExperimentRow, WorkloadKind } from '../../sim/experiment/sweep.js';
 
 /**
  * The sweep's figures as SVG strings: vega-lite compiled to vega and rendered

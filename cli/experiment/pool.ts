@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import { SpeculaError } from '../../lib/errors.js';
 import type { RunConfig } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
-import { describePoint, type SweepPoint } from './sweep.js';
+import { describePoint, type SweepPoint } from '../../sim/experiment/sweep.js';
 
 /** One or more points of a sweep threw; the message names each with its config. */
 export class SweepPointsFailedError extends SpeculaError {
@@ -26,12 +26,12 @@ export interface RunPointsOptions {
 
 /**
  * The compiled worker next to this module. Run from source (vitest), this
- * module is sim/experiment/pool.ts and the worker is taken from dist/, which
+ * module is cli/experiment/pool.ts and the worker is taken from dist/, which
  * `npm test` builds first.
  */
 export function defaultWorkerUrl(): URL {
   const here = import.meta.url;
-  return here.endsWith('.ts') ? new URL('../../dist/sim/experiment/worker.js', here) : new URL('./worker.js', here);
+  return here.endsWith('.ts') ? new URL('../../dist/cli/experiment/worker.js', here) : new URL('./worker.js', here);
 }
 
 /**
