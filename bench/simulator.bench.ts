@@ -22,3 +22,19 @@ export function simulatorSpeed(): BenchRecord {
     3000,
   );
 }
+
+/** The heaviest mode: speculative buffer, checkpoints with hashing and page deltas, 10 s at 1 Gbit/s and 25 ms epochs. */
+export function speculativeSimulatorSpeed(): BenchRecord {
+  const config = runConfigSchema.parse({ mode: 'spec', epochMs: 25, durationS: 10, link: { bandwidthBitsPerSec: 1e9, rttMs: 1 } });
+  const { medianMs, last } = medianWallMs(1, () => simulate(config));
+  return {
+    name: 'sim.spec-bulk-1gbit-10s',
+    metrics: {
+      wallMs: Math.round(medianMs),
+      simEvents: last.simEvents,
+      simSecondsPerWallSec: Number((config.durationS / (medianMs / 1000)).toFixed(2)),
+      checkpointMBPerWallSec: Number((last.checkpointBytesTotal / 1e6 / (medianMs / 1000)).toFixed(1)),
+      goodputBitsPerSec: last.goodputBitsPerSec,
+    },
+  };
+}
