@@ -8,7 +8,7 @@ import { MAX_WINDOW_FIELD } from '../../lib/tcp/receiver.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
 import { TcpSender, type SenderStats } from '../../lib/tcp/sender.js';
 import type { TcpOptions } from '../../lib/tcp/options.js';
-import { encodeSpecDelta } from './spec-delta.js';
+import { encodeSpecDelta, type AckerConnectionState } from './spec-delta.js';
 
 const EMPTY = new Uint8Array(0);
 const TIMER_PREFIX = 'wire';
@@ -80,6 +80,19 @@ export class AckerCore implements Core {
   constructor(readonly options: AckerOptions) {
     const s = options.subjects;
     this.subscriptions = options.mode === 'remus' ? [s.wireIn] : [s.tx, s.txEpoch, s.wireIn, s.commit];
+  }
+
+  /** The connection as this acker sees it; a promoted acker starts from it. */
+  connectionState(): AckerConnectionState | null {
+    if (this.#spec === null) return null;
+    return {
+      connId: this.#connId,
+      clientWscale: this.#clientWscale ?? null,
+      clientSynWindow: this.#clientSynWindow,
+      guestOfferedWscale: this.#guestOfferedWscale,
+      clientNxt: this.#clientNxt,
+      guestHeader: this.#headers[this.#headers.length - 1] ?? this.#committedHeader,
+    };
   }
 
   /** The wire side's TCP counters (retransmits, timeouts), once the connection exists. */
@@ -204,7 +217,7 @@ export class AckerCore implements Core {
     const bytes = spec !== null && endSeq > startSeq ? spec.copyOut(startSeq, endSeq - startSeq) : EMPTY;
     const clientAckSeq = this.#wire?.sndUna ?? 0;
     this.#epochStartSeq = endSeq;
-    const delta = encodeSpecDelta({ startSeq, clientAckSeq, bytes });
+    const delta = encodeSpecDelta({ startSeq, clientAckSeq, connection: this.connectionState(), bytes });
     for (const chunk of makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, splitBytes(delta, this.options.chunkBytes))) {
       this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
     }

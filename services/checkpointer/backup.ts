@@ -8,7 +8,7 @@ import { PageDigest } from '../../lib/memory/page-digest.js';
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
-import { decodeSpecDelta } from '../acker/spec-delta.js';
+import { decodeSpecDelta, type AckerConnectionState } from '../acker/spec-delta.js';
 
 export interface BackupOptions {
   readonly vmId: string;
@@ -53,6 +53,8 @@ export class CheckpointerBackupCore implements Core {
   stateBlob: Uint8Array = new Uint8Array(0);
   /** The speculative buffer rebuilt from the deltas: [startSeq, endSeq). */
   spec: SendBuffer | null = null;
+  /** The acker's connection state as of the last applied epoch. */
+  ackerConnection: AckerConnectionState | null = null;
   readonly digests = new Map<number, BackupDigest>();
   readonly #digest: PageDigest | null;
   readonly #pending = new Map<number, Pending>();
@@ -143,6 +145,7 @@ export class CheckpointerBackupCore implements Core {
 
   #applySpec(data: Uint8Array): void {
     const delta = decodeSpecDelta(data);
+    if (delta.connection !== null) this.ackerConnection = delta.connection;
     if (this.spec === null && delta.bytes.length > 0) this.spec = new SendBuffer(this.options.specBufferBytes, delta.startSeq);
     const spec = this.spec;
     if (spec === null) return;
