@@ -5,7 +5,30 @@ export type Effect =
   | { readonly kind: 'send'; readonly subject: string; readonly msg: WireMessage }
   | { readonly kind: 'setTimer'; readonly name: string; readonly atUs: number }
   | { readonly kind: 'cancelTimer'; readonly name: string }
-  | { readonly kind: 'log'; readonly level: LogLevel; readonly event: string; readonly fields?: Readonly<Record<string, unknown>> };
+  | { readonly kind: 'log'; readonly level: LogLevel; readonly event: string; readonly fields?: Readonly<Record<string, unknown>> }
+  | { readonly kind: 'lease'; readonly requestId: number; readonly op: LeaseOp };
+
+/** The lease of one VM as the lease store holds it. */
+export interface LeaseRecord {
+  readonly primaryHost: string;
+  readonly term: number;
+  /** Deadline on the store's clock (ms) after which another host may take over. */
+  readonly expiresAtMs: number;
+}
+
+/** A lease-store operation; compare-and-set on the record's revision is the fencing. */
+export type LeaseOp =
+  | { readonly type: 'read'; readonly vmId: string }
+  /** expectedRevision 0 creates the record. */
+  | { readonly type: 'cas'; readonly vmId: string; readonly expectedRevision: number; readonly record: LeaseRecord };
+
+export interface LeaseResult {
+  readonly requestId: number;
+  /** conflict: the revision moved (someone else wrote); unavailable: no answer from the store. */
+  readonly outcome: 'ok' | 'conflict' | 'unavailable';
+  readonly record: LeaseRecord | null;
+  readonly revision: number;
+}
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -13,7 +36,8 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Input =
   | { readonly kind: 'start' }
   | { readonly kind: 'message'; readonly subject: string; readonly msg: WireMessage }
-  | { readonly kind: 'timer'; readonly name: string };
+  | { readonly kind: 'timer'; readonly name: string }
+  | { readonly kind: 'leaseResult'; readonly result: LeaseResult };
 
 /**
  * A service core: a pure function of (state, input, time) → effects. No I/O,

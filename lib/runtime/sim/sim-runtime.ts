@@ -2,7 +2,7 @@ import { assert } from '../../assert.js';
 import { decode, encode } from '../../codec/codec.js';
 import type { WireMessage } from '../../codec/messages.js';
 import { messageTypeOf } from '../../codec/subjects.js';
-import { START, type Core, type Effect, type LogLevel } from '../types.js';
+import { START, type Core, type Effect, type LeaseOp, type LeaseResult, type LogLevel } from '../types.js';
 import { EventQueue } from './event-queue.js';
 
 /**
@@ -23,8 +23,16 @@ export interface SimRuntimeOptions {
   readonly onLog?: (entry: SimLogEntry) => void;
   /** Sees every message as it is published (the simulator's oracle watches here). */
   readonly onPublish?: (subject: string, msg: WireMessage, nowUs: number) => void;
+  /** Answers lease operations (the lease store of the simulated world). */
+  readonly leaseStore?: SimLeaseStore;
   /** Rewrites a message between hop and subscribers: fault tests only. */
   readonly tamper?: (subject: string, msg: WireMessage) => WireMessage;
+}
+
+/** A lease store the simulator consults; its answer reaches the asking actor after `latencyUs`. */
+export interface SimLeaseStore {
+  apply(op: LeaseOp, nowUs: number): Omit<LeaseResult, 'requestId'>;
+  readonly latencyUs: number;
 }
 
 export interface SimLogEntry {
@@ -39,6 +47,7 @@ const enum EventKind {
   Start,
   Deliver,
   Timer,
+  LeaseAnswer,
 }
 
 interface TimerSlot {
@@ -68,6 +77,7 @@ class SimEvent {
     readonly msg: WireMessage | null,
     readonly timer: TimerSlot | null,
     readonly gen: number,
+    readonly lease: LeaseResult | null = null,
   ) {}
 }
 
@@ -165,6 +175,11 @@ export class SimRuntime {
         for (const slot of subs) if (slot.alive) this.#apply(slot, slot.core.handle(input, this.#nowUs));
         return;
       }
+      case EventKind.LeaseAnswer:
+        if (!ev.actor!.alive) return;
+        this.#eventsProcessed++;
+        this.#apply(ev.actor!, ev.actor!.core.handle({ kind: 'leaseResult', result: ev.lease! }, this.#nowUs));
+        return;
       case EventKind.Timer: {
         const slot = ev.timer!;
         if (!ev.actor!.alive || ev.gen !== slot.gen) return; // host gone, or superseded by an earlier re-arm
@@ -194,6 +209,13 @@ export class SimRuntime {
         case 'cancelTimer': {
           const slot = actor.timers.get(effect.name);
           if (slot) slot.deadlineUs = null;
+          break;
+        }
+        case 'lease': {
+          const store = this.options.leaseStore;
+          assert(store !== undefined, `${actor.core.name} asked for a lease, but this world has no lease store`);
+          const result: LeaseResult = { requestId: effect.requestId, ...store.apply(effect.op, this.#nowUs) };
+          this.#queue.push(new SimEvent(this.#nowUs + store.latencyUs, EventKind.LeaseAnswer, actor, '', null, null, 0, result));
           break;
         }
         case 'log':

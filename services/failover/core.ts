@@ -1,0 +1,198 @@
+import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import type { Heartbeat } from '../../lib/codec/messages.js';
+import type { Subjects } from '../../lib/codec/subjects.js';
+import type { Core, Effect, Input, LeaseRecord, LeaseResult } from '../../lib/runtime/types.js';
+import { US_PER_MS } from '../../lib/units.js';
+import { failoverMachine, type FailoverEvent, type FailoverState } from './failover.machine.js';
+
+const TIMER_TICK = 'failover.tick';
+const TIMER_PROMOTE = 'failover.promote';
+
+export interface FailoverOptions {
+  readonly vmId: string;
+  readonly subjects: Subjects;
+  readonly primaryHost: string;
+  readonly backupHost: string;
+  readonly spareHosts: readonly string[];
+  readonly heartbeatIntervalUs: number;
+  /** Heartbeats missed in a row before a host is declared silent. */
+  readonly missCount: number;
+  /** How long a lease lasts; a promotion waits until the old one has expired. */
+  readonly leaseDurationUs: number;
+  /** Bound on clock disagreement between hosts and the store. */
+  readonly clockSkewUs: number;
+}
+
+export interface FailoverStats {
+  failovers: number;
+  /** From the old primary's last heartbeat to the first heartbeat of the promoted one. */
+  failoverDurationsUs: number[];
+  leaseConflicts: number;
+  leaseUnavailable: number;
+  staleHeartbeats: number;
+}
+
+/**
+ * The failover service, independent of both hosts: watches heartbeats,
+ * declares a host silent after `missCount` intervals, fences the old primary
+ * by taking the lease under a higher term (compare-and-set), waits until the
+ * old lease has expired, and promotes the backup.
+ */
+export class FailoverCore implements Core {
+  readonly name = 'failover';
+  readonly subscriptions: readonly string[];
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0 };
+  #snapshot: SnapshotFrom<typeof failoverMachine>;
+  #primary: string;
+  #backup: string | null;
+  readonly #lastSeenUs = new Map<string, number>();
+  readonly #lastRole = new Map<string, Heartbeat>();
+  #term = 1;
+  #leaseRevision = 0;
+  #leaseRecord: LeaseRecord | null = null;
+  #requestId = 0;
+  #pendingRequest: { id: number; purpose: 'read' | 'take' } | null = null;
+  #silentSinceUs = 0;
+  #promotedHost: string | null = null;
+
+  constructor(readonly options: FailoverOptions) {
+    const hosts = [options.primaryHost, options.backupHost, ...options.spareHosts];
+    this.subscriptions = hosts.map((h) => options.subjects.heartbeat(h));
+    this.#primary = options.primaryHost;
+    this.#backup = options.backupHost;
+    [this.#snapshot] = initialTransition(failoverMachine, { term: 1 });
+  }
+
+  get state(): FailoverState {
+    return this.#snapshot.value as FailoverState;
+  }
+  get primaryHost(): string {
+    return this.#primary;
+  }
+  get term(): number {
+    return this.#term;
+  }
+
+  handle(input: Input, nowUs: number): Effect[] {
+    const out: Effect[] = [];
+    switch (input.kind) {
+      case 'start':
+        for (const h of [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts]) this.#lastSeenUs.set(h, nowUs);
+        this.#lease(out, 'read', { type: 'read', vmId: this.options.vmId });
+        out.push({ kind: 'setTimer', name: TIMER_TICK, atUs: nowUs + this.options.heartbeatIntervalUs });
+        break;
+      case 'message':
+        if (input.msg.type === 'heartbeat') this.#onHeartbeat(input.msg, nowUs, out);
+        break;
+      case 'timer':
+        if (input.name === TIMER_TICK) this.#tick(nowUs, out);
+        else if (input.name === TIMER_PROMOTE) this.#promote(out);
+        break;
+      case 'leaseResult':
+        this.#onLease(input.result, nowUs, out);
+        break;
+    }
+    return out;
+  }
+
+  #send(event: FailoverEvent, nowUs: number, out: Effect[]): void {
+    const [next, actions] = transition(failoverMachine, this.#snapshot, event);
+    this.#snapshot = next;
+    for (const action of actions) this.#perform(action.type, nowUs, out);
+  }
+
+  #perform(action: string, nowUs: number, out: Effect[]): void {
+    switch (action) {
+      case 'takeLease': {
+        const backup = this.#backup;
+        if (backup === null) return;
+        this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
+        const record: LeaseRecord = { primaryHost: backup, term: this.#term + 1, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS };
+        this.#lease(out, 'take', { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record });
+        return;
+      }
+      case 'promoteBackup': {
+        // The old primary stops releasing output before its lease expires; wait that out.
+        const oldExpiryUs = (this.#leaseRecordBefore?.expiresAtMs ?? 0) * US_PER_MS + this.options.clockSkewUs;
+        out.push({ kind: 'setTimer', name: TIMER_PROMOTE, atUs: Math.max(nowUs, oldExpiryUs) });
+        return;
+      }
+      case 'dropBackup':
+        this.#backup = null;
+        out.push(this.#roleChange(this.#primary, 'primary', ''));
+        return;
+      case 'startReprotection':
+        return;
+    }
+  }
+
+  #leaseRecordBefore: LeaseRecord | null = null;
+
+  #promote(out: Effect[]): void {
+    const host = this.#backup;
+    if (host === null) return;
+    this.#promotedHost = host;
+    this.#primary = host;
+    this.#backup = null;
+    out.push(this.#roleChange(host, 'primary', ''));
+  }
+
+  #roleChange(host: string, role: 'primary' | 'backup', peerHost: string): Effect {
+    return { kind: 'send', subject: this.options.subjects.control(host), msg: { type: 'roleChange', vmId: this.options.vmId, term: this.#term, host, role, peerHost } };
+  }
+
+  #onHeartbeat(hb: Heartbeat, nowUs: number, out: Effect[]): void {
+    if (hb.term < this.#term && hb.role === 'primary') {
+      this.stats.staleHeartbeats++; // a fenced primary still talking
+      return;
+    }
+    this.#lastSeenUs.set(hb.host, nowUs);
+    this.#lastRole.set(hb.host, hb);
+    if (this.#promotedHost === hb.host && hb.role === 'primary' && hb.term === this.#term) {
+      this.#promotedHost = null;
+      this.stats.failovers++;
+      this.stats.failoverDurationsUs.push(nowUs - this.#silentSinceUs);
+      this.#send({ type: 'PROMOTED' }, nowUs, out);
+    }
+  }
+
+  #tick(nowUs: number, out: Effect[]): void {
+    out.push({ kind: 'setTimer', name: TIMER_TICK, atUs: nowUs + this.options.heartbeatIntervalUs });
+    const deadlineUs = this.options.missCount * this.options.heartbeatIntervalUs;
+    const silent = (host: string) => nowUs - (this.#lastSeenUs.get(host) ?? nowUs) > deadlineUs;
+    const state = this.state;
+    if (state === 'protected' || state === 'suspect') {
+      if (this.#backup !== null && silent(this.#backup)) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
+      else if (silent(this.#primary)) {
+        if (this.#pendingRequest === null) this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
+      } else if (state === 'suspect') this.#send({ type: 'PRIMARY_ALIVE' }, nowUs, out);
+    }
+  }
+
+  #lease(out: Effect[], purpose: 'read' | 'take', op: Extract<Effect, { kind: 'lease' }>['op']): void {
+    const id = ++this.#requestId;
+    this.#pendingRequest = { id, purpose };
+    out.push({ kind: 'lease', requestId: id, op });
+  }
+
+  #onLease(result: LeaseResult, nowUs: number, out: Effect[]): void {
+    const pending = this.#pendingRequest;
+    if (pending === null || pending.id !== result.requestId) return;
+    this.#pendingRequest = null;
+    if (result.outcome === 'unavailable') this.stats.leaseUnavailable++;
+    if (result.outcome === 'conflict') this.stats.leaseConflicts++;
+    if (result.record !== null && result.outcome !== 'unavailable') {
+      this.#leaseRecordBefore = this.#leaseRecord;
+      this.#leaseRecord = result.record;
+      this.#leaseRevision = result.revision;
+      if (pending.purpose === 'read') this.#term = Math.max(this.#term, result.record.term);
+    }
+    if (pending.purpose !== 'take') return;
+    if (result.outcome === 'ok') {
+      this.#term = result.record!.term;
+      this.#send({ type: 'LEASE_TAKEN', term: this.#term }, nowUs, out);
+    } else {
+      this.#send({ type: 'LEASE_LOST' }, nowUs, out);
+    }
+  }
+}

@@ -1,0 +1,108 @@
+import type { HostRole, RoleChange } from '../lib/codec/messages.js';
+import type { Subjects } from '../lib/codec/subjects.js';
+import type { Core, Effect, Input, LeaseRecord } from '../lib/runtime/types.js';
+import { US_PER_MS } from '../lib/units.js';
+
+const TIMER_BEAT = 'host.heartbeat';
+
+export interface HostAgentOptions {
+  readonly vmId: string;
+  readonly host: string;
+  readonly subjects: Subjects;
+  readonly heartbeatIntervalUs: number;
+  readonly leaseDurationUs: number;
+  /** The primary stops releasing output this long before its lease expires. */
+  readonly leaseSafetyUs: number;
+}
+
+export interface HostAgentHooks {
+  /** The host's role and the epoch it reports (committed on a primary, applied on a backup). */
+  status(): { role: HostRole; term: number; epoch: number };
+  /** The failover service assigned this host a role: the simulated supervisor starts the services. */
+  onRoleChange(change: RoleChange, nowUs: number): void;
+  /** The lease could not be renewed in time: stop releasing output. */
+  onFenced(nowUs: number): void;
+}
+
+/**
+ * The simulated host supervisor: sends heartbeats, renews the primary's lease
+ * by compare-and-set on its term, fences its host when renewal fails, and
+ * starts services when the failover service changes the host's role. It dies
+ * with its host.
+ */
+export class HostAgentCore implements Core {
+  readonly name: string;
+  readonly subscriptions: readonly string[];
+  #leaseRevision = 0;
+  #renewalRequest = 0;
+  /** Output may be released until this instant (own clock), from the last successful renewal. */
+  #releaseUntilUs = 0;
+  fenced = false;
+
+  constructor(
+    readonly options: HostAgentOptions,
+    readonly hooks: HostAgentHooks,
+  ) {
+    this.name = `host.${options.host}`;
+    this.subscriptions = [options.subjects.control(options.host)];
+  }
+
+  get releaseUntilUs(): number {
+    return this.#releaseUntilUs;
+  }
+
+  handle(input: Input, nowUs: number): Effect[] {
+    const out: Effect[] = [];
+    switch (input.kind) {
+      case 'start':
+        this.#beat(nowUs, out);
+        break;
+      case 'timer':
+        if (input.name === TIMER_BEAT) this.#beat(nowUs, out);
+        break;
+      case 'message':
+        if (input.msg.type === 'roleChange' && input.msg.host === this.options.host) {
+          this.fenced = false;
+          this.hooks.onRoleChange(input.msg, nowUs);
+          this.#beat(nowUs, out);
+        }
+        break;
+      case 'leaseResult': {
+        const r = input.result;
+        if (r.requestId !== this.#renewalRequest) break;
+        if (r.outcome === 'ok') {
+          this.#leaseRevision = r.revision;
+          this.#releaseUntilUs = this.#renewalSentUs + this.options.leaseDurationUs - this.options.leaseSafetyUs;
+        } else if (r.outcome === 'conflict') {
+          // Someone wrote the lease: if it names another host or a higher term, we are fenced.
+          this.#leaseRevision = r.revision;
+          const s = this.hooks.status();
+          if (r.record !== null && (r.record.primaryHost !== this.options.host || r.record.term > s.term)) this.#fence(nowUs);
+        }
+        break;
+      }
+    }
+    return out;
+  }
+
+  #renewalSentUs = 0;
+
+  #beat(nowUs: number, out: Effect[]): void {
+    const s = this.hooks.status();
+    out.push({ kind: 'send', subject: this.options.subjects.heartbeat(this.options.host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: s.term, host: this.options.host, role: s.role, epoch: s.epoch } });
+    out.push({ kind: 'setTimer', name: TIMER_BEAT, atUs: nowUs + this.options.heartbeatIntervalUs });
+    if (s.role !== 'primary' || this.fenced) return;
+    if (this.#releaseUntilUs > 0 && nowUs >= this.#releaseUntilUs) this.#fence(nowUs);
+    if (this.fenced) return;
+    const record: LeaseRecord = { primaryHost: this.options.host, term: s.term, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS };
+    this.#renewalRequest++;
+    this.#renewalSentUs = nowUs;
+    out.push({ kind: 'lease', requestId: this.#renewalRequest, op: { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record } });
+  }
+
+  #fence(nowUs: number): void {
+    if (this.fenced) return;
+    this.fenced = true;
+    this.hooks.onFenced(nowUs);
+  }
+}
