@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { ConfigError, InvariantError } from '../errors.js';
+
+/**
+ * The store's version of one key: a JetStream KV revision (the stream
+ * sequence of the write), or its in-memory equivalent. Revisions of one store
+ * only grow; compare-and-set is on this number.
+ */
+export type Revision = number;
+
+/**
+ * Who may release a protected VM's output, and until when.
+ *
+ * `expiresAtMs` is on the wall clock of the host that wrote the record
+ * (writer's wall time at send + lease duration); an observer compares it with
+ * its own wall clock, which is at most `clockSkewBoundMs` apart. The writer
+ * itself never compares it with a wall clock: it counts on its monotonic
+ * clock from the moment it sent the write (see lib/lease/README.md).
+ */
+export interface LeaseRecord {
+  readonly primaryHost: string;
+  /** The fencing term: 1 for the first holder, +1 on every take-over. */
+  readonly term: number;
+  readonly expiresAtMs: number;
+}
+
+export const leaseRecordSchema = z.strictObject({
+  primaryHost: z.string().min(1),
+  term: z.number().int().min(1),
+  expiresAtMs: z.number().finite(),
+});
+
+/** A record with the revision the store gave it. */
+export interface VersionedLease {
+  readonly record: LeaseRecord;
+  readonly revision: Revision;
+}
+
+/**
+ * One lease per protected VM (key = vmId), compare-and-set on revision.
+ * Every method rejects with LeaseStoreUnavailableError when the store cannot
+ * be reached or did not answer; a write that rejected so may still have been
+ * applied, so the caller re-reads before it writes again.
+ */
+export interface LeaseStore {
+  /** The current record, or null when the VM has none. */
+  get(vmId: string): Promise<VersionedLease | null>;
+  /** Writes the first record of `vmId`; LeaseConflictError when one exists. */
+  create(vmId: string, record: LeaseRecord): Promise<Revision>;
+  /** Replaces the record iff its revision is still `expectedRevision`; LeaseConflictError otherwise. */
+  update(vmId: string, record: LeaseRecord, expectedRevision: Revision): Promise<Revision>;
+}
+
+/** The clocks of one host at one instant. The lease logic never reads a clock itself. */
+export interface LeaseNow {
+  /** Wall clock (ms since the epoch, or virtual ms in the simulator); comparable across hosts within the skew bound. */
+  readonly wallMs: number;
+  /** Monotonic clock (ms from an arbitrary origin); only differences on one host mean anything. */
+  readonly monoMs: number;
+}
+
+/** A lease record that breaks the schema is a caller's bug. */
+export function assertLeaseRecord(record: LeaseRecord): void {
+  const parsed = leaseRecordSchema.safeParse(record);
+  if (!parsed.success) throw new InvariantError(`invalid lease record ${JSON.stringify(record)}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+}
+
+/** NATS KV key rule, kept by every store so they accept the same VM ids: letters, digits, - _ / =, dot-separated tokens. */
+const LEASE_KEY_PATTERN = /^[-/=\w]+(\.[-/=\w]+)*$/;
+
+/** A VM id that cannot be a lease key is a configuration error. */
+export function assertLeaseKey(vmId: string): void {
+  if (!LEASE_KEY_PATTERN.test(vmId)) throw new ConfigError(`vmId '${vmId}' cannot be a lease key (letters, digits, - _ / =, dot-separated tokens)`);
+}
