@@ -28,7 +28,7 @@ export const epochMachine = setup({
   types: {
     context: {} as EpochContext,
     events: {} as EpochEvent,
-    input: {} as { maxInflight: number },
+    input: {} as { maxInflight: number; firstEpoch?: number },
   },
   guards: {
     hasCapacity: ({ context }) => context.inflight < context.maxInflight,
@@ -46,7 +46,7 @@ export const epochMachine = setup({
 }).createMachine({
   id: 'epoch',
   initial: 'running',
-  context: ({ input }) => ({ epoch: 1, inflight: 0, maxInflight: input.maxInflight }),
+  context: ({ input }) => ({ epoch: input.firstEpoch ?? 1, inflight: 0, maxInflight: input.maxInflight }),
   on: {
     COMMITTED: { actions: 'committed' },
   },

@@ -4,7 +4,7 @@ import { makeManifest } from '../../lib/checkpoint/chunks.js';
 import { ChunkSource, type CheckpointAck, type CheckpointChunk } from '../../lib/codec/messages.js';
 import type { Subjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
-import { BITS_PER_BYTE, US_PER_S } from '../../lib/units.js';
+import { US_PER_S } from '../../lib/units.js';
 import { epochMachine, type EpochEvent, type EpochState } from './epoch.machine.js';
 import { StagedCheckpoint } from './staging.js';
 
@@ -25,6 +25,10 @@ export interface PrimaryOptions {
   readonly ackTimeoutUs: number;
   /** Commit latencies kept for percentiles; later ones are counted only. */
   readonly maxLatencySamples: number;
+  /** A promoted primary continues the epoch numbering after the checkpoint it was restored from. */
+  readonly firstEpoch?: number;
+  /** No backup: each epoch commits locally as soon as it is staged (the VM runs unprotected). */
+  readonly unprotected?: boolean;
 }
 
 export interface PrimaryStats {
@@ -59,12 +63,15 @@ export class CheckpointerPrimaryCore implements Core {
   #pausedAtUs = 0;
   readonly #inflight: InFlight[] = [];
   readonly #expectedSources: ChunkSource[];
+  #unprotected: boolean;
   term = 0;
 
   constructor(readonly options: PrimaryOptions) {
     this.subscriptions = [options.subjects.ckptStage, options.subjects.ckptAck];
     this.#expectedSources = options.speculative ? [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC] : [ChunkSource.PAGES, ChunkSource.STATE];
-    [this.#snapshot] = initialTransition(epochMachine, { maxInflight: options.maxInflightEpochs });
+    [this.#snapshot] = initialTransition(epochMachine, { maxInflight: options.maxInflightEpochs, firstEpoch: options.firstEpoch ?? 1 });
+    this.stats.lastCommittedEpoch = (options.firstEpoch ?? 1) - 1;
+    this.#unprotected = options.unprotected ?? false;
   }
 
   get state(): EpochState {
@@ -120,6 +127,11 @@ export class CheckpointerPrimaryCore implements Core {
       case 'startTransfer': {
         const staged = this.#staging!;
         this.#staging = null;
+        if (this.#unprotected) {
+          this.#commit(epoch, this.#pausedAtUs, nowUs, out);
+          this.#send({ type: 'COMMITTED' }, nowUs, out);
+          return;
+        }
         const chunks = staged.chunks();
         chunks.push(makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks));
         this.#inflight.push({ epoch, chunks, pausedAtUs: this.#pausedAtUs });
@@ -158,15 +170,19 @@ export class CheckpointerPrimaryCore implements Core {
       out.push({ kind: 'setTimer', name: TIMER_ACK, atUs: nowUs + this.options.ackTimeoutUs });
       return;
     }
-    assert(ack.epoch === this.stats.lastCommittedEpoch + 1, `commit ${ack.epoch} after ${this.stats.lastCommittedEpoch}`);
     this.#inflight.shift();
-    this.stats.lastCommittedEpoch = ack.epoch;
-    this.stats.checkpoints++;
-    if (this.stats.commitLatenciesUs.length < this.options.maxLatencySamples) this.stats.commitLatenciesUs.push(nowUs - oldest.pausedAtUs);
-    out.push({ kind: 'send', subject: this.options.subjects.commit, msg: { type: 'epochCommit', vmId: this.options.vmId, term: this.term, epoch: ack.epoch } });
+    this.#commit(ack.epoch, oldest.pausedAtUs, nowUs, out);
     if (this.#inflight.length > 0) out.push({ kind: 'setTimer', name: TIMER_ACK, atUs: nowUs + this.options.ackTimeoutUs });
     else out.push({ kind: 'cancelTimer', name: TIMER_ACK });
     this.#send({ type: 'COMMITTED' }, nowUs, out);
+  }
+
+  #commit(epoch: number, pausedAtUs: number, nowUs: number, out: Effect[]): void {
+    assert(epoch === this.stats.lastCommittedEpoch + 1, `commit ${epoch} after ${this.stats.lastCommittedEpoch}`);
+    this.stats.lastCommittedEpoch = epoch;
+    this.stats.checkpoints++;
+    if (this.stats.commitLatenciesUs.length < this.options.maxLatencySamples) this.stats.commitLatenciesUs.push(nowUs - pausedAtUs);
+    out.push({ kind: 'send', subject: this.options.subjects.commit, msg: { type: 'epochCommit', vmId: this.options.vmId, term: this.term, epoch } });
   }
 
   #onAckTimeout(nowUs: number, out: Effect[]): void {
@@ -177,6 +193,3 @@ export class CheckpointerPrimaryCore implements Core {
     out.push({ kind: 'setTimer', name: TIMER_ACK, atUs: nowUs + this.options.ackTimeoutUs });
   }
 }
-
-/** Time to push `bytes` through a link of `rateBitsPerSec`. */
-export const transferUs = (bytes: number, rateBitsPerSec: number): number => Math.ceil((bytes * BITS_PER_BYTE * US_PER_S) / rateBitsPerSec);
