@@ -82,6 +82,37 @@ export class AckerCore implements Core {
     this.subscriptions = options.mode === 'remus' ? [s.wireIn] : [s.tx, s.txEpoch, s.wireIn, s.commit];
   }
 
+  /**
+   * Takes over on a promoted host from the backup's copy: the speculative
+   * buffer (all of it committed) and the connection state. Delivery restarts
+   * from the client's last known ACK; bytes the client already has come back
+   * as duplicates and TCP drops them.
+   */
+  restore(spec: SendBuffer, connection: AckerConnectionState, committedEpoch: number): void {
+    this.#connId = connection.connId;
+    this.#clientWscale = connection.clientWscale ?? undefined;
+    this.#clientSynWindow = connection.clientSynWindow;
+    this.#guestOfferedWscale = connection.guestOfferedWscale;
+    this.#clientNxt = connection.clientNxt;
+    this.#committedHeader = connection.guestHeader;
+    this.#committedEpoch = committedEpoch;
+    const copy = new SendBuffer(this.options.specBufferBytes, spec.startSeq);
+    if (spec.usedBytes > 0) {
+      const bytes = spec.copyOut(spec.startSeq, spec.usedBytes);
+      let copied = 0;
+      copy.append(bytes.length, (dst) => {
+        dst.set(bytes.subarray(copied, copied + dst.length));
+        copied += dst.length;
+      });
+    }
+    this.#spec = copy;
+    this.#epochStartSeq = copy.endSeq;
+    this.stats.committedSeq = copy.endSeq;
+    this.stats.clientAckSeq = copy.startSeq;
+    this.#wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(), TIMER_PREFIX, copy.startSeq);
+    this.#wire.initWindow(this.#clientSynWindow * 2 ** this.#clientShift(), this.#clientNxt - 1);
+  }
+
   /** The connection as this acker sees it; a promoted acker starts from it. */
   connectionState(): AckerConnectionState | null {
     if (this.#spec === null) return null;
@@ -108,7 +139,8 @@ export class AckerCore implements Core {
     const effects: Effect[] = [];
     this.#out.push(effects);
     try {
-      if (input.kind === 'message') this.#onMessage(input.subject, input.msg, nowUs);
+      if (input.kind === 'start') this.#wire?.trySend(nowUs); // a restored acker resends what the client may lack
+      else if (input.kind === 'message') this.#onMessage(input.subject, input.msg, nowUs);
       else if (input.kind === 'timer' && this.#wire) {
         if (input.name === this.#wire.rtoTimer) this.#wire.onRto(nowUs);
         else if (input.name === this.#wire.persistTimer) this.#wire.onPersist(nowUs);
