@@ -1,6 +1,6 @@
 /**
  * Leases with fencing terms, one per protected VM. Pure parts only: the
- * JetStream KV store is shell code, imported from './kv-store.js' by
+ * JetStream KV store is shell code, imported from lib/lease/kv-store.js by
  * processes that talk to NATS.
  */
 export { LeaseConflictError, LeaseStoreUnavailableError, StaleTermError } from './errors.js';
