@@ -3,6 +3,7 @@
  * revision, take-over by term, error mapping when the server goes away.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DecodeError } from '../../lib/errors.js';
 import { LeaseConflictError, LeaseStoreUnavailableError } from '../../lib/lease/errors.js';
@@ -135,6 +136,8 @@ describe.skipIf(findNatsServerBinary() === null)('lease store when its own nats-
   afterAll(async () => {
     await nc?.close();
     await server?.stop();
+    // The restarted server was given the first one's store dir, so stop() leaves it: remove it here.
+    if (server) rmSync(server.storeDir, { recursive: true, force: true });
   });
 
   it('after the server is killed, get, create and update fail with LeaseStoreUnavailableError', async () => {
