@@ -21,7 +21,7 @@ export default tseslint.config(
   {
     // Determinism: service cores, state machines and the simulator world get
     // time and randomness injected; they never reach for them.
-    files: ['services/*/core.ts', 'services/**/*.machine.ts', 'sim/**/*.ts', 'lib/tcp/**/*.ts', 'lib/link/**/*.ts', 'lib/checkpoint/**/*.ts', 'lib/memory/**/*.ts', 'lib/runtime/sim/**/*.ts'],
+    files: ['services/*/core.ts', 'services/**/*.machine.ts', 'sim/**/*.ts', 'lib/tcp/**/*.ts', 'lib/link/**/*.ts', 'lib/checkpoint/**/*.ts', 'lib/memory/**/*.ts', 'lib/lease/lease-logic.ts', 'lib/lease/memory-store.ts', 'lib/runtime/sim/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: IMPURE_MODULES.map((name) => ({ name, message: 'pure code: no I/O, timers or wall clock' })), patterns: IMPURE_PACKAGES.map((group) => ({ group: [group], message: 'pure code: no transport, telemetry or process libraries' })) }],
       'no-restricted-globals': ['error',

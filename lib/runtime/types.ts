@@ -1,3 +1,4 @@
+import type { LeaseRecord } from '../lease/types.js';
 import type { WireMessage } from '../codec/messages.js';
 
 /** What a core asks its shell to do. Cores never act themselves. */
@@ -8,13 +9,8 @@ export type Effect =
   | { readonly kind: 'log'; readonly level: LogLevel; readonly event: string; readonly fields?: Readonly<Record<string, unknown>> }
   | { readonly kind: 'lease'; readonly requestId: number; readonly op: LeaseOp };
 
-/** The lease of one VM as the lease store holds it. */
-export interface LeaseRecord {
-  readonly primaryHost: string;
-  readonly term: number;
-  /** Deadline on the store's clock (ms) after which another host may take over. */
-  readonly expiresAtMs: number;
-}
+
+export type { LeaseRecord };
 
 /** A lease-store operation; compare-and-set on the record's revision is the fencing. */
 export type LeaseOp =
