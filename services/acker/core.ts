@@ -75,6 +75,8 @@ export class AckerCore implements Core {
   #committedHeader: GuestHeader | null = null;
   #committedEpoch = 0;
   #timedSeq: number | null = null;
+  /** Set when the host lost its lease: nothing more goes to the wire. */
+  fenced = false;
   #timedAtUs = 0;
 
   constructor(readonly options: AckerOptions) {
@@ -319,12 +321,12 @@ export class AckerCore implements Core {
           this.#timedSeq = seq + len;
           this.#timedAtUs = nowUs;
         }
-        this.#emit({ kind: 'send', subject: this.options.subjects.wireOut, msg: this.#wireSegment(header, seq, len) });
+        if (!this.fenced) this.#emit({ kind: 'send', subject: this.options.subjects.wireOut, msg: this.#wireSegment(header, seq, len) });
       },
       emitFin: () => undefined, // the guest's FIN travels through the netbuffer
       emitProbe: () => {
         const header = this.#committedHeader;
-        if (header !== null) this.#emit({ kind: 'send', subject: this.options.subjects.wireOut, msg: this.#wireSegment(header, this.#wire!.sndUna - 1, 0) });
+        if (header !== null && !this.fenced) this.#emit({ kind: 'send', subject: this.options.subjects.wireOut, msg: this.#wireSegment(header, this.#wire!.sndUna - 1, 0) });
       },
       setTimer: (name: string, atUs: number) => this.#emit({ kind: 'setTimer', name, atUs }),
       cancelTimer: (name: string) => this.#emit({ kind: 'cancelTimer', name }),

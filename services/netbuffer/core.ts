@@ -42,6 +42,8 @@ export class NetbufferCore implements Core {
   readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0 };
   /** Ascending by epoch. */
   readonly #queues: EpochQueue[] = [];
+  /** Set when the host lost its lease: nothing more leaves (another host may be primary). */
+  fenced = false;
 
   constructor(readonly options: NetbufferOptions) {
     this.subscriptions = [options.txSubject, options.commitSubject];
@@ -57,7 +59,7 @@ export class NetbufferCore implements Core {
 
   #onSegment(seg: Segment): Effect[] {
     if (!this.options.holdData && seg.payload.length > 0) return [];
-    if (seg.epoch <= this.stats.lastCommittedEpoch) {
+    if (seg.epoch <= this.stats.lastCommittedEpoch && !this.fenced) {
       // Its epoch is already on the backup (it overtook nothing): release at once.
       this.stats.segmentsReleased++;
       return [{ kind: 'send', subject: this.options.outSubject, msg: seg }];
@@ -91,6 +93,7 @@ export class NetbufferCore implements Core {
   #onCommit(epoch: number): Effect[] {
     if (epoch <= this.stats.lastCommittedEpoch) return []; // duplicate commit
     this.stats.lastCommittedEpoch = epoch;
+    if (this.fenced) return [];
     const effects: Effect[] = [];
     while (this.#queues.length > 0 && this.#queues[0]!.epoch <= epoch) {
       const queue = this.#queues.shift()!;
