@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { SpeculaError } from '../lib/errors.js';
+import { configDocsCommand } from './commands/config-docs.js';
 import { experimentCommand } from './commands/experiment.js';
 import { runCommand } from './commands/run.js';
 import { serviceCommand } from './commands/service.js';
@@ -14,6 +15,7 @@ const program = new Command('specula')
 program.addCommand(runCommand().exitOverride());
 program.addCommand(experimentCommand().exitOverride());
 program.addCommand(serviceCommand().exitOverride());
+program.addCommand(configDocsCommand().exitOverride());
 
 try {
   await program.parseAsync(process.argv);

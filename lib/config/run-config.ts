@@ -15,69 +15,55 @@ export const isSpeculative = (mode: Mode): boolean => mode === 'spec' || mode ==
 export const MTU_BYTES = 1500;
 
 export const linkConfigSchema = z.object({
-  bandwidthBitsPerSec: z.number().positive().max(400e9).default(1e9),
-  rttMs: z.number().min(0).max(10_000).default(1),
-  /** Random loss per packet, each direction. */
-  lossRate: z.number().min(0).lt(1).default(0),
-  jitterMs: z.number().min(0).max(1_000).default(0),
-  /** Drop-tail queue in front of each direction (Linux txqueuelen 1000). */
-  queueBytes: z.number().int().min(MTU_BYTES).default(1000 * MTU_BYTES),
+  bandwidthBitsPerSec: z.number().positive().max(400e9).default(1e9).describe('Rate of the client link, each direction, in bit/s.'),
+  rttMs: z.number().min(0).max(10_000).default(1).describe('Round-trip propagation delay of the client link, in ms (half each way).'),
+  lossRate: z.number().min(0).lt(1).default(0).describe('Random loss probability per packet, each direction.'),
+  jitterMs: z.number().min(0).max(1_000).default(0).describe('Extra one-way delay per packet, uniform in [0, jitterMs), in ms; it never reorders packets.'),
+  queueBytes: z.number().int().min(MTU_BYTES).default(1000 * MTU_BYTES).describe('Drop-tail queue in front of each direction, in bytes (Linux txqueuelen 1000 × 1500-byte packets).'),
 });
 export type LinkConfig = z.infer<typeof linkConfigSchema>;
 
 /** The replication link between primary and backup hosts (its own NIC, as in Remus). */
 export const replicationLinkSchema = z.object({
-  bandwidthBitsPerSec: z.number().positive().max(400e9).default(10e9),
-  rttMs: z.number().min(0).max(1_000).default(0.2),
+  bandwidthBitsPerSec: z.number().positive().max(400e9).default(10e9).describe('Rate of the replication link, each direction, in bit/s.'),
+  rttMs: z.number().min(0).max(1_000).default(0.2).describe('Round-trip propagation delay of the replication link, in ms (half each way).'),
 });
 
 export const checkpointConfigSchema = z.object({
-  /** Fixed cost of pausing and resuming the guest (Remus: suspend/resume). */
-  pauseFixedUs: z.number().int().min(0).default(500),
-  /** Stop-and-copy speed of dirty pages into the staging buffer. */
-  copyBytesPerSec: z.number().positive().default(4e9),
-  /** Largest checkpoint chunk on the bus (NATS payloads are 1 MiB at most). */
-  chunkBytes: z.number().int().min(4096).max(1024 * 1024).default(256 * 1024),
-  /** XOR+RLE delta of dirty pages against the backup's copy. */
-  pageDelta: z.boolean().default(true),
-  /** Uncommitted checkpoints in flight before the next epoch waits. */
-  maxInflightEpochs: z.number().int().min(1).max(64).default(4),
+  pauseFixedUs: z.number().int().min(0).default(500).describe('Fixed cost of pausing and resuming the guest per checkpoint (Remus: suspend/resume), in µs.'),
+  copyBytesPerSec: z.number().positive().default(4e9).describe('Stop-and-copy speed of dirty pages into the staging buffer, in bytes/s.'),
+  chunkBytes: z.number().int().min(4096).max(1024 * 1024).default(256 * 1024).describe('Largest checkpoint chunk on the bus, in bytes (NATS payloads are 1 MiB at most).'),
+  pageDelta: z.boolean().default(true).describe('Send dirty pages as an XOR+RLE delta against the backup copy.'),
+  maxInflightEpochs: z.number().int().min(1).max(64).default(4).describe('Uncommitted checkpoints in flight before the next epoch waits.'),
 });
 
 export const guestConfigSchema = z.object({
-  memoryBytes: z.number().int().min(1024 * 1024).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
-  /** Pages the application dirties per second besides its socket buffers. */
-  appDirtyPagesPerSec: z.number().min(0).default(2000),
+  memoryBytes: z.number().int().min(1024 * 1024).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024).describe('Guest memory, in bytes (4 KiB pages with dirty tracking).'),
+  appDirtyPagesPerSec: z.number().min(0).default(2000).describe('Pages the application dirties per second besides its socket buffers.'),
 });
 
 export const bufferConfigSchema = z.object({
-  /** Output held by the netbuffer per VM; at the bound it refuses segments (counted) and TCP retransmits them. */
-  heldBytesMax: z.number().int().min(64 * 1024).default(32 * 1024 * 1024),
-  /** Speculative buffer of the acker; its free space is the window advertised to the guest. */
-  specBufferBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
+  heldBytesMax: z.number().int().min(64 * 1024).default(32 * 1024 * 1024).describe('Output held by the netbuffer per VM, in bytes (payload + 52 B of headers per segment); at the bound it refuses segments (counted) and TCP retransmits them.'),
+  specBufferBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024).describe('Speculative buffer of the acker, in bytes; its free space is the window advertised to the guest. At most heldBytesMax.'),
 });
 
 export const runConfigSchema = z
   .object({
-    mode: z.enum(MODES).default('native'),
-    vmId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'vmId must be 1-64 characters of [A-Za-z0-9_-] (it is a subject token)').default('vm1'),
-    seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
-    /** Simulated time the run lasts. */
-    durationS: z.number().positive().max(3_600).default(10),
-    link: linkConfigSchema.default(linkConfigSchema.parse({})),
-    tcp: tcpOptionsSchema.default(tcpOptionsSchema.parse({})),
-    workload: workloadSchema.default({ kind: 'bulk', totalBytes: 0 }),
-    /** Checkpoint epoch length (ignored in native mode). */
-    epochMs: z.number().positive().max(10_000).default(25),
-    replicationLink: replicationLinkSchema.default(replicationLinkSchema.parse({})),
-    checkpoint: checkpointConfigSchema.default(checkpointConfigSchema.parse({})),
-    guest: guestConfigSchema.default(guestConfigSchema.parse({})),
-    buffers: bufferConfigSchema.default(bufferConfigSchema.parse({})),
-    /** Round-trip every bus message through the protobuf codec. */
-    wireCheck: z.boolean().default(false),
-    /** Same-host message delay on the bus. */
-    busDelayUs: z.number().int().min(0).default(10),
-    maxLatencySamples: z.number().int().min(0).default(100_000),
+    mode: z.enum(MODES).default('native').describe('native: no replication. remus: output commit only. spec: speculative ACKs with a replicated speculative buffer. spec-racc: spec with the replication-aware congestion control (RACC) in the guest.'),
+    vmId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'vmId must be 1-64 characters of [A-Za-z0-9_-] (it is a subject token)').default('vm1').describe('Protected VM id, 1-64 characters of [A-Za-z0-9_-] (it is a subject token).'),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).default(1).describe('Seed of the whole run; every component forks its own stream from it.'),
+    durationS: z.number().positive().max(3_600).default(10).describe('Simulated time the run lasts, in s.'),
+    link: linkConfigSchema.default(linkConfigSchema.parse({})).describe('The client link: rate, delay, loss and queue of each direction.'),
+    tcp: tcpOptionsSchema.default(tcpOptionsSchema.parse({})).describe('TCP of the guest, the client and the wire-side sender of the acker (Linux defaults).'),
+    workload: workloadSchema.default({ kind: 'bulk', totalBytes: 0 }).describe('What the application in the guest does: a bulk transfer or request/response.'),
+    epochMs: z.number().positive().max(10_000).default(25).describe('Checkpoint epoch length, in ms (ignored in native mode).'),
+    replicationLink: replicationLinkSchema.default(replicationLinkSchema.parse({})).describe('The replication link between primary and backup hosts (its own NIC, as in Remus).'),
+    checkpoint: checkpointConfigSchema.default(checkpointConfigSchema.parse({})).describe('Costs and limits of the checkpoint pipeline.'),
+    guest: guestConfigSchema.default(guestConfigSchema.parse({})).describe('Memory of the protected guest and how fast its application dirties it.'),
+    buffers: bufferConfigSchema.default(bufferConfigSchema.parse({})).describe('Bounds of the netbuffer and of the speculative buffer of the acker.'),
+    wireCheck: z.boolean().default(false).describe('Round-trip every bus message through the protobuf codec.'),
+    busDelayUs: z.number().int().min(0).default(10).describe('Same-host message delay on the bus, in µs.'),
+    maxLatencySamples: z.number().int().min(0).default(100_000).describe('Request and commit latencies kept for percentiles; later ones are counted only.'),
   })
   .superRefine((c, ctx) => {
     if (c.buffers.specBufferBytes > c.buffers.heldBytesMax) {

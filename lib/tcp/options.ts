@@ -6,31 +6,19 @@ import { KiB, MiB } from '../units.js';
  * documented with its source in docs/defaults.md.
  */
 export const tcpOptionsSchema = z.object({
-  /** 1500-byte MTU − 20 IP − 20 TCP − 12 timestamp option. */
-  mssBytes: z.number().int().min(64).max(65_495).default(1448),
-  /** tcp_wmem max. */
-  sndBufBytes: z.number().int().min(2 * KiB).default(4 * MiB),
-  /** tcp_rmem max. */
-  rcvBufBytes: z.number().int().min(2 * KiB).default(6 * MiB),
-  /** RFC 7323 window scaling (tcp_window_scaling=1). */
-  windowScaling: z.boolean().default(true),
-  /** RFC 6928 initial window, in segments. */
-  initialWindowSegments: z.number().int().min(1).max(100).default(10),
-  /** racc is the guest's replication-aware variant; the spec-racc mode selects it. */
-  congestionControl: z.enum(['newreno', 'cubic', 'racc']).default('newreno'),
-  delayedAck: z.boolean().default(true),
-  /** Linux TCP_DELACK_MIN. */
-  delayedAckUs: z.number().int().min(1).default(40_000),
-  /** Linux TCP_RTO_MIN (RFC 6298 suggests 1 s; Linux uses 200 ms). */
-  minRtoUs: z.number().int().min(1_000).default(200_000),
-  /** RFC 6298 §2.1. */
-  initialRtoUs: z.number().int().min(1_000).default(1_000_000),
-  /** Linux TCP_RTO_MAX. */
-  maxRtoUs: z.number().int().min(1_000).default(120_000_000),
-  /** tcp_slow_start_after_idle=1 (RFC 5681 §4.1). */
-  slowStartAfterIdle: z.boolean().default(true),
-  /** Nagle's algorithm; TCP_NODELAY turns it off. */
-  nagle: z.boolean().default(true),
+  mssBytes: z.number().int().min(64).max(65_495).default(1448).describe('Maximum segment size, in bytes: 1500-byte MTU − 20 IP − 20 TCP − 12 timestamp option.'),
+  sndBufBytes: z.number().int().min(2 * KiB).default(4 * MiB).describe('Socket send buffer, in bytes (Linux tcp_wmem max).'),
+  rcvBufBytes: z.number().int().min(2 * KiB).default(6 * MiB).describe('Socket receive buffer, in bytes (Linux tcp_rmem max); its free space is the advertised window.'),
+  windowScaling: z.boolean().default(true).describe('RFC 7323 window scaling (Linux tcp_window_scaling=1); without it the window is 64 KiB at most.'),
+  initialWindowSegments: z.number().int().min(1).max(100).default(10).describe('Initial congestion window, in segments (RFC 6928).'),
+  congestionControl: z.enum(['newreno', 'cubic', 'racc']).default('newreno').describe('newreno (the default here), cubic (the Linux default), or racc, the replication-aware variant of the guest that the spec-racc mode selects.'),
+  delayedAck: z.boolean().default(true).describe('Delayed ACKs: acknowledge every second full-sized segment, else after delayedAckUs (RFC 5681 §4.2).'),
+  delayedAckUs: z.number().int().min(1).default(40_000).describe('Delayed-ACK timeout, in µs (Linux TCP_DELACK_MIN).'),
+  minRtoUs: z.number().int().min(1_000).default(200_000).describe('Lower bound of the retransmission timeout, in µs (Linux TCP_RTO_MIN; RFC 6298 suggests 1 s).'),
+  initialRtoUs: z.number().int().min(1_000).default(1_000_000).describe('Retransmission timeout before the first RTT sample, in µs (RFC 6298 §2.1).'),
+  maxRtoUs: z.number().int().min(1_000).default(120_000_000).describe('Upper bound of the retransmission timeout, in µs (Linux TCP_RTO_MAX).'),
+  slowStartAfterIdle: z.boolean().default(true).describe('Restart slow start after an idle RTO (Linux tcp_slow_start_after_idle=1, RFC 5681 §4.1).'),
+  nagle: z.boolean().default(true).describe('Nagle algorithm; TCP_NODELAY turns it off (the rr server sets it).'),
 });
 
 export type TcpOptions = z.infer<typeof tcpOptionsSchema>;
