@@ -112,6 +112,7 @@ export class AckerCore implements Core {
     this.stats.committedSeq = copy.endSeq;
     this.stats.clientAckSeq = copy.startSeq;
     this.#wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(), TIMER_PREFIX, copy.startSeq);
+    this.#wire.resetTo(copy.startSeq); // recover below the first byte: duplicate ACKs for it start a fast retransmit
     this.#wire.initWindow(this.#clientSynWindow * 2 ** this.#clientShift(), this.#clientNxt - 1);
   }
 
@@ -206,6 +207,7 @@ export class AckerCore implements Core {
     this.#spec = new SendBuffer(this.options.specBufferBytes, synAck.seq + 1);
     this.#epochStartSeq = synAck.seq + 1;
     this.#wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(), TIMER_PREFIX, synAck.seq + 1);
+    this.#wire.resetTo(synAck.seq + 1); // recover = ISS: three duplicate ACKs for the first segment start a fast retransmit
     this.#wire.initWindow(this.#clientSynWindow, this.#clientNxt - 1);
   }
 
