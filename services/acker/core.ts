@@ -182,7 +182,13 @@ export class AckerCore implements Core {
     if (last !== undefined && last.epoch === seg.epoch) this.#headers[this.#headers.length - 1] = header;
     else this.#headers.push(header);
     const spec = this.#spec;
-    if (spec === null || seg.payload.length === 0) return; // control segments are the netbuffer's
+    if (spec === null) return;
+    if (seg.payload.length === 0) {
+      // Control segments are the netbuffer's; but a zero-window probe (below what we acknowledged) is
+      // answered with the current window, as a receiver must, or a lost window update stalls the guest.
+      if ((seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 && seg.seq < spec.endSeq) this.#sendSpecAck(seg.tsValUs, nowUs);
+      return;
+    }
     const end = seg.seq + seg.payload.length;
     if (seg.seq > spec.endSeq) {
       this.stats.segmentsRefused++; // a gap: an earlier segment was lost on the bus

@@ -248,6 +248,20 @@ describe('AckerCore, spec mode', () => {
     expect(update).toMatchObject({ ack: D + 8000, window: Math.floor(5000 / 2 ** CLIENT_WSCALE) });
   });
 
+  it("answers the guest's zero-window probe with the current window, so a lost window update cannot stall the guest", () => {
+    const h = connected({ specBufferBytes: 8000 });
+    expect(specAcks(h.guest(1, D, 8000))[0]!.window).toBe(0);
+    h.epochEnd(1);
+    h.commit(1);
+    h.clientAck(D + 8000); // frees everything: the window update to the guest is lost on the bus
+    // The guest's persist timer sends a probe: an empty segment one below its unacknowledged edge.
+    const probe = segment({ ...guestSegment(1, D + 8000 - 1, 0), tsValUs: 4242 });
+    const [answer] = specAcks(h.run(s.tx, probe));
+    expect(answer).toMatchObject({ ack: D + 8000, window: Math.floor(8000 / 2 ** CLIENT_WSCALE), tsEcrUs: 4242 });
+    // A pure ACK at the guest's send edge is not a probe and gets no answer.
+    expect(specAcks(h.run(s.tx, guestSegment(1, D + 8000, 0)))).toEqual([]);
+  });
+
   it("emits the epoch's SPEC checkpoint chunks: exactly the epoch's bytes and the client-ACK watermark", () => {
     const h = connected({ chunkBytes: 1024 });
     h.guest(1, D, 1500);
