@@ -1,0 +1,123 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { bytesEqual } from '../../../lib/checkpoint/hash.js';
+import { packPages, unpackPages } from '../../../lib/checkpoint/page-chunks.js';
+import { DecodeError } from '../../../lib/errors.js';
+import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
+
+const PAGES = 16;
+const MEMORY_BYTES = PAGES * PAGE_BYTES;
+/** Page index varint + encoding byte + length varint, as packPages budgets them. */
+const RECORD_HEADER_MAX_BYTES = 9;
+
+type Write = { readonly addr: number; readonly len: number; readonly value: number; readonly pattern: number };
+const write: fc.Arbitrary<Write> = fc.record({
+  addr: fc.integer({ min: 0, max: MEMORY_BYTES - 1 }),
+  len: fc.integer({ min: 1, max: 2 * PAGE_BYTES }),
+  value: fc.integer({ min: 0, max: 255 }),
+  // 0: a constant run; 1: a slow ramp; 2: noise (a page no delta helps).
+  pattern: fc.integer({ min: 0, max: 2 }),
+});
+
+function apply(memory: PagedMemory, w: Write): void {
+  const len = Math.min(w.len, MEMORY_BYTES - w.addr);
+  const bytes = new Uint8Array(len);
+  for (let k = 0; k < len; k++) bytes[k] = w.pattern === 0 ? w.value : w.pattern === 1 ? (w.value + (k >> 6)) & 0xff : (w.value * 131 + k * k * 17 + (k >> 3)) & 0xff;
+  memory.write(w.addr, bytes);
+}
+
+const chunkBytes = fc.integer({ min: PAGE_BYTES + RECORD_HEADER_MAX_BYTES, max: 5 * PAGE_BYTES });
+
+function decodeOrDecodeError(run: () => unknown): void {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(DecodeError);
+  }
+}
+
+describe('packPages / unpackPages', () => {
+  it('restore identical memory over many epochs, with and without a shadow, in chunks of at most chunkBytes', () => {
+    fc.assert(
+      fc.property(fc.boolean(), chunkBytes, fc.array(fc.array(write, { maxLength: 6 }), { minLength: 1, maxLength: 5 }), (withShadow, limit, epochs) => {
+        const memory = new PagedMemory(MEMORY_BYTES);
+        const shadow = withShadow ? new PagedMemory(MEMORY_BYTES) : null;
+        const image = new PagedMemory(MEMORY_BYTES);
+        for (const writes of epochs) {
+          for (const w of writes) apply(memory, w);
+          const pages = memory.takeDirtyPages();
+          const packed = packPages(memory, shadow, pages, limit);
+          expect(packed.rawBytes).toHaveLength(packed.chunks.length);
+          expect(packed.rawBytes.reduce((a, b) => a + b, 0)).toBe(pages.length * PAGE_BYTES);
+          const written: number[] = [];
+          for (const chunk of packed.chunks) {
+            expect(chunk.length).toBeGreaterThan(0);
+            expect(chunk.length).toBeLessThanOrEqual(limit);
+            written.push(...unpackPages(chunk, image));
+          }
+          expect(written).toEqual(pages);
+          expect(bytesEqual(image.bytes, memory.bytes)).toBe(true);
+          // The shadow follows the backup's copy.
+          if (shadow !== null) expect(bytesEqual(shadow.bytes, memory.bytes)).toBe(true);
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('sends a lightly changed page as a delta and a rewritten page raw, within the same bound', () => {
+    const memory = new PagedMemory(2 * PAGE_BYTES);
+    const shadow = new PagedMemory(2 * PAGE_BYTES);
+    packPages(memory, shadow, [], PAGE_BYTES + RECORD_HEADER_MAX_BYTES);
+    memory.write(10, new Uint8Array([1, 2, 3]));
+    memory.write(PAGE_BYTES, Uint8Array.from({ length: PAGE_BYTES }, (_, k) => (k * 7 + 1) & 0xff));
+    const packed = packPages(memory, shadow, memory.takeDirtyPages(), PAGE_BYTES + RECORD_HEADER_MAX_BYTES);
+    expect(packed.chunks).toHaveLength(2); // a raw page fills a chunk
+    expect(packed.chunks[0]!.length).toBeLessThan(16);
+    expect(packed.chunks[1]!.length).toBeGreaterThan(PAGE_BYTES);
+    expect(packed.rawBytes).toEqual([PAGE_BYTES, PAGE_BYTES]);
+  });
+
+  it('packs nothing for no dirty pages', () => {
+    expect(packPages(new PagedMemory(PAGE_BYTES), null, [], 1 << 16)).toEqual({ chunks: [], rawBytes: [] });
+  });
+
+  it('throws DecodeError for each way a chunk can be malformed', () => {
+    const image = () => new PagedMemory(2 * PAGE_BYTES);
+    const raw = (index: number, length: number, encoding = 0) => {
+      const body = new Uint8Array(length);
+      return Uint8Array.from([index, encoding, ...(length < 128 ? [length] : [(length & 0x7f) | 0x80, length >> 7]), ...body]);
+    };
+    const cases: Record<string, Uint8Array> = {
+      'page outside the image': raw(2, PAGE_BYTES),
+      'raw page of the wrong size': raw(0, 100),
+      'unknown encoding': raw(0, 4, 9),
+      'record overruns the chunk': raw(0, PAGE_BYTES).subarray(0, 50),
+      'missing encoding and length': Uint8Array.from([0]),
+      'delta shorter than its record': Uint8Array.from([0, 1, 5, 0x80, 0x20, 0, 0, 0]),
+      'delta ends early': Uint8Array.from([0, 1, 2, 2, 0]),
+    };
+    for (const [name, chunk] of Object.entries(cases)) expect(() => unpackPages(chunk, image()), name).toThrow(DecodeError);
+  });
+
+  it('throws DecodeError, never another error, for any bytes, and any corruption of a valid chunk', () => {
+    const memory = new PagedMemory(4 * PAGE_BYTES);
+    const shadow = new PagedMemory(4 * PAGE_BYTES);
+    memory.write(0, Uint8Array.from({ length: 3 * PAGE_BYTES }, (_, k) => (k >> 5) & 0xff));
+    packPages(memory, shadow, memory.takeDirtyPages(), 1 << 16);
+    memory.write(PAGE_BYTES + 5, new Uint8Array(600).fill(9));
+    const [valid] = packPages(memory, shadow, memory.takeDirtyPages(), 1 << 16).chunks;
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => decodeOrDecodeError(() => unpackPages(bytes, new PagedMemory(4 * PAGE_BYTES)))),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat({ max: valid!.length - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), fc.nat({ max: valid!.length }), (flips, cut) => {
+        const corrupt = valid!.slice(0, cut);
+        for (const [at, value] of flips) if (at < corrupt.length) corrupt[at] = value;
+        decodeOrDecodeError(() => unpackPages(corrupt, new PagedMemory(4 * PAGE_BYTES)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
