@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeChunks } from '../../../lib/checkpoint/chunks.js';
 import { bytesEqual } from '../../../lib/checkpoint/hash.js';
-import { ChunkSource, type CheckpointChunk, type EpochBarrier, type WireMessage } from '../../../lib/codec/messages.js';
+import { ChunkSource, type CheckpointChunk, type EpochBarrier, type EpochCommit, type WireMessage } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
 import { START, type Effect } from '../../../lib/runtime/types.js';
 import { CheckpointerPrimaryCore, type PrimaryOptions } from '../../../services/checkpointer/primary.js';
@@ -43,7 +43,7 @@ const STAGED_BYTES = 300 + 200 + 100 + 50;
 const stage = (chunk: CheckpointChunk) => message(s.ckptStage, chunk);
 const ack = (epoch: number, ok = true) => message(s.ckptAck, { type: 'checkpointAck', vmId: VM, term: 0, epoch, ok, reason: ok ? '' : 'bad' });
 const barriers = (effects: Effect[]) => sentOn(effects, s.epoch) as EpochBarrier[];
-const commits = (effects: Effect[]) => sentOn(effects, s.commit).map((m) => m.epoch);
+const commits = (effects: Effect[]) => (sentOn(effects, s.commit) as EpochCommit[]).map((m) => m.epoch);
 const dataChunks = (effects: Effect[]) => chunksOn(effects, s.ckptData);
 
 /** Runs one epoch from its timer to the transfer; returns the COPY_DONE effects. */

@@ -9,7 +9,7 @@ import { getAdjacencyMap, getShortestPaths, type StatePath } from '@xstate/graph
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import { makeChunks } from '../../../lib/checkpoint/chunks.js';
-import { ChunkSource } from '../../../lib/codec/messages.js';
+import { ChunkSource, type EpochBarrier } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
 import type { Effect, Input } from '../../../lib/runtime/types.js';
 import { epochMachine, type EpochEvent, type EpochState } from '../../../services/checkpointer/epoch.machine.js';
@@ -40,7 +40,7 @@ function edges(maxInflight: number): Edge[] {
   const adjacency = getAdjacencyMap(epochMachine, traversal(maxInflight));
   const out: Edge[] = [];
   for (const [from, { transitions }] of Object.entries(adjacency)) {
-    for (const { event, state } of Object.values(transitions)) out.push({ from, event: event.type, to: serializeState(state) });
+    for (const { event, state } of Object.values(transitions) as { event: EpochEvent; state: Snapshot }[]) out.push({ from, event: event.type, to: serializeState(state) });
   }
   return out;
 }
@@ -78,9 +78,9 @@ class CoreDriver {
 /** What the core must emit for a machine step from `before` to `after` on `event`. */
 function expectEffects(effects: Effect[], event: EpochEvent['type'], before: Snapshot, after: Snapshot): void {
   const entered = (state: EpochState) => before.value !== state && after.value === state;
-  const barriers = sentOn(effects, s.epoch);
+  const barriers = sentOn(effects, s.epoch) as EpochBarrier[];
   const expectedBarriers = [...(entered('pausing') ? [{ epoch: before.context.epoch, resume: false }] : []), ...(event === 'COPY_DONE' && before.value === 'copying' ? [{ epoch: before.context.epoch, resume: true }] : [])];
-  expect(barriers.map((b) => ({ epoch: b.epoch, resume: (b as { resume: boolean }).resume }))).toEqual(expectedBarriers);
+  expect(barriers.map((b) => ({ epoch: b.epoch, resume: b.resume }))).toEqual(expectedBarriers);
   const timers = effects.filter((e) => e.kind === 'setTimer').map((e) => (e as { name: string }).name);
   expect(timers.includes('ckpt.copy')).toBe(entered('copying'));
   expect(timers.includes('ckpt.epoch')).toBe(event === 'COPY_DONE' && before.value === 'copying');
