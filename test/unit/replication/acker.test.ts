@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bytesEqual, sha256 } from '../../../lib/checkpoint/hash.js';
 import { ChunkSource, TcpFlag, type Segment } from '../../../lib/codec/messages.js';
@@ -389,5 +390,73 @@ describe('AckerCore, remus mode', () => {
     expect(h.acker.handle(START, h.nowUs)).toEqual([]);
     expect(h.acker.stats.segmentsForwarded).toBe(3);
     expect(h.acker.stats.specAcksSent).toBe(0);
+  });
+});
+
+describe('AckerCore, property', () => {
+  type Op =
+    | { kind: 'data'; len: number; shift: number }
+    | { kind: 'end' }
+    | { kind: 'commit' }
+    | { kind: 'ack'; frac: number; dup: boolean }
+    | { kind: 'rto' };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant('data' as const), len: fc.integer({ min: 1, max: 2500 }), shift: fc.integer({ min: -1500, max: 300 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('end' as const) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('commit' as const) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('ack' as const), frac: fc.double({ min: 0, max: 1, noNaN: true }), dup: fc.boolean() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('rto' as const) }) },
+  );
+
+  it('sends only committed bytes, exactly as the guest wrote them, and stays within its speculative buffer', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), fc.integer({ min: 2000, max: 20_000 }), (ops, capacity) => {
+        const h = connected({ specBufferBytes: capacity });
+        let epoch = 1;
+        let held = D; // the highest contiguous byte the acker acknowledged
+        let clientAck = D;
+        let wireMax = D;
+        let committed = D;
+        const ends: { epoch: number; endSeq: number }[] = [];
+        let lastCommitted = 0;
+        const check = (effects: Effect[]) => {
+          for (const seg of wireOut(effects)) {
+            expect(seg.seq + seg.payload.length).toBeLessThanOrEqual(committed);
+            expect(seg.seq).toBeGreaterThanOrEqual(D);
+            expect(bytesEqual(seg.payload, streamBytes(seg.seq, seg.payload.length))).toBe(true);
+            expect(seg.epoch).toBeLessThanOrEqual(lastCommitted);
+            wireMax = Math.max(wireMax, seg.seq + seg.payload.length);
+          }
+          for (const ack of specAcks(effects).filter((x) => x.speculative)) {
+            expect(ack.ack).toBeGreaterThanOrEqual(held);
+            held = ack.ack;
+            expect(ack.window * 2 ** CLIENT_WSCALE).toBeLessThanOrEqual(capacity - (held - clientAck));
+          }
+          expect(h.acker.specBufferBytes).toBeLessThanOrEqual(capacity);
+          expect(h.acker.specBufferBytes).toBe(held - clientAck);
+        };
+        for (const o of ops) {
+          if (o.kind === 'data') check(h.guest(epoch, Math.max(D, held + o.shift), o.len));
+          else if (o.kind === 'end') {
+            ends.push({ epoch, endSeq: held });
+            check(h.epochEnd(epoch));
+            epoch++;
+          } else if (o.kind === 'commit') {
+            const end = ends.find((e) => e.epoch === lastCommitted + 1);
+            if (end === undefined) continue;
+            lastCommitted = end.epoch;
+            committed = end.endSeq;
+            check(h.commit(end.epoch));
+          } else if (o.kind === 'ack') {
+            const ack = o.dup ? clientAck : clientAck + Math.floor(o.frac * (wireMax - clientAck));
+            clientAck = ack;
+            check(h.clientAck(ack));
+          } else {
+            check(h.timer('wire.rto'));
+          }
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });
