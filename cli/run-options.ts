@@ -29,6 +29,7 @@ export const FLAG_FOR_PATH: Record<string, string> = {
   'workload.requestBytes': '--request-bytes',
   'workload.responseBytes': '--response-bytes',
   'workload.thinkTimeUs': '--think-time-ms',
+  'faults.crashPrimaryAtMs': '--crash-primary-at-ms',
 };
 
 /** The flags shared by `run` and `experiment` that describe one scenario. */

@@ -4,6 +4,7 @@ import type { Core, Effect, Input, LeaseRecord } from '../lib/runtime/types.js';
 import { US_PER_MS } from '../lib/units.js';
 
 const TIMER_BEAT = 'host.heartbeat';
+const TIMER_START = 'host.start';
 
 export interface HostAgentOptions {
   readonly vmId: string;
@@ -18,6 +19,8 @@ export interface HostAgentOptions {
 export interface HostAgentHooks {
   /** The host's role and the epoch it reports (committed on a primary, applied on a backup). */
   status(): { role: HostRole; term: number; epoch: number };
+  /** Time the supervisor needs before the new role's services run (restoring the guest image). */
+  startDelayUs(change: RoleChange): number;
   /** The failover service assigned this host a role: the simulated supervisor starts the services. */
   onRoleChange(change: RoleChange, nowUs: number): void;
   /** The lease could not be renewed in time: stop releasing output. */
@@ -59,12 +62,18 @@ export class HostAgentCore implements Core {
         break;
       case 'timer':
         if (input.name === TIMER_BEAT) this.#beat(nowUs, out);
+        else if (input.name === TIMER_START && this.#pendingChange !== null) {
+          const change = this.#pendingChange;
+          this.#pendingChange = null;
+          this.fenced = false;
+          this.hooks.onRoleChange(change, nowUs);
+          this.#beat(nowUs, out);
+        }
         break;
       case 'message':
-        if (input.msg.type === 'roleChange' && input.msg.host === this.options.host) {
-          this.fenced = false;
-          this.hooks.onRoleChange(input.msg, nowUs);
-          this.#beat(nowUs, out);
+        if (input.msg.type === 'roleChange' && input.msg.host === this.options.host && this.#pendingChange === null) {
+          this.#pendingChange = input.msg;
+          out.push({ kind: 'setTimer', name: TIMER_START, atUs: nowUs + this.hooks.startDelayUs(input.msg) });
         }
         break;
       case 'leaseResult': {
@@ -86,6 +95,7 @@ export class HostAgentCore implements Core {
   }
 
   #renewalSentUs = 0;
+  #pendingChange: RoleChange | null = null;
 
   #beat(nowUs: number, out: Effect[]): void {
     const s = this.hooks.status();

@@ -13,15 +13,39 @@ export class OutputCommitOracle {
   readonly #ends: number[] = [];
   readonly #epochs: number[] = [];
   #maxSeen = 0;
+  #firstSeq = 0;
   segmentsChecked = 0;
 
-  constructor(readonly backupAppliedEpoch: () => number) {}
+  /** The newest epoch output may come from: applied on the backup, or committed locally by an unprotected primary. */
+  constructor(public committedEpoch: () => number) {}
+
+  /**
+   * A promoted guest resumes from a checkpoint: bytes it had emitted beyond
+   * `seq` never left (output commit) and will be emitted again, under new
+   * epochs. Forget them.
+   */
+  rollbackTo(seq: number): void {
+    while (this.#ends.length > 0 && this.#ends[this.#ends.length - 1]! > seq) {
+      const start = this.#ends.length > 1 ? this.#ends[this.#ends.length - 2]! : this.#firstSeq;
+      if (start >= seq) {
+        this.#ends.pop();
+        this.#epochs.pop();
+      } else {
+        this.#ends[this.#ends.length - 1] = seq;
+        break;
+      }
+    }
+    this.#maxSeen = Math.min(this.#maxSeen, seq);
+  }
 
   /** A guest segment on tx. */
   observeGuest(seg: Segment): void {
     const end = seg.seq + seg.payload.length;
     if (seg.payload.length === 0 || end <= this.#maxSeen) return;
-    if (this.#maxSeen === 0) this.#maxSeen = seg.seq;
+    if (this.#maxSeen === 0) {
+      this.#maxSeen = seg.seq;
+      this.#firstSeq = seg.seq;
+    }
     this.#ends.push(end);
     this.#epochs.push(seg.epoch);
     this.#maxSeen = end;
@@ -30,7 +54,7 @@ export class OutputCommitOracle {
   /** Asserts output commit for a segment about to enter the wire toward the client. */
   check(seg: Segment, nowUs: number): void {
     this.segmentsChecked++;
-    const applied = this.backupAppliedEpoch();
+    const applied = this.committedEpoch();
     assert(seg.epoch <= applied, `output commit: segment seq ${seg.seq} of epoch ${seg.epoch} left at ${nowUs}µs, backup has epoch ${applied}`);
     if (seg.payload.length === 0) return;
     const lastByte = seg.seq + seg.payload.length - 1;

@@ -1,7 +1,10 @@
 import type { RunConfig } from '../lib/config/run-config.js';
 import { percentile, type RunResult } from '../lib/results/run-result.js';
-import { US_PER_MS } from '../lib/units.js';
-import { buildWorld, goodputBitsPerSec, runWorld, type WorldHooks } from './world.js';
+import { msToUs, US_PER_MS, US_PER_S } from '../lib/units.js';
+import { TIMELINE_BIN_US } from '../services/client/options-from-config.js';
+import { buildWorld, goodputBitsPerSec, runWorld, type World, type WorldHooks } from './world.js';
+
+const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
 
 /**
  * Runs one configuration on the simulator. `wallMs` is filled by the caller,
@@ -10,12 +13,22 @@ import { buildWorld, goodputBitsPerSec, runWorld, type WorldHooks } from './worl
 export function simulate(config: RunConfig, hooks: WorldHooks = {}, onProgress?: (simUs: number) => void): RunResult {
   const world = buildWorld(config, hooks);
   runWorld(world, onProgress);
-  const g = world.guest.tcp.stats;
+  return summarize(world);
+}
+
+/** The result of a finished run; totals span every guest and primary that ran (a failover replaces them). */
+export function summarize(world: World): RunResult {
+  const { config } = world;
   const c = world.client.stats;
   const rep = world.replication;
-  const wire = rep?.acker.wireStats ?? null;
+  const guests = rep?.history.guests ?? [world.guest];
+  const services = rep?.history.services ?? [];
+  const guestTcp = guests.map((g) => g.tcp.stats);
+  const wire = services.map((s) => s.acker.wireStats).filter((w) => w !== null);
+  const commitLatenciesUs = services.flatMap((s) => s.primary.stats.commitLatenciesUs);
   const ms = (us: number | null) => (us === null ? null : us / US_PER_MS);
   const p = (q: number) => ms(percentile(c.latenciesUs, q));
+  const failover = failoverFigures(world);
   return {
     mode: config.mode,
     workload: config.workload.kind,
@@ -29,24 +42,53 @@ export function simulate(config: RunConfig, hooks: WorldHooks = {}, onProgress?:
     congestionControl: config.tcp.congestionControl,
     goodputBitsPerSec: Math.round(goodputBitsPerSec(world)),
     bytesDelivered: c.bytesDelivered,
-    streamVerified: c.streamVerified && world.guest.stats.requestStreamVerified,
+    streamVerified: c.streamVerified && guests.every((g) => g.stats.requestStreamVerified),
     // In speculative modes the acker, not the guest, recovers losses on the wire.
-    retransmits: g.retransmits + (wire?.retransmits ?? 0),
-    fastRetransmits: g.fastRetransmits + (wire?.fastRetransmits ?? 0),
-    timeouts: g.timeouts + (wire?.timeouts ?? 0),
+    retransmits: sum(guestTcp.map((t) => t.retransmits)) + sum(wire.map((w) => w.retransmits)),
+    fastRetransmits: sum(guestTcp.map((t) => t.fastRetransmits)) + sum(wire.map((w) => w.fastRetransmits)),
+    timeouts: sum(guestTcp.map((t) => t.timeouts)) + sum(wire.map((w) => w.timeouts)),
     linkQueueDrops: world.linkDown.stats.queueDrops + world.linkUp.stats.queueDrops,
     linkRandomLosses: world.linkDown.stats.randomLosses + world.linkUp.stats.randomLosses,
     requestsCompleted: c.requestsCompleted,
     latencyMsP50: p(50),
     latencyMsP99: p(99),
-    checkpoints: rep?.primary.stats.checkpoints ?? 0,
-    checkpointBytesTotal: rep?.primary.stats.checkpointBytesTotal ?? 0,
-    commitLatencyMsP50: ms(percentile(rep?.primary.stats.commitLatenciesUs ?? [], 50)),
-    commitLatencyMsP99: ms(percentile(rep?.primary.stats.commitLatenciesUs ?? [], 99)),
-    heldBytesMax: rep?.netbuffer.stats.heldBytesMax ?? 0,
-    specBufferBytesMax: rep?.acker.stats.specBufferBytesMax ?? 0,
-    pauseMsTotal: world.guest.stats.pausedUsTotal / US_PER_MS,
+    checkpoints: sum(services.map((s) => s.primary.stats.checkpoints)),
+    checkpointBytesTotal: sum(services.map((s) => s.primary.stats.checkpointBytesTotal)),
+    commitLatencyMsP50: ms(percentile(commitLatenciesUs, 50)),
+    commitLatencyMsP99: ms(percentile(commitLatenciesUs, 99)),
+    heldBytesMax: Math.max(0, ...services.map((s) => s.netbuffer.stats.heldBytesMax)),
+    specBufferBytesMax: Math.max(0, ...services.map((s) => s.acker.stats.specBufferBytesMax)),
+    pauseMsTotal: sum(guests.map((g) => g.stats.pausedUsTotal)) / US_PER_MS,
+    ...failover,
     simEvents: world.runtime.eventsProcessed,
     wallMs: 0,
   };
+}
+
+/** Failover time, and how fast delivery came back compared with the second before the crash. */
+function failoverFigures(world: World): Pick<RunResult, 'failovers' | 'failoverMs' | 'preFailureGoodputBitsPerSec' | 'recoveryMs'> {
+  const f = world.replication?.failover.stats;
+  const crashAtMs = world.config.faults.crashPrimaryAtMs;
+  if (crashAtMs === null || world.replication === null || f === undefined) {
+    const failoverMs = f && f.failoverDurationsUs.length > 0 ? f.failoverDurationsUs[0]! / US_PER_MS : null;
+    return { failovers: f?.failovers ?? 0, failoverMs, preFailureGoodputBitsPerSec: null, recoveryMs: null };
+  }
+  // With a scheduled crash, failover time runs from the crash to the promoted primary's first heartbeat.
+  const failoverMs = f.promotedAtUs.length > 0 ? f.promotedAtUs[0]! / US_PER_MS - crashAtMs : null;
+  const timeline = world.client.stats.deliveredPerBin;
+  const crashBin = Math.floor(msToUs(crashAtMs) / TIMELINE_BIN_US);
+  const binsPerSecond = US_PER_S / TIMELINE_BIN_US;
+  const bytesIn = (from: number, to: number) => sum(timeline.slice(Math.max(0, from), Math.max(0, to)));
+  const preBits = bytesIn(crashBin - binsPerSecond, crashBin) * 8;
+  const preSeconds = Math.min(1, crashBin / binsPerSecond);
+  const pre = preSeconds > 0 ? preBits / preSeconds : 0;
+  const window = Math.round(binsPerSecond / 10); // 100 ms
+  let recoveryMs: number | null = null;
+  for (let bin = crashBin; bin + window <= timeline.length; bin++) {
+    if (bytesIn(bin, bin + window) * 8 * (binsPerSecond / window) >= 0.9 * pre) {
+      recoveryMs = ((bin + window) * TIMELINE_BIN_US) / US_PER_MS - crashAtMs;
+      break;
+    }
+  }
+  return { failovers: f?.failovers ?? 0, failoverMs, preFailureGoodputBitsPerSec: Math.round(pre), recoveryMs };
 }

@@ -1,34 +1,47 @@
-import type { Segment } from '../lib/codec/messages.js';
+import type { HostRole, Segment } from '../lib/codec/messages.js';
 import { subjects } from '../lib/codec/subjects.js';
 import { isReplicated, isSpeculative, type RunConfig } from '../lib/config/run-config.js';
+import type { Core } from '../lib/runtime/types.js';
 import { Rng } from '../lib/rng.js';
 import { SimRuntime, type SimRuntimeOptions } from '../lib/runtime/sim/index.js';
-import { BITS_PER_BYTE, msToUs, sToUs, US_PER_MS } from '../lib/units.js';
-import { AckerCore } from '../services/acker/core.js';
+import { BITS_PER_BYTE, msToUs, sToUs, US_PER_MS, US_PER_S } from '../lib/units.js';
 import { CheckpointerBackupCore } from '../services/checkpointer/backup.js';
-import { CheckpointerPrimaryCore } from '../services/checkpointer/primary.js';
 import { ClientCore } from '../services/client/core.js';
+import { clientOptionsFromConfig } from '../services/client/options-from-config.js';
 import { GuestCore } from '../services/guest/core.js';
 import { guestOptionsFromConfig } from '../services/guest/options-from-config.js';
-import { NetbufferCore } from '../services/netbuffer/core.js';
+import { FailoverCore } from '../services/failover/core.js';
 import { LinkDirection, linkDirectionFor } from '../lib/link/index.js';
+import { HostAgentCore } from './host-agent.js';
+import { MemoryLeaseStore } from './lease-store.js';
 import { CheckedHop, OutputCommitOracle } from './oracle.js';
+import { primaryServices, type PrimaryServices } from './primary-services.js';
 
-/** The replication components of a replicated run. */
-export interface Replication {
-  readonly netbuffer: NetbufferCore;
-  readonly acker: AckerCore;
-  readonly primary: CheckpointerPrimaryCore;
-  readonly backup: CheckpointerBackupCore;
+/** The hosts of a replicated run: the primary, its backup and a spare. */
+export const HOSTS = { primary: 'host-a', backup: 'host-b', spare: 'host-c' } as const;
+
+/** The replication side of a replicated run; the primary-side services change when a backup is promoted. */
+export interface Replication extends PrimaryServices {
+  /** Null once the backup host has been promoted (or has crashed). */
+  backup: CheckpointerBackupCore | null;
   readonly replicationDown: LinkDirection;
   readonly replicationUp: LinkDirection;
   readonly oracle: OutputCommitOracle;
+  readonly failover: FailoverCore;
+  readonly leaseStore: MemoryLeaseStore;
+  /** Host name → the host's supervisor and the services it runs. */
+  readonly hosts: Map<string, { agent: HostAgentCore; services: Core[]; role: HostRole; term: number }>;
+  /** Every instance that ran, for totals across a failover. */
+  readonly history: { guests: GuestCore[]; services: PrimaryServices[] };
+  /** The host serving as primary. */
+  primaryHost: string;
 }
 
 /** A built simulation: the runtime and handles to every component. */
 export interface World {
   readonly runtime: SimRuntime;
-  readonly guest: GuestCore;
+  /** The guest running now (a promoted one after a failover). */
+  guest: GuestCore;
   readonly client: ClientCore;
   readonly linkDown: LinkDirection;
   readonly linkUp: LinkDirection;
@@ -45,17 +58,17 @@ export interface WorldHooks {
 
 /** Replication link queue: checkpoints are never dropped on it, only delayed. */
 const REPLICATION_QUEUE_BYTES = 1 << 30;
-/** Acknowledgement timeout of a checkpoint transfer, beyond any transfer time of the run. */
-const CHECKPOINT_ACK_TIMEOUT_US = 2_000_000;
 
 /** Builds the world of one run: guest and client on either side of a link, and the replication services between. */
 export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
   const rng = new Rng(config.seed);
   const s = subjects(config.vmId);
   let oracle: OutputCommitOracle | null = null;
+  const leaseStore = new MemoryLeaseStore(msToUs(config.failover.leaseStoreLatencyMs));
   const runtime = new SimRuntime({
     wireCheck: config.wireCheck,
     busDelayUs: config.busDelayUs,
+    leaseStore,
     ...(hooks.tamper ? { tamper: hooks.tamper } : {}),
     ...(hooks.onLog ? { onLog: hooks.onLog } : {}),
     onPublish: (subject, msg) => {
@@ -66,24 +79,25 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
   const linkUp = linkDirectionFor(config.link, config.seed, 'up');
   runtime.addHop(s.wireIn, linkUp);
   const guest = new GuestCore(guestOptionsFromConfig(config, s, rng, hooks.recordDigests ?? false));
-  const client = new ClientCore({ vmId: config.vmId, seed: config.seed, tcp: config.tcp, workload: config.workload, txSubject: s.wireIn, rxSubject: s.wireOut, maxLatencySamples: config.maxLatencySamples });
-  let replication: Replication | null = null;
+  const client = new ClientCore(clientOptionsFromConfig(config, s));
+  guest.tcp.term = 1;
+  const world: World = { runtime, guest, client, linkDown, linkUp, replication: null, config };
   if (isReplicated(config.mode)) {
-    replication = buildReplication(config, runtime, rng, hooks.recordDigests ?? false);
+    const replication = buildReplication(world, rng, leaseStore, hooks.recordDigests ?? false);
+    (world as { replication: Replication | null }).replication = replication;
     oracle = replication.oracle;
-    const checked = replication.oracle;
-    runtime.addHop(s.wireOut, new CheckedHop(linkDown, (msg, nowUs) => checked.check(msg as Segment, nowUs)));
+    runtime.addHop(s.wireOut, new CheckedHop(linkDown, (msg, nowUs) => replication.oracle.check(msg as Segment, nowUs)));
   } else {
     runtime.addHop(s.wireOut, linkDown);
   }
   runtime.addActor(guest);
   runtime.addActor(client);
-  return { runtime, guest, client, linkDown, linkUp, replication, config };
+  return world;
 }
 
-function buildReplication(config: RunConfig, runtime: SimRuntime, rng: Rng, recordDigests: boolean): Replication {
+function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, recordDigests: boolean): Replication {
+  const { config, runtime } = world;
   const s = subjects(config.vmId);
-  const speculative = isSpeculative(config.mode);
   const replicationLink = (name: string) =>
     new LinkDirection(
       { rateBitsPerSec: config.replicationLink.bandwidthBitsPerSec, delayUs: msToUs(config.replicationLink.rttMs / 2), queueBytes: REPLICATION_QUEUE_BYTES, lossRate: 0, jitterUs: 0 },
@@ -93,23 +107,104 @@ function buildReplication(config: RunConfig, runtime: SimRuntime, rng: Rng, reco
   const replicationUp = replicationLink('replication.up');
   runtime.addHop(s.ckptData, replicationDown);
   runtime.addHop(s.ckptAck, replicationUp);
-  const netbuffer = new NetbufferCore({ vmId: config.vmId, txSubject: s.tx, commitSubject: s.commit, outSubject: s.wireOut, heldBytesMax: config.buffers.heldBytesMax, holdData: !speculative });
-  const acker = new AckerCore({ vmId: config.vmId, mode: speculative ? 'spec' : 'remus', subjects: s, tcp: config.tcp, specBufferBytes: config.buffers.specBufferBytes, chunkBytes: config.checkpoint.chunkBytes, recordDigests });
-  const primary = new CheckpointerPrimaryCore({
+  const services = primaryServices(config, s, { recordDigests, firstEpoch: 1, unprotected: false, term: 1 });
+  const backup = new CheckpointerBackupCore({ vmId: config.vmId, subjects: s, memoryBytes: config.guest.memoryBytes, specBufferBytes: config.buffers.specBufferBytes, maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1, recordDigests });
+  backup.term = 1;
+  const f = config.failover;
+  const failover = new FailoverCore({
     vmId: config.vmId,
     subjects: s,
-    epochUs: msToUs(config.epochMs),
-    pauseFixedUs: config.checkpoint.pauseFixedUs,
-    copyBytesPerSec: config.checkpoint.copyBytesPerSec,
-    maxInflightEpochs: config.checkpoint.maxInflightEpochs,
-    speculative,
-    ackTimeoutUs: CHECKPOINT_ACK_TIMEOUT_US,
-    maxLatencySamples: config.maxLatencySamples,
+    primaryHost: HOSTS.primary,
+    backupHost: HOSTS.backup,
+    spareHosts: [HOSTS.spare],
+    heartbeatIntervalUs: msToUs(f.heartbeatIntervalMs),
+    missCount: f.missCount,
+    leaseDurationUs: msToUs(f.leaseDurationMs),
+    clockSkewUs: msToUs(f.clockSkewMs),
   });
-  const backup = new CheckpointerBackupCore({ vmId: config.vmId, subjects: s, memoryBytes: config.guest.memoryBytes, specBufferBytes: config.buffers.specBufferBytes, maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1, recordDigests });
-  for (const core of [netbuffer, acker, primary, backup]) runtime.addActor(core);
   const oracle = new OutputCommitOracle(() => backup.stats.appliedEpoch);
-  return { netbuffer, acker, primary, backup, replicationDown, replicationUp, oracle };
+  const rep: Replication = {
+    ...services,
+    backup,
+    replicationDown,
+    replicationUp,
+    oracle,
+    failover,
+    leaseStore,
+    hosts: new Map(),
+    history: { guests: [world.guest], services: [services] },
+    primaryHost: HOSTS.primary,
+  };
+  const addHost = (host: string, role: HostRole, hostServices: Core[]) => {
+    const entry = { agent: null as unknown as HostAgentCore, services: hostServices, role, term: 1 };
+    entry.agent = new HostAgentCore(
+      { vmId: config.vmId, host, subjects: s, heartbeatIntervalUs: msToUs(f.heartbeatIntervalMs), leaseDurationUs: msToUs(f.leaseDurationMs), leaseSafetyUs: msToUs(f.leaseSafetyMs + f.clockSkewMs) },
+      {
+        status: () => ({ role: entry.role, term: entry.term, epoch: entry.role === 'primary' ? rep.primary.stats.lastCommittedEpoch : (rep.backup?.stats.appliedEpoch ?? 0) }),
+        startDelayUs: (change) => (change.role === 'primary' ? msToUs(f.restoreFixedMs) + Math.ceil((config.guest.memoryBytes * US_PER_S) / f.restoreBytesPerSec) : 0),
+        onRoleChange: (change) => {
+          if (change.role === 'primary' && entry.role === 'backup') promote(world, rep, host, change.term, recordDigests);
+          entry.term = change.term;
+          entry.role = change.role;
+        },
+        onFenced: () => {
+          if (rep.primaryHost !== host) return;
+          rep.netbuffer.fenced = true;
+          rep.acker.fenced = true;
+        },
+      },
+    );
+    rep.hosts.set(host, entry);
+    for (const core of hostServices) runtime.addActor(core);
+    runtime.addActor(entry.agent);
+  };
+  addHost(HOSTS.primary, 'primary', [services.netbuffer, services.acker, services.primary]);
+  addHost(HOSTS.backup, 'backup', [backup]);
+  addHost(HOSTS.spare, 'spare', []);
+  runtime.addActor(failover);
+  return rep;
+}
+
+/**
+ * The backup host becomes primary: its supervisor starts a guest from the
+ * last applied checkpoint (memory, state, speculative buffer) and primary
+ * services that continue the epoch numbering, unprotected until a new backup
+ * joins. The output-commit oracle forgets what the old guest emitted after
+ * that checkpoint: it never left, and the new guest emits it again.
+ */
+function promote(world: World, rep: Replication, host: string, term: number, recordDigests: boolean): void {
+  const { config, runtime } = world;
+  const backup = rep.backup;
+  if (backup === null) return;
+  const s = subjects(config.vmId);
+  const applied = backup.stats.appliedEpoch;
+  const guest = new GuestCore(guestOptionsFromConfig(config, s, new Rng(config.seed).fork(`promoted.${term}`), recordDigests));
+  if (applied > 0) guest.restore(backup.image.bytes, backup.stateBlob, term);
+  const services = primaryServices(config, s, { recordDigests, firstEpoch: applied + 1, unprotected: true, term });
+  if (isSpeculative(config.mode) && backup.spec !== null && backup.ackerConnection !== null) services.acker.restore(backup.spec, backup.ackerConnection, applied);
+  rep.oracle.rollbackTo(guest.tcp.sndMax);
+  rep.oracle.committedEpoch = () => services.primary.stats.lastCommittedEpoch;
+  runtime.removeActor(backup);
+  rep.backup = null;
+  const entry = rep.hosts.get(host)!;
+  entry.services = [guest, services.netbuffer, services.acker, services.primary];
+  for (const core of entry.services) runtime.addActor(core);
+  Object.assign(rep, services);
+  rep.primaryHost = host;
+  rep.history.guests.push(guest);
+  rep.history.services.push(services);
+  world.guest = guest;
+}
+
+/** Crashes a host: every service on it, and its supervisor, stop at once. */
+export function crashHost(world: World, host: string): void {
+  const rep = world.replication;
+  if (rep === null) return;
+  const entry = rep.hosts.get(host);
+  if (entry === undefined) return;
+  const services = host === rep.primaryHost ? [world.guest, ...entry.services.filter((c) => c !== world.guest)] : entry.services;
+  for (const core of [...new Set(services), entry.agent]) if (world.runtime.isRunning(core)) world.runtime.removeActor(core);
+  if (rep.backup !== null && services.includes(rep.backup)) rep.backup = null;
 }
 
 /** Runs the world to the end of its duration (or until a bulk transfer completes). */
@@ -117,7 +212,14 @@ export function runWorld(world: World, onProgress?: (simUs: number) => void): vo
   const endUs = sToUs(world.config.durationS);
   const sliceUs = 100 * US_PER_MS;
   const done = () => world.client.stats.peerClosedAtUs !== null;
+  const crashAtMs = world.config.faults.crashPrimaryAtMs;
+  let crashUs = crashAtMs === null || world.replication === null ? null : msToUs(crashAtMs);
   for (let t = sliceUs; ; t += sliceUs) {
+    if (crashUs !== null && crashUs <= Math.min(t, endUs)) {
+      world.runtime.runUntil(crashUs, done);
+      crashHost(world, world.replication!.primaryHost);
+      crashUs = null;
+    }
     world.runtime.runUntil(Math.min(t, endUs), done);
     onProgress?.(world.runtime.nowUs);
     if (done() || t >= endUs) break;

@@ -8,7 +8,7 @@ const XOR_RLE = 1;
 /** Below this share of unchanged 32-bit words a delta cannot pay off: send the page raw. */
 const DELTA_MIN_UNCHANGED_SHARE = 0.25;
 /** Page index varint + encoding byte + length varint, at most. */
-const RECORD_HEADER_MAX_BYTES = 5 + 1 + 3;
+export const PAGE_RECORD_HEADER_MAX_BYTES = 5 + 1 + 3;
 
 export interface PackedPages {
   readonly chunks: Uint8Array[];
@@ -46,7 +46,7 @@ export function packPages(memory: PagedMemory, shadow: PagedMemory | null, pages
         encoding = XOR_RLE;
       }
     }
-    if (current.length + RECORD_HEADER_MAX_BYTES + body.length > chunkBytes) flush();
+    if (current.length + PAGE_RECORD_HEADER_MAX_BYTES + body.length > chunkBytes) flush();
     current.varint(p);
     current.byte(encoding);
     current.varint(body.length);

@@ -1,5 +1,11 @@
 import { z } from 'zod';
 import { tcpOptionsSchema } from '../tcp/options.js';
+import { failoverConfigSchema, faultsConfigSchema } from './failover-config.js';
+import { PAGE_BYTES } from '../memory/paged-memory.js';
+import { PAGE_RECORD_HEADER_MAX_BYTES } from '../checkpoint/page-chunks.js';
+
+/** NATS's default 1 MiB payload less room for the chunk's other fields and headers. */
+export const MAX_CHUNK_BYTES = 1024 * 1024 - 4096;
 import { workloadSchema } from '../../services/guest/workload/workload.js';
 
 /**
@@ -32,7 +38,7 @@ export const replicationLinkSchema = z.object({
 export const checkpointConfigSchema = z.object({
   pauseFixedUs: z.number().int().min(0).default(500).describe('Fixed cost of pausing and resuming the guest per checkpoint (Remus: suspend/resume), in µs.'),
   copyBytesPerSec: z.number().positive().default(4e9).describe('Stop-and-copy speed of dirty pages into the staging buffer, in bytes/s.'),
-  chunkBytes: z.number().int().min(4096).max(1024 * 1024).default(256 * 1024).describe('Largest checkpoint chunk on the bus, in bytes (NATS payloads are 1 MiB at most).'),
+  chunkBytes: z.number().int().min(PAGE_BYTES + PAGE_RECORD_HEADER_MAX_BYTES).max(MAX_CHUNK_BYTES).default(256 * 1024).describe('Largest checkpoint chunk on the bus, in bytes: at least one raw page record, and room for the envelope under the 1 MiB NATS payload limit.'),
   pageDelta: z.boolean().default(true).describe('Send dirty pages as an XOR+RLE delta against the backup copy.'),
   maxInflightEpochs: z.number().int().min(1).max(64).default(4).describe('Uncommitted checkpoints in flight before the next epoch waits.'),
 });
@@ -61,6 +67,8 @@ export const runConfigSchema = z
     checkpoint: checkpointConfigSchema.default(checkpointConfigSchema.parse({})).describe('Costs and limits of the checkpoint pipeline.'),
     guest: guestConfigSchema.default(guestConfigSchema.parse({})).describe('Memory of the protected guest and how fast its application dirties it.'),
     buffers: bufferConfigSchema.default(bufferConfigSchema.parse({})).describe('Bounds of the netbuffer and of the speculative buffer of the acker.'),
+    failover: failoverConfigSchema.default(failoverConfigSchema.parse({})).describe('Failure detection, leases and promotion (replicated modes).'),
+    faults: faultsConfigSchema.default(faultsConfigSchema.parse({})).describe('Faults scheduled into the run.'),
     wireCheck: z.boolean().default(false).describe('Round-trip every bus message through the protobuf codec.'),
     busDelayUs: z.number().int().min(0).default(10).describe('Same-host message delay on the bus, in µs.'),
     maxLatencySamples: z.number().int().min(0).default(100_000).describe('Request and commit latencies kept for percentiles; later ones are counted only.'),

@@ -35,6 +35,14 @@ export interface RunResult {
   specBufferBytesMax: number;
   /** Time the guest spent paused for stop-and-copy. */
   pauseMsTotal: number;
+  /** Promotions of a backup during the run. */
+  failovers: number;
+  /** From the crash (or, without a scheduled crash, the old primary's last heartbeat) to the promoted primary's first heartbeat. */
+  failoverMs: number | null;
+  /** Goodput over the second before the crash. */
+  preFailureGoodputBitsPerSec: number | null;
+  /** From the crash until a 100 ms window again delivers ≥ 90% of the pre-failure goodput. */
+  recoveryMs: number | null;
   simEvents: number;
   wallMs: number;
 }

@@ -34,6 +34,8 @@ export interface AckerStats {
   segmentsForwarded: number;
   committedSeq: number;
   clientAckSeq: number;
+  /** Commits from an older term, dropped. */
+  staleTermDrops: number;
 }
 
 interface GuestHeader {
@@ -55,7 +57,9 @@ interface GuestHeader {
 export class AckerCore implements Core {
   readonly name = 'acker';
   readonly subscriptions: readonly string[];
-  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0 };
+  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0 };
+  /** The fencing term this host serves under. */
+  term = 0;
   /** Digest of the speculative buffer as each epoch ended (recordDigests only). */
   readonly digests = new Map<number, string>();
   readonly #out: Effect[][] = [];
@@ -167,7 +171,10 @@ export class AckerCore implements Core {
       } else this.#onClientSegment(msg, nowUs);
     } else if (msg.type === 'segment' && subject === s.tx) this.#onGuestSegment(msg, nowUs);
     else if (msg.type === 'epochEnd') this.#onEpochEnd(msg);
-    else if (msg.type === 'epochCommit') this.#onCommit(msg.epoch, nowUs);
+    else if (msg.type === 'epochCommit') {
+      if (msg.term < this.term) this.stats.staleTermDrops++;
+      else this.#onCommit(msg.epoch, nowUs);
+    }
   }
 
   // ── guest side ─────────────────────────────────────────────────────────
@@ -235,7 +242,7 @@ export class AckerCore implements Core {
     return {
       type: 'segment',
       vmId: this.options.vmId,
-      term: from?.term ?? 0,
+      term: this.term,
       epoch: 0,
       connId: this.#connId,
       seq: from?.seq ?? this.#clientNxt,
@@ -346,7 +353,7 @@ export class AckerCore implements Core {
     return {
       type: 'segment',
       vmId: this.options.vmId,
-      term: 0,
+      term: this.term,
       epoch: header.epoch,
       connId: this.#connId,
       seq,

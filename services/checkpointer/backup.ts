@@ -26,6 +26,8 @@ export interface BackupStats {
   hashMismatches: number;
   duplicates: number;
   dropped: number;
+  /** Chunks from an older term (a fenced primary), dropped. */
+  staleTermDrops: number;
 }
 
 export interface BackupDigest {
@@ -48,7 +50,7 @@ interface Pending {
 export class CheckpointerBackupCore implements Core {
   readonly name = 'checkpointer.backup';
   readonly subscriptions: readonly string[];
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** The speculative buffer rebuilt from the deltas: [startSeq, endSeq). */
@@ -71,6 +73,10 @@ export class CheckpointerBackupCore implements Core {
     const chunk = input.msg;
     const out: Effect[] = [];
     this.stats.chunksReceived++;
+    if (chunk.term < this.term) {
+      this.stats.staleTermDrops++;
+      return out;
+    }
     if (chunk.epoch <= this.stats.appliedEpoch) {
       // A resend of something applied: the ACK was lost; repeat it.
       this.stats.duplicates++;

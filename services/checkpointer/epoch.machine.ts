@@ -32,6 +32,7 @@ export const epochMachine = setup({
   },
   guards: {
     hasCapacity: ({ context }) => context.inflight < context.maxInflight,
+    hasInflight: ({ context }) => context.inflight > 0,
   },
   actions: {
     // Performed by the core; the machine only names them.
@@ -48,7 +49,7 @@ export const epochMachine = setup({
   initial: 'running',
   context: ({ input }) => ({ epoch: input.firstEpoch ?? 1, inflight: 0, maxInflight: input.maxInflight }),
   on: {
-    COMMITTED: { actions: 'committed' },
+    COMMITTED: { guard: 'hasInflight', actions: 'committed' },
   },
   states: {
     running: {

@@ -40,6 +40,10 @@ export interface PrimaryStats {
   nacks: number;
   staleChunks: number;
   lastCommittedEpoch: number;
+  /** Acknowledgements from a backup of another term, dropped. */
+  staleTermDrops: number;
+  /** Epochs committed without a backup (unprotected after a failover): not checkpoints. */
+  localCommits: number;
 }
 
 interface InFlight {
@@ -57,7 +61,7 @@ interface InFlight {
 export class CheckpointerPrimaryCore implements Core {
   readonly name = 'checkpointer.primary';
   readonly subscriptions: readonly string[];
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
@@ -161,6 +165,10 @@ export class CheckpointerPrimaryCore implements Core {
   }
 
   #onAck(ack: CheckpointAck, nowUs: number, out: Effect[]): void {
+    if (ack.term !== this.term) {
+      this.stats.staleTermDrops++;
+      return;
+    }
     const oldest = this.#inflight[0];
     if (oldest === undefined || ack.epoch !== oldest.epoch) return; // duplicate or stale
     if (!ack.ok) {
@@ -180,7 +188,8 @@ export class CheckpointerPrimaryCore implements Core {
   #commit(epoch: number, pausedAtUs: number, nowUs: number, out: Effect[]): void {
     assert(epoch === this.stats.lastCommittedEpoch + 1, `commit ${epoch} after ${this.stats.lastCommittedEpoch}`);
     this.stats.lastCommittedEpoch = epoch;
-    this.stats.checkpoints++;
+    if (this.#unprotected) this.stats.localCommits++;
+    else this.stats.checkpoints++;
     if (this.stats.commitLatenciesUs.length < this.options.maxLatencySamples) this.stats.commitLatenciesUs.push(nowUs - pausedAtUs);
     out.push({ kind: 'send', subject: this.options.subjects.commit, msg: { type: 'epochCommit', vmId: this.options.vmId, term: this.term, epoch } });
   }

@@ -15,6 +15,10 @@ export interface ClientCoreOptions {
   readonly rxSubject: string;
   /** Latency samples kept; later requests are counted but not sampled. */
   readonly maxLatencySamples: number;
+  /** Width of the delivery timeline's bins. */
+  readonly timelineBinUs: number;
+  /** Bins kept; deliveries after the last bin are counted in bytesDelivered only. */
+  readonly timelineBins: number;
 }
 
 export interface ClientStats {
@@ -26,6 +30,8 @@ export interface ClientStats {
   peerClosedAtUs: number | null;
   requestsCompleted: number;
   latenciesUs: number[];
+  /** Bytes delivered per timeline bin, from t = 0. */
+  deliveredPerBin: number[];
 }
 
 const TIMER_THINK = 'client.think';
@@ -48,6 +54,7 @@ export class ClientCore implements Core {
     peerClosedAtUs: null,
     requestsCompleted: 0,
     latenciesUs: [],
+    deliveredPerBin: [],
   };
   readonly #out: Effect[][] = [];
   readonly #verifier: StreamVerifier;
@@ -111,6 +118,12 @@ export class ClientCore implements Core {
     this.stats.firstMismatchOffset = this.#verifier.firstMismatchOffset;
     this.stats.bytesDelivered += chunk.length;
     this.stats.lastDeliveryUs = this.#nowUs;
+    const bin = Math.floor(this.#nowUs / this.options.timelineBinUs);
+    if (bin < this.options.timelineBins) {
+      const timeline = this.stats.deliveredPerBin;
+      while (timeline.length <= bin) timeline.push(0);
+      timeline[bin]! += chunk.length;
+    }
     const w = this.options.workload;
     if (w.kind !== 'rr') return;
     this.#responseBytesPending -= chunk.length;

@@ -5,6 +5,7 @@ import { connectNats, createLogger, drainOnSignals, emulatedLink, NatsShell } fr
 import { BITS_PER_BYTE, US_PER_MS, US_PER_S } from '../../lib/units.js';
 import type { LinkDirection } from '../../lib/link/index.js';
 import { ClientCore } from './core.js';
+import { clientOptionsFromConfig } from './options-from-config.js';
 
 export interface ClientServiceOptions {
   readonly natsUrl: string;
@@ -15,7 +16,7 @@ export interface ClientServiceOptions {
 /** Builds the client as sim/world.ts does: segments out on wire.in, in on wire.out. */
 export function buildClient(config: RunConfig): ClientCore {
   const s = subjects(config.vmId);
-  return new ClientCore({ vmId: config.vmId, seed: config.seed, tcp: config.tcp, workload: config.workload, txSubject: s.wireIn, rxSubject: s.wireOut, maxLatencySamples: config.maxLatencySamples });
+  return new ClientCore(clientOptionsFromConfig(config, s));
 }
 
 /**
@@ -60,6 +61,10 @@ export function clientRunResult(config: RunConfig, client: ClientCore, linkDown:
     heldBytesMax: 0,
     specBufferBytesMax: 0,
     pauseMsTotal: 0,
+    failovers: 0,
+    failoverMs: null,
+    preFailureGoodputBitsPerSec: null,
+    recoveryMs: null,
     simEvents: inputsHandled,
     wallMs: 0,
   };

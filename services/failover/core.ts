@@ -5,8 +5,12 @@ import type { Core, Effect, Input, LeaseRecord, LeaseResult } from '../../lib/ru
 import { US_PER_MS } from '../../lib/units.js';
 import { failoverMachine, type FailoverEvent, type FailoverState } from './failover.machine.js';
 
-const TIMER_TICK = 'failover.tick';
 const TIMER_PROMOTE = 'failover.promote';
+/** CAS retries without waiting, when the lease moved only because the silent holder renewed it. */
+const MAX_IMMEDIATE_LEASE_RETRIES = 3;
+/** Per-host deadlines, re-armed by each heartbeat: detection is exact, not tick-granular. */
+const lateTimer = (host: string) => `failover.late.${host}`;
+const silentTimer = (host: string) => `failover.silent.${host}`;
 
 export interface FailoverOptions {
   readonly vmId: string;
@@ -27,6 +31,8 @@ export interface FailoverStats {
   failovers: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one. */
   failoverDurationsUs: number[];
+  /** When each promoted primary first reported in. */
+  promotedAtUs: number[];
   leaseConflicts: number;
   leaseUnavailable: number;
   staleHeartbeats: number;
@@ -41,7 +47,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   #primary: string;
   #backup: string | null;
@@ -54,6 +60,7 @@ export class FailoverCore implements Core {
   #pendingRequest: { id: number; purpose: 'read' | 'take' } | null = null;
   #silentSinceUs = 0;
   #promotedHost: string | null = null;
+  #immediateRetries = 0;
 
   constructor(readonly options: FailoverOptions) {
     const hosts = [options.primaryHost, options.backupHost, ...options.spareHosts];
@@ -77,16 +84,15 @@ export class FailoverCore implements Core {
     const out: Effect[] = [];
     switch (input.kind) {
       case 'start':
-        for (const h of [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts]) this.#lastSeenUs.set(h, nowUs);
+        for (const h of [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts]) this.#armDeadlines(h, nowUs, out);
         this.#lease(out, 'read', { type: 'read', vmId: this.options.vmId });
-        out.push({ kind: 'setTimer', name: TIMER_TICK, atUs: nowUs + this.options.heartbeatIntervalUs });
         break;
       case 'message':
         if (input.msg.type === 'heartbeat') this.#onHeartbeat(input.msg, nowUs, out);
         break;
       case 'timer':
-        if (input.name === TIMER_TICK) this.#tick(nowUs, out);
-        else if (input.name === TIMER_PROMOTE) this.#promote(out);
+        if (input.name === TIMER_PROMOTE) this.#promote(out);
+        else this.#onDeadline(input.name, nowUs, out);
         break;
       case 'leaseResult':
         this.#onLease(input.result, nowUs, out);
@@ -106,7 +112,7 @@ export class FailoverCore implements Core {
       case 'takeLease': {
         const backup = this.#backup;
         if (backup === null) return;
-        this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
+        if (this.#silentSinceUs === 0) this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
         const record: LeaseRecord = { primaryHost: backup, term: this.#term + 1, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS };
         this.#lease(out, 'take', { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record });
         return;
@@ -146,26 +152,40 @@ export class FailoverCore implements Core {
       this.stats.staleHeartbeats++; // a fenced primary still talking
       return;
     }
-    this.#lastSeenUs.set(hb.host, nowUs);
+    this.#armDeadlines(hb.host, nowUs, out);
     this.#lastRole.set(hb.host, hb);
+    if (hb.host === this.#primary && this.state === 'suspect') this.#send({ type: 'PRIMARY_ALIVE' }, nowUs, out);
     if (this.#promotedHost === hb.host && hb.role === 'primary' && hb.term === this.#term) {
       this.#promotedHost = null;
       this.stats.failovers++;
       this.stats.failoverDurationsUs.push(nowUs - this.#silentSinceUs);
+      this.stats.promotedAtUs.push(nowUs);
+      this.#silentSinceUs = 0;
       this.#send({ type: 'PROMOTED' }, nowUs, out);
     }
   }
 
-  #tick(nowUs: number, out: Effect[]): void {
-    out.push({ kind: 'setTimer', name: TIMER_TICK, atUs: nowUs + this.options.heartbeatIntervalUs });
-    const deadlineUs = this.options.missCount * this.options.heartbeatIntervalUs;
-    const silent = (host: string) => nowUs - (this.#lastSeenUs.get(host) ?? nowUs) > deadlineUs;
+  #armDeadlines(host: string, nowUs: number, out: Effect[]): void {
+    const interval = this.options.heartbeatIntervalUs;
+    this.#lastSeenUs.set(host, nowUs);
+    out.push({ kind: 'setTimer', name: lateTimer(host), atUs: nowUs + Math.ceil(1.5 * interval) });
+    out.push({ kind: 'setTimer', name: silentTimer(host), atUs: nowUs + this.options.missCount * interval });
+  }
+
+  #onDeadline(name: string, nowUs: number, out: Effect[]): void {
     const state = this.state;
-    if (state === 'protected' || state === 'suspect') {
-      if (this.#backup !== null && silent(this.#backup)) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
-      else if (silent(this.#primary)) {
-        if (this.#pendingRequest === null) this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
-      } else if (state === 'suspect') this.#send({ type: 'PRIMARY_ALIVE' }, nowUs, out);
+    if (name === lateTimer(this.#primary)) {
+      if (state === 'protected') this.#send({ type: 'PRIMARY_LATE' }, nowUs, out);
+    } else if (name === silentTimer(this.#primary)) {
+      if (state !== 'protected' && state !== 'suspect') return;
+      if (this.#pendingRequest !== null) {
+        // The lease store has not answered yet: look again one interval later.
+        out.push({ kind: 'setTimer', name, atUs: nowUs + this.options.heartbeatIntervalUs });
+        return;
+      }
+      this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
+    } else if (this.#backup !== null && name === silentTimer(this.#backup)) {
+      if (state === 'protected' || state === 'suspect' || state === 'reprotecting') this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
     }
   }
 
@@ -189,10 +209,19 @@ export class FailoverCore implements Core {
     }
     if (pending.purpose !== 'take') return;
     if (result.outcome === 'ok') {
+      this.#immediateRetries = 0;
       this.#term = result.record!.term;
       this.#send({ type: 'LEASE_TAKEN', term: this.#term }, nowUs, out);
     } else {
       this.#send({ type: 'LEASE_LOST' }, nowUs, out);
+      const heldByOld = result.outcome === 'conflict' && result.record !== null && result.record.term === this.#term;
+      if (heldByOld && this.#immediateRetries < MAX_IMMEDIATE_LEASE_RETRIES) {
+        // The silent primary renewed since we last looked: retry at once with the revision the answer carried.
+        this.#immediateRetries++;
+        this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
+      } else {
+        out.push({ kind: 'setTimer', name: silentTimer(this.#primary), atUs: nowUs + this.options.heartbeatIntervalUs });
+      }
     }
   }
 }

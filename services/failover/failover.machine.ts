@@ -3,7 +3,7 @@ import { assign, setup } from 'xstate';
 /**
  * The failover service's view of one protected VM.
  *
- *   protected ──primary silent──▶ suspect ──still silent──▶ failingOver
+ *   protected ──primary late──▶ suspect ──silent (miss count)──▶ failingOver
  *       ▲   └──backup silent──▶ unprotected ◀── promoted ──────┘
  *       │                          │  spare available
  *       └──── backup synced ── reprotecting
@@ -12,6 +12,7 @@ import { assign, setup } from 'xstate';
  * performs the named actions (take the lease, send role changes).
  */
 export type FailoverEvent =
+  | { type: 'PRIMARY_LATE' }
   | { type: 'PRIMARY_SILENT' }
   | { type: 'PRIMARY_ALIVE' }
   | { type: 'BACKUP_SILENT' }
@@ -48,11 +49,12 @@ export const failoverMachine = setup({
   states: {
     protected: {
       on: {
-        PRIMARY_SILENT: { target: 'suspect' },
+        PRIMARY_LATE: { target: 'suspect' },
+        PRIMARY_SILENT: { target: 'failingOver', actions: 'takeLease' },
         BACKUP_SILENT: { target: 'unprotected', actions: 'dropBackup' },
       },
     },
-    /** One missed deadline can be a slow host: look again before acting. */
+    /** A heartbeat is late: a slow host or a dead one; act only when it stays silent. */
     suspect: {
       on: {
         PRIMARY_ALIVE: { target: 'protected' },

@@ -45,6 +45,13 @@ export interface GuestCoreOptions {
   readonly replication?: GuestReplication;
 }
 
+/** What a checkpoint carries besides memory pages. */
+interface SerializedGuestState {
+  readonly epoch: number;
+  readonly tcp: ReturnType<TcpEndpoint['snapshot']>;
+  readonly app: { bytesWritten: number; requestBytesReceived: number; requestsServed: number; responseBacklogBytes: number; appCounter: number };
+}
+
 export interface GuestStats {
   bytesWritten: number;
   requestsServed: number;
@@ -52,6 +59,7 @@ export interface GuestStats {
   requestStreamVerified: boolean;
   pausedUsTotal: number;
   inputsDroppedWhilePaused: number;
+  staleTermDrops: number;
 }
 
 /**
@@ -66,7 +74,7 @@ export class GuestCore implements Core {
   readonly tcp: TcpEndpoint;
   readonly memory: PagedMemory;
   readonly capture: CheckpointCapture | null;
-  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, pausedUsTotal: 0, inputsDroppedWhilePaused: 0 };
+  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0 };
   readonly #out: Effect[][] = [];
   readonly #generator: ByteGenerator;
   readonly #requestVerifier: StreamVerifier;
@@ -81,6 +89,8 @@ export class GuestCore implements Core {
   #inbox: Input[] = [];
   #dirtyCarry = 0;
   #appCounter = 0;
+  /** Restored from a checkpoint: start resumes the connection instead of listening. */
+  #restored = false;
 
   constructor(readonly options: GuestCoreOptions) {
     const r = options.replication;
@@ -137,7 +147,8 @@ export class GuestCore implements Core {
   #run(input: Input): void {
     switch (input.kind) {
       case 'start':
-        this.tcp.listen();
+        if (this.#restored) this.tcp.resumeTimers(this.#nowUs);
+        else this.tcp.listen();
         if (this.options.appDirtyPagesPerSec > 0) this.#emit({ kind: 'setTimer', name: TIMER_APP, atUs: this.#nowUs + APP_TICK_US });
         break;
       case 'message':
@@ -161,6 +172,10 @@ export class GuestCore implements Core {
   #onBarrier(barrier: EpochBarrier): void {
     const r = this.options.replication;
     if (r === undefined || this.capture === null) return;
+    if (barrier.term < this.tcp.term) {
+      this.stats.staleTermDrops++; // a fenced primary's checkpointer
+      return;
+    }
     if (!barrier.resume) {
       if (barrier.epoch !== this.#epoch || this.#paused) return; // stale or repeated barrier
       this.#paused = true;
@@ -182,9 +197,32 @@ export class GuestCore implements Core {
     for (const input of inbox) this.#run(input);
   }
 
+  /**
+   * Becomes the guest the backup holds: memory image and state of the last
+   * committed checkpoint, running under the new fencing term. Whatever the
+   * old primary did after that checkpoint never left the host, so the guest
+   * simply continues from here.
+   */
+  restore(image: Uint8Array, stateBlob: Uint8Array, term: number): void {
+    assert(image.length === this.memory.sizeBytes, `image of ${image.length} B for a ${this.memory.sizeBytes} B guest`);
+    const state = JSON.parse(new TextDecoder().decode(stateBlob)) as SerializedGuestState;
+    this.memory.bytes.set(image);
+    this.tcp.restore(state.tcp);
+    this.#epoch = state.epoch + 1;
+    this.tcp.epoch = this.#epoch;
+    this.tcp.term = term;
+    this.stats.bytesWritten = state.app.bytesWritten;
+    this.stats.requestBytesReceived = state.app.requestBytesReceived;
+    this.#requestVerifier.bytesVerified = state.app.requestBytesReceived;
+    this.stats.requestsServed = state.app.requestsServed;
+    this.#responseBacklogBytes = state.app.responseBacklogBytes;
+    this.#appCounter = state.app.appCounter;
+    this.#restored = true;
+  }
+
   /** Device, TCP and application state: everything outside memory pages. */
   #serializeState(): Uint8Array {
-    const state = {
+    const state: SerializedGuestState = {
       epoch: this.#epoch,
       tcp: this.tcp.snapshot(),
       app: { bytesWritten: this.stats.bytesWritten, requestBytesReceived: this.stats.requestBytesReceived, requestsServed: this.stats.requestsServed, responseBacklogBytes: this.#responseBacklogBytes, appCounter: this.#appCounter },

@@ -25,6 +25,8 @@ export interface NetbufferStats {
   segmentsReleased: number;
   segmentsRefused: number;
   lastCommittedEpoch: number;
+  /** Commits from an older term (a fenced primary's checkpointer), dropped. */
+  staleTermDrops: number;
 }
 
 interface EpochQueue {
@@ -39,7 +41,9 @@ interface EpochQueue {
 export class NetbufferCore implements Core {
   readonly name = 'netbuffer';
   readonly subscriptions: readonly string[];
-  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0 };
+  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0 };
+  /** The fencing term this host serves under. */
+  term = 0;
   /** Ascending by epoch. */
   readonly #queues: EpochQueue[] = [];
   /** Set when the host lost its lease: nothing more leaves (another host may be primary). */
@@ -53,7 +57,13 @@ export class NetbufferCore implements Core {
     if (input.kind !== 'message') return [];
     const msg = input.msg;
     if (msg.type === 'segment') return this.#onSegment(msg);
-    if (msg.type === 'epochCommit') return this.#onCommit(msg.epoch);
+    if (msg.type === 'epochCommit') {
+      if (msg.term < this.term) {
+        this.stats.staleTermDrops++;
+        return [];
+      }
+      return this.#onCommit(msg.epoch);
+    }
     return [];
   }
 

@@ -20,7 +20,7 @@ describe('checkpoint restore is exact', () => {
       runWorld(world);
       const rep = world.replication!;
       const primaryDigests = world.guest.capture!.digests;
-      const backupDigests = rep.backup.digests;
+      const backupDigests = rep.backup!.digests;
       expect(backupDigests.size).toBeGreaterThanOrEqual(2000);
       for (const [epoch, backup] of backupDigests) {
         const primary = primaryDigests.get(epoch);
@@ -48,10 +48,10 @@ describe('checkpoint restore is exact', () => {
     runWorld(world);
     const rep = world.replication!;
     expect(corrupted).toBe(3);
-    expect(rep.backup.stats.hashMismatches).toBe(3);
+    expect(rep.backup!.stats.hashMismatches).toBe(3);
     expect(rep.primary.stats.nacks).toBe(3);
-    expect(rep.backup.stats.appliedEpoch).toBeGreaterThan(100);
-    for (const [epoch, backup] of rep.backup.digests) expect(backup.memory).toBe(world.guest.capture!.digests.get(epoch)!.memory);
+    expect(rep.backup!.stats.appliedEpoch).toBeGreaterThan(100);
+    for (const [epoch, backup] of rep.backup!.digests) expect(backup.memory).toBe(world.guest.capture!.digests.get(epoch)!.memory);
   });
 });
 

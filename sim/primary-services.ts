@@ -1,0 +1,49 @@
+import type { Subjects } from '../lib/codec/subjects.js';
+import { isSpeculative, type RunConfig } from '../lib/config/run-config.js';
+import { msToUs } from '../lib/units.js';
+import { AckerCore } from '../services/acker/core.js';
+import { CheckpointerPrimaryCore } from '../services/checkpointer/primary.js';
+import { NetbufferCore } from '../services/netbuffer/core.js';
+
+/** Acknowledgement timeout of a checkpoint transfer, beyond any transfer time of a run. */
+const CHECKPOINT_ACK_TIMEOUT_US = 2_000_000;
+
+/** The services a primary host runs beside its guest. */
+export interface PrimaryServices {
+  readonly netbuffer: NetbufferCore;
+  readonly acker: AckerCore;
+  readonly primary: CheckpointerPrimaryCore;
+}
+
+export interface PrimaryServicesOptions {
+  readonly recordDigests: boolean;
+  /** A promoted primary continues after the epoch it was restored from. */
+  readonly firstEpoch: number;
+  /** No backup yet: epochs commit locally. */
+  readonly unprotected: boolean;
+  readonly term: number;
+}
+
+/** Netbuffer, acker and checkpointer of a primary host, from the run's configuration. */
+export function primaryServices(config: RunConfig, s: Subjects, o: PrimaryServicesOptions): PrimaryServices {
+  const speculative = isSpeculative(config.mode);
+  const netbuffer = new NetbufferCore({ vmId: config.vmId, txSubject: s.tx, commitSubject: s.commit, outSubject: s.wireOut, heldBytesMax: config.buffers.heldBytesMax, holdData: !speculative });
+  const acker = new AckerCore({ vmId: config.vmId, mode: speculative ? 'spec' : 'remus', subjects: s, tcp: config.tcp, specBufferBytes: config.buffers.specBufferBytes, chunkBytes: config.checkpoint.chunkBytes, recordDigests: o.recordDigests });
+  const primary = new CheckpointerPrimaryCore({
+    vmId: config.vmId,
+    subjects: s,
+    epochUs: msToUs(config.epochMs),
+    pauseFixedUs: config.checkpoint.pauseFixedUs,
+    copyBytesPerSec: config.checkpoint.copyBytesPerSec,
+    maxInflightEpochs: config.checkpoint.maxInflightEpochs,
+    speculative,
+    ackTimeoutUs: CHECKPOINT_ACK_TIMEOUT_US,
+    maxLatencySamples: config.maxLatencySamples,
+    firstEpoch: o.firstEpoch,
+    unprotected: o.unprotected,
+  });
+  primary.term = o.term;
+  netbuffer.term = o.term;
+  acker.term = o.term;
+  return { netbuffer, acker, primary };
+}
