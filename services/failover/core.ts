@@ -112,7 +112,8 @@ export class FailoverCore implements Core {
       case 'takeLease': {
         const backup = this.#backup;
         if (backup === null) return;
-        if (this.#silentSinceUs === 0) this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
+        // The silence being acted on began at the primary's last heartbeat (not at an earlier false alarm).
+        this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
         const record: LeaseRecord = { primaryHost: backup, term: this.#term + 1, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS };
         this.#lease(out, 'take', { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record });
         return;
@@ -154,7 +155,10 @@ export class FailoverCore implements Core {
     }
     this.#armDeadlines(hb.host, nowUs, out);
     this.#lastRole.set(hb.host, hb);
-    if (hb.host === this.#primary && this.state === 'suspect') this.#send({ type: 'PRIMARY_ALIVE' }, nowUs, out);
+    if (hb.host === this.#primary && this.state === 'suspect') {
+      this.#immediateRetries = 0; // the next silence gets its own immediate retries
+      this.#send({ type: 'PRIMARY_ALIVE' }, nowUs, out);
+    }
     if (this.#promotedHost === hb.host && hb.role === 'primary' && hb.term === this.#term) {
       this.#promotedHost = null;
       this.stats.failovers++;
@@ -199,13 +203,15 @@ export class FailoverCore implements Core {
     const pending = this.#pendingRequest;
     if (pending === null || pending.id !== result.requestId) return;
     this.#pendingRequest = null;
+    const termBefore = this.#term;
     if (result.outcome === 'unavailable') this.stats.leaseUnavailable++;
     if (result.outcome === 'conflict') this.stats.leaseConflicts++;
     if (result.record !== null && result.outcome !== 'unavailable') {
       this.#leaseRecordBefore = this.#leaseRecord;
       this.#leaseRecord = result.record;
       this.#leaseRevision = result.revision;
-      if (pending.purpose === 'read') this.#term = Math.max(this.#term, result.record.term);
+      // Terms only grow: a take-over after a newer term goes above it, never back to ours + 1.
+      this.#term = Math.max(this.#term, result.record.term);
     }
     if (pending.purpose !== 'take') return;
     if (result.outcome === 'ok') {
@@ -214,7 +220,7 @@ export class FailoverCore implements Core {
       this.#send({ type: 'LEASE_TAKEN', term: this.#term }, nowUs, out);
     } else {
       this.#send({ type: 'LEASE_LOST' }, nowUs, out);
-      const heldByOld = result.outcome === 'conflict' && result.record !== null && result.record.term === this.#term;
+      const heldByOld = result.outcome === 'conflict' && result.record !== null && result.record.term === termBefore;
       if (heldByOld && this.#immediateRetries < MAX_IMMEDIATE_LEASE_RETRIES) {
         // The silent primary renewed since we last looked: retry at once with the revision the answer carried.
         this.#immediateRetries++;

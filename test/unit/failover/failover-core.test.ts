@@ -1,0 +1,293 @@
+/**
+ * The failover service's core, driven directly: heartbeats on
+ * `specula.<vm>.hb.<host>`, its deadline timers by name, and answers to its
+ * lease requests. Time is only what the test passes to `handle`.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { HostRole } from '../../../lib/codec/messages.js';
+import type { Effect, LeaseRecord } from '../../../lib/runtime/types.js';
+import { BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, LEASE_US, lateTimer, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, roleChangesTo, allRoleChanges, S, SKEW_US, silentTimer, SPARE, timers, VM } from './support.js';
+
+const LATE_AFTER_US = Math.ceil(1.5 * INTERVAL_US);
+const SILENT_AFTER_US = MISS_COUNT * INTERVAL_US;
+
+/** A core started at 0 that read the primary's lease (renewed at 0) at revision 1. */
+function started(): FailoverDriver {
+  const d = new FailoverDriver();
+  d.start(0, primaryRecord(0), 1);
+  return d;
+}
+
+/** The primary heartbeats at each of `timesUs`, then falls silent: both deadlines pass and the core asks for the lease. */
+function silentAfter(timesUs: readonly number[]): FailoverDriver {
+  const d = started();
+  for (const t of timesUs) d.handle(heartbeatInput(PRIMARY, 'primary', 1), t);
+  d.fire(lateTimer(PRIMARY));
+  d.fire(silentTimer(PRIMARY));
+  return d;
+}
+
+/** A take-over after the primary's heartbeats at `timesUs`: silent, lease granted on the first compare-and-set. */
+function granted(timesUs: readonly number[] = [10_000]): FailoverDriver {
+  const d = silentAfter(timesUs);
+  d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 2 });
+  return d;
+}
+
+describe('FailoverCore: heartbeat deadlines', () => {
+  it("subscribes to every host's heartbeats and arms each host's late and silent deadlines at start", () => {
+    const d = new FailoverDriver();
+    expect(d.core.subscriptions).toEqual([S.heartbeat(PRIMARY), S.heartbeat(BACKUP), S.heartbeat(SPARE)]);
+    const effects = d.handle({ kind: 'start' }, 1_000);
+    const set = timers(effects);
+    for (const h of [PRIMARY, BACKUP, SPARE]) {
+      expect(set.get(lateTimer(h))).toBe(1_000 + LATE_AFTER_US);
+      expect(set.get(silentTimer(h))).toBe(1_000 + SILENT_AFTER_US);
+    }
+    expect(leaseOps(effects).map((e) => e.op)).toEqual([{ type: 'read', vmId: VM }]);
+    expect(d.core.state).toBe('protected');
+  });
+
+  it('adopts the term of the lease it reads at start', () => {
+    const d = new FailoverDriver();
+    d.start(0, primaryRecord(0, 4), 9);
+    expect(d.core.term).toBe(4);
+  });
+
+  it("re-arms only the sender's deadlines, from the time its heartbeat arrives", () => {
+    const d = started();
+    const effects = d.handle(heartbeatInput(BACKUP, 'backup', 1), 7_000);
+    expect([...timers(effects)]).toEqual([
+      [lateTimer(BACKUP), 7_000 + LATE_AFTER_US],
+      [silentTimer(BACKUP), 7_000 + SILENT_AFTER_US],
+    ]);
+  });
+
+  it('marks a primary whose heartbeat is late suspect, and protected again when a heartbeat comes', () => {
+    const d = started();
+    expect(d.fire(lateTimer(PRIMARY))).toEqual([]);
+    expect(d.core.state).toBe('suspect');
+    const effects = d.handle(heartbeatInput(PRIMARY, 'primary', 1), 17_000);
+    expect(d.core.state).toBe('protected');
+    expect(leaseOps(effects)).toEqual([]);
+    expect(timers(effects).get(silentTimer(PRIMARY))).toBe(17_000 + SILENT_AFTER_US);
+  });
+
+  it('takes no action on a late backup or spare', () => {
+    const d = started();
+    expect([...d.fire(lateTimer(BACKUP)), ...d.fire(lateTimer(SPARE)), ...d.fire(silentTimer(SPARE))]).toEqual([]);
+    expect(d.core.state).toBe('protected');
+  });
+});
+
+describe('FailoverCore: taking the lease', () => {
+  it('after miss-count intervals of silence takes the lease by compare-and-set, at term + 1, naming the backup', () => {
+    const d = started();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), 5_000);
+    d.fire(lateTimer(PRIMARY));
+    expect(d.nowUs).toBe(5_000 + LATE_AFTER_US);
+    const effects = d.fire(silentTimer(PRIMARY));
+    expect(d.nowUs).toBe(5_000 + SILENT_AFTER_US);
+    expect(leaseOps(effects).map((e) => e.op)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 1, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (d.nowUs + LEASE_US) / 1_000 } }]);
+    expect(d.core.state).toBe('failingOver');
+    expect(allRoleChanges(effects)).toEqual([]);
+  });
+
+  it('looks at a silent primary again one interval later while its lease read is unanswered', () => {
+    const d = new FailoverDriver();
+    d.handle({ kind: 'start' }, 0);
+    const early = d.fire(silentTimer(PRIMARY));
+    expect(leaseOps(early)).toEqual([]);
+    expect(timers(early).get(silentTimer(PRIMARY))).toBe(SILENT_AFTER_US + INTERVAL_US);
+    d.answer({ outcome: 'ok', record: primaryRecord(0), revision: 1 });
+    expect(leaseOps(d.fire(silentTimer(PRIMARY))).map((e) => e.op.type)).toEqual(['cas']);
+  });
+
+  it('retries at once, on the revision in the answer, when the silent primary renewed in between; at most 3 times', () => {
+    const d = silentAfter([10_000]);
+    for (let retry = 1; retry <= 3; retry++) {
+      const revision = 1 + retry;
+      const effects = d.answer({ outcome: 'conflict', record: primaryRecord(d.nowUs - 1_000), revision });
+      expect(leaseOps(effects).map((e) => e.op), `retry ${retry}`).toEqual([{ type: 'cas', vmId: VM, expectedRevision: revision, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (d.nowUs + LEASE_US) / 1_000 } }]);
+      expect(d.core.state).toBe('failingOver');
+    }
+    const fourth = d.answer({ outcome: 'conflict', record: primaryRecord(d.nowUs - 1_000), revision: 5 });
+    expect(leaseOps(fourth)).toEqual([]);
+    expect(timers(fourth).get(silentTimer(PRIMARY))).toBe(d.nowUs + INTERVAL_US);
+    expect(d.core.state).toBe('suspect');
+    expect(d.core.stats.leaseConflicts).toBe(4);
+    // One interval later it tries again, on the newest revision.
+    expect(leaseOps(d.fire(silentTimer(PRIMARY))).map((e) => e.op)).toMatchObject([{ type: 'cas', expectedRevision: 5 }]);
+  });
+
+  it('has its immediate retries again in a later silence, after the primary came back', () => {
+    const d = silentAfter([10_000]);
+    for (let revision = 2; revision <= 5; revision++) d.answer({ outcome: 'conflict', record: primaryRecord(d.nowUs), revision });
+    expect(d.core.state).toBe('suspect');
+    // The primary was only slow: it reports in, and later falls silent for good.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), d.nowUs + 1_000);
+    expect(d.core.state).toBe('protected');
+    d.fire(lateTimer(PRIMARY));
+    d.fire(silentTimer(PRIMARY));
+    // Its last renewal raced with the take-over: the conflict is retried at once.
+    const effects = d.answer({ outcome: 'conflict', record: primaryRecord(d.nowUs - 2_000), revision: 6 });
+    expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', expectedRevision: 6, record: { primaryHost: BACKUP, term: 2 } }]);
+  });
+
+  it('does not retry at once after a conflict with a newer term, and then takes the lease above that term', () => {
+    const d = silentAfter([10_000]);
+    const newer: LeaseRecord = { primaryHost: SPARE, term: 5, expiresAtMs: 80 };
+    const effects = d.answer({ outcome: 'conflict', record: newer, revision: 7 });
+    expect(leaseOps(effects)).toEqual([]);
+    expect(timers(effects).get(silentTimer(PRIMARY))).toBe(d.nowUs + INTERVAL_US);
+    expect(d.core.state).toBe('suspect');
+    const retry = leaseOps(d.fire(silentTimer(PRIMARY)));
+    // Terms only grow: writing term 2 over term 5 would hand out a term that was already fenced.
+    expect(retry.map((e) => e.op)).toMatchObject([{ type: 'cas', expectedRevision: 7, record: { primaryHost: BACKUP, term: 6 } }]);
+  });
+
+  it('retries one interval later, on the revision it last saw, when the store is unavailable', () => {
+    const d = silentAfter([10_000]);
+    const effects = d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    expect(leaseOps(effects)).toEqual([]);
+    expect(allRoleChanges(effects)).toEqual([]);
+    expect(timers(effects).get(silentTimer(PRIMARY))).toBe(d.nowUs + INTERVAL_US);
+    expect(d.core.stats.leaseUnavailable).toBe(1);
+    expect(d.core.state).toBe('suspect');
+    expect(leaseOps(d.fire(silentTimer(PRIMARY))).map((e) => e.op)).toMatchObject([{ type: 'cas', expectedRevision: 1, record: { term: 2 } }]);
+  });
+
+  it('ignores an answer to a request that is not outstanding', () => {
+    const d = silentAfter([10_000]);
+    const { requestId } = d.pending!;
+    d.handle({ kind: 'leaseResult', result: { requestId: requestId - 1, outcome: 'ok', record: d.pendingCas.record, revision: 2 } });
+    expect(d.core.state).toBe('failingOver');
+    expect(d.core.term).toBe(1);
+  });
+
+  it('never promotes, nor asks for the lease twice at once, without a granted lease (any heartbeats, deadlines, conflicts, outages)', () => {
+    const hosts = [PRIMARY, BACKUP, SPARE];
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant('heartbeat' as const), host: fc.constantFrom(...hosts), role: fc.constantFrom<HostRole>('primary', 'backup', 'spare'), term: fc.integer({ min: 1, max: 3 }) }),
+      fc.record({ kind: fc.constant('timer' as const), name: fc.constantFrom(...hosts.flatMap((h) => [lateTimer(h), silentTimer(h)]), PROMOTE_TIMER) }),
+      fc.record({ kind: fc.constant('conflict' as const), host: fc.constantFrom(...hosts), term: fc.integer({ min: 1, max: 3 }) }),
+      fc.constant({ kind: 'unavailable' as const }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.record({ step, gapUs: fc.integer({ min: 0, max: 2 * INTERVAL_US }) }), { maxLength: 60 }), (steps) => {
+        const d = started();
+        let revision = 1;
+        for (const { step: s, gapUs } of steps) {
+          const atUs = d.nowUs + gapUs;
+          const outstanding = d.pending !== null;
+          let effects: Effect[] = [];
+          if (s.kind === 'heartbeat') effects = d.handle(heartbeatInput(s.host, s.role, s.term), atUs);
+          // A shell delivers only the timers the core armed, at their deadline or later.
+          else if (s.kind === 'timer' && d.armed.has(s.name)) effects = d.handle({ kind: 'timer', name: s.name }, Math.max(atUs, d.armed.get(s.name)!));
+          else if (d.pending !== null && s.kind === 'conflict') effects = d.answer({ outcome: 'conflict', record: { primaryHost: s.host, term: s.term, expiresAtMs: atUs / 1_000 }, revision: ++revision }, atUs);
+          else if (d.pending !== null && s.kind === 'unavailable') effects = d.answer({ outcome: 'unavailable', record: null, revision: 0 }, atUs);
+          if (outstanding && (s.kind === 'heartbeat' || s.kind === 'timer')) expect(leaseOps(effects)).toEqual([]);
+          expect(roleChangesTo(effects, BACKUP)).toEqual([]);
+          expect(timers(effects).has(PROMOTE_TIMER)).toBe(false);
+          expect(['protected', 'suspect', 'failingOver', 'unprotected']).toContain(d.core.state);
+        }
+        expect(d.core.stats.failovers).toBe(0);
+        expect(d.core.primaryHost).toBe(PRIMARY);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('FailoverCore: promotion', () => {
+  it("waits after the grant until the old lease's expiry plus the clock skew, then makes the backup primary", () => {
+    // The primary renewed at 20 ms (its lease runs to 50 ms) just before the take-over at 50 ms read it.
+    const d = silentAfter([10_000, 20_000]);
+    expect(d.nowUs).toBe(50_000);
+    d.answer({ outcome: 'conflict', record: primaryRecord(20_000), revision: 3 });
+    const effects = d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 4 });
+    expect(d.core.state).toBe('promoting');
+    expect(d.core.term).toBe(2);
+    expect(timers(effects).get(PROMOTE_TIMER)).toBe(20_000 + LEASE_US + SKEW_US);
+    expect(allRoleChanges(effects)).toEqual([]);
+    const promote = d.fire(PROMOTE_TIMER);
+    expect(d.nowUs).toBe(51_000);
+    expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: BACKUP, role: 'primary', peerHost: '' }]);
+    expect(sentSubjects(promote)).toEqual([S.control(BACKUP)]);
+    expect(d.core.primaryHost).toBe(BACKUP);
+  });
+
+  it('promotes at once when the old lease had already expired', () => {
+    const d = silentAfter([]);
+    const effects = d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 2 }, 40_000);
+    expect(timers(effects).get(PROMOTE_TIMER)).toBe(40_000);
+  });
+
+  it("completes the failover at the promoted host's first heartbeat with the new term", () => {
+    const d = granted([10_000]);
+    d.fire(PROMOTE_TIMER);
+    // Still restoring: it reports as the backup of the old term.
+    d.handle(heartbeatInput(BACKUP, 'backup', 1), 45_000);
+    expect(d.core.state).toBe('promoting');
+    expect(d.core.stats.failovers).toBe(0);
+    d.handle(heartbeatInput(BACKUP, 'primary', 2), 52_000);
+    expect(d.core.state).toBe('unprotected');
+    expect(d.core.stats).toMatchObject({ failovers: 1, promotedAtUs: [52_000], failoverDurationsUs: [52_000 - 10_000] });
+    d.handle(heartbeatInput(BACKUP, 'primary', 2), 62_000);
+    expect(d.core.stats).toMatchObject({ failovers: 1, promotedAtUs: [52_000] });
+  });
+
+  it("measures the failover from the old primary's last heartbeat, not from an earlier false alarm", () => {
+    const d = silentAfter([10_000]);
+    d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    // A false alarm: the primary reports in again and keeps going until 100 ms.
+    for (let t = 50_000; t <= 100_000; t += INTERVAL_US) d.handle(heartbeatInput(PRIMARY, 'primary', 1), t);
+    expect(d.core.state).toBe('protected');
+    d.fire(lateTimer(PRIMARY));
+    d.fire(silentTimer(PRIMARY));
+    d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 2 });
+    d.fire(PROMOTE_TIMER);
+    d.handle(heartbeatInput(BACKUP, 'primary', 2), 140_000);
+    expect(d.core.stats.failoverDurationsUs).toEqual([140_000 - 100_000]);
+  });
+
+  it('counts and ignores a primary heartbeat from an older term', () => {
+    const d = granted([10_000]);
+    const effects = d.handle(heartbeatInput(PRIMARY, 'primary', 1), 41_000);
+    expect(effects).toEqual([]);
+    expect(d.core.stats.staleHeartbeats).toBe(1);
+    expect(d.core.state).toBe('promoting');
+    d.fire(PROMOTE_TIMER);
+    d.handle(heartbeatInput(BACKUP, 'primary', 2), 52_000);
+    // After the promotion too: the fenced primary still talking changes nothing.
+    expect(d.handle(heartbeatInput(PRIMARY, 'primary', 1), 53_000)).toEqual([]);
+    expect(d.core.stats.staleHeartbeats).toBe(2);
+    expect(d.core.primaryHost).toBe(BACKUP);
+  });
+});
+
+describe('FailoverCore: backup silence', () => {
+  it('leaves the VM unprotected and tells the primary it has no peer', () => {
+    const d = started();
+    d.fire(lateTimer(BACKUP));
+    const effects = d.fire(silentTimer(BACKUP));
+    expect(d.nowUs).toBe(SILENT_AFTER_US);
+    expect(d.core.state).toBe('unprotected');
+    expect(allRoleChanges(effects)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '' }]);
+    expect(sentSubjects(effects)).toEqual([S.control(PRIMARY)]);
+  });
+
+  it('with no backup left, does not fail a silent primary over', () => {
+    const d = started();
+    d.fire(silentTimer(BACKUP));
+    const effects = d.fire(silentTimer(PRIMARY));
+    expect(leaseOps(effects)).toEqual([]);
+    expect(allRoleChanges(effects)).toEqual([]);
+    expect(d.core.state).toBe('unprotected');
+  });
+});
+
+function sentSubjects(effects: readonly Effect[]): string[] {
+  return effects.flatMap((e) => (e.kind === 'send' ? [e.subject] : []));
+}

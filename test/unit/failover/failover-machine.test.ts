@@ -1,0 +1,226 @@
+/**
+ * Model-based test of the failover machine: @xstate/graph walks every state
+ * and every (state, event) pair of the machine, the list of edges and the
+ * actions each edge names are asserted exactly, and every edge the core can
+ * produce is replayed, along a shortest path to its source, on a real
+ * FailoverCore whose state and effects must follow the machine step by step.
+ */
+import { getAdjacencyMap, getShortestPaths, type StatePath } from '@xstate/graph';
+import { describe, expect, it } from 'vitest';
+import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import type { Effect } from '../../../lib/runtime/types.js';
+import { failoverMachine, type FailoverEvent, type FailoverState } from '../../../services/failover/failover.machine.js';
+import { BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, LEASE_US, lateTimer, leaseOps, leaseResult, primaryRecord, PRIMARY, PROMOTE_TIMER, roleChangesTo, SKEW_US, silentTimer, timer, timers } from './support.js';
+
+type Snapshot = SnapshotFrom<typeof failoverMachine>;
+type EventType = FailoverEvent['type'];
+
+const STATES: FailoverState[] = ['protected', 'suspect', 'failingOver', 'promoting', 'unprotected', 'reprotecting'];
+const EVENT_TYPES: EventType[] = ['PRIMARY_LATE', 'PRIMARY_SILENT', 'PRIMARY_ALIVE', 'BACKUP_SILENT', 'LEASE_TAKEN', 'LEASE_LOST', 'PROMOTED', 'SPARE_READY', 'BACKUP_SYNCED'];
+/** Re-protection onto a spare is not driven by the core yet: nothing it receives becomes SPARE_READY or BACKUP_SYNCED. */
+const CORE_EVENT_TYPES = EVENT_TYPES.filter((t) => t !== 'SPARE_READY' && t !== 'BACKUP_SYNCED');
+/** Actions the core performs itself; recordTerm and countFailover are context assignments inside the machine. */
+const CORE_ACTIONS = ['takeLease', 'promoteBackup', 'dropBackup', 'startReprotection'];
+
+const event = (type: EventType, snapshot: Snapshot): FailoverEvent => (type === 'LEASE_TAKEN' ? { type, term: snapshot.context.term + 1 } : { type });
+const eventsOf = (types: readonly EventType[]) => (snapshot: Snapshot): FailoverEvent[] => types.map((t) => event(t, snapshot));
+/** The terms and failover count only grow; the machine branches on its state alone. */
+const serializeState = (snapshot: Snapshot) => String(snapshot.value);
+const traversal = (types: readonly EventType[]) => ({ input: { term: 1 }, events: eventsOf(types), serializeState });
+
+/** The named actions of the machine's definition for `type` in `state` (none when the state ignores it). */
+function definedActions(state: FailoverState, type: EventType): string[] {
+  const transitions = failoverMachine.root.states[state]!.transitions.get(type) ?? [];
+  expect(transitions.length).toBeLessThanOrEqual(1); // no guards: one candidate per event
+  return (transitions[0]?.actions ?? []).map((a) => (typeof a === 'string' ? a : (a as { type: string }).type));
+}
+
+interface Edge {
+  readonly from: FailoverState;
+  readonly event: EventType;
+  readonly to: FailoverState;
+  /** Executed actions, as xstate hands them to the core. */
+  readonly actions: string[];
+}
+
+/** One edge per (reached state, event), computed with xstate's own transition function. */
+function edgesFrom(paths: StatePath<Snapshot, FailoverEvent>[], types: readonly EventType[]): Edge[] {
+  return paths.flatMap((p) =>
+    types.map((type) => {
+      const [next, actions] = transition(failoverMachine, p.state, event(type, p.state));
+      return { from: p.state.value as FailoverState, event: type, to: next.value as FailoverState, actions: actions.map((a) => a.type) };
+    }),
+  );
+}
+
+const show = (e: { from: string; event: string; to: string }) => `${e.from} -${e.event}-> ${e.to}`;
+
+/** The edges that change state, with the actions the definition names for them. */
+const CHANGING: Record<string, string[]> = {
+  'protected -PRIMARY_LATE-> suspect': [],
+  'protected -PRIMARY_SILENT-> failingOver': ['takeLease'],
+  'protected -BACKUP_SILENT-> unprotected': ['dropBackup'],
+  'suspect -PRIMARY_ALIVE-> protected': [],
+  'suspect -PRIMARY_SILENT-> failingOver': ['takeLease'],
+  'suspect -BACKUP_SILENT-> unprotected': ['dropBackup'],
+  'failingOver -LEASE_TAKEN-> promoting': ['recordTerm', 'countFailover', 'promoteBackup'],
+  'failingOver -LEASE_LOST-> suspect': [],
+  'promoting -PROMOTED-> unprotected': [],
+  'unprotected -SPARE_READY-> reprotecting': ['startReprotection'],
+  'reprotecting -BACKUP_SYNCED-> protected': [],
+  'reprotecting -BACKUP_SILENT-> unprotected': ['dropBackup'],
+};
+
+/**
+ * Turns machine events into the inputs the core would see for them: deadline
+ * timers by name, heartbeats, answers to its lease requests. Outside
+ * failingOver a lease event is a late answer to a request that is no longer
+ * outstanding, which the core must ignore.
+ */
+class ModelDriver {
+  readonly d = new FailoverDriver();
+  #lastRequestId = 0;
+
+  constructor() {
+    this.d.start(0, primaryRecord(0), 1);
+    this.#lastRequestId = 1;
+  }
+
+  #fire(name: string): Effect[] {
+    // A deadline the core no longer has armed is delivered now, as a late duplicate would be.
+    return this.d.armed.has(name) ? this.d.fire(name) : this.d.handle(timer(name));
+  }
+
+  step(type: EventType): Effect[] {
+    const d = this.d;
+    d.nowUs += 100;
+    switch (type) {
+      case 'PRIMARY_LATE':
+        return this.#fire(lateTimer(d.core.primaryHost));
+      case 'PRIMARY_SILENT':
+        return this.#fire(silentTimer(d.core.primaryHost));
+      case 'PRIMARY_ALIVE':
+        return d.handle(heartbeatInput(PRIMARY, 'primary', 1));
+      case 'BACKUP_SILENT':
+        return this.#fire(silentTimer(BACKUP));
+      case 'LEASE_TAKEN':
+      case 'LEASE_LOST': {
+        const pending = d.pending;
+        if (pending !== null) this.#lastRequestId = pending.requestId;
+        const result = type === 'LEASE_TAKEN' ? { outcome: 'ok' as const, record: pending === null ? primaryRecord(0) : d.pendingCas.record, revision: 2 } : { outcome: 'unavailable' as const, record: null, revision: 0 };
+        return pending !== null ? d.answer(result) : d.handle(leaseResult({ requestId: this.#lastRequestId, ...result }));
+      }
+      case 'PROMOTED': {
+        // The promotion timer fires (RoleChange to the backup), then the promoted host reports in.
+        const effects = d.armed.has(PROMOTE_TIMER) ? d.fire(PROMOTE_TIMER) : [];
+        return [...effects, ...d.handle(heartbeatInput(BACKUP, 'primary', d.core.term))];
+      }
+      case 'SPARE_READY':
+      case 'BACKUP_SYNCED':
+        throw new Error(`the core cannot produce ${type}`);
+    }
+  }
+}
+
+/** What the core must emit for one machine step. */
+function expectEffects(effects: Effect[], type: EventType, before: Snapshot, after: Snapshot, actions: string[], nowUs: number, termBefore: number): void {
+  const what = `${before.value} -${type}-> ${after.value}`;
+  const leases = leaseOps(effects);
+  if (actions.includes('takeLease')) {
+    // Compare-and-set on the revision read at start, naming the backup, one term up.
+    expect(leases, what).toEqual([{ kind: 'lease', requestId: expect.any(Number), op: { type: 'cas', vmId: 'vm1', expectedRevision: 1, record: { primaryHost: BACKUP, term: termBefore + 1, expiresAtMs: (nowUs + LEASE_US) / 1_000 } } }]);
+  } else {
+    expect(leases, what).toEqual([]);
+  }
+  const set = timers(effects);
+  // The old lease (renewed at 0) expires at LEASE_US; the promotion waits for that plus the clock skew.
+  expect(set.get(PROMOTE_TIMER), what).toBe(actions.includes('promoteBackup') ? Math.max(nowUs, LEASE_US + SKEW_US) : undefined);
+  const toPrimary = roleChangesTo(effects, PRIMARY);
+  expect(toPrimary, what).toEqual(actions.includes('dropBackup') ? [{ type: 'roleChange', vmId: 'vm1', term: termBefore, host: PRIMARY, role: 'primary', peerHost: '' }] : []);
+  const promoted = before.value === 'promoting' && type === 'PROMOTED';
+  expect(roleChangesTo(effects, BACKUP), what).toEqual(promoted ? [{ type: 'roleChange', vmId: 'vm1', term: after.context.term, host: BACKUP, role: 'primary', peerHost: '' }] : []);
+  if (before.value === 'failingOver' && type === 'LEASE_LOST') expect(set.get(silentTimer(PRIMARY)), `${what}: retry one interval later`).toBe(nowUs + INTERVAL_US);
+}
+
+/** Replays `path` then `last` on a fresh machine and core, checking the core against the machine at every step. */
+function replay(path: StatePath<Snapshot, FailoverEvent>, last?: EventType): void {
+  const driver = new ModelDriver();
+  let [snapshot] = initialTransition(failoverMachine, { term: 1 });
+  // The first step of a path is the machine's own initialization.
+  const steps = [...path.steps.map((st) => st.event.type).filter((t): t is EventType => (EVENT_TYPES as string[]).includes(t)), ...(last === undefined ? [] : [last])];
+  for (const type of steps) {
+    const [next, actions] = transition(failoverMachine, snapshot, event(type, snapshot));
+    const termBefore = driver.d.core.term;
+    const effects = driver.step(type);
+    expect(driver.d.core.state, `after ${steps.join(' → ')}`).toBe(next.value);
+    expect(driver.d.core.term).toBe(next.context.term);
+    expectEffects(effects, type, snapshot, next, actions.map((a) => a.type), driver.d.nowUs, termBefore);
+    snapshot = next;
+  }
+}
+
+describe('failoverMachine, model-based', () => {
+  const paths = getShortestPaths(failoverMachine, traversal(EVENT_TYPES));
+  const all = edgesFrom(paths, EVENT_TYPES);
+
+  it('reaches every state of the machine', () => {
+    expect(paths.map((p) => p.state.value).sort()).toEqual([...STATES].sort());
+  });
+
+  it('has exactly the documented transitions; every other event is ignored', () => {
+    const changing = all.filter((e) => e.from !== e.to).map(show);
+    expect(changing.sort()).toEqual(Object.keys(CHANGING).sort());
+    // One edge per (state, event): 6 × 9.
+    expect(all).toHaveLength(STATES.length * EVENT_TYPES.length);
+    for (const e of all.filter((x) => x.from === x.to)) {
+      expect(definedActions(e.from, e.event), show(e)).toEqual([]);
+      expect(e.actions, show(e)).toEqual([]);
+    }
+  });
+
+  it('agrees with the adjacency map of @xstate/graph', () => {
+    const adjacency = getAdjacencyMap(failoverMachine, traversal(EVENT_TYPES));
+    const fromGraph: string[] = [];
+    for (const [from, { transitions }] of Object.entries(adjacency)) {
+      for (const { event: ev, state } of Object.values(transitions) as { event: FailoverEvent; state: Snapshot }[]) fromGraph.push(show({ from, event: ev.type, to: serializeState(state) }));
+    }
+    expect(fromGraph.sort()).toEqual(all.map(show).sort());
+  });
+
+  it('names on each edge the actions the core must perform, and hands the core exactly those', () => {
+    for (const e of all.filter((x) => x.from !== x.to)) {
+      const named = CHANGING[show(e)]!;
+      expect(definedActions(e.from, e.event), show(e)).toEqual(named);
+      expect(e.actions, show(e)).toEqual(named.filter((a) => CORE_ACTIONS.includes(a)));
+    }
+  });
+
+  it('records the taken term and counts the failover when the lease is taken', () => {
+    const [start] = initialTransition(failoverMachine, { term: 4 });
+    const [failing] = transition(failoverMachine, start, { type: 'PRIMARY_SILENT' });
+    const [promoting] = transition(failoverMachine, failing, { type: 'LEASE_TAKEN', term: 5 });
+    expect(promoting.context).toEqual({ term: 5, failovers: 1 });
+    const [lost] = transition(failoverMachine, failing, { type: 'LEASE_LOST' });
+    expect(lost.context).toEqual({ term: 4, failovers: 0 });
+  });
+
+  describe('on the core', () => {
+    const corePaths = getShortestPaths(failoverMachine, traversal(CORE_EVENT_TYPES));
+    const pathTo = new Map(corePaths.map((p) => [serializeState(p.state), p]));
+    const coreEdges = edgesFrom(corePaths, CORE_EVENT_TYPES);
+
+    it('reaches every state but reprotecting, which nothing the core receives leads to', () => {
+      expect([...pathTo.keys()].sort()).toEqual(STATES.filter((s) => s !== 'reprotecting').sort());
+    });
+
+    it('follows a shortest path to every state', () => {
+      for (const path of corePaths) replay(path);
+    });
+
+    it('follows every transition, including events a state ignores', () => {
+      expect(coreEdges).toHaveLength((STATES.length - 1) * CORE_EVENT_TYPES.length);
+      expect(coreEdges.filter((e) => e.from !== e.to).map(show).sort()).toEqual(Object.keys(CHANGING).filter((k) => !k.includes('SPARE_READY') && !k.startsWith('reprotecting')).sort());
+      for (const edge of coreEdges) replay(pathTo.get(edge.from)!, edge.event);
+    });
+  });
+});
