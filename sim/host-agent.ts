@@ -5,6 +5,7 @@ import { US_PER_MS } from '../lib/units.js';
 
 const TIMER_BEAT = 'host.heartbeat';
 const TIMER_START = 'host.start';
+const TIMER_FENCE = 'host.fence';
 
 export interface HostAgentOptions {
   readonly vmId: string;
@@ -21,10 +22,14 @@ export interface HostAgentHooks {
   status(): { role: HostRole; term: number; epoch: number };
   /** Time the supervisor needs before the new role's services run (restoring the guest image). */
   startDelayUs(change: RoleChange): number;
+  /** A role change arrived: stop what the old role did at once (a backup stops applying checkpoints). */
+  prepare(change: RoleChange, nowUs: number): void;
   /** The failover service assigned this host a role: the simulated supervisor starts the services. */
   onRoleChange(change: RoleChange, nowUs: number): void;
   /** The lease could not be renewed in time: stop releasing output. */
   onFenced(nowUs: number): void;
+  /** A renewal succeeded again under the same term (the store was out, nobody took over): release again. */
+  onUnfenced(nowUs: number): void;
 }
 
 /**
@@ -41,6 +46,8 @@ export class HostAgentCore implements Core {
   /** Output may be released until this instant (own clock), from the last successful renewal. */
   #releaseUntilUs = 0;
   fenced = false;
+  /** Fenced by a newer lease holder, not just by a failed renewal. */
+  #fencedForGood = false;
 
   constructor(
     readonly options: HostAgentOptions,
@@ -62,10 +69,15 @@ export class HostAgentCore implements Core {
         break;
       case 'timer':
         if (input.name === TIMER_BEAT) this.#beat(nowUs, out);
+        else if (input.name === TIMER_FENCE) {
+          // Exactly when the lease may lapse, not at the next heartbeat: a successor may start right after.
+          if (this.hooks.status().role === 'primary' && nowUs >= this.#releaseUntilUs) this.#fence(nowUs);
+        }
         else if (input.name === TIMER_START && this.#pendingChange !== null) {
           const change = this.#pendingChange;
           this.#pendingChange = null;
           this.fenced = false;
+          this.#fencedForGood = false;
           this.hooks.onRoleChange(change, nowUs);
           this.#beat(nowUs, out);
         }
@@ -73,6 +85,7 @@ export class HostAgentCore implements Core {
       case 'message':
         if (input.msg.type === 'roleChange' && input.msg.host === this.options.host && this.#pendingChange === null) {
           this.#pendingChange = input.msg;
+          this.hooks.prepare(input.msg, nowUs);
           out.push({ kind: 'setTimer', name: TIMER_START, atUs: nowUs + this.hooks.startDelayUs(input.msg) });
         }
         break;
@@ -82,11 +95,19 @@ export class HostAgentCore implements Core {
         if (r.outcome === 'ok') {
           this.#leaseRevision = r.revision;
           this.#releaseUntilUs = this.#renewalSentUs + this.options.leaseDurationUs - this.options.leaseSafetyUs;
+          out.push({ kind: 'setTimer', name: TIMER_FENCE, atUs: this.#releaseUntilUs });
+          if (this.fenced && !this.#fencedForGood) {
+            this.fenced = false;
+            this.hooks.onUnfenced(nowUs);
+          }
         } else if (r.outcome === 'conflict') {
           // Someone wrote the lease: if it names another host or a higher term, we are fenced.
           this.#leaseRevision = r.revision;
           const s = this.hooks.status();
-          if (r.record !== null && (r.record.primaryHost !== this.options.host || r.record.term > s.term)) this.#fence(nowUs);
+          if (r.record !== null && (r.record.primaryHost !== this.options.host || r.record.term > s.term)) {
+            this.#fencedForGood = true; // another host holds the lease: only a role change brings us back
+            this.#fence(nowUs);
+          }
         }
         break;
       }
@@ -101,9 +122,8 @@ export class HostAgentCore implements Core {
     const s = this.hooks.status();
     out.push({ kind: 'send', subject: this.options.subjects.heartbeat(this.options.host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: s.term, host: this.options.host, role: s.role, epoch: s.epoch } });
     out.push({ kind: 'setTimer', name: TIMER_BEAT, atUs: nowUs + this.options.heartbeatIntervalUs });
-    if (s.role !== 'primary' || this.fenced) return;
+    if (s.role !== 'primary' || this.#fencedForGood) return;
     if (this.#releaseUntilUs > 0 && nowUs >= this.#releaseUntilUs) this.#fence(nowUs);
-    if (this.fenced) return;
     const record: LeaseRecord = { primaryHost: this.options.host, term: s.term, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS };
     this.#renewalRequest++;
     this.#renewalSentUs = nowUs;

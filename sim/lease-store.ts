@@ -10,6 +10,8 @@ export class MemoryLeaseStore implements SimLeaseStore {
   readonly #records = new Map<string, { record: LeaseRecord; revision: number }>();
   #revision = 0;
   available = true;
+  /** Callers (actor names) cut off from the store by a partition. */
+  readonly partitioned = new Set<string>();
   writes = 0;
   conflicts = 0;
 
@@ -19,8 +21,8 @@ export class MemoryLeaseStore implements SimLeaseStore {
     return this.#records.get(vmId);
   }
 
-  apply(op: LeaseOp): Omit<LeaseResult, 'requestId'> {
-    if (!this.available) return { outcome: 'unavailable', record: null, revision: 0 };
+  apply(op: LeaseOp, _nowUs: number, caller: string): Omit<LeaseResult, 'requestId'> {
+    if (!this.available || this.partitioned.has(caller)) return { outcome: 'unavailable', record: null, revision: 0 };
     const current = this.#records.get(op.vmId);
     if (op.type === 'read') return { outcome: 'ok', record: current?.record ?? null, revision: current?.revision ?? 0 };
     if ((current?.revision ?? 0) !== op.expectedRevision) {

@@ -3,10 +3,13 @@ import type { Segment, WireMessage } from '../lib/codec/messages.js';
 import type { Hop } from '../lib/runtime/sim/sim-runtime.js';
 
 /**
- * Checks output commit on every packet that enters the client's link: no
+ * Checks every packet that enters the client's link. Output commit: no
  * segment, and no byte in it, may leave before the epoch that produced it is
- * applied on the backup. The epoch of a byte is the epoch in which the guest
- * first emitted it, learned by watching the guest's tx subject.
+ * applied on the backup (or committed locally by an unprotected primary); the
+ * epoch of a byte is the epoch in which the guest first emitted it, learned by
+ * watching the guest's tx subject. One primary: output is stamped with its
+ * host's fencing term, and after a newer term has released output, an older
+ * one never does again.
  */
 export class OutputCommitOracle {
   /** Byte ranges by first emission: [previous end, ends[i]) came from epochs[i]. */
@@ -14,6 +17,8 @@ export class OutputCommitOracle {
   readonly #epochs: number[] = [];
   #maxSeen = 0;
   #firstSeq = 0;
+  #maxTerm = 0;
+  #guestTerm = 0;
   segmentsChecked = 0;
 
   /** The newest epoch output may come from: applied on the backup, or committed locally by an unprotected primary. */
@@ -24,7 +29,8 @@ export class OutputCommitOracle {
    * `seq` never left (output commit) and will be emitted again, under new
    * epochs. Forget them.
    */
-  rollbackTo(seq: number): void {
+  rollbackTo(seq: number, term: number): void {
+    this.#guestTerm = Math.max(this.#guestTerm, term);
     while (this.#ends.length > 0 && this.#ends[this.#ends.length - 1]! > seq) {
       const start = this.#ends.length > 1 ? this.#ends[this.#ends.length - 2]! : this.#firstSeq;
       if (start >= seq) {
@@ -38,8 +44,10 @@ export class OutputCommitOracle {
     this.#maxSeen = Math.min(this.#maxSeen, seq);
   }
 
-  /** A guest segment on tx. */
+  /** A guest segment on tx. A fenced primary's guest may still run: only the newest term's emissions count. */
   observeGuest(seg: Segment): void {
+    if (seg.term < this.#guestTerm) return;
+    this.#guestTerm = seg.term;
     const end = seg.seq + seg.payload.length;
     if (seg.payload.length === 0 || end <= this.#maxSeen) return;
     if (this.#maxSeen === 0) {
@@ -51,9 +59,12 @@ export class OutputCommitOracle {
     this.#maxSeen = end;
   }
 
-  /** Asserts output commit for a segment about to enter the wire toward the client. */
+  /** Asserts output commit and one primary for a segment about to enter the wire toward the client. */
   check(seg: Segment, nowUs: number): void {
     this.segmentsChecked++;
+    // One primary: once a newer term has put output on the wire, an older term never may again.
+    assert(seg.term >= this.#maxTerm, `one primary: term ${seg.term} output at ${nowUs}µs after term ${this.#maxTerm} began releasing`);
+    this.#maxTerm = seg.term;
     const applied = this.committedEpoch();
     assert(seg.epoch <= applied, `output commit: segment seq ${seg.seq} of epoch ${seg.epoch} left at ${nowUs}µs, backup has epoch ${applied}`);
     if (seg.payload.length === 0) return;

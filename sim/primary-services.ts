@@ -4,6 +4,7 @@ import { msToUs } from '../lib/units.js';
 import { AckerCore } from '../services/acker/core.js';
 import { CheckpointerPrimaryCore } from '../services/checkpointer/primary.js';
 import { NetbufferCore } from '../services/netbuffer/core.js';
+import type { PlantedBug } from './planted-bugs.js';
 
 /** Acknowledgement timeout of a checkpoint transfer, beyond any transfer time of a run. */
 const CHECKPOINT_ACK_TIMEOUT_US = 2_000_000;
@@ -22,13 +23,35 @@ export interface PrimaryServicesOptions {
   /** No backup yet: epochs commit locally. */
   readonly unprotected: boolean;
   readonly term: number;
+  /** The host this primary runs on (its control subject tells it when the backup is gone). */
+  readonly host: string;
+  /** Tests only. */
+  readonly plantedBug?: PlantedBug;
 }
 
 /** Netbuffer, acker and checkpointer of a primary host, from the run's configuration. */
 export function primaryServices(config: RunConfig, s: Subjects, o: PrimaryServicesOptions): PrimaryServices {
   const speculative = isSpeculative(config.mode);
-  const netbuffer = new NetbufferCore({ vmId: config.vmId, txSubject: s.tx, commitSubject: s.commit, outSubject: s.wireOut, heldBytesMax: config.buffers.heldBytesMax, holdData: !speculative });
-  const acker = new AckerCore({ vmId: config.vmId, mode: speculative ? 'spec' : 'remus', subjects: s, tcp: config.tcp, specBufferBytes: config.buffers.specBufferBytes, chunkBytes: config.checkpoint.chunkBytes, recordDigests: o.recordDigests });
+  const bug = o.plantedBug;
+  const netbuffer = new NetbufferCore({
+    vmId: config.vmId,
+    txSubject: s.tx,
+    commitSubject: s.commit,
+    outSubject: s.wireOut,
+    heldBytesMax: config.buffers.heldBytesMax,
+    holdData: !speculative,
+    ...(bug === 'release-before-commit' ? { plantedReleaseBeforeCommit: true } : {}),
+  });
+  const acker = new AckerCore({
+    vmId: config.vmId,
+    mode: speculative ? 'spec' : 'remus',
+    subjects: s,
+    tcp: config.tcp,
+    specBufferBytes: config.buffers.specBufferBytes,
+    chunkBytes: config.checkpoint.chunkBytes,
+    recordDigests: o.recordDigests,
+    ...(bug === 'release-before-commit' || bug === 'spec-buffer-not-replicated' ? { plantedBug: bug } : {}),
+  });
   const primary = new CheckpointerPrimaryCore({
     vmId: config.vmId,
     subjects: s,
@@ -41,6 +64,7 @@ export function primaryServices(config: RunConfig, s: Subjects, o: PrimaryServic
     maxLatencySamples: config.maxLatencySamples,
     firstEpoch: o.firstEpoch,
     unprotected: o.unprotected,
+    controlSubject: s.control(o.host),
   });
   primary.term = o.term;
   netbuffer.term = o.term;

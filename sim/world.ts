@@ -1,4 +1,4 @@
-import type { HostRole, Segment } from '../lib/codec/messages.js';
+import type { HostRole, Segment, WireMessage } from '../lib/codec/messages.js';
 import { subjects } from '../lib/codec/subjects.js';
 import { isReplicated, isSpeculative, type RunConfig } from '../lib/config/run-config.js';
 import type { Core } from '../lib/runtime/types.js';
@@ -14,7 +14,9 @@ import { FailoverCore } from '../services/failover/core.js';
 import { LinkDirection, linkDirectionFor } from '../lib/link/index.js';
 import { HostAgentCore } from './host-agent.js';
 import { MemoryLeaseStore } from './lease-store.js';
+import { faultSteps, type Fault, type FaultStep } from './faults.js';
 import { CheckedHop, OutputCommitOracle } from './oracle.js';
+import type { PlantedBug } from './planted-bugs.js';
 import { primaryServices, type PrimaryServices } from './primary-services.js';
 
 /** The hosts of a replicated run: the primary, its backup and a spare. */
@@ -35,6 +37,8 @@ export interface Replication extends PrimaryServices {
   readonly history: { guests: GuestCore[]; services: PrimaryServices[] };
   /** The host serving as primary. */
   primaryHost: string;
+  /** Hosts cut off from the failover service and the lease store (fault injection). */
+  readonly isolated: Set<string>;
 }
 
 /** A built simulation: the runtime and handles to every component. */
@@ -54,6 +58,10 @@ export interface WorldHooks {
   readonly onLog?: SimRuntimeOptions['onLog'];
   /** Keep image digests on both hosts (checkpoint exactness tests). */
   readonly recordDigests?: boolean;
+  /** Tests only: a bug the simulator must catch. */
+  readonly plantedBug?: PlantedBug;
+  /** Sees every message as it is published (after the oracle). */
+  readonly onPublish?: (subject: string, msg: WireMessage, nowUs: number) => void;
 }
 
 /** Replication link queue: checkpoints are never dropped on it, only delayed. */
@@ -71,8 +79,15 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
     leaseStore,
     ...(hooks.tamper ? { tamper: hooks.tamper } : {}),
     ...(hooks.onLog ? { onLog: hooks.onLog } : {}),
-    onPublish: (subject, msg) => {
+    onPublish: (subject, msg, nowUs) => {
       if (oracle !== null && subject === s.tx && msg.type === 'segment') oracle.observeGuest(msg);
+      hooks.onPublish?.(subject, msg, nowUs);
+    },
+    // An isolated host's heartbeats and control messages are lost.
+    dropOnBus: (subject, msg) => {
+      const isolated = world.replication?.isolated;
+      if (isolated === undefined || isolated.size === 0) return false;
+      return (msg.type === 'heartbeat' || msg.type === 'roleChange') && isolated.has(msg.host);
     },
   });
   const linkDown = linkDirectionFor(config.link, config.seed, 'down');
@@ -80,10 +95,11 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
   runtime.addHop(s.wireIn, linkUp);
   const guest = new GuestCore(guestOptionsFromConfig(config, s, rng, hooks.recordDigests ?? false));
   const client = new ClientCore(clientOptionsFromConfig(config, s));
-  guest.tcp.term = 1;
+  // Replicated runs start under term 1 (the first lease); native has no terms.
+  if (isReplicated(config.mode)) guest.tcp.term = 1;
   const world: World = { runtime, guest, client, linkDown, linkUp, replication: null, config };
   if (isReplicated(config.mode)) {
-    const replication = buildReplication(world, rng, leaseStore, hooks.recordDigests ?? false);
+    const replication = buildReplication(world, rng, leaseStore, hooks);
     (world as { replication: Replication | null }).replication = replication;
     oracle = replication.oracle;
     runtime.addHop(s.wireOut, new CheckedHop(linkDown, (msg, nowUs) => replication.oracle.check(msg as Segment, nowUs)));
@@ -95,8 +111,10 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
   return world;
 }
 
-function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, recordDigests: boolean): Replication {
+function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, hooks: WorldHooks): Replication {
   const { config, runtime } = world;
+  const recordDigests = hooks.recordDigests ?? false;
+  const plantedBug = hooks.plantedBug;
   const s = subjects(config.vmId);
   const replicationLink = (name: string) =>
     new LinkDirection(
@@ -107,7 +125,7 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
   const replicationUp = replicationLink('replication.up');
   runtime.addHop(s.ckptData, replicationDown);
   runtime.addHop(s.ckptAck, replicationUp);
-  const services = primaryServices(config, s, { recordDigests, firstEpoch: 1, unprotected: false, term: 1 });
+  const services = primaryServices(config, s, { recordDigests, firstEpoch: 1, unprotected: false, term: 1, host: HOSTS.primary, ...(plantedBug ? { plantedBug } : {}) });
   const backup = new CheckpointerBackupCore({ vmId: config.vmId, subjects: s, memoryBytes: config.guest.memoryBytes, specBufferBytes: config.buffers.specBufferBytes, maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1, recordDigests });
   backup.term = 1;
   const f = config.failover;
@@ -122,7 +140,8 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
     leaseDurationUs: msToUs(f.leaseDurationMs),
     clockSkewUs: msToUs(f.clockSkewMs),
   });
-  const oracle = new OutputCommitOracle(() => backup.stats.appliedEpoch);
+  // Output may come from epochs the backup applied, or that the primary committed alone once its backup was gone.
+  const oracle = new OutputCommitOracle(() => Math.max(backup.stats.appliedEpoch, rep.primary.unprotected ? rep.primary.stats.lastCommittedEpoch : 0));
   const rep: Replication = {
     ...services,
     backup,
@@ -134,6 +153,7 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
     hosts: new Map(),
     history: { guests: [world.guest], services: [services] },
     primaryHost: HOSTS.primary,
+    isolated: new Set(),
   };
   const addHost = (host: string, role: HostRole, hostServices: Core[]) => {
     const entry = { agent: null as unknown as HostAgentCore, services: hostServices, role, term: 1 };
@@ -141,16 +161,25 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
       { vmId: config.vmId, host, subjects: s, heartbeatIntervalUs: msToUs(f.heartbeatIntervalMs), leaseDurationUs: msToUs(f.leaseDurationMs), leaseSafetyUs: msToUs(f.leaseSafetyMs + f.clockSkewMs) },
       {
         status: () => ({ role: entry.role, term: entry.term, epoch: entry.role === 'primary' ? rep.primary.stats.lastCommittedEpoch : (rep.backup?.stats.appliedEpoch ?? 0) }),
-        startDelayUs: (change) => (change.role === 'primary' ? msToUs(f.restoreFixedMs) + Math.ceil((config.guest.memoryBytes * US_PER_S) / f.restoreBytesPerSec) : 0),
+        startDelayUs: (change) => (change.role === 'primary' && entry.role === 'backup' ? msToUs(f.restoreFixedMs) + Math.ceil((config.guest.memoryBytes * US_PER_S) / f.restoreBytesPerSec) : 0),
+        prepare: (change) => {
+          // The backup's image is final from here: the promotion restores exactly this epoch.
+          if (change.role === 'primary' && entry.role === 'backup' && rep.backup !== null && runtime.isRunning(rep.backup)) runtime.removeActor(rep.backup);
+        },
         onRoleChange: (change) => {
-          if (change.role === 'primary' && entry.role === 'backup') promote(world, rep, host, change.term, recordDigests);
+          if (change.role === 'primary' && entry.role === 'backup') promote(world, rep, host, plantedBug === 'stale-term-accepted' ? 1 : change.term, hooks);
           entry.term = change.term;
           entry.role = change.role;
         },
         onFenced: () => {
-          if (rep.primaryHost !== host) return;
+          if (rep.primaryHost !== host || plantedBug === 'no-fencing') return;
           rep.netbuffer.fenced = true;
           rep.acker.fenced = true;
+        },
+        onUnfenced: () => {
+          if (rep.primaryHost !== host) return;
+          rep.netbuffer.fenced = false;
+          rep.acker.fenced = false;
         },
       },
     );
@@ -172,7 +201,8 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
  * joins. The output-commit oracle forgets what the old guest emitted after
  * that checkpoint: it never left, and the new guest emits it again.
  */
-function promote(world: World, rep: Replication, host: string, term: number, recordDigests: boolean): void {
+function promote(world: World, rep: Replication, host: string, term: number, hooks: WorldHooks): void {
+  const recordDigests = hooks.recordDigests ?? false;
   const { config, runtime } = world;
   const backup = rep.backup;
   if (backup === null) return;
@@ -180,11 +210,11 @@ function promote(world: World, rep: Replication, host: string, term: number, rec
   const applied = backup.stats.appliedEpoch;
   const guest = new GuestCore(guestOptionsFromConfig(config, s, new Rng(config.seed).fork(`promoted.${term}`), recordDigests));
   if (applied > 0) guest.restore(backup.image.bytes, backup.stateBlob, term);
-  const services = primaryServices(config, s, { recordDigests, firstEpoch: applied + 1, unprotected: true, term });
+  const services = primaryServices(config, s, { recordDigests, firstEpoch: applied + 1, unprotected: true, term, host, ...(hooks.plantedBug ? { plantedBug: hooks.plantedBug } : {}) });
   if (isSpeculative(config.mode) && backup.spec !== null && backup.ackerConnection !== null) services.acker.restore(backup.spec, backup.ackerConnection, applied);
-  rep.oracle.rollbackTo(guest.tcp.sndMax);
+  rep.oracle.rollbackTo(guest.tcp.sndMax, guest.tcp.term);
   rep.oracle.committedEpoch = () => services.primary.stats.lastCommittedEpoch;
-  runtime.removeActor(backup);
+  if (runtime.isRunning(backup)) runtime.removeActor(backup);
   rep.backup = null;
   const entry = rep.hosts.get(host)!;
   entry.services = [guest, services.netbuffer, services.acker, services.primary];
@@ -207,20 +237,49 @@ export function crashHost(world: World, host: string): void {
   if (rep.backup !== null && services.includes(rep.backup)) rep.backup = null;
 }
 
-/** Runs the world to the end of its duration (or until a bulk transfer completes). */
-export function runWorld(world: World, onProgress?: (simUs: number) => void): void {
+/** Starts or ends a fault. */
+export function applyFaultStep(world: World, step: FaultStep): void {
+  const rep = world.replication;
+  if (rep === null) return;
+  const f = step.fault;
+  switch (f.kind) {
+    case 'crash': {
+      const host = f.role === 'primary' ? rep.primaryHost : [...rep.hosts].find(([, e]) => e.role === 'backup')?.[0];
+      if (host !== undefined) crashHost(world, host);
+      return;
+    }
+    case 'isolate-primary': {
+      if (step.phase === 'start') {
+        rep.isolated.add(rep.primaryHost);
+        rep.leaseStore.partitioned.add(`host.${rep.primaryHost}`);
+      } else {
+        for (const host of rep.isolated) rep.leaseStore.partitioned.delete(`host.${host}`);
+        rep.isolated.clear();
+      }
+      return;
+    }
+    case 'lease-outage':
+      rep.leaseStore.available = step.phase === 'end';
+      return;
+  }
+}
+
+/** Runs the world to the end of its duration (or until a bulk transfer completes), injecting its faults. */
+export function runWorld(world: World, onProgress?: (simUs: number) => void, extraFaults: readonly Fault[] = []): void {
   const endUs = sToUs(world.config.durationS);
   const sliceUs = 100 * US_PER_MS;
   const done = () => world.client.stats.peerClosedAtUs !== null;
   const crashAtMs = world.config.faults.crashPrimaryAtMs;
-  let crashUs = crashAtMs === null || world.replication === null ? null : msToUs(crashAtMs);
+  const steps = world.replication === null ? [] : faultSteps([...(crashAtMs === null ? [] : [{ kind: 'crash', role: 'primary', atMs: crashAtMs } as const]), ...extraFaults]);
+  let next = 0;
   for (let t = sliceUs; ; t += sliceUs) {
-    if (crashUs !== null && crashUs <= Math.min(t, endUs)) {
-      world.runtime.runUntil(crashUs, done);
-      crashHost(world, world.replication!.primaryHost);
-      crashUs = null;
+    const sliceEnd = Math.min(t, endUs);
+    while (next < steps.length && steps[next]!.atUs <= sliceEnd) {
+      const step = steps[next++]!;
+      world.runtime.runUntil(step.atUs, done);
+      applyFaultStep(world, step);
     }
-    world.runtime.runUntil(Math.min(t, endUs), done);
+    world.runtime.runUntil(sliceEnd, done);
     onProgress?.(world.runtime.nowUs);
     if (done() || t >= endUs) break;
   }

@@ -24,6 +24,8 @@ export interface AckerOptions {
   readonly chunkBytes: number;
   /** Record a digest of the speculative buffer per checkpoint (tests prove the backup's copy equal). */
   readonly recordDigests: boolean;
+  /** Tests only: a planted bug the simulator must catch. */
+  readonly plantedBug?: 'release-before-commit' | 'spec-buffer-not-replicated';
 }
 
 export interface AckerStats {
@@ -34,7 +36,7 @@ export interface AckerStats {
   segmentsForwarded: number;
   committedSeq: number;
   clientAckSeq: number;
-  /** Commits from an older term, dropped. */
+  /** Commits and guest output from an older term, dropped. */
   staleTermDrops: number;
 }
 
@@ -167,8 +169,10 @@ export class AckerCore implements Core {
     if (msg.type === 'segment' && subject === s.wireIn) {
       if (this.options.mode === 'remus') {
         this.stats.segmentsForwarded++;
-        this.#emit({ kind: 'send', subject: s.rx, msg });
+        this.#emit({ kind: 'send', subject: s.rx, msg: { ...msg, term: this.term } }); // the guest drops other terms
       } else this.#onClientSegment(msg, nowUs);
+    } else if ((msg.type === 'segment' || msg.type === 'epochEnd') && msg.term < this.term) {
+      this.stats.staleTermDrops++; // a fenced primary's guest
     } else if (msg.type === 'segment' && subject === s.tx) this.#onGuestSegment(msg, nowUs);
     else if (msg.type === 'epochEnd') this.#onEpochEnd(msg);
     else if (msg.type === 'epochCommit') {
@@ -212,6 +216,7 @@ export class AckerCore implements Core {
       if (spec.usedBytes > this.stats.specBufferBytesMax) this.stats.specBufferBytesMax = spec.usedBytes;
     }
     this.#sendSpecAck(seg.tsValUs, nowUs);
+    if (this.options.plantedBug === 'release-before-commit') this.#wire?.trySend(nowUs);
   }
 
   #initConnection(synAck: Segment): void {
@@ -263,7 +268,8 @@ export class AckerCore implements Core {
     const endSeq = spec?.endSeq ?? 0;
     this.#epochEnds.push({ epoch: end.epoch, endSeq });
     const startSeq = this.#epochStartSeq;
-    const bytes = spec !== null && endSeq > startSeq ? spec.copyOut(startSeq, endSeq - startSeq) : EMPTY;
+    const replicate = this.options.plantedBug !== 'spec-buffer-not-replicated';
+    const bytes = spec !== null && endSeq > startSeq && replicate ? spec.copyOut(startSeq, endSeq - startSeq) : EMPTY;
     const clientAckSeq = this.#wire?.sndUna ?? 0;
     this.#epochStartSeq = endSeq;
     const delta = encodeSpecDelta({ startSeq, clientAckSeq, connection: this.connectionState(), bytes });
@@ -292,7 +298,7 @@ export class AckerCore implements Core {
       this.#clientSynWindow = seg.window;
       this.#clientNxt = seg.seq + 1;
       this.stats.segmentsForwarded++;
-      this.#emit({ kind: 'send', subject: s.rx, msg: seg }); // the guest's own handshake
+      this.#emit({ kind: 'send', subject: s.rx, msg: { ...seg, term: this.term } }); // the guest's own handshake
       return;
     }
     const fin = seg.flags & TcpFlag.FIN ? 1 : 0;
@@ -327,9 +333,9 @@ export class AckerCore implements Core {
 
   #wireHost() {
     return {
-      dataEndSeq: () => this.stats.committedSeq,
+      dataEndSeq: () => (this.options.plantedBug === 'release-before-commit' ? (this.#spec?.endSeq ?? 0) : this.stats.committedSeq),
       emitData: (seq: number, len: number, retransmit: boolean, nowUs: number) => {
-        const header = this.#committedHeader;
+        const header = this.options.plantedBug === 'release-before-commit' ? (this.#headers[this.#headers.length - 1] ?? this.#committedHeader) : this.#committedHeader;
         assert(header !== null, `committed data at ${seq} without a committed guest header`);
         if (retransmit) this.#timedSeq = null;
         else if (this.#timedSeq === null) {

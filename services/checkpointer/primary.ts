@@ -29,6 +29,8 @@ export interface PrimaryOptions {
   readonly firstEpoch?: number;
   /** No backup: each epoch commits locally as soon as it is staged (the VM runs unprotected). */
   readonly unprotected?: boolean;
+  /** The host's control subject: a role change without a peer means the backup is gone. */
+  readonly controlSubject?: string;
 }
 
 export interface PrimaryStats {
@@ -40,7 +42,7 @@ export interface PrimaryStats {
   nacks: number;
   staleChunks: number;
   lastCommittedEpoch: number;
-  /** Acknowledgements from a backup of another term, dropped. */
+  /** Acknowledgements and staged parts of another term, dropped. */
   staleTermDrops: number;
   /** Epochs committed without a backup (unprotected after a failover): not checkpoints. */
   localCommits: number;
@@ -71,11 +73,16 @@ export class CheckpointerPrimaryCore implements Core {
   term = 0;
 
   constructor(readonly options: PrimaryOptions) {
-    this.subscriptions = [options.subjects.ckptStage, options.subjects.ckptAck];
+    this.subscriptions = [options.subjects.ckptStage, options.subjects.ckptAck, ...(options.controlSubject ? [options.controlSubject] : [])];
     this.#expectedSources = options.speculative ? [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC] : [ChunkSource.PAGES, ChunkSource.STATE];
     [this.#snapshot] = initialTransition(epochMachine, { maxInflight: options.maxInflightEpochs, firstEpoch: options.firstEpoch ?? 1 });
     this.stats.lastCommittedEpoch = (options.firstEpoch ?? 1) - 1;
     this.#unprotected = options.unprotected ?? false;
+  }
+
+  /** No backup: epochs commit locally. */
+  get unprotected(): boolean {
+    return this.#unprotected;
   }
 
   get state(): EpochState {
@@ -99,6 +106,7 @@ export class CheckpointerPrimaryCore implements Core {
       case 'message':
         if (input.msg.type === 'checkpointChunk') this.#onStaged(input.msg, nowUs, out);
         else if (input.msg.type === 'checkpointAck') this.#onAck(input.msg, nowUs, out);
+        else if (input.msg.type === 'roleChange' && input.msg.role === 'primary' && input.msg.peerHost === '' && input.msg.term >= this.term) this.#loseBackup(nowUs, out);
         break;
     }
     return out;
@@ -156,6 +164,10 @@ export class CheckpointerPrimaryCore implements Core {
   }
 
   #onStaged(chunk: CheckpointChunk, nowUs: number, out: Effect[]): void {
+    if (chunk.term !== this.term) {
+      this.stats.staleTermDrops++; // a part of another term's checkpoint
+      return;
+    }
     const staged = this.#staging;
     if (staged === null || !staged.add(chunk)) {
       this.stats.staleChunks++;
@@ -192,6 +204,18 @@ export class CheckpointerPrimaryCore implements Core {
     else this.stats.checkpoints++;
     if (this.stats.commitLatenciesUs.length < this.options.maxLatencySamples) this.stats.commitLatenciesUs.push(nowUs - pausedAtUs);
     out.push({ kind: 'send', subject: this.options.subjects.commit, msg: { type: 'epochCommit', vmId: this.options.vmId, term: this.term, epoch } });
+  }
+
+  /** The backup is gone: commit what it never acknowledged, and from now on commit locally. */
+  #loseBackup(nowUs: number, out: Effect[]): void {
+    if (this.#unprotected) return;
+    this.#unprotected = true;
+    out.push({ kind: 'cancelTimer', name: TIMER_ACK });
+    while (this.#inflight.length > 0) {
+      const oldest = this.#inflight.shift()!;
+      this.#commit(oldest.epoch, oldest.pausedAtUs, nowUs, out);
+      this.#send({ type: 'COMMITTED' }, nowUs, out);
+    }
   }
 
   #onAckTimeout(nowUs: number, out: Effect[]): void {

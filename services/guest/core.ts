@@ -1,5 +1,5 @@
 import { assert } from '../../lib/assert.js';
-import type { EpochBarrier, Segment } from '../../lib/codec/messages.js';
+import type { EpochBarrier } from '../../lib/codec/messages.js';
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Rng } from '../../lib/rng.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
@@ -152,7 +152,9 @@ export class GuestCore implements Core {
         if (this.options.appDirtyPagesPerSec > 0) this.#emit({ kind: 'setTimer', name: TIMER_APP, atUs: this.#nowUs + APP_TICK_US });
         break;
       case 'message':
-        if (input.msg.type === 'segment') this.tcp.onSegment(input.msg as Segment, this.#nowUs);
+        if (input.msg.type !== 'segment') break;
+        if (input.msg.term < this.tcp.term) this.stats.staleTermDrops++; // from a fenced primary's acker
+        else this.tcp.onSegment(input.msg, this.#nowUs);
         break;
       case 'timer':
         if (input.name === TIMER_APP) this.#dirtyAppPages();

@@ -17,6 +17,8 @@ export interface NetbufferOptions {
    * data and its delivery; the netbuffer plugs the rest (ACKs, SYN, FIN).
    */
   readonly holdData: boolean;
+  /** Tests only: a planted bug that releases output without waiting for its commit. */
+  readonly plantedReleaseBeforeCommit?: boolean;
 }
 
 export interface NetbufferStats {
@@ -25,7 +27,7 @@ export interface NetbufferStats {
   segmentsReleased: number;
   segmentsRefused: number;
   lastCommittedEpoch: number;
-  /** Commits from an older term (a fenced primary's checkpointer), dropped. */
+  /** Commits and segments from an older term (a fenced primary), dropped. */
   staleTermDrops: number;
 }
 
@@ -56,7 +58,13 @@ export class NetbufferCore implements Core {
   handle(input: Input, _nowUs: number): Effect[] {
     if (input.kind !== 'message') return [];
     const msg = input.msg;
-    if (msg.type === 'segment') return this.#onSegment(msg);
+    if (msg.type === 'segment') {
+      if (msg.term < this.term) {
+        this.stats.staleTermDrops++; // a fenced primary's guest
+        return [];
+      }
+      return this.#onSegment(msg);
+    }
     if (msg.type === 'epochCommit') {
       if (msg.term < this.term) {
         this.stats.staleTermDrops++;
@@ -69,7 +77,7 @@ export class NetbufferCore implements Core {
 
   #onSegment(seg: Segment): Effect[] {
     if (!this.options.holdData && seg.payload.length > 0) return [];
-    if (seg.epoch <= this.stats.lastCommittedEpoch && !this.fenced) {
+    if ((seg.epoch <= this.stats.lastCommittedEpoch || this.options.plantedReleaseBeforeCommit) && !this.fenced) {
       // Its epoch is already on the backup (it overtook nothing): release at once.
       this.stats.segmentsReleased++;
       return [{ kind: 'send', subject: this.options.outSubject, msg: seg }];

@@ -21,6 +21,8 @@ export interface SimRuntimeOptions {
   readonly busDelayUs: number;
   /** Receives every log effect; none by default (hot paths log nothing). */
   readonly onLog?: (entry: SimLogEntry) => void;
+  /** Drops a message on the bus (fault injection: partitions); counted as dropped. */
+  readonly dropOnBus?: (subject: string, msg: WireMessage, nowUs: number) => boolean;
   /** Sees every message as it is published (the simulator's oracle watches here). */
   readonly onPublish?: (subject: string, msg: WireMessage, nowUs: number) => void;
   /** Answers lease operations (the lease store of the simulated world). */
@@ -31,7 +33,8 @@ export interface SimRuntimeOptions {
 
 /** A lease store the simulator consults; its answer reaches the asking actor after `latencyUs`. */
 export interface SimLeaseStore {
-  apply(op: LeaseOp, nowUs: number): Omit<LeaseResult, 'requestId'>;
+  /** `caller` is the asking actor's name, so a partition can cut one host off the store. */
+  apply(op: LeaseOp, nowUs: number, caller: string): Omit<LeaseResult, 'requestId'>;
   readonly latencyUs: number;
 }
 
@@ -214,7 +217,7 @@ export class SimRuntime {
         case 'lease': {
           const store = this.options.leaseStore;
           assert(store !== undefined, `${actor.core.name} asked for a lease, but this world has no lease store`);
-          const result: LeaseResult = { requestId: effect.requestId, ...store.apply(effect.op, this.#nowUs) };
+          const result: LeaseResult = { requestId: effect.requestId, ...store.apply(effect.op, this.#nowUs, actor.core.name) };
           this.#queue.push(new SimEvent(this.#nowUs + store.latencyUs, EventKind.LeaseAnswer, actor, '', null, null, 0, result));
           break;
         }
@@ -230,6 +233,10 @@ export class SimRuntime {
     let msg = original;
     if (this.options.wireCheck) msg = decode(messageTypeOf(subject), encode(msg));
     this.options.onPublish?.(subject, msg, this.#nowUs);
+    if (this.options.dropOnBus?.(subject, msg, this.#nowUs)) {
+      this.#messagesDropped++;
+      return;
+    }
     const hop = this.#hops.get(subject);
     const atUs = hop ? hop.transit(msg, this.#nowUs) : this.#nowUs + this.options.busDelayUs;
     if (atUs === DROPPED) {

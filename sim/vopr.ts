@@ -1,0 +1,104 @@
+import { InvariantError } from '../lib/errors.js';
+import { runConfigSchema, type Mode, type RunConfig } from '../lib/config/run-config.js';
+import { Rng } from '../lib/rng.js';
+import { msToUs, US_PER_MS } from '../lib/units.js';
+import { TIMELINE_BIN_US } from '../services/client/options-from-config.js';
+import { planFaults, type Fault } from './faults.js';
+import type { PlantedBug } from './planted-bugs.js';
+import { buildWorld, runWorld } from './world.js';
+
+/** Faults happen in [FAULTS_FROM_MS, SAFETY_END_MS); then none, until END_MS. */
+const FAULTS_FROM_MS = 300;
+const SAFETY_END_MS = 1500;
+const END_MS = 3000;
+/** Liveness: delivery must have resumed within this long after the faults stopped. */
+const LIVENESS_BOUND_MS = 1000;
+
+export type Invariant = 'output-commit' | 'one-primary' | 'exactly-once' | 'liveness' | 'assertion';
+
+export interface VoprScenario {
+  readonly seed: number;
+  readonly config: RunConfig;
+  readonly faults: readonly Fault[];
+}
+
+export interface VoprOutcome {
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly invariant: Invariant | null;
+  readonly atMs: number | null;
+  readonly message: string | null;
+  readonly mode: Mode;
+  readonly workload: 'bulk' | 'rr';
+  readonly faults: readonly Fault[];
+  readonly failovers: number;
+  readonly bytesDelivered: number;
+  /** FNV-1a over every published message's time, subject and type: equal digests, equal runs. */
+  readonly traceDigest: string;
+}
+
+/** The scenario a seed stands for: a small replicated world and a fault plan. */
+export function voprScenario(seed: number): VoprScenario {
+  const rng = new Rng(seed, 'vopr');
+  const pick = <T>(items: readonly T[]): T => items[rng.int(items.length)]!;
+  const mode = pick(['remus', 'spec', 'spec-racc'] as const);
+  const workload = pick([{ kind: 'bulk', totalBytes: 0 }, { kind: 'rr', requestBytes: 64 + rng.int(2000), responseBytes: 1000 + rng.int(40_000) }] as const);
+  const config = runConfigSchema.parse({
+    mode,
+    seed,
+    durationS: END_MS / 1000,
+    epochMs: pick([5, 10, 20, 40]),
+    workload,
+    link: { bandwidthBitsPerSec: pick([20e6, 50e6, 100e6, 200e6]), rttMs: pick([1, 2, 5, 20]), lossRate: pick([0, 0, 0.001, 0.005]) },
+    guest: { memoryBytes: 4 * 1024 * 1024, appDirtyPagesPerSec: 500 },
+    tcp: { sndBufBytes: 512 * 1024, rcvBufBytes: 1024 * 1024 },
+    buffers: { specBufferBytes: 2 * 1024 * 1024, heldBytesMax: 4 * 1024 * 1024 },
+    checkpoint: { chunkBytes: 64 * 1024 },
+  });
+  return { seed, config, faults: planFaults(rng.fork('faults'), FAULTS_FROM_MS, SAFETY_END_MS) };
+}
+
+/**
+ * Runs one seed: faults on during the safety phase, off during the liveness
+ * phase. Safety is checked on every packet (output commit, one primary) and
+ * every delivered byte (exactly-once); liveness at the end.
+ */
+export function runVoprSeed(seed: number, plantedBug?: PlantedBug): VoprOutcome {
+  const { config, faults } = voprScenario(seed);
+  let digest = 0x811c9dc5;
+  const mix = (text: string) => {
+    for (let i = 0; i < text.length; i++) digest = Math.imul(digest ^ text.charCodeAt(i), 0x01000193);
+  };
+  const world = buildWorld(config, { ...(plantedBug ? { plantedBug } : {}), onPublish: (subject, msg, nowUs) => mix(`${nowUs}${subject}${msg.type}`) });
+  let failure: { invariant: Invariant; message: string } | null = null;
+  try {
+    runWorld(world, undefined, faults);
+  } catch (err) {
+    if (!(err instanceof InvariantError)) throw err;
+    const invariant: Invariant = err.message.startsWith('output commit') ? 'output-commit' : err.message.startsWith('one primary') ? 'one-primary' : 'assertion';
+    failure = { invariant, message: err.message };
+  }
+  const c = world.client.stats;
+  if (failure === null && !c.streamVerified) failure = { invariant: 'exactly-once', message: `the client's stream differs from the generator at byte ${c.firstMismatchOffset}` };
+  if (failure === null) {
+    const fromBin = Math.floor(msToUs(SAFETY_END_MS + LIVENESS_BOUND_MS) / TIMELINE_BIN_US);
+    const lateBytes = c.deliveredPerBin.slice(fromBin).reduce((a, b) => a + b, 0);
+    const crashedPrimary = faults.some((f) => f.kind === 'crash' && f.role === 'primary');
+    const failovers = world.replication?.failover.stats.failovers ?? 0;
+    if (lateBytes === 0) failure = { invariant: 'liveness', message: `nothing delivered in the last ${END_MS - SAFETY_END_MS - LIVENESS_BOUND_MS} ms, ${LIVENESS_BOUND_MS} ms after the faults stopped` };
+    else if (crashedPrimary && failovers === 0) failure = { invariant: 'liveness', message: 'the primary crashed and no backup was promoted' };
+  }
+  return {
+    seed,
+    ok: failure === null,
+    invariant: failure?.invariant ?? null,
+    atMs: failure === null ? null : world.runtime.nowUs / US_PER_MS,
+    message: failure?.message ?? null,
+    mode: config.mode,
+    workload: config.workload.kind,
+    faults,
+    failovers: world.replication?.failover.stats.failovers ?? 0,
+    bytesDelivered: c.bytesDelivered,
+    traceDigest: (digest >>> 0).toString(16).padStart(8, '0'),
+  };
+}
