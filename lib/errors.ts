@@ -40,3 +40,9 @@ export class TransportError extends SpeculaError {
   readonly code = 'TRANSPORT';
   readonly retryable = true;
 }
+
+/** A checkpointed state snapshot is malformed or of another version; it cannot be restored. */
+export class SnapshotError extends SpeculaError {
+  readonly code = 'SNAPSHOT';
+  readonly retryable = false;
+}

@@ -5,6 +5,7 @@ import type { TcpOptions } from './options.js';
 import { AckDecision, TcpReceiver, windowScaleFor } from './receiver.js';
 import type { RttEstimator } from './rtt.js';
 import { SendBuffer } from './send-buffer.js';
+import { expectSnapshot, parseSnapshot, tcpEndpointSnapshotSchema, TCP_SNAPSHOT_VERSION, type TcpEndpointSnapshot, type TcpState } from './snapshot.js';
 import { TcpSender, type SenderHost, type SenderStats } from './sender.js';
 
 const EMPTY = new Uint8Array(0);
@@ -28,7 +29,7 @@ export interface TcpIo {
 
 export type TcpStats = SenderStats;
 
-export type TcpState = 'closed' | 'listen' | 'syn-sent' | 'syn-received' | 'established';
+export type { TcpState } from './snapshot.js';
 
 export interface TcpIdentity {
   readonly vmId: string;
@@ -59,6 +60,8 @@ export class TcpEndpoint {
   /** Shift applied to windows the peer advertises. */
   #sndWscale = 0;
   readonly #timerDelack: string;
+  /** Deadline of the delayed-ACK timer while it is armed, else null. */
+  #delackAtUs: number | null = null;
 
   constructor(
     readonly options: TcpOptions,
@@ -111,22 +114,73 @@ export class TcpEndpoint {
   get inRecovery(): boolean {
     return this.sender.inRecovery;
   }
+  /** When the delayed-ACK timer fires, or null when it is not armed. */
+  get delackDeadlineUs(): number | null {
+    return this.#delackAtUs;
+  }
   /** Bytes written by the application and not yet sent. */
   get unsentBytes(): number {
     return Math.max(0, this.sendBuffer.endSeq - this.sender.sndNxt);
   }
 
-  /** Connection state for a checkpoint; the send buffer's bytes live in guest memory. */
-  snapshot(): Record<string, unknown> {
+  /**
+   * Connection state for a checkpoint, as plain JSON (see snapshot.ts). The
+   * send buffer's bytes live in guest memory and are checkpointed as pages.
+   */
+  snapshot(): TcpEndpointSnapshot {
     return {
+      version: TCP_SNAPSHOT_VERSION,
       state: this.state,
       term: this.term,
       epoch: this.epoch,
       sndWscale: this.#sndWscale,
-      sendBuffer: { startSeq: this.sendBuffer.startSeq, endSeq: this.sendBuffer.endSeq },
+      delackAtUs: this.#delackAtUs,
+      sendBuffer: this.sendBuffer.snapshot(),
       sender: this.sender.snapshot(),
       receiver: this.receiver.snapshot(),
     };
+  }
+
+  /**
+   * Becomes the endpoint a snapshot describes. Construct it with the same
+   * options and a send ring that already holds the checkpointed bytes; from
+   * here on it behaves as the original did from the moment of the snapshot.
+   * The snapshot is validated first: a malformed one, one of another version
+   * or one that does not fit these options throws SnapshotError and changes
+   * nothing. No timer is requested until resumeTimers; timers this endpoint
+   * had armed are cancelled. Stats are not restored: they count what this
+   * endpoint does.
+   */
+  restore(snapshot: TcpEndpointSnapshot): void {
+    const s = parseSnapshot(tcpEndpointSnapshotSchema, snapshot, 'TCP endpoint');
+    expectSnapshot(s.sendBuffer.capacityBytes === this.sendBuffer.capacityBytes, `snapshot of a ${s.sendBuffer.capacityBytes} B send buffer for a ${this.sendBuffer.capacityBytes} B one`);
+    expectSnapshot(s.receiver.rcvBufBytes === this.receiver.rcvBufBytes, `snapshot of a ${s.receiver.rcvBufBytes} B receive buffer for a ${this.receiver.rcvBufBytes} B one`);
+    expectSnapshot(s.sender.cc.name === this.cc.name, `snapshot uses ${s.sender.cc.name}, this endpoint ${this.cc.name}`);
+    if (this.#delackAtUs !== null) {
+      this.#delackAtUs = null;
+      this.io.cancelTimer(this.#timerDelack);
+    }
+    this.state = s.state;
+    this.term = s.term;
+    this.epoch = s.epoch;
+    this.#sndWscale = s.sndWscale;
+    this.sendBuffer.restoreIndices(s.sendBuffer);
+    this.sender.restore(s.sender);
+    this.receiver.restore(s.receiver);
+    this.#delackAtUs = s.delackAtUs;
+  }
+
+  /**
+   * Requests the timers the restored state has armed (retransmission,
+   * persist, delayed ACK) at their deadlines, or now for those already due.
+   * The owner calls it when the restored guest starts to run.
+   */
+  resumeTimers(nowUs: number): void {
+    this.sender.resumeTimers(nowUs);
+    if (this.#delackAtUs !== null) {
+      this.#delackAtUs = Math.max(this.#delackAtUs, nowUs);
+      this.io.setTimer(this.#timerDelack, this.#delackAtUs);
+    }
   }
 
   listen(): void {
@@ -267,7 +321,7 @@ export class TcpEndpoint {
       if (this.#emitted === emittedBefore || this.receiver.lastAckSent !== this.receiver.rcvNxt) this.#sendAck(nowUs);
     } else if (decision === AckDecision.Delay && this.receiver.lastAckSent !== this.receiver.rcvNxt) {
       if (!this.options.delayedAck) this.#sendAck(nowUs);
-      else this.io.setTimer(this.#timerDelack, nowUs + this.options.delayedAckUs);
+      else this.#armDelayedAck(nowUs);
     }
   }
 
@@ -304,6 +358,7 @@ export class TcpEndpoint {
     if (flags & TcpFlag.ACK) {
       this.receiver.lastAckSent = this.receiver.rcvNxt;
       this.receiver.unackedSegments = 0;
+      this.#delackAtUs = null;
       this.io.cancelTimer(this.#timerDelack);
     }
     this.io.transmit(seg);
@@ -322,7 +377,13 @@ export class TcpEndpoint {
     if (this.state === 'established') this.sender.onRto(nowUs);
   }
 
+  #armDelayedAck(nowUs: number): void {
+    this.#delackAtUs = nowUs + this.options.delayedAckUs;
+    this.io.setTimer(this.#timerDelack, this.#delackAtUs);
+  }
+
   #onDelayedAck(nowUs: number): void {
+    this.#delackAtUs = null;
     if (this.receiver.lastAckSent !== this.receiver.rcvNxt || this.receiver.unackedSegments > 0) this.#sendAck(nowUs);
   }
 }

@@ -6,3 +6,16 @@ export { Reassembly } from './reassembly.js';
 export { RttEstimator } from './rtt.js';
 export { TcpReceiver, windowScaleFor } from './receiver.js';
 export * from './congestion/index.js';
+export {
+  TCP_SNAPSHOT_VERSION,
+  type TcpEndpointSnapshot,
+  type TcpSenderSnapshot,
+  type TcpReceiverSnapshot,
+  type SendBufferSnapshot,
+  type ReassemblyPieceSnapshot,
+  type RttSnapshot,
+  type CongestionSnapshot,
+  type NewRenoSnapshot,
+  type CubicSnapshot,
+  type RaccSnapshot,
+} from './snapshot.js';

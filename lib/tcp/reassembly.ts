@@ -1,3 +1,5 @@
+import { base64ToBytes, bytesToBase64, type ReassemblyPieceSnapshot } from './snapshot.js';
+
 /**
  * Out-of-order segments held by a receiver: sorted, non-overlapping pieces.
  * Bounded by the receiver, which never accepts data beyond its window.
@@ -11,6 +13,20 @@ export class Reassembly {
   }
   get isEmpty(): boolean {
     return this.#pieces.length === 0;
+  }
+
+  /** The held pieces, in order, with their bytes copied (base64). */
+  snapshot(): ReassemblyPieceSnapshot[] {
+    return this.#pieces.map((p) => ({ seq: p.seq, data: bytesToBase64(p.data) }));
+  }
+
+  /**
+   * Replaces the contents with a snapshot's pieces. The caller validated them
+   * (sorted, non-overlapping, non-empty, base64): see TcpReceiver.restore.
+   */
+  restore(pieces: readonly ReassemblyPieceSnapshot[]): void {
+    this.#pieces = pieces.map((p) => ({ seq: p.seq, data: base64ToBytes(p.data) }));
+    this.#bytes = this.#pieces.reduce((n, p) => n + p.data.length, 0);
   }
 
   /** Stores the parts of [seq, seq+data.length) not already held. */

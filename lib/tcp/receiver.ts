@@ -1,4 +1,5 @@
 import { Reassembly } from './reassembly.js';
+import { expectSnapshot, parseSnapshot, tcpReceiverSnapshotSchema, type TcpReceiverSnapshot } from './snapshot.js';
 
 export const MAX_WINDOW_FIELD = 0xffff;
 export const MAX_WSCALE = 14;
@@ -42,8 +43,39 @@ export class TcpReceiver {
     return this.#reassembly.bytes;
   }
 
-  snapshot(): Record<string, number | boolean | null> {
-    return { rcvNxt: this.rcvNxt, tsRecentUs: this.tsRecentUs, lastAckSent: this.lastAckSent, finReceived: this.finReceived, finSeq: this.#finSeq, rightEdge: this.#rightEdge, rcvWscale: this.rcvWscale, outOfOrderBytes: this.#reassembly.bytes };
+  /** Everything the receive side will act on, with the out-of-order bytes it holds. */
+  snapshot(): TcpReceiverSnapshot {
+    return {
+      rcvBufBytes: this.rcvBufBytes,
+      rcvWscale: this.rcvWscale,
+      rcvNxt: this.rcvNxt,
+      tsRecentUs: this.tsRecentUs,
+      lastAckSent: this.lastAckSent,
+      finReceived: this.finReceived,
+      finSeq: this.#finSeq,
+      rightEdge: this.#rightEdge,
+      unackedSegments: this.unackedSegments,
+      dupSegments: this.dupSegments,
+      outOfOrderSegments: this.outOfOrderSegments,
+      outOfOrder: this.#reassembly.snapshot(),
+    };
+  }
+
+  /** Takes a snapshot's state; throws SnapshotError if it is malformed or of another buffer size. */
+  restore(snapshot: TcpReceiverSnapshot): void {
+    const s = parseSnapshot(tcpReceiverSnapshotSchema, snapshot, 'TCP receiver');
+    expectSnapshot(s.rcvBufBytes === this.rcvBufBytes, `receiver snapshot of a ${s.rcvBufBytes} B buffer for a ${this.rcvBufBytes} B one`);
+    this.rcvWscale = s.rcvWscale;
+    this.rcvNxt = s.rcvNxt;
+    this.tsRecentUs = s.tsRecentUs;
+    this.lastAckSent = s.lastAckSent;
+    this.finReceived = s.finReceived;
+    this.#finSeq = s.finSeq;
+    this.#rightEdge = s.rightEdge;
+    this.unackedSegments = s.unackedSegments;
+    this.dupSegments = s.dupSegments;
+    this.outOfOrderSegments = s.outOfOrderSegments;
+    this.#reassembly.restore(s.outOfOrder);
   }
 
   /** The peer's SYN consumed sequence number `irs`. */

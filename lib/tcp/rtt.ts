@@ -1,3 +1,5 @@
+import { parseSnapshot, rttSnapshotSchema, type RttSnapshot } from './snapshot.js';
+
 /** Retransmission timeout estimator, RFC 6298, with exponential backoff. */
 export class RttEstimator {
   #srttUs = 0;
@@ -48,5 +50,20 @@ export class RttEstimator {
   /** New data was acknowledged: the backoff ends. */
   resetBackoff(): void {
     this.#backoffShift = 0;
+  }
+
+  /** The estimator's state; the bounds and granularity come from the options. */
+  snapshot(): RttSnapshot {
+    return { srttUs: this.#srttUs, rttvarUs: this.#rttvarUs, baseRtoUs: this.#baseRtoUs, backoffShift: this.#backoffShift, samples: this.#samples };
+  }
+
+  /** Takes a snapshot's state; throws SnapshotError if it is malformed. */
+  restore(snapshot: RttSnapshot): void {
+    const s = parseSnapshot(rttSnapshotSchema, snapshot, 'RTT estimator');
+    this.#srttUs = s.srttUs;
+    this.#rttvarUs = s.rttvarUs;
+    this.#baseRtoUs = s.baseRtoUs;
+    this.#backoffShift = s.backoffShift;
+    this.#samples = s.samples;
   }
 }

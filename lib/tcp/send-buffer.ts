@@ -1,4 +1,5 @@
 import { assert } from '../assert.js';
+import { expectSnapshot, parseSnapshot, sendBufferSnapshotSchema, type SendBufferSnapshot } from './snapshot.js';
 
 const SLAB_BYTES = 256 * 1024;
 
@@ -84,6 +85,23 @@ export class SendBuffer {
     const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + len);
     this.#slabUsed += len;
     return out;
+  }
+
+  /** The indices; the bytes are in the backing (guest memory), checkpointed as pages. */
+  snapshot(): SendBufferSnapshot {
+    return { capacityBytes: this.capacityBytes, startSeq: this.#startSeq, endSeq: this.#endSeq };
+  }
+
+  /**
+   * Takes a snapshot's indices without touching the bytes: the backing must
+   * already hold them (restored guest memory). Throws SnapshotError if the
+   * snapshot is malformed or of a ring of another capacity.
+   */
+  restoreIndices(snapshot: SendBufferSnapshot): void {
+    const s = parseSnapshot(sendBufferSnapshotSchema, snapshot, 'send buffer');
+    expectSnapshot(s.capacityBytes === this.capacityBytes, `send buffer snapshot of ${s.capacityBytes} B for a ${this.capacityBytes} B ring`);
+    this.#startSeq = s.startSeq;
+    this.#endSeq = s.endSeq;
   }
 
   /** Frees bytes below `seq` (acknowledged). */

@@ -1,5 +1,6 @@
 import { createCongestionControl, type CongestionControl, type CongestionControlName } from './congestion/index.js';
 import { RttEstimator } from './rtt.js';
+import { expectSnapshot, parseSnapshot, tcpSenderSnapshotSchema, TCP_SNAPSHOT_VERSION, type TcpSenderSnapshot } from './snapshot.js';
 
 /** What a sender needs from its owner: where data ends and how to put a segment on the wire. */
 export interface SenderHost {
@@ -75,11 +76,14 @@ export class TcpSender {
   #partialAckSeen = false;
   /** RFC 6582 `recover`. */
   #recover: number;
-  #rtoArmed = false;
-  #persistArmed = false;
+  /** Deadline of the retransmission timer while it is armed, else null. */
+  #rtoAtUs: number | null = null;
+  /** Deadline of the persist timer while it is armed, else null. */
+  #persistAtUs: number | null = null;
   #persistBackoff = 0;
   #lastSendUs = -1;
   #cwndLimited = false;
+  /** True only inside onPersist: never in a snapshot. */
   #overrideSws = false;
 
   constructor(
@@ -112,10 +116,22 @@ export class TcpSender {
   get lastSendUs(): number {
     return this.#lastSendUs;
   }
+  /** When the retransmission timer fires, or null when it is not armed. */
+  get rtoDeadlineUs(): number | null {
+    return this.#rtoAtUs;
+  }
+  /** When the persist timer fires, or null when it is not armed. */
+  get persistDeadlineUs(): number | null {
+    return this.#persistAtUs;
+  }
 
-  /** The state a checkpoint carries (restore lands with failover). */
-  snapshot(): Record<string, number | boolean | null | string> {
+  /**
+   * Everything that shapes what the sender does next, timers as deadlines.
+   * Options (MSS option, RTO bounds, the algorithm) are the restorer's own.
+   */
+  snapshot(): TcpSenderSnapshot {
     return {
+      version: TCP_SNAPSHOT_VERSION,
       sndUna: this.sndUna,
       sndNxt: this.sndNxt,
       sndMax: this.sndMax,
@@ -128,14 +144,65 @@ export class TcpSender {
       closeRequested: this.closeRequested,
       dupAcks: this.#dupAcks,
       inRecovery: this.#inRecovery,
+      partialAckSeen: this.#partialAckSeen,
       recover: this.#recover,
-      cc: this.cc.name,
-      cwndBytes: this.cc.cwndBytes,
-      ssthreshBytes: this.cc.ssthreshBytes,
-      srttUs: this.rtt.srttUs,
-      rtoUs: this.rtt.rtoUs,
+      rtoAtUs: this.#rtoAtUs,
+      persistAtUs: this.#persistAtUs,
+      persistBackoff: this.#persistBackoff,
       lastSendUs: this.#lastSendUs,
+      cwndLimited: this.#cwndLimited,
+      cc: this.cc.snapshot(),
+      rtt: this.rtt.snapshot(),
     };
+  }
+
+  /**
+   * Takes a snapshot's state, validated first (SnapshotError, nothing changed).
+   * Timers are not requested here: the owner calls resumeTimers when the
+   * restored sender should run. Timers this sender had armed are cancelled.
+   */
+  restore(snapshot: TcpSenderSnapshot): void {
+    const s = parseSnapshot(tcpSenderSnapshotSchema, snapshot, 'TCP sender');
+    expectSnapshot(s.cc.name === this.cc.name, `sender snapshot uses ${s.cc.name}, this sender ${this.cc.name}`);
+    this.#disarmRto();
+    if (this.#persistAtUs !== null) this.#disarmPersist();
+    this.sndUna = s.sndUna;
+    this.sndNxt = s.sndNxt;
+    this.sndMax = s.sndMax;
+    this.sndWnd = s.sndWnd;
+    this.#maxSndWnd = s.maxSndWnd;
+    this.#sndWl1 = s.sndWl1;
+    this.#sndWl2 = s.sndWl2;
+    this.mssBytes = s.mssBytes;
+    this.finSeq = s.finSeq;
+    this.closeRequested = s.closeRequested;
+    this.#dupAcks = s.dupAcks;
+    this.#inRecovery = s.inRecovery;
+    this.#partialAckSeen = s.partialAckSeen;
+    this.#recover = s.recover;
+    this.#rtoAtUs = s.rtoAtUs;
+    this.#persistAtUs = s.persistAtUs;
+    this.#persistBackoff = s.persistBackoff;
+    this.#lastSendUs = s.lastSendUs;
+    this.#cwndLimited = s.cwndLimited;
+    this.#overrideSws = false;
+    this.cc.restore(s.cc);
+    this.rtt.restore(s.rtt);
+  }
+
+  /**
+   * Requests the timers the snapshot had armed, at their deadlines (or now,
+   * if a deadline passed while the guest was down).
+   */
+  resumeTimers(nowUs: number): void {
+    if (this.#rtoAtUs !== null) {
+      this.#rtoAtUs = Math.max(this.#rtoAtUs, nowUs);
+      this.host.setTimer(this.rtoTimer, this.#rtoAtUs);
+    }
+    if (this.#persistAtUs !== null) {
+      this.#persistAtUs = Math.max(this.#persistAtUs, nowUs);
+      this.host.setTimer(this.persistTimer, this.#persistAtUs);
+    }
   }
 
   /** The window the peer advertised in its SYN, before any scaling applies. */
@@ -167,7 +234,7 @@ export class TcpSender {
       this.#sndWl1 = a.seq;
       this.#sndWl2 = ack;
       if (a.windowBytes > this.#maxSndWnd) this.#maxSndWnd = a.windowBytes;
-      if (a.windowBytes > 0 && this.#persistArmed) this.#disarmPersist();
+      if (a.windowBytes > 0 && this.#persistAtUs !== null) this.#disarmPersist();
     }
     const mss = this.mssBytes;
     if (ack > this.sndUna) {
@@ -243,7 +310,7 @@ export class TcpSender {
         this.#emitData(seq, len, retransmit, nowUs);
         this.sndNxt += len;
         if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
-        if (!this.#rtoArmed) this.#armRto(nowUs);
+        if (this.#rtoAtUs === null) this.#armRto(nowUs);
         continue;
       }
       if (this.closeRequested && this.sndNxt === dataEnd && (this.finSeq === null || this.sndNxt === this.finSeq)) {
@@ -253,17 +320,17 @@ export class TcpSender {
         this.#emitFin(dataEnd, retransmit, nowUs);
         this.sndNxt = dataEnd + 1;
         if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
-        if (!this.#rtoArmed) this.#armRto(nowUs);
+        if (this.#rtoAtUs === null) this.#armRto(nowUs);
       }
       break;
     }
     // Data waits and nothing is in flight to bring an ACK: only the persist timer can move things on.
-    if (this.sndNxt < dataEnd && this.sndUna === this.sndMax && !this.#persistArmed) this.#armPersist(nowUs);
+    if (this.sndNxt < dataEnd && this.sndUna === this.sndMax && this.#persistAtUs === null) this.#armPersist(nowUs);
   }
 
   /** The retransmission timer fired; returns false if nothing was outstanding. */
   onRto(nowUs: number): boolean {
-    this.#rtoArmed = false;
+    this.#rtoAtUs = null;
     this.rtt.backoff();
     if (this.sndUna >= this.sndMax) return false;
     this.stats.timeouts++;
@@ -273,12 +340,12 @@ export class TcpSender {
     this.#dupAcks = 0;
     this.sndNxt = this.sndUna; // go back N
     this.trySend(nowUs);
-    if (!this.#rtoArmed) this.#armRto(nowUs);
+    if (this.#rtoAtUs === null) this.#armRto(nowUs);
     return true;
   }
 
   onPersist(nowUs: number): void {
-    this.#persistArmed = false;
+    this.#persistAtUs = null;
     if (this.sndWnd > 0) {
       // RFC 1122 §4.2.3.4: the override timeout sends what a small window allows.
       this.#overrideSws = true;
@@ -323,24 +390,24 @@ export class TcpSender {
   }
 
   #armRto(nowUs: number): void {
-    this.#rtoArmed = true;
-    this.host.setTimer(this.rtoTimer, nowUs + this.rtt.rtoUs);
+    this.#rtoAtUs = nowUs + this.rtt.rtoUs;
+    this.host.setTimer(this.rtoTimer, this.#rtoAtUs);
   }
 
   #disarmRto(): void {
-    if (!this.#rtoArmed) return;
-    this.#rtoArmed = false;
+    if (this.#rtoAtUs === null) return;
+    this.#rtoAtUs = null;
     this.host.cancelTimer(this.rtoTimer);
   }
 
   #armPersist(nowUs: number): void {
-    this.#persistArmed = true;
     const delayUs = Math.min(this.options.maxRtoUs, this.rtt.rtoUs * 2 ** this.#persistBackoff);
-    this.host.setTimer(this.persistTimer, nowUs + delayUs);
+    this.#persistAtUs = nowUs + delayUs;
+    this.host.setTimer(this.persistTimer, this.#persistAtUs);
   }
 
   #disarmPersist(): void {
-    this.#persistArmed = false;
+    this.#persistAtUs = null;
     this.#persistBackoff = 0;
     this.host.cancelTimer(this.persistTimer);
   }

@@ -1,5 +1,6 @@
 import { US_PER_S } from '../../units.js';
-import type { CongestionControl, CongestionParams } from './types.js';
+import { congestionSnapshotSchema, expectSnapshot, parseSnapshot, type CubicSnapshot } from '../snapshot.js';
+import type { CongestionControl, CongestionParams, CongestionSnapshot } from './types.js';
 
 const C = 0.4;
 const BETA = 0.7;
@@ -69,6 +70,31 @@ export class Cubic implements CongestionControl {
   onIdleRestart(): void {
     this.cwndBytes = Math.min(this.cwndBytes, this.params.initialWindowBytes);
     this.#epochStartUs = null;
+  }
+
+  snapshot(): CubicSnapshot {
+    return {
+      name: this.name,
+      cwndBytes: this.cwndBytes,
+      ssthreshBytes: this.ssthreshBytes,
+      wMaxSeg: this.#wMaxSeg,
+      kS: this.#kS,
+      originSeg: this.#originSeg,
+      epochStartUs: this.#epochStartUs,
+      wEstSeg: this.#wEstSeg,
+    };
+  }
+
+  restore(snapshot: CongestionSnapshot): void {
+    const s = parseSnapshot(congestionSnapshotSchema, snapshot, 'congestion control');
+    expectSnapshot(s.name === this.name, `a ${s.name} snapshot cannot restore ${this.name}`);
+    this.cwndBytes = s.cwndBytes;
+    this.ssthreshBytes = s.ssthreshBytes;
+    this.#wMaxSeg = s.wMaxSeg;
+    this.#kS = s.kS;
+    this.#originSeg = s.originSeg;
+    this.#epochStartUs = s.epochStartUs;
+    this.#wEstSeg = s.wEstSeg;
   }
 
   #reduce(): void {

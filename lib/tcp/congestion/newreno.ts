@@ -1,4 +1,5 @@
-import type { CongestionControl, CongestionParams } from './types.js';
+import { congestionSnapshotSchema, expectSnapshot, parseSnapshot, type NewRenoSnapshot } from '../snapshot.js';
+import type { CongestionControl, CongestionParams, CongestionSnapshot } from './types.js';
 
 /** RFC 5681 slow start and congestion avoidance with RFC 3465 byte counting (L = 2). */
 export class NewReno implements CongestionControl {
@@ -43,5 +44,17 @@ export class NewReno implements CongestionControl {
 
   onIdleRestart(): void {
     this.cwndBytes = Math.min(this.cwndBytes, this.params.initialWindowBytes);
+  }
+
+  snapshot(): NewRenoSnapshot {
+    return { name: this.name, cwndBytes: this.cwndBytes, ssthreshBytes: this.ssthreshBytes, bytesAckedInCa: this.#bytesAckedInCa };
+  }
+
+  restore(snapshot: CongestionSnapshot): void {
+    const s = parseSnapshot(congestionSnapshotSchema, snapshot, 'congestion control');
+    expectSnapshot(s.name === this.name, `a ${s.name} snapshot cannot restore ${this.name}`);
+    this.cwndBytes = s.cwndBytes;
+    this.ssthreshBytes = s.ssthreshBytes;
+    this.#bytesAckedInCa = s.bytesAckedInCa;
   }
 }

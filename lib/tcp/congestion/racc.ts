@@ -1,4 +1,5 @@
-import type { CongestionControl, CongestionParams } from './types.js';
+import { congestionSnapshotSchema, expectSnapshot, parseSnapshot, type RaccSnapshot } from '../snapshot.js';
+import type { CongestionControl, CongestionParams, CongestionSnapshot } from './types.js';
 
 /**
  * Replication-aware congestion control for a guest whose segments are ACKed
@@ -36,4 +37,15 @@ export class Racc implements CongestionControl {
   }
 
   onIdleRestart(): void {}
+
+  snapshot(): RaccSnapshot {
+    return { name: this.name, cwndBytes: this.cwndBytes, ssthreshBytes: this.ssthreshBytes };
+  }
+
+  restore(snapshot: CongestionSnapshot): void {
+    const s = parseSnapshot(congestionSnapshotSchema, snapshot, 'congestion control');
+    expectSnapshot(s.name === this.name, `a ${s.name} snapshot cannot restore ${this.name}`);
+    this.cwndBytes = s.cwndBytes;
+    this.ssthreshBytes = s.ssthreshBytes;
+  }
 }

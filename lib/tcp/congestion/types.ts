@@ -1,3 +1,7 @@
+import type { CongestionSnapshot } from '../snapshot.js';
+
+export type { CongestionSnapshot } from '../snapshot.js';
+
 /**
  * A congestion controller owns cwnd and ssthresh. Loss recovery mechanics
  * (fast retransmit, NewReno partial ACKs, RTO go-back-N) live in the
@@ -17,6 +21,10 @@ export interface CongestionControl {
   onTimeout(flightBytes: number, nowUs: number): void;
   /** Sending resumes after an idle period longer than the RTO (RFC 5681 §4.1). */
   onIdleRestart(nowUs: number): void;
+  /** Every field that shapes its future decisions, tagged with `name`. */
+  snapshot(): CongestionSnapshot;
+  /** Takes the state of a snapshot of the same algorithm; throws SnapshotError otherwise. */
+  restore(snapshot: CongestionSnapshot): void;
 }
 
 export type CongestionControlName = 'newreno' | 'cubic' | 'racc';

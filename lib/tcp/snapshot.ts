@@ -1,0 +1,294 @@
+import { z } from 'zod';
+import { SnapshotError } from '../errors.js';
+
+/**
+ * Checkpointed TCP state. A failover restores the guest on the backup from its
+ * last checkpoint, so everything that influences an endpoint's future
+ * behaviour is here, as plain JSON: numbers, booleans, strings, null, arrays.
+ * What comes from the endpoint's options (buffer sizes, RTO bounds, the
+ * congestion-control algorithm, timer names) is not: the restoring endpoint is
+ * constructed with the same options, and the snapshot names the few it must
+ * agree with so a mismatch is refused rather than misread. The send buffer's
+ * bytes live in guest memory, restored as pages; the snapshot holds its indices.
+ *
+ * Restore validates before it changes anything: a snapshot of another version,
+ * with a missing field, a field of the wrong type or broken invariants throws
+ * SnapshotError and leaves the endpoint as it was.
+ */
+export const TCP_SNAPSHOT_VERSION = 1;
+
+export const TCP_STATES = ['closed', 'listen', 'syn-sent', 'syn-received', 'established'] as const;
+export type TcpState = (typeof TCP_STATES)[number];
+
+/** RttEstimator (RFC 6298). */
+export interface RttSnapshot {
+  readonly srttUs: number;
+  readonly rttvarUs: number;
+  /** RTO before backoff. */
+  readonly baseRtoUs: number;
+  /** The RTO is baseRtoUs · 2^backoffShift (capped). */
+  readonly backoffShift: number;
+  readonly samples: number;
+}
+
+export interface NewRenoSnapshot {
+  readonly name: 'newreno';
+  readonly cwndBytes: number;
+  readonly ssthreshBytes: number;
+  readonly bytesAckedInCa: number;
+}
+
+export interface CubicSnapshot {
+  readonly name: 'cubic';
+  readonly cwndBytes: number;
+  readonly ssthreshBytes: number;
+  readonly wMaxSeg: number;
+  readonly kS: number;
+  readonly originSeg: number;
+  /** Start of the current congestion-avoidance epoch; null outside one. */
+  readonly epochStartUs: number | null;
+  readonly wEstSeg: number;
+}
+
+export interface RaccSnapshot {
+  readonly name: 'racc';
+  readonly cwndBytes: number;
+  readonly ssthreshBytes: number;
+}
+
+/** One congestion controller's state, tagged with its algorithm. */
+export type CongestionSnapshot = NewRenoSnapshot | CubicSnapshot | RaccSnapshot;
+
+/**
+ * TcpSender: sequence space, windows, loss recovery, timers (as deadlines),
+ * its controller and estimator. Not its stats: they count what one endpoint
+ * instance did (a run's summary adds up the guests a failover replaced), and
+ * nothing the sender decides depends on them.
+ */
+export interface TcpSenderSnapshot {
+  readonly version: typeof TCP_SNAPSHOT_VERSION;
+  readonly sndUna: number;
+  readonly sndNxt: number;
+  readonly sndMax: number;
+  readonly sndWnd: number;
+  readonly maxSndWnd: number;
+  readonly sndWl1: number;
+  readonly sndWl2: number;
+  /** Negotiated; at most the option. */
+  readonly mssBytes: number;
+  readonly finSeq: number | null;
+  readonly closeRequested: boolean;
+  readonly dupAcks: number;
+  readonly inRecovery: boolean;
+  readonly partialAckSeen: boolean;
+  /** RFC 6582 `recover`. */
+  readonly recover: number;
+  /** Deadline of the armed retransmission timer; null when it is not armed. */
+  readonly rtoAtUs: number | null;
+  /** Deadline of the armed persist timer; null when it is not armed. */
+  readonly persistAtUs: number | null;
+  readonly persistBackoff: number;
+  /** −1 before the first transmission. */
+  readonly lastSendUs: number;
+  readonly cwndLimited: boolean;
+  readonly cc: CongestionSnapshot;
+  readonly rtt: RttSnapshot;
+}
+
+/** Out-of-order bytes held for reassembly: [seq, seq + length of data). */
+export interface ReassemblyPieceSnapshot {
+  readonly seq: number;
+  /** The bytes, base64. */
+  readonly data: string;
+}
+
+/** TcpReceiver, with the out-of-order data it holds. */
+export interface TcpReceiverSnapshot {
+  /** From the options; must match the restoring endpoint's. */
+  readonly rcvBufBytes: number;
+  readonly rcvWscale: number;
+  readonly rcvNxt: number;
+  readonly tsRecentUs: number;
+  readonly lastAckSent: number;
+  readonly finReceived: boolean;
+  readonly finSeq: number | null;
+  readonly rightEdge: number;
+  readonly unackedSegments: number;
+  readonly dupSegments: number;
+  readonly outOfOrderSegments: number;
+  /** Sorted by seq, non-overlapping, each piece non-empty. */
+  readonly outOfOrder: readonly ReassemblyPieceSnapshot[];
+}
+
+/** SendBuffer indices; its bytes are in the send ring (guest memory). */
+export interface SendBufferSnapshot {
+  /** From the options; must match the restoring endpoint's (ring offsets depend on it). */
+  readonly capacityBytes: number;
+  readonly startSeq: number;
+  readonly endSeq: number;
+}
+
+/** A whole TcpEndpoint. */
+export interface TcpEndpointSnapshot {
+  readonly version: typeof TCP_SNAPSHOT_VERSION;
+  readonly state: TcpState;
+  readonly term: number;
+  readonly epoch: number;
+  /** Shift applied to windows the peer advertises. */
+  readonly sndWscale: number;
+  /** Deadline of the armed delayed-ACK timer; null when it is not armed. */
+  readonly delackAtUs: number | null;
+  readonly sendBuffer: SendBufferSnapshot;
+  readonly sender: TcpSenderSnapshot;
+  readonly receiver: TcpReceiverSnapshot;
+}
+
+// ── validation ───────────────────────────────────────────────────────────
+
+const int = z.number().int();
+const count = int.min(0);
+const finite = z.number();
+const timeUs = int;
+const version = z.literal(TCP_SNAPSHOT_VERSION);
+
+export const rttSnapshotSchema: z.ZodType<RttSnapshot> = z.strictObject({
+  srttUs: finite.min(0),
+  rttvarUs: finite.min(0),
+  baseRtoUs: int.min(1),
+  backoffShift: count,
+  samples: count,
+});
+
+export const congestionSnapshotSchema: z.ZodType<CongestionSnapshot> = z.discriminatedUnion('name', [
+  z.strictObject({ name: z.literal('newreno'), cwndBytes: finite.positive(), ssthreshBytes: finite.positive(), bytesAckedInCa: finite.min(0) }),
+  z.strictObject({
+    name: z.literal('cubic'),
+    cwndBytes: finite.positive(),
+    ssthreshBytes: finite.positive(),
+    wMaxSeg: finite.min(0),
+    kS: finite.min(0),
+    originSeg: finite.min(0),
+    epochStartUs: timeUs.nullable(),
+    wEstSeg: finite.min(0),
+  }),
+  z.strictObject({ name: z.literal('racc'), cwndBytes: finite.positive(), ssthreshBytes: finite.positive() }),
+]);
+
+export const tcpSenderSnapshotSchema: z.ZodType<TcpSenderSnapshot> = z
+  .strictObject({
+    version,
+    sndUna: int,
+    sndNxt: int,
+    sndMax: int,
+    sndWnd: count,
+    maxSndWnd: count,
+    sndWl1: int,
+    sndWl2: int,
+    mssBytes: int.min(1),
+    finSeq: int.nullable(),
+    closeRequested: z.boolean(),
+    dupAcks: count,
+    inRecovery: z.boolean(),
+    partialAckSeen: z.boolean(),
+    recover: int,
+    rtoAtUs: timeUs.nullable(),
+    persistAtUs: timeUs.nullable(),
+    persistBackoff: count,
+    lastSendUs: timeUs.min(-1),
+    cwndLimited: z.boolean(),
+    cc: congestionSnapshotSchema,
+    rtt: rttSnapshotSchema,
+  })
+  .refine((s) => s.sndUna <= s.sndNxt && s.sndNxt <= s.sndMax, { message: 'needs sndUna ≤ sndNxt ≤ sndMax', path: ['sndNxt'] })
+  .refine((s) => s.finSeq === null || s.closeRequested, { message: 'a FIN needs closeRequested', path: ['finSeq'] });
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+const pieceSchema: z.ZodType<ReassemblyPieceSnapshot> = z.strictObject({
+  seq: int,
+  data: z.string().min(1).regex(BASE64, 'not base64'),
+});
+
+/** Pieces sorted by seq, non-overlapping (they may touch) and non-empty, all above `rcvNxt`. */
+function piecesInOrder(pieces: readonly ReassemblyPieceSnapshot[], rcvNxt: number): boolean {
+  let end = rcvNxt + 1;
+  for (const p of pieces) {
+    if (p.seq < end) return false;
+    end = p.seq + base64Length(p.data);
+  }
+  return true;
+}
+
+export const tcpReceiverSnapshotSchema: z.ZodType<TcpReceiverSnapshot> = z
+  .strictObject({
+    rcvBufBytes: int.min(1),
+    rcvWscale: int.min(0).max(14),
+    rcvNxt: int,
+    tsRecentUs: timeUs.min(0),
+    lastAckSent: int,
+    finReceived: z.boolean(),
+    finSeq: int.nullable(),
+    rightEdge: int,
+    unackedSegments: count,
+    dupSegments: count,
+    outOfOrderSegments: count,
+    outOfOrder: z.array(pieceSchema),
+  })
+  .refine((s) => piecesInOrder(s.outOfOrder, s.rcvNxt), { message: 'out-of-order pieces must lie above rcvNxt, sorted, without overlap', path: ['outOfOrder'] })
+  .refine((s) => s.outOfOrder.reduce((n, p) => n + base64Length(p.data), 0) <= s.rcvBufBytes, { message: 'out-of-order bytes exceed the receive buffer', path: ['outOfOrder'] });
+
+export const sendBufferSnapshotSchema: z.ZodType<SendBufferSnapshot> = z
+  .strictObject({ capacityBytes: int.min(1), startSeq: int, endSeq: int })
+  .refine((s) => s.startSeq <= s.endSeq && s.endSeq - s.startSeq <= s.capacityBytes, { message: 'needs startSeq ≤ endSeq ≤ startSeq + capacityBytes', path: ['endSeq'] });
+
+export const tcpEndpointSnapshotSchema: z.ZodType<TcpEndpointSnapshot> = z
+  .strictObject({
+    version,
+    state: z.enum(TCP_STATES),
+    term: count,
+    epoch: count,
+    sndWscale: int.min(0).max(14),
+    delackAtUs: timeUs.nullable(),
+    sendBuffer: sendBufferSnapshotSchema,
+    sender: tcpSenderSnapshotSchema,
+    receiver: tcpReceiverSnapshotSchema,
+  })
+  .refine((s) => s.sender.sndUna >= s.sendBuffer.startSeq || s.state !== 'established', { message: 'the send buffer released unacknowledged bytes', path: ['sendBuffer', 'startSeq'] });
+
+/**
+ * Checks `value` against `schema`; throws SnapshotError naming every bad field.
+ * A wrong version is reported as such before anything else.
+ */
+export function parseSnapshot<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  if (typeof value === 'object' && value !== null && 'version' in value && value.version !== TCP_SNAPSHOT_VERSION) {
+    throw new SnapshotError(`${what} snapshot has version ${JSON.stringify(value.version)}; this build restores version ${TCP_SNAPSHOT_VERSION}`);
+  }
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`);
+    throw new SnapshotError(`invalid ${what} snapshot: ${issues.join('; ')}`, { cause: r.error });
+  }
+  return r.data;
+}
+
+/** Throws SnapshotError unless `ok`. */
+export function expectSnapshot(ok: boolean, message: string): asserts ok {
+  if (!ok) throw new SnapshotError(message);
+}
+
+// ── bytes as base64 ──────────────────────────────────────────────────────
+
+export function bytesToBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** Decodes a string that matched BASE64. */
+export function base64ToBytes(text: string): Uint8Array {
+  const buf = Buffer.from(text, 'base64');
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).slice();
+}
+
+function base64Length(text: string): number {
+  const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  return (text.length / 4) * 3 - pad;
+}
