@@ -5,6 +5,7 @@ import { configDocsCommand } from './commands/config-docs.js';
 import { experimentCommand } from './commands/experiment.js';
 import { runCommand } from './commands/run.js';
 import { serviceCommand } from './commands/service.js';
+import { voprCommand } from './commands/vopr.js';
 import { EXIT_FAILED, EXIT_USAGE } from './exit-codes.js';
 
 const program = new Command('specula')
@@ -15,6 +16,7 @@ const program = new Command('specula')
 program.addCommand(runCommand().exitOverride());
 program.addCommand(experimentCommand().exitOverride());
 program.addCommand(serviceCommand().exitOverride());
+program.addCommand(voprCommand().exitOverride());
 program.addCommand(configDocsCommand().exitOverride());
 
 try {

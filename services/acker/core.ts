@@ -36,7 +36,7 @@ export interface AckerStats {
   segmentsForwarded: number;
   committedSeq: number;
   clientAckSeq: number;
-  /** Commits and guest output from an older term, dropped. */
+  /** Commits and guest output of another term (a deposed primary, or our successor), dropped. */
   staleTermDrops: number;
 }
 
@@ -171,14 +171,12 @@ export class AckerCore implements Core {
         this.stats.segmentsForwarded++;
         this.#emit({ kind: 'send', subject: s.rx, msg: { ...msg, term: this.term } }); // the guest drops other terms
       } else this.#onClientSegment(msg, nowUs);
-    } else if ((msg.type === 'segment' || msg.type === 'epochEnd') && msg.term < this.term) {
-      this.stats.staleTermDrops++; // a fenced primary's guest
+    } else if ((msg.type === 'segment' || msg.type === 'epochEnd' || msg.type === 'epochCommit') && msg.term !== this.term) {
+      // Another term's guest or checkpointer: a deposed primary, or the one that deposed us.
+      this.stats.staleTermDrops++;
     } else if (msg.type === 'segment' && subject === s.tx) this.#onGuestSegment(msg, nowUs);
     else if (msg.type === 'epochEnd') this.#onEpochEnd(msg);
-    else if (msg.type === 'epochCommit') {
-      if (msg.term < this.term) this.stats.staleTermDrops++;
-      else this.#onCommit(msg.epoch, nowUs);
-    }
+    else if (msg.type === 'epochCommit') this.#onCommit(msg.epoch, nowUs);
   }
 
   // ── guest side ─────────────────────────────────────────────────────────

@@ -153,7 +153,7 @@ export class GuestCore implements Core {
         break;
       case 'message':
         if (input.msg.type !== 'segment') break;
-        if (input.msg.term < this.tcp.term) this.stats.staleTermDrops++; // from a fenced primary's acker
+        if (input.msg.term !== this.tcp.term) this.stats.staleTermDrops++; // another term's acker
         else this.tcp.onSegment(input.msg, this.#nowUs);
         break;
       case 'timer':
@@ -174,8 +174,8 @@ export class GuestCore implements Core {
   #onBarrier(barrier: EpochBarrier): void {
     const r = this.options.replication;
     if (r === undefined || this.capture === null) return;
-    if (barrier.term < this.tcp.term) {
-      this.stats.staleTermDrops++; // a fenced primary's checkpointer
+    if (barrier.term !== this.tcp.term) {
+      this.stats.staleTermDrops++; // another term's checkpointer
       return;
     }
     if (!barrier.resume) {

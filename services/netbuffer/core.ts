@@ -27,7 +27,7 @@ export interface NetbufferStats {
   segmentsReleased: number;
   segmentsRefused: number;
   lastCommittedEpoch: number;
-  /** Commits and segments from an older term (a fenced primary), dropped. */
+  /** Commits and segments of another term (a deposed primary, or our successor), dropped. */
   staleTermDrops: number;
 }
 
@@ -59,14 +59,14 @@ export class NetbufferCore implements Core {
     if (input.kind !== 'message') return [];
     const msg = input.msg;
     if (msg.type === 'segment') {
-      if (msg.term < this.term) {
+      if (msg.term !== this.term) {
         this.stats.staleTermDrops++; // a fenced primary's guest
         return [];
       }
       return this.#onSegment(msg);
     }
     if (msg.type === 'epochCommit') {
-      if (msg.term < this.term) {
+      if (msg.term !== this.term) {
         this.stats.staleTermDrops++;
         return [];
       }

@@ -1,0 +1,95 @@
+import { availableParallelism } from 'node:os';
+import cliProgress from 'cli-progress';
+import { Command, Option } from 'commander';
+import { Piscina } from 'piscina';
+import { ConfigError } from '../../lib/errors.js';
+import { faultSteps } from '../../sim/faults.js';
+import { PLANTED_BUGS, type PlantedBug } from '../../sim/planted-bugs.js';
+import { runVoprSeed, voprScenario, type VoprOutcome } from '../../sim/vopr.js';
+import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
+import { num } from '../run-options.js';
+
+const BATCH_SEEDS = 10;
+
+interface VoprFlags {
+  seeds: number;
+  from: number;
+  replay?: number;
+  workers: number;
+  format: 'json' | 'table';
+  plantBug?: PlantedBug;
+}
+
+/** The compiled worker next to this module (from source, the one in dist/). */
+function workerUrl(): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts') ? new URL('../../dist/cli/vopr/worker.js', here) : new URL('../vopr/worker.js', here);
+}
+
+export function voprCommand(): Command {
+  return new Command('vopr')
+    .description('run seeded fault-injection simulations: a safety phase with faults (crashes, isolation, lease-store outages), then a liveness phase without; print the failing seeds')
+    .option('--seeds <n>', 'how many seeds to run', num, 100)
+    .option('--from <seed>', 'first seed', num, 1)
+    .option('--replay <seed>', 'run one seed and print its scenario, fault timeline and outcome (bit-for-bit the same every time)', num)
+    .option('--workers <n>', 'worker threads', num, availableParallelism())
+    .addOption(new Option('--format <format>', 'output format').choices(['json', 'table']).default('table'))
+    .addOption(new Option('--plant-bug <bug>', 'plant a known bug to check the simulator finds it (for testing the tester)').choices(PLANTED_BUGS).hideHelp())
+    .action(async (flags: VoprFlags) => {
+      for (const [name, value] of [['--seeds', flags.seeds], ['--from', flags.from], ['--workers', flags.workers]] as const) {
+        if (!Number.isSafeInteger(value) || value < (name === '--from' ? 0 : 1)) throw new ConfigError(`${name}: must be a whole number ≥ ${name === '--from' ? 0 : 1}`);
+      }
+      if (flags.replay !== undefined) return replay(flags.replay, flags.plantBug);
+      const outcomes = await runSeeds(flags);
+      const failures = outcomes.filter((o) => !o.ok).map((o) => ({ seed: o.seed, invariant: o.invariant, atMs: o.atMs, message: o.message, mode: o.mode, workload: o.workload }));
+      const summary = { seeds: outcomes.length, from: flags.from, failovers: outcomes.reduce((a, o) => a + o.failovers, 0), failures };
+      if (flags.format === 'json') process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+      else {
+        process.stdout.write(`${summary.seeds} seeds from ${flags.from}: ${failures.length} failing, ${summary.failovers} failovers exercised\n`);
+        for (const f of failures) process.stdout.write(`  seed ${f.seed}: ${f.invariant} at ${f.atMs} ms (${f.mode}, ${f.workload}): ${f.message}\n    replay: specula vopr --replay ${f.seed}\n`);
+      }
+      process.exitCode = failures.length === 0 ? EXIT_OK : EXIT_FAILED;
+    });
+}
+
+async function runSeeds(flags: VoprFlags): Promise<VoprOutcome[]> {
+  const seeds = Array.from({ length: flags.seeds }, (_, i) => flags.from + i);
+  const batches: number[][] = [];
+  for (let i = 0; i < seeds.length; i += BATCH_SEEDS) batches.push(seeds.slice(i, i + BATCH_SEEDS));
+  const threads = Math.max(1, Math.min(flags.workers, batches.length));
+  const pool = new Piscina({ filename: workerUrl().href, minThreads: threads, maxThreads: threads });
+  const tty = process.stderr.isTTY === true;
+  const bar = tty ? new cliProgress.SingleBar({ format: 'vopr [{bar}] {value}/{total} seeds | {failing} failing | eta {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+  bar?.start(seeds.length, 0, { failing: 0 });
+  let done = 0;
+  let failing = 0;
+  let lastLine = 0;
+  try {
+    const results = await Promise.all(
+      batches.map(async (batch) => {
+        const outcomes = (await pool.run({ seeds: batch, ...(flags.plantBug ? { plantedBug: flags.plantBug } : {}) })) as VoprOutcome[];
+        done += outcomes.length;
+        failing += outcomes.filter((o) => !o.ok).length;
+        bar?.update(done, { failing });
+        if (!tty && (done - lastLine >= Math.max(100, seeds.length / 10) || done === seeds.length)) {
+          lastLine = done;
+          process.stderr.write(`vopr: ${done}/${seeds.length} seeds, ${failing} failing\n`);
+        }
+        return outcomes;
+      }),
+    );
+    return results.flat();
+  } finally {
+    bar?.stop();
+    await pool.destroy();
+  }
+}
+
+function replay(seed: number, plantedBug?: PlantedBug): void {
+  const { config, faults } = voprScenario(seed);
+  const outcome = runVoprSeed(seed, plantedBug);
+  const timeline = faultSteps(faults).map((s) => ({ atMs: s.atUs / 1000, phase: s.phase, fault: s.fault }));
+  const scenario = { mode: config.mode, workload: config.workload, epochMs: config.epochMs, link: config.link, durationS: config.durationS };
+  process.stdout.write(JSON.stringify({ seed, scenario, timeline, outcome }, null, 2) + '\n');
+  process.exitCode = outcome.ok ? EXIT_OK : EXIT_FAILED;
+}

@@ -1,0 +1,7 @@
+import { runVoprSeed, type VoprOutcome } from '../../sim/vopr.js';
+import type { PlantedBug } from '../../sim/planted-bugs.js';
+
+/** Piscina worker: runs a batch of seeds (batches amortise the thread hop). */
+export default function runSeeds(task: { seeds: number[]; plantedBug?: PlantedBug }): VoprOutcome[] {
+  return task.seeds.map((seed) => runVoprSeed(seed, task.plantedBug));
+}
