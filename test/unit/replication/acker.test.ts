@@ -47,11 +47,12 @@ class Harness {
   }
 
   epochEnd(epoch: number): Effect[] {
-    return this.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: 3, epoch, txEndSeq: 0 });
+    // The guest, the acker and the checkpointer serve one term: the acker ignores any other.
+    return this.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: this.acker.term, epoch, txEndSeq: 0 });
   }
 
   commit(epoch: number): Effect[] {
-    return this.run(s.commit, { type: 'epochCommit', vmId: VM, term: 3, epoch });
+    return this.run(s.commit, { type: 'epochCommit', vmId: VM, term: this.acker.term, epoch });
   }
 
   clientAck(ack: number, extra: Partial<Segment> = {}): Effect[] {
@@ -211,6 +212,16 @@ describe('AckerCore, spec mode', () => {
     expect(wireOut(h.commit(0))).toEqual([]);
   });
 
+  it('ignores commits and guest output of another term: a deposed primary, or its successor', () => {
+    const h = connected();
+    h.guest(1, D, 1000);
+    h.epochEnd(1);
+    const foreign = h.run(s.commit, { type: 'epochCommit', vmId: VM, term: h.acker.term + 1, epoch: 1 });
+    expect(wireOut(foreign)).toEqual([]);
+    expect(h.acker.stats.staleTermDrops).toBe(1);
+    expect(wireOut(h.commit(1))).toHaveLength(1);
+  });
+
   it("frees the speculative buffer on the client's ACKs and widens the window it advertises", () => {
     const h = connected({ specBufferBytes: 4000 });
     h.guest(1, D, 3000);
@@ -271,7 +282,7 @@ describe('AckerCore, spec mode', () => {
     const chunks = chunksOn(end1, s.ckptStage);
     expect(chunks.length).toBeGreaterThan(1);
     chunks.forEach((c, i) => {
-      expect(c).toMatchObject({ source: ChunkSource.SPEC, epoch: 1, term: 3, index: i, count: chunks.length });
+      expect(c).toMatchObject({ source: ChunkSource.SPEC, epoch: 1, term: h.acker.term, index: i, count: chunks.length });
       expect(c.data.length).toBeLessThanOrEqual(1024);
       expect(bytesEqual(c.hash, sha256(c.data))).toBe(true);
     });
