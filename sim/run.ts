@@ -1,5 +1,5 @@
 import type { RunConfig } from '../lib/config/run-config.js';
-import { percentile, type RunResult } from '../lib/results/run-result.js';
+import { latencyMs, percentile, scenarioFields, type RunResult } from '../lib/results/run-result.js';
 import { msToUs, US_PER_MS, US_PER_S } from '../lib/units.js';
 import { TIMELINE_BIN_US } from '../services/client/options-from-config.js';
 import { buildWorld, goodputBitsPerSec, runWorld, type World, type WorldHooks } from './world.js';
@@ -27,19 +27,9 @@ export function summarize(world: World): RunResult {
   const wire = services.map((s) => s.acker.wireStats).filter((w) => w !== null);
   const commitLatenciesUs = services.flatMap((s) => s.primary.stats.commitLatenciesUs);
   const ms = (us: number | null) => (us === null ? null : us / US_PER_MS);
-  const p = (q: number) => ms(percentile(c.latenciesUs, q));
   const failover = failoverFigures(world);
   return {
-    mode: config.mode,
-    workload: config.workload.kind,
-    runtime: 'sim',
-    epochMs: config.mode === 'native' ? null : config.epochMs,
-    rttMs: config.link.rttMs,
-    bandwidthBitsPerSec: config.link.bandwidthBitsPerSec,
-    lossRate: config.link.lossRate,
-    durationS: config.durationS,
-    seed: config.seed,
-    congestionControl: config.tcp.congestionControl,
+    ...scenarioFields(config, 'sim'),
     goodputBitsPerSec: Math.round(goodputBitsPerSec(world)),
     bytesDelivered: c.bytesDelivered,
     streamVerified: c.streamVerified && guests.every((g) => g.stats.requestStreamVerified),
@@ -50,8 +40,8 @@ export function summarize(world: World): RunResult {
     linkQueueDrops: world.linkDown.stats.queueDrops + world.linkUp.stats.queueDrops,
     linkRandomLosses: world.linkDown.stats.randomLosses + world.linkUp.stats.randomLosses,
     requestsCompleted: c.requestsCompleted,
-    latencyMsP50: p(50),
-    latencyMsP99: p(99),
+    latencyMsP50: latencyMs(c.latenciesUs, 50),
+    latencyMsP99: latencyMs(c.latenciesUs, 99),
     checkpoints: sum(services.map((s) => s.primary.stats.checkpoints)),
     checkpointBytesTotal: sum(services.map((s) => s.primary.stats.checkpointBytesTotal)),
     commitLatencyMsP50: ms(percentile(commitLatenciesUs, 50)),

@@ -1,4 +1,4 @@
-import type { Mode } from '../config/run-config.js';
+import type { Mode, RunConfig } from '../config/run-config.js';
 
 /** One run's outcome; the CLI prints it as JSON or as a table row. */
 export interface RunResult {
@@ -45,6 +45,28 @@ export interface RunResult {
   recoveryMs: number | null;
   simEvents: number;
   wallMs: number;
+}
+
+/** The fields that describe the scenario rather than its outcome. */
+export function scenarioFields(config: RunConfig, runtime: RunResult['runtime']): Pick<RunResult, 'mode' | 'workload' | 'runtime' | 'epochMs' | 'rttMs' | 'bandwidthBitsPerSec' | 'lossRate' | 'durationS' | 'seed' | 'congestionControl'> {
+  return {
+    mode: config.mode,
+    workload: config.workload.kind,
+    runtime,
+    epochMs: config.mode === 'native' ? null : config.epochMs,
+    rttMs: config.link.rttMs,
+    bandwidthBitsPerSec: config.link.bandwidthBitsPerSec,
+    lossRate: config.link.lossRate,
+    durationS: config.durationS,
+    seed: config.seed,
+    congestionControl: config.tcp.congestionControl,
+  };
+}
+
+/** Request latency percentile in ms from µs samples; null for no samples. */
+export function latencyMs(samplesUs: readonly number[], p: number): number | null {
+  const v = percentile(samplesUs, p);
+  return v === null ? null : v / 1000;
 }
 
 /** Nearest-rank percentile; null for no samples. */

@@ -1,6 +1,6 @@
 import { subjects } from '../../lib/codec/subjects.js';
 import type { RunConfig } from '../../lib/config/run-config.js';
-import { percentile, type RunResult } from '../../lib/results/run-result.js';
+import { latencyMs, scenarioFields, type RunResult } from '../../lib/results/run-result.js';
 import { connectNats, createLogger, drainOnSignals, emulatedLink, NatsShell } from '../../lib/runtime/nats/index.js';
 import { BITS_PER_BYTE, US_PER_MS, US_PER_S } from '../../lib/units.js';
 import type { LinkDirection } from '../../lib/link/index.js';
@@ -27,21 +27,8 @@ export function buildClient(config: RunConfig): ClientCore {
  */
 export function clientRunResult(config: RunConfig, client: ClientCore, linkDown: LinkDirection, endUs: number, inputsHandled: number): RunResult {
   const c = client.stats;
-  const p = (q: number) => {
-    const v = percentile(c.latenciesUs, q);
-    return v === null ? null : v / US_PER_MS;
-  };
   return {
-    mode: config.mode,
-    workload: config.workload.kind,
-    runtime: 'nats',
-    epochMs: null,
-    rttMs: config.link.rttMs,
-    bandwidthBitsPerSec: config.link.bandwidthBitsPerSec,
-    lossRate: config.link.lossRate,
-    durationS: config.durationS,
-    seed: config.seed,
-    congestionControl: config.tcp.congestionControl,
+    ...scenarioFields(config, 'nats'),
     goodputBitsPerSec: endUs > 0 ? Math.round((c.bytesDelivered * BITS_PER_BYTE * US_PER_S) / endUs) : 0,
     bytesDelivered: c.bytesDelivered,
     streamVerified: c.streamVerified,
@@ -51,8 +38,8 @@ export function clientRunResult(config: RunConfig, client: ClientCore, linkDown:
     linkQueueDrops: linkDown.stats.queueDrops,
     linkRandomLosses: linkDown.stats.randomLosses,
     requestsCompleted: c.requestsCompleted,
-    latencyMsP50: p(50),
-    latencyMsP99: p(99),
+    latencyMsP50: latencyMs(c.latenciesUs, 50),
+    latencyMsP99: latencyMs(c.latenciesUs, 99),
     // Nothing is replicated on this runtime yet (native mode only).
     checkpoints: 0,
     checkpointBytesTotal: 0,
