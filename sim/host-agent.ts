@@ -76,10 +76,18 @@ export class HostAgentCore implements Core {
         else if (input.name === TIMER_START && this.#pendingChange !== null) {
           const change = this.#pendingChange;
           this.#pendingChange = null;
-          this.fenced = false;
           this.#fencedForGood = false;
-          this.hooks.onRoleChange(change, nowUs);
-          this.#beat(nowUs, out);
+          this.fenced = false;
+          if (change.role === 'primary' && this.hooks.status().role !== 'primary') {
+            // A new primary starts its services only once it has renewed the lease itself: the lease
+            // the failover service took for it has been running since before the promotion.
+            this.#awaitingLease = change;
+            this.#retriedThisBeat = false;
+            this.#renew(nowUs, out, change.term);
+          } else {
+            this.hooks.onRoleChange(change, nowUs);
+            this.#beat(nowUs, out);
+          }
         }
         break;
       case 'message':
@@ -94,6 +102,12 @@ export class HostAgentCore implements Core {
         if (r.requestId !== this.#renewalRequest) break;
         if (r.outcome === 'ok') {
           this.#leaseRevision = r.revision;
+          const awaited = this.#awaitingLease;
+          if (awaited !== null) {
+            this.#awaitingLease = null;
+            this.hooks.onRoleChange(awaited, nowUs);
+            this.#beat(nowUs, out);
+          }
           this.#releaseUntilUs = this.#renewalSentUs + this.options.leaseDurationUs - this.options.leaseSafetyUs;
           out.push({ kind: 'setTimer', name: TIMER_FENCE, atUs: this.#releaseUntilUs });
           if (this.fenced && !this.#fencedForGood) {
@@ -104,9 +118,14 @@ export class HostAgentCore implements Core {
           // Someone wrote the lease: if it names another host or a higher term, we are fenced.
           this.#leaseRevision = r.revision;
           const s = this.hooks.status();
-          if (r.record !== null && (r.record.primaryHost !== this.options.host || r.record.term > s.term)) {
+          const ourTerm = this.#awaitingLease?.term ?? s.term;
+          if (r.record !== null && (r.record.primaryHost !== this.options.host || r.record.term > ourTerm)) {
             this.#fencedForGood = true; // another host holds the lease: only a role change brings us back
             this.#fence(nowUs);
+          } else if (r.record !== null && (s.role === 'primary' || this.#awaitingLease !== null) && !this.#retriedThisBeat) {
+            // Our own lease, written by someone else (the failover service at promotion): renew on its revision now.
+            this.#retriedThisBeat = true;
+            this.#renew(nowUs, out, this.#awaitingLease?.term ?? s.term);
           }
         }
         break;
@@ -117,14 +136,26 @@ export class HostAgentCore implements Core {
 
   #renewalSentUs = 0;
   #pendingChange: RoleChange | null = null;
+  #retriedThisBeat = false;
+  /** A promotion waiting for this host's first own lease renewal. */
+  #awaitingLease: RoleChange | null = null;
 
   #beat(nowUs: number, out: Effect[]): void {
     const s = this.hooks.status();
     out.push({ kind: 'send', subject: this.options.subjects.heartbeat(this.options.host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: s.term, host: this.options.host, role: s.role, epoch: s.epoch } });
     out.push({ kind: 'setTimer', name: TIMER_BEAT, atUs: nowUs + this.options.heartbeatIntervalUs });
+    if (this.#awaitingLease !== null) {
+      this.#retriedThisBeat = false;
+      this.#renew(nowUs, out, this.#awaitingLease.term); // still waiting for our first renewal
+      return;
+    }
     if (s.role !== 'primary' || this.#fencedForGood) return;
     if (this.#releaseUntilUs > 0 && nowUs >= this.#releaseUntilUs) this.#fence(nowUs);
-    const record: LeaseRecord = { primaryHost: this.options.host, term: s.term, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS };
+    this.#renew(nowUs, out);
+  }
+
+  #renew(nowUs: number, out: Effect[], term = this.hooks.status().term): void {
+    const record: LeaseRecord = { primaryHost: this.options.host, term, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS };
     this.#renewalRequest++;
     this.#renewalSentUs = nowUs;
     out.push({ kind: 'lease', requestId: this.#renewalRequest, op: { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record } });

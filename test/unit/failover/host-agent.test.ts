@@ -242,11 +242,23 @@ describe('HostAgentCore: role changes', () => {
     expect(d.host.delaysAsked).toEqual([change]);
     expect(d.host.applied).toEqual([]);
     const started = d.advance(1_000 + START_DELAY_US);
-    expect(d.host.applied).toEqual([{ change, nowUs: 1_000 + START_DELAY_US }]);
-    expect(heartbeats(started, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0 }]);
-    expect(timers(started).get(BEAT)).toBe(1_000 + START_DELAY_US + INTERVAL_US);
-    // Now the primary, it holds the lease the failover service wrote for it at term 2.
+    // A new primary first renews the lease the failover service wrote for it, at the new term…
     expect(renewals(started)).toMatchObject([{ record: { primaryHost: BACKUP, term: 2 } }]);
+    expect(d.host.applied).toEqual([]);
+    // …and starts its services, and reports in as primary, only once that renewal went through.
+    const renewed = d.answer({ outcome: 'ok', record: { primaryHost: BACKUP, term: 2, expiresAtMs: 99 }, revision: 3 });
+    expect(d.host.applied).toEqual([{ change, nowUs: d.nowUs }]);
+    expect(heartbeats(renewed, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0 }]);
+  });
+
+  it('a new primary whose first renewal conflicts on its own lease retries at once on the revision it was told', () => {
+    const d = new AgentDriver(BACKUP, 'backup');
+    d.handle({ kind: 'start' }, 0);
+    d.handle(message(S.control(BACKUP), roleChange(BACKUP, 'primary', 2)), 1_000);
+    d.advance(1_000 + START_DELAY_US);
+    const retried = d.answer({ outcome: 'conflict', record: { primaryHost: BACKUP, term: 2, expiresAtMs: 99 }, revision: 7 });
+    expect(renewals(retried)).toMatchObject([{ expectedRevision: 7, record: { primaryHost: BACKUP, term: 2 } }]);
+    expect(d.host.applied).toEqual([]);
   });
 
   it("ignores a RoleChange for another host", () => {
