@@ -1,37 +1,33 @@
-import type { LeaseOp, LeaseRecord, LeaseResult } from '../lib/runtime/types.js';
+import { MemoryLeaseTable } from '../lib/lease/memory-store.js';
+import type { LeaseOp, LeaseResult } from '../lib/runtime/types.js';
 import type { SimLeaseStore } from '../lib/runtime/sim/sim-runtime.js';
 
 /**
- * The simulated lease store: one record per VM with a revision, written only
- * by compare-and-set, like a JetStream KV bucket. It can be made unavailable
- * (a partition from the store) to exercise the callers' failure handling.
+ * The simulated lease store: the in-memory compare-and-set table of
+ * lib/lease, answered after `latencyUs`. It can be made unavailable to all
+ * (an outage) or to some callers (a partition), as the fault injector wants.
  */
 export class MemoryLeaseStore implements SimLeaseStore {
-  readonly #records = new Map<string, { record: LeaseRecord; revision: number }>();
-  #revision = 0;
+  readonly table = new MemoryLeaseTable();
   available = true;
   /** Callers (actor names) cut off from the store by a partition. */
   readonly partitioned = new Set<string>();
-  writes = 0;
-  conflicts = 0;
+  #requestId = 0;
 
   constructor(readonly latencyUs: number) {}
 
-  get(vmId: string): { record: LeaseRecord; revision: number } | undefined {
-    return this.#records.get(vmId);
-  }
-
   apply(op: LeaseOp, _nowUs: number, caller: string): Omit<LeaseResult, 'requestId'> {
     if (!this.available || this.partitioned.has(caller)) return { outcome: 'unavailable', record: null, revision: 0 };
-    const current = this.#records.get(op.vmId);
-    if (op.type === 'read') return { outcome: 'ok', record: current?.record ?? null, revision: current?.revision ?? 0 };
-    if ((current?.revision ?? 0) !== op.expectedRevision) {
-      this.conflicts++;
-      return { outcome: 'conflict', record: current?.record ?? null, revision: current?.revision ?? 0 };
-    }
-    const next = { record: op.record, revision: ++this.#revision };
-    this.#records.set(op.vmId, next);
-    this.writes++;
-    return { outcome: 'ok', ...next };
+    const id = ++this.#requestId;
+    const reply =
+      op.type === 'read'
+        ? this.table.handle({ kind: 'get', id, vmId: op.vmId })
+        : op.expectedRevision === 0
+          ? this.table.handle({ kind: 'create', id, vmId: op.vmId, record: op.record })
+          : this.table.handle({ kind: 'update', id, vmId: op.vmId, record: op.record, expectedRevision: op.expectedRevision });
+    // Every answer carries the record as it now stands, so a loser of the race learns the new revision.
+    const current = this.table.peek(op.vmId);
+    const outcome = reply.kind === 'conflict' ? 'conflict' : reply.kind === 'unavailable' ? 'unavailable' : 'ok';
+    return { outcome, record: current?.record ?? null, revision: current?.revision ?? 0 };
   }
 }
