@@ -14,6 +14,12 @@ import { SnapshotError } from '../errors.js';
  * Restore validates before it changes anything: a snapshot of another version,
  * with a missing field, a field of the wrong type or broken invariants throws
  * SnapshotError and leaves the endpoint as it was.
+ *
+ * Left out on purpose, as they shape nothing to come: the sender's stats
+ * (they count per endpoint instance; a run's summary adds up the guests a
+ * failover replaced), the endpoint's count of emitted segments (compared only
+ * within one call), the sender's SWS override (true only inside onPersist)
+ * and the send buffer's payload slab (allocation only).
  */
 export const TCP_SNAPSHOT_VERSION = 1;
 
@@ -59,12 +65,7 @@ export interface RaccSnapshot {
 /** One congestion controller's state, tagged with its algorithm. */
 export type CongestionSnapshot = NewRenoSnapshot | CubicSnapshot | RaccSnapshot;
 
-/**
- * TcpSender: sequence space, windows, loss recovery, timers (as deadlines),
- * its controller and estimator. Not its stats: they count what one endpoint
- * instance did (a run's summary adds up the guests a failover replaced), and
- * nothing the sender decides depends on them.
- */
+/** TcpSender: sequence space, windows, loss recovery, timers (as deadlines), its controller and estimator. */
 export interface TcpSenderSnapshot {
   readonly version: typeof TCP_SNAPSHOT_VERSION;
   readonly sndUna: number;
