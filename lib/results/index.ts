@@ -1,0 +1,1 @@
+export { percentile, latencyMs, scenarioFields, type RunResult } from './run-result.js';

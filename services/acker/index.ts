@@ -1,0 +1,2 @@
+export { AckerCore, type AckerOptions, type AckerStats } from './core.js';
+export { encodeSpecDelta, decodeSpecDelta, type SpecDelta, type AckerConnectionState } from './spec-delta.js';

@@ -1,0 +1,2 @@
+export { FailoverCore, type FailoverOptions, type FailoverStats } from './core.js';
+export { failoverMachine, type FailoverEvent, type FailoverContext, type FailoverState } from './failover.machine.js';
