@@ -175,6 +175,15 @@ export class TcpEndpoint {
    * persist, delayed ACK) at their deadlines, or now for those already due.
    * The owner calls it when the restored guest starts to run.
    */
+  /**
+   * Sends a pure ACK now (established only). A guest resumed on a promoted
+   * host announces itself this way: ACKs its predecessor sent after the last
+   * release point never reached the peer, and the peer may be waiting on one.
+   */
+  acknowledgeNow(nowUs: number): void {
+    if (this.state === 'established') this.#sendAck(nowUs);
+  }
+
   resumeTimers(nowUs: number): void {
     this.sender.resumeTimers(nowUs);
     if (this.#delackAtUs !== null) {

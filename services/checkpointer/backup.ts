@@ -152,7 +152,8 @@ export class CheckpointerBackupCore implements Core {
   #applySpec(data: Uint8Array): void {
     const delta = decodeSpecDelta(data);
     if (delta.connection !== null) this.ackerConnection = delta.connection;
-    if (this.spec === null && delta.bytes.length > 0) this.spec = new SendBuffer(this.options.specBufferBytes, delta.startSeq);
+    // The buffer exists from the connection on, even before its first byte: a promoted acker needs it.
+    if (this.spec === null && (delta.bytes.length > 0 || delta.connection !== null)) this.spec = new SendBuffer(this.options.specBufferBytes, delta.startSeq);
     const spec = this.spec;
     if (spec === null) return;
     // Free what the client acknowledged first: the primary's buffer never held more than its bound.

@@ -147,7 +147,10 @@ export class GuestCore implements Core {
   #run(input: Input): void {
     switch (input.kind) {
       case 'start':
-        if (this.#restored) this.tcp.resumeTimers(this.#nowUs);
+        if (this.#restored) {
+          this.tcp.resumeTimers(this.#nowUs);
+          this.tcp.acknowledgeNow(this.#nowUs);
+        }
         else this.tcp.listen();
         if (this.options.appDirtyPagesPerSec > 0) this.#emit({ kind: 'setTimer', name: TIMER_APP, atUs: this.#nowUs + APP_TICK_US });
         break;
