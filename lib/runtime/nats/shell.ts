@@ -3,7 +3,7 @@ import { decode, encode } from '../../codec/codec.js';
 import type { WireMessage } from '../../codec/messages.js';
 import { messageTypeOf } from '../../codec/subjects.js';
 import { parseConfig } from '../../config/parse.js';
-import { DecodeError, SpeculaError, TransportError, UnknownSubjectError } from '../../errors.js';
+import { DecodeError, InvariantError, SpeculaError, TransportError, UnknownSubjectError } from '../../errors.js';
 import type { Hop } from '../sim/sim-runtime.js';
 import { START, type Core, type Effect, type Input } from '../types.js';
 import { monotonicClock, type Clock } from './clock.js';
@@ -261,6 +261,10 @@ export class NatsShell {
         case 'log':
           this.#log[effect.level]({ event: effect.event, ...effect.fields }, effect.event);
           break;
+        case 'lease':
+          // Leases over JetStream KV (lib/lease/kv-store.ts) are not wired into this shell yet: fail loudly
+          // rather than leave the core waiting for an answer that never comes.
+          throw new InvariantError(`${this.core.name} asked for a lease, but the NATS runtime does not serve lease effects yet`);
       }
     }
   }
