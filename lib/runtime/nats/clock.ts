@@ -13,3 +13,15 @@ export function monotonicClock(): Clock {
   const originMs = performance.now();
   return { nowUs: () => Math.floor((performance.now() - originMs) * 1000) };
 }
+
+/**
+ * Wall time in integer microseconds since the Unix epoch, for cores whose
+ * times other hosts compare with their own wall clocks (lease expiries). It is
+ * the wall clock at process start advanced by the monotonic clock, so it never
+ * steps back when the system clock is set; within a process's lifetime it
+ * stays within the drift that the lease rule's skew bound covers.
+ */
+export function wallClock(): Clock {
+  const originMs = performance.timeOrigin;
+  return { nowUs: () => Math.floor((originMs + performance.now()) * 1000) };
+}

@@ -28,5 +28,17 @@ export const natsShellLimitsSchema = z.object({
    * it a message is dropped and counted as `linkOverflowDrops`.
    */
   maxPendingDeliveries: z.number().int().positive().default(100_000),
+  /**
+   * Lease-store calls running at once. The failover core waits for each
+   * answer before it asks again, so this only bites when the store hangs;
+   * beyond it an op is answered `unavailable` at once (`leaseRefused`).
+   */
+  maxLeaseOpsInFlight: z.number().int().positive().default(16),
+  /**
+   * A lease op the store has not answered by then is answered `unavailable`
+   * (outcome unknown), so a hung store cannot leave a core waiting forever.
+   * Above the KV store's own request timeout (2 s), which normally answers first.
+   */
+  leaseOpTimeoutMs: z.number().int().positive().default(5_000),
 });
 export type NatsShellLimits = z.infer<typeof natsShellLimitsSchema>;

@@ -4,9 +4,11 @@ import type { WireMessage } from '../../codec/messages.js';
 import { messageTypeOf } from '../../codec/subjects.js';
 import { parseConfig } from '../../config/parse.js';
 import { DecodeError, InvariantError, SpeculaError, TransportError, UnknownSubjectError } from '../../errors.js';
+import type { LeaseStore } from '../../lease/types.js';
 import type { Hop } from '../sim/sim-runtime.js';
 import { START, type Core, type Effect, type Input } from '../types.js';
 import { monotonicClock, type Clock } from './clock.js';
+import { LeaseEffectRunner, type LeaseRunnerCounters } from './lease-runner.js';
 import { LinkGate, type LinkGateCounters } from './link-gate.js';
 import type { Logger } from './logger.js';
 import { natsShellLimitsSchema, type NatsShellLimits } from './options.js';
@@ -25,9 +27,11 @@ export interface NatsShellOptions {
   readonly limits?: Partial<NatsShellLimits>;
   /** Called after every input the core handled and its effects were applied. */
   readonly afterInput?: () => void;
+  /** Serves the core's lease effects; without one a lease effect is a bug (InvariantError). */
+  readonly leaseStore?: LeaseStore;
 }
 
-export interface ShellCounters {
+export interface ShellCounters extends LeaseRunnerCounters {
   /** Messages received from NATS on the core's subjects (before any link). */
   messagesIn: number;
   bytesIn: number;
@@ -39,7 +43,7 @@ export interface ShellCounters {
   unknownSubjects: number;
   /** Publishes that failed (connection closed or draining); dropped. */
   publishErrors: number;
-  /** Inputs handed to the core: start, messages and timers. */
+  /** Inputs handed to the core: start, messages, timers and lease results. */
   inputsHandled: number;
   timersFired: number;
   /** Times the connection to the server was lost (and, maybe, regained). */
@@ -57,7 +61,7 @@ interface TimerSlot {
   armedAtUs: number;
 }
 
-type ErrorKind = 'decode' | 'unknownSubject' | 'publish' | 'subscription';
+type ErrorKind = 'decode' | 'unknownSubject' | 'publish' | 'subscription' | 'lease';
 
 /**
  * Hosts one Core on a NATS connection: subscribes to the core's subjects,
@@ -67,7 +71,25 @@ type ErrorKind = 'decode' | 'unknownSubject' | 'publish' | 'subscription';
  * closes under it fails the shell (`done` rejects).
  */
 export class NatsShell {
-  readonly counters: ShellCounters = { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0, decodeErrors: 0, unknownSubjects: 0, publishErrors: 0, inputsHandled: 0, timersFired: 0, disconnects: 0, reconnects: 0 };
+  readonly counters: ShellCounters = {
+    messagesIn: 0,
+    bytesIn: 0,
+    messagesOut: 0,
+    bytesOut: 0,
+    decodeErrors: 0,
+    unknownSubjects: 0,
+    publishErrors: 0,
+    inputsHandled: 0,
+    timersFired: 0,
+    disconnects: 0,
+    reconnects: 0,
+    leaseOps: 0,
+    leaseConflicts: 0,
+    leaseUnavailable: 0,
+    leaseRefused: 0,
+    leaseTimeouts: 0,
+    leaseErrors: 0,
+  };
   /** Resolves when the shell stopped cleanly; rejects with what failed it. */
   readonly done: Promise<void>;
   readonly clock: Clock;
@@ -76,6 +98,7 @@ export class NatsShell {
   readonly #subscriptions: Subscription[] = [];
   readonly #loggedErrors = new Set<ErrorKind>();
   readonly #log: Logger;
+  readonly #leases: LeaseEffectRunner | null;
   #state: ShellState = 'new';
   /** False between a disconnect and the reconnect: drain would only time out then. */
   #connected = true;
@@ -100,6 +123,18 @@ export class NatsShell {
       if (!core.subscriptions.includes(link.subject)) throw new TypeError(`link on ${link.subject}, which ${core.name} does not subscribe to`);
       this.#gates.set(link.subject, new LinkGate(link.hop, limits.maxPendingDeliveries, this.clock, (subject, msg) => this.#input({ kind: 'message', subject, msg })));
     }
+    this.#leases =
+      options.leaseStore === undefined
+        ? null
+        : new LeaseEffectRunner({
+            store: options.leaseStore,
+            maxInFlight: limits.maxLeaseOpsInFlight,
+            opTimeoutMs: limits.leaseOpTimeoutMs,
+            counters: this.counters,
+            deliver: (result) => this.#input({ kind: 'leaseResult', result }),
+            fail: (err) => this.#fail(err),
+            onError: (err) => this.#logOnce('lease', { err: err instanceof Error ? err.message : String(err) }, 'lease store error, answered as unavailable (logged once; see counters)'),
+          });
   }
 
   get state(): ShellState {
@@ -156,6 +191,7 @@ export class NatsShell {
     for (const slot of this.#timers.values()) if (slot.handle !== null) clearTimeout(slot.handle);
     this.#timers.clear();
     for (const gate of this.#gates.values()) gate.stop();
+    this.#leases?.stop();
   }
 
   #fail(err: Error): void {
@@ -262,9 +298,10 @@ export class NatsShell {
           this.#log[effect.level]({ event: effect.event, ...effect.fields }, effect.event);
           break;
         case 'lease':
-          // Leases over JetStream KV (lib/lease/kv-store.ts) are not wired into this shell yet: fail loudly
-          // rather than leave the core waiting for an answer that never comes.
-          throw new InvariantError(`${this.core.name} asked for a lease, but the NATS runtime does not serve lease effects yet`);
+          // Without a store, fail loudly rather than leave the core waiting for an answer that never comes.
+          if (this.#leases === null) throw new InvariantError(`${this.core.name} asked for a lease, but its shell has no lease store`);
+          this.#leases.run(effect.requestId, effect.op);
+          break;
       }
     }
   }
