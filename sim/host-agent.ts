@@ -18,8 +18,8 @@ export interface HostAgentOptions {
 }
 
 export interface HostAgentHooks {
-  /** The host's role and the epoch it reports (committed on a primary, applied on a backup). */
-  status(): { role: HostRole; term: number; epoch: number };
+  /** The host's role, the epoch it reports (committed on a primary, applied on a backup) and whether its image is complete. */
+  status(): { role: HostRole; term: number; epoch: number; synced: boolean };
   /** Time the supervisor needs before the new role's services run (restoring the guest image). */
   startDelayUs(change: RoleChange): number;
   /** A role change arrived: stop what the old role did at once (a backup stops applying checkpoints). */
@@ -142,7 +142,7 @@ export class HostAgentCore implements Core {
 
   #beat(nowUs: number, out: Effect[]): void {
     const s = this.hooks.status();
-    out.push({ kind: 'send', subject: this.options.subjects.heartbeat(this.options.host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: s.term, host: this.options.host, role: s.role, epoch: s.epoch } });
+    out.push({ kind: 'send', subject: this.options.subjects.heartbeat(this.options.host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: s.term, host: this.options.host, role: s.role, epoch: s.epoch, synced: s.synced } });
     out.push({ kind: 'setTimer', name: TIMER_BEAT, atUs: nowUs + this.options.heartbeatIntervalUs });
     if (this.#awaitingLease !== null) {
       this.#retriedThisBeat = false;

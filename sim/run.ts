@@ -50,6 +50,8 @@ export function summarize(world: World): RunResult {
     specBufferBytesMax: Math.max(0, ...services.map((s) => s.acker.stats.specBufferBytesMax)),
     pauseMsTotal: sum(guests.map((g) => g.stats.pausedUsTotal)) / US_PER_MS,
     ...failover,
+    reprotections: rep?.failover.stats.reprotections ?? 0,
+    reprotectMs: ms(rep?.failover.stats.reprotectDurationsUs[0] ?? null),
     simEvents: world.runtime.eventsProcessed,
     wallMs: 0,
   };

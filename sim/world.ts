@@ -2,6 +2,7 @@ import type { HostRole, Segment, WireMessage } from '../lib/codec/messages.js';
 import { subjects } from '../lib/codec/subjects.js';
 import { isReplicated, isSpeculative, type RunConfig } from '../lib/config/run-config.js';
 import type { Core } from '../lib/runtime/types.js';
+import { assert } from '../lib/assert.js';
 import { Rng } from '../lib/rng.js';
 import { SimRuntime, type SimRuntimeOptions } from '../lib/runtime/sim/index.js';
 import { BITS_PER_BYTE, msToUs, sToUs, US_PER_MS, US_PER_S } from '../lib/units.js';
@@ -24,8 +25,12 @@ export const HOSTS = { primary: 'host-a', backup: 'host-b', spare: 'host-c' } as
 
 /** The replication side of a replicated run; the primary-side services change when a backup is promoted. */
 export interface Replication extends PrimaryServices {
-  /** Null once the backup host has been promoted (or has crashed). */
+  /** Null once the backup host has been promoted (or has crashed), until a spare joins as the new backup. */
   backup: CheckpointerBackupCore | null;
+  /** The backup the current primary replicates to, kept after it crashes: what it applied is committed. */
+  pairedBackup: CheckpointerBackupCore | null;
+  /** The newest epoch an earlier backup of this primary applied: committed, even though that backup is gone. */
+  retiredBackupEpoch: number;
   readonly replicationDown: LinkDirection;
   readonly replicationUp: LinkDirection;
   readonly oracle: OutputCommitOracle;
@@ -126,7 +131,7 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
   runtime.addHop(s.ckptData, replicationDown);
   runtime.addHop(s.ckptAck, replicationUp);
   const services = primaryServices(config, s, { recordDigests, firstEpoch: 1, unprotected: false, term: 1, host: HOSTS.primary, ...(plantedBug ? { plantedBug } : {}) });
-  const backup = new CheckpointerBackupCore({ vmId: config.vmId, subjects: s, memoryBytes: config.guest.memoryBytes, specBufferBytes: config.buffers.specBufferBytes, maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1, recordDigests });
+  const backup = newBackup(config, recordDigests, false);
   backup.term = 1;
   const f = config.failover;
   const failover = new FailoverCore({
@@ -140,11 +145,13 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
     leaseDurationUs: msToUs(f.leaseDurationMs),
     clockSkewUs: msToUs(f.clockSkewMs),
   });
-  // Output may come from epochs the backup applied, or that the primary committed alone once its backup was gone.
-  const oracle = new OutputCommitOracle(() => Math.max(backup.stats.appliedEpoch, rep.primary.unprotected ? rep.primary.stats.lastCommittedEpoch : 0));
+  // Output may come from epochs the backup applied, or that the primary committed alone while it had none.
+  const oracle = new OutputCommitOracle(() => Math.max(rep.pairedBackup?.stats.appliedEpoch ?? 0, rep.retiredBackupEpoch, rep.primary.stats.lastLocalCommitEpoch));
   const rep: Replication = {
     ...services,
     backup,
+    pairedBackup: backup,
+    retiredBackupEpoch: 0,
     replicationDown,
     replicationUp,
     oracle,
@@ -160,7 +167,15 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
     entry.agent = new HostAgentCore(
       { vmId: config.vmId, host, subjects: s, heartbeatIntervalUs: msToUs(f.heartbeatIntervalMs), leaseDurationUs: msToUs(f.leaseDurationMs), leaseSafetyUs: msToUs(f.leaseSafetyMs + f.clockSkewMs) },
       {
-        status: () => ({ role: entry.role, term: entry.term, epoch: entry.role === 'primary' ? rep.primary.stats.lastCommittedEpoch : (rep.backup?.stats.appliedEpoch ?? 0) }),
+        status: () => {
+          const backupHere = entry.role === 'backup' && rep.backup !== null && entry.services.includes(rep.backup) ? rep.backup : null;
+          return {
+            role: entry.role,
+            term: entry.term,
+            epoch: entry.role === 'primary' ? rep.primary.stats.lastCommittedEpoch : (backupHere?.stats.appliedEpoch ?? 0),
+            synced: entry.role === 'primary' || (backupHere?.synced ?? false),
+          };
+        },
         startDelayUs: (change) => (change.role === 'primary' && entry.role === 'backup' ? msToUs(f.restoreFixedMs) + Math.ceil((config.guest.memoryBytes * US_PER_S) / f.restoreBytesPerSec) : 0),
         prepare: (change) => {
           // The backup's image is final from here: the promotion restores exactly this epoch.
@@ -168,6 +183,7 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
         },
         onRoleChange: (change) => {
           if (change.role === 'primary' && entry.role === 'backup') promote(world, rep, host, plantedBug === 'stale-term-accepted' ? 1 : change.term, hooks);
+          if (change.role === 'backup' && entry.role === 'spare') joinAsBackup(world, rep, host, change.term, recordDigests);
           entry.term = change.term;
           entry.role = change.role;
         },
@@ -207,15 +223,16 @@ function promote(world: World, rep: Replication, host: string, term: number, hoo
   const backup = rep.backup;
   if (backup === null) return;
   const s = subjects(config.vmId);
+  assert(backup.synced, `promoting ${host}, whose backup image is incomplete (${backup.missingPages} pages missing)`);
   const applied = backup.stats.appliedEpoch;
   const guest = new GuestCore(guestOptionsFromConfig(config, s, new Rng(config.seed).fork(`promoted.${term}`), recordDigests));
   if (applied > 0) guest.restore(backup.image.bytes, backup.stateBlob, term);
   const services = primaryServices(config, s, { recordDigests, firstEpoch: applied + 1, unprotected: true, term, host, ...(hooks.plantedBug ? { plantedBug: hooks.plantedBug } : {}) });
   if (isSpeculative(config.mode) && backup.spec !== null && backup.ackerConnection !== null) services.acker.restore(backup.spec, backup.ackerConnection, applied);
   rep.oracle.rollbackTo(guest.tcp.sndMax, guest.tcp.term);
-  rep.oracle.committedEpoch = () => services.primary.stats.lastCommittedEpoch;
   if (runtime.isRunning(backup)) runtime.removeActor(backup);
   rep.backup = null;
+  rep.pairedBackup = null;
   const entry = rep.hosts.get(host)!;
   entry.services = [guest, services.netbuffer, services.acker, services.primary];
   for (const core of entry.services) runtime.addActor(core);
@@ -224,6 +241,28 @@ function promote(world: World, rep: Replication, host: string, term: number, hoo
   rep.history.guests.push(guest);
   rep.history.services.push(services);
   world.guest = guest;
+}
+
+/**
+ * Re-protection: the spare host starts a backup that waits for the
+ * primary's base epoch (an empty image, then every page within a few
+ * epochs). The primary keeps running; from the base epoch on its output
+ * waits for the new backup, which may be promoted once synced.
+ */
+function joinAsBackup(world: World, rep: Replication, host: string, term: number, recordDigests: boolean): void {
+  const { config, runtime } = world;
+  const backup = newBackup(config, recordDigests, true);
+  backup.term = term;
+  rep.backup = backup;
+  rep.retiredBackupEpoch = Math.max(rep.retiredBackupEpoch, rep.pairedBackup?.stats.appliedEpoch ?? 0);
+  rep.pairedBackup = backup;
+  const entry = rep.hosts.get(host)!;
+  entry.services = [backup];
+  runtime.addActor(backup);
+}
+
+function newBackup(config: RunConfig, recordDigests: boolean, joining: boolean): CheckpointerBackupCore {
+  return new CheckpointerBackupCore({ vmId: config.vmId, subjects: subjects(config.vmId), memoryBytes: config.guest.memoryBytes, specBufferBytes: config.buffers.specBufferBytes, maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1, recordDigests, joining });
 }
 
 /** Crashes a host: every service on it, and its supervisor, stop at once. */

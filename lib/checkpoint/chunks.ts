@@ -29,14 +29,15 @@ export function makeChunks(header: ChunkHeader, source: ChunkSource, pieces: rea
     data,
     hash: sha256(data),
     rawBytes: rawBytes?.[index] ?? data.length,
+    base: false,
   }));
 }
 
-/** The epoch manifest: the hashes of all its chunks, in transfer order. */
-export function makeManifest(header: ChunkHeader, chunks: readonly CheckpointChunk[]): CheckpointChunk {
+/** The epoch manifest: the hashes of all its chunks, in transfer order; `base` when it starts a new backup's image. */
+export function makeManifest(header: ChunkHeader, chunks: readonly CheckpointChunk[], base = false): CheckpointChunk {
   const data = new Uint8Array(chunks.length * 32);
   chunks.forEach((c, i) => data.set(c.hash, i * 32));
-  return { type: 'checkpointChunk', ...header, source: ChunkSource.MANIFEST, index: 0, count: 1, data, hash: sha256(data), rawBytes: data.length };
+  return { type: 'checkpointChunk', ...header, source: ChunkSource.MANIFEST, index: 0, count: 1, data, hash: sha256(data), rawBytes: data.length, base };
 }
 
 /** Orders chunks as the manifest lists them: by source, then index. */

@@ -63,7 +63,7 @@ function decodeChunk(bytes: Uint8Array): CheckpointChunk {
   if (!CHUNK_SOURCES.has(m.source)) throw new DecodeError(`CheckpointChunk.source ${m.source} is unknown`);
   if (m.count === 0 || m.index >= m.count) throw new DecodeError(`CheckpointChunk index ${m.index} of ${m.count} is out of range`);
   if (m.hash.length !== SHA256_BYTES) throw new DecodeError(`CheckpointChunk.hash has ${m.hash.length} bytes, not ${SHA256_BYTES}`);
-  return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes };
+  return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes, base: m.base };
 }
 
 export function encode(msg: WireMessage): Uint8Array {
@@ -113,12 +113,12 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     case 'epochBarrier': {
       const m = decodeWith(pb.EpochBarrier, 'EpochBarrier', bytes);
       requireSafe('EpochBarrier', { term: m.term, epoch: m.epoch });
-      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, resume: m.resume };
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, resume: m.resume, base: m.base };
     }
     case 'epochEnd': {
       const m = decodeWith(pb.EpochEnd, 'EpochEnd', bytes);
       requireSafe('EpochEnd', { term: m.term, epoch: m.epoch, txEndSeq: m.txEndSeq });
-      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, txEndSeq: m.txEndSeq };
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, txEndSeq: m.txEndSeq, base: m.base };
     }
     case 'checkpointChunk':
       return decodeChunk(bytes);
@@ -135,7 +135,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     case 'heartbeat': {
       const m = decodeWith(pb.Heartbeat, 'Heartbeat', bytes);
       requireSafe('Heartbeat', { term: m.term, epoch: m.epoch });
-      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch };
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch, synced: m.synced };
     }
     case 'roleChange': {
       const m = decodeWith(pb.RoleChange, 'RoleChange', bytes);

@@ -42,6 +42,8 @@ export interface EpochBarrier {
   readonly epoch: number;
   /** false: pause and checkpoint `epoch`; true: run epoch + 1. */
   readonly resume: boolean;
+  /** A new backup joins with this epoch: its checkpoint starts from an empty image (re-protection). */
+  readonly base: boolean;
 }
 
 export interface EpochEnd {
@@ -50,6 +52,8 @@ export interface EpochEnd {
   readonly term: number;
   readonly epoch: number;
   readonly txEndSeq: number;
+  /** From the barrier: the speculative part of this epoch is the whole buffer. */
+  readonly base: boolean;
 }
 
 export const ChunkSource = {
@@ -73,6 +77,8 @@ export interface CheckpointChunk {
   readonly hash: Uint8Array;
   /** Bytes before page-delta encoding. */
   readonly rawBytes: number;
+  /** Manifest only: the first epoch of a new backup, applied on an empty image. */
+  readonly base: boolean;
 }
 
 export interface CheckpointAck {
@@ -102,6 +108,8 @@ export interface Heartbeat {
   readonly role: HostRole;
   /** Primary: last committed epoch; backup: last applied epoch. */
   readonly epoch: number;
+  /** Holds a complete image: a primary always, a backup once every page reached it. */
+  readonly synced: boolean;
 }
 
 export interface RoleChange {

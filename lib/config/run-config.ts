@@ -41,6 +41,7 @@ export const checkpointConfigSchema = z.object({
   chunkBytes: z.number().int().min(PAGE_BYTES + PAGE_RECORD_HEADER_MAX_BYTES).max(MAX_CHUNK_BYTES).default(256 * 1024).describe('Largest checkpoint chunk on the bus, in bytes: at least one raw page record, and room for the envelope under the 1 MiB NATS payload limit.'),
   pageDelta: z.boolean().default(true).describe('Send dirty pages as an XOR+RLE delta against the backup copy.'),
   maxInflightEpochs: z.number().int().min(1).max(64).default(4).describe('Uncommitted checkpoints in flight before the next epoch waits.'),
+  seedBytesPerEpoch: z.number().int().min(PAGE_BYTES).default(4 * 1024 * 1024).describe('Re-protection: memory of the base image a new backup receives per epoch, beside the dirty pages, in bytes (rounded down to pages). Each such epoch pauses up to seedBytesPerEpoch / copyBytesPerSec longer.'),
 });
 
 export const guestConfigSchema = z.object({

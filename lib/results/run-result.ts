@@ -43,6 +43,10 @@ export interface RunResult {
   preFailureGoodputBitsPerSec: number | null;
   /** From the crash until a 100 ms window again delivers ≥ 90% of the pre-failure goodput. */
   recoveryMs: number | null;
+  /** Spares that joined as the new backup (re-protection). */
+  reprotections: number;
+  /** From the first join until the new backup held a complete image (the VM protected again). */
+  reprotectMs: number | null;
   simEvents: number;
   wallMs: number;
 }

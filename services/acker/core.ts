@@ -265,7 +265,8 @@ export class AckerCore implements Core {
     const spec = this.#spec;
     const endSeq = spec?.endSeq ?? 0;
     this.#epochEnds.push({ epoch: end.epoch, endSeq });
-    const startSeq = this.#epochStartSeq;
+    // A new backup's first epoch carries the whole buffer: it has nothing to add a delta to.
+    const startSeq = end.base && spec !== null ? spec.startSeq : this.#epochStartSeq;
     const replicate = this.options.plantedBug !== 'spec-buffer-not-replicated';
     const bytes = spec !== null && endSeq > startSeq && replicate ? spec.copyOut(startSeq, endSeq - startSeq) : EMPTY;
     const clientAckSeq = this.#wire?.sndUna ?? 0;

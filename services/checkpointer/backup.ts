@@ -18,6 +18,12 @@ export interface BackupOptions {
   /** Epochs buffered ahead of the next one to apply; beyond it chunks are dropped (the primary resends). */
   readonly maxPendingEpochs: number;
   readonly recordDigests: boolean;
+  /**
+   * A backup that starts with its guest (both images empty, epoch 1 next)
+   * is synced from the start; one that joins later (re-protection) waits
+   * for a base epoch and is synced once every page has reached it.
+   */
+  readonly joining?: boolean;
 }
 
 export interface BackupStats {
@@ -28,6 +34,8 @@ export interface BackupStats {
   dropped: number;
   /** Chunks from an older term (a fenced primary), dropped. */
   staleTermDrops: number;
+  /** The base epoch this backup started from (0: it started with its guest). */
+  baseEpoch: number;
 }
 
 export interface BackupDigest {
@@ -50,7 +58,7 @@ interface Pending {
 export class CheckpointerBackupCore implements Core {
   readonly name = 'checkpointer.backup';
   readonly subscriptions: readonly string[];
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** The speculative buffer rebuilt from the deltas: [startSeq, endSeq). */
@@ -60,12 +68,32 @@ export class CheckpointerBackupCore implements Core {
   readonly digests = new Map<number, BackupDigest>();
   readonly #digest: PageDigest | null;
   readonly #pending = new Map<number, Pending>();
+  /** Pages not yet received since the base epoch (1 = missing); null once the image is complete. */
+  #missingPages: Uint8Array | null = null;
+  #missingCount = 0;
+  /** Waiting for the base epoch: until then no epoch can be applied. */
+  #awaitingBase: boolean;
   term = 0;
 
   constructor(readonly options: BackupOptions) {
     this.subscriptions = [options.subjects.ckptData];
     this.image = new PagedMemory(options.memoryBytes);
     this.#digest = options.recordDigests ? new PageDigest(this.image) : null;
+    this.#awaitingBase = options.joining ?? false;
+    if (this.#awaitingBase) {
+      this.#missingPages = new Uint8Array(this.image.pageCount).fill(1);
+      this.#missingCount = this.image.pageCount;
+    }
+  }
+
+  /** Holds a complete image of the guest as of `appliedEpoch`: it may be promoted. */
+  get synced(): boolean {
+    return !this.#awaitingBase && this.#missingPages === null;
+  }
+
+  /** Pages of the base image still to arrive. */
+  get missingPages(): number {
+    return this.#missingCount;
   }
 
   handle(input: Input, _nowUs: number): Effect[] {
@@ -77,6 +105,11 @@ export class CheckpointerBackupCore implements Core {
       this.stats.staleTermDrops++;
       return out;
     }
+    if (this.#awaitingBase && !(chunk.source === ChunkSource.MANIFEST && chunk.base)) {
+      this.#stageBeforeBase(chunk);
+      return out;
+    }
+    if (this.#awaitingBase) this.#startFromBase(chunk.epoch);
     if (chunk.epoch <= this.stats.appliedEpoch) {
       // A resend of something applied: the ACK was lost; repeat it.
       this.stats.duplicates++;
@@ -102,6 +135,34 @@ export class CheckpointerBackupCore implements Core {
     else pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
     this.#applyReady(out);
     return out;
+  }
+
+  /** Before the base manifest: keep chunks of a few epochs (the base epoch's parts come first). */
+  #stageBeforeBase(chunk: CheckpointChunk): void {
+    if (!bytesEqual(sha256(chunk.data), chunk.hash)) {
+      this.stats.hashMismatches++; // the manifest check NACKs the epoch later
+      return;
+    }
+    let pending = this.#pending.get(chunk.epoch);
+    if (pending === undefined) {
+      if (this.#pending.size >= this.options.maxPendingEpochs) {
+        this.stats.dropped++;
+        return;
+      }
+      pending = { chunks: new Map(), manifest: null };
+      this.#pending.set(chunk.epoch, pending);
+    }
+    if (chunk.source !== ChunkSource.MANIFEST) pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
+  }
+
+  /** The base epoch's manifest arrived: the image starts empty and epochs before it never apply here. */
+  #startFromBase(epoch: number): void {
+    this.#awaitingBase = false;
+    this.stats.baseEpoch = epoch;
+    this.stats.appliedEpoch = epoch - 1;
+    for (const e of [...this.#pending.keys()]) if (e < epoch) this.#pending.delete(e);
+    // Nothing was applied before the base: the image is still the empty one the base pages start from.
+    assert(this.#missingCount === this.image.pageCount, 'a joining backup applied pages before its base epoch');
   }
 
   #ack(out: Effect[], epoch: number, ok: boolean, reason: string): void {
@@ -135,7 +196,7 @@ export class CheckpointerBackupCore implements Core {
     const spec: Uint8Array[] = [];
     const touched: number[] = [];
     for (const chunk of chunks) {
-      if (chunk.source === ChunkSource.PAGES) touched.push(...unpackPages(chunk.data, this.image));
+      if (chunk.source === ChunkSource.PAGES) for (const p of unpackPages(chunk.data, this.image)) touched.push(p);
       else if (chunk.source === ChunkSource.STATE) state.push(chunk.data);
       else if (chunk.source === ChunkSource.SPEC) spec.push(chunk.data);
     }
@@ -143,10 +204,23 @@ export class CheckpointerBackupCore implements Core {
     this.stateBlob = Buffer.concat(state);
     if (spec.length > 0) this.#applySpec(Buffer.concat(spec));
     this.stats.appliedEpoch = epoch;
+    this.#markReceived(touched);
     if (this.#digest !== null) {
       this.#digest.update(touched);
       this.digests.set(epoch, { memory: hex(this.#digest.digest()), state: hex(sha256(this.stateBlob)), spec: this.#specDigest() });
     }
+  }
+
+  #markReceived(pages: readonly number[]): void {
+    const missing = this.#missingPages;
+    if (missing === null) return;
+    for (const p of pages) {
+      if (missing[p] === 1) {
+        missing[p] = 0;
+        this.#missingCount--;
+      }
+    }
+    if (this.#missingCount === 0) this.#missingPages = null;
   }
 
   #applySpec(data: Uint8Array): void {

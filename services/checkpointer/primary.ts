@@ -46,6 +46,10 @@ export interface PrimaryStats {
   staleTermDrops: number;
   /** Epochs committed without a backup (unprotected after a failover): not checkpoints. */
   localCommits: number;
+  /** The newest epoch committed without a backup (or restored from, on a promoted primary). */
+  lastLocalCommitEpoch: number;
+  /** New backups joined (re-protection): each got a base epoch. */
+  backupsJoined: number;
 }
 
 interface InFlight {
@@ -63,13 +67,16 @@ interface InFlight {
 export class CheckpointerPrimaryCore implements Core {
   readonly name = 'checkpointer.primary';
   readonly subscriptions: readonly string[];
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
   readonly #inflight: InFlight[] = [];
   readonly #expectedSources: ChunkSource[];
   #unprotected: boolean;
+  /** A new backup joined: the next checkpoint is its base epoch. */
+  #backupJoining = false;
+  #baseEpoch = 0;
   term = 0;
 
   constructor(readonly options: PrimaryOptions) {
@@ -77,6 +84,7 @@ export class CheckpointerPrimaryCore implements Core {
     this.#expectedSources = options.speculative ? [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC] : [ChunkSource.PAGES, ChunkSource.STATE];
     [this.#snapshot] = initialTransition(epochMachine, { maxInflight: options.maxInflightEpochs, firstEpoch: options.firstEpoch ?? 1 });
     this.stats.lastCommittedEpoch = (options.firstEpoch ?? 1) - 1;
+    this.stats.lastLocalCommitEpoch = this.stats.lastCommittedEpoch;
     this.#unprotected = options.unprotected ?? false;
   }
 
@@ -106,7 +114,10 @@ export class CheckpointerPrimaryCore implements Core {
       case 'message':
         if (input.msg.type === 'checkpointChunk') this.#onStaged(input.msg, nowUs, out);
         else if (input.msg.type === 'checkpointAck') this.#onAck(input.msg, nowUs, out);
-        else if (input.msg.type === 'roleChange' && input.msg.role === 'primary' && input.msg.peerHost === '' && input.msg.term >= this.term) this.#loseBackup(nowUs, out);
+        else if (input.msg.type === 'roleChange' && input.msg.role === 'primary' && input.msg.term >= this.term) {
+          if (input.msg.peerHost === '') this.#loseBackup(nowUs, out);
+          else this.#gainBackup();
+        }
         break;
     }
     return out;
@@ -122,11 +133,19 @@ export class CheckpointerPrimaryCore implements Core {
   #perform(action: string, epoch: number, nowUs: number, out: Effect[]): void {
     const s = this.options.subjects;
     switch (action) {
-      case 'sendBarrier':
+      case 'sendBarrier': {
         this.#pausedAtUs = nowUs;
         this.#staging = new StagedCheckpoint(epoch, this.#expectedSources);
-        out.push({ kind: 'send', subject: s.epoch, msg: { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: false } });
+        // A joining backup starts at an epoch boundary: every earlier epoch is committed locally.
+        const base = this.#backupJoining;
+        if (base) {
+          this.#backupJoining = false;
+          this.#baseEpoch = epoch;
+          this.stats.backupsJoined++;
+        }
+        out.push({ kind: 'send', subject: s.epoch, msg: { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: false, base } });
         return;
+      }
       case 'armCopyTimer': {
         const staged = this.#staging!;
         const copyUs = Math.ceil((staged.bytes * US_PER_S) / this.options.copyBytesPerSec);
@@ -134,18 +153,19 @@ export class CheckpointerPrimaryCore implements Core {
         return;
       }
       case 'sendResume':
-        out.push({ kind: 'send', subject: s.epoch, msg: { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: true } });
+        out.push({ kind: 'send', subject: s.epoch, msg: { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: true, base: false } });
         return;
       case 'startTransfer': {
         const staged = this.#staging!;
         this.#staging = null;
-        if (this.#unprotected) {
+        if (this.#unprotected && epoch !== this.#baseEpoch) {
           this.#commit(epoch, this.#pausedAtUs, nowUs, out);
           this.#send({ type: 'COMMITTED' }, nowUs, out);
           return;
         }
         const chunks = staged.chunks();
-        chunks.push(makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks));
+        if (epoch === this.#baseEpoch) this.#unprotected = false; // from here on, output waits for the new backup
+        chunks.push(makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, epoch === this.#baseEpoch));
         this.#inflight.push({ epoch, chunks, pausedAtUs: this.#pausedAtUs });
         this.stats.checkpointBytesTotal += staged.bytes;
         this.stats.checkpointRawBytesTotal += staged.rawBytes;
@@ -200,14 +220,28 @@ export class CheckpointerPrimaryCore implements Core {
   #commit(epoch: number, pausedAtUs: number, nowUs: number, out: Effect[]): void {
     assert(epoch === this.stats.lastCommittedEpoch + 1, `commit ${epoch} after ${this.stats.lastCommittedEpoch}`);
     this.stats.lastCommittedEpoch = epoch;
-    if (this.#unprotected) this.stats.localCommits++;
-    else this.stats.checkpoints++;
+    if (this.#unprotected) {
+      this.stats.localCommits++;
+      this.stats.lastLocalCommitEpoch = epoch;
+    } else this.stats.checkpoints++;
     if (this.stats.commitLatenciesUs.length < this.options.maxLatencySamples) this.stats.commitLatenciesUs.push(nowUs - pausedAtUs);
     out.push({ kind: 'send', subject: this.options.subjects.commit, msg: { type: 'epochCommit', vmId: this.options.vmId, term: this.term, epoch } });
   }
 
+  /**
+   * A new backup joined (re-protection): from the next barrier on, each
+   * checkpoint goes to it, the first one as a base epoch (an empty image,
+   * the whole speculative buffer). Until that barrier epochs commit locally.
+   */
+  #gainBackup(): void {
+    if (!this.#unprotected || this.#backupJoining) return; // already protected, or already joining
+    this.#backupJoining = true;
+  }
+
   /** The backup is gone: commit what it never acknowledged, and from now on commit locally. */
   #loseBackup(nowUs: number, out: Effect[]): void {
+    this.#backupJoining = false;
+    this.#baseEpoch = 0; // a base epoch still being staged commits locally
     if (this.#unprotected) return;
     this.#unprotected = true;
     out.push({ kind: 'cancelTimer', name: TIMER_ACK });

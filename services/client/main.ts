@@ -52,6 +52,8 @@ export function clientRunResult(config: RunConfig, client: ClientCore, linkDown:
     failoverMs: null,
     preFailureGoodputBitsPerSec: null,
     recoveryMs: null,
+    reprotections: 0,
+    reprotectMs: null,
     simEvents: inputsHandled,
     wallMs: 0,
   };

@@ -8,6 +8,7 @@ import { failoverMachine, type FailoverEvent, type FailoverState } from './failo
 const TIMER_PROMOTE = 'failover.promote';
 /** CAS retries without waiting, when the lease moved only because the silent holder renewed it. */
 const MAX_IMMEDIATE_LEASE_RETRIES = 3;
+const MAX_REMEMBERED_TAKE_ATTEMPTS = 16;
 /** Per-host deadlines, re-armed by each heartbeat: detection is exact, not tick-granular. */
 const lateTimer = (host: string) => `failover.late.${host}`;
 const silentTimer = (host: string) => `failover.silent.${host}`;
@@ -36,6 +37,12 @@ export interface FailoverStats {
   leaseConflicts: number;
   leaseUnavailable: number;
   staleHeartbeats: number;
+  /** Spares that joined as backups. */
+  reprotections: number;
+  /** From each join to the new backup's first synced heartbeat. */
+  reprotectDurationsUs: number[];
+  /** When each re-protection completed (the VM protected again). */
+  reprotectedAtUs: number[];
 }
 
 /**
@@ -47,7 +54,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [] };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   #primary: string;
   #backup: string | null;
@@ -61,12 +68,18 @@ export class FailoverCore implements Core {
   #silentSinceUs = 0;
   #promotedHost: string | null = null;
   #immediateRetries = 0;
+  /** Spares not yet used, in preference order. */
+  readonly #spares: string[];
+  /** Hosts whose heartbeats stopped (miss count reached), until they beat again. */
+  readonly #silentHosts = new Set<string>();
+  #reprotectStartedUs = 0;
 
   constructor(readonly options: FailoverOptions) {
     const hosts = [options.primaryHost, options.backupHost, ...options.spareHosts];
     this.subscriptions = hosts.map((h) => options.subjects.heartbeat(h));
     this.#primary = options.primaryHost;
     this.#backup = options.backupHost;
+    this.#spares = [...options.spareHosts];
     [this.#snapshot] = initialTransition(failoverMachine, { term: 1 });
   }
 
@@ -105,6 +118,12 @@ export class FailoverCore implements Core {
     const [next, actions] = transition(failoverMachine, this.#snapshot, event);
     this.#snapshot = next;
     for (const action of actions) this.#perform(action.type, nowUs, out);
+    if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
+  }
+
+  /** A spare that reports in as a spare and has not gone silent. */
+  #readySpare(): string | undefined {
+    return this.#spares.find((h) => !this.#silentHosts.has(h) && this.#lastRole.get(h)?.role === 'spare');
   }
 
   #perform(action: string, nowUs: number, out: Effect[]): void {
@@ -115,6 +134,9 @@ export class FailoverCore implements Core {
         // The silence being acted on began at the primary's last heartbeat (not at an earlier false alarm).
         this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
         const record: LeaseRecord = { primaryHost: backup, term: this.#term + 1, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS };
+        // Bounded: an outage long enough to fill it only makes us wait out our own older record.
+        if (this.#takeAttempts.length >= MAX_REMEMBERED_TAKE_ATTEMPTS) this.#takeAttempts.shift();
+        this.#takeAttempts.push(record);
         this.#lease(out, 'take', { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record });
         return;
       }
@@ -128,12 +150,24 @@ export class FailoverCore implements Core {
         this.#backup = null;
         out.push(this.#roleChange(this.#primary, 'primary', ''));
         return;
-      case 'startReprotection':
+      case 'startReprotection': {
+        // The spare becomes the backup; the primary sends it a base epoch and then every epoch.
+        const spare = this.#readySpare();
+        if (spare === undefined) return;
+        this.#spares.splice(this.#spares.indexOf(spare), 1);
+        this.#backup = spare;
+        this.#reprotectStartedUs = nowUs;
+        this.stats.reprotections++;
+        out.push(this.#roleChange(spare, 'backup', this.#primary));
+        out.push(this.#roleChange(this.#primary, 'primary', spare));
         return;
+      }
     }
   }
 
   #leaseRecordBefore: LeaseRecord | null = null;
+  /** Records this take-over tried to write: one found in the store after an unknown outcome is ours. */
+  readonly #takeAttempts: LeaseRecord[] = [];
 
   #promote(out: Effect[]): void {
     const host = this.#backup;
@@ -155,6 +189,7 @@ export class FailoverCore implements Core {
     }
     this.#armDeadlines(hb.host, nowUs, out);
     this.#lastRole.set(hb.host, hb);
+    this.#silentHosts.delete(hb.host);
     if (hb.host === this.#primary && this.state === 'suspect') {
       this.#immediateRetries = 0; // the next silence gets its own immediate retries
       this.#send({ type: 'PRIMARY_ALIVE' }, nowUs, out);
@@ -167,6 +202,13 @@ export class FailoverCore implements Core {
       this.#silentSinceUs = 0;
       this.#send({ type: 'PROMOTED' }, nowUs, out);
     }
+    if (hb.host === this.#backup && hb.role === 'backup' && hb.synced && hb.term === this.#term && this.state === 'reprotecting') {
+      this.stats.reprotectDurationsUs.push(nowUs - this.#reprotectStartedUs);
+      this.stats.reprotectedAtUs.push(nowUs);
+      this.#send({ type: 'BACKUP_SYNCED' }, nowUs, out);
+    }
+    // A spare reporting in may be what an unprotected VM waits for.
+    if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
   }
 
   #armDeadlines(host: string, nowUs: number, out: Effect[]): void {
@@ -178,6 +220,7 @@ export class FailoverCore implements Core {
 
   #onDeadline(name: string, nowUs: number, out: Effect[]): void {
     const state = this.state;
+    for (const h of this.#spares) if (name === silentTimer(h)) this.#silentHosts.add(h);
     if (name === lateTimer(this.#primary)) {
       if (state === 'protected') this.#send({ type: 'PRIMARY_LATE' }, nowUs, out);
     } else if (name === silentTimer(this.#primary)) {
@@ -204,6 +247,12 @@ export class FailoverCore implements Core {
     if (pending === null || pending.id !== result.requestId) return;
     this.#pendingRequest = null;
     const termBefore = this.#term;
+    // A take-over answered `unavailable` may still have been applied (a request resent after a reconnect):
+    // the retry then conflicts with our own record. Exactly what we wrote is ours; take it as granted.
+    const found = result.record;
+    if (pending.purpose === 'take' && result.outcome === 'conflict' && found !== null && this.#takeAttempts.some((r) => sameRecord(r, found))) {
+      result = { ...result, outcome: 'ok' };
+    }
     if (result.outcome === 'unavailable') this.stats.leaseUnavailable++;
     if (result.outcome === 'conflict') this.stats.leaseConflicts++;
     if (result.record !== null && result.outcome !== 'unavailable') {
@@ -212,10 +261,13 @@ export class FailoverCore implements Core {
       this.#leaseRevision = result.revision;
       // Terms only grow: a take-over after a newer term goes above it, never back to ours + 1.
       this.#term = Math.max(this.#term, result.record.term);
+    } else if (result.outcome === 'conflict') {
+      this.#leaseRevision = result.revision; // the record is gone: the next attempt creates it
     }
     if (pending.purpose !== 'take') return;
     if (result.outcome === 'ok') {
       this.#immediateRetries = 0;
+      this.#takeAttempts.length = 0;
       this.#term = result.record!.term;
       this.#send({ type: 'LEASE_TAKEN', term: this.#term }, nowUs, out);
     } else {
@@ -230,4 +282,8 @@ export class FailoverCore implements Core {
       }
     }
   }
+}
+
+function sameRecord(a: LeaseRecord, b: LeaseRecord): boolean {
+  return a.primaryHost === b.primaryHost && a.term === b.term && a.expiresAtMs === b.expiresAtMs;
 }

@@ -25,6 +25,8 @@ export interface GuestReplication {
   readonly ckptStageSubject: string;
   readonly chunkBytes: number;
   readonly pageDelta: boolean;
+  /** Re-protection: base-image pages a new backup receives per epoch. */
+  readonly seedPagesPerEpoch: number;
   readonly recordDigests: boolean;
 }
 
@@ -99,7 +101,7 @@ export class GuestCore implements Core {
     this.#requestBase = options.tcp.sndBufBytes;
     this.#heapBase = this.#requestBase + REQUEST_BUFFER_BYTES;
     assert(this.#heapBase < options.memoryBytes, `guest memory ${options.memoryBytes} B cannot hold a ${options.tcp.sndBufBytes} B send ring and its request buffer`);
-    this.capture = r ? new CheckpointCapture(this.memory, { vmId: options.vmId, chunkBytes: r.chunkBytes, pageDelta: r.pageDelta, recordDigests: r.recordDigests }) : null;
+    this.capture = r ? new CheckpointCapture(this.memory, { vmId: options.vmId, chunkBytes: r.chunkBytes, pageDelta: r.pageDelta, seedPagesPerEpoch: r.seedPagesPerEpoch, recordDigests: r.recordDigests }) : null;
     this.#generator = new ByteGenerator(options.seed, STREAM_SERVER_TO_CLIENT);
     this.#requestVerifier = new StreamVerifier(new ByteGenerator(options.seed, STREAM_CLIENT_TO_SERVER));
     // Request/response servers set TCP_NODELAY (as memcached, redis and netperf's TCP_RR do):
@@ -185,8 +187,9 @@ export class GuestCore implements Core {
       if (barrier.epoch !== this.#epoch || this.#paused) return; // stale or repeated barrier
       this.#paused = true;
       this.#pausedAtUs = this.#nowUs;
+      if (barrier.base) this.capture.startBase();
       // Every segment of this epoch was published before this marker, on the same connection.
-      this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax } });
+      this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax, base: barrier.base } });
       for (const chunk of this.capture.capture(barrier.term, this.#epoch, this.#serializeState())) {
         this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
       }

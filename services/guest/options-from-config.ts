@@ -1,5 +1,6 @@
 import type { Subjects } from '../../lib/codec/subjects.js';
 import { isReplicated, type RunConfig } from '../../lib/config/run-config.js';
+import { PAGE_BYTES } from '../../lib/memory/paged-memory.js';
 import type { Rng } from '../../lib/rng.js';
 import type { GuestCoreOptions } from './core.js';
 
@@ -26,6 +27,7 @@ export function guestOptionsFromConfig(config: RunConfig, s: Subjects, rng: Rng,
             ckptStageSubject: s.ckptStage,
             chunkBytes: config.checkpoint.chunkBytes,
             pageDelta: config.checkpoint.pageDelta,
+            seedPagesPerEpoch: Math.floor(config.checkpoint.seedBytesPerEpoch / PAGE_BYTES),
             recordDigests,
           },
         }

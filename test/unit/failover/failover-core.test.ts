@@ -190,7 +190,9 @@ describe('FailoverCore: taking the lease', () => {
           if (outstanding && (s.kind === 'heartbeat' || s.kind === 'timer')) expect(leaseOps(effects)).toEqual([]);
           expect(roleChangesTo(effects, BACKUP)).toEqual([]);
           expect(timers(effects).has(PROMOTE_TIMER)).toBe(false);
-          expect(['protected', 'suspect', 'failingOver', 'unprotected']).toContain(d.core.state);
+          // A spare may join as backup (re-protection), never as primary.
+          expect(roleChangesTo(effects, SPARE).filter((c) => c.role !== 'backup')).toEqual([]);
+          expect(['protected', 'suspect', 'failingOver', 'unprotected', 'reprotecting']).toContain(d.core.state);
         }
         expect(d.core.stats.failovers).toBe(0);
         expect(d.core.primaryHost).toBe(PRIMARY);
@@ -291,3 +293,25 @@ describe('FailoverCore: backup silence', () => {
 function sentSubjects(effects: readonly Effect[]): string[] {
   return effects.flatMap((e) => (e.kind === 'send' ? [e.subject] : []));
 }
+
+describe('FailoverCore: take-over outcomes it cannot see directly', () => {
+  it('treats its own record, found after an unknown outcome, as a granted lease', () => {
+    const d = silentAfter([10_000]);
+    const attempt = d.pendingCas.record;
+    d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    expect(d.core.state).toBe('suspect');
+    // The write had gone through after all: the retry conflicts with exactly that record.
+    d.fire(silentTimer(PRIMARY));
+    const effects = d.answer({ outcome: 'conflict', record: attempt, revision: 2 });
+    expect(d.core.state).toBe('promoting');
+    expect(d.core.term).toBe(2);
+    expect(timers(effects).has(PROMOTE_TIMER)).toBe(true);
+  });
+
+  it('creates the record again when a conflict says it is gone', () => {
+    const d = silentAfter([10_000]);
+    d.answer({ outcome: 'conflict', record: null, revision: 0 });
+    d.fire(silentTimer(PRIMARY));
+    expect(d.pendingCas.expectedRevision).toBe(0);
+  });
+});

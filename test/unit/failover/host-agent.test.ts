@@ -28,7 +28,7 @@ class Host {
     public term = 1,
   ) {}
   status() {
-    return { role: this.role, term: this.term, epoch: this.epoch };
+    return { role: this.role, term: this.term, epoch: this.epoch, synced: this.role !== 'spare' };
   }
   startDelayUs(change: RoleChange): number {
     this.delaysAsked.push(change);
@@ -120,12 +120,12 @@ describe('HostAgentCore: heartbeats', () => {
     const d = new AgentDriver(BACKUP, 'backup');
     expect(d.agent.subscriptions).toEqual([S.control(BACKUP)]);
     const first = d.handle({ kind: 'start' }, 0);
-    expect(heartbeats(first, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 1, host: BACKUP, role: 'backup', epoch: 0 }]);
+    expect(heartbeats(first, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 1, host: BACKUP, role: 'backup', epoch: 0, synced: true }]);
     expect(timers(first).get(BEAT)).toBe(INTERVAL_US);
     d.host.epoch = 7;
     d.host.term = 3;
     const next = d.beat(INTERVAL_US);
-    expect(heartbeats(next, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 3, host: BACKUP, role: 'backup', epoch: 7 }]);
+    expect(heartbeats(next, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 3, host: BACKUP, role: 'backup', epoch: 7, synced: true }]);
     expect(timers(next).get(BEAT)).toBe(2 * INTERVAL_US);
   });
 
@@ -248,7 +248,7 @@ describe('HostAgentCore: role changes', () => {
     // …and starts its services, and reports in as primary, only once that renewal went through.
     const renewed = d.answer({ outcome: 'ok', record: { primaryHost: BACKUP, term: 2, expiresAtMs: 99 }, revision: 3 });
     expect(d.host.applied).toEqual([{ change, nowUs: d.nowUs }]);
-    expect(heartbeats(renewed, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0 }]);
+    expect(heartbeats(renewed, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true }]);
   });
 
   it('a new primary whose first renewal conflicts on its own lease retries at once on the revision it was told', () => {

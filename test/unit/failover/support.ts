@@ -34,8 +34,9 @@ export const message = (subject: string, msg: WireMessage): Input => ({ kind: 'm
 export const timer = (name: string): Input => ({ kind: 'timer', name });
 export const leaseResult = (result: LeaseResult): Input => ({ kind: 'leaseResult', result });
 
-export const heartbeat = (host: string, role: HostRole, term: number, epoch = 0): Heartbeat => ({ type: 'heartbeat', vmId: VM, term, host, role, epoch });
-export const heartbeatInput = (host: string, role: HostRole, term: number, epoch = 0): Input => message(S.heartbeat(host), heartbeat(host, role, term, epoch));
+/** A heartbeat; primaries and backups hold a complete image unless told otherwise. */
+export const heartbeat = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare'): Heartbeat => ({ type: 'heartbeat', vmId: VM, term, host, role, epoch, synced });
+export const heartbeatInput = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare'): Input => message(S.heartbeat(host), heartbeat(host, role, term, epoch, synced));
 export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = ''): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost });
 
 type Send = Extract<Effect, { kind: 'send' }>;

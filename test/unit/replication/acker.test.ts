@@ -46,9 +46,9 @@ class Harness {
     return this.run(s.tx, guestSegment(epoch, seq, len));
   }
 
-  epochEnd(epoch: number): Effect[] {
+  epochEnd(epoch: number, base = false): Effect[] {
     // The guest, the acker and the checkpointer serve one term: the acker ignores any other.
-    return this.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: this.acker.term, epoch, txEndSeq: 0 });
+    return this.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: this.acker.term, epoch, txEndSeq: 0, base });
   }
 
   commit(epoch: number): Effect[] {
@@ -305,6 +305,22 @@ describe('AckerCore, spec mode', () => {
     const d3 = specDelta(h.epochEnd(3));
     expect(d3).toMatchObject({ startSeq: D + 3700, clientAckSeq: D + 2000 });
     expect(d3.bytes.length).toBe(0);
+  });
+
+  it("gives a joining backup's base epoch the whole buffer: every byte the client has not acknowledged", () => {
+    const h = connected();
+    h.guest(1, D, 3000);
+    h.epochEnd(1);
+    h.commit(1);
+    h.clientAck(D + 1000);
+    h.guest(2, D + 3000, 500);
+    const base = specDelta(h.epochEnd(2, true));
+    expect(base.startSeq).toBe(D + 1000);
+    expect(base.clientAckSeq).toBe(D + 1000);
+    expect(bytesEqual(base.bytes, streamBytes(D + 1000, 2500))).toBe(true);
+    // The next epoch is a delta again.
+    h.guest(3, D + 3500, 100);
+    expect(specDelta(h.epochEnd(3)).startSeq).toBe(D + 3500);
   });
 
   it('retransmits the first unacknowledged committed segment on three duplicate client ACKs', () => {

@@ -72,7 +72,7 @@ describe('CheckpointerPrimaryCore', () => {
     const p = primary({ vmId: VM });
     p.term = 4;
     const effects = p.handle(timer('ckpt.epoch'), EPOCH_US);
-    expect(effects).toEqual([{ kind: 'send', subject: s.epoch, msg: { type: 'epochBarrier', vmId: VM, term: 4, epoch: 1, resume: false } }]);
+    expect(effects).toEqual([{ kind: 'send', subject: s.epoch, msg: { type: 'epochBarrier', vmId: VM, term: 4, epoch: 1, resume: false, base: false } }]);
     expect(p.state).toBe('pausing');
   });
 
@@ -197,7 +197,7 @@ describe('CheckpointerPrimaryCore', () => {
     expect(p.state).toBe('throttled');
     const effects = p.handle(ack(1), 70_000);
     expect(commits(effects)).toEqual([1]);
-    expect(barriers(effects)).toEqual([{ type: 'epochBarrier', vmId: VM, term: 0, epoch: 2, resume: false }]);
+    expect(barriers(effects)).toEqual([{ type: 'epochBarrier', vmId: VM, term: 0, epoch: 2, resume: false, base: false }]);
     expect(p.state).toBe('pausing');
     // The pause is measured from the barrier, not from the epoch timer.
     let staged: Effect[] = [];
@@ -219,5 +219,37 @@ describe('CheckpointerPrimaryCore', () => {
     expect(p.state).toBe('running');
     // Capacity is free again: the next epoch is not throttled.
     expect(barriers(checkpoint(p, 100_000).barrier)[0]!.epoch).toBe(2);
+  });
+
+  it('when a new backup joins, makes the next epoch its base and from then on commits only on its acknowledgement', () => {
+    const control = s.control('host-b');
+    const p = primary({ unprotected: true, controlSubject: control });
+    expect(commits(checkpoint(p, 0).transfer)).toEqual([1]);
+    expect(p.handle(message(control, { type: 'roleChange', vmId: VM, term: 0, host: 'host-b', role: 'primary', peerHost: 'host-c' }), 60_000)).toEqual([]);
+    const { barrier, transfer } = checkpoint(p, 100_000);
+    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: 0, epoch: 2, resume: false, base: true }]);
+    expect(commits(transfer)).toEqual([]);
+    const sent = dataChunks(transfer);
+    expect(sent.filter((c) => c.base).map((c) => c.source)).toEqual([ChunkSource.MANIFEST]);
+    expect(p.unprotected).toBe(false);
+    expect(p.stats.backupsJoined).toBe(1);
+    // The epoch after the base is an ordinary one.
+    expect(barriers(checkpoint(p, 200_000).barrier)[0]!.base).toBe(false);
+    expect(commits(p.handle(ack(2), 210_000))).toEqual([2]);
+    expect(p.stats.lastLocalCommitEpoch).toBe(1);
+  });
+
+  it('commits the base epoch locally when the joining backup is dropped before the epoch is sent', () => {
+    const control = s.control('host-b');
+    const p = primary({ unprotected: true, controlSubject: control });
+    p.handle(message(control, { type: 'roleChange', vmId: VM, term: 0, host: 'host-b', role: 'primary', peerHost: 'host-c' }), 0);
+    const epoch = p.epoch;
+    expect(barriers(p.handle(timer('ckpt.epoch'), 50_000))[0]!.base).toBe(true);
+    for (const c of parts(epoch)) p.handle(stage(c), 50_010);
+    p.handle(message(control, { type: 'roleChange', vmId: VM, term: 0, host: 'host-b', role: 'primary', peerHost: '' }), 50_020);
+    const transfer = p.handle(timer('ckpt.copy'), 50_000 + PAUSE_US + STAGED_BYTES);
+    expect(dataChunks(transfer)).toEqual([]);
+    expect(commits(transfer)).toEqual([epoch]);
+    expect(p.unprotected).toBe(true);
   });
 });

@@ -126,7 +126,7 @@ describe('NetbufferCore', () => {
   it('ignores timers and messages it does not handle', () => {
     const nb = netbuffer();
     expect(nb.handle({ kind: 'timer', name: 'x' }, 0)).toEqual([]);
-    expect(nb.handle(message(s.epoch, { type: 'epochBarrier', vmId: VM, term: 0, epoch: 1, resume: false }), 0)).toEqual([]);
+    expect(nb.handle(message(s.epoch, { type: 'epochBarrier', vmId: VM, term: 0, epoch: 1, resume: false, base: false }), 0)).toEqual([]);
   });
 
   describe('property', () => {

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { PAGE_BYTES } from '../../lib/memory/paged-memory.js';
+import { summarize } from '../../sim/run.js';
+import { buildWorld, runWorld, type World } from '../../sim/world.js';
+import { config } from '../support/run.js';
+
+/** A small guest that dirties pages all the time, so the base image races the application. */
+const scenario = {
+  link: { bandwidthBitsPerSec: 200e6, rttMs: 2 },
+  epochMs: 10,
+  durationS: 3,
+  guest: { memoryBytes: 4 * 1024 * 1024, appDirtyPagesPerSec: 20_000 },
+  tcp: { sndBufBytes: 512 * 1024 },
+  buffers: { specBufferBytes: 1024 * 1024, heldBytesMax: 2 * 1024 * 1024 },
+  checkpoint: { chunkBytes: 64 * 1024, seedBytesPerEpoch: 256 * 1024 },
+  faults: { crashPrimaryAtMs: 800 },
+} as const;
+
+const run = (input: Parameters<typeof config>[0], extraCrashesMs: number[] = [], hooks = {}): World => {
+  const world = buildWorld(config(input), hooks);
+  runWorld(world, undefined, extraCrashesMs.map((atMs) => ({ kind: 'crash', role: 'primary', atMs }) as const));
+  return world;
+};
+
+describe('re-protection onto the spare', () => {
+  for (const mode of ['remus', 'spec'] as const) {
+    it(`gives the spare a base image, then every epoch, and the VM is protected again (${mode})`, () => {
+      const world = run({ ...scenario, mode }, [], { recordDigests: true });
+      const rep = world.replication!;
+      const r = summarize(world);
+      expect(r.failovers).toBe(1);
+      expect(r.reprotections).toBe(1);
+      expect(rep.failover.state).toBe('protected');
+      const backup = rep.backup!;
+      expect(rep.hosts.get('host-c')!.services).toContain(backup);
+      expect(backup.synced).toBe(true);
+      expect(backup.stats.baseEpoch).toBeGreaterThan(0);
+      // Every epoch from the base on leaves the new backup with exactly the pages the primary sent it.
+      const guestDigests = world.guest.capture!.digests;
+      let compared = 0;
+      for (const [epoch, digest] of backup.digests) {
+        expect(digest.memory, `memory at epoch ${epoch}`).toBe(guestDigests.get(epoch)!.memory);
+        expect(digest.state, `state at epoch ${epoch}`).toBe(guestDigests.get(epoch)!.state);
+        if (mode === 'spec') expect(digest.spec, `speculative buffer at epoch ${epoch}`).toBe(rep.acker.digests.get(epoch));
+        compared++;
+      }
+      expect(compared).toBeGreaterThan(100);
+      expect(r.streamVerified).toBe(true);
+    });
+  }
+
+  it('completes within the epochs the base image needs, and the guest keeps running meanwhile', () => {
+    const c = config({ ...scenario, mode: 'spec' });
+    const world = run(c);
+    const r = summarize(world);
+    const pages = c.guest.memoryBytes / PAGE_BYTES;
+    const seedEpochs = Math.ceil(pages / (c.checkpoint.seedBytesPerEpoch / PAGE_BYTES));
+    // The join waits for the next barrier (one epoch), the base takes seedEpochs checkpoints, the last one's
+    // commit and the new backup's next heartbeat follow.
+    const boundMs = (seedEpochs + 2) * c.epochMs + c.failover.heartbeatIntervalMs + 5;
+    expect(r.reprotectMs).not.toBeNull();
+    expect(r.reprotectMs!).toBeLessThanOrEqual(boundMs);
+    // Not stopped: the client kept receiving in every 100 ms window of the re-protection.
+    const promotedAtMs = world.replication!.failover.stats.promotedAtUs[0]! / 1000;
+    const timeline = world.client.stats.deliveredPerBin;
+    const binsPer100Ms = timeline.length / (c.durationS * 10);
+    for (let ms = Math.ceil(promotedAtMs / 100) * 100 + 200; ms + 100 <= promotedAtMs + r.reprotectMs! + 100; ms += 100) {
+      const from = Math.round((ms / 100) * binsPer100Ms);
+      const bytes = timeline.slice(from, from + binsPer100Ms).reduce((a, b) => a + b, 0);
+      expect(bytes, `bytes delivered in [${ms}, ${ms + 100}) ms`).toBeGreaterThan(0);
+    }
+  });
+
+  for (const mode of ['remus', 'spec'] as const) {
+    for (const workload of [{ kind: 'bulk', totalBytes: 0 }, { kind: 'rr', requestBytes: 100, responseBytes: 20_000 }] as const) {
+      it(`survives a second primary crash: the re-protected backup takes over and the stream stays exact (${mode}, ${workload.kind})`, () => {
+        const world = run({ ...scenario, mode, workload, durationS: 4 }, [2200]);
+        const rep = world.replication!;
+        const r = summarize(world);
+        expect(r.failovers).toBe(2);
+        expect(rep.primaryHost).toBe('host-c');
+        expect(rep.failover.term).toBe(3);
+        // No spare is left: the VM runs on, unprotected.
+        expect(rep.failover.state).toBe('unprotected');
+        expect(r.streamVerified).toBe(true);
+        const timeline = world.client.stats.deliveredPerBin;
+        const lastSecond = timeline.slice(-timeline.length / 4).reduce((a, b) => a + b, 0);
+        expect(lastSecond).toBeGreaterThan(0);
+        if (workload.kind === 'rr') expect(r.requestsCompleted).toBeGreaterThan(100);
+      });
+    }
+  }
+
+  it('a joining backup that dies mid-base leaves the primary unprotected and running', () => {
+    // Four base pages per epoch and a quiet application: the base image needs about two seconds.
+    const world = buildWorld(config({ ...scenario, mode: 'spec', guest: { ...scenario.guest, appDirtyPagesPerSec: 100 }, checkpoint: { ...scenario.checkpoint, seedBytesPerEpoch: 16 * 1024 } }));
+    runWorld(world, undefined, [{ kind: 'crash', role: 'backup', atMs: 1200 }]);
+    const rep = world.replication!;
+    const r = summarize(world);
+    expect(r.failovers).toBe(1);
+    expect(r.reprotections).toBe(1);
+    expect(rep.failover.stats.reprotectDurationsUs).toEqual([]);
+    expect(rep.failover.state).toBe('unprotected');
+    expect(rep.primary.unprotected).toBe(true);
+    expect(rep.primary.stats.backupsJoined).toBe(1);
+    const timeline = world.client.stats.deliveredPerBin;
+    expect(timeline.slice(-timeline.length / 3).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(r.streamVerified).toBe(true);
+  });
+
+  it('a backup that dies is replaced by the spare without a failover', () => {
+    const w2 = buildWorld(config({ ...scenario, mode: 'spec', faults: { crashPrimaryAtMs: null } }));
+    runWorld(w2, undefined, [{ kind: 'crash', role: 'backup', atMs: 800 }]);
+    const rep = w2.replication!;
+    const r = summarize(w2);
+    expect(r.failovers).toBe(0);
+    expect(r.reprotections).toBe(1);
+    expect(rep.primaryHost).toBe('host-a');
+    expect(rep.failover.state).toBe('protected');
+    expect(rep.hosts.get('host-c')!.services).toContain(rep.backup);
+    expect(r.streamVerified).toBe(true);
+  });
+});

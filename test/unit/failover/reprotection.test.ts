@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { allRoleChanges, BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, lateTimer, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, SPARE, silentTimer, VM } from './support.js';
+
+/** Started at 0 with the primary's lease read; the spare reports in as a spare. */
+function withSpare(): FailoverDriver {
+  const d = new FailoverDriver();
+  d.start(0, primaryRecord(0), 1);
+  d.handle(heartbeatInput(SPARE, 'spare', 1), 1_000);
+  return d;
+}
+
+/** The backup falls silent: the failover drops it and, with a spare at hand, starts re-protection. */
+function backupLost(d: FailoverDriver) {
+  d.handle(heartbeatInput(PRIMARY, 'primary', 1), 2_000);
+  d.handle(heartbeatInput(SPARE, 'spare', 1), 2_000);
+  return d.fire(silentTimer(BACKUP));
+}
+
+describe('FailoverCore: re-protection onto a spare', () => {
+  it('when the backup is lost, tells the spare to join as backup and the primary to replicate to it', () => {
+    const d = withSpare();
+    const effects = backupLost(d);
+    expect(allRoleChanges(effects)).toEqual([
+      { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '' },
+      { type: 'roleChange', vmId: VM, term: 1, host: SPARE, role: 'backup', peerHost: PRIMARY },
+      { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: SPARE },
+    ]);
+    expect(d.core.state).toBe('reprotecting');
+    expect(d.core.stats.reprotections).toBe(1);
+    expect(leaseOps(effects)).toEqual([]);
+  });
+
+  it('is protected again only when the new backup reports a complete image', () => {
+    const d = withSpare();
+    backupLost(d);
+    const joinedAtUs = d.nowUs;
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 0, false), joinedAtUs + 10_000);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 40, false), joinedAtUs + 20_000);
+    expect(d.core.state).toBe('reprotecting');
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 48, true), joinedAtUs + 30_000);
+    expect(d.core.state).toBe('protected');
+    expect(d.core.stats.reprotectDurationsUs).toEqual([30_000]);
+    expect(d.core.stats.reprotectedAtUs).toEqual([joinedAtUs + 30_000]);
+  });
+
+  it('waits for a spare that is silent, and uses it once it reports in', () => {
+    const d = new FailoverDriver();
+    d.start(0, primaryRecord(0), 1);
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), 2_000);
+    const dropped = d.fire(silentTimer(BACKUP));
+    expect(allRoleChanges(dropped).map((c) => c.host)).toEqual([PRIMARY]);
+    d.fire(silentTimer(SPARE));
+    expect(d.core.state).toBe('unprotected');
+    const joined = d.handle(heartbeatInput(SPARE, 'spare', 1), 50_000);
+    expect(allRoleChanges(joined).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
+    expect(d.core.state).toBe('reprotecting');
+  });
+
+  it('drops a joining backup that falls silent, and stays unprotected with no spare left', () => {
+    const d = withSpare();
+    backupLost(d);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 0, false), d.nowUs + 10_000);
+    const effects = d.fire(silentTimer(SPARE));
+    expect(allRoleChanges(effects)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '' }]);
+    expect(d.core.state).toBe('unprotected');
+    // The spare was used up: even if it reports in again it is not asked twice.
+    expect(allRoleChanges(d.handle(heartbeatInput(SPARE, 'spare', 1), d.nowUs + 10_000))).toEqual([]);
+  });
+
+  it('promotes nobody when the primary dies while the new backup is still incomplete', () => {
+    const d = withSpare();
+    backupLost(d);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 0, false), d.nowUs + 10_000);
+    const late = d.fire(lateTimer(PRIMARY));
+    const silent = d.fire(silentTimer(PRIMARY));
+    expect([...leaseOps(late), ...leaseOps(silent)]).toEqual([]);
+    expect(allRoleChanges(silent)).toEqual([]);
+    expect(d.core.state).toBe('reprotecting');
+  });
+
+  it('fails over to the re-protected backup: the lease names it, at the next term', () => {
+    const d = withSpare();
+    backupLost(d);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 48, true), d.nowUs + 10_000);
+    expect(d.core.state).toBe('protected');
+    const lastBeatUs = d.nowUs + 10_000;
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), lastBeatUs);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 50, true), lastBeatUs);
+    d.fire(lateTimer(PRIMARY));
+    const take = d.fire(silentTimer(PRIMARY));
+    expect(d.nowUs).toBe(lastBeatUs + MISS_COUNT * INTERVAL_US);
+    expect(leaseOps(take).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: SPARE, term: 2 } }]);
+    d.answer({ outcome: 'ok', record: { primaryHost: SPARE, term: 2, expiresAtMs: 100 }, revision: 2 });
+    const promote = d.fire(PROMOTE_TIMER);
+    expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: SPARE, role: 'primary', peerHost: '' }]);
+  });
+});

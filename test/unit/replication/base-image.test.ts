@@ -1,0 +1,88 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { makeManifest } from '../../../lib/checkpoint/chunks.js';
+import { bytesEqual } from '../../../lib/checkpoint/hash.js';
+import type { CheckpointAck, CheckpointChunk } from '../../../lib/codec/messages.js';
+import { subjects } from '../../../lib/codec/subjects.js';
+import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
+import { CheckpointerBackupCore } from '../../../services/checkpointer/backup.js';
+import { CheckpointCapture } from '../../../services/guest/checkpoint-capture.js';
+import { message, sentOn, VM } from './support.js';
+
+const s = subjects(VM);
+const PAGES = 32;
+const MEMORY_BYTES = PAGES * PAGE_BYTES;
+
+const joiningBackup = () => new CheckpointerBackupCore({ vmId: VM, subjects: s, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, joining: true });
+
+/** The checkpoint of `epoch` as the primary ships it: the guest's chunks and a manifest (flagged on the base epoch). */
+function ship(capture: CheckpointCapture, epoch: number, base: boolean): CheckpointChunk[] {
+  const chunks = capture.capture(1, epoch, new TextEncoder().encode(`state ${epoch}`));
+  return [...chunks, makeManifest({ vmId: VM, term: 1, epoch }, chunks, base)];
+}
+
+const feed = (b: CheckpointerBackupCore, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => sentOn(b.handle(message(s.ckptData, c), 0), s.ckptAck) as CheckpointAck[]);
+
+describe('base image for a joining backup', () => {
+  it('reaches an exact copy of memory within ceil(pages / seed pages per epoch) epochs, whatever the guest writes meanwhile', () => {
+    const write = fc.record({ page: fc.integer({ min: 0, max: PAGES - 1 }), offset: fc.integer({ min: 0, max: PAGE_BYTES - 8 }), value: fc.integer({ min: 1, max: 255 }) });
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(write, { maxLength: 6 }), { minLength: 12, maxLength: 12 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.boolean(),
+        (epochs, baseEpoch, seedPagesPerEpoch, pageDelta) => {
+          const memory = new PagedMemory(MEMORY_BYTES);
+          const capture = new CheckpointCapture(memory, { vmId: VM, chunkBytes: 3 * PAGE_BYTES, pageDelta, seedPagesPerEpoch, recordDigests: false });
+          const b = joiningBackup();
+          const neededEpochs = Math.ceil(PAGES / seedPagesPerEpoch);
+          for (let i = 0; i < epochs.length; i++) {
+            const epoch = i + 1;
+            for (const w of epochs[i]!) memory.write(w.page * PAGE_BYTES + w.offset, new Uint8Array(8).fill(w.value));
+            if (epoch === baseEpoch) capture.startBase();
+            const chunks = ship(capture, epoch, epoch === baseEpoch);
+            // Before its base epoch the backup is not there yet: the primary sends it nothing.
+            if (epoch < baseEpoch) continue;
+            const acks = feed(b, chunks);
+            expect(acks.map((a) => `${a.epoch}:${a.ok}`)).toEqual([`${epoch}:true`]);
+            expect(b.stats.appliedEpoch).toBe(epoch);
+            if (epoch >= baseEpoch + neededEpochs - 1) {
+              expect(b.synced, `synced after epoch ${epoch}`).toBe(true);
+              expect(bytesEqual(b.image.bytes, memory.bytes)).toBe(true);
+            }
+            // Synced exactly when no page is owed any more, never earlier.
+            expect(b.synced).toBe(capture.seedPagesOwed === 0);
+          }
+          expect(b.stats.baseEpoch).toBe(baseEpoch);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('keeps the base epoch parts that arrive before its manifest, and ignores epochs before it', () => {
+    const memory = new PagedMemory(MEMORY_BYTES);
+    memory.write(5 * PAGE_BYTES, new Uint8Array(64).fill(7));
+    const capture = new CheckpointCapture(memory, { vmId: VM, chunkBytes: 3 * PAGE_BYTES, pageDelta: true, seedPagesPerEpoch: PAGES, recordDigests: false });
+    const b = joiningBackup();
+    const before = ship(capture, 3, false);
+    expect(feed(b, before)).toEqual([]); // a stray checkpoint of an earlier epoch: never applied, never acknowledged
+    capture.startBase();
+    const base = ship(capture, 4, true);
+    expect(feed(b, base).map((a) => a.epoch)).toEqual([4]);
+    expect(b.synced).toBe(true);
+    expect(b.stats.appliedEpoch).toBe(4);
+    expect(bytesEqual(b.image.bytes, memory.bytes)).toBe(true);
+    // A resend of the base epoch (its acknowledgement was lost) is acknowledged again, not re-applied.
+    expect(feed(b, base).map((a) => `${a.epoch}:${a.ok}`)).toEqual(['4:true']);
+    expect(b.stats.duplicates).toBe(base.length);
+  });
+
+  it('a backup that starts with its guest is synced from the start; a joining one is not until its base', () => {
+    expect(new CheckpointerBackupCore({ vmId: VM, subjects: s, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false }).synced).toBe(true);
+    const b = joiningBackup();
+    expect(b.synced).toBe(false);
+    expect(b.missingPages).toBe(PAGES);
+  });
+});
