@@ -11,7 +11,9 @@ export type Fault =
   /** The primary host loses the failover service and the lease store (heartbeats and renewals are lost), but still reaches the client. */
   | { readonly kind: 'isolate-primary'; readonly fromMs: number; readonly toMs: number }
   /** Nobody reaches the lease store. */
-  | { readonly kind: 'lease-outage'; readonly fromMs: number; readonly toMs: number };
+  | { readonly kind: 'lease-outage'; readonly fromMs: number; readonly toMs: number }
+  /** The replication link runs `factor` times slower (a congested or degraded NIC): checkpoints queue up, output waits. */
+  | { readonly kind: 'slow-replication'; readonly fromMs: number; readonly toMs: number; readonly factor: number };
 
 /** A scheduled change to the world: a fault starting or ending. */
 export interface FaultStep {
@@ -33,9 +35,15 @@ export function faultSteps(faults: readonly Fault[]): FaultStep[] {
   return steps.map((step, i) => ({ step, i })).sort((a, b) => a.step.atUs - b.step.atUs || a.i - b.i).map((x) => x.step);
 }
 
+/** Host-losing faults in one plan: three hosts survive two, once the spare has re-protected the VM in between. */
+const MAX_HOST_FAULTS = 2;
+
 /**
- * A seeded fault plan for the safety phase [startMs, endMs): zero to three
- * faults, at most one crash, windows inside the phase.
+ * A seeded fault plan for the safety phase [startMs, endMs): zero to four
+ * faults, at most two of them host-losing (a crash, or isolating the
+ * primary, which costs it its role), windows inside the phase. Two host
+ * faults close together can lose the VM by design (no synced backup left);
+ * the runner tells that apart from a liveness failure.
  */
 export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   const faults: Fault[] = [];
@@ -45,18 +53,18 @@ export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
     const from = at();
     return { fromMs: from, toMs: Math.min(endMs, from + Math.round(20 + rng.next() * maxMs)) };
   };
-  const count = rng.int(4);
-  // One host-losing fault at most (a crash, or isolating the primary, which costs it its role): with two
-  // hosts and no re-protection yet, a second one loses the VM by design.
-  let hostLost = false;
+  const count = rng.int(5);
+  let hostFaults = 0;
   for (let i = 0; i < count; i++) {
-    const pick = rng.int(4);
-    if (pick <= 1 && !hostLost) {
-      hostLost = true;
+    const pick = rng.int(5);
+    if (pick <= 1 && hostFaults < MAX_HOST_FAULTS) {
+      hostFaults++;
       faults.push({ kind: 'crash', role: pick === 0 ? 'primary' : 'backup', atMs: at() });
-    } else if (pick === 2 && !hostLost) {
-      hostLost = true;
+    } else if (pick === 2 && hostFaults < MAX_HOST_FAULTS) {
+      hostFaults++;
       faults.push({ kind: 'isolate-primary', ...window(300) });
+    } else if (pick === 3) {
+      faults.push({ kind: 'slow-replication', ...window(400), factor: [10, 100, 1000][rng.int(3)]! });
     } else {
       faults.push({ kind: 'lease-outage', ...window(200) });
     }

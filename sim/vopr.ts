@@ -32,6 +32,10 @@ export interface VoprOutcome {
   readonly workload: 'bulk' | 'rr';
   readonly faults: readonly Fault[];
   readonly failovers: number;
+  /** Spares that joined as backups. */
+  readonly reprotections: number;
+  /** A double failure left no live host with the VM (liveness is not owed then; safety still is). */
+  readonly vmLost: boolean;
   readonly bytesDelivered: number;
   /** FNV-1a over every published message's time, subject and type: equal digests, equal runs. */
   readonly traceDigest: string;
@@ -80,7 +84,8 @@ export function runVoprSeed(seed: number, plantedBug?: PlantedBug): VoprOutcome 
   }
   const c = world.client.stats;
   if (failure === null && !c.streamVerified) failure = { invariant: 'exactly-once', message: `the client's stream differs from the generator at byte ${c.firstMismatchOffset}` };
-  if (failure === null) {
+  const vmLost = world.replication?.vmLostAtUs != null;
+  if (failure === null && !vmLost) {
     const fromBin = Math.floor(msToUs(SAFETY_END_MS + LIVENESS_BOUND_MS) / TIMELINE_BIN_US);
     const lateBytes = c.deliveredPerBin.slice(fromBin).reduce((a, b) => a + b, 0);
     const crashedPrimary = faults.some((f) => f.kind === 'crash' && f.role === 'primary');
@@ -98,6 +103,8 @@ export function runVoprSeed(seed: number, plantedBug?: PlantedBug): VoprOutcome 
     workload: config.workload.kind,
     faults,
     failovers: world.replication?.failover.stats.failovers ?? 0,
+    reprotections: world.replication?.failover.stats.reprotections ?? 0,
+    vmLost,
     bytesDelivered: c.bytesDelivered,
     traceDigest: (digest >>> 0).toString(16).padStart(8, '0'),
   };

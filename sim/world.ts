@@ -44,6 +44,13 @@ export interface Replication extends PrimaryServices {
   primaryHost: string;
   /** Hosts cut off from the failover service and the lease store (fault injection). */
   readonly isolated: Set<string>;
+  /** Hosts that crashed (fault injection). */
+  readonly crashed: Set<string>;
+  /**
+   * When no live host held the VM any more (the primary crashed with no synced backup alive): a double
+   * failure the design does not survive. Null while the VM lives.
+   */
+  vmLostAtUs: number | null;
 }
 
 /** A built simulation: the runtime and handles to every component. */
@@ -161,6 +168,8 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
     history: { guests: [world.guest], services: [services] },
     primaryHost: HOSTS.primary,
     isolated: new Set(),
+    crashed: new Set(),
+    vmLostAtUs: null,
   };
   const addHost = (host: string, role: HostRole, hostServices: Core[]) => {
     const entry = { agent: null as unknown as HostAgentCore, services: hostServices, role, term: 1 };
@@ -274,6 +283,10 @@ export function crashHost(world: World, host: string): void {
   const services = host === rep.primaryHost ? [world.guest, ...entry.services.filter((c) => c !== world.guest)] : entry.services;
   for (const core of [...new Set(services), entry.agent]) if (world.runtime.isRunning(core)) world.runtime.removeActor(core);
   if (rep.backup !== null && services.includes(rep.backup)) rep.backup = null;
+  rep.crashed.add(host);
+  const primaryAlive = !rep.crashed.has(rep.primaryHost);
+  const syncedBackupAlive = rep.backup !== null && rep.backup.synced;
+  if (!primaryAlive && !syncedBackupAlive && rep.vmLostAtUs === null) rep.vmLostAtUs = world.runtime.nowUs;
 }
 
 /** Starts or ends a fault. */
@@ -300,6 +313,12 @@ export function applyFaultStep(world: World, step: FaultStep): void {
     case 'lease-outage':
       rep.leaseStore.available = step.phase === 'end';
       return;
+    case 'slow-replication': {
+      const rateBitsPerSec = world.config.replicationLink.bandwidthBitsPerSec / (step.phase === 'start' ? f.factor : 1);
+      rep.replicationDown.setRate(rateBitsPerSec);
+      rep.replicationUp.setRate(rateBitsPerSec);
+      return;
+    }
   }
 }
 

@@ -42,10 +42,11 @@ export function voprCommand(): Command {
       if (flags.replay !== undefined) return replay(flags.replay, flags.plantBug);
       const outcomes = await runSeeds(flags);
       const failures = outcomes.filter((o) => !o.ok).map((o) => ({ seed: o.seed, invariant: o.invariant, atMs: o.atMs, message: o.message, mode: o.mode, workload: o.workload }));
-      const summary = { seeds: outcomes.length, from: flags.from, failovers: outcomes.reduce((a, o) => a + o.failovers, 0), failures };
+      const total = (pick: (o: (typeof outcomes)[number]) => number) => outcomes.reduce((a, o) => a + pick(o), 0);
+      const summary = { seeds: outcomes.length, from: flags.from, failovers: total((o) => o.failovers), reprotections: total((o) => o.reprotections), vmLost: total((o) => (o.vmLost ? 1 : 0)), failures };
       if (flags.format === 'json') process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
       else {
-        process.stdout.write(`${summary.seeds} seeds from ${flags.from}: ${failures.length} failing, ${summary.failovers} failovers exercised\n`);
+        process.stdout.write(`${summary.seeds} seeds from ${flags.from}: ${failures.length} failing, ${summary.failovers} failovers and ${summary.reprotections} re-protections exercised, ${summary.vmLost} runs lost the VM to a double failure (safety checked, liveness not owed)\n`);
         for (const f of failures) process.stdout.write(`  seed ${f.seed}: ${f.invariant} at ${f.atMs} ms (${f.mode}, ${f.workload}): ${f.message}\n    replay: specula vopr --replay ${f.seed}\n`);
       }
       process.exitCode = failures.length === 0 ? EXIT_OK : EXIT_FAILED;

@@ -49,7 +49,7 @@ export interface LinkStats {
  */
 export class LinkDirection implements Hop {
   readonly stats: LinkStats = { packets: 0, wireBytes: 0, queueDrops: 0, randomLosses: 0, maxQueuedBytes: 0 };
-  readonly #usPerByte: number;
+  #usPerByte: number;
   /** When the transmitter finishes the last accepted packet (fractional µs, so no drift). */
   #busyUntilUs = 0;
   #lastArrivalUs = 0;
@@ -66,6 +66,12 @@ export class LinkDirection implements Hop {
     assert(options.rateBitsPerSec > 0, 'link rate must be positive');
     assert(options.queueBytes > 0, 'link queue must hold something');
     this.#usPerByte = (BITS_PER_BYTE * US_PER_S) / options.rateBitsPerSec;
+  }
+
+  /** Changes the rate for packets accepted from now on (a degraded or restored link); queued ones keep their times. */
+  setRate(rateBitsPerSec: number): void {
+    assert(rateBitsPerSec > 0, `link rate ${rateBitsPerSec} bit/s`);
+    this.#usPerByte = (BITS_PER_BYTE * US_PER_S) / rateBitsPerSec;
   }
 
   get queuedBytes(): number {
