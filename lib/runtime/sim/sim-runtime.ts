@@ -29,6 +29,12 @@ export interface SimRuntimeOptions {
   readonly leaseStore?: SimLeaseStore;
   /** Rewrites a message between hop and subscribers: fault tests only. */
   readonly tamper?: (subject: string, msg: WireMessage) => WireMessage;
+  /**
+   * Bus faults: the extra delay of each copy to deliver (empty: the message is
+   * lost; two entries: duplicated), or null to deliver it once as usual. Extra
+   * delay comes after the hop, so it reorders messages, across subjects too.
+   */
+  readonly perturb?: (subject: string, msg: WireMessage, nowUs: number) => readonly number[] | null;
 }
 
 /** A lease store the simulator consults; its answer reaches the asking actor after `latencyUs`. */
@@ -97,6 +103,7 @@ export class SimRuntime {
   #eventsProcessed = 0;
   #messagesPublished = 0;
   #messagesDropped = 0;
+  #messagesDuplicated = 0;
 
   constructor(readonly options: SimRuntimeOptions) {}
 
@@ -111,6 +118,10 @@ export class SimRuntime {
   }
   get messagesDropped(): number {
     return this.#messagesDropped;
+  }
+  /** Extra copies delivered by bus faults. */
+  get messagesDuplicated(): number {
+    return this.#messagesDuplicated;
   }
 
   addActor(core: Core): void {
@@ -245,7 +256,17 @@ export class SimRuntime {
     }
     assert(atUs >= this.#nowUs, `hop on ${subject} delivers in the past`);
     if (this.options.tamper) msg = this.options.tamper(subject, msg);
-    this.#queue.push(new SimEvent(atUs, EventKind.Deliver, null, subject, msg, null, 0));
+    const extraDelaysUs = this.options.perturb?.(subject, msg, this.#nowUs) ?? null;
+    if (extraDelaysUs === null) {
+      this.#queue.push(new SimEvent(atUs, EventKind.Deliver, null, subject, msg, null, 0));
+      return;
+    }
+    if (extraDelaysUs.length === 0) this.#messagesDropped++;
+    else this.#messagesDuplicated += extraDelaysUs.length - 1;
+    for (const extraUs of extraDelaysUs) {
+      assert(Number.isInteger(extraUs) && extraUs >= 0, `bus fault delays ${subject} by ${extraUs}µs`);
+      this.#queue.push(new SimEvent(atUs + extraUs, EventKind.Deliver, null, subject, msg, null, 0));
+    }
   }
 
   #setTimer(actor: ActorSlot, name: string, atUs: number): void {
