@@ -1,7 +1,7 @@
 import { assert } from '../../lib/assert.js';
 import { makeChunks, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { sha256 } from '../../lib/checkpoint/hash.js';
-import { ChunkSource, TcpFlag, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
+import { ChunkSource, TcpFlag, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
 import type { Subjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { MAX_WINDOW_FIELD } from '../../lib/tcp/receiver.js';
@@ -38,6 +38,10 @@ export interface AckerStats {
   clientAckSeq: number;
   /** Commits and guest output of another term (a deposed primary, or our successor), dropped. */
   staleTermDrops: number;
+  /** A repeated EpochEnd of the last epoch (the checkpointer asked again): its parts sent again, unchanged. */
+  epochEndsRepeated: number;
+  /** EpochEnds of epochs before the last one (late copies on the bus), dropped. */
+  staleEpochEnds: number;
 }
 
 interface GuestHeader {
@@ -59,7 +63,7 @@ interface GuestHeader {
 export class AckerCore implements Core {
   readonly name = 'acker';
   readonly subscriptions: readonly string[];
-  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0 };
+  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, staleEpochEnds: 0 };
   /** The fencing term this host serves under. */
   term = 0;
   /** Digest of the speculative buffer as each epoch ended (recordDigests only). */
@@ -77,6 +81,8 @@ export class AckerCore implements Core {
   /** Sequence number where the current epoch's data starts. */
   #epochStartSeq = 0;
   readonly #epochEnds: { epoch: number; endSeq: number }[] = [];
+  /** The speculative part of the last epoch that ended: a repeated EpochEnd gets exactly these chunks, never a new delta. */
+  #lastSpecPart: { epoch: number; chunks: CheckpointChunk[] } | null = null;
   readonly #headers: GuestHeader[] = [];
   #committedHeader: GuestHeader | null = null;
   #committedEpoch = 0;
@@ -183,13 +189,17 @@ export class AckerCore implements Core {
 
   #onGuestSegment(seg: Segment, nowUs: number): void {
     if (seg.flags & TcpFlag.SYN) {
-      this.#initConnection(seg);
+      // A repeated SYN-ACK (retransmitted, or a copy on the bus) must not reset a connection already carrying data.
+      if (this.#spec === null || seg.connId !== this.#connId) this.#initConnection(seg);
       return; // the netbuffer plugs and releases the SYN-ACK
     }
     const last = this.#headers[this.#headers.length - 1];
     const header = { epoch: seg.epoch, ack: seg.ack, window: seg.window, tsValUs: seg.tsValUs, tsEcrUs: seg.tsEcrUs };
-    if (last !== undefined && last.epoch === seg.epoch) this.#headers[this.#headers.length - 1] = header;
-    else this.#headers.push(header);
+    // A segment overtaken on the bus carries an older header: the client must never see its ACK or timestamp go back.
+    const newest = last ?? this.#committedHeader;
+    if (last !== undefined && last.epoch === seg.epoch) {
+      if (seg.tsValUs >= last.tsValUs) this.#headers[this.#headers.length - 1] = header;
+    } else if (newest === null || seg.epoch > newest.epoch) this.#headers.push(header);
     const spec = this.#spec;
     if (spec === null) return;
     if (seg.payload.length === 0) {
@@ -262,6 +272,16 @@ export class AckerCore implements Core {
   }
 
   #onEpochEnd(end: EpochEnd): void {
+    const last = this.#lastSpecPart;
+    if (last !== null && end.epoch <= last.epoch) {
+      if (end.epoch < last.epoch) {
+        this.stats.staleEpochEnds++;
+        return;
+      }
+      this.stats.epochEndsRepeated++;
+      for (const chunk of last.chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
+      return;
+    }
     const spec = this.#spec;
     const endSeq = spec?.endSeq ?? 0;
     this.#epochEnds.push({ epoch: end.epoch, endSeq });
@@ -272,9 +292,9 @@ export class AckerCore implements Core {
     const clientAckSeq = this.#wire?.sndUna ?? 0;
     this.#epochStartSeq = endSeq;
     const delta = encodeSpecDelta({ startSeq, clientAckSeq, connection: this.connectionState(), bytes });
-    for (const chunk of makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, splitBytes(delta, this.options.chunkBytes))) {
-      this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
-    }
+    const chunks = makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, splitBytes(delta, this.options.chunkBytes));
+    this.#lastSpecPart = { epoch: end.epoch, chunks };
+    for (const chunk of chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
     if (this.options.recordDigests) this.digests.set(end.epoch, specDigest(spec, clientAckSeq));
   }
 

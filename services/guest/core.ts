@@ -1,5 +1,5 @@
 import { assert } from '../../lib/assert.js';
-import type { EpochBarrier } from '../../lib/codec/messages.js';
+import type { CheckpointChunk, EpochBarrier, EpochEnd } from '../../lib/codec/messages.js';
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Rng } from '../../lib/rng.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
@@ -62,6 +62,10 @@ export interface GuestStats {
   pausedUsTotal: number;
   inputsDroppedWhilePaused: number;
   staleTermDrops: number;
+  /** Pause barriers repeated for the epoch paused in (the checkpointer lacked a part): answered again. */
+  checkpointsResent: number;
+  /** Resumes inferred from the next epoch's pause barrier (the resume itself was lost). */
+  impliedResumes: number;
 }
 
 /**
@@ -76,7 +80,7 @@ export class GuestCore implements Core {
   readonly tcp: TcpEndpoint;
   readonly memory: PagedMemory;
   readonly capture: CheckpointCapture | null;
-  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0 };
+  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, impliedResumes: 0 };
   readonly #out: Effect[][] = [];
   readonly #generator: ByteGenerator;
   readonly #requestVerifier: StreamVerifier;
@@ -93,6 +97,8 @@ export class GuestCore implements Core {
   #appCounter = 0;
   /** Restored from a checkpoint: start resumes the connection instead of listening. */
   #restored = false;
+  /** What the paused epoch's checkpoint sent, kept until resume: a repeated barrier gets the same bytes again. */
+  #sentWhilePaused: { end: EpochEnd; chunks: CheckpointChunk[] } | null = null;
 
   constructor(readonly options: GuestCoreOptions) {
     const r = options.replication;
@@ -184,19 +190,43 @@ export class GuestCore implements Core {
       return;
     }
     if (!barrier.resume) {
-      if (barrier.epoch !== this.#epoch || this.#paused) return; // stale or repeated barrier
+      // The checkpointer pauses epoch N + 1 only after it resumed N: that resume was lost.
+      if (this.#paused && barrier.epoch === this.#epoch + 1) {
+        this.stats.impliedResumes++;
+        this.#resume();
+      }
+      if (this.#paused && barrier.epoch === this.#epoch) {
+        this.#resendCheckpoint(r); // a part of it was lost on the way
+        return;
+      }
+      if (barrier.epoch !== this.#epoch || this.#paused) return; // stale barrier
       this.#paused = true;
       this.#pausedAtUs = this.#nowUs;
       if (barrier.base) this.capture.startBase();
       // Every segment of this epoch was published before this marker, on the same connection.
-      this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax, base: barrier.base } });
-      for (const chunk of this.capture.capture(barrier.term, this.#epoch, this.#serializeState())) {
-        this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
-      }
+      const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax, base: barrier.base };
+      const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
+      this.#sentWhilePaused = { end, chunks };
+      this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
+      for (const chunk of chunks) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
       return;
     }
-    if (barrier.epoch !== this.#epoch || !this.#paused) return;
+    if (barrier.epoch !== this.#epoch || !this.#paused) return; // stale or repeated resume
+    this.#resume();
+  }
+
+  /** The same EpochEnd and parts again, byte for byte: the acker and the checkpointer take repeats as no-ops. */
+  #resendCheckpoint(r: GuestReplication): void {
+    const sent = this.#sentWhilePaused;
+    if (sent === null) return;
+    this.stats.checkpointsResent++;
+    this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: sent.end });
+    for (const chunk of sent.chunks) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+  }
+
+  #resume(): void {
     this.#paused = false;
+    this.#sentWhilePaused = null;
     this.stats.pausedUsTotal += this.#nowUs - this.#pausedAtUs;
     this.#epoch++;
     this.tcp.epoch = this.#epoch;

@@ -29,12 +29,19 @@ export interface NetbufferStats {
   lastCommittedEpoch: number;
   /** Commits and segments of another term (a deposed primary, or our successor), dropped. */
   staleTermDrops: number;
+  /** Exact copies of a segment already held (the bus repeated it), dropped. */
+  duplicatesDropped: number;
 }
 
 interface EpochQueue {
   readonly epoch: number;
   readonly segments: Segment[];
+  /** What identifies each held segment: a copy the bus delivered twice is held once. */
+  readonly keys: Set<string>;
 }
+
+/** Every field the guest sets: two segments equal in all of them are one segment delivered twice. */
+const segmentKey = (seg: Segment): string => `${seg.seq}/${seg.payload.length}/${seg.flags}/${seg.ack}/${seg.window}/${seg.tsValUs}/${seg.tsEcrUs}`;
 
 /**
  * Output commit, like Linux sch_plug: each epoch's segments are held until
@@ -43,7 +50,7 @@ interface EpochQueue {
 export class NetbufferCore implements Core {
   readonly name = 'netbuffer';
   readonly subscriptions: readonly string[];
-  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0 };
+  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0 };
   /** The fencing term this host serves under. */
   term = 0;
   /** Ascending by epoch. */
@@ -83,26 +90,32 @@ export class NetbufferCore implements Core {
       return [{ kind: 'send', subject: this.options.outSubject, msg: seg }];
     }
     const bytes = seg.payload.length + TCP_IP_HEADER_BYTES;
+    const key = segmentKey(seg);
+    if (this.#queues.find((q) => q.epoch === seg.epoch)?.keys.has(key)) {
+      this.stats.duplicatesDropped++;
+      return [];
+    }
     if (this.stats.heldBytes + bytes > this.options.heldBytesMax) {
       this.stats.segmentsRefused++;
       return [];
     }
     let queue = this.#queues[this.#queues.length - 1];
     if (queue === undefined || queue.epoch < seg.epoch) {
-      queue = { epoch: seg.epoch, segments: [] };
+      queue = { epoch: seg.epoch, segments: [], keys: new Set() };
       this.#queues.push(queue);
     } else if (queue.epoch > seg.epoch) {
       // Late segment of an older, still uncommitted epoch.
       queue = this.#queues.find((q) => q.epoch === seg.epoch) ?? this.#insertQueue(seg.epoch);
     }
     queue.segments.push(seg);
+    queue.keys.add(key);
     this.stats.heldBytes += bytes;
     if (this.stats.heldBytes > this.stats.heldBytesMax) this.stats.heldBytesMax = this.stats.heldBytes;
     return [];
   }
 
   #insertQueue(epoch: number): EpochQueue {
-    const queue = { epoch, segments: [] };
+    const queue = { epoch, segments: [], keys: new Set<string>() };
     const at = this.#queues.findIndex((q) => q.epoch > epoch);
     this.#queues.splice(at, 0, queue);
     return queue;
