@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // A hang guard, not a speed target (those live in bench/): property tests slow down on a busy machine.
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000 } },
       { test: { name: 'sim', include: ['test/sim/**/*.test.ts'], testTimeout: 120_000 } },
       {
         test: {

@@ -1,5 +1,9 @@
 import type { Rng } from '../lib/rng.js';
 import { msToUs } from '../lib/units.js';
+import { BUS_SUBJECTS, type BusFaultSpec, type BusSubject } from './bus-faults.js';
+
+export const PRIMARY_SERVICE_NAMES = ['guest', 'netbuffer', 'acker', 'checkpointer'] as const;
+export type PrimaryServiceName = (typeof PRIMARY_SERVICE_NAMES)[number];
 
 /**
  * Faults the simulator can inject into a replicated run. Each is a window of
@@ -10,10 +14,23 @@ export type Fault =
   | { readonly kind: 'crash'; readonly role: 'primary' | 'backup'; readonly atMs: number }
   /** The primary host loses the failover service and the lease store (heartbeats and renewals are lost), but still reaches the client. */
   | { readonly kind: 'isolate-primary'; readonly fromMs: number; readonly toMs: number }
+  /** The backup host loses the failover service and the lease store, but still reaches the primary over the replication link. */
+  | { readonly kind: 'isolate-backup'; readonly fromMs: number; readonly toMs: number }
+  /** The failover service is down in [fromMs, toMs), then restarts knowing only its configuration. */
+  | { readonly kind: 'restart-failover'; readonly fromMs: number; readonly toMs: number }
+  /** The backup's checkpointer process dies and its supervisor restarts it empty: the host is a spare again. */
+  | { readonly kind: 'restart-backup'; readonly atMs: number }
+  /**
+   * One service of the primary dies at `fromMs`; its supervisor notices at `toMs` and stops the whole host
+   * (a primary-side service cannot restart: the speculative buffer, held output and the guest live in it).
+   */
+  | { readonly kind: 'crash-primary-service'; readonly service: PrimaryServiceName; readonly fromMs: number; readonly toMs: number }
   /** Nobody reaches the lease store. */
   | { readonly kind: 'lease-outage'; readonly fromMs: number; readonly toMs: number }
   /** The replication link runs `factor` times slower (a congested or degraded NIC): checkpoints queue up, output waits. */
-  | { readonly kind: 'slow-replication'; readonly fromMs: number; readonly toMs: number; readonly factor: number };
+  | { readonly kind: 'slow-replication'; readonly fromMs: number; readonly toMs: number; readonly factor: number }
+  /** Messages between services are lost, duplicated or delayed (reordered) on the given subjects. */
+  | ({ readonly kind: 'bus'; readonly fromMs: number; readonly toMs: number } & BusFaultSpec);
 
 /** A scheduled change to the world: a fault starting or ending. */
 export interface FaultStep {
@@ -25,7 +42,7 @@ export interface FaultStep {
 export function faultSteps(faults: readonly Fault[]): FaultStep[] {
   const steps: FaultStep[] = [];
   for (const fault of faults) {
-    if (fault.kind === 'crash') steps.push({ atUs: msToUs(fault.atMs), fault, phase: 'start' });
+    if (fault.kind === 'crash' || fault.kind === 'restart-backup') steps.push({ atUs: msToUs(fault.atMs), fault, phase: 'start' });
     else {
       steps.push({ atUs: msToUs(fault.fromMs), fault, phase: 'start' });
       steps.push({ atUs: msToUs(fault.toMs), fault, phase: 'end' });
@@ -43,7 +60,8 @@ const MAX_HOST_FAULTS = 2;
  * faults, at most two of them host-losing (a crash, or isolating the
  * primary, which costs it its role), windows inside the phase. Two host
  * faults close together can lose the VM by design (no synced backup left);
- * the runner tells that apart from a liveness failure.
+ * the runner tells that apart from a liveness failure. Half the seeds also
+ * get one or two bus faults (loss, duplication, delay between services).
  */
 export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   const faults: Fault[] = [];
@@ -56,18 +74,48 @@ export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   const count = rng.int(5);
   let hostFaults = 0;
   for (let i = 0; i < count; i++) {
-    const pick = rng.int(5);
+    const pick = rng.int(10);
     if (pick <= 1 && hostFaults < MAX_HOST_FAULTS) {
       hostFaults++;
       faults.push({ kind: 'crash', role: pick === 0 ? 'primary' : 'backup', atMs: at() });
     } else if (pick === 2 && hostFaults < MAX_HOST_FAULTS) {
       hostFaults++;
       faults.push({ kind: 'isolate-primary', ...window(300) });
-    } else if (pick === 3) {
+    } else if (pick === 3 && hostFaults < MAX_HOST_FAULTS) {
+      hostFaults++;
+      faults.push({ kind: 'isolate-backup', ...window(300) });
+    } else if (pick === 4 && hostFaults < MAX_HOST_FAULTS) {
+      hostFaults++; // the backup loses its image: the VM is unprotected until it is a backup again
+      faults.push({ kind: 'restart-backup', atMs: at() });
+    } else if (pick === 5 && hostFaults < MAX_HOST_FAULTS) {
+      hostFaults++;
+      const fromMs = at();
+      // The supervisor checks its services at each heartbeat: up to one interval later (10 ms by default).
+      faults.push({ kind: 'crash-primary-service', service: PRIMARY_SERVICE_NAMES[rng.int(PRIMARY_SERVICE_NAMES.length)]!, fromMs, toMs: fromMs + 1 + rng.int(10) });
+    } else if (pick === 6) {
+      faults.push({ kind: 'restart-failover', ...window(300) });
+    } else if (pick === 7) {
       faults.push({ kind: 'slow-replication', ...window(400), factor: [10, 100, 1000][rng.int(3)]! });
     } else {
       faults.push({ kind: 'lease-outage', ...window(200) });
     }
   }
+  // Bus faults draw from their own stream, so the plans above stay as they were for each seed.
+  const bus = rng.fork('bus');
+  const busCount = [0, 0, 1, 1, 1, 2][bus.int(6)]!;
+  for (let i = 0; i < busCount; i++) faults.push(planBusFault(bus, startMs, endMs));
   return faults;
+}
+
+/** One bus fault: a window of up to 400 ms on every service subject, or on a few of them. */
+function planBusFault(rng: Rng, startMs: number, endMs: number): Fault {
+  const fromMs = Math.round(startMs + rng.next() * (endMs - startMs));
+  const toMs = Math.min(endMs, fromMs + Math.round(20 + rng.next() * 380));
+  let subjects: BusSubject[] = [...BUS_SUBJECTS];
+  if (rng.chance(0.5)) {
+    subjects = BUS_SUBJECTS.filter(() => rng.chance(0.4));
+    if (subjects.length === 0) subjects = [BUS_SUBJECTS[rng.int(BUS_SUBJECTS.length)]!];
+  }
+  const rate = (max: number) => Math.round(rng.next() * max * 1000) / 1000;
+  return { kind: 'bus', fromMs, toMs, dropRate: rate(0.3), duplicateRate: rate(0.2), delayRate: rate(0.5), maxDelayUs: [500, 2000, 5000][rng.int(3)]!, subjects };
 }

@@ -48,6 +48,10 @@ export class HostAgentCore implements Core {
   fenced = false;
   /** Fenced by a newer lease holder, not just by a failed renewal. */
   #fencedForGood = false;
+  /** `seq` of the newest role change taken; heartbeats report it, older or repeated ones are ignored. */
+  #controlSeq = 0;
+  /** Role changes not newer than one already taken (repeats, or copies delayed on the bus), ignored. */
+  staleRoleChanges = 0;
 
   constructor(
     readonly options: HostAgentOptions,
@@ -91,7 +95,14 @@ export class HostAgentCore implements Core {
         }
         break;
       case 'message':
-        if (input.msg.type === 'roleChange' && input.msg.host === this.options.host && this.#pendingChange === null) {
+        if (input.msg.type !== 'roleChange' || input.msg.host !== this.options.host) break;
+        if (input.msg.seq <= this.#controlSeq) {
+          this.staleRoleChanges++; // a stale copy must not undo a newer role (a dropped peer, a lost primary role)
+          break;
+        }
+        // While one change is starting, a newer one waits: the failover service repeats it until our heartbeat shows it.
+        if (this.#pendingChange === null) {
+          this.#controlSeq = input.msg.seq;
           this.#pendingChange = input.msg;
           this.hooks.prepare(input.msg, nowUs);
           out.push({ kind: 'setTimer', name: TIMER_START, atUs: nowUs + this.hooks.startDelayUs(input.msg) });
@@ -142,7 +153,7 @@ export class HostAgentCore implements Core {
 
   #beat(nowUs: number, out: Effect[]): void {
     const s = this.hooks.status();
-    out.push({ kind: 'send', subject: this.options.subjects.heartbeat(this.options.host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: s.term, host: this.options.host, role: s.role, epoch: s.epoch, synced: s.synced } });
+    out.push({ kind: 'send', subject: this.options.subjects.heartbeat(this.options.host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: s.term, host: this.options.host, role: s.role, epoch: s.epoch, synced: s.synced, controlSeq: this.#controlSeq } });
     out.push({ kind: 'setTimer', name: TIMER_BEAT, atUs: nowUs + this.options.heartbeatIntervalUs });
     if (this.#awaitingLease !== null) {
       this.#retriedThisBeat = false;

@@ -63,7 +63,7 @@ function failoverFigures(world: World): Pick<RunResult, 'failovers' | 'failoverM
   const crashAtMs = world.config.faults.crashPrimaryAtMs;
   if (crashAtMs === null || world.replication === null || f === undefined) {
     const failoverMs = f && f.failoverDurationsUs.length > 0 ? f.failoverDurationsUs[0]! / US_PER_MS : null;
-    return { failovers: f?.failovers ?? 0, failoverMs, preFailureGoodputBitsPerSec: null, recoveryMs: null };
+    return { failovers: promotions(world), failoverMs, preFailureGoodputBitsPerSec: null, recoveryMs: null };
   }
   // With a scheduled crash, failover time runs from the crash to the promoted primary's first heartbeat.
   const failoverMs = f.promotedAtUs.length > 0 ? f.promotedAtUs[0]! / US_PER_MS - crashAtMs : null;
@@ -82,5 +82,10 @@ function failoverFigures(world: World): Pick<RunResult, 'failovers' | 'failoverM
       break;
     }
   }
-  return { failovers: f?.failovers ?? 0, failoverMs, preFailureGoodputBitsPerSec: Math.round(pre), recoveryMs };
+  return { failovers: promotions(world), failoverMs, preFailureGoodputBitsPerSec: Math.round(pre), recoveryMs };
+}
+
+/** Backups promoted during the run (a restarted failover service may not have counted one it finished). */
+function promotions(world: World): number {
+  return (world.replication?.history.guests.length ?? 1) - 1;
 }

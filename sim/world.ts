@@ -1,4 +1,4 @@
-import type { HostRole, Segment, WireMessage } from '../lib/codec/messages.js';
+import type { HostRole, RoleChange, Segment, WireMessage } from '../lib/codec/messages.js';
 import { subjects } from '../lib/codec/subjects.js';
 import { isReplicated, isSpeculative, type RunConfig } from '../lib/config/run-config.js';
 import type { Core } from '../lib/runtime/types.js';
@@ -16,6 +16,7 @@ import { LinkDirection, linkDirectionFor } from '../lib/link/index.js';
 import { HostAgentCore } from './host-agent.js';
 import { MemoryLeaseStore } from './lease-store.js';
 import { faultSteps, type Fault, type FaultStep } from './faults.js';
+import { BusFaultInjector } from './bus-faults.js';
 import { CheckedHop, OutputCommitOracle } from './oracle.js';
 import type { PlantedBug } from './planted-bugs.js';
 import { primaryServices, type PrimaryServices } from './primary-services.js';
@@ -27,14 +28,19 @@ export const HOSTS = { primary: 'host-a', backup: 'host-b', spare: 'host-c' } as
 export interface Replication extends PrimaryServices {
   /** Null once the backup host has been promoted (or has crashed), until a spare joins as the new backup. */
   backup: CheckpointerBackupCore | null;
-  /** The backup the current primary replicates to, kept after it crashes: what it applied is committed. */
-  pairedBackup: CheckpointerBackupCore | null;
-  /** The newest epoch an earlier backup of this primary applied: committed, even though that backup is gone. */
-  retiredBackupEpoch: number;
+  /**
+   * The newest epoch a backup acknowledged (applied, in order) while it was the primary's peer, under the
+   * primary's term: committed, even if that backup is gone or dropped since. Read off the acknowledgements as
+   * they are sent, not from the primary's own bookkeeping, so a primary that commits early is caught.
+   */
+  peerAckedEpoch: number;
   readonly replicationDown: LinkDirection;
   readonly replicationUp: LinkDirection;
   readonly oracle: OutputCommitOracle;
-  readonly failover: FailoverCore;
+  /** The failover service running now (a restarted one after a `restart-failover` fault; null while it is down). */
+  failover: FailoverCore;
+  /** False while the failover service is down. */
+  failoverUp: boolean;
   readonly leaseStore: MemoryLeaseStore;
   /** Host name → the host's supervisor and the services it runs. */
   readonly hosts: Map<string, { agent: HostAgentCore; services: Core[]; role: HostRole; term: number }>;
@@ -44,6 +50,8 @@ export interface Replication extends PrimaryServices {
   primaryHost: string;
   /** Hosts cut off from the failover service and the lease store (fault injection). */
   readonly isolated: Set<string>;
+  /** The host each isolation window cut off (windows may overlap). */
+  readonly isolatedBy: Map<Fault, string>;
   /** Hosts that crashed (fault injection). */
   readonly crashed: Set<string>;
   /**
@@ -63,6 +71,8 @@ export interface World {
   readonly linkUp: LinkDirection;
   readonly replication: Replication | null;
   readonly config: RunConfig;
+  /** Loss, duplication and delay between services while a bus fault lasts. */
+  readonly busFaults: BusFaultInjector;
 }
 
 export interface WorldHooks {
@@ -85,6 +95,7 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
   const s = subjects(config.vmId);
   let oracle: OutputCommitOracle | null = null;
   const leaseStore = new MemoryLeaseStore(msToUs(config.failover.leaseStoreLatencyMs));
+  const busFaults = new BusFaultInjector(s, rng.fork('bus'));
   const runtime = new SimRuntime({
     wireCheck: config.wireCheck,
     busDelayUs: config.busDelayUs,
@@ -93,6 +104,11 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
     ...(hooks.onLog ? { onLog: hooks.onLog } : {}),
     onPublish: (subject, msg, nowUs) => {
       if (oracle !== null && subject === s.tx && msg.type === 'segment') oracle.observeGuest(msg);
+      const rep = world.replication;
+      if (rep !== null && msg.type === 'checkpointAck' && msg.ok && msg.term === rep.primary.term && msg.host === rep.primary.peerHost) {
+        rep.peerAckedEpoch = Math.max(rep.peerAckedEpoch, msg.epoch);
+      }
+      if (msg.type === 'roleChange') noteDeadPromotion(world, msg, nowUs);
       hooks.onPublish?.(subject, msg, nowUs);
     },
     // An isolated host's heartbeats and control messages are lost.
@@ -101,6 +117,7 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
       if (isolated === undefined || isolated.size === 0) return false;
       return (msg.type === 'heartbeat' || msg.type === 'roleChange') && isolated.has(msg.host);
     },
+    perturb: (subject, msg) => busFaults.perturb(subject, msg),
   });
   const linkDown = linkDirectionFor(config.link, config.seed, 'down');
   const linkUp = linkDirectionFor(config.link, config.seed, 'up');
@@ -109,7 +126,7 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
   const client = new ClientCore(clientOptionsFromConfig(config, s));
   // Replicated runs start under term 1 (the first lease); native has no terms.
   if (isReplicated(config.mode)) guest.tcp.term = 1;
-  const world: World = { runtime, guest, client, linkDown, linkUp, replication: null, config };
+  const world: World = { runtime, guest, client, linkDown, linkUp, replication: null, config, busFaults };
   if (isReplicated(config.mode)) {
     const replication = buildReplication(world, rng, leaseStore, hooks);
     (world as { replication: Replication | null }).replication = replication;
@@ -137,8 +154,8 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
   const replicationUp = replicationLink('replication.up');
   runtime.addHop(s.ckptData, replicationDown);
   runtime.addHop(s.ckptAck, replicationUp);
-  const services = primaryServices(config, s, { recordDigests, firstEpoch: 1, unprotected: false, term: 1, host: HOSTS.primary, ...(plantedBug ? { plantedBug } : {}) });
-  const backup = newBackup(config, recordDigests, false);
+  const services = primaryServices(config, s, { recordDigests, firstEpoch: 1, unprotected: false, term: 1, host: HOSTS.primary, backupHost: HOSTS.backup, ...(plantedBug ? { plantedBug } : {}) });
+  const backup = newBackup(config, recordDigests, false, HOSTS.backup);
   backup.term = 1;
   const f = config.failover;
   const failover = new FailoverCore({
@@ -153,21 +170,22 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
     clockSkewUs: msToUs(f.clockSkewMs),
   });
   // Output may come from epochs the backup applied, or that the primary committed alone while it had none.
-  const oracle = new OutputCommitOracle(() => Math.max(rep.pairedBackup?.stats.appliedEpoch ?? 0, rep.retiredBackupEpoch, rep.primary.stats.lastLocalCommitEpoch));
+  const oracle = new OutputCommitOracle(() => Math.max(rep.peerAckedEpoch, rep.primary.stats.lastLocalCommitEpoch));
   const rep: Replication = {
     ...services,
     backup,
-    pairedBackup: backup,
-    retiredBackupEpoch: 0,
+    peerAckedEpoch: 0,
     replicationDown,
     replicationUp,
     oracle,
     failover,
+    failoverUp: true,
     leaseStore,
     hosts: new Map(),
     history: { guests: [world.guest], services: [services] },
     primaryHost: HOSTS.primary,
     isolated: new Set(),
+    isolatedBy: new Map(),
     crashed: new Set(),
     vmLostAtUs: null,
   };
@@ -190,9 +208,12 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
           // The backup's image is final from here: the promotion restores exactly this epoch.
           if (change.role === 'primary' && entry.role === 'backup' && rep.backup !== null && runtime.isRunning(rep.backup)) runtime.removeActor(rep.backup);
         },
-        onRoleChange: (change) => {
+        onRoleChange: (change, nowUs) => {
+          // A backup that lost its image after the failover chose it (it restarted empty): the lease has moved, nothing to restore.
+          if (change.role === 'primary' && entry.role === 'spare' && rep.vmLostAtUs === null) rep.vmLostAtUs = nowUs;
           if (change.role === 'primary' && entry.role === 'backup') promote(world, rep, host, plantedBug === 'stale-term-accepted' ? 1 : change.term, hooks);
-          if (change.role === 'backup' && entry.role === 'spare') joinAsBackup(world, rep, host, change.term, recordDigests);
+          // A joining backup dropped and asked again (its heartbeats were lost) starts over from the next base epoch.
+          if (change.role === 'backup' && (entry.role === 'spare' || entry.role === 'backup')) joinAsBackup(world, rep, host, change.term, recordDigests);
           entry.term = change.term;
           entry.role = change.role;
         },
@@ -236,12 +257,11 @@ function promote(world: World, rep: Replication, host: string, term: number, hoo
   const applied = backup.stats.appliedEpoch;
   const guest = new GuestCore(guestOptionsFromConfig(config, s, new Rng(config.seed).fork(`promoted.${term}`), recordDigests));
   if (applied > 0) guest.restore(backup.image.bytes, backup.stateBlob, term);
-  const services = primaryServices(config, s, { recordDigests, firstEpoch: applied + 1, unprotected: true, term, host, ...(hooks.plantedBug ? { plantedBug: hooks.plantedBug } : {}) });
+  const services = primaryServices(config, s, { recordDigests, firstEpoch: applied + 1, unprotected: true, term, host, backupHost: '', ...(hooks.plantedBug ? { plantedBug: hooks.plantedBug } : {}) });
   if (isSpeculative(config.mode) && backup.spec !== null && backup.ackerConnection !== null) services.acker.restore(backup.spec, backup.ackerConnection, applied);
   rep.oracle.rollbackTo(guest.tcp.sndMax, guest.tcp.term);
   if (runtime.isRunning(backup)) runtime.removeActor(backup);
   rep.backup = null;
-  rep.pairedBackup = null;
   const entry = rep.hosts.get(host)!;
   entry.services = [guest, services.netbuffer, services.acker, services.primary];
   for (const core of entry.services) runtime.addActor(core);
@@ -260,18 +280,30 @@ function promote(world: World, rep: Replication, host: string, term: number, hoo
  */
 function joinAsBackup(world: World, rep: Replication, host: string, term: number, recordDigests: boolean): void {
   const { config, runtime } = world;
-  const backup = newBackup(config, recordDigests, true);
+  const backup = newBackup(config, recordDigests, true, host);
   backup.term = term;
   rep.backup = backup;
-  rep.retiredBackupEpoch = Math.max(rep.retiredBackupEpoch, rep.pairedBackup?.stats.appliedEpoch ?? 0);
-  rep.pairedBackup = backup;
   const entry = rep.hosts.get(host)!;
+  for (const core of entry.services) if (runtime.isRunning(core)) runtime.removeActor(core);
   entry.services = [backup];
   runtime.addActor(backup);
 }
 
-function newBackup(config: RunConfig, recordDigests: boolean, joining: boolean): CheckpointerBackupCore {
-  return new CheckpointerBackupCore({ vmId: config.vmId, subjects: subjects(config.vmId), memoryBytes: config.guest.memoryBytes, specBufferBytes: config.buffers.specBufferBytes, maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1, recordDigests, joining });
+function newBackup(config: RunConfig, recordDigests: boolean, joining: boolean, host: string): CheckpointerBackupCore {
+  return new CheckpointerBackupCore({ vmId: config.vmId, subjects: subjects(config.vmId), memoryBytes: config.guest.memoryBytes, specBufferBytes: config.buffers.specBufferBytes, maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1, recordDigests, joining, host });
+}
+
+/**
+ * The failover service promotes a host that crashed after it was chosen (a
+ * false suspicion of the primary, from lost heartbeats, and the backup dying
+ * meanwhile): the lease has moved away from the live primary, which stays
+ * fenced, and no live host can take over. A double failure, like a crash of
+ * both.
+ */
+function noteDeadPromotion(world: World, change: RoleChange, nowUs: number): void {
+  const rep = world.replication;
+  if (rep === null || rep.vmLostAtUs !== null || change.role !== 'primary' || change.host === rep.primaryHost) return;
+  if (rep.crashed.has(change.host)) rep.vmLostAtUs = nowUs;
 }
 
 /** Crashes a host: every service on it, and its supervisor, stop at once. */
@@ -285,8 +317,32 @@ export function crashHost(world: World, host: string): void {
   if (rep.backup !== null && services.includes(rep.backup)) rep.backup = null;
   rep.crashed.add(host);
   const primaryAlive = !rep.crashed.has(rep.primaryHost);
-  const syncedBackupAlive = rep.backup !== null && rep.backup.synced;
+  // Only the backup the failover service would promote counts: one it dropped (its heartbeats were lost) is behind the primary's local commits.
+  const backupHost = rep.backup === null ? undefined : [...rep.hosts].find(([, e]) => e.services.includes(rep.backup!))?.[0];
+  const syncedBackupAlive = rep.backup !== null && rep.backup.synced && backupHost === rep.failover.backupHost;
   if (!primaryAlive && !syncedBackupAlive && rep.vmLostAtUs === null) rep.vmLostAtUs = world.runtime.nowUs;
+}
+
+/** The primary host each service crash hit (the primary may have changed by the time its supervisor acts). */
+const serviceCrashedOn = new WeakMap<Fault, string>();
+
+/** The host running the current backup (a dropped one may still believe it is one). */
+function backupHostOf(rep: Replication): string | undefined {
+  const backup = rep.backup;
+  return backup === null ? undefined : [...rep.hosts].find(([, e]) => e.services.includes(backup))?.[0];
+}
+
+/**
+ * The backup's checkpointer process dies and its supervisor starts it again
+ * with nothing: the image is gone, so the host reports in as a spare and can
+ * only come back through re-protection (a base epoch).
+ */
+function restartBackupService(world: World, rep: Replication, host: string): void {
+  const entry = rep.hosts.get(host)!;
+  for (const core of entry.services) if (world.runtime.isRunning(core)) world.runtime.removeActor(core);
+  entry.services = [];
+  entry.role = 'spare';
+  rep.backup = null;
 }
 
 /** Starts or ends a fault. */
@@ -296,18 +352,59 @@ export function applyFaultStep(world: World, step: FaultStep): void {
   const f = step.fault;
   switch (f.kind) {
     case 'crash': {
-      const host = f.role === 'primary' ? rep.primaryHost : [...rep.hosts].find(([, e]) => e.role === 'backup')?.[0];
+      const host = f.role === 'primary' ? rep.primaryHost : backupHostOf(rep);
       if (host !== undefined) crashHost(world, host);
       return;
     }
-    case 'isolate-primary': {
+    case 'isolate-primary':
+    case 'isolate-backup': {
       if (step.phase === 'start') {
-        rep.isolated.add(rep.primaryHost);
-        rep.leaseStore.partitioned.add(`host.${rep.primaryHost}`);
+        const host = f.kind === 'isolate-primary' ? rep.primaryHost : backupHostOf(rep);
+        if (host === undefined) return;
+        rep.isolatedBy.set(f, host);
+        rep.isolated.add(host);
+        rep.leaseStore.partitioned.add(`host.${host}`);
       } else {
-        for (const host of rep.isolated) rep.leaseStore.partitioned.delete(`host.${host}`);
-        rep.isolated.clear();
+        const host = rep.isolatedBy.get(f);
+        if (host === undefined) return;
+        rep.isolatedBy.delete(f);
+        // Overlapping windows on one host: it stays cut off until the last one ends.
+        if ([...rep.isolatedBy.values()].includes(host)) return;
+        rep.isolated.delete(host);
+        rep.leaseStore.partitioned.delete(`host.${host}`);
       }
+      return;
+    }
+    case 'crash-primary-service': {
+      const host = rep.primaryHost;
+      if (step.phase === 'start') {
+        const core = { guest: world.guest, netbuffer: rep.netbuffer, acker: rep.acker, checkpointer: rep.primary }[f.service];
+        if (world.runtime.isRunning(core)) world.runtime.removeActor(core);
+        serviceCrashedOn.set(f, host);
+      } else {
+        const crashedOn = serviceCrashedOn.get(f);
+        // The supervisor found a service of its primary dead: it takes the host down, so the backup takes over.
+        if (crashedOn !== undefined && !rep.crashed.has(crashedOn)) crashHost(world, crashedOn);
+      }
+      return;
+    }
+    case 'restart-failover': {
+      if (step.phase === 'start') {
+        if (world.runtime.isRunning(rep.failover)) world.runtime.removeActor(rep.failover);
+        rep.failoverUp = false;
+      } else if (!rep.failoverUp) {
+        // A new process with only its configuration: it learns the roles from the lease and the heartbeats.
+        const restarted = new FailoverCore({ ...rep.failover.options, recover: true });
+        Object.assign(restarted.stats, structuredClone(rep.failover.stats)); // the run's totals span both
+        rep.failover = restarted;
+        rep.failoverUp = true;
+        world.runtime.addActor(restarted);
+      }
+      return;
+    }
+    case 'restart-backup': {
+      const host = backupHostOf(rep);
+      if (host !== undefined) restartBackupService(world, rep, host);
       return;
     }
     case 'lease-outage':
@@ -319,6 +416,10 @@ export function applyFaultStep(world: World, step: FaultStep): void {
       rep.replicationUp.setRate(rateBitsPerSec);
       return;
     }
+    case 'bus':
+      if (step.phase === 'start') world.busFaults.start(f);
+      else world.busFaults.end(f);
+      return;
   }
 }
 

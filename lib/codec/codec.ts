@@ -125,7 +125,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     case 'checkpointAck': {
       const m = decodeWith(pb.CheckpointAck, 'CheckpointAck', bytes);
       requireSafe('CheckpointAck', { term: m.term, epoch: m.epoch });
-      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, ok: m.ok, reason: m.reason };
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, ok: m.ok, reason: m.reason, host: m.host };
     }
     case 'epochCommit': {
       const m = decodeWith(pb.EpochCommit, 'EpochCommit', bytes);
@@ -134,13 +134,13 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'heartbeat': {
       const m = decodeWith(pb.Heartbeat, 'Heartbeat', bytes);
-      requireSafe('Heartbeat', { term: m.term, epoch: m.epoch });
-      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch, synced: m.synced };
+      requireSafe('Heartbeat', { term: m.term, epoch: m.epoch, controlSeq: m.controlSeq });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch, synced: m.synced, controlSeq: m.controlSeq };
     }
     case 'roleChange': {
       const m = decodeWith(pb.RoleChange, 'RoleChange', bytes);
-      requireSafe('RoleChange', { term: m.term });
-      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole('RoleChange', m.role, ['primary', 'backup'] as const), peerHost: m.peerHost };
+      requireSafe('RoleChange', { term: m.term, seq: m.seq });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole('RoleChange', m.role, ['primary', 'backup'] as const), peerHost: m.peerHost, seq: m.seq };
     }
   }
 }

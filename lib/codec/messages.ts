@@ -88,6 +88,8 @@ export interface CheckpointAck {
   readonly epoch: number;
   readonly ok: boolean;
   readonly reason: string;
+  /** The backup host that sent it: a primary counts acknowledgements from its current peer only. */
+  readonly host: string;
 }
 
 export interface EpochCommit {
@@ -110,6 +112,8 @@ export interface Heartbeat {
   readonly epoch: number;
   /** Holds a complete image: a primary always, a backup once every page reached it. */
   readonly synced: boolean;
+  /** The newest role change (its `seq`) this host's supervisor took: the failover service repeats it until then. */
+  readonly controlSeq: number;
 }
 
 export interface RoleChange {
@@ -120,6 +124,8 @@ export interface RoleChange {
   readonly role: 'primary' | 'backup';
   /** The host serving the other role; empty when none. */
   readonly peerHost: string;
+  /** Grows with every role change the failover service sends: a receiver ignores one older than what it acted on. */
+  readonly seq: number;
 }
 
 export type WireMessage = Segment | EpochBarrier | EpochEnd | CheckpointChunk | CheckpointAck | EpochCommit | Heartbeat | RoleChange;

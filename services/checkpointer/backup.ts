@@ -18,6 +18,8 @@ export interface BackupOptions {
   /** Epochs buffered ahead of the next one to apply; beyond it chunks are dropped (the primary resends). */
   readonly maxPendingEpochs: number;
   readonly recordDigests: boolean;
+  /** The host this backup runs on; its acknowledgements name it. */
+  readonly host: string;
   /**
    * A backup that starts with its guest (both images empty, epoch 1 next)
    * is synced from the start; one that joins later (re-protection) waits
@@ -36,6 +38,10 @@ export interface BackupStats {
   staleTermDrops: number;
   /** The base epoch this backup started from (0: it started with its guest). */
   baseEpoch: number;
+  /** The epoch whose checkpoint completed the image (0: complete from the start). */
+  syncedEpoch: number;
+  /** Manifests that arrived with chunks of their epoch missing (lost on the way): NACKed. */
+  incompleteNacks: number;
 }
 
 export interface BackupDigest {
@@ -58,7 +64,7 @@ interface Pending {
 export class CheckpointerBackupCore implements Core {
   readonly name = 'checkpointer.backup';
   readonly subscriptions: readonly string[];
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** The speculative buffer rebuilt from the deltas: [startSeq, endSeq). */
@@ -66,7 +72,7 @@ export class CheckpointerBackupCore implements Core {
   /** The acker's connection state as of the last applied epoch. */
   ackerConnection: AckerConnectionState | null = null;
   readonly digests = new Map<number, BackupDigest>();
-  readonly #digest: PageDigest | null;
+  #digest: PageDigest | null;
   readonly #pending = new Map<number, Pending>();
   /** Pages not yet received since the base epoch (1 = missing); null once the image is complete. */
   #missingPages: Uint8Array | null = null;
@@ -105,11 +111,14 @@ export class CheckpointerBackupCore implements Core {
       this.stats.staleTermDrops++;
       return out;
     }
-    if (this.#awaitingBase && !(chunk.source === ChunkSource.MANIFEST && chunk.base)) {
+    const baseManifest = chunk.source === ChunkSource.MANIFEST && chunk.base;
+    if (this.#awaitingBase && !baseManifest) {
       this.#stageBeforeBase(chunk);
       return out;
     }
-    if (this.#awaitingBase) this.#startFromBase(chunk.epoch);
+    // A base epoch beyond what we applied: start over from an empty image (also a backup that was
+    // dropped, cut off, and still receives the stream its successor now gets).
+    if (baseManifest && chunk.epoch > this.stats.appliedEpoch && (this.#awaitingBase || chunk.epoch !== this.stats.baseEpoch)) this.#startFromBase(chunk.epoch);
     if (chunk.epoch <= this.stats.appliedEpoch) {
       // A resend of something applied: the ACK was lost; repeat it.
       this.stats.duplicates++;
@@ -131,9 +140,12 @@ export class CheckpointerBackupCore implements Core {
       pending = { chunks: new Map(), manifest: null };
       this.#pending.set(chunk.epoch, pending);
     }
+    // Chunks and manifest may come in any order; a second manifest is the primary asking again.
+    const askedAgain = chunk.source === ChunkSource.MANIFEST && pending.manifest !== null;
     if (chunk.source === ChunkSource.MANIFEST) pending.manifest = chunk;
     else pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
     this.#applyReady(out);
+    if (askedAgain) this.#nackIfIncomplete(chunk.epoch, out);
     return out;
   }
 
@@ -157,16 +169,40 @@ export class CheckpointerBackupCore implements Core {
 
   /** The base epoch's manifest arrived: the image starts empty and epochs before it never apply here. */
   #startFromBase(epoch: number): void {
+    const applied = !this.#awaitingBase;
     this.#awaitingBase = false;
     this.stats.baseEpoch = epoch;
     this.stats.appliedEpoch = epoch - 1;
     for (const e of [...this.#pending.keys()]) if (e < epoch) this.#pending.delete(e);
-    // Nothing was applied before the base: the image is still the empty one the base pages start from.
-    assert(this.#missingCount === this.image.pageCount, 'a joining backup applied pages before its base epoch');
+    if (applied) {
+      // Everything applied before belongs to another stream: forget it.
+      this.image.bytes.fill(0);
+      this.stateBlob = new Uint8Array(0);
+      this.spec = null;
+      this.ackerConnection = null;
+      if (this.#digest !== null) this.#digest = new PageDigest(this.image);
+    }
+    this.#missingPages = new Uint8Array(this.image.pageCount).fill(1);
+    this.#missingCount = this.image.pageCount;
+  }
+
+  /**
+   * The primary sends the manifest alone again when an acknowledgement is
+   * late, behind every chunk still on the link: a chunk missing when it
+   * arrives was lost. Ask for the epoch again; the chunks already here are
+   * kept, so the repeat only fills the gaps.
+   */
+  #nackIfIncomplete(epoch: number, out: Effect[]): void {
+    const pending = this.#pending.get(epoch);
+    if (pending === undefined || pending.manifest === null) return;
+    const missing = pending.manifest.data.length / 32 - pending.chunks.size;
+    if (missing <= 0) return; // complete: it waits for an earlier epoch, or was applied
+    this.stats.incompleteNacks++;
+    this.#ack(out, epoch, false, `${missing} chunks missing`);
   }
 
   #ack(out: Effect[], epoch: number, ok: boolean, reason: string): void {
-    out.push({ kind: 'send', subject: this.options.subjects.ckptAck, msg: { type: 'checkpointAck', vmId: this.options.vmId, term: this.term, epoch, ok, reason } });
+    out.push({ kind: 'send', subject: this.options.subjects.ckptAck, msg: { type: 'checkpointAck', vmId: this.options.vmId, term: this.term, epoch, ok, reason, host: this.options.host } });
   }
 
   /** Applies the next epochs while they are complete and verified. */
@@ -205,6 +241,7 @@ export class CheckpointerBackupCore implements Core {
     if (spec.length > 0) this.#applySpec(Buffer.concat(spec));
     this.stats.appliedEpoch = epoch;
     this.#markReceived(touched);
+    if (this.#missingPages === null && this.stats.syncedEpoch < this.stats.baseEpoch) this.stats.syncedEpoch = epoch;
     if (this.#digest !== null) {
       this.#digest.update(touched);
       this.digests.set(epoch, { memory: hex(this.#digest.digest()), state: hex(sha256(this.stateBlob)), spec: this.#specDigest() });

@@ -1,7 +1,7 @@
 import { transition, initialTransition, type SnapshotFrom } from 'xstate';
 import { assert } from '../../lib/assert.js';
 import { makeManifest } from '../../lib/checkpoint/chunks.js';
-import { ChunkSource, type CheckpointAck, type CheckpointChunk } from '../../lib/codec/messages.js';
+import { ChunkSource, type CheckpointAck, type CheckpointChunk, type EpochBarrier, type RoleChange } from '../../lib/codec/messages.js';
 import type { Subjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { US_PER_S } from '../../lib/units.js';
@@ -11,6 +11,10 @@ import { StagedCheckpoint } from './staging.js';
 const TIMER_EPOCH = 'ckpt.epoch';
 const TIMER_COPY = 'ckpt.copy';
 const TIMER_ACK = 'ckpt.ack';
+const TIMER_RESEND = 'ckpt.resend';
+/** Repeats of each resume and each commit: a lost resume is also implied by the next pause, a lost commit by the next commit. */
+const RESUME_RESENDS = 3;
+const COMMIT_RESENDS = 2;
 
 export interface PrimaryOptions {
   readonly vmId: string;
@@ -21,8 +25,24 @@ export interface PrimaryOptions {
   readonly maxInflightEpochs: number;
   /** The acker contributes its speculative-buffer delta to each checkpoint. */
   readonly speculative: boolean;
-  /** No ACK within this time: resend the checkpoint. */
+  /**
+   * No ACK within this time (plus twice the transfer time of the checkpoint at
+   * `replicationBytesPerSec`): ask the backup again by resending the manifest.
+   * Each further timeout of the same epoch doubles it, up to `maxAckTimeoutUs`.
+   */
   readonly ackTimeoutUs: number;
+  /** Rate of the replication link; 0 or absent: the timeout does not grow with the checkpoint's size. */
+  readonly replicationBytesPerSec?: number;
+  /** Round trip of the replication link: a NACK sooner than this after a resend answers an older copy. */
+  readonly replicationRttUs?: number;
+  /** Cap of the backed-off timeout (default: no backoff). */
+  readonly maxAckTimeoutUs?: number;
+  /**
+   * Bus messages may be lost: a pause barrier not answered within this time
+   * is sent again, and each resume and commit is repeated a few times at this
+   * interval. 0 or absent: never.
+   */
+  readonly resendUs?: number;
   /** Commit latencies kept for percentiles; later ones are counted only. */
   readonly maxLatencySamples: number;
   /** A promoted primary continues the epoch numbering after the checkpoint it was restored from. */
@@ -31,6 +51,8 @@ export interface PrimaryOptions {
   readonly unprotected?: boolean;
   /** The host's control subject: a role change without a peer means the backup is gone. */
   readonly controlSubject?: string;
+  /** The backup host replicated to at start ('' when unprotected); role changes name later ones. */
+  readonly backupHost?: string;
 }
 
 export interface PrimaryStats {
@@ -50,12 +72,29 @@ export interface PrimaryStats {
   lastLocalCommitEpoch: number;
   /** New backups joined (re-protection): each got a base epoch. */
   backupsJoined: number;
+  /** Acknowledgements from a backup that is not (or no longer) this primary's peer, dropped. */
+  foreignAcks: number;
+  /** Ack timeouts answered by resending the manifest alone (the backup NACKs if it lacks a chunk). */
+  probes: number;
+  /** Pause barriers sent again while the checkpoint's parts were still missing. */
+  barrierResends: number;
+  /** NACKs that came too soon after a resend of their epoch (an answer to an older copy), ignored. */
+  nacksIgnored: number;
+  /** Role changes older than one already seen (delayed on the bus), ignored. */
+  staleRoleChanges: number;
 }
 
 interface InFlight {
   readonly epoch: number;
+  /** Every chunk, the manifest last. */
   readonly chunks: CheckpointChunk[];
   readonly pausedAtUs: number;
+  /** Bytes on the replication link, for the timeouts. */
+  readonly bytes: number;
+  /** When all its chunks were last sent again (null: never). */
+  resentAtUs: number | null;
+  /** Ack timeouts in a row for it (the backoff exponent). */
+  timeouts: number;
 }
 
 /**
@@ -67,7 +106,7 @@ interface InFlight {
 export class CheckpointerPrimaryCore implements Core {
   readonly name = 'checkpointer.primary';
   readonly subscriptions: readonly string[];
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, staleRoleChanges: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
@@ -77,6 +116,16 @@ export class CheckpointerPrimaryCore implements Core {
   /** A new backup joined: the next checkpoint is its base epoch. */
   #backupJoining = false;
   #baseEpoch = 0;
+  /** The backup whose acknowledgements commit epochs; a dropped one may live on, cut off, and still answer. */
+  #peerHost: string;
+  /** The last pause barrier sent, repeated while its checkpoint is incomplete. */
+  #barrier: EpochBarrier | null = null;
+  #resume: EpochBarrier | null = null;
+  #resumeResendsLeft = 0;
+  #commitResendsLeft = 0;
+  #resendArmed = false;
+  /** Sequence number of the newest role change acted on. */
+  #roleChangeSeq = 0;
   term = 0;
 
   constructor(readonly options: PrimaryOptions) {
@@ -86,6 +135,12 @@ export class CheckpointerPrimaryCore implements Core {
     this.stats.lastCommittedEpoch = (options.firstEpoch ?? 1) - 1;
     this.stats.lastLocalCommitEpoch = this.stats.lastCommittedEpoch;
     this.#unprotected = options.unprotected ?? false;
+    this.#peerHost = options.backupHost ?? '';
+  }
+
+  /** The backup whose acknowledgements commit epochs ('' when none). */
+  get peerHost(): string {
+    return this.#peerHost;
   }
 
   /** No backup: epochs commit locally. */
@@ -110,17 +165,29 @@ export class CheckpointerPrimaryCore implements Core {
         if (input.name === TIMER_EPOCH) this.#send({ type: 'EPOCH_TIMER' }, nowUs, out);
         else if (input.name === TIMER_COPY) this.#send({ type: 'COPY_DONE' }, nowUs, out);
         else if (input.name === TIMER_ACK) this.#onAckTimeout(nowUs, out);
+        else if (input.name === TIMER_RESEND) this.#onResendTimer(nowUs, out);
         break;
       case 'message':
         if (input.msg.type === 'checkpointChunk') this.#onStaged(input.msg, nowUs, out);
         else if (input.msg.type === 'checkpointAck') this.#onAck(input.msg, nowUs, out);
-        else if (input.msg.type === 'roleChange' && input.msg.role === 'primary' && input.msg.term >= this.term) {
-          if (input.msg.peerHost === '') this.#loseBackup(nowUs, out);
-          else this.#gainBackup();
-        }
+        else if (input.msg.type === 'roleChange') this.#onRoleChange(input.msg, nowUs, out);
         break;
     }
     return out;
+  }
+
+  #onRoleChange(change: RoleChange, nowUs: number, out: Effect[]): void {
+    if (change.role !== 'primary' || change.term < this.term) return;
+    // A copy delayed on the bus must not undo a newer change (a stale "no peer" would drop a new backup).
+    if (change.seq <= this.#roleChangeSeq) {
+      this.stats.staleRoleChanges++;
+      return;
+    }
+    this.#roleChangeSeq = change.seq;
+    // Every new peer is a new backup with an empty image, even on the host of the old one (it restarted): the
+    // backup before it is gone, and the change that said so may have been lost.
+    this.#loseBackup(nowUs, out);
+    if (change.peerHost !== '') this.#gainBackup(change.peerHost);
   }
 
   #send(event: EpochEvent, nowUs: number, out: Effect[]): void {
@@ -143,7 +210,10 @@ export class CheckpointerPrimaryCore implements Core {
           this.#baseEpoch = epoch;
           this.stats.backupsJoined++;
         }
-        out.push({ kind: 'send', subject: s.epoch, msg: { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: false, base } });
+        const barrier: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: false, base };
+        this.#barrier = barrier;
+        out.push({ kind: 'send', subject: s.epoch, msg: barrier });
+        this.#armResend(nowUs, out);
         return;
       }
       case 'armCopyTimer': {
@@ -152,9 +222,14 @@ export class CheckpointerPrimaryCore implements Core {
         out.push({ kind: 'setTimer', name: TIMER_COPY, atUs: Math.max(nowUs, this.#pausedAtUs + this.options.pauseFixedUs + copyUs) });
         return;
       }
-      case 'sendResume':
-        out.push({ kind: 'send', subject: s.epoch, msg: { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: true, base: false } });
+      case 'sendResume': {
+        const resume: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: true, base: false };
+        this.#resume = resume;
+        this.#resumeResendsLeft = RESUME_RESENDS;
+        out.push({ kind: 'send', subject: s.epoch, msg: resume });
+        this.#armResend(nowUs, out);
         return;
+      }
       case 'startTransfer': {
         const staged = this.#staging!;
         this.#staging = null;
@@ -166,11 +241,12 @@ export class CheckpointerPrimaryCore implements Core {
         const chunks = staged.chunks();
         if (epoch === this.#baseEpoch) this.#unprotected = false; // from here on, output waits for the new backup
         chunks.push(makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, epoch === this.#baseEpoch));
-        this.#inflight.push({ epoch, chunks, pausedAtUs: this.#pausedAtUs });
+        const inflight: InFlight = { epoch, chunks, pausedAtUs: this.#pausedAtUs, bytes: staged.bytes, resentAtUs: null, timeouts: 0 };
+        this.#inflight.push(inflight);
         this.stats.checkpointBytesTotal += staged.bytes;
         this.stats.checkpointRawBytesTotal += staged.rawBytes;
         this.#transmit(chunks, out);
-        if (this.#inflight.length === 1) out.push({ kind: 'setTimer', name: TIMER_ACK, atUs: nowUs + this.options.ackTimeoutUs });
+        if (this.#inflight.length === 1) this.#armAckTimer(inflight, nowUs, out);
         return;
       }
       case 'armEpochTimer':
@@ -201,20 +277,35 @@ export class CheckpointerPrimaryCore implements Core {
       this.stats.staleTermDrops++;
       return;
     }
-    const oldest = this.#inflight[0];
-    if (oldest === undefined || ack.epoch !== oldest.epoch) return; // duplicate or stale
-    if (!ack.ok) {
-      this.stats.nacks++;
-      this.stats.resends++;
-      this.#transmit(oldest.chunks, out);
-      out.push({ kind: 'setTimer', name: TIMER_ACK, atUs: nowUs + this.options.ackTimeoutUs });
+    if (ack.host !== this.#peerHost) {
+      this.stats.foreignAcks++; // its image is not the one a failover would promote
       return;
     }
-    this.#inflight.shift();
-    this.#commit(ack.epoch, oldest.pausedAtUs, nowUs, out);
-    if (this.#inflight.length > 0) out.push({ kind: 'setTimer', name: TIMER_ACK, atUs: nowUs + this.options.ackTimeoutUs });
+    if (!ack.ok) {
+      // Any epoch in flight: the backup NACKs one whose manifest came with chunks missing.
+      const nacked = this.#inflight.find((f) => f.epoch === ack.epoch);
+      if (nacked === undefined) return; // committed already: an answer to an older copy
+      this.stats.nacks++;
+      if (nacked.resentAtUs !== null && nowUs < nacked.resentAtUs + (this.options.replicationRttUs ?? 0) + this.#transferUs(nacked.bytes)) {
+        this.stats.nacksIgnored++; // it answers a copy older than the resend still on its way
+        return;
+      }
+      this.stats.resends++;
+      nacked.resentAtUs = nowUs;
+      this.#transmit(nacked.chunks, out);
+      if (nacked === this.#inflight[0]) this.#armAckTimer(nacked, nowUs, out);
+      return;
+    }
+    if (!this.#inflight.some((f) => f.epoch === ack.epoch)) return; // duplicate or stale
+    // The backup applies in order, so its ACK of N says every epoch up to N is applied (an earlier ACK may be lost).
+    while (this.#inflight.length > 0 && this.#inflight[0]!.epoch <= ack.epoch) {
+      const oldest = this.#inflight.shift()!;
+      this.#commit(oldest.epoch, oldest.pausedAtUs, nowUs, out);
+      this.#send({ type: 'COMMITTED' }, nowUs, out);
+    }
+    const next = this.#inflight[0];
+    if (next !== undefined) this.#armAckTimer(next, nowUs, out);
     else out.push({ kind: 'cancelTimer', name: TIMER_ACK });
-    this.#send({ type: 'COMMITTED' }, nowUs, out);
   }
 
   #commit(epoch: number, pausedAtUs: number, nowUs: number, out: Effect[]): void {
@@ -226,6 +317,8 @@ export class CheckpointerPrimaryCore implements Core {
     } else this.stats.checkpoints++;
     if (this.stats.commitLatenciesUs.length < this.options.maxLatencySamples) this.stats.commitLatenciesUs.push(nowUs - pausedAtUs);
     out.push({ kind: 'send', subject: this.options.subjects.commit, msg: { type: 'epochCommit', vmId: this.options.vmId, term: this.term, epoch } });
+    this.#commitResendsLeft = COMMIT_RESENDS;
+    this.#armResend(nowUs, out);
   }
 
   /**
@@ -233,15 +326,17 @@ export class CheckpointerPrimaryCore implements Core {
    * checkpoint goes to it, the first one as a base epoch (an empty image,
    * the whole speculative buffer). Until that barrier epochs commit locally.
    */
-  #gainBackup(): void {
+  #gainBackup(host: string): void {
     if (!this.#unprotected || this.#backupJoining) return; // already protected, or already joining
     this.#backupJoining = true;
+    this.#peerHost = host;
   }
 
   /** The backup is gone: commit what it never acknowledged, and from now on commit locally. */
   #loseBackup(nowUs: number, out: Effect[]): void {
     this.#backupJoining = false;
     this.#baseEpoch = 0; // a base epoch still being staged commits locally
+    this.#peerHost = '';
     if (this.#unprotected) return;
     this.#unprotected = true;
     out.push({ kind: 'cancelTimer', name: TIMER_ACK });
@@ -252,11 +347,56 @@ export class CheckpointerPrimaryCore implements Core {
     }
   }
 
+  /**
+   * The manifest alone asks the backup again: it travels behind every chunk
+   * still queued on the link, so a backup that lacks one when it arrives
+   * NACKs and gets the whole epoch; one that applied it ACKs again. A slow
+   * link thus gets probes, not copies of checkpoints it is still carrying.
+   */
   #onAckTimeout(nowUs: number, out: Effect[]): void {
     const oldest = this.#inflight[0];
     if (oldest === undefined) return;
-    this.stats.resends++;
-    this.#transmit(oldest.chunks, out);
-    out.push({ kind: 'setTimer', name: TIMER_ACK, atUs: nowUs + this.options.ackTimeoutUs });
+    this.stats.probes++;
+    oldest.timeouts++;
+    out.push({ kind: 'send', subject: this.options.subjects.ckptData, msg: oldest.chunks[oldest.chunks.length - 1]! });
+    this.#armAckTimer(oldest, nowUs, out);
+  }
+
+  /** Twice the time the link takes to carry `bytes`. */
+  #transferUs(bytes: number): number {
+    const rate = this.options.replicationBytesPerSec ?? 0;
+    return rate > 0 ? Math.ceil((2 * bytes * US_PER_S) / rate) : 0;
+  }
+
+  #armAckTimer(inflight: InFlight, nowUs: number, out: Effect[]): void {
+    const baseUs = this.options.ackTimeoutUs + this.#transferUs(inflight.bytes);
+    const capUs = Math.max(baseUs, this.options.maxAckTimeoutUs ?? baseUs);
+    const timeoutUs = Math.min(capUs, baseUs * 2 ** Math.min(inflight.timeouts, 20));
+    out.push({ kind: 'setTimer', name: TIMER_ACK, atUs: nowUs + timeoutUs });
+  }
+
+  #armResend(nowUs: number, out: Effect[]): void {
+    const resendUs = this.options.resendUs ?? 0;
+    if (resendUs <= 0 || this.#resendArmed) return;
+    this.#resendArmed = true;
+    out.push({ kind: 'setTimer', name: TIMER_RESEND, atUs: nowUs + resendUs });
+  }
+
+  #onResendTimer(nowUs: number, out: Effect[]): void {
+    this.#resendArmed = false;
+    const s = this.options.subjects;
+    if (this.state === 'pausing' && this.#barrier !== null) {
+      // Barrier, EpochEnd or a staged part was lost: the guest answers a repeated barrier with the same parts.
+      this.stats.barrierResends++;
+      out.push({ kind: 'send', subject: s.epoch, msg: this.#barrier });
+    } else if (this.#resumeResendsLeft > 0 && this.#resume !== null) {
+      this.#resumeResendsLeft--;
+      out.push({ kind: 'send', subject: s.epoch, msg: this.#resume });
+    }
+    if (this.#commitResendsLeft > 0 && this.stats.lastCommittedEpoch > 0) {
+      this.#commitResendsLeft--;
+      out.push({ kind: 'send', subject: s.commit, msg: { type: 'epochCommit', vmId: this.options.vmId, term: this.term, epoch: this.stats.lastCommittedEpoch } });
+    }
+    if (this.state === 'pausing' || this.#resumeResendsLeft > 0 || this.#commitResendsLeft > 0) this.#armResend(nowUs, out);
   }
 }

@@ -1,11 +1,12 @@
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
-import type { Heartbeat } from '../../lib/codec/messages.js';
+import type { Heartbeat, RoleChange } from '../../lib/codec/messages.js';
 import type { Subjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input, LeaseRecord, LeaseResult } from '../../lib/runtime/types.js';
 import { US_PER_MS } from '../../lib/units.js';
 import { failoverMachine, type FailoverEvent, type FailoverState } from './failover.machine.js';
 
 const TIMER_PROMOTE = 'failover.promote';
+const TIMER_RECOVERED = 'failover.recovered';
 /** CAS retries without waiting, when the lease moved only because the silent holder renewed it. */
 const MAX_IMMEDIATE_LEASE_RETRIES = 3;
 const MAX_REMEMBERED_TAKE_ATTEMPTS = 16;
@@ -26,6 +27,12 @@ export interface FailoverOptions {
   readonly leaseDurationUs: number;
   /** Bound on clock disagreement between hosts and the store. */
   readonly clockSkewUs: number;
+  /**
+   * A restarted service: the hosts above are only the ones to watch. Who is
+   * primary, backup and spare now is learned from the lease and from one
+   * miss-count period of heartbeats before it acts.
+   */
+  readonly recover?: boolean;
 }
 
 export interface FailoverStats {
@@ -43,6 +50,8 @@ export interface FailoverStats {
   reprotectDurationsUs: number[];
   /** When each re-protection completed (the VM protected again). */
   reprotectedAtUs: number[];
+  /** Role changes sent again because a heartbeat showed the host had not taken them (lost on the bus). */
+  roleChangesResent: number;
 }
 
 /**
@@ -54,7 +63,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [] };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   #primary: string;
   #backup: string | null;
@@ -73,6 +82,11 @@ export class FailoverCore implements Core {
   /** Hosts whose heartbeats stopped (miss count reached), until they beat again. */
   readonly #silentHosts = new Set<string>();
   #reprotectStartedUs = 0;
+  #roleChangeSeq = 0;
+  /** The newest role change per host that its heartbeats do not show taken yet (one per host: bounded). */
+  readonly #unconfirmed = new Map<string, RoleChange>();
+  #recovering: boolean;
+  #recoveryStartedUs = 0;
 
   constructor(readonly options: FailoverOptions) {
     const hosts = [options.primaryHost, options.backupHost, ...options.spareHosts];
@@ -80,6 +94,7 @@ export class FailoverCore implements Core {
     this.#primary = options.primaryHost;
     this.#backup = options.backupHost;
     this.#spares = [...options.spareHosts];
+    this.#recovering = options.recover ?? false;
     [this.#snapshot] = initialTransition(failoverMachine, { term: 1 });
   }
 
@@ -92,6 +107,14 @@ export class FailoverCore implements Core {
   get term(): number {
     return this.#term;
   }
+  /** The backup it would promote; null when none (unprotected, or being promoted). */
+  get backupHost(): string | null {
+    return this.#backup;
+  }
+  /** Still learning the roles after a restart: it acts on nothing yet. */
+  get recovering(): boolean {
+    return this.#recovering;
+  }
 
   handle(input: Input, nowUs: number): Effect[] {
     const out: Effect[] = [];
@@ -99,12 +122,22 @@ export class FailoverCore implements Core {
       case 'start':
         for (const h of [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts]) this.#armDeadlines(h, nowUs, out);
         this.#lease(out, 'read', { type: 'read', vmId: this.options.vmId });
+        if (this.#recovering) {
+          this.#recoveryStartedUs = nowUs;
+          out.push({ kind: 'setTimer', name: TIMER_RECOVERED, atUs: nowUs + this.options.missCount * this.options.heartbeatIntervalUs });
+        }
         break;
       case 'message':
-        if (input.msg.type === 'heartbeat') this.#onHeartbeat(input.msg, nowUs, out);
+        if (input.msg.type !== 'heartbeat') break;
+        // Hosts ignore role changes not newer than one they took: a restarted service numbers its own above theirs.
+        this.#roleChangeSeq = Math.max(this.#roleChangeSeq, input.msg.controlSeq);
+        if (this.#recovering) this.#listen(input.msg, nowUs);
+        else this.#onHeartbeat(input.msg, nowUs, out);
         break;
       case 'timer':
-        if (input.name === TIMER_PROMOTE) this.#promote(out);
+        if (input.name === TIMER_RECOVERED) this.#finishRecovery(nowUs, out);
+        else if (this.#recovering) break; // deadlines mean nothing until the roles are known
+        else if (input.name === TIMER_PROMOTE) this.#promote(out);
         else this.#onDeadline(input.name, nowUs, out);
         break;
       case 'leaseResult':
@@ -121,9 +154,12 @@ export class FailoverCore implements Core {
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
   }
 
-  /** A spare that reports in as a spare and has not gone silent. */
+  /** A spare that reports in as a spare (or as a backup still catching up, found so after a restart) and has not gone silent. */
   #readySpare(): string | undefined {
-    return this.#spares.find((h) => !this.#silentHosts.has(h) && this.#lastRole.get(h)?.role === 'spare');
+    return this.#spares.find((h) => {
+      const r = this.#lastRole.get(h);
+      return !this.#silentHosts.has(h) && (r?.role === 'spare' || (r?.role === 'backup' && !r.synced));
+    });
   }
 
   #perform(action: string, nowUs: number, out: Effect[]): void {
@@ -147,8 +183,10 @@ export class FailoverCore implements Core {
         return;
       }
       case 'dropBackup':
+        // Its join, if not yet taken, must not be repeated: it is not the backup any more.
+        if (this.#backup !== null) this.#unconfirmed.delete(this.#backup);
         this.#backup = null;
-        out.push(this.#roleChange(this.#primary, 'primary', ''));
+        this.#roleChange(this.#primary, 'primary', '', out);
         return;
       case 'startReprotection': {
         // The spare becomes the backup; the primary sends it a base epoch and then every epoch.
@@ -158,8 +196,8 @@ export class FailoverCore implements Core {
         this.#backup = spare;
         this.#reprotectStartedUs = nowUs;
         this.stats.reprotections++;
-        out.push(this.#roleChange(spare, 'backup', this.#primary));
-        out.push(this.#roleChange(this.#primary, 'primary', spare));
+        this.#roleChange(spare, 'backup', this.#primary, out);
+        this.#roleChange(this.#primary, 'primary', spare, out);
         return;
       }
     }
@@ -175,11 +213,29 @@ export class FailoverCore implements Core {
     this.#promotedHost = host;
     this.#primary = host;
     this.#backup = null;
-    out.push(this.#roleChange(host, 'primary', ''));
+    this.#roleChange(host, 'primary', '', out);
   }
 
-  #roleChange(host: string, role: 'primary' | 'backup', peerHost: string): Effect {
-    return { kind: 'send', subject: this.options.subjects.control(host), msg: { type: 'roleChange', vmId: this.options.vmId, term: this.#term, host, role, peerHost } };
+  /**
+   * Sends a role change and keeps it until the host's heartbeats show it
+   * taken: each heartbeat that does not sends it again (a lost one is
+   * repeated within a heartbeat interval; a dead host gets no repeats).
+   */
+  #roleChange(host: string, role: 'primary' | 'backup', peerHost: string, out: Effect[]): void {
+    const msg: RoleChange = { type: 'roleChange', vmId: this.options.vmId, term: this.#term, host, role, peerHost, seq: ++this.#roleChangeSeq };
+    this.#unconfirmed.set(host, msg);
+    out.push({ kind: 'send', subject: this.options.subjects.control(host), msg });
+  }
+
+  #confirmRoleChange(hb: Heartbeat, out: Effect[]): void {
+    const sent = this.#unconfirmed.get(hb.host);
+    if (sent === undefined) return;
+    if (hb.controlSeq >= sent.seq) {
+      this.#unconfirmed.delete(hb.host);
+      return;
+    }
+    this.stats.roleChangesResent++;
+    out.push({ kind: 'send', subject: this.options.subjects.control(hb.host), msg: sent });
   }
 
   #onHeartbeat(hb: Heartbeat, nowUs: number, out: Effect[]): void {
@@ -188,8 +244,15 @@ export class FailoverCore implements Core {
       return;
     }
     this.#armDeadlines(hb.host, nowUs, out);
+    this.#confirmRoleChange(hb, out);
+    const wasBackup = this.#lastRole.get(hb.host)?.role === 'backup';
     this.#lastRole.set(hb.host, hb);
     this.#silentHosts.delete(hb.host);
+    if (hb.host === this.#backup && hb.role === 'spare' && wasBackup) {
+      // Its backup service restarted with nothing: a spare again, which re-protection can use.
+      if (!this.#spares.includes(hb.host)) this.#spares.push(hb.host);
+      this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
+    }
     if (hb.host === this.#primary && this.state === 'suspect') {
       this.#immediateRetries = 0; // the next silence gets its own immediate retries
       this.#send({ type: 'PRIMARY_ALIVE' }, nowUs, out);
@@ -209,6 +272,71 @@ export class FailoverCore implements Core {
     }
     // A spare reporting in may be what an unprotected VM waits for.
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
+  }
+
+  /** While recovering: only note who reports what. */
+  #listen(hb: Heartbeat, nowUs: number): void {
+    this.#lastSeenUs.set(hb.host, nowUs);
+    this.#lastRole.set(hb.host, hb);
+    this.#roleChangeSeq = Math.max(this.#roleChangeSeq, hb.controlSeq);
+  }
+
+  /**
+   * One miss-count period after a restart, from the lease and what the hosts
+   * reported meanwhile:
+   * - the lease holder reports as primary under the lease's term: it is the
+   *   primary; the backup is a synced host that reports as one;
+   * - the holder reports as a synced backup: a promotion was cut short by the
+   *   restart; it is taken over again for that host (a new term, and the wait
+   *   for the lease read to expire, as in any take-over);
+   * - the holder is silent: it is treated as failed, and a synced backup, if
+   *   any, is promoted.
+   * Without a backup the VM is unprotected and a spare may join.
+   */
+  #finishRecovery(nowUs: number, out: Effect[]): void {
+    const lease = this.#leaseRecord;
+    if (lease === null) {
+      // The lease is not known yet: ask again (if the last read failed) and wait one more interval.
+      if (this.#pendingRequest === null) this.#lease(out, 'read', { type: 'read', vmId: this.options.vmId });
+      out.push({ kind: 'setTimer', name: TIMER_RECOVERED, atUs: nowUs + this.options.heartbeatIntervalUs });
+      return;
+    }
+    this.#recovering = false;
+    const hosts = [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts];
+    const heard = (h: string) => (this.#lastSeenUs.get(h) ?? -1) >= this.#recoveryStartedUs && this.#lastRole.has(h);
+    const report = (h: string) => (heard(h) ? this.#lastRole.get(h)! : undefined);
+    const holder = lease.primaryHost;
+    const holderReport = report(holder);
+    const syncedBackups = hosts.filter((h) => h !== holder && report(h)?.role === 'backup' && report(h)!.synced);
+    let primarySilent: boolean;
+    if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
+      this.#primary = holder;
+      this.#backup = syncedBackups[0] ?? null;
+      primarySilent = false;
+    } else if (holderReport?.role === 'backup' && holderReport.synced) {
+      this.#primary = hosts.find((h) => h !== holder && report(h)?.role === 'primary') ?? hosts.find((h) => h !== holder)!;
+      this.#backup = holder;
+      primarySilent = true;
+    } else {
+      this.#primary = holder;
+      this.#backup = syncedBackups[0] ?? null;
+      primarySilent = true;
+    }
+    this.#spares.length = 0;
+    // A backup still catching up joins again from a new base epoch: its join may have been cut short too.
+    this.#spares.push(...hosts.filter((h) => h !== this.#primary && h !== this.#backup && (report(h)?.role === 'spare' || (report(h)?.role === 'backup' && !report(h)!.synced))));
+    for (const h of hosts) {
+      if (!heard(h)) {
+        this.#silentHosts.add(h);
+        continue;
+      }
+      // Deadlines that passed while recovering were ignored: arm them again from the host's last heartbeat.
+      const lastUs = this.#lastSeenUs.get(h)!;
+      out.push({ kind: 'setTimer', name: lateTimer(h), atUs: Math.max(nowUs, lastUs + Math.ceil(1.5 * this.options.heartbeatIntervalUs)) });
+      out.push({ kind: 'setTimer', name: silentTimer(h), atUs: Math.max(nowUs, lastUs + this.options.missCount * this.options.heartbeatIntervalUs) });
+    }
+    if (this.#backup === null) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out); // tells the primary it has no backup; a spare may join
+    else if (primarySilent) this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
   }
 
   #armDeadlines(host: string, nowUs: number, out: Effect[]): void {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildWorld, runWorld } from '../../sim/world.js';
 import { summarize } from '../../sim/run.js';
+import { PRIMARY_SERVICE_NAMES, type Fault } from '../../sim/faults.js';
 import { config } from '../support/run.js';
 
 const scenario = { link: { bandwidthBitsPerSec: 200e6, rttMs: 2 }, epochMs: 20, durationS: 4, faults: { crashPrimaryAtMs: 2000 } } as const;
@@ -49,5 +50,63 @@ describe('failover after a primary crash', () => {
     expect(r.preFailureGoodputBitsPerSec!).toBeGreaterThan(100e6);
     expect(r.recoveryMs).not.toBeNull();
     expect(r.recoveryMs!).toBeLessThanOrEqual(1000);
+  });
+
+  for (const service of PRIMARY_SERVICE_NAMES) {
+    it(`takes the primary host down when its ${service} dies, and the backup takes over (spec)`, () => {
+      const world = buildWorld(config({ ...scenario, mode: 'spec', durationS: 2.5, faults: { crashPrimaryAtMs: null } }));
+      // The service dies at 1 s; its supervisor notices at its next check and stops the host.
+      runWorld(world, undefined, [{ kind: 'crash-primary-service', service, fromMs: 1000, toMs: 1008 }]);
+      const r = summarize(world);
+      expect(r.failovers).toBe(1);
+      expect(world.replication!.primaryHost).toBe('host-b');
+      expect(world.replication!.crashed).toEqual(new Set(['host-a']));
+      expect(r.streamVerified).toBe(true);
+      const timeline = world.client.stats.deliveredPerBin;
+      expect(timeline.slice(200).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    });
+  }
+
+  describe('a failover service that restarts knowing only its configuration', () => {
+    const run = (faults: Fault[]) => {
+      const world = buildWorld(config({ ...scenario, mode: 'spec', durationS: 3, faults: { crashPrimaryAtMs: null } }));
+      runWorld(world, undefined, faults);
+      return world;
+    };
+
+    it('finds the primary and backup as they were and changes nothing', () => {
+      const world = run([{ kind: 'restart-failover', fromMs: 1000, toMs: 1300 }]);
+      const f = world.replication!.failover;
+      expect(f.options.recover).toBe(true);
+      expect([f.state, f.primaryHost, f.backupHost, f.term]).toEqual(['protected', 'host-a', 'host-b', 1]);
+      expect(summarize(world).failovers).toBe(0);
+    });
+
+    it('promotes the backup when the primary crashed while it was down', () => {
+      const world = run([{ kind: 'restart-failover', fromMs: 1000, toMs: 1400 }, { kind: 'crash', role: 'primary', atMs: 1100 }]);
+      const r = summarize(world);
+      expect(r.failovers).toBe(1);
+      expect(world.replication!.primaryHost).toBe('host-b');
+      expect(r.streamVerified).toBe(true);
+    });
+
+    it('learns the roles a failover and a re-protection left, and fails over again to the right host', () => {
+      const world = run([{ kind: 'crash', role: 'primary', atMs: 600 }, { kind: 'restart-failover', fromMs: 1200, toMs: 1300 }, { kind: 'crash', role: 'primary', atMs: 2000 }]);
+      const rep = world.replication!;
+      expect(summarize(world).failovers).toBe(2);
+      expect(rep.primaryHost).toBe('host-c');
+      expect(rep.failover.term).toBe(3);
+      expect(summarize(world).streamVerified).toBe(true);
+    });
+
+    it('finishes a promotion the restart cut short, and re-protects', () => {
+      // The old instance took the lease for host-b at about 1.03 s and was waiting for the old lease to expire.
+      const world = run([{ kind: 'crash', role: 'primary', atMs: 1000 }, { kind: 'restart-failover', fromMs: 1033, toMs: 1100 }]);
+      const rep = world.replication!;
+      expect(summarize(world).failovers).toBe(1);
+      expect(rep.primaryHost).toBe('host-b');
+      expect([rep.failover.state, rep.failover.backupHost]).toEqual(['protected', 'host-c']);
+      expect(summarize(world).streamVerified).toBe(true);
+    });
   });
 });

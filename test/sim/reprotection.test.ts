@@ -120,4 +120,44 @@ describe('re-protection onto the spare', () => {
     expect(rep.hosts.get('host-c')!.services).toContain(rep.backup);
     expect(r.streamVerified).toBe(true);
   });
+
+  it('a backup cut off from the failover service is replaced by the spare, and its acknowledgements stop counting', () => {
+    const world = buildWorld(config({ ...scenario, mode: 'spec', faults: { crashPrimaryAtMs: null } }));
+    runWorld(world, undefined, [{ kind: 'isolate-backup', fromMs: 800, toMs: 1600 }]);
+    const rep = world.replication!;
+    const r = summarize(world);
+    expect(r.failovers).toBe(0);
+    expect(r.reprotections).toBe(1);
+    expect(rep.failover.state).toBe('protected');
+    expect(rep.hosts.get('host-c')!.services).toContain(rep.backup);
+    // The old backup still gets the stream over the replication link and answers; the primary ignores it.
+    expect(rep.primary.stats.foreignAcks).toBeGreaterThan(0);
+    expect(r.streamVerified).toBe(true);
+    const timeline = world.client.stats.deliveredPerBin;
+    expect(timeline.slice(-timeline.length / 3).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+
+  it('a backup whose checkpointer restarts empty reports in as a spare and is protected again from a base epoch', () => {
+    const world = buildWorld(config({ ...scenario, mode: 'spec', faults: { crashPrimaryAtMs: null } }), { recordDigests: true });
+    // host-b's service restarts: the spare host-c takes its place. Then host-c's does: host-b, a spare again, comes back.
+    runWorld(world, undefined, [{ kind: 'restart-backup', atMs: 800 }, { kind: 'restart-backup', atMs: 1800 }]);
+    const rep = world.replication!;
+    const r = summarize(world);
+    expect(r.failovers).toBe(0);
+    expect(r.reprotections).toBe(2);
+    expect(rep.failover.state).toBe('protected');
+    expect(rep.hosts.get('host-b')!.services).toContain(rep.backup);
+    expect(rep.backup!.stats.baseEpoch).toBeGreaterThan(0);
+    // Before it is synced the new image still has empty pages the guest filled long ago; from then on it is exact.
+    const syncedEpoch = rep.backup!.stats.syncedEpoch;
+    expect(syncedEpoch).toBeGreaterThanOrEqual(rep.backup!.stats.baseEpoch);
+    let compared = 0;
+    for (const [epoch, digest] of rep.backup!.digests) {
+      if (epoch < syncedEpoch) continue;
+      expect(digest.memory, `memory at epoch ${epoch}`).toBe(world.guest.capture!.digests.get(epoch)!.memory);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(50);
+    expect(r.streamVerified).toBe(true);
+  });
 });

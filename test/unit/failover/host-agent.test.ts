@@ -120,12 +120,12 @@ describe('HostAgentCore: heartbeats', () => {
     const d = new AgentDriver(BACKUP, 'backup');
     expect(d.agent.subscriptions).toEqual([S.control(BACKUP)]);
     const first = d.handle({ kind: 'start' }, 0);
-    expect(heartbeats(first, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 1, host: BACKUP, role: 'backup', epoch: 0, synced: true }]);
+    expect(heartbeats(first, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 1, host: BACKUP, role: 'backup', epoch: 0, synced: true, controlSeq: 0 }]);
     expect(timers(first).get(BEAT)).toBe(INTERVAL_US);
     d.host.epoch = 7;
     d.host.term = 3;
     const next = d.beat(INTERVAL_US);
-    expect(heartbeats(next, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 3, host: BACKUP, role: 'backup', epoch: 7, synced: true }]);
+    expect(heartbeats(next, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 3, host: BACKUP, role: 'backup', epoch: 7, synced: true, controlSeq: 0 }]);
     expect(timers(next).get(BEAT)).toBe(2 * INTERVAL_US);
   });
 
@@ -248,7 +248,7 @@ describe('HostAgentCore: role changes', () => {
     // …and starts its services, and reports in as primary, only once that renewal went through.
     const renewed = d.answer({ outcome: 'ok', record: { primaryHost: BACKUP, term: 2, expiresAtMs: 99 }, revision: 3 });
     expect(d.host.applied).toEqual([{ change, nowUs: d.nowUs }]);
-    expect(heartbeats(renewed, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true }]);
+    expect(heartbeats(renewed, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: change.seq }]);
   });
 
   it('a new primary whose first renewal conflicts on its own lease retries at once on the revision it was told', () => {
@@ -270,5 +270,39 @@ describe('HostAgentCore: role changes', () => {
     const later = d.advance(3 * INTERVAL_US);
     expect(d.host.applied).toEqual([]);
     expect(heartbeats(later, BACKUP).map((h) => h.role)).toEqual(['backup', 'backup', 'backup']);
+  });
+});
+
+describe('HostAgentCore: role changes lost, repeated or reordered on the bus', () => {
+  it('reports the newest role change it took in every heartbeat, and ignores repeats and older ones', () => {
+    const d = new AgentDriver(PRIMARY, 'primary');
+    d.handle({ kind: 'start' }, 0);
+    const noPeer = roleChange(PRIMARY, 'primary', 1, '', 5);
+    const withPeer = roleChange(PRIMARY, 'primary', 1, 'host-c', 6);
+    d.handle(message(S.control(PRIMARY), noPeer), 1_000);
+    d.advance(1_000 + START_DELAY_US);
+    d.handle(message(S.control(PRIMARY), withPeer), 8_000);
+    const beats = d.advance(8_000 + START_DELAY_US + INTERVAL_US);
+    expect(d.host.applied.map((a) => a.change.seq)).toEqual([5, 6]);
+    expect(heartbeats(beats, PRIMARY).map((h) => h.controlSeq)).toContain(6);
+    // A repeat of the newest and a late copy of the older one change nothing.
+    expect(d.handle(message(S.control(PRIMARY), withPeer), 30_000)).toEqual([]);
+    expect(d.handle(message(S.control(PRIMARY), noPeer), 30_000)).toEqual([]);
+    d.advance(30_000 + 2 * START_DELAY_US);
+    expect(d.host.applied.map((a) => a.change.seq)).toEqual([5, 6]);
+    expect(d.agent.staleRoleChanges).toBe(2);
+  });
+
+  it('does not take a newer change while one is starting; the repeat the failover service sends later is taken', () => {
+    const d = new AgentDriver(PRIMARY, 'primary');
+    d.handle({ kind: 'start' }, 0);
+    d.handle(message(S.control(PRIMARY), roleChange(PRIMARY, 'primary', 1, '', 10)), 1_000);
+    const newer = roleChange(PRIMARY, 'primary', 1, 'host-c', 11);
+    d.handle(message(S.control(PRIMARY), newer), 2_000); // still starting the first
+    const started = d.advance(1_000 + START_DELAY_US);
+    expect(heartbeats(started, PRIMARY).map((h) => h.controlSeq)).toEqual([10]);
+    d.handle(message(S.control(PRIMARY), newer), 20_000);
+    d.advance(20_000 + START_DELAY_US);
+    expect(d.host.applied.map((a) => a.change.seq)).toEqual([10, 11]);
   });
 });

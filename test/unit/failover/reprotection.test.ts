@@ -21,9 +21,9 @@ describe('FailoverCore: re-protection onto a spare', () => {
     const d = withSpare();
     const effects = backupLost(d);
     expect(allRoleChanges(effects)).toEqual([
-      { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '' },
-      { type: 'roleChange', vmId: VM, term: 1, host: SPARE, role: 'backup', peerHost: PRIMARY },
-      { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: SPARE },
+      { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1 },
+      { type: 'roleChange', vmId: VM, term: 1, host: SPARE, role: 'backup', peerHost: PRIMARY, seq: 2 },
+      { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: SPARE, seq: 3 },
     ]);
     expect(d.core.state).toBe('reprotecting');
     expect(d.core.stats.reprotections).toBe(1);
@@ -61,7 +61,7 @@ describe('FailoverCore: re-protection onto a spare', () => {
     backupLost(d);
     d.handle(heartbeatInput(SPARE, 'backup', 1, 0, false), d.nowUs + 10_000);
     const effects = d.fire(silentTimer(SPARE));
-    expect(allRoleChanges(effects)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '' }]);
+    expect(allRoleChanges(effects)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 4 }]);
     expect(d.core.state).toBe('unprotected');
     // The spare was used up: even if it reports in again it is not asked twice.
     expect(allRoleChanges(d.handle(heartbeatInput(SPARE, 'spare', 1), d.nowUs + 10_000))).toEqual([]);
@@ -92,6 +92,27 @@ describe('FailoverCore: re-protection onto a spare', () => {
     expect(leaseOps(take).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: SPARE, term: 2 } }]);
     d.answer({ outcome: 'ok', record: { primaryHost: SPARE, term: 2, expiresAtMs: 100 }, revision: 2 });
     const promote = d.fire(PROMOTE_TIMER);
-    expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: SPARE, role: 'primary', peerHost: '' }]);
+    expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: SPARE, role: 'primary', peerHost: '', seq: expect.any(Number) }]);
+  });
+
+  it('takes a backup that reports in as a spare (its service restarted empty) as lost, and re-protects onto it', () => {
+    const d = new FailoverDriver();
+    d.start(0, primaryRecord(0), 1);
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), 5_000);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 3, true), 5_000);
+    // The only other spare never reported in.
+    d.fire(silentTimer(SPARE));
+    const effects = d.handle(heartbeatInput(BACKUP, 'spare', 1), 32_000);
+    expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${PRIMARY}:primary:`, `${BACKUP}:backup:${PRIMARY}`, `${PRIMARY}:primary:${BACKUP}`]);
+    expect(d.core.state).toBe('reprotecting');
+  });
+
+  it('does not take a joining spare that still reports as a spare (it has not applied the join yet) as lost', () => {
+    const d = withSpare();
+    backupLost(d);
+    expect(d.core.state).toBe('reprotecting');
+    const effects = d.handle(heartbeatInput(SPARE, 'spare', 1), d.nowUs + 1_000);
+    expect(allRoleChanges(effects).filter((c) => c.peerHost === '')).toEqual([]);
+    expect(d.core.state).toBe('reprotecting');
   });
 });

@@ -34,10 +34,15 @@ export const message = (subject: string, msg: WireMessage): Input => ({ kind: 'm
 export const timer = (name: string): Input => ({ kind: 'timer', name });
 export const leaseResult = (result: LeaseResult): Input => ({ kind: 'leaseResult', result });
 
+/** A heartbeat's controlSeq by default: 0, the host has taken no role change (tests of repeats pass their own). */
+export const NONE_TAKEN = 0;
 /** A heartbeat; primaries and backups hold a complete image unless told otherwise. */
-export const heartbeat = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare'): Heartbeat => ({ type: 'heartbeat', vmId: VM, term, host, role, epoch, synced });
-export const heartbeatInput = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare'): Input => message(S.heartbeat(host), heartbeat(host, role, term, epoch, synced));
-export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = ''): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost });
+export const heartbeat = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare', controlSeq = NONE_TAKEN): Heartbeat => ({ type: 'heartbeat', vmId: VM, term, host, role, epoch, synced, controlSeq });
+export const heartbeatInput = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare', controlSeq = NONE_TAKEN): Input =>
+  message(S.heartbeat(host), heartbeat(host, role, term, epoch, synced, controlSeq));
+let lastSeq = 0;
+/** A role change; each gets the next sequence number unless given one. */
+export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = ++lastSeq): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq });
 
 type Send = Extract<Effect, { kind: 'send' }>;
 type LeaseEffect = Extract<Effect, { kind: 'lease' }>;
@@ -64,7 +69,10 @@ export const primaryRecord = (sentUs: number, term = 1, host = PRIMARY): LeaseRe
  * outstanding lease request.
  */
 export class FailoverDriver {
-  readonly core = new FailoverCore(FAILOVER_OPTIONS);
+  readonly core: FailoverCore;
+  constructor(options: FailoverOptions = FAILOVER_OPTIONS) {
+    this.core = new FailoverCore(options);
+  }
   nowUs = 0;
   readonly armed = new Map<string, number>();
   pending: LeaseEffect | null = null;

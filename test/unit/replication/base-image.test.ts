@@ -13,7 +13,7 @@ const s = subjects(VM);
 const PAGES = 32;
 const MEMORY_BYTES = PAGES * PAGE_BYTES;
 
-const joiningBackup = () => new CheckpointerBackupCore({ vmId: VM, subjects: s, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, joining: true });
+const joiningBackup = () => new CheckpointerBackupCore({ vmId: VM, subjects: s, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, joining: true, host: 'host-c' });
 
 /** The checkpoint of `epoch` as the primary ships it: the guest's chunks and a manifest (flagged on the base epoch). */
 function ship(capture: CheckpointCapture, epoch: number, base: boolean): CheckpointChunk[] {
@@ -80,7 +80,7 @@ describe('base image for a joining backup', () => {
   });
 
   it('a backup that starts with its guest is synced from the start; a joining one is not until its base', () => {
-    expect(new CheckpointerBackupCore({ vmId: VM, subjects: s, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false }).synced).toBe(true);
+    expect(new CheckpointerBackupCore({ vmId: VM, subjects: s, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: 'host-b' }).synced).toBe(true);
     const b = joiningBackup();
     expect(b.synced).toBe(false);
     expect(b.missingPages).toBe(PAGES);

@@ -17,7 +17,7 @@ const MEMORY_BYTES = PAGES * PAGE_BYTES;
 const CHUNK_BYTES = PAGE_BYTES + 64;
 
 const backup = (overrides: Partial<BackupOptions> = {}) =>
-  new CheckpointerBackupCore({ vmId: VM, subjects: s, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, ...overrides });
+  new CheckpointerBackupCore({ vmId: VM, subjects: s, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: 'host-b', ...overrides });
 
 /** The primary side: guest memory, the shadow of the backup's copy (for page deltas), and its checkpoints. */
 class Primary {
@@ -66,7 +66,7 @@ describe('CheckpointerBackupCore', () => {
     expect(b.stats.appliedEpoch).toBe(0);
     expect(b.image.bytes.every((x) => x === 0)).toBe(true);
     const done = b.handle(data(chunks.at(-1)!), 0);
-    expect(done).toEqual([{ kind: 'send', subject: s.ckptAck, msg: { type: 'checkpointAck', vmId: VM, term: 0, epoch: 1, ok: true, reason: '' } }]);
+    expect(done).toEqual([{ kind: 'send', subject: s.ckptAck, msg: { type: 'checkpointAck', vmId: VM, term: 0, epoch: 1, ok: true, reason: '', host: 'host-b' } }]);
     expect(b.stats.appliedEpoch).toBe(1);
     expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
     expect(bytesEqual(b.stateBlob, stateOf(1))).toBe(true);
@@ -112,7 +112,7 @@ describe('CheckpointerBackupCore', () => {
     const bad = { ...chunks[0]!, data: chunks[0]!.data.slice() };
     bad.data[0]! ^= 0xff;
     const effects = feed(b, [bad, ...chunks.slice(1), manifest]);
-    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: 0, epoch: 1, ok: false, reason: `chunk ${ChunkSource.PAGES}/0 hash mismatch` }]);
+    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: 0, epoch: 1, ok: false, reason: `chunk ${ChunkSource.PAGES}/0 hash mismatch`, host: 'host-b' }]);
     expect(b.stats.appliedEpoch).toBe(0);
     expect(b.stats.hashMismatches).toBe(1);
     expect(b.image.bytes.every((x) => x === 0)).toBe(true);
@@ -150,7 +150,7 @@ describe('CheckpointerBackupCore', () => {
     feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest]);
     expect(b.stats.appliedEpoch).toBe(2);
     const effects = feed(b, [...e1.chunks, e1.manifest]);
-    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: 0, epoch: 1, ok: true, reason: '' }]);
+    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: 0, epoch: 1, ok: true, reason: '', host: 'host-b' }]);
     expect(b.image.bytes[0]).toBe(2); // still epoch 2's page
     expect(bytesEqual(b.stateBlob, stateOf(2))).toBe(true);
     expect(b.stats.duplicates).toBe(e1.chunks.length + 1);

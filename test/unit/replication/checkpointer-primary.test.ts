@@ -25,6 +25,7 @@ const primary = (overrides: Partial<PrimaryOptions> = {}) =>
     speculative: true,
     ackTimeoutUs: ACK_TIMEOUT_US,
     maxLatencySamples: 100,
+    backupHost: 'host-b',
     ...overrides,
   });
 
@@ -41,7 +42,7 @@ function parts(epoch: number, term = 0): CheckpointChunk[] {
 const STAGED_BYTES = 300 + 200 + 100 + 50;
 
 const stage = (chunk: CheckpointChunk) => message(s.ckptStage, chunk);
-const ack = (epoch: number, ok = true) => message(s.ckptAck, { type: 'checkpointAck', vmId: VM, term: 0, epoch, ok, reason: ok ? '' : 'bad' });
+const ack = (epoch: number, ok = true, host = 'host-b') => message(s.ckptAck, { type: 'checkpointAck', vmId: VM, term: 0, epoch, ok, reason: ok ? '' : 'bad', host });
 const barriers = (effects: Effect[]) => sentOn(effects, s.epoch) as EpochBarrier[];
 const commits = (effects: Effect[]) => (sentOn(effects, s.commit) as EpochCommit[]).map((m) => m.epoch);
 const dataChunks = (effects: Effect[]) => chunksOn(effects, s.ckptData);
@@ -162,29 +163,37 @@ describe('CheckpointerPrimaryCore', () => {
     expect(p.handle(ack(1), 6_000)).toEqual([]); // a duplicate ACK commits nothing
   });
 
-  it('commits in order only: an ACK for a later epoch waits for the earlier one to be acknowledged', () => {
+  it('commits in order: an ACK of N commits N and the epochs before it, which the backup applied first', () => {
     const p = primary();
     checkpoint(p, 0);
     checkpoint(p, 100_000);
-    expect(p.handle(ack(2), 200_000)).toEqual([]);
     const first = p.handle(ack(1), 200_010);
     expect(commits(first)).toEqual([1]);
     expect(timersSet(first).get('ckpt.ack')).toBe(200_010 + ACK_TIMEOUT_US); // epoch 2 still in flight
     expect(commits(p.handle(ack(2), 200_020))).toEqual([2]);
     expect(p.stats.lastCommittedEpoch).toBe(2);
+    // The ACK of 3 arrives, that of 4 was lost on the way: the ACK of 5 commits both.
+    checkpoint(p, 300_000);
+    checkpoint(p, 400_000);
+    expect(commits(p.handle(ack(3), 450_000))).toEqual([3]);
+    checkpoint(p, 500_000);
+    const cumulative = p.handle(ack(5), 550_000);
+    expect(commits(cumulative)).toEqual([4, 5]);
+    expect(cumulative).toContainEqual({ kind: 'cancelTimer', name: 'ckpt.ack' });
   });
 
-  it('resends the same chunks on a NACK and on the ack timeout', () => {
+  it('resends the same chunks on a NACK, and the manifest alone on the ack timeout', () => {
     const p = primary();
     const sent = dataChunks(checkpoint(p, 0).transfer);
     const nack = p.handle(ack(1, false), 10_000);
     expect(dataChunks(nack)).toEqual(sent);
     expect(timersSet(nack).get('ckpt.ack')).toBe(10_000 + ACK_TIMEOUT_US);
     expect(commits(nack)).toEqual([]);
+    // The manifest asks the backup again: it ACKs what it applied, NACKs what lacks a chunk.
     const timeout = p.handle(timer('ckpt.ack'), 110_000);
-    expect(dataChunks(timeout)).toEqual(sent);
+    expect(dataChunks(timeout)).toEqual([sent[sent.length - 1]]);
     expect(timersSet(timeout).get('ckpt.ack')).toBe(110_000 + ACK_TIMEOUT_US);
-    expect(p.stats).toMatchObject({ nacks: 1, resends: 2, lastCommittedEpoch: 0 });
+    expect(p.stats).toMatchObject({ nacks: 1, resends: 1, probes: 1, lastCommittedEpoch: 0 });
     expect(commits(p.handle(ack(1), 120_000))).toEqual([1]);
     // Nothing in flight: a late timeout sends nothing.
     expect(p.handle(timer('ckpt.ack'), 300_000)).toEqual([]);
@@ -225,7 +234,7 @@ describe('CheckpointerPrimaryCore', () => {
     const control = s.control('host-b');
     const p = primary({ unprotected: true, controlSubject: control });
     expect(commits(checkpoint(p, 0).transfer)).toEqual([1]);
-    expect(p.handle(message(control, { type: 'roleChange', vmId: VM, term: 0, host: 'host-b', role: 'primary', peerHost: 'host-c' }), 60_000)).toEqual([]);
+    expect(p.handle(message(control, { type: 'roleChange', vmId: VM, term: 0, host: 'host-b', role: 'primary', peerHost: 'host-c', seq: 1 }), 60_000)).toEqual([]);
     const { barrier, transfer } = checkpoint(p, 100_000);
     expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: 0, epoch: 2, resume: false, base: true }]);
     expect(commits(transfer)).toEqual([]);
@@ -235,21 +244,43 @@ describe('CheckpointerPrimaryCore', () => {
     expect(p.stats.backupsJoined).toBe(1);
     // The epoch after the base is an ordinary one.
     expect(barriers(checkpoint(p, 200_000).barrier)[0]!.base).toBe(false);
-    expect(commits(p.handle(ack(2), 210_000))).toEqual([2]);
+    // Only the new peer's acknowledgements count now.
+    expect(commits(p.handle(ack(2, true, 'host-b'), 210_000))).toEqual([]);
+    expect(p.stats.foreignAcks).toBe(1);
+    expect(commits(p.handle(ack(2, true, 'host-c'), 210_000))).toEqual([2]);
     expect(p.stats.lastLocalCommitEpoch).toBe(1);
   });
 
   it('commits the base epoch locally when the joining backup is dropped before the epoch is sent', () => {
     const control = s.control('host-b');
     const p = primary({ unprotected: true, controlSubject: control });
-    p.handle(message(control, { type: 'roleChange', vmId: VM, term: 0, host: 'host-b', role: 'primary', peerHost: 'host-c' }), 0);
+    p.handle(message(control, { type: 'roleChange', vmId: VM, term: 0, host: 'host-b', role: 'primary', peerHost: 'host-c', seq: 1 }), 0);
     const epoch = p.epoch;
     expect(barriers(p.handle(timer('ckpt.epoch'), 50_000))[0]!.base).toBe(true);
     for (const c of parts(epoch)) p.handle(stage(c), 50_010);
-    p.handle(message(control, { type: 'roleChange', vmId: VM, term: 0, host: 'host-b', role: 'primary', peerHost: '' }), 50_020);
+    p.handle(message(control, { type: 'roleChange', vmId: VM, term: 0, host: 'host-b', role: 'primary', peerHost: '', seq: 2 }), 50_020);
     const transfer = p.handle(timer('ckpt.copy'), 50_000 + PAUSE_US + STAGED_BYTES);
     expect(dataChunks(transfer)).toEqual([]);
     expect(commits(transfer)).toEqual([epoch]);
     expect(p.unprotected).toBe(true);
+  });
+
+  it("drops acknowledgements from a host that is not its backup (a dropped backup, cut off but alive)", () => {
+    const p = primary();
+    checkpoint(p, 0);
+    expect(commits(p.handle(ack(1, true, 'host-x'), 20_000))).toEqual([]);
+    expect(p.stats.foreignAcks).toBe(1);
+    expect(commits(p.handle(ack(1), 20_000))).toEqual([1]);
+  });
+
+  it('given a new peer while another is still its backup, takes the old one as dropped (that change was lost) and joins the new one', () => {
+    const control = s.control('host-a');
+    const p = primary({ controlSubject: control });
+    checkpoint(p, 0);
+    const effects = p.handle(message(control, { type: 'roleChange', vmId: VM, term: 0, host: 'host-a', role: 'primary', peerHost: 'host-c', seq: 7 }), 20_000);
+    // Epoch 1 never got host-b's acknowledgement: it commits locally, as on an explicit drop.
+    expect(commits(effects)).toEqual([1]);
+    const { barrier } = checkpoint(p, 100_000);
+    expect(barriers(barrier)[0]).toMatchObject({ epoch: 2, base: true });
   });
 });

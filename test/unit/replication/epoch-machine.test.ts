@@ -50,7 +50,7 @@ class CoreDriver {
   readonly core: CheckpointerPrimaryCore;
   nowUs = 0;
   constructor(maxInflight: number) {
-    this.core = new CheckpointerPrimaryCore({ vmId: VM, subjects: s, epochUs: 1_000, pauseFixedUs: 100, copyBytesPerSec: 1e9, maxInflightEpochs: maxInflight, speculative: true, ackTimeoutUs: 10_000, maxLatencySamples: 10 });
+    this.core = new CheckpointerPrimaryCore({ vmId: VM, subjects: s, epochUs: 1_000, pauseFixedUs: 100, copyBytesPerSec: 1e9, maxInflightEpochs: maxInflight, speculative: true, ackTimeoutUs: 10_000, maxLatencySamples: 10, backupHost: 'host-b' });
   }
 
   handle(input: Input): Effect[] {
@@ -65,7 +65,7 @@ class CoreDriver {
       case 'COPY_DONE':
         return this.handle(timer('ckpt.copy'));
       case 'COMMITTED':
-        return this.handle(message(s.ckptAck, { type: 'checkpointAck', vmId: VM, term: 0, epoch: this.core.stats.lastCommittedEpoch + 1, ok: true, reason: '' }));
+        return this.handle(message(s.ckptAck, { type: 'checkpointAck', vmId: VM, term: 0, epoch: this.core.stats.lastCommittedEpoch + 1, ok: true, reason: '', host: 'host-b' }));
       case 'STAGED': {
         const header = { vmId: VM, term: 0, epoch: this.core.epoch };
         const chunks = [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC].flatMap((source) => makeChunks(header, source, [new Uint8Array([source])]));

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { allRoleChanges, BACKUP, FAILOVER_OPTIONS, FailoverDriver, heartbeatInput, INTERVAL_US, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, silentTimer, SPARE, timers } from './support.js';
+
+const RECOVERED = 'failover.recovered';
+const RECOVERY_US = MISS_COUNT * INTERVAL_US;
+
+/** A restarted failover service at `startUs` whose lease read returns `holder` at `term`. */
+function restarted(holder: string, term: number, startUs = 100_000): FailoverDriver {
+  const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+  const effects = d.handle({ kind: 'start' }, startUs);
+  expect(timers(effects).get(RECOVERED)).toBe(startUs + RECOVERY_US);
+  d.answer({ outcome: 'ok', record: primaryRecord(startUs, term, holder), revision: 7 });
+  return d;
+}
+
+/** Every host reports in at each interval of the recovery period with `roles`. */
+function reports(d: FailoverDriver, roles: Record<string, { role: 'primary' | 'backup' | 'spare'; term: number; synced?: boolean }>): void {
+  const fromUs = d.nowUs;
+  for (let t = fromUs + INTERVAL_US / 2; t < fromUs + RECOVERY_US; t += INTERVAL_US) {
+    for (const [host, r] of Object.entries(roles)) d.handle(heartbeatInput(host, r.role, r.term, 0, r.synced ?? r.role !== 'spare'), t);
+  }
+}
+
+describe('FailoverCore after a restart (recover)', () => {
+  it('acts on nothing while it learns the roles: deadlines that pass are ignored', () => {
+    const d = restarted(PRIMARY, 1);
+    expect(d.core.recovering).toBe(true);
+    const effects = d.fire(silentTimer(PRIMARY));
+    expect(leaseOps(effects)).toEqual([]);
+    expect(allRoleChanges(effects)).toEqual([]);
+  });
+
+  it('takes the roles the hosts report: a primary that moved, its synced backup, the spare', () => {
+    // A failover happened before the restart: host-b is primary under term 2, host-c its backup.
+    const d = restarted(BACKUP, 2);
+    reports(d, { [PRIMARY]: { role: 'primary', term: 1 }, [BACKUP]: { role: 'primary', term: 2 }, [SPARE]: { role: 'backup', term: 2 } });
+    const effects = d.fire(RECOVERED);
+    expect(d.core.recovering).toBe(false);
+    expect([d.core.state, d.core.primaryHost, d.core.backupHost, d.core.term]).toEqual(['protected', BACKUP, SPARE, 2]);
+    expect(allRoleChanges(effects)).toEqual([]);
+    // Deadlines run again from each host's last heartbeat.
+    expect(timers(effects).has(silentTimer(BACKUP))).toBe(true);
+  });
+
+  it('takes over for the backup when the lease holder did not report in', () => {
+    const d = restarted(PRIMARY, 1);
+    reports(d, { [BACKUP]: { role: 'backup', term: 1 }, [SPARE]: { role: 'spare', term: 1 } });
+    const effects = d.fire(RECOVERED);
+    expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', expectedRevision: 7, record: { primaryHost: BACKUP, term: 2 } }]);
+    expect(d.core.state).toBe('failingOver');
+  });
+
+  it('finishes a promotion the restart cut short: the lease names a backup that never took over', () => {
+    const d = restarted(BACKUP, 2);
+    reports(d, { [BACKUP]: { role: 'backup', term: 1 }, [SPARE]: { role: 'spare', term: 1 } });
+    const effects = d.fire(RECOVERED);
+    expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: BACKUP, term: 3 } }]);
+  });
+
+  it('without a synced backup calls the VM unprotected and lets a backup still catching up join again', () => {
+    const d = restarted(PRIMARY, 1);
+    reports(d, { [PRIMARY]: { role: 'primary', term: 1 }, [SPARE]: { role: 'backup', term: 1, synced: false } });
+    const effects = d.fire(RECOVERED);
+    expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${PRIMARY}:primary:`, `${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
+    expect(d.core.state).toBe('reprotecting');
+  });
+
+  it('waits for the lease when the store did not answer, and reads it again', () => {
+    const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+    d.handle({ kind: 'start' }, 0);
+    d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    const effects = d.fire(RECOVERED);
+    expect(d.core.recovering).toBe(true);
+    expect(leaseOps(effects).map((e) => e.op.type)).toEqual(['read']);
+    expect(timers(effects).get(RECOVERED)).toBe(RECOVERY_US + INTERVAL_US);
+  });
+});
