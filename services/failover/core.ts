@@ -230,7 +230,9 @@ export class FailoverCore implements Core {
   #confirmRoleChange(hb: Heartbeat, out: Effect[]): void {
     const sent = this.#unconfirmed.get(hb.host);
     if (sent === undefined) return;
-    if (hb.controlSeq >= sent.seq) {
+    // Taken, or overtaken by events (the host was dropped or replaced since): nothing more to repeat.
+    const stillMeant = sent.role === 'primary' ? hb.host === this.#primary : hb.host === this.#backup;
+    if (hb.controlSeq >= sent.seq || !stillMeant) {
       this.#unconfirmed.delete(hb.host);
       return;
     }
