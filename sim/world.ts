@@ -108,7 +108,7 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
       if (rep !== null && msg.type === 'checkpointAck' && msg.ok && msg.term === rep.primary.term && msg.host === rep.primary.peerHost) {
         rep.peerAckedEpoch = Math.max(rep.peerAckedEpoch, msg.epoch);
       }
-      if (msg.type === 'roleChange') noteDeadPromotion(world, msg, nowUs);
+      if (msg.type === 'roleChange') noteLostVm(world, msg, nowUs);
       hooks.onPublish?.(subject, msg, nowUs);
     },
     // An isolated host's heartbeats and control messages are lost.
@@ -294,16 +294,21 @@ function newBackup(config: RunConfig, recordDigests: boolean, joining: boolean, 
 }
 
 /**
- * The failover service promotes a host that crashed after it was chosen (a
- * false suspicion of the primary, from lost heartbeats, and the backup dying
- * meanwhile): the lease has moved away from the live primary, which stays
- * fenced, and no live host can take over. A double failure, like a crash of
- * both.
+ * Double failures the failover service's own moves reveal (liveness is not
+ * owed after them):
+ * - it promotes a host that crashed after it was chosen (a false suspicion
+ *   of the primary, from lost heartbeats, and the backup dying meanwhile):
+ *   the lease has moved away from the live primary, which stays fenced;
+ * - it re-protects a primary that has already crashed: it gave up the backup
+ *   (its heartbeats were lost) after the primary's last heartbeat, so no host
+ *   it may promote holds the VM. Promoting the dropped backup would be unsafe:
+ *   a primary told to replicate elsewhere commits without it.
  */
-function noteDeadPromotion(world: World, change: RoleChange, nowUs: number): void {
+function noteLostVm(world: World, change: RoleChange, nowUs: number): void {
   const rep = world.replication;
-  if (rep === null || rep.vmLostAtUs !== null || change.role !== 'primary' || change.host === rep.primaryHost) return;
-  if (rep.crashed.has(change.host)) rep.vmLostAtUs = nowUs;
+  if (rep === null || rep.vmLostAtUs !== null) return;
+  if (change.role === 'primary' && change.host !== rep.primaryHost && rep.crashed.has(change.host)) rep.vmLostAtUs = nowUs;
+  if (change.role === 'backup' && rep.crashed.has(rep.primaryHost)) rep.vmLostAtUs = nowUs;
 }
 
 /** Crashes a host: every service on it, and its supervisor, stop at once. */

@@ -70,8 +70,11 @@ async function runSeeds(flags: VoprFlags): Promise<VoprOutcome[]> {
       batches.map(async (batch) => {
         const outcomes = (await pool.run({ seeds: batch, ...(flags.plantBug ? { plantedBug: flags.plantBug } : {}) })) as VoprOutcome[];
         done += outcomes.length;
-        failing += outcomes.filter((o) => !o.ok).length;
+        const failed = outcomes.filter((o) => !o.ok);
+        failing += failed.length;
         bar?.update(done, { failing });
+        // A failing seed is named as soon as it is known: a long run need not finish to be replayed.
+        if (!tty) for (const f of failed) process.stderr.write(`vopr: seed ${f.seed} failed: ${f.invariant} at ${f.atMs} ms (replay: specula vopr --replay ${f.seed})\n`);
         if (!tty && (done - lastLine >= Math.max(100, seeds.length / 10) || done === seeds.length)) {
           lastLine = done;
           process.stderr.write(`vopr: ${done}/${seeds.length} seeds, ${failing} failing\n`);

@@ -178,7 +178,8 @@ export class FailoverCore implements Core {
       }
       case 'promoteBackup': {
         // The old primary stops releasing output before its lease expires; wait that out.
-        const oldExpiryUs = (this.#leaseRecordBefore?.expiresAtMs ?? 0) * US_PER_MS + this.options.clockSkewUs;
+        // Rounded up: a record's fractional milliseconds must never move the wait earlier than the expiry.
+        const oldExpiryUs = Math.ceil((this.#leaseRecordBefore?.expiresAtMs ?? 0) * US_PER_MS) + this.options.clockSkewUs;
         out.push({ kind: 'setTimer', name: TIMER_PROMOTE, atUs: Math.max(nowUs, oldExpiryUs) });
         return;
       }

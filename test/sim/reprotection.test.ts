@@ -137,6 +137,22 @@ describe('re-protection onto the spare', () => {
     expect(timeline.slice(-timeline.length / 3).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });
 
+  it('a primary that dies just before the failover service gives up its backup (cut off from it) is a double failure: the dropped backup is never promoted', () => {
+    const world = buildWorld(config({ ...scenario, mode: 'spec', faults: { crashPrimaryAtMs: null } }));
+    // host-b's last heartbeat reaches the failover service at 800 ms; it is silent at 830 ms, the primary dies at 825 ms.
+    runWorld(world, undefined, [
+      { kind: 'isolate-backup', fromMs: 801, toMs: 2000 },
+      { kind: 'crash', role: 'primary', atMs: 825 },
+    ]);
+    const rep = world.replication!;
+    const r = summarize(world);
+    expect(rep.vmLostAtUs).toBeGreaterThanOrEqual(825_000);
+    expect(rep.vmLostAtUs).toBeLessThanOrEqual(832_000);
+    expect(r.failovers).toBe(0);
+    expect(rep.failover.backupHost).not.toBe('host-b');
+    expect(r.streamVerified).toBe(true);
+  });
+
   it('a backup whose checkpointer restarts empty reports in as a spare and is protected again from a base epoch', () => {
     const world = buildWorld(config({ ...scenario, mode: 'spec', faults: { crashPrimaryAtMs: null } }), { recordDigests: true });
     // host-b's service restarts: the spare host-c takes its place. Then host-c's does: host-b, a spare again, comes back.

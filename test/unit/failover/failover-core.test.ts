@@ -221,6 +221,14 @@ describe('FailoverCore: promotion', () => {
     expect(d.core.primaryHost).toBe(BACKUP);
   });
 
+  it('waits a whole number of microseconds, never less than the expiry, when the expiry in milliseconds is not exact in binary', () => {
+    const d = silentAfter([10_000, 20_000]);
+    // 64.005 ms × 1000 is 64004.99999999999 in floating point.
+    d.answer({ outcome: 'conflict', record: primaryRecord(34_005), revision: 3 });
+    const effects = d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 4 });
+    expect(timers(effects).get(PROMOTE_TIMER)).toBe(64_005 + SKEW_US);
+  });
+
   it('promotes at once when the old lease had already expired', () => {
     const d = silentAfter([]);
     const effects = d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 2 }, 40_000);
