@@ -5,7 +5,7 @@ import { msToUs, US_PER_MS } from '../lib/units.js';
 import { TIMELINE_BIN_US } from '../services/client/options-from-config.js';
 import { planFaults, type Fault } from './faults.js';
 import type { PlantedBug } from './planted-bugs.js';
-import { buildWorld, runWorld } from './world.js';
+import { buildWorld, runWorld, type WorldHooks } from './world.js';
 
 /**
  * Faults happen in [FAULTS_FROM_MS, SAFETY_END_MS); then none, until END_MS.
@@ -72,13 +72,17 @@ export function voprScenario(seed: number): VoprScenario {
  * phase. Safety is checked on every packet (output commit, one primary) and
  * every delivered byte (exactly-once); liveness at the end.
  */
-export function runVoprSeed(seed: number, plantedBug?: PlantedBug): VoprOutcome {
+export function runVoprSeed(seed: number, plantedBug?: PlantedBug, onPublish?: WorldHooks['onPublish']): VoprOutcome {
   const { config, faults } = voprScenario(seed);
   let digest = 0x811c9dc5;
   const mix = (text: string) => {
     for (let i = 0; i < text.length; i++) digest = Math.imul(digest ^ text.charCodeAt(i), 0x01000193);
   };
-  const world = buildWorld(config, { ...(plantedBug ? { plantedBug } : {}), onPublish: (subject, msg, nowUs) => mix(`${nowUs}${subject}${msg.type}`) });
+  const world = buildWorld(config, { ...(plantedBug ? { plantedBug } : {}), onPublish: (subject, msg, nowUs) => {
+      mix(`${nowUs}${subject}${msg.type}`);
+      onPublish?.(subject, msg, nowUs);
+    },
+  });
   let failure: { invariant: Invariant; message: string } | null = null;
   try {
     runWorld(world, undefined, faults);

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { Piscina } from 'piscina';
+import type { WireMessage } from '../../lib/codec/messages.js';
 import { ConfigError } from '../../lib/errors.js';
 import { faultSteps } from '../../sim/faults.js';
 import { PLANTED_BUGS, type PlantedBug } from '../../sim/planted-bugs.js';
@@ -10,6 +11,11 @@ import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { num } from '../run-options.js';
 
 const BATCH_SEEDS = 10;
+/** Message types a replay can log, in the order of the pipeline. */
+const EVENT_TYPES = ['segment', 'epochBarrier', 'epochEnd', 'checkpointChunk', 'checkpointAck', 'epochCommit', 'heartbeat', 'roleChange'] as const satisfies readonly WireMessage['type'][];
+type EventType = (typeof EVENT_TYPES)[number];
+/** A replay's event log stops here (a fast link's segments alone can be millions); the rest is only counted. */
+const MAX_LOGGED_EVENTS = 200_000;
 
 interface VoprFlags {
   seeds: number;
@@ -18,6 +24,7 @@ interface VoprFlags {
   workers: number;
   format: 'json' | 'table';
   plantBug?: PlantedBug;
+  events: EventType[];
 }
 
 /** The compiled worker next to this module (from source, the one in dist/). */
@@ -31,7 +38,8 @@ export function voprCommand(): Command {
     .description('run seeded fault-injection simulations: a safety phase with faults (crashes, isolation, lease-store outages), then a liveness phase without; print the failing seeds')
     .option('--seeds <n>', 'how many seeds to run', num, 100)
     .option('--from <seed>', 'first seed', num, 1)
-    .option('--replay <seed>', 'run one seed and print its scenario, fault timeline and outcome (bit-for-bit the same every time)', num)
+    .option('--replay <seed>', 'run one seed and print its scenario, fault timeline, event log and outcome (bit-for-bit the same every time)', num)
+    .option('--events <types>', `with --replay: the message types to log, comma-separated (${EVENT_TYPES.join(', ')}), or none`, parseEventTypes, ['roleChange'] as EventType[])
     .option('--workers <n>', 'worker threads', num, availableParallelism())
     .addOption(new Option('--format <format>', 'output format').choices(['json', 'table']).default('table'))
     .addOption(new Option('--plant-bug <bug>', 'plant a known bug to check the simulator finds it (for testing the tester)').choices(PLANTED_BUGS).hideHelp())
@@ -39,7 +47,7 @@ export function voprCommand(): Command {
       for (const [name, value] of [['--seeds', flags.seeds], ['--from', flags.from], ['--workers', flags.workers]] as const) {
         if (!Number.isSafeInteger(value) || value < (name === '--from' ? 0 : 1)) throw new ConfigError(`${name}: must be a whole number ≥ ${name === '--from' ? 0 : 1}`);
       }
-      if (flags.replay !== undefined) return replay(flags.replay, flags.plantBug);
+      if (flags.replay !== undefined) return replay(flags.replay, flags.events, flags.plantBug);
       const outcomes = await runSeeds(flags);
       const failures = outcomes.filter((o) => !o.ok).map((o) => ({ seed: o.seed, invariant: o.invariant, atMs: o.atMs, message: o.message, mode: o.mode, workload: o.workload }));
       const total = (pick: (o: (typeof outcomes)[number]) => number) => outcomes.reduce((a, o) => a + pick(o), 0);
@@ -89,11 +97,28 @@ async function runSeeds(flags: VoprFlags): Promise<VoprOutcome[]> {
   }
 }
 
-function replay(seed: number, plantedBug?: PlantedBug): void {
+function parseEventTypes(value: string): EventType[] {
+  if (value === 'none') return [];
+  const types = value.split(',').map((t) => t.trim());
+  for (const t of types) if (!(EVENT_TYPES as readonly string[]).includes(t)) throw new ConfigError(`--events: unknown message type "${t}" (known: ${EVENT_TYPES.join(', ')}, or none)`);
+  return types as EventType[];
+}
+
+/** Payloads print as their length: the log is for following messages, not for their bytes. */
+const withoutPayloads = (_key: string, value: unknown): unknown => (value instanceof Uint8Array ? { bytes: value.length } : value);
+
+function replay(seed: number, eventTypes: readonly EventType[], plantedBug?: PlantedBug): void {
   const { config, faults } = voprScenario(seed);
-  const outcome = runVoprSeed(seed, plantedBug);
+  const logged = new Set<string>(eventTypes);
+  const events: unknown[] = [];
+  let eventsOmitted = 0;
+  const outcome = runVoprSeed(seed, plantedBug, (subject, msg, nowUs) => {
+    if (!logged.has(msg.type)) return;
+    if (events.length < MAX_LOGGED_EVENTS) events.push({ atMs: nowUs / 1000, subject, ...msg });
+    else eventsOmitted++;
+  });
   const timeline = faultSteps(faults).map((s) => ({ atMs: s.atUs / 1000, phase: s.phase, fault: s.fault }));
   const scenario = { mode: config.mode, workload: config.workload, epochMs: config.epochMs, link: config.link, durationS: config.durationS };
-  process.stdout.write(JSON.stringify({ seed, scenario, timeline, outcome }, null, 2) + '\n');
+  process.stdout.write(JSON.stringify({ seed, scenario, timeline, events, ...(eventsOmitted > 0 ? { eventsOmitted } : {}), outcome }, withoutPayloads, 2) + '\n');
   process.exitCode = outcome.ok ? EXIT_OK : EXIT_FAILED;
 }

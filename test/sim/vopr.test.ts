@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { PLANTED_BUGS, type PlantedBug } from '../../sim/planted-bugs.js';
 import { runVoprSeed } from '../../sim/vopr.js';
@@ -6,6 +8,8 @@ import { runVoprSeed } from '../../sim/vopr.js';
 const CI_SEEDS = 150;
 /** Each planted bug must be found within this many seeds. */
 const SEED_BUDGET = 80;
+/** The compiled CLI (npm test builds it first). */
+const CLI = fileURLToPath(new URL('../../dist/cli/specula.js', import.meta.url));
 
 describe('vopr: seeded faults, then safety and liveness', () => {
   it(`finds no invariant violation in ${CI_SEEDS} seeds`, () => {
@@ -26,6 +30,21 @@ describe('vopr: seeded faults, then safety and liveness', () => {
     const b = runVoprSeed(1094);
     expect(b).toEqual(a);
     expect(runVoprSeed(1095).traceDigest).not.toBe(a.traceDigest);
+  });
+
+  it('prints the event log of a replay: the message types asked for, in time order, payloads as their length', () => {
+    // Seed 919: the backup's heartbeats are lost, the primary dies, the failover service re-protects it onto host-c.
+    const replay = spawnSync(process.execPath, [CLI, 'vopr', '--replay', '919', '--events', 'roleChange,checkpointChunk'], { encoding: 'utf8', timeout: 60_000, maxBuffer: 256 * 1024 * 1024 });
+    expect(replay.status, replay.stderr).toBe(0);
+    const printed = JSON.parse(replay.stdout) as { events: { atMs: number; type: string; host?: string; role?: string; data?: unknown }[]; outcome: { vmLost: boolean; traceDigest: string } };
+    expect(new Set(printed.events.map((e) => e.type))).toEqual(new Set(['roleChange', 'checkpointChunk']));
+    expect(printed.events.map((e) => e.atMs)).toEqual([...printed.events.map((e) => e.atMs)].sort((a, b) => a - b));
+    expect(printed.events.find((e) => e.type === 'checkpointChunk')!.data).toEqual({ bytes: expect.any(Number) });
+    expect(printed.events).toContainEqual(expect.objectContaining({ type: 'roleChange', host: 'host-c', role: 'backup' }));
+    expect(printed.outcome).toMatchObject({ vmLost: true, traceDigest: runVoprSeed(919).traceDigest });
+    const wrong = spawnSync(process.execPath, [CLI, 'vopr', '--replay', '919', '--events', 'heartbeats'], { encoding: 'utf8', timeout: 60_000 });
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toContain('unknown message type "heartbeats"');
   });
 
   const expected: Record<PlantedBug, readonly string[]> = {
