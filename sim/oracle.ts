@@ -19,6 +19,8 @@ export class OutputCommitOracle {
   #firstSeq = 0;
   #maxTerm = 0;
   #guestTerm = 0;
+  /** End of the highest byte that reached the client's wire. */
+  #releasedEnd = 0;
   segmentsChecked = 0;
 
   /** The newest epoch output may come from: applied on the backup, or committed locally by an unprotected primary. */
@@ -30,6 +32,8 @@ export class OutputCommitOracle {
    * epochs. Forget them.
    */
   rollbackTo(seq: number, term: number): void {
+    // A failover loses nothing: the image promoted holds every byte the client was ever sent.
+    assert(seq >= this.#releasedEnd, `output commit: the promoted image ends at byte ${seq}, but bytes up to ${this.#releasedEnd} already left (a backup older than committed output was promoted)`);
     this.#guestTerm = Math.max(this.#guestTerm, term);
     while (this.#ends.length > 0 && this.#ends[this.#ends.length - 1]! > seq) {
       const start = this.#ends.length > 1 ? this.#ends[this.#ends.length - 2]! : this.#firstSeq;
@@ -72,6 +76,7 @@ export class OutputCommitOracle {
     const epoch = this.epochOfByte(lastByte);
     assert(epoch !== null, `output commit: byte ${lastByte} reached the wire but the guest never emitted it`);
     assert(epoch <= applied, `output commit: byte ${lastByte} of epoch ${epoch} left at ${nowUs}µs, backup has epoch ${applied}`);
+    this.#releasedEnd = Math.max(this.#releasedEnd, lastByte + 1);
   }
 
   epochOfByte(seq: number): number | null {

@@ -86,8 +86,14 @@ export interface WorldHooks {
   readonly onPublish?: (subject: string, msg: WireMessage, nowUs: number) => void;
 }
 
-/** Replication link queue: checkpoints are never dropped on it, only delayed. */
+/** Replication link queue: checkpoints are not dropped on it for its size, only delayed. */
 const REPLICATION_QUEUE_BYTES = 1 << 30;
+/**
+ * ...but for time: a chunk that would wait more than a second (a link slowed
+ * down by a fault) is dropped, and the checkpointer's ack timeout recovers it.
+ * This bounds the backlog a slow spell leaves behind.
+ */
+const REPLICATION_QUEUE_DELAY_US = 1_000_000;
 
 /** Builds the world of one run: guest and client on either side of a link, and the replication services between. */
 export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
@@ -147,7 +153,7 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
   const s = subjects(config.vmId);
   const replicationLink = (name: string) =>
     new LinkDirection(
-      { rateBitsPerSec: config.replicationLink.bandwidthBitsPerSec, delayUs: msToUs(config.replicationLink.rttMs / 2), queueBytes: REPLICATION_QUEUE_BYTES, lossRate: 0, jitterUs: 0 },
+      { rateBitsPerSec: config.replicationLink.bandwidthBitsPerSec, delayUs: msToUs(config.replicationLink.rttMs / 2), queueBytes: REPLICATION_QUEUE_BYTES, maxQueueDelayUs: REPLICATION_QUEUE_DELAY_US, lossRate: 0, jitterUs: 0 },
       rng.fork(name),
     );
   const replicationDown = replicationLink('replication.down');
@@ -299,16 +305,19 @@ function newBackup(config: RunConfig, recordDigests: boolean, joining: boolean, 
  * - it promotes a host that crashed after it was chosen (a false suspicion
  *   of the primary, from lost heartbeats, and the backup dying meanwhile):
  *   the lease has moved away from the live primary, which stays fenced;
- * - it re-protects a primary that has already crashed: it gave up the backup
- *   (its heartbeats were lost) after the primary's last heartbeat, so no host
- *   it may promote holds the VM. Promoting the dropped backup would be unsafe:
+ * - it gives up the backup of a primary that has already crashed (the
+ *   backup's heartbeats were lost, and the primary died after its own last
+ *   heartbeat): it tells the dead primary to run alone or re-protects it, so
+ *   no host it may promote holds the VM. Promoting the dropped backup would be unsafe:
  *   a primary told to replicate elsewhere commits without it.
  */
 function noteLostVm(world: World, change: RoleChange, nowUs: number): void {
   const rep = world.replication;
   if (rep === null || rep.vmLostAtUs !== null) return;
-  if (change.role === 'primary' && change.host !== rep.primaryHost && rep.crashed.has(change.host)) rep.vmLostAtUs = nowUs;
-  if (change.role === 'backup' && rep.crashed.has(rep.primaryHost)) rep.vmLostAtUs = nowUs;
+  const promotion = change.role === 'primary' && change.host !== rep.primaryHost;
+  if (promotion && rep.crashed.has(change.host)) rep.vmLostAtUs = nowUs;
+  // Anything else sent while the primary is dead drops or replaces the backup: no promotion can follow.
+  if (!promotion && rep.crashed.has(rep.primaryHost)) rep.vmLostAtUs = nowUs;
 }
 
 /** Crashes a host: every service on it, and its supervisor, stop at once. */

@@ -32,6 +32,13 @@ export interface LinkOptions {
   readonly lossRate: number;
   /** Uniform extra delay in [0, jitterUs); packets are never reordered by it. */
   readonly jitterUs: number;
+  /**
+   * Also drop a packet that would wait longer than this before its transmission
+   * starts: a queue bounded in time at the current rate. Queued packets keep the
+   * rate they were accepted at, so without it a slow spell could leave a backlog
+   * that drains at the slow rate long after the link is fast again.
+   */
+  readonly maxQueueDelayUs?: number;
 }
 
 export interface LinkStats {
@@ -81,11 +88,12 @@ export class LinkDirection implements Hop {
   transit(msg: WireMessage, nowUs: number): number {
     const wireBytes = wireBytesOf(msg);
     this.#drainDeparted(nowUs);
-    if (this.#queuedBytes + wireBytes > this.options.queueBytes) {
+    const startUs = Math.max(nowUs, this.#busyUntilUs);
+    if (this.#queuedBytes + wireBytes > this.options.queueBytes || startUs - nowUs > (this.options.maxQueueDelayUs ?? Infinity)) {
       this.stats.queueDrops++;
       return DROPPED;
     }
-    const finishUs = Math.max(nowUs, this.#busyUntilUs) + wireBytes * this.#usPerByte;
+    const finishUs = startUs + wireBytes * this.#usPerByte;
     this.#busyUntilUs = finishUs;
     this.#finishUs.push(finishUs);
     this.#sizes.push(wireBytes);

@@ -151,6 +151,8 @@ export class FailoverCore implements Core {
     const [next, actions] = transition(failoverMachine, this.#snapshot, event);
     this.#snapshot = next;
     for (const action of actions) this.#perform(action.type, nowUs, out);
+    // A backup that fell silent while a take-over was under way (the deadline meant nothing then) is given up now.
+    if ((this.state === 'protected' || this.state === 'suspect') && this.#backup !== null && this.#silentHosts.has(this.#backup)) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
   }
 
@@ -351,7 +353,8 @@ export class FailoverCore implements Core {
 
   #onDeadline(name: string, nowUs: number, out: Effect[]): void {
     const state = this.state;
-    for (const h of this.#spares) if (name === silentTimer(h)) this.#silentHosts.add(h);
+    const silent = [...this.#lastSeenUs.keys()].find((h) => name === silentTimer(h));
+    if (silent !== undefined) this.#silentHosts.add(silent);
     if (name === lateTimer(this.#primary)) {
       if (state === 'protected') this.#send({ type: 'PRIMARY_LATE' }, nowUs, out);
     } else if (name === silentTimer(this.#primary)) {

@@ -203,6 +203,29 @@ describe('FailoverCore: taking the lease', () => {
   });
 });
 
+describe('FailoverCore: a backup silent during a take-over', () => {
+  it('is given up once the take-over fails and the primary is only suspect again (its deadline passed while the lease was being taken)', () => {
+    const d = silentAfter([10_000]);
+    expect(d.core.state).toBe('failingOver');
+    // The backup's last heartbeat was at 0; its deadline passes while the lease store does not answer.
+    expect(allRoleChanges(d.fire(silentTimer(BACKUP)))).toEqual([]);
+    const effects = d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    expect(d.core.state).toBe('unprotected');
+    expect(d.core.backupHost).toBeNull();
+    // The primary is told it has no backup (so it commits alone), which it would otherwise wait for forever.
+    expect(allRoleChanges(effects)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1 }]);
+  });
+
+  it('is kept when it reported in again before the take-over failed', () => {
+    const d = silentAfter([10_000]);
+    d.fire(silentTimer(BACKUP));
+    d.handle(heartbeatInput(BACKUP, 'backup', 1), d.nowUs + 1_000);
+    d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    expect(d.core.state).toBe('suspect');
+    expect(d.core.backupHost).toBe(BACKUP);
+  });
+});
+
 describe('FailoverCore: promotion', () => {
   it("waits after the grant until the old lease's expiry plus the clock skew, then makes the backup primary", () => {
     // The primary renewed at 20 ms (its lease runs to 50 ms) just before the take-over at 50 ms read it.

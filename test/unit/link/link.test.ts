@@ -63,6 +63,19 @@ describe('LinkDirection', () => {
     expect(l.stats.queueDrops).toBe(1);
   });
 
+  it('drops a packet that would wait longer than the time bound, at the current rate, and takes any packet on an idle link', () => {
+    // 1500 bytes take 12 ms at 1 Mbit/s.
+    const l = link({ maxQueueDelayUs: 20_000 });
+    expect(l.transit(packet(1500), 0)).not.toBe(DROPPED); // idle: starts at once
+    expect(l.transit(packet(1500), 0)).not.toBe(DROPPED); // starts after 12 ms
+    expect(l.transit(packet(1500), 0)).toBe(DROPPED); // would start after 24 ms
+    expect(l.stats.queueDrops).toBe(1);
+    // Ten times slower: even a lone large packet goes (it waits for nothing), the next one is dropped.
+    l.setRate(MBIT / 10);
+    expect(l.transit(packet(1500), 24_000)).not.toBe(DROPPED);
+    expect(l.transit(packet(100), 24_000)).toBe(DROPPED);
+  });
+
   it('accepts a packet that exactly fills the queue', () => {
     const l = link({ queueBytes: 3_000 });
     l.transit(packet(1500), 0);
