@@ -15,6 +15,8 @@ export interface HostAgentOptions {
   readonly leaseDurationUs: number;
   /** The primary stops releasing output this long before its lease expires. */
   readonly leaseSafetyUs: number;
+  /** The backup the first lease names, when this host writes it (the first primary). */
+  readonly initialBackupHost?: string;
 }
 
 export interface HostAgentHooks {
@@ -52,12 +54,15 @@ export class HostAgentCore implements Core {
   #controlSeq = 0;
   /** Role changes not newer than one already taken (repeats, or copies delayed on the bus), ignored. */
   staleRoleChanges = 0;
+  /** The lease's backup as last seen in the store: only the failover service changes it, renewals carry it over. */
+  #recordBackupHost: string;
 
   constructor(
     readonly options: HostAgentOptions,
     readonly hooks: HostAgentHooks,
   ) {
     this.name = `host.${options.host}`;
+    this.#recordBackupHost = options.initialBackupHost ?? '';
     this.subscriptions = [options.subjects.control(options.host)];
   }
 
@@ -128,6 +133,7 @@ export class HostAgentCore implements Core {
         } else if (r.outcome === 'conflict') {
           // Someone wrote the lease: if it names another host or a higher term, we are fenced.
           this.#leaseRevision = r.revision;
+          if (r.record?.backupHost !== undefined) this.#recordBackupHost = r.record.backupHost;
           const s = this.hooks.status();
           const ourTerm = this.#awaitingLease?.term ?? s.term;
           if (r.record !== null && (r.record.primaryHost !== this.options.host || r.record.term > ourTerm)) {
@@ -166,7 +172,7 @@ export class HostAgentCore implements Core {
   }
 
   #renew(nowUs: number, out: Effect[], term = this.hooks.status().term): void {
-    const record: LeaseRecord = { primaryHost: this.options.host, term, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS };
+    const record: LeaseRecord = { primaryHost: this.options.host, term, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS, backupHost: this.#recordBackupHost };
     this.#renewalRequest++;
     this.#renewalSentUs = nowUs;
     out.push({ kind: 'lease', requestId: this.#renewalRequest, op: { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record } });

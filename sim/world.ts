@@ -198,7 +198,7 @@ function buildReplication(world: World, rng: Rng, leaseStore: MemoryLeaseStore, 
   const addHost = (host: string, role: HostRole, hostServices: Core[]) => {
     const entry = { agent: null as unknown as HostAgentCore, services: hostServices, role, term: 1 };
     entry.agent = new HostAgentCore(
-      { vmId: config.vmId, host, subjects: s, heartbeatIntervalUs: msToUs(f.heartbeatIntervalMs), leaseDurationUs: msToUs(f.leaseDurationMs), leaseSafetyUs: msToUs(f.leaseSafetyMs + f.clockSkewMs) },
+      { vmId: config.vmId, host, subjects: s, heartbeatIntervalUs: msToUs(f.heartbeatIntervalMs), leaseDurationUs: msToUs(f.leaseDurationMs), leaseSafetyUs: msToUs(f.leaseSafetyMs + f.clockSkewMs), ...(role === 'primary' ? { initialBackupHost: HOSTS.backup } : {}) },
       {
         status: () => {
           const backupHere = entry.role === 'backup' && rep.backup !== null && entry.services.includes(rep.backup) ? rep.backup : null;

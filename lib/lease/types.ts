@@ -22,12 +22,20 @@ export interface LeaseRecord {
   /** The fencing term: 1 for the first holder, +1 on every take-over. */
   readonly term: number;
   readonly expiresAtMs: number;
+  /**
+   * The host the failover service may promote ('' for none): written only by
+   * the failover service, before it tells the primary to drop or replace its
+   * backup; the primary's renewals carry it over. Absent in records of
+   * writers that keep no membership.
+   */
+  readonly backupHost?: string;
 }
 
 export const leaseRecordSchema = z.strictObject({
   primaryHost: z.string().min(1),
   term: z.number().int().min(1),
   expiresAtMs: z.number().finite(),
+  backupHost: z.string().optional(),
 });
 
 /** A record with the revision the store gave it. */

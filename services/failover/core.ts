@@ -7,9 +7,12 @@ import { failoverMachine, type FailoverEvent, type FailoverState } from './failo
 
 const TIMER_PROMOTE = 'failover.promote';
 const TIMER_RECOVERED = 'failover.recovered';
+const TIMER_MEMBERSHIP = 'failover.membership';
 /** CAS retries without waiting, when the lease moved only because the silent holder renewed it. */
 const MAX_IMMEDIATE_LEASE_RETRIES = 3;
 const MAX_REMEMBERED_TAKE_ATTEMPTS = 16;
+/** Membership writes retried without waiting when the primary's renewal got in first; then once per interval. */
+const MAX_IMMEDIATE_MEMBERSHIP_RETRIES = 3;
 /** Per-host deadlines, re-armed by each heartbeat: detection is exact, not tick-granular. */
 const lateTimer = (host: string) => `failover.late.${host}`;
 const silentTimer = (host: string) => `failover.silent.${host}`;
@@ -35,6 +38,17 @@ export interface FailoverOptions {
   readonly recover?: boolean;
 }
 
+/**
+ * A new backup (or none) to record in the lease before anyone hears of it:
+ * the primary commits without its old backup only after the store names the
+ * new one, so a restarted service can trust the record.
+ */
+interface MembershipChange {
+  readonly backupHost: string;
+  /** The role changes to send once the record is written. */
+  readonly announce: readonly (readonly [host: string, role: 'primary' | 'backup', peerHost: string])[];
+}
+
 export interface FailoverStats {
   failovers: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one. */
@@ -52,6 +66,8 @@ export interface FailoverStats {
   reprotectedAtUs: number[];
   /** Role changes sent again because a heartbeat showed the host had not taken them (lost on the bus). */
   roleChangesResent: number;
+  /** Membership changes given up because the lease moved to another holder or term meanwhile. */
+  membershipAbandoned: number;
 }
 
 /**
@@ -63,7 +79,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   #primary: string;
   #backup: string | null;
@@ -73,7 +89,13 @@ export class FailoverCore implements Core {
   #leaseRevision = 0;
   #leaseRecord: LeaseRecord | null = null;
   #requestId = 0;
-  #pendingRequest: { id: number; purpose: 'read' | 'take' } | null = null;
+  #pendingRequest: { id: number; purpose: 'read' | 'take' | 'membership' } | null = null;
+  /** The membership change wanted; written when no other lease request is outstanding. */
+  #membership: MembershipChange | null = null;
+  /** The one whose write is outstanding (the wanted one may have replaced it meanwhile). */
+  #membershipInFlight: MembershipChange | null = null;
+  #membershipRetries = 0;
+  #membershipWaits = false;
   #silentSinceUs = 0;
   #promotedHost: string | null = null;
   #immediateRetries = 0;
@@ -136,6 +158,10 @@ export class FailoverCore implements Core {
         break;
       case 'timer':
         if (input.name === TIMER_RECOVERED) this.#finishRecovery(nowUs, out);
+        else if (input.name === TIMER_MEMBERSHIP) {
+          this.#membershipWaits = false;
+          this.#writeMembership(out);
+        }
         else if (this.#recovering) break; // deadlines mean nothing until the roles are known
         else if (input.name === TIMER_PROMOTE) this.#promote(out);
         else this.#onDeadline(input.name, nowUs, out);
@@ -171,7 +197,8 @@ export class FailoverCore implements Core {
         if (backup === null) return;
         // The silence being acted on began at the primary's last heartbeat (not at an earlier false alarm).
         this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
-        const record: LeaseRecord = { primaryHost: backup, term: this.#term + 1, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS };
+        // The promoted host starts without a backup.
+        const record: LeaseRecord = { primaryHost: backup, term: this.#term + 1, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS, backupHost: '' };
         // Bounded: an outage long enough to fill it only makes us wait out our own older record.
         if (this.#takeAttempts.length >= MAX_REMEMBERED_TAKE_ATTEMPTS) this.#takeAttempts.shift();
         this.#takeAttempts.push(record);
@@ -189,7 +216,7 @@ export class FailoverCore implements Core {
         // Its join, if not yet taken, must not be repeated: it is not the backup any more.
         if (this.#backup !== null) this.#unconfirmed.delete(this.#backup);
         this.#backup = null;
-        this.#roleChange(this.#primary, 'primary', '', out);
+        this.#changeMembership({ backupHost: '', announce: [[this.#primary, 'primary', '']] }, out);
         return;
       case 'startReprotection': {
         // The spare becomes the backup; the primary sends it a base epoch and then every epoch.
@@ -199,8 +226,7 @@ export class FailoverCore implements Core {
         this.#backup = spare;
         this.#reprotectStartedUs = nowUs;
         this.stats.reprotections++;
-        this.#roleChange(spare, 'backup', this.#primary, out);
-        this.#roleChange(this.#primary, 'primary', spare, out);
+        this.#changeMembership({ backupHost: spare, announce: [[spare, 'backup', this.#primary], [this.#primary, 'primary', spare]] }, out);
         return;
       }
     }
@@ -209,6 +235,49 @@ export class FailoverCore implements Core {
   #leaseRecordBefore: LeaseRecord | null = null;
   /** Records this take-over tried to write: one found in the store after an unknown outcome is ours. */
   readonly #takeAttempts: LeaseRecord[] = [];
+
+  #changeMembership(change: MembershipChange, out: Effect[]): void {
+    this.#membership = change;
+    this.#membershipRetries = 0;
+    this.#membershipWaits = false;
+    this.#writeMembership(out);
+  }
+
+  /** Writes the wanted membership into the lease by compare-and-set, keeping the primary's own fields. */
+  #writeMembership(out: Effect[]): void {
+    const change = this.#membership;
+    // Written once the outstanding request is answered, or (after an outage or repeated conflicts) at TIMER_MEMBERSHIP.
+    if (change === null || this.#pendingRequest !== null || this.#membershipWaits) return;
+    const current = this.#leaseRecord ?? { primaryHost: this.#primary, term: this.#term, expiresAtMs: 0 };
+    this.#membershipInFlight = change;
+    this.#lease(out, 'membership', { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record: { ...current, backupHost: change.backupHost } });
+  }
+
+  #onMembershipWritten(result: LeaseResult, nowUs: number, out: Effect[]): void {
+    const written = this.#membershipInFlight;
+    this.#membershipInFlight = null;
+    if (written === null || written !== this.#membership) return; // replaced meanwhile: the newer one is written next
+    if (result.outcome === 'ok') {
+      this.#membership = null;
+      for (const [host, role, peerHost] of written.announce) this.#roleChange(host, role, peerHost, out);
+      return;
+    }
+    const record = result.record;
+    if (result.outcome === 'conflict' && record !== null && (record.primaryHost !== this.#primary || record.term > this.#term)) {
+      // The lease moved under us: this membership belongs to a VM that is not ours to change any more.
+      this.stats.membershipAbandoned++;
+      this.#membership = null;
+      return;
+    }
+    // The primary renewed in between (retry on the revision the answer carried), or the store is out.
+    if (result.outcome === 'conflict' && this.#membershipRetries < MAX_IMMEDIATE_MEMBERSHIP_RETRIES) {
+      this.#membershipRetries++;
+      return; // written again below, once this answer is processed
+    }
+    this.#membershipRetries = 0;
+    this.#membershipWaits = true;
+    out.push({ kind: 'setTimer', name: TIMER_MEMBERSHIP, atUs: nowUs + this.options.heartbeatIntervalUs });
+  }
 
   #promote(out: Effect[]): void {
     const host = this.#backup;
@@ -312,7 +381,10 @@ export class FailoverCore implements Core {
     const report = (h: string) => (heard(h) ? this.#lastRole.get(h)! : undefined);
     const holder = lease.primaryHost;
     const holderReport = report(holder);
-    const syncedBackups = hosts.filter((h) => h !== holder && report(h)?.role === 'backup' && report(h)!.synced);
+    // Only the backup the lease names: one given up earlier still reports itself a synced backup, but the primary
+    // has committed without it since. (A record without membership, from another writer: any synced backup.)
+    const named = lease.backupHost;
+    const syncedBackups = hosts.filter((h) => h !== holder && (named === undefined || h === named) && report(h)?.role === 'backup' && report(h)!.synced);
     let primarySilent: boolean;
     if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
       this.#primary = holder;
@@ -370,7 +442,7 @@ export class FailoverCore implements Core {
     }
   }
 
-  #lease(out: Effect[], purpose: 'read' | 'take', op: Extract<Effect, { kind: 'lease' }>['op']): void {
+  #lease(out: Effect[], purpose: 'read' | 'take' | 'membership', op: Extract<Effect, { kind: 'lease' }>['op']): void {
     const id = ++this.#requestId;
     this.#pendingRequest = { id, purpose };
     out.push({ kind: 'lease', requestId: id, op });
@@ -398,7 +470,13 @@ export class FailoverCore implements Core {
     } else if (result.outcome === 'conflict') {
       this.#leaseRevision = result.revision; // the record is gone: the next attempt creates it
     }
-    if (pending.purpose !== 'take') return;
+    if (pending.purpose === 'membership') this.#onMembershipWritten(result, nowUs, out);
+    else if (pending.purpose === 'take') this.#onTakeAnswered(result, termBefore, nowUs, out);
+    // A membership change that waited for this answer (or was refused just now by a renewal) goes out.
+    this.#writeMembership(out);
+  }
+
+  #onTakeAnswered(result: LeaseResult, termBefore: number, nowUs: number, out: Effect[]): void {
     if (result.outcome === 'ok') {
       this.#immediateRetries = 0;
       this.#takeAttempts.length = 0;

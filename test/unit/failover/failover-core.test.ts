@@ -89,7 +89,7 @@ describe('FailoverCore: taking the lease', () => {
     expect(d.nowUs).toBe(5_000 + LATE_AFTER_US);
     const effects = d.fire(silentTimer(PRIMARY));
     expect(d.nowUs).toBe(5_000 + SILENT_AFTER_US);
-    expect(leaseOps(effects).map((e) => e.op)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 1, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (d.nowUs + LEASE_US) / 1_000 } }]);
+    expect(leaseOps(effects).map((e) => e.op)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 1, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (d.nowUs + LEASE_US) / 1_000, backupHost: '' } }]);
     expect(d.core.state).toBe('failingOver');
     expect(allRoleChanges(effects)).toEqual([]);
   });
@@ -109,7 +109,7 @@ describe('FailoverCore: taking the lease', () => {
     for (let retry = 1; retry <= 3; retry++) {
       const revision = 1 + retry;
       const effects = d.answer({ outcome: 'conflict', record: primaryRecord(d.nowUs - 1_000), revision });
-      expect(leaseOps(effects).map((e) => e.op), `retry ${retry}`).toEqual([{ type: 'cas', vmId: VM, expectedRevision: revision, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (d.nowUs + LEASE_US) / 1_000 } }]);
+      expect(leaseOps(effects).map((e) => e.op), `retry ${retry}`).toEqual([{ type: 'cas', vmId: VM, expectedRevision: revision, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (d.nowUs + LEASE_US) / 1_000, backupHost: '' } }]);
       expect(d.core.state).toBe('failingOver');
     }
     const fourth = d.answer({ outcome: 'conflict', record: primaryRecord(d.nowUs - 1_000), revision: 5 });
@@ -213,7 +213,8 @@ describe('FailoverCore: a backup silent during a take-over', () => {
     expect(d.core.state).toBe('unprotected');
     expect(d.core.backupHost).toBeNull();
     // The primary is told it has no backup (so it commits alone), which it would otherwise wait for forever.
-    expect(allRoleChanges(effects)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1 }]);
+    expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: PRIMARY, backupHost: '' } }]);
+    expect(allRoleChanges(d.grantMembership())).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1 }]);
   });
 
   it('is kept when it reported in again before the take-over failed', () => {
@@ -302,14 +303,18 @@ describe('FailoverCore: promotion', () => {
 });
 
 describe('FailoverCore: backup silence', () => {
-  it('leaves the VM unprotected and tells the primary it has no peer', () => {
+  it('leaves the VM unprotected and, once the lease names no backup, tells the primary it has no peer', () => {
     const d = started();
     d.fire(lateTimer(BACKUP));
     const effects = d.fire(silentTimer(BACKUP));
     expect(d.nowUs).toBe(SILENT_AFTER_US);
     expect(d.core.state).toBe('unprotected');
-    expect(allRoleChanges(effects)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1 }]);
-    expect(sentSubjects(effects)).toEqual([S.control(PRIMARY)]);
+    // Durable first: the primary commits alone only after the store no longer names the backup.
+    expect(allRoleChanges(effects)).toEqual([]);
+    expect(leaseOps(effects).map((e) => e.op)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 1, record: { ...primaryRecord(0), backupHost: '' } }]);
+    const told = d.grantMembership();
+    expect(allRoleChanges(told)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1 }]);
+    expect(sentSubjects(told)).toEqual([S.control(PRIMARY)]);
   });
 
   it('with no backup left, does not fail a silent primary over', () => {
@@ -319,6 +324,61 @@ describe('FailoverCore: backup silence', () => {
     expect(leaseOps(effects)).toEqual([]);
     expect(allRoleChanges(effects)).toEqual([]);
     expect(d.core.state).toBe('unprotected');
+  });
+});
+
+describe('FailoverCore: the backup recorded in the lease', () => {
+  /** The backup fell silent: the core wants the lease to name no backup. */
+  const dropping = (): FailoverDriver => {
+    const d = started();
+    d.fire(silentTimer(BACKUP));
+    return d;
+  };
+
+  it("writes again at once, on the answer's revision and with the primary's newer renewal, when a renewal got in first", () => {
+    const d = dropping();
+    const renewed = primaryRecord(25_000);
+    const effects = d.answer({ outcome: 'conflict', record: renewed, revision: 4 });
+    expect(allRoleChanges(effects)).toEqual([]);
+    expect(leaseOps(effects).map((e) => e.op)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 4, record: { ...renewed, backupHost: '' } }]);
+    expect(allRoleChanges(d.grantMembership())).toMatchObject([{ host: PRIMARY, role: 'primary', peerHost: '' }]);
+  });
+
+  it('tries again one interval later while the store is out, and tells no one before it is written', () => {
+    const d = dropping();
+    const effects = d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    expect(leaseOps(effects)).toEqual([]);
+    expect(allRoleChanges(effects)).toEqual([]);
+    const retry = d.fire('failover.membership');
+    expect(d.nowUs).toBe(SILENT_AFTER_US + INTERVAL_US);
+    expect(leaseOps(retry).map((e) => e.op)).toMatchObject([{ type: 'cas', expectedRevision: 1, record: { backupHost: '' } }]);
+    expect(allRoleChanges(d.grantMembership())).toMatchObject([{ host: PRIMARY, peerHost: '' }]);
+  });
+
+  it('gives the change up when the lease moved to another holder meanwhile', () => {
+    const d = dropping();
+    const effects = d.answer({ outcome: 'conflict', record: { primaryHost: SPARE, term: 3, expiresAtMs: 90, backupHost: '' }, revision: 9 });
+    expect(leaseOps(effects)).toEqual([]);
+    expect(allRoleChanges(effects)).toEqual([]);
+    expect(d.core.stats.membershipAbandoned).toBe(1);
+  });
+
+  it('writes the newest change only: a spare that reports in while "no backup" is being written becomes the backup', () => {
+    const d = dropping();
+    d.handle(heartbeatInput(SPARE, 'spare', 1), d.nowUs + 1_000);
+    // The first write lands, but is no longer what is wanted: nobody is told, and the spare's membership is written next.
+    const effects = d.grantMembership();
+    expect(allRoleChanges(effects)).toEqual([]);
+    expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', expectedRevision: 2, record: { backupHost: SPARE } }]);
+    expect(allRoleChanges(d.grantMembership())).toMatchObject([
+      { host: SPARE, role: 'backup', peerHost: PRIMARY },
+      { host: PRIMARY, role: 'primary', peerHost: SPARE },
+    ]);
+  });
+
+  it('writes the promoted host into the lease with no backup', () => {
+    const d = silentAfter([10_000]);
+    expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2, backupHost: '' });
   });
 });
 

@@ -97,7 +97,13 @@ class ModelDriver {
     return Math.max(0, ...allRoleChanges(this.d.log).map((c) => c.seq));
   }
 
+  /** One machine event; the store grants a membership write it causes at once (its own failures are tested on their own). */
   step(type: EventType): Effect[] {
+    const effects = this.#step(type);
+    return [...effects, ...this.d.settleMemberships()];
+  }
+
+  #step(type: EventType): Effect[] {
     const d = this.d;
     d.nowUs += 100;
     switch (type) {
@@ -135,9 +141,15 @@ class ModelDriver {
 function expectEffects(effects: Effect[], type: EventType, before: Snapshot, after: Snapshot, actions: string[], nowUs: number, termBefore: number): void {
   const what = `${before.value} -${type}-> ${after.value}`;
   const leases = leaseOps(effects);
+  const membership = (backupHost: string) => ({ kind: 'lease', requestId: expect.any(Number), op: { type: 'cas', vmId: 'vm1', expectedRevision: expect.any(Number), record: expect.objectContaining({ primaryHost: PRIMARY, term: termBefore, backupHost }) } });
   if (actions.includes('takeLease')) {
-    // Compare-and-set on the revision read at start, naming the backup, one term up.
-    expect(leases, what).toEqual([{ kind: 'lease', requestId: expect.any(Number), op: { type: 'cas', vmId: 'vm1', expectedRevision: 1, record: { primaryHost: BACKUP, term: termBefore + 1, expiresAtMs: (nowUs + LEASE_US) / 1_000 } } }]);
+    // Compare-and-set on the revision last seen, naming the backup (which starts with none), one term up.
+    expect(leases, what).toEqual([{ kind: 'lease', requestId: expect.any(Number), op: { type: 'cas', vmId: 'vm1', expectedRevision: expect.any(Number), record: { primaryHost: BACKUP, term: termBefore + 1, expiresAtMs: (nowUs + LEASE_US) / 1_000, backupHost: '' } } }]);
+  } else if (actions.includes('dropBackup')) {
+    // The lease names no backup before the primary hears of it.
+    expect(leases, what).toEqual([membership('')]);
+  } else if (actions.includes('startReprotection')) {
+    expect(leases, what).toEqual([membership(SPARE)]);
   } else {
     expect(leases, what).toEqual([]);
   }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Heartbeat, HostRole, RoleChange } from '../../../lib/codec/messages.js';
 import type { Effect, Input, LeaseRecord, LeaseResult } from '../../../lib/runtime/types.js';
 import { HostAgentCore, type HostAgentOptions } from '../../../sim/host-agent.js';
-import { BACKUP, casOp, INTERVAL_US, LEASE_US, leaseOps, message, PRIMARY, roleChange, S, sentOn, timer, timers, VM } from './support.js';
+import { BACKUP, casOp, INTERVAL_US, LEASE_US, leaseOps, message, PRIMARY, roleChange, S, sentOn, SPARE, timer, timers, VM } from './support.js';
 
 const BEAT = 'host.heartbeat';
 const START = 'host.start';
@@ -141,10 +141,19 @@ describe('HostAgentCore: lease renewal', () => {
   it('renews the primary lease by compare-and-set at each beat, on the revision of its last write', () => {
     const d = new AgentDriver(PRIMARY, 'primary');
     const first = renewals(d.handle({ kind: 'start' }, 0));
-    expect(first).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 0, record: { primaryHost: PRIMARY, term: 1, expiresAtMs: LEASE_US / 1_000 } }]);
+    expect(first).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 0, record: { primaryHost: PRIMARY, term: 1, expiresAtMs: LEASE_US / 1_000, backupHost: '' } }]);
     d.answer({ outcome: 'ok', record: first[0]!.record, revision: 4 });
     const second = renewals(d.beat(INTERVAL_US));
-    expect(second).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 4, record: { primaryHost: PRIMARY, term: 1, expiresAtMs: (INTERVAL_US + LEASE_US) / 1_000 } }]);
+    expect(second).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 4, record: { primaryHost: PRIMARY, term: 1, expiresAtMs: (INTERVAL_US + LEASE_US) / 1_000, backupHost: '' } }]);
+  });
+
+  it('carries over the backup the lease names: the failover service changed it, the renewal that conflicted retries with it', () => {
+    const d = new AgentDriver(PRIMARY, 'primary');
+    d.handle({ kind: 'start' }, 0);
+    d.answer({ outcome: 'ok', record: null, revision: 4 });
+    d.beat(INTERVAL_US);
+    const retry = renewals(d.answer({ outcome: 'conflict', record: { primaryHost: PRIMARY, term: 1, expiresAtMs: LEASE_US / 1_000, backupHost: SPARE }, revision: 5 }));
+    expect(retry).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 5, record: { primaryHost: PRIMARY, term: 1, expiresAtMs: (INTERVAL_US + ANSWER_AFTER_US + LEASE_US) / 1_000, backupHost: SPARE } }]);
   });
 
   it('may release until the send time of its last granted renewal + lease duration − safety', () => {

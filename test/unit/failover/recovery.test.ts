@@ -50,6 +50,29 @@ describe('FailoverCore after a restart (recover)', () => {
     expect(d.core.state).toBe('failingOver');
   });
 
+  it('promotes only the backup the lease names: one given up earlier, which still reports itself synced, is not', () => {
+    // Before the restart host-b was given up (the lease names no backup) and host-a went on alone; now host-a is silent.
+    const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+    d.handle({ kind: 'start' }, 100_000);
+    d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: '' }, revision: 7 });
+    reports(d, { [BACKUP]: { role: 'backup', term: 1 }, [SPARE]: { role: 'spare', term: 1 } });
+    const effects = d.fire(RECOVERED);
+    expect(leaseOps(effects).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost !== PRIMARY)).toEqual([]);
+    expect(d.core.backupHost).not.toBe(BACKUP);
+    expect(d.core.state).not.toBe('failingOver');
+    // With the lease unchanged (the VM is unprotected), the spare that reported in is asked to join instead.
+    expect(d.core.state).toBe('reprotecting');
+  });
+
+  it('promotes the backup the lease names when the holder is silent', () => {
+    const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+    d.handle({ kind: 'start' }, 100_000);
+    d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: SPARE }, revision: 7 });
+    reports(d, { [BACKUP]: { role: 'backup', term: 1 }, [SPARE]: { role: 'backup', term: 1 } });
+    const effects = d.fire(RECOVERED);
+    expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', expectedRevision: 7, record: { primaryHost: SPARE, term: 2 } }]);
+  });
+
   it('finishes a promotion the restart cut short: the lease names a backup that never took over', () => {
     const d = restarted(BACKUP, 2);
     reports(d, { [BACKUP]: { role: 'backup', term: 1 }, [SPARE]: { role: 'spare', term: 1 } });
@@ -60,8 +83,8 @@ describe('FailoverCore after a restart (recover)', () => {
   it('without a synced backup calls the VM unprotected and lets a backup still catching up join again', () => {
     const d = restarted(PRIMARY, 1);
     reports(d, { [PRIMARY]: { role: 'primary', term: 1 }, [SPARE]: { role: 'backup', term: 1, synced: false } });
-    const effects = d.fire(RECOVERED);
-    expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${PRIMARY}:primary:`, `${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
+    const effects = [...d.fire(RECOVERED), ...d.settleMemberships()];
+    expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
     expect(d.core.state).toBe('reprotecting');
   });
 

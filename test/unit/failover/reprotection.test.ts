@@ -9,25 +9,28 @@ function withSpare(): FailoverDriver {
   return d;
 }
 
-/** The backup falls silent: the failover drops it and, with a spare at hand, starts re-protection. */
+/** The backup falls silent: the failover drops it and, with a spare at hand, starts re-protection (the lease names the spare first). */
 function backupLost(d: FailoverDriver) {
   d.handle(heartbeatInput(PRIMARY, 'primary', 1), 2_000);
   d.handle(heartbeatInput(SPARE, 'spare', 1), 2_000);
-  return d.fire(silentTimer(BACKUP));
+  return [...d.fire(silentTimer(BACKUP)), ...d.settleMemberships()];
 }
 
 describe('FailoverCore: re-protection onto a spare', () => {
-  it('when the backup is lost, tells the spare to join as backup and the primary to replicate to it', () => {
+  it('when the backup is lost, records the spare as backup in the lease, then tells it to join and the primary to replicate to it', () => {
     const d = withSpare();
     const effects = backupLost(d);
+    // "No backup" was asked for first; the spare replaced it before anyone was told.
+    expect(leaseOps(effects).map((e) => e.op)).toMatchObject([
+      { type: 'cas', record: { primaryHost: PRIMARY, term: 1, backupHost: '' } },
+      { type: 'cas', record: { primaryHost: PRIMARY, term: 1, backupHost: SPARE } },
+    ]);
     expect(allRoleChanges(effects)).toEqual([
-      { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1 },
-      { type: 'roleChange', vmId: VM, term: 1, host: SPARE, role: 'backup', peerHost: PRIMARY, seq: 2 },
-      { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: SPARE, seq: 3 },
+      { type: 'roleChange', vmId: VM, term: 1, host: SPARE, role: 'backup', peerHost: PRIMARY, seq: 1 },
+      { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: SPARE, seq: 2 },
     ]);
     expect(d.core.state).toBe('reprotecting');
     expect(d.core.stats.reprotections).toBe(1);
-    expect(leaseOps(effects)).toEqual([]);
   });
 
   it('is protected again only when the new backup reports a complete image', () => {
@@ -47,11 +50,12 @@ describe('FailoverCore: re-protection onto a spare', () => {
     const d = new FailoverDriver();
     d.start(0, primaryRecord(0), 1);
     d.handle(heartbeatInput(PRIMARY, 'primary', 1), 2_000);
-    const dropped = d.fire(silentTimer(BACKUP));
+    d.fire(silentTimer(BACKUP));
+    const dropped = d.settleMemberships();
     expect(allRoleChanges(dropped).map((c) => c.host)).toEqual([PRIMARY]);
     d.fire(silentTimer(SPARE));
     expect(d.core.state).toBe('unprotected');
-    const joined = d.handle(heartbeatInput(SPARE, 'spare', 1), 50_000);
+    const joined = [...d.handle(heartbeatInput(SPARE, 'spare', 1), 50_000), ...d.settleMemberships()];
     expect(allRoleChanges(joined).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
     expect(d.core.state).toBe('reprotecting');
   });
@@ -60,8 +64,8 @@ describe('FailoverCore: re-protection onto a spare', () => {
     const d = withSpare();
     backupLost(d);
     d.handle(heartbeatInput(SPARE, 'backup', 1, 0, false), d.nowUs + 10_000);
-    const effects = d.fire(silentTimer(SPARE));
-    expect(allRoleChanges(effects)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 4 }]);
+    const effects = [...d.fire(silentTimer(SPARE)), ...d.settleMemberships()];
+    expect(allRoleChanges(effects)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 3 }]);
     expect(d.core.state).toBe('unprotected');
     // The spare was used up: even if it reports in again it is not asked twice.
     expect(allRoleChanges(d.handle(heartbeatInput(SPARE, 'spare', 1), d.nowUs + 10_000))).toEqual([]);
@@ -90,7 +94,7 @@ describe('FailoverCore: re-protection onto a spare', () => {
     const take = d.fire(silentTimer(PRIMARY));
     expect(d.nowUs).toBe(lastBeatUs + MISS_COUNT * INTERVAL_US);
     expect(leaseOps(take).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: SPARE, term: 2 } }]);
-    d.answer({ outcome: 'ok', record: { primaryHost: SPARE, term: 2, expiresAtMs: 100 }, revision: 2 });
+    d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 9 });
     const promote = d.fire(PROMOTE_TIMER);
     expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: SPARE, role: 'primary', peerHost: '', seq: expect.any(Number) }]);
   });
@@ -102,8 +106,8 @@ describe('FailoverCore: re-protection onto a spare', () => {
     d.handle(heartbeatInput(BACKUP, 'backup', 1, 3, true), 5_000);
     // The only other spare never reported in.
     d.fire(silentTimer(SPARE));
-    const effects = d.handle(heartbeatInput(BACKUP, 'spare', 1), 32_000);
-    expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${PRIMARY}:primary:`, `${BACKUP}:backup:${PRIMARY}`, `${PRIMARY}:primary:${BACKUP}`]);
+    const effects = [...d.handle(heartbeatInput(BACKUP, 'spare', 1), 32_000), ...d.settleMemberships()];
+    expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${BACKUP}:backup:${PRIMARY}`, `${PRIMARY}:primary:${BACKUP}`]);
     expect(d.core.state).toBe('reprotecting');
   });
 

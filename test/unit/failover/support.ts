@@ -114,6 +114,19 @@ export class FailoverDriver {
     return this.handle(leaseResult({ requestId: pending.requestId, ...result }), atUs);
   }
 
+  /** Answers the outstanding compare-and-set (a membership write: the lease naming a new backup) as applied. */
+  grantMembership(atUs = this.nowUs): Effect[] {
+    const cas = this.pendingCas;
+    return this.answer({ outcome: 'ok', record: cas.record, revision: cas.expectedRevision + 1 }, atUs);
+  }
+
+  /** Grants membership writes (compare-and-sets that keep the primary as holder) until none is outstanding; all effects meanwhile. */
+  settleMemberships(atUs = this.nowUs): Effect[] {
+    const effects: Effect[] = [];
+    for (let i = 0; i < 8 && this.pending !== null && this.pending.op.type === 'cas' && this.pending.op.record.primaryHost === this.core.primaryHost; i++) effects.push(...this.grantMembership(atUs));
+    return effects;
+  }
+
   /** The outstanding lease request, which must be a compare-and-set. */
   get pendingCas(): Extract<LeaseOp, { type: 'cas' }> {
     if (this.pending === null) throw new Error('no lease request outstanding');
