@@ -105,6 +105,8 @@ export class FailoverCore implements Core {
   readonly #silentHosts = new Set<string>();
   #reprotectStartedUs = 0;
   #roleChangeSeq = 0;
+  /** `seq` of the join sent to the current backup: 0 for one that was a backup from the start or before a restart, infinite before it is sent. */
+  #backupJoinSeq = 0;
   /** The newest role change per host that its heartbeats do not show taken yet (one per host: bounded). */
   readonly #unconfirmed = new Map<string, RoleChange>();
   #recovering: boolean;
@@ -224,6 +226,7 @@ export class FailoverCore implements Core {
         if (spare === undefined) return;
         this.#spares.splice(this.#spares.indexOf(spare), 1);
         this.#backup = spare;
+        this.#backupJoinSeq = Infinity; // a spare until its join, written to the lease first, is sent and taken
         this.#reprotectStartedUs = nowUs;
         this.stats.reprotections++;
         this.#changeMembership({ backupHost: spare, announce: [[spare, 'backup', this.#primary], [this.#primary, 'primary', spare]] }, out);
@@ -295,6 +298,7 @@ export class FailoverCore implements Core {
    */
   #roleChange(host: string, role: 'primary' | 'backup', peerHost: string, out: Effect[]): void {
     const msg: RoleChange = { type: 'roleChange', vmId: this.options.vmId, term: this.#term, host, role, peerHost, seq: ++this.#roleChangeSeq };
+    if (role === 'backup' && host === this.#backup) this.#backupJoinSeq = msg.seq;
     this.#unconfirmed.set(host, msg);
     out.push({ kind: 'send', subject: this.options.subjects.control(host), msg });
   }
@@ -319,10 +323,11 @@ export class FailoverCore implements Core {
     }
     this.#armDeadlines(hb.host, nowUs, out);
     this.#confirmRoleChange(hb, out);
-    const wasBackup = this.#lastRole.get(hb.host)?.role === 'backup';
     this.#lastRole.set(hb.host, hb);
     this.#silentHosts.delete(hb.host);
-    if (hb.host === this.#backup && hb.role === 'spare' && wasBackup) {
+    // A backup that took its join (or never needed one) and reports as a spare again restarted empty. Its
+    // heartbeat as a backup in between may have been lost: what it took, not what it said last, decides.
+    if (hb.host === this.#backup && hb.role === 'spare' && hb.controlSeq >= this.#backupJoinSeq) {
       // Its backup service restarted with nothing: a spare again, which re-protection can use.
       if (!this.#spares.includes(hb.host)) this.#spares.push(hb.host);
       this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);

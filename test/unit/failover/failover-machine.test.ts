@@ -127,9 +127,13 @@ class ModelDriver {
         const effects = d.armed.has(PROMOTE_TIMER) ? d.fire(PROMOTE_TIMER) : [];
         return [...effects, ...d.handle(heartbeatInput(BACKUP, 'primary', d.core.term, 0, true, this.#tookAll()))];
       }
-      case 'SPARE_READY':
-        // The spare reports in for the first time: an unprotected VM takes it at once.
-        return d.handle(heartbeatInput(SPARE, 'spare', 1, 0, false, this.#tookAll()));
+      case 'SPARE_READY': {
+        // The spare reports in as a spare: an unprotected VM takes it at once. It has not taken a join sent to
+        // it (a spare that took its join and still says "spare" restarted, which is another event).
+        const joins = allRoleChanges(d.log).filter((c) => c.host === SPARE && c.role === 'backup').map((c) => c.seq);
+        const took = joins.length === 0 ? this.#tookAll() : Math.min(this.#tookAll(), Math.max(...joins) - 1);
+        return d.handle(heartbeatInput(SPARE, 'spare', 1, 0, false, took));
+      }
       case 'BACKUP_SYNCED':
         // The joining backup reports a complete image.
         return d.handle(heartbeatInput(d.core.backupHost ?? SPARE, 'backup', d.core.term, 0, true, this.#tookAll()));
@@ -138,8 +142,10 @@ class ModelDriver {
 }
 
 /** What the core must emit for one machine step. */
-function expectEffects(effects: Effect[], type: EventType, before: Snapshot, after: Snapshot, actions: string[], nowUs: number, termBefore: number): void {
+function expectEffects(all: Effect[], type: EventType, before: Snapshot, after: Snapshot, actions: string[], nowUs: number, termBefore: number, seqsBefore: ReadonlySet<number>): void {
   const what = `${before.value} -${type}-> ${after.value}`;
+  // A role change sent again (a heartbeat did not show it taken) is no new decision.
+  const effects = all.filter((e) => !(e.kind === 'send' && e.msg.type === 'roleChange' && seqsBefore.has(e.msg.seq)));
   const leases = leaseOps(effects);
   const membership = (backupHost: string) => ({ kind: 'lease', requestId: expect.any(Number), op: { type: 'cas', vmId: 'vm1', expectedRevision: expect.any(Number), record: expect.objectContaining({ primaryHost: PRIMARY, term: termBefore, backupHost }) } });
   if (actions.includes('takeLease')) {
@@ -174,10 +180,11 @@ function replay(path: StatePath<Snapshot, FailoverEvent>, last?: EventType): voi
   for (const type of steps) {
     const [next, actions] = transition(failoverMachine, snapshot, event(type, snapshot));
     const termBefore = driver.d.core.term;
+    const seqsBefore = new Set(allRoleChanges(driver.d.log).map((c) => c.seq));
     const effects = driver.step(type);
     expect(driver.d.core.state, `after ${steps.join(' → ')}`).toBe(next.value);
     expect(driver.d.core.term).toBe(next.context.term);
-    expectEffects(effects, type, snapshot, next, actions.map((a) => a.type), driver.d.nowUs, termBefore);
+    expectEffects(effects, type, snapshot, next, actions.map((a) => a.type), driver.d.nowUs, termBefore, seqsBefore);
     snapshot = next;
   }
 }

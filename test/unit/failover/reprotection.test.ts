@@ -111,6 +111,18 @@ describe('FailoverCore: re-protection onto a spare', () => {
     expect(d.core.state).toBe('reprotecting');
   });
 
+  it('takes a joining backup that reports as a spare after taking its join as restarted, even when its heartbeats as a backup were lost', () => {
+    const d = withSpare();
+    backupLost(d);
+    const joinSeq = d.core.stats.reprotections === 1 ? 1 : NaN;
+    // Straight from "spare" to "spare, join taken": the service restarted empty right after joining.
+    const effects = [...d.handle(heartbeatInput(SPARE, 'spare', 1, 0, false, joinSeq), d.nowUs + 10_000), ...d.settleMemberships()];
+    // It is asked to join again from a new base epoch.
+    expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
+    expect(d.core.stats.reprotections).toBe(2);
+    expect(d.core.state).toBe('reprotecting');
+  });
+
   it('does not take a joining spare that still reports as a spare (it has not applied the join yet) as lost', () => {
     const d = withSpare();
     backupLost(d);
