@@ -335,6 +335,10 @@ export function crashHost(world: World, host: string): void {
   const backupHost = rep.backup === null ? undefined : [...rep.hosts].find(([, e]) => e.services.includes(rep.backup!))?.[0];
   const syncedBackupAlive = rep.backup !== null && rep.backup.synced && backupHost === rep.failover.backupHost;
   if (!primaryAlive && !syncedBackupAlive && rep.vmLostAtUs === null) rep.vmLostAtUs = world.runtime.nowUs;
+  // The lease was taken for this host (a false suspicion of the primary) and it dies before it runs as primary:
+  // the old primary is fenced for good, and nobody else holds the VM.
+  const holder = rep.leaseStore.table.peek(world.config.vmId)?.record.primaryHost;
+  if (holder === host && host !== rep.primaryHost && rep.vmLostAtUs === null) rep.vmLostAtUs = world.runtime.nowUs;
 }
 
 /** The primary host each service crash hit (the primary may have changed by the time its supervisor acts). */

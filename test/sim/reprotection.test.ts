@@ -153,6 +153,23 @@ describe('re-protection onto the spare', () => {
     expect(r.streamVerified).toBe(true);
   });
 
+  it('a backup that dies after being told to take over (a false suspicion of the primary) is a double failure: the old primary stays fenced', () => {
+    const input = { ...scenario, mode: 'spec' as const, faults: { crashPrimaryAtMs: null } };
+    const isolate = { kind: 'isolate-primary', fromMs: 801, toMs: 2000 } as const;
+    // The simulation is deterministic: a first run shows when host-b is told to become primary.
+    let promotedAtUs = 0;
+    const first = buildWorld(config(input), { onPublish: (_s, msg, nowUs) => void (msg.type === 'roleChange' && msg.role === 'primary' && msg.host === 'host-b' && promotedAtUs === 0 && (promotedAtUs = nowUs)) });
+    runWorld(first, undefined, [isolate]);
+    expect(promotedAtUs).toBeGreaterThan(801_000);
+    const world = buildWorld(config(input));
+    runWorld(world, undefined, [isolate, { kind: 'crash', role: 'backup', atMs: promotedAtUs / 1000 + 1 }]);
+    const rep = world.replication!;
+    expect(rep.vmLostAtUs).toBe(promotedAtUs + 1_000);
+    expect(rep.failover.stats.failovers).toBe(0);
+    expect(rep.hosts.get('host-a')!.agent.fenced).toBe(true);
+    expect(summarize(world).streamVerified).toBe(true);
+  });
+
   it('a backup whose checkpointer restarts empty reports in as a spare and is protected again from a base epoch', () => {
     const world = buildWorld(config({ ...scenario, mode: 'spec', faults: { crashPrimaryAtMs: null } }), { recordDigests: true });
     // host-b's service restarts: the spare host-c takes its place. Then host-c's does: host-b, a spare again, comes back.
