@@ -46,3 +46,12 @@ export class SnapshotError extends SpeculaError {
   readonly code = 'SNAPSHOT';
   readonly retryable = false;
 }
+
+/** The auditor saw a broken DESIGN §5 invariant; `violation` says which, where and when. */
+export class InvariantViolationError extends SpeculaError {
+  readonly code = 'INVARIANT_VIOLATION';
+  readonly retryable = false;
+  constructor(readonly violation: { readonly invariant: string; readonly rule: string; readonly atUs: number; readonly detail: string }) {
+    super(`${violation.invariant} (${violation.rule}) at ${violation.atUs}µs: ${violation.detail}`);
+  }
+}

@@ -1,17 +1,31 @@
 import type { WireMessage } from '../lib/codec/messages.js';
-import type { Subjects } from '../lib/codec/subjects.js';
+import { parseHostSubject, type Subjects } from '../lib/codec/subjects.js';
 import type { Rng } from '../lib/rng.js';
 
 /**
  * The service bus subjects a bus fault can hit: everything between services
- * (the client's wire subjects have their own link loss). Heartbeats and
- * control messages count for every host.
+ * (the client's wire subjects have their own link loss). Host subjects and
+ * heartbeats and control messages count for every host.
  */
-export const BUS_SUBJECTS = ['tx', 'txEpoch', 'rx', 'epoch', 'ckptStage', 'ckptData', 'ckptAck', 'commit', 'heartbeat', 'control'] as const;
+export const BUS_SUBJECTS = ['tx', 'txEpoch', 'rx', 'epoch', 'ckptStage', 'ckptData', 'ckptAck', 'commit', 'heartbeat', 'control', 'assign', 'status', 'permit', 'handover'] as const;
 export type BusSubject = (typeof BUS_SUBJECTS)[number];
 
-/** Subjects of one VM are few (a handful plus two per host); the cache stops growing beyond this. */
-const MAX_CACHED_SUBJECTS = 64;
+/** Subjects of one VM are a few per host; the cache stops growing beyond this. */
+const MAX_CACHED_SUBJECTS = 256;
+
+/** A host subject's kind (after specula.<vm>.h.<host>.) as a bus-fault kind. */
+const HOST_KINDS: ReadonlyMap<string, BusSubject> = new Map<string, BusSubject>([
+  ['tx', 'tx'],
+  ['tx.epoch', 'txEpoch'],
+  ['rx', 'rx'],
+  ['epoch', 'epoch'],
+  ['ckpt.stage', 'ckptStage'],
+  ['commit', 'commit'],
+  ['status', 'status'],
+  ['permit', 'permit'],
+  ['handover', 'handover'],
+  ['handover.req', 'handover'],
+]);
 
 /** What a bus fault does to each message on its subjects while it lasts. */
 export interface BusFaultSpec {
@@ -46,18 +60,10 @@ export class BusFaultInjector {
 
   constructor(
     subjects: Subjects,
+    hosts: readonly string[],
     readonly rng: Rng,
   ) {
-    this.#exact = new Map<string, BusSubject>([
-      [subjects.tx, 'tx'],
-      [subjects.txEpoch, 'txEpoch'],
-      [subjects.rx, 'rx'],
-      [subjects.epoch, 'epoch'],
-      [subjects.ckptStage, 'ckptStage'],
-      [subjects.ckptData, 'ckptData'],
-      [subjects.ckptAck, 'ckptAck'],
-      [subjects.commit, 'commit'],
-    ]);
+    this.#exact = new Map<string, BusSubject>([[subjects.ckptAck, 'ckptAck'], ...hosts.map((h): [string, BusSubject] => [subjects.ckptData(h), 'ckptData'])]);
     this.#heartbeatPrefix = subjects.heartbeat('');
     this.#controlPrefix = subjects.control('');
   }
@@ -105,9 +111,15 @@ export class BusFaultInjector {
   #kindOf(subject: string): BusSubject | null {
     let kind = this.#kinds.get(subject);
     if (kind === undefined) {
-      kind = this.#exact.get(subject) ?? (subject.startsWith(this.#heartbeatPrefix) ? 'heartbeat' : subject.startsWith(this.#controlPrefix) ? 'control' : null);
+      kind = this.#exact.get(subject) ?? this.#hostKind(subject) ?? (subject.startsWith(this.#heartbeatPrefix) ? 'heartbeat' : subject.startsWith(this.#controlPrefix) ? 'control' : null);
       if (this.#kinds.size < MAX_CACHED_SUBJECTS) this.#kinds.set(subject, kind);
     }
     return kind;
+  }
+
+  #hostKind(subject: string): BusSubject | null {
+    const parsed = parseHostSubject(subject);
+    if (parsed === null) return null;
+    return parsed.kind.startsWith('assign.') ? 'assign' : (HOST_KINDS.get(parsed.kind) ?? null);
   }
 }

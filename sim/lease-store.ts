@@ -1,5 +1,5 @@
 import { MemoryLeaseTable } from '../lib/lease/memory-store.js';
-import type { LeaseOp, LeaseResult } from '../lib/runtime/types.js';
+import type { LeaseOp, LeaseRecord, LeaseResult } from '../lib/runtime/types.js';
 import type { SimLeaseStore } from '../lib/runtime/sim/sim-runtime.js';
 
 /**
@@ -14,7 +14,11 @@ export class MemoryLeaseStore implements SimLeaseStore {
   readonly partitioned = new Set<string>();
   #requestId = 0;
 
-  constructor(readonly latencyUs: number) {}
+  /** `onWrite` sees every record the store accepted (the auditor's view of the lease). */
+  constructor(
+    readonly latencyUs: number,
+    readonly onWrite: (record: LeaseRecord) => void = () => undefined,
+  ) {}
 
   apply(op: LeaseOp, _nowUs: number, caller: string): Omit<LeaseResult, 'requestId'> {
     if (!this.available || this.partitioned.has(caller)) return { outcome: 'unavailable', record: null, revision: 0 };
@@ -28,6 +32,7 @@ export class MemoryLeaseStore implements SimLeaseStore {
     // Every answer carries the record as it now stands, so a loser of the race learns the new revision.
     const current = this.table.peek(op.vmId);
     const outcome = reply.kind === 'conflict' ? 'conflict' : reply.kind === 'unavailable' ? 'unavailable' : 'ok';
+    if (reply.kind === 'written' && op.type === 'cas') this.onWrite(op.record);
     return { outcome, record: current?.record ?? null, revision: current?.revision ?? 0 };
   }
 }

@@ -1,7 +1,11 @@
 import type { RunConfig } from '../lib/config/run-config.js';
 import { latencyMs, percentile, scenarioFields, type RunResult } from '../lib/results/run-result.js';
+import type { SenderStats } from '../lib/tcp/sender.js';
 import { msToUs, US_PER_MS, US_PER_S } from '../lib/units.js';
+import type { PrimaryCheckpointer } from '../services/checkpointer/primary.js';
 import { TIMELINE_BIN_US } from '../services/client/options-from-config.js';
+import type { FailoverStats } from '../services/failover/core.js';
+import type { GuestVm } from '../services/guest/vm.js';
 import { buildWorld, goodputBitsPerSec, runWorld, type World, type WorldHooks } from './world.js';
 
 const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
@@ -16,23 +20,48 @@ export function simulate(config: RunConfig, hooks: WorldHooks = {}, onProgress?:
   return summarize(world);
 }
 
+/** Every guest VM that ran, on any host and in any role (a promotion runs the backup's image as a new one). */
+export function guestVmsOf(world: World): GuestVm[] {
+  if (world.nativeGuest !== null) return world.nativeGuest.history.vms;
+  return [...world.hosts.values()].flatMap((h) => h.guests.flatMap((g) => g.history.vms));
+}
+
+/** Every primary checkpointer that ran (one per host and term). */
+export function checkpointersOf(world: World): PrimaryCheckpointer[] {
+  return [...world.hosts.values()].flatMap((h) => h.services.checkpointer.history);
+}
+
+/** The failover service's counters over every instance that ran (a restarted one starts from zero). */
+export function failoverStatsOf(world: World): FailoverStats | null {
+  const all = world.replication?.failovers ?? [];
+  if (all.length === 0) return null;
+  const total = structuredClone(all[0]!.stats);
+  for (const f of all.slice(1)) {
+    for (const [key, value] of Object.entries(f.stats) as [keyof FailoverStats, FailoverStats[keyof FailoverStats]][]) {
+      if (Array.isArray(value)) (total[key] as number[]).push(...value);
+      else (total[key] as number) += value;
+    }
+  }
+  return total;
+}
+
 /** The result of a finished run; totals span every guest and primary that ran (a failover replaces them). */
 export function summarize(world: World): RunResult {
   const { config } = world;
   const c = world.client.stats;
-  const rep = world.replication;
-  const guests = rep?.history.guests ?? [world.guest];
-  const services = rep?.history.services ?? [];
-  const guestTcp = guests.map((g) => g.tcp.stats);
-  const wire = services.map((s) => s.acker.wireStats).filter((w) => w !== null);
-  const commitLatenciesUs = services.flatMap((s) => s.primary.stats.commitLatenciesUs);
+  const vms = guestVmsOf(world);
+  const hosts = [...world.hosts.values()];
+  const checkpointers = checkpointersOf(world);
+  const guestTcp = vms.map((g) => g.tcp.stats);
+  const wire: SenderStats[] = hosts.flatMap((h) => h.services.acker.wireStats);
+  const commitLatenciesUs = checkpointers.flatMap((p) => p.stats.commitLatenciesUs);
   const ms = (us: number | null) => (us === null ? null : us / US_PER_MS);
-  const failover = failoverFigures(world);
+  const f = failoverStatsOf(world);
   return {
     ...scenarioFields(config, 'sim'),
     goodputBitsPerSec: Math.round(goodputBitsPerSec(world)),
     bytesDelivered: c.bytesDelivered,
-    streamVerified: c.streamVerified && guests.every((g) => g.stats.requestStreamVerified),
+    streamVerified: c.streamVerified && vms.every((g) => g.stats.requestStreamVerified),
     // In speculative modes the acker, not the guest, recovers losses on the wire.
     retransmits: sum(guestTcp.map((t) => t.retransmits)) + sum(wire.map((w) => w.retransmits)),
     fastRetransmits: sum(guestTcp.map((t) => t.fastRetransmits)) + sum(wire.map((w) => w.fastRetransmits)),
@@ -42,28 +71,32 @@ export function summarize(world: World): RunResult {
     requestsCompleted: c.requestsCompleted,
     latencyMsP50: latencyMs(c.latenciesUs, 50),
     latencyMsP99: latencyMs(c.latenciesUs, 99),
-    checkpoints: sum(services.map((s) => s.primary.stats.checkpoints)),
-    checkpointBytesTotal: sum(services.map((s) => s.primary.stats.checkpointBytesTotal)),
+    checkpoints: sum(checkpointers.map((p) => p.stats.checkpoints)),
+    checkpointBytesTotal: sum(checkpointers.map((p) => p.stats.checkpointBytesTotal)),
     commitLatencyMsP50: ms(percentile(commitLatenciesUs, 50)),
     commitLatencyMsP99: ms(percentile(commitLatenciesUs, 99)),
-    heldBytesMax: Math.max(0, ...services.map((s) => s.netbuffer.stats.heldBytesMax)),
-    specBufferBytesMax: Math.max(0, ...services.map((s) => s.acker.stats.specBufferBytesMax)),
-    pauseMsTotal: sum(guests.map((g) => g.stats.pausedUsTotal)) / US_PER_MS,
-    ...failover,
-    reprotections: rep?.failover.stats.reprotections ?? 0,
-    reprotectMs: ms(rep?.failover.stats.reprotectDurationsUs[0] ?? null),
+    heldBytesMax: Math.max(0, ...hosts.map((h) => h.services.netbuffer.stats.heldBytesMax)),
+    specBufferBytesMax: Math.max(0, ...hosts.map((h) => h.services.acker.stats.specBufferBytesMax)),
+    pauseMsTotal: sum(vms.map((g) => g.stats.pausedUsTotal)) / US_PER_MS,
+    ...failoverFigures(world, f),
+    reprotections: f?.reprotections ?? 0,
+    reprotectMs: ms(f?.reprotectDurationsUs[0] ?? null),
     simEvents: world.runtime.eventsProcessed,
     wallMs: 0,
   };
 }
 
+/** Backups promoted during the run, as the agents' assignments showed (a restarted failover service may not have counted one it finished). */
+export function promotionsOf(world: World): number {
+  return world.replication?.auditor.stats.promotionsSeen ?? 0;
+}
+
 /** Failover time, and how fast delivery came back compared with the second before the crash. */
-function failoverFigures(world: World): Pick<RunResult, 'failovers' | 'failoverMs' | 'preFailureGoodputBitsPerSec' | 'recoveryMs'> {
-  const f = world.replication?.failover.stats;
+function failoverFigures(world: World, f: FailoverStats | null): Pick<RunResult, 'failovers' | 'failoverMs' | 'preFailureGoodputBitsPerSec' | 'recoveryMs'> {
   const crashAtMs = world.config.faults.crashPrimaryAtMs;
-  if (crashAtMs === null || world.replication === null || f === undefined) {
+  if (crashAtMs === null || f === null) {
     const failoverMs = f && f.failoverDurationsUs.length > 0 ? f.failoverDurationsUs[0]! / US_PER_MS : null;
-    return { failovers: promotions(world), failoverMs, preFailureGoodputBitsPerSec: null, recoveryMs: null };
+    return { failovers: promotionsOf(world), failoverMs, preFailureGoodputBitsPerSec: null, recoveryMs: null };
   }
   // With a scheduled crash, failover time runs from the crash to the promoted primary's first heartbeat.
   const failoverMs = f.promotedAtUs.length > 0 ? f.promotedAtUs[0]! / US_PER_MS - crashAtMs : null;
@@ -82,10 +115,5 @@ function failoverFigures(world: World): Pick<RunResult, 'failovers' | 'failoverM
       break;
     }
   }
-  return { failovers: promotions(world), failoverMs, preFailureGoodputBitsPerSec: Math.round(pre), recoveryMs };
-}
-
-/** Backups promoted during the run (a restarted failover service may not have counted one it finished). */
-function promotions(world: World): number {
-  return (world.replication?.history.guests.length ?? 1) - 1;
+  return { failovers: promotionsOf(world), failoverMs, preFailureGoodputBitsPerSec: Math.round(pre), recoveryMs };
 }

@@ -1,10 +1,12 @@
-import { InvariantError } from '../lib/errors.js';
+import { InvariantError, InvariantViolationError } from '../lib/errors.js';
 import { runConfigSchema, type Mode, type RunConfig } from '../lib/config/run-config.js';
 import { Rng } from '../lib/rng.js';
 import { msToUs, US_PER_MS } from '../lib/units.js';
 import { TIMELINE_BIN_US } from '../services/client/options-from-config.js';
 import { planFaults, type Fault } from './faults.js';
-import type { PlantedBug } from './planted-bugs.js';
+import type { PlantedBug } from '../lib/planted-bugs.js';
+import type { AuditedInvariant } from '../services/auditor/violations.js';
+import { failoverStatsOf, promotionsOf } from './run.js';
 import { buildWorld, runWorld, type WorldHooks } from './world.js';
 
 /**
@@ -19,7 +21,8 @@ const END_MS = 5000;
 /** Liveness: delivery must have resumed within this long after the faults stopped (TCP may be in a backed-off RTO: 1 s, then 2 s). */
 const LIVENESS_BOUND_MS = 2500;
 
-export type Invariant = 'output-commit' | 'one-primary' | 'exactly-once' | 'liveness' | 'assertion';
+/** What a failing seed broke: an audited safety invariant, the client's stream, liveness, or an assertion inside a service. */
+export type Invariant = AuditedInvariant | 'exactly-once' | 'liveness' | 'assertion';
 
 export interface VoprScenario {
   readonly seed: number;
@@ -31,6 +34,8 @@ export interface VoprOutcome {
   readonly seed: number;
   readonly ok: boolean;
   readonly invariant: Invariant | null;
+  /** The auditor's rule, for a safety violation. */
+  readonly rule: string | null;
   readonly atMs: number | null;
   readonly message: string | null;
   readonly mode: Mode;
@@ -78,42 +83,45 @@ export function runVoprSeed(seed: number, plantedBug?: PlantedBug, onPublish?: W
   const mix = (text: string) => {
     for (let i = 0; i < text.length; i++) digest = Math.imul(digest ^ text.charCodeAt(i), 0x01000193);
   };
-  const world = buildWorld(config, { ...(plantedBug ? { plantedBug } : {}), onPublish: (subject, msg, nowUs) => {
+  const world = buildWorld(config, {
+    ...(plantedBug ? { plantedBug } : {}),
+    onPublish: (subject, msg, nowUs, from) => {
       mix(`${nowUs}${subject}${msg.type}`);
-      onPublish?.(subject, msg, nowUs);
+      onPublish?.(subject, msg, nowUs, from);
     },
   });
-  let failure: { invariant: Invariant; message: string } | null = null;
+  let failure: { invariant: Invariant; rule: string | null; message: string } | null = null;
   try {
     runWorld(world, undefined, faults);
   } catch (err) {
-    if (!(err instanceof InvariantError)) throw err;
-    const invariant: Invariant = err.message.startsWith('output commit') ? 'output-commit' : err.message.startsWith('one primary') ? 'one-primary' : 'assertion';
-    failure = { invariant, message: err.message };
+    if (err instanceof InvariantViolationError) failure = { invariant: err.violation.invariant as AuditedInvariant, rule: err.violation.rule, message: err.message };
+    else if (err instanceof InvariantError) failure = { invariant: 'assertion', rule: null, message: err.message };
+    else throw err;
   }
   const c = world.client.stats;
-  if (failure === null && !c.streamVerified) failure = { invariant: 'exactly-once', message: `the client's stream differs from the generator at byte ${c.firstMismatchOffset}` };
-  const vmLost = world.replication?.vmLostAtUs != null;
+  if (failure === null && !c.streamVerified) failure = { invariant: 'exactly-once', rule: null, message: `the client's stream differs from the generator at byte ${c.firstMismatchOffset}` };
+  const vmLost = world.replication?.vmLoss.lost ?? false;
   if (failure === null && !vmLost) {
     const fromBin = Math.floor(msToUs(SAFETY_END_MS + LIVENESS_BOUND_MS) / TIMELINE_BIN_US);
     const lateBytes = c.deliveredPerBin.slice(fromBin).reduce((a, b) => a + b, 0);
     const crashedPrimary = faults.some((f) => (f.kind === 'crash' && f.role === 'primary') || f.kind === 'crash-primary-service');
     // Promotions that happened (a restarted failover service may not have seen the one it finished counted).
-    const failovers = (world.replication?.history.guests.length ?? 1) - 1;
-    if (lateBytes === 0) failure = { invariant: 'liveness', message: `nothing delivered in the last ${END_MS - SAFETY_END_MS - LIVENESS_BOUND_MS} ms, ${LIVENESS_BOUND_MS} ms after the faults stopped` };
-    else if (crashedPrimary && failovers === 0) failure = { invariant: 'liveness', message: 'the primary crashed and no backup was promoted' };
+    const failovers = promotionsOf(world);
+    if (lateBytes === 0) failure = { invariant: 'liveness', rule: null, message: `nothing delivered in the last ${END_MS - SAFETY_END_MS - LIVENESS_BOUND_MS} ms, ${LIVENESS_BOUND_MS} ms after the faults stopped` };
+    else if (crashedPrimary && failovers === 0) failure = { invariant: 'liveness', rule: null, message: 'the primary crashed and no backup was promoted' };
   }
   return {
     seed,
     ok: failure === null,
     invariant: failure?.invariant ?? null,
+    rule: failure?.rule ?? null,
     atMs: failure === null ? null : world.runtime.nowUs / US_PER_MS,
     message: failure?.message ?? null,
     mode: config.mode,
     workload: config.workload.kind,
     faults,
-    failovers: world.replication?.failover.stats.failovers ?? 0,
-    reprotections: world.replication?.failover.stats.reprotections ?? 0,
+    failovers: failoverStatsOf(world)?.failovers ?? 0,
+    reprotections: failoverStatsOf(world)?.reprotections ?? 0,
     vmLost,
     bytesDelivered: c.bytesDelivered,
     traceDigest: (digest >>> 0).toString(16).padStart(8, '0'),

@@ -5,7 +5,7 @@ import { Piscina } from 'piscina';
 import type { WireMessage } from '../../lib/codec/messages.js';
 import { ConfigError } from '../../lib/errors.js';
 import { faultSteps } from '../../sim/faults.js';
-import { PLANTED_BUGS, type PlantedBug } from '../../sim/planted-bugs.js';
+import { PLANTED_BUGS, type PlantedBug } from '../../lib/planted-bugs.js';
 import { runVoprSeed, voprScenario, type VoprOutcome } from '../../sim/vopr.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { num } from '../run-options.js';

@@ -1,5 +1,5 @@
 import { runVoprSeed, type VoprOutcome } from '../../sim/vopr.js';
-import type { PlantedBug } from '../../sim/planted-bugs.js';
+import type { PlantedBug } from '../../lib/planted-bugs.js';
 
 /** Piscina worker: runs a batch of seeds (batches amortise the thread hop). */
 export default function runSeeds(task: { seeds: number[]; plantedBug?: PlantedBug }): VoprOutcome[] {

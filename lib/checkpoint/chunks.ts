@@ -1,5 +1,5 @@
 import { ChunkSource, type CheckpointChunk } from '../codec/messages.js';
-import { sha256 } from './hash.js';
+import { bytesEqual, sha256 } from './hash.js';
 
 export interface ChunkHeader {
   readonly vmId: string;
@@ -43,4 +43,19 @@ export function makeManifest(header: ChunkHeader, chunks: readonly CheckpointChu
 /** Orders chunks as the manifest lists them: by source, then index. */
 export function chunkOrder(a: CheckpointChunk, b: CheckpointChunk): number {
   return a.source - b.source || a.index - b.index;
+}
+
+/** How many chunks a manifest lists. */
+export function manifestLength(manifest: CheckpointChunk): number {
+  return manifest.data.length / 32;
+}
+
+/**
+ * Whether `chunks` (in manifest order) are exactly the ones the manifest
+ * lists, each intact: its data hashes to its hash, and the hash is the one
+ * listed at its place.
+ */
+export function matchesManifest(manifest: CheckpointChunk, chunks: readonly CheckpointChunk[]): boolean {
+  if (chunks.length !== manifestLength(manifest)) return false;
+  return chunks.every((c, i) => bytesEqual(c.hash, manifest.data.subarray(i * 32, (i + 1) * 32)) && bytesEqual(sha256(c.data), c.hash));
 }

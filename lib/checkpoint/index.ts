@@ -3,3 +3,4 @@ export { splitBytes, makeChunks, makeManifest, chunkOrder, type ChunkHeader } fr
 export { sha256, hex, bytesEqual } from './hash.js';
 export { packPages, unpackPages, PAGE_RECORD_HEADER_MAX_BYTES, type PackedPages } from './page-chunks.js';
 export { encodeXorRle, applyXorRle, writeVarint, readVarint } from './page-delta.js';
+export { encodeSpecDelta, decodeSpecDelta, type SpecDelta, type AckerConnectionState } from './spec-delta.js';

@@ -1,7 +1,7 @@
 import { DecodeError } from '../errors.js';
 import './protobuf-numbers.js';
 import { specula } from './gen/specula.js';
-import { ChunkSource, HOST_ROLES, TCP_FLAGS_MASK, type CheckpointChunk, type HostRole, type Segment, type WireMessage, type WireMessageType } from './messages.js';
+import { ASSIGNED_ROLES, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES, TCP_FLAGS_MASK, type AssignedRole, type CheckpointChunk, type FailoverStateName, type HostRole, type HostService, type Segment, type WireMessage, type WireMessageType } from './messages.js';
 
 const pb = specula.v1;
 const EMPTY = new Uint8Array(0);
@@ -98,6 +98,26 @@ export function encode(msg: WireMessage): Uint8Array {
       const { type: _t, ...fields } = msg;
       return pb.RoleChange.encode(fields).finish();
     }
+    case 'assignment': {
+      const { type: _t, ...fields } = msg;
+      return pb.Assignment.encode(fields).finish();
+    }
+    case 'serviceStatus': {
+      const { type: _t, ...fields } = msg;
+      return pb.ServiceStatus.encode(fields).finish();
+    }
+    case 'releasePermit': {
+      const { type: _t, ...fields } = msg;
+      return pb.ReleasePermit.encode(fields).finish();
+    }
+    case 'handoverRequest': {
+      const { type: _t, ...fields } = msg;
+      return pb.HandoverRequest.encode(fields).finish();
+    }
+    case 'failoverStatus': {
+      const { type: _t, ...fields } = msg;
+      return pb.FailoverStatus.encode(fields).finish();
+    }
   }
 }
 
@@ -141,6 +161,47 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
       const m = decodeWith(pb.RoleChange, 'RoleChange', bytes);
       requireSafe('RoleChange', { term: m.term, seq: m.seq });
       return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole('RoleChange', m.role, ['primary', 'backup'] as const), peerHost: m.peerHost, seq: m.seq };
+    }
+    case 'assignment': {
+      const m = decodeWith(pb.Assignment, 'Assignment', bytes);
+      requireSafe('Assignment', { term: m.term, seq: m.seq, incarnation: m.incarnation, firstEpoch: m.firstEpoch });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<AssignedRole>('Assignment', m.role, ASSIGNED_ROLES), peerHost: m.peerHost, seq: m.seq, incarnation: m.incarnation, joining: m.joining, firstEpoch: m.firstEpoch };
+    }
+    case 'serviceStatus': {
+      const m = decodeWith(pb.ServiceStatus, 'ServiceStatus', bytes);
+      requireSafe('ServiceStatus', { term: m.term, incarnation: m.incarnation, assignmentSeq: m.assignmentSeq, agentIncarnation: m.agentIncarnation, epoch: m.epoch, txEndSeq: m.txEndSeq });
+      if (!(HOST_SERVICES as readonly string[]).includes(m.service)) throw new DecodeError(`ServiceStatus.service '${m.service}' is not one of ${HOST_SERVICES.join(', ')}`);
+      return {
+        type,
+        vmId: m.vmId,
+        term: m.term,
+        host: m.host,
+        service: m.service as HostService,
+        incarnation: m.incarnation,
+        assignmentSeq: m.assignmentSeq,
+        agentIncarnation: m.agentIncarnation,
+        role: requireRole<AssignedRole>('ServiceStatus', m.role, ASSIGNED_ROLES),
+        epoch: m.epoch,
+        synced: m.synced,
+        ready: m.ready,
+        txEndSeq: m.txEndSeq,
+      };
+    }
+    case 'releasePermit': {
+      const m = decodeWith(pb.ReleasePermit, 'ReleasePermit', bytes);
+      requireSafe('ReleasePermit', { term: m.term, untilUs: m.untilUs });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, untilUs: m.untilUs };
+    }
+    case 'handoverRequest': {
+      const m = decodeWith(pb.HandoverRequest, 'HandoverRequest', bytes);
+      requireSafe('HandoverRequest', { term: m.term });
+      return { type, vmId: m.vmId, term: m.term, host: m.host };
+    }
+    case 'failoverStatus': {
+      const m = decodeWith(pb.FailoverStatus, 'FailoverStatus', bytes);
+      requireSafe('FailoverStatus', { term: m.term });
+      if (!(FAILOVER_STATES as readonly string[]).includes(m.state)) throw new DecodeError(`FailoverStatus.state '${m.state}' is not one of ${FAILOVER_STATES.join(', ')}`);
+      return { type, vmId: m.vmId, term: m.term, state: m.state as FailoverStateName, primaryHost: m.primaryHost, backupHost: m.backupHost, recovering: m.recovering };
     }
   }
 }

@@ -128,5 +128,88 @@ export interface RoleChange {
   readonly seq: number;
 }
 
-export type WireMessage = Segment | EpochBarrier | EpochEnd | CheckpointChunk | CheckpointAck | EpochCommit | Heartbeat | RoleChange;
+/** The services a host agent supervises on its host (every host runs all of them). */
+export const HOST_SERVICES = ['guest', 'checkpointer', 'netbuffer', 'acker'] as const;
+export type HostService = (typeof HOST_SERVICES)[number];
+
+/**
+ * What a host agent tells one of its services to be. `promoting`: the backup
+ * image is final, restore it and wait; `stopped`: the host was taken down,
+ * do nothing more for this agent.
+ */
+export const ASSIGNED_ROLES = ['primary', 'backup', 'promoting', 'spare', 'stopped'] as const;
+export type AssignedRole = (typeof ASSIGNED_ROLES)[number];
+
+export interface Assignment {
+  readonly type: 'assignment';
+  readonly vmId: string;
+  readonly term: number;
+  readonly host: string;
+  readonly role: AssignedRole;
+  /** primary: its backup ('' for none); backup: its primary. */
+  readonly peerHost: string;
+  /** Grows with every assignment of one agent incarnation. */
+  readonly seq: number;
+  /** The agent's start time on its host clock, µs (≥ 1): a restarted agent supersedes its predecessor. */
+  readonly incarnation: number;
+  /** backup: a new backup that waits for a base epoch. */
+  readonly joining: boolean;
+  /** primary: the first epoch the checkpointer runs. */
+  readonly firstEpoch: number;
+}
+
+export interface ServiceStatus {
+  readonly type: 'serviceStatus';
+  readonly vmId: string;
+  readonly term: number;
+  readonly host: string;
+  readonly service: HostService;
+  /** The service's start time on its host clock, µs (≥ 1): a new value is a restart. */
+  readonly incarnation: number;
+  /** The assignment it runs under (0: none yet), and the agent incarnation that sent it. */
+  readonly assignmentSeq: number;
+  readonly agentIncarnation: number;
+  readonly role: AssignedRole;
+  /** guest as backup: applied epoch; checkpointer: committed epoch; guest promoting: the epoch restored from. */
+  readonly epoch: number;
+  /** guest as backup: the image is complete. */
+  readonly synced: boolean;
+  /** promoting: restored and ready to run. */
+  readonly ready: boolean;
+  /** guest promoting: the restored TCP's highest sequence sent + 1. */
+  readonly txEndSeq: number;
+}
+
+export interface ReleasePermit {
+  readonly type: 'releasePermit';
+  readonly vmId: string;
+  readonly term: number;
+  readonly host: string;
+  /** Output may leave strictly before this instant of the host's clock, µs. */
+  readonly untilUs: number;
+}
+
+export interface HandoverRequest {
+  readonly type: 'handoverRequest';
+  readonly vmId: string;
+  readonly term: number;
+  readonly host: string;
+}
+
+export const FAILOVER_STATES = ['protected', 'suspect', 'failingOver', 'promoting', 'unprotected', 'reprotecting'] as const;
+export type FailoverStateName = (typeof FAILOVER_STATES)[number];
+
+export interface FailoverStatus {
+  readonly type: 'failoverStatus';
+  readonly vmId: string;
+  readonly term: number;
+  readonly state: FailoverStateName;
+  readonly primaryHost: string;
+  /** The backup it would promote; '' for none. */
+  readonly backupHost: string;
+  /** Still learning the roles after a restart. */
+  readonly recovering: boolean;
+}
+
+export type WireMessage = Segment | EpochBarrier | EpochEnd | CheckpointChunk | CheckpointAck | EpochCommit | Heartbeat | RoleChange | Assignment | ServiceStatus | ReleasePermit | HandoverRequest | FailoverStatus;
 export type WireMessageType = WireMessage['type'];

@@ -1,5 +1,39 @@
 import { UnknownSubjectError } from '../errors.js';
-import type { WireMessageType } from './messages.js';
+import type { HostService, WireMessageType } from './messages.js';
+
+/**
+ * The subjects of one host's services. They are the host's own: a deposed
+ * primary that runs on, cut off, publishes here and nowhere near its
+ * successor's pipeline, and a NATS account can grant each host its prefix.
+ */
+export const hostSubjects = (vmId: string, host: string) => {
+  const p = `specula.${vmId}.h.${host}`;
+  return {
+    /** guest → netbuffer, acker: the guest's segments */
+    tx: `${p}.tx`,
+    /** guest → acker: end of an epoch's segments */
+    txEpoch: `${p}.tx.epoch`,
+    /** acker → guest: speculative ACKs and the client's segments */
+    rx: `${p}.rx`,
+    /** checkpointer → guest: pause / resume */
+    epoch: `${p}.epoch`,
+    /** guest, acker → checkpointer: the parts of a checkpoint */
+    ckptStage: `${p}.ckpt.stage`,
+    /** checkpointer → netbuffer, acker */
+    commit: `${p}.commit`,
+    /** host agent → one service: what to run as */
+    assign: (service: HostService) => `${p}.assign.${service}`,
+    /** services → host agent */
+    status: `${p}.status`,
+    /** host agent → netbuffer, acker: output may leave until a deadline */
+    permit: `${p}.permit`,
+    /** guest → acker, at promotion: the speculative buffer of the backup image */
+    handover: `${p}.handover`,
+    /** acker → guest, at promotion: send the handover (again) */
+    handoverRequest: `${p}.handover.req`,
+  };
+};
+export type HostSubjects = ReturnType<typeof hostSubjects>;
 
 /** Subjects are per protected VM so that many VMs shard across a cluster. */
 export const subjects = (vmId: string) => ({
@@ -7,40 +41,49 @@ export const subjects = (vmId: string) => ({
   wireOut: `specula.${vmId}.wire.out`,
   /** client → link → host */
   wireIn: `specula.${vmId}.wire.in`,
-  /** guest → acker, netbuffer: the guest's segments */
-  tx: `specula.${vmId}.tx`,
-  /** guest → acker, netbuffer: end of an epoch's segments */
-  txEpoch: `specula.${vmId}.tx.epoch`,
-  /** acker → guest: speculative ACKs and the client's segments */
-  rx: `specula.${vmId}.rx`,
-  /** checkpointer → guest: pause / resume */
-  epoch: `specula.${vmId}.epoch`,
-  /** guest, acker → local checkpointer: the parts of a checkpoint */
-  ckptStage: `specula.${vmId}.ckpt.stage`,
-  /** primary → backup checkpointer, over the replication link */
-  ckptData: `specula.${vmId}.ckpt.data`,
+  /** primary checkpointer → the backup host's guest, over the replication link */
+  ckptData: (backupHost: string) => `specula.${vmId}.ckpt.data.${backupHost}`,
   /** backup → primary checkpointer, over the replication link */
   ckptAck: `specula.${vmId}.ckpt.ack`,
-  /** checkpointer → netbuffer, acker */
-  commit: `specula.${vmId}.commit`,
-  /** host → failover: liveness */
+  /** host agent → failover: liveness */
   heartbeat: (host: string) => `specula.${vmId}.hb.${host}`,
-  /** failover → a host's supervisor: role changes */
+  /** failover → a host agent: role changes */
   control: (host: string) => `specula.${vmId}.ctl.${host}`,
+  /** failover → anyone watching: its view of the VM, on every change */
+  failover: `specula.${vmId}.failover`,
+  /** The subjects inside one host. */
+  host: (host: string) => hostSubjects(vmId, host),
 });
 export type Subjects = ReturnType<typeof subjects>;
 
-const TOKEN = '[A-Za-z0-9_-]+';
+const T = '[A-Za-z0-9_-]+';
+const H = `^specula\\.${T}\\.h\\.${T}\\.`;
+const V = `^specula\\.${T}\\.`;
 const SUBJECT_TYPES: ReadonlyArray<[RegExp, WireMessageType]> = [
-  [new RegExp(`^specula\\.${TOKEN}\\.(wire\\.out|wire\\.in|tx|rx)$`), 'segment'],
-  [new RegExp(`^specula\\.${TOKEN}\\.tx\\.epoch$`), 'epochEnd'],
-  [new RegExp(`^specula\\.${TOKEN}\\.epoch$`), 'epochBarrier'],
-  [new RegExp(`^specula\\.${TOKEN}\\.ckpt\\.(stage|data)$`), 'checkpointChunk'],
-  [new RegExp(`^specula\\.${TOKEN}\\.ckpt\\.ack$`), 'checkpointAck'],
-  [new RegExp(`^specula\\.${TOKEN}\\.commit$`), 'epochCommit'],
-  [new RegExp(`^specula\\.${TOKEN}\\.hb\\.${TOKEN}$`), 'heartbeat'],
-  [new RegExp(`^specula\\.${TOKEN}\\.ctl\\.${TOKEN}$`), 'roleChange'],
+  [new RegExp(`${V}wire\\.(out|in)$`), 'segment'],
+  [new RegExp(`${H}(tx|rx)$`), 'segment'],
+  [new RegExp(`${H}tx\\.epoch$`), 'epochEnd'],
+  [new RegExp(`${H}epoch$`), 'epochBarrier'],
+  [new RegExp(`${H}(ckpt\\.stage|handover)$`), 'checkpointChunk'],
+  [new RegExp(`${V}ckpt\\.data\\.${T}$`), 'checkpointChunk'],
+  [new RegExp(`${V}ckpt\\.ack$`), 'checkpointAck'],
+  [new RegExp(`${H}commit$`), 'epochCommit'],
+  [new RegExp(`${H}assign\\.${T}$`), 'assignment'],
+  [new RegExp(`${H}status$`), 'serviceStatus'],
+  [new RegExp(`${H}permit$`), 'releasePermit'],
+  [new RegExp(`${H}handover\\.req$`), 'handoverRequest'],
+  [new RegExp(`${V}hb\\.${T}$`), 'heartbeat'],
+  [new RegExp(`${V}ctl\\.${T}$`), 'roleChange'],
+  [new RegExp(`${V}failover$`), 'failoverStatus'],
 ];
+
+const HOST_SUBJECT = /^specula\.[A-Za-z0-9_-]+\.h\.([A-Za-z0-9_-]+)\.(.+)$/;
+
+/** The host and kind (tx, commit, assign.guest, …) of a host's subject; null for the VM's other subjects. */
+export function parseHostSubject(subject: string): { readonly host: string; readonly kind: string } | null {
+  const m = HOST_SUBJECT.exec(subject);
+  return m === null ? null : { host: m[1]!, kind: m[2]! };
+}
 
 /** The message type a subject carries; unknown subjects are a counted error. */
 export function messageTypeOf(subject: string): WireMessageType {

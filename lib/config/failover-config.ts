@@ -13,8 +13,20 @@ export const failoverConfigSchema = z.object({
 });
 export type FailoverConfig = z.infer<typeof failoverConfigSchema>;
 
+/** Clock rate errors beyond this are not clocks (the simulator refuses them). */
+export const MAX_CLOCK_DRIFT_PPM = 100_000;
+
+/** How one machine's clock differs from true time in the simulator. */
+export const clockSkewSchema = z.strictObject({
+  node: z.string().min(1).describe("A host name, 'failover' or 'client'"),
+  offsetUs: z.number().int().min(0).max(60_000_000).describe('Added to true time, µs (never negative)'),
+  driftPpm: z.number().min(-MAX_CLOCK_DRIFT_PPM).max(MAX_CLOCK_DRIFT_PPM).describe('Rate error, parts per million (+100: 100 µs/s fast)'),
+});
+export type ClockSkew = z.infer<typeof clockSkewSchema>;
+
 /** Faults scheduled into one run. */
 export const faultsConfigSchema = z.object({
   crashPrimaryAtMs: z.number().positive().nullable().default(null).describe('Crash the primary host (all its services) at this simulated time, ms; null for none'),
+  clocks: z.array(clockSkewSchema).max(64).default([]).describe('Simulator only: machines whose clocks run off true time (offset and drift); every other clock is exact'),
 });
 export type FaultsConfig = z.infer<typeof faultsConfigSchema>;

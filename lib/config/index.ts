@@ -1,2 +1,3 @@
 export * from './run-config.js';
 export { parseConfig } from './parse.js';
+export { hostNameSchema, hostsConfigSchema, type HostsConfig } from './hosts-config.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { tcpOptionsSchema } from '../tcp/options.js';
 import { failoverConfigSchema, faultsConfigSchema } from './failover-config.js';
+import { hostsConfigSchema } from './hosts-config.js';
 import { PAGE_BYTES } from '../memory/paged-memory.js';
 import { PAGE_RECORD_HEADER_MAX_BYTES } from '../checkpoint/page-chunks.js';
 
@@ -68,6 +69,7 @@ export const runConfigSchema = z
     checkpoint: checkpointConfigSchema.default(checkpointConfigSchema.parse({})).describe('Costs and limits of the checkpoint pipeline.'),
     guest: guestConfigSchema.default(guestConfigSchema.parse({})).describe('Memory of the protected guest and how fast its application dirties it.'),
     buffers: bufferConfigSchema.default(bufferConfigSchema.parse({})).describe('Bounds of the netbuffer and of the speculative buffer of the acker.'),
+    hosts: hostsConfigSchema.default(hostsConfigSchema.parse({})).describe('The hosts of the VM when it is created (replicated modes).'),
     failover: failoverConfigSchema.default(failoverConfigSchema.parse({})).describe('Failure detection, leases and promotion (replicated modes).'),
     faults: faultsConfigSchema.default(faultsConfigSchema.parse({})).describe('Faults scheduled into the run.'),
     wireCheck: z.boolean().default(false).describe('Round-trip every bus message through the protobuf codec.'),

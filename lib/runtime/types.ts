@@ -41,6 +41,11 @@ export type Input =
  */
 export interface Core {
   readonly name: string;
+  /**
+   * The subjects the core listens on. A core that changes role may replace
+   * the list (a new array) while it handles an input; shells re-read it
+   * after every input and subscribe or unsubscribe the difference.
+   */
   readonly subscriptions: readonly string[];
   handle(input: Input, nowUs: number): Effect[];
 }

@@ -1,23 +1,35 @@
 import { assert } from '../../lib/assert.js';
 import { makeChunks, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { sha256 } from '../../lib/checkpoint/hash.js';
-import { ChunkSource, TcpFlag, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
-import type { Subjects } from '../../lib/codec/subjects.js';
+import { encodeSpecDelta, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
+import { ChunkSource, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
+import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
+import { AssignmentTracker, PermitHolder } from '../../lib/supervision/index.js';
 import { MAX_WINDOW_FIELD } from '../../lib/tcp/receiver.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
 import { TcpSender, type SenderStats } from '../../lib/tcp/sender.js';
 import type { TcpOptions } from '../../lib/tcp/options.js';
-import { encodeSpecDelta, type AckerConnectionState } from './spec-delta.js';
+import { HandoverReceiver, type Handover } from './handover.js';
 
 const EMPTY = new Uint8Array(0);
 const TIMER_PREFIX = 'wire';
+const TIMER_HANDOVER = 'acker.handover';
 
 export interface AckerOptions {
   readonly vmId: string;
+  /** The host this acker runs on. */
+  readonly host: string;
   /** remus: forward the client's segments to the guest. spec: speculative ACKs and a replicated speculative buffer. */
   readonly mode: 'remus' | 'spec';
-  readonly subjects: Subjects;
+  /** Its host's subjects (guest, checkpointer, agent). */
+  readonly subjects: HostSubjects;
+  /** The client's side: segments from the link and to it. */
+  readonly wireInSubject: string;
+  readonly wireOutSubject: string;
+  /** A promotion asks the guest for the backup's speculative buffer again after this long without progress (then twice as long, up to `handoverRetryMaxUs`). */
+  readonly handoverRetryUs: number;
+  readonly handoverRetryMaxUs: number;
   /** The wire-side sender uses the same TCP defaults as the guest. */
   readonly tcp: TcpOptions;
   readonly specBufferBytes: number;
@@ -25,7 +37,7 @@ export interface AckerOptions {
   /** Record a digest of the speculative buffer per checkpoint (tests prove the backup's copy equal). */
   readonly recordDigests: boolean;
   /** Tests only: a planted bug the simulator must catch. */
-  readonly plantedBug?: 'release-before-commit' | 'spec-buffer-not-replicated';
+  readonly plantedBug?: 'release-before-commit' | 'spec-buffer-not-replicated' | 'ignore-permit-expiry';
 }
 
 export interface AckerStats {
@@ -42,6 +54,12 @@ export interface AckerStats {
   epochEndsRepeated: number;
   /** EpochEnds of epochs before the last one (late copies on the bus), dropped. */
   staleEpochEnds: number;
+  /** Sends to the client held back because the release permit had expired (the wire sender retransmits them). */
+  sendsWithoutPermit: number;
+  /** Handovers taken at promotion (the backup's speculative buffer). */
+  handoversTaken: number;
+  /** Handover requests sent again (the guest's answer was lost or late). */
+  handoverRetries: number;
 }
 
 interface GuestHeader {
@@ -61,11 +79,22 @@ interface GuestHeader {
  * segments to the guest.
  */
 export class AckerCore implements Core {
-  readonly name = 'acker';
-  readonly subscriptions: readonly string[];
-  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, staleEpochEnds: 0 };
+  readonly name: string;
+  subscriptions: readonly string[];
+  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0 };
+  readonly #assignments: AssignmentTracker;
+  readonly #permit: PermitHolder;
+  readonly #idleSubscriptions: readonly string[];
+  #role: AssignedRole = 'spare';
   /** The fencing term this host serves under. */
-  term = 0;
+  #term = 0;
+  /** While promoting: the backup's speculative buffer arriving from the guest. */
+  #handover: HandoverReceiver | null = null;
+  /** Restored from a handover, ready to run once the primary assignment comes. */
+  #restored = false;
+  #handoverRetryUs = 0;
+  /** Counters of wire senders this acker ran before a reset (bounded: one per role it took). */
+  readonly #retiredWires: SenderStats[] = [];
   /** Digest of the speculative buffer as each epoch ended (recordDigests only). */
   readonly digests = new Map<number, string>();
   readonly #out: Effect[][] = [];
@@ -87,13 +116,26 @@ export class AckerCore implements Core {
   #committedHeader: GuestHeader | null = null;
   #committedEpoch = 0;
   #timedSeq: number | null = null;
-  /** Set when the host lost its lease: nothing more goes to the wire. */
-  fenced = false;
+  /** The time of the input being handled (the permit is checked against it). */
+  #nowUs = 0;
   #timedAtUs = 0;
 
   constructor(readonly options: AckerOptions) {
-    const s = options.subjects;
-    this.subscriptions = options.mode === 'remus' ? [s.wireIn] : [s.tx, s.txEpoch, s.wireIn, s.commit];
+    this.name = `acker.${options.host}`;
+    this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker');
+    this.#permit = new PermitHolder(options.plantedBug === 'ignore-permit-expiry');
+    this.#idleSubscriptions = [options.subjects.assign('acker'), options.subjects.permit];
+    this.subscriptions = this.#idleSubscriptions;
+  }
+
+  get role(): AssignedRole {
+    return this.#role;
+  }
+  get term(): number {
+    return this.#term;
+  }
+  get staleAssignments(): number {
+    return this.#assignments.staleAssignments;
   }
 
   /**
@@ -102,29 +144,27 @@ export class AckerCore implements Core {
    * from the client's last known ACK; bytes the client already has come back
    * as duplicates and TCP drops them.
    */
-  restore(spec: SendBuffer, connection: AckerConnectionState, committedEpoch: number): void {
+  #restore(h: Handover, connection: AckerConnectionState): void {
     this.#connId = connection.connId;
     this.#clientWscale = connection.clientWscale ?? undefined;
     this.#clientSynWindow = connection.clientSynWindow;
     this.#guestOfferedWscale = connection.guestOfferedWscale;
     this.#clientNxt = connection.clientNxt;
     this.#committedHeader = connection.guestHeader;
-    this.#committedEpoch = committedEpoch;
-    const copy = new SendBuffer(this.options.specBufferBytes, spec.startSeq);
-    if (spec.usedBytes > 0) {
-      const bytes = spec.copyOut(spec.startSeq, spec.usedBytes);
-      let copied = 0;
-      copy.append(bytes.length, (dst) => {
-        dst.set(bytes.subarray(copied, copied + dst.length));
-        copied += dst.length;
-      });
-    }
-    this.#spec = copy;
-    this.#epochStartSeq = copy.endSeq;
-    this.stats.committedSeq = copy.endSeq;
-    this.stats.clientAckSeq = copy.startSeq;
-    this.#wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(), TIMER_PREFIX, copy.startSeq);
-    this.#wire.resetTo(copy.startSeq); // recover below the first byte: duplicate ACKs for it start a fast retransmit
+    this.#committedEpoch = h.epoch;
+    const spec = new SendBuffer(this.options.specBufferBytes, h.startSeq);
+    let copied = 0;
+    const taken = spec.append(h.bytes.length, (dst) => {
+      dst.set(h.bytes.subarray(copied, copied + dst.length));
+      copied += dst.length;
+    });
+    assert(taken === h.bytes.length, `handover of ${h.bytes.length} B overflows a ${this.options.specBufferBytes} B speculative buffer`);
+    this.#spec = spec;
+    this.#epochStartSeq = spec.endSeq;
+    this.stats.committedSeq = spec.endSeq;
+    this.stats.clientAckSeq = spec.startSeq;
+    this.#wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(), TIMER_PREFIX, spec.startSeq);
+    this.#wire.resetTo(spec.startSeq); // recover below the first byte: duplicate ACKs for it start a fast retransmit
     this.#wire.initWindow(this.#clientSynWindow * 2 ** this.#clientShift(), this.#clientNxt - 1);
   }
 
@@ -141,9 +181,9 @@ export class AckerCore implements Core {
     };
   }
 
-  /** The wire side's TCP counters (retransmits, timeouts), once the connection exists. */
-  get wireStats(): SenderStats | null {
-    return this.#wire?.stats ?? null;
+  /** The wire side's TCP counters (retransmits, timeouts) of every connection this acker served. */
+  get wireStats(): readonly SenderStats[] {
+    return this.#wire === null ? this.#retiredWires : [...this.#retiredWires, this.#wire.stats];
   }
 
   get specBufferBytes(): number {
@@ -153,12 +193,16 @@ export class AckerCore implements Core {
   handle(input: Input, nowUs: number): Effect[] {
     const effects: Effect[] = [];
     this.#out.push(effects);
+    this.#nowUs = nowUs;
     try {
-      if (input.kind === 'start') this.#wire?.trySend(nowUs); // a restored acker resends what the client may lack
-      else if (input.kind === 'message') this.#onMessage(input.subject, input.msg, nowUs);
-      else if (input.kind === 'timer' && this.#wire) {
-        if (input.name === this.#wire.rtoTimer) this.#wire.onRto(nowUs);
-        else if (input.name === this.#wire.persistTimer) this.#wire.onPersist(nowUs);
+      if (input.kind === 'start') {
+        this.#assignments.started(nowUs);
+        this.#sendStatus();
+      } else if (input.kind === 'message') this.#onMessage(input.subject, input.msg, nowUs);
+      else if (input.kind === 'timer') {
+        if (input.name === TIMER_HANDOVER) this.#requestHandover(nowUs, true);
+        else if (this.#wire !== null && input.name === this.#wire.rtoTimer) this.#wire.onRto(nowUs);
+        else if (this.#wire !== null && input.name === this.#wire.persistTimer) this.#wire.onPersist(nowUs);
       }
     } finally {
       this.#out.pop();
@@ -170,14 +214,118 @@ export class AckerCore implements Core {
     this.#out[this.#out.length - 1]!.push(effect);
   }
 
+  #sendStatus(): void {
+    const ready = this.#role === 'promoting' && (this.options.mode === 'remus' || this.#restored);
+    this.#emit({ kind: 'send', subject: this.options.subjects.status, msg: this.#assignments.status({ role: this.#role, term: this.#term, ready }) });
+  }
+
+  // ── supervision ────────────────────────────────────────────────────────
+
+  #onAssignment(a: Assignment, nowUs: number): void {
+    const order = this.#assignments.take(a);
+    if (order === 'stale') return;
+    if (order === 'newer' && this.#role !== 'stopped') this.#become(a, nowUs);
+    else if (order === 'repeat' && this.#role === 'promoting' && !this.#restored && this.options.mode === 'spec') this.#requestHandover(nowUs, false);
+    this.#sendStatus();
+  }
+
+  #become(a: Assignment, nowUs: number): void {
+    const s = this.options.subjects;
+    const keeps = (a.role === 'primary' && (this.#role === 'primary' || (this.#role === 'promoting' && this.#restored))) && a.term === this.#term;
+    if (!keeps) this.#reset();
+    this.#role = a.role;
+    this.#term = a.term;
+    this.#emit({ kind: 'cancelTimer', name: TIMER_HANDOVER });
+    if (a.role === 'primary') {
+      this.#handover = null;
+      this.subscriptions = this.options.mode === 'remus' ? [...this.#idleSubscriptions, this.options.wireInSubject] : [...this.#idleSubscriptions, s.tx, s.txEpoch, this.options.wireInSubject, s.commit];
+      this.#wire?.trySend(nowUs); // a restored acker resends what the client may lack
+    } else if (a.role === 'promoting' && this.options.mode === 'spec') {
+      this.#handover = new HandoverReceiver(a.term);
+      this.subscriptions = [...this.#idleSubscriptions, s.handover];
+      this.#handoverRetryUs = this.options.handoverRetryUs;
+      this.#requestHandover(nowUs, false);
+    } else this.subscriptions = this.#idleSubscriptions;
+  }
+
+  /** Forgets the connection: a new role starts from nothing (or from a handover). */
+  #reset(): void {
+    this.#spec = null;
+    if (this.#wire !== null) this.#retiredWires.push(this.#wire.stats);
+    this.#wire = null;
+    this.#connId = 0;
+    this.#clientNxt = 0;
+    this.#clientWscale = undefined;
+    this.#clientSynWindow = 0;
+    this.#guestOfferedWscale = false;
+    this.#guestRightEdge = 0;
+    this.#epochStartSeq = 0;
+    this.#epochEnds.length = 0;
+    this.#lastSpecPart = null;
+    this.#headers.length = 0;
+    this.#committedHeader = null;
+    this.#committedEpoch = 0;
+    this.#timedSeq = null;
+    this.#restored = false;
+    this.#handover = null;
+  }
+
+  /** Asks the guest for the backup's speculative buffer; retries back off while nothing arrives. */
+  #requestHandover(nowUs: number, retry: boolean): void {
+    if (this.#role !== 'promoting' || this.#restored || this.#handover === null) return;
+    if (retry) {
+      this.stats.handoverRetries++;
+      this.#handoverRetryUs = Math.min(this.options.handoverRetryMaxUs, this.#handoverRetryUs * 2);
+    }
+    const s = this.options.subjects;
+    this.#emit({ kind: 'send', subject: s.handoverRequest, msg: { type: 'handoverRequest', vmId: this.options.vmId, term: this.#term, host: this.options.host } });
+    this.#emit({ kind: 'setTimer', name: TIMER_HANDOVER, atUs: nowUs + this.#handoverRetryUs });
+  }
+
+  #onHandoverChunk(chunk: CheckpointChunk, nowUs: number): void {
+    const receiver = this.#handover;
+    if (receiver === null || this.#restored) return;
+    const taken = receiver.add(chunk);
+    if (taken === null) {
+      // Still arriving: give it the full retry interval from now.
+      this.#emit({ kind: 'setTimer', name: TIMER_HANDOVER, atUs: nowUs + this.#handoverRetryUs });
+      return;
+    }
+    this.#take(taken);
+    this.#emit({ kind: 'cancelTimer', name: TIMER_HANDOVER });
+    this.#sendStatus();
+  }
+
+  #take(h: Handover): void {
+    this.stats.handoversTaken++;
+    this.#handover = null;
+    this.#restored = true;
+    if (h.connection !== null) this.#restore(h, h.connection);
+    else this.#committedEpoch = h.epoch; // no connection yet on the backup: the guest starts it afresh
+  }
+
   #onMessage(subject: string, msg: WireMessage, nowUs: number): void {
     const s = this.options.subjects;
-    if (msg.type === 'segment' && subject === s.wireIn) {
+    if (msg.type === 'assignment') {
+      this.#onAssignment(msg, nowUs);
+      return;
+    }
+    if (msg.type === 'releasePermit') {
+      // A permit after an expired one: deliver what waited for it.
+      if (this.#permit.grant(msg) && this.#role === 'primary') this.#wire?.trySend(nowUs);
+      return;
+    }
+    if (msg.type === 'checkpointChunk' && subject === s.handover) {
+      this.#onHandoverChunk(msg, nowUs);
+      return;
+    }
+    if (this.#role !== 'primary') return;
+    if (msg.type === 'segment' && subject === this.options.wireInSubject) {
       if (this.options.mode === 'remus') {
         this.stats.segmentsForwarded++;
-        this.#emit({ kind: 'send', subject: s.rx, msg: { ...msg, term: this.term } }); // the guest drops other terms
+        this.#emit({ kind: 'send', subject: s.rx, msg: { ...msg, term: this.#term } }); // the guest drops other terms
       } else this.#onClientSegment(msg, nowUs);
-    } else if ((msg.type === 'segment' || msg.type === 'epochEnd' || msg.type === 'epochCommit') && msg.term !== this.term) {
+    } else if ((msg.type === 'segment' || msg.type === 'epochEnd' || msg.type === 'epochCommit') && msg.term !== this.#term) {
       // Another term's guest or checkpointer: a deposed primary, or the one that deposed us.
       this.stats.staleTermDrops++;
     } else if (msg.type === 'segment' && subject === s.tx) this.#onGuestSegment(msg, nowUs);
@@ -255,7 +403,7 @@ export class AckerCore implements Core {
     return {
       type: 'segment',
       vmId: this.options.vmId,
-      term: this.term,
+      term: this.#term,
       epoch: 0,
       connId: this.#connId,
       seq: from?.seq ?? this.#clientNxt,
@@ -317,7 +465,7 @@ export class AckerCore implements Core {
       this.#clientSynWindow = seg.window;
       this.#clientNxt = seg.seq + 1;
       this.stats.segmentsForwarded++;
-      this.#emit({ kind: 'send', subject: s.rx, msg: { ...seg, term: this.term } }); // the guest's own handshake
+      this.#emit({ kind: 'send', subject: s.rx, msg: { ...seg, term: this.#term } }); // the guest's own handshake
       return;
     }
     const fin = seg.flags & TcpFlag.FIN ? 1 : 0;
@@ -352,7 +500,11 @@ export class AckerCore implements Core {
 
   #wireHost() {
     return {
-      dataEndSeq: () => (this.options.plantedBug === 'release-before-commit' ? (this.#spec?.endSeq ?? 0) : this.stats.committedSeq),
+      dataEndSeq: () => {
+        const end = this.options.plantedBug === 'release-before-commit' ? (this.#spec?.endSeq ?? 0) : this.stats.committedSeq;
+        // Without a permit nothing new leaves: the sender must not count as sent what never left.
+        return this.#permit.allows(this.#term, this.#nowUs) ? end : Math.min(end, this.#wire?.sndNxt ?? 0);
+      },
       emitData: (seq: number, len: number, retransmit: boolean, nowUs: number) => {
         const header = this.options.plantedBug === 'release-before-commit' ? (this.#headers[this.#headers.length - 1] ?? this.#committedHeader) : this.#committedHeader;
         assert(header !== null, `committed data at ${seq} without a committed guest header`);
@@ -361,16 +513,23 @@ export class AckerCore implements Core {
           this.#timedSeq = seq + len;
           this.#timedAtUs = nowUs;
         }
-        if (!this.fenced) this.#emit({ kind: 'send', subject: this.options.subjects.wireOut, msg: this.#wireSegment(header, seq, len) });
+        if (this.#permitted(nowUs)) this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(header, seq, len) });
       },
       emitFin: () => undefined, // the guest's FIN travels through the netbuffer
-      emitProbe: () => {
+      emitProbe: (nowUs: number) => {
         const header = this.#committedHeader;
-        if (header !== null && !this.fenced) this.#emit({ kind: 'send', subject: this.options.subjects.wireOut, msg: this.#wireSegment(header, this.#wire!.sndUna - 1, 0) });
+        if (header !== null && this.#permitted(nowUs)) this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(header, this.#wire!.sndUna - 1, 0) });
       },
       setTimer: (name: string, atUs: number) => this.#emit({ kind: 'setTimer', name, atUs }),
       cancelTimer: (name: string) => this.#emit({ kind: 'cancelTimer', name }),
     };
+  }
+
+  /** Output may leave now (the release permit lasts); a send held back is retransmitted by the wire sender. */
+  #permitted(nowUs: number): boolean {
+    if (this.#permit.allows(this.#term, nowUs)) return true;
+    this.stats.sendsWithoutPermit++;
+    return false;
   }
 
   /** A segment of committed data, carrying the latest committed guest header (never an uncommitted ACK). */
@@ -378,7 +537,7 @@ export class AckerCore implements Core {
     return {
       type: 'segment',
       vmId: this.options.vmId,
-      term: this.term,
+      term: this.#term,
       epoch: header.epoch,
       connId: this.#connId,
       seq,

@@ -1,2 +1,2 @@
 export { AckerCore, type AckerOptions, type AckerStats } from './core.js';
-export { encodeSpecDelta, decodeSpecDelta, type SpecDelta, type AckerConnectionState } from './spec-delta.js';
+export { ackerOptionsFromConfig } from './options-from-config.js';

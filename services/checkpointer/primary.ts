@@ -1,24 +1,31 @@
 import { transition, initialTransition, type SnapshotFrom } from 'xstate';
 import { assert } from '../../lib/assert.js';
 import { makeManifest } from '../../lib/checkpoint/chunks.js';
-import { ChunkSource, type CheckpointAck, type CheckpointChunk, type EpochBarrier, type RoleChange } from '../../lib/codec/messages.js';
-import type { Subjects } from '../../lib/codec/subjects.js';
-import type { Core, Effect, Input } from '../../lib/runtime/types.js';
+import { ChunkSource, type CheckpointAck, type CheckpointChunk, type EpochBarrier } from '../../lib/codec/messages.js';
+import type { HostSubjects } from '../../lib/codec/subjects.js';
+import type { Effect } from '../../lib/runtime/types.js';
 import { US_PER_S } from '../../lib/units.js';
 import { epochMachine, type EpochEvent, type EpochState } from './epoch.machine.js';
 import { StagedCheckpoint } from './staging.js';
 
-const TIMER_EPOCH = 'ckpt.epoch';
+export const TIMER_EPOCH = 'ckpt.epoch';
 const TIMER_COPY = 'ckpt.copy';
 const TIMER_ACK = 'ckpt.ack';
 const TIMER_RESEND = 'ckpt.resend';
+/** The timers a primary checkpointer sets; any other timer is not its own. */
+export const PRIMARY_TIMERS: ReadonlySet<string> = new Set([TIMER_EPOCH, TIMER_COPY, TIMER_ACK, TIMER_RESEND]);
 /** Repeats of each resume and each commit: a lost resume is also implied by the next pause, a lost commit by the next commit. */
 const RESUME_RESENDS = 3;
 const COMMIT_RESENDS = 2;
 
 export interface PrimaryOptions {
   readonly vmId: string;
-  readonly subjects: Subjects;
+  /** Its host's subjects: barriers to the guest, parts from the guest and acker, commits to netbuffer and acker. */
+  readonly subjects: HostSubjects;
+  /** Where a backup host receives checkpoints, over the replication link. */
+  readonly ckptDataSubject: (backupHost: string) => string;
+  /** The fencing term it runs under (from its host agent's assignment). */
+  readonly term: number;
   readonly epochUs: number;
   readonly pauseFixedUs: number;
   readonly copyBytesPerSec: number;
@@ -47,12 +54,8 @@ export interface PrimaryOptions {
   readonly maxLatencySamples: number;
   /** A promoted primary continues the epoch numbering after the checkpoint it was restored from. */
   readonly firstEpoch?: number;
-  /** No backup: each epoch commits locally as soon as it is staged (the VM runs unprotected). */
-  readonly unprotected?: boolean;
-  /** The host's control subject: a role change without a peer means the backup is gone. */
-  readonly controlSubject?: string;
-  /** The backup host replicated to at start ('' when unprotected); role changes name later ones. */
-  readonly backupHost?: string;
+  /** The backup host replicated to at start; '' runs unprotected (each epoch commits locally as soon as it is staged). */
+  readonly backupHost: string;
 }
 
 export interface PrimaryStats {
@@ -80,8 +83,6 @@ export interface PrimaryStats {
   barrierResends: number;
   /** NACKs that came too soon after a resend of their epoch (an answer to an older copy), ignored. */
   nacksIgnored: number;
-  /** Role changes older than one already seen (delayed on the bus), ignored. */
-  staleRoleChanges: number;
 }
 
 interface InFlight {
@@ -98,15 +99,14 @@ interface InFlight {
 }
 
 /**
- * The primary host's checkpointer: drives the epoch machine, collects each
- * checkpoint from the guest (pages, state) and the acker (speculative
+ * The primary side of the checkpointer: drives the epoch machine, collects
+ * each checkpoint from the guest (pages, state) and the acker (speculative
  * buffer), models the stop-and-copy cost, ships the checkpoint to the backup
  * with a manifest, and commits epoch N when the backup acknowledges it.
+ * CheckpointerCore runs it while its host is primary.
  */
-export class CheckpointerPrimaryCore implements Core {
-  readonly name = 'checkpointer.primary';
-  readonly subscriptions: readonly string[];
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, staleRoleChanges: 0 };
+export class PrimaryCheckpointer {
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
@@ -124,18 +124,17 @@ export class CheckpointerPrimaryCore implements Core {
   #resumeResendsLeft = 0;
   #commitResendsLeft = 0;
   #resendArmed = false;
-  /** Sequence number of the newest role change acted on. */
-  #roleChangeSeq = 0;
-  term = 0;
+  readonly term: number;
 
   constructor(readonly options: PrimaryOptions) {
-    this.subscriptions = [options.subjects.ckptStage, options.subjects.ckptAck, ...(options.controlSubject ? [options.controlSubject] : [])];
+    assert(options.term > 0, `a primary checkpointer runs under a term, not ${options.term}`);
+    this.term = options.term;
     this.#expectedSources = options.speculative ? [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC] : [ChunkSource.PAGES, ChunkSource.STATE];
     [this.#snapshot] = initialTransition(epochMachine, { maxInflight: options.maxInflightEpochs, firstEpoch: options.firstEpoch ?? 1 });
     this.stats.lastCommittedEpoch = (options.firstEpoch ?? 1) - 1;
     this.stats.lastLocalCommitEpoch = this.stats.lastCommittedEpoch;
-    this.#unprotected = options.unprotected ?? false;
-    this.#peerHost = options.backupHost ?? '';
+    this.#unprotected = options.backupHost === '';
+    this.#peerHost = options.backupHost;
   }
 
   /** The backup whose acknowledgements commit epochs ('' when none). */
@@ -155,39 +154,27 @@ export class CheckpointerPrimaryCore implements Core {
     return this.#snapshot.context.epoch;
   }
 
-  handle(input: Input, nowUs: number): Effect[] {
-    const out: Effect[] = [];
-    switch (input.kind) {
-      case 'start':
-        out.push({ kind: 'setTimer', name: TIMER_EPOCH, atUs: nowUs + this.options.epochUs });
-        break;
-      case 'timer':
-        if (input.name === TIMER_EPOCH) this.#send({ type: 'EPOCH_TIMER' }, nowUs, out);
-        else if (input.name === TIMER_COPY) this.#send({ type: 'COPY_DONE' }, nowUs, out);
-        else if (input.name === TIMER_ACK) this.#onAckTimeout(nowUs, out);
-        else if (input.name === TIMER_RESEND) this.#onResendTimer(nowUs, out);
-        break;
-      case 'message':
-        if (input.msg.type === 'checkpointChunk') this.#onStaged(input.msg, nowUs, out);
-        else if (input.msg.type === 'checkpointAck') this.#onAck(input.msg, nowUs, out);
-        else if (input.msg.type === 'roleChange') this.#onRoleChange(input.msg, nowUs, out);
-        break;
-    }
-    return out;
+  /** The first epoch starts now. */
+  start(nowUs: number, out: Effect[]): void {
+    out.push({ kind: 'setTimer', name: TIMER_EPOCH, atUs: nowUs + this.options.epochUs });
   }
 
-  #onRoleChange(change: RoleChange, nowUs: number, out: Effect[]): void {
-    if (change.role !== 'primary' || change.term < this.term) return;
-    // A copy delayed on the bus must not undo a newer change (a stale "no peer" would drop a new backup).
-    if (change.seq <= this.#roleChangeSeq) {
-      this.stats.staleRoleChanges++;
-      return;
-    }
-    this.#roleChangeSeq = change.seq;
-    // Every new peer is a new backup with an empty image, even on the host of the old one (it restarted): the
-    // backup before it is gone, and the change that said so may have been lost.
+  onTimer(name: string, nowUs: number, out: Effect[]): void {
+    if (name === TIMER_EPOCH) this.#send({ type: 'EPOCH_TIMER' }, nowUs, out);
+    else if (name === TIMER_COPY) this.#send({ type: 'COPY_DONE' }, nowUs, out);
+    else if (name === TIMER_ACK) this.#onAckTimeout(nowUs, out);
+    else if (name === TIMER_RESEND) this.#onResendTimer(nowUs, out);
+  }
+
+  /**
+   * The membership changed (a new assignment under the same term): `peerHost`
+   * is the backup from now on ('' for none). Every new peer is a new backup
+   * with an empty image, even on the host of the old one (it restarted): the
+   * backup before it is gone, and the change that said so may have been lost.
+   */
+  changePeer(peerHost: string, nowUs: number, out: Effect[]): void {
     this.#loseBackup(nowUs, out);
-    if (change.peerHost !== '') this.#gainBackup(change.peerHost);
+    if (peerHost !== '') this.#gainBackup(peerHost);
   }
 
   #send(event: EpochEvent, nowUs: number, out: Effect[]): void {
@@ -256,10 +243,13 @@ export class CheckpointerPrimaryCore implements Core {
   }
 
   #transmit(chunks: readonly CheckpointChunk[], out: Effect[]): void {
-    for (const chunk of chunks) out.push({ kind: 'send', subject: this.options.subjects.ckptData, msg: chunk });
+    assert(this.#peerHost !== '', `epoch checkpoint sent without a backup`);
+    const subject = this.options.ckptDataSubject(this.#peerHost);
+    for (const chunk of chunks) out.push({ kind: 'send', subject, msg: chunk });
   }
 
-  #onStaged(chunk: CheckpointChunk, nowUs: number, out: Effect[]): void {
+  /** A part of the checkpoint being staged, from the guest or the acker. */
+  onStaged(chunk: CheckpointChunk, nowUs: number, out: Effect[]): void {
     if (chunk.term !== this.term) {
       this.stats.staleTermDrops++; // a part of another term's checkpoint
       return;
@@ -272,7 +262,8 @@ export class CheckpointerPrimaryCore implements Core {
     if (staged.complete && this.state === 'pausing') this.#send({ type: 'STAGED' }, nowUs, out);
   }
 
-  #onAck(ack: CheckpointAck, nowUs: number, out: Effect[]): void {
+  /** The backup's answer for an epoch, over the replication link. */
+  onAck(ack: CheckpointAck, nowUs: number, out: Effect[]): void {
     if (ack.term !== this.term) {
       this.stats.staleTermDrops++;
       return;
@@ -358,7 +349,7 @@ export class CheckpointerPrimaryCore implements Core {
     if (oldest === undefined) return;
     this.stats.probes++;
     oldest.timeouts++;
-    out.push({ kind: 'send', subject: this.options.subjects.ckptData, msg: oldest.chunks[oldest.chunks.length - 1]! });
+    out.push({ kind: 'send', subject: this.options.ckptDataSubject(this.#peerHost), msg: oldest.chunks[oldest.chunks.length - 1]! });
     this.#armAckTimer(oldest, nowUs, out);
   }
 

@@ -16,7 +16,7 @@ export interface ClientServiceOptions {
 /** Builds the client as sim/world.ts does: segments out on wire.in, in on wire.out. */
 export function buildClient(config: RunConfig): ClientCore {
   const s = subjects(config.vmId);
-  return new ClientCore(clientOptionsFromConfig(config, s));
+  return new ClientCore(clientOptionsFromConfig(config));
 }
 
 /**

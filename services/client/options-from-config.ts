@@ -1,4 +1,4 @@
-import type { Subjects } from '../../lib/codec/subjects.js';
+import { subjects } from '../../lib/codec/subjects.js';
 import type { RunConfig } from '../../lib/config/run-config.js';
 import type { ClientCoreOptions } from './core.js';
 
@@ -6,7 +6,8 @@ import type { ClientCoreOptions } from './core.js';
 export const TIMELINE_BIN_US = 10_000;
 
 /** The client of a run, the same under every runtime. */
-export function clientOptionsFromConfig(config: RunConfig, s: Subjects): ClientCoreOptions {
+export function clientOptionsFromConfig(config: RunConfig): ClientCoreOptions {
+  const s = subjects(config.vmId);
   return {
     vmId: config.vmId,
     seed: config.seed,

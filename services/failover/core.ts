@@ -15,7 +15,8 @@ const MAX_REMEMBERED_TAKE_ATTEMPTS = 16;
 const MAX_IMMEDIATE_MEMBERSHIP_RETRIES = 3;
 /** Per-host deadlines, re-armed by each heartbeat: detection is exact, not tick-granular. */
 const lateTimer = (host: string) => `failover.late.${host}`;
-const silentTimer = (host: string) => `failover.silent.${host}`;
+const SILENT_TIMER_PREFIX = 'failover.silent.';
+const silentTimer = (host: string) => `${SILENT_TIMER_PREFIX}${host}`;
 
 export interface FailoverOptions {
   readonly vmId: string;
@@ -111,6 +112,7 @@ export class FailoverCore implements Core {
   readonly #unconfirmed = new Map<string, RoleChange>();
   #recovering: boolean;
   #recoveryStartedUs = 0;
+  #publishedView = '';
 
   constructor(readonly options: FailoverOptions) {
     const hosts = [options.primaryHost, options.backupHost, ...options.spareHosts];
@@ -172,7 +174,16 @@ export class FailoverCore implements Core {
         this.#onLease(input.result, nowUs, out);
         break;
     }
+    this.#publishView(out);
     return out;
+  }
+
+  /** Tells watchers (operators, the auditor) its view whenever it changes. */
+  #publishView(out: Effect[]): void {
+    const view = `${this.state}/${this.#term}/${this.#primary}/${this.#backup ?? ''}/${this.#recovering}`;
+    if (view === this.#publishedView) return;
+    this.#publishedView = view;
+    out.push({ kind: 'send', subject: this.options.subjects.failover, msg: { type: 'failoverStatus', vmId: this.options.vmId, term: this.#term, state: this.state, primaryHost: this.#primary, backupHost: this.#backup ?? '', recovering: this.#recovering } });
   }
 
   #send(event: FailoverEvent, nowUs: number, out: Effect[]): void {
@@ -430,8 +441,7 @@ export class FailoverCore implements Core {
 
   #onDeadline(name: string, nowUs: number, out: Effect[]): void {
     const state = this.state;
-    const silent = [...this.#lastSeenUs.keys()].find((h) => name === silentTimer(h));
-    if (silent !== undefined) this.#silentHosts.add(silent);
+    if (name.startsWith(SILENT_TIMER_PREFIX)) this.#silentHosts.add(name.slice(SILENT_TIMER_PREFIX.length));
     if (name === lateTimer(this.#primary)) {
       if (state === 'protected') this.#send({ type: 'PRIMARY_LATE' }, nowUs, out);
     } else if (name === silentTimer(this.#primary)) {

@@ -1,318 +1,262 @@
 import { assert } from '../../lib/assert.js';
-import type { CheckpointChunk, EpochBarrier, EpochEnd } from '../../lib/codec/messages.js';
-import { PagedMemory } from '../../lib/memory/paged-memory.js';
-import type { Rng } from '../../lib/rng.js';
+import type { AssignedRole, Assignment, CheckpointChunk, WireMessage } from '../../lib/codec/messages.js';
+import type { HostSubjects } from '../../lib/codec/subjects.js';
+import { Rng } from '../../lib/rng.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
-import { TcpEndpoint, type TcpOptions } from '../../lib/tcp/index.js';
-import { CheckpointCapture } from './checkpoint-capture.js';
-import { ByteGenerator, StreamVerifier } from './workload/byte-generator.js';
-import { STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, type Workload } from './workload/workload.js';
+import { AssignmentTracker } from '../../lib/supervision/index.js';
+import { StandbyImage } from './standby.js';
+import { GuestVm, type GuestVmOptions } from './vm.js';
 
-/** Where the guest application keeps received requests (after the send ring). */
-const REQUEST_BUFFER_BYTES = 64 * 1024;
-/** The application's memory-dirtying tick. */
-const APP_TICK_US = 1000;
-/** Bytes the application changes in a page it dirties (a counter, a record). */
-const APP_WRITE_BYTES = 64;
-/** Inputs queued while paused; beyond it a paused NIC drops (TCP recovers). */
-const PAUSED_INBOX_MAX = 65_536;
+const TIMER_RESTORE = 'guest.restore';
 
-const TIMER_APP = 'app.dirty';
-
-export interface GuestReplication {
-  readonly epochSubject: string;
-  readonly txEpochSubject: string;
-  readonly ckptStageSubject: string;
-  readonly chunkBytes: number;
-  readonly pageDelta: boolean;
-  /** Re-protection: base-image pages a new backup receives per epoch. */
-  readonly seedPagesPerEpoch: number;
-  readonly recordDigests: boolean;
+/** How the guest takes part in replication on its host. */
+export interface GuestSupervision {
+  readonly host: string;
+  readonly subjects: HostSubjects;
+  /** Where this host receives checkpoints as a backup (over the replication link). */
+  readonly ckptDataSubject: string;
+  readonly ckptAckSubject: string;
+  readonly specBufferBytes: number;
+  /** Epochs a backup buffers ahead of the next one to apply. */
+  readonly maxPendingEpochs: number;
+  /** Time to start the guest from the backup image at a promotion (loading memory into a VM). */
+  readonly restoreUs: number;
+  /** Speculative modes: a promotion hands the backup's speculative buffer to the acker. */
+  readonly handoverSpec: boolean;
 }
 
 export interface GuestCoreOptions {
-  readonly vmId: string;
-  readonly seed: number;
-  readonly tcp: TcpOptions;
-  readonly workload: Workload;
-  /** Where the guest's segments go (the wire in native mode). */
-  readonly txSubject: string;
-  /** Where segments for the guest arrive. */
-  readonly rxSubject: string;
-  readonly memoryBytes: number;
-  readonly appDirtyPagesPerSec: number;
-  /** Randomness of the application's memory writes. */
-  readonly rng: Rng;
-  /** Absent in native mode. */
-  readonly replication?: GuestReplication;
+  readonly vm: GuestVmOptions;
+  /** Absent in native mode: the guest runs from the start, alone. */
+  readonly supervision?: GuestSupervision;
 }
 
-/** What a checkpoint carries besides memory pages. */
-interface SerializedGuestState {
-  readonly epoch: number;
-  readonly tcp: ReturnType<TcpEndpoint['snapshot']>;
-  readonly app: { bytesWritten: number; requestBytesReceived: number; requestsServed: number; responseBacklogBytes: number; appCounter: number };
-}
-
-export interface GuestStats {
-  bytesWritten: number;
-  requestsServed: number;
-  requestBytesReceived: number;
-  requestStreamVerified: boolean;
-  pausedUsTotal: number;
-  inputsDroppedWhilePaused: number;
-  staleTermDrops: number;
-  /** Pause barriers repeated for the epoch paused in (the checkpointer lacked a part): answered again. */
-  checkpointsResent: number;
-  /** Resumes inferred from the next epoch's pause barrier (the resume itself was lost). */
-  impliedResumes: number;
+export interface GuestRoleStats {
+  /** Handovers sent to the acker at a promotion (a repeat answers a request the acker sent again). */
+  handoversSent: number;
+  /** Chunks that reached a guest not (or no longer) a backup, dropped. */
+  chunksWhileNotBackup: number;
 }
 
 /**
- * The protected machine: paged memory with dirty tracking, a TCP server
- * whose send ring lives in that memory, a workload, and (when replicated)
- * the stop-and-copy of each epoch. While paused it runs nothing: inputs wait
- * in a bounded inbox and timers fire late, as in a suspended VM.
+ * The guest service of one host. In native mode it is the VM from the
+ * start. Replicated, it follows its host agent: a backup keeps the standby
+ * image (applying each checkpoint, as a hypervisor keeps the backup VM's
+ * memory); a promotion freezes that image, hands its speculative buffer to
+ * the acker and, after the restore time, holds the VM ready; the primary
+ * role runs it. The VM that runs is the image the backup held: nothing is
+ * copied between services.
  */
 export class GuestCore implements Core {
-  readonly name = 'guest';
-  readonly subscriptions: readonly string[];
-  readonly tcp: TcpEndpoint;
-  readonly memory: PagedMemory;
-  readonly capture: CheckpointCapture | null;
-  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, impliedResumes: 0 };
-  readonly #out: Effect[][] = [];
-  readonly #generator: ByteGenerator;
-  readonly #requestVerifier: StreamVerifier;
-  readonly #requestBase: number;
-  readonly #heapBase: number;
-  #nowUs = 0;
-  /** Response bytes owed but not yet accepted by the send buffer. */
-  #responseBacklogBytes = 0;
-  #epoch = 1;
-  #paused = false;
-  #pausedAtUs = 0;
-  #inbox: Input[] = [];
-  #dirtyCarry = 0;
-  #appCounter = 0;
-  /** Restored from a checkpoint: start resumes the connection instead of listening. */
-  #restored = false;
-  /** What the paused epoch's checkpoint sent, kept until resume: a repeated barrier gets the same bytes again. */
-  #sentWhilePaused: { end: EpochEnd; chunks: CheckpointChunk[] } | null = null;
+  readonly name: string;
+  subscriptions: readonly string[];
+  readonly stats: GuestRoleStats = { handoversSent: 0, chunksWhileNotBackup: 0 };
+  readonly #assignments: AssignmentTracker | null;
+  readonly #idleSubscriptions: readonly string[];
+  #role: AssignedRole;
+  #term = 0;
+  #vm: GuestVm | null = null;
+  #standby: StandbyImage | null = null;
+  /** The standby image a promotion froze, until the VM runs from it. */
+  #frozen: StandbyImage | null = null;
+  #handover: CheckpointChunk[] | null = null;
+  /** A promotion's restore is done: the VM is ready to run. */
+  #ready = false;
+  #reportedEpoch = -1;
+  #reportedSynced = false;
+  /** Every VM and standby image this service ran, for totals and checks. */
+  readonly history: { vms: GuestVm[]; standbys: StandbyImage[] } = { vms: [], standbys: [] };
 
   constructor(readonly options: GuestCoreOptions) {
-    const r = options.replication;
-    this.subscriptions = r ? [options.rxSubject, r.epochSubject] : [options.rxSubject];
-    this.memory = new PagedMemory(options.memoryBytes);
-    this.#requestBase = options.tcp.sndBufBytes;
-    this.#heapBase = this.#requestBase + REQUEST_BUFFER_BYTES;
-    assert(this.#heapBase < options.memoryBytes, `guest memory ${options.memoryBytes} B cannot hold a ${options.tcp.sndBufBytes} B send ring and its request buffer`);
-    this.capture = r ? new CheckpointCapture(this.memory, { vmId: options.vmId, chunkBytes: r.chunkBytes, pageDelta: r.pageDelta, seedPagesPerEpoch: r.seedPagesPerEpoch, recordDigests: r.recordDigests }) : null;
-    this.#generator = new ByteGenerator(options.seed, STREAM_SERVER_TO_CLIENT);
-    this.#requestVerifier = new StreamVerifier(new ByteGenerator(options.seed, STREAM_CLIENT_TO_SERVER));
-    // Request/response servers set TCP_NODELAY (as memcached, redis and netperf's TCP_RR do):
-    // Nagle would hold each response's last short segment for the client's delayed ACK.
-    const tcp = options.workload.kind === 'rr' ? { ...options.tcp, nagle: false } : options.tcp;
-    const ring = { bytes: this.memory.region(0, options.tcp.sndBufBytes), markDirty: (offset: number, len: number) => this.memory.markDirty(offset, len) };
-    this.tcp = new TcpEndpoint(
-      tcp,
-      { vmId: options.vmId, connId: 1, timerPrefix: 'tcp' },
-      {
-        transmit: (seg) => this.#emit({ kind: 'send', subject: options.txSubject, msg: seg }),
-        setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs }),
-        cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
-        deliver: (chunk) => this.#onRequestBytes(chunk),
-        connected: () => this.#pump(),
-        sendSpaceFreed: () => this.#pump(),
-        peerClosed: () => undefined,
-      },
-      ring,
-    );
-    this.tcp.epoch = this.#epoch;
+    const sup = options.supervision;
+    this.name = sup === undefined ? 'guest' : `guest.${sup.host}`;
+    this.#assignments = sup === undefined ? null : new AssignmentTracker(options.vm.vmId, sup.host, 'guest');
+    this.#idleSubscriptions = sup === undefined ? [] : [sup.subjects.assign('guest')];
+    if (sup === undefined) {
+      this.#role = 'primary';
+      this.#vm = this.#newVm(options.vm);
+      this.subscriptions = [options.vm.rxSubject];
+    } else {
+      this.#role = 'spare';
+      this.subscriptions = this.#idleSubscriptions;
+    }
   }
 
-  get epoch(): number {
-    return this.#epoch;
+  get role(): AssignedRole {
+    return this.#role;
   }
-  get paused(): boolean {
-    return this.#paused;
+  /** The running (or restored, ready) VM; null otherwise. */
+  get vm(): GuestVm | null {
+    return this.#vm;
+  }
+  /** The backup image while this host is a backup. */
+  get standby(): StandbyImage | null {
+    return this.#standby;
+  }
+  get staleAssignments(): number {
+    return this.#assignments?.staleAssignments ?? 0;
   }
 
   handle(input: Input, nowUs: number): Effect[] {
-    const effects: Effect[] = [];
-    this.#out.push(effects);
-    this.#nowUs = nowUs;
-    try {
-      if (input.kind === 'message' && input.msg.type === 'epochBarrier') this.#onBarrier(input.msg);
-      else if (this.#paused) this.#defer(input);
-      else this.#run(input);
-    } finally {
-      this.#out.pop();
-    }
-    return effects;
-  }
-
-  #run(input: Input): void {
+    const sup = this.options.supervision;
+    if (sup === undefined) return this.#vm!.handle(input, nowUs);
+    const out: Effect[] = [];
     switch (input.kind) {
       case 'start':
-        if (this.#restored) {
-          this.tcp.resumeTimers(this.#nowUs);
-          this.tcp.acknowledgeNow(this.#nowUs);
-        }
-        else this.tcp.listen();
-        if (this.options.appDirtyPagesPerSec > 0) this.#emit({ kind: 'setTimer', name: TIMER_APP, atUs: this.#nowUs + APP_TICK_US });
-        break;
-      case 'message':
-        if (input.msg.type !== 'segment') break;
-        if (input.msg.term !== this.tcp.term) this.stats.staleTermDrops++; // another term's acker
-        else this.tcp.onSegment(input.msg, this.#nowUs);
-        break;
+        this.#assignments!.started(nowUs);
+        this.#status(out);
+        return out;
       case 'timer':
-        if (input.name === TIMER_APP) this.#dirtyAppPages();
-        else this.tcp.onTimer(input.name, this.#nowUs);
-        break;
+        if (input.name === TIMER_RESTORE) this.#restored(nowUs, out);
+        else if (this.#role === 'primary' && this.#vm !== null) return this.#vm.handle(input, nowUs);
+        return out;
+      case 'message':
+        return this.#onMessage(input, nowUs, out);
+      case 'leaseResult':
+        return out;
     }
   }
 
-  #defer(input: Input): void {
-    if (this.#inbox.length >= PAUSED_INBOX_MAX && input.kind === 'message') {
-      this.stats.inputsDroppedWhilePaused++;
-      return;
+  #onMessage(input: Extract<Input, { kind: 'message' }>, nowUs: number, out: Effect[]): Effect[] {
+    const sup = this.options.supervision!;
+    const msg: WireMessage = input.msg;
+    switch (msg.type) {
+      case 'assignment':
+        this.#onAssignment(msg, nowUs, out);
+        return out;
+      case 'checkpointChunk':
+        if (input.subject !== sup.ckptDataSubject) return out;
+        if (this.#standby === null) {
+          this.stats.chunksWhileNotBackup++;
+          return out;
+        }
+        out.push(...this.#standby.onChunk(msg));
+        this.#reportProgress(out);
+        return out;
+      case 'handoverRequest':
+        if (msg.term === this.#term) this.#sendHandover(out);
+        return out;
+      default:
+        if (this.#role === 'primary' && this.#vm !== null) return this.#vm.handle(input, nowUs);
+        return out;
     }
-    this.#inbox.push(input);
   }
 
-  #onBarrier(barrier: EpochBarrier): void {
-    const r = this.options.replication;
-    if (r === undefined || this.capture === null) return;
-    if (barrier.term !== this.tcp.term) {
-      this.stats.staleTermDrops++; // another term's checkpointer
-      return;
-    }
-    if (!barrier.resume) {
-      // The checkpointer pauses epoch N + 1 only after it resumed N: that resume was lost.
-      if (this.#paused && barrier.epoch === this.#epoch + 1) {
-        this.stats.impliedResumes++;
-        this.#resume();
-      }
-      if (this.#paused && barrier.epoch === this.#epoch) {
-        this.#resendCheckpoint(r); // a part of it was lost on the way
+  #status(out: Effect[]): void {
+    const sup = this.options.supervision!;
+    const image = this.#standby ?? this.#frozen;
+    const epoch = image?.stats.appliedEpoch ?? 0;
+    const synced = image?.synced ?? false;
+    this.#reportedEpoch = epoch;
+    this.#reportedSynced = synced;
+    const ready = this.#role === 'promoting' && this.#ready;
+    const txEndSeq = ready ? (this.#vm?.txEndSeq ?? 0) : 0;
+    out.push({ kind: 'send', subject: sup.subjects.status, msg: this.#assignments!.status({ role: this.#role, term: this.#term, epoch, synced, ready, txEndSeq }) });
+  }
+
+  /** A backup reports each applied epoch, and when its image becomes complete. */
+  #reportProgress(out: Effect[]): void {
+    const s = this.#standby!;
+    if (s.stats.appliedEpoch !== this.#reportedEpoch || s.synced !== this.#reportedSynced) this.#status(out);
+  }
+
+  #onAssignment(a: Assignment, nowUs: number, out: Effect[]): void {
+    const order = this.#assignments!.take(a);
+    if (order === 'stale') return;
+    if (order === 'newer' && this.#role !== 'stopped') this.#become(a, nowUs, out);
+    this.#status(out);
+  }
+
+  #become(a: Assignment, nowUs: number, out: Effect[]): void {
+    const sup = this.options.supervision!;
+    const previous = this.#role;
+    // A new backup for this primary (same term): the VM runs on untouched.
+    if (a.role === 'primary' && previous === 'primary' && a.term === this.#term) return;
+    this.#role = a.role;
+    this.#term = a.term;
+    switch (a.role) {
+      case 'backup':
+        // A new assignment as backup is a new join (or the first one): a new image from the start or a base epoch.
+        this.#drop(out);
+        this.#standby = new StandbyImage({ vmId: this.options.vm.vmId, ckptAckSubject: sup.ckptAckSubject, term: a.term, memoryBytes: this.options.vm.memoryBytes, specBufferBytes: sup.specBufferBytes, maxPendingEpochs: sup.maxPendingEpochs, recordDigests: this.options.vm.replication?.recordDigests ?? false, host: sup.host, joining: a.joining });
+        this.history.standbys.push(this.#standby);
+        this.subscriptions = [...this.#idleSubscriptions, sup.ckptDataSubject];
+        return;
+      case 'promoting': {
+        const image = this.#standby;
+        // The failover service promotes only a backup that reported a complete image.
+        assert(previous === 'backup' && image !== null, `promoting ${sup.host}, whose guest is ${previous}, not a backup`);
+        assert(image.synced, `promoting ${sup.host}, whose backup image is incomplete (${image.missingPages} pages missing)`);
+        // The image is final from here: the promotion restores exactly this epoch.
+        this.#standby = null;
+        this.#frozen = image;
+        this.#ready = false;
+        this.#handover = sup.handoverSpec ? image.handoverChunks(a.term, this.options.vm.replication!.chunkBytes) : null;
+        this.subscriptions = sup.handoverSpec ? [...this.#idleSubscriptions, sup.subjects.handoverRequest] : this.#idleSubscriptions;
+        out.push({ kind: 'setTimer', name: TIMER_RESTORE, atUs: nowUs + sup.restoreUs });
         return;
       }
-      if (barrier.epoch !== this.#epoch || this.#paused) return; // stale barrier
-      this.#paused = true;
-      this.#pausedAtUs = this.#nowUs;
-      if (barrier.base) this.capture.startBase();
-      // Every segment of this epoch was published before this marker, on the same connection.
-      const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax, base: barrier.base };
-      const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
-      this.#sentWhilePaused = { end, chunks };
-      this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
-      for (const chunk of chunks) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
-      return;
+      case 'primary': {
+        const vm = previous === 'promoting' && this.#ready ? this.#vm : null;
+        assert(previous !== 'promoting' || vm !== null, `${sup.host} made primary before its restore finished`);
+        if (vm === null) {
+          // The first primary: a fresh VM, as at boot.
+          this.#drop(out);
+          this.#vm = this.#newVm(this.options.vm);
+        }
+        this.#frozen = null;
+        this.#handover = null;
+        this.subscriptions = [...this.#idleSubscriptions, this.options.vm.rxSubject, sup.subjects.epoch];
+        out.push(...this.#vm!.handle({ kind: 'start' }, nowUs));
+        return;
+      }
+      case 'spare':
+      case 'stopped':
+        this.#drop(out);
+        this.subscriptions = this.#idleSubscriptions;
+        return;
     }
-    if (barrier.epoch !== this.#epoch || !this.#paused) return; // stale or repeated resume
-    this.#resume();
   }
 
-  /** The same EpochEnd and parts again, byte for byte: the acker and the checkpointer take repeats as no-ops. */
-  #resendCheckpoint(r: GuestReplication): void {
-    const sent = this.#sentWhilePaused;
-    if (sent === null) return;
-    this.stats.checkpointsResent++;
-    this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: sent.end });
-    for (const chunk of sent.chunks) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
-  }
-
-  #resume(): void {
-    this.#paused = false;
-    this.#sentWhilePaused = null;
-    this.stats.pausedUsTotal += this.#nowUs - this.#pausedAtUs;
-    this.#epoch++;
-    this.tcp.epoch = this.#epoch;
-    const inbox = this.#inbox;
-    this.#inbox = [];
-    for (const input of inbox) this.#run(input);
-  }
-
-  /**
-   * Becomes the guest the backup holds: memory image and state of the last
-   * committed checkpoint, running under the new fencing term. Whatever the
-   * old primary did after that checkpoint never left the host, so the guest
-   * simply continues from here.
-   */
-  restore(image: Uint8Array, stateBlob: Uint8Array, term: number): void {
-    assert(image.length === this.memory.sizeBytes, `image of ${image.length} B for a ${this.memory.sizeBytes} B guest`);
-    const state = JSON.parse(new TextDecoder().decode(stateBlob)) as SerializedGuestState;
-    this.memory.bytes.set(image);
-    this.tcp.restore(state.tcp);
-    this.#epoch = state.epoch + 1;
-    this.tcp.epoch = this.#epoch;
-    this.tcp.term = term;
-    this.stats.bytesWritten = state.app.bytesWritten;
-    this.stats.requestBytesReceived = state.app.requestBytesReceived;
-    this.#requestVerifier.bytesVerified = state.app.requestBytesReceived;
-    this.stats.requestsServed = state.app.requestsServed;
-    this.#responseBacklogBytes = state.app.responseBacklogBytes;
-    this.#appCounter = state.app.appCounter;
-    this.#restored = true;
-  }
-
-  /** Device, TCP and application state: everything outside memory pages. */
-  #serializeState(): Uint8Array {
-    const state: SerializedGuestState = {
-      epoch: this.#epoch,
-      tcp: this.tcp.snapshot(),
-      app: { bytesWritten: this.stats.bytesWritten, requestBytesReceived: this.stats.requestBytesReceived, requestsServed: this.stats.requestsServed, responseBacklogBytes: this.#responseBacklogBytes, appCounter: this.#appCounter },
-    };
-    return new TextEncoder().encode(JSON.stringify(state));
-  }
-
-  #dirtyAppPages(): void {
-    this.#dirtyCarry += (this.options.appDirtyPagesPerSec * APP_TICK_US) / 1e6;
-    const heapPages = Math.floor((this.options.memoryBytes - this.#heapBase) / 4096);
-    const record = new Uint8Array(APP_WRITE_BYTES);
-    while (this.#dirtyCarry >= 1 && heapPages > 0) {
-      this.#dirtyCarry -= 1;
-      const page = this.options.rng.int(heapPages);
-      const offset = this.options.rng.int(4096 / APP_WRITE_BYTES) * APP_WRITE_BYTES;
-      new DataView(record.buffer).setFloat64(0, ++this.#appCounter);
-      this.memory.write(this.#heapBase + page * 4096 + offset, record);
+  /** The restore time is over: the VM runs from the frozen image once the agent says so. */
+  #restored(nowUs: number, out: Effect[]): void {
+    const image = this.#frozen;
+    if (this.#role !== 'promoting' || image === null || this.#ready) return;
+    const applied = image.stats.appliedEpoch;
+    if (applied > 0) {
+      const vm = this.#newVm({ ...this.options.vm, rng: new Rng(this.options.vm.seed).fork(`promoted.${this.#term}`).fork('guest.app') }, image.image);
+      vm.restore(image.stateBlob, this.#term, nowUs);
+      this.#vm = vm;
+    } else {
+      // Promoted before the first checkpoint applied: the guest starts afresh, as at boot.
+      this.#vm = this.#newVm(this.options.vm);
     }
-    this.#emit({ kind: 'setTimer', name: TIMER_APP, atUs: this.#nowUs + APP_TICK_US });
+    this.#ready = true;
+    this.#status(out);
   }
 
-  #emit(effect: Effect): void {
-    this.#out[this.#out.length - 1]!.push(effect);
+  #sendHandover(out: Effect[]): void {
+    const chunks = this.#handover;
+    if (this.#role !== 'promoting' || chunks === null) return;
+    this.stats.handoversSent++;
+    for (const chunk of chunks) out.push({ kind: 'send', subject: this.options.supervision!.subjects.handover, msg: chunk });
   }
 
-  #onRequestBytes(chunk: Uint8Array): void {
-    this.#requestVerifier.check(chunk);
-    this.stats.requestStreamVerified = this.#requestVerifier.ok;
-    const at = this.stats.requestBytesReceived % REQUEST_BUFFER_BYTES;
-    const first = Math.min(chunk.length, REQUEST_BUFFER_BYTES - at);
-    this.memory.write(this.#requestBase + at, chunk.subarray(0, first));
-    if (first < chunk.length) this.memory.write(this.#requestBase, chunk.subarray(first, Math.min(chunk.length, first + REQUEST_BUFFER_BYTES)));
-    const w = this.options.workload;
-    if (w.kind !== 'rr') return;
-    const before = Math.floor(this.stats.requestBytesReceived / w.requestBytes);
-    this.stats.requestBytesReceived += chunk.length;
-    const completed = Math.floor(this.stats.requestBytesReceived / w.requestBytes) - before;
-    this.stats.requestsServed += completed;
-    this.#responseBacklogBytes += completed * w.responseBytes;
-    this.#pump();
+  #newVm(options: GuestVmOptions, memory?: StandbyImage['image']): GuestVm {
+    const vm = new GuestVm(options, memory);
+    if (this.options.supervision !== undefined) vm.tcp.term = this.#term;
+    this.history.vms.push(vm);
+    return vm;
   }
 
-  /** Writes workload bytes while the send buffer has room. */
-  #pump(): void {
-    if (this.tcp.state !== 'established') return;
-    const w = this.options.workload;
-    const want = w.kind === 'bulk' ? (w.totalBytes === 0 ? Number.MAX_SAFE_INTEGER : w.totalBytes - this.stats.bytesWritten) : this.#responseBacklogBytes;
-    if (want > 0) {
-      const n = this.tcp.write(want, (dst, offset) => this.#generator.fill(dst, offset), this.#nowUs);
-      this.stats.bytesWritten += n;
-      if (w.kind === 'rr') this.#responseBacklogBytes -= n;
-    }
-    if (w.kind === 'bulk' && w.totalBytes > 0 && this.stats.bytesWritten === w.totalBytes) this.tcp.close(this.#nowUs);
+  /** Forgets the VM and any image (a crash of the VM, or a new role from nothing). */
+  #drop(out: Effect[]): void {
+    if (this.#vm !== null) for (const name of this.#vm.timerNames()) out.push({ kind: 'cancelTimer', name });
+    this.#vm = null;
+    this.#standby = null;
+    this.#frozen = null;
+    this.#handover = null;
+    this.#ready = false;
+    out.push({ kind: 'cancelTimer', name: TIMER_RESTORE });
   }
 }

@@ -3,9 +3,9 @@ import type { RunConfig } from '../../lib/config/run-config.js';
 import { connectNats, createLogger, drainOnSignals, emulatedLink, NatsShell, type ShellCounters } from '../../lib/runtime/nats/index.js';
 import type { LinkStats } from '../../lib/link/index.js';
 import type { TcpStats } from '../../lib/tcp/index.js';
-import { Rng } from '../../lib/rng.js';
-import { GuestCore, type GuestStats } from './core.js';
+import { GuestCore } from './core.js';
 import { guestOptionsFromConfig } from './options-from-config.js';
+import type { GuestStats } from './vm.js';
 
 export interface GuestServiceOptions {
   readonly natsUrl: string;
@@ -35,7 +35,7 @@ export interface GuestReport {
 
 /** Builds the guest as sim/world.ts does (in native mode: segments out on wire.out, in on wire.in). */
 export function buildGuest(config: RunConfig): GuestCore {
-  return new GuestCore(guestOptionsFromConfig(config, subjects(config.vmId), new Rng(config.seed)));
+  return new GuestCore(guestOptionsFromConfig(config, null));
 }
 
 /**
@@ -65,7 +65,8 @@ export async function runGuestService(config: RunConfig, options: GuestServiceOp
     removeSignals();
     if (lifetime) clearTimeout(lifetime);
   }
-  const report: GuestReport = { kind: 'guest-report', vmId: config.vmId, guest: guest.stats, tcp: guest.tcp.stats, linkUp: linkUp.stats, shell: shell.counters, reason };
+  const vm = guest.vm!;
+  const report: GuestReport = { kind: 'guest-report', vmId: config.vmId, guest: vm.stats, tcp: vm.tcp.stats, linkUp: linkUp.stats, shell: shell.counters, reason };
   write(JSON.stringify(report));
   return report;
 }

@@ -1,36 +1,55 @@
-import type { Subjects } from '../../lib/codec/subjects.js';
-import { isReplicated, type RunConfig } from '../../lib/config/run-config.js';
+import { isReplicated, isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import { PAGE_BYTES } from '../../lib/memory/paged-memory.js';
-import type { Rng } from '../../lib/rng.js';
+import type { ServiceExtras } from '../../lib/planted-bugs.js';
+import { Rng } from '../../lib/rng.js';
+import { topologyOf } from '../../lib/topology/index.js';
+import { US_PER_S, msToUs } from '../../lib/units.js';
 import type { GuestCoreOptions } from './core.js';
 
-/** The guest of a run, the same under every runtime. */
-export function guestOptionsFromConfig(config: RunConfig, s: Subjects, rng: Rng, recordDigests = false): GuestCoreOptions {
-  const replicated = isReplicated(config.mode);
+/**
+ * The guest service of `host` (replicated modes) or the guest alone (native,
+ * `host` null), the same under every runtime.
+ */
+export function guestOptionsFromConfig(config: RunConfig, host: string | null, extras: ServiceExtras = {}): GuestCoreOptions {
+  const t = topologyOf(config);
+  const s = t.subjects;
   // spec-racc: the guest's TCP knows it is replicated (docs/racc.md).
   const tcp = config.mode === 'spec-racc' ? { ...config.tcp, congestionControl: 'racc' as const, slowStartAfterIdle: false } : config.tcp;
-  return {
+  const common = {
     vmId: config.vmId,
     seed: config.seed,
     tcp,
     workload: config.workload,
-    txSubject: replicated ? s.tx : s.wireOut,
-    rxSubject: replicated ? s.rx : s.wireIn,
     memoryBytes: config.guest.memoryBytes,
     appDirtyPagesPerSec: config.guest.appDirtyPagesPerSec,
-    rng: rng.fork('guest.app'),
-    ...(replicated
-      ? {
-          replication: {
-            epochSubject: s.epoch,
-            txEpochSubject: s.txEpoch,
-            ckptStageSubject: s.ckptStage,
-            chunkBytes: config.checkpoint.chunkBytes,
-            pageDelta: config.checkpoint.pageDelta,
-            seedPagesPerEpoch: Math.floor(config.checkpoint.seedBytesPerEpoch / PAGE_BYTES),
-            recordDigests,
-          },
-        }
-      : {}),
+    rng: new Rng(config.seed).fork('guest.app'),
+  };
+  if (!isReplicated(config.mode) || host === null) return { vm: { ...common, txSubject: s.wireOut, rxSubject: s.wireIn } };
+  const h = s.host(host);
+  const f = config.failover;
+  return {
+    vm: {
+      ...common,
+      txSubject: h.tx,
+      rxSubject: h.rx,
+      replication: {
+        txEpochSubject: h.txEpoch,
+        ckptStageSubject: h.ckptStage,
+        chunkBytes: config.checkpoint.chunkBytes,
+        pageDelta: config.checkpoint.pageDelta,
+        seedPagesPerEpoch: Math.floor(config.checkpoint.seedBytesPerEpoch / PAGE_BYTES),
+        recordDigests: extras.recordDigests ?? false,
+      },
+    },
+    supervision: {
+      host,
+      subjects: h,
+      ckptDataSubject: s.ckptData(host),
+      ckptAckSubject: s.ckptAck,
+      specBufferBytes: config.buffers.specBufferBytes,
+      maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1,
+      restoreUs: msToUs(f.restoreFixedMs) + Math.ceil((config.guest.memoryBytes * US_PER_S) / f.restoreBytesPerSec),
+      handoverSpec: isSpeculative(config.mode),
+    },
   };
 }

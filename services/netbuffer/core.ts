@@ -1,13 +1,16 @@
 import { assert } from '../../lib/assert.js';
-import type { Segment } from '../../lib/codec/messages.js';
+import type { AssignedRole, Assignment, Segment } from '../../lib/codec/messages.js';
+import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
+import { AssignmentTracker, PermitHolder } from '../../lib/supervision/index.js';
 import { TCP_IP_HEADER_BYTES } from '../../lib/tcp/header.js';
 
 export interface NetbufferOptions {
   readonly vmId: string;
-  /** The guest's segments. */
-  readonly txSubject: string;
-  readonly commitSubject: string;
+  /** The host this netbuffer runs on. */
+  readonly host: string;
+  /** Its host's subjects: the guest's segments and commits arrive there, assignments and permits too. */
+  readonly subjects: HostSubjects;
   /** Released output goes here (the wire). */
   readonly outSubject: string;
   /** Bound on held bytes; a segment beyond it is refused and counted (TCP retransmits it). */
@@ -19,6 +22,8 @@ export interface NetbufferOptions {
   readonly holdData: boolean;
   /** Tests only: a planted bug that releases output without waiting for its commit. */
   readonly plantedReleaseBeforeCommit?: boolean;
+  /** Tests only: a planted bug that keeps releasing after its permit expired. */
+  readonly plantedIgnorePermitExpiry?: boolean;
 }
 
 export interface NetbufferStats {
@@ -31,6 +36,8 @@ export interface NetbufferStats {
   staleTermDrops: number;
   /** Exact copies of a segment already held (the bus repeated it), dropped. */
   duplicatesDropped: number;
+  /** Releases that waited because the permit had expired (the host could not renew its lease). */
+  releasesWithoutPermit: number;
 }
 
 interface EpochQueue {
@@ -45,46 +52,100 @@ const segmentKey = (seg: Segment): string => `${seg.seq}/${seg.payload.length}/$
 
 /**
  * Output commit, like Linux sch_plug: each epoch's segments are held until
- * the backup has that epoch, then the whole epoch is released in order.
+ * the backup has that epoch, then the whole epoch is released in order, and
+ * only while the host agent's release permit lasts. Idle unless its host
+ * agent assigns it the primary role.
  */
 export class NetbufferCore implements Core {
-  readonly name = 'netbuffer';
-  readonly subscriptions: readonly string[];
-  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0 };
+  readonly name: string;
+  subscriptions: readonly string[];
+  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, releasesWithoutPermit: 0 };
+  readonly #assignments: AssignmentTracker;
+  readonly #permit: PermitHolder;
+  readonly #idleSubscriptions: readonly string[];
+  #role: AssignedRole = 'spare';
   /** The fencing term this host serves under. */
-  term = 0;
+  #term = 0;
   /** Ascending by epoch. */
   readonly #queues: EpochQueue[] = [];
-  /** Set when the host lost its lease: nothing more leaves (another host may be primary). */
-  fenced = false;
 
   constructor(readonly options: NetbufferOptions) {
-    this.subscriptions = [options.txSubject, options.commitSubject];
+    this.name = `netbuffer.${options.host}`;
+    this.#assignments = new AssignmentTracker(options.vmId, options.host, 'netbuffer');
+    this.#permit = new PermitHolder(options.plantedIgnorePermitExpiry ?? false);
+    this.#idleSubscriptions = [options.subjects.assign('netbuffer'), options.subjects.permit];
+    this.subscriptions = this.#idleSubscriptions;
   }
 
-  handle(input: Input, _nowUs: number): Effect[] {
+  get role(): AssignedRole {
+    return this.#role;
+  }
+  get term(): number {
+    return this.#term;
+  }
+  get staleAssignments(): number {
+    return this.#assignments.staleAssignments;
+  }
+
+  handle(input: Input, nowUs: number): Effect[] {
+    if (input.kind === 'start') {
+      this.#assignments.started(nowUs);
+      return [this.#status()];
+    }
     if (input.kind !== 'message') return [];
     const msg = input.msg;
-    if (msg.type === 'segment') {
-      if (msg.term !== this.term) {
-        this.stats.staleTermDrops++; // a fenced primary's guest
+    switch (msg.type) {
+      case 'assignment':
+        return this.#onAssignment(msg);
+      case 'releasePermit':
+        // A new permit may let out what waited for one.
+        return this.#permit.grant(msg) && this.#role === 'primary' ? this.#release(this.stats.lastCommittedEpoch, nowUs) : [];
+      case 'segment':
+        if (this.#role !== 'primary') return [];
+        if (msg.term !== this.#term) {
+          this.stats.staleTermDrops++; // a fenced primary's guest
+          return [];
+        }
+        return this.#onSegment(msg, nowUs);
+      case 'epochCommit':
+        if (this.#role !== 'primary') return [];
+        if (msg.term !== this.#term) {
+          this.stats.staleTermDrops++;
+          return [];
+        }
+        return this.#onCommit(msg.epoch, nowUs);
+      default:
         return [];
-      }
-      return this.#onSegment(msg);
     }
-    if (msg.type === 'epochCommit') {
-      if (msg.term !== this.term) {
-        this.stats.staleTermDrops++;
-        return [];
-      }
-      return this.#onCommit(msg.epoch);
-    }
-    return [];
   }
 
-  #onSegment(seg: Segment): Effect[] {
+  #status(): Effect {
+    return { kind: 'send', subject: this.options.subjects.status, msg: this.#assignments.status({ role: this.#role, term: this.#term }) };
+  }
+
+  #onAssignment(a: Assignment): Effect[] {
+    const order = this.#assignments.take(a);
+    if (order === 'stale') return [];
+    if (order === 'newer' && this.#role !== 'stopped') {
+      const continues = a.role === 'primary' && this.#role === 'primary' && a.term === this.#term;
+      if (!continues) {
+        // A new term or another role: what was held belongs to an epoch stream that is gone.
+        this.#queues.length = 0;
+        this.stats.heldBytes = 0;
+        this.stats.lastCommittedEpoch = a.role === 'primary' ? a.firstEpoch - 1 : 0;
+      }
+      this.#role = a.role;
+      this.#term = a.term;
+      const s = this.options.subjects;
+      this.subscriptions = a.role === 'primary' ? [...this.#idleSubscriptions, s.tx, s.commit] : this.#idleSubscriptions;
+    }
+    return [this.#status()];
+  }
+
+  #onSegment(seg: Segment, nowUs: number): Effect[] {
     if (!this.options.holdData && seg.payload.length > 0) return [];
-    if ((seg.epoch <= this.stats.lastCommittedEpoch || this.options.plantedReleaseBeforeCommit) && !this.fenced) {
+    const committed = seg.epoch <= this.stats.lastCommittedEpoch || this.options.plantedReleaseBeforeCommit === true;
+    if (committed && this.#permit.allows(this.#term, nowUs)) {
       // Its epoch is already on the backup (it overtook nothing): release at once.
       this.stats.segmentsReleased++;
       return [{ kind: 'send', subject: this.options.outSubject, msg: seg }];
@@ -104,7 +165,7 @@ export class NetbufferCore implements Core {
       queue = { epoch: seg.epoch, segments: [], keys: new Set() };
       this.#queues.push(queue);
     } else if (queue.epoch > seg.epoch) {
-      // Late segment of an older, still uncommitted epoch.
+      // Late segment of an older, still uncommitted epoch (or a committed one held for a permit).
       queue = this.#queues.find((q) => q.epoch === seg.epoch) ?? this.#insertQueue(seg.epoch);
     }
     queue.segments.push(seg);
@@ -121,10 +182,19 @@ export class NetbufferCore implements Core {
     return queue;
   }
 
-  #onCommit(epoch: number): Effect[] {
+  #onCommit(epoch: number, nowUs: number): Effect[] {
     if (epoch <= this.stats.lastCommittedEpoch) return []; // duplicate commit
     this.stats.lastCommittedEpoch = epoch;
-    if (this.fenced) return [];
+    return this.#release(epoch, nowUs);
+  }
+
+  /** Releases every held epoch up to `epoch`, in order, if the permit allows. */
+  #release(epoch: number, nowUs: number): Effect[] {
+    if (this.#queues.length === 0 || this.#queues[0]!.epoch > epoch) return [];
+    if (!this.#permit.allows(this.#term, nowUs)) {
+      this.stats.releasesWithoutPermit++;
+      return [];
+    }
     const effects: Effect[] = [];
     while (this.#queues.length > 0 && this.#queues[0]!.epoch <= epoch) {
       const queue = this.#queues.shift()!;

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { PLANTED_BUGS, type PlantedBug } from '../../sim/planted-bugs.js';
+import { PLANTED_BUGS, type PlantedBug } from '../../lib/planted-bugs.js';
 import { runVoprSeed } from '../../sim/vopr.js';
 
 /** CI runs a slice of seeds; `npm run vopr` runs ten thousand. */

@@ -4,6 +4,7 @@ import type { WireMessage } from '../../codec/messages.js';
 import { messageTypeOf } from '../../codec/subjects.js';
 import { START, type Core, type Effect, type LeaseOp, type LeaseResult, type LogLevel } from '../types.js';
 import { EventQueue } from './event-queue.js';
+import { HostClock } from './host-clock.js';
 
 /**
  * A hop between publisher and subscribers of one subject (an emulated link).
@@ -23,8 +24,8 @@ export interface SimRuntimeOptions {
   readonly onLog?: (entry: SimLogEntry) => void;
   /** Drops a message on the bus (fault injection: partitions); counted as dropped. */
   readonly dropOnBus?: (subject: string, msg: WireMessage, nowUs: number) => boolean;
-  /** Sees every message as it is published (the simulator's oracle watches here). */
-  readonly onPublish?: (subject: string, msg: WireMessage, nowUs: number) => void;
+  /** Sees every message as it is published, with who published it (the simulator's auditor watches here). */
+  readonly onPublish?: (subject: string, msg: WireMessage, nowUs: number, from: Publisher) => void;
   /** Answers lease operations (the lease store of the simulated world). */
   readonly leaseStore?: SimLeaseStore;
   /** Rewrites a message between hop and subscribers: fault tests only. */
@@ -69,9 +70,29 @@ interface TimerSlot {
   gen: number;
 }
 
+/** Who published a message: the actor, the machine it runs on and that machine's clock. */
+export interface Publisher {
+  readonly actor: string;
+  /** The host it runs on; null for actors outside the hosts (the client, the failover service). */
+  readonly host: string | null;
+  readonly clock: HostClock;
+}
+
+/** Where an actor runs: its host (if any) and the clock it reads. */
+export interface Placement {
+  readonly host?: string;
+  readonly clock?: HostClock;
+}
+
+const EXACT_CLOCK = new HostClock();
+
 interface ActorSlot {
   readonly core: Core;
   readonly timers: Map<string, TimerSlot>;
+  readonly publisher: Publisher;
+  readonly clock: HostClock;
+  /** The subscription list last registered: a core may change its list after any input. */
+  subscribed: readonly string[];
   /** False once removed (its host crashed): its timers and pending inputs vanish. */
   alive: boolean;
 }
@@ -124,12 +145,34 @@ export class SimRuntime {
     return this.#messagesDuplicated;
   }
 
-  addActor(core: Core): void {
-    const slot: ActorSlot = { core, timers: new Map(), alive: true };
+  /** Adds an actor; it starts now. Its times are read on `placement.clock` (true time by default). */
+  addActor(core: Core, placement: Placement = {}): void {
+    const clock = placement.clock ?? EXACT_CLOCK;
+    const slot: ActorSlot = { core, timers: new Map(), publisher: { actor: core.name, host: placement.host ?? null, clock }, clock, subscribed: [], alive: true };
     this.#actors.push(slot);
-    // New arrays, so a delivery in progress does not reach an actor added during it.
-    for (const subject of core.subscriptions) this.#subscribers.set(subject, [...(this.#subscribers.get(subject) ?? []), slot]);
+    this.#subscribe(slot);
     this.#queue.push(new SimEvent(this.#nowUs, EventKind.Start, slot, '', null, null, 0));
+  }
+
+  /** The local time an actor's clock reads now. */
+  localNowUs(core: Core): number {
+    const slot = this.#actors.find((a) => a.core === core);
+    assert(slot !== undefined, `${core.name} is not running`);
+    return slot.clock.localUs(this.#nowUs);
+  }
+
+  /** Brings the subscriber lists in line with the core's current list (new arrays: a delivery in progress is unaffected). */
+  #subscribe(slot: ActorSlot): void {
+    const wanted = slot.core.subscriptions;
+    for (const subject of slot.subscribed) if (!wanted.includes(subject)) this.#unsubscribeOne(slot, subject);
+    for (const subject of wanted) if (!slot.subscribed.includes(subject)) this.#subscribers.set(subject, [...(this.#subscribers.get(subject) ?? []), slot]);
+    slot.subscribed = wanted;
+  }
+
+  #unsubscribeOne(slot: ActorSlot, subject: string): void {
+    const list = this.#subscribers.get(subject)?.filter((a) => a !== slot) ?? [];
+    if (list.length > 0) this.#subscribers.set(subject, list);
+    else this.#subscribers.delete(subject);
   }
 
   /**
@@ -142,11 +185,8 @@ export class SimRuntime {
     const slot = this.#actors[index]!;
     slot.alive = false;
     this.#actors.splice(index, 1);
-    for (const subject of core.subscriptions) {
-      const list = this.#subscribers.get(subject)?.filter((a) => a !== slot) ?? [];
-      if (list.length > 0) this.#subscribers.set(subject, list);
-      else this.#subscribers.delete(subject);
-    }
+    for (const subject of slot.subscribed) this.#unsubscribeOne(slot, subject);
+    slot.subscribed = [];
   }
 
   isRunning(core: Core): boolean {
@@ -179,20 +219,20 @@ export class SimRuntime {
       case EventKind.Start:
         if (!ev.actor!.alive) return;
         this.#eventsProcessed++;
-        this.#apply(ev.actor!, ev.actor!.core.handle(START, this.#nowUs));
+        this.#apply(ev.actor!, ev.actor!.core.handle(START, ev.actor!.clock.localUs(this.#nowUs)));
         return;
       case EventKind.Deliver: {
         this.#eventsProcessed++;
         const subs = this.#subscribers.get(ev.subject);
         if (subs === undefined) return;
         const input = { kind: 'message', subject: ev.subject, msg: ev.msg! } as const;
-        for (const slot of subs) if (slot.alive) this.#apply(slot, slot.core.handle(input, this.#nowUs));
+        for (const slot of subs) if (slot.alive) this.#apply(slot, slot.core.handle(input, slot.clock.localUs(this.#nowUs)));
         return;
       }
       case EventKind.LeaseAnswer:
         if (!ev.actor!.alive) return;
         this.#eventsProcessed++;
-        this.#apply(ev.actor!, ev.actor!.core.handle({ kind: 'leaseResult', result: ev.lease! }, this.#nowUs));
+        this.#apply(ev.actor!, ev.actor!.core.handle({ kind: 'leaseResult', result: ev.lease! }, ev.actor!.clock.localUs(this.#nowUs)));
         return;
       case EventKind.Timer: {
         const slot = ev.timer!;
@@ -205,17 +245,18 @@ export class SimRuntime {
         }
         slot.deadlineUs = null;
         this.#eventsProcessed++;
-        this.#apply(ev.actor!, ev.actor!.core.handle({ kind: 'timer', name: slot.name }, this.#nowUs));
+        this.#apply(ev.actor!, ev.actor!.core.handle({ kind: 'timer', name: slot.name }, ev.actor!.clock.localUs(this.#nowUs)));
         return;
       }
     }
   }
 
   #apply(actor: ActorSlot, effects: Effect[]): void {
+    if (actor.core.subscriptions !== actor.subscribed && actor.alive) this.#subscribe(actor);
     for (const effect of effects) {
       switch (effect.kind) {
         case 'send':
-          this.#publish(effect.subject, effect.msg);
+          this.#publish(effect.subject, effect.msg, actor.publisher);
           break;
         case 'setTimer':
           this.#setTimer(actor, effect.name, effect.atUs);
@@ -239,11 +280,11 @@ export class SimRuntime {
     }
   }
 
-  #publish(subject: string, original: WireMessage): void {
+  #publish(subject: string, original: WireMessage, from: Publisher): void {
     this.#messagesPublished++;
     let msg = original;
     if (this.options.wireCheck) msg = decode(messageTypeOf(subject), encode(msg));
-    this.options.onPublish?.(subject, msg, this.#nowUs);
+    this.options.onPublish?.(subject, msg, this.#nowUs, from);
     if (this.options.dropOnBus?.(subject, msg, this.#nowUs)) {
       this.#messagesDropped++;
       return;
@@ -269,6 +310,7 @@ export class SimRuntime {
     }
   }
 
+  /** `atUs` is on the actor's clock; the slot keeps true time. */
   #setTimer(actor: ActorSlot, name: string, atUs: number): void {
     assert(Number.isInteger(atUs), `timer ${name} at non-integer ${atUs}µs`);
     let slot = actor.timers.get(name);
@@ -276,7 +318,7 @@ export class SimRuntime {
       slot = { name, deadlineUs: null, armedAtUs: null, gen: 0 };
       actor.timers.set(name, slot);
     }
-    const at = Math.max(atUs, this.#nowUs);
+    const at = Math.max(actor.clock.trueUs(atUs), this.#nowUs);
     slot.deadlineUs = at;
     // A live entry that fires no later than the deadline re-arms itself; only
     // an earlier deadline needs a new heap entry.

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { allRoleChanges, BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, lateTimer, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, SPARE, silentTimer, VM } from './support.js';
 
+/** The role changes among `effects`, as host:role:peer. */
+const changesIn = (effects: Parameters<typeof allRoleChanges>[0]): string[] => allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`);
+
 /** Started at 0 with the primary's lease read; the spare reports in as a spare. */
 function withSpare(): FailoverDriver {
   const d = new FailoverDriver();
@@ -56,7 +59,7 @@ describe('FailoverCore: re-protection onto a spare', () => {
     d.fire(silentTimer(SPARE));
     expect(d.core.state).toBe('unprotected');
     const joined = [...d.handle(heartbeatInput(SPARE, 'spare', 1), 50_000), ...d.settleMemberships()];
-    expect(allRoleChanges(joined).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
+    expect(changesIn(joined)).toEqual([`${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
     expect(d.core.state).toBe('reprotecting');
   });
 
@@ -107,18 +110,18 @@ describe('FailoverCore: re-protection onto a spare', () => {
     // The only other spare never reported in.
     d.fire(silentTimer(SPARE));
     const effects = [...d.handle(heartbeatInput(BACKUP, 'spare', 1), 32_000), ...d.settleMemberships()];
-    expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${BACKUP}:backup:${PRIMARY}`, `${PRIMARY}:primary:${BACKUP}`]);
+    expect(changesIn(effects)).toEqual([`${BACKUP}:backup:${PRIMARY}`, `${PRIMARY}:primary:${BACKUP}`]);
     expect(d.core.state).toBe('reprotecting');
   });
 
   it('takes a joining backup that reports as a spare after taking its join as restarted, even when its heartbeats as a backup were lost', () => {
     const d = withSpare();
     backupLost(d);
-    const joinSeq = d.core.stats.reprotections === 1 ? 1 : NaN;
+    const joinSeq = allRoleChanges(d.log).find((c) => c.host === SPARE && c.role === 'backup')!.seq;
     // Straight from "spare" to "spare, join taken": the service restarted empty right after joining.
     const effects = [...d.handle(heartbeatInput(SPARE, 'spare', 1, 0, false, joinSeq), d.nowUs + 10_000), ...d.settleMemberships()];
     // It is asked to join again from a new base epoch.
-    expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
+    expect(changesIn(effects)).toEqual([`${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
     expect(d.core.stats.reprotections).toBe(2);
     expect(d.core.state).toBe('reprotecting');
   });

@@ -7,7 +7,7 @@ import { START, type Effect } from '../../../lib/runtime/types.js';
 import { defaultTcpOptions } from '../../../lib/tcp/options.js';
 import { SendBuffer } from '../../../lib/tcp/send-buffer.js';
 import { AckerCore, type AckerOptions } from '../../../services/acker/core.js';
-import { decodeSpecDelta } from '../../../services/acker/spec-delta.js';
+import { decodeSpecDelta } from '../../../lib/checkpoint/spec-delta.js';
 import { chunksOn, concat, message, segment, segmentsOn, sentOn, streamBytes, timer, timersSet, VM } from './support.js';
 
 const s = subjects(VM);

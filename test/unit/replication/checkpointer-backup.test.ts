@@ -7,7 +7,7 @@ import { ChunkSource, type CheckpointAck, type CheckpointChunk } from '../../../
 import { subjects } from '../../../lib/codec/subjects.js';
 import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
 import type { Effect } from '../../../lib/runtime/types.js';
-import { encodeSpecDelta, type SpecDelta } from '../../../services/acker/spec-delta.js';
+import { encodeSpecDelta, type SpecDelta } from '../../../lib/checkpoint/spec-delta.js';
 import { CheckpointerBackupCore, type BackupOptions } from '../../../services/checkpointer/backup.js';
 import { message, sentOn, streamBytes, VM } from './support.js';
 

@@ -1,6 +1,6 @@
-import { DecodeError } from '../../lib/errors.js';
-import { ByteWriter } from '../../lib/checkpoint/byte-writer.js';
-import { readVarint } from '../../lib/checkpoint/page-delta.js';
+import { DecodeError } from '../errors.js';
+import { ByteWriter } from './byte-writer.js';
+import { readVarint } from './page-delta.js';
 
 /**
  * What a promoted acker needs besides the bytes: the connection as it saw it

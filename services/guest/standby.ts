@@ -1,18 +1,20 @@
 import { assert } from '../../lib/assert.js';
-import { chunkOrder } from '../../lib/checkpoint/chunks.js';
+import { chunkOrder, makeChunks, makeManifest, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { bytesEqual, hex, sha256 } from '../../lib/checkpoint/hash.js';
 import { unpackPages } from '../../lib/checkpoint/page-chunks.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
-import type { Subjects } from '../../lib/codec/subjects.js';
 import { PageDigest } from '../../lib/memory/page-digest.js';
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
-import type { Core, Effect, Input } from '../../lib/runtime/types.js';
+import type { Effect } from '../../lib/runtime/types.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
-import { decodeSpecDelta, type AckerConnectionState } from '../acker/spec-delta.js';
+import { decodeSpecDelta, encodeSpecDelta, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
 
-export interface BackupOptions {
+export interface StandbyOptions {
   readonly vmId: string;
-  readonly subjects: Subjects;
+  /** Acknowledgements go here, over the replication link. */
+  readonly ckptAckSubject: string;
+  /** The fencing term of the primary it backs up: chunks of older terms are dropped. */
+  readonly term: number;
   readonly memoryBytes: number;
   readonly specBufferBytes: number;
   /** Epochs buffered ahead of the next one to apply; beyond it chunks are dropped (the primary resends). */
@@ -56,14 +58,14 @@ interface Pending {
 }
 
 /**
- * The backup host's checkpointer: stages incoming chunks per epoch, verifies
- * every chunk hash and the epoch manifest, and applies an epoch to its image
- * atomically and in order, only when complete. It keeps the last committed
- * image: memory, guest state and the speculative buffer.
+ * The backup side of replication, kept by the standby guest on the backup
+ * host (as the hypervisor keeps the backup VM's memory): stages incoming
+ * chunks per epoch, verifies every chunk hash and the epoch manifest, and
+ * applies an epoch to its image atomically and in order, only when
+ * complete. It keeps the last committed image: memory, guest state and the
+ * speculative buffer, from which a promotion runs the guest.
  */
-export class CheckpointerBackupCore implements Core {
-  readonly name = 'checkpointer.backup';
-  readonly subscriptions: readonly string[];
+export class StandbyImage {
   readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
@@ -79,10 +81,10 @@ export class CheckpointerBackupCore implements Core {
   #missingCount = 0;
   /** Waiting for the base epoch: until then no epoch can be applied. */
   #awaitingBase: boolean;
-  term = 0;
+  readonly term: number;
 
-  constructor(readonly options: BackupOptions) {
-    this.subscriptions = [options.subjects.ckptData];
+  constructor(readonly options: StandbyOptions) {
+    this.term = options.term;
     this.image = new PagedMemory(options.memoryBytes);
     this.#digest = options.recordDigests ? new PageDigest(this.image) : null;
     this.#awaitingBase = options.joining ?? false;
@@ -102,9 +104,8 @@ export class CheckpointerBackupCore implements Core {
     return this.#missingCount;
   }
 
-  handle(input: Input, _nowUs: number): Effect[] {
-    if (input.kind !== 'message' || input.msg.type !== 'checkpointChunk') return [];
-    const chunk = input.msg;
+  /** A chunk from the primary over the replication link; returns the acknowledgements to send. */
+  onChunk(chunk: CheckpointChunk): Effect[] {
     const out: Effect[] = [];
     this.stats.chunksReceived++;
     if (chunk.term < this.term) {
@@ -202,7 +203,7 @@ export class CheckpointerBackupCore implements Core {
   }
 
   #ack(out: Effect[], epoch: number, ok: boolean, reason: string): void {
-    out.push({ kind: 'send', subject: this.options.subjects.ckptAck, msg: { type: 'checkpointAck', vmId: this.options.vmId, term: this.term, epoch, ok, reason, host: this.options.host } });
+    out.push({ kind: 'send', subject: this.options.ckptAckSubject, msg: { type: 'checkpointAck', vmId: this.options.vmId, term: this.term, epoch, ok, reason, host: this.options.host } });
   }
 
   /** Applies the next epochs while they are complete and verified. */
@@ -279,6 +280,21 @@ export class CheckpointerBackupCore implements Core {
       assert(taken === delta.bytes.length, `speculative buffer overflow: ${delta.bytes.length - taken} bytes of epoch beyond its bound`);
     }
     spec.release(delta.clientAckSeq);
+  }
+
+  /**
+   * What a promoted acker takes over: the speculative buffer and the
+   * connection as of the applied epoch, as SPEC chunks and their manifest
+   * (an empty part when the backup saw no connection yet).
+   */
+  handoverChunks(term: number, chunkBytes: number): CheckpointChunk[] {
+    const spec = this.spec;
+    const startSeq = spec?.startSeq ?? 0;
+    const bytes = spec === null || spec.usedBytes === 0 ? new Uint8Array(0) : spec.copyOut(spec.startSeq, spec.usedBytes);
+    const delta = encodeSpecDelta({ startSeq, clientAckSeq: startSeq, connection: this.ackerConnection, bytes });
+    const header = { vmId: this.options.vmId, term, epoch: this.stats.appliedEpoch };
+    const chunks = makeChunks(header, ChunkSource.SPEC, splitBytes(delta, chunkBytes));
+    return [...chunks, makeManifest(header, chunks)];
   }
 
   #specDigest(): string {

@@ -1,0 +1,87 @@
+import { assert } from '../assert.js';
+import type { AssignedRole, Assignment, HostService, ServiceStatus } from '../codec/messages.js';
+
+/** How an assignment relates to the one a service runs under. */
+export type AssignmentOrder = 'newer' | 'repeat' | 'stale';
+
+/** What a service reports besides its identity and its assignment. */
+export interface StatusFields {
+  readonly role: AssignedRole;
+  readonly term: number;
+  readonly epoch?: number;
+  readonly synced?: boolean;
+  readonly ready?: boolean;
+  readonly txEndSeq?: number;
+}
+
+/**
+ * A service's side of supervision: which assignment it runs under and how
+ * it reports to its host agent. Assignments are ordered by the agent's
+ * incarnation, then by seq, so a copy delayed on the bus never undoes a
+ * newer one, and a restarted agent supersedes its predecessor.
+ */
+export class AssignmentTracker {
+  #incarnation = 0;
+  #agentIncarnation = 0;
+  #seq = 0;
+  /** Assignments older than the one taken (delayed or repeated on the bus), ignored. */
+  staleAssignments = 0;
+
+  constructor(
+    readonly vmId: string,
+    readonly host: string,
+    readonly service: HostService,
+  ) {}
+
+  /** This service's incarnation: its start time on the host clock, µs, plus one (so 0 means none). */
+  get incarnation(): number {
+    return this.#incarnation;
+  }
+
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** At start: a new incarnation, which the agent tells from its predecessor's. */
+  started(nowUs: number): void {
+    assert(this.#incarnation === 0, `${this.service} on ${this.host} started twice`);
+    this.#incarnation = nowUs + 1;
+  }
+
+  order(a: Assignment): AssignmentOrder {
+    if (a.incarnation !== this.#agentIncarnation) return a.incarnation > this.#agentIncarnation ? 'newer' : 'stale';
+    if (a.seq === this.#seq) return 'repeat';
+    return a.seq > this.#seq ? 'newer' : 'stale';
+  }
+
+  /** Classifies `a` and, when it is newer, takes it; stale ones are counted. */
+  take(a: Assignment): AssignmentOrder {
+    assert(a.host === this.host && a.vmId === this.vmId, `assignment for ${a.vmId}/${a.host} reached ${this.service} of ${this.vmId}/${this.host}`);
+    const order = this.order(a);
+    if (order === 'stale') this.staleAssignments++;
+    if (order === 'newer') {
+      this.#agentIncarnation = a.incarnation;
+      this.#seq = a.seq;
+    }
+    return order;
+  }
+
+  status(fields: StatusFields): ServiceStatus {
+    assert(this.#incarnation > 0, `${this.service} reports before it started`);
+    return {
+      type: 'serviceStatus',
+      vmId: this.vmId,
+      term: fields.term,
+      host: this.host,
+      service: this.service,
+      incarnation: this.#incarnation,
+      assignmentSeq: this.#seq,
+      agentIncarnation: this.#agentIncarnation,
+      role: fields.role,
+      epoch: fields.epoch ?? 0,
+      synced: fields.synced ?? false,
+      ready: fields.ready ?? false,
+      txEndSeq: fields.txEndSeq ?? 0,
+    };
+  }
+}

@@ -1,0 +1,30 @@
+import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
+import type { ServiceExtras } from '../../lib/planted-bugs.js';
+import { topologyOf } from '../../lib/topology/index.js';
+import type { AckerOptions } from './core.js';
+
+/** First wait for the guest's handover at a promotion: a few bus delays. */
+const HANDOVER_RETRY_US = 2_000;
+/** The longest wait between requests: a large buffer over a slow bus is not asked for again while it arrives. */
+const HANDOVER_RETRY_MAX_US = 500_000;
+
+/** The acker of `host`, the same under every runtime. */
+export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: ServiceExtras = {}): AckerOptions {
+  const s = topologyOf(config).subjects;
+  const bug = extras.plantedBug;
+  return {
+    vmId: config.vmId,
+    host,
+    mode: isSpeculative(config.mode) ? 'spec' : 'remus',
+    subjects: s.host(host),
+    wireInSubject: s.wireIn,
+    wireOutSubject: s.wireOut,
+    handoverRetryUs: HANDOVER_RETRY_US,
+    handoverRetryMaxUs: HANDOVER_RETRY_MAX_US,
+    tcp: config.tcp,
+    specBufferBytes: config.buffers.specBufferBytes,
+    chunkBytes: config.checkpoint.chunkBytes,
+    recordDigests: extras.recordDigests ?? false,
+    ...(bug === 'release-before-commit' || bug === 'spec-buffer-not-replicated' || bug === 'ignore-permit-expiry' ? { plantedBug: bug } : {}),
+  };
+}

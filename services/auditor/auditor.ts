@@ -1,0 +1,225 @@
+import type { Assignment, CheckpointAck, EpochBarrier, EpochCommit, Segment, ServiceStatus, WireMessage } from '../../lib/codec/messages.js';
+import { parseHostSubject, subjects, type Subjects } from '../../lib/codec/subjects.js';
+import { ByteEpochs } from './byte-epochs.js';
+import type { AuditedInvariant, Violation, ViolationRule } from './violations.js';
+
+/** Where and when a message was published. */
+export interface Observation {
+  /** When it was seen: simulated time, or the auditor's wall clock. */
+  readonly atUs: number;
+  /** The publisher's host; null for publishers outside the hosts (the client, the failover service). */
+  readonly host: string | null;
+  /** The publisher's own clock at publication, µs (what its release permit is measured on). */
+  readonly localUs: number;
+}
+
+export interface AuditorStats {
+  messagesSeen: number;
+  segmentsChecked: number;
+  bytesReleasedEnd: number;
+  promotionsSeen: number;
+}
+
+/** What the auditor knows of the primary of the newest term. */
+interface PrimaryView {
+  readonly host: string;
+  readonly term: number;
+  /** Its backup ('' for none): only this host's acknowledgements commit epochs. */
+  peerHost: string;
+  /**
+   * From this epoch on, commits need the backup's acknowledgement; before
+   * it (no backup, or a new one before its base epoch) they are local.
+   */
+  protectedFromEpoch: number;
+}
+
+/**
+ * Checks DESIGN §5's safety invariants from bus messages alone, as they are
+ * published, so it runs the same as the simulator's hook and as a NATS
+ * subscriber to a VM's subjects:
+ * - output commit: every byte that enters the client's link comes from an
+ *   epoch the backup acknowledged (or the primary committed alone while it
+ *   had none); a promotion restores an image that holds every byte the
+ *   client was sent;
+ * - one primary: a term belongs to one host; output never goes back to an
+ *   older term; output of a term comes only from its host, and only before
+ *   that host's release permit ends on its own clock.
+ */
+export class Auditor {
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, promotionsSeen: 0 };
+  readonly violations: Violation[] = [];
+  readonly #s: Subjects;
+  readonly #bytes = new ByteEpochs();
+  /** The newest term whose guest output counts (a deposed primary's guest may still run). */
+  #guestTerm = 0;
+  #maxWireTerm = 0;
+  /** Which host holds each term, from the agents' assignments. */
+  readonly #termHost = new Map<number, string>();
+  /** The newest permit deadline per host and term, on that host's clock. */
+  readonly #permits = new Map<string, number>();
+  #primary: PrimaryView | null = null;
+  /** The newest assignment seen per host (incarnation, seq): an agent repeats an assignment a service missed. */
+  readonly #assignmentSeen = new Map<string, { incarnation: number; seq: number }>();
+  #peerAckedEpoch = 0;
+  #localCommittedEpoch = 0;
+
+  constructor(
+    readonly vmId: string,
+    readonly onViolation: (v: Violation) => void = () => undefined,
+  ) {
+    this.#s = subjects(vmId);
+  }
+
+  /** The newest epoch output may come from. */
+  get committedEpoch(): number {
+    return Math.max(this.#peerAckedEpoch, this.#localCommittedEpoch);
+  }
+
+  /** Which host holds `term`, as the assignments said. */
+  holderOf(term: number): string | undefined {
+    return this.#termHost.get(term);
+  }
+
+  observe(subject: string, msg: WireMessage, o: Observation): void {
+    this.stats.messagesSeen++;
+    switch (msg.type) {
+      case 'segment':
+        if (subject === this.#s.wireOut) this.#onRelease(msg, o);
+        else if (parseHostSubject(subject)?.kind === 'tx') this.#onGuestSegment(msg);
+        return;
+      case 'assignment':
+        if (parseHostSubject(subject)?.kind === 'assign.checkpointer') this.#onAssignment(msg, o);
+        return;
+      case 'releasePermit': {
+        const key = `${msg.host}/${msg.term}`;
+        this.#permits.set(key, Math.max(this.#permits.get(key) ?? 0, msg.untilUs));
+        return;
+      }
+      case 'epochBarrier':
+        this.#onBarrier(subject, msg);
+        return;
+      case 'checkpointAck':
+        this.#onAck(msg);
+        return;
+      case 'epochCommit':
+        this.#onCommit(subject, msg, o);
+        return;
+      case 'serviceStatus':
+        this.#onStatus(msg, o);
+        return;
+      default:
+        return;
+    }
+  }
+
+  #violate(invariant: AuditedInvariant, rule: ViolationRule, o: Observation, detail: string): void {
+    const v: Violation = { invariant, rule, atUs: o.atUs, host: o.host, detail };
+    this.violations.push(v);
+    this.onViolation(v);
+  }
+
+  /** A guest segment: learn the epoch of each new byte. Only the newest term's guest counts. */
+  #onGuestSegment(seg: Segment): void {
+    if (seg.term < this.#guestTerm) return;
+    this.#guestTerm = seg.term;
+    if (seg.payload.length > 0) this.#bytes.emitted(seg.seq, seg.seq + seg.payload.length, seg.epoch);
+  }
+
+  #onAssignment(a: Assignment, o: Observation): void {
+    const seen = this.#assignmentSeen.get(a.host);
+    if (seen !== undefined && (a.incarnation < seen.incarnation || (a.incarnation === seen.incarnation && a.seq <= seen.seq))) return;
+    this.#assignmentSeen.set(a.host, { incarnation: a.incarnation, seq: a.seq });
+    if (a.role !== 'primary' && a.role !== 'promoting') return;
+    const holder = this.#termHost.get(a.term);
+    if (holder !== undefined && holder !== a.host) {
+      this.#violate('one-primary', 'term-on-two-hosts', o, `term ${a.term} assigned to ${a.host}, but ${holder} holds it`);
+      return;
+    }
+    this.#termHost.set(a.term, a.host);
+    if (a.role !== 'primary') return;
+    const p = this.#primary;
+    if (p !== null && p.term > a.term) return; // a deposed primary's late membership change
+    if (p === null || p.host !== a.host || p.term !== a.term) {
+      if (p !== null) this.stats.promotionsSeen++;
+      // A new primary: the first one is protected from its first epoch; a promoted one runs alone.
+      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' ? Infinity : a.firstEpoch };
+      return;
+    }
+    if (a.peerHost === p.peerHost && a.peerHost === '') return;
+    // A new backup (or none): it joins at a base epoch; until then epochs commit locally.
+    p.peerHost = a.peerHost;
+    p.protectedFromEpoch = Infinity;
+  }
+
+  #onBarrier(subject: string, b: EpochBarrier): void {
+    const p = this.#primary;
+    if (p === null || !b.base || b.resume || b.term !== p.term || p.peerHost === '') return;
+    if (parseHostSubject(subject)?.host !== p.host) return;
+    p.protectedFromEpoch = Math.min(p.protectedFromEpoch, b.epoch);
+  }
+
+  #onAck(ack: CheckpointAck): void {
+    const p = this.#primary;
+    if (p === null || !ack.ok || ack.term !== p.term || ack.host !== p.peerHost) return;
+    this.#peerAckedEpoch = Math.max(this.#peerAckedEpoch, ack.epoch);
+  }
+
+  #onCommit(subject: string, c: EpochCommit, o: Observation): void {
+    const p = this.#primary;
+    if (p === null || c.term !== p.term || parseHostSubject(subject)?.host !== p.host) return;
+    if (c.epoch < p.protectedFromEpoch) {
+      this.#localCommittedEpoch = Math.max(this.#localCommittedEpoch, c.epoch);
+      return;
+    }
+    if (c.epoch > this.#peerAckedEpoch) this.#violate('output-commit', 'commit-without-ack', o, `${p.host} committed epoch ${c.epoch} under term ${p.term}; its backup ${p.peerHost} acknowledged up to ${this.#peerAckedEpoch}`);
+  }
+
+  /** A promoted guest is ready: its image must hold every byte the client was sent, and what the old guest emitted after it is forgotten. */
+  #onStatus(s: ServiceStatus, o: Observation): void {
+    if (s.service !== 'guest' || s.role !== 'promoting' || !s.ready) return;
+    const released = this.stats.bytesReleasedEnd;
+    if (s.txEndSeq < released) {
+      this.#violate('output-commit', 'promoted-image-behind-output', o, `the image promoted on ${s.host} (epoch ${s.epoch}) ends at byte ${s.txEndSeq}, but bytes up to ${released} already left`);
+      return;
+    }
+    this.#guestTerm = Math.max(this.#guestTerm, s.term);
+    this.#bytes.rollbackTo(s.txEndSeq);
+  }
+
+  /** A segment entering the client's link. */
+  #onRelease(seg: Segment, o: Observation): void {
+    this.stats.segmentsChecked++;
+    if (seg.term < this.#maxWireTerm) {
+      this.#violate('one-primary', 'older-term-after-newer', o, `term ${seg.term} output after term ${this.#maxWireTerm} began releasing`);
+      return;
+    }
+    this.#maxWireTerm = seg.term;
+    const holder = this.#termHost.get(seg.term);
+    if (o.host === null || holder !== o.host) {
+      this.#violate('one-primary', 'output-from-non-holder', o, `term ${seg.term} output from ${o.host ?? 'outside the hosts'}, but ${holder ?? 'no host'} holds term ${seg.term}`);
+      return;
+    }
+    const permitUntilUs = this.#permits.get(`${o.host}/${seg.term}`) ?? 0;
+    if (o.localUs >= permitUntilUs) {
+      this.#violate('one-primary', 'output-without-permit', o, `${o.host} released output at ${o.localUs}µs of its clock; its permit for term ${seg.term} ended at ${permitUntilUs}µs`);
+      return;
+    }
+    const committed = this.committedEpoch;
+    if (seg.epoch > committed) {
+      this.#violate('output-commit', 'segment-before-commit', o, `segment seq ${seg.seq} of epoch ${seg.epoch} left, the backup has epoch ${committed}`);
+      return;
+    }
+    if (seg.payload.length === 0) return;
+    const lastByte = seg.seq + seg.payload.length - 1;
+    const epoch = this.#bytes.epochOf(lastByte);
+    if (epoch === null) {
+      this.#violate('output-commit', 'byte-never-emitted', o, `byte ${lastByte} reached the wire but the guest never emitted it`);
+      return;
+    }
+    if (epoch > committed) {
+      this.#violate('output-commit', 'byte-before-commit', o, `byte ${lastByte} of epoch ${epoch} left, the backup has epoch ${committed}`);
+      return;
+    }
+    this.stats.bytesReleasedEnd = Math.max(this.stats.bytesReleasedEnd, lastByte + 1);
+  }
+}

@@ -1,0 +1,90 @@
+import type { WireMessage } from '../../lib/codec/messages.js';
+import { parseHostSubject } from '../../lib/codec/subjects.js';
+import type { LeaseRecord } from '../../lib/lease/types.js';
+
+/**
+ * Tells a double failure that the design does not survive (no live host
+ * holds the VM any more, so liveness is not owed) from a liveness bug, from
+ * what is observable: the failover service's messages and views, the
+ * agents' assignments, the guests' reports, lease writes and hosts going
+ * down. Safety is checked either way. The VM is lost when:
+ * - the primary's host is down and the backup the failover service would
+ *   promote is down too or holds no complete image;
+ * - the failover service promotes a host that is down or holds no image (it
+ *   crashed or its guest restarted after it was chosen: a false suspicion
+ *   of the primary, from lost heartbeats, and the backup dying meanwhile);
+ * - it drops or replaces the backup of a primary that is already down (the
+ *   backup's heartbeats were lost and the primary died after its own last
+ *   one): no host it may promote then holds the VM;
+ * - the lease was taken for a host that goes down before it runs as
+ *   primary: the old primary is fenced for good.
+ */
+export class VmLossClassifier {
+  lostAtUs: number | null = null;
+  reason: string | null = null;
+  readonly #down = new Set<string>();
+  #primaryHost: string;
+  #failoverBackup: string;
+  /** Hosts whose guest holds a complete image of the VM (running it, or a synced backup). */
+  readonly #image = new Set<string>();
+  #leaseHolder: string | null = null;
+
+  constructor(initial: { readonly primaryHost: string; readonly backupHost: string }) {
+    this.#primaryHost = initial.primaryHost;
+    this.#failoverBackup = initial.backupHost;
+    this.#image.add(initial.primaryHost);
+    this.#image.add(initial.backupHost); // the first backup starts with its guest, both empty
+  }
+
+  get lost(): boolean {
+    return this.lostAtUs !== null;
+  }
+
+  #lose(atUs: number, reason: string): void {
+    if (this.lostAtUs !== null) return;
+    this.lostAtUs = atUs;
+    this.reason = reason;
+  }
+
+  observe(subject: string, msg: WireMessage, atUs: number): void {
+    switch (msg.type) {
+      case 'roleChange': {
+        const promotion = msg.role === 'primary' && msg.host !== this.#primaryHost;
+        if (promotion && this.#down.has(msg.host)) this.#lose(atUs, `${msg.host} was promoted after it went down`);
+        else if (promotion && !this.#image.has(msg.host)) this.#lose(atUs, `${msg.host} was promoted without an image (its guest restarted)`);
+        else if (!promotion && this.#down.has(this.#primaryHost)) this.#lose(atUs, `the backup of ${this.#primaryHost} was dropped or replaced after the primary went down`);
+        return;
+      }
+      case 'assignment':
+        if (parseHostSubject(subject)?.kind !== 'assign.guest') return;
+        if (msg.role === 'primary') this.#primaryHost = msg.host;
+        else if (msg.role === 'stopped') this.hostDown(msg.host, atUs);
+        return;
+      case 'failoverStatus':
+        this.#failoverBackup = msg.backupHost;
+        return;
+      case 'serviceStatus':
+        if (msg.service !== 'guest') return;
+        if ((msg.role === 'backup' && msg.synced) || msg.role === 'promoting' || msg.role === 'primary') this.#image.add(msg.host);
+        else this.#image.delete(msg.host);
+        return;
+      default:
+        return;
+    }
+  }
+
+  leaseWritten(record: LeaseRecord): void {
+    this.#leaseHolder = record.primaryHost;
+  }
+
+  /** A host crashed, or its agent took it down: everything on it is gone. */
+  hostDown(host: string, atUs: number): void {
+    this.#down.add(host);
+    this.#image.delete(host);
+    const primaryUp = !this.#down.has(this.#primaryHost);
+    const backup = this.#failoverBackup;
+    const backupUp = backup !== '' && !this.#down.has(backup) && this.#image.has(backup);
+    if (!primaryUp && !backupUp) this.#lose(atUs, `${this.#primaryHost} is down and no backup with a complete image is left`);
+    if (this.#leaseHolder === host && host !== this.#primaryHost) this.#lose(atUs, `the lease was taken for ${host}, which went down before it ran as primary`);
+  }
+}

@@ -1,0 +1,115 @@
+import type { AssignedRole, Assignment } from '../../lib/codec/messages.js';
+import type { HostSubjects } from '../../lib/codec/subjects.js';
+import type { Core, Effect, Input } from '../../lib/runtime/types.js';
+import { AssignmentTracker } from '../../lib/supervision/index.js';
+import { PrimaryCheckpointer, PRIMARY_TIMERS, type PrimaryOptions, type PrimaryStats } from './primary.js';
+
+/** What the checkpointer needs besides what an assignment says (term, first epoch, backup). */
+export type CheckpointerOptions = Omit<PrimaryOptions, 'term' | 'firstEpoch' | 'backupHost'> & {
+  readonly host: string;
+  readonly subjects: HostSubjects;
+  /** The replication link's acknowledgements (per VM: every backup answers there). */
+  readonly ckptAckSubject: string;
+};
+
+/**
+ * The checkpointer of one host: idle until its host agent makes the host
+ * primary, then the epoch driver of the protected VM (PrimaryCheckpointer)
+ * for that term. A new assignment under the same term changes its backup.
+ * It reports each commit to the agent, whose heartbeats carry it.
+ */
+export class CheckpointerCore implements Core {
+  readonly name: string;
+  subscriptions: readonly string[];
+  readonly #assignments: AssignmentTracker;
+  readonly #idleSubscriptions: readonly string[];
+  #role: AssignedRole = 'spare';
+  #primary: PrimaryCheckpointer | null = null;
+  /** Every primary term it ran, for totals. */
+  readonly history: PrimaryCheckpointer[] = [];
+  #reportedEpoch = -1;
+
+  constructor(readonly options: CheckpointerOptions) {
+    this.name = `checkpointer.${options.host}`;
+    this.#assignments = new AssignmentTracker(options.vmId, options.host, 'checkpointer');
+    this.#idleSubscriptions = [options.subjects.assign('checkpointer')];
+    this.subscriptions = this.#idleSubscriptions;
+  }
+
+  get role(): AssignedRole {
+    return this.#role;
+  }
+  /** The primary side while this host is primary. */
+  get primary(): PrimaryCheckpointer | null {
+    return this.#primary;
+  }
+  get stats(): PrimaryStats | null {
+    return this.#primary?.stats ?? null;
+  }
+  get staleAssignments(): number {
+    return this.#assignments.staleAssignments;
+  }
+
+  handle(input: Input, nowUs: number): Effect[] {
+    const out: Effect[] = [];
+    switch (input.kind) {
+      case 'start':
+        this.#assignments.started(nowUs);
+        this.#status(out);
+        break;
+      case 'timer':
+        if (this.#primary !== null && PRIMARY_TIMERS.has(input.name)) this.#primary.onTimer(input.name, nowUs, out);
+        break;
+      case 'message': {
+        const msg = input.msg;
+        if (msg.type === 'assignment') this.#onAssignment(msg, nowUs, out);
+        else if (this.#primary === null) break;
+        else if (msg.type === 'checkpointChunk') this.#primary.onStaged(msg, nowUs, out);
+        else if (msg.type === 'checkpointAck') this.#primary.onAck(msg, nowUs, out);
+        break;
+      }
+      case 'leaseResult':
+        break;
+    }
+    // The agent's heartbeats report the newest committed epoch.
+    const committed = this.#primary?.stats.lastCommittedEpoch ?? 0;
+    if (this.#primary !== null && committed !== this.#reportedEpoch) this.#status(out);
+    return out;
+  }
+
+  #status(out: Effect[]): void {
+    const epoch = this.#primary?.stats.lastCommittedEpoch ?? 0;
+    this.#reportedEpoch = epoch;
+    out.push({ kind: 'send', subject: this.options.subjects.status, msg: this.#assignments.status({ role: this.#role, term: this.#primary?.term ?? 0, epoch }) });
+  }
+
+  #onAssignment(a: Assignment, nowUs: number, out: Effect[]): void {
+    const order = this.#assignments.take(a);
+    if (order === 'stale') return;
+    if (order === 'newer' && this.#role !== 'stopped') {
+      const primary = this.#primary;
+      if (a.role === 'primary' && primary !== null && primary.term === a.term) primary.changePeer(a.peerHost, nowUs, out);
+      else if (a.role === 'primary') this.#startPrimary(a, nowUs, out);
+      else this.#stop(out);
+      this.#role = a.role;
+    }
+    this.#status(out);
+  }
+
+  #startPrimary(a: Assignment, nowUs: number, out: Effect[]): void {
+    this.#stop(out);
+    const { host: _host, subjects: _subjects, ckptAckSubject: _ack, ...shared } = this.options;
+    const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost });
+    this.#primary = primary;
+    this.history.push(primary);
+    this.subscriptions = [...this.#idleSubscriptions, this.options.subjects.ckptStage, this.options.ckptAckSubject];
+    primary.start(nowUs, out);
+  }
+
+  #stop(out: Effect[]): void {
+    if (this.#primary === null) return;
+    this.#primary = null;
+    for (const name of PRIMARY_TIMERS) out.push({ kind: 'cancelTimer', name });
+    this.subscriptions = this.#idleSubscriptions;
+  }
+}

@@ -1,0 +1,346 @@
+import { assert } from '../../lib/assert.js';
+import type { CheckpointChunk, EpochBarrier, EpochEnd } from '../../lib/codec/messages.js';
+import { PagedMemory } from '../../lib/memory/paged-memory.js';
+import type { Rng } from '../../lib/rng.js';
+import type { Effect, Input } from '../../lib/runtime/types.js';
+import { TcpEndpoint, type TcpOptions } from '../../lib/tcp/index.js';
+import { CheckpointCapture } from './checkpoint-capture.js';
+import { ByteGenerator, StreamVerifier } from './workload/byte-generator.js';
+import { STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, type Workload } from './workload/workload.js';
+
+/** Where the guest application keeps received requests (after the send ring). */
+const REQUEST_BUFFER_BYTES = 64 * 1024;
+/** The application's memory-dirtying tick. */
+const APP_TICK_US = 1000;
+/** Bytes the application changes in a page it dirties (a counter, a record). */
+const APP_WRITE_BYTES = 64;
+/** Inputs queued while paused; beyond it a paused NIC drops (TCP recovers). */
+const PAUSED_INBOX_MAX = 65_536;
+
+const TIMER_APP = 'app.dirty';
+const TCP_TIMER_PREFIX = 'tcp';
+
+export interface GuestReplication {
+  readonly txEpochSubject: string;
+  readonly ckptStageSubject: string;
+  readonly chunkBytes: number;
+  readonly pageDelta: boolean;
+  /** Re-protection: base-image pages a new backup receives per epoch. */
+  readonly seedPagesPerEpoch: number;
+  readonly recordDigests: boolean;
+}
+
+export interface GuestVmOptions {
+  readonly vmId: string;
+  readonly seed: number;
+  readonly tcp: TcpOptions;
+  readonly workload: Workload;
+  /** Where the guest's segments go (the wire in native mode). */
+  readonly txSubject: string;
+  /** Where segments for the guest arrive. */
+  readonly rxSubject: string;
+  readonly memoryBytes: number;
+  readonly appDirtyPagesPerSec: number;
+  /** Randomness of the application's memory writes. */
+  readonly rng: Rng;
+  /** Absent in native mode. */
+  readonly replication?: GuestReplication;
+}
+
+/** What a checkpoint carries besides memory pages. */
+interface SerializedGuestState {
+  readonly epoch: number;
+  /** The guest's clock when it paused: a restored guest's clock never reads less. */
+  readonly clockUs: number;
+  readonly tcp: ReturnType<TcpEndpoint['snapshot']>;
+  readonly app: { bytesWritten: number; requestBytesReceived: number; requestsServed: number; responseBacklogBytes: number; appCounter: number };
+}
+
+export interface GuestStats {
+  bytesWritten: number;
+  requestsServed: number;
+  requestBytesReceived: number;
+  requestStreamVerified: boolean;
+  pausedUsTotal: number;
+  inputsDroppedWhilePaused: number;
+  staleTermDrops: number;
+  /** Pause barriers repeated for the epoch paused in (the checkpointer lacked a part): answered again. */
+  checkpointsResent: number;
+  /** Resumes inferred from the next epoch's pause barrier (the resume itself was lost). */
+  impliedResumes: number;
+}
+
+/**
+ * The protected machine: paged memory with dirty tracking, a TCP server
+ * whose send ring lives in that memory, a workload, and (when replicated)
+ * the stop-and-copy of each epoch. While paused it runs nothing: inputs wait
+ * in a bounded inbox and timers fire late, as in a suspended VM.
+ *
+ * It keeps its own clock: the host's plus an offset that a restore sets, so
+ * that a guest restored on a host whose clock reads less never sees its time
+ * go back (a hypervisor keeps a guest's clock monotonic across hosts).
+ */
+export class GuestVm {
+  readonly tcp: TcpEndpoint;
+  readonly memory: PagedMemory;
+  readonly capture: CheckpointCapture | null;
+  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, impliedResumes: 0 };
+  readonly #out: Effect[][] = [];
+  readonly #generator: ByteGenerator;
+  readonly #requestVerifier: StreamVerifier;
+  readonly #requestBase: number;
+  readonly #heapBase: number;
+  #nowUs = 0;
+  /** Response bytes owed but not yet accepted by the send buffer. */
+  #responseBacklogBytes = 0;
+  #epoch = 1;
+  #paused = false;
+  #pausedAtUs = 0;
+  #inbox: Input[] = [];
+  #dirtyCarry = 0;
+  #appCounter = 0;
+  /** Restored from a checkpoint: start resumes the connection instead of listening. */
+  #restored = false;
+  /** What the paused epoch's checkpoint sent, kept until resume: a repeated barrier gets the same bytes again. */
+  #sentWhilePaused: { end: EpochEnd; chunks: CheckpointChunk[] } | null = null;
+  /** Guest clock = host clock + this (µs); set by a restore, never negative. */
+  #clockOffsetUs = 0;
+
+  /** `memory`: a backup image to run from (restore() then sets the state); a fresh, empty one by default. */
+  constructor(
+    readonly options: GuestVmOptions,
+    memory?: PagedMemory,
+  ) {
+    const r = options.replication;
+    this.memory = memory ?? new PagedMemory(options.memoryBytes);
+    assert(this.memory.sizeBytes === options.memoryBytes, `a ${this.memory.sizeBytes} B image for a ${options.memoryBytes} B guest`);
+    this.memory.takeDirtyPages(); // what the image holds is on the backup already
+    this.#requestBase = options.tcp.sndBufBytes;
+    this.#heapBase = this.#requestBase + REQUEST_BUFFER_BYTES;
+    assert(this.#heapBase < options.memoryBytes, `guest memory ${options.memoryBytes} B cannot hold a ${options.tcp.sndBufBytes} B send ring and its request buffer`);
+    this.capture = r ? new CheckpointCapture(this.memory, { vmId: options.vmId, chunkBytes: r.chunkBytes, pageDelta: r.pageDelta, seedPagesPerEpoch: r.seedPagesPerEpoch, recordDigests: r.recordDigests }) : null;
+    this.#generator = new ByteGenerator(options.seed, STREAM_SERVER_TO_CLIENT);
+    this.#requestVerifier = new StreamVerifier(new ByteGenerator(options.seed, STREAM_CLIENT_TO_SERVER));
+    // Request/response servers set TCP_NODELAY (as memcached, redis and netperf's TCP_RR do):
+    // Nagle would hold each response's last short segment for the client's delayed ACK.
+    const tcp = options.workload.kind === 'rr' ? { ...options.tcp, nagle: false } : options.tcp;
+    const ring = { bytes: this.memory.region(0, options.tcp.sndBufBytes), markDirty: (offset: number, len: number) => this.memory.markDirty(offset, len) };
+    this.tcp = new TcpEndpoint(
+      tcp,
+      { vmId: options.vmId, connId: 1, timerPrefix: TCP_TIMER_PREFIX },
+      {
+        transmit: (seg) => this.#emit({ kind: 'send', subject: options.txSubject, msg: seg }),
+        setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs: atUs - this.#clockOffsetUs }),
+        cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
+        deliver: (chunk) => this.#onRequestBytes(chunk),
+        connected: () => this.#pump(),
+        sendSpaceFreed: () => this.#pump(),
+        peerClosed: () => undefined,
+      },
+      ring,
+    );
+    this.tcp.epoch = this.#epoch;
+  }
+
+  get epoch(): number {
+    return this.#epoch;
+  }
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Every timer this VM may have set (a service dropping it cancels them). */
+  timerNames(): string[] {
+    return [TIMER_APP, this.tcp.sender.rtoTimer, this.tcp.sender.persistTimer, `${TCP_TIMER_PREFIX}.delack`];
+  }
+
+  /** The highest sequence number sent + 1. */
+  get txEndSeq(): number {
+    return this.tcp.sndMax;
+  }
+
+  /** Runs one input at host time `nowUs`. */
+  handle(input: Input, nowUs: number): Effect[] {
+    const effects: Effect[] = [];
+    this.#out.push(effects);
+    this.#nowUs = nowUs + this.#clockOffsetUs;
+    try {
+      if (input.kind === 'message' && input.msg.type === 'epochBarrier') this.#onBarrier(input.msg);
+      else if (this.#paused) this.#defer(input);
+      else this.#run(input);
+    } finally {
+      this.#out.pop();
+    }
+    return effects;
+  }
+
+  #run(input: Input): void {
+    switch (input.kind) {
+      case 'start':
+        if (this.#restored) {
+          this.tcp.resumeTimers(this.#nowUs);
+          this.tcp.acknowledgeNow(this.#nowUs);
+        }
+        else this.tcp.listen();
+        if (this.options.appDirtyPagesPerSec > 0) this.#setTimer(TIMER_APP, this.#nowUs + APP_TICK_US);
+        break;
+      case 'message':
+        if (input.msg.type !== 'segment') break;
+        if (input.msg.term !== this.tcp.term) this.stats.staleTermDrops++; // another term's acker
+        else this.tcp.onSegment(input.msg, this.#nowUs);
+        break;
+      case 'timer':
+        if (input.name === TIMER_APP) this.#dirtyAppPages();
+        else this.tcp.onTimer(input.name, this.#nowUs);
+        break;
+    }
+  }
+
+  #defer(input: Input): void {
+    if (this.#inbox.length >= PAUSED_INBOX_MAX && input.kind === 'message') {
+      this.stats.inputsDroppedWhilePaused++;
+      return;
+    }
+    this.#inbox.push(input);
+  }
+
+  #onBarrier(barrier: EpochBarrier): void {
+    const r = this.options.replication;
+    if (r === undefined || this.capture === null) return;
+    if (barrier.term !== this.tcp.term) {
+      this.stats.staleTermDrops++; // another term's checkpointer
+      return;
+    }
+    if (!barrier.resume) {
+      // The checkpointer pauses epoch N + 1 only after it resumed N: that resume was lost.
+      if (this.#paused && barrier.epoch === this.#epoch + 1) {
+        this.stats.impliedResumes++;
+        this.#resume();
+      }
+      if (this.#paused && barrier.epoch === this.#epoch) {
+        this.#resendCheckpoint(r); // a part of it was lost on the way
+        return;
+      }
+      if (barrier.epoch !== this.#epoch || this.#paused) return; // stale barrier
+      this.#paused = true;
+      this.#pausedAtUs = this.#nowUs;
+      if (barrier.base) this.capture.startBase();
+      // Every segment of this epoch was published before this marker, on the same connection.
+      const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax, base: barrier.base };
+      const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
+      this.#sentWhilePaused = { end, chunks };
+      this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
+      for (const chunk of chunks) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+      return;
+    }
+    if (barrier.epoch !== this.#epoch || !this.#paused) return; // stale or repeated resume
+    this.#resume();
+  }
+
+  /** The same EpochEnd and parts again, byte for byte: the acker and the checkpointer take repeats as no-ops. */
+  #resendCheckpoint(r: GuestReplication): void {
+    const sent = this.#sentWhilePaused;
+    if (sent === null) return;
+    this.stats.checkpointsResent++;
+    this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: sent.end });
+    for (const chunk of sent.chunks) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+  }
+
+  #resume(): void {
+    this.#paused = false;
+    this.#sentWhilePaused = null;
+    this.stats.pausedUsTotal += this.#nowUs - this.#pausedAtUs;
+    this.#epoch++;
+    this.tcp.epoch = this.#epoch;
+    const inbox = this.#inbox;
+    this.#inbox = [];
+    for (const input of inbox) this.#run(input);
+  }
+
+  /**
+   * Becomes the guest the backup holds: its memory is the image (given to
+   * the constructor), this is the state of the same checkpoint, running
+   * under the new fencing term from host time `nowUs`. Whatever the old
+   * primary did after that checkpoint never left the host, so the guest
+   * simply continues from here.
+   */
+  restore(stateBlob: Uint8Array, term: number, nowUs: number): void {
+    const state = JSON.parse(new TextDecoder().decode(stateBlob)) as SerializedGuestState;
+    this.#clockOffsetUs = Math.max(0, state.clockUs - nowUs);
+    this.tcp.restore(state.tcp);
+    this.#epoch = state.epoch + 1;
+    this.tcp.epoch = this.#epoch;
+    this.tcp.term = term;
+    this.stats.bytesWritten = state.app.bytesWritten;
+    this.stats.requestBytesReceived = state.app.requestBytesReceived;
+    this.#requestVerifier.bytesVerified = state.app.requestBytesReceived;
+    this.stats.requestsServed = state.app.requestsServed;
+    this.#responseBacklogBytes = state.app.responseBacklogBytes;
+    this.#appCounter = state.app.appCounter;
+    this.#restored = true;
+  }
+
+  /** Device, TCP and application state: everything outside memory pages. */
+  #serializeState(): Uint8Array {
+    const state: SerializedGuestState = {
+      epoch: this.#epoch,
+      clockUs: this.#nowUs,
+      tcp: this.tcp.snapshot(),
+      app: { bytesWritten: this.stats.bytesWritten, requestBytesReceived: this.stats.requestBytesReceived, requestsServed: this.stats.requestsServed, responseBacklogBytes: this.#responseBacklogBytes, appCounter: this.#appCounter },
+    };
+    return new TextEncoder().encode(JSON.stringify(state));
+  }
+
+  #dirtyAppPages(): void {
+    this.#dirtyCarry += (this.options.appDirtyPagesPerSec * APP_TICK_US) / 1e6;
+    const heapPages = Math.floor((this.options.memoryBytes - this.#heapBase) / 4096);
+    const record = new Uint8Array(APP_WRITE_BYTES);
+    while (this.#dirtyCarry >= 1 && heapPages > 0) {
+      this.#dirtyCarry -= 1;
+      const page = this.options.rng.int(heapPages);
+      const offset = this.options.rng.int(4096 / APP_WRITE_BYTES) * APP_WRITE_BYTES;
+      new DataView(record.buffer).setFloat64(0, ++this.#appCounter);
+      this.memory.write(this.#heapBase + page * 4096 + offset, record);
+    }
+    this.#setTimer(TIMER_APP, this.#nowUs + APP_TICK_US);
+  }
+
+  /** A timer at guest time `atUs`, set on the host's clock. */
+  #setTimer(name: string, atUs: number): void {
+    this.#emit({ kind: 'setTimer', name, atUs: atUs - this.#clockOffsetUs });
+  }
+
+  #emit(effect: Effect): void {
+    this.#out[this.#out.length - 1]!.push(effect);
+  }
+
+  #onRequestBytes(chunk: Uint8Array): void {
+    this.#requestVerifier.check(chunk);
+    this.stats.requestStreamVerified = this.#requestVerifier.ok;
+    const at = this.stats.requestBytesReceived % REQUEST_BUFFER_BYTES;
+    const first = Math.min(chunk.length, REQUEST_BUFFER_BYTES - at);
+    this.memory.write(this.#requestBase + at, chunk.subarray(0, first));
+    if (first < chunk.length) this.memory.write(this.#requestBase, chunk.subarray(first, Math.min(chunk.length, first + REQUEST_BUFFER_BYTES)));
+    const w = this.options.workload;
+    if (w.kind !== 'rr') return;
+    const before = Math.floor(this.stats.requestBytesReceived / w.requestBytes);
+    this.stats.requestBytesReceived += chunk.length;
+    const completed = Math.floor(this.stats.requestBytesReceived / w.requestBytes) - before;
+    this.stats.requestsServed += completed;
+    this.#responseBacklogBytes += completed * w.responseBytes;
+    this.#pump();
+  }
+
+  /** Writes workload bytes while the send buffer has room. */
+  #pump(): void {
+    if (this.tcp.state !== 'established') return;
+    const w = this.options.workload;
+    const want = w.kind === 'bulk' ? (w.totalBytes === 0 ? Number.MAX_SAFE_INTEGER : w.totalBytes - this.stats.bytesWritten) : this.#responseBacklogBytes;
+    if (want > 0) {
+      const n = this.tcp.write(want, (dst, offset) => this.#generator.fill(dst, offset), this.#nowUs);
+      this.stats.bytesWritten += n;
+      if (w.kind === 'rr') this.#responseBacklogBytes -= n;
+    }
+    if (w.kind === 'bulk' && w.totalBytes > 0 && this.stats.bytesWritten === w.totalBytes) this.tcp.close(this.#nowUs);
+  }
+}

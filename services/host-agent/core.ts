@@ -1,0 +1,369 @@
+import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import { assert } from '../../lib/assert.js';
+import { HOST_SERVICES, type Assignment, type HostRole, type HostService, type RoleChange, type ServiceStatus } from '../../lib/codec/messages.js';
+import type { Subjects } from '../../lib/codec/subjects.js';
+import type { LeaseRecord } from '../../lib/lease/types.js';
+import type { Core, Effect, Input, LeaseResult } from '../../lib/runtime/types.js';
+import { US_PER_MS } from '../../lib/units.js';
+import { hostAgentMachine, type HostAgentEvent, type HostAgentState } from './host-agent.machine.js';
+
+const TIMER_BEAT = 'agent.heartbeat';
+
+export interface HostAgentOptions {
+  readonly vmId: string;
+  readonly host: string;
+  readonly subjects: Subjects;
+  readonly heartbeatIntervalUs: number;
+  readonly leaseDurationUs: number;
+  /**
+   * The release permit ends this long before the lease may expire: the
+   * safety margin plus the clock-skew bound (docs/fencing.md).
+   */
+  readonly permitMarginUs: number;
+  /** The role this host has when the VM is created, and its peer then (the backup of a primary, the primary of a backup). */
+  readonly initialRole: HostRole;
+  readonly initialPeerHost: string;
+  /** Tests only: a planted bug the simulator must catch. */
+  readonly plantedBug?: 'no-fencing' | 'stale-term-accepted';
+}
+
+export interface HostAgentStats {
+  heartbeats: number;
+  renewals: number;
+  permitsGranted: number;
+  assignmentsSent: number;
+  /** Assignments sent again because a service's report showed it had not taken the current one. */
+  assignmentsResent: number;
+  /** Role changes not newer than one already taken (repeats, or copies delayed on the bus), ignored. */
+  staleRoleChanges: number;
+  /** Role changes that came while a promotion was under way: the failover service repeats them. */
+  roleChangesDeferred: number;
+  /** Reports of a service's earlier incarnation (delayed on the bus), ignored. */
+  staleStatuses: number;
+  /** Services that came back with a new incarnation (a restart). */
+  serviceRestarts: number;
+  /** Promotions refused: this host holds no image (its guest restarted after it was chosen). */
+  promotionsRefused: number;
+}
+
+/** The newest report of one service. */
+interface Reported {
+  readonly incarnation: number;
+  readonly status: ServiceStatus;
+}
+
+/**
+ * The supervisor of one host: heartbeats to the failover service, renewals
+ * of the primary's lease by compare-and-set on its term, release permits for
+ * the output-releasing services derived from each confirmed renewal, and
+ * assignments that tell the host's services what to run as. It acts only on
+ * messages and timers: role changes from the failover service, reports from
+ * its services, lease answers. Its lifecycle is hostAgentMachine.
+ */
+export class HostAgentCore implements Core {
+  readonly name: string;
+  readonly subscriptions: readonly string[];
+  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, staleStatuses: 0, serviceRestarts: 0, promotionsRefused: 0 };
+  #snapshot: SnapshotFrom<typeof hostAgentMachine>;
+  #incarnation = 0;
+  #assignSeq = 0;
+  /** What every service of the host should run as now (one content for all, per-service subjects). */
+  #assignment: Omit<Assignment, 'type'> | null = null;
+  readonly #reports = new Map<HostService, Reported>();
+  /** The term the host serves under (the one heartbeats carry). */
+  #term: number;
+  /** The peer of the current role: the backup of a primary, the primary of a backup. */
+  #peerHost: string;
+  /** `seq` of the newest role change taken; heartbeats report it, older or repeated ones are ignored. */
+  #controlSeq = 0;
+  /** The promotion under way (its term and role change), from PROMOTE until the primary assignment. */
+  #promotion: RoleChange | null = null;
+  #leaseRevision = 0;
+  #renewalRequest = 0;
+  #renewalSentUs = 0;
+  #retriedThisBeat = false;
+  /** The newest permit deadline granted (own clock). */
+  #permitUntilUs = 0;
+  /** The lease's backup as last seen in the store: only the failover service changes it, renewals carry it over. */
+  #recordBackupHost: string;
+
+  constructor(readonly options: HostAgentOptions) {
+    this.name = `host.${options.host}`;
+    this.subscriptions = [options.subjects.control(options.host), options.subjects.host(options.host).status];
+    this.#term = 1; // the VM's first lease
+    this.#peerHost = options.initialPeerHost;
+    this.#recordBackupHost = options.initialRole === 'primary' ? options.initialPeerHost : '';
+    // The machine is entered at start, when the first assignments can go out.
+    [this.#snapshot] = initialTransition(hostAgentMachine, { initialRole: 'spare' });
+  }
+
+  get state(): HostAgentState {
+    return this.#snapshot.value as HostAgentState;
+  }
+  get term(): number {
+    return this.#term;
+  }
+  /** The role heartbeats report. */
+  get role(): HostRole {
+    switch (this.state) {
+      case 'primary':
+      case 'deposed':
+        return 'primary';
+      case 'backup':
+      case 'promoting':
+      case 'claiming':
+        return 'backup';
+      default:
+        return 'spare';
+    }
+  }
+  /** The newest release permit granted (own clock, µs); 0 before the first. */
+  get permitUntilUs(): number {
+    return this.#permitUntilUs;
+  }
+
+  handle(input: Input, nowUs: number): Effect[] {
+    const out: Effect[] = [];
+    switch (input.kind) {
+      case 'start':
+        this.#incarnation = nowUs + 1;
+        [this.#snapshot] = initialTransition(hostAgentMachine, { initialRole: this.options.initialRole });
+        this.#perform(this.options.initialRole === 'primary' ? 'assignPrimary' : this.options.initialRole === 'backup' ? 'assignBackup' : 'assignSpare', nowUs, out);
+        this.#beat(nowUs, out);
+        break;
+      case 'timer':
+        if (input.name !== TIMER_BEAT || this.state === 'halted') break;
+        this.#beat(nowUs, out);
+        this.#resendBehind(out);
+        break;
+      case 'message':
+        if (this.state === 'halted') break;
+        if (input.msg.type === 'roleChange' && input.msg.host === this.options.host) this.#onRoleChange(input.msg, nowUs, out);
+        else if (input.msg.type === 'serviceStatus' && input.msg.host === this.options.host) this.#onStatus(input.msg, nowUs, out);
+        break;
+      case 'leaseResult':
+        if (this.state !== 'halted') this.#onLease(input.result, nowUs, out);
+        break;
+    }
+    return out;
+  }
+
+  #send(event: HostAgentEvent, nowUs: number, out: Effect[]): void {
+    const [next, actions] = transition(hostAgentMachine, this.#snapshot, event);
+    this.#snapshot = next;
+    for (const action of actions) this.#perform(action.type, nowUs, out);
+  }
+
+  #perform(action: string, nowUs: number, out: Effect[]): void {
+    switch (action) {
+      case 'assignPrimary': {
+        const promotion = this.#promotion;
+        this.#promotion = null;
+        if (promotion !== null) this.#term = this.options.plantedBug === 'stale-term-accepted' ? this.#term : promotion.term;
+        // A promoted primary continues after the epoch its image holds.
+        const firstEpoch = promotion === null ? 1 : (this.#reports.get('guest')?.status.epoch ?? 0) + 1;
+        this.#assign({ role: 'primary', term: this.#term, peerHost: this.#peerHost, joining: false, firstEpoch }, out);
+        if (promotion !== null) this.#grantPermit(out); // the renewal that ended the claim
+        return;
+      }
+      case 'assignBackup':
+        // The first backup starts with its guest (both empty); a later one joins from a base epoch.
+        this.#assign({ role: 'backup', term: this.#term, peerHost: this.#peerHost, joining: this.#controlSeq > 0, firstEpoch: 0 }, out);
+        return;
+      case 'assignPromoting':
+        this.#assign({ role: 'promoting', term: this.#promotion!.term, peerHost: '', joining: false, firstEpoch: 0 }, out);
+        return;
+      case 'assignSpare':
+        this.#assign({ role: 'spare', term: this.#term, peerHost: '', joining: false, firstEpoch: 0 }, out);
+        return;
+      case 'claimLease':
+        // The lease the failover service took for us has been running since before the promotion: our own renewal starts ours.
+        this.#retriedThisBeat = false;
+        this.#renew(nowUs, out, this.#promotion!.term);
+        return;
+      case 'halt':
+        this.#assign({ role: 'stopped', term: this.#term, peerHost: '', joining: false, firstEpoch: 0 }, out);
+        out.push({ kind: 'cancelTimer', name: TIMER_BEAT });
+        return;
+      case 'refusePromotion':
+        this.stats.promotionsRefused++;
+        out.push({ kind: 'log', level: 'warn', event: 'agent.promotion_refused', fields: { host: this.options.host, reason: 'no backup image (its guest restarted)' } });
+        return;
+    }
+  }
+
+  #assign(fields: Pick<Assignment, 'role' | 'term' | 'peerHost' | 'joining' | 'firstEpoch'>, out: Effect[]): void {
+    this.#assignment = { vmId: this.options.vmId, host: this.options.host, seq: ++this.#assignSeq, incarnation: this.#incarnation, ...fields };
+    for (const service of HOST_SERVICES) this.#sendAssignment(service, out);
+  }
+
+  #sendAssignment(service: HostService, out: Effect[]): void {
+    const a = this.#assignment;
+    assert(a !== null, `${this.name} sends an assignment before it has one`);
+    this.stats.assignmentsSent++;
+    out.push({ kind: 'send', subject: this.options.subjects.host(this.options.host).assign(service), msg: { type: 'assignment', ...a } });
+  }
+
+  // ── role changes ──────────────────────────────────────────────────────
+
+  #onRoleChange(change: RoleChange, nowUs: number, out: Effect[]): void {
+    if (change.seq <= this.#controlSeq) {
+      this.stats.staleRoleChanges++; // a stale copy must not undo a newer role (a dropped peer, a lost primary role)
+      return;
+    }
+    // While a promotion starts, a newer change waits: the failover service repeats it until our heartbeat shows it.
+    if (this.state === 'promoting' || this.state === 'claiming') {
+      this.stats.roleChangesDeferred++;
+      return;
+    }
+    this.#controlSeq = change.seq;
+    if (change.role === 'backup') {
+      this.#term = change.term;
+      this.#peerHost = change.peerHost;
+      this.#send({ type: 'JOIN' }, nowUs, out);
+    } else if (this.state === 'primary' || this.state === 'deposed') {
+      this.#peerHost = change.peerHost;
+      this.#send({ type: 'PEER_CHANGED' }, nowUs, out);
+    } else {
+      if (this.state === 'backup') {
+        this.#promotion = change;
+        this.#peerHost = '';
+      }
+      this.#send({ type: 'PROMOTE' }, nowUs, out);
+    }
+    this.#beat(nowUs, out);
+  }
+
+  // ── service reports ───────────────────────────────────────────────────
+
+  #onStatus(status: ServiceStatus, nowUs: number, out: Effect[]): void {
+    const known = this.#reports.get(status.service);
+    if (known !== undefined && status.incarnation < known.incarnation) {
+      this.stats.staleStatuses++;
+      return;
+    }
+    this.#reports.set(status.service, { incarnation: status.incarnation, status });
+    if (known !== undefined && status.incarnation > known.incarnation) {
+      this.stats.serviceRestarts++;
+      out.push({ kind: 'log', level: 'warn', event: 'agent.service_restarted', fields: { host: this.options.host, service: status.service, state: this.state } });
+      this.#onRestart(status.service, nowUs, out);
+      if (this.state === 'halted') return;
+    }
+    if (this.state === 'promoting' && this.#restored()) this.#send({ type: 'RESTORED' }, nowUs, out);
+  }
+
+  /** A service came back empty: what it held for the VM is gone. */
+  #onRestart(service: HostService, nowUs: number, out: Effect[]): void {
+    const state = this.state;
+    if (state === 'backup' && service === 'guest') this.#send({ type: 'IMAGE_LOST' }, nowUs, out);
+    else if (state === 'promoting' || state === 'claiming' || state === 'primary' || state === 'deposed') this.#send({ type: 'SERVICE_RESTARTED' }, nowUs, out);
+    else this.#sendAssignment(service, out); // an idle service: it takes the current assignment again
+  }
+
+  /** The guest and the acker report the promotion's restore done. */
+  #restored(): boolean {
+    const a = this.#assignment;
+    if (a === null || a.role !== 'promoting') return false;
+    return (['guest', 'acker'] as const).every((service) => {
+      const s = this.#reports.get(service)?.status;
+      return s !== undefined && this.#current(s) && s.ready;
+    });
+  }
+
+  /** The report is about the current assignment. */
+  #current(s: ServiceStatus): boolean {
+    return s.agentIncarnation === this.#incarnation && s.assignmentSeq === this.#assignment?.seq;
+  }
+
+  // ── heartbeats ────────────────────────────────────────────────────────
+
+  #beat(nowUs: number, out: Effect[]): void {
+    const host = this.options.host;
+    const role = this.role;
+    const guest = this.#reports.get('guest')?.status;
+    const checkpointer = this.#reports.get('checkpointer')?.status;
+    const backupImage = role === 'backup' && guest !== undefined && guest.role !== 'spare' ? guest : undefined;
+    const epoch = role === 'primary' ? (checkpointer?.epoch ?? 0) : (backupImage?.epoch ?? 0);
+    const synced = role === 'primary' || (backupImage?.synced ?? false);
+    this.stats.heartbeats++;
+    out.push({ kind: 'send', subject: this.options.subjects.heartbeat(host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: this.#term, host, role, epoch, synced, controlSeq: this.#controlSeq } });
+    out.push({ kind: 'setTimer', name: TIMER_BEAT, atUs: nowUs + this.options.heartbeatIntervalUs });
+    switch (this.state) {
+      case 'claiming':
+        this.#retriedThisBeat = false;
+        this.#renew(nowUs, out, this.#promotion!.term); // still waiting for our first renewal
+        return;
+      case 'primary':
+        this.#renew(nowUs, out);
+        break;
+      default:
+        break;
+    }
+    if (this.options.plantedBug === 'no-fencing' && (this.state === 'primary' || this.state === 'deposed')) {
+      // The bug: output may leave as long as the host believes it is primary, lease or not.
+      this.#permit(nowUs + 2 * this.options.heartbeatIntervalUs, out);
+    }
+  }
+
+  /** Services whose report shows an older assignment (it was lost on the bus) get the current one again. */
+  #resendBehind(out: Effect[]): void {
+    const a = this.#assignment;
+    if (a === null) return;
+    for (const service of HOST_SERVICES) {
+      const s = this.#reports.get(service)?.status;
+      // While promoting, a service that is not ready is asked again too: its answer (or the acker's request for the handover) was lost.
+      const behind = s === undefined || !this.#current(s) || (a.role === 'promoting' && !s.ready && (service === 'guest' || service === 'acker'));
+      if (!behind) continue;
+      this.stats.assignmentsResent++;
+      this.#sendAssignment(service, out);
+    }
+  }
+
+  // ── the lease ─────────────────────────────────────────────────────────
+
+  #renew(nowUs: number, out: Effect[], term = this.#term): void {
+    const record: LeaseRecord = { primaryHost: this.options.host, term, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS, backupHost: this.#recordBackupHost };
+    this.#renewalRequest++;
+    this.#renewalSentUs = nowUs;
+    this.stats.renewals++;
+    out.push({ kind: 'lease', requestId: this.#renewalRequest, op: { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record } });
+  }
+
+  #onLease(r: LeaseResult, nowUs: number, out: Effect[]): void {
+    if (r.requestId !== this.#renewalRequest) return;
+    if (r.outcome === 'ok') {
+      this.#leaseRevision = r.revision;
+      if (this.state === 'claiming') {
+        this.#send({ type: 'LEASE_GRANTED' }, nowUs, out);
+        this.#beat(nowUs, out); // say so at once: the failover service counts the promotion done at this heartbeat
+      } else if (this.state === 'primary') this.#grantPermit(out);
+      return;
+    }
+    if (r.outcome !== 'conflict') return; // unavailable: the permit runs out on its own; the next beat tries again
+    // Someone wrote the lease: if it names another host or a higher term, we are deposed.
+    this.#leaseRevision = r.revision;
+    if (r.record?.backupHost !== undefined) this.#recordBackupHost = r.record.backupHost;
+    const ourTerm = this.#promotion?.term ?? this.#term;
+    const claiming = this.state === 'claiming';
+    if (r.record !== null && (r.record.primaryHost !== this.options.host || r.record.term > ourTerm)) {
+      if (this.state === 'primary') this.#send({ type: 'DEPOSED' }, nowUs, out);
+    } else if (r.record !== null && (this.state === 'primary' || claiming) && !this.#retriedThisBeat) {
+      // Our own lease, written by someone else (the failover service at promotion, or a membership change): renew on its revision now.
+      this.#retriedThisBeat = true;
+      this.#renew(nowUs, out, ourTerm);
+    }
+  }
+
+  /** The permit of the renewal just confirmed: counted from when it was sent, never from the answer. */
+  #grantPermit(out: Effect[]): void {
+    if (this.options.plantedBug === 'no-fencing') return; // the bug grants on its own schedule
+    this.#permit(this.#renewalSentUs + this.options.leaseDurationUs - this.options.permitMarginUs, out);
+  }
+
+  #permit(untilUs: number, out: Effect[]): void {
+    if (untilUs <= this.#permitUntilUs) return;
+    this.#permitUntilUs = untilUs;
+    this.stats.permitsGranted++;
+    out.push({ kind: 'send', subject: this.options.subjects.host(this.options.host).permit, msg: { type: 'releasePermit', vmId: this.options.vmId, term: this.#term, host: this.options.host, untilUs } });
+  }
+}

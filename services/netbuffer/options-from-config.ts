@@ -1,0 +1,19 @@
+import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
+import type { ServiceExtras } from '../../lib/planted-bugs.js';
+import { topologyOf } from '../../lib/topology/index.js';
+import type { NetbufferOptions } from './core.js';
+
+/** The netbuffer of `host`, the same under every runtime. */
+export function netbufferOptionsFromConfig(config: RunConfig, host: string, extras: ServiceExtras = {}): NetbufferOptions {
+  const s = topologyOf(config).subjects;
+  return {
+    vmId: config.vmId,
+    host,
+    subjects: s.host(host),
+    outSubject: s.wireOut,
+    heldBytesMax: config.buffers.heldBytesMax,
+    holdData: !isSpeculative(config.mode),
+    ...(extras.plantedBug === 'release-before-commit' ? { plantedReleaseBeforeCommit: true } : {}),
+    ...(extras.plantedBug === 'ignore-permit-expiry' ? { plantedIgnorePermitExpiry: true } : {}),
+  };
+}
