@@ -2,7 +2,11 @@ import type { RunConfig } from '../lib/config/run-config.js';
 import { latencyMs, percentile, scenarioFields, type RunResult } from '../lib/results/run-result.js';
 import type { SenderStats } from '../lib/tcp/sender.js';
 import { msToUs, US_PER_MS, US_PER_S } from '../lib/units.js';
+import { CheckpointerCore } from '../services/checkpointer/core.js';
 import type { PrimaryCheckpointer } from '../services/checkpointer/primary.js';
+import { GuestCore } from '../services/guest/core.js';
+import { AckerCore } from '../services/acker/core.js';
+import { NetbufferCore } from '../services/netbuffer/core.js';
 import { TIMELINE_BIN_US } from '../services/client/options-from-config.js';
 import type { FailoverStats } from '../services/failover/core.js';
 import type { GuestVm } from '../services/guest/vm.js';
@@ -23,12 +27,12 @@ export function simulate(config: RunConfig, hooks: WorldHooks = {}, onProgress?:
 /** Every guest VM that ran, on any host and in any role (a promotion runs the backup's image as a new one). */
 export function guestVmsOf(world: World): GuestVm[] {
   if (world.nativeGuest !== null) return world.nativeGuest.history.vms;
-  return [...world.hosts.values()].flatMap((h) => h.guests.flatMap((g) => g.history.vms));
+  return [...world.hosts.values()].flatMap((h) => [...h.retired.filter((c) => c instanceof GuestCore), h.services.guest].flatMap((g) => g.history.vms));
 }
 
 /** Every primary checkpointer that ran (one per host and term). */
 export function checkpointersOf(world: World): PrimaryCheckpointer[] {
-  return [...world.hosts.values()].flatMap((h) => h.services.checkpointer.history);
+  return [...world.hosts.values()].flatMap((h) => [...h.retired.filter((c) => c instanceof CheckpointerCore), h.services.checkpointer].flatMap((c) => c.history));
 }
 
 /** The failover service's counters over every instance that ran (a restarted one starts from zero). */
@@ -53,7 +57,9 @@ export function summarize(world: World): RunResult {
   const hosts = [...world.hosts.values()];
   const checkpointers = checkpointersOf(world);
   const guestTcp = vms.map((g) => g.tcp.stats);
-  const wire: SenderStats[] = hosts.flatMap((h) => h.services.acker.wireStats);
+  const ackers = hosts.flatMap((h) => [...h.retired.filter((c) => c instanceof AckerCore), h.services.acker]);
+  const netbuffers = hosts.flatMap((h) => [...h.retired.filter((c) => c instanceof NetbufferCore), h.services.netbuffer]);
+  const wire: SenderStats[] = ackers.flatMap((a) => a.wireStats);
   const commitLatenciesUs = checkpointers.flatMap((p) => p.stats.commitLatenciesUs);
   const ms = (us: number | null) => (us === null ? null : us / US_PER_MS);
   const f = failoverStatsOf(world);
@@ -75,8 +81,8 @@ export function summarize(world: World): RunResult {
     checkpointBytesTotal: sum(checkpointers.map((p) => p.stats.checkpointBytesTotal)),
     commitLatencyMsP50: ms(percentile(commitLatenciesUs, 50)),
     commitLatencyMsP99: ms(percentile(commitLatenciesUs, 99)),
-    heldBytesMax: Math.max(0, ...hosts.map((h) => h.services.netbuffer.stats.heldBytesMax)),
-    specBufferBytesMax: Math.max(0, ...hosts.map((h) => h.services.acker.stats.specBufferBytesMax)),
+    heldBytesMax: Math.max(0, ...netbuffers.map((n) => n.stats.heldBytesMax)),
+    specBufferBytesMax: Math.max(0, ...ackers.map((a) => a.stats.specBufferBytesMax)),
     pauseMsTotal: sum(vms.map((g) => g.stats.pausedUsTotal)) / US_PER_MS,
     ...failoverFigures(world, f),
     reprotections: f?.reprotections ?? 0,

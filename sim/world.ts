@@ -40,8 +40,8 @@ export interface SimHost {
   readonly name: string;
   readonly clock: HostClock;
   readonly services: HostServices;
-  /** Every guest that ran on this host (a restart adds one), for totals. */
-  readonly guests: GuestCore[];
+  /** Service instances a restart replaced, for totals. */
+  readonly retired: (GuestCore | CheckpointerCore | NetbufferCore | AckerCore)[];
   /** False once it crashed. */
   up: boolean;
 }
@@ -168,7 +168,7 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
         acker: new AckerCore(ackerOptionsFromConfig(config, name, extras)),
         agent: new HostAgentCore(hostAgentOptionsFromConfig(config, name, extras)),
       };
-      const host: SimHost = { name, clock, services, guests: [services.guest], up: true };
+      const host: SimHost = { name, clock, services, retired: [], up: true };
       hosts.set(name, host);
       for (const core of [services.guest, services.checkpointer, services.netbuffer, services.acker, services.agent]) runtime.addActor(core, { host: name, clock });
     }
@@ -215,16 +215,24 @@ export function crashHost(world: World, host: string): void {
 /** The primary host each service crash hit (the primary may have changed by the time its supervisor acts). */
 const serviceCrashedOn = new WeakMap<Fault, string>();
 
+/** A fresh instance of a host's service, as its process starts again with only its configuration. */
+function freshService<K extends keyof Omit<HostServices, 'agent'>>(old: HostServices[K]): HostServices[K] {
+  if (old instanceof GuestCore) return new GuestCore(old.options) as HostServices[K];
+  if (old instanceof CheckpointerCore) return new CheckpointerCore(old.options) as HostServices[K];
+  if (old instanceof NetbufferCore) return new NetbufferCore(old.options) as HostServices[K];
+  return new AckerCore((old as AckerCore).options) as HostServices[K];
+}
+
 /**
  * A service process dies and its supervisor starts it again with nothing;
  * its host agent learns so from the new incarnation's first report.
  */
-function restartService(world: World, h: SimHost, service: 'guest'): void {
+function restartService(world: World, h: SimHost, service: keyof Omit<HostServices, 'agent'>): void {
   const old = h.services[service];
   if (world.runtime.isRunning(old)) world.runtime.removeActor(old);
-  const fresh = new GuestCore(old.options);
-  h.services.guest = fresh;
-  h.guests.push(fresh);
+  const fresh = freshService(old);
+  (h.services as unknown as Record<string, unknown>)[service] = fresh;
+  h.retired.push(old);
   world.runtime.addActor(fresh, { host: h.name, clock: h.clock });
 }
 
@@ -262,13 +270,14 @@ export function applyFaultStep(world: World, step: FaultStep): void {
       if (step.phase === 'start') {
         const h = primaryHostOf(world);
         if (h === undefined) return;
-        const core = h.services[f.service === 'checkpointer' ? 'checkpointer' : f.service];
+        const core = h.services[f.service];
         if (world.runtime.isRunning(core)) world.runtime.removeActor(core);
         serviceCrashedOn.set(f, h.name);
       } else {
-        const crashedOn = serviceCrashedOn.get(f);
-        // The supervisor found a service of its primary dead: it takes the host down, so the backup takes over.
-        if (crashedOn !== undefined) crashHost(world, crashedOn);
+        // Its process manager starts it again, empty; the host agent sees the new incarnation (or, had it stayed
+        // down, the silence) and takes the host down: the VM's state in that service is gone.
+        const h = world.hosts.get(serviceCrashedOn.get(f) ?? '');
+        if (h !== undefined && h.up) restartService(world, h, f.service);
       }
       return;
     }

@@ -1,5 +1,9 @@
 import { assert } from '../assert.js';
 import type { AssignedRole, Assignment, HostService, ServiceStatus } from '../codec/messages.js';
+import type { Effect } from '../runtime/types.js';
+
+/** The timer of a service's periodic report to its agent. */
+export const STATUS_TIMER = 'service.status';
 
 /** How an assignment relates to the one a service runs under. */
 export type AssignmentOrder = 'newer' | 'repeat' | 'stale';
@@ -27,11 +31,20 @@ export class AssignmentTracker {
   /** Assignments older than the one taken (delayed or repeated on the bus), ignored. */
   staleAssignments = 0;
 
+  /** `statusIntervalUs`: a service reports at least this often; its agent takes a silence of a few intervals for a dead service. */
   constructor(
     readonly vmId: string,
     readonly host: string,
     readonly service: HostService,
-  ) {}
+    readonly statusIntervalUs: number,
+  ) {
+    assert(statusIntervalUs > 0, `${service} reports every ${statusIntervalUs}µs`);
+  }
+
+  /** The next periodic report. */
+  nextReport(nowUs: number): Effect {
+    return { kind: 'setTimer', name: STATUS_TIMER, atUs: nowUs + this.statusIntervalUs };
+  }
 
   /** This service's incarnation: its start time on the host clock, µs, plus one (so 0 means none). */
   get incarnation(): number {

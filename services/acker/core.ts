@@ -5,7 +5,7 @@ import { encodeSpecDelta, type AckerConnectionState } from '../../lib/checkpoint
 import { ChunkSource, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
-import { AssignmentTracker, PermitHolder } from '../../lib/supervision/index.js';
+import { AssignmentTracker, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
 import { MAX_WINDOW_FIELD } from '../../lib/tcp/receiver.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
 import { TcpSender, type SenderStats } from '../../lib/tcp/sender.js';
@@ -30,6 +30,8 @@ export interface AckerOptions {
   /** A promotion asks the guest for the backup's speculative buffer again after this long without progress (then twice as long, up to `handoverRetryMaxUs`). */
   readonly handoverRetryUs: number;
   readonly handoverRetryMaxUs: number;
+  /** How often it reports to its host agent. */
+  readonly statusIntervalUs: number;
   /** The wire-side sender uses the same TCP defaults as the guest. */
   readonly tcp: TcpOptions;
   readonly specBufferBytes: number;
@@ -122,7 +124,7 @@ export class AckerCore implements Core {
 
   constructor(readonly options: AckerOptions) {
     this.name = `acker.${options.host}`;
-    this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker');
+    this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.plantedBug === 'ignore-permit-expiry');
     this.#idleSubscriptions = [options.subjects.assign('acker'), options.subjects.permit];
     this.subscriptions = this.#idleSubscriptions;
@@ -198,9 +200,13 @@ export class AckerCore implements Core {
       if (input.kind === 'start') {
         this.#assignments.started(nowUs);
         this.#sendStatus();
+        this.#emit(this.#assignments.nextReport(nowUs));
       } else if (input.kind === 'message') this.#onMessage(input.subject, input.msg, nowUs);
       else if (input.kind === 'timer') {
-        if (input.name === TIMER_HANDOVER) this.#requestHandover(nowUs, true);
+        if (input.name === STATUS_TIMER) {
+          this.#sendStatus();
+          this.#emit(this.#assignments.nextReport(nowUs));
+        } else if (input.name === TIMER_HANDOVER) this.#requestHandover(nowUs, true);
         else if (this.#wire !== null && input.name === this.#wire.rtoTimer) this.#wire.onRto(nowUs);
         else if (this.#wire !== null && input.name === this.#wire.persistTimer) this.#wire.onPersist(nowUs);
       }

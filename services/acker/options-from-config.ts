@@ -1,6 +1,7 @@
 import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { topologyOf } from '../../lib/topology/index.js';
+import { msToUs } from '../../lib/units.js';
 import type { AckerOptions } from './core.js';
 
 /** First wait for the guest's handover at a promotion: a few bus delays. */
@@ -21,6 +22,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     wireOutSubject: s.wireOut,
     handoverRetryUs: HANDOVER_RETRY_US,
     handoverRetryMaxUs: HANDOVER_RETRY_MAX_US,
+    statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     tcp: config.tcp,
     specBufferBytes: config.buffers.specBufferBytes,
     chunkBytes: config.checkpoint.chunkBytes,

@@ -141,8 +141,8 @@ export class Auditor {
     if (p !== null && p.term > a.term) return; // a deposed primary's late membership change
     if (p === null || p.host !== a.host || p.term !== a.term) {
       if (p !== null) this.stats.promotionsSeen++;
-      // A new primary: the first one is protected from its first epoch; a promoted one runs alone.
-      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' ? Infinity : a.firstEpoch };
+      // A new primary: the first one is protected from its first epoch; a promoted one runs alone (or its backup joins).
+      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch };
       return;
     }
     if (a.peerHost === p.peerHost && a.peerHost === '') return;

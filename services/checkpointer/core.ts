@@ -1,15 +1,17 @@
 import type { AssignedRole, Assignment } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
-import { AssignmentTracker } from '../../lib/supervision/index.js';
+import { AssignmentTracker, STATUS_TIMER } from '../../lib/supervision/index.js';
 import { PrimaryCheckpointer, PRIMARY_TIMERS, type PrimaryOptions, type PrimaryStats } from './primary.js';
 
 /** What the checkpointer needs besides what an assignment says (term, first epoch, backup). */
-export type CheckpointerOptions = Omit<PrimaryOptions, 'term' | 'firstEpoch' | 'backupHost'> & {
+export type CheckpointerOptions = Omit<PrimaryOptions, 'term' | 'firstEpoch' | 'backupHost' | 'backupJoining'> & {
   readonly host: string;
   readonly subjects: HostSubjects;
   /** The replication link's acknowledgements (per VM: every backup answers there). */
   readonly ckptAckSubject: string;
+  /** How often it reports to its host agent. */
+  readonly statusIntervalUs: number;
 };
 
 /**
@@ -31,7 +33,7 @@ export class CheckpointerCore implements Core {
 
   constructor(readonly options: CheckpointerOptions) {
     this.name = `checkpointer.${options.host}`;
-    this.#assignments = new AssignmentTracker(options.vmId, options.host, 'checkpointer');
+    this.#assignments = new AssignmentTracker(options.vmId, options.host, 'checkpointer', options.statusIntervalUs);
     this.#idleSubscriptions = [options.subjects.assign('checkpointer')];
     this.subscriptions = this.#idleSubscriptions;
   }
@@ -56,9 +58,13 @@ export class CheckpointerCore implements Core {
       case 'start':
         this.#assignments.started(nowUs);
         this.#status(out);
+        out.push(this.#assignments.nextReport(nowUs));
         break;
       case 'timer':
-        if (this.#primary !== null && PRIMARY_TIMERS.has(input.name)) this.#primary.onTimer(input.name, nowUs, out);
+        if (input.name === STATUS_TIMER) {
+          this.#status(out);
+          out.push(this.#assignments.nextReport(nowUs));
+        } else if (this.#primary !== null && PRIMARY_TIMERS.has(input.name)) this.#primary.onTimer(input.name, nowUs, out);
         break;
       case 'message': {
         const msg = input.msg;
@@ -98,8 +104,8 @@ export class CheckpointerCore implements Core {
 
   #startPrimary(a: Assignment, nowUs: number, out: Effect[]): void {
     this.#stop(out);
-    const { host: _host, subjects: _subjects, ckptAckSubject: _ack, ...shared } = this.options;
-    const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost });
+    const { host: _host, subjects: _subjects, ckptAckSubject: _ack, statusIntervalUs: _status, ...shared } = this.options;
+    const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost, backupJoining: a.joining });
     this.#primary = primary;
     this.history.push(primary);
     this.subscriptions = [...this.#idleSubscriptions, this.options.subjects.ckptStage, this.options.ckptAckSubject];

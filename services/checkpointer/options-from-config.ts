@@ -22,6 +22,7 @@ export function checkpointerOptionsFromConfig(config: RunConfig, host: string): 
     subjects: s.host(host),
     ckptDataSubject: s.ckptData,
     ckptAckSubject: s.ckptAck,
+    statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     epochUs: msToUs(config.epochMs),
     pauseFixedUs: config.checkpoint.pauseFixedUs,
     copyBytesPerSec: config.checkpoint.copyBytesPerSec,

@@ -56,6 +56,8 @@ export interface PrimaryOptions {
   readonly firstEpoch?: number;
   /** The backup host replicated to at start; '' runs unprotected (each epoch commits locally as soon as it is staged). */
   readonly backupHost: string;
+  /** The backup joins now (its image is empty): it gets a base epoch, and epochs commit locally until then. */
+  readonly backupJoining?: boolean;
 }
 
 export interface PrimaryStats {
@@ -133,8 +135,9 @@ export class PrimaryCheckpointer {
     [this.#snapshot] = initialTransition(epochMachine, { maxInflight: options.maxInflightEpochs, firstEpoch: options.firstEpoch ?? 1 });
     this.stats.lastCommittedEpoch = (options.firstEpoch ?? 1) - 1;
     this.stats.lastLocalCommitEpoch = this.stats.lastCommittedEpoch;
-    this.#unprotected = options.backupHost === '';
+    this.#unprotected = options.backupHost === '' || options.backupJoining === true;
     this.#peerHost = options.backupHost;
+    if (options.backupJoining === true && options.backupHost !== '') this.#gainBackup(options.backupHost);
   }
 
   /** The backup whose acknowledgements commit epochs ('' when none). */

@@ -3,7 +3,7 @@ import type { AssignedRole, Assignment, CheckpointChunk, WireMessage } from '../
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import { Rng } from '../../lib/rng.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
-import { AssignmentTracker } from '../../lib/supervision/index.js';
+import { AssignmentTracker, STATUS_TIMER } from '../../lib/supervision/index.js';
 import { StandbyImage } from './standby.js';
 import { GuestVm, type GuestVmOptions } from './vm.js';
 
@@ -23,6 +23,8 @@ export interface GuestSupervision {
   readonly restoreUs: number;
   /** Speculative modes: a promotion hands the backup's speculative buffer to the acker. */
   readonly handoverSpec: boolean;
+  /** How often it reports to its host agent. */
+  readonly statusIntervalUs: number;
 }
 
 export interface GuestCoreOptions {
@@ -70,7 +72,7 @@ export class GuestCore implements Core {
   constructor(readonly options: GuestCoreOptions) {
     const sup = options.supervision;
     this.name = sup === undefined ? 'guest' : `guest.${sup.host}`;
-    this.#assignments = sup === undefined ? null : new AssignmentTracker(options.vm.vmId, sup.host, 'guest');
+    this.#assignments = sup === undefined ? null : new AssignmentTracker(options.vm.vmId, sup.host, 'guest', sup.statusIntervalUs);
     this.#idleSubscriptions = sup === undefined ? [] : [sup.subjects.assign('guest')];
     if (sup === undefined) {
       this.#role = 'primary';
@@ -105,9 +107,13 @@ export class GuestCore implements Core {
       case 'start':
         this.#assignments!.started(nowUs);
         this.#status(out);
+        out.push(this.#assignments!.nextReport(nowUs));
         return out;
       case 'timer':
-        if (input.name === TIMER_RESTORE) this.#restored(nowUs, out);
+        if (input.name === STATUS_TIMER) {
+          this.#status(out);
+          out.push(this.#assignments!.nextReport(nowUs));
+        } else if (input.name === TIMER_RESTORE) this.#restored(nowUs, out);
         else if (this.#role === 'primary' && this.#vm !== null) return this.#vm.handle(input, nowUs);
         return out;
       case 'message':

@@ -50,6 +50,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
       maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1,
       restoreUs: msToUs(f.restoreFixedMs) + Math.ceil((config.guest.memoryBytes * US_PER_S) / f.restoreBytesPerSec),
       handoverSpec: isSpeculative(config.mode),
+      statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     },
   };
 }

@@ -20,6 +20,8 @@ export interface HostAgentOptions {
    * safety margin plus the clock-skew bound (docs/fencing.md).
    */
   readonly permitMarginUs: number;
+  /** A service silent this long is dead (its reports come every heartbeat interval). */
+  readonly serviceSilenceUs: number;
   /** The role this host has when the VM is created, and its peer then (the backup of a primary, the primary of a backup). */
   readonly initialRole: HostRole;
   readonly initialPeerHost: string;
@@ -42,6 +44,8 @@ export interface HostAgentStats {
   staleStatuses: number;
   /** Services that came back with a new incarnation (a restart). */
   serviceRestarts: number;
+  /** Services found dead (silent too long). */
+  serviceDeaths: number;
   /** Promotions refused: this host holds no image (its guest restarted after it was chosen). */
   promotionsRefused: number;
 }
@@ -63,19 +67,24 @@ interface Reported {
 export class HostAgentCore implements Core {
   readonly name: string;
   readonly subscriptions: readonly string[];
-  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, staleStatuses: 0, serviceRestarts: 0, promotionsRefused: 0 };
+  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, promotionsRefused: 0 };
   #snapshot: SnapshotFrom<typeof hostAgentMachine>;
   #incarnation = 0;
   #assignSeq = 0;
   /** What every service of the host should run as now (one content for all, per-service subjects). */
   #assignment: Omit<Assignment, 'type'> | null = null;
   readonly #reports = new Map<HostService, Reported>();
+  /** When each service last reported (own clock); the agent's start for one not heard yet. */
+  readonly #heardUs = new Map<HostService, number>();
+  #startedUs = 0;
   /** The term the host serves under (the one heartbeats carry). */
   #term: number;
   /** The peer of the current role: the backup of a primary, the primary of a backup. */
   #peerHost: string;
   /** `seq` of the newest role change taken; heartbeats report it, older or repeated ones are ignored. */
   #controlSeq = 0;
+  /** The first epoch the checkpointer runs under the current primary term. */
+  #firstEpoch = 1;
   /** The promotion under way (its term and role change), from PROMOTE until the primary assignment. */
   #promotion: RoleChange | null = null;
   #leaseRevision = 0;
@@ -127,12 +136,14 @@ export class HostAgentCore implements Core {
     switch (input.kind) {
       case 'start':
         this.#incarnation = nowUs + 1;
+        this.#startedUs = nowUs;
         [this.#snapshot] = initialTransition(hostAgentMachine, { initialRole: this.options.initialRole });
         this.#perform(this.options.initialRole === 'primary' ? 'assignPrimary' : this.options.initialRole === 'backup' ? 'assignBackup' : 'assignSpare', nowUs, out);
         this.#beat(nowUs, out);
         break;
       case 'timer':
         if (input.name !== TIMER_BEAT || this.state === 'halted') break;
+        if (this.#checkServices(nowUs, out)) break;
         this.#beat(nowUs, out);
         this.#resendBehind(out);
         break;
@@ -160,9 +171,11 @@ export class HostAgentCore implements Core {
         const promotion = this.#promotion;
         this.#promotion = null;
         if (promotion !== null) this.#term = this.options.plantedBug === 'stale-term-accepted' ? this.#term : promotion.term;
-        // A promoted primary continues after the epoch its image holds.
-        const firstEpoch = promotion === null ? 1 : (this.#reports.get('guest')?.status.epoch ?? 0) + 1;
-        this.#assign({ role: 'primary', term: this.#term, peerHost: this.#peerHost, joining: false, firstEpoch }, out);
+        // A promoted primary continues after the epoch its image holds; every later assignment of this term repeats it.
+        if (promotion !== null) this.#firstEpoch = (this.#reports.get('guest')?.status.epoch ?? 0) + 1;
+        // The first backup starts with its guest; any later one (a membership change) joins from a base epoch.
+        const joining = this.#peerHost !== '' && (promotion !== null || this.#controlSeq > 0);
+        this.#assign({ role: 'primary', term: this.#term, peerHost: this.#peerHost, joining, firstEpoch: this.#firstEpoch }, out);
         if (promotion !== null) this.#grantPermit(out); // the renewal that ended the claim
         return;
       }
@@ -236,12 +249,25 @@ export class HostAgentCore implements Core {
 
   // ── service reports ───────────────────────────────────────────────────
 
+  /** A service silent for too long is dead: the host halts. Returns whether it did. */
+  #checkServices(nowUs: number, out: Effect[]): boolean {
+    for (const service of HOST_SERVICES) {
+      if (nowUs - (this.#heardUs.get(service) ?? this.#startedUs) <= this.options.serviceSilenceUs) continue;
+      this.stats.serviceDeaths++;
+      out.push({ kind: 'log', level: 'warn', event: 'agent.service_dead', fields: { host: this.options.host, service, state: this.state } });
+      this.#send({ type: 'SERVICE_DIED' }, nowUs, out);
+      return true;
+    }
+    return false;
+  }
+
   #onStatus(status: ServiceStatus, nowUs: number, out: Effect[]): void {
     const known = this.#reports.get(status.service);
     if (known !== undefined && status.incarnation < known.incarnation) {
       this.stats.staleStatuses++;
       return;
     }
+    this.#heardUs.set(status.service, nowUs);
     this.#reports.set(status.service, { incarnation: status.incarnation, status });
     if (known !== undefined && status.incarnation > known.incarnation) {
       this.stats.serviceRestarts++;

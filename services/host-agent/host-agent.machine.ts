@@ -8,6 +8,7 @@ import { setup } from 'xstate';
  *     └──image lost───┘ └─────────────────────────── join ◀── deposed ◀──── lease lost ──────┘  │
  *                                                                                              │
  *   promoting, claiming, primary, deposed ──a service restarted──▶ halted ◀────────────────────┘
+ *   any state ──a service stopped reporting──▶ halted
  *
  * Pure: the core feeds events (role changes from the failover service,
  * service reports, lease answers) and performs the named actions (send
@@ -30,7 +31,9 @@ export type HostAgentEvent =
   /** The backup's guest restarted: its image is gone. */
   | { type: 'IMAGE_LOST' }
   /** A service of a primary restarted: the VM's state in it is gone. */
-  | { type: 'SERVICE_RESTARTED' };
+  | { type: 'SERVICE_RESTARTED' }
+  /** A service stopped reporting: the host cannot serve any role. */
+  | { type: 'SERVICE_DIED' };
 
 export type HostAgentState = 'booting' | 'spare' | 'backup' | 'promoting' | 'claiming' | 'primary' | 'deposed' | 'halted';
 
@@ -58,6 +61,8 @@ export const hostAgentMachine = setup({
   id: 'hostAgent',
   context: ({ input }) => ({ initialRole: input.initialRole }),
   initial: 'booting',
+  // A host with a dead service cannot run, back up or take over the VM: it takes itself down (shared fate).
+  on: { SERVICE_DIED: { target: '.halted', actions: 'halt' } },
   states: {
     /** The layout the VM was created with: the first primary and backup start in their roles. */
     booting: {
@@ -110,6 +115,6 @@ export const hostAgentMachine = setup({
       },
     },
     /** The host took itself down: no heartbeats, renewals or permits; its services are stopped. */
-    halted: { type: 'final' },
+    halted: { on: { SERVICE_DIED: {} } },
   },
 });

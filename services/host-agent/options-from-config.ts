@@ -17,6 +17,8 @@ export function hostAgentOptionsFromConfig(config: RunConfig, host: string, extr
     heartbeatIntervalUs: msToUs(f.heartbeatIntervalMs),
     leaseDurationUs: msToUs(f.leaseDurationMs),
     permitMarginUs: msToUs(f.leaseSafetyMs + f.clockSkewMs),
+    // Services report every heartbeat interval; as many missed reports as make the failover service suspect a host.
+    serviceSilenceUs: msToUs((f.missCount + 1) * f.heartbeatIntervalMs),
     initialRole: initial.role,
     initialPeerHost: initial.peerHost,
     ...(bug === 'no-fencing' || bug === 'stale-term-accepted' ? { plantedBug: bug } : {}),

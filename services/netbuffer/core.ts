@@ -2,7 +2,7 @@ import { assert } from '../../lib/assert.js';
 import type { AssignedRole, Assignment, Segment } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
-import { AssignmentTracker, PermitHolder } from '../../lib/supervision/index.js';
+import { AssignmentTracker, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
 import { TCP_IP_HEADER_BYTES } from '../../lib/tcp/header.js';
 
 export interface NetbufferOptions {
@@ -20,6 +20,8 @@ export interface NetbufferOptions {
    * data and its delivery; the netbuffer plugs the rest (ACKs, SYN, FIN).
    */
   readonly holdData: boolean;
+  /** How often it reports to its host agent. */
+  readonly statusIntervalUs: number;
   /** Tests only: a planted bug that releases output without waiting for its commit. */
   readonly plantedReleaseBeforeCommit?: boolean;
   /** Tests only: a planted bug that keeps releasing after its permit expired. */
@@ -71,7 +73,7 @@ export class NetbufferCore implements Core {
 
   constructor(readonly options: NetbufferOptions) {
     this.name = `netbuffer.${options.host}`;
-    this.#assignments = new AssignmentTracker(options.vmId, options.host, 'netbuffer');
+    this.#assignments = new AssignmentTracker(options.vmId, options.host, 'netbuffer', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.plantedIgnorePermitExpiry ?? false);
     this.#idleSubscriptions = [options.subjects.assign('netbuffer'), options.subjects.permit];
     this.subscriptions = this.#idleSubscriptions;
@@ -90,8 +92,9 @@ export class NetbufferCore implements Core {
   handle(input: Input, nowUs: number): Effect[] {
     if (input.kind === 'start') {
       this.#assignments.started(nowUs);
-      return [this.#status()];
+      return [this.#status(), this.#assignments.nextReport(nowUs)];
     }
+    if (input.kind === 'timer' && input.name === STATUS_TIMER) return [this.#status(), this.#assignments.nextReport(nowUs)];
     if (input.kind !== 'message') return [];
     const msg = input.msg;
     switch (msg.type) {

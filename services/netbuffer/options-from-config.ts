@@ -1,6 +1,7 @@
 import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { topologyOf } from '../../lib/topology/index.js';
+import { msToUs } from '../../lib/units.js';
 import type { NetbufferOptions } from './core.js';
 
 /** The netbuffer of `host`, the same under every runtime. */
@@ -12,6 +13,7 @@ export function netbufferOptionsFromConfig(config: RunConfig, host: string, extr
     subjects: s.host(host),
     outSubject: s.wireOut,
     heldBytesMax: config.buffers.heldBytesMax,
+    statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     holdData: !isSpeculative(config.mode),
     ...(extras.plantedBug === 'release-before-commit' ? { plantedReleaseBeforeCommit: true } : {}),
     ...(extras.plantedBug === 'ignore-permit-expiry' ? { plantedIgnorePermitExpiry: true } : {}),
