@@ -1,16 +1,23 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { makeChunks, makeManifest, splitBytes } from '../../../lib/checkpoint/chunks.js';
 import { bytesEqual, sha256 } from '../../../lib/checkpoint/hash.js';
-import { ChunkSource, TcpFlag, type Segment } from '../../../lib/codec/messages.js';
+import { decodeSpecDelta, encodeSpecDelta, type AckerConnectionState } from '../../../lib/checkpoint/spec-delta.js';
+import { ChunkSource, TcpFlag, type Assignment, type CheckpointChunk, type HandoverRequest, type Segment, type ServiceStatus, type WireMessage } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
-import { START, type Effect } from '../../../lib/runtime/types.js';
+import type { Effect } from '../../../lib/runtime/types.js';
+import { STATUS_TIMER } from '../../../lib/supervision/index.js';
 import { defaultTcpOptions } from '../../../lib/tcp/options.js';
-import { SendBuffer } from '../../../lib/tcp/send-buffer.js';
 import { AckerCore, type AckerOptions } from '../../../services/acker/core.js';
-import { decodeSpecDelta } from '../../../lib/checkpoint/spec-delta.js';
+import { activate, AGENT_INCARNATION, assignment, FOREVER_US, permit } from '../support/supervision.js';
 import { chunksOn, concat, message, segment, segmentsOn, sentOn, streamBytes, timer, timersSet, VM } from './support.js';
 
-const s = subjects(VM);
+const HOST = 'host-a';
+/** The term these ackers serve; not 0, so that a segment stamped with it is told from one that is not. */
+const TERM = 3;
+const v = subjects(VM);
+const s = v.host(HOST);
+const ASSIGN = s.assign('acker');
 const MSS = 1000;
 const CLIENT_ISN = 1000;
 const GUEST_ISN = 5000;
@@ -18,25 +25,28 @@ const GUEST_ISN = 5000;
 const D = GUEST_ISN + 1;
 const CLIENT_WSCALE = 7;
 const CLIENT_WINDOW = 1000; // × 2^7 = 128000 bytes
+const HANDOVER_RETRY_US = 2_000;
+const HANDOVER_RETRY_MAX_US = 16_000;
+const STATUS_INTERVAL_US = 50_000;
+const TIMER_HANDOVER = 'acker.handover';
 
 interface Setup {
   readonly specBufferBytes?: number;
   readonly chunkBytes?: number;
   readonly clientWscale?: number | undefined;
   readonly guestWscale?: number | undefined;
+  readonly plantedBug?: AckerOptions['plantedBug'];
 }
 
 class Harness {
   readonly acker: AckerCore;
   nowUs = 0;
 
-  constructor(
-    readonly options: AckerOptions,
-  ) {
+  constructor(readonly options: AckerOptions) {
     this.acker = new AckerCore(options);
   }
 
-  run(subject: string, msg: Segment | Parameters<typeof message>[1]): Effect[] {
+  run(subject: string, msg: WireMessage): Effect[] {
     this.nowUs += 10;
     return this.acker.handle(message(subject, msg), this.nowUs);
   }
@@ -56,49 +66,82 @@ class Harness {
   }
 
   clientAck(ack: number, extra: Partial<Segment> = {}): Effect[] {
-    return this.run(s.wireIn, segment({ seq: CLIENT_ISN + 1, ack, window: CLIENT_WINDOW, flags: TcpFlag.ACK, ...extra }));
+    return this.run(v.wireIn, segment({ seq: CLIENT_ISN + 1, ack, window: CLIENT_WINDOW, flags: TcpFlag.ACK, ...extra }));
   }
 
   timer(name: string): Effect[] {
     this.nowUs += 10;
     return this.acker.handle(timer(name), this.nowUs);
   }
+
+  /** An assignment from the host agent, at the next instant. */
+  assign(a: Assignment): Effect[] {
+    return this.run(ASSIGN, a);
+  }
+
+  permit(untilUs = FOREVER_US, term = TERM): Effect[] {
+    return this.run(s.permit, permit(VM, HOST, term, untilUs));
+  }
 }
 
 const guestSegment = (epoch: number, seq: number, len: number): Segment =>
-  segment({ epoch, seq, ack: CLIENT_ISN + 1, window: 100 + epoch, tsValUs: 1000 * epoch + 1, tsEcrUs: 500 * epoch, flags: TcpFlag.ACK | TcpFlag.PSH, payload: streamBytes(seq, len) });
+  segment({ term: TERM, epoch, seq, ack: CLIENT_ISN + 1, window: 100 + epoch, tsValUs: 1000 * epoch + 1, tsEcrUs: 500 * epoch, flags: TcpFlag.ACK | TcpFlag.PSH, payload: streamBytes(seq, len) });
 
 const ackerOptions = (setup: Setup = {}, mode: 'spec' | 'remus' = 'spec'): AckerOptions => ({
   vmId: VM,
+  host: HOST,
   mode,
   subjects: s,
+  wireInSubject: v.wireIn,
+  wireOutSubject: v.wireOut,
+  handoverRetryUs: HANDOVER_RETRY_US,
+  handoverRetryMaxUs: HANDOVER_RETRY_MAX_US,
+  statusIntervalUs: STATUS_INTERVAL_US,
   tcp: defaultTcpOptions({ mssBytes: MSS }),
   specBufferBytes: setup.specBufferBytes ?? 64 * 1024,
   chunkBytes: setup.chunkBytes ?? 4096,
   recordDigests: false,
+  ...(setup.plantedBug === undefined ? {} : { plantedBug: setup.plantedBug }),
 });
 
+/** An acker its host agent made primary of TERM; with a permit that outlasts the test unless `withPermit` is false. */
+function primary(setup: Setup = {}, mode: 'spec' | 'remus' = 'spec', withPermit = true): Harness {
+  const h = new Harness(ackerOptions(setup, mode));
+  activate(h.acker, assignment(VM, HOST, 'primary', TERM), withPermit ? { assign: ASSIGN, permit: s.permit } : { assign: ASSIGN });
+  return h;
+}
+
 /** The handshake as the acker sees it: client SYN in, guest SYN-ACK out, client ACK in. */
-function connected(setup: Setup = {}): Harness {
-  const h = new Harness(ackerOptions(setup));
+function handshake(h: Harness, setup: Setup = {}): Harness {
   const clientWscale = 'clientWscale' in setup ? setup.clientWscale : CLIENT_WSCALE;
   const guestWscale = 'guestWscale' in setup ? setup.guestWscale : 7;
   const syn = segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 65535, wscale: clientWscale, mss: MSS });
-  const fwd = h.run(s.wireIn, syn);
-  expect(sentOn(fwd, s.rx)).toEqual([syn]); // the guest's own handshake, unchanged
+  const fwd = h.run(v.wireIn, syn);
+  expect(sentOn(fwd, s.rx)).toEqual([{ ...syn, term: TERM }]); // the guest's own handshake, unchanged but for the term it serves
   expect(fwd).toHaveLength(1);
-  expect(h.run(s.tx, segment({ epoch: 1, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, wscale: guestWscale, mss: MSS }))).toEqual([]);
+  expect(h.run(s.tx, segment({ term: TERM, epoch: 1, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, wscale: guestWscale, mss: MSS }))).toEqual([]);
   h.clientAck(D);
   return h;
 }
 
+/** A primary acker, connected. */
+const connected = (setup: Setup = {}): Harness => handshake(primary(setup), setup);
+
 const specAcks = (effects: Effect[]) => segmentsOn(effects, s.rx);
-const wireOut = (effects: Effect[]) => segmentsOn(effects, s.wireOut);
+const wireOut = (effects: Effect[]) => segmentsOn(effects, v.wireOut);
 const specDelta = (effects: Effect[]) => decodeSpecDelta(concat(chunksOn(effects, s.ckptStage).map((c) => c.data)));
+const statuses = (effects: Effect[]) => sentOn(effects, s.status) as ServiceStatus[];
+const handoverRequests = (effects: Effect[]) => sentOn(effects, s.handoverRequest) as HandoverRequest[];
+/** The counters of the one connection an acker served. */
+const wire = (h: Harness) => {
+  expect(h.acker.wireStats).toHaveLength(1);
+  return h.acker.wireStats[0]!;
+};
 
 describe('AckerCore, spec mode', () => {
-  it('subscribes to the guest segments, epoch ends, client segments and commits', () => {
-    expect(new AckerCore(ackerOptions()).subscriptions).toEqual([s.tx, s.txEpoch, s.wireIn, s.commit]);
+  it('subscribes to its assignments and permits, and as primary to the guest segments, epoch ends, client segments and commits', () => {
+    expect(new AckerCore(ackerOptions()).subscriptions).toEqual([ASSIGN, s.permit]);
+    expect(primary().acker.subscriptions).toEqual([ASSIGN, s.permit, s.tx, s.txEpoch, v.wireIn, s.commit]);
   });
 
   it('acknowledges each guest data segment at once, speculatively, up to the highest contiguous byte held', () => {
@@ -241,11 +284,11 @@ describe('AckerCore, spec mode', () => {
     h.epochEnd(1);
     h.commit(1);
     const request = segment({ seq: CLIENT_ISN + 1, ack: D + 1000, window: CLIENT_WINDOW, flags: TcpFlag.ACK | TcpFlag.PSH, payload: new Uint8Array([1, 2, 3]), tsValUs: 77 });
-    const [fwd] = segmentsOn(h.run(s.wireIn, request), s.rx);
+    const [fwd] = segmentsOn(h.run(v.wireIn, request), s.rx);
     expect(fwd).toMatchObject({ seq: CLIENT_ISN + 1, ack: D + 3000, flags: TcpFlag.ACK | TcpFlag.PSH, payload: new Uint8Array([1, 2, 3]), tsValUs: 77, speculative: false });
     expect(fwd!.window).toBe(Math.floor((64 * 1024 - 2000) / 2 ** CLIENT_WSCALE));
     // The client's ACK beyond the speculative one (its ACK of our FIN, say) is kept.
-    const finAck = segmentsOn(h.run(s.wireIn, segment({ seq: CLIENT_ISN + 4, ack: D + 3001, window: CLIENT_WINDOW, flags: TcpFlag.ACK | TcpFlag.FIN })), s.rx);
+    const finAck = segmentsOn(h.run(v.wireIn, segment({ seq: CLIENT_ISN + 4, ack: D + 3001, window: CLIENT_WINDOW, flags: TcpFlag.ACK | TcpFlag.FIN })), s.rx);
     expect(finAck[0]!.ack).toBe(D + 3001);
   });
 
@@ -334,7 +377,7 @@ describe('AckerCore, spec mode', () => {
     expect(retransmit).toMatchObject({ seq: D + 1000, epoch: 1 });
     expect(retransmit!.payload.length).toBe(MSS);
     expect(bytesEqual(retransmit!.payload, streamBytes(D + 1000, MSS))).toBe(true);
-    expect(h.acker.wireStats!.fastRetransmits).toBe(1);
+    expect(wire(h).fastRetransmits).toBe(1);
   });
 
   it('retransmits the very first committed segment on three duplicate client ACKs', () => {
@@ -345,7 +388,7 @@ describe('AckerCore, spec mode', () => {
     for (let i = 0; i < 2; i++) expect(wireOut(h.clientAck(D))).toEqual([]);
     const [retransmit] = wireOut(h.clientAck(D));
     expect(retransmit).toMatchObject({ seq: D });
-    expect(h.acker.wireStats!.fastRetransmits).toBe(1);
+    expect(wire(h).fastRetransmits).toBe(1);
   });
 
   it('retransmits from the first unacknowledged byte when the wire RTO fires', () => {
@@ -360,7 +403,7 @@ describe('AckerCore, spec mode', () => {
     const [first] = wireOut(effects);
     expect(first).toMatchObject({ seq: D + 1000 });
     expect(bytesEqual(first!.payload, streamBytes(D + 1000, first!.payload.length))).toBe(true);
-    expect(h.acker.wireStats!.timeouts).toBe(1);
+    expect(wire(h).timeouts).toBe(1);
     expect(timersSet(effects).get('wire.rto')).toBeGreaterThan(h.nowUs);
     // Once all is acknowledged, the timer is cancelled and a late firing sends nothing.
     const done = h.clientAck(D + 3000);
@@ -368,55 +411,333 @@ describe('AckerCore, spec mode', () => {
     expect(wireOut(h.timer('wire.rto'))).toEqual([]);
   });
 
-  it('ignores timers before the connection exists and unrelated timers after', () => {
-    const h = new Harness(ackerOptions());
+  it('ignores wire timers before the connection exists and unrelated timers after', () => {
+    const h = primary();
     expect(h.timer('wire.rto')).toEqual([]);
-    expect(h.acker.handle(START, 0)).toEqual([]);
     const c = connected();
     expect(c.timer('ckpt.epoch')).toEqual([]);
   });
+
+  it('keeps the wire counters of every connection it served across a change of role', () => {
+    const h = connected();
+    h.guest(1, D, 5000);
+    h.epochEnd(1);
+    h.commit(1);
+    for (let i = 0; i < 3; i++) h.clientAck(D); // a fast retransmit of the first segment
+    expect(wire(h).fastRetransmits).toBe(1);
+    h.assign(assignment(VM, HOST, 'spare', TERM, { seq: 2 }));
+    expect(h.acker.wireStats.map((w) => w.fastRetransmits)).toEqual([1]);
+    // Later promoted: the connection it takes over gets counters of its own.
+    h.assign(assignment(VM, HOST, 'promoting', TERM + 1, { seq: 3 }));
+    feedHandover(h, handover(TERM + 1));
+    expect(h.acker.wireStats.map((w) => w.fastRetransmits)).toEqual([1, 0]);
+  });
 });
 
-describe('AckerCore restored on a promoted host', () => {
-  const restored = () => {
+describe('AckerCore, supervision', () => {
+  it('is idle until its primary assignment: client segments, guest output and commits before it are ignored', () => {
     const h = new Harness(ackerOptions());
-    const spec = new SendBuffer(64 * 1024, 9001);
-    const bytes = streamBytes(9001, 3000);
-    spec.append(bytes.length, (dst) => dst.set(bytes));
-    h.acker.restore(spec, { connId: 1, clientWscale: CLIENT_WSCALE, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt: CLIENT_ISN + 1, guestHeader: { epoch: 4, ack: CLIENT_ISN + 1, window: 104, tsValUs: 4001, tsEcrUs: 2000 } }, 4);
-    return h;
-  };
+    h.acker.handle({ kind: 'start' }, 0);
+    h.permit();
+    expect(h.run(v.wireIn, segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 65535, wscale: CLIENT_WSCALE, mss: MSS }))).toEqual([]);
+    expect(h.run(s.tx, segment({ term: TERM, epoch: 1, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, wscale: 7, mss: MSS }))).toEqual([]);
+    expect(h.guest(1, D, 1000)).toEqual([]);
+    expect(h.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: TERM, epoch: 1, txEndSeq: 0, base: false })).toEqual([]);
+    expect(h.run(s.commit, { type: 'epochCommit', vmId: VM, term: TERM, epoch: 1 })).toEqual([]);
+    expect(h.acker.specBufferBytes).toBe(0);
+    expect(h.acker.connectionState()).toBeNull();
+    expect(h.acker.stats).toMatchObject({ specAcksSent: 0, segmentsForwarded: 0, committedSeq: 0, staleTermDrops: 0 });
+    h.assign(assignment(VM, HOST, 'primary', TERM));
+    // Nothing seen while idle stuck: the connection starts with the handshake after the assignment.
+    handshake(h);
+    expect(specAcks(h.guest(1, D, 1000))[0]).toMatchObject({ ack: D + 1000, speculative: true });
+  });
 
-  it('resends the restored committed buffer from the client ACK on start, with the restored header', () => {
+  it('reports its status at start and every statusIntervalUs', () => {
+    const h = new Harness(ackerOptions());
+    const started = h.acker.handle({ kind: 'start' }, 1_000);
+    expect(statuses(started)).toEqual([
+      { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'acker', incarnation: 1_001, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeq: 0 },
+    ]);
+    expect(timersSet(started)).toEqual(new Map([[STATUS_TIMER, 1_000 + STATUS_INTERVAL_US]]));
+    expect(statuses(h.acker.handle(message(ASSIGN, assignment(VM, HOST, 'primary', TERM)), 2_000))).toMatchObject([{ role: 'primary', term: TERM, assignmentSeq: 1 }]);
+    const periodic = h.acker.handle(timer(STATUS_TIMER), 1_000 + STATUS_INTERVAL_US);
+    expect(statuses(periodic)).toMatchObject([{ service: 'acker', incarnation: 1_001, assignmentSeq: 1, agentIncarnation: AGENT_INCARNATION, role: 'primary', term: TERM, ready: false }]);
+    expect(timersSet(periodic)).toEqual(new Map([[STATUS_TIMER, 1_000 + 2 * STATUS_INTERVAL_US]]));
+  });
+
+  it('ignores and counts a stale assignment (older seq): the connection runs on', () => {
+    const h = connected();
+    h.assign(assignment(VM, HOST, 'primary', TERM, { seq: 5 })); // a renewal of the same role and term keeps the connection
+    h.guest(1, D, 1000);
+    h.epochEnd(1);
+    expect(h.assign(assignment(VM, HOST, 'spare', TERM, { seq: 4 }))).toEqual([]);
+    expect(h.acker.staleAssignments).toBe(1);
+    expect(h.acker.role).toBe('primary');
+    expect(wireOut(h.commit(1)).map((x) => x.seq)).toEqual([D]);
+  });
+});
+
+/** The newest guest header the backup image holds: the header committed data goes out with after a promotion. */
+const RESTORED_HEADER = { epoch: 4, ack: CLIENT_ISN + 1, window: 104, tsValUs: 4001, tsEcrUs: 2000 };
+const CONNECTION: AckerConnectionState = { connId: 1, clientWscale: CLIENT_WSCALE, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt: CLIENT_ISN + 1, guestHeader: RESTORED_HEADER };
+const RESTORED_SEQ = 9001;
+const RESTORED_BYTES = 3000;
+
+interface HandoverSetup {
+  readonly epoch?: number;
+  readonly startSeq?: number;
+  readonly bytes?: Uint8Array;
+  readonly connection?: AckerConnectionState | null;
+}
+
+/** The guest's answer to a handover request: the backup image's speculative buffer as SPEC chunks and their manifest. */
+function handover(term = TERM, setup: HandoverSetup = {}): CheckpointChunk[] {
+  const startSeq = setup.startSeq ?? RESTORED_SEQ;
+  const header = { vmId: VM, term, epoch: setup.epoch ?? 4 };
+  const delta = encodeSpecDelta({ startSeq, clientAckSeq: startSeq, connection: setup.connection === undefined ? CONNECTION : setup.connection, bytes: setup.bytes ?? streamBytes(RESTORED_SEQ, RESTORED_BYTES) });
+  const chunks = makeChunks(header, ChunkSource.SPEC, splitBytes(delta, 1024));
+  return [...chunks, makeManifest(header, chunks)];
+}
+
+/** An acker its host agent assigned 'promoting' for TERM (seq 1), and what it did. */
+function promoting(mode: 'spec' | 'remus' = 'spec'): { h: Harness; effects: Effect[] } {
+  const h = new Harness(ackerOptions({}, mode));
+  return { h, effects: activate(h.acker, assignment(VM, HOST, 'promoting', TERM), { assign: ASSIGN }) };
+}
+
+const feedHandover = (h: Harness, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => h.run(s.handover, c));
+const madePrimary = (h: Harness) => h.assign(assignment(VM, HOST, 'primary', TERM, { seq: 2 }));
+const REQUEST: HandoverRequest = { type: 'handoverRequest', vmId: VM, term: TERM, host: HOST };
+
+/** A promoting acker that took the handover and holds a permit, not yet primary. */
+function restored(): Harness {
+  const { h } = promoting();
+  feedHandover(h, handover());
+  h.permit();
+  return h;
+}
+
+describe('AckerCore, promotion', () => {
+  it('asks its guest for the handover when promoted, and asks again after a doubling wait, up to the maximum, while nothing arrives', () => {
+    const { h, effects } = promoting();
+    expect(h.acker.subscriptions).toEqual([ASSIGN, s.permit, s.handover]);
+    expect(handoverRequests(effects)).toEqual([REQUEST]);
+    expect(timersSet(effects).get(TIMER_HANDOVER)).toBe(HANDOVER_RETRY_US);
+    expect(statuses(effects).at(-1)).toMatchObject({ role: 'promoting', term: TERM, ready: false });
+    const waits: number[] = [];
+    let at = HANDOVER_RETRY_US;
+    for (let i = 0; i < 5; i++) {
+      const fired = h.acker.handle(timer(TIMER_HANDOVER), at);
+      expect(handoverRequests(fired)).toEqual([REQUEST]);
+      const next = timersSet(fired).get(TIMER_HANDOVER)!;
+      waits.push(next - at);
+      at = next;
+    }
+    expect(waits).toEqual([2 * HANDOVER_RETRY_US, 4 * HANDOVER_RETRY_US, HANDOVER_RETRY_MAX_US, HANDOVER_RETRY_MAX_US, HANDOVER_RETRY_MAX_US]);
+    expect(h.acker.stats).toMatchObject({ handoverRetries: 5, handoversTaken: 0 });
+  });
+
+  it('puts off asking again while the handover arrives: each chunk gives it a full retry interval', () => {
+    const { h } = promoting();
+    const chunks = handover();
+    expect(chunks.length).toBeGreaterThan(2);
+    const first = h.acker.handle(message(s.handover, chunks[0]!), 1_500);
+    expect(handoverRequests(first)).toEqual([]);
+    expect(timersSet(first).get(TIMER_HANDOVER)).toBe(1_500 + HANDOVER_RETRY_US);
+    expect(timersSet(h.acker.handle(message(s.handover, chunks[1]!), 3_000)).get(TIMER_HANDOVER)).toBe(3_000 + HANDOVER_RETRY_US);
+    expect(h.acker.stats.handoverRetries).toBe(0);
+  });
+
+  it('drops a handover whose chunks do not match its manifest, and takes the one its next request brings', () => {
+    const { h } = promoting();
+    const good = handover();
+    const corrupt = good.map((c, i) => (i === 1 ? { ...c, data: c.data.map((x, k) => (k === 0 ? x ^ 0xff : x)) } : c));
+    const got = feedHandover(h, corrupt);
+    expect(statuses(got)).toEqual([]);
+    expect(h.acker.stats.handoversTaken).toBe(0);
+    expect(h.acker.specBufferBytes).toBe(0);
+    expect(h.acker.connectionState()).toBeNull();
+    const asked = h.timer(TIMER_HANDOVER);
+    expect(handoverRequests(asked)).toEqual([REQUEST]);
+    expect(h.acker.stats.handoverRetries).toBe(1);
+    expect(statuses(feedHandover(h, good))).toMatchObject([{ role: 'promoting', ready: true }]);
+    expect(h.acker.stats.handoversTaken).toBe(1);
+    expect(h.acker.specBufferBytes).toBe(RESTORED_BYTES);
+  });
+
+  it('ignores handover chunks of another term', () => {
+    const { h } = promoting();
+    for (const term of [TERM - 1, TERM + 1]) expect(statuses(feedHandover(h, handover(term)))).toEqual([]);
+    expect(h.acker.stats.handoversTaken).toBe(0);
+    expect(statuses(feedHandover(h, handover(TERM)))).toMatchObject([{ ready: true }]);
+  });
+
+  it('asks for the handover again when its promoting assignment is repeated', () => {
+    const { h } = promoting();
+    const repeat = h.assign(assignment(VM, HOST, 'promoting', TERM));
+    expect(handoverRequests(repeat)).toEqual([REQUEST]);
+    expect(statuses(repeat)).toMatchObject([{ role: 'promoting', ready: false }]);
+    expect(h.acker.stats.handoverRetries).toBe(0);
+  });
+
+  it('restores the speculative buffer and the connection from the handover and reports ready, sending nothing to the client yet', () => {
+    const { h } = promoting();
+    const got = feedHandover(h, handover());
+    expect(statuses(got)).toMatchObject([{ role: 'promoting', term: TERM, ready: true }]);
+    expect(got).toContainEqual({ kind: 'cancelTimer', name: TIMER_HANDOVER });
+    expect(h.acker.stats.handoversTaken).toBe(1);
+    expect(h.acker.specBufferBytes).toBe(RESTORED_BYTES);
+    expect(h.acker.connectionState()).toEqual(CONNECTION);
+    expect(h.acker.stats).toMatchObject({ committedSeq: RESTORED_SEQ + RESTORED_BYTES, clientAckSeq: RESTORED_SEQ });
+    // Not primary yet: a permit lets nothing out, a late retry timer asks nothing, a repeated handover changes nothing.
+    expect(wireOut(h.permit())).toEqual([]);
+    expect(h.timer(TIMER_HANDOVER)).toEqual([]);
+    expect(feedHandover(h, handover())).toEqual([]);
+    expect(h.acker.stats.handoversTaken).toBe(1);
+  });
+
+  it('once made primary, resends the restored bytes from the client ACK with the committed guest header', () => {
     const h = restored();
-    const out = wireOut(h.acker.handle(START, 0));
+    const out = wireOut(madePrimary(h));
+    expect(h.acker.subscriptions).toEqual([ASSIGN, s.permit, s.tx, s.txEpoch, v.wireIn, s.commit]);
     expect(out.map((x) => x.seq)).toEqual([9001, 10001, 11001]);
-    expect(out[0]).toMatchObject({ ack: CLIENT_ISN + 1, window: 104, epoch: 4 });
-    expect(bytesEqual(concat(out.map((x) => x.payload)), streamBytes(9001, 3000))).toBe(true);
+    for (const seg of out) expect(seg).toMatchObject({ ...RESTORED_HEADER, term: TERM, connId: 1, speculative: false });
+    expect(bytesEqual(concat(out.map((x) => x.payload)), streamBytes(RESTORED_SEQ, RESTORED_BYTES))).toBe(true);
   });
 
   it('retransmits the first restored segment on three duplicate client ACKs', () => {
     const h = restored();
-    h.acker.handle(START, 0);
+    madePrimary(h);
     h.clientAck(9001); // the client's window differs from its SYN window: an update, not a duplicate
     for (let i = 0; i < 2; i++) expect(wireOut(h.clientAck(9001))).toEqual([]);
     expect(wireOut(h.clientAck(9001)).map((x) => x.seq)).toEqual([9001]);
   });
+
+  it('takes a handover without a connection (the backup saw none) and starts the connection afresh as primary', () => {
+    const { h } = promoting();
+    expect(statuses(feedHandover(h, handover(TERM, { startSeq: 0, bytes: new Uint8Array(0), connection: null })))).toMatchObject([{ ready: true }]);
+    expect(h.acker.connectionState()).toBeNull();
+    h.permit();
+    expect(wireOut(madePrimary(h))).toEqual([]);
+    handshake(h);
+    expect(specAcks(h.guest(1, D, 1000))[0]).toMatchObject({ ack: D + 1000, speculative: true });
+  });
+
+  it('in remus mode is ready at once when promoted and asks for no handover', () => {
+    const { h, effects } = promoting('remus');
+    expect(statuses(effects).at(-1)).toMatchObject({ role: 'promoting', term: TERM, ready: true });
+    expect(handoverRequests(effects)).toEqual([]);
+    expect(timersSet(effects).has(TIMER_HANDOVER)).toBe(false);
+    expect(h.acker.subscriptions).toEqual([ASSIGN, s.permit]);
+    madePrimary(h);
+    expect(h.acker.subscriptions).toEqual([ASSIGN, s.permit, v.wireIn]);
+    const syn = segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 65535 });
+    expect(sentOn(h.run(v.wireIn, syn), s.rx)).toEqual([{ ...syn, term: TERM }]);
+  });
+});
+
+describe('AckerCore, release permit', () => {
+  /** A connected primary acker without a permit. */
+  const unpermitted = (setup: Setup = {}) => handshake(primary(setup, 'spec', false), setup);
+
+  it('sends nothing to the client without a permit, and the committed bytes once one arrives', () => {
+    const h = unpermitted();
+    h.guest(1, D, 3000);
+    h.epochEnd(1);
+    expect(wireOut(h.commit(1))).toEqual([]);
+    expect(h.acker.stats.committedSeq).toBe(D + 3000);
+    expect(wireOut(h.clientAck(D))).toEqual([]);
+    expect(wireOut(h.permit()).map((x) => x.seq)).toEqual([D, D + 1000, D + 2000]);
+  });
+
+  it("stops sending new committed data at the permit's deadline, on its own clock", () => {
+    const h = unpermitted();
+    h.permit(1_000);
+    h.guest(1, D, 1000);
+    h.epochEnd(1);
+    expect(wireOut(h.commit(1)).map((x) => x.seq)).toEqual([D]);
+    h.guest(2, D + 1000, 1000);
+    h.epochEnd(2);
+    h.nowUs = 990;
+    expect(wireOut(h.commit(2))).toEqual([]); // at 1000: the deadline itself is too late
+    expect(wireOut(h.clientAck(D + 1000))).toEqual([]);
+    expect(wireOut(h.permit(5_000)).map((x) => x.seq)).toEqual([D + 1000]);
+  });
+
+  it('holds back and counts a fast retransmission after the deadline; the RTO resends it once a permit is back', () => {
+    const h = unpermitted();
+    h.permit(1_000);
+    h.guest(1, D, 5000);
+    h.epochEnd(1);
+    expect(wireOut(h.commit(1))).toHaveLength(5);
+    h.nowUs = 1_000;
+    h.clientAck(D + 1000); // the second segment is lost
+    for (let i = 0; i < 3; i++) expect(wireOut(h.clientAck(D + 1000))).toEqual([]);
+    expect(wire(h).fastRetransmits).toBe(1);
+    expect(h.acker.stats.sendsWithoutPermit).toBe(1);
+    expect(wireOut(h.permit())).toEqual([]); // nothing new to send
+    const [resent] = wireOut(h.timer('wire.rto'));
+    expect(resent).toMatchObject({ seq: D + 1000 });
+    expect(bytesEqual(resent!.payload, streamBytes(D + 1000, resent!.payload.length))).toBe(true);
+  });
+
+  it('sends nothing when the RTO fires after the deadline, and resends from the first unacknowledged byte when a permit arrives', () => {
+    const h = unpermitted();
+    h.permit(1_000);
+    h.guest(1, D, 3000);
+    h.epochEnd(1);
+    expect(wireOut(h.commit(1))).toHaveLength(3);
+    h.nowUs = 2_000;
+    expect(wireOut(h.timer('wire.rto'))).toEqual([]);
+    expect(wire(h).timeouts).toBe(1);
+    const [first] = wireOut(h.permit(10_000));
+    expect(first).toMatchObject({ seq: D, epoch: 1, ack: CLIENT_ISN + 1, window: 101 });
+  });
+
+  it('lets nothing out under a permit of another term', () => {
+    for (const term of [TERM - 1, TERM + 1]) {
+      const h = unpermitted();
+      h.permit(FOREVER_US, term);
+      h.guest(1, D, 3000);
+      h.epochEnd(1);
+      expect(wireOut(h.commit(1))).toEqual([]);
+      expect(wireOut(h.clientAck(D))).toEqual([]);
+    }
+  });
+
+  it('with the planted ignore-permit-expiry bug sends committed data after the deadline (the auditor must catch it)', () => {
+    const h = unpermitted({ plantedBug: 'ignore-permit-expiry' });
+    h.permit(1_000);
+    h.guest(1, D, 1000);
+    h.epochEnd(1);
+    h.nowUs = 5_000;
+    expect(wireOut(h.commit(1)).map((x) => x.seq)).toEqual([D]);
+    expect(h.acker.stats.sendsWithoutPermit).toBe(0);
+  });
 });
 
 describe('AckerCore, remus mode', () => {
-  it('forwards client segments to the guest unchanged and emits nothing else', () => {
-    const h = new Harness(ackerOptions({}, 'remus'));
-    expect(h.acker.subscriptions).toEqual([s.wireIn]);
+  it('forwards client segments to the guest, stamped with its term, and emits nothing else', () => {
+    const h = primary({}, 'remus');
+    expect(h.acker.subscriptions).toEqual([ASSIGN, s.permit, v.wireIn]);
     const syn = segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 65535, wscale: 7 });
     const ack = segment({ seq: CLIENT_ISN + 1, ack: D + 1000, window: 10, flags: TcpFlag.ACK });
     const request = segment({ seq: CLIENT_ISN + 1, ack: D, window: 10, flags: TcpFlag.ACK | TcpFlag.PSH, payload: new Uint8Array([9]) });
-    for (const seg of [syn, ack, request]) expect(h.run(s.wireIn, seg)).toEqual([{ kind: 'send', subject: s.rx, msg: seg }]);
-    // It is not subscribed to anything else; timers and start do nothing either.
+    for (const seg of [syn, ack, request]) expect(h.run(v.wireIn, seg)).toEqual([{ kind: 'send', subject: s.rx, msg: { ...seg, term: TERM } }]);
+    // It is not subscribed to anything else; a wire timer does nothing, and its report is a status alone.
     expect(h.timer('wire.rto')).toEqual([]);
-    expect(h.acker.handle(START, h.nowUs)).toEqual([]);
+    expect(h.timer(STATUS_TIMER).filter((e) => e.kind === 'send').map((e) => (e.kind === 'send' ? e.subject : ''))).toEqual([s.status]);
     expect(h.acker.stats.segmentsForwarded).toBe(3);
     expect(h.acker.stats.specAcksSent).toBe(0);
+  });
+
+  it('forwards nothing before its primary assignment', () => {
+    const h = new Harness(ackerOptions({}, 'remus'));
+    h.acker.handle({ kind: 'start' }, 0);
+    h.permit();
+    expect(h.run(v.wireIn, segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 65535 }))).toEqual([]);
+    expect(h.acker.stats.segmentsForwarded).toBe(0);
   });
 });
 

@@ -5,23 +5,27 @@ import { bytesEqual } from '../../../lib/checkpoint/hash.js';
 import type { CheckpointAck, CheckpointChunk } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
 import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
-import { CheckpointerBackupCore } from '../../../services/checkpointer/backup.js';
 import { CheckpointCapture } from '../../../services/guest/checkpoint-capture.js';
-import { message, sentOn, VM } from './support.js';
+import { StandbyImage, type StandbyOptions } from '../../../services/guest/standby.js';
+import { sentOn, VM } from './support.js';
 
 const s = subjects(VM);
 const PAGES = 32;
 const MEMORY_BYTES = PAGES * PAGE_BYTES;
 
-const joiningBackup = () => new CheckpointerBackupCore({ vmId: VM, subjects: s, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, joining: true, host: 'host-c' });
+/** The term of the primary that ships the checkpoints. */
+const TERM = 1;
+
+const standby = (overrides: Partial<StandbyOptions> = {}) => new StandbyImage({ vmId: VM, ckptAckSubject: s.ckptAck, term: TERM, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: 'host-c', ...overrides });
+const joiningBackup = () => standby({ joining: true });
 
 /** The checkpoint of `epoch` as the primary ships it: the guest's chunks and a manifest (flagged on the base epoch). */
 function ship(capture: CheckpointCapture, epoch: number, base: boolean): CheckpointChunk[] {
-  const chunks = capture.capture(1, epoch, new TextEncoder().encode(`state ${epoch}`));
-  return [...chunks, makeManifest({ vmId: VM, term: 1, epoch }, chunks, base)];
+  const chunks = capture.capture(TERM, epoch, new TextEncoder().encode(`state ${epoch}`));
+  return [...chunks, makeManifest({ vmId: VM, term: TERM, epoch }, chunks, base)];
 }
 
-const feed = (b: CheckpointerBackupCore, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => sentOn(b.handle(message(s.ckptData, c), 0), s.ckptAck) as CheckpointAck[]);
+const feed = (b: StandbyImage, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => sentOn(b.onChunk(c), s.ckptAck) as CheckpointAck[]);
 
 describe('base image for a joining backup', () => {
   it('reaches an exact copy of memory within ceil(pages / seed pages per epoch) epochs, whatever the guest writes meanwhile', () => {
@@ -80,7 +84,7 @@ describe('base image for a joining backup', () => {
   });
 
   it('a backup that starts with its guest is synced from the start; a joining one is not until its base', () => {
-    expect(new CheckpointerBackupCore({ vmId: VM, subjects: s, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: 'host-b' }).synced).toBe(true);
+    expect(standby({ host: 'host-b' }).synced).toBe(true);
     const b = joiningBackup();
     expect(b.synced).toBe(false);
     expect(b.missingPages).toBe(PAGES);

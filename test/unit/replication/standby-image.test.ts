@@ -1,0 +1,395 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { chunkOrder, makeChunks, makeManifest, splitBytes } from '../../../lib/checkpoint/chunks.js';
+import { bytesEqual, sha256 } from '../../../lib/checkpoint/hash.js';
+import { packPages } from '../../../lib/checkpoint/page-chunks.js';
+import { encodeSpecDelta, type AckerConnectionState, type SpecDelta } from '../../../lib/checkpoint/spec-delta.js';
+import { ChunkSource, type CheckpointAck, type CheckpointChunk } from '../../../lib/codec/messages.js';
+import { subjects } from '../../../lib/codec/subjects.js';
+import { runConfigSchema } from '../../../lib/config/run-config.js';
+import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
+import type { Effect } from '../../../lib/runtime/types.js';
+import { HandoverReceiver, type Handover } from '../../../services/acker/handover.js';
+import { GuestCore } from '../../../services/guest/core.js';
+import { guestOptionsFromConfig } from '../../../services/guest/options-from-config.js';
+import { StandbyImage, type StandbyOptions } from '../../../services/guest/standby.js';
+import { activate, assignment } from '../support/supervision.js';
+import { message, sentOn, streamBytes, VM } from './support.js';
+
+const v = subjects(VM);
+const HOST = 'host-b';
+/** The term of the primary the standby backs up. */
+const TERM = 2;
+const PAGES = 8;
+const MEMORY_BYTES = PAGES * PAGE_BYTES;
+const CHUNK_BYTES = PAGE_BYTES + 64;
+
+const standby = (overrides: Partial<StandbyOptions> = {}) =>
+  new StandbyImage({ vmId: VM, ckptAckSubject: v.ckptAck, term: TERM, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: HOST, ...overrides });
+
+/** The primary side: guest memory, the shadow of the backup's copy (for page deltas), and its checkpoints. */
+class Primary {
+  readonly memory: PagedMemory;
+  readonly shadow: PagedMemory | null;
+  constructor(
+    pageDelta: boolean,
+    readonly term = TERM,
+    memoryBytes = MEMORY_BYTES,
+  ) {
+    this.memory = new PagedMemory(memoryBytes);
+    this.shadow = pageDelta ? new PagedMemory(memoryBytes) : null;
+  }
+
+  /** The chunks of `epoch` in transfer order and the manifest, as the primary checkpointer sends them. */
+  checkpoint(epoch: number, state: Uint8Array, spec: SpecDelta | null): { chunks: CheckpointChunk[]; manifest: CheckpointChunk } {
+    const header = { vmId: VM, term: this.term, epoch };
+    const packed = packPages(this.memory, this.shadow, this.memory.takeDirtyPages(), CHUNK_BYTES);
+    const chunks = [
+      ...makeChunks(header, ChunkSource.PAGES, packed.chunks, packed.rawBytes),
+      ...makeChunks(header, ChunkSource.STATE, splitBytes(state, 100)),
+      ...(spec === null ? [] : makeChunks(header, ChunkSource.SPEC, splitBytes(encodeSpecDelta(spec), 128))),
+    ].sort(chunkOrder);
+    return { chunks, manifest: makeManifest(header, chunks) };
+  }
+}
+
+const acks = (effects: Effect[]) => sentOn(effects, v.ckptAck) as CheckpointAck[];
+const feed = (b: StandbyImage, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => b.onChunk(c));
+const fill = (mem: PagedMemory, addr: number, len: number, value: number) => mem.write(addr, new Uint8Array(len).fill(value));
+const stateOf = (epoch: number) => new TextEncoder().encode(`guest state of epoch ${epoch} `.repeat(20));
+
+function epochOne() {
+  const p = new Primary(false);
+  fill(p.memory, 0, 100, 1);
+  fill(p.memory, 3 * PAGE_BYTES + 10, PAGE_BYTES, 2); // spans pages 3 and 4
+  return { p, ...p.checkpoint(1, stateOf(1), null) };
+}
+
+/** Feeds `chunks` to a HandoverReceiver of `term`: the handover it takes once the last one arrived, never before. */
+function receive(term: number, chunks: readonly CheckpointChunk[]): { handover: Handover; receiver: HandoverReceiver } {
+  const receiver = new HandoverReceiver(term);
+  let taken: Handover | null = null;
+  chunks.forEach((c, i) => {
+    taken = receiver.add(c);
+    if (i < chunks.length - 1) expect(taken).toBeNull();
+  });
+  expect(taken).not.toBeNull();
+  return { handover: taken!, receiver };
+}
+
+describe('StandbyImage', () => {
+  it('applies an epoch only when every chunk its manifest lists has arrived', () => {
+    const b = standby();
+    const { p, chunks, manifest } = epochOne();
+    expect(chunks.length).toBeGreaterThan(3);
+    expect(feed(b, [...chunks.slice(0, -1), manifest])).toEqual([]);
+    expect(b.stats.appliedEpoch).toBe(0);
+    expect(b.image.bytes.every((x) => x === 0)).toBe(true);
+    const done = b.onChunk(chunks.at(-1)!);
+    expect(done).toEqual([{ kind: 'send', subject: v.ckptAck, msg: { type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: true, reason: '', host: HOST } }]);
+    expect(b.stats.appliedEpoch).toBe(1);
+    expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
+    expect(bytesEqual(b.stateBlob, stateOf(1))).toBe(true);
+  });
+
+  it('applies whatever the order of chunks and manifest', () => {
+    const { chunks, manifest } = epochOne();
+    const manifestFirst = standby();
+    expect(feed(manifestFirst, [manifest, ...[...chunks].reverse()]).map((e) => e.kind)).toEqual(['send']);
+    expect(manifestFirst.stats.appliedEpoch).toBe(1);
+    const manifestLast = standby();
+    expect(feed(manifestLast, [...chunks].reverse())).toEqual([]);
+    expect(acks(manifestLast.onChunk(manifest))).toMatchObject([{ epoch: 1, ok: true }]);
+    const manifestMiddle = standby();
+    const mid = Math.floor(chunks.length / 2);
+    expect(acks(feed(manifestMiddle, [...chunks.slice(mid), manifest, ...chunks.slice(0, mid)]))).toMatchObject([{ epoch: 1, ok: true }]);
+    expect(bytesEqual(manifestFirst.image.bytes, manifestLast.image.bytes)).toBe(true);
+    expect(bytesEqual(manifestFirst.image.bytes, manifestMiddle.image.bytes)).toBe(true);
+  });
+
+  it('applies epochs in order: a complete N+1 waits for N', () => {
+    const b = standby();
+    const p = new Primary(true);
+    fill(p.memory, 0, 10, 1);
+    const e1 = p.checkpoint(1, stateOf(1), null);
+    fill(p.memory, 5, 10, 2); // a delta against epoch 1's page
+    const e2 = p.checkpoint(2, stateOf(2), null);
+    expect(feed(b, [...e2.chunks, e2.manifest])).toEqual([]);
+    expect(b.stats.appliedEpoch).toBe(0);
+    const effects = feed(b, [e1.manifest, ...e1.chunks]);
+    expect(acks(effects).map((a) => [a.epoch, a.ok])).toEqual([
+      [1, true],
+      [2, true],
+    ]);
+    expect(b.stats.appliedEpoch).toBe(2);
+    expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
+    expect(bytesEqual(b.stateBlob, stateOf(2))).toBe(true);
+  });
+
+  it('NACKs a chunk whose data does not match its hash and applies nothing; the resend applies', () => {
+    const b = standby();
+    const { p, chunks, manifest } = epochOne();
+    const bad = { ...chunks[0]!, data: chunks[0]!.data.slice() };
+    bad.data[0]! ^= 0xff;
+    const effects = feed(b, [bad, ...chunks.slice(1), manifest]);
+    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: false, reason: `chunk ${ChunkSource.PAGES}/0 hash mismatch`, host: HOST }]);
+    expect(b.stats.appliedEpoch).toBe(0);
+    expect(b.stats.hashMismatches).toBe(1);
+    expect(b.image.bytes.every((x) => x === 0)).toBe(true);
+    // The good rest of the first transmission was kept: the resent first chunk completes the epoch,
+    // and the resent manifest of the applied epoch is acknowledged once more.
+    const resend = acks(feed(b, [...chunks, manifest]));
+    expect(resend.map((a) => [a.epoch, a.ok])).toEqual([
+      [1, true],
+      [1, true],
+    ]);
+    expect(b.stats.appliedEpoch).toBe(1);
+    expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
+  });
+
+  it('NACKs an epoch whose chunks do not match its manifest and applies nothing', () => {
+    const b = standby();
+    const { chunks, manifest } = epochOne();
+    // Self-consistent, but not the chunk the manifest lists.
+    const other = makeChunks({ vmId: VM, term: TERM, epoch: 1 }, ChunkSource.STATE, [new Uint8Array([1, 2, 3])])[0]!;
+    const swapped = chunks.map((c) => (c.source === ChunkSource.STATE && c.index === 0 ? other : c));
+    const effects = feed(b, [...swapped, manifest]);
+    expect(acks(effects)).toMatchObject([{ epoch: 1, ok: false, reason: 'chunks do not match the manifest' }]);
+    expect(b.stats.appliedEpoch).toBe(0);
+    expect(b.stateBlob.length).toBe(0);
+    expect(b.image.bytes.every((x) => x === 0)).toBe(true);
+  });
+
+  it('acknowledges a resend of an applied epoch again without re-applying it', () => {
+    const b = standby();
+    const p = new Primary(false);
+    fill(p.memory, 0, 10, 1);
+    const e1 = p.checkpoint(1, stateOf(1), null);
+    fill(p.memory, 0, 10, 2);
+    const e2 = p.checkpoint(2, stateOf(2), null);
+    feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest]);
+    expect(b.stats.appliedEpoch).toBe(2);
+    const effects = feed(b, [...e1.chunks, e1.manifest]);
+    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: true, reason: '', host: HOST }]);
+    expect(b.image.bytes[0]).toBe(2); // still epoch 2's page
+    expect(bytesEqual(b.stateBlob, stateOf(2))).toBe(true);
+    expect(b.stats.duplicates).toBe(e1.chunks.length + 1);
+    expect(b.stats.appliedEpoch).toBe(2);
+  });
+
+  it('drops chunks of an epoch beyond maxPendingEpochs (the primary resends them)', () => {
+    const b = standby({ maxPendingEpochs: 1 });
+    const { chunks, manifest } = new Primary(false).checkpoint(2, stateOf(2), null);
+    expect(feed(b, [...chunks, manifest])).toEqual([]);
+    expect(b.stats.dropped).toBe(chunks.length + 1);
+  });
+
+  it('rebuilds the speculative buffer from the deltas, trimmed below the client ACK, with the connection state', () => {
+    const b = standby();
+    const p = new Primary(false);
+    const connection = { connId: 3, clientWscale: 7, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt: 101, guestHeader: null };
+    const e1 = p.checkpoint(1, stateOf(1), { startSeq: 1000, clientAckSeq: 1000, connection, bytes: streamBytes(1000, 1500) });
+    feed(b, [...e1.chunks, e1.manifest]);
+    expect(b.spec).toMatchObject({ startSeq: 1000, endSeq: 2500 });
+    expect(bytesEqual(b.spec!.copyOut(1000, 1500), streamBytes(1000, 1500))).toBe(true);
+    expect(b.ackerConnection).toEqual(connection);
+    const e2 = p.checkpoint(2, stateOf(2), { startSeq: 2500, clientAckSeq: 2000, connection: { ...connection, clientNxt: 150 }, bytes: streamBytes(2500, 700) });
+    feed(b, [...e2.chunks, e2.manifest]);
+    expect(b.spec).toMatchObject({ startSeq: 2000, endSeq: 3200 });
+    expect(bytesEqual(b.spec!.copyOut(2000, 1200), streamBytes(2000, 1200))).toBe(true);
+    expect(b.ackerConnection!.clientNxt).toBe(150);
+    // An epoch without new bytes still moves the client-ACK watermark.
+    const e3 = p.checkpoint(3, stateOf(3), { startSeq: 3200, clientAckSeq: 3100, connection, bytes: new Uint8Array(0) });
+    feed(b, [...e3.chunks, e3.manifest]);
+    expect(b.spec).toMatchObject({ startSeq: 3100, endSeq: 3200 });
+  });
+
+  it('frees acknowledged bytes before appending, so a buffer that was full on the primary fits', () => {
+    const b = standby({ specBufferBytes: 2000 });
+    const p = new Primary(false);
+    const e1 = p.checkpoint(1, stateOf(1), { startSeq: 0, clientAckSeq: 0, connection: null, bytes: streamBytes(0, 2000) });
+    const e2 = p.checkpoint(2, stateOf(2), { startSeq: 2000, clientAckSeq: 1500, connection: null, bytes: streamBytes(2000, 1500) });
+    expect(acks(feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest])).map((a) => a.ok)).toEqual([true, true]);
+    expect(b.spec).toMatchObject({ startSeq: 1500, endSeq: 3500 });
+  });
+
+  it('drops and counts chunks of an older term (a fenced primary) and acknowledges none of them', () => {
+    const b = standby();
+    const old = new Primary(false, TERM - 1);
+    fill(old.memory, 0, 10, 9);
+    const { chunks, manifest } = old.checkpoint(1, stateOf(1), null);
+    expect(feed(b, [...chunks, manifest])).toEqual([]);
+    expect(b.stats.staleTermDrops).toBe(chunks.length + 1);
+    expect(b.stats.appliedEpoch).toBe(0);
+    expect(b.image.bytes.every((x) => x === 0)).toBe(true);
+    // Its own term's checkpoint of the same epoch applies.
+    const own = epochOne();
+    expect(acks(feed(b, [...own.chunks, own.manifest]))).toMatchObject([{ epoch: 1, ok: true, term: TERM }]);
+  });
+
+  it('property: after each epoch, the image, state and speculative buffer equal what the primary sent, whatever the chunk order', () => {
+    const write = fc.record({ addr: fc.integer({ min: 0, max: MEMORY_BYTES - 1 }), len: fc.integer({ min: 1, max: 3 * PAGE_BYTES }), value: fc.integer({ min: 0, max: 255 }) });
+    const epoch = fc.record({ writes: fc.array(write, { maxLength: 6 }), specBytes: fc.integer({ min: 0, max: 3000 }), acked: fc.integer({ min: 0, max: 3000 }), order: fc.array(fc.nat(), { minLength: 40, maxLength: 40 }) });
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(epoch, { minLength: 1, maxLength: 6 }), (pageDelta, epochs) => {
+        const b = standby({ specBufferBytes: 8000 });
+        const p = new Primary(pageDelta);
+        let specEnd = 0;
+        let clientAck = 0;
+        epochs.forEach((e, i) => {
+          for (const w of e.writes) {
+            const len = Math.min(w.len, MEMORY_BYTES - w.addr);
+            // Varied bytes, so deltas have both runs and literals.
+            p.memory.write(w.addr, Uint8Array.from({ length: len }, (_, k) => (k % 7 === 0 ? w.value : (w.value + k) & 0xff)));
+          }
+          clientAck = Math.min(specEnd, clientAck + e.acked);
+          const bytes = Math.min(e.specBytes, 8000 - (specEnd - clientAck));
+          const delta = { startSeq: specEnd, clientAckSeq: clientAck, connection: null, bytes: streamBytes(specEnd, bytes) };
+          specEnd += bytes;
+          const { chunks, manifest } = p.checkpoint(i + 1, stateOf(i + 1), delta);
+          const all = [...chunks, manifest];
+          // Shuffle by the generated keys.
+          const shuffled = all.map((c, k) => [e.order[k % e.order.length]!, k, c] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]).map((x) => x[2]);
+          expect(acks(feed(b, shuffled))).toMatchObject([{ epoch: i + 1, ok: true }]);
+          expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
+          expect(bytesEqual(sha256(b.stateBlob), sha256(stateOf(i + 1)))).toBe(true);
+          if (b.spec !== null) {
+            expect(b.spec.startSeq).toBe(clientAck);
+            expect(b.spec.endSeq).toBe(specEnd);
+            expect(bytesEqual(b.spec.copyOut(clientAck, specEnd - clientAck), streamBytes(clientAck, specEnd - clientAck))).toBe(true);
+          } else {
+            expect(specEnd).toBe(0);
+          }
+        });
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('StandbyImage handover', () => {
+  const connection = (clientNxt: number): AckerConnectionState => ({ connId: 3, clientWscale: 7, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt, guestHeader: { epoch: 2, ack: clientNxt, window: 222, tsValUs: 2001, tsEcrUs: 1000 } });
+
+  it('hands over its speculative buffer, start sequence and connection: what HandoverReceiver takes back equals them', () => {
+    const b = standby();
+    const p = new Primary(false);
+    const e1 = p.checkpoint(1, stateOf(1), { startSeq: 1000, clientAckSeq: 1000, connection: connection(101), bytes: streamBytes(1000, 1500) });
+    const e2 = p.checkpoint(2, stateOf(2), { startSeq: 2500, clientAckSeq: 2000, connection: connection(150), bytes: streamBytes(2500, 700) });
+    feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest]);
+    expect(b.spec).toMatchObject({ startSeq: 2000, endSeq: 3200 });
+    const chunks = b.handoverChunks(TERM + 1, 256);
+    const spec = chunks.filter((c) => c.source === ChunkSource.SPEC);
+    expect(spec.length).toBeGreaterThan(1);
+    expect(chunks.map((c) => c.source)).toEqual([...spec.map(() => ChunkSource.SPEC), ChunkSource.MANIFEST]);
+    for (const c of chunks) expect(c).toMatchObject({ vmId: VM, term: TERM + 1, epoch: 2 });
+    for (const c of spec) expect(c.data.length).toBeLessThanOrEqual(256);
+    const { handover, receiver } = receive(TERM + 1, chunks);
+    expect(handover.epoch).toBe(b.stats.appliedEpoch);
+    expect(handover.startSeq).toBe(b.spec!.startSeq);
+    expect(bytesEqual(handover.bytes, b.spec!.copyOut(2000, 1200))).toBe(true);
+    expect(bytesEqual(handover.bytes, streamBytes(2000, 1200))).toBe(true);
+    expect(handover.connection).toEqual(b.ackerConnection);
+    expect(handover.connection).toEqual(connection(150));
+    expect(receiver.stats).toEqual({ staleTermChunks: 0, corrupt: 0 });
+  });
+
+  it('hands over an empty buffer and no connection when it saw none', () => {
+    const b = standby();
+    const { chunks, manifest } = epochOne();
+    feed(b, [...chunks, manifest]);
+    const { handover } = receive(TERM, b.handoverChunks(TERM, 256));
+    expect(handover).toMatchObject({ epoch: 1, startSeq: 0, connection: null });
+    expect(handover.bytes.length).toBe(0);
+  });
+
+  it('hands over the connection with an empty buffer when the client acknowledged every byte', () => {
+    const b = standby();
+    const p = new Primary(false);
+    const e1 = p.checkpoint(1, stateOf(1), { startSeq: 1000, clientAckSeq: 1000, connection: connection(101), bytes: streamBytes(1000, 500) });
+    const e2 = p.checkpoint(2, stateOf(2), { startSeq: 1500, clientAckSeq: 1500, connection: connection(120), bytes: new Uint8Array(0) });
+    feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest]);
+    const { handover } = receive(TERM, b.handoverChunks(TERM, 256));
+    expect(handover).toMatchObject({ epoch: 2, startSeq: 1500, connection: connection(120) });
+    expect(handover.bytes.length).toBe(0);
+  });
+
+  it('hands over the applied epoch only, not a later one still waiting for its chunks', () => {
+    const b = standby();
+    const p = new Primary(false);
+    const e1 = p.checkpoint(1, stateOf(1), { startSeq: 1000, clientAckSeq: 1000, connection: connection(101), bytes: streamBytes(1000, 500) });
+    const e2 = p.checkpoint(2, stateOf(2), { startSeq: 1500, clientAckSeq: 1000, connection: connection(120), bytes: streamBytes(1500, 300) });
+    feed(b, [...e1.chunks, e1.manifest, ...e2.chunks.slice(1), e2.manifest]);
+    expect(b.stats.appliedEpoch).toBe(1);
+    const { handover } = receive(TERM, b.handoverChunks(TERM, 256));
+    expect(handover).toMatchObject({ epoch: 1, startSeq: 1000, connection: connection(101) });
+    expect(bytesEqual(handover.bytes, streamBytes(1000, 500))).toBe(true);
+  });
+
+  it('property: whatever the deltas and the order the chunks arrive in, the handover taken back equals the speculative buffer', () => {
+    const epoch = fc.record({ specBytes: fc.integer({ min: 0, max: 3000 }), acked: fc.integer({ min: 0, max: 3000 }), clientNxt: fc.nat({ max: 1e6 }) });
+    fc.assert(
+      fc.property(fc.array(epoch, { minLength: 1, maxLength: 5 }), fc.integer({ min: 16, max: 2048 }), fc.array(fc.nat(), { minLength: 40, maxLength: 40 }), (epochs, chunkBytes, order) => {
+        const b = standby({ specBufferBytes: 8000 });
+        const p = new Primary(false);
+        let specEnd = 0;
+        let clientAck = 0;
+        epochs.forEach((e, i) => {
+          clientAck = Math.min(specEnd, clientAck + e.acked);
+          const bytes = Math.min(e.specBytes, 8000 - (specEnd - clientAck));
+          const { chunks, manifest } = p.checkpoint(i + 1, stateOf(i + 1), { startSeq: specEnd, clientAckSeq: clientAck, connection: connection(e.clientNxt), bytes: streamBytes(specEnd, bytes) });
+          specEnd += bytes;
+          expect(acks(feed(b, [...chunks, manifest]))).toMatchObject([{ epoch: i + 1, ok: true }]);
+        });
+        const all = b.handoverChunks(TERM, chunkBytes);
+        const shuffled = all.map((c, k) => [order[k % order.length]!, k, c] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]).map((x) => x[2]);
+        const { handover } = receive(TERM, shuffled);
+        expect(handover.epoch).toBe(epochs.length);
+        expect(handover.connection).toEqual(connection(epochs.at(-1)!.clientNxt));
+        expect(handover.connection).toEqual(b.ackerConnection);
+        expect(handover.startSeq).toBe(b.spec!.startSeq);
+        expect(handover.startSeq).toBe(clientAck);
+        expect(bytesEqual(handover.bytes, streamBytes(clientAck, specEnd - clientAck))).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('GuestCore as a backup: the standby image it keeps', () => {
+  const h = v.host(HOST);
+  const GUEST_MEMORY = 1024 * 1024;
+  const guest = () => {
+    const config = runConfigSchema.parse({ mode: 'spec', seed: 3, guest: { memoryBytes: GUEST_MEMORY, appDirtyPagesPerSec: 0 } });
+    return new GuestCore(guestOptionsFromConfig(config, HOST));
+  };
+  const onData = (g: GuestCore, chunks: readonly CheckpointChunk[], subject = v.ckptData(HOST)) => chunks.flatMap((c) => g.handle(message(subject, c), 0));
+  const checkpointOne = () => {
+    const p = new Primary(false, TERM, GUEST_MEMORY);
+    fill(p.memory, 5 * PAGE_BYTES, 64, 7);
+    const { chunks, manifest } = p.checkpoint(1, stateOf(1), null);
+    return { p, all: [...chunks, manifest] };
+  };
+
+  it("subscribes to its host's checkpoint data once assigned backup, and applies it to its standby image", () => {
+    const g = guest();
+    expect(g.subscriptions).toEqual([h.assign('guest')]);
+    activate(g, assignment(VM, HOST, 'backup', TERM), { assign: h.assign('guest') });
+    expect(g.subscriptions).toEqual([h.assign('guest'), v.ckptData(HOST)]);
+    const { p, all } = checkpointOne();
+    expect(acks(onData(g, all))).toMatchObject([{ epoch: 1, ok: true, term: TERM, host: HOST }]);
+    expect(g.standby!.stats.appliedEpoch).toBe(1);
+    expect(bytesEqual(g.standby!.image.bytes, p.memory.bytes)).toBe(true);
+  });
+
+  it('drops and counts checkpoint chunks while not a backup, and ignores chunks on any other subject', () => {
+    const g = guest();
+    activate(g, assignment(VM, HOST, 'spare', TERM), { assign: h.assign('guest') });
+    const { all } = checkpointOne();
+    expect(onData(g, all)).toEqual([]);
+    expect(g.stats.chunksWhileNotBackup).toBe(all.length);
+    g.handle(message(h.assign('guest'), assignment(VM, HOST, 'backup', TERM, { seq: 2 })), 0);
+    expect(onData(g, all, h.handover)).toEqual([]);
+    expect(g.standby!.stats.chunksReceived).toBe(0);
+    expect(acks(onData(g, all))).toMatchObject([{ epoch: 1, ok: true }]);
+  });
+});
