@@ -3,63 +3,75 @@ import { makeChunks, makeManifest } from '../../../lib/checkpoint/chunks.js';
 import { ChunkSource, TcpFlag, type CheckpointAck, type CheckpointChunk, type EpochBarrier, type EpochEnd, type Segment } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
 import { runConfigSchema } from '../../../lib/config/run-config.js';
-import { Rng } from '../../../lib/rng.js';
-import { START, type Effect } from '../../../lib/runtime/types.js';
+import type { Effect } from '../../../lib/runtime/types.js';
 import { defaultTcpOptions } from '../../../lib/tcp/options.js';
 import { AckerCore } from '../../../services/acker/core.js';
-import { CheckpointerBackupCore } from '../../../services/checkpointer/backup.js';
-import { CheckpointerPrimaryCore, type PrimaryOptions } from '../../../services/checkpointer/primary.js';
+import { CheckpointerCore } from '../../../services/checkpointer/core.js';
+import { PrimaryCheckpointer, type PrimaryOptions } from '../../../services/checkpointer/primary.js';
 import { GuestCore } from '../../../services/guest/core.js';
 import { guestOptionsFromConfig } from '../../../services/guest/options-from-config.js';
+import { StandbyImage } from '../../../services/guest/standby.js';
 import { NetbufferCore } from '../../../services/netbuffer/core.js';
+import { activate, assignment } from '../support/supervision.js';
 import { chunksOn, message, segment, sentOn, streamBytes, timer, timersSet, VM } from './support.js';
 
 /** Recovery from lost, repeated and reordered messages on the bus, path by path, in the core that owns each. */
 
 const s = subjects(VM);
+/** The primary host, whose services these are. */
+const HOST = 'host-a';
+const hs = s.host(HOST);
+const STATUS_INTERVAL_US = 10_000;
 
 describe('guest: repeated and lost barriers', () => {
   const guest = () => {
     const config = runConfigSchema.parse({ mode: 'spec', seed: 3, guest: { memoryBytes: 1024 * 1024, appDirtyPagesPerSec: 2000 }, tcp: { sndBufBytes: 64 * 1024 } });
-    const g = new GuestCore(guestOptionsFromConfig(config, s, new Rng(3)));
-    g.tcp.term = 1;
-    g.handle(START, 0);
+    const g = new GuestCore(guestOptionsFromConfig(config, HOST));
+    activate(g, assignment(VM, HOST, 'primary', 1), { assign: hs.assign('guest') }, 0);
+    // Made primary, the guest runs a VM and listens to its host's checkpointer.
+    expect(g.subscriptions).toContain(hs.epoch);
     for (let t = 1_000; t <= 5_000; t += 1_000) g.handle(timer('app.dirty'), t); // dirty a few pages
     return g;
   };
+  /** The VM the primary guest runs. */
+  const vmOf = (g: GuestCore) => {
+    const vm = g.vm;
+    if (vm === null) throw new Error('the guest runs no VM');
+    return vm;
+  };
   const barrier = (epoch: number, resume: boolean): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term: 1, epoch, resume, base: false });
-  const sentParts = (effects: Effect[]) => ({ ends: sentOn(effects, s.txEpoch) as EpochEnd[], chunks: chunksOn(effects, s.ckptStage) });
+  const sentParts = (effects: Effect[]) => ({ ends: sentOn(effects, hs.txEpoch) as EpochEnd[], chunks: chunksOn(effects, hs.ckptStage) });
 
   it('answers a repeated pause barrier of the epoch it is paused in with the same EpochEnd and parts, byte for byte', () => {
     const g = guest();
-    const first = sentParts(g.handle(message(s.epoch, barrier(1, false)), 6_000));
+    const first = sentParts(g.handle(message(hs.epoch, barrier(1, false)), 6_000));
     expect(first.ends).toHaveLength(1);
     expect(first.chunks.length).toBeGreaterThan(1);
-    const again = sentParts(g.handle(message(s.epoch, barrier(1, false)), 8_000));
+    const again = sentParts(g.handle(message(hs.epoch, barrier(1, false)), 8_000));
     expect(again).toEqual(first);
     expect(again.chunks.map((c) => c.data)).toEqual(first.chunks.map((c) => c.data));
-    expect(g.stats.checkpointsResent).toBe(1);
-    expect(g.paused).toBe(true);
+    expect(vmOf(g).stats.checkpointsResent).toBe(1);
+    expect(vmOf(g).paused).toBe(true);
   });
 
   it('ignores a repeated resume and an old pause barrier once it runs the next epoch', () => {
     const g = guest();
-    g.handle(message(s.epoch, barrier(1, false)), 6_000);
-    g.handle(message(s.epoch, barrier(1, true)), 7_000);
-    expect(g.epoch).toBe(2);
-    expect(g.handle(message(s.epoch, barrier(1, true)), 7_500)).toEqual([]);
-    expect(g.handle(message(s.epoch, barrier(1, false)), 7_600)).toEqual([]);
-    expect(g.epoch).toBe(2);
-    expect(g.paused).toBe(false);
+    g.handle(message(hs.epoch, barrier(1, false)), 6_000);
+    g.handle(message(hs.epoch, barrier(1, true)), 7_000);
+    expect(vmOf(g).epoch).toBe(2);
+    expect(g.handle(message(hs.epoch, barrier(1, true)), 7_500)).toEqual([]);
+    expect(g.handle(message(hs.epoch, barrier(1, false)), 7_600)).toEqual([]);
+    expect(vmOf(g).epoch).toBe(2);
+    expect(vmOf(g).paused).toBe(false);
   });
 
   it('takes the pause barrier of N + 1 while paused in N as the lost resume of N', () => {
     const g = guest();
-    g.handle(message(s.epoch, barrier(1, false)), 6_000);
-    const next = sentParts(g.handle(message(s.epoch, barrier(2, false)), 30_000));
-    expect(g.stats.impliedResumes).toBe(1);
-    expect(g.epoch).toBe(2);
-    expect(g.paused).toBe(true);
+    g.handle(message(hs.epoch, barrier(1, false)), 6_000);
+    const next = sentParts(g.handle(message(hs.epoch, barrier(2, false)), 30_000));
+    expect(vmOf(g).stats.impliedResumes).toBe(1);
+    expect(vmOf(g).epoch).toBe(2);
+    expect(vmOf(g).paused).toBe(true);
     expect(next.ends.map((e) => e.epoch)).toEqual([2]);
     expect(new Set(next.chunks.map((c) => c.epoch))).toEqual(new Set([2]));
   });
@@ -69,152 +81,176 @@ describe('acker: repeated and late EpochEnds', () => {
   const CLIENT_ISN = 1000;
   const GUEST_ISN = 5000;
   const acker = () => {
-    const a = new AckerCore({ vmId: VM, mode: 'spec', subjects: s, tcp: defaultTcpOptions({ mssBytes: 1000 }), specBufferBytes: 64 * 1024, chunkBytes: 4096, recordDigests: false });
-    a.term = 1;
+    const a = new AckerCore({
+      vmId: VM,
+      host: HOST,
+      mode: 'spec',
+      subjects: hs,
+      wireInSubject: s.wireIn,
+      wireOutSubject: s.wireOut,
+      handoverRetryUs: 2_000,
+      handoverRetryMaxUs: 500_000,
+      statusIntervalUs: STATUS_INTERVAL_US,
+      tcp: defaultTcpOptions({ mssBytes: 1000 }),
+      specBufferBytes: 64 * 1024,
+      chunkBytes: 4096,
+      recordDigests: false,
+    });
+    activate(a, assignment(VM, HOST, 'primary', 1), { assign: hs.assign('acker'), permit: hs.permit });
+    expect(a.term).toBe(1);
     a.handle(message(s.wireIn, segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 65535, mss: 1000 })), 0);
-    a.handle(message(s.tx, synAck()), 10);
+    a.handle(message(hs.tx, synAck()), 10);
     return a;
   };
   const synAck = (): Segment => segment({ term: 1, epoch: 1, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, mss: 1000 });
   const data = (epoch: number, seq: number, len: number, tsValUs = 1000 * epoch): Segment =>
     segment({ term: 1, epoch, seq, ack: CLIENT_ISN + 1, window: 100, tsValUs, flags: TcpFlag.ACK, payload: streamBytes(seq, len) });
   const end = (epoch: number): EpochEnd => ({ type: 'epochEnd', vmId: VM, term: 1, epoch, txEndSeq: 0, base: false });
-  const specChunks = (effects: Effect[]) => chunksOn(effects, s.ckptStage);
+  const specChunks = (effects: Effect[]) => chunksOn(effects, hs.ckptStage);
 
   it('sends exactly the same SPEC chunks for a repeated EpochEnd, even after more data arrived', () => {
     const a = acker();
-    a.handle(message(s.tx, data(1, GUEST_ISN + 1, 500)), 20);
-    const first = specChunks(a.handle(message(s.txEpoch, end(1)), 30));
+    a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 500)), 20);
+    const first = specChunks(a.handle(message(hs.txEpoch, end(1)), 30));
     expect(first).toHaveLength(1);
-    a.handle(message(s.tx, data(2, GUEST_ISN + 501, 700)), 40);
-    const again = specChunks(a.handle(message(s.txEpoch, end(1)), 50));
+    a.handle(message(hs.tx, data(2, GUEST_ISN + 501, 700)), 40);
+    const again = specChunks(a.handle(message(hs.txEpoch, end(1)), 50));
     expect(again).toEqual(first);
     expect(a.stats.epochEndsRepeated).toBe(1);
     // The next epoch's delta starts where epoch 1's ended: the repeat changed nothing.
-    const second = specChunks(a.handle(message(s.txEpoch, end(2)), 60));
+    const second = specChunks(a.handle(message(hs.txEpoch, end(2)), 60));
     expect(second[0]!.epoch).toBe(2);
     expect(a.specBufferBytes).toBe(1200);
   });
 
   it('drops an EpochEnd older than the last one (a late copy)', () => {
     const a = acker();
-    a.handle(message(s.txEpoch, end(1)), 20);
-    a.handle(message(s.txEpoch, end(2)), 30);
-    expect(a.handle(message(s.txEpoch, end(1)), 40)).toEqual([]);
+    a.handle(message(hs.txEpoch, end(1)), 20);
+    a.handle(message(hs.txEpoch, end(2)), 30);
+    expect(a.handle(message(hs.txEpoch, end(1)), 40)).toEqual([]);
     expect(a.stats.staleEpochEnds).toBe(1);
   });
 
   it('keeps its speculative buffer when a copy of the SYN-ACK arrives late', () => {
     const a = acker();
-    a.handle(message(s.tx, data(1, GUEST_ISN + 1, 500)), 20);
-    a.handle(message(s.tx, synAck()), 30);
+    a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 500)), 20);
+    a.handle(message(hs.tx, synAck()), 30);
     expect(a.specBufferBytes).toBe(500);
   });
 
   it('never lets an overtaken segment move the committed header back', () => {
     const a = acker();
-    a.handle(message(s.tx, data(1, GUEST_ISN + 1, 500, 2_000)), 20);
-    a.handle(message(s.tx, data(1, GUEST_ISN + 1, 300, 1_500)), 30); // an older copy, delivered late
+    a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 500, 2_000)), 20);
+    a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 300, 1_500)), 30); // an older copy, delivered late
     expect(a.connectionState()?.guestHeader?.tsValUs).toBe(2_000);
   });
 });
 
 describe('netbuffer: repeated segments and commits', () => {
   it('holds a segment the bus delivered twice once, and releases nothing on a repeated commit', () => {
-    const n = new NetbufferCore({ vmId: VM, txSubject: s.tx, commitSubject: s.commit, outSubject: s.wireOut, heldBytesMax: 1 << 20, holdData: true });
-    n.term = 1;
+    const n = new NetbufferCore({ vmId: VM, host: HOST, subjects: hs, outSubject: s.wireOut, heldBytesMax: 1 << 20, holdData: true, statusIntervalUs: STATUS_INTERVAL_US });
+    activate(n, assignment(VM, HOST, 'primary', 1), { assign: hs.assign('netbuffer'), permit: hs.permit });
+    expect(n.term).toBe(1);
     const seg = segment({ term: 1, epoch: 1, seq: 100, ack: 5, flags: TcpFlag.ACK, payload: streamBytes(100, 10) });
-    n.handle(message(s.tx, seg), 0);
-    n.handle(message(s.tx, seg), 1);
+    n.handle(message(hs.tx, seg), 0);
+    n.handle(message(hs.tx, seg), 1);
     expect(n.stats.duplicatesDropped).toBe(1);
     const commit = { type: 'epochCommit', vmId: VM, term: 1, epoch: 1 } as const;
-    expect(sentOn(n.handle(message(s.commit, commit), 2), s.wireOut)).toEqual([seg]);
-    expect(n.handle(message(s.commit, commit), 3)).toEqual([]);
+    expect(sentOn(n.handle(message(hs.commit, commit), 2), s.wireOut)).toEqual([seg]);
+    expect(n.handle(message(hs.commit, commit), 3)).toEqual([]);
   });
 });
 
 describe('primary checkpointer: repeats and timeouts', () => {
   const EPOCH_US = 20_000;
   const RESEND_US = 2_000;
-  const primary = (overrides: Partial<PrimaryOptions> = {}) => {
-    const p = new CheckpointerPrimaryCore({
-      vmId: VM,
-      subjects: s,
-      epochUs: EPOCH_US,
-      pauseFixedUs: 100,
-      copyBytesPerSec: 1e9,
-      maxInflightEpochs: 3,
-      speculative: false,
-      ackTimeoutUs: 10_000,
-      replicationBytesPerSec: 1_000_000, // 1 byte/µs: 2 µs of timeout per byte
-      replicationRttUs: 200,
-      maxAckTimeoutUs: 50_000,
-      maxLatencySamples: 10,
-      resendUs: RESEND_US,
-      backupHost: 'host-b',
-      controlSubject: s.control('host-a'),
-      ...overrides,
-    });
-    p.term = 1;
-    return p;
+  const TERM = 1;
+  /** What both the checkpointer of an assignment and a bare PrimaryCheckpointer run with. */
+  const shared = {
+    vmId: VM,
+    subjects: hs,
+    ckptDataSubject: s.ckptData,
+    epochUs: EPOCH_US,
+    pauseFixedUs: 100,
+    copyBytesPerSec: 1e9,
+    maxInflightEpochs: 3,
+    speculative: false,
+    ackTimeoutUs: 10_000,
+    replicationBytesPerSec: 1_000_000, // 1 byte/µs: 2 µs of timeout per byte
+    replicationRttUs: 200,
+    maxAckTimeoutUs: 50_000,
+    maxLatencySamples: 10,
+    resendUs: RESEND_US,
+  } as const;
+  const primary = (overrides: Partial<PrimaryOptions> = {}) => new PrimaryCheckpointer({ ...shared, term: TERM, backupHost: 'host-b', ...overrides });
+  /** The effects one call of the checkpointer pushes. */
+  const effectsOf = (call: (out: Effect[]) => void): Effect[] => {
+    const out: Effect[] = [];
+    call(out);
+    return out;
   };
+  const fire = (p: PrimaryCheckpointer, name: string, nowUs: number) => effectsOf((out) => p.onTimer(name, nowUs, out));
+  const stage = (p: PrimaryCheckpointer, chunk: CheckpointChunk, nowUs: number) => effectsOf((out) => p.onStaged(chunk, nowUs, out));
+  const answer = (p: PrimaryCheckpointer, a: CheckpointAck, nowUs: number) => effectsOf((out) => p.onAck(a, nowUs, out));
   const parts = (epoch: number): CheckpointChunk[] => [
-    ...makeChunks({ vmId: VM, term: 1, epoch }, ChunkSource.PAGES, [new Uint8Array(400).fill(epoch)], [4096]),
-    ...makeChunks({ vmId: VM, term: 1, epoch }, ChunkSource.STATE, [new Uint8Array(100).fill(epoch)]),
+    ...makeChunks({ vmId: VM, term: TERM, epoch }, ChunkSource.PAGES, [new Uint8Array(400).fill(epoch)], [4096]),
+    ...makeChunks({ vmId: VM, term: TERM, epoch }, ChunkSource.STATE, [new Uint8Array(100).fill(epoch)]),
   ];
   const BYTES = 500;
-  const ack = (epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term: 1, epoch, ok, reason: ok ? '' : 'missing', host: 'host-b' });
-  const barriers = (effects: Effect[]) => sentOn(effects, s.epoch) as EpochBarrier[];
-  const commits = (effects: Effect[]) => sentOn(effects, s.commit).map((m) => (m.type === 'epochCommit' ? m.epoch : -1));
+  const ack = (epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term: TERM, epoch, ok, reason: ok ? '' : 'missing', host: 'host-b' });
+  const barriers = (effects: Effect[]) => sentOn(effects, hs.epoch) as EpochBarrier[];
+  const commits = (effects: Effect[]) => sentOn(effects, hs.commit).map((m) => (m.type === 'epochCommit' ? m.epoch : -1));
+  const data = s.ckptData('host-b');
   /** Pause, stage and copy one epoch; returns the transfer's effects. */
-  const checkpoint = (p: CheckpointerPrimaryCore, atUs: number): Effect[] => {
+  const checkpoint = (p: PrimaryCheckpointer, atUs: number): Effect[] => {
     const epoch = p.epoch;
-    p.handle(timer('ckpt.epoch'), atUs);
-    for (const c of parts(epoch)) p.handle(message(s.ckptStage, c), atUs + 10);
-    return p.handle(timer('ckpt.copy'), atUs + 200);
+    fire(p, 'ckpt.epoch', atUs);
+    for (const c of parts(epoch)) stage(p, c, atUs + 10);
+    return fire(p, 'ckpt.copy', atUs + 200);
+  };
+  const started = (p: PrimaryCheckpointer) => {
+    effectsOf((out) => p.start(0, out));
+    return p;
   };
 
   it('sends the pause barrier again every resend interval until every part is staged', () => {
-    const p = primary();
-    p.handle(START, 0);
-    const paused = p.handle(timer('ckpt.epoch'), EPOCH_US);
+    const p = started(primary());
+    const paused = fire(p, 'ckpt.epoch', EPOCH_US);
     expect(timersSet(paused).get('ckpt.resend')).toBe(EPOCH_US + RESEND_US);
-    const again = p.handle(timer('ckpt.resend'), EPOCH_US + RESEND_US);
+    const again = fire(p, 'ckpt.resend', EPOCH_US + RESEND_US);
     expect(barriers(again)).toEqual(barriers(paused));
     expect(timersSet(again).get('ckpt.resend')).toBe(EPOCH_US + 2 * RESEND_US);
     expect(p.stats.barrierResends).toBe(1);
-    for (const c of parts(1)) p.handle(message(s.ckptStage, c), EPOCH_US + 2 * RESEND_US - 10);
+    for (const c of parts(1)) stage(p, c, EPOCH_US + 2 * RESEND_US - 10);
     expect(p.state).toBe('copying');
-    expect(barriers(p.handle(timer('ckpt.resend'), EPOCH_US + 2 * RESEND_US))).toEqual([]);
+    expect(barriers(fire(p, 'ckpt.resend', EPOCH_US + 2 * RESEND_US))).toEqual([]);
   });
 
   it('repeats each resume three times and each commit twice, then stops', () => {
-    const p = primary();
-    p.handle(START, 0);
+    const p = started(primary());
     checkpoint(p, 0);
-    p.handle(message(s.ckptAck, ack(1)), 1_000);
+    answer(p, ack(1), 1_000);
     const sent: Effect[] = [];
-    for (let i = 1; i <= 6; i++) sent.push(...p.handle(timer('ckpt.resend'), i * RESEND_US));
+    for (let i = 1; i <= 6; i++) sent.push(...fire(p, 'ckpt.resend', i * RESEND_US));
     expect(barriers(sent).map((b) => [b.epoch, b.resume])).toEqual([
       [1, true],
       [1, true],
       [1, true],
     ]);
     expect(commits(sent)).toEqual([1, 1]);
-    expect(timersSet(p.handle(timer('ckpt.resend'), 7 * RESEND_US)).has('ckpt.resend')).toBe(false);
+    expect(timersSet(fire(p, 'ckpt.resend', 7 * RESEND_US)).has('ckpt.resend')).toBe(false);
   });
 
   it('times out after epoch-proportional base + twice the transfer time, probes with the manifest alone, and backs off to the cap', () => {
-    const p = primary();
-    p.handle(START, 0);
+    const p = started(primary());
     const transfer = checkpoint(p, 0);
-    const sent = chunksOn(transfer, s.ckptData);
+    const sent = chunksOn(transfer, data);
     expect(timersSet(transfer).get('ckpt.ack')).toBe(200 + 10_000 + 2 * BYTES);
     const deadlines: number[] = [];
     let now = 200 + 10_000 + 2 * BYTES;
     for (let i = 0; i < 4; i++) {
-      const probe = p.handle(timer('ckpt.ack'), now);
-      expect(chunksOn(probe, s.ckptData)).toEqual([sent[sent.length - 1]]);
+      const probe = fire(p, 'ckpt.ack', now);
+      expect(chunksOn(probe, data)).toEqual([sent[sent.length - 1]]);
       now = timersSet(probe).get('ckpt.ack')!;
       deadlines.push(now);
     }
@@ -226,46 +262,51 @@ describe('primary checkpointer: repeats and timeouts', () => {
   });
 
   it('resends any epoch in flight that the backup NACKs, but not again within a round trip and its transfer time', () => {
-    const p = primary();
-    p.handle(START, 0);
+    const p = started(primary());
     checkpoint(p, 0);
-    const second = chunksOn(checkpoint(p, EPOCH_US), s.ckptData);
-    const nack = p.handle(message(s.ckptAck, ack(2, false)), EPOCH_US + 5_000);
-    expect(chunksOn(nack, s.ckptData)).toEqual(second);
+    const second = chunksOn(checkpoint(p, EPOCH_US), data);
+    const nack = answer(p, ack(2, false), EPOCH_US + 5_000);
+    expect(chunksOn(nack, data)).toEqual(second);
     expect(nack.some((e) => e.kind === 'setTimer' && e.name === 'ckpt.ack')).toBe(false); // epoch 1 is still the oldest
-    expect(p.handle(message(s.ckptAck, ack(2, false)), EPOCH_US + 5_100)).toEqual([]);
+    expect(answer(p, ack(2, false), EPOCH_US + 5_100)).toEqual([]);
     expect(p.stats).toMatchObject({ nacks: 2, nacksIgnored: 1, resends: 1 });
   });
 
-  it('acts on a role change only when it is newer than the last one: a late "no peer" cannot drop a new backup', () => {
-    const p = primary({ unprotected: true, backupHost: '' });
-    p.handle(START, 0);
-    const change = (peerHost: string, seq: number) => message(s.control('host-a'), { type: 'roleChange', vmId: VM, term: 1, host: 'host-a', role: 'primary', peerHost, seq });
-    p.handle(change('', 1), 100);
-    p.handle(change('host-c', 2), 200);
-    p.handle(change('', 1), 300); // delayed on the bus
-    expect(p.stats.staleRoleChanges).toBe(1);
-    expect(barriers(p.handle(timer('ckpt.epoch'), EPOCH_US))[0]!.base).toBe(true);
+  it('acts on an assignment only when it is newer than the last one: a late "no peer" cannot drop a new backup', () => {
+    const c = new CheckpointerCore({ ...shared, host: HOST, ckptAckSubject: s.ckptAck, statusIntervalUs: STATUS_INTERVAL_US });
+    const assign = (peerHost: string, seq: number) => message(hs.assign('checkpointer'), assignment(VM, HOST, 'primary', TERM, { peerHost, seq }));
+    activate(c, assignment(VM, HOST, 'primary', TERM, { peerHost: '', seq: 1 }), { assign: hs.assign('checkpointer') }, 0);
+    expect(c.primary!.unprotected).toBe(true);
+    c.handle(assign('host-c', 2), 200);
+    expect(c.primary!.peerHost).toBe('host-c');
+    c.handle(assign('', 1), 300); // delayed on the bus
+    expect(c.staleAssignments).toBe(1);
+    expect(c.primary!.peerHost).toBe('host-c');
+    expect(c.history).toHaveLength(1); // the same term: one primary side throughout
+    expect(barriers(c.handle(timer('ckpt.epoch'), EPOCH_US))[0]!.base).toBe(true);
   });
 });
 
-describe('backup checkpointer: asked again', () => {
+describe('standby image: asked again', () => {
   it('NACKs a repeated manifest while a chunk is missing, keeps what it has, and applies once the gap is filled', () => {
-    const b = new CheckpointerBackupCore({ vmId: VM, subjects: s, memoryBytes: 64 * 1024, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: 'host-b' });
-    const header = { vmId: VM, term: 0, epoch: 1 };
+    const b = new StandbyImage({ vmId: VM, ckptAckSubject: s.ckptAck, term: 1, memoryBytes: 64 * 1024, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: 'host-b' });
+    const header = { vmId: VM, term: 1, epoch: 1 };
     const chunks = makeChunks(header, ChunkSource.STATE, [new Uint8Array(8).fill(1), new Uint8Array(8).fill(2), new Uint8Array(4).fill(3)]);
     const manifest = makeManifest(header, chunks, false);
     const acks = (effects: Effect[]) => sentOn(effects, s.ckptAck) as CheckpointAck[];
-    expect(acks(b.handle(message(s.ckptData, chunks[0]!), 0))).toEqual([]);
-    expect(acks(b.handle(message(s.ckptData, chunks[2]!), 0))).toEqual([]);
+    expect(acks(b.onChunk(chunks[0]!))).toEqual([]);
+    expect(acks(b.onChunk(chunks[2]!))).toEqual([]);
     // The first manifest may simply have overtaken a chunk: wait.
-    expect(acks(b.handle(message(s.ckptData, manifest), 0))).toEqual([]);
+    expect(acks(b.onChunk(manifest))).toEqual([]);
     // The same manifest again (a probe): the chunk was lost.
-    expect(acks(b.handle(message(s.ckptData, manifest), 0))).toMatchObject([{ epoch: 1, ok: false }]);
+    expect(acks(b.onChunk(manifest))).toMatchObject([{ epoch: 1, ok: false, host: 'host-b' }]);
     expect(b.stats.incompleteNacks).toBe(1);
     // The resend: what was here already is a no-op, the missing chunk completes the epoch.
-    const resent = [...chunks, manifest].flatMap((c) => acks(b.handle(message(s.ckptData, c), 0)));
-    expect(resent).toMatchObject([{ epoch: 1, ok: true }, { epoch: 1, ok: true }]);
+    const resent = [...chunks, manifest].flatMap((c) => acks(b.onChunk(c)));
+    expect(resent).toMatchObject([
+      { epoch: 1, ok: true, host: 'host-b' },
+      { epoch: 1, ok: true, host: 'host-b' },
+    ]);
     expect(b.stats.appliedEpoch).toBe(1);
   });
 });

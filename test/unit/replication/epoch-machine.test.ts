@@ -2,8 +2,8 @@
  * Model-based test of the epoch machine: @xstate/graph walks every reachable
  * (state, in-flight count) of the machine for maxInflight 1 and 2; every
  * transition is then replayed, along a shortest path to its source, both on
- * the machine and on the CheckpointerPrimaryCore that drives it, and the
- * core's state and effects must follow the machine step by step.
+ * the machine and on the PrimaryCheckpointer that drives it, and the
+ * checkpointer's state and effects must follow the machine step by step.
  */
 import { getAdjacencyMap, getShortestPaths, type StatePath } from '@xstate/graph';
 import { describe, expect, it } from 'vitest';
@@ -11,13 +11,15 @@ import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import { makeChunks } from '../../../lib/checkpoint/chunks.js';
 import { ChunkSource, type EpochBarrier } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
-import type { Effect, Input } from '../../../lib/runtime/types.js';
+import type { Effect } from '../../../lib/runtime/types.js';
 import { epochMachine, type EpochEvent, type EpochState } from '../../../services/checkpointer/epoch.machine.js';
-import { CheckpointerPrimaryCore } from '../../../services/checkpointer/primary.js';
-import { chunksOn, message, sentOn, timer, VM } from './support.js';
+import { PrimaryCheckpointer } from '../../../services/checkpointer/primary.js';
+import { chunksOn, sentOn, VM } from './support.js';
 
 type Snapshot = SnapshotFrom<typeof epochMachine>;
 const s = subjects(VM);
+const hs = s.host('host-a');
+const TERM = 1;
 const EVENT_TYPES: EpochEvent['type'][] = ['EPOCH_TIMER', 'STAGED', 'COPY_DONE', 'COMMITTED'];
 
 /**
@@ -45,31 +47,34 @@ function edges(maxInflight: number): Edge[] {
   return out;
 }
 
-/** Drives the core with the input standing for each machine event. */
+/** Drives the checkpointer with the call standing for each machine event. */
 class CoreDriver {
-  readonly core: CheckpointerPrimaryCore;
+  readonly core: PrimaryCheckpointer;
   nowUs = 0;
   constructor(maxInflight: number) {
-    this.core = new CheckpointerPrimaryCore({ vmId: VM, subjects: s, epochUs: 1_000, pauseFixedUs: 100, copyBytesPerSec: 1e9, maxInflightEpochs: maxInflight, speculative: true, ackTimeoutUs: 10_000, maxLatencySamples: 10, backupHost: 'host-b' });
+    this.core = new PrimaryCheckpointer({ vmId: VM, subjects: hs, ckptDataSubject: s.ckptData, term: TERM, epochUs: 1_000, pauseFixedUs: 100, copyBytesPerSec: 1e9, maxInflightEpochs: maxInflight, speculative: true, ackTimeoutUs: 10_000, maxLatencySamples: 10, backupHost: 'host-b' });
   }
 
-  handle(input: Input): Effect[] {
+  /** One call at the next instant; returns what it pushed. */
+  #step(call: (nowUs: number, out: Effect[]) => void): Effect[] {
     this.nowUs += 100;
-    return this.core.handle(input, this.nowUs);
+    const out: Effect[] = [];
+    call(this.nowUs, out);
+    return out;
   }
 
   fire(event: EpochEvent['type']): Effect[] {
     switch (event) {
       case 'EPOCH_TIMER':
-        return this.handle(timer('ckpt.epoch'));
+        return this.#step((now, out) => this.core.onTimer('ckpt.epoch', now, out));
       case 'COPY_DONE':
-        return this.handle(timer('ckpt.copy'));
+        return this.#step((now, out) => this.core.onTimer('ckpt.copy', now, out));
       case 'COMMITTED':
-        return this.handle(message(s.ckptAck, { type: 'checkpointAck', vmId: VM, term: 0, epoch: this.core.stats.lastCommittedEpoch + 1, ok: true, reason: '', host: 'host-b' }));
+        return this.#step((now, out) => this.core.onAck({ type: 'checkpointAck', vmId: VM, term: TERM, epoch: this.core.stats.lastCommittedEpoch + 1, ok: true, reason: '', host: 'host-b' }, now, out));
       case 'STAGED': {
-        const header = { vmId: VM, term: 0, epoch: this.core.epoch };
+        const header = { vmId: VM, term: TERM, epoch: this.core.epoch };
         const chunks = [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC].flatMap((source) => makeChunks(header, source, [new Uint8Array([source])]));
-        return chunks.flatMap((c) => this.handle(message(s.ckptStage, c)));
+        return chunks.flatMap((c) => this.#step((now, out) => this.core.onStaged(c, now, out)));
       }
     }
   }
@@ -78,20 +83,20 @@ class CoreDriver {
 /** What the core must emit for a machine step from `before` to `after` on `event`. */
 function expectEffects(effects: Effect[], event: EpochEvent['type'], before: Snapshot, after: Snapshot): void {
   const entered = (state: EpochState) => before.value !== state && after.value === state;
-  const barriers = sentOn(effects, s.epoch) as EpochBarrier[];
+  const barriers = sentOn(effects, hs.epoch) as EpochBarrier[];
   const expectedBarriers = [...(entered('pausing') ? [{ epoch: before.context.epoch, resume: false }] : []), ...(event === 'COPY_DONE' && before.value === 'copying' ? [{ epoch: before.context.epoch, resume: true }] : [])];
   expect(barriers.map((b) => ({ epoch: b.epoch, resume: b.resume }))).toEqual(expectedBarriers);
   const timers = effects.filter((e) => e.kind === 'setTimer').map((e) => (e as { name: string }).name);
   expect(timers.includes('ckpt.copy')).toBe(entered('copying'));
   expect(timers.includes('ckpt.epoch')).toBe(event === 'COPY_DONE' && before.value === 'copying');
-  const transferred = chunksOn(effects, s.ckptData);
+  const transferred = chunksOn(effects, s.ckptData('host-b'));
   if (event === 'COPY_DONE' && before.value === 'copying') {
     expect(transferred.map((c) => c.source)).toEqual([ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC, ChunkSource.MANIFEST]);
     expect(transferred.every((c) => c.epoch === before.context.epoch)).toBe(true);
   } else {
     expect(transferred).toEqual([]);
   }
-  expect(sentOn(effects, s.commit)).toHaveLength(event === 'COMMITTED' ? 1 : 0);
+  expect(sentOn(effects, hs.commit)).toHaveLength(event === 'COMMITTED' ? 1 : 0);
 }
 
 /** Replays `path` then `last` on a fresh machine and core, checking the core against the machine at every step. */

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Segment, WireMessage } from '../../../lib/codec/messages.js';
 import { DecodeError, InvariantError, UnknownSubjectError } from '../../../lib/errors.js';
 import { Rng } from '../../../lib/rng.js';
-import { DROPPED, SimRuntime, type Hop, type SimLogEntry, type SimRuntimeOptions } from '../../../lib/runtime/sim/sim-runtime.js';
+import { HostClock, type HostClockSpec } from '../../../lib/runtime/sim/host-clock.js';
+import { DROPPED, SimRuntime, type Hop, type Publisher, type SimLogEntry, type SimRuntimeOptions } from '../../../lib/runtime/sim/sim-runtime.js';
 import type { Core, Effect, Input } from '../../../lib/runtime/types.js';
 import { segment } from '../support/segments.js';
 
@@ -320,5 +321,209 @@ describe('SimRuntime determinism', () => {
 
   it('produces a different trace from a different seed', () => {
     expect(trace(8)).not.toEqual(trace(7));
+  });
+});
+
+/** What a clock reads at true time `t`, from the definition (local = true + offset + ⌊true·drift/10⁶⌋). */
+const reading = (spec: HostClockSpec, t: number): number => t + spec.offsetUs + Math.floor((t * spec.driftPpm) / 1e6);
+/** The first true instant whose reading is at least `local`, by bisection over the definition. */
+function firstTrueAt(spec: HostClockSpec, local: number): number {
+  let lo = 0;
+  let hi = 2 * local + 1;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (reading(spec, mid) >= local) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+describe('SimRuntime clocks', () => {
+  it('gives an actor on an offset clock its local time, and fires its timer at the true instant its clock reaches the deadline', () => {
+    const rt = runtime();
+    const trueAt: number[] = [];
+    const core = new ScriptCore('skewed', [], (input, nowUs) => {
+      trueAt.push(rt.nowUs);
+      return input.kind === 'start' ? [setTimer('t', nowUs + 1_000)] : [];
+    });
+    rt.addActor(core, { clock: new HostClock({ offsetUs: 5_000, driftPpm: 0 }) });
+    rt.runUntil(999);
+    expect(core.firings('t')).toEqual([]);
+    rt.runUntil(100_000);
+    // It started at true 0 reading 5 000, and asked for its local 6 000: true 1 000.
+    expect(core.seen.map((s) => s.atUs)).toEqual([5_000, 6_000]);
+    expect(trueAt).toEqual([0, 1_000]);
+  });
+
+  for (const driftPpm of [37_000, -37_000]) {
+    it(`fires a timer on a clock drifting ${driftPpm > 0 ? 'fast' : 'slow'} (${driftPpm} ppm) at the first true instant whose local reading reaches its deadline`, () => {
+      const spec: HostClockSpec = { offsetUs: 1_234, driftPpm };
+      const clock = new HostClock(spec);
+      const deadlines = [1_235, 5_000, 5_001, 10_000, 123_457, 1_000_000, 1_000_001];
+      const rt = runtime();
+      const fired = new Map<string, { localUs: number; trueUs: number }>();
+      const core = new ScriptCore('drifting', [], (input, nowUs) => {
+        if (input.kind === 'start') return deadlines.map((l) => setTimer(`t${l}`, l));
+        if (input.kind === 'timer') fired.set(input.name, { localUs: nowUs, trueUs: rt.nowUs });
+        return [];
+      });
+      rt.addActor(core, { clock });
+      rt.runUntil(2_000_000);
+      expect(core.seen[0]!.atUs).toBe(1_234); // started at true 0
+      for (const l of deadlines) {
+        const at = fired.get(`t${l}`)!;
+        const expected = firstTrueAt(spec, l);
+        expect(at.trueUs, `deadline ${l}`).toBe(expected);
+        expect(at.trueUs).toBe(clock.trueUs(l));
+        expect(at.localUs).toBe(reading(spec, expected));
+        expect(at.localUs).toBe(clock.localUs(at.trueUs));
+        expect(at.localUs).toBeGreaterThanOrEqual(l);
+        expect(reading(spec, at.trueUs - 1)).toBeLessThan(l);
+      }
+    });
+  }
+
+  it('gives two actors on different clocks their own readings of the same delivery', () => {
+    const clocks = [new HostClock(), new HostClock({ offsetUs: 2_500, driftPpm: 50_000 }), new HostClock({ offsetUs: 40, driftPpm: -20_000 })];
+    const rt = runtime({ busDelayUs: 10 });
+    const subscribers = clocks.map((clock, i) => {
+      const core = new ScriptCore(`rx${i}`, ['s']);
+      rt.addActor(core, { clock });
+      return core;
+    });
+    rt.addActor(plannedCore({ 100_000: [send('s', segment({ seq: 9 }))] }));
+    rt.runUntil(200_000);
+    const seen = subscribers.map((core) => core.messages().map((m) => m.atUs));
+    expect(seen).toEqual(clocks.map((clock) => [clock.localUs(100_010)]));
+    expect(seen.flat()).toEqual([100_010, 100_010 + 2_500 + 5_000, 100_010 + 40 - 2_001]);
+  });
+
+  it('fires at once a timer set for a local time its clock has already passed', () => {
+    const rt = runtime();
+    const trueAt: number[] = [];
+    const core = new ScriptCore('ahead', [], (input) => {
+      if (input.kind === 'timer') trueAt.push(rt.nowUs);
+      return input.kind === 'start' ? [setTimer('t', 10)] : [];
+    });
+    rt.addActor(core, { clock: new HostClock({ offsetUs: 1_000, driftPpm: 0 }) });
+    rt.runUntil(100_000);
+    expect(trueAt).toEqual([0]);
+    expect(core.firings('t')).toEqual([1_000]);
+  });
+
+  it('tells the local time of a running actor, and refuses one that is not running', () => {
+    const rt = runtime();
+    const clock = new HostClock({ offsetUs: 300, driftPpm: 10_000 });
+    const core = new ScriptCore('a', []);
+    rt.addActor(core, { clock });
+    rt.runUntil(50_000);
+    expect(rt.localNowUs(core)).toBe(50_000 + 300 + 500);
+    rt.removeActor(core);
+    expect(() => rt.localNowUs(core)).toThrow(InvariantError);
+    expect(() => rt.localNowUs(new ScriptCore('never', []))).toThrow(InvariantError);
+  });
+});
+
+/** A core whose subscriptions `change(input)` may replace (a new array) while it handles an input. */
+class ResubscribingCore implements Core {
+  subscriptions: readonly string[];
+  readonly received: { atUs: number; subject: string; seq: number }[] = [];
+  constructor(
+    readonly name: string,
+    initial: readonly string[],
+    readonly change: (input: Input, core: ResubscribingCore) => Effect[] = () => [],
+  ) {
+    this.subscriptions = initial;
+  }
+  handle(input: Input, nowUs: number): Effect[] {
+    if (input.kind === 'message') this.received.push({ atUs: nowUs, subject: input.subject, seq: seqOf(input.msg) });
+    return this.change(input, this);
+  }
+}
+
+describe('SimRuntime dynamic subscriptions', () => {
+  /** Sends seq n on each subject at 100, 300, 500, … (n counts up across subjects and rounds). */
+  const publisher = (subjects: readonly string[], rounds: number) => {
+    let seq = 0;
+    const plan: Record<number, Effect[]> = {};
+    for (let r = 0; r < rounds; r++) plan[100 + 200 * r] = subjects.map((subject) => send(subject, segment({ seq: ++seq })));
+    return plannedCore(plan);
+  };
+
+  it('delivers on the subjects a core took up during handle() from then on, and nothing more on those it dropped', () => {
+    const rt = runtime({ busDelayUs: 10 });
+    const core = new ResubscribingCore('switcher', [], (input, self) => {
+      if (input.kind === 'start') {
+        self.subscriptions = ['a']; // taken up while starting
+        return [setTimer('switch', 200)];
+      }
+      if (input.kind === 'timer') self.subscriptions = ['b', 'c'];
+      if (input.kind === 'message' && input.subject === 'c') self.subscriptions = ['b'];
+      return [];
+    });
+    rt.addActor(core);
+    rt.addActor(publisher(['a', 'b', 'c'], 3));
+    rt.runUntil(10_000);
+    // Round 1 (110): a only. Round 2 (310): b and c, and c is dropped there. Round 3 (510): b only.
+    expect(core.received).toEqual([
+      { atUs: 110, subject: 'a', seq: 1 },
+      { atUs: 310, subject: 'b', seq: 5 },
+      { atUs: 310, subject: 'c', seq: 6 },
+      { atUs: 510, subject: 'b', seq: 8 },
+    ]);
+  });
+
+  it('completes a delivery in progress to every subscriber when one of them drops its subject', () => {
+    const rt = runtime({ busDelayUs: 10 });
+    const dropper = new ResubscribingCore('dropper', ['s'], (input, self) => {
+      if (input.kind === 'message') self.subscriptions = [];
+      return [];
+    });
+    const other = new ResubscribingCore('other', ['s']);
+    rt.addActor(dropper);
+    rt.addActor(other);
+    rt.addActor(publisher(['s'], 2));
+    rt.runUntil(10_000);
+    expect(dropper.received.map((m) => m.seq)).toEqual([1]);
+    expect(other.received.map((m) => m.seq)).toEqual([1, 2]);
+  });
+
+  it('gives a removed actor nothing on the subjects it took up while running', () => {
+    const rt = runtime({ busDelayUs: 10 });
+    const core = new ResubscribingCore('crashes', [], (input, self) => {
+      if (input.kind === 'start') self.subscriptions = ['a'];
+      return [];
+    });
+    const witness = new ResubscribingCore('witness', ['a']);
+    rt.addActor(core);
+    rt.addActor(witness);
+    rt.addActor(publisher(['a'], 3));
+    rt.runUntil(200);
+    expect(core.received.map((m) => m.seq)).toEqual([1]);
+    rt.removeActor(core);
+    rt.runUntil(10_000);
+    expect(core.received.map((m) => m.seq)).toEqual([1]);
+    expect(witness.received.map((m) => m.seq)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('SimRuntime onPublish', () => {
+  it('reports each publication at true time with the publishing actor, its host and its clock', () => {
+    const published: { subject: string; nowUs: number; seq: number; from: Publisher }[] = [];
+    const rt = runtime({ onPublish: (subject, msg, nowUs, from) => published.push({ subject, nowUs, seq: seqOf(msg), from }) });
+    const clock = new HostClock({ offsetUs: 7_000, driftPpm: 0 });
+    // On host-a, its clock 7 ms ahead: it publishes when its clock reads 9 000, at true 2 000.
+    rt.addActor(
+      new ScriptCore('guest.host-a', [], (input) => (input.kind === 'start' ? [setTimer('go', 9_000)] : input.kind === 'timer' ? [send('s', segment({ seq: 1 }))] : [])),
+      { host: 'host-a', clock },
+    );
+    // Off the hosts, on true time.
+    rt.addActor(plannedCore({ 3_000: [send('t', segment({ seq: 2 }))] }));
+    rt.runUntil(10_000);
+    expect(published).toHaveLength(2);
+    expect(published[0]).toMatchObject({ subject: 's', nowUs: 2_000, seq: 1, from: { actor: 'guest.host-a', host: 'host-a' } });
+    expect(published[0]!.from.clock).toBe(clock);
+    expect(published[1]).toMatchObject({ subject: 't', nowUs: 3_000, seq: 2, from: { actor: 'planned', host: null } });
+    expect(published[1]!.from.clock.exact).toBe(true);
   });
 });
