@@ -16,6 +16,11 @@ export type Fault =
   | { readonly kind: 'isolate-primary'; readonly fromMs: number; readonly toMs: number }
   /** The backup host loses the failover service and the lease store, but still reaches the primary over the replication link. */
   | { readonly kind: 'isolate-backup'; readonly fromMs: number; readonly toMs: number }
+  /**
+   * A host's heartbeats are lost (a congested control network) while it still reaches the lease store: the
+   * failover service suspects a primary that goes on renewing its lease, and takes the lease over from it.
+   */
+  | { readonly kind: 'mute-heartbeats'; readonly role: 'primary' | 'backup'; readonly fromMs: number; readonly toMs: number }
   /** The failover service is down in [fromMs, toMs), then restarts knowing only its configuration. */
   | { readonly kind: 'restart-failover'; readonly fromMs: number; readonly toMs: number }
   /** The backup's checkpointer process dies and its supervisor restarts it empty: the host is a spare again. */
@@ -100,7 +105,12 @@ export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
       faults.push({ kind: 'lease-outage', ...window(200) });
     }
   }
-  // Bus faults draw from their own stream, so the plans above stay as they were for each seed.
+  // Faults added later draw from their own streams, so the plans above stay as they were for each seed.
+  const control = rng.fork('control');
+  if (hostFaults < MAX_HOST_FAULTS && control.chance(0.15)) {
+    const fromMs = Math.round(startMs + control.next() * span);
+    faults.push({ kind: 'mute-heartbeats', role: control.chance(0.8) ? 'primary' : 'backup', fromMs, toMs: Math.min(endMs, fromMs + Math.round(20 + control.next() * 300)) });
+  }
   const bus = rng.fork('bus');
   const busCount = [0, 0, 1, 1, 1, 2][bus.int(6)]!;
   for (let i = 0; i < busCount; i++) faults.push(planBusFault(bus, startMs, endMs));

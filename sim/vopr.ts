@@ -1,5 +1,7 @@
 import { InvariantError, InvariantViolationError } from '../lib/errors.js';
+import type { ClockSkew } from '../lib/config/failover-config.js';
 import { runConfigSchema, type Mode, type RunConfig } from '../lib/config/run-config.js';
+import { topologyOf } from '../lib/topology/index.js';
 import { Rng } from '../lib/rng.js';
 import { msToUs, US_PER_MS } from '../lib/units.js';
 import { TIMELINE_BIN_US } from '../services/client/options-from-config.js';
@@ -69,7 +71,25 @@ export function voprScenario(seed: number): VoprScenario {
     buffers: { specBufferBytes: 2 * 1024 * 1024, heldBytesMax: 4 * 1024 * 1024 },
     checkpoint: { chunkBytes: 64 * 1024 },
   });
-  return { seed, config, faults: planFaults(rng.fork('faults'), FAULTS_FROM_MS, SAFETY_END_MS) };
+  const clocks = skewedClocks(rng.fork('clocks'), [...topologyOf(config).hosts, 'failover', 'client'], config.failover.clockSkewMs, END_MS);
+  return { seed, config: { ...config, faults: { ...config.faults, clocks } }, faults: planFaults(rng.fork('faults'), FAULTS_FROM_MS, SAFETY_END_MS) };
+}
+
+/**
+ * Clocks that stay within the skew bound the design relies on for the whole
+ * run: offsets in [0, bound/2] and drifts small enough to add at most
+ * bound/4 each over `runMs`, so any two clocks differ by at most the bound.
+ * Half the machines run off true time.
+ */
+export function skewedClocks(rng: Rng, nodes: readonly string[], boundMs: number, runMs: number): ClockSkew[] {
+  const boundUs = msToUs(boundMs);
+  const maxDriftPpm = (boundUs / 4 / msToUs(runMs)) * 1e6;
+  const clocks: ClockSkew[] = [];
+  for (const node of nodes) {
+    if (!rng.chance(0.5)) continue;
+    clocks.push({ node, offsetUs: Math.floor(rng.next() * (boundUs / 2)), driftPpm: Math.round((rng.next() * 2 - 1) * maxDriftPpm * 100) / 100 });
+  }
+  return clocks;
 }
 
 /**

@@ -61,6 +61,9 @@ export interface Replication {
   readonly isolated: Set<string>;
   /** The host each isolation window cut off (windows may overlap). */
   readonly isolatedBy: Map<Fault, string>;
+  /** Hosts whose heartbeats are lost, and the host each muting window hit. */
+  readonly muted: Set<string>;
+  readonly mutedBy: Map<Fault, string>;
 }
 
 /** A built simulation: the runtime and handles to every component. */
@@ -131,11 +134,12 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
       }
       hooks.onPublish?.(subject, msg, nowUs, from);
     },
-    // An isolated host's heartbeats and the role changes for it are lost.
+    // An isolated host's heartbeats and the role changes for it are lost; a muted host's heartbeats too.
     dropOnBus: (_subject, msg) => {
-      const isolated = world?.replication?.isolated;
-      if (isolated === undefined || isolated.size === 0) return false;
-      return (msg.type === 'heartbeat' || msg.type === 'roleChange') && isolated.has(msg.host);
+      const rep = world?.replication;
+      if (rep === undefined || rep === null || (rep.isolated.size === 0 && rep.muted.size === 0)) return false;
+      if (msg.type === 'heartbeat') return rep.isolated.has(msg.host) || rep.muted.has(msg.host);
+      return msg.type === 'roleChange' && rep.isolated.has(msg.host);
     },
     perturb: (subject, msg) => busFaults.perturb(subject, msg),
   });
@@ -174,7 +178,7 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
     }
     const failover = new FailoverCore(failoverOptionsFromConfig(config));
     runtime.addActor(failover, { clock: clockOf(config, 'failover') });
-    replication = { replicationDown, replicationUp, auditor, vmLoss, failover, failovers: [failover], leaseStore, isolated: new Set(), isolatedBy: new Map() };
+    replication = { replicationDown, replicationUp, auditor, vmLoss, failover, failovers: [failover], leaseStore, isolated: new Set(), isolatedBy: new Map(), muted: new Set(), mutedBy: new Map() };
   } else {
     nativeGuest = new GuestCore(guestOptionsFromConfig(config, null, extras));
     runtime.addActor(nativeGuest, { clock: clockOf(config, 'guest') });
@@ -194,10 +198,10 @@ export function primaryHostOf(world: World): SimHost | undefined {
   return best;
 }
 
-/** The host whose guest keeps the backup image the failover service would promote (or, failing that, any backup). */
+/** A host serving as backup (mid-promotion too): the one the failover service would promote, failing that any. */
 export function backupHostOf(world: World): SimHost | undefined {
   const named = world.replication?.failover?.backupHost ?? null;
-  const backups = [...world.hosts.values()].filter((h) => h.up && h.services.guest.role === 'backup');
+  const backups = [...world.hosts.values()].filter((h) => h.up && h.services.agent.role === 'backup');
   return backups.find((h) => h.name === named) ?? backups[0];
 }
 
@@ -263,6 +267,20 @@ export function applyFaultStep(world: World, step: FaultStep): void {
         if ([...rep.isolatedBy.values()].includes(host)) return;
         rep.isolated.delete(host);
         rep.leaseStore.partitioned.delete(`host.${host}`);
+      }
+      return;
+    }
+    case 'mute-heartbeats': {
+      if (step.phase === 'start') {
+        const host = (f.role === 'primary' ? primaryHostOf(world) : backupHostOf(world))?.name;
+        if (host === undefined) return;
+        rep.mutedBy.set(f, host);
+        rep.muted.add(host);
+      } else {
+        const host = rep.mutedBy.get(f);
+        if (host === undefined) return;
+        rep.mutedBy.delete(f);
+        if (![...rep.mutedBy.values()].includes(host)) rep.muted.delete(host);
       }
       return;
     }

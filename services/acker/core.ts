@@ -274,6 +274,8 @@ export class AckerCore implements Core {
     this.#timedSeq = null;
     this.#restored = false;
     this.#handover = null;
+    this.stats.committedSeq = 0;
+    this.stats.clientAckSeq = 0;
   }
 
   /** Asks the guest for the backup's speculative buffer; retries back off while nothing arrives. */

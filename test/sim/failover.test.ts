@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildWorld, runWorld } from '../../sim/world.js';
+import { buildWorld, primaryHostOf, runWorld } from '../../sim/world.js';
 import { summarize } from '../../sim/run.js';
 import { PRIMARY_SERVICE_NAMES, type Fault } from '../../sim/faults.js';
 import { config } from '../support/run.js';
@@ -14,7 +14,7 @@ describe('failover after a primary crash', () => {
         runWorld(world); // the output-commit oracle checks every packet, before and after
         const r = summarize(world);
         expect(r.failovers).toBe(1);
-        expect(world.replication!.primaryHost).toBe('host-b');
+        expect(primaryHostOf(world)?.name).toBe('host-b');
         expect(r.streamVerified).toBe(true);
         // The connection survived: far more was delivered after the crash than before the last checkpoint.
         const timeline = world.client.stats.deliveredPerBin;
@@ -53,19 +53,33 @@ describe('failover after a primary crash', () => {
   });
 
   for (const service of PRIMARY_SERVICE_NAMES) {
-    it(`takes the primary host down when its ${service} dies, and the backup takes over (spec)`, () => {
+    it(`takes the primary host down when its ${service} restarts empty, and the backup takes over (spec)`, () => {
       const world = buildWorld(config({ ...scenario, mode: 'spec', durationS: 2.5, faults: { crashPrimaryAtMs: null } }));
-      // The service dies at 1 s; its supervisor notices at its next check and stops the host.
+      // The service dies at 1 s and its process manager starts it again at 1.008 s: the agent sees a new incarnation.
       runWorld(world, undefined, [{ kind: 'crash-primary-service', service, fromMs: 1000, toMs: 1008 }]);
       const r = summarize(world);
       expect(r.failovers).toBe(1);
-      expect(world.replication!.primaryHost).toBe('host-b');
-      expect(world.replication!.crashed).toEqual(new Set(['host-a']));
+      expect(primaryHostOf(world)?.name).toBe('host-b');
+      const a = world.hosts.get('host-a')!.services.agent;
+      expect(a.state).toBe('halted');
+      expect(a.stats.serviceRestarts).toBe(1);
       expect(r.streamVerified).toBe(true);
       const timeline = world.client.stats.deliveredPerBin;
       expect(timeline.slice(200).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     });
   }
+
+  it('takes the primary host down when one of its services stays dead: its reports stop (spec)', () => {
+    const world = buildWorld(config({ ...scenario, mode: 'spec', durationS: 2.5, faults: { crashPrimaryAtMs: null } }));
+    runWorld(world, undefined, [{ kind: 'crash-primary-service', service: 'acker', fromMs: 1000, toMs: 2500 }]);
+    const r = summarize(world);
+    const a = world.hosts.get('host-a')!.services.agent;
+    expect(a.state).toBe('halted');
+    expect(a.stats.serviceDeaths).toBe(1);
+    expect(r.failovers).toBe(1);
+    expect(primaryHostOf(world)?.name).toBe('host-b');
+    expect(r.streamVerified).toBe(true);
+  });
 
   describe('a failover service that restarts knowing only its configuration', () => {
     const run = (faults: Fault[]) => {
@@ -76,7 +90,7 @@ describe('failover after a primary crash', () => {
 
     it('finds the primary and backup as they were and changes nothing', () => {
       const world = run([{ kind: 'restart-failover', fromMs: 1000, toMs: 1300 }]);
-      const f = world.replication!.failover;
+      const f = world.replication!.failover!;
       expect(f.options.recover).toBe(true);
       expect([f.state, f.primaryHost, f.backupHost, f.term]).toEqual(['protected', 'host-a', 'host-b', 1]);
       expect(summarize(world).failovers).toBe(0);
@@ -86,7 +100,7 @@ describe('failover after a primary crash', () => {
       const world = run([{ kind: 'restart-failover', fromMs: 1000, toMs: 1400 }, { kind: 'crash', role: 'primary', atMs: 1100 }]);
       const r = summarize(world);
       expect(r.failovers).toBe(1);
-      expect(world.replication!.primaryHost).toBe('host-b');
+      expect(primaryHostOf(world)?.name).toBe('host-b');
       expect(r.streamVerified).toBe(true);
     });
 
@@ -94,8 +108,8 @@ describe('failover after a primary crash', () => {
       const world = run([{ kind: 'crash', role: 'primary', atMs: 600 }, { kind: 'restart-failover', fromMs: 1200, toMs: 1300 }, { kind: 'crash', role: 'primary', atMs: 2000 }]);
       const rep = world.replication!;
       expect(summarize(world).failovers).toBe(2);
-      expect(rep.primaryHost).toBe('host-c');
-      expect(rep.failover.term).toBe(3);
+      expect(primaryHostOf(world)?.name).toBe('host-c');
+      expect(rep.failover!.term).toBe(3);
       expect(summarize(world).streamVerified).toBe(true);
     });
 
@@ -104,8 +118,8 @@ describe('failover after a primary crash', () => {
       const world = run([{ kind: 'crash', role: 'primary', atMs: 1000 }, { kind: 'restart-failover', fromMs: 1033, toMs: 1100 }]);
       const rep = world.replication!;
       expect(summarize(world).failovers).toBe(1);
-      expect(rep.primaryHost).toBe('host-b');
-      expect([rep.failover.state, rep.failover.backupHost]).toEqual(['protected', 'host-c']);
+      expect(primaryHostOf(world)?.name).toBe('host-b');
+      expect([rep.failover!.state, rep.failover!.backupHost]).toEqual(['protected', 'host-c']);
       expect(summarize(world).streamVerified).toBe(true);
     });
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PAGE_BYTES } from '../../lib/memory/paged-memory.js';
 import { summarize } from '../../sim/run.js';
-import { buildWorld, runWorld, type World } from '../../sim/world.js';
+import { backupHostOf, buildWorld, primaryHostOf, runWorld, type World } from '../../sim/world.js';
 import { config } from '../support/run.js';
 
 /** A small guest that dirties pages all the time, so the base image races the application. */
@@ -30,18 +30,19 @@ describe('re-protection onto the spare', () => {
       const r = summarize(world);
       expect(r.failovers).toBe(1);
       expect(r.reprotections).toBe(1);
-      expect(rep.failover.state).toBe('protected');
-      const backup = rep.backup!;
-      expect(rep.hosts.get('host-c')!.services).toContain(backup);
+      expect(rep.failover!.state).toBe('protected');
+      expect(backupHostOf(world)?.name).toBe('host-c');
+      const backup = backupHostOf(world)!.services.guest.standby!;
       expect(backup.synced).toBe(true);
       expect(backup.stats.baseEpoch).toBeGreaterThan(0);
       // Every epoch from the base on leaves the new backup with exactly the pages the primary sent it.
-      const guestDigests = world.guest.capture!.digests;
+      const primary = primaryHostOf(world)!.services;
+      const guestDigests = primary.guest.vm!.capture!.digests;
       let compared = 0;
       for (const [epoch, digest] of backup.digests) {
         expect(digest.memory, `memory at epoch ${epoch}`).toBe(guestDigests.get(epoch)!.memory);
         expect(digest.state, `state at epoch ${epoch}`).toBe(guestDigests.get(epoch)!.state);
-        if (mode === 'spec') expect(digest.spec, `speculative buffer at epoch ${epoch}`).toBe(rep.acker.digests.get(epoch));
+        if (mode === 'spec') expect(digest.spec, `speculative buffer at epoch ${epoch}`).toBe(primary.acker.digests.get(epoch));
         compared++;
       }
       expect(compared).toBeGreaterThan(100);
@@ -61,7 +62,7 @@ describe('re-protection onto the spare', () => {
     expect(r.reprotectMs).not.toBeNull();
     expect(r.reprotectMs!).toBeLessThanOrEqual(boundMs);
     // Not stopped: the client kept receiving in every 100 ms window of the re-protection.
-    const promotedAtMs = world.replication!.failover.stats.promotedAtUs[0]! / 1000;
+    const promotedAtMs = world.replication!.failover!.stats.promotedAtUs[0]! / 1000;
     const timeline = world.client.stats.deliveredPerBin;
     const binsPer100Ms = timeline.length / (c.durationS * 10);
     for (let ms = Math.ceil(promotedAtMs / 100) * 100 + 200; ms + 100 <= promotedAtMs + r.reprotectMs! + 100; ms += 100) {
@@ -78,10 +79,10 @@ describe('re-protection onto the spare', () => {
         const rep = world.replication!;
         const r = summarize(world);
         expect(r.failovers).toBe(2);
-        expect(rep.primaryHost).toBe('host-c');
-        expect(rep.failover.term).toBe(3);
+        expect(primaryHostOf(world)?.name).toBe('host-c');
+        expect(rep.failover!.term).toBe(3);
         // No spare is left: the VM runs on, unprotected.
-        expect(rep.failover.state).toBe('unprotected');
+        expect(rep.failover!.state).toBe('unprotected');
         expect(r.streamVerified).toBe(true);
         const timeline = world.client.stats.deliveredPerBin;
         const lastSecond = timeline.slice(-timeline.length / 4).reduce((a, b) => a + b, 0);
@@ -97,12 +98,13 @@ describe('re-protection onto the spare', () => {
     runWorld(world, undefined, [{ kind: 'crash', role: 'backup', atMs: 1200 }]);
     const rep = world.replication!;
     const r = summarize(world);
+    const primary = primaryHostOf(world)!.services.checkpointer.primary!;
     expect(r.failovers).toBe(1);
     expect(r.reprotections).toBe(1);
-    expect(rep.failover.stats.reprotectDurationsUs).toEqual([]);
-    expect(rep.failover.state).toBe('unprotected');
-    expect(rep.primary.unprotected).toBe(true);
-    expect(rep.primary.stats.backupsJoined).toBe(1);
+    expect(rep.failover!.stats.reprotectDurationsUs).toEqual([]);
+    expect(rep.failover!.state).toBe('unprotected');
+    expect(primary.unprotected).toBe(true);
+    expect(primary.stats.backupsJoined).toBe(1);
     const timeline = world.client.stats.deliveredPerBin;
     expect(timeline.slice(-timeline.length / 3).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     expect(r.streamVerified).toBe(true);
@@ -115,23 +117,26 @@ describe('re-protection onto the spare', () => {
     const r = summarize(w2);
     expect(r.failovers).toBe(0);
     expect(r.reprotections).toBe(1);
-    expect(rep.primaryHost).toBe('host-a');
-    expect(rep.failover.state).toBe('protected');
-    expect(rep.hosts.get('host-c')!.services).toContain(rep.backup);
+    expect(primaryHostOf(w2)?.name).toBe('host-a');
+    expect(rep.failover!.state).toBe('protected');
+    expect(backupHostOf(w2)?.name).toBe('host-c');
     expect(r.streamVerified).toBe(true);
   });
 
-  it('a backup cut off from the failover service is replaced by the spare, and its acknowledgements stop counting', () => {
+  it('a backup cut off from the failover service is replaced by the spare, and the stream stops going to it', () => {
     const world = buildWorld(config({ ...scenario, mode: 'spec', faults: { crashPrimaryAtMs: null } }));
     runWorld(world, undefined, [{ kind: 'isolate-backup', fromMs: 800, toMs: 1600 }]);
     const rep = world.replication!;
     const r = summarize(world);
     expect(r.failovers).toBe(0);
     expect(r.reprotections).toBe(1);
-    expect(rep.failover.state).toBe('protected');
-    expect(rep.hosts.get('host-c')!.services).toContain(rep.backup);
-    // The old backup still gets the stream over the replication link and answers; the primary ignores it.
-    expect(rep.primary.stats.foreignAcks).toBeGreaterThan(0);
+    expect(rep.failover!.state).toBe('protected');
+    expect(rep.failover!.backupHost).toBe('host-c');
+    expect(world.hosts.get('host-c')!.services.guest.standby!.synced).toBe(true);
+    // The dropped backup still believes it is one, but the primary replicates to its peer's subject only: its image stops.
+    const primary = primaryHostOf(world)!.services.checkpointer.primary!;
+    const dropped = world.hosts.get('host-b')!.services.guest.standby!;
+    expect(dropped.stats.appliedEpoch).toBeLessThan(primary.stats.lastCommittedEpoch - 20);
     expect(r.streamVerified).toBe(true);
     const timeline = world.client.stats.deliveredPerBin;
     expect(timeline.slice(-timeline.length / 3).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
@@ -146,10 +151,10 @@ describe('re-protection onto the spare', () => {
     ]);
     const rep = world.replication!;
     const r = summarize(world);
-    expect(rep.vmLostAtUs).toBeGreaterThanOrEqual(825_000);
-    expect(rep.vmLostAtUs).toBeLessThanOrEqual(832_000);
+    expect(rep.vmLoss.lostAtUs).toBeGreaterThanOrEqual(825_000);
+    expect(rep.vmLoss.lostAtUs).toBeLessThanOrEqual(832_000);
     expect(r.failovers).toBe(0);
-    expect(rep.failover.backupHost).not.toBe('host-b');
+    expect(rep.failover!.backupHost).not.toBe('host-b');
     expect(r.streamVerified).toBe(true);
   });
 
@@ -164,13 +169,16 @@ describe('re-protection onto the spare', () => {
     const world = buildWorld(config(input));
     runWorld(world, undefined, [isolate, { kind: 'crash', role: 'backup', atMs: promotedAtUs / 1000 + 1 }]);
     const rep = world.replication!;
-    expect(rep.vmLostAtUs).toBe(promotedAtUs + 1_000);
-    expect(rep.failover.stats.failovers).toBe(0);
-    expect(rep.hosts.get('host-a')!.agent.fenced).toBe(true);
+    expect(rep.vmLoss.lostAtUs).toBe(promotedAtUs + 1_000);
+    expect(rep.failover!.stats.failovers).toBe(0);
+    // The old primary's lease was taken: it is deposed, and its permit has run out.
+    const a = world.hosts.get('host-a')!;
+    expect(a.services.agent.state).toBe('deposed');
+    expect(a.services.agent.permitUntilUs).toBeLessThan(world.runtime.localNowUs(a.services.agent));
     expect(summarize(world).streamVerified).toBe(true);
   });
 
-  it('a backup whose checkpointer restarts empty reports in as a spare and is protected again from a base epoch', () => {
+  it('a backup whose guest restarts empty reports in as a spare and is protected again from a base epoch', () => {
     const world = buildWorld(config({ ...scenario, mode: 'spec', faults: { crashPrimaryAtMs: null } }), { recordDigests: true });
     // host-b's service restarts: the spare host-c takes its place. Then host-c's does: host-b, a spare again, comes back.
     runWorld(world, undefined, [{ kind: 'restart-backup', atMs: 800 }, { kind: 'restart-backup', atMs: 1800 }]);
@@ -178,16 +186,18 @@ describe('re-protection onto the spare', () => {
     const r = summarize(world);
     expect(r.failovers).toBe(0);
     expect(r.reprotections).toBe(2);
-    expect(rep.failover.state).toBe('protected');
-    expect(rep.hosts.get('host-b')!.services).toContain(rep.backup);
-    expect(rep.backup!.stats.baseEpoch).toBeGreaterThan(0);
+    expect(rep.failover!.state).toBe('protected');
+    expect(backupHostOf(world)?.name).toBe('host-b');
+    const backup = backupHostOf(world)!.services.guest.standby!;
+    expect(backup.stats.baseEpoch).toBeGreaterThan(0);
     // Before it is synced the new image still has empty pages the guest filled long ago; from then on it is exact.
-    const syncedEpoch = rep.backup!.stats.syncedEpoch;
-    expect(syncedEpoch).toBeGreaterThanOrEqual(rep.backup!.stats.baseEpoch);
+    const syncedEpoch = backup.stats.syncedEpoch;
+    expect(syncedEpoch).toBeGreaterThanOrEqual(backup.stats.baseEpoch);
+    const capture = primaryHostOf(world)!.services.guest.vm!.capture!;
     let compared = 0;
-    for (const [epoch, digest] of rep.backup!.digests) {
+    for (const [epoch, digest] of backup.digests) {
       if (epoch < syncedEpoch) continue;
-      expect(digest.memory, `memory at epoch ${epoch}`).toBe(world.guest.capture!.digests.get(epoch)!.memory);
+      expect(digest.memory, `memory at epoch ${epoch}`).toBe(capture.digests.get(epoch)!.memory);
       compared++;
     }
     expect(compared).toBeGreaterThan(50);
