@@ -1,0 +1,303 @@
+/**
+ * The bus-only auditor, rule by rule, on hand-built message sequences: what
+ * each service would publish, observed with its publisher's host and clock.
+ */
+import { describe, expect, it } from 'vitest';
+import { AUDITED_INVARIANTS, type AuditedInvariant, type ViolationRule } from '../../../services/auditor/violations.js';
+import { A, assignment, AuditDriver, B, C, data, guestStatus, S } from './support.js';
+
+/** The auditor saw exactly one violation, of `rule`, shown by `host`'s message. */
+function expectOnly(d: AuditDriver, invariant: AuditedInvariant, rule: ViolationRule, host: string | null): void {
+  expect(d.auditor.violations).toEqual([{ invariant, rule, atUs: d.atUs, host, detail: expect.any(String) }]);
+  expect(d.seen).toEqual(d.auditor.violations);
+}
+const expectNone = (d: AuditDriver) => expect(d.auditor.violations).toEqual([]);
+
+/** A protected primary whose first epoch (bytes [0, 100)) the backup acknowledged and the primary committed; its permit outlasts the test unless one is given (null: none). */
+function committedEpoch1(permitUntilUs?: number | null): AuditDriver {
+  return AuditDriver.protectedPrimary(permitUntilUs).emit(A, 1, 1, 0, 100).ack(B, 1, 1).commit(A, 1, 1);
+}
+
+/**
+ * The failover: A (term 1, backup B) released bytes [0, 100) of epoch 1; its
+ * guest went on to emit [100, 200) in epoch 5, never acknowledged. B is
+ * promoted under term 2 from the image of epoch 1 (ending at byte 100), runs
+ * alone from epoch 2, and has a permit.
+ */
+function promoted(): AuditDriver {
+  const d = committedEpoch1().release(A, 1, 1, 0, 100).emit(A, 1, 5, 100, 100);
+  d.assign(B, 'promoting', 2, 2);
+  d.status(guestStatus(B, 2, { epoch: 1, txEndSeq: 100 }));
+  d.assign(B, 'primary', 2, 3, { firstEpoch: 2 });
+  d.permit(B, 2);
+  expectNone(d);
+  return d;
+}
+
+describe('Auditor', () => {
+  it('checks the two invariants of DESIGN §5 it can see on the bus', () => {
+    expect([...AUDITED_INVARIANTS]).toEqual(['output-commit', 'one-primary']);
+  });
+
+  it('counts every message it sees, and reads assignments only from the checkpointer’s subject and guest bytes only from tx', () => {
+    const d = new AuditDriver();
+    d.observe(S.host(A).assign('guest'), assignment(A, 'primary', 1, 1), A);
+    expect(d.auditor.holderOf(1)).toBeUndefined();
+    d.assign(A, 'primary', 1, 1);
+    expect(d.auditor.holderOf(1)).toBe(A);
+    d.observe(S.host(A).rx, data(1, 1, 0, 10), A); // the acker's segments to the guest
+    d.commit(A, 1, 1).permit(A, 1).release(A, 1, 1, 0, 10);
+    expectOnly(d, 'output-commit', 'byte-never-emitted', A);
+    expect(d.auditor.stats.messagesSeen).toBe(6);
+  });
+
+  describe('output commit', () => {
+    it('lets bytes out once the current backup acknowledged their epoch', () => {
+      const d = committedEpoch1().release(A, 1, 1, 0, 60).release(A, 1, 1, 60, 40);
+      expectNone(d);
+      expect(d.auditor.committedEpoch).toBe(1);
+      expect(d.auditor.stats.segmentsChecked).toBe(2);
+      expect(d.auditor.stats.bytesReleasedEnd).toBe(100);
+    });
+
+    it('segment-before-commit: a segment of an epoch the backup has not acknowledged reaches the client', () => {
+      const d = committedEpoch1().emit(A, 1, 2, 100, 50).release(A, 1, 2, 100, 50);
+      expectOnly(d, 'output-commit', 'segment-before-commit', A);
+    });
+
+    it('segment-before-commit: before any commit, even a segment with no bytes (a pure ACK) of the first epoch', () => {
+      const d = AuditDriver.protectedPrimary().release(A, 1, 1, 0, 0);
+      expectOnly(d, 'output-commit', 'segment-before-commit', A);
+    });
+
+    it('counts only acknowledgements that succeeded, from the current backup, under the primary’s term', () => {
+      const d = AuditDriver.protectedPrimary().emit(A, 1, 1, 0, 100).ack(B, 1, 1, false).ack(C, 1, 1).ack(B, 2, 1);
+      expect(d.auditor.committedEpoch).toBe(0);
+      d.release(A, 1, 1, 0, 100);
+      expectOnly(d, 'output-commit', 'segment-before-commit', A);
+    });
+
+    it('byte-before-commit: a segment labelled with a committed epoch carries bytes first emitted in a later one', () => {
+      const d = committedEpoch1().emit(A, 1, 2, 100, 100).release(A, 1, 1, 100, 100);
+      expectOnly(d, 'output-commit', 'byte-before-commit', A);
+      expect(d.auditor.stats.bytesReleasedEnd).toBe(0);
+    });
+
+    it('judges a retransmitted byte by the epoch that first emitted it', () => {
+      // The guest sends bytes [0, 100) again in epoch 2 (a TCP retransmission): they still belong to epoch 1.
+      const d = committedEpoch1().emit(A, 1, 2, 0, 100).release(A, 1, 1, 0, 100);
+      expectNone(d);
+    });
+
+    it('byte-never-emitted: a byte reaches the client that no guest emitted', () => {
+      const d = committedEpoch1().release(A, 1, 1, 50, 100);
+      expectOnly(d, 'output-commit', 'byte-never-emitted', A);
+    });
+
+    it('a segment with no bytes of a committed epoch passes and releases nothing', () => {
+      const d = committedEpoch1().release(A, 1, 1, 100, 0);
+      expectNone(d);
+      expect(d.auditor.stats.bytesReleasedEnd).toBe(0);
+    });
+
+    it('commit-without-ack: a protected primary commits an epoch its backup has not acknowledged', () => {
+      const d = AuditDriver.protectedPrimary().ack(B, 1, 1).commit(A, 1, 1).commit(A, 1, 2);
+      expectOnly(d, 'output-commit', 'commit-without-ack', A);
+    });
+
+    it('a commit is judged only for the current primary, its term and its host', () => {
+      const d = AuditDriver.protectedPrimary().commit(A, 2, 5).commit(B, 1, 5);
+      expectNone(d);
+      expect(d.auditor.committedEpoch).toBe(0);
+    });
+
+    it('with no backup, the primary’s commits are local and let its output out', () => {
+      const d = new AuditDriver().assign(A, 'primary', 1, 1).permit(A, 1).emit(A, 1, 1, 0, 100).commit(A, 1, 1).release(A, 1, 1, 0, 100);
+      expectNone(d);
+      expect(d.auditor.committedEpoch).toBe(1);
+    });
+
+    it('a joining backup: commits before its base barrier are local; from the base epoch on they need its acknowledgements', () => {
+      const d = AuditDriver.protectedPrimary().ack(B, 1, 2).commit(A, 1, 2);
+      // The failover service replaced B by C: C joins from a base epoch.
+      d.assign(A, 'primary', 1, 2, { peerHost: C, joining: true });
+      d.commit(A, 1, 3).emit(A, 1, 3, 0, 10).release(A, 1, 3, 0, 10);
+      d.barrier(A, 1, 5, { base: true }).commit(A, 1, 4);
+      expectNone(d);
+      d.ack(C, 1, 5).commit(A, 1, 5);
+      expectNone(d);
+      d.commit(A, 1, 6);
+      expectOnly(d, 'output-commit', 'commit-without-ack', A);
+    });
+
+    it('the first primary with a joining backup (a restart of its agent) is unprotected until the base barrier', () => {
+      const d = new AuditDriver().assign(A, 'primary', 1, 1, { peerHost: B, joining: true }).commit(A, 1, 1);
+      expectNone(d);
+      d.barrier(A, 1, 2, { base: true }).commit(A, 1, 2);
+      expectOnly(d, 'output-commit', 'commit-without-ack', A);
+    });
+
+    it('only the primary’s own base barrier of its term protects, and not a resume', () => {
+      const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true });
+      d.barrier(B, 1, 3, { base: true }).barrier(A, 2, 3, { base: true }).barrier(A, 1, 3, { base: true, resume: true }).barrier(A, 1, 3);
+      d.commit(A, 1, 3).commit(A, 1, 4);
+      expectNone(d);
+    });
+
+    it('an assignment repeated, or delayed behind a newer one, does not reset protection', () => {
+      const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true }).barrier(A, 1, 5, { base: true });
+      // The agent sends the same assignment again to a checkpointer that missed it; a copy of the first arrives late.
+      d.assign(A, 'primary', 1, 2, { peerHost: C, joining: true }).assign(A, 'primary', 1, 1, { peerHost: B });
+      d.commit(A, 1, 5);
+      expectOnly(d, 'output-commit', 'commit-without-ack', A);
+    });
+
+    it('a new assignment that names no backup again changes nothing', () => {
+      const d = new AuditDriver().assign(A, 'primary', 1, 1).assign(A, 'primary', 1, 2).commit(A, 1, 1);
+      expectNone(d);
+      expect(d.auditor.committedEpoch).toBe(1);
+    });
+
+    it('dropping the backup makes commits local again', () => {
+      const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2).commit(A, 1, 1).commit(A, 1, 2);
+      expectNone(d);
+      expect(d.auditor.committedEpoch).toBe(2);
+    });
+  });
+
+  describe('promotion', () => {
+    it('promoted-image-behind-output: a promoted guest is ready with an image that ends before bytes already released', () => {
+      const d = committedEpoch1().release(A, 1, 1, 0, 100);
+      d.assign(B, 'promoting', 2, 2);
+      d.status(guestStatus(B, 2, { epoch: 1, txEndSeq: 60 }));
+      expectOnly(d, 'output-commit', 'promoted-image-behind-output', B);
+    });
+
+    it('judges only the promoted guest’s ready report', () => {
+      const d = committedEpoch1().release(A, 1, 1, 0, 100);
+      d.status(guestStatus(B, 2, { ready: false, txEndSeq: 0 }));
+      d.status(guestStatus(B, 2, { role: 'backup', txEndSeq: 0 }));
+      d.status({ ...guestStatus(B, 2, { txEndSeq: 0 }), service: 'acker' });
+      expectNone(d);
+    });
+
+    it('an image that holds every released byte is fine, and the new primary runs alone', () => {
+      const d = promoted();
+      expect(d.auditor.holderOf(2)).toBe(B);
+      expect(d.auditor.stats.promotionsSeen).toBe(1);
+      // B has no backup: its commits are local.
+      d.commit(B, 2, 2);
+      expectNone(d);
+      expect(d.auditor.committedEpoch).toBe(2);
+    });
+
+    it('a rollback at promotion lets the new guest emit the old guest’s unreleased bytes again, under new epochs', () => {
+      const d = promoted();
+      // Bytes [100, 200) were epoch 5 under A; B's guest emits [100, 150) in its epoch 2.
+      d.emit(B, 2, 2, 100, 50).commit(B, 2, 2).release(B, 2, 2, 100, 50);
+      expectNone(d);
+      expect(d.auditor.stats.bytesReleasedEnd).toBe(150);
+    });
+
+    it('after a promotion, the deposed primary’s guest no longer teaches byte epochs', () => {
+      const d = promoted();
+      // A, cut off, runs on: its guest emits past the image under the old term.
+      d.emit(A, 1, 6, 100, 200);
+      d.emit(B, 2, 2, 100, 50).commit(B, 2, 2).release(B, 2, 2, 100, 50);
+      expectNone(d);
+    });
+
+    it('the rolled-back bytes are gone: releasing them is a byte never emitted', () => {
+      const d = promoted().commit(B, 2, 2).release(B, 2, 2, 100, 50);
+      expectOnly(d, 'output-commit', 'byte-never-emitted', B);
+    });
+
+    it('a deposed primary’s late membership change leaves the new primary’s view alone', () => {
+      const d = promoted();
+      d.assign(A, 'primary', 1, 9, { peerHost: C, joining: true });
+      d.commit(B, 2, 2);
+      expectNone(d);
+      expect(d.auditor.committedEpoch).toBe(2);
+      expect(d.auditor.stats.promotionsSeen).toBe(1);
+    });
+  });
+
+  describe('one primary', () => {
+    it('older-term-after-newer: output of an older term after a newer term released', () => {
+      const d = promoted().emit(B, 2, 2, 100, 50).commit(B, 2, 2).release(B, 2, 2, 100, 50);
+      d.release(A, 1, 1, 0, 100);
+      expectOnly(d, 'one-primary', 'older-term-after-newer', A);
+    });
+
+    it('the old primary’s output before the new term released anything is judged on its permit, not its term', () => {
+      const d = promoted().release(A, 1, 1, 0, 100);
+      expectNone(d);
+    });
+
+    it('term-on-two-hosts: a second host is made primary under a term another host holds', () => {
+      const d = AuditDriver.protectedPrimary().assign(B, 'primary', 1, 2);
+      expectOnly(d, 'one-primary', 'term-on-two-hosts', B);
+      expect(d.auditor.holderOf(1)).toBe(A);
+    });
+
+    it('term-on-two-hosts: a promotion under the term the primary holds (a stale term accepted)', () => {
+      const d = AuditDriver.protectedPrimary().assign(B, 'promoting', 1, 2);
+      expectOnly(d, 'one-primary', 'term-on-two-hosts', B);
+    });
+
+    it('a host’s own assignments under its term, again and again, are no conflict; backups and spares hold no term', () => {
+      const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true }).assign(A, 'primary', 1, 3).assign(C, 'backup', 1, 1).assign(C, 'spare', 1, 2).assign(B, 'stopped', 1, 2);
+      expectNone(d);
+    });
+
+    it('output-from-non-holder: output of a term from a host that does not hold it', () => {
+      const d = committedEpoch1(null).permit(C, 1).release(C, 1, 1, 0, 100);
+      expectOnly(d, 'one-primary', 'output-from-non-holder', C);
+    });
+
+    it('output-from-non-holder: output from outside the hosts', () => {
+      const d = committedEpoch1().release(null, 1, 1, 0, 100);
+      expectOnly(d, 'one-primary', 'output-from-non-holder', null);
+    });
+
+    it('output-from-non-holder: output of a term no host was given', () => {
+      const d = committedEpoch1().permit(A, 3).release(A, 3, 1, 0, 100);
+      expectOnly(d, 'one-primary', 'output-from-non-holder', A);
+    });
+
+    it('output-without-permit: a holder with no permit at all', () => {
+      const d = new AuditDriver().assign(A, 'primary', 1, 1).emit(A, 1, 1, 0, 100).commit(A, 1, 1).release(A, 1, 1, 0, 100, 5);
+      expectOnly(d, 'one-primary', 'output-without-permit', A);
+    });
+
+    it('output-without-permit: at or after the newest permit’s deadline, on the publisher’s own clock', () => {
+      const base = () => committedEpoch1(5_000);
+      expectNone(base().release(A, 1, 1, 0, 100, 4_999));
+      const at = base().release(A, 1, 1, 0, 100, 5_000);
+      expectOnly(at, 'one-primary', 'output-without-permit', A);
+      // Whatever the auditor's own time: the host's clock is what the permit is measured on.
+      const d = base();
+      d.atUs = 1_000_000;
+      expectNone(d.release(A, 1, 1, 0, 100, 100));
+    });
+
+    it('keeps the newest deadline per host and term: a late copy of an older permit does not shorten it', () => {
+      const d = committedEpoch1(5_000).permit(A, 1, 3_000).release(A, 1, 1, 0, 100, 4_000);
+      expectNone(d);
+    });
+
+    it('permits are per host and term: another term’s or another host’s permit does not cover a release', () => {
+      const otherTerm = committedEpoch1(1_000).permit(A, 2, 9_000).release(A, 1, 1, 0, 100, 2_000);
+      expectOnly(otherTerm, 'one-primary', 'output-without-permit', A);
+      const otherHost = committedEpoch1(1_000).permit(B, 1, 9_000).release(A, 1, 1, 0, 100, 2_000);
+      expectOnly(otherHost, 'one-primary', 'output-without-permit', A);
+    });
+
+    it('a promoted primary needs a permit of its own for its new term', () => {
+      const d = committedEpoch1().release(A, 1, 1, 0, 100);
+      d.assign(B, 'promoting', 2, 2).status(guestStatus(B, 2, { epoch: 1, txEndSeq: 100 })).assign(B, 'primary', 2, 3, { firstEpoch: 2 }).permit(B, 1);
+      d.emit(B, 2, 2, 100, 50).commit(B, 2, 2).release(B, 2, 2, 100, 50);
+      expectOnly(d, 'one-primary', 'output-without-permit', B);
+    });
+  });
+});

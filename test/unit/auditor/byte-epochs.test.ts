@@ -1,0 +1,111 @@
+/**
+ * ByteEpochs: which epoch first emitted each byte of the guest's stream, and
+ * the rollback a promotion makes.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ByteEpochs } from '../../../services/auditor/byte-epochs.js';
+
+/** The guest's first data byte: the SYN takes sequence number 0 (lib/tcp/endpoint.ts, ISS = 0). */
+const FIRST = 1;
+
+describe('ByteEpochs', () => {
+  it('knows no byte before any was emitted', () => {
+    const b = new ByteEpochs();
+    expect(b.epochOf(0)).toBeNull();
+    expect(b.epochOf(FIRST)).toBeNull();
+  });
+
+  it('gives each byte the epoch of the range that emitted it, and none past the last', () => {
+    const b = new ByteEpochs();
+    b.emitted(FIRST, 101, 1);
+    b.emitted(101, 251, 2);
+    expect([FIRST, 100, 101, 250].map((s) => b.epochOf(s))).toEqual([1, 1, 2, 2]);
+    expect(b.epochOf(251)).toBeNull();
+    expect(b.epochOf(10_000)).toBeNull();
+  });
+
+  it('keeps a retransmitted byte’s first epoch; only bytes beyond everything seen are new', () => {
+    const b = new ByteEpochs();
+    b.emitted(FIRST, 101, 1);
+    b.emitted(51, 151, 3); // [51, 101) again, [101, 151) new
+    b.emitted(FIRST, 151, 4); // all again
+    expect([50, 51, 100, 101, 150].map((s) => b.epochOf(s))).toEqual([1, 1, 1, 3, 3]);
+    expect(b.epochOf(151)).toBeNull();
+  });
+
+  it('ignores an empty range', () => {
+    const b = new ByteEpochs();
+    b.emitted(FIRST, FIRST, 1);
+    b.emitted(10, 5, 1);
+    expect(b.epochOf(FIRST)).toBeNull();
+  });
+
+  it('rolls back from a byte inside a range: the part before stays, the rest is forgotten', () => {
+    const b = new ByteEpochs();
+    b.emitted(FIRST, 101, 1);
+    b.emitted(101, 201, 2);
+    b.emitted(201, 301, 3);
+    b.rollbackTo(150);
+    expect([100, 101, 149].map((s) => b.epochOf(s))).toEqual([1, 2, 2]);
+    expect(b.epochOf(150)).toBeNull();
+    expect(b.epochOf(250)).toBeNull();
+    // The new guest emits from there under its own epochs.
+    b.emitted(150, 220, 7);
+    expect([149, 150, 219].map((s) => b.epochOf(s))).toEqual([2, 7, 7]);
+    expect(b.epochOf(220)).toBeNull();
+  });
+
+  it('rolls back on a range boundary, and to the start of the stream', () => {
+    const b = new ByteEpochs();
+    b.emitted(FIRST, 101, 1);
+    b.emitted(101, 201, 2);
+    b.rollbackTo(101);
+    expect(b.epochOf(100)).toBe(1);
+    expect(b.epochOf(101)).toBeNull();
+    b.rollbackTo(FIRST);
+    expect(b.epochOf(FIRST)).toBeNull();
+    b.emitted(FIRST, 31, 5);
+    expect(b.epochOf(FIRST)).toBe(5);
+    expect(b.epochOf(30)).toBe(5);
+  });
+
+  it('a rollback past everything emitted changes nothing', () => {
+    const b = new ByteEpochs();
+    b.emitted(FIRST, 101, 1);
+    b.rollbackTo(500);
+    expect(b.epochOf(100)).toBe(1);
+    expect(b.epochOf(101)).toBeNull();
+    // Nothing was forgotten, so [50, 101) is still old and [101, 121) new.
+    b.emitted(50, 121, 2);
+    expect([60, 110].map((s) => b.epochOf(s))).toEqual([1, 2]);
+  });
+
+  it('agrees with a byte-by-byte model for any contiguous emission with retransmissions and rollbacks', () => {
+    type Op = { kind: 'emit'; from: number; length: number; epoch: number } | { kind: 'rollback'; to: number };
+    // Positions are fractions of what has been emitted so far: a guest's stream never skips bytes.
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ kind: fc.constant('emit' as const), from: fc.double({ min: 0, max: 1, noNaN: true }), length: fc.integer({ min: 0, max: 40 }), epoch: fc.integer({ min: 1, max: 20 }) }),
+      fc.record({ kind: fc.constant('rollback' as const), to: fc.double({ min: 0, max: 1.2, noNaN: true }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), (ops) => {
+        const b = new ByteEpochs();
+        const model: number[] = []; // model[i]: the epoch of byte FIRST + i
+        for (const o of ops) {
+          const end = FIRST + model.length;
+          if (o.kind === 'emit') {
+            const seq = FIRST + Math.floor(o.from * model.length);
+            b.emitted(seq, seq + o.length, o.epoch);
+            while (FIRST + model.length < seq + o.length) model.push(o.epoch);
+          } else {
+            const to = FIRST + Math.floor(o.to * model.length);
+            b.rollbackTo(to);
+            if (to < end) model.length = to - FIRST;
+          }
+          for (let i = 0; i <= model.length + 2; i++) expect(b.epochOf(FIRST + i)).toBe(model[i] ?? null);
+        }
+      }),
+    );
+  });
+});

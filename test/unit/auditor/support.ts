@@ -1,0 +1,114 @@
+import type { Assignment, CheckpointAck, EpochBarrier, EpochCommit, FailoverStatus, ReleasePermit, RoleChange, Segment, ServiceStatus, WireMessage } from '../../../lib/codec/messages.js';
+import { subjects } from '../../../lib/codec/subjects.js';
+import { Auditor, type Observation } from '../../../services/auditor/auditor.js';
+import type { Violation } from '../../../services/auditor/violations.js';
+import { segment } from '../support/segments.js';
+
+export const VM = 'vm1';
+export const S = subjects(VM);
+export const A = 'host-a';
+export const B = 'host-b';
+export const C = 'host-c';
+/** A permit deadline that outlasts any test. */
+export const FOREVER_US = Number.MAX_SAFE_INTEGER;
+
+/** Bytes [seq, seq + length) of the guest's stream. */
+export const bytes = (length: number): Uint8Array => new Uint8Array(length).fill(0x61);
+
+export const assignment = (host: string, role: Assignment['role'], term: number, seq: number, extra: Partial<Assignment> = {}): Assignment => ({
+  type: 'assignment',
+  vmId: VM,
+  host,
+  role,
+  term,
+  peerHost: '',
+  seq,
+  incarnation: 1,
+  joining: false,
+  firstEpoch: role === 'primary' ? 1 : 0,
+  ...extra,
+});
+export const releasePermit = (host: string, term: number, untilUs = FOREVER_US): ReleasePermit => ({ type: 'releasePermit', vmId: VM, host, term, untilUs });
+export const ack = (host: string, term: number, epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok, reason: ok ? '' : 'bad', host });
+export const commit = (term: number, epoch: number): EpochCommit => ({ type: 'epochCommit', vmId: VM, term, epoch });
+export const barrier = (term: number, epoch: number, extra: Partial<EpochBarrier> = {}): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term, epoch, resume: false, base: false, ...extra });
+export const guestStatus = (host: string, term: number, extra: Partial<ServiceStatus> = {}): ServiceStatus => ({
+  type: 'serviceStatus',
+  vmId: VM,
+  term,
+  host,
+  service: 'guest',
+  incarnation: 1,
+  assignmentSeq: 1,
+  agentIncarnation: 1,
+  role: 'promoting',
+  epoch: 0,
+  synced: false,
+  ready: true,
+  txEndSeq: 0,
+  ...extra,
+});
+export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = 1): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq });
+export const failoverStatus = (primaryHost: string, backupHost: string, term = 1): FailoverStatus => ({ type: 'failoverStatus', vmId: VM, term, state: 'protected', primaryHost, backupHost, recovering: false });
+export const data = (term: number, epoch: number, seq: number, length: number): Segment => segment({ vmId: VM, term, epoch, seq, payload: bytes(length) });
+
+/**
+ * Feeds an Auditor messages as a bus would carry them: each observed at the
+ * driver's time (advanced by 10 µs per message), published by a host whose
+ * clock reads `localUs` (the true time unless a test says otherwise).
+ */
+export class AuditDriver {
+  readonly auditor: Auditor;
+  readonly seen: Violation[] = [];
+  atUs = 0;
+
+  constructor() {
+    this.auditor = new Auditor(VM, (v) => this.seen.push(v));
+  }
+
+  observe(subject: string, msg: WireMessage, host: string | null, localUs?: number): this {
+    this.atUs += 10;
+    const o: Observation = { atUs: this.atUs, host, localUs: localUs ?? this.atUs };
+    this.auditor.observe(subject, msg, o);
+    return this;
+  }
+
+  // ── what each service publishes ───────────────────────────────────────
+  assign(host: string, role: Assignment['role'], term: number, seq: number, extra: Partial<Assignment> = {}): this {
+    return this.observe(S.host(host).assign('checkpointer'), assignment(host, role, term, seq, extra), host);
+  }
+  permit(host: string, term: number, untilUs = FOREVER_US): this {
+    return this.observe(S.host(host).permit, releasePermit(host, term, untilUs), host);
+  }
+  /** The guest of `host` emits bytes [seq, seq + length) in `epoch`. */
+  emit(host: string, term: number, epoch: number, seq: number, length: number): this {
+    return this.observe(S.host(host).tx, data(term, epoch, seq, length), host);
+  }
+  /** The backup `from` acknowledges `epoch`. */
+  ack(from: string, term: number, epoch: number, ok = true): this {
+    return this.observe(S.ckptAck, ack(from, term, epoch, ok), from);
+  }
+  commit(host: string, term: number, epoch: number): this {
+    return this.observe(S.host(host).commit, commit(term, epoch), host);
+  }
+  barrier(host: string, term: number, epoch: number, extra: Partial<EpochBarrier> = {}): this {
+    return this.observe(S.host(host).epoch, barrier(term, epoch, extra), host);
+  }
+  status(s: ServiceStatus): this {
+    return this.observe(S.host(s.host).status, s, s.host);
+  }
+  /** The netbuffer of `host` releases bytes [seq, seq + length) of `epoch` to the client's link, at `localUs` of its clock. */
+  release(host: string | null, term: number, epoch: number, seq: number, length: number, localUs?: number): this {
+    return this.observe(S.wireOut, data(term, epoch, seq, length), host, localUs);
+  }
+
+  /** The first primary A of term 1, backed by B, with a permit until `permitUntilUs` (null: none). */
+  static protectedPrimary(permitUntilUs: number | null = FOREVER_US): AuditDriver {
+    const d = new AuditDriver().assign(A, 'primary', 1, 1, { peerHost: B }).assign(B, 'backup', 1, 1, { peerHost: A });
+    return permitUntilUs === null ? d : d.permit(A, 1, permitUntilUs);
+  }
+
+  get rules(): string[] {
+    return this.auditor.violations.map((v) => v.rule);
+  }
+}

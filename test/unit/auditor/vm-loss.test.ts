@@ -1,0 +1,185 @@
+/**
+ * VmLossClassifier: each rule of its doc comment by which a double failure
+ * loses the VM (so liveness is not owed), and runs in which nothing is lost.
+ */
+import { describe, expect, it } from 'vitest';
+import type { WireMessage } from '../../../lib/codec/messages.js';
+import { VmLossClassifier } from '../../../services/auditor/vm-loss.js';
+import { A, assignment, B, C, failoverStatus, guestStatus, roleChange, S } from './support.js';
+
+/** A classifier for the VM created on A (primary) and B (backup), with C a spare. */
+class Run {
+  readonly c = new VmLossClassifier({ primaryHost: A, backupHost: B });
+  atUs = 0;
+  #roleSeq = 0;
+
+  #at(): number {
+    return (this.atUs += 100);
+  }
+  observe(subject: string, msg: WireMessage): this {
+    this.c.observe(subject, msg, this.#at());
+    return this;
+  }
+  down(host: string): this {
+    this.c.hostDown(host, this.#at());
+    return this;
+  }
+  /** The failover service's role change to `host`. */
+  role(host: string, role: 'primary' | 'backup', term: number, peerHost = ''): this {
+    return this.observe(S.control(host), roleChange(host, role, term, peerHost, ++this.#roleSeq));
+  }
+  /** The failover service's view: the backup it would promote. */
+  view(primaryHost: string, backupHost: string, term = 1): this {
+    return this.observe(S.failover, failoverStatus(primaryHost, backupHost, term));
+  }
+  /** What `host`'s guest reports running as. */
+  guest(host: string, role: 'primary' | 'backup' | 'promoting' | 'spare', synced = false, term = 1): this {
+    return this.observe(S.host(host).status, guestStatus(host, term, { role, synced, ready: role === 'promoting' }));
+  }
+  /** `host`'s agent assigns its guest `role`. */
+  assignGuest(host: string, role: 'primary' | 'backup' | 'spare' | 'stopped', term = 1): this {
+    return this.observe(S.host(host).assign('guest'), assignment(host, role, term, 9));
+  }
+  lease(primaryHost: string, term: number): this {
+    this.c.leaseWritten({ primaryHost, term, expiresAtMs: 0 });
+    return this;
+  }
+
+  expectLost(reason: RegExp): void {
+    expect(this.c.lost).toBe(true);
+    expect(this.c.lostAtUs).toBe(this.atUs);
+    expect(this.c.reason).toMatch(reason);
+  }
+  expectNotLost(): void {
+    expect(this.c.lost).toBe(false);
+    expect(this.c.lostAtUs).toBeNull();
+    expect(this.c.reason).toBeNull();
+  }
+}
+
+/** A failover: A crashed, its synced backup B is promoted under term 2, runs, and C is joined as its backup. */
+function failoverAndReprotect(r: Run): Run {
+  r.down(A).lease(B, 2).role(B, 'primary', 2).view(B, '', 2).guest(B, 'promoting', false, 2).assignGuest(B, 'primary', 2).guest(B, 'primary', false, 2).lease(B, 2);
+  r.view(B, C, 2).role(C, 'backup', 2, B).role(B, 'primary', 2, C).guest(C, 'backup', false, 2).guest(C, 'backup', true, 2);
+  return r;
+}
+
+describe('VmLossClassifier', () => {
+  describe('loses the VM when', () => {
+    it('the primary goes down after the backup did', () => {
+      const r = new Run().down(B);
+      r.expectNotLost();
+      r.down(A);
+      r.expectLost(/host-a is down and no backup with a complete image is left/);
+    });
+
+    it('the backup goes down after the primary did, before it was promoted', () => {
+      const r = new Run().down(A);
+      r.expectNotLost();
+      r.down(B);
+      r.expectLost(/host-a is down/);
+    });
+
+    it('the primary goes down while the backup’s guest has restarted (its image is gone)', () => {
+      const r = new Run().guest(B, 'spare').down(A);
+      r.expectLost(/host-a is down and no backup with a complete image/);
+    });
+
+    it('the primary goes down while its new backup is still joining (not synced)', () => {
+      const r = new Run().view(A, C).role(C, 'backup', 1, A).role(A, 'primary', 1, C).guest(C, 'backup', false).down(A);
+      r.expectLost(/host-a is down/);
+    });
+
+    it('the primary goes down while it has no backup', () => {
+      const r = new Run().view(A, '').down(A);
+      r.expectLost(/host-a is down/);
+    });
+
+    it('the primary’s agent stops its host while the backup is down', () => {
+      const r = new Run().down(B).assignGuest(A, 'stopped');
+      r.expectLost(/host-a is down/);
+    });
+
+    it('the failover service promotes a host that went down', () => {
+      const r = new Run().down(B);
+      r.expectNotLost();
+      r.role(B, 'primary', 2);
+      r.expectLost(/host-b was promoted after it went down/);
+    });
+
+    it('the failover service promotes a host whose guest restarted after it was chosen', () => {
+      const r = new Run().guest(B, 'spare').role(B, 'primary', 2);
+      r.expectLost(/host-b was promoted without an image/);
+    });
+
+    it('the failover service promotes a backup that never completed its image', () => {
+      const r = new Run().view(A, C).guest(C, 'backup', false).role(C, 'primary', 2);
+      r.expectLost(/host-c was promoted without an image/);
+    });
+
+    it('the failover service drops the backup of a primary that is already down', () => {
+      const r = new Run().down(A);
+      r.expectNotLost();
+      r.role(A, 'primary', 1, '');
+      r.expectLost(/the backup of host-a was dropped or replaced after the primary went down/);
+    });
+
+    it('the failover service joins a new backup to a primary that is already down', () => {
+      const r = new Run().down(A).role(C, 'backup', 1, A);
+      r.expectLost(/the backup of host-a was dropped or replaced/);
+    });
+
+    it('the lease was taken for a host that goes down before it runs as primary', () => {
+      const r = new Run().lease(B, 2);
+      r.expectNotLost();
+      r.down(B);
+      r.expectLost(/the lease was taken for host-b, which went down before it ran as primary/);
+    });
+  });
+
+  describe('loses nothing when', () => {
+    it('the primary crashes, its synced backup is promoted and runs, and a spare is joined', () => {
+      const r = failoverAndReprotect(new Run());
+      r.expectNotLost();
+      // The new primary's own renewals name it; it is the primary now.
+      r.lease(B, 2);
+      r.expectNotLost();
+    });
+
+    it('after the failover, the new backup has a complete image: the new primary may go down', () => {
+      const r = failoverAndReprotect(new Run()).down(B);
+      r.expectNotLost();
+    });
+
+    it('the backup goes down while the primary runs, and a spare replaces it', () => {
+      const r = new Run().down(B).view(A, C).role(C, 'backup', 1, A).role(A, 'primary', 1, C).guest(C, 'backup', true);
+      r.expectNotLost();
+      r.down(C);
+      r.expectNotLost();
+    });
+
+    it('a spare goes down', () => {
+      const r = new Run().down(C);
+      r.expectNotLost();
+    });
+
+    it('the first backup’s guest reports its image, as backup, promoting or primary', () => {
+      const r = new Run().guest(B, 'backup', true).guest(B, 'promoting').down(A);
+      r.expectNotLost();
+    });
+
+    it('only the guest’s reports and the guest’s assignments count', () => {
+      const r = new Run().observe(S.host(B).status, { ...guestStatus(B, 1, { role: 'spare' }), service: 'checkpointer' }).observe(S.host(B).assign('checkpointer'), assignment(B, 'stopped', 1, 9));
+      r.down(A);
+      r.expectNotLost();
+    });
+  });
+
+  it('keeps the first loss', () => {
+    const r = new Run().down(B).down(A);
+    const { lostAtUs, reason } = r.c;
+    r.role(C, 'primary', 2).down(C);
+    expect(r.c.lostAtUs).toBe(lostAtUs);
+    expect(r.c.reason).toBe(reason);
+  });
+});

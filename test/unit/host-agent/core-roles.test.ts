@@ -1,0 +1,296 @@
+/**
+ * HostAgentCore and the failover service's role changes: a backup's
+ * promotion (promoting → claiming → primary), a primary's membership
+ * changes, a spare's join, and role changes repeated, delayed or deferred.
+ */
+import { describe, expect, it } from 'vitest';
+import { HOST_SERVICES } from '../../../lib/codec/messages.js';
+import { AgentDriver, assignmentsIn, BACKUP, BEAT, heartbeatsIn, INTERVAL_US, LEASE_US, MARGIN_US, permitsIn, PRIMARY, renewalsIn, rolesOf, SPARE, VM } from './support.js';
+
+/** The guest's image of the backup holds this epoch when the promotion starts. */
+const IMAGE_EPOCH = 9;
+
+/** A synced backup told to become primary under term 2; returns the driver and the promotion. */
+function promoting() {
+  const d = AgentDriver.started(BACKUP, 'backup', PRIMARY);
+  d.reportAll({ guest: { epoch: IMAGE_EPOCH, synced: true } });
+  const change = d.roleChange('primary', 2, '');
+  const effects = d.control(change, 1_000);
+  return { d, change, effects };
+}
+
+/** …whose guest and acker then restored: the agent claims the lease. */
+function claiming() {
+  const p = promoting();
+  p.d.reportAll({ guest: { ready: true, epoch: IMAGE_EPOCH, role: 'promoting' }, acker: { ready: true } }, 2_000);
+  expect(p.d.core.state).toBe('claiming');
+  return p;
+}
+
+/** …and got its claim confirmed. */
+function promoted() {
+  const p = claiming();
+  const effects = p.d.answer('ok', undefined, 2_500);
+  expect(p.d.core.state).toBe('primary');
+  return { ...p, effects };
+}
+
+describe('HostAgentCore: promotion', () => {
+  it('a RoleChange(primary, term T) to a backup sends promoting assignments under term T, with no peer', () => {
+    const { d, effects } = promoting();
+    expect(d.core.state).toBe('promoting');
+    const sent = assignmentsIn(effects, BACKUP);
+    expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
+    for (const a of sent) expect(a).toMatchObject({ role: 'promoting', term: 2, peerHost: '', joining: false, seq: 2 });
+    // Not primary yet: no lease, no permit; the heartbeat shows the change taken but still says backup.
+    expect(renewalsIn(effects)).toEqual([]);
+    expect(permitsIn(effects, BACKUP)).toEqual([]);
+    expect(heartbeatsIn(effects, BACKUP)).toMatchObject([{ role: 'backup', controlSeq: 1, term: 1 }]);
+  });
+
+  it('claims the lease only once both the guest and the acker report ready on the current assignment', () => {
+    const { d } = promoting();
+    const promotingSeq = d.current('guest').seq;
+    // The guest is ready, the acker not yet.
+    d.report('guest', { ready: true, epoch: IMAGE_EPOCH });
+    d.report('acker', { ready: false });
+    // The acker says ready, but about its previous assignment (a report that crossed the new one).
+    d.report('acker', { ready: true, assignmentSeq: promotingSeq - 1 });
+    // …or about an assignment of an earlier incarnation of the agent.
+    d.report('acker', { ready: true, agentIncarnation: 0 });
+    // The checkpointer and the netbuffer have nothing to do with it.
+    d.report('checkpointer', { ready: true });
+    d.report('netbuffer', { ready: true });
+    expect(d.core.state).toBe('promoting');
+    expect(renewalsIn(d.log)).toEqual([]);
+    const effects = d.report('acker', { ready: true }, 1_800);
+    expect(d.core.state).toBe('claiming');
+    expect(renewalsIn(effects)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 0, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (1_800 + LEASE_US) / 1_000, backupHost: '' } }]);
+  });
+
+  it('does not claim when the guest’s ready report is about an older assignment', () => {
+    const { d } = promoting();
+    d.report('acker', { ready: true });
+    d.report('guest', { ready: true, assignmentSeq: 1 });
+    expect(d.core.state).toBe('promoting');
+    d.report('guest', { ready: true });
+    expect(d.core.state).toBe('claiming');
+  });
+
+  it('on its claim confirmed, sends primary assignments under term T with no peer and the epoch after the image’s, a permit, and heartbeats at once as primary', () => {
+    const { d, effects } = promoted();
+    const sent = assignmentsIn(effects, BACKUP);
+    expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
+    for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1 });
+    // The permit counts from the claim's send (2_000), not from its answer.
+    expect(permitsIn(effects, BACKUP)).toEqual([{ type: 'releasePermit', vmId: VM, term: 2, host: BACKUP, untilUs: 2_000 + LEASE_US - MARGIN_US }]);
+    expect(heartbeatsIn(effects, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: 1 }]);
+    expect(d.core.term).toBe(2);
+    // That heartbeat renews, as every primary heartbeat does, on the claim's revision.
+    expect(renewalsIn(effects)).toMatchObject([{ expectedRevision: d.revision, record: { primaryHost: BACKUP, term: 2 } }]);
+  });
+
+  it('a claim that conflicts on its own lease (the failover service wrote it) renews again at once on the revision it was told', () => {
+    const { d } = claiming();
+    const retry = d.answer('conflict', { primaryHost: BACKUP, term: 2, expiresAtMs: 40, backupHost: '' });
+    expect(renewalsIn(retry)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: d.revision, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (2_000 + LEASE_US) / 1_000, backupHost: '' } }]);
+    expect(d.core.state).toBe('claiming');
+    // Once per heartbeat: a second conflict waits for the tick.
+    expect(renewalsIn(d.answer('conflict', { primaryHost: BACKUP, term: 2, expiresAtMs: 40, backupHost: '' }))).toEqual([]);
+  });
+
+  it('while claiming, renews under term T at every tick until a renewal succeeds; heartbeats still say backup, and no permit leaves', () => {
+    const { d } = claiming();
+    d.answer('unavailable');
+    for (let i = 0; i < 3; i++) {
+      d.reportAll({ guest: { ready: true, epoch: IMAGE_EPOCH }, acker: { ready: true } });
+      const effects = d.beat();
+      expect(renewalsIn(effects)).toMatchObject([{ record: { primaryHost: BACKUP, term: 2 } }]);
+      expect(heartbeatsIn(effects, BACKUP)).toMatchObject([{ role: 'backup' }]);
+      d.answer('unavailable');
+    }
+    expect(d.core.state).toBe('claiming');
+    expect(permitsIn(d.log, BACKUP)).toEqual([]);
+    d.beat();
+    d.answer('ok');
+    expect(d.core.state).toBe('primary');
+  });
+
+  it('a claim answered by a lease of another host or a newer term leaves it claiming, granting nothing', () => {
+    const { d } = claiming();
+    expect(d.answer('conflict', { primaryHost: SPARE, term: 3, expiresAtMs: 40 })).toEqual([]);
+    expect(d.core.state).toBe('claiming');
+    expect(permitsIn(d.log, BACKUP)).toEqual([]);
+  });
+
+  it('defers role changes that arrive while promoting or claiming: not taken, counted, so the failover service repeats them', () => {
+    for (const setup of [promoting, claiming]) {
+      const { d } = setup();
+      const state = d.core.state;
+      const before = d.log.length;
+      const effects = d.control(d.roleChange('primary', 2, SPARE));
+      expect(effects, state).toEqual([]);
+      expect(d.control(d.roleChange('backup', 3, SPARE)), state).toEqual([]);
+      expect(d.core.state).toBe(state);
+      expect(d.core.stats.roleChangesDeferred, state).toBe(2);
+      expect(d.core.stats.staleRoleChanges, state).toBe(0);
+      d.reportAll({ guest: { ready: true, epoch: IMAGE_EPOCH }, acker: { ready: true } });
+      // Heartbeats still show only the promotion taken.
+      expect(heartbeatsIn(d.beat(), BACKUP).map((h) => h.controlSeq), state).toEqual([1]);
+      expect(d.log.slice(before).filter((e) => e.kind === 'send' && e.msg.type === 'assignment' && e.msg.seq > 2), state).toEqual([]);
+    }
+  });
+
+  it('takes the repeat of a deferred role change once it is primary', () => {
+    const { d } = promoted();
+    const membership = d.roleChange('primary', 2, SPARE, 2);
+    const effects = d.control(membership);
+    expect(assignmentsIn(effects, BACKUP)).toHaveLength(4);
+    expect(heartbeatsIn(effects, BACKUP).map((h) => h.controlSeq)).toEqual([2]);
+  });
+
+  it('a spare told to become primary refuses: no assignment, counted, warns, and reports the change taken', () => {
+    const d = AgentDriver.started(SPARE, 'spare', '');
+    const effects = d.control(d.roleChange('primary', 2, ''));
+    expect(d.core.state).toBe('spare');
+    expect(assignmentsIn(effects, SPARE)).toEqual([]);
+    expect(renewalsIn(effects)).toEqual([]);
+    expect(d.core.stats.promotionsRefused).toBe(1);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', level: 'warn', event: 'agent.promotion_refused' }));
+    expect(heartbeatsIn(effects, SPARE)).toMatchObject([{ role: 'spare', controlSeq: 1 }]);
+  });
+
+  it('ignores a role change addressed to another host', () => {
+    const d = AgentDriver.started(BACKUP, 'backup', PRIMARY);
+    const other = { ...d.roleChange('primary', 2, ''), host: SPARE };
+    expect(d.control(other)).toEqual([]);
+    expect(d.core.state).toBe('backup');
+    expect(d.core.stats.staleRoleChanges + d.core.stats.roleChangesDeferred).toBe(0);
+  });
+});
+
+describe('HostAgentCore: membership', () => {
+  it('a RoleChange(primary, peer P) to a primary sends primary assignments naming P, joining, under the same term and first epoch, and heartbeats and renews at once', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    d.reportAll();
+    d.answer('ok');
+    const effects = d.control(d.roleChange('primary', 1, SPARE), 3_000);
+    const sent = assignmentsIn(effects, PRIMARY);
+    expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
+    for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 1, peerHost: SPARE, joining: true, firstEpoch: 1, seq: 2 });
+    expect(heartbeatsIn(effects, PRIMARY)).toMatchObject([{ role: 'primary', controlSeq: 1 }]);
+    expect(renewalsIn(effects)).toHaveLength(1);
+    expect(d.core.state).toBe('primary');
+  });
+
+  it('a promoted primary keeps its term and the first epoch of its term through membership changes', () => {
+    const { d } = promoted();
+    const effects = d.control(d.roleChange('primary', 2, SPARE));
+    for (const a of assignmentsIn(effects, BACKUP)) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: SPARE, joining: true, firstEpoch: IMAGE_EPOCH + 1 });
+    // Its backup is dropped again: no peer, nothing to join.
+    for (const a of assignmentsIn(d.control(d.roleChange('primary', 2, '')), BACKUP)) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1 });
+  });
+
+  it('its renewals carry the backup as last seen in the store, not the one its role change named', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    d.reportAll();
+    expect(d.pendingCas.record.backupHost).toBe(BACKUP);
+    d.answer('ok');
+    // The role change naming SPARE does not change what the renewals write…
+    d.control(d.roleChange('primary', 1, SPARE));
+    expect(d.pendingCas.record.backupHost).toBe(BACKUP);
+    // …the store's record does: the failover service wrote it before telling us.
+    d.answer('conflict', { primaryHost: PRIMARY, term: 1, expiresAtMs: 30, backupHost: SPARE });
+    expect(d.pendingCas.record.backupHost).toBe(SPARE);
+    d.answer('ok');
+    d.reportAll();
+    expect(renewalsIn(d.beat())).toMatchObject([{ record: { backupHost: SPARE } }]);
+  });
+
+  it('a deposed primary takes a membership change without renewing or joining anything', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    d.answer('conflict', { primaryHost: BACKUP, term: 2, expiresAtMs: 40 });
+    const effects = d.control(d.roleChange('primary', 1, SPARE));
+    expect(d.core.state).toBe('deposed');
+    expect(assignmentsIn(effects, PRIMARY)).toEqual([]);
+    expect(renewalsIn(effects)).toEqual([]);
+    expect(heartbeatsIn(effects, PRIMARY)).toMatchObject([{ role: 'primary', controlSeq: 1 }]);
+  });
+});
+
+describe('HostAgentCore: join', () => {
+  it('a RoleChange(backup) to a spare sends backup assignments under its term, naming the primary, joining', () => {
+    const d = AgentDriver.started(SPARE, 'spare', '');
+    const effects = d.control(d.roleChange('backup', 3, PRIMARY));
+    expect(d.core.state).toBe('backup');
+    const sent = assignmentsIn(effects, SPARE);
+    expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
+    for (const a of sent) expect(a).toMatchObject({ role: 'backup', term: 3, peerHost: PRIMARY, joining: true, firstEpoch: 0, seq: 2 });
+    expect(heartbeatsIn(effects, SPARE)).toMatchObject([{ role: 'backup', term: 3, controlSeq: 1 }]);
+    expect(d.core.term).toBe(3);
+  });
+
+  it('a repeated join (a new seq) sends a new backup assignment', () => {
+    const d = AgentDriver.started(SPARE, 'spare', '');
+    d.control(d.roleChange('backup', 1, PRIMARY));
+    const again = d.control(d.roleChange('backup', 1, PRIMARY));
+    expect(d.core.state).toBe('backup');
+    expect(assignmentsIn(again, SPARE).map((a) => [a.role, a.seq, a.joining])).toEqual(HOST_SERVICES.map(() => ['backup', 3, true]));
+  });
+
+  it('a deposed primary told to join becomes a backup of the new primary, under the new term', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    d.answer('conflict', { primaryHost: BACKUP, term: 2, expiresAtMs: 40 });
+    const effects = d.control(d.roleChange('backup', 2, BACKUP));
+    expect(d.core.state).toBe('backup');
+    expect(rolesOf(assignmentsIn(effects, PRIMARY))).toEqual(['backup', 'backup', 'backup', 'backup']);
+    expect(assignmentsIn(effects, PRIMARY)[0]).toMatchObject({ term: 2, peerHost: BACKUP, joining: true });
+    expect(heartbeatsIn(effects, PRIMARY)).toMatchObject([{ role: 'backup', term: 2 }]);
+    d.reportAll();
+    expect(renewalsIn(d.beat())).toEqual([]);
+  });
+});
+
+describe('HostAgentCore: stale role changes', () => {
+  it('ignores a role change whose seq is not above the newest taken, counting it; heartbeats report the newest taken', () => {
+    const d = AgentDriver.started(SPARE, 'spare', '');
+    const join = d.roleChange('backup', 1, PRIMARY, 5);
+    d.control(join);
+    const older = d.roleChange('backup', 1, BACKUP, 4);
+    expect(d.control(join)).toEqual([]);
+    expect(d.control(older)).toEqual([]);
+    // A stale promotion does not promote.
+    expect(d.control(d.roleChange('primary', 2, '', 3))).toEqual([]);
+    expect(d.core.stats.staleRoleChanges).toBe(3);
+    expect(d.core.state).toBe('backup');
+    d.reportAll();
+    expect(heartbeatsIn(d.beat(), SPARE)).toMatchObject([{ controlSeq: 5 }]);
+    expect(d.current().peerHost).toBe(PRIMARY);
+  });
+
+  it('a stale copy of an earlier membership change does not undo a newer one', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    const add = d.roleChange('primary', 1, SPARE, 1);
+    const drop = d.roleChange('primary', 1, '', 2);
+    d.control(add);
+    d.control(drop);
+    expect(d.control(add)).toEqual([]);
+    expect(d.current().peerHost).toBe('');
+    expect(d.core.stats.staleRoleChanges).toBe(1);
+  });
+
+  it('a stale role change while promoting is counted stale, not deferred', () => {
+    const { d, change } = promoting();
+    expect(d.control(change)).toEqual([]);
+    expect(d.core.stats.staleRoleChanges).toBe(1);
+    expect(d.core.stats.roleChangesDeferred).toBe(0);
+  });
+});
+
+describe('HostAgentCore: heartbeat timer', () => {
+  it('keeps its heartbeat timer armed one interval ahead through role changes', () => {
+    const d = AgentDriver.started(SPARE, 'spare', '');
+    d.control(d.roleChange('backup', 1, PRIMARY), 4_000);
+    expect(d.armed.get(BEAT)).toBe(4_000 + INTERVAL_US);
+  });
+});
