@@ -343,10 +343,10 @@ export function runWorld(world: World, onProgress?: (simUs: number) => void, ext
   let next = 0;
   for (let t = sliceUs; ; t += sliceUs) {
     const sliceEnd = Math.min(t, endUs);
-    while (next < steps.length && steps[next]!.atUs <= sliceEnd) {
+    while (next < steps.length && steps[next]!.atUs <= sliceEnd && !done()) {
       const step = steps[next++]!;
       world.runtime.runUntil(step.atUs, done);
-      applyFaultStep(world, step);
+      if (!done()) applyFaultStep(world, step);
     }
     world.runtime.runUntil(sliceEnd, done);
     onProgress?.(world.runtime.nowUs);

@@ -39,6 +39,7 @@ export class ByteEpochs {
 
   /** The epoch that first emitted byte `seq`, or null if none did. */
   epochOf(seq: number): number | null {
+    if (this.#ends.length === 0 || seq < this.#firstSeq) return null;
     let lo = 0;
     let hi = this.#ends.length;
     while (lo < hi) {

@@ -53,6 +53,8 @@ export class VmLossClassifier {
         if (promotion && this.#down.has(msg.host)) this.#lose(atUs, `${msg.host} was promoted after it went down`);
         else if (promotion && !this.#image.has(msg.host)) this.#lose(atUs, `${msg.host} was promoted without an image (its guest restarted)`);
         else if (!promotion && this.#down.has(this.#primaryHost)) this.#lose(atUs, `the backup of ${this.#primaryHost} was dropped or replaced after the primary went down`);
+        // From the promotion on, the VM lives on the promoted host: the old primary going down no longer matters.
+        else if (promotion) this.#primaryHost = msg.host;
         return;
       }
       case 'assignment':

@@ -15,7 +15,6 @@ export interface ClientServiceOptions {
 
 /** Builds the client as sim/world.ts does: segments out on wire.in, in on wire.out. */
 export function buildClient(config: RunConfig): ClientCore {
-  const s = subjects(config.vmId);
   return new ClientCore(clientOptionsFromConfig(config));
 }
 

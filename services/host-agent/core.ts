@@ -48,6 +48,8 @@ export interface HostAgentStats {
   serviceDeaths: number;
   /** Promotions refused: this host holds no image (its guest restarted after it was chosen). */
   promotionsRefused: number;
+  /** Role changes this host's state cannot take (a join sent to a primary), taken and ignored. */
+  roleChangesRefused: number;
 }
 
 /** The newest report of one service. */
@@ -67,7 +69,7 @@ interface Reported {
 export class HostAgentCore implements Core {
   readonly name: string;
   readonly subscriptions: readonly string[];
-  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, promotionsRefused: 0 };
+  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, promotionsRefused: 0, roleChangesRefused: 0 };
   #snapshot: SnapshotFrom<typeof hostAgentMachine>;
   #incarnation = 0;
   #assignSeq = 0;
@@ -229,20 +231,16 @@ export class HostAgentCore implements Core {
       this.stats.roleChangesDeferred++;
       return;
     }
-    this.#controlSeq = change.seq;
-    if (change.role === 'backup') {
-      this.#term = change.term;
-      this.#peerHost = change.peerHost;
-      this.#send({ type: 'JOIN' }, nowUs, out);
-    } else if (this.state === 'primary' || this.state === 'deposed') {
-      this.#peerHost = change.peerHost;
-      this.#send({ type: 'PEER_CHANGED' }, nowUs, out);
+    this.#controlSeq = change.seq; // taken even when this host cannot act on it: repeating it would not help
+    const event: HostAgentEvent = change.role === 'backup' ? { type: 'JOIN' } : this.state === 'primary' || this.state === 'deposed' ? { type: 'PEER_CHANGED' } : { type: 'PROMOTE' };
+    if (!this.#snapshot.can(event)) {
+      this.stats.roleChangesRefused++;
+      out.push({ kind: 'log', level: 'warn', event: 'agent.role_change_refused', fields: { host: this.options.host, state: this.state, role: change.role, seq: change.seq } });
     } else {
-      if (this.state === 'backup') {
-        this.#promotion = change;
-        this.#peerHost = '';
-      }
-      this.#send({ type: 'PROMOTE' }, nowUs, out);
+      if (event.type === 'JOIN') this.#term = change.term;
+      if (event.type === 'PROMOTE' && this.state === 'backup') this.#promotion = change;
+      this.#peerHost = event.type === 'PROMOTE' ? '' : change.peerHost;
+      this.#send(event, nowUs, out);
     }
     this.#beat(nowUs, out);
   }
@@ -320,6 +318,7 @@ export class HostAgentCore implements Core {
         this.#renew(nowUs, out, this.#promotion!.term); // still waiting for our first renewal
         return;
       case 'primary':
+        this.#retriedThisBeat = false; // each heartbeat may retry once at once on its own lease
         this.#renew(nowUs, out);
         break;
       default:
@@ -372,7 +371,7 @@ export class HostAgentCore implements Core {
     const ourTerm = this.#promotion?.term ?? this.#term;
     const claiming = this.state === 'claiming';
     if (r.record !== null && (r.record.primaryHost !== this.options.host || r.record.term > ourTerm)) {
-      if (this.state === 'primary') this.#send({ type: 'DEPOSED' }, nowUs, out);
+      if (this.state === 'primary' || claiming) this.#send({ type: 'DEPOSED' }, nowUs, out);
     } else if (r.record !== null && (this.state === 'primary' || claiming) && !this.#retriedThisBeat) {
       // Our own lease, written by someone else (the failover service at promotion, or a membership change): renew on its revision now.
       this.#retriedThisBeat = true;

@@ -6,6 +6,7 @@ import { setup } from 'xstate';
  *   spare ──join──▶ backup ──promote──▶ promoting ──restored──▶ claiming ──lease granted──▶ primary
  *     ▲               │ ▲                                                                     │  │
  *     └──image lost───┘ └─────────────────────────── join ◀── deposed ◀──── lease lost ──────┘  │
+ *                                                    (claiming, too, is deposed when the lease moves on)  │
  *                                                                                              │
  *   promoting, claiming, primary, deposed ──a service restarted──▶ halted ◀────────────────────┘
  *   any state ──a service stopped reporting──▶ halted
@@ -97,6 +98,8 @@ export const hostAgentMachine = setup({
     claiming: {
       on: {
         LEASE_GRANTED: { target: 'primary', actions: 'assignPrimary' },
+        // The lease moved on while this host claimed it (a newer take-over): it never runs as primary.
+        DEPOSED: { target: 'deposed' },
         SERVICE_RESTARTED: { target: 'halted', actions: 'halt' },
       },
     },

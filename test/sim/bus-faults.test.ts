@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BUS_SUBJECTS, type BusSubject } from '../../sim/bus-faults.js';
-import { buildWorld, runWorld } from '../../sim/world.js';
+import { buildWorld, primaryHostOf, runWorld } from '../../sim/world.js';
 import { config } from '../support/run.js';
 
 /** 10 ms bins of the client's delivery timeline. */
@@ -11,7 +11,7 @@ const RECOVERY_MS = 1_000;
 
 function run(mode: 'remus' | 'spec', subjects: readonly BusSubject[]) {
   const world = buildWorld(config({ mode, seed: 11, epochMs: 20, durationS: 3.5, link: { bandwidthBitsPerSec: 100e6, rttMs: 2 }, guest: { memoryBytes: 8 * 1024 * 1024 } }));
-  runWorld(world, undefined, [{ kind: 'bus', ...FAULT, subjects }]); // the oracle checks output commit and one primary on every packet
+  runWorld(world, undefined, [{ kind: 'bus', ...FAULT, subjects }]); // the auditor checks output commit and one primary on every packet
   const bins = world.client.stats.deliveredPerBin;
   const sum = (fromMs: number, toMs: number) => bins.slice(fromMs / BIN_MS, toMs / BIN_MS).reduce((a, b) => a + b, 0);
   return { world, before: sum(0, FAULT.fromMs), after: sum(FAULT.toMs + RECOVERY_MS, FAULT.toMs + RECOVERY_MS + 500) };
@@ -24,10 +24,10 @@ describe('bus faults between services: loss, duplication and reordering', () => 
       expect(world.client.stats.streamVerified).toBe(true);
       expect(world.busFaults.stats.dropped).toBeGreaterThan(20);
       expect(world.busFaults.stats.duplicated).toBeGreaterThan(20);
-      const primary = world.replication!.primary.stats;
+      const primary = primaryHostOf(world)!.services.checkpointer.primary!.stats;
       expect(primary.barrierResends).toBeGreaterThan(0);
       expect(primary.probes + primary.resends).toBeGreaterThan(0);
-      expect(world.replication!.failover.stats.failovers).toBe(0);
+      expect(world.replication!.failover!.stats.failovers).toBe(0);
       // Back at speed: the half second after recovery delivers at least half as much as the half second before the faults.
       expect(after).toBeGreaterThan(before / 2);
     });

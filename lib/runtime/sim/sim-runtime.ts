@@ -150,7 +150,7 @@ export class SimRuntime {
     const clock = placement.clock ?? EXACT_CLOCK;
     const slot: ActorSlot = { core, timers: new Map(), publisher: { actor: core.name, host: placement.host ?? null, clock }, clock, subscribed: [], alive: true };
     this.#actors.push(slot);
-    this.#subscribe(slot);
+    // Subscribed when it starts: a process that is not up yet gets nothing, and START always comes first.
     this.#queue.push(new SimEvent(this.#nowUs, EventKind.Start, slot, '', null, null, 0));
   }
 
@@ -219,6 +219,7 @@ export class SimRuntime {
       case EventKind.Start:
         if (!ev.actor!.alive) return;
         this.#eventsProcessed++;
+        this.#subscribe(ev.actor!);
         this.#apply(ev.actor!, ev.actor!.core.handle(START, ev.actor!.clock.localUs(this.#nowUs)));
         return;
       case EventKind.Deliver: {

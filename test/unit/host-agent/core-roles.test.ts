@@ -116,11 +116,14 @@ describe('HostAgentCore: promotion', () => {
     expect(d.core.state).toBe('primary');
   });
 
-  it('a claim answered by a lease of another host or a newer term leaves it claiming, granting nothing', () => {
+  it('a claim answered by a lease of another host or a newer term deposes it: it never runs as primary, grants nothing and renews no more', () => {
     const { d } = claiming();
+    const before = d.log.length;
     expect(d.answer('conflict', { primaryHost: SPARE, term: 3, expiresAtMs: 40 })).toEqual([]);
-    expect(d.core.state).toBe('claiming');
+    expect(d.core.state).toBe('deposed');
     expect(permitsIn(d.log, BACKUP)).toEqual([]);
+    d.beat();
+    expect(d.log.slice(before).filter((e) => e.kind === 'lease' || (e.kind === 'send' && e.msg.type === 'assignment'))).toEqual([]);
   });
 
   it('defers role changes that arrive while promoting or claiming: not taken, counted, so the failover service repeats them', () => {

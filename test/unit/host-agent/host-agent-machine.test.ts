@@ -44,6 +44,7 @@ const EDGES: Record<string, string[]> = {
   'promoting -SERVICE_RESTARTED-> halted': ['halt'],
   'promoting -SERVICE_DIED-> halted': ['halt'],
   'claiming -LEASE_GRANTED-> primary': ['assignPrimary'],
+  'claiming -DEPOSED-> deposed': [],
   'claiming -SERVICE_RESTARTED-> halted': ['halt'],
   'claiming -SERVICE_DIED-> halted': ['halt'],
   'primary -PEER_CHANGED-> primary': ['assignPrimary'],
