@@ -3,7 +3,7 @@ import { describeSchema, markdownTable, unwrap, type ConfigRow } from '../../lib
 import { runConfigSchema } from '../../lib/config/run-config.js';
 
 /** The sections of RunConfig that get a table of their own, in the order of the page. */
-export const CONFIG_SECTIONS = ['link', 'replicationLink', 'checkpoint', 'guest', 'buffers', 'failover', 'faults', 'tcp', 'workload'] as const;
+export const CONFIG_SECTIONS = ['link', 'replicationLink', 'checkpoint', 'guest', 'buffers', 'hosts', 'failover', 'faults', 'tcp', 'workload'] as const;
 
 const SECTION_TITLES: Record<(typeof CONFIG_SECTIONS)[number], string> = {
   link: 'Link',
@@ -11,6 +11,7 @@ const SECTION_TITLES: Record<(typeof CONFIG_SECTIONS)[number], string> = {
   checkpoint: 'Checkpoint',
   guest: 'Guest',
   buffers: 'Buffers',
+  hosts: 'Hosts',
   failover: 'Failover',
   faults: 'Faults',
   tcp: 'TCP',

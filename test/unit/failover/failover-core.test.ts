@@ -66,7 +66,8 @@ describe('FailoverCore: heartbeat deadlines', () => {
 
   it('marks a primary whose heartbeat is late suspect, and protected again when a heartbeat comes', () => {
     const d = started();
-    expect(d.fire(lateTimer(PRIMARY))).toEqual([]);
+    // Only its view changes: it tells watchers, and does nothing else yet.
+    expect(d.fire(lateTimer(PRIMARY))).toEqual([{ kind: 'send', subject: S.failover, msg: { type: 'failoverStatus', vmId: VM, term: 1, state: 'suspect', primaryHost: PRIMARY, backupHost: BACKUP, recovering: false } }]);
     expect(d.core.state).toBe('suspect');
     const effects = d.handle(heartbeatInput(PRIMARY, 'primary', 1), 17_000);
     expect(d.core.state).toBe('protected');
@@ -241,8 +242,17 @@ describe('FailoverCore: promotion', () => {
     const promote = d.fire(PROMOTE_TIMER);
     expect(d.nowUs).toBe(51_000);
     expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: BACKUP, role: 'primary', peerHost: '', seq: 1 }]);
-    expect(sentSubjects(promote)).toEqual([S.control(BACKUP)]);
+    expect(sentSubjects(promote)).toEqual([S.control(BACKUP), S.failover]);
     expect(d.core.primaryHost).toBe(BACKUP);
+  });
+
+  it('publishes its view (state, term, primary, backup) whenever it changes, and only then', () => {
+    const d = silentAfter([10_000, 20_000]);
+    const views = () => d.log.filter((e) => e.kind === 'send' && e.subject === S.failover).map((e) => (e.kind === 'send' && e.msg.type === 'failoverStatus' ? `${e.msg.state}/${e.msg.term}/${e.msg.primaryHost}/${e.msg.backupHost}` : ''));
+    d.answer({ outcome: 'conflict', record: primaryRecord(20_000), revision: 3 });
+    d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 4 });
+    d.fire(PROMOTE_TIMER);
+    expect(views()).toEqual([`protected/1/${PRIMARY}/${BACKUP}`, `suspect/1/${PRIMARY}/${BACKUP}`, `failingOver/1/${PRIMARY}/${BACKUP}`, `promoting/2/${PRIMARY}/${BACKUP}`, `promoting/2/${BACKUP}/`]);
   });
 
   it('waits a whole number of microseconds, never less than the expiry, when the expiry in milliseconds is not exact in binary', () => {
