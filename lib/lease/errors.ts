@@ -18,9 +18,3 @@ export class LeaseStoreUnavailableError extends SpeculaError {
   readonly code = 'LEASE_UNAVAILABLE';
   readonly retryable = true;
 }
-
-/** A term older than the current one: the sender has been fenced. */
-export class StaleTermError extends SpeculaError {
-  readonly code = 'STALE_TERM';
-  readonly retryable = false;
-}

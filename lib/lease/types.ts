@@ -59,14 +59,6 @@ export interface LeaseStore {
   update(vmId: string, record: LeaseRecord, expectedRevision: Revision): Promise<Revision>;
 }
 
-/** The clocks of one host at one instant. The lease logic never reads a clock itself. */
-export interface LeaseNow {
-  /** Wall clock (ms since the epoch, or virtual ms in the simulator); comparable across hosts within the skew bound. */
-  readonly wallMs: number;
-  /** Monotonic clock (ms from an arbitrary origin); only differences on one host mean anything. */
-  readonly monoMs: number;
-}
-
 /** A lease record that breaks the schema is a caller's bug. */
 export function assertLeaseRecord(record: LeaseRecord): void {
   const parsed = leaseRecordSchema.safeParse(record);

@@ -1,8 +1,8 @@
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import type { Heartbeat, RoleChange } from '../../lib/codec/messages.js';
 import type { Subjects } from '../../lib/codec/subjects.js';
+import { sameWrite, successorMayStartAtUs, takeOverRecord, withBackup } from '../../lib/lease/take-over.js';
 import type { Core, Effect, Input, LeaseRecord, LeaseResult } from '../../lib/runtime/types.js';
-import { US_PER_MS } from '../../lib/units.js';
 import { failoverMachine, type FailoverEvent, type FailoverState } from './failover.machine.js';
 
 const TIMER_PROMOTE = 'failover.promote';
@@ -211,7 +211,7 @@ export class FailoverCore implements Core {
         // The silence being acted on began at the primary's last heartbeat (not at an earlier false alarm).
         this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
         // The promoted host starts without a backup.
-        const record: LeaseRecord = { primaryHost: backup, term: this.#term + 1, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS, backupHost: '' };
+        const record = takeOverRecord(backup, this.#term + 1, nowUs, this.options.leaseDurationUs);
         // Bounded: an outage long enough to fill it only makes us wait out our own older record.
         if (this.#takeAttempts.length >= MAX_REMEMBERED_TAKE_ATTEMPTS) this.#takeAttempts.shift();
         this.#takeAttempts.push(record);
@@ -219,10 +219,8 @@ export class FailoverCore implements Core {
         return;
       }
       case 'promoteBackup': {
-        // The old primary stops releasing output before its lease expires; wait that out.
-        // Rounded up: a record's fractional milliseconds must never move the wait earlier than the expiry.
-        const oldExpiryUs = Math.ceil((this.#leaseRecordBefore?.expiresAtMs ?? 0) * US_PER_MS) + this.options.clockSkewUs;
-        out.push({ kind: 'setTimer', name: TIMER_PROMOTE, atUs: Math.max(nowUs, oldExpiryUs) });
+        // The old primary stops releasing output before its lease expires on its own clock; wait that out on ours.
+        out.push({ kind: 'setTimer', name: TIMER_PROMOTE, atUs: Math.max(nowUs, successorMayStartAtUs(this.#leaseRecordBefore, this.options.clockSkewUs)) });
         return;
       }
       case 'dropBackup':
@@ -264,7 +262,7 @@ export class FailoverCore implements Core {
     if (change === null || this.#pendingRequest !== null || this.#membershipWaits) return;
     const current = this.#leaseRecord ?? { primaryHost: this.#primary, term: this.#term, expiresAtMs: 0 };
     this.#membershipInFlight = change;
-    this.#lease(out, 'membership', { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record: { ...current, backupHost: change.backupHost } });
+    this.#lease(out, 'membership', { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record: withBackup(current, change.backupHost) });
   }
 
   #onMembershipWritten(result: LeaseResult, nowUs: number, out: Effect[]): void {
@@ -471,7 +469,7 @@ export class FailoverCore implements Core {
     // A take-over answered `unavailable` may still have been applied (a request resent after a reconnect):
     // the retry then conflicts with our own record. Exactly what we wrote is ours; take it as granted.
     const found = result.record;
-    if (pending.purpose === 'take' && result.outcome === 'conflict' && found !== null && this.#takeAttempts.some((r) => sameRecord(r, found))) {
+    if (pending.purpose === 'take' && result.outcome === 'conflict' && found !== null && this.#takeAttempts.some((r) => sameWrite(r, found))) {
       result = { ...result, outcome: 'ok' };
     }
     if (result.outcome === 'unavailable') this.stats.leaseUnavailable++;
@@ -509,8 +507,4 @@ export class FailoverCore implements Core {
       }
     }
   }
-}
-
-function sameRecord(a: LeaseRecord, b: LeaseRecord): boolean {
-  return a.primaryHost === b.primaryHost && a.term === b.term && a.expiresAtMs === b.expiresAtMs;
 }

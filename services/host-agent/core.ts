@@ -2,9 +2,8 @@ import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import { assert } from '../../lib/assert.js';
 import { HOST_SERVICES, type Assignment, type HostRole, type HostService, type RoleChange, type ServiceStatus } from '../../lib/codec/messages.js';
 import type { Subjects } from '../../lib/codec/subjects.js';
-import type { LeaseRecord } from '../../lib/lease/types.js';
+import { LeaseHolder } from '../../lib/lease/holder.js';
 import type { Core, Effect, Input, LeaseResult } from '../../lib/runtime/types.js';
-import { US_PER_MS } from '../../lib/units.js';
 import { hostAgentMachine, type HostAgentEvent, type HostAgentState } from './host-agent.machine.js';
 
 const TIMER_BEAT = 'agent.heartbeat';
@@ -89,21 +88,18 @@ export class HostAgentCore implements Core {
   #firstEpoch = 1;
   /** The promotion under way (its term and role change), from PROMOTE until the primary assignment. */
   #promotion: RoleChange | null = null;
-  #leaseRevision = 0;
-  #renewalRequest = 0;
-  #renewalSentUs = 0;
+  readonly #lease: LeaseHolder;
   #retriedThisBeat = false;
   /** The newest permit deadline granted (own clock). */
   #permitUntilUs = 0;
-  /** The lease's backup as last seen in the store: only the failover service changes it, renewals carry it over. */
-  #recordBackupHost: string;
 
   constructor(readonly options: HostAgentOptions) {
     this.name = `host.${options.host}`;
     this.subscriptions = [options.subjects.control(options.host), options.subjects.host(options.host).status];
     this.#term = 1; // the VM's first lease
     this.#peerHost = options.initialPeerHost;
-    this.#recordBackupHost = options.initialRole === 'primary' ? options.initialPeerHost : '';
+    // The first primary's first renewal creates the record, naming its backup; later renewals carry over what the store says.
+    this.#lease = new LeaseHolder({ vmId: options.vmId, host: options.host, leaseDurationUs: options.leaseDurationUs, releaseMarginUs: options.permitMarginUs }, options.initialRole === 'primary' ? options.initialPeerHost : '');
     // The machine is entered at start, when the first assignments can go out.
     [this.#snapshot] = initialTransition(hostAgentMachine, { initialRole: 'spare' });
   }
@@ -347,42 +343,41 @@ export class HostAgentCore implements Core {
   // ── the lease ─────────────────────────────────────────────────────────
 
   #renew(nowUs: number, out: Effect[], term = this.#term): void {
-    const record: LeaseRecord = { primaryHost: this.options.host, term, expiresAtMs: (nowUs + this.options.leaseDurationUs) / US_PER_MS, backupHost: this.#recordBackupHost };
-    this.#renewalRequest++;
-    this.#renewalSentUs = nowUs;
+    const { requestId, op } = this.#lease.renewal(term, nowUs);
     this.stats.renewals++;
-    out.push({ kind: 'lease', requestId: this.#renewalRequest, op: { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record } });
+    out.push({ kind: 'lease', requestId, op });
   }
 
   #onLease(r: LeaseResult, nowUs: number, out: Effect[]): void {
-    if (r.requestId !== this.#renewalRequest) return;
-    if (r.outcome === 'ok') {
-      this.#leaseRevision = r.revision;
-      if (this.state === 'claiming') {
-        this.#send({ type: 'LEASE_GRANTED' }, nowUs, out);
-        this.#beat(nowUs, out); // say so at once: the failover service counts the promotion done at this heartbeat
-      } else if (this.state === 'primary') this.#grantPermit(out);
-      return;
-    }
-    if (r.outcome !== 'conflict') return; // unavailable: the permit runs out on its own; the next beat tries again
-    // Someone wrote the lease: if it names another host or a higher term, we are deposed.
-    this.#leaseRevision = r.revision;
-    if (r.record?.backupHost !== undefined) this.#recordBackupHost = r.record.backupHost;
-    const ourTerm = this.#promotion?.term ?? this.#term;
+    const outcome = this.#lease.answer(r);
     const claiming = this.state === 'claiming';
-    if (r.record !== null && (r.record.primaryHost !== this.options.host || r.record.term > ourTerm)) {
-      if (this.state === 'primary' || claiming) this.#send({ type: 'DEPOSED' }, nowUs, out);
-    } else if (r.record !== null && (this.state === 'primary' || claiming) && !this.#retriedThisBeat) {
-      // Our own lease, written by someone else (the failover service at promotion, or a membership change): renew on its revision now.
-      this.#retriedThisBeat = true;
-      this.#renew(nowUs, out, ourTerm);
+    switch (outcome.kind) {
+      case 'granted':
+        if (claiming) {
+          this.#send({ type: 'LEASE_GRANTED' }, nowUs, out);
+          this.#beat(nowUs, out); // say so at once: the failover service counts the promotion done at this heartbeat
+        } else if (this.state === 'primary') this.#grantPermit(out);
+        return;
+      case 'lost':
+        if (this.state === 'primary' || claiming) this.#send({ type: 'DEPOSED' }, nowUs, out);
+        return;
+      case 'rewritten':
+        // Our own lease, written by someone else (the failover service at promotion, or a membership change): renew on its revision now.
+        if ((this.state === 'primary' || claiming) && !this.#retriedThisBeat) {
+          this.#retriedThisBeat = true;
+          this.#renew(nowUs, out, this.#promotion?.term ?? this.#term);
+        }
+        return;
+      case 'unavailable':
+      case 'ignored':
+        return; // the permit runs out on its own; the next beat tries again
     }
   }
 
   /** The permit of the renewal just confirmed: counted from when it was sent, never from the answer. */
   #grantPermit(out: Effect[]): void {
     if (this.options.plantedBug === 'no-fencing') return; // the bug grants on its own schedule
-    this.#permit(this.#renewalSentUs + this.options.leaseDurationUs - this.options.permitMarginUs, out);
+    this.#permit(this.#lease.permitUntilUs, out);
   }
 
   #permit(untilUs: number, out: Effect[]): void {

@@ -1,0 +1,97 @@
+import { assert } from '../assert.js';
+import { US_PER_MS } from '../units.js';
+import type { LeaseRecord, Revision } from './types.js';
+import type { LeaseOp, LeaseResult } from '../runtime/types.js';
+
+export interface LeaseHolderOptions {
+  readonly vmId: string;
+  /** The host this holder writes for. */
+  readonly host: string;
+  /** How far past the writer's clock at send a record's expiry lies, µs. */
+  readonly leaseDurationUs: number;
+  /**
+   * The release permit ends this long before the lease may expire: the
+   * safety margin (clock drift over one lease, check-to-emit time) plus the
+   * clock-skew bound. See docs/fencing.md.
+   */
+  readonly releaseMarginUs: number;
+}
+
+/** What one renewal's answer means to the holder. */
+export type RenewalOutcome =
+  /** Written: output may leave until `permitUntilUs` of the holder's clock (counted from the send, never the answer). */
+  | { readonly kind: 'granted'; readonly permitUntilUs: number }
+  /** The record is still this host's at its term, rewritten by another writer (a membership change): renew on the new revision. */
+  | { readonly kind: 'rewritten' }
+  /** Another host holds the lease, or a newer term: this host is deposed. */
+  | { readonly kind: 'lost'; readonly holder: string; readonly term: number }
+  /** No answer from the store (the write may or may not have applied): the permit runs out on its own. */
+  | { readonly kind: 'unavailable' }
+  /** An answer to an older request than the newest, or a conflict without a record: nothing to learn. */
+  | { readonly kind: 'ignored' };
+
+/**
+ * One host's side of its lease on one VM: the renewals it sends (CAS on the
+ * revision it last saw) and what each answer means. The permit it derives
+ * from a confirmed write is the whole fencing rule on the holder's side:
+ * `send time + duration − margin` on the holder's own clock, so a slow answer
+ * shortens the window and never lengthens it. Pure: the caller performs the
+ * operation and feeds the answer back.
+ */
+export class LeaseHolder {
+  #revision: Revision = 0;
+  #requestId = 0;
+  #sentUs = 0;
+  #term = 0;
+  #backupHost: string;
+  #permitUntilUs = 0;
+
+  /** `backupHost`: the membership a first record (a create) names; renewals carry over what the store says. */
+  constructor(
+    readonly options: LeaseHolderOptions,
+    backupHost = '',
+  ) {
+    assert(options.releaseMarginUs >= 0 && options.releaseMarginUs < options.leaseDurationUs, `a release margin of ${options.releaseMarginUs}µs leaves nothing of a ${options.leaseDurationUs}µs lease`);
+    this.#backupHost = backupHost;
+  }
+
+  /** The newest permit deadline a confirmed renewal gave (holder's clock, µs); 0 before the first. */
+  get permitUntilUs(): number {
+    return this.#permitUntilUs;
+  }
+  /** The membership the store last showed: renewals carry it over unchanged. */
+  get backupHost(): string {
+    return this.#backupHost;
+  }
+
+  /** The compare-and-set that renews the lease for `term` at `nowUs` (the first one creates it). A newer request supersedes an outstanding one. */
+  renewal(term: number, nowUs: number): { readonly requestId: number; readonly op: LeaseOp } {
+    assert(term >= 1, `renewing term ${term}`);
+    this.#requestId++;
+    this.#sentUs = nowUs;
+    this.#term = term;
+    const record: LeaseRecord = { primaryHost: this.options.host, term, expiresAtMs: expiresAtMs(nowUs, this.options.leaseDurationUs), backupHost: this.#backupHost };
+    return { requestId: this.#requestId, op: { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#revision, record } };
+  }
+
+  answer(r: LeaseResult): RenewalOutcome {
+    if (r.requestId !== this.#requestId) return { kind: 'ignored' };
+    if (r.outcome === 'unavailable') return { kind: 'unavailable' };
+    this.#revision = r.revision;
+    if (r.outcome === 'ok') {
+      const until = this.#sentUs + this.options.leaseDurationUs - this.options.releaseMarginUs;
+      this.#permitUntilUs = Math.max(this.#permitUntilUs, until);
+      return { kind: 'granted', permitUntilUs: until };
+    }
+    const record = r.record;
+    if (record === null) return { kind: 'ignored' }; // the record vanished: the next renewal creates it
+    if (record.backupHost !== undefined) this.#backupHost = record.backupHost;
+    if (record.primaryHost !== this.options.host || record.term > this.#term) return { kind: 'lost', holder: record.primaryHost, term: record.term };
+    return { kind: 'rewritten' };
+  }
+}
+
+/** A record's expiry on its writer's clock: `nowUs` plus the duration, in ms. */
+export function expiresAtMs(writerNowUs: number, leaseDurationUs: number): number {
+  return (writerNowUs + leaseDurationUs) / US_PER_MS;
+}
