@@ -31,6 +31,10 @@ interface PrimaryView {
    * it (no backup, or a new one before its base epoch) they are local.
    */
   protectedFromEpoch: number;
+  /** The newest epoch whose pause barrier was sent (a repeat of it is not a new barrier). */
+  lastBarrierEpoch: number;
+  /** A joining backup's base is a barrier of a later epoch than this (the last one sent when it joined). */
+  joinedAfterEpoch: number;
 }
 
 /**
@@ -142,19 +146,22 @@ export class Auditor {
     if (p === null || p.host !== a.host || p.term !== a.term) {
       if (p !== null) this.stats.promotionsSeen++;
       // A new primary: the first one is protected from its first epoch; a promoted one runs alone (or its backup joins).
-      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch };
+      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch, lastBarrierEpoch: a.firstEpoch - 1, joinedAfterEpoch: a.firstEpoch - 1 };
       return;
     }
     if (a.peerHost === p.peerHost && a.peerHost === '') return;
-    // A new backup (or none): it joins at a base epoch; until then epochs commit locally.
+    // A new backup (or none): it joins at the base epoch of a barrier not yet sent; until then epochs commit locally.
     p.peerHost = a.peerHost;
     p.protectedFromEpoch = Infinity;
+    p.joinedAfterEpoch = p.lastBarrierEpoch;
   }
 
   #onBarrier(subject: string, b: EpochBarrier): void {
     const p = this.#primary;
-    if (p === null || !b.base || b.resume || b.term !== p.term || p.peerHost === '') return;
-    if (parseHostSubject(subject)?.host !== p.host) return;
+    if (p === null || b.resume || b.term !== p.term || parseHostSubject(subject)?.host !== p.host) return;
+    p.lastBarrierEpoch = Math.max(p.lastBarrierEpoch, b.epoch);
+    // A repeat of a barrier sent before the join is not the join's base, whatever flag it carries.
+    if (!b.base || p.peerHost === '' || b.epoch <= p.joinedAfterEpoch) return;
     p.protectedFromEpoch = Math.min(p.protectedFromEpoch, b.epoch);
   }
 

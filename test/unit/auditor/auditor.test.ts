@@ -130,6 +130,17 @@ describe('Auditor', () => {
       expectOnly(d, 'output-commit', 'commit-without-ack', A);
     });
 
+    it('a base barrier sent for one joining backup and repeated after another replaced it is not the new one’s base', () => {
+      // C joins, the primary pauses epoch 5 as C's base; before 5 is staged C is dropped and B joins instead.
+      const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true }).barrier(A, 1, 5, { base: true });
+      d.assign(A, 'primary', 1, 3, { peerHost: B, joining: true });
+      // The checkpointer repeats the barrier of 5 (its parts are late) and then commits 5 alone: B's base is a later epoch.
+      d.barrier(A, 1, 5, { base: true }).commit(A, 1, 5);
+      expectNone(d);
+      d.barrier(A, 1, 6, { base: true }).commit(A, 1, 6);
+      expectOnly(d, 'output-commit', 'commit-without-ack', A);
+    });
+
     it('the first primary with a joining backup (a restart of its agent) is unprotected until the base barrier', () => {
       const d = new AuditDriver().assign(A, 'primary', 1, 1, { peerHost: B, joining: true }).commit(A, 1, 1);
       expectNone(d);
