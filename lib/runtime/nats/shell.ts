@@ -1,4 +1,5 @@
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { decodeBatch, encodeBatch } from '../../codec/batch.js';
 import { decode, encode } from '../../codec/codec.js';
 import type { WireMessage } from '../../codec/messages.js';
 import { messageTypeOf } from '../../codec/subjects.js';
@@ -19,8 +20,26 @@ export interface InboundLink {
   readonly hop: Hop;
 }
 
+/** Headers the shells use on the bus. */
+export const HEADER_BATCH = 'Specula-Batch';
+export const HEADER_HOST = 'Specula-Host';
+export const HEADER_CLOCK_US = 'Specula-Clock-Us';
+/** Consecutive sends to one subject are batched up to this many payload bytes (well under any server's max_payload). */
+const BATCH_MAX_BYTES = 60 * 1024;
+
 export interface NatsShellOptions {
   readonly logger: Logger;
+  /**
+   * Stop drains and closes the connection (a process with one core). False:
+   * the caller owns it and drains it after stopping every shell on it.
+   */
+  readonly ownsConnection?: boolean;
+  /**
+   * Publications on these subjects carry the publishing host and its clock
+   * reading in headers, so an auditor can check them against that host's
+   * release permit.
+   */
+  readonly stamp?: { readonly host: string; readonly subjects: ReadonlySet<string> };
   /** Wall clock; a monotonic one starting at 0 by default. */
   readonly clock?: Clock;
   readonly inboundLinks?: readonly InboundLink[];
@@ -32,7 +51,7 @@ export interface NatsShellOptions {
 }
 
 export interface ShellCounters extends LeaseRunnerCounters {
-  /** Messages received from NATS on the core's subjects (before any link). */
+  /** Messages received from NATS on the core's subjects (before any link): each of a batch, and each bus message that did not decode. */
   messagesIn: number;
   bytesIn: number;
   messagesOut: number;
@@ -43,6 +62,9 @@ export interface ShellCounters extends LeaseRunnerCounters {
   unknownSubjects: number;
   /** Publishes that failed (connection closed or draining); dropped. */
   publishErrors: number;
+  /** Bus messages that carried several messages of one subject (each is counted in messagesOut too). */
+  batchesOut: number;
+  batchesIn: number;
   /** Inputs handed to the core: start, messages, timers and lease results. */
   inputsHandled: number;
   timersFired: number;
@@ -79,6 +101,8 @@ export class NatsShell {
     decodeErrors: 0,
     unknownSubjects: 0,
     publishErrors: 0,
+    batchesOut: 0,
+    batchesIn: 0,
     inputsHandled: 0,
     timersFired: 0,
     disconnects: 0,
@@ -95,7 +119,10 @@ export class NatsShell {
   readonly clock: Clock;
   readonly #gates = new Map<string, LinkGate>();
   readonly #timers = new Map<string, TimerSlot>();
-  readonly #subscriptions: Subscription[] = [];
+  /** Subject → subscription, as the core's current list asks. */
+  readonly #subscriptions = new Map<string, Subscription>();
+  /** The list last synced: a core replaces it (a new array) when its role changes. */
+  #subscribedList: readonly string[] = [];
   readonly #loggedErrors = new Set<ErrorKind>();
   readonly #log: Logger;
   readonly #leases: LeaseEffectRunner | null;
@@ -119,8 +146,8 @@ export class NatsShell {
     // A caller that only awaits stop() must not see an unhandled rejection.
     this.done.catch(() => undefined);
     const limits = parseConfig(natsShellLimitsSchema, options.limits ?? {});
+    // A link may front a subject the core subscribes to only in some roles (the acker's wire.in).
     for (const link of options.inboundLinks ?? []) {
-      if (!core.subscriptions.includes(link.subject)) throw new TypeError(`link on ${link.subject}, which ${core.name} does not subscribe to`);
       this.#gates.set(link.subject, new LinkGate(link.hop, limits.maxPendingDeliveries, this.clock, (subject, msg) => this.#input({ kind: 'message', subject, msg })));
     }
     this.#leases =
@@ -156,9 +183,7 @@ export class NatsShell {
     void this.#watchConnection();
     // Subscribing and START happen in one tick: nothing can arrive in between,
     // and START's publishes follow the subscriptions on the wire.
-    for (const subject of this.core.subscriptions) {
-      this.#subscriptions.push(this.nc.subscribe(subject, { callback: (err, msg) => this.#onMessage(err, msg) }));
-    }
+    this.#syncSubscriptions();
     this.#input(START);
     this.#log.info({ event: 'shell.started', subjects: this.core.subscriptions }, 'shell started');
     try {
@@ -176,18 +201,23 @@ export class NatsShell {
     this.#state = 'stopping';
     this.#log.info({ event: 'shell.stopping', reason, counters: this.counters }, 'shell stopping');
     this.#quiesce();
-    try {
-      if (!this.#connected) await this.nc.close();
-      else if (!this.nc.isClosed()) await this.nc.drain();
-    } catch (cause) {
-      this.#log.warn({ event: 'shell.drain_failed', err: String(cause) }, 'drain failed; closing');
-      await this.nc.close().catch(() => undefined);
+    if (this.options.ownsConnection !== false) {
+      try {
+        if (!this.#connected) await this.nc.close();
+        else if (!this.nc.isClosed()) await this.nc.drain();
+      } catch (cause) {
+        this.#log.warn({ event: 'shell.drain_failed', err: String(cause) }, 'drain failed; closing');
+        await this.nc.close().catch(() => undefined);
+      }
     }
     this.#state = 'stopped';
     this.#resolve();
   }
 
   #quiesce(): void {
+    // On a shared connection the other shells go on: this one's subscriptions go now.
+    if (this.options.ownsConnection === false && !this.nc.isClosed()) for (const sub of this.#subscriptions.values()) sub.unsubscribe();
+    this.#subscriptions.clear();
     for (const slot of this.#timers.values()) if (slot.handle !== null) clearTimeout(slot.handle);
     this.#timers.clear();
     for (const gate of this.#gates.values()) gate.stop();
@@ -200,7 +230,7 @@ export class NatsShell {
     this.#log.error({ event: 'shell.failed', err: err.message, code: err instanceof SpeculaError ? err.code : undefined, counters: this.counters }, 'shell failed');
     this.#quiesce();
     this.#reject(err);
-    if (!this.nc.isClosed()) void this.nc.close().catch(() => undefined);
+    if (this.options.ownsConnection !== false && !this.nc.isClosed()) void this.nc.close().catch(() => undefined);
   }
 
   async #watchConnection(): Promise<void> {
@@ -238,12 +268,17 @@ export class NatsShell {
       this.#logOnce('subscription', { err: err.message }, 'subscription error');
       return;
     }
-    this.counters.messagesIn++;
     this.counters.bytesIn += m.data.length;
-    let msg: WireMessage;
+    let msgs: WireMessage[];
     try {
-      msg = decode(messageTypeOf(m.subject), m.data);
+      const type = messageTypeOf(m.subject);
+      const batched = m.headers?.get(HEADER_BATCH) ?? '';
+      if (batched !== '') {
+        this.counters.batchesIn++;
+        msgs = decodeBatch(m.data).map((part) => decode(type, part));
+      } else msgs = [decode(type, m.data)];
     } catch (cause) {
+      this.counters.messagesIn++; // one bus message, whatever it held
       if (cause instanceof UnknownSubjectError) {
         this.counters.unknownSubjects++;
         this.#logOnce('unknownSubject', { subject: m.subject, err: cause.message }, 'message on an unknown subject dropped (logged once; see counters)');
@@ -256,8 +291,26 @@ export class NatsShell {
       return;
     }
     const gate = this.#gates.get(m.subject);
-    if (gate) gate.offer(m.subject, msg);
-    else this.#input({ kind: 'message', subject: m.subject, msg });
+    for (const msg of msgs) {
+      this.counters.messagesIn++;
+      if (gate) gate.offer(m.subject, msg);
+      else this.#input({ kind: 'message', subject: m.subject, msg });
+    }
+  }
+
+  /** Subscribes to what the core's list adds and unsubscribes what it drops (before the effects go out: a SUB precedes the PUB that asks for an answer). */
+  #syncSubscriptions(): void {
+    const wanted = this.core.subscriptions;
+    if (wanted === this.#subscribedList) return;
+    for (const [subject, sub] of this.#subscriptions) {
+      if (wanted.includes(subject)) continue;
+      sub.unsubscribe();
+      this.#subscriptions.delete(subject);
+    }
+    for (const subject of wanted) {
+      if (!this.#subscriptions.has(subject)) this.#subscriptions.set(subject, this.nc.subscribe(subject, { callback: (err, msg) => this.#onMessage(err, msg) }));
+    }
+    this.#subscribedList = wanted;
   }
 
   #logOnce(kind: ErrorKind, fields: Record<string, unknown>, text: string): void {
@@ -276,16 +329,33 @@ export class NatsShell {
       return;
     }
     this.counters.inputsHandled++;
+    this.#syncSubscriptions();
     this.#apply(effects);
     this.options.afterInput?.();
   }
 
   #apply(effects: readonly Effect[]): void {
+    // Consecutive sends to one subject leave as one bus message (in order).
+    let batchSubject: string | null = null;
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    const flush = () => {
+      if (batchSubject !== null) this.#publish(batchSubject, batch);
+      batchSubject = null;
+      batch = [];
+      batchBytes = 0;
+    };
     for (const effect of effects) {
+      if (effect.kind !== 'send') flush();
       switch (effect.kind) {
-        case 'send':
-          this.#publish(effect.subject, effect.msg);
+        case 'send': {
+          const data = encode(effect.msg);
+          if (batchSubject !== effect.subject || batchBytes + data.length > BATCH_MAX_BYTES) flush();
+          batchSubject = effect.subject;
+          batch.push(data);
+          batchBytes += data.length;
           break;
+        }
         case 'setTimer':
           this.#setTimer(effect.name, effect.atUs);
           break;
@@ -304,18 +374,31 @@ export class NatsShell {
           break;
       }
     }
+    flush();
   }
 
-  #publish(subject: string, msg: WireMessage): void {
-    const data = encode(msg);
+  #publish(subject: string, parts: readonly Uint8Array[]): void {
+    const data = parts.length === 1 ? parts[0]! : encodeBatch(parts);
+    let h: MsgHdrs | undefined;
+    if (parts.length > 1) {
+      h = natsHeaders();
+      h.set(HEADER_BATCH, String(parts.length));
+    }
+    const stamp = this.options.stamp;
+    if (stamp !== undefined && stamp.subjects.has(subject)) {
+      h ??= natsHeaders();
+      h.set(HEADER_HOST, stamp.host);
+      h.set(HEADER_CLOCK_US, String(this.clock.nowUs()));
+    }
     try {
-      this.nc.publish(subject, data);
+      this.nc.publish(subject, data, h === undefined ? undefined : { headers: h });
     } catch (cause) {
       this.counters.publishErrors++;
       this.#logOnce('publish', { subject, err: cause instanceof Error ? cause.message : String(cause) }, 'publish failed (logged once; see counters)');
       return;
     }
-    this.counters.messagesOut++;
+    this.counters.messagesOut += parts.length;
+    if (parts.length > 1) this.counters.batchesOut++;
     this.counters.bytesOut += data.length;
   }
 
