@@ -17,6 +17,8 @@ interface RunFlags extends ScenarioFlags {
   runtime: 'sim' | 'nats';
   crashPrimaryAtMs?: number;
   natsUrl: string;
+  vms: number;
+  verbose: boolean;
 }
 
 export function runCommand(): Command {
@@ -26,23 +28,28 @@ export function runCommand(): Command {
   cmd.option('--rtt-ms <n>', 'round-trip propagation delay', num, 1).option('--seed <n>', 'seed of the whole run', num, 1);
   addScenarioOptions(cmd);
   cmd
-    .option('--crash-primary-at-ms <n>', 'crash the primary host (all its services) at this simulated time; the backup takes over (replicated modes)', num)
+    .option('--crash-primary-at-ms <n>', 'crash the primary host (all its services) at this time (sim: simulated; nats: SIGKILL of its processes after the client started); the backup takes over (replicated modes)', num)
     .addOption(new Option('--format <format>', 'output format').choices(['json', 'table']).default('json'))
-    .addOption(new Option('--runtime <runtime>', 'sim: deterministic simulator; nats: guest and client as processes over NATS').choices(['sim', 'nats']).default('sim'))
+    .addOption(new Option('--runtime <runtime>', 'sim: deterministic simulator; nats: every service as its own process over NATS, in real time').choices(['sim', 'nats']).default('sim'))
     .addOption(new Option('--nats-url <url>', 'NATS server for --runtime nats').env('NATS_URL').default('nats://127.0.0.1:4222'))
+    .option('--vms <n>', 'nats: protected VMs at once (each service process serves all of them); one result line each', num, 1)
+    .option('--verbose', 'nats: show the services\' logs on stderr, prefixed by host and service', false)
     .action(async (flags: RunFlags) => {
       if (flags.crashPrimaryAtMs !== undefined && flags.mode === 'native') throw new ConfigError('--crash-primary-at-ms: native mode has no backup to fail over to');
       const config = validateRunConfig({
         ...scenarioConfig(flags, { mode: flags.mode, epochMs: flags.epochMs, rttMs: flags.rttMs, seed: flags.seed }),
         faults: { crashPrimaryAtMs: flags.crashPrimaryAtMs ?? null },
       });
-      let result: RunResult;
       if (flags.runtime === 'nats') {
-        const { runOnNats } = await import('../nats-run.js');
-        result = await runOnNats(config, { natsUrl: flags.natsUrl });
-      } else {
-        result = simulateTimed(config);
+        const { runOnNats } = await import('../launcher/nats-run.js');
+        const results = await runOnNats(config, { natsUrl: flags.natsUrl, vms: flags.vms, ...(flags.verbose ? { onLog: (line: string) => process.stderr.write(line + '\n') } : {}) });
+        const out = results.length === 1 ? formatResult(results[0]!, flags.format) : results.map((r) => formatResult(r, flags.format)).join('\n');
+        process.stdout.write(out + '\n');
+        process.exitCode = results.every((r) => r.streamVerified) ? EXIT_OK : EXIT_FAILED;
+        return;
       }
+      if (flags.vms !== 1) throw new ConfigError('--vms: the simulator runs one VM per run');
+      const result: RunResult = simulateTimed(config);
       process.stdout.write(formatResult(result, flags.format) + '\n');
       process.exitCode = result.streamVerified ? EXIT_OK : EXIT_FAILED;
     });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Argument, Command, Option } from 'commander';
 import { parseConfig } from '../../lib/config/parse.js';
 import { runConfigSchema, type RunConfig } from '../../lib/config/run-config.js';
@@ -5,22 +6,45 @@ import { ConfigError, TransportError } from '../../lib/errors.js';
 import { LeaseStoreUnavailableError } from '../../lib/lease/errors.js';
 import { LEASE_BUCKET } from '../../lib/lease/kv-store.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
+import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
 import { EXIT_FAILED } from '../exit-codes.js';
 import { num } from '../run-options.js';
 
-export const SERVICES = ['guest', 'client', 'failover'] as const;
+export const SERVICES = ['guest', 'checkpointer', 'netbuffer', 'acker', 'host-agent', 'failover', 'client'] as const;
 export type ServiceName = (typeof SERVICES)[number];
-/** Over NATS these run native mode only (the replicated services are not there yet); failover works the same in every mode. */
-const NATIVE_ONLY: ReadonlySet<ServiceName> = new Set(['guest', 'client']);
+
+/** The definition of each service, loaded only when that service runs. */
+export async function serviceDefinition(name: ServiceName): Promise<ServiceDefinition> {
+  switch (name) {
+    case 'guest':
+      return (await import('../../services/guest/main.js')).guestService;
+    case 'checkpointer':
+      return (await import('../../services/checkpointer/main.js')).checkpointerService;
+    case 'netbuffer':
+      return (await import('../../services/netbuffer/main.js')).netbufferService;
+    case 'acker':
+      return (await import('../../services/acker/main.js')).ackerService;
+    case 'host-agent':
+      return (await import('../../services/host-agent/main.js')).hostAgentService;
+    case 'failover':
+      return (await import('../../services/failover/main.js')).failoverService;
+    case 'client':
+      return (await import('../../services/client/main.js')).clientService;
+  }
+}
 
 interface ServiceFlags {
+  config?: string;
   configJson: string;
   natsUrl: string;
+  host?: string;
+  vms: number;
   exitAfterS?: number;
+  reportIntervalMs: number;
   logLevel: string;
-  primaryHost: string;
-  backupHost: string;
-  spareHosts: string;
+  primaryHost?: string;
+  backupHost?: string;
+  spareHosts?: string;
   leaseBucket: string;
 }
 
@@ -32,56 +56,73 @@ const hostList = (value: string): string[] =>
     .filter((h) => h !== '');
 
 /** Parses and validates a RunConfig given as JSON; errors name the bad field. */
-export function runConfigFromJson(json: string): RunConfig {
+export function runConfigFromJson(json: string, origin = '--config-json'): RunConfig {
   let input: unknown;
   try {
     input = JSON.parse(json);
   } catch (cause) {
-    throw new ConfigError(`--config-json is not JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
+    throw new ConfigError(`${origin} is not JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
   return parseConfig(runConfigSchema, input);
 }
 
+/** The run configuration of a service: a file, else JSON from a flag or SPECULA_CONFIG_JSON; host flags override its hosts. */
+export function serviceConfig(flags: Pick<ServiceFlags, 'config' | 'configJson' | 'primaryHost' | 'backupHost' | 'spareHosts'>): RunConfig {
+  let json = flags.configJson;
+  let origin = '--config-json';
+  if (flags.config !== undefined) {
+    try {
+      json = readFileSync(flags.config, 'utf8');
+    } catch (cause) {
+      throw new ConfigError(`--config ${flags.config}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    }
+    origin = `--config ${flags.config}`;
+  }
+  const base = runConfigFromJson(json, origin);
+  if (flags.primaryHost === undefined && flags.backupHost === undefined && flags.spareHosts === undefined) return base;
+  const hosts = { primary: flags.primaryHost ?? base.hosts.primary, backup: flags.backupHost ?? base.hosts.backup, spares: flags.spareHosts === undefined ? base.hosts.spares : hostList(flags.spareHosts) };
+  return parseConfig(runConfigSchema, { ...base, hosts });
+}
+
+/** The VMs one process serves: `vms` of them, vm1-1 … vm1-N (seeds seed … seed + N − 1), or the configured one alone. */
+export function vmConfigs(config: RunConfig, vms: number): RunConfig[] {
+  if (!Number.isSafeInteger(vms) || vms < 1 || vms > 256) throw new ConfigError(`--vms ${vms}: must be a whole number from 1 to 256`);
+  if (vms === 1) return [config];
+  return Array.from({ length: vms }, (_, i) => parseConfig(runConfigSchema, { ...config, vmId: `${config.vmId.slice(0, 60)}-${i + 1}`, seed: (config.seed + i) % 2 ** 32 }));
+}
+
 /**
- * `specula service guest|client|failover`: one service core as a process over
- * NATS. JSON lines on stdout (guest and failover: a ready line, then a report
- * on exit; client: its RunResult); pino logs on stderr.
+ * `specula service <name>`: one service as a process over NATS, for one VM
+ * or several. JSON lines on stdout (a ready line, a final line with each
+ * VM's counters), pino logs on stderr, reports on specula.<vm>.report.
  */
 export function serviceCommand(): Command {
   return new Command('service')
-    .description('run one service core as a process over NATS (results as JSON lines on stdout, logs on stderr)')
-    .addArgument(new Argument('<name>', 'guest: TCP server running the workload, until SIGTERM; client: connects, verifies, prints its RunResult when the run ends; failover: watches heartbeats, takes the lease in JetStream KV and promotes the backup, until SIGTERM').choices(SERVICES))
-    .addOption(new Option('--config-json <json>', 'run configuration as JSON (RunConfig fields; defaults fill the rest); both services of a run need the same one').env('SPECULA_CONFIG_JSON').default('{}'))
+    .description('run one service as a process over NATS (ready and final lines as JSON on stdout, logs on stderr, periodic reports on the bus)')
+    .addArgument(new Argument('<name>', 'guest, checkpointer, netbuffer, acker, host-agent (one host each: --host), failover (once per VM), client (the remote peer: runs a transfer and prints its counters)').choices(SERVICES))
+    .addOption(new Option('--config <file>', 'run configuration as a JSON file (RunConfig fields; defaults fill the rest)').env('SPECULA_CONFIG'))
+    .addOption(new Option('--config-json <json>', 'run configuration as JSON, when no --config file is given; every service of a VM needs the same one').env('SPECULA_CONFIG_JSON').default('{}'))
     .addOption(new Option('--nats-url <url>', 'NATS server(s), comma-separated').env('NATS_URL').default(DEFAULT_NATS_URL))
-    .addOption(new Option('--exit-after-s <n>', 'guest, failover: stop after this many wall seconds even without a signal (a bound for spawned runs)').argParser(num))
-    .addOption(new Option('--primary-host <name>', 'failover: the primary host at start').default('host-a'))
-    .addOption(new Option('--backup-host <name>', 'failover: the backup host at start').default('host-b'))
-    .addOption(new Option('--spare-hosts <names>', 'failover: spare hosts, comma-separated').default('host-c'))
-    .addOption(new Option('--lease-bucket <name>', 'failover: JetStream KV bucket of the leases (created when missing)').default(LEASE_BUCKET))
+    .addOption(new Option('--host <name>', 'the host this process belongs to (host services)').env('SPECULA_HOST'))
+    .addOption(new Option('--vms <n>', 'serve this many VMs (<vmId>-1 … -N); 1: the configured vmId').argParser(num).env('SPECULA_VMS').default(1))
+    .addOption(new Option('--exit-after-s <n>', 'stop after this many wall seconds even without a signal (a bound for spawned runs; the client stops after the run duration anyway)').argParser(num))
+    .addOption(new Option('--report-interval-ms <n>', 'interval of the reports on specula.<vm>.report').argParser(num).default(1000))
+    .addOption(new Option('--primary-host <name>', 'the VM\'s first primary (overrides hosts.primary)'))
+    .addOption(new Option('--backup-host <name>', 'the VM\'s first backup (overrides hosts.backup)'))
+    .addOption(new Option('--spare-hosts <names>', 'spare hosts, comma-separated (overrides hosts.spares)'))
+    .addOption(new Option('--lease-bucket <name>', 'host-agent, failover: JetStream KV bucket of the leases (created when missing)').env('SPECULA_LEASE_BUCKET').default(LEASE_BUCKET))
     .addOption(new Option('--log-level <level>', 'level of the stderr logs').choices(['debug', 'info', 'warn', 'error', 'silent']).env('SPECULA_LOG_LEVEL').default('info'))
     .action(async (name: ServiceName, flags: ServiceFlags) => {
-      const config = runConfigFromJson(flags.configJson);
-      if (NATIVE_ONLY.has(name) && config.mode !== 'native') throw new ConfigError(`mode ${config.mode}: the NATS runtime runs the ${name} in --mode native only so far`);
+      const configs = vmConfigs(serviceConfig(flags), flags.vms);
+      if (!Number.isFinite(flags.reportIntervalMs) || flags.reportIntervalMs < 10) throw new ConfigError(`--report-interval-ms ${flags.reportIntervalMs}: must be at least 10`);
       process.env.SPECULA_LOG_LEVEL = flags.logLevel;
+      const def = await serviceDefinition(name);
+      const { runServiceProcess } = await import('../../lib/runtime/nats/service-process.js');
+      const exitAfterS = flags.exitAfterS ?? (name === 'client' ? Math.max(...configs.map((c) => c.durationS)) : undefined);
       try {
-        if (name === 'guest') {
-          const { runGuestService } = await import('../../services/guest/main.js');
-          await runGuestService(config, { natsUrl: flags.natsUrl, ...(flags.exitAfterS === undefined ? {} : { exitAfterS: flags.exitAfterS }) });
-        } else if (name === 'failover') {
-          const { runFailoverService } = await import('../../services/failover/main.js');
-          await runFailoverService(config, {
-            natsUrl: flags.natsUrl,
-            hosts: { primaryHost: flags.primaryHost, backupHost: flags.backupHost, spareHosts: hostList(flags.spareHosts) },
-            leaseBucket: flags.leaseBucket,
-            ...(flags.exitAfterS === undefined ? {} : { exitAfterS: flags.exitAfterS }),
-          });
-        } else {
-          const { runClientService } = await import('../../services/client/main.js');
-          const { connected, natsDisconnects } = await runClientService(config, { natsUrl: flags.natsUrl });
-          // The result is printed either way; a run that never connected verified nothing,
-          // and one that lost NATS measured the outage rather than the link.
-          if (!connected || natsDisconnects > 0) process.exitCode = EXIT_FAILED;
-        }
+        const final = await runServiceProcess(def, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, reportIntervalMs: flags.reportIntervalMs, ...(exitAfterS === undefined ? {} : { exitAfterS }) });
+        // A client that never connected verified nothing; one whose bus dropped measured the outage, not the link.
+        if (name === 'client' && final.vms.some((v) => v.stats.connected !== true || v.shell.disconnects > 0)) process.exitCode = EXIT_FAILED;
       } catch (err) {
         if (!(err instanceof TransportError || err instanceof LeaseStoreUnavailableError)) throw err;
         // An unreachable or lost server is an operational error: say what and where, no stack.

@@ -1,7 +1,7 @@
 import { DecodeError } from '../errors.js';
 import './protobuf-numbers.js';
 import { specula } from './gen/specula.js';
-import { ASSIGNED_ROLES, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES, TCP_FLAGS_MASK, type AssignedRole, type CheckpointChunk, type FailoverStateName, type HostRole, type HostService, type Segment, type WireMessage, type WireMessageType } from './messages.js';
+import { ASSIGNED_ROLES, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type AssignedRole, type CheckpointChunk, type FailoverStateName, type HostRole, type HostService, type ReportingService, type Segment, type WireMessage, type WireMessageType } from './messages.js';
 
 const pb = specula.v1;
 const EMPTY = new Uint8Array(0);
@@ -118,6 +118,10 @@ export function encode(msg: WireMessage): Uint8Array {
       const { type: _t, ...fields } = msg;
       return pb.FailoverStatus.encode(fields).finish();
     }
+    case 'serviceReport': {
+      const { type: _t, ...fields } = msg;
+      return pb.ServiceReport.encode(fields).finish();
+    }
   }
 }
 
@@ -202,6 +206,12 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
       requireSafe('FailoverStatus', { term: m.term });
       if (!(FAILOVER_STATES as readonly string[]).includes(m.state)) throw new DecodeError(`FailoverStatus.state '${m.state}' is not one of ${FAILOVER_STATES.join(', ')}`);
       return { type, vmId: m.vmId, term: m.term, state: m.state as FailoverStateName, primaryHost: m.primaryHost, backupHost: m.backupHost, recovering: m.recovering };
+    }
+    case 'serviceReport': {
+      const m = decodeWith(pb.ServiceReport, 'ServiceReport', bytes);
+      requireSafe('ServiceReport', { incarnation: m.incarnation, atUs: m.atUs });
+      if (!(REPORTING_SERVICES as readonly string[]).includes(m.service)) throw new DecodeError(`ServiceReport.service '${m.service}' is not one of ${REPORTING_SERVICES.join(', ')}`);
+      return { type, vmId: m.vmId, host: m.host, service: m.service as ReportingService, incarnation: m.incarnation, atUs: m.atUs, final: m.final, statsJson: m.statsJson };
     }
   }
 }

@@ -211,5 +211,24 @@ export interface FailoverStatus {
   readonly recovering: boolean;
 }
 
-export type WireMessage = Segment | EpochBarrier | EpochEnd | CheckpointChunk | CheckpointAck | EpochCommit | Heartbeat | RoleChange | Assignment | ServiceStatus | ReleasePermit | HandoverRequest | FailoverStatus;
+/** The processes that report on the bus. */
+export const REPORTING_SERVICES = ['guest', 'checkpointer', 'netbuffer', 'acker', 'host-agent', 'failover', 'client'] as const;
+export type ReportingService = (typeof REPORTING_SERVICES)[number];
+
+export interface ServiceReport {
+  readonly type: 'serviceReport';
+  readonly vmId: string;
+  /** '' for services outside the hosts. */
+  readonly host: string;
+  readonly service: ReportingService;
+  /** The process's start, wall clock µs: a new value is a new process. */
+  readonly incarnation: number;
+  readonly atUs: number;
+  /** The last report of this process. */
+  readonly final: boolean;
+  /** The service's counters and its shell's, as JSON. */
+  readonly statsJson: string;
+}
+
+export type WireMessage = Segment | EpochBarrier | EpochEnd | CheckpointChunk | CheckpointAck | EpochCommit | Heartbeat | RoleChange | Assignment | ServiceStatus | ReleasePermit | HandoverRequest | FailoverStatus | ServiceReport;
 export type WireMessageType = WireMessage['type'];

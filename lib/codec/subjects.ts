@@ -51,6 +51,8 @@ export const subjects = (vmId: string) => ({
   control: (host: string) => `specula.${vmId}.ctl.${host}`,
   /** failover → anyone watching: its view of the VM, on every change */
   failover: `specula.${vmId}.failover`,
+  /** service processes → anyone watching: periodic and final reports */
+  report: `specula.${vmId}.report`,
   /** The subjects inside one host. */
   host: (host: string) => hostSubjects(vmId, host),
 });
@@ -75,6 +77,7 @@ const SUBJECT_TYPES: ReadonlyArray<[RegExp, WireMessageType]> = [
   [new RegExp(`${V}hb\\.${T}$`), 'heartbeat'],
   [new RegExp(`${V}ctl\\.${T}$`), 'roleChange'],
   [new RegExp(`${V}failover$`), 'failoverStatus'],
+  [new RegExp(`${V}report$`), 'serviceReport'],
 ];
 
 const HOST_SUBJECT = /^specula\.[A-Za-z0-9_-]+\.h\.([A-Za-z0-9_-]+)\.(.+)$/;

@@ -45,6 +45,13 @@ export const checkpointConfigSchema = z.object({
   seedBytesPerEpoch: z.number().int().min(PAGE_BYTES).default(4 * 1024 * 1024).describe('Re-protection: memory of the base image a new backup receives per epoch, beside the dirty pages, in bytes (rounded down to pages). Each such epoch pauses up to seedBytesPerEpoch / copyBytesPerSec longer.'),
 });
 
+/** Timing of the service bus: repeats and slack chosen for its delay (10 µs in the simulator, a few hundred µs over NATS). */
+export const busConfigSchema = z.object({
+  resendMs: z.number().positive().max(1_000).default(2).describe('Interval of repeated pause barriers, resumes and commits (a lost one costs at most this), ms.'),
+  ackSlackMs: z.number().min(0).max(10_000).default(5).describe('Slack of the checkpoint acknowledgement timeout beyond an epoch, the replication round trip and twice the transfer time, ms.'),
+  handoverRetryMs: z.number().positive().max(10_000).default(2).describe('First wait of a promoted acker for the speculative buffer before it asks again (doubling up to 500 ms), ms.'),
+});
+
 export const guestConfigSchema = z.object({
   memoryBytes: z.number().int().min(1024 * 1024).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024).describe('Guest memory, in bytes (4 KiB pages with dirty tracking).'),
   appDirtyPagesPerSec: z.number().min(0).default(2000).describe('Pages the application dirties per second besides its socket buffers.'),
@@ -71,6 +78,7 @@ export const runConfigSchema = z
     buffers: bufferConfigSchema.default(bufferConfigSchema.parse({})).describe('Bounds of the netbuffer and of the speculative buffer of the acker.'),
     hosts: hostsConfigSchema.default(hostsConfigSchema.parse({})).describe('The hosts of the VM when it is created (replicated modes).'),
     failover: failoverConfigSchema.default(failoverConfigSchema.parse({})).describe('Failure detection, leases and promotion (replicated modes).'),
+    bus: busConfigSchema.default(busConfigSchema.parse({})).describe('Timing of the service bus: repeats and slack.'),
     faults: faultsConfigSchema.default(faultsConfigSchema.parse({})).describe('Faults scheduled into the run.'),
     wireCheck: z.boolean().default(false).describe('Round-trip every bus message through the protobuf codec.'),
     busDelayUs: z.number().int().min(0).default(10).describe('Same-host message delay on the bus, in µs.'),

@@ -139,3 +139,24 @@ export function linkDirectionFor(link: LinkConfig, seed: number, side: LinkSide)
     new Rng(seed).fork(`link.${side}`),
   );
 }
+
+/** Replication link queue: checkpoints are not dropped on it for its size, only delayed. */
+const REPLICATION_QUEUE_BYTES = 1 << 30;
+/**
+ * ...but for time: a chunk that would wait more than a second (a link slowed
+ * down by a fault) is dropped, and the checkpointer's ack timeout recovers it.
+ * This bounds the backlog a slow spell leaves behind.
+ */
+const REPLICATION_QUEUE_DELAY_US = 1_000_000;
+
+/**
+ * One direction of the replication link between primary and backup hosts
+ * (its own NIC, as in Remus): 'down' carries checkpoints to the backup, 'up'
+ * its acknowledgements. Both runtimes build it here, from the same seed.
+ */
+export function replicationLinkFor(link: { readonly bandwidthBitsPerSec: number; readonly rttMs: number }, seed: number, side: LinkSide): LinkDirection {
+  return new LinkDirection(
+    { rateBitsPerSec: link.bandwidthBitsPerSec, delayUs: msToUs(link.rttMs / 2), queueBytes: REPLICATION_QUEUE_BYTES, maxQueueDelayUs: REPLICATION_QUEUE_DELAY_US, lossRate: 0, jitterUs: 0 },
+    new Rng(seed).fork(`replication.${side}`),
+  );
+}

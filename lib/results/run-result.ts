@@ -49,6 +49,8 @@ export interface RunResult {
   reprotectMs: number | null;
   simEvents: number;
   wallMs: number;
+  /** NATS runs: bytes all services published on the bus per byte the client received. */
+  busBytesPerGoodputByte?: number;
 }
 
 /** The fields that describe the scenario rather than its outcome. */

@@ -4,8 +4,6 @@ import { topologyOf } from '../../lib/topology/index.js';
 import { msToUs } from '../../lib/units.js';
 import type { AckerOptions } from './core.js';
 
-/** First wait for the guest's handover at a promotion: a few bus delays. */
-const HANDOVER_RETRY_US = 2_000;
 /** The longest wait between requests: a large buffer over a slow bus is not asked for again while it arrives. */
 const HANDOVER_RETRY_MAX_US = 500_000;
 
@@ -20,7 +18,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     subjects: s.host(host),
     wireInSubject: s.wireIn,
     wireOutSubject: s.wireOut,
-    handoverRetryUs: HANDOVER_RETRY_US,
+    handoverRetryUs: msToUs(config.bus.handoverRetryMs),
     handoverRetryMaxUs: HANDOVER_RETRY_MAX_US,
     statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     tcp: config.tcp,

@@ -21,6 +21,8 @@ export interface HostAgentOptions {
   readonly permitMarginUs: number;
   /** A service silent this long is dead (its reports come every heartbeat interval). */
   readonly serviceSilenceUs: number;
+  /** A service never heard from is dead after this long from the agent's start (processes start at their own pace). */
+  readonly serviceStartupUs: number;
   /** The role this host has when the VM is created, and its peer then (the backup of a primary, the primary of a backup). */
   readonly initialRole: HostRole;
   readonly initialPeerHost: string;
@@ -246,7 +248,8 @@ export class HostAgentCore implements Core {
   /** A service silent for too long is dead: the host halts. Returns whether it did. */
   #checkServices(nowUs: number, out: Effect[]): boolean {
     for (const service of HOST_SERVICES) {
-      if (nowUs - (this.#heardUs.get(service) ?? this.#startedUs) <= this.options.serviceSilenceUs) continue;
+      const heard = this.#heardUs.get(service);
+      if (heard === undefined ? nowUs - this.#startedUs <= this.options.serviceStartupUs : nowUs - heard <= this.options.serviceSilenceUs) continue;
       this.stats.serviceDeaths++;
       out.push({ kind: 'log', level: 'warn', event: 'agent.service_dead', fields: { host: this.options.host, service, state: this.state } });
       this.#send({ type: 'SERVICE_DIED' }, nowUs, out);

@@ -27,6 +27,7 @@ export function hostAgentOptionsFromConfig(config: RunConfig, host: string, extr
     permitMarginUs: msToUs(f.leaseSafetyMs + f.clockSkewMs),
     // Services report every heartbeat interval; ten missed reports in a row are a dead service, not a lossy bus.
     serviceSilenceUs: msToUs(SERVICE_SILENCE_INTERVALS * f.heartbeatIntervalMs),
+    serviceStartupUs: msToUs(f.serviceStartupMs),
     initialRole: initial.role,
     initialPeerHost: initial.peerHost,
     ...(bug === 'no-fencing' || bug === 'stale-term-accepted' ? { plantedBug: bug } : {}),

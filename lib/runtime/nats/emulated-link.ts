@@ -1,13 +1,19 @@
 import type { RunConfig } from '../../config/run-config.js';
-import { linkDirectionFor, type LinkDirection, type LinkSide } from '../../link/index.js';
+import { linkDirectionFor, replicationLinkFor, type LinkDirection, type LinkSide } from '../../link/index.js';
 
 export type { LinkSide };
 
 /**
- * One direction of the run's link, built exactly as the simulator builds it
- * (same options, same RNG stream), so a NATS run has the simulator's
- * bandwidth, delay, queue and loss model. The receiving process applies it.
+ * One direction of the run's client link, built exactly as the simulator
+ * builds it (same options, same RNG stream), so a NATS run has the
+ * simulator's bandwidth, delay, queue and loss model. The receiving process
+ * applies it.
  */
 export function emulatedLink(config: RunConfig, side: LinkSide): LinkDirection {
   return linkDirectionFor(config.link, config.seed, side);
+}
+
+/** One direction of the replication link ('down': checkpoints, 'up': acknowledgements), as the simulator builds it. */
+export function replicationLink(config: RunConfig, side: LinkSide): LinkDirection {
+  return replicationLinkFor(config.replicationLink, config.seed, side);
 }

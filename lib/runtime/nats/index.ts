@@ -1,6 +1,6 @@
 export { monotonicClock, wallClock, type Clock } from './clock.js';
 export { connectNats, parseServers } from './connect.js';
-export { emulatedLink, type LinkSide } from './emulated-link.js';
+export { emulatedLink, replicationLink, type LinkSide } from './emulated-link.js';
 export { LeaseEffectRunner, type LeaseRunnerCounters } from './lease-runner.js';
 export { LinkGate, type LinkGateCounters } from './link-gate.js';
 export { createLogger, DEFAULT_LOG_LEVEL, type Logger } from './logger.js';

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { withNatsTiming } from '../../lib/config/nats-profile.js';
+import { isReplicated, type RunConfig } from '../../lib/config/run-config.js';
+import type { RunResult } from '../../lib/results/run-result.js';
+import { connectNats } from '../../lib/runtime/nats/connect.js';
+import { wallClock } from '../../lib/runtime/nats/clock.js';
+import { US_PER_MS } from '../../lib/units.js';
+import { vmConfigs } from '../commands/service.js';
+import { Fleet } from './fleet.js';
+import { ReportCollector } from './reports.js';
+import { natsRunResult, type CrashRecord } from './results.js';
+
+export interface NatsRunOptions {
+  readonly natsUrl: string;
+  /** Protected VMs run at once (each service process serves all of them). */
+  readonly vms?: number;
+  /** Wall time allowed beyond the run's duration before everything is killed. */
+  readonly graceMs?: number;
+  /** Children's stderr, prefixed (none: quiet). */
+  readonly onLog?: (line: string) => void;
+  /** Interval of the services' reports on the bus. */
+  readonly reportIntervalMs?: number;
+}
+
+const DEFAULT_GRACE_MS = 30_000;
+/** Room left in a vmId (64 characters at most) for the per-run suffix and a VM number. */
+const VM_ID_BASE_MAX = 50;
+/** Services report this often during a run: a killed process's last counters are at most this old. */
+const RUN_REPORT_INTERVAL_MS = 250;
+
+/**
+ * Runs a scenario as separate processes over NATS, in real time: every
+ * host's services and agent and the failover service (replicated modes), or
+ * the guest alone (native), then the client for the run's duration. Links
+ * are emulated in the receiving processes, as in the simulator. With
+ * `faults.crashPrimaryAtMs`, every process of the host serving as primary is
+ * SIGKILLed at that time after the client started. Subjects get a per-run
+ * suffix, so runs in parallel do not collide. Failover and bus timing are
+ * NATS_TIMING's. One result per VM, with the simulator's keys, filled from
+ * the services' reports on the bus.
+ */
+export async function runOnNats(config: RunConfig, options: NatsRunOptions): Promise<RunResult[]> {
+  const t0 = performance.now();
+  // Fail fast, in this process, with a clear TransportError when the server is unreachable.
+  const nc = await connectNats({ servers: options.natsUrl, name: 'specula-run', reconnect: false });
+  const base: RunConfig = withNatsTiming({ ...config, vmId: `${config.vmId.slice(0, VM_ID_BASE_MAX)}-${randomUUID().slice(0, 8)}` });
+  const vms = options.vms ?? 1;
+  const configs = vmConfigs(base, vms);
+  const collector = new ReportCollector(nc, configs.map((c) => c.vmId));
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  const lifetimeS = Math.ceil(config.durationS + graceMs / 1000 + 30);
+  let fleet: Fleet | null = null;
+  const crashes: CrashRecord[] = [];
+  let crashTimer: NodeJS.Timeout | null = null;
+  try {
+    fleet = await Fleet.start({ natsUrl: options.natsUrl, config: base, vms, exitAfterS: lifetimeS, reportIntervalMs: options.reportIntervalMs ?? RUN_REPORT_INTERVAL_MS, ...(options.onLog ? { onLog: options.onLog } : {}) });
+    const clock = wallClock();
+    const client = await fleet.add({ service: 'client', host: null });
+    const startedUs = clock.nowUs();
+    const crashAtMs = config.faults.crashPrimaryAtMs;
+    if (crashAtMs !== null && isReplicated(config.mode)) {
+      const f = fleet;
+      crashTimer = setTimeout(() => {
+        // The host every VM's failover service names primary now (all VMs share the hosts; the first decides).
+        const host = collector.view(configs[0]!.vmId)?.primaryHost ?? config.hosts.primary;
+        f.markKilled(host);
+        const killed = f.killHost(host, 'SIGKILL');
+        crashes.push({ host, atUs: clock.nowUs(), sinceStartMs: (clock.nowUs() - startedUs) / US_PER_MS, processes: killed });
+      }, crashAtMs);
+    }
+    await client.exited(config.durationS * 1000 + graceMs);
+    if (crashTimer !== null) clearTimeout(crashTimer);
+    const unexpected = fleet.unexpectedExits();
+    await fleet.stop();
+    // The last reports of the processes that just stopped are on their way.
+    await nc.flush();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    if (unexpected.length > 0) throw unexpected[0]!;
+    const wallMs = Math.round(performance.now() - t0);
+    return configs.map((vmConfig) => natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }));
+  } finally {
+    if (crashTimer !== null) clearTimeout(crashTimer);
+    await fleet?.stop();
+    collector.close();
+    await nc.close().catch(() => undefined);
+  }
+}

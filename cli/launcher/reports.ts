@@ -1,0 +1,72 @@
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { decode } from '../../lib/codec/codec.js';
+import type { FailoverStatus, ServiceReport } from '../../lib/codec/messages.js';
+import { subjects } from '../../lib/codec/subjects.js';
+
+/** The newest report of one process (by incarnation) for one VM. */
+export interface ReportEntry {
+  readonly report: ServiceReport;
+  readonly stats: Record<string, unknown>;
+}
+
+/**
+ * Collects what services say on the bus: the newest report of each process
+ * of each service of each VM (a restarted process is a new incarnation, and
+ * its predecessor's last report stays: a killed process's counters count),
+ * and the failover service's newest view. Bounded: one entry per process
+ * that ever ran, one view per VM.
+ */
+export class ReportCollector {
+  readonly #reports = new Map<string, ReportEntry>();
+  readonly #views = new Map<string, FailoverStatus>();
+  readonly #subs: Subscription[] = [];
+  /** Reports that did not decode or parse (counted, not fatal). */
+  malformed = 0;
+
+  constructor(
+    readonly nc: NatsConnection,
+    readonly vmIds: readonly string[],
+  ) {
+    for (const vm of vmIds) {
+      const s = subjects(vm);
+      this.#subs.push(nc.subscribe(s.report, { callback: (err, m) => void (err === null && this.#onReport(m.data)) }));
+      this.#subs.push(nc.subscribe(s.failover, { callback: (err, m) => void (err === null && this.#onView(m.data)) }));
+    }
+  }
+
+  #onReport(data: Uint8Array): void {
+    try {
+      const report = decode('serviceReport', data) as ServiceReport;
+      const stats = JSON.parse(report.statsJson) as Record<string, unknown>;
+      const key = `${report.vmId}/${report.host}/${report.service}/${report.incarnation}`;
+      const known = this.#reports.get(key);
+      if (known === undefined || known.report.atUs <= report.atUs) this.#reports.set(key, { report, stats });
+    } catch {
+      this.malformed++;
+    }
+  }
+
+  #onView(data: Uint8Array): void {
+    try {
+      const view = decode('failoverStatus', data) as FailoverStatus;
+      this.#views.set(view.vmId, view);
+    } catch {
+      this.malformed++;
+    }
+  }
+
+  /** Every process's newest report for `vmId` (optionally of one service). */
+  reports(vmId: string, service?: ServiceReport['service']): ReportEntry[] {
+    return [...this.#reports.values()].filter((e) => e.report.vmId === vmId && (service === undefined || e.report.service === service));
+  }
+
+  /** The failover service's newest view of `vmId`. */
+  view(vmId: string): FailoverStatus | undefined {
+    return this.#views.get(vmId);
+  }
+
+  close(): void {
+    for (const s of this.#subs) s.unsubscribe();
+    this.#subs.length = 0;
+  }
+}

@@ -1,0 +1,106 @@
+import type { RunConfig } from '../../lib/config/run-config.js';
+import type { LinkStats } from '../../lib/link/index.js';
+import { histogramPercentile, mergeHistograms, type Histogram } from '../../lib/results/histogram.js';
+import { scenarioFields, type RunResult } from '../../lib/results/run-result.js';
+import type { ShellCounters } from '../../lib/runtime/nats/shell.js';
+import { US_PER_MS, US_PER_S } from '../../lib/units.js';
+import { TIMELINE_BIN_US } from '../../services/client/options-from-config.js';
+import type { ClientReport } from '../../services/client/main.js';
+import { ServiceProcessError } from './child.js';
+import type { ReportCollector, ReportEntry } from './reports.js';
+
+/** A host killed during a run. */
+export interface CrashRecord {
+  readonly host: string;
+  /** Wall clock, µs. */
+  readonly atUs: number;
+  /** After the client started, ms. */
+  readonly sinceStartMs: number;
+  readonly processes: number;
+}
+
+interface RunFacts {
+  /** Wall clock when the client was ready, µs. */
+  readonly startedUs: number;
+  readonly crashes: readonly CrashRecord[];
+  readonly wallMs: number;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const sum = (entries: readonly ReportEntry[], key: string): number => entries.reduce((n, e) => n + num(e.stats[key]), 0);
+const max = (entries: readonly ReportEntry[], key: string): number => entries.reduce((n, e) => Math.max(n, num(e.stats[key])), 0);
+const shellOf = (e: ReportEntry): Partial<ShellCounters> => (e.stats.shell ?? {}) as Partial<ShellCounters>;
+const linkOf = (e: ReportEntry, key: 'linkUp' | 'linkDown'): Partial<LinkStats> => (e.stats[key] ?? {}) as Partial<LinkStats>;
+const ms = (us: number | null): number | null => (us === null ? null : us / US_PER_MS);
+
+/**
+ * One VM's result of a NATS run, with the simulator's keys, from what every
+ * process of the run reported on the bus (a killed process counts with its
+ * last report). Latency percentiles come from merged histograms (within 2%).
+ */
+export function natsRunResult(config: RunConfig, collector: ReportCollector, facts: RunFacts): RunResult {
+  const vm = config.vmId;
+  const clientEntry = collector.reports(vm, 'client')[0];
+  if (clientEntry === undefined) throw new ServiceProcessError(`no report from the client of ${vm}: the run measured nothing`);
+  const c = clientEntry.stats as unknown as ClientReport;
+  const guests = collector.reports(vm, 'guest');
+  const ackers = collector.reports(vm, 'acker');
+  const checkpointers = collector.reports(vm, 'checkpointer');
+  const netbuffers = collector.reports(vm, 'netbuffer');
+  const failovers = collector.reports(vm, 'failover');
+  const all = collector.reports(vm);
+  const commitLatency = mergeHistograms(checkpointers.map((e) => (e.stats.commitLatencyUs ?? {}) as Histogram));
+  const promotedAtUs = failovers.flatMap((e) => (e.stats.promotedAtUs ?? []) as number[]).sort((a, b) => a - b);
+  const failoverDurationsUs = failovers.flatMap((e) => (e.stats.failoverDurationsUs ?? []) as number[]);
+  const reprotectDurationsUs = failovers.flatMap((e) => (e.stats.reprotectDurationsUs ?? []) as number[]);
+  const crash = facts.crashes[0];
+  const failoverMs = crash !== undefined ? (promotedAtUs.find((t) => t >= crash.atUs) ?? null) : null;
+  const recovery = crash === undefined ? null : recoveryFigures(c, crash.atUs);
+  const busBytes = all.reduce((n, e) => n + num(shellOf(e).bytesOut), 0);
+  return {
+    ...scenarioFields(config, 'nats'),
+    goodputBitsPerSec: c.goodputBitsPerSec,
+    bytesDelivered: c.bytesDelivered,
+    streamVerified: c.connected && c.streamVerified && guests.every((e) => e.stats.requestStreamVerified !== false),
+    retransmits: sum(guests, 'retransmits') + sum(ackers, 'retransmits'),
+    fastRetransmits: sum(guests, 'fastRetransmits') + sum(ackers, 'fastRetransmits'),
+    timeouts: sum(guests, 'timeouts') + sum(ackers, 'timeouts'),
+    linkQueueDrops: num(c.linkDown.queueDrops) + [...ackers, ...guests].reduce((n, e) => n + num(linkOf(e, 'linkUp').queueDrops), 0),
+    linkRandomLosses: num(c.linkDown.randomLosses) + [...ackers, ...guests].reduce((n, e) => n + num(linkOf(e, 'linkUp').randomLosses), 0),
+    requestsCompleted: c.requestsCompleted,
+    latencyMsP50: ms(histogramPercentile(c.latencyUs, 50)),
+    latencyMsP99: ms(histogramPercentile(c.latencyUs, 99)),
+    checkpoints: sum(checkpointers, 'checkpoints'),
+    checkpointBytesTotal: sum(checkpointers, 'checkpointBytesTotal'),
+    commitLatencyMsP50: ms(histogramPercentile(commitLatency, 50)),
+    commitLatencyMsP99: ms(histogramPercentile(commitLatency, 99)),
+    heldBytesMax: max(netbuffers, 'heldBytesMax'),
+    specBufferBytesMax: max(ackers, 'specBufferBytesMax'),
+    pauseMsTotal: sum(guests, 'pausedUsTotal') / US_PER_MS,
+    failovers: sum(failovers, 'failovers'),
+    failoverMs: crash !== undefined ? (failoverMs === null ? null : (failoverMs - crash.atUs) / US_PER_MS) : ms(failoverDurationsUs[0] ?? null),
+    preFailureGoodputBitsPerSec: recovery?.preBitsPerSec ?? null,
+    recoveryMs: recovery?.recoveryMs ?? null,
+    reprotections: sum(failovers, 'reprotections'),
+    reprotectMs: ms(reprotectDurationsUs[0] ?? null),
+    simEvents: all.reduce((n, e) => n + num(shellOf(e).inputsHandled), 0),
+    wallMs: facts.wallMs,
+    busBytesPerGoodputByte: c.bytesDelivered > 0 ? Math.round((busBytes / c.bytesDelivered) * 1000) / 1000 : 0,
+  };
+}
+
+/** As the simulator computes them: goodput over the second before the crash, and how long until a 100 ms window delivers 90% of it. */
+function recoveryFigures(c: ClientReport, crashAtWallUs: number): { preBitsPerSec: number; recoveryMs: number | null } {
+  const timeline = c.deliveredPerBin;
+  const crashUs = crashAtWallUs - c.clockOriginWallUs;
+  const crashBin = Math.floor(crashUs / TIMELINE_BIN_US);
+  const binsPerSecond = US_PER_S / TIMELINE_BIN_US;
+  const bytesIn = (from: number, to: number) => timeline.slice(Math.max(0, from), Math.max(0, to)).reduce((a, b) => a + b, 0);
+  const preSeconds = Math.min(1, crashBin / binsPerSecond);
+  const pre = preSeconds > 0 ? (bytesIn(crashBin - binsPerSecond, crashBin) * 8) / preSeconds : 0;
+  const window = Math.round(binsPerSecond / 10);
+  for (let bin = crashBin; bin + window <= timeline.length; bin++) {
+    if (bytesIn(bin, bin + window) * 8 * (binsPerSecond / window) >= 0.9 * pre) return { preBitsPerSec: Math.round(pre), recoveryMs: ((bin + window) * TIMELINE_BIN_US - crashUs) / US_PER_MS };
+  }
+  return { preBitsPerSec: Math.round(pre), recoveryMs: null };
+}

@@ -1,0 +1,21 @@
+import { parseConfig } from './parse.js';
+import { runConfigSchema, type RunConfig } from './run-config.js';
+
+/**
+ * Timing for services as processes over NATS on one machine. The defaults
+ * of the run configuration are the simulator's (a 10 µs bus, no garbage
+ * collector, no scheduler): 10 ms heartbeats and a 30 ms lease would turn
+ * every GC pause and every busy moment of a loaded machine into a false
+ * failover. Detection here takes 4 × 50 ms; a permit lasts 440 ms from each
+ * renewal sent every 50 ms; bus repeats and slack cover a bus whose hops take
+ * a few hundred µs and sometimes a few ms.
+ */
+export const NATS_TIMING = {
+  failover: { heartbeatIntervalMs: 50, missCount: 4, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
+  bus: { resendMs: 20, ackSlackMs: 50, handoverRetryMs: 20 },
+} as const;
+
+/** `config` with NATS_TIMING for its failover and bus timing (the rest as given). */
+export function withNatsTiming(config: RunConfig): RunConfig {
+  return parseConfig(runConfigSchema, { ...config, failover: { ...config.failover, ...NATS_TIMING.failover }, bus: { ...config.bus, ...NATS_TIMING.bus } });
+}

@@ -1,0 +1,192 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { jserrors } from '@nats-io/jetstream/internal';
+import { encode } from '../../codec/codec.js';
+import type { ReportingService, ServiceReport } from '../../codec/messages.js';
+import { subjects } from '../../codec/subjects.js';
+import type { RunConfig } from '../../config/run-config.js';
+import { ConfigError } from '../../errors.js';
+import { LeaseStoreUnavailableError } from '../../lease/errors.js';
+import { KvLeaseStore, LEASE_BUCKET } from '../../lease/kv-store.js';
+import { assertLeaseKey, type LeaseStore } from '../../lease/types.js';
+import type { Core } from '../types.js';
+import { monotonicClock, wallClock, type Clock } from './clock.js';
+import { connectNats } from './connect.js';
+import { createLogger, type Logger } from './logger.js';
+import { NatsShell, type InboundLink, type ShellCounters } from './shell.js';
+import { drainOnSignals } from './signals.js';
+
+/** One service core for one VM, as a process runs it. */
+export interface ServiceInstance {
+  readonly core: Core;
+  readonly inboundLinks?: readonly InboundLink[];
+  /** The service's counters for its reports (JSON). */
+  report(): Record<string, unknown>;
+  /** True once this VM's service has nothing more to do (the client, after its transfer): the process stops when all are. */
+  readonly done?: () => boolean;
+}
+
+/** How a process runs one service, for any number of VMs. */
+export interface ServiceDefinition {
+  readonly name: ReportingService;
+  /** 'host': runs on every host and needs --host; 'replicated': needs --host unless the mode is native; 'vm': once per VM. */
+  readonly placement: 'host' | 'replicated' | 'vm';
+  /**
+   * The wall clock for services whose times other processes compare (lease
+   * expiries, release permits: a host's agent and its netbuffer are separate
+   * processes); a monotonic one from 0 otherwise.
+   */
+  readonly clock: 'wall' | 'monotonic';
+  /** Serves lease effects from the JetStream KV bucket. */
+  readonly leases: boolean;
+  /** `clock`: the time the core will be given (reports may read it). */
+  build(config: RunConfig, host: string | null, clock: Clock): ServiceInstance;
+}
+
+export interface ServiceProcessOptions {
+  readonly natsUrl: string;
+  /** The host this process belongs to (host services). */
+  readonly host: string | null;
+  /** One configuration per VM this process serves. */
+  readonly configs: readonly RunConfig[];
+  readonly leaseBucket?: string;
+  /** A lease store to use instead of the bucket (the caller owns it): tests that take the store away. */
+  readonly leaseStore?: LeaseStore;
+  /** Stop on its own after this many wall seconds; none by default. */
+  readonly exitAfterS?: number;
+  /** Interval of the reports on specula.<vm>.report. */
+  readonly reportIntervalMs?: number;
+  /** Where the JSON lines go (stdout by default). */
+  readonly write?: (line: string) => void;
+  readonly logger?: Logger;
+  /** Stops the process like a signal does (for callers that run it in-process). */
+  readonly signal?: AbortSignal;
+}
+
+/** First line on stdout: the process serves its VMs from now on. */
+export interface ReadyLine {
+  readonly kind: 'ready';
+  readonly service: ReportingService;
+  readonly host: string | null;
+  readonly vms: readonly string[];
+  readonly pid: number;
+}
+
+/** Last line on stdout: each VM's counters when the process stopped. */
+export interface FinalLine {
+  readonly kind: 'final';
+  readonly service: ReportingService;
+  readonly host: string | null;
+  readonly reason: string;
+  readonly vms: readonly { readonly vmId: string; readonly stats: Record<string, unknown>; readonly shell: ShellCounters }[];
+}
+
+const DEFAULT_REPORT_INTERVAL_MS = 1_000;
+
+/** Opens (creating it if missing) the lease bucket; a server without JetStream is one clear error. */
+export async function openLeaseStore(nc: NatsConnection, bucket: string, natsUrl: string): Promise<KvLeaseStore> {
+  try {
+    return await KvLeaseStore.open(nc, { bucket });
+  } catch (err) {
+    if (err instanceof jserrors.JetStreamNotEnabled) {
+      throw new LeaseStoreUnavailableError(`cannot open the lease bucket ${bucket}: the NATS server at ${natsUrl} does not run JetStream (start nats-server with -js)`, { cause: err });
+    }
+    if (err instanceof LeaseStoreUnavailableError) {
+      throw new LeaseStoreUnavailableError(`cannot open the lease bucket ${bucket} on NATS at ${natsUrl} (${err.message}); the server needs JetStream (nats-server -js)`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Runs one service for each of a process's VMs on one NATS connection: a
+ * shell per VM, reports on specula.<vm>.report every interval and at the
+ * end, a ready line and a final line on stdout. Stops on SIGTERM/SIGINT,
+ * `exitAfterS` or `signal`: every shell stops, the final reports go out, then
+ * the connection drains.
+ */
+export async function runServiceProcess(def: ServiceDefinition, options: ServiceProcessOptions): Promise<FinalLine> {
+  const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  const host = options.host;
+  const needsHost = def.placement === 'host' || (def.placement === 'replicated' && options.configs.some((c) => c.mode !== 'native'));
+  if (needsHost && host === null) throw new ConfigError(`the ${def.name} service runs on a host: give --host`);
+  if (options.configs.length === 0) throw new ConfigError('no VM to serve');
+  // Configuration errors before any connection.
+  const clock: Clock = def.clock === 'wall' ? wallClock() : monotonicClock();
+  const instances = options.configs.map((config) => {
+    if (def.leases) assertLeaseKey(config.vmId);
+    return { config, instance: def.build(config, needsHost ? host : null, clock) };
+  });
+  const vms = instances.map((i) => i.config.vmId);
+  const logger = options.logger ?? createLogger({ role: def.name, vm: vms.join(',') });
+  const nc = await connectNats({ servers: options.natsUrl, name: `specula-${def.name}${host === null ? '' : `-${host}`}-${vms[0]}${vms.length > 1 ? `+${vms.length - 1}` : ''}` });
+  let leaseStore: LeaseStore | undefined;
+  try {
+    if (def.leases) leaseStore = options.leaseStore ?? (await openLeaseStore(nc, options.leaseBucket ?? LEASE_BUCKET, options.natsUrl));
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
+  const wall = wallClock();
+  const incarnation = wall.nowUs();
+  const shells = instances.map(({ config, instance }) => {
+    const s = subjects(config.vmId);
+    return new NatsShell(instance.core, nc, {
+      logger: logger.child({ vm: config.vmId }),
+      clock,
+      ownsConnection: false,
+      ...(instance.inboundLinks ? { inboundLinks: instance.inboundLinks } : {}),
+      ...(leaseStore ? { leaseStore } : {}),
+      ...(instance.done ? { afterInput: () => void (instances.every((i) => i.instance.done?.() ?? false) && stop('done')) } : {}),
+      ...(host !== null ? { stamp: { host, subjects: new Set([s.wireOut]) } } : {}),
+    });
+  });
+  const publishReports = (final: boolean) => {
+    if (nc.isClosed()) return;
+    instances.forEach(({ config, instance }, i) => {
+      const msg: ServiceReport = { type: 'serviceReport', vmId: config.vmId, host: host ?? '', service: def.name, incarnation, atUs: wall.nowUs(), final, statsJson: JSON.stringify({ ...instance.report(), shell: shells[i]!.counters }) };
+      try {
+        nc.publish(subjects(config.vmId).report, encode(msg));
+      } catch {
+        // closed under us: the final line on stdout still says it
+      }
+    });
+  };
+  let reason = 'closed';
+  let stopping: Promise<void> | null = null;
+  const stop = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      reason = why;
+      await Promise.all(shells.map((sh) => sh.stop(why)));
+      publishReports(true);
+      await nc.drain().catch(() => nc.close().catch(() => undefined));
+    })();
+    return stopping;
+  };
+  const removeSignals = drainOnSignals((signal) => stop(signal));
+  const onAbort = () => void stop('abort');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const lifetime = options.exitAfterS === undefined ? null : setTimeout(() => void stop('lifetime'), options.exitAfterS * 1000);
+  const reporter = setInterval(() => publishReports(false), options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
+  let failure: unknown = null;
+  try {
+    if (options.signal?.aborted) await stop('abort');
+    else {
+      for (const sh of shells) await sh.start();
+      write(JSON.stringify({ kind: 'ready', service: def.name, host, vms, pid: process.pid } satisfies ReadyLine));
+    }
+    // Every shell ends when stop() stops it; one that fails (its core threw, the connection closed) takes the process down.
+    await Promise.all(shells.map((sh) => sh.done)).catch((err: unknown) => {
+      failure = err;
+    });
+    await stop(failure === null ? reason : 'failed');
+  } finally {
+    clearInterval(reporter);
+    removeSignals();
+    options.signal?.removeEventListener('abort', onAbort);
+    if (lifetime) clearTimeout(lifetime);
+  }
+  const final: FinalLine = { kind: 'final', service: def.name, host, reason, vms: instances.map(({ config, instance }, i) => ({ vmId: config.vmId, stats: instance.report(), shell: shells[i]!.counters })) };
+  write(JSON.stringify(final));
+  if (failure !== null) throw failure;
+  return final;
+}

@@ -1,0 +1,36 @@
+import { histogramOf, mergeHistograms } from '../../lib/results/histogram.js';
+import { replicationLink } from '../../lib/runtime/nats/emulated-link.js';
+import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
+import { topologyOf } from '../../lib/topology/index.js';
+import { CheckpointerCore } from './core.js';
+import { checkpointerOptionsFromConfig } from './options-from-config.js';
+
+/** What a checkpointer reports: totals over every primary term it ran, commit latencies as a mergeable histogram. */
+export function checkpointerReport(c: CheckpointerCore): Record<string, unknown> {
+  const terms = c.history;
+  const sum = (pick: (p: (typeof terms)[number]) => number) => terms.reduce((n, p) => n + pick(p), 0);
+  return {
+    role: c.role,
+    checkpoints: sum((p) => p.stats.checkpoints),
+    checkpointBytesTotal: sum((p) => p.stats.checkpointBytesTotal),
+    localCommits: sum((p) => p.stats.localCommits),
+    lastCommittedEpoch: c.primary?.stats.lastCommittedEpoch ?? null,
+    commitLatencyUs: mergeHistograms(terms.map((p) => histogramOf(p.stats.commitLatenciesUs))),
+    resends: sum((p) => p.stats.resends),
+    probes: sum((p) => p.stats.probes),
+    barrierResends: sum((p) => p.stats.barrierResends),
+    staleAssignments: c.staleAssignments,
+  };
+}
+
+/** The checkpointer of one host, behind the upstream half of the replication link (the backup's acknowledgements). */
+export const checkpointerService: ServiceDefinition = {
+  name: 'checkpointer',
+  placement: 'host',
+  clock: 'wall',
+  leases: false,
+  build(config, host) {
+    const core = new CheckpointerCore(checkpointerOptionsFromConfig(config, host!));
+    return { core, inboundLinks: [{ subject: topologyOf(config).subjects.ckptAck, hop: replicationLink(config, 'up') }], report: () => checkpointerReport(core) };
+  },
+};
