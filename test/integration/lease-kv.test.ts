@@ -7,23 +7,45 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DecodeError } from '../../lib/errors.js';
 import { LeaseConflictError, LeaseStoreUnavailableError } from '../../lib/lease/errors.js';
+import { LeaseHolder } from '../../lib/lease/holder.js';
 import { KvLeaseStore, LEASE_BUCKET } from '../../lib/lease/kv-store.js';
-import { LeaseHolder } from '../../lib/lease/lease-logic.js';
-import { leaseOptionsSchema } from '../../lib/lease/options.js';
-import type { LeaseNow, LeaseRecord, VersionedLease } from '../../lib/lease/types.js';
+import { successorMayStartAtUs, takeOverRecord, withBackup } from '../../lib/lease/take-over.js';
+import type { LeaseRecord, LeaseStore, VersionedLease } from '../../lib/lease/types.js';
+import { LeaseEffectRunner } from '../../lib/runtime/nats/lease-runner.js';
+import type { LeaseOp, LeaseResult } from '../../lib/runtime/types.js';
 import { findNatsServerBinary, startNatsServer, withNats, type NatsServerProcess } from './support/nats.js';
 
 /** Bound on one store call in these tests: a dead server fails a call within this. */
 const REQUEST_TIMEOUT_MS = 500;
-const OPTIONS = leaseOptionsSchema.parse({});
+const LEASE_DURATION_US = 3_000_000;
+const RELEASE_MARGIN_US = 350_000;
 
 const nats = await withNats();
 /** Keys unique to this run: the server may be shared (NATS_URL). */
 const RUN = `t${process.pid}-${Date.now().toString(36)}`;
 let keys = 0;
 const vmKey = (): string => `${RUN}-vm${keys++}`;
-const at = (ms: number): LeaseNow => ({ wallMs: ms, monoMs: ms });
 const record = (primaryHost: string, term: number, expiresAtMs: number): LeaseRecord => ({ primaryHost, term, expiresAtMs });
+const holderFor = (vmId: string, host: string, backupHost = ''): LeaseHolder => new LeaseHolder({ vmId, host, leaseDurationUs: LEASE_DURATION_US, releaseMarginUs: RELEASE_MARGIN_US }, backupHost);
+
+/**
+ * One actor's lease calls against a store, as a service performs them: the
+ * NATS shell's runner turns a LeaseOp into create/update (a conflict is
+ * answered with the record as it now stands) and errors into a LeaseResult.
+ */
+function callerOn(store: LeaseStore): (request: { requestId: number; op: LeaseOp }) => Promise<LeaseResult> {
+  const waiting = new Map<number, { resolve: (r: LeaseResult) => void; reject: (err: unknown) => void }>();
+  const failAll = (err: unknown): void => {
+    for (const w of waiting.values()) w.reject(err);
+  };
+  const counters = { leaseOps: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseRefused: 0, leaseTimeouts: 0, leaseErrors: 0 };
+  const runner = new LeaseEffectRunner({ store, maxInFlight: 4, opTimeoutMs: 5 * REQUEST_TIMEOUT_MS, counters, deliver: (r) => waiting.get(r.requestId)?.resolve(r), fail: failAll, onError: failAll });
+  return ({ requestId, op }) =>
+    new Promise((resolve, reject) => {
+      waiting.set(requestId, { resolve, reject });
+      runner.run(requestId, op);
+    });
+}
 
 function connectTo(url: string, extra: { reconnect?: boolean } = {}): Promise<NatsConnection> {
   return connect({ servers: url, name: 'specula-lease-test', reconnect: extra.reconnect ?? true, reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 2_000 });
@@ -86,31 +108,62 @@ describe.skipIf(nats === null)('lease store on JetStream KV', () => {
     expect(await first.get(vm)).toBeNull();
   });
 
+  it('a holder creates and renews its lease by compare-and-set on the revisions the server gives', async () => {
+    const vm = vmKey();
+    const a = holderFor(vm, 'host-a', 'host-b');
+    const call = callerOn(first);
+    const created = a.renewal(1, 0);
+    expect(created.op).toMatchObject({ type: 'cas', expectedRevision: 0 });
+    expect(a.answer(await call(created))).toEqual({ kind: 'granted', permitUntilUs: LEASE_DURATION_US - RELEASE_MARGIN_US });
+    const rev = (await second.get(vm))!.revision;
+    const renewed = a.renewal(1, 1_000_000);
+    expect(renewed.op).toMatchObject({ type: 'cas', expectedRevision: rev });
+    expect(a.answer(await call(renewed))).toEqual({ kind: 'granted', permitUntilUs: 1_000_000 + LEASE_DURATION_US - RELEASE_MARGIN_US });
+    const now = await second.get(vm);
+    expect(now?.record).toEqual({ primaryHost: 'host-a', term: 1, expiresAtMs: 4_000, backupHost: 'host-b' });
+    expect(now!.revision).toBeGreaterThan(rev);
+  });
+
+  it('a membership change by another writer: the holder’s next renewal is rewritten, then carries the new backup over', async () => {
+    const vm = vmKey();
+    const a = holderFor(vm, 'host-a', 'host-b');
+    const call = callerOn(first);
+    await call(a.renewal(1, 0));
+    // The failover service names another backup, by compare-and-set on the revision it read (another connection).
+    const seen = (await second.get(vm))!;
+    await second.update(vm, withBackup(seen.record, 'host-c'), seen.revision);
+    expect(a.answer(await call(a.renewal(1, 1_000_000)))).toEqual({ kind: 'rewritten' });
+    expect(a.backupHost).toBe('host-c');
+    expect(a.answer(await call(a.renewal(1, 1_100_000)))).toMatchObject({ kind: 'granted' });
+    expect((await second.get(vm))?.record).toEqual({ primaryHost: 'host-a', term: 1, expiresAtMs: 4_100, backupHost: 'host-c' });
+  });
+
   it('a take-over increments the term by exactly 1 and fences the old holder’s renewal', async () => {
     const vm = vmKey();
-    const a = new LeaseHolder('host-a', OPTIONS);
-    const b = new LeaseHolder('host-b', OPTIONS);
+    const a = holderFor(vm, 'host-a', 'host-b');
+    const b = holderFor(vm, 'host-b');
+    const callA = callerOn(first);
+    const callB = callerOn(second);
 
-    const da = a.acquire(await first.get(vm), at(0));
-    if (da.kind !== 'write') throw new Error(`host-a: ${da.kind}`);
-    a.written(await first.create(vm, da.attempt.record));
-    expect(a.term).toBe(1);
+    expect(a.answer(await callA(a.renewal(1, 0)))).toMatchObject({ kind: 'granted' });
+    const permitA = a.permitUntilUs;
 
-    // host-b sees the lease expired on its clock and takes it over.
-    const db = b.acquire(await second.get(vm), at(OPTIONS.leaseDurationMs));
-    if (db.kind !== 'write') throw new Error(`host-b: ${db.kind}`);
-    expect(db.attempt.kind).toBe('takeOver');
-    b.written(await second.update(vm, db.attempt.record, db.attempt.expectedRevision!));
-    expect(b.term).toBe(2);
-    expect((await first.get(vm))?.record).toEqual({ primaryHost: 'host-b', term: 2, expiresAtMs: 2 * OPTIONS.leaseDurationMs });
+    // The failover service (on the second connection) takes the lease over for host-b on the revision it read.
+    const replaced = (await second.get(vm))!;
+    expect(replaced.record.term).toBe(1);
+    await second.update(vm, takeOverRecord('host-b', replaced.record.term + 1, 1_000_000, LEASE_DURATION_US), replaced.revision);
+    expect((await first.get(vm))?.record).toEqual({ primaryHost: 'host-b', term: 2, expiresAtMs: 4_000, backupHost: '' });
 
-    const ra = a.renew(at(OPTIONS.leaseDurationMs + 1));
-    if (ra.kind !== 'write') throw new Error(`host-a renew: ${ra.kind}`);
-    await expect(first.update(vm, ra.attempt.record, ra.attempt.expectedRevision!)).rejects.toBeInstanceOf(LeaseConflictError);
-    a.conflict();
-    a.observe(await first.get(vm));
-    expect(a.grant).toBeNull();
-    expect(a.highestTermSeen).toBe(2);
+    // host-a's renewal against the revision it knows loses: the answer names host-b at term 2.
+    expect(a.answer(await callA(a.renewal(1, 1_500_000)))).toEqual({ kind: 'lost', holder: 'host-b', term: 2 });
+    expect(a.permitUntilUs).toBe(permitA);
+    expect((await first.get(vm))?.record).toMatchObject({ primaryHost: 'host-b', term: 2 });
+
+    // host-b starts after host-a's record (plus the skew bound) and claims the lease with a renewal of its own.
+    expect(successorMayStartAtUs(replaced.record, 0)).toBeGreaterThan(permitA);
+    expect(b.answer(await callB(b.renewal(2, 3_000_000)))).toEqual({ kind: 'rewritten' });
+    expect(b.answer(await callB(b.renewal(2, 3_000_100)))).toEqual({ kind: 'granted', permitUntilUs: 3_000_100 + LEASE_DURATION_US - RELEASE_MARGIN_US });
+    expect((await first.get(vm))?.record).toMatchObject({ primaryHost: 'host-b', term: 2, backupHost: '' });
   });
 
   it('a value that is not a lease record fails to decode with DecodeError', async () => {

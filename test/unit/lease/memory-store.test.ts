@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, InvariantError } from '../../../lib/errors.js';
 import { LeaseConflictError, LeaseStoreUnavailableError } from '../../../lib/lease/errors.js';
-import { LeaseHolder } from '../../../lib/lease/lease-logic.js';
-import { MemoryLeaseStore, MemoryLeaseTable, type LeaseStoreFault } from '../../../lib/lease/memory-store.js';
-import { leaseOptionsSchema } from '../../../lib/lease/options.js';
-import type { LeaseRecord, VersionedLease } from '../../../lib/lease/types.js';
+import { LeaseHolder } from '../../../lib/lease/holder.js';
+import { MemoryLeaseStore, MemoryLeaseTable, NO_FAULT, type LeaseStoreFault } from '../../../lib/lease/memory-store.js';
+import { successorMayStartAtUs, takeOverRecord } from '../../../lib/lease/take-over.js';
+import type { LeaseRecord, LeaseStore, VersionedLease } from '../../../lib/lease/types.js';
+import { LeaseEffectRunner } from '../../../lib/runtime/nats/lease-runner.js';
+import type { LeaseOp, LeaseResult } from '../../../lib/runtime/types.js';
 
 const A1: LeaseRecord = { primaryHost: 'a', term: 1, expiresAtMs: 3_000 };
 const B2: LeaseRecord = { primaryHost: 'b', term: 2, expiresAtMs: 6_000 };
@@ -139,45 +141,70 @@ describe('the table as a message-driven store', () => {
 });
 
 describe('a holder against the in-memory store', () => {
-  const options = leaseOptionsSchema.parse({});
-  const now = (ms: number) => ({ wallMs: ms, monoMs: ms });
+  const DURATION_US = 3_000_000;
+  const MARGIN_US = 350_000;
+  const holderFor = (host: string, backupHost = ''): LeaseHolder => new LeaseHolder({ vmId: 'vm-1', host, leaseDurationUs: DURATION_US, releaseMarginUs: MARGIN_US }, backupHost);
 
-  it('a renewal whose response was lost is recovered by re-reading, without a new term', async () => {
+  /** One actor's lease calls, translated into store calls and answers by the NATS shell's runner. */
+  function callerOn(store: LeaseStore): (request: { requestId: number; op: LeaseOp }) => Promise<LeaseResult> {
+    const waiting = new Map<number, { resolve: (r: LeaseResult) => void; reject: (err: unknown) => void }>();
+    const failAll = (err: unknown): void => {
+      for (const w of waiting.values()) w.reject(err);
+    };
+    const counters = { leaseOps: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseRefused: 0, leaseTimeouts: 0, leaseErrors: 0 };
+    const runner = new LeaseEffectRunner({ store, maxInFlight: 4, opTimeoutMs: 5_000, counters, deliver: (r) => waiting.get(r.requestId)?.resolve(r), fail: failAll, onError: failAll });
+    return ({ requestId, op }) =>
+      new Promise((resolve, reject) => {
+        waiting.set(requestId, { resolve, reject });
+        runner.run(requestId, op);
+      });
+  }
+
+  it('a renewal whose response was lost grants nothing; the next renewal conflicts with it (rewritten) and goes on, without a new term', async () => {
     const table = new MemoryLeaseTable();
     const store = new MemoryLeaseStore(table);
-    const a = new LeaseHolder('a', options);
-    const d = a.acquire(await store.get('vm-1'), now(0));
-    if (d.kind !== 'write') throw new Error(d.kind);
-    a.written(await store.create('vm-1', d.attempt.record));
+    const call = callerOn(store);
+    const a = holderFor('a', 'b');
+    expect(a.answer(await call(a.renewal(1, 0)))).toEqual({ kind: 'granted', permitUntilUs: DURATION_US - MARGIN_US });
 
-    const renewal = a.renew(now(1_000));
-    if (renewal.kind !== 'write') throw new Error(renewal.kind);
     table.fault = { kind: 'lostResponse' };
-    await store.update('vm-1', renewal.attempt.record, renewal.attempt.expectedRevision!).then(
-      (rev) => a.written(rev),
-      (err: unknown) => (err instanceof LeaseStoreUnavailableError ? a.unknown() : a.conflict()),
-    );
-    table.fault = { kind: 'none' };
-    expect(a.renew(now(1_100))).toEqual({ kind: 'read' });
-    a.observe(await store.get('vm-1'));
-    expect(a.grant).toMatchObject({ record: { term: 1, expiresAtMs: 1_000 + options.leaseDurationMs }, revision: 2, sentAt: now(1_000) });
+    expect(a.answer(await call(a.renewal(1, 1_000_000)))).toEqual({ kind: 'unavailable' });
+    table.fault = NO_FAULT;
+    // Applied, but not confirmed: the permit still counts from the first send.
+    expect(table.peek('vm-1')).toEqual({ record: { primaryHost: 'a', term: 1, expiresAtMs: 4_000, backupHost: 'b' }, revision: 2 });
+    expect(a.permitUntilUs).toBe(DURATION_US - MARGIN_US);
+
+    // The next renewal is on revision 1: it conflicts with its own lost write and learns revision 2.
+    expect(a.answer(await call(a.renewal(1, 1_100_000)))).toEqual({ kind: 'rewritten' });
+    expect(a.permitUntilUs).toBe(DURATION_US - MARGIN_US);
+    expect(a.answer(await call(a.renewal(1, 1_200_000)))).toEqual({ kind: 'granted', permitUntilUs: 1_200_000 + DURATION_US - MARGIN_US });
+    expect(table.peek('vm-1')).toEqual({ record: { primaryHost: 'a', term: 1, expiresAtMs: 4_200, backupHost: 'b' }, revision: 3 });
   });
 
-  it('a take-over increments the term by exactly 1, and the old holder’s renewal then conflicts', async () => {
-    const store = new MemoryLeaseStore();
-    const a = new LeaseHolder('a', options);
-    const b = new LeaseHolder('b', options);
-    const da = a.acquire(null, now(0));
-    if (da.kind !== 'write') throw new Error(da.kind);
-    a.written(await store.create('vm-1', da.attempt.record));
+  it('a take-over increments the term by exactly 1; the old holder’s renewal then conflicts and it is deposed, keeping the permit it had', async () => {
+    const table = new MemoryLeaseTable();
+    const store = new MemoryLeaseStore(table);
+    const a = holderFor('a', 'b');
+    const callA = callerOn(store);
+    expect((await callA(a.renewal(1, 0))).outcome).toBe('ok');
+    const permitA = a.permitUntilUs;
 
-    const db = b.acquire(await store.get('vm-1'), now(options.leaseDurationMs));
-    if (db.kind !== 'write') throw new Error(db.kind);
-    b.written(await store.update('vm-1', db.attempt.record, db.attempt.expectedRevision!));
-    expect(b.term).toBe(2);
+    // The failover service takes the lease over for b by compare-and-set on the revision it read.
+    const replaced = (await store.get('vm-1'))!;
+    const record = takeOverRecord('b', replaced.record.term + 1, 1_000_000, DURATION_US);
+    await store.update('vm-1', record, replaced.revision);
+    expect(table.peek('vm-1')).toEqual({ record: { primaryHost: 'b', term: 2, expiresAtMs: 4_000, backupHost: '' }, revision: 2 });
 
-    const ra = a.renew(now(options.leaseDurationMs + 1));
-    if (ra.kind !== 'write') throw new Error(ra.kind);
-    await expect(store.update('vm-1', ra.attempt.record, ra.attempt.expectedRevision!)).rejects.toBeInstanceOf(LeaseConflictError);
+    expect(a.answer(await callA(a.renewal(1, 1_500_000)))).toEqual({ kind: 'lost', holder: 'b', term: 2 });
+    expect(a.permitUntilUs).toBe(permitA);
+    expect(table.peek('vm-1')?.record.primaryHost).toBe('b');
+
+    // b may start once a's record has expired (plus the skew bound): after a's permit, on one clock.
+    expect(successorMayStartAtUs(replaced.record, 0)).toBeGreaterThan(permitA);
+    const b = holderFor('b');
+    const callB = callerOn(store);
+    expect(b.answer(await callB(b.renewal(2, 3_000_000)))).toEqual({ kind: 'rewritten' });
+    expect(b.answer(await callB(b.renewal(2, 3_000_100)))).toEqual({ kind: 'granted', permitUntilUs: 3_000_100 + DURATION_US - MARGIN_US });
+    expect(table.peek('vm-1')).toEqual({ record: { primaryHost: 'b', term: 2, expiresAtMs: 6_000.1, backupHost: '' }, revision: 3 });
   });
 });
