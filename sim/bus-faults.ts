@@ -16,6 +16,7 @@ const MAX_CACHED_SUBJECTS = 256;
 /** A host subject's kind (after specula.<vm>.h.<host>.) as a bus-fault kind. */
 const HOST_KINDS: ReadonlyMap<string, BusSubject> = new Map<string, BusSubject>([
   ['tx', 'tx'],
+  ['tx.data', 'tx'],
   ['tx.epoch', 'txEpoch'],
   ['rx', 'rx'],
   ['epoch', 'epoch'],

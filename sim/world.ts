@@ -1,7 +1,7 @@
 import type { WireMessage } from '../lib/codec/messages.js';
 import type { RunConfig } from '../lib/config/run-config.js';
 import { InvariantViolationError } from '../lib/errors.js';
-import { LinkDirection, linkDirectionFor } from '../lib/link/index.js';
+import { LinkDirection, linkDirectionFor, replicationLinkFor } from '../lib/link/index.js';
 import type { ServiceExtras } from '../lib/planted-bugs.js';
 import { Rng } from '../lib/rng.js';
 import { HostClock, SimRuntime, type Publisher, type SimRuntimeOptions } from '../lib/runtime/sim/index.js';
@@ -93,15 +93,6 @@ export interface WorldHooks {
   readonly onPublish?: (subject: string, msg: WireMessage, nowUs: number, from: Publisher) => void;
 }
 
-/** Replication link queue: checkpoints are not dropped on it for its size, only delayed. */
-const REPLICATION_QUEUE_BYTES = 1 << 30;
-/**
- * ...but for time: a chunk that would wait more than a second (a link slowed
- * down by a fault) is dropped, and the checkpointer's ack timeout recovers it.
- * This bounds the backlog a slow spell leaves behind.
- */
-const REPLICATION_QUEUE_DELAY_US = 1_000_000;
-
 /** The clock of machine `node` (a host, 'failover' or 'client'): exact unless the run's faults skew it. */
 function clockOf(config: RunConfig, node: string): HostClock {
   const skew = config.faults.clocks.find((c) => c.node === node);
@@ -153,14 +144,9 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
   let replication: Replication | null = null;
   let nativeGuest: GuestCore | null = null;
   if (replicated) {
-    const replicationLink = (name: string) =>
-      new LinkDirection(
-        { rateBitsPerSec: config.replicationLink.bandwidthBitsPerSec, delayUs: msToUs(config.replicationLink.rttMs / 2), queueBytes: REPLICATION_QUEUE_BYTES, maxQueueDelayUs: REPLICATION_QUEUE_DELAY_US, lossRate: 0, jitterUs: 0 },
-        rng.fork(name),
-      );
     // One replication NIC each way: every backup host's checkpoints share it, as the acknowledgements do.
-    const replicationDown = replicationLink('replication.down');
-    const replicationUp = replicationLink('replication.up');
+    const replicationDown = replicationLinkFor(config.replicationLink, config.seed, 'down');
+    const replicationUp = replicationLinkFor(config.replicationLink, config.seed, 'up');
     for (const host of topology.hosts) runtime.addHop(s.ckptData(host), replicationDown);
     runtime.addHop(s.ckptAck, replicationUp);
     for (const name of topology.hosts) {

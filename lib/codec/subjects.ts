@@ -9,8 +9,10 @@ import type { HostService, WireMessageType } from './messages.js';
 export const hostSubjects = (vmId: string, host: string) => {
   const p = `specula.${vmId}.h.${host}`;
   return {
-    /** guest → netbuffer, acker: the guest's segments */
+    /** guest → netbuffer, acker: the guest's segments (speculative modes: those without data) */
     tx: `${p}.tx`,
+    /** guest → acker, speculative modes: the guest's segments that carry data (the acker alone owns them) */
+    txData: `${p}.tx.data`,
     /** guest → acker: end of an epoch's segments */
     txEpoch: `${p}.tx.epoch`,
     /** acker → guest: speculative ACKs and the client's segments */
@@ -63,7 +65,7 @@ const H = `^specula\\.${T}\\.h\\.${T}\\.`;
 const V = `^specula\\.${T}\\.`;
 const SUBJECT_TYPES: ReadonlyArray<[RegExp, WireMessageType]> = [
   [new RegExp(`${V}wire\\.(out|in)$`), 'segment'],
-  [new RegExp(`${H}(tx|rx)$`), 'segment'],
+  [new RegExp(`${H}(tx|tx\\.data|rx)$`), 'segment'],
   [new RegExp(`${H}tx\\.epoch$`), 'epochEnd'],
   [new RegExp(`${H}epoch$`), 'epochBarrier'],
   [new RegExp(`${H}(ckpt\\.stage|handover)$`), 'checkpointChunk'],

@@ -244,7 +244,7 @@ export class AckerCore implements Core {
     this.#emit({ kind: 'cancelTimer', name: TIMER_HANDOVER });
     if (a.role === 'primary') {
       this.#handover = null;
-      this.subscriptions = this.options.mode === 'remus' ? [...this.#idleSubscriptions, this.options.wireInSubject] : [...this.#idleSubscriptions, s.tx, s.txEpoch, this.options.wireInSubject, s.commit];
+      this.subscriptions = this.options.mode === 'remus' ? [...this.#idleSubscriptions, this.options.wireInSubject] : [...this.#idleSubscriptions, s.tx, s.txData, s.txEpoch, this.options.wireInSubject, s.commit];
       this.#wire?.trySend(nowUs); // a restored acker resends what the client may lack
     } else if (a.role === 'promoting' && this.options.mode === 'spec') {
       this.#handover = new HandoverReceiver(a.term);
@@ -336,7 +336,7 @@ export class AckerCore implements Core {
     } else if ((msg.type === 'segment' || msg.type === 'epochEnd' || msg.type === 'epochCommit') && msg.term !== this.#term) {
       // Another term's guest or checkpointer: a deposed primary, or the one that deposed us.
       this.stats.staleTermDrops++;
-    } else if (msg.type === 'segment' && subject === s.tx) this.#onGuestSegment(msg, nowUs);
+    } else if (msg.type === 'segment' && (subject === s.txData || subject === s.tx)) this.#onGuestSegment(msg, nowUs);
     else if (msg.type === 'epochEnd') this.#onEpochEnd(msg);
     else if (msg.type === 'epochCommit') this.#onCommit(msg.epoch, nowUs);
   }

@@ -89,7 +89,7 @@ export class Auditor {
     switch (msg.type) {
       case 'segment':
         if (subject === this.#s.wireOut) this.#onRelease(msg, o);
-        else if (parseHostSubject(subject)?.kind === 'tx') this.#onGuestSegment(msg);
+        else if (this.#isGuestTx(subject)) this.#onGuestSegment(msg);
         return;
       case 'assignment':
         if (parseHostSubject(subject)?.kind === 'assign.checkpointer') this.#onAssignment(msg, o);
@@ -114,6 +114,19 @@ export class Auditor {
       default:
         return;
     }
+  }
+
+  /** Parsed host subjects are few per VM: cached. */
+  readonly #txSubjects = new Map<string, boolean>();
+
+  #isGuestTx(subject: string): boolean {
+    let is = this.#txSubjects.get(subject);
+    if (is === undefined) {
+      const kind = parseHostSubject(subject)?.kind;
+      is = kind === 'tx' || kind === 'tx.data';
+      if (this.#txSubjects.size < 1024) this.#txSubjects.set(subject, is);
+    }
+    return is;
   }
 
   #violate(invariant: AuditedInvariant, rule: ViolationRule, o: Observation, detail: string): void {

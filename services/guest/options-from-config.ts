@@ -31,6 +31,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
     vm: {
       ...common,
       txSubject: h.tx,
+      ...(isSpeculative(config.mode) ? { txDataSubject: h.txData } : {}),
       rxSubject: h.rx,
       replication: {
         txEpochSubject: h.txEpoch,

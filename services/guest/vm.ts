@@ -37,6 +37,8 @@ export interface GuestVmOptions {
   readonly workload: Workload;
   /** Where the guest's segments go (the wire in native mode). */
   readonly txSubject: string;
+  /** Where segments that carry data go, when not to `txSubject` (speculative modes: the acker alone owns data). */
+  readonly txDataSubject?: string;
   /** Where segments for the guest arrive. */
   readonly rxSubject: string;
   readonly memoryBytes: number;
@@ -129,7 +131,7 @@ export class GuestVm {
       tcp,
       { vmId: options.vmId, connId: 1, timerPrefix: TCP_TIMER_PREFIX },
       {
-        transmit: (seg) => this.#emit({ kind: 'send', subject: options.txSubject, msg: seg }),
+        transmit: (seg) => this.#emit({ kind: 'send', subject: seg.payload.length > 0 ? (options.txDataSubject ?? options.txSubject) : options.txSubject, msg: seg }),
         setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs: atUs - this.#clockOffsetUs }),
         cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
         deliver: (chunk) => this.#onRequestBytes(chunk),

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decode, decodeSegment, encode, encodeSegment, MAX_WSCALE } from '../../../lib/codec/codec.js';
 import { specula } from '../../../lib/codec/gen/specula.js';
-import { ASSIGNED_ROLES, FAILOVER_STATES, HOST_SERVICES, TCP_FLAGS_MASK, type Assignment, type FailoverStatus, type HandoverRequest, type ReleasePermit, type Segment, type ServiceStatus, type WireMessage, type WireMessageType } from '../../../lib/codec/messages.js';
+import { ASSIGNED_ROLES, FAILOVER_STATES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type Assignment, type FailoverStatus, type HandoverRequest, type ReleasePermit, type Segment, type ServiceReport, type ServiceStatus, type WireMessage, type WireMessageType } from '../../../lib/codec/messages.js';
 import { messageTypeOf, parseHostSubject, subjects } from '../../../lib/codec/subjects.js';
 import { DecodeError, UnknownSubjectError } from '../../../lib/errors.js';
 import { segment } from '../support/segments.js';
@@ -73,8 +73,19 @@ const validFailoverStatus: fc.Arbitrary<FailoverStatus> = fc.record({
   recovering: fc.boolean(),
 });
 
+const validServiceReport: fc.Arbitrary<ServiceReport> = fc.record({
+  type: fc.constant('serviceReport' as const),
+  vmId: text,
+  host: text,
+  service: fc.constantFrom(...REPORTING_SERVICES),
+  incarnation: u64,
+  atUs: u64,
+  final: fc.boolean(),
+  statsJson: text,
+});
+
 /** Every message type the codec knows (a record, so a new type must be listed here to compile). */
-const TYPE_SET: Record<WireMessageType, true> = { segment: true, epochBarrier: true, epochEnd: true, checkpointChunk: true, checkpointAck: true, epochCommit: true, heartbeat: true, roleChange: true, assignment: true, serviceStatus: true, releasePermit: true, handoverRequest: true, failoverStatus: true };
+const TYPE_SET: Record<WireMessageType, true> = { segment: true, epochBarrier: true, epochEnd: true, checkpointChunk: true, checkpointAck: true, epochCommit: true, heartbeat: true, roleChange: true, assignment: true, serviceStatus: true, releasePermit: true, handoverRequest: true, failoverStatus: true, serviceReport: true };
 const ALL_TYPES = Object.keys(TYPE_SET) as WireMessageType[];
 
 /** Decodes, reporting how it ended: the message, a DecodeError, or anything else (a bug). */
@@ -203,6 +214,10 @@ describe('codec, supervision and failover messages', () => {
   it('round-trips any valid ReleasePermit', () => roundTrips(validReleasePermit));
   it('round-trips any valid HandoverRequest', () => roundTrips(validHandoverRequest));
   it('round-trips any valid FailoverStatus', () => roundTrips(validFailoverStatus));
+  it('round-trips any valid ServiceReport', () => roundTrips(validServiceReport));
+  it('rejects a ServiceReport of an unknown service', () => {
+    expect(() => decode('serviceReport', specula.v1.ServiceReport.encode({ service: 'router' }).finish())).toThrow(DecodeError);
+  });
 
   it('round-trips every assigned role, service and failover state, and the largest safe integers', () => {
     const max = Number.MAX_SAFE_INTEGER;
@@ -256,7 +271,7 @@ describe('codec, supervision and failover messages', () => {
   });
 
   it('either decodes a corrupted valid encoding of a supervision message or throws DecodeError, never anything else', () => {
-    const message = fc.oneof(validAssignment, validServiceStatus, validReleasePermit, validHandoverRequest, validFailoverStatus) as fc.Arbitrary<WireMessage>;
+    const message = fc.oneof(validAssignment, validServiceStatus, validReleasePermit, validHandoverRequest, validFailoverStatus, validServiceReport) as fc.Arbitrary<WireMessage>;
     const corrupted = fc.tuple(message, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), fc.nat()).map(([m, edits, cut]) => {
       const bytes = encode(m).slice();
       for (const [at, value] of edits) if (bytes.length > 0) bytes[at % bytes.length] = value;
@@ -292,6 +307,7 @@ describe('messageTypeOf', () => {
       heartbeat: 'heartbeat',
       control: 'roleChange',
       failover: 'failoverStatus',
+      report: 'serviceReport',
     });
   });
 

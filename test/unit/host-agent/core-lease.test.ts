@@ -265,10 +265,10 @@ describe('HostAgentCore: conflicts on its own lease', () => {
 });
 
 describe('hostAgentOptionsFromConfig', () => {
-  it('gives each host its initial role and peer, the failover timings in µs, a permit margin of safety + skew, and ten silent intervals for a dead service', () => {
+  it('gives each host its initial role and peer, the failover timings in µs, a permit margin of safety + skew, ten silent intervals for a dead service and the startup grace', () => {
     const config = runConfigSchema.parse({ mode: 'spec' });
     const f = config.failover;
-    const expected = { vmId: config.vmId, heartbeatIntervalUs: f.heartbeatIntervalMs * 1_000, leaseDurationUs: f.leaseDurationMs * 1_000, permitMarginUs: (f.leaseSafetyMs + f.clockSkewMs) * 1_000, serviceSilenceUs: 10 * f.heartbeatIntervalMs * 1_000 };
+    const expected = { vmId: config.vmId, heartbeatIntervalUs: f.heartbeatIntervalMs * 1_000, leaseDurationUs: f.leaseDurationMs * 1_000, permitMarginUs: (f.leaseSafetyMs + f.clockSkewMs) * 1_000, serviceSilenceUs: 10 * f.heartbeatIntervalMs * 1_000, serviceStartupUs: f.serviceStartupMs * 1_000 };
     expect(config.vmId).toBe(VM);
     const of = (host: string) => {
       const { subjects: subs, ...rest } = hostAgentOptionsFromConfig(config, host);

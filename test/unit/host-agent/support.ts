@@ -23,6 +23,8 @@ export const agentOptions = (host: string, initialRole: HostRole, initialPeerHos
   heartbeatIntervalUs: INTERVAL_US,
   leaseDurationUs: LEASE_US,
   permitMarginUs: MARGIN_US,
+  // A service never heard from is as dead as a silent one (the tests start every service at once).
+  serviceStartupUs: SILENCE_US,
   serviceSilenceUs: SILENCE_US,
   initialRole,
   initialPeerHost,

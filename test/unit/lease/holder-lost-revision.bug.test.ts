@@ -1,0 +1,78 @@
+/**
+ * BUG (lib/lease/holder.ts, answer(), line 80 `this.#revision = r.revision`
+ * before the outcome is decided): a 'lost' answer makes the holder adopt the
+ * revision of the record that deposed it. Any later renewal() (the holder
+ * does not refuse one) is then a compare-and-set on the winner's revision
+ * and replaces the newer holder's record with an older term: the fencing
+ * term goes backwards and the store names the deposed host again.
+ *
+ * The host agent does not renew after 'lost' (deposed sends none, and a
+ * stale PROMOTE is refused by its seq), so the services are safe today; the
+ * lease-safety property had to leave stale promotions out of its failover
+ * model to pass. Expected: a holder never produces a CAS that can replace a
+ * record naming another host or a newer term (keep the old revision on
+ * 'lost', or refuse a renewal below the newest term seen).
+ *
+ * Not committed on purpose: it fails until lib/lease/holder.ts changes.
+ */
+import { describe, expect, it } from 'vitest';
+import { LeaseHolder } from '../../../lib/lease/holder.js';
+import { MemoryLeaseTable } from '../../../lib/lease/memory-store.js';
+import { takeOverRecord } from '../../../lib/lease/take-over.js';
+import type { LeaseOp, LeaseResult } from '../../../lib/runtime/types.js';
+
+const VM = 'vm-1';
+const DURATION_US = 30_000;
+
+/** The store as sim/lease-store.ts answers: every answer carries the record as it now stands. */
+function perform(table: MemoryLeaseTable, requestId: number, op: LeaseOp): LeaseResult {
+  if (op.type !== 'cas') throw new Error(op.type);
+  const reply = op.expectedRevision === 0 ? table.handle({ kind: 'create', id: requestId, vmId: VM, record: op.record }) : table.handle({ kind: 'update', id: requestId, vmId: VM, record: op.record, expectedRevision: op.expectedRevision });
+  const current = table.peek(VM);
+  return { requestId, outcome: reply.kind === 'conflict' ? 'conflict' : 'ok', record: current?.record ?? null, revision: current?.revision ?? 0 };
+}
+
+describe('BUG: LeaseHolder after a lost answer', () => {
+  it('a renewal after lost never replaces the newer holder’s record', () => {
+    const table = new MemoryLeaseTable();
+    const a = new LeaseHolder({ vmId: VM, host: 'a', leaseDurationUs: DURATION_US, releaseMarginUs: 0 }, 'b');
+    let r = a.renewal(1, 0);
+    expect(a.answer(perform(table, r.requestId, r.op)).kind).toBe('granted');
+    // The failover service takes the lease over for b: term 2.
+    const before = table.peek(VM)!;
+    table.handle({ kind: 'update', id: 100, vmId: VM, record: takeOverRecord('b', 2, 10_000, DURATION_US), expectedRevision: before.revision });
+    r = a.renewal(1, 11_000);
+    expect(a.answer(perform(table, r.requestId, r.op))).toEqual({ kind: 'lost', holder: 'b', term: 2 });
+    // One more renewal (a caller that missed the 'lost', or a stale promotion under term 1).
+    r = a.renewal(1, 12_000);
+    perform(table, r.requestId, r.op);
+    // Actual: the store now names a at term 1 again (revision 4).
+    expect(table.peek(VM)?.record).toMatchObject({ primaryHost: 'b', term: 2 });
+  });
+
+  it('a claim under a stale promotion term, after lost to a newer term, never overwrites the newer term', () => {
+    const table = new MemoryLeaseTable();
+    table.handle({ kind: 'create', id: 1, vmId: VM, record: { primaryHost: 'a', term: 1, expiresAtMs: 30, backupHost: 'c' } });
+    table.handle({ kind: 'update', id: 2, vmId: VM, record: takeOverRecord('c', 2, 1_000, DURATION_US), expectedRevision: 1 });
+    table.handle({ kind: 'update', id: 3, vmId: VM, record: takeOverRecord('b', 3, 2_000, DURATION_US), expectedRevision: 2 });
+    // c was promoted under term 2 (the failover service has since moved on to term 3 for b).
+    const c = new LeaseHolder({ vmId: VM, host: 'c', leaseDurationUs: DURATION_US, releaseMarginUs: 0 });
+    let r = c.renewal(2, 3_000);
+    expect(c.answer(perform(table, r.requestId, r.op))).toEqual({ kind: 'lost', holder: 'b', term: 3 });
+    r = c.renewal(2, 3_100);
+    perform(table, r.requestId, r.op);
+    // Actual: c at term 2 replaced b at term 3.
+    expect(table.peek(VM)?.record).toMatchObject({ primaryHost: 'b', term: 3 });
+  });
+});
+
+describe('MISMATCH: rewritten for this host’s record at an older term', () => {
+  it('a conflict showing this host under an older term than the renewal is not “still this host’s at its term”', () => {
+    // RenewalOutcome 'rewritten' is documented as "the record is still this host's at its term";
+    // holder.ts line 89 only checks record.term > term, so an older term of its own is 'rewritten' too,
+    // and the next renewal raises the term by itself (no take-over): terms then grow without one.
+    const a = new LeaseHolder({ vmId: VM, host: 'a', leaseDurationUs: DURATION_US, releaseMarginUs: 0 });
+    const r = a.renewal(3, 0);
+    expect(a.answer({ requestId: r.requestId, outcome: 'conflict', record: { primaryHost: 'a', term: 2, expiresAtMs: 30 }, revision: 5 }).kind).not.toBe('rewritten');
+  });
+});
