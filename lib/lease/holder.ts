@@ -23,7 +23,7 @@ export type RenewalOutcome =
   | { readonly kind: 'granted'; readonly permitUntilUs: number }
   /** The record is still this host's at its term, rewritten by another writer (a membership change): renew on the new revision. */
   | { readonly kind: 'rewritten' }
-  /** Another host holds the lease, or a newer term: this host is deposed. */
+  /** Another host holds the lease, or this host under another term: this host is deposed (it keeps its permit, which runs out). */
   | { readonly kind: 'lost'; readonly holder: string; readonly term: number }
   /** No answer from the store (the write may or may not have applied): the permit runs out on its own. */
   | { readonly kind: 'unavailable' }
@@ -77,16 +77,22 @@ export class LeaseHolder {
   answer(r: LeaseResult): RenewalOutcome {
     if (r.requestId !== this.#requestId) return { kind: 'ignored' };
     if (r.outcome === 'unavailable') return { kind: 'unavailable' };
-    this.#revision = r.revision;
     if (r.outcome === 'ok') {
+      this.#revision = r.revision;
       const until = this.#sentUs + this.options.leaseDurationUs - this.options.releaseMarginUs;
       this.#permitUntilUs = Math.max(this.#permitUntilUs, until);
       return { kind: 'granted', permitUntilUs: until };
     }
     const record = r.record;
-    if (record === null) return { kind: 'ignored' }; // the record vanished: the next renewal creates it
+    if (record === null) {
+      this.#revision = r.revision; // the record vanished: the next renewal creates it
+      return { kind: 'ignored' };
+    }
+    // Another holder, or this host under another term: deposed. Its revision is not adopted, so no later
+    // renewal of this holder can replace that record by compare-and-set.
+    if (record.primaryHost !== this.options.host || record.term !== this.#term) return { kind: 'lost', holder: record.primaryHost, term: record.term };
+    this.#revision = r.revision;
     if (record.backupHost !== undefined) this.#backupHost = record.backupHost;
-    if (record.primaryHost !== this.options.host || record.term > this.#term) return { kind: 'lost', holder: record.primaryHost, term: record.term };
     return { kind: 'rewritten' };
   }
 }

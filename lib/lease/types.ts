@@ -11,11 +11,11 @@ export type Revision = number;
 /**
  * Who may release a protected VM's output, and until when.
  *
- * `expiresAtMs` is on the wall clock of the host that wrote the record
- * (writer's wall time at send + lease duration); an observer compares it with
- * its own wall clock, which is at most `clockSkewBoundMs` apart. The writer
- * itself never compares it with a wall clock: it counts on its monotonic
- * clock from the moment it sent the write (see lib/lease/README.md).
+ * `expiresAtMs` is on the clock of the host that wrote the record (its time
+ * at send plus the lease duration). The writer stops releasing a margin
+ * before it on its own clock; the failover service lets a successor start
+ * only once its own clock reads the expiry plus the skew bound
+ * (lib/lease/README.md, docs/fencing.md).
  */
 export interface LeaseRecord {
   readonly primaryHost: string;

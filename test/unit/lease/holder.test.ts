@@ -208,7 +208,7 @@ describe('answers', () => {
 });
 
 describe('membership', () => {
-  it('renewals carry over the backupHost of a conflict’s record, rewritten or lost', () => {
+  it('renewals carry over the backupHost of a conflict’s record when it is still the holder’s; a record that deposed it changes nothing', () => {
     const h = granted(0, 1, 1, holder('b'));
     let r = h.renewal(1, 1_000);
     h.answer(conflict(r.requestId, 2, rec('a', 1, 30, 'c')));
@@ -220,8 +220,10 @@ describe('membership', () => {
     expect(cas(h.renewal(1, 3_000).op).record.backupHost).toBe('');
     const lost = granted(0, 1, 1, holder('b'));
     r = lost.renewal(1, 1_000);
-    lost.answer(conflict(r.requestId, 2, rec('z', 2, 60, 'y')));
-    expect(lost.backupHost).toBe('y');
+    expect(lost.answer(conflict(r.requestId, 2, rec('z', 2, 60, 'y')))).toMatchObject({ kind: 'lost' });
+    expect(lost.backupHost).toBe('b');
+    // Nor its revision: a renewal after it cannot replace the record that deposed the holder.
+    expect(cas(lost.renewal(1, 2_000).op).expectedRevision).toBe(1);
   });
 
   it('a record without backupHost (a writer that keeps no membership) leaves the holder’s as it was', () => {

@@ -1,19 +1,7 @@
 /**
- * BUG (lib/lease/holder.ts, answer(), line 80 `this.#revision = r.revision`
- * before the outcome is decided): a 'lost' answer makes the holder adopt the
- * revision of the record that deposed it. Any later renewal() (the holder
- * does not refuse one) is then a compare-and-set on the winner's revision
- * and replaces the newer holder's record with an older term: the fencing
- * term goes backwards and the store names the deposed host again.
- *
- * The host agent does not renew after 'lost' (deposed sends none, and a
- * stale PROMOTE is refused by its seq), so the services are safe today; the
- * lease-safety property had to leave stale promotions out of its failover
- * model to pass. Expected: a holder never produces a CAS that can replace a
- * record naming another host or a newer term (keep the old revision on
- * 'lost', or refuse a renewal below the newest term seen).
- *
- * Not committed on purpose: it fails until lib/lease/holder.ts changes.
+ * A holder that was deposed never produces a compare-and-set that can
+ * replace the record that deposed it: it does not adopt that record's
+ * revision, and a record naming it under another term deposes it too.
  */
 import { describe, expect, it } from 'vitest';
 import { LeaseHolder } from '../../../lib/lease/holder.js';
