@@ -56,7 +56,9 @@ export class Child {
     readonly options: ChildOptions,
     cliPath = compiledCliPath(),
   ) {
-    this.#child = spawn(process.execPath, [cliPath, ...options.args], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+    // SPECULA_CHILD_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every child's node: profiling a fleet.
+    const nodeArgs = (process.env.SPECULA_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    this.#child = spawn(process.execPath, [...nodeArgs, cliPath, ...options.args], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
     living.add(this);
     this.#child.stdout!.setEncoding('utf8').on('data', (chunk: string) => this.#onStdout(chunk));
     this.#child.stderr!.setEncoding('utf8').on('data', (chunk: string) => this.#onStderr(chunk));
