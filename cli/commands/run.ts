@@ -42,10 +42,15 @@ export function runCommand(): Command {
       });
       if (flags.runtime === 'nats') {
         const { runOnNats } = await import('../launcher/nats-run.js');
-        const results = await runOnNats(config, { natsUrl: flags.natsUrl, vms: flags.vms, ...(flags.verbose ? { onLog: (line: string) => process.stderr.write(line + '\n') } : {}) });
+        const results = await runOnNats(config, {
+          natsUrl: flags.natsUrl,
+          vms: flags.vms,
+          onViolation: (v) => process.stderr.write(`specula run: audit: ${v.invariant} (${v.rule}) on ${v.host ?? 'the bus'}: ${v.detail}\n`),
+          ...(flags.verbose ? { onLog: (line: string) => process.stderr.write(line + '\n') } : {}),
+        });
         const out = results.length === 1 ? formatResult(results[0]!, flags.format) : results.map((r) => formatResult(r, flags.format)).join('\n');
         process.stdout.write(out + '\n');
-        process.exitCode = results.every((r) => r.streamVerified) ? EXIT_OK : EXIT_FAILED;
+        process.exitCode = results.every((r) => r.streamVerified && (r.auditViolations ?? 0) === 0) ? EXIT_OK : EXIT_FAILED;
         return;
       }
       if (flags.vms !== 1) throw new ConfigError('--vms: the simulator runs one VM per run');

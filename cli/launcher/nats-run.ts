@@ -9,6 +9,8 @@ import { vmConfigs } from '../commands/service.js';
 import { Fleet } from './fleet.js';
 import { ReportCollector } from './reports.js';
 import { natsRunResult, type CrashRecord } from './results.js';
+import { BusAuditor } from '../../services/auditor/main.js';
+import type { Violation } from '../../services/auditor/violations.js';
 
 export interface NatsRunOptions {
   readonly natsUrl: string;
@@ -20,6 +22,10 @@ export interface NatsRunOptions {
   readonly onLog?: (line: string) => void;
   /** Interval of the services' reports on the bus. */
   readonly reportIntervalMs?: number;
+  /** Audit every VM's bus (output commit, one primary) during the run; on by default. */
+  readonly audit?: boolean;
+  /** Each violation the auditors find, as they find it. */
+  readonly onViolation?: (v: Violation) => void;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -47,6 +53,9 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
   const vms = options.vms ?? 1;
   const configs = vmConfigs(base, vms);
   const collector = new ReportCollector(nc, configs.map((c) => c.vmId));
+  // Subscribed before any service starts: it learns terms from the first assignments and epochs from the first bytes.
+  const auditors = (options.audit ?? true) ? configs.map((c) => new BusAuditor(nc, c.vmId, (v) => options.onViolation?.(v))) : [];
+  await nc.flush();
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
   const lifetimeS = Math.ceil(config.durationS + graceMs / 1000 + 30);
   let fleet: Fleet | null = null;
@@ -77,11 +86,12 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     await new Promise((resolve) => setTimeout(resolve, 200));
     if (unexpected.length > 0) throw unexpected[0]!;
     const wallMs = Math.round(performance.now() - t0);
-    return configs.map((vmConfig) => natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }));
+    return configs.map((vmConfig, i) => ({ ...natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }), ...(auditors[i] ? { auditViolations: auditors[i].violations.length } : {}) }));
   } finally {
     if (crashTimer !== null) clearTimeout(crashTimer);
     await fleet?.stop();
     collector.close();
+    for (const a of auditors) a.close();
     await nc.close().catch(() => undefined);
   }
 }

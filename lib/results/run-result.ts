@@ -51,6 +51,8 @@ export interface RunResult {
   wallMs: number;
   /** NATS runs: bytes all services published on the bus per byte the client received. */
   busBytesPerGoodputByte?: number;
+  /** NATS runs: what the auditor, subscribed to the VM's bus, found against output commit and one primary. */
+  auditViolations?: number;
 }
 
 /** The fields that describe the scenario rather than its outcome. */
