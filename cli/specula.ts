@@ -5,6 +5,8 @@ import { configDocsCommand } from './commands/config-docs.js';
 import { experimentCommand } from './commands/experiment.js';
 import { runCommand } from './commands/run.js';
 import { serviceCommand } from './commands/service.js';
+import { statusCommand } from './commands/status.js';
+import { upCommand } from './commands/up.js';
 import { voprCommand } from './commands/vopr.js';
 import { EXIT_FAILED, EXIT_USAGE } from './exit-codes.js';
 
@@ -16,6 +18,8 @@ const program = new Command('specula')
 program.addCommand(runCommand().exitOverride());
 program.addCommand(experimentCommand().exitOverride());
 program.addCommand(serviceCommand().exitOverride());
+program.addCommand(upCommand().exitOverride());
+program.addCommand(statusCommand().exitOverride());
 program.addCommand(voprCommand().exitOverride());
 program.addCommand(configDocsCommand().exitOverride());
 

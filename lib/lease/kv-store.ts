@@ -111,6 +111,19 @@ export class KvLeaseStore implements LeaseStore {
   }
 }
 
+/**
+ * Forgets `vmId`'s lease (purges its history): only for a VM being created
+ * anew under an id an earlier one used (`specula up`), never while it is
+ * protected. Its first primary then creates the record at term 1.
+ */
+export async function forgetLease(store: KvLeaseStore, vmId: string): Promise<void> {
+  try {
+    await store.kv.purge(checkKey(vmId));
+  } catch (err) {
+    throw mapKvError(err, `forget lease ${vmId}`);
+  }
+}
+
 function checkKey(vmId: string): string {
   assertLeaseKey(vmId);
   return vmId;

@@ -40,6 +40,8 @@ export interface NetbufferStats {
   duplicatesDropped: number;
   /** Releases that waited because the permit had expired (the host could not renew its lease). */
   releasesWithoutPermit: number;
+  /** Payload bytes released to the wire (data of remus mode; 0 in speculative modes, where the acker sends data). */
+  bytesReleased: number;
 }
 
 interface EpochQueue {
@@ -61,7 +63,7 @@ const segmentKey = (seg: Segment): string => `${seg.seq}/${seg.payload.length}/$
 export class NetbufferCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, releasesWithoutPermit: 0 };
+  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, releasesWithoutPermit: 0, bytesReleased: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   readonly #idleSubscriptions: readonly string[];
@@ -151,6 +153,7 @@ export class NetbufferCore implements Core {
     if (committed && this.#permit.allows(this.#term, nowUs)) {
       // Its epoch is already on the backup (it overtook nothing): release at once.
       this.stats.segmentsReleased++;
+      this.stats.bytesReleased += seg.payload.length;
       return [{ kind: 'send', subject: this.options.outSubject, msg: seg }];
     }
     const bytes = seg.payload.length + TCP_IP_HEADER_BYTES;
@@ -203,6 +206,7 @@ export class NetbufferCore implements Core {
       const queue = this.#queues.shift()!;
       for (const seg of queue.segments) {
         this.stats.heldBytes -= seg.payload.length + TCP_IP_HEADER_BYTES;
+        this.stats.bytesReleased += seg.payload.length;
         effects.push({ kind: 'send', subject: this.options.outSubject, msg: seg });
       }
       this.stats.segmentsReleased += queue.segments.length;

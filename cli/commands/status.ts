@@ -1,0 +1,167 @@
+import Table from 'cli-table3';
+import { Command, Option } from 'commander';
+import { decode } from '../../lib/codec/codec.js';
+import type { FailoverStatus, Heartbeat, ServiceReport } from '../../lib/codec/messages.js';
+import { connectNats } from '../../lib/runtime/nats/connect.js';
+import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
+import { num } from '../run-options.js';
+
+interface StatusFlags {
+  natsUrl: string;
+  vm?: string;
+  once: boolean;
+  waitMs: number;
+  intervalMs: number;
+  format: 'table' | 'json';
+}
+
+/** What the bus says of one host of one VM. */
+export interface HostStatus {
+  readonly host: string;
+  readonly role: string;
+  readonly term: number;
+  /** Committed (primary) or applied (backup). */
+  readonly epoch: number;
+  readonly synced: boolean;
+  /** Held by the netbuffer / in the speculative buffer, now. */
+  readonly heldBytes: number | null;
+  readonly specBytes: number | null;
+  /** Bytes per second leaving this host for the client, over the last reports. */
+  readonly goodputBitsPerSec: number | null;
+}
+
+export interface VmStatus {
+  readonly vmId: string;
+  readonly failover: { readonly state: string; readonly term: number; readonly primaryHost: string; readonly backupHost: string } | null;
+  readonly hosts: readonly HostStatus[];
+}
+
+interface Sample {
+  readonly atUs: number;
+  readonly bytes: number;
+}
+
+/** Builds each VM's status from heartbeats, the failover service's views and the services' reports. */
+export class StatusBoard {
+  readonly #heartbeats = new Map<string, Heartbeat>();
+  readonly #views = new Map<string, FailoverStatus>();
+  readonly #reports = new Map<string, { report: ServiceReport; stats: Record<string, unknown> }>();
+  /** Two last samples of bytes sent to the client per VM and host, for a rate. */
+  readonly #sent = new Map<string, [Sample | null, Sample]>();
+
+  heartbeat(hb: Heartbeat): void {
+    this.#heartbeats.set(`${hb.vmId}/${hb.host}`, hb);
+  }
+  view(v: FailoverStatus): void {
+    this.#views.set(v.vmId, v);
+  }
+  report(r: ServiceReport): void {
+    let stats: Record<string, unknown>;
+    try {
+      stats = JSON.parse(r.statsJson) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    this.#reports.set(`${r.vmId}/${r.host}/${r.service}`, { report: r, stats });
+    // The failover service publishes its view when it changes; its reports carry it too, for a watcher that came later.
+    if (r.service === 'failover' && !this.#views.has(r.vmId) && typeof stats.state === 'string') {
+      this.#views.set(r.vmId, { type: 'failoverStatus', vmId: r.vmId, term: Number(stats.term ?? 0), state: stats.state as FailoverStatus['state'], primaryHost: String(stats.primaryHost ?? ''), backupHost: String(stats.backupHost ?? ''), recovering: false });
+    }
+    // Bytes toward the client: the acker's client-acknowledged data (speculative modes), the netbuffer's released data (remus).
+    const bytes = r.service === 'acker' ? Number(stats.clientAckSeq ?? 0) : r.service === 'netbuffer' ? Number(stats.bytesReleased ?? 0) : null;
+    if (bytes === null || !Number.isFinite(bytes)) return;
+    const key = `${r.vmId}/${r.host}/${r.service}`;
+    const last = this.#sent.get(key);
+    this.#sent.set(key, [last?.[1] ?? null, { atUs: r.atUs, bytes }]);
+  }
+
+  #rate(vmId: string, host: string, service: string): number | null {
+    const s = this.#sent.get(`${vmId}/${host}/${service}`);
+    if (s === undefined || s[0] === null || s[1].atUs <= s[0].atUs) return null;
+    return Math.max(0, ((s[1].bytes - s[0].bytes) * 8 * 1e6) / (s[1].atUs - s[0].atUs));
+  }
+
+  vms(): VmStatus[] {
+    const ids = new Set([...this.#heartbeats.values()].map((h) => h.vmId));
+    for (const id of this.#views.keys()) ids.add(id);
+    return [...ids].sort().map((vmId) => {
+      const v = this.#views.get(vmId);
+      const hosts = [...this.#heartbeats.values()]
+        .filter((h) => h.vmId === vmId)
+        .sort((a, b) => a.host.localeCompare(b.host))
+        .map((hb): HostStatus => {
+          const stat = (service: string, key: string): number | null => {
+            const value = this.#reports.get(`${vmId}/${hb.host}/${service}`)?.stats[key];
+            return typeof value === 'number' ? value : null;
+          };
+          const rates = [this.#rate(vmId, hb.host, 'acker'), this.#rate(vmId, hb.host, 'netbuffer')].filter((r): r is number => r !== null);
+          return { host: hb.host, role: hb.role, term: hb.term, epoch: hb.epoch, synced: hb.synced, heldBytes: stat('netbuffer', 'heldBytes'), specBytes: stat('acker', 'specBufferBytes'), goodputBitsPerSec: rates.length === 0 ? null : rates.reduce((a, b) => a + b, 0) };
+        });
+      return { vmId, failover: v === undefined ? null : { state: v.state, term: v.term, primaryHost: v.primaryHost, backupHost: v.backupHost }, hosts };
+    });
+  }
+}
+
+const mbps = (bits: number | null): string => (bits === null ? '-' : (bits / 1e6).toFixed(1));
+
+export function renderStatus(vms: readonly VmStatus[]): string {
+  if (vms.length === 0) return 'no VM reports on this bus yet';
+  const table = new Table({ head: ['vm', 'failover', 'host', 'role', 'term', 'epoch', 'synced', 'goodput Mbit/s', 'held B', 'spec B'] });
+  for (const vm of vms) {
+    const f = vm.failover === null ? '-' : `${vm.failover.state} (term ${vm.failover.term})`;
+    for (const h of vm.hosts) table.push([vm.vmId, f, h.host, h.role, h.term, h.epoch, h.synced ? 'yes' : 'no', mbps(h.goodputBitsPerSec), h.heldBytes ?? '-', h.specBytes ?? '-']);
+  }
+  return table.toString();
+}
+
+/** `specula status`: live, from the bus: for each VM, each host's role, term, epoch, goodput, held and speculative bytes. */
+export function statusCommand(): Command {
+  return new Command('status')
+    .description('show, live from the bus, each VM: role per host, term, last committed epoch, goodput, held bytes and speculative bytes')
+    .addOption(new Option('--nats-url <url>', 'NATS server(s)').env('NATS_URL').default(DEFAULT_NATS_URL))
+    .option('--vm <id>', 'one VM only (default: every VM on the bus)')
+    .option('--once', 'print once, after --wait-ms of listening, and exit', false)
+    .addOption(new Option('--wait-ms <n>', 'with --once: how long to listen first (reports come every second)').argParser(num).default(2_500))
+    .addOption(new Option('--interval-ms <n>', 'refresh interval').argParser(num).default(1_000))
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (flags: StatusFlags) => {
+      const nc = await connectNats({ servers: flags.natsUrl, name: 'specula-status' });
+      const board = new StatusBoard();
+      const vm = flags.vm ?? '*';
+      const on = <T>(subject: string, type: Parameters<typeof decode>[0], take: (msg: T) => void) =>
+        nc.subscribe(subject, {
+          callback: (err, m) => {
+            if (err !== null) return;
+            try {
+              take(decode(type, m.data) as T);
+            } catch {
+              // not ours to judge: status only reads what decodes
+            }
+          },
+        });
+      on<Heartbeat>(`specula.${vm}.hb.*`, 'heartbeat', (hb) => board.heartbeat(hb));
+      on<FailoverStatus>(`specula.${vm}.failover`, 'failoverStatus', (v) => board.view(v));
+      on<ServiceReport>(`specula.${vm}.report`, 'serviceReport', (r) => board.report(r));
+      const print = () => {
+        const vms = board.vms();
+        if (flags.format === 'json') process.stdout.write(JSON.stringify(vms) + '\n');
+        else process.stdout.write((process.stdout.isTTY && !flags.once ? '\x1b[2J\x1b[H' : '') + renderStatus(vms) + '\n');
+      };
+      if (flags.once) {
+        await new Promise((r) => setTimeout(r, flags.waitMs));
+        print();
+        await nc.close();
+        return;
+      }
+      const timer = setInterval(print, flags.intervalMs);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearInterval(timer);
+          resolve();
+        };
+        process.once('SIGINT', done);
+        process.once('SIGTERM', done);
+      });
+      await nc.close();
+    });
+}

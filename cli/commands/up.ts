@@ -1,0 +1,131 @@
+import { Command, Option } from 'commander';
+import { withNatsTiming } from '../../lib/config/nats-profile.js';
+import { parseConfig } from '../../lib/config/parse.js';
+import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
+import { TransportError } from '../../lib/errors.js';
+import { forgetLease, LEASE_BUCKET } from '../../lib/lease/kv-store.js';
+import { connectNats } from '../../lib/runtime/nats/connect.js';
+import { openLeaseStore } from '../../lib/runtime/nats/service-process.js';
+import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
+import { BusAuditor } from '../../services/auditor/main.js';
+import { EXIT_FAILED } from '../exit-codes.js';
+import { Fleet } from '../launcher/fleet.js';
+import { startOwnNatsServer, type OwnNatsServer } from '../launcher/nats-server.js';
+import { num } from '../run-options.js';
+import { serviceConfig, vmConfigs } from './service.js';
+
+interface UpFlags {
+  mode: Mode;
+  vms: number;
+  audit: boolean;
+  config?: string;
+  natsUrl: string;
+  exitAfterS?: number;
+  logLevel: string;
+}
+
+/** A server at `url`, or null when nothing answers there. */
+async function reachable(url: string): Promise<boolean> {
+  try {
+    const nc = await connectNats({ servers: url, reconnect: false, connectTimeoutMs: 1_000 });
+    await nc.close();
+    return true;
+  } catch (err) {
+    if (err instanceof TransportError) return false;
+    throw err;
+  }
+}
+
+/**
+ * `specula up`: protected VMs on this machine, every service its own process
+ * over NATS: the failover service and three hosts (primary, backup, spare)
+ * with their agents and services. Logs on stderr prefixed by host and
+ * service; ready when every process says so; Ctrl-C stops everything.
+ */
+export function upCommand(): Command {
+  return new Command('up')
+    .description('start protected VMs locally: the failover service and three hosts with their services, each a process over NATS (a nats-server is started if none answers)')
+    .addOption(new Option('--mode <mode>', 'replication mode').choices(MODES.filter((m) => m !== 'native')).default('spec'))
+    .addOption(new Option('--vms <n>', 'protected VMs (each service process serves all of them)').argParser(num).default(1))
+    .option('--audit', 'run the auditor on every VM\'s bus and stop everything at the first violation', false)
+    .addOption(new Option('--config <file>', 'run configuration as a JSON file (its timing as given; without one, NATS timing)').env('SPECULA_CONFIG'))
+    .addOption(new Option('--nats-url <url>', 'NATS server(s); if nothing answers, a nats-server is started on a free port').env('NATS_URL').default(DEFAULT_NATS_URL))
+    .addOption(new Option('--exit-after-s <n>', 'stop everything after this many seconds').argParser(num))
+    .addOption(new Option('--log-level <level>', 'level of the services\' logs').choices(['debug', 'info', 'warn', 'error', 'silent']).default('warn'))
+    .action(async (flags: UpFlags) => {
+      const say = (line: string) => process.stderr.write(`specula up: ${line}\n`);
+      let config: RunConfig;
+      if (flags.config !== undefined) config = serviceConfig({ config: flags.config, configJson: '{}' });
+      else config = withNatsTiming(parseConfig(runConfigSchema, { mode: flags.mode, durationS: 3_600 }));
+      const configs = vmConfigs(config, flags.vms);
+      let own: OwnNatsServer | null = null;
+      let natsUrl = flags.natsUrl;
+      if (!(await reachable(natsUrl))) {
+        own = await startOwnNatsServer();
+        natsUrl = own.url;
+        say(`no NATS server at ${flags.natsUrl}: started nats-server at ${natsUrl}`);
+      }
+      const nc = await connectNats({ servers: natsUrl, name: 'specula-up' });
+      let fleet: Fleet | null = null;
+      let stopping: Promise<void> | null = null;
+      const stop = (why: string, code = 0): Promise<void> => {
+        stopping ??= (async () => {
+          say(`stopping (${why})`);
+          await fleet?.stop();
+          await nc.close().catch(() => undefined);
+          await own?.stop();
+          process.exitCode = code;
+        })();
+        return stopping;
+      };
+      const auditors = flags.audit
+        ? configs.map(
+            (c) =>
+              new BusAuditor(nc, c.vmId, (v) => {
+                say(`audit: ${v.invariant} (${v.rule}) on ${v.host ?? 'the bus'}: ${v.detail}`);
+                void stop('audit violation', EXIT_FAILED);
+              }),
+          )
+        : [];
+      await nc.flush();
+      // These VMs are created now: a lease an earlier VM of the same id left in the bucket would depose their first primary.
+      const leases = await openLeaseStore(nc, LEASE_BUCKET, natsUrl);
+      for (const c of configs) await forgetLease(leases, c.vmId);
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+      try {
+        fleet = await Fleet.start({ natsUrl, config, vms: flags.vms, logLevel: flags.logLevel, onLog: (line) => process.stderr.write(line + '\n') });
+      } catch (err) {
+        await stop('a service did not start', EXIT_FAILED);
+        throw err;
+      }
+      const hosts = [config.hosts.primary, config.hosts.backup, ...config.hosts.spares];
+      say(`ready: ${configs.length} VM(s) in ${config.mode} mode (${configs.map((c) => c.vmId).join(', ')}) on ${hosts.join(', ')}; ${fleet.children.length} processes; NATS ${natsUrl}${flags.audit ? '; auditing' : ''}`);
+      say(`a transfer: specula service client --nats-url ${natsUrl} --config-json '${JSON.stringify({ vmId: config.vmId, mode: config.mode, durationS: 10 })}'${flags.vms > 1 ? ` --vms ${flags.vms}` : ''}`);
+      say(`watch: specula status --nats-url ${natsUrl}`);
+      process.stdout.write(JSON.stringify({ kind: 'up', natsUrl, mode: config.mode, vms: configs.map((c) => c.vmId), hosts, processes: fleet.children.map((c) => ({ label: c.child.label, pid: c.child.pid })) }) + '\n');
+      const lifetime = flags.exitAfterS === undefined ? null : setTimeout(() => void stop('lifetime'), flags.exitAfterS * 1000);
+      // A process that dies on its own (not killed by a test or an operator) is reported; the rest goes on, as hosts do.
+      const reported = new Set<string>();
+      const watch = setInterval(() => {
+        for (const err of fleet?.unexpectedExits() ?? []) {
+          const line = err.message.split('\n')[0]!;
+          if (reported.has(line)) continue;
+          reported.add(line);
+          say(line);
+        }
+      }, 1_000);
+      await new Promise<void>((resolve) => {
+        const check = setInterval(() => {
+          if (stopping !== null) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 100);
+      });
+      await stopping;
+      clearInterval(watch);
+      if (lifetime) clearTimeout(lifetime);
+      for (const a of auditors) a.close();
+    });
+}

@@ -1,0 +1,80 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { TransportError } from '../../lib/errors.js';
+
+const FALLBACK_BINARY = '/usr/sbin/nats-server';
+const READY_TIMEOUT_MS = 10_000;
+
+/** The nats-server binary: on PATH first, then /usr/sbin/nats-server; null when neither exists. */
+export function findNatsServerBinary(): string | null {
+  const candidates = [...(process.env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, 'nats-server')), FALLBACK_BINARY];
+  for (const path of candidates) {
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = new Socket();
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+    s.connect(port, '127.0.0.1');
+  });
+}
+
+/** A nats-server this process started (JetStream on, store in a temp dir). */
+export interface OwnNatsServer {
+  readonly url: string;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts nats-server with JetStream on a free loopback port; a TransportError when there is no binary or it does not come up. */
+export async function startOwnNatsServer(): Promise<OwnNatsServer> {
+  const binary = findNatsServerBinary();
+  if (binary === null) throw new TransportError('no NATS server answered and no nats-server binary was found (PATH, /usr/sbin/nats-server): set NATS_URL or install nats-server');
+  const port = await freePort();
+  const storeDir = mkdtempSync(join(tmpdir(), 'specula-nats-'));
+  const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: 'ignore' });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(storeDir, { recursive: true, force: true });
+  };
+  const deadline = performance.now() + READY_TIMEOUT_MS;
+  while (!(await accepts(port))) {
+    if (child.exitCode !== null || performance.now() > deadline) {
+      await stop();
+      throw new TransportError(`nats-server (${binary}) did not start on port ${port}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url: `nats://127.0.0.1:${port}`, process: child, stop };
+}
