@@ -46,6 +46,7 @@ interface ServiceFlags {
   backupHost?: string;
   spareHosts?: string;
   leaseBucket: string;
+  leaseReplicas: number;
 }
 
 /** A comma-separated list of host names; empty entries dropped (so '' is no host). */
@@ -111,6 +112,7 @@ export function serviceCommand(): Command {
     .addOption(new Option('--backup-host <name>', 'the VM\'s first backup (overrides hosts.backup)'))
     .addOption(new Option('--spare-hosts <names>', 'spare hosts, comma-separated (overrides hosts.spares)'))
     .addOption(new Option('--lease-bucket <name>', 'host-agent, failover: JetStream KV bucket of the leases (created when missing)').env('SPECULA_LEASE_BUCKET').default(LEASE_BUCKET))
+    .addOption(new Option('--lease-replicas <n>', 'host-agent, failover: replicas of the lease bucket when this process creates it (3 or 5 on a JetStream cluster)').argParser(num).env('SPECULA_LEASE_REPLICAS').default(1))
     .addOption(new Option('--log-level <level>', 'level of the stderr logs').choices(['debug', 'info', 'warn', 'error', 'silent']).env('SPECULA_LOG_LEVEL').default('info'))
     .action(async (name: ServiceName, flags: ServiceFlags) => {
       const configs = vmConfigs(serviceConfig(flags), flags.vms);
@@ -118,9 +120,10 @@ export function serviceCommand(): Command {
       process.env.SPECULA_LOG_LEVEL = flags.logLevel;
       const def = await serviceDefinition(name);
       const { runServiceProcess } = await import('../../lib/runtime/nats/service-process.js');
+      if (![1, 3, 5].includes(flags.leaseReplicas)) throw new ConfigError(`--lease-replicas ${flags.leaseReplicas}: must be 1, 3 or 5`);
       const exitAfterS = flags.exitAfterS ?? (name === 'client' ? Math.max(...configs.map((c) => c.durationS)) : undefined);
       try {
-        const final = await runServiceProcess(def, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, reportIntervalMs: flags.reportIntervalMs, ...(exitAfterS === undefined ? {} : { exitAfterS }) });
+        const final = await runServiceProcess(def, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, leaseReplicas: flags.leaseReplicas as 1 | 3 | 5, reportIntervalMs: flags.reportIntervalMs, ...(exitAfterS === undefined ? {} : { exitAfterS }) });
         // A client that never connected verified nothing; one whose bus dropped measured the outage, not the link.
         if (name === 'client' && final.vms.some((v) => v.stats.connected !== true || v.shell.disconnects > 0)) process.exitCode = EXIT_FAILED;
       } catch (err) {

@@ -10,6 +10,8 @@ export interface FleetOptions {
   readonly config: RunConfig;
   readonly vms: number;
   readonly leaseBucket?: string;
+  /** Replicas of the lease bucket (3 on a three-server cluster). */
+  readonly leaseReplicas?: 1 | 3 | 5;
   readonly logLevel?: string;
   readonly reportIntervalMs?: number;
   /** Each child's stderr lines, prefixed with its host and service; none: quiet. */
@@ -59,6 +61,7 @@ export class Fleet {
     const args = ['service', plan.service, '--config-json', JSON.stringify(o.config), '--nats-url', o.natsUrl, '--vms', String(o.vms)];
     if (plan.host !== null) args.push('--host', plan.host);
     if (o.leaseBucket !== undefined) args.push('--lease-bucket', o.leaseBucket);
+    if (o.leaseReplicas !== undefined) args.push('--lease-replicas', String(o.leaseReplicas));
     if (o.reportIntervalMs !== undefined) args.push('--report-interval-ms', String(o.reportIntervalMs));
     if (o.exitAfterS !== undefined && plan.service !== 'client') args.push('--exit-after-s', String(o.exitAfterS));
     args.push(...extraArgs);

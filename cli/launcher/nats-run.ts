@@ -26,6 +26,11 @@ export interface NatsRunOptions {
   readonly audit?: boolean;
   /** Each violation the auditors find, as they find it. */
   readonly onViolation?: (v: Violation) => void;
+  /** The lease bucket and its replicas (3 on a three-server cluster); the default bucket otherwise. */
+  readonly leaseBucket?: string;
+  readonly leaseReplicas?: 1 | 3 | 5;
+  /** Called once the client runs, with the fleet: a test may kill a server or a process mid-transfer. */
+  readonly onRunning?: (fleet: Fleet) => void;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -47,8 +52,8 @@ const RUN_REPORT_INTERVAL_MS = 250;
  */
 export async function runOnNats(config: RunConfig, options: NatsRunOptions): Promise<RunResult[]> {
   const t0 = performance.now();
-  // Fail fast, in this process, with a clear TransportError when the server is unreachable.
-  const nc = await connectNats({ servers: options.natsUrl, name: 'specula-run', reconnect: false });
+  // Fail fast, in this process, with a clear TransportError when the server is unreachable (the first connect never retries).
+  const nc = await connectNats({ servers: options.natsUrl, name: 'specula-run', maxReconnectAttempts: -1, reconnectTimeWaitMs: 100 });
   const base: RunConfig = withNatsTiming({ ...config, vmId: `${config.vmId.slice(0, VM_ID_BASE_MAX)}-${randomUUID().slice(0, 8)}` });
   const vms = options.vms ?? 1;
   const configs = vmConfigs(base, vms);
@@ -62,10 +67,20 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
   const crashes: CrashRecord[] = [];
   let crashTimer: NodeJS.Timeout | null = null;
   try {
-    fleet = await Fleet.start({ natsUrl: options.natsUrl, config: base, vms, exitAfterS: lifetimeS, reportIntervalMs: options.reportIntervalMs ?? RUN_REPORT_INTERVAL_MS, ...(options.onLog ? { onLog: options.onLog } : {}) });
+    fleet = await Fleet.start({
+      natsUrl: options.natsUrl,
+      config: base,
+      vms,
+      exitAfterS: lifetimeS,
+      reportIntervalMs: options.reportIntervalMs ?? RUN_REPORT_INTERVAL_MS,
+      ...(options.leaseBucket !== undefined ? { leaseBucket: options.leaseBucket } : {}),
+      ...(options.leaseReplicas !== undefined ? { leaseReplicas: options.leaseReplicas } : {}),
+      ...(options.onLog ? { onLog: options.onLog } : {}),
+    });
     const clock = wallClock();
     const client = await fleet.add({ service: 'client', host: null });
     const startedUs = clock.nowUs();
+    options.onRunning?.(fleet);
     const crashAtMs = config.faults.crashPrimaryAtMs;
     if (crashAtMs !== null && isReplicated(config.mode)) {
       const f = fleet;

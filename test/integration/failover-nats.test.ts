@@ -1,48 +1,64 @@
 /**
  * The failover service over a real nats-server with its leases in JetStream
- * KV. The test plays the host agents: heartbeats for host-a (primary), host-b
- * (backup) and host-c (spare) every heartbeat interval, and host-a's lease
- * renewed by compare-and-set with each one. The CLI test needs `npm run build`
- * first (npm test does it).
+ * KV, against the REAL host agents: host-a's agent (the first primary: it
+ * creates the lease and renews it every heartbeat), host-b's agent with
+ * host-b's guest, checkpointer, netbuffer and acker (the first backup, with a
+ * synced empty image: a promotion restores epoch 0 and needs no traffic) and
+ * host-c's agent (the spare). Every service runs in this process through
+ * runServiceProcess, each on its own connection, as its own process would;
+ * host-a's and host-c's other services do not run (serviceStartupMs keeps
+ * their agents from halting meanwhile). A host "crashes" when its services'
+ * AbortSignals fire: its heartbeats and renewals stop. The CLI tests need
+ * `npm run build` first (npm test does it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decode, encode } from '../../lib/codec/codec.js';
-import type { HostRole, RoleChange, WireMessage } from '../../lib/codec/messages.js';
+import { decodeBatch } from '../../lib/codec/batch.js';
+import { decode } from '../../lib/codec/codec.js';
+import type { FailoverStatus, Heartbeat, RoleChange, WireMessage, WireMessageType } from '../../lib/codec/messages.js';
 import { subjects } from '../../lib/codec/subjects.js';
+import { NATS_TIMING } from '../../lib/config/nats-profile.js';
 import { runConfigSchema, type RunConfig } from '../../lib/config/run-config.js';
 import { KvLeaseStore } from '../../lib/lease/kv-store.js';
-import type { LeaseRecord, VersionedLease } from '../../lib/lease/types.js';
+import { leaseRecordSchema, type LeaseRecord, type LeaseStore } from '../../lib/lease/types.js';
 import { wallClock } from '../../lib/runtime/nats/clock.js';
-import { runFailoverService, type FailoverReport } from '../../services/failover/main.js';
-import { findNatsServerBinary, freePort, startNatsServer, withNats, type NatsServerProcess } from './support/nats.js';
+import { HEADER_BATCH } from '../../lib/runtime/nats/shell.js';
+import { runServiceProcess, type FinalLine, type ReadyLine, type ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
+import { ackerService } from '../../services/acker/main.js';
+import { checkpointerService } from '../../services/checkpointer/main.js';
+import { failoverService } from '../../services/failover/main.js';
+import { guestService } from '../../services/guest/main.js';
+import { hostAgentService } from '../../services/host-agent/main.js';
+import { netbufferService } from '../../services/netbuffer/main.js';
+import { freePort, skipWithoutNatsBinary, startNatsServer, withNats, type NatsServerProcess } from './support/nats.js';
 
 const HEARTBEAT_INTERVAL_MS = 50;
 const MISS_COUNT = 3;
 const LEASE_DURATION_MS = 300;
 /** Larger than the default 1 ms so that "after expiry + skew" differs visibly from "after expiry". */
 const CLOCK_SKEW_MS = 10;
-/** Bound on any one wait for the service to act (it needs ~0.5 s: detection, then the old lease's expiry). */
-const ACT_TIMEOUT_MS = 3_000;
+/** Agents whose services never start (host-a's, host-c's) must not halt during a test. */
+const SERVICE_STARTUP_MS = 60_000;
+/** Bound on any one wait for the services to act (a take-over needs ~0.5 s: detection, then the old lease's expiry). */
+const ACT_TIMEOUT_MS = 5_000;
 /** Bound on a spawned CLI becoming ready (node start and module loading on a slow machine). */
-const CLI_READY_TIMEOUT_MS = 8_000;
+const CLI_READY_TIMEOUT_MS = 15_000;
 /** Bound on JetStream recovering a killed server's KV stream after the restart. */
-const RECOVERY_TIMEOUT_MS = 8_000;
+const RECOVERY_TIMEOUT_MS = 10_000;
 const CLI = fileURLToPath(new URL('../../dist/cli/specula.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const nats = await withNats();
-const natsBinary = findNatsServerBinary();
-if (nats !== null && natsBinary === null) console.warn('failover-nats: no nats-server binary, so the lease-store outage test is SKIPPED (it kills and restarts a server of its own)');
+const skipOutage = skipWithoutNatsBinary('failover-nats: the lease-store outage test');
 afterAll(async () => {
   await nats?.stop();
 });
 
-/** The clock the service's core runs on; the same formula in this process reads the same time. */
+/** The clock the services run on (the same formula in this process reads the same time). */
 const wall = wallClock();
 const wallMs = (): number => wall.nowUs() / 1000;
 /** VM ids and buckets unique to this run: the server may be shared (NATS_URL). */
@@ -53,9 +69,14 @@ const unique = (): { vmId: string; bucket: string } => {
   return { vmId: `${RUN}-vm${n}`, bucket: `${RUN}_leases${n}` };
 };
 
-function configFor(vmId: string): RunConfig {
-  return runConfigSchema.parse({ vmId, mode: 'spec', failover: { heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, missCount: MISS_COUNT, leaseDurationMs: LEASE_DURATION_MS, clockSkewMs: CLOCK_SKEW_MS } });
+const FAILOVER_CONFIG = { heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, missCount: MISS_COUNT, leaseDurationMs: LEASE_DURATION_MS, clockSkewMs: CLOCK_SKEW_MS, serviceStartupMs: SERVICE_STARTUP_MS };
+
+/** Spec mode (a promotion hands the acker the speculative buffer), the bus timing of NATS runs. */
+function configInput(vmId: string) {
+  return { vmId, mode: 'spec' as const, failover: FAILOVER_CONFIG, bus: { ...NATS_TIMING.bus } };
 }
+
+const configFor = (vmId: string): RunConfig => runConfigSchema.parse(configInput(vmId));
 
 function connectTo(url: string): Promise<NatsConnection> {
   return connect({ servers: url, name: 'specula-failover-test', reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 2_000 });
@@ -73,271 +94,322 @@ async function waitForAsync(what: string, condition: () => Promise<boolean>, tim
   const deadline = performance.now() + timeoutMs;
   while (!(await condition())) {
     if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * The host agents of one VM, as the test plays them: heartbeats for every
- * live host each interval, and the primary's lease renewed by compare-and-set
- * with each heartbeat (one renewal at a time, as a host agent does).
- */
-class HostAgents {
-  readonly #roles = new Map<string, { role: HostRole; term: number }>();
-  #timer: NodeJS.Timeout | null = null;
-  #renewing: Promise<void> | null = null;
-  #renewHost: string | null = null;
-  #revision = 0;
-  /** The last renewal the store confirmed. */
-  lastRenewal: LeaseRecord | null = null;
-  renewalFailures = 0;
+const silent = pino({ level: 'silent' });
+
+/** Where a host agent's leases are: a bucket on the bus's server, or a store the test owns (and takes away). */
+type LeaseSource = { readonly leaseBucket: string } | { readonly leaseStore: LeaseStore };
+
+/** One service run in this process as its process would run it. */
+class RunningService {
+  readonly abort = new AbortController();
+  readonly lines: string[] = [];
+  readonly final: Promise<FinalLine>;
 
   constructor(
-    readonly nc: NatsConnection,
-    readonly vmId: string,
-    readonly store: KvLeaseStore,
-  ) {}
-
-  /** Writes the first lease, as the primary's agent does before its services release anything. */
-  async createLease(host: string): Promise<void> {
-    const record: LeaseRecord = { primaryHost: host, term: 1, expiresAtMs: wallMs() + LEASE_DURATION_MS };
-    this.#revision = await this.store.create(this.vmId, record);
-    this.lastRenewal = record;
-    this.#renewHost = host;
+    readonly def: ServiceDefinition,
+    readonly host: string | null,
+    url: string,
+    config: RunConfig,
+    lease: LeaseSource,
+  ) {
+    this.final = runServiceProcess(def, { natsUrl: url, host, configs: [config], ...lease, signal: this.abort.signal, write: (l) => this.lines.push(l), logger: silent });
+    this.final.catch(() => undefined); // awaited by the test; never an unhandled rejection
   }
 
-  set(host: string, role: HostRole, term: number): void {
-    this.#roles.set(host, { role, term });
+  get label(): string {
+    return `${this.host ?? 'vm'} ${this.def.name}`;
   }
 
-  start(): void {
-    this.#tick();
-    this.#timer = setInterval(() => this.#tick(), HEARTBEAT_INTERVAL_MS);
+  async ready(): Promise<ReadyLine> {
+    let failed: unknown = null;
+    void this.final.catch((err: unknown) => (failed = err ?? new Error('failed')));
+    await waitFor(`${this.label} ready`, () => this.lines.length > 0 || failed !== null, CLI_READY_TIMEOUT_MS);
+    if (failed !== null) throw failed instanceof Error ? failed : new Error(String(failed));
+    return JSON.parse(this.lines[0]!) as ReadyLine;
   }
 
-  /** The host goes silent (a crash): no more heartbeats or renewals; resolves once its last renewal settled. */
-  async silence(host: string): Promise<void> {
-    this.#roles.delete(host);
-    if (this.#renewHost === host) this.#renewHost = null;
-    await this.#renewing;
+  /** Its final line: stops it first (the crash of its host, or the end of the test). */
+  async stop(): Promise<FinalLine> {
+    this.abort.abort();
+    return this.final;
   }
+}
 
-  async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#renewHost = null;
-    await this.#renewing;
-  }
+/** The processes of one host: its services (if any), then its agent, as the launcher starts them. */
+class RunningHost {
+  readonly services: RunningService[] = [];
 
-  #tick(): void {
-    const s = subjects(this.vmId);
-    for (const [host, { role, term }] of this.#roles) {
-      // Not a fresh literal: the Heartbeat type may carry more fields than this test sets, and encode() defaults them.
-      const fields = { type: 'heartbeat' as const, vmId: this.vmId, term, host, role, epoch: 0, synced: true };
-      this.nc.publish(s.heartbeat(host), encode(fields as WireMessage));
+  private constructor(readonly host: string) {}
+
+  static async start(url: string, config: RunConfig, host: string, lease: LeaseSource, defs: readonly ServiceDefinition[]): Promise<RunningHost> {
+    const h = new RunningHost(host);
+    for (const def of [...defs, hostAgentService]) {
+      const s = new RunningService(def, host, url, config, lease);
+      h.services.push(s);
+      await s.ready();
     }
-    const host = this.#renewHost;
-    if (host === null || this.#renewing !== null) return;
-    const record: LeaseRecord = { primaryHost: host, term: 1, expiresAtMs: wallMs() + LEASE_DURATION_MS };
-    this.#renewing = this.store
-      .update(this.vmId, record, this.#revision)
-      .then(
-        (revision) => {
-          this.#revision = revision;
-          this.lastRenewal = record;
-        },
-        () => void this.renewalFailures++,
-      )
-      .finally(() => (this.#renewing = null));
+    return h;
+  }
+
+  get agent(): RunningService {
+    return this.services.at(-1)!;
+  }
+
+  /** The machine dies: every process of the host stops at once (no heartbeat, no renewal after this). */
+  async crash(): Promise<void> {
+    for (const s of this.services) s.abort.abort();
+    await Promise.allSettled(this.services.map((s) => s.final));
   }
 }
 
-interface Received {
-  readonly msg: RoleChange;
-  readonly atMs: number;
-}
-
-/** Role changes the failover service sends to `host`, with when they arrived. */
-function watchControl(nc: NatsConnection, vmId: string, host: string): Received[] {
-  const got: Received[] = [];
-  nc.subscribe(subjects(vmId).control(host), {
-    callback: (_err, m) => {
-      got.push({ msg: decode('roleChange', m.data) as RoleChange, atMs: wallMs() });
+/** Every message of `type` on `subject` (batches unpacked), with when it arrived. */
+function watch<T extends WireMessage>(nc: NatsConnection, subject: string, type: WireMessageType): { msg: T; atMs: number }[] {
+  const got: { msg: T; atMs: number }[] = [];
+  nc.subscribe(subject, {
+    callback: (_err, m: Msg) => {
+      const atMs = wallMs();
+      const parts = m.headers?.get(HEADER_BATCH) ? decodeBatch(m.data) : [m.data];
+      for (const part of parts) got.push({ msg: decode(type, part) as T, atMs });
     },
   });
   return got;
 }
 
-const silent = pino({ level: 'silent' });
+interface LeaseWrite {
+  readonly revision: number;
+  readonly record: LeaseRecord;
+}
 
-describe.skipIf(nats === null)('failover service over NATS with leases in JetStream KV', () => {
+/** Every write of the VM's lease, in revision order, as the store applied it (a watch from before the first one). */
+async function watchLease(store: KvLeaseStore, vmId: string): Promise<{ writes: LeaseWrite[]; stop: () => void }> {
+  const writes: LeaseWrite[] = [];
+  const iter = await store.kv.watch({ key: vmId });
+  void (async () => {
+    for await (const e of iter) {
+      if (e.operation === 'PUT') writes.push({ revision: e.revision, record: leaseRecordSchema.parse(JSON.parse(e.string())) });
+    }
+  })().catch(() => undefined);
+  return { writes, stop: () => iter.stop() };
+}
+
+/** What a test watches of one VM: role changes to host-b, host-b's heartbeats, the failover service's view. */
+function observe(nc: NatsConnection, vmId: string) {
+  const s = subjects(vmId);
+  return {
+    toB: watch<RoleChange>(nc, s.control('host-b'), 'roleChange'),
+    beatsB: watch<Heartbeat>(nc, s.heartbeat('host-b'), 'heartbeat'),
+    views: watch<FailoverStatus>(nc, s.failover, 'failoverStatus'),
+  };
+}
+
+/** The hosts of a VM: host-a's agent, host-b's four services and agent, host-c's agent. */
+async function startHosts(url: string, config: RunConfig, lease: (host: string) => LeaseSource): Promise<RunningHost[]> {
+  return [
+    await RunningHost.start(url, config, 'host-a', lease('host-a'), []),
+    await RunningHost.start(url, config, 'host-b', lease('host-b'), [guestService, checkpointerService, netbufferService, ackerService]),
+    await RunningHost.start(url, config, 'host-c', lease('host-c'), []),
+  ];
+}
+
+describe.skipIf(nats === null)('failover service over NATS with leases in JetStream KV, against the real host agents', () => {
   const url = nats?.url ?? '';
 
-  it('promotes host-b with term 2 once host-a is silent, no earlier than host-a\'s last lease expired + skew', async () => {
+  it("promotes host-b with term 2 once host-a is silent, no earlier than host-a's last lease expired + skew; host-b's agent ends up primary", async () => {
     const { vmId, bucket } = unique();
+    const config = configFor(vmId);
     const nc = await connectTo(url);
     const store = await KvLeaseStore.open(nc, { bucket, requestTimeoutMs: 1_000 });
-    const agents = new HostAgents(nc, vmId, store);
-    const toB = watchControl(nc, vmId, 'host-b');
-    const abort = new AbortController();
-    const lines: string[] = [];
-    let service: Promise<FailoverReport> | null = null;
+    const lease = await watchLease(store, vmId);
+    const seen = observe(nc, vmId);
+    let hosts: RunningHost[] = [];
+    let failover: RunningService | null = null;
     try {
       await nc.flush();
-      await agents.createLease('host-a');
-      agents.set('host-a', 'primary', 1);
-      agents.set('host-b', 'backup', 1);
-      agents.set('host-c', 'spare', 1);
-      agents.start();
-      service = runFailoverService(configFor(vmId), { natsUrl: url, leaseBucket: bucket, signal: abort.signal, write: (l) => lines.push(l), logger: silent });
-      await waitFor('ready line', () => lines.length > 0);
-      expect(JSON.parse(lines[0]!)).toMatchObject({ kind: 'failover-ready', vmId, primaryHost: 'host-a', backupHost: 'host-b', spareHosts: ['host-c'], leaseBucket: bucket });
+      hosts = await startHosts(url, config, () => ({ leaseBucket: bucket }));
+      const [hostA, hostB] = hosts as [RunningHost, RunningHost, RunningHost];
+      // host-a's agent creates the lease with its first renewal, naming its backup.
+      await waitFor('host-a creates the lease', () => lease.writes.length > 0);
+      expect(lease.writes[0]!.record).toMatchObject({ primaryHost: 'host-a', term: 1, backupHost: 'host-b' });
 
-      // Live heartbeats for a few intervals beyond the miss count: no failover.
+      failover = new RunningService(failoverService, null, url, config, { leaseBucket: bucket });
+      expect(await failover.ready()).toMatchObject({ kind: 'ready', service: 'failover', host: null, vms: [vmId] });
+
+      // Live heartbeats and renewals for a few intervals beyond the miss count: no failover.
       await sleep(HEARTBEAT_INTERVAL_MS * (MISS_COUNT + 3));
-      expect(toB).toEqual([]);
+      expect(seen.toB).toEqual([]);
       expect((await store.get(vmId))?.record).toMatchObject({ primaryHost: 'host-a', term: 1 });
+      const renewalsBefore = lease.writes.filter((w) => w.record.primaryHost === 'host-a').length;
+      expect(renewalsBefore).toBeGreaterThanOrEqual(MISS_COUNT + 3);
 
-      const silencedAtMs = wallMs();
-      await agents.silence('host-a');
-      const oldLease = agents.lastRenewal!;
-      await waitFor('role change for host-b', () => toB.length > 0);
-      const promotion = toB[0]!;
+      const crashedAtMs = wallMs();
+      await hostA.crash();
+      await waitFor('role change for host-b', () => seen.toB.length > 0);
+      const promotion = seen.toB[0]!;
       expect(promotion.msg).toMatchObject({ type: 'roleChange', vmId, host: 'host-b', role: 'primary', term: 2 });
-      // The old primary may release output until its lease runs out; the new one starts only after that, skew included.
-      expect(promotion.atMs).toBeGreaterThanOrEqual(oldLease.expiresAtMs + CLOCK_SKEW_MS);
-      expect(promotion.atMs).toBeGreaterThanOrEqual(silencedAtMs + MISS_COUNT * HEARTBEAT_INTERVAL_MS - HEARTBEAT_INTERVAL_MS);
-      const lease = await store.get(vmId);
-      expect(lease?.record).toMatchObject({ primaryHost: 'host-b', term: 2 });
 
-      // host-b's agent reports in as the primary of term 2: the failover is complete.
-      agents.set('host-b', 'primary', 2);
-      await sleep(HEARTBEAT_INTERVAL_MS * 3);
-      abort.abort();
-      const report = await service;
-      expect(report).toMatchObject({ kind: 'failover-report', vmId, term: 2, primaryHost: 'host-b', reason: 'abort' });
-      expect(report.failover.failovers).toBe(1);
-      // host-a renewed after the service's first read, so the first take-over lost its compare-and-set and retried at once.
-      expect(report.failover.leaseConflicts).toBeGreaterThanOrEqual(1);
-      expect(report.shell.leaseConflicts).toBe(report.failover.leaseConflicts);
-      expect(report.shell.leaseUnavailable).toBe(0);
-      expect(report.shell.leaseOps).toBeGreaterThanOrEqual(3); // the first read, the lost take-over, the winning one
-      expect(JSON.parse(lines.at(-1)!)).toEqual(JSON.parse(JSON.stringify(report)));
+      // The failover service's take-over is the first term-2 write; the record it replaced is host-a's last renewal.
+      await waitFor('the take-over in the watch', () => lease.writes.some((w) => w.record.term === 2));
+      const takeOver = lease.writes.findIndex((w) => w.record.term === 2);
+      expect(lease.writes[takeOver]!.record).toMatchObject({ primaryHost: 'host-b', term: 2, backupHost: '' });
+      const lastOfA = lease.writes[takeOver - 1]!.record;
+      expect(lastOfA).toMatchObject({ primaryHost: 'host-a', term: 1 });
+      expect(lease.writes.slice(takeOver).every((w) => w.record.primaryHost === 'host-b' && w.record.term === 2)).toBe(true);
+      // The old primary may release output until its lease runs out; the new one is told only after that, skew included.
+      expect(promotion.atMs).toBeGreaterThanOrEqual(lastOfA.expiresAtMs + CLOCK_SKEW_MS);
+      // And not before host-a missed its heartbeats.
+      expect(promotion.atMs).toBeGreaterThanOrEqual(crashedAtMs + (MISS_COUNT - 1) * HEARTBEAT_INTERVAL_MS);
+
+      // host-b restores epoch 0, claims the lease under term 2 and reports in as the primary.
+      await waitFor('host-b heartbeats as primary of term 2', () => seen.beatsB.some((b) => b.msg.role === 'primary' && b.msg.term === 2));
+      await waitFor('the failover service counts the promotion', () => seen.views.some((v) => v.msg.term === 2 && v.msg.primaryHost === 'host-b' && v.msg.state !== 'promoting' && v.msg.state !== 'suspect'));
+      const stored = await store.get(vmId);
+      expect(stored?.record).toMatchObject({ primaryHost: 'host-b', term: 2 });
+      // host-b renewed the lease itself (the failover service's take-over is not its renewal).
+      expect(lease.writes.filter((w) => w.record.primaryHost === 'host-b').length).toBeGreaterThanOrEqual(2);
+
+      const agentB = await hostB.agent.stop();
+      expect(agentB).toMatchObject({ kind: 'final', service: 'host-agent', host: 'host-b', reason: 'abort' });
+      expect(agentB.vms[0]!.stats).toMatchObject({ state: 'primary', role: 'primary', term: 2 });
+      expect(agentB.vms[0]!.stats.permitsGranted).toBeGreaterThanOrEqual(1);
+      const final = await failover.stop();
+      expect(final).toMatchObject({ kind: 'final', service: 'failover', host: null, reason: 'abort' });
+      const f = final.vms[0]!;
+      expect(f.vmId).toBe(vmId);
+      expect(f.stats).toMatchObject({ term: 2, primaryHost: 'host-b', failovers: 1, leaseUnavailable: 0 });
+      // host-a renewed after the service's first read, so its first take-over lost its compare-and-set and retried at once.
+      expect(f.stats.leaseConflicts).toBeGreaterThanOrEqual(1);
+      expect(f.shell.leaseConflicts).toBe(f.stats.leaseConflicts);
+      expect(f.shell.leaseUnavailable).toBe(0);
+      expect(f.shell.leaseErrors).toBe(0);
+      expect(f.shell.leaseOps).toBeGreaterThanOrEqual(3); // the first read, the lost take-over, the winning one
+      expect(JSON.parse(failover.lines.at(-1)!)).toEqual(JSON.parse(JSON.stringify(final)));
     } finally {
-      abort.abort();
-      await service?.catch(() => undefined);
-      await agents.stop();
+      await failover?.stop().catch(() => undefined);
+      for (const h of hosts) await h.crash();
+      lease.stop();
       await store.kv.destroy().catch(() => undefined);
       await nc.close();
     }
   });
 
-  it.skipIf(natsBinary === null)('keeps running through a lease-store outage: unavailable answers, retries, and the take-over once the store is back', async () => {
+  it.skipIf(skipOutage)('keeps running through a lease-store outage: unavailable answers, retries, and the take-over once the store is back', async () => {
     const { vmId, bucket } = unique();
+    const config = configFor(vmId);
     let kvServer: NatsServerProcess = await startNatsServer();
     const storeDir = kvServer.storeDir;
     const nc = await connectTo(url);
     // The lease store on a server of its own, which the test kills: the bus stays up, the store does not.
-    const serviceKv = await connectTo(kvServer.url);
-    const agentKv = await connectTo(kvServer.url);
-    const serviceStore = await KvLeaseStore.open(serviceKv, { bucket, requestTimeoutMs: 200 });
-    const agentStore = await KvLeaseStore.open(agentKv, { bucket, requestTimeoutMs: 200 });
-    const agents = new HostAgents(nc, vmId, agentStore);
-    const toB = watchControl(nc, vmId, 'host-b');
-    const abort = new AbortController();
-    const lines: string[] = [];
-    let service: Promise<FailoverReport> | null = null;
+    const kvConnections: NatsConnection[] = [];
+    const storeOn = async (): Promise<KvLeaseStore> => {
+      const c = await connectTo(kvServer.url);
+      kvConnections.push(c);
+      return KvLeaseStore.open(c, { bucket, requestTimeoutMs: 200 });
+    };
+    const testStore = await storeOn();
+    const agentStores = new Map<string, KvLeaseStore>();
+    for (const host of ['host-a', 'host-b', 'host-c']) agentStores.set(host, await storeOn());
+    const serviceStore = await storeOn();
+    const seen = observe(nc, vmId);
+    let hosts: RunningHost[] = [];
+    let failover: RunningService | null = null;
     try {
       await nc.flush();
-      await agents.createLease('host-a');
-      agents.set('host-a', 'primary', 1);
-      agents.set('host-b', 'backup', 1);
-      agents.set('host-c', 'spare', 1);
-      agents.start();
-      service = runFailoverService(configFor(vmId), { natsUrl: url, leaseStore: serviceStore, signal: abort.signal, write: (l) => lines.push(l), logger: silent });
-      await waitFor('ready line', () => lines.length > 0);
-      expect(JSON.parse(lines[0]!)).toMatchObject({ kind: 'failover-ready', leaseBucket: null });
+      hosts = await startHosts(url, config, (host) => ({ leaseStore: agentStores.get(host)! }));
+      const [hostA, hostB] = hosts as [RunningHost, RunningHost, RunningHost];
+      await waitForAsync('host-a creates the lease', async () => (await testStore.get(vmId).catch(() => null))?.record.primaryHost === 'host-a');
+      failover = new RunningService(failoverService, null, url, config, { leaseStore: serviceStore });
+      await failover.ready();
       await sleep(HEARTBEAT_INTERVAL_MS * 3);
 
       await kvServer.kill('SIGKILL');
-      await agents.silence('host-a');
+      await hostA.crash();
       // Detection after 150 ms, then take-overs that cannot reach the store, one per interval.
       await sleep(1_000);
-      expect(toB).toEqual([]);
+      expect(seen.toB).toEqual([]);
 
       kvServer = await startNatsServer({ port: kvServer.port, storeDir });
-      await waitFor('role change for host-b after the store came back', () => toB.length > 0, RECOVERY_TIMEOUT_MS);
-      const promotion = toB[0]!.msg;
+      await waitFor('role change for host-b after the store came back', () => seen.toB.length > 0, RECOVERY_TIMEOUT_MS);
+      const promotion = seen.toB[0]!.msg;
       expect(promotion).toMatchObject({ type: 'roleChange', vmId, host: 'host-b', role: 'primary' });
       // A take-over sent during the outage may still have been applied (its outcome was unknown), and the
       // service then takes over once more: term 2, or 3. The store and the role change agree on it.
       expect(promotion.term).toBeGreaterThanOrEqual(2);
       expect(promotion.term).toBeLessThanOrEqual(3);
-      // The agents' own connection may still be reconnecting.
-      let stored: VersionedLease | null = null;
-      await waitForAsync('the lease from the restarted store', async () => (stored = await agentStore.get(vmId).catch(() => null)) !== null, RECOVERY_TIMEOUT_MS);
-      expect(stored!.record).toMatchObject({ primaryHost: 'host-b', term: promotion.term });
+      // host-b's agent (its store's connection back too) claims the lease and becomes the primary.
+      await waitFor('host-b heartbeats as primary', () => seen.beatsB.some((b) => b.msg.role === 'primary' && b.msg.term === promotion.term), RECOVERY_TIMEOUT_MS);
+      // The test's own connection to the store may still be reconnecting.
+      let stored: LeaseRecord | null = null;
+      await waitForAsync('the lease from the restarted store', async () => (stored = (await testStore.get(vmId).catch(() => null))?.record ?? null) !== null, RECOVERY_TIMEOUT_MS);
+      expect(stored).toMatchObject({ primaryHost: 'host-b', term: promotion.term });
 
-      abort.abort();
-      const report = await service;
-      expect(report.reason).toBe('abort');
-      expect(report.term).toBe(promotion.term);
-      expect(report.primaryHost).toBe('host-b');
+      const agentB = await hostB.agent.stop();
+      expect(agentB.vms[0]!.stats).toMatchObject({ state: 'primary', term: promotion.term });
+      const final = await failover.stop();
+      const f = final.vms[0]!;
+      expect(final.reason).toBe('abort');
+      expect(f.stats).toMatchObject({ term: promotion.term, primaryHost: 'host-b', failovers: 1 });
       // Several take-overs went unanswered, and the service retried each interval.
-      expect(report.failover.leaseUnavailable).toBeGreaterThanOrEqual(2);
-      expect(report.shell.leaseUnavailable).toBe(report.failover.leaseUnavailable);
-      expect(report.shell.leaseOps).toBeGreaterThanOrEqual(report.failover.leaseUnavailable + 2);
-      expect(report.shell.leaseErrors).toBe(0);
+      expect(f.stats.leaseUnavailable).toBeGreaterThanOrEqual(2);
+      expect(f.shell.leaseUnavailable).toBe(f.stats.leaseUnavailable);
+      expect(f.shell.leaseOps).toBeGreaterThanOrEqual((f.stats.leaseUnavailable as number) + 2);
+      expect(f.shell.leaseErrors).toBe(0);
     } finally {
-      abort.abort();
-      await service?.catch(() => undefined);
-      await agents.stop();
-      await agentStore.kv.destroy().catch(() => undefined);
-      await Promise.all([nc.close(), serviceKv.close(), agentKv.close()]);
+      await failover?.stop().catch(() => undefined);
+      for (const h of hosts) await h.crash();
+      await testStore.kv.destroy().catch(() => undefined);
+      await Promise.all([nc.close(), ...kvConnections.map((c) => c.close().catch(() => undefined))]);
       await kvServer.stop();
       rmSync(storeDir, { recursive: true, force: true });
     }
   });
 
-  it('`specula service failover` as a process: ready line, the take-over, and its report on SIGTERM', async () => {
+  it('`specula service failover` as a process: ready line, the take-over, and its final line on SIGTERM', async () => {
     const { vmId, bucket } = unique();
+    const config = configFor(vmId);
     const nc = await connectTo(url);
     const store = await KvLeaseStore.open(nc, { bucket, requestTimeoutMs: 1_000 });
-    const agents = new HostAgents(nc, vmId, store);
-    const toB = watchControl(nc, vmId, 'host-b');
-    const config = { vmId, mode: 'spec', failover: { heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, missCount: MISS_COUNT, leaseDurationMs: LEASE_DURATION_MS, clockSkewMs: CLOCK_SKEW_MS } };
+    const seen = observe(nc, vmId);
+    let hosts: RunningHost[] = [];
     let child: Spawned | null = null;
     try {
       await nc.flush();
-      await agents.createLease('host-a');
-      agents.set('host-a', 'primary', 1);
-      agents.set('host-b', 'backup', 1);
-      agents.set('host-c', 'spare', 1);
-      agents.start();
-      child = spawnCli(['service', 'failover', '--nats-url', url, '--config-json', JSON.stringify(config), '--lease-bucket', bucket, '--exit-after-s', '30', '--log-level', 'warn']);
+      hosts = await startHosts(url, config, () => ({ leaseBucket: bucket }));
+      const [hostA] = hosts as [RunningHost, RunningHost, RunningHost];
+      child = spawnCli(['service', 'failover', '--nats-url', url, '--config-json', JSON.stringify(configInput(vmId)), '--lease-bucket', bucket, '--exit-after-s', '60', '--log-level', 'warn']);
       const spawned = child;
-      await waitFor('ready line', () => spawned.lines.length > 0, CLI_READY_TIMEOUT_MS);
-      expect(JSON.parse(spawned.lines[0]!)).toMatchObject({ kind: 'failover-ready', vmId, primaryHost: 'host-a', backupHost: 'host-b', spareHosts: ['host-c'], leaseBucket: bucket });
-      await sleep(HEARTBEAT_INTERVAL_MS * 3);
+      await waitFor('ready line', () => spawned.lines.length > 0, CLI_READY_TIMEOUT_MS).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; stderr: ${spawned.stderr()}`);
+      });
+      expect(JSON.parse(spawned.lines[0]!)).toEqual({ kind: 'ready', service: 'failover', host: null, vms: [vmId], pid: spawned.process.pid });
+      await sleep(HEARTBEAT_INTERVAL_MS * (MISS_COUNT + 3));
+      expect(seen.toB).toEqual([]);
 
-      await agents.silence('host-a');
-      await waitFor('role change for host-b', () => toB.length > 0);
-      expect(toB[0]!.msg).toMatchObject({ host: 'host-b', role: 'primary', term: 2 });
-      agents.set('host-b', 'primary', 2);
-      await sleep(HEARTBEAT_INTERVAL_MS * 3);
+      await hostA.crash();
+      await waitFor('role change for host-b', () => seen.toB.length > 0);
+      expect(seen.toB[0]!.msg).toMatchObject({ host: 'host-b', role: 'primary', term: 2 });
+      await waitFor('host-b heartbeats as primary of term 2', () => seen.beatsB.some((b) => b.msg.role === 'primary' && b.msg.term === 2));
+      await waitFor('the failover service counts the promotion', () => seen.views.some((v) => v.msg.term === 2 && v.msg.state !== 'promoting' && v.msg.state !== 'suspect'));
 
       spawned.process.kill('SIGTERM');
       const code = await spawned.exited;
       expect(code, spawned.stderr()).toBe(0);
-      const report = JSON.parse(spawned.lines.at(-1)!) as FailoverReport;
-      expect(report).toMatchObject({ kind: 'failover-report', vmId, term: 2, primaryHost: 'host-b', reason: 'SIGTERM' });
-      expect(report.failover.failovers).toBe(1);
-      expect(report.shell.leaseOps).toBeGreaterThanOrEqual(2);
-      expect(report.shell.messagesIn).toBeGreaterThan(0);
+      const final = JSON.parse(spawned.lines.at(-1)!) as FinalLine;
+      expect(final).toMatchObject({ kind: 'final', service: 'failover', host: null, reason: 'SIGTERM' });
+      expect(final.vms).toHaveLength(1);
+      const f = final.vms[0]!;
+      expect(f.vmId).toBe(vmId);
+      expect(f.stats).toMatchObject({ term: 2, primaryHost: 'host-b', failovers: 1 });
+      expect(f.shell.leaseOps).toBeGreaterThanOrEqual(2);
+      expect(f.shell.messagesIn).toBeGreaterThan(0);
     } finally {
       child?.process.kill('SIGKILL');
-      await agents.stop();
+      for (const h of hosts) await h.crash();
       await store.kv.destroy().catch(() => undefined);
       await nc.close();
     }
@@ -365,7 +437,7 @@ interface Spawned {
 }
 
 /** Bound on one CLI process, whatever the test does with it. */
-const CLI_KILL_AFTER_MS = 30_000;
+const CLI_KILL_AFTER_MS = 60_000;
 
 function spawnCli(args: readonly string[]): Spawned {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build before the integration tests (npm test does)`);

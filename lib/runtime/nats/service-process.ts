@@ -49,6 +49,8 @@ export interface ServiceProcessOptions {
   /** One configuration per VM this process serves. */
   readonly configs: readonly RunConfig[];
   readonly leaseBucket?: string;
+  /** Replicas of the lease bucket when this process creates it (3 or 5 on a JetStream cluster). */
+  readonly leaseReplicas?: 1 | 3 | 5;
   /** A lease store to use instead of the bucket (the caller owns it): tests that take the store away. */
   readonly leaseStore?: LeaseStore;
   /** Stop on its own after this many wall seconds; none by default. */
@@ -83,9 +85,9 @@ export interface FinalLine {
 const DEFAULT_REPORT_INTERVAL_MS = 1_000;
 
 /** Opens (creating it if missing) the lease bucket; a server without JetStream is one clear error. */
-export async function openLeaseStore(nc: NatsConnection, bucket: string, natsUrl: string): Promise<KvLeaseStore> {
+export async function openLeaseStore(nc: NatsConnection, bucket: string, natsUrl: string, replicas: 1 | 3 | 5 = 1): Promise<KvLeaseStore> {
   try {
-    return await KvLeaseStore.open(nc, { bucket });
+    return await KvLeaseStore.open(nc, { bucket, replicas });
   } catch (err) {
     if (err instanceof jserrors.JetStreamNotEnabled) {
       throw new LeaseStoreUnavailableError(`cannot open the lease bucket ${bucket}: the NATS server at ${natsUrl} does not run JetStream (start nats-server with -js)`, { cause: err });
@@ -121,7 +123,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   const nc = await connectNats({ servers: options.natsUrl, name: `specula-${def.name}${host === null ? '' : `-${host}`}-${vms[0]}${vms.length > 1 ? `+${vms.length - 1}` : ''}` });
   let leaseStore: LeaseStore | undefined;
   try {
-    if (def.leases) leaseStore = options.leaseStore ?? (await openLeaseStore(nc, options.leaseBucket ?? LEASE_BUCKET, options.natsUrl));
+    if (def.leases) leaseStore = options.leaseStore ?? (await openLeaseStore(nc, options.leaseBucket ?? LEASE_BUCKET, options.natsUrl, options.leaseReplicas ?? 1));
   } catch (err) {
     await nc.close().catch(() => undefined);
     throw err;

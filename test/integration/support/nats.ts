@@ -4,7 +4,11 @@
  *   2. a nats-server binary (PATH, then /usr/sbin/nats-server): a private
  *      server on a free loopback port with JetStream in a temp dir;
  *   3. testcontainers (@testcontainers/nats), for machines with Docker;
- *   4. none: withNats() returns null and warns loudly; tests skip.
+ *   4. none: withNats() returns null and warns loudly; tests skip. Under CI
+ *      (CI set, and not 'false' or '0') it throws instead: a CI run without a
+ *      server fails, it never passes by skipping everything.
+ * Tests that start a nats-server of their own skip with
+ * `skipWithoutNatsBinary()`, which never skips under CI either.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
@@ -35,12 +39,37 @@ const SERVER_STOP_TIMEOUT_MS = 5_000;
 const CONTAINER_IMAGE = 'nats:2.10';
 
 const HOW_TO_PROVIDE =
-  'NATS integration tests SKIPPED: no NATS server found. Provide one of: ' +
+  'no NATS server found. Provide one of: ' +
   '(1) NATS_URL=nats://127.0.0.1:4222 pointing at a running nats-server; ' +
   '(2) the nats-server binary on PATH or at /usr/sbin/nats-server (apt-get install nats-server, or https://github.com/nats-io/nats-server/releases); ' +
   '(3) a running Docker daemon, for testcontainers (image ' +
   CONTAINER_IMAGE +
   ').';
+
+/** A CI run (CI set, and not '', 'false' or '0'): there a missing NATS server is a failure, never a skip. */
+export function isCi(): boolean {
+  const ci = (process.env.CI ?? '').trim().toLowerCase();
+  return ci !== '' && ci !== 'false' && ci !== '0';
+}
+
+/** Thrown under CI when no NATS server can be found: the test file fails. */
+export class NoNatsServerError extends Error {
+  override readonly name = 'NoNatsServerError';
+}
+
+const banner = (text: string): string => `\n${'!'.repeat(100)}\n${text}\n${'!'.repeat(100)}\n`;
+
+/**
+ * For tests that start (and kill) a nats-server of their own: whether to skip
+ * them. True, after a loud warning, only when no binary exists and this is not
+ * CI; under CI always false, so the test runs and fails in startNatsServer
+ * with how to provide one.
+ */
+export function skipWithoutNatsBinary(what: string): boolean {
+  if (findNatsServerBinary() !== null || isCi()) return false;
+  console.warn(banner(`${what} SKIPPED (it starts a nats-server of its own): ${HOW_TO_PROVIDE}`));
+  return true;
+}
 
 /** The nats-server binary: on PATH first, then /usr/sbin/nats-server; null when neither exists. */
 export function findNatsServerBinary(): string | null {
@@ -77,7 +106,7 @@ export async function freePort(): Promise<number> {
  */
 export async function startNatsServer(options: { port?: number; binary?: string; storeDir?: string } = {}): Promise<NatsServerProcess> {
   const binary = options.binary ?? findNatsServerBinary();
-  if (binary === null) throw new Error(HOW_TO_PROVIDE);
+  if (binary === null) throw new NoNatsServerError(`cannot start a nats-server: ${HOW_TO_PROVIDE}`);
   const port = options.port ?? (await freePort());
   const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), 'specula-nats-'));
   const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -162,8 +191,9 @@ export type NatsSource = NatsHandle['source'];
 
 /**
  * A NATS server for a test file: NATS_URL, else a private nats-server, else a
- * container, else null after a loud warning (the caller skips its tests).
- * `sources` narrows the search (and its order).
+ * container, else null after a loud warning (the caller skips its tests) —
+ * except under CI, where finding none throws NoNatsServerError and the file
+ * fails. `sources` narrows the search (and its order).
  */
 export async function withNats(options: { sources?: readonly NatsSource[] } = {}): Promise<NatsHandle | null> {
   for (const source of options.sources ?? (['env', 'binary', 'container'] as const)) {
@@ -179,6 +209,7 @@ export async function withNats(options: { sources?: readonly NatsSource[] } = {}
       if (container) return container;
     }
   }
-  console.warn(`\n${'!'.repeat(100)}\n${HOW_TO_PROVIDE}\n${'!'.repeat(100)}\n`);
+  if (isCi()) throw new NoNatsServerError(`NATS integration tests FAILED: CI is set and ${HOW_TO_PROVIDE} (Outside CI these tests skip.)`);
+  console.warn(banner(`NATS integration tests SKIPPED: ${HOW_TO_PROVIDE}`));
   return null;
 }
