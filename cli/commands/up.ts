@@ -79,9 +79,8 @@ export function upCommand(): Command {
         return stopping;
       };
       const auditors = flags.audit
-        ? configs.map(
-            (c) =>
-              new BusAuditor(nc, c.vmId, (v) => {
+        ? configs.map((c) =>
+              BusAuditor.forVm(nc, c, (v) => {
                 say(`audit: ${v.invariant} (${v.rule}) on ${v.host ?? 'the bus'}: ${v.detail}`);
                 void stop('audit violation', EXIT_FAILED);
               }),
@@ -126,6 +125,6 @@ export function upCommand(): Command {
       await stopping;
       clearInterval(watch);
       if (lifetime) clearTimeout(lifetime);
-      for (const a of auditors) a.close();
+      for (const a of auditors) a?.close();
     });
 }

@@ -59,7 +59,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
   const configs = vmConfigs(base, vms);
   const collector = new ReportCollector(nc, configs.map((c) => c.vmId));
   // Subscribed before any service starts: it learns terms from the first assignments and epochs from the first bytes.
-  const auditors = (options.audit ?? true) ? configs.map((c) => new BusAuditor(nc, c.vmId, (v) => options.onViolation?.(v))) : [];
+  const auditors = configs.map((c) => ((options.audit ?? true) ? BusAuditor.forVm(nc, c, (v) => options.onViolation?.(v)) : null));
   await nc.flush();
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
   const lifetimeS = Math.ceil(config.durationS + graceMs / 1000 + 30);
@@ -106,7 +106,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     if (crashTimer !== null) clearTimeout(crashTimer);
     await fleet?.stop();
     collector.close();
-    for (const a of auditors) a.close();
+    for (const a of auditors) a?.close();
     await nc.close().catch(() => undefined);
   }
 }

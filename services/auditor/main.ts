@@ -2,7 +2,9 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { decodeBatch } from '../../lib/codec/batch.js';
 import { decode } from '../../lib/codec/codec.js';
 import { messageTypeOf, parseHostSubject, subjects } from '../../lib/codec/subjects.js';
+import type { RunConfig } from '../../lib/config/run-config.js';
 import { wallClock } from '../../lib/runtime/nats/clock.js';
+import { topologyOf } from '../../lib/topology/index.js';
 import { HEADER_BATCH, HEADER_CLOCK_US, HEADER_HOST } from '../../lib/runtime/nats/shell.js';
 import { Auditor } from './auditor.js';
 import type { Violation } from './violations.js';
@@ -30,6 +32,14 @@ export class BusAuditor {
   readonly counters: BusAuditorCounters = { messages: 0, undecodable: 0 };
   readonly #subs: Subscription[] = [];
   readonly #wall = wallClock();
+
+  /**
+   * The auditor of a VM, or null when its mode has no output commit to audit
+   * (native: the guest talks to the client directly), as in the simulator.
+   */
+  static forVm(nc: NatsConnection, config: RunConfig, onViolation: (v: Violation) => void): BusAuditor | null {
+    return topologyOf(config).replicated ? new BusAuditor(nc, config.vmId, onViolation) : null;
+  }
 
   constructor(
     readonly nc: NatsConnection,
