@@ -262,6 +262,7 @@ describe.skipIf(nats === null)('failover service over NATS with leases in JetStr
       expect(lease.writes.slice(takeOver).every((w) => w.record.primaryHost === 'host-b' && w.record.term === 2)).toBe(true);
       // The old primary may release output until its lease runs out; the new one is told only after that, skew included.
       expect(promotion.atMs).toBeGreaterThanOrEqual(lastOfA.expiresAtMs + CLOCK_SKEW_MS);
+      console.log(`failover-nats: role change ${(promotion.atMs - crashedAtMs).toFixed(1)} ms after the crash, ${(promotion.atMs - lastOfA.expiresAtMs - CLOCK_SKEW_MS).toFixed(1)} ms after host-a's last lease expiry + skew; ${lease.writes.length} lease writes`);
       // And not before host-a missed its heartbeats.
       expect(promotion.atMs).toBeGreaterThanOrEqual(crashedAtMs + (MISS_COUNT - 1) * HEARTBEAT_INTERVAL_MS);
 
