@@ -3,7 +3,7 @@ import { describeSchema, markdownTable, unwrap, type ConfigRow } from '../../lib
 import { runConfigSchema } from '../../lib/config/run-config.js';
 
 /** The sections of RunConfig that get a table of their own, in the order of the page. */
-export const CONFIG_SECTIONS = ['link', 'replicationLink', 'checkpoint', 'guest', 'buffers', 'hosts', 'failover', 'faults', 'tcp', 'workload'] as const;
+export const CONFIG_SECTIONS = ['link', 'replicationLink', 'checkpoint', 'guest', 'buffers', 'hosts', 'failover', 'bus', 'faults', 'tcp', 'workload'] as const;
 
 const SECTION_TITLES: Record<(typeof CONFIG_SECTIONS)[number], string> = {
   link: 'Link',
@@ -13,6 +13,7 @@ const SECTION_TITLES: Record<(typeof CONFIG_SECTIONS)[number], string> = {
   buffers: 'Buffers',
   hosts: 'Hosts',
   failover: 'Failover',
+  bus: 'Bus',
   faults: 'Faults',
   tcp: 'TCP',
   workload: 'Workload',

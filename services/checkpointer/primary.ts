@@ -126,6 +126,8 @@ export class PrimaryCheckpointer {
   #resumeResendsLeft = 0;
   #commitResendsLeft = 0;
   #resendArmed = false;
+  /** Staged chunks counted at the last resend timer: a pause that made progress since is slow, not lost. */
+  #chunksAtLastResend = 0;
   readonly term: number;
 
   constructor(readonly options: PrimaryOptions) {
@@ -193,6 +195,7 @@ export class PrimaryCheckpointer {
       case 'sendBarrier': {
         this.#pausedAtUs = nowUs;
         this.#staging = new StagedCheckpoint(epoch, this.#expectedSources);
+        this.#chunksAtLastResend = 0;
         // A joining backup starts at an epoch boundary: every earlier epoch is committed locally.
         const base = this.#backupJoining;
         if (base) {
@@ -379,8 +382,12 @@ export class PrimaryCheckpointer {
   #onResendTimer(nowUs: number, out: Effect[]): void {
     this.#resendArmed = false;
     const s = this.options.subjects;
-    if (this.state === 'pausing' && this.#barrier !== null) {
+    const chunksStaged = this.#staging?.chunksAdded ?? 0;
+    const progressed = chunksStaged > this.#chunksAtLastResend;
+    this.#chunksAtLastResend = chunksStaged;
+    if (this.state === 'pausing' && this.#barrier !== null && !progressed) {
       // Barrier, EpochEnd or a staged part was lost: the guest answers a repeated barrier with the same parts.
+      // Not while parts still arrive: repeating a slow checkpoint would double the load that made it slow.
       this.stats.barrierResends++;
       out.push({ kind: 'send', subject: s.epoch, msg: this.#barrier });
     } else if (this.#resumeResendsLeft > 0 && this.#resume !== null) {

@@ -9,6 +9,8 @@ export class StagedCheckpoint {
   readonly #parts = new Map<ChunkSource, Map<number, CheckpointChunk>>();
   bytes = 0;
   rawBytes = 0;
+  /** Distinct chunks added so far: progress, which a repeat does not make. */
+  chunksAdded = 0;
 
   constructor(
     readonly epoch: number,
@@ -25,6 +27,7 @@ export class StagedCheckpoint {
     }
     if (part.has(chunk.index)) return true;
     part.set(chunk.index, chunk);
+    this.chunksAdded++;
     this.bytes += chunk.data.length;
     this.rawBytes += chunk.rawBytes;
     return true;

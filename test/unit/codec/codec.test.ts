@@ -316,6 +316,7 @@ describe('messageTypeOf', () => {
     const { assign, ...fixed } = h;
     expect(Object.fromEntries(Object.entries(fixed).map(([name, subject]) => [name, messageTypeOf(subject)]))).toEqual({
       tx: 'segment',
+      txData: 'segment',
       txEpoch: 'epochEnd',
       rx: 'segment',
       epoch: 'epochBarrier',

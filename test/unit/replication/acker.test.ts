@@ -141,7 +141,7 @@ const wire = (h: Harness) => {
 describe('AckerCore, spec mode', () => {
   it('subscribes to its assignments and permits, and as primary to the guest segments, epoch ends, client segments and commits', () => {
     expect(new AckerCore(ackerOptions()).subscriptions).toEqual([ASSIGN, s.permit]);
-    expect(primary().acker.subscriptions).toEqual([ASSIGN, s.permit, s.tx, s.txEpoch, v.wireIn, s.commit]);
+    expect(primary().acker.subscriptions).toEqual([ASSIGN, s.permit, s.tx, s.txData, s.txEpoch, v.wireIn, s.commit]);
   });
 
   it('acknowledges each guest data segment at once, speculatively, up to the highest contiguous byte held', () => {
@@ -600,7 +600,7 @@ describe('AckerCore, promotion', () => {
   it('once made primary, resends the restored bytes from the client ACK with the committed guest header', () => {
     const h = restored();
     const out = wireOut(madePrimary(h));
-    expect(h.acker.subscriptions).toEqual([ASSIGN, s.permit, s.tx, s.txEpoch, v.wireIn, s.commit]);
+    expect(h.acker.subscriptions).toEqual([ASSIGN, s.permit, s.tx, s.txData, s.txEpoch, v.wireIn, s.commit]);
     expect(out.map((x) => x.seq)).toEqual([9001, 10001, 11001]);
     for (const seg of out) expect(seg).toMatchObject({ ...RESTORED_HEADER, term: TERM, connId: 1, speculative: false });
     expect(bytesEqual(concat(out.map((x) => x.payload)), streamBytes(RESTORED_SEQ, RESTORED_BYTES))).toBe(true);

@@ -226,6 +226,20 @@ describe('primary checkpointer: repeats and timeouts', () => {
     expect(barriers(fire(p, 'ckpt.resend', EPOCH_US + 2 * RESEND_US))).toEqual([]);
   });
 
+  it('does not repeat the barrier while parts still arrive: a slow checkpoint is not a lost one', () => {
+    const p = started(primary());
+    fire(p, 'ckpt.epoch', EPOCH_US);
+    const [first, ...rest] = parts(1);
+    stage(p, first!, EPOCH_US + RESEND_US / 2);
+    expect(barriers(fire(p, 'ckpt.resend', EPOCH_US + RESEND_US))).toEqual([]);
+    stage(p, first!, EPOCH_US + RESEND_US + 10); // a repeat is no progress
+    const stalled = fire(p, 'ckpt.resend', EPOCH_US + 2 * RESEND_US);
+    expect(barriers(stalled).map((b) => [b.epoch, b.resume])).toEqual([[1, false]]);
+    expect(p.stats.barrierResends).toBe(1);
+    for (const c of rest) stage(p, c, EPOCH_US + 2 * RESEND_US + 10);
+    expect(p.state).toBe('copying');
+  });
+
   it('repeats each resume three times and each commit twice, then stops', () => {
     const p = started(primary());
     checkpoint(p, 0);
