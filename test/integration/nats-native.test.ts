@@ -8,12 +8,15 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encode } from '../../lib/codec/codec.js';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import { decodeBatch, encodeBatch } from '../../lib/codec/batch.js';
+import { decode, encode } from '../../lib/codec/codec.js';
 import type { Segment } from '../../lib/codec/messages.js';
 import { subjects } from '../../lib/codec/subjects.js';
 import { runConfigSchema } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
 import { connectNats, emulatedLink, NatsShell, type Logger } from '../../lib/runtime/nats/index.js';
+import { HEADER_BATCH, HEADER_CLOCK_US } from '../../lib/runtime/nats/shell.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { buildClient } from '../../services/client/main.js';
 import { buildGuest } from '../../services/guest/main.js';
@@ -157,6 +160,54 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
     } finally {
       await shell.stop();
       await publisher.close();
+    }
+  });
+
+  it('sends what one task produced as one bus message per run of a subject, in order, stamped with the latest step', async () => {
+    const s = subjects(`batching-${process.pid}`);
+    const h = s.host('host-a');
+    let step = 0;
+    // Each input (three from one batched bus message: one task) sends to wire.out; the last also to tx, then wire.out again.
+    const core: Core = {
+      name: 'batcher',
+      subscriptions: [s.wireIn],
+      handle: (input): Effect[] => {
+        if (input.kind !== 'message') return [];
+        step++;
+        const seg = (seq: number): Effect => ({ kind: 'send', subject: s.wireOut, msg: { ...SEGMENT, seq } });
+        return step < 3 ? [seg(step)] : [seg(3), { kind: 'send', subject: h.tx, msg: { ...SEGMENT, seq: 100 } }, seg(4), seg(5)];
+      },
+    };
+    const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: memoryLogger().logger, stamp: { host: 'host-a', subjects: new Set([s.wireOut]) } });
+    const observer = await connectNats({ servers: url });
+    const seen: Array<{ subject: string; seqs: number[]; clockUs: number }> = [];
+    for (const subject of [s.wireOut, h.tx]) {
+      observer.subscribe(subject, {
+        callback: (_err, m) => {
+          const parts = m.headers?.get(HEADER_BATCH) ? decodeBatch(m.data) : [m.data];
+          seen.push({ subject, seqs: parts.map((p) => (decode('segment', p) as Segment).seq), clockUs: Number(m.headers?.get(HEADER_CLOCK_US) ?? NaN) });
+        },
+      });
+    }
+    await observer.flush();
+    try {
+      await shell.start();
+      const batch = natsHeaders();
+      batch.set(HEADER_BATCH, '3');
+      observer.publish(s.wireIn, encodeBatch([1, 2, 3].map((seq) => encode({ ...SEGMENT, seq }))), { headers: batch });
+      await waitFor(() => seen.length === 3);
+      expect(seen.map((m) => [m.subject, m.seqs])).toEqual([
+        [s.wireOut, [1, 2, 3]],
+        [h.tx, [100]],
+        [s.wireOut, [4, 5]],
+      ]);
+      expect(shell.counters.messagesOut).toBe(6);
+      expect(shell.counters.batchesOut).toBe(2);
+      expect(seen[0]!.clockUs).toBeGreaterThan(0);
+      expect(Number.isNaN(seen[1]!.clockUs)).toBe(true); // tx is not a stamped subject
+    } finally {
+      await shell.stop();
+      await observer.close();
     }
   });
 

@@ -24,7 +24,7 @@ export interface InboundLink {
 export const HEADER_BATCH = 'Specula-Batch';
 export const HEADER_HOST = 'Specula-Host';
 export const HEADER_CLOCK_US = 'Specula-Clock-Us';
-/** Consecutive sends to one subject are batched up to this many payload bytes (well under any server's max_payload). */
+/** One task's consecutive sends to one subject are batched up to this many payload bytes (well under any server's max_payload). */
 const BATCH_MAX_BYTES = 60 * 1024;
 
 export interface NatsShellOptions {
@@ -37,7 +37,10 @@ export interface NatsShellOptions {
   /**
    * Publications on these subjects carry the publishing host and its clock
    * reading in headers, so an auditor can check them against that host's
-   * release permit.
+   * release permit. The reading is the time the core was given for the step
+   * that sent them, when it checked its permit (docs/fencing.md: the check
+   * counts; the time from the check to the bytes leaving is what
+   * leaseSafetyMs covers), not the later instant of the publish.
    */
   readonly stamp?: { readonly host: string; readonly subjects: ReadonlySet<string> };
   /** Wall clock; a monotonic one starting at 0 by default. */
@@ -71,6 +74,8 @@ export interface ShellCounters extends LeaseRunnerCounters {
   /** Times the connection to the server was lost (and, maybe, regained). */
   disconnects: number;
   reconnects: number;
+  /** Most bus messages one task's sends made. */
+  outboxMaxBatches: number;
 }
 
 export type ShellState = 'new' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -81,6 +86,13 @@ interface TimerSlot {
   handle: NodeJS.Timeout | null;
   /** When the live setTimeout is due; meaningful while `handle` is set. */
   armedAtUs: number;
+}
+
+interface OutboxBatch {
+  readonly subject: string;
+  readonly parts: Uint8Array[];
+  bytes: number;
+  stepUs: number;
 }
 
 type ErrorKind = 'decode' | 'unknownSubject' | 'publish' | 'subscription' | 'lease';
@@ -107,6 +119,7 @@ export class NatsShell {
     timersFired: 0,
     disconnects: 0,
     reconnects: 0,
+    outboxMaxBatches: 0,
     leaseOps: 0,
     leaseConflicts: 0,
     leaseUnavailable: 0,
@@ -123,6 +136,9 @@ export class NatsShell {
   readonly #subscriptions = new Map<string, Subscription>();
   /** The list last synced: a core replaces it (a new array) when its role changes. */
   #subscribedList: readonly string[] = [];
+  /** Sends of the current task, in order; flushed when it ends (bounded: one task's effects). */
+  #outbox: OutboxBatch[] = [];
+  #flushQueued = false;
   readonly #loggedErrors = new Set<ErrorKind>();
   readonly #log: Logger;
   readonly #leases: LeaseEffectRunner | null;
@@ -200,6 +216,7 @@ export class NatsShell {
     if (this.#state === 'stopping' || this.#state === 'stopped' || this.#state === 'failed') return this.done.catch(() => undefined);
     this.#state = 'stopping';
     this.#log.info({ event: 'shell.stopping', reason, counters: this.counters }, 'shell stopping');
+    this.#flushOutbox(); // what the core sent before the stop still leaves
     this.#quiesce();
     if (this.options.ownsConnection !== false) {
       try {
@@ -227,6 +244,7 @@ export class NatsShell {
   #fail(err: Error): void {
     if (this.#state === 'stopped' || this.#state === 'failed') return;
     this.#state = 'failed';
+    this.#outbox = [];
     this.#log.error({ event: 'shell.failed', err: err.message, code: err instanceof SpeculaError ? err.code : undefined, counters: this.counters }, 'shell failed');
     this.#quiesce();
     this.#reject(err);
@@ -322,40 +340,26 @@ export class NatsShell {
   #input(input: Input): void {
     if (this.#state !== 'running') return;
     let effects: Effect[];
+    const nowUs = this.clock.nowUs();
     try {
-      effects = this.core.handle(input, this.clock.nowUs());
+      effects = this.core.handle(input, nowUs);
     } catch (cause) {
       this.#fail(cause instanceof Error ? cause : new Error(String(cause)));
       return;
     }
     this.counters.inputsHandled++;
     this.#syncSubscriptions();
-    this.#apply(effects);
+    this.#apply(effects, nowUs);
     this.options.afterInput?.();
   }
 
-  #apply(effects: readonly Effect[]): void {
-    // Consecutive sends to one subject leave as one bus message (in order).
-    let batchSubject: string | null = null;
-    let batch: Uint8Array[] = [];
-    let batchBytes = 0;
-    const flush = () => {
-      if (batchSubject !== null) this.#publish(batchSubject, batch);
-      batchSubject = null;
-      batch = [];
-      batchBytes = 0;
-    };
+  /** `stepUs`: the time the core was given for the step that produced `effects`. */
+  #apply(effects: readonly Effect[], stepUs: number): void {
     for (const effect of effects) {
-      if (effect.kind !== 'send') flush();
       switch (effect.kind) {
-        case 'send': {
-          const data = encode(effect.msg);
-          if (batchSubject !== effect.subject || batchBytes + data.length > BATCH_MAX_BYTES) flush();
-          batchSubject = effect.subject;
-          batch.push(data);
-          batchBytes += data.length;
+        case 'send':
+          this.#enqueue(effect.subject, encode(effect.msg), stepUs);
           break;
-        }
         case 'setTimer':
           this.#setTimer(effect.name, effect.atUs);
           break;
@@ -370,14 +374,45 @@ export class NatsShell {
         case 'lease':
           // Without a store, fail loudly rather than leave the core waiting for an answer that never comes.
           if (this.#leases === null) throw new InvariantError(`${this.core.name} asked for a lease, but its shell has no lease store`);
+          this.#flushOutbox(); // the store's request follows what the core sent before it
           this.#leases.run(effect.requestId, effect.op);
           break;
       }
     }
-    flush();
   }
 
-  #publish(subject: string, parts: readonly Uint8Array[]): void {
+  /**
+   * Sends wait in the outbox until the current task ends (a microtask), so
+   * everything the core sent while handling one read from the socket or one
+   * link delivery leaves together, as GSO does: consecutive sends to one
+   * subject become one bus message. Order across subjects is kept.
+   */
+  #enqueue(subject: string, data: Uint8Array, stepUs: number): void {
+    const last = this.#outbox[this.#outbox.length - 1];
+    if (last !== undefined && last.subject === subject && last.bytes + data.length <= BATCH_MAX_BYTES) {
+      last.parts.push(data);
+      last.bytes += data.length;
+      // A stamped batch carries its latest step's clock: a permit check that was late shows.
+      last.stepUs = Math.max(last.stepUs, stepUs);
+    } else {
+      this.#outbox.push({ subject, parts: [data], bytes: data.length, stepUs });
+      this.counters.outboxMaxBatches = Math.max(this.counters.outboxMaxBatches, this.#outbox.length);
+    }
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => this.#flushOutbox());
+    }
+  }
+
+  #flushOutbox(): void {
+    this.#flushQueued = false;
+    const batches = this.#outbox;
+    if (batches.length === 0) return;
+    this.#outbox = [];
+    for (const b of batches) this.#publish(b.subject, b.parts, b.stepUs);
+  }
+
+  #publish(subject: string, parts: readonly Uint8Array[], stepUs: number): void {
     const data = parts.length === 1 ? parts[0]! : encodeBatch(parts);
     let h: MsgHdrs | undefined;
     if (parts.length > 1) {
@@ -388,7 +423,7 @@ export class NatsShell {
     if (stamp !== undefined && stamp.subjects.has(subject)) {
       h ??= natsHeaders();
       h.set(HEADER_HOST, stamp.host);
-      h.set(HEADER_CLOCK_US, String(this.clock.nowUs()));
+      h.set(HEADER_CLOCK_US, String(stepUs));
     }
     try {
       this.nc.publish(subject, data, h === undefined ? undefined : { headers: h });
