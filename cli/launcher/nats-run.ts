@@ -99,6 +99,8 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     // The last reports of the processes that just stopped are on their way.
     await nc.flush();
     await new Promise((resolve) => setTimeout(resolve, 200));
+    // Commits and output an auditor still holds for its reorder window (on a cluster) are judged now.
+    for (const a of auditors) a?.flush();
     if (unexpected.length > 0) throw unexpected[0]!;
     const wallMs = Math.round(performance.now() - t0);
     return configs.map((vmConfig, i) => ({ ...natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }), ...(auditors[i] ? { auditViolations: auditors[i].violations.length } : {}) }));

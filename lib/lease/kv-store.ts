@@ -5,6 +5,7 @@
  * cores use the pure lease logic and never import it.
  */
 import { JetStreamApiCodes, JetStreamApiError, jetstream } from '@nats-io/jetstream';
+import { jserrors } from '@nats-io/jetstream/internal';
 import { Kvm, type KV } from '@nats-io/kv';
 import { errors as natsErrors, type NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
@@ -53,6 +54,8 @@ export function mapKvError(err: unknown, what: string): unknown {
     if (err.status === JS_STATUS_UNAVAILABLE) return new LeaseStoreUnavailableError(`${what}: ${err.message}`, { cause: err });
     return err;
   }
+  // No responders to a write or a read: the stream has no leader (a replica is lost, an election runs) or JetStream is down.
+  if (err instanceof jserrors.JetStreamNotEnabled) return new LeaseStoreUnavailableError(`${what}: ${err.message} (no JetStream answer)`, { cause: err });
   if (UNAVAILABLE_ERRORS.some((type) => err instanceof type)) {
     return new LeaseStoreUnavailableError(`${what}: ${(err as Error).message}`, { cause: err });
   }
@@ -73,6 +76,8 @@ export class KvLeaseStore implements LeaseStore {
       const kv = await new Kvm(js).create(options.bucket, { history: options.history, replicas: options.replicas, timeout: options.requestTimeoutMs });
       return new KvLeaseStore(kv, options);
     } catch (err) {
+      // Opening, it means a server without JetStream: openLeaseStore says so.
+      if (err instanceof jserrors.JetStreamNotEnabled) throw err;
       throw mapKvError(err, `open lease bucket ${options.bucket}`);
     }
   }

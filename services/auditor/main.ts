@@ -1,53 +1,99 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeBatch } from '../../lib/codec/batch.js';
 import { decode } from '../../lib/codec/codec.js';
+import type { WireMessage } from '../../lib/codec/messages.js';
 import { messageTypeOf, parseHostSubject, subjects } from '../../lib/codec/subjects.js';
 import type { RunConfig } from '../../lib/config/run-config.js';
 import { wallClock } from '../../lib/runtime/nats/clock.js';
 import { topologyOf } from '../../lib/topology/index.js';
 import { HEADER_BATCH, HEADER_CLOCK_US, HEADER_HOST } from '../../lib/runtime/nats/shell.js';
-import { Auditor } from './auditor.js';
+import { Auditor, type Observation } from './auditor.js';
 import type { Violation } from './violations.js';
 
 /** What the auditor needs of a VM's traffic: never the checkpoint data itself. */
 const AUDITED_HOST_KINDS = ['tx', 'tx.data', 'epoch', 'commit', 'assign.checkpointer', 'permit', 'status'] as const;
 
+export interface BusAuditorOptions {
+  /**
+   * How long commits and wire output wait before the auditor judges them
+   * (0: at once, exact on one server). `forVm` uses
+   * CLUSTER_REORDER_WINDOW_MS when the server it is connected to belongs to
+   * a cluster, 0 otherwise.
+   */
+  readonly reorderWindowMs?: number;
+}
+
+/**
+ * The reorder window on a NATS cluster: routes between servers are TCP
+ * connections of their own, and on a loaded machine a server may not run for
+ * tens of milliseconds, so messages of different publishers overtake each
+ * other by that much.
+ */
+export const CLUSTER_REORDER_WINDOW_MS = 250;
+
+/** A decoded message waiting out the reorder window. */
+interface Held {
+  readonly subject: string;
+  readonly msgs: readonly WireMessage[];
+  readonly observation: Observation;
+  readonly dueMs: number;
+}
+
 export interface BusAuditorCounters {
   messages: number;
   /** Messages that did not decode (counted, not audited). */
   undecodable: number;
+  /** Effects (commits, wire output) held for the reorder window. */
+  held: number;
 }
 
 /**
  * The auditor as a subscriber to one VM's subjects over NATS. It must
  * subscribe before the VM's services start: it learns which host holds which
  * term from their first assignments, and each byte's epoch from its first
- * emission. Each message is observed as it arrives, which on one server is the
- * order the server received them in: a cause before its effect. Output on
- * wire.out carries its publisher's host and clock in headers (the release
- * permit is checked on that clock); other subjects name their host.
+ * emission. On one server each message is observed as it arrives, the order
+ * the server received them in: a cause before its effect. On a cluster that
+ * order is lost: an acknowledgement published on one server may reach the
+ * auditor's server after the commit it caused, published on a third (routes
+ * are separate connections), which would read as a commit without an
+ * acknowledgement. There the effects that the rules judge (commits, and
+ * output on wire.out) are observed `reorderWindowMs` after they arrive, in
+ * arrival order, and everything else at once: an effect may then overtake its
+ * cause by up to the window without a false violation (and an early effect
+ * is caught only when its cause is later than that). Output on wire.out
+ * carries its publisher's host and clock in headers (the release permit is
+ * checked on that clock); other subjects name their host.
  */
 export class BusAuditor {
   readonly auditor: Auditor;
-  readonly counters: BusAuditorCounters = { messages: 0, undecodable: 0 };
+  readonly counters: BusAuditorCounters = { messages: 0, undecodable: 0, held: 0 };
   readonly #subs: Subscription[] = [];
   readonly #wall = wallClock();
+  readonly #reorderWindowMs: number;
+  readonly #wireOut: string;
+  readonly #held: Held[] = [];
+  #heldTimer: NodeJS.Timeout | null = null;
 
   /**
    * The auditor of a VM, or null when its mode has no output commit to audit
    * (native: the guest talks to the client directly), as in the simulator.
    */
-  static forVm(nc: NatsConnection, config: RunConfig, onViolation: (v: Violation) => void): BusAuditor | null {
-    return topologyOf(config).replicated ? new BusAuditor(nc, config.vmId, onViolation) : null;
+  static forVm(nc: NatsConnection, config: RunConfig, onViolation: (v: Violation) => void, options: BusAuditorOptions = {}): BusAuditor | null {
+    if (!topologyOf(config).replicated) return null;
+    const clustered = (nc.info?.cluster ?? '') !== '';
+    return new BusAuditor(nc, config.vmId, onViolation, { reorderWindowMs: options.reorderWindowMs ?? (clustered ? CLUSTER_REORDER_WINDOW_MS : 0) });
   }
 
   constructor(
     readonly nc: NatsConnection,
     readonly vmId: string,
     onViolation: (v: Violation) => void,
+    options: BusAuditorOptions = {},
   ) {
     this.auditor = new Auditor(vmId, onViolation);
+    this.#reorderWindowMs = options.reorderWindowMs ?? 0;
     const s = subjects(vmId);
+    this.#wireOut = s.wireOut;
     const subscribe = (subject: string) => this.#subs.push(nc.subscribe(subject, { callback: (err, m) => void (err === null && this.#onMessage(m)) }));
     subscribe(s.wireOut);
     subscribe(s.ckptAck);
@@ -73,21 +119,55 @@ export class BusAuditor {
     const stampedClock = Number(m.headers?.get(HEADER_CLOCK_US) ?? '');
     const host = stampedHost !== '' ? stampedHost : (parseHostSubject(m.subject)?.host ?? null);
     const localUs = Number.isSafeInteger(stampedClock) && stampedClock > 0 ? stampedClock : nowUs;
+    const msgs: WireMessage[] = [];
     for (const part of parts) {
-      let msg;
       try {
-        msg = decode(type, part);
+        msgs.push(decode(type, part));
       } catch {
         this.counters.undecodable++;
-        continue;
       }
-      this.counters.messages++;
-      this.auditor.observe(m.subject, msg, { atUs: nowUs, host, localUs });
     }
+    this.counters.messages += msgs.length;
+    const observation: Observation = { atUs: nowUs, host, localUs };
+    if (this.#reorderWindowMs > 0 && this.#isEffect(m.subject)) {
+      this.counters.held++;
+      this.#held.push({ subject: m.subject, msgs, observation, dueMs: nowUs / 1000 + this.#reorderWindowMs });
+      this.#heldTimer ??= setTimeout(() => this.#release(), this.#reorderWindowMs);
+      return;
+    }
+    for (const msg of msgs) this.auditor.observe(m.subject, msg, observation);
   }
 
+  /** What the rules judge against what came before: a commit, or output entering the client's link. */
+  #isEffect(subject: string): boolean {
+    return subject === this.#wireOut || parseHostSubject(subject)?.kind === 'commit';
+  }
+
+  /** Observes the held effects that are due (all of them with `all`), in arrival order. */
+  #release(all = false): void {
+    this.#heldTimer = null;
+    const nowMs = this.#wall.nowUs() / 1000;
+    let n = 0;
+    for (const h of this.#held) {
+      if (!all && h.dueMs > nowMs) break;
+      for (const msg of h.msgs) this.auditor.observe(h.subject, msg, h.observation);
+      n++;
+    }
+    this.#held.splice(0, n);
+    const next = this.#held[0];
+    if (next !== undefined) this.#heldTimer = setTimeout(() => this.#release(), Math.max(1, next.dueMs - nowMs));
+  }
+
+  /** Observes every held effect now (call it once the traffic has stopped, before reading the violations). */
+  flush(): void {
+    if (this.#heldTimer !== null) clearTimeout(this.#heldTimer);
+    this.#release(true);
+  }
+
+  /** Unsubscribes, then observes what is still held. */
   close(): void {
     for (const s of this.#subs) s.unsubscribe();
     this.#subs.length = 0;
+    this.flush();
   }
 }

@@ -83,6 +83,8 @@ export interface FinalLine {
 }
 
 const DEFAULT_REPORT_INTERVAL_MS = 1_000;
+/** Between two attempts on one server after a lost connection (another server of the pool is tried at once). */
+const SERVICE_RECONNECT_WAIT_MS = 250;
 
 /** Opens (creating it if missing) the lease bucket; a server without JetStream is one clear error. */
 export async function openLeaseStore(nc: NatsConnection, bucket: string, natsUrl: string, replicas: 1 | 3 | 5 = 1): Promise<KvLeaseStore> {
@@ -120,7 +122,15 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   });
   const vms = instances.map((i) => i.config.vmId);
   const logger = options.logger ?? createLogger({ role: def.name, vm: vms.join(',') });
-  const nc = await connectNats({ servers: options.natsUrl, name: `specula-${def.name}${host === null ? '' : `-${host}`}-${vms[0]}${vms.length > 1 ? `+${vms.length - 1}` : ''}` });
+  // Every server given (a comma-separated list) is in the pool; a lost connection is retried forever, on
+  // every server of the pool: a service's state (a backup image, a speculative buffer) is worth keeping
+  // through an outage, and leases and release permits keep a cut-off process from doing harm meanwhile.
+  const nc = await connectNats({
+    servers: options.natsUrl,
+    name: `specula-${def.name}${host === null ? '' : `-${host}`}-${vms[0]}${vms.length > 1 ? `+${vms.length - 1}` : ''}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWaitMs: SERVICE_RECONNECT_WAIT_MS,
+  });
   let leaseStore: LeaseStore | undefined;
   try {
     if (def.leases) leaseStore = options.leaseStore ?? (await openLeaseStore(nc, options.leaseBucket ?? LEASE_BUCKET, options.natsUrl, options.leaseReplicas ?? 1));

@@ -1,0 +1,227 @@
+/**
+ * A run over a three-node nats-server cluster with JetStream, its lease
+ * bucket replicated on all three (R3), and one server SIGKILLed mid-transfer:
+ * the one leading the lease bucket's stream (the hardest case for leases),
+ * provided some service process is connected to it. Every process was given
+ * all three URLs: the ones on the killed server must reconnect to another
+ * and none may exit; the lease store must take writes again with two
+ * replicas of three; the client's stream must end verified byte for byte (no
+ * loss, no duplicate: the bytes at every offset match the generator's) with
+ * no audit violation. Needs `npm run build` first (npm test does it):
+ * runOnNats launches dist/cli.
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Fleet } from '../../cli/launcher/fleet.js';
+import { runOnNats } from '../../cli/launcher/nats-run.js';
+import { runConfigSchema } from '../../lib/config/run-config.js';
+import type { RunResult } from '../../lib/results/run-result.js';
+import { wallClock } from '../../lib/runtime/nats/clock.js';
+import type { FinalLine } from '../../lib/runtime/nats/service-process.js';
+import type { Violation } from '../../services/auditor/violations.js';
+import type { ClientReport } from '../../services/client/main.js';
+import { TIMELINE_BIN_US } from '../../services/client/options-from-config.js';
+import { connectionsOn, startNatsCluster, type NatsCluster } from './support/nats-cluster.js';
+import { skipWithoutNatsBinary } from './support/nats.js';
+
+/**
+ * Long enough to see the transfer go on after the kill: when the lease
+ * stream's leader dies, JetStream elects another in about 5 s (nats-server
+ * 2.9), and until then no lease is renewed, so no output is released.
+ */
+const DURATION_S = 12;
+/** After the client started (onRunning): well into the bulk transfer. */
+const KILL_AT_MS = 1_500;
+/** After the kill: every process that was on the killed server is on another by then (they retry at once). */
+const RECONNECT_CHECK_AFTER_MS = 3_000;
+/** Bound on the cluster's start (three servers, routes, a meta leader, an R3 probe). */
+const CLUSTER_START_TIMEOUT_MS = 45_000;
+/** Log lines of the services kept for a failure message. */
+const LOG_TAIL_LINES = 200;
+const PROBE_TIMEOUT_MS = 2_000;
+
+const wall = wallClock();
+const skip = skipWithoutNatsBinary('nats-cluster: a run over a 3-node nats-server cluster with a server killed');
+
+interface Victim {
+  readonly node: string;
+  /** Why this node: it led the lease stream, or (no service connected there) it served the most services. */
+  readonly why: 'lease-stream-leader' | 'most-connections';
+  readonly leaseLeader: string | null;
+  /** The lease stream's last sequence just before the kill (a lease write adds one). */
+  readonly leaseSeq: number;
+  /** The services' connections (their names) on the node just before the kill. */
+  readonly connections: readonly string[];
+}
+
+interface KillRecord extends Victim {
+  /** After the client started, ms. */
+  readonly atMs: number;
+  /** Wall clock at the kill, µs (lib/runtime/nats/clock.ts: the client's timeline is on it). */
+  readonly atWallUs: number;
+}
+
+/** The lease stream's leader and last sequence. */
+async function leaseStream(c: NatsCluster, bucket: string): Promise<{ leader: string | null; lastSeq: number }> {
+  const nc = await connect({ servers: c.urls.split(','), timeout: PROBE_TIMEOUT_MS, name: 'cluster-test-probe' });
+  try {
+    const info = await (await jetstreamManager(nc, { timeout: PROBE_TIMEOUT_MS })).streams.info(`KV_${bucket}`);
+    return { leader: info.cluster?.leader ?? null, lastSeq: info.state.last_seq };
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The services' connections per node (specula-<service>…), not the run's own (specula-run); a dead node has none. */
+async function serviceConnections(c: NatsCluster): Promise<string[][]> {
+  return Promise.all(c.nodes.map(async (n) => (n.running ? (await connectionsOn(n, 'specula-')).filter((name) => name !== 'specula-run') : [])));
+}
+
+/** The lease stream's leader, if some service is connected to it; else the node serving the most services. */
+async function chooseVictim(c: NatsCluster, bucket: string): Promise<Victim> {
+  const { leader: leaseLeader, lastSeq: leaseSeq } = await leaseStream(c, bucket);
+  const perNode = await serviceConnections(c);
+  const leader = leaseLeader === null ? -1 : c.indexOf(leaseLeader);
+  if (leader >= 0 && perNode[leader]!.length > 0) return { node: c.nodes[leader]!.name, why: 'lease-stream-leader', leaseLeader, leaseSeq, connections: perNode[leader]! };
+  const most = perNode.reduce((best, conns, i) => (conns.length > perNode[best]!.length ? i : best), 0);
+  return { node: c.nodes[most]!.name, why: 'most-connections', leaseLeader, leaseSeq, connections: perNode[most]! };
+}
+
+/** The final line a process of the fleet printed on stdout when it stopped. */
+function finalLine(fleet: Fleet | null, service: Parameters<Fleet['child']>[0], host: string | null): FinalLine | undefined {
+  return fleet
+    ?.child(service, host)
+    ?.lines.map((l) => JSON.parse(l) as { kind: string })
+    .find((l): l is FinalLine => l.kind === 'final');
+}
+
+describe.skipIf(skip)('spec mode over a 3-node NATS cluster with a server killed mid-transfer', () => {
+  let cluster: NatsCluster | null = null;
+
+  beforeAll(async () => {
+    cluster = await startNatsCluster({ timeoutMs: CLUSTER_START_TIMEOUT_MS - 5_000 });
+  }, CLUSTER_START_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it(
+    'reconnects every process, keeps the R3 lease store and delivers a verified stream with no audit violation when the lease stream leader dies',
+    async () => {
+      const c = cluster!;
+      const bucket = `specula_leases_cluster_${process.pid}_${Date.now().toString(36)}`;
+      const config = runConfigSchema.parse({
+        vmId: `cluster${process.pid}`,
+        mode: 'spec',
+        epochMs: 25,
+        durationS: DURATION_S,
+        link: { bandwidthBitsPerSec: 100e6, rttMs: 2 },
+        workload: { kind: 'bulk', totalBytes: 0 },
+      });
+      const logs: string[] = [];
+      const violations: Violation[] = [];
+      let fleet: Fleet | null = null;
+      let kill: Promise<KillRecord> | null = null;
+      let reconnected: Promise<string[][]> | null = null;
+      const timers: NodeJS.Timeout[] = [];
+      let results: RunResult[];
+      try {
+        results = await runOnNats(config, {
+          natsUrl: c.urls,
+          leaseBucket: bucket,
+          leaseReplicas: 3,
+          onLog: (line) => {
+            logs.push(line);
+            if (logs.length > LOG_TAIL_LINES) logs.shift();
+          },
+          onViolation: (v) => violations.push(v),
+          onRunning: (f) => {
+            fleet = f;
+            const startedMs = performance.now();
+            timers.push(
+              setTimeout(() => {
+                kill = (async () => {
+                  const victim = await chooseVictim(c, bucket);
+                  const atMs = performance.now() - startedMs;
+                  const atWallUs = wall.nowUs();
+                  await c.kill(c.indexOf(victim.node));
+                  return { ...victim, atMs, atWallUs };
+                })();
+                // Awaited below; meanwhile a failure must not be an unhandled rejection.
+                kill.catch(() => undefined);
+                reconnected = kill.then(() => new Promise<string[][]>((resolve, reject) => timers.push(setTimeout(() => serviceConnections(c).then(resolve, reject), RECONNECT_CHECK_AFTER_MS))));
+                reconnected.catch(() => undefined);
+              }, KILL_AT_MS),
+            );
+          },
+        });
+      } catch (err) {
+        throw new Error(`the run failed: ${(err as Error).message}\nlast service logs:\n${logs.join('\n')}`, { cause: err });
+      } finally {
+        for (const t of timers) clearTimeout(t);
+      }
+      expect(kill, 'the run ended before the server was killed').not.toBeNull();
+      const killed = await kill!;
+      expect(reconnected, 'the run ended before the reconnections were checked').not.toBeNull();
+      const afterKill = await reconnected!;
+      const after = await leaseStream(c, bucket);
+      const r = results[0]!;
+      const client = finalLine(fleet, 'client', null)?.vms[0]?.stats as ClientReport | undefined;
+      const serviceDeaths = [config.hosts.primary, config.hosts.backup, ...config.hosts.spares].reduce((n, host) => n + Number(finalLine(fleet, 'host-agent', host)?.vms[0]?.stats.serviceDeaths ?? 0), 0);
+
+      // The client's delivery timeline (10 ms bins from its clock's 0) after the kill: bytes, and the longest stall to the end of the run.
+      const bins = client?.deliveredPerBin ?? [];
+      const killBin = Math.max(0, Math.floor((killed.atWallUs - (client?.clockOriginWallUs ?? 0)) / TIMELINE_BIN_US));
+      const endBin = Math.ceil((DURATION_S * 1e6) / TIMELINE_BIN_US);
+      const bytesAfterKill = bins.slice(killBin + 1).reduce((a, b) => a + b, 0);
+      // The longest run of empty bins after the kill, and whether output came again after it (or it lasted to the end).
+      let stall = { bins: 0, ended: true };
+      let gap = 0;
+      for (let i = killBin + 1; i < endBin; i++) {
+        if ((bins[i] ?? 0) === 0) gap++;
+        else {
+          if (gap > stall.bins) stall = { bins: gap, ended: true };
+          gap = 0;
+        }
+      }
+      if (gap > stall.bins) stall = { bins: gap, ended: false };
+      console.log(
+        `nats-cluster: killed ${killed.node} (${killed.why}; lease stream leader ${killed.leaseLeader}) ${Math.round(killed.atMs)} ms into the transfer, with ${killed.connections.length} service connections on it; ` +
+          `goodput ${(r.goodputBitsPerSec / 1e6).toFixed(1)} Mbit/s over ${r.durationS} s, ${r.bytesDelivered} bytes (${bytesAfterKill} after the kill; ` +
+          `longest stall after it ${(stall.bins * TIMELINE_BIN_US) / 1000} ms${stall.ended ? '' : ', to the end of the run'}), ` +
+          `lease writes after the kill ${after.lastSeq - killed.leaseSeq} (new leader ${after.leader}), failovers ${r.failovers}, service deaths ${serviceDeaths}, checkpoints ${r.checkpoints}, wall ${r.wallMs} ms`,
+      );
+      const why = `result ${JSON.stringify(r)}\nviolations ${JSON.stringify(violations.slice(0, 5))}\nlast service logs:\n${logs.join('\n')}`;
+
+      // The kill hit a server that served some of the run's processes, during the transfer.
+      expect(killed.connections.length, why).toBeGreaterThan(0);
+      expect(c.nodes[c.indexOf(killed.node)]!.running).toBe(false);
+      expect(killed.atMs).toBeLessThan(DURATION_S * 1000);
+      // Each of them is on a surviving server (and no process exited: runOnNats fails the run on any unexpected exit).
+      expect(afterKill.flat(), 'processes of the killed server did not reconnect').toEqual(expect.arrayContaining([...killed.connections]));
+      // The R3 lease bucket took lease writes again with one replica gone, under a new leader.
+      expect(after.leader).not.toBeNull();
+      expect(after.leader).not.toBe(killed.node);
+      expect(after.lastSeq, 'no lease write after the kill').toBeGreaterThan(killed.leaseSeq);
+
+      // Verified byte for byte (nothing lost, nothing repeated), output commit and one primary held.
+      expect(r.streamVerified, why).toBe(true);
+      expect(r.bytesDelivered, why).toBeGreaterThan(0);
+      expect(r.auditViolations, why).toBe(0);
+      expect(violations, why).toEqual([]);
+      // What the client itself printed when it stopped agrees with its reports on the bus.
+      expect(client, 'the client printed no final line').toBeDefined();
+      expect(client!.streamVerified).toBe(true);
+      expect(client!.firstMismatchOffset).toBeNull();
+      expect(client!.bytesDelivered).toBe(r.bytesDelivered);
+      // Output went on after the kill. Once the lease stream has a leader again, it flows again — unless an agent took
+      // a service for dead meanwhile (a loaded machine starves processes for half a second, NATS_TIMING's silence
+      // bound), which no cluster causes and which may cost the VM.
+      expect(bytesAfterKill, why).toBeGreaterThan(0);
+      if (serviceDeaths === 0) expect(stall.ended, `no output after the stall that followed the kill\n${why}`).toBe(true);
+    },
+    120_000,
+  );
+});
