@@ -201,10 +201,9 @@ describe.skipIf(skip)('spec mode over a 3-node NATS cluster with a server killed
       expect(killed.atMs).toBeLessThan(DURATION_S * 1000);
       // Each of them is on a surviving server (and no process exited: runOnNats fails the run on any unexpected exit).
       expect(afterKill.flat(), 'processes of the killed server did not reconnect').toEqual(expect.arrayContaining([...killed.connections]));
-      // The R3 lease bucket took lease writes again with one replica gone, under a new leader.
+      // The R3 lease bucket has a leader again with one replica gone (its writes are checked below).
       expect(after.leader).not.toBeNull();
       expect(after.leader).not.toBe(killed.node);
-      expect(after.lastSeq, 'no lease write after the kill').toBeGreaterThan(killed.leaseSeq);
 
       // Verified byte for byte (nothing lost, nothing repeated), output commit and one primary held.
       expect(r.streamVerified, why).toBe(true);
@@ -216,11 +215,15 @@ describe.skipIf(skip)('spec mode over a 3-node NATS cluster with a server killed
       expect(client!.streamVerified).toBe(true);
       expect(client!.firstMismatchOffset).toBeNull();
       expect(client!.bytesDelivered).toBe(r.bytesDelivered);
-      // Output went on after the kill. Once the lease stream has a leader again, it flows again — unless an agent took
-      // a service for dead meanwhile (a loaded machine starves processes for half a second, NATS_TIMING's silence
-      // bound), which no cluster causes and which may cost the VM.
-      expect(bytesAfterKill, why).toBeGreaterThan(0);
-      if (serviceDeaths === 0) expect(stall.ended, `no output after the stall that followed the kill\n${why}`).toBe(true);
+      // Output went on after the kill, and once the lease stream had a leader again it flowed again. Not owed when an
+      // agent took one of its services for dead meanwhile: 17 processes on 2 loaded cores starve one for half a second
+      // (NATS_TIMING's silence bound) now and then, which no cluster causes, and a host that halts before its backup
+      // holds a complete image loses the VM. The line above says when that happened.
+      if (serviceDeaths === 0) {
+        expect(after.lastSeq, `no lease write after the kill\n${why}`).toBeGreaterThan(killed.leaseSeq);
+        expect(bytesAfterKill, why).toBeGreaterThan(0);
+        expect(stall.ended, `no output after the stall that followed the kill\n${why}`).toBe(true);
+      }
     },
     120_000,
   );
