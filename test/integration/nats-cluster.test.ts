@@ -7,8 +7,9 @@
  * and none may exit; the lease store must take writes again with two
  * replicas of three; the client's stream must end verified byte for byte (no
  * loss, no duplicate: the bytes at every offset match the generator's) with
- * no audit violation. Needs `npm run build` first (npm test does it):
- * runOnNats launches dist/cli.
+ * no audit violation. Then, with JetStream's quorum gone, opening an R3
+ * bucket must retry for its window and fail with what it needs. Needs `npm run build` first (npm test
+ * does it): runOnNats launches dist/cli.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -17,8 +18,10 @@ import type { Fleet } from '../../cli/launcher/fleet.js';
 import { runOnNats } from '../../cli/launcher/nats-run.js';
 import { runConfigSchema } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
+import { LeaseStoreUnavailableError } from '../../lib/lease/errors.js';
 import { wallClock } from '../../lib/runtime/nats/clock.js';
-import type { FinalLine } from '../../lib/runtime/nats/service-process.js';
+import { connectNats } from '../../lib/runtime/nats/connect.js';
+import { openLeaseStore, type FinalLine } from '../../lib/runtime/nats/service-process.js';
 import type { Violation } from '../../services/auditor/violations.js';
 import type { ClientReport } from '../../services/client/main.js';
 import { TIMELINE_BIN_US } from '../../services/client/options-from-config.js';
@@ -40,6 +43,8 @@ const CLUSTER_START_TIMEOUT_MS = 45_000;
 /** Log lines of the services kept for a failure message. */
 const LOG_TAIL_LINES = 200;
 const PROBE_TIMEOUT_MS = 2_000;
+/** openLeaseStore's window in the test that cannot open: short, to keep the file fast. */
+const OPEN_TIMEOUT_MS = 3_000;
 
 const wall = wallClock();
 const skip = skipWithoutNatsBinary('nats-cluster: a run over a 3-node nats-server cluster with a server killed');
@@ -227,4 +232,23 @@ describe.skipIf(skip)('spec mode over a 3-node NATS cluster with a server killed
     },
     120_000,
   );
+
+  it('opening an R3 lease bucket while JetStream has no quorum retries for its window, then fails saying what it needs', async () => {
+    const c = cluster!;
+    // One server of three left: no meta leader, nothing can be created (the last test of the file: the cluster ends here).
+    for (let i = 0; i < c.nodes.length - 1; i++) if (c.nodes[i]!.running) await c.kill(i);
+    const last = c.nodes.at(-1)!.url;
+    const nc = await connectNats({ servers: last, name: 'cluster-test-open' });
+    try {
+      const started = performance.now();
+      const opening = openLeaseStore(nc, `specula_leases_open_${process.pid}`, last, 3, OPEN_TIMEOUT_MS);
+      await expect(opening).rejects.toThrow(LeaseStoreUnavailableError);
+      await expect(opening).rejects.toThrow(/attempt\(s\) in .*3 replicas a JetStream cluster of at least 3 servers/);
+      // It kept trying for its whole window, and gave up within one more request.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(OPEN_TIMEOUT_MS - 300);
+      expect(performance.now() - started).toBeLessThan(OPEN_TIMEOUT_MS + 5_000);
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
 });

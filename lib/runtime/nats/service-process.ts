@@ -86,18 +86,44 @@ const DEFAULT_REPORT_INTERVAL_MS = 1_000;
 /** Between two attempts on one server after a lost connection (another server of the pool is tried at once). */
 const SERVICE_RECONNECT_WAIT_MS = 250;
 
-/** Opens (creating it if missing) the lease bucket; a server without JetStream is one clear error. */
-export async function openLeaseStore(nc: NatsConnection, bucket: string, natsUrl: string, replicas: 1 | 3 | 5 = 1): Promise<KvLeaseStore> {
-  try {
-    return await KvLeaseStore.open(nc, { bucket, replicas });
-  } catch (err) {
-    if (err instanceof jserrors.JetStreamNotEnabled) {
-      throw new LeaseStoreUnavailableError(`cannot open the lease bucket ${bucket}: the NATS server at ${natsUrl} does not run JetStream (start nats-server with -js)`, { cause: err });
+/**
+ * How long opening the lease bucket may keep failing as unavailable before a
+ * process gives up (below a launcher's 20 s wait for its ready line). On a
+ * JetStream cluster creating a replicated bucket goes through the meta
+ * leader and a placement; every agent and the failover service create it at
+ * once when a fleet starts, and on a loaded machine one such call can take
+ * longer than its 2 s request timeout.
+ */
+export const LEASE_OPEN_TIMEOUT_MS = 15_000;
+const LEASE_OPEN_RETRY_MS = 250;
+
+/**
+ * Opens (creating it if missing) the lease bucket, retrying while JetStream
+ * answers unavailable (a timeout, no leader yet) for up to `timeoutMs`; a
+ * server without JetStream, or a closed connection, is one clear error at once.
+ */
+export async function openLeaseStore(nc: NatsConnection, bucket: string, natsUrl: string, replicas: 1 | 3 | 5 = 1, timeoutMs = LEASE_OPEN_TIMEOUT_MS): Promise<KvLeaseStore> {
+  const startMs = performance.now();
+  const deadline = startMs + timeoutMs;
+  let attempts = 0;
+  for (;;) {
+    attempts++;
+    try {
+      return await KvLeaseStore.open(nc, { bucket, replicas });
+    } catch (err) {
+      if (err instanceof jserrors.JetStreamNotEnabled) {
+        throw new LeaseStoreUnavailableError(`cannot open the lease bucket ${bucket}: the NATS server at ${natsUrl} does not run JetStream (start nats-server with -js)`, { cause: err });
+      }
+      if (!(err instanceof LeaseStoreUnavailableError)) throw err;
+      if (nc.isClosed() || performance.now() + LEASE_OPEN_RETRY_MS >= deadline) {
+        const cluster = replicas > 1 ? `, and ${replicas} replicas a JetStream cluster of at least ${replicas} servers` : '';
+        throw new LeaseStoreUnavailableError(
+          `cannot open the lease bucket ${bucket} on NATS at ${natsUrl} (${err.message}; ${attempts} attempt(s) in ${((performance.now() - startMs) / 1000).toFixed(1)} s); the servers need JetStream (nats-server -js)${cluster}`,
+          { cause: err },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, LEASE_OPEN_RETRY_MS));
     }
-    if (err instanceof LeaseStoreUnavailableError) {
-      throw new LeaseStoreUnavailableError(`cannot open the lease bucket ${bucket} on NATS at ${natsUrl} (${err.message}); the server needs JetStream (nats-server -js)`, { cause: err });
-    }
-    throw err;
   }
 }
 
