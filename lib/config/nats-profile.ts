@@ -6,12 +6,15 @@ import { runConfigSchema, type RunConfig } from './run-config.js';
  * of the run configuration are the simulator's (a 10 µs bus, no garbage
  * collector, no scheduler): 10 ms heartbeats and a 30 ms lease would turn
  * every GC pause and every busy moment of a loaded machine into a false
- * failover. Detection here takes 4 × 50 ms; a permit lasts 440 ms from each
+ * failover: on 2 cores, a fleet of 17 processes stalls one for 150-550 ms at
+ * times. A host is silent after 8 × 50 ms, which costs no failover time (the
+ * successor waits out the 500 ms lease anyway); a service is dead after
+ * 20 × 50 ms without a status report. A permit lasts 440 ms from each
  * renewal sent every 50 ms; bus repeats and slack cover a bus whose hops take
  * a few hundred µs and sometimes a few ms.
  */
 export const NATS_TIMING = {
-  failover: { heartbeatIntervalMs: 50, missCount: 4, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
+  failover: { heartbeatIntervalMs: 50, missCount: 8, serviceMissCount: 20, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
   bus: { resendMs: 20, ackSlackMs: 50, handoverRetryMs: 20 },
 } as const;
 

@@ -210,6 +210,7 @@ export class FailoverCore implements Core {
         if (backup === null) return;
         // The silence being acted on began at the primary's last heartbeat (not at an earlier false alarm).
         this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
+        out.push({ kind: 'log', level: 'warn', event: 'failover.primary_silent', fields: { vm: this.options.vmId, primary: this.#primary, backup, term: this.#term + 1, silentForUs: nowUs - this.#silentSinceUs } });
         // The promoted host starts without a backup.
         const record = takeOverRecord(backup, this.#term + 1, nowUs, this.options.leaseDurationUs);
         // Bounded: an outage long enough to fill it only makes us wait out our own older record.
@@ -226,6 +227,7 @@ export class FailoverCore implements Core {
       case 'dropBackup':
         // Its join, if not yet taken, must not be repeated: it is not the backup any more.
         if (this.#backup !== null) this.#unconfirmed.delete(this.#backup);
+        out.push({ kind: 'log', level: 'warn', event: 'failover.backup_dropped', fields: { vm: this.options.vmId, primary: this.#primary, backup: this.#backup } });
         this.#backup = null;
         this.#changeMembership({ backupHost: '', announce: [[this.#primary, 'primary', '']] }, out);
         return;
@@ -238,6 +240,7 @@ export class FailoverCore implements Core {
         this.#backupJoinSeq = Infinity; // a spare until its join, written to the lease first, is sent and taken
         this.#reprotectStartedUs = nowUs;
         this.stats.reprotections++;
+        out.push({ kind: 'log', level: 'info', event: 'failover.reprotecting', fields: { vm: this.options.vmId, primary: this.#primary, backup: spare } });
         this.#changeMembership({ backupHost: spare, announce: [[spare, 'backup', this.#primary], [this.#primary, 'primary', spare]] }, out);
         return;
       }
@@ -295,6 +298,7 @@ export class FailoverCore implements Core {
     const host = this.#backup;
     if (host === null) return;
     this.#promotedHost = host;
+    out.push({ kind: 'log', level: 'warn', event: 'failover.promoting', fields: { vm: this.options.vmId, from: this.#primary, to: host, term: this.#term } });
     this.#primary = host;
     this.#backup = null;
     this.#roleChange(host, 'primary', '', out);

@@ -4,14 +4,6 @@ import { initialRoleOf, topologyOf } from '../../lib/topology/index.js';
 import { msToUs } from '../../lib/units.js';
 import type { HostAgentOptions } from './core.js';
 
-/**
- * Reports a service may miss before its agent takes it for dead. Reports
- * travel the bus and a bus can lose a few in a row (a slow consumer, a
- * burst of loss): a dead service must be told from that, and a restart is
- * seen at once anyway, by its new incarnation.
- */
-const SERVICE_SILENCE_INTERVALS = 10;
-
 /** The agent of `host`, the same under every runtime. */
 export function hostAgentOptionsFromConfig(config: RunConfig, host: string, extras: ServiceExtras = {}): HostAgentOptions {
   const t = topologyOf(config);
@@ -25,8 +17,9 @@ export function hostAgentOptionsFromConfig(config: RunConfig, host: string, extr
     heartbeatIntervalUs: msToUs(f.heartbeatIntervalMs),
     leaseDurationUs: msToUs(f.leaseDurationMs),
     permitMarginUs: msToUs(f.leaseSafetyMs + f.clockSkewMs),
-    // Services report every heartbeat interval; ten missed reports in a row are a dead service, not a lossy bus.
-    serviceSilenceUs: msToUs(SERVICE_SILENCE_INTERVALS * f.heartbeatIntervalMs),
+    // Services report every heartbeat interval; a bus loses a few in a row at times (a slow consumer, a burst of
+    // loss), which must not read as a dead service. A restart is seen at once anyway, by its new incarnation.
+    serviceSilenceUs: msToUs(f.serviceMissCount * f.heartbeatIntervalMs),
     serviceStartupUs: msToUs(f.serviceStartupMs),
     initialRole: initial.role,
     initialPeerHost: initial.peerHost,

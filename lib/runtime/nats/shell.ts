@@ -76,6 +76,9 @@ export interface ShellCounters extends LeaseRunnerCounters {
   reconnects: number;
   /** Most bus messages one task's sends made. */
   outboxMaxBatches: number;
+  /** Wall time spent in the core's handle (the busy part of the process), in total and at most for one input. */
+  handleUsTotal: number;
+  handleUsMax: number;
 }
 
 export type ShellState = 'new' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -120,6 +123,8 @@ export class NatsShell {
     disconnects: 0,
     reconnects: 0,
     outboxMaxBatches: 0,
+    handleUsTotal: 0,
+    handleUsMax: 0,
     leaseOps: 0,
     leaseConflicts: 0,
     leaseUnavailable: 0,
@@ -347,6 +352,9 @@ export class NatsShell {
       this.#fail(cause instanceof Error ? cause : new Error(String(cause)));
       return;
     }
+    const handleUs = this.clock.nowUs() - nowUs;
+    this.counters.handleUsTotal += handleUs;
+    if (handleUs > this.counters.handleUsMax) this.counters.handleUsMax = handleUs;
     this.counters.inputsHandled++;
     this.#syncSubscriptions();
     this.#apply(effects, nowUs);
