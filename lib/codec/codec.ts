@@ -137,12 +137,12 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     case 'epochBarrier': {
       const m = decodeWith(pb.EpochBarrier, 'EpochBarrier', bytes);
       requireSafe('EpochBarrier', { term: m.term, epoch: m.epoch });
-      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, resume: m.resume, base: m.base };
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, resume: m.resume, base: m.base, stagedSources: m.stagedSources };
     }
     case 'epochEnd': {
       const m = decodeWith(pb.EpochEnd, 'EpochEnd', bytes);
       requireSafe('EpochEnd', { term: m.term, epoch: m.epoch, txEndSeq: m.txEndSeq });
-      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, txEndSeq: m.txEndSeq, base: m.base };
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, txEndSeq: m.txEndSeq, base: m.base, specStaged: m.specStaged };
     }
     case 'checkpointChunk':
       return decodeChunk(bytes);

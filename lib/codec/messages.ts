@@ -44,6 +44,8 @@ export interface EpochBarrier {
   readonly resume: boolean;
   /** A new backup joins with this epoch: its checkpoint starts from an empty image (re-protection). */
   readonly base: boolean;
+  /** A repeated pause barrier: the sources (bit 1 << ChunkSource) the checkpointer holds in full already; 0 at first. */
+  readonly stagedSources: number;
 }
 
 export interface EpochEnd {
@@ -54,6 +56,8 @@ export interface EpochEnd {
   readonly txEndSeq: number;
   /** From the barrier: the speculative part of this epoch is the whole buffer. */
   readonly base: boolean;
+  /** A repeat whose barrier said the speculative part is staged already. */
+  readonly specStaged: boolean;
 }
 
 export const ChunkSource = {
@@ -63,6 +67,11 @@ export const ChunkSource = {
   MANIFEST: 4,
 } as const;
 export type ChunkSource = (typeof ChunkSource)[keyof typeof ChunkSource];
+
+/** `sources` (a bit set of ChunkSource, as EpochBarrier.stagedSources) holds `source`. */
+export function hasSource(sources: number, source: ChunkSource): boolean {
+  return (sources & (1 << source)) !== 0;
+}
 
 export interface CheckpointChunk {
   readonly type: 'checkpointChunk';

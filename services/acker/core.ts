@@ -435,6 +435,7 @@ export class AckerCore implements Core {
         return;
       }
       this.stats.epochEndsRepeated++;
+      if (end.specStaged) return; // the checkpointer has this part: the repeat is for another
       for (const chunk of last.chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
       return;
     }

@@ -203,7 +203,7 @@ export class PrimaryCheckpointer {
           this.#baseEpoch = epoch;
           this.stats.backupsJoined++;
         }
-        const barrier: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: false, base };
+        const barrier: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: false, base, stagedSources: 0 };
         this.#barrier = barrier;
         out.push({ kind: 'send', subject: s.epoch, msg: barrier });
         this.#armResend(nowUs, out);
@@ -216,7 +216,7 @@ export class PrimaryCheckpointer {
         return;
       }
       case 'sendResume': {
-        const resume: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: true, base: false };
+        const resume: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: true, base: false, stagedSources: 0 };
         this.#resume = resume;
         this.#resumeResendsLeft = RESUME_RESENDS;
         out.push({ kind: 'send', subject: s.epoch, msg: resume });
@@ -388,8 +388,9 @@ export class PrimaryCheckpointer {
     if (this.state === 'pausing' && this.#barrier !== null && !progressed) {
       // Barrier, EpochEnd or a staged part was lost: the guest answers a repeated barrier with the same parts.
       // Not while parts still arrive: repeating a slow checkpoint would double the load that made it slow.
+      // The repeat names the parts held in full, which do not come again.
       this.stats.barrierResends++;
-      out.push({ kind: 'send', subject: s.epoch, msg: this.#barrier });
+      out.push({ kind: 'send', subject: s.epoch, msg: { ...this.#barrier, stagedSources: this.#staging?.completeSources ?? 0 } });
     } else if (this.#resumeResendsLeft > 0 && this.#resume !== null) {
       this.#resumeResendsLeft--;
       out.push({ kind: 'send', subject: s.epoch, msg: this.#resume });

@@ -34,12 +34,21 @@ export class StagedCheckpoint {
   }
 
   get complete(): boolean {
-    return this.expectedSources.every((source) => {
-      const part = this.#parts.get(source);
-      if (part === undefined) return false;
-      const first = part.values().next().value as CheckpointChunk;
-      return part.size === first.count;
-    });
+    return this.expectedSources.every((source) => this.#hasAll(source));
+  }
+
+  /** The sources held in full, as a bit set (bit 1 << source): what a repeated barrier need not ask for. */
+  get completeSources(): number {
+    let bits = 0;
+    for (const source of this.expectedSources) if (this.#hasAll(source)) bits |= 1 << source;
+    return bits;
+  }
+
+  #hasAll(source: ChunkSource): boolean {
+    const part = this.#parts.get(source);
+    if (part === undefined) return false;
+    const first = part.values().next().value as CheckpointChunk;
+    return part.size === first.count;
   }
 
   /** All chunks in manifest order. */

@@ -1,5 +1,5 @@
 import { assert } from '../../lib/assert.js';
-import type { CheckpointChunk, EpochBarrier, EpochEnd } from '../../lib/codec/messages.js';
+import { ChunkSource, hasSource, type CheckpointChunk, type EpochBarrier, type EpochEnd } from '../../lib/codec/messages.js';
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Rng } from '../../lib/rng.js';
 import type { Effect, Input } from '../../lib/runtime/types.js';
@@ -220,7 +220,7 @@ export class GuestVm {
         this.#resume();
       }
       if (this.#paused && barrier.epoch === this.#epoch) {
-        this.#resendCheckpoint(r); // a part of it was lost on the way
+        this.#resendCheckpoint(r, barrier.stagedSources); // a part of it was lost on the way
         return;
       }
       if (barrier.epoch !== this.#epoch || this.#paused) return; // stale barrier
@@ -228,7 +228,7 @@ export class GuestVm {
       this.#pausedAtUs = this.#nowUs;
       if (barrier.base) this.capture.startBase();
       // Every segment of this epoch was published before this marker, on the same connection.
-      const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax, base: barrier.base };
+      const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax, base: barrier.base, specStaged: false };
       const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
       this.#sentWhilePaused = { end, chunks };
       this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
@@ -239,13 +239,19 @@ export class GuestVm {
     this.#resume();
   }
 
-  /** The same EpochEnd and parts again, byte for byte: the acker and the checkpointer take repeats as no-ops. */
-  #resendCheckpoint(r: GuestReplication): void {
+  /**
+   * The same EpochEnd and parts again, byte for byte, but for the parts the
+   * checkpointer holds in full (`stagedSources`): the acker and the
+   * checkpointer take repeats as no-ops. The EpochEnd always goes (it is
+   * small, and the netbuffer's may be the one lost); it tells the acker
+   * whether its part is wanted.
+   */
+  #resendCheckpoint(r: GuestReplication, stagedSources: number): void {
     const sent = this.#sentWhilePaused;
     if (sent === null) return;
     this.stats.checkpointsResent++;
-    this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: sent.end });
-    for (const chunk of sent.chunks) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+    this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { ...sent.end, specStaged: hasSource(stagedSources, ChunkSource.SPEC) } });
+    for (const chunk of sent.chunks) if (!hasSource(stagedSources, chunk.source)) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
   }
 
   #resume(): void {

@@ -123,7 +123,7 @@ describe('CheckpointerCore', () => {
     expect(c.role).toBe('primary');
     expect(c.primary).toMatchObject({ term: 3, epoch: 8, peerHost: 'host-b', unprotected: false });
     expect(c.stats!.lastCommittedEpoch).toBe(7);
-    expect(barriers(c.handle(timer('ckpt.epoch'), 1_000 + EPOCH_US))).toEqual([{ type: 'epochBarrier', vmId: VM, term: 3, epoch: 8, resume: false, base: false }]);
+    expect(barriers(c.handle(timer('ckpt.epoch'), 1_000 + EPOCH_US))).toEqual([{ type: 'epochBarrier', vmId: VM, term: 3, epoch: 8, resume: false, base: false, stagedSources: 0 }]);
     // Its chunks go to the assignment's peer, its acknowledgements commit.
     for (const chunk of parts(8, 3)) c.handle(message(hs.ckptStage, chunk), 1_000 + EPOCH_US + 10);
     const transfer = c.handle(timer('ckpt.copy'), 1_000 + EPOCH_US + 1_000);
@@ -182,7 +182,7 @@ describe('CheckpointerCore', () => {
     activate(c, primaryAssignment(2, { peerHost: 'host-c', joining: true, firstEpoch: 3 }), { assign: ASSIGN }, 0);
     expect(c.primary).toMatchObject({ unprotected: true, peerHost: 'host-c' });
     const effects = checkpoint(c, EPOCH_US);
-    expect(barriers(effects)[0]).toEqual({ type: 'epochBarrier', vmId: VM, term: 2, epoch: 3, resume: false, base: true });
+    expect(barriers(effects)[0]).toEqual({ type: 'epochBarrier', vmId: VM, term: 2, epoch: 3, resume: false, base: true, stagedSources: 0 });
     expect(sentOn(effects, s.ckptData('host-c')).at(-1)).toMatchObject({ source: ChunkSource.MANIFEST, base: true, epoch: 3 });
     expect(commits(effects)).toEqual([]);
     expect(c.primary!.unprotected).toBe(false);

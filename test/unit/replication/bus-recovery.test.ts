@@ -39,7 +39,7 @@ describe('guest: repeated and lost barriers', () => {
     if (vm === null) throw new Error('the guest runs no VM');
     return vm;
   };
-  const barrier = (epoch: number, resume: boolean): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term: 1, epoch, resume, base: false });
+  const barrier = (epoch: number, resume: boolean): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term: 1, epoch, resume, base: false, stagedSources: 0 });
   const sentParts = (effects: Effect[]) => ({ ends: sentOn(effects, hs.txEpoch) as EpochEnd[], chunks: chunksOn(effects, hs.ckptStage) });
 
   it('answers a repeated pause barrier of the epoch it is paused in with the same EpochEnd and parts, byte for byte', () => {
@@ -52,6 +52,19 @@ describe('guest: repeated and lost barriers', () => {
     expect(again.chunks.map((c) => c.data)).toEqual(first.chunks.map((c) => c.data));
     expect(vmOf(g).stats.checkpointsResent).toBe(1);
     expect(vmOf(g).paused).toBe(true);
+  });
+
+  it('answers a repeated barrier that names staged parts with the EpochEnd and the missing parts only', () => {
+    const g = guest();
+    const first = sentParts(g.handle(message(hs.epoch, barrier(1, false)), 6_000));
+    const pagesStaged: EpochBarrier = { ...barrier(1, false), stagedSources: 1 << ChunkSource.PAGES };
+    const again = sentParts(g.handle(message(hs.epoch, pagesStaged), 8_000));
+    expect(again.ends).toEqual([{ ...first.ends[0], specStaged: false }]);
+    expect(again.chunks).toEqual(first.chunks.filter((c) => c.source !== ChunkSource.PAGES));
+    expect(again.chunks.length).toBeGreaterThan(0);
+    const allStaged: EpochBarrier = { ...barrier(1, false), stagedSources: (1 << ChunkSource.PAGES) | (1 << ChunkSource.STATE) | (1 << ChunkSource.SPEC) };
+    const third = sentParts(g.handle(message(hs.epoch, allStaged), 9_000));
+    expect(third).toEqual({ ends: [{ ...first.ends[0], specStaged: true }], chunks: [] });
   });
 
   it('ignores a repeated resume and an old pause barrier once it runs the next epoch', () => {
@@ -105,7 +118,7 @@ describe('acker: repeated and late EpochEnds', () => {
   const synAck = (): Segment => segment({ term: 1, epoch: 1, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, mss: 1000 });
   const data = (epoch: number, seq: number, len: number, tsValUs = 1000 * epoch): Segment =>
     segment({ term: 1, epoch, seq, ack: CLIENT_ISN + 1, window: 100, tsValUs, flags: TcpFlag.ACK, payload: streamBytes(seq, len) });
-  const end = (epoch: number): EpochEnd => ({ type: 'epochEnd', vmId: VM, term: 1, epoch, txEndSeq: 0, base: false });
+  const end = (epoch: number): EpochEnd => ({ type: 'epochEnd', vmId: VM, term: 1, epoch, txEndSeq: 0, base: false, specStaged: false });
   const specChunks = (effects: Effect[]) => chunksOn(effects, hs.ckptStage);
 
   it('sends exactly the same SPEC chunks for a repeated EpochEnd, even after more data arrived', () => {
@@ -121,6 +134,14 @@ describe('acker: repeated and late EpochEnds', () => {
     const second = specChunks(a.handle(message(hs.txEpoch, end(2)), 60));
     expect(second[0]!.epoch).toBe(2);
     expect(a.specBufferBytes).toBe(1200);
+  });
+
+  it('sends nothing for a repeated EpochEnd that says its part is staged already', () => {
+    const a = acker();
+    a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 500)), 20);
+    expect(specChunks(a.handle(message(hs.txEpoch, end(1)), 30))).toHaveLength(1);
+    expect(specChunks(a.handle(message(hs.txEpoch, { ...end(1), specStaged: true }), 50))).toEqual([]);
+    expect(a.stats.epochEndsRepeated).toBe(1);
   });
 
   it('drops an EpochEnd older than the last one (a late copy)', () => {
@@ -235,6 +256,7 @@ describe('primary checkpointer: repeats and timeouts', () => {
     stage(p, first!, EPOCH_US + RESEND_US + 10); // a repeat is no progress
     const stalled = fire(p, 'ckpt.resend', EPOCH_US + 2 * RESEND_US);
     expect(barriers(stalled).map((b) => [b.epoch, b.resume])).toEqual([[1, false]]);
+    expect(barriers(stalled)[0]!.stagedSources).toBe(1 << first!.source); // the part held in full does not come again
     expect(p.stats.barrierResends).toBe(1);
     for (const c of rest) stage(p, c, EPOCH_US + 2 * RESEND_US + 10);
     expect(p.state).toBe('copying');
