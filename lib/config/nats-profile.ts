@@ -11,11 +11,13 @@ import { runConfigSchema, type RunConfig } from './run-config.js';
  * successor waits out the 500 ms lease anyway); a service is dead after
  * 20 × 50 ms without a status report. A permit lasts 440 ms from each
  * renewal sent every 50 ms; bus repeats and slack cover a bus whose hops take
- * a few hundred µs and sometimes a few ms.
+ * a few hundred µs and sometimes tens of ms (a pause barrier is repeated only
+ * after a whole interval without progress: a lost message on loopback NATS
+ * is rare, a slow process is not).
  */
 export const NATS_TIMING = {
   failover: { heartbeatIntervalMs: 50, missCount: 8, serviceMissCount: 20, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
-  bus: { resendMs: 20, ackSlackMs: 50, handoverRetryMs: 20 },
+  bus: { resendMs: 50, ackSlackMs: 50, handoverRetryMs: 20 },
 } as const;
 
 /** `config` with NATS_TIMING for its failover and bus timing (the rest as given). */

@@ -126,8 +126,9 @@ export class PrimaryCheckpointer {
   #resumeResendsLeft = 0;
   #commitResendsLeft = 0;
   #resendArmed = false;
-  /** Staged chunks counted at the last resend timer: a pause that made progress since is slow, not lost. */
+  /** Staged chunks counted at the last look, and when that was: a pause that made progress since is slow, not lost. */
   #chunksAtLastResend = 0;
+  #progressCheckedAtUs = 0;
   readonly term: number;
 
   constructor(readonly options: PrimaryOptions) {
@@ -196,6 +197,7 @@ export class PrimaryCheckpointer {
         this.#pausedAtUs = nowUs;
         this.#staging = new StagedCheckpoint(epoch, this.#expectedSources);
         this.#chunksAtLastResend = 0;
+        this.#progressCheckedAtUs = nowUs;
         // A joining backup starts at an epoch boundary: every earlier epoch is committed locally.
         const base = this.#backupJoining;
         if (base) {
@@ -382,9 +384,14 @@ export class PrimaryCheckpointer {
   #onResendTimer(nowUs: number, out: Effect[]): void {
     this.#resendArmed = false;
     const s = this.options.subjects;
+    // The timer may have been armed for a resume or a commit before this pause began: a look counts after a whole interval.
+    const looked = nowUs - this.#progressCheckedAtUs >= (this.options.resendUs ?? 0);
     const chunksStaged = this.#staging?.chunksAdded ?? 0;
-    const progressed = chunksStaged > this.#chunksAtLastResend;
-    this.#chunksAtLastResend = chunksStaged;
+    const progressed = !looked || chunksStaged > this.#chunksAtLastResend;
+    if (looked) {
+      this.#chunksAtLastResend = chunksStaged;
+      this.#progressCheckedAtUs = nowUs;
+    }
     if (this.state === 'pausing' && this.#barrier !== null && !progressed) {
       // Barrier, EpochEnd or a staged part was lost: the guest answers a repeated barrier with the same parts.
       // Not while parts still arrive: repeating a slow checkpoint would double the load that made it slow.

@@ -262,6 +262,21 @@ describe('primary checkpointer: repeats and timeouts', () => {
     expect(p.state).toBe('copying');
   });
 
+  it('does not take a resend timer armed before the pause (for a resume or a commit) for a stalled pause', () => {
+    const p = started(primary());
+    checkpoint(p, 0);
+    answer(p, ack(1), 1_000);
+    // The resume's and the commit's repeats keep the timer armed; the pause begins just before it fires.
+    const pauseUs = 3 * RESEND_US - 10;
+    expect(barriers(fire(p, 'ckpt.epoch', pauseUs))).toHaveLength(1);
+    const early = fire(p, 'ckpt.resend', 3 * RESEND_US);
+    expect(barriers(early).filter((b) => !b.resume)).toEqual([]);
+    expect(p.stats.barrierResends).toBe(0);
+    // A whole interval into the pause with nothing staged, it is repeated.
+    const late = fire(p, 'ckpt.resend', pauseUs + RESEND_US);
+    expect(barriers(late).filter((b) => !b.resume).map((b) => b.epoch)).toEqual([2]);
+  });
+
   it('repeats each resume three times and each commit twice, then stops', () => {
     const p = started(primary());
     checkpoint(p, 0);
