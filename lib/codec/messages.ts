@@ -40,8 +40,6 @@ export interface EpochBarrier {
   readonly vmId: string;
   readonly term: number;
   readonly epoch: number;
-  /** false: pause and checkpoint `epoch`; true: run epoch + 1. */
-  readonly resume: boolean;
   /** A new backup joins with this epoch: its checkpoint starts from an empty image (re-protection). */
   readonly base: boolean;
   /** A repeated pause barrier: the sources (bit 1 << ChunkSource) the checkpointer holds in full already; 0 at first. */

@@ -440,7 +440,9 @@ export class AckerCore implements Core {
       return;
     }
     const spec = this.#spec;
-    const endSeq = spec?.endSeq ?? 0;
+    // The guest runs the next epoch while this marker travels: bytes it sent after it may be here already (a delayed
+    // marker), and they belong to the next checkpoint. txEndSeq is where this epoch's bytes end.
+    const endSeq = Math.max(Math.min(spec?.endSeq ?? 0, end.txEndSeq), this.#epochStartSeq);
     this.#epochEnds.push({ epoch: end.epoch, endSeq });
     // A new backup's first epoch carries the whole buffer: it has nothing to add a delta to.
     const startSeq = end.base && spec !== null ? spec.startSeq : this.#epochStartSeq;
@@ -452,7 +454,7 @@ export class AckerCore implements Core {
     const chunks = makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, splitBytes(delta, this.options.chunkBytes));
     this.#lastSpecPart = { epoch: end.epoch, chunks };
     for (const chunk of chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
-    if (this.options.recordDigests) this.digests.set(end.epoch, specDigest(spec, clientAckSeq));
+    if (this.options.recordDigests) this.digests.set(end.epoch, specDigest(spec, clientAckSeq, endSeq));
   }
 
   #onCommit(epoch: number, nowUs: number): void {
@@ -564,9 +566,10 @@ export class AckerCore implements Core {
 }
 
 /** What the backup must hold of the speculative buffer after an epoch. */
-function specDigest(spec: SendBuffer | null, clientAckSeq: number): string {
-  if (spec === null || spec.endSeq <= clientAckSeq) return Buffer.from(sha256(new Uint8Array(0))).toString('hex');
+/** The digest of what a checkpoint's image holds of the buffer: from the client's ACK to the epoch's end. */
+function specDigest(spec: SendBuffer | null, clientAckSeq: number, endSeq: number): string {
+  if (spec === null || endSeq <= clientAckSeq) return Buffer.from(sha256(new Uint8Array(0))).toString('hex');
   const start = Math.max(clientAckSeq, spec.startSeq);
   const header = new TextEncoder().encode(`${start}:`);
-  return Buffer.from(sha256(header, spec.copyOut(start, spec.endSeq - start))).toString('hex');
+  return Buffer.from(sha256(header, spec.copyOut(start, endSeq - start))).toString('hex');
 }

@@ -171,7 +171,7 @@ export class Auditor {
 
   #onBarrier(subject: string, b: EpochBarrier): void {
     const p = this.#primary;
-    if (p === null || b.resume || b.term !== p.term || parseHostSubject(subject)?.host !== p.host) return;
+    if (p === null || b.term !== p.term || parseHostSubject(subject)?.host !== p.host) return;
     p.lastBarrierEpoch = Math.max(p.lastBarrierEpoch, b.epoch);
     // A repeat of a barrier sent before the join is not the join's base, whatever flag it carries.
     if (!b.base || p.peerHost === '' || b.epoch <= p.joinedAfterEpoch) return;

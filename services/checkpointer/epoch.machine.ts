@@ -4,8 +4,11 @@ import { assign, setup } from 'xstate';
  * The primary's epoch lifecycle (Remus): the guest runs for an epoch, is
  * paused while its dirty state is copied into a staging buffer, and resumes
  * while that checkpoint travels to the backup, so epoch N+1 runs while N is
- * in flight. With too many checkpoints in flight the next pause waits
- * (throttled) instead of piling up memory.
+ * in flight. The guest resumes by itself once its copy is done; the
+ * checkpointer stays `pausing` until every part of the checkpoint (the
+ * guest's, and the acker's in speculative modes) is staged, and starts the
+ * next epoch's timer then. With too many checkpoints in flight the next
+ * pause waits (throttled) instead of piling up memory.
  *
  * The machine is pure: the core feeds it events and performs the named
  * actions it returns (timers and messages are the core's effects).
@@ -13,7 +16,6 @@ import { assign, setup } from 'xstate';
 export type EpochEvent =
   | { type: 'EPOCH_TIMER' }
   | { type: 'STAGED' }
-  | { type: 'COPY_DONE' }
   | { type: 'COMMITTED' };
 
 export interface EpochContext {
@@ -37,8 +39,6 @@ export const epochMachine = setup({
   actions: {
     // Performed by the core; the machine only names them.
     sendBarrier: () => undefined,
-    armCopyTimer: () => undefined,
-    sendResume: () => undefined,
     startTransfer: () => undefined,
     armEpochTimer: () => undefined,
     nextEpoch: assign({ epoch: ({ context }) => context.epoch + 1, inflight: ({ context }) => context.inflight + 1 }),
@@ -63,12 +63,9 @@ export const epochMachine = setup({
       },
     },
     pausing: {
-      on: { STAGED: { target: 'copying', actions: 'armCopyTimer' } },
-    },
-    copying: {
-      on: { COPY_DONE: { target: 'running', actions: ['sendResume', 'startTransfer', 'nextEpoch', 'armEpochTimer'] } },
+      on: { STAGED: { target: 'running', actions: ['startTransfer', 'nextEpoch', 'armEpochTimer'] } },
     },
   },
 });
 
-export type EpochState = 'running' | 'throttled' | 'pausing' | 'copying';
+export type EpochState = 'running' | 'throttled' | 'pausing';

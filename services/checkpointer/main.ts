@@ -2,7 +2,9 @@ import { histogramOf, mergeHistograms } from '../../lib/results/histogram.js';
 import { replicationLink } from '../../lib/runtime/nats/emulated-link.js';
 import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
 import { topologyOf } from '../../lib/topology/index.js';
+import { ChunkSource } from '../../lib/codec/messages.js';
 import { CheckpointerCore } from './core.js';
+import type { PrimaryStats } from './primary.js';
 import { checkpointerOptionsFromConfig } from './options-from-config.js';
 
 /** What a checkpointer reports: totals over every primary term it ran, commit latencies as a mergeable histogram. */
@@ -19,8 +21,17 @@ export function checkpointerReport(c: CheckpointerCore): Record<string, unknown>
     resends: sum((p) => p.stats.resends),
     probes: sum((p) => p.stats.probes),
     barrierResends: sum((p) => p.stats.barrierResends),
+    // Where pauses go (means over this term's checkpoints, ms): to the guest's pages, its state, the speculative part, all staged.
+    pauseMs: pauseBreakdown(c.primary?.stats ?? null),
     staleAssignments: c.staleAssignments,
   };
+}
+
+function pauseBreakdown(stats: PrimaryStats | null): Record<string, number> | null {
+  if (stats === null || stats.checkpoints === 0) return null;
+  const mean = (us: number | undefined) => Number(((us ?? 0) / stats.checkpoints / 1000).toFixed(2));
+  const t = stats.pauseToSourceUsTotal;
+  return { toPages: mean(t[ChunkSource.PAGES]), toState: mean(t[ChunkSource.STATE]), toSpec: mean(t[ChunkSource.SPEC]), toStaged: mean(stats.pauseToStagedUsTotal) };
 }
 
 /** The checkpointer of one host, behind the upstream half of the replication link (the backup's acknowledgements). */

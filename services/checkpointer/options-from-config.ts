@@ -17,11 +17,9 @@ export function checkpointerOptionsFromConfig(config: RunConfig, host: string): 
     ckptAckSubject: s.ckptAck,
     statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     epochUs: msToUs(config.epochMs),
-    pauseFixedUs: config.checkpoint.pauseFixedUs,
-    copyBytesPerSec: config.checkpoint.copyBytesPerSec,
     maxInflightEpochs: config.checkpoint.maxInflightEpochs,
     speculative: isSpeculative(config.mode),
-    // An acknowledgement normally comes one transfer and one round trip after the copy.
+    // An acknowledgement normally comes one transfer and one round trip after the checkpoint is staged.
     ackTimeoutUs: msToUs(config.epochMs) + msToUs(config.replicationLink.rttMs) + msToUs(config.bus.ackSlackMs),
     replicationBytesPerSec: config.replicationLink.bandwidthBitsPerSec / BITS_PER_BYTE,
     replicationRttUs: Math.ceil(msToUs(config.replicationLink.rttMs)),

@@ -9,13 +9,11 @@ import { epochMachine, type EpochEvent, type EpochState } from './epoch.machine.
 import { StagedCheckpoint } from './staging.js';
 
 export const TIMER_EPOCH = 'ckpt.epoch';
-const TIMER_COPY = 'ckpt.copy';
 const TIMER_ACK = 'ckpt.ack';
 const TIMER_RESEND = 'ckpt.resend';
 /** The timers a primary checkpointer sets; any other timer is not its own. */
-export const PRIMARY_TIMERS: ReadonlySet<string> = new Set([TIMER_EPOCH, TIMER_COPY, TIMER_ACK, TIMER_RESEND]);
-/** Repeats of each resume and each commit: a lost resume is also implied by the next pause, a lost commit by the next commit. */
-const RESUME_RESENDS = 3;
+export const PRIMARY_TIMERS: ReadonlySet<string> = new Set([TIMER_EPOCH, TIMER_ACK, TIMER_RESEND]);
+/** Repeats of each commit: a lost commit is also implied by the next commit. */
 const COMMIT_RESENDS = 2;
 
 export interface PrimaryOptions {
@@ -27,8 +25,6 @@ export interface PrimaryOptions {
   /** The fencing term it runs under (from its host agent's assignment). */
   readonly term: number;
   readonly epochUs: number;
-  readonly pauseFixedUs: number;
-  readonly copyBytesPerSec: number;
   readonly maxInflightEpochs: number;
   /** The acker contributes its speculative-buffer delta to each checkpoint. */
   readonly speculative: boolean;
@@ -85,6 +81,12 @@ export interface PrimaryStats {
   barrierResends: number;
   /** NACKs that came too soon after a resend of their epoch (an answer to an older copy), ignored. */
   nacksIgnored: number;
+  /**
+   * Where pauses go, summed over them: from the barrier to each source's
+   * part held in full (by ChunkSource), and to the whole checkpoint staged.
+   */
+  pauseToSourceUsTotal: Record<number, number>;
+  pauseToStagedUsTotal: number;
 }
 
 interface InFlight {
@@ -108,7 +110,7 @@ interface InFlight {
  * CheckpointerCore runs it while its host is primary.
  */
 export class PrimaryCheckpointer {
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
@@ -122,8 +124,6 @@ export class PrimaryCheckpointer {
   #peerHost: string;
   /** The last pause barrier sent, repeated while its checkpoint is incomplete. */
   #barrier: EpochBarrier | null = null;
-  #resume: EpochBarrier | null = null;
-  #resumeResendsLeft = 0;
   #commitResendsLeft = 0;
   #resendArmed = false;
   /** Staged chunks counted at the last look, and when that was: a pause that made progress since is slow, not lost. */
@@ -167,7 +167,6 @@ export class PrimaryCheckpointer {
 
   onTimer(name: string, nowUs: number, out: Effect[]): void {
     if (name === TIMER_EPOCH) this.#send({ type: 'EPOCH_TIMER' }, nowUs, out);
-    else if (name === TIMER_COPY) this.#send({ type: 'COPY_DONE' }, nowUs, out);
     else if (name === TIMER_ACK) this.#onAckTimeout(nowUs, out);
     else if (name === TIMER_RESEND) this.#onResendTimer(nowUs, out);
   }
@@ -205,23 +204,9 @@ export class PrimaryCheckpointer {
           this.#baseEpoch = epoch;
           this.stats.backupsJoined++;
         }
-        const barrier: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: false, base, stagedSources: 0 };
+        const barrier: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, base, stagedSources: 0 };
         this.#barrier = barrier;
         out.push({ kind: 'send', subject: s.epoch, msg: barrier });
-        this.#armResend(nowUs, out);
-        return;
-      }
-      case 'armCopyTimer': {
-        const staged = this.#staging!;
-        const copyUs = Math.ceil((staged.bytes * US_PER_S) / this.options.copyBytesPerSec);
-        out.push({ kind: 'setTimer', name: TIMER_COPY, atUs: Math.max(nowUs, this.#pausedAtUs + this.options.pauseFixedUs + copyUs) });
-        return;
-      }
-      case 'sendResume': {
-        const resume: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, resume: true, base: false, stagedSources: 0 };
-        this.#resume = resume;
-        this.#resumeResendsLeft = RESUME_RESENDS;
-        out.push({ kind: 'send', subject: s.epoch, msg: resume });
         this.#armResend(nowUs, out);
         return;
       }
@@ -263,11 +248,19 @@ export class PrimaryCheckpointer {
       return;
     }
     const staged = this.#staging;
+    const completeBefore = staged?.completeSources ?? 0;
     if (staged === null || !staged.add(chunk)) {
       this.stats.staleChunks++;
       return;
     }
-    if (staged.complete && this.state === 'pausing') this.#send({ type: 'STAGED' }, nowUs, out);
+    if (staged.completeSources !== completeBefore) {
+      const t = this.stats.pauseToSourceUsTotal;
+      t[chunk.source] = (t[chunk.source] ?? 0) + (nowUs - this.#pausedAtUs);
+    }
+    if (staged.complete && this.state === 'pausing') {
+      this.stats.pauseToStagedUsTotal += nowUs - this.#pausedAtUs;
+      this.#send({ type: 'STAGED' }, nowUs, out);
+    }
   }
 
   /** The backup's answer for an epoch, over the replication link. */
@@ -384,7 +377,7 @@ export class PrimaryCheckpointer {
   #onResendTimer(nowUs: number, out: Effect[]): void {
     this.#resendArmed = false;
     const s = this.options.subjects;
-    // The timer may have been armed for a resume or a commit before this pause began: a look counts after a whole interval.
+    // The timer may have been armed for a commit before this pause began: a look counts after a whole interval.
     const looked = nowUs - this.#progressCheckedAtUs >= (this.options.resendUs ?? 0);
     const chunksStaged = this.#staging?.chunksAdded ?? 0;
     const progressed = !looked || chunksStaged > this.#chunksAtLastResend;
@@ -398,14 +391,11 @@ export class PrimaryCheckpointer {
       // The repeat names the parts held in full, which do not come again.
       this.stats.barrierResends++;
       out.push({ kind: 'send', subject: s.epoch, msg: { ...this.#barrier, stagedSources: this.#staging?.completeSources ?? 0 } });
-    } else if (this.#resumeResendsLeft > 0 && this.#resume !== null) {
-      this.#resumeResendsLeft--;
-      out.push({ kind: 'send', subject: s.epoch, msg: this.#resume });
     }
     if (this.#commitResendsLeft > 0 && this.stats.lastCommittedEpoch > 0) {
       this.#commitResendsLeft--;
       out.push({ kind: 'send', subject: s.commit, msg: { type: 'epochCommit', vmId: this.options.vmId, term: this.term, epoch: this.stats.lastCommittedEpoch } });
     }
-    if (this.state === 'pausing' || this.#resumeResendsLeft > 0 || this.#commitResendsLeft > 0) this.#armResend(nowUs, out);
+    if (this.state === 'pausing' || this.#commitResendsLeft > 0) this.#armResend(nowUs, out);
   }
 }

@@ -39,6 +39,8 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
         chunkBytes: config.checkpoint.chunkBytes,
         pageDelta: config.checkpoint.pageDelta,
         seedPagesPerEpoch: Math.floor(config.checkpoint.seedBytesPerEpoch / PAGE_BYTES),
+        pauseFixedUs: config.checkpoint.pauseFixedUs,
+        copyBytesPerSec: config.checkpoint.copyBytesPerSec,
         recordDigests: extras.recordDigests ?? false,
       },
     },

@@ -4,6 +4,7 @@ import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Rng } from '../../lib/rng.js';
 import type { Effect, Input } from '../../lib/runtime/types.js';
 import { TcpEndpoint, type TcpOptions } from '../../lib/tcp/index.js';
+import { US_PER_S } from '../../lib/units.js';
 import { CheckpointCapture } from './checkpoint-capture.js';
 import { ByteGenerator, StreamVerifier } from './workload/byte-generator.js';
 import { STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, type Workload } from './workload/workload.js';
@@ -18,6 +19,8 @@ const APP_WRITE_BYTES = 64;
 const PAUSED_INBOX_MAX = 65_536;
 
 const TIMER_APP = 'app.dirty';
+/** The end of a pause: the checkpoint's copy into the staging buffer is done. */
+const TIMER_RESUME = 'guest.resume';
 const TCP_TIMER_PREFIX = 'tcp';
 
 export interface GuestReplication {
@@ -27,6 +30,9 @@ export interface GuestReplication {
   readonly pageDelta: boolean;
   /** Re-protection: base-image pages a new backup receives per epoch. */
   readonly seedPagesPerEpoch: number;
+  /** The pause: a fixed cost (suspend, resume) plus copying the checkpoint's parts into the staging buffer at this speed. */
+  readonly pauseFixedUs: number;
+  readonly copyBytesPerSec: number;
   readonly recordDigests: boolean;
 }
 
@@ -68,7 +74,7 @@ export interface GuestStats {
   staleTermDrops: number;
   /** Pause barriers repeated for the epoch paused in (the checkpointer lacked a part): answered again. */
   checkpointsResent: number;
-  /** Resumes inferred from the next epoch's pause barrier (the resume itself was lost). */
+  /** Resumes inferred from the next epoch's pause barrier (the copy's timer came late). */
   impliedResumes: number;
 }
 
@@ -103,8 +109,8 @@ export class GuestVm {
   #appCounter = 0;
   /** Restored from a checkpoint: start resumes the connection instead of listening. */
   #restored = false;
-  /** What the paused epoch's checkpoint sent, kept until resume: a repeated barrier gets the same bytes again. */
-  #sentWhilePaused: { end: EpochEnd; chunks: CheckpointChunk[] } | null = null;
+  /** What the last checkpoint sent, kept until the next pause: a repeated barrier gets its missing parts again. */
+  #lastCheckpoint: { end: EpochEnd; chunks: CheckpointChunk[] } | null = null;
   /** Guest clock = host clock + this (µs); set by a restore, never negative. */
   #clockOffsetUs = 0;
 
@@ -153,7 +159,7 @@ export class GuestVm {
 
   /** Every timer this VM may have set (a service dropping it cancels them). */
   timerNames(): string[] {
-    return [TIMER_APP, this.tcp.sender.rtoTimer, this.tcp.sender.persistTimer, `${TCP_TIMER_PREFIX}.delack`];
+    return [TIMER_APP, TIMER_RESUME, this.tcp.sender.rtoTimer, this.tcp.sender.persistTimer, `${TCP_TIMER_PREFIX}.delack`];
   }
 
   /** The highest sequence number sent + 1. */
@@ -168,6 +174,7 @@ export class GuestVm {
     this.#nowUs = nowUs + this.#clockOffsetUs;
     try {
       if (input.kind === 'message' && input.msg.type === 'epochBarrier') this.#onBarrier(input.msg);
+      else if (input.kind === 'timer' && input.name === TIMER_RESUME) this.#onResumeTimer();
       else if (this.#paused) this.#defer(input);
       else this.#run(input);
     } finally {
@@ -213,41 +220,49 @@ export class GuestVm {
       this.stats.staleTermDrops++; // another term's checkpointer
       return;
     }
-    if (!barrier.resume) {
-      // The checkpointer pauses epoch N + 1 only after it resumed N: that resume was lost.
-      if (this.#paused && barrier.epoch === this.#epoch + 1) {
-        this.stats.impliedResumes++;
-        this.#resume();
-      }
-      if (this.#paused && barrier.epoch === this.#epoch) {
-        this.#resendCheckpoint(r, barrier.stagedSources); // a part of it was lost on the way
-        return;
-      }
-      if (barrier.epoch !== this.#epoch || this.#paused) return; // stale barrier
-      this.#paused = true;
-      this.#pausedAtUs = this.#nowUs;
-      if (barrier.base) this.capture.startBase();
-      // Every segment of this epoch was published before this marker, on the same connection.
-      const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax, base: barrier.base, specStaged: false };
-      const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
-      this.#sentWhilePaused = { end, chunks };
-      this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
-      for (const chunk of chunks) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+    if (barrier.epoch === this.#lastCheckpoint?.end.epoch) {
+      this.#resendCheckpoint(r, barrier.stagedSources); // a part of it was lost on the way
       return;
     }
-    if (barrier.epoch !== this.#epoch || !this.#paused) return; // stale or repeated resume
+    // The checkpointer pauses epoch N + 1 only once N is staged, long after N's copy ended: this resume is late.
+    if (this.#paused && barrier.epoch === this.#epoch + 1) {
+      this.stats.impliedResumes++;
+      this.#emit({ kind: 'cancelTimer', name: TIMER_RESUME });
+      this.#resume();
+    }
+    if (barrier.epoch !== this.#epoch || this.#paused) return; // stale barrier
+    this.#paused = true;
+    this.#pausedAtUs = this.#nowUs;
+    if (barrier.base) this.capture.startBase();
+    // Every segment of this epoch was published before this marker, on the same connection.
+    const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax, base: barrier.base, specStaged: false };
+    const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
+    this.#lastCheckpoint = { end, chunks };
+    this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
+    let bytes = 0;
+    for (const chunk of chunks) {
+      bytes += chunk.data.length;
+      this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+    }
+    // Remus: paused while the dirty state is copied into the staging buffer; the next epoch runs while it travels.
+    const copyUs = Math.ceil((bytes * US_PER_S) / r.copyBytesPerSec);
+    this.#setTimer(TIMER_RESUME, this.#nowUs + r.pauseFixedUs + copyUs);
+  }
+
+  #onResumeTimer(): void {
+    if (!this.#paused) return; // resumed already: the next barrier implied it
     this.#resume();
   }
 
   /**
-   * The same EpochEnd and parts again, byte for byte, but for the parts the
-   * checkpointer holds in full (`stagedSources`): the acker and the
-   * checkpointer take repeats as no-ops. The EpochEnd always goes (it is
-   * small, and the netbuffer's may be the one lost); it tells the acker
+   * The EpochEnd and parts of the last checkpoint again, byte for byte, but
+   * for the parts the checkpointer holds in full (`stagedSources`): the acker
+   * and the checkpointer take repeats as no-ops. The EpochEnd always goes (it
+   * is small, and the netbuffer's may be the one lost); it tells the acker
    * whether its part is wanted.
    */
   #resendCheckpoint(r: GuestReplication, stagedSources: number): void {
-    const sent = this.#sentWhilePaused;
+    const sent = this.#lastCheckpoint;
     if (sent === null) return;
     this.stats.checkpointsResent++;
     this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { ...sent.end, specStaged: hasSource(stagedSources, ChunkSource.SPEC) } });
@@ -256,7 +271,6 @@ export class GuestVm {
 
   #resume(): void {
     this.#paused = false;
-    this.#sentWhilePaused = null;
     this.stats.pausedUsTotal += this.#nowUs - this.#pausedAtUs;
     this.#epoch++;
     this.tcp.epoch = this.#epoch;

@@ -148,9 +148,9 @@ describe('Auditor', () => {
       expectOnly(d, 'output-commit', 'commit-without-ack', A);
     });
 
-    it('only the primary’s own base barrier of its term protects, and not a resume', () => {
+    it('only the primary’s own base barrier of its term protects', () => {
       const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true });
-      d.barrier(B, 1, 3, { base: true }).barrier(A, 2, 3, { base: true }).barrier(A, 1, 3, { base: true, resume: true }).barrier(A, 1, 3);
+      d.barrier(B, 1, 3, { base: true }).barrier(A, 2, 3, { base: true }).barrier(A, 1, 3);
       d.commit(A, 1, 3).commit(A, 1, 4);
       expectNone(d);
     });

@@ -16,7 +16,6 @@ const ASSIGN = hs.assign('checkpointer');
 const EPOCH_US = 20_000;
 const STATUS_US = 10_000;
 const RESEND_US = 2_000;
-const PAUSE_US = 100;
 
 const options: CheckpointerOptions = {
   vmId: VM,
@@ -26,8 +25,6 @@ const options: CheckpointerOptions = {
   ckptAckSubject: s.ckptAck,
   statusIntervalUs: STATUS_US,
   epochUs: EPOCH_US,
-  pauseFixedUs: PAUSE_US,
-  copyBytesPerSec: 1e9,
   maxInflightEpochs: 2,
   speculative: false,
   ackTimeoutUs: 10_000,
@@ -54,13 +51,12 @@ const parts = (epoch: number, term: number): CheckpointChunk[] => [
 ];
 const ack = (epoch: number, term: number, host = 'host-b'): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok: true, reason: '', host });
 
-/** Pauses, stages and copies the epoch running; returns every effect. */
+/** Pauses and stages the epoch running (which transfers it); returns every effect. */
 function checkpoint(c: CheckpointerCore, atUs: number): Effect[] {
   const p = c.primary!;
   const epoch = p.epoch;
   const out = c.handle(timer('ckpt.epoch'), atUs);
   for (const chunk of parts(epoch, p.term)) out.push(...c.handle(message(hs.ckptStage, chunk), atUs + 10));
-  out.push(...c.handle(timer('ckpt.copy'), atUs + 1_000));
   return out;
 }
 
@@ -123,10 +119,9 @@ describe('CheckpointerCore', () => {
     expect(c.role).toBe('primary');
     expect(c.primary).toMatchObject({ term: 3, epoch: 8, peerHost: 'host-b', unprotected: false });
     expect(c.stats!.lastCommittedEpoch).toBe(7);
-    expect(barriers(c.handle(timer('ckpt.epoch'), 1_000 + EPOCH_US))).toEqual([{ type: 'epochBarrier', vmId: VM, term: 3, epoch: 8, resume: false, base: false, stagedSources: 0 }]);
+    expect(barriers(c.handle(timer('ckpt.epoch'), 1_000 + EPOCH_US))).toEqual([{ type: 'epochBarrier', vmId: VM, term: 3, epoch: 8, base: false, stagedSources: 0 }]);
     // Its chunks go to the assignment's peer, its acknowledgements commit.
-    for (const chunk of parts(8, 3)) c.handle(message(hs.ckptStage, chunk), 1_000 + EPOCH_US + 10);
-    const transfer = c.handle(timer('ckpt.copy'), 1_000 + EPOCH_US + 1_000);
+    const transfer = parts(8, 3).flatMap((chunk) => c.handle(message(hs.ckptStage, chunk), 1_000 + EPOCH_US + 10));
     expect(sentOn(transfer, s.ckptData('host-b')).at(-1)).toMatchObject({ source: ChunkSource.MANIFEST, epoch: 8, term: 3 });
     expect(commits(c.handle(message(s.ckptAck, ack(8, 3)), 1_000 + EPOCH_US + 2_000))).toEqual([8]);
   });
@@ -160,7 +155,7 @@ describe('CheckpointerCore', () => {
     expect(c.history).toHaveLength(1);
     expect(c.primary).toMatchObject({ peerHost: 'host-c', epoch: 2 });
     const next = checkpoint(c, 2 * EPOCH_US);
-    expect(barriers(next)[0]).toMatchObject({ epoch: 2, base: true, resume: false });
+    expect(barriers(next)[0]).toMatchObject({ epoch: 2, base: true });
     expect(sentOn(next, s.ckptData('host-c')).length).toBeGreaterThan(0);
     expect(sentOn(next, s.ckptData('host-b'))).toEqual([]);
   });
@@ -182,7 +177,7 @@ describe('CheckpointerCore', () => {
     activate(c, primaryAssignment(2, { peerHost: 'host-c', joining: true, firstEpoch: 3 }), { assign: ASSIGN }, 0);
     expect(c.primary).toMatchObject({ unprotected: true, peerHost: 'host-c' });
     const effects = checkpoint(c, EPOCH_US);
-    expect(barriers(effects)[0]).toEqual({ type: 'epochBarrier', vmId: VM, term: 2, epoch: 3, resume: false, base: true, stagedSources: 0 });
+    expect(barriers(effects)[0]).toEqual({ type: 'epochBarrier', vmId: VM, term: 2, epoch: 3, base: true, stagedSources: 0 });
     expect(sentOn(effects, s.ckptData('host-c')).at(-1)).toMatchObject({ source: ChunkSource.MANIFEST, base: true, epoch: 3 });
     expect(commits(effects)).toEqual([]);
     expect(c.primary!.unprotected).toBe(false);

@@ -13,7 +13,8 @@ import { guestOptionsFromConfig } from '../../../services/guest/options-from-con
 import { StandbyImage } from '../../../services/guest/standby.js';
 import { NetbufferCore } from '../../../services/netbuffer/core.js';
 import { activate, assignment } from '../support/supervision.js';
-import { chunksOn, message, segment, sentOn, streamBytes, timer, timersSet, VM } from './support.js';
+import { decodeSpecDelta } from '../../../lib/checkpoint/spec-delta.js';
+import { chunksOn, concat, message, segment, sentOn, streamBytes, timer, timersSet, VM } from './support.js';
 
 /** Recovery from lost, repeated and reordered messages on the bus, path by path, in the core that owns each. */
 
@@ -39,15 +40,15 @@ describe('guest: repeated and lost barriers', () => {
     if (vm === null) throw new Error('the guest runs no VM');
     return vm;
   };
-  const barrier = (epoch: number, resume: boolean): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term: 1, epoch, resume, base: false, stagedSources: 0 });
+  const barrier = (epoch: number): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term: 1, epoch, base: false, stagedSources: 0 });
   const sentParts = (effects: Effect[]) => ({ ends: sentOn(effects, hs.txEpoch) as EpochEnd[], chunks: chunksOn(effects, hs.ckptStage) });
 
   it('answers a repeated pause barrier of the epoch it is paused in with the same EpochEnd and parts, byte for byte', () => {
     const g = guest();
-    const first = sentParts(g.handle(message(hs.epoch, barrier(1, false)), 6_000));
+    const first = sentParts(g.handle(message(hs.epoch, barrier(1)), 6_000));
     expect(first.ends).toHaveLength(1);
     expect(first.chunks.length).toBeGreaterThan(1);
-    const again = sentParts(g.handle(message(hs.epoch, barrier(1, false)), 8_000));
+    const again = sentParts(g.handle(message(hs.epoch, barrier(1)), 8_000));
     expect(again).toEqual(first);
     expect(again.chunks.map((c) => c.data)).toEqual(first.chunks.map((c) => c.data));
     expect(vmOf(g).stats.checkpointsResent).toBe(1);
@@ -56,32 +57,44 @@ describe('guest: repeated and lost barriers', () => {
 
   it('answers a repeated barrier that names staged parts with the EpochEnd and the missing parts only', () => {
     const g = guest();
-    const first = sentParts(g.handle(message(hs.epoch, barrier(1, false)), 6_000));
-    const pagesStaged: EpochBarrier = { ...barrier(1, false), stagedSources: 1 << ChunkSource.PAGES };
+    const first = sentParts(g.handle(message(hs.epoch, barrier(1)), 6_000));
+    const pagesStaged: EpochBarrier = { ...barrier(1), stagedSources: 1 << ChunkSource.PAGES };
     const again = sentParts(g.handle(message(hs.epoch, pagesStaged), 8_000));
     expect(again.ends).toEqual([{ ...first.ends[0], specStaged: false }]);
     expect(again.chunks).toEqual(first.chunks.filter((c) => c.source !== ChunkSource.PAGES));
     expect(again.chunks.length).toBeGreaterThan(0);
-    const allStaged: EpochBarrier = { ...barrier(1, false), stagedSources: (1 << ChunkSource.PAGES) | (1 << ChunkSource.STATE) | (1 << ChunkSource.SPEC) };
+    const allStaged: EpochBarrier = { ...barrier(1), stagedSources: (1 << ChunkSource.PAGES) | (1 << ChunkSource.STATE) | (1 << ChunkSource.SPEC) };
     const third = sentParts(g.handle(message(hs.epoch, allStaged), 9_000));
     expect(third).toEqual({ ends: [{ ...first.ends[0], specStaged: true }], chunks: [] });
   });
 
-  it('ignores a repeated resume and an old pause barrier once it runs the next epoch', () => {
+  it('resumes by itself once its copy is done, still answers a repeat of the barrier it checkpointed, and ignores older ones', () => {
     const g = guest();
-    g.handle(message(hs.epoch, barrier(1, false)), 6_000);
-    g.handle(message(hs.epoch, barrier(1, true)), 7_000);
-    expect(vmOf(g).epoch).toBe(2);
-    expect(g.handle(message(hs.epoch, barrier(1, true)), 7_500)).toEqual([]);
-    expect(g.handle(message(hs.epoch, barrier(1, false)), 7_600)).toEqual([]);
+    const paused = g.handle(message(hs.epoch, barrier(1)), 6_000);
+    const first = sentParts(paused);
+    const resumeAt = timersSet(paused).get('guest.resume')!;
+    // The pause: the fixed cost and the copy of what it staged, at copyBytesPerSec.
+    const staged = first.chunks.reduce((n, c) => n + c.data.length, 0);
+    expect(resumeAt).toBe(6_000 + 500 + Math.ceil((staged * 1e6) / 4e9));
+    expect(vmOf(g).paused).toBe(true);
+    g.handle(timer('guest.resume'), resumeAt);
     expect(vmOf(g).epoch).toBe(2);
     expect(vmOf(g).paused).toBe(false);
+    // The next epoch runs while the checkpoint travels: a part lost on the way is sent again.
+    const again = sentParts(g.handle(message(hs.epoch, barrier(1)), 7_600));
+    expect(again.chunks).toEqual(first.chunks);
+    expect(g.handle(message(hs.epoch, barrier(0)), 7_700)).toEqual([]);
+    expect(vmOf(g).epoch).toBe(2);
+    expect(vmOf(g).paused).toBe(false);
+    // A resume timer that fires after the guest ran on is no resume.
+    g.handle(timer('guest.resume'), 8_000);
+    expect(vmOf(g).epoch).toBe(2);
   });
 
-  it('takes the pause barrier of N + 1 while paused in N as the lost resume of N', () => {
+  it('takes the pause barrier of N + 1 while paused in N as a late resume of N', () => {
     const g = guest();
-    g.handle(message(hs.epoch, barrier(1, false)), 6_000);
-    const next = sentParts(g.handle(message(hs.epoch, barrier(2, false)), 30_000));
+    g.handle(message(hs.epoch, barrier(1)), 6_000);
+    const next = sentParts(g.handle(message(hs.epoch, barrier(2)), 30_000));
     expect(vmOf(g).stats.impliedResumes).toBe(1);
     expect(vmOf(g).epoch).toBe(2);
     expect(vmOf(g).paused).toBe(true);
@@ -134,6 +147,19 @@ describe('acker: repeated and late EpochEnds', () => {
     const second = specChunks(a.handle(message(hs.txEpoch, end(2)), 60));
     expect(second[0]!.epoch).toBe(2);
     expect(a.specBufferBytes).toBe(1200);
+  });
+
+  it('cuts an EpochEnd that arrives behind the next epoch’s data at its txEndSeq: those bytes go with the next checkpoint', () => {
+    const a = acker();
+    a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 500)), 20);
+    a.handle(message(hs.tx, data(2, GUEST_ISN + 501, 700)), 25); // the guest resumed; its marker of epoch 1 was delayed
+    const one = specChunks(a.handle(message(hs.txEpoch, { ...end(1), txEndSeq: GUEST_ISN + 501 }), 30));
+    const two = specChunks(a.handle(message(hs.txEpoch, { ...end(2), txEndSeq: GUEST_ISN + 1201 }), 40));
+    const delta = (chunks: CheckpointChunk[]) => decodeSpecDelta(concat(chunks.map((c) => c.data)));
+    expect(delta(one)).toMatchObject({ startSeq: GUEST_ISN + 1 });
+    expect(delta(one).bytes).toEqual(streamBytes(GUEST_ISN + 1, 500));
+    expect(delta(two)).toMatchObject({ startSeq: GUEST_ISN + 501 });
+    expect(delta(two).bytes).toEqual(streamBytes(GUEST_ISN + 501, 700));
   });
 
   it('sends nothing for a repeated EpochEnd that says its part is staged already', () => {
@@ -192,8 +218,6 @@ describe('primary checkpointer: repeats and timeouts', () => {
     subjects: hs,
     ckptDataSubject: s.ckptData,
     epochUs: EPOCH_US,
-    pauseFixedUs: 100,
-    copyBytesPerSec: 1e9,
     maxInflightEpochs: 3,
     speculative: false,
     ackTimeoutUs: 10_000,
@@ -222,12 +246,11 @@ describe('primary checkpointer: repeats and timeouts', () => {
   const barriers = (effects: Effect[]) => sentOn(effects, hs.epoch) as EpochBarrier[];
   const commits = (effects: Effect[]) => sentOn(effects, hs.commit).map((m) => (m.type === 'epochCommit' ? m.epoch : -1));
   const data = s.ckptData('host-b');
-  /** Pause, stage and copy one epoch; returns the transfer's effects. */
+  /** Pause and stage one epoch; returns the transfer's effects. */
   const checkpoint = (p: PrimaryCheckpointer, atUs: number): Effect[] => {
     const epoch = p.epoch;
     fire(p, 'ckpt.epoch', atUs);
-    for (const c of parts(epoch)) stage(p, c, atUs + 10);
-    return fire(p, 'ckpt.copy', atUs + 200);
+    return parts(epoch).flatMap((c) => stage(p, c, atUs + 200));
   };
   const started = (p: PrimaryCheckpointer) => {
     effectsOf((out) => p.start(0, out));
@@ -243,7 +266,7 @@ describe('primary checkpointer: repeats and timeouts', () => {
     expect(timersSet(again).get('ckpt.resend')).toBe(EPOCH_US + 2 * RESEND_US);
     expect(p.stats.barrierResends).toBe(1);
     for (const c of parts(1)) stage(p, c, EPOCH_US + 2 * RESEND_US - 10);
-    expect(p.state).toBe('copying');
+    expect(p.state).toBe('running');
     expect(barriers(fire(p, 'ckpt.resend', EPOCH_US + 2 * RESEND_US))).toEqual([]);
   });
 
@@ -255,41 +278,38 @@ describe('primary checkpointer: repeats and timeouts', () => {
     expect(barriers(fire(p, 'ckpt.resend', EPOCH_US + RESEND_US))).toEqual([]);
     stage(p, first!, EPOCH_US + RESEND_US + 10); // a repeat is no progress
     const stalled = fire(p, 'ckpt.resend', EPOCH_US + 2 * RESEND_US);
-    expect(barriers(stalled).map((b) => [b.epoch, b.resume])).toEqual([[1, false]]);
+    expect(barriers(stalled).map((b) => b.epoch)).toEqual([1]);
     expect(barriers(stalled)[0]!.stagedSources).toBe(1 << first!.source); // the part held in full does not come again
     expect(p.stats.barrierResends).toBe(1);
     for (const c of rest) stage(p, c, EPOCH_US + 2 * RESEND_US + 10);
-    expect(p.state).toBe('copying');
+    expect(p.state).toBe('running');
   });
 
-  it('does not take a resend timer armed before the pause (for a resume or a commit) for a stalled pause', () => {
+  it('does not take a resend timer armed before the pause (for a commit) for a stalled pause', () => {
     const p = started(primary());
-    checkpoint(p, 0);
+    checkpoint(p, 0); // its barrier armed the timer
     answer(p, ack(1), 1_000);
-    // The resume's and the commit's repeats keep the timer armed; the pause begins just before it fires.
-    const pauseUs = 3 * RESEND_US - 10;
+    // The commit's repeats keep the timer armed; the next pause begins just before it fires.
+    const resendAt = timersSet(fire(p, 'ckpt.resend', RESEND_US)).get('ckpt.resend')!;
+    const pauseUs = resendAt - 10;
     expect(barriers(fire(p, 'ckpt.epoch', pauseUs))).toHaveLength(1);
-    const early = fire(p, 'ckpt.resend', 3 * RESEND_US);
-    expect(barriers(early).filter((b) => !b.resume)).toEqual([]);
+    const early = fire(p, 'ckpt.resend', resendAt);
+    expect(barriers(early)).toEqual([]);
     expect(p.stats.barrierResends).toBe(0);
     // A whole interval into the pause with nothing staged, it is repeated.
     const late = fire(p, 'ckpt.resend', pauseUs + RESEND_US);
-    expect(barriers(late).filter((b) => !b.resume).map((b) => b.epoch)).toEqual([2]);
+    expect(barriers(late).map((b) => b.epoch)).toEqual([2]);
   });
 
-  it('repeats each resume three times and each commit twice, then stops', () => {
+  it('repeats each commit twice, then stops', () => {
     const p = started(primary());
     checkpoint(p, 0);
     answer(p, ack(1), 1_000);
     const sent: Effect[] = [];
-    for (let i = 1; i <= 6; i++) sent.push(...fire(p, 'ckpt.resend', i * RESEND_US));
-    expect(barriers(sent).map((b) => [b.epoch, b.resume])).toEqual([
-      [1, true],
-      [1, true],
-      [1, true],
-    ]);
+    for (let i = 1; i <= 4; i++) sent.push(...fire(p, 'ckpt.resend', 1_000 + i * RESEND_US));
+    expect(barriers(sent)).toEqual([]);
     expect(commits(sent)).toEqual([1, 1]);
-    expect(timersSet(fire(p, 'ckpt.resend', 7 * RESEND_US)).has('ckpt.resend')).toBe(false);
+    expect(timersSet(fire(p, 'ckpt.resend', 1_000 + 5 * RESEND_US)).has('ckpt.resend')).toBe(false);
   });
 
   it('times out after epoch-proportional base + twice the transfer time, probes with the manifest alone, and backs off to the cap', () => {

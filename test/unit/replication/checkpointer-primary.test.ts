@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeChunks } from '../../../lib/checkpoint/chunks.js';
 import { bytesEqual } from '../../../lib/checkpoint/hash.js';
-import { ChunkSource, type CheckpointAck, type CheckpointChunk, type EpochBarrier, type EpochCommit, type WireMessage } from '../../../lib/codec/messages.js';
+import { ChunkSource, type CheckpointAck, type CheckpointChunk, type EpochBarrier, type EpochCommit } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
 import { InvariantError } from '../../../lib/errors.js';
 import type { Effect } from '../../../lib/runtime/types.js';
@@ -12,9 +12,6 @@ const s = subjects(VM);
 const hs = s.host('host-a');
 const TERM = 3;
 const EPOCH_US = 50_000;
-const PAUSE_US = 1_000;
-/** 1 byte per µs. */
-const COPY_BYTES_PER_SEC = 1_000_000;
 const ACK_TIMEOUT_US = 100_000;
 
 const primary = (overrides: Partial<PrimaryOptions> = {}) =>
@@ -24,8 +21,6 @@ const primary = (overrides: Partial<PrimaryOptions> = {}) =>
     ckptDataSubject: s.ckptData,
     term: TERM,
     epochUs: EPOCH_US,
-    pauseFixedUs: PAUSE_US,
-    copyBytesPerSec: COPY_BYTES_PER_SEC,
     maxInflightEpochs: 2,
     speculative: true,
     ackTimeoutUs: ACK_TIMEOUT_US,
@@ -65,13 +60,15 @@ const dataChunks = (effects: Effect[], host = 'host-b') => chunksOn(effects, s.c
 /** Every checkpoint chunk sent anywhere. */
 const allChunks = (effects: Effect[]) => effects.flatMap((e) => (e.kind === 'send' && e.msg.type === 'checkpointChunk' ? [e.msg] : []));
 
-/** Runs one epoch from its timer to the transfer; returns the barrier's and the COPY_DONE's effects. */
+/** The time after a pause's start at which `checkpoint` stages its last part. */
+const STAGE_US = 10;
+
+/** Runs one epoch from its timer to the transfer; returns the barrier's effects and the last part's (the transfer). */
 function checkpoint(p: PrimaryCheckpointer, atUs: number): { barrier: Effect[]; transfer: Effect[] } {
   const epoch = p.epoch;
   const barrier = fire(p, 'ckpt.epoch', atUs);
-  for (const c of parts(epoch)) stage(p, c, atUs + 10);
-  const copyAt = PAUSE_US + STAGED_BYTES;
-  const transfer = fire(p, 'ckpt.copy', atUs + copyAt);
+  let transfer: Effect[] = [];
+  for (const c of parts(epoch)) transfer = stage(p, c, atUs + STAGE_US);
   return { barrier, transfer };
 }
 
@@ -86,7 +83,7 @@ describe('PrimaryCheckpointer', () => {
   it('sends a pausing barrier for epoch 1 under its term to its host’s epoch subject when the epoch timer fires', () => {
     const p = primary({ term: 4 });
     const effects = fire(p, 'ckpt.epoch', EPOCH_US);
-    expect(effects).toEqual([{ kind: 'send', subject: hs.epoch, msg: { type: 'epochBarrier', vmId: VM, term: 4, epoch: 1, resume: false, base: false, stagedSources: 0 } }]);
+    expect(effects).toEqual([{ kind: 'send', subject: hs.epoch, msg: { type: 'epochBarrier', vmId: VM, term: 4, epoch: 1, base: false, stagedSources: 0 } }]);
     expect(p.state).toBe('pausing');
   });
 
@@ -94,15 +91,18 @@ describe('PrimaryCheckpointer', () => {
     expect(() => primary({ term: 0 })).toThrow(InvariantError);
   });
 
-  it('arms the copy timer at pause start + pauseFixedUs + bytes / copyBytesPerSec once PAGES, STATE and SPEC are all staged', () => {
+  it('starts the transfer and the next epoch once PAGES, STATE and SPEC are all staged (the guest resumed by itself)', () => {
     const p = primary();
     fire(p, 'ckpt.epoch', 1_000);
     const chunks = parts(1);
     for (const c of chunks.slice(0, -1)) expect(stage(p, c, 1_100)).toEqual([]);
     expect(p.state).toBe('pausing');
     const effects = stage(p, chunks.at(-1)!, 1_200);
-    expect(effects).toEqual([{ kind: 'setTimer', name: 'ckpt.copy', atUs: 1_000 + PAUSE_US + STAGED_BYTES }]);
-    expect(p.state).toBe('copying');
+    expect(dataChunks(effects)).toHaveLength(chunks.length + 1);
+    expect(barriers(effects)).toEqual([]);
+    expect(timersSet(effects).get('ckpt.epoch')).toBe(1_200 + EPOCH_US);
+    expect(p.state).toBe('running');
+    expect(p.epoch).toBe(2);
   });
 
   it('waits for every chunk of a multi-chunk source, counting a repeated chunk once', () => {
@@ -110,15 +110,8 @@ describe('PrimaryCheckpointer', () => {
     fire(p, 'ckpt.epoch', 0);
     const [pages0, pages1, state, spec] = parts(1);
     for (const c of [pages0!, state!, spec!, pages0!]) expect(stage(p, c, 10)).toEqual([]);
-    expect(timersSet(stage(p, pages1!, 20)).get('ckpt.copy')).toBe(PAUSE_US + STAGED_BYTES);
-  });
-
-  it('arms the copy timer no earlier than now when staging took longer than the modelled copy', () => {
-    const p = primary();
-    fire(p, 'ckpt.epoch', 0);
-    let effects: Effect[] = [];
-    for (const c of parts(1)) effects = stage(p, c, 1_000_000);
-    expect(timersSet(effects).get('ckpt.copy')).toBe(1_000_000);
+    expect(dataChunks(stage(p, pages1!, 20))).toHaveLength(5);
+    expect(p.stats.checkpointBytesTotal).toBe(STAGED_BYTES);
   });
 
   it('without speculation is complete with PAGES and STATE, and counts a SPEC chunk as stale', () => {
@@ -130,7 +123,8 @@ describe('PrimaryCheckpointer', () => {
     expect(p.stats.staleChunks).toBe(1);
     let effects: Effect[] = [];
     for (const c of chunks.filter((x) => x !== spec)) effects = stage(p, c, 10);
-    expect(timersSet(effects).get('ckpt.copy')).toBe(PAUSE_US + STAGED_BYTES - spec.data.length);
+    expect(dataChunks(effects).map((c) => c.source)).toEqual([ChunkSource.PAGES, ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.MANIFEST]);
+    expect(p.stats.checkpointBytesTotal).toBe(STAGED_BYTES - spec.data.length);
   });
 
   it('counts chunks staged outside a pause or for another epoch as stale', () => {
@@ -151,7 +145,6 @@ describe('PrimaryCheckpointer', () => {
     expect(p.stats).toMatchObject({ staleTermDrops: 2 * parts(1).length, staleChunks: 0 });
     let effects: Effect[] = [];
     for (const c of parts(1)) effects = stage(p, c, 20);
-    effects.push(...fire(p, 'ckpt.copy', 20 + PAUSE_US + STAGED_BYTES));
     expect(dataChunks(effects)).toHaveLength(parts(1).length + 1);
     // The backup host answering for another term commits nothing.
     for (const term of [TERM - 1, TERM + 1]) expect(effectsOf((out) => p.onAck(ackMsg(1, true, 'host-b', term), 30_000, out))).toEqual([]);
@@ -159,14 +152,13 @@ describe('PrimaryCheckpointer', () => {
     expect(commits(ack(p, 1, 30_000))).toEqual([1]);
   });
 
-  it('on COPY_DONE resumes the guest, transfers every chunk then the manifest to the backup host, and arms the ack and next epoch timers', () => {
+  it('once staged, transfers every chunk then the manifest to the backup host, and arms the ack and next epoch timers', () => {
     const p = primary();
     const { transfer } = checkpoint(p, 0);
-    const now = PAUSE_US + STAGED_BYTES;
+    const now = STAGE_US;
     const data = s.ckptData('host-b');
-    const kinds = transfer.map((e) => (e.kind === 'send' ? `${e.subject}:${e.msg.type === 'checkpointChunk' ? e.msg.source : (e.msg as Extract<WireMessage, { resume: boolean }>).resume}` : `${e.kind}:${'name' in e ? e.name : ''}`));
+    const kinds = transfer.map((e) => (e.kind === 'send' ? `${e.subject}:${e.msg.type === 'checkpointChunk' ? e.msg.source : e.msg.type}` : `${e.kind}:${'name' in e ? e.name : ''}`));
     expect(kinds).toEqual([
-      `${hs.epoch}:true`,
       `${data}:${ChunkSource.PAGES}`,
       `${data}:${ChunkSource.PAGES}`,
       `${data}:${ChunkSource.STATE}`,
@@ -175,7 +167,6 @@ describe('PrimaryCheckpointer', () => {
       'setTimer:ckpt.ack',
       'setTimer:ckpt.epoch',
     ]);
-    expect(barriers(transfer)[0]).toMatchObject({ epoch: 1, resume: true, term: TERM });
     const sent = dataChunks(transfer);
     const manifest = sent.at(-1)!;
     expect(manifest).toMatchObject({ epoch: 1, term: TERM, source: ChunkSource.MANIFEST, index: 0, count: 1, base: false });
@@ -246,12 +237,12 @@ describe('PrimaryCheckpointer', () => {
     expect(p.state).toBe('throttled');
     const effects = ack(p, 1, 70_000);
     expect(commits(effects)).toEqual([1]);
-    expect(barriers(effects)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, resume: false, base: false, stagedSources: 0 }]);
+    expect(barriers(effects)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, base: false, stagedSources: 0 }]);
     expect(p.state).toBe('pausing');
-    // The pause is measured from the barrier, not from the epoch timer.
-    let staged: Effect[] = [];
-    for (const c of parts(2)) staged = stage(p, c, 70_010);
-    expect(timersSet(staged).get('ckpt.copy')).toBe(70_000 + PAUSE_US + STAGED_BYTES);
+    // The commit latency is measured from the barrier, not from the epoch timer.
+    for (const c of parts(2)) stage(p, c, 70_010);
+    ack(p, 2, 90_000);
+    expect(p.stats.commitLatenciesUs.at(-1)).toBe(20_000);
   });
 
   it('continues the numbering from firstEpoch', () => {
@@ -261,7 +252,7 @@ describe('PrimaryCheckpointer', () => {
     expect(barriers(fire(p, 'ckpt.epoch', 0))[0]!.epoch).toBe(8);
   });
 
-  it('unprotected (no backup host), commits each epoch locally when its copy is done and sends no chunk anywhere', () => {
+  it('unprotected (no backup host), commits each epoch locally once staged and sends no chunk anywhere', () => {
     const p = primary({ backupHost: '', maxInflightEpochs: 1 });
     expect(p.unprotected).toBe(true);
     expect(p.peerHost).toBe('');
@@ -279,7 +270,7 @@ describe('PrimaryCheckpointer', () => {
     expect(p.unprotected).toBe(true);
     expect(p.peerHost).toBe('host-c');
     const { barrier, transfer } = checkpoint(p, 0);
-    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 5, resume: false, base: true, stagedSources: 0 }]);
+    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 5, base: true, stagedSources: 0 }]);
     expect(commits(transfer)).toEqual([]);
     const sent = dataChunks(transfer, 'host-c');
     expect(sent.at(-1)).toMatchObject({ source: ChunkSource.MANIFEST, epoch: 5, base: true });
@@ -295,7 +286,7 @@ describe('PrimaryCheckpointer', () => {
     expect(changePeer(p, 'host-c', 60_000)).toEqual([]);
     expect(p.peerHost).toBe('host-c');
     const { barrier, transfer } = checkpoint(p, 100_000);
-    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, resume: false, base: true, stagedSources: 0 }]);
+    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, base: true, stagedSources: 0 }]);
     expect(commits(transfer)).toEqual([]);
     const sent = dataChunks(transfer, 'host-c');
     expect(sent).toHaveLength(parts(2).length + 1);
@@ -316,9 +307,10 @@ describe('PrimaryCheckpointer', () => {
     changePeer(p, 'host-c', 0);
     const epoch = p.epoch;
     expect(barriers(fire(p, 'ckpt.epoch', 50_000))[0]!.base).toBe(true);
-    for (const c of parts(epoch)) stage(p, c, 50_010);
+    const chunks = parts(epoch);
+    for (const c of chunks.slice(0, -1)) stage(p, c, 50_010);
     changePeer(p, '', 50_020);
-    const transfer = fire(p, 'ckpt.copy', 50_000 + PAUSE_US + STAGED_BYTES);
+    const transfer = stage(p, chunks.at(-1)!, 50_030);
     expect(allChunks(transfer)).toEqual([]);
     expect(commits(transfer)).toEqual([epoch]);
     expect(p.unprotected).toBe(true);

@@ -20,7 +20,7 @@ type Snapshot = SnapshotFrom<typeof epochMachine>;
 const s = subjects(VM);
 const hs = s.host('host-a');
 const TERM = 1;
-const EVENT_TYPES: EpochEvent['type'][] = ['EPOCH_TIMER', 'STAGED', 'COPY_DONE', 'COMMITTED'];
+const EVENT_TYPES: EpochEvent['type'][] = ['EPOCH_TIMER', 'STAGED', 'COMMITTED'];
 
 /**
  * The events the core can produce in a snapshot: COMMITTED only answers an
@@ -52,7 +52,7 @@ class CoreDriver {
   readonly core: PrimaryCheckpointer;
   nowUs = 0;
   constructor(maxInflight: number) {
-    this.core = new PrimaryCheckpointer({ vmId: VM, subjects: hs, ckptDataSubject: s.ckptData, term: TERM, epochUs: 1_000, pauseFixedUs: 100, copyBytesPerSec: 1e9, maxInflightEpochs: maxInflight, speculative: true, ackTimeoutUs: 10_000, maxLatencySamples: 10, backupHost: 'host-b' });
+    this.core = new PrimaryCheckpointer({ vmId: VM, subjects: hs, ckptDataSubject: s.ckptData, term: TERM, epochUs: 1_000, maxInflightEpochs: maxInflight, speculative: true, ackTimeoutUs: 10_000, maxLatencySamples: 10, backupHost: 'host-b' });
   }
 
   /** One call at the next instant; returns what it pushed. */
@@ -67,8 +67,6 @@ class CoreDriver {
     switch (event) {
       case 'EPOCH_TIMER':
         return this.#step((now, out) => this.core.onTimer('ckpt.epoch', now, out));
-      case 'COPY_DONE':
-        return this.#step((now, out) => this.core.onTimer('ckpt.copy', now, out));
       case 'COMMITTED':
         return this.#step((now, out) => this.core.onAck({ type: 'checkpointAck', vmId: VM, term: TERM, epoch: this.core.stats.lastCommittedEpoch + 1, ok: true, reason: '', host: 'host-b' }, now, out));
       case 'STAGED': {
@@ -84,13 +82,13 @@ class CoreDriver {
 function expectEffects(effects: Effect[], event: EpochEvent['type'], before: Snapshot, after: Snapshot): void {
   const entered = (state: EpochState) => before.value !== state && after.value === state;
   const barriers = sentOn(effects, hs.epoch) as EpochBarrier[];
-  const expectedBarriers = [...(entered('pausing') ? [{ epoch: before.context.epoch, resume: false }] : []), ...(event === 'COPY_DONE' && before.value === 'copying' ? [{ epoch: before.context.epoch, resume: true }] : [])];
-  expect(barriers.map((b) => ({ epoch: b.epoch, resume: b.resume }))).toEqual(expectedBarriers);
+  // The guest resumes by itself; the checkpointer sends pause barriers only.
+  expect(barriers.map((b) => b.epoch)).toEqual(entered('pausing') ? [before.context.epoch] : []);
+  const staged = event === 'STAGED' && before.value === 'pausing';
   const timers = effects.filter((e) => e.kind === 'setTimer').map((e) => (e as { name: string }).name);
-  expect(timers.includes('ckpt.copy')).toBe(entered('copying'));
-  expect(timers.includes('ckpt.epoch')).toBe(event === 'COPY_DONE' && before.value === 'copying');
+  expect(timers.includes('ckpt.epoch')).toBe(staged);
   const transferred = chunksOn(effects, s.ckptData('host-b'));
-  if (event === 'COPY_DONE' && before.value === 'copying') {
+  if (staged) {
     expect(transferred.map((c) => c.source)).toEqual([ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC, ChunkSource.MANIFEST]);
     expect(transferred.every((c) => c.epoch === before.context.epoch)).toBe(true);
   } else {
@@ -128,7 +126,7 @@ describe('epochMachine, model-based', () => {
         const reached = [...pathTo.keys()].sort();
         const expected = ['throttled/' + maxInflight];
         for (let n = 0; n <= maxInflight; n++) expected.push(`running/${n}`);
-        for (let n = 0; n < maxInflight; n++) expected.push(`pausing/${n}`, `copying/${n}`);
+        for (let n = 0; n < maxInflight; n++) expected.push(`pausing/${n}`);
         expect(reached).toEqual(expected.sort());
       });
 
@@ -137,14 +135,13 @@ describe('epochMachine, model-based', () => {
         const expected: string[] = [];
         for (let n = 0; n < maxInflight; n++) {
           expected.push(`running/${n} -EPOCH_TIMER-> pausing/${n}`); // hasCapacity
-          expected.push(`pausing/${n} -STAGED-> copying/${n}`);
-          expected.push(`copying/${n} -COPY_DONE-> running/${n + 1}`);
+          expected.push(`pausing/${n} -STAGED-> running/${n + 1}`);
         }
         expected.push(`running/${maxInflight} -EPOCH_TIMER-> throttled/${maxInflight}`); // no capacity
         expected.push(`throttled/${maxInflight} -COMMITTED-> pausing/${maxInflight - 1}`);
         for (let n = 1; n <= maxInflight; n++) {
           expected.push(`running/${n} -COMMITTED-> running/${n - 1}`);
-          if (n < maxInflight) expected.push(`pausing/${n} -COMMITTED-> pausing/${n - 1}`, `copying/${n} -COMMITTED-> copying/${n - 1}`);
+          if (n < maxInflight) expected.push(`pausing/${n} -COMMITTED-> pausing/${n - 1}`);
         }
         expect(changing.sort()).toEqual(expected.sort());
       });
