@@ -170,16 +170,23 @@ export class AckerCore implements Core {
     this.#wire.initWindow(this.#clientSynWindow * 2 ** this.#clientShift(), this.#clientNxt - 1);
   }
 
-  /** The connection as this acker sees it; a promoted acker starts from it. */
-  connectionState(): AckerConnectionState | null {
+  /**
+   * The connection as this acker sees it; a promoted acker starts from it.
+   * The guest header is the newest of epoch `upToEpoch` at most: the guest
+   * runs the next epoch while a checkpoint is taken, and a header of that
+   * epoch in a checkpoint would reach the client before its epoch commits.
+   */
+  connectionState(upToEpoch = Infinity): AckerConnectionState | null {
     if (this.#spec === null) return null;
+    let guestHeader = this.#committedHeader;
+    for (const h of this.#headers) if (h.epoch <= upToEpoch) guestHeader = h;
     return {
       connId: this.#connId,
       clientWscale: this.#clientWscale ?? null,
       clientSynWindow: this.#clientSynWindow,
       guestOfferedWscale: this.#guestOfferedWscale,
       clientNxt: this.#clientNxt,
-      guestHeader: this.#headers[this.#headers.length - 1] ?? this.#committedHeader,
+      guestHeader,
     };
   }
 
@@ -450,7 +457,7 @@ export class AckerCore implements Core {
     const bytes = spec !== null && endSeq > startSeq && replicate ? spec.copyOut(startSeq, endSeq - startSeq) : EMPTY;
     const clientAckSeq = this.#wire?.sndUna ?? 0;
     this.#epochStartSeq = endSeq;
-    const delta = encodeSpecDelta({ startSeq, clientAckSeq, connection: this.connectionState(), bytes });
+    const delta = encodeSpecDelta({ startSeq, clientAckSeq, connection: this.connectionState(end.epoch), bytes });
     const chunks = makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, splitBytes(delta, this.options.chunkBytes));
     this.#lastSpecPart = { epoch: end.epoch, chunks };
     for (const chunk of chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });

@@ -38,6 +38,12 @@ export interface GuestRoleStats {
   handoversSent: number;
   /** Chunks that reached a guest not (or no longer) a backup, dropped. */
   chunksWhileNotBackup: number;
+  /**
+   * Promotions that reached this guest after it restarted without the image
+   * (its agent had not yet seen the restart): refused; its status shows the
+   * new incarnation, and the agent refuses the promotion in turn.
+   */
+  promotionsWithoutImage: number;
 }
 
 /**
@@ -52,7 +58,7 @@ export interface GuestRoleStats {
 export class GuestCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: GuestRoleStats = { handoversSent: 0, chunksWhileNotBackup: 0 };
+  readonly stats: GuestRoleStats = { handoversSent: 0, chunksWhileNotBackup: 0, promotionsWithoutImage: 0 };
   readonly #assignments: AssignmentTracker | null;
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole;
@@ -178,6 +184,12 @@ export class GuestCore implements Core {
     const previous = this.#role;
     // A new backup for this primary (same term): the VM runs on untouched.
     if (a.role === 'primary' && previous === 'primary' && a.term === this.#term) return;
+    if (a.role === 'promoting' && (previous !== 'backup' || this.#standby === null)) {
+      // Restarted since it held the image, before its agent learned so: nothing to promote.
+      assert(previous === 'spare', `promoting ${sup.host}, whose guest is ${previous}, neither a backup nor a restarted spare`);
+      this.stats.promotionsWithoutImage++;
+      return;
+    }
     this.#role = a.role;
     this.#term = a.term;
     switch (a.role) {
@@ -191,7 +203,7 @@ export class GuestCore implements Core {
       case 'promoting': {
         const image = this.#standby;
         // The failover service promotes only a backup that reported a complete image.
-        assert(previous === 'backup' && image !== null, `promoting ${sup.host}, whose guest is ${previous}, not a backup`);
+        assert(image !== null, `promoting ${sup.host} without a backup image`);
         assert(image.synced, `promoting ${sup.host}, whose backup image is incomplete (${image.missingPages} pages missing)`);
         // The image is final from here: the promotion restores exactly this epoch.
         this.#standby = null;

@@ -160,6 +160,9 @@ describe('acker: repeated and late EpochEnds', () => {
     expect(delta(one).bytes).toEqual(streamBytes(GUEST_ISN + 1, 500));
     expect(delta(two)).toMatchObject({ startSeq: GUEST_ISN + 501 });
     expect(delta(two).bytes).toEqual(streamBytes(GUEST_ISN + 501, 700));
+    // The guest header a promoted acker would send with is the epoch's own, never the next epoch's.
+    expect(delta(one).connection?.guestHeader).toMatchObject({ epoch: 1, tsValUs: 1_000 });
+    expect(delta(two).connection?.guestHeader).toMatchObject({ epoch: 2, tsValUs: 2_000 });
   });
 
   it('sends nothing for a repeated EpochEnd that says its part is staged already', () => {

@@ -14,7 +14,7 @@ import { GuestCore } from '../../../services/guest/core.js';
 import { guestOptionsFromConfig } from '../../../services/guest/options-from-config.js';
 import { StandbyImage, type StandbyOptions } from '../../../services/guest/standby.js';
 import { activate, assignment } from '../support/supervision.js';
-import { message, sentOn, streamBytes, VM } from './support.js';
+import { message, sentOn, streamBytes, timersSet, VM } from './support.js';
 
 const v = subjects(VM);
 const HOST = 'host-b';
@@ -391,5 +391,16 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     expect(onData(g, all, h.handover)).toEqual([]);
     expect(g.standby!.stats.chunksReceived).toBe(0);
     expect(acks(onData(g, all))).toMatchObject([{ epoch: 1, ok: true }]);
+  });
+
+  it('refuses a promotion that reaches it restarted, as a spare without the image (its agent had not seen the restart yet)', () => {
+    const g = guest();
+    activate(g, assignment(VM, HOST, 'spare', TERM), { assign: h.assign('guest') });
+    const effects = g.handle(message(h.assign('guest'), assignment(VM, HOST, 'promoting', TERM + 1, { seq: 2 })), 0);
+    expect(g.role).toBe('spare');
+    expect(g.stats.promotionsWithoutImage).toBe(1);
+    expect(timersSet(effects).has('guest.restore')).toBe(false);
+    // Its status still goes out: the agent learns the restart from it and refuses the promotion in turn.
+    expect(sentOn(effects, h.status)).toHaveLength(1);
   });
 });
