@@ -408,7 +408,7 @@ export class NatsShell {
     }
     if (!this.#flushQueued) {
       this.#flushQueued = true;
-      queueMicrotask(() => this.#flushOutbox());
+      setImmediate(() => this.#flushOutbox());
     }
   }
 
