@@ -86,7 +86,9 @@ export type ShellState = 'new' | 'running' | 'stopping' | 'stopped' | 'failed';
 interface TimerSlot {
   /** When the core wants it to fire; null when cancelled or fired. */
   deadlineUs: number | null;
-  handle: NodeJS.Timeout | null;
+  /** A setTimeout, or a setImmediate for a deadline already past when armed. */
+  handle: NodeJS.Timeout | NodeJS.Immediate | null;
+  immediate: boolean;
   /** When the live setTimeout is due; meaningful while `handle` is set. */
   armedAtUs: number;
 }
@@ -240,7 +242,7 @@ export class NatsShell {
     // On a shared connection the other shells go on: this one's subscriptions go now.
     if (this.options.ownsConnection === false && !this.nc.isClosed()) for (const sub of this.#subscriptions.values()) sub.unsubscribe();
     this.#subscriptions.clear();
-    for (const slot of this.#timers.values()) if (slot.handle !== null) clearTimeout(slot.handle);
+    for (const slot of this.#timers.values()) disarm(slot);
     this.#timers.clear();
     for (const gate of this.#gates.values()) gate.stop();
     this.#leases?.stop();
@@ -454,7 +456,7 @@ export class NatsShell {
   #setTimer(name: string, atUs: number): void {
     let slot = this.#timers.get(name);
     if (slot === undefined) {
-      slot = { deadlineUs: null, handle: null, armedAtUs: 0 };
+      slot = { deadlineUs: null, handle: null, immediate: false, armedAtUs: 0 };
       this.#timers.set(name, slot);
     }
     slot.deadlineUs = atUs;
@@ -463,10 +465,13 @@ export class NatsShell {
   }
 
   #arm(name: string, slot: TimerSlot, atUs: number): void {
-    if (slot.handle !== null) clearTimeout(slot.handle);
+    disarm(slot);
     slot.armedAtUs = atUs;
-    const delayMs = Math.max(0, Math.ceil((atUs - this.clock.nowUs()) / 1000));
-    slot.handle = setTimeout(() => this.#onTimer(name, slot), delayMs);
+    const waitUs = atUs - this.clock.nowUs();
+    // A deadline already past (the core's step took longer than the time it modelled) fires this turn,
+    // not after setTimeout's 1 ms minimum.
+    slot.immediate = waitUs <= 0;
+    slot.handle = slot.immediate ? setImmediate(() => this.#onTimer(name, slot)) : setTimeout(() => this.#onTimer(name, slot), Math.ceil(waitUs / 1000));
   }
 
   #onTimer(name: string, slot: TimerSlot): void {
@@ -481,4 +486,12 @@ export class NatsShell {
     this.counters.timersFired++;
     this.#input({ kind: 'timer', name });
   }
+}
+
+function disarm(slot: TimerSlot): void {
+  const h = slot.handle;
+  if (h === null) return;
+  if (slot.immediate) clearImmediate(h as NodeJS.Immediate);
+  else clearTimeout(h as NodeJS.Timeout);
+  slot.handle = null;
 }
