@@ -2,13 +2,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { BenchRecord } from './measure.js';
 import { defaultSweep } from './experiment.bench.js';
+import { natsModes } from './nats-modes.bench.js';
+import { natsNativeVersusRaw } from './nats.bench.js';
 import { simulatorSpeed, speculativeSimulatorSpeed } from './simulator.bench.js';
 
 /**
  * `npm run bench`: runs every benchmark, prints one line each with its target,
  * and writes bench/results/latest.json. Exit code 1 if a target is missed.
  */
-const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { simulator: simulatorSpeed, 'simulator-spec': speculativeSimulatorSpeed, experiment: defaultSweep };
+const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { simulator: simulatorSpeed, 'simulator-spec': speculativeSimulatorSpeed, experiment: defaultSweep, nats: natsNativeVersusRaw, 'nats-modes': natsModes };
 /** `npm run bench -- simulator` runs only the benchmarks named. */
 const only = process.argv.slice(2);
 const records: BenchRecord[] = [];

@@ -1,0 +1,52 @@
+import { MODES, runConfigSchema, type Mode } from '../lib/config/run-config.js';
+import { simulate } from '../sim/run.js';
+import { runOnNats } from '../cli/launcher/nats-run.js';
+import { startOwnNatsServer } from '../cli/launcher/nats-server.js';
+import type { BenchRecord } from './measure.js';
+
+/** Speculative ACKs must pay off over NATS as in the simulator. */
+const SPEC_OVER_REMUS_MIN = 1.3;
+/** Each mode over NATS keeps this share of the simulator's goodput for the same configuration. */
+const NATS_OVER_SIM_MIN = 0.75;
+
+/**
+ * Every mode over NATS (every service its own process) at 100 Mbit/s, 2 ms
+ * RTT, 25 ms epochs, 5 s of bulk transfer, against the simulator on the same
+ * configuration. Targets: each mode ≥ 75% of its simulator goodput, and
+ * spec / remus ≥ 1.3 over NATS. The integration test of the same runs checks
+ * correctness; the ratios depend on the machine's cores and live here.
+ * NATS_URL if set, else a nats-server of its own.
+ */
+export async function natsModes(): Promise<BenchRecord> {
+  const own = process.env.NATS_URL ? null : await startOwnNatsServer();
+  const url = own?.url ?? process.env.NATS_URL!;
+  try {
+    const metrics: Record<string, number> = {};
+    const natsBps = new Map<Mode, number>();
+    let worstToSim = Infinity;
+    for (const mode of MODES) {
+      const config = runConfigSchema.parse({ mode, seed: 1, durationS: 5, epochMs: 25, link: { bandwidthBitsPerSec: 100e6, rttMs: 2 }, workload: { kind: 'bulk', totalBytes: 0 } });
+      const [nats] = await runOnNats(config, { natsUrl: url });
+      if (nats === undefined || !nats.streamVerified || (nats.auditViolations ?? 0) > 0) throw new Error(`${mode} over NATS: stream not verified or audit violations`);
+      const sim = simulate(config);
+      const toSim = nats.goodputBitsPerSec / sim.goodputBitsPerSec;
+      natsBps.set(mode, nats.goodputBitsPerSec);
+      worstToSim = Math.min(worstToSim, toSim);
+      metrics[`${mode}.natsMbps`] = Number((nats.goodputBitsPerSec / 1e6).toFixed(1));
+      metrics[`${mode}.simMbps`] = Number((sim.goodputBitsPerSec / 1e6).toFixed(1));
+      metrics[`${mode}.natsToSim`] = Number(toSim.toFixed(3));
+    }
+    const remus = natsBps.get('remus')!;
+    const specOverRemus = Math.min(natsBps.get('spec')!, natsBps.get('spec-racc')!) / remus;
+    metrics.specOverRemus = Number(specOverRemus.toFixed(3));
+    metrics.worstNatsToSim = Number(worstToSim.toFixed(3));
+    const met = specOverRemus >= SPEC_OVER_REMUS_MIN && worstToSim >= NATS_OVER_SIM_MIN;
+    return {
+      name: 'nats.modes-100mbit',
+      metrics,
+      target: { metric: `worstNatsToSim >= ${NATS_OVER_SIM_MIN} and specOverRemus`, op: '>=', value: SPEC_OVER_REMUS_MIN, met },
+    };
+  } finally {
+    await own?.stop();
+  }
+}
