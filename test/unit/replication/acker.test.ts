@@ -41,6 +41,8 @@ interface Setup {
 class Harness {
   readonly acker: AckerCore;
   nowUs = 0;
+  /** The guest's highest sequence sent + 1, as its EpochEnd reports it. */
+  txEndSeq = 0;
 
   constructor(readonly options: AckerOptions) {
     this.acker = new AckerCore(options);
@@ -53,12 +55,13 @@ class Harness {
 
   /** A guest data segment; its header (ack, window, timestamps) names its epoch. */
   guest(epoch: number, seq: number, len: number): Effect[] {
+    this.txEndSeq = Math.max(this.txEndSeq, seq + len);
     return this.run(s.tx, guestSegment(epoch, seq, len));
   }
 
   epochEnd(epoch: number, base = false): Effect[] {
     // The guest, the acker and the checkpointer serve one term: the acker ignores any other.
-    return this.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: this.acker.term, epoch, txEndSeq: 0, base, specStaged: false });
+    return this.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: this.acker.term, epoch, txEndSeq: this.txEndSeq, base, specStaged: false });
   }
 
   commit(epoch: number): Effect[] {
