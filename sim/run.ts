@@ -1,7 +1,8 @@
 import type { RunConfig } from '../lib/config/run-config.js';
+import { recoveryFigures } from '../lib/results/recovery.js';
 import { latencyMs, percentile, scenarioFields, type RunResult } from '../lib/results/run-result.js';
 import type { SenderStats } from '../lib/tcp/sender.js';
-import { msToUs, US_PER_MS, US_PER_S } from '../lib/units.js';
+import { msToUs, US_PER_MS } from '../lib/units.js';
 import { CheckpointerCore } from '../services/checkpointer/core.js';
 import type { PrimaryCheckpointer } from '../services/checkpointer/primary.js';
 import { GuestCore } from '../services/guest/core.js';
@@ -106,20 +107,6 @@ function failoverFigures(world: World, f: FailoverStats | null): Pick<RunResult,
   }
   // With a scheduled crash, failover time runs from the crash to the promoted primary's first heartbeat.
   const failoverMs = f.promotedAtUs.length > 0 ? f.promotedAtUs[0]! / US_PER_MS - crashAtMs : null;
-  const timeline = world.client.stats.deliveredPerBin;
-  const crashBin = Math.floor(msToUs(crashAtMs) / TIMELINE_BIN_US);
-  const binsPerSecond = US_PER_S / TIMELINE_BIN_US;
-  const bytesIn = (from: number, to: number) => sum(timeline.slice(Math.max(0, from), Math.max(0, to)));
-  const preBits = bytesIn(crashBin - binsPerSecond, crashBin) * 8;
-  const preSeconds = Math.min(1, crashBin / binsPerSecond);
-  const pre = preSeconds > 0 ? preBits / preSeconds : 0;
-  const window = Math.round(binsPerSecond / 10); // 100 ms
-  let recoveryMs: number | null = null;
-  for (let bin = crashBin; bin + window <= timeline.length; bin++) {
-    if (bytesIn(bin, bin + window) * 8 * (binsPerSecond / window) >= 0.9 * pre) {
-      recoveryMs = ((bin + window) * TIMELINE_BIN_US) / US_PER_MS - crashAtMs;
-      break;
-    }
-  }
-  return { failovers: promotionsOf(world), failoverMs, preFailureGoodputBitsPerSec: Math.round(pre), recoveryMs };
+  const { preBitsPerSec, recoveryMs } = recoveryFigures(world.client.stats.deliveredPerBin, TIMELINE_BIN_US, msToUs(crashAtMs));
+  return { failovers: promotionsOf(world), failoverMs, preFailureGoodputBitsPerSec: preBitsPerSec, recoveryMs };
 }

@@ -1,9 +1,10 @@
 import type { RunConfig } from '../../lib/config/run-config.js';
 import type { LinkStats } from '../../lib/link/index.js';
 import { histogramPercentile, mergeHistograms, type Histogram } from '../../lib/results/histogram.js';
+import { recoveryFigures, type RecoveryFigures } from '../../lib/results/recovery.js';
 import { scenarioFields, type RunResult } from '../../lib/results/run-result.js';
 import type { ShellCounters } from '../../lib/runtime/nats/shell.js';
-import { US_PER_MS, US_PER_S } from '../../lib/units.js';
+import { US_PER_MS } from '../../lib/units.js';
 import { TIMELINE_BIN_US } from '../../services/client/options-from-config.js';
 import type { ClientReport } from '../../services/client/main.js';
 import { ServiceProcessError } from './child.js';
@@ -55,7 +56,7 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
   const reprotectDurationsUs = failovers.flatMap((e) => (e.stats.reprotectDurationsUs ?? []) as number[]);
   const crash = facts.crashes[0];
   const failoverMs = crash !== undefined ? (promotedAtUs.find((t) => t >= crash.atUs) ?? null) : null;
-  const recovery = crash === undefined ? null : recoveryFigures(c, crash.atUs);
+  const recovery = crash === undefined ? null : clientRecovery(c, crash.atUs);
   const busBytes = all.reduce((n, e) => n + num(shellOf(e).bytesOut), 0);
   return {
     ...scenarioFields(config, 'nats'),
@@ -89,18 +90,7 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
   };
 }
 
-/** As the simulator computes them: goodput over the second before the crash, and how long until a 100 ms window delivers 90% of it. */
-function recoveryFigures(c: ClientReport, crashAtWallUs: number): { preBitsPerSec: number; recoveryMs: number | null } {
-  const timeline = c.deliveredPerBin;
-  const crashUs = crashAtWallUs - c.clockOriginWallUs;
-  const crashBin = Math.floor(crashUs / TIMELINE_BIN_US);
-  const binsPerSecond = US_PER_S / TIMELINE_BIN_US;
-  const bytesIn = (from: number, to: number) => timeline.slice(Math.max(0, from), Math.max(0, to)).reduce((a, b) => a + b, 0);
-  const preSeconds = Math.min(1, crashBin / binsPerSecond);
-  const pre = preSeconds > 0 ? (bytesIn(crashBin - binsPerSecond, crashBin) * 8) / preSeconds : 0;
-  const window = Math.round(binsPerSecond / 10);
-  for (let bin = crashBin; bin + window <= timeline.length; bin++) {
-    if (bytesIn(bin, bin + window) * 8 * (binsPerSecond / window) >= 0.9 * pre) return { preBitsPerSec: Math.round(pre), recoveryMs: ((bin + window) * TIMELINE_BIN_US - crashUs) / US_PER_MS };
-  }
-  return { preBitsPerSec: Math.round(pre), recoveryMs: null };
+/** Recovery as the simulator computes it, on the client's timeline (its clock origin is a wall time). */
+function clientRecovery(c: ClientReport, crashAtWallUs: number): RecoveryFigures {
+  return recoveryFigures(c.deliveredPerBin, TIMELINE_BIN_US, crashAtWallUs - c.clockOriginWallUs);
 }

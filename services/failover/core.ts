@@ -32,6 +32,12 @@ export interface FailoverOptions {
   /** Bound on clock disagreement between hosts and the store. */
   readonly clockSkewUs: number;
   /**
+   * A host not heard from since this service started is silent only after
+   * this long (processes start at their own pace); 0: after missCount
+   * intervals, as any other.
+   */
+  readonly startupGraceUs?: number;
+  /**
    * A restarted service: the hosts above are only the ones to watch. Who is
    * primary, backup and spare now is learned from the lease and from one
    * miss-count period of heartbeats before it acts.
@@ -69,6 +75,12 @@ export interface FailoverStats {
   roleChangesResent: number;
   /** Membership changes given up because the lease moved to another holder or term meanwhile. */
   membershipAbandoned: number;
+  /**
+   * Silence deadlines that fired over an interval late: this service itself
+   * did not run for that long (a stalled process), and heartbeats may be
+   * waiting to be read. Looked at again one interval later.
+   */
+  lateDeadlinesDeferred: number;
 }
 
 /**
@@ -80,8 +92,10 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
+  /** When each late and silence deadline is due (bounded: two per watched host). */
+  readonly #deadlineDueUs = new Map<string, number>();
   #primary: string;
   #backup: string | null;
   readonly #lastSeenUs = new Map<string, number>();
@@ -146,7 +160,7 @@ export class FailoverCore implements Core {
     const out: Effect[] = [];
     switch (input.kind) {
       case 'start':
-        for (const h of [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts]) this.#armDeadlines(h, nowUs, out);
+        for (const h of [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts]) this.#armDeadlines(h, nowUs, out, this.options.startupGraceUs ?? 0);
         this.#lease(out, 'read', { type: 'read', vmId: this.options.vmId });
         if (this.#recovering) {
           this.#recoveryStartedUs = nowUs;
@@ -427,21 +441,35 @@ export class FailoverCore implements Core {
       }
       // Deadlines that passed while recovering were ignored: arm them again from the host's last heartbeat.
       const lastUs = this.#lastSeenUs.get(h)!;
-      out.push({ kind: 'setTimer', name: lateTimer(h), atUs: Math.max(nowUs, lastUs + Math.ceil(1.5 * this.options.heartbeatIntervalUs)) });
-      out.push({ kind: 'setTimer', name: silentTimer(h), atUs: Math.max(nowUs, lastUs + this.options.missCount * this.options.heartbeatIntervalUs) });
+      this.#setDeadline(lateTimer(h), Math.max(nowUs, lastUs + Math.ceil(1.5 * this.options.heartbeatIntervalUs)), out);
+      this.#setDeadline(silentTimer(h), Math.max(nowUs, lastUs + this.options.missCount * this.options.heartbeatIntervalUs), out);
     }
     if (this.#backup === null) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out); // tells the primary it has no backup; a spare may join
     else if (primarySilent) this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
   }
 
-  #armDeadlines(host: string, nowUs: number, out: Effect[]): void {
+  /** `graceUs`: at start, a host is silent no earlier than this after it (0: missCount intervals, as always). */
+  #armDeadlines(host: string, nowUs: number, out: Effect[], graceUs = 0): void {
     const interval = this.options.heartbeatIntervalUs;
     this.#lastSeenUs.set(host, nowUs);
-    out.push({ kind: 'setTimer', name: lateTimer(host), atUs: nowUs + Math.ceil(1.5 * interval) });
-    out.push({ kind: 'setTimer', name: silentTimer(host), atUs: nowUs + this.options.missCount * interval });
+    this.#setDeadline(lateTimer(host), nowUs + Math.max(Math.ceil(1.5 * interval), graceUs), out);
+    this.#setDeadline(silentTimer(host), nowUs + Math.max(this.options.missCount * interval, graceUs), out);
+  }
+
+  /** A late or silence deadline, remembered so that firing late can be told from firing on time. */
+  #setDeadline(name: string, atUs: number, out: Effect[]): void {
+    this.#deadlineDueUs.set(name, atUs);
+    out.push({ kind: 'setTimer', name, atUs });
   }
 
   #onDeadline(name: string, nowUs: number, out: Effect[]): void {
+    const dueUs = this.#deadlineDueUs.get(name) ?? nowUs;
+    if (nowUs - dueUs > this.options.heartbeatIntervalUs) {
+      // This service did not run for over an interval: the heartbeats of that time may be waiting to be read.
+      this.stats.lateDeadlinesDeferred++;
+      this.#setDeadline(name, nowUs + this.options.heartbeatIntervalUs, out);
+      return;
+    }
     const state = this.state;
     if (name.startsWith(SILENT_TIMER_PREFIX)) this.#silentHosts.add(name.slice(SILENT_TIMER_PREFIX.length));
     if (name === lateTimer(this.#primary)) {
@@ -450,7 +478,7 @@ export class FailoverCore implements Core {
       if (state !== 'protected' && state !== 'suspect') return;
       if (this.#pendingRequest !== null) {
         // The lease store has not answered yet: look again one interval later.
-        out.push({ kind: 'setTimer', name, atUs: nowUs + this.options.heartbeatIntervalUs });
+        this.#setDeadline(name, nowUs + this.options.heartbeatIntervalUs, out);
         return;
       }
       this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
@@ -507,7 +535,7 @@ export class FailoverCore implements Core {
         this.#immediateRetries++;
         this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
       } else {
-        out.push({ kind: 'setTimer', name: silentTimer(this.#primary), atUs: nowUs + this.options.heartbeatIntervalUs });
+        this.#setDeadline(silentTimer(this.#primary), nowUs + this.options.heartbeatIntervalUs, out);
       }
     }
   }

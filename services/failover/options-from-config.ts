@@ -19,6 +19,7 @@ export function failoverOptionsFromConfig(config: RunConfig, recover = false): F
     missCount: f.missCount,
     leaseDurationUs: msToUs(f.leaseDurationMs),
     clockSkewUs: msToUs(f.clockSkewMs),
+    startupGraceUs: msToUs(f.serviceStartupMs),
     ...(recover ? { recover: true } : {}),
   };
 }

@@ -47,6 +47,13 @@ export interface HostAgentStats {
   serviceRestarts: number;
   /** Services found dead (silent too long). */
   serviceDeaths: number;
+  /**
+   * Beats after the agent itself did not run for over an interval (no input
+   * at all, though its own timer comes every interval: a stalled process):
+   * the services' reports of that time may be waiting to be read, so no
+   * service is judged on that beat.
+   */
+  lateBeats: number;
   /** Promotions refused: this host holds no image (its guest restarted after it was chosen). */
   promotionsRefused: number;
   /** Role changes this host's state cannot take (a join sent to a primary), taken and ignored. */
@@ -70,10 +77,12 @@ interface Reported {
 export class HostAgentCore implements Core {
   readonly name: string;
   readonly subscriptions: readonly string[];
-  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, promotionsRefused: 0, roleChangesRefused: 0 };
+  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0 };
   #snapshot: SnapshotFrom<typeof hostAgentMachine>;
   #incarnation = 0;
   #assignSeq = 0;
+  /** When it last handled an input. */
+  #lastInputUs = 0;
   /** What every service of the host should run as now (one content for all, per-service subjects). */
   #assignment: Omit<Assignment, 'type'> | null = null;
   readonly #reports = new Map<HostService, Reported>();
@@ -133,6 +142,8 @@ export class HostAgentCore implements Core {
 
   handle(input: Input, nowUs: number): Effect[] {
     const out: Effect[] = [];
+    const idleUs = nowUs - this.#lastInputUs;
+    this.#lastInputUs = nowUs;
     switch (input.kind) {
       case 'start':
         this.#incarnation = nowUs + 1;
@@ -143,7 +154,8 @@ export class HostAgentCore implements Core {
         break;
       case 'timer':
         if (input.name !== TIMER_BEAT || this.state === 'halted') break;
-        if (this.#checkServices(nowUs, out)) break;
+        if (idleUs > this.options.heartbeatIntervalUs) this.stats.lateBeats++;
+        else if (this.#checkServices(nowUs, out)) break;
         this.#beat(nowUs, out);
         this.#resendBehind(out);
         break;

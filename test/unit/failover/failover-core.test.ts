@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { HostRole } from '../../../lib/codec/messages.js';
 import type { Effect, LeaseRecord } from '../../../lib/runtime/types.js';
-import { BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, LEASE_US, lateTimer, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, roleChangesTo, allRoleChanges, S, SKEW_US, silentTimer, SPARE, timers, VM } from './support.js';
+import { BACKUP, FAILOVER_OPTIONS, FailoverDriver, heartbeatInput, INTERVAL_US, LEASE_US, lateTimer, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, roleChangesTo, allRoleChanges, S, SKEW_US, silentTimer, SPARE, timers, VM } from './support.js';
 
 const LATE_AFTER_US = Math.ceil(1.5 * INTERVAL_US);
 const SILENT_AFTER_US = MISS_COUNT * INTERVAL_US;
@@ -47,6 +47,34 @@ describe('FailoverCore: heartbeat deadlines', () => {
     }
     expect(leaseOps(effects).map((e) => e.op)).toEqual([{ type: 'read', vmId: VM }]);
     expect(d.core.state).toBe('protected');
+  });
+
+  it('gives every host startupGraceUs from its own start before it is silent: processes start at their own pace', () => {
+    const d = new FailoverDriver({ ...FAILOVER_OPTIONS, startupGraceUs: 5 * SILENT_AFTER_US });
+    const set = timers(d.handle({ kind: 'start' }, 1_000));
+    for (const h of [PRIMARY, BACKUP, SPARE]) expect(set.get(silentTimer(h))).toBe(1_000 + 5 * SILENT_AFTER_US);
+    // From its first heartbeat on, a host is watched as always.
+    expect(timers(d.handle(heartbeatInput(PRIMARY, 'primary', 1), 2_000)).get(silentTimer(PRIMARY))).toBe(2_000 + SILENT_AFTER_US);
+  });
+
+  it('looks again one interval later at a silence deadline that fired over an interval late (it was stalled itself), and a heartbeat read meanwhile keeps the primary', () => {
+    const d = started();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), 10_000);
+    const dueUs = d.armed.get(silentTimer(PRIMARY))!;
+    // The service did not run from before the deadline until well after it: the timer fires late.
+    const late = d.handle({ kind: 'timer', name: silentTimer(PRIMARY) }, dueUs + 3 * INTERVAL_US);
+    expect(leaseOps(late)).toEqual([]);
+    expect(timers(late).get(silentTimer(PRIMARY))).toBe(dueUs + 4 * INTERVAL_US);
+    expect(d.core.stats.lateDeadlinesDeferred).toBe(1);
+    // The heartbeat that waited in its inbox is read now: nothing happened to the primary.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), dueUs + 3 * INTERVAL_US + 10);
+    expect(d.core.state).toBe('protected');
+    // Without that heartbeat, the second look, on time, declares it silent.
+    const d2 = started();
+    d2.handle(heartbeatInput(PRIMARY, 'primary', 1), 10_000);
+    const due2 = d2.armed.get(silentTimer(PRIMARY))!;
+    d2.handle({ kind: 'timer', name: silentTimer(PRIMARY) }, due2 + 3 * INTERVAL_US);
+    expect(leaseOps(d2.fire(silentTimer(PRIMARY))).map((e) => e.op.type)).toEqual(['cas']);
   });
 
   it('adopts the term of the lease it reads at start', () => {

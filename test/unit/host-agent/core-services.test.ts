@@ -175,6 +175,27 @@ describe('HostAgentCore: silent services', () => {
     expect(d.core.state).toBe('halted');
   });
 
+  it('judges no service on a beat after the agent itself did not run for over an interval (reports may be waiting), and does on the next', () => {
+    const d = AgentDriver.started(SPARE, 'spare', '');
+    d.reportAll();
+    // The whole process stalled: its next input is its own timer, long after the silence bound.
+    const late = d.handle({ kind: 'timer', name: BEAT }, d.nowUs + SILENCE_US + INTERVAL_US);
+    expect(d.core.state).toBe('spare');
+    expect(d.core.stats).toMatchObject({ lateBeats: 1, serviceDeaths: 0 });
+    expect(heartbeatsIn(late, SPARE)).toHaveLength(1);
+    // The reports that waited are read now: every service lives.
+    d.reportAll();
+    d.beat();
+    expect(d.core.state).toBe('spare');
+    // With nothing to read, the next beat, on time, finds them dead.
+    const d2 = AgentDriver.started(SPARE, 'spare', '');
+    d2.reportAll();
+    d2.handle({ kind: 'timer', name: BEAT }, d2.nowUs + SILENCE_US + INTERVAL_US);
+    d2.beat();
+    expect(d2.core.state).toBe('halted');
+    expect(d2.core.stats.serviceDeaths).toBe(1);
+  });
+
   it('a report from an earlier incarnation does not count as hearing from the service', () => {
     const d = AgentDriver.started(SPARE, 'spare', '');
     d.reportAll();

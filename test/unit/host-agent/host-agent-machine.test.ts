@@ -13,7 +13,7 @@ import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import { HOST_SERVICES, type AssignedRole, type HostRole } from '../../../lib/codec/messages.js';
 import type { Effect } from '../../../lib/runtime/types.js';
 import { hostAgentMachine, type HostAgentEvent, type HostAgentState } from '../../../services/host-agent/host-agent.machine.js';
-import { AgentDriver, assignmentsIn, BEAT, BACKUP, heartbeatsIn, LEASE_US, permitsIn, PRIMARY, renewalsIn, SILENCE_US, SPARE } from './support.js';
+import { AgentDriver, assignmentsIn, BEAT, BACKUP, heartbeatsIn, LEASE_US, permitsIn, PRIMARY, renewalsIn, S, SILENCE_US, SPARE, VM } from './support.js';
 
 type Snapshot = SnapshotFrom<typeof hostAgentMachine>;
 type EventType = HostAgentEvent['type'];
@@ -142,9 +142,13 @@ class ModelDriver {
         return d.restart('guest', {}, at);
       case 'SERVICE_RESTARTED':
         return d.restart('checkpointer', {}, at);
-      case 'SERVICE_DIED':
-        // No report for longer than the silence bound: the next tick finds every service dead.
-        return d.handle({ kind: 'timer', name: BEAT }, d.nowUs + SILENCE_US + 1);
+      case 'SERVICE_DIED': {
+        // No report for longer than the silence bound: the next tick finds every service dead. The agent itself ran
+        // meanwhile (here on a role change meant for another host, which it ignores): a stalled agent judges no one.
+        const tick = d.nowUs + SILENCE_US + 1;
+        expect(d.handle({ kind: 'message', subject: S.control(PRIMARY), msg: { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1 } }, tick - 1)).toEqual([]);
+        return d.handle({ kind: 'timer', name: BEAT }, tick);
+      }
     }
   }
 }
