@@ -16,7 +16,7 @@ const SHELL_FILES = ['services/*/main.ts', 'lib/runtime/nats/**', 'lib/lease/kv-
 const GENERATED_FILES = ['lib/codec/gen/**'];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'lib/codec/gen/', 'coverage/', 'results/'] },
+  { ignores: ['dist/', 'node_modules/', 'lib/codec/gen/', 'coverage/', 'results/', '.scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
