@@ -11,10 +11,10 @@
  * `skipWithoutNatsBinary()`, which never skips under CI either.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { accepts, findNatsServerBinary, freePort } from '../../../cli/launcher/nats-server.js';
 
 export interface NatsHandle {
   readonly url: string;
@@ -33,7 +33,6 @@ export interface NatsServerProcess {
   stop(): Promise<void>;
 }
 
-const FALLBACK_BINARY = '/usr/sbin/nats-server';
 const SERVER_READY_TIMEOUT_MS = 10_000;
 const SERVER_STOP_TIMEOUT_MS = 5_000;
 const CONTAINER_IMAGE = 'nats:2.10';
@@ -71,32 +70,7 @@ export function skipWithoutNatsBinary(what: string): boolean {
   return true;
 }
 
-/** The nats-server binary: on PATH first, then /usr/sbin/nats-server; null when neither exists. */
-export function findNatsServerBinary(): string | null {
-  const candidates = [...(process.env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, 'nats-server')), FALLBACK_BINARY];
-  for (const path of candidates) {
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
-/** A loopback port that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { findNatsServerBinary, freePort };
 
 /**
  * Starts nats-server on 127.0.0.1 (on `port`, or a free one) with JetStream
@@ -147,23 +121,10 @@ async function waitForPort(port: number, timeoutMs: number, gaveUp: () => boolea
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (gaveUp()) throw new Error('server exited');
-    if (await canConnect(port)) return;
+    if (await accepts(port)) return;
     if (Date.now() > deadline) throw new Error(`not listening after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(port, '127.0.0.1', () => done(true));
-  });
 }
 
 async function startContainer(): Promise<NatsHandle | null> {
