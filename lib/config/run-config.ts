@@ -5,8 +5,10 @@ import { hostsConfigSchema } from './hosts-config.js';
 import { PAGE_BYTES } from '../memory/paged-memory.js';
 import { PAGE_RECORD_HEADER_MAX_BYTES } from '../checkpoint/page-chunks.js';
 
-/** NATS's default 1 MiB payload less room for the chunk's other fields and headers. */
-export const MAX_CHUNK_BYTES = 1024 * 1024 - 4096;
+/** Room for a checkpoint chunk's other fields and the message's headers, beside its data. */
+export const CHUNK_ENVELOPE_BYTES = 4096;
+/** NATS's default 1 MiB payload less the envelope. */
+export const MAX_CHUNK_BYTES = 1024 * 1024 - CHUNK_ENVELOPE_BYTES;
 import { workloadSchema } from '../../services/guest/workload/workload.js';
 
 /**

@@ -4,7 +4,9 @@
  * receiving process. Needs `npm run build` first (npm test does it).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,7 +22,7 @@ import { HEADER_BATCH, HEADER_CLOCK_US } from '../../lib/runtime/nats/shell.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { buildClient } from '../../services/client/main.js';
 import { buildGuest } from '../../services/guest/main.js';
-import { freePort, withNats } from './support/nats.js';
+import { freePort, skipWithoutNatsBinary, startNatsServer, withNats } from './support/nats.js';
 
 const SEGMENT: Segment = { type: 'segment', vmId: 'x', term: 0, epoch: 0, connId: 1, seq: 0, ack: 0, window: 0, flags: 0, payload: Uint8Array.of(1), mss: 0, wscale: undefined, tsValUs: 0, tsEcrUs: 0, speculative: false };
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -260,6 +262,27 @@ describe('an unreachable NATS server', () => {
     expect(out.code).toBe(1);
     expect(out.stderr.trim()).toMatch(new RegExp(`^specula service client: cannot connect to NATS at nats://127\\.0\\.0\\.1:${port} \\(connection refused\\)`));
     expect(out.stderr).not.toContain('    at ');
+  });
+});
+
+describe.skipIf(skipWithoutNatsBinary('the max_payload check'))('a server whose max_payload is below a checkpoint chunk', () => {
+  it('fails `specula service checkpointer` at start with what to change and exit code 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'specula-payload-'));
+    const configFile = join(dir, 'nats.conf');
+    writeFileSync(configFile, 'max_payload: 65536\n');
+    const server = await startNatsServer({ configFile });
+    try {
+      const out = await runCli(['service', 'checkpointer', '--host', 'host-a', '--nats-url', server.url, '--config-json', '{"vmId":"payload","mode":"spec"}']);
+      expect(out.code).toBe(1);
+      expect(out.stderr).toContain('takes messages of up to 65536 B (max_payload), and a checkpoint chunk needs 266240 B (checkpoint.chunkBytes 262144');
+      expect(out.stderr).not.toContain('    at ');
+      // With chunks that fit, the same service starts (and is stopped at once).
+      const fits = await runCli(['service', 'checkpointer', '--host', 'host-a', '--nats-url', server.url, '--exit-after-s', '0.5', '--config-json', '{"vmId":"payload","mode":"spec","checkpoint":{"chunkBytes":32768}}']);
+      expect(fits.code, fits.stderr).toBe(0);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -3,8 +3,8 @@ import { jserrors } from '@nats-io/jetstream/internal';
 import { encode } from '../../codec/codec.js';
 import type { ReportingService, ServiceReport } from '../../codec/messages.js';
 import { subjects } from '../../codec/subjects.js';
-import type { RunConfig } from '../../config/run-config.js';
-import { ConfigError } from '../../errors.js';
+import { CHUNK_ENVELOPE_BYTES, type RunConfig } from '../../config/run-config.js';
+import { ConfigError, TransportError } from '../../errors.js';
 import { LeaseStoreUnavailableError } from '../../lease/errors.js';
 import { KvLeaseStore, LEASE_BUCKET } from '../../lease/kv-store.js';
 import { assertLeaseKey, type LeaseStore } from '../../lease/types.js';
@@ -12,7 +12,7 @@ import type { Core } from '../types.js';
 import { monotonicClock, wallClock, type Clock } from './clock.js';
 import { connectNats } from './connect.js';
 import { createLogger, type Logger } from './logger.js';
-import { NatsShell, type InboundLink, type ShellCounters } from './shell.js';
+import { BATCH_MAX_BYTES, NatsShell, type InboundLink, type ShellCounters } from './shell.js';
 import { drainOnSignals } from './signals.js';
 
 /** One service core for one VM, as a process runs it. */
@@ -127,6 +127,20 @@ export async function openLeaseStore(nc: NatsConnection, bucket: string, natsUrl
   }
 }
 
+/** The largest bus message a VM's services send: a checkpoint chunk in its envelope, or a batch of a turn's messages. */
+export function largestMessageBytes(configs: readonly RunConfig[]): number {
+  return Math.max(BATCH_MAX_BYTES, ...configs.map((c) => c.checkpoint.chunkBytes)) + CHUNK_ENVELOPE_BYTES;
+}
+
+/** A server whose max_payload is below the largest message would refuse it mid-run: refuse to start instead. */
+function checkMaxPayload(nc: NatsConnection, natsUrl: string, configs: readonly RunConfig[]): void {
+  const maxPayload = nc.info?.max_payload;
+  const needed = largestMessageBytes(configs);
+  if (maxPayload === undefined || maxPayload >= needed) return;
+  const chunkBytes = Math.max(...configs.map((c) => c.checkpoint.chunkBytes));
+  throw new TransportError(`the NATS server at ${natsUrl} takes messages of up to ${maxPayload} B (max_payload), and a checkpoint chunk needs ${needed} B (checkpoint.chunkBytes ${chunkBytes} + ${CHUNK_ENVELOPE_BYTES} B of envelope): raise the server's max_payload or lower checkpoint.chunkBytes`);
+}
+
 /**
  * Runs one service for each of a process's VMs on one NATS connection: a
  * shell per VM, reports on specula.<vm>.report every interval and at the
@@ -159,6 +173,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   });
   let leaseStore: LeaseStore | undefined;
   try {
+    checkMaxPayload(nc, options.natsUrl, instances.map((i) => i.config));
     if (def.leases) leaseStore = options.leaseStore ?? (await openLeaseStore(nc, options.leaseBucket ?? LEASE_BUCKET, options.natsUrl, options.leaseReplicas ?? 1));
   } catch (err) {
     await nc.close().catch(() => undefined);

@@ -25,7 +25,7 @@ export const HEADER_BATCH = 'Specula-Batch';
 export const HEADER_HOST = 'Specula-Host';
 export const HEADER_CLOCK_US = 'Specula-Clock-Us';
 /** One task's consecutive sends to one subject are batched up to this many payload bytes (well under any server's max_payload). */
-const BATCH_MAX_BYTES = 60 * 1024;
+export const BATCH_MAX_BYTES = 60 * 1024;
 
 export interface NatsShellOptions {
   readonly logger: Logger;
