@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { SpeculaError } from '../lib/errors.js';
 import { configDocsCommand } from './commands/config-docs.js';
 import { experimentCommand } from './commands/experiment.js';
+import { healthCommand } from './commands/health.js';
 import { runCommand } from './commands/run.js';
 import { serviceCommand } from './commands/service.js';
 import { statusCommand } from './commands/status.js';
@@ -21,6 +22,7 @@ program.addCommand(serviceCommand().exitOverride());
 program.addCommand(upCommand().exitOverride());
 program.addCommand(statusCommand().exitOverride());
 program.addCommand(voprCommand().exitOverride());
+program.addCommand(healthCommand().exitOverride());
 program.addCommand(configDocsCommand().exitOverride());
 
 try {

@@ -5,6 +5,7 @@ import { runConfigSchema, type RunConfig } from '../../lib/config/run-config.js'
 import { ConfigError, TransportError } from '../../lib/errors.js';
 import { LeaseStoreUnavailableError } from '../../lib/lease/errors.js';
 import { LEASE_BUCKET } from '../../lib/lease/kv-store.js';
+import { HEALTH_PATHS } from '../../lib/runtime/nats/health-server.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
 import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
 import { EXIT_FAILED } from '../exit-codes.js';
@@ -42,11 +43,13 @@ interface ServiceFlags {
   exitAfterS?: number;
   reportIntervalMs: number;
   logLevel: string;
+  mode?: string;
   primaryHost?: string;
   backupHost?: string;
   spareHosts?: string;
   leaseBucket: string;
   leaseReplicas: number;
+  healthPort?: number;
 }
 
 /** A comma-separated list of host names; empty entries dropped (so '' is no host). */
@@ -68,7 +71,7 @@ export function runConfigFromJson(json: string, origin = '--config-json'): RunCo
 }
 
 /** The run configuration of a service: a file, else JSON from a flag or SPECULA_CONFIG_JSON; host flags override its hosts. */
-export function serviceConfig(flags: Pick<ServiceFlags, 'config' | 'configJson' | 'primaryHost' | 'backupHost' | 'spareHosts'>): RunConfig {
+export function serviceConfig(flags: Pick<ServiceFlags, 'config' | 'configJson' | 'mode' | 'primaryHost' | 'backupHost' | 'spareHosts'>): RunConfig {
   let json = flags.configJson;
   let origin = '--config-json';
   if (flags.config !== undefined) {
@@ -80,9 +83,9 @@ export function serviceConfig(flags: Pick<ServiceFlags, 'config' | 'configJson' 
     origin = `--config ${flags.config}`;
   }
   const base = runConfigFromJson(json, origin);
-  if (flags.primaryHost === undefined && flags.backupHost === undefined && flags.spareHosts === undefined) return base;
+  if (flags.mode === undefined && flags.primaryHost === undefined && flags.backupHost === undefined && flags.spareHosts === undefined) return base;
   const hosts = { primary: flags.primaryHost ?? base.hosts.primary, backup: flags.backupHost ?? base.hosts.backup, spares: flags.spareHosts === undefined ? base.hosts.spares : hostList(flags.spareHosts) };
-  return parseConfig(runConfigSchema, { ...base, hosts });
+  return parseConfig(runConfigSchema, { ...base, ...(flags.mode === undefined ? {} : { mode: flags.mode }), hosts });
 }
 
 /** The VMs one process serves: `vms` of them, vm1-1 … vm1-N (seeds seed … seed + N − 1), or the configured one alone. */
@@ -108,11 +111,13 @@ export function serviceCommand(): Command {
     .addOption(new Option('--vms <n>', 'serve this many VMs (<vmId>-1 … -N); 1: the configured vmId').argParser(num).env('SPECULA_VMS').default(1))
     .addOption(new Option('--exit-after-s <n>', 'stop after this many wall seconds even without a signal (a bound for spawned runs; the client stops after the run duration anyway)').argParser(num))
     .addOption(new Option('--report-interval-ms <n>', 'interval of the reports on specula.<vm>.report').argParser(num).default(1000))
+    .addOption(new Option('--mode <mode>', 'replication mode (overrides the configuration\'s mode); every service of a VM needs the same').choices(runConfigSchema.shape.mode.unwrap().options).env('SPECULA_MODE'))
     .addOption(new Option('--primary-host <name>', 'the VM\'s first primary (overrides hosts.primary)'))
     .addOption(new Option('--backup-host <name>', 'the VM\'s first backup (overrides hosts.backup)'))
     .addOption(new Option('--spare-hosts <names>', 'spare hosts, comma-separated (overrides hosts.spares)'))
     .addOption(new Option('--lease-bucket <name>', 'host-agent, failover: JetStream KV bucket of the leases (created when missing)').env('SPECULA_LEASE_BUCKET').default(LEASE_BUCKET))
     .addOption(new Option('--lease-replicas <n>', 'host-agent, failover: replicas of the lease bucket when this process creates it (3 or 5 on a JetStream cluster)').argParser(num).env('SPECULA_LEASE_REPLICAS').default(1))
+    .addOption(new Option('--health-port <n>', `serve ${HEALTH_PATHS.live} (live) and ${HEALTH_PATHS.ready} (connected and serving) over HTTP on this port, for container probes`).argParser(num).env('SPECULA_HEALTH_PORT'))
     .addOption(new Option('--log-level <level>', 'level of the stderr logs').choices(['debug', 'info', 'warn', 'error', 'silent']).env('SPECULA_LOG_LEVEL').default('info'))
     .action(async (name: ServiceName, flags: ServiceFlags) => {
       const configs = vmConfigs(serviceConfig(flags), flags.vms);
@@ -120,10 +125,11 @@ export function serviceCommand(): Command {
       process.env.SPECULA_LOG_LEVEL = flags.logLevel;
       const def = await serviceDefinition(name);
       const { runServiceProcess } = await import('../../lib/runtime/nats/service-process.js');
+      if (flags.healthPort !== undefined && (!Number.isSafeInteger(flags.healthPort) || flags.healthPort < 1 || flags.healthPort > 65_535)) throw new ConfigError(`--health-port ${flags.healthPort}: must be a port from 1 to 65535`);
       if (![1, 3, 5].includes(flags.leaseReplicas)) throw new ConfigError(`--lease-replicas ${flags.leaseReplicas}: must be 1, 3 or 5`);
       const exitAfterS = flags.exitAfterS ?? (name === 'client' ? Math.max(...configs.map((c) => c.durationS)) : undefined);
       try {
-        const final = await runServiceProcess(def, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, leaseReplicas: flags.leaseReplicas as 1 | 3 | 5, reportIntervalMs: flags.reportIntervalMs, ...(exitAfterS === undefined ? {} : { exitAfterS }) });
+        const final = await runServiceProcess(def, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, leaseReplicas: flags.leaseReplicas as 1 | 3 | 5, reportIntervalMs: flags.reportIntervalMs, ...(flags.healthPort === undefined ? {} : { healthPort: flags.healthPort }), ...(exitAfterS === undefined ? {} : { exitAfterS }) });
         // A client that never connected verified nothing; one whose bus dropped measured the outage, not the link.
         if (name === 'client' && final.vms.some((v) => v.stats.connected !== true || v.shell.disconnects > 0)) process.exitCode = EXIT_FAILED;
       } catch (err) {

@@ -39,6 +39,8 @@ export interface ChildOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Each stderr line of the child, prefixed with its label (none: kept quiet, only the tail is kept). */
   readonly onLog?: (line: string) => void;
+  /** Another program to run with `args` (a nats-server) instead of the specula CLI. */
+  readonly executable?: string;
 }
 
 /** One `specula …` child process: stdout as JSON lines, stderr prefixed and its tail kept. */
@@ -54,11 +56,12 @@ export class Child {
 
   constructor(
     readonly options: ChildOptions,
-    cliPath = compiledCliPath(),
+    cliPath = options.executable === undefined ? compiledCliPath() : '',
   ) {
     // SPECULA_CHILD_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every child's node: profiling a fleet.
     const nodeArgs = (process.env.SPECULA_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-    this.#child = spawn(process.execPath, [...nodeArgs, cliPath, ...options.args], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+    const [command, args] = options.executable === undefined ? [process.execPath, [...nodeArgs, cliPath, ...options.args]] : [options.executable, [...options.args]];
+    this.#child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
     living.add(this);
     this.#child.stdout!.setEncoding('utf8').on('data', (chunk: string) => this.#onStdout(chunk));
     this.#child.stderr!.setEncoding('utf8').on('data', (chunk: string) => this.#onStderr(chunk));

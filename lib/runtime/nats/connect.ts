@@ -1,6 +1,7 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { parseConfig } from '../../config/parse.js';
 import { ConfigError, TransportError } from '../../errors.js';
+import { natsAuthFromEnv, type NatsAuth } from './auth.js';
 import { natsConnectionOptionsSchema, type NatsConnectionOptionsInput } from './options.js';
 
 interface ParsedServers {
@@ -41,17 +42,25 @@ export function parseServers(list: string): ParsedServers {
 }
 
 /**
- * Connects to NATS with specula's defaults. An unreachable server fails at
- * once with a TransportError that names the URL and what to do about it.
+ * Connects to NATS with specula's defaults and the credentials and TLS of
+ * the environment (`auth.ts`). An unreachable server or refused credentials
+ * fail at once with a TransportError that names the URL and what to do
+ * about it, never a secret.
  */
-export async function connectNats(input: NatsConnectionOptionsInput = {}): Promise<NatsConnection> {
+export async function connectNats(input: NatsConnectionOptionsInput = {}, auth: NatsAuth = natsAuthFromEnv()): Promise<NatsConnection> {
   const o = parseConfig(natsConnectionOptionsSchema, input);
   const s = parseServers(o.servers);
+  const envHasCredentials = auth.user !== undefined || auth.token !== undefined || auth.authenticator !== undefined;
+  if (s.user !== undefined && envHasCredentials) throw new ConfigError(`the NATS URL carries a user and the environment has credentials too (${auth.describe}); give one`);
   try {
     return await connect({
       servers: s.servers,
       ...(s.user === undefined ? {} : { user: s.user }),
       ...(s.pass === undefined ? {} : { pass: s.pass }),
+      ...(auth.user === undefined ? {} : { user: auth.user, pass: auth.pass }),
+      ...(auth.token === undefined ? {} : { token: auth.token }),
+      ...(auth.authenticator === undefined ? {} : { authenticator: auth.authenticator }),
+      ...(auth.tls === undefined ? {} : { tls: auth.tls }),
       name: o.name,
       reconnect: o.reconnect,
       maxReconnectAttempts: o.maxReconnectAttempts,
@@ -60,6 +69,7 @@ export async function connectNats(input: NatsConnectionOptionsInput = {}): Promi
     });
   } catch (cause) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    throw new TransportError(`cannot connect to NATS at ${s.display} (${why}); start nats-server or pass --nats-url / set NATS_URL`, { cause });
+    if (cause instanceof errors.AuthorizationError) throw new TransportError(`NATS at ${s.display} refused the credentials (${auth.describe}): check NATS_USER and NATS_PASSWORD(_FILE), NATS_TOKEN(_FILE) or NATS_CREDS`, { cause });
+    throw new TransportError(`cannot connect to NATS at ${s.display} with ${auth.describe} (${why}); start nats-server or pass --nats-url / set NATS_URL`, { cause });
   }
 }

@@ -11,6 +11,7 @@ import { assertLeaseKey, type LeaseStore } from '../../lease/types.js';
 import type { Core } from '../types.js';
 import { monotonicClock, wallClock, type Clock } from './clock.js';
 import { connectNats } from './connect.js';
+import { startHealthServer } from './health-server.js';
 import { createLogger, type Logger } from './logger.js';
 import { BATCH_MAX_BYTES, NatsShell, type InboundLink, type ShellCounters } from './shell.js';
 import { drainOnSignals } from './signals.js';
@@ -62,6 +63,8 @@ export interface ServiceProcessOptions {
   readonly logger?: Logger;
   /** Stops the process like a signal does (for callers that run it in-process). */
   readonly signal?: AbortSignal;
+  /** Serve /healthz and /readyz on this port (0: any free one); none by default. */
+  readonly healthPort?: number;
 }
 
 /** First line on stdout: the process serves its VMs from now on. */
@@ -162,84 +165,97 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   });
   const vms = instances.map((i) => i.config.vmId);
   const logger = options.logger ?? createLogger({ role: def.name, vm: vms.join(',') });
-  // Every server given (a comma-separated list) is in the pool; a lost connection is retried forever, on
-  // every server of the pool: a service's state (a backup image, a speculative buffer) is worth keeping
-  // through an outage, and leases and release permits keep a cut-off process from doing harm meanwhile.
-  const nc = await connectNats({
-    servers: options.natsUrl,
-    name: `specula-${def.name}${host === null ? '' : `-${host}`}-${vms[0]}${vms.length > 1 ? `+${vms.length - 1}` : ''}`,
-    maxReconnectAttempts: -1,
-    reconnectTimeWaitMs: SERVICE_RECONNECT_WAIT_MS,
-  });
-  let leaseStore: LeaseStore | undefined;
+  let shells: NatsShell[] = [];
+  let ready = false;
+  // Up before the connection, so a liveness probe answers while it is made; ready once every shell serves.
+  const health = options.healthPort === undefined ? null : await startHealthServer(options.healthPort, () => ready && shells.every((sh) => sh.serving), () => ({ service: def.name, host, vms }));
   try {
-    checkMaxPayload(nc, options.natsUrl, instances.map((i) => i.config));
-    if (def.leases) leaseStore = options.leaseStore ?? (await openLeaseStore(nc, options.leaseBucket ?? LEASE_BUCKET, options.natsUrl, options.leaseReplicas ?? 1));
-  } catch (err) {
-    await nc.close().catch(() => undefined);
-    throw err;
-  }
-  const wall = wallClock();
-  const incarnation = wall.nowUs();
-  const shells = instances.map(({ config, instance }) => {
-    const s = subjects(config.vmId);
-    return new NatsShell(instance.core, nc, {
-      logger: logger.child({ vm: config.vmId }),
-      clock,
-      ownsConnection: false,
-      ...(instance.inboundLinks ? { inboundLinks: instance.inboundLinks } : {}),
-      ...(leaseStore ? { leaseStore } : {}),
-      ...(instance.done ? { afterInput: () => void (instances.every((i) => i.instance.done?.() ?? false) && stop('done')) } : {}),
-      ...(host !== null ? { stamp: { host, subjects: new Set([s.wireOut]) } } : {}),
-    });
-  });
-  const publishReports = (final: boolean) => {
-    if (nc.isClosed()) return;
-    instances.forEach(({ config, instance }, i) => {
-      const msg: ServiceReport = { type: 'serviceReport', vmId: config.vmId, host: host ?? '', service: def.name, incarnation, atUs: wall.nowUs(), final, statsJson: JSON.stringify({ ...instance.report(), shell: shells[i]!.counters }) };
-      try {
-        nc.publish(subjects(config.vmId).report, encode(msg));
-      } catch {
-        // closed under us: the final line on stdout still says it
-      }
-    });
-  };
-  let reason = 'closed';
-  let stopping: Promise<void> | null = null;
-  const stop = (why: string): Promise<void> => {
-    stopping ??= (async () => {
-      reason = why;
-      await Promise.all(shells.map((sh) => sh.stop(why)));
-      publishReports(true);
-      await nc.drain().catch(() => nc.close().catch(() => undefined));
-    })();
-    return stopping;
-  };
-  const removeSignals = drainOnSignals((signal) => stop(signal));
-  const onAbort = () => void stop('abort');
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const lifetime = options.exitAfterS === undefined ? null : setTimeout(() => void stop('lifetime'), options.exitAfterS * 1000);
-  const reporter = setInterval(() => publishReports(false), options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
-  let failure: unknown = null;
-  try {
-    if (options.signal?.aborted) await stop('abort');
-    else {
-      for (const sh of shells) await sh.start();
-      write(JSON.stringify({ kind: 'ready', service: def.name, host, vms, pid: process.pid } satisfies ReadyLine));
-    }
-    // Every shell ends when stop() stops it; one that fails (its core threw, the connection closed) takes the process down.
-    await Promise.all(shells.map((sh) => sh.done)).catch((err: unknown) => {
-      failure = err;
-    });
-    await stop(failure === null ? reason : 'failed');
+    return await serve();
   } finally {
-    clearInterval(reporter);
-    removeSignals();
-    options.signal?.removeEventListener('abort', onAbort);
-    if (lifetime) clearTimeout(lifetime);
+    await health?.close();
   }
-  const final: FinalLine = { kind: 'final', service: def.name, host, reason, vms: instances.map(({ config, instance }, i) => ({ vmId: config.vmId, stats: instance.report(), shell: shells[i]!.counters })) };
-  write(JSON.stringify(final));
-  if (failure !== null) throw failure;
-  return final;
+
+  async function serve(): Promise<FinalLine> {
+    // Every server given (a comma-separated list) is in the pool; a lost connection is retried forever, on
+    // every server of the pool: a service's state (a backup image, a speculative buffer) is worth keeping
+    // through an outage, and leases and release permits keep a cut-off process from doing harm meanwhile.
+    const nc = await connectNats({
+      servers: options.natsUrl,
+      name: `specula-${def.name}${host === null ? '' : `-${host}`}-${vms[0]}${vms.length > 1 ? `+${vms.length - 1}` : ''}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWaitMs: SERVICE_RECONNECT_WAIT_MS,
+    });
+    let leaseStore: LeaseStore | undefined;
+    try {
+      checkMaxPayload(nc, options.natsUrl, instances.map((i) => i.config));
+      if (def.leases) leaseStore = options.leaseStore ?? (await openLeaseStore(nc, options.leaseBucket ?? LEASE_BUCKET, options.natsUrl, options.leaseReplicas ?? 1));
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      throw err;
+    }
+    const wall = wallClock();
+    const incarnation = wall.nowUs();
+    shells = instances.map(({ config, instance }) => {
+      const s = subjects(config.vmId);
+      return new NatsShell(instance.core, nc, {
+        logger: logger.child({ vm: config.vmId }),
+        clock,
+        ownsConnection: false,
+        ...(instance.inboundLinks ? { inboundLinks: instance.inboundLinks } : {}),
+        ...(leaseStore ? { leaseStore } : {}),
+        ...(instance.done ? { afterInput: () => void (instances.every((i) => i.instance.done?.() ?? false) && stop('done')) } : {}),
+        ...(host !== null ? { stamp: { host, subjects: new Set([s.wireOut]) } } : {}),
+      });
+    });
+    const publishReports = (final: boolean) => {
+      if (nc.isClosed()) return;
+      instances.forEach(({ config, instance }, i) => {
+        const msg: ServiceReport = { type: 'serviceReport', vmId: config.vmId, host: host ?? '', service: def.name, incarnation, atUs: wall.nowUs(), final, statsJson: JSON.stringify({ ...instance.report(), shell: shells[i]!.counters }) };
+        try {
+          nc.publish(subjects(config.vmId).report, encode(msg));
+        } catch {
+          // closed under us: the final line on stdout still says it
+        }
+      });
+    };
+    let reason = 'closed';
+    let stopping: Promise<void> | null = null;
+    const stop = (why: string): Promise<void> => {
+      stopping ??= (async () => {
+        reason = why;
+        await Promise.all(shells.map((sh) => sh.stop(why)));
+        publishReports(true);
+        await nc.drain().catch(() => nc.close().catch(() => undefined));
+      })();
+      return stopping;
+    };
+    const removeSignals = drainOnSignals((signal) => stop(signal));
+    const onAbort = () => void stop('abort');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const lifetime = options.exitAfterS === undefined ? null : setTimeout(() => void stop('lifetime'), options.exitAfterS * 1000);
+    const reporter = setInterval(() => publishReports(false), options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
+    let failure: unknown = null;
+    try {
+      if (options.signal?.aborted) await stop('abort');
+      else {
+        for (const sh of shells) await sh.start();
+        ready = true;
+        write(JSON.stringify({ kind: 'ready', service: def.name, host, vms, pid: process.pid } satisfies ReadyLine));
+      }
+      // Every shell ends when stop() stops it; one that fails (its core threw, the connection closed) takes the process down.
+      await Promise.all(shells.map((sh) => sh.done)).catch((err: unknown) => {
+        failure = err;
+      });
+      await stop(failure === null ? reason : 'failed');
+    } finally {
+      clearInterval(reporter);
+      removeSignals();
+      options.signal?.removeEventListener('abort', onAbort);
+      if (lifetime) clearTimeout(lifetime);
+    }
+    const final: FinalLine = { kind: 'final', service: def.name, host, reason, vms: instances.map(({ config, instance }, i) => ({ vmId: config.vmId, stats: instance.report(), shell: shells[i]!.counters })) };
+    write(JSON.stringify(final));
+    if (failure !== null) throw failure;
+    return final;
+  }
 }

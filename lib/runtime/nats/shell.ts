@@ -1,4 +1,4 @@
-import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { errors, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { decodeBatch, encodeBatch } from '../../codec/batch.js';
 import { decode, encode } from '../../codec/codec.js';
 import type { WireMessage } from '../../codec/messages.js';
@@ -71,6 +71,12 @@ export interface ShellCounters extends LeaseRunnerCounters {
   /** Inputs handed to the core: start, messages, timers and lease results. */
   inputsHandled: number;
   timersFired: number;
+  /**
+   * Publishes and subscriptions the server refused for this connection's
+   * user (a deployment whose NATS permissions miss a subject the service
+   * needs); the message is lost, each is logged with its subject.
+   */
+  permissionViolations: number;
   /** Times the connection to the server was lost (and, maybe, regained). */
   disconnects: number;
   reconnects: number;
@@ -122,6 +128,7 @@ export class NatsShell {
     batchesIn: 0,
     inputsHandled: 0,
     timersFired: 0,
+    permissionViolations: 0,
     disconnects: 0,
     reconnects: 0,
     outboxMaxBatches: 0,
@@ -189,6 +196,11 @@ export class NatsShell {
 
   get state(): ShellState {
     return this.#state;
+  }
+
+  /** Running, and connected to a server now (a health check's readiness). */
+  get serving(): boolean {
+    return this.#state === 'running' && this.#connected;
   }
 
   /** Counters of the emulated link on `subject`, if there is one. */
@@ -276,7 +288,10 @@ export class NatsShell {
           this.#log.info({ event: 'nats.reconnect', server: s.server }, 'reconnected to NATS');
           break;
         case 'error':
-          this.#log.warn({ event: 'nats.error', err: s.error.message }, 'NATS error');
+          if (s.error instanceof errors.PermissionViolationError) {
+            this.counters.permissionViolations++;
+            this.#log.error({ event: 'nats.permission_violation', operation: s.error.operation, subject: s.error.subject }, 'NATS refused a subject to this user: the deployment\'s permissions miss it');
+          } else this.#log.warn({ event: 'nats.error', err: s.error.message }, 'NATS error');
           break;
         case 'slowConsumer':
           this.#log.warn({ event: 'nats.slow_consumer', pending: s.pending }, 'slow consumer');

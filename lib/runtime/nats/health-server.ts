@@ -1,0 +1,54 @@
+import { createServer, type Server } from 'node:http';
+import { TransportError } from '../../errors.js';
+
+/** The paths a container orchestrator probes. */
+export const HEALTH_PATHS = {
+  /** The process answers: its event loop turns. A liveness probe. */
+  live: '/healthz',
+  /** Every VM's shell runs and the connection to NATS is up. A readiness probe, and the image's healthcheck. */
+  ready: '/readyz',
+} as const;
+
+export interface HealthServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A small HTTP endpoint for probes: `/healthz` answers 200 while the event
+ * loop turns, `/readyz` 200 when `ready()` says so and 503 otherwise, each
+ * with a JSON body. Anything else is 404. Listens on every interface (a
+ * probe comes from outside the container).
+ */
+export async function startHealthServer(port: number, ready: () => boolean, describe: () => Record<string, unknown> = () => ({})): Promise<HealthServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (status: number, body: Record<string, unknown>) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { error: 'GET only' });
+    if (path === HEALTH_PATHS.live) return send(200, { status: 'live' });
+    if (path === HEALTH_PATHS.ready) {
+      const ok = ready();
+      return send(ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', ...describe() });
+    }
+    return send(404, { error: `no such path; try ${HEALTH_PATHS.live} or ${HEALTH_PATHS.ready}` });
+  });
+  // A probe holds no connection open: a stuck one must not keep the process from stopping.
+  server.keepAliveTimeout = 1_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new TransportError(`cannot serve health checks on port ${port}: ${err.message}`, { cause: err })));
+    server.listen(port, () => resolve());
+  });
+  const address = server.address();
+  const bound = typeof address === 'object' && address !== null ? address.port : port;
+  return {
+    port: bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

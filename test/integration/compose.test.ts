@@ -1,0 +1,156 @@
+/**
+ * docker-compose.yml as it ships, run as local processes (this machine has
+ * no Docker engine): the file's commands, environment, mounts and
+ * healthchecks, a real nats-server on the shipped config (users and
+ * permissions), and the services from what the image holds (production
+ * dependencies only). A spec-mode transfer from the client, the primary
+ * host's services SIGKILLed in the middle of it; then the permissions.
+ */
+import { fileURLToPath } from 'node:url';
+import { errors, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decode } from '../../lib/codec/codec.js';
+import type { ServiceReport } from '../../lib/codec/messages.js';
+import { subjects } from '../../lib/codec/subjects.js';
+import { connectNats } from '../../lib/runtime/nats/connect.js';
+import { loadCompose, type ComposeFile } from './support/compose-file.js';
+import { ComposeRunner } from './support/compose-runner.js';
+import { prepareImageDir, type ImageDir } from './support/image.js';
+import { skipWithoutNatsBinary } from './support/nats.js';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const IMAGE = 'specula:local';
+const PRIMARY_SERVICES = ['host-a-guest', 'host-a-checkpointer', 'host-a-netbuffer', 'host-a-acker', 'host-a-agent'];
+/** Into the client's transfer (durationS 10 in deploy/compose/run.json) when the primary dies. */
+const CRASH_AFTER_MS = 4_000;
+/** How long a refused publish or subscription takes to come back from the server, at most. */
+const PERMISSION_ANSWER_MS = 3_000;
+
+const skip = skipWithoutNatsBinary('docker-compose.yml as local processes');
+
+/** The password the Compose file gives the NATS server for a user (its default, as no .env sets it here). */
+function passwordOf(compose: ComposeFile, user: string): string {
+  const key = `SPECULA_NATS_${user.toUpperCase().replace('-', '_')}_PASSWORD`;
+  const value = compose.services.get('nats')!.environment[key];
+  if (value === undefined) throw new Error(`the nats service has no ${key}`);
+  return value;
+}
+
+/** Resolves with the first permission violation the server reports to `nc` for `subject`, or null after a while. */
+async function refusal(nc: NatsConnection, subject: string): Promise<InstanceType<typeof errors.PermissionViolationError> | null> {
+  const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), PERMISSION_ANSWER_MS));
+  const seen = (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'error' && s.error instanceof errors.PermissionViolationError && s.error.subject === subject) return s.error;
+    }
+    return null;
+  })();
+  return Promise.race([seen, timeout]);
+}
+
+describe.skipIf(skip)('docker-compose.yml, its services as local processes', () => {
+  // Compose's own environment: none of this machine's, so the file's defaults apply.
+  const compose = loadCompose(`${REPO}/docker-compose.yml`, { SPECULA_LOG_LEVEL: 'warn' });
+  let image: ImageDir;
+  let runner: ComposeRunner;
+  const natsUrl = () => `nats://127.0.0.1:${runner.port('nats', 4222)}`;
+  const as = (user: string, name: string) => connectNats({ servers: natsUrl(), name, reconnect: false }, { user, pass: passwordOf(compose, user), describe: `user ${user}` });
+
+  beforeAll(async () => {
+    image = prepareImageDir(REPO);
+    runner = await ComposeRunner.create({ compose, projectDir: REPO, speculaImage: IMAGE, speculaCli: image.cli });
+    await runner.up();
+  }, 120_000);
+
+  afterAll(async () => {
+    await runner?.down();
+    image?.remove();
+  }, 30_000);
+
+  it('starts every service of the file and passes each healthcheck; only Jaeger, an image not on this machine, is left out', () => {
+    const specula = [...compose.services.values()].filter((s) => s.image === IMAGE && s.profiles.length === 0).map((s) => s.name);
+    expect(specula).toEqual(expect.arrayContaining(['failover', ...PRIMARY_SERVICES, 'host-b-agent', 'host-c-agent']));
+    for (const name of [...specula, 'nats']) expect(runner.child(name)?.running, name).toBe(true);
+    expect(runner.skipped).toEqual(['jaeger']);
+  });
+
+  it('a spec-mode transfer from the client is verified byte for byte while the primary host\'s services are SIGKILLed: the backup takes over and the spare joins', { timeout: 90_000 }, async () => {
+    const observer = await as('observer', 'compose-test-observer');
+    const failoverReports: Record<string, unknown>[] = [];
+    observer.subscribe(subjects('vm1').report, {
+      callback: (_err, m) => {
+        const r = decode('serviceReport', m.data) as ServiceReport;
+        if (r.service === 'failover') failoverReports.push(JSON.parse(r.statsJson) as Record<string, unknown>);
+      },
+    });
+    const client = (await runner.start('client'))!;
+    await new Promise((r) => setTimeout(r, CRASH_AFTER_MS));
+    runner.kill(PRIMARY_SERVICES);
+    const exit = await client.exited(60_000);
+    const final = client.lastJson<{ vms: { stats: { connected: boolean; streamVerified: boolean; bytesDelivered: number; deliveredPerBin: number[] } }[] }>((v) => (v as { kind?: string }).kind === 'final');
+    await new Promise((r) => setTimeout(r, 1_500)); // one more report from the failover service
+    await observer.close();
+
+    expect(exit.code, 'the client exits 0 when it connected and its bus never dropped').toBe(0);
+    const stats = final!.vms[0]!.stats;
+    expect(stats.connected).toBe(true);
+    expect(stats.streamVerified, 'every byte in order, none lost, none twice').toBe(true);
+    expect(stats.bytesDelivered).toBeGreaterThan(0);
+    // Bytes arrived after the crash as well: the transfer went on through the promoted backup.
+    const bins = stats.deliveredPerBin;
+    const crashBin = Math.floor((CRASH_AFTER_MS / 10_000) * bins.length);
+    expect(bins.slice(crashBin + 2).reduce((a, b) => a + b, 0), 'bytes delivered after the failover').toBeGreaterThan(0);
+    const last = failoverReports.at(-1)!;
+    expect(last.failovers, 'promotions the failover service counted').toBe(1);
+    expect(last.reprotections, 'the spare joined as the new backup').toBeGreaterThanOrEqual(1);
+  });
+
+  it('the shipped NATS permissions deny the client the commit and lease subjects, and a host\'s service another VM\'s subjects', { timeout: 30_000 }, async () => {
+    const client = await as('client', 'compose-test-client');
+    try {
+      const commit = subjects('vm1').host('host-b').commit;
+      const commitRefused = refusal(client, commit);
+      client.publish(commit, new Uint8Array(8));
+      expect((await commitRefused)?.operation, `client publishing on ${commit}`).toBe('publish');
+
+      const lease = '$KV.specula_leases.vm1';
+      const leaseRefused = refusal(client, lease);
+      client.publish(lease, new TextEncoder().encode('{}'));
+      expect((await leaseRefused)?.operation, `client publishing on ${lease}`).toBe('publish');
+
+      const ckpt = subjects('vm1').ckptData('host-b');
+      const subRefused = refusal(client, ckpt);
+      client.subscribe(ckpt);
+      expect((await subRefused)?.operation, `client subscribing to ${ckpt}`).toBe('subscription');
+
+      // What the client is there for still works.
+      const wireIn = subjects('vm1').wireIn;
+      const allowed = refusal(client, wireIn);
+      client.publish(wireIn, new Uint8Array(0));
+      await client.flush();
+      expect(await allowed, `client publishing on ${wireIn}`).toBeNull();
+    } finally {
+      await client.close();
+    }
+
+    const guest = await as('guest', 'compose-test-guest');
+    try {
+      const otherVm = subjects('vm2').wireOut;
+      const refused = refusal(guest, otherVm);
+      guest.publish(otherVm, new Uint8Array(8));
+      expect((await refused)?.operation, `guest publishing on ${otherVm}`).toBe('publish');
+    } finally {
+      await guest.close();
+    }
+  });
+
+  it('stops every service cleanly, and none was refused a subject it needed', { timeout: 30_000 }, async () => {
+    await runner.down();
+    const survivors = [...compose.services.values()].filter((s) => s.image === IMAGE && s.profiles.length === 0 && !PRIMARY_SERVICES.includes(s.name));
+    for (const s of survivors) {
+      const final = runner.child(s.name)!.lastJson<{ vms: { shell: { permissionViolations: number } }[] }>((v) => (v as { kind?: string }).kind === 'final');
+      expect(final, `${s.name} drained and printed its final line`).not.toBeNull();
+      expect(final!.vms[0]!.shell.permissionViolations, `${s.name}: subjects its NATS user may not use`).toBe(0);
+    }
+  });
+});
