@@ -16,17 +16,19 @@ COPY services ./services
 COPY sim ./sim
 COPY cli ./cli
 COPY bench ./bench
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund \
+ && mkdir -p bin && ln -s ../dist/cli/specula.js bin/specula
 
 # Run: the compiled code and its production dependencies, as the unprivileged user node.
 FROM node:20.19.5-bookworm-slim
 ENV NODE_ENV=production \
-    SPECULA_HEALTH_PORT=8080
+    SPECULA_HEALTH_PORT=8080 \
+    PATH=/app/bin:$PATH
 WORKDIR /app
 COPY --from=build --chown=root:root /src/package.json ./
 COPY --from=build --chown=root:root /src/node_modules ./node_modules
 COPY --from=build --chown=root:root /src/dist ./dist
-RUN ln -s /app/dist/cli/specula.js /usr/local/bin/specula
+COPY --from=build --chown=root:root /src/bin ./bin
 USER node
 EXPOSE 8080
 # Ready: connected to NATS and serving every VM (specula health asks the process's /readyz).

@@ -21,15 +21,15 @@ import { dirname, join, resolve } from 'node:path';
 import { Child } from '../../../cli/launcher/child.js';
 import { findNatsServerBinary, freePort } from '../../../cli/launcher/nats-server.js';
 import type { ComposeFile, ComposeService } from './compose-file.js';
+import type { BuiltImage } from './docker-build.js';
 
 export interface ComposeRunnerOptions {
   readonly compose: ComposeFile;
   /** The folder of the Compose file: where `./` paths start. */
   readonly projectDir: string;
-  /** The image whose services run as the specula CLI. */
+  /** The name the file gives the specula image, and that image, built (docker-build.ts). */
   readonly speculaImage: string;
-  /** The CLI those services run (the image's dist/cli/specula.js). */
-  readonly speculaCli: string;
+  readonly image: BuiltImage;
   readonly onLog?: (line: string) => void;
 }
 
@@ -97,7 +97,7 @@ export class ComposeRunner {
   }
 
   #env(s: ComposeService): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(this.#root, s.name) };
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(this.#root, s.name), ...(this.#isSpecula(s) ? this.options.image.env : {}) };
     for (const [k, v] of Object.entries(s.environment)) env[k] = this.rewrite(s.name, v);
     const health = this.#healthPorts.get(s.name);
     if (health !== undefined) env[HEALTH_PORT_ENV] = String(health);
@@ -120,7 +120,10 @@ export class ComposeRunner {
       const args = [...s.command.map((a) => this.rewrite(name, a)), '-a', '127.0.0.1', '-p', String(this.#ports.get(`${name}:4222`)), '-m', String(this.#ports.get(`${name}:8222`))];
       child = new Child({ label: name, args, env: this.#env(s), executable: binary, ...(this.options.onLog ? { onLog: this.options.onLog } : {}) });
     } else if (this.#isSpecula(s)) {
-      child = new Child({ label: name, args: s.command.map((a) => this.rewrite(name, a)), env: this.#env(s), ...(this.options.onLog ? { onLog: this.options.onLog } : {}) }, this.options.speculaCli);
+      // The image's ENTRYPOINT with the service's command as its arguments.
+      const [entry, ...entryArgs] = this.options.image.entrypoint;
+      const args = [...entryArgs, ...s.command.map((a) => this.rewrite(name, a))];
+      child = new Child({ label: name, args, env: this.#env(s), executable: this.options.image.which(entry!), ...(this.options.onLog ? { onLog: this.options.onLog } : {}) });
     } else {
       this.skipped.push(name);
       return null;
@@ -136,7 +139,7 @@ export class ComposeRunner {
     const [command, ...args] = s.healthcheck!.map((a) => this.rewrite(s.name, a));
     for (;;) {
       if (!child.running) throw child.failure('exited before it was healthy');
-      const ok = command === 'specula' ? await this.#exitsZero(process.execPath, [this.options.speculaCli, ...args], this.#env(s)) : await this.#exitsZero(command!, args, this.#env(s));
+      const ok = await this.#exitsZero(this.#isSpecula(s) ? this.options.image.which(command!) : command!, args, this.#env(s));
       if (ok) return;
       if (performance.now() > deadline) throw child.failure(`not healthy after ${HEALTHY_TIMEOUT_MS} ms (healthcheck: ${s.healthcheck!.join(' ')})`);
       await new Promise((r) => setTimeout(r, HEALTH_RETRY_MS));

@@ -2,8 +2,8 @@
  * docker-compose.yml as it ships, run as local processes (this machine has
  * no Docker engine): the file's commands, environment, mounts and
  * healthchecks, a real nats-server on the shipped config (users and
- * permissions), and the services from what the image holds (production
- * dependencies only). A spec-mode transfer from the client, the primary
+ * permissions), and the services from the Dockerfile's image, built here
+ * step by step (production dependencies only). A spec-mode transfer from the client, the primary
  * host's services SIGKILLed in the middle of it; then the permissions.
  */
 import { fileURLToPath } from 'node:url';
@@ -15,8 +15,8 @@ import { subjects } from '../../lib/codec/subjects.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { loadCompose, type ComposeFile } from './support/compose-file.js';
 import { ComposeRunner } from './support/compose-runner.js';
-import { prepareImageDir, type ImageDir } from './support/image.js';
-import { skipWithoutNatsBinary } from './support/nats.js';
+import { dockerBuild, type BuiltImage } from './support/docker-build.js';
+import { skipWithoutNatsBinary } from '../integration/support/nats.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const IMAGE = 'specula:local';
@@ -51,16 +51,16 @@ async function refusal(nc: NatsConnection, subject: string): Promise<InstanceTyp
 describe.skipIf(skip)('docker-compose.yml, its services as local processes', () => {
   // Compose's own environment: none of this machine's, so the file's defaults apply.
   const compose = loadCompose(`${REPO}/docker-compose.yml`, { SPECULA_LOG_LEVEL: 'warn' });
-  let image: ImageDir;
+  let image: BuiltImage;
   let runner: ComposeRunner;
   const natsUrl = () => `nats://127.0.0.1:${runner.port('nats', 4222)}`;
   const as = (user: string, name: string) => connectNats({ servers: natsUrl(), name, reconnect: false }, { user, pass: passwordOf(compose, user), describe: `user ${user}` });
 
   beforeAll(async () => {
-    image = prepareImageDir(REPO);
-    runner = await ComposeRunner.create({ compose, projectDir: REPO, speculaImage: IMAGE, speculaCli: image.cli });
+    image = dockerBuild(REPO);
+    runner = await ComposeRunner.create({ compose, projectDir: REPO, speculaImage: IMAGE, image });
     await runner.up();
-  }, 120_000);
+  }, 300_000);
 
   afterAll(async () => {
     await runner?.down();
