@@ -78,13 +78,13 @@ export { findNatsServerBinary, freePort };
  * accepts connections. Pass the same port and storeDir to restart a killed
  * server in place.
  */
-export async function startNatsServer(options: { port?: number; binary?: string; storeDir?: string; configFile?: string } = {}): Promise<NatsServerProcess> {
+export async function startNatsServer(options: { port?: number; binary?: string; storeDir?: string; configFile?: string; env?: NodeJS.ProcessEnv } = {}): Promise<NatsServerProcess> {
   const binary = options.binary ?? findNatsServerBinary();
   if (binary === null) throw new NoNatsServerError(`cannot start a nats-server: ${HOW_TO_PROVIDE}`);
   const port = options.port ?? (await freePort());
   const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), 'specula-nats-'));
   const config = options.configFile === undefined ? [] : ['-c', options.configFile];
-  const child = spawn(binary, [...config, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(binary, [...config, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'pipe'], env: options.env ?? process.env });
   let log = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     log = (log + chunk).slice(-8192);
