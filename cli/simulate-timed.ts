@@ -1,11 +1,17 @@
 import type { RunConfig } from '../lib/config/run-config.js';
 import type { RunResult } from '../lib/results/run-result.js';
-import { simulate } from '../sim/run.js';
+import type { RunTimeline } from '../lib/results/timeline.js';
+import { simulateWithTimeline } from '../sim/run.js';
+
+/** Runs one configuration on the pure simulator, with the run's timeline; the shell owns the wall clock. */
+export function simulateTimedWithTimeline(config: RunConfig): { result: RunResult; timeline: RunTimeline } {
+  const t0 = performance.now();
+  const run = simulateWithTimeline(config);
+  run.result.wallMs = Math.round(performance.now() - t0);
+  return run;
+}
 
 /** Runs one configuration on the pure simulator; the shell owns the wall clock. */
 export function simulateTimed(config: RunConfig): RunResult {
-  const t0 = performance.now();
-  const result = simulate(config);
-  result.wallMs = Math.round(performance.now() - t0);
-  return result;
+  return simulateTimedWithTimeline(config).result;
 }

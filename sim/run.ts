@@ -2,7 +2,8 @@ import type { RunConfig } from '../lib/config/run-config.js';
 import { recoveryFigures } from '../lib/results/recovery.js';
 import { latencyMs, percentile, scenarioFields, type RunResult } from '../lib/results/run-result.js';
 import type { SenderStats } from '../lib/tcp/sender.js';
-import { msToUs, US_PER_MS } from '../lib/units.js';
+import type { RunTimeline } from '../lib/results/timeline.js';
+import { msToUs, US_PER_MS, US_PER_S } from '../lib/units.js';
 import { CheckpointerCore } from '../services/checkpointer/core.js';
 import type { PrimaryCheckpointer } from '../services/checkpointer/primary.js';
 import { GuestCore } from '../services/guest/core.js';
@@ -20,9 +21,31 @@ const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b
  * which owns the wall clock.
  */
 export function simulate(config: RunConfig, hooks: WorldHooks = {}, onProgress?: (simUs: number) => void): RunResult {
+  return simulateWithTimeline(config, hooks, onProgress).result;
+}
+
+/** `simulate`, and the run's timeline for a picture of it. */
+export function simulateWithTimeline(config: RunConfig, hooks: WorldHooks = {}, onProgress?: (simUs: number) => void): { result: RunResult; timeline: RunTimeline } {
   const world = buildWorld(config, hooks);
   runWorld(world, onProgress);
-  return summarize(world);
+  return { result: summarize(world), timeline: timelineOf(world) };
+}
+
+/** When the client got its bytes, and when epochs committed, the primary crashed, a backup was promoted and the VM re-protected. */
+export function timelineOf(world: World): RunTimeline {
+  const f = failoverStatsOf(world);
+  const crashAtMs = world.config.faults.crashPrimaryAtMs;
+  return {
+    durationUs: world.config.durationS * US_PER_S,
+    binUs: TIMELINE_BIN_US,
+    deliveredPerBin: world.client.stats.deliveredPerBin,
+    committedAtUs: checkpointersOf(world)
+      .flatMap((p) => p.stats.committedAtUs)
+      .sort((a, b) => a - b),
+    crashAtUs: crashAtMs === null ? null : msToUs(crashAtMs),
+    promotedAtUs: f?.promotedAtUs ?? [],
+    reprotectedAtUs: f?.reprotectedAtUs ?? [],
+  };
 }
 
 /** Every guest VM that ran, on any host and in any role (a promotion runs the backup's image as a new one). */

@@ -18,8 +18,18 @@ interface PlotDatum {
 const WIDTH_PX = 360;
 const HEIGHT_PX = 240;
 const BITS_PER_MBIT = 1e6;
-/** Native has no epoch: it is drawn dashed, flat across every epoch of the sweep. */
-const NATIVE_DASH = [5, 4];
+/**
+ * Each mode has its own dash, point shape and a small sideways shift, so
+ * that modes with equal figures (spec and spec-racc; remus and spec in
+ * latency) stay visible side by side rather than one under the other.
+ * Native has no epoch: it is drawn flat across every epoch of the sweep.
+ */
+const MODE_DASH: Record<string, number[]> = { native: [5, 4], remus: [1, 0], spec: [8, 3], 'spec-racc': [2, 2] };
+const MODE_SHAPE: Record<string, string> = { native: 'cross', remus: 'square', spec: 'circle', 'spec-racc': 'triangle-up' };
+/** Multiplicative shift on the log epoch axis per mode: a few pixels apart. */
+const MODE_DODGE = 0.045;
+/** Room on the log epoch axis beyond the first and last epoch, for the shifted points. */
+const EPOCH_MARGIN_FACTOR = 1.25;
 
 /**
  * One datum per point of `workload`, native repeated at each epoch so it
@@ -30,9 +40,11 @@ function plotData(rows: readonly ExperimentRow[], workload: WorkloadKind, epochs
   for (const row of rows) {
     if (row.point.workload !== workload) continue;
     const v = value(row);
-    if (v === null) continue;
+    // A log axis has no zero: a point that measured nothing is left out.
+    if (v === null || v <= 0) continue;
     const epochs = row.point.epochMs === null ? epochsMs : [row.point.epochMs];
-    for (const epochMs of epochs) data.push({ mode: row.point.mode, rttMs: row.point.rttMs, epochMs, value: v });
+    const dodge = Math.pow(1 + MODE_DODGE, MODES.indexOf(row.point.mode) - (MODES.length - 1) / 2);
+    for (const epochMs of epochs) data.push({ mode: row.point.mode, rttMs: row.point.rttMs, epochMs: epochMs * dodge, value: v });
   }
   return data;
 }
@@ -40,14 +52,17 @@ function plotData(rows: readonly ExperimentRow[], workload: WorkloadKind, epochs
 function lineSpec(data: PlotDatum[], epochsMs: readonly number[], title: string, yTitle: string): TopLevelSpec {
   const modes = MODES.filter((m) => data.some((d) => d.mode === m));
   const rtts = [...new Set(data.map((d) => d.rttMs))];
+  const modeScale = { domain: modes };
   const layer = {
     name: 'lines',
-    mark: { type: 'line' as const, point: true },
+    mark: { type: 'line' as const, point: { filled: true, size: 45 }, strokeWidth: 1.6 },
     encoding: {
-      x: { field: 'epochMs', type: 'quantitative' as const, title: 'checkpoint epoch (ms)', scale: { type: 'log' as const }, axis: { values: [...epochsMs] } },
-      y: { field: 'value', type: 'quantitative' as const, title: yTitle },
-      color: { field: 'mode', type: 'nominal' as const, title: 'mode', sort: modes, scale: { domain: modes } },
-      strokeDash: { condition: { test: "datum.mode === 'native'", value: NATIVE_DASH }, value: [1, 0] },
+      x: { field: 'epochMs', type: 'quantitative' as const, title: 'checkpoint epoch (ms)', scale: { type: 'log' as const, nice: false, domain: [Math.min(...epochsMs) * EPOCH_MARGIN_FACTOR ** -1, Math.max(...epochsMs) * EPOCH_MARGIN_FACTOR] }, axis: { values: [...epochsMs] } },
+      // Log: remus (tens of Mbit/s) and spec (hundreds) on one readable axis; latencies from 1 to hundreds of ms likewise.
+      y: { field: 'value', type: 'quantitative' as const, title: yTitle, scale: { type: 'log' as const } },
+      color: { field: 'mode', type: 'nominal' as const, title: 'mode', sort: modes, scale: modeScale },
+      strokeDash: { field: 'mode', type: 'nominal' as const, sort: modes, scale: { domain: modes, range: modes.map((m) => MODE_DASH[m] ?? [1, 0]) } },
+      shape: { field: 'mode', type: 'nominal' as const, sort: modes, scale: { domain: modes, range: modes.map((m) => MODE_SHAPE[m] ?? 'circle') } },
     },
     width: WIDTH_PX,
     height: HEIGHT_PX,

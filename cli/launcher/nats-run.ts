@@ -8,7 +8,8 @@ import { US_PER_MS } from '../../lib/units.js';
 import { vmConfigs } from '../commands/service.js';
 import { Fleet } from './fleet.js';
 import { ReportCollector } from './reports.js';
-import { natsRunResult, type CrashRecord } from './results.js';
+import { natsRunResult, natsRunTimeline, type CrashRecord } from './results.js';
+import type { RunTimeline } from '../../lib/results/timeline.js';
 import { BusAuditor } from '../../services/auditor/main.js';
 import type { Violation } from '../../services/auditor/violations.js';
 
@@ -31,6 +32,8 @@ export interface NatsRunOptions {
   readonly leaseReplicas?: 1 | 3 | 5;
   /** Called once the client runs, with the fleet: a test may kill a server or a process mid-transfer. */
   readonly onRunning?: (fleet: Fleet) => void;
+  /** Each VM's timeline once the run is over (for a picture of it). */
+  readonly onTimeline?: (vmId: string, timeline: RunTimeline) => void;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -103,6 +106,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     for (const a of auditors) a?.flush();
     if (unexpected.length > 0) throw unexpected[0]!;
     const wallMs = Math.round(performance.now() - t0);
+    if (options.onTimeline) for (const vmConfig of configs) options.onTimeline(vmConfig.vmId, natsRunTimeline(vmConfig, collector, { startedUs, crashes, wallMs }));
     return configs.map((vmConfig, i) => ({ ...natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }), ...(auditors[i] ? { auditViolations: auditors[i].violations.length } : {}) }));
   } finally {
     if (crashTimer !== null) clearTimeout(crashTimer);

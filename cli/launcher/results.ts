@@ -3,6 +3,7 @@ import type { LinkStats } from '../../lib/link/index.js';
 import { histogramPercentile, mergeHistograms, type Histogram } from '../../lib/results/histogram.js';
 import { recoveryFigures, type RecoveryFigures } from '../../lib/results/recovery.js';
 import { scenarioFields, type RunResult } from '../../lib/results/run-result.js';
+import type { RunTimeline } from '../../lib/results/timeline.js';
 import type { ShellCounters } from '../../lib/runtime/nats/shell.js';
 import { US_PER_MS } from '../../lib/units.js';
 import { TIMELINE_BIN_US } from '../../services/client/options-from-config.js';
@@ -87,6 +88,32 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
     simEvents: all.reduce((n, e) => n + num(shellOf(e).inputsHandled), 0),
     wallMs: facts.wallMs,
     busBytesPerGoodputByte: c.bytesDelivered > 0 ? Math.round((busBytes / c.bytesDelivered) * 1000) / 1000 : 0,
+  };
+}
+
+/**
+ * A NATS run's timeline on the client's clock (0 when the client started):
+ * its delivery, the crash, promotions and re-protections. Commit times stay
+ * in the checkpointers (their reports carry a histogram, not every commit).
+ */
+export function natsRunTimeline(config: RunConfig, collector: ReportCollector, facts: RunFacts): RunTimeline {
+  const c = collector.reports(config.vmId, 'client')[0]?.stats as unknown as ClientReport | undefined;
+  if (c === undefined) throw new ServiceProcessError(`no report from the client of ${config.vmId}: the run measured nothing`);
+  const failovers = collector.reports(config.vmId, 'failover');
+  const onClientClock = (key: string) =>
+    failovers
+      .flatMap((e) => (e.stats[key] ?? []) as number[])
+      .map((t) => t - c.clockOriginWallUs)
+      .sort((a, b) => a - b);
+  const crash = facts.crashes[0];
+  return {
+    durationUs: config.durationS * 1e6,
+    binUs: TIMELINE_BIN_US,
+    deliveredPerBin: c.deliveredPerBin,
+    committedAtUs: [],
+    crashAtUs: crash === undefined ? null : crash.atUs - c.clockOriginWallUs,
+    promotedAtUs: onClientClock('promotedAtUs'),
+    reprotectedAtUs: onClientClock('reprotectedAtUs'),
   };
 }
 

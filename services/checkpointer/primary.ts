@@ -61,6 +61,8 @@ export interface PrimaryStats {
   checkpointBytesTotal: number;
   checkpointRawBytesTotal: number;
   commitLatenciesUs: number[];
+  /** When each epoch committed (as many as commitLatenciesUs keeps): a run's timeline marks them. */
+  committedAtUs: number[];
   resends: number;
   nacks: number;
   staleChunks: number;
@@ -110,7 +112,7 @@ interface InFlight {
  * CheckpointerCore runs it while its host is primary.
  */
 export class PrimaryCheckpointer {
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
@@ -307,7 +309,10 @@ export class PrimaryCheckpointer {
       this.stats.localCommits++;
       this.stats.lastLocalCommitEpoch = epoch;
     } else this.stats.checkpoints++;
-    if (this.stats.commitLatenciesUs.length < this.options.maxLatencySamples) this.stats.commitLatenciesUs.push(nowUs - pausedAtUs);
+    if (this.stats.commitLatenciesUs.length < this.options.maxLatencySamples) {
+      this.stats.commitLatenciesUs.push(nowUs - pausedAtUs);
+      this.stats.committedAtUs.push(nowUs);
+    }
     out.push({ kind: 'send', subject: this.options.subjects.commit, msg: { type: 'epochCommit', vmId: this.options.vmId, term: this.term, epoch } });
     this.#commitResendsLeft = COMMIT_RESENDS;
     this.#armResend(nowUs, out);
