@@ -70,6 +70,7 @@ export async function connectNats(input: NatsConnectionOptionsInput = {}, auth: 
   } catch (cause) {
     const why = cause instanceof Error ? cause.message : String(cause);
     if (cause instanceof errors.AuthorizationError) throw new TransportError(`NATS at ${s.display} refused the credentials (${auth.describe}): check NATS_USER and NATS_PASSWORD(_FILE), NATS_TOKEN(_FILE) or NATS_CREDS`, { cause });
-    throw new TransportError(`cannot connect to NATS at ${s.display} with ${auth.describe} (${why}); start nats-server or pass --nats-url / set NATS_URL`, { cause });
+    const as = envHasCredentials || auth.tls !== undefined ? ` as ${auth.describe}` : '';
+    throw new TransportError(`cannot connect to NATS at ${s.display}${as} (${why}); start nats-server or pass --nats-url / set NATS_URL`, { cause });
   }
 }
