@@ -4,6 +4,7 @@ import { SpeculaError } from '../lib/errors.js';
 import { configDocsCommand } from './commands/config-docs.js';
 import { experimentCommand } from './commands/experiment.js';
 import { healthCommand } from './commands/health.js';
+import { traceCommand } from './commands/trace.js';
 import { runCommand } from './commands/run.js';
 import { serviceCommand } from './commands/service.js';
 import { statusCommand } from './commands/status.js';
@@ -23,6 +24,7 @@ program.addCommand(upCommand().exitOverride());
 program.addCommand(statusCommand().exitOverride());
 program.addCommand(voprCommand().exitOverride());
 program.addCommand(healthCommand().exitOverride());
+program.addCommand(traceCommand().exitOverride());
 program.addCommand(configDocsCommand().exitOverride());
 
 try {

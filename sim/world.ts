@@ -91,6 +91,8 @@ export interface WorldHooks {
   readonly plantedBug?: ServiceExtras['plantedBug'];
   /** Sees every message as it is published (after the auditor). */
   readonly onPublish?: (subject: string, msg: WireMessage, nowUs: number, from: Publisher) => void;
+  /** Receives every span the services report (config.tracing says which). */
+  readonly onSpan?: SimRuntimeOptions['onSpan'];
 }
 
 /** The clock of machine `node` (a host, 'failover' or 'client'): exact unless the run's faults skew it. */
@@ -118,6 +120,7 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
     leaseStore,
     ...(hooks.tamper ? { tamper: hooks.tamper } : {}),
     ...(hooks.onLog ? { onLog: hooks.onLog } : {}),
+    ...(hooks.onSpan ? { onSpan: hooks.onSpan } : {}),
     onPublish: (subject, msg, nowUs, from) => {
       if (replicated) {
         auditor.observe(subject, msg, { atUs: nowUs, host: from.host, localUs: from.clock.localUs(nowUs) });

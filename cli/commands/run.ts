@@ -7,6 +7,9 @@ import type { RunTimeline } from '../../lib/results/timeline.js';
 import { simulateTimedWithTimeline } from '../simulate-timed.js';
 import { renderSvg } from '../experiment/plot.js';
 import { timelineSpec } from '../plot/timeline.js';
+import { SpanCollector } from '../../lib/tracing/collector.js';
+import { toJaegerJson, toOtlpJson } from '../../lib/tracing/export.js';
+import { serviceOfActor } from '../../sim/actors.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { formatResult, type OutputFormat } from '../format.js';
 import { addScenarioOptions, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
@@ -24,6 +27,9 @@ interface RunFlags extends ScenarioFlags {
   vms: number;
   verbose: boolean;
   plot?: string;
+  traceOut?: string;
+  traceFormat: 'jaeger' | 'otlp';
+  traceSample: number;
 }
 
 /** The run's timeline as an SVG at `path`; says where on stderr. */
@@ -31,6 +37,16 @@ async function writePlot(path: string, timeline: RunTimeline, result: RunResult)
   const title = `${result.mode}, ${result.runtime}: goodput over time${result.epochMs === null ? '' : ` (${result.epochMs} ms epochs)`}`;
   writeFileSync(path, await renderSvg(timelineSpec(timeline, title)));
   process.stderr.write(`specula run: wrote ${path}\n`);
+}
+
+/** Spans a traced run keeps (about 200 MB of JSON at most); more are counted. */
+const MAX_TRACE_SPANS = 1_000_000;
+
+function writeTraces(path: string, format: 'jaeger' | 'otlp', collector: SpanCollector): void {
+  writeFileSync(path, JSON.stringify(format === 'jaeger' ? toJaegerJson(collector.spans) : toOtlpJson(collector.spans)));
+  const traces = new Set(collector.spans.map((s) => s.traceId)).size;
+  const dropped = collector.dropped > 0 ? `; ${collector.dropped} more spans not kept (the bound is ${MAX_TRACE_SPANS})` : '';
+  process.stderr.write(`specula run: wrote ${collector.spans.length} spans of ${traces} traces to ${path} (${format})${dropped}\n`);
 }
 
 export function runCommand(): Command {
@@ -46,6 +62,9 @@ export function runCommand(): Command {
     .addOption(new Option('--nats-url <url>', 'NATS server for --runtime nats').env('NATS_URL').default('nats://127.0.0.1:4222'))
     .option('--vms <n>', 'nats: protected VMs at once (each service process serves all of them); one result line each', num, 1)
     .option('--verbose', 'nats: show the services\' logs on stderr, prefixed by host and service', false)
+    .option('--trace-out <file.json>', 'sim: write the run\'s traces (every epoch, and the sampled packets\' paths) as JSON that Jaeger\'s UI opens (its JSON file upload)')
+    .addOption(new Option('--trace-format <format>', 'jaeger: Jaeger\'s JSON; otlp: OTLP/JSON').choices(['jaeger', 'otlp']).default('jaeger'))
+    .option('--trace-sample <rate>', 'share of the guest\'s output segments traced with --trace-out (0 to 1)', num, 0.01)
     .option('--plot <file.svg>', 'also draw goodput over time, with the epochs\' commits, the crash, the promotion and the re-protection marked, as SVG')
     .action(async (flags: RunFlags) => {
       if (flags.crashPrimaryAtMs !== undefined && flags.mode === 'native') throw new ConfigError('--crash-primary-at-ms: native mode has no backup to fail over to');
@@ -53,6 +72,8 @@ export function runCommand(): Command {
         ...scenarioConfig(flags, { mode: flags.mode, epochMs: flags.epochMs, rttMs: flags.rttMs, seed: flags.seed }),
         faults: { crashPrimaryAtMs: flags.crashPrimaryAtMs ?? null },
       });
+      if (flags.traceOut !== undefined && flags.runtime === 'nats') throw new ConfigError('--trace-out: the simulator\'s runs only; over NATS the services export to OTEL_EXPORTER_OTLP_ENDPOINT');
+      const traced = flags.traceOut === undefined ? config : validateRunConfig({ ...config, tracing: { segmentSampleRate: flags.traceSample, epochs: true } });
       if (flags.runtime === 'nats') {
         const { runOnNats } = await import('../launcher/nats-run.js');
         const timelines: RunTimeline[] = [];
@@ -70,8 +91,10 @@ export function runCommand(): Command {
         return;
       }
       if (flags.vms !== 1) throw new ConfigError('--vms: the simulator runs one VM per run');
-      const { result, timeline } = simulateTimedWithTimeline(config);
+      const collector = flags.traceOut === undefined ? null : new SpanCollector(MAX_TRACE_SPANS);
+      const { result, timeline } = simulateTimedWithTimeline(traced, collector === null ? {} : { onSpan: (span, from) => collector.add(span, serviceOfActor(from.actor), from.host) });
       process.stdout.write(formatResult(result, flags.format) + '\n');
+      if (collector !== null) writeTraces(flags.traceOut!, flags.traceFormat, collector);
       if (flags.plot !== undefined) await writePlot(flags.plot, timeline, result);
       process.exitCode = result.streamVerified ? EXIT_OK : EXIT_FAILED;
     });

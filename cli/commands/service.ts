@@ -8,6 +8,7 @@ import { LEASE_BUCKET } from '../../lib/lease/kv-store.js';
 import { HEALTH_PATHS } from '../../lib/runtime/nats/health-server.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
 import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
+import { DEFAULT_TRACE_SAMPLE_RATE } from '../../lib/tracing/options.js';
 import { EXIT_FAILED } from '../exit-codes.js';
 import { num } from '../run-options.js';
 
@@ -50,6 +51,8 @@ interface ServiceFlags {
   leaseBucket: string;
   leaseReplicas: number;
   healthPort?: number;
+  trace: boolean;
+  traceSample: number;
 }
 
 /** A comma-separated list of host names; empty entries dropped (so '' is no host). */
@@ -118,6 +121,8 @@ export function serviceCommand(): Command {
     .addOption(new Option('--lease-bucket <name>', 'host-agent, failover: JetStream KV bucket of the leases (created when missing)').env('SPECULA_LEASE_BUCKET').default(LEASE_BUCKET))
     .addOption(new Option('--lease-replicas <n>', 'host-agent, failover: replicas of the lease bucket when this process creates it (3 or 5 on a JetStream cluster)').argParser(num).env('SPECULA_LEASE_REPLICAS').default(1))
     .addOption(new Option('--health-port <n>', `serve ${HEALTH_PATHS.live} (live) and ${HEALTH_PATHS.ready} (connected and serving) over HTTP on this port, for container probes`).argParser(num).env('SPECULA_HEALTH_PORT'))
+    .addOption(new Option('--trace', 'export traces with OpenTelemetry (on anyway when OTEL_EXPORTER_OTLP_ENDPOINT is set; the OTEL_* variables configure the exporter)').env('SPECULA_TRACE').default(false))
+    .addOption(new Option('--trace-sample <rate>', 'share of the guest\'s output segments traced, 0 to 1; every service of a VM needs the same').argParser(num).env('SPECULA_TRACE_SAMPLE').default(DEFAULT_TRACE_SAMPLE_RATE))
     .addOption(new Option('--log-level <level>', 'level of the stderr logs').choices(['debug', 'info', 'warn', 'error', 'silent']).env('SPECULA_LOG_LEVEL').default('info'))
     .action(async (name: ServiceName, flags: ServiceFlags) => {
       const configs = vmConfigs(serviceConfig(flags), flags.vms);
@@ -126,10 +131,11 @@ export function serviceCommand(): Command {
       const def = await serviceDefinition(name);
       const { runServiceProcess } = await import('../../lib/runtime/nats/service-process.js');
       if (flags.healthPort !== undefined && (!Number.isSafeInteger(flags.healthPort) || flags.healthPort < 1 || flags.healthPort > 65_535)) throw new ConfigError(`--health-port ${flags.healthPort}: must be a port from 1 to 65535`);
+      if (!(flags.traceSample >= 0 && flags.traceSample <= 1)) throw new ConfigError(`--trace-sample ${flags.traceSample}: must be from 0 to 1`);
       if (![1, 3, 5].includes(flags.leaseReplicas)) throw new ConfigError(`--lease-replicas ${flags.leaseReplicas}: must be 1, 3 or 5`);
       const exitAfterS = flags.exitAfterS ?? (name === 'client' ? Math.max(...configs.map((c) => c.durationS)) : undefined);
       try {
-        const final = await runServiceProcess(def, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, leaseReplicas: flags.leaseReplicas as 1 | 3 | 5, reportIntervalMs: flags.reportIntervalMs, ...(flags.healthPort === undefined ? {} : { healthPort: flags.healthPort }), ...(exitAfterS === undefined ? {} : { exitAfterS }) });
+        const final = await runServiceProcess(def, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, leaseReplicas: flags.leaseReplicas as 1 | 3 | 5, reportIntervalMs: flags.reportIntervalMs, ...(flags.healthPort === undefined ? {} : { healthPort: flags.healthPort }), trace: { enabled: flags.trace, segmentSampleRate: flags.traceSample }, ...(exitAfterS === undefined ? {} : { exitAfterS }) });
         // A client that never connected verified nothing; one whose bus dropped measured the outage, not the link.
         if (name === 'client' && final.vms.some((v) => v.stats.connected !== true || v.shell.disconnects > 0)) process.exitCode = EXIT_FAILED;
       } catch (err) {

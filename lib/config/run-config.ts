@@ -64,6 +64,11 @@ export const bufferConfigSchema = z.object({
   specBufferBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024).describe('Speculative buffer of the acker, in bytes; its free space is the window advertised to the guest. At most heldBytesMax.'),
 });
 
+export const tracingConfigSchema = z.object({
+  segmentSampleRate: z.number().min(0).max(1).default(0).describe('Share of the guest\'s output segments whose path is traced (emit, speculative ACK, hold, release, delivery): one sampled byte every tcp.mssBytes / rate bytes of each connection; 0: none.'),
+  epochs: z.boolean().default(false).describe('Trace every epoch: pause, copy, transfer, apply on the backup, commit.'),
+});
+
 export const runConfigSchema = z
   .object({
     mode: z.enum(MODES).default('native').describe('native: no replication. remus: output commit only. spec: speculative ACKs with a replicated speculative buffer. spec-racc: spec with the replication-aware congestion control (RACC) in the guest.'),
@@ -82,6 +87,7 @@ export const runConfigSchema = z
     failover: failoverConfigSchema.default(failoverConfigSchema.parse({})).describe('Failure detection, leases and promotion (replicated modes).'),
     bus: busConfigSchema.default(busConfigSchema.parse({})).describe('Timing of the service bus: repeats and slack.'),
     faults: faultsConfigSchema.default(faultsConfigSchema.parse({})).describe('Faults scheduled into the run.'),
+    tracing: tracingConfigSchema.default(tracingConfigSchema.parse({})).describe('What the services trace (docs/tracing.md); off by default.'),
     wireCheck: z.boolean().default(false).describe('Round-trip every bus message through the protobuf codec.'),
     busDelayUs: z.number().int().min(0).default(10).describe('Same-host message delay on the bus, in µs.'),
     maxLatencySamples: z.number().int().min(0).default(100_000).describe('Request and commit latencies kept for percentiles; later ones are counted only.'),

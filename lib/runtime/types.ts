@@ -1,5 +1,6 @@
 import type { LeaseRecord } from '../lease/types.js';
 import type { WireMessage } from '../codec/messages.js';
+import type { SpanRecord } from '../tracing/model.js';
 
 /** What a core asks its shell to do. Cores never act themselves. */
 export type Effect =
@@ -7,7 +8,9 @@ export type Effect =
   | { readonly kind: 'setTimer'; readonly name: string; readonly atUs: number }
   | { readonly kind: 'cancelTimer'; readonly name: string }
   | { readonly kind: 'log'; readonly level: LogLevel; readonly event: string; readonly fields?: Readonly<Record<string, unknown>> }
-  | { readonly kind: 'lease'; readonly requestId: number; readonly op: LeaseOp };
+  | { readonly kind: 'lease'; readonly requestId: number; readonly op: LeaseOp }
+  /** A finished span of a sampled packet's or an epoch's trace; only when tracing is on. */
+  | { readonly kind: 'span'; readonly span: SpanRecord };
 
 
 export type { LeaseRecord };

@@ -16,7 +16,8 @@ const ISS = 0;
 
 /** What an endpoint needs from its owner; the owner turns these into effects. */
 export interface TcpIo {
-  transmit(seg: Segment): void;
+  /** `retransmit`: the segment carries data sent before (a tracer numbers it). */
+  transmit(seg: Segment, retransmit: boolean): void;
   setTimer(name: string, atUs: number): void;
   cancelTimer(name: string): void;
   /** In-order stream bytes, exactly once. */
@@ -74,7 +75,7 @@ export class TcpEndpoint {
     this.#timerDelack = `${identity.timerPrefix}.delack`;
     const host: SenderHost = {
       dataEndSeq: () => this.sendBuffer.endSeq,
-      emitData: (seq, len, _retransmit, nowUs) => this.#emit(seq, len, TcpFlag.ACK | (seq + len === this.sendBuffer.endSeq ? TcpFlag.PSH : 0), nowUs),
+      emitData: (seq, len, retransmit, nowUs) => this.#emit(seq, len, TcpFlag.ACK | (seq + len === this.sendBuffer.endSeq ? TcpFlag.PSH : 0), nowUs, retransmit),
       emitFin: (seq, _retransmit, nowUs) => this.#emit(seq, 0, TcpFlag.FIN | TcpFlag.ACK, nowUs),
       // An old sequence number makes the peer re-advertise its window.
       emitProbe: (nowUs) => this.#emit(this.sender.sndUna - 1, 0, TcpFlag.ACK, nowUs),
@@ -344,7 +345,7 @@ export class TcpEndpoint {
 
   #emitted = 0;
 
-  #emit(seq: number, len: number, flags: number, nowUs: number): void {
+  #emit(seq: number, len: number, flags: number, nowUs: number, retransmit = false): void {
     const syn = (flags & TcpFlag.SYN) !== 0;
     const seg: Segment = {
       type: 'segment',
@@ -370,7 +371,7 @@ export class TcpEndpoint {
       this.#delackAtUs = null;
       this.io.cancelTimer(this.#timerDelack);
     }
-    this.io.transmit(seg);
+    this.io.transmit(seg, retransmit);
   }
 
   // ── timers ─────────────────────────────────────────────────────────────

@@ -55,6 +55,8 @@ export interface AckInfo {
  * the guest's and client's TCP endpoints and by the acker's wire side.
  */
 export class TcpSender {
+  /** What made the sender resend last: a timeout, three duplicate ACKs, or a partial ACK during recovery (tracing names retransmissions by it). */
+  lastResendCause: 'rto' | 'fast' | 'partial-ack' | null = null;
   readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0 };
   readonly cc: CongestionControl;
   readonly rtt: RttEstimator;
@@ -251,6 +253,7 @@ export class TcpSender {
           this.cc.onRecoveryExit(this.flightBytes, nowUs);
         } else {
           // RFC 6582 §3.2 step 4: partial ACK.
+          this.lastResendCause = 'partial-ack';
           this.#retransmit(this.sndUna, nowUs);
           this.cc.cwndBytes = Math.max(mss, this.cc.cwndBytes - acked + (acked >= mss ? mss : 0));
           if (!this.#partialAckSeen) {
@@ -278,6 +281,7 @@ export class TcpSender {
       this.#recover = this.sndMax;
       this.cc.onFastRetransmit(this.flightBytes, nowUs);
       this.stats.fastRetransmits++;
+      this.lastResendCause = 'fast';
       this.#retransmit(this.sndUna, nowUs);
       this.cc.cwndBytes = this.cc.ssthreshBytes + 3 * mss;
     }
@@ -338,6 +342,7 @@ export class TcpSender {
     this.#recover = this.sndMax; // RFC 6582 §3.2 step 1 after a timeout
     this.#inRecovery = false;
     this.#dupAcks = 0;
+    this.lastResendCause = 'rto';
     this.sndNxt = this.sndUna; // go back N
     this.trySend(nowUs);
     if (this.#rtoAtUs === null) this.#armRto(nowUs);

@@ -3,6 +3,9 @@ import { makeChunks, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { sha256 } from '../../lib/checkpoint/hash.js';
 import { encodeSpecDelta, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
 import { ChunkSource, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
+import { HeldBytesTracer } from '../../lib/tracing/held-bytes.js';
+import type { TracingOptions } from '../../lib/tracing/options.js';
+import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { AssignmentTracker, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
@@ -40,6 +43,8 @@ export interface AckerOptions {
   readonly recordDigests: boolean;
   /** Tests only: a planted bug the simulator must catch. */
   readonly plantedBug?: 'release-before-commit' | 'spec-buffer-not-replicated' | 'ignore-permit-expiry';
+  /** Which bytes' paths to report as spans (docs/tracing.md); none by default. */
+  readonly tracing?: TracingOptions;
 }
 
 export interface AckerStats {
@@ -97,6 +102,9 @@ export class AckerCore implements Core {
   #handoverRetryUs = 0;
   /** Counters of wire senders this acker ran before a reset (bounded: one per role it took). */
   readonly #retiredWires: SenderStats[] = [];
+  /** Spans of sampled bytes: what this acker received, held and sent (speculative modes). */
+  #tracer: HeldBytesTracer;
+  readonly #spanSink = { push: (e: Effect) => this.#emit(e) };
   /** Digest of the speculative buffer as each epoch ended (recordDigests only). */
   readonly digests = new Map<number, string>();
   readonly #out: Effect[][] = [];
@@ -124,6 +132,7 @@ export class AckerCore implements Core {
 
   constructor(readonly options: AckerOptions) {
     this.name = `acker.${options.host}`;
+    this.#tracer = new HeldBytesTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER);
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.plantedBug === 'ignore-permit-expiry');
     this.#idleSubscriptions = [options.subjects.assign('acker'), options.subjects.permit];
@@ -281,6 +290,7 @@ export class AckerCore implements Core {
     this.#timedSeq = null;
     this.#restored = false;
     this.#handover = null;
+    this.#tracer = new HeldBytesTracer(this.options.vmId, this.options.tracing?.sampler ?? NO_SAMPLER);
     this.stats.committedSeq = 0;
     this.stats.clientAckSeq = 0;
   }
@@ -344,7 +354,7 @@ export class AckerCore implements Core {
       // Another term's guest or checkpointer: a deposed primary, or the one that deposed us.
       this.stats.staleTermDrops++;
     } else if (msg.type === 'segment' && (subject === s.txData || subject === s.tx)) this.#onGuestSegment(msg, nowUs);
-    else if (msg.type === 'epochEnd') this.#onEpochEnd(msg);
+    else if (msg.type === 'epochEnd') this.#onEpochEnd(msg, nowUs);
     else if (msg.type === 'epochCommit') this.#onCommit(msg.epoch, nowUs);
   }
 
@@ -378,6 +388,8 @@ export class AckerCore implements Core {
       const fresh = seg.payload.subarray(spec.endSeq - seg.seq);
       if (fresh.length > spec.freeBytes) this.stats.segmentsRefused++;
       else {
+        // Offsets in the stream are seq − 1 (the SYN takes seq 0); the speculative ACK below covers these bytes.
+        this.#tracer.received(seg.connId, spec.endSeq - 1, end - 1, true, nowUs, this.#spanSink);
         let copied = 0;
         spec.append(fresh.length, (dst) => {
           dst.set(fresh.subarray(copied, copied + dst.length));
@@ -434,7 +446,7 @@ export class AckerCore implements Core {
     };
   }
 
-  #onEpochEnd(end: EpochEnd): void {
+  #onEpochEnd(end: EpochEnd, nowUs: number): void {
     const last = this.#lastSpecPart;
     if (last !== null && end.epoch <= last.epoch) {
       if (end.epoch < last.epoch) {
@@ -451,6 +463,7 @@ export class AckerCore implements Core {
     // marker), and they belong to the next checkpoint. txEndSeq is where this epoch's bytes end.
     const endSeq = Math.max(Math.min(spec?.endSeq ?? 0, end.txEndSeq), this.#epochStartSeq);
     this.#epochEnds.push({ epoch: end.epoch, endSeq });
+    this.#tracer.epochEnded(end.epoch, endSeq - 1, nowUs, this.#spanSink);
     // A new backup's first epoch carries the whole buffer: it has nothing to add a delta to.
     const startSeq = end.base && spec !== null ? spec.startSeq : this.#epochStartSeq;
     const replicate = this.options.plantedBug !== 'spec-buffer-not-replicated';
@@ -471,6 +484,7 @@ export class AckerCore implements Core {
       this.stats.committedSeq = Math.max(this.stats.committedSeq, this.#epochEnds.shift()!.endSeq);
     }
     while (this.#headers.length > 0 && this.#headers[0]!.epoch <= epoch) this.#committedHeader = this.#headers.shift()!;
+    this.#tracer.committed(epoch, nowUs, this.#spanSink);
     this.#wire?.trySend(nowUs);
   }
 
@@ -531,7 +545,9 @@ export class AckerCore implements Core {
           this.#timedSeq = seq + len;
           this.#timedAtUs = nowUs;
         }
-        if (this.#permitted(nowUs)) this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(header, seq, len) });
+        if (!this.#permitted(nowUs)) return;
+        this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(header, seq, len) });
+        this.#tracer.sent(this.#connId, seq - 1, seq - 1 + len, retransmit ? (this.#wire?.lastResendCause ?? 'resend') : null, nowUs, this.#spanSink);
       },
       emitFin: () => undefined, // the guest's FIN travels through the netbuffer
       emitProbe: (nowUs: number) => {

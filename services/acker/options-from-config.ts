@@ -1,6 +1,7 @@
 import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { topologyOf } from '../../lib/topology/index.js';
+import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
 import { msToUs } from '../../lib/units.js';
 import type { AckerOptions } from './core.js';
 
@@ -25,6 +26,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     specBufferBytes: config.buffers.specBufferBytes,
     chunkBytes: config.checkpoint.chunkBytes,
     recordDigests: extras.recordDigests ?? false,
+    tracing: tracingOptionsFromConfig(config),
     ...(bug === 'release-before-commit' || bug === 'spec-buffer-not-replicated' || bug === 'ignore-permit-expiry' ? { plantedBug: bug } : {}),
   };
 }

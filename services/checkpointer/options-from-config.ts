@@ -26,5 +26,6 @@ export function checkpointerOptionsFromConfig(config: RunConfig, host: string): 
     maxAckTimeoutUs: CHECKPOINT_ACK_TIMEOUT_MAX_US,
     resendUs: msToUs(config.bus.resendMs),
     maxLatencySamples: config.maxLatencySamples,
+    traceEpochs: config.tracing.epochs,
   };
 }

@@ -4,6 +4,7 @@ import { makeManifest } from '../../lib/checkpoint/chunks.js';
 import { ChunkSource, type CheckpointAck, type CheckpointChunk, type EpochBarrier } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Effect } from '../../lib/runtime/types.js';
+import type { SpanAttributes } from '../../lib/tracing/model.js';
 import { US_PER_S } from '../../lib/units.js';
 import { epochMachine, type EpochEvent, type EpochState } from './epoch.machine.js';
 import { StagedCheckpoint } from './staging.js';
@@ -54,6 +55,8 @@ export interface PrimaryOptions {
   readonly backupHost: string;
   /** The backup joins now (its image is empty): it gets a base epoch, and epochs commit locally until then. */
   readonly backupJoining?: boolean;
+  /** Report every epoch's spans (docs/tracing.md); off by default. */
+  readonly traceEpochs?: boolean;
 }
 
 export interface PrimaryStats {
@@ -96,6 +99,8 @@ interface InFlight {
   /** Every chunk, the manifest last. */
   readonly chunks: CheckpointChunk[];
   readonly pausedAtUs: number;
+  /** When its transfer started (the checkpoint was staged). */
+  readonly stagedAtUs: number;
   /** Bytes on the replication link, for the timeouts. */
   readonly bytes: number;
   /** When all its chunks were last sent again (null: never). */
@@ -216,14 +221,14 @@ export class PrimaryCheckpointer {
         const staged = this.#staging!;
         this.#staging = null;
         if (this.#unprotected && epoch !== this.#baseEpoch) {
-          this.#commit(epoch, this.#pausedAtUs, nowUs, out);
+          this.#commit(epoch, this.#pausedAtUs, null, nowUs, out);
           this.#send({ type: 'COMMITTED' }, nowUs, out);
           return;
         }
         const chunks = staged.chunks();
         if (epoch === this.#baseEpoch) this.#unprotected = false; // from here on, output waits for the new backup
         chunks.push(makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, epoch === this.#baseEpoch));
-        const inflight: InFlight = { epoch, chunks, pausedAtUs: this.#pausedAtUs, bytes: staged.bytes, resentAtUs: null, timeouts: 0 };
+        const inflight: InFlight = { epoch, chunks, pausedAtUs: this.#pausedAtUs, stagedAtUs: nowUs, bytes: staged.bytes, resentAtUs: null, timeouts: 0 };
         this.#inflight.push(inflight);
         this.stats.checkpointBytesTotal += staged.bytes;
         this.stats.checkpointRawBytesTotal += staged.rawBytes;
@@ -235,6 +240,11 @@ export class PrimaryCheckpointer {
         out.push({ kind: 'setTimer', name: TIMER_EPOCH, atUs: nowUs + this.options.epochUs });
         return;
     }
+  }
+
+  #span(epoch: number, name: 'epoch' | 'pause' | 'transfer' | 'commit', parent: 'epoch' | null, startUs: number, endUs: number, attributes: SpanAttributes, out: Effect[]): void {
+    if (this.options.traceEpochs !== true) return;
+    out.push({ kind: 'span', span: { trace: { kind: 'epoch', vmId: this.options.vmId, epoch }, name, parent, startUs, endUs, attributes } });
   }
 
   #transmit(chunks: readonly CheckpointChunk[], out: Effect[]): void {
@@ -261,6 +271,7 @@ export class PrimaryCheckpointer {
     }
     if (staged.complete && this.state === 'pausing') {
       this.stats.pauseToStagedUsTotal += nowUs - this.#pausedAtUs;
+      this.#span(staged.epoch, 'pause', 'epoch', this.#pausedAtUs, nowUs, { stagedBytes: staged.bytes }, out);
       this.#send({ type: 'STAGED' }, nowUs, out);
     }
   }
@@ -294,7 +305,7 @@ export class PrimaryCheckpointer {
     // The backup applies in order, so its ACK of N says every epoch up to N is applied (an earlier ACK may be lost).
     while (this.#inflight.length > 0 && this.#inflight[0]!.epoch <= ack.epoch) {
       const oldest = this.#inflight.shift()!;
-      this.#commit(oldest.epoch, oldest.pausedAtUs, nowUs, out);
+      this.#commit(oldest.epoch, oldest.pausedAtUs, oldest, nowUs, out);
       this.#send({ type: 'COMMITTED' }, nowUs, out);
     }
     const next = this.#inflight[0];
@@ -302,8 +313,14 @@ export class PrimaryCheckpointer {
     else out.push({ kind: 'cancelTimer', name: TIMER_ACK });
   }
 
-  #commit(epoch: number, pausedAtUs: number, nowUs: number, out: Effect[]): void {
+  /** `transferred`: the epoch's transfer to the backup; null for one committed locally. */
+  #commit(epoch: number, pausedAtUs: number, transferred: InFlight | null, nowUs: number, out: Effect[]): void {
     assert(epoch === this.stats.lastCommittedEpoch + 1, `commit ${epoch} after ${this.stats.lastCommittedEpoch}`);
+    if (this.options.traceEpochs === true) {
+      if (transferred !== null) this.#span(epoch, 'transfer', 'epoch', transferred.stagedAtUs, nowUs, { bytes: transferred.bytes, resent: transferred.resentAtUs !== null, backup: this.#peerHost }, out);
+      this.#span(epoch, 'commit', 'epoch', nowUs, nowUs, {}, out);
+      this.#span(epoch, 'epoch', null, pausedAtUs, nowUs, { term: this.term, local: transferred === null }, out);
+    }
     this.stats.lastCommittedEpoch = epoch;
     if (this.#unprotected) {
       this.stats.localCommits++;
@@ -339,7 +356,7 @@ export class PrimaryCheckpointer {
     out.push({ kind: 'cancelTimer', name: TIMER_ACK });
     while (this.#inflight.length > 0) {
       const oldest = this.#inflight.shift()!;
-      this.#commit(oldest.epoch, oldest.pausedAtUs, nowUs, out);
+      this.#commit(oldest.epoch, oldest.pausedAtUs, null, nowUs, out); // no backup acknowledged it
       this.#send({ type: 'COMMITTED' }, nowUs, out);
     }
   }

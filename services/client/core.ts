@@ -2,8 +2,13 @@ import { assert } from '../../lib/assert.js';
 import type { Segment } from '../../lib/codec/messages.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { TcpEndpoint, type TcpOptions } from '../../lib/tcp/index.js';
+import { deliverSpan } from '../../lib/tracing/endpoints.js';
+import type { TracingOptions } from '../../lib/tracing/options.js';
 import { ByteGenerator, StreamVerifier } from '../guest/workload/byte-generator.js';
 import { STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, type Workload } from '../guest/workload/workload.js';
+
+/** The one connection a run has (the guest's is connection 1 too). */
+const CONN_ID = 1;
 
 export interface ClientCoreOptions {
   readonly vmId: string;
@@ -19,6 +24,8 @@ export interface ClientCoreOptions {
   readonly timelineBinUs: number;
   /** Bins kept; deliveries after the last bin are counted in bytesDelivered only. */
   readonly timelineBins: number;
+  /** Which bytes' deliveries to report as spans (docs/tracing.md); none by default. */
+  readonly tracing?: TracingOptions;
 }
 
 export interface ClientStats {
@@ -57,6 +64,7 @@ export class ClientCore implements Core {
     deliveredPerBin: [],
   };
   readonly #out: Effect[][] = [];
+  readonly #spanSink = { push: (e: Effect) => this.#emit(e) };
   readonly #verifier: StreamVerifier;
   readonly #requestGenerator: ByteGenerator;
   #nowUs = 0;
@@ -67,7 +75,7 @@ export class ClientCore implements Core {
     this.subscriptions = [options.rxSubject];
     this.#verifier = new StreamVerifier(new ByteGenerator(options.seed, STREAM_SERVER_TO_CLIENT));
     this.#requestGenerator = new ByteGenerator(options.seed, STREAM_CLIENT_TO_SERVER);
-    this.tcp = new TcpEndpoint(options.tcp, { vmId: options.vmId, connId: 1, timerPrefix: 'tcp' }, {
+    this.tcp = new TcpEndpoint(options.tcp, { vmId: options.vmId, connId: CONN_ID, timerPrefix: 'tcp' }, {
       transmit: (seg) => this.#emit({ kind: 'send', subject: options.txSubject, msg: seg }),
       setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs }),
       cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
@@ -113,6 +121,8 @@ export class ClientCore implements Core {
   }
 
   #onData(chunk: Uint8Array): void {
+    const sampler = this.options.tracing?.sampler;
+    if (sampler !== undefined) deliverSpan(this.options.vmId, sampler, CONN_ID, this.stats.bytesDelivered, this.stats.bytesDelivered + chunk.length, this.#nowUs, this.#spanSink);
     this.#verifier.check(chunk);
     this.stats.streamVerified = this.#verifier.ok;
     this.stats.firstMismatchOffset = this.#verifier.firstMismatchOffset;

@@ -1,5 +1,6 @@
 import { subjects } from '../../lib/codec/subjects.js';
 import type { RunConfig } from '../../lib/config/run-config.js';
+import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
 import type { ClientCoreOptions } from './core.js';
 
 /** Delivery timeline resolution: fine enough to see a failover. */
@@ -18,5 +19,6 @@ export function clientOptionsFromConfig(config: RunConfig): ClientCoreOptions {
     maxLatencySamples: config.maxLatencySamples,
     timelineBinUs: TIMELINE_BIN_US,
     timelineBins: Math.ceil((config.durationS * 1e6) / TIMELINE_BIN_US) + 1,
+    tracing: tracingOptionsFromConfig(config),
   };
 }

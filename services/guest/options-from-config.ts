@@ -3,6 +3,7 @@ import { PAGE_BYTES } from '../../lib/memory/paged-memory.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { Rng } from '../../lib/rng.js';
 import { topologyOf } from '../../lib/topology/index.js';
+import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
 import { US_PER_S, msToUs } from '../../lib/units.js';
 import type { GuestCoreOptions } from './core.js';
 
@@ -23,6 +24,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
     memoryBytes: config.guest.memoryBytes,
     appDirtyPagesPerSec: config.guest.appDirtyPagesPerSec,
     rng: new Rng(config.seed).fork('guest.app'),
+    tracing: tracingOptionsFromConfig(config),
   };
   if (!isReplicated(config.mode) || host === null) return { vm: { ...common, txSubject: s.wireOut, rxSubject: s.wireIn } };
   const h = s.host(host);

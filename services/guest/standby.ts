@@ -5,6 +5,7 @@ import { unpackPages } from '../../lib/checkpoint/page-chunks.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
 import { PageDigest } from '../../lib/memory/page-digest.js';
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
+import type { Sampler } from '../../lib/tracing/sampling.js';
 import type { Effect } from '../../lib/runtime/types.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
 import { decodeSpecDelta, encodeSpecDelta, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
@@ -22,6 +23,10 @@ export interface StandbyOptions {
   readonly recordDigests: boolean;
   /** The host this backup runs on; its acknowledgements name it. */
   readonly host: string;
+  /** Report each applied epoch's span (docs/tracing.md). */
+  readonly traceEpochs?: boolean;
+  /** Report when sampled bytes of the speculative buffer reach this backup (docs/tracing.md). */
+  readonly sampler?: Sampler;
   /**
    * A backup that starts with its guest (both images empty, epoch 1 next)
    * is synced from the start; one that joins later (re-protection) waits
@@ -55,6 +60,8 @@ export interface BackupDigest {
 interface Pending {
   readonly chunks: Map<string, CheckpointChunk>;
   manifest: CheckpointChunk | null;
+  /** When its first part arrived: the apply span starts there. */
+  readonly firstAtUs: number;
 }
 
 /**
@@ -105,7 +112,7 @@ export class StandbyImage {
   }
 
   /** A chunk from the primary over the replication link; returns the acknowledgements to send. */
-  onChunk(chunk: CheckpointChunk): Effect[] {
+  onChunk(chunk: CheckpointChunk, nowUs: number): Effect[] {
     const out: Effect[] = [];
     this.stats.chunksReceived++;
     if (chunk.term < this.term) {
@@ -114,7 +121,7 @@ export class StandbyImage {
     }
     const baseManifest = chunk.source === ChunkSource.MANIFEST && chunk.base;
     if (this.#awaitingBase && !baseManifest) {
-      this.#stageBeforeBase(chunk);
+      this.#stageBeforeBase(chunk, nowUs);
       return out;
     }
     // A base epoch beyond what we applied: start over from an empty image (also a backup that was
@@ -138,20 +145,20 @@ export class StandbyImage {
     }
     let pending = this.#pending.get(chunk.epoch);
     if (pending === undefined) {
-      pending = { chunks: new Map(), manifest: null };
+      pending = { chunks: new Map(), manifest: null, firstAtUs: nowUs };
       this.#pending.set(chunk.epoch, pending);
     }
     // Chunks and manifest may come in any order; a second manifest is the primary asking again.
     const askedAgain = chunk.source === ChunkSource.MANIFEST && pending.manifest !== null;
     if (chunk.source === ChunkSource.MANIFEST) pending.manifest = chunk;
     else pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
-    this.#applyReady(out);
+    this.#applyReady(out, nowUs);
     if (askedAgain) this.#nackIfIncomplete(chunk.epoch, out);
     return out;
   }
 
   /** Before the base manifest: keep chunks of a few epochs (the base epoch's parts come first). */
-  #stageBeforeBase(chunk: CheckpointChunk): void {
+  #stageBeforeBase(chunk: CheckpointChunk, nowUs: number): void {
     if (!bytesEqual(sha256(chunk.data), chunk.hash)) {
       this.stats.hashMismatches++; // the manifest check NACKs the epoch later
       return;
@@ -162,7 +169,7 @@ export class StandbyImage {
         this.stats.dropped++;
         return;
       }
-      pending = { chunks: new Map(), manifest: null };
+      pending = { chunks: new Map(), manifest: null, firstAtUs: nowUs };
       this.#pending.set(chunk.epoch, pending);
     }
     if (chunk.source !== ChunkSource.MANIFEST) pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
@@ -207,7 +214,7 @@ export class StandbyImage {
   }
 
   /** Applies the next epochs while they are complete and verified. */
-  #applyReady(out: Effect[]): void {
+  #applyReady(out: Effect[], nowUs: number): void {
     for (;;) {
       const epoch = this.stats.appliedEpoch + 1;
       const pending = this.#pending.get(epoch);
@@ -222,13 +229,16 @@ export class StandbyImage {
         this.#ack(out, epoch, false, 'chunks do not match the manifest');
         return;
       }
-      this.#apply(epoch, chunks);
+      this.#apply(epoch, chunks, nowUs, out);
       this.#pending.delete(epoch);
       this.#ack(out, epoch, true, '');
+      if (this.options.traceEpochs === true) {
+        out.push({ kind: 'span', span: { trace: { kind: 'epoch', vmId: this.options.vmId, epoch }, name: 'apply', parent: 'transfer', startUs: pending.firstAtUs, endUs: nowUs, attributes: { host: this.options.host, chunks: chunks.length } } });
+      }
     }
   }
 
-  #apply(epoch: number, chunks: readonly CheckpointChunk[]): void {
+  #apply(epoch: number, chunks: readonly CheckpointChunk[], nowUs: number, out: Effect[]): void {
     const state: Uint8Array[] = [];
     const spec: Uint8Array[] = [];
     const touched: number[] = [];
@@ -239,13 +249,24 @@ export class StandbyImage {
     }
     // State and speculative delta are byte streams split into chunks: join before decoding.
     this.stateBlob = Buffer.concat(state);
-    if (spec.length > 0) this.#applySpec(Buffer.concat(spec));
+    if (spec.length > 0) this.#applySpec(Buffer.concat(spec), epoch, nowUs, out);
     this.stats.appliedEpoch = epoch;
     this.#markReceived(touched);
     if (this.#missingPages === null && this.stats.syncedEpoch < this.stats.baseEpoch) this.stats.syncedEpoch = epoch;
     if (this.#digest !== null) {
       this.#digest.update(touched);
       this.digests.set(epoch, { memory: hex(this.#digest.digest()), state: hex(sha256(this.stateBlob)), spec: this.#specDigest() });
+    }
+  }
+
+  /** Sampled bytes of the speculative buffer that this epoch brought: the packet is safe on the backup from now on. */
+  #traceReplicated(startOffset: number, endOffset: number, epoch: number, nowUs: number, out: Effect[]): void {
+    const connId = this.ackerConnection?.connId ?? 1;
+    for (let from = startOffset; ; ) {
+      const offset = this.options.sampler!.sampledIn(connId, from, endOffset);
+      if (offset === null) return;
+      out.push({ kind: 'span', span: { trace: { kind: 'segment', vmId: this.options.vmId, connId, offset }, name: 'replicate', parent: 'buffer', startUs: nowUs, endUs: nowUs, attributes: { epoch, host: this.options.host } } });
+      from = offset + 1;
     }
   }
 
@@ -261,8 +282,9 @@ export class StandbyImage {
     if (this.#missingCount === 0) this.#missingPages = null;
   }
 
-  #applySpec(data: Uint8Array): void {
+  #applySpec(data: Uint8Array, epoch: number, nowUs: number, out: Effect[]): void {
     const delta = decodeSpecDelta(data);
+    if (this.options.sampler !== undefined) this.#traceReplicated(delta.startSeq - 1, delta.startSeq - 1 + delta.bytes.length, epoch, nowUs, out);
     if (delta.connection !== null) this.ackerConnection = delta.connection;
     // The buffer exists from the connection on, even before its first byte: a promoted acker needs it.
     if (this.spec === null && (delta.bytes.length > 0 || delta.connection !== null)) this.spec = new SendBuffer(this.options.specBufferBytes, delta.startSeq);

@@ -8,6 +8,9 @@ import { US_PER_S } from '../../lib/units.js';
 import { CheckpointCapture } from './checkpoint-capture.js';
 import { ByteGenerator, StreamVerifier } from './workload/byte-generator.js';
 import { STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, type Workload } from './workload/workload.js';
+import { EmitTracer } from '../../lib/tracing/endpoints.js';
+import type { TracingOptions } from '../../lib/tracing/options.js';
+import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
 
 /** Where the guest application keeps received requests (after the send ring). */
 const REQUEST_BUFFER_BYTES = 64 * 1024;
@@ -38,6 +41,8 @@ export interface GuestReplication {
 
 export interface GuestVmOptions {
   readonly vmId: string;
+  /** Which packets' emits to report as spans, and whether to report each epoch's copy (docs/tracing.md). */
+  readonly tracing?: TracingOptions;
   readonly seed: number;
   readonly tcp: TcpOptions;
   readonly workload: Workload;
@@ -104,6 +109,9 @@ export class GuestVm {
   #epoch = 1;
   #paused = false;
   #pausedAtUs = 0;
+  /** The root spans of sampled bytes' traces (docs/tracing.md). */
+  readonly #emitTracer: EmitTracer;
+  readonly #spanSink = { push: (e: Effect) => this.#emit(e) };
   #inbox: Input[] = [];
   #dirtyCarry = 0;
   #appCounter = 0;
@@ -125,6 +133,7 @@ export class GuestVm {
     this.memory.takeDirtyPages(); // what the image holds is on the backup already
     this.#requestBase = options.tcp.sndBufBytes;
     this.#heapBase = this.#requestBase + REQUEST_BUFFER_BYTES;
+    this.#emitTracer = new EmitTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER);
     assert(this.#heapBase < options.memoryBytes, `guest memory ${options.memoryBytes} B cannot hold a ${options.tcp.sndBufBytes} B send ring and its request buffer`);
     this.capture = r ? new CheckpointCapture(this.memory, { vmId: options.vmId, chunkBytes: r.chunkBytes, pageDelta: r.pageDelta, seedPagesPerEpoch: r.seedPagesPerEpoch, recordDigests: r.recordDigests }) : null;
     this.#generator = new ByteGenerator(options.seed, STREAM_SERVER_TO_CLIENT);
@@ -137,7 +146,10 @@ export class GuestVm {
       tcp,
       { vmId: options.vmId, connId: 1, timerPrefix: TCP_TIMER_PREFIX },
       {
-        transmit: (seg) => this.#emit({ kind: 'send', subject: seg.payload.length > 0 ? (options.txDataSubject ?? options.txSubject) : options.txSubject, msg: seg }),
+        transmit: (seg, retransmit) => {
+          this.#emit({ kind: 'send', subject: seg.payload.length > 0 ? (options.txDataSubject ?? options.txSubject) : options.txSubject, msg: seg });
+          if (seg.payload.length > 0) this.#emitTracer.sent(seg.connId, seg.seq - 1, seg.seq - 1 + seg.payload.length, seg.epoch, retransmit ? (this.tcp.sender.lastResendCause ?? 'resend') : null, this.#nowUs, this.#spanSink);
+        },
         setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs: atUs - this.#clockOffsetUs }),
         cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
         deliver: (chunk) => this.#onRequestBytes(chunk),
@@ -272,6 +284,9 @@ export class GuestVm {
   #resume(): void {
     this.#paused = false;
     this.stats.pausedUsTotal += this.#nowUs - this.#pausedAtUs;
+    if (this.options.tracing?.epochs === true) {
+      this.#emit({ kind: 'span', span: { trace: { kind: 'epoch', vmId: this.options.vmId, epoch: this.#epoch }, name: 'copy', parent: 'pause', startUs: this.#pausedAtUs, endUs: this.#nowUs } });
+    }
     this.#epoch++;
     this.tcp.epoch = this.#epoch;
     const inbox = this.#inbox;

@@ -4,6 +4,9 @@ import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { AssignmentTracker, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
 import { TCP_IP_HEADER_BYTES } from '../../lib/tcp/header.js';
+import { HeldBytesTracer } from '../../lib/tracing/held-bytes.js';
+import type { TracingOptions } from '../../lib/tracing/options.js';
+import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
 
 export interface NetbufferOptions {
   readonly vmId: string;
@@ -22,6 +25,8 @@ export interface NetbufferOptions {
   readonly holdData: boolean;
   /** How often it reports to its host agent. */
   readonly statusIntervalUs: number;
+  /** Which bytes' paths to report as spans (remus: the netbuffer holds the data); none by default. */
+  readonly tracing?: TracingOptions;
   /** Tests only: a planted bug that releases output without waiting for its commit. */
   readonly plantedReleaseBeforeCommit?: boolean;
   /** Tests only: a planted bug that keeps releasing after its permit expired. */
@@ -72,9 +77,14 @@ export class NetbufferCore implements Core {
   #term = 0;
   /** Ascending by epoch. */
   readonly #queues: EpochQueue[] = [];
+  #tracer: HeldBytesTracer;
+  /** Tracing data it holds: it hears the guest's epoch ends too, to tell a segment's wait for its epoch from its wait for the commit. */
+  readonly #traced: boolean;
 
   constructor(readonly options: NetbufferOptions) {
     this.name = `netbuffer.${options.host}`;
+    this.#tracer = new HeldBytesTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER);
+    this.#traced = options.holdData && options.tracing !== undefined && options.tracing.sampler !== NO_SAMPLER;
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'netbuffer', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.plantedIgnorePermitExpiry ?? false);
     this.#idleSubscriptions = [options.subjects.assign('netbuffer'), options.subjects.permit];
@@ -119,6 +129,12 @@ export class NetbufferCore implements Core {
           return [];
         }
         return this.#onCommit(msg.epoch, nowUs);
+      case 'epochEnd': {
+        if (this.#role !== 'primary' || msg.term !== this.#term) return [];
+        const out: Effect[] = [];
+        this.#tracer.epochEnded(msg.epoch, msg.txEndSeq - 1, nowUs, out);
+        return out;
+      }
       default:
         return [];
     }
@@ -142,7 +158,7 @@ export class NetbufferCore implements Core {
       this.#role = a.role;
       this.#term = a.term;
       const s = this.options.subjects;
-      this.subscriptions = a.role === 'primary' ? [...this.#idleSubscriptions, s.tx, s.commit] : this.#idleSubscriptions;
+      this.subscriptions = a.role === 'primary' ? [...this.#idleSubscriptions, s.tx, s.commit, ...(this.#traced ? [s.txEpoch] : [])] : this.#idleSubscriptions;
     }
     return [this.#status()];
   }
@@ -178,7 +194,9 @@ export class NetbufferCore implements Core {
     queue.keys.add(key);
     this.stats.heldBytes += bytes;
     if (this.stats.heldBytes > this.stats.heldBytesMax) this.stats.heldBytesMax = this.stats.heldBytes;
-    return [];
+    const out: Effect[] = [];
+    this.#tracer.received(seg.connId, seg.seq - 1, seg.seq - 1 + seg.payload.length, false, nowUs, out);
+    return out;
   }
 
   #insertQueue(epoch: number): EpochQueue {
@@ -202,12 +220,14 @@ export class NetbufferCore implements Core {
       return [];
     }
     const effects: Effect[] = [];
+    this.#tracer.committed(epoch, nowUs, effects);
     while (this.#queues.length > 0 && this.#queues[0]!.epoch <= epoch) {
       const queue = this.#queues.shift()!;
       for (const seg of queue.segments) {
         this.stats.heldBytes -= seg.payload.length + TCP_IP_HEADER_BYTES;
         this.stats.bytesReleased += seg.payload.length;
         effects.push({ kind: 'send', subject: this.options.outSubject, msg: seg });
+        if (seg.payload.length > 0) this.#tracer.sent(seg.connId, seg.seq - 1, seg.seq - 1 + seg.payload.length, null, nowUs, effects);
       }
       this.stats.segmentsReleased += queue.segments.length;
     }

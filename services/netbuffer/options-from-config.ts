@@ -1,6 +1,7 @@
 import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { topologyOf } from '../../lib/topology/index.js';
+import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
 import { msToUs } from '../../lib/units.js';
 import type { NetbufferOptions } from './core.js';
 
@@ -15,6 +16,7 @@ export function netbufferOptionsFromConfig(config: RunConfig, host: string, extr
     heldBytesMax: config.buffers.heldBytesMax,
     statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     holdData: !isSpeculative(config.mode),
+    tracing: tracingOptionsFromConfig(config),
     ...(extras.plantedBug === 'release-before-commit' ? { plantedReleaseBeforeCommit: true } : {}),
     ...(extras.plantedBug === 'ignore-permit-expiry' ? { plantedIgnorePermitExpiry: true } : {}),
   };

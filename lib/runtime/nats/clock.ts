@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks';
 /** Wall time for a shell: integer microseconds, never going back. */
 export interface Clock {
   nowUs(): number;
+  /** A reading of this clock as Unix time, µs (a trace's timestamps). */
+  toUnixUs(readingUs: number): number;
 }
 
 /**
@@ -11,7 +13,7 @@ export interface Clock {
  */
 export function monotonicClock(): Clock {
   const originMs = performance.now();
-  return { nowUs: () => Math.floor((performance.now() - originMs) * 1000) };
+  return { nowUs: () => Math.floor((performance.now() - originMs) * 1000), toUnixUs: (us) => Math.round((performance.timeOrigin + originMs) * 1000) + us };
 }
 
 /**
@@ -23,5 +25,5 @@ export function monotonicClock(): Clock {
  */
 export function wallClock(): Clock {
   const originMs = performance.timeOrigin;
-  return { nowUs: () => Math.floor((originMs + performance.now()) * 1000) };
+  return { nowUs: () => Math.floor((originMs + performance.now()) * 1000), toUnixUs: (us) => us };
 }

@@ -12,6 +12,11 @@ import type { Core } from '../types.js';
 import { monotonicClock, wallClock, type Clock } from './clock.js';
 import { connectNats } from './connect.js';
 import { startHealthServer } from './health-server.js';
+import { tracingWanted } from './otel-env.js';
+import { parseConfig } from '../../config/parse.js';
+import { runConfigSchema } from '../../config/run-config.js';
+import type { SpanRecord } from '../../tracing/model.js';
+import { DEFAULT_TRACE_SAMPLE_RATE, tracingOptionsFromConfig } from '../../tracing/options.js';
 import { createLogger, type Logger } from './logger.js';
 import { BATCH_MAX_BYTES, NatsShell, type InboundLink, type ShellCounters } from './shell.js';
 import { drainOnSignals } from './signals.js';
@@ -65,6 +70,13 @@ export interface ServiceProcessOptions {
   readonly signal?: AbortSignal;
   /** Serve /healthz and /readyz on this port (0: any free one); none by default. */
   readonly healthPort?: number;
+  /**
+   * Export traces (OTel; also on when OTEL_EXPORTER_OTLP_ENDPOINT is set) with
+   * this share of the guest's output segments sampled, and every epoch.
+   * Every service of a VM needs the same rate: each decides alone which
+   * packets are traced. Off: the cores report no spans.
+   */
+  readonly trace?: { readonly enabled: boolean; readonly segmentSampleRate: number };
 }
 
 /** First line on stdout: the process serves its VMs from now on. */
@@ -86,6 +98,7 @@ export interface FinalLine {
 }
 
 const DEFAULT_REPORT_INTERVAL_MS = 1_000;
+
 /** Between two attempts on one server after a lost connection (another server of the pool is tried at once). */
 const SERVICE_RECONNECT_WAIT_MS = 250;
 
@@ -159,12 +172,16 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   if (options.configs.length === 0) throw new ConfigError('no VM to serve');
   // Configuration errors before any connection.
   const clock: Clock = def.clock === 'wall' ? wallClock() : monotonicClock();
-  const instances = options.configs.map((config) => {
+  const tracing = tracingWanted(process.env, options.trace?.enabled ?? false);
+  const rate = options.trace?.segmentSampleRate ?? DEFAULT_TRACE_SAMPLE_RATE;
+  const configs = options.configs.map((c) => parseConfig(runConfigSchema, { ...c, tracing: tracing ? { segmentSampleRate: rate, epochs: true } : { segmentSampleRate: 0, epochs: false } }));
+  const instances = configs.map((config) => {
     if (def.leases) assertLeaseKey(config.vmId);
     return { config, instance: def.build(config, needsHost ? host : null, clock) };
   });
   const vms = instances.map((i) => i.config.vmId);
   const logger = options.logger ?? createLogger({ role: def.name, vm: vms.join(',') });
+  const otel = tracing ? (await import('./otel.js')).startOtelTracing({ service: def.name, host, vms }) : null;
   let shells: NatsShell[] = [];
   let ready = false;
   // Up before the connection, so a liveness probe answers while it is made; ready once every shell serves.
@@ -173,6 +190,8 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
     return await serve();
   } finally {
     await health?.close();
+    // The last batch of spans goes out before the process ends.
+    await otel?.shutdown().catch((err: unknown) => logger.warn({ event: 'otel.shutdown_failed', err: err instanceof Error ? err.message : String(err) }, 'traces not flushed'));
   }
 
   async function serve(): Promise<FinalLine> {
@@ -205,6 +224,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         ...(leaseStore ? { leaseStore } : {}),
         ...(instance.done ? { afterInput: () => void (instances.every((i) => i.instance.done?.() ?? false) && stop('done')) } : {}),
         ...(host !== null ? { stamp: { host, subjects: new Set([s.wireOut]) } } : {}),
+      ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us)), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
       });
     });
     const publishReports = (final: boolean) => {

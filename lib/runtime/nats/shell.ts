@@ -6,6 +6,8 @@ import { messageTypeOf } from '../../codec/subjects.js';
 import { parseConfig } from '../../config/parse.js';
 import { DecodeError, InvariantError, SpeculaError, TransportError, UnknownSubjectError } from '../../errors.js';
 import type { LeaseStore } from '../../lease/types.js';
+import type { SpanRecord } from '../../tracing/model.js';
+import type { TracePropagation } from './otel.js';
 import type { Hop } from '../sim/sim-runtime.js';
 import { START, type Core, type Effect, type Input } from '../types.js';
 import { monotonicClock, type Clock } from './clock.js';
@@ -24,6 +26,8 @@ export interface InboundLink {
 export const HEADER_BATCH = 'Specula-Batch';
 export const HEADER_HOST = 'Specula-Host';
 export const HEADER_CLOCK_US = 'Specula-Clock-Us';
+/** W3C trace context (lib/runtime/nats/otel.ts). */
+export const HEADER_TRACEPARENT = 'traceparent';
 /** One task's consecutive sends to one subject are batched up to this many payload bytes (well under any server's max_payload). */
 export const BATCH_MAX_BYTES = 60 * 1024;
 
@@ -51,6 +55,10 @@ export interface NatsShellOptions {
   readonly afterInput?: () => void;
   /** Serves the core's lease effects; without one a lease effect is a bug (InvariantError). */
   readonly leaseStore?: LeaseStore;
+  /** Receives the core's spans, with its clock (the process's exporter); none: they are counted and dropped. */
+  readonly onSpan?: (span: SpanRecord, clock: Clock) => void;
+  /** W3C trace context in the headers of messages that carry a sampled byte (traced processes). */
+  readonly propagation?: TracePropagation;
 }
 
 export interface ShellCounters extends LeaseRunnerCounters {
@@ -77,6 +85,11 @@ export interface ShellCounters extends LeaseRunnerCounters {
    * needs); the message is lost, each is logged with its subject.
    */
   permissionViolations: number;
+  /** Spans the core reported (traced runs only), and those dropped for want of an exporter. */
+  spans: number;
+  spansDropped: number;
+  /** Messages that came with a traceparent naming a trace none of them belongs to here: services that sample differently. */
+  traceContextMismatches: number;
   /** Times the connection to the server was lost (and, maybe, regained). */
   disconnects: number;
   reconnects: number;
@@ -104,6 +117,8 @@ interface OutboxBatch {
   readonly parts: Uint8Array[];
   bytes: number;
   stepUs: number;
+  /** W3C trace context of the first part that carries a sampled byte. */
+  traceparent: string | null;
 }
 
 type ErrorKind = 'decode' | 'unknownSubject' | 'publish' | 'subscription' | 'lease';
@@ -129,6 +144,9 @@ export class NatsShell {
     inputsHandled: 0,
     timersFired: 0,
     permissionViolations: 0,
+    spans: 0,
+    spansDropped: 0,
+    traceContextMismatches: 0,
     disconnects: 0,
     reconnects: 0,
     outboxMaxBatches: 0,
@@ -330,6 +348,8 @@ export class NatsShell {
       }
       return;
     }
+    const traceparent = this.options.propagation === undefined ? '' : (m.headers?.get(HEADER_TRACEPARENT) ?? '');
+    if (traceparent !== '' && !this.options.propagation!.matches(msgs, traceparent)) this.counters.traceContextMismatches++;
     const gate = this.#gates.get(m.subject);
     for (const msg of msgs) {
       this.counters.messagesIn++;
@@ -383,7 +403,7 @@ export class NatsShell {
     for (const effect of effects) {
       switch (effect.kind) {
         case 'send':
-          this.#enqueue(effect.subject, encode(effect.msg), stepUs);
+          this.#enqueue(effect.subject, encode(effect.msg), stepUs, this.options.propagation?.inject(effect.subject, effect.msg) ?? null);
           break;
         case 'setTimer':
           this.#setTimer(effect.name, effect.atUs);
@@ -395,6 +415,11 @@ export class NatsShell {
         }
         case 'log':
           this.#log[effect.level]({ event: effect.event, ...effect.fields }, effect.event);
+          break;
+        case 'span':
+          this.counters.spans++;
+          if (this.options.onSpan) this.options.onSpan(effect.span, this.clock);
+          else this.counters.spansDropped++;
           break;
         case 'lease':
           // Without a store, fail loudly rather than leave the core waiting for an answer that never comes.
@@ -412,15 +437,17 @@ export class NatsShell {
    * link delivery leaves together, as GSO does: consecutive sends to one
    * subject become one bus message. Order across subjects is kept.
    */
-  #enqueue(subject: string, data: Uint8Array, stepUs: number): void {
+  #enqueue(subject: string, data: Uint8Array, stepUs: number, traceparent: string | null): void {
     const last = this.#outbox[this.#outbox.length - 1];
     if (last !== undefined && last.subject === subject && last.bytes + data.length <= BATCH_MAX_BYTES) {
       last.parts.push(data);
       last.bytes += data.length;
+      // One header per bus message: a batch names the trace of its first sampled part.
+      last.traceparent ??= traceparent;
       // A stamped batch carries its latest step's clock: a permit check that was late shows.
       last.stepUs = Math.max(last.stepUs, stepUs);
     } else {
-      this.#outbox.push({ subject, parts: [data], bytes: data.length, stepUs });
+      this.#outbox.push({ subject, parts: [data], bytes: data.length, stepUs, traceparent });
       this.counters.outboxMaxBatches = Math.max(this.counters.outboxMaxBatches, this.#outbox.length);
     }
     if (!this.#flushQueued) {
@@ -434,10 +461,10 @@ export class NatsShell {
     const batches = this.#outbox;
     if (batches.length === 0) return;
     this.#outbox = [];
-    for (const b of batches) this.#publish(b.subject, b.parts, b.stepUs);
+    for (const b of batches) this.#publish(b.subject, b.parts, b.stepUs, b.traceparent);
   }
 
-  #publish(subject: string, parts: readonly Uint8Array[], stepUs: number): void {
+  #publish(subject: string, parts: readonly Uint8Array[], stepUs: number, traceparent: string | null): void {
     const data = parts.length === 1 ? parts[0]! : encodeBatch(parts);
     let h: MsgHdrs | undefined;
     if (parts.length > 1) {
@@ -449,6 +476,10 @@ export class NatsShell {
       h ??= natsHeaders();
       h.set(HEADER_HOST, stamp.host);
       h.set(HEADER_CLOCK_US, String(stepUs));
+    }
+    if (traceparent !== null) {
+      h ??= natsHeaders();
+      h.set(HEADER_TRACEPARENT, traceparent);
     }
     try {
       this.nc.publish(subject, data, h === undefined ? undefined : { headers: h });

@@ -1,5 +1,6 @@
 import { assert } from '../../assert.js';
 import { decode, encode } from '../../codec/codec.js';
+import type { SpanRecord } from '../../tracing/model.js';
 import type { WireMessage } from '../../codec/messages.js';
 import { messageTypeOf } from '../../codec/subjects.js';
 import { START, type Core, type Effect, type LeaseOp, type LeaseResult, type LogLevel } from '../types.js';
@@ -22,6 +23,8 @@ export interface SimRuntimeOptions {
   readonly busDelayUs: number;
   /** Receives every log effect; none by default (hot paths log nothing). */
   readonly onLog?: (entry: SimLogEntry) => void;
+  /** Receives every span, with who reported it (its times are on that actor's clock). */
+  readonly onSpan?: (span: SpanRecord, from: Publisher) => void;
   /** Drops a message on the bus (fault injection: partitions); counted as dropped. */
   readonly dropOnBus?: (subject: string, msg: WireMessage, nowUs: number) => boolean;
   /** Sees every message as it is published, with who published it (the simulator's auditor watches here). */
@@ -276,6 +279,9 @@ export class SimRuntime {
         }
         case 'log':
           this.options.onLog?.({ atUs: this.#nowUs, actor: actor.core.name, level: effect.level, event: effect.event, ...(effect.fields ? { fields: effect.fields } : {}) });
+          break;
+        case 'span':
+          this.options.onSpan?.(effect.span, actor.publisher);
           break;
       }
     }

@@ -25,7 +25,7 @@ function ship(capture: CheckpointCapture, epoch: number, base: boolean): Checkpo
   return [...chunks, makeManifest({ vmId: VM, term: TERM, epoch }, chunks, base)];
 }
 
-const feed = (b: StandbyImage, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => sentOn(b.onChunk(c), s.ckptAck) as CheckpointAck[]);
+const feed = (b: StandbyImage, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => sentOn(b.onChunk(c, 0), s.ckptAck) as CheckpointAck[]);
 
 describe('base image for a joining backup', () => {
   it('reaches an exact copy of memory within ceil(pages / seed pages per epoch) epochs, whatever the guest writes meanwhile', () => {

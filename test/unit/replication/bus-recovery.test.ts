@@ -368,15 +368,15 @@ describe('standby image: asked again', () => {
     const chunks = makeChunks(header, ChunkSource.STATE, [new Uint8Array(8).fill(1), new Uint8Array(8).fill(2), new Uint8Array(4).fill(3)]);
     const manifest = makeManifest(header, chunks, false);
     const acks = (effects: Effect[]) => sentOn(effects, s.ckptAck) as CheckpointAck[];
-    expect(acks(b.onChunk(chunks[0]!))).toEqual([]);
-    expect(acks(b.onChunk(chunks[2]!))).toEqual([]);
+    expect(acks(b.onChunk(chunks[0]!, 0))).toEqual([]);
+    expect(acks(b.onChunk(chunks[2]!, 0))).toEqual([]);
     // The first manifest may simply have overtaken a chunk: wait.
-    expect(acks(b.onChunk(manifest))).toEqual([]);
+    expect(acks(b.onChunk(manifest, 0))).toEqual([]);
     // The same manifest again (a probe): the chunk was lost.
-    expect(acks(b.onChunk(manifest))).toMatchObject([{ epoch: 1, ok: false, host: 'host-b' }]);
+    expect(acks(b.onChunk(manifest, 0))).toMatchObject([{ epoch: 1, ok: false, host: 'host-b' }]);
     expect(b.stats.incompleteNacks).toBe(1);
     // The resend: what was here already is a no-op, the missing chunk completes the epoch.
-    const resent = [...chunks, manifest].flatMap((c) => acks(b.onChunk(c)));
+    const resent = [...chunks, manifest].flatMap((c) => acks(b.onChunk(c, 0)));
     expect(resent).toMatchObject([
       { epoch: 1, ok: true, host: 'host-b' },
       { epoch: 1, ok: true, host: 'host-b' },

@@ -54,7 +54,7 @@ class Primary {
 }
 
 const acks = (effects: Effect[]) => sentOn(effects, v.ckptAck) as CheckpointAck[];
-const feed = (b: StandbyImage, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => b.onChunk(c));
+const feed = (b: StandbyImage, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => b.onChunk(c, 0));
 const fill = (mem: PagedMemory, addr: number, len: number, value: number) => mem.write(addr, new Uint8Array(len).fill(value));
 const stateOf = (epoch: number) => new TextEncoder().encode(`guest state of epoch ${epoch} `.repeat(20));
 
@@ -85,7 +85,7 @@ describe('StandbyImage', () => {
     expect(feed(b, [...chunks.slice(0, -1), manifest])).toEqual([]);
     expect(b.stats.appliedEpoch).toBe(0);
     expect(b.image.bytes.every((x) => x === 0)).toBe(true);
-    const done = b.onChunk(chunks.at(-1)!);
+    const done = b.onChunk(chunks.at(-1)!, 0);
     expect(done).toEqual([{ kind: 'send', subject: v.ckptAck, msg: { type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: true, reason: '', host: HOST } }]);
     expect(b.stats.appliedEpoch).toBe(1);
     expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
@@ -99,7 +99,7 @@ describe('StandbyImage', () => {
     expect(manifestFirst.stats.appliedEpoch).toBe(1);
     const manifestLast = standby();
     expect(feed(manifestLast, [...chunks].reverse())).toEqual([]);
-    expect(acks(manifestLast.onChunk(manifest))).toMatchObject([{ epoch: 1, ok: true }]);
+    expect(acks(manifestLast.onChunk(manifest, 0))).toMatchObject([{ epoch: 1, ok: true }]);
     const manifestMiddle = standby();
     const mid = Math.floor(chunks.length / 2);
     expect(acks(feed(manifestMiddle, [...chunks.slice(mid), manifest, ...chunks.slice(0, mid)]))).toMatchObject([{ epoch: 1, ok: true }]);

@@ -1,0 +1,101 @@
+import type { Effect } from '../runtime/types.js';
+import type { SpanName, TraceKey } from './model.js';
+import type { Sampler } from './sampling.js';
+
+/** Where spans go: a core's effect list, or anything that takes effects one by one. */
+export interface EffectSink {
+  push(effect: Effect): unknown;
+}
+
+interface Tracked {
+  readonly connId: number;
+  readonly offset: number;
+  readonly receivedAtUs: number;
+  /** Its epoch, once that epoch's end came; null before. */
+  epoch: number | null;
+  epochEndAtUs: number;
+  committed: boolean;
+}
+
+/**
+ * The path of sampled bytes through a service that holds output (the acker
+ * in speculative modes, the netbuffer in remus), as spans: `buffer` from
+ * arrival to the end of its epoch, `hold` from there to the commit that lets
+ * it out (linked to the epoch's commit span), then `wire.release` when it
+ * leaves, `retransmit` when it leaves again, and `replay` when a promoted
+ * service sends a byte it got from a checkpoint rather than from its guest.
+ * Stream offsets (seq − 1); bounded: beyond `maxTracked` bytes in flight
+ * the oldest is forgotten (counted).
+ */
+export class HeldBytesTracer {
+  readonly #tracked: Tracked[] = [];
+  /** Sends of each released sampled byte (for retransmission instances), the newest few. */
+  readonly #sends = new Map<number, number>();
+  forgotten = 0;
+
+  constructor(
+    readonly vmId: string,
+    readonly sampler: Sampler,
+    readonly maxTracked = 1_024,
+  ) {}
+
+  #key(connId: number, offset: number): TraceKey {
+    return { kind: 'segment', vmId: this.vmId, connId, offset };
+  }
+
+  #span(out: EffectSink, key: TraceKey, name: SpanName, parent: SpanName, startUs: number, endUs: number, attributes: Record<string, string | number | boolean> = {}, extra: { instance?: number; links?: { trace: TraceKey; name: SpanName }[] } = {}): void {
+    out.push({ kind: 'span', span: { trace: key, name, parent, startUs, endUs, attributes, ...extra } });
+  }
+
+  /** New bytes [start, end) arrived from the guest; `specAck`: and were acknowledged speculatively at once. */
+  received(connId: number, startOffset: number, endOffset: number, specAck: boolean, nowUs: number, out: EffectSink): void {
+    const offset = this.sampler.sampledIn(connId, startOffset, endOffset);
+    // Held already, or sent already (this copy is a retransmission: it shows as one when it leaves).
+    if (offset === null || this.#sends.has(offset) || this.#tracked.some((t) => t.connId === connId && t.offset === offset)) return;
+    if (this.#tracked.length >= this.maxTracked) {
+      this.#tracked.shift();
+      this.forgotten++;
+    }
+    this.#tracked.push({ connId, offset, receivedAtUs: nowUs, epoch: null, epochEndAtUs: 0, committed: false });
+    if (specAck) this.#span(out, this.#key(connId, offset), 'spec-ack', 'emit', nowUs, nowUs);
+  }
+
+  /** Epoch `epoch` ended with the byte before `endOffset`: what arrived before it belongs to it. */
+  epochEnded(epoch: number, endOffset: number, nowUs: number, out: EffectSink): void {
+    for (const t of this.#tracked) {
+      if (t.epoch !== null || t.offset >= endOffset) continue;
+      t.epoch = epoch;
+      t.epochEndAtUs = nowUs;
+      this.#span(out, this.#key(t.connId, t.offset), 'buffer', 'emit', t.receivedAtUs, nowUs, { epoch });
+    }
+  }
+
+  /** Epochs up to `epoch` committed: their bytes may leave. */
+  committed(epoch: number, nowUs: number, out: EffectSink): void {
+    for (const t of this.#tracked) {
+      if (t.committed || t.epoch === null || t.epoch > epoch) continue;
+      t.committed = true;
+      this.#span(out, this.#key(t.connId, t.offset), 'hold', 'buffer', t.epochEndAtUs, nowUs, { epoch: t.epoch }, { links: [{ trace: { kind: 'epoch', vmId: this.vmId, epoch: t.epoch }, name: 'commit' }] });
+    }
+  }
+
+  /** Bytes [start, end) left for the client; `retransmitReason` when they had left before. */
+  sent(connId: number, startOffset: number, endOffset: number, retransmitReason: string | null, nowUs: number, out: EffectSink): void {
+    const offset = this.sampler.sampledIn(connId, startOffset, endOffset);
+    if (offset === null) return;
+    const key = this.#key(connId, offset);
+    const i = this.#tracked.findIndex((t) => t.connId === connId && t.offset === offset);
+    const sends = this.#sends.get(offset) ?? 0;
+    this.#sends.set(offset, sends + 1);
+    if (this.#sends.size > this.maxTracked) this.#sends.delete(this.#sends.keys().next().value!);
+    if (i >= 0 && sends === 0) {
+      this.#tracked.splice(i, 1);
+      this.#span(out, key, 'wire.release', 'hold', nowUs, nowUs);
+    } else if (retransmitReason !== null || sends > 0) {
+      this.#span(out, key, 'retransmit', 'hold', nowUs, nowUs, { reason: retransmitReason ?? 'resend' }, { instance: sends });
+    } else {
+      // Never received here: it came in a checkpoint, and the primary before us may have sent it already.
+      this.#span(out, key, 'replay', 'hold', nowUs, nowUs, { reason: 'failover' });
+    }
+  }
+}

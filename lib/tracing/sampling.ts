@@ -1,0 +1,48 @@
+import { assert } from '../assert.js';
+
+/**
+ * Which packets are traced, decided the same way by every service without
+ * telling each other: a packet is sampled when it carries a sampled byte,
+ * and the sampled bytes of a connection's stream are one in every
+ * `strideBytes`, at offsets ≡ phase (mod stride), the phase a hash of the VM
+ * and connection. The guest's segment that carries one is the packet whose
+ * path is traced: its emit, its hold, the wire segment that carries that
+ * byte (whatever the acker's segmentation), its delivery.
+ */
+export interface Sampler {
+  /** The sampled byte in [startOffset, endOffset), or null. */
+  sampledIn(connId: number, startOffset: number, endOffset: number): number | null;
+}
+
+/** A stride for `rate` of full segments of `mssBytes`: each such segment carries one sampled byte at rate 1. */
+export function strideBytesFor(rate: number, mssBytes: number): number {
+  assert(rate > 0 && rate <= 1, `sample rate ${rate} outside (0, 1]`);
+  return Math.max(1, Math.round(mssBytes / rate));
+}
+
+function phaseOf(vmId: string, connId: number, strideBytes: number): number {
+  let h = 2166136261;
+  const text = `${vmId}/${connId}`;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619) >>> 0;
+  return h % strideBytes;
+}
+
+export function sampler(vmId: string, strideBytes: number): Sampler {
+  assert(Number.isSafeInteger(strideBytes) && strideBytes >= 1, `stride ${strideBytes}`);
+  const phases = new Map<number, number>();
+  return {
+    sampledIn(connId, startOffset, endOffset) {
+      if (endOffset <= startOffset) return null;
+      let phase = phases.get(connId);
+      if (phase === undefined) {
+        phase = phaseOf(vmId, connId, strideBytes);
+        phases.set(connId, phase);
+      }
+      const first = startOffset + ((((phase - startOffset) % strideBytes) + strideBytes) % strideBytes);
+      return first < endOffset ? first : null;
+    },
+  };
+}
+
+/** Nothing is sampled: tracing off costs one call per segment. */
+export const NO_SAMPLER: Sampler = { sampledIn: () => null };

@@ -1,0 +1,73 @@
+/**
+ * Traces over NATS: every service a process exporting OTLP/HTTP (protobuf)
+ * to a receiver of the test's own, which decodes what the exporters send. A
+ * sampled packet's spans, reported by four processes that never told each
+ * other its ids, form one trace in the right order.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { runOnNats } from '../../cli/launcher/nats-run.js';
+import { runConfigSchema } from '../../lib/config/run-config.js';
+import { OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
+import { withNats } from './support/nats.js';
+
+const nats = await withNats();
+const receiver = new OtlpReceiver();
+await receiver.start();
+afterAll(async () => {
+  await receiver.stop();
+  await nats?.stop();
+});
+
+const config = runConfigSchema.parse({ mode: 'spec', vmId: 'traced', durationS: 4, epochMs: 25, link: { bandwidthBitsPerSec: 50e6, rttMs: 2 } });
+const where = (s: ReceivedSpan) => `${String(s.resource['service.name'])}@${String(s.resource['specula.host'] ?? '')}`;
+
+describe.skipIf(nats === null)('traces over NATS, into an OTLP receiver', () => {
+  it('one sampled packet\'s spans from four service processes form one trace, each after its parent', { timeout: 120_000 }, async () => {
+    const saved = { ...process.env };
+    // The children inherit these: every service exports to the receiver and samples alike.
+    Object.assign(process.env, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '200', SPECULA_TRACE_SAMPLE: '0.05' });
+    let result;
+    try {
+      [result] = await runOnNats(config, { natsUrl: nats!.url });
+    } finally {
+      for (const k of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_BSP_SCHEDULE_DELAY', 'SPECULA_TRACE_SAMPLE']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
+    expect(result!.streamVerified).toBe(true);
+    expect(receiver.requests).toBeGreaterThan(0);
+
+    const traces = new Map<string, ReceivedSpan[]>();
+    for (const s of receiver.spans) traces.set(s.traceId, [...(traces.get(s.traceId) ?? []), s]);
+    const complete = [...traces.values()].filter((t) => ['emit', 'spec-ack', 'buffer', 'replicate', 'hold', 'wire.release', 'deliver'].every((n) => t.some((s) => s.name === n)));
+    console.log(`nats-tracing: ${receiver.spans.length} spans in ${traces.size} traces from ${receiver.requests} exports; ${complete.length} packets traced end to end`);
+    expect(complete.length).toBeGreaterThan(0);
+    for (const t of complete) {
+      const one = (name: string) => t.find((s) => s.name === name)!;
+      expect(new Set(t.map(where)).size, 'processes that reported a span of this packet').toBeGreaterThanOrEqual(4);
+      expect(where(one('emit'))).toMatch(/^guest@/);
+      expect(where(one('replicate'))).toMatch(/^guest@/);
+      expect(where(one('replicate'))).not.toBe(where(one('emit')));
+      expect(where(one('hold'))).toMatch(/^acker@/);
+      expect(where(one('deliver'))).toBe('client@');
+      // Every parent is in the trace, and each span starts no earlier than its parent (one machine's clock; µs rounding).
+      const ids = new Map(t.map((s) => [s.spanId, s]));
+      for (const s of t) {
+        if (s.name === 'emit') {
+          expect(s.parentSpanId).toBeNull();
+          continue;
+        }
+        const parent = ids.get(s.parentSpanId ?? '');
+        expect(parent, `${s.name}'s parent`).toBeDefined();
+        expect(s.startUnixUs).toBeGreaterThanOrEqual(parent!.startUnixUs - 1);
+      }
+      expect(one('hold').startUnixUs).toBe(one('buffer').endUnixUs);
+      expect(one('wire.release').startUnixUs).toBeGreaterThanOrEqual(one('hold').endUnixUs - 1);
+      expect(one('deliver').startUnixUs).toBeGreaterThan(one('wire.release').startUnixUs);
+    }
+    // Every epoch trace has its steps from the checkpointer, the guest and the backup.
+    const epochs = [...traces.values()].filter((t) => t.some((s) => s.name === 'commit') && t.some((s) => s.name === 'apply'));
+    expect(epochs.length).toBeGreaterThan(10);
+  });
+});
