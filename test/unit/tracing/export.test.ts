@@ -57,9 +57,9 @@ describe('trace files', () => {
     const text = waterfall(collected());
     const lines = text.split('\n');
     expect(lines[1]).toMatch(/^emit\s+guest@host-a\s+\+0\.000\s+0\.000/);
-    expect(lines.find((l) => l.trimStart().startsWith('hold'))).toMatch(/^    hold\s+acker@host-a\s+\+19\.000\s+5\.000/);
+    expect(lines.find((l) => l.trimStart().startsWith('hold'))).toMatch(/^ {4}hold\s+acker@host-a\s+\+19\.000\s+5\.000/);
     expect(lines.find((l) => l.includes('retransmit'))).toContain('retransmit (rto)');
-    expect(lines.find((l) => l.trimStart().startsWith('deliver'))).toMatch(/^        deliver\s+client\s+\+25\.000/);
+    expect(lines.find((l) => l.trimStart().startsWith('deliver'))).toMatch(/^ {8}deliver\s+client\s+\+25\.000/);
     expect(lines.at(-1)).toBe('total 239.000 ms');
   });
 });
