@@ -3,7 +3,7 @@ import { describeSchema, markdownTable, unwrap, type ConfigRow } from '../../lib
 import { runConfigSchema } from '../../lib/config/run-config.js';
 
 /** The sections of RunConfig that get a table of their own, in the order of the page. */
-export const CONFIG_SECTIONS = ['link', 'replicationLink', 'checkpoint', 'guest', 'buffers', 'hosts', 'failover', 'bus', 'faults', 'tcp', 'workload'] as const;
+export const CONFIG_SECTIONS = ['link', 'replicationLink', 'checkpoint', 'guest', 'buffers', 'hosts', 'failover', 'bus', 'faults', 'tracing', 'tcp', 'workload'] as const;
 
 const SECTION_TITLES: Record<(typeof CONFIG_SECTIONS)[number], string> = {
   link: 'Link',
@@ -15,6 +15,7 @@ const SECTION_TITLES: Record<(typeof CONFIG_SECTIONS)[number], string> = {
   failover: 'Failover',
   bus: 'Bus',
   faults: 'Faults',
+  tracing: 'Tracing',
   tcp: 'TCP',
   workload: 'Workload',
 };

@@ -137,7 +137,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     case 'epochBarrier': {
       const m = decodeWith(pb.EpochBarrier, 'EpochBarrier', bytes);
       requireSafe('EpochBarrier', { term: m.term, epoch: m.epoch });
-      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, base: m.base, stagedSources: m.stagedSources };
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, base: m.base, stagedSources: m.stagedSources, joinSeq: m.joinSeq };
     }
     case 'epochEnd': {
       const m = decodeWith(pb.EpochEnd, 'EpochEnd', bytes);

@@ -44,6 +44,8 @@ export interface EpochBarrier {
   readonly base: boolean;
   /** A repeated pause barrier: the sources (bit 1 << ChunkSource) the checkpointer holds in full already; 0 at first. */
   readonly stagedSources: number;
+  /** A base barrier: the seq of the assignment whose join it serves; 0 otherwise. */
+  readonly joinSeq: number;
 }
 
 export interface EpochEnd {

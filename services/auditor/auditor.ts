@@ -35,6 +35,12 @@ interface PrimaryView {
   lastBarrierEpoch: number;
   /** A joining backup's base is a barrier of a later epoch than this (the last one sent when it joined). */
   joinedAfterEpoch: number;
+  /**
+   * The assignment (seq) of the newest join: only a base barrier naming it
+   * protects (the checkpointer may act on a repeat of an assignment long
+   * after its first copy, once it has sent a base for the join before).
+   */
+  joinSeq: number;
 }
 
 /**
@@ -159,7 +165,7 @@ export class Auditor {
     if (p === null || p.host !== a.host || p.term !== a.term) {
       if (p !== null) this.stats.promotionsSeen++;
       // A new primary: the first one is protected from its first epoch; a promoted one runs alone (or its backup joins).
-      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch, lastBarrierEpoch: a.firstEpoch - 1, joinedAfterEpoch: a.firstEpoch - 1 };
+      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch, lastBarrierEpoch: a.firstEpoch - 1, joinedAfterEpoch: a.firstEpoch - 1, joinSeq: a.seq };
       return;
     }
     if (a.peerHost === p.peerHost && a.peerHost === '') return;
@@ -167,6 +173,7 @@ export class Auditor {
     p.peerHost = a.peerHost;
     p.protectedFromEpoch = Infinity;
     p.joinedAfterEpoch = p.lastBarrierEpoch;
+    p.joinSeq = a.seq;
   }
 
   #onBarrier(subject: string, b: EpochBarrier): void {
@@ -174,7 +181,8 @@ export class Auditor {
     if (p === null || b.term !== p.term || parseHostSubject(subject)?.host !== p.host) return;
     p.lastBarrierEpoch = Math.max(p.lastBarrierEpoch, b.epoch);
     // A repeat of a barrier sent before the join is not the join's base, whatever flag it carries.
-    if (!b.base || p.peerHost === '' || b.epoch <= p.joinedAfterEpoch) return;
+    // A base of an older join (the checkpointer had not yet heard of this one, and will start over when it does) protects nothing.
+    if (!b.base || p.peerHost === '' || b.epoch <= p.joinedAfterEpoch || b.joinSeq !== p.joinSeq) return;
     p.protectedFromEpoch = Math.min(p.protectedFromEpoch, b.epoch);
   }
 

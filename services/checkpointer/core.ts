@@ -94,7 +94,7 @@ export class CheckpointerCore implements Core {
     if (order === 'stale') return;
     if (order === 'newer' && this.#role !== 'stopped') {
       const primary = this.#primary;
-      if (a.role === 'primary' && primary !== null && primary.term === a.term) primary.changePeer(a.peerHost, nowUs, out);
+      if (a.role === 'primary' && primary !== null && primary.term === a.term) primary.changePeer(a.peerHost, nowUs, out, a.seq);
       else if (a.role === 'primary') this.#startPrimary(a, nowUs, out);
       else this.#stop(out);
       this.#role = a.role;
@@ -105,7 +105,7 @@ export class CheckpointerCore implements Core {
   #startPrimary(a: Assignment, nowUs: number, out: Effect[]): void {
     this.#stop(out);
     const { host: _host, subjects: _subjects, ckptAckSubject: _ack, statusIntervalUs: _status, ...shared } = this.options;
-    const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost, backupJoining: a.joining });
+    const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost, backupJoining: a.joining, joinSeq: a.seq });
     this.#primary = primary;
     this.history.push(primary);
     this.subscriptions = [...this.#idleSubscriptions, this.options.subjects.ckptStage, this.options.ckptAckSubject];

@@ -55,6 +55,8 @@ export interface PrimaryOptions {
   readonly backupHost: string;
   /** The backup joins now (its image is empty): it gets a base epoch, and epochs commit locally until then. */
   readonly backupJoining?: boolean;
+  /** The assignment that made it join (its seq): the base barrier names it. */
+  readonly joinSeq?: number;
   /** Report every epoch's spans (docs/tracing.md); off by default. */
   readonly traceEpochs?: boolean;
 }
@@ -127,6 +129,8 @@ export class PrimaryCheckpointer {
   /** A new backup joined: the next checkpoint is its base epoch. */
   #backupJoining = false;
   #baseEpoch = 0;
+  /** The assignment whose join the next (or current) base epoch serves. */
+  #joinSeq = 0;
   /** The backup whose acknowledgements commit epochs; a dropped one may live on, cut off, and still answer. */
   #peerHost: string;
   /** The last pause barrier sent, repeated while its checkpoint is incomplete. */
@@ -147,7 +151,7 @@ export class PrimaryCheckpointer {
     this.stats.lastLocalCommitEpoch = this.stats.lastCommittedEpoch;
     this.#unprotected = options.backupHost === '' || options.backupJoining === true;
     this.#peerHost = options.backupHost;
-    if (options.backupJoining === true && options.backupHost !== '') this.#gainBackup(options.backupHost);
+    if (options.backupJoining === true && options.backupHost !== '') this.#gainBackup(options.backupHost, options.joinSeq ?? 0);
   }
 
   /** The backup whose acknowledgements commit epochs ('' when none). */
@@ -184,9 +188,9 @@ export class PrimaryCheckpointer {
    * with an empty image, even on the host of the old one (it restarted): the
    * backup before it is gone, and the change that said so may have been lost.
    */
-  changePeer(peerHost: string, nowUs: number, out: Effect[]): void {
+  changePeer(peerHost: string, nowUs: number, out: Effect[], assignmentSeq = 0): void {
     this.#loseBackup(nowUs, out);
-    if (peerHost !== '') this.#gainBackup(peerHost);
+    if (peerHost !== '') this.#gainBackup(peerHost, assignmentSeq);
   }
 
   #send(event: EpochEvent, nowUs: number, out: Effect[]): void {
@@ -211,7 +215,7 @@ export class PrimaryCheckpointer {
           this.#baseEpoch = epoch;
           this.stats.backupsJoined++;
         }
-        const barrier: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, base, stagedSources: 0 };
+        const barrier: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, base, stagedSources: 0, joinSeq: base ? this.#joinSeq : 0 };
         this.#barrier = barrier;
         out.push({ kind: 'send', subject: s.epoch, msg: barrier });
         this.#armResend(nowUs, out);
@@ -340,10 +344,11 @@ export class PrimaryCheckpointer {
    * checkpoint goes to it, the first one as a base epoch (an empty image,
    * the whole speculative buffer). Until that barrier epochs commit locally.
    */
-  #gainBackup(host: string): void {
+  #gainBackup(host: string, joinSeq: number): void {
     if (!this.#unprotected || this.#backupJoining) return; // already protected, or already joining
     this.#backupJoining = true;
     this.#peerHost = host;
+    this.#joinSeq = joinSeq;
   }
 
   /** The backup is gone: commit what it never acknowledged, and from now on commit locally. */

@@ -122,7 +122,7 @@ describe('Auditor', () => {
       // The failover service replaced B by C: C joins from a base epoch.
       d.assign(A, 'primary', 1, 2, { peerHost: C, joining: true });
       d.commit(A, 1, 3).emit(A, 1, 3, 0, 10).release(A, 1, 3, 0, 10);
-      d.barrier(A, 1, 5, { base: true }).commit(A, 1, 4);
+      d.barrier(A, 1, 5, { base: true, joinSeq: 2 }).commit(A, 1, 4);
       expectNone(d);
       d.ack(C, 1, 5).commit(A, 1, 5);
       expectNone(d);
@@ -132,31 +132,46 @@ describe('Auditor', () => {
 
     it('a base barrier sent for one joining backup and repeated after another replaced it is not the new one’s base', () => {
       // C joins, the primary pauses epoch 5 as C's base; before 5 is staged C is dropped and B joins instead.
-      const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true }).barrier(A, 1, 5, { base: true });
+      const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true }).barrier(A, 1, 5, { base: true, joinSeq: 2 });
       d.assign(A, 'primary', 1, 3, { peerHost: B, joining: true });
       // The checkpointer repeats the barrier of 5 (its parts are late) and then commits 5 alone: B's base is a later epoch.
-      d.barrier(A, 1, 5, { base: true }).commit(A, 1, 5);
+      d.barrier(A, 1, 5, { base: true, joinSeq: 2 }).commit(A, 1, 5);
       expectNone(d);
-      d.barrier(A, 1, 6, { base: true }).commit(A, 1, 6);
+      d.barrier(A, 1, 6, { base: true, joinSeq: 3 }).commit(A, 1, 6);
+      expectOnly(d, 'output-commit', 'commit-without-ack', A);
+    });
+
+    it('a backup that restarted is announced again: a base the checkpointer sent before it heard of that protects nothing, the one after does', () => {
+      // C joins (seq 2) and restarts; the agent announces it again (seq 3) before the checkpointer, which lost the
+      // first copy of that assignment, pauses epoch 5 as the base of the join it knows (seq 2).
+      const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true });
+      d.assign(A, 'primary', 1, 3, { peerHost: C, joining: true });
+      d.barrier(A, 1, 5, { base: true, joinSeq: 2 });
+      // A repeat of seq 3 reaches it: it starts over, epoch 5 commits alone, and 6 is the base of the restarted C.
+      d.commit(A, 1, 5);
+      expectNone(d);
+      d.barrier(A, 1, 6, { base: true, joinSeq: 3 }).ack(C, 1, 6).commit(A, 1, 6);
+      expectNone(d);
+      d.commit(A, 1, 7);
       expectOnly(d, 'output-commit', 'commit-without-ack', A);
     });
 
     it('the first primary with a joining backup (a restart of its agent) is unprotected until the base barrier', () => {
       const d = new AuditDriver().assign(A, 'primary', 1, 1, { peerHost: B, joining: true }).commit(A, 1, 1);
       expectNone(d);
-      d.barrier(A, 1, 2, { base: true }).commit(A, 1, 2);
+      d.barrier(A, 1, 2, { base: true, joinSeq: 1 }).commit(A, 1, 2);
       expectOnly(d, 'output-commit', 'commit-without-ack', A);
     });
 
     it('only the primary’s own base barrier of its term protects', () => {
       const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true });
-      d.barrier(B, 1, 3, { base: true }).barrier(A, 2, 3, { base: true }).barrier(A, 1, 3);
+      d.barrier(B, 1, 3, { base: true, joinSeq: 2 }).barrier(A, 2, 3, { base: true, joinSeq: 2 }).barrier(A, 1, 3);
       d.commit(A, 1, 3).commit(A, 1, 4);
       expectNone(d);
     });
 
     it('an assignment repeated, or delayed behind a newer one, does not reset protection', () => {
-      const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true }).barrier(A, 1, 5, { base: true });
+      const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true }).barrier(A, 1, 5, { base: true, joinSeq: 2 });
       // The agent sends the same assignment again to a checkpointer that missed it; a copy of the first arrives late.
       d.assign(A, 'primary', 1, 2, { peerHost: C, joining: true }).assign(A, 'primary', 1, 1, { peerHost: B });
       d.commit(A, 1, 5);

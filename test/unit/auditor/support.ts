@@ -31,7 +31,7 @@ export const assignment = (host: string, role: Assignment['role'], term: number,
 export const releasePermit = (host: string, term: number, untilUs = FOREVER_US): ReleasePermit => ({ type: 'releasePermit', vmId: VM, host, term, untilUs });
 export const ack = (host: string, term: number, epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok, reason: ok ? '' : 'bad', host });
 export const commit = (term: number, epoch: number): EpochCommit => ({ type: 'epochCommit', vmId: VM, term, epoch });
-export const barrier = (term: number, epoch: number, extra: Partial<EpochBarrier> = {}): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term, epoch, base: false, stagedSources: 0, ...extra });
+export const barrier = (term: number, epoch: number, extra: Partial<EpochBarrier> = {}): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term, epoch, base: false, stagedSources: 0, joinSeq: 0, ...extra });
 export const guestStatus = (host: string, term: number, extra: Partial<ServiceStatus> = {}): ServiceStatus => ({
   type: 'serviceStatus',
   vmId: VM,

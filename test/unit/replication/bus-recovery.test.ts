@@ -40,7 +40,7 @@ describe('guest: repeated and lost barriers', () => {
     if (vm === null) throw new Error('the guest runs no VM');
     return vm;
   };
-  const barrier = (epoch: number): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term: 1, epoch, base: false, stagedSources: 0 });
+  const barrier = (epoch: number): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term: 1, epoch, base: false, stagedSources: 0, joinSeq: 0 });
   const sentParts = (effects: Effect[]) => ({ ends: sentOn(effects, hs.txEpoch) as EpochEnd[], chunks: chunksOn(effects, hs.ckptStage) });
 
   it('answers a repeated pause barrier of the epoch it is paused in with the same EpochEnd and parts, byte for byte', () => {

@@ -83,7 +83,7 @@ describe('PrimaryCheckpointer', () => {
   it('sends a pausing barrier for epoch 1 under its term to its host’s epoch subject when the epoch timer fires', () => {
     const p = primary({ term: 4 });
     const effects = fire(p, 'ckpt.epoch', EPOCH_US);
-    expect(effects).toEqual([{ kind: 'send', subject: hs.epoch, msg: { type: 'epochBarrier', vmId: VM, term: 4, epoch: 1, base: false, stagedSources: 0 } }]);
+    expect(effects).toEqual([{ kind: 'send', subject: hs.epoch, msg: { type: 'epochBarrier', vmId: VM, term: 4, epoch: 1, base: false, stagedSources: 0, joinSeq: 0 } }]);
     expect(p.state).toBe('pausing');
   });
 
@@ -237,7 +237,7 @@ describe('PrimaryCheckpointer', () => {
     expect(p.state).toBe('throttled');
     const effects = ack(p, 1, 70_000);
     expect(commits(effects)).toEqual([1]);
-    expect(barriers(effects)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, base: false, stagedSources: 0 }]);
+    expect(barriers(effects)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, base: false, stagedSources: 0, joinSeq: 0 }]);
     expect(p.state).toBe('pausing');
     // The commit latency is measured from the barrier, not from the epoch timer.
     for (const c of parts(2)) stage(p, c, 70_010);
@@ -270,7 +270,7 @@ describe('PrimaryCheckpointer', () => {
     expect(p.unprotected).toBe(true);
     expect(p.peerHost).toBe('host-c');
     const { barrier, transfer } = checkpoint(p, 0);
-    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 5, base: true, stagedSources: 0 }]);
+    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 5, base: true, stagedSources: 0, joinSeq: 0 }]);
     expect(commits(transfer)).toEqual([]);
     const sent = dataChunks(transfer, 'host-c');
     expect(sent.at(-1)).toMatchObject({ source: ChunkSource.MANIFEST, epoch: 5, base: true });
@@ -286,7 +286,7 @@ describe('PrimaryCheckpointer', () => {
     expect(changePeer(p, 'host-c', 60_000)).toEqual([]);
     expect(p.peerHost).toBe('host-c');
     const { barrier, transfer } = checkpoint(p, 100_000);
-    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, base: true, stagedSources: 0 }]);
+    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, base: true, stagedSources: 0, joinSeq: 0 }]);
     expect(commits(transfer)).toEqual([]);
     const sent = dataChunks(transfer, 'host-c');
     expect(sent).toHaveLength(parts(2).length + 1);
