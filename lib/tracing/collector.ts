@@ -37,22 +37,34 @@ export function collect(span: SpanRecord, service: string, host: string | null):
   };
 }
 
-/** The spans of a run, up to `maxSpans`; more are counted, not kept. */
+/**
+ * The spans of a run, up to `maxSpans`; more are counted, not kept. A run
+ * keeps the records as the cores made them; ids and attributes are worked
+ * out once, when the spans are read (after the run, for export).
+ */
 export class SpanCollector {
-  readonly #spans: CollectedSpan[] = [];
+  readonly #records: { readonly span: SpanRecord; readonly service: string; readonly host: string | null }[] = [];
+  #collected: CollectedSpan[] | null = null;
   dropped = 0;
 
   constructor(readonly maxSpans: number) {}
 
   add(span: SpanRecord, service: string, host: string | null): void {
-    if (this.#spans.length >= this.maxSpans) {
+    if (this.#records.length >= this.maxSpans) {
       this.dropped++;
       return;
     }
-    this.#spans.push(collect(span, service, host));
+    this.#records.push({ span, service, host });
+    this.#collected = null;
+  }
+
+  /** Spans kept so far. */
+  get count(): number {
+    return this.#records.length;
   }
 
   get spans(): readonly CollectedSpan[] {
-    return this.#spans;
+    this.#collected ??= this.#records.map((r) => collect(r.span, r.service, r.host));
+    return this.#collected;
   }
 }

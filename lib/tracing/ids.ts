@@ -2,25 +2,29 @@ import type { SpanName, TraceKey } from './model.js';
 
 /**
  * Trace and span ids from the protocol's identity: W3C sizes (16 and 8
- * bytes, lowercase hex, never all zero), the same in every process. A
- * 64-bit FNV-1a over the key's text, twice with different bases for the
- * trace id: ids only have to be unique among a deployment's traces, not
- * secret.
+ * bytes, lowercase hex, never all zero), the same in every process. Each 32
+ * bits is a 32-bit FNV-1a of the key's text with its own offset basis: ids
+ * only have to be unique among a deployment's traces, not secret, and a
+ * span is hashed on the hot path of a traced run.
  */
-const FNV_OFFSET = 0xcbf29ce484222325n;
-const FNV_PRIME = 0x100000001b3n;
-const MASK_64 = (1n << 64n) - 1n;
+const FNV_PRIME_32 = 16777619;
+/** FNV-1a's offset basis, then others from the golden-ratio sequence: independent halves. */
+const BASES = [0x811c9dc5, 0x9e3779b9, 0x3c6ef372, 0xdaa66d2b];
 
-function fnv1a64(text: string, basis = FNV_OFFSET): bigint {
-  let h = basis;
-  for (let i = 0; i < text.length; i++) {
-    h ^= BigInt(text.charCodeAt(i));
-    h = (h * FNV_PRIME) & MASK_64;
-  }
-  return h === 0n ? 1n : h;
+function fnv1a32(text: string, basis: number): number {
+  let h = basis >>> 0;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME_32) >>> 0;
+  return h;
 }
 
-const hex64 = (n: bigint) => n.toString(16).padStart(16, '0');
+const hex32 = (n: number) => n.toString(16).padStart(8, '0');
+
+function hexId(text: string, words: number): string {
+  let id = '';
+  for (let i = 0; i < words; i++) id += hex32(fnv1a32(text, BASES[i]!));
+  // All zero is not a valid W3C id.
+  return /^0+$/.test(id) ? `${id.slice(0, -1)}1` : id;
+}
 
 export function traceKeyText(key: TraceKey): string {
   return key.kind === 'segment' ? `segment/${key.vmId}/${key.connId}/${key.offset}` : `epoch/${key.vmId}/${key.epoch}`;
@@ -28,11 +32,10 @@ export function traceKeyText(key: TraceKey): string {
 
 /** 32 hex digits. */
 export function traceIdOf(key: TraceKey): string {
-  const text = traceKeyText(key);
-  return hex64(fnv1a64(text)) + hex64(fnv1a64(text, FNV_OFFSET ^ 0x9e3779b97f4a7c15n));
+  return hexId(traceKeyText(key), 4);
 }
 
 /** 16 hex digits; `instance` tells apart spans of one name in a trace. */
 export function spanIdOf(key: TraceKey, name: SpanName, instance = 0): string {
-  return hex64(fnv1a64(`${traceKeyText(key)}#${name}#${instance}`));
+  return hexId(`${traceKeyText(key)}#${name}#${instance}`, 2);
 }
