@@ -5,7 +5,8 @@
  * OTEL_* variables say (OTLP over http/protobuf to
  * OTEL_EXPORTER_OTLP_ENDPOINT by default).
  */
-import { ROOT_CONTEXT, SpanKind, TraceFlags, propagation, trace, type HrTime, type Link } from '@opentelemetry/api';
+import { DiagLogLevel, ROOT_CONTEXT, SpanKind, TraceFlags, diag, propagation, trace, type HrTime, type Link } from '@opentelemetry/api';
+import type { Logger } from './logger.js';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { RandomIdGenerator } from '@opentelemetry/sdk-trace-base';
@@ -85,10 +86,29 @@ export interface OtelProcess {
   readonly service: string;
   readonly host: string | null;
   readonly vms: readonly string[];
+  /** Where the SDK's own warnings and errors go (an exporter that cannot reach its collector). */
+  readonly logger: Logger;
 }
+
+/** The SDK's complaints (an unreachable collector fails every batch) are logged at most this often. */
+const DIAG_LOG_INTERVAL_MS = 60_000;
 
 /** Starts the OTel SDK for a service process; the resource says which service, host and VMs it is. */
 export function startOtelTracing(p: OtelProcess): OtelTracing {
+  let lastDiagMs = -Infinity;
+  let suppressed = 0;
+  const report = (level: 'warn' | 'error') => (message: string, ...args: unknown[]) => {
+    const now = performance.now();
+    if (now - lastDiagMs < DIAG_LOG_INTERVAL_MS) {
+      suppressed++;
+      return;
+    }
+    lastDiagMs = now;
+    p.logger[level]({ event: 'otel.diag', suppressedSinceLast: suppressed, detail: args.map(String).join(' ').slice(0, 500) }, `tracing: ${message}`);
+    suppressed = 0;
+  };
+  const quiet = () => undefined;
+  diag.setLogger({ error: report('error'), warn: report('warn'), info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN);
   const ids = new DerivedIds();
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({

@@ -181,7 +181,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   });
   const vms = instances.map((i) => i.config.vmId);
   const logger = options.logger ?? createLogger({ role: def.name, vm: vms.join(',') });
-  const otel = tracing ? (await import('./otel.js')).startOtelTracing({ service: def.name, host, vms }) : null;
+  const otel = tracing ? (await import('./otel.js')).startOtelTracing({ service: def.name, host, vms, logger }) : null;
   let shells: NatsShell[] = [];
   let ready = false;
   // Up before the connection, so a liveness probe answers while it is made; ready once every shell serves.
