@@ -18,6 +18,7 @@ export function guestReport(guest: GuestCore): Record<string, unknown> {
   return {
     role: guest.role,
     pausedUsTotal: sum((vm) => vm.stats.pausedUsTotal),
+    checkpointPagesSent: sum((vm) => vm.capture?.stats.pagesSent ?? 0),
     retransmits: sum((vm) => vm.tcp.stats.retransmits),
     fastRetransmits: sum((vm) => vm.tcp.stats.fastRetransmits),
     timeouts: sum((vm) => vm.tcp.stats.timeouts),

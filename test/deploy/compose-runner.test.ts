@@ -144,6 +144,25 @@ describe.skipIf(skip)('docker-compose.yml, its services as local processes', () 
     }
   });
 
+  it('every service serves Prometheus metrics on its health port: the failover, the new primary\'s checkpoints and their commit latency', { timeout: 30_000 }, async () => {
+    const scrape = async (service: string) => {
+      const res = await fetch(`http://127.0.0.1:${runner.healthPort(service)}/metrics`);
+      expect(res.status, service).toBe(200);
+      return res.text();
+    };
+    const value = (text: string, metric: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${metric}{`) || l.startsWith(`${metric} `));
+      return line === undefined ? null : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    expect(value(await scrape('failover'), 'specula_failovers_total')).toBe(1);
+    const checkpointer = await scrape('host-b-checkpointer');
+    expect(value(checkpointer, 'specula_checkpoints_total')).toBeGreaterThan(0);
+    expect(value(checkpointer, 'specula_commit_latency_seconds_count')).toBeGreaterThan(0);
+    expect(checkpointer).toContain('specula_commit_latency_seconds_bucket{vm="vm1",otel_scope_name="specula",le="0.01"}');
+    expect(value(await scrape('host-b-acker'), 'specula_spec_buffer_bytes')).not.toBeNull();
+    expect(value(await scrape('host-b-guest'), 'specula_pause_seconds_total')).toBeGreaterThan(0);
+  });
+
   it('stops every service cleanly, and none was refused a subject it needed', { timeout: 30_000 }, async () => {
     await runner.down();
     const survivors = [...compose.services.values()].filter((s) => s.image === IMAGE && s.profiles.length === 0 && !PRIMARY_SERVICES.includes(s.name));

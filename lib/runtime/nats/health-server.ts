@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { TransportError } from '../../errors.js';
 
 /** The paths a container orchestrator probes. */
@@ -7,6 +7,8 @@ export const HEALTH_PATHS = {
   live: '/healthz',
   /** Every VM's shell runs and the connection to NATS is up. A readiness probe, and the image's healthcheck. */
   ready: '/readyz',
+  /** The process's metrics in Prometheus's text format. */
+  metrics: '/metrics',
 } as const;
 
 export interface HealthServer {
@@ -17,10 +19,10 @@ export interface HealthServer {
 /**
  * A small HTTP endpoint for probes: `/healthz` answers 200 while the event
  * loop turns, `/readyz` 200 when `ready()` says so and 503 otherwise, each
- * with a JSON body. Anything else is 404. Listens on every interface (a
+ * with a JSON body; `/metrics` for Prometheus when given. Anything else is 404. Listens on every interface (a
  * probe comes from outside the container).
  */
-export async function startHealthServer(port: number, ready: () => boolean, describe: () => Record<string, unknown> = () => ({})): Promise<HealthServer> {
+export async function startHealthServer(port: number, ready: () => boolean, describe: () => Record<string, unknown> = () => ({}), metrics?: (req: IncomingMessage, res: ServerResponse) => void): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, body: Record<string, unknown>) => {
@@ -33,7 +35,8 @@ export async function startHealthServer(port: number, ready: () => boolean, desc
       const ok = ready();
       return send(ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', ...describe() });
     }
-    return send(404, { error: `no such path; try ${HEALTH_PATHS.live} or ${HEALTH_PATHS.ready}` });
+    if (path === HEALTH_PATHS.metrics && metrics !== undefined) return metrics(req, res);
+    return send(404, { error: `no such path; try ${HEALTH_PATHS.live}, ${HEALTH_PATHS.ready}${metrics ? ` or ${HEALTH_PATHS.metrics}` : ''}` });
   });
   // A probe holds no connection open: a stuck one must not keep the process from stopping.
   server.keepAliveTimeout = 1_000;

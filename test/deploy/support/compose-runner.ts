@@ -180,6 +180,13 @@ export class ComposeRunner {
     return p;
   }
 
+  /** The loopback port a specula service's health server (and /metrics) listens on here. */
+  healthPort(service: string): number {
+    const p = this.#healthPorts.get(service);
+    if (p === undefined) throw new Error(`${service} has no health port`);
+    return p;
+  }
+
   /** `docker compose kill -s SIGKILL …`. */
   kill(names: readonly string[], signal: NodeJS.Signals = 'SIGKILL'): void {
     for (const n of names) this.#children.get(n)?.kill(signal);

@@ -1,0 +1,124 @@
+/**
+ * A service process's metrics through OpenTelemetry, read by Prometheus at
+ * /metrics on the process's health port. The instruments observe what the
+ * process already reports on the bus (each service its own counters), so a
+ * scrape and a report always agree; each service exports what it has.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Attributes, type Meter, type ObservableResult } from '@opentelemetry/api';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { AggregationType, MeterProvider } from '@opentelemetry/sdk-metrics';
+import { HISTOGRAM_RESOLUTION, type Histogram } from '../../results/histogram.js';
+import type { ShellCounters } from './shell.js';
+
+/** What one VM's service reports (its report() and its shell's counters). */
+export interface VmReport {
+  readonly vmId: string;
+  readonly epochMs: number;
+  readonly stats: Readonly<Record<string, unknown>>;
+  readonly shell: ShellCounters;
+}
+
+export interface ServiceMetrics {
+  /** Serves the Prometheus text format. */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  shutdown(): Promise<void>;
+}
+
+/** Commit latency buckets, in seconds: one epoch-scale decade around the paper's point. */
+const COMMIT_LATENCY_BOUNDARIES_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** `key`, or the sum of every key that ends with it (staleTermDrops, staleTermRejections, …). */
+function sumOf(stats: Readonly<Record<string, unknown>>, suffix: string): number | null {
+  let total: number | null = null;
+  for (const [k, v] of Object.entries(stats)) {
+    const n = num(v);
+    if (n !== null && k.toLowerCase().endsWith(suffix.toLowerCase())) total = (total ?? 0) + n;
+  }
+  return total;
+}
+
+/** An observable metric: its name, help, unit and how to read it from one VM's report (null: this service has none). */
+interface Reading {
+  readonly name: string;
+  readonly help: string;
+  readonly unit: string;
+  readonly kind: 'counter' | 'gauge';
+  readonly read: (r: VmReport) => number | null;
+}
+
+const READINGS: readonly Reading[] = [
+  { name: 'specula_epoch_length_seconds', help: 'Configured checkpoint epoch', unit: 's', kind: 'gauge', read: (r) => r.epochMs / 1000 },
+  { name: 'specula_checkpoints', help: 'Checkpoints committed on the backup', unit: '', kind: 'counter', read: (r) => num(r.stats.checkpoints) },
+  { name: 'specula_checkpoint_bytes', help: 'Checkpoint bytes sent to the backup', unit: 'By', kind: 'counter', read: (r) => num(r.stats.checkpointBytesTotal) },
+  { name: 'specula_checkpoint_pages', help: 'Guest pages captured into checkpoints', unit: '', kind: 'counter', read: (r) => num(r.stats.checkpointPagesSent) },
+  { name: 'specula_pause_seconds', help: 'Time the guest spent paused for its checkpoints', unit: 's', kind: 'counter', read: (r) => (num(r.stats.pausedUsTotal) === null ? null : num(r.stats.pausedUsTotal)! / 1e6) },
+  { name: 'specula_held_bytes', help: 'Output the netbuffer holds now', unit: 'By', kind: 'gauge', read: (r) => num(r.stats.heldBytes) },
+  { name: 'specula_spec_buffer_bytes', help: 'Bytes in the acker\'s speculative buffer now', unit: 'By', kind: 'gauge', read: (r) => num(r.stats.specBufferBytes) },
+  { name: 'specula_goodput_bits_per_second', help: 'Goodput the client received over its transfer', unit: 'bit/s', kind: 'gauge', read: (r) => num(r.stats.goodputBitsPerSec) },
+  { name: 'specula_retransmits', help: 'TCP retransmissions (the guest\'s, or the acker\'s wire side)', unit: '', kind: 'counter', read: (r) => num(r.stats.retransmits) },
+  { name: 'specula_stale_term_rejections', help: 'Messages of an older or another term dropped', unit: '', kind: 'counter', read: (r) => sumOf(r.stats, 'staleTermDrops') },
+  { name: 'specula_failovers', help: 'Backups promoted by the failover service', unit: '', kind: 'counter', read: (r) => num(r.stats.failovers) },
+  { name: 'specula_reprotections', help: 'Spares that joined as the new backup', unit: '', kind: 'counter', read: (r) => num(r.stats.reprotections) },
+  { name: 'specula_bus_messages_out', help: 'Messages published on NATS', unit: '', kind: 'counter', read: (r) => r.shell.messagesOut },
+  { name: 'specula_bus_decode_errors', help: 'Bus messages that did not decode, dropped', unit: '', kind: 'counter', read: (r) => r.shell.decodeErrors },
+  { name: 'specula_bus_permission_violations', help: 'Publishes and subscriptions NATS refused to this process', unit: '', kind: 'counter', read: (r) => r.shell.permissionViolations },
+];
+
+function observe(meter: Meter, reading: Reading, reports: () => readonly VmReport[]): void {
+  const callback = (result: ObservableResult<Attributes>) => {
+    for (const r of reports()) {
+      const v = reading.read(r);
+      if (v !== null) result.observe(v, { vm: r.vmId });
+    }
+  };
+  // Units are in the names, as Prometheus has them (_seconds, _bytes).
+  const options = reading.unit === '' ? { description: reading.help } : { description: reading.help, unit: reading.unit };
+  if (reading.kind === 'counter') meter.createObservableCounter(reading.name, options).addCallback(callback);
+  else meter.createObservableGauge(reading.name, options).addCallback(callback);
+}
+
+/**
+ * Metrics of a process: the observable readings above, and the commit
+ * latency as an OTel histogram fed from the checkpointer's reported
+ * histogram (each new sample once, at its bucket's value: within 2%).
+ */
+export function startServiceMetrics(p: { readonly service: string; readonly host: string | null; readonly reports: () => readonly VmReport[] }): ServiceMetrics {
+  const exporter = new PrometheusExporter({ preventServerStart: true });
+  const provider = new MeterProvider({
+    resource: resourceFromAttributes({ 'service.name': p.service, 'service.namespace': 'specula', ...(p.host === null ? {} : { 'specula.host': p.host }) }),
+    readers: [exporter],
+    views: [{ instrumentName: 'specula_commit_latency_seconds', aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: COMMIT_LATENCY_BOUNDARIES_S } } }],
+  });
+  const meter = provider.getMeter('specula');
+  for (const reading of READINGS) observe(meter, reading, p.reports);
+  const commitLatency = meter.createHistogram('specula_commit_latency_seconds', { description: 'From an epoch\'s pause to its commit', unit: 's' });
+  // Per VM, the counts of the reported histogram already recorded.
+  const recorded = new Map<string, Histogram>();
+  const recordNewCommits = () => {
+    for (const r of p.reports()) {
+      const h = r.stats.commitLatencyUs as Histogram | undefined;
+      if (h === undefined) continue;
+      const seen = recorded.get(r.vmId) ?? {};
+      for (const [bucket, count] of Object.entries(h)) {
+        const fresh = count - (seen[bucket] ?? 0);
+        const b = Number(bucket);
+        // The bucket's lower edge, (1 + HISTOGRAM_RESOLUTION)^b µs; 0 for the zero bucket.
+        const seconds = b < 0 ? 0 : Math.pow(1 + HISTOGRAM_RESOLUTION, b) / 1e6;
+        for (let i = 0; i < fresh; i++) commitLatency.record(seconds, { vm: r.vmId });
+        seen[bucket] = count;
+      }
+      recorded.set(r.vmId, seen);
+    }
+  };
+  return {
+    handle(req, res) {
+      recordNewCommits();
+      exporter.getMetricsRequestHandler(req, res);
+    },
+    shutdown: () => provider.shutdown(),
+  };
+}

@@ -1,0 +1,55 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { histogramOf } from '../../../lib/results/histogram.js';
+import { startHealthServer, type HealthServer } from '../../../lib/runtime/nats/health-server.js';
+import { startServiceMetrics, type VmReport } from '../../../lib/runtime/nats/metrics.js';
+import type { ShellCounters } from '../../../lib/runtime/nats/shell.js';
+
+const shell = { messagesOut: 7, decodeErrors: 1, permissionViolations: 0 } as ShellCounters;
+let closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(closers.map((c) => c()));
+  closers = [];
+});
+
+async function serve(reports: () => VmReport[]) {
+  const metrics = startServiceMetrics({ service: 'checkpointer', host: 'host-a', reports });
+  const server: HealthServer = await startHealthServer(0, () => true, () => ({}), (req, res) => metrics.handle(req, res));
+  closers.push(() => server.close(), () => metrics.shutdown());
+  return async () => (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+}
+const value = (text: string, metric: string) => {
+  const line = text.split('\n').find((l) => l.startsWith(`${metric}{`));
+  return line === undefined ? null : Number(line.slice(line.lastIndexOf(' ') + 1));
+};
+
+describe('service metrics for Prometheus', () => {
+  it('observe what the service reports, per VM, and only what it has', async () => {
+    const stats: Record<string, unknown> = { checkpoints: 12, checkpointBytesTotal: 4096, staleTermDrops: 2, barrierStaleTermDrops: 1 };
+    const scrape = await serve(() => [{ vmId: 'vm1', epochMs: 25, stats, shell }]);
+    const text = await scrape();
+    expect(value(text, 'specula_checkpoints_total')).toBe(12);
+    expect(value(text, 'specula_checkpoint_bytes_total')).toBe(4096);
+    expect(value(text, 'specula_epoch_length_seconds')).toBe(0.025);
+    expect(value(text, 'specula_stale_term_rejections_total')).toBe(3);
+    expect(value(text, 'specula_bus_decode_errors_total')).toBe(1);
+    expect(text).not.toContain('specula_failovers_total'); // not a failover service
+    expect(text).toContain('service_name="checkpointer"');
+    stats.checkpoints = 13;
+    expect(value(await scrape(), 'specula_checkpoints_total')).toBe(13);
+  });
+
+  it('turn the reported commit-latency histogram into an OTel histogram, each sample once, within 2%', async () => {
+    const latenciesUs = [3_000, 4_000, 4_500, 30_000];
+    const stats: Record<string, unknown> = { commitLatencyUs: histogramOf(latenciesUs) };
+    const scrape = await serve(() => [{ vmId: 'vm1', epochMs: 25, stats, shell }]);
+    let text = await scrape();
+    expect(value(text, 'specula_commit_latency_seconds_count')).toBe(4);
+    expect(value(text, 'specula_commit_latency_seconds_sum')).toBeCloseTo(0.0415, 3);
+    expect(text).toMatch(/specula_commit_latency_seconds_bucket\{vm="vm1",otel_scope_name="specula",le="0.005"\} 3/);
+    // Two more commits: only they are added, however often it is scraped.
+    stats.commitLatencyUs = histogramOf([...latenciesUs, 5_500, 6_000]);
+    await scrape();
+    text = await scrape();
+    expect(value(text, 'specula_commit_latency_seconds_count')).toBe(6);
+  });
+});
