@@ -6,12 +6,13 @@ import { natsModes } from './nats-modes.bench.js';
 import { natsNativeVersusRaw } from './nats.bench.js';
 import { simulatorSpeed, speculativeSimulatorSpeed } from './simulator.bench.js';
 import { tracingCost } from './tracing.bench.js';
+import { natsTracingCost } from './nats-tracing.bench.js';
 
 /**
  * `npm run bench`: runs every benchmark, prints one line each with its target,
  * and writes bench/results/latest.json. Exit code 1 if a target is missed.
  */
-const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { simulator: simulatorSpeed, 'simulator-spec': speculativeSimulatorSpeed, experiment: defaultSweep, nats: natsNativeVersusRaw, 'nats-modes': natsModes, tracing: tracingCost };
+const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { simulator: simulatorSpeed, 'simulator-spec': speculativeSimulatorSpeed, experiment: defaultSweep, nats: natsNativeVersusRaw, 'nats-modes': natsModes, tracing: tracingCost, 'nats-tracing': natsTracingCost };
 /** `npm run bench -- simulator` runs only the benchmarks named. */
 const only = process.argv.slice(2);
 const records: BenchRecord[] = [];

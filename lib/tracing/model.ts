@@ -15,7 +15,7 @@ export type TraceKey = { readonly kind: 'segment'; readonly vmId: string; readon
 /** The steps of a segment's trace, in path order. */
 export const SEGMENT_SPANS = ['emit', 'spec-ack', 'buffer', 'replicate', 'hold', 'wire.release', 'retransmit', 'replay', 'deliver'] as const;
 /** The steps of an epoch's trace. */
-export const EPOCH_SPANS = ['epoch', 'pause', 'copy', 'transfer', 'apply', 'commit'] as const;
+export const EPOCH_SPANS = ['epoch', 'pause', 'copy', 'transfer', 'apply', 'ack', 'commit'] as const;
 export type SpanName = (typeof SEGMENT_SPANS)[number] | (typeof EPOCH_SPANS)[number];
 
 export type SpanAttributes = Readonly<Record<string, string | number | boolean>>;

@@ -233,7 +233,9 @@ export class StandbyImage {
       this.#pending.delete(epoch);
       this.#ack(out, epoch, true, '');
       if (this.options.traceEpochs === true) {
-        out.push({ kind: 'span', span: { trace: { kind: 'epoch', vmId: this.options.vmId, epoch }, name: 'apply', parent: 'transfer', startUs: pending.firstAtUs, endUs: nowUs, attributes: { host: this.options.host, chunks: chunks.length } } });
+        const trace = { kind: 'epoch' as const, vmId: this.options.vmId, epoch };
+        out.push({ kind: 'span', span: { trace, name: 'apply', parent: 'transfer', startUs: pending.firstAtUs, endUs: nowUs, attributes: { host: this.options.host, chunks: chunks.length } } });
+        out.push({ kind: 'span', span: { trace, name: 'ack', parent: 'apply', startUs: nowUs, endUs: nowUs, attributes: { host: this.options.host } } });
       }
     }
   }

@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { runOnNats } from '../../cli/launcher/nats-run.js';
 import { runConfigSchema } from '../../lib/config/run-config.js';
-import { OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
+import { OtlpReceiver, type ReceivedSpan } from '../../bench/support/otlp-receiver.js';
 import { withNats } from './support/nats.js';
 
 const nats = await withNats();

@@ -65,12 +65,14 @@ describe('traces in the simulator', () => {
     expect(Math.abs(p99 / spec.result.commitLatencyMsP99! - 1)).toBeLessThan(0.05);
   });
 
-  it('every epoch\'s trace has pause, copy, transfer, apply on the backup and commit, under the epoch', () => {
+  it('every epoch\'s trace has pause, copy, transfer, apply and ack on the backup, and commit, under the epoch', () => {
     const epochs = spec.traces.filter((t) => t[0]!.attributes['specula.trace'] === 'epoch' && names(t).includes('commit'));
     expect(epochs.length).toBe(spec.result.checkpoints);
     for (const t of epochs) {
       const root = byName(t, 'epoch')!;
-      expect(names(t).sort()).toEqual(['apply', 'commit', 'copy', 'epoch', 'pause', 'transfer']);
+      expect(names(t).sort()).toEqual(['ack', 'apply', 'commit', 'copy', 'epoch', 'pause', 'transfer']);
+      expect(byName(t, 'ack')!.parentSpanId).toBe(byName(t, 'apply')!.spanId);
+      expect(byName(t, 'ack')!.startUs).toBeLessThanOrEqual(byName(t, 'commit')!.startUs);
       expect(byName(t, 'apply')!.host).toBe('host-b');
       expect(byName(t, 'copy')!.parentSpanId).toBe(byName(t, 'pause')!.spanId);
       expect(byName(t, 'apply')!.parentSpanId).toBe(byName(t, 'transfer')!.spanId);

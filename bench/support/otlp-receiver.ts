@@ -1,5 +1,5 @@
 /**
- * An OTLP/HTTP trace receiver for tests: POST /v1/traces with
+ * An OTLP/HTTP trace receiver for tests and benchmarks: POST /v1/traces with
  * application/x-protobuf (gzip or not), decoded with the OTLP schema's
  * trace messages (the subset below, field numbers as in
  * opentelemetry/proto/trace/v1/trace.proto), kept in memory.
