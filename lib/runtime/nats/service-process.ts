@@ -11,7 +11,7 @@ import { assertLeaseKey, type LeaseStore } from '../../lease/types.js';
 import type { Core } from '../types.js';
 import { monotonicClock, wallClock, type Clock } from './clock.js';
 import { connectNats } from './connect.js';
-import { startHealthServer } from './health-server.js';
+import { startObservability } from './observability.js';
 import { tracingWanted } from './otel-env.js';
 import { parseConfig } from '../../config/parse.js';
 import { runConfigSchema } from '../../config/run-config.js';
@@ -181,23 +181,23 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   });
   const vms = instances.map((i) => i.config.vmId);
   const logger = options.logger ?? createLogger({ role: def.name, vm: vms.join(',') });
-  const otel = tracing ? (await import('./otel.js')).startOtelTracing({ service: def.name, host, vms, logger }) : null;
   let shells: NatsShell[] = [];
   let ready = false;
-  // Prometheus reads the same counters the reports carry, on the health port.
-  const metrics =
-    options.healthPort === undefined
-      ? null
-      : (await import('./metrics.js')).startServiceMetrics({ service: def.name, host, reports: () => instances.flatMap(({ config, instance }, i) => (shells[i] === undefined ? [] : [{ vmId: config.vmId, epochMs: config.epochMs, stats: instance.report(), shell: shells[i].counters }])) });
-  // Up before the connection, so a liveness probe answers while it is made; ready once every shell serves.
-  const health = options.healthPort === undefined ? null : await startHealthServer(options.healthPort, () => ready && shells.every((sh) => sh.serving), () => ({ service: def.name, host, vms }), metrics ? (req, res) => metrics.handle(req, res) : undefined);
+  const observability = await startObservability({
+    service: def.name,
+    host,
+    vms,
+    logger,
+    ...(options.healthPort === undefined ? {} : { healthPort: options.healthPort }),
+    tracing,
+    reports: () => instances.flatMap(({ config, instance }, i) => (shells[i] === undefined ? [] : [{ vmId: config.vmId, epochMs: config.epochMs, stats: instance.report(), shell: shells[i].counters }])),
+    ready: () => ready && shells.every((sh) => sh.serving),
+  });
+  const otel = observability.otel;
   try {
     return await serve();
   } finally {
-    await health?.close();
-    await metrics?.shutdown().catch(() => undefined);
-    // The last batch of spans goes out before the process ends.
-    await otel?.shutdown().catch((err: unknown) => logger.warn({ event: 'otel.shutdown_failed', err: err instanceof Error ? err.message : String(err) }, 'traces not flushed'));
+    await observability.close();
   }
 
   async function serve(): Promise<FinalLine> {
