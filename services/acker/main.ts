@@ -31,6 +31,6 @@ export const ackerService: ServiceDefinition = {
   build(config, host) {
     const core = new AckerCore(ackerOptionsFromConfig(config, host!));
     const linkUp = emulatedLink(config, 'up');
-    return { core, inboundLinks: [{ subject: topologyOf(config).subjects.wireIn, hop: linkUp }], report: () => ackerReport(core, linkUp.stats) };
+    return { core, inboundLinks: [{ subject: topologyOf(config).subjects.wireIn, hop: linkUp }], report: () => ackerReport(core, linkUp.stats), role: () => core.role };
   },
 };

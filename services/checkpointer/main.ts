@@ -42,6 +42,6 @@ export const checkpointerService: ServiceDefinition = {
   leases: false,
   build(config, host) {
     const core = new CheckpointerCore(checkpointerOptionsFromConfig(config, host!));
-    return { core, inboundLinks: [{ subject: topologyOf(config).subjects.ckptAck, hop: replicationLink(config, 'up') }], report: () => checkpointerReport(core) };
+    return { core, inboundLinks: [{ subject: topologyOf(config).subjects.ckptAck, hop: replicationLink(config, 'up') }], report: () => checkpointerReport(core), role: () => core.role };
   },
 };

@@ -44,7 +44,7 @@ export const guestService: ServiceDefinition = {
   build(config, host) {
     const guest = new GuestCore(guestOptionsFromConfig(config, host));
     const s = topologyOf(config).subjects;
-    if (isReplicated(config.mode)) return { core: guest, inboundLinks: [{ subject: s.ckptData(host!), hop: replicationLink(config, 'down') }], report: () => guestReport(guest) };
+    if (isReplicated(config.mode)) return { core: guest, inboundLinks: [{ subject: s.ckptData(host!), hop: replicationLink(config, 'down') }], report: () => guestReport(guest), role: () => guest.role };
     const linkUp = emulatedLink(config, 'up');
     return { core: guest, inboundLinks: [{ subject: s.wireIn, hop: linkUp }], report: () => ({ ...guestReport(guest), linkUp: linkUp.stats }) };
   },

@@ -10,6 +10,6 @@ export const netbufferService: ServiceDefinition = {
   leases: false,
   build(config, host) {
     const core = new NetbufferCore(netbufferOptionsFromConfig(config, host!));
-    return { core, report: () => ({ role: core.role, term: core.term, staleAssignments: core.staleAssignments, ...core.stats }) };
+    return { core, report: () => ({ role: core.role, term: core.term, staleAssignments: core.staleAssignments, ...core.stats }), role: () => core.role };
   },
 };

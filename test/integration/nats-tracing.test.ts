@@ -51,6 +51,9 @@ describe.skipIf(nats === null)('traces over NATS, into an OTLP receiver', () => 
       expect(where(one('replicate'))).not.toBe(where(one('emit')));
       expect(where(one('hold'))).toMatch(/^acker@/);
       expect(where(one('deliver'))).toBe('client@');
+      // The role of the service when it reported the span (a process's role changes at a failover).
+      expect(one('hold').attributes['specula.role']).toBe('primary');
+      expect(one('replicate').attributes['specula.role']).toBe('backup');
       // Every parent is in the trace, and each span starts no earlier than its parent (one machine's clock; µs rounding).
       const ids = new Map(t.map((s) => [s.spanId, s]));
       for (const s of t) {

@@ -71,8 +71,8 @@ export function tracePropagation(vmId: string, sampler: Sampler, wireOutSubject:
 }
 
 export interface OtelTracing {
-  /** One span of a core; `toUnixUs` turns the core's clock reading into Unix time. */
-  record(span: SpanRecord, toUnixUs: (us: number) => number): void;
+  /** One span of a core; `toUnixUs` turns the core's clock reading into Unix time; `extra`: attributes of the moment (the service's role). */
+  record(span: SpanRecord, toUnixUs: (us: number) => number, extra?: Readonly<Record<string, string>>): void;
   /** Spans handed to the SDK. */
   readonly spans: number;
   /** Trace context for the messages of one VM's shell. */
@@ -125,13 +125,13 @@ export function startOtelTracing(p: OtelProcess): OtelTracing {
   const tracer = trace.getTracer('specula');
   let spans = 0;
   return {
-    record(span, toUnixUs) {
+    record(span, toUnixUs, extra = {}) {
       const c = collect(span, p.service, p.host);
       const parent = c.parentSpanId === null ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, { traceId: c.traceId, spanId: c.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: true });
       const links: Link[] = c.links.map((l) => ({ context: { traceId: l.traceId, spanId: l.spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true } }));
       ids.next = { traceId: c.traceId, spanId: c.spanId };
       try {
-        tracer.startSpan(c.name, { kind: SpanKind.INTERNAL, startTime: hrTime(toUnixUs(c.startUs)), attributes: c.attributes, links }, parent).end(hrTime(toUnixUs(c.endUs)));
+        tracer.startSpan(c.name, { kind: SpanKind.INTERNAL, startTime: hrTime(toUnixUs(c.startUs)), attributes: { ...c.attributes, ...extra }, links }, parent).end(hrTime(toUnixUs(c.endUs)));
       } finally {
         ids.next = null;
       }

@@ -29,6 +29,8 @@ export interface ServiceInstance {
   report(): Record<string, unknown>;
   /** True once this VM's service has nothing more to do (the client, after its transfer): the process stops when all are. */
   readonly done?: () => boolean;
+  /** Its role now (primary, backup, …), for its spans: a process's role changes at a failover. */
+  readonly role?: () => string;
 }
 
 /** How a process runs one service, for any number of VMs. */
@@ -230,7 +232,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         ...(leaseStore ? { leaseStore } : {}),
         ...(instance.done ? { afterInput: () => void (instances.every((i) => i.instance.done?.() ?? false) && stop('done')) } : {}),
         ...(host !== null ? { stamp: { host, subjects: new Set([s.wireOut]) } } : {}),
-      ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us)), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
+      ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us), instance.role ? { 'specula.role': instance.role() } : {}), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
       });
     });
     const publishReports = (final: boolean) => {
