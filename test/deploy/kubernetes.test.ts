@@ -68,7 +68,9 @@ const render = (dir: string): K8sObject[] =>
 /** The kubernetes-models class of an object's apiVersion and kind. */
 async function modelOf(o: K8sObject): Promise<new (data: unknown) => { validate(): void }> {
   const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
-  const module = (await import(`kubernetes-models/${group === '' ? '' : `${group}/`}${version}`)) as Record<string, new (data: unknown) => { validate(): void }>;
+  const specifier = `kubernetes-models/${group === '' ? '' : `${group}/`}${version}`;
+  // Resolved by Node at run time; the bundler need not look into it.
+  const module = (await import(/* @vite-ignore */ specifier)) as Record<string, new (data: unknown) => { validate(): void }>;
   const model = module[o.kind];
   if (model === undefined) throw new Error(`no model for ${o.apiVersion} ${o.kind}`);
   return model;
