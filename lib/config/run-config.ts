@@ -96,6 +96,18 @@ export const runConfigSchema = z
     if (c.buffers.specBufferBytes > c.buffers.heldBytesMax) {
       ctx.addIssue({ code: 'custom', path: ['buffers', 'specBufferBytes'], message: `must not exceed buffers.heldBytesMax (${c.buffers.heldBytesMax}): everything speculatively ACKed is held` });
     }
+    // A lease renewed every heartbeat must outlive a missed renewal or two, or every delayed heartbeat is a failover.
+    const f = c.failover;
+    if (f.leaseDurationMs < 3 * f.heartbeatIntervalMs) {
+      ctx.addIssue({ code: 'custom', path: ['failover', 'leaseDurationMs'], message: `must be at least 3 × failover.heartbeatIntervalMs (${3 * f.heartbeatIntervalMs} ms): a lease renewed every heartbeat must survive a missed renewal` });
+    }
+    // The release permit ends leaseSafetyMs + clockSkewMs before the lease: with nothing left, no output could ever leave.
+    if (f.leaseDurationMs <= f.leaseSafetyMs + f.clockSkewMs) {
+      ctx.addIssue({ code: 'custom', path: ['failover', 'leaseDurationMs'], message: `must exceed failover.leaseSafetyMs + failover.clockSkewMs (${f.leaseSafetyMs + f.clockSkewMs} ms): the release permit would always be expired` });
+    }
+    for (const key of ['sndBufBytes', 'rcvBufBytes'] as const) {
+      if (c.tcp[key] < c.tcp.mssBytes) ctx.addIssue({ code: 'custom', path: ['tcp', key], message: `must hold at least one segment of tcp.mssBytes (${c.tcp.mssBytes} B)` });
+    }
     if (c.workload.kind === 'rr' && c.workload.requestBytes > c.tcp.sndBufBytes) {
       ctx.addIssue({ code: 'custom', path: ['workload', 'requestBytes'], message: `must not exceed tcp.sndBufBytes (${c.tcp.sndBufBytes})` });
     }

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../lib/config/parse.js';
+import { runConfigSchema } from '../../../lib/config/run-config.js';
+import { ConfigError } from '../../../lib/errors.js';
+
+/** The ConfigError a configuration gets, or null when it is accepted. */
+function refusal(input: unknown): ConfigError | null {
+  try {
+    parseConfig(runConfigSchema, input);
+    return null;
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+}
+
+describe('combinations the run configuration refuses, naming the option and its bound', () => {
+  it.each([
+    ['a lease shorter than three heartbeats', { failover: { heartbeatIntervalMs: 50, leaseDurationMs: 120 } }, /failover\.leaseDurationMs.*at least 3 × failover\.heartbeatIntervalMs \(150 ms\)/],
+    ['a lease that the permit margin eats whole', { failover: { heartbeatIntervalMs: 10, leaseDurationMs: 30, leaseSafetyMs: 25, clockSkewMs: 5 } }, /failover\.leaseDurationMs.*exceed failover\.leaseSafetyMs \+ failover\.clockSkewMs \(30 ms\)/],
+    ['a send buffer smaller than one segment', { tcp: { mssBytes: 9000, sndBufBytes: 4096 } }, /tcp\.sndBufBytes.*at least one segment of tcp\.mssBytes \(9000 B\)/],
+    ['a receive buffer smaller than one segment', { tcp: { mssBytes: 9000, rcvBufBytes: 4096 } }, /tcp\.rcvBufBytes.*at least one segment/],
+    ['a speculative buffer larger than the netbuffer bound', { buffers: { specBufferBytes: 2 * 1024 * 1024, heldBytesMax: 1024 * 1024 } }, /buffers\.specBufferBytes.*must not exceed buffers\.heldBytesMax/],
+  ])('%s', (_what, input, message) => {
+    const err = refusal(input);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.message).toMatch(message);
+  });
+
+  it('accepts the defaults, and the NATS timing of a loaded machine', () => {
+    expect(refusal({})).toBeNull();
+    expect(refusal({ failover: { heartbeatIntervalMs: 50, missCount: 8, serviceMissCount: 20, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 } })).toBeNull();
+  });
+});
