@@ -27,6 +27,9 @@ function phaseOf(vmId: string, connId: number, strideBytes: number): number {
   return h % strideBytes;
 }
 
+/** Connections whose phase is remembered; beyond, the memory starts over (a phase is cheap to compute again). */
+const MAX_REMEMBERED_CONNECTIONS = 64;
+
 export function sampler(vmId: string, strideBytes: number): Sampler {
   assert(Number.isSafeInteger(strideBytes) && strideBytes >= 1, `stride ${strideBytes}`);
   const phases = new Map<number, number>();
@@ -36,6 +39,7 @@ export function sampler(vmId: string, strideBytes: number): Sampler {
       let phase = phases.get(connId);
       if (phase === undefined) {
         phase = phaseOf(vmId, connId, strideBytes);
+        if (phases.size >= MAX_REMEMBERED_CONNECTIONS) phases.clear();
         phases.set(connId, phase);
       }
       const first = startOffset + ((((phase - startOffset) % strideBytes) + strideBytes) % strideBytes);
