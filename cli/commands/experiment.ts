@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
 import { ConfigError } from '../../lib/errors.js';
 import { collectRows, describePoint, expandSweep, experimentReport, WORKLOADS, type ExperimentRow, type PointKey, type SweepSpec, type WorkloadKind } from '../../sim/experiment/index.js';
-import { goodputSpec, latencySpec, renderSvg, runPoints, SweepPointsFailedError, type PointOutcome } from '../experiment/index.js';
+import { runPoints, SweepPointsFailedError, type PointOutcome } from '../experiment/pool.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { addScenarioOptions, FLAG_FOR_PATH, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
 
@@ -148,6 +148,8 @@ export function experimentCommand(): Command {
     await mkdir(outDir, { recursive: true });
     const written: [string, string][] = [['json', resolve(outDir, 'experiment.json')]];
     await writeFile(written[0]![1], JSON.stringify(report, null, 2) + '\n');
+    // vega is loaded only when plots are drawn: every command (a health probe too) starts through this module.
+    const { goodputSpec, latencySpec, renderSvg } = await import('../experiment/plot.js');
     const plots: [string, ReturnType<typeof latencySpec>][] = [
       ['experiment-goodput.svg', goodputSpec(rows, spec.epochsMs)],
       ['experiment-latency.svg', latencySpec(rows, spec.epochsMs)],

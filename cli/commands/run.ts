@@ -5,8 +5,6 @@ import type { RunResult } from '../../lib/results/run-result.js';
 import { writeFileSync } from 'node:fs';
 import type { RunTimeline } from '../../lib/results/timeline.js';
 import { simulateTimedWithTimeline } from '../simulate-timed.js';
-import { renderSvg } from '../experiment/plot.js';
-import { timelineSpec } from '../plot/timeline.js';
 import { SpanCollector } from '../../lib/tracing/collector.js';
 import { toJaegerJson, toOtlpJson } from '../../lib/tracing/export.js';
 import { serviceOfActor } from '../../sim/actors.js';
@@ -34,6 +32,8 @@ interface RunFlags extends ScenarioFlags {
 
 /** The run's timeline as an SVG at `path`; says where on stderr. */
 async function writePlot(path: string, timeline: RunTimeline, result: RunResult): Promise<void> {
+  // Loaded only here: vega is heavy, and every command (a health probe too) starts through this module.
+  const [{ renderSvg }, { timelineSpec }] = await Promise.all([import('../experiment/plot.js'), import('../plot/timeline.js')]);
   const title = `${result.mode}, ${result.runtime}: goodput over time${result.epochMs === null ? '' : ` (${result.epochMs} ms epochs)`}`;
   writeFileSync(path, await renderSvg(timelineSpec(timeline, title)));
   process.stderr.write(`specula run: wrote ${path}\n`);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Argument, Command, Option } from 'commander';
 import { ConfigError } from '../../lib/errors.js';
 import type { CollectedSpan } from '../../lib/tracing/collector.js';
+import { groupBy } from '../../lib/tracing/group.js';
 import { readTraceFile } from '../../lib/tracing/read.js';
 import { num } from '../run-options.js';
 import { waterfall } from '../trace/waterfall.js';
@@ -13,9 +14,7 @@ interface TraceFlags {
 
 /** The traces of a file, each as its spans, by trace id. */
 function byTrace(spans: readonly CollectedSpan[]): Map<string, CollectedSpan[]> {
-  const traces = new Map<string, CollectedSpan[]>();
-  for (const s of spans) traces.set(s.traceId, [...(traces.get(s.traceId) ?? []), s]);
-  return traces;
+  return groupBy(spans, (s) => s.traceId);
 }
 
 const attr = (spans: readonly CollectedSpan[], key: string) => spans.find((s) => s.attributes[key] !== undefined)?.attributes[key];

@@ -1,4 +1,5 @@
 import type { CollectedSpan } from '../../lib/tracing/collector.js';
+import { groupBy } from '../../lib/tracing/group.js';
 
 const BAR_COLUMNS = 40;
 
@@ -16,11 +17,7 @@ export function waterfall(spans: readonly CollectedSpan[]): string {
   const t1 = Math.max(...spans.map((s) => s.endUs));
   const widthUs = Math.max(1, t1 - t0);
   const ids = new Set(spans.map((s) => s.spanId));
-  const children = new Map<string | null, CollectedSpan[]>();
-  for (const s of spans) {
-    const parent = s.parentSpanId !== null && ids.has(s.parentSpanId) ? s.parentSpanId : null;
-    children.set(parent, [...(children.get(parent) ?? []), s]);
-  }
+  const children = groupBy(spans, (s): string | null => (s.parentSpanId !== null && ids.has(s.parentSpanId) ? s.parentSpanId : null));
   for (const list of children.values()) list.sort((a, b) => a.startUs - b.startUs || a.endUs - b.endUs);
   const rows: [string, string, string, string, string][] = [];
   const visit = (parent: string | null, depth: number) => {

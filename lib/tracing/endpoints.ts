@@ -6,8 +6,8 @@ const MAX_REMEMBERED = 1_024;
 
 /**
  * The guest's side of a sampled byte's trace: `emit` (the root) when its TCP
- * first sends the segment that carries it, `retransmit` when it sends it
- * again, with the cause (a promoted guest's first sends of bytes its
+ * first sends the segment that carries it, `guest.retransmit` when it sends
+ * it again, with the cause (a promoted guest's first sends of bytes its
  * predecessor had sent are retransmissions too: its TCP says so).
  */
 export class EmitTracer {
@@ -30,7 +30,8 @@ export class EmitTracer {
     const n = (this.#resends.get(offset) ?? 0) + 1;
     this.#resends.set(offset, n);
     if (this.#resends.size > MAX_REMEMBERED) this.#resends.delete(this.#resends.keys().next().value!);
-    out.push({ kind: 'span', span: { trace, name: 'retransmit', instance: n, parent: 'emit', startUs: nowUs, endUs: nowUs, attributes: { reason: resendCause, by: 'guest' } } });
+    // Its own name: the wire side numbers its retransmissions of the same byte apart.
+    out.push({ kind: 'span', span: { trace, name: 'guest.retransmit', instance: n, parent: 'emit', startUs: nowUs, endUs: nowUs, attributes: { reason: resendCause } } });
   }
 }
 

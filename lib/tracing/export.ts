@@ -5,6 +5,7 @@
  * run's start, as Unix time: a simulated run starts on 1 January 1970.
  */
 import type { CollectedSpan } from './collector.js';
+import { groupBy } from './group.js';
 
 type Value = string | number | boolean;
 
@@ -12,8 +13,7 @@ const tagType = (v: Value) => (typeof v === 'boolean' ? 'bool' : typeof v === 'n
 
 /** Jaeger's JSON: one entry per trace, each with its processes (service and host). */
 export function toJaegerJson(spans: readonly CollectedSpan[]): { data: unknown[] } {
-  const byTrace = new Map<string, CollectedSpan[]>();
-  for (const s of spans) byTrace.set(s.traceId, [...(byTrace.get(s.traceId) ?? []), s]);
+  const byTrace = groupBy(spans, (s) => s.traceId);
   const data = [...byTrace.entries()].map(([traceID, members]) => {
     const processes = new Map<string, { id: string; serviceName: string; host: string | null }>();
     const processOf = (s: CollectedSpan) => {
@@ -51,8 +51,7 @@ const nanos = (us: number) => `${BigInt(Math.round(us)) * 1000n}`;
 
 /** OTLP/JSON: one resource per service and host, ids in hex as the OTLP JSON mapping writes them. */
 export function toOtlpJson(spans: readonly CollectedSpan[]): { resourceSpans: unknown[] } {
-  const byResource = new Map<string, CollectedSpan[]>();
-  for (const s of spans) byResource.set(`${s.service}@${s.host ?? ''}`, [...(byResource.get(`${s.service}@${s.host ?? ''}`) ?? []), s]);
+  const byResource = groupBy(spans, (s) => `${s.service}@${s.host ?? ''}`);
   return {
     resourceSpans: [...byResource.values()].map((members) => ({
       resource: { attributes: [{ key: 'service.name', value: { stringValue: members[0]!.service } }, ...(members[0]!.host === null ? [] : [{ key: 'host.name', value: { stringValue: members[0]!.host } }])] },

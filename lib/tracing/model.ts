@@ -13,7 +13,7 @@
 export type TraceKey = { readonly kind: 'segment'; readonly vmId: string; readonly connId: number; readonly offset: number } | { readonly kind: 'epoch'; readonly vmId: string; readonly epoch: number };
 
 /** The steps of a segment's trace, in path order. */
-export const SEGMENT_SPANS = ['emit', 'spec-ack', 'buffer', 'replicate', 'hold', 'wire.release', 'retransmit', 'replay', 'deliver'] as const;
+export const SEGMENT_SPANS = ['emit', 'guest.retransmit', 'spec-ack', 'buffer', 'replicate', 'hold', 'wire.release', 'retransmit', 'replay', 'deliver'] as const;
 /** The steps of an epoch's trace. */
 export const EPOCH_SPANS = ['epoch', 'pause', 'copy', 'transfer', 'apply', 'ack', 'commit'] as const;
 export type SpanName = (typeof SEGMENT_SPANS)[number] | (typeof EPOCH_SPANS)[number];

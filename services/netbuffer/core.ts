@@ -151,6 +151,7 @@ export class NetbufferCore implements Core {
       const continues = a.role === 'primary' && this.#role === 'primary' && a.term === this.#term;
       if (!continues) {
         // A new term or another role: what was held belongs to an epoch stream that is gone.
+        this.#tracer = new HeldBytesTracer(this.options.vmId, this.options.tracing?.sampler ?? NO_SAMPLER);
         this.#queues.length = 0;
         this.stats.heldBytes = 0;
         this.stats.lastCommittedEpoch = a.role === 'primary' ? a.firstEpoch - 1 : 0;

@@ -80,13 +80,15 @@ describe('traces in the simulator', () => {
     }
   });
 
-  it('tracing changes nothing in the run', () => {
+  it('tracing changes nothing in the run, and no two spans share an id', () => {
     const plain = simulate(runConfigSchema.parse({ durationS: 3, mode: 'spec' }));
     expect({ ...spec.result, wallMs: 0 }).toEqual({ ...plain, wallMs: 0 });
+    expect(new Set(spec.spans.map((s) => `${s.traceId}/${s.spanId}`)).size).toBe(spec.spans.length);
   });
 
   it('remus: the netbuffer holds the packet, and a lost one shows its retransmissions with their cause', () => {
     const remus = traced({ mode: 'remus' });
+    expect({ ...remus.result, wallMs: 0 }).toEqual({ ...simulate(runConfigSchema.parse({ durationS: 3, mode: 'remus' })), wallMs: 0 });
     const delivered = remus.traces.filter((t) => names(t).includes('deliver'));
     expect(delivered.length).toBeGreaterThan(10);
     for (const t of delivered) {
@@ -94,8 +96,9 @@ describe('traces in the simulator', () => {
       expect(byName(t, 'wire.release')!.service).toBe('netbuffer');
       expect(names(t)).not.toContain('spec-ack');
     }
-    const retransmits = remus.spans.filter((s) => s.name === 'retransmit');
+    const retransmits = remus.spans.filter((s) => s.name === 'retransmit' || s.name === 'guest.retransmit');
     expect(retransmits.length).toBeGreaterThan(0);
+    expect(new Set(remus.spans.map((s) => `${s.traceId}/${s.spanId}`)).size, 'no two spans share an id').toBe(remus.spans.length);
     for (const r of retransmits) expect(['rto', 'fast', 'partial-ack', 'resend']).toContain(r.attributes.reason);
   });
 

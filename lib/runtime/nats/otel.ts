@@ -120,6 +120,9 @@ export function startOtelTracing(p: OtelProcess): OtelTracing {
     }),
     idGenerator: ids,
     instrumentations: [],
+    // Traces only: metrics are Prometheus's on the health port, logs are pino's.
+    metricReaders: [],
+    logRecordProcessors: [],
   });
   sdk.start();
   const tracer = trace.getTracer('specula');
