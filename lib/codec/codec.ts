@@ -136,7 +136,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
       return decodeSegment(bytes);
     case 'epochBarrier': {
       const m = decodeWith(pb.EpochBarrier, 'EpochBarrier', bytes);
-      requireSafe('EpochBarrier', { term: m.term, epoch: m.epoch });
+      requireSafe('EpochBarrier', { term: m.term, epoch: m.epoch, joinSeq: m.joinSeq });
       return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, base: m.base, stagedSources: m.stagedSources, joinSeq: m.joinSeq };
     }
     case 'epochEnd': {

@@ -5,6 +5,7 @@ import { ChunkSource, type CheckpointAck, type CheckpointChunk, type EpochBarrie
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Effect } from '../../lib/runtime/types.js';
 import type { SpanAttributes } from '../../lib/tracing/model.js';
+import { addTo, type Histogram } from '../../lib/results/histogram.js';
 import { US_PER_S } from '../../lib/units.js';
 import { epochMachine, type EpochEvent, type EpochState } from './epoch.machine.js';
 import { StagedCheckpoint } from './staging.js';
@@ -68,6 +69,8 @@ export interface PrimaryStats {
   commitLatenciesUs: number[];
   /** When each epoch committed (as many as commitLatenciesUs keeps): a run's timeline marks them. */
   committedAtUs: number[];
+  /** Every commit latency, however long the run (a log histogram, 2% buckets): what a process reports. */
+  commitLatencyHistogram: Histogram;
   resends: number;
   nacks: number;
   staleChunks: number;
@@ -119,7 +122,7 @@ interface InFlight {
  * CheckpointerCore runs it while its host is primary.
  */
 export class PrimaryCheckpointer {
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
@@ -330,6 +333,7 @@ export class PrimaryCheckpointer {
       this.stats.localCommits++;
       this.stats.lastLocalCommitEpoch = epoch;
     } else this.stats.checkpoints++;
+    addTo(this.stats.commitLatencyHistogram, nowUs - pausedAtUs);
     if (this.stats.commitLatenciesUs.length < this.options.maxLatencySamples) {
       this.stats.commitLatenciesUs.push(nowUs - pausedAtUs);
       this.stats.committedAtUs.push(nowUs);
