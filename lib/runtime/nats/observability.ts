@@ -1,7 +1,6 @@
-import type { Logger } from './logger.js';
 import { startHealthServer, type HealthServer } from './health-server.js';
 import type { VmReport } from './metrics.js';
-import type { OtelTracing } from './otel.js';
+import type { OtelProcess, OtelTracing } from './otel.js';
 
 /** What a service process serves beside its work: probes and metrics on one port, traces to OTLP. */
 export interface Observability {
@@ -11,11 +10,8 @@ export interface Observability {
   close(): Promise<void>;
 }
 
-export interface ObservabilityOptions {
-  readonly service: string;
-  readonly host: string | null;
-  readonly vms: readonly string[];
-  readonly logger: Logger;
+/** Which process this is (as its traces say), and what it serves. */
+export interface ObservabilityOptions extends OtelProcess {
   /** Probes and /metrics on this port; none: neither. */
   readonly healthPort?: number;
   readonly tracing: boolean;
