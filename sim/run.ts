@@ -21,7 +21,9 @@ const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b
  * which owns the wall clock.
  */
 export function simulate(config: RunConfig, hooks: WorldHooks = {}, onProgress?: (simUs: number) => void): RunResult {
-  return simulateWithTimeline(config, hooks, onProgress).result;
+  const world = buildWorld(config, hooks);
+  runWorld(world, onProgress);
+  return summarize(world);
 }
 
 /** `simulate`, and the run's timeline for a picture of it. */

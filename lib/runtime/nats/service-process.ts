@@ -3,7 +3,7 @@ import { jserrors } from '@nats-io/jetstream/internal';
 import { encode } from '../../codec/codec.js';
 import type { ReportingService, ServiceReport } from '../../codec/messages.js';
 import { subjects } from '../../codec/subjects.js';
-import { CHUNK_ENVELOPE_BYTES, type RunConfig } from '../../config/run-config.js';
+import { CHUNK_ENVELOPE_BYTES, runConfigSchema, type RunConfig } from '../../config/run-config.js';
 import { ConfigError, TransportError } from '../../errors.js';
 import { LeaseStoreUnavailableError } from '../../lease/errors.js';
 import { KvLeaseStore, LEASE_BUCKET } from '../../lease/kv-store.js';
@@ -14,7 +14,6 @@ import { connectNats } from './connect.js';
 import { startObservability } from './observability.js';
 import { tracingWanted } from './otel-env.js';
 import { parseConfig } from '../../config/parse.js';
-import { runConfigSchema } from '../../config/run-config.js';
 import type { SpanRecord } from '../../tracing/model.js';
 import { DEFAULT_TRACE_SAMPLE_RATE, tracingOptionsFromConfig } from '../../tracing/options.js';
 import { createLogger, type Logger } from './logger.js';
@@ -232,7 +231,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         ...(leaseStore ? { leaseStore } : {}),
         ...(instance.done ? { afterInput: () => void (instances.every((i) => i.instance.done?.() ?? false) && stop('done')) } : {}),
         ...(host !== null ? { stamp: { host, subjects: new Set([s.wireOut]) } } : {}),
-      ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us), instance.role ? { 'specula.role': instance.role() } : {}), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
+        ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us), instance.role ? { 'specula.role': instance.role() } : {}), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
       });
     });
     const publishReports = (final: boolean) => {
