@@ -25,15 +25,15 @@ export function keyAttributes(key: TraceKey): SpanAttributes {
 export function collect(span: SpanRecord, service: string, host: string | null): CollectedSpan {
   return {
     traceId: traceIdOf(span.trace),
-    spanId: spanIdOf(span.trace, span.name, span.instance ?? 0),
+    spanId: spanIdOf(span.trace, span),
     parentSpanId: span.parent === null ? null : spanIdOf(span.trace, span.parent),
     name: span.name,
     service,
     host,
     startUs: span.startUs,
     endUs: span.endUs,
-    attributes: { ...keyAttributes(span.trace), ...span.attributes, ...(span.instance === undefined ? {} : { 'specula.instance': span.instance }) },
-    links: (span.links ?? []).map((l) => ({ traceId: traceIdOf(l.trace), spanId: spanIdOf(l.trace, l.name) })),
+    attributes: { ...keyAttributes(span.trace), 'specula.term': span.term, ...span.attributes, ...(span.instance === undefined ? {} : { 'specula.instance': span.instance }) },
+    links: (span.links ?? []).map((l) => ({ traceId: traceIdOf(l.trace), spanId: spanIdOf(l.trace, l.span) })),
   };
 }
 

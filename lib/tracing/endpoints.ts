@@ -1,43 +1,95 @@
 import type { EffectSink } from './held-bytes.js';
 import type { Sampler } from './sampling.js';
 
-/** Bounded memory of the guest's sends of sampled bytes: retransmissions are numbered. */
-const MAX_REMEMBERED = 1_024;
+/**
+ * Bounded memory of the guest's sends of sampled bytes in one term. A byte
+ * stays in flight for at most a window, far fewer sampled bytes than this;
+ * one evicted and then sent again would be reported as a second `emit`.
+ */
+const MAX_REMEMBERED = 8_192;
 
 /**
- * The guest's side of a sampled byte's trace: `emit` (the root) when its TCP
- * first sends the segment that carries it, `guest.retransmit` when it sends
- * it again, with the cause (a promoted guest's first sends of bytes its
- * predecessor had sent are retransmissions too: its TCP says so).
+ * The guest's side of a sampled byte's trace: `emit` (a root) when it first
+ * sends the segment that carries it in its term, `guest.retransmit` when it
+ * sends it again, with the cause. A promoted guest's first send of a byte its
+ * predecessor had sent is a retransmission to its TCP but an `emit` of its
+ * term (attribute `reason`): the predecessor's spans are not its to name.
  */
 export class EmitTracer {
+  /** Sampled offset → sends after the first, in `#term`. */
   readonly #resends = new Map<number, number>();
+  #term = -1;
 
   constructor(
     readonly vmId: string,
     readonly sampler: Sampler,
   ) {}
 
-  /** A segment with bytes [start, end) of connection `connId` left the guest; `resendCause` when its TCP sent them before. */
-  sent(connId: number, startOffset: number, endOffset: number, epoch: number, resendCause: string | null, nowUs: number, out: EffectSink): void {
+  /** A segment of `term` with bytes [start, end) of connection `connId` left the guest; `resendCause` when its TCP sent them before. */
+  sent(term: number, connId: number, startOffset: number, endOffset: number, epoch: number, resendCause: string | null, nowUs: number, out: EffectSink): void {
     const offset = this.sampler.sampledIn(connId, startOffset, endOffset);
     if (offset === null) return;
+    if (term !== this.#term) {
+      this.#term = term;
+      this.#resends.clear();
+    }
     const trace = { kind: 'segment' as const, vmId: this.vmId, connId, offset };
-    if (resendCause === null) {
-      out.push({ kind: 'span', span: { trace, name: 'emit', parent: null, startUs: nowUs, endUs: nowUs, attributes: { seq: startOffset + 1, bytes: endOffset - startOffset, epoch } } });
+    const before = this.#resends.get(offset);
+    if (before === undefined) {
+      this.#resends.set(offset, 0);
+      if (this.#resends.size > MAX_REMEMBERED) this.#resends.delete(this.#resends.keys().next().value!);
+      const attributes = { seq: startOffset + 1, bytes: endOffset - startOffset, epoch, ...(resendCause === null ? {} : { reason: resendCause }) };
+      out.push({ kind: 'span', span: { trace, name: 'emit', term, parent: null, startUs: nowUs, endUs: nowUs, attributes } });
       return;
     }
-    const n = (this.#resends.get(offset) ?? 0) + 1;
+    const n = before + 1;
     this.#resends.set(offset, n);
-    if (this.#resends.size > MAX_REMEMBERED) this.#resends.delete(this.#resends.keys().next().value!);
     // Its own name: the wire side numbers its retransmissions of the same byte apart.
-    out.push({ kind: 'span', span: { trace, name: 'guest.retransmit', instance: n, parent: 'emit', startUs: nowUs, endUs: nowUs, attributes: { reason: resendCause } } });
+    out.push({ kind: 'span', span: { trace, name: 'guest.retransmit', term, instance: n, parent: { name: 'emit', term }, startUs: nowUs, endUs: nowUs, attributes: { reason: resendCause ?? 'resend' } } });
   }
 }
 
-/** The client's side: `deliver` when the byte reaches the application, in order. */
-export function deliverSpan(vmId: string, sampler: Sampler, connId: number, startOffset: number, endOffset: number, nowUs: number, out: EffectSink): void {
-  const offset = sampler.sampledIn(connId, startOffset, endOffset);
-  if (offset === null) return;
-  out.push({ kind: 'span', span: { trace: { kind: 'segment', vmId, connId, offset }, name: 'deliver', parent: 'wire.release', startUs: nowUs, endUs: nowUs } });
+/**
+ * The client's side: `deliver` when a sampled byte reaches the application,
+ * in order. Its parent is the release in the term of the segment that
+ * brought the byte first (the client sees terms on segments, not who sent
+ * them); a byte's term is kept from its arrival to its delivery, for at most
+ * `MAX_REMEMBERED` bytes (the oldest goes: its delivery names the newest term seen).
+ */
+export class DeliveryTracer {
+  /** Sampled offset → the term of the segment that brought it. */
+  readonly #arrivals = new Map<number, number>();
+  #newestTerm = 0;
+
+  constructor(
+    readonly vmId: string,
+    readonly sampler: Sampler,
+    readonly connId: number,
+  ) {}
+
+  /** A segment of `term` carried bytes [start, end). */
+  arrived(term: number, startOffset: number, endOffset: number): void {
+    this.#newestTerm = Math.max(this.#newestTerm, term);
+    for (let from = startOffset; ; ) {
+      const offset = this.sampler.sampledIn(this.connId, from, endOffset);
+      if (offset === null) return;
+      if (!this.#arrivals.has(offset)) {
+        this.#arrivals.set(offset, term);
+        if (this.#arrivals.size > MAX_REMEMBERED) this.#arrivals.delete(this.#arrivals.keys().next().value!);
+      }
+      from = offset + 1;
+    }
+  }
+
+  /** Bytes [start, end) reached the application. */
+  delivered(startOffset: number, endOffset: number, nowUs: number, out: EffectSink): void {
+    for (let from = startOffset; ; ) {
+      const offset = this.sampler.sampledIn(this.connId, from, endOffset);
+      if (offset === null) return;
+      const term = this.#arrivals.get(offset) ?? this.#newestTerm;
+      this.#arrivals.delete(offset);
+      out.push({ kind: 'span', span: { trace: { kind: 'segment', vmId: this.vmId, connId: this.connId, offset }, name: 'deliver', term, parent: { name: 'wire.release', term }, startUs: nowUs, endUs: nowUs } });
+      from = offset + 1;
+    }
+  }
 }

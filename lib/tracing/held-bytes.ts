@@ -1,5 +1,5 @@
 import type { Effect } from '../runtime/types.js';
-import type { SpanName, TraceKey } from './model.js';
+import type { SpanName, SpanRef, TraceKey } from './model.js';
 import type { Sampler } from './sampling.js';
 
 /** Where spans go: a core's effect list, or anything that takes effects one by one. */
@@ -17,15 +17,20 @@ interface Tracked {
   committed: boolean;
 }
 
+/** Sends remembered per sampled byte, for numbering retransmissions: far more than a window holds. */
+const MAX_REMEMBERED_SENDS = 8_192;
+
 /**
  * The path of sampled bytes through a service that holds output (the acker
- * in speculative modes, the netbuffer in remus), as spans: `buffer` from
- * arrival to the end of its epoch, `hold` from there to the commit that lets
- * it out (linked to the epoch's commit span), then `wire.release` when it
- * leaves, `retransmit` when it leaves again, and `replay` when a promoted
- * service sends a byte it got from a checkpoint rather than from its guest.
- * Stream offsets (seq − 1); bounded: beyond `maxTracked` bytes in flight
- * the oldest is forgotten (counted).
+ * in speculative modes, the netbuffer in remus) in one fencing term, as
+ * spans: `buffer` from arrival to the end of its epoch, `hold` from there to
+ * the commit that lets it out (linked to the epoch's commit span), then
+ * `wire.release` when it leaves, `retransmit` when it leaves again, and
+ * `replay` when a promoted service first sends a byte it got from a
+ * checkpoint rather than from its guest (its parent: `replayParent`, the
+ * step that brought the byte to this host). Stream offsets (seq − 1);
+ * bounded: beyond `maxTracked` bytes in flight the oldest is forgotten
+ * (counted). A new term starts a new tracer.
  */
 export class HeldBytesTracer {
   readonly #tracked: Tracked[] = [];
@@ -36,6 +41,8 @@ export class HeldBytesTracer {
   constructor(
     readonly vmId: string,
     readonly sampler: Sampler,
+    readonly term: number,
+    readonly replayParent: SpanRef | null,
     readonly maxTracked = 1_024,
   ) {}
 
@@ -43,8 +50,12 @@ export class HeldBytesTracer {
     return { kind: 'segment', vmId: this.vmId, connId, offset };
   }
 
-  #span(out: EffectSink, key: TraceKey, name: SpanName, parent: SpanName, startUs: number, endUs: number, attributes: Record<string, string | number | boolean> = {}, extra: { instance?: number; links?: { trace: TraceKey; name: SpanName }[] } = {}): void {
-    out.push({ kind: 'span', span: { trace: key, name, parent, startUs, endUs, attributes, ...extra } });
+  #ref(name: SpanName): SpanRef {
+    return { name, term: this.term };
+  }
+
+  #span(out: EffectSink, key: TraceKey, name: SpanName, parent: SpanRef | null, startUs: number, endUs: number, attributes: Record<string, string | number | boolean> = {}, extra: { instance?: number; links?: { trace: TraceKey; span: SpanRef }[] } = {}): void {
+    out.push({ kind: 'span', span: { trace: key, name, term: this.term, parent, startUs, endUs, attributes, ...extra } });
   }
 
   /** New bytes [start, end) arrived from the guest; `specAck`: and were acknowledged speculatively at once. */
@@ -57,7 +68,7 @@ export class HeldBytesTracer {
       this.forgotten++;
     }
     this.#tracked.push({ connId, offset, receivedAtUs: nowUs, epoch: null, epochEndAtUs: 0, committed: false });
-    if (specAck) this.#span(out, this.#key(connId, offset), 'spec-ack', 'emit', nowUs, nowUs);
+    if (specAck) this.#span(out, this.#key(connId, offset), 'spec-ack', this.#ref('emit'), nowUs, nowUs);
   }
 
   /** Epoch `epoch` ended with the byte before `endOffset`: what arrived before it belongs to it. */
@@ -66,7 +77,7 @@ export class HeldBytesTracer {
       if (t.epoch !== null || t.offset >= endOffset) continue;
       t.epoch = epoch;
       t.epochEndAtUs = nowUs;
-      this.#span(out, this.#key(t.connId, t.offset), 'buffer', 'emit', t.receivedAtUs, nowUs, { epoch });
+      this.#span(out, this.#key(t.connId, t.offset), 'buffer', this.#ref('emit'), t.receivedAtUs, nowUs, { epoch });
     }
   }
 
@@ -75,7 +86,7 @@ export class HeldBytesTracer {
     for (const t of this.#tracked) {
       if (t.committed || t.epoch === null || t.epoch > epoch) continue;
       t.committed = true;
-      this.#span(out, this.#key(t.connId, t.offset), 'hold', 'buffer', t.epochEndAtUs, nowUs, { epoch: t.epoch }, { links: [{ trace: { kind: 'epoch', vmId: this.vmId, epoch: t.epoch }, name: 'commit' }] });
+      this.#span(out, this.#key(t.connId, t.offset), 'hold', this.#ref('buffer'), t.epochEndAtUs, nowUs, { epoch: t.epoch }, { links: [{ trace: { kind: 'epoch', vmId: this.vmId, epoch: t.epoch }, span: this.#ref('commit') }] });
     }
   }
 
@@ -87,15 +98,16 @@ export class HeldBytesTracer {
     const i = this.#tracked.findIndex((t) => t.connId === connId && t.offset === offset);
     const sends = this.#sends.get(offset) ?? 0;
     this.#sends.set(offset, sends + 1);
-    if (this.#sends.size > this.maxTracked) this.#sends.delete(this.#sends.keys().next().value!);
-    if (i >= 0 && sends === 0) {
+    if (this.#sends.size > MAX_REMEMBERED_SENDS) this.#sends.delete(this.#sends.keys().next().value!);
+    if (sends > 0) {
+      // After its release (or replay) in this term: either is the release slot of the term.
+      this.#span(out, key, 'retransmit', this.#ref('wire.release'), nowUs, nowUs, { reason: retransmitReason ?? 'resend' }, { instance: sends });
+    } else if (i >= 0) {
       this.#tracked.splice(i, 1);
-      this.#span(out, key, 'wire.release', 'hold', nowUs, nowUs);
-    } else if (retransmitReason !== null || sends > 0) {
-      this.#span(out, key, 'retransmit', 'hold', nowUs, nowUs, { reason: retransmitReason ?? 'resend' }, { instance: sends });
+      this.#span(out, key, 'wire.release', this.#ref('hold'), nowUs, nowUs);
     } else {
       // Never received here: it came in a checkpoint, and the primary before us may have sent it already.
-      this.#span(out, key, 'replay', 'hold', nowUs, nowUs, { reason: 'failover' });
+      this.#span(out, key, 'replay', this.replayParent, nowUs, nowUs, { reason: 'failover', ...(retransmitReason === null ? {} : { cause: retransmitReason }) });
     }
   }
 }

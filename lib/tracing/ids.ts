@@ -1,4 +1,4 @@
-import type { SpanName, TraceKey } from './model.js';
+import type { SpanName, SpanRef, TraceKey } from './model.js';
 
 /**
  * Trace and span ids from the protocol's identity: W3C sizes (16 and 8
@@ -35,7 +35,16 @@ export function traceIdOf(key: TraceKey): string {
   return hexId(traceKeyText(key), 4);
 }
 
-/** 16 hex digits; `instance` tells apart spans of one name in a trace. */
-export function spanIdOf(key: TraceKey, name: SpanName, instance = 0): string {
-  return hexId(`${traceKeyText(key)}#${name}#${instance}`, 2);
+/**
+ * A replay is the byte's release in its term: a term's holder sends a byte
+ * first either from what its guest gave it (`wire.release`) or from a
+ * checkpoint (`replay`), never both, and the client names the release of
+ * the term whose segment brought the byte without knowing which it was.
+ */
+const SLOT: Partial<Record<SpanName, SpanName>> = { replay: 'wire.release' };
+
+/** 16 hex digits, from the trace and the occurrence of the step. */
+export function spanIdOf(key: TraceKey, ref: SpanRef): string {
+  const site = ref.site === undefined ? '' : `@${ref.site}`;
+  return hexId(`${traceKeyText(key)}#${SLOT[ref.name] ?? ref.name}#${ref.instance ?? 0}#${ref.term}${site}`, 2);
 }

@@ -20,19 +20,30 @@ export type SpanName = (typeof SEGMENT_SPANS)[number] | (typeof EPOCH_SPANS)[num
 
 export type SpanAttributes = Readonly<Record<string, string | number | boolean>>;
 
-/** A finished span, as a core reports it: times on the core's clock, µs. */
-export interface SpanRecord {
-  readonly trace: TraceKey;
+/**
+ * One occurrence of a step in a trace. A step runs again after a failover
+ * (the promoted guest sends the byte again, a new backup replicates it
+ * again), so its fencing term is part of what names it; `site` is the host
+ * where several hosts do the step in one term (successive backups);
+ * `instance` numbers repeats on one service (retransmissions): 0, 1, 2, …
+ */
+export interface SpanRef {
   readonly name: SpanName;
-  /** Several spans of one name in a trace (each retransmission): 0, 1, 2, … */
+  readonly term: number;
+  readonly site?: string;
   readonly instance?: number;
-  /** The step this one follows from, in the same trace (its first instance); none for the root. */
-  readonly parent: SpanName | null;
+}
+
+/** A finished span, as a core reports it: times on the core's clock, µs. */
+export interface SpanRecord extends SpanRef {
+  readonly trace: TraceKey;
+  /** The step this one follows from, in the same trace; none for a root. */
+  readonly parent: SpanRef | null;
   readonly startUs: number;
   readonly endUs: number;
   readonly attributes?: SpanAttributes;
   /** Spans of other traces this one waited for (a segment's hold: its epoch's commit). */
-  readonly links?: readonly { readonly trace: TraceKey; readonly name: SpanName }[];
+  readonly links?: readonly { readonly trace: TraceKey; readonly span: SpanRef }[];
 }
 
 /** The root span of each kind of trace. */

@@ -132,7 +132,7 @@ export class AckerCore implements Core {
 
   constructor(readonly options: AckerOptions) {
     this.name = `acker.${options.host}`;
-    this.#tracer = new HeldBytesTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER);
+    this.#tracer = this.#newTracer();
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.plantedBug === 'ignore-permit-expiry');
     this.#idleSubscriptions = [options.subjects.assign('acker'), options.subjects.permit];
@@ -257,6 +257,7 @@ export class AckerCore implements Core {
     if (!keeps) this.#reset();
     this.#role = a.role;
     this.#term = a.term;
+    if (!keeps) this.#tracer = this.#newTracer();
     this.#emit({ kind: 'cancelTimer', name: TIMER_HANDOVER });
     if (a.role === 'primary') {
       this.#handover = null;
@@ -268,6 +269,16 @@ export class AckerCore implements Core {
       this.#handoverRetryUs = this.options.handoverRetryUs;
       this.#requestHandover(nowUs, false);
     } else this.subscriptions = this.#idleSubscriptions;
+  }
+
+  /**
+   * Spans of this term. A byte a promoted acker replays came in the handover
+   * of its host's backup, which replicated it in the term before (a term
+   * changes only when the backup takes over).
+   */
+  #newTracer(): HeldBytesTracer {
+    const replayParent = this.#term > 1 ? { name: 'replicate' as const, term: this.#term - 1, site: this.options.host } : null;
+    return new HeldBytesTracer(this.options.vmId, this.options.tracing?.sampler ?? NO_SAMPLER, this.#term, replayParent);
   }
 
   /** Forgets the connection: a new role starts from nothing (or from a handover). */
@@ -290,7 +301,6 @@ export class AckerCore implements Core {
     this.#timedSeq = null;
     this.#restored = false;
     this.#handover = null;
-    this.#tracer = new HeldBytesTracer(this.options.vmId, this.options.tracing?.sampler ?? NO_SAMPLER);
     this.stats.committedSeq = 0;
     this.stats.clientAckSeq = 0;
   }

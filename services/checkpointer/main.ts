@@ -19,6 +19,7 @@ export function checkpointerReport(c: CheckpointerCore): Record<string, unknown>
     lastCommittedEpoch: c.primary?.stats.lastCommittedEpoch ?? null,
     // Every commit, past the bound on kept samples: a long-running process's metrics keep counting.
     commitLatencyUs: mergeHistograms(terms.map((p) => p.stats.commitLatencyHistogram)),
+    epochLengthUs: mergeHistograms(terms.map((p) => p.stats.epochLengthHistogram)),
     resends: sum((p) => p.stats.resends),
     probes: sum((p) => p.stats.probes),
     barrierResends: sum((p) => p.stats.barrierResends),

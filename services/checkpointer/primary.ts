@@ -71,6 +71,8 @@ export interface PrimaryStats {
   committedAtUs: number[];
   /** Every commit latency, however long the run (a log histogram, 2% buckets): what a process reports. */
   commitLatencyHistogram: Histogram;
+  /** Every epoch's length as it ran, pause to next pause (a log histogram): the configured epoch plus what the pause and a slow commit add. */
+  epochLengthHistogram: Histogram;
   resends: number;
   nacks: number;
   staleChunks: number;
@@ -122,7 +124,7 @@ interface InFlight {
  * CheckpointerCore runs it while its host is primary.
  */
 export class PrimaryCheckpointer {
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
@@ -207,6 +209,7 @@ export class PrimaryCheckpointer {
     const s = this.options.subjects;
     switch (action) {
       case 'sendBarrier': {
+        if (this.#pausedAtUs > 0) addTo(this.stats.epochLengthHistogram, nowUs - this.#pausedAtUs);
         this.#pausedAtUs = nowUs;
         this.#staging = new StagedCheckpoint(epoch, this.#expectedSources);
         this.#chunksAtLastResend = 0;
@@ -251,7 +254,7 @@ export class PrimaryCheckpointer {
 
   #span(epoch: number, name: 'epoch' | 'pause' | 'transfer' | 'commit', parent: 'epoch' | null, startUs: number, endUs: number, attributes: SpanAttributes, out: Effect[]): void {
     if (this.options.traceEpochs !== true) return;
-    out.push({ kind: 'span', span: { trace: { kind: 'epoch', vmId: this.options.vmId, epoch }, name, parent, startUs, endUs, attributes } });
+    out.push({ kind: 'span', span: { trace: { kind: 'epoch', vmId: this.options.vmId, epoch }, name, term: this.term, parent: parent === null ? null : { name: parent, term: this.term }, startUs, endUs, attributes } });
   }
 
   #transmit(chunks: readonly CheckpointChunk[], out: Effect[]): void {

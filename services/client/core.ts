@@ -2,7 +2,7 @@ import { assert } from '../../lib/assert.js';
 import type { Segment } from '../../lib/codec/messages.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { TcpEndpoint, type TcpOptions } from '../../lib/tcp/index.js';
-import { deliverSpan } from '../../lib/tracing/endpoints.js';
+import { DeliveryTracer } from '../../lib/tracing/endpoints.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
 import { ByteGenerator, StreamVerifier } from '../guest/workload/byte-generator.js';
 import { STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, type Workload } from '../guest/workload/workload.js';
@@ -66,6 +66,7 @@ export class ClientCore implements Core {
   readonly #out: Effect[][] = [];
   readonly #spanSink = { push: (e: Effect) => this.#emit(e) };
   readonly #verifier: StreamVerifier;
+  readonly #deliveries: DeliveryTracer | null;
   readonly #requestGenerator: ByteGenerator;
   #nowUs = 0;
   #requestSentUs = 0;
@@ -75,6 +76,7 @@ export class ClientCore implements Core {
     this.subscriptions = [options.rxSubject];
     this.#verifier = new StreamVerifier(new ByteGenerator(options.seed, STREAM_SERVER_TO_CLIENT));
     this.#requestGenerator = new ByteGenerator(options.seed, STREAM_CLIENT_TO_SERVER);
+    this.#deliveries = options.tracing?.sampler === undefined ? null : new DeliveryTracer(options.vmId, options.tracing.sampler, CONN_ID);
     this.tcp = new TcpEndpoint(options.tcp, { vmId: options.vmId, connId: CONN_ID, timerPrefix: 'tcp' }, {
       transmit: (seg) => this.#emit({ kind: 'send', subject: options.txSubject, msg: seg }),
       setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs }),
@@ -97,9 +99,12 @@ export class ClientCore implements Core {
         case 'start':
           this.tcp.connect(nowUs);
           break;
-        case 'message':
-          this.tcp.onSegment(input.msg as Segment, nowUs);
+        case 'message': {
+          const seg = input.msg as Segment;
+          if (this.#deliveries !== null && seg.payload.length > 0) this.#deliveries.arrived(seg.term, seg.seq - 1, seg.seq - 1 + seg.payload.length);
+          this.tcp.onSegment(seg, nowUs);
           break;
+        }
         case 'timer':
           if (input.name === TIMER_THINK) this.#sendRequest();
           else this.tcp.onTimer(input.name, nowUs);
@@ -121,8 +126,7 @@ export class ClientCore implements Core {
   }
 
   #onData(chunk: Uint8Array): void {
-    const sampler = this.options.tracing?.sampler;
-    if (sampler !== undefined) deliverSpan(this.options.vmId, sampler, CONN_ID, this.stats.bytesDelivered, this.stats.bytesDelivered + chunk.length, this.#nowUs, this.#spanSink);
+    this.#deliveries?.delivered(this.stats.bytesDelivered, this.stats.bytesDelivered + chunk.length, this.#nowUs, this.#spanSink);
     this.#verifier.check(chunk);
     this.stats.streamVerified = this.#verifier.ok;
     this.stats.firstMismatchOffset = this.#verifier.firstMismatchOffset;

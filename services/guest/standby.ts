@@ -234,8 +234,9 @@ export class StandbyImage {
       this.#ack(out, epoch, true, '');
       if (this.options.traceEpochs === true) {
         const trace = { kind: 'epoch' as const, vmId: this.options.vmId, epoch };
-        out.push({ kind: 'span', span: { trace, name: 'apply', parent: 'transfer', startUs: pending.firstAtUs, endUs: nowUs, attributes: { host: this.options.host, chunks: chunks.length } } });
-        out.push({ kind: 'span', span: { trace, name: 'ack', parent: 'apply', startUs: nowUs, endUs: nowUs, attributes: { host: this.options.host } } });
+        const here = { term: this.term, site: this.options.host };
+        out.push({ kind: 'span', span: { trace, name: 'apply', ...here, parent: { name: 'transfer', term: this.term }, startUs: pending.firstAtUs, endUs: nowUs, attributes: { host: this.options.host, chunks: chunks.length } } });
+        out.push({ kind: 'span', span: { trace, name: 'ack', ...here, parent: { name: 'apply', ...here }, startUs: nowUs, endUs: nowUs, attributes: { host: this.options.host } } });
       }
     }
   }
@@ -264,10 +265,13 @@ export class StandbyImage {
   /** Sampled bytes of the speculative buffer that this epoch brought: the packet is safe on the backup from now on. */
   #traceReplicated(startOffset: number, endOffset: number, epoch: number, nowUs: number, out: Effect[]): void {
     const connId = this.ackerConnection?.connId ?? 1;
+    // A base epoch brings the whole buffer, bytes its primary inherited from a checkpoint among them: no step of this term to follow from.
+    const base = epoch === this.stats.baseEpoch;
+    const parent = base ? null : { name: 'buffer' as const, term: this.term };
     for (let from = startOffset; ; ) {
       const offset = this.options.sampler!.sampledIn(connId, from, endOffset);
       if (offset === null) return;
-      out.push({ kind: 'span', span: { trace: { kind: 'segment', vmId: this.options.vmId, connId, offset }, name: 'replicate', parent: 'buffer', startUs: nowUs, endUs: nowUs, attributes: { epoch, host: this.options.host } } });
+      out.push({ kind: 'span', span: { trace: { kind: 'segment', vmId: this.options.vmId, connId, offset }, name: 'replicate', term: this.term, site: this.options.host, parent, startUs: nowUs, endUs: nowUs, attributes: { epoch, host: this.options.host, base } } });
       from = offset + 1;
     }
   }

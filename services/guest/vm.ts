@@ -148,7 +148,7 @@ export class GuestVm {
       {
         transmit: (seg, retransmit) => {
           this.#emit({ kind: 'send', subject: seg.payload.length > 0 ? (options.txDataSubject ?? options.txSubject) : options.txSubject, msg: seg });
-          if (seg.payload.length > 0) this.#emitTracer.sent(seg.connId, seg.seq - 1, seg.seq - 1 + seg.payload.length, seg.epoch, retransmit ? (this.tcp.sender.lastResendCause ?? 'resend') : null, this.#nowUs, this.#spanSink);
+          if (seg.payload.length > 0) this.#emitTracer.sent(seg.term, seg.connId, seg.seq - 1, seg.seq - 1 + seg.payload.length, seg.epoch, retransmit ? (this.tcp.sender.lastResendCause ?? 'resend') : null, this.#nowUs, this.#spanSink);
         },
         setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs: atUs - this.#clockOffsetUs }),
         cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
@@ -285,7 +285,7 @@ export class GuestVm {
     this.#paused = false;
     this.stats.pausedUsTotal += this.#nowUs - this.#pausedAtUs;
     if (this.options.tracing?.epochs === true) {
-      this.#emit({ kind: 'span', span: { trace: { kind: 'epoch', vmId: this.options.vmId, epoch: this.#epoch }, name: 'copy', parent: 'pause', startUs: this.#pausedAtUs, endUs: this.#nowUs } });
+      this.#emit({ kind: 'span', span: { trace: { kind: 'epoch', vmId: this.options.vmId, epoch: this.#epoch }, name: 'copy', term: this.tcp.term, parent: { name: 'pause', term: this.tcp.term }, startUs: this.#pausedAtUs, endUs: this.#nowUs } });
     }
     this.#epoch++;
     this.tcp.epoch = this.#epoch;

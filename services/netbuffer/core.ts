@@ -83,7 +83,7 @@ export class NetbufferCore implements Core {
 
   constructor(readonly options: NetbufferOptions) {
     this.name = `netbuffer.${options.host}`;
-    this.#tracer = new HeldBytesTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER);
+    this.#tracer = new HeldBytesTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER, 0, null);
     this.#traced = options.holdData && options.tracing !== undefined && options.tracing.sampler !== NO_SAMPLER;
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'netbuffer', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.plantedIgnorePermitExpiry ?? false);
@@ -151,7 +151,7 @@ export class NetbufferCore implements Core {
       const continues = a.role === 'primary' && this.#role === 'primary' && a.term === this.#term;
       if (!continues) {
         // A new term or another role: what was held belongs to an epoch stream that is gone.
-        this.#tracer = new HeldBytesTracer(this.options.vmId, this.options.tracing?.sampler ?? NO_SAMPLER);
+        this.#tracer = new HeldBytesTracer(this.options.vmId, this.options.tracing?.sampler ?? NO_SAMPLER, a.term, null);
         this.#queues.length = 0;
         this.stats.heldBytes = 0;
         this.stats.lastCommittedEpoch = a.role === 'primary' ? a.firstEpoch - 1 : 0;

@@ -158,6 +158,7 @@ describe.skipIf(skip)('docker-compose.yml, its services as local processes', () 
     const checkpointer = await scrape('host-b-checkpointer');
     expect(value(checkpointer, 'specula_checkpoints_total')).toBeGreaterThan(0);
     expect(value(checkpointer, 'specula_commit_latency_seconds_count')).toBeGreaterThan(0);
+    expect(value(checkpointer, 'specula_epoch_length_seconds_count')).toBeGreaterThan(0);
     expect(checkpointer).toContain('specula_commit_latency_seconds_bucket{vm="vm1",otel_scope_name="specula",le="0.01"}');
     expect(value(await scrape('host-b-acker'), 'specula_spec_buffer_bytes')).not.toBeNull();
     expect(value(await scrape('host-b-guest'), 'specula_pause_seconds_total')).toBeGreaterThan(0);

@@ -20,6 +20,14 @@ function traced(input: RunConfigInput) {
 }
 
 const names = (t: CollectedSpan[]) => t.map((s) => s.name);
+
+/** No two spans share an id, and every parent a span names is in its trace: what Jaeger needs to draw the tree. */
+function expectWellFormed(spans: readonly CollectedSpan[]) {
+  const ids = new Set(spans.map((s) => `${s.traceId}/${s.spanId}`));
+  expect(ids.size, 'no two spans share an id').toBe(spans.length);
+  const orphans = spans.filter((s) => s.parentSpanId !== null && !ids.has(`${s.traceId}/${s.parentSpanId}`));
+  expect(orphans.map((s) => `${s.name}@${s.host ?? s.service} term ${String(s.attributes['specula.term'])}`), 'spans whose parent is missing').toEqual([]);
+}
 const byName = (t: CollectedSpan[], name: string) => t.find((s) => s.name === name);
 
 describe('traces in the simulator', () => {
@@ -83,7 +91,7 @@ describe('traces in the simulator', () => {
   it('tracing changes nothing in the run, and no two spans share an id', () => {
     const plain = simulate(runConfigSchema.parse({ durationS: 3, mode: 'spec' }));
     expect({ ...spec.result, wallMs: 0 }).toEqual({ ...plain, wallMs: 0 });
-    expect(new Set(spec.spans.map((s) => `${s.traceId}/${s.spanId}`)).size).toBe(spec.spans.length);
+    expectWellFormed(spec.spans);
   });
 
   it('remus: the netbuffer holds the packet, and a lost one shows its retransmissions with their cause', () => {
@@ -98,8 +106,19 @@ describe('traces in the simulator', () => {
     }
     const retransmits = remus.spans.filter((s) => s.name === 'retransmit' || s.name === 'guest.retransmit');
     expect(retransmits.length).toBeGreaterThan(0);
-    expect(new Set(remus.spans.map((s) => `${s.traceId}/${s.spanId}`)).size, 'no two spans share an id').toBe(remus.spans.length);
+    expectWellFormed(remus.spans);
     for (const r of retransmits) expect(['rto', 'fast', 'partial-ack', 'resend']).toContain(r.attributes.reason);
+  });
+
+  it.each(['spec', 'remus'] as const)('%s with a failover and re-protection: every step that runs again has its own span, and every parent is there', (mode) => {
+    const crash = traced({ mode, faults: { crashPrimaryAtMs: 1_500 } });
+    expect(crash.result.failovers).toBe(1);
+    expectWellFormed(crash.spans);
+    const terms = new Set(crash.spans.map((s) => s.attributes['specula.term']));
+    expect([...terms].sort()).toEqual([1, 2]);
+    // A byte the client got after the crash: its delivery hangs off its release (or replay) in the new term.
+    const late = crash.spans.filter((s) => s.name === 'deliver' && s.attributes['specula.term'] === 2);
+    expect(late.length).toBeGreaterThan(0);
   });
 
   it('a failover: the promoted acker\'s sends of bytes it got in a checkpoint are replays', () => {
@@ -110,6 +129,9 @@ describe('traces in the simulator', () => {
       expect(r.attributes.reason).toBe('failover');
       expect(r.host).toBe('host-b');
       expect(r.startUs).toBeGreaterThan(1_500_000);
+      // It follows from its host's backup replicating the byte in the term before.
+      const replicate = crash.spans.find((s) => s.spanId === r.parentSpanId && s.traceId === r.traceId)!;
+      expect(`${replicate.name}@${replicate.host} term ${String(replicate.attributes['specula.term'])}`).toBe('replicate@host-b term 1');
     }
   });
 });

@@ -26,9 +26,6 @@ export interface ServiceMetrics {
   shutdown(): Promise<void>;
 }
 
-/** Commit latency buckets, in seconds: one epoch-scale decade around the paper's point. */
-const COMMIT_LATENCY_BOUNDARIES_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
-
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /** `key`, or the sum of every key that ends with it (staleTermDrops, staleTermRejections, …). */
@@ -51,7 +48,7 @@ interface Reading {
 }
 
 const READINGS: readonly Reading[] = [
-  { name: 'specula_epoch_length_seconds', help: 'Configured checkpoint epoch', unit: 's', kind: 'gauge', read: (r) => r.epochMs / 1000 },
+  { name: 'specula_epoch_configured_seconds', help: 'Configured checkpoint epoch (the measured one: specula_epoch_length_seconds)', unit: 's', kind: 'gauge', read: (r) => r.epochMs / 1000 },
   { name: 'specula_checkpoints', help: 'Checkpoints committed on the backup', unit: '', kind: 'counter', read: (r) => num(r.stats.checkpoints) },
   { name: 'specula_checkpoint_bytes', help: 'Checkpoint bytes sent to the backup', unit: 'By', kind: 'counter', read: (r) => num(r.stats.checkpointBytesTotal) },
   { name: 'specula_checkpoint_pages', help: 'Guest pages captured into checkpoints', unit: '', kind: 'counter', read: (r) => num(r.stats.checkpointPagesSent) },
@@ -81,42 +78,49 @@ function observe(meter: Meter, reading: Reading, reports: () => readonly VmRepor
   else meter.createObservableGauge(reading.name, options).addCallback(callback);
 }
 
+/** Histograms a checkpointer reports (log buckets of µs), each fed into an OTel histogram: its report key, name, help and boundaries (s). */
+const HISTOGRAMS = [
+  { key: 'commitLatencyUs', name: 'specula_commit_latency_seconds', help: 'From an epoch\'s pause to its commit', boundaries: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1] },
+  { key: 'epochLengthUs', name: 'specula_epoch_length_seconds', help: 'Each epoch as it ran, pause to next pause', boundaries: [0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1] },
+] as const;
+
 /**
  * Metrics of a process: the observable readings above, and the commit
- * latency as an OTel histogram fed from the checkpointer's reported
- * histogram (each new sample once, at its bucket's value: within 2%).
+ * latency and epoch length as OTel histograms fed from the checkpointer's
+ * reported histograms (each new sample once, at its bucket's value: within 2%).
  */
 export function startServiceMetrics(p: { readonly service: string; readonly host: string | null; readonly reports: () => readonly VmReport[] }): ServiceMetrics {
   const exporter = new PrometheusExporter({ preventServerStart: true });
   const provider = new MeterProvider({
     resource: resourceFromAttributes({ 'service.name': p.service, 'service.namespace': 'specula', ...(p.host === null ? {} : { 'specula.host': p.host }) }),
     readers: [exporter],
-    views: [{ instrumentName: 'specula_commit_latency_seconds', aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: COMMIT_LATENCY_BOUNDARIES_S } } }],
+    views: HISTOGRAMS.map((h) => ({ instrumentName: h.name, aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: [...h.boundaries] } } })),
   });
   const meter = provider.getMeter('specula');
   for (const reading of READINGS) observe(meter, reading, p.reports);
-  const commitLatency = meter.createHistogram('specula_commit_latency_seconds', { description: 'From an epoch\'s pause to its commit', unit: 's' });
-  // Per VM, the counts of the reported histogram already recorded.
-  const recorded = new Map<string, Histogram>();
-  const recordNewCommits = () => {
+  const feeds = HISTOGRAMS.map((h) => ({ key: h.key, instrument: meter.createHistogram(h.name, { description: h.help, unit: 's' }), recorded: new Map<string, Histogram>() }));
+  // Per VM, the counts of each reported histogram already recorded.
+  const recordNewSamples = () => {
     for (const r of p.reports()) {
-      const h = r.stats.commitLatencyUs as Histogram | undefined;
-      if (h === undefined) continue;
-      const seen = recorded.get(r.vmId) ?? {};
-      for (const [bucket, count] of Object.entries(h)) {
-        const fresh = count - (seen[bucket] ?? 0);
-        const b = Number(bucket);
-        // The bucket's lower edge, (1 + HISTOGRAM_RESOLUTION)^b µs; 0 for the zero bucket.
-        const seconds = b < 0 ? 0 : Math.pow(1 + HISTOGRAM_RESOLUTION, b) / 1e6;
-        for (let i = 0; i < fresh; i++) commitLatency.record(seconds, { vm: r.vmId });
-        seen[bucket] = count;
+      for (const feed of feeds) {
+        const h = r.stats[feed.key] as Histogram | undefined;
+        if (h === undefined) continue;
+        const seen = feed.recorded.get(r.vmId) ?? {};
+        for (const [bucket, count] of Object.entries(h)) {
+          const fresh = count - (seen[bucket] ?? 0);
+          const b = Number(bucket);
+          // The bucket's lower edge, (1 + HISTOGRAM_RESOLUTION)^b µs; 0 for the zero bucket.
+          const seconds = b < 0 ? 0 : Math.pow(1 + HISTOGRAM_RESOLUTION, b) / 1e6;
+          for (let i = 0; i < fresh; i++) feed.instrument.record(seconds, { vm: r.vmId });
+          seen[bucket] = count;
+        }
+        feed.recorded.set(r.vmId, seen);
       }
-      recorded.set(r.vmId, seen);
     }
   };
   return {
     handle(req, res) {
-      recordNewCommits();
+      recordNewSamples();
       exporter.getMetricsRequestHandler(req, res);
     },
     shutdown: () => provider.shutdown(),

@@ -57,7 +57,7 @@ export function tracePropagation(vmId: string, sampler: Sampler, wireOutSubject:
       if (key === null) return null;
       const sender: SpanName = subject === wireOutSubject ? 'hold' : 'emit';
       const carrier: Record<string, string> = {};
-      propagation.inject(trace.setSpanContext(ROOT_CONTEXT, { traceId: traceIdOf(key), spanId: spanIdOf(key, sender), traceFlags: TraceFlags.SAMPLED }), carrier);
+      propagation.inject(trace.setSpanContext(ROOT_CONTEXT, { traceId: traceIdOf(key), spanId: spanIdOf(key, { name: sender, term: (msg as { term: number }).term }), traceFlags: TraceFlags.SAMPLED }), carrier);
       return carrier.traceparent ?? null;
     },
     matches(msgs, traceparent) {

@@ -29,7 +29,7 @@ describe('service metrics for Prometheus', () => {
     const text = await scrape();
     expect(value(text, 'specula_checkpoints_total')).toBe(12);
     expect(value(text, 'specula_checkpoint_bytes_total')).toBe(4096);
-    expect(value(text, 'specula_epoch_length_seconds')).toBe(0.025);
+    expect(value(text, 'specula_epoch_configured_seconds')).toBe(0.025);
     expect(value(text, 'specula_stale_term_rejections_total')).toBe(3);
     expect(value(text, 'specula_bus_decode_errors_total')).toBe(1);
     expect(text).not.toContain('specula_failovers_total'); // not a failover service
@@ -51,5 +51,14 @@ describe('service metrics for Prometheus', () => {
     await scrape();
     text = await scrape();
     expect(value(text, 'specula_commit_latency_seconds_count')).toBe(6);
+  });
+
+  it('report the epoch length as it ran, from the checkpointer\'s histogram', async () => {
+    const stats: Record<string, unknown> = { epochLengthUs: histogramOf([25_000, 25_400, 31_000]) };
+    const scrape = await serve(() => [{ vmId: 'vm1', epochMs: 25, stats, shell }]);
+    const text = await scrape();
+    expect(value(text, 'specula_epoch_length_seconds_count')).toBe(3);
+    expect(value(text, 'specula_epoch_length_seconds_sum')).toBeCloseTo(0.0814, 2);
+    expect(text).toMatch(/specula_epoch_length_seconds_bucket\{vm="vm1",otel_scope_name="specula",le="0.03"\} 2/);
   });
 });

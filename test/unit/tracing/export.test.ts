@@ -7,12 +7,12 @@ import { readTraceFile } from '../../../lib/tracing/read.js';
 
 const trace = { kind: 'segment' as const, vmId: 'vm1', connId: 1, offset: 4_242 };
 const records: [SpanRecord, string, string | null][] = [
-  [{ trace, name: 'emit', parent: null, startUs: 1_000, endUs: 1_000, attributes: { seq: 4_000, bytes: 1_448, epoch: 3 } }, 'guest', 'host-a'],
-  [{ trace, name: 'buffer', parent: 'emit', startUs: 1_010, endUs: 20_000 }, 'acker', 'host-a'],
-  [{ trace, name: 'hold', parent: 'buffer', startUs: 20_000, endUs: 25_000, links: [{ trace: { kind: 'epoch', vmId: 'vm1', epoch: 3 }, name: 'commit' }] }, 'acker', 'host-a'],
-  [{ trace, name: 'wire.release', parent: 'hold', startUs: 25_000, endUs: 25_000 }, 'acker', 'host-a'],
-  [{ trace, name: 'retransmit', instance: 1, parent: 'hold', startUs: 240_000, endUs: 240_000, attributes: { reason: 'rto' } }, 'acker', 'host-a'],
-  [{ trace, name: 'deliver', parent: 'wire.release', startUs: 26_000, endUs: 26_000 }, 'client', null],
+  [{ trace, name: 'emit', term: 1, parent: null, startUs: 1_000, endUs: 1_000, attributes: { seq: 4_000, bytes: 1_448, epoch: 3 } }, 'guest', 'host-a'],
+  [{ trace, name: 'buffer', term: 1, parent: { name: 'emit', term: 1 }, startUs: 1_010, endUs: 20_000 }, 'acker', 'host-a'],
+  [{ trace, name: 'hold', term: 1, parent: { name: 'buffer', term: 1 }, startUs: 20_000, endUs: 25_000, links: [{ trace: { kind: 'epoch', vmId: 'vm1', epoch: 3 }, span: { name: 'commit', term: 1 } }] }, 'acker', 'host-a'],
+  [{ trace, name: 'wire.release', term: 1, parent: { name: 'hold', term: 1 }, startUs: 25_000, endUs: 25_000 }, 'acker', 'host-a'],
+  [{ trace, name: 'retransmit', term: 1, instance: 1, parent: { name: 'wire.release', term: 1 }, startUs: 240_000, endUs: 240_000, attributes: { reason: 'rto' } }, 'acker', 'host-a'],
+  [{ trace, name: 'deliver', term: 1, parent: { name: 'wire.release', term: 1 }, startUs: 26_000, endUs: 26_000 }, 'client', null],
 ];
 
 function collected() {

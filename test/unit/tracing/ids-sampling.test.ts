@@ -11,7 +11,7 @@ describe('trace and span ids from the protocol\'s identity', () => {
         const t = traceIdOf(key);
         expect(t).toMatch(/^[0-9a-f]{32}$/);
         expect(t).not.toBe('0'.repeat(32));
-        expect(spanIdOf(key, 'hold')).toMatch(/^[0-9a-f]{16}$/);
+        expect(spanIdOf(key, { name: 'hold', term: 1 })).toMatch(/^[0-9a-f]{16}$/);
         expect(traceIdOf({ ...key })).toBe(t);
       }),
       { numRuns: 200 },
@@ -24,9 +24,17 @@ describe('trace and span ids from the protocol\'s identity', () => {
     for (let epoch = 0; epoch < 2_000; epoch++) ids.add(traceIdOf({ kind: 'epoch', vmId: 'vm1', epoch }));
     expect(ids.size).toBe(4_000);
     const key = { kind: 'epoch' as const, vmId: 'vm1', epoch: 7 };
-    const spans = new Set(['epoch', 'pause', 'copy', 'transfer', 'apply', 'commit'].map((n) => spanIdOf(key, n as 'epoch')));
+    const spans = new Set(['epoch', 'pause', 'copy', 'transfer', 'apply', 'commit'].map((n) => spanIdOf(key, { name: n as 'epoch', term: 1 })));
     expect(spans.size).toBe(6);
-    expect(spanIdOf(key, 'commit', 1)).not.toBe(spanIdOf(key, 'commit', 0));
+    expect(spanIdOf(key, { name: 'commit', term: 1, instance: 1 })).not.toBe(spanIdOf(key, { name: 'commit', term: 1 }));
+  });
+
+  it('tell apart one step in different terms and on different hosts, and make a replay its term\'s release', () => {
+    const key = { kind: 'segment' as const, vmId: 'vm1', connId: 1, offset: 99 };
+    const ids = [spanIdOf(key, { name: 'emit', term: 1 }), spanIdOf(key, { name: 'emit', term: 2 }), spanIdOf(key, { name: 'replicate', term: 2, site: 'host-b' }), spanIdOf(key, { name: 'replicate', term: 2, site: 'host-c' })];
+    expect(new Set(ids).size).toBe(4);
+    expect(spanIdOf(key, { name: 'replay', term: 3 })).toBe(spanIdOf(key, { name: 'wire.release', term: 3 }));
+    expect(spanIdOf(key, { name: 'replay', term: 3 })).not.toBe(spanIdOf(key, { name: 'wire.release', term: 2 }));
   });
 });
 
