@@ -6,7 +6,7 @@ import Table from 'cli-table3';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
 import { ConfigError } from '../../lib/errors.js';
-import { collectRows, describePoint, expandSweep, experimentReport, WORKLOADS, type ExperimentRow, type PointKey, type SweepSpec, type WorkloadKind } from '../../sim/experiment/index.js';
+import { collectRows, describePoint, expandSweep, experimentReport, WORKLOADS, type ExperimentRow, type PointKey, type SweepSpec, type Variant, type WorkloadKind } from '../../sim/experiment/index.js';
 import { runPoints, SweepPointsFailedError, type PointOutcome } from '../experiment/pool.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { addScenarioOptions, FLAG_FOR_PATH, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
@@ -16,6 +16,7 @@ export const DEFAULT_DURATION_S = 5;
 const DEFAULT_EPOCHS_MS = [10, 25, 50, 100, 200];
 
 interface ExperimentFlags extends Omit<ScenarioFlags, 'workload'> {
+  sweep: string[];
   modes: Mode[];
   epochsMs: number[];
   rttsMs: number[];
@@ -53,12 +54,56 @@ const workerCount = (value: string): number => {
   return n;
 };
 
+/** A scenario option swept over values: its flag (without dashes), the flags object's key, the parsed values. */
+interface SweptOption {
+  readonly flag: string;
+  readonly attribute: string;
+  readonly values: readonly (string | number)[];
+}
+
+/** Options a sweep cannot take: they have their own list flags, or name the run rather than its scenario. */
+const NOT_SWEPT = new Set(['workload', 'vm']);
+
+/**
+ * Parses `--sweep flag=v1,v2,…` against the scenario options: each value
+ * goes through the option's own parser (numbers, choices), so a sweep
+ * accepts exactly what the flag does, with the same message when it does not.
+ */
+function sweptOptions(specs: readonly string[], scenario: readonly Option[]): SweptOption[] {
+  const byFlag = new Map(scenario.filter((o) => o.long !== undefined && o.required && !NOT_SWEPT.has(o.long.slice(2))).map((o) => [o.long!.slice(2), o]));
+  const swept: SweptOption[] = [];
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const flag = (eq < 0 ? spec : spec.slice(0, eq)).replace(/^--/, '');
+    const option = byFlag.get(flag);
+    if (option === undefined) throw new ConfigError(`--sweep ${spec}: '${flag}' is not a scenario option with a value; one of: ${[...byFlag.keys()].join(', ')}`);
+    if (eq < 0) throw new ConfigError(`--sweep ${spec}: give the values, as ${flag}=a,b,c`);
+    if (swept.some((o) => o.flag === flag)) throw new ConfigError(`--sweep: '${flag}' is swept twice`);
+    let values: (string | number)[];
+    try {
+      values = commaList((v): string | number => (option.parseArg ? (option.parseArg(v, undefined) as unknown as string | number) : v))(spec.slice(eq + 1));
+    } catch (err) {
+      throw new ConfigError(`--sweep ${spec}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    swept.push({ flag, attribute: option.attributeName(), values });
+  }
+  return swept;
+}
+
+/** Every combination of the swept values, as variants keyed by flag; one empty variant when nothing is swept. */
+function variantsOf(swept: readonly SweptOption[]): Variant[] {
+  let variants: Variant[] = [{}];
+  for (const o of swept) variants = variants.flatMap((v) => o.values.map((value) => ({ ...v, [o.flag]: value })));
+  return variants;
+}
+
 /** The flag a config path came from, as `experiment` spells it. */
 const EXPERIMENT_FLAG_FOR_PATH: Record<string, string> = { ...FLAG_FOR_PATH, mode: '--modes', epochMs: '--epochs-ms', 'link.rttMs': '--rtts-ms' };
 
 /** Validates one point's config; the error names the point and the flag. */
-function pointConfig(flags: ExperimentFlags, key: PointKey): RunConfig {
-  const input = scenarioConfig({ ...flags, workload: key.workload }, { mode: key.mode, epochMs: key.epochMs ?? 0, rttMs: key.rttMs, seed: key.seed });
+function pointConfig(flags: ExperimentFlags, swept: readonly SweptOption[], key: PointKey): RunConfig {
+  const overrides = Object.fromEntries(swept.map((o) => [o.attribute, key.variant[o.flag]]));
+  const input = scenarioConfig({ ...flags, ...overrides, workload: key.workload }, { mode: key.mode, epochMs: key.epochMs ?? 0, rttMs: key.rttMs, seed: key.seed });
   // Native has no epoch: leave the schema's default rather than borrow one of the sweep's.
   if (key.epochMs === null) delete input.epochMs;
   const parsed = runConfigSchema.safeParse(input);
@@ -73,15 +118,15 @@ function pointConfig(flags: ExperimentFlags, key: PointKey): RunConfig {
 const mbps = (bitsPerSec: number) => (bitsPerSec / 1e6).toFixed(1);
 const ms = (v: number | null) => (v === null ? '-' : v.toFixed(2));
 
-function formatRows(rows: readonly ExperimentRow[]): string {
+function formatRows(rows: readonly ExperimentRow[], swept: readonly SweptOption[]): string {
   const table = new Table({
     style: { head: [], border: [] },
     // No rule between rows: a sweep is many rows.
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-    head: ['mode', 'workload', 'epoch ms', 'rtt ms', 'goodput Mbit/s', 'x native', 'lat p50 ms', 'lat p99 ms', 'checkpoints', 'verified'],
+    head: ['mode', 'workload', 'epoch ms', 'rtt ms', ...swept.map((o) => o.flag), 'goodput Mbit/s', 'x native', 'lat p50 ms', 'lat p99 ms', 'checkpoints', 'verified'],
   });
   for (const { point, result: r, goodputRatioToNative } of rows) {
-    table.push([point.mode, point.workload, point.epochMs ?? '-', point.rttMs, mbps(r.goodputBitsPerSec), goodputRatioToNative === null ? '-' : goodputRatioToNative.toFixed(2), ms(r.latencyMsP50), ms(r.latencyMsP99), r.checkpoints, r.streamVerified ? 'yes' : 'NO']);
+    table.push([point.mode, point.workload, point.epochMs ?? '-', point.rttMs, ...swept.map((o) => String(point.variant[o.flag])), mbps(r.goodputBitsPerSec), goodputRatioToNative === null ? '-' : goodputRatioToNative.toFixed(2), ms(r.latencyMsP50), ms(r.latencyMsP99), r.checkpoints, r.streamVerified ? 'yes' : 'NO']);
   }
   return table.toString();
 }
@@ -117,16 +162,22 @@ export function experimentCommand(): Command {
     .option('--seed <n>', 'seed of every point', num, 1)
     .addOption(new Option('--workers <n>', 'worker threads').argParser(workerCount).default(availableParallelism(), `available cores, ${availableParallelism()}`))
     .option('--out <dir>', 'directory for experiment.json and the SVG plots', 'results')
-    .addOption(new Option('--format <format>', 'stdout: table, or the experiment JSON').choices(['table', 'json']).default('table'));
+    .addOption(new Option('--format <format>', 'stdout: table, or the experiment JSON').choices(['table', 'json']).default('table'))
+    .addOption(
+      new Option('--sweep <flag=values>', 'also sweep a scenario option over values, e.g. queue-packets=500,1000,2000 or cc=newreno,cubic (repeatable: every combination)')
+        .argParser((value: string, previous: string[]) => [...previous, value])
+        .default([], 'none'),
+    );
   // The scenario flags of `run`, less --workload (this command takes a list) and with a shorter default duration.
-  for (const option of addScenarioOptions(new Command()).options) {
-    if (option.long === '--workload') continue;
+  const scenario = addScenarioOptions(new Command()).options.filter((o) => o.long !== '--workload');
+  for (const option of scenario) {
     if (option.long === '--duration-s') option.default(DEFAULT_DURATION_S);
     cmd.addOption(option);
   }
   cmd.action(async (flags: ExperimentFlags) => {
-    const spec: SweepSpec = { modes: flags.modes, epochsMs: flags.epochsMs, rttsMs: flags.rttsMs, workloads: flags.workloads, seed: flags.seed };
-    const points = expandSweep(spec, (key) => pointConfig(flags, key));
+    const swept = sweptOptions(flags.sweep, scenario);
+    const spec: SweepSpec = { modes: flags.modes, epochsMs: flags.epochsMs, rttsMs: flags.rttsMs, workloads: flags.workloads, seed: flags.seed, ...(swept.length > 0 ? { variants: variantsOf(swept) } : {}) };
+    const points = expandSweep(spec, (key) => pointConfig(flags, swept, key));
     const progress = progressReporter(points.length);
     const t0 = performance.now();
     let results;
@@ -149,11 +200,16 @@ export function experimentCommand(): Command {
     const written: [string, string][] = [['json', resolve(outDir, 'experiment.json')]];
     await writeFile(written[0]![1], JSON.stringify(report, null, 2) + '\n');
     // vega is loaded only when plots are drawn: every command (a health probe too) starts through this module.
-    const { goodputSpec, latencySpec, renderSvg } = await import('../experiment/plot.js');
-    const plots: [string, ReturnType<typeof latencySpec>][] = [
-      ['experiment-goodput.svg', goodputSpec(rows, spec.epochsMs)],
-      ['experiment-latency.svg', latencySpec(rows, spec.epochsMs)],
-    ];
+    const { goodputSpec, latencySpec, renderSvg, sweepSpec } = await import('../experiment/plot.js');
+    // Against a swept option, the epochs' plots would mix its values: one plot over the option instead.
+    const only = swept.length === 1 ? swept[0]! : null;
+    const plots: [string, ReturnType<typeof latencySpec>][] =
+      swept.length === 0
+        ? [
+            ['experiment-goodput.svg', goodputSpec(rows, spec.epochsMs)],
+            ['experiment-latency.svg', latencySpec(rows, spec.epochsMs)],
+          ]
+        : [[`experiment-${only?.flag ?? 'sweep'}.svg`, only === null ? null : sweepSpec(rows, only.flag)]];
     for (const [name, plotSpec] of plots) {
       if (plotSpec === null) continue;
       const file = resolve(outDir, name);
@@ -164,7 +220,7 @@ export function experimentCommand(): Command {
     // With --format json, stdout is the JSON alone; file paths go to stderr.
     const out = flags.format === 'json' ? process.stderr : process.stdout;
     if (flags.format === 'json') process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-    else process.stdout.write(formatRows(rows) + '\n');
+    else process.stdout.write(formatRows(rows, swept) + '\n');
     process.stderr.write(`${points.length} points on ${Math.min(flags.workers, points.length)} workers in ${wallS.toFixed(1)} s wall\n`);
     for (const [kind, file] of written) out.write(`${kind}: ${file}\n`);
     process.exitCode = rows.every((r) => r.result.streamVerified) ? EXIT_OK : EXIT_FAILED;

@@ -101,3 +101,35 @@ export function latencySpec(rows: readonly ExperimentRow[], epochsMs: readonly n
   const data = plotData(rows, 'rr', epochsMs, (r) => r.result.latencyMsP50);
   return lineSpec(data, epochsMs, 'rr latency p50 vs checkpoint epoch', 'request latency p50 (ms)');
 }
+
+/**
+ * Goodput against one swept scenario option (a queue size, a buffer), one
+ * line per mode and epoch; log axes when the values are numbers, one
+ * apart from another tenfold. The workload is bulk when the sweep has it.
+ */
+export function sweepSpec(rows: readonly ExperimentRow[], flag: string): TopLevelSpec {
+  const workload: WorkloadKind = rows.some((r) => r.point.workload === 'bulk') ? 'bulk' : 'rr';
+  const data = rows
+    .filter((r) => r.point.workload === workload && r.result.goodputBitsPerSec > 0)
+    .map((r) => ({ mode: r.point.mode, series: r.point.epochMs === null ? r.point.mode : `${r.point.mode}, ${r.point.epochMs} ms`, x: r.point.variant[flag]!, value: r.result.goodputBitsPerSec / BITS_PER_MBIT }));
+  const numeric = data.every((d) => typeof d.x === 'number');
+  const series = [...new Set(data.map((d) => d.series))];
+  const modes = MODES.filter((m) => data.some((d) => d.mode === m));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `${workload} goodput vs ${flag}`,
+    data: { values: data },
+    background: 'white',
+    mark: { type: 'line', point: { filled: true, size: 45 }, strokeWidth: 1.6 },
+    encoding: {
+      x: numeric ? { field: 'x', type: 'quantitative', title: flag, scale: { type: 'log', nice: false } } : { field: 'x', type: 'ordinal', title: flag },
+      y: { field: 'value', type: 'quantitative', title: 'goodput (Mbit/s)', scale: { type: 'log' } },
+      color: { field: 'mode', type: 'nominal', title: 'mode', sort: modes },
+      strokeDash: { field: 'mode', type: 'nominal', sort: modes, scale: { domain: modes, range: modes.map((m) => MODE_DASH[m] ?? [1, 0]) } },
+      shape: { field: 'mode', type: 'nominal', sort: modes, scale: { domain: modes, range: modes.map((m) => MODE_SHAPE[m] ?? 'circle') } },
+      detail: { field: 'series', type: 'nominal', sort: series },
+    },
+    width: WIDTH_PX,
+    height: HEIGHT_PX,
+  } as TopLevelSpec;
+}

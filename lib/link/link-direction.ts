@@ -10,7 +10,17 @@ export { TCP_IP_HEADER_BYTES };
 /** Framing of a control or checkpoint message on the replication link (headers, protobuf fields). */
 export const CONTROL_HEADER_BYTES = 96;
 
-/** Bytes a message occupies on a link. */
+/** An Ethernet frame's bytes around its IP packet on the wire: preamble and SFD (8), header (14), FCS (4), inter-frame gap (12). */
+export const ETHERNET_FRAMING_BYTES = 38;
+/** The IP packet a frame carries at most. */
+export const MTU_BYTES = 1500;
+
+/** Bytes the transmitter spends on `packetBytes`: one frame per MTU, each with its framing (MSS 1448 with timestamps: 94.1% of the line rate is payload). */
+export function serializedBytesOf(packetBytes: number): number {
+  return packetBytes + Math.max(1, Math.ceil(packetBytes / MTU_BYTES)) * ETHERNET_FRAMING_BYTES;
+}
+
+/** Bytes a message occupies in a link's queue: its IP packets. */
 export function wireBytesOf(msg: WireMessage): number {
   switch (msg.type) {
     case 'segment':
@@ -51,7 +61,8 @@ export interface LinkStats {
 
 /**
  * One direction of an emulated link: a FIFO transmitter at a fixed rate behind
- * a drop-tail queue, then propagation delay, random loss and jitter. Departure
+ * a drop-tail queue (of IP packets' bytes), sending Ethernet frames, then
+ * propagation delay, random loss and jitter. Departure
  * times are computed when a packet enters, so a packet costs one event.
  */
 export class LinkDirection implements Hop {
@@ -93,7 +104,7 @@ export class LinkDirection implements Hop {
       this.stats.queueDrops++;
       return DROPPED;
     }
-    const finishUs = startUs + wireBytes * this.#usPerByte;
+    const finishUs = startUs + serializedBytesOf(wireBytes) * this.#usPerByte;
     this.#busyUntilUs = finishUs;
     this.#finishUs.push(finishUs);
     this.#sizes.push(wireBytes);

@@ -2,6 +2,8 @@ import { Reassembly } from './reassembly.js';
 import { expectSnapshot, parseSnapshot, tcpReceiverSnapshotSchema, type TcpReceiverSnapshot } from './snapshot.js';
 
 export const MAX_WINDOW_FIELD = 0xffff;
+/** Linux's TCP_MAX_QUICKACKS: segments acknowledged at once in quick-ack mode. */
+export const MAX_QUICKACKS = 16;
 export const MAX_WSCALE = 14;
 
 /** What the endpoint should do after a segment reached the receive side. */
@@ -30,6 +32,13 @@ export class TcpReceiver {
   readonly #reassembly = new Reassembly();
   /** Full-sized segments received since the last ACK sent. */
   unackedSegments = 0;
+  /**
+   * Quick-ack mode (Linux): at the start of a connection and after data out
+   * of order, the next segments are acknowledged at once rather than every
+   * other one, so the sender's slow start and recovery are not held back by
+   * delayed ACKs.
+   */
+  quickAcks = 0;
   dupSegments = 0;
   outOfOrderSegments = 0;
 
@@ -55,6 +64,7 @@ export class TcpReceiver {
       finSeq: this.#finSeq,
       rightEdge: this.#rightEdge,
       unackedSegments: this.unackedSegments,
+      quickAcks: this.quickAcks,
       dupSegments: this.dupSegments,
       outOfOrderSegments: this.outOfOrderSegments,
       outOfOrder: this.#reassembly.snapshot(),
@@ -73,6 +83,7 @@ export class TcpReceiver {
     this.#finSeq = s.finSeq;
     this.#rightEdge = s.rightEdge;
     this.unackedSegments = s.unackedSegments;
+    this.quickAcks = s.quickAcks;
     this.dupSegments = s.dupSegments;
     this.outOfOrderSegments = s.outOfOrderSegments;
     this.#reassembly.restore(s.outOfOrder);
@@ -82,6 +93,7 @@ export class TcpReceiver {
   init(irs: number): void {
     this.rcvNxt = irs + 1;
     this.lastAckSent = this.rcvNxt;
+    this.quickAcks = MAX_QUICKACKS;
   }
 
   /** The 16-bit window field for the next segment we send. */
@@ -113,6 +125,7 @@ export class TcpReceiver {
     if (seq <= this.lastAckSent && tsValUs >= this.tsRecentUs) this.tsRecentUs = tsValUs;
     if (seq > this.rcvNxt) {
       this.outOfOrderSegments++;
+      this.quickAcks = MAX_QUICKACKS;
       this.#reassembly.insert(seq, fits);
       if (finFits) this.#finSeq = seq + len;
       return AckDecision.Now; // a duplicate ACK tells the sender about the hole
@@ -134,6 +147,10 @@ export class TcpReceiver {
       return AckDecision.Now;
     }
     if (hadHoles) return AckDecision.Now; // RFC 5681 §4.2: ACK at once when a gap fills
+    if (this.quickAcks > 0) {
+      this.quickAcks--;
+      return AckDecision.Now;
+    }
     if (len >= mssBytes) this.unackedSegments++;
     else this.unackedSegments += 2; // a short segment is usually the end of a burst
     return this.unackedSegments >= 2 ? AckDecision.Now : AckDecision.Delay;

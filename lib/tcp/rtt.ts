@@ -1,6 +1,9 @@
 import { parseSnapshot, rttSnapshotSchema, type RttSnapshot } from './snapshot.js';
 
-/** Retransmission timeout estimator, RFC 6298, with exponential backoff. */
+/**
+ * Retransmission timeout estimator: SRTT and RTTVAR as RFC 6298 smooths
+ * them, the timeout as Linux sets it (tcp_set_rto), with exponential backoff.
+ */
 export class RttEstimator {
   #srttUs = 0;
   #rttvarUs = 0;
@@ -38,8 +41,9 @@ export class RttEstimator {
       this.#srttUs = 0.875 * this.#srttUs + 0.125 * r;
     }
     this.#samples++;
-    const rto = this.#srttUs + Math.max(this.clockGranularityUs, 4 * this.#rttvarUs);
-    this.#baseRtoUs = Math.round(Math.min(this.maxRtoUs, Math.max(this.minRtoUs, rto)));
+    // Linux adds its floor to the SRTT (RTO = SRTT + max(rto_min, 4·RTTVAR)); RFC 6298 §2.4 floors the sum, which is one SRTT shorter at long RTTs.
+    const rto = this.#srttUs + Math.max(this.minRtoUs, this.clockGranularityUs, 4 * this.#rttvarUs);
+    this.#baseRtoUs = Math.round(Math.min(this.maxRtoUs, rto));
   }
 
   /** RFC 6298 §5.5: double the RTO after a timeout. */

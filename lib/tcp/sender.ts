@@ -76,7 +76,12 @@ export class TcpSender {
   #dupAcks = 0;
   #inRecovery = false;
   #partialAckSeen = false;
-  /** RFC 6582 `recover`. */
+  /**
+   * RFC 6582 `recover`, kept one past the highest sequence number sent when
+   * recovery (or a timeout) began, that is sndMax then: an ACK "covers more
+   * than recover" in the RFC's terms when ack > this, and acknowledges
+   * everything up to and including it when ack >= this.
+   */
   #recover: number;
   /** Deadline of the retransmission timer while it is armed, else null. */
   #rtoAtUs: number | null = null;
@@ -265,6 +270,8 @@ export class TcpSender {
         this.#dupAcks = 0;
         this.cc.onAck(acked, nowUs, this.rtt.srttUs, this.#cwndLimited);
       }
+      // In recovery the timer restarts on the first partial ACK only (RFC 6582's "Impatient" variant): without SACK a burst of
+      // losses is repaired one hole per RTT, and at an epoch-long RTT that takes seconds a timeout and go-back-N would not.
       if (this.sndUna >= this.sndMax) this.#disarmRto();
       else if (!this.#inRecovery || !this.#partialAckSeen) this.#armRto(nowUs);
       return acked;
@@ -297,7 +304,7 @@ export class TcpSender {
     }
     const dataEnd = this.host.dataEndSeq();
     for (;;) {
-      const wnd = Math.min(this.cc.cwndBytes, this.sndWnd);
+      const wnd = Math.min(this.cc.cwndBytes + this.#limitedTransmitBytes(), this.sndWnd);
       const limit = this.sndUna + wnd;
       if (this.sndNxt < dataEnd) {
         const pending = dataEnd - this.sndNxt;
@@ -332,6 +339,15 @@ export class TcpSender {
     if (this.sndNxt < dataEnd && this.sndUna === this.sndMax && this.#persistAtUs === null) this.#armPersist(nowUs);
   }
 
+  /**
+   * Limited transmit (RFC 3042): the first and second duplicate ACKs each let
+   * one new segment out beyond cwnd, so a small window still draws the three
+   * duplicates a fast retransmit needs.
+   */
+  #limitedTransmitBytes(): number {
+    return this.#inRecovery || this.#dupAcks >= 3 ? 0 : this.#dupAcks * this.mssBytes;
+  }
+
   /** The retransmission timer fired; returns false if nothing was outstanding. */
   onRto(nowUs: number): boolean {
     this.#rtoAtUs = null;
@@ -339,7 +355,7 @@ export class TcpSender {
     if (this.sndUna >= this.sndMax) return false;
     this.stats.timeouts++;
     this.cc.onTimeout(this.sndMax - this.sndUna, nowUs);
-    this.#recover = this.sndMax; // RFC 6582 §3.2 step 1 after a timeout
+    this.#recover = this.sndMax; // RFC 6582 §4 after a timeout
     this.#inRecovery = false;
     this.#dupAcks = 0;
     this.lastResendCause = 'rto';

@@ -115,6 +115,8 @@ export interface TcpReceiverSnapshot {
   readonly finSeq: number | null;
   readonly rightEdge: number;
   readonly unackedSegments: number;
+  /** Segments still to acknowledge at once (Linux's quick-ack mode). */
+  readonly quickAcks: number;
   readonly dupSegments: number;
   readonly outOfOrderSegments: number;
   /** Sorted by seq, non-overlapping, each piece non-empty. */
@@ -231,6 +233,7 @@ export const tcpReceiverSnapshotSchema: z.ZodType<TcpReceiverSnapshot> = z
     finSeq: int.nullable(),
     rightEdge: int,
     unackedSegments: count,
+    quickAcks: count,
     dupSegments: count,
     outOfOrderSegments: count,
     outOfOrder: z.array(pieceSchema),

@@ -5,13 +5,22 @@ import type { RunResult } from '../../lib/results/run-result.js';
 export const WORKLOADS = ['bulk', 'rr'] as const;
 export type WorkloadKind = (typeof WORKLOADS)[number];
 
-/** The paper's sweep (DESIGN.md §9): modes × epoch lengths × RTTs × workloads, one seed. */
+/** Scenario options a point sets beyond the sweep's own dimensions, by flag name (`queue-packets`: 2000). */
+export type Variant = Readonly<Record<string, string | number>>;
+
+/**
+ * The paper's sweep (DESIGN.md §9): modes × epoch lengths × RTTs × workloads,
+ * one seed, and optionally × variants of any other scenario option (a queue
+ * size, a congestion control).
+ */
 export interface SweepSpec {
   modes: readonly Mode[];
   epochsMs: readonly number[];
   rttsMs: readonly number[];
   workloads: readonly WorkloadKind[];
   seed: number;
+  /** None or one `{}`: every point takes the scenario's options as given. */
+  variants?: readonly Variant[];
 }
 
 /** What distinguishes one point of a sweep; `epochMs` is null for native, which has no epoch. */
@@ -21,6 +30,7 @@ export interface PointKey {
   epochMs: number | null;
   rttMs: number;
   seed: number;
+  variant: Variant;
 }
 
 export interface SweepPoint extends PointKey {
@@ -38,20 +48,24 @@ export interface ExperimentRow {
 }
 
 /**
- * Every point of the sweep in a fixed order: workload, then RTT, then mode (in
- * the order of MODES), then epoch. Native runs once per workload × RTT since the
- * epoch does not apply to it. `configFor` turns a key into a validated config.
+ * Every point of the sweep in a fixed order: workload, then RTT, then
+ * variant, then mode (in the order of MODES), then epoch. Native runs once per
+ * workload × RTT × variant since the epoch does not apply to it. `configFor`
+ * turns a key into a validated config.
  */
 export function expandSweep(spec: SweepSpec, configFor: (key: PointKey) => RunConfig): SweepPoint[] {
   const modes = MODES.filter((m) => spec.modes.includes(m));
+  const variants = spec.variants === undefined || spec.variants.length === 0 ? [{}] : spec.variants;
   const points: SweepPoint[] = [];
   for (const workload of spec.workloads) {
     for (const rttMs of spec.rttsMs) {
-      for (const mode of modes) {
-        const epochs: readonly (number | null)[] = mode === 'native' ? [null] : spec.epochsMs;
-        for (const epochMs of epochs) {
-          const key: PointKey = { mode, workload, epochMs, rttMs, seed: spec.seed };
-          points.push({ ...key, index: points.length, config: configFor(key) });
+      for (const variant of variants) {
+        for (const mode of modes) {
+          const epochs: readonly (number | null)[] = mode === 'native' ? [null] : spec.epochsMs;
+          for (const epochMs of epochs) {
+            const key: PointKey = { mode, workload, epochMs, rttMs, seed: spec.seed, variant };
+            points.push({ ...key, index: points.length, config: configFor(key) });
+          }
         }
       }
     }
@@ -62,10 +76,11 @@ export function expandSweep(spec: SweepSpec, configFor: (key: PointKey) => RunCo
 /** Short human description of a point, for progress lines and error messages. */
 export function describePoint(p: PointKey): string {
   const epoch = p.epochMs === null ? '' : ` epoch=${p.epochMs}ms`;
-  return `${p.mode} ${p.workload}${epoch} rtt=${p.rttMs}ms seed=${p.seed}`;
+  const variant = Object.entries(p.variant).map(([flag, value]) => ` ${flag}=${value}`).join('');
+  return `${p.mode} ${p.workload}${epoch} rtt=${p.rttMs}ms${variant} seed=${p.seed}`;
 }
 
-const ratioKey = (workload: WorkloadKind, rttMs: number) => `${workload}/${rttMs}`;
+const ratioKey = (p: PointKey) => `${p.workload}/${p.rttMs}/${JSON.stringify(p.variant)}`;
 const RATIO_DECIMALS = 4;
 
 /** Pairs results with their points (same order) and computes goodput ratios to native. */
@@ -73,11 +88,11 @@ export function collectRows(points: readonly SweepPoint[], results: readonly Run
   assert(points.length === results.length, `${results.length} results for ${points.length} points`);
   const native = new Map<string, number>();
   points.forEach((p, i) => {
-    if (p.mode === 'native') native.set(ratioKey(p.workload, p.rttMs), results[i]!.goodputBitsPerSec);
+    if (p.mode === 'native') native.set(ratioKey(p), results[i]!.goodputBitsPerSec);
   });
   return points.map((point, i) => {
     const result = results[i]!;
-    const base = native.get(ratioKey(point.workload, point.rttMs));
+    const base = native.get(ratioKey(point));
     const ratio = base === undefined || base <= 0 ? null : Number((result.goodputBitsPerSec / base).toFixed(RATIO_DECIMALS));
     return { point, result, goodputRatioToNative: ratio };
   });
@@ -88,7 +103,7 @@ export type PortableResult = Omit<RunResult, 'wallMs'>;
 
 export interface ExperimentReport {
   sweep: SweepSpec & { durationS: number | null };
-  results: (PortableResult & { goodputRatioToNative: number | null; config: RunConfig })[];
+  results: (PortableResult & { goodputRatioToNative: number | null; variant: Variant; config: RunConfig })[];
 }
 
 /** The experiment as JSON-ready data: the same seed gives the same report, byte for byte. */
@@ -100,11 +115,12 @@ export function experimentReport(spec: SweepSpec, rows: readonly ExperimentRow[]
       rttsMs: [...spec.rttsMs],
       workloads: [...spec.workloads],
       seed: spec.seed,
+      ...(spec.variants === undefined ? {} : { variants: [...spec.variants] }),
       durationS: rows[0]?.point.config.durationS ?? null,
     },
     results: rows.map(({ point, result, goodputRatioToNative }) => {
       const { wallMs: _wallMs, ...portable } = result;
-      return { ...portable, goodputRatioToNative, config: point.config };
+      return { ...portable, goodputRatioToNative, variant: point.variant, config: point.config };
     }),
   };
 }

@@ -151,7 +151,40 @@ describe('specula experiment', () => {
     }
   });
 
+  it('sweeps any scenario option: one point per value and mode, ratios to native of the same value, the option in the table, the JSON and its plot', () => {
+    const out = join(scratch, 'sweep');
+    const r = cli(['--duration-s', String(SHORT_S), '--modes', 'native,remus', '--epochs-ms', '25', '--workloads', 'bulk', '--sweep', 'queue-packets=200,2000', '--sweep', 'cc=newreno,cubic', '--out', out]);
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/queue-packets.*cc/);
+    const report = JSON.parse(readFileSync(join(out, 'experiment.json'), 'utf8')) as { sweep: { variants: Record<string, unknown>[] }; results: { mode: string; variant: Record<string, unknown>; goodputRatioToNative: number; config: RunConfig }[] };
+    expect(report.sweep.variants).toEqual([
+      { 'queue-packets': 200, cc: 'newreno' },
+      { 'queue-packets': 200, cc: 'cubic' },
+      { 'queue-packets': 2000, cc: 'newreno' },
+      { 'queue-packets': 2000, cc: 'cubic' },
+    ]);
+    expect(report.results).toHaveLength(4 * 2);
+    for (const result of report.results) {
+      // The variant reached the point's config.
+      expect(result.config.link.queueBytes).toBe(Number(result.variant['queue-packets']) * 1500);
+      expect(result.config.tcp.congestionControl).toBe(result.variant.cc);
+      if (result.mode === 'native') expect(result.goodputRatioToNative).toBe(1);
+    }
+    // Two swept options: no plot over one of them.
+    expect(r.stdout).not.toContain('plot:');
+    const one = cli(['--duration-s', String(SHORT_S), '--modes', 'native,spec', '--epochs-ms', '25', '--workloads', 'bulk', '--sweep', 'queue-packets=200,2000', '--out', join(scratch, 'sweep1')]);
+    expect(one.status).toBe(0);
+    const svg = readFileSync(join(scratch, 'sweep1', 'experiment-queue-packets.svg'), 'utf8');
+    expect(svg).toContain('queue-packets');
+    expect([...svg.matchAll(/aria-roledescription="line mark"/g)]).toHaveLength(2);
+  });
+
   it.each([
+    [['--sweep', 'queue=5'], "'queue' is not a scenario option"],
+    [['--sweep', 'queue-packets=10,x'], "'x' is not a number"],
+    [['--sweep', 'cc=newreno,vegas'], 'Allowed choices are newreno, cubic'],
+    [['--sweep', 'loss'], 'give the values'],
     [['--epochs-ms', '10,abc'], "'abc' is not a number"],
     [['--modes', 'native,paxos'], "'paxos' is not one of"],
     [['--workloads', 'bulk,'], 'has an empty item'],

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../lib/rng.js';
 import { DROPPED } from '../../../lib/runtime/sim/sim-runtime.js';
-import { LinkDirection, TCP_IP_HEADER_BYTES, type LinkOptions } from '../../../lib/link/index.js';
+import { ETHERNET_FRAMING_BYTES, LinkDirection, serializedBytesOf, TCP_IP_HEADER_BYTES, type LinkOptions } from '../../../lib/link/index.js';
 import { segment } from '../support/segments.js';
 
 const MBIT = 1_000_000;
@@ -24,9 +24,17 @@ const loseFirst = (): Rng => {
 };
 
 describe('LinkDirection', () => {
-  it('takes bytes·8/rate to serialize a packet, then the propagation delay', () => {
-    // 1500 bytes at 1 Mbit/s: 12 000 µs on the wire, then 5 000 µs of delay.
-    expect(link().transit(packet(1500), 0)).toBe(17_000);
+  it('takes (bytes + Ethernet framing)·8/rate to serialize a packet, then the propagation delay', () => {
+    // 1500 bytes in a 1538-byte frame (preamble, header, FCS, gap) at 1 Mbit/s: 12 304 µs on the wire, then 5 000 µs of delay.
+    expect(link().transit(packet(1500), 0)).toBe(17_304);
+  });
+
+  it('frames a larger message (a checkpoint chunk) once per MTU', () => {
+    expect(serializedBytesOf(1500)).toBe(1500 + ETHERNET_FRAMING_BYTES);
+    expect(serializedBytesOf(1501)).toBe(1501 + 2 * ETHERNET_FRAMING_BYTES);
+    expect(serializedBytesOf(64)).toBe(64 + ETHERNET_FRAMING_BYTES);
+    // The payload share of the line rate with MSS 1448 and timestamps: 94.15%.
+    expect(1448 / serializedBytesOf(1448 + TCP_IP_HEADER_BYTES)).toBeCloseTo(0.9415, 4);
   });
 
   it('counts the TCP/IP headers as wire bytes', () => {
@@ -38,21 +46,25 @@ describe('LinkDirection', () => {
   it('queues a packet behind the one in transmission', () => {
     const l = link();
     l.transit(packet(1500), 0);
-    expect(l.transit(packet(1500), 1_000)).toBe(29_000);
+    expect(l.transit(packet(1500), 1_000)).toBe(29_608);
   });
 
   it('starts transmitting at once on an idle link', () => {
     const l = link();
     l.transit(packet(1500), 0);
-    expect(l.transit(packet(1500), 50_000)).toBe(67_000);
+    expect(l.transit(packet(1500), 50_000)).toBe(67_304);
   });
 
   it('keeps fractional serialization times without drift over many packets', () => {
-    // 100 bytes at 3 Mbit/s is 266.67 µs; 3000 of them take exactly 800 000 µs.
+    // 100 bytes in a 138-byte frame at 3 Mbit/s is 368 µs; 2 500 of them take exactly 920 000 µs; 137 bytes (99 + 38) take 365.33 µs, 3 000 of them exactly 1 096 000 µs.
     const l = link({ rateBitsPerSec: 3 * MBIT, delayUs: 0 });
     let last = 0;
-    for (let i = 0; i < 3000; i++) last = l.transit(packet(100), 0);
-    expect(last).toBe(800_000);
+    for (let i = 0; i < 2500; i++) last = l.transit(packet(100), 0);
+    expect(last).toBe(920_000);
+    const odd = link({ rateBitsPerSec: 3 * MBIT, delayUs: 0 });
+    for (let i = 0; i < 3000; i++) last = odd.transit(packet(99), 0);
+    expect(Math.abs(last - 1_096_000)).toBeLessThanOrEqual(1); // the float sum's last bit, rounded up to a µs
+
   });
 
   it('drops a packet that would overflow the byte bound of the queue', () => {
@@ -87,8 +99,8 @@ describe('LinkDirection', () => {
     const l = link({ queueBytes: 3_000 });
     l.transit(packet(1500), 0);
     l.transit(packet(1500), 0);
-    expect(l.transit(packet(1500), 11_999)).toBe(DROPPED);
-    expect(l.transit(packet(1500), 12_000)).toBe(41_000);
+    expect(l.transit(packet(1500), 12_303)).toBe(DROPPED);
+    expect(l.transit(packet(1500), 12_304)).toBe(41_912);
   });
 
   it('never lets queued bytes exceed the bound, for any arrival pattern', () => {
@@ -127,7 +139,7 @@ describe('LinkDirection', () => {
   it('still spends transmission time on a packet lost on the wire', () => {
     const l = link({ lossRate: 0.5 }, loseFirst());
     expect(l.transit(packet(1500), 0)).toBe(DROPPED);
-    expect(l.transit(packet(1500), 0)).toBe(29_000);
+    expect(l.transit(packet(1500), 0)).toBe(29_608);
   });
 
   it('adds jitter within [0, jitterUs) on top of the delay', () => {
@@ -135,8 +147,8 @@ describe('LinkDirection', () => {
     for (let i = 0; i < 500; i++) {
       const sent = i * 100_000;
       const arrival = l.transit(packet(1500), sent);
-      expect(arrival).toBeGreaterThanOrEqual(sent + 17_000);
-      expect(arrival).toBeLessThanOrEqual(sent + 17_000 + 2_000);
+      expect(arrival).toBeGreaterThanOrEqual(sent + 17_304);
+      expect(arrival).toBeLessThanOrEqual(sent + 17_304 + 2_000);
     }
   });
 

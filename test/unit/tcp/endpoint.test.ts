@@ -111,9 +111,23 @@ describe('TcpEndpoint handshake', () => {
   });
 });
 
+/** b as it is once the connection's quick-ack start is over: ACKs are delayed again. */
+function pastQuickAck(p: TcpPair): TcpPair {
+  p.b.receiver.quickAcks = 0;
+  return p;
+}
+
 describe('TcpEndpoint delayed ACK', () => {
-  it('delays the ACK of a single full segment until the delayed-ACK timer fires', () => {
+  it('acknowledges each of the first segments of a connection at once (quick-ack)', () => {
     const p = pair().open();
+    const arrivalUs = p.nowUs + ONE_WAY_US;
+    p.write('a', 4 * MSS);
+    p.runUntil(arrivalUs);
+    expect(p.io.b.sent.filter((s) => s.atUs >= arrivalUs).map((s) => s.seg.ack)).toEqual([1 + MSS, 1 + 2 * MSS, 1 + 3 * MSS, 1 + 4 * MSS]);
+  });
+
+  it('delays the ACK of a single full segment until the delayed-ACK timer fires', () => {
+    const p = pastQuickAck(pair().open());
     const sentUs = p.nowUs;
     p.write('a', MSS);
     const arrivalUs = sentUs + ONE_WAY_US;
@@ -124,7 +138,7 @@ describe('TcpEndpoint delayed ACK', () => {
   });
 
   it('ACKs every second full segment at once', () => {
-    const p = pair().open();
+    const p = pastQuickAck(pair().open());
     const arrivalUs = p.nowUs + ONE_WAY_US;
     p.write('a', 4 * MSS);
     p.runUntil(arrivalUs);
@@ -145,7 +159,7 @@ describe('TcpEndpoint delayed ACK', () => {
 
 describe('TcpEndpoint loss recovery', () => {
   it('sends an immediate duplicate ACK for each out-of-order segment', () => {
-    const p = pair().open();
+    const p = pastQuickAck(pair().open());
     p.filter = dropFirst('a', (s) => s.seq === 1 + MSS);
     const arrivalUs = p.nowUs + ONE_WAY_US;
     p.write('a', 4 * MSS);
@@ -218,7 +232,7 @@ describe('TcpEndpoint loss recovery', () => {
     expect(p.a.cc.cwndBytes).toBe(cwnd - 2 * MSS + MSS);
   });
 
-  it('resets the retransmission timer on the first partial ACK only', () => {
+  it('restarts the retransmission timer on the first partial ACK only (RFC 6582 Impatient: no SACK yet)', () => {
     const { p, ack } = tenInFlight();
     for (let i = 0; i < 4; i++) p.inject('a', ack(1 + MSS));
     p.runFor(1_000);
@@ -228,6 +242,41 @@ describe('TcpEndpoint loss recovery', () => {
     p.runFor(1_000);
     p.inject('a', ack(1 + 5 * MSS));
     expect(p.timer('a', 'rto')).toBe(rtoAfterFirst);
+  });
+
+  it('sends one new segment beyond cwnd on each of the first two duplicate ACKs (limited transmit, RFC 3042)', () => {
+    const { p, ack } = tenInFlight();
+    p.write('a', 5 * MSS); // more data than cwnd lets out
+    const newData = () => p.io.a.dataSent().filter((s) => s.seq >= 1 + 10 * MSS).map((s) => s.seq);
+    expect(newData()).toEqual([]);
+    p.inject('a', ack(1 + MSS)); // new data acknowledged: slow start lets two segments out
+    expect(newData()).toEqual([1 + 10 * MSS, 1 + 11 * MSS]);
+    p.inject('a', ack(1 + MSS)); // the first duplicate
+    expect(newData()).toEqual([1 + 10 * MSS, 1 + 11 * MSS, 1 + 12 * MSS]);
+    p.inject('a', ack(1 + MSS));
+    expect(newData()).toEqual([1 + 10 * MSS, 1 + 11 * MSS, 1 + 12 * MSS, 1 + 13 * MSS]);
+    p.inject('a', ack(1 + MSS)); // the third: fast retransmit, not a third new segment
+    expect(p.a.inRecovery).toBe(true);
+    expect(p.io.a.dataSent().at(-1)!.seq).toBe(1 + MSS);
+  });
+
+  it('after a timeout, takes no fast retransmit from duplicate ACKs that cover no more than what was sent before it (RFC 6582 §4)', () => {
+    const { p, ack, retransmitted } = tenInFlight();
+    p.runFor(2_000_000); // a timeout: recover is [1, 10 001)'s last byte
+    expect(p.a.stats.timeouts).toBeGreaterThan(0);
+    p.inject('a', ack(1 + 10 * MSS)); // everything acknowledged
+    p.write('a', 10 * MSS);
+    const sendsOf = (seq: number) => p.io.a.dataSent().filter((s) => s.seq === seq).length;
+    // Duplicates naming 10 001 cover exactly recover, not more: they may come from the go-back-N resends.
+    for (let i = 0; i < 3; i++) p.inject('a', ack(1 + 10 * MSS));
+    expect(p.a.inRecovery).toBe(false);
+    expect(sendsOf(1 + 10 * MSS)).toBe(1);
+    // Past it, a loss is repaired by fast retransmit again.
+    p.inject('a', ack(1 + 11 * MSS));
+    for (let i = 0; i < 3; i++) p.inject('a', ack(1 + 11 * MSS));
+    expect(p.a.inRecovery).toBe(true);
+    expect(sendsOf(1 + 11 * MSS)).toBe(2);
+    expect(retransmitted().at(-1)).toBe(1 + 11 * MSS);
   });
 
   it('leaves recovery on a full ACK with cwnd = min(ssthresh, flight + MSS)', () => {
@@ -289,7 +338,8 @@ describe('TcpEndpoint loss recovery', () => {
     p.write('a', MSS);
     p.runFor(3_000_000);
     expect(p.a.stats.timeouts).toBe(1);
-    expect(p.a.rtt.rtoUs).toBe(MIN_RTO_US);
+    expect(p.a.rtt.rtoUs).toBe(p.a.rtt.snapshot().baseRtoUs);
+    expect(p.a.rtt.rtoUs).toBeGreaterThanOrEqual(p.a.rtt.srttUs + MIN_RTO_US);
   });
 });
 
@@ -364,7 +414,7 @@ describe('TcpEndpoint FIN', () => {
 
 describe('TcpEndpoint Nagle', () => {
   it('holds a short segment while data is unacknowledged, until the ACK arrives', () => {
-    const p = pair().open();
+    const p = pastQuickAck(pair().open());
     const t0 = p.nowUs;
     p.write('a', MSS + 500);
     p.runFor(1_000_000);

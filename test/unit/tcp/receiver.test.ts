@@ -1,15 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AckDecision, TcpReceiver, windowScaleFor } from '../../../lib/tcp/receiver.js';
+import { AckDecision, MAX_QUICKACKS, TcpReceiver, windowScaleFor } from '../../../lib/tcp/receiver.js';
 
 const MSS = 100;
 const IRS = 999; // the peer's SYN; data starts at 1000
 const bytes = (seq: number, len: number) => Uint8Array.from({ length: len }, (_, i) => (seq + i) & 0xff);
 
 /** A receiver after the handshake, and what it delivered to the application. */
-function setup(rcvBufBytes = 10_000, wscale = 0) {
+function setup(rcvBufBytes = 10_000, wscale = 0, quickAck = false) {
   const rx = new TcpReceiver(rcvBufBytes, wscale);
   rx.init(IRS);
+  // Past the quick-ack start of the connection, unless a test is about it.
+  if (!quickAck) rx.quickAcks = 0;
   const delivered: number[] = [];
   const accept = (seq: number, len: number, opts: { fin?: boolean; tsValUs?: number } = {}) =>
     rx.accept(seq, bytes(seq, len), opts.fin ?? false, opts.tsValUs ?? 0, MSS, (chunk) => delivered.push(...chunk));
@@ -47,6 +49,29 @@ describe('TcpReceiver', () => {
     accept(1100, MSS);
     acked();
     expect(accept(1200, MSS)).toBe(AckDecision.Delay);
+  });
+
+  it('acknowledges the first 16 segments of a connection at once (quick-ack), then every other one', () => {
+    const { accept, acked } = setup(100_000, 0, true);
+    const decisions: AckDecision[] = [];
+    for (let i = 0; i < 20; i++) {
+      const d = accept(1000 + i * MSS, MSS);
+      decisions.push(d);
+      if (d === AckDecision.Now) acked();
+    }
+    expect(decisions.slice(0, MAX_QUICKACKS)).toEqual(Array(MAX_QUICKACKS).fill(AckDecision.Now));
+    expect(decisions.slice(MAX_QUICKACKS)).toEqual([AckDecision.Delay, AckDecision.Now, AckDecision.Delay, AckDecision.Now]);
+  });
+
+  it('goes back to quick-ack after data out of order', () => {
+    const { rx, accept, acked } = setup();
+    expect(accept(1000, MSS)).toBe(AckDecision.Delay);
+    expect(accept(1200, MSS)).toBe(AckDecision.Now); // a hole
+    expect(rx.quickAcks).toBe(MAX_QUICKACKS);
+    expect(accept(1100, MSS)).toBe(AckDecision.Now); // fills it
+    acked();
+    expect(accept(1300, MSS)).toBe(AckDecision.Now); // quick-ack, not delayed
+    expect(rx.quickAcks).toBe(MAX_QUICKACKS - 1);
   });
 
   it('asks for an ACK now on a short segment', () => {

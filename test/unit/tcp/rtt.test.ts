@@ -8,7 +8,7 @@ const INITIAL_RTO = 1_000_000;
 const G = 1_000;
 const estimator = () => new RttEstimator(MIN_RTO, MAX_RTO, INITIAL_RTO, G);
 
-describe('RttEstimator (RFC 6298)', () => {
+describe('RttEstimator (RFC 6298 smoothing, Linux RTO)', () => {
   it('uses the initial RTO before any sample', () => {
     const rtt = estimator();
     expect(rtt.hasSample).toBe(false);
@@ -54,10 +54,15 @@ describe('RttEstimator (RFC 6298)', () => {
     expect(rtt.rtoUs).toBe(60_000);
   });
 
-  it('clamps the RTO to the minimum', () => {
+  it('adds the minimum to the SRTT, as Linux does (RFC 6298 would floor the sum)', () => {
     const rtt = estimator();
     rtt.sample(1_000);
-    expect(rtt.rtoUs).toBe(MIN_RTO);
+    expect(rtt.rtoUs).toBe(1_000 + MIN_RTO);
+    // A long, steady RTT: 4·RTTVAR has decayed below the floor, so the RTO is one floor above the SRTT, not the floor.
+    const steady = estimator();
+    for (let i = 0; i < 100; i++) steady.sample(150_000);
+    expect(steady.rtoUs).toBeGreaterThanOrEqual(150_000 + MIN_RTO);
+    expect(steady.rtoUs).toBeLessThan(150_000 + MIN_RTO + 1_000);
   });
 
   it('clamps the RTO to the maximum', () => {
