@@ -45,7 +45,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--request-bytes <n>', 'rr: request size', num, 64)
     .option('--response-bytes <n>', 'rr: response size', num, 16_384)
     .option('--think-time-ms <n>', 'rr: client pause between requests', num, 0)
-    .addOption(new Option('--cc <algorithm>', 'congestion control of both ends').choices(['newreno', 'cubic']).default('newreno'))
+    .addOption(new Option('--cc <algorithm>', 'congestion control of both ends').choices(['newreno', 'cubic']).default('cubic'))
     .option('--mss <bytes>', 'maximum segment size', num, 1448)
     .option('--snd-buf-bytes <n>', 'socket send buffer (Linux tcp_wmem max)', num, 4 * 1024 * 1024)
     .option('--rcv-buf-bytes <n>', 'socket receive buffer (Linux tcp_rmem max)', num, 6 * 1024 * 1024)

@@ -20,6 +20,8 @@ export interface SenderOptions {
   readonly mssBytes: number;
   readonly initialWindowSegments: number;
   readonly congestionControl: CongestionControlName;
+  /** CUBIC's HyStart; on when not given. */
+  readonly hystart?: boolean;
   readonly minRtoUs: number;
   readonly initialRtoUs: number;
   readonly maxRtoUs: number;
@@ -100,7 +102,7 @@ export class TcpSender {
     firstSeq: number,
   ) {
     this.mssBytes = options.mssBytes;
-    this.cc = createCongestionControl(options.congestionControl, { mssBytes: options.mssBytes, initialWindowBytes: options.initialWindowSegments * options.mssBytes });
+    this.cc = createCongestionControl(options.congestionControl, { mssBytes: options.mssBytes, initialWindowBytes: options.initialWindowSegments * options.mssBytes, hystart: options.hystart });
     this.rtt = new RttEstimator(options.minRtoUs, options.maxRtoUs, options.initialRtoUs);
     this.sndUna = firstSeq;
     this.sndNxt = firstSeq;
@@ -268,7 +270,7 @@ export class TcpSender {
         }
       } else {
         this.#dupAcks = 0;
-        this.cc.onAck(acked, nowUs, this.rtt.srttUs, this.#cwndLimited);
+        this.cc.onAck(acked, nowUs, this.rtt.srttUs, this.#cwndLimited, { rttUs: a.rttSampleUs, sndUna: this.sndUna, sndNxt: this.sndNxt });
       }
       // In recovery the timer restarts on the first partial ACK only (RFC 6582's "Impatient" variant): without SACK a burst of
       // losses is repaired one hole per RTT, and at an epoch-long RTT that takes seconds a timeout and go-back-N would not.

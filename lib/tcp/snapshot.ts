@@ -54,6 +54,22 @@ export interface CubicSnapshot {
   /** Start of the current congestion-avoidance epoch; null outside one. */
   readonly epochStartUs: number | null;
   readonly wEstSeg: number;
+  readonly hystart: HystartSnapshot;
+}
+
+/** HyStart's state (Linux tcp_cubic): the round it watches and what it has seen. */
+export interface HystartSnapshot {
+  /** The smallest RTT seen; 0 before any. */
+  readonly delayMinUs: number;
+  /** It ended slow start; cleared by a timeout. */
+  readonly found: boolean;
+  readonly roundStartUs: number;
+  readonly lastAckUs: number;
+  /** snd.nxt when the round began; null before the first ACK. */
+  readonly endSeq: number | null;
+  /** The smallest RTT of the round's first samples; null before any. */
+  readonly currRttUs: number | null;
+  readonly sampleCount: number;
 }
 
 export interface RaccSnapshot {
@@ -173,6 +189,7 @@ export const congestionSnapshotSchema: z.ZodType<CongestionSnapshot> = z.discrim
     originSeg: finite.min(0),
     epochStartUs: timeUs.nullable(),
     wEstSeg: finite.min(0),
+    hystart: z.strictObject({ delayMinUs: finite.min(0), found: z.boolean(), roundStartUs: timeUs, lastAckUs: timeUs, endSeq: int.nullable(), currRttUs: finite.min(0).nullable(), sampleCount: count }),
   }),
   z.strictObject({ name: z.literal('racc'), cwndBytes: finite.positive(), ssthreshBytes: finite.positive() }),
 ]);

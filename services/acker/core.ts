@@ -4,6 +4,7 @@ import { sha256 } from '../../lib/checkpoint/hash.js';
 import { encodeSpecDelta, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
 import { ChunkSource, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
 import { HeldBytesTracer } from '../../lib/tracing/held-bytes.js';
+import { RttSampler } from '../../lib/tcp/rtt-sampler.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
 import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
@@ -125,10 +126,10 @@ export class AckerCore implements Core {
   readonly #headers: GuestHeader[] = [];
   #committedHeader: GuestHeader | null = null;
   #committedEpoch = 0;
-  #timedSeq: number | null = null;
   /** The time of the input being handled (the permit is checked against it). */
   #nowUs = 0;
-  #timedAtUs = 0;
+  /** RTT samples of the wire side, one per ACK of data sent once. */
+  readonly #rttSampler = new RttSampler();
 
   constructor(readonly options: AckerOptions) {
     this.name = `acker.${options.host}`;
@@ -298,7 +299,7 @@ export class AckerCore implements Core {
     this.#headers.length = 0;
     this.#committedHeader = null;
     this.#committedEpoch = 0;
-    this.#timedSeq = null;
+    this.#rttSampler.clear();
     this.#restored = false;
     this.#handover = null;
     this.stats.committedSeq = 0;
@@ -515,11 +516,7 @@ export class AckerCore implements Core {
     const wire = this.#wire;
     if (wire !== null && seg.flags & TcpFlag.ACK) {
       const shift = this.#clientShift();
-      let rttSampleUs: number | null = null;
-      if (this.#timedSeq !== null && seg.ack >= this.#timedSeq) {
-        rttSampleUs = nowUs - this.#timedAtUs; // Karn: only never-retransmitted segments are timed
-        this.#timedSeq = null;
-      }
+      const rttSampleUs = this.#rttSampler.acked(seg.ack, nowUs);
       // A FIN the netbuffer released is acknowledged beyond the wire sender's data.
       const ack = Math.min(seg.ack, wire.sndMax);
       wire.onAck({ seq: seg.seq, ack, windowBytes: seg.window * 2 ** shift, carriesData: seg.payload.length > 0 || fin === 1, rttSampleUs }, nowUs);
@@ -550,11 +547,7 @@ export class AckerCore implements Core {
       emitData: (seq: number, len: number, retransmit: boolean, nowUs: number) => {
         const header = this.options.plantedBug === 'release-before-commit' ? (this.#headers[this.#headers.length - 1] ?? this.#committedHeader) : this.#committedHeader;
         assert(header !== null, `committed data at ${seq} without a committed guest header`);
-        if (retransmit) this.#timedSeq = null;
-        else if (this.#timedSeq === null) {
-          this.#timedSeq = seq + len;
-          this.#timedAtUs = nowUs;
-        }
+        this.#rttSampler.sent(seq, len, retransmit, nowUs);
         if (!this.#permitted(nowUs)) return;
         this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(header, seq, len) });
         this.#tracer.sent(this.#connId, seq - 1, seq - 1 + len, retransmit ? (this.#wire?.lastResendCause ?? 'resend') : null, nowUs, this.#spanSink);

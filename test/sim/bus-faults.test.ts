@@ -6,11 +6,16 @@ import { config } from '../support/run.js';
 /** 10 ms bins of the client's delivery timeline. */
 const BIN_MS = 10;
 const FAULT = { fromMs: 500, toMs: 1500, dropRate: 0.1, duplicateRate: 0.1, delayRate: 0.3, maxDelayUs: 3_000 } as const;
-/** Delivery is back this long after the faults stop (a backed-off TCP retransmission timer included). */
-const RECOVERY_MS = 1_000;
+/**
+ * Delivery is back this long after the faults stop: a backed-off TCP
+ * retransmission timer, then CUBIC's regrowth (after a timeout it climbs back
+ * along its cubic curve, not by doubling; remus at 100 Mbit/s is half-way
+ * back 1.5 s after the faults and at three quarters after 2 s).
+ */
+const RECOVERY_MS = 2_000;
 
 function run(mode: 'remus' | 'spec', subjects: readonly BusSubject[]) {
-  const world = buildWorld(config({ mode, seed: 11, epochMs: 20, durationS: 3.5, link: { bandwidthBitsPerSec: 100e6, rttMs: 2 }, guest: { memoryBytes: 8 * 1024 * 1024 } }));
+  const world = buildWorld(config({ mode, seed: 11, epochMs: 20, durationS: 4, link: { bandwidthBitsPerSec: 100e6, rttMs: 2 }, guest: { memoryBytes: 8 * 1024 * 1024 } }));
   runWorld(world, undefined, [{ kind: 'bus', ...FAULT, subjects }]); // the auditor checks output commit and one primary on every packet
   const bins = world.client.stats.deliveredPerBin;
   const sum = (fromMs: number, toMs: number) => bins.slice(fromMs / BIN_MS, toMs / BIN_MS).reduce((a, b) => a + b, 0);

@@ -1,22 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { TCP_IP_HEADER_BYTES } from '../../lib/link/index.js';
+import { ETHERNET_FRAMING_BYTES, TCP_IP_HEADER_BYTES } from '../../lib/link/index.js';
 import { mathisBitsPerSec, sim } from '../support/run.js';
 
 const GBIT = 1e9;
 
 describe('native TCP against analysis', () => {
-  it('fills a 1 Gbit/s, 1 ms link to at least 90% with large windows (NewReno)', () => {
-    const r = sim({ link: { bandwidthBitsPerSec: GBIT, rttMs: 1 }, durationS: 10 });
+  it('fills a 1 Gbit/s, 1 ms link to at least 85% of the Ethernet ceiling with large windows (NewReno: without HyStart or SACK, slow start overshoots into the queue and the burst of losses is repaired a hole per RTT)', () => {
+    const r = sim({ link: { bandwidthBitsPerSec: GBIT, rttMs: 1 }, tcp: { congestionControl: 'newreno' }, durationS: 10 });
     expect(r.streamVerified).toBe(true);
-    expect(r.goodputBitsPerSec).toBeGreaterThanOrEqual(0.9 * GBIT);
+    expect(r.goodputBitsPerSec).toBeGreaterThanOrEqual(0.85 * GBIT * (1448 / (1448 + TCP_IP_HEADER_BYTES + ETHERNET_FRAMING_BYTES)));
     // Goodput can never exceed the payload share of the link.
     expect(r.goodputBitsPerSec).toBeLessThanOrEqual(GBIT * (1448 / (1448 + TCP_IP_HEADER_BYTES)));
   });
 
-  it('fills a 1 Gbit/s, 1 ms link to at least 90% with CUBIC', () => {
-    const r = sim({ link: { bandwidthBitsPerSec: GBIT, rttMs: 1 }, tcp: { congestionControl: 'cubic' }, durationS: 10 });
+  it.each([1000, 3000])('CUBIC with HyStart (the default) reaches 97–100% of the Ethernet ceiling (941 Mbit/s) at 1 Gbit/s, 1 ms, with a %i-packet queue, without a loss', (queuePackets) => {
+    const r = sim({ link: { bandwidthBitsPerSec: GBIT, rttMs: 1, queueBytes: queuePackets * 1500 }, durationS: 10 });
+    const ceiling = GBIT * (1448 / (1448 + TCP_IP_HEADER_BYTES + ETHERNET_FRAMING_BYTES));
     expect(r.streamVerified).toBe(true);
-    expect(r.goodputBitsPerSec).toBeGreaterThanOrEqual(0.9 * GBIT);
+    expect(r.goodputBitsPerSec / ceiling).toBeGreaterThanOrEqual(0.97);
+    expect(r.goodputBitsPerSec).toBeLessThanOrEqual(ceiling);
+    expect(r.retransmits).toBe(0);
   });
 
   it('is window-limited to window/RTT with a 64 KiB window and no scaling at 100 Mbit/s, 50 ms', () => {
@@ -30,7 +33,7 @@ describe('native TCP against analysis', () => {
 
   for (const lossRate of [0.001, 0.01]) {
     it(`tracks Mathis MSS/RTT·1.22/√p within ±30% at p = ${lossRate}, RTT 20 ms (NewReno, mean of 3 seeds)`, () => {
-      const runs = [1, 2, 3].map((seed) => sim({ seed, link: { bandwidthBitsPerSec: GBIT, rttMs: 20, lossRate }, durationS: 60 }));
+      const runs = [1, 2, 3].map((seed) => sim({ seed, link: { bandwidthBitsPerSec: GBIT, rttMs: 20, lossRate }, tcp: { congestionControl: 'newreno' }, durationS: 60 }));
       for (const r of runs) expect(r.streamVerified).toBe(true);
       const mean = runs.reduce((sum, r) => sum + r.goodputBitsPerSec, 0) / runs.length;
       const model = mathisBitsPerSec(1448, 20, lossRate);

@@ -95,8 +95,10 @@ describe('traces in the simulator', () => {
   });
 
   it('remus: the netbuffer holds the packet, and a lost one shows its retransmissions with their cause', () => {
-    const remus = traced({ mode: 'remus' });
-    expect({ ...remus.result, wallMs: 0 }).toEqual({ ...simulate(runConfigSchema.parse({ durationS: 3, mode: 'remus' })), wallMs: 0 });
+    // A short link queue: HyStart keeps remus clear of the default one, and each epoch's burst overflows this one.
+    const lossy = { mode: 'remus' as const, link: { queueBytes: 100 * 1500 } };
+    const remus = traced(lossy);
+    expect({ ...remus.result, wallMs: 0 }).toEqual({ ...simulate(runConfigSchema.parse({ durationS: 3, ...lossy })), wallMs: 0 });
     const delivered = remus.traces.filter((t) => names(t).includes('deliver'));
     expect(delivered.length).toBeGreaterThan(10);
     for (const t of delivered) {

@@ -1,13 +1,16 @@
 import { US_PER_S } from '../../units.js';
 import { congestionSnapshotSchema, expectSnapshot, parseSnapshot, type CubicSnapshot } from '../snapshot.js';
-import type { CongestionControl, CongestionParams, CongestionSnapshot } from './types.js';
+import { Hystart } from './hystart.js';
+import type { AckSample, CongestionControl, CongestionParams, CongestionSnapshot } from './types.js';
 
 const C = 0.4;
+/** What a CUBIC without HyStart reports as its HyStart state. */
+const OFF = { delayMinUs: 0, found: false, roundStartUs: 0, lastAckUs: 0, endSeq: null, currRttUs: null, sampleCount: 0 } as const;
 const BETA = 0.7;
 /** RFC 9438 §4.3: AIMD increase that matches Reno's average rate. */
 const ALPHA = (3 * (1 - BETA)) / (1 + BETA);
 
-/** CUBIC, RFC 9438, with fast convergence. Windows in segments inside, bytes outside. */
+/** CUBIC, RFC 9438, with fast convergence, leaving slow start by HyStart as Linux does. Windows in segments inside, bytes outside. */
 export class Cubic implements CongestionControl {
   readonly name = 'cubic' as const;
   cwndBytes: number;
@@ -17,14 +20,21 @@ export class Cubic implements CongestionControl {
   #originSeg = 0;
   #epochStartUs: number | null = null;
   #wEstSeg = 0;
+  readonly #hystart: Hystart | null;
 
   constructor(readonly params: CongestionParams) {
     this.cwndBytes = params.initialWindowBytes;
+    this.#hystart = params.hystart === false ? null : new Hystart();
   }
 
-  onAck(ackedBytes: number, nowUs: number, srttUs: number, cwndLimited: boolean): void {
-    if (!cwndLimited) return;
+  onAck(ackedBytes: number, nowUs: number, srttUs: number, cwndLimited: boolean, sample?: AckSample): void {
     const mss = this.params.mssBytes;
+    if (this.#hystart !== null && sample !== undefined && this.cwndBytes < this.ssthreshBytes) {
+      // Linux skips delay samples for a second after a recovery's congestion-avoidance epoch began.
+      const freshFromRecovery = this.#epochStartUs !== null && nowUs - this.#epochStartUs < US_PER_S;
+      if (this.#hystart.onAck(sample, this.cwndBytes / mss, nowUs, freshFromRecovery)) this.ssthreshBytes = this.cwndBytes;
+    }
+    if (!cwndLimited) return;
     if (this.cwndBytes < this.ssthreshBytes) {
       this.cwndBytes += Math.min(ackedBytes, 2 * mss);
       return;
@@ -65,6 +75,7 @@ export class Cubic implements CongestionControl {
   onTimeout(_flightBytes: number): void {
     this.#reduce();
     this.cwndBytes = this.params.mssBytes;
+    this.#hystart?.reset();
   }
 
   onIdleRestart(): void {
@@ -82,6 +93,7 @@ export class Cubic implements CongestionControl {
       originSeg: this.#originSeg,
       epochStartUs: this.#epochStartUs,
       wEstSeg: this.#wEstSeg,
+      hystart: this.#hystart?.snapshot() ?? OFF,
     };
   }
 
@@ -95,6 +107,7 @@ export class Cubic implements CongestionControl {
     this.#originSeg = s.originSeg;
     this.#epochStartUs = s.epochStartUs;
     this.#wEstSeg = s.wEstSeg;
+    this.#hystart?.restore(s.hystart);
   }
 
   #reduce(): void {

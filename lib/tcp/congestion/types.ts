@@ -11,8 +11,8 @@ export interface CongestionControl {
   readonly name: CongestionControlName;
   cwndBytes: number;
   ssthreshBytes: number;
-  /** New data was acknowledged outside loss recovery. */
-  onAck(ackedBytes: number, nowUs: number, srttUs: number, cwndLimited: boolean): void;
+  /** New data was acknowledged outside loss recovery; `sample` is what the ACK says about the path (HyStart reads it). */
+  onAck(ackedBytes: number, nowUs: number, srttUs: number, cwndLimited: boolean, sample?: AckSample): void;
   /** Three duplicate ACKs: set ssthresh; the endpoint then inflates cwnd. */
   onFastRetransmit(flightBytes: number, nowUs: number): void;
   /** A full ACK ended recovery. */
@@ -29,7 +29,18 @@ export interface CongestionControl {
 
 export type CongestionControlName = 'newreno' | 'cubic' | 'racc';
 
+/** One acknowledgement as the sender saw it. */
+export interface AckSample {
+  /** Its RTT sample (timestamp echo); null when it has none. */
+  readonly rttUs: number | null;
+  /** snd.una after it, and snd.nxt when it arrived. */
+  readonly sndUna: number;
+  readonly sndNxt: number;
+}
+
 export interface CongestionParams {
   readonly mssBytes: number;
   readonly initialWindowBytes: number;
+  /** CUBIC leaves slow start by HyStart (Linux's tcp_cubic `hystart=1`); on unless turned off. */
+  readonly hystart?: boolean;
 }

@@ -1,0 +1,77 @@
+import type { HystartSnapshot } from '../snapshot.js';
+import type { AckSample } from './types.js';
+
+/** Linux tcp_cubic's constants. */
+const LOW_WINDOW_SEGMENTS = 16;
+const ACK_DELTA_US = 2_000;
+const MIN_SAMPLES = 8;
+const DELAY_THRESHOLD_MIN_US = 4_000;
+const DELAY_THRESHOLD_MAX_US = 16_000;
+
+const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
+
+/**
+ * HyStart as Linux's CUBIC runs it (tcp_cubic.c, `hystart_update`): once
+ * cwnd reaches 16 segments in slow start, each round of one RTT is watched
+ * for two signs that the pipe is full, and slow start ends at the first:
+ * - an ACK train: ACKs keep coming at most 2 ms apart for longer than half
+ *   the smallest RTT seen (the window already spans the path);
+ * - a delay increase: the smallest of a round's first 8 RTT samples exceeds
+ *   the smallest RTT seen by an eighth of it, clamped to 4–16 ms (a queue
+ *   builds).
+ * Without it slow start doubles into a drop-tail queue until the queue
+ * overflows, and a burst of losses follows. No pacing is modelled, so the
+ * ACK train's threshold is halved, as Linux does without pacing.
+ */
+export class Hystart {
+  #s: { -readonly [K in keyof HystartSnapshot]: HystartSnapshot[K] } = { delayMinUs: 0, found: false, roundStartUs: 0, lastAckUs: 0, endSeq: null, currRttUs: null, sampleCount: 0 };
+
+  get found(): boolean {
+    return this.#s.found;
+  }
+
+  /**
+   * An ACK in slow start; returns true when slow start should end now
+   * (the caller sets ssthresh to cwnd). `freshFromRecovery`: a recovery
+   * ended under a second ago, whose delays say nothing about the path.
+   */
+  onAck(sample: AckSample, cwndSegments: number, nowUs: number, freshFromRecovery: boolean): boolean {
+    const s = this.#s;
+    if (sample.rttUs === null || freshFromRecovery) return false;
+    const delayUs = Math.max(1, sample.rttUs);
+    if (s.delayMinUs === 0 || delayUs < s.delayMinUs) s.delayMinUs = delayUs;
+    if (s.found || cwndSegments < LOW_WINDOW_SEGMENTS) return false;
+    if (s.endSeq === null || sample.sndUna > s.endSeq) this.#newRound(sample.sndNxt, nowUs);
+    if (nowUs - s.lastAckUs <= ACK_DELTA_US) {
+      s.lastAckUs = nowUs;
+      if (nowUs - s.roundStartUs > s.delayMinUs / 2) s.found = true;
+    }
+    if (s.currRttUs === null || delayUs < s.currRttUs) s.currRttUs = delayUs;
+    if (s.sampleCount < MIN_SAMPLES) s.sampleCount++;
+    else if (s.currRttUs > s.delayMinUs + clamp(s.delayMinUs / 8, DELAY_THRESHOLD_MIN_US, DELAY_THRESHOLD_MAX_US)) s.found = true;
+    return s.found;
+  }
+
+  /** A timeout: slow start begins again, and HyStart watches it again. */
+  reset(): void {
+    this.#s.found = false;
+    this.#s.endSeq = null;
+  }
+
+  #newRound(sndNxt: number, nowUs: number): void {
+    const s = this.#s;
+    s.roundStartUs = nowUs;
+    s.lastAckUs = nowUs;
+    s.endSeq = sndNxt;
+    s.currRttUs = null;
+    s.sampleCount = 0;
+  }
+
+  snapshot(): HystartSnapshot {
+    return { ...this.#s };
+  }
+
+  restore(snapshot: HystartSnapshot): void {
+    this.#s = { ...snapshot };
+  }
+}
