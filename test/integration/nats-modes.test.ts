@@ -1,7 +1,8 @@
 /**
  * Every mode over NATS as `specula run --runtime nats` runs it (runOnNats:
  * every service its own process, the client for the run's duration, the bus
- * audited), at 100 Mbit/s, 2 ms RTT, 25 ms epochs, 5 s of bulk transfer, and
+ * audited), at 100 Mbit/s, 2 ms RTT, 25 ms epochs, 5 s of bulk transfer, a
+ * 2 MiB speculative buffer, and
  * the simulator on the same configuration beside it. The services must work
  * for real (checkpoints, held and speculative bytes, commit latencies, bus
  * traffic: no field left at a hard-coded zero) and the auditor must find
@@ -29,8 +30,17 @@ afterAll(async () => {
   await nats?.stop();
 });
 
+/**
+ * A 2 MiB speculative buffer: eight times what 100 Mbit/s puts in flight over
+ * an epoch and its commit. The default 16 MiB (sized for 1 Gbit/s and 200 ms
+ * epochs) lets a RACC guest fill it at once, and its first checkpoints then
+ * carry 8 MB each over a bus that 16 processes share on 2 cores, which can
+ * stall the primary's heartbeats past the failover deadline.
+ */
+const SPEC_BUFFER_BYTES = 2 * 1024 * 1024;
+
 function configFor(mode: Mode): RunConfig {
-  return runConfigSchema.parse({ mode, vmId: `modes-${mode}`, seed: 1, durationS: 5, epochMs: 25, link: { bandwidthBitsPerSec: 100e6, rttMs: 2 }, workload: { kind: 'bulk', totalBytes: 0 } });
+  return runConfigSchema.parse({ mode, vmId: `modes-${mode}`, seed: 1, durationS: 5, epochMs: 25, link: { bandwidthBitsPerSec: 100e6, rttMs: 2 }, buffers: { specBufferBytes: SPEC_BUFFER_BYTES }, workload: { kind: 'bulk', totalBytes: 0 } });
 }
 
 interface Measured {
