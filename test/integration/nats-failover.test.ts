@@ -28,8 +28,10 @@ const config = runConfigSchema.parse({
   mode: 'spec',
   vmId: 'crash-spec',
   seed: 1,
-  // 5.5 s after the crash: the spare's 64 MiB image crosses a bus that 16 processes share on 2 cores.
+  // 5.5 s after the crash, and a 16 MiB guest: the spare's whole image crosses a bus that 16 processes share on 2 cores
+  // (a 64 MiB one took from 2.5 s to more than 5 s on a machine whose cores its host shares).
   durationS: 8,
+  guest: { memoryBytes: 16 * 1024 * 1024 },
   epochMs: 25,
   link: { bandwidthBitsPerSec: 100e6, rttMs: 2 },
   workload: { kind: 'bulk', totalBytes: 0 },
