@@ -20,7 +20,10 @@ export class Racc implements CongestionControl {
 
   constructor(readonly params: CongestionParams) {}
 
-  onAck(): void {}
+  onAck(): void {
+    // The path answers again: the whole window, at once (no slow start).
+    this.cwndBytes = RACC_WINDOW_BYTES;
+  }
 
   onFastRetransmit(): void {
     // A gap on the local path is a lost bus message, not congestion.
@@ -32,8 +35,9 @@ export class Racc implements CongestionControl {
   }
 
   onTimeout(): void {
-    // Go-back-N still happens; the window stays open for the resend.
-    this.cwndBytes = RACC_WINDOW_BYTES;
+    // One segment probes the path; the first ACK opens the window again. Resending a whole open window after a
+    // stall (a starved host, a congested bus) would double the load on what stalled (a false failover over NATS).
+    this.cwndBytes = this.params.mssBytes;
   }
 
   onIdleRestart(): void {}
