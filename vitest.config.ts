@@ -14,9 +14,6 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Tests start servers and child processes on loopback ports; one file at a time.
           fileParallelism: false,
-          // Once more on failure: a fleet of 16 processes on 2 cores whose host shares them can stall a primary's
-          // heartbeats past the failover deadline (a false failover, issue #9); a failure both times is a failure.
-          retry: 1,
         },
       },
     ],
