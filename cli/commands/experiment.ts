@@ -201,15 +201,16 @@ export function experimentCommand(): Command {
     await writeFile(written[0]![1], JSON.stringify(report, null, 2) + '\n');
     // vega is loaded only when plots are drawn: every command (a health probe too) starts through this module.
     const { goodputSpec, latencySpec, renderSvg, sweepSpec } = await import('../experiment/plot.js');
-    // Against a swept option, the epochs' plots would mix its values: one plot over the option instead.
-    const only = swept.length === 1 ? swept[0]! : null;
+    // Against a swept option, the epochs' plots would mix its values: one plot over the option instead (none over two).
     const plots: [string, ReturnType<typeof latencySpec>][] =
       swept.length === 0
         ? [
             ['experiment-goodput.svg', goodputSpec(rows, spec.epochsMs)],
             ['experiment-latency.svg', latencySpec(rows, spec.epochsMs)],
           ]
-        : [[`experiment-${only?.flag ?? 'sweep'}.svg`, only === null ? null : sweepSpec(rows, only.flag)]];
+        : swept.length === 1
+          ? [[`experiment-${swept[0]!.flag}.svg`, sweepSpec(rows, swept[0]!.flag)]]
+          : [];
     for (const [name, plotSpec] of plots) {
       if (plotSpec === null) continue;
       const file = resolve(outDir, name);
