@@ -1,7 +1,10 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Every core for unit and sim files (vitest's default leaves one idle, which on 2 cores runs them one at a time).
+    maxWorkers: availableParallelism(),
     projects: [
       // A hang guard, not a speed target (those live in bench/): property tests slow down on a busy machine.
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000 } },
@@ -14,6 +17,9 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Tests start servers and child processes on loopback ports; one file at a time.
           fileParallelism: false,
+          // After unit and sim, alone: a fleet of 16 service processes needs the machine's cores to itself, or its
+          // heartbeats stall into false failovers.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

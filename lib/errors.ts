@@ -55,3 +55,9 @@ export class InvariantViolationError extends SpeculaError {
     super(`${violation.invariant} (${violation.rule}) at ${violation.atUs}µs: ${violation.detail}`);
   }
 }
+
+/** A run's VMs did not become protected (a backup with a whole image) in the time allowed; worth retrying on a quieter machine. */
+export class NotProtectedError extends SpeculaError {
+  readonly code = 'NOT_PROTECTED';
+  readonly retryable = true;
+}

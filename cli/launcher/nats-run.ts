@@ -4,6 +4,7 @@ import { isReplicated, type RunConfig } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { wallClock } from '../../lib/runtime/nats/clock.js';
+import { NotProtectedError } from '../../lib/errors.js';
 import { US_PER_MS } from '../../lib/units.js';
 import { vmConfigs } from '../commands/service.js';
 import { Fleet } from './fleet.js';
@@ -80,6 +81,11 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
       ...(options.leaseReplicas !== undefined ? { leaseReplicas: options.leaseReplicas } : {}),
       ...(options.onLog ? { onLog: options.onLog } : {}),
     });
+    // A crash before the backup holds a whole image would lose the VM, not fail it over (docs/failover.md):
+    // the client starts once every VM is protected, as an operator would start a workload.
+    if (isReplicated(config.mode) && !(await collector.waitForState(configs.map((c) => c.vmId), 'protected', graceMs))) {
+      throw new NotProtectedError(`the VMs were not protected within ${graceMs} ms of the services' start (no backup finished its first image); the machine may be overloaded: see --verbose`);
+    }
     const clock = wallClock();
     const client = await fleet.add({ service: 'client', host: null });
     const startedUs = clock.nowUs();

@@ -65,6 +65,20 @@ export class ReportCollector {
     return this.#views.get(vmId);
   }
 
+  /**
+   * Resolves true once the failover service's view of every VM in `vmIds`
+   * is `state`, false after `withinMs` (polled: views arrive on the
+   * collector's callbacks).
+   */
+  async waitForState(vmIds: readonly string[], state: FailoverStatus['state'], withinMs: number, pollMs = 50): Promise<boolean> {
+    const deadline = performance.now() + withinMs;
+    for (;;) {
+      if (vmIds.every((vm) => this.#views.get(vm)?.state === state)) return true;
+      if (performance.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+
   close(): void {
     for (const s of this.#subs) s.unsubscribe();
     this.#subs.length = 0;

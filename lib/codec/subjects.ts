@@ -90,6 +90,23 @@ export function parseHostSubject(subject: string): { readonly host: string; read
   return m === null ? null : { host: m[1]!, kind: m[2]! };
 }
 
+/**
+ * Message types of the control plane: small, a few per heartbeat interval,
+ * and read by deadlines (a service is dead after missing its status reports,
+ * a host after missing its heartbeats, output stops when its permit lapses).
+ * Over NATS they travel on a connection of their own, so they never wait
+ * behind megabytes of checkpoint data queued on the data connection (in the
+ * client's buffer, or in the server, which stalls a producer whose
+ * subscribers fall behind). The protocol already takes them reordered
+ * against other subjects (docs/failover.md, Bus faults).
+ */
+const CONTROL_TYPES: ReadonlySet<WireMessageType> = new Set<WireMessageType>(['assignment', 'serviceStatus', 'releasePermit', 'heartbeat', 'roleChange', 'failoverStatus']);
+
+/** Whether `subject` belongs to the control plane (throws UnknownSubjectError for an unknown one). */
+export function isControlSubject(subject: string): boolean {
+  return CONTROL_TYPES.has(messageTypeOf(subject));
+}
+
 /** The message type a subject carries; unknown subjects are a counted error. */
 export function messageTypeOf(subject: string): WireMessageType {
   for (const [pattern, type] of SUBJECT_TYPES) if (pattern.test(subject)) return type;

@@ -23,6 +23,8 @@ const IMAGE = 'specula:local';
 const PRIMARY_SERVICES = ['host-a-guest', 'host-a-checkpointer', 'host-a-netbuffer', 'host-a-acker', 'host-a-agent'];
 /** Into the client's transfer (durationS 10 in deploy/compose/run.json) when the primary dies. */
 const CRASH_AFTER_MS = 4_000;
+/** The backup's first full image: 64 MiB in seed steps of 4 MiB per epoch, over a bus that 16 processes on 2 cores share. */
+const PROTECTION_WAIT_MS = 30_000;
 /** How long a refused publish or subscription takes to come back from the server, at most. */
 const PERMISSION_ANSWER_MS = 3_000;
 
@@ -83,6 +85,11 @@ describe.skipIf(skip)('docker-compose.yml, its services as local processes', () 
         if (r.service === 'failover') failoverReports.push(JSON.parse(r.statsJson) as Record<string, unknown>);
       },
     });
+    // Killing the primary before its backup holds a whole image loses the VM (docs/failover.md): wait for protection,
+    // as the failover service's periodic reports tell it.
+    const deadline = Date.now() + PROTECTION_WAIT_MS;
+    while (failoverReports.at(-1)?.state !== 'protected' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(failoverReports.at(-1)?.state, `the failover service reports vm1 protected within ${PROTECTION_WAIT_MS} ms`).toBe('protected');
     const client = (await runner.start('client'))!;
     await new Promise((r) => setTimeout(r, CRASH_AFTER_MS));
     runner.kill(PRIMARY_SERVICES);

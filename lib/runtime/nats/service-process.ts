@@ -205,20 +205,20 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
     // Every server given (a comma-separated list) is in the pool; a lost connection is retried forever, on
     // every server of the pool: a service's state (a backup image, a speculative buffer) is worth keeping
     // through an outage, and leases and release permits keep a cut-off process from doing harm meanwhile.
-    const nc = await connectNats({
-      servers: options.natsUrl,
-      name: `specula-${def.name}${host === null ? '' : `-${host}`}-${vms[0]}${vms.length > 1 ? `+${vms.length - 1}` : ''}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWaitMs: SERVICE_RECONNECT_WAIT_MS,
-    });
+    const name = `specula-${def.name}${host === null ? '' : `-${host}`}-${vms[0]}${vms.length > 1 ? `+${vms.length - 1}` : ''}`;
+    const nc = await connectNats({ servers: options.natsUrl, name, maxReconnectAttempts: -1, reconnectTimeWaitMs: SERVICE_RECONNECT_WAIT_MS });
+    // The control plane's own connection (NatsShellOptions.controlConnection): a status report must not wait behind checkpoint data.
+    let control: NatsConnection | null = null;
     let leaseStore: LeaseStore | undefined;
     try {
       checkMaxPayload(nc, options.natsUrl, instances.map((i) => i.config));
-      if (def.leases) leaseStore = options.leaseStore ?? (await openLeaseStore(nc, options.leaseBucket ?? LEASE_BUCKET, options.natsUrl, options.leaseReplicas ?? 1));
+      control = await connectNats({ servers: options.natsUrl, name: `${name}-control`, maxReconnectAttempts: -1, reconnectTimeWaitMs: SERVICE_RECONNECT_WAIT_MS });
+      if (def.leases) leaseStore = options.leaseStore ?? (await openLeaseStore(control, options.leaseBucket ?? LEASE_BUCKET, options.natsUrl, options.leaseReplicas ?? 1));
     } catch (err) {
-      await nc.close().catch(() => undefined);
+      await Promise.all([nc.close().catch(() => undefined), control?.close().catch(() => undefined)]);
       throw err;
     }
+    const controlConnection = control;
     const wall = wallClock();
     const incarnation = wall.nowUs();
     shells = instances.map(({ config, instance }) => {
@@ -227,6 +227,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         logger: logger.child({ vm: config.vmId }),
         clock,
         ownsConnection: false,
+        controlConnection,
         ...(instance.inboundLinks ? { inboundLinks: instance.inboundLinks } : {}),
         ...(leaseStore ? { leaseStore } : {}),
         ...(instance.done ? { afterInput: () => void (instances.every((i) => i.instance.done?.() ?? false) && stop('done')) } : {}),
@@ -252,7 +253,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         reason = why;
         await Promise.all(shells.map((sh) => sh.stop(why)));
         publishReports(true);
-        await nc.drain().catch(() => nc.close().catch(() => undefined));
+        await Promise.all([nc, controlConnection].map((c) => c.drain().catch(() => c.close().catch(() => undefined))));
       })();
       return stopping;
     };

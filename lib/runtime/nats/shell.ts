@@ -2,7 +2,7 @@ import { errors, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnec
 import { decodeBatch, encodeBatch } from '../../codec/batch.js';
 import { decode, encode } from '../../codec/codec.js';
 import type { WireMessage } from '../../codec/messages.js';
-import { messageTypeOf } from '../../codec/subjects.js';
+import { isControlSubject, messageTypeOf } from '../../codec/subjects.js';
 import { parseConfig } from '../../config/parse.js';
 import { DecodeError, InvariantError, SpeculaError, TransportError, UnknownSubjectError } from '../../errors.js';
 import type { LeaseStore } from '../../lease/types.js';
@@ -59,6 +59,13 @@ export interface NatsShellOptions {
   readonly onSpan?: (span: SpanRecord, clock: Clock) => void;
   /** W3C trace context in the headers of messages that carry a sampled byte (traced processes). */
   readonly propagation?: TracePropagation;
+  /**
+   * A second connection for the control plane's subjects (isControlSubject:
+   * status reports, assignments, permits, heartbeats, role changes), which
+   * then never queue behind the data connection's backlog. The caller owns
+   * it; none: everything on `nc`.
+   */
+  readonly controlConnection?: NatsConnection;
 }
 
 export interface ShellCounters extends LeaseRunnerCounters {
@@ -98,6 +105,8 @@ export interface ShellCounters extends LeaseRunnerCounters {
   /** Wall time spent in the core's handle (the busy part of the process), in total and at most for one input. */
   handleUsTotal: number;
   handleUsMax: number;
+  /** Most a timer fired after its deadline: how long the process's event loop was kept from it (a starved or overloaded process). */
+  timerLateUsMax: number;
 }
 
 export type ShellState = 'new' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -152,6 +161,7 @@ export class NatsShell {
     outboxMaxBatches: 0,
     handleUsTotal: 0,
     handleUsMax: 0,
+    timerLateUsMax: 0,
     leaseOps: 0,
     leaseConflicts: 0,
     leaseUnavailable: 0,
@@ -168,6 +178,8 @@ export class NatsShell {
   readonly #subscriptions = new Map<string, Subscription>();
   /** The list last synced: a core replaces it (a new array) when its role changes. */
   #subscribedList: readonly string[] = [];
+  /** Subject → the connection it travels on (bounded by the subjects the core names). */
+  readonly #routes = new Map<string, NatsConnection>();
   /** Sends of the current task, in order; flushed when it ends (bounded: one task's effects). */
   #outbox: OutboxBatch[] = [];
   #flushQueued = false;
@@ -240,7 +252,7 @@ export class NatsShell {
     this.#input(START);
     this.#log.info({ event: 'shell.started', subjects: this.core.subscriptions }, 'shell started');
     try {
-      await this.nc.flush();
+      await Promise.all([this.nc.flush(), this.options.controlConnection?.flush()]);
     } catch (cause) {
       const err = new TransportError(`NATS flush failed while starting ${this.core.name}`, { cause });
       this.#fail(err);
@@ -270,7 +282,7 @@ export class NatsShell {
 
   #quiesce(): void {
     // On a shared connection the other shells go on: this one's subscriptions go now.
-    if (this.options.ownsConnection === false && !this.nc.isClosed()) for (const sub of this.#subscriptions.values()) sub.unsubscribe();
+    if (this.options.ownsConnection === false) for (const sub of this.#subscriptions.values()) if (!sub.isClosed()) sub.unsubscribe();
     this.#subscriptions.clear();
     for (const slot of this.#timers.values()) disarm(slot);
     this.#timers.clear();
@@ -289,10 +301,12 @@ export class NatsShell {
   }
 
   async #watchConnection(): Promise<void> {
-    void this.nc.closed().then((err) => {
-      if (this.#state !== 'running') return;
-      this.#fail(new TransportError(`NATS connection closed under ${this.core.name}${err ? `: ${err.message}` : ''}`, { cause: err }));
-    });
+    for (const [nc, which] of [[this.nc, ''], [this.options.controlConnection, 'control ']] as const) {
+      void nc?.closed().then((err) => {
+        if (this.#state !== 'running') return;
+        this.#fail(new TransportError(`NATS ${which}connection closed under ${this.core.name}${err ? `: ${err.message}` : ''}`, { cause: err }));
+      });
+    }
     for await (const s of this.nc.status()) {
       switch (s.type) {
         case 'disconnect':
@@ -368,9 +382,27 @@ export class NatsShell {
       this.#subscriptions.delete(subject);
     }
     for (const subject of wanted) {
-      if (!this.#subscriptions.has(subject)) this.#subscriptions.set(subject, this.nc.subscribe(subject, { callback: (err, msg) => this.#onMessage(err, msg) }));
+      if (!this.#subscriptions.has(subject)) this.#subscriptions.set(subject, this.#connectionFor(subject).subscribe(subject, { callback: (err, msg) => this.#onMessage(err, msg) }));
     }
     this.#subscribedList = wanted;
+  }
+
+  #connectionFor(subject: string): NatsConnection {
+    const control = this.options.controlConnection;
+    if (control === undefined) return this.nc;
+    let nc = this.#routes.get(subject);
+    if (nc === undefined) {
+      let isControl = false;
+      try {
+        isControl = isControlSubject(subject);
+      } catch (cause) {
+        if (!(cause instanceof UnknownSubjectError)) throw cause;
+        // An unknown subject goes on the data connection; a receiver counts it.
+      }
+      nc = isControl ? control : this.nc;
+      this.#routes.set(subject, nc);
+    }
+    return nc;
   }
 
   #logOnce(kind: ErrorKind, fields: Record<string, unknown>, text: string): void {
@@ -482,7 +514,7 @@ export class NatsShell {
       h.set(HEADER_TRACEPARENT, traceparent);
     }
     try {
-      this.nc.publish(subject, data, h === undefined ? undefined : { headers: h });
+      this.#connectionFor(subject).publish(subject, data, h === undefined ? undefined : { headers: h });
     } catch (cause) {
       this.counters.publishErrors++;
       this.#logOnce('publish', { subject, err: cause instanceof Error ? cause.message : String(cause) }, 'publish failed (logged once; see counters)');
@@ -528,6 +560,8 @@ export class NatsShell {
       this.#arm(name, slot, slot.deadlineUs);
       return;
     }
+    const lateUs = this.clock.nowUs() - slot.deadlineUs;
+    if (lateUs > this.counters.timerLateUsMax) this.counters.timerLateUsMax = lateUs;
     slot.deadlineUs = null;
     this.counters.timersFired++;
     this.#input({ kind: 'timer', name });
