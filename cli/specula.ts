@@ -1,31 +1,34 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { SpeculaError } from '../lib/errors.js';
-import { configDocsCommand } from './commands/config-docs.js';
-import { experimentCommand } from './commands/experiment.js';
-import { healthCommand } from './commands/health.js';
-import { traceCommand } from './commands/trace.js';
-import { runCommand } from './commands/run.js';
-import { serviceCommand } from './commands/service.js';
-import { statusCommand } from './commands/status.js';
-import { upCommand } from './commands/up.js';
-import { voprCommand } from './commands/vopr.js';
 import { EXIT_FAILED, EXIT_USAGE } from './exit-codes.js';
+
+/**
+ * Each command's module, loaded only when that command runs (or for the
+ * top-level help): a fleet starts 16 `specula service` processes at once,
+ * and loading every command's dependencies (the plotting, the simulator,
+ * the launcher) cost each of them as much again as its own.
+ */
+const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  run: async () => (await import('./commands/run.js')).runCommand(),
+  experiment: async () => (await import('./commands/experiment.js')).experimentCommand(),
+  service: async () => (await import('./commands/service.js')).serviceCommand(),
+  up: async () => (await import('./commands/up.js')).upCommand(),
+  status: async () => (await import('./commands/status.js')).statusCommand(),
+  vopr: async () => (await import('./commands/vopr.js')).voprCommand(),
+  health: async () => (await import('./commands/health.js')).healthCommand(),
+  trace: async () => (await import('./commands/trace.js')).traceCommand(),
+  'config-docs': async () => (await import('./commands/config-docs.js')).configDocsCommand(),
+};
 
 const program = new Command('specula')
   .description('Epoch checkpoint replication with speculative TCP ACKs and replication-aware congestion control')
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
-program.addCommand(runCommand().exitOverride());
-program.addCommand(experimentCommand().exitOverride());
-program.addCommand(serviceCommand().exitOverride());
-program.addCommand(upCommand().exitOverride());
-program.addCommand(statusCommand().exitOverride());
-program.addCommand(voprCommand().exitOverride());
-program.addCommand(healthCommand().exitOverride());
-program.addCommand(traceCommand().exitOverride());
-program.addCommand(configDocsCommand().exitOverride());
+const named = process.argv[2];
+const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
+for (const name of wanted) program.addCommand((await COMMANDS[name]!()).exitOverride());
 
 try {
   await program.parseAsync(process.argv);
