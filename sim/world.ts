@@ -10,6 +10,7 @@ import { BITS_PER_BYTE, msToUs, sToUs, US_PER_MS } from '../lib/units.js';
 import { AckerCore } from '../services/acker/core.js';
 import { ackerOptionsFromConfig } from '../services/acker/options-from-config.js';
 import { Auditor, VmLossClassifier } from '../services/auditor/index.js';
+import type { Violation } from '../services/auditor/violations.js';
 import { CheckpointerCore } from '../services/checkpointer/core.js';
 import { checkpointerOptionsFromConfig } from '../services/checkpointer/options-from-config.js';
 import { ClientCore } from '../services/client/core.js';
@@ -93,6 +94,13 @@ export interface WorldHooks {
   readonly onPublish?: (subject: string, msg: WireMessage, nowUs: number, from: Publisher) => void;
   /** Receives every span the services report (config.tracing says which). */
   readonly onSpan?: SimRuntimeOptions['onSpan'];
+  /**
+   * Receives each output-commit violation the auditor finds, and the run goes
+   * on; without it the first one ends the run (InvariantViolationError). For
+   * runs with forged messages on trusted subjects, where the question is
+   * whether a core survives them.
+   */
+  readonly onViolation?: (violation: Violation) => void;
 }
 
 /** The clock of machine `node` (a host, 'failover' or 'client'): exact unless the run's faults skew it. */
@@ -109,7 +117,8 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
   const replicated = topology.replicated;
   let world: World | null = null;
   const auditor = new Auditor(config.vmId, (v) => {
-    throw new InvariantViolationError(v);
+    if (hooks.onViolation) hooks.onViolation(v);
+    else throw new InvariantViolationError(v);
   });
   const vmLoss = new VmLossClassifier({ primaryHost: topology.primaryHost, backupHost: topology.backupHost });
   const leaseStore = new MemoryLeaseStore(msToUs(config.failover.leaseStoreLatencyMs), (record) => vmLoss.leaseWritten(record));

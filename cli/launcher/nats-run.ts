@@ -40,6 +40,12 @@ export interface NatsRunOptions {
 const DEFAULT_GRACE_MS = 30_000;
 /** Room left in a vmId (64 characters at most) for the per-run suffix and a VM number. */
 const VM_ID_BASE_MAX = 50;
+/**
+ * How long a backup may take to hold a whole image before the client starts:
+ * 64 MiB of memory in 4 MiB seed steps, over a bus whose processes share a
+ * small machine's cores (5-10 s on 2 idle cores).
+ */
+const PROTECTION_WAIT_MS = 60_000;
 /** Services report this often during a run: a killed process's last counters are at most this old. */
 const RUN_REPORT_INTERVAL_MS = 250;
 
@@ -66,7 +72,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
   const auditors = configs.map((c) => ((options.audit ?? true) ? BusAuditor.forVm(nc, c, (v) => options.onViolation?.(v)) : null));
   await nc.flush();
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-  const lifetimeS = Math.ceil(config.durationS + graceMs / 1000 + 30);
+  const lifetimeS = Math.ceil(config.durationS + (graceMs + PROTECTION_WAIT_MS) / 1000 + 30);
   let fleet: Fleet | null = null;
   const crashes: CrashRecord[] = [];
   let crashTimer: NodeJS.Timeout | null = null;
@@ -83,8 +89,8 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     });
     // A crash before the backup holds a whole image would lose the VM, not fail it over (docs/failover.md):
     // the client starts once every VM is protected, as an operator would start a workload.
-    if (isReplicated(config.mode) && !(await collector.waitForState(configs.map((c) => c.vmId), 'protected', graceMs))) {
-      throw new NotProtectedError(`the VMs were not protected within ${graceMs} ms of the services' start (no backup finished its first image); the machine may be overloaded: see --verbose`);
+    if (isReplicated(config.mode) && !(await collector.waitForState(configs.map((c) => c.vmId), 'protected', PROTECTION_WAIT_MS))) {
+      throw new NotProtectedError(`the VMs were not protected within ${PROTECTION_WAIT_MS} ms of the services' start (no backup finished its first image); the machine may be overloaded: see --verbose`);
     }
     const clock = wallClock();
     const client = await fleet.add({ service: 'client', host: null });

@@ -1,7 +1,7 @@
 import { DecodeError } from '../errors.js';
 import { PAGE_BYTES, type PagedMemory } from '../memory/paged-memory.js';
 import { ByteWriter } from './byte-writer.js';
-import { applyXorRle, encodeXorRle, readVarint } from './page-delta.js';
+import { applyXorRle, checkXorRle, encodeXorRle, readVarint } from './page-delta.js';
 
 const RAW = 0;
 const XOR_RLE = 1;
@@ -59,6 +59,30 @@ export function packPages(memory: PagedMemory, shadow: PagedMemory | null, pages
 }
 
 /** Applies a chunk's pages to `image` (the backup's copy); returns the page indices written. */
+/**
+ * Checks that a page chunk is well formed for a `pageCount`-page image
+ * without writing any page: a backup checks every part of an epoch before
+ * applying any, so an epoch that does not decode leaves the image as it was.
+ */
+export function checkPages(chunk: Uint8Array, pageCount: number): void {
+  let pos = 0;
+  while (pos < chunk.length) {
+    const [index, p1] = readVarint(chunk, pos);
+    if (index >= pageCount) throw new DecodeError(`page ${index} outside a ${pageCount}-page image`);
+    const encoding = chunk[p1];
+    const [length, p2] = readVarint(chunk, p1 + 1);
+    if (p2 + length > chunk.length) throw new DecodeError('page record overruns its chunk');
+    if (encoding === RAW) {
+      if (length !== PAGE_BYTES) throw new DecodeError(`raw page of ${length} bytes`);
+    } else if (encoding === XOR_RLE) {
+      if (checkXorRle(PAGE_BYTES, chunk, p2, p2 + length) !== length) throw new DecodeError('page delta length mismatch');
+    } else {
+      throw new DecodeError(`unknown page encoding ${encoding}`);
+    }
+    pos = p2 + length;
+  }
+}
+
 export function unpackPages(chunk: Uint8Array, image: PagedMemory): number[] {
   let pos = 0;
   const pages: number[] = [];

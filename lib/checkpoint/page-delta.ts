@@ -45,6 +45,23 @@ export function applyXorRle(page: Uint8Array, src: Uint8Array, offset: number, e
   return pos - offset;
 }
 
+/** Checks that an encoded delta of a `pageBytes` page is well formed, without applying it; returns bytes it takes (DecodeError otherwise). */
+export function checkXorRle(pageBytes: number, src: Uint8Array, offset: number, end: number): number {
+  let pos = offset;
+  let i = 0;
+  while (i < pageBytes) {
+    if (pos >= end) throw new DecodeError('page delta ends early');
+    const [zeros, p1] = readVarint(src, pos);
+    const [literals, p2] = readVarint(src, p1);
+    pos = p2;
+    i += zeros;
+    if (i + literals > pageBytes || pos + literals > end) throw new DecodeError('page delta overruns its page');
+    i += literals;
+    pos += literals;
+  }
+  return pos - offset;
+}
+
 export function writeVarint(out: number[], value: number): void {
   let v = value;
   while (v >= 0x80) {

@@ -5,8 +5,11 @@ import type { Effect } from '../runtime/types.js';
 /** The timer of a service's periodic report to its agent. */
 export const STATUS_TIMER = 'service.status';
 
-/** How an assignment relates to the one a service runs under. */
-export type AssignmentOrder = 'newer' | 'repeat' | 'stale';
+/** How an assignment relates to the one a service runs under ('foreign': one no agent sends, see foreignAssignments). */
+export type AssignmentOrder = 'newer' | 'repeat' | 'stale' | 'foreign';
+
+/** Whether a service ignores an assignment so classified (it neither takes nor answers it). */
+export const ignoresAssignment = (order: AssignmentOrder): boolean => order === 'stale' || order === 'foreign';
 
 /** What a service reports besides its identity and its assignment. */
 export interface StatusFields {
@@ -30,6 +33,8 @@ export class AssignmentTracker {
   #seq = 0;
   /** Assignments older than the one taken (delayed or repeated on the bus), ignored. */
   staleAssignments = 0;
+  /** Assignments no agent sends (another VM's or host's on this service's subject, or a role that needs a term under none): forged, ignored. */
+  foreignAssignments = 0;
 
   /** `statusIntervalUs`: a service reports at least this often; its agent takes a silence of a few intervals for a dead service. */
   constructor(
@@ -67,9 +72,13 @@ export class AssignmentTracker {
     return a.seq > this.#seq ? 'newer' : 'stale';
   }
 
-  /** Classifies `a` and, when it is newer, takes it; stale ones are counted. */
+  /** Classifies `a` and, when it is newer, takes it; stale and foreign ones are counted. */
   take(a: Assignment): AssignmentOrder {
-    assert(a.host === this.host && a.vmId === this.vmId, `assignment for ${a.vmId}/${a.host} reached ${this.service} of ${this.vmId}/${this.host}`);
+    const needsTerm = a.role !== 'spare' && a.role !== 'stopped';
+    if (a.host !== this.host || a.vmId !== this.vmId || (needsTerm && a.term === 0)) {
+      this.foreignAssignments++;
+      return 'foreign';
+    }
     const order = this.order(a);
     if (order === 'stale') this.staleAssignments++;
     if (order === 'newer') {

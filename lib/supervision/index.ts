@@ -1,2 +1,2 @@
-export { AssignmentTracker, STATUS_TIMER, type AssignmentOrder, type StatusFields } from './assignments.js';
+export { AssignmentTracker, STATUS_TIMER, ignoresAssignment, type AssignmentOrder, type StatusFields } from './assignments.js';
 export { PermitHolder } from './release-permit.js';

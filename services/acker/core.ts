@@ -9,7 +9,7 @@ import type { TracingOptions } from '../../lib/tracing/options.js';
 import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
-import { AssignmentTracker, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
+import { AssignmentTracker, ignoresAssignment, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
 import { MAX_WINDOW_FIELD } from '../../lib/tcp/receiver.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
 import { TcpSender, type SenderStats } from '../../lib/tcp/sender.js';
@@ -150,6 +150,11 @@ export class AckerCore implements Core {
     return this.#assignments.staleAssignments;
   }
 
+  /** Assignments for another VM or host that reached this service (forged), ignored. */
+  get foreignAssignments(): number {
+    return this.#assignments.foreignAssignments;
+  }
+
   /**
    * Takes over on a promoted host from the backup's copy: the speculative
    * buffer (all of it committed) and the connection state. Delivery restarts
@@ -246,7 +251,7 @@ export class AckerCore implements Core {
 
   #onAssignment(a: Assignment, nowUs: number): void {
     const order = this.#assignments.take(a);
-    if (order === 'stale') return;
+    if (ignoresAssignment(order)) return;
     if (order === 'newer' && this.#role !== 'stopped') this.#become(a, nowUs);
     else if (order === 'repeat' && this.#role === 'promoting' && !this.#restored && this.options.mode === 'spec') this.#requestHandover(nowUs, false);
     this.#sendStatus();

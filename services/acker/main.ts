@@ -17,6 +17,7 @@ export function ackerReport(a: AckerCore, linkUp?: LinkStats): Record<string, un
     fastRetransmits: sum((w) => w.fastRetransmits),
     timeouts: sum((w) => w.timeouts),
     staleAssignments: a.staleAssignments,
+    foreignAssignments: a.foreignAssignments,
     ...(linkUp ? { linkUp } : {}),
     ...a.stats,
   };

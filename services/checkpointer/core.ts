@@ -1,7 +1,7 @@
 import type { AssignedRole, Assignment } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
-import { AssignmentTracker, STATUS_TIMER } from '../../lib/supervision/index.js';
+import { AssignmentTracker, ignoresAssignment, STATUS_TIMER } from '../../lib/supervision/index.js';
 import { PrimaryCheckpointer, PRIMARY_TIMERS, type PrimaryOptions, type PrimaryStats } from './primary.js';
 
 /** What the checkpointer needs besides what an assignment says (term, first epoch, backup). */
@@ -52,6 +52,11 @@ export class CheckpointerCore implements Core {
     return this.#assignments.staleAssignments;
   }
 
+  /** Assignments for another VM or host that reached this service (forged), ignored. */
+  get foreignAssignments(): number {
+    return this.#assignments.foreignAssignments;
+  }
+
   handle(input: Input, nowUs: number): Effect[] {
     const out: Effect[] = [];
     switch (input.kind) {
@@ -91,7 +96,7 @@ export class CheckpointerCore implements Core {
 
   #onAssignment(a: Assignment, nowUs: number, out: Effect[]): void {
     const order = this.#assignments.take(a);
-    if (order === 'stale') return;
+    if (ignoresAssignment(order)) return;
     if (order === 'newer' && this.#role !== 'stopped') {
       const primary = this.#primary;
       if (a.role === 'primary' && primary !== null && primary.term === a.term) primary.changePeer(a.peerHost, nowUs, out, a.seq);

@@ -26,6 +26,7 @@ export function checkpointerReport(c: CheckpointerCore): Record<string, unknown>
     // Where pauses go (means over this term's checkpoints, ms): to the guest's pages, its state, the speculative part, all staged.
     pauseMs: pauseBreakdown(c.primary?.stats ?? null),
     staleAssignments: c.staleAssignments,
+    foreignAssignments: c.foreignAssignments,
   };
 }
 

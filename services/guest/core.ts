@@ -3,7 +3,7 @@ import type { AssignedRole, Assignment, CheckpointChunk, WireMessage } from '../
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import { Rng } from '../../lib/rng.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
-import { AssignmentTracker, STATUS_TIMER } from '../../lib/supervision/index.js';
+import { AssignmentTracker, ignoresAssignment, STATUS_TIMER } from '../../lib/supervision/index.js';
 import { StandbyImage } from './standby.js';
 import { GuestVm, type GuestVmOptions } from './vm.js';
 
@@ -34,6 +34,8 @@ export interface GuestCoreOptions {
 }
 
 export interface GuestRoleStats {
+  /** Assignments the protocol never sends (promoting a guest that is not a backup with a complete image, primary before the restore finished): forgeries, refused. */
+  assignmentsRefused: number;
   /** Handovers sent to the acker at a promotion (a repeat answers a request the acker sent again). */
   handoversSent: number;
   /** Chunks that reached a guest not (or no longer) a backup, dropped. */
@@ -58,7 +60,7 @@ export interface GuestRoleStats {
 export class GuestCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: GuestRoleStats = { handoversSent: 0, chunksWhileNotBackup: 0, promotionsWithoutImage: 0 };
+  readonly stats: GuestRoleStats = { handoversSent: 0, chunksWhileNotBackup: 0, promotionsWithoutImage: 0, assignmentsRefused: 0 };
   readonly #assignments: AssignmentTracker | null;
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole;
@@ -103,6 +105,11 @@ export class GuestCore implements Core {
   }
   get staleAssignments(): number {
     return this.#assignments?.staleAssignments ?? 0;
+  }
+
+  /** Assignments for another VM or host that reached this service (forged), ignored. */
+  get foreignAssignments(): number {
+    return this.#assignments?.foreignAssignments ?? 0;
   }
 
   handle(input: Input, nowUs: number): Effect[] {
@@ -174,7 +181,7 @@ export class GuestCore implements Core {
 
   #onAssignment(a: Assignment, nowUs: number, out: Effect[]): void {
     const order = this.#assignments!.take(a);
-    if (order === 'stale') return;
+    if (ignoresAssignment(order)) return;
     if (order === 'newer' && this.#role !== 'stopped') this.#become(a, nowUs, out);
     this.#status(out);
   }
@@ -186,8 +193,14 @@ export class GuestCore implements Core {
     if (a.role === 'primary' && previous === 'primary' && a.term === this.#term) return;
     if (a.role === 'promoting' && (previous !== 'backup' || this.#standby === null)) {
       // Restarted since it held the image, before its agent learned so: nothing to promote.
-      assert(previous === 'spare', `promoting ${sup.host}, whose guest is ${previous}, neither a backup nor a restarted spare`);
-      this.stats.promotionsWithoutImage++;
+      if (previous === 'spare') this.stats.promotionsWithoutImage++;
+      else this.stats.assignmentsRefused++; // the failover service promotes only a backup: a forgery
+      return;
+    }
+    // The failover service promotes only a backup that reported a complete image, and makes primary only a
+    // promoted guest that reported its restore done: anything else is a forgery, refused (the role stays).
+    if ((a.role === 'promoting' && !this.#standby!.synced) || (a.role === 'primary' && previous === 'promoting' && !this.#ready)) {
+      this.stats.assignmentsRefused++;
       return;
     }
     this.#role = a.role;
@@ -202,9 +215,7 @@ export class GuestCore implements Core {
         return;
       case 'promoting': {
         const image = this.#standby;
-        // The failover service promotes only a backup that reported a complete image.
-        assert(image !== null, `promoting ${sup.host} without a backup image`);
-        assert(image.synced, `promoting ${sup.host}, whose backup image is incomplete (${image.missingPages} pages missing)`);
+        assert(image !== null && image.synced, `promoting ${sup.host} without a complete backup image`);
         // The image is final from here: the promotion restores exactly this epoch.
         this.#standby = null;
         this.#frozen = image;
@@ -216,7 +227,7 @@ export class GuestCore implements Core {
       }
       case 'primary': {
         const vm = previous === 'promoting' && this.#ready ? this.#vm : null;
-        assert(previous !== 'promoting' || vm !== null, `${sup.host} made primary before its restore finished`);
+        assert(previous !== 'promoting' || vm !== null, `${sup.host} made primary before its restore finished (refused above)`);
         if (vm === null) {
           // The first primary: a fresh VM, as at boot.
           this.#drop(out);

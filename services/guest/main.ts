@@ -27,6 +27,7 @@ export function guestReport(guest: GuestCore): Record<string, unknown> {
     appliedEpoch: standby?.stats.appliedEpoch ?? null,
     synced: standby?.synced ?? null,
     staleAssignments: guest.staleAssignments,
+    foreignAssignments: guest.foreignAssignments,
     ...guest.stats,
   };
 }

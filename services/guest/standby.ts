@@ -1,14 +1,15 @@
 import { assert } from '../../lib/assert.js';
 import { chunkOrder, makeChunks, makeManifest, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { bytesEqual, hex, sha256 } from '../../lib/checkpoint/hash.js';
-import { unpackPages } from '../../lib/checkpoint/page-chunks.js';
+import { checkPages, unpackPages } from '../../lib/checkpoint/page-chunks.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
 import { PageDigest } from '../../lib/memory/page-digest.js';
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Sampler } from '../../lib/tracing/sampling.js';
 import type { Effect } from '../../lib/runtime/types.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
-import { decodeSpecDelta, encodeSpecDelta, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
+import { decodeSpecDelta, encodeSpecDelta, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
+import { DecodeError } from '../../lib/errors.js';
 
 export interface StandbyOptions {
   readonly vmId: string;
@@ -49,6 +50,8 @@ export interface BackupStats {
   syncedEpoch: number;
   /** Manifests that arrived with chunks of their epoch missing (lost on the way): NACKed. */
   incompleteNacks: number;
+  /** Epochs whose chunks matched their manifest but did not decode or continue the image (forged): NACKed, nothing applied. */
+  undecodableEpochs: number;
 }
 
 export interface BackupDigest {
@@ -73,7 +76,7 @@ interface Pending {
  * speculative buffer, from which a promotion runs the guest.
  */
 export class StandbyImage {
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** The speculative buffer rebuilt from the deltas: [startSeq, endSeq). */
@@ -229,7 +232,18 @@ export class StandbyImage {
         this.#ack(out, epoch, false, 'chunks do not match the manifest');
         return;
       }
-      this.#apply(epoch, chunks, nowUs, out);
+      let delta: SpecDelta | null;
+      try {
+        delta = this.#checkEpoch(chunks);
+      } catch (cause) {
+        if (!(cause instanceof DecodeError)) throw cause;
+        // Chunks that match their manifest yet do not decode or continue the image: forged. Nothing of it applies.
+        this.stats.undecodableEpochs++;
+        this.#pending.delete(epoch);
+        this.#ack(out, epoch, false, `epoch does not decode: ${cause.message}`);
+        return;
+      }
+      this.#apply(epoch, chunks, delta, nowUs, out);
       this.#pending.delete(epoch);
       this.#ack(out, epoch, true, '');
       if (this.options.traceEpochs === true) {
@@ -241,18 +255,36 @@ export class StandbyImage {
     }
   }
 
-  #apply(epoch: number, chunks: readonly CheckpointChunk[], nowUs: number, out: Effect[]): void {
+  /**
+   * The epoch's speculative delta (null: none), once every part is checked
+   * to decode and the delta to continue this buffer within its bound;
+   * DecodeError otherwise, before anything is applied.
+   */
+  #checkEpoch(chunks: readonly CheckpointChunk[]): SpecDelta | null {
+    for (const chunk of chunks) if (chunk.source === ChunkSource.PAGES) checkPages(chunk.data, this.image.pageCount);
+    const parts = chunks.filter((c) => c.source === ChunkSource.SPEC).map((c) => c.data);
+    // The speculative delta is a byte stream split into chunks: join before decoding.
+    if (parts.length === 0) return null;
+    const delta = decodeSpecDelta(Buffer.concat(parts));
+    if (delta.bytes.length === 0) return delta;
+    const spec = this.spec;
+    const endSeq = spec?.endSeq ?? delta.startSeq;
+    if (delta.startSeq !== endSeq) throw new DecodeError(`speculative delta starts at ${delta.startSeq}, the buffer ends at ${endSeq}`);
+    const keptBytes = spec === null ? 0 : spec.endSeq - Math.max(spec.startSeq, Math.min(delta.clientAckSeq, spec.endSeq));
+    if (keptBytes + delta.bytes.length > this.options.specBufferBytes) throw new DecodeError(`speculative delta of ${delta.bytes.length} B overflows the ${this.options.specBufferBytes} B buffer`);
+    return delta;
+  }
+
+  #apply(epoch: number, chunks: readonly CheckpointChunk[], delta: SpecDelta | null, nowUs: number, out: Effect[]): void {
     const state: Uint8Array[] = [];
-    const spec: Uint8Array[] = [];
     const touched: number[] = [];
     for (const chunk of chunks) {
       if (chunk.source === ChunkSource.PAGES) for (const p of unpackPages(chunk.data, this.image)) touched.push(p);
       else if (chunk.source === ChunkSource.STATE) state.push(chunk.data);
-      else if (chunk.source === ChunkSource.SPEC) spec.push(chunk.data);
     }
-    // State and speculative delta are byte streams split into chunks: join before decoding.
+    // The state is a byte stream split into chunks: join.
     this.stateBlob = Buffer.concat(state);
-    if (spec.length > 0) this.#applySpec(Buffer.concat(spec), epoch, nowUs, out);
+    if (delta !== null) this.#applySpec(delta, epoch, nowUs, out);
     this.stats.appliedEpoch = epoch;
     this.#markReceived(touched);
     if (this.#missingPages === null && this.stats.syncedEpoch < this.stats.baseEpoch) this.stats.syncedEpoch = epoch;
@@ -288,8 +320,7 @@ export class StandbyImage {
     if (this.#missingCount === 0) this.#missingPages = null;
   }
 
-  #applySpec(data: Uint8Array, epoch: number, nowUs: number, out: Effect[]): void {
-    const delta = decodeSpecDelta(data);
+  #applySpec(delta: SpecDelta, epoch: number, nowUs: number, out: Effect[]): void {
     if (this.options.sampler !== undefined) this.#traceReplicated(delta.startSeq - 1, delta.startSeq - 1 + delta.bytes.length, epoch, nowUs, out);
     if (delta.connection !== null) this.ackerConnection = delta.connection;
     // The buffer exists from the connection on, even before its first byte: a promoted acker needs it.

@@ -2,7 +2,7 @@ import { assert } from '../../lib/assert.js';
 import type { AssignedRole, Assignment, Segment } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
-import { AssignmentTracker, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
+import { AssignmentTracker, ignoresAssignment, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
 import { TCP_IP_HEADER_BYTES } from '../../lib/tcp/header.js';
 import { HeldBytesTracer } from '../../lib/tracing/held-bytes.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
@@ -101,6 +101,11 @@ export class NetbufferCore implements Core {
     return this.#assignments.staleAssignments;
   }
 
+  /** Assignments for another VM or host that reached this service (forged), ignored. */
+  get foreignAssignments(): number {
+    return this.#assignments.foreignAssignments;
+  }
+
   handle(input: Input, nowUs: number): Effect[] {
     if (input.kind === 'start') {
       this.#assignments.started(nowUs);
@@ -146,7 +151,7 @@ export class NetbufferCore implements Core {
 
   #onAssignment(a: Assignment): Effect[] {
     const order = this.#assignments.take(a);
-    if (order === 'stale') return [];
+    if (ignoresAssignment(order)) return [];
     if (order === 'newer' && this.#role !== 'stopped') {
       const continues = a.role === 'primary' && this.#role === 'primary' && a.term === this.#term;
       if (!continues) {
