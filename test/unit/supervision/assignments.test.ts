@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Assignment } from '../../../lib/codec/messages.js';
 import { InvariantError } from '../../../lib/errors.js';
-import { AssignmentTracker, STATUS_TIMER } from '../../../lib/supervision/assignments.js';
+import { AssignmentTracker, STATUS_TIMER, ignoresAssignment } from '../../../lib/supervision/assignments.js';
 
 const VM = 'vm1';
 const HOST = 'host-a';
@@ -74,10 +74,17 @@ describe('AssignmentTracker', () => {
     expect(t.staleAssignments).toBe(2);
   });
 
-  it('refuses an assignment for another host or VM', () => {
+  it('ignores and counts an assignment no agent sends (another host\'s or VM\'s, or a termed role under term 0), and goes on with its own', () => {
     const t = tracker();
-    expect(() => t.take(assignment(1, 1, { host: 'host-b' }))).toThrow(InvariantError);
-    expect(() => t.take(assignment(1, 1, { vmId: 'vm2' }))).toThrow(InvariantError);
+    expect(t.take(assignment(1, 1, { host: 'host-b' }))).toBe('foreign');
+    expect(t.take(assignment(1, 1, { vmId: 'vm2' }))).toBe('foreign');
+    expect(t.take(assignment(1, 1, { role: 'primary', term: 0 }))).toBe('foreign');
+    expect(t.foreignAssignments).toBe(3);
+    expect(ignoresAssignment('foreign')).toBe(true);
+    // Nothing of them was taken: the agent's first real assignment is newer.
+    expect(t.seq).toBe(0);
+    expect(t.take(assignment(1, 1, { role: 'spare', term: 0 }))).toBe('newer');
+    expect(t.seq).toBe(1);
   });
 
   it('reports its identity, its incarnation and the assignment it runs under, with the fields it is given', () => {
