@@ -149,6 +149,23 @@ export function largestMessageBytes(configs: readonly RunConfig[]): number {
   return Math.max(BATCH_MAX_BYTES, ...configs.map((c) => c.checkpoint.chunkBytes)) + CHUNK_ENVELOPE_BYTES;
 }
 
+/** A stop drains what its services sent for this long at most, then closes: with the server gone, a drain waits for a reconnect that may never come. */
+const DRAIN_TIMEOUT_MS = 2_000;
+
+async function drainWithin(nc: NatsConnection, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), ms);
+  });
+  try {
+    if (await Promise.race([nc.drain().then(() => false), timedOut])) await nc.close();
+  } catch {
+    await nc.close().catch(() => undefined);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A server whose max_payload is below the largest message would refuse it mid-run: refuse to start instead. */
 function checkMaxPayload(nc: NatsConnection, natsUrl: string, configs: readonly RunConfig[]): void {
   const maxPayload = nc.info?.max_payload;
@@ -253,7 +270,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         reason = why;
         await Promise.all(shells.map((sh) => sh.stop(why)));
         publishReports(true);
-        await Promise.all([nc, controlConnection].map((c) => c.drain().catch(() => c.close().catch(() => undefined))));
+        await Promise.all([nc, controlConnection].map((c) => drainWithin(c, DRAIN_TIMEOUT_MS)));
       })();
       return stopping;
     };

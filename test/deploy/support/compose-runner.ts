@@ -192,11 +192,28 @@ export class ComposeRunner {
     for (const n of names) this.#children.get(n)?.kill(signal);
   }
 
-  /** `docker compose down`: SIGTERM, then SIGKILL after `timeoutMs`; the folders go. */
+  /**
+   * `docker compose down`: in reverse dependency order, as Compose stops
+   * them (a service before what it depends on: the services drain into a
+   * NATS server that is still there), each SIGTERM, then SIGKILL after
+   * `timeoutMs`; the folders go.
+   */
   async down(timeoutMs = 10_000): Promise<void> {
-    const children = [...this.#children.values()];
-    for (const c of children) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => c.exited(timeoutMs).catch(() => undefined)));
+    const stopping = new Map<string, Promise<void>>();
+    const stop = (name: string): Promise<void> => {
+      let p = stopping.get(name);
+      if (p === undefined) {
+        const dependents = [...this.options.compose.services.values()].filter((s) => s.dependsOn.includes(name)).map((s) => s.name);
+        p = Promise.all(dependents.map(stop)).then(async () => {
+          const child = this.#children.get(name);
+          child?.kill('SIGTERM');
+          await child?.exited(timeoutMs).catch(() => undefined);
+        });
+        stopping.set(name, p);
+      }
+      return p;
+    };
+    await Promise.all([...this.#children.keys()].map(stop));
     rmSync(this.#root, { recursive: true, force: true });
   }
 }
