@@ -25,7 +25,7 @@ import { HostileBus } from '../../sim/hostile-bus.js';
 import { buildWorld, runWorld, type World } from '../../sim/world.js';
 import { config } from '../support/run.js';
 
-const SEEDS = Number(process.env.SPECULA_HOSTILE_SEEDS ?? 6);
+const SEEDS = Number(process.env.SPECULA_HOSTILE_SEEDS ?? 4);
 /** Share of the service bus's messages forged. */
 const FORGED_SHARE = 0.05;
 const HOSTS = ['host-a', 'host-b', 'host-c'];
