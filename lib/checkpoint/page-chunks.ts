@@ -1,7 +1,7 @@
 import { DecodeError } from '../errors.js';
 import { PAGE_BYTES, type PagedMemory } from '../memory/paged-memory.js';
 import { ByteWriter } from './byte-writer.js';
-import { applyXorRle, checkXorRle, encodeXorRle, readVarint } from './page-delta.js';
+import { applyXorRle, checkXorRle, encodeXorRleInto, readVarint } from './page-delta.js';
 
 const RAW = 0;
 const XOR_RLE = 1;
@@ -33,16 +33,17 @@ export function packPages(memory: PagedMemory, shadow: PagedMemory | null, pages
     rawBytes.push(currentRaw);
     currentRaw = 0;
   };
+  // One page's delta at a time; a delta of a page's size or more is sent raw.
+  const delta = new Uint8Array(2 * PAGE_BYTES);
   for (const p of pages) {
     const page = memory.page(p);
     const previous = shadow?.page(p);
-    let body: ArrayLike<number> = page;
+    let body: Uint8Array = page;
     let encoding = RAW;
     if (previous !== undefined && unchangedShare(page, previous) >= DELTA_MIN_UNCHANGED_SHARE) {
-      const delta: number[] = [];
-      encodeXorRle(page, previous, delta);
-      if (delta.length < PAGE_BYTES) {
-        body = delta;
+      const written = encodeXorRleInto(page, previous, delta, PAGE_BYTES);
+      if (written >= 0) {
+        body = delta.subarray(0, written);
         encoding = XOR_RLE;
       }
     }

@@ -7,7 +7,26 @@ import { DecodeError } from '../errors.js';
  * pairs of LEB128 lengths followed by the literal bytes.
  */
 export function encodeXorRle(page: Uint8Array, previous: Uint8Array, out: number[]): void {
+  // Literal runs end at runs of 4 equal bytes, so a page of n bytes has at most n / 4 + 1 pairs of two varints.
+  const dst = new Uint8Array(3 * page.length + 16);
+  const written = encodeXorRleInto(page, previous, dst, dst.length - XOR_RLE_PAIR_HEADER_MAX_BYTES);
+  assert(written >= 0, 'XOR+RLE delta outgrew its worst case');
+  for (let k = 0; k < written; k++) out.push(dst[k]!);
+}
+
+/** Two LEB128 lengths of up to 2^21 each: the header of one (zero run, literal run) pair. */
+const XOR_RLE_PAIR_HEADER_MAX_BYTES = 6;
+
+/**
+ * encodeXorRle into `dst` from its start, without allocating: returns the
+ * bytes written, or -1 as soon as the delta would take `limitBytes` or more
+ * (the page is cheaper raw). `dst` has room for `limitBytes` plus one pair's
+ * header.
+ */
+export function encodeXorRleInto(page: Uint8Array, previous: Uint8Array, dst: Uint8Array, limitBytes: number): number {
   assert(page.length === previous.length, 'page and previous differ in size');
+  assert(page.length < 2 ** 21 && dst.length >= limitBytes + XOR_RLE_PAIR_HEADER_MAX_BYTES, `XOR+RLE target of ${dst.length} B for a limit of ${limitBytes} B`);
+  let pos = 0;
   let i = 0;
   const n = page.length;
   while (i < n) {
@@ -20,11 +39,24 @@ export function encodeXorRle(page: Uint8Array, previous: Uint8Array, out: number
       if (page[k] === previous[k] && k + 3 < n && page[k + 1] === previous[k + 1] && page[k + 2] === previous[k + 2] && page[k + 3] === previous[k + 3]) break;
       literals++;
     }
-    writeVarint(out, zeros);
-    writeVarint(out, literals);
-    for (let k = i + zeros; k < i + zeros + literals; k++) out.push(page[k]! ^ previous[k]!);
+    pos = putVarint(dst, pos, zeros);
+    pos = putVarint(dst, pos, literals);
+    if (pos + literals >= limitBytes) return -1;
+    for (let k = i + zeros; k < i + zeros + literals; k++) dst[pos++] = page[k]! ^ previous[k]!;
     i += zeros + literals;
   }
+  return pos;
+}
+
+function putVarint(dst: Uint8Array, offset: number, value: number): number {
+  let v = value;
+  let pos = offset;
+  while (v >= 0x80) {
+    dst[pos++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  dst[pos++] = v;
+  return pos;
 }
 
 /** Applies an encoded delta to `page` (the previous copy) in place; returns bytes consumed. */
