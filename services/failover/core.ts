@@ -58,6 +58,8 @@ interface MembershipChange {
 
 export interface FailoverStats {
   failovers: number;
+  /** Heartbeats naming another host than their subject's, or another VM: forged, ignored. */
+  foreignHeartbeats: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one. */
   failoverDurationsUs: number[];
   /** When each promoted primary first reported in. */
@@ -92,7 +94,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, foreignHeartbeats: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   /** When each late and silence deadline is due (bounded: two per watched host). */
   readonly #deadlineDueUs = new Map<string, number>();
@@ -124,6 +126,8 @@ export class FailoverCore implements Core {
   #backupJoinSeq = 0;
   /** The newest role change per host that its heartbeats do not show taken yet (one per host: bounded). */
   readonly #unconfirmed = new Map<string, RoleChange>();
+  /** Heartbeat subject → the host it belongs to (one per configured host). */
+  readonly #hostBySubject: ReadonlyMap<string, string>;
   #recovering: boolean;
   #recoveryStartedUs = 0;
   #publishedView = '';
@@ -131,6 +135,7 @@ export class FailoverCore implements Core {
   constructor(readonly options: FailoverOptions) {
     const hosts = [options.primaryHost, options.backupHost, ...options.spareHosts];
     this.subscriptions = hosts.map((h) => options.subjects.heartbeat(h));
+    this.#hostBySubject = new Map(hosts.map((h) => [options.subjects.heartbeat(h), h]));
     this.#primary = options.primaryHost;
     this.#backup = options.backupHost;
     this.#spares = [...options.spareHosts];
@@ -169,6 +174,11 @@ export class FailoverCore implements Core {
         break;
       case 'message':
         if (input.msg.type !== 'heartbeat') break;
+        // A heartbeat names the host of its subject and this VM; any other is forged, and would add a host to watch.
+        if (input.msg.host !== this.#hostBySubject.get(input.subject) || input.msg.vmId !== this.options.vmId) {
+          this.stats.foreignHeartbeats++;
+          break;
+        }
         // Hosts ignore role changes not newer than one they took: a restarted service numbers its own above theirs.
         this.#roleChangeSeq = Math.max(this.#roleChangeSeq, input.msg.controlSeq);
         if (this.#recovering) this.#listen(input.msg, nowUs);

@@ -92,6 +92,18 @@ describe('FailoverCore: heartbeat deadlines', () => {
     ]);
   });
 
+  it('ignores and counts a heartbeat that names another host than its subject, or another VM: a forged one arms nothing', () => {
+    const d = started();
+    const onBackupSubject = heartbeatInput(BACKUP, 'backup', 1);
+    if (onBackupSubject.kind !== 'message' || onBackupSubject.msg.type !== 'heartbeat') throw new Error('heartbeatInput gives a heartbeat message');
+    expect(d.handle({ ...onBackupSubject, msg: { ...onBackupSubject.msg, host: 'host-z' } }, 7_000)).toEqual([]);
+    expect(d.handle({ ...onBackupSubject, msg: { ...onBackupSubject.msg, vmId: 'vm9' } }, 7_000)).toEqual([]);
+    expect(d.handle({ ...onBackupSubject, subject: S.heartbeat(PRIMARY) }, 7_000)).toEqual([]);
+    expect(d.core.stats.foreignHeartbeats).toBe(3);
+    // The real one still counts.
+    expect([...timers(d.handle(onBackupSubject, 7_000))]).toHaveLength(2);
+  });
+
   it('marks a primary whose heartbeat is late suspect, and protected again when a heartbeat comes', () => {
     const d = started();
     // Only its view changes: it tells watchers, and does nothing else yet.
