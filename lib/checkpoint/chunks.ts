@@ -1,6 +1,9 @@
 import { ChunkSource, type CheckpointChunk } from '../codec/messages.js';
 import { bytesEqual, sha256 } from './hash.js';
 
+/** Chunks a promoted acker accepts in one handover of the speculative buffer; the configuration refuses a buffer that would need more. */
+export const MAX_HANDOVER_CHUNKS = 4096;
+
 export interface ChunkHeader {
   readonly vmId: string;
   readonly term: number;

@@ -4,6 +4,7 @@ import { failoverConfigSchema, faultsConfigSchema } from './failover-config.js';
 import { hostsConfigSchema } from './hosts-config.js';
 import { PAGE_BYTES } from '../memory/paged-memory.js';
 import { PAGE_RECORD_HEADER_MAX_BYTES } from '../checkpoint/page-chunks.js';
+import { MAX_HANDOVER_CHUNKS } from '../checkpoint/chunks.js';
 
 /** Room for a checkpoint chunk's other fields and the message's headers, beside its data. */
 export const CHUNK_ENVELOPE_BYTES = 4096;
@@ -95,6 +96,11 @@ export const runConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.buffers.specBufferBytes > c.buffers.heldBytesMax) {
       ctx.addIssue({ code: 'custom', path: ['buffers', 'specBufferBytes'], message: `must not exceed buffers.heldBytesMax (${c.buffers.heldBytesMax}): everything speculatively ACKed is held` });
+    }
+    // A promotion hands the whole speculative buffer to the acker in chunks (and one more for the connection's state).
+    const handoverChunks = Math.ceil(c.buffers.specBufferBytes / c.checkpoint.chunkBytes) + 1;
+    if (handoverChunks > MAX_HANDOVER_CHUNKS) {
+      ctx.addIssue({ code: 'custom', path: ['buffers', 'specBufferBytes'], message: `needs ${handoverChunks} chunks of checkpoint.chunkBytes (${c.checkpoint.chunkBytes} B) at a promotion, more than the ${MAX_HANDOVER_CHUNKS} a handover takes: raise checkpoint.chunkBytes or lower the buffer` });
     }
     // A lease renewed every heartbeat must outlive a missed renewal or two, or every delayed heartbeat is a failover.
     const f = c.failover;

@@ -1,9 +1,8 @@
-import { chunkOrder, matchesManifest } from '../../lib/checkpoint/chunks.js';
+import { chunkOrder, matchesManifest, MAX_HANDOVER_CHUNKS } from '../../lib/checkpoint/chunks.js';
 import { decodeSpecDelta, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
 
 /** Chunks of one handover kept at most; beyond it the handover is dropped and asked for again. */
-export const MAX_HANDOVER_CHUNKS = 4096;
 
 /** What a promoted acker takes over from the backup image: the speculative buffer and the connection. */
 export interface Handover {

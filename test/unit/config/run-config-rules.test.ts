@@ -20,6 +20,7 @@ describe('combinations the run configuration refuses, naming the option and its 
     ['a lease that the permit margin eats whole', { failover: { heartbeatIntervalMs: 10, leaseDurationMs: 30, leaseSafetyMs: 25, clockSkewMs: 5 } }, /failover\.leaseDurationMs.*exceed failover\.leaseSafetyMs \+ failover\.clockSkewMs \(30 ms\)/],
     ['a send buffer smaller than one segment', { tcp: { mssBytes: 9000, sndBufBytes: 4096 } }, /tcp\.sndBufBytes.*at least one segment of tcp\.mssBytes \(9000 B\)/],
     ['a receive buffer smaller than one segment', { tcp: { mssBytes: 9000, rcvBufBytes: 4096 } }, /tcp\.rcvBufBytes.*at least one segment/],
+    ['a speculative buffer that a promotion could not hand over in 4096 chunks', { buffers: { specBufferBytes: 32 * 1024 * 1024, heldBytesMax: 32 * 1024 * 1024 }, checkpoint: { chunkBytes: 5000 } }, /buffers\.specBufferBytes.*needs 6712 chunks of checkpoint\.chunkBytes \(5000 B\)/],
     ['a speculative buffer larger than the netbuffer bound', { buffers: { specBufferBytes: 2 * 1024 * 1024, heldBytesMax: 1024 * 1024 } }, /buffers\.specBufferBytes.*must not exceed buffers\.heldBytesMax/],
   ])('%s', (_what, input, message) => {
     const err = refusal(input);
