@@ -2,5 +2,5 @@ export { ByteWriter } from './byte-writer.js';
 export { splitBytes, makeChunks, makeManifest, chunkOrder, type ChunkHeader } from './chunks.js';
 export { sha256, hex, bytesEqual } from './hash.js';
 export { packPages, unpackPages, PAGE_RECORD_HEADER_MAX_BYTES, type PackedPages } from './page-chunks.js';
-export { encodeXorRle, applyXorRle, writeVarint, readVarint } from './page-delta.js';
+export { encodeXorRleInto, applyXorRle, writeVarint, readVarint } from './page-delta.js';
 export { encodeSpecDelta, decodeSpecDelta, type SpecDelta, type AckerConnectionState } from './spec-delta.js';

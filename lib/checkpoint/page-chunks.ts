@@ -59,14 +59,24 @@ export function packPages(memory: PagedMemory, shadow: PagedMemory | null, pages
   return { chunks, rawBytes };
 }
 
-/** Applies a chunk's pages to `image` (the backup's copy); returns the page indices written. */
 /**
  * Checks that a page chunk is well formed for a `pageCount`-page image
  * without writing any page: a backup checks every part of an epoch before
  * applying any, so an epoch that does not decode leaves the image as it was.
  */
 export function checkPages(chunk: Uint8Array, pageCount: number): void {
+  walkPages(chunk, pageCount, null);
+}
+
+/** Applies a chunk's pages to `image` (the backup's copy); returns the page indices written. */
+export function unpackPages(chunk: Uint8Array, image: PagedMemory): number[] {
+  return walkPages(chunk, image.pageCount, image);
+}
+
+/** Reads a chunk's page records, writing them into `image` unless that is null; returns the page indices. */
+function walkPages(chunk: Uint8Array, pageCount: number, image: PagedMemory | null): number[] {
   let pos = 0;
+  const pages: number[] = [];
   while (pos < chunk.length) {
     const [index, p1] = readVarint(chunk, pos);
     if (index >= pageCount) throw new DecodeError(`page ${index} outside a ${pageCount}-page image`);
@@ -75,30 +85,9 @@ export function checkPages(chunk: Uint8Array, pageCount: number): void {
     if (p2 + length > chunk.length) throw new DecodeError('page record overruns its chunk');
     if (encoding === RAW) {
       if (length !== PAGE_BYTES) throw new DecodeError(`raw page of ${length} bytes`);
+      image?.page(index).set(chunk.subarray(p2, p2 + length));
     } else if (encoding === XOR_RLE) {
-      if (checkXorRle(PAGE_BYTES, chunk, p2, p2 + length) !== length) throw new DecodeError('page delta length mismatch');
-    } else {
-      throw new DecodeError(`unknown page encoding ${encoding}`);
-    }
-    pos = p2 + length;
-  }
-}
-
-export function unpackPages(chunk: Uint8Array, image: PagedMemory): number[] {
-  let pos = 0;
-  const pages: number[] = [];
-  while (pos < chunk.length) {
-    const [index, p1] = readVarint(chunk, pos);
-    if (index >= image.pageCount) throw new DecodeError(`page ${index} outside a ${image.pageCount}-page image`);
-    const encoding = chunk[p1];
-    const [length, p2] = readVarint(chunk, p1 + 1);
-    if (p2 + length > chunk.length) throw new DecodeError('page record overruns its chunk');
-    const target = image.page(index);
-    if (encoding === RAW) {
-      if (length !== PAGE_BYTES) throw new DecodeError(`raw page of ${length} bytes`);
-      target.set(chunk.subarray(p2, p2 + length));
-    } else if (encoding === XOR_RLE) {
-      const used = applyXorRle(target, chunk, p2, p2 + length);
+      const used = image === null ? checkXorRle(PAGE_BYTES, chunk, p2, p2 + length) : applyXorRle(image.page(index), chunk, p2, p2 + length);
       if (used !== length) throw new DecodeError('page delta length mismatch');
     } else {
       throw new DecodeError(`unknown page encoding ${encoding}`);

@@ -1,27 +1,16 @@
 import { assert } from '../assert.js';
 import { DecodeError } from '../errors.js';
 
+/** Two LEB128 lengths of up to 2^21 each: the header of one (zero run, literal run) pair. */
+export const XOR_RLE_PAIR_HEADER_MAX_BYTES = 6;
+
 /**
  * XOR+RLE page delta (as Remus compresses checkpoints): the XOR of a page
  * with the backup's copy is mostly zeros; encode it as (zero run, literal run)
- * pairs of LEB128 lengths followed by the literal bytes.
- */
-export function encodeXorRle(page: Uint8Array, previous: Uint8Array, out: number[]): void {
-  // Literal runs end at runs of 4 equal bytes, so a page of n bytes has at most n / 4 + 1 pairs of two varints.
-  const dst = new Uint8Array(3 * page.length + 16);
-  const written = encodeXorRleInto(page, previous, dst, dst.length - XOR_RLE_PAIR_HEADER_MAX_BYTES);
-  assert(written >= 0, 'XOR+RLE delta outgrew its worst case');
-  for (let k = 0; k < written; k++) out.push(dst[k]!);
-}
-
-/** Two LEB128 lengths of up to 2^21 each: the header of one (zero run, literal run) pair. */
-const XOR_RLE_PAIR_HEADER_MAX_BYTES = 6;
-
-/**
- * encodeXorRle into `dst` from its start, without allocating: returns the
- * bytes written, or -1 as soon as the delta would take `limitBytes` or more
- * (the page is cheaper raw). `dst` has room for `limitBytes` plus one pair's
- * header.
+ * pairs of LEB128 lengths followed by the literal bytes, into `dst` from its
+ * start without allocating. Returns the bytes written, or -1 as soon as the
+ * delta would take `limitBytes` or more (the page is cheaper raw). `dst` has
+ * room for `limitBytes` plus one pair's header.
  */
 export function encodeXorRleInto(page: Uint8Array, previous: Uint8Array, dst: Uint8Array, limitBytes: number): number {
   assert(page.length === previous.length, 'page and previous differ in size');
@@ -61,24 +50,16 @@ function putVarint(dst: Uint8Array, offset: number, value: number): number {
 
 /** Applies an encoded delta to `page` (the previous copy) in place; returns bytes consumed. */
 export function applyXorRle(page: Uint8Array, src: Uint8Array, offset: number, end: number): number {
-  let pos = offset;
-  let i = 0;
-  while (i < page.length) {
-    if (pos >= end) throw new DecodeError('page delta ends early');
-    const [zeros, p1] = readVarint(src, pos);
-    const [literals, p2] = readVarint(src, p1);
-    pos = p2;
-    i += zeros;
-    if (i + literals > page.length || pos + literals > end) throw new DecodeError('page delta overruns its page');
-    for (let k = 0; k < literals; k++) page[i + k] = page[i + k]! ^ src[pos + k]!;
-    i += literals;
-    pos += literals;
-  }
-  return pos - offset;
+  return walkXorRle(page, page.length, src, offset, end);
 }
 
 /** Checks that an encoded delta of a `pageBytes` page is well formed, without applying it; returns bytes it takes (DecodeError otherwise). */
 export function checkXorRle(pageBytes: number, src: Uint8Array, offset: number, end: number): number {
+  return walkXorRle(null, pageBytes, src, offset, end);
+}
+
+/** Reads a delta of a `pageBytes` page, applying it to `page` unless that is null; returns bytes consumed. */
+function walkXorRle(page: Uint8Array | null, pageBytes: number, src: Uint8Array, offset: number, end: number): number {
   let pos = offset;
   let i = 0;
   while (i < pageBytes) {
@@ -88,6 +69,7 @@ export function checkXorRle(pageBytes: number, src: Uint8Array, offset: number, 
     pos = p2;
     i += zeros;
     if (i + literals > pageBytes || pos + literals > end) throw new DecodeError('page delta overruns its page');
+    if (page !== null) for (let k = 0; k < literals; k++) page[i + k] = page[i + k]! ^ src[pos + k]!;
     i += literals;
     pos += literals;
   }

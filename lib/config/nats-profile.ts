@@ -10,10 +10,10 @@ import { runConfigSchema, type RunConfig } from './run-config.js';
  * times. A host is silent after 8 × 50 ms, which costs no failover time (the
  * successor waits out the 500 ms lease anyway); a service is dead after
  * 60 × 50 ms without a status report: a guest's checkpoint capture holds its
- * event loop for up to half a second of CPU, which is 0.7–1.4 s of wall time
+ * event loop for up to half a second of CPU, which is 0.6–2 s of wall time
  * when 16 processes share 2 cores (the shell's `timerLateUsMax`), and a
- * process that dies outright loses its host no more than 3 s. A permit lasts 440 ms from each
- * renewal sent every 50 ms; bus repeats and slack cover a bus whose hops take
+ * process that dies outright costs its host no more than 3 s. A permit lasts
+ * 440 ms from each renewal sent every 50 ms; bus repeats and slack cover a bus whose hops take
  * a few hundred µs and sometimes tens of ms (a pause barrier is repeated only
  * after a whole interval without progress: a lost message on loopback NATS
  * is rare, a slow process is not).

@@ -1,14 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bytesEqual } from '../../../lib/checkpoint/hash.js';
-import { applyXorRle, encodeXorRle, readVarint, writeVarint } from '../../../lib/checkpoint/page-delta.js';
+import { applyXorRle, encodeXorRleInto, readVarint, writeVarint, XOR_RLE_PAIR_HEADER_MAX_BYTES } from '../../../lib/checkpoint/page-delta.js';
 import { DecodeError } from '../../../lib/errors.js';
 import { PAGE_BYTES } from '../../../lib/memory/paged-memory.js';
 
+/** The whole delta, however large: literal runs end at runs of 4 equal bytes, so a page of n bytes has at most n / 4 + 1 pairs. */
 const encode = (page: Uint8Array, previous: Uint8Array): Uint8Array => {
-  const out: number[] = [];
-  encodeXorRle(page, previous, out);
-  return Uint8Array.from(out);
+  const dst = new Uint8Array(3 * page.length + 16);
+  const written = encodeXorRleInto(page, previous, dst, dst.length - XOR_RLE_PAIR_HEADER_MAX_BYTES);
+  expect(written).toBeGreaterThanOrEqual(0);
+  return dst.subarray(0, written);
 };
 
 /** Pseudo-random bytes; with `runs` > 0 repeated in runs of up to 2^(2·runs) bytes. */
