@@ -52,7 +52,7 @@ export class CheckpointerCore implements Core {
     return this.#assignments.staleAssignments;
   }
 
-  /** Assignments for another VM or host that reached this service (forged), ignored. */
+  /** Assignments no agent sends (AssignmentTracker.foreignAssignments), ignored. */
   get foreignAssignments(): number {
     return this.#assignments.foreignAssignments;
   }

@@ -107,7 +107,7 @@ export class GuestCore implements Core {
     return this.#assignments?.staleAssignments ?? 0;
   }
 
-  /** Assignments for another VM or host that reached this service (forged), ignored. */
+  /** Assignments no agent sends (AssignmentTracker.foreignAssignments), ignored. */
   get foreignAssignments(): number {
     return this.#assignments?.foreignAssignments ?? 0;
   }

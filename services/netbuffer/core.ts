@@ -101,7 +101,7 @@ export class NetbufferCore implements Core {
     return this.#assignments.staleAssignments;
   }
 
-  /** Assignments for another VM or host that reached this service (forged), ignored. */
+  /** Assignments no agent sends (AssignmentTracker.foreignAssignments), ignored. */
   get foreignAssignments(): number {
     return this.#assignments.foreignAssignments;
   }
