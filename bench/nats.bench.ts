@@ -10,7 +10,7 @@ import { runOnNats } from '../cli/launcher/nats-run.js';
 import { withTarget, type BenchRecord } from './measure.js';
 
 /** A data segment as the guest sends it in native mode (the payload is replaced by one MSS). */
-const FULL_SEGMENT: Segment = { type: 'segment', vmId: 'vm1-0123abcd', term: 0, epoch: 0, connId: 1, seq: 4_000_000_000, ack: 1, window: 65_535, flags: TcpFlag.ACK, payload: new Uint8Array(0), mss: 0, wscale: undefined, tsValUs: 1_000_000_000, tsEcrUs: 1_000_000_000, speculative: false };
+const FULL_SEGMENT: Segment = { type: 'segment', vmId: 'vm1-0123abcd', term: 0, epoch: 0, connId: 1, seq: 4_000_000_000, ack: 1, window: 65_535, flags: TcpFlag.ACK, payload: new Uint8Array(0), mss: 0, wscale: undefined, sackPermitted: false, sackBlocks: [], tsValUs: 1_000_000_000, tsEcrUs: 1_000_000_000, speculative: false };
 const PEER = fileURLToPath(new URL('./nats-raw-peer.js', import.meta.url));
 /** The raw measurement moves this many bytes (at least 2000 messages). */
 const RAW_BYTES = 256 * 1024 * 1024;

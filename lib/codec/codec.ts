@@ -5,6 +5,9 @@ import { ASSIGNED_ROLES, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES
 
 const pb = specula.v1;
 const EMPTY = new Uint8Array(0);
+const NO_SACK_BLOCKS: readonly number[] = Object.freeze([]);
+/** SACK blocks a segment may carry: four, as without the timestamp option (RFC 2018 §3). */
+const MAX_SACK_BLOCKS = 4;
 export const MAX_WINDOW_FIELD = 0xffff;
 export const MAX_WSCALE = 14;
 const SHA256_BYTES = 32;
@@ -26,8 +29,8 @@ function requireSafe(name: string, fields: Record<string, number>): void {
 }
 
 export function encodeSegment(seg: Segment): Uint8Array {
-  const { type: _type, wscale, ...fields } = seg;
-  return pb.Segment.encode({ ...fields, ...(wscale === undefined ? {} : { wscale }) }).finish();
+  const { type: _type, wscale, sackBlocks, ...fields } = seg;
+  return pb.Segment.encode({ ...fields, sackBlocks: sackBlocks as number[], ...(wscale === undefined ? {} : { wscale }) }).finish();
 }
 
 /** Decodes and validates; anything malformed throws DecodeError. */
@@ -38,6 +41,12 @@ export function decodeSegment(bytes: Uint8Array): Segment {
   const wscale = m.wscale ?? undefined;
   if (wscale !== undefined && wscale > MAX_WSCALE) throw new DecodeError(`Segment.wscale ${wscale} exceeds ${MAX_WSCALE}`);
   requireSafe('Segment', { seq: m.seq, ack: m.ack, term: m.term, epoch: m.epoch, tsValUs: m.tsValUs, tsEcrUs: m.tsEcrUs });
+  const sackBlocks = m.sackBlocks.length === 0 ? NO_SACK_BLOCKS : m.sackBlocks;
+  if (sackBlocks.length % 2 !== 0 || sackBlocks.length > 2 * MAX_SACK_BLOCKS) throw new DecodeError(`Segment.sackBlocks has ${sackBlocks.length} numbers, not up to ${MAX_SACK_BLOCKS} pairs`);
+  for (let i = 0; i < sackBlocks.length; i += 2) {
+    requireSafe('Segment', { sackStart: sackBlocks[i]!, sackEnd: sackBlocks[i + 1]! });
+    if (sackBlocks[i + 1]! <= sackBlocks[i]!) throw new DecodeError(`Segment SACK block [${sackBlocks[i]}, ${sackBlocks[i + 1]}) is empty or reversed`);
+  }
   return {
     type: 'segment',
     vmId: m.vmId,
@@ -51,6 +60,8 @@ export function decodeSegment(bytes: Uint8Array): Segment {
     payload: m.payload.length === 0 ? EMPTY : m.payload,
     mss: m.mss,
     wscale,
+    sackPermitted: m.sackPermitted,
+    sackBlocks,
     tsValUs: m.tsValUs,
     tsEcrUs: m.tsEcrUs,
     speculative: m.speculative,

@@ -29,6 +29,10 @@ export interface Segment {
   readonly mss: number;
   /** SYN option; undefined when not offered. */
   readonly wscale: number | undefined;
+  /** SYN option: SACK-permitted (RFC 2018). */
+  readonly sackPermitted: boolean;
+  /** SACK option: blocks of received data above `ack`, as flat [start, end) pairs, most recent first; empty when absent. */
+  readonly sackBlocks: readonly number[];
   readonly tsValUs: number;
   readonly tsEcrUs: number;
   /** An ACK made by the acker before the client has the data. */

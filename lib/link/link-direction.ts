@@ -1,7 +1,7 @@
 import { assert } from '../assert.js';
 import type { WireMessage } from '../codec/messages.js';
 import { Rng } from '../rng.js';
-import { TCP_IP_HEADER_BYTES } from '../tcp/header.js';
+import { sackOptionBytes, TCP_IP_HEADER_BYTES } from '../tcp/header.js';
 import { DROPPED, type Hop } from '../runtime/sim/sim-runtime.js';
 import type { LinkConfig } from '../config/run-config.js';
 import { BITS_PER_BYTE, msToUs, US_PER_S } from '../units.js';
@@ -24,7 +24,7 @@ export function serializedBytesOf(packetBytes: number): number {
 export function wireBytesOf(msg: WireMessage): number {
   switch (msg.type) {
     case 'segment':
-      return msg.payload.length + TCP_IP_HEADER_BYTES;
+      return msg.payload.length + TCP_IP_HEADER_BYTES + sackOptionBytes(msg.sackBlocks.length / 2);
     case 'checkpointChunk':
       return msg.data.length + CONTROL_HEADER_BYTES;
     default:

@@ -9,6 +9,7 @@ import { expectSnapshot, parseSnapshot, tcpEndpointSnapshotSchema, TCP_SNAPSHOT_
 import { TcpSender, type SenderHost, type SenderStats } from './sender.js';
 
 const EMPTY = new Uint8Array(0);
+const NO_SACK_BLOCKS: readonly number[] = Object.freeze([]);
 /** Timestamp option value for a clock reading: +1 so that 0 keeps meaning "no timestamp" at t = 0. */
 const tsOf = (nowUs: number): number => nowUs + 1;
 /** Initial send sequence number: fixed, so runs are deterministic. */
@@ -289,6 +290,9 @@ export class TcpEndpoint {
     const bothScale = this.options.windowScaling && syn.wscale !== undefined;
     this.#sndWscale = bothScale ? syn.wscale! : 0;
     if (!bothScale) this.receiver.rcvWscale = 0;
+    const bothSack = this.options.sack && syn.sackPermitted;
+    this.sender.sackEnabled = bothSack;
+    this.receiver.sackEnabled = bothSack;
     this.sender.initWindow(syn.window, syn.seq); // SYN windows are unscaled
   }
 
@@ -313,6 +317,7 @@ export class TcpEndpoint {
           windowBytes: seg.window * 2 ** this.#sndWscale,
           carriesData: seg.payload.length > 0 || (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) !== 0,
           rttSampleUs: seg.tsEcrUs > 0 ? tsOf(nowUs) - seg.tsEcrUs : null, // RFC 7323 timestamps
+          sackBlocks: seg.sackBlocks,
         },
         nowUs,
       );
@@ -360,6 +365,9 @@ export class TcpEndpoint {
       payload: len > 0 ? this.sendBuffer.copyOut(seq, len) : EMPTY,
       mss: syn ? this.options.mssBytes : 0,
       wscale: syn && this.options.windowScaling ? this.receiver.rcvWscale : undefined,
+      // RFC 2018 §2: a SYN-ACK offers SACK only to a SYN that did.
+      sackPermitted: syn && (this.state === 'syn-sent' ? this.options.sack : this.sender.sackEnabled),
+      sackBlocks: flags & TcpFlag.ACK ? this.receiver.sackBlocksToSend() : NO_SACK_BLOCKS,
       tsValUs: tsOf(nowUs),
       tsEcrUs: this.receiver.tsRecentUs,
       speculative: false,

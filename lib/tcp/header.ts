@@ -1,2 +1,5 @@
 /** IPv4 (20) + TCP (20) + timestamp option (12): a 1448-byte MSS fills a 1500-byte MTU. */
 export const TCP_IP_HEADER_BYTES = 52;
+
+/** A SACK option of `blocks` blocks: two NOPs, kind and length, 8 bytes per block (RFC 2018 §3). */
+export const sackOptionBytes = (blocks: number): number => (blocks === 0 ? 0 : 4 + 8 * blocks);

@@ -1,10 +1,12 @@
 import { Reassembly } from './reassembly.js';
-import { expectSnapshot, parseSnapshot, tcpReceiverSnapshotSchema, type TcpReceiverSnapshot } from './snapshot.js';
+import { expectSnapshot, MAX_SACK_BLOCKS, parseSnapshot, tcpReceiverSnapshotSchema, type TcpReceiverSnapshot } from './snapshot.js';
 
 export const MAX_WINDOW_FIELD = 0xffff;
 /** Linux's TCP_MAX_QUICKACKS: segments acknowledged at once in quick-ack mode. */
 export const MAX_QUICKACKS = 16;
 export const MAX_WSCALE = 14;
+/** SACK blocks that fit in an ACK beside the timestamp option (RFC 2018 §3). */
+export const MAX_SACK_BLOCKS_SENT = 3;
 
 /** What the endpoint should do after a segment reached the receive side. */
 export const enum AckDecision {
@@ -41,6 +43,14 @@ export class TcpReceiver {
   quickAcks = 0;
   dupSegments = 0;
   outOfOrderSegments = 0;
+  /** Both ends offered SACK-permitted in their SYNs. */
+  sackEnabled = false;
+  /**
+   * What we SACK, most recent first (RFC 2018 §4), as flat [start, end)
+   * pairs, at most MAX_SACK_BLOCKS: kept as Linux does, by extending and
+   * coalescing blocks as segments arrive, not by walking the queue.
+   */
+  #sackBlocks: number[] = [];
 
   constructor(
     readonly rcvBufBytes: number,
@@ -68,6 +78,8 @@ export class TcpReceiver {
       dupSegments: this.dupSegments,
       outOfOrderSegments: this.outOfOrderSegments,
       outOfOrder: this.#reassembly.snapshot(),
+      sackEnabled: this.sackEnabled,
+      sackBlocks: this.#sackBlocks.slice(),
     };
   }
 
@@ -87,6 +99,44 @@ export class TcpReceiver {
     this.dupSegments = s.dupSegments;
     this.outOfOrderSegments = s.outOfOrderSegments;
     this.#reassembly.restore(s.outOfOrder);
+    this.sackEnabled = s.sackEnabled;
+    this.#sackBlocks = s.sackBlocks.slice();
+  }
+
+  /** The SACK blocks for the next ACK, as flat [start, end) pairs: none unless SACK was negotiated. */
+  sackBlocksToSend(): readonly number[] {
+    if (!this.sackEnabled || this.#sackBlocks.length === 0) return NO_BLOCKS;
+    return this.#sackBlocks.slice(0, 2 * MAX_SACK_BLOCKS_SENT);
+  }
+
+  /** [start, end) arrived out of order: its block goes first, swallowing any it touches. */
+  #sackArrived(start: number, end: number): void {
+    let s = start;
+    let e = end;
+    let rest = this.#sackBlocks;
+    for (let merged = true; merged; ) {
+      merged = false;
+      const kept: number[] = [];
+      for (let i = 0; i < rest.length; i += 2) {
+        if (rest[i + 1]! >= s && rest[i]! <= e) {
+          s = Math.min(s, rest[i]!);
+          e = Math.max(e, rest[i + 1]!);
+          merged = true;
+        } else kept.push(rest[i]!, rest[i + 1]!);
+      }
+      rest = kept;
+    }
+    this.#sackBlocks = [s, e, ...rest].slice(0, 2 * MAX_SACK_BLOCKS);
+  }
+
+  /** rcvNxt moved: blocks now below it are acknowledged cumulatively. */
+  #sackDelivered(): void {
+    if (this.#sackBlocks.length === 0) return;
+    const kept: number[] = [];
+    for (let i = 0; i < this.#sackBlocks.length; i += 2) {
+      if (this.#sackBlocks[i + 1]! > this.rcvNxt) kept.push(Math.max(this.#sackBlocks[i]!, this.rcvNxt), this.#sackBlocks[i + 1]!);
+    }
+    this.#sackBlocks = kept;
   }
 
   /** The peer's SYN consumed sequence number `irs`. */
@@ -127,6 +177,7 @@ export class TcpReceiver {
       this.outOfOrderSegments++;
       this.quickAcks = MAX_QUICKACKS;
       this.#reassembly.insert(seq, fits);
+      if (fits.length > 0) this.#sackArrived(seq, seq + fits.length);
       if (finFits) this.#finSeq = seq + len;
       return AckDecision.Now; // a duplicate ACK tells the sender about the hole
     }
@@ -141,6 +192,7 @@ export class TcpReceiver {
       deliver(chunk);
       this.rcvNxt += chunk.length;
     }
+    this.#sackDelivered();
     if (this.#finSeq !== null && this.#finSeq === this.rcvNxt && !this.finReceived) {
       this.finReceived = true;
       this.rcvNxt += 1;
@@ -156,6 +208,8 @@ export class TcpReceiver {
     return this.unackedSegments >= 2 ? AckDecision.Now : AckDecision.Delay;
   }
 }
+
+const NO_BLOCKS: readonly number[] = Object.freeze([]);
 
 /** The smallest shift that lets `bufferBytes` fit the 16-bit window field. */
 export function windowScaleFor(bufferBytes: number): number {

@@ -1,5 +1,7 @@
+import { assert } from '../assert.js';
 import { createCongestionControl, type CongestionControl, type CongestionControlName } from './congestion/index.js';
 import { RttEstimator } from './rtt.js';
+import { SackScoreboard, type Hole } from './sack-scoreboard.js';
 import { expectSnapshot, parseSnapshot, tcpSenderSnapshotSchema, TCP_SNAPSHOT_VERSION, type TcpSenderSnapshot } from './snapshot.js';
 
 /** What a sender needs from its owner: where data ends and how to put a segment on the wire. */
@@ -48,13 +50,17 @@ export interface AckInfo {
   readonly carriesData: boolean;
   /** RTT sample this ACK yields (timestamps or a timed segment), or null. */
   readonly rttSampleUs: number | null;
+  /** SACK blocks (RFC 2018) as flat [start, end) pairs; empty when there are none. */
+  readonly sackBlocks: readonly number[];
 }
 
 /**
- * The sending half of TCP: congestion control, NewReno loss recovery
- * (RFC 5681 / RFC 6582), RTO per RFC 6298 with go-back-N, Nagle and sender
- * SWS avoidance, zero-window persist probes and slow-start restart. Used by
- * the guest's and client's TCP endpoints and by the acker's wire side.
+ * The sending half of TCP: congestion control; loss recovery by SACK
+ * (RFC 2018, RFC 6675 with PRR, RFC 6937) when the peer offered it, else
+ * NewReno (RFC 5681 / RFC 6582); RTO per RFC 6298 with go-back-N that skips
+ * SACKed data, Nagle and sender SWS avoidance, zero-window persist probes and
+ * slow-start restart. Used by the guest's and client's TCP endpoints and by
+ * the acker's wire side.
  */
 export class TcpSender {
   /** What made the sender resend last: a timeout, three duplicate ACKs, or a partial ACK during recovery (tracing names retransmissions by it). */
@@ -94,6 +100,16 @@ export class TcpSender {
   #cwndLimited = false;
   /** True only inside onPersist: never in a snapshot. */
   #overrideSws = false;
+  /** The peer offered SACK-permitted and so did we (set at the handshake). */
+  sackEnabled = false;
+  readonly #scoreboard = new SackScoreboard();
+  /** RFC 6675 HighRxt: one past the highest byte retransmitted by SACK recovery (kept across recoveries, reset by a timeout). */
+  #highRxt = 0;
+  #prrDeliveredBytes = 0;
+  #prrOutBytes = 0;
+  #recoverFsBytes = 0;
+  /** What PRR lets out before the next ACK (may go below zero by the part of a segment it overran). */
+  #prrBudgetBytes = 0;
 
   constructor(
     readonly options: SenderOptions,
@@ -124,6 +140,10 @@ export class TcpSender {
   }
   get lastSendUs(): number {
     return this.#lastSendUs;
+  }
+  /** Bytes the peer SACKed above sndUna. */
+  get sackedBytes(): number {
+    return this.#scoreboard.sackedBytes;
   }
   /** When the retransmission timer fires, or null when it is not armed. */
   get rtoDeadlineUs(): number | null {
@@ -160,6 +180,13 @@ export class TcpSender {
       persistBackoff: this.#persistBackoff,
       lastSendUs: this.#lastSendUs,
       cwndLimited: this.#cwndLimited,
+      sackEnabled: this.sackEnabled,
+      sacked: this.#scoreboard.snapshot(),
+      highRxt: this.#highRxt,
+      prrDeliveredBytes: this.#prrDeliveredBytes,
+      prrOutBytes: this.#prrOutBytes,
+      recoverFsBytes: this.#recoverFsBytes,
+      prrBudgetBytes: this.#prrBudgetBytes,
       cc: this.cc.snapshot(),
       rtt: this.rtt.snapshot(),
     };
@@ -195,6 +222,13 @@ export class TcpSender {
     this.#lastSendUs = s.lastSendUs;
     this.#cwndLimited = s.cwndLimited;
     this.#overrideSws = false;
+    this.sackEnabled = s.sackEnabled;
+    this.#scoreboard.restore(s.sacked);
+    this.#highRxt = s.highRxt;
+    this.#prrDeliveredBytes = s.prrDeliveredBytes;
+    this.#prrOutBytes = s.prrOutBytes;
+    this.#recoverFsBytes = s.recoverFsBytes;
+    this.#prrBudgetBytes = s.prrBudgetBytes;
     this.cc.restore(s.cc);
     this.rtt.restore(s.rtt);
   }
@@ -242,8 +276,14 @@ export class TcpSender {
       this.sndWnd = a.windowBytes;
       this.#sndWl1 = a.seq;
       this.#sndWl2 = ack;
-      if (a.windowBytes > this.#maxSndWnd) this.#maxSndWnd = a.windowBytes;
       if (a.windowBytes > 0 && this.#persistAtUs !== null) this.#disarmPersist();
+      if (a.windowBytes > this.#maxSndWnd) this.#maxSndWnd = a.windowBytes;
+    }
+    const sackedBefore = this.#scoreboard.sackedBytes;
+    let newlySacked = 0;
+    if (this.sackEnabled) {
+      const low = Math.max(ack, this.sndUna);
+      for (let i = 0; i + 1 < a.sackBlocks.length; i += 2) newlySacked += this.#scoreboard.add(a.sackBlocks[i]!, a.sackBlocks[i + 1]!, low, this.sndMax);
     }
     const mss = this.mssBytes;
     if (ack > this.sndUna) {
@@ -252,12 +292,16 @@ export class TcpSender {
       if (a.rttSampleUs !== null) this.rtt.sample(a.rttSampleUs);
       this.rtt.resetBackoff();
       this.sndUna = ack;
+      this.#scoreboard.advance(ack);
       if (this.sndNxt < ack) this.sndNxt = ack;
+      if (this.#highRxt < ack) this.#highRxt = ack;
       if (this.#inRecovery) {
         if (ack >= this.#recover) {
           this.#inRecovery = false;
           this.#dupAcks = 0;
           this.cc.onRecoveryExit(this.flightBytes, nowUs);
+        } else if (this.sackEnabled) {
+          this.#prrOnAck(acked + this.#scoreboard.sackedBytes - sackedBefore);
         } else {
           // RFC 6582 §3.2 step 4: partial ACK.
           this.lastResendCause = 'partial-ack';
@@ -271,18 +315,25 @@ export class TcpSender {
       } else {
         this.#dupAcks = 0;
         this.cc.onAck(acked, nowUs, this.rtt.srttUs, this.#cwndLimited, { rttUs: a.rttSampleUs, sndUna: this.sndUna, sndNxt: this.sndNxt });
+        if (this.sackEnabled && this.#lossDetected(ack)) this.#enterSackRecovery(acked + this.#scoreboard.sackedBytes - sackedBefore, nowUs);
       }
-      // In recovery the timer restarts on the first partial ACK only (RFC 6582's "Impatient" variant): without SACK a burst of
-      // losses is repaired one hole per RTT, and at an epoch-long RTT that takes seconds a timeout and go-back-N would not.
+      // Without SACK, in recovery the timer restarts on the first partial ACK only (RFC 6582's "Impatient" variant): a
+      // burst of losses is repaired one hole per RTT, and at an epoch-long RTT that takes seconds a timeout and go-back-N
+      // would not. With SACK every hole is repaired within a round trip, and the timer restarts on every ACK as in Linux.
       if (this.sndUna >= this.sndMax) this.#disarmRto();
-      else if (!this.#inRecovery || !this.#partialAckSeen) this.#armRto(nowUs);
+      else if (!this.#inRecovery || this.sackEnabled || !this.#partialAckSeen) this.#armRto(nowUs);
       return acked;
     }
-    const isDuplicate = ack === this.sndUna && !a.carriesData && !windowChanged && this.sndMax > this.sndUna;
+    // With SACK, an ACK that SACKs new data is a duplicate (RFC 6675 §2); one without blocks counts as RFC 5681 says.
+    const classicDuplicate = ack === this.sndUna && !a.carriesData && !windowChanged && a.sackBlocks.length === 0;
+    const isDuplicate = this.sndMax > this.sndUna && ack === this.sndUna && (newlySacked > 0 || classicDuplicate);
     if (!isDuplicate) return 0;
     this.stats.dupAcksReceived++;
     this.#dupAcks++;
-    if (this.#inRecovery) {
+    if (this.sackEnabled) {
+      if (this.#inRecovery) this.#prrOnAck(newlySacked);
+      else if (this.#lossDetected(ack)) this.#enterSackRecovery(newlySacked, nowUs);
+    } else if (this.#inRecovery) {
       this.cc.cwndBytes += mss; // inflate: a segment has left the network
     } else if (this.#dupAcks === 3 && ack > this.#recover) {
       this.#inRecovery = true;
@@ -297,48 +348,174 @@ export class TcpSender {
     return 0;
   }
 
+  // ── SACK loss recovery (RFC 6675 with PRR, RFC 6937) ───────────────────
+
+  /** RFC 6675 §5: DupThresh duplicates, or SACK shows the first unacknowledged segment lost; never twice for one window (RFC 6582's `recover`). */
+  #lossDetected(ack: number): boolean {
+    if (this.sndUna >= this.sndMax || ack <= this.#recover) return false;
+    return this.#dupAcks >= 3 || this.#scoreboard.lostBelow(this.sndUna, this.mssBytes) > this.sndUna;
+  }
+
+  #enterSackRecovery(deliveredBytes: number, nowUs: number): void {
+    assert(this.sndNxt === this.sndMax, `SACK recovery from ${this.sndNxt} below snd.max ${this.sndMax}`);
+    this.#inRecovery = true;
+    this.#recover = this.sndMax;
+    // Retransmissions of an earlier recovery still in flight are not sent again (Linux keeps them marked too).
+    this.#highRxt = Math.max(this.#highRxt, this.sndUna);
+    this.#recoverFsBytes = this.sndMax - this.sndUna;
+    this.#prrDeliveredBytes = 0;
+    this.#prrOutBytes = 0;
+    this.cc.onFastRetransmit(this.flightBytes, nowUs);
+    this.stats.fastRetransmits++;
+    this.lastResendCause = 'fast';
+    // Duplicates without SACK blocks (a peer that SACKs nothing it holds): the first unacknowledged segment is the hole.
+    if (this.#scoreboard.isEmpty && this.#highRxt === this.sndUna) this.#resend({ start: this.sndUna, end: Math.min(this.sndMax, this.sndUna + this.mssBytes) }, nowUs);
+    this.#prrOnAck(deliveredBytes);
+  }
+
+  /** RFC 6937: how much the ACK just processed lets out; cwnd follows (pipe + what may be sent). */
+  #prrOnAck(deliveredBytes: number): void {
+    const mss = this.mssBytes;
+    this.#prrDeliveredBytes += deliveredBytes;
+    const pipe = this.#pipe();
+    const ssthresh = this.cc.ssthreshBytes;
+    let sendBytes: number;
+    if (pipe > ssthresh) {
+      sendBytes = Math.ceil((this.#prrDeliveredBytes * ssthresh) / Math.max(1, this.#recoverFsBytes)) - this.#prrOutBytes;
+    } else {
+      // PRR-SSRB: grow back toward ssthresh by at most one segment more than was delivered.
+      sendBytes = Math.min(ssthresh - pipe, Math.max(this.#prrDeliveredBytes - this.#prrOutBytes, deliveredBytes) + mss);
+    }
+    sendBytes = Math.max(Math.floor(sendBytes), 0);
+    if (this.#prrOutBytes === 0 && sendBytes < mss) sendBytes = mss; // the fast retransmit itself always goes (as Linux)
+    this.#prrBudgetBytes = sendBytes;
+    this.cc.cwndBytes = Math.max(mss, pipe + sendBytes);
+  }
+
+  /**
+   * RFC 6675 SetPipe, in closed form over the scoreboard: what is outstanding,
+   * less what is SACKed, less the holes deemed lost, plus the lost bytes
+   * already retransmitted (below HighRxt).
+   */
+  #pipe(): number {
+    const una = this.sndUna;
+    const lostBelow = Math.max(una, this.#scoreboard.lostBelow(una, this.mssBytes));
+    const holesBelow = (seq: number): number => seq - una - this.#scoreboard.sackedBelow(seq);
+    const pipe = this.sndMax - una - this.#scoreboard.sackedBytes - holesBelow(lostBelow) + holesBelow(Math.min(Math.max(this.#highRxt, una), lostBelow));
+    assert(pipe >= 0, `negative pipe ${pipe}`);
+    return pipe;
+  }
+
+  /**
+   * RFC 6675 NextSeg: a lost hole above HighRxt (rule 1), else new data
+   * (rule 2, the caller's), else, when `anyHole`, any hole above HighRxt
+   * below the highest SACKed byte (rule 3).
+   */
+  #nextHole(anyHole: boolean): Hole | null {
+    const una = this.sndUna;
+    const hole = this.#scoreboard.holeFrom(Math.max(this.#highRxt, una));
+    if (hole === null) return null;
+    return anyHole || hole.start < this.#scoreboard.lostBelow(una, this.mssBytes) ? hole : null;
+  }
+
+  #sendInSackRecovery(nowUs: number): void {
+    const mss = this.mssBytes;
+    while (this.#prrBudgetBytes > 0) {
+      const before = this.#prrOutBytes;
+      const lost = this.#nextHole(false);
+      if (lost !== null) this.#resend(lost, nowUs);
+      else if (!this.#sendNext(this.sndUna + this.sndWnd, nowUs)) {
+        const other = this.#nextHole(true);
+        if (other === null) break;
+        this.#resend(other, nowUs);
+      } else {
+        this.#prrOutBytes += this.#lastSentBytes;
+      }
+      const sent = this.#prrOutBytes - before;
+      if (sent <= 0) break;
+      this.#prrBudgetBytes -= sent;
+      assert(sent <= mss, `one step of recovery sent ${sent} bytes`);
+    }
+  }
+
+  /** Retransmits the front of a hole, up to one segment. */
+  #resend(hole: Hole, nowUs: number): void {
+    const seq = hole.start;
+    const len = Math.min(this.mssBytes, hole.end - seq);
+    assert(len > 0 && seq >= this.sndUna && hole.end <= this.sndMax, `resend [${seq}, ${hole.end}) outside [${this.sndUna}, ${this.sndMax})`);
+    this.#retransmit(seq, nowUs, len);
+    this.#highRxt = seq + len;
+    this.#prrOutBytes += len;
+    if (this.#rtoAtUs === null) this.#armRto(nowUs);
+  }
+
   /** Sends what the windows allow. */
   trySend(nowUs: number): void {
-    const mss = this.mssBytes;
     if (this.options.slowStartAfterIdle && this.sndNxt === this.sndUna && this.#lastSendUs >= 0 && nowUs - this.#lastSendUs >= this.rtt.rtoUs) {
       this.cc.onIdleRestart(nowUs);
       this.#lastSendUs = nowUs;
     }
-    const dataEnd = this.host.dataEndSeq();
-    for (;;) {
-      const wnd = Math.min(this.cc.cwndBytes + this.#limitedTransmitBytes(), this.sndWnd);
-      const limit = this.sndUna + wnd;
-      if (this.sndNxt < dataEnd) {
-        const pending = dataEnd - this.sndNxt;
-        const len = Math.min(mss, pending, limit - this.sndNxt);
-        this.#cwndLimited = this.cc.cwndBytes <= this.sndWnd && limit - this.sndNxt < Math.min(mss, pending);
-        if (len <= 0) break;
-        // Sender-side silly window avoidance (RFC 1122 §4.2.3.4).
-        if (len < mss && len < pending && len < this.#maxSndWnd / 2 && !this.#overrideSws) break;
-        // Nagle: hold a short final segment while data is unacknowledged.
-        if (len < mss && len === pending && this.options.nagle && this.sndNxt > this.sndUna && !this.closeRequested) break;
-        const seq = this.sndNxt;
-        const retransmit = seq < this.sndMax;
-        if (retransmit) this.stats.retransmits++;
-        this.#emitData(seq, len, retransmit, nowUs);
-        this.sndNxt += len;
-        if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
-        if (this.#rtoAtUs === null) this.#armRto(nowUs);
-        continue;
-      }
-      if (this.closeRequested && this.sndNxt === dataEnd && (this.finSeq === null || this.sndNxt === this.finSeq)) {
-        this.finSeq = dataEnd;
-        const retransmit = this.sndNxt < this.sndMax;
-        if (retransmit) this.stats.retransmits++;
-        this.#emitFin(dataEnd, retransmit, nowUs);
-        this.sndNxt = dataEnd + 1;
-        if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
-        if (this.#rtoAtUs === null) this.#armRto(nowUs);
-      }
-      break;
-    }
+    if (this.#inRecovery && this.sackEnabled) this.#sendInSackRecovery(nowUs);
+    else while (this.#sendNext(this.#windowLimit(), nowUs));
     // Data waits and nothing is in flight to bring an ACK: only the persist timer can move things on.
-    if (this.sndNxt < dataEnd && this.sndUna === this.sndMax && this.#persistAtUs === null) this.#armPersist(nowUs);
+    if (this.sndNxt < this.host.dataEndSeq() && this.sndUna === this.sndMax && this.#persistAtUs === null) this.#armPersist(nowUs);
+  }
+
+  /** One past the last byte the congestion and peer windows let out now. */
+  #windowLimit(): number {
+    const rwndLimit = this.sndUna + this.sndWnd;
+    // SACKed bytes have left the network (RFC 6675's pipe); they stand in for limited transmit too.
+    if (this.sackEnabled) return Math.min(rwndLimit, this.sndUna + this.#scoreboard.sackedBelow(this.sndNxt) + this.cc.cwndBytes);
+    return Math.min(rwndLimit, this.sndUna + this.cc.cwndBytes + this.#limitedTransmitBytes());
+  }
+
+  /** Bytes of data the last #sendNext put on the wire (0 for a FIN). */
+  #lastSentBytes = 0;
+
+  /**
+   * Sends the segment at sndNxt (new data, or go-back-N after a timeout,
+   * skipping what the peer SACKed) if it fits below `limit`, or the FIN;
+   * returns whether data went and another may follow.
+   */
+  #sendNext(limit: number, nowUs: number): boolean {
+    this.#lastSentBytes = 0;
+    const mss = this.mssBytes;
+    const dataEnd = this.host.dataEndSeq();
+    if (this.sndNxt < this.sndMax && this.sackEnabled) {
+      const sackedEnd = this.#scoreboard.sackedRangeEnd(this.sndNxt);
+      if (sackedEnd !== null) this.sndNxt = sackedEnd;
+    }
+    if (this.sndNxt < dataEnd) {
+      const pending = dataEnd - this.sndNxt;
+      const holeEnd = this.sndNxt < this.sndMax && this.sackEnabled ? (this.#scoreboard.holeFrom(this.sndNxt)?.end ?? dataEnd) : dataEnd;
+      const len = Math.min(mss, pending, limit - this.sndNxt, holeEnd - this.sndNxt);
+      this.#cwndLimited = this.cc.cwndBytes <= this.sndWnd && limit - this.sndNxt < Math.min(mss, pending);
+      if (len <= 0) return false;
+      // Sender-side silly window avoidance (RFC 1122 §4.2.3.4).
+      const holeSized = len === holeEnd - this.sndNxt; // a small hole between SACKed ranges goes as it is
+      if (len < mss && len < pending && len < this.#maxSndWnd / 2 && !this.#overrideSws && !holeSized) return false;
+      // Nagle: hold a short final segment while data is unacknowledged.
+      if (len < mss && len === pending && this.options.nagle && this.sndNxt > this.sndUna && !this.closeRequested) return false;
+      const seq = this.sndNxt;
+      const retransmit = seq < this.sndMax;
+      if (retransmit) this.stats.retransmits++;
+      this.#emitData(seq, len, retransmit, nowUs);
+      this.#lastSentBytes = len;
+      this.sndNxt += len;
+      if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
+      if (this.#rtoAtUs === null) this.#armRto(nowUs);
+      return true;
+    }
+    if (this.closeRequested && this.sndNxt === dataEnd && (this.finSeq === null || this.sndNxt === this.finSeq)) {
+      this.finSeq = dataEnd;
+      const retransmit = this.sndNxt < this.sndMax;
+      if (retransmit) this.stats.retransmits++;
+      this.#emitFin(dataEnd, retransmit, nowUs);
+      this.sndNxt = dataEnd + 1;
+      if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
+      if (this.#rtoAtUs === null) this.#armRto(nowUs);
+    }
+    return false;
   }
 
   /**
@@ -360,6 +537,7 @@ export class TcpSender {
     this.#recover = this.sndMax; // RFC 6582 §4 after a timeout
     this.#inRecovery = false;
     this.#dupAcks = 0;
+    this.#highRxt = this.sndUna;
     this.lastResendCause = 'rto';
     this.sndNxt = this.sndUna; // go back N
     this.trySend(nowUs);
@@ -390,13 +568,13 @@ export class TcpSender {
     this.#disarmRto();
   }
 
-  #retransmit(seq: number, nowUs: number): void {
+  #retransmit(seq: number, nowUs: number, maxBytes = this.mssBytes): void {
     this.stats.retransmits++;
     if (this.finSeq !== null && seq === this.finSeq) {
       this.#emitFin(seq, true, nowUs);
       return;
     }
-    const len = Math.min(this.mssBytes, this.host.dataEndSeq() - seq);
+    const len = Math.min(maxBytes, this.host.dataEndSeq() - seq);
     if (len > 0) this.#emitData(seq, len, true, nowUs);
   }
 

@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { SnapshotError } from '../errors.js';
+import { rangesInOrder } from './sack-scoreboard.js';
+
+/** SACK blocks a receiver remembers (Linux TCP_NUM_SACKS). */
+export const MAX_SACK_BLOCKS = 4;
 
 /**
  * Checkpointed TCP state. A failover restores the guest on the backup from its
@@ -21,7 +25,8 @@ import { SnapshotError } from '../errors.js';
  * within one call), the sender's SWS override (true only inside onPersist)
  * and the send buffer's payload slab (allocation only).
  */
-export const TCP_SNAPSHOT_VERSION = 1;
+/** 2: SACK (the sender's scoreboard and PRR state, the receiver's blocks). */
+export const TCP_SNAPSHOT_VERSION = 2;
 
 export const TCP_STATES = ['closed', 'listen', 'syn-sent', 'syn-received', 'established'] as const;
 export type TcpState = (typeof TCP_STATES)[number];
@@ -108,6 +113,18 @@ export interface TcpSenderSnapshot {
   /** −1 before the first transmission. */
   readonly lastSendUs: number;
   readonly cwndLimited: boolean;
+  /** SACK was negotiated: loss recovery is RFC 6675's with PRR. */
+  readonly sackEnabled: boolean;
+  /** The SACK scoreboard: sorted, non-touching [start, end) pairs, flat. */
+  readonly sacked: readonly number[];
+  /** RFC 6675 HighRxt: one past the highest byte retransmitted by SACK recovery (kept across recoveries, reset by a timeout). */
+  readonly highRxt: number;
+  /** RFC 6937 PRR state of the current recovery: bytes delivered and sent since it began, and the flight when it began. */
+  readonly prrDeliveredBytes: number;
+  readonly prrOutBytes: number;
+  readonly recoverFsBytes: number;
+  /** What PRR lets out before the next ACK. */
+  readonly prrBudgetBytes: number;
   readonly cc: CongestionSnapshot;
   readonly rtt: RttSnapshot;
 }
@@ -137,6 +154,9 @@ export interface TcpReceiverSnapshot {
   readonly outOfOrderSegments: number;
   /** Sorted by seq, non-overlapping, each piece non-empty. */
   readonly outOfOrder: readonly ReassemblyPieceSnapshot[];
+  readonly sackEnabled: boolean;
+  /** The blocks to SACK, most recent first: flat [start, end) pairs above rcvNxt. */
+  readonly sackBlocks: readonly number[];
 }
 
 /** SendBuffer indices; its bytes are in the send ring (guest memory). */
@@ -216,11 +236,19 @@ export const tcpSenderSnapshotSchema: z.ZodType<TcpSenderSnapshot> = z
     persistBackoff: count,
     lastSendUs: timeUs.min(-1),
     cwndLimited: z.boolean(),
+    sackEnabled: z.boolean(),
+    sacked: z.array(int),
+    highRxt: int,
+    prrDeliveredBytes: count,
+    prrOutBytes: count,
+    recoverFsBytes: count,
+    prrBudgetBytes: int,
     cc: congestionSnapshotSchema,
     rtt: rttSnapshotSchema,
   })
   .refine((s) => s.sndUna <= s.sndNxt && s.sndNxt <= s.sndMax, { message: 'needs sndUna ≤ sndNxt ≤ sndMax', path: ['sndNxt'] })
-  .refine((s) => s.finSeq === null || s.closeRequested, { message: 'a FIN needs closeRequested', path: ['finSeq'] });
+  .refine((s) => s.finSeq === null || s.closeRequested, { message: 'a FIN needs closeRequested', path: ['finSeq'] })
+  .refine((s) => rangesInOrder(s.sacked, s.sndUna) && (s.sacked.length === 0 || s.sacked[s.sacked.length - 1]! <= s.sndMax), { message: 'SACKed ranges must be sorted, non-touching and within [sndUna, sndMax]', path: ['sacked'] });
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -228,6 +256,12 @@ const pieceSchema: z.ZodType<ReassemblyPieceSnapshot> = z.strictObject({
   seq: int,
   data: z.string().min(1).regex(BASE64, 'not base64'),
 });
+
+function blocksAbove(blocks: readonly number[], rcvNxt: number): boolean {
+  if (blocks.length % 2 !== 0) return false;
+  for (let i = 0; i < blocks.length; i += 2) if (blocks[i]! < rcvNxt || blocks[i + 1]! <= blocks[i]!) return false;
+  return true;
+}
 
 /** Pieces sorted by seq, non-overlapping (they may touch) and non-empty, all above `rcvNxt`. */
 function piecesInOrder(pieces: readonly ReassemblyPieceSnapshot[], rcvNxt: number): boolean {
@@ -254,7 +288,10 @@ export const tcpReceiverSnapshotSchema: z.ZodType<TcpReceiverSnapshot> = z
     dupSegments: count,
     outOfOrderSegments: count,
     outOfOrder: z.array(pieceSchema),
+    sackEnabled: z.boolean(),
+    sackBlocks: z.array(int).max(2 * MAX_SACK_BLOCKS),
   })
+  .refine((s) => blocksAbove(s.sackBlocks, s.rcvNxt), { message: 'SACK blocks must be non-empty [start, end) pairs above rcvNxt', path: ['sackBlocks'] })
   .refine((s) => piecesInOrder(s.outOfOrder, s.rcvNxt), { message: 'out-of-order pieces must lie above rcvNxt, sorted, without overlap', path: ['outOfOrder'] })
   .refine((s) => s.outOfOrder.reduce((n, p) => n + base64Length(p.data), 0) <= s.rcvBufBytes, { message: 'out-of-order bytes exceed the receive buffer', path: ['outOfOrder'] });
 

@@ -17,6 +17,7 @@ import type { TcpOptions } from '../../lib/tcp/options.js';
 import { HandoverReceiver, type Handover } from './handover.js';
 
 const EMPTY = new Uint8Array(0);
+const NO_SACK_BLOCKS: readonly number[] = Object.freeze([]);
 const TIMER_PREFIX = 'wire';
 const TIMER_HANDOVER = 'acker.handover';
 
@@ -424,6 +425,8 @@ export class AckerCore implements Core {
     this.#spec = new SendBuffer(this.options.specBufferBytes, synAck.seq + 1);
     this.#epochStartSeq = synAck.seq + 1;
     this.#wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(), TIMER_PREFIX, synAck.seq + 1);
+    // The guest offers SACK in its SYN-ACK only if the client's SYN did: then the client SACKs what the wire side sends.
+    this.#wire.sackEnabled = this.options.tcp.sack && synAck.sackPermitted;
     this.#wire.resetTo(synAck.seq + 1); // recover = ISS: three duplicate ACKs for the first segment start a fast retransmit
     this.#wire.initWindow(this.#clientSynWindow, this.#clientNxt - 1);
   }
@@ -456,6 +459,8 @@ export class AckerCore implements Core {
       payload: from?.payload ?? EMPTY,
       mss: 0,
       wscale: undefined,
+      sackPermitted: false,
+      sackBlocks: NO_SACK_BLOCKS, // the client's blocks are about bytes the guest has had acknowledged already
       tsValUs: from?.tsValUs ?? nowUs,
       tsEcrUs,
       speculative: from === undefined,
@@ -524,7 +529,7 @@ export class AckerCore implements Core {
       const rttSampleUs = this.#rttSampler.acked(seg.ack, nowUs);
       // A FIN the netbuffer released is acknowledged beyond the wire sender's data.
       const ack = Math.min(seg.ack, wire.sndMax);
-      wire.onAck({ seq: seg.seq, ack, windowBytes: seg.window * 2 ** shift, carriesData: seg.payload.length > 0 || fin === 1, rttSampleUs }, nowUs);
+      wire.onAck({ seq: seg.seq, ack, windowBytes: seg.window * 2 ** shift, carriesData: seg.payload.length > 0 || fin === 1, rttSampleUs, sackBlocks: seg.sackBlocks }, nowUs);
       this.#spec!.release(wire.sndUna);
       this.stats.clientAckSeq = wire.sndUna;
       wire.trySend(nowUs);
@@ -589,6 +594,8 @@ export class AckerCore implements Core {
       payload: len > 0 ? this.#spec!.copyOut(seq, len) : EMPTY,
       mss: 0,
       wscale: undefined,
+      sackPermitted: false,
+      sackBlocks: NO_SACK_BLOCKS,
       tsValUs: header.tsValUs,
       tsEcrUs: header.tsEcrUs,
       speculative: false,

@@ -24,7 +24,7 @@ import { buildClient } from '../../services/client/main.js';
 import { buildGuest } from '../../services/guest/main.js';
 import { freePort, skipWithoutNatsBinary, startNatsServer, withNats } from './support/nats.js';
 
-const SEGMENT: Segment = { type: 'segment', vmId: 'x', term: 0, epoch: 0, connId: 1, seq: 0, ack: 0, window: 0, flags: 0, payload: Uint8Array.of(1), mss: 0, wscale: undefined, tsValUs: 0, tsEcrUs: 0, speculative: false };
+const SEGMENT: Segment = { type: 'segment', vmId: 'x', term: 0, epoch: 0, connId: 1, seq: 0, ack: 0, window: 0, flags: 0, payload: Uint8Array.of(1), mss: 0, wscale: undefined, sackPermitted: false, sackBlocks: [], tsValUs: 0, tsEcrUs: 0, speculative: false };
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = fileURLToPath(new URL('../../dist/cli/specula.js', import.meta.url));
 /** Bound on one CLI run (the runs themselves take 1-3 s). */

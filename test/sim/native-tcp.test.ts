@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ETHERNET_FRAMING_BYTES, TCP_IP_HEADER_BYTES } from '../../lib/link/index.js';
-import { mathisBitsPerSec, sim } from '../support/run.js';
+import { sim } from '../support/run.js';
 
 const GBIT = 1e9;
 
 describe('native TCP against analysis', () => {
-  it('fills a 1 Gbit/s, 1 ms link to at least 85% of the Ethernet ceiling with large windows (NewReno: without HyStart or SACK, slow start overshoots into the queue and the burst of losses is repaired a hole per RTT)', () => {
+  it('fills a 1 Gbit/s, 1 ms link to at least 85% of the Ethernet ceiling with large windows (NewReno: without HyStart, slow start overshoots into the queue and SACK recovery repairs the burst of losses)', () => {
     const r = sim({ link: { bandwidthBitsPerSec: GBIT, rttMs: 1 }, tcp: { congestionControl: 'newreno' }, durationS: 10 });
     expect(r.streamVerified).toBe(true);
     expect(r.goodputBitsPerSec).toBeGreaterThanOrEqual(0.85 * GBIT * (1448 / (1448 + TCP_IP_HEADER_BYTES + ETHERNET_FRAMING_BYTES)));
@@ -30,15 +30,4 @@ describe('native TCP against analysis', () => {
     expect(r.streamVerified).toBe(true);
     expect(Math.abs(r.goodputBitsPerSec - expected) / expected).toBeLessThan(0.05);
   });
-
-  for (const lossRate of [0.001, 0.01]) {
-    it(`tracks Mathis MSS/RTT·1.22/√p within ±30% at p = ${lossRate}, RTT 20 ms (NewReno, mean of 3 seeds)`, () => {
-      const runs = [1, 2, 3].map((seed) => sim({ seed, link: { bandwidthBitsPerSec: GBIT, rttMs: 20, lossRate }, tcp: { congestionControl: 'newreno' }, durationS: 60 }));
-      for (const r of runs) expect(r.streamVerified).toBe(true);
-      const mean = runs.reduce((sum, r) => sum + r.goodputBitsPerSec, 0) / runs.length;
-      const model = mathisBitsPerSec(1448, 20, lossRate);
-      expect(mean / model).toBeGreaterThan(0.7);
-      expect(mean / model).toBeLessThan(1.3);
-    });
-  }
 });

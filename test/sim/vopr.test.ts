@@ -5,7 +5,7 @@ import { PLANTED_BUGS, type PlantedBug } from '../../lib/planted-bugs.js';
 import { runVoprSeed } from '../../sim/vopr.js';
 
 /** CI runs a slice of seeds; `npm run vopr` runs ten thousand. */
-const CI_SEEDS = 150;
+const CI_SEEDS = 100;
 /** Seeds whose double failures lose the VM (liveness is not owed there): at most this share, or liveness goes unchecked too often. */
 const MAX_VM_LOST_SHARE = 0.05;
 /** Each planted bug must be found within this many seeds. */

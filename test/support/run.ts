@@ -8,7 +8,3 @@ export const config = (input: RunConfigInput = {}): RunConfig => runConfigSchema
 
 /** Runs on the simulator; wallMs stays 0 so results compare exactly. */
 export const sim = (input: RunConfigInput = {}, hooks: WorldHooks = {}): RunResult => simulate(config(input), hooks);
-
-/** Mathis et al. steady-state throughput bound: MSS/RTT · C/√p, C = √(3/2). */
-export const mathisBitsPerSec = (mssBytes: number, rttMs: number, lossRate: number): number =>
-  ((mssBytes * 8) / (rttMs / 1000)) * (Math.sqrt(1.5) / Math.sqrt(lossRate));

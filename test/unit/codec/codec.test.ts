@@ -23,6 +23,8 @@ const validSegment: fc.Arbitrary<Segment> = fc.record({
   payload: fc.uint8Array({ maxLength: 2000 }),
   mss: u32,
   wscale: fc.option(fc.integer({ min: 0, max: MAX_WSCALE }), { nil: undefined }),
+  sackPermitted: fc.boolean(),
+  sackBlocks: fc.array(fc.tuple(u64.filter((n) => n < Number.MAX_SAFE_INTEGER), fc.integer({ min: 1, max: 1 << 24 })), { maxLength: 4 }).map((blocks) => blocks.flatMap(([start, len]) => [start, Math.min(Number.MAX_SAFE_INTEGER, start + len)])),
   tsValUs: u64,
   tsEcrUs: u64,
   speculative: fc.boolean(),

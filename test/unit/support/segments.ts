@@ -14,6 +14,8 @@ export const segment = (overrides: Partial<Segment> = {}): Segment => ({
   payload: new Uint8Array(0),
   mss: 0,
   wscale: undefined,
+  sackPermitted: false,
+  sackBlocks: [],
   tsValUs: 0,
   tsEcrUs: 0,
   speculative: false,

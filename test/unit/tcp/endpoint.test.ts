@@ -8,8 +8,9 @@ const MSS = 1000;
 const ONE_WAY_US = 10_000;
 const DELACK_US = 40_000;
 const MIN_RTO_US = 200_000;
-// NewReno: the loss-recovery cases check RFC 5681 / RFC 6582 arithmetic (ssthresh = flight / 2), CUBIC's is tested on its own.
-const base = { mssBytes: MSS, congestionControl: 'newreno' as const };
+// NewReno without SACK: the loss-recovery cases check RFC 5681 / RFC 6582 arithmetic (ssthresh = flight / 2); CUBIC's
+// is tested on its own, SACK recovery in sack.test.ts.
+const base = { mssBytes: MSS, congestionControl: 'newreno' as const, sack: false };
 const pair = (a: object = {}, b: object = {}) => new TcpPair({ a: { ...base, ...a }, b: { ...base, ...b } }, ONE_WAY_US);
 
 const isSyn = (s: Segment) => (s.flags & TcpFlag.SYN) !== 0;

@@ -26,7 +26,7 @@ describe('TcpSender with a small window', () => {
     s.trySend(0);
     expect(sent.map((x) => x.len)).toEqual(Array(8).fill(MSS));
     // Everything is ACKed, but the peer's application has read little: a 300-byte window.
-    s.onAck({ seq: 1, ack: 1 + 8 * MSS, windowBytes: 300, carriesData: false, rttSampleUs: 1000 }, 1000);
+    s.onAck({ seq: 1, ack: 1 + 8 * MSS, windowBytes: 300, carriesData: false, rttSampleUs: 1000, sackBlocks: [] }, 1000);
     s.trySend(1000);
     expect(sent).toHaveLength(8); // silly-window avoidance holds the small segment back
     const persistAt = timers.get(s.persistTimer);
