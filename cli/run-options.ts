@@ -25,6 +25,9 @@ export const FLAG_FOR_PATH: Record<string, string> = {
   'tcp.rcvBufBytes': '--rcv-buf-bytes',
   'tcp.initialWindowSegments': '--initial-window',
   'tcp.congestionControl': '--cc',
+  'tcp.sack': '--no-sack',
+  'buffers.specBufferBytes': '--spec-buffer-bytes',
+  'buffers.specWindow': '--spec-window',
   'workload.totalBytes': '--bulk-bytes',
   'workload.requestBytes': '--request-bytes',
   'workload.responseBytes': '--response-bytes',
@@ -52,6 +55,9 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--initial-window <segments>', 'initial congestion window', num, 10)
     .option('--no-window-scaling', 'disable RFC 7323 window scaling (64 KiB window at most)')
     .option('--no-delayed-ack', 'acknowledge every segment at once')
+    .option('--no-sack', 'no selective acknowledgements (NewReno loss recovery)')
+    .option('--spec-buffer-bytes <n>', "the acker's speculative buffer", num, 16 * 1024 * 1024)
+    .addOption(new Option('--spec-window <design>', "speculative ACKs advertise the free buffer (ours) or the client's window (the paper's; docs/racc.md)").choices(['buffer', 'client']).default('buffer'))
     .option('--wire-check', 'encode and decode every bus message through protobuf', false)
     .option('--vm <id>', 'protected VM id (a subject token)', 'vm1');
 }
@@ -74,6 +80,9 @@ export interface ScenarioFlags {
   initialWindow: number;
   windowScaling: boolean;
   delayedAck: boolean;
+  sack: boolean;
+  specBufferBytes: number;
+  specWindow: 'buffer' | 'client';
   wireCheck: boolean;
   vm: string;
 }
@@ -109,7 +118,9 @@ export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfi
       congestionControl: f.cc,
       windowScaling: f.windowScaling,
       delayedAck: f.delayedAck,
+      sack: f.sack,
     },
+    buffers: { specBufferBytes: f.specBufferBytes, specWindow: f.specWindow },
     workload:
       f.workload === 'bulk'
         ? { kind: 'bulk', totalBytes: f.bulkBytes }

@@ -60,9 +60,14 @@ export const guestConfigSchema = z.object({
   appDirtyPagesPerSec: z.number().min(0).default(2000).describe('Pages the application dirties per second besides its socket buffers.'),
 });
 
+/** What a speculative ACK's window is (docs/racc.md): the free speculative buffer (ours) or the client's window (the paper's). */
+export const SPEC_WINDOWS = ['buffer', 'client'] as const;
+export type SpecWindow = (typeof SPEC_WINDOWS)[number];
+
 export const bufferConfigSchema = z.object({
   heldBytesMax: z.number().int().min(64 * 1024).default(32 * 1024 * 1024).describe('Output held by the netbuffer per VM, in bytes (payload + 52 B of headers per segment); at the bound it refuses segments (counted) and TCP retransmits them.'),
-  specBufferBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024).describe('Speculative buffer of the acker, in bytes; its free space is the window advertised to the guest. At most heldBytesMax.'),
+  specBufferBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024).describe('Speculative buffer of the acker, in bytes. At most heldBytesMax.'),
+  specWindow: z.enum(SPEC_WINDOWS).default('buffer').describe("The window a speculative ACK advertises. buffer: the free speculative buffer, so the guest never sends what does not fit. client: the client's window, as in the paper; a segment that does not fit the buffer is dropped without an ACK (docs/racc.md)."),
 });
 
 export const tracingConfigSchema = z.object({

@@ -220,12 +220,27 @@ export class TcpEndpoint {
   }
 
   onTimer(name: string, nowUs: number): boolean {
-    if (name === this.sender.rtoTimer) this.#onRto(nowUs);
-    else if (name === this.#timerDelack) this.#onDelayedAck(nowUs);
-    else if (name === this.sender.persistTimer) {
-      if (this.state === 'established') this.sender.onPersist(nowUs);
+    if (name === this.sender.rtoTimer) {
+      if (this.#due(name, this.sender.rtoDeadlineUs, nowUs)) this.#onRto(nowUs);
+    } else if (name === this.#timerDelack) {
+      if (this.#due(name, this.#delackAtUs, nowUs)) this.#onDelayedAck(nowUs);
+    } else if (name === this.sender.persistTimer) {
+      if (this.state === 'established' && this.#due(name, this.sender.persistDeadlineUs, nowUs)) this.sender.onPersist(nowUs);
     } else return false;
     return true;
+  }
+
+  /**
+   * Whether a timer delivered now is still due. A paused guest runs the
+   * inputs it queued in order when it resumes, so a timer may arrive after
+   * an ACK that cancelled it or moved it later: ignore the first, request
+   * the second again.
+   */
+  #due(name: string, deadlineUs: number | null, nowUs: number): boolean {
+    if (deadlineUs === null) return false;
+    if (nowUs >= deadlineUs) return true;
+    this.io.setTimer(name, deadlineUs);
+    return false;
   }
 
   onSegment(seg: Segment, nowUs: number): void {

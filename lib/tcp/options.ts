@@ -16,6 +16,7 @@ export const tcpOptionsSchema = z.object({
   hystart: z.boolean().default(true).describe('CUBIC leaves slow start by HyStart, ACK trains and delay increase (Linux tcp_cubic hystart=1).'),
   delayedAck: z.boolean().default(true).describe('Delayed ACKs: acknowledge every second full-sized segment, else after delayedAckUs (RFC 5681 §4.2).'),
   delayedAckUs: z.number().int().min(1).default(40_000).describe('Delayed-ACK timeout, in µs (Linux TCP_DELACK_MIN).'),
+  rtoBackoff: z.boolean().default(true).describe('Double the retransmission timeout on each expiry (RFC 6298 §5.5); the RACC guest turns it off for its host-local path.'),
   minRtoUs: z.number().int().min(1_000).default(200_000).describe('Lower bound of the retransmission timeout, in µs (Linux TCP_RTO_MIN; RFC 6298 suggests 1 s).'),
   initialRtoUs: z.number().int().min(1_000).default(1_000_000).describe('Retransmission timeout before the first RTT sample, in µs (RFC 6298 §2.1).'),
   maxRtoUs: z.number().int().min(1_000).default(120_000_000).describe('Upper bound of the retransmission timeout, in µs (Linux TCP_RTO_MAX).'),

@@ -27,6 +27,8 @@ export interface SenderOptions {
   readonly minRtoUs: number;
   readonly initialRtoUs: number;
   readonly maxRtoUs: number;
+  /** Double the RTO on each expiry (RFC 6298 §5.5); on when not given. */
+  readonly rtoBackoff?: boolean;
   readonly slowStartAfterIdle: boolean;
   readonly nagle: boolean;
 }
@@ -530,7 +532,7 @@ export class TcpSender {
   /** The retransmission timer fired; returns false if nothing was outstanding. */
   onRto(nowUs: number): boolean {
     this.#rtoAtUs = null;
-    this.rtt.backoff();
+    if (this.options.rtoBackoff !== false) this.rtt.backoff();
     if (this.sndUna >= this.sndMax) return false;
     this.stats.timeouts++;
     this.cc.onTimeout(this.sndMax - this.sndUna, nowUs);

@@ -14,6 +14,7 @@ import { MAX_WINDOW_FIELD } from '../../lib/tcp/receiver.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
 import { TcpSender, type SenderStats } from '../../lib/tcp/sender.js';
 import type { TcpOptions } from '../../lib/tcp/options.js';
+import type { SpecWindow } from '../../lib/config/run-config.js';
 import { HandoverReceiver, type Handover } from './handover.js';
 
 const EMPTY = new Uint8Array(0);
@@ -40,6 +41,8 @@ export interface AckerOptions {
   /** The wire-side sender uses the same TCP defaults as the guest. */
   readonly tcp: TcpOptions;
   readonly specBufferBytes: number;
+  /** buffer: speculative ACKs advertise the free buffer. client: the client's window, and what does not fit is dropped unacknowledged (the paper's design). */
+  readonly specWindow: SpecWindow;
   readonly chunkBytes: number;
   /** Record a digest of the speculative buffer per checkpoint (tests prove the backup's copy equal). */
   readonly recordDigests: boolean;
@@ -399,11 +402,12 @@ export class AckerCore implements Core {
       return;
     }
     const end = seg.seq + seg.payload.length;
+    let refused = false;
     if (seg.seq > spec.endSeq) {
-      this.stats.segmentsRefused++; // a gap: an earlier segment was lost on the bus
+      refused = true; // a gap: an earlier segment was lost on the bus, or refused
     } else if (end > spec.endSeq) {
       const fresh = seg.payload.subarray(spec.endSeq - seg.seq);
-      if (fresh.length > spec.freeBytes) this.stats.segmentsRefused++;
+      if (fresh.length > spec.freeBytes) refused = true;
       else {
         // Offsets in the stream are seq − 1 (the SYN takes seq 0); the speculative ACK below covers these bytes.
         this.#tracer.received(seg.connId, spec.endSeq - 1, end - 1, true, nowUs, this.#spanSink);
@@ -415,6 +419,9 @@ export class AckerCore implements Core {
       }
       if (spec.usedBytes > this.stats.specBufferBytesMax) this.stats.specBufferBytesMax = spec.usedBytes;
     }
+    if (refused) this.stats.segmentsRefused++;
+    // The paper's host drops what does not fit: the guest learns of it only by the ACK that does not come.
+    if (refused && this.options.specWindow === 'client') return;
     this.#sendSpecAck(seg.tsValUs, nowUs);
     if (this.options.plantedBug === 'release-before-commit') this.#wire?.trySend(nowUs);
   }
@@ -431,7 +438,7 @@ export class AckerCore implements Core {
     this.#wire.initWindow(this.#clientSynWindow, this.#clientNxt - 1);
   }
 
-  /** Speculative ACK: everything held is acknowledged; the window is the free speculative buffer. */
+  /** Speculative ACK: everything held is acknowledged; the window is the free speculative buffer, or the client's. */
   #sendSpecAck(tsEcrUs: number, nowUs: number): void {
     this.stats.specAcksSent++;
     this.#emit({ kind: 'send', subject: this.options.subjects.rx, msg: this.#toGuest(this.#specAckSeq(), tsEcrUs, nowUs) });
@@ -443,8 +450,8 @@ export class AckerCore implements Core {
 
   #toGuest(ack: number, tsEcrUs: number, nowUs: number, from?: Segment): Segment {
     const shift = this.#clientShift();
-    const free = this.#spec?.freeBytes ?? this.options.specBufferBytes;
-    const window = Math.min(MAX_WINDOW_FIELD, Math.floor(free / 2 ** shift));
+    const offeredBytes = this.options.specWindow === 'client' ? (this.#wire?.sndWnd ?? this.#clientSynWindow * 2 ** shift) : (this.#spec?.freeBytes ?? this.options.specBufferBytes);
+    const window = Math.min(MAX_WINDOW_FIELD, Math.floor(offeredBytes / 2 ** shift));
     this.#guestRightEdge = Math.max(this.#guestRightEdge, ack + window * 2 ** shift);
     return {
       type: 'segment',
@@ -535,8 +542,12 @@ export class AckerCore implements Core {
       wire.trySend(nowUs);
     }
     const ackForGuest = Math.max(seg.ack, this.#specAckSeq());
-    const freedEnough = this.#spec !== null && ackForGuest + this.#spec.freeBytes - this.#guestRightEdge >= Math.min(this.options.specBufferBytes / 2, 64 * 1024);
-    if (seg.payload.length > 0 || fin === 1 || seg.ack > this.#specAckSeq() || freedEnough || this.#spec === null) {
+    // A window update: enough buffer freed (ours), or the client's window moved the right edge the guest knows (the paper's).
+    const windowUpdate =
+      this.options.specWindow === 'buffer'
+        ? this.#spec !== null && ackForGuest + this.#spec.freeBytes - this.#guestRightEdge >= Math.min(this.options.specBufferBytes / 2, 64 * 1024)
+        : wire !== null && ackForGuest + wire.sndWnd > this.#guestRightEdge;
+    if (seg.payload.length > 0 || fin === 1 || seg.ack > this.#specAckSeq() || windowUpdate || this.#spec === null) {
       this.stats.segmentsForwarded++;
       this.#emit({ kind: 'send', subject: s.rx, msg: this.#toGuest(ackForGuest, 0, nowUs, seg) });
     }

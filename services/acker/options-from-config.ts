@@ -24,6 +24,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     tcp: config.tcp,
     specBufferBytes: config.buffers.specBufferBytes,
+    specWindow: config.buffers.specWindow,
     chunkBytes: config.checkpoint.chunkBytes,
     recordDigests: extras.recordDigests ?? false,
     tracing: tracingOptionsFromConfig(config),

@@ -2,6 +2,7 @@ import { isReplicated, isSpeculative, type RunConfig } from '../../lib/config/ru
 import { PAGE_BYTES } from '../../lib/memory/paged-memory.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { Rng } from '../../lib/rng.js';
+import { RACC_MIN_RTO_US } from '../../lib/tcp/congestion/racc.js';
 import { topologyOf } from '../../lib/topology/index.js';
 import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
 import { US_PER_S, msToUs } from '../../lib/units.js';
@@ -15,7 +16,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
   const t = topologyOf(config);
   const s = t.subjects;
   // spec-racc: the guest's TCP knows it is replicated (docs/racc.md).
-  const tcp = config.mode === 'spec-racc' ? { ...config.tcp, congestionControl: 'racc' as const, slowStartAfterIdle: false } : config.tcp;
+  const tcp = config.mode === 'spec-racc' ? { ...config.tcp, congestionControl: 'racc' as const, slowStartAfterIdle: false, minRtoUs: RACC_MIN_RTO_US, rtoBackoff: false } : config.tcp;
   const common = {
     vmId: config.vmId,
     seed: config.seed,

@@ -13,6 +13,15 @@ import type { CongestionControl, CongestionParams, CongestionSnapshot } from './
  */
 export const RACC_WINDOW_BYTES = 1 << 30;
 
+/**
+ * RACC's retransmission timer on the local path: SRTT + max(this, 4·RTTVAR),
+ * never backed off. A segment the acker refused (a full buffer under the
+ * paper's window, a lost bus message) is retried within a millisecond or
+ * two of the buffer freeing, where a standard TCP waits ≥ 200 ms and then
+ * twice as long each time.
+ */
+export const RACC_MIN_RTO_US = 1_000;
+
 export class Racc implements CongestionControl {
   readonly name = 'racc' as const;
   cwndBytes = RACC_WINDOW_BYTES;
@@ -20,9 +29,11 @@ export class Racc implements CongestionControl {
 
   constructor(readonly params: CongestionParams) {}
 
-  onAck(): void {
-    // The path answers again: the whole window, at once (no slow start).
-    this.cwndBytes = RACC_WINDOW_BYTES;
+  onAck(ackedBytes: number): void {
+    // Open: stays open. After a timeout, doubles per local round trip (microseconds) back to open, so a probe that
+    // finds the buffer with room refills it within a few round trips without resending a whole window into a buffer
+    // that may have freed one segment.
+    this.cwndBytes = Math.min(RACC_WINDOW_BYTES, this.cwndBytes + ackedBytes);
   }
 
   onFastRetransmit(): void {
@@ -35,8 +46,8 @@ export class Racc implements CongestionControl {
   }
 
   onTimeout(): void {
-    // One segment probes the path; the first ACK opens the window again. Resending a whole open window after a
-    // stall (a starved host, a congested bus) would double the load on what stalled (a false failover over NATS).
+    // One segment probes the path. Resending a whole open window after a stall (a starved host, a congested bus, a
+    // full buffer under the paper's window) would double the load on what stalled (a false failover over NATS).
     this.cwndBytes = this.params.mssBytes;
   }
 

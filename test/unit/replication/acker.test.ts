@@ -32,6 +32,7 @@ const TIMER_HANDOVER = 'acker.handover';
 
 interface Setup {
   readonly specBufferBytes?: number;
+  readonly specWindow?: AckerOptions['specWindow'];
   readonly chunkBytes?: number;
   readonly clientWscale?: number | undefined;
   readonly guestWscale?: number | undefined;
@@ -102,6 +103,7 @@ const ackerOptions = (setup: Setup = {}, mode: 'spec' | 'remus' = 'spec'): Acker
   statusIntervalUs: STATUS_INTERVAL_US,
   tcp: defaultTcpOptions({ mssBytes: MSS }),
   specBufferBytes: setup.specBufferBytes ?? 64 * 1024,
+  specWindow: setup.specWindow ?? 'buffer',
   chunkBytes: setup.chunkBytes ?? 4096,
   recordDigests: false,
   ...(setup.plantedBug === undefined ? {} : { plantedBug: setup.plantedBug }),
@@ -201,6 +203,26 @@ describe('AckerCore, spec mode', () => {
     // What fits is taken.
     expect(specAcks(h.guest(1, D + 2000, 500))[0]!.ack).toBe(D + 2500);
     expect(h.acker.stats.specBufferBytesMax).toBe(2500);
+  });
+
+  it("under the paper's window, advertises the client's window whatever the buffer holds", () => {
+    const h = connected({ specBufferBytes: 8000, specWindow: 'client' });
+    const [ack] = specAcks(h.guest(1, D, 6000));
+    expect(ack!.window).toBe(CLIENT_WINDOW);
+    expect(ack!.ack).toBe(D + 6000);
+  });
+
+  it("under the paper's window, drops a segment that does not fit without an ACK, and takes it once there is room", () => {
+    const h = connected({ specBufferBytes: 2500, specWindow: 'client' });
+    h.guest(1, D, 2000);
+    expect(specAcks(h.guest(1, D + 2000, 1000))).toEqual([]);
+    expect(specAcks(h.guest(1, D + 3000, 1000))).toEqual([]); // behind the dropped one: no duplicate ACK either
+    expect(h.acker.stats.segmentsRefused).toBe(2);
+    expect(h.acker.specBufferBytes).toBe(2000);
+    h.epochEnd(1);
+    h.commit(1);
+    h.clientAck(D + 2000); // the client has the epoch: the buffer is free again
+    expect(specAcks(h.guest(2, D + 2000, 1000))[0]!.ack).toBe(D + 3000);
   });
 
   it('refuses and counts a segment that leaves a gap (an earlier one was lost)', () => {

@@ -119,6 +119,7 @@ describe('acker: repeated and late EpochEnds', () => {
       statusIntervalUs: STATUS_INTERVAL_US,
       tcp: defaultTcpOptions({ mssBytes: 1000 }),
       specBufferBytes: 64 * 1024,
+      specWindow: 'buffer',
       chunkBytes: 4096,
       recordDigests: false,
     });
