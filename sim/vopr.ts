@@ -68,7 +68,8 @@ export function voprScenario(seed: number): VoprScenario {
     link: { bandwidthBitsPerSec: pick([20e6, 50e6, 100e6, 200e6]), rttMs: pick([1, 2, 5, 20]), lossRate: pick([0, 0, 0.001, 0.005]) },
     guest: { memoryBytes: 4 * 1024 * 1024, appDirtyPagesPerSec: 500 },
     tcp: { sndBufBytes: 512 * 1024, rcvBufBytes: 1024 * 1024 },
-    buffers: { specBufferBytes: 2 * 1024 * 1024, heldBytesMax: 4 * 1024 * 1024 },
+    // Both speculative designs; from a stream of its own, so the other draws of a seed stay what they were.
+    buffers: { specBufferBytes: 2 * 1024 * 1024, heldBytesMax: 4 * 1024 * 1024, specWindow: rng.fork('spec-window').chance(0.5) ? 'client' : 'buffer' },
     checkpoint: { chunkBytes: 64 * 1024 },
   });
   const clocks = skewedClocks(rng.fork('clocks'), [...topologyOf(config).hosts, 'failover', 'client'], config.failover.clockSkewMs, END_MS);

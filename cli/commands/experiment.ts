@@ -102,7 +102,7 @@ const EXPERIMENT_FLAG_FOR_PATH: Record<string, string> = { ...FLAG_FOR_PATH, mod
 
 /** Validates one point's config; the error names the point and the flag. */
 function pointConfig(flags: ExperimentFlags, swept: readonly SweptOption[], key: PointKey): RunConfig {
-  const overrides = Object.fromEntries(swept.map((o) => [o.attribute, key.variant[o.flag]]));
+  const overrides = Object.fromEntries(swept.filter((o) => o.flag in key.variant).map((o) => [o.attribute, key.variant[o.flag]]));
   const input = scenarioConfig({ ...flags, ...overrides, workload: key.workload }, { mode: key.mode, epochMs: key.epochMs ?? 0, rttMs: key.rttMs, seed: key.seed });
   // Native has no epoch: leave the schema's default rather than borrow one of the sweep's.
   if (key.epochMs === null) delete input.epochMs;
@@ -126,7 +126,7 @@ function formatRows(rows: readonly ExperimentRow[], swept: readonly SweptOption[
     head: ['mode', 'workload', 'epoch ms', 'rtt ms', ...swept.map((o) => o.flag), 'goodput Mbit/s', 'x native', 'lat p50 ms', 'lat p99 ms', 'checkpoints', 'verified'],
   });
   for (const { point, result: r, goodputRatioToNative } of rows) {
-    table.push([point.mode, point.workload, point.epochMs ?? '-', point.rttMs, ...swept.map((o) => String(point.variant[o.flag])), mbps(r.goodputBitsPerSec), goodputRatioToNative === null ? '-' : goodputRatioToNative.toFixed(2), ms(r.latencyMsP50), ms(r.latencyMsP99), r.checkpoints, r.streamVerified ? 'yes' : 'NO']);
+    table.push([point.mode, point.workload, point.epochMs ?? '-', point.rttMs, ...swept.map((o) => String(point.variant[o.flag] ?? '-')), mbps(r.goodputBitsPerSec), goodputRatioToNative === null ? '-' : goodputRatioToNative.toFixed(2), ms(r.latencyMsP50), ms(r.latencyMsP99), r.checkpoints, r.streamVerified ? 'yes' : 'NO']);
   }
   return table.toString();
 }

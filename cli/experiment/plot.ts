@@ -109,9 +109,12 @@ export function latencySpec(rows: readonly ExperimentRow[], epochsMs: readonly n
  */
 export function sweepSpec(rows: readonly ExperimentRow[], flag: string): TopLevelSpec {
   const workload: WorkloadKind = rows.some((r) => r.point.workload === 'bulk') ? 'bulk' : 'rr';
-  const data = rows
-    .filter((r) => r.point.workload === workload && r.result.goodputBitsPerSec > 0)
-    .map((r) => ({ mode: r.point.mode, series: r.point.epochMs === null ? r.point.mode : `${r.point.mode}, ${r.point.epochMs} ms`, x: r.point.variant[flag]!, value: r.result.goodputBitsPerSec / BITS_PER_MBIT }));
+  const plotted = rows.filter((r) => r.point.workload === workload && r.result.goodputBitsPerSec > 0);
+  const values = [...new Set(plotted.flatMap((r) => (flag in r.point.variant ? [r.point.variant[flag]!] : [])))];
+  // A mode the option does not change ran once: it is the same at every value.
+  const data = plotted.flatMap((r) =>
+    (flag in r.point.variant ? [r.point.variant[flag]!] : values).map((x) => ({ mode: r.point.mode, series: r.point.epochMs === null ? r.point.mode : `${r.point.mode}, ${r.point.epochMs} ms`, x, value: r.result.goodputBitsPerSec / BITS_PER_MBIT })),
+  );
   const numeric = data.every((d) => typeof d.x === 'number');
   const series = [...new Set(data.map((d) => d.series))];
   const modes = MODES.filter((m) => data.some((d) => d.mode === m));

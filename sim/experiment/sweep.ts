@@ -1,4 +1,4 @@
-import { MODES, type Mode, type RunConfig } from '../../lib/config/run-config.js';
+import { isSpeculative, MODES, type Mode, type RunConfig } from '../../lib/config/run-config.js';
 import { assert } from '../../lib/assert.js';
 import type { RunResult } from '../../lib/results/run-result.js';
 
@@ -21,6 +21,15 @@ export interface SweepSpec {
   seed: number;
   /** None or one `{}`: every point takes the scenario's options as given. */
   variants?: readonly Variant[];
+}
+
+/** Scenario options (by flag) that change only the speculative modes: the others run once whatever their value. */
+export const SPECULATIVE_ONLY_FLAGS: ReadonlySet<string> = new Set(['spec-window', 'spec-buffer-bytes']);
+
+/** The part of a variant that can change what `mode` does. */
+export function variantFor(mode: Mode, variant: Variant): Variant {
+  if (isSpeculative(mode)) return variant;
+  return Object.fromEntries(Object.entries(variant).filter(([flag]) => !SPECULATIVE_ONLY_FLAGS.has(flag)));
 }
 
 /** What distinguishes one point of a sweep; `epochMs` is null for native, which has no epoch. */
@@ -57,13 +66,18 @@ export function expandSweep(spec: SweepSpec, configFor: (key: PointKey) => RunCo
   const modes = MODES.filter((m) => spec.modes.includes(m));
   const variants = spec.variants === undefined || spec.variants.length === 0 ? [{}] : spec.variants;
   const points: SweepPoint[] = [];
+  const seen = new Set<string>();
   for (const workload of spec.workloads) {
     for (const rttMs of spec.rttsMs) {
-      for (const variant of variants) {
+      for (const swept of variants) {
         for (const mode of modes) {
+          const variant = variantFor(mode, swept);
           const epochs: readonly (number | null)[] = mode === 'native' ? [null] : spec.epochsMs;
           for (const epochMs of epochs) {
             const key: PointKey = { mode, workload, epochMs, rttMs, seed: spec.seed, variant };
+            const id = JSON.stringify([mode, workload, epochMs, rttMs, variant]);
+            if (seen.has(id)) continue; // an option this mode ignores: one run serves every value
+            seen.add(id);
             points.push({ ...key, index: points.length, config: configFor(key) });
           }
         }
@@ -80,7 +94,7 @@ export function describePoint(p: PointKey): string {
   return `${p.mode} ${p.workload}${epoch} rtt=${p.rttMs}ms${variant} seed=${p.seed}`;
 }
 
-const ratioKey = (p: PointKey) => `${p.workload}/${p.rttMs}/${JSON.stringify(p.variant)}`;
+const ratioKey = (p: PointKey) => `${p.workload}/${p.rttMs}/${JSON.stringify(variantFor('native', p.variant))}`;
 const RATIO_DECIMALS = 4;
 
 /** Pairs results with their points (same order) and computes goodput ratios to native. */
