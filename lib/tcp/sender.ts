@@ -426,7 +426,7 @@ export class TcpSender {
       const before = this.#prrOutBytes;
       const lost = this.#nextHole(false);
       if (lost !== null) this.#resend(lost, nowUs);
-      else if (!this.#sendNext(this.sndUna + this.sndWnd, nowUs)) {
+      else if (!this.#sendNext(true, nowUs)) {
         const other = this.#nextHole(true);
         if (other === null) break;
         this.#resend(other, nowUs);
@@ -458,7 +458,7 @@ export class TcpSender {
       this.#lastSendUs = nowUs;
     }
     if (this.#inRecovery && this.sackEnabled) this.#sendInSackRecovery(nowUs);
-    else while (this.#sendNext(this.#windowLimit(), nowUs));
+    else while (this.#sendNext(false, nowUs));
     // Data waits and nothing is in flight to bring an ACK: only the persist timer can move things on.
     if (this.sndNxt < this.host.dataEndSeq() && this.sndUna === this.sndMax && this.#persistAtUs === null) this.#armPersist(nowUs);
   }
@@ -476,10 +476,11 @@ export class TcpSender {
 
   /**
    * Sends the segment at sndNxt (new data, or go-back-N after a timeout,
-   * skipping what the peer SACKed) if it fits below `limit`, or the FIN;
+   * skipping what the peer SACKed) if the windows let it out (in SACK
+   * recovery, where PRR decides how much, only the peer's), or the FIN;
    * returns whether data went and another may follow.
    */
-  #sendNext(limit: number, nowUs: number): boolean {
+  #sendNext(inSackRecovery: boolean, nowUs: number): boolean {
     this.#lastSentBytes = 0;
     const mss = this.mssBytes;
     const dataEnd = this.host.dataEndSeq();
@@ -487,6 +488,8 @@ export class TcpSender {
       const sackedEnd = this.#scoreboard.sackedRangeEnd(this.sndNxt);
       if (sackedEnd !== null) this.sndNxt = sackedEnd;
     }
+    // After the skip: the SACKed bytes below sndNxt have left the network and do not count against cwnd.
+    const limit = inSackRecovery ? this.sndUna + this.sndWnd : this.#windowLimit();
     if (this.sndNxt < dataEnd) {
       const pending = dataEnd - this.sndNxt;
       const holeEnd = this.sndNxt < this.sndMax && this.sackEnabled ? (this.#scoreboard.holeFrom(this.sndNxt)?.end ?? dataEnd) : dataEnd;

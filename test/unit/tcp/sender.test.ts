@@ -45,3 +45,27 @@ describe('TcpSender with a small window', () => {
     expect(timers.get(s.persistTimer)).toBeDefined();
   });
 });
+
+describe('TcpSender with SACK after a timeout', () => {
+  it('does not count SACKed bytes it skips against cwnd: one segment of window still sends a whole segment (vopr seed 657)', () => {
+    // A short segment, then two full ones; the peer SACKs the short one, its cumulative ACK is lost, the timer fires.
+    let dataEnd = 1 + 500;
+    const { s, sent, timers } = sender(() => dataEnd);
+    s.sackEnabled = true;
+    s.initWindow(64 * MSS, 0);
+    s.trySend(0);
+    dataEnd += 2 * MSS;
+    s.trySend(0);
+    expect(sent).toEqual([
+      { seq: 1, len: 500 },
+      { seq: 501, len: MSS },
+      { seq: 1501, len: MSS },
+    ]);
+    s.onAck({ seq: 1, ack: 1, windowBytes: 64 * MSS, carriesData: false, rttSampleUs: null, sackBlocks: [1, 501] }, 1000);
+    sent.length = 0;
+    s.onRto(timers.get(s.rtoTimer)!);
+    // cwnd is one segment: go-back-N skips the SACKed 500 bytes and sends the next segment whole, not 500 bytes of it
+    // (which silly-window avoidance would hold back, at every timeout, for ever).
+    expect(sent).toEqual([{ seq: 501, len: MSS }]);
+  });
+});
