@@ -19,7 +19,7 @@ const APP_TICK_US = 1000;
 /** Bytes the application changes in a page it dirties (a counter, a record). */
 const APP_WRITE_BYTES = 64;
 /** Inputs queued while paused; beyond it a paused NIC drops (TCP recovers). */
-const PAUSED_INBOX_MAX = 65_536;
+export const PAUSED_INBOX_MAX = 65_536;
 
 const TIMER_APP = 'app.dirty';
 /** The end of a pause: the checkpoint's copy into the staging buffer is done. */

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { decodeBatch, encodeBatch, MAX_BATCH_MESSAGES } from '../../../lib/codec/batch.js';
+import { DecodeError } from '../../../lib/errors.js';
+import { subjects } from '../../../lib/codec/subjects.js';
+import { runConfigSchema } from '../../../lib/config/run-config.js';
+import type { EpochBarrier } from '../../../lib/codec/messages.js';
+import { LinkGate } from '../../../lib/runtime/nats/link-gate.js';
+import { GuestCore } from '../../../services/guest/core.js';
+import { guestOptionsFromConfig } from '../../../services/guest/options-from-config.js';
+import { PAUSED_INBOX_MAX } from '../../../services/guest/vm.js';
+import { activate, assignment } from '../support/supervision.js';
+import { message, segment, timer, VM } from './support.js';
+
+/** Each bounded queue driven to its bound: what happens there is what its documentation says. */
+
+const s = subjects(VM);
+const HOST = 'host-a';
+const hs = s.host(HOST);
+
+describe('a bus batch holds at most MAX_BATCH_MESSAGES messages', () => {
+  const parts = (n: number) => Array.from({ length: n }, (_, i) => Uint8Array.of(i & 0xff));
+
+  it('decodes a batch of exactly the bound', () => {
+    expect(decodeBatch(encodeBatch(parts(MAX_BATCH_MESSAGES)))).toHaveLength(MAX_BATCH_MESSAGES);
+  });
+
+  it('refuses one more as malformed input (DecodeError), whatever its size', () => {
+    expect(() => decodeBatch(encodeBatch(parts(MAX_BATCH_MESSAGES + 1)))).toThrow(DecodeError);
+  });
+});
+
+describe('a link gate holds at most maxPending messages', () => {
+  it('drops and counts what arrives beyond the bound, delivers what it held in order, then takes messages again', async () => {
+    const MAX = 50;
+    let nowUs = 0;
+    const clock = { nowUs: () => nowUs, toUnixUs: (r: number) => r };
+    const delivered: number[] = [];
+    const gate = new LinkGate({ transit: (_msg, atUs) => atUs + 1_000 }, MAX, clock, (_subject, msg) => delivered.push((msg as { seq: number }).seq));
+    for (let i = 0; i < MAX + 7; i++) gate.offer('x', segment({ seq: i }));
+    expect(gate.pending).toBe(MAX);
+    expect(gate.counters.overflowDrops).toBe(7);
+    nowUs = 2_000; // the link delay has passed: the next poll hands everything on
+    for (let i = 0; i < 20 && delivered.length < MAX; i++) await new Promise((r) => setTimeout(r, 2));
+    expect(delivered).toEqual(Array.from({ length: MAX }, (_, i) => i));
+    gate.offer('x', segment({ seq: 1_000 }));
+    expect(gate.counters.accepted).toBe(MAX + 1);
+    gate.stop();
+  });
+});
+
+describe('a paused guest queues at most PAUSED_INBOX_MAX inputs', () => {
+  it('drops and counts messages beyond the bound, keeps its timers, and runs on after the resume', () => {
+    const config = runConfigSchema.parse({ mode: 'spec', seed: 3, guest: { memoryBytes: 1024 * 1024, appDirtyPagesPerSec: 2000 }, tcp: { sndBufBytes: 64 * 1024 } });
+    const g = new GuestCore(guestOptionsFromConfig(config, HOST));
+    activate(g, assignment(VM, HOST, 'primary', 1), { assign: hs.assign('guest') }, 0);
+    const barrier: EpochBarrier = { type: 'epochBarrier', vmId: VM, term: 1, epoch: 1, base: false, stagedSources: 0, joinSeq: 0 };
+    g.handle(message(hs.epoch, barrier), 1_000);
+    const vm = g.vm!;
+    expect(vm.paused).toBe(true);
+    // Segments for a connection the guest does not have: it would ignore them anyway once it runs.
+    for (let i = 0; i < PAUSED_INBOX_MAX + 3; i++) g.handle(message(hs.rx, segment({ term: 1, seq: i, connId: 99 })), 1_001);
+    expect(vm.stats.inputsDroppedWhilePaused).toBe(3);
+    // Timers are not messages: one due while paused still waits for the resume rather than being lost.
+    g.handle(timer('app.dirty'), 1_002);
+    expect(vm.stats.inputsDroppedWhilePaused).toBe(3);
+    g.handle(timer('guest.resume'), 10_000);
+    expect(vm.paused).toBe(false);
+  });
+});
