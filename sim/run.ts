@@ -6,12 +6,11 @@ import type { RunTimeline } from '../lib/results/timeline.js';
 import { msToUs, US_PER_MS, US_PER_S } from '../lib/units.js';
 import { CheckpointerCore } from '../services/checkpointer/core.js';
 import type { PrimaryCheckpointer } from '../services/checkpointer/primary.js';
-import { GuestCore } from '../services/guest/core.js';
+import { GuestCore, type VmTotals } from '../services/guest/core.js';
 import { AckerCore } from '../services/acker/core.js';
 import { NetbufferCore } from '../services/netbuffer/core.js';
 import { TIMELINE_BIN_US } from '../services/client/options-from-config.js';
 import type { FailoverStats } from '../services/failover/core.js';
-import type { GuestVm } from '../services/guest/vm.js';
 import { buildWorld, goodputBitsPerSec, runWorld, type World, type WorldHooks } from './world.js';
 
 const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
@@ -51,7 +50,7 @@ export function timelineOf(world: World): RunTimeline {
 }
 
 /** Every guest VM that ran, on any host and in any role (a promotion runs the backup's image as a new one). */
-export function guestVmsOf(world: World): GuestVm[] {
+export function guestVmsOf(world: World): VmTotals[] {
   if (world.nativeGuest !== null) return world.nativeGuest.history.vms;
   return [...world.hosts.values()].flatMap((h) => [...h.retired.filter((c) => c instanceof GuestCore), h.services.guest].flatMap((g) => g.history.vms));
 }

@@ -4,8 +4,22 @@ import type { HostSubjects } from '../../lib/codec/subjects.js';
 import { Rng } from '../../lib/rng.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { AssignmentTracker, ignoresAssignment, STATUS_TIMER } from '../../lib/supervision/index.js';
-import { StandbyImage } from './standby.js';
-import { GuestVm, type GuestVmOptions } from './vm.js';
+import type { TcpStats } from '../../lib/tcp/index.js';
+import type { CaptureStats } from './checkpoint-capture.js';
+import { StandbyImage, type BackupStats } from './standby.js';
+import { GuestVm, type GuestStats, type GuestVmOptions } from './vm.js';
+
+/** What the history keeps of a VM: its numbers (a live VM is one too; a dropped one no longer holds its memory). */
+export interface VmTotals {
+  readonly stats: GuestStats;
+  readonly tcp: { readonly stats: TcpStats };
+  readonly capture: { readonly stats: CaptureStats } | null;
+}
+
+/** What the history keeps of a standby image: its numbers. */
+export interface StandbyTotals {
+  readonly stats: BackupStats;
+}
 
 const TIMER_RESTORE = 'guest.restore';
 
@@ -74,8 +88,12 @@ export class GuestCore implements Core {
   #ready = false;
   #reportedEpoch = -1;
   #reportedSynced = false;
-  /** Every VM and standby image this service ran, for totals and checks. */
-  readonly history: { vms: GuestVm[]; standbys: StandbyImage[] } = { vms: [], standbys: [] };
+  /**
+   * Every VM and standby image this service ran, for totals and checks: the
+   * live ones as they are, the dropped ones as their numbers only, so that a
+   * long-running guest does not keep an image (memoryBytes) per role change.
+   */
+  readonly history: { vms: VmTotals[]; standbys: StandbyTotals[] } = { vms: [], standbys: [] };
 
   constructor(readonly options: GuestCoreOptions) {
     const sup = options.supervision;
@@ -233,6 +251,7 @@ export class GuestCore implements Core {
           this.#drop(out);
           this.#vm = this.#newVm(this.options.vm);
         }
+        if (this.#frozen !== null) retire(this.history.standbys, this.#frozen, { stats: this.#frozen.stats });
         this.#frozen = null;
         this.#handover = null;
         this.subscriptions = [...this.#idleSubscriptions, this.options.vm.rxSubject, sup.subjects.epoch];
@@ -281,6 +300,8 @@ export class GuestCore implements Core {
   /** Forgets the VM and any image (a crash of the VM, or a new role from nothing). */
   #drop(out: Effect[]): void {
     if (this.#vm !== null) for (const name of this.#vm.timerNames()) out.push({ kind: 'cancelTimer', name });
+    if (this.#vm !== null) retire(this.history.vms, this.#vm, { stats: this.#vm.stats, tcp: { stats: this.#vm.tcp.stats }, capture: this.#vm.capture === null ? null : { stats: this.#vm.capture.stats } });
+    for (const image of [this.#standby, this.#frozen]) if (image !== null) retire(this.history.standbys, image, { stats: image.stats });
     this.#vm = null;
     this.#standby = null;
     this.#frozen = null;
@@ -288,4 +309,11 @@ export class GuestCore implements Core {
     this.#ready = false;
     out.push({ kind: 'cancelTimer', name: TIMER_RESTORE });
   }
+}
+
+/** Replaces a dropped VM or image in the history by its numbers. */
+function retire<T>(history: T[], live: T, totals: T): void {
+  const at = history.lastIndexOf(live);
+  assert(at >= 0, 'a VM or image missing from the history');
+  history[at] = totals;
 }

@@ -6,6 +6,8 @@ import { runConfigSchema } from '../../../lib/config/run-config.js';
 import type { EpochBarrier } from '../../../lib/codec/messages.js';
 import { LinkGate } from '../../../lib/runtime/nats/link-gate.js';
 import { GuestCore } from '../../../services/guest/core.js';
+import { StandbyImage } from '../../../services/guest/standby.js';
+import { GuestVm } from '../../../services/guest/vm.js';
 import { guestOptionsFromConfig } from '../../../services/guest/options-from-config.js';
 import { PAUSED_INBOX_MAX } from '../../../services/guest/vm.js';
 import { activate, assignment } from '../support/supervision.js';
@@ -65,5 +67,30 @@ describe('a paused guest queues at most PAUSED_INBOX_MAX inputs', () => {
     expect(vm.stats.inputsDroppedWhilePaused).toBe(3);
     g.handle(timer('guest.resume'), 10_000);
     expect(vm.paused).toBe(false);
+  });
+});
+
+describe('a guest that changes roles keeps the numbers of what it dropped, not the images', () => {
+  it('holds at most one VM and one standby image whatever the number of role changes, and every one is counted', () => {
+    const config = runConfigSchema.parse({ mode: 'spec', seed: 3, guest: { memoryBytes: 1024 * 1024, appDirtyPagesPerSec: 2000 }, tcp: { sndBufBytes: 64 * 1024 } });
+    const g = new GuestCore(guestOptionsFromConfig(config, HOST));
+    const CYCLES = 6;
+    let seq = 0;
+    const assign = (role: 'primary' | 'backup' | 'spare', atUs: number) => g.handle(message(hs.assign('guest'), assignment(VM, HOST, role, 1, { seq: ++seq })), atUs);
+    activate(g, assignment(VM, HOST, 'spare', 1, { seq: ++seq }), { assign: hs.assign('guest') }, 0);
+    for (let i = 0; i < CYCLES; i++) {
+      assign('backup', 1_000 * (3 * i + 1));
+      assign('spare', 1_000 * (3 * i + 2));
+      assign('primary', 1_000 * (3 * i + 3));
+      g.handle(timer('app.dirty'), 1_000 * (3 * i + 3) + 1);
+      assign('spare', 1_000 * (3 * i + 3) + 2);
+    }
+    assign('primary', 100_000);
+    expect(g.history.standbys).toHaveLength(CYCLES);
+    expect(g.history.vms).toHaveLength(CYCLES + 1);
+    expect(g.history.standbys.filter((x) => x instanceof StandbyImage)).toHaveLength(0);
+    expect(g.history.vms.filter((x) => x instanceof GuestVm)).toEqual([g.vm]);
+    // The numbers of dropped VMs stay: each ran its application.
+    expect(g.history.vms.every((vm) => vm.stats.bytesWritten >= 0 && vm.tcp.stats.segmentsSent >= 0)).toBe(true);
   });
 });
