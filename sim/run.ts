@@ -5,7 +5,7 @@ import type { SenderStats } from '../lib/tcp/sender.js';
 import type { RunTimeline } from '../lib/results/timeline.js';
 import { msToUs, US_PER_MS, US_PER_S } from '../lib/units.js';
 import { CheckpointerCore } from '../services/checkpointer/core.js';
-import type { PrimaryCheckpointer } from '../services/checkpointer/primary.js';
+import type { PrimaryStats } from '../services/checkpointer/primary.js';
 import { GuestCore, type VmTotals } from '../services/guest/core.js';
 import { AckerCore } from '../services/acker/core.js';
 import { NetbufferCore } from '../services/netbuffer/core.js';
@@ -55,8 +55,8 @@ export function guestVmsOf(world: World): VmTotals[] {
   return [...world.hosts.values()].flatMap((h) => [...h.retired.filter((c) => c instanceof GuestCore), h.services.guest].flatMap((g) => g.history.vms));
 }
 
-/** Every primary checkpointer that ran (one per host and term). */
-export function checkpointersOf(world: World): PrimaryCheckpointer[] {
+/** The numbers of every primary checkpointer that ran (one per host and term). */
+export function checkpointersOf(world: World): { readonly stats: PrimaryStats }[] {
   return [...world.hosts.values()].flatMap((h) => [...h.retired.filter((c) => c instanceof CheckpointerCore), h.services.checkpointer].flatMap((c) => c.history));
 }
 

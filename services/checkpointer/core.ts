@@ -1,3 +1,4 @@
+import { assert } from '../../lib/assert.js';
 import type { AssignedRole, Assignment } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
@@ -27,8 +28,8 @@ export class CheckpointerCore implements Core {
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole = 'spare';
   #primary: PrimaryCheckpointer | null = null;
-  /** Every primary term it ran, for totals. */
-  readonly history: PrimaryCheckpointer[] = [];
+  /** Every primary term it ran, for totals: the live one as it is, the ended ones as their numbers (no staged checkpoint data). */
+  readonly history: { readonly stats: PrimaryStats }[] = [];
   #reportedEpoch = -1;
 
   constructor(readonly options: CheckpointerOptions) {
@@ -119,6 +120,9 @@ export class CheckpointerCore implements Core {
 
   #stop(out: Effect[]): void {
     if (this.#primary === null) return;
+    const ended = this.history.lastIndexOf(this.#primary);
+    assert(ended >= 0, 'a primary term missing from the history');
+    this.history[ended] = { stats: this.#primary.stats };
     this.#primary = null;
     for (const name of PRIMARY_TIMERS) out.push({ kind: 'cancelTimer', name });
     this.subscriptions = this.#idleSubscriptions;

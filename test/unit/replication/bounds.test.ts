@@ -5,6 +5,9 @@ import { subjects } from '../../../lib/codec/subjects.js';
 import { runConfigSchema } from '../../../lib/config/run-config.js';
 import type { EpochBarrier } from '../../../lib/codec/messages.js';
 import { LinkGate } from '../../../lib/runtime/nats/link-gate.js';
+import { CheckpointerCore } from '../../../services/checkpointer/core.js';
+import { checkpointerOptionsFromConfig } from '../../../services/checkpointer/options-from-config.js';
+import { PrimaryCheckpointer } from '../../../services/checkpointer/primary.js';
 import { GuestCore } from '../../../services/guest/core.js';
 import { StandbyImage } from '../../../services/guest/standby.js';
 import { GuestVm } from '../../../services/guest/vm.js';
@@ -92,5 +95,21 @@ describe('a guest that changes roles keeps the numbers of what it dropped, not t
     expect(g.history.vms.filter((x) => x instanceof GuestVm)).toEqual([g.vm]);
     // The numbers of dropped VMs stay: each ran its application.
     expect(g.history.vms.every((vm) => vm.stats.bytesWritten >= 0 && vm.tcp.stats.segmentsSent >= 0)).toBe(true);
+  });
+});
+
+describe('a checkpointer keeps the numbers of the primary terms it ended, not their staged data', () => {
+  it('holds one live primary side whatever the number of terms, and counts every term', () => {
+    const config = runConfigSchema.parse({ mode: 'spec', seed: 3 });
+    const c = new CheckpointerCore(checkpointerOptionsFromConfig(config, HOST));
+    let seq = 0;
+    activate(c, assignment(VM, HOST, 'spare', 1, { seq: ++seq }), { assign: hs.assign('checkpointer') }, 0);
+    const TERMS = 5;
+    for (let term = 1; term <= TERMS; term++) {
+      c.handle(message(hs.assign('checkpointer'), assignment(VM, HOST, 'primary', term, { seq: ++seq, peerHost: 'host-b' })), 1_000 * term);
+      if (term < TERMS) c.handle(message(hs.assign('checkpointer'), assignment(VM, HOST, 'spare', term, { seq: ++seq })), 1_000 * term + 500);
+    }
+    expect(c.history).toHaveLength(TERMS);
+    expect(c.history.filter((p) => p instanceof PrimaryCheckpointer)).toEqual([c.primary]);
   });
 });
