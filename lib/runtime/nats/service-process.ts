@@ -19,6 +19,7 @@ import { DEFAULT_TRACE_SAMPLE_RATE, tracingOptionsFromConfig } from '../../traci
 import { createLogger, type Logger } from './logger.js';
 import { BATCH_MAX_BYTES, NatsShell, type InboundLink, type ShellCounters } from './shell.js';
 import { drainOnSignals } from './signals.js';
+import { ProcessStats } from './process-stats.js';
 
 /** One service core for one VM, as a process runs it. */
 export interface ServiceInstance {
@@ -252,10 +253,13 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us), instance.role ? { 'specula.role': instance.role() } : {}), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
       });
     });
+    const processStats = new ProcessStats();
     const publishReports = (final: boolean) => {
       if (nc.isClosed()) return;
+      // One reading per round of reports: every VM's report of this process carries the same.
+      const processReading = processStats.read();
       instances.forEach(({ config, instance }, i) => {
-        const msg: ServiceReport = { type: 'serviceReport', vmId: config.vmId, host: host ?? '', service: def.name, incarnation, atUs: wall.nowUs(), final, statsJson: JSON.stringify({ ...instance.report(), shell: shells[i]!.counters }) };
+        const msg: ServiceReport = { type: 'serviceReport', vmId: config.vmId, host: host ?? '', service: def.name, incarnation, atUs: wall.nowUs(), final, statsJson: JSON.stringify({ ...instance.report(), shell: shells[i]!.counters, process: processReading }) };
         try {
           nc.publish(subjects(config.vmId).report, encode(msg));
         } catch {
@@ -270,6 +274,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         reason = why;
         await Promise.all(shells.map((sh) => sh.stop(why)));
         publishReports(true);
+        processStats.stop();
         await Promise.all([nc, controlConnection].map((c) => drainWithin(c, DRAIN_TIMEOUT_MS)));
       })();
       return stopping;

@@ -1,0 +1,44 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+
+/** A service process's memory and event-loop lag, as its reports carry them. */
+export interface ProcessReading {
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  /** Event-loop delay since the previous reading: p99 and max, ms (0 when nothing was sampled). */
+  readonly eventLoopLagMsP99: number;
+  readonly eventLoopLagMsMax: number;
+}
+
+const NS_PER_MS = 1e6;
+/** Sampling resolution of the event-loop delay histogram, ms. */
+const LAG_RESOLUTION_MS = 10;
+
+/**
+ * Reads this process's resident memory and event-loop lag for its reports,
+ * so an operator (`specula status`) and a soak see them over time. Each
+ * reading covers the time since the previous one.
+ */
+export class ProcessStats {
+  readonly #lag: IntervalHistogram = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+
+  constructor() {
+    this.#lag.enable();
+  }
+
+  read(): ProcessReading {
+    const memory = process.memoryUsage();
+    const sampled = this.#lag.count > 0;
+    const reading = {
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      eventLoopLagMsP99: sampled ? this.#lag.percentile(99) / NS_PER_MS : 0,
+      eventLoopLagMsMax: sampled ? this.#lag.max / NS_PER_MS : 0,
+    };
+    this.#lag.reset();
+    return reading;
+  }
+
+  stop(): void {
+    this.#lag.disable();
+  }
+}
