@@ -201,16 +201,12 @@ export function experimentCommand(): Command {
     await writeFile(written[0]![1], JSON.stringify(report, null, 2) + '\n');
     // vega is loaded only when plots are drawn: every command (a health probe too) starts through this module.
     const { goodputSpec, latencySpec, renderSvg, sweepSpec } = await import('../experiment/plot.js');
-    // Against a swept option, the epochs' plots would mix its values: one plot over the option instead (none over two).
-    const plots: [string, ReturnType<typeof latencySpec>][] =
-      swept.length === 0
-        ? [
-            ['experiment-goodput.svg', goodputSpec(rows, spec.epochsMs)],
-            ['experiment-latency.svg', latencySpec(rows, spec.epochsMs)],
-          ]
-        : swept.length === 1
-          ? [[`experiment-${swept[0]!.flag}.svg`, sweepSpec(rows, swept[0]!.flag)]]
-          : [];
+    // The epochs' plots, a line per mode and swept value; and against one swept option, a plot over it too (none over two).
+    const plots: [string, ReturnType<typeof latencySpec>][] = [
+      ['experiment-goodput.svg', goodputSpec(rows, spec.epochsMs)],
+      ['experiment-latency.svg', latencySpec(rows, spec.epochsMs)],
+      ...(swept.length === 1 ? [[`experiment-${swept[0]!.flag}.svg`, sweepSpec(rows, swept[0]!.flag)] as [string, ReturnType<typeof sweepSpec>]] : []),
+    ];
     for (const [name, plotSpec] of plots) {
       if (plotSpec === null) continue;
       const file = resolve(outDir, name);

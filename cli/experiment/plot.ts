@@ -9,6 +9,7 @@ import type { ExperimentRow, WorkloadKind } from '../../sim/experiment/sweep.js'
  */
 
 interface PlotDatum {
+  /** The series: the mode, and the swept options' values when the sweep has any ("spec, spec-window=client"). */
   mode: string;
   rttMs: number;
   epochMs: number;
@@ -44,13 +45,16 @@ function plotData(rows: readonly ExperimentRow[], workload: WorkloadKind, epochs
     if (v === null || v <= 0) continue;
     const epochs = row.point.epochMs === null ? epochsMs : [row.point.epochMs];
     const dodge = Math.pow(1 + MODE_DODGE, MODES.indexOf(row.point.mode) - (MODES.length - 1) / 2);
-    for (const epochMs of epochs) data.push({ mode: row.point.mode, rttMs: row.point.rttMs, epochMs: epochMs * dodge, value: v });
+    const series = [row.point.mode, ...Object.entries(row.point.variant).map(([flag, value]) => `${flag}=${value}`)].join(', ');
+    for (const epochMs of epochs) data.push({ mode: series, rttMs: row.point.rttMs, epochMs: epochMs * dodge, value: v });
   }
   return data;
 }
 
 function lineSpec(data: PlotDatum[], epochsMs: readonly number[], title: string, yTitle: string): TopLevelSpec {
-  const modes = MODES.filter((m) => data.some((d) => d.mode === m));
+  // Series in the order of their modes, then as they came; each keeps its mode's dash and point shape.
+  const baseMode = (series: string) => series.split(', ')[0]!;
+  const modes = [...new Set(data.map((d) => d.mode))].sort((a, b) => MODES.indexOf(baseMode(a) as (typeof MODES)[number]) - MODES.indexOf(baseMode(b) as (typeof MODES)[number]));
   const rtts = [...new Set(data.map((d) => d.rttMs))];
   const modeScale = { domain: modes };
   const layer = {
@@ -61,8 +65,8 @@ function lineSpec(data: PlotDatum[], epochsMs: readonly number[], title: string,
       // Log: remus (tens of Mbit/s) and spec (hundreds) on one readable axis; latencies from 1 to hundreds of ms likewise.
       y: { field: 'value', type: 'quantitative' as const, title: yTitle, scale: { type: 'log' as const } },
       color: { field: 'mode', type: 'nominal' as const, title: 'mode', sort: modes, scale: modeScale },
-      strokeDash: { field: 'mode', type: 'nominal' as const, sort: modes, scale: { domain: modes, range: modes.map((m) => MODE_DASH[m] ?? [1, 0]) } },
-      shape: { field: 'mode', type: 'nominal' as const, sort: modes, scale: { domain: modes, range: modes.map((m) => MODE_SHAPE[m] ?? 'circle') } },
+      strokeDash: { field: 'mode', type: 'nominal' as const, sort: modes, scale: { domain: modes, range: modes.map((m) => MODE_DASH[baseMode(m)] ?? [1, 0]) } },
+      shape: { field: 'mode', type: 'nominal' as const, sort: modes, scale: { domain: modes, range: modes.map((m) => MODE_SHAPE[baseMode(m)] ?? 'circle') } },
     },
     width: WIDTH_PX,
     height: HEIGHT_PX,

@@ -171,8 +171,9 @@ describe('specula experiment', () => {
       expect(result.config.tcp.congestionControl).toBe(result.variant.cc);
       if (result.mode === 'native') expect(result.goodputRatioToNative).toBe(1);
     }
-    // Two swept options: no plot over one of them.
-    expect(r.stdout).not.toContain('plot:');
+    // Two swept options: no plot over one of them; the epochs' plots, a line per mode and variant.
+    expect(r.stdout).not.toMatch(/plot: .*experiment-(queue-packets|cc)\.svg/);
+    expect(r.stdout).toMatch(/plot: .*experiment-goodput\.svg/);
     const one = cli(['--duration-s', String(SHORT_S), '--modes', 'native,spec', '--epochs-ms', '25', '--workloads', 'bulk', '--sweep', 'queue-packets=200,2000', '--out', join(scratch, 'sweep1')]);
     expect(one.status).toBe(0);
     const svg = readFileSync(join(scratch, 'sweep1', 'experiment-queue-packets.svg'), 'utf8');

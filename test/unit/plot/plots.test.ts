@@ -14,7 +14,7 @@ function rows(): ExperimentRow[] {
     for (const epochMs of mode === 'native' ? [null] : EPOCHS) {
       const goodput = mode === 'native' ? 940e6 : mode === 'remus' ? 100e6 / (epochMs! / 10) : 870e6;
       for (const workload of ['bulk', 'rr'] as const) {
-        out.push({ point: { mode, workload, epochMs, rttMs: 1 }, result: { goodputBitsPerSec: goodput, latencyMsP50: mode === 'native' ? 1.1 : epochMs! + 0.05 } } as unknown as ExperimentRow);
+        out.push({ point: { mode, workload, epochMs, rttMs: 1, variant: {} }, result: { goodputBitsPerSec: goodput, latencyMsP50: mode === 'native' ? 1.1 : epochMs! + 0.05 } } as unknown as ExperimentRow);
       }
     }
   }
