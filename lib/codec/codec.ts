@@ -1,11 +1,10 @@
 import { DecodeError } from '../errors.js';
 import './protobuf-numbers.js';
 import { specula } from './gen/specula.js';
-import { ASSIGNED_ROLES, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type AssignedRole, type CheckpointChunk, type FailoverStateName, type HostRole, type HostService, type ReportingService, type Segment, type WireMessage, type WireMessageType } from './messages.js';
+import { ASSIGNED_ROLES, NO_SACK_BLOCKS, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type AssignedRole, type CheckpointChunk, type FailoverStateName, type HostRole, type HostService, type ReportingService, type Segment, type WireMessage, type WireMessageType } from './messages.js';
 
 const pb = specula.v1;
 const EMPTY = new Uint8Array(0);
-const NO_SACK_BLOCKS: readonly number[] = Object.freeze([]);
 /** SACK blocks a segment may carry: four, as without the timestamp option (RFC 2018 §3). */
 const MAX_SACK_BLOCKS = 4;
 export const MAX_WINDOW_FIELD = 0xffff;

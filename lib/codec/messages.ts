@@ -39,6 +39,9 @@ export interface Segment {
   readonly speculative: boolean;
 }
 
+/** A segment without SACK blocks (shared: the empty list is never written to). */
+export const NO_SACK_BLOCKS: readonly number[] = Object.freeze([]);
+
 export interface EpochBarrier {
   readonly type: 'epochBarrier';
   readonly vmId: string;

@@ -1,5 +1,5 @@
 import { assert } from '../assert.js';
-import { TcpFlag, type Segment } from '../codec/messages.js';
+import { NO_SACK_BLOCKS, TcpFlag, type Segment } from '../codec/messages.js';
 import type { CongestionControl } from './congestion/index.js';
 import type { TcpOptions } from './options.js';
 import { AckDecision, TcpReceiver, windowScaleFor } from './receiver.js';
@@ -9,7 +9,6 @@ import { expectSnapshot, parseSnapshot, tcpEndpointSnapshotSchema, TCP_SNAPSHOT_
 import { TcpSender, type SenderHost, type SenderStats } from './sender.js';
 
 const EMPTY = new Uint8Array(0);
-const NO_SACK_BLOCKS: readonly number[] = Object.freeze([]);
 /** Timestamp option value for a clock reading: +1 so that 0 keeps meaning "no timestamp" at t = 0. */
 const tsOf = (nowUs: number): number => nowUs + 1;
 /** Initial send sequence number: fixed, so runs are deterministic. */

@@ -1,3 +1,4 @@
+import { NO_SACK_BLOCKS } from '../codec/messages.js';
 import { Reassembly } from './reassembly.js';
 import { expectSnapshot, MAX_SACK_BLOCKS, parseSnapshot, tcpReceiverSnapshotSchema, type TcpReceiverSnapshot } from './snapshot.js';
 
@@ -105,7 +106,7 @@ export class TcpReceiver {
 
   /** The SACK blocks for the next ACK, as flat [start, end) pairs: none unless SACK was negotiated. */
   sackBlocksToSend(): readonly number[] {
-    if (!this.sackEnabled || this.#sackBlocks.length === 0) return NO_BLOCKS;
+    if (!this.sackEnabled || this.#sackBlocks.length === 0) return NO_SACK_BLOCKS;
     return this.#sackBlocks.slice(0, 2 * MAX_SACK_BLOCKS_SENT);
   }
 
@@ -208,8 +209,6 @@ export class TcpReceiver {
     return this.unackedSegments >= 2 ? AckDecision.Now : AckDecision.Delay;
   }
 }
-
-const NO_BLOCKS: readonly number[] = Object.freeze([]);
 
 /** The smallest shift that lets `bufferBytes` fit the 16-bit window field. */
 export function windowScaleFor(bufferBytes: number): number {

@@ -401,7 +401,7 @@ export class TcpSender {
    */
   #pipe(): number {
     const una = this.sndUna;
-    const lostBelow = Math.max(una, this.#scoreboard.lostBelow(una, this.mssBytes));
+    const lostBelow = this.#scoreboard.lostBelow(una, this.mssBytes);
     const holesBelow = (seq: number): number => seq - una - this.#scoreboard.sackedBelow(seq);
     const pipe = this.sndMax - una - this.#scoreboard.sackedBytes - holesBelow(lostBelow) + holesBelow(Math.min(Math.max(this.#highRxt, una), lostBelow));
     assert(pipe >= 0, `negative pipe ${pipe}`);

@@ -2,7 +2,7 @@ import { assert } from '../../lib/assert.js';
 import { makeChunks, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { sha256 } from '../../lib/checkpoint/hash.js';
 import { encodeSpecDelta, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
-import { ChunkSource, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
+import { ChunkSource, NO_SACK_BLOCKS, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
 import { HeldBytesTracer } from '../../lib/tracing/held-bytes.js';
 import { RttSampler } from '../../lib/tcp/rtt-sampler.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
@@ -18,7 +18,6 @@ import type { SpecWindow } from '../../lib/config/run-config.js';
 import { HandoverReceiver, type Handover } from './handover.js';
 
 const EMPTY = new Uint8Array(0);
-const NO_SACK_BLOCKS: readonly number[] = Object.freeze([]);
 const TIMER_PREFIX = 'wire';
 const TIMER_HANDOVER = 'acker.handover';
 
