@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { BenchRecord } from './measure.js';
+import { baseCaptureCost } from './capture.bench.js';
 import { defaultSweep } from './experiment.bench.js';
 import { natsModes } from './nats-modes.bench.js';
 import { natsNativeVersusRaw } from './nats.bench.js';
@@ -12,7 +13,7 @@ import { natsTracingCost } from './nats-tracing.bench.js';
  * `npm run bench`: runs every benchmark, prints one line each with its target,
  * and writes bench/results/latest.json. Exit code 1 if a target is missed.
  */
-const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { simulator: simulatorSpeed, 'simulator-spec': speculativeSimulatorSpeed, experiment: defaultSweep, nats: natsNativeVersusRaw, 'nats-modes': natsModes, tracing: tracingCost, 'nats-tracing': natsTracingCost };
+const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { simulator: simulatorSpeed, 'simulator-spec': speculativeSimulatorSpeed, experiment: defaultSweep, nats: natsNativeVersusRaw, 'nats-modes': natsModes, tracing: tracingCost, 'nats-tracing': natsTracingCost, 'base-capture': baseCaptureCost };
 /** `npm run bench -- simulator` runs only the benchmarks named. */
 const only = process.argv.slice(2);
 const records: BenchRecord[] = [];

@@ -1,6 +1,7 @@
 import { DecodeError } from '../errors.js';
 import { PAGE_BYTES, type PagedMemory } from '../memory/paged-memory.js';
 import { ByteWriter } from './byte-writer.js';
+import type { PageSource } from './page-shadow.js';
 import { applyXorRle, checkXorRle, encodeXorRleInto, readVarint } from './page-delta.js';
 
 const RAW = 0;
@@ -22,7 +23,7 @@ export interface PackedPages {
  * a page is sent as XOR+RLE against it when that is smaller, and the shadow
  * takes the page's new content.
  */
-export function packPages(memory: PagedMemory, shadow: PagedMemory | null, pages: readonly number[], chunkBytes: number): PackedPages {
+export function packPages(memory: PagedMemory, shadow: PageSource | null, pages: readonly number[], chunkBytes: number): PackedPages {
   const chunks: Uint8Array[] = [];
   const rawBytes: number[] = [];
   const current = new ByteWriter(Math.min(chunkBytes, 64 * 1024));

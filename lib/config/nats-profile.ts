@@ -16,10 +16,13 @@ import { runConfigSchema, type RunConfig } from './run-config.js';
  * 440 ms from each renewal sent every 50 ms; bus repeats and slack cover a bus whose hops take
  * a few hundred µs and sometimes tens of ms (a pause barrier is repeated only
  * after a whole interval without progress: a lost message on loopback NATS
- * is rare, a slow process is not).
+ * is rare, a slow process is not). A host or service not heard from since
+ * start is taken for dead only after 20 s: processes (containers, pods) start
+ * at their own pace, and 16 of them starting at once on 2 cores take several
+ * seconds; dropping a backup that is still starting costs a re-protection.
  */
 export const NATS_TIMING = {
-  failover: { heartbeatIntervalMs: 50, missCount: 8, serviceMissCount: 60, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
+  failover: { heartbeatIntervalMs: 50, missCount: 8, serviceMissCount: 60, serviceStartupMs: 20_000, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
   bus: { resendMs: 50, ackSlackMs: 50, handoverRetryMs: 20 },
 } as const;
 

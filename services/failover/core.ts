@@ -118,6 +118,8 @@ export class FailoverCore implements Core {
   #immediateRetries = 0;
   /** Spares not yet used, in preference order. */
   readonly #spares: string[];
+  /** Backups this service gave up (silent) or found given up (after a restart): each may join again, as a spare. */
+  readonly #givenUp = new Set<string>();
   /** Hosts whose heartbeats stopped (miss count reached), until they beat again. */
   readonly #silentHosts = new Set<string>();
   #reprotectStartedUs = 0;
@@ -219,11 +221,16 @@ export class FailoverCore implements Core {
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
   }
 
-  /** A spare that reports in as a spare (or as a backup still catching up, found so after a restart) and has not gone silent. */
+  /**
+   * A spare that is heard from: one that reports as a spare, as a backup
+   * still catching up (found so after a restart), or as a backup this
+   * service gave up (silent, but only slow). Joining replaces whatever image
+   * it holds with a new one from a base epoch.
+   */
   #readySpare(): string | undefined {
     return this.#spares.find((h) => {
       const r = this.#lastRole.get(h);
-      return !this.#silentHosts.has(h) && (r?.role === 'spare' || (r?.role === 'backup' && !r.synced));
+      return !this.#silentHosts.has(h) && (r?.role === 'spare' || (r?.role === 'backup' && (!r.synced || this.#givenUp.has(h))));
     });
   }
 
@@ -249,8 +256,13 @@ export class FailoverCore implements Core {
         return;
       }
       case 'dropBackup':
-        // Its join, if not yet taken, must not be repeated: it is not the backup any more.
-        if (this.#backup !== null) this.#unconfirmed.delete(this.#backup);
+        if (this.#backup !== null) {
+          // Its join, if not yet taken, must not be repeated: it is not the backup any more.
+          this.#unconfirmed.delete(this.#backup);
+          // Silent is not dead: a backup that was only slow (a loaded machine) may join again, after the spares.
+          this.#givenUp.add(this.#backup);
+          if (!this.#spares.includes(this.#backup)) this.#spares.push(this.#backup);
+        }
         out.push({ kind: 'log', level: 'warn', event: 'failover.backup_dropped', fields: { vm: this.options.vmId, primary: this.#primary, backup: this.#backup } });
         this.#backup = null;
         this.#changeMembership({ backupHost: '', announce: [[this.#primary, 'primary', '']] }, out);
@@ -260,6 +272,7 @@ export class FailoverCore implements Core {
         const spare = this.#readySpare();
         if (spare === undefined) return;
         this.#spares.splice(this.#spares.indexOf(spare), 1);
+        this.#givenUp.delete(spare);
         this.#backup = spare;
         this.#backupJoinSeq = Infinity; // a spare until its join, written to the lease first, is sent and taken
         this.#reprotectStartedUs = nowUs;
@@ -443,7 +456,10 @@ export class FailoverCore implements Core {
     }
     this.#spares.length = 0;
     // A backup still catching up joins again from a new base epoch: its join may have been cut short too.
-    this.#spares.push(...hosts.filter((h) => h !== this.#primary && h !== this.#backup && (report(h)?.role === 'spare' || (report(h)?.role === 'backup' && !report(h)!.synced))));
+    // Spares first; then backups the lease does not name (given up before the restart), which may join again.
+    const others = hosts.filter((h) => h !== this.#primary && h !== this.#backup);
+    for (const h of others.filter((x) => report(x)?.role === 'backup' && report(x)!.synced)) this.#givenUp.add(h);
+    this.#spares.push(...others.filter((h) => report(h)?.role === 'spare' || (report(h)?.role === 'backup' && !report(h)!.synced)), ...others.filter((h) => this.#givenUp.has(h)));
     for (const h of hosts) {
       if (!heard(h)) {
         this.#silentHosts.add(h);

@@ -1,9 +1,10 @@
 import { makeChunks, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { hex, sha256 } from '../../lib/checkpoint/hash.js';
 import { packPages } from '../../lib/checkpoint/page-chunks.js';
+import { PageShadow } from '../../lib/checkpoint/page-shadow.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
 import { PageDigest } from '../../lib/memory/page-digest.js';
-import { PagedMemory } from '../../lib/memory/paged-memory.js';
+import type { PagedMemory } from '../../lib/memory/paged-memory.js';
 
 export interface CaptureOptions {
   readonly vmId: string;
@@ -38,7 +39,7 @@ export class CheckpointCapture {
   /** Digest of the image each checkpoint describes (recordDigests only). */
   readonly digests = new Map<number, ImageDigest>();
   /** The backup's copy of every page, for deltas. */
-  readonly #shadow: PagedMemory | null;
+  readonly #shadow: PageShadow | null;
   readonly #digest: PageDigest | null;
   /** Pages a new backup does not have yet (1 = owed); null when no base image is being sent. */
   #seedOwed: Uint8Array | null = null;
@@ -49,7 +50,7 @@ export class CheckpointCapture {
     readonly memory: PagedMemory,
     readonly options: CaptureOptions,
   ) {
-    this.#shadow = options.pageDelta ? new PagedMemory(memory.sizeBytes) : null;
+    this.#shadow = options.pageDelta ? new PageShadow(memory.sizeBytes) : null;
     this.#digest = options.recordDigests ? new PageDigest(memory) : null;
   }
 
@@ -65,7 +66,7 @@ export class CheckpointCapture {
    * the dirty ones, until none is left (a dirty page pays its debt too).
    */
   startBase(): void {
-    this.#shadow?.bytes.fill(0);
+    this.#shadow?.reset();
     this.#seedOwed = new Uint8Array(this.memory.pageCount).fill(1);
     this.#seedOwedCount = this.memory.pageCount;
     this.#seedCursor = 0;

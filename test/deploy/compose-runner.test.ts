@@ -79,17 +79,23 @@ describe.skipIf(skip)('docker-compose.yml, its services as local processes', () 
   it('a spec-mode transfer from the client is verified byte for byte while the primary host\'s services are SIGKILLed: the backup takes over and the spare joins', { timeout: 150_000 }, async () => {
     const observer = await as('observer', 'compose-test-observer');
     const failoverReports: Record<string, unknown>[] = [];
+    // Each state the failover service reports, and when: what a failed wait prints.
+    const startedMs = Date.now();
+    const states: string[] = [];
     observer.subscribe(subjects('vm1').report, {
       callback: (_err, m) => {
         const r = decode('serviceReport', m.data) as ServiceReport;
-        if (r.service === 'failover') failoverReports.push(JSON.parse(r.statsJson) as Record<string, unknown>);
+        if (r.service !== 'failover') return;
+        const stats = JSON.parse(r.statsJson) as Record<string, unknown>;
+        if (stats.state !== failoverReports.at(-1)?.state) states.push(`${String(stats.state)} at ${Date.now() - startedMs} ms`);
+        failoverReports.push(stats);
       },
     });
     // Killing the primary before its backup holds a whole image loses the VM (docs/failover.md): wait for protection,
     // as the failover service's periodic reports tell it.
     const deadline = Date.now() + PROTECTION_WAIT_MS;
     while (failoverReports.at(-1)?.state !== 'protected' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(failoverReports.at(-1)?.state, `the failover service reports vm1 protected within ${PROTECTION_WAIT_MS} ms`).toBe('protected');
+    expect(failoverReports.at(-1)?.state, `the failover service reports vm1 protected within ${PROTECTION_WAIT_MS} ms (states: ${states.join(', ')}; its log: ${runner.child('failover')?.failure('').message})`).toBe('protected');
     const client = (await runner.start('client'))!;
     await new Promise((r) => setTimeout(r, CRASH_AFTER_MS));
     runner.kill(PRIMARY_SERVICES);

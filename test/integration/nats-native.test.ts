@@ -18,7 +18,7 @@ import { subjects } from '../../lib/codec/subjects.js';
 import { runConfigSchema } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
 import { connectNats, emulatedLink, NatsShell, type Logger } from '../../lib/runtime/nats/index.js';
-import { HEADER_BATCH, HEADER_CLOCK_US } from '../../lib/runtime/nats/shell.js';
+import { HEADER_BATCH, HEADER_CLOCK_US, SLOW_INPUT_US } from '../../lib/runtime/nats/shell.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { buildClient } from '../../services/client/main.js';
 import { buildGuest } from '../../services/guest/main.js';
@@ -159,6 +159,38 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
       expect(inputs.map((i) => i.kind)).toEqual(['start']);
       expect(log.lines.filter((l) => l.event === 'shell.unknownSubject')).toHaveLength(1);
       expect(shell.state).toBe('running');
+    } finally {
+      await shell.stop();
+      await publisher.close();
+    }
+  });
+
+  it('logs and counts an input that kept the core busy past SLOW_INPUT_US, naming it', async () => {
+    const subject = `specula.slow-${process.pid}.h.host-a.epoch`;
+    // The shell's clock, moved on by the core while it handles the barrier: a slow input without a slow test.
+    let clockUs = 0;
+    const clock = { nowUs: () => clockUs, toUnixUs: (us: number) => us };
+    const core: Core = {
+      name: 'slow-probe',
+      subscriptions: [subject],
+      handle: (input) => {
+        if (input.kind === 'message') clockUs += SLOW_INPUT_US + 1;
+        return [];
+      },
+    };
+    const log = memoryLogger();
+    const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: log.logger, clock });
+    const publisher = await connectNats({ servers: url });
+    try {
+      await shell.start();
+      publisher.publish(subject, encode({ type: 'epochBarrier', vmId: 'vm1', term: 1, epoch: 3, base: true, stagedSources: 0, joinSeq: 1 }));
+      await publisher.flush();
+      await waitFor(() => shell.counters.inputsHandled === 2);
+      expect(shell.counters.slowInputs).toBe(1);
+      expect(shell.counters.handleUsMax).toBe(SLOW_INPUT_US + 1);
+      const slow = log.lines.filter((l) => l.event === 'shell.slow_input');
+      expect(slow).toHaveLength(1);
+      expect(slow[0]!.input).toBe(`message epochBarrier on ${subject}`);
     } finally {
       await shell.stop();
       await publisher.close();

@@ -30,6 +30,8 @@ export const HEADER_CLOCK_US = 'Specula-Clock-Us';
 export const HEADER_TRACEPARENT = 'traceparent';
 /** One task's consecutive sends to one subject are batched up to this many payload bytes (well under any server's max_payload). */
 export const BATCH_MAX_BYTES = 60 * 1024;
+/** One input that keeps the core busy this long stalls every timer of the process (heartbeats, reports): logged. */
+export const SLOW_INPUT_US = 250_000;
 
 export interface NatsShellOptions {
   readonly logger: Logger;
@@ -105,6 +107,8 @@ export interface ShellCounters extends LeaseRunnerCounters {
   /** Wall time spent in the core's handle (the busy part of the process), in total and at most for one input. */
   handleUsTotal: number;
   handleUsMax: number;
+  /** Inputs that took the core over SLOW_INPUT_US each (each one logged with what it was). */
+  slowInputs: number;
   /** Most a timer fired after its deadline: how long the process's event loop was kept from it (a starved or overloaded process). */
   timerLateUsMax: number;
 }
@@ -161,6 +165,7 @@ export class NatsShell {
     outboxMaxBatches: 0,
     handleUsTotal: 0,
     handleUsMax: 0,
+    slowInputs: 0,
     timerLateUsMax: 0,
     leaseOps: 0,
     leaseConflicts: 0,
@@ -424,6 +429,10 @@ export class NatsShell {
     const handleUs = this.clock.nowUs() - nowUs;
     this.counters.handleUsTotal += handleUs;
     if (handleUs > this.counters.handleUsMax) this.counters.handleUsMax = handleUs;
+    if (handleUs > SLOW_INPUT_US) {
+      this.counters.slowInputs++;
+      this.#log.warn({ event: 'shell.slow_input', handleUs, input: describeInput(input) }, `one input kept ${this.core.name} busy for ${Math.round(handleUs / 1000)} ms`);
+    }
     this.counters.inputsHandled++;
     this.#syncSubscriptions();
     this.#apply(effects, nowUs);
@@ -574,4 +583,16 @@ function disarm(slot: TimerSlot): void {
   if (slot.immediate) clearImmediate(h as NodeJS.Immediate);
   else clearTimeout(h as NodeJS.Timeout);
   slot.handle = null;
+}
+
+/** What an input was, for a log line: its kind, and the message type and subject or the timer name. */
+function describeInput(input: Input): string {
+  switch (input.kind) {
+    case 'message':
+      return `message ${input.msg.type} on ${input.subject}`;
+    case 'timer':
+      return `timer ${input.name}`;
+    default:
+      return input.kind;
+  }
 }

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Child } from '../../../cli/launcher/child.js';
 import { findNatsServerBinary, freePort } from '../../../cli/launcher/nats-server.js';
+import { HEALTH_PATHS } from '../../../lib/runtime/nats/health-server.js';
 import type { ComposeFile, ComposeService } from './compose-file.js';
 import type { BuiltImage } from './docker-build.js';
 
@@ -137,12 +138,28 @@ export class ComposeRunner {
   async #healthy(s: ComposeService, child: Child): Promise<void> {
     const deadline = performance.now() + HEALTHY_TIMEOUT_MS;
     const [command, ...args] = s.healthcheck!.map((a) => this.rewrite(s.name, a));
+    const healthPort = this.#healthPorts.get(s.name);
     for (;;) {
       if (!child.running) throw child.failure('exited before it was healthy');
+      // What the file's command asks (a specula service's /readyz) is first polled from here: a node process per
+      // try, for 16 services starting at once on 2 cores, would itself starve them. The command then confirms it.
+      if (healthPort !== undefined && !(await this.#answersReady(healthPort))) {
+        if (performance.now() > deadline) throw child.failure(`not ready after ${HEALTHY_TIMEOUT_MS} ms (its ${HEALTH_PATHS.ready} on port ${healthPort})`);
+        await new Promise((r) => setTimeout(r, HEALTH_RETRY_MS));
+        continue;
+      }
       const ok = await this.#exitsZero(this.#isSpecula(s) ? this.options.image.which(command!) : command!, args, this.#env(s));
       if (ok) return;
       if (performance.now() > deadline) throw child.failure(`not healthy after ${HEALTHY_TIMEOUT_MS} ms (healthcheck: ${s.healthcheck!.join(' ')})`);
       await new Promise((r) => setTimeout(r, HEALTH_RETRY_MS));
+    }
+  }
+
+  async #answersReady(port: number): Promise<boolean> {
+    try {
+      return (await fetch(`http://127.0.0.1:${port}${HEALTH_PATHS.ready}`, { signal: AbortSignal.timeout(HEALTH_RETRY_MS * 4) })).status === 200;
+    } catch {
+      return false; // not listening yet, or too slow to answer
     }
   }
 

@@ -367,6 +367,27 @@ describe('FailoverCore: backup silence', () => {
     expect(sentSubjects(told)).toEqual([S.control(PRIMARY)]);
   });
 
+  it('asks a backup it gave up as silent to join again once it reports in, as it would a spare: silent was only slow', () => {
+    const d = started();
+    d.fire(silentTimer(BACKUP));
+    d.grantMembership();
+    // No spare reports; the old backup does, still holding its old image and calling it complete.
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true), d.nowUs + 1_000);
+    expect(d.core.state).toBe('reprotecting');
+    expect(allRoleChanges(d.grantMembership())).toMatchObject([
+      { host: BACKUP, role: 'backup', peerHost: PRIMARY },
+      { host: PRIMARY, role: 'primary', peerHost: BACKUP },
+    ]);
+  });
+
+  it('takes no synced backup it never gave up for a spare (a host that is some other primary\'s backup)', () => {
+    const d = started();
+    d.fire(silentTimer(BACKUP));
+    d.grantMembership();
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 0, true), d.nowUs + 1_000);
+    expect(d.core.state).toBe('unprotected');
+  });
+
   it('with no backup left, does not fail a silent primary over', () => {
     const d = started();
     d.fire(silentTimer(BACKUP));

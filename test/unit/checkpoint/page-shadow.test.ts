@@ -1,0 +1,54 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { bytesEqual } from '../../../lib/checkpoint/hash.js';
+import { packPages, unpackPages } from '../../../lib/checkpoint/page-chunks.js';
+import { PageShadow } from '../../../lib/checkpoint/page-shadow.js';
+import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
+
+const PAGES = 8;
+const MEMORY_BYTES = PAGES * PAGE_BYTES;
+
+/** Writes `value` over page `page` of `memory` (a page of a constant, or a ramp when odd, so deltas differ). */
+function fillPage(memory: PagedMemory, page: number, value: number): void {
+  const bytes = new Uint8Array(PAGE_BYTES);
+  for (let k = 0; k < PAGE_BYTES; k++) bytes[k] = value % 2 === 0 ? value : (value + k) & 0xff;
+  memory.write(page * PAGE_BYTES, bytes);
+}
+
+describe('PageShadow', () => {
+  it('keeps what was written to a page, and reads zeros everywhere after a reset', () => {
+    const shadow = new PageShadow(MEMORY_BYTES);
+    shadow.page(3).fill(7);
+    expect(shadow.page(3).every((b) => b === 7)).toBe(true);
+    shadow.reset();
+    expect(shadow.page(3).every((b) => b === 0)).toBe(true);
+    shadow.page(3).fill(9);
+    expect(shadow.page(3).every((b) => b === 9), 'a page written after the reset keeps its content').toBe(true);
+  });
+
+  it('refuses a page outside the image', () => {
+    expect(() => new PageShadow(MEMORY_BYTES).page(PAGES)).toThrow();
+  });
+
+  it('gives deltas that rebuild the memory on a backup that starts empty at each reset (a new backup joining)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ base: fc.boolean(), writes: fc.array(fc.tuple(fc.integer({ min: 0, max: PAGES - 1 }), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }) }), { minLength: 1, maxLength: 6 }), (epochs) => {
+        const memory = new PagedMemory(MEMORY_BYTES);
+        const shadow = new PageShadow(MEMORY_BYTES);
+        let backup = new PagedMemory(MEMORY_BYTES);
+        for (const { base, writes } of epochs) {
+          for (const [page, value] of writes) fillPage(memory, page, value);
+          let pages = memory.takeDirtyPages();
+          if (base) {
+            // A new backup: an empty image, and every page owed to it.
+            shadow.reset();
+            backup = new PagedMemory(MEMORY_BYTES);
+            pages = Array.from({ length: PAGES }, (_, i) => i);
+          }
+          for (const chunk of packPages(memory, shadow, pages, 4 * PAGE_BYTES).chunks) unpackPages(chunk, backup);
+          expect(bytesEqual(backup.bytes, memory.bytes)).toBe(true);
+        }
+      }),
+    );
+  });
+});
