@@ -26,6 +26,12 @@ export type Fault =
   /** The backup's checkpointer process dies and its supervisor restarts it empty: the host is a spare again. */
   | { readonly kind: 'restart-backup'; readonly atMs: number }
   /**
+   * The backup host reboots at once: its agent and every service start again with only their configuration,
+   * faster than a heartbeat is missed. The configured backup's new agent makes its guest a backup as at the
+   * VM's creation: an empty image that calls itself complete.
+   */
+  | { readonly kind: 'reboot-backup'; readonly atMs: number }
+  /**
    * One service of the primary dies at `fromMs`; its supervisor notices at `toMs` and stops the whole host
    * (a primary-side service cannot restart: the speculative buffer, held output and the guest live in it).
    */
@@ -47,7 +53,7 @@ export interface FaultStep {
 export function faultSteps(faults: readonly Fault[]): FaultStep[] {
   const steps: FaultStep[] = [];
   for (const fault of faults) {
-    if (fault.kind === 'crash' || fault.kind === 'restart-backup') steps.push({ atUs: msToUs(fault.atMs), fault, phase: 'start' });
+    if (fault.kind === 'crash' || fault.kind === 'restart-backup' || fault.kind === 'reboot-backup') steps.push({ atUs: msToUs(fault.atMs), fault, phase: 'start' });
     else {
       steps.push({ atUs: msToUs(fault.fromMs), fault, phase: 'start' });
       steps.push({ atUs: msToUs(fault.toMs), fault, phase: 'end' });
@@ -110,6 +116,10 @@ export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   if (hostFaults < MAX_HOST_FAULTS && control.chance(0.15)) {
     const fromMs = Math.round(startMs + control.next() * span);
     faults.push({ kind: 'mute-heartbeats', role: control.chance(0.8) ? 'primary' : 'backup', fromMs, toMs: Math.min(endMs, fromMs + Math.round(20 + control.next() * 300)) });
+  }
+  const reboot = rng.fork('reboot');
+  if (hostFaults < MAX_HOST_FAULTS && reboot.chance(0.1)) {
+    faults.push({ kind: 'reboot-backup', atMs: Math.round(startMs + reboot.next() * span) });
   }
   const bus = rng.fork('bus');
   const busCount = [0, 0, 1, 1, 1, 2][bus.int(6)]!;

@@ -315,6 +315,16 @@ export function applyFaultStep(world: World, step: FaultStep): void {
       if (h !== undefined) restartService(world, h, 'guest');
       return;
     }
+    case 'reboot-backup': {
+      const h = backupHostOf(world);
+      if (h === undefined) return;
+      for (const service of ['guest', 'checkpointer', 'netbuffer', 'acker'] as const) restartService(world, h, service);
+      const old = h.services.agent;
+      if (world.runtime.isRunning(old)) world.runtime.removeActor(old);
+      h.services.agent = new HostAgentCore(old.options); // an agent keeps no totals a run reports
+      world.runtime.addActor(h.services.agent, { host: h.name, clock: h.clock });
+      return;
+    }
     case 'lease-outage':
       rep.leaseStore.available = step.phase === 'end';
       return;

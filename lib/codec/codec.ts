@@ -168,8 +168,8 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'heartbeat': {
       const m = decodeWith(pb.Heartbeat, 'Heartbeat', bytes);
-      requireSafe('Heartbeat', { term: m.term, epoch: m.epoch, controlSeq: m.controlSeq });
-      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch, synced: m.synced, controlSeq: m.controlSeq };
+      requireSafe('Heartbeat', { term: m.term, epoch: m.epoch, controlSeq: m.controlSeq, incarnation: m.incarnation });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch, synced: m.synced, controlSeq: m.controlSeq, incarnation: m.incarnation };
     }
     case 'roleChange': {
       const m = decodeWith(pb.RoleChange, 'RoleChange', bytes);

@@ -130,6 +130,8 @@ export interface Heartbeat {
   readonly synced: boolean;
   /** The newest role change (its `seq`) this host's supervisor took: the failover service repeats it until then. */
   readonly controlSeq: number;
+  /** The supervisor's process start (µs + 1): a new value is a restarted supervisor, whose guest's image starts over. */
+  readonly incarnation: number;
 }
 
 export interface RoleChange {

@@ -9,10 +9,10 @@ import { runConfigSchema, type RunConfig } from './run-config.js';
  * failover: on 2 cores, a fleet of 17 processes stalls one for 150-550 ms at
  * times. A host is silent after 8 × 50 ms, which costs no failover time (the
  * successor waits out the 500 ms lease anyway); a service is dead after
- * 60 × 50 ms without a status report: a guest's checkpoint capture holds its
- * event loop for up to half a second of CPU, which is 0.6–2 s of wall time
- * when 16 processes share 2 cores (the shell's `timerLateUsMax`), and a
- * process that dies outright costs its host no more than 3 s. A permit lasts
+ * 100 × 50 ms without a status report: one checkpoint capture of 4 MiB is
+ * ~50 ms of CPU, and up to 1.8 s of wall time when 16 processes share 2 cores
+ * during a re-protection (the shell's `slowInputs`), and a process that dies
+ * outright costs its host no more than 5 s. A permit lasts
  * 440 ms from each renewal sent every 50 ms; bus repeats and slack cover a bus whose hops take
  * a few hundred µs and sometimes tens of ms (a pause barrier is repeated only
  * after a whole interval without progress: a lost message on loopback NATS
@@ -22,7 +22,7 @@ import { runConfigSchema, type RunConfig } from './run-config.js';
  * seconds; dropping a backup that is still starting costs a re-protection.
  */
 export const NATS_TIMING = {
-  failover: { heartbeatIntervalMs: 50, missCount: 8, serviceMissCount: 60, serviceStartupMs: 20_000, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
+  failover: { heartbeatIntervalMs: 50, missCount: 8, serviceMissCount: 100, serviceStartupMs: 20_000, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
   bus: { resendMs: 50, ackSlackMs: 50, handoverRetryMs: 20 },
 } as const;
 

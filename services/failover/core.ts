@@ -60,6 +60,10 @@ export interface FailoverStats {
   failovers: number;
   /** Heartbeats naming another host than their subject's, or another VM: forged, ignored. */
   foreignHeartbeats: number;
+  /** Supervisors heard from again as a new process: their host's guest image, if any, started over. */
+  supervisorRestarts: number;
+  /** Backups given up when the primary fell silent, as they held a just-created VM's image after epochs were committed. */
+  backupsBehind: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one. */
   failoverDurationsUs: number[];
   /** When each promoted primary first reported in. */
@@ -94,7 +98,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, foreignHeartbeats: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   /** When each late and silence deadline is due (bounded: two per watched host). */
   readonly #deadlineDueUs = new Map<string, number>();
@@ -120,6 +124,8 @@ export class FailoverCore implements Core {
   readonly #spares: string[];
   /** Backups this service gave up (silent) or found given up (after a restart): each may join again, as a spare. */
   readonly #givenUp = new Set<string>();
+  /** Each host's supervisor process, as its heartbeats last named it. */
+  readonly #incarnations = new Map<string, number>();
   /** Hosts whose heartbeats stopped (miss count reached), until they beat again. */
   readonly #silentHosts = new Set<string>();
   #reprotectStartedUs = 0;
@@ -183,7 +189,7 @@ export class FailoverCore implements Core {
         }
         // Hosts ignore role changes not newer than one they took: a restarted service numbers its own above theirs.
         this.#roleChangeSeq = Math.max(this.#roleChangeSeq, input.msg.controlSeq);
-        if (this.#recovering) this.#listen(input.msg, nowUs);
+        if (this.#recovering) this.#listen(input.msg, nowUs, out);
         else this.#onHeartbeat(input.msg, nowUs, out);
         break;
       case 'timer':
@@ -371,6 +377,7 @@ export class FailoverCore implements Core {
       this.stats.staleHeartbeats++; // a fenced primary still talking
       return;
     }
+    const restarted = this.#noteIncarnation(hb, out);
     this.#armDeadlines(hb.host, nowUs, out);
     this.#confirmRoleChange(hb, out);
     this.#lastRole.set(hb.host, hb);
@@ -382,6 +389,10 @@ export class FailoverCore implements Core {
       if (!this.#spares.includes(hb.host)) this.#spares.push(hb.host);
       this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
     }
+    // A restarted supervisor makes its guest a backup anew: an empty image that calls itself complete (the first
+    // backup starts so with its guest). Whatever our backup held is gone however fast it came back: give it up,
+    // and it joins again from a base epoch.
+    if (restarted && hb.host === this.#backup) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
     if (hb.host === this.#primary && this.state === 'suspect') {
       this.#immediateRetries = 0; // the next silence gets its own immediate retries
       this.#send({ type: 'PRIMARY_ALIVE' }, nowUs, out);
@@ -394,7 +405,9 @@ export class FailoverCore implements Core {
       this.#silentSinceUs = 0;
       this.#send({ type: 'PROMOTED' }, nowUs, out);
     }
-    if (hb.host === this.#backup && hb.role === 'backup' && hb.synced && hb.term === this.#term && this.state === 'reprotecting') {
+    // Synced after taking its join: a host that reported a complete image before (a backup given up, or one whose
+    // supervisor restarted) reports one from its old membership until its join replaces it.
+    if (hb.host === this.#backup && hb.role === 'backup' && hb.synced && hb.term === this.#term && hb.controlSeq >= this.#backupJoinSeq && this.state === 'reprotecting') {
       this.stats.reprotectDurationsUs.push(nowUs - this.#reprotectStartedUs);
       this.stats.reprotectedAtUs.push(nowUs);
       this.#send({ type: 'BACKUP_SYNCED' }, nowUs, out);
@@ -403,8 +416,25 @@ export class FailoverCore implements Core {
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
   }
 
+  /**
+   * Records the supervisor process a heartbeat comes from; returns whether
+   * it is another one than last heard (the host's supervisor restarted). Any
+   * change counts, not only a newer one: a forged heartbeat with a far
+   * future incarnation must not lock the real process out. A heartbeat
+   * delayed across a restart costs a re-protection, never an image.
+   */
+  #noteIncarnation(hb: Heartbeat, out: Effect[]): boolean {
+    const known = this.#incarnations.get(hb.host);
+    this.#incarnations.set(hb.host, hb.incarnation);
+    if (known === undefined || hb.incarnation === known) return false;
+    this.stats.supervisorRestarts++;
+    out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { vm: this.options.vmId, host: hb.host, wasBackup: hb.host === this.#backup } });
+    return true;
+  }
+
   /** While recovering: only note who reports what. */
-  #listen(hb: Heartbeat, nowUs: number): void {
+  #listen(hb: Heartbeat, nowUs: number, out: Effect[]): void {
+    this.#noteIncarnation(hb, out);
     this.#lastSeenUs.set(hb.host, nowUs);
     this.#lastRole.set(hb.host, hb);
     this.#roleChangeSeq = Math.max(this.#roleChangeSeq, hb.controlSeq);
@@ -439,7 +469,8 @@ export class FailoverCore implements Core {
     // Only the backup the lease names: one given up earlier still reports itself a synced backup, but the primary
     // has committed without it since. (A record without membership, from another writer: any synced backup.)
     const named = lease.backupHost;
-    const syncedBackups = hosts.filter((h) => h !== holder && (named === undefined || h === named) && report(h)?.role === 'backup' && report(h)!.synced);
+    // And not one holding a just-created VM's image while the holder has committed epochs (see #primarySilent).
+    const syncedBackups = hosts.filter((h) => h !== holder && (named === undefined || h === named) && report(h)?.role === 'backup' && report(h)!.synced && !isCreationImage(report(h)!, holderReport));
     let primarySilent: boolean;
     if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
       this.#primary = holder;
@@ -471,7 +502,7 @@ export class FailoverCore implements Core {
       this.#setDeadline(silentTimer(h), Math.max(nowUs, lastUs + this.options.missCount * this.options.heartbeatIntervalUs), out);
     }
     if (this.#backup === null) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out); // tells the primary it has no backup; a spare may join
-    else if (primarySilent) this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
+    else if (primarySilent) this.#primarySilent(nowUs, out);
   }
 
   /** `graceUs`: at start, a host is silent no earlier than this after it (0: missCount intervals, as always). */
@@ -507,10 +538,32 @@ export class FailoverCore implements Core {
         this.#setDeadline(name, nowUs + this.options.heartbeatIntervalUs, out);
         return;
       }
-      this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
+      this.#primarySilent(nowUs, out);
     } else if (this.#backup !== null && name === silentTimer(this.#backup)) {
       if (state === 'protected' || state === 'suspect' || state === 'reprotecting') this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
     }
+  }
+
+  /**
+   * The primary is silent: take over for the backup, unless the backup holds
+   * the image of a VM that was just created (synced at epoch 0) while the
+   * primary has committed epochs, and so may have released output: its
+   * supervisor restarted unseen and made its guest a backup "as at
+   * creation". Promoting it would lose output that left: it is given up
+   * instead, and with nothing to promote the VM is lost. (Only epoch 0 tells:
+   * a real backup's heartbeat may lag the primary's by an epoch or two.)
+   */
+  #primarySilent(nowUs: number, out: Effect[]): void {
+    const backup = this.#backup;
+    const b = backup === null ? undefined : this.#lastRole.get(backup);
+    const committed = this.#lastRole.get(this.#primary);
+    if (backup !== null && b !== undefined && isCreationImage(b, committed)) {
+      this.stats.backupsBehind++;
+      out.push({ kind: 'log', level: 'error', event: 'failover.backup_behind', fields: { vm: this.options.vmId, primary: this.#primary, backup, backupEpoch: b.epoch, committedEpoch: committed?.epoch ?? 0 } });
+      this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
+      return;
+    }
+    this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
   }
 
   #lease(out: Effect[], purpose: 'read' | 'take' | 'membership', op: Extract<Effect, { kind: 'lease' }>['op']): void {
@@ -559,10 +612,15 @@ export class FailoverCore implements Core {
       if (heldByOld && this.#immediateRetries < MAX_IMMEDIATE_LEASE_RETRIES) {
         // The silent primary renewed since we last looked: retry at once with the revision the answer carried.
         this.#immediateRetries++;
-        this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
+        this.#primarySilent(nowUs, out);
       } else {
         this.#setDeadline(silentTimer(this.#primary), nowUs + this.options.heartbeatIntervalUs, out);
       }
     }
   }
+}
+
+/** A backup's report of a just-created VM's image (synced at epoch 0) beside a primary's that committed epochs. */
+function isCreationImage(backup: Heartbeat, primary: Heartbeat | undefined): boolean {
+  return backup.role === 'backup' && backup.synced && backup.epoch === 0 && primary?.role === 'primary' && primary.epoch > 0;
 }

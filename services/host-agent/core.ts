@@ -317,11 +317,13 @@ export class HostAgentCore implements Core {
     const role = this.role;
     const guest = this.#reports.get('guest')?.status;
     const checkpointer = this.#reports.get('checkpointer')?.status;
-    const backupImage = role === 'backup' && guest !== undefined && guest.role !== 'spare' ? guest : undefined;
+    // Only the guest's report on the current assignment speaks for the image: one from before a join (or before
+    // this agent started) describes an image the join replaced.
+    const backupImage = role === 'backup' && guest !== undefined && guest.role !== 'spare' && this.#current(guest) ? guest : undefined;
     const epoch = role === 'primary' ? (checkpointer?.epoch ?? 0) : (backupImage?.epoch ?? 0);
     const synced = role === 'primary' || (backupImage?.synced ?? false);
     this.stats.heartbeats++;
-    out.push({ kind: 'send', subject: this.options.subjects.heartbeat(host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: this.#term, host, role, epoch, synced, controlSeq: this.#controlSeq } });
+    out.push({ kind: 'send', subject: this.options.subjects.heartbeat(host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: this.#term, host, role, epoch, synced, controlSeq: this.#controlSeq, incarnation: this.#incarnation } });
     out.push({ kind: 'setTimer', name: TIMER_BEAT, atUs: nowUs + this.options.heartbeatIntervalUs });
     switch (this.state) {
       case 'claiming':

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { HostRole } from '../../../lib/codec/messages.js';
 import type { Effect, LeaseRecord } from '../../../lib/runtime/types.js';
-import { BACKUP, FAILOVER_OPTIONS, FailoverDriver, heartbeatInput, INTERVAL_US, LEASE_US, lateTimer, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, roleChangesTo, allRoleChanges, S, SKEW_US, silentTimer, SPARE, timers, VM } from './support.js';
+import { BACKUP, FAILOVER_OPTIONS, FailoverDriver, heartbeatInput, FIRST_INCARNATION, INTERVAL_US, NONE_TAKEN, LEASE_US, lateTimer, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, roleChangesTo, allRoleChanges, S, SKEW_US, silentTimer, SPARE, timers, VM } from './support.js';
 
 const LATE_AFTER_US = Math.ceil(1.5 * INTERVAL_US);
 const SILENT_AFTER_US = MISS_COUNT * INTERVAL_US;
@@ -378,6 +378,57 @@ describe('FailoverCore: backup silence', () => {
       { host: BACKUP, role: 'backup', peerHost: PRIMARY },
       { host: PRIMARY, role: 'primary', peerHost: BACKUP },
     ]);
+  });
+
+  it("gives the backup up when its supervisor restarted, however fast: its guest's image started over though it reports a complete one", () => {
+    const d = started();
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 40, true), 20_000);
+    // Back within one interval, as a new process: an empty image (epoch 0) that calls itself complete.
+    const effects = d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 30_000), 30_000);
+    expect(d.core.stats.supervisorRestarts).toBe(1);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.supervisor_restarted' }));
+    // Given up: never promoted with that image, nor taken for a synced backup. It reports in, so it is asked to
+    // join again, from a base epoch.
+    expect(d.core.state).toBe('reprotecting');
+    d.grantMembership();
+    expect(allRoleChanges(d.grantMembership())).toMatchObject([
+      { host: BACKUP, role: 'backup', peerHost: PRIMARY },
+      { host: PRIMARY, role: 'primary', peerHost: BACKUP },
+    ]);
+  });
+
+  it("counts a restarted primary's supervisor without changing who is backup", () => {
+    const d = started();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 2, true), 10_000);
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 3, true, NONE_TAKEN, FIRST_INCARNATION + 9), 20_000);
+    expect(d.core.stats.supervisorRestarts).toBe(1);
+    expect(d.core.state).toBe('protected');
+    expect(d.core.backupHost).toBe(BACKUP);
+  });
+
+  it('promotes no backup that holds a just-created VM\'s image after the primary committed epochs: it gives it up (the VM has no promotable image)', () => {
+    const d = started();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40), 10_000);
+    // A backup that calls itself complete at epoch 0 while the primary had committed 40: not the image that output
+    // left from (a restarted supervisor whose new incarnation was never heard: its guest is a backup "as at creation").
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true), 15_000);
+    d.fire(lateTimer(PRIMARY));
+    const effects = d.fire(silentTimer(PRIMARY));
+    expect(leaseOps(effects).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === BACKUP)).toEqual([]);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'failover.backup_behind' }));
+    expect(d.core.stats.backupsBehind).toBe(1);
+    expect(d.core.state).not.toBe('failingOver');
+    expect(d.core.stats.failovers).toBe(0);
+  });
+
+  it('promotes a backup whose report lags the primary\'s by an epoch (heartbeats are not simultaneous)', () => {
+    const d = started();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40), 10_000);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 39, true), 15_000);
+    d.fire(lateTimer(PRIMARY));
+    const effects = d.fire(silentTimer(PRIMARY));
+    expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: BACKUP, term: 2 } }]);
+    expect(d.core.stats.backupsBehind).toBe(0);
   });
 
   it('takes no synced backup it never gave up for a spare (a host that is some other primary\'s backup)', () => {

@@ -14,10 +14,10 @@ function restarted(holder: string, term: number, startUs = 100_000): FailoverDri
 }
 
 /** Every host reports in at each interval of the recovery period with `roles`. */
-function reports(d: FailoverDriver, roles: Record<string, { role: 'primary' | 'backup' | 'spare'; term: number; synced?: boolean }>): void {
+function reports(d: FailoverDriver, roles: Record<string, { role: 'primary' | 'backup' | 'spare'; term: number; synced?: boolean; epoch?: number }>): void {
   const fromUs = d.nowUs;
   for (let t = fromUs + INTERVAL_US / 2; t < fromUs + RECOVERY_US; t += INTERVAL_US) {
-    for (const [host, r] of Object.entries(roles)) d.handle(heartbeatInput(host, r.role, r.term, 0, r.synced ?? r.role !== 'spare'), t);
+    for (const [host, r] of Object.entries(roles)) d.handle(heartbeatInput(host, r.role, r.term, r.epoch ?? 0, r.synced ?? r.role !== 'spare'), t);
   }
 }
 
@@ -62,6 +62,17 @@ describe('FailoverCore after a restart (recover)', () => {
     expect(d.core.state).not.toBe('failingOver');
     // With the lease unchanged (the VM is unprotected), the spare that reported in is asked to join instead.
     expect(d.core.state).toBe('reprotecting');
+  });
+
+  it('does not take a backup whose image is older than what the holder reports committed: it joins again', () => {
+    const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+    d.handle({ kind: 'start' }, 100_000);
+    d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP }, revision: 7 });
+    reports(d, { [PRIMARY]: { role: 'primary', term: 1, epoch: 30 }, [BACKUP]: { role: 'backup', term: 1, epoch: 0 } });
+    d.fire(RECOVERED);
+    // Not protected by it: it is asked to join again, from a base epoch, once the lease names it anew.
+    expect(d.core.state).toBe('reprotecting');
+    expect(allRoleChanges(d.settleMemberships())).toMatchObject([{ host: BACKUP, role: 'backup', peerHost: PRIMARY }, { host: PRIMARY, role: 'primary', peerHost: BACKUP }]);
   });
 
   it('promotes the backup the lease names when the holder is silent', () => {

@@ -4,6 +4,9 @@ import { allRoleChanges, BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, la
 /** The role changes among `effects`, as host:role:peer. */
 const changesIn = (effects: Parameters<typeof allRoleChanges>[0]): string[] => allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`);
 
+/** The seq of the spare's join in backupLost (the first role change sent): its heartbeats show it taken. */
+const JOIN_SEQ = 1;
+
 /** Started at 0 with the primary's lease read; the spare reports in as a spare. */
 function withSpare(): FailoverDriver {
   const d = new FailoverDriver();
@@ -40,13 +43,20 @@ describe('FailoverCore: re-protection onto a spare', () => {
     const d = withSpare();
     backupLost(d);
     const joinedAtUs = d.nowUs;
-    d.handle(heartbeatInput(SPARE, 'backup', 1, 0, false), joinedAtUs + 10_000);
-    d.handle(heartbeatInput(SPARE, 'backup', 1, 40, false), joinedAtUs + 20_000);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 0, false, JOIN_SEQ), joinedAtUs + 10_000);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 40, false, JOIN_SEQ), joinedAtUs + 20_000);
     expect(d.core.state).toBe('reprotecting');
-    d.handle(heartbeatInput(SPARE, 'backup', 1, 48, true), joinedAtUs + 30_000);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 48, true, JOIN_SEQ), joinedAtUs + 30_000);
     expect(d.core.state).toBe('protected');
     expect(d.core.stats.reprotectDurationsUs).toEqual([30_000]);
     expect(d.core.stats.reprotectedAtUs).toEqual([joinedAtUs + 30_000]);
+  });
+
+  it('is not protected by a complete image reported before the join was taken: that image is of an older membership', () => {
+    const d = withSpare();
+    backupLost(d);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 48, true, JOIN_SEQ - 1), d.nowUs + 10_000);
+    expect(d.core.state).toBe('reprotecting');
   });
 
   it('waits for a spare that is silent, and uses it once it reports in', () => {
@@ -88,11 +98,11 @@ describe('FailoverCore: re-protection onto a spare', () => {
   it('fails over to the re-protected backup: the lease names it, at the next term', () => {
     const d = withSpare();
     backupLost(d);
-    d.handle(heartbeatInput(SPARE, 'backup', 1, 48, true), d.nowUs + 10_000);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 48, true, JOIN_SEQ), d.nowUs + 10_000);
     expect(d.core.state).toBe('protected');
     const lastBeatUs = d.nowUs + 10_000;
     d.handle(heartbeatInput(PRIMARY, 'primary', 1), lastBeatUs);
-    d.handle(heartbeatInput(SPARE, 'backup', 1, 50, true), lastBeatUs);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 50, true, JOIN_SEQ), lastBeatUs);
     d.fire(lateTimer(PRIMARY));
     const take = d.fire(silentTimer(PRIMARY));
     expect(d.nowUs).toBe(lastBeatUs + MISS_COUNT * INTERVAL_US);

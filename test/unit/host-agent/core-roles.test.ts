@@ -84,7 +84,7 @@ describe('HostAgentCore: promotion', () => {
     for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1 });
     // The permit counts from the claim's send (2_000), not from its answer.
     expect(permitsIn(effects, BACKUP)).toEqual([{ type: 'releasePermit', vmId: VM, term: 2, host: BACKUP, untilUs: 2_000 + LEASE_US - MARGIN_US }]);
-    expect(heartbeatsIn(effects, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: 1 }]);
+    expect(heartbeatsIn(effects, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: 1, incarnation: expect.any(Number) }]);
     expect(d.core.term).toBe(2);
     // That heartbeat renews, as every primary heartbeat does, on the claim's revision.
     expect(renewalsIn(effects)).toMatchObject([{ expectedRevision: d.revision, record: { primaryHost: BACKUP, term: 2 } }]);
@@ -231,6 +231,17 @@ describe('HostAgentCore: join', () => {
     for (const a of sent) expect(a).toMatchObject({ role: 'backup', term: 3, peerHost: PRIMARY, joining: true, firstEpoch: 0, seq: 2 });
     expect(heartbeatsIn(effects, SPARE)).toMatchObject([{ role: 'backup', term: 3, controlSeq: 1 }]);
     expect(d.core.term).toBe(3);
+  });
+
+  it("a backup told to join again reports no complete image until its guest reports on the new join: the old one's image is replaced", () => {
+    const d = AgentDriver.started(BACKUP, 'backup', PRIMARY);
+    d.reportAll({ guest: { epoch: 9, synced: true } });
+    expect(heartbeatsIn(d.beat(), BACKUP)).toMatchObject([{ role: 'backup', epoch: 9, synced: true }]);
+    d.control(d.roleChange('backup', 1, PRIMARY));
+    // The guest has not yet reported on the join: its last report describes the image the join throws away.
+    expect(heartbeatsIn(d.beat(), BACKUP)).toMatchObject([{ role: 'backup', epoch: 0, synced: false, controlSeq: 1 }]);
+    d.report('guest', { epoch: 30, synced: false });
+    expect(heartbeatsIn(d.beat(), BACKUP)).toMatchObject([{ role: 'backup', epoch: 30, synced: false }]);
   });
 
   it('a repeated join (a new seq) sends a new backup assignment', () => {
