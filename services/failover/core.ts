@@ -229,14 +229,16 @@ export class FailoverCore implements Core {
 
   /**
    * A spare that is heard from: one that reports as a spare, as a backup
-   * still catching up (found so after a restart), or as a backup this
-   * service gave up (silent, but only slow). Joining replaces whatever image
-   * it holds with a new one from a base epoch.
+   * still catching up (found so after a restart), as a backup this service
+   * gave up (silent, but only slow), or as a primary fenced by a newer term.
+   * Joining replaces whatever image it holds with a new one from a base epoch.
    */
   #readySpare(): string | undefined {
     return this.#spares.find((h) => {
       const r = this.#lastRole.get(h);
-      return !this.#silentHosts.has(h) && (r?.role === 'spare' || (r?.role === 'backup' && (!r.synced || this.#givenUp.has(h))));
+      if (r === undefined || this.#silentHosts.has(h)) return false;
+      if (r.role === 'primary') return r.term < this.#term && this.#givenUp.has(h); // fenced (#fencedPrimaryHeard)
+      return r.role === 'spare' || !r.synced || this.#givenUp.has(h);
     });
   }
 
@@ -375,6 +377,7 @@ export class FailoverCore implements Core {
   #onHeartbeat(hb: Heartbeat, nowUs: number, out: Effect[]): void {
     if (hb.term < this.#term && hb.role === 'primary') {
       this.stats.staleHeartbeats++; // a fenced primary still talking
+      if (hb.host !== this.#primary && hb.host !== this.#backup) this.#fencedPrimaryHeard(hb, nowUs, out);
       return;
     }
     const restarted = this.#noteIncarnation(hb, out);
@@ -413,6 +416,22 @@ export class FailoverCore implements Core {
       this.#send({ type: 'BACKUP_SYNCED' }, nowUs, out);
     }
     // A spare reporting in may be what an unprotected VM waits for.
+    if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
+  }
+
+  /**
+   * An old primary, fenced by a newer term, that is up (it was only cut off,
+   * or its host came back and its agent started in the role the VM was
+   * created with). Its agent takes a join once its lease is lost, so it may
+   * serve as a spare: without this a VM on three hosts had no spare left
+   * after its second failover, whatever came back.
+   */
+  #fencedPrimaryHeard(hb: Heartbeat, nowUs: number, out: Effect[]): void {
+    this.#armDeadlines(hb.host, nowUs, out);
+    this.#lastRole.set(hb.host, hb);
+    this.#silentHosts.delete(hb.host);
+    this.#givenUp.add(hb.host);
+    if (!this.#spares.includes(hb.host)) this.#spares.push(hb.host);
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
   }
 

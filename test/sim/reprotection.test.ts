@@ -219,4 +219,19 @@ describe('re-protection onto the spare', () => {
     expect(rep.vmLoss.lost).toBe(false);
     expect(r.streamVerified).toBe(true);
   });
+
+  it('an old primary that comes back fenced serves as a spare: after a second failover it is the backup again', () => {
+    const world = buildWorld(config({ ...scenario, mode: 'spec', faults: { crashPrimaryAtMs: null } }));
+    // host-a is cut off and replaced by host-b (host-c, the spare, joins); it comes back under the old term. When
+    // host-b then dies, host-c is promoted and only host-a is left to protect it.
+    runWorld(world, undefined, [{ kind: 'isolate-primary', fromMs: 800, toMs: 1000 }, { kind: 'crash', role: 'primary', atMs: 2000 }]);
+    const rep = world.replication!;
+    const r = summarize(world);
+    expect(r.failovers).toBe(2);
+    expect(rep.failover!.primaryHost).toBe('host-c');
+    expect(rep.failover!.backupHost).toBe('host-a');
+    expect(rep.failover!.state).toBe('protected');
+    expect(rep.vmLoss.lost).toBe(false);
+    expect(r.streamVerified).toBe(true);
+  });
 });

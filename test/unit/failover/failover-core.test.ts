@@ -337,7 +337,7 @@ describe('FailoverCore: promotion', () => {
     expect(d.core.stats.failoverDurationsUs).toEqual([140_000 - 100_000]);
   });
 
-  it('counts and ignores a primary heartbeat from an older term', () => {
+  it('counts a primary heartbeat from an older term, and acts on none: once another host is primary, it is a spare', () => {
     const d = granted([10_000]);
     const effects = d.handle(heartbeatInput(PRIMARY, 'primary', 1), 41_000);
     expect(effects).toEqual([]);
@@ -345,10 +345,14 @@ describe('FailoverCore: promotion', () => {
     expect(d.core.state).toBe('promoting');
     d.fire(PROMOTE_TIMER);
     d.handle(heartbeatInput(BACKUP, 'primary', 2), 52_000);
-    // After the promotion too: the fenced primary still talking changes nothing.
-    expect(d.handle(heartbeatInput(PRIMARY, 'primary', 1), 53_000)).toEqual([]);
+    // After the promotion the fenced primary is up: it takes nothing back, and serves as a spare (its agent joins
+    // once deposed). The VM, unprotected, is re-protected onto it.
+    const effects2 = d.handle(heartbeatInput(PRIMARY, 'primary', 1), 53_000);
+    expect(leaseOps(effects2).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === PRIMARY)).toEqual([]);
     expect(d.core.stats.staleHeartbeats).toBe(2);
     expect(d.core.primaryHost).toBe(BACKUP);
+    expect(d.core.state).toBe('reprotecting');
+    expect(allRoleChanges(d.settleMemberships())).toMatchObject([{ host: PRIMARY, role: 'backup', peerHost: BACKUP }, { host: BACKUP, role: 'primary', peerHost: PRIMARY }]);
   });
 });
 
