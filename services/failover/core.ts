@@ -268,8 +268,7 @@ export class FailoverCore implements Core {
           // Its join, if not yet taken, must not be repeated: it is not the backup any more.
           this.#unconfirmed.delete(this.#backup);
           // Silent is not dead: a backup that was only slow (a loaded machine) may join again, after the spares.
-          this.#givenUp.add(this.#backup);
-          if (!this.#spares.includes(this.#backup)) this.#spares.push(this.#backup);
+          this.#giveUp(this.#backup);
         }
         out.push({ kind: 'log', level: 'warn', event: 'failover.backup_dropped', fields: { vm: this.options.vmId, primary: this.#primary, backup: this.#backup } });
         this.#backup = null;
@@ -430,9 +429,14 @@ export class FailoverCore implements Core {
     this.#armDeadlines(hb.host, nowUs, out);
     this.#lastRole.set(hb.host, hb);
     this.#silentHosts.delete(hb.host);
-    this.#givenUp.add(hb.host);
-    if (!this.#spares.includes(hb.host)) this.#spares.push(hb.host);
+    this.#giveUp(hb.host);
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
+  }
+
+  /** `host` holds no image this service trusts, but may join as a spare (after the configured ones). */
+  #giveUp(host: string): void {
+    this.#givenUp.add(host);
+    if (!this.#spares.includes(host)) this.#spares.push(host);
   }
 
   /**
@@ -508,8 +512,8 @@ export class FailoverCore implements Core {
     // A backup still catching up joins again from a new base epoch: its join may have been cut short too.
     // Spares first; then backups the lease does not name (given up before the restart), which may join again.
     const others = hosts.filter((h) => h !== this.#primary && h !== this.#backup);
-    for (const h of others.filter((x) => report(x)?.role === 'backup' && report(x)!.synced)) this.#givenUp.add(h);
-    this.#spares.push(...others.filter((h) => report(h)?.role === 'spare' || (report(h)?.role === 'backup' && !report(h)!.synced)), ...others.filter((h) => this.#givenUp.has(h)));
+    this.#spares.push(...others.filter((h) => report(h)?.role === 'spare' || (report(h)?.role === 'backup' && !report(h)!.synced)));
+    for (const h of others.filter((x) => this.#givenUp.has(x) || (report(x)?.role === 'backup' && report(x)!.synced))) this.#giveUp(h);
     for (const h of hosts) {
       if (!heard(h)) {
         this.#silentHosts.add(h);
