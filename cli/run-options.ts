@@ -28,6 +28,9 @@ export const FLAG_FOR_PATH: Record<string, string> = {
   'tcp.sack': '--no-sack',
   'buffers.specBufferBytes': '--spec-buffer-bytes',
   'buffers.specWindow': '--spec-window',
+  'epochPolicy.kind': '--epoch-policy',
+  'epochPolicy.minEpochMs': '--min-epoch-ms',
+  'epochPolicy.quietUs': '--quiet-us',
   'workload.totalBytes': '--bulk-bytes',
   'workload.requestBytes': '--request-bytes',
   'workload.responseBytes': '--response-bytes',
@@ -58,6 +61,9 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--no-sack', 'no selective acknowledgements (NewReno loss recovery)')
     .option('--spec-buffer-bytes <n>', "the acker's speculative buffer", num, 16 * 1024 * 1024)
     .addOption(new Option('--spec-window <design>', "speculative ACKs advertise the free buffer (ours) or the client's window (the paper's; docs/racc.md)").choices(['buffer', 'client']).default('buffer'))
+    .addOption(new Option('--epoch-policy <policy>', 'fixed: every epoch lasts --epoch-ms; adaptive: at most --epoch-ms, shorter when held output waits on a quiet connection (docs/adaptive-epochs.md)').choices(['fixed', 'adaptive']).default('fixed'))
+    .option('--min-epoch-ms <n>', 'adaptive: the shortest epoch', num, 2)
+    .option('--quiet-us <n>', 'adaptive: a connection with held output and nothing new for this long is quiet', num, 300)
     .option('--wire-check', 'encode and decode every bus message through protobuf', false)
     .option('--vm <id>', 'protected VM id (a subject token)', 'vm1');
 }
@@ -83,6 +89,9 @@ export interface ScenarioFlags {
   sack: boolean;
   specBufferBytes: number;
   specWindow: 'buffer' | 'client';
+  epochPolicy: 'fixed' | 'adaptive';
+  minEpochMs: number;
+  quietUs: number;
   wireCheck: boolean;
   vm: string;
 }
@@ -121,6 +130,7 @@ export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfi
       sack: f.sack,
     },
     buffers: { specBufferBytes: f.specBufferBytes, specWindow: f.specWindow },
+    epochPolicy: { kind: f.epochPolicy, minEpochMs: f.minEpochMs, quietUs: f.quietUs },
     workload:
       f.workload === 'bulk'
         ? { kind: 'bulk', totalBytes: f.bulkBytes }

@@ -3,11 +3,12 @@ import { describeSchema, markdownTable, unwrap, type ConfigRow } from '../../lib
 import { runConfigSchema } from '../../lib/config/run-config.js';
 
 /** The sections of RunConfig that get a table of their own, in the order of the page. */
-export const CONFIG_SECTIONS = ['link', 'replicationLink', 'checkpoint', 'guest', 'buffers', 'hosts', 'failover', 'bus', 'faults', 'tracing', 'tcp', 'workload'] as const;
+export const CONFIG_SECTIONS = ['link', 'replicationLink', 'epochPolicy', 'checkpoint', 'guest', 'buffers', 'hosts', 'failover', 'bus', 'faults', 'tracing', 'tcp', 'workload'] as const;
 
 const SECTION_TITLES: Record<(typeof CONFIG_SECTIONS)[number], string> = {
   link: 'Link',
   replicationLink: 'Replication link',
+  epochPolicy: 'Epoch policy',
   checkpoint: 'Checkpoint',
   guest: 'Guest',
   buffers: 'Buffers',

@@ -100,6 +100,10 @@ export function encode(msg: WireMessage): Uint8Array {
       const { type: _t, ...fields } = msg;
       return pb.EpochCommit.encode(fields).finish();
     }
+    case 'outputIdle': {
+      const { type: _t, ...fields } = msg;
+      return pb.OutputIdle.encode(fields).finish();
+    }
     case 'heartbeat': {
       const { type: _t, ...fields } = msg;
       return pb.Heartbeat.encode(fields).finish();
@@ -165,6 +169,11 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
       const m = decodeWith(pb.EpochCommit, 'EpochCommit', bytes);
       requireSafe('EpochCommit', { term: m.term, epoch: m.epoch });
       return { type, vmId: m.vmId, term: m.term, epoch: m.epoch };
+    }
+    case 'outputIdle': {
+      const m = decodeWith(pb.OutputIdle, 'OutputIdle', bytes);
+      requireSafe('OutputIdle', { term: m.term, epoch: m.epoch, heldBytes: m.heldBytes });
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, connId: m.connId, heldBytes: m.heldBytes };
     }
     case 'heartbeat': {
       const m = decodeWith(pb.Heartbeat, 'Heartbeat', bytes);

@@ -198,6 +198,21 @@ export interface ServiceStatus {
   readonly txEndSeq: number;
 }
 
+/**
+ * Adaptive epochs: a connection's output of `epoch` waits for its commit and
+ * the guest has been quiet on it since (the sender's quiet interval). A hint:
+ * the checkpointer may end the epoch early; losing one costs latency only.
+ */
+export interface OutputIdle {
+  readonly type: 'outputIdle';
+  readonly vmId: string;
+  readonly term: number;
+  readonly epoch: number;
+  readonly connId: number;
+  /** What the sender holds, of this epoch and later ones (payload and headers). */
+  readonly heldBytes: number;
+}
+
 export interface ReleasePermit {
   readonly type: 'releasePermit';
   readonly vmId: string;
@@ -248,5 +263,5 @@ export interface ServiceReport {
   readonly statsJson: string;
 }
 
-export type WireMessage = Segment | EpochBarrier | EpochEnd | CheckpointChunk | CheckpointAck | EpochCommit | Heartbeat | RoleChange | Assignment | ServiceStatus | ReleasePermit | HandoverRequest | FailoverStatus | ServiceReport;
+export type WireMessage = Segment | EpochBarrier | EpochEnd | CheckpointChunk | CheckpointAck | EpochCommit | OutputIdle | Heartbeat | RoleChange | Assignment | ServiceStatus | ReleasePermit | HandoverRequest | FailoverStatus | ServiceReport;
 export type WireMessageType = WireMessage['type'];

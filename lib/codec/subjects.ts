@@ -23,6 +23,8 @@ export const hostSubjects = (vmId: string, host: string) => {
     ckptStage: `${p}.ckpt.stage`,
     /** checkpointer → netbuffer, acker */
     commit: `${p}.commit`,
+    /** netbuffer, acker → checkpointer: held output whose connection went quiet (adaptive epochs) */
+    outputIdle: `${p}.output.idle`,
     /** host agent → one service: what to run as */
     assign: (service: HostService) => `${p}.assign.${service}`,
     /** services → host agent */
@@ -72,6 +74,7 @@ const SUBJECT_TYPES: ReadonlyArray<[RegExp, WireMessageType]> = [
   [new RegExp(`${V}ckpt\\.data\\.${T}$`), 'checkpointChunk'],
   [new RegExp(`${V}ckpt\\.ack$`), 'checkpointAck'],
   [new RegExp(`${H}commit$`), 'epochCommit'],
+  [new RegExp(`${H}output\\.idle$`), 'outputIdle'],
   [new RegExp(`${H}assign\\.${T}$`), 'assignment'],
   [new RegExp(`${H}status$`), 'serviceStatus'],
   [new RegExp(`${H}permit$`), 'releasePermit'],

@@ -11,6 +11,7 @@ export const CHUNK_ENVELOPE_BYTES = 4096;
 /** NATS's default 1 MiB payload less the envelope. */
 export const MAX_CHUNK_BYTES = 1024 * 1024 - CHUNK_ENVELOPE_BYTES;
 import { workloadSchema } from '../../services/guest/workload/workload.js';
+import { epochPolicySchema } from '../epoch-policy/options.js';
 
 /**
  * native: no replication. remus: output commit only. spec: speculative ACKs
@@ -84,7 +85,8 @@ export const runConfigSchema = z
     link: linkConfigSchema.default(linkConfigSchema.parse({})).describe('The client link: rate, delay, loss and queue of each direction.'),
     tcp: tcpOptionsSchema.default(tcpOptionsSchema.parse({})).describe('TCP of the guest, the client and the wire-side sender of the acker (Linux defaults).'),
     workload: workloadSchema.default({ kind: 'bulk', totalBytes: 0 }).describe('What the application in the guest does: a bulk transfer or request/response.'),
-    epochMs: z.number().positive().max(10_000).default(25).describe('Checkpoint epoch length, in ms (ignored in native mode).'),
+    epochMs: z.number().positive().max(10_000).default(25).describe('Checkpoint epoch length, in ms (ignored in native mode); the longest epoch under the adaptive policy.'),
+    epochPolicy: epochPolicySchema.default(epochPolicySchema.parse({})).describe('When an epoch ends: every epochMs, or earlier when held output waits on a quiet connection (docs/adaptive-epochs.md).'),
     replicationLink: replicationLinkSchema.default(replicationLinkSchema.parse({})).describe('The replication link between primary and backup hosts (its own NIC, as in Remus).'),
     checkpoint: checkpointConfigSchema.default(checkpointConfigSchema.parse({})).describe('Costs and limits of the checkpoint pipeline.'),
     guest: guestConfigSchema.default(guestConfigSchema.parse({})).describe('Memory of the protected guest and how fast its application dirties it.'),
@@ -99,6 +101,9 @@ export const runConfigSchema = z
     maxLatencySamples: z.number().int().min(0).default(100_000).describe('Request and commit latencies kept for percentiles; later ones are counted only.'),
   })
   .superRefine((c, ctx) => {
+    if (c.epochPolicy.kind === 'adaptive' && c.epochPolicy.minEpochMs > c.epochMs) {
+      ctx.addIssue({ code: 'custom', path: ['epochPolicy', 'minEpochMs'], message: `must not exceed epochMs (${c.epochMs} ms): it is the shortest epoch, epochMs the longest` });
+    }
     if (c.buffers.specBufferBytes > c.buffers.heldBytesMax) {
       ctx.addIssue({ code: 'custom', path: ['buffers', 'specBufferBytes'], message: `must not exceed buffers.heldBytesMax (${c.buffers.heldBytesMax}): everything speculatively ACKed is held` });
     }

@@ -16,6 +16,7 @@ import { TcpSender, type SenderStats } from '../../lib/tcp/sender.js';
 import type { TcpOptions } from '../../lib/tcp/options.js';
 import type { SpecWindow } from '../../lib/config/run-config.js';
 import { HandoverReceiver, type Handover } from './handover.js';
+import { OutputWatch, TIMER_OUTPUT_IDLE, type OutputWatchOptions, type OutputWatchStats } from '../../lib/epoch-policy/index.js';
 
 const EMPTY = new Uint8Array(0);
 const TIMER_PREFIX = 'wire';
@@ -49,6 +50,8 @@ export interface AckerOptions {
   readonly plantedBug?: 'release-before-commit' | 'spec-buffer-not-replicated' | 'ignore-permit-expiry';
   /** Which bytes' paths to report as spans (docs/tracing.md); none by default. */
   readonly tracing?: TracingOptions;
+  /** Adaptive epochs (spec mode): report speculatively acknowledged data whose connection went quiet to the checkpointer; absent: never. */
+  readonly outputWatch?: OutputWatchOptions;
 }
 
 export interface AckerStats {
@@ -108,7 +111,7 @@ export class AckerCore implements Core {
   readonly #retiredWires: SenderStats[] = [];
   /** Spans of sampled bytes: what this acker received, held and sent (speculative modes). */
   #tracer: HeldBytesTracer;
-  readonly #spanSink = { push: (e: Effect) => this.#emit(e) };
+  readonly #effectSink = { push: (e: Effect) => this.#emit(e) };
   /** Digest of the speculative buffer as each epoch ended (recordDigests only). */
   readonly digests = new Map<number, string>();
   readonly #out: Effect[][] = [];
@@ -133,9 +136,11 @@ export class AckerCore implements Core {
   #nowUs = 0;
   /** RTT samples of the wire side, one per ACK of data sent once. */
   readonly #rttSampler = new RttSampler();
+  readonly #watch: OutputWatch | null;
 
   constructor(readonly options: AckerOptions) {
     this.name = `acker.${options.host}`;
+    this.#watch = options.outputWatch === undefined || options.mode !== 'spec' ? null : new OutputWatch(options.vmId, options.outputWatch);
     this.#tracer = this.#newTracer();
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.plantedBug === 'ignore-permit-expiry');
@@ -217,6 +222,11 @@ export class AckerCore implements Core {
     return this.#spec?.usedBytes ?? 0;
   }
 
+  /** Adaptive epochs: quiet output reported (null: not watching). */
+  get outputWatchStats(): OutputWatchStats | null {
+    return this.#watch?.stats ?? null;
+  }
+
   handle(input: Input, nowUs: number): Effect[] {
     const effects: Effect[] = [];
     this.#out.push(effects);
@@ -232,6 +242,10 @@ export class AckerCore implements Core {
           this.#sendStatus();
           this.#emit(this.#assignments.nextReport(nowUs));
         } else if (input.name === TIMER_HANDOVER) this.#requestHandover(nowUs, true);
+        else if (input.name === TIMER_OUTPUT_IDLE) {
+          // What waits for a commit: taken into the buffer, not yet committed.
+          if (this.#role === 'primary' && this.#spec !== null) this.#watch?.onTimer(this.#term, this.#spec.endSeq - this.stats.committedSeq, nowUs, this.#effectSink);
+        }
         else if (this.#wire !== null && input.name === this.#wire.rtoTimer) this.#wire.onRto(nowUs);
         else if (this.#wire !== null && input.name === this.#wire.persistTimer) this.#wire.onPersist(nowUs);
       }
@@ -292,6 +306,7 @@ export class AckerCore implements Core {
 
   /** Forgets the connection: a new role starts from nothing (or from a handover). */
   #reset(): void {
+    this.#watch?.reset(this.#effectSink);
     this.#spec = null;
     if (this.#wire !== null) this.#retiredWires.push(this.#wire.stats);
     this.#wire = null;
@@ -409,12 +424,13 @@ export class AckerCore implements Core {
       if (fresh.length > spec.freeBytes) refused = true;
       else {
         // Offsets in the stream are seq − 1 (the SYN takes seq 0); the speculative ACK below covers these bytes.
-        this.#tracer.received(seg.connId, spec.endSeq - 1, end - 1, true, nowUs, this.#spanSink);
+        this.#tracer.received(seg.connId, spec.endSeq - 1, end - 1, true, nowUs, this.#effectSink);
         let copied = 0;
         spec.append(fresh.length, (dst) => {
           dst.set(fresh.subarray(copied, copied + dst.length));
           copied += dst.length;
         });
+        this.#watch?.held(seg.connId, seg.epoch, nowUs, this.#effectSink);
       }
       if (spec.usedBytes > this.stats.specBufferBytesMax) this.stats.specBufferBytesMax = spec.usedBytes;
     }
@@ -490,7 +506,7 @@ export class AckerCore implements Core {
     // marker), and they belong to the next checkpoint. txEndSeq is where this epoch's bytes end.
     const endSeq = Math.max(Math.min(spec?.endSeq ?? 0, end.txEndSeq), this.#epochStartSeq);
     this.#epochEnds.push({ epoch: end.epoch, endSeq });
-    this.#tracer.epochEnded(end.epoch, endSeq - 1, nowUs, this.#spanSink);
+    this.#tracer.epochEnded(end.epoch, endSeq - 1, nowUs, this.#effectSink);
     // A new backup's first epoch carries the whole buffer: it has nothing to add a delta to.
     const startSeq = end.base && spec !== null ? spec.startSeq : this.#epochStartSeq;
     const replicate = this.options.plantedBug !== 'spec-buffer-not-replicated';
@@ -507,11 +523,12 @@ export class AckerCore implements Core {
   #onCommit(epoch: number, nowUs: number): void {
     if (epoch <= this.#committedEpoch) return;
     this.#committedEpoch = epoch;
+    this.#watch?.committed(epoch);
     while (this.#epochEnds.length > 0 && this.#epochEnds[0]!.epoch <= epoch) {
       this.stats.committedSeq = Math.max(this.stats.committedSeq, this.#epochEnds.shift()!.endSeq);
     }
     while (this.#headers.length > 0 && this.#headers[0]!.epoch <= epoch) this.#committedHeader = this.#headers.shift()!;
-    this.#tracer.committed(epoch, nowUs, this.#spanSink);
+    this.#tracer.committed(epoch, nowUs, this.#effectSink);
     this.#wire?.trySend(nowUs);
   }
 
@@ -570,7 +587,7 @@ export class AckerCore implements Core {
         this.#rttSampler.sent(seq, len, retransmit, nowUs);
         if (!this.#permitted(nowUs)) return;
         this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(header, seq, len) });
-        this.#tracer.sent(this.#connId, seq - 1, seq - 1 + len, retransmit ? (this.#wire?.lastResendCause ?? 'resend') : null, nowUs, this.#spanSink);
+        this.#tracer.sent(this.#connId, seq - 1, seq - 1 + len, retransmit ? (this.#wire?.lastResendCause ?? 'resend') : null, nowUs, this.#effectSink);
       },
       emitFin: () => undefined, // the guest's FIN travels through the netbuffer
       emitProbe: (nowUs: number) => {

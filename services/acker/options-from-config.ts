@@ -3,6 +3,7 @@ import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { topologyOf } from '../../lib/topology/index.js';
 import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
 import { msToUs } from '../../lib/units.js';
+import { outputWatchOption } from '../../lib/epoch-policy/from-config.js';
 import type { AckerOptions } from './core.js';
 
 /** The longest wait between requests: a large buffer over a slow bus is not asked for again while it arrives. */
@@ -28,6 +29,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     chunkBytes: config.checkpoint.chunkBytes,
     recordDigests: extras.recordDigests ?? false,
     tracing: tracingOptionsFromConfig(config),
+    ...outputWatchOption(config, host),
     ...(bug === 'release-before-commit' || bug === 'spec-buffer-not-replicated' || bug === 'ignore-permit-expiry' ? { plantedBug: bug } : {}),
   };
 }

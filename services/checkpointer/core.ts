@@ -78,6 +78,7 @@ export class CheckpointerCore implements Core {
         else if (this.#primary === null) break;
         else if (msg.type === 'checkpointChunk') this.#primary.onStaged(msg, nowUs, out);
         else if (msg.type === 'checkpointAck') this.#primary.onAck(msg, nowUs, out);
+        else if (msg.type === 'outputIdle') this.#primary.onOutputIdle(msg, nowUs, out);
         break;
       }
       case 'leaseResult':
@@ -114,7 +115,9 @@ export class CheckpointerCore implements Core {
     const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost, backupJoining: a.joining, joinSeq: a.seq });
     this.#primary = primary;
     this.history.push(primary);
-    this.subscriptions = [...this.#idleSubscriptions, this.options.subjects.ckptStage, this.options.ckptAckSubject];
+    const s = this.options.subjects;
+    const adaptive = this.options.epochPolicy?.kind === 'adaptive';
+    this.subscriptions = [...this.#idleSubscriptions, s.ckptStage, this.options.ckptAckSubject, ...(adaptive ? [s.outputIdle] : [])];
     primary.start(nowUs, out);
   }
 

@@ -17,6 +17,7 @@ export function checkpointerOptionsFromConfig(config: RunConfig, host: string): 
     ckptAckSubject: s.ckptAck,
     statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     epochUs: msToUs(config.epochMs),
+    epochPolicy: { kind: config.epochPolicy.kind, minEpochUs: msToUs(config.epochPolicy.minEpochMs) },
     maxInflightEpochs: config.checkpoint.maxInflightEpochs,
     speculative: isSpeculative(config.mode),
     // An acknowledgement normally comes one transfer and one round trip after the checkpoint is staged.

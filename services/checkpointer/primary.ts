@@ -9,6 +9,8 @@ import { addTo, type Histogram } from '../../lib/results/histogram.js';
 import { US_PER_S } from '../../lib/units.js';
 import { epochMachine, type EpochEvent, type EpochState } from './epoch.machine.js';
 import { StagedCheckpoint } from './staging.js';
+import { averagePauseUs, earlyEpochEndUs, type EpochPolicyOptions } from '../../lib/epoch-policy/index.js';
+import type { OutputIdle } from '../../lib/codec/messages.js';
 
 export const TIMER_EPOCH = 'ckpt.epoch';
 const TIMER_ACK = 'ckpt.ack';
@@ -26,7 +28,10 @@ export interface PrimaryOptions {
   readonly ckptDataSubject: (backupHost: string) => string;
   /** The fencing term it runs under (from its host agent's assignment). */
   readonly term: number;
+  /** The longest epoch (every epoch, under the fixed policy). */
   readonly epochUs: number;
+  /** When epochs end: fixed, or adaptive (docs/adaptive-epochs.md). Absent: fixed. */
+  readonly epochPolicy?: EpochPolicyOptions;
   readonly maxInflightEpochs: number;
   /** The acker contributes its speculative-buffer delta to each checkpoint. */
   readonly speculative: boolean;
@@ -99,6 +104,12 @@ export interface PrimaryStats {
    */
   pauseToSourceUsTotal: Record<number, number>;
   pauseToStagedUsTotal: number;
+  /** Adaptive epochs: quiet-output reports taken (of this term). */
+  outputIdleReports: number;
+  /** …of which came for an epoch that had ended already, or while it was ending. */
+  outputIdleLate: number;
+  /** Epochs the policy ended (or set to end) before epochUs. */
+  earlyEpochEnds: number;
 }
 
 interface InFlight {
@@ -124,7 +135,7 @@ interface InFlight {
  * CheckpointerCore runs it while its host is primary.
  */
 export class PrimaryCheckpointer {
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
@@ -145,6 +156,13 @@ export class PrimaryCheckpointer {
   /** Staged chunks counted at the last look, and when that was: a pause that made progress since is slow, not lost. */
   #chunksAtLastResend = 0;
   #progressCheckedAtUs = 0;
+  /** The running epoch: when it started, and when it is to end. */
+  #epochStartUs = 0;
+  #epochEndUs = 0;
+  /** Running average of pauses, barrier to staged (null: none yet): what ending an epoch early costs. */
+  #pauseAverageUs: number | null = null;
+  /** The newest epoch whose output was reported quiet (it may come before that epoch starts here). */
+  #quietEpoch = 0;
   readonly term: number;
 
   constructor(readonly options: PrimaryOptions) {
@@ -178,7 +196,50 @@ export class PrimaryCheckpointer {
 
   /** The first epoch starts now. */
   start(nowUs: number, out: Effect[]): void {
-    out.push({ kind: 'setTimer', name: TIMER_EPOCH, atUs: nowUs + this.options.epochUs });
+    this.#startEpoch(nowUs, out);
+  }
+
+  #startEpoch(nowUs: number, out: Effect[]): void {
+    this.#epochStartUs = nowUs;
+    this.#epochEndUs = nowUs + this.options.epochUs;
+    out.push({ kind: 'setTimer', name: TIMER_EPOCH, atUs: this.#epochEndUs });
+    // Output of this epoch went quiet while the last one was still being staged.
+    if (this.#quietEpoch >= this.epoch) this.#outputQuiet(nowUs, out);
+  }
+
+  /**
+   * Adaptive epochs: the netbuffer or the acker holds output of `epoch` on a
+   * connection the guest has gone quiet on. The running epoch may end early;
+   * a report for one that ended is late (its output is on its way).
+   */
+  onOutputIdle(msg: OutputIdle, nowUs: number, out: Effect[]): void {
+    if (msg.term !== this.term) {
+      this.stats.staleTermDrops++;
+      return;
+    }
+    this.stats.outputIdleReports++;
+    if (this.options.epochPolicy?.kind !== 'adaptive') return;
+    if (msg.epoch > this.#quietEpoch) this.#quietEpoch = msg.epoch;
+    if (msg.epoch < this.epoch || (msg.epoch === this.epoch && this.state !== 'running')) {
+      this.stats.outputIdleLate++;
+      return;
+    }
+    // A later epoch's report waits for that epoch to start here (#startEpoch).
+    if (msg.epoch === this.epoch) this.#outputQuiet(nowUs, out);
+  }
+
+  #outputQuiet(nowUs: number, out: Effect[]): void {
+    const policy = this.options.epochPolicy;
+    assert(policy?.kind === 'adaptive' && this.state === 'running', `output reported quiet to a ${policy?.kind ?? 'fixed'} policy in state ${this.state}`);
+    const endUs = earlyEpochEndUs({ startUs: this.#epochStartUs, endUs: this.#epochEndUs }, { minEpochUs: policy.minEpochUs, pauseUs: this.#pauseAverageUs ?? 0 }, nowUs);
+    if (endUs === null) return;
+    this.stats.earlyEpochEnds++;
+    this.#epochEndUs = endUs;
+    if (endUs > nowUs) out.push({ kind: 'setTimer', name: TIMER_EPOCH, atUs: endUs });
+    else {
+      out.push({ kind: 'cancelTimer', name: TIMER_EPOCH });
+      this.#send({ type: 'EPOCH_TIMER' }, nowUs, out);
+    }
   }
 
   onTimer(name: string, nowUs: number, out: Effect[]): void {
@@ -247,7 +308,7 @@ export class PrimaryCheckpointer {
         return;
       }
       case 'armEpochTimer':
-        out.push({ kind: 'setTimer', name: TIMER_EPOCH, atUs: nowUs + this.options.epochUs });
+        this.#startEpoch(nowUs, out);
         return;
     }
   }
@@ -281,6 +342,7 @@ export class PrimaryCheckpointer {
     }
     if (staged.complete && this.state === 'pausing') {
       this.stats.pauseToStagedUsTotal += nowUs - this.#pausedAtUs;
+      this.#pauseAverageUs = averagePauseUs(this.#pauseAverageUs, nowUs - this.#pausedAtUs);
       this.#span(staged.epoch, 'pause', 'epoch', this.#pausedAtUs, nowUs, { stagedBytes: staged.bytes }, out);
       this.#send({ type: 'STAGED' }, nowUs, out);
     }

@@ -4,6 +4,7 @@ import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { AssignmentTracker, ignoresAssignment, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
 import { TCP_IP_HEADER_BYTES } from '../../lib/tcp/header.js';
+import { OutputWatch, TIMER_OUTPUT_IDLE, type OutputWatchOptions, type OutputWatchStats } from '../../lib/epoch-policy/index.js';
 import { HeldBytesTracer } from '../../lib/tracing/held-bytes.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
 import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
@@ -27,6 +28,8 @@ export interface NetbufferOptions {
   readonly statusIntervalUs: number;
   /** Which bytes' paths to report as spans (remus: the netbuffer holds the data); none by default. */
   readonly tracing?: TracingOptions;
+  /** Adaptive epochs: report held output whose connection went quiet to the checkpointer; absent: never. */
+  readonly outputWatch?: OutputWatchOptions;
   /** Tests only: a planted bug that releases output without waiting for its commit. */
   readonly plantedReleaseBeforeCommit?: boolean;
   /** Tests only: a planted bug that keeps releasing after its permit expired. */
@@ -80,9 +83,11 @@ export class NetbufferCore implements Core {
   #tracer: HeldBytesTracer;
   /** Tracing data it holds: it hears the guest's epoch ends too, to tell a segment's wait for its epoch from its wait for the commit. */
   readonly #traced: boolean;
+  readonly #watch: OutputWatch | null;
 
   constructor(readonly options: NetbufferOptions) {
     this.name = `netbuffer.${options.host}`;
+    this.#watch = options.outputWatch === undefined ? null : new OutputWatch(options.vmId, options.outputWatch);
     this.#tracer = new HeldBytesTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER, 0, null);
     this.#traced = options.holdData && options.tracing !== undefined && options.tracing.sampler !== NO_SAMPLER;
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'netbuffer', options.statusIntervalUs);
@@ -100,6 +105,10 @@ export class NetbufferCore implements Core {
   get staleAssignments(): number {
     return this.#assignments.staleAssignments;
   }
+  /** Adaptive epochs: quiet output reported (null: not watching). */
+  get outputWatchStats(): OutputWatchStats | null {
+    return this.#watch?.stats ?? null;
+  }
 
   /** Assignments no agent sends (AssignmentTracker.foreignAssignments), ignored. */
   get foreignAssignments(): number {
@@ -112,6 +121,11 @@ export class NetbufferCore implements Core {
       return [this.#status(), this.#assignments.nextReport(nowUs)];
     }
     if (input.kind === 'timer' && input.name === STATUS_TIMER) return [this.#status(), this.#assignments.nextReport(nowUs)];
+    if (input.kind === 'timer' && input.name === TIMER_OUTPUT_IDLE) {
+      const out: Effect[] = [];
+      if (this.#role === 'primary') this.#watch?.onTimer(this.#term, this.stats.heldBytes, nowUs, out);
+      return out;
+    }
     if (input.kind !== 'message') return [];
     const msg = input.msg;
     switch (msg.type) {
@@ -152,6 +166,7 @@ export class NetbufferCore implements Core {
   #onAssignment(a: Assignment): Effect[] {
     const order = this.#assignments.take(a);
     if (ignoresAssignment(order)) return [];
+    const out: Effect[] = [];
     if (order === 'newer' && this.#role !== 'stopped') {
       const continues = a.role === 'primary' && this.#role === 'primary' && a.term === this.#term;
       if (!continues) {
@@ -159,6 +174,7 @@ export class NetbufferCore implements Core {
         this.#tracer = new HeldBytesTracer(this.options.vmId, this.options.tracing?.sampler ?? NO_SAMPLER, a.term, null);
         this.#queues.length = 0;
         this.stats.heldBytes = 0;
+        this.#watch?.reset(out);
         this.stats.lastCommittedEpoch = a.role === 'primary' ? a.firstEpoch - 1 : 0;
       }
       this.#role = a.role;
@@ -166,7 +182,8 @@ export class NetbufferCore implements Core {
       const s = this.options.subjects;
       this.subscriptions = a.role === 'primary' ? [...this.#idleSubscriptions, s.tx, s.commit, ...(this.#traced ? [s.txEpoch] : [])] : this.#idleSubscriptions;
     }
-    return [this.#status()];
+    out.push(this.#status());
+    return out;
   }
 
   #onSegment(seg: Segment, nowUs: number): Effect[] {
@@ -202,6 +219,7 @@ export class NetbufferCore implements Core {
     if (this.stats.heldBytes > this.stats.heldBytesMax) this.stats.heldBytesMax = this.stats.heldBytes;
     const out: Effect[] = [];
     this.#tracer.received(seg.connId, seg.seq - 1, seg.seq - 1 + seg.payload.length, false, nowUs, out);
+    this.#watch?.held(seg.connId, seg.epoch, nowUs, out);
     return out;
   }
 
@@ -215,6 +233,7 @@ export class NetbufferCore implements Core {
   #onCommit(epoch: number, nowUs: number): Effect[] {
     if (epoch <= this.stats.lastCommittedEpoch) return []; // duplicate commit
     this.stats.lastCommittedEpoch = epoch;
+    this.#watch?.committed(epoch);
     return this.#release(epoch, nowUs);
   }
 

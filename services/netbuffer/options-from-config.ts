@@ -3,6 +3,7 @@ import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { topologyOf } from '../../lib/topology/index.js';
 import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
 import { msToUs } from '../../lib/units.js';
+import { outputWatchOption } from '../../lib/epoch-policy/from-config.js';
 import type { NetbufferOptions } from './core.js';
 
 /** The netbuffer of `host`, the same under every runtime. */
@@ -17,6 +18,7 @@ export function netbufferOptionsFromConfig(config: RunConfig, host: string, extr
     statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     holdData: !isSpeculative(config.mode),
     tracing: tracingOptionsFromConfig(config),
+    ...outputWatchOption(config, host),
     ...(extras.plantedBug === 'release-before-commit' ? { plantedReleaseBeforeCommit: true } : {}),
     ...(extras.plantedBug === 'ignore-permit-expiry' ? { plantedIgnorePermitExpiry: true } : {}),
   };

@@ -87,7 +87,7 @@ const validServiceReport: fc.Arbitrary<ServiceReport> = fc.record({
 });
 
 /** Every message type the codec knows (a record, so a new type must be listed here to compile). */
-const TYPE_SET: Record<WireMessageType, true> = { segment: true, epochBarrier: true, epochEnd: true, checkpointChunk: true, checkpointAck: true, epochCommit: true, heartbeat: true, roleChange: true, assignment: true, serviceStatus: true, releasePermit: true, handoverRequest: true, failoverStatus: true, serviceReport: true };
+const TYPE_SET: Record<WireMessageType, true> = { segment: true, epochBarrier: true, epochEnd: true, checkpointChunk: true, checkpointAck: true, epochCommit: true, outputIdle: true, heartbeat: true, roleChange: true, assignment: true, serviceStatus: true, releasePermit: true, handoverRequest: true, failoverStatus: true, serviceReport: true };
 const ALL_TYPES = Object.keys(TYPE_SET) as WireMessageType[];
 
 /** Decodes, reporting how it ended: the message, a DecodeError, or anything else (a bug). */
@@ -324,6 +324,7 @@ describe('messageTypeOf', () => {
       epoch: 'epochBarrier',
       ckptStage: 'checkpointChunk',
       commit: 'epochCommit',
+      outputIdle: 'outputIdle',
       status: 'serviceStatus',
       permit: 'releasePermit',
       handover: 'checkpointChunk',
@@ -358,7 +359,7 @@ describe('messageTypeOf', () => {
 describe('parseHostSubject', () => {
   it('gives the host and the kind of every host subject', () => {
     const h = subjects('vm-7').host('host_b-2');
-    const kinds = { tx: 'tx', txEpoch: 'tx.epoch', rx: 'rx', epoch: 'epoch', ckptStage: 'ckpt.stage', commit: 'commit', status: 'status', permit: 'permit', handover: 'handover', handoverRequest: 'handover.req' } as const;
+    const kinds = { tx: 'tx', txEpoch: 'tx.epoch', rx: 'rx', epoch: 'epoch', ckptStage: 'ckpt.stage', commit: 'commit', outputIdle: 'output.idle', status: 'status', permit: 'permit', handover: 'handover', handoverRequest: 'handover.req' } as const;
     for (const [name, kind] of Object.entries(kinds)) expect(parseHostSubject(h[name as keyof typeof kinds]), name).toEqual({ host: 'host_b-2', kind });
     for (const service of HOST_SERVICES) expect(parseHostSubject(h.assign(service))).toEqual({ host: 'host_b-2', kind: `assign.${service}` });
   });

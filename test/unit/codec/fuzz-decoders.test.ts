@@ -13,7 +13,7 @@ import type { WireMessage, WireMessageType } from '../../../lib/codec/messages.j
 import { DecodeError } from '../../../lib/errors.js';
 
 const RUNS = Number(process.env.SPECULA_FUZZ_RUNS ?? 1_000);
-const TYPES: WireMessageType[] = ['segment', 'epochBarrier', 'epochEnd', 'checkpointChunk', 'checkpointAck', 'epochCommit', 'heartbeat', 'roleChange', 'assignment', 'serviceStatus', 'releasePermit', 'handoverRequest', 'failoverStatus', 'serviceReport'];
+const TYPES: WireMessageType[] = ['segment', 'epochBarrier', 'epochEnd', 'checkpointChunk', 'checkpointAck', 'epochCommit', 'outputIdle', 'heartbeat', 'roleChange', 'assignment', 'serviceStatus', 'releasePermit', 'handoverRequest', 'failoverStatus', 'serviceReport'];
 
 /** One valid message of each type, whose encodings are fed to the other decoders. */
 const SAMPLES: WireMessage[] = [

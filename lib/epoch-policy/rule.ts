@@ -1,0 +1,36 @@
+import { assert } from '../assert.js';
+
+export interface RunningEpoch {
+  /** When the epoch started running (the guest resumed), µs. */
+  readonly startUs: number;
+  /** When it ends if nothing moves it (start + epochMs, or an earlier end already chosen), µs. */
+  readonly endUs: number;
+}
+
+export interface EpochCosts {
+  readonly minEpochUs: number;
+  /** What one more pause costs the guest: the recent pauses' average, barrier to staged, µs. */
+  readonly pauseUs: number;
+}
+
+/**
+ * Held output went quiet at `nowUs`: when should the running epoch end?
+ * As soon as the minimum epoch allows, if that brings the output's release
+ * forward by more than the extra pause costs the guest; otherwise null (keep
+ * the end it has). A pure function, so the simulator and NATS run it alike.
+ */
+export function earlyEpochEndUs(epoch: RunningEpoch, costs: EpochCosts, nowUs: number): number | null {
+  assert(epoch.endUs >= epoch.startUs, `an epoch that ends (${epoch.endUs}) before it starts (${epoch.startUs})`);
+  assert(costs.minEpochUs > 0 && costs.pauseUs >= 0, `epoch costs out of range: ${JSON.stringify(costs)}`);
+  const endUs = Math.max(nowUs, epoch.startUs + costs.minEpochUs);
+  return epoch.endUs - endUs > costs.pauseUs ? endUs : null;
+}
+
+/** Weight of the newest pause in the running average of pause costs. */
+export const PAUSE_AVERAGE_WEIGHT = 0.25;
+
+/** The running average of pause costs after one more pause of `pauseUs`. */
+export function averagePauseUs(averageUs: number | null, pauseUs: number): number {
+  assert(pauseUs >= 0, `a pause of ${pauseUs} µs`);
+  return averageUs === null ? pauseUs : averageUs + PAUSE_AVERAGE_WEIGHT * (pauseUs - averageUs);
+}
