@@ -244,7 +244,8 @@ export class AckerCore implements Core {
         } else if (input.name === TIMER_HANDOVER) this.#requestHandover(nowUs, true);
         else if (input.name === TIMER_OUTPUT_IDLE) {
           // What waits for a commit: taken into the buffer, not yet committed.
-          if (this.#role === 'primary' && this.#spec !== null) this.#watch?.onTimer(this.#term, this.#spec.endSeq - this.stats.committedSeq, nowUs, this.#effectSink);
+          const spec = this.#spec;
+          if (this.#role === 'primary' && spec !== null) this.#watch?.onTimer(this.#term, spec.endSeq - Math.max(this.stats.committedSeq, spec.startSeq), nowUs, this.#effectSink);
         }
         else if (this.#wire !== null && input.name === this.#wire.rtoTimer) this.#wire.onRto(nowUs);
         else if (this.#wire !== null && input.name === this.#wire.persistTimer) this.#wire.onPersist(nowUs);

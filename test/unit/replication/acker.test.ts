@@ -7,6 +7,7 @@ import { ChunkSource, TcpFlag, type Assignment, type CheckpointChunk, type Hando
 import { subjects } from '../../../lib/codec/subjects.js';
 import type { Effect } from '../../../lib/runtime/types.js';
 import { STATUS_TIMER } from '../../../lib/supervision/index.js';
+import { TIMER_OUTPUT_IDLE } from '../../../lib/epoch-policy/index.js';
 import { defaultTcpOptions } from '../../../lib/tcp/options.js';
 import { AckerCore, type AckerOptions } from '../../../services/acker/core.js';
 import { activate, AGENT_INCARNATION, assignment, FOREVER_US, permit } from '../support/supervision.js';
@@ -37,6 +38,7 @@ interface Setup {
   readonly clientWscale?: number | undefined;
   readonly guestWscale?: number | undefined;
   readonly plantedBug?: AckerOptions['plantedBug'];
+  readonly outputWatch?: AckerOptions['outputWatch'];
 }
 
 class Harness {
@@ -107,6 +109,7 @@ const ackerOptions = (setup: Setup = {}, mode: 'spec' | 'remus' = 'spec'): Acker
   chunkBytes: setup.chunkBytes ?? 4096,
   recordDigests: false,
   ...(setup.plantedBug === undefined ? {} : { plantedBug: setup.plantedBug }),
+  ...(setup.outputWatch === undefined ? {} : { outputWatch: setup.outputWatch }),
 });
 
 /** An acker its host agent made primary of TERM; with a permit that outlasts the test unless `withPermit` is false. */
@@ -831,5 +834,28 @@ describe('AckerCore, property', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('AckerCore, adaptive epochs', () => {
+  const QUIET_US = 300;
+  const watch = { quietUs: QUIET_US, maxConnections: 16, subject: s.outputIdle };
+
+  it('reports speculatively acknowledged data quiet for quietUs, with the bytes waiting for a commit, once per epoch', () => {
+    const h = connected({ outputWatch: watch });
+    const first = h.guest(2, D, 1000);
+    const armedAtUs = timersSet(first).get(TIMER_OUTPUT_IDLE)!;
+    expect(armedAtUs).toBe(h.nowUs + QUIET_US);
+    h.guest(2, D + 1000, 500);
+    h.nowUs = armedAtUs - 10;
+    expect(sentOn(h.timer(TIMER_OUTPUT_IDLE), s.outputIdle)).toEqual([]); // the second segment came later
+    h.nowUs += QUIET_US;
+    expect(sentOn(h.timer(TIMER_OUTPUT_IDLE), s.outputIdle)).toEqual([{ type: 'outputIdle', vmId: VM, term: TERM, epoch: 2, connId: 1, heldBytes: 1500 }]);
+    expect(h.acker.outputWatchStats?.idleReports).toBe(1);
+  });
+
+  it('watches nothing in remus mode, where the netbuffer holds the output', () => {
+    const h = new Harness(ackerOptions({ outputWatch: watch }, 'remus'));
+    expect(h.acker.outputWatchStats).toBeNull();
   });
 });

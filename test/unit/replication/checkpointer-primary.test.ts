@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeChunks } from '../../../lib/checkpoint/chunks.js';
 import { bytesEqual } from '../../../lib/checkpoint/hash.js';
-import { ChunkSource, type CheckpointAck, type CheckpointChunk, type EpochBarrier, type EpochCommit } from '../../../lib/codec/messages.js';
+import { ChunkSource, type CheckpointAck, type CheckpointChunk, type EpochBarrier, type EpochCommit, type OutputIdle } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
 import { InvariantError } from '../../../lib/errors.js';
 import type { Effect } from '../../../lib/runtime/types.js';
@@ -365,5 +365,73 @@ describe('PrimaryCheckpointer', () => {
     expect(barriers(barrier)[0]).toMatchObject({ epoch: 2, base: true });
     expect(dataChunks(transfer).at(-1)).toMatchObject({ source: ChunkSource.MANIFEST, epoch: 2, base: true });
     expect(p.stats.backupsJoined).toBe(1);
+  });
+});
+
+describe('PrimaryCheckpointer, adaptive epochs', () => {
+  const MIN_EPOCH_US = 2_000;
+  const adaptive = () => primary({ epochPolicy: { kind: 'adaptive', minEpochUs: MIN_EPOCH_US } });
+  const idle = (epoch: number, term = TERM): OutputIdle => ({ type: 'outputIdle', vmId: VM, term, epoch, connId: 1, heldBytes: 1_000 });
+  const report = (p: PrimaryCheckpointer, msg: OutputIdle, nowUs: number) => effectsOf((out) => p.onOutputIdle(msg, nowUs, out));
+
+  it('held output gone quiet before the minimum epoch moves the epoch end to it', () => {
+    const p = adaptive();
+    start(p, 0);
+    expect(timersSet(report(p, idle(1), 500)).get('ckpt.epoch')).toBe(MIN_EPOCH_US);
+    expect(p.stats.earlyEpochEnds).toBe(1);
+    expect(p.state).toBe('running');
+  });
+
+  it('after the minimum epoch, pauses at once and the next epoch gets the full length again', () => {
+    const p = adaptive();
+    start(p, 0);
+    const effects = report(p, idle(1), 3_000);
+    expect(barriers(effects)).toMatchObject([{ epoch: 1 }]);
+    expect(effects).toContainEqual({ kind: 'cancelTimer', name: 'ckpt.epoch' });
+    expect(p.state).toBe('pausing');
+    let transfer: Effect[] = [];
+    for (const c of parts(1)) transfer = stage(p, c, 3_000 + STAGE_US);
+    expect(timersSet(transfer).get('ckpt.epoch')).toBe(3_000 + STAGE_US + EPOCH_US);
+  });
+
+  it('keeps the end when ending early gains the output less than the pauses cost', () => {
+    const p = adaptive();
+    start(p, 0);
+    checkpoint(p, EPOCH_US); // a pause of STAGE_US
+    const nearEndUs = EPOCH_US + STAGE_US + EPOCH_US - STAGE_US / 2;
+    expect(report(p, idle(2), nearEndUs)).toEqual([]);
+    expect(p.stats.earlyEpochEnds).toBe(0);
+  });
+
+  it('a report for an epoch that ended, or while it is being checkpointed, is late and changes nothing', () => {
+    const p = adaptive();
+    start(p, 0);
+    fire(p, 'ckpt.epoch', EPOCH_US);
+    expect(report(p, idle(1), EPOCH_US + 5)).toEqual([]);
+    for (const c of parts(1)) stage(p, c, EPOCH_US + STAGE_US);
+    expect(report(p, idle(1), EPOCH_US + 20)).toEqual([]);
+    expect(p.stats.outputIdleLate).toBe(2);
+  });
+
+  it("a report for the next epoch, which the guest runs while this one is staged, ends that epoch early once it starts here", () => {
+    const p = adaptive();
+    start(p, 0);
+    fire(p, 'ckpt.epoch', EPOCH_US);
+    expect(report(p, idle(2), EPOCH_US + 5)).toEqual([]);
+    let transfer: Effect[] = [];
+    for (const c of parts(1)) transfer = stage(p, c, EPOCH_US + STAGE_US);
+    expect(timersSet(transfer).get('ckpt.epoch')).toBe(EPOCH_US + STAGE_US + MIN_EPOCH_US);
+  });
+
+  it('under the fixed policy, and from another term, reports change nothing', () => {
+    const fixed = primary();
+    start(fixed, 0);
+    expect(report(fixed, idle(1), 3_000)).toEqual([]);
+    expect(fixed.stats.outputIdleReports).toBe(1);
+    const p = adaptive();
+    start(p, 0);
+    expect(report(p, idle(1, TERM + 1), 3_000)).toEqual([]);
+    expect(p.stats.staleTermDrops).toBe(1);
+    expect(p.state).toBe('running');
   });
 });

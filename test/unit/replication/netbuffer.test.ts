@@ -4,6 +4,7 @@ import { TcpFlag, type Assignment, type Segment, type ServiceStatus } from '../.
 import { subjects } from '../../../lib/codec/subjects.js';
 import type { Effect, Input } from '../../../lib/runtime/types.js';
 import { STATUS_TIMER } from '../../../lib/supervision/index.js';
+import { TIMER_OUTPUT_IDLE } from '../../../lib/epoch-policy/index.js';
 import { TCP_IP_HEADER_BYTES } from '../../../lib/tcp/header.js';
 import { NetbufferCore, type NetbufferOptions } from '../../../services/netbuffer/core.js';
 import { activate, AGENT_INCARNATION, assignment, permit } from '../support/supervision.js';
@@ -452,5 +453,33 @@ describe('NetbufferCore', () => {
         { numRuns: 300 },
       );
     });
+  });
+});
+
+describe('NetbufferCore, adaptive epochs', () => {
+  const QUIET_US = 300;
+  const watched = () => netbuffer({ outputWatch: { quietUs: QUIET_US, maxConnections: 16, subject: s.outputIdle } });
+
+  it('reports held output quiet for quietUs to the checkpointer, with what it holds; a commit ends the watch', () => {
+    const nb = watched();
+    expect(timersSet(nb.handle(tx(data(4, 10)), 1_000)).get(TIMER_OUTPUT_IDLE)).toBe(1_000 + QUIET_US);
+    nb.handle(tx(data(4, 110)), 1_100);
+    expect(sentOn(nb.handle(timer(TIMER_OUTPUT_IDLE), 1_300), s.outputIdle)).toEqual([]); // still sending at 1,100
+    const reports = sentOn(nb.handle(timer(TIMER_OUTPUT_IDLE), 1_400), s.outputIdle);
+    expect(reports).toEqual([{ type: 'outputIdle', vmId: VM, term: TERM, epoch: 4, connId: 1, heldBytes: 2 * wireBytes(data(4, 10)) }]);
+    nb.handle(commit(4), 1_500);
+    nb.handle(tx(data(5, 210)), 1_600);
+    nb.handle(commit(5), 1_700);
+    expect(sentOn(nb.handle(timer(TIMER_OUTPUT_IDLE), 1_900), s.outputIdle)).toEqual([]); // committed before it went quiet
+    expect(nb.outputWatchStats).toEqual({ idleReports: 1, unwatchedConnections: 0 });
+  });
+
+  it('reports nothing for output it releases at once, nor without the option', () => {
+    const nb = watched();
+    nb.handle(commit(4), 0);
+    expect(timersSet(nb.handle(tx(data(4, 10)), 1_000)).has(TIMER_OUTPUT_IDLE)).toBe(false);
+    const fixed = netbuffer();
+    expect(timersSet(fixed.handle(tx(data(1, 10)), 1_000)).has(TIMER_OUTPUT_IDLE)).toBe(false);
+    expect(fixed.outputWatchStats).toBeNull();
   });
 });
