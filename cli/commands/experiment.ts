@@ -200,11 +200,12 @@ export function experimentCommand(): Command {
     const written: [string, string][] = [['json', resolve(outDir, 'experiment.json')]];
     await writeFile(written[0]![1], JSON.stringify(report, null, 2) + '\n');
     // vega is loaded only when plots are drawn: every command (a health probe too) starts through this module.
-    const { goodputSpec, latencySpec, renderSvg, sweepSpec } = await import('../experiment/plot.js');
+    const { goodputSpec, latencySpec, paretoSpec, renderSvg, sweepSpec } = await import('../experiment/plot.js');
     // The epochs' plots, a line per mode and swept value; and against one swept option, a plot over it too (none over two).
     const plots: [string, ReturnType<typeof latencySpec>][] = [
       ['experiment-goodput.svg', goodputSpec(rows, spec.epochsMs)],
       ['experiment-latency.svg', latencySpec(rows, spec.epochsMs)],
+      ['experiment-tradeoff.svg', paretoSpec(rows)],
       ...(swept.length === 1 ? [[`experiment-${swept[0]!.flag}.svg`, sweepSpec(rows, swept[0]!.flag)] as [string, ReturnType<typeof sweepSpec>]] : []),
     ];
     for (const [name, plotSpec] of plots) {

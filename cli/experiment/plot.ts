@@ -140,3 +140,64 @@ export function sweepSpec(rows: readonly ExperimentRow[], flag: string): TopLeve
     height: HEIGHT_PX,
   } as TopLevelSpec;
 }
+
+/** A point of the trade-off plot: one configuration's bulk goodput and rr p99 latency. */
+interface ParetoDatum {
+  series: string;
+  mode: string;
+  rttMs: number;
+  epochMs: number | null;
+  goodputMbps: number;
+  latencyMsP99: number;
+  label: string;
+}
+
+/**
+ * Request latency p99 against bulk goodput (the trade-off an epoch length
+ * makes; docs/adaptive-epochs.md): each configuration (mode, epoch, swept
+ * values) is one point, from its bulk run and its rr run; a line per series
+ * joins its epochs, each point labelled with its epoch. Down and right is
+ * better. Null unless the sweep has both workloads.
+ */
+export function paretoSpec(rows: readonly ExperimentRow[]): TopLevelSpec | null {
+  const keyOf = (r: ExperimentRow) => JSON.stringify([r.point.mode, r.point.epochMs, r.point.rttMs, r.point.seed, r.point.variant]);
+  const rrByKey = new Map(rows.filter((r) => r.point.workload === 'rr').map((r) => [keyOf(r), r]));
+  const data: ParetoDatum[] = [];
+  for (const bulk of rows) {
+    if (bulk.point.workload !== 'bulk') continue;
+    const rr = rrByKey.get(keyOf(bulk));
+    const p99 = rr?.result.latencyMsP99 ?? null;
+    if (p99 === null || p99 <= 0 || bulk.result.goodputBitsPerSec <= 0) continue;
+    const variant = Object.entries(bulk.point.variant).map(([flag, value]) => `${flag}=${value}`);
+    data.push({
+      series: [bulk.point.mode, ...variant].join(', '),
+      mode: bulk.point.mode,
+      rttMs: bulk.point.rttMs,
+      epochMs: bulk.point.epochMs,
+      goodputMbps: bulk.result.goodputBitsPerSec / BITS_PER_MBIT,
+      latencyMsP99: p99,
+      label: bulk.point.epochMs === null ? '' : `${bulk.point.epochMs}`,
+    });
+  }
+  if (data.length === 0) return null;
+  const series = [...new Set(data.map((d) => d.series))];
+  const modes = MODES.filter((m) => data.some((d) => d.mode === m));
+  const rtts = [...new Set(data.map((d) => d.rttMs))];
+  const encoding = {
+    x: { field: 'goodputMbps', type: 'quantitative' as const, title: 'bulk goodput (Mbit/s)', scale: { type: 'log' as const } },
+    y: { field: 'latencyMsP99', type: 'quantitative' as const, title: 'rr latency p99 (ms)', scale: { type: 'log' as const } },
+    color: { field: 'series', type: 'nominal' as const, title: 'configuration', sort: series },
+  };
+  const layers = {
+    layer: [
+      { mark: { type: 'line' as const, point: { filled: true, size: 45 }, strokeWidth: 1.4 }, encoding: { ...encoding, order: { field: 'epochMs', type: 'quantitative' as const }, shape: { field: 'mode', type: 'nominal' as const, sort: modes, scale: { domain: modes, range: modes.map((m) => MODE_SHAPE[m] ?? 'circle') } } } },
+      { mark: { type: 'text' as const, dx: 9, dy: -7, fontSize: 9 }, encoding: { ...encoding, text: { field: 'label', type: 'nominal' as const } } },
+    ],
+    width: WIDTH_PX,
+    height: HEIGHT_PX,
+  };
+  const common = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title: 'rr latency p99 vs bulk goodput (points: epoch, ms)', data: { values: data }, background: 'white' };
+  if (rtts.length <= 1) return { ...common, ...layers } as TopLevelSpec;
+  const { width, height, ...inner } = layers;
+  return { ...common, facet: { column: { field: 'rttMs', type: 'ordinal', title: 'RTT (ms)', sort: rtts } }, spec: { ...inner, width, height } } as TopLevelSpec;
+}

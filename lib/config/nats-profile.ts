@@ -20,13 +20,18 @@ import { runConfigSchema, type RunConfig } from './run-config.js';
  * start is taken for dead only after 20 s: processes (containers, pods) start
  * at their own pace, and 16 of them starting at once on 2 cores take several
  * seconds; dropping a backup that is still starting costs a re-protection.
+ * Under the adaptive epoch policy a connection is quiet after 2 ms without
+ * output: the guest's segments reach the netbuffer and the acker over hops
+ * of a few hundred µs that now and then take milliseconds, and a gap the bus
+ * made would end an epoch early for nothing (docs/adaptive-epochs.md).
  */
 export const NATS_TIMING = {
   failover: { heartbeatIntervalMs: 50, missCount: 8, serviceMissCount: 100, serviceStartupMs: 20_000, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
   bus: { resendMs: 50, ackSlackMs: 50, handoverRetryMs: 20 },
+  epochPolicy: { quietUs: 2_000 },
 } as const;
 
 /** `config` with NATS_TIMING for its failover and bus timing (the rest as given). */
 export function withNatsTiming(config: RunConfig): RunConfig {
-  return parseConfig(runConfigSchema, { ...config, failover: { ...config.failover, ...NATS_TIMING.failover }, bus: { ...config.bus, ...NATS_TIMING.bus } });
+  return parseConfig(runConfigSchema, { ...config, failover: { ...config.failover, ...NATS_TIMING.failover }, bus: { ...config.bus, ...NATS_TIMING.bus }, epochPolicy: { ...config.epochPolicy, ...NATS_TIMING.epochPolicy } });
 }

@@ -26,10 +26,14 @@ export interface SweepSpec {
 /** Scenario options (by flag) that change only the speculative modes: the others run once whatever their value. */
 export const SPECULATIVE_ONLY_FLAGS: ReadonlySet<string> = new Set(['spec-window', 'spec-buffer-bytes']);
 
+/** Scenario options (by flag) that change only the replicated modes: native runs once whatever their value. */
+export const REPLICATED_ONLY_FLAGS: ReadonlySet<string> = new Set(['epoch-policy', 'min-epoch-ms', 'quiet-us']);
+
 /** The part of a variant that can change what `mode` does. */
 export function variantFor(mode: Mode, variant: Variant): Variant {
   if (isSpeculative(mode)) return variant;
-  return Object.fromEntries(Object.entries(variant).filter(([flag]) => !SPECULATIVE_ONLY_FLAGS.has(flag)));
+  const ignored = (flag: string) => SPECULATIVE_ONLY_FLAGS.has(flag) || (mode === 'native' && REPLICATED_ONLY_FLAGS.has(flag));
+  return Object.fromEntries(Object.entries(variant).filter(([flag]) => !ignored(flag)));
 }
 
 /** What distinguishes one point of a sweep; `epochMs` is null for native, which has no epoch. */

@@ -177,6 +177,7 @@ describe.skipIf(!kubectl())('deploy/k8s', () => {
       expect([config.hosts.primary, config.hosts.backup, ...config.hosts.spares]).toEqual(pods);
       expect(config.failover).toMatchObject(NATS_TIMING.failover);
       expect(config.bus).toMatchObject(NATS_TIMING.bus);
+      expect(config.epochPolicy).toMatchObject(NATS_TIMING.epochPolicy);
     });
 
     it('points every service at each NATS server, with no more lease replicas than servers, and clusters the servers only when there are several', () => {

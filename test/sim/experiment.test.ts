@@ -181,6 +181,18 @@ describe('specula experiment', () => {
     expect([...svg.matchAll(/aria-roledescription="line mark"/g)]).toHaveLength(2);
   });
 
+  it('sweeps the epoch policy: native runs once, the replicated modes under each policy, and a trade-off plot pairs bulk goodput with rr p99', () => {
+    const out = join(scratch, 'policy');
+    const r = cli(['--duration-s', String(SHORT_S), '--modes', 'native,spec', '--epochs-ms', '25', '--sweep', 'epoch-policy=fixed,adaptive', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'experiment.json'), 'utf8')) as { results: { mode: string; workload: string; variant: Record<string, unknown>; latencyMsP50: number | null }[] };
+    expect(report.results.filter((x) => x.mode === 'native').map((x) => x.variant)).toEqual([{}, {}]);
+    const specRr = (policy: string) => report.results.find((x) => x.mode === 'spec' && x.workload === 'rr' && x.variant['epoch-policy'] === policy)!;
+    expect(specRr('adaptive').latencyMsP50!).toBeLessThan(specRr('fixed').latencyMsP50! / 4);
+    const svg = readFileSync(join(out, 'experiment-tradeoff.svg'), 'utf8');
+    expect(svg).toContain('spec, epoch-policy=adaptive');
+  });
+
   it.each([
     [['--sweep', 'queue=5'], "'queue' is not a scenario option"],
     [['--sweep', 'queue-packets=10,x'], "'x' is not a number"],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { goodputSpec, latencySpec, renderSvg } from '../../../cli/experiment/plot.js';
+import { goodputSpec, latencySpec, paretoSpec, renderSvg } from '../../../cli/experiment/plot.js';
 import { goodputSeries, timelineSpec } from '../../../cli/plot/timeline.js';
 import { MODES } from '../../../lib/config/run-config.js';
 import type { RunTimeline } from '../../../lib/results/timeline.js';
@@ -14,7 +14,8 @@ function rows(): ExperimentRow[] {
     for (const epochMs of mode === 'native' ? [null] : EPOCHS) {
       const goodput = mode === 'native' ? 940e6 : mode === 'remus' ? 100e6 / (epochMs! / 10) : 870e6;
       for (const workload of ['bulk', 'rr'] as const) {
-        out.push({ point: { mode, workload, epochMs, rttMs: 1, variant: {} }, result: { goodputBitsPerSec: goodput, latencyMsP50: mode === 'native' ? 1.1 : epochMs! + 0.05 } } as unknown as ExperimentRow);
+        const latencyMs = mode === 'native' ? 1.1 : epochMs! + 0.05;
+        out.push({ point: { mode, workload, epochMs, rttMs: 1, seed: 1, variant: {} }, result: { goodputBitsPerSec: goodput, latencyMsP50: latencyMs, latencyMsP99: latencyMs + 1 } } as unknown as ExperimentRow);
       }
     }
   }
@@ -52,6 +53,30 @@ describe('experiment plots', () => {
   it('render with a legend that names every mode', async () => {
     const svg = await renderSvg(goodputSpec(rows(), EPOCHS));
     for (const mode of MODES) expect(svg).toMatch(new RegExp(`<text[^>]*>${mode}</text>`));
+  });
+});
+
+describe('trade-off plot (rr latency p99 against bulk goodput)', () => {
+  type ParetoDatum = { series: string; epochMs: number | null; goodputMbps: number; latencyMsP99: number; label: string };
+  const points = (spec: object) => (spec as { data: { values: ParetoDatum[] } }).data.values;
+
+  it("pairs each configuration's bulk goodput with its rr p99, one point per mode and epoch, labelled by the epoch", () => {
+    const data = points(paretoSpec(rows())!);
+    expect(data).toHaveLength(1 + 3 * EPOCHS.length);
+    expect(data.find((d) => d.series === 'remus' && d.epochMs === 25)).toEqual({ series: 'remus', mode: 'remus', rttMs: 1, epochMs: 25, goodputMbps: 40, latencyMsP99: 26.05, label: '25' });
+    expect(data.find((d) => d.series === 'native')).toMatchObject({ goodputMbps: 940, latencyMsP99: 2.1, label: '' });
+  });
+
+  it('keeps swept values apart as series, pairs only equal configurations, and needs both workloads', () => {
+    const r = rows().flatMap((row) => [row, { ...row, point: { ...row.point, variant: { 'epoch-policy': 'adaptive' } }, result: { ...row.result, latencyMsP99: 3 } } as ExperimentRow]);
+    const data = points(paretoSpec(r)!);
+    expect(new Set(data.map((d) => d.series))).toContain('spec, epoch-policy=adaptive');
+    expect(data.filter((d) => d.series.endsWith('adaptive')).every((d) => d.latencyMsP99 === 3)).toBe(true);
+    expect(paretoSpec(rows().filter((row) => row.point.workload === 'bulk'))).toBeNull();
+  });
+
+  it('renders', async () => {
+    expect(await renderSvg(paretoSpec(rows())!)).toContain('rr latency p99');
   });
 });
 
