@@ -14,7 +14,11 @@ export interface OutputWatchStats {
   idleReports: number;
   /** Connections not watched because maxConnections were watched already; their output waits for the epoch's end. */
   unwatchedConnections: number;
+  /** Quiet connections not reported because committed output still waited in front of theirs. */
+  backloggedChecks: number;
 }
+
+const NOTHING_BACKLOGGED = (): boolean => false;
 
 interface Watched {
   /** The newest epoch the connection has output held in. */
@@ -33,7 +37,7 @@ interface Watched {
  * output waiting, at most `maxConnections`.
  */
 export class OutputWatch {
-  readonly stats: OutputWatchStats = { idleReports: 0, unwatchedConnections: 0 };
+  readonly stats: OutputWatchStats = { idleReports: 0, unwatchedConnections: 0, backloggedChecks: 0 };
   readonly #watched = new Map<number, Watched>();
   #timerAtUs: number | null = null;
 
@@ -65,8 +69,13 @@ export class OutputWatch {
     if (this.#timerAtUs === null) this.#arm(nowUs + this.options.quietUs, out);
   }
 
-  /** The watch's timer fired: report what is quiet, wait on for the rest. */
-  onTimer(term: number, heldBytes: number, nowUs: number, out: EffectSink): void {
+  /**
+   * The watch's timer fired: report what is quiet, wait on for the rest.
+   * `backlogged(connId)`: committed output of the connection still waits to
+   * be sent; its held output could not leave sooner if the epoch ended now,
+   * so it is looked at again after another quiet interval instead.
+   */
+  onTimer(term: number, heldBytes: number, nowUs: number, out: EffectSink, backlogged: (connId: number) => boolean = NOTHING_BACKLOGGED): void {
     this.#timerAtUs = null;
     let nextUs = Infinity;
     for (const [connId, w] of this.#watched) {
@@ -74,6 +83,11 @@ export class OutputWatch {
       const quietAtUs = w.lastOutputUs + this.options.quietUs;
       if (quietAtUs > nowUs) {
         nextUs = Math.min(nextUs, quietAtUs);
+        continue;
+      }
+      if (backlogged(connId)) {
+        this.stats.backloggedChecks++;
+        nextUs = Math.min(nextUs, nowUs + this.options.quietUs);
         continue;
       }
       w.reportedEpoch = w.epoch;
@@ -97,6 +111,7 @@ export class OutputWatch {
   }
 
   #arm(atUs: number, out: EffectSink): void {
+    assert(Number.isFinite(atUs), `output watch timer at ${atUs}`);
     this.#timerAtUs = atUs;
     out.push({ kind: 'setTimer', name: TIMER_OUTPUT_IDLE, atUs });
   }

@@ -244,8 +244,11 @@ export class AckerCore implements Core {
         } else if (input.name === TIMER_HANDOVER) this.#requestHandover(nowUs, true);
         else if (input.name === TIMER_OUTPUT_IDLE) {
           // What waits for a commit: taken into the buffer, not yet committed.
+          // Committed data the wire side has not sent yet goes first: held data would wait behind it anyway.
           const spec = this.#spec;
-          if (this.#role === 'primary' && spec !== null) this.#watch?.onTimer(this.#term, spec.endSeq - Math.max(this.stats.committedSeq, spec.startSeq), nowUs, this.#effectSink);
+          const wire = this.#wire;
+          const backlogged = () => wire !== null && wire.sndMax < this.stats.committedSeq;
+          if (this.#role === 'primary' && spec !== null) this.#watch?.onTimer(this.#term, spec.endSeq - Math.max(this.stats.committedSeq, spec.startSeq), nowUs, this.#effectSink, backlogged);
         }
         else if (this.#wire !== null && input.name === this.#wire.rtoTimer) this.#wire.onRto(nowUs);
         else if (this.#wire !== null && input.name === this.#wire.persistTimer) this.#wire.onPersist(nowUs);

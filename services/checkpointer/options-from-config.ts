@@ -18,6 +18,7 @@ export function checkpointerOptionsFromConfig(config: RunConfig, host: string): 
     statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     epochUs: msToUs(config.epochMs),
     epochPolicy: { kind: config.epochPolicy.kind, minEpochUs: msToUs(config.epochPolicy.minEpochMs) },
+    guestPause: { fixedUs: config.checkpoint.pauseFixedUs, copyBytesPerSec: config.checkpoint.copyBytesPerSec },
     maxInflightEpochs: config.checkpoint.maxInflightEpochs,
     speculative: isSpeculative(config.mode),
     // An acknowledgement normally comes one transfer and one round trip after the checkpoint is staged.

@@ -32,6 +32,13 @@ export interface PrimaryOptions {
   readonly epochUs: number;
   /** When epochs end: fixed, or adaptive (docs/adaptive-epochs.md). Absent: fixed. */
   readonly epochPolicy?: EpochPolicyOptions;
+  /**
+   * What a pause costs the guest, which resumes by itself once its copy is
+   * done (a fixed part, then the copy at this speed): often longer than the
+   * pause the checkpointer sees, barrier to staged. The adaptive policy
+   * weighs an early end against the longer of the two.
+   */
+  readonly guestPause?: { readonly fixedUs: number; readonly copyBytesPerSec: number };
   readonly maxInflightEpochs: number;
   /** The acker contributes its speculative-buffer delta to each checkpoint. */
   readonly speculative: boolean;
@@ -342,7 +349,7 @@ export class PrimaryCheckpointer {
     }
     if (staged.complete && this.state === 'pausing') {
       this.stats.pauseToStagedUsTotal += nowUs - this.#pausedAtUs;
-      this.#pauseAverageUs = averagePauseUs(this.#pauseAverageUs, nowUs - this.#pausedAtUs);
+      this.#pauseAverageUs = averagePauseUs(this.#pauseAverageUs, Math.max(nowUs - this.#pausedAtUs, this.#guestPauseUs(staged.bytes)));
       this.#span(staged.epoch, 'pause', 'epoch', this.#pausedAtUs, nowUs, { stagedBytes: staged.bytes }, out);
       this.#send({ type: 'STAGED' }, nowUs, out);
     }
@@ -448,6 +455,12 @@ export class PrimaryCheckpointer {
     oldest.timeouts++;
     out.push({ kind: 'send', subject: this.options.ckptDataSubject(this.#peerHost), msg: oldest.chunks[oldest.chunks.length - 1]! });
     this.#armAckTimer(oldest, nowUs, out);
+  }
+
+  /** How long the guest stays paused to copy a checkpoint of `bytes` (0 without a model). */
+  #guestPauseUs(bytes: number): number {
+    const model = this.options.guestPause;
+    return model === undefined ? 0 : model.fixedUs + Math.ceil((bytes * US_PER_S) / model.copyBytesPerSec);
   }
 
   /** Twice the time the link takes to carry `bytes`. */

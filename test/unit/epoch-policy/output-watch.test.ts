@@ -71,6 +71,22 @@ describe('OutputWatch', () => {
     expect(reports(fired).map((r) => r.connId)).toEqual([2]);
   });
 
+  it('holds back a quiet connection while committed output still waits in front of it, and looks again a quiet interval later', () => {
+    const w = watch();
+    const out: Effect[] = [];
+    w.held(1, 5, 1_000, out);
+    let backlog = true;
+    const held: Effect[] = [];
+    w.onTimer(TERM, 0, 1_300, held, () => backlog);
+    expect(reports(held)).toEqual([]);
+    expect(timerAt(held)).toBe(1_300 + QUIET_US);
+    backlog = false;
+    const sent: Effect[] = [];
+    w.onTimer(TERM, 0, 1_600, sent, () => backlog);
+    expect(reports(sent).map((r) => r.connId)).toEqual([1]);
+    expect(w.stats.backloggedChecks).toBe(1);
+  });
+
   it('watches at most maxConnections, counting the others, whose output waits for the epoch end', () => {
     const w = watch(2);
     const out: Effect[] = [];

@@ -854,6 +854,21 @@ describe('AckerCore, adaptive epochs', () => {
     expect(h.acker.outputWatchStats?.idleReports).toBe(1);
   });
 
+  it('reports nothing while committed data it has not sent to the client waits in front (a full buffer draining): the epoch keeps its length', () => {
+    const h = connected({ outputWatch: watch });
+    // The client's window is closed: committed data stays unsent.
+    h.clientAck(D, { window: 0 });
+    expect(timersSet(h.guest(1, D, 1000)).has(TIMER_OUTPUT_IDLE)).toBe(true);
+    h.epochEnd(1);
+    h.commit(1);
+    h.guest(2, D + 1000, 1000);
+    h.nowUs += QUIET_US;
+    const held = h.timer(TIMER_OUTPUT_IDLE);
+    expect(sentOn(held, s.outputIdle)).toEqual([]);
+    expect(timersSet(held).has(TIMER_OUTPUT_IDLE)).toBe(true); // it looks again later
+    expect(h.acker.outputWatchStats?.backloggedChecks).toBe(1);
+  });
+
   it('watches nothing in remus mode, where the netbuffer holds the output', () => {
     const h = new Harness(ackerOptions({ outputWatch: watch }, 'remus'));
     expect(h.acker.outputWatchStats).toBeNull();

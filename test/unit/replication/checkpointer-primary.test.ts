@@ -403,6 +403,20 @@ describe('PrimaryCheckpointer, adaptive epochs', () => {
     expect(p.stats.earlyEpochEnds).toBe(0);
   });
 
+  it("weighs an early end against the guest's own pause when that is longer than barrier to staged", () => {
+    const guestPause = { fixedUs: 20_000, copyBytesPerSec: 1e9 };
+    const gainUs = 15_000; // more than the 10 µs the checkpointer sees, less than the guest's 20 ms
+    const modelled = primary({ epochPolicy: { kind: 'adaptive', minEpochUs: MIN_EPOCH_US }, guestPause });
+    const bare = adaptive();
+    for (const p of [modelled, bare]) {
+      start(p, 0);
+      checkpoint(p, EPOCH_US);
+    }
+    const epochEndUs = EPOCH_US + STAGE_US + EPOCH_US;
+    expect(report(modelled, idle(2), epochEndUs - gainUs)).toEqual([]);
+    expect(barriers(report(bare, idle(2), epochEndUs - gainUs))).toMatchObject([{ epoch: 2 }]);
+  });
+
   it('a report for an epoch that ended, or while it is being checkpointed, is late and changes nothing', () => {
     const p = adaptive();
     start(p, 0);

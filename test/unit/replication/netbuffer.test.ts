@@ -471,7 +471,7 @@ describe('NetbufferCore, adaptive epochs', () => {
     nb.handle(tx(data(5, 210)), 1_600);
     nb.handle(commit(5), 1_700);
     expect(sentOn(nb.handle(timer(TIMER_OUTPUT_IDLE), 1_900), s.outputIdle)).toEqual([]); // committed before it went quiet
-    expect(nb.outputWatchStats).toEqual({ idleReports: 1, unwatchedConnections: 0 });
+    expect(nb.outputWatchStats).toEqual({ idleReports: 1, unwatchedConnections: 0, backloggedChecks: 0 });
   });
 
   it('reports nothing for output it releases at once, nor without the option', () => {
