@@ -143,6 +143,7 @@ export function sweepSpec(rows: readonly ExperimentRow[], flag: string): TopLeve
 
 /** A point of the trade-off plot: one configuration's bulk goodput and rr p99 latency. */
 interface ParetoDatum {
+  /** The swept values ("epoch-policy=adaptive"), or "as given". */
   series: string;
   mode: string;
   rttMs: number;
@@ -152,12 +153,17 @@ interface ParetoDatum {
   label: string;
 }
 
+/** Places closer than this are one place (a figure that moved in its last digits). */
+const GOODPUT_PLACE_MBPS = 0.1;
+const LATENCY_PLACE_MS = 0.01;
+
 /**
  * Request latency p99 against bulk goodput (the trade-off an epoch length
  * makes; docs/adaptive-epochs.md): each configuration (mode, epoch, swept
  * values) is one point, from its bulk run and its rr run; a line per series
- * joins its epochs, each point labelled with its epoch. Down and right is
- * better. Null unless the sweep has both workloads.
+ * joins its epochs, each point labelled with its epoch. A panel per mode,
+ * each with its own scales (remus and spec differ tenfold in goodput).
+ * Down and right is better. Null unless the sweep has both workloads.
  */
 export function paretoSpec(rows: readonly ExperimentRow[]): TopLevelSpec | null {
   const keyOf = (r: ExperimentRow) => JSON.stringify([r.point.mode, r.point.epochMs, r.point.rttMs, r.point.seed, r.point.variant]);
@@ -170,7 +176,7 @@ export function paretoSpec(rows: readonly ExperimentRow[]): TopLevelSpec | null 
     if (p99 === null || p99 <= 0 || bulk.result.goodputBitsPerSec <= 0) continue;
     const variant = Object.entries(bulk.point.variant).map(([flag, value]) => `${flag}=${value}`);
     data.push({
-      series: [bulk.point.mode, ...variant].join(', '),
+      series: variant.length === 0 ? 'as given' : variant.join(', '),
       mode: bulk.point.mode,
       rttMs: bulk.point.rttMs,
       epochMs: bulk.point.epochMs,
@@ -180,24 +186,50 @@ export function paretoSpec(rows: readonly ExperimentRow[]): TopLevelSpec | null 
     });
   }
   if (data.length === 0) return null;
+  mergeEqualPoints(data);
   const series = [...new Set(data.map((d) => d.series))];
   const modes = MODES.filter((m) => data.some((d) => d.mode === m));
   const rtts = [...new Set(data.map((d) => d.rttMs))];
   const encoding = {
-    x: { field: 'goodputMbps', type: 'quantitative' as const, title: 'bulk goodput (Mbit/s)', scale: { type: 'log' as const } },
+    x: { field: 'goodputMbps', type: 'quantitative' as const, title: 'bulk goodput (Mbit/s)', scale: { zero: false } },
     y: { field: 'latencyMsP99', type: 'quantitative' as const, title: 'rr latency p99 (ms)', scale: { type: 'log' as const } },
-    color: { field: 'series', type: 'nominal' as const, title: 'configuration', sort: series },
+    color: { field: 'series', type: 'nominal' as const, title: 'configuration', sort: series, legend: { labelLimit: 320 } },
   };
   const layers = {
     layer: [
-      { mark: { type: 'line' as const, point: { filled: true, size: 45 }, strokeWidth: 1.4 }, encoding: { ...encoding, order: { field: 'epochMs', type: 'quantitative' as const }, shape: { field: 'mode', type: 'nominal' as const, sort: modes, scale: { domain: modes, range: modes.map((m) => MODE_SHAPE[m] ?? 'circle') } } } },
-      { mark: { type: 'text' as const, dx: 9, dy: -7, fontSize: 9 }, encoding: { ...encoding, text: { field: 'label', type: 'nominal' as const } } },
+      { mark: { type: 'line' as const, point: { filled: true, size: 45 }, strokeWidth: 1.4 }, encoding: { ...encoding, order: { field: 'epochMs', type: 'quantitative' as const } } },
+      { mark: { type: 'text' as const, align: 'left' as const, dx: 6, dy: -7, fontSize: 9 }, encoding: { ...encoding, text: { field: 'label', type: 'nominal' as const } } },
     ],
-    width: WIDTH_PX,
+    width: PARETO_PANEL_WIDTH_PX,
     height: HEIGHT_PX,
   };
-  const common = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title: 'rr latency p99 vs bulk goodput (points: epoch, ms)', data: { values: data }, background: 'white' };
-  if (rtts.length <= 1) return { ...common, ...layers } as TopLevelSpec;
   const { width, height, ...inner } = layers;
-  return { ...common, facet: { column: { field: 'rttMs', type: 'ordinal', title: 'RTT (ms)', sort: rtts } }, spec: { ...inner, width, height } } as TopLevelSpec;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'rr latency p99 vs bulk goodput (labels: epoch, ms)',
+    data: { values: data },
+    background: 'white',
+    facet: { column: { field: 'mode', type: 'nominal', title: null, sort: modes }, ...(rtts.length > 1 ? { row: { field: 'rttMs', type: 'ordinal', title: 'RTT (ms)', sort: rtts } } : {}) },
+    spec: { ...inner, width, height },
+    resolve: { scale: { x: 'independent', y: 'independent' } },
+  } as TopLevelSpec;
+}
+
+const PARETO_PANEL_WIDTH_PX = 260;
+
+/** Points of one series at one place (an adaptive policy, whatever its longest epoch) draw once, labelled with every epoch. */
+function mergeEqualPoints(data: ParetoDatum[]): void {
+  const byPlace = new Map<string, ParetoDatum>();
+  for (let i = 0; i < data.length; ) {
+    const d = data[i]!;
+    const place = JSON.stringify([d.mode, d.series, d.rttMs, Math.round(d.goodputMbps / GOODPUT_PLACE_MBPS), Math.round(d.latencyMsP99 / LATENCY_PLACE_MS)]);
+    const first = byPlace.get(place);
+    if (first === undefined) {
+      byPlace.set(place, d);
+      i++;
+    } else {
+      first.label = `${first.label},${d.label}`;
+      data.splice(i, 1);
+    }
+  }
 }
