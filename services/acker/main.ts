@@ -19,6 +19,7 @@ export function ackerReport(a: AckerCore, linkUp?: LinkStats): Record<string, un
     staleAssignments: a.staleAssignments,
     foreignAssignments: a.foreignAssignments,
     ...(linkUp ? { linkUp } : {}),
+    ...(a.outputWatchStats ? { outputWatch: a.outputWatchStats } : {}),
     ...a.stats,
   };
 }

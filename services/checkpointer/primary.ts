@@ -34,9 +34,11 @@ export interface PrimaryOptions {
   readonly epochPolicy?: EpochPolicyOptions;
   /**
    * What a pause costs the guest, which resumes by itself once its copy is
-   * done (a fixed part, then the copy at this speed): often longer than the
-   * pause the checkpointer sees, barrier to staged. The adaptive policy
-   * weighs an early end against the longer of the two.
+   * done (a fixed part, then the copy at this speed). The adaptive policy
+   * weighs an early end against it. Not barrier to staged: the guest runs
+   * again while the other parts (and, over NATS, the bus) are waited for,
+   * and in the simulator the guest's copy outlasts that. Absent: barrier to
+   * staged stands for it.
    */
   readonly guestPause?: { readonly fixedUs: number; readonly copyBytesPerSec: number };
   readonly maxInflightEpochs: number;
@@ -349,7 +351,7 @@ export class PrimaryCheckpointer {
     }
     if (staged.complete && this.state === 'pausing') {
       this.stats.pauseToStagedUsTotal += nowUs - this.#pausedAtUs;
-      this.#pauseAverageUs = averagePauseUs(this.#pauseAverageUs, Math.max(nowUs - this.#pausedAtUs, this.#guestPauseUs(staged.bytes)));
+      this.#pauseAverageUs = averagePauseUs(this.#pauseAverageUs, this.#guestPauseUs(staged.bytes) ?? nowUs - this.#pausedAtUs);
       this.#span(staged.epoch, 'pause', 'epoch', this.#pausedAtUs, nowUs, { stagedBytes: staged.bytes }, out);
       this.#send({ type: 'STAGED' }, nowUs, out);
     }
@@ -457,10 +459,10 @@ export class PrimaryCheckpointer {
     this.#armAckTimer(oldest, nowUs, out);
   }
 
-  /** How long the guest stays paused to copy a checkpoint of `bytes` (0 without a model). */
-  #guestPauseUs(bytes: number): number {
+  /** How long the guest stays paused to copy a checkpoint of `bytes` (null without a model). */
+  #guestPauseUs(bytes: number): number | null {
     const model = this.options.guestPause;
-    return model === undefined ? 0 : model.fixedUs + Math.ceil((bytes * US_PER_S) / model.copyBytesPerSec);
+    return model === undefined ? null : model.fixedUs + Math.ceil((bytes * US_PER_S) / model.copyBytesPerSec);
   }
 
   /** Twice the time the link takes to carry `bytes`. */

@@ -403,7 +403,7 @@ describe('PrimaryCheckpointer, adaptive epochs', () => {
     expect(p.stats.earlyEpochEnds).toBe(0);
   });
 
-  it("weighs an early end against the guest's own pause when that is longer than barrier to staged", () => {
+  it("weighs an early end against the guest's own pause (fixed part and copy), not against barrier to staged", () => {
     const guestPause = { fixedUs: 20_000, copyBytesPerSec: 1e9 };
     const gainUs = 15_000; // more than the 10 µs the checkpointer sees, less than the guest's 20 ms
     const modelled = primary({ epochPolicy: { kind: 'adaptive', minEpochUs: MIN_EPOCH_US }, guestPause });
