@@ -109,6 +109,7 @@ export function summarize(world: World): RunResult {
     heldBytesMax: Math.max(0, ...netbuffers.map((n) => n.stats.heldBytesMax)),
     specBufferBytesMax: Math.max(0, ...ackers.map((a) => a.stats.specBufferBytesMax)),
     pauseMsTotal: sum(vms.map((g) => g.stats.pausedUsTotal)) / US_PER_MS,
+    earlyEpochEnds: sum(checkpointers.map((p) => p.stats.earlyEpochEnds)),
     ...failoverFigures(world, f),
     reprotections: f?.reprotections ?? 0,
     reprotectMs: ms(f?.reprotectDurationsUs[0] ?? null),

@@ -318,6 +318,8 @@ export function applyFaultStep(world: World, step: FaultStep): void {
     case 'reboot-backup': {
       const h = backupHostOf(world);
       if (h === undefined) return;
+      // The host's agent may already be promoting it: a reboot then takes the VM's only live copy.
+      rep.vmLoss.hostRebooted(h.name, world.runtime.nowUs);
       for (const service of ['guest', 'checkpointer', 'netbuffer', 'acker'] as const) restartService(world, h, service);
       const old = h.services.agent;
       if (world.runtime.isRunning(old)) world.runtime.removeActor(old);

@@ -79,6 +79,7 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
     heldBytesMax: max(netbuffers, 'heldBytesMax'),
     specBufferBytesMax: max(ackers, 'specBufferBytesMax'),
     pauseMsTotal: sum(guests, 'pausedUsTotal') / US_PER_MS,
+    earlyEpochEnds: sum(checkpointers, 'earlyEpochEnds'),
     failovers: sum(failovers, 'failovers'),
     failoverMs: crash !== undefined ? (failoverMs === null ? null : (failoverMs - crash.atUs) / US_PER_MS) : ms(failoverDurationsUs[0] ?? null),
     preFailureGoodputBitsPerSec: recovery?.preBitsPerSec ?? null,

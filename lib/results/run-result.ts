@@ -35,6 +35,8 @@ export interface RunResult {
   specBufferBytesMax: number;
   /** Time the guest spent paused for stop-and-copy. */
   pauseMsTotal: number;
+  /** Epochs the adaptive policy ended before epochMs (0 under the fixed policy). */
+  earlyEpochEnds: number;
   /** Promotions of a backup during the run. */
   failovers: number;
   /** From the crash (or, without a scheduled crash, the old primary's last heartbeat) to the promoted primary's first heartbeat. */

@@ -1,4 +1,4 @@
-import type { WireMessage } from '../../lib/codec/messages.js';
+import type { FailoverStateName, WireMessage } from '../../lib/codec/messages.js';
 import { parseHostSubject } from '../../lib/codec/subjects.js';
 import type { LeaseRecord } from '../../lib/lease/types.js';
 
@@ -18,6 +18,10 @@ import type { LeaseRecord } from '../../lib/lease/types.js';
  *   one): no host it may promote then holds the VM;
  * - the lease was taken for a host that goes down before it runs as
  *   primary: the old primary is fenced for good.
+ * - the primary's host (or the host being promoted) reboots and no backup
+ *   with a complete image is left.
+ * A backup the failover service joins again (re-protection) holds no image
+ * from then on, even while its guest still reports the old one.
  */
 export class VmLossClassifier {
   lostAtUs: number | null = null;
@@ -27,6 +31,13 @@ export class VmLossClassifier {
   #failoverBackup: string;
   /** Hosts whose guest holds a complete image of the VM (running it, or a synced backup). */
   readonly #image = new Set<string>();
+  /**
+   * Backups the failover service is joining again (re-protection), whose
+   * guest has not yet reported taking the join: its image is being replaced
+   * by an empty one, and its reports of the old one no longer count.
+   */
+  readonly #joining = new Set<string>();
+  #failoverState: FailoverStateName | null = null;
   #leaseHolder: string | null = null;
 
   constructor(initial: { readonly primaryHost: string; readonly backupHost: string }) {
@@ -62,11 +73,25 @@ export class VmLossClassifier {
         if (msg.role === 'primary') this.#primaryHost = msg.host;
         else if (msg.role === 'stopped') this.hostDown(msg.host, atUs);
         return;
-      case 'failoverStatus':
+      case 'failoverStatus': {
+        const joins = msg.state === 'reprotecting' && msg.backupHost !== '' && (this.#failoverState !== 'reprotecting' || this.#failoverBackup !== msg.backupHost);
+        if (joins) {
+          // A backup joining again starts from an empty image, whatever it held and still reports until it takes the join.
+          this.#image.delete(msg.backupHost);
+          this.#joining.add(msg.backupHost);
+        }
         this.#failoverBackup = msg.backupHost;
+        this.#failoverState = msg.state;
         return;
+      }
       case 'serviceStatus':
         if (msg.service !== 'guest') return;
+        if (this.#joining.has(msg.host)) {
+          // Its first report without a complete image says the join was taken; reports before it are of the old image.
+          if (msg.role === 'backup' && !msg.synced) this.#joining.delete(msg.host);
+          else if (msg.role !== 'backup') this.#joining.delete(msg.host);
+          else return;
+        }
         if ((msg.role === 'backup' && msg.synced) || msg.role === 'promoting' || msg.role === 'primary') this.#image.add(msg.host);
         else this.#image.delete(msg.host);
         return;
@@ -77,6 +102,19 @@ export class VmLossClassifier {
 
   leaseWritten(record: LeaseRecord): void {
     this.#leaseHolder = record.primaryHost;
+  }
+
+  /**
+   * A host rebooted at once: everything on it is gone, and it is up again,
+   * empty. The VM is lost if it was the primary's (or the one being
+   * promoted) and no backup with a complete image is left.
+   */
+  hostRebooted(host: string, atUs: number): void {
+    this.#image.delete(host);
+    if (host !== this.#primaryHost) return;
+    const backup = this.#failoverBackup;
+    const backupUp = backup !== '' && backup !== host && !this.#down.has(backup) && this.#image.has(backup);
+    if (!backupUp) this.#lose(atUs, `${host}, running the VM, rebooted and no backup with a complete image is left`);
   }
 
   /** A host crashed, or its agent took it down: everything on it is gone. */

@@ -52,6 +52,13 @@ export interface BackupStats {
   incompleteNacks: number;
   /** Epochs whose chunks matched their manifest but did not decode or continue the image (forged): NACKed, nothing applied. */
   undecodableEpochs: number;
+  /**
+   * Base epochs refused because this image was not told to join: the
+   * assignment that joins it again is still on its way (a base taken now
+   * would be thrown away with this image when it comes, after the primary
+   * took the join as done). The primary asks again until it is here.
+   */
+  basesBeforeJoin: number;
 }
 
 export interface BackupDigest {
@@ -76,7 +83,7 @@ interface Pending {
  * speculative buffer, from which a promotion runs the guest.
  */
 export class StandbyImage {
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, basesBeforeJoin: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** The speculative buffer rebuilt from the deltas: [startSeq, endSeq). */
@@ -127,9 +134,14 @@ export class StandbyImage {
       this.#stageBeforeBase(chunk, nowUs);
       return out;
     }
-    // A base epoch beyond what we applied: start over from an empty image (also a backup that was
-    // dropped, cut off, and still receives the stream its successor now gets).
-    if (baseManifest && chunk.epoch > this.stats.appliedEpoch && (this.#awaitingBase || chunk.epoch !== this.stats.baseEpoch)) this.#startFromBase(chunk.epoch);
+    if (baseManifest && chunk.epoch > this.stats.appliedEpoch && chunk.epoch !== this.stats.baseEpoch) {
+      if (!this.#awaitingBase) {
+        // Only an image told to join takes a base epoch (vopr seed 2326).
+        this.stats.basesBeforeJoin++;
+        return out;
+      }
+      this.#startFromBase(chunk.epoch);
+    }
     if (chunk.epoch <= this.stats.appliedEpoch) {
       // A resend of something applied: the ACK was lost; repeat it.
       this.stats.duplicates++;

@@ -14,6 +14,8 @@ describe('adaptive epochs at 1 Gbit/s, 1 ms RTT, 25 ms at most', () => {
       const fixed = sim({ ...point, mode, workload: rr, durationS: 1 });
       const r = sim({ ...point, mode, workload: rr, durationS: 1, epochPolicy: adaptive });
       expect(fixed.latencyMsP50).toBeGreaterThan(25);
+      expect(fixed.earlyEpochEnds).toBe(0);
+      expect(r.earlyEpochEnds).toBeGreaterThan(r.checkpoints / 2);
       expect(r.latencyMsP50).toBeLessThanOrEqual(3);
       expect(r.latencyMsP99).toBeLessThanOrEqual(6);
       expect(r.streamVerified).toBe(true);

@@ -29,8 +29,8 @@ class Run {
     return this.observe(S.control(host), roleChange(host, role, term, peerHost, ++this.#roleSeq));
   }
   /** The failover service's view: the backup it would promote. */
-  view(primaryHost: string, backupHost: string, term = 1): this {
-    return this.observe(S.failover, failoverStatus(primaryHost, backupHost, term));
+  view(primaryHost: string, backupHost: string, term = 1, state: 'protected' | 'unprotected' | 'reprotecting' = 'protected'): this {
+    return this.observe(S.failover, failoverStatus(primaryHost, backupHost, term, state));
   }
   /** What `host`'s guest reports running as. */
   guest(host: string, role: 'primary' | 'backup' | 'promoting' | 'spare', synced = false, term = 1): this {
@@ -90,6 +90,17 @@ describe('VmLossClassifier', () => {
       r.expectLost(/host-a is down/);
     });
 
+    it('the primary goes down while its backup, dropped, joins again and its guest still reports the old image (vopr seed 2026)', () => {
+      const r = new Run().guest(B, 'backup', true).view(A, '', 1, 'unprotected').view(A, B, 1, 'reprotecting').role(B, 'backup', 1, A).guest(B, 'backup', true).down(A);
+      r.expectLost(/host-a is down and no backup with a complete image/);
+    });
+
+    it('the backup being promoted reboots after the primary went down (vopr seed 4068)', () => {
+      const r = new Run().guest(B, 'backup', true).down(A).role(B, 'primary', 2).view(B, '', 2);
+      r.c.hostRebooted(B, (r.atUs += 100));
+      r.expectLost(/host-b, running the VM, rebooted/);
+    });
+
     it('the primary goes down while it has no backup', () => {
       const r = new Run().view(A, '').down(A);
       r.expectLost(/host-a is down/);
@@ -138,6 +149,17 @@ describe('VmLossClassifier', () => {
   });
 
   describe('loses nothing when', () => {
+    it('the backup reboots while the primary runs', () => {
+      const r = new Run().guest(B, 'backup', true);
+      r.c.hostRebooted(B, (r.atUs += 100));
+      r.expectNotLost();
+    });
+
+    it('the primary goes down after a backup that joined again is synced again', () => {
+      const r = new Run().guest(B, 'backup', true).view(A, B, 1, 'reprotecting').guest(B, 'backup', false).guest(B, 'backup', true).view(A, B, 1, 'protected').down(A);
+      r.expectNotLost();
+    });
+
     it('the primary crashes, its synced backup is promoted and runs, and a spare is joined', () => {
       const r = failoverAndReprotect(new Run());
       r.expectNotLost();

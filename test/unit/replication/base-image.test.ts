@@ -83,6 +83,22 @@ describe('base image for a joining backup', () => {
     expect(b.stats.duplicates).toBe(base.length);
   });
 
+  it('refuses a base epoch unless told to join: the assignment that joins it again is still on its way, and the image it makes would throw the base away (vopr seed 2326)', () => {
+    const memory = new PagedMemory(MEMORY_BYTES);
+    memory.write(2 * PAGE_BYTES, new Uint8Array(64).fill(9));
+    const capture = new CheckpointCapture(memory, { vmId: VM, chunkBytes: 3 * PAGE_BYTES, pageDelta: true, seedPagesPerEpoch: PAGES, recordDigests: false });
+    capture.startBase();
+    const base = ship(capture, 6, true);
+    const synced = standby({ host: 'host-b' });
+    expect(feed(synced, base)).toEqual([]); // no acknowledgement: the primary asks again
+    expect(synced.stats.basesBeforeJoin).toBe(1);
+    expect(synced.stats.appliedEpoch).toBe(0);
+    // The joining assignment arrives: its new image takes the base the primary sends again.
+    const joined = joiningBackup();
+    expect(feed(joined, base).map((a) => `${a.epoch}:${a.ok}`)).toEqual(['6:true']);
+    expect(bytesEqual(joined.image.bytes, memory.bytes)).toBe(true);
+  });
+
   it('a backup that starts with its guest is synced from the start; a joining one is not until its base', () => {
     expect(standby({ host: 'host-b' }).synced).toBe(true);
     const b = joiningBackup();
