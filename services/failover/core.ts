@@ -1,4 +1,5 @@
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import { assert } from '../../lib/assert.js';
 import type { Heartbeat, RoleChange } from '../../lib/codec/messages.js';
 import type { Subjects } from '../../lib/codec/subjects.js';
 import { sameWrite, successorMayStartAtUs, takeOverRecord, withBackup } from '../../lib/lease/take-over.js';
@@ -70,6 +71,8 @@ export interface FailoverStats {
   promotedAtUs: number[];
   leaseConflicts: number;
   leaseUnavailable: number;
+  /** Lease answers that said a write was made without the record written: taken as no answer. */
+  leaseMalformed: number;
   staleHeartbeats: number;
   /** Spares that joined as backups. */
   reprotections: number;
@@ -98,7 +101,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   /** When each late and silence deadline is due (bounded: two per watched host). */
   readonly #deadlineDueUs = new Map<string, number>();
@@ -599,6 +602,12 @@ export class FailoverCore implements Core {
     const pending = this.#pendingRequest;
     if (pending === null || pending.id !== result.requestId) return;
     this.#pendingRequest = null;
+    if (pending.purpose !== 'read' && result.outcome === 'ok' && result.record === null) {
+      // A write the store made comes back with the record written: without it the answer is malformed, and taken as none.
+      this.stats.leaseMalformed++;
+      out.push({ kind: 'log', level: 'error', event: 'failover.lease_malformed', fields: { requestId: result.requestId, purpose: pending.purpose } });
+      result = { ...result, outcome: 'unavailable' };
+    }
     const termBefore = this.#term;
     // A take-over answered `unavailable` may still have been applied (a request resent after a reconnect):
     // the retry then conflicts with our own record. Exactly what we wrote is ours; take it as granted.
@@ -627,7 +636,8 @@ export class FailoverCore implements Core {
     if (result.outcome === 'ok') {
       this.#immediateRetries = 0;
       this.#takeAttempts.length = 0;
-      this.#term = result.record!.term;
+      assert(result.record !== null, 'a granted take-over without its record');
+      this.#term = result.record.term;
       this.#send({ type: 'LEASE_TAKEN', term: this.#term }, nowUs, out);
     } else {
       this.#send({ type: 'LEASE_LOST' }, nowUs, out);

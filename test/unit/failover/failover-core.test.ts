@@ -199,6 +199,16 @@ describe('FailoverCore: taking the lease', () => {
     expect(leaseOps(d.fire(silentTimer(PRIMARY))).map((e) => e.op)).toMatchObject([{ type: 'cas', expectedRevision: 1, record: { term: 2 } }]);
   });
 
+  it('takes a take-over answered "ok" without the record written (a malformed answer, found by fuzzing) as no answer: counted, logged, retried', () => {
+    const d = silentAfter([10_000]);
+    const effects = d.answer({ outcome: 'ok', record: null, revision: 5 });
+    expect(d.core.stats.leaseMalformed).toBe(1);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'failover.lease_malformed' }));
+    expect(allRoleChanges(effects)).toEqual([]);
+    expect(d.core.state).toBe('suspect');
+    expect(timers(effects).get(silentTimer(PRIMARY))).toBe(d.nowUs + INTERVAL_US);
+  });
+
   it('ignores an answer to a request that is not outstanding', () => {
     const d = silentAfter([10_000]);
     const { requestId } = d.pending!;
