@@ -163,7 +163,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     case 'checkpointAck': {
       const m = decodeWith(pb.CheckpointAck, 'CheckpointAck', bytes);
       requireSafe('CheckpointAck', { term: m.term, epoch: m.epoch });
-      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, ok: m.ok, reason: m.reason, host: m.host };
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, ok: m.ok, reason: m.reason, host: m.host, needsBase: m.needsBase };
     }
     case 'epochCommit': {
       const m = decodeWith(pb.EpochCommit, 'EpochCommit', bytes);

@@ -106,6 +106,8 @@ export interface CheckpointAck {
   readonly reason: string;
   /** The backup host that sent it: a primary counts acknowledgements from its current peer only. */
   readonly host: string;
+  /** A NACK from a backup with no image, waiting for a base epoch: the primary joins it again. */
+  readonly needsBase: boolean;
 }
 
 export interface EpochCommit {

@@ -188,7 +188,15 @@ export class Auditor {
 
   #onAck(ack: CheckpointAck): void {
     const p = this.#primary;
-    if (p === null || !ack.ok || ack.term !== p.term || ack.host !== p.peerHost) return;
+    if (p === null || ack.term !== p.term || ack.host !== p.peerHost) return;
+    if (!ack.ok && ack.needsBase && ack.epoch > p.protectedFromEpoch && ack.epoch > this.#peerAckedEpoch) {
+      // The backup says it holds no image (its join came after the base it took): the primary joins it again, and until
+      // that base epoch nothing is on a backup, as after an assignment that names a new one.
+      p.protectedFromEpoch = Infinity;
+      p.joinedAfterEpoch = p.lastBarrierEpoch;
+      return;
+    }
+    if (!ack.ok) return;
     this.#peerAckedEpoch = Math.max(this.#peerAckedEpoch, ack.epoch);
   }
 

@@ -119,6 +119,8 @@ export interface PrimaryStats {
   outputIdleLate: number;
   /** Epochs the policy ended (or set to end) before epochUs. */
   earlyEpochEnds: number;
+  /** Backups joined again because they NACKed an epoch needing a base (their image started over after our base). */
+  baseNeededRejoins: number;
 }
 
 interface InFlight {
@@ -144,7 +146,7 @@ interface InFlight {
  * CheckpointerCore runs it while its host is primary.
  */
 export class PrimaryCheckpointer {
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0, baseNeededRejoins: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
@@ -372,6 +374,12 @@ export class PrimaryCheckpointer {
       const nacked = this.#inflight.find((f) => f.epoch === ack.epoch);
       if (nacked === undefined) return; // committed already: an answer to an older copy
       this.stats.nacks++;
+      if (ack.needsBase && !this.#unprotected && ack.epoch > this.#baseEpoch) {
+        // Its image is gone (it took our base, then its joining assignment came and started it over): join it again.
+        this.stats.baseNeededRejoins++;
+        this.changePeer(this.#peerHost, nowUs, out, this.#joinSeq);
+        return;
+      }
       if (nacked.resentAtUs !== null && nowUs < nacked.resentAtUs + (this.options.replicationRttUs ?? 0) + this.#transferUs(nacked.bytes)) {
         this.stats.nacksIgnored++; // it answers a copy older than the resend still on its way
         return;

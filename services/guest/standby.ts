@@ -53,12 +53,12 @@ export interface BackupStats {
   /** Epochs whose chunks matched their manifest but did not decode or continue the image (forged): NACKed, nothing applied. */
   undecodableEpochs: number;
   /**
-   * Base epochs refused because this image was not told to join: the
-   * assignment that joins it again is still on its way (a base taken now
-   * would be thrown away with this image when it comes, after the primary
-   * took the join as done). The primary asks again until it is here.
+   * Manifests of epochs after a base that came while this image waited for
+   * its base: NACKed as needing one. Its join came after the primary's base
+   * (the assignment was slower than the checkpoint, which an older image of
+   * this host took): the primary joins it again.
    */
-  basesBeforeJoin: number;
+  baseNeededNacks: number;
 }
 
 export interface BackupDigest {
@@ -83,7 +83,7 @@ interface Pending {
  * speculative buffer, from which a promotion runs the guest.
  */
 export class StandbyImage {
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, basesBeforeJoin: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** The speculative buffer rebuilt from the deltas: [startSeq, endSeq). */
@@ -131,17 +131,16 @@ export class StandbyImage {
     }
     const baseManifest = chunk.source === ChunkSource.MANIFEST && chunk.base;
     if (this.#awaitingBase && !baseManifest) {
-      this.#stageBeforeBase(chunk, nowUs);
+      if (chunk.source === ChunkSource.MANIFEST) {
+        // A whole epoch with no base before it: the primary's base went to an image of this host that is gone (vopr seed 2326).
+        this.stats.baseNeededNacks++;
+        this.#ack(out, chunk.epoch, false, 'waiting for a base epoch', true);
+      } else this.#stageBeforeBase(chunk, nowUs);
       return out;
     }
-    if (baseManifest && chunk.epoch > this.stats.appliedEpoch && chunk.epoch !== this.stats.baseEpoch) {
-      if (!this.#awaitingBase) {
-        // Only an image told to join takes a base epoch (vopr seed 2326).
-        this.stats.basesBeforeJoin++;
-        return out;
-      }
-      this.#startFromBase(chunk.epoch);
-    }
+    // A base epoch beyond what we applied: start over from an empty image (also a backup that was
+    // dropped, cut off, and still receives the stream its successor now gets).
+    if (baseManifest && chunk.epoch > this.stats.appliedEpoch && (this.#awaitingBase || chunk.epoch !== this.stats.baseEpoch)) this.#startFromBase(chunk.epoch);
     if (chunk.epoch <= this.stats.appliedEpoch) {
       // A resend of something applied: the ACK was lost; repeat it.
       this.stats.duplicates++;
@@ -224,8 +223,8 @@ export class StandbyImage {
     this.#ack(out, epoch, false, `${missing} chunks missing`);
   }
 
-  #ack(out: Effect[], epoch: number, ok: boolean, reason: string): void {
-    out.push({ kind: 'send', subject: this.options.ckptAckSubject, msg: { type: 'checkpointAck', vmId: this.options.vmId, term: this.term, epoch, ok, reason, host: this.options.host } });
+  #ack(out: Effect[], epoch: number, ok: boolean, reason: string, needsBase = false): void {
+    out.push({ kind: 'send', subject: this.options.ckptAckSubject, msg: { type: 'checkpointAck', vmId: this.options.vmId, term: this.term, epoch, ok, reason, host: this.options.host, needsBase } });
   }
 
   /** Applies the next epochs while they are complete and verified. */

@@ -34,7 +34,7 @@ export function plausibleMessages(ctx: PlausibleContext): Record<WireMessageType
     epochBarrier: fc.record({ vmId, term, epoch, base: fc.boolean(), stagedSources: fc.integer({ min: 0, max: 31 }), joinSeq: small(10) }).map((m) => ({ type: 'epochBarrier' as const, ...m })),
     epochEnd: fc.record({ vmId, term, epoch, txEndSeq: seq, base: fc.boolean(), specStaged: fc.boolean() }).map((m) => ({ type: 'epochEnd' as const, ...m })),
     checkpointChunk: chunk,
-    checkpointAck: fc.record({ vmId, term, epoch, ok: fc.boolean(), reason: fc.string({ maxLength: 16 }), host }).map((m) => ({ type: 'checkpointAck' as const, ...m })),
+    checkpointAck: fc.record({ vmId, term, epoch, ok: fc.boolean(), reason: fc.string({ maxLength: 16 }), host, needsBase: fc.boolean() }).map((m) => ({ type: 'checkpointAck' as const, ...m })),
     epochCommit: fc.record({ vmId, term, epoch }).map((m) => ({ type: 'epochCommit' as const, ...m })),
     outputIdle: fc.record({ vmId, term, epoch, connId: small(3), heldBytes: small(1 << 20) }).map((m) => ({ type: 'outputIdle' as const, ...m })),
     heartbeat: fc.record({ vmId, term, host, role: fc.constantFrom(...HOST_ROLES), epoch, synced: fc.boolean(), controlSeq: small(20), incarnation: small(5) }).map((m) => ({ type: 'heartbeat' as const, ...m })),

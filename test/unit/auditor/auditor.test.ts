@@ -130,6 +130,21 @@ describe('Auditor', () => {
       expectOnly(d, 'output-commit', 'commit-without-ack', A);
     });
 
+    it('a backup that says it needs a base (its image started over after it acknowledged one) is joined again: local commits until the next base, acknowledgements from it on', () => {
+      const d = AuditDriver.protectedPrimary().ack(B, 1, 2).commit(A, 1, 2).barrier(A, 1, 3).barrier(A, 1, 4);
+      d.needsBase(B, 1, 3).commit(A, 1, 3).commit(A, 1, 4);
+      expectNone(d);
+      d.barrier(A, 1, 5, { base: true, joinSeq: 1 }).ack(B, 1, 5).commit(A, 1, 5);
+      expectNone(d);
+      d.commit(A, 1, 6);
+      expectOnly(d, 'output-commit', 'commit-without-ack', A);
+    });
+
+    it('…but not on a NACK that needs a base for an epoch it acknowledged, or from a host that is not the backup', () => {
+      const d = AuditDriver.protectedPrimary().ack(B, 1, 3).needsBase(B, 1, 3).needsBase(C, 1, 4).commit(A, 1, 4);
+      expectOnly(d, 'output-commit', 'commit-without-ack', A);
+    });
+
     it('a base barrier sent for one joining backup and repeated after another replaced it is not the new one’s base', () => {
       // C joins, the primary pauses epoch 5 as C's base; before 5 is staged C is dropped and B joins instead.
       const d = AuditDriver.protectedPrimary().assign(A, 'primary', 1, 2, { peerHost: C, joining: true }).barrier(A, 1, 5, { base: true, joinSeq: 2 });

@@ -29,7 +29,7 @@ export const assignment = (host: string, role: Assignment['role'], term: number,
   ...extra,
 });
 export const releasePermit = (host: string, term: number, untilUs = FOREVER_US): ReleasePermit => ({ type: 'releasePermit', vmId: VM, host, term, untilUs });
-export const ack = (host: string, term: number, epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok, reason: ok ? '' : 'bad', host });
+export const ack = (host: string, term: number, epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok, reason: ok ? '' : 'bad', host, needsBase: false });
 export const commit = (term: number, epoch: number): EpochCommit => ({ type: 'epochCommit', vmId: VM, term, epoch });
 export const barrier = (term: number, epoch: number, extra: Partial<EpochBarrier> = {}): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term, epoch, base: false, stagedSources: 0, joinSeq: 0, ...extra });
 export const guestStatus = (host: string, term: number, extra: Partial<ServiceStatus> = {}): ServiceStatus => ({
@@ -87,6 +87,10 @@ export class AuditDriver {
   /** The backup `from` acknowledges `epoch`. */
   ack(from: string, term: number, epoch: number, ok = true): this {
     return this.observe(S.ckptAck, ack(from, term, epoch, ok), from);
+  }
+  /** The backup `from` NACKs `epoch` as needing a base: it holds no image. */
+  needsBase(from: string, term: number, epoch: number): this {
+    return this.observe(S.ckptAck, { ...ack(from, term, epoch, false), reason: 'waiting for a base epoch', needsBase: true }, from);
   }
   commit(host: string, term: number, epoch: number): this {
     return this.observe(S.host(host).commit, commit(term, epoch), host);

@@ -49,7 +49,7 @@ const parts = (epoch: number, term: number): CheckpointChunk[] => [
   ...makeChunks({ vmId: VM, term, epoch }, ChunkSource.PAGES, [new Uint8Array(40).fill(epoch)], [4096]),
   ...makeChunks({ vmId: VM, term, epoch }, ChunkSource.STATE, [new Uint8Array(10).fill(epoch)]),
 ];
-const ack = (epoch: number, term: number, host = 'host-b'): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok: true, reason: '', host });
+const ack = (epoch: number, term: number, host = 'host-b'): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok: true, reason: '', host, needsBase: false });
 
 /** Pauses and stages the epoch running (which transfers it); returns every effect. */
 function checkpoint(c: CheckpointerCore, atUs: number): Effect[] {

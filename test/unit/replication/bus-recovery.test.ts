@@ -246,7 +246,7 @@ describe('primary checkpointer: repeats and timeouts', () => {
     ...makeChunks({ vmId: VM, term: TERM, epoch }, ChunkSource.STATE, [new Uint8Array(100).fill(epoch)]),
   ];
   const BYTES = 500;
-  const ack = (epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term: TERM, epoch, ok, reason: ok ? '' : 'missing', host: 'host-b' });
+  const ack = (epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term: TERM, epoch, ok, reason: ok ? '' : 'missing', host: 'host-b', needsBase: false });
   const barriers = (effects: Effect[]) => sentOn(effects, hs.epoch) as EpochBarrier[];
   const commits = (effects: Effect[]) => sentOn(effects, hs.commit).map((m) => (m.type === 'epochCommit' ? m.epoch : -1));
   const data = s.ckptData('host-b');

@@ -39,7 +39,7 @@ const start = (p: PrimaryCheckpointer, nowUs: number) => effectsOf((out) => p.st
 const fire = (p: PrimaryCheckpointer, name: string, nowUs: number) => effectsOf((out) => p.onTimer(name, nowUs, out));
 const stage = (p: PrimaryCheckpointer, chunk: CheckpointChunk, nowUs: number) => effectsOf((out) => p.onStaged(chunk, nowUs, out));
 const changePeer = (p: PrimaryCheckpointer, peerHost: string, nowUs: number) => effectsOf((out) => p.changePeer(peerHost, nowUs, out));
-const ackMsg = (epoch: number, ok = true, host = 'host-b', term = TERM): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok, reason: ok ? '' : 'bad', host });
+const ackMsg = (epoch: number, ok = true, host = 'host-b', term = TERM): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok, reason: ok ? '' : 'bad', host, needsBase: false });
 const ack = (p: PrimaryCheckpointer, epoch: number, nowUs: number, ok = true, host = 'host-b') => effectsOf((out) => p.onAck(ackMsg(epoch, ok, host), nowUs, out));
 
 /** The parts a guest (PAGES, STATE) and an acker (SPEC) stage for `epoch`. */
@@ -365,6 +365,33 @@ describe('PrimaryCheckpointer', () => {
     expect(barriers(barrier)[0]).toMatchObject({ epoch: 2, base: true });
     expect(dataChunks(transfer).at(-1)).toMatchObject({ source: ChunkSource.MANIFEST, epoch: 2, base: true });
     expect(p.stats.backupsJoined).toBe(1);
+  });
+});
+
+describe('PrimaryCheckpointer, a backup that lost the base it acknowledged', () => {
+  it('joins it again when it NACKs a later epoch as needing a base: the epochs in flight commit locally, and the next barrier is a base epoch', () => {
+    const p = primary({ backupJoining: true, joinSeq: 3 });
+    start(p, 0);
+    const base = checkpoint(p, EPOCH_US); // epoch 1: the base
+    expect(barriers(base.barrier)).toMatchObject([{ epoch: 1, base: true }]);
+    ack(p, 1, EPOCH_US + 100);
+    checkpoint(p, 2 * EPOCH_US + STAGE_US); // epoch 2, in flight
+    const nack = effectsOf((out) => p.onAck({ ...ackMsg(2, false), needsBase: true }, 2 * EPOCH_US + 500, out));
+    expect(commits(nack)).toEqual([2]); // committed locally: the backup has no image to hold it
+    expect(p.unprotected).toBe(true);
+    expect(p.stats.baseNeededRejoins).toBe(1);
+    const again = checkpoint(p, 3 * EPOCH_US + 2 * STAGE_US);
+    expect(barriers(again.barrier)).toMatchObject([{ epoch: 3, base: true, joinSeq: 3 }]);
+  });
+
+  it('ignores such a NACK for an epoch not in flight, or before its base (a copy from an older join)', () => {
+    const p = primary();
+    start(p, 0);
+    checkpoint(p, EPOCH_US);
+    const stale = effectsOf((out) => p.onAck({ ...ackMsg(7, false), needsBase: true }, EPOCH_US + 100, out));
+    expect(stale).toEqual([]);
+    expect(p.stats.baseNeededRejoins).toBe(0);
+    expect(p.unprotected).toBe(false);
   });
 });
 

@@ -68,7 +68,7 @@ class CoreDriver {
       case 'EPOCH_TIMER':
         return this.#step((now, out) => this.core.onTimer('ckpt.epoch', now, out));
       case 'COMMITTED':
-        return this.#step((now, out) => this.core.onAck({ type: 'checkpointAck', vmId: VM, term: TERM, epoch: this.core.stats.lastCommittedEpoch + 1, ok: true, reason: '', host: 'host-b' }, now, out));
+        return this.#step((now, out) => this.core.onAck({ type: 'checkpointAck', vmId: VM, term: TERM, epoch: this.core.stats.lastCommittedEpoch + 1, ok: true, reason: '', host: 'host-b', needsBase: false }, now, out));
       case 'STAGED': {
         const header = { vmId: VM, term: TERM, epoch: this.core.epoch };
         const chunks = [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC].flatMap((source) => makeChunks(header, source, [new Uint8Array([source])]));

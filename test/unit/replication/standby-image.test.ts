@@ -86,7 +86,7 @@ describe('StandbyImage', () => {
     expect(b.stats.appliedEpoch).toBe(0);
     expect(b.image.bytes.every((x) => x === 0)).toBe(true);
     const done = b.onChunk(chunks.at(-1)!, 0);
-    expect(done).toEqual([{ kind: 'send', subject: v.ckptAck, msg: { type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: true, reason: '', host: HOST } }]);
+    expect(done).toEqual([{ kind: 'send', subject: v.ckptAck, msg: { type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: true, reason: '', host: HOST, needsBase: false } }]);
     expect(b.stats.appliedEpoch).toBe(1);
     expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
     expect(bytesEqual(b.stateBlob, stateOf(1))).toBe(true);
@@ -132,7 +132,7 @@ describe('StandbyImage', () => {
     const bad = { ...chunks[0]!, data: chunks[0]!.data.slice() };
     bad.data[0]! ^= 0xff;
     const effects = feed(b, [bad, ...chunks.slice(1), manifest]);
-    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: false, reason: `chunk ${ChunkSource.PAGES}/0 hash mismatch`, host: HOST }]);
+    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: false, reason: `chunk ${ChunkSource.PAGES}/0 hash mismatch`, host: HOST, needsBase: false }]);
     expect(b.stats.appliedEpoch).toBe(0);
     expect(b.stats.hashMismatches).toBe(1);
     expect(b.image.bytes.every((x) => x === 0)).toBe(true);
@@ -170,7 +170,7 @@ describe('StandbyImage', () => {
     feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest]);
     expect(b.stats.appliedEpoch).toBe(2);
     const effects = feed(b, [...e1.chunks, e1.manifest]);
-    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: true, reason: '', host: HOST }]);
+    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: true, reason: '', host: HOST, needsBase: false }]);
     expect(b.image.bytes[0]).toBe(2); // still epoch 2's page
     expect(bytesEqual(b.stateBlob, stateOf(2))).toBe(true);
     expect(b.stats.duplicates).toBe(e1.chunks.length + 1);
