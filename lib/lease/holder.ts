@@ -45,6 +45,8 @@ export class LeaseHolder {
   #term = 0;
   #backupHost: string;
   #permitUntilUs = 0;
+  /** The newest committed epoch written or read: renewals never write less. */
+  #committedEpoch = 0;
 
   /** `backupHost`: the membership a first record (a create) names; renewals carry over what the store says. */
   constructor(
@@ -64,13 +66,19 @@ export class LeaseHolder {
     return this.#backupHost;
   }
 
-  /** The compare-and-set that renews the lease for `term` at `nowUs` (the first one creates it). A newer request supersedes an outstanding one. */
-  renewal(term: number, nowUs: number): { readonly requestId: number; readonly op: LeaseOp } {
+  /**
+   * The compare-and-set that renews the lease for `term` at `nowUs` (the first
+   * one creates it), recording `committedEpoch` (never below what the store
+   * showed). A newer request supersedes an outstanding one.
+   */
+  renewal(term: number, nowUs: number, committedEpoch = 0): { readonly requestId: number; readonly op: LeaseOp } {
     assert(term >= 1, `renewing term ${term}`);
+    assert(committedEpoch >= 0, `renewing with committed epoch ${committedEpoch}`);
     this.#requestId++;
     this.#sentUs = nowUs;
     this.#term = term;
-    const record: LeaseRecord = { primaryHost: this.options.host, term, expiresAtMs: expiresAtMs(nowUs, this.options.leaseDurationUs), backupHost: this.#backupHost };
+    this.#committedEpoch = Math.max(this.#committedEpoch, committedEpoch);
+    const record: LeaseRecord = { primaryHost: this.options.host, term, expiresAtMs: expiresAtMs(nowUs, this.options.leaseDurationUs), backupHost: this.#backupHost, ...(this.#committedEpoch > 0 ? { committedEpoch: this.#committedEpoch } : {}) };
     return { requestId: this.#requestId, op: { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#revision, record } };
   }
 
@@ -93,6 +101,7 @@ export class LeaseHolder {
     if (record.primaryHost !== this.options.host || record.term !== this.#term) return { kind: 'lost', holder: record.primaryHost, term: record.term };
     this.#revision = r.revision;
     if (record.backupHost !== undefined) this.#backupHost = record.backupHost;
+    if (record.committedEpoch !== undefined) this.#committedEpoch = Math.max(this.#committedEpoch, record.committedEpoch);
     return { kind: 'rewritten' };
   }
 }

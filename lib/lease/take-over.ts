@@ -8,8 +8,9 @@ import type { LeaseRecord } from './types.js';
  * failover service's clock plus the clock-skew bound, by which time the old
  * holder has stopped on its own clock (docs/fencing.md).
  */
-export function takeOverRecord(successor: string, term: number, nowUs: number, leaseDurationUs: number): LeaseRecord {
-  return { primaryHost: successor, term, expiresAtMs: expiresAtMs(nowUs, leaseDurationUs), backupHost: '' };
+export function takeOverRecord(successor: string, term: number, nowUs: number, leaseDurationUs: number, replaced: LeaseRecord | null = null): LeaseRecord {
+  // What the old primary committed stays known: the successor's image continues from an epoch at most that far.
+  return { primaryHost: successor, term, expiresAtMs: expiresAtMs(nowUs, leaseDurationUs), backupHost: '', ...(replaced?.committedEpoch === undefined ? {} : { committedEpoch: replaced.committedEpoch }) };
 }
 
 /**

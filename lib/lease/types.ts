@@ -29,6 +29,14 @@ export interface LeaseRecord {
    * writers that keep no membership.
    */
   readonly backupHost?: string;
+  /**
+   * The newest epoch the primary had committed when it renewed (only grows;
+   * a take-over carries it over). A failover service that restarts after the
+   * primary died learns from it that output has left, and never promotes a
+   * backup whose image is a just-created VM's (epoch 0). Absent in records of
+   * writers that keep no epochs.
+   */
+  readonly committedEpoch?: number;
 }
 
 export const leaseRecordSchema = z.strictObject({
@@ -36,6 +44,7 @@ export const leaseRecordSchema = z.strictObject({
   term: z.number().int().min(1),
   expiresAtMs: z.number().finite(),
   backupHost: z.string().optional(),
+  committedEpoch: z.number().int().min(0).optional(),
 });
 
 /** A record with the revision the store gave it. */

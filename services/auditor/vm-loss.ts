@@ -18,8 +18,8 @@ import type { LeaseRecord } from '../../lib/lease/types.js';
  *   one): no host it may promote then holds the VM;
  * - the lease was taken for a host that goes down before it runs as
  *   primary: the old primary is fenced for good.
- * - the primary's host (or the host being promoted) reboots and no backup
- *   with a complete image is left.
+ * - a host reboots (its image is gone) while the primary's host is down or
+ *   is that host, and no backup with a complete image is left.
  * A backup the failover service joins again (re-protection) holds no image
  * from then on, even while its guest still reports the old one.
  */
@@ -111,10 +111,10 @@ export class VmLossClassifier {
    */
   hostRebooted(host: string, atUs: number): void {
     this.#image.delete(host);
-    if (host !== this.#primaryHost) return;
+    const primaryUp = host !== this.#primaryHost && !this.#down.has(this.#primaryHost);
     const backup = this.#failoverBackup;
-    const backupUp = backup !== '' && backup !== host && !this.#down.has(backup) && this.#image.has(backup);
-    if (!backupUp) this.#lose(atUs, `${host}, running the VM, rebooted and no backup with a complete image is left`);
+    const backupUp = backup !== '' && !this.#down.has(backup) && this.#image.has(backup);
+    if (!primaryUp && !backupUp) this.#lose(atUs, `${host} rebooted while ${this.#primaryHost === host ? 'running the VM' : `${this.#primaryHost} is down`}, and no backup with a complete image is left`);
   }
 
   /** A host crashed, or its agent took it down: everything on it is gone. */

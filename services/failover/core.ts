@@ -254,7 +254,7 @@ export class FailoverCore implements Core {
         this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
         out.push({ kind: 'log', level: 'warn', event: 'failover.primary_silent', fields: { vm: this.options.vmId, primary: this.#primary, backup, term: this.#term + 1, silentForUs: nowUs - this.#silentSinceUs } });
         // The promoted host starts without a backup.
-        const record = takeOverRecord(backup, this.#term + 1, nowUs, this.options.leaseDurationUs);
+        const record = takeOverRecord(backup, this.#term + 1, nowUs, this.options.leaseDurationUs, this.#leaseRecord);
         // Bounded: an outage long enough to fill it only makes us wait out our own older record.
         if (this.#takeAttempts.length >= MAX_REMEMBERED_TAKE_ATTEMPTS) this.#takeAttempts.shift();
         this.#takeAttempts.push(record);
@@ -496,7 +496,8 @@ export class FailoverCore implements Core {
     // has committed without it since. (A record without membership, from another writer: any synced backup.)
     const named = lease.backupHost;
     // And not one holding a just-created VM's image while the holder has committed epochs (see #primarySilent).
-    const syncedBackups = hosts.filter((h) => h !== holder && (named === undefined || h === named) && report(h)?.role === 'backup' && report(h)!.synced && !isCreationImage(report(h)!, holderReport));
+    const committed = Math.max(lease.committedEpoch ?? 0, holderReport?.role === 'primary' ? holderReport.epoch : 0);
+    const syncedBackups = hosts.filter((h) => h !== holder && (named === undefined || h === named) && report(h)?.role === 'backup' && report(h)!.synced && !isCreationImage(report(h)!, committed));
     let primarySilent: boolean;
     if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
       this.#primary = holder;
@@ -582,14 +583,19 @@ export class FailoverCore implements Core {
   #primarySilent(nowUs: number, out: Effect[]): void {
     const backup = this.#backup;
     const b = backup === null ? undefined : this.#lastRole.get(backup);
-    const committed = this.#lastRole.get(this.#primary);
+    const committed = this.#committedEpoch(this.#lastRole.get(this.#primary));
     if (backup !== null && b !== undefined && isCreationImage(b, committed)) {
       this.stats.backupsBehind++;
-      out.push({ kind: 'log', level: 'error', event: 'failover.backup_behind', fields: { vm: this.options.vmId, primary: this.#primary, backup, backupEpoch: b.epoch, committedEpoch: committed?.epoch ?? 0 } });
+      out.push({ kind: 'log', level: 'error', event: 'failover.backup_behind', fields: { vm: this.options.vmId, primary: this.#primary, backup, backupEpoch: b.epoch, committedEpoch: committed } });
       this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
       return;
     }
     this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);
+  }
+
+  /** What the primary has committed, by its last heartbeat as primary or by the lease it renews (which outlives it). */
+  #committedEpoch(primary: Heartbeat | undefined): number {
+    return Math.max(primary?.role === 'primary' ? primary.epoch : 0, this.#leaseRecord?.committedEpoch ?? 0);
   }
 
   #lease(out: Effect[], purpose: 'read' | 'take' | 'membership', op: Extract<Effect, { kind: 'lease' }>['op']): void {
@@ -653,7 +659,7 @@ export class FailoverCore implements Core {
   }
 }
 
-/** A backup's report of a just-created VM's image (synced at epoch 0) beside a primary's that committed epochs. */
-function isCreationImage(backup: Heartbeat, primary: Heartbeat | undefined): boolean {
-  return backup.role === 'backup' && backup.synced && backup.epoch === 0 && primary?.role === 'primary' && primary.epoch > 0;
+/** A backup's report of a just-created VM's image (synced at epoch 0) while the primary has committed epochs. */
+function isCreationImage(backup: Heartbeat, committedEpoch: number): boolean {
+  return backup.role === 'backup' && backup.synced && backup.epoch === 0 && committedEpoch > 0;
 }

@@ -360,7 +360,9 @@ export class HostAgentCore implements Core {
   // ── the lease ─────────────────────────────────────────────────────────
 
   #renew(nowUs: number, out: Effect[], term = this.#term): void {
-    const { requestId, op } = this.#lease.renewal(term, nowUs);
+    // The committed epoch rides along: a failover service that restarts after this host died learns that output left.
+    const committed = this.#reports.get('checkpointer')?.status;
+    const { requestId, op } = this.#lease.renewal(term, nowUs, committed !== undefined && committed.role === 'primary' ? committed.epoch : 0);
     this.stats.renewals++;
     out.push({ kind: 'lease', requestId, op });
   }

@@ -98,7 +98,13 @@ describe('VmLossClassifier', () => {
     it('the backup being promoted reboots after the primary went down (vopr seed 4068)', () => {
       const r = new Run().guest(B, 'backup', true).down(A).role(B, 'primary', 2).view(B, '', 2);
       r.c.hostRebooted(B, (r.atUs += 100));
-      r.expectLost(/host-b, running the VM, rebooted/);
+      r.expectLost(/host-b rebooted while running the VM/);
+    });
+
+    it('the backup reboots after the primary went down, before the failover service promoted it (vopr seed 1512)', () => {
+      const r = new Run().guest(B, 'backup', true).down(A);
+      r.c.hostRebooted(B, (r.atUs += 100));
+      r.expectLost(/host-b rebooted while host-a is down/);
     });
 
     it('the primary goes down while it has no backup', () => {

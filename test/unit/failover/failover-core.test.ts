@@ -435,6 +435,23 @@ describe('FailoverCore: backup silence', () => {
     expect(d.core.stats.failovers).toBe(0);
   });
 
+  it('knows from the lease what the primary committed when it never heard the primary (a restart after its death): no epoch-0 backup is promoted (vopr seed 1512)', () => {
+    const d = new FailoverDriver();
+    d.start(0, { ...primaryRecord(0), committedEpoch: 40 }, 1);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true), 15_000);
+    const effects = [...d.fire(lateTimer(PRIMARY)), ...d.fire(silentTimer(PRIMARY))];
+    expect(leaseOps(effects).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === BACKUP)).toEqual([]);
+    expect(d.core.stats.backupsBehind).toBe(1);
+  });
+
+  it('carries the committed epoch over into the record that takes the lease', () => {
+    const d = new FailoverDriver();
+    d.start(0, { ...primaryRecord(0), committedEpoch: 40 }, 1);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 39, true), 15_000);
+    const effects = [...d.fire(lateTimer(PRIMARY)), ...d.fire(silentTimer(PRIMARY))];
+    expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: BACKUP, term: 2, committedEpoch: 40 } }]);
+  });
+
   it('promotes a backup whose report lags the primary\'s by an epoch (heartbeats are not simultaneous)', () => {
     const d = started();
     d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40), 10_000);

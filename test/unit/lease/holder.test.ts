@@ -57,6 +57,15 @@ describe('renewal', () => {
     });
   });
 
+  it('writes the committed epoch it is given, never less than one it wrote or the store showed', () => {
+    const h = holder('b');
+    expect(cas(h.renewal(1, 0, 7).op).record.committedEpoch).toBe(7);
+    expect(cas(h.renewal(1, 1_000, 3).op).record.committedEpoch).toBe(7);
+    const { requestId } = h.renewal(1, 2_000, 8);
+    h.answer(conflict(requestId, 5, { ...rec('a', 1, 50, 'c'), committedEpoch: 12 }));
+    expect(cas(h.renewal(1, 3_000, 9).op).record.committedEpoch).toBe(12);
+  });
+
   it('a record written at a µs that is not a whole ms keeps the fraction', () => {
     const op = cas(holder().renewal(1, 34_005).op);
     expect(op.record.expiresAtMs).toBe(expiresAtMs(34_005, DURATION_US));
