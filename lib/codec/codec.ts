@@ -182,8 +182,8 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'roleChange': {
       const m = decodeWith(pb.RoleChange, 'RoleChange', bytes);
-      requireSafe('RoleChange', { term: m.term, seq: m.seq });
-      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole('RoleChange', m.role, ['primary', 'backup'] as const), peerHost: m.peerHost, seq: m.seq };
+      requireSafe('RoleChange', { term: m.term, seq: m.seq, committedEpoch: m.committedEpoch });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole('RoleChange', m.role, ['primary', 'backup'] as const), peerHost: m.peerHost, seq: m.seq, committedEpoch: m.committedEpoch };
     }
     case 'assignment': {
       const m = decodeWith(pb.Assignment, 'Assignment', bytes);

@@ -146,6 +146,8 @@ export interface RoleChange {
   readonly peerHost: string;
   /** Grows with every role change the failover service sends: a receiver ignores one older than what it acted on. */
   readonly seq: number;
+  /** A promotion: the newest epoch the old primary is known to have committed (0 otherwise); an epoch-0 image refuses it when above 0. */
+  readonly committedEpoch: number;
 }
 
 /** The services a host agent supervises on its host (every host runs all of them). */

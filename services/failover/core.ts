@@ -346,9 +346,10 @@ export class FailoverCore implements Core {
     if (host === null) return;
     this.#promotedHost = host;
     out.push({ kind: 'log', level: 'warn', event: 'failover.promoting', fields: { vm: this.options.vmId, from: this.#primary, to: host, term: this.#term } });
+    const committedEpoch = this.#committedEpoch(this.#lastRole.get(this.#primary));
     this.#primary = host;
     this.#backup = null;
-    this.#roleChange(host, 'primary', '', out);
+    this.#roleChange(host, 'primary', '', out, committedEpoch);
   }
 
   /**
@@ -356,8 +357,8 @@ export class FailoverCore implements Core {
    * taken: each heartbeat that does not sends it again (a lost one is
    * repeated within a heartbeat interval; a dead host gets no repeats).
    */
-  #roleChange(host: string, role: 'primary' | 'backup', peerHost: string, out: Effect[]): void {
-    const msg: RoleChange = { type: 'roleChange', vmId: this.options.vmId, term: this.#term, host, role, peerHost, seq: ++this.#roleChangeSeq };
+  #roleChange(host: string, role: 'primary' | 'backup', peerHost: string, out: Effect[], committedEpoch = 0): void {
+    const msg: RoleChange = { type: 'roleChange', vmId: this.options.vmId, term: this.#term, host, role, peerHost, seq: ++this.#roleChangeSeq, committedEpoch };
     if (role === 'backup' && host === this.#backup) this.#backupJoinSeq = msg.seq;
     this.#unconfirmed.set(host, msg);
     out.push({ kind: 'send', subject: this.options.subjects.control(host), msg });

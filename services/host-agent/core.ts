@@ -243,7 +243,11 @@ export class HostAgentCore implements Core {
     }
     this.#controlSeq = change.seq; // taken even when this host cannot act on it: repeating it would not help
     const event: HostAgentEvent = change.role === 'backup' ? { type: 'JOIN' } : this.state === 'primary' || this.state === 'deposed' ? { type: 'PEER_CHANGED' } : { type: 'PROMOTE' };
-    if (!this.#snapshot.can(event)) {
+    if (event.type === 'PROMOTE' && change.committedEpoch > 0 && this.#creationImage()) {
+      // Chosen from heartbeats of before a reboot: our image is a just-created VM's, and output has left since (vopr seed 1173).
+      this.stats.promotionsRefused++;
+      out.push({ kind: 'log', level: 'error', event: 'agent.promotion_refused', fields: { host: this.options.host, reason: 'image of a just-created VM, behind committed output', committedEpoch: change.committedEpoch } });
+    } else if (!this.#snapshot.can(event)) {
       this.stats.roleChangesRefused++;
       out.push({ kind: 'log', level: 'warn', event: 'agent.role_change_refused', fields: { host: this.options.host, state: this.state, role: change.role, seq: change.seq } });
     } else {
@@ -311,6 +315,12 @@ export class HostAgentCore implements Core {
   }
 
   // ── heartbeats ────────────────────────────────────────────────────────
+
+  /** The guest holds the image of a just-created VM (a backup at epoch 0), or reported none on the current assignment. */
+  #creationImage(): boolean {
+    const guest = this.#reports.get('guest')?.status;
+    return guest === undefined || !this.#current(guest) || guest.epoch === 0;
+  }
 
   #beat(nowUs: number, out: Effect[]): void {
     const host = this.options.host;

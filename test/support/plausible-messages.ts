@@ -38,7 +38,7 @@ export function plausibleMessages(ctx: PlausibleContext): Record<WireMessageType
     epochCommit: fc.record({ vmId, term, epoch }).map((m) => ({ type: 'epochCommit' as const, ...m })),
     outputIdle: fc.record({ vmId, term, epoch, connId: small(3), heldBytes: small(1 << 20) }).map((m) => ({ type: 'outputIdle' as const, ...m })),
     heartbeat: fc.record({ vmId, term, host, role: fc.constantFrom(...HOST_ROLES), epoch, synced: fc.boolean(), controlSeq: small(20), incarnation: small(5) }).map((m) => ({ type: 'heartbeat' as const, ...m })),
-    roleChange: fc.record({ vmId, term, host, role: fc.constantFrom('primary' as const, 'backup' as const), peerHost: host, seq: small(20) }).map((m) => ({ type: 'roleChange' as const, ...m })),
+    roleChange: fc.record({ vmId, term, host, role: fc.constantFrom('primary' as const, 'backup' as const), peerHost: host, seq: small(20), committedEpoch: epoch }).map((m) => ({ type: 'roleChange' as const, ...m })),
     assignment: fc.record({ vmId, term, host, role: fc.constantFrom(...ASSIGNED_ROLES), peerHost: host, seq: small(20), incarnation: small(5), joining: fc.boolean(), firstEpoch: epoch }).map((m) => ({ type: 'assignment' as const, ...m })),
     serviceStatus: fc
       .record({ vmId, term, host, service: fc.constantFrom(...HOST_SERVICES), incarnation: small(5), assignmentSeq: small(20), agentIncarnation: small(5), role: fc.constantFrom(...ASSIGNED_ROLES), epoch, synced: fc.boolean(), ready: fc.boolean(), txEndSeq: seq })

@@ -48,7 +48,7 @@ export const guestStatus = (host: string, term: number, extra: Partial<ServiceSt
   txEndSeq: 0,
   ...extra,
 });
-export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = 1): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq });
+export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = 1): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq, committedEpoch: 0 });
 export const failoverStatus = (primaryHost: string, backupHost: string, term = 1, state: FailoverStatus['state'] = 'protected'): FailoverStatus => ({ type: 'failoverStatus', vmId: VM, term, state, primaryHost, backupHost, recovering: false });
 export const data = (term: number, epoch: number, seq: number, length: number): Segment => segment({ vmId: VM, term, epoch, seq, payload: bytes(length) });
 

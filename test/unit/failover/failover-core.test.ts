@@ -265,7 +265,7 @@ describe('FailoverCore: a backup silent during a take-over', () => {
     expect(d.core.backupHost).toBeNull();
     // The primary is told it has no backup (so it commits alone), which it would otherwise wait for forever.
     expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: PRIMARY, backupHost: '' } }]);
-    expect(allRoleChanges(d.grantMembership())).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1 }]);
+    expect(allRoleChanges(d.grantMembership())).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number) }]);
   });
 
   it('is kept when it reported in again before the take-over failed', () => {
@@ -291,7 +291,7 @@ describe('FailoverCore: promotion', () => {
     expect(allRoleChanges(effects)).toEqual([]);
     const promote = d.fire(PROMOTE_TIMER);
     expect(d.nowUs).toBe(51_000);
-    expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: BACKUP, role: 'primary', peerHost: '', seq: 1 }]);
+    expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: BACKUP, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number) }]);
     expect(sentSubjects(promote)).toEqual([S.control(BACKUP), S.failover]);
     expect(d.core.primaryHost).toBe(BACKUP);
   });
@@ -377,7 +377,7 @@ describe('FailoverCore: backup silence', () => {
     expect(allRoleChanges(effects)).toEqual([]);
     expect(leaseOps(effects).map((e) => e.op)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 1, record: { ...primaryRecord(0), backupHost: '' } }]);
     const told = d.grantMembership();
-    expect(allRoleChanges(told)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1 }]);
+    expect(allRoleChanges(told)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number) }]);
     expect(sentSubjects(told)).toEqual([S.control(PRIMARY)]);
   });
 

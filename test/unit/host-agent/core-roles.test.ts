@@ -152,6 +152,25 @@ describe('HostAgentCore: promotion', () => {
     expect(heartbeatsIn(effects, BACKUP).map((h) => h.controlSeq)).toEqual([2]);
   });
 
+  it('a backup whose image is a just-created VM\'s (epoch 0) refuses a promotion after committed output: chosen from heartbeats of before its reboot (vopr seed 1173)', () => {
+    const d = AgentDriver.started(BACKUP, 'backup', PRIMARY);
+    d.reportAll({ guest: { epoch: 0, synced: true } });
+    const effects = d.control(d.roleChange('primary', 2, '', undefined, 40));
+    expect(d.core.state).toBe('backup');
+    expect(assignmentsIn(effects, BACKUP)).toEqual([]);
+    expect(d.core.stats.promotionsRefused).toBe(1);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'agent.promotion_refused' }));
+    // The same image is promoted when nothing was committed yet (the VM was just created), or when its epoch is not 0.
+    const fresh = AgentDriver.started(BACKUP, 'backup', PRIMARY);
+    fresh.reportAll({ guest: { epoch: 0, synced: true } });
+    fresh.control(fresh.roleChange('primary', 2, '', undefined, 0));
+    expect(fresh.core.state).toBe('promoting');
+    const behind = AgentDriver.started(BACKUP, 'backup', PRIMARY);
+    behind.reportAll({ guest: { epoch: 39, synced: true } });
+    behind.control(behind.roleChange('primary', 2, '', undefined, 40));
+    expect(behind.core.state).toBe('promoting');
+  });
+
   it('a spare told to become primary refuses: no assignment, counted, warns, and reports the change taken', () => {
     const d = AgentDriver.started(SPARE, 'spare', '');
     const effects = d.control(d.roleChange('primary', 2, ''));

@@ -146,7 +146,7 @@ class ModelDriver {
         // No report for longer than the silence bound: the next tick finds every service dead. The agent itself ran
         // meanwhile (here on a role change meant for another host, which it ignores): a stalled agent judges no one.
         const tick = d.nowUs + SILENCE_US + 1;
-        expect(d.handle({ kind: 'message', subject: S.control(PRIMARY), msg: { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1 } }, tick - 1)).toEqual([]);
+        expect(d.handle({ kind: 'message', subject: S.control(PRIMARY), msg: { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: 0 } }, tick - 1)).toEqual([]);
         return d.handle({ kind: 'timer', name: BEAT }, tick);
       }
     }
