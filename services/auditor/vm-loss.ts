@@ -37,6 +37,8 @@ export class VmLossClassifier {
    * by an empty one, and its reports of the old one no longer count.
    */
   readonly #joining = new Set<string>();
+  /** Hosts that rebooted and were not joined since: what their guests report is an empty image. */
+  readonly #rebooted = new Set<string>();
   #failoverState: FailoverStateName | null = null;
   #leaseHolder: string | null = null;
 
@@ -79,6 +81,7 @@ export class VmLossClassifier {
           // A backup joining again starts from an empty image, whatever it held and still reports until it takes the join.
           this.#image.delete(msg.backupHost);
           this.#joining.add(msg.backupHost);
+          this.#rebooted.delete(msg.backupHost);
         }
         this.#failoverBackup = msg.backupHost;
         this.#failoverState = msg.state;
@@ -86,6 +89,7 @@ export class VmLossClassifier {
       }
       case 'serviceStatus':
         if (msg.service !== 'guest') return;
+        if (this.#rebooted.has(msg.host)) return;
         if (this.#joining.has(msg.host)) {
           // Its first report without a complete image says the join was taken; reports before it are of the old image.
           if (msg.role === 'backup' && !msg.synced) this.#joining.delete(msg.host);
@@ -111,6 +115,8 @@ export class VmLossClassifier {
    */
   hostRebooted(host: string, atUs: number): void {
     this.#image.delete(host);
+    // Its guest comes back as at the VM's creation, calling an empty image complete: only a join makes it a backup again.
+    this.#rebooted.add(host);
     const primaryUp = host !== this.#primaryHost && !this.#down.has(this.#primaryHost);
     const backup = this.#failoverBackup;
     const backupUp = backup !== '' && !this.#down.has(backup) && this.#image.has(backup);

@@ -107,6 +107,13 @@ describe('VmLossClassifier', () => {
       r.expectLost(/host-b rebooted while host-a is down/);
     });
 
+    it('the failover service promotes a backup that rebooted before it was chosen (its guest calls an empty image complete; vopr seed 2919)', () => {
+      const r = new Run().guest(B, 'backup', true);
+      r.c.hostRebooted(B, (r.atUs += 100));
+      r.guest(B, 'backup', true).role(B, 'primary', 2);
+      r.expectLost(/host-b was promoted without an image/);
+    });
+
     it('the primary goes down while it has no backup', () => {
       const r = new Run().view(A, '').down(A);
       r.expectLost(/host-a is down/);
