@@ -497,7 +497,7 @@ export class FailoverCore implements Core {
     // has committed without it since. (A record without membership, from another writer: any synced backup.)
     const named = lease.backupHost;
     // And not one holding a just-created VM's image while the holder has committed epochs (see #primarySilent).
-    const committed = Math.max(lease.committedEpoch ?? 0, holderReport?.role === 'primary' ? holderReport.epoch : 0);
+    const committed = this.#committedEpoch(holderReport);
     const syncedBackups = hosts.filter((h) => h !== holder && (named === undefined || h === named) && report(h)?.role === 'backup' && report(h)!.synced && !isCreationImage(report(h)!, committed));
     let primarySilent: boolean;
     if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
