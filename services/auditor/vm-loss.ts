@@ -92,9 +92,8 @@ export class VmLossClassifier {
         if (this.#rebooted.has(msg.host)) return;
         if (this.#joining.has(msg.host)) {
           // Its first report without a complete image says the join was taken; reports before it are of the old image.
-          if (msg.role === 'backup' && !msg.synced) this.#joining.delete(msg.host);
-          else if (msg.role !== 'backup') this.#joining.delete(msg.host);
-          else return;
+          if (msg.role === 'backup' && msg.synced) return;
+          this.#joining.delete(msg.host);
         }
         if ((msg.role === 'backup' && msg.synced) || msg.role === 'promoting' || msg.role === 'primary') this.#image.add(msg.host);
         else this.#image.delete(msg.host);
@@ -108,19 +107,23 @@ export class VmLossClassifier {
     this.#leaseHolder = record.primaryHost;
   }
 
+  /** The backup the failover service would promote is up and holds a complete image. */
+  #backupUp(): boolean {
+    const backup = this.#failoverBackup;
+    return backup !== '' && !this.#down.has(backup) && this.#image.has(backup);
+  }
+
   /**
    * A host rebooted at once: everything on it is gone, and it is up again,
-   * empty. The VM is lost if it was the primary's (or the one being
-   * promoted) and no backup with a complete image is left.
+   * empty. The VM is lost if it ran on it (or was being promoted to it), or
+   * the primary's host is down, and no backup with a complete image is left.
    */
   hostRebooted(host: string, atUs: number): void {
     this.#image.delete(host);
     // Its guest comes back as at the VM's creation, calling an empty image complete: only a join makes it a backup again.
     this.#rebooted.add(host);
     const primaryUp = host !== this.#primaryHost && !this.#down.has(this.#primaryHost);
-    const backup = this.#failoverBackup;
-    const backupUp = backup !== '' && !this.#down.has(backup) && this.#image.has(backup);
-    if (!primaryUp && !backupUp) this.#lose(atUs, `${host} rebooted while ${this.#primaryHost === host ? 'running the VM' : `${this.#primaryHost} is down`}, and no backup with a complete image is left`);
+    if (!primaryUp && !this.#backupUp()) this.#lose(atUs, `${host} rebooted while ${this.#primaryHost === host ? 'running the VM' : `${this.#primaryHost} is down`}, and no backup with a complete image is left`);
   }
 
   /** A host crashed, or its agent took it down: everything on it is gone. */
@@ -128,9 +131,7 @@ export class VmLossClassifier {
     this.#down.add(host);
     this.#image.delete(host);
     const primaryUp = !this.#down.has(this.#primaryHost);
-    const backup = this.#failoverBackup;
-    const backupUp = backup !== '' && !this.#down.has(backup) && this.#image.has(backup);
-    if (!primaryUp && !backupUp) this.#lose(atUs, `${this.#primaryHost} is down and no backup with a complete image is left`);
+    if (!primaryUp && !this.#backupUp()) this.#lose(atUs, `${this.#primaryHost} is down and no backup with a complete image is left`);
     if (this.#leaseHolder === host && host !== this.#primaryHost) this.#lose(atUs, `the lease was taken for ${host}, which went down before it ran as primary`);
   }
 }

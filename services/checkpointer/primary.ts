@@ -170,7 +170,7 @@ export class PrimaryCheckpointer {
   /** The running epoch: when it started, and when it is to end. */
   #epochStartUs = 0;
   #epochEndUs = 0;
-  /** Running average of pauses, barrier to staged (null: none yet): what ending an epoch early costs. */
+  /** Running average of the guest's pauses (modelled; barrier to staged without a model; null: none yet): what ending an epoch early costs. */
   #pauseAverageUs: number | null = null;
   /** The newest epoch whose output was reported quiet (it may come before that epoch starts here). */
   #quietEpoch = 0;

@@ -316,20 +316,26 @@ export class HostAgentCore implements Core {
 
   // ── heartbeats ────────────────────────────────────────────────────────
 
+  /**
+   * The guest's report of its backup image. Only its report on the current
+   * assignment speaks for the image: one from before a join (or before this
+   * agent started) describes an image the join replaced.
+   */
+  #backupImage(): ServiceStatus | undefined {
+    const guest = this.#reports.get('guest')?.status;
+    return this.role === 'backup' && guest !== undefined && guest.role !== 'spare' && this.#current(guest) ? guest : undefined;
+  }
+
   /** The guest holds the image of a just-created VM (a backup at epoch 0), or reported none on the current assignment. */
   #creationImage(): boolean {
-    const guest = this.#reports.get('guest')?.status;
-    return guest === undefined || !this.#current(guest) || guest.epoch === 0;
+    return (this.#backupImage()?.epoch ?? 0) === 0;
   }
 
   #beat(nowUs: number, out: Effect[]): void {
     const host = this.options.host;
     const role = this.role;
-    const guest = this.#reports.get('guest')?.status;
     const checkpointer = this.#reports.get('checkpointer')?.status;
-    // Only the guest's report on the current assignment speaks for the image: one from before a join (or before
-    // this agent started) describes an image the join replaced.
-    const backupImage = role === 'backup' && guest !== undefined && guest.role !== 'spare' && this.#current(guest) ? guest : undefined;
+    const backupImage = this.#backupImage();
     const epoch = role === 'primary' ? (checkpointer?.epoch ?? 0) : (backupImage?.epoch ?? 0);
     const synced = role === 'primary' || (backupImage?.synced ?? false);
     this.stats.heartbeats++;
