@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { MTU_BYTES, type Mode, type RunConfigInput } from '../lib/config/run-config.js';
+import type { Workload, WorkloadKind } from '../services/guest/workload/workload.js';
 
 /** Parses a finite number or fails with the flag's name. */
 export const num = (value: string): number => {
@@ -41,16 +42,16 @@ export const FLAG_FOR_PATH: Record<string, string> = {
 /** The flags shared by `run` and `experiment` that describe one scenario. */
 export function addScenarioOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--workload <kind>', 'bulk transfer or request/response').choices(['bulk', 'rr']).default('bulk'))
+    .addOption(new Option('--workload <kind>', 'bulk transfer, request/response, or both at once on two connections').choices(['bulk', 'rr', 'mixed']).default('bulk'))
     .option('--bandwidth-mbps <n>', 'link rate, each direction', num, 1000)
     .option('--loss <p>', 'random packet loss probability, each direction', num, 0)
     .option('--jitter-ms <n>', 'extra one-way delay, uniform in [0, n); never reorders', num, 0)
     .option('--queue-packets <n>', 'drop-tail queue per direction, in 1500-byte packets', num, 1000)
     .option('--duration-s <n>', 'simulated seconds to run', num, 10)
-    .option('--bulk-bytes <n>', 'bulk: send this many bytes then close (0 = until the run ends)', num, 0)
-    .option('--request-bytes <n>', 'rr: request size', num, 64)
-    .option('--response-bytes <n>', 'rr: response size', num, 16_384)
-    .option('--think-time-ms <n>', 'rr: client pause between requests', num, 0)
+    .option('--bulk-bytes <n>', 'bulk, mixed: send this many bytes then close (0 = until the run ends)', num, 0)
+    .option('--request-bytes <n>', 'rr, mixed: request size', num, 64)
+    .option('--response-bytes <n>', 'rr, mixed: response size', num, 16_384)
+    .option('--think-time-ms <n>', 'rr, mixed: client pause between requests', num, 0)
     .addOption(new Option('--cc <algorithm>', 'congestion control of both ends').choices(['newreno', 'cubic']).default('cubic'))
     .option('--mss <bytes>', 'maximum segment size', num, 1448)
     .option('--snd-buf-bytes <n>', 'socket send buffer (Linux tcp_wmem max)', num, 4 * 1024 * 1024)
@@ -69,7 +70,7 @@ export function addScenarioOptions(cmd: Command): Command {
 }
 
 export interface ScenarioFlags {
-  workload: 'bulk' | 'rr';
+  workload: WorkloadKind;
   bandwidthMbps: number;
   loss: number;
   jitterMs: number;
@@ -131,9 +132,18 @@ export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfi
     },
     buffers: { specBufferBytes: f.specBufferBytes, specWindow: f.specWindow },
     epochPolicy: { kind: f.epochPolicy, minEpochMs: f.minEpochMs, quietUs: f.quietUs },
-    workload:
-      f.workload === 'bulk'
-        ? { kind: 'bulk', totalBytes: f.bulkBytes }
-        : { kind: 'rr', requestBytes: f.requestBytes, responseBytes: f.responseBytes, thinkTimeUs: Math.round(f.thinkTimeMs * 1000) },
+    workload: workloadOf(f),
   };
+}
+
+function workloadOf(f: ScenarioFlags): Workload {
+  const rr = { requestBytes: f.requestBytes, responseBytes: f.responseBytes, thinkTimeUs: Math.round(f.thinkTimeMs * 1000) };
+  switch (f.workload) {
+    case 'bulk':
+      return { kind: 'bulk', totalBytes: f.bulkBytes };
+    case 'rr':
+      return { kind: 'rr', ...rr };
+    case 'mixed':
+      return { kind: 'mixed', totalBytes: f.bulkBytes, ...rr };
+  }
 }

@@ -91,6 +91,7 @@ export function summarize(world: World): RunResult {
   return {
     ...scenarioFields(config, 'sim'),
     goodputBitsPerSec: Math.round(goodputBitsPerSec(world)),
+    bulkGoodputBitsPerSec: config.workload.kind === 'rr' ? null : Math.round(goodputBitsPerSec(world, true)),
     bytesDelivered: c.bytesDelivered,
     streamVerified: c.streamVerified && vms.every((g) => g.stats.requestStreamVerified),
     // In speculative modes the acker, not the guest, recovers losses on the wire.

@@ -7,6 +7,7 @@ import { Rng } from '../lib/rng.js';
 import { msToUs, US_PER_MS } from '../lib/units.js';
 import { TIMELINE_BIN_US } from '../services/client/options-from-config.js';
 import { planFaults, type Fault } from './faults.js';
+import type { WorkloadKind } from '../services/guest/workload/workload.js';
 import type { PlantedBug } from '../lib/planted-bugs.js';
 import type { AuditedInvariant } from '../services/auditor/violations.js';
 import { failoverStatsOf, promotionsOf } from './run.js';
@@ -42,7 +43,7 @@ export interface VoprOutcome {
   readonly atMs: number | null;
   readonly message: string | null;
   readonly mode: Mode;
-  readonly workload: 'bulk' | 'rr';
+  readonly workload: WorkloadKind;
   readonly epochPolicy: EpochPolicyKind;
   readonly faults: readonly Fault[];
   readonly failovers: number;
@@ -64,7 +65,9 @@ export function voprScenario(seed: number, epochPolicy: VoprEpochPolicy = 'drawn
   const rng = new Rng(seed, 'vopr');
   const pick = <T>(items: readonly T[]): T => items[rng.int(items.length)]!;
   const mode = pick(['remus', 'spec', 'spec-racc'] as const);
-  const workload = pick([{ kind: 'bulk', totalBytes: 0 }, { kind: 'rr', requestBytes: 64 + rng.int(2000), responseBytes: 1000 + rng.int(40_000) }] as const);
+  const drawn = pick([{ kind: 'bulk', totalBytes: 0 }, { kind: 'rr', requestBytes: 64 + rng.int(2000), responseBytes: 1000 + rng.int(40_000) }] as const);
+  // A third of the seeds run both flows at once, two connections; from a stream of its own, so the other draws stay.
+  const workload = rng.fork('mixed').chance(1 / 3) ? { kind: 'mixed', totalBytes: 0, requestBytes: drawn.kind === 'rr' ? drawn.requestBytes : 64, responseBytes: drawn.kind === 'rr' ? drawn.responseBytes : 16_384 } : drawn;
   const config = runConfigSchema.parse({
     mode,
     seed,

@@ -364,9 +364,9 @@ export function runWorld(world: World, onProgress?: (simUs: number) => void, ext
   }
 }
 
-/** Delivered goodput over the run (or until the transfer completed). */
-export function goodputBitsPerSec(world: World): number {
+/** Delivered goodput over the run (or until the transfer completed); `bulkOnly`: of the bulk connection alone. */
+export function goodputBitsPerSec(world: World, bulkOnly = false): number {
   const c = world.client.stats;
   const endUs = c.peerClosedAtUs ?? sToUs(world.config.durationS);
-  return endUs > 0 ? (c.bytesDelivered * BITS_PER_BYTE * 1e6) / endUs : 0;
+  return endUs > 0 ? ((bulkOnly ? c.bulkBytesDelivered : c.bytesDelivered) * BITS_PER_BYTE * 1e6) / endUs : 0;
 }

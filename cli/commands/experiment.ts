@@ -6,7 +6,7 @@ import Table from 'cli-table3';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
 import { ConfigError } from '../../lib/errors.js';
-import { collectRows, describePoint, expandSweep, experimentReport, WORKLOADS, type ExperimentRow, type PointKey, type SweepSpec, type Variant, type WorkloadKind } from '../../sim/experiment/index.js';
+import { collectRows, describePoint, expandSweep, experimentReport, DEFAULT_WORKLOADS, WORKLOADS, type ExperimentRow, type PointKey, type SweepSpec, type Variant, type WorkloadKind } from '../../sim/experiment/index.js';
 import { runPoints, SweepPointsFailedError, type PointOutcome } from '../experiment/pool.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { addScenarioOptions, FLAG_FOR_PATH, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
@@ -158,7 +158,7 @@ export function experimentCommand(): Command {
     .addOption(list('--modes <list>', 'replication modes', oneOf(MODES), MODES))
     .addOption(list('--epochs-ms <list>', 'checkpoint epoch lengths (replicated modes)', num, DEFAULT_EPOCHS_MS))
     .addOption(list('--rtts-ms <list>', 'round-trip propagation delays', num, [1]))
-    .addOption(list('--workloads <list>', 'workloads: bulk, rr', oneOf(WORKLOADS), WORKLOADS))
+    .addOption(list('--workloads <list>', 'workloads: bulk, rr, mixed (both flows at once in one guest)', oneOf(WORKLOADS), DEFAULT_WORKLOADS))
     .option('--seed <n>', 'seed of every point', num, 1)
     .addOption(new Option('--workers <n>', 'worker threads').argParser(workerCount).default(availableParallelism(), `available cores, ${availableParallelism()}`))
     .option('--out <dir>', 'directory for experiment.json and the SVG plots', 'results')

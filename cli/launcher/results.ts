@@ -62,6 +62,7 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
   return {
     ...scenarioFields(config, 'nats'),
     goodputBitsPerSec: c.goodputBitsPerSec,
+    bulkGoodputBitsPerSec: config.workload.kind === 'rr' ? null : num(c.bulkGoodputBitsPerSec),
     bytesDelivered: c.bytesDelivered,
     streamVerified: c.connected && c.streamVerified && guests.every((e) => e.stats.requestStreamVerified !== false),
     retransmits: sum(guests, 'retransmits') + sum(ackers, 'retransmits'),

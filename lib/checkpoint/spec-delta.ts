@@ -1,3 +1,5 @@
+import { assert } from '../assert.js';
+import { MAX_CONNECTIONS } from '../codec/messages.js';
 import { DecodeError } from '../errors.js';
 import { ByteWriter } from './byte-writer.js';
 import { readVarint } from './page-delta.js';
@@ -18,40 +20,66 @@ export interface AckerConnectionState {
 }
 
 /**
- * The speculative-buffer part of a checkpoint: the bytes the guest emitted in
- * the epoch ([startSeq, startSeq + bytes.length)), the client's cumulative
- * ACK when the epoch ended, and the acker's connection state. The backup
- * rebuilds the buffer from these alone.
+ * One connection's share of the speculative-buffer part of a checkpoint: the
+ * bytes the guest emitted on it in the epoch ([startSeq, startSeq +
+ * bytes.length)), the client's cumulative ACK when the epoch ended, and the
+ * acker's connection state. The backup rebuilds each buffer from these alone.
  */
 export interface SpecDelta {
   readonly startSeq: number;
   readonly clientAckSeq: number;
+  /** Null only in the one record of a part whose acker had no connection yet. */
   readonly connection: AckerConnectionState | null;
   readonly bytes: Uint8Array;
 }
 
-export function encodeSpecDelta(delta: SpecDelta): Uint8Array {
-  const connection = new TextEncoder().encode(JSON.stringify(delta.connection));
-  const w = new ByteWriter(32 + connection.length + delta.bytes.length);
-  w.varint(delta.startSeq);
-  w.varint(delta.clientAckSeq);
-  w.varint(connection.length);
-  w.bytes(connection);
-  w.bytes(delta.bytes);
+/** Records a part holds at most: one per connection. */
+const MAX_RECORDS = MAX_CONNECTIONS;
+
+/**
+ * A part: its records one after the other, each (startSeq, clientAckSeq,
+ * connection JSON, bytes). The last record's bytes run to the end of the
+ * part; an earlier one's JSON says how many it has (`bytes`). So a part of
+ * one connection is byte for byte what it was before connections were many.
+ */
+export function encodeSpecDeltas(deltas: readonly SpecDelta[]): Uint8Array {
+  assert(deltas.length >= 1 && deltas.length <= MAX_RECORDS, `a speculative part of ${deltas.length} records`);
+  const encoder = new TextEncoder();
+  const headers = deltas.map((d, i) => encoder.encode(JSON.stringify(i < deltas.length - 1 ? { ...d.connection, bytes: d.bytes.length } : d.connection)));
+  const w = new ByteWriter(deltas.reduce((n, d, i) => n + 32 + headers[i]!.length + d.bytes.length, 0));
+  deltas.forEach((d, i) => {
+    w.varint(d.startSeq);
+    w.varint(d.clientAckSeq);
+    w.varint(headers[i]!.length);
+    w.bytes(headers[i]!);
+    w.bytes(d.bytes);
+  });
   return w.take();
 }
 
-export function decodeSpecDelta(data: Uint8Array): SpecDelta {
+export function decodeSpecDeltas(data: Uint8Array): SpecDelta[] {
   if (data.length === 0) throw new DecodeError('empty speculative-buffer delta');
-  const [startSeq, p1] = readVarint(data, 0);
-  const [clientAckSeq, p2] = readVarint(data, p1);
-  const [connectionBytes, p3] = readVarint(data, p2);
-  if (p3 + connectionBytes > data.length) throw new DecodeError('speculative delta: connection state overruns the chunk');
-  let connection: AckerConnectionState | null;
-  try {
-    connection = JSON.parse(new TextDecoder().decode(data.subarray(p3, p3 + connectionBytes))) as AckerConnectionState | null;
-  } catch (cause) {
-    throw new DecodeError('speculative delta: connection state is not JSON', { cause });
+  const deltas: SpecDelta[] = [];
+  for (let pos = 0; ; ) {
+    if (deltas.length === MAX_RECORDS) throw new DecodeError(`speculative delta: more than ${MAX_RECORDS} connections`);
+    const [startSeq, p1] = readVarint(data, pos);
+    const [clientAckSeq, p2] = readVarint(data, p1);
+    const [connectionBytes, p3] = readVarint(data, p2);
+    if (p3 + connectionBytes > data.length) throw new DecodeError('speculative delta: connection state overruns the chunk');
+    let header: (AckerConnectionState & { bytes?: number }) | null;
+    try {
+      header = JSON.parse(new TextDecoder().decode(data.subarray(p3, p3 + connectionBytes))) as (AckerConnectionState & { bytes?: number }) | null;
+    } catch (cause) {
+      throw new DecodeError('speculative delta: connection state is not JSON', { cause });
+    }
+    const start = p3 + connectionBytes;
+    if (header === null || header.bytes === undefined) {
+      deltas.push({ startSeq, clientAckSeq, connection: header, bytes: data.subarray(start) });
+      return deltas;
+    }
+    const { bytes: length, ...connection } = header;
+    if (!Number.isSafeInteger(length) || length < 0 || start + length > data.length) throw new DecodeError(`speculative delta: a record of ${length} B overruns the chunk`);
+    deltas.push({ startSeq, clientAckSeq, connection, bytes: data.subarray(start, start + length) });
+    pos = start + length;
   }
-  return { startSeq, clientAckSeq, connection, bytes: data.subarray(p3 + connectionBytes) };
 }

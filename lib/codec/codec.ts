@@ -1,7 +1,7 @@
 import { DecodeError } from '../errors.js';
 import './protobuf-numbers.js';
 import { specula } from './gen/specula.js';
-import { ASSIGNED_ROLES, NO_SACK_BLOCKS, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type AssignedRole, type CheckpointChunk, type FailoverStateName, type HostRole, type HostService, type ReportingService, type Segment, type WireMessage, type WireMessageType } from './messages.js';
+import { ASSIGNED_ROLES, MAX_CONNECTIONS, NO_SACK_BLOCKS, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type AssignedRole, type CheckpointChunk, type FailoverStateName, type HostRole, type HostService, type ReportingService, type Segment, type WireMessage, type WireMessageType } from './messages.js';
 
 const pb = specula.v1;
 const EMPTY = new Uint8Array(0);
@@ -25,6 +25,13 @@ function requireSafe(name: string, fields: Record<string, number>): void {
   for (const [field, value] of Object.entries(fields)) {
     if (!Number.isSafeInteger(value) || value < 0) throw new DecodeError(`${name}.${field} ${value} is not a safe non-negative integer`);
   }
+}
+
+/** Per-connection sequence numbers: one per connection a guest may have, each a safe integer. */
+function requireSeqs(name: string, values: readonly number[]): number[] {
+  if (values.length > MAX_CONNECTIONS) throw new DecodeError(`${name}.txEndSeqs names ${values.length} connections, at most ${MAX_CONNECTIONS} exist`);
+  values.forEach((value, i) => requireSafe(name, { [`txEndSeqs[${i}]`]: value }));
+  return [...values];
 }
 
 export function encodeSegment(seg: Segment): Uint8Array {
@@ -85,8 +92,8 @@ export function encode(msg: WireMessage): Uint8Array {
       return pb.EpochBarrier.encode(fields).finish();
     }
     case 'epochEnd': {
-      const { type: _t, ...fields } = msg;
-      return pb.EpochEnd.encode(fields).finish();
+      const { type: _t, txEndSeqs, ...fields } = msg;
+      return pb.EpochEnd.encode({ ...fields, txEndSeqs: [...txEndSeqs] }).finish();
     }
     case 'checkpointChunk': {
       const { type: _t, ...fields } = msg;
@@ -117,8 +124,8 @@ export function encode(msg: WireMessage): Uint8Array {
       return pb.Assignment.encode(fields).finish();
     }
     case 'serviceStatus': {
-      const { type: _t, ...fields } = msg;
-      return pb.ServiceStatus.encode(fields).finish();
+      const { type: _t, txEndSeqs, ...fields } = msg;
+      return pb.ServiceStatus.encode({ ...fields, txEndSeqs: [...txEndSeqs] }).finish();
     }
     case 'releasePermit': {
       const { type: _t, ...fields } = msg;
@@ -155,8 +162,8 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'epochEnd': {
       const m = decodeWith(pb.EpochEnd, 'EpochEnd', bytes);
-      requireSafe('EpochEnd', { term: m.term, epoch: m.epoch, txEndSeq: m.txEndSeq });
-      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, txEndSeq: m.txEndSeq, base: m.base, specStaged: m.specStaged };
+      requireSafe('EpochEnd', { term: m.term, epoch: m.epoch });
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, txEndSeqs: requireSeqs('EpochEnd', m.txEndSeqs), base: m.base, specStaged: m.specStaged };
     }
     case 'checkpointChunk':
       return decodeChunk(bytes);
@@ -192,7 +199,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'serviceStatus': {
       const m = decodeWith(pb.ServiceStatus, 'ServiceStatus', bytes);
-      requireSafe('ServiceStatus', { term: m.term, incarnation: m.incarnation, assignmentSeq: m.assignmentSeq, agentIncarnation: m.agentIncarnation, epoch: m.epoch, txEndSeq: m.txEndSeq });
+      requireSafe('ServiceStatus', { term: m.term, incarnation: m.incarnation, assignmentSeq: m.assignmentSeq, agentIncarnation: m.agentIncarnation, epoch: m.epoch });
       if (!(HOST_SERVICES as readonly string[]).includes(m.service)) throw new DecodeError(`ServiceStatus.service '${m.service}' is not one of ${HOST_SERVICES.join(', ')}`);
       return {
         type,
@@ -207,7 +214,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
         epoch: m.epoch,
         synced: m.synced,
         ready: m.ready,
-        txEndSeq: m.txEndSeq,
+        txEndSeqs: requireSeqs('ServiceStatus', m.txEndSeqs),
       };
     }
     case 'releasePermit': {

@@ -55,12 +55,16 @@ export interface EpochBarrier {
   readonly joinSeq: number;
 }
 
+/** The most TCP connections a guest carries (its workload's); per-connection fields have one entry per connection, by id − 1. */
+export const MAX_CONNECTIONS = 2;
+
 export interface EpochEnd {
   readonly type: 'epochEnd';
   readonly vmId: string;
   readonly term: number;
   readonly epoch: number;
-  readonly txEndSeq: number;
+  /** Per connection (by id − 1): the highest sequence number sent + 1 when the guest paused. */
+  readonly txEndSeqs: readonly number[];
   /** From the barrier: the speculative part of this epoch is the whole buffer. */
   readonly base: boolean;
   /** A repeat whose barrier said the speculative part is staged already. */
@@ -198,8 +202,8 @@ export interface ServiceStatus {
   readonly synced: boolean;
   /** promoting: restored and ready to run. */
   readonly ready: boolean;
-  /** guest promoting: the restored TCP's highest sequence sent + 1. */
-  readonly txEndSeq: number;
+  /** guest promoting: per connection (by id − 1), the restored TCP's highest sequence sent + 1; empty otherwise. */
+  readonly txEndSeqs: readonly number[];
 }
 
 /**

@@ -1,9 +1,10 @@
 import type { Mode, RunConfig } from '../config/run-config.js';
+import type { WorkloadKind } from '../../services/guest/workload/workload.js';
 
 /** One run's outcome; the CLI prints it as JSON or as a table row. */
 export interface RunResult {
   mode: Mode;
-  workload: 'bulk' | 'rr';
+  workload: WorkloadKind;
   runtime: 'sim' | 'nats';
   /** Checkpoint epoch; null when nothing is replicated. */
   epochMs: number | null;
@@ -14,6 +15,8 @@ export interface RunResult {
   seed: number;
   congestionControl: string;
   goodputBitsPerSec: number;
+  /** Goodput of the bulk connection alone (a mixed workload's bulk flow); null when the workload has none. */
+  bulkGoodputBitsPerSec: number | null;
   bytesDelivered: number;
   streamVerified: boolean;
   retransmits: number;

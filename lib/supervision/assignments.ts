@@ -18,7 +18,7 @@ export interface StatusFields {
   readonly epoch?: number;
   readonly synced?: boolean;
   readonly ready?: boolean;
-  readonly txEndSeq?: number;
+  readonly txEndSeqs?: readonly number[];
 }
 
 /**
@@ -103,7 +103,7 @@ export class AssignmentTracker {
       epoch: fields.epoch ?? 0,
       synced: fields.synced ?? false,
       ready: fields.ready ?? false,
-      txEndSeq: fields.txEndSeq ?? 0,
+      txEndSeqs: fields.txEndSeqs ?? [],
     };
   }
 }

@@ -71,10 +71,10 @@ export class HeldBytesTracer {
     if (specAck) this.#span(out, this.#key(connId, offset), 'spec-ack', this.#ref('emit'), nowUs, nowUs);
   }
 
-  /** Epoch `epoch` ended with the byte before `endOffset`: what arrived before it belongs to it. */
-  epochEnded(epoch: number, endOffset: number, nowUs: number, out: EffectSink): void {
+  /** Epoch `epoch` ended, on each connection (by id − 1) with the byte before `endOffsets[i]`: what arrived before belongs to it. */
+  epochEnded(epoch: number, endOffsets: readonly number[], nowUs: number, out: EffectSink): void {
     for (const t of this.#tracked) {
-      if (t.epoch !== null || t.offset >= endOffset) continue;
+      if (t.epoch !== null || t.offset >= (endOffsets[t.connId - 1] ?? 0)) continue;
       t.epoch = epoch;
       t.epochEndAtUs = nowUs;
       this.#span(out, this.#key(t.connId, t.offset), 'buffer', this.#ref('emit'), t.receivedAtUs, nowUs, { epoch });

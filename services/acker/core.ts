@@ -1,10 +1,9 @@
 import { assert } from '../../lib/assert.js';
 import { makeChunks, splitBytes } from '../../lib/checkpoint/chunks.js';
-import { sha256 } from '../../lib/checkpoint/hash.js';
-import { encodeSpecDelta, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
-import { ChunkSource, NO_SACK_BLOCKS, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
+import { encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
+import { specBuffersDigest } from '../../lib/checkpoint/spec-digest.js';
+import { ChunkSource, MAX_CONNECTIONS, NO_SACK_BLOCKS, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
 import { HeldBytesTracer } from '../../lib/tracing/held-bytes.js';
-import { RttSampler } from '../../lib/tcp/rtt-sampler.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
 import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
@@ -15,7 +14,8 @@ import { SendBuffer } from '../../lib/tcp/send-buffer.js';
 import { TcpSender, type SenderStats } from '../../lib/tcp/sender.js';
 import type { TcpOptions } from '../../lib/tcp/options.js';
 import type { SpecWindow } from '../../lib/config/run-config.js';
-import { HandoverReceiver, type Handover } from './handover.js';
+import { HandoverReceiver, type Handover, type HandoverConnection } from './handover.js';
+import { AckerConnection, type GuestHeader } from './connection.js';
 import { OutputWatch, TIMER_OUTPUT_IDLE, type OutputWatchOptions, type OutputWatchStats } from '../../lib/epoch-policy/index.js';
 
 const EMPTY = new Uint8Array(0);
@@ -60,6 +60,7 @@ export interface AckerStats {
   /** Guest segments not taken into the speculative buffer (gap or no room): the guest retransmits them. */
   segmentsRefused: number;
   segmentsForwarded: number;
+  /** Where committed data ends, and what the client acknowledged: summed over the connections (one connection: its sequence numbers). */
   committedSeq: number;
   clientAckSeq: number;
   /** Commits and guest output of another term (a deposed primary, or our successor), dropped. */
@@ -74,68 +75,48 @@ export interface AckerStats {
   handoversTaken: number;
   /** Handover requests sent again (the guest's answer was lost or late). */
   handoverRetries: number;
-}
-
-interface GuestHeader {
-  readonly epoch: number;
-  readonly ack: number;
-  readonly window: number;
-  readonly tsValUs: number;
-  readonly tsEcrUs: number;
+  /** Segments of a connection id beyond the guest's (MAX_CONNECTIONS), dropped. */
+  unknownConnections: number;
 }
 
 /**
  * The acker. In spec mode it acknowledges the guest's data at once from a
- * bounded speculative buffer (window = free space), replicates that buffer
- * with each checkpoint, and after commit owns delivery to the client: its
- * own congestion control, fast retransmit and RTO, because the guest no
- * longer sees the real network. In remus mode it only forwards the client's
- * segments to the guest.
+ * bounded speculative buffer per connection (window = free space),
+ * replicates those buffers with each checkpoint, and after commit owns
+ * delivery to the client: its own congestion control, fast retransmit and
+ * RTO per connection, because the guest no longer sees the real network. In
+ * remus mode it only forwards the client's segments to the guest.
  */
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0 };
+  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole = 'spare';
   /** The fencing term this host serves under. */
   #term = 0;
-  /** While promoting: the backup's speculative buffer arriving from the guest. */
+  /** While promoting: the backup's speculative buffers arriving from the guest. */
   #handover: HandoverReceiver | null = null;
   /** Restored from a handover, ready to run once the primary assignment comes. */
   #restored = false;
   #handoverRetryUs = 0;
-  /** Counters of wire senders this acker ran before a reset (bounded: one per role it took). */
+  /** Counters of wire senders this acker ran before a reset (bounded: one per connection and role it took). */
   readonly #retiredWires: SenderStats[] = [];
   /** Spans of sampled bytes: what this acker received, held and sent (speculative modes). */
   #tracer: HeldBytesTracer;
   readonly #effectSink = { push: (e: Effect) => this.#emit(e) };
-  /** Digest of the speculative buffer as each epoch ended (recordDigests only). */
+  /** Digest of the speculative buffers as each epoch ended (recordDigests only). */
   readonly digests = new Map<number, string>();
   readonly #out: Effect[][] = [];
-  #spec: SendBuffer | null = null;
-  #wire: TcpSender | null = null;
-  #connId = 0;
-  #clientNxt = 0;
-  #clientWscale: number | undefined;
-  #clientSynWindow = 0;
-  #guestOfferedWscale = false;
-  /** Right edge (ack + window) last advertised to the guest. */
-  #guestRightEdge = 0;
-  /** Sequence number where the current epoch's data starts. */
-  #epochStartSeq = 0;
-  readonly #epochEnds: { epoch: number; endSeq: number }[] = [];
+  /** By connection id (at most MAX_CONNECTIONS). */
+  readonly #connections = new Map<number, AckerConnection>();
   /** The speculative part of the last epoch that ended: a repeated EpochEnd gets exactly these chunks, never a new delta. */
   #lastSpecPart: { epoch: number; chunks: CheckpointChunk[] } | null = null;
-  readonly #headers: GuestHeader[] = [];
-  #committedHeader: GuestHeader | null = null;
   #committedEpoch = 0;
   /** The time of the input being handled (the permit is checked against it). */
   #nowUs = 0;
-  /** RTT samples of the wire side, one per ACK of data sent once. */
-  readonly #rttSampler = new RttSampler();
   readonly #watch: OutputWatch | null;
 
   constructor(readonly options: AckerOptions) {
@@ -163,20 +144,39 @@ export class AckerCore implements Core {
     return this.#assignments.foreignAssignments;
   }
 
+  /** Its record of connection `connId`, made on first sight; null for an id no guest has (counted). */
+  #connection(connId: number): AckerConnection | null {
+    let c = this.#connections.get(connId);
+    if (c !== undefined) return c;
+    if (!Number.isInteger(connId) || connId < 1 || connId > MAX_CONNECTIONS) {
+      this.stats.unknownConnections++;
+      return null;
+    }
+    c = new AckerConnection(connId, connId === 1 ? TIMER_PREFIX : `${TIMER_PREFIX}${connId}`);
+    this.#connections.set(connId, c);
+    return c;
+  }
+
+  /** The connections in id order. */
+  #ordered(): AckerConnection[] {
+    return [...this.#connections.values()].sort((a, b) => a.connId - b.connId);
+  }
+
   /**
-   * Takes over on a promoted host from the backup's copy: the speculative
-   * buffer (all of it committed) and the connection state. Delivery restarts
-   * from the client's last known ACK; bytes the client already has come back
-   * as duplicates and TCP drops them.
+   * Takes over one connection on a promoted host from the backup's copy:
+   * the speculative buffer (all of it committed) and the connection state.
+   * Delivery restarts from the client's last known ACK; bytes the client
+   * already has come back as duplicates and TCP drops them.
    */
-  #restore(h: Handover, connection: AckerConnectionState): void {
-    this.#connId = connection.connId;
-    this.#clientWscale = connection.clientWscale ?? undefined;
-    this.#clientSynWindow = connection.clientSynWindow;
-    this.#guestOfferedWscale = connection.guestOfferedWscale;
-    this.#clientNxt = connection.clientNxt;
-    this.#committedHeader = connection.guestHeader;
-    this.#committedEpoch = h.epoch;
+  #restore(h: HandoverConnection): void {
+    const state = h.connection;
+    const c = this.#connection(state.connId);
+    if (c === null) return;
+    c.clientWscale = state.clientWscale ?? undefined;
+    c.clientSynWindow = state.clientSynWindow;
+    c.guestOfferedWscale = state.guestOfferedWscale;
+    c.clientNxt = state.clientNxt;
+    c.committedHeader = state.guestHeader;
     const spec = new SendBuffer(this.options.specBufferBytes, h.startSeq);
     let copied = 0;
     const taken = spec.append(h.bytes.length, (dst) => {
@@ -184,42 +184,31 @@ export class AckerCore implements Core {
       copied += dst.length;
     });
     assert(taken === h.bytes.length, `handover of ${h.bytes.length} B overflows a ${this.options.specBufferBytes} B speculative buffer`);
-    this.#spec = spec;
-    this.#epochStartSeq = spec.endSeq;
-    this.stats.committedSeq = spec.endSeq;
-    this.stats.clientAckSeq = spec.startSeq;
-    this.#wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(), TIMER_PREFIX, spec.startSeq);
-    this.#wire.resetTo(spec.startSeq); // recover below the first byte: duplicate ACKs for it start a fast retransmit
-    this.#wire.initWindow(this.#clientSynWindow * 2 ** this.#clientShift(), this.#clientNxt - 1);
+    c.spec = spec;
+    c.epochStartSeq = spec.endSeq;
+    c.committedSeq = spec.endSeq;
+    const wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(c), c.timerPrefix, spec.startSeq);
+    c.wire = wire;
+    wire.resetTo(spec.startSeq); // recover below the first byte: duplicate ACKs for it start a fast retransmit
+    wire.initWindow(c.clientSynWindow * 2 ** c.clientShift, c.clientNxt - 1);
   }
 
-  /**
-   * The connection as this acker sees it; a promoted acker starts from it.
-   * The guest header is the newest of epoch `upToEpoch` at most: the guest
-   * runs the next epoch while a checkpoint is taken, and a header of that
-   * epoch in a checkpoint would reach the client before its epoch commits.
-   */
-  connectionState(upToEpoch = Infinity): AckerConnectionState | null {
-    if (this.#spec === null) return null;
-    let guestHeader = this.#committedHeader;
-    for (const h of this.#headers) if (h.epoch <= upToEpoch) guestHeader = h;
-    return {
-      connId: this.#connId,
-      clientWscale: this.#clientWscale ?? null,
-      clientSynWindow: this.#clientSynWindow,
-      guestOfferedWscale: this.#guestOfferedWscale,
-      clientNxt: this.#clientNxt,
-      guestHeader,
-    };
+  /** Connection `connId` as this acker sees it (null before the guest's SYN-ACK): a promoted acker starts from it. */
+  connectionState(upToEpoch = Infinity, connId = 1): AckerConnectionState | null {
+    const c = this.#connections.get(connId);
+    return c === undefined || c.spec === null ? null : c.state(upToEpoch);
   }
 
   /** The wire side's TCP counters (retransmits, timeouts) of every connection this acker served. */
   get wireStats(): readonly SenderStats[] {
-    return this.#wire === null ? this.#retiredWires : [...this.#retiredWires, this.#wire.stats];
+    return [...this.#retiredWires, ...this.#ordered().flatMap((c) => (c.wire === null ? [] : [c.wire.stats]))];
   }
 
+  /** Bytes in the speculative buffers now. */
   get specBufferBytes(): number {
-    return this.#spec?.usedBytes ?? 0;
+    let bytes = 0;
+    for (const c of this.#connections.values()) bytes += c.spec?.usedBytes ?? 0;
+    return bytes;
   }
 
   /** Adaptive epochs: quiet output reported (null: not watching). */
@@ -237,26 +226,50 @@ export class AckerCore implements Core {
         this.#sendStatus();
         this.#emit(this.#assignments.nextReport(nowUs));
       } else if (input.kind === 'message') this.#onMessage(input.subject, input.msg, nowUs);
-      else if (input.kind === 'timer') {
-        if (input.name === STATUS_TIMER) {
-          this.#sendStatus();
-          this.#emit(this.#assignments.nextReport(nowUs));
-        } else if (input.name === TIMER_HANDOVER) this.#requestHandover(nowUs, true);
-        else if (input.name === TIMER_OUTPUT_IDLE) {
-          // What waits for a commit: taken into the buffer, not yet committed.
-          // Committed data the wire side has not sent yet goes first: held data would wait behind it anyway.
-          const spec = this.#spec;
-          const wire = this.#wire;
-          const backlogged = () => wire !== null && wire.sndMax < this.stats.committedSeq;
-          if (this.#role === 'primary' && spec !== null) this.#watch?.onTimer(this.#term, spec.endSeq - Math.max(this.stats.committedSeq, spec.startSeq), nowUs, this.#effectSink, backlogged);
-        }
-        else if (this.#wire !== null && input.name === this.#wire.rtoTimer) this.#wire.onRto(nowUs);
-        else if (this.#wire !== null && input.name === this.#wire.persistTimer) this.#wire.onPersist(nowUs);
-      }
+      else if (input.kind === 'timer') this.#onTimer(input.name, nowUs);
     } finally {
       this.#out.pop();
+      this.#sumSeqs();
     }
     return effects;
+  }
+
+  #onTimer(name: string, nowUs: number): void {
+    if (name === STATUS_TIMER) {
+      this.#sendStatus();
+      this.#emit(this.#assignments.nextReport(nowUs));
+    } else if (name === TIMER_HANDOVER) this.#requestHandover(nowUs, true);
+    else if (name === TIMER_OUTPUT_IDLE) {
+      // What waits for a commit: taken into a buffer, not yet committed.
+      if (this.#role !== 'primary' || this.#watch === null) return;
+      let heldBytes = 0;
+      for (const c of this.#connections.values()) heldBytes += c.uncommittedBytes;
+      this.#watch.onTimer(this.#term, heldBytes, nowUs, this.#effectSink, (connId) => this.#connections.get(connId)?.backlogged ?? false);
+    } else {
+      for (const c of this.#connections.values()) {
+        if (c.wire === null) continue;
+        if (name === c.wire.rtoTimer) {
+          c.wire.onRto(nowUs);
+          return;
+        }
+        if (name === c.wire.persistTimer) {
+          c.wire.onPersist(nowUs);
+          return;
+        }
+      }
+    }
+  }
+
+  /** The counters that sum over connections (plain numbers for reports). */
+  #sumSeqs(): void {
+    let committed = 0;
+    let clientAck = 0;
+    for (const c of this.#connections.values()) {
+      committed += c.committedSeq;
+      clientAck += c.wire?.sndUna ?? 0;
+    }
+    this.stats.committedSeq = committed;
+    this.stats.clientAckSeq = clientAck;
   }
 
   #emit(effect: Effect): void {
@@ -289,7 +302,7 @@ export class AckerCore implements Core {
     if (a.role === 'primary') {
       this.#handover = null;
       this.subscriptions = this.options.mode === 'remus' ? [...this.#idleSubscriptions, this.options.wireInSubject] : [...this.#idleSubscriptions, s.tx, s.txData, s.txEpoch, this.options.wireInSubject, s.commit];
-      this.#wire?.trySend(nowUs); // a restored acker resends what the client may lack
+      for (const c of this.#ordered()) c.wire?.trySend(nowUs); // a restored acker resends what the client may lack
     } else if (a.role === 'promoting' && this.options.mode === 'spec') {
       this.#handover = new HandoverReceiver(a.term);
       this.subscriptions = [...this.#idleSubscriptions, s.handover];
@@ -308,32 +321,18 @@ export class AckerCore implements Core {
     return new HeldBytesTracer(this.options.vmId, this.options.tracing?.sampler ?? NO_SAMPLER, this.#term, replayParent);
   }
 
-  /** Forgets the connection: a new role starts from nothing (or from a handover). */
+  /** Forgets the connections: a new role starts from nothing (or from a handover). */
   #reset(): void {
     this.#watch?.reset(this.#effectSink);
-    this.#spec = null;
-    if (this.#wire !== null) this.#retiredWires.push(this.#wire.stats);
-    this.#wire = null;
-    this.#connId = 0;
-    this.#clientNxt = 0;
-    this.#clientWscale = undefined;
-    this.#clientSynWindow = 0;
-    this.#guestOfferedWscale = false;
-    this.#guestRightEdge = 0;
-    this.#epochStartSeq = 0;
-    this.#epochEnds.length = 0;
+    for (const c of this.#ordered()) if (c.wire !== null) this.#retiredWires.push(c.wire.stats);
+    this.#connections.clear();
     this.#lastSpecPart = null;
-    this.#headers.length = 0;
-    this.#committedHeader = null;
     this.#committedEpoch = 0;
-    this.#rttSampler.clear();
     this.#restored = false;
     this.#handover = null;
-    this.stats.committedSeq = 0;
-    this.stats.clientAckSeq = 0;
   }
 
-  /** Asks the guest for the backup's speculative buffer; retries back off while nothing arrives. */
+  /** Asks the guest for the backup's speculative buffers; retries back off while nothing arrives. */
   #requestHandover(nowUs: number, retry: boolean): void {
     if (this.#role !== 'promoting' || this.#restored || this.#handover === null) return;
     if (retry) {
@@ -363,8 +362,9 @@ export class AckerCore implements Core {
     this.stats.handoversTaken++;
     this.#handover = null;
     this.#restored = true;
-    if (h.connection !== null) this.#restore(h, h.connection);
-    else this.#committedEpoch = h.epoch; // no connection yet on the backup: the guest starts it afresh
+    // No connection on the backup yet: the guest starts it afresh.
+    this.#committedEpoch = h.epoch;
+    for (const connection of h.connections) this.#restore(connection);
   }
 
   #onMessage(subject: string, msg: WireMessage, nowUs: number): void {
@@ -375,7 +375,7 @@ export class AckerCore implements Core {
     }
     if (msg.type === 'releasePermit') {
       // A permit after an expired one: deliver what waited for it.
-      if (this.#permit.grant(msg) && this.#role === 'primary') this.#wire?.trySend(nowUs);
+      if (this.#permit.grant(msg) && this.#role === 'primary') for (const c of this.#ordered()) c.wire?.trySend(nowUs);
       return;
     }
     if (msg.type === 'checkpointChunk' && subject === s.handover) {
@@ -399,24 +399,26 @@ export class AckerCore implements Core {
   // ── guest side ─────────────────────────────────────────────────────────
 
   #onGuestSegment(seg: Segment, nowUs: number): void {
+    const c = this.#connection(seg.connId);
+    if (c === null) return;
     if (seg.flags & TcpFlag.SYN) {
       // A repeated SYN-ACK (retransmitted, or a copy on the bus) must not reset a connection already carrying data.
-      if (this.#spec === null || seg.connId !== this.#connId) this.#initConnection(seg);
+      if (c.spec === null) this.#initConnection(c, seg);
       return; // the netbuffer plugs and releases the SYN-ACK
     }
-    const last = this.#headers[this.#headers.length - 1];
+    const last = c.headers[c.headers.length - 1];
     const header = { epoch: seg.epoch, ack: seg.ack, window: seg.window, tsValUs: seg.tsValUs, tsEcrUs: seg.tsEcrUs };
     // A segment overtaken on the bus carries an older header: the client must never see its ACK or timestamp go back.
-    const newest = last ?? this.#committedHeader;
+    const newest = last ?? c.committedHeader;
     if (last !== undefined && last.epoch === seg.epoch) {
-      if (seg.tsValUs >= last.tsValUs) this.#headers[this.#headers.length - 1] = header;
-    } else if (newest === null || seg.epoch > newest.epoch) this.#headers.push(header);
-    const spec = this.#spec;
+      if (seg.tsValUs >= last.tsValUs) c.headers[c.headers.length - 1] = header;
+    } else if (newest === null || seg.epoch > newest.epoch) c.headers.push(header);
+    const spec = c.spec;
     if (spec === null) return;
     if (seg.payload.length === 0) {
       // Control segments are the netbuffer's; but a zero-window probe (below what we acknowledged) is
       // answered with the current window, as a receiver must, or a lost window update stalls the guest.
-      if ((seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 && seg.seq < spec.endSeq) this.#sendSpecAck(seg.tsValUs, nowUs);
+      if ((seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === 0 && seg.seq < spec.endSeq) this.#sendSpecAck(c, seg.tsValUs, nowUs);
       return;
     }
     const end = seg.seq + seg.payload.length;
@@ -436,49 +438,50 @@ export class AckerCore implements Core {
         });
         this.#watch?.held(seg.connId, seg.epoch, nowUs, this.#effectSink);
       }
-      if (spec.usedBytes > this.stats.specBufferBytesMax) this.stats.specBufferBytesMax = spec.usedBytes;
+      const used = this.specBufferBytes;
+      if (used > this.stats.specBufferBytesMax) this.stats.specBufferBytesMax = used;
     }
     if (refused) this.stats.segmentsRefused++;
     // The paper's host drops what does not fit: the guest learns of it only by the ACK that does not come.
     if (refused && this.options.specWindow === 'client') return;
-    this.#sendSpecAck(seg.tsValUs, nowUs);
-    if (this.options.plantedBug === 'release-before-commit') this.#wire?.trySend(nowUs);
+    this.#sendSpecAck(c, seg.tsValUs, nowUs);
+    if (this.options.plantedBug === 'release-before-commit') c.wire?.trySend(nowUs);
   }
 
-  #initConnection(synAck: Segment): void {
-    this.#connId = synAck.connId;
-    this.#guestOfferedWscale = synAck.wscale !== undefined;
-    this.#spec = new SendBuffer(this.options.specBufferBytes, synAck.seq + 1);
-    this.#epochStartSeq = synAck.seq + 1;
-    this.#wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(), TIMER_PREFIX, synAck.seq + 1);
+  #initConnection(c: AckerConnection, synAck: Segment): void {
+    c.guestOfferedWscale = synAck.wscale !== undefined;
+    c.spec = new SendBuffer(this.options.specBufferBytes, synAck.seq + 1);
+    c.epochStartSeq = synAck.seq + 1;
+    const wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(c), c.timerPrefix, synAck.seq + 1);
+    c.wire = wire;
     // The guest offers SACK in its SYN-ACK only if the client's SYN did: then the client SACKs what the wire side sends.
-    this.#wire.sackEnabled = this.options.tcp.sack && synAck.sackPermitted;
-    this.#wire.resetTo(synAck.seq + 1); // recover = ISS: three duplicate ACKs for the first segment start a fast retransmit
-    this.#wire.initWindow(this.#clientSynWindow, this.#clientNxt - 1);
+    wire.sackEnabled = this.options.tcp.sack && synAck.sackPermitted;
+    wire.resetTo(synAck.seq + 1); // recover = ISS: three duplicate ACKs for the first segment start a fast retransmit
+    wire.initWindow(c.clientSynWindow, c.clientNxt - 1);
   }
 
   /** Speculative ACK: everything held is acknowledged; the window is the free speculative buffer, or the client's. */
-  #sendSpecAck(tsEcrUs: number, nowUs: number): void {
+  #sendSpecAck(c: AckerConnection, tsEcrUs: number, nowUs: number): void {
     this.stats.specAcksSent++;
-    this.#emit({ kind: 'send', subject: this.options.subjects.rx, msg: this.#toGuest(this.#specAckSeq(), tsEcrUs, nowUs) });
+    this.#emit({ kind: 'send', subject: this.options.subjects.rx, msg: this.#toGuest(c, this.#specAckSeq(c), tsEcrUs, nowUs) });
   }
 
-  #specAckSeq(): number {
-    return Math.max(this.#spec?.endSeq ?? 0, this.#wire?.sndUna ?? 0);
+  #specAckSeq(c: AckerConnection): number {
+    return Math.max(c.spec?.endSeq ?? 0, c.wire?.sndUna ?? 0);
   }
 
-  #toGuest(ack: number, tsEcrUs: number, nowUs: number, from?: Segment): Segment {
-    const shift = this.#clientShift();
-    const offeredBytes = this.options.specWindow === 'client' ? (this.#wire?.sndWnd ?? this.#clientSynWindow * 2 ** shift) : (this.#spec?.freeBytes ?? this.options.specBufferBytes);
+  #toGuest(c: AckerConnection, ack: number, tsEcrUs: number, nowUs: number, from?: Segment): Segment {
+    const shift = c.clientShift;
+    const offeredBytes = this.options.specWindow === 'client' ? (c.wire?.sndWnd ?? c.clientSynWindow * 2 ** shift) : (c.spec?.freeBytes ?? this.options.specBufferBytes);
     const window = Math.min(MAX_WINDOW_FIELD, Math.floor(offeredBytes / 2 ** shift));
-    this.#guestRightEdge = Math.max(this.#guestRightEdge, ack + window * 2 ** shift);
+    c.guestRightEdge = Math.max(c.guestRightEdge, ack + window * 2 ** shift);
     return {
       type: 'segment',
       vmId: this.options.vmId,
       term: this.#term,
       epoch: 0,
-      connId: this.#connId,
-      seq: from?.seq ?? this.#clientNxt,
+      connId: c.connId,
+      seq: from?.seq ?? c.clientNxt,
       ack,
       window,
       flags: (from?.flags ?? 0) | TcpFlag.ACK,
@@ -505,98 +508,103 @@ export class AckerCore implements Core {
       for (const chunk of last.chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
       return;
     }
-    const spec = this.#spec;
-    // The guest runs the next epoch while this marker travels: bytes it sent after it may be here already (a delayed
-    // marker), and they belong to the next checkpoint. txEndSeq is where this epoch's bytes end.
-    const endSeq = Math.max(Math.min(spec?.endSeq ?? 0, end.txEndSeq), this.#epochStartSeq);
-    this.#epochEnds.push({ epoch: end.epoch, endSeq });
-    this.#tracer.epochEnded(end.epoch, endSeq - 1, nowUs, this.#effectSink);
-    // A new backup's first epoch carries the whole buffer: it has nothing to add a delta to.
-    const startSeq = end.base && spec !== null ? spec.startSeq : this.#epochStartSeq;
+    const deltas: SpecDelta[] = [];
+    const endOffsets: number[] = [];
+    const ranges = [];
     const replicate = this.options.plantedBug !== 'spec-buffer-not-replicated';
-    const bytes = spec !== null && endSeq > startSeq && replicate ? spec.copyOut(startSeq, endSeq - startSeq) : EMPTY;
-    const clientAckSeq = this.#wire?.sndUna ?? 0;
-    this.#epochStartSeq = endSeq;
-    const delta = encodeSpecDelta({ startSeq, clientAckSeq, connection: this.connectionState(end.epoch), bytes });
-    const chunks = makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, splitBytes(delta, this.options.chunkBytes));
+    for (const c of this.#ordered()) {
+      const spec = c.spec;
+      if (spec === null) continue;
+      // The guest runs the next epoch while this marker travels: bytes it sent after it may be here already (a delayed
+      // marker), and they belong to the next checkpoint. txEndSeqs says where this epoch's bytes end.
+      const endSeq = Math.max(Math.min(spec.endSeq, end.txEndSeqs[c.connId - 1] ?? 0), c.epochStartSeq);
+      c.epochEnds.push({ epoch: end.epoch, endSeq });
+      endOffsets[c.connId - 1] = endSeq - 1;
+      // A new backup's first epoch carries the whole buffer: it has nothing to add a delta to.
+      const startSeq = end.base ? spec.startSeq : c.epochStartSeq;
+      const bytes = endSeq > startSeq && replicate ? spec.copyOut(startSeq, endSeq - startSeq) : EMPTY;
+      const clientAckSeq = c.wire?.sndUna ?? 0;
+      c.epochStartSeq = endSeq;
+      deltas.push({ startSeq, clientAckSeq, connection: c.state(end.epoch), bytes });
+      ranges.push({ buffer: spec, startSeq: clientAckSeq, endSeq });
+    }
+    this.#tracer.epochEnded(end.epoch, Array.from(endOffsets, (o) => o ?? 0), nowUs, this.#effectSink);
+    const part = encodeSpecDeltas(deltas.length > 0 ? deltas : [{ startSeq: 0, clientAckSeq: 0, connection: null, bytes: EMPTY }]);
+    const chunks = makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, splitBytes(part, this.options.chunkBytes));
     this.#lastSpecPart = { epoch: end.epoch, chunks };
     for (const chunk of chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
-    if (this.options.recordDigests) this.digests.set(end.epoch, specDigest(spec, clientAckSeq, endSeq));
+    if (this.options.recordDigests) this.digests.set(end.epoch, specBuffersDigest(ranges));
   }
 
   #onCommit(epoch: number, nowUs: number): void {
     if (epoch <= this.#committedEpoch) return;
     this.#committedEpoch = epoch;
     this.#watch?.committed(epoch);
-    while (this.#epochEnds.length > 0 && this.#epochEnds[0]!.epoch <= epoch) {
-      this.stats.committedSeq = Math.max(this.stats.committedSeq, this.#epochEnds.shift()!.endSeq);
+    for (const c of this.#connections.values()) {
+      while (c.epochEnds.length > 0 && c.epochEnds[0]!.epoch <= epoch) c.committedSeq = Math.max(c.committedSeq, c.epochEnds.shift()!.endSeq);
+      while (c.headers.length > 0 && c.headers[0]!.epoch <= epoch) c.committedHeader = c.headers.shift()!;
     }
-    while (this.#headers.length > 0 && this.#headers[0]!.epoch <= epoch) this.#committedHeader = this.#headers.shift()!;
     this.#tracer.committed(epoch, nowUs, this.#effectSink);
-    this.#wire?.trySend(nowUs);
+    for (const c of this.#ordered()) c.wire?.trySend(nowUs);
   }
 
   // ── wire side ──────────────────────────────────────────────────────────
 
   #onClientSegment(seg: Segment, nowUs: number): void {
     const s = this.options.subjects;
+    const c = this.#connection(seg.connId);
+    if (c === null) return;
     if (seg.flags & TcpFlag.SYN) {
-      this.#clientWscale = seg.wscale;
-      this.#clientSynWindow = seg.window;
-      this.#clientNxt = seg.seq + 1;
+      c.clientWscale = seg.wscale;
+      c.clientSynWindow = seg.window;
+      c.clientNxt = seg.seq + 1;
       this.stats.segmentsForwarded++;
       this.#emit({ kind: 'send', subject: s.rx, msg: { ...seg, term: this.#term } }); // the guest's own handshake
       return;
     }
     const fin = seg.flags & TcpFlag.FIN ? 1 : 0;
-    this.#clientNxt = Math.max(this.#clientNxt, seg.seq + seg.payload.length + fin);
-    const wire = this.#wire;
+    c.clientNxt = Math.max(c.clientNxt, seg.seq + seg.payload.length + fin);
+    const wire = c.wire;
     if (wire !== null && seg.flags & TcpFlag.ACK) {
-      const shift = this.#clientShift();
-      const rttSampleUs = this.#rttSampler.acked(seg.ack, nowUs);
+      const shift = c.clientShift;
+      const rttSampleUs = c.rttSampler.acked(seg.ack, nowUs);
       // A FIN the netbuffer released is acknowledged beyond the wire sender's data.
       const ack = Math.min(seg.ack, wire.sndMax);
       wire.onAck({ seq: seg.seq, ack, windowBytes: seg.window * 2 ** shift, carriesData: seg.payload.length > 0 || fin === 1, rttSampleUs, sackBlocks: seg.sackBlocks }, nowUs);
-      this.#spec!.release(wire.sndUna);
-      this.stats.clientAckSeq = wire.sndUna;
+      c.spec!.release(wire.sndUna);
       wire.trySend(nowUs);
     }
-    const ackForGuest = Math.max(seg.ack, this.#specAckSeq());
+    const ackForGuest = Math.max(seg.ack, this.#specAckSeq(c));
     // A window update: enough buffer freed (ours), or the client's window moved the right edge the guest knows (the paper's).
     const windowUpdate =
       this.options.specWindow === 'buffer'
-        ? this.#spec !== null && ackForGuest + this.#spec.freeBytes - this.#guestRightEdge >= Math.min(this.options.specBufferBytes / 2, 64 * 1024)
-        : wire !== null && ackForGuest + wire.sndWnd > this.#guestRightEdge;
-    if (seg.payload.length > 0 || fin === 1 || seg.ack > this.#specAckSeq() || windowUpdate || this.#spec === null) {
+        ? c.spec !== null && ackForGuest + c.spec.freeBytes - c.guestRightEdge >= Math.min(this.options.specBufferBytes / 2, 64 * 1024)
+        : wire !== null && ackForGuest + wire.sndWnd > c.guestRightEdge;
+    if (seg.payload.length > 0 || fin === 1 || seg.ack > this.#specAckSeq(c) || windowUpdate || c.spec === null) {
       this.stats.segmentsForwarded++;
-      this.#emit({ kind: 'send', subject: s.rx, msg: this.#toGuest(ackForGuest, 0, nowUs, seg) });
+      this.#emit({ kind: 'send', subject: s.rx, msg: this.#toGuest(c, ackForGuest, 0, nowUs, seg) });
     }
   }
 
-  /** The client's windows, and ours standing in for them, are scaled by the shift the client offered. */
-  #clientShift(): number {
-    return this.#clientWscale !== undefined && this.#guestOfferedWscale ? this.#clientWscale : 0;
-  }
-
-  #wireHost() {
+  #wireHost(c: AckerConnection) {
     return {
       dataEndSeq: () => {
-        const end = this.options.plantedBug === 'release-before-commit' ? (this.#spec?.endSeq ?? 0) : this.stats.committedSeq;
+        const end = this.options.plantedBug === 'release-before-commit' ? (c.spec?.endSeq ?? 0) : c.committedSeq;
         // Without a permit nothing new leaves: the sender must not count as sent what never left.
-        return this.#permit.allows(this.#term, this.#nowUs) ? end : Math.min(end, this.#wire?.sndNxt ?? 0);
+        return this.#permit.allows(this.#term, this.#nowUs) ? end : Math.min(end, c.wire?.sndNxt ?? 0);
       },
       emitData: (seq: number, len: number, retransmit: boolean, nowUs: number) => {
-        const header = this.options.plantedBug === 'release-before-commit' ? (this.#headers[this.#headers.length - 1] ?? this.#committedHeader) : this.#committedHeader;
-        assert(header !== null, `committed data at ${seq} without a committed guest header`);
-        this.#rttSampler.sent(seq, len, retransmit, nowUs);
+        const header = this.options.plantedBug === 'release-before-commit' ? (c.headers[c.headers.length - 1] ?? c.committedHeader) : c.committedHeader;
+        assert(header !== null, `committed data at ${seq} of connection ${c.connId} without a committed guest header`);
+        c.rttSampler.sent(seq, len, retransmit, nowUs);
         if (!this.#permitted(nowUs)) return;
-        this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(header, seq, len) });
-        this.#tracer.sent(this.#connId, seq - 1, seq - 1 + len, retransmit ? (this.#wire?.lastResendCause ?? 'resend') : null, nowUs, this.#effectSink);
+        this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(c, header, seq, len) });
+        this.#tracer.sent(c.connId, seq - 1, seq - 1 + len, retransmit ? (c.wire?.lastResendCause ?? 'resend') : null, nowUs, this.#effectSink);
       },
       emitFin: () => undefined, // the guest's FIN travels through the netbuffer
       emitProbe: (nowUs: number) => {
-        const header = this.#committedHeader;
-        if (header !== null && this.#permitted(nowUs)) this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(header, this.#wire!.sndUna - 1, 0) });
+        const header = c.committedHeader;
+        if (header !== null && this.#permitted(nowUs)) this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(c, header, c.wire!.sndUna - 1, 0) });
       },
       setTimer: (name: string, atUs: number) => this.#emit({ kind: 'setTimer', name, atUs }),
       cancelTimer: (name: string) => this.#emit({ kind: 'cancelTimer', name }),
@@ -611,18 +619,18 @@ export class AckerCore implements Core {
   }
 
   /** A segment of committed data, carrying the latest committed guest header (never an uncommitted ACK). */
-  #wireSegment(header: GuestHeader, seq: number, len: number): Segment {
+  #wireSegment(c: AckerConnection, header: GuestHeader, seq: number, len: number): Segment {
     return {
       type: 'segment',
       vmId: this.options.vmId,
       term: this.#term,
       epoch: header.epoch,
-      connId: this.#connId,
+      connId: c.connId,
       seq,
       ack: header.ack,
       window: header.window,
-      flags: TcpFlag.ACK | (seq + len === this.stats.committedSeq ? TcpFlag.PSH : 0),
-      payload: len > 0 ? this.#spec!.copyOut(seq, len) : EMPTY,
+      flags: TcpFlag.ACK | (seq + len === c.committedSeq ? TcpFlag.PSH : 0),
+      payload: len > 0 ? c.spec!.copyOut(seq, len) : EMPTY,
       mss: 0,
       wscale: undefined,
       sackPermitted: false,
@@ -632,13 +640,4 @@ export class AckerCore implements Core {
       speculative: false,
     };
   }
-}
-
-/** What the backup must hold of the speculative buffer after an epoch. */
-/** The digest of what a checkpoint's image holds of the buffer: from the client's ACK to the epoch's end. */
-function specDigest(spec: SendBuffer | null, clientAckSeq: number, endSeq: number): string {
-  if (spec === null || endSeq <= clientAckSeq) return Buffer.from(sha256(new Uint8Array(0))).toString('hex');
-  const start = Math.max(clientAckSeq, spec.startSeq);
-  const header = new TextEncoder().encode(`${start}:`);
-  return Buffer.from(sha256(header, spec.copyOut(start, endSeq - start))).toString('hex');
 }

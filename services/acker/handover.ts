@@ -1,23 +1,29 @@
 import { chunkOrder, matchesManifest, MAX_HANDOVER_CHUNKS } from '../../lib/checkpoint/chunks.js';
-import { decodeSpecDelta, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
+import { decodeSpecDeltas, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
+import { DecodeError } from '../../lib/errors.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
 
 /** Chunks of one handover kept at most; beyond it the handover is dropped and asked for again. */
 
-/** What a promoted acker takes over from the backup image: the speculative buffer and the connection. */
-export interface Handover {
-  /** The checkpoint the image holds: every byte of the buffer is committed. */
-  readonly epoch: number;
+/** One connection a promoted acker takes over: its speculative buffer [startSeq, startSeq + bytes.length) and its state. */
+export interface HandoverConnection {
   readonly startSeq: number;
   readonly bytes: Uint8Array;
-  /** Null when the backup had no connection yet: the promoted acker starts afresh. */
-  readonly connection: AckerConnectionState | null;
+  readonly connection: AckerConnectionState;
+}
+
+/** What a promoted acker takes over from the backup image: each connection's speculative buffer and state. */
+export interface Handover {
+  /** The checkpoint the image holds: every byte of the buffers is committed. */
+  readonly epoch: number;
+  /** Empty when the backup had no connection yet: the promoted acker starts afresh. */
+  readonly connections: readonly HandoverConnection[];
 }
 
 export interface HandoverStats {
   /** Chunks of another term, dropped. */
   staleTermChunks: number;
-  /** Handovers whose chunks did not match their manifest, dropped (asked for again). */
+  /** Handovers whose chunks did not match their manifest or did not decode, dropped (asked for again). */
   corrupt: number;
 }
 
@@ -58,7 +64,16 @@ export class HandoverReceiver {
       this.#manifest = null;
       return null;
     }
-    const delta = decodeSpecDelta(Buffer.concat(chunks.map((c) => c.data)));
-    return { epoch: chunk.epoch, startSeq: delta.startSeq, bytes: delta.bytes, connection: delta.connection };
+    try {
+      const deltas = decodeSpecDeltas(Buffer.concat(chunks.map((c) => c.data)));
+      const connections = deltas.flatMap((d) => (d.connection === null ? [] : [{ startSeq: d.startSeq, bytes: d.bytes, connection: d.connection }]));
+      return { epoch: chunk.epoch, connections };
+    } catch (cause) {
+      if (!(cause instanceof DecodeError)) throw cause;
+      this.stats.corrupt++;
+      this.#chunks.clear();
+      this.#manifest = null;
+      return null;
+    }
   }
 }

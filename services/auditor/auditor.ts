@@ -1,4 +1,4 @@
-import type { Assignment, CheckpointAck, EpochBarrier, EpochCommit, Segment, ServiceStatus, WireMessage } from '../../lib/codec/messages.js';
+import { MAX_CONNECTIONS, type Assignment, type CheckpointAck, type EpochBarrier, type EpochCommit, type Segment, type ServiceStatus, type WireMessage } from '../../lib/codec/messages.js';
 import { parseHostSubject, subjects, type Subjects } from '../../lib/codec/subjects.js';
 import { ByteEpochs } from './byte-epochs.js';
 import type { AuditedInvariant, Violation, ViolationRule } from './violations.js';
@@ -16,7 +16,10 @@ export interface Observation {
 export interface AuditorStats {
   messagesSeen: number;
   segmentsChecked: number;
+  /** Where released bytes end (last byte's sequence number + 1), summed over connections. */
   bytesReleasedEnd: number;
+  /** Guest segments of a connection id no guest has, not tracked. */
+  unknownConnections: number;
   promotionsSeen: number;
 }
 
@@ -56,10 +59,11 @@ interface PrimaryView {
  *   that host's release permit ends on its own clock.
  */
 export class Auditor {
-  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, promotionsSeen: 0 };
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0 };
   readonly violations: Violation[] = [];
   readonly #s: Subjects;
-  readonly #bytes = new ByteEpochs();
+  /** Per connection (by id − 1): the epoch of every byte the guest emitted, and where released bytes end. */
+  readonly #connections = Array.from({ length: MAX_CONNECTIONS }, () => ({ bytes: new ByteEpochs(), releasedEnd: 0 }));
   /** The newest term whose guest output counts (a deposed primary's guest may still run). */
   #guestTerm = 0;
   #maxWireTerm = 0;
@@ -145,7 +149,9 @@ export class Auditor {
   #onGuestSegment(seg: Segment): void {
     if (seg.term < this.#guestTerm) return;
     this.#guestTerm = seg.term;
-    if (seg.payload.length > 0) this.#bytes.emitted(seg.seq, seg.seq + seg.payload.length, seg.epoch);
+    const connection = this.#connections[seg.connId - 1];
+    if (connection === undefined) this.stats.unknownConnections++;
+    else if (seg.payload.length > 0) connection.bytes.emitted(seg.seq, seg.seq + seg.payload.length, seg.epoch);
   }
 
   #onAssignment(a: Assignment, o: Observation): void {
@@ -213,13 +219,15 @@ export class Auditor {
   /** A promoted guest is ready: its image must hold every byte the client was sent, and what the old guest emitted after it is forgotten. */
   #onStatus(s: ServiceStatus, o: Observation): void {
     if (s.service !== 'guest' || s.role !== 'promoting' || !s.ready) return;
-    const released = this.stats.bytesReleasedEnd;
-    if (s.txEndSeq < released) {
-      this.#violate('output-commit', 'promoted-image-behind-output', o, `the image promoted on ${s.host} (epoch ${s.epoch}) ends at byte ${s.txEndSeq}, but bytes up to ${released} already left`);
+    // A connection the image does not name has sent nothing from it (its end is 0).
+    const behind = this.#connections.findIndex((c, i) => (s.txEndSeqs[i] ?? 0) < c.releasedEnd);
+    if (behind >= 0) {
+      const connId = behind + 1;
+      this.#violate('output-commit', 'promoted-image-behind-output', o, `the image promoted on ${s.host} (epoch ${s.epoch}) ends at byte ${s.txEndSeqs[behind] ?? 0} of connection ${connId}, but bytes up to ${this.#connections[behind]!.releasedEnd} already left`);
       return;
     }
     this.#guestTerm = Math.max(this.#guestTerm, s.term);
-    this.#bytes.rollbackTo(s.txEndSeq);
+    this.#connections.forEach((c, i) => c.bytes.rollbackTo(s.txEndSeqs[i] ?? 0));
   }
 
   /** A segment entering the client's link. */
@@ -247,15 +255,19 @@ export class Auditor {
     }
     if (seg.payload.length === 0) return;
     const lastByte = seg.seq + seg.payload.length - 1;
-    const epoch = this.#bytes.epochOf(lastByte);
+    const connection = this.#connections[seg.connId - 1];
+    const epoch = connection?.bytes.epochOf(lastByte) ?? null;
     if (epoch === null) {
-      this.#violate('output-commit', 'byte-never-emitted', o, `byte ${lastByte} reached the wire but the guest never emitted it`);
+      this.#violate('output-commit', 'byte-never-emitted', o, `byte ${lastByte} of connection ${seg.connId} reached the wire but the guest never emitted it`);
       return;
     }
     if (epoch > committed) {
       this.#violate('output-commit', 'byte-before-commit', o, `byte ${lastByte} of epoch ${epoch} left, the backup has epoch ${committed}`);
       return;
     }
-    this.stats.bytesReleasedEnd = Math.max(this.stats.bytesReleasedEnd, lastByte + 1);
+    if (lastByte + 1 > connection!.releasedEnd) {
+      this.stats.bytesReleasedEnd += lastByte + 1 - connection!.releasedEnd;
+      connection!.releasedEnd = lastByte + 1;
+    }
   }
 }

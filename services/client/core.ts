@@ -1,14 +1,11 @@
 import { assert } from '../../lib/assert.js';
 import type { Segment } from '../../lib/codec/messages.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
-import { TcpEndpoint, type TcpOptions } from '../../lib/tcp/index.js';
+import { TcpEndpoint, type TcpIo, type TcpOptions } from '../../lib/tcp/index.js';
 import { DeliveryTracer } from '../../lib/tracing/endpoints.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
 import { ByteGenerator, StreamVerifier } from '../guest/workload/byte-generator.js';
-import { STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, type Workload } from '../guest/workload/workload.js';
-
-/** The one connection a run has (the guest's is connection 1 too). */
-const CONN_ID = 1;
+import { connectionWorkloads, STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, streamName, type ConnectionWorkload, type Workload } from '../guest/workload/workload.js';
 
 export interface ClientCoreOptions {
   readonly vmId: string;
@@ -29,65 +26,107 @@ export interface ClientCoreOptions {
 }
 
 export interface ClientStats {
+  /** When the first connection was established. */
   connectedAtUs: number | null;
+  /** Summed over the connections. */
   bytesDelivered: number;
+  /** Of bulk connections alone (a mixed workload's bulk goodput). */
+  bulkBytesDelivered: number;
   lastDeliveryUs: number;
+  /** Every connection's stream, byte for byte. */
   streamVerified: boolean;
+  /** Where the first mismatch was, in the stream of `firstMismatchConnId`. */
   firstMismatchOffset: number | null;
+  firstMismatchConnId: number | null;
+  /** When the guest closed a connection (a bulk transfer of `totalBytes` completed): the run is over. */
   peerClosedAtUs: number | null;
   requestsCompleted: number;
   latenciesUs: number[];
-  /** Bytes delivered per timeline bin, from t = 0. */
+  /** Bytes delivered per timeline bin, from t = 0, all connections. */
   deliveredPerBin: number[];
+  /** Segments of a connection this client did not open, dropped. */
+  unknownConnectionDrops: number;
+}
+
+/** One connection the client opened, and the workload it carries. */
+class ClientConnection {
+  readonly tcp: TcpEndpoint;
+  readonly verifier: StreamVerifier;
+  readonly requestGenerator: ByteGenerator;
+  readonly deliveries: DeliveryTracer | null;
+  requestSentUs = 0;
+  responseBytesPending = 0;
+
+  constructor(
+    readonly connId: number,
+    readonly workload: ConnectionWorkload,
+    options: ClientCoreOptions,
+    io: TcpIo,
+  ) {
+    this.verifier = new StreamVerifier(new ByteGenerator(options.seed, streamName(STREAM_SERVER_TO_CLIENT, connId)));
+    this.requestGenerator = new ByteGenerator(options.seed, streamName(STREAM_CLIENT_TO_SERVER, connId));
+    this.deliveries = options.tracing?.sampler === undefined ? null : new DeliveryTracer(options.vmId, options.tracing.sampler, connId);
+    // Connection 1's timers keep the plain prefix, as a client of one connection always had.
+    this.tcp = new TcpEndpoint(options.tcp, { vmId: options.vmId, connId, timerPrefix: connId === 1 ? 'tcp' : `tcp${connId}` }, io);
+  }
+
+  get thinkTimer(): string {
+    return this.connId === 1 ? TIMER_THINK : `${TIMER_THINK}.${this.connId}`;
+  }
 }
 
 const TIMER_THINK = 'client.think';
 
 /**
- * The remote peer: opens the connection, verifies every byte it receives
- * against the workload generator and, for request/response, issues requests
- * one at a time and measures each one's latency.
+ * The remote peer: opens the workload's connections (one, or a bulk and a
+ * request/response one), verifies every byte it receives against the
+ * workload generator and, for request/response, issues requests one at a
+ * time and measures each one's latency.
  */
 export class ClientCore implements Core {
   readonly name = 'client';
   readonly subscriptions: readonly string[];
-  readonly tcp: TcpEndpoint;
+  /** By connection id − 1. */
+  readonly connections: readonly ClientConnection[];
   readonly stats: ClientStats = {
     connectedAtUs: null,
     bytesDelivered: 0,
+    bulkBytesDelivered: 0,
     lastDeliveryUs: 0,
     streamVerified: true,
     firstMismatchOffset: null,
+    firstMismatchConnId: null,
     peerClosedAtUs: null,
     requestsCompleted: 0,
     latenciesUs: [],
     deliveredPerBin: [],
+    unknownConnectionDrops: 0,
   };
   readonly #out: Effect[][] = [];
   readonly #spanSink = { push: (e: Effect) => this.#emit(e) };
-  readonly #verifier: StreamVerifier;
-  readonly #deliveries: DeliveryTracer | null;
-  readonly #requestGenerator: ByteGenerator;
   #nowUs = 0;
-  #requestSentUs = 0;
-  #responseBytesPending = 0;
 
   constructor(readonly options: ClientCoreOptions) {
     this.subscriptions = [options.rxSubject];
-    this.#verifier = new StreamVerifier(new ByteGenerator(options.seed, STREAM_SERVER_TO_CLIENT));
-    this.#requestGenerator = new ByteGenerator(options.seed, STREAM_CLIENT_TO_SERVER);
-    this.#deliveries = options.tracing?.sampler === undefined ? null : new DeliveryTracer(options.vmId, options.tracing.sampler, CONN_ID);
-    this.tcp = new TcpEndpoint(options.tcp, { vmId: options.vmId, connId: CONN_ID, timerPrefix: 'tcp' }, {
-      transmit: (seg) => this.#emit({ kind: 'send', subject: options.txSubject, msg: seg }),
-      setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs }),
-      cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
-      deliver: (chunk) => this.#onData(chunk),
-      connected: () => this.#onConnected(),
-      sendSpaceFreed: () => undefined,
-      peerClosed: () => {
-        this.stats.peerClosedAtUs = this.#nowUs;
-      },
+    this.connections = connectionWorkloads(options.workload).map((workload, i) => {
+      const connection: ClientConnection = new ClientConnection(i + 1, workload, options, {
+        transmit: (seg) => this.#emit({ kind: 'send', subject: options.txSubject, msg: seg }),
+        setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs }),
+        cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
+        deliver: (chunk) => this.#onData(connection, chunk),
+        connected: () => this.#onConnected(connection),
+        sendSpaceFreed: () => undefined,
+        peerClosed: () => {
+          this.stats.peerClosedAtUs ??= this.#nowUs;
+        },
+      });
+      return connection;
     });
+  }
+
+  /** Connection 1's endpoint (the only one of a bulk or rr workload). */
+  get tcp(): TcpEndpoint {
+    return this.connections[0]!.tcp;
   }
 
   handle(input: Input, nowUs: number): Effect[] {
@@ -97,18 +136,25 @@ export class ClientCore implements Core {
     try {
       switch (input.kind) {
         case 'start':
-          this.tcp.connect(nowUs);
+          for (const c of this.connections) c.tcp.connect(nowUs);
           break;
         case 'message': {
           const seg = input.msg as Segment;
-          if (this.#deliveries !== null && seg.payload.length > 0) this.#deliveries.arrived(seg.term, seg.seq - 1, seg.seq - 1 + seg.payload.length);
-          this.tcp.onSegment(seg, nowUs);
+          const c = this.connections[seg.connId - 1];
+          if (c === undefined) {
+            this.stats.unknownConnectionDrops++;
+            break;
+          }
+          if (c.deliveries !== null && seg.payload.length > 0) c.deliveries.arrived(seg.term, seg.seq - 1, seg.seq - 1 + seg.payload.length);
+          c.tcp.onSegment(seg, nowUs);
           break;
         }
-        case 'timer':
-          if (input.name === TIMER_THINK) this.#sendRequest();
-          else this.tcp.onTimer(input.name, nowUs);
+        case 'timer': {
+          const thinking = this.connections.find((c) => c.thinkTimer === input.name);
+          if (thinking !== undefined) this.#sendRequest(thinking);
+          else for (const c of this.connections) if (c.tcp.onTimer(input.name, nowUs)) break;
           break;
+        }
       }
     } finally {
       this.#out.pop();
@@ -120,17 +166,21 @@ export class ClientCore implements Core {
     this.#out[this.#out.length - 1]!.push(effect);
   }
 
-  #onConnected(): void {
-    this.stats.connectedAtUs = this.#nowUs;
-    if (this.options.workload.kind === 'rr') this.#sendRequest();
+  #onConnected(c: ClientConnection): void {
+    this.stats.connectedAtUs ??= this.#nowUs;
+    if (c.workload.kind === 'rr') this.#sendRequest(c);
   }
 
-  #onData(chunk: Uint8Array): void {
-    this.#deliveries?.delivered(this.stats.bytesDelivered, this.stats.bytesDelivered + chunk.length, this.#nowUs, this.#spanSink);
-    this.#verifier.check(chunk);
-    this.stats.streamVerified = this.#verifier.ok;
-    this.stats.firstMismatchOffset = this.#verifier.firstMismatchOffset;
+  #onData(c: ClientConnection, chunk: Uint8Array): void {
+    c.deliveries?.delivered(c.verifier.bytesVerified, c.verifier.bytesVerified + chunk.length, this.#nowUs, this.#spanSink);
+    c.verifier.check(chunk);
+    if (this.stats.streamVerified && !c.verifier.ok) {
+      this.stats.streamVerified = false;
+      this.stats.firstMismatchOffset = c.verifier.firstMismatchOffset;
+      this.stats.firstMismatchConnId = c.connId;
+    }
     this.stats.bytesDelivered += chunk.length;
+    if (c.workload.kind === 'bulk') this.stats.bulkBytesDelivered += chunk.length;
     this.stats.lastDeliveryUs = this.#nowUs;
     const bin = Math.floor(this.#nowUs / this.options.timelineBinUs);
     if (bin < this.options.timelineBins) {
@@ -138,22 +188,22 @@ export class ClientCore implements Core {
       while (timeline.length <= bin) timeline.push(0);
       timeline[bin]! += chunk.length;
     }
-    const w = this.options.workload;
+    const w = c.workload;
     if (w.kind !== 'rr') return;
-    this.#responseBytesPending -= chunk.length;
-    if (this.#responseBytesPending > 0) return;
+    c.responseBytesPending -= chunk.length;
+    if (c.responseBytesPending > 0) return;
     this.stats.requestsCompleted++;
-    if (this.stats.latenciesUs.length < this.options.maxLatencySamples) this.stats.latenciesUs.push(this.#nowUs - this.#requestSentUs);
-    if (w.thinkTimeUs > 0) this.#emit({ kind: 'setTimer', name: TIMER_THINK, atUs: this.#nowUs + w.thinkTimeUs });
-    else this.#sendRequest();
+    if (this.stats.latenciesUs.length < this.options.maxLatencySamples) this.stats.latenciesUs.push(this.#nowUs - c.requestSentUs);
+    if (w.thinkTimeUs > 0) this.#emit({ kind: 'setTimer', name: c.thinkTimer, atUs: this.#nowUs + w.thinkTimeUs });
+    else this.#sendRequest(c);
   }
 
-  #sendRequest(): void {
-    const w = this.options.workload;
+  #sendRequest(c: ClientConnection): void {
+    const w = c.workload;
     if (w.kind !== 'rr') return;
-    this.#requestSentUs = this.#nowUs;
-    this.#responseBytesPending += w.responseBytes;
-    const written = this.tcp.write(w.requestBytes, (dst, streamOffset) => this.#requestGenerator.fill(dst, streamOffset), this.#nowUs);
+    c.requestSentUs = this.#nowUs;
+    c.responseBytesPending += w.responseBytes;
+    const written = c.tcp.write(w.requestBytes, (dst, streamOffset) => c.requestGenerator.fill(dst, streamOffset), this.#nowUs);
     // One request is outstanding at a time and the schema caps its size below any send buffer.
     assert(written === w.requestBytes, `request of ${w.requestBytes} B did not fit the send buffer (${written} B)`);
   }

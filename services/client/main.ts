@@ -23,6 +23,8 @@ export interface ClientReport {
   /** When the run ended for the client (the transfer completed, or now), µs of its clock from its start. */
   readonly endUs: number;
   readonly goodputBitsPerSec: number;
+  /** Of the bulk connection alone. */
+  readonly bulkGoodputBitsPerSec: number;
   readonly requestsCompleted: number;
   readonly latencyUs: Record<string, number>;
   readonly deliveredPerBin: readonly number[];
@@ -41,6 +43,7 @@ export function clientReport(client: ClientCore, linkDown: LinkStats, nowUs: num
     firstMismatchOffset: c.firstMismatchOffset,
     endUs,
     goodputBitsPerSec: endUs > 0 ? Math.round((c.bytesDelivered * BITS_PER_BYTE * US_PER_S) / endUs) : 0,
+    bulkGoodputBitsPerSec: endUs > 0 ? Math.round((c.bulkBytesDelivered * BITS_PER_BYTE * US_PER_S) / endUs) : 0,
     requestsCompleted: c.requestsCompleted,
     latencyUs: histogramOf(c.latenciesUs),
     deliveredPerBin: c.deliveredPerBin,

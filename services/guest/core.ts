@@ -187,8 +187,8 @@ export class GuestCore implements Core {
     this.#reportedEpoch = epoch;
     this.#reportedSynced = synced;
     const ready = this.#role === 'promoting' && this.#ready;
-    const txEndSeq = ready ? (this.#vm?.txEndSeq ?? 0) : 0;
-    out.push({ kind: 'send', subject: sup.subjects.status, msg: this.#assignments!.status({ role: this.#role, term: this.#term, epoch, synced, ready, txEndSeq }) });
+    const txEndSeqs = ready ? (this.#vm?.txEndSeqs ?? []) : [];
+    out.push({ kind: 'send', subject: sup.subjects.status, msg: this.#assignments!.status({ role: this.#role, term: this.#term, epoch, synced, ready, txEndSeqs }) });
   }
 
   /** A backup reports each applied epoch, and when its image becomes complete. */
@@ -292,7 +292,7 @@ export class GuestCore implements Core {
 
   #newVm(options: GuestVmOptions, memory?: StandbyImage['image']): GuestVm {
     const vm = new GuestVm(options, memory);
-    if (this.options.supervision !== undefined) vm.tcp.term = this.#term;
+    if (this.options.supervision !== undefined) vm.term = this.#term;
     this.history.vms.push(vm);
     return vm;
   }

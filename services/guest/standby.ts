@@ -1,6 +1,7 @@
 import { assert } from '../../lib/assert.js';
 import { chunkOrder, makeChunks, makeManifest, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { bytesEqual, hex, sha256 } from '../../lib/checkpoint/hash.js';
+import { specBuffersDigest } from '../../lib/checkpoint/spec-digest.js';
 import { checkPages, unpackPages } from '../../lib/checkpoint/page-chunks.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
 import { PageDigest } from '../../lib/memory/page-digest.js';
@@ -8,7 +9,7 @@ import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Sampler } from '../../lib/tracing/sampling.js';
 import type { Effect } from '../../lib/runtime/types.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
-import { decodeSpecDelta, encodeSpecDelta, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
+import { decodeSpecDeltas, encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
 import { DecodeError } from '../../lib/errors.js';
 
 export interface StandbyOptions {
@@ -67,6 +68,12 @@ export interface BackupDigest {
   readonly spec: string;
 }
 
+/** One connection's speculative buffer on the backup. */
+export interface SpecReplica {
+  readonly buffer: SendBuffer;
+  connection: AckerConnectionState;
+}
+
 interface Pending {
   readonly chunks: Map<string, CheckpointChunk>;
   manifest: CheckpointChunk | null;
@@ -86,10 +93,8 @@ export class StandbyImage {
   readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
-  /** The speculative buffer rebuilt from the deltas: [startSeq, endSeq). */
-  spec: SendBuffer | null = null;
-  /** The acker's connection state as of the last applied epoch. */
-  ackerConnection: AckerConnectionState | null = null;
+  /** Per connection id, as of the last applied epoch: the speculative buffer rebuilt from the deltas ([startSeq, endSeq)) and the acker's connection state. */
+  readonly specs = new Map<number, SpecReplica>();
   readonly digests = new Map<number, BackupDigest>();
   #digest: PageDigest | null;
   readonly #pending = new Map<number, Pending>();
@@ -200,8 +205,7 @@ export class StandbyImage {
       // Everything applied before belongs to another stream: forget it.
       this.image.bytes.fill(0);
       this.stateBlob = new Uint8Array(0);
-      this.spec = null;
-      this.ackerConnection = null;
+      this.specs.clear();
       if (this.#digest !== null) this.#digest = new PageDigest(this.image);
     }
     this.#missingPages = new Uint8Array(this.image.pageCount).fill(1);
@@ -243,7 +247,7 @@ export class StandbyImage {
         this.#ack(out, epoch, false, 'chunks do not match the manifest');
         return;
       }
-      let delta: SpecDelta | null;
+      let delta: SpecDelta[] | null;
       try {
         delta = this.#checkEpoch(chunks);
       } catch (cause) {
@@ -271,22 +275,31 @@ export class StandbyImage {
    * to decode and the delta to continue this buffer within its bound;
    * DecodeError otherwise, before anything is applied.
    */
-  #checkEpoch(chunks: readonly CheckpointChunk[]): SpecDelta | null {
+  #checkEpoch(chunks: readonly CheckpointChunk[]): SpecDelta[] | null {
     for (const chunk of chunks) if (chunk.source === ChunkSource.PAGES) checkPages(chunk.data, this.image.pageCount);
     const parts = chunks.filter((c) => c.source === ChunkSource.SPEC).map((c) => c.data);
     // The speculative delta is a byte stream split into chunks: join before decoding.
     if (parts.length === 0) return null;
-    const delta = decodeSpecDelta(Buffer.concat(parts));
-    if (delta.bytes.length === 0) return delta;
-    const spec = this.spec;
-    const endSeq = spec?.endSeq ?? delta.startSeq;
-    if (delta.startSeq !== endSeq) throw new DecodeError(`speculative delta starts at ${delta.startSeq}, the buffer ends at ${endSeq}`);
-    const keptBytes = spec === null ? 0 : spec.endSeq - Math.max(spec.startSeq, Math.min(delta.clientAckSeq, spec.endSeq));
-    if (keptBytes + delta.bytes.length > this.options.specBufferBytes) throw new DecodeError(`speculative delta of ${delta.bytes.length} B overflows the ${this.options.specBufferBytes} B buffer`);
-    return delta;
+    const deltas = decodeSpecDeltas(Buffer.concat(parts));
+    const seen = new Set<number>();
+    for (const delta of deltas) {
+      if (delta.connection === null) {
+        if (deltas.length > 1 || delta.bytes.length > 0) throw new DecodeError('speculative delta: bytes without a connection');
+        continue;
+      }
+      if (seen.has(delta.connection.connId)) throw new DecodeError(`speculative delta: connection ${delta.connection.connId} twice`);
+      seen.add(delta.connection.connId);
+      if (delta.bytes.length === 0) continue;
+      const spec = this.specs.get(delta.connection.connId)?.buffer ?? null;
+      const endSeq = spec?.endSeq ?? delta.startSeq;
+      if (delta.startSeq !== endSeq) throw new DecodeError(`speculative delta starts at ${delta.startSeq}, the buffer ends at ${endSeq}`);
+      const keptBytes = spec === null ? 0 : spec.endSeq - Math.max(spec.startSeq, Math.min(delta.clientAckSeq, spec.endSeq));
+      if (keptBytes + delta.bytes.length > this.options.specBufferBytes) throw new DecodeError(`speculative delta of ${delta.bytes.length} B overflows the ${this.options.specBufferBytes} B buffer`);
+    }
+    return deltas;
   }
 
-  #apply(epoch: number, chunks: readonly CheckpointChunk[], delta: SpecDelta | null, nowUs: number, out: Effect[]): void {
+  #apply(epoch: number, chunks: readonly CheckpointChunk[], deltas: SpecDelta[] | null, nowUs: number, out: Effect[]): void {
     const state: Uint8Array[] = [];
     const touched: number[] = [];
     for (const chunk of chunks) {
@@ -295,7 +308,7 @@ export class StandbyImage {
     }
     // The state is a byte stream split into chunks: join.
     this.stateBlob = Buffer.concat(state);
-    if (delta !== null) this.#applySpec(delta, epoch, nowUs, out);
+    for (const delta of deltas ?? []) if (delta.connection !== null) this.#applySpec(delta, delta.connection, epoch, nowUs, out);
     this.stats.appliedEpoch = epoch;
     this.#markReceived(touched);
     if (this.#missingPages === null && this.stats.syncedEpoch < this.stats.baseEpoch) this.stats.syncedEpoch = epoch;
@@ -306,8 +319,7 @@ export class StandbyImage {
   }
 
   /** Sampled bytes of the speculative buffer that this epoch brought: the packet is safe on the backup from now on. */
-  #traceReplicated(startOffset: number, endOffset: number, epoch: number, nowUs: number, out: Effect[]): void {
-    const connId = this.ackerConnection?.connId ?? 1;
+  #traceReplicated(connId: number, startOffset: number, endOffset: number, epoch: number, nowUs: number, out: Effect[]): void {
     // A base epoch brings the whole buffer, bytes its primary inherited from a checkpoint among them: no step of this term to follow from.
     const base = epoch === this.stats.baseEpoch;
     const parent = base ? null : { name: 'buffer' as const, term: this.term };
@@ -331,13 +343,16 @@ export class StandbyImage {
     if (this.#missingCount === 0) this.#missingPages = null;
   }
 
-  #applySpec(delta: SpecDelta, epoch: number, nowUs: number, out: Effect[]): void {
-    if (this.options.sampler !== undefined) this.#traceReplicated(delta.startSeq - 1, delta.startSeq - 1 + delta.bytes.length, epoch, nowUs, out);
-    if (delta.connection !== null) this.ackerConnection = delta.connection;
+  #applySpec(delta: SpecDelta, connection: AckerConnectionState, epoch: number, nowUs: number, out: Effect[]): void {
+    if (this.options.sampler !== undefined) this.#traceReplicated(connection.connId, delta.startSeq - 1, delta.startSeq - 1 + delta.bytes.length, epoch, nowUs, out);
     // The buffer exists from the connection on, even before its first byte: a promoted acker needs it.
-    if (this.spec === null && (delta.bytes.length > 0 || delta.connection !== null)) this.spec = new SendBuffer(this.options.specBufferBytes, delta.startSeq);
-    const spec = this.spec;
-    if (spec === null) return;
+    let replica = this.specs.get(connection.connId);
+    if (replica === undefined) {
+      replica = { buffer: new SendBuffer(this.options.specBufferBytes, delta.startSeq), connection };
+      this.specs.set(connection.connId, replica);
+    }
+    replica.connection = connection;
+    const spec = replica.buffer;
     // Free what the client acknowledged first: the primary's buffer never held more than its bound.
     spec.release(delta.clientAckSeq);
     if (delta.bytes.length > 0) {
@@ -358,18 +373,20 @@ export class StandbyImage {
    * (an empty part when the backup saw no connection yet).
    */
   handoverChunks(term: number, chunkBytes: number): CheckpointChunk[] {
-    const spec = this.spec;
-    const startSeq = spec?.startSeq ?? 0;
-    const bytes = spec === null || spec.usedBytes === 0 ? new Uint8Array(0) : spec.copyOut(spec.startSeq, spec.usedBytes);
-    const delta = encodeSpecDelta({ startSeq, clientAckSeq: startSeq, connection: this.ackerConnection, bytes });
+    const replicas = this.#replicas();
+    const deltas: SpecDelta[] = replicas.map(({ buffer, connection }) => ({ startSeq: buffer.startSeq, clientAckSeq: buffer.startSeq, connection, bytes: buffer.usedBytes === 0 ? new Uint8Array(0) : buffer.copyOut(buffer.startSeq, buffer.usedBytes) }));
+    const delta = encodeSpecDeltas(deltas.length > 0 ? deltas : [{ startSeq: 0, clientAckSeq: 0, connection: null, bytes: new Uint8Array(0) }]);
     const header = { vmId: this.options.vmId, term, epoch: this.stats.appliedEpoch };
     const chunks = makeChunks(header, ChunkSource.SPEC, splitBytes(delta, chunkBytes));
     return [...chunks, makeManifest(header, chunks)];
   }
 
+  /** The connections in id order. */
+  #replicas(): SpecReplica[] {
+    return [...this.specs.values()].sort((a, b) => a.connection.connId - b.connection.connId);
+  }
+
   #specDigest(): string {
-    const spec = this.spec;
-    if (spec === null || spec.usedBytes === 0) return hex(sha256(new Uint8Array(0)));
-    return hex(sha256(new TextEncoder().encode(`${spec.startSeq}:`), spec.copyOut(spec.startSeq, spec.usedBytes)));
+    return specBuffersDigest(this.#replicas().map((r) => ({ buffer: r.buffer, startSeq: r.buffer.startSeq, endSeq: r.buffer.endSeq })));
   }
 }

@@ -1,13 +1,14 @@
 import { assert } from '../../lib/assert.js';
+import { SnapshotError } from '../../lib/errors.js';
 import { ChunkSource, hasSource, type CheckpointChunk, type EpochBarrier, type EpochEnd } from '../../lib/codec/messages.js';
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Rng } from '../../lib/rng.js';
 import type { Effect, Input } from '../../lib/runtime/types.js';
-import { TcpEndpoint, type TcpOptions } from '../../lib/tcp/index.js';
+import type { TcpEndpointSnapshot, TcpOptions, TcpStats } from '../../lib/tcp/index.js';
 import { US_PER_S } from '../../lib/units.js';
 import { CheckpointCapture } from './checkpoint-capture.js';
-import { ByteGenerator, StreamVerifier } from './workload/byte-generator.js';
-import { STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, type Workload } from './workload/workload.js';
+import { GuestConnection, type ConnectionAppState } from './connection.js';
+import { connectionWorkloads, type Workload } from './workload/workload.js';
 import { EmitTracer } from '../../lib/tracing/endpoints.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
 import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
@@ -60,20 +61,28 @@ export interface GuestVmOptions {
   readonly replication?: GuestReplication;
 }
 
-/** What a checkpoint carries besides memory pages. */
+/**
+ * What a checkpoint carries besides memory pages. Connection 1 is in `tcp`
+ * and `app` (the shape a guest of one connection has always had, byte for
+ * byte); further connections, in id order, in `more`.
+ */
 interface SerializedGuestState {
   readonly epoch: number;
   /** The guest's clock when it paused: a restored guest's clock never reads less. */
   readonly clockUs: number;
-  readonly tcp: ReturnType<TcpEndpoint['snapshot']>;
-  readonly app: { bytesWritten: number; requestBytesReceived: number; requestsServed: number; responseBacklogBytes: number; appCounter: number };
+  readonly tcp: TcpEndpointSnapshot;
+  readonly app: ConnectionAppState & { appCounter: number };
+  readonly more?: readonly { readonly tcp: TcpEndpointSnapshot; readonly app: ConnectionAppState }[];
 }
 
 export interface GuestStats {
+  /** Summed over the connections. */
   bytesWritten: number;
   requestsServed: number;
   requestBytesReceived: number;
   requestStreamVerified: boolean;
+  /** Segments for a connection this guest does not have, dropped. */
+  unknownConnectionDrops: number;
   pausedUsTotal: number;
   inputsDroppedWhilePaused: number;
   staleTermDrops: number;
@@ -84,8 +93,9 @@ export interface GuestStats {
 }
 
 /**
- * The protected machine: paged memory with dirty tracking, a TCP server
- * whose send ring lives in that memory, a workload, and (when replicated)
+ * The protected machine: paged memory with dirty tracking, TCP server
+ * connections whose send rings live in that memory, a workload on each (one
+ * connection, or a bulk and a request/response one), and (when replicated)
  * the stop-and-copy of each epoch. While paused it runs nothing: inputs wait
  * in a bounded inbox and timers fire late, as in a suspended VM.
  *
@@ -94,19 +104,17 @@ export interface GuestStats {
  * go back (a hypervisor keeps a guest's clock monotonic across hosts).
  */
 export class GuestVm {
-  readonly tcp: TcpEndpoint;
+  /** By connection id − 1. */
+  readonly connections: readonly GuestConnection[];
   readonly memory: PagedMemory;
   readonly capture: CheckpointCapture | null;
-  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, impliedResumes: 0 };
+  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, unknownConnectionDrops: 0, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, impliedResumes: 0 };
   readonly #out: Effect[][] = [];
-  readonly #generator: ByteGenerator;
-  readonly #requestVerifier: StreamVerifier;
   readonly #requestBase: number;
   readonly #heapBase: number;
   #nowUs = 0;
-  /** Response bytes owed but not yet accepted by the send buffer. */
-  #responseBacklogBytes = 0;
   #epoch = 1;
+  #term = 0;
   #paused = false;
   #pausedAtUs = 0;
   /** The root spans of sampled bytes' traces (docs/tracing.md). */
@@ -131,35 +139,59 @@ export class GuestVm {
     this.memory = memory ?? new PagedMemory(options.memoryBytes);
     assert(this.memory.sizeBytes === options.memoryBytes, `a ${this.memory.sizeBytes} B image for a ${options.memoryBytes} B guest`);
     this.memory.takeDirtyPages(); // what the image holds is on the backup already
-    this.#requestBase = options.tcp.sndBufBytes;
+    const workloads = connectionWorkloads(options.workload);
+    // One send ring per connection from address 0, then the request buffer, then the application's heap.
+    this.#requestBase = workloads.length * options.tcp.sndBufBytes;
     this.#heapBase = this.#requestBase + REQUEST_BUFFER_BYTES;
     this.#emitTracer = new EmitTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER);
-    assert(this.#heapBase < options.memoryBytes, `guest memory ${options.memoryBytes} B cannot hold a ${options.tcp.sndBufBytes} B send ring and its request buffer`);
+    assert(this.#heapBase < options.memoryBytes, `guest memory ${options.memoryBytes} B cannot hold ${workloads.length} send rings of ${options.tcp.sndBufBytes} B and a request buffer`);
     this.capture = r ? new CheckpointCapture(this.memory, { vmId: options.vmId, chunkBytes: r.chunkBytes, pageDelta: r.pageDelta, seedPagesPerEpoch: r.seedPagesPerEpoch, recordDigests: r.recordDigests }) : null;
-    this.#generator = new ByteGenerator(options.seed, STREAM_SERVER_TO_CLIENT);
-    this.#requestVerifier = new StreamVerifier(new ByteGenerator(options.seed, STREAM_CLIENT_TO_SERVER));
-    // Request/response servers set TCP_NODELAY (as memcached, redis and netperf's TCP_RR do):
-    // Nagle would hold each response's last short segment for the client's delayed ACK.
-    const tcp = options.workload.kind === 'rr' ? { ...options.tcp, nagle: false } : options.tcp;
-    const ring = { bytes: this.memory.region(0, options.tcp.sndBufBytes), markDirty: (offset: number, len: number) => this.memory.markDirty(offset, len) };
-    this.tcp = new TcpEndpoint(
-      tcp,
-      { vmId: options.vmId, connId: 1, timerPrefix: TCP_TIMER_PREFIX },
+    this.connections = workloads.map((workload, i) => this.#newConnection(i + 1, workload));
+    this.#setEpoch(this.#epoch);
+  }
+
+  #newConnection(connId: number, workload: GuestConnection['options']['workload']): GuestConnection {
+    const options = this.options;
+    const ringBase = (connId - 1) * options.tcp.sndBufBytes;
+    const ring = { bytes: this.memory.region(ringBase, options.tcp.sndBufBytes), markDirty: (offset: number, len: number) => this.memory.markDirty(ringBase + offset, len) };
+    const connection: GuestConnection = new GuestConnection(
+      { vmId: options.vmId, seed: options.seed, connId, tcp: options.tcp, workload, timerPrefix: connId === 1 ? TCP_TIMER_PREFIX : `${TCP_TIMER_PREFIX}${connId}` },
       {
         transmit: (seg, retransmit) => {
           this.#emit({ kind: 'send', subject: seg.payload.length > 0 ? (options.txDataSubject ?? options.txSubject) : options.txSubject, msg: seg });
-          if (seg.payload.length > 0) this.#emitTracer.sent(seg.term, seg.connId, seg.seq - 1, seg.seq - 1 + seg.payload.length, seg.epoch, retransmit ? (this.tcp.sender.lastResendCause ?? 'resend') : null, this.#nowUs, this.#spanSink);
+          if (seg.payload.length > 0) this.#emitTracer.sent(seg.term, seg.connId, seg.seq - 1, seg.seq - 1 + seg.payload.length, seg.epoch, retransmit ? (connection.tcp.sender.lastResendCause ?? 'resend') : null, this.#nowUs, this.#spanSink);
         },
         setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs: atUs - this.#clockOffsetUs }),
         cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
-        deliver: (chunk) => this.#onRequestBytes(chunk),
-        connected: () => this.#pump(),
-        sendSpaceFreed: () => this.#pump(),
         peerClosed: () => undefined,
       },
       ring,
+      (chunk, streamOffset) => this.#storeRequest(chunk, streamOffset),
+      () => this.#nowUs,
     );
-    this.tcp.epoch = this.#epoch;
+    return connection;
+  }
+
+  /** The fencing term stamped on every segment. */
+  get term(): number {
+    return this.#term;
+  }
+  set term(term: number) {
+    this.#term = term;
+    for (const c of this.connections) c.tcp.term = term;
+  }
+
+  #setEpoch(epoch: number): void {
+    this.#epoch = epoch;
+    for (const c of this.connections) c.tcp.epoch = epoch;
+  }
+
+  /** The TCP counters of every connection, summed (one connection's own object when it has one). */
+  get tcp(): { readonly stats: TcpStats } {
+    if (this.connections.length === 1) return this.connections[0]!.tcp;
+    const stats: TcpStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0 };
+    for (const c of this.connections) for (const key of Object.keys(stats) as (keyof TcpStats)[]) stats[key] += c.tcp.stats[key];
+    return { stats };
   }
 
   get epoch(): number {
@@ -171,12 +203,12 @@ export class GuestVm {
 
   /** Every timer this VM may have set (a service dropping it cancels them). */
   timerNames(): string[] {
-    return [TIMER_APP, TIMER_RESUME, this.tcp.sender.rtoTimer, this.tcp.sender.persistTimer, `${TCP_TIMER_PREFIX}.delack`];
+    return [TIMER_APP, TIMER_RESUME, ...this.connections.flatMap((c) => c.timerNames())];
   }
 
-  /** The highest sequence number sent + 1. */
-  get txEndSeq(): number {
-    return this.tcp.sndMax;
+  /** Per connection (by id − 1): the highest sequence number sent + 1. */
+  get txEndSeqs(): number[] {
+    return this.connections.map((c) => c.tcp.sndMax);
   }
 
   /** Runs one input at host time `nowUs`. */
@@ -191,28 +223,46 @@ export class GuestVm {
       else this.#run(input);
     } finally {
       this.#out.pop();
+      this.#sumStats();
     }
     return effects;
+  }
+
+  /** The application counters in `stats`, summed over the connections (plain numbers: a retired VM's stats outlive it). */
+  #sumStats(): void {
+    const s = this.stats;
+    s.bytesWritten = s.requestsServed = s.requestBytesReceived = 0;
+    s.requestStreamVerified = true;
+    for (const c of this.connections) {
+      s.bytesWritten += c.app.bytesWritten;
+      s.requestsServed += c.app.requestsServed;
+      s.requestBytesReceived += c.app.requestBytesReceived;
+      s.requestStreamVerified &&= c.requestStreamVerified;
+    }
   }
 
   #run(input: Input): void {
     switch (input.kind) {
       case 'start':
-        if (this.#restored) {
-          this.tcp.resumeTimers(this.#nowUs);
-          this.tcp.acknowledgeNow(this.#nowUs);
+        for (const c of this.connections) {
+          if (this.#restored) {
+            c.tcp.resumeTimers(this.#nowUs);
+            c.tcp.acknowledgeNow(this.#nowUs);
+          } else c.tcp.listen();
         }
-        else this.tcp.listen();
         if (this.options.appDirtyPagesPerSec > 0) this.#setTimer(TIMER_APP, this.#nowUs + APP_TICK_US);
         break;
-      case 'message':
+      case 'message': {
         if (input.msg.type !== 'segment') break;
-        if (input.msg.term !== this.tcp.term) this.stats.staleTermDrops++; // another term's acker
-        else this.tcp.onSegment(input.msg, this.#nowUs);
+        const connection = this.connections[input.msg.connId - 1];
+        if (input.msg.term !== this.#term) this.stats.staleTermDrops++; // another term's acker
+        else if (connection === undefined) this.stats.unknownConnectionDrops++;
+        else connection.tcp.onSegment(input.msg, this.#nowUs);
         break;
+      }
       case 'timer':
         if (input.name === TIMER_APP) this.#dirtyAppPages();
-        else this.tcp.onTimer(input.name, this.#nowUs);
+        else for (const c of this.connections) if (c.tcp.onTimer(input.name, this.#nowUs)) break;
         break;
     }
   }
@@ -228,7 +278,7 @@ export class GuestVm {
   #onBarrier(barrier: EpochBarrier): void {
     const r = this.options.replication;
     if (r === undefined || this.capture === null) return;
-    if (barrier.term !== this.tcp.term) {
+    if (barrier.term !== this.#term) {
       this.stats.staleTermDrops++; // another term's checkpointer
       return;
     }
@@ -247,7 +297,7 @@ export class GuestVm {
     this.#pausedAtUs = this.#nowUs;
     if (barrier.base) this.capture.startBase();
     // Every segment of this epoch was published before this marker, on the same connection.
-    const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeq: this.tcp.sndMax, base: barrier.base, specStaged: false };
+    const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeqs: this.txEndSeqs, base: barrier.base, specStaged: false };
     const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
     this.#lastCheckpoint = { end, chunks };
     this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
@@ -285,10 +335,9 @@ export class GuestVm {
     this.#paused = false;
     this.stats.pausedUsTotal += this.#nowUs - this.#pausedAtUs;
     if (this.options.tracing?.epochs === true) {
-      this.#emit({ kind: 'span', span: { trace: { kind: 'epoch', vmId: this.options.vmId, epoch: this.#epoch }, name: 'copy', term: this.tcp.term, parent: { name: 'pause', term: this.tcp.term }, startUs: this.#pausedAtUs, endUs: this.#nowUs } });
+      this.#emit({ kind: 'span', span: { trace: { kind: 'epoch', vmId: this.options.vmId, epoch: this.#epoch }, name: 'copy', term: this.#term, parent: { name: 'pause', term: this.#term }, startUs: this.#pausedAtUs, endUs: this.#nowUs } });
     }
-    this.#epoch++;
-    this.tcp.epoch = this.#epoch;
+    this.#setEpoch(this.#epoch + 1);
     const inbox = this.#inbox;
     this.#inbox = [];
     for (const input of inbox) this.#run(input);
@@ -303,27 +352,31 @@ export class GuestVm {
    */
   restore(stateBlob: Uint8Array, term: number, nowUs: number): void {
     const state = JSON.parse(new TextDecoder().decode(stateBlob)) as SerializedGuestState;
+    const connections = [{ tcp: state.tcp, app: state.app }, ...(state.more ?? [])];
+    if (connections.length !== this.connections.length) throw new SnapshotError(`a checkpoint of ${connections.length} connections for a guest of ${this.connections.length}`);
     this.#clockOffsetUs = Math.max(0, state.clockUs - nowUs);
-    this.tcp.restore(state.tcp);
-    this.#epoch = state.epoch + 1;
-    this.tcp.epoch = this.#epoch;
-    this.tcp.term = term;
-    this.stats.bytesWritten = state.app.bytesWritten;
-    this.stats.requestBytesReceived = state.app.requestBytesReceived;
-    this.#requestVerifier.bytesVerified = state.app.requestBytesReceived;
-    this.stats.requestsServed = state.app.requestsServed;
-    this.#responseBacklogBytes = state.app.responseBacklogBytes;
+    connections.forEach((saved, i) => {
+      const c = this.connections[i]!;
+      c.tcp.restore(saved.tcp);
+      c.restoreApp({ bytesWritten: saved.app.bytesWritten, requestBytesReceived: saved.app.requestBytesReceived, requestsServed: saved.app.requestsServed, responseBacklogBytes: saved.app.responseBacklogBytes });
+    });
+    this.#setEpoch(state.epoch + 1);
+    this.term = term;
     this.#appCounter = state.app.appCounter;
     this.#restored = true;
+    this.#sumStats();
   }
 
   /** Device, TCP and application state: everything outside memory pages. */
   #serializeState(): Uint8Array {
+    const [first, ...others] = this.connections;
+    const appOf = (c: GuestConnection): ConnectionAppState => ({ bytesWritten: c.app.bytesWritten, requestBytesReceived: c.app.requestBytesReceived, requestsServed: c.app.requestsServed, responseBacklogBytes: c.app.responseBacklogBytes });
     const state: SerializedGuestState = {
       epoch: this.#epoch,
       clockUs: this.#nowUs,
-      tcp: this.tcp.snapshot(),
-      app: { bytesWritten: this.stats.bytesWritten, requestBytesReceived: this.stats.requestBytesReceived, requestsServed: this.stats.requestsServed, responseBacklogBytes: this.#responseBacklogBytes, appCounter: this.#appCounter },
+      tcp: first!.tcp.snapshot(),
+      app: { ...appOf(first!), appCounter: this.#appCounter },
+      ...(others.length > 0 ? { more: others.map((c) => ({ tcp: c.tcp.snapshot(), app: appOf(c) })) } : {}),
     };
     return new TextEncoder().encode(JSON.stringify(state));
   }
@@ -351,33 +404,11 @@ export class GuestVm {
     this.#out[this.#out.length - 1]!.push(effect);
   }
 
-  #onRequestBytes(chunk: Uint8Array): void {
-    this.#requestVerifier.check(chunk);
-    this.stats.requestStreamVerified = this.#requestVerifier.ok;
-    const at = this.stats.requestBytesReceived % REQUEST_BUFFER_BYTES;
+  /** Received request bytes go into the request buffer (a ring in guest memory): the application dirties it. */
+  #storeRequest(chunk: Uint8Array, streamOffset: number): void {
+    const at = streamOffset % REQUEST_BUFFER_BYTES;
     const first = Math.min(chunk.length, REQUEST_BUFFER_BYTES - at);
     this.memory.write(this.#requestBase + at, chunk.subarray(0, first));
     if (first < chunk.length) this.memory.write(this.#requestBase, chunk.subarray(first, Math.min(chunk.length, first + REQUEST_BUFFER_BYTES)));
-    const w = this.options.workload;
-    if (w.kind !== 'rr') return;
-    const before = Math.floor(this.stats.requestBytesReceived / w.requestBytes);
-    this.stats.requestBytesReceived += chunk.length;
-    const completed = Math.floor(this.stats.requestBytesReceived / w.requestBytes) - before;
-    this.stats.requestsServed += completed;
-    this.#responseBacklogBytes += completed * w.responseBytes;
-    this.#pump();
-  }
-
-  /** Writes workload bytes while the send buffer has room. */
-  #pump(): void {
-    if (this.tcp.state !== 'established') return;
-    const w = this.options.workload;
-    const want = w.kind === 'bulk' ? (w.totalBytes === 0 ? Number.MAX_SAFE_INTEGER : w.totalBytes - this.stats.bytesWritten) : this.#responseBacklogBytes;
-    if (want > 0) {
-      const n = this.tcp.write(want, (dst, offset) => this.#generator.fill(dst, offset), this.#nowUs);
-      this.stats.bytesWritten += n;
-      if (w.kind === 'rr') this.#responseBacklogBytes -= n;
-    }
-    if (w.kind === 'bulk' && w.totalBytes > 0 && this.stats.bytesWritten === w.totalBytes) this.tcp.close(this.#nowUs);
   }
 }

@@ -151,7 +151,7 @@ export class NetbufferCore implements Core {
       case 'epochEnd': {
         if (this.#role !== 'primary' || msg.term !== this.#term) return [];
         const out: Effect[] = [];
-        this.#tracer.epochEnded(msg.epoch, msg.txEndSeq - 1, nowUs, out);
+        this.#tracer.epochEnded(msg.epoch, msg.txEndSeqs.map((seq) => seq - 1), nowUs, out);
         return out;
       }
       default:

@@ -2,8 +2,10 @@ import { isSpeculative, MODES, type Mode, type RunConfig } from '../../lib/confi
 import { assert } from '../../lib/assert.js';
 import type { RunResult } from '../../lib/results/run-result.js';
 
-export const WORKLOADS = ['bulk', 'rr'] as const;
+export const WORKLOADS = ['bulk', 'rr', 'mixed'] as const;
 export type WorkloadKind = (typeof WORKLOADS)[number];
+/** What a sweep runs unless told: the paper's two workloads. */
+export const DEFAULT_WORKLOADS: readonly WorkloadKind[] = ['bulk', 'rr'];
 
 /** Scenario options a point sets beyond the sweep's own dimensions, by flag name (`queue-packets`: 2000). */
 export type Variant = Readonly<Record<string, string | number>>;

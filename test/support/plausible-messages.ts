@@ -32,7 +32,7 @@ export function plausibleMessages(ctx: PlausibleContext): Record<WireMessageType
       .record({ vmId, term, epoch, connId: small(3), seq, ack: seq, window: fc.integer({ min: 0, max: 0xffff }), flags: fc.integer({ min: 0, max: TCP_FLAGS_MASK }), payload: bytes(1500), mss: small(9000), wscale: fc.option(fc.integer({ min: 0, max: 14 }), { nil: undefined }), sackPermitted: fc.boolean(), tsValUs: seq, tsEcrUs: seq, speculative: fc.boolean() })
       .map((s) => ({ type: 'segment' as const, ...s, sackBlocks: NO_SACK_BLOCKS })),
     epochBarrier: fc.record({ vmId, term, epoch, base: fc.boolean(), stagedSources: fc.integer({ min: 0, max: 31 }), joinSeq: small(10) }).map((m) => ({ type: 'epochBarrier' as const, ...m })),
-    epochEnd: fc.record({ vmId, term, epoch, txEndSeq: seq, base: fc.boolean(), specStaged: fc.boolean() }).map((m) => ({ type: 'epochEnd' as const, ...m })),
+    epochEnd: fc.record({ vmId, term, epoch, txEndSeqs: fc.array(seq, { maxLength: 2 }), base: fc.boolean(), specStaged: fc.boolean() }).map((m) => ({ type: 'epochEnd' as const, ...m })),
     checkpointChunk: chunk,
     checkpointAck: fc.record({ vmId, term, epoch, ok: fc.boolean(), reason: fc.string({ maxLength: 16 }), host, needsBase: fc.boolean() }).map((m) => ({ type: 'checkpointAck' as const, ...m })),
     epochCommit: fc.record({ vmId, term, epoch }).map((m) => ({ type: 'epochCommit' as const, ...m })),
@@ -41,7 +41,7 @@ export function plausibleMessages(ctx: PlausibleContext): Record<WireMessageType
     roleChange: fc.record({ vmId, term, host, role: fc.constantFrom('primary' as const, 'backup' as const), peerHost: host, seq: small(20), committedEpoch: epoch }).map((m) => ({ type: 'roleChange' as const, ...m })),
     assignment: fc.record({ vmId, term, host, role: fc.constantFrom(...ASSIGNED_ROLES), peerHost: host, seq: small(20), incarnation: small(5), joining: fc.boolean(), firstEpoch: epoch }).map((m) => ({ type: 'assignment' as const, ...m })),
     serviceStatus: fc
-      .record({ vmId, term, host, service: fc.constantFrom(...HOST_SERVICES), incarnation: small(5), assignmentSeq: small(20), agentIncarnation: small(5), role: fc.constantFrom(...ASSIGNED_ROLES), epoch, synced: fc.boolean(), ready: fc.boolean(), txEndSeq: seq })
+      .record({ vmId, term, host, service: fc.constantFrom(...HOST_SERVICES), incarnation: small(5), assignmentSeq: small(20), agentIncarnation: small(5), role: fc.constantFrom(...ASSIGNED_ROLES), epoch, synced: fc.boolean(), ready: fc.boolean(), txEndSeqs: fc.array(seq, { maxLength: 2 }) })
       .map((m) => ({ type: 'serviceStatus' as const, ...m })),
     releasePermit: fc.record({ vmId, term, host, untilUs: seq }).map((m) => ({ type: 'releasePermit' as const, ...m })),
     handoverRequest: fc.record({ vmId, term, host }).map((m) => ({ type: 'handoverRequest' as const, ...m })),

@@ -1,21 +1,64 @@
 import { z } from 'zod';
+import { assert } from '../../../lib/assert.js';
+import { MAX_CONNECTIONS } from '../../../lib/codec/messages.js';
+
+const requestFields = {
+  requestBytes: z.number().int().min(1).max(1 << 20).default(64).describe('Size of each request, in bytes (at most tcp.sndBufBytes).'),
+  responseBytes: z.number().int().min(1).max(64 << 20).default(16_384).describe('Size of each response, in bytes.'),
+  thinkTimeUs: z.number().int().min(0).default(0).describe('Client pause between a response and its next request, in µs.'),
+};
+const totalBytes = z.number().int().min(0).default(0).describe('Bytes to send, then FIN; 0 sends until the run ends.');
 
 export const workloadSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('bulk').describe('The guest sends one byte stream to the client.'),
-    totalBytes: z.number().int().min(0).default(0).describe('Bytes to send, then FIN; 0 sends until the run ends.'),
+    totalBytes,
   }),
   z.object({
     kind: z.literal('rr').describe('The client sends requests one at a time; the guest answers each with a response.'),
-    requestBytes: z.number().int().min(1).max(1 << 20).default(64).describe('Size of each request, in bytes (at most tcp.sndBufBytes).'),
-    responseBytes: z.number().int().min(1).max(64 << 20).default(16_384).describe('Size of each response, in bytes.'),
-    thinkTimeUs: z.number().int().min(0).default(0).describe('Client pause between a response and its next request, in µs.'),
+    ...requestFields,
+  }),
+  z.object({
+    kind: z.literal('mixed').describe('Both at once, on two connections of the same guest: connection 1 bulk, connection 2 request/response.'),
+    totalBytes: totalBytes.describe('Bytes of the bulk connection, then FIN (which ends the run); 0 sends until the run ends.'),
+    ...requestFields,
   }),
 ]);
 export type Workload = z.infer<typeof workloadSchema>;
-export type BulkWorkload = Extract<Workload, { kind: 'bulk' }>;
-export type RrWorkload = Extract<Workload, { kind: 'rr' }>;
+export type WorkloadKind = Workload['kind'];
+
+/** What one connection of a workload carries. */
+export type ConnectionWorkload = { readonly kind: 'bulk'; readonly totalBytes: number } | { readonly kind: 'rr'; readonly requestBytes: number; readonly responseBytes: number; readonly thinkTimeUs: number };
+export type BulkWorkload = Extract<ConnectionWorkload, { kind: 'bulk' }>;
+export type RrWorkload = Extract<ConnectionWorkload, { kind: 'rr' }>;
+
+
+/** The connections of a workload, in connection-id order (ids start at 1). */
+export function connectionWorkloads(w: Workload): readonly ConnectionWorkload[] {
+  const connections = connectionsOf(w);
+  assert(connections.length <= MAX_CONNECTIONS, `a ${w.kind} workload of ${connections.length} connections`);
+  return connections;
+}
+
+function connectionsOf(w: Workload): ConnectionWorkload[] {
+  switch (w.kind) {
+    case 'bulk':
+      return [{ kind: 'bulk', totalBytes: w.totalBytes }];
+    case 'rr':
+      return [{ kind: 'rr', requestBytes: w.requestBytes, responseBytes: w.responseBytes, thinkTimeUs: w.thinkTimeUs }];
+    case 'mixed':
+      return [
+        { kind: 'bulk', totalBytes: w.totalBytes },
+        { kind: 'rr', requestBytes: w.requestBytes, responseBytes: w.responseBytes, thinkTimeUs: w.thinkTimeUs },
+      ];
+  }
+}
 
 /** Byte streams of a run; both ends derive them from the run's seed. */
 export const STREAM_SERVER_TO_CLIENT = 'server-to-client';
 export const STREAM_CLIENT_TO_SERVER = 'client-to-server';
+
+/** The stream of one direction of connection `connId` (connection 1 keeps the plain name, as runs of one connection always had). */
+export function streamName(direction: typeof STREAM_SERVER_TO_CLIENT | typeof STREAM_CLIENT_TO_SERVER, connId: number): string {
+  return connId === 1 ? direction : `${direction}.${connId}`;
+}

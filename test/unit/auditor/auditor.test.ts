@@ -27,7 +27,7 @@ function committedEpoch1(permitUntilUs?: number | null): AuditDriver {
 function promoted(): AuditDriver {
   const d = committedEpoch1().release(A, 1, 1, 0, 100).emit(A, 1, 5, 100, 100);
   d.assign(B, 'promoting', 2, 2);
-  d.status(guestStatus(B, 2, { epoch: 1, txEndSeq: 100 }));
+  d.status(guestStatus(B, 2, { epoch: 1, txEndSeqs: [100] }));
   d.assign(B, 'primary', 2, 3, { firstEpoch: 2 });
   d.permit(B, 2);
   expectNone(d);
@@ -35,6 +35,39 @@ function promoted(): AuditDriver {
 }
 
 describe('Auditor', () => {
+  describe('two connections of one guest (a mixed workload)', () => {
+    const on = (connId: number, term: number, epoch: number, seq: number, length: number) => ({ ...data(term, epoch, seq, length), connId });
+
+    it('tracks each connection\'s bytes apart: the same sequence numbers of another connection are other bytes', () => {
+      const d = AuditDriver.protectedPrimary().emit(A, 1, 1, 0, 100);
+      d.observe(S.host(A).tx, on(2, 1, 2, 0, 100), A); // connection 2's first bytes come in epoch 2
+      d.ack(B, 1, 1).commit(A, 1, 1);
+      d.release(A, 1, 1, 0, 100);
+      expectNone(d);
+      d.observe(S.wireOut, on(2, 1, 1, 0, 100), A);
+      expectOnly(d, 'output-commit', 'byte-before-commit', A);
+    });
+
+    it('promoted-image-behind-output: the image holds connection 1 but not what left on connection 2', () => {
+      const d = AuditDriver.protectedPrimary().emit(A, 1, 1, 0, 100);
+      d.observe(S.host(A).tx, on(2, 1, 1, 0, 80), A);
+      d.ack(B, 1, 1).commit(A, 1, 1).release(A, 1, 1, 0, 100);
+      d.observe(S.wireOut, on(2, 1, 1, 0, 80), A);
+      expect(d.auditor.stats.bytesReleasedEnd).toBe(180);
+      d.assign(B, 'promoting', 2, 2);
+      d.status(guestStatus(B, 2, { epoch: 1, txEndSeqs: [100, 50] }));
+      expectOnly(d, 'output-commit', 'promoted-image-behind-output', B);
+    });
+
+    it('counts and ignores guest output of a connection id no guest has', () => {
+      const d = AuditDriver.protectedPrimary();
+      d.observe(S.host(A).tx, on(7, 1, 1, 0, 10), A);
+      expect(d.auditor.stats.unknownConnections).toBe(1);
+      d.ack(B, 1, 1).commit(A, 1, 1).observe(S.wireOut, on(7, 1, 1, 0, 10), A);
+      expectOnly(d, 'output-commit', 'byte-never-emitted', A);
+    });
+  });
+
   it('checks the two invariants of DESIGN §5 it can see on the bus', () => {
     expect([...AUDITED_INVARIANTS]).toEqual(['output-commit', 'one-primary']);
   });
@@ -210,15 +243,15 @@ describe('Auditor', () => {
     it('promoted-image-behind-output: a promoted guest is ready with an image that ends before bytes already released', () => {
       const d = committedEpoch1().release(A, 1, 1, 0, 100);
       d.assign(B, 'promoting', 2, 2);
-      d.status(guestStatus(B, 2, { epoch: 1, txEndSeq: 60 }));
+      d.status(guestStatus(B, 2, { epoch: 1, txEndSeqs: [60] }));
       expectOnly(d, 'output-commit', 'promoted-image-behind-output', B);
     });
 
     it('judges only the promoted guest’s ready report', () => {
       const d = committedEpoch1().release(A, 1, 1, 0, 100);
-      d.status(guestStatus(B, 2, { ready: false, txEndSeq: 0 }));
-      d.status(guestStatus(B, 2, { role: 'backup', txEndSeq: 0 }));
-      d.status({ ...guestStatus(B, 2, { txEndSeq: 0 }), service: 'acker' });
+      d.status(guestStatus(B, 2, { ready: false, txEndSeqs: [0] }));
+      d.status(guestStatus(B, 2, { role: 'backup', txEndSeqs: [0] }));
+      d.status({ ...guestStatus(B, 2, { txEndSeqs: [0] }), service: 'acker' });
       expectNone(d);
     });
 
@@ -336,7 +369,7 @@ describe('Auditor', () => {
 
     it('a promoted primary needs a permit of its own for its new term', () => {
       const d = committedEpoch1().release(A, 1, 1, 0, 100);
-      d.assign(B, 'promoting', 2, 2).status(guestStatus(B, 2, { epoch: 1, txEndSeq: 100 })).assign(B, 'primary', 2, 3, { firstEpoch: 2 }).permit(B, 1);
+      d.assign(B, 'promoting', 2, 2).status(guestStatus(B, 2, { epoch: 1, txEndSeqs: [100] })).assign(B, 'primary', 2, 3, { firstEpoch: 2 }).permit(B, 1);
       d.emit(B, 2, 2, 100, 50).commit(B, 2, 2).release(B, 2, 2, 100, 50);
       expectOnly(d, 'one-primary', 'output-without-permit', B);
     });

@@ -45,7 +45,7 @@ export const guestStatus = (host: string, term: number, extra: Partial<ServiceSt
   epoch: 0,
   synced: false,
   ready: true,
-  txEndSeq: 0,
+  txEndSeqs: [],
   ...extra,
 });
 export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = 1): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq, committedEpoch: 0 });

@@ -58,7 +58,7 @@ const validServiceStatus: fc.Arbitrary<ServiceStatus> = fc.record({
   epoch: u64,
   synced: fc.boolean(),
   ready: fc.boolean(),
-  txEndSeq: u64,
+  txEndSeqs: fc.array(u64, { maxLength: 2 }),
 });
 
 const validReleasePermit: fc.Arbitrary<ReleasePermit> = fc.record({ type: fc.constant('releasePermit' as const), vmId: text, term: u64, host: text, untilUs: u64 });
@@ -228,7 +228,7 @@ describe('codec, supervision and failover messages', () => {
       expect(decode('assignment', encode(a))).toEqual(a);
     }
     for (const service of HOST_SERVICES) {
-      const st: ServiceStatus = { type: 'serviceStatus', vmId: 'vm1', term: 1, host: 'host-a', service, incarnation: max, assignmentSeq: 2, agentIncarnation: 3, role: 'promoting', epoch: max, synced: true, ready: true, txEndSeq: max };
+      const st: ServiceStatus = { type: 'serviceStatus', vmId: 'vm1', term: 1, host: 'host-a', service, incarnation: max, assignmentSeq: 2, agentIncarnation: 3, role: 'promoting', epoch: max, synced: true, ready: true, txEndSeqs: [max, max] };
       expect(decode('serviceStatus', encode(st))).toEqual(st);
     }
     for (const state of FAILOVER_STATES) {
@@ -262,7 +262,7 @@ describe('codec, supervision and failover messages', () => {
     const unsafe = 2 ** 60;
     const cases: [WireMessageType, Uint8Array][] = [
       ...(['term', 'seq', 'incarnation', 'firstEpoch'] as const).map((field): [WireMessageType, Uint8Array] => ['assignment', specula.v1.Assignment.encode({ role: 'primary', [field]: unsafe }).finish()]),
-      ...(['term', 'incarnation', 'assignmentSeq', 'agentIncarnation', 'epoch', 'txEndSeq'] as const).map((field): [WireMessageType, Uint8Array] => ['serviceStatus', specula.v1.ServiceStatus.encode({ service: 'acker', role: 'backup', [field]: unsafe }).finish()]),
+      ...(['term', 'incarnation', 'assignmentSeq', 'agentIncarnation', 'epoch'] as const).map((field): [WireMessageType, Uint8Array] => ['serviceStatus', specula.v1.ServiceStatus.encode({ service: 'acker', role: 'backup', [field]: unsafe }).finish()]),
       ...(['term', 'untilUs'] as const).map((field): [WireMessageType, Uint8Array] => ['releasePermit', specula.v1.ReleasePermit.encode({ [field]: unsafe }).finish()]),
       ['handoverRequest', specula.v1.HandoverRequest.encode({ term: unsafe }).finish()],
       ['failoverStatus', specula.v1.FailoverStatus.encode({ state: 'protected', term: unsafe }).finish()],

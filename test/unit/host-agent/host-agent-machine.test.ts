@@ -129,7 +129,7 @@ class ModelDriver {
       case 'PEER_CHANGED':
         return d.control(d.roleChange('primary', d.core.term, SPARE), at);
       case 'RESTORED':
-        return [...d.report('guest', { ready: true, epoch: RESTORED_EPOCH, txEndSeq: 100 }, at), ...d.report('acker', { ready: true }, at)];
+        return [...d.report('guest', { ready: true, epoch: RESTORED_EPOCH, txEndSeqs: [100] }, at), ...d.report('acker', { ready: true }, at)];
       case 'LEASE_GRANTED':
         // The answer to the newest renewal; with none sent yet, an answer that matches nothing.
         return d.pending !== null ? d.answer('ok', undefined, at) : d.handle({ kind: 'leaseResult', result: { requestId: 999, outcome: 'ok', record: null, revision: 1 } }, at);

@@ -117,7 +117,7 @@ export class AgentDriver {
       epoch: 0,
       synced: false,
       ready: false,
-      txEndSeq: 0,
+      txEndSeqs: [],
       ...fields,
     };
   }

@@ -81,6 +81,15 @@ describe('trade-off plot (rr latency p99 against bulk goodput)', () => {
     expect(spec).toEqual([expect.objectContaining({ latencyMsP99: 2, label: EPOCHS.join(',') })]); // a few bit/s apart is one place
   });
 
+  it('takes both figures from one mixed run when the sweep has them: its bulk connection\'s goodput and its rr p99', () => {
+    const mixed = rows()
+      .filter((row) => row.point.workload === 'bulk')
+      .map((row) => ({ ...row, point: { ...row.point, workload: 'mixed' }, result: { ...row.result, bulkGoodputBitsPerSec: row.result.goodputBitsPerSec - 10e6, latencyMsP99: (row.point.epochMs ?? 1) / 5 } }) as unknown as ExperimentRow);
+    const data = points(paretoSpec([...rows(), ...mixed])!);
+    expect(data).toHaveLength(1 + 3 * EPOCHS.length);
+    expect(data.find((d) => d.mode === 'remus' && d.epochMs === 25)).toMatchObject({ goodputMbps: 30, latencyMsP99: 5 });
+  });
+
   it('renders', async () => {
     expect(await renderSvg(paretoSpec(rows())!)).toContain('rr latency p99');
   });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeChunks, makeManifest, splitBytes } from '../../../lib/checkpoint/chunks.js';
 import { bytesEqual, sha256 } from '../../../lib/checkpoint/hash.js';
-import { decodeSpecDelta, encodeSpecDelta, type AckerConnectionState } from '../../../lib/checkpoint/spec-delta.js';
+import { decodeSpecDeltas, encodeSpecDeltas, type AckerConnectionState } from '../../../lib/checkpoint/spec-delta.js';
 import { ChunkSource, TcpFlag, type Assignment, type CheckpointChunk, type HandoverRequest, type Segment, type ServiceStatus, type WireMessage } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
 import type { Effect } from '../../../lib/runtime/types.js';
@@ -64,7 +64,7 @@ class Harness {
 
   epochEnd(epoch: number, base = false): Effect[] {
     // The guest, the acker and the checkpointer serve one term: the acker ignores any other.
-    return this.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: this.acker.term, epoch, txEndSeq: this.txEndSeq, base, specStaged: false });
+    return this.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: this.acker.term, epoch, txEndSeqs: [this.txEndSeq], base, specStaged: false });
   }
 
   commit(epoch: number): Effect[] {
@@ -137,7 +137,7 @@ const connected = (setup: Setup = {}): Harness => handshake(primary(setup), setu
 
 const specAcks = (effects: Effect[]) => segmentsOn(effects, s.rx);
 const wireOut = (effects: Effect[]) => segmentsOn(effects, v.wireOut);
-const specDelta = (effects: Effect[]) => decodeSpecDelta(concat(chunksOn(effects, s.ckptStage).map((c) => c.data)));
+const specDelta = (effects: Effect[]) => decodeSpecDeltas(concat(chunksOn(effects, s.ckptStage).map((c) => c.data)))[0]!;
 const statuses = (effects: Effect[]) => sentOn(effects, s.status) as ServiceStatus[];
 const handoverRequests = (effects: Effect[]) => sentOn(effects, s.handoverRequest) as HandoverRequest[];
 /** The counters of the one connection an acker served. */
@@ -470,7 +470,7 @@ describe('AckerCore, supervision', () => {
     expect(h.run(v.wireIn, segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 65535, wscale: CLIENT_WSCALE, mss: MSS }))).toEqual([]);
     expect(h.run(s.tx, segment({ term: TERM, epoch: 1, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, wscale: 7, mss: MSS }))).toEqual([]);
     expect(h.guest(1, D, 1000)).toEqual([]);
-    expect(h.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: TERM, epoch: 1, txEndSeq: 0, base: false, specStaged: false })).toEqual([]);
+    expect(h.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: TERM, epoch: 1, txEndSeqs: [0], base: false, specStaged: false })).toEqual([]);
     expect(h.run(s.commit, { type: 'epochCommit', vmId: VM, term: TERM, epoch: 1 })).toEqual([]);
     expect(h.acker.specBufferBytes).toBe(0);
     expect(h.acker.connectionState()).toBeNull();
@@ -485,7 +485,7 @@ describe('AckerCore, supervision', () => {
     const h = new Harness(ackerOptions());
     const started = h.acker.handle({ kind: 'start' }, 1_000);
     expect(statuses(started)).toEqual([
-      { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'acker', incarnation: 1_001, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeq: 0 },
+      { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'acker', incarnation: 1_001, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [] },
     ]);
     expect(timersSet(started)).toEqual(new Map([[STATUS_TIMER, 1_000 + STATUS_INTERVAL_US]]));
     expect(statuses(h.acker.handle(message(ASSIGN, assignment(VM, HOST, 'primary', TERM)), 2_000))).toMatchObject([{ role: 'primary', term: TERM, assignmentSeq: 1 }]);
@@ -523,7 +523,7 @@ interface HandoverSetup {
 function handover(term = TERM, setup: HandoverSetup = {}): CheckpointChunk[] {
   const startSeq = setup.startSeq ?? RESTORED_SEQ;
   const header = { vmId: VM, term, epoch: setup.epoch ?? 4 };
-  const delta = encodeSpecDelta({ startSeq, clientAckSeq: startSeq, connection: setup.connection === undefined ? CONNECTION : setup.connection, bytes: setup.bytes ?? streamBytes(RESTORED_SEQ, RESTORED_BYTES) });
+  const delta = encodeSpecDeltas([{ startSeq, clientAckSeq: startSeq, connection: setup.connection === undefined ? CONNECTION : setup.connection, bytes: setup.bytes ?? streamBytes(RESTORED_SEQ, RESTORED_BYTES) }]);
   const chunks = makeChunks(header, ChunkSource.SPEC, splitBytes(delta, 1024));
   return [...chunks, makeManifest(header, chunks)];
 }

@@ -13,7 +13,7 @@ import { guestOptionsFromConfig } from '../../../services/guest/options-from-con
 import { StandbyImage } from '../../../services/guest/standby.js';
 import { NetbufferCore } from '../../../services/netbuffer/core.js';
 import { activate, assignment } from '../support/supervision.js';
-import { decodeSpecDelta } from '../../../lib/checkpoint/spec-delta.js';
+import { decodeSpecDeltas } from '../../../lib/checkpoint/spec-delta.js';
 import { chunksOn, concat, message, segment, sentOn, streamBytes, timer, timersSet, VM } from './support.js';
 
 /** Recovery from lost, repeated and reordered messages on the bus, path by path, in the core that owns each. */
@@ -132,7 +132,7 @@ describe('acker: repeated and late EpochEnds', () => {
   const synAck = (): Segment => segment({ term: 1, epoch: 1, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, mss: 1000 });
   const data = (epoch: number, seq: number, len: number, tsValUs = 1000 * epoch): Segment =>
     segment({ term: 1, epoch, seq, ack: CLIENT_ISN + 1, window: 100, tsValUs, flags: TcpFlag.ACK, payload: streamBytes(seq, len) });
-  const end = (epoch: number): EpochEnd => ({ type: 'epochEnd', vmId: VM, term: 1, epoch, txEndSeq: 0, base: false, specStaged: false });
+  const end = (epoch: number): EpochEnd => ({ type: 'epochEnd', vmId: VM, term: 1, epoch, txEndSeqs: [0], base: false, specStaged: false });
   const specChunks = (effects: Effect[]) => chunksOn(effects, hs.ckptStage);
 
   it('sends exactly the same SPEC chunks for a repeated EpochEnd, even after more data arrived', () => {
@@ -154,9 +154,9 @@ describe('acker: repeated and late EpochEnds', () => {
     const a = acker();
     a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 500)), 20);
     a.handle(message(hs.tx, data(2, GUEST_ISN + 501, 700)), 25); // the guest resumed; its marker of epoch 1 was delayed
-    const one = specChunks(a.handle(message(hs.txEpoch, { ...end(1), txEndSeq: GUEST_ISN + 501 }), 30));
-    const two = specChunks(a.handle(message(hs.txEpoch, { ...end(2), txEndSeq: GUEST_ISN + 1201 }), 40));
-    const delta = (chunks: CheckpointChunk[]) => decodeSpecDelta(concat(chunks.map((c) => c.data)));
+    const one = specChunks(a.handle(message(hs.txEpoch, { ...end(1), txEndSeqs: [GUEST_ISN + 501] }), 30));
+    const two = specChunks(a.handle(message(hs.txEpoch, { ...end(2), txEndSeqs: [GUEST_ISN + 1201] }), 40));
+    const delta = (chunks: CheckpointChunk[]) => decodeSpecDeltas(concat(chunks.map((c) => c.data)))[0]!;
     expect(delta(one)).toMatchObject({ startSeq: GUEST_ISN + 1 });
     expect(delta(one).bytes).toEqual(streamBytes(GUEST_ISN + 1, 500));
     expect(delta(two)).toMatchObject({ startSeq: GUEST_ISN + 501 });

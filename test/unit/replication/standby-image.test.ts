@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { chunkOrder, makeChunks, makeManifest, splitBytes } from '../../../lib/checkpoint/chunks.js';
 import { bytesEqual, sha256 } from '../../../lib/checkpoint/hash.js';
 import { packPages } from '../../../lib/checkpoint/page-chunks.js';
-import { encodeSpecDelta, type AckerConnectionState, type SpecDelta } from '../../../lib/checkpoint/spec-delta.js';
+import { encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../../lib/checkpoint/spec-delta.js';
 import { ChunkSource, type CheckpointAck, type CheckpointChunk } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
 import { runConfigSchema } from '../../../lib/config/run-config.js';
@@ -47,13 +47,18 @@ class Primary {
     const chunks = [
       ...makeChunks(header, ChunkSource.PAGES, packed.chunks, packed.rawBytes),
       ...makeChunks(header, ChunkSource.STATE, splitBytes(state, 100)),
-      ...(spec === null ? [] : makeChunks(header, ChunkSource.SPEC, splitBytes(encodeSpecDelta(spec), 128))),
+      ...(spec === null ? [] : makeChunks(header, ChunkSource.SPEC, splitBytes(encodeSpecDeltas([spec]), 128))),
     ].sort(chunkOrder);
     return { chunks, manifest: makeManifest(header, chunks) };
   }
 }
 
 const acks = (effects: Effect[]) => sentOn(effects, v.ckptAck) as CheckpointAck[];
+/** Connection `connId`'s speculative buffer on the backup, and the acker's state of it. */
+const specOf = (b: StandbyImage, connId = 3) => b.specs.get(connId)?.buffer ?? null;
+const connectionOf = (b: StandbyImage, connId = 3) => b.specs.get(connId)?.connection ?? null;
+/** A connection for deltas whose connection state does not matter. */
+const ANY_CONNECTION: AckerConnectionState = { connId: 3, clientWscale: null, clientSynWindow: 65535, guestOfferedWscale: false, clientNxt: 1, guestHeader: null };
 const feed = (b: StandbyImage, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => b.onChunk(c, 0));
 const fill = (mem: PagedMemory, addr: number, len: number, value: number) => mem.write(addr, new Uint8Array(len).fill(value));
 const stateOf = (epoch: number) => new TextEncoder().encode(`guest state of epoch ${epoch} `.repeat(20));
@@ -190,27 +195,27 @@ describe('StandbyImage', () => {
     const connection = { connId: 3, clientWscale: 7, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt: 101, guestHeader: null };
     const e1 = p.checkpoint(1, stateOf(1), { startSeq: 1000, clientAckSeq: 1000, connection, bytes: streamBytes(1000, 1500) });
     feed(b, [...e1.chunks, e1.manifest]);
-    expect(b.spec).toMatchObject({ startSeq: 1000, endSeq: 2500 });
-    expect(bytesEqual(b.spec!.copyOut(1000, 1500), streamBytes(1000, 1500))).toBe(true);
-    expect(b.ackerConnection).toEqual(connection);
+    expect(specOf(b)).toMatchObject({ startSeq: 1000, endSeq: 2500 });
+    expect(bytesEqual(specOf(b)!.copyOut(1000, 1500), streamBytes(1000, 1500))).toBe(true);
+    expect(connectionOf(b)).toEqual(connection);
     const e2 = p.checkpoint(2, stateOf(2), { startSeq: 2500, clientAckSeq: 2000, connection: { ...connection, clientNxt: 150 }, bytes: streamBytes(2500, 700) });
     feed(b, [...e2.chunks, e2.manifest]);
-    expect(b.spec).toMatchObject({ startSeq: 2000, endSeq: 3200 });
-    expect(bytesEqual(b.spec!.copyOut(2000, 1200), streamBytes(2000, 1200))).toBe(true);
-    expect(b.ackerConnection!.clientNxt).toBe(150);
+    expect(specOf(b)).toMatchObject({ startSeq: 2000, endSeq: 3200 });
+    expect(bytesEqual(specOf(b)!.copyOut(2000, 1200), streamBytes(2000, 1200))).toBe(true);
+    expect(connectionOf(b)!.clientNxt).toBe(150);
     // An epoch without new bytes still moves the client-ACK watermark.
     const e3 = p.checkpoint(3, stateOf(3), { startSeq: 3200, clientAckSeq: 3100, connection, bytes: new Uint8Array(0) });
     feed(b, [...e3.chunks, e3.manifest]);
-    expect(b.spec).toMatchObject({ startSeq: 3100, endSeq: 3200 });
+    expect(specOf(b)).toMatchObject({ startSeq: 3100, endSeq: 3200 });
   });
 
   it('frees acknowledged bytes before appending, so a buffer that was full on the primary fits', () => {
     const b = standby({ specBufferBytes: 2000 });
     const p = new Primary(false);
-    const e1 = p.checkpoint(1, stateOf(1), { startSeq: 0, clientAckSeq: 0, connection: null, bytes: streamBytes(0, 2000) });
-    const e2 = p.checkpoint(2, stateOf(2), { startSeq: 2000, clientAckSeq: 1500, connection: null, bytes: streamBytes(2000, 1500) });
+    const e1 = p.checkpoint(1, stateOf(1), { startSeq: 0, clientAckSeq: 0, connection: ANY_CONNECTION, bytes: streamBytes(0, 2000) });
+    const e2 = p.checkpoint(2, stateOf(2), { startSeq: 2000, clientAckSeq: 1500, connection: ANY_CONNECTION, bytes: streamBytes(2000, 1500) });
     expect(acks(feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest])).map((a) => a.ok)).toEqual([true, true]);
-    expect(b.spec).toMatchObject({ startSeq: 1500, endSeq: 3500 });
+    expect(specOf(b)).toMatchObject({ startSeq: 1500, endSeq: 3500 });
   });
 
   it('drops and counts chunks of an older term (a fenced primary) and acknowledges none of them', () => {
@@ -244,7 +249,7 @@ describe('StandbyImage', () => {
           }
           clientAck = Math.min(specEnd, clientAck + e.acked);
           const bytes = Math.min(e.specBytes, 8000 - (specEnd - clientAck));
-          const delta = { startSeq: specEnd, clientAckSeq: clientAck, connection: null, bytes: streamBytes(specEnd, bytes) };
+          const delta = { startSeq: specEnd, clientAckSeq: clientAck, connection: ANY_CONNECTION, bytes: streamBytes(specEnd, bytes) };
           specEnd += bytes;
           const { chunks, manifest } = p.checkpoint(i + 1, stateOf(i + 1), delta);
           const all = [...chunks, manifest];
@@ -253,13 +258,10 @@ describe('StandbyImage', () => {
           expect(acks(feed(b, shuffled))).toMatchObject([{ epoch: i + 1, ok: true }]);
           expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
           expect(bytesEqual(sha256(b.stateBlob), sha256(stateOf(i + 1)))).toBe(true);
-          if (b.spec !== null) {
-            expect(b.spec.startSeq).toBe(clientAck);
-            expect(b.spec.endSeq).toBe(specEnd);
-            expect(bytesEqual(b.spec.copyOut(clientAck, specEnd - clientAck), streamBytes(clientAck, specEnd - clientAck))).toBe(true);
-          } else {
-            expect(specEnd).toBe(0);
-          }
+          const spec = specOf(b)!;
+          expect(spec.startSeq).toBe(clientAck);
+          expect(spec.endSeq).toBe(specEnd);
+          expect(bytesEqual(spec.copyOut(clientAck, specEnd - clientAck), streamBytes(clientAck, specEnd - clientAck))).toBe(true);
         });
       }),
       { numRuns: 60 },
@@ -276,7 +278,7 @@ describe('StandbyImage handover', () => {
     const e1 = p.checkpoint(1, stateOf(1), { startSeq: 1000, clientAckSeq: 1000, connection: connection(101), bytes: streamBytes(1000, 1500) });
     const e2 = p.checkpoint(2, stateOf(2), { startSeq: 2500, clientAckSeq: 2000, connection: connection(150), bytes: streamBytes(2500, 700) });
     feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest]);
-    expect(b.spec).toMatchObject({ startSeq: 2000, endSeq: 3200 });
+    expect(specOf(b)).toMatchObject({ startSeq: 2000, endSeq: 3200 });
     const chunks = b.handoverChunks(TERM + 1, 256);
     const spec = chunks.filter((c) => c.source === ChunkSource.SPEC);
     expect(spec.length).toBeGreaterThan(1);
@@ -285,11 +287,11 @@ describe('StandbyImage handover', () => {
     for (const c of spec) expect(c.data.length).toBeLessThanOrEqual(256);
     const { handover, receiver } = receive(TERM + 1, chunks);
     expect(handover.epoch).toBe(b.stats.appliedEpoch);
-    expect(handover.startSeq).toBe(b.spec!.startSeq);
-    expect(bytesEqual(handover.bytes, b.spec!.copyOut(2000, 1200))).toBe(true);
-    expect(bytesEqual(handover.bytes, streamBytes(2000, 1200))).toBe(true);
-    expect(handover.connection).toEqual(b.ackerConnection);
-    expect(handover.connection).toEqual(connection(150));
+    expect(handover.connections[0]!.startSeq).toBe(specOf(b)!.startSeq);
+    expect(bytesEqual(handover.connections[0]!.bytes, specOf(b)!.copyOut(2000, 1200))).toBe(true);
+    expect(bytesEqual(handover.connections[0]!.bytes, streamBytes(2000, 1200))).toBe(true);
+    expect(handover.connections[0]!.connection).toEqual(connectionOf(b));
+    expect(handover.connections[0]!.connection).toEqual(connection(150));
     expect(receiver.stats).toEqual({ staleTermChunks: 0, corrupt: 0 });
   });
 
@@ -298,8 +300,7 @@ describe('StandbyImage handover', () => {
     const { chunks, manifest } = epochOne();
     feed(b, [...chunks, manifest]);
     const { handover } = receive(TERM, b.handoverChunks(TERM, 256));
-    expect(handover).toMatchObject({ epoch: 1, startSeq: 0, connection: null });
-    expect(handover.bytes.length).toBe(0);
+    expect(handover).toEqual({ epoch: 1, connections: [] });
   });
 
   it('hands over the connection with an empty buffer when the client acknowledged every byte', () => {
@@ -309,8 +310,8 @@ describe('StandbyImage handover', () => {
     const e2 = p.checkpoint(2, stateOf(2), { startSeq: 1500, clientAckSeq: 1500, connection: connection(120), bytes: new Uint8Array(0) });
     feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest]);
     const { handover } = receive(TERM, b.handoverChunks(TERM, 256));
-    expect(handover).toMatchObject({ epoch: 2, startSeq: 1500, connection: connection(120) });
-    expect(handover.bytes.length).toBe(0);
+    expect(handover).toMatchObject({ epoch: 2, connections: [{ startSeq: 1500, connection: connection(120) }] });
+    expect(handover.connections[0]!.bytes.length).toBe(0);
   });
 
   it('hands over the applied epoch only, not a later one still waiting for its chunks', () => {
@@ -321,8 +322,8 @@ describe('StandbyImage handover', () => {
     feed(b, [...e1.chunks, e1.manifest, ...e2.chunks.slice(1), e2.manifest]);
     expect(b.stats.appliedEpoch).toBe(1);
     const { handover } = receive(TERM, b.handoverChunks(TERM, 256));
-    expect(handover).toMatchObject({ epoch: 1, startSeq: 1000, connection: connection(101) });
-    expect(bytesEqual(handover.bytes, streamBytes(1000, 500))).toBe(true);
+    expect(handover).toMatchObject({ epoch: 1, connections: [{ startSeq: 1000, connection: connection(101) }] });
+    expect(bytesEqual(handover.connections[0]!.bytes, streamBytes(1000, 500))).toBe(true);
   });
 
   it('property: whatever the deltas and the order the chunks arrive in, the handover taken back equals the speculative buffer', () => {
@@ -344,11 +345,11 @@ describe('StandbyImage handover', () => {
         const shuffled = all.map((c, k) => [order[k % order.length]!, k, c] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]).map((x) => x[2]);
         const { handover } = receive(TERM, shuffled);
         expect(handover.epoch).toBe(epochs.length);
-        expect(handover.connection).toEqual(connection(epochs.at(-1)!.clientNxt));
-        expect(handover.connection).toEqual(b.ackerConnection);
-        expect(handover.startSeq).toBe(b.spec!.startSeq);
-        expect(handover.startSeq).toBe(clientAck);
-        expect(bytesEqual(handover.bytes, streamBytes(clientAck, specEnd - clientAck))).toBe(true);
+        expect(handover.connections[0]!.connection).toEqual(connection(epochs.at(-1)!.clientNxt));
+        expect(handover.connections[0]!.connection).toEqual(connectionOf(b));
+        expect(handover.connections[0]!.startSeq).toBe(specOf(b)!.startSeq);
+        expect(handover.connections[0]!.startSeq).toBe(clientAck);
+        expect(bytesEqual(handover.connections[0]!.bytes, streamBytes(clientAck, specEnd - clientAck))).toBe(true);
       }),
       { numRuns: 100 },
     );

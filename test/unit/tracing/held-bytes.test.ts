@@ -17,8 +17,8 @@ describe('held bytes: buffer, hold, release', () => {
     const out: Effect[] = [];
     t.received(1, 0, STRIDE, true, 100, out);
     t.received(1, 0, STRIDE, true, 110, out); // a copy on the bus: nothing new
-    t.epochEnded(4, STRIDE, 200, out);
-    t.epochEnded(5, STRIDE, 250, out); // its epoch ended already
+    t.epochEnded(4, [STRIDE], 200, out);
+    t.epochEnded(5, [STRIDE], 250, out); // its epoch ended already
     t.committed(3, 300, out); // an earlier epoch: not yet
     t.committed(4, 400, out);
     t.committed(4, 410, out);
@@ -61,7 +61,7 @@ describe('held bytes: buffer, hold, release', () => {
     const out: Effect[] = [];
     for (let i = 0; i < 5; i++) t.received(1, i * STRIDE, (i + 1) * STRIDE, false, i, out);
     expect(t.forgotten).toBe(2);
-    t.epochEnded(1, 5 * STRIDE, 100, out);
+    t.epochEnded(1, [5 * STRIDE], 100, out);
     expect(spansOf(out).filter((x) => x.name === 'buffer')).toHaveLength(3);
   });
 
@@ -69,7 +69,7 @@ describe('held bytes: buffer, hold, release', () => {
     const t = new HeldBytesTracer('vm1', { sampledIn: () => null }, 1, null);
     const out: Effect[] = [];
     t.received(1, 0, 10_000, true, 0, out);
-    t.epochEnded(1, 10_000, 1, out);
+    t.epochEnded(1, [10_000], 1, out);
     t.committed(1, 2, out);
     t.sent(1, 0, 10_000, null, 3, out);
     expect(out).toEqual([]);

@@ -1,0 +1,80 @@
+import type { AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
+import { RttSampler } from '../../lib/tcp/rtt-sampler.js';
+import type { SendBuffer } from '../../lib/tcp/send-buffer.js';
+import type { TcpSender } from '../../lib/tcp/sender.js';
+
+/** The guest's ACK, window and timestamps as one of its segments carried them, with the epoch that produced it. */
+export interface GuestHeader {
+  readonly epoch: number;
+  readonly ack: number;
+  readonly window: number;
+  readonly tsValUs: number;
+  readonly tsEcrUs: number;
+}
+
+/**
+ * One TCP connection of the guest as the acker serves it: what the client's
+ * SYN said, the speculative buffer and the wire-side sender (from the
+ * guest's SYN-ACK on), where each epoch's bytes end, and the guest headers
+ * waiting for their epoch's commit.
+ */
+export class AckerConnection {
+  clientNxt = 0;
+  clientWscale: number | undefined;
+  clientSynWindow = 0;
+  guestOfferedWscale = false;
+  /** From the guest's SYN-ACK (or a handover) on. */
+  spec: SendBuffer | null = null;
+  wire: TcpSender | null = null;
+  /** Right edge (ack + window) last advertised to the guest. */
+  guestRightEdge = 0;
+  /** Sequence number where the current epoch's data starts. */
+  epochStartSeq = 0;
+  readonly epochEnds: { epoch: number; endSeq: number }[] = [];
+  readonly headers: GuestHeader[] = [];
+  committedHeader: GuestHeader | null = null;
+  /** Where committed data ends: the wire side may send below it. */
+  committedSeq = 0;
+  /** The RTT samples of the wire side, one per ACK of data sent once. */
+  readonly rttSampler = new RttSampler();
+
+  constructor(
+    readonly connId: number,
+    /** Its wire sender's timer names start with this. */
+    readonly timerPrefix: string,
+  ) {}
+
+  /** The client's windows, and ours standing in for them, are scaled by the shift the client offered. */
+  get clientShift(): number {
+    return this.clientWscale !== undefined && this.guestOfferedWscale ? this.clientWscale : 0;
+  }
+
+  /** Held bytes that wait for a commit: taken into the buffer, not yet committed. */
+  get uncommittedBytes(): number {
+    return this.spec === null ? 0 : this.spec.endSeq - Math.max(this.committedSeq, this.spec.startSeq);
+  }
+
+  /** Committed data the wire side has not sent yet: output held now would wait behind it anyway. */
+  get backlogged(): boolean {
+    return this.wire !== null && this.wire.sndMax < this.committedSeq;
+  }
+
+  /**
+   * The connection as the acker sees it; a promoted acker starts from it.
+   * The guest header is the newest of epoch `upToEpoch` at most: the guest
+   * runs the next epoch while a checkpoint is taken, and a header of that
+   * epoch in a checkpoint would reach the client before its epoch commits.
+   */
+  state(upToEpoch = Infinity): AckerConnectionState {
+    let guestHeader = this.committedHeader;
+    for (const h of this.headers) if (h.epoch <= upToEpoch) guestHeader = h;
+    return {
+      connId: this.connId,
+      clientWscale: this.clientWscale ?? null,
+      clientSynWindow: this.clientSynWindow,
+      guestOfferedWscale: this.guestOfferedWscale,
+      clientNxt: this.clientNxt,
+      guestHeader,
+    };
+  }
+}

@@ -1,0 +1,67 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ByteWriter } from '../../../lib/checkpoint/byte-writer.js';
+import { decodeSpecDeltas, encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../../lib/checkpoint/spec-delta.js';
+import { DecodeError } from '../../../lib/errors.js';
+
+const connection = (connId: number, clientNxt = 100): AckerConnectionState => ({ connId, clientWscale: 7, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt, guestHeader: { epoch: 3, ack: clientNxt, window: 512, tsValUs: 9, tsEcrUs: 8 } });
+const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+describe('speculative-buffer part of a checkpoint', () => {
+  it('encodes one connection as it always did: startSeq, client ACK, connection JSON, then the bytes to the end', () => {
+    const delta: SpecDelta = { startSeq: 1001, clientAckSeq: 900, connection: connection(1), bytes: bytes(300, 1) };
+    const json = new TextEncoder().encode(JSON.stringify(delta.connection));
+    const legacy = new ByteWriter();
+    legacy.varint(1001);
+    legacy.varint(900);
+    legacy.varint(json.length);
+    legacy.bytes(json);
+    legacy.bytes(delta.bytes);
+    expect(encodeSpecDeltas([delta])).toEqual(legacy.take());
+  });
+
+  it('round-trips one record per connection, and a part without a connection', () => {
+    const records = (n: number) =>
+      fc.array(
+        fc.record({ startSeq: fc.nat({ max: 2 ** 40 }), clientAckSeq: fc.nat({ max: 2 ** 40 }), clientNxt: fc.nat({ max: 2 ** 32 }), length: fc.nat({ max: 3000 }) }),
+        { minLength: n, maxLength: n },
+      );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 }).chain(records), (rs) => {
+        const deltas = rs.map((r, i): SpecDelta => ({ startSeq: r.startSeq, clientAckSeq: r.clientAckSeq, connection: connection(i + 1, r.clientNxt), bytes: bytes(r.length, i) }));
+        expect(decodeSpecDeltas(encodeSpecDeltas(deltas))).toEqual(deltas);
+      }),
+    );
+    const none: SpecDelta = { startSeq: 0, clientAckSeq: 0, connection: null, bytes: new Uint8Array(0) };
+    expect(decodeSpecDeltas(encodeSpecDeltas([none]))).toEqual([none]);
+  });
+
+  it('refuses a part that is empty, names more connections than a guest has, or whose record overruns it', () => {
+    expect(() => decodeSpecDeltas(new Uint8Array(0))).toThrow(DecodeError);
+    const two = encodeSpecDeltas([
+      { startSeq: 1, clientAckSeq: 1, connection: connection(1), bytes: bytes(10, 1) },
+      { startSeq: 1, clientAckSeq: 1, connection: connection(2), bytes: bytes(10, 2) },
+    ]);
+    // A first record that says it has more bytes than the part holds.
+    const first = new TextEncoder().encode(JSON.stringify({ ...connection(1), bytes: 10_000 }));
+    const overrun = new ByteWriter();
+    overrun.varint(1);
+    overrun.varint(1);
+    overrun.varint(first.length);
+    overrun.bytes(first);
+    overrun.bytes(bytes(10, 1));
+    expect(() => decodeSpecDeltas(overrun.take())).toThrow(/overruns/);
+    // Three records: the third connection does not exist.
+    const withLength = new TextEncoder().encode(JSON.stringify({ ...connection(3), bytes: 0 }));
+    const three = new ByteWriter();
+    for (let i = 0; i < 2; i++) {
+      three.varint(1);
+      three.varint(1);
+      three.varint(withLength.length);
+      three.bytes(withLength);
+    }
+    three.bytes(two);
+    expect(() => decodeSpecDeltas(three.take())).toThrow(/more than 2 connections/);
+    expect(() => encodeSpecDeltas([])).toThrow();
+  });
+});
