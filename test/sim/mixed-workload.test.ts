@@ -37,11 +37,9 @@ describe('a mixed workload: bulk and request/response on two connections of one 
 
   it('a primary crash mid-transfer: one failover, both streams exactly-once, both flows going on, the spare protecting again (spec)', () => {
     const world = buildWorld(config({ link, epochMs: 20, durationS: 4, mode: 'spec', workload: mixed, faults: { crashPrimaryAtMs: 2000 } }));
-    let requestsAtCrash = 0;
-    let bulkAtCrash = 0;
     world.runtime.runUntil(2000 * 1000);
-    requestsAtCrash = world.client.stats.requestsCompleted;
-    bulkAtCrash = world.client.stats.bulkBytesDelivered;
+    const requestsAtCrash = world.client.stats.requestsCompleted;
+    const bulkAtCrash = world.client.stats.bulkBytesDelivered;
     runWorld(world);
     const r = summarize(world);
     expect(r.failovers).toBe(1);
