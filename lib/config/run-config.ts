@@ -10,7 +10,7 @@ import { MAX_HANDOVER_CHUNKS } from '../checkpoint/chunks.js';
 export const CHUNK_ENVELOPE_BYTES = 4096;
 /** NATS's default 1 MiB payload less the envelope. */
 export const MAX_CHUNK_BYTES = 1024 * 1024 - CHUNK_ENVELOPE_BYTES;
-import { workloadSchema } from '../../services/guest/workload/workload.js';
+import { connectionWorkloads, REQUEST_BUFFER_BYTES, workloadSchema } from '../../services/guest/workload/workload.js';
 import { epochPolicySchema } from '../epoch-policy/options.js';
 
 /**
@@ -107,10 +107,16 @@ export const runConfigSchema = z
     if (c.buffers.specBufferBytes > c.buffers.heldBytesMax) {
       ctx.addIssue({ code: 'custom', path: ['buffers', 'specBufferBytes'], message: `must not exceed buffers.heldBytesMax (${c.buffers.heldBytesMax}): everything speculatively ACKed is held` });
     }
-    // A promotion hands the whole speculative buffer to the acker in chunks (and one more for the connection's state).
-    const handoverChunks = Math.ceil(c.buffers.specBufferBytes / c.checkpoint.chunkBytes) + 1;
+    // A promotion hands every connection's whole speculative buffer to the acker in chunks (and one more for their state).
+    const connections = connectionWorkloads(c.workload).length;
+    const handoverChunks = Math.ceil((connections * c.buffers.specBufferBytes) / c.checkpoint.chunkBytes) + 1;
     if (handoverChunks > MAX_HANDOVER_CHUNKS) {
-      ctx.addIssue({ code: 'custom', path: ['buffers', 'specBufferBytes'], message: `needs ${handoverChunks} chunks of checkpoint.chunkBytes (${c.checkpoint.chunkBytes} B) at a promotion, more than the ${MAX_HANDOVER_CHUNKS} a handover takes: raise checkpoint.chunkBytes or lower the buffer` });
+      ctx.addIssue({ code: 'custom', path: ['buffers', 'specBufferBytes'], message: `needs ${handoverChunks} chunks of checkpoint.chunkBytes (${c.checkpoint.chunkBytes} B) at a promotion (${connections} connection(s) of this workload), more than the ${MAX_HANDOVER_CHUNKS} a handover takes: raise checkpoint.chunkBytes or lower the buffer` });
+    }
+    // Guest memory holds a send ring per connection and the request buffer before the application's heap.
+    const layoutBytes = connections * c.tcp.sndBufBytes + REQUEST_BUFFER_BYTES;
+    if (c.guest.memoryBytes <= layoutBytes) {
+      ctx.addIssue({ code: 'custom', path: ['guest', 'memoryBytes'], message: `must exceed ${layoutBytes} B: ${connections} send ring(s) of tcp.sndBufBytes (${c.tcp.sndBufBytes} B) and a ${REQUEST_BUFFER_BYTES} B request buffer live in guest memory` });
     }
     // A lease renewed every heartbeat must outlive a missed renewal or two, or every delayed heartbeat is a failover.
     const f = c.failover;
@@ -124,7 +130,7 @@ export const runConfigSchema = z
     for (const key of ['sndBufBytes', 'rcvBufBytes'] as const) {
       if (c.tcp[key] < c.tcp.mssBytes) ctx.addIssue({ code: 'custom', path: ['tcp', key], message: `must hold at least one segment of tcp.mssBytes (${c.tcp.mssBytes} B)` });
     }
-    if (c.workload.kind === 'rr' && c.workload.requestBytes > c.tcp.sndBufBytes) {
+    if (c.workload.kind !== 'bulk' && c.workload.requestBytes > c.tcp.sndBufBytes) {
       ctx.addIssue({ code: 'custom', path: ['workload', 'requestBytes'], message: `must not exceed tcp.sndBufBytes (${c.tcp.sndBufBytes})` });
     }
   });

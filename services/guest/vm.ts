@@ -8,13 +8,11 @@ import type { TcpEndpointSnapshot, TcpOptions, TcpStats } from '../../lib/tcp/in
 import { US_PER_S } from '../../lib/units.js';
 import { CheckpointCapture } from './checkpoint-capture.js';
 import { GuestConnection, type ConnectionAppState } from './connection.js';
-import { connectionWorkloads, type Workload } from './workload/workload.js';
+import { connectionWorkloads, REQUEST_BUFFER_BYTES, type Workload } from './workload/workload.js';
 import { EmitTracer } from '../../lib/tracing/endpoints.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
 import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
 
-/** Where the guest application keeps received requests (after the send ring). */
-const REQUEST_BUFFER_BYTES = 64 * 1024;
 /** The application's memory-dirtying tick. */
 const APP_TICK_US = 1000;
 /** Bytes the application changes in a page it dirties (a counter, a record). */

@@ -50,6 +50,16 @@ describe('a mixed workload: bulk and request/response on two connections of one 
     expect(world.client.stats.bulkBytesDelivered).toBeGreaterThan(bulkAtCrash + 10e6);
   });
 
+  it('adaptive epochs cut the requests\' latency next to a bulk flow without costing it goodput (spec, 1 Gbit/s, 10 ms at most)', () => {
+    const point = { link: { bandwidthBitsPerSec: 1e9, rttMs: 1 }, epochMs: 10, durationS: 2, mode: 'spec', workload: { ...mixed, thinkTimeUs: 5000 } } as const;
+    const fixed = sim(point);
+    const adaptive = sim({ ...point, epochPolicy: { kind: 'adaptive' } });
+    expect(adaptive.streamVerified).toBe(true);
+    expect(adaptive.earlyEpochEnds).toBeGreaterThan(adaptive.checkpoints / 4);
+    expect(adaptive.latencyMsP99!).toBeLessThan(0.8 * fixed.latencyMsP99!);
+    expect(adaptive.bulkGoodputBitsPerSec!).toBeGreaterThanOrEqual(0.99 * fixed.bulkGoodputBitsPerSec!);
+  });
+
   it('replays bit for bit', () => {
     const input = { link, epochMs: 20, durationS: 1, mode: 'spec', workload: mixed, epochPolicy: { kind: 'adaptive' } } as const;
     const { wallMs: _a, ...a } = sim(input);

@@ -54,6 +54,9 @@ function connectionsOf(w: Workload): ConnectionWorkload[] {
   }
 }
 
+/** Where the guest application keeps received requests: after the send rings in guest memory. */
+export const REQUEST_BUFFER_BYTES = 64 * 1024;
+
 /** Byte streams of a run; both ends derive them from the run's seed. */
 export const STREAM_SERVER_TO_CLIENT = 'server-to-client';
 export const STREAM_CLIENT_TO_SERVER = 'client-to-server';
