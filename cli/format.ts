@@ -19,10 +19,10 @@ export function formatResultTable(result: RunResult): string {
 export function formatResultsTable(results: readonly RunResult[]): string {
   const table = new Table({
     style: PLAIN,
-    head: ['mode', 'workload', 'epoch ms', 'rtt ms', 'link Mbit/s', 'loss', 'goodput Mbit/s', 'verified', 'retx', 'req', 'lat p50 ms', 'lat p99 ms'],
+    head: ['mode', 'workload', 'epoch ms', 'rtt ms', 'link Mbit/s', 'loss', 'goodput Mbit/s', 'bulk Mbit/s', 'verified', 'retx', 'req', 'lat p50 ms', 'lat p99 ms'],
   });
   for (const r of results) {
-    table.push([r.mode, r.workload, r.epochMs ?? '-', r.rttMs, mbps(r.bandwidthBitsPerSec), r.lossRate, mbps(r.goodputBitsPerSec), r.streamVerified ? 'yes' : 'NO', r.retransmits, r.requestsCompleted, ms(r.latencyMsP50), ms(r.latencyMsP99)]);
+    table.push([r.mode, r.workload, r.epochMs ?? '-', r.rttMs, mbps(r.bandwidthBitsPerSec), r.lossRate, mbps(r.goodputBitsPerSec), r.bulkGoodputBitsPerSec === null ? '-' : mbps(r.bulkGoodputBitsPerSec), r.streamVerified ? 'yes' : 'NO', r.retransmits, r.requestsCompleted, ms(r.latencyMsP50), ms(r.latencyMsP99)]);
   }
   return table.toString();
 }

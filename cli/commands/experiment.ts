@@ -123,10 +123,10 @@ function formatRows(rows: readonly ExperimentRow[], swept: readonly SweptOption[
     style: { head: [], border: [] },
     // No rule between rows: a sweep is many rows.
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-    head: ['mode', 'workload', 'epoch ms', 'rtt ms', ...swept.map((o) => o.flag), 'goodput Mbit/s', 'x native', 'lat p50 ms', 'lat p99 ms', 'checkpoints', 'verified'],
+    head: ['mode', 'workload', 'epoch ms', 'rtt ms', ...swept.map((o) => o.flag), 'goodput Mbit/s', 'bulk Mbit/s', 'x native', 'lat p50 ms', 'lat p99 ms', 'checkpoints', 'verified'],
   });
   for (const { point, result: r, goodputRatioToNative } of rows) {
-    table.push([point.mode, point.workload, point.epochMs ?? '-', point.rttMs, ...swept.map((o) => String(point.variant[o.flag] ?? '-')), mbps(r.goodputBitsPerSec), goodputRatioToNative === null ? '-' : goodputRatioToNative.toFixed(2), ms(r.latencyMsP50), ms(r.latencyMsP99), r.checkpoints, r.streamVerified ? 'yes' : 'NO']);
+    table.push([point.mode, point.workload, point.epochMs ?? '-', point.rttMs, ...swept.map((o) => String(point.variant[o.flag] ?? '-')), mbps(r.goodputBitsPerSec), r.bulkGoodputBitsPerSec === null ? '-' : mbps(r.bulkGoodputBitsPerSec), goodputRatioToNative === null ? '-' : goodputRatioToNative.toFixed(2), ms(r.latencyMsP50), ms(r.latencyMsP99), r.checkpoints, r.streamVerified ? 'yes' : 'NO']);
   }
   return table.toString();
 }

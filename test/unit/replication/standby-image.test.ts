@@ -360,7 +360,7 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
   const h = v.host(HOST);
   const GUEST_MEMORY = 1024 * 1024;
   const guest = () => {
-    const config = runConfigSchema.parse({ mode: 'spec', seed: 3, guest: { memoryBytes: GUEST_MEMORY, appDirtyPagesPerSec: 0 } });
+    const config = runConfigSchema.parse({ mode: 'spec', seed: 3, guest: { memoryBytes: GUEST_MEMORY, appDirtyPagesPerSec: 0 }, tcp: { sndBufBytes: 256 * 1024 } });
     return new GuestCore(guestOptionsFromConfig(config, HOST));
   };
   const onData = (g: GuestCore, chunks: readonly CheckpointChunk[], subject = v.ckptData(HOST)) => chunks.flatMap((c) => g.handle(message(subject, c), 0));
