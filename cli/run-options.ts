@@ -32,10 +32,12 @@ export const FLAG_FOR_PATH: Record<string, string> = {
   'epochPolicy.kind': '--epoch-policy',
   'epochPolicy.minEpochMs': '--min-epoch-ms',
   'epochPolicy.quietUs': '--quiet-us',
+  'epochPolicy.interactiveMs': '--interactive-ms',
   'workload.totalBytes': '--bulk-bytes',
   'workload.requestBytes': '--request-bytes',
   'workload.responseBytes': '--response-bytes',
   'workload.thinkTimeUs': '--think-time-ms',
+  'workload.thinkTimeDistribution': '--think-time-dist',
   'faults.crashPrimaryAtMs': '--crash-primary-at-ms',
 };
 
@@ -51,7 +53,8 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--bulk-bytes <n>', 'bulk, mixed: send this many bytes then close (0 = until the run ends)', num, 0)
     .option('--request-bytes <n>', 'rr, mixed: request size', num, 64)
     .option('--response-bytes <n>', 'rr, mixed: response size', num, 16_384)
-    .option('--think-time-ms <n>', 'rr, mixed: client pause between requests', num, 0)
+    .option('--think-time-ms <n>', 'rr, mixed: client pause between requests (the mean, if exponential)', num, 0)
+    .addOption(new Option('--think-time-dist <d>', 'rr, mixed: each pause is the think time, or drawn from an exponential distribution of that mean (requests at random, as users send them)').choices(['constant', 'exponential']).default('exponential'))
     .addOption(new Option('--cc <algorithm>', 'congestion control of both ends').choices(['newreno', 'cubic']).default('cubic'))
     .option('--mss <bytes>', 'maximum segment size', num, 1448)
     .option('--snd-buf-bytes <n>', 'socket send buffer (Linux tcp_wmem max)', num, 4 * 1024 * 1024)
@@ -65,6 +68,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .addOption(new Option('--epoch-policy <policy>', 'fixed: every epoch lasts --epoch-ms; adaptive: at most --epoch-ms, shorter when held output waits on a quiet connection (docs/adaptive-epochs.md)').choices(['fixed', 'adaptive']).default('fixed'))
     .option('--min-epoch-ms <n>', 'adaptive: the shortest epoch', num, 2)
     .option('--quiet-us <n>', 'adaptive: a connection with held output and nothing new for this long is quiet', num, 300)
+    .option('--interactive-ms <n>', 'adaptive: for this long after output went quiet, epochs end before their transfer would hold a response longer than a pause (0: never)', num, 100)
     .option('--wire-check', 'encode and decode every bus message through protobuf', false)
     .option('--vm <id>', 'protected VM id (a subject token)', 'vm1');
 }
@@ -80,6 +84,7 @@ export interface ScenarioFlags {
   requestBytes: number;
   responseBytes: number;
   thinkTimeMs: number;
+  thinkTimeDist: 'constant' | 'exponential';
   cc: 'newreno' | 'cubic';
   mss: number;
   sndBufBytes: number;
@@ -93,6 +98,7 @@ export interface ScenarioFlags {
   epochPolicy: 'fixed' | 'adaptive';
   minEpochMs: number;
   quietUs: number;
+  interactiveMs: number;
   wireCheck: boolean;
   vm: string;
 }
@@ -131,13 +137,13 @@ export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfi
       sack: f.sack,
     },
     buffers: { specBufferBytes: f.specBufferBytes, specWindow: f.specWindow },
-    epochPolicy: { kind: f.epochPolicy, minEpochMs: f.minEpochMs, quietUs: f.quietUs },
+    epochPolicy: { kind: f.epochPolicy, minEpochMs: f.minEpochMs, quietUs: f.quietUs, interactiveMs: f.interactiveMs },
     workload: workloadOf(f),
   };
 }
 
 function workloadOf(f: ScenarioFlags): Workload {
-  const rr = { requestBytes: f.requestBytes, responseBytes: f.responseBytes, thinkTimeUs: Math.round(f.thinkTimeMs * 1000) };
+  const rr = { requestBytes: f.requestBytes, responseBytes: f.responseBytes, thinkTimeUs: Math.round(f.thinkTimeMs * 1000), thinkTimeDistribution: f.thinkTimeDist };
   switch (f.workload) {
     case 'bulk':
       return { kind: 'bulk', totalBytes: f.bulkBytes };

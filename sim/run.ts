@@ -111,6 +111,7 @@ export function summarize(world: World): RunResult {
     specBufferBytesMax: Math.max(0, ...ackers.map((a) => a.stats.specBufferBytesMax)),
     pauseMsTotal: sum(vms.map((g) => g.stats.pausedUsTotal)) / US_PER_MS,
     earlyEpochEnds: sum(checkpointers.map((p) => p.stats.earlyEpochEnds)),
+    interactiveEpochs: sum(checkpointers.map((p) => p.stats.interactiveEpochs)),
     ...failoverFigures(world, f),
     reprotections: f?.reprotections ?? 0,
     reprotectMs: ms(f?.reprotectDurationsUs[0] ?? null),

@@ -67,7 +67,10 @@ export function voprScenario(seed: number, epochPolicy: VoprEpochPolicy = 'drawn
   const mode = pick(['remus', 'spec', 'spec-racc'] as const);
   const drawn = pick([{ kind: 'bulk', totalBytes: 0 }, { kind: 'rr', requestBytes: 64 + rng.int(2000), responseBytes: 1000 + rng.int(40_000) }] as const);
   // A third of the seeds run both flows at once, two connections; from a stream of its own, so the other draws stay.
-  const workload = rng.fork('mixed').chance(1 / 3) ? { kind: 'mixed', totalBytes: 0, requestBytes: drawn.kind === 'rr' ? drawn.requestBytes : 64, responseBytes: drawn.kind === 'rr' ? drawn.responseBytes : 16_384 } : drawn;
+  const both = rng.fork('mixed').chance(1 / 3) ? { kind: 'mixed', totalBytes: 0, requestBytes: drawn.kind === 'rr' ? drawn.requestBytes : 64, responseBytes: drawn.kind === 'rr' ? drawn.responseBytes : 16_384 } : drawn;
+  // Requests back to back, or at random intervals (exponential think times); from a stream of its own.
+  const thinkRng = rng.fork('think');
+  const workload = both.kind === 'bulk' ? both : { ...both, thinkTimeUs: [0, 0, 1_000, 5_000][thinkRng.int(4)]! };
   const config = runConfigSchema.parse({
     mode,
     seed,
@@ -91,7 +94,7 @@ function drawEpochPolicy(rng: Rng, policy: VoprEpochPolicy): RunConfigInput['epo
   const adaptive = policy === 'adaptive' || (policy === 'drawn' && rng.chance(0.5));
   if (!adaptive) return { kind: 'fixed' };
   const pick = <T>(items: readonly T[]): T => items[rng.int(items.length)]!;
-  return { kind: 'adaptive', minEpochMs: pick([1, 2, 4]), quietUs: pick([100, 300, 1000]) };
+  return { kind: 'adaptive', minEpochMs: pick([1, 2, 4]), quietUs: pick([100, 300, 1000]), interactiveMs: pick([0, 25, 100, 400]) };
 }
 
 /**

@@ -81,6 +81,7 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
     specBufferBytesMax: max(ackers, 'specBufferBytesMax'),
     pauseMsTotal: sum(guests, 'pausedUsTotal') / US_PER_MS,
     earlyEpochEnds: sum(checkpointers, 'earlyEpochEnds'),
+    interactiveEpochs: sum(checkpointers, 'interactiveEpochs'),
     failovers: sum(failovers, 'failovers'),
     failoverMs: crash !== undefined ? (failoverMs === null ? null : (failoverMs - crash.atUs) / US_PER_MS) : ms(failoverDurationsUs[0] ?? null),
     preFailureGoodputBitsPerSec: recovery?.preBitsPerSec ?? null,

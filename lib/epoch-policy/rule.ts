@@ -34,3 +34,25 @@ export function averagePauseUs(averageUs: number | null, pauseUs: number): numbe
   assert(pauseUs >= 0, `a pause of ${pauseUs} µs`);
   return averageUs === null ? pauseUs : averageUs + PAUSE_AVERAGE_WEIGHT * (pauseUs - averageUs);
 }
+
+/**
+ * The longest epoch while the guest answers requests (output went quiet
+ * lately): output produced at µs `e` of an epoch waits for the transfer of
+ * everything the epoch dirtied up to its end, about `transferPerEpochUs` × e.
+ * Past the length where that wait outgrows one pause, a pause is the cheaper
+ * price, so the epoch ends there; never before the minimum epoch.
+ * `transferPerEpochUs`: µs of transfer per µs of epoch, measured.
+ */
+export function interactiveEpochCapUs(costs: EpochCosts, transferPerEpochUs: number): number {
+  assert(costs.minEpochUs > 0 && costs.pauseUs >= 0, `epoch costs out of range: ${JSON.stringify(costs)}`);
+  assert(transferPerEpochUs >= 0 && Number.isFinite(transferPerEpochUs), `a transfer of ${transferPerEpochUs} µs per µs of epoch`);
+  if (transferPerEpochUs === 0) return Number.POSITIVE_INFINITY;
+  return Math.max(costs.minEpochUs, Math.ceil(costs.pauseUs / transferPerEpochUs));
+}
+
+/** The running average of transfer per µs of epoch after one more epoch that ran `ranUs` and took `transferUs` to commit. */
+export function averageTransferPerEpochUs(average: number | null, transferUs: number, ranUs: number): number {
+  assert(transferUs >= 0 && ranUs > 0, `a transfer of ${transferUs} µs for an epoch of ${ranUs} µs`);
+  const sample = transferUs / ranUs;
+  return average === null ? sample : average + PAUSE_AVERAGE_WEIGHT * (sample - average);
+}

@@ -40,6 +40,8 @@ export interface RunResult {
   pauseMsTotal: number;
   /** Epochs the adaptive policy ended before epochMs (0 under the fixed policy). */
   earlyEpochEnds: number;
+  /** Epochs the adaptive policy kept short while the guest answered requests (docs/adaptive-epochs.md, the transfer). */
+  interactiveEpochs: number;
   /** Promotions of a backup during the run. */
   failovers: number;
   /** From the crash (or, without a scheduled crash, the old primary's last heartbeat) to the promoted primary's first heartbeat. */

@@ -23,10 +23,11 @@ export function checkpointerReport(c: CheckpointerCore): Record<string, unknown>
     resends: sum((p) => p.stats.resends),
     probes: sum((p) => p.stats.probes),
     barrierResends: sum((p) => p.stats.barrierResends),
-    // Adaptive epochs (docs/adaptive-epochs.md): quiet-output reports taken, those that came too late, epochs ended early.
+    // Adaptive epochs (docs/adaptive-epochs.md): quiet-output reports taken, those that came too late, epochs ended early, epochs kept short for requests.
     outputIdleReports: sum((p) => p.stats.outputIdleReports),
     outputIdleLate: sum((p) => p.stats.outputIdleLate),
     earlyEpochEnds: sum((p) => p.stats.earlyEpochEnds),
+    interactiveEpochs: sum((p) => p.stats.interactiveEpochs),
     // Where pauses go (means over this term's checkpoints, ms): to the guest's pages, its state, the speculative part, all staged.
     pauseMs: pauseBreakdown(c.primary?.stats ?? null),
     staleAssignments: c.staleAssignments,

@@ -17,7 +17,7 @@ export function checkpointerOptionsFromConfig(config: RunConfig, host: string): 
     ckptAckSubject: s.ckptAck,
     statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     epochUs: msToUs(config.epochMs),
-    epochPolicy: { kind: config.epochPolicy.kind, minEpochUs: msToUs(config.epochPolicy.minEpochMs) },
+    epochPolicy: { kind: config.epochPolicy.kind, minEpochUs: msToUs(config.epochPolicy.minEpochMs), interactiveUs: msToUs(config.epochPolicy.interactiveMs) },
     guestPause: { fixedUs: config.checkpoint.pauseFixedUs, copyBytesPerSec: config.checkpoint.copyBytesPerSec },
     maxInflightEpochs: config.checkpoint.maxInflightEpochs,
     speculative: isSpeculative(config.mode),

@@ -9,7 +9,7 @@ import { addTo, type Histogram } from '../../lib/results/histogram.js';
 import { US_PER_S } from '../../lib/units.js';
 import { epochMachine, type EpochEvent, type EpochState } from './epoch.machine.js';
 import { StagedCheckpoint } from './staging.js';
-import { averagePauseUs, earlyEpochEndUs, type EpochPolicyOptions } from '../../lib/epoch-policy/index.js';
+import { averagePauseUs, averageTransferPerEpochUs, earlyEpochEndUs, interactiveEpochCapUs, type EpochPolicyOptions } from '../../lib/epoch-policy/index.js';
 import type { OutputIdle } from '../../lib/codec/messages.js';
 
 export const TIMER_EPOCH = 'ckpt.epoch';
@@ -119,6 +119,8 @@ export interface PrimaryStats {
   outputIdleLate: number;
   /** Epochs the policy ended (or set to end) before epochUs. */
   earlyEpochEnds: number;
+  /** Epochs the policy kept shorter than epochUs because the guest answers requests and their transfer would cost more than a pause. */
+  interactiveEpochs: number;
   /** Backups joined again because they NACKed an epoch needing a base (their image started over after our base). */
   baseNeededRejoins: number;
 }
@@ -128,6 +130,8 @@ interface InFlight {
   /** Every chunk, the manifest last. */
   readonly chunks: CheckpointChunk[];
   readonly pausedAtUs: number;
+  /** How long the epoch ran, start to pause. */
+  readonly ranUs: number;
   /** When its transfer started (the checkpoint was staged). */
   readonly stagedAtUs: number;
   /** Bytes on the replication link, for the timeouts. */
@@ -146,7 +150,7 @@ interface InFlight {
  * CheckpointerCore runs it while its host is primary.
  */
 export class PrimaryCheckpointer {
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0, baseNeededRejoins: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0, interactiveEpochs: 0, baseNeededRejoins: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
@@ -174,6 +178,12 @@ export class PrimaryCheckpointer {
   #pauseAverageUs: number | null = null;
   /** The newest epoch whose output was reported quiet (it may come before that epoch starts here). */
   #quietEpoch = 0;
+  /** When output was last reported quiet (null: never): the guest answers requests. */
+  #lastQuietUs: number | null = null;
+  /** Running average of transfer (staged to committed) per µs of epoch run (null: none yet). */
+  #transferPerEpochUs: number | null = null;
+  /** How long the epoch being checkpointed ran. */
+  #ranUs = 0;
   readonly term: number;
 
   constructor(readonly options: PrimaryOptions) {
@@ -212,7 +222,7 @@ export class PrimaryCheckpointer {
 
   #startEpoch(nowUs: number, out: Effect[]): void {
     this.#epochStartUs = nowUs;
-    this.#epochEndUs = nowUs + this.options.epochUs;
+    this.#epochEndUs = nowUs + Math.min(this.options.epochUs, this.#interactiveCapUs(nowUs));
     out.push({ kind: 'setTimer', name: TIMER_EPOCH, atUs: this.#epochEndUs });
     // Output of this epoch went quiet while the last one was still being staged.
     if (this.#quietEpoch >= this.epoch) this.#outputQuiet(nowUs, out);
@@ -239,8 +249,19 @@ export class PrimaryCheckpointer {
     if (msg.epoch === this.epoch) this.#outputQuiet(nowUs, out);
   }
 
+  /** Adaptive epochs: how long an epoch may run while the guest answers requests (infinite: no cap). */
+  #interactiveCapUs(nowUs: number): number {
+    const policy = this.options.epochPolicy;
+    if (policy?.kind !== 'adaptive' || this.#lastQuietUs === null || this.#transferPerEpochUs === null) return Number.POSITIVE_INFINITY;
+    if (nowUs - this.#lastQuietUs > policy.interactiveUs) return Number.POSITIVE_INFINITY;
+    const capUs = interactiveEpochCapUs({ minEpochUs: policy.minEpochUs, pauseUs: this.#pauseAverageUs ?? 0 }, this.#transferPerEpochUs);
+    if (capUs < this.options.epochUs) this.stats.interactiveEpochs++;
+    return capUs;
+  }
+
   #outputQuiet(nowUs: number, out: Effect[]): void {
     const policy = this.options.epochPolicy;
+    this.#lastQuietUs = nowUs;
     assert(policy?.kind === 'adaptive' && this.state === 'running', `output reported quiet to a ${policy?.kind ?? 'fixed'} policy in state ${this.state}`);
     const endUs = earlyEpochEndUs({ startUs: this.#epochStartUs, endUs: this.#epochEndUs }, { minEpochUs: policy.minEpochUs, pauseUs: this.#pauseAverageUs ?? 0 }, nowUs);
     if (endUs === null) return;
@@ -283,6 +304,7 @@ export class PrimaryCheckpointer {
       case 'sendBarrier': {
         if (this.#pausedAtUs > 0) addTo(this.stats.epochLengthHistogram, nowUs - this.#pausedAtUs);
         this.#pausedAtUs = nowUs;
+        this.#ranUs = nowUs - this.#epochStartUs;
         this.#staging = new StagedCheckpoint(epoch, this.#expectedSources);
         this.#chunksAtLastResend = 0;
         this.#progressCheckedAtUs = nowUs;
@@ -310,7 +332,7 @@ export class PrimaryCheckpointer {
         const chunks = staged.chunks();
         if (epoch === this.#baseEpoch) this.#unprotected = false; // from here on, output waits for the new backup
         chunks.push(makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, epoch === this.#baseEpoch));
-        const inflight: InFlight = { epoch, chunks, pausedAtUs: this.#pausedAtUs, stagedAtUs: nowUs, bytes: staged.bytes, resentAtUs: null, timeouts: 0 };
+        const inflight: InFlight = { epoch, chunks, pausedAtUs: this.#pausedAtUs, ranUs: this.#ranUs, stagedAtUs: nowUs, bytes: staged.bytes, resentAtUs: null, timeouts: 0 };
         this.#inflight.push(inflight);
         this.stats.checkpointBytesTotal += staged.bytes;
         this.stats.checkpointRawBytesTotal += staged.rawBytes;
@@ -405,6 +427,7 @@ export class PrimaryCheckpointer {
   /** `transferred`: the epoch's transfer to the backup; null for one committed locally. */
   #commit(epoch: number, pausedAtUs: number, transferred: InFlight | null, nowUs: number, out: Effect[]): void {
     assert(epoch === this.stats.lastCommittedEpoch + 1, `commit ${epoch} after ${this.stats.lastCommittedEpoch}`);
+    if (transferred !== null && transferred.ranUs > 0) this.#transferPerEpochUs = averageTransferPerEpochUs(this.#transferPerEpochUs, nowUs - transferred.stagedAtUs, transferred.ranUs);
     if (this.options.traceEpochs === true) {
       if (transferred !== null) this.#span(epoch, 'transfer', 'epoch', transferred.stagedAtUs, nowUs, { bytes: transferred.bytes, resent: transferred.resentAtUs !== null, backup: this.#peerHost }, out);
       this.#span(epoch, 'commit', 'epoch', nowUs, nowUs, {}, out);

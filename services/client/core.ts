@@ -1,11 +1,12 @@
 import { assert } from '../../lib/assert.js';
+import { Rng } from '../../lib/rng.js';
 import type { Segment } from '../../lib/codec/messages.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { TcpEndpoint, type TcpIo, type TcpOptions } from '../../lib/tcp/index.js';
 import { DeliveryTracer } from '../../lib/tracing/endpoints.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
 import { ByteGenerator, StreamVerifier } from '../guest/workload/byte-generator.js';
-import { connectionWorkloads, STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, streamName, type ConnectionWorkload, type Workload } from '../guest/workload/workload.js';
+import { connectionWorkloads, STREAM_CLIENT_TO_SERVER, STREAM_SERVER_TO_CLIENT, streamName, type ConnectionWorkload, type RrWorkload, type Workload } from '../guest/workload/workload.js';
 
 export interface ClientCoreOptions {
   readonly vmId: string;
@@ -54,6 +55,8 @@ class ClientConnection {
   readonly verifier: StreamVerifier;
   readonly requestGenerator: ByteGenerator;
   readonly deliveries: DeliveryTracer | null;
+  /** Draws exponential think times (a stream of its own per connection, from the run's seed). */
+  readonly #thinkRng: Rng;
   requestSentUs = 0;
   responseBytesPending = 0;
 
@@ -66,8 +69,15 @@ class ClientConnection {
     this.verifier = new StreamVerifier(new ByteGenerator(options.seed, streamName(STREAM_SERVER_TO_CLIENT, connId)));
     this.requestGenerator = new ByteGenerator(options.seed, streamName(STREAM_CLIENT_TO_SERVER, connId));
     this.deliveries = options.tracing?.sampler === undefined ? null : new DeliveryTracer(options.vmId, options.tracing.sampler, connId);
+    this.#thinkRng = new Rng(options.seed, `client/think/${connId}`);
     // Connection 1's timers keep the plain prefix, as a client of one connection always had.
     this.tcp = new TcpEndpoint(options.tcp, { vmId: options.vmId, connId, timerPrefix: connId === 1 ? 'tcp' : `tcp${connId}` }, io);
+  }
+
+  /** The pause before the next request: the think time, or an exponential draw of that mean (at most ~22× it: −ln 2⁻³²). */
+  thinkTimeUs(w: RrWorkload): number {
+    if (w.thinkTimeDistribution === 'constant' || w.thinkTimeUs === 0) return w.thinkTimeUs;
+    return Math.round(-w.thinkTimeUs * Math.log(1 - this.#thinkRng.next()));
   }
 
   get thinkTimer(): string {
@@ -194,7 +204,8 @@ export class ClientCore implements Core {
     if (c.responseBytesPending > 0) return;
     this.stats.requestsCompleted++;
     if (this.stats.latenciesUs.length < this.options.maxLatencySamples) this.stats.latenciesUs.push(this.#nowUs - c.requestSentUs);
-    if (w.thinkTimeUs > 0) this.#emit({ kind: 'setTimer', name: c.thinkTimer, atUs: this.#nowUs + w.thinkTimeUs });
+    const thinkUs = c.thinkTimeUs(w);
+    if (thinkUs > 0) this.#emit({ kind: 'setTimer', name: c.thinkTimer, atUs: this.#nowUs + thinkUs });
     else this.#sendRequest(c);
   }
 

@@ -2,10 +2,15 @@ import { z } from 'zod';
 import { assert } from '../../../lib/assert.js';
 import { MAX_CONNECTIONS } from '../../../lib/codec/messages.js';
 
+/** How the client's pauses between requests are drawn. */
+export const THINK_TIME_DISTRIBUTIONS = ['constant', 'exponential'] as const;
+export type ThinkTimeDistribution = (typeof THINK_TIME_DISTRIBUTIONS)[number];
+
 const requestFields = {
   requestBytes: z.number().int().min(1).max(1 << 20).default(64).describe('Size of each request, in bytes (at most tcp.sndBufBytes).'),
   responseBytes: z.number().int().min(1).max(64 << 20).default(16_384).describe('Size of each response, in bytes.'),
-  thinkTimeUs: z.number().int().min(0).default(0).describe('Client pause between a response and its next request, in µs.'),
+  thinkTimeUs: z.number().int().min(0).default(0).describe('Client pause between a response and its next request, in µs (the mean, if exponential).'),
+  thinkTimeDistribution: z.enum(THINK_TIME_DISTRIBUTIONS).default('exponential').describe('constant: every pause is thinkTimeUs. exponential: each is drawn from an exponential distribution of that mean (the run\'s seed), so requests come at random, as users send them, not in step with the epochs.'),
 };
 const totalBytes = z.number().int().min(0).default(0).describe('Bytes to send, then FIN; 0 sends until the run ends.');
 
@@ -28,7 +33,7 @@ export type Workload = z.infer<typeof workloadSchema>;
 export type WorkloadKind = Workload['kind'];
 
 /** What one connection of a workload carries. */
-export type ConnectionWorkload = { readonly kind: 'bulk'; readonly totalBytes: number } | { readonly kind: 'rr'; readonly requestBytes: number; readonly responseBytes: number; readonly thinkTimeUs: number };
+export type ConnectionWorkload = { readonly kind: 'bulk'; readonly totalBytes: number } | { readonly kind: 'rr'; readonly requestBytes: number; readonly responseBytes: number; readonly thinkTimeUs: number; readonly thinkTimeDistribution: ThinkTimeDistribution };
 export type BulkWorkload = Extract<ConnectionWorkload, { kind: 'bulk' }>;
 export type RrWorkload = Extract<ConnectionWorkload, { kind: 'rr' }>;
 
@@ -45,13 +50,17 @@ function connectionsOf(w: Workload): ConnectionWorkload[] {
     case 'bulk':
       return [{ kind: 'bulk', totalBytes: w.totalBytes }];
     case 'rr':
-      return [{ kind: 'rr', requestBytes: w.requestBytes, responseBytes: w.responseBytes, thinkTimeUs: w.thinkTimeUs }];
+      return [rrOf(w)];
     case 'mixed':
       return [
         { kind: 'bulk', totalBytes: w.totalBytes },
-        { kind: 'rr', requestBytes: w.requestBytes, responseBytes: w.responseBytes, thinkTimeUs: w.thinkTimeUs },
+        rrOf(w),
       ];
   }
+}
+
+function rrOf(w: Extract<Workload, { kind: 'rr' | 'mixed' }>): RrWorkload {
+  return { kind: 'rr', requestBytes: w.requestBytes, responseBytes: w.responseBytes, thinkTimeUs: w.thinkTimeUs, thinkTimeDistribution: w.thinkTimeDistribution };
 }
 
 /** Where the guest application keeps received requests: after the send rings in guest memory. */

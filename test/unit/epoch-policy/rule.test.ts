@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvariantError } from '../../../lib/errors.js';
-import { averagePauseUs, earlyEpochEndUs, PAUSE_AVERAGE_WEIGHT } from '../../../lib/epoch-policy/index.js';
+import { averagePauseUs, averageTransferPerEpochUs, earlyEpochEndUs, interactiveEpochCapUs, PAUSE_AVERAGE_WEIGHT } from '../../../lib/epoch-policy/index.js';
 
 const EPOCH = { startUs: 1_000, endUs: 26_000 }; // a 25 ms epoch
 const COSTS = { minEpochUs: 2_000, pauseUs: 500 };
@@ -49,5 +49,46 @@ describe('averagePauseUs', () => {
   it('starts at the first pause and moves a weight of the way to each next one', () => {
     expect(averagePauseUs(null, 800)).toBe(800);
     expect(averagePauseUs(800, 400)).toBe(800 - PAUSE_AVERAGE_WEIGHT * 400);
+  });
+});
+
+describe('interactiveEpochCapUs', () => {
+  it('is where the transfer a response would wait for reaches one pause', () => {
+    expect(interactiveEpochCapUs(COSTS, 0.1)).toBe(5_000); // 500 µs of pause, 0.1 µs of transfer per µs of epoch
+    expect(interactiveEpochCapUs(COSTS, 0.01)).toBe(50_000);
+  });
+
+  it('never below the minimum epoch, and no cap when the transfer costs nothing', () => {
+    expect(interactiveEpochCapUs(COSTS, 5)).toBe(COSTS.minEpochUs);
+    expect(interactiveEpochCapUs({ ...COSTS, pauseUs: 0 }, 0.1)).toBe(COSTS.minEpochUs);
+    expect(interactiveEpochCapUs(COSTS, 0)).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('grows with the pause and shrinks with the transfer', () => {
+    const arb = fc.record({ pauseUs: fc.nat(1e6), transfer: fc.double({ min: 1e-6, max: 100, noNaN: true }), factor: fc.double({ min: 1, max: 10, noNaN: true }) });
+    fc.assert(
+      fc.property(arb, ({ pauseUs, transfer, factor }) => {
+        const capUs = interactiveEpochCapUs({ minEpochUs: 2_000, pauseUs }, transfer);
+        expect(capUs).toBeGreaterThanOrEqual(2_000);
+        expect(interactiveEpochCapUs({ minEpochUs: 2_000, pauseUs: pauseUs * factor }, transfer)).toBeGreaterThanOrEqual(capUs);
+        expect(interactiveEpochCapUs({ minEpochUs: 2_000, pauseUs }, transfer * factor)).toBeLessThanOrEqual(capUs);
+      }),
+    );
+  });
+
+  it('refuses a negative or infinite transfer', () => {
+    expect(() => interactiveEpochCapUs(COSTS, -1)).toThrow(InvariantError);
+    expect(() => interactiveEpochCapUs(COSTS, Number.POSITIVE_INFINITY)).toThrow(InvariantError);
+  });
+});
+
+describe('averageTransferPerEpochUs', () => {
+  it('starts at the first epoch and moves a weight of the way to each next one', () => {
+    expect(averageTransferPerEpochUs(null, 600, 3_000)).toBe(0.2);
+    expect(averageTransferPerEpochUs(0.2, 1_000, 2_000)).toBeCloseTo(0.2 + PAUSE_AVERAGE_WEIGHT * 0.3);
+  });
+
+  it('refuses an epoch that did not run', () => {
+    expect(() => averageTransferPerEpochUs(null, 600, 0)).toThrow(InvariantError);
   });
 });

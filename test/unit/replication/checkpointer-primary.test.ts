@@ -397,7 +397,7 @@ describe('PrimaryCheckpointer, a backup that lost the base it acknowledged', () 
 
 describe('PrimaryCheckpointer, adaptive epochs', () => {
   const MIN_EPOCH_US = 2_000;
-  const adaptive = () => primary({ epochPolicy: { kind: 'adaptive', minEpochUs: MIN_EPOCH_US } });
+  const adaptive = () => primary({ epochPolicy: { kind: 'adaptive', minEpochUs: MIN_EPOCH_US, interactiveUs: 0 } });
   const idle = (epoch: number, term = TERM): OutputIdle => ({ type: 'outputIdle', vmId: VM, term, epoch, connId: 1, heldBytes: 1_000 });
   const report = (p: PrimaryCheckpointer, msg: OutputIdle, nowUs: number) => effectsOf((out) => p.onOutputIdle(msg, nowUs, out));
 
@@ -433,7 +433,7 @@ describe('PrimaryCheckpointer, adaptive epochs', () => {
   it("weighs an early end against the guest's own pause (fixed part and copy), not against barrier to staged", () => {
     const guestPause = { fixedUs: 20_000, copyBytesPerSec: 1e9 };
     const gainUs = 15_000; // more than the 10 µs the checkpointer sees, less than the guest's 20 ms
-    const modelled = primary({ epochPolicy: { kind: 'adaptive', minEpochUs: MIN_EPOCH_US }, guestPause });
+    const modelled = primary({ epochPolicy: { kind: 'adaptive', minEpochUs: MIN_EPOCH_US, interactiveUs: 0 }, guestPause });
     const bare = adaptive();
     for (const p of [modelled, bare]) {
       start(p, 0);
@@ -462,6 +462,58 @@ describe('PrimaryCheckpointer, adaptive epochs', () => {
     let transfer: Effect[] = [];
     for (const c of parts(1)) transfer = stage(p, c, EPOCH_US + STAGE_US);
     expect(timersSet(transfer).get('ckpt.epoch')).toBe(EPOCH_US + STAGE_US + MIN_EPOCH_US);
+  });
+
+  describe('while the guest answers requests', () => {
+    const INTERACTIVE_US = 100_000;
+    const guestPause = { fixedUs: 1_000, copyBytesPerSec: 1e15 }; // every pause costs 1,001 µs (a µs of copy)
+    const interactive = () => primary({ epochPolicy: { kind: 'adaptive', minEpochUs: MIN_EPOCH_US, interactiveUs: INTERACTIVE_US }, guestPause });
+
+    /** Epoch 1 ends early on a quiet report at 3 ms and takes 600 µs to commit: 0.2 µs of transfer per µs of epoch. */
+    function afterOneQuietEpoch(): PrimaryCheckpointer {
+      const p = interactive();
+      start(p, 0);
+      report(p, idle(1), 3_000);
+      for (const c of parts(1)) stage(p, c, 3_000 + STAGE_US);
+      ack(p, 1, 3_000 + STAGE_US + 600);
+      return p;
+    }
+
+    it('ends each epoch where the transfer it would hold a response for outgrows a pause', () => {
+      const p = afterOneQuietEpoch();
+      const { transfer } = checkpoint(p, 20_000); // epoch 2 (started before the first transfer was measured)
+      const capUs = 1_001 / 0.2;
+      expect(timersSet(transfer).get('ckpt.epoch')).toBe(20_000 + STAGE_US + capUs);
+      expect(p.stats.interactiveEpochs).toBe(1);
+    });
+
+    it('stops once no output has gone quiet for the interactive interval', () => {
+      const p = afterOneQuietEpoch();
+      const lateUs = 3_000 + INTERACTIVE_US + 1;
+      const { transfer } = checkpoint(p, lateUs);
+      expect(timersSet(transfer).get('ckpt.epoch')).toBe(lateUs + STAGE_US + EPOCH_US);
+      expect(p.stats.interactiveEpochs).toBe(0);
+    });
+
+    it('never shortens an epoch below the minimum, however dear the transfer', () => {
+      const p = interactive();
+      start(p, 0);
+      report(p, idle(1), 3_000);
+      for (const c of parts(1)) stage(p, c, 3_000 + STAGE_US);
+      ack(p, 1, 3_000 + STAGE_US + 30_000); // 10 µs of transfer per µs of epoch
+      const { transfer } = checkpoint(p, 20_000);
+      expect(timersSet(transfer).get('ckpt.epoch')).toBe(20_000 + STAGE_US + MIN_EPOCH_US);
+    });
+
+    it('is off with an interactive interval of 0', () => {
+      const p = adaptive();
+      start(p, 0);
+      report(p, idle(1), 3_000);
+      for (const c of parts(1)) stage(p, c, 3_000 + STAGE_US);
+      ack(p, 1, 3_000 + STAGE_US + 600);
+      const { transfer } = checkpoint(p, 20_000);
+      expect(timersSet(transfer).get('ckpt.epoch')).toBe(20_000 + STAGE_US + EPOCH_US);
+    });
   });
 
   it('under the fixed policy, and from another term, reports change nothing', () => {
