@@ -24,7 +24,7 @@ describe.skipIf(nats === null)('adaptive epochs over NATS (spec, bulk and reques
   it('ends epochs early on the quiet connection, and both streams arrive verified, the auditor finding nothing', { timeout: RUN_TIMEOUT_MS + 30_000 }, async () => {
     const config = runConfigSchema.parse({ mode: 'spec', vmId: 'adaptive', seed: 1, durationS: 4, epochMs: 25, epochPolicy: { kind: 'adaptive' }, link: { bandwidthBitsPerSec: 100e6, rttMs: 2 }, buffers: { specBufferBytes: 2 * 1024 * 1024 }, workload: { kind: 'mixed', requestBytes: 64, responseBytes: 16_384 } });
     const [r] = await runOnNats(config, { natsUrl: nats!.url });
-    console.log(`nats-adaptive: bulk ${((r!.bulkGoodputBitsPerSec ?? 0) / 1e6).toFixed(1)} Mbit/s, ${r!.requestsCompleted} requests, latency p50/p99 ${r!.latencyMsP50?.toFixed(2)}/${r!.latencyMsP99?.toFixed(2)} ms, ${r!.checkpoints} checkpoints, ${r!.earlyEpochEnds} ended early, audit violations ${r!.auditViolations}`);
+    console.log(`nats-adaptive: bulk ${((r!.bulkGoodputBitsPerSec ?? 0) / 1e6).toFixed(1)} Mbit/s, ${r!.requestsCompleted} requests, latency p50/p99 ${r!.latencyMsP50?.toFixed(2)}/${r!.latencyMsP99?.toFixed(2)} ms, ${r!.checkpoints} checkpoints, ${r!.earlyEpochEnds} ended early, ${r!.interactiveEpochs} kept short for requests, audit violations ${r!.auditViolations}`);
     expect(r!.streamVerified).toBe(true);
     expect(r!.auditViolations).toBe(0);
     expect(r!.requestsCompleted).toBeGreaterThan(3);
