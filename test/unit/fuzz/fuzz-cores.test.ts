@@ -6,7 +6,7 @@
  * lease answers of any outcome. A core may refuse and count what it is sent;
  * it may never throw: over NATS a throw is a process that exits. The state
  * the core ends in must stay bounded (its effects per input). SPECULA_FUZZ_RUNS
- * inputs per core and mode: 1,000 in `npm test`, 100,000 with `npm run fuzz`.
+ * inputs per core, mode and workload: 1,000 in `npm test`, 100,000 with `npm run fuzz`.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -47,8 +47,11 @@ const CORES: Record<string, (config: RunConfig) => Core> = {
   client: (c) => new ClientCore(clientOptionsFromConfig(c)),
 };
 
-const configFor = (mode: 'remus' | 'spec') =>
-  runConfigSchema.parse({ mode, vmId: 'vm1', epochPolicy: { kind: 'adaptive' }, guest: { memoryBytes: 4 * 1024 * 1024 }, tcp: { sndBufBytes: 256 * 1024, rcvBufBytes: 512 * 1024 }, buffers: { specBufferBytes: 256 * 1024, heldBytesMax: 512 * 1024 }, checkpoint: { chunkBytes: 64 * 1024 } });
+/** One connection, or two (a bulk and a request/response one, with random think times): every per-connection path. */
+const WORKLOADS = { bulk: { kind: 'bulk' }, mixed: { kind: 'mixed', thinkTimeUs: 1_000 } } as const;
+
+const configFor = (mode: 'remus' | 'spec', workload: keyof typeof WORKLOADS) =>
+  runConfigSchema.parse({ mode, vmId: 'vm1', epochPolicy: { kind: 'adaptive' }, workload: WORKLOADS[workload], guest: { memoryBytes: 4 * 1024 * 1024 }, tcp: { sndBufBytes: 256 * 1024, rcvBufBytes: 512 * 1024 }, buffers: { specBufferBytes: 256 * 1024, heldBytesMax: 512 * 1024 }, checkpoint: { chunkBytes: 64 * 1024 } });
 
 const messages = plausibleMessages({ vmId: 'vm1', hosts: HOSTS });
 
@@ -85,11 +88,11 @@ function feed(make: () => Core, g: fc.GeneratorValue): number {
   return SEQUENCE_INPUTS + 1;
 }
 
-describe(`every core against hostile input (${RUNS} inputs per core and mode)`, () => {
-  for (const mode of ['remus', 'spec'] as const) {
-    const config = configFor(mode);
+describe(`every core against hostile input (${RUNS} inputs per core, mode and workload)`, () => {
+  for (const [mode, workload] of [['remus', 'bulk'], ['spec', 'bulk'], ['remus', 'mixed'], ['spec', 'mixed']] as const) {
+    const config = configFor(mode, workload);
     for (const [name, make] of Object.entries(CORES)) {
-      it(`${name} (${mode}): refuses or takes every input, never throws, and asks for a bounded number of effects per input`, () => {
+      it(`${name} (${mode}, ${workload}): refuses or takes every input, never throws, and asks for a bounded number of effects per input`, () => {
         let inputs = 0;
         fc.assert(
           fc.property(fc.gen(), (g) => {
