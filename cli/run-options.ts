@@ -65,7 +65,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--no-sack', 'no selective acknowledgements (NewReno loss recovery)')
     .option('--spec-buffer-bytes <n>', "the acker's speculative buffer", num, 16 * 1024 * 1024)
     .addOption(new Option('--spec-window <design>', "speculative ACKs advertise the free buffer (ours) or the client's window (the paper's; docs/racc.md)").choices(['buffer', 'client']).default('buffer'))
-    .addOption(new Option('--epoch-policy <policy>', 'fixed: every epoch lasts --epoch-ms; adaptive: at most --epoch-ms, shorter when held output waits on a quiet connection (docs/adaptive-epochs.md)').choices(['fixed', 'adaptive']).default('fixed'))
+    .addOption(new Option('--epoch-policy <policy>', 'fixed: every epoch lasts --epoch-ms; adaptive: at most --epoch-ms, shorter when held output waits on a quiet connection and while the guest answers requests (docs/adaptive-epochs.md)').choices(['fixed', 'adaptive']).default('fixed'))
     .option('--min-epoch-ms <n>', 'adaptive: the shortest epoch', num, 2)
     .option('--quiet-us <n>', 'adaptive: a connection with held output and nothing new for this long is quiet', num, 300)
     .option('--interactive-ms <n>', 'adaptive: for this long after output went quiet, epochs end before their transfer would hold a response longer than a pause (0: never)', num, 100)
