@@ -72,6 +72,7 @@ export function decodeSpecDeltas(data: Uint8Array): SpecDelta[] {
     } catch (cause) {
       throw new DecodeError('speculative delta: connection state is not JSON', { cause });
     }
+    if (header !== null) checkConnection(header);
     const start = p3 + connectionBytes;
     if (header === null || header.bytes === undefined) {
       deltas.push({ startSeq, clientAckSeq, connection: header, bytes: data.subarray(start) });
@@ -82,4 +83,22 @@ export function decodeSpecDeltas(data: Uint8Array): SpecDelta[] {
     deltas.push({ startSeq, clientAckSeq, connection, bytes: data.subarray(start, start + length) });
     pos = start + length;
   }
+}
+
+const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/**
+ * A record's connection state, as the backup keeps it and a promotion uses
+ * it: a connection the guest can have (an id in 1..MAX_CONNECTIONS; any other
+ * id would be a buffer of specBufferBytes no guest fills), and fields of
+ * their types. DecodeError otherwise.
+ */
+function checkConnection(header: unknown): void {
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new DecodeError('speculative delta: connection state is not an object');
+  const c = header as Record<string, unknown>;
+  if (!Number.isInteger(c['connId']) || (c['connId'] as number) < 1 || (c['connId'] as number) > MAX_CONNECTIONS) throw new DecodeError(`speculative delta: connection ${String(c['connId'])} is none of the guest's 1..${MAX_CONNECTIONS}`);
+  const scalarsOk = (c['clientWscale'] === null || isCount(c['clientWscale'])) && isCount(c['clientSynWindow']) && typeof c['guestOfferedWscale'] === 'boolean' && isCount(c['clientNxt']);
+  const h = c['guestHeader'];
+  const headerOk = h === null || (typeof h === 'object' && !Array.isArray(h) && ['epoch', 'ack', 'window', 'tsValUs', 'tsEcrUs'].every((k) => isCount((h as Record<string, unknown>)[k])));
+  if (!scalarsOk || !headerOk) throw new DecodeError(`speculative delta: connection ${String(c['connId'])} has fields of the wrong type`);
 }

@@ -36,6 +36,25 @@ describe('speculative-buffer part of a checkpoint', () => {
     expect(decodeSpecDeltas(encodeSpecDeltas([none]))).toEqual([none]);
   });
 
+  it('refuses a connection the guest cannot have, or connection state of the wrong shape: the backup would keep a buffer for it', () => {
+    const part = (header: unknown) => {
+      const json = new TextEncoder().encode(JSON.stringify(header));
+      const w = new ByteWriter();
+      w.varint(1);
+      w.varint(1);
+      w.varint(json.length);
+      w.bytes(json);
+      w.bytes(bytes(10, 1));
+      return w.take();
+    };
+    expect(decodeSpecDeltas(part(connection(2)))[0]!.connection).toEqual(connection(2));
+    expect(decodeSpecDeltas(part(null))[0]!.connection).toBeNull();
+    for (const connId of [0, 3, 1.5, -1, '1', null, 2 ** 40]) expect(() => decodeSpecDeltas(part({ ...connection(1), connId }))).toThrow(DecodeError);
+    for (const header of [7, 'x', [], { ...connection(1), clientNxt: 'a' }, { ...connection(1), clientWscale: -1 }, { ...connection(1), guestOfferedWscale: 1 }, { ...connection(1), guestHeader: { epoch: 1 } }, { ...connection(1), guestHeader: [] }]) {
+      expect(() => decodeSpecDeltas(part(header))).toThrow(DecodeError);
+    }
+  });
+
   it('refuses a part that is empty, names more connections than a guest has, or whose record overruns it', () => {
     expect(() => decodeSpecDeltas(new Uint8Array(0))).toThrow(DecodeError);
     const two = encodeSpecDeltas([
@@ -51,10 +70,10 @@ describe('speculative-buffer part of a checkpoint', () => {
     overrun.bytes(first);
     overrun.bytes(bytes(10, 1));
     expect(() => decodeSpecDeltas(overrun.take())).toThrow(/overruns/);
-    // Three records: the third connection does not exist.
-    const withLength = new TextEncoder().encode(JSON.stringify({ ...connection(3), bytes: 0 }));
+    // Three records: a guest has two connections at most.
     const three = new ByteWriter();
-    for (let i = 0; i < 2; i++) {
+    for (const connId of [1, 2]) {
+      const withLength = new TextEncoder().encode(JSON.stringify({ ...connection(connId), bytes: 0 }));
       three.varint(1);
       three.varint(1);
       three.varint(withLength.length);

@@ -55,10 +55,10 @@ class Primary {
 
 const acks = (effects: Effect[]) => sentOn(effects, v.ckptAck) as CheckpointAck[];
 /** Connection `connId`'s speculative buffer on the backup, and the acker's state of it. */
-const specOf = (b: StandbyImage, connId = 3) => b.specs.get(connId)?.buffer ?? null;
-const connectionOf = (b: StandbyImage, connId = 3) => b.specs.get(connId)?.connection ?? null;
+const specOf = (b: StandbyImage, connId = 2) => b.specs.get(connId)?.buffer ?? null;
+const connectionOf = (b: StandbyImage, connId = 2) => b.specs.get(connId)?.connection ?? null;
 /** A connection for deltas whose connection state does not matter. */
-const ANY_CONNECTION: AckerConnectionState = { connId: 3, clientWscale: null, clientSynWindow: 65535, guestOfferedWscale: false, clientNxt: 1, guestHeader: null };
+const ANY_CONNECTION: AckerConnectionState = { connId: 2, clientWscale: null, clientSynWindow: 65535, guestOfferedWscale: false, clientNxt: 1, guestHeader: null };
 const feed = (b: StandbyImage, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => b.onChunk(c, 0));
 const fill = (mem: PagedMemory, addr: number, len: number, value: number) => mem.write(addr, new Uint8Array(len).fill(value));
 const stateOf = (epoch: number) => new TextEncoder().encode(`guest state of epoch ${epoch} `.repeat(20));
@@ -192,7 +192,7 @@ describe('StandbyImage', () => {
   it('rebuilds the speculative buffer from the deltas, trimmed below the client ACK, with the connection state', () => {
     const b = standby();
     const p = new Primary(false);
-    const connection = { connId: 3, clientWscale: 7, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt: 101, guestHeader: null };
+    const connection = { connId: 2, clientWscale: 7, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt: 101, guestHeader: null };
     const e1 = p.checkpoint(1, stateOf(1), { startSeq: 1000, clientAckSeq: 1000, connection, bytes: streamBytes(1000, 1500) });
     feed(b, [...e1.chunks, e1.manifest]);
     expect(specOf(b)).toMatchObject({ startSeq: 1000, endSeq: 2500 });
@@ -270,7 +270,7 @@ describe('StandbyImage', () => {
 });
 
 describe('StandbyImage handover', () => {
-  const connection = (clientNxt: number): AckerConnectionState => ({ connId: 3, clientWscale: 7, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt, guestHeader: { epoch: 2, ack: clientNxt, window: 222, tsValUs: 2001, tsEcrUs: 1000 } });
+  const connection = (clientNxt: number): AckerConnectionState => ({ connId: 2, clientWscale: 7, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt, guestHeader: { epoch: 2, ack: clientNxt, window: 222, tsValUs: 2001, tsEcrUs: 1000 } });
 
   it('hands over its speculative buffer, start sequence and connection: what HandoverReceiver takes back equals them', () => {
     const b = standby();
