@@ -208,6 +208,18 @@ describe('AckerCore, spec mode', () => {
     expect(h.acker.stats.specBufferBytesMax).toBe(2500);
   });
 
+  it('drops and counts segments of a connection no guest has, from the guest or the client, and keeps serving the others', () => {
+    const h = connected();
+    for (const connId of [0, 3, 1_000]) {
+      expect(h.run(s.tx, { ...guestSegment(1, D, 1000), connId })).toEqual([]);
+      expect(h.run(v.wireIn, { ...segment({ seq: CLIENT_ISN + 1, ack: D, flags: TcpFlag.ACK, window: CLIENT_WINDOW }), connId })).toEqual([]);
+    }
+    expect(h.acker.stats.unknownConnections).toBe(6);
+    expect(h.acker.specBufferBytes).toBe(0);
+    expect(wire(h)).toBeDefined(); // still the one connection
+    expect(specAcks(h.guest(1, D, 1000))[0]!.ack).toBe(D + 1000);
+  });
+
   it("under the paper's window, advertises the client's window whatever the buffer holds", () => {
     const h = connected({ specBufferBytes: 8000, specWindow: 'client' });
     const [ack] = specAcks(h.guest(1, D, 6000));
