@@ -3,8 +3,6 @@ import { decodeSpecDeltas, type AckerConnectionState } from '../../lib/checkpoin
 import { DecodeError } from '../../lib/errors.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
 
-/** Chunks of one handover kept at most; beyond it the handover is dropped and asked for again. */
-
 /** One connection a promoted acker takes over: its speculative buffer [startSeq, startSeq + bytes.length) and its state. */
 export interface HandoverConnection {
   readonly startSeq: number;
@@ -52,8 +50,13 @@ export class HandoverReceiver {
       this.#chunks.clear();
       this.#manifest = null;
     }
+    if (chunk.source === ChunkSource.SPEC && (chunk.count > MAX_HANDOVER_CHUNKS || chunk.index >= chunk.count)) {
+      // No handover has that many chunks (the config keeps every buffer within MAX_HANDOVER_CHUNKS): forged. Keeping it would stall the handover for good.
+      this.stats.corrupt++;
+      return null;
+    }
     if (chunk.source === ChunkSource.MANIFEST) this.#manifest = chunk;
-    else if (chunk.source === ChunkSource.SPEC && this.#chunks.size < MAX_HANDOVER_CHUNKS) this.#chunks.set(chunk.index, chunk);
+    else if (chunk.source === ChunkSource.SPEC) this.#chunks.set(chunk.index, chunk);
     const manifest = this.#manifest;
     if (manifest === null) return null;
     const chunks = [...this.#chunks.values()].sort(chunkOrder);

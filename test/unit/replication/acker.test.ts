@@ -1,3 +1,4 @@
+import { MAX_HANDOVER_CHUNKS } from '../../../lib/checkpoint/chunks.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeChunks, makeManifest, splitBytes } from '../../../lib/checkpoint/chunks.js';
@@ -602,6 +603,15 @@ describe('AckerCore, promotion', () => {
     expect(handoverRequests(asked)).toEqual([REQUEST]);
     expect(h.acker.stats.handoverRetries).toBe(1);
     expect(statuses(feedHandover(h, good))).toMatchObject([{ role: 'promoting', ready: true }]);
+    expect(h.acker.stats.handoversTaken).toBe(1);
+    expect(h.acker.specBufferBytes).toBe(RESTORED_BYTES);
+  });
+
+  it('refuses a handover chunk that names more chunks than any handover has, or an index past its count, and still takes the real one', () => {
+    const { h } = promoting();
+    const good = handover();
+    const forged = [{ ...good[0]!, index: 7, count: MAX_HANDOVER_CHUNKS + 1 }, { ...good[0]!, index: good[0]!.count }];
+    expect(statuses(feedHandover(h, [...forged, ...good]))).toMatchObject([{ role: 'promoting', ready: true }]);
     expect(h.acker.stats.handoversTaken).toBe(1);
     expect(h.acker.specBufferBytes).toBe(RESTORED_BYTES);
   });
