@@ -5,6 +5,20 @@ import { decodeSpecDeltas, encodeSpecDeltas, type AckerConnectionState, type Spe
 import { DecodeError } from '../../../lib/errors.js';
 
 const connection = (connId: number, clientNxt = 100): AckerConnectionState => ({ connId, clientWscale: 7, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt, guestHeader: { epoch: 3, ack: clientNxt, window: 512, tsValUs: 9, tsEcrUs: 8 } });
+
+/** A part written by hand: each record's (startSeq 1, clientAckSeq 1) and header JSON, then the bytes that follow it. */
+function records(list: readonly (readonly [unknown, Uint8Array])[]): Uint8Array {
+  const w = new ByteWriter();
+  for (const [header, after] of list) {
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    w.varint(1);
+    w.varint(1);
+    w.varint(json.length);
+    w.bytes(json);
+    w.bytes(after);
+  }
+  return w.take();
+}
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
 describe('speculative-buffer part of a checkpoint', () => {
@@ -37,16 +51,7 @@ describe('speculative-buffer part of a checkpoint', () => {
   });
 
   it('refuses a connection the guest cannot have, or connection state of the wrong shape: the backup would keep a buffer for it', () => {
-    const part = (header: unknown) => {
-      const json = new TextEncoder().encode(JSON.stringify(header));
-      const w = new ByteWriter();
-      w.varint(1);
-      w.varint(1);
-      w.varint(json.length);
-      w.bytes(json);
-      w.bytes(bytes(10, 1));
-      return w.take();
-    };
+    const part = (header: unknown) => records([[header, bytes(10, 1)]]);
     expect(decodeSpecDeltas(part(connection(2)))[0]!.connection).toEqual(connection(2));
     expect(decodeSpecDeltas(part(null))[0]!.connection).toBeNull();
     for (const connId of [0, 3, 1.5, -1, '1', null, 2 ** 40]) expect(() => decodeSpecDeltas(part({ ...connection(1), connId }))).toThrow(DecodeError);
@@ -62,25 +67,10 @@ describe('speculative-buffer part of a checkpoint', () => {
       { startSeq: 1, clientAckSeq: 1, connection: connection(2), bytes: bytes(10, 2) },
     ]);
     // A first record that says it has more bytes than the part holds.
-    const first = new TextEncoder().encode(JSON.stringify({ ...connection(1), bytes: 10_000 }));
-    const overrun = new ByteWriter();
-    overrun.varint(1);
-    overrun.varint(1);
-    overrun.varint(first.length);
-    overrun.bytes(first);
-    overrun.bytes(bytes(10, 1));
-    expect(() => decodeSpecDeltas(overrun.take())).toThrow(/overruns/);
+    expect(() => decodeSpecDeltas(records([[{ ...connection(1), bytes: 10_000 }, bytes(10, 1)]]))).toThrow(/overruns/);
     // Three records: a guest has two connections at most.
-    const three = new ByteWriter();
-    for (const connId of [1, 2]) {
-      const withLength = new TextEncoder().encode(JSON.stringify({ ...connection(connId), bytes: 0 }));
-      three.varint(1);
-      three.varint(1);
-      three.varint(withLength.length);
-      three.bytes(withLength);
-    }
-    three.bytes(two);
-    expect(() => decodeSpecDeltas(three.take())).toThrow(/more than 2 connections/);
+    const three = records([[{ ...connection(1), bytes: 0 }, new Uint8Array(0)], [{ ...connection(2), bytes: 0 }, two]]);
+    expect(() => decodeSpecDeltas(three)).toThrow(/more than 2 connections/);
     expect(() => encodeSpecDeltas([])).toThrow();
   });
 });
