@@ -21,7 +21,7 @@ export interface EpochCosts {
  */
 export function earlyEpochEndUs(epoch: RunningEpoch, costs: EpochCosts, nowUs: number): number | null {
   assert(epoch.endUs >= epoch.startUs, `an epoch that ends (${epoch.endUs}) before it starts (${epoch.startUs})`);
-  assert(costs.minEpochUs > 0 && costs.pauseUs >= 0, `epoch costs out of range: ${JSON.stringify(costs)}`);
+  assertCosts(costs);
   const endUs = Math.max(nowUs, epoch.startUs + costs.minEpochUs);
   return epoch.endUs - endUs > costs.pauseUs ? endUs : null;
 }
@@ -32,7 +32,16 @@ export const PAUSE_AVERAGE_WEIGHT = 0.25;
 /** The running average of pause costs after one more pause of `pauseUs`. */
 export function averagePauseUs(averageUs: number | null, pauseUs: number): number {
   assert(pauseUs >= 0, `a pause of ${pauseUs} µs`);
-  return averageUs === null ? pauseUs : averageUs + PAUSE_AVERAGE_WEIGHT * (pauseUs - averageUs);
+  return runningAverage(averageUs, pauseUs);
+}
+
+/** The first sample, then a weight of the way to each next one: the policy's measured costs follow the recent epochs. */
+function runningAverage(average: number | null, sample: number): number {
+  return average === null ? sample : average + PAUSE_AVERAGE_WEIGHT * (sample - average);
+}
+
+function assertCosts(costs: EpochCosts): void {
+  assert(costs.minEpochUs > 0 && costs.pauseUs >= 0, `epoch costs out of range: ${JSON.stringify(costs)}`);
 }
 
 /**
@@ -44,7 +53,7 @@ export function averagePauseUs(averageUs: number | null, pauseUs: number): numbe
  * `transferPerEpochUs`: µs of transfer per µs of epoch, measured.
  */
 export function interactiveEpochCapUs(costs: EpochCosts, transferPerEpochUs: number): number {
-  assert(costs.minEpochUs > 0 && costs.pauseUs >= 0, `epoch costs out of range: ${JSON.stringify(costs)}`);
+  assertCosts(costs);
   assert(transferPerEpochUs >= 0 && Number.isFinite(transferPerEpochUs), `a transfer of ${transferPerEpochUs} µs per µs of epoch`);
   if (transferPerEpochUs === 0) return Number.POSITIVE_INFINITY;
   return Math.max(costs.minEpochUs, Math.ceil(costs.pauseUs / transferPerEpochUs));
@@ -53,6 +62,5 @@ export function interactiveEpochCapUs(costs: EpochCosts, transferPerEpochUs: num
 /** The running average of transfer per µs of epoch after one more epoch that ran `ranUs` and took `transferUs` to commit. */
 export function averageTransferPerEpochUs(average: number | null, transferUs: number, ranUs: number): number {
   assert(transferUs >= 0 && ranUs > 0, `a transfer of ${transferUs} µs for an epoch of ${ranUs} µs`);
-  const sample = transferUs / ranUs;
-  return average === null ? sample : average + PAUSE_AVERAGE_WEIGHT * (sample - average);
+  return runningAverage(average, transferUs / ranUs);
 }
