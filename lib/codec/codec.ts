@@ -83,6 +83,14 @@ function decodeChunk(bytes: Uint8Array): CheckpointChunk {
   return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes, base: m.base };
 }
 
+/**
+ * Encoded checkpoint chunks, by the message object: a chunk sent again (a
+ * repeated barrier, a NACK) is the same object, and its encoding is a copy
+ * of up to `chunkBytes` that need not be made twice. Weak: a chunk nobody
+ * holds takes its encoding with it.
+ */
+const encodedChunks = new WeakMap<WireMessage, Uint8Array>();
+
 export function encode(msg: WireMessage): Uint8Array {
   switch (msg.type) {
     case 'segment':
@@ -96,8 +104,12 @@ export function encode(msg: WireMessage): Uint8Array {
       return pb.EpochEnd.encode({ ...fields, txEndSeqs: [...txEndSeqs] }).finish();
     }
     case 'checkpointChunk': {
+      const known = encodedChunks.get(msg);
+      if (known !== undefined) return known;
       const { type: _t, ...fields } = msg;
-      return pb.CheckpointChunk.encode(fields).finish();
+      const bytes = pb.CheckpointChunk.encode(fields).finish();
+      encodedChunks.set(msg, bytes);
+      return bytes;
     }
     case 'checkpointAck': {
       const { type: _t, ...fields } = msg;

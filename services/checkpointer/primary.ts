@@ -15,6 +15,8 @@ import type { OutputIdle } from '../../lib/codec/messages.js';
 export const TIMER_EPOCH = 'ckpt.epoch';
 const TIMER_ACK = 'ckpt.ack';
 const TIMER_RESEND = 'ckpt.resend';
+/** The wait before a barrier's next repeat doubles per repeat without progress, up to 2^5 resend intervals. */
+const MAX_BARRIER_BACKOFF_SHIFT = 5;
 /** The timers a primary checkpointer sets; any other timer is not its own. */
 export const PRIMARY_TIMERS: ReadonlySet<string> = new Set([TIMER_EPOCH, TIMER_ACK, TIMER_RESEND]);
 /** Repeats of each commit: a lost commit is also implied by the next commit. */
@@ -171,6 +173,8 @@ export class PrimaryCheckpointer {
   /** Staged chunks counted at the last look, and when that was: a pause that made progress since is slow, not lost. */
   #chunksAtLastResend = 0;
   #progressCheckedAtUs = 0;
+  /** Repeats of the current barrier with nothing staged since: each doubles the wait before the next look. */
+  #barrierRepeats = 0;
   /** The running epoch: when it started, and when it is to end. */
   #epochStartUs = 0;
   #epochEndUs = 0;
@@ -308,6 +312,7 @@ export class PrimaryCheckpointer {
         this.#staging = new StagedCheckpoint(epoch, this.#expectedSources);
         this.#chunksAtLastResend = 0;
         this.#progressCheckedAtUs = nowUs;
+        this.#barrierRepeats = 0;
         // A joining backup starts at an epoch boundary: every earlier epoch is committed locally.
         const base = this.#backupJoining;
         if (base) {
@@ -513,7 +518,8 @@ export class PrimaryCheckpointer {
     const resendUs = this.options.resendUs ?? 0;
     if (resendUs <= 0 || this.#resendArmed) return;
     this.#resendArmed = true;
-    out.push({ kind: 'setTimer', name: TIMER_RESEND, atUs: nowUs + resendUs });
+    const backoff = this.state === 'pausing' ? 2 ** Math.min(this.#barrierRepeats, MAX_BARRIER_BACKOFF_SHIFT) : 1;
+    out.push({ kind: 'setTimer', name: TIMER_RESEND, atUs: nowUs + resendUs * backoff });
   }
 
   #onResendTimer(nowUs: number, out: Effect[]): void {
@@ -526,12 +532,16 @@ export class PrimaryCheckpointer {
     if (looked) {
       this.#chunksAtLastResend = chunksStaged;
       this.#progressCheckedAtUs = nowUs;
+      if (progressed) this.#barrierRepeats = 0;
     }
     if (this.state === 'pausing' && this.#barrier !== null && !progressed) {
       // Barrier, EpochEnd or a staged part was lost: the guest answers a repeated barrier with the same parts.
       // Not while parts still arrive: repeating a slow checkpoint would double the load that made it slow.
       // The repeat names the parts held in full, which do not come again.
+      // Backs off as TCP's RTO does: a guest too busy to answer in time (many VMs on few cores) would otherwise
+      // spend what time it has encoding the same checkpoint again for every interval it stays late.
       this.stats.barrierResends++;
+      this.#barrierRepeats++;
       out.push({ kind: 'send', subject: s.epoch, msg: { ...this.#barrier, stagedSources: this.#staging?.completeSources ?? 0 } });
     }
     if (this.#commitResendsLeft > 0 && this.stats.lastCommittedEpoch > 0) {

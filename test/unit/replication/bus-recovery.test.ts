@@ -267,11 +267,33 @@ describe('primary checkpointer: repeats and timeouts', () => {
     expect(timersSet(paused).get('ckpt.resend')).toBe(EPOCH_US + RESEND_US);
     const again = fire(p, 'ckpt.resend', EPOCH_US + RESEND_US);
     expect(barriers(again)).toEqual(barriers(paused));
-    expect(timersSet(again).get('ckpt.resend')).toBe(EPOCH_US + 2 * RESEND_US);
+    expect(timersSet(again).get('ckpt.resend')).toBe(EPOCH_US + 3 * RESEND_US); // the next look waits twice as long
     expect(p.stats.barrierResends).toBe(1);
-    for (const c of parts(1)) stage(p, c, EPOCH_US + 2 * RESEND_US - 10);
+    for (const c of parts(1)) stage(p, c, EPOCH_US + 3 * RESEND_US - 10);
     expect(p.state).toBe('running');
-    expect(barriers(fire(p, 'ckpt.resend', EPOCH_US + 2 * RESEND_US))).toEqual([]);
+    expect(barriers(fire(p, 'ckpt.resend', EPOCH_US + 3 * RESEND_US))).toEqual([]);
+  });
+
+  it('backs the barrier repeats off while nothing arrives, up to 32 intervals, and looks every interval again once a part arrives', () => {
+    const p = started(primary());
+    let atUs = EPOCH_US;
+    let next = timersSet(fire(p, 'ckpt.epoch', atUs)).get('ckpt.resend')!;
+    const waits: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const effects = fire(p, 'ckpt.resend', next);
+      expect(barriers(effects).map((b) => b.epoch)).toEqual([1]);
+      const after = timersSet(effects).get('ckpt.resend')!;
+      waits.push((after - next) / RESEND_US);
+      next = after;
+    }
+    expect(waits).toEqual([2, 4, 8, 16, 32, 32, 32, 32]);
+    expect(p.stats.barrierResends).toBe(8);
+    // One part staged within the wait is progress: the next look comes one interval later again.
+    atUs = next - 10;
+    stage(p, parts(1)[0]!, atUs);
+    const progressed = fire(p, 'ckpt.resend', next);
+    expect(barriers(progressed)).toEqual([]);
+    expect(timersSet(progressed).get('ckpt.resend')).toBe(next + RESEND_US);
   });
 
   it('does not repeat the barrier while parts still arrive: a slow checkpoint is not a lost one', () => {
