@@ -119,7 +119,7 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
   const auditor = new Auditor(config.vmId, (v) => {
     if (hooks.onViolation) hooks.onViolation(v);
     else throw new InvariantViolationError(v);
-  });
+  }, 2 * config.tcp.rcvBufBytes);
   const vmLoss = new VmLossClassifier({ primaryHost: topology.primaryHost, backupHost: topology.backupHost });
   const leaseStore = new MemoryLeaseStore(msToUs(config.failover.leaseStoreLatencyMs), (record) => vmLoss.leaseWritten(record));
   const busFaults = new BusFaultInjector(s, topology.hosts, rng.fork('bus'));

@@ -16,17 +16,20 @@ const STOP_TIMEOUT_MS = 10_000;
 export class RestartableNatsServer {
   #process: ChildProcess | null = null;
   restarts = 0;
+  /** Slow consumers the server reported before its last restart (its own count starts over). */
+  #slowConsumersBefore = 0;
 
   private constructor(
     readonly binary: string,
     readonly port: number,
+    readonly monitorPort: number,
     readonly storeDir: string,
   ) {}
 
   static async start(): Promise<RestartableNatsServer> {
     const binary = findNatsServerBinary();
     if (binary === null) throw new TransportError('no nats-server binary (PATH, /usr/sbin/nats-server): the soak starts and restarts its own');
-    const server = new RestartableNatsServer(binary, await freePort(), mkdtempSync(join(tmpdir(), 'specula-soak-nats-')));
+    const server = new RestartableNatsServer(binary, await freePort(), await freePort(), mkdtempSync(join(tmpdir(), 'specula-soak-nats-')));
     await server.#launch();
     return server;
   }
@@ -35,8 +38,24 @@ export class RestartableNatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
+  /**
+   * Clients the server cut off for not reading fast enough, over every run of
+   * it (its monitoring endpoint's `slow_consumers`): a subscriber cut off so
+   * misses messages, which the soak's auditor must not.
+   */
+  async slowConsumers(): Promise<number> {
+    return this.#slowConsumersBefore + (await this.#varzSlowConsumers());
+  }
+
+  async #varzSlowConsumers(): Promise<number> {
+    const response = await fetch(`http://127.0.0.1:${this.monitorPort}/varz`);
+    const varz = (await response.json()) as { slow_consumers?: unknown };
+    return typeof varz.slow_consumers === 'number' ? varz.slow_consumers : 0;
+  }
+
   /** SIGTERM (nats-server shuts down cleanly), then the same server again after `downMs`. */
   async restart(downMs: number): Promise<void> {
+    this.#slowConsumersBefore += await this.#varzSlowConsumers().catch(() => 0);
     await this.#terminate();
     await new Promise((resolve) => setTimeout(resolve, downMs));
     await this.#launch();
@@ -49,7 +68,7 @@ export class RestartableNatsServer {
   }
 
   async #launch(): Promise<void> {
-    const child = spawn(this.binary, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir], { stdio: 'ignore' });
+    const child = spawn(this.binary, ['-a', '127.0.0.1', '-p', String(this.port), '-m', String(this.monitorPort), '-js', '-sd', this.storeDir], { stdio: 'ignore' });
     this.#process = child;
     const deadline = performance.now() + READY_TIMEOUT_MS;
     while (!(await accepts(this.port))) {

@@ -68,15 +68,17 @@ export class SoakSampler {
 }
 
 /**
- * Memory growth of each process that lived through the measured window, MiB
- * per minute: the least-squares slope of its RSS after `fromS`. A process
- * needs `minPoints` samples there (a restarted host's processes count from
- * their own start).
+ * Memory growth of each process, MiB per minute: the least-squares slope of
+ * its RSS once it is `warmupS` old (a process that started with the soak
+ * from the soak's `warmupS`; a restarted host's processes from `warmupS`
+ * after their own start: filling guest memory, images and heaps is not
+ * growth). A process needs `minPoints` samples after its warm-up.
  */
-export function rssSlopesMiBPerMin(rss: RssSeries, fromS: number, minPoints: number): Map<string, number> {
+export function rssSlopesMiBPerMin(rss: RssSeries, warmupS: number, minPoints: number): Map<string, number> {
   const slopes = new Map<string, number>();
   for (const [key, points] of rss) {
-    const window = points.filter(([t]) => t >= fromS);
+    const bornS = points[0]?.[0] ?? 0;
+    const window = points.filter(([t]) => t >= bornS + warmupS);
     if (window.length < minPoints) continue;
     const n = window.length;
     const meanT = window.reduce((a, [t]) => a + t, 0) / n;

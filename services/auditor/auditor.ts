@@ -3,6 +3,9 @@ import { parseHostSubject, subjects, type Subjects } from '../../lib/codec/subje
 import { ByteEpochs } from './byte-epochs.js';
 import type { AuditedInvariant, Violation, ViolationRule } from './violations.js';
 
+/** TCP's largest window: 65,535 scaled by 2^14 (RFC 7323). */
+const MAX_TCP_WINDOW_BYTES = 65_535 * 2 ** 14;
+
 /** Where and when a message was published. */
 export interface Observation {
   /** When it was seen: simulated time, or the auditor's wall clock. */
@@ -77,11 +80,23 @@ export class Auditor {
   #peerAckedEpoch = 0;
   #localCommittedEpoch = 0;
 
+  /**
+   * `retainedBytes`: how far behind the newest released byte a sender can
+   * still (re)send; the epochs of older bytes are forgotten. A wire sender's
+   * flight never exceeds the client's receive window, so twice the largest
+   * one (tcp.rcvBufBytes) is safe; the default is twice TCP's largest window.
+   */
   constructor(
     readonly vmId: string,
     readonly onViolation: (v: Violation) => void = () => undefined,
+    readonly retainedBytes: number = 2 * MAX_TCP_WINDOW_BYTES,
   ) {
     this.#s = subjects(vmId);
+  }
+
+  /** Byte-epoch entries held over every connection: what a long audit keeps in memory. */
+  get byteEpochEntries(): number {
+    return this.#connections.reduce((n, c) => n + c.bytes.entries, 0);
   }
 
   /** The newest epoch output may come from. */
@@ -268,6 +283,7 @@ export class Auditor {
     if (lastByte + 1 > connection!.releasedEnd) {
       this.stats.bytesReleasedEnd += lastByte + 1 - connection!.releasedEnd;
       connection!.releasedEnd = lastByte + 1;
+      connection!.bytes.forgetBelow(connection!.releasedEnd - this.retainedBytes);
     }
   }
 }

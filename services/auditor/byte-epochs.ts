@@ -3,14 +3,21 @@
  * emission, [previous end, ends[i]) from epochs[i]. A promotion rolls back
  * what the old guest emitted after the restored checkpoint (it never left;
  * the new guest emits it again under new epochs). One entry per epoch
- * that emitted new bytes: it grows with the run's epochs (40 a second at
- * 25 ms epochs), not with its traffic.
+ * that emitted new bytes, not per segment; entries for bytes that can no
+ * longer reach the wire are forgotten (`forgetBelow`), so a long audit
+ * holds a window of the stream, not all of it.
  */
+/** Forgotten entries go in runs at least this long. */
+const FORGET_BATCH = 256;
+
 export class ByteEpochs {
-  readonly #ends: number[] = [];
-  readonly #epochs: number[] = [];
+  #ends: number[] = [];
+  #epochs: number[] = [];
   #maxSeen = 0;
   #firstSeq = 0;
+  /** Bytes below this were forgotten; the newest epoch among them stands for all of them. */
+  #forgottenEnd = 0;
+  #forgottenMaxEpoch = 0;
 
   /** Bytes [seq, end) emitted in `epoch`; only bytes beyond everything seen count (a retransmission keeps its first epoch). */
   emitted(seq: number, end: number, epoch: number): void {
@@ -32,7 +39,7 @@ export class ByteEpochs {
   /** Forgets every byte from `seq` on. */
   rollbackTo(seq: number): void {
     while (this.#ends.length > 0 && this.#ends[this.#ends.length - 1]! > seq) {
-      const start = this.#ends.length > 1 ? this.#ends[this.#ends.length - 2]! : this.#firstSeq;
+      const start = this.#ends.length > 1 ? this.#ends[this.#ends.length - 2]! : Math.max(this.#firstSeq, this.#forgottenEnd);
       if (start >= seq) {
         this.#ends.pop();
         this.#epochs.pop();
@@ -44,9 +51,32 @@ export class ByteEpochs {
     this.#maxSeen = Math.min(this.#maxSeen, seq);
   }
 
+  /** Entries held: the audit's memory for this stream. */
+  get entries(): number {
+    return this.#ends.length;
+  }
+
+  /**
+   * Forgets the epochs of bytes before `seq` (nothing can send them again).
+   * A forgotten byte asked for later is given the newest epoch among the
+   * forgotten ones: never older than its own, so no early byte goes unseen.
+   * Entries go in runs of FORGET_BATCH, so forgetting costs O(1) per entry.
+   */
+  forgetBelow(seq: number): void {
+    let n = 0;
+    while (n < this.#ends.length && this.#ends[n]! <= seq) n++;
+    if (n < FORGET_BATCH) return;
+    for (let i = 0; i < n; i++) this.#forgottenMaxEpoch = Math.max(this.#forgottenMaxEpoch, this.#epochs[i]!);
+    this.#forgottenEnd = this.#ends[n - 1]!;
+    this.#ends = this.#ends.slice(n);
+    this.#epochs = this.#epochs.slice(n);
+  }
+
   /** The epoch that first emitted byte `seq`, or null if none did. */
   epochOf(seq: number): number | null {
-    if (this.#ends.length === 0 || seq < this.#firstSeq) return null;
+    if (seq < this.#firstSeq) return null;
+    if (seq < this.#forgottenEnd) return this.#forgottenMaxEpoch;
+    if (this.#ends.length === 0) return null;
     let lo = 0;
     let hi = this.#ends.length;
     while (lo < hi) {

@@ -21,6 +21,8 @@ export interface BusAuditorOptions {
    * a cluster, 0 otherwise.
    */
   readonly reorderWindowMs?: number;
+  /** How far behind the newest released byte a sender can still send (Auditor); `forVm`: twice tcp.rcvBufBytes. */
+  readonly retainedBytes?: number;
 }
 
 /**
@@ -81,7 +83,7 @@ export class BusAuditor {
   static forVm(nc: NatsConnection, config: RunConfig, onViolation: (v: Violation) => void, options: BusAuditorOptions = {}): BusAuditor | null {
     if (!topologyOf(config).replicated) return null;
     const clustered = (nc.info?.cluster ?? '') !== '';
-    return new BusAuditor(nc, config.vmId, onViolation, { reorderWindowMs: options.reorderWindowMs ?? (clustered ? CLUSTER_REORDER_WINDOW_MS : 0) });
+    return new BusAuditor(nc, config.vmId, onViolation, { reorderWindowMs: options.reorderWindowMs ?? (clustered ? CLUSTER_REORDER_WINDOW_MS : 0), retainedBytes: 2 * config.tcp.rcvBufBytes });
   }
 
   constructor(
@@ -90,7 +92,7 @@ export class BusAuditor {
     onViolation: (v: Violation) => void,
     options: BusAuditorOptions = {},
   ) {
-    this.auditor = new Auditor(vmId, onViolation);
+    this.auditor = new Auditor(vmId, onViolation, options.retainedBytes);
     this.#reorderWindowMs = options.reorderWindowMs ?? 0;
     const s = subjects(vmId);
     this.#wireOut = s.wireOut;

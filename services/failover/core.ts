@@ -388,6 +388,10 @@ export class FailoverCore implements Core {
     this.#confirmRoleChange(hb, out);
     this.#lastRole.set(hb.host, hb);
     this.#silentHosts.delete(hb.host);
+    // A host outside the membership holds no image of it, whatever it reports: a host that came back after a kill
+    // starts in the role the VM was created with (backup, spare). It may join as a spare; without this a VM on
+    // three hosts had none left after its third failover, with every host up (found by the soak).
+    if (hb.host !== this.#primary && hb.host !== this.#backup && !this.#spares.includes(hb.host)) this.#giveUp(hb.host);
     // A backup that took its join (or never needed one) and reports as a spare again restarted empty. Its
     // heartbeat as a backup in between may have been lost: what it took, not what it said last, decides.
     if (hb.host === this.#backup && hb.role === 'spare' && hb.controlSeq >= this.#backupJoinSeq) {
@@ -430,6 +434,8 @@ export class FailoverCore implements Core {
    * after its second failover, whatever came back.
    */
   #fencedPrimaryHeard(hb: Heartbeat, nowUs: number, out: Effect[]): void {
+    // Its process is the one that will take the join: known now, its first heartbeat as a backup is no restart.
+    this.#noteIncarnation(hb, out);
     this.#armDeadlines(hb.host, nowUs, out);
     this.#lastRole.set(hb.host, hb);
     this.#silentHosts.delete(hb.host);

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AUDITED_INVARIANTS, type AuditedInvariant, type ViolationRule } from '../../../services/auditor/violations.js';
-import { A, assignment, AuditDriver, B, C, data, guestStatus, S } from './support.js';
+import { A, assignment, AuditDriver, B, C, data, FOREVER_US, guestStatus, S } from './support.js';
 
 /** The auditor saw exactly one violation, of `rule`, shown by `host`'s message. */
 function expectOnly(d: AuditDriver, invariant: AuditedInvariant, rule: ViolationRule, host: string | null): void {
@@ -35,6 +35,20 @@ function promoted(): AuditDriver {
 }
 
 describe('Auditor', () => {
+  it('holds the epochs of a window of the stream, not all of it, and still catches an early byte', () => {
+    const d = AuditDriver.protectedPrimary(FOREVER_US, 10_000);
+    for (let epoch = 1; epoch <= 5_000; epoch++) {
+      d.emit(A, 1, epoch, (epoch - 1) * 100, 100).ack(B, 1, epoch).commit(A, 1, epoch).release(A, 1, epoch, (epoch - 1) * 100, 100);
+    }
+    expectNone(d);
+    // 10,000 bytes are 100 epochs; forgetting goes in runs of 256.
+    expect(d.auditor.byteEpochEntries).toBeLessThanOrEqual(100 + 256);
+    d.release(A, 1, 1, 0, 100); // a forgotten byte sent again: it stands for an epoch the backup has
+    expectNone(d);
+    d.emit(A, 1, 5_001, 500_000, 100).release(A, 1, 5_000, 500_000, 100); // a byte of epoch 5001, labelled 5000
+    expectOnly(d, 'output-commit', 'byte-before-commit', A);
+  });
+
   describe('two connections of one guest (a mixed workload)', () => {
     const on = (connId: number, term: number, epoch: number, seq: number, length: number) => ({ ...data(term, epoch, seq, length), connId });
 

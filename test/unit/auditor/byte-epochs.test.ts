@@ -108,4 +108,21 @@ describe('ByteEpochs', () => {
       }),
     );
   });
+
+  it('forgets bytes nothing can send again, in runs, and gives a forgotten byte an epoch no older than its own', () => {
+    const b = new ByteEpochs();
+    for (let epoch = 1; epoch <= 1000; epoch++) b.emitted(FIRST + (epoch - 1) * 10, FIRST + epoch * 10, epoch);
+    expect(b.entries).toBe(1000);
+    b.forgetBelow(FIRST + 100 * 10); // 100 entries: fewer than a run, kept
+    expect(b.entries).toBe(1000);
+    b.forgetBelow(FIRST + 600 * 10);
+    expect(b.entries).toBe(400);
+    expect(b.epochOf(FIRST)).toBe(600); // forgotten: the newest forgotten epoch stands for all
+    expect(b.epochOf(FIRST + 600 * 10 - 1)).toBe(600);
+    expect(b.epochOf(FIRST + 600 * 10)).toBe(601); // kept: exact
+    expect(b.epochOf(FIRST + 1000 * 10)).toBeNull();
+    b.rollbackTo(FIRST + 700 * 10 + 5); // a promotion still rolls back exactly
+    expect(b.epochOf(FIRST + 700 * 10 + 4)).toBe(701);
+    expect(b.epochOf(FIRST + 700 * 10 + 5)).toBeNull();
+  });
 });

@@ -62,8 +62,8 @@ export class AuditDriver {
   readonly seen: Violation[] = [];
   atUs = 0;
 
-  constructor() {
-    this.auditor = new Auditor(VM, (v) => this.seen.push(v));
+  constructor(retainedBytes?: number) {
+    this.auditor = new Auditor(VM, (v) => this.seen.push(v), retainedBytes);
   }
 
   observe(subject: string, msg: WireMessage, host: string | null, localUs?: number): this {
@@ -107,8 +107,8 @@ export class AuditDriver {
   }
 
   /** The first primary A of term 1, backed by B, with a permit until `permitUntilUs` (null: none). */
-  static protectedPrimary(permitUntilUs: number | null = FOREVER_US): AuditDriver {
-    const d = new AuditDriver().assign(A, 'primary', 1, 1, { peerHost: B }).assign(B, 'backup', 1, 1, { peerHost: A });
+  static protectedPrimary(permitUntilUs: number | null = FOREVER_US, retainedBytes?: number): AuditDriver {
+    const d = new AuditDriver(retainedBytes).assign(A, 'primary', 1, 1, { peerHost: B }).assign(B, 'backup', 1, 1, { peerHost: A });
     return permitUntilUs === null ? d : d.permit(A, 1, permitUntilUs);
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allRoleChanges, BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, lateTimer, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, SPARE, silentTimer, VM } from './support.js';
+import { allRoleChanges, BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, lateTimer, leaseOps, MISS_COUNT, NONE_TAKEN, primaryRecord, PRIMARY, PROMOTE_TIMER, SPARE, silentTimer, VM } from './support.js';
 
 /** The role changes among `effects`, as host:role:peer. */
 const changesIn = (effects: Parameters<typeof allRoleChanges>[0]): string[] => allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`);
@@ -143,5 +143,54 @@ describe('FailoverCore: re-protection onto a spare', () => {
     const effects = d.handle(heartbeatInput(SPARE, 'spare', 1), d.nowUs + 1_000);
     expect(allRoleChanges(effects).filter((c) => c.peerHost === '')).toEqual([]);
     expect(d.core.state).toBe('reprotecting');
+  });
+
+  describe('hosts that come back after a kill (the soak: three hosts, the primary killed every 90 s)', () => {
+    /** Each host's supervisor process: a host that comes back is a new one. */
+    const incarnation = new Map<string, number>();
+    const beat = (host: string, role: 'primary' | 'backup' | 'spare', term: number, epoch: number, synced: boolean, controlSeq = NONE_TAKEN) =>
+      heartbeatInput(host, role, term, epoch, synced, controlSeq, incarnation.get(host) ?? 1);
+    /** The primary `from` falls silent; `to` takes over at `term` and reports as primary. */
+    const failOver = (d: FailoverDriver, from: string, to: string, term: number) => {
+      d.fire(lateTimer(from));
+      d.fire(silentTimer(from));
+      d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: d.pendingCas.expectedRevision + 1 });
+      d.fire(PROMOTE_TIMER);
+      d.handle(beat(to, 'primary', term, 100 * term, true), d.nowUs + 1_000);
+      expect(d.core.primaryHost).toBe(to);
+    };
+    /** The re-protection now under way names `host`: it takes its join and reports a complete image. */
+    const joins = (d: FailoverDriver, host: string, term: number) => {
+      const effects = d.settleMemberships();
+      const join = allRoleChanges([...d.log, ...effects]).filter((c) => c.host === host && c.role === 'backup').at(-1);
+      expect(join, `${host} is asked to join`).toBeDefined();
+      d.handle(beat(host, 'backup', term, 100 * term, true, join!.seq), d.nowUs + 1_000);
+      expect(d.core.state).toBe('protected');
+      expect(d.core.backupHost).toBe(host);
+    };
+    /** `host` starts again as a new process, in the role the VM was created with. */
+    const comesBack = (d: FailoverDriver, host: string, role: 'primary' | 'backup' | 'spare') => {
+      incarnation.set(host, (incarnation.get(host) ?? 1) + 1);
+      d.handle(beat(host, role, 1, 0, role !== 'spare'), d.nowUs + 1_000);
+    };
+
+    it('takes each one back as a spare, whatever role it starts in, so every failover is followed by re-protection', () => {
+      const d = withSpare();
+      d.handle(heartbeatInput(PRIMARY, 'primary', 1, 10, true), 2_000);
+      d.handle(heartbeatInput(BACKUP, 'backup', 1, 10, true), 2_000);
+      failOver(d, PRIMARY, BACKUP, 2);
+      joins(d, SPARE, 2);
+      comesBack(d, PRIMARY, 'primary'); // created as the primary: fenced by term 2
+      failOver(d, BACKUP, SPARE, 3);
+      joins(d, PRIMARY, 3);
+      comesBack(d, BACKUP, 'backup'); // created as the backup: an empty image calling itself complete
+      failOver(d, SPARE, PRIMARY, 4);
+      joins(d, BACKUP, 4);
+      comesBack(d, SPARE, 'spare'); // created as the spare
+      failOver(d, PRIMARY, BACKUP, 5);
+      joins(d, SPARE, 5);
+      expect(d.core.stats.failovers).toBe(4);
+      expect(d.core.stats.reprotections).toBe(4);
+    });
   });
 });
