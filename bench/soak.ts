@@ -12,12 +12,13 @@ import { withNatsTiming } from '../lib/config/nats-profile.js';
 import { runConfigSchema, type RunConfig } from '../lib/config/run-config.js';
 import { wallClock } from '../lib/runtime/nats/clock.js';
 import { connectNats } from '../lib/runtime/nats/connect.js';
+import type { FailoverStatus } from '../lib/codec/messages.js';
 import type { ClientReport } from '../services/client/main.js';
 import { BusAuditor } from '../services/auditor/main.js';
 import type { Violation } from '../services/auditor/violations.js';
 import { RestartableNatsServer } from './soak/nats-server.js';
 import { soakSpec, type SoakEvent } from './soak/plot.js';
-import { rssSlopesMiBPerMin, SoakSampler } from './soak/sampler.js';
+import { rssSlopesMiBPerMin, SoakSampler, type RssSeries } from './soak/sampler.js';
 
 /**
  * `npm run soak`: protected VMs over a local nats-server for minutes, with
@@ -37,7 +38,7 @@ interface SoakFlags {
   respawnAfterS: number;
   natsRestartEveryS: number;
   natsDownMs: number;
-  warmupS: number;
+  quietTailS: number;
   recoveryBoundS: number;
   memoryMib: number;
   dirtyPagesPerS: number;
@@ -52,7 +53,7 @@ const flags = new Command('soak')
   .option('--respawn-after-s <n>', 'start a killed host again this long after, as a new spare', num, 10)
   .option('--nats-restart-every-s <n>', 'restart the nats-server this often (0: never)', num, 150)
   .option('--nats-down-ms <n>', 'how long the nats-server stays down at a restart', num, 1_000)
-  .option('--warmup-s <n>', 'memory growth is measured after this', num, 120)
+  .option('--quiet-tail-s <n>', 'no fault in this last part of the run; memory growth is measured over its last two thirds', num, 180)
   .option('--recovery-bound-s <n>', 'a kill is recovered when every VM is protected again under a newer term within this long; no fault comes later than this before the end', num, 30)
   // Eight guests, their standbys and checkpoints share a laptop's two cores: a small, lightly written guest each.
   .option('--memory-mib <n>', 'guest memory of each VM', num, 16)
@@ -82,10 +83,26 @@ interface KillRecord {
   readonly atS: number;
   readonly host: string;
   readonly processes: number;
-  /** When every VM was protected again under a newer term; null: not within flags.recoveryBoundS. */
+  /** When every VM the kill hit was protected again; null: not within flags.recoveryBoundS. */
   recoveredAfterS: number | null;
-  readonly termsBefore: readonly number[];
+  /** Per VM: what the killed host was to it, and the failover's term and re-protections then. */
+  readonly before: readonly { readonly role: 'primary' | 'backup' | 'none'; readonly term: number; readonly reprotections: number }[];
 }
+
+/**
+ * A VM is over a kill when its failover service protects it again: after a
+ * take-over (the killed host was its primary: a newer term), or after a
+ * re-protection (its backup: the term stays). A VM the host was a spare to
+ * was not hit.
+ */
+function recoveredFrom(before: KillRecord['before'][number], view: FailoverStatus | undefined, reprotections: number): boolean {
+  if (before.role === 'none') return true;
+  if (view === undefined || view.state !== 'protected') return false;
+  return view.term > before.term || (before.role === 'backup' && reprotections > before.reprotections);
+}
+
+/** A series per process, one point in ten (one per 10 s), rounded to whole seconds and MiB. */
+const everyTenth = (series: RssSeries) => Object.fromEntries([...series].map(([key, points]) => [key, points.filter((_, i) => i % 10 === 0).map(([t, m]) => [Math.round(t), Math.round(m)])]));
 
 const log = (line: string) => process.stderr.write(`soak: ${line}\n`);
 
@@ -105,8 +122,9 @@ async function main(): Promise<number> {
   const configs = vmConfigs(config, flags.vms);
   const vmIds = configs.map((c) => c.vmId);
   const collector = new ReportCollector(nc, vmIds);
-  const violations: Violation[] = [];
-  const auditors = configs.map((c) => BusAuditor.forVm(nc, c, (v) => violations.push(v)));
+  const violations: (Violation & { vmId: string; context: readonly string[] })[] = [];
+  const auditors: (BusAuditor | null)[] = [];
+  for (const c of configs) auditors.push(BusAuditor.forVm(nc, c, (v) => violations.push({ vmId: c.vmId, ...v, context: auditors[configs.indexOf(c)]?.recent() ?? [] })));
   await nc.flush();
   // The auditors see the bus through this connection: a gap in it (a slow consumer cut off, not a planned restart) is reported.
   const auditorDisconnects: number[] = [];
@@ -134,16 +152,16 @@ async function main(): Promise<number> {
     let nextRestartS = flags.natsRestartEveryS > 0 ? flags.natsRestartEveryS : Infinity;
     const respawns: { atS: number; host: string }[] = [];
     let lastRespawnS = -Infinity;
+    // Faults end early enough for the last kill to be recovered, and for a quiet tail in which memory is measured.
+    const lastFaultS = flags.durationS - Math.max(flags.recoveryBoundS, flags.quietTailS);
+    const reprotectionsOf = (vm: string) => Number(collector.reports(vm, 'failover')[0]?.stats.reprotections ?? 0);
     while (!clientDone && elapsedS() < flags.durationS + GRACE_S) {
       await new Promise((resolve) => setTimeout(resolve, SAMPLE_EVERY_MS));
       const tS = elapsedS();
       const s = sampler.sample(tS, clock.toUnixUs(clock.nowUs()));
       for (const k of kills) {
         if (k.recoveredAfterS !== null) continue;
-        const recovered = vmIds.every((vm, i) => {
-          const view = collector.view(vm);
-          return view !== undefined && view.state === 'protected' && view.term > k.termsBefore[i]!;
-        });
+        const recovered = vmIds.every((vm, i) => recoveredFrom(k.before[i]!, collector.view(vm), reprotectionsOf(vm)));
         if (recovered) k.recoveredAfterS = tS - k.atS;
       }
       if (Math.round(tS) % 10 === 0) log(`${tS.toFixed(0)} s: ${s.goodputMbps.toFixed(1)} Mbit/s, ${s.protectedVms}/${vmIds.length} protected, RSS ${s.rssMiBTotal.toFixed(0)} MiB, lag ≤ ${s.lagMsMax.toFixed(0)} ms`);
@@ -153,20 +171,24 @@ async function main(): Promise<number> {
         lastRespawnS = tS;
         log(`${r.host} started again`);
       }
-      if (tS >= nextKillS && tS < flags.durationS - flags.recoveryBoundS) {
+      if (tS >= nextKillS && tS < lastFaultS) {
         nextKillS += flags.killEveryS;
         const host = collector.view(vmIds[0]!)?.primaryHost ?? config.hosts.primary;
-        const termsBefore = vmIds.map((vm) => collector.view(vm)?.term ?? 0);
+        const before = vmIds.map((vm) => {
+          const view = collector.view(vm);
+          const role = view?.primaryHost === host ? 'primary' : view?.backupHost === host ? 'backup' : 'none';
+          return { role, term: view?.term ?? 0, reprotections: reprotectionsOf(vm) } as const;
+        });
         fleet.markKilled(host);
         const processes = fleet.killHost(host, 'SIGKILL');
-        kills.push({ atS: tS, host, processes, recoveredAfterS: null, termsBefore });
+        kills.push({ atS: tS, host, processes, recoveredAfterS: null, before });
         events.push({ tS, kind: 'kill', label: host });
         respawns.push({ atS: tS + flags.respawnAfterS, host });
         log(`SIGKILL ${host} (${processes} processes)`);
       }
       // Not while a host starts: a service that finds no server at start-up exits, as it should (an operator restarts it).
       const hostStarting = respawns.length > 0 || tS - lastRespawnS < STARTUP_GUARD_S;
-      if (tS >= nextRestartS && !hostStarting && tS < flags.durationS - flags.recoveryBoundS) {
+      if (tS >= nextRestartS && !hostStarting && tS < lastFaultS) {
         nextRestartS += flags.natsRestartEveryS;
         events.push({ tS, kind: 'nats-restart', label: 'nats-server' });
         log('restarting the nats-server');
@@ -185,7 +207,10 @@ async function main(): Promise<number> {
       const tailBytes = bins.slice(Math.floor(bins.length * (1 - LIVE_TAIL_SHARE))).reduce((a, b) => a + b, 0);
       return { vmId: vm, connected: c?.connected ?? false, verified: c?.streamVerified ?? false, bytesDelivered: c?.bytesDelivered ?? 0, tailBytes, firstMismatchOffset: c?.firstMismatchOffset ?? null };
     });
-    const slopes = rssSlopesMiBPerMin(sampler.rss, flags.warmupS, 30);
+    // The last two thirds of the quiet tail (the first lets the last roles take their memory), for processes that lived
+    // through it (one sample a second; a few may be stale).
+    const measuredS = (flags.quietTailS * 2) / 3;
+    const slopes = rssSlopesMiBPerMin(sampler.rss, flags.durationS - measuredS, Math.floor(measuredS * 0.8));
     const worstSlope = Math.max(0, ...slopes.values());
     const rssJudged = flags.durationS >= RSS_JUDGED_FROM_S;
     const checks = {
@@ -211,6 +236,9 @@ async function main(): Promise<number> {
       firstViolation: violations[0] ?? null,
       violations: violations.slice(0, MAX_VIOLATIONS_KEPT),
       rssSlopeMiBPerMin: { worst: worstSlope, judged: rssJudged, perProcess: Object.fromEntries(slopes) },
+      // Every process's RSS, MiB, one point per 10 s: where the memory went.
+      rssMiBPerProcess: everyTenth(sampler.rss),
+      heapUsedMiBPerProcess: everyTenth(sampler.heap),
       samples: sampler.samples,
     };
     mkdirSync(flags.out, { recursive: true });

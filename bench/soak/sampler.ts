@@ -30,6 +30,8 @@ const BITS_PER_BYTE = 8;
 export class SoakSampler {
   readonly samples: SoakSample[] = [];
   readonly rss: RssSeries = new Map();
+  /** The same for the JS heap in use: RSS that grows while this does not is buffers, guest memory or the allocator. */
+  readonly heap: RssSeries = new Map();
   #lastDeliveredBytes = 0;
   #lastTS = 0;
 
@@ -51,6 +53,9 @@ export class SoakSampler {
       const series = this.rss.get(key) ?? [];
       series.push([tS, reading!.rssBytes / MIB]);
       this.rss.set(key, series);
+      const heap = this.heap.get(key) ?? [];
+      heap.push([tS, reading!.heapUsedBytes / MIB]);
+      this.heap.set(key, heap);
     }
     const mib = readings.map((r) => r.reading!.rssBytes / MIB);
     const sample: SoakSample = {
@@ -68,17 +73,17 @@ export class SoakSampler {
 }
 
 /**
- * Memory growth of each process, MiB per minute: the least-squares slope of
- * its RSS once it is `warmupS` old (a process that started with the soak
- * from the soak's `warmupS`; a restarted host's processes from `warmupS`
- * after their own start: filling guest memory, images and heaps is not
- * growth). A process needs `minPoints` samples after its warm-up.
+ * Memory growth of each process from `fromS` on, MiB per minute: the
+ * least-squares slope of its RSS there. Only processes with `minPoints`
+ * samples there count (a host restarted within the window has too few: its
+ * memory is still filling). Roles move between hosts at every kill, and a
+ * process that takes a role allocates its memory (guest memory, images,
+ * buffers): the soak measures in a quiet tail after the last fault.
  */
-export function rssSlopesMiBPerMin(rss: RssSeries, warmupS: number, minPoints: number): Map<string, number> {
+export function rssSlopesMiBPerMin(rss: RssSeries, fromS: number, minPoints: number): Map<string, number> {
   const slopes = new Map<string, number>();
   for (const [key, points] of rss) {
-    const bornS = points[0]?.[0] ?? 0;
-    const window = points.filter(([t]) => t >= bornS + warmupS);
+    const window = points.filter(([t]) => t >= fromS);
     if (window.length < minPoints) continue;
     const n = window.length;
     const meanT = window.reduce((a, [t]) => a + t, 0) / n;

@@ -66,6 +66,26 @@ export interface BusAuditorCounters {
  * carries its publisher's host and clock in headers (the release permit is
  * checked on that clock); other subjects name their host.
  */
+/** Control messages a BusAuditor keeps described for a violation's context. */
+const RECENT_KEPT = 64;
+
+/** One line per message: where it went, what it says about terms, epochs and hosts. */
+function describeObserved(subject: string, msg: WireMessage, o: Observation): string {
+  const where = `${Math.round(o.atUs)}µs ${subject.split('.').slice(2).join('.')}`;
+  switch (msg.type) {
+    case 'checkpointAck':
+      return `${where} ack t${msg.term} e${msg.epoch} ${msg.ok ? 'ok' : `nack${msg.needsBase ? ' needs-base' : ''}`} from ${msg.host}`;
+    case 'epochCommit':
+      return `${where} commit t${msg.term} e${msg.epoch}`;
+    case 'epochBarrier':
+      return `${where} barrier t${msg.term} e${msg.epoch}${msg.base ? ` base join ${msg.joinSeq}` : ''} staged ${msg.stagedSources}`;
+    case 'assignment':
+      return `${where} assignment ${msg.host} ${msg.role} t${msg.term} peer ${msg.peerHost || '-'}${msg.joining ? ' joining' : ''} seq ${msg.seq} inc ${msg.incarnation}`;
+    default:
+      return `${where} ${msg.type}`;
+  }
+}
+
 export class BusAuditor {
   readonly auditor: Auditor;
   readonly counters: BusAuditorCounters = { messages: 0, undecodable: 0, held: 0 };
@@ -74,6 +94,8 @@ export class BusAuditor {
   readonly #reorderWindowMs: number;
   readonly #wireOut: string;
   readonly #held: Held[] = [];
+  /** The last RECENT_KEPT control messages judged, a line each: what a violation's report shows of its context. */
+  readonly #recent: string[] = [];
   #heldTimer: NodeJS.Timeout | null = null;
 
   /**
@@ -137,7 +159,21 @@ export class BusAuditor {
       this.#heldTimer ??= setTimeout(() => this.#release(), this.#reorderWindowMs);
       return;
     }
-    for (const msg of msgs) this.auditor.observe(m.subject, msg, observation);
+    for (const msg of msgs) this.#observe(m.subject, msg, observation);
+  }
+
+  /** The messages judged last, oldest first: a violation's context. */
+  recent(): readonly string[] {
+    return [...this.#recent];
+  }
+
+  #observe(subject: string, msg: WireMessage, o: Observation): void {
+    // Control messages only: segments come by the thousand and would push out the commits and acks around them.
+    if (msg.type !== 'segment') {
+      if (this.#recent.length >= RECENT_KEPT) this.#recent.shift();
+      this.#recent.push(describeObserved(subject, msg, o));
+    }
+    this.auditor.observe(subject, msg, o);
   }
 
   /** What the rules judge against what came before: a commit, or output entering the client's link. */
@@ -152,7 +188,7 @@ export class BusAuditor {
     let n = 0;
     for (const h of this.#held) {
       if (!all && h.dueMs > nowMs) break;
-      for (const msg of h.msgs) this.auditor.observe(h.subject, msg, h.observation);
+      for (const msg of h.msgs) this.#observe(h.subject, msg, h.observation);
       n++;
     }
     this.#held.splice(0, n);

@@ -35,7 +35,7 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe.skipIf(skip)('soak, 60 s', () => {
   it('8 VMs through two host kills and a NATS restart: every stream exact, every kill recovered, no violation', { timeout: TIMEOUT_MS }, async () => {
-    const args = ['dist/bench/soak.js', '--duration-s', String(DURATION_S), '--vms', '8', '--rate-mbps', '2', '--memory-mib', '8', '--dirty-pages-per-s', '100', '--kill-every-s', '15', '--respawn-after-s', '4', '--nats-restart-every-s', '30', '--recovery-bound-s', '15', '--warmup-s', '20', '--out', out];
+    const args = ['dist/bench/soak.js', '--duration-s', String(DURATION_S), '--vms', '8', '--rate-mbps', '2', '--memory-mib', '8', '--dirty-pages-per-s', '100', '--kill-every-s', '15', '--respawn-after-s', '4', '--nats-restart-every-s', '30', '--recovery-bound-s', '15', '--quiet-tail-s', '10', '--out', out];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderrTail = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderrTail = (stderrTail + chunk).slice(-4000)));
