@@ -32,6 +32,12 @@ export type Fault =
    */
   | { readonly kind: 'reboot-backup'; readonly atMs: number }
   /**
+   * Every host that is down starts again with only its configuration, as an operator restarts a killed host:
+   * its agent in the role the VM was created with, its guest empty. It holds no image of the VM and may only
+   * join as a spare.
+   */
+  | { readonly kind: 'revive'; readonly atMs: number }
+  /**
    * One service of the primary dies at `fromMs`; its supervisor notices at `toMs` and stops the whole host
    * (a primary-side service cannot restart: the speculative buffer, held output and the guest live in it).
    */
@@ -53,7 +59,7 @@ export interface FaultStep {
 export function faultSteps(faults: readonly Fault[]): FaultStep[] {
   const steps: FaultStep[] = [];
   for (const fault of faults) {
-    if (fault.kind === 'crash' || fault.kind === 'restart-backup' || fault.kind === 'reboot-backup') steps.push({ atUs: msToUs(fault.atMs), fault, phase: 'start' });
+    if (fault.kind === 'crash' || fault.kind === 'restart-backup' || fault.kind === 'reboot-backup' || fault.kind === 'revive') steps.push({ atUs: msToUs(fault.atMs), fault, phase: 'start' });
     else {
       steps.push({ atUs: msToUs(fault.fromMs), fault, phase: 'start' });
       steps.push({ atUs: msToUs(fault.toMs), fault, phase: 'end' });
@@ -72,7 +78,8 @@ const MAX_HOST_FAULTS = 2;
  * primary, which costs it its role), windows inside the phase. Two host
  * faults close together can lose the VM by design (no synced backup left);
  * the runner tells that apart from a liveness failure. Half the seeds also
- * get one or two bus faults (loss, duplication, delay between services).
+ * get one or two bus faults (loss, duplication, delay between services),
+ * and a third of the seeds with a crash start the crashed host again.
  */
 export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   const faults: Fault[] = [];
@@ -120,6 +127,13 @@ export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   const reboot = rng.fork('reboot');
   if (hostFaults < MAX_HOST_FAULTS && reboot.chance(0.1)) {
     faults.push({ kind: 'reboot-backup', atMs: Math.round(startMs + reboot.next() * span) });
+  }
+  // A crashed host may be started again (an operator, an orchestrator): it comes back as at the VM's creation.
+  const revive = rng.fork('revive');
+  const crashes = faults.filter((f): f is Extract<Fault, { kind: 'crash' }> => f.kind === 'crash');
+  if (crashes.length > 0 && revive.chance(0.3)) {
+    const afterMs = Math.min(...crashes.map((c) => c.atMs)) + 50 + Math.round(revive.next() * 500);
+    if (afterMs < endMs) faults.push({ kind: 'revive', atMs: afterMs });
   }
   const bus = rng.fork('bus');
   const busCount = [0, 0, 1, 1, 1, 2][bus.int(6)]!;

@@ -327,6 +327,16 @@ export function applyFaultStep(world: World, step: FaultStep): void {
       world.runtime.addActor(h.services.agent, { host: h.name, clock: h.clock });
       return;
     }
+    case 'revive':
+      for (const h of world.hosts.values()) {
+        if (h.up) continue;
+        for (const service of ['guest', 'checkpointer', 'netbuffer', 'acker'] as const) restartService(world, h, service);
+        h.services.agent = new HostAgentCore(h.services.agent.options);
+        world.runtime.addActor(h.services.agent, { host: h.name, clock: h.clock });
+        h.up = true;
+        rep.vmLoss.hostRevived(h.name);
+      }
+      return;
     case 'lease-outage':
       rep.leaseStore.available = step.phase === 'end';
       return;

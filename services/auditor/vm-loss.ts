@@ -28,6 +28,8 @@ export class VmLossClassifier {
   reason: string | null = null;
   readonly #down = new Set<string>();
   #primaryHost: string;
+  /** The term the primary host runs under: a host that came back in the role the VM was created with names an older one. */
+  #primaryTerm = 0;
   #failoverBackup: string;
   /** Hosts whose guest holds a complete image of the VM (running it, or a synced backup). */
   readonly #image = new Set<string>();
@@ -67,12 +69,19 @@ export class VmLossClassifier {
         else if (promotion && !this.#image.has(msg.host)) this.#lose(atUs, `${msg.host} was promoted without an image (its guest restarted)`);
         else if (!promotion && this.#down.has(this.#primaryHost)) this.#lose(atUs, `the backup of ${this.#primaryHost} was dropped or replaced after the primary went down`);
         // From the promotion on, the VM lives on the promoted host: the old primary going down no longer matters.
-        else if (promotion) this.#primaryHost = msg.host;
+        else if (promotion) {
+          this.#primaryHost = msg.host;
+          this.#primaryTerm = msg.term;
+        }
         return;
       }
       case 'assignment':
         if (parseHostSubject(subject)?.kind !== 'assign.guest') return;
-        if (msg.role === 'primary') this.#primaryHost = msg.host;
+        // A revived host's agent starts as the VM's first primary, under term 1: fenced, it runs nothing.
+        if (msg.role === 'primary' && msg.term >= this.#primaryTerm) {
+          this.#primaryHost = msg.host;
+          this.#primaryTerm = msg.term;
+        }
         else if (msg.role === 'stopped') this.hostDown(msg.host, atUs);
         return;
       case 'failoverStatus': {
@@ -124,6 +133,13 @@ export class VmLossClassifier {
     this.#rebooted.add(host);
     const primaryUp = host !== this.#primaryHost && !this.#down.has(this.#primaryHost);
     if (!primaryUp && !this.#backupUp()) this.#lose(atUs, `${host} rebooted while ${this.#primaryHost === host ? 'running the VM' : `${this.#primaryHost} is down`}, and no backup with a complete image is left`);
+  }
+
+  /** A host that was down starts again, empty: its guest calls an empty image complete until it joins. */
+  hostRevived(host: string): void {
+    this.#down.delete(host);
+    this.#image.delete(host);
+    this.#rebooted.add(host);
   }
 
   /** A host crashed, or its agent took it down: everything on it is gone. */

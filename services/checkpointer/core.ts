@@ -52,6 +52,8 @@ export class CheckpointerCore implements Core {
   get staleAssignments(): number {
     return this.#assignments.staleAssignments;
   }
+  /** Messages naming another VM, dropped: an ack of another VM's epoch must never commit one of ours. */
+  otherVmMessages = 0;
 
   /** Assignments no agent sends (AssignmentTracker.foreignAssignments), ignored. */
   get foreignAssignments(): number {
@@ -74,7 +76,9 @@ export class CheckpointerCore implements Core {
         break;
       case 'message': {
         const msg = input.msg;
-        if (msg.type === 'assignment') this.#onAssignment(msg, nowUs, out);
+        // Another VM's message on this VM's subject (a misrouted or forged one): its epochs are not ours.
+        if ('vmId' in msg && msg.vmId !== this.options.vmId) this.otherVmMessages++;
+        else if (msg.type === 'assignment') this.#onAssignment(msg, nowUs, out);
         else if (this.#primary === null) break;
         else if (msg.type === 'checkpointChunk') this.#primary.onStaged(msg, nowUs, out);
         else if (msg.type === 'checkpointAck') this.#primary.onAck(msg, nowUs, out);

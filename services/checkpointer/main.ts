@@ -32,6 +32,7 @@ export function checkpointerReport(c: CheckpointerCore): Record<string, unknown>
     pauseMs: pauseBreakdown(c.primary?.stats ?? null),
     staleAssignments: c.staleAssignments,
     foreignAssignments: c.foreignAssignments,
+    otherVmMessages: c.otherVmMessages,
   };
 }
 

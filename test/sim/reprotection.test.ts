@@ -92,6 +92,26 @@ describe('re-protection onto the spare', () => {
     }
   }
 
+  for (const mode of ['remus', 'spec'] as const) {
+    it(`hosts killed one after another and started again each rejoin as spares: every failover is followed by re-protection (${mode}; the soak)`, () => {
+      // The primary dies every 800 ms; each dead host starts again 300 ms later, in the role the VM was created with.
+      const world = buildWorld(config({ ...scenario, mode, durationS: 4.5, faults: { crashPrimaryAtMs: null } }));
+      const crashes = [800, 1600, 2400, 3200].map((atMs) => ({ kind: 'crash', role: 'primary', atMs }) as const);
+      const revivals = [1100, 1900, 2700, 3500].map((atMs) => ({ kind: 'revive', atMs }) as const);
+      runWorld(world, undefined, [...crashes, ...revivals]);
+      const rep = world.replication!;
+      const r = summarize(world);
+      expect(rep.vmLoss.lost).toBe(false);
+      expect(r.failovers).toBe(4);
+      expect(r.reprotections).toBeGreaterThanOrEqual(4);
+      expect(rep.failover!.state).toBe('protected');
+      expect(rep.failover!.term).toBe(5);
+      expect(r.streamVerified).toBe(true);
+      const timeline = world.client.stats.deliveredPerBin;
+      expect(timeline.slice(-timeline.length / 5).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    });
+  }
+
   it('a joining backup that dies mid-base leaves the primary unprotected and running', () => {
     // Four base pages per epoch and a quiet application: the base image needs about two seconds.
     const world = buildWorld(config({ ...scenario, mode: 'spec', guest: { ...scenario.guest, appDirtyPagesPerSec: 100 }, checkpoint: { ...scenario.checkpoint, seedBytesPerEpoch: 16 * 1024 } }));

@@ -93,6 +93,16 @@ describe('CheckpointerCore', () => {
     expect(c.handle(assign(primaryAssignment(2, { seq: 4, firstEpoch: 6 })), 700)).toEqual([{ kind: 'send', subject: hs.status, msg: { ...first, term: 2, assignmentSeq: 4, agentIncarnation: AGENT_INCARNATION, role: 'primary', epoch: 5 } }]);
   });
 
+  it("never commits on another VM's acknowledgement (same term, same backup host, same epoch): it is dropped and counted", () => {
+    const c = new CheckpointerCore(options);
+    activate(c, primaryAssignment(1, { peerHost: 'host-b' }), { assign: ASSIGN }, 0);
+    checkpoint(c, EPOCH_US);
+    const misrouted = c.handle(message(s.ckptAck, { ...ack(1, 1), vmId: 'vm2' }), EPOCH_US + 2_000);
+    expect(commits(misrouted)).toEqual([]);
+    expect(c.otherVmMessages).toBe(1);
+    expect(commits(c.handle(message(s.ckptAck, ack(1, 1)), EPOCH_US + 3_000))).toEqual([1]);
+  });
+
   it('reports every commit as it happens, with the last committed epoch', () => {
     const c = new CheckpointerCore(options);
     activate(c, primaryAssignment(1, { peerHost: 'host-b' }), { assign: ASSIGN }, 0);
