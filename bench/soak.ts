@@ -78,6 +78,8 @@ const PROTECTION_WAIT_MS = 120_000;
 const GRACE_S = 90;
 /** soak.json keeps this many of the auditor's findings in full. */
 const MAX_VIOLATIONS_KEPT = 50;
+/** Control messages kept after each finding: a cause that came after its effect shows there. */
+const FOLLOWING_KEPT = 24;
 
 interface KillRecord {
   readonly atS: number;
@@ -122,9 +124,12 @@ async function main(): Promise<number> {
   const configs = vmConfigs(config, flags.vms);
   const vmIds = configs.map((c) => c.vmId);
   const collector = new ReportCollector(nc, vmIds);
-  const violations: (Violation & { vmId: string; context: readonly string[] })[] = [];
+  const violations: (Violation & { vmId: string; context: readonly string[]; after: readonly string[] })[] = [];
   const auditors: (BusAuditor | null)[] = [];
-  for (const c of configs) auditors.push(BusAuditor.forVm(nc, c, (v) => violations.push({ vmId: c.vmId, ...v, context: auditors[configs.indexOf(c)]?.recent() ?? [] })));
+  for (const c of configs) {
+    const auditorOf = () => auditors[configs.indexOf(c)] ?? null;
+    auditors.push(BusAuditor.forVm(nc, c, (v) => violations.push({ vmId: c.vmId, ...v, context: auditorOf()?.recent() ?? [], after: auditorOf()?.following(FOLLOWING_KEPT) ?? [] })));
+  }
   await nc.flush();
   // The auditors see the bus through this connection: a gap in it (a slow consumer cut off, not a planned restart) is reported.
   const auditorDisconnects: number[] = [];

@@ -167,11 +167,26 @@ export class BusAuditor {
     return [...this.#recent];
   }
 
+  /**
+   * An array the next `count` control messages are described into as they
+   * are judged: what came right after a violation (a cause that arrived
+   * after its effect shows there).
+   */
+  following(count: number): readonly string[] {
+    const lines: string[] = [];
+    this.#followers.push({ left: count, lines });
+    return lines;
+  }
+  readonly #followers: { left: number; readonly lines: string[] }[] = [];
+
   #observe(subject: string, msg: WireMessage, o: Observation): void {
     // Control messages only: segments come by the thousand and would push out the commits and acks around them.
     if (msg.type !== 'segment') {
+      const line = describeObserved(subject, msg, o);
       if (this.#recent.length >= RECENT_KEPT) this.#recent.shift();
-      this.#recent.push(describeObserved(subject, msg, o));
+      this.#recent.push(line);
+      for (const f of this.#followers) if (f.left-- > 0) f.lines.push(line);
+      if (this.#followers.length > 0 && this.#followers.every((f) => f.left <= 0)) this.#followers.length = 0;
     }
     this.auditor.observe(subject, msg, o);
   }

@@ -114,4 +114,21 @@ describe('BusAuditor', () => {
     expect(CLUSTER_REORDER_WINDOW_MS).toBeGreaterThan(0);
     expect(BusAuditor.forVm(new FakeConnection({ cluster: 'c' }).nc, runConfigSchema.parse({ vmId: VM, mode: 'native' }), () => undefined)).toBeNull();
   });
+
+  it('keeps the control messages around a finding: those before it, and the next ones as they come', () => {
+    const bus = new FakeConnection();
+    const found: { context: readonly string[]; after: readonly string[] }[] = [];
+    const watched = new BusAuditor(bus.nc, VM, () => found.push({ context: watched.recent(), after: watched.following(2) }));
+    bus.deliver(S.host(A).assign('checkpointer'), assignment(A, 'primary', 1, 1, { peerHost: B }));
+    bus.deliver(S.host(A).commit, commit(1, 1));
+    bus.deliver(S.ckptAck, ack(B, 1, 1));
+    bus.deliver(S.ckptAck, ack(B, 1, 2));
+    bus.deliver(S.ckptAck, ack(B, 1, 3));
+    expect(found).toHaveLength(1);
+    expect(found[0]!.context.at(-1)).toMatch(/commit t1 e1$/);
+    expect(found[0]!.after).toHaveLength(2);
+    expect(found[0]!.after[0]).toMatch(/ack t1 e1 ok from host-b$/);
+    expect(found[0]!.after[1]).toMatch(/ack t1 e2 ok from host-b$/);
+    watched.close();
+  });
 });
