@@ -238,8 +238,8 @@ async function main(): Promise<number> {
       // Disconnects of the auditors' connection (s since the clients started; a NATS restart makes one each) and the
       // server's count of slow consumers it cut off: a violation found after a gap may be a message the auditor missed.
       auditorConnection: { disconnectsAtS: auditorDisconnects, serverSlowConsumers: await server.slowConsumers().catch(() => null) },
-      // Acknowledgements and parts naming another VM that checkpointers dropped (latest reports of the processes alive at the end).
-      checkpointerOtherVmMessages: vmIds.reduce((n, vm) => n + collector.reports(vm, 'checkpointer').reduce((m, r) => m + Number(r.stats.otherVmMessages ?? 0), 0), 0),
+      // Messages naming another VM that checkpointers and guests dropped (latest reports of the processes alive at the end).
+      otherVmMessages: Object.fromEntries((['checkpointer', 'guest'] as const).map((service) => [service, vmIds.reduce((n, vm) => n + collector.reports(vm, service).reduce((m, r) => m + Number(r.stats.otherVmMessages ?? 0), 0), 0)])),
       firstViolation: violations[0] ?? null,
       violations: violations.slice(0, MAX_VIOLATIONS_KEPT),
       rssSlopeMiBPerMin: { worst: worstSlope, judged: rssJudged, perProcess: Object.fromEntries(slopes) },

@@ -54,6 +54,8 @@ export interface GuestRoleStats {
   handoversSent: number;
   /** Chunks that reached a guest not (or no longer) a backup, dropped. */
   chunksWhileNotBackup: number;
+  /** Messages naming another VM on this VM's subjects, dropped: another VM's pages must never enter this image. */
+  otherVmMessages: number;
   /**
    * Promotions that reached this guest after it restarted without the image
    * (its agent had not yet seen the restart): refused; its status shows the
@@ -74,7 +76,7 @@ export interface GuestRoleStats {
 export class GuestCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: GuestRoleStats = { handoversSent: 0, chunksWhileNotBackup: 0, promotionsWithoutImage: 0, assignmentsRefused: 0 };
+  readonly stats: GuestRoleStats = { handoversSent: 0, chunksWhileNotBackup: 0, otherVmMessages: 0, promotionsWithoutImage: 0, assignmentsRefused: 0 };
   readonly #assignments: AssignmentTracker | null;
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole;
@@ -157,6 +159,10 @@ export class GuestCore implements Core {
   #onMessage(input: Extract<Input, { kind: 'message' }>, nowUs: number, out: Effect[]): Effect[] {
     const sup = this.options.supervision!;
     const msg: WireMessage = input.msg;
+    if ('vmId' in msg && msg.vmId !== this.options.vm.vmId) {
+      this.stats.otherVmMessages++;
+      return out;
+    }
     switch (msg.type) {
       case 'assignment':
         this.#onAssignment(msg, nowUs, out);

@@ -382,6 +382,16 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     expect(bytesEqual(g.standby!.image.bytes, p.memory.bytes)).toBe(true);
   });
 
+  it("drops and counts another VM's checkpoint on its subject: the image takes nothing of it, and nothing is acknowledged", () => {
+    const g = guest();
+    activate(g, assignment(VM, HOST, 'backup', TERM), { assign: h.assign('guest') });
+    const { all } = checkpointOne();
+    expect(onData(g, all.map((c) => ({ ...c, vmId: 'vm-other' })))).toEqual([]);
+    expect(g.stats.otherVmMessages).toBe(all.length);
+    expect(g.standby!.stats.chunksReceived).toBe(0);
+    expect(acks(onData(g, all))).toMatchObject([{ epoch: 1, ok: true }]);
+  });
+
   it('drops and counts checkpoint chunks while not a backup, and ignores chunks on any other subject', () => {
     const g = guest();
     activate(g, assignment(VM, HOST, 'spare', TERM), { assign: h.assign('guest') });
