@@ -124,11 +124,11 @@ async function main(): Promise<number> {
   const configs = vmConfigs(config, flags.vms);
   const vmIds = configs.map((c) => c.vmId);
   const collector = new ReportCollector(nc, vmIds);
-  const violations: (Violation & { vmId: string; context: readonly string[]; after: readonly string[] })[] = [];
+  const violations: (Violation & { vmId: string; context: readonly string[]; segments: readonly string[]; after: readonly string[] })[] = [];
   const auditors: (BusAuditor | null)[] = [];
   for (const c of configs) {
     const auditorOf = () => auditors[configs.indexOf(c)] ?? null;
-    auditors.push(BusAuditor.forVm(nc, c, (v) => violations.push({ vmId: c.vmId, ...v, context: auditorOf()?.recent() ?? [], after: auditorOf()?.following(FOLLOWING_KEPT) ?? [] })));
+    auditors.push(BusAuditor.forVm(nc, c, (v) => violations.push({ vmId: c.vmId, ...v, context: auditorOf()?.recent() ?? [], segments: auditorOf()?.recentSegments() ?? [], after: auditorOf()?.following(FOLLOWING_KEPT) ?? [] })));
   }
   await nc.flush();
   // The auditors see the bus through this connection: a gap in it (a slow consumer cut off, not a planned restart) is reported.
@@ -237,7 +237,18 @@ async function main(): Promise<number> {
       auditViolations: violations.length,
       // Disconnects of the auditors' connection (s since the clients started; a NATS restart makes one each) and the
       // server's count of slow consumers it cut off: a violation found after a gap may be a message the auditor missed.
-      auditorConnection: { disconnectsAtS: auditorDisconnects, serverSlowConsumers: await server.slowConsumers().catch(() => null) },
+      // Guest bytes the auditors never saw emitted (messages published while their connection was down) and the
+      // releases of such bytes, judged by their segment's epoch alone.
+      auditorConnection: {
+        disconnectsAtS: auditorDisconnects,
+        serverSlowConsumers: await server.slowConsumers().catch(() => null),
+        unseenGuestBytes: auditors.reduce((n, a) => n + (a?.auditor.unseenGuestBytes ?? 0), 0),
+        releasesOfUnseenBytes: auditors.reduce((n, a) => n + (a?.auditor.stats.releasesOfUnseenBytes ?? 0), 0),
+        // After each reconnect: releases not judged until the primary's next commit, and those commits, taken as made.
+        gaps: auditors.reduce((n, a) => n + (a?.auditor.stats.gaps ?? 0), 0),
+        releasesUnjudged: auditors.reduce((n, a) => n + (a?.auditor.stats.releasesUnjudged ?? 0), 0),
+        commitsTrusted: auditors.reduce((n, a) => n + (a?.auditor.stats.commitsTrusted ?? 0), 0),
+      },
       // Messages naming another VM that checkpointers and guests dropped (latest reports of the processes alive at the end).
       otherVmMessages: Object.fromEntries((['checkpointer', 'guest'] as const).map((service) => [service, vmIds.reduce((n, vm) => n + collector.reports(vm, service).reduce((m, r) => m + Number(r.stats.otherVmMessages ?? 0), 0), 0)])),
       firstViolation: violations[0] ?? null,

@@ -1,3 +1,4 @@
+import { assert } from '../lib/assert.js';
 import type { WireMessage } from '../lib/codec/messages.js';
 import type { RunConfig } from '../lib/config/run-config.js';
 import { InvariantViolationError } from '../lib/errors.js';
@@ -372,6 +373,9 @@ export function runWorld(world: World, onProgress?: (simUs: number) => void, ext
     onProgress?.(world.runtime.nowUs);
     if (done() || t >= endUs) break;
   }
+  // Here the auditor sees every message as it is published: a guest byte it never saw emitted is a bug, not a gap.
+  const unseen = world.replication?.auditor.unseenGuestBytes ?? 0;
+  assert(unseen === 0, `the auditor missed ${unseen} guest bytes in the simulator, where it sees every publication`);
 }
 
 /** Delivered goodput over the run (or until the transfer completed); `bulkOnly`: of the bulk connection alone. */

@@ -36,7 +36,13 @@ export type Input =
   | { readonly kind: 'start' }
   | { readonly kind: 'message'; readonly subject: string; readonly msg: WireMessage }
   | { readonly kind: 'timer'; readonly name: string }
-  | { readonly kind: 'leaseResult'; readonly result: LeaseResult };
+  | { readonly kind: 'leaseResult'; readonly result: LeaseResult }
+  /**
+   * The shell lost (false) or regained (true) its connection to the bus:
+   * what it heard nothing of meanwhile says nothing about the others.
+   * Cores that judge silence (failover) use it; the others ignore it.
+   */
+  | { readonly kind: 'connection'; readonly connected: boolean };
 
 /**
  * A service core: a pure function of (state, input, time) → effects. No I/O,

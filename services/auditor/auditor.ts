@@ -1,6 +1,6 @@
 import { MAX_CONNECTIONS, type Assignment, type CheckpointAck, type EpochBarrier, type EpochCommit, type Segment, type ServiceStatus, type WireMessage } from '../../lib/codec/messages.js';
 import { parseHostSubject, subjects, type Subjects } from '../../lib/codec/subjects.js';
-import { ByteEpochs } from './byte-epochs.js';
+import { ByteEpochs, UNSEEN_EPOCH } from './byte-epochs.js';
 import type { AuditedInvariant, Violation, ViolationRule } from './violations.js';
 
 /** TCP's largest window: 65,535 scaled by 2^14 (RFC 7323). */
@@ -24,6 +24,18 @@ export interface AuditorStats {
   /** Guest segments of a connection id no guest has, not tracked. */
   unknownConnections: number;
   promotionsSeen: number;
+  /**
+   * Released segments whose bytes the auditor never saw emitted (it missed
+   * the guest's messages: its connection was cut off): judged by their
+   * epoch label alone. Always 0 in the simulator, where it sees everything.
+   */
+  releasesOfUnseenBytes: number;
+  /** Times the auditor was told it missed messages (its own connection to the bus went down and came back). */
+  gaps: number;
+  /** Releases seen after a gap, before the auditor knew again what was committed: not judged (their term order is). */
+  releasesUnjudged: number;
+  /** First commits after a gap, taken as committed without the acknowledgement it may have missed. */
+  commitsTrusted: number;
 }
 
 /** What the auditor knows of the primary of the newest term. */
@@ -62,7 +74,7 @@ interface PrimaryView {
  *   that host's release permit ends on its own clock.
  */
 export class Auditor {
-  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0 };
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, commitsTrusted: 0 };
   readonly violations: Violation[] = [];
   readonly #s: Subjects;
   /** Per connection (by id − 1): the epoch of every byte the guest emitted, and where released bytes end. */
@@ -79,6 +91,8 @@ export class Auditor {
   readonly #assignmentSeen = new Map<string, { incarnation: number; seq: number }>();
   #peerAckedEpoch = 0;
   #localCommittedEpoch = 0;
+  /** After a gap, until the primary's next commit says again what is committed. */
+  #resyncing = false;
 
   /**
    * `retainedBytes`: how far behind the newest released byte a sender can
@@ -97,6 +111,25 @@ export class Auditor {
   /** Byte-epoch entries held over every connection: what a long audit keeps in memory. */
   get byteEpochEntries(): number {
     return this.#connections.reduce((n, c) => n + c.bytes.entries, 0);
+  }
+
+  /**
+   * The auditor missed messages: its subscription was cut off (over NATS,
+   * its connection went down; what was published meanwhile is gone for it).
+   * It may have missed acknowledgements, commits, permits and assignments,
+   * so until the primary's next commit it judges no release (it counts
+   * them), and it takes that commit as committed. Bytes it never saw
+   * emitted are judged by their segment's epoch alone (ByteEpochs).
+   */
+  missedMessages(): void {
+    this.#resyncing = true;
+    this.stats.gaps++;
+    for (const c of this.#connections) c.bytes.missedMessages();
+  }
+
+  /** Guest bytes the auditor never saw emitted (holes in the streams it saw), over every connection. */
+  get unseenGuestBytes(): number {
+    return this.#connections.reduce((n, c) => n + c.bytes.unseenBytes, 0);
   }
 
   /** The newest epoch output may come from. */
@@ -224,6 +257,14 @@ export class Auditor {
   #onCommit(subject: string, c: EpochCommit, o: Observation): void {
     const p = this.#primary;
     if (p === null || c.term !== p.term || parseHostSubject(subject)?.host !== p.host) return;
+    if (this.#resyncing) {
+      // Its acknowledgement may have come while the auditor was cut off: this commit is where judging starts again.
+      this.#resyncing = false;
+      this.stats.commitsTrusted++;
+      if (c.epoch < p.protectedFromEpoch) this.#localCommittedEpoch = Math.max(this.#localCommittedEpoch, c.epoch);
+      else this.#peerAckedEpoch = Math.max(this.#peerAckedEpoch, c.epoch);
+      return;
+    }
     if (c.epoch < p.protectedFromEpoch) {
       this.#localCommittedEpoch = Math.max(this.#localCommittedEpoch, c.epoch);
       return;
@@ -253,6 +294,11 @@ export class Auditor {
       return;
     }
     this.#maxWireTerm = seg.term;
+    if (this.#resyncing) {
+      this.stats.releasesUnjudged++;
+      this.#released(seg);
+      return;
+    }
     const holder = this.#termHost.get(seg.term);
     if (o.host === null || holder !== o.host) {
       this.#violate('one-primary', 'output-from-non-holder', o, `term ${seg.term} output from ${o.host ?? 'outside the hosts'}, but ${holder ?? 'no host'} holds term ${seg.term}`);
@@ -276,14 +322,22 @@ export class Auditor {
       this.#violate('output-commit', 'byte-never-emitted', o, `byte ${lastByte} of connection ${seg.connId} reached the wire but the guest never emitted it`);
       return;
     }
-    if (epoch > committed) {
+    if (epoch === UNSEEN_EPOCH) this.stats.releasesOfUnseenBytes++;
+    else if (epoch > committed) {
       this.#violate('output-commit', 'byte-before-commit', o, `byte ${lastByte} of epoch ${epoch} left, the backup has epoch ${committed}`);
       return;
     }
-    if (lastByte + 1 > connection!.releasedEnd) {
-      this.stats.bytesReleasedEnd += lastByte + 1 - connection!.releasedEnd;
-      connection!.releasedEnd = lastByte + 1;
-      connection!.bytes.forgetBelow(connection!.releasedEnd - this.retainedBytes);
-    }
+    this.#released(seg);
+  }
+
+  /** Where released bytes end: what a promoted image must hold. */
+  #released(seg: Segment): void {
+    const connection = this.#connections[seg.connId - 1];
+    if (connection === undefined || seg.payload.length === 0) return;
+    const end = seg.seq + seg.payload.length;
+    if (end <= connection.releasedEnd) return;
+    this.stats.bytesReleasedEnd += end - connection.releasedEnd;
+    connection.releasedEnd = end;
+    connection.bytes.forgetBelow(connection.releasedEnd - this.retainedBytes);
   }
 }

@@ -9,6 +9,13 @@
  */
 /** Forgotten entries go in runs at least this long. */
 const FORGET_BATCH = 256;
+/**
+ * The epoch of bytes the auditor never saw emitted: a guest sends new bytes
+ * in order, so a range that starts beyond everything seen means the messages
+ * before it were missed (the auditor's own connection was cut off). Such
+ * bytes cannot be judged by their first emission.
+ */
+export const UNSEEN_EPOCH = -1;
 
 export class ByteEpochs {
   #ends: number[] = [];
@@ -18,13 +25,33 @@ export class ByteEpochs {
   /** Bytes below this were forgotten; the newest epoch among them stands for all of them. */
   #forgottenEnd = 0;
   #forgottenMaxEpoch = 0;
+  /** Bytes in ranges never seen emitted (UNSEEN_EPOCH), over the whole stream. */
+  unseenBytes = 0;
+  /** The observer missed messages and has seen no new byte since: bytes beyond everything seen may have been emitted. */
+  #mayHaveMissedEnd = false;
 
-  /** Bytes [seq, end) emitted in `epoch`; only bytes beyond everything seen count (a retransmission keeps its first epoch). */
+  /** The observer missed messages: until a new byte is seen, a byte beyond everything seen is UNSEEN_EPOCH, not unknown. */
+  missedMessages(): void {
+    if (this.#maxSeen > 0) this.#mayHaveMissedEnd = true;
+  }
+
+  /**
+   * Bytes [seq, end) emitted in `epoch`; only bytes beyond everything seen
+   * count (a retransmission keeps its first epoch). A range that starts
+   * beyond them leaves a hole of UNSEEN_EPOCH bytes before it.
+   */
   emitted(seq: number, end: number, epoch: number): void {
     if (end <= seq || end <= this.#maxSeen) return;
+    this.#mayHaveMissedEnd = false;
     if (this.#maxSeen === 0) {
       this.#maxSeen = seq;
       this.#firstSeq = seq;
+    }
+    if (seq > this.#maxSeen) {
+      this.unseenBytes += seq - this.#maxSeen;
+      this.#ends.push(seq);
+      this.#epochs.push(UNSEEN_EPOCH);
+      this.#maxSeen = seq;
     }
     // Consecutive bytes of one epoch extend its range: one entry per epoch, not per segment (86,000 a second at 1 Gbit/s).
     const last = this.#ends.length - 1;
@@ -72,9 +99,10 @@ export class ByteEpochs {
     this.#epochs = this.#epochs.slice(n);
   }
 
-  /** The epoch that first emitted byte `seq`, or null if none did. */
+  /** The epoch that first emitted byte `seq` (UNSEEN_EPOCH: its emission was missed), or null if none did. */
   epochOf(seq: number): number | null {
     if (seq < this.#firstSeq) return null;
+    if (seq >= this.#maxSeen && this.#mayHaveMissedEnd) return UNSEEN_EPOCH;
     if (seq < this.#forgottenEnd) return this.#forgottenMaxEpoch;
     if (this.#ends.length === 0) return null;
     let lo = 0;

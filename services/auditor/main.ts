@@ -47,6 +47,8 @@ export interface BusAuditorCounters {
   undecodable: number;
   /** Effects (commits, wire output) held for the reorder window. */
   held: number;
+  /** Reconnects of the auditor's connection: what was published while it was down, it never got (Auditor.missedMessages). */
+  reconnects: number;
 }
 
 /**
@@ -68,6 +70,8 @@ export interface BusAuditorCounters {
  */
 /** Control messages a BusAuditor keeps described for a violation's context. */
 const RECENT_KEPT = 64;
+/** Segments (the guest's and those released to the client) it keeps for the same. */
+const RECENT_SEGMENTS_KEPT = 48;
 
 /** One line per message: where it went, what it says about terms, epochs and hosts. */
 function describeObserved(subject: string, msg: WireMessage, o: Observation): string {
@@ -88,7 +92,7 @@ function describeObserved(subject: string, msg: WireMessage, o: Observation): st
 
 export class BusAuditor {
   readonly auditor: Auditor;
-  readonly counters: BusAuditorCounters = { messages: 0, undecodable: 0, held: 0 };
+  readonly counters: BusAuditorCounters = { messages: 0, undecodable: 0, held: 0, reconnects: 0 };
   readonly #subs: Subscription[] = [];
   readonly #wall = wallClock();
   readonly #reorderWindowMs: number;
@@ -97,6 +101,8 @@ export class BusAuditor {
   /** The last RECENT_KEPT control messages judged, a line each: what a violation's report shows of its context. */
   readonly #recent: string[] = [];
   #heldTimer: NodeJS.Timeout | null = null;
+  /** The last RECENT_SEGMENTS_KEPT segments judged, as (when, subject kind, term, epoch, connection, seq, end); described on demand. */
+  readonly #recentSegments: [number, string, number, number, number, number, number][] = [];
 
   /**
    * The auditor of a VM, or null when its mode has no output commit to audit
@@ -122,6 +128,15 @@ export class BusAuditor {
     subscribe(s.wireOut);
     subscribe(s.ckptAck);
     for (const kind of AUDITED_HOST_KINDS) subscribe(`specula.${vmId}.h.*.${kind}`);
+    void this.#watchConnection();
+  }
+
+  async #watchConnection(): Promise<void> {
+    for await (const status of this.nc.status()) {
+      if (status.type !== 'reconnect' || this.#subs.length === 0) continue;
+      this.counters.reconnects++;
+      this.auditor.missedMessages();
+    }
   }
 
   get violations(): readonly Violation[] {
@@ -179,8 +194,18 @@ export class BusAuditor {
   }
   readonly #followers: { left: number; readonly lines: string[] }[] = [];
 
+  /** The segments judged last, oldest first, a line each: which epoch each byte range came from, and what left. */
+  recentSegments(): readonly string[] {
+    return this.#recentSegments.map(([atUs, kind, term, epoch, connId, seq, end]) => `${Math.round(atUs)}µs ${kind} t${term} e${epoch} conn ${connId} [${seq}, ${end})`);
+  }
+
   #observe(subject: string, msg: WireMessage, o: Observation): void {
-    // Control messages only: segments come by the thousand and would push out the commits and acks around them.
+    if (msg.type === 'segment' && msg.payload.length > 0) {
+      if (this.#recentSegments.length >= RECENT_SEGMENTS_KEPT) this.#recentSegments.shift();
+      const kind = subject === this.#wireOut ? 'released' : `${parseHostSubject(subject)?.host ?? '?'} ${parseHostSubject(subject)?.kind ?? '?'}`;
+      this.#recentSegments.push([o.atUs, kind, msg.term, msg.epoch, msg.connId, msg.seq, msg.seq + msg.payload.length]);
+    }
+    // Control messages only here: segments come by the thousand and would push out the commits and acks around them.
     if (msg.type !== 'segment') {
       const line = describeObserved(subject, msg, o);
       if (this.#recent.length >= RECENT_KEPT) this.#recent.shift();

@@ -44,6 +44,12 @@ export interface FailoverOptions {
    * miss-count period of heartbeats before it acts.
    */
   readonly recover?: boolean;
+  /**
+   * After this service's own connection to the bus comes back, how long
+   * every host gets to be heard again before it can be declared silent (the
+   * hosts reconnect at their own pace). Default: two miss-count periods.
+   */
+  readonly reconnectGraceUs?: number;
 }
 
 /**
@@ -90,6 +96,8 @@ export interface FailoverStats {
    * waiting to be read. Looked at again one interval later.
    */
   lateDeadlinesDeferred: number;
+  /** Deadlines that fell while this service was cut off from the bus, looked at again later: its silence is not theirs. */
+  deadlinesDeferredCutOff: number;
 }
 
 /**
@@ -101,7 +109,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   /** When each late and silence deadline is due (bounded: two per watched host). */
   readonly #deadlineDueUs = new Map<string, number>();
@@ -142,6 +150,8 @@ export class FailoverCore implements Core {
   #recovering: boolean;
   #recoveryStartedUs = 0;
   #publishedView = '';
+  /** Between a report that this service lost the bus and the one that it is back. */
+  #cutOff = false;
 
   constructor(readonly options: FailoverOptions) {
     const hosts = [options.primaryHost, options.backupHost, ...options.spareHosts];
@@ -196,7 +206,10 @@ export class FailoverCore implements Core {
         else this.#onHeartbeat(input.msg, nowUs, out);
         break;
       case 'timer':
-        if (input.name === TIMER_RECOVERED) this.#finishRecovery(nowUs, out);
+        if (input.name === TIMER_RECOVERED) {
+          // Hosts unheard while cut off are not silent: wait until the connection is back (which re-arms this).
+          if (!this.#cutOff) this.#finishRecovery(nowUs, out);
+        }
         else if (input.name === TIMER_MEMBERSHIP) {
           this.#membershipWaits = false;
           this.#writeMembership(out);
@@ -207,6 +220,9 @@ export class FailoverCore implements Core {
         break;
       case 'leaseResult':
         this.#onLease(input.result, nowUs, out);
+        break;
+      case 'connection':
+        this.#onConnection(input.connected, nowUs, out);
         break;
     }
     this.#publishView(out);
@@ -553,7 +569,43 @@ export class FailoverCore implements Core {
     out.push({ kind: 'setTimer', name, atUs });
   }
 
+  /**
+   * This service's own connection to the bus went (false) or came back
+   * (true). Cut off, it hears no heartbeat from anyone, and that says
+   * nothing about the hosts: no deadline counts until it is back, and then
+   * every host that was not already silent gets the reconnect grace to be
+   * heard again. Without this a restart of the nats-server made the service
+   * give up backups that were fine, and their re-protections piled up.
+   */
+  #onConnection(connected: boolean, nowUs: number, out: Effect[]): void {
+    if (!connected) {
+      if (!this.#cutOff) out.push({ kind: 'log', level: 'warn', event: 'failover.cut_off', fields: { vm: this.options.vmId } });
+      this.#cutOff = true;
+      return;
+    }
+    if (!this.#cutOff) return;
+    this.#cutOff = false;
+    const interval = this.options.heartbeatIntervalUs;
+    const graceUs = this.options.reconnectGraceUs ?? 2 * this.options.missCount * interval;
+    out.push({ kind: 'log', level: 'info', event: 'failover.reconnected', fields: { vm: this.options.vmId, graceUs } });
+    if (this.#recovering) {
+      out.push({ kind: 'setTimer', name: TIMER_RECOVERED, atUs: nowUs + Math.max(this.options.missCount * interval, graceUs) });
+      return;
+    }
+    for (const host of this.#hostBySubject.values()) {
+      if (this.#silentHosts.has(host)) continue;
+      this.#setDeadline(lateTimer(host), nowUs + Math.max(Math.ceil(1.5 * interval), graceUs), out);
+      this.#setDeadline(silentTimer(host), nowUs + Math.max(this.options.missCount * interval, graceUs), out);
+    }
+  }
+
   #onDeadline(name: string, nowUs: number, out: Effect[]): void {
+    if (this.#cutOff) {
+      // Re-armed with the reconnect grace when the connection is back; until then, looked at once an interval.
+      this.stats.deadlinesDeferredCutOff++;
+      this.#setDeadline(name, nowUs + this.options.heartbeatIntervalUs, out);
+      return;
+    }
     const dueUs = this.#deadlineDueUs.get(name) ?? nowUs;
     if (nowUs - dueUs > this.options.heartbeatIntervalUs) {
       // This service did not run for over an interval: the heartbeats of that time may be waiting to be read.

@@ -152,6 +152,7 @@ export class GuestCore implements Core {
       case 'message':
         return this.#onMessage(input, nowUs, out);
       case 'leaseResult':
+      case 'connection':
         return out;
     }
   }

@@ -217,6 +217,7 @@ export class GuestVm {
     try {
       if (input.kind === 'message' && input.msg.type === 'epochBarrier') this.#onBarrier(input.msg);
       else if (input.kind === 'timer' && input.name === TIMER_RESUME) this.#onResumeTimer();
+      else if (input.kind === 'connection') return effects; // the guest's TCP knows no bus
       else if (this.#paused) this.#defer(input);
       else this.#run(input);
     } finally {

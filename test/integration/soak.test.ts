@@ -19,6 +19,8 @@ import { skipWithoutNatsBinary } from './support/nats.js';
 const DURATION_S = 60;
 /** Start-up, the wait for protection, the clients' end and a slow stop on a loaded machine: a hang guard. */
 const TIMEOUT_MS = 300_000;
+/** Lines of the soak's stderr a failure shows, of its own and of the services'. */
+const KEPT_LINES = 40;
 
 interface SoakJson {
   checks: Record<string, boolean | null>;
@@ -26,6 +28,8 @@ interface SoakJson {
   natsRestarts: number[];
   streams: { vmId: string; verified: boolean; bytesDelivered: number }[];
   auditViolations: number;
+  auditorConnection: unknown;
+  violations: { vmId: string; rule: string; host: string | null; detail: string; context: string[]; after: string[] }[];
   samples: { tS: number; protectedVms: number; rssMiBTotal: number }[];
 }
 
@@ -37,12 +41,29 @@ describe.skipIf(skip)('soak, 60 s', () => {
   it('8 VMs through two host kills and a NATS restart: every stream exact, every kill recovered, no violation', { timeout: TIMEOUT_MS }, async () => {
     const args = ['dist/bench/soak.js', '--duration-s', String(DURATION_S), '--vms', '8', '--rate-mbps', '2', '--memory-mib', '8', '--dirty-pages-per-s', '100', '--kill-every-s', '15', '--respawn-after-s', '4', '--nats-restart-every-s', '30', '--recovery-bound-s', '15', '--quiet-tail-s', '10', '--out', out];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderrTail = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderrTail = (stderrTail + chunk).slice(-4000)));
+    // The soak's own lines (progress every 10 s, kills, restarts) and the services' warnings, the last of each.
+    const soakLines: string[] = [];
+    const serviceLines: string[] = [];
+    let partial = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) (/^soak: \[/.test(line) ? serviceLines : soakLines).push(line);
+      soakLines.splice(0, Math.max(0, soakLines.length - KEPT_LINES));
+      serviceLines.splice(0, Math.max(0, serviceLines.length - KEPT_LINES));
+    });
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     const result = JSON.parse(readFileSync(join(out, 'soak.json'), 'utf8')) as SoakJson;
     const failed = Object.entries(result.checks).filter(([, ok]) => ok === false);
-    expect(failed, `failed checks; the soak's stderr ends:\n${stderrTail}`).toEqual([]);
+    const diagnosis = [
+      `the soak said:\n${soakLines.join('\n')}`,
+      `kills: ${JSON.stringify(result.kills.map((k) => ({ atS: Math.round(k.atS), host: k.host, recoveredAfterS: k.recoveredAfterS })))}; NATS restarts at ${JSON.stringify(result.natsRestarts.map(Math.round))} s`,
+      `auditor: ${result.auditViolations} violations, connection ${JSON.stringify(result.auditorConnection)}`,
+      ...result.violations.slice(0, 3).map((v) => `violation: ${JSON.stringify({ vmId: v.vmId, rule: v.rule, host: v.host, detail: v.detail })}\n  before: ${v.context.slice(-12).join('\n    ')}\n  after: ${v.after.slice(0, 12).join('\n    ')}`),
+      `protected VMs per second: ${result.samples.map((x) => x.protectedVms).join(' ')}`,
+      `the services' last lines:\n${serviceLines.slice(-15).map((l) => l.slice(0, 400)).join('\n')}`,
+    ].join('\n');
+    expect(failed, `failed checks\n${diagnosis}`).toEqual([]);
     expect(code).toBe(0);
     expect(result.kills.length).toBe(2);
     expect(result.kills.every((k) => k.recoveredAfterS !== null)).toBe(true);

@@ -318,11 +318,13 @@ export class NatsShell {
           this.#connected = false;
           this.counters.disconnects++;
           this.#log.warn({ event: 'nats.disconnect', server: s.server }, 'disconnected from NATS');
+          this.#input({ kind: 'connection', connected: false });
           break;
         case 'reconnect':
           this.#connected = true;
           this.counters.reconnects++;
           this.#log.info({ event: 'nats.reconnect', server: s.server }, 'reconnected to NATS');
+          this.#input({ kind: 'connection', connected: true });
           break;
         case 'error':
           if (s.error instanceof errors.PermissionViolationError) {

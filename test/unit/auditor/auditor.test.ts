@@ -3,15 +3,9 @@
  * each service would publish, observed with its publisher's host and clock.
  */
 import { describe, expect, it } from 'vitest';
-import { AUDITED_INVARIANTS, type AuditedInvariant, type ViolationRule } from '../../../services/auditor/violations.js';
-import { A, assignment, AuditDriver, B, C, data, FOREVER_US, guestStatus, S } from './support.js';
+import { AUDITED_INVARIANTS } from '../../../services/auditor/violations.js';
+import { A, assignment, AuditDriver, B, C, data, expectNone, expectOnly, FOREVER_US, guestStatus, S } from './support.js';
 
-/** The auditor saw exactly one violation, of `rule`, shown by `host`'s message. */
-function expectOnly(d: AuditDriver, invariant: AuditedInvariant, rule: ViolationRule, host: string | null): void {
-  expect(d.auditor.violations).toEqual([{ invariant, rule, atUs: d.atUs, host, detail: expect.any(String) }]);
-  expect(d.seen).toEqual(d.auditor.violations);
-}
-const expectNone = (d: AuditDriver) => expect(d.auditor.violations).toEqual([]);
 
 /** A protected primary whose first epoch (bytes [0, 100)) the backup acknowledged and the primary committed; its permit outlasts the test unless one is given (null: none). */
 function committedEpoch1(permitUntilUs?: number | null): AuditDriver {
@@ -128,6 +122,17 @@ describe('Auditor', () => {
       const d = committedEpoch1().emit(A, 1, 2, 100, 100).release(A, 1, 1, 100, 100);
       expectOnly(d, 'output-commit', 'byte-before-commit', A);
       expect(d.auditor.stats.bytesReleasedEnd).toBe(0);
+    });
+
+    it('judges bytes whose emission it missed by the segment’s label alone, and counts them', () => {
+      // [100, 300) went out in messages this auditor never got (its connection was cut off); the guest went on at 300.
+      const d = committedEpoch1().emit(A, 1, 3, 300, 100).release(A, 1, 1, 100, 100);
+      expectNone(d);
+      expect(d.auditor.unseenGuestBytes).toBe(200);
+      expect(d.auditor.stats.releasesOfUnseenBytes).toBe(1);
+      // The label still counts: a segment of an epoch not committed is early, seen or not.
+      d.release(A, 1, 2, 200, 100);
+      expectOnly(d, 'output-commit', 'segment-before-commit', A);
     });
 
     it('judges a retransmitted byte by the epoch that first emitted it', () => {

@@ -38,6 +38,17 @@ class FakeConnection {
   get nc(): NatsConnection {
     return this as unknown as NatsConnection;
   }
+
+  readonly #statusWaiters: ((s: { type: string }) => void)[] = [];
+  /** The connection's status events, as nats.js yields them; `reconnect()` sends one. */
+  async *status(): AsyncGenerator<{ type: string }> {
+    for (;;) yield await new Promise<{ type: string }>((resolve) => this.#statusWaiters.push(resolve));
+  }
+
+  /** The connection came back after the server was gone: what was published meanwhile never arrived. */
+  reconnect(): void {
+    for (const w of this.#statusWaiters.splice(0)) w({ type: 'reconnect' });
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -76,6 +87,18 @@ describe('BusAuditor', () => {
     expect(auditor.auditor.stats.segmentsChecked).toBe(1);
     expect(auditor.auditor.stats.bytesReleasedEnd).toBe(100);
     expect(seen).toEqual([]);
+    auditor.close();
+  });
+
+  it('after its connection comes back, tells the auditor it missed messages: a commit published meanwhile is not read as output released early', async () => {
+    const { bus, auditor, seen } = protectedPrimary(0);
+    await sleep(0); // the connection watcher is waiting for a status
+    bus.reconnect(); // meanwhile B acknowledged epoch 1 and A committed it
+    await sleep(0);
+    expect(auditor.counters.reconnects).toBe(1);
+    bus.deliver(S.wireOut, data(1, 1, 0, 100), A);
+    expect(seen).toEqual([]);
+    expect(auditor.auditor.stats.releasesUnjudged).toBe(1);
     auditor.close();
   });
 

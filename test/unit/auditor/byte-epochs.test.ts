@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ByteEpochs } from '../../../services/auditor/byte-epochs.js';
+import { ByteEpochs, UNSEEN_EPOCH } from '../../../services/auditor/byte-epochs.js';
 
 /** The guest's first data byte: the SYN takes sequence number 0 (lib/tcp/endpoint.ts, ISS = 0). */
 const FIRST = 1;
@@ -32,6 +32,22 @@ describe('ByteEpochs', () => {
     b.emitted(FIRST, 151, 4); // all again
     expect([50, 51, 100, 101, 150].map((s) => b.epochOf(s))).toEqual([1, 1, 1, 3, 3]);
     expect(b.epochOf(151)).toBeNull();
+  });
+
+  it('marks the bytes before a range that starts beyond everything seen as unseen (missed messages), and counts them', () => {
+    const b = new ByteEpochs();
+    b.emitted(FIRST, 101, 1);
+    b.emitted(301, 401, 5); // [101, 301) was emitted in messages this observer never got
+    expect([100, 101, 300, 301, 400].map((s) => b.epochOf(s))).toEqual([1, UNSEEN_EPOCH, UNSEEN_EPOCH, 5, 5]);
+    expect(b.unseenBytes).toBe(200);
+    // A retransmission of missed bytes, seen later, does not make them seen: their first epoch stays unknown.
+    b.emitted(101, 201, 7);
+    expect(b.epochOf(150)).toBe(UNSEEN_EPOCH);
+    expect(b.unseenBytes).toBe(200);
+    // Contiguous emission adds no hole.
+    b.emitted(401, 501, 6);
+    expect(b.unseenBytes).toBe(200);
+    expect(b.epochOf(450)).toBe(6);
   });
 
   it('ignores an empty range', () => {

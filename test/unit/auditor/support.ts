@@ -1,7 +1,8 @@
 import type { Assignment, CheckpointAck, EpochBarrier, EpochCommit, FailoverStatus, ReleasePermit, RoleChange, Segment, ServiceStatus, WireMessage } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
 import { Auditor, type Observation } from '../../../services/auditor/auditor.js';
-import type { Violation } from '../../../services/auditor/violations.js';
+import { expect } from 'vitest';
+import type { AuditedInvariant, Violation, ViolationRule } from '../../../services/auditor/violations.js';
 import { segment } from '../support/segments.js';
 
 export const VM = 'vm1';
@@ -116,3 +117,10 @@ export class AuditDriver {
     return this.auditor.violations.map((v) => v.rule);
   }
 }
+
+/** The auditor saw exactly one violation, of `rule`, shown by `host`'s message (the last one observed). */
+export function expectOnly(d: AuditDriver, invariant: AuditedInvariant, rule: ViolationRule, host: string | null): void {
+  expect(d.auditor.violations).toEqual([{ invariant, rule, atUs: d.atUs, host, detail: expect.any(String) }]);
+  expect(d.seen).toEqual(d.auditor.violations);
+}
+export const expectNone = (d: AuditDriver) => expect(d.auditor.violations).toEqual([]);

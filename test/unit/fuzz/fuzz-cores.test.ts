@@ -72,7 +72,7 @@ function feed(make: () => Core, g: fc.GeneratorValue): number {
   handle({ kind: 'start' });
   for (let i = 0; i < SEQUENCE_INPUTS; i++) {
     nowUs += g(() => fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 200_000 })));
-    const kind = g(() => fc.constantFrom('message', 'message', 'message', 'timer', 'lease'));
+    const kind = g(() => fc.constantFrom('message', 'message', 'message', 'timer', 'lease', 'connection'));
     if (kind === 'message' && core.subscriptions.length > 0) {
       const subject = g(() => fc.constantFrom(...core.subscriptions));
       handle({ kind: 'message', subject, msg: g(() => messages[messageTypeOf(subject)]) });
@@ -83,6 +83,8 @@ function feed(make: () => Core, g: fc.GeneratorValue): number {
       const record = g(() => fc.option(fc.record({ primaryHost: fc.constantFrom(...HOSTS), term: fc.integer({ min: 0, max: 6 }), expiresAtMs: fc.integer({ min: 0, max: 1_000_000 }), backupHost: fc.constantFrom('', ...HOSTS) }), { nil: null }));
       const outcome = g(() => fc.constantFrom('ok' as const, 'conflict' as const, 'unavailable' as const));
       handle({ kind: 'leaseResult', result: { requestId, outcome, record, revision: g(() => fc.integer({ min: 0, max: 20 })) } });
+    } else if (kind === 'connection') {
+      handle({ kind: 'connection', connected: g(() => fc.boolean()) });
     }
   }
   return SEQUENCE_INPUTS + 1;

@@ -1,0 +1,81 @@
+/**
+ * The failover service's own connection to the bus: while it is cut off it
+ * hears no heartbeat from anyone, which says nothing about the hosts. Found
+ * by the soak: every restart of the nats-server made it give up backups that
+ * were fine, and their re-protections piled up.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Input } from '../../../lib/runtime/types.js';
+import { BACKUP, FailoverDriver, FAILOVER_OPTIONS, heartbeatInput, INTERVAL_US, lateTimer, MISS_COUNT, PRIMARY, silentTimer, SPARE } from './support.js';
+
+const down: Input = { kind: 'connection', connected: false };
+const up: Input = { kind: 'connection', connected: true };
+const SILENT_AFTER_US = MISS_COUNT * INTERVAL_US;
+
+/** Protected, every host heard at 1 ms. */
+function protectedAt1ms(d = new FailoverDriver()): FailoverDriver {
+  d.start(0);
+  for (const [host, role] of [[PRIMARY, 'primary'], [BACKUP, 'backup'], [SPARE, 'spare']] as const) d.handle(heartbeatInput(host, role, 1), 1_000);
+  return d;
+}
+
+describe('FailoverCore: cut off from the bus', () => {
+  it('declares nobody silent while cut off, however long, and keeps the backup and the primary', () => {
+    const d = protectedAt1ms();
+    d.handle(down, 2_000);
+    for (let i = 0; i < 20; i++) {
+      d.fire(silentTimer(BACKUP));
+      d.fire(silentTimer(PRIMARY));
+    }
+    expect(d.core.state).toBe('protected');
+    expect(d.core.backupHost).toBe(BACKUP);
+    expect(d.core.stats.deadlinesDeferredCutOff).toBeGreaterThanOrEqual(40);
+    expect(d.pending).toBeNull(); // no take-over, no membership change asked of the lease
+  });
+
+  it('gives every host the reconnect grace once it is back, then judges silence as before', () => {
+    const d = protectedAt1ms();
+    d.handle(down, 2_000);
+    d.fire(silentTimer(BACKUP));
+    const backAtUs = d.nowUs + 50 * INTERVAL_US;
+    d.handle(up, backAtUs);
+    const graceUs = 2 * SILENT_AFTER_US; // the default: two miss-count periods
+    expect(d.armed.get(silentTimer(BACKUP))).toBe(backAtUs + graceUs);
+    expect(d.armed.get(silentTimer(PRIMARY))).toBe(backAtUs + graceUs);
+    expect(d.armed.get(lateTimer(PRIMARY))).toBe(backAtUs + graceUs);
+    // The primary reports again; the backup never does: it is given up after the grace, as any silent backup.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), backAtUs + INTERVAL_US);
+    d.fire(silentTimer(BACKUP));
+    expect(d.core.state).not.toBe('protected');
+    expect(d.core.backupHost).not.toBe(BACKUP);
+  });
+
+  it('keeps a backup that reports within the grace', () => {
+    const d = protectedAt1ms(new FailoverDriver({ ...FAILOVER_OPTIONS, reconnectGraceUs: 5 * SILENT_AFTER_US }));
+    d.handle(down, 2_000);
+    const backAtUs = 200_000;
+    d.handle(up, backAtUs);
+    expect(d.armed.get(silentTimer(BACKUP))).toBe(backAtUs + 5 * SILENT_AFTER_US);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1), backAtUs + 4 * SILENT_AFTER_US);
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), backAtUs + 4 * SILENT_AFTER_US);
+    expect(d.core.state).toBe('protected');
+    expect(d.core.backupHost).toBe(BACKUP);
+  });
+
+  it('a host already silent before the cut-off stays silent: the grace is not a second life', () => {
+    const d = protectedAt1ms();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), 20_000);
+    d.fire(silentTimer(SPARE)); // the spare died before the outage
+    d.handle(down, 40_000);
+    d.handle(up, 100_000);
+    expect(d.armed.has(silentTimer(SPARE))).toBe(false); // fired before the cut-off, and not armed again
+    expect(d.armed.has(silentTimer(BACKUP))).toBe(true);
+  });
+
+  it('reconnect reports without a cut-off before them change nothing', () => {
+    const d = protectedAt1ms();
+    const before = new Map(d.armed);
+    expect(d.handle(up, 3_000)).toEqual([]);
+    expect(d.armed).toEqual(before);
+  });
+});
