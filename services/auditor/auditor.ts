@@ -1,4 +1,4 @@
-import { MAX_CONNECTIONS, type Assignment, type CheckpointAck, type EpochBarrier, type EpochCommit, type Segment, type ServiceStatus, type WireMessage } from '../../lib/codec/messages.js';
+import { MAX_CONNECTIONS, type Assignment, type CheckpointAck, type EpochBarrier, type EpochCommit, type EpochEnd, type Segment, type ServiceStatus, type WireMessage } from '../../lib/codec/messages.js';
 import { parseHostSubject, subjects, type Subjects } from '../../lib/codec/subjects.js';
 import { ByteEpochs, UNSEEN_EPOCH } from './byte-epochs.js';
 import type { AuditedInvariant, Violation, ViolationRule } from './violations.js';
@@ -163,6 +163,9 @@ export class Auditor {
       case 'checkpointAck':
         this.#onAck(msg);
         return;
+      case 'epochEnd':
+        if (parseHostSubject(subject)?.kind === 'tx.epoch') this.#onEpochEnd(msg);
+        return;
       case 'epochCommit':
         this.#onCommit(subject, msg, o);
         return;
@@ -200,6 +203,12 @@ export class Auditor {
     const connection = this.#connections[seg.connId - 1];
     if (connection === undefined) this.stats.unknownConnections++;
     else if (seg.payload.length > 0) connection.bytes.emitted(seg.seq, seg.seq + seg.payload.length, seg.epoch);
+  }
+
+  /** A guest's epoch ended: every byte it had sent by then is in that epoch's checkpoint. Only the newest term's guest counts. */
+  #onEpochEnd(end: EpochEnd): void {
+    if (end.term < this.#guestTerm) return;
+    end.txEndSeqs.forEach((endSeq, i) => this.#connections[i]?.bytes.sentBy(endSeq, end.epoch));
   }
 
   #onAssignment(a: Assignment, o: Observation): void {

@@ -63,6 +63,50 @@ export class ByteEpochs {
     this.#maxSeen = end;
   }
 
+  /**
+   * The guest says (its EpochEnd) that every byte before `endSeq` was sent
+   * by the end of `epoch`, so that epoch's checkpoint holds it: none of
+   * them is of a later epoch, whatever was seen first. A first emission
+   * lost on the bus for everyone (a nats-server that died with it in
+   * flight) is seen only as a later retransmission, under a later epoch.
+   * Bytes beyond everything seen become known as of `epoch`.
+   */
+  sentBy(endSeq: number, epoch: number): void {
+    if (this.#maxSeen === 0 || endSeq <= Math.max(this.#firstSeq, this.#forgottenEnd)) return;
+    if (endSeq > this.#maxSeen) {
+      this.#ends.push(endSeq);
+      this.#epochs.push(epoch);
+      this.#maxSeen = endSeq;
+    }
+    // The entry holding byte endSeq - 1, then back while entries are later (or unseen).
+    let i = this.#indexOf(endSeq - 1);
+    const later = (k: number) => this.#epochs[k] === UNSEEN_EPOCH || this.#epochs[k]! > epoch;
+    if (i < 0 || !later(i)) return;
+    if (this.#ends[i]! > endSeq) {
+      // Split: [start, endSeq) is lowered, [endSeq, end) keeps its epoch.
+      this.#ends.splice(i, 0, endSeq);
+      this.#epochs.splice(i, 0, this.#epochs[i]!);
+    }
+    let first = i;
+    while (first > 0 && later(first - 1)) first--;
+    // One entry for the whole lowered run, merged with an equal one before it.
+    if (first > 0 && this.#epochs[first - 1] === epoch) first--;
+    this.#ends.splice(first, i - first + 1, endSeq);
+    this.#epochs.splice(first, i - first + 1, epoch);
+  }
+
+  /** The index of the entry holding byte `seq`, or -1. */
+  #indexOf(seq: number): number {
+    let lo = 0;
+    let hi = this.#ends.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#ends[mid]! <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.#ends.length ? lo : -1;
+  }
+
   /** Forgets every byte from `seq` on. */
   rollbackTo(seq: number): void {
     while (this.#ends.length > 0 && this.#ends[this.#ends.length - 1]! > seq) {
@@ -104,14 +148,7 @@ export class ByteEpochs {
     if (seq < this.#firstSeq) return null;
     if (seq >= this.#maxSeen && this.#mayHaveMissedEnd) return UNSEEN_EPOCH;
     if (seq < this.#forgottenEnd) return this.#forgottenMaxEpoch;
-    if (this.#ends.length === 0) return null;
-    let lo = 0;
-    let hi = this.#ends.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.#ends[mid]! <= seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < this.#ends.length ? this.#epochs[lo]! : null;
+    const i = this.#indexOf(seq);
+    return i < 0 ? null : this.#epochs[i]!;
   }
 }

@@ -11,7 +11,7 @@ import { Auditor, type Observation } from './auditor.js';
 import type { Violation } from './violations.js';
 
 /** What the auditor needs of a VM's traffic: never the checkpoint data itself. */
-const AUDITED_HOST_KINDS = ['tx', 'tx.data', 'epoch', 'commit', 'assign.checkpointer', 'permit', 'status'] as const;
+const AUDITED_HOST_KINDS = ['tx', 'tx.data', 'tx.epoch', 'epoch', 'commit', 'assign.checkpointer', 'permit', 'status'] as const;
 
 export interface BusAuditorOptions {
   /**
@@ -75,7 +75,9 @@ const RECENT_SEGMENTS_KEPT = 48;
 
 /** One line per message: where it went, what it says about terms, epochs and hosts. */
 function describeObserved(subject: string, msg: WireMessage, o: Observation): string {
-  const where = `${Math.round(o.atUs)}µs ${subject.split('.').slice(2).join('.')}`;
+  // A stamped message says when its publisher sent it (same machine, same clock): what the bus took shows.
+  const sent = o.localUs !== o.atUs ? ` (sent ${Math.round(o.atUs - o.localUs)}µs before)` : '';
+  const where = `${Math.round(o.atUs)}µs${sent} ${subject.split('.').slice(2).join('.')}`;
   switch (msg.type) {
     case 'checkpointAck':
       return `${where} ack t${msg.term} e${msg.epoch} ${msg.ok ? 'ok' : `nack${msg.needsBase ? ' needs-base' : ''}`} from ${msg.host}`;

@@ -249,7 +249,9 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         ...(instance.inboundLinks ? { inboundLinks: instance.inboundLinks } : {}),
         ...(leaseStore ? { leaseStore } : {}),
         ...(instance.done ? { afterInput: () => void (instances.every((i) => i.instance.done?.() ?? false) && stop('done')) } : {}),
-        ...(host !== null ? { stamp: { host, subjects: new Set([s.wireOut]) } } : {}),
+        // Output carries its host and clock for the permit check; acknowledgements and commits too, so that an
+        // auditor can tell an effect that overtook its cause on the way from one published before it.
+        ...(host !== null ? { stamp: { host, subjects: new Set([s.wireOut, s.ckptAck, s.host(host).commit]) } } : {}),
         ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us), instance.role ? { 'specula.role': instance.role() } : {}), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
       });
     });

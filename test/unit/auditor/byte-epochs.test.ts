@@ -50,6 +50,74 @@ describe('ByteEpochs', () => {
     expect(b.epochOf(450)).toBe(6);
   });
 
+  it("lowers the epoch of bytes the guest says it had sent by an epoch's end, and splits the range that straddles the end", () => {
+    const b = new ByteEpochs();
+    b.emitted(FIRST, 101, 1);
+    b.emitted(101, 201, 5); // [101, 201) first seen in epoch 5: a retransmission of bytes lost on the bus
+    b.emitted(201, 301, 6);
+    b.sentBy(151, 3); // the guest had sent up to 151 by the end of epoch 3
+    expect([100, 101, 150, 151, 200, 201].map((s) => b.epochOf(s))).toEqual([1, 3, 3, 5, 5, 6]);
+    b.sentBy(301, 4);
+    expect([100, 150, 151, 300].map((s) => b.epochOf(s))).toEqual([1, 3, 4, 4]);
+    expect(b.entries).toBe(3); // [1, 101) e1, [101, 151) e3, [151, 301) e4
+    // Never raises an epoch, and knows bytes beyond everything seen as of that epoch.
+    b.sentBy(201, 9);
+    expect(b.epochOf(200)).toBe(4);
+    b.sentBy(401, 7);
+    expect([300, 301, 400].map((s) => b.epochOf(s))).toEqual([4, 7, 7]);
+    expect(b.epochOf(401)).toBeNull();
+  });
+
+  it('gives unseen bytes the epoch the guest says it had sent them by', () => {
+    const b = new ByteEpochs();
+    b.emitted(FIRST, 101, 1);
+    b.emitted(301, 401, 5);
+    b.sentBy(251, 2);
+    expect([100, 101, 250, 251, 300, 301].map((s) => b.epochOf(s))).toEqual([1, 2, 2, UNSEEN_EPOCH, UNSEEN_EPOCH, 5]);
+  });
+
+  it('agrees with a byte-by-byte model when the guest reports its ends, with sends lost to the observer', () => {
+    type Op = { kind: 'emit'; from: number; length: number; lost: boolean } | { kind: 'report' } | { kind: 'next' };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ kind: fc.constant('emit' as const), from: fc.double({ min: 0, max: 1, noNaN: true }), length: fc.integer({ min: 0, max: 40 }), lost: fc.boolean() }),
+      fc.record({ kind: fc.constant('report' as const) }),
+      fc.record({ kind: fc.constant('next' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const b = new ByteEpochs();
+        // The model: the earliest epoch known for each byte seen or reported (Infinity: a hole, unseen).
+        const known = new Map<number, number>();
+        let start: number | null = null;
+        let maxSeen = 0;
+        let sentEnd = FIRST; // the guest's stream: it sends in epochs 1, 2, …
+        let epoch = 1;
+        for (const o of ops) {
+          if (o.kind === 'next') epoch++;
+          else if (o.kind === 'emit') {
+            // Anything from the start of the stream to one past what was sent: retransmissions and new bytes.
+            const seq = FIRST + Math.floor(o.from * (sentEnd - FIRST + 1));
+            const end = seq + o.length;
+            sentEnd = Math.max(sentEnd, end);
+            if (o.lost || end <= seq) continue;
+            b.emitted(seq, end, epoch);
+            if (start === null) start = maxSeen = seq;
+            if (end <= maxSeen) continue;
+            for (let x = maxSeen; x < end; x++) known.set(x, x < seq ? Infinity : epoch);
+            maxSeen = end;
+          } else {
+            b.sentBy(sentEnd, epoch);
+            if (start === null || sentEnd <= start) continue;
+            for (let x = start; x < sentEnd; x++) known.set(x, Math.min(known.get(x) ?? Infinity, epoch));
+            maxSeen = Math.max(maxSeen, sentEnd);
+          }
+          for (const [x, want] of known) expect(b.epochOf(x)).toBe(want === Infinity ? UNSEEN_EPOCH : want);
+          if (start !== null) expect(b.epochOf(maxSeen)).toBeNull();
+        }
+      }),
+    );
+  });
+
   it('ignores an empty range', () => {
     const b = new ByteEpochs();
     b.emitted(FIRST, FIRST, 1);

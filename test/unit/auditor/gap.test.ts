@@ -50,6 +50,24 @@ describe('Auditor: messages missed while cut off', () => {
   });
 });
 
+describe('Auditor: a first emission lost on the bus for everyone', () => {
+  it("judges a byte by the guest's epoch end, not by the retransmission it saw first", () => {
+    // [100, 200) left the guest in epoch 2 and died with the server; the guest ended epoch 2 having sent it, and
+    // retransmitted it in epoch 3. Checkpoint 2 holds it: released at the commit of 2 it is on time.
+    const lost = () => AuditDriver.protectedPrimary().emit(A, 1, 1, 0, 100).ack(B, 1, 1).commit(A, 1, 1).epochEnd(A, 1, 2, 200).emit(A, 1, 3, 100, 100);
+    expectNone(lost().ack(B, 1, 2).commit(A, 1, 2).release(A, 1, 2, 100, 100));
+    // Without the epoch end, the retransmission is all the auditor knows of those bytes.
+    const unreported = AuditDriver.protectedPrimary().emit(A, 1, 1, 0, 100).ack(B, 1, 1).commit(A, 1, 1).emit(A, 1, 3, 100, 100).ack(B, 1, 2).commit(A, 1, 2).release(A, 1, 2, 100, 100);
+    expectOnly(unreported, 'output-commit', 'byte-before-commit', A);
+    expect(lost().auditor.violations).toEqual([]);
+  });
+
+  it('still catches a byte released before the epoch that sent it committed', () => {
+    const d = AuditDriver.protectedPrimary().emit(A, 1, 1, 0, 100).ack(B, 1, 1).commit(A, 1, 1).epochEnd(A, 1, 2, 150).emit(A, 1, 3, 100, 150).ack(B, 1, 2).commit(A, 1, 2).release(A, 1, 2, 150, 100);
+    expectOnly(d, 'output-commit', 'byte-before-commit', A);
+  });
+});
+
 describe('ByteEpochs after missed messages', () => {
   it('gives bytes beyond everything seen UNSEEN_EPOCH until a new byte is seen, then none again', () => {
     const b = new ByteEpochs();

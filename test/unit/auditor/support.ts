@@ -85,7 +85,11 @@ export class AuditDriver {
   emit(host: string, term: number, epoch: number, seq: number, length: number): this {
     return this.observe(S.host(host).tx, data(term, epoch, seq, length), host);
   }
-  /** The backup `from` acknowledges `epoch`. */
+  /** The guest of `host` ended `epoch` having sent up to `txEndSeq` (connection 1). */
+  epochEnd(host: string, term: number, epoch: number, txEndSeq: number): this {
+    return this.observe(S.host(host).txEpoch, { type: 'epochEnd', vmId: VM, term, epoch, txEndSeqs: [txEndSeq], base: false, specStaged: false }, host);
+  }
+    /** The backup `from` acknowledges `epoch`. */
   ack(from: string, term: number, epoch: number, ok = true): this {
     return this.observe(S.ckptAck, ack(from, term, epoch, ok), from);
   }
