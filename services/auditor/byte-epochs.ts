@@ -79,7 +79,7 @@ export class ByteEpochs {
       this.#maxSeen = endSeq;
     }
     // The entry holding byte endSeq - 1, then back while entries are later (or unseen).
-    let i = this.#indexOf(endSeq - 1);
+    const i = this.#indexOf(endSeq - 1);
     const later = (k: number) => this.#epochs[k] === UNSEEN_EPOCH || this.#epochs[k]! > epoch;
     if (i < 0 || !later(i)) return;
     if (this.#ends[i]! > endSeq) {
