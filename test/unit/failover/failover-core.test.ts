@@ -553,6 +553,27 @@ describe('FailoverCore: take-over outcomes it cannot see directly', () => {
     expect(timers(effects).has(PROMOTE_TIMER)).toBe(true);
   });
 
+  it('remembers its last 16 attempts only: a record from an older one, found after a long outage, is not taken as its own', () => {
+    /** 17 take-over attempts, each answered `unavailable` but the last (outstanding). */
+    const outage = () => {
+      const d = silentAfter([10_000]);
+      const attempts = [d.pendingCas.record];
+      for (let i = 0; i < 16; i++) {
+        d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+        d.fire(silentTimer(PRIMARY));
+        attempts.push(d.pendingCas.record);
+      }
+      expect(new Set(attempts.map((r) => r.expiresAtMs)).size).toBe(17); // each attempt its own record
+      return { d, attempts };
+    };
+    const forgotten = outage();
+    forgotten.d.answer({ outcome: 'conflict', record: forgotten.attempts[0]!, revision: 9 });
+    expect(forgotten.d.core.state).toBe('suspect'); // someone else's, as far as it knows: it waits that lease out
+    const remembered = outage();
+    remembered.d.answer({ outcome: 'conflict', record: remembered.attempts[1]!, revision: 9 });
+    expect(remembered.d.core.state).toBe('promoting');
+  });
+
   it('creates the record again when a conflict says it is gone', () => {
     const d = silentAfter([10_000]);
     d.answer({ outcome: 'conflict', record: null, revision: 0 });
