@@ -85,16 +85,54 @@ export function rssSlopesMiBPerMin(rss: RssSeries, fromS: number, minPoints: num
   for (const [key, points] of rss) {
     const window = points.filter(([t]) => t >= fromS);
     if (window.length < minPoints) continue;
-    const n = window.length;
-    const meanT = window.reduce((a, [t]) => a + t, 0) / n;
-    const meanM = window.reduce((a, [, m]) => a + m, 0) / n;
-    let num = 0;
-    let den = 0;
-    for (const [t, m] of window) {
-      num += (t - meanT) * (m - meanM);
-      den += (t - meanT) ** 2;
-    }
-    slopes.set(key, den === 0 ? 0 : (num / den) * 60);
+    slopes.set(key, leastSquaresSlope(window) * 60);
   }
   return slopes;
+}
+
+/**
+ * Memory growth of each process from `fromS` on, judged on its troughs, MiB
+ * per minute: the window is cut into stretches of `stretchS`, each gives its
+ * lowest reading (memory right after a major collection), and the slope is
+ * the least-squares line through those. A process's RSS is a sawtooth (it
+ * climbs by 30 MiB and falls back every 100 s or so); a line through a
+ * stretch of it reads anything from −13 to +17 MiB/min depending on where
+ * the window falls, while the troughs of a leak-free process stay level.
+ * `stretchS` must hold a whole tooth. Processes with fewer than
+ * `minStretches` full stretches are not judged.
+ */
+export function troughSlopesMiBPerMin(rss: RssSeries, fromS: number, stretchS: number, minStretches: number): Map<string, number> {
+  const slopes = new Map<string, number>();
+  for (const [key, points] of rss) {
+    const window = points.filter(([t]) => t >= fromS);
+    if (window.length === 0) continue;
+    const troughs: [number, number][] = [];
+    const lastS = window[window.length - 1]![0];
+    for (let start = fromS; start + stretchS <= lastS + 1e-9; start += stretchS) {
+      const stretch = window.filter(([t]) => t >= start && t < start + stretchS);
+      // Only a stretch the process lived through (most of it): a started one has not reached its first trough.
+      if (stretch.length === 0 || stretch[stretch.length - 1]![0] - stretch[0]![0] < FULL_STRETCH_SHARE * stretchS) continue;
+      troughs.push(stretch.reduce((low, p) => (p[1] < low[1] ? p : low)));
+    }
+    if (troughs.length < minStretches) continue;
+    slopes.set(key, leastSquaresSlope(troughs) * 60);
+  }
+  return slopes;
+}
+
+/** A stretch counts when the readings in it span this share of it. */
+const FULL_STRETCH_SHARE = 0.8;
+
+/** The slope of the least-squares line through (t, y) points, per unit of t. */
+function leastSquaresSlope(points: readonly [number, number][]): number {
+  const n = points.length;
+  const meanT = points.reduce((a, [t]) => a + t, 0) / n;
+  const meanY = points.reduce((a, [, y]) => a + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [t, y] of points) {
+    num += (t - meanT) * (y - meanY);
+    den += (t - meanT) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rssSlopesMiBPerMin, type RssSeries } from '../../../bench/soak/sampler.js';
+import { rssSlopesMiBPerMin, troughSlopesMiBPerMin, type RssSeries } from '../../../bench/soak/sampler.js';
 
 /** One point a second from `fromS` to `toS`, MiB given by `mib(t)`. */
 const series = (fromS: number, toS: number, mib: (tS: number) => number): [number, number][] => Array.from({ length: toS - fromS + 1 }, (_, i) => [fromS + i, mib(fromS + i)]);
@@ -18,5 +18,31 @@ describe("the soak's memory growth per process", () => {
     expect(slopes.get('host-a guest 1')).toBeCloseTo(0, 6);
     expect(slopes.get('- failover 1')).toBeCloseTo(2, 6);
     expect(slopes.has('host-b acker 3')).toBe(false);
+  });
+});
+
+describe("the soak's memory growth judged on troughs", () => {
+  /** A sawtooth: climbs 30 MiB over `periodS`, falls back, shifted by `phaseS`; plus `leakMiBPerMin`. */
+  const sawtooth = (periodS: number, phaseS: number, leakMiBPerMin: number) => (t: number) => 75 + (30 * ((t + phaseS) % periodS)) / periodS + (leakMiBPerMin * t) / 60;
+
+  it('reads a leak-free sawtooth as level wherever the window falls, where a straight line through it does not', () => {
+    let worstLine = 0;
+    for (const phaseS of [0, 20, 40, 60, 80]) {
+      const rss: RssSeries = new Map([['host-a acker 1', series(0, 1_200, sawtooth(100, phaseS, 0))]]);
+      expect(Math.abs(troughSlopesMiBPerMin(rss, 400, 150, 4).get('host-a acker 1')!)).toBeLessThan(0.5);
+      const shortWindow = new Map([['host-a acker 1', series(1_080, 1_200, sawtooth(100, phaseS, 0))]]) as RssSeries;
+      worstLine = Math.max(worstLine, Math.abs(rssSlopesMiBPerMin(shortWindow, 1_080, 100).get('host-a acker 1')!));
+    }
+    expect(worstLine).toBeGreaterThan(5); // two minutes of the same sawtooth, read by a straight line
+  });
+
+  it('finds a leak of 1 MiB/min under the sawtooth', () => {
+    const rss: RssSeries = new Map([['host-a acker 1', series(0, 1_200, sawtooth(100, 30, 1))]]);
+    expect(troughSlopesMiBPerMin(rss, 400, 150, 4).get('host-a acker 1')).toBeCloseTo(1, 0);
+  });
+
+  it('judges no process with fewer full stretches than asked for', () => {
+    const rss: RssSeries = new Map([['host-b guest 2', series(900, 1_200, () => 90)]]);
+    expect(troughSlopesMiBPerMin(rss, 400, 150, 4).has('host-b guest 2')).toBe(false);
   });
 });
