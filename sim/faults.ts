@@ -21,6 +21,11 @@ export type Fault =
    * failover service suspects a primary that goes on renewing its lease, and takes the lease over from it.
    */
   | { readonly kind: 'mute-heartbeats'; readonly role: 'primary' | 'backup'; readonly fromMs: number; readonly toMs: number }
+  /**
+   * The failover service loses the bus in [fromMs, toMs) (its broker restarts, its link fails): no heartbeat
+   * reaches it, no role change leaves it, the lease store does not answer it; its shell tells it so at both ends.
+   */
+  | { readonly kind: 'cut-off-failover'; readonly fromMs: number; readonly toMs: number }
   /** The failover service is down in [fromMs, toMs), then restarts knowing only its configuration. */
   | { readonly kind: 'restart-failover'; readonly fromMs: number; readonly toMs: number }
   /** The backup's checkpointer process dies and its supervisor restarts it empty: the host is a spare again. */
@@ -134,6 +139,12 @@ export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   if (crashes.length > 0 && revive.chance(0.3)) {
     const afterMs = Math.min(...crashes.map((c) => c.atMs)) + 50 + Math.round(revive.next() * 500);
     if (afterMs < endMs) faults.push({ kind: 'revive', atMs: afterMs });
+  }
+  // The failover service cut off from the bus: its silence is not the hosts'.
+  const cutOff = rng.fork('cut-off');
+  if (cutOff.chance(0.15)) {
+    const fromMs = Math.round(startMs + cutOff.next() * span);
+    faults.push({ kind: 'cut-off-failover', fromMs, toMs: Math.min(endMs, fromMs + Math.round(20 + cutOff.next() * 600)) });
   }
   const bus = rng.fork('bus');
   const busCount = [0, 0, 1, 1, 1, 2][bus.int(6)]!;

@@ -66,6 +66,8 @@ export interface Replication {
   /** Hosts whose heartbeats are lost, and the host each muting window hit. */
   readonly muted: Set<string>;
   readonly mutedBy: Map<Fault, string>;
+  /** The failover service has lost the bus (fault `cut-off-failover`). */
+  failoverCutOff: boolean;
 }
 
 /** A built simulation: the runtime and handles to every component. */
@@ -138,10 +140,13 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
       }
       hooks.onPublish?.(subject, msg, nowUs, from);
     },
-    // An isolated host's heartbeats and the role changes for it are lost; a muted host's heartbeats too.
+    // An isolated host's heartbeats and the role changes for it are lost; a muted host's heartbeats too; every
+    // heartbeat and role change while the failover service is cut off.
     dropOnBus: (_subject, msg) => {
       const rep = world?.replication;
-      if (rep === undefined || rep === null || (rep.isolated.size === 0 && rep.muted.size === 0)) return false;
+      if (rep === undefined || rep === null) return false;
+      if (rep.failoverCutOff && (msg.type === 'heartbeat' || msg.type === 'roleChange')) return true;
+      if (rep.isolated.size === 0 && rep.muted.size === 0) return false;
       if (msg.type === 'heartbeat') return rep.isolated.has(msg.host) || rep.muted.has(msg.host);
       return msg.type === 'roleChange' && rep.isolated.has(msg.host);
     },
@@ -177,7 +182,7 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
     }
     const failover = new FailoverCore(failoverOptionsFromConfig(config));
     runtime.addActor(failover, { clock: clockOf(config, 'failover') });
-    replication = { replicationDown, replicationUp, auditor, vmLoss, failover, failovers: [failover], leaseStore, isolated: new Set(), isolatedBy: new Map(), muted: new Set(), mutedBy: new Map() };
+    replication = { replicationDown, replicationUp, auditor, vmLoss, failover, failovers: [failover], leaseStore, isolated: new Set(), isolatedBy: new Map(), muted: new Set(), mutedBy: new Map(), failoverCutOff: false };
   } else {
     nativeGuest = new GuestCore(guestOptionsFromConfig(config, null, extras));
     runtime.addActor(nativeGuest, { clock: clockOf(config, 'guest') });
@@ -298,6 +303,14 @@ export function applyFaultStep(world: World, step: FaultStep): void {
       }
       return;
     }
+    case 'cut-off-failover': {
+      const failover = rep.failover;
+      rep.failoverCutOff = step.phase === 'start';
+      if (rep.failoverCutOff) rep.leaseStore.partitioned.add('failover');
+      else rep.leaseStore.partitioned.delete('failover');
+      if (failover !== null && world.runtime.isRunning(failover)) world.runtime.connection(failover, step.phase === 'end');
+      return;
+    }
     case 'restart-failover': {
       if (step.phase === 'start') {
         if (rep.failover !== null && world.runtime.isRunning(rep.failover)) world.runtime.removeActor(rep.failover);
@@ -308,6 +321,7 @@ export function applyFaultStep(world: World, step: FaultStep): void {
         rep.failover = restarted;
         rep.failovers.push(restarted);
         world.runtime.addActor(restarted, { clock: clockOf(world.config, 'failover') });
+        if (rep.failoverCutOff) world.runtime.connection(restarted, false); // it starts without the bus too
       }
       return;
     }

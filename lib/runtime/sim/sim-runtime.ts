@@ -61,6 +61,7 @@ const enum EventKind {
   Deliver,
   Timer,
   LeaseAnswer,
+  Connection,
 }
 
 interface TimerSlot {
@@ -111,6 +112,7 @@ class SimEvent {
     readonly timer: TimerSlot | null,
     readonly gen: number,
     readonly lease: LeaseResult | null = null,
+    readonly connected: boolean | null = null,
   ) {}
 }
 
@@ -155,6 +157,13 @@ export class SimRuntime {
     this.#actors.push(slot);
     // Subscribed when it starts: a process that is not up yet gets nothing, and START always comes first.
     this.#queue.push(new SimEvent(this.#nowUs, EventKind.Start, slot, '', null, null, 0));
+  }
+
+  /** Tells a running actor, now, that its connection to the bus went (false) or came back (true), as a NATS shell does. */
+  connection(core: Core, connected: boolean): void {
+    const slot = this.#actors.find((a) => a.core === core);
+    assert(slot !== undefined, `${core.name} is not running`);
+    this.#queue.push(new SimEvent(this.#nowUs, EventKind.Connection, slot, '', null, null, 0, null, connected));
   }
 
   /** The local time an actor's clock reads now. */
@@ -237,6 +246,11 @@ export class SimRuntime {
         if (!ev.actor!.alive) return;
         this.#eventsProcessed++;
         this.#apply(ev.actor!, ev.actor!.core.handle({ kind: 'leaseResult', result: ev.lease! }, ev.actor!.clock.localUs(this.#nowUs)));
+        return;
+      case EventKind.Connection:
+        if (!ev.actor!.alive) return;
+        this.#eventsProcessed++;
+        this.#apply(ev.actor!, ev.actor!.core.handle({ kind: 'connection', connected: ev.connected! }, ev.actor!.clock.localUs(this.#nowUs)));
         return;
       case EventKind.Timer: {
         const slot = ev.timer!;

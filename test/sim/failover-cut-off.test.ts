@@ -1,0 +1,49 @@
+/**
+ * The failover service cut off from the bus (its broker restarts): for half a
+ * second it hears no heartbeat, sends no role change and reaches no lease.
+ * Its silence is not the hosts': nothing fails over, no backup is given up,
+ * and once it is back it still detects a real crash.
+ */
+import { describe, expect, it } from 'vitest';
+import { failoverStatsOf, summarize } from '../../sim/run.js';
+import { buildWorld, primaryHostOf, runWorld } from '../../sim/world.js';
+import { config } from '../support/run.js';
+
+const scenario = { link: { bandwidthBitsPerSec: 200e6, rttMs: 2 }, epochMs: 20, durationS: 3, mode: 'spec' } as const;
+const CUT_OFF = { kind: 'cut-off-failover', fromMs: 1000, toMs: 1500 } as const;
+
+describe('the failover service cut off from the bus', () => {
+  it('fails nothing over and gives up no backup: 50 heartbeat intervals of silence are its own', () => {
+    const world = buildWorld(config(scenario));
+    runWorld(world, undefined, [CUT_OFF]);
+    const r = summarize(world);
+    const f = failoverStatsOf(world)!;
+    expect(f.deadlinesDeferredCutOff).toBeGreaterThan(0);
+    expect(r.failovers).toBe(0);
+    expect(r.reprotections).toBe(0);
+    expect(world.replication!.failover!.state).toBe('protected');
+    expect(r.streamVerified).toBe(true);
+  });
+
+  it('still detects a crash of the primary once it is back', () => {
+    const world = buildWorld(config({ ...scenario, faults: { crashPrimaryAtMs: 2000 } }));
+    runWorld(world, undefined, [CUT_OFF]);
+    const r = summarize(world);
+    expect(r.failovers).toBe(1);
+    expect(primaryHostOf(world)?.name).toBe('host-b');
+    expect(r.streamVerified).toBe(true);
+  });
+
+  it('a crash during the cut-off is detected after it, within the reconnect grace', () => {
+    const world = buildWorld(config({ ...scenario, faults: { crashPrimaryAtMs: 1200 } }));
+    runWorld(world, undefined, [CUT_OFF]);
+    const r = summarize(world);
+    const c = world.config.failover;
+    expect(r.failovers).toBe(1);
+    // Detected no earlier than the end of the cut-off, and within the grace (two miss-count periods) plus a take-over.
+    const promotedAtMs = failoverStatsOf(world)!.promotedAtUs[0]! / 1000;
+    expect(promotedAtMs).toBeGreaterThan(CUT_OFF.toMs);
+    expect(promotedAtMs).toBeLessThan(CUT_OFF.toMs + 2 * c.missCount * c.heartbeatIntervalMs + 200);
+    expect(r.streamVerified).toBe(true);
+  });
+});
