@@ -98,17 +98,21 @@ export function rssSlopesMiBPerMin(rss: RssSeries, fromS: number, minPoints: num
  * climbs by 30 MiB and falls back every 100 s or so); a line through a
  * stretch of it reads anything from −13 to +17 MiB/min depending on where
  * the window falls, while the troughs of a leak-free process stay level.
- * `stretchS` must hold a whole tooth. Processes with fewer than
- * `minStretches` full stretches are not judged.
+ * `stretchS` must hold a whole tooth. A process is judged only from
+ * `warmUpS` after its first reading (a process that took a role fills its
+ * heap for minutes before it levels off), and only if it has
+ * `minStretches` full stretches left.
  */
-export function troughSlopesMiBPerMin(rss: RssSeries, fromS: number, stretchS: number, minStretches: number): Map<string, number> {
+export function troughSlopesMiBPerMin(rss: RssSeries, fromS: number, stretchS: number, minStretches: number, warmUpS = 0): Map<string, number> {
   const slopes = new Map<string, number>();
   for (const [key, points] of rss) {
-    const window = points.filter(([t]) => t >= fromS);
+    if (points.length === 0) continue;
+    const startS = Math.max(fromS, points[0]![0] + warmUpS);
+    const window = points.filter(([t]) => t >= startS);
     if (window.length === 0) continue;
     const troughs: [number, number][] = [];
     const lastS = window[window.length - 1]![0];
-    for (let start = fromS; start + stretchS <= lastS + 1e-9; start += stretchS) {
+    for (let start = startS; start + stretchS <= lastS + 1e-9; start += stretchS) {
       const stretch = window.filter(([t]) => t >= start && t < start + stretchS);
       // Only a stretch the process lived through (most of it): a started one has not reached its first trough.
       if (stretch.length === 0 || stretch[stretch.length - 1]![0] - stretch[0]![0] < FULL_STRETCH_SHARE * stretchS) continue;

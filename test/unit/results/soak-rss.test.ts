@@ -46,3 +46,13 @@ describe("the soak's memory growth judged on troughs", () => {
     expect(troughSlopesMiBPerMin(rss, 400, 150, 4).has('host-b guest 2')).toBe(false);
   });
 });
+
+describe("the soak's memory growth after a process's warm-up", () => {
+  it('judges a process started late only once it has levelled off', () => {
+    // Started at 300 s, its heap fills for 400 s (+30 MiB), then a level sawtooth.
+    const climb = (t: number) => 75 + Math.min(30, (30 * (t - 300)) / 400) + (10 * (t % 100)) / 100;
+    const rss: RssSeries = new Map([['host-c netbuffer 2', series(300, 1_500, climb)]]);
+    expect(troughSlopesMiBPerMin(rss, 400, 150, 4).get('host-c netbuffer 2')!).toBeGreaterThan(1); // the climb, read as growth
+    expect(Math.abs(troughSlopesMiBPerMin(rss, 400, 150, 4, 450).get('host-c netbuffer 2')!)).toBeLessThan(0.2);
+  });
+});
