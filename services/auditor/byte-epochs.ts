@@ -78,21 +78,32 @@ export class ByteEpochs {
       this.#epochs.push(epoch);
       this.#maxSeen = endSeq;
     }
-    // The entry holding byte endSeq - 1, then back while entries are later (or unseen).
+    // The entry holding byte endSeq - 1, split if it straddles endSeq and is later.
     const i = this.#indexOf(endSeq - 1);
+    if (i < 0) return;
     const later = (k: number) => this.#epochs[k] === UNSEEN_EPOCH || this.#epochs[k]! > epoch;
-    if (i < 0 || !later(i)) return;
-    if (this.#ends[i]! > endSeq) {
-      // Split: [start, endSeq) is lowered, [endSeq, end) keeps its epoch.
+    if (later(i) && this.#ends[i]! > endSeq) {
       this.#ends.splice(i, 0, endSeq);
       this.#epochs.splice(i, 0, this.#epochs[i]!);
     }
-    let first = i;
-    while (first > 0 && later(first - 1)) first--;
-    // One entry for the whole lowered run, merged with an equal one before it.
-    if (first > 0 && this.#epochs[first - 1] === epoch) first--;
-    this.#ends.splice(first, i - first + 1, endSeq);
-    this.#epochs.splice(first, i - first + 1, epoch);
+    // Seen epochs never fall along the stream, but a hole of unseen bytes may lie before an earlier epoch's range,
+    // so every entry up to endSeq is looked at (a few hundred at most: forgetBelow keeps the window short).
+    let lowered = false;
+    for (let k = i; k >= 0; k--) {
+      if (!later(k)) continue;
+      this.#epochs[k] = epoch;
+      lowered = true;
+    }
+    if (lowered) this.#mergeEqualUpTo(i);
+  }
+
+  /** Merges neighbouring entries of one epoch among entries 0..last. */
+  #mergeEqualUpTo(last: number): void {
+    for (let k = Math.min(last, this.#ends.length - 1); k > 0; k--) {
+      if (this.#epochs[k - 1] !== this.#epochs[k]) continue;
+      this.#ends.splice(k - 1, 1);
+      this.#epochs.splice(k - 1, 1);
+    }
   }
 
   /** The index of the entry holding byte `seq`, or -1. */
