@@ -286,8 +286,9 @@ export class AckerCore implements Core {
   #onAssignment(a: Assignment, nowUs: number): void {
     const order = this.#assignments.take(a);
     if (ignoresAssignment(order)) return;
+    // A repeated promoting assignment asks nothing: the retry timer asks again, with backoff. Its agent repeats it every
+    // heartbeat until the acker is ready, and a request per repeat had the guest send its whole buffer 20 times a second.
     if (order === 'newer' && this.#role !== 'stopped') this.#become(a, nowUs);
-    else if (order === 'repeat' && this.#role === 'promoting' && !this.#restored && this.options.mode === 'spec') this.#requestHandover(nowUs, false);
     this.#sendStatus();
   }
 

@@ -4,10 +4,9 @@ import { topologyOf } from '../../lib/topology/index.js';
 import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
 import { msToUs } from '../../lib/units.js';
 import { outputWatchOption } from '../../lib/epoch-policy/from-config.js';
+import { HANDOVER_RETRY_MAX_US } from '../../lib/supervision/handover-timing.js';
 import type { AckerOptions } from './core.js';
 
-/** The longest wait between requests: a large buffer over a slow bus is not asked for again while it arrives. */
-const HANDOVER_RETRY_MAX_US = 500_000;
 
 /** The acker of `host`, the same under every runtime. */
 export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: ServiceExtras = {}): AckerOptions {

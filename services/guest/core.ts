@@ -37,6 +37,8 @@ export interface GuestSupervision {
   readonly restoreUs: number;
   /** Speculative modes: a promotion hands the backup's speculative buffer to the acker. */
   readonly handoverSpec: boolean;
+  /** The shortest time between two answers to handover requests (each is the whole speculative buffer); requests within it are counted and dropped. */
+  readonly handoverAnswerIntervalUs: number;
   /** How often it reports to its host agent. */
   readonly statusIntervalUs: number;
 }
@@ -52,6 +54,8 @@ export interface GuestRoleStats {
   assignmentsRefused: number;
   /** Handovers sent to the acker at a promotion (a repeat answers a request the acker sent again). */
   handoversSent: number;
+  /** Handover requests that came within handoverAnswerIntervalUs of the last answer, dropped (the acker asks again later). */
+  handoverRequestsTooSoon: number;
   /** Chunks that reached a guest not (or no longer) a backup, dropped. */
   chunksWhileNotBackup: number;
   /** Messages naming another VM on this VM's subjects, dropped: another VM's pages must never enter this image. */
@@ -76,7 +80,7 @@ export interface GuestRoleStats {
 export class GuestCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: GuestRoleStats = { handoversSent: 0, chunksWhileNotBackup: 0, otherVmMessages: 0, promotionsWithoutImage: 0, assignmentsRefused: 0 };
+  readonly stats: GuestRoleStats = { handoversSent: 0, handoverRequestsTooSoon: 0, chunksWhileNotBackup: 0, otherVmMessages: 0, promotionsWithoutImage: 0, assignmentsRefused: 0 };
   readonly #assignments: AssignmentTracker | null;
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole;
@@ -86,6 +90,8 @@ export class GuestCore implements Core {
   /** The standby image a promotion froze, until the VM runs from it. */
   #frozen: StandbyImage | null = null;
   #handover: CheckpointChunk[] | null = null;
+  /** When this promotion last answered a handover request; null: not yet. */
+  #handoverSentUs: number | null = null;
   /** A promotion's restore is done: the VM is ready to run. */
   #ready = false;
   #reportedEpoch = -1;
@@ -178,7 +184,7 @@ export class GuestCore implements Core {
         this.#reportProgress(out);
         return out;
       case 'handoverRequest':
-        if (msg.term === this.#term) this.#sendHandover(out);
+        if (msg.term === this.#term) this.#sendHandover(nowUs, out);
         return out;
       default:
         if (this.#role === 'primary' && this.#vm !== null) return this.#vm.handle(input, nowUs);
@@ -246,6 +252,7 @@ export class GuestCore implements Core {
         this.#frozen = image;
         this.#ready = false;
         this.#handover = sup.handoverSpec ? image.handoverChunks(a.term, this.options.vm.replication!.chunkBytes) : null;
+        this.#handoverSentUs = null;
         this.subscriptions = sup.handoverSpec ? [...this.#idleSubscriptions, sup.subjects.handoverRequest] : this.#idleSubscriptions;
         out.push({ kind: 'setTimer', name: TIMER_RESTORE, atUs: nowUs + sup.restoreUs });
         return;
@@ -290,9 +297,14 @@ export class GuestCore implements Core {
     this.#status(out);
   }
 
-  #sendHandover(out: Effect[]): void {
+  #sendHandover(nowUs: number, out: Effect[]): void {
     const chunks = this.#handover;
     if (this.#role !== 'promoting' || chunks === null) return;
+    if (this.#handoverSentUs !== null && nowUs - this.#handoverSentUs < this.options.supervision!.handoverAnswerIntervalUs) {
+      this.stats.handoverRequestsTooSoon++;
+      return;
+    }
+    this.#handoverSentUs = nowUs;
     this.stats.handoversSent++;
     for (const chunk of chunks) out.push({ kind: 'send', subject: this.options.supervision!.subjects.handover, msg: chunk });
   }
