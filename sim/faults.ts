@@ -140,8 +140,12 @@ export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
     const afterMs = Math.min(...crashes.map((c) => c.atMs)) + 50 + Math.round(revive.next() * 500);
     if (afterMs < endMs) faults.push({ kind: 'revive', atMs: afterMs });
   }
-  // Not drawn yet: 'cut-off-failover' with a primary crash and revival inside it loses the VM (seed 30194 when it
-  // was drawn; docs/failover.md); test/sim/failover-cut-off.test.ts runs it on its own.
+  // The failover service cut off from the bus: its silence is not the hosts'.
+  const cutOff = rng.fork('cut-off');
+  if (cutOff.chance(0.15)) {
+    const fromMs = Math.round(startMs + cutOff.next() * span);
+    faults.push({ kind: 'cut-off-failover', fromMs, toMs: Math.min(endMs, fromMs + Math.round(20 + cutOff.next() * 600)) });
+  }
   const bus = rng.fork('bus');
   const busCount = [0, 0, 1, 1, 1, 2][bus.int(6)]!;
   for (let i = 0; i < busCount; i++) faults.push(planBusFault(bus, startMs, endMs));
