@@ -150,7 +150,9 @@ export class FailoverCore implements Core {
   #recovering: boolean;
   #recoveryStartedUs = 0;
   #publishedView = '';
-  /** Between a report that this service lost the bus and the one that it is back. */
+  /** The primary's host whose supervisor was heard restarted: its VM is gone, and a take-over is owed. */
+  #primaryRestarted: string | null = null;
+    /** Between a report that this service lost the bus and the one that it is back. */
   #cutOff = false;
 
   constructor(readonly options: FailoverOptions) {
@@ -419,6 +421,19 @@ export class FailoverCore implements Core {
     // backup starts so with its guest). Whatever our backup held is gone however fast it came back: give it up,
     // and it joins again from a base epoch.
     if (restarted && hb.host === this.#backup) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
+    // The same on the primary's host: its services started over empty, so the VM is gone from it, however fast it
+    // came back (faster than its silence was noticed: this service was cut off, found by vopr). It may renew the
+    // lease of its old term, so only a take-over for the backup saves the VM.
+    if (restarted && hb.host === this.#primary) {
+      this.#primaryRestarted = hb.host;
+      out.push({ kind: 'log', level: 'warn', event: 'failover.primary_restarted', fields: { vm: this.options.vmId, primary: hb.host, backup: this.#backup } });
+    }
+    if (this.#primaryRestarted !== null && this.#primaryRestarted !== this.#primary) this.#primaryRestarted = null; // taken over
+    if (this.#primaryRestarted === hb.host) {
+      // Its heartbeats say nothing of a VM it no longer runs: each one asks for the take-over again until it is made.
+      if (this.#backup !== null && (this.state === 'protected' || this.state === 'suspect') && this.#pendingRequest === null) this.#primarySilent(nowUs, out);
+      return;
+    }
     if (hb.host === this.#primary && this.state === 'suspect') {
       this.#immediateRetries = 0; // the next silence gets its own immediate retries
       this.#send({ type: 'PRIMARY_ALIVE' }, nowUs, out);

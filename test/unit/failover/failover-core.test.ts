@@ -411,13 +411,19 @@ describe('FailoverCore: backup silence', () => {
     ]);
   });
 
-  it("counts a restarted primary's supervisor without changing who is backup", () => {
+  it("takes over for the backup when the primary's supervisor restarted, however fast: its VM started over empty", () => {
     const d = started();
     d.handle(heartbeatInput(PRIMARY, 'primary', 1, 2, true), 10_000);
-    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 3, true, NONE_TAKEN, FIRST_INCARNATION + 9), 20_000);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 2, true), 10_000);
+    // Back before its silence was noticed (found by vopr with this service cut off): it reports as primary of term 1.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 9), 20_000);
     expect(d.core.stats.supervisorRestarts).toBe(1);
-    expect(d.core.state).toBe('protected');
-    expect(d.core.backupHost).toBe(BACKUP);
+    expect(d.core.state).not.toBe('protected');
+    expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2 });
+    // Its renewal got in first: the next heartbeat of the restarted host asks again.
+    d.answer({ outcome: 'conflict', record: primaryRecord(20_000), revision: 3 });
+    if (d.pending === null) d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 9), 30_000);
+    expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2 });
   });
 
   it('promotes no backup that holds a just-created VM\'s image after the primary committed epochs: it gives it up (the VM has no promotable image)', () => {
