@@ -152,7 +152,7 @@ export class FailoverCore implements Core {
   #publishedView = '';
   /** The primary's host whose supervisor was heard restarted: its VM is gone, and a take-over is owed. */
   #primaryRestarted: string | null = null;
-    /** Between a report that this service lost the bus and the one that it is back. */
+  /** Between a report that this service lost the bus and the one that it is back. */
   #cutOff = false;
 
   constructor(readonly options: FailoverOptions) {
