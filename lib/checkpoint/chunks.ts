@@ -1,8 +1,28 @@
 import { ChunkSource, type CheckpointChunk } from '../codec/messages.js';
 import { bytesEqual, sha256 } from './hash.js';
+import { MAX_GUEST_MEMORY_BYTES, PAGE_BYTES } from '../memory/paged-memory.js';
 
 /** Chunks a promoted acker accepts in one handover of the speculative buffer; the configuration refuses a buffer that would need more. */
 export const MAX_HANDOVER_CHUNKS = 4096;
+
+/**
+ * The most chunks one source sends for one epoch of a guest of `memoryBytes`:
+ * a page part carries at least one page per chunk, the speculative part is
+ * what a handover takes, the state is a few chunks. A chunk naming a larger
+ * count (or an index past its count) is no part of any checkpoint: receivers
+ * refuse it, which bounds their per-epoch maps.
+ */
+export function maxChunksPerSource(memoryBytes: number): number {
+  return Math.ceil(memoryBytes / PAGE_BYTES) + MAX_HANDOVER_CHUNKS;
+}
+
+/** maxChunksPerSource of the largest guest the configuration allows. */
+export const MAX_CHUNKS_PER_SOURCE_ANY = maxChunksPerSource(MAX_GUEST_MEMORY_BYTES);
+
+/** Whether `chunk`'s index and count fit a source of at most `maxChunks` chunks. */
+export function chunkCountFits(chunk: CheckpointChunk, maxChunks: number): boolean {
+  return chunk.count >= 1 && chunk.count <= maxChunks && chunk.index < chunk.count;
+}
 
 export interface ChunkHeader {
   readonly vmId: string;

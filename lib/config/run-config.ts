@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { tcpOptionsSchema } from '../tcp/options.js';
 import { failoverConfigSchema, faultsConfigSchema } from './failover-config.js';
 import { hostsConfigSchema } from './hosts-config.js';
-import { PAGE_BYTES } from '../memory/paged-memory.js';
+import { MAX_GUEST_MEMORY_BYTES, PAGE_BYTES } from '../memory/paged-memory.js';
 import { PAGE_RECORD_HEADER_MAX_BYTES } from '../checkpoint/page-chunks.js';
 import { MAX_HANDOVER_CHUNKS } from '../checkpoint/chunks.js';
 
@@ -57,7 +57,7 @@ export const busConfigSchema = z.object({
 });
 
 export const guestConfigSchema = z.object({
-  memoryBytes: z.number().int().min(1024 * 1024).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024).describe('Guest memory, in bytes (4 KiB pages with dirty tracking).'),
+  memoryBytes: z.number().int().min(1024 * 1024).max(MAX_GUEST_MEMORY_BYTES).default(64 * 1024 * 1024).describe('Guest memory, in bytes (4 KiB pages with dirty tracking).'),
   appDirtyPagesPerSec: z.number().min(0).default(2000).describe('Pages the application dirties per second besides its socket buffers.'),
 });
 

@@ -1,6 +1,8 @@
 import { assert } from '../assert.js';
 
 export const PAGE_BYTES = 4096;
+/** The largest guest the configuration allows. */
+export const MAX_GUEST_MEMORY_BYTES = 4 * 1024 * 1024 * 1024;
 
 /**
  * Guest memory: 4 KiB pages with dirty tracking, like a hypervisor's

@@ -1,3 +1,4 @@
+import { maxChunksPerSource } from '../../lib/checkpoint/chunks.js';
 import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import { topologyOf } from '../../lib/topology/index.js';
 import { BITS_PER_BYTE, msToUs } from '../../lib/units.js';
@@ -20,6 +21,7 @@ export function checkpointerOptionsFromConfig(config: RunConfig, host: string): 
     epochPolicy: { kind: config.epochPolicy.kind, minEpochUs: msToUs(config.epochPolicy.minEpochMs), interactiveUs: msToUs(config.epochPolicy.interactiveMs) },
     guestPause: { fixedUs: config.checkpoint.pauseFixedUs, copyBytesPerSec: config.checkpoint.copyBytesPerSec },
     maxInflightEpochs: config.checkpoint.maxInflightEpochs,
+    maxChunksPerSource: maxChunksPerSource(config.guest.memoryBytes),
     speculative: isSpeculative(config.mode),
     // An acknowledgement normally comes one transfer and one round trip after the checkpoint is staged.
     ackTimeoutUs: msToUs(config.epochMs) + msToUs(config.replicationLink.rttMs) + msToUs(config.bus.ackSlackMs),

@@ -1,6 +1,6 @@
 import { transition, initialTransition, type SnapshotFrom } from 'xstate';
 import { assert } from '../../lib/assert.js';
-import { makeManifest } from '../../lib/checkpoint/chunks.js';
+import { makeManifest, MAX_CHUNKS_PER_SOURCE_ANY } from '../../lib/checkpoint/chunks.js';
 import { ChunkSource, type CheckpointAck, type CheckpointChunk, type EpochBarrier } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Effect } from '../../lib/runtime/types.js';
@@ -44,6 +44,8 @@ export interface PrimaryOptions {
    */
   readonly guestPause?: { readonly fixedUs: number; readonly copyBytesPerSec: number };
   readonly maxInflightEpochs: number;
+  /** Chunks one source stages at most for one epoch (maxChunksPerSource of the guest's memory); absent: that of the largest guest the config allows. */
+  readonly maxChunksPerSource?: number;
   /** The acker contributes its speculative-buffer delta to each checkpoint. */
   readonly speculative: boolean;
   /**
@@ -92,6 +94,8 @@ export interface PrimaryStats {
   resends: number;
   nacks: number;
   staleChunks: number;
+  /** Staged parts whose index and count fit no checkpoint (or disagree with their source's other chunks): forged, refused. */
+  malformedChunks: number;
   lastCommittedEpoch: number;
   /** Acknowledgements and staged parts of another term, dropped. */
   staleTermDrops: number;
@@ -152,7 +156,7 @@ interface InFlight {
  * CheckpointerCore runs it while its host is primary.
  */
 export class PrimaryCheckpointer {
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0, interactiveEpochs: 0, baseNeededRejoins: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, malformedChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0, interactiveEpochs: 0, baseNeededRejoins: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
@@ -309,7 +313,7 @@ export class PrimaryCheckpointer {
         if (this.#pausedAtUs > 0) addTo(this.stats.epochLengthHistogram, nowUs - this.#pausedAtUs);
         this.#pausedAtUs = nowUs;
         this.#ranUs = nowUs - this.#epochStartUs;
-        this.#staging = new StagedCheckpoint(epoch, this.#expectedSources);
+        this.#staging = new StagedCheckpoint(epoch, this.#expectedSources, this.options.maxChunksPerSource ?? MAX_CHUNKS_PER_SOURCE_ANY);
         this.#chunksAtLastResend = 0;
         this.#progressCheckedAtUs = nowUs;
         this.#barrierRepeats = 0;
@@ -370,8 +374,13 @@ export class PrimaryCheckpointer {
     }
     const staged = this.#staging;
     const completeBefore = staged?.completeSources ?? 0;
-    if (staged === null || !staged.add(chunk)) {
+    const added = staged === null ? 'foreign' : staged.add(chunk);
+    if (staged === null || added === 'foreign') {
       this.stats.staleChunks++;
+      return;
+    }
+    if (added === 'malformed') {
+      this.stats.malformedChunks++;
       return;
     }
     if (staged.completeSources !== completeBefore) {

@@ -1,4 +1,4 @@
-import { chunkOrder } from '../../lib/checkpoint/chunks.js';
+import { chunkCountFits, chunkOrder } from '../../lib/checkpoint/chunks.js';
 import type { CheckpointChunk, ChunkSource } from '../../lib/codec/messages.js';
 
 /**
@@ -15,22 +15,29 @@ export class StagedCheckpoint {
   constructor(
     readonly epoch: number,
     readonly expectedSources: readonly ChunkSource[],
+    /** Chunks one source sends at most (maxChunksPerSource): each source's map holds no more. */
+    readonly maxChunksPerSource: number,
   ) {}
 
-  /** Adds a chunk; a repeated (source, index) is ignored. Returns false if it does not belong here. */
-  add(chunk: CheckpointChunk): boolean {
-    if (chunk.epoch !== this.epoch || !this.expectedSources.includes(chunk.source)) return false;
+  /**
+   * Adds a chunk; a repeated (source, index) is ignored. 'foreign': another
+   * epoch's or an unexpected source's. 'malformed': its index and count fit
+   * no checkpoint, or its count is not its source's (forged, refused).
+   */
+  add(chunk: CheckpointChunk): 'added' | 'foreign' | 'malformed' {
+    if (chunk.epoch !== this.epoch || !this.expectedSources.includes(chunk.source)) return 'foreign';
+    if (!chunkCountFits(chunk, this.maxChunksPerSource)) return 'malformed';
     let part = this.#parts.get(chunk.source);
     if (part === undefined) {
       part = new Map();
       this.#parts.set(chunk.source, part);
-    }
-    if (part.has(chunk.index)) return true;
+    } else if ((part.values().next().value as CheckpointChunk).count !== chunk.count) return 'malformed';
+    if (part.has(chunk.index)) return 'added';
     part.set(chunk.index, chunk);
     this.chunksAdded++;
     this.bytes += chunk.data.length;
     this.rawBytes += chunk.rawBytes;
-    return true;
+    return 'added';
   }
 
   get complete(): boolean {

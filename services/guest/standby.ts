@@ -1,5 +1,5 @@
 import { assert } from '../../lib/assert.js';
-import { chunkOrder, makeChunks, makeManifest, splitBytes } from '../../lib/checkpoint/chunks.js';
+import { chunkCountFits, chunkOrder, makeChunks, makeManifest, maxChunksPerSource, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { bytesEqual, hex, sha256 } from '../../lib/checkpoint/hash.js';
 import { specBuffersDigest } from '../../lib/checkpoint/spec-digest.js';
 import { checkPages, unpackPages } from '../../lib/checkpoint/page-chunks.js';
@@ -60,6 +60,8 @@ export interface BackupStats {
    * this host took): the primary joins it again.
    */
   baseNeededNacks: number;
+  /** Chunks whose index and count fit no checkpoint of this guest (maxChunksPerSource): forged, dropped before they are kept. */
+  malformedChunks: number;
 }
 
 export interface BackupDigest {
@@ -90,7 +92,7 @@ interface Pending {
  * speculative buffer, from which a promotion runs the guest.
  */
 export class StandbyImage {
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0, malformedChunks: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** Per connection id, as of the last applied epoch: the speculative buffer rebuilt from the deltas ([startSeq, endSeq)) and the acker's connection state. */
@@ -104,9 +106,12 @@ export class StandbyImage {
   /** Waiting for the base epoch: until then no epoch can be applied. */
   #awaitingBase: boolean;
   readonly term: number;
+  /** Chunks of one source in one epoch, at most: what bounds each pending epoch's map. */
+  readonly #maxChunksPerSource: number;
 
   constructor(readonly options: StandbyOptions) {
     this.term = options.term;
+    this.#maxChunksPerSource = maxChunksPerSource(options.memoryBytes);
     this.image = new PagedMemory(options.memoryBytes);
     this.#digest = options.recordDigests ? new PageDigest(this.image) : null;
     this.#awaitingBase = options.joining ?? false;
@@ -132,6 +137,10 @@ export class StandbyImage {
     this.stats.chunksReceived++;
     if (chunk.term < this.term) {
       this.stats.staleTermDrops++;
+      return out;
+    }
+    if (!chunkCountFits(chunk, this.#maxChunksPerSource)) {
+      this.stats.malformedChunks++;
       return out;
     }
     const baseManifest = chunk.source === ChunkSource.MANIFEST && chunk.base;

@@ -136,6 +136,26 @@ describe('PrimaryCheckpointer', () => {
     expect(p.state).toBe('pausing');
   });
 
+  it('refuses a staged part whose index and count fit no checkpoint, or whose count is not its source’s: the map of a pause stays within maxChunksPerSource', () => {
+    const MAX = 16;
+    const p = primary({ maxChunksPerSource: MAX });
+    fire(p, 'ckpt.epoch', 0);
+    const [pages0, pages1, ...rest] = parts(1);
+    // Forged: a count past the bound, an index past its count, a count other than the source's first chunk's.
+    const forged = [
+      ...Array.from({ length: 100 }, (_, i) => ({ ...pages0!, index: i, count: MAX + 1 })),
+      { ...pages0!, index: 5, count: 2 },
+      { ...pages1!, count: 3 },
+    ];
+    stage(p, pages0!, 5);
+    for (const c of forged) expect(stage(p, c, 6)).toEqual([]);
+    expect(p.stats).toMatchObject({ malformedChunks: forged.length, staleChunks: 0 });
+    // The real parts still complete the checkpoint.
+    let effects: Effect[] = [];
+    for (const c of [pages1!, ...rest]) effects = stage(p, c, 10);
+    expect(dataChunks(effects)).toHaveLength(parts(1).length + 1);
+  });
+
   it('drops staged parts and acknowledgements of another term, counting them apart from stale chunks', () => {
     const p = primary();
     fire(p, 'ckpt.epoch', 0);

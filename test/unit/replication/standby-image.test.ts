@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chunkOrder, makeChunks, makeManifest, splitBytes } from '../../../lib/checkpoint/chunks.js';
+import { chunkOrder, makeChunks, makeManifest, maxChunksPerSource, splitBytes } from '../../../lib/checkpoint/chunks.js';
 import { bytesEqual, sha256 } from '../../../lib/checkpoint/hash.js';
 import { packPages } from '../../../lib/checkpoint/page-chunks.js';
 import { encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../../lib/checkpoint/spec-delta.js';
@@ -354,6 +354,26 @@ describe('StandbyImage handover', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('StandbyImage, the bound of a pending epoch', () => {
+  it('refuses a chunk whose index and count fit no checkpoint of its guest (more chunks than pages and a handover), before keeping it', () => {
+    const b = standby();
+    const p = new Primary(false);
+    fill(p.memory, 0, 64, 1);
+    const { chunks, manifest } = p.checkpoint(1, stateOf(1), null);
+    const max = maxChunksPerSource(MEMORY_BYTES);
+    // Valid hashes, a real epoch: only the index and count give them away.
+    const forged = [
+      ...Array.from({ length: 50 }, (_, i) => ({ ...chunks[0]!, index: max + i, count: max + i + 1 })),
+      { ...chunks[0]!, index: 3, count: 3 },
+      { ...chunks[0]!, count: 0 },
+    ];
+    for (const c of forged) expect(b.onChunk(c, 0)).toEqual([]);
+    expect(b.stats).toMatchObject({ malformedChunks: forged.length, chunksReceived: forged.length });
+    expect(acks([...chunks, manifest].flatMap((c) => b.onChunk(c, 0)))).toMatchObject([{ epoch: 1, ok: true }]);
+    expect(b.stats.appliedEpoch).toBe(1);
   });
 });
 
