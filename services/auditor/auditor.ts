@@ -36,7 +36,16 @@ export interface AuditorStats {
   releasesUnjudged: number;
   /** First commits after a gap, taken as committed without the acknowledgement it may have missed. */
   commitsTrusted: number;
+  /**
+   * Entries dropped from the maps keyed by message fields (terms' hosts,
+   * permits per host and term, assignments per host) at MAX_TRACKED_KEYS:
+   * the oldest term goes first. Only a bus with forged hosts or terms gets there.
+   */
+  trackedKeysDropped: number;
 }
+
+/** Keys held in each map whose keys come from message fields (hosts, terms): a forged field cannot grow it past this. */
+export const MAX_TRACKED_KEYS = 256;
 
 /** What the auditor knows of the primary of the newest term. */
 interface PrimaryView {
@@ -74,7 +83,7 @@ interface PrimaryView {
  *   that host's release permit ends on its own clock.
  */
 export class Auditor {
-  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, commitsTrusted: 0 };
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, commitsTrusted: 0, trackedKeysDropped: 0 };
   readonly violations: Violation[] = [];
   readonly #s: Subjects;
   /** Per connection (by id − 1): the epoch of every byte the guest emitted, and where released bytes end. */
@@ -85,7 +94,7 @@ export class Auditor {
   /** Which host holds each term, from the agents' assignments. */
   readonly #termHost = new Map<number, string>();
   /** The newest permit deadline per host and term, on that host's clock. */
-  readonly #permits = new Map<string, number>();
+  readonly #permits = new Map<string, { term: number; untilUs: number }>();
   #primary: PrimaryView | null = null;
   /** The newest assignment seen per host (incarnation, seq): an agent repeats an assignment a service missed. */
   readonly #assignmentSeen = new Map<string, { incarnation: number; seq: number }>();
@@ -154,7 +163,9 @@ export class Auditor {
         return;
       case 'releasePermit': {
         const key = `${msg.host}/${msg.term}`;
-        this.#permits.set(key, Math.max(this.#permits.get(key) ?? 0, msg.untilUs));
+        const held = this.#permits.get(key);
+        if (held === undefined) this.#makeRoom(this.#permits, (p) => p.term);
+        this.#permits.set(key, { term: msg.term, untilUs: Math.max(held?.untilUs ?? 0, msg.untilUs) });
         return;
       }
       case 'epochBarrier':
@@ -190,6 +201,19 @@ export class Auditor {
     return is;
   }
 
+  /** Before a new key goes into `map`: at MAX_TRACKED_KEYS, the entry of the lowest `age` (the oldest term or incarnation) goes. */
+  #makeRoom<K, V>(map: Map<K, V>, age: (value: V, key: K) => number): void {
+    if (map.size < MAX_TRACKED_KEYS) return;
+    let oldest: K | undefined;
+    let oldestAge = Infinity;
+    for (const [key, value] of map) {
+      const a = age(value, key);
+      if (a < oldestAge) [oldest, oldestAge] = [key, a];
+    }
+    map.delete(oldest as K);
+    this.stats.trackedKeysDropped++;
+  }
+
   #violate(invariant: AuditedInvariant, rule: ViolationRule, o: Observation, detail: string): void {
     const v: Violation = { invariant, rule, atUs: o.atUs, host: o.host, detail };
     this.violations.push(v);
@@ -214,6 +238,7 @@ export class Auditor {
   #onAssignment(a: Assignment, o: Observation): void {
     const seen = this.#assignmentSeen.get(a.host);
     if (seen !== undefined && (a.incarnation < seen.incarnation || (a.incarnation === seen.incarnation && a.seq <= seen.seq))) return;
+    if (seen === undefined) this.#makeRoom(this.#assignmentSeen, (x) => x.incarnation);
     this.#assignmentSeen.set(a.host, { incarnation: a.incarnation, seq: a.seq });
     if (a.role !== 'primary' && a.role !== 'promoting') return;
     const holder = this.#termHost.get(a.term);
@@ -221,6 +246,7 @@ export class Auditor {
       this.#violate('one-primary', 'term-on-two-hosts', o, `term ${a.term} assigned to ${a.host}, but ${holder} holds it`);
       return;
     }
+    if (holder === undefined) this.#makeRoom(this.#termHost, (_host, term) => term);
     this.#termHost.set(a.term, a.host);
     if (a.role !== 'primary') return;
     const p = this.#primary;
@@ -313,7 +339,7 @@ export class Auditor {
       this.#violate('one-primary', 'output-from-non-holder', o, `term ${seg.term} output from ${o.host ?? 'outside the hosts'}, but ${holder ?? 'no host'} holds term ${seg.term}`);
       return;
     }
-    const permitUntilUs = this.#permits.get(`${o.host}/${seg.term}`) ?? 0;
+    const permitUntilUs = this.#permits.get(`${o.host}/${seg.term}`)?.untilUs ?? 0;
     if (o.localUs >= permitUntilUs) {
       this.#violate('one-primary', 'output-without-permit', o, `${o.host} released output at ${o.localUs}µs of its clock; its permit for term ${seg.term} ended at ${permitUntilUs}µs`);
       return;
