@@ -29,6 +29,8 @@ export const FLAG_FOR_PATH: Record<string, string> = {
   'tcp.sack': '--no-sack',
   'buffers.specBufferBytes': '--spec-buffer-bytes',
   'buffers.specWindow': '--spec-window',
+  'buffers.heldBytesMax': '--plug-limit-bytes',
+  'buffers.plugRelease': '--plug-release',
   'epochPolicy.kind': '--epoch-policy',
   'epochPolicy.minEpochMs': '--min-epoch-ms',
   'epochPolicy.quietUs': '--quiet-us',
@@ -64,6 +66,8 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--no-delayed-ack', 'acknowledge every segment at once')
     .option('--no-sack', 'no selective acknowledgements (NewReno loss recovery)')
     .option('--spec-buffer-bytes <n>', "the acker's speculative buffer", num, 16 * 1024 * 1024)
+    .option('--plug-limit-bytes <n>', "remus: the netbuffer's plug limit, checked as a segment is held (sch_plug's; Linux: txqueuelen full-size packets)", num, 1000 * MTU_BYTES)
+    .addOption(new Option('--plug-release <how>', "remus: a committed epoch leaves the plug at line rate (the plug is the NIC's queue) or as one burst into the device's drop-tail queue (a plug on an IFB device, as Remus on Xen)").choices(['paced', 'burst']).default('paced'))
     .addOption(new Option('--spec-window <design>', "speculative ACKs advertise the free buffer (ours) or the client's window (the paper's; docs/racc.md)").choices(['buffer', 'client']).default('buffer'))
     .addOption(new Option('--epoch-policy <policy>', 'fixed: every epoch lasts --epoch-ms; adaptive: at most --epoch-ms, shorter when held output waits on a quiet connection and while the guest answers requests (docs/adaptive-epochs.md)').choices(['fixed', 'adaptive']).default('fixed'))
     .option('--min-epoch-ms <n>', 'adaptive: the shortest epoch', num, 2)
@@ -95,6 +99,8 @@ export interface ScenarioFlags {
   sack: boolean;
   specBufferBytes: number;
   specWindow: 'buffer' | 'client';
+  plugLimitBytes: number;
+  plugRelease: 'paced' | 'burst';
   epochPolicy: 'fixed' | 'adaptive';
   minEpochMs: number;
   quietUs: number;
@@ -136,7 +142,7 @@ export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfi
       delayedAck: f.delayedAck,
       sack: f.sack,
     },
-    buffers: { specBufferBytes: f.specBufferBytes, specWindow: f.specWindow },
+    buffers: { specBufferBytes: f.specBufferBytes, specWindow: f.specWindow, heldBytesMax: f.plugLimitBytes, plugRelease: f.plugRelease },
     epochPolicy: { kind: f.epochPolicy, minEpochMs: f.minEpochMs, quietUs: f.quietUs, interactiveMs: f.interactiveMs },
     workload: workloadOf(f),
   };

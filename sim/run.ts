@@ -100,6 +100,7 @@ export function summarize(world: World): RunResult {
     timeouts: sum(guestTcp.map((t) => t.timeouts)) + sum(wire.map((w) => w.timeouts)),
     linkQueueDrops: world.linkDown.stats.queueDrops + world.linkUp.stats.queueDrops,
     linkRandomLosses: world.linkDown.stats.randomLosses + world.linkUp.stats.randomLosses,
+    plugDrops: sum(netbuffers.map((n) => n.stats.segmentsRefused)),
     requestsCompleted: c.requestsCompleted,
     latencyMsP50: latencyMs(c.latenciesUs, 50),
     latencyMsP99: latencyMs(c.latenciesUs, 99),

@@ -2,7 +2,7 @@ import { assert } from '../lib/assert.js';
 import type { WireMessage } from '../lib/codec/messages.js';
 import type { RunConfig } from '../lib/config/run-config.js';
 import { InvariantViolationError } from '../lib/errors.js';
-import { LinkDirection, linkDirectionFor, replicationLinkFor } from '../lib/link/index.js';
+import { clientLinkFor, LinkDirection, replicationLinkFor } from '../lib/link/index.js';
 import type { ServiceExtras } from '../lib/planted-bugs.js';
 import { Rng } from '../lib/rng.js';
 import { HostClock, SimRuntime, type Publisher, type SimRuntimeOptions } from '../lib/runtime/sim/index.js';
@@ -152,8 +152,8 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
     },
     perturb: (subject, msg) => busFaults.perturb(subject, msg),
   });
-  const linkDown = linkDirectionFor(config.link, config.seed, 'down');
-  const linkUp = linkDirectionFor(config.link, config.seed, 'up');
+  const linkDown = clientLinkFor(config, 'down');
+  const linkUp = clientLinkFor(config, 'up');
   runtime.addHop(s.wireIn, linkUp);
   runtime.addHop(s.wireOut, linkDown);
   const client = new ClientCore(clientOptionsFromConfig(config));

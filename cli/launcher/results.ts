@@ -70,6 +70,7 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
     timeouts: sum(guests, 'timeouts') + sum(ackers, 'timeouts'),
     linkQueueDrops: num(c.linkDown.queueDrops) + [...ackers, ...guests].reduce((n, e) => n + num(linkOf(e, 'linkUp').queueDrops), 0),
     linkRandomLosses: num(c.linkDown.randomLosses) + [...ackers, ...guests].reduce((n, e) => n + num(linkOf(e, 'linkUp').randomLosses), 0),
+    plugDrops: sum(netbuffers, 'segmentsRefused'),
     requestsCompleted: c.requestsCompleted,
     latencyMsP50: ms(histogramPercentile(c.latencyUs, 50)),
     latencyMsP99: ms(histogramPercentile(c.latencyUs, 99)),

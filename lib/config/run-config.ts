@@ -61,13 +61,18 @@ export const guestConfigSchema = z.object({
   appDirtyPagesPerSec: z.number().min(0).default(2000).describe('Pages the application dirties per second besides its socket buffers.'),
 });
 
+/** How a committed epoch leaves the netbuffer's plug (docs/design-notes.md, the plug). */
+export const PLUG_RELEASES = ['paced', 'burst'] as const;
+export type PlugRelease = (typeof PLUG_RELEASES)[number];
+
 /** What a speculative ACK's window is (docs/racc.md): the free speculative buffer (ours) or the client's window (the paper's). */
 export const SPEC_WINDOWS = ['buffer', 'client'] as const;
 export type SpecWindow = (typeof SPEC_WINDOWS)[number];
 
 export const bufferConfigSchema = z.object({
-  heldBytesMax: z.number().int().min(64 * 1024).default(32 * 1024 * 1024).describe('Output held by the netbuffer per VM, in bytes (payload + 52 B of headers per segment); at the bound it refuses segments (counted) and TCP retransmits them.'),
-  specBufferBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024).describe('Speculative buffer of the acker, in bytes. At most heldBytesMax.'),
+  heldBytesMax: z.number().int().min(64 * 1024).default(1000 * MTU_BYTES).describe("The netbuffer's plug limit per VM, in bytes of IP packets (payload + 52 B of headers per segment), checked when a segment is held, as sch_plug checks its limit at enqueue; Linux's default is the device's txqueuelen (1000) full-size packets. A segment beyond it is dropped (counted as plugDrops) and the guest's TCP recovers it."),
+  plugRelease: z.enum(PLUG_RELEASES).default('paced').describe("How a committed epoch leaves the plug. paced: the plug is the NIC's queue (sch_plug as its root qdisc), so released packets go out at line rate and only the plug limit bounds them. burst: the released epoch enters the device's drop-tail queue (link.queueBytes) at once, as a plug on an IFB device in front of the NIC's own queue does (Remus on Xen)."),
+  specBufferBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024).describe('Speculative buffer of the acker, per connection, in bytes.'),
   specWindow: z.enum(SPEC_WINDOWS).default('buffer').describe("The window a speculative ACK advertises. buffer: the free speculative buffer, so the guest never sends what does not fit. client: the client's window, as in the paper; a segment that does not fit the buffer is dropped without an ACK (docs/racc.md)."),
 });
 
@@ -103,9 +108,6 @@ export const runConfigSchema = z
   .superRefine((c, ctx) => {
     if (c.epochPolicy.kind === 'adaptive' && c.epochPolicy.minEpochMs > c.epochMs) {
       ctx.addIssue({ code: 'custom', path: ['epochPolicy', 'minEpochMs'], message: `must not exceed epochMs (${c.epochMs} ms): it is the shortest epoch, epochMs the longest` });
-    }
-    if (c.buffers.specBufferBytes > c.buffers.heldBytesMax) {
-      ctx.addIssue({ code: 'custom', path: ['buffers', 'specBufferBytes'], message: `must not exceed buffers.heldBytesMax (${c.buffers.heldBytesMax}): everything speculatively ACKed is held` });
     }
     // A promotion hands every connection's whole speculative buffer to the acker in chunks (and one more for their state).
     const connections = connectionWorkloads(c.workload).length;

@@ -24,6 +24,8 @@ export interface RunResult {
   timeouts: number;
   linkQueueDrops: number;
   linkRandomLosses: number;
+  /** Segments the netbuffer's plug dropped at its limit when they came to be held (buffers.heldBytesMax). */
+  plugDrops: number;
   requestsCompleted: number;
   latencyMsP50: number | null;
   latencyMsP99: number | null;

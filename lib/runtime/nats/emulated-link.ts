@@ -1,5 +1,5 @@
 import type { RunConfig } from '../../config/run-config.js';
-import { linkDirectionFor, replicationLinkFor, type LinkDirection, type LinkSide } from '../../link/index.js';
+import { clientLinkFor, replicationLinkFor, type LinkDirection, type LinkSide } from '../../link/index.js';
 
 export type { LinkSide };
 
@@ -10,7 +10,7 @@ export type { LinkSide };
  * applies it.
  */
 export function emulatedLink(config: RunConfig, side: LinkSide): LinkDirection {
-  return linkDirectionFor(config.link, config.seed, side);
+  return clientLinkFor(config, side);
 }
 
 /** One direction of the replication link ('down': checkpoints, 'up': acknowledgements), as the simulator builds it. */

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runConfigSchema } from '../../../lib/config/run-config.js';
 import { Rng } from '../../../lib/rng.js';
 import { DROPPED } from '../../../lib/runtime/sim/sim-runtime.js';
-import { ETHERNET_FRAMING_BYTES, LinkDirection, serializedBytesOf, TCP_IP_HEADER_BYTES, type LinkOptions } from '../../../lib/link/index.js';
+import { clientLinkFor, ETHERNET_FRAMING_BYTES, LinkDirection, serializedBytesOf, TCP_IP_HEADER_BYTES, type LinkOptions } from '../../../lib/link/index.js';
 import { segment } from '../support/segments.js';
 
 const MBIT = 1_000_000;
@@ -171,5 +172,28 @@ describe('LinkDirection', () => {
   it('gives integer arrival times', () => {
     const l = link({ rateBitsPerSec: 3 * MBIT, jitterUs: 777 }, new Rng(5));
     for (let i = 0; i < 100; i++) expect(Number.isInteger(l.transit(packet(333), i * 10))).toBe(true);
+  });
+});
+
+describe('clientLinkFor: which queue a released epoch meets', () => {
+  const config = (mode: 'remus' | 'spec', plugRelease: 'paced' | 'burst') => runConfigSchema.parse({ mode, link: { bandwidthBitsPerSec: 100 * MBIT, queueBytes: 10 * 1500 }, buffers: { plugRelease } });
+  /** A whole epoch's release at one instant: 100 full-size packets into a 10-packet queue. */
+  const releaseEpoch = (l: LinkDirection) => Array.from({ length: 100 }, () => l.transit(packet(1500), 0));
+
+  it('under remus with a paced plug, the plug is the down queue: the released epoch goes out at line rate, none dropped, in order', () => {
+    const l = clientLinkFor(config('remus', 'paced'), 'down');
+    const arrivals = releaseEpoch(l);
+    expect(arrivals).not.toContain(DROPPED);
+    expect(l.stats.queueDrops).toBe(0);
+    // Line rate: one full frame's serialization apart.
+    const frameUs = (serializedBytesOf(1500) * 8) / 100;
+    expect(arrivals[99]! - arrivals[0]!).toBeCloseTo(99 * frameUs, -1);
+  });
+
+  it("with a burst release (a plug in front of the device's own queue), and for every other sender and direction, the drop-tail queue bounds it", () => {
+    for (const l of [clientLinkFor(config('remus', 'burst'), 'down'), clientLinkFor(config('spec', 'paced'), 'down'), clientLinkFor(config('remus', 'paced'), 'up')]) {
+      releaseEpoch(l);
+      expect(l.stats.queueDrops).toBe(90);
+    }
   });
 });
