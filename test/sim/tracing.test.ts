@@ -95,8 +95,8 @@ describe('traces in the simulator', () => {
   });
 
   it('remus: the netbuffer holds the packet, and a lost one shows its retransmissions with their cause', () => {
-    // A short link queue: HyStart keeps remus clear of the default one, and each epoch's burst overflows this one.
-    const lossy = { mode: 'remus' as const, link: { queueBytes: 100 * 1500 } };
+    // A small plug: HyStart keeps remus clear of the default one, and each epoch's output overflows this one.
+    const lossy = { mode: 'remus' as const, buffers: { heldBytesMax: 100 * 1500 } };
     const remus = traced(lossy);
     expect({ ...remus.result, wallMs: 0 }).toEqual({ ...simulate(runConfigSchema.parse({ durationS: 3, ...lossy })), wallMs: 0 });
     const delivered = remus.traces.filter((t) => names(t).includes('deliver'));
