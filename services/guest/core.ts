@@ -37,8 +37,12 @@ export interface GuestSupervision {
   readonly restoreUs: number;
   /** Speculative modes: a promotion hands the backup's speculative buffer to the acker. */
   readonly handoverSpec: boolean;
-  /** The shortest time between two answers to handover requests (each is the whole speculative buffer); requests within it are counted and dropped. */
-  readonly handoverAnswerIntervalUs: number;
+  /**
+   * How long after an answer to a handover request (the whole speculative
+   * buffer) the next may go: `firstUs` after the first, twice as long after
+   * each further one, up to `maxUs`. Requests sooner are counted and dropped.
+   */
+  readonly handoverAnswerIntervalUs: { readonly firstUs: number; readonly maxUs: number };
   /** How often it reports to its host agent. */
   readonly statusIntervalUs: number;
 }
@@ -54,7 +58,7 @@ export interface GuestRoleStats {
   assignmentsRefused: number;
   /** Handovers sent to the acker at a promotion (a repeat answers a request the acker sent again). */
   handoversSent: number;
-  /** Handover requests that came within handoverAnswerIntervalUs of the last answer, dropped (the acker asks again later). */
+  /** Handover requests that came sooner than the answer interval allows, dropped (the acker asks again later). */
   handoverRequestsTooSoon: number;
   /** Chunks that reached a guest not (or no longer) a backup, dropped. */
   chunksWhileNotBackup: number;
@@ -90,8 +94,9 @@ export class GuestCore implements Core {
   /** The standby image a promotion froze, until the VM runs from it. */
   #frozen: StandbyImage | null = null;
   #handover: CheckpointChunk[] | null = null;
-  /** When this promotion last answered a handover request; null: not yet. */
-  #handoverSentUs: number | null = null;
+  /** When this promotion may answer a handover request next (0: at once), and the wait after the next answer. */
+  #handoverNextUs = 0;
+  #handoverWaitUs = 0;
   /** A promotion's restore is done: the VM is ready to run. */
   #ready = false;
   #reportedEpoch = -1;
@@ -252,7 +257,8 @@ export class GuestCore implements Core {
         this.#frozen = image;
         this.#ready = false;
         this.#handover = sup.handoverSpec ? image.handoverChunks(a.term, this.options.vm.replication!.chunkBytes) : null;
-        this.#handoverSentUs = null;
+        this.#handoverNextUs = 0;
+        this.#handoverWaitUs = sup.handoverAnswerIntervalUs.firstUs;
         this.subscriptions = sup.handoverSpec ? [...this.#idleSubscriptions, sup.subjects.handoverRequest] : this.#idleSubscriptions;
         out.push({ kind: 'setTimer', name: TIMER_RESTORE, atUs: nowUs + sup.restoreUs });
         return;
@@ -300,11 +306,13 @@ export class GuestCore implements Core {
   #sendHandover(nowUs: number, out: Effect[]): void {
     const chunks = this.#handover;
     if (this.#role !== 'promoting' || chunks === null) return;
-    if (this.#handoverSentUs !== null && nowUs - this.#handoverSentUs < this.options.supervision!.handoverAnswerIntervalUs) {
+    if (nowUs < this.#handoverNextUs) {
       this.stats.handoverRequestsTooSoon++;
       return;
     }
-    this.#handoverSentUs = nowUs;
+    // Backs off as the acker does: a lost answer is sent again soon, a flood of requests gets ever fewer.
+    this.#handoverNextUs = nowUs + this.#handoverWaitUs;
+    this.#handoverWaitUs = Math.min(2 * this.#handoverWaitUs, this.options.supervision!.handoverAnswerIntervalUs.maxUs);
     this.stats.handoversSent++;
     for (const chunk of chunks) out.push({ kind: 'send', subject: this.options.supervision!.subjects.handover, msg: chunk });
   }

@@ -1,4 +1,4 @@
-import { HANDOVER_ANSWER_INTERVAL_US } from '../../lib/supervision/handover-timing.js';
+import { HANDOVER_ANSWER_INTERVAL_MAX_US } from '../../lib/supervision/handover-timing.js';
 import { isReplicated, isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import { PAGE_BYTES } from '../../lib/memory/paged-memory.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
@@ -57,7 +57,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
       maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1,
       restoreUs: msToUs(f.restoreFixedMs) + Math.ceil((config.guest.memoryBytes * US_PER_S) / f.restoreBytesPerSec),
       handoverSpec: isSpeculative(config.mode),
-      handoverAnswerIntervalUs: HANDOVER_ANSWER_INTERVAL_US,
+      handoverAnswerIntervalUs: { firstUs: msToUs(config.bus.handoverRetryMs), maxUs: HANDOVER_ANSWER_INTERVAL_MAX_US },
       statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     },
   };

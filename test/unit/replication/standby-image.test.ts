@@ -10,7 +10,7 @@ import { runConfigSchema } from '../../../lib/config/run-config.js';
 import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
 import type { Effect } from '../../../lib/runtime/types.js';
 import { HandoverReceiver, type Handover } from '../../../services/acker/handover.js';
-import { HANDOVER_ANSWER_INTERVAL_US } from '../../../lib/supervision/handover-timing.js';
+import { HANDOVER_ANSWER_INTERVAL_MAX_US } from '../../../lib/supervision/handover-timing.js';
 import { GuestCore } from '../../../services/guest/core.js';
 import { guestOptionsFromConfig } from '../../../services/guest/options-from-config.js';
 import { StandbyImage, type StandbyOptions } from '../../../services/guest/standby.js';
@@ -425,23 +425,31 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     expect(acks(onData(g, all))).toMatchObject([{ epoch: 1, ok: true }]);
   });
 
-  it('answers a handover request with the whole buffer at most once per answer interval; the requests between are counted and dropped', () => {
+  it('backs off its answers to handover requests as the acker backs off its requests: a lost answer goes again soon, a flood gets ever fewer', () => {
     const g = guest();
+    const first = g.options.supervision!.handoverAnswerIntervalUs.firstUs;
     activate(g, assignment(VM, HOST, 'backup', TERM), { assign: h.assign('guest') });
     onData(g, checkpointOne().all);
     g.handle(message(h.assign('guest'), assignment(VM, HOST, 'promoting', TERM, { seq: 2 })), 0);
     const request = { type: 'handoverRequest' as const, vmId: VM, term: TERM, host: HOST };
     const ask = (atUs: number) => sentOn(g.handle(message(h.handoverRequest, request), atUs), h.handover).length;
-    const first = ask(1_000);
-    expect(first).toBeGreaterThan(0);
-    // Its agent repeats the promotion every heartbeat, a duplicate or a hostile publisher may ask in a loop: each answer is the whole buffer.
-    for (let i = 1; i <= 20; i++) expect(ask(1_000 + i * 10_000)).toBe(0);
-    expect(g.stats.handoverRequestsTooSoon).toBe(20);
-    expect(ask(1_000 + HANDOVER_ANSWER_INTERVAL_US)).toBe(first);
-    expect(g.stats.handoversSent).toBe(2);
+    const whole = ask(1_000);
+    expect(whole).toBeGreaterThan(0);
+    // A request every 100 µs for 2 s (a duplicate, a hostile publisher): answers after first, 2×first, 4×first… then every HANDOVER_ANSWER_INTERVAL_MAX_US.
+    const answeredAt: number[] = [];
+    for (let t = 1_100; t <= 2_001_000; t += 100) if (ask(t) > 0) answeredAt.push(t);
+    const gaps = answeredAt.map((t, i) => t - (answeredAt[i - 1] ?? 1_000));
+    expect(gaps[0]).toBe(first);
+    expect(gaps[1]).toBe(2 * first);
+    expect(gaps.at(-1)).toBe(HANDOVER_ANSWER_INTERVAL_MAX_US);
+    expect(gaps.every((gap, i) => i === 0 || gap >= gaps[i - 1]!)).toBe(true);
+    expect(answeredAt.length).toBeLessThan(20);
+    expect(g.stats.handoversSent).toBe(answeredAt.length + 1);
+    expect(g.stats.handoverRequestsTooSoon).toBe(20_000 - answeredAt.length);
     // A request of another term is no promotion of this one: nothing, and not counted as too soon.
-    expect(sentOn(g.handle(message(h.handoverRequest, { ...request, term: TERM + 1 }), 2 * HANDOVER_ANSWER_INTERVAL_US), h.handover)).toEqual([]);
-    expect(g.stats.handoverRequestsTooSoon).toBe(20);
+    const tooSoon = g.stats.handoverRequestsTooSoon;
+    expect(sentOn(g.handle(message(h.handoverRequest, { ...request, term: TERM + 1 }), 3_000_000), h.handover)).toEqual([]);
+    expect(g.stats.handoverRequestsTooSoon).toBe(tooSoon);
   });
 
   it('refuses a promotion that reaches it restarted, as a spare without the image (its agent had not seen the restart yet)', () => {
