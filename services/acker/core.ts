@@ -294,7 +294,9 @@ export class AckerCore implements Core {
 
   #become(a: Assignment, nowUs: number): void {
     const s = this.options.subjects;
-    const keeps = (a.role === 'primary' && (this.#role === 'primary' || (this.#role === 'promoting' && this.#restored))) && a.term === this.#term;
+    // A restored promotion keeps its handover under a newer term too: the agent went on with the same image when the
+    // failover service took over again for this host mid-promotion.
+    const keeps = a.role === 'primary' && ((this.#role === 'primary' && a.term === this.#term) || (this.#role === 'promoting' && this.#restored && a.term >= this.#term));
     if (!keeps) this.#reset();
     this.#role = a.role;
     this.#term = a.term;

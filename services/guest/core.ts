@@ -270,7 +270,7 @@ export class GuestCore implements Core {
           // The first primary: a fresh VM, as at boot.
           this.#drop(out);
           this.#vm = this.#newVm(this.options.vm);
-        }
+        } else vm.term = a.term; // a promotion that went on under a newer term (a take-over again, mid-promotion)
         if (this.#frozen !== null) retire(this.history.standbys, this.#frozen, { stats: this.#frozen.stats });
         this.#frozen = null;
         this.#handover = null;

@@ -41,6 +41,14 @@ export interface HostAgentStats {
   staleRoleChanges: number;
   /** Role changes that came while a promotion was under way: the failover service repeats them. */
   roleChangesDeferred: number;
+  /**
+   * Take-overs for this host under a newer term that came while its
+   * promotion was under way (the failover service restarted mid-promotion
+   * and took over again): the promotion goes on under the newer term.
+   */
+  promotionsRetermed: number;
+  /** Claims whose renewal found the lease taken over again for this host under a newer term: kept, awaiting that role change. */
+  claimsOvertaken: number;
   /** Reports of a service's earlier incarnation (delayed on the bus), ignored. */
   staleStatuses: number;
   /** Services that came back with a new incarnation (a restart). */
@@ -77,7 +85,7 @@ interface Reported {
 export class HostAgentCore implements Core {
   readonly name: string;
   readonly subscriptions: readonly string[];
-  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0 };
+  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0 };
   #snapshot: SnapshotFrom<typeof hostAgentMachine>;
   #incarnation = 0;
   #assignSeq = 0;
@@ -236,8 +244,21 @@ export class HostAgentCore implements Core {
       this.stats.staleRoleChanges++; // a stale copy must not undo a newer role (a dropped peer, a lost primary role)
       return;
     }
-    // While a promotion starts, a newer change waits: the failover service repeats it until our heartbeat shows it.
     if (this.state === 'promoting' || this.state === 'claiming') {
+      const promotion = this.#promotion;
+      assert(promotion !== null, `${this.name} is ${this.state} without a promotion`);
+      if (change.role === 'primary' && change.term > promotion.term) {
+        // A newer take-over for this same host (the failover service restarted mid-promotion and, hearing a backup,
+        // took over again): the same image, the same restore, under the newer term. Deferring it would leave this
+        // host claiming a term the lease no longer has: deposed, with the only image (vopr seed 237, a slow handover).
+        this.stats.promotionsRetermed++;
+        this.#controlSeq = change.seq;
+        this.#promotion = change;
+        this.#retriedThisBeat = false;
+        this.#beat(nowUs, out); // claiming, it renews under the newer term at once
+        return;
+      }
+      // Any other change waits: the failover service repeats it until our heartbeat shows it.
       this.stats.roleChangesDeferred++;
       return;
     }
@@ -394,6 +415,13 @@ export class HostAgentCore implements Core {
         } else if (this.state === 'primary') this.#grantPermit(out);
         return;
       case 'lost':
+        if (claiming && outcome.holder === this.options.host && outcome.term > this.#promotion!.term) {
+          // The failover service took over again for this very host under a newer term (it restarted mid-promotion):
+          // its role change for that term is on the way (and repeated until our heartbeat shows it), and re-terms
+          // this claim. Deposing here would strand the only image.
+          this.stats.claimsOvertaken++;
+          return;
+        }
         if (this.state === 'primary' || claiming) this.#send({ type: 'DEPOSED' }, nowUs, out);
         return;
       case 'rewritten':

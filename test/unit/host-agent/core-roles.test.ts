@@ -144,6 +144,41 @@ describe('HostAgentCore: promotion', () => {
     }
   });
 
+  it('a take-over for this same host under a newer term, mid-promotion, re-terms the promotion: taken at once, and the claim renews under the newer term (vopr seed 237)', () => {
+    // The failover service restarted while this host promoted (a slow handover), heard it as a synced backup and took over again.
+    for (const setup of [promoting, claiming]) {
+      const { d } = setup();
+      const state = d.core.state;
+      const again = d.roleChange('primary', 3, '');
+      const effects = d.control(again);
+      expect(d.core.state, state).toBe(state);
+      expect(d.core.stats.promotionsRetermed, state).toBe(1);
+      expect(heartbeatsIn(effects, BACKUP).map((h) => h.controlSeq), state).toEqual([again.seq]);
+      // No new assignment: the services go on restoring the same image.
+      expect(assignmentsIn(effects, BACKUP), state).toEqual([]);
+      if (state === 'claiming') expect(renewalsIn(effects), state).toMatchObject([{ record: { primaryHost: BACKUP, term: 3 } }]);
+      else d.reportAll({ guest: { ready: true, epoch: IMAGE_EPOCH, role: 'promoting' }, acker: { ready: true } }, 2_000);
+      expect(renewalsIn(d.log).at(-1), state).toMatchObject({ record: { primaryHost: BACKUP, term: 3 } });
+      const done = d.answer('ok');
+      expect(d.core.state, state).toBe('primary');
+      expect(assignmentsIn(done, BACKUP).map((a) => [a.role, a.term]), state).toEqual(HOST_SERVICES.map(() => ['primary', 3]));
+      expect(permitsIn(done, BACKUP), state).toMatchObject([{ term: 3 }]);
+    }
+  });
+
+  it('a claim whose renewal finds the lease taken over again for this same host under a newer term stays claiming for that role change, and is not deposed', () => {
+    const { d } = claiming();
+    expect(d.answer('conflict', { primaryHost: BACKUP, term: 3, expiresAtMs: 40, backupHost: '' })).toEqual([]);
+    expect(d.core.state).toBe('claiming');
+    expect(d.core.stats.claimsOvertaken).toBe(1);
+    expect(permitsIn(d.log, BACKUP)).toEqual([]);
+    d.control(d.roleChange('primary', 3, ''));
+    expect(renewalsIn(d.log).at(-1)).toMatchObject({ record: { primaryHost: BACKUP, term: 3 } });
+    d.answer('ok');
+    expect(d.core.state).toBe('primary');
+    expect(permitsIn(d.log, BACKUP)).toMatchObject([{ term: 3 }]);
+  });
+
   it('takes the repeat of a deferred role change once it is primary', () => {
     const { d } = promoted();
     const membership = d.roleChange('primary', 2, SPARE, 2);

@@ -659,6 +659,21 @@ describe('AckerCore, promotion', () => {
     expect(bytesEqual(concat(out.map((x) => x.payload)), streamBytes(RESTORED_SEQ, RESTORED_BYTES))).toBe(true);
   });
 
+  it('made primary under a newer term than its promotion (a take-over again for this host, mid-promotion), keeps the restored buffer and resends it under that term', () => {
+    const { h } = promoting();
+    feedHandover(h, handover());
+    h.permit(FOREVER_US, TERM + 1);
+    const out = wireOut(h.assign(assignment(VM, HOST, 'primary', TERM + 1, { seq: 2 })));
+    expect(h.acker.specBufferBytes).toBe(RESTORED_BYTES);
+    expect(out.map((x) => x.seq)).toEqual([9001, 10001, 11001]);
+    for (const seg of out) expect(seg.term).toBe(TERM + 1);
+    // An older term than its promotion is no continuation: it starts from nothing.
+    const stale = promoting().h;
+    feedHandover(stale, handover());
+    stale.assign(assignment(VM, HOST, 'primary', TERM - 1, { seq: 2 }));
+    expect(stale.acker.specBufferBytes).toBe(0);
+  });
+
   it('retransmits the first restored segment on three duplicate client ACKs', () => {
     const h = restored();
     madePrimary(h);

@@ -452,6 +452,20 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     expect(g.stats.handoverRequestsTooSoon).toBe(tooSoon);
   });
 
+  it('made primary under a newer term than its promotion, runs the restored VM under that term', () => {
+    const g = guest();
+    // Promoted before any checkpoint applied: the restore starts the VM afresh (a real state blob is the sim's to test).
+    activate(g, assignment(VM, HOST, 'backup', TERM), { assign: h.assign('guest') });
+    g.handle(message(h.assign('guest'), assignment(VM, HOST, 'promoting', TERM, { seq: 2 })), 0);
+    g.handle({ kind: 'timer', name: 'guest.restore' }, 1_000_000);
+    const restored = g.vm!;
+    expect(restored.term).toBe(TERM);
+    g.handle(message(h.assign('guest'), assignment(VM, HOST, 'primary', TERM + 1, { seq: 3 })), 1_100_000);
+    expect(g.role).toBe('primary');
+    expect(g.vm).toBe(restored);
+    expect(restored.term).toBe(TERM + 1);
+  });
+
   it('refuses a promotion that reaches it restarted, as a spare without the image (its agent had not seen the restart yet)', () => {
     const g = guest();
     activate(g, assignment(VM, HOST, 'spare', TERM), { assign: h.assign('guest') });
