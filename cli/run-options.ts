@@ -31,6 +31,7 @@ export const FLAG_FOR_PATH: Record<string, string> = {
   'buffers.specWindow': '--spec-window',
   'buffers.heldBytesMax': '--plug-limit-bytes',
   'buffers.plugRelease': '--plug-release',
+  'buffers.plugFull': '--plug-full',
   'epochPolicy.kind': '--epoch-policy',
   'epochPolicy.minEpochMs': '--min-epoch-ms',
   'epochPolicy.quietUs': '--quiet-us',
@@ -68,6 +69,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--spec-buffer-bytes <n>', "the acker's speculative buffer", num, 16 * 1024 * 1024)
     .option('--plug-limit-bytes <n>', "remus: the netbuffer's plug limit, checked as a segment is held (sch_plug's; Linux: txqueuelen full-size packets)", num, 1000 * MTU_BYTES)
     .addOption(new Option('--plug-release <how>', "remus: a committed epoch leaves the plug at line rate (the plug is the NIC's queue) or as one burst into the device's drop-tail queue (a plug on an IFB device, as Remus on Xen)").choices(['paced', 'burst']).default('paced'))
+    .addOption(new Option('--plug-full <what>', "remus: a segment that does not fit the plug is dropped (Linux's sch_plug) or held in the guest's NIC until a commit frees room (backpressure)").choices(['drop', 'backpressure']).default('drop'))
     .addOption(new Option('--spec-window <design>', "speculative ACKs advertise the free buffer (ours) or the client's window (the paper's; docs/racc.md)").choices(['buffer', 'client']).default('buffer'))
     .addOption(new Option('--epoch-policy <policy>', 'fixed: every epoch lasts --epoch-ms; adaptive: at most --epoch-ms, shorter when held output waits on a quiet connection and while the guest answers requests (docs/adaptive-epochs.md)').choices(['fixed', 'adaptive']).default('fixed'))
     .option('--min-epoch-ms <n>', 'adaptive: the shortest epoch', num, 2)
@@ -101,6 +103,7 @@ export interface ScenarioFlags {
   specWindow: 'buffer' | 'client';
   plugLimitBytes: number;
   plugRelease: 'paced' | 'burst';
+  plugFull: 'drop' | 'backpressure';
   epochPolicy: 'fixed' | 'adaptive';
   minEpochMs: number;
   quietUs: number;
@@ -142,7 +145,7 @@ export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfi
       delayedAck: f.delayedAck,
       sack: f.sack,
     },
-    buffers: { specBufferBytes: f.specBufferBytes, specWindow: f.specWindow, heldBytesMax: f.plugLimitBytes, plugRelease: f.plugRelease },
+    buffers: { specBufferBytes: f.specBufferBytes, specWindow: f.specWindow, heldBytesMax: f.plugLimitBytes, plugRelease: f.plugRelease, plugFull: f.plugFull },
     epochPolicy: { kind: f.epochPolicy, minEpochMs: f.minEpochMs, quietUs: f.quietUs, interactiveMs: f.interactiveMs },
     workload: workloadOf(f),
   };

@@ -65,6 +65,10 @@ export const guestConfigSchema = z.object({
 export const PLUG_RELEASES = ['paced', 'burst'] as const;
 export type PlugRelease = (typeof PLUG_RELEASES)[number];
 
+/** What a full plug does to a segment (docs/design-notes.md, the plug). */
+export const PLUG_FULLS = ['drop', 'backpressure'] as const;
+export type PlugFull = (typeof PLUG_FULLS)[number];
+
 /** What a speculative ACK's window is (docs/racc.md): the free speculative buffer (ours) or the client's window (the paper's). */
 export const SPEC_WINDOWS = ['buffer', 'client'] as const;
 export type SpecWindow = (typeof SPEC_WINDOWS)[number];
@@ -72,6 +76,7 @@ export type SpecWindow = (typeof SPEC_WINDOWS)[number];
 export const bufferConfigSchema = z.object({
   heldBytesMax: z.number().int().min(64 * 1024).default(1000 * MTU_BYTES).describe("The netbuffer's plug limit per VM, in bytes of IP packets (payload + 52 B of headers per segment), checked when a segment is held, as sch_plug checks its limit at enqueue; Linux's default is the device's txqueuelen (1000) full-size packets. A segment beyond it is dropped (counted as plugDrops) and the guest's TCP recovers it."),
   plugRelease: z.enum(PLUG_RELEASES).default('paced').describe("How a committed epoch leaves the plug. paced: the plug is the NIC's queue (sch_plug as its root qdisc), so released packets go out at line rate and only the plug limit bounds them. burst: the released epoch enters the device's drop-tail queue (link.queueBytes) at once, as a plug on an IFB device in front of the NIC's own queue does (Remus on Xen)."),
+  plugFull: z.enum(PLUG_FULLS).default('drop').describe("remus: what a segment that does not fit the plug meets. drop: dropped and counted (plugDrops), as sch_plug drops at its limit; the guest's TCP recovers it. backpressure: the guest's NIC holds it (and what follows it) until a commit frees room, so nothing is lost; a segment beyond the NIC's own queue (the send buffer's worth of segments) is dropped."),
   specBufferBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024).describe('Speculative buffer of the acker, per connection, in bytes.'),
   specWindow: z.enum(SPEC_WINDOWS).default('buffer').describe("The window a speculative ACK advertises. buffer: the free speculative buffer, so the guest never sends what does not fit. client: the client's window, as in the paper; a segment that does not fit the buffer is dropped without an ACK (docs/racc.md)."),
 });

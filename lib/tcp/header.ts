@@ -3,3 +3,6 @@ export const TCP_IP_HEADER_BYTES = 52;
 
 /** A SACK option of `blocks` blocks: two NOPs, kind and length, 8 bytes per block (RFC 2018 §3). */
 export const sackOptionBytes = (blocks: number): number => (blocks === 0 ? 0 : 4 + 8 * blocks);
+
+/** What a segment takes in a plug (the netbuffer's, and the guest NIC's count of it): payload and TCP/IP headers. */
+export const plugBytesOf = (seg: { readonly payload: Uint8Array }): number => seg.payload.length + TCP_IP_HEADER_BYTES;

@@ -274,7 +274,7 @@ export class GuestCore implements Core {
         if (this.#frozen !== null) retire(this.history.standbys, this.#frozen, { stats: this.#frozen.stats });
         this.#frozen = null;
         this.#handover = null;
-        this.subscriptions = [...this.#idleSubscriptions, this.options.vm.rxSubject, sup.subjects.epoch];
+        this.subscriptions = [...this.#idleSubscriptions, this.options.vm.rxSubject, sup.subjects.epoch, ...(this.options.vm.plugBackpressure ? [sup.subjects.commit] : [])];
         out.push(...this.#vm!.handle({ kind: 'start' }, nowUs));
         return;
       }

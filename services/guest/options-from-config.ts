@@ -8,6 +8,7 @@ import { topologyOf } from '../../lib/topology/index.js';
 import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
 import { US_PER_S, msToUs } from '../../lib/units.js';
 import type { GuestCoreOptions } from './core.js';
+import { connectionWorkloads } from './workload/workload.js';
 
 /**
  * The guest service of `host` (replicated modes) or the guest alone (native,
@@ -47,6 +48,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
         copyBytesPerSec: config.checkpoint.copyBytesPerSec,
         recordDigests: extras.recordDigests ?? false,
       },
+      ...(config.mode === 'remus' && config.buffers.plugFull === 'backpressure' ? { plugBackpressure: { limitBytes: config.buffers.heldBytesMax, maxQueuedSegments: nicQueueSegments(config) } } : {}),
     },
     supervision: {
       host,
@@ -61,4 +63,12 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
       statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     },
   };
+}
+
+/** Segments besides a full send buffer's that a NIC queue in front of a plug takes: ACKs, retransmissions. */
+const NIC_QUEUE_EXTRA_SEGMENTS = 64;
+
+/** A backpressured NIC's queue: every connection's whole send buffer in segments, and some more. */
+function nicQueueSegments(config: RunConfig): number {
+  return connectionWorkloads(config.workload).length * Math.ceil(config.tcp.sndBufBytes / config.tcp.mssBytes) + NIC_QUEUE_EXTRA_SEGMENTS;
 }

@@ -1,12 +1,13 @@
 import { assert } from '../../lib/assert.js';
 import { SnapshotError } from '../../lib/errors.js';
-import { ChunkSource, hasSource, type CheckpointChunk, type EpochBarrier, type EpochEnd } from '../../lib/codec/messages.js';
+import { ChunkSource, hasSource, type CheckpointChunk, type EpochBarrier, type EpochEnd, type Segment } from '../../lib/codec/messages.js';
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Rng } from '../../lib/rng.js';
 import type { Effect, Input } from '../../lib/runtime/types.js';
 import type { TcpEndpointSnapshot, TcpOptions, TcpStats } from '../../lib/tcp/index.js';
 import { US_PER_S } from '../../lib/units.js';
 import { CheckpointCapture } from './checkpoint-capture.js';
+import { PlugNic } from './plug-nic.js';
 import { GuestConnection, type ConnectionAppState } from './connection.js';
 import { connectionWorkloads, REQUEST_BUFFER_BYTES, type Workload } from './workload/workload.js';
 import { EmitTracer } from '../../lib/tracing/endpoints.js';
@@ -57,6 +58,8 @@ export interface GuestVmOptions {
   readonly rng: Rng;
   /** Absent in native mode. */
   readonly replication?: GuestReplication;
+  /** remus with a plug that pushes back: the NIC holds what does not fit until a commit (PlugNic); absent: it sends at once. */
+  readonly plugBackpressure?: { readonly limitBytes: number; readonly maxQueuedSegments: number };
 }
 
 /**
@@ -127,6 +130,9 @@ export class GuestVm {
   #lastCheckpoint: { end: EpochEnd; chunks: CheckpointChunk[] } | null = null;
   /** Guest clock = host clock + this (µs); set by a restore, never negative. */
   #clockOffsetUs = 0;
+  /** The NIC in front of a plug that pushes back; null: segments go at once. */
+  readonly plugNic: PlugNic | null;
+  readonly #sendToPlug = (seg: Segment) => this.#emit({ kind: 'send', subject: this.options.txSubject, msg: seg });
 
   /** `memory`: a backup image to run from (restore() then sets the state); a fresh, empty one by default. */
   constructor(
@@ -143,6 +149,7 @@ export class GuestVm {
     this.#heapBase = this.#requestBase + REQUEST_BUFFER_BYTES;
     this.#emitTracer = new EmitTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER);
     assert(this.#heapBase < options.memoryBytes, `guest memory ${options.memoryBytes} B cannot hold ${workloads.length} send rings of ${options.tcp.sndBufBytes} B and a request buffer`);
+    this.plugNic = options.plugBackpressure ? new PlugNic(options.plugBackpressure.limitBytes, options.plugBackpressure.maxQueuedSegments) : null;
     this.capture = r ? new CheckpointCapture(this.memory, { vmId: options.vmId, chunkBytes: r.chunkBytes, pageDelta: r.pageDelta, seedPagesPerEpoch: r.seedPagesPerEpoch, recordDigests: r.recordDigests }) : null;
     this.connections = workloads.map((workload, i) => this.#newConnection(i + 1, workload));
     this.#setEpoch(this.#epoch);
@@ -156,7 +163,8 @@ export class GuestVm {
       { vmId: options.vmId, seed: options.seed, connId, tcp: options.tcp, workload, timerPrefix: connId === 1 ? TCP_TIMER_PREFIX : `${TCP_TIMER_PREFIX}${connId}` },
       {
         transmit: (seg, retransmit) => {
-          this.#emit({ kind: 'send', subject: seg.payload.length > 0 ? (options.txDataSubject ?? options.txSubject) : options.txSubject, msg: seg });
+          if (this.plugNic !== null) this.plugNic.transmit(seg, this.#sendToPlug);
+          else this.#emit({ kind: 'send', subject: seg.payload.length > 0 ? (options.txDataSubject ?? options.txSubject) : options.txSubject, msg: seg });
           if (seg.payload.length > 0) this.#emitTracer.sent(seg.term, seg.connId, seg.seq - 1, seg.seq - 1 + seg.payload.length, seg.epoch, retransmit ? (connection.tcp.sender.lastResendCause ?? 'resend') : null, this.#nowUs, this.#spanSink);
         },
         setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs: atUs - this.#clockOffsetUs }),
@@ -252,6 +260,11 @@ export class GuestVm {
         if (this.options.appDirtyPagesPerSec > 0) this.#setTimer(TIMER_APP, this.#nowUs + APP_TICK_US);
         break;
       case 'message': {
+        if (input.msg.type === 'epochCommit' && this.plugNic !== null) {
+          if (input.msg.term === this.#term) this.plugNic.committed(input.msg.epoch, this.#epoch, this.#sendToPlug);
+          else this.stats.staleTermDrops++;
+          break;
+        }
         if (input.msg.type !== 'segment') break;
         const connection = this.connections[input.msg.connId - 1];
         if (input.msg.term !== this.#term) this.stats.staleTermDrops++; // another term's acker

@@ -3,7 +3,7 @@ import type { AssignedRole, Assignment, Segment } from '../../lib/codec/messages
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { AssignmentTracker, ignoresAssignment, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
-import { TCP_IP_HEADER_BYTES } from '../../lib/tcp/header.js';
+import { plugBytesOf } from '../../lib/tcp/header.js';
 import { OutputWatch, TIMER_OUTPUT_IDLE, type OutputWatchOptions, type OutputWatchStats } from '../../lib/epoch-policy/index.js';
 import { HeldBytesTracer } from '../../lib/tracing/held-bytes.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
@@ -195,7 +195,7 @@ export class NetbufferCore implements Core {
       this.stats.bytesReleased += seg.payload.length;
       return [{ kind: 'send', subject: this.options.outSubject, msg: seg }];
     }
-    const bytes = seg.payload.length + TCP_IP_HEADER_BYTES;
+    const bytes = plugBytesOf(seg);
     const key = segmentKey(seg);
     if (this.#queues.find((q) => q.epoch === seg.epoch)?.keys.has(key)) {
       this.stats.duplicatesDropped++;
@@ -249,7 +249,7 @@ export class NetbufferCore implements Core {
     while (this.#queues.length > 0 && this.#queues[0]!.epoch <= epoch) {
       const queue = this.#queues.shift()!;
       for (const seg of queue.segments) {
-        this.stats.heldBytes -= seg.payload.length + TCP_IP_HEADER_BYTES;
+        this.stats.heldBytes -= plugBytesOf(seg);
         this.stats.bytesReleased += seg.payload.length;
         effects.push({ kind: 'send', subject: this.options.outSubject, msg: seg });
         if (seg.payload.length > 0) this.#tracer.sent(seg.connId, seg.seq - 1, seg.seq - 1 + seg.payload.length, null, nowUs, effects);

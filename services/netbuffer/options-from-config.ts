@@ -14,7 +14,9 @@ export function netbufferOptionsFromConfig(config: RunConfig, host: string, extr
     host,
     subjects: s.host(host),
     outSubject: s.wireOut,
-    heldBytesMax: config.buffers.heldBytesMax,
+    // A plug that pushes back never drops what its guest's NIC let in; only what the NIC cannot see (a lapsed permit
+    // holds an epoch past its commit, a repeat on the bus) could pass the limit, and twice it is the hard bound.
+    heldBytesMax: config.buffers.plugFull === 'backpressure' ? 2 * config.buffers.heldBytesMax : config.buffers.heldBytesMax,
     statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     holdData: !isSpeculative(config.mode),
     tracing: tracingOptionsFromConfig(config),

@@ -8,10 +8,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../../lib/results/run-result.js';
-import { sim } from '../support/run.js';
+import { buildWorld, runWorld } from '../../sim/world.js';
+import { config, sim } from '../support/run.js';
 
-const point = (plugRelease: 'paced' | 'burst', heldBytesMax?: number): RunResult =>
-  sim({ mode: 'remus', epochMs: 100, durationS: 3, link: { bandwidthBitsPerSec: 1e9, rttMs: 1 }, buffers: { plugRelease, ...(heldBytesMax === undefined ? {} : { heldBytesMax }) } });
+const POINT = { mode: 'remus', epochMs: 100, durationS: 3, link: { bandwidthBitsPerSec: 1e9, rttMs: 1 } } as const;
+const point = (plugRelease: 'paced' | 'burst', heldBytesMax?: number): RunResult => sim({ ...POINT, buffers: { plugRelease, ...(heldBytesMax === undefined ? {} : { heldBytesMax }) } });
 
 describe('the plug (remus, 1 Gbit/s, 100 ms epochs)', () => {
   const defaults = point('paced');
@@ -33,5 +34,20 @@ describe('the plug (remus, 1 Gbit/s, 100 ms epochs)', () => {
     expect(largeBurst.linkQueueDrops).toBeGreaterThan(0);
     expect(largePaced.goodputBitsPerSec).toBeGreaterThan(2 * largeBurst.goodputBitsPerSec);
     for (const r of [largePaced, largeBurst]) expect(r.streamVerified).toBe(true);
+  });
+});
+
+describe('a plug that pushes back (remus, 1 Gbit/s, 100 ms epochs, the default plug)', () => {
+  it("drops nothing: what does not fit waits in the guest's NIC until a commit frees room, every byte arrives, output commit holds", () => {
+    const world = buildWorld(config({ ...POINT, buffers: { plugFull: 'backpressure' } }));
+    runWorld(world); // the auditor throws on the first early byte
+    const netbuffer = world.hosts.get('host-a')!.services.netbuffer;
+    const nic = world.hosts.get('host-a')!.services.guest.vm!.plugNic!;
+    expect(netbuffer.stats.segmentsRefused).toBe(0);
+    expect(netbuffer.stats.heldBytesMax).toBeLessThanOrEqual(1_500_000);
+    expect(nic.stats.segmentsQueued).toBeGreaterThan(0);
+    expect(nic.stats.queueDrops).toBe(0);
+    expect(world.client.stats.streamVerified).toBe(true);
+    expect(world.client.stats.bytesDelivered).toBeGreaterThan(0);
   });
 });
