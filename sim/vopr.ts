@@ -81,7 +81,14 @@ export function voprScenario(seed: number, epochPolicy: VoprEpochPolicy = 'drawn
     guest: { memoryBytes: 4 * 1024 * 1024, appDirtyPagesPerSec: 500 },
     tcp: { sndBufBytes: 512 * 1024, rcvBufBytes: 1024 * 1024 },
     // Both speculative designs; from a stream of its own, so the other draws of a seed stay what they were.
-    buffers: { specBufferBytes: 2 * 1024 * 1024, heldBytesMax: 4 * 1024 * 1024, specWindow: rng.fork('spec-window').chance(0.5) ? 'client' : 'buffer' },
+    // The plug's variants (remus: a small plug that fills, drops or pushes back, releases paced or in a burst), from streams of their own.
+    buffers: {
+      specBufferBytes: 2 * 1024 * 1024,
+      heldBytesMax: rng.fork('plug-limit').chance(0.5) ? 256 * 1024 : 4 * 1024 * 1024,
+      plugFull: rng.fork('plug-full').chance(0.5) ? 'backpressure' : 'drop',
+      plugRelease: rng.fork('plug-release').chance(0.5) ? 'burst' : 'paced',
+      specWindow: rng.fork('spec-window').chance(0.5) ? 'client' : 'buffer',
+    },
     checkpoint: { chunkBytes: 64 * 1024 },
     epochPolicy: drawEpochPolicy(rng.fork('epoch-policy'), epochPolicy),
   });
