@@ -16,9 +16,8 @@ const AUDITED_HOST_KINDS = ['tx', 'tx.data', 'tx.epoch', 'epoch', 'commit', 'ass
 export interface BusAuditorOptions {
   /**
    * How long commits and wire output wait before the auditor judges them
-   * (0: at once, exact on one server). `forVm` uses
-   * CLUSTER_REORDER_WINDOW_MS when the server it is connected to belongs to
-   * a cluster, 0 otherwise.
+   * (0: at once). `forVm` uses CLUSTER_REORDER_WINDOW_MS when the server it
+   * is connected to belongs to a cluster, SERVER_REORDER_WINDOW_MS otherwise.
    */
   readonly reorderWindowMs?: number;
   /** How far behind the newest released byte a sender can still send (Auditor); `forVm`: twice tcp.rcvBufBytes. */
@@ -32,6 +31,18 @@ export interface BusAuditorOptions {
  * other by that much.
  */
 export const CLUSTER_REORDER_WINDOW_MS = 250;
+
+/**
+ * The reorder window on one server. A server hands each publisher's
+ * messages on from that publisher's own connection, so on a loaded machine
+ * the copy of an acknowledgement meant for the auditor can wait while the
+ * checkpointer, which got its copy, commits, and the commit reaches the
+ * auditor first: the 10-minute soak on two cores saw three
+ * `commit-without-ack`, commits that took up to 30 ms to reach the auditor
+ * (their stamps) and came before the acknowledgements they were made on.
+ * Four times that.
+ */
+export const SERVER_REORDER_WINDOW_MS = 120;
 
 /** A decoded message waiting out the reorder window. */
 interface Held {
@@ -55,16 +66,15 @@ export interface BusAuditorCounters {
  * The auditor as a subscriber to one VM's subjects over NATS. It must
  * subscribe before the VM's services start: it learns which host holds which
  * term from their first assignments, and each byte's epoch from its first
- * emission. On one server each message is observed as it arrives, the order
- * the server received them in: a cause before its effect. On a cluster that
- * order is lost: an acknowledgement published on one server may reach the
- * auditor's server after the commit it caused, published on a third (routes
- * are separate connections), which would read as a commit without an
- * acknowledgement. There the effects that the rules judge (commits, and
- * output on wire.out) are observed `reorderWindowMs` after they arrive, in
- * arrival order, and everything else at once: an effect may then overtake its
- * cause by up to the window without a false violation (and an early effect
- * is caught only when its cause is later than that). Output on wire.out
+ * emission. Messages of different publishers may reach it out of causal
+ * order: an acknowledgement may arrive after the commit it caused (on a
+ * cluster the routes are separate connections; on one loaded server the
+ * copy for the auditor may simply wait), which would read as a commit
+ * without an acknowledgement. So the effects that the rules judge (commits,
+ * and output on wire.out) are observed `reorderWindowMs` after they arrive,
+ * in arrival order, and everything else at once: an effect may then
+ * overtake its cause by up to the window without a false violation (and an
+ * early effect is caught only when its cause is later than that). Output on wire.out
  * carries its publisher's host and clock in headers (the release permit is
  * checked on that clock); other subjects name their host.
  */
@@ -113,7 +123,7 @@ export class BusAuditor {
   static forVm(nc: NatsConnection, config: RunConfig, onViolation: (v: Violation) => void, options: BusAuditorOptions = {}): BusAuditor | null {
     if (!topologyOf(config).replicated) return null;
     const clustered = (nc.info?.cluster ?? '') !== '';
-    return new BusAuditor(nc, config.vmId, onViolation, { reorderWindowMs: options.reorderWindowMs ?? (clustered ? CLUSTER_REORDER_WINDOW_MS : 0), retainedBytes: 2 * config.tcp.rcvBufBytes });
+    return new BusAuditor(nc, config.vmId, onViolation, { reorderWindowMs: options.reorderWindowMs ?? (clustered ? CLUSTER_REORDER_WINDOW_MS : SERVER_REORDER_WINDOW_MS), retainedBytes: 2 * config.tcp.rcvBufBytes });
   }
 
   constructor(
