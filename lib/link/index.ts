@@ -1,1 +1,1 @@
-export { LinkDirection, linkDirectionFor, clientLinkFor, replicationLinkFor, wireBytesOf, serializedBytesOf, ETHERNET_FRAMING_BYTES, MTU_BYTES, TCP_IP_HEADER_BYTES, CONTROL_HEADER_BYTES, type LinkOptions, type LinkStats, type LinkSide } from './link-direction.js';
+export { LinkDirection, clientLinkFor, replicationLinkFor, wireBytesOf, serializedBytesOf, ETHERNET_FRAMING_BYTES, MTU_BYTES, TCP_IP_HEADER_BYTES, CONTROL_HEADER_BYTES, type LinkOptions, type LinkStats, type LinkSide } from './link-direction.js';

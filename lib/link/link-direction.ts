@@ -3,7 +3,7 @@ import type { WireMessage } from '../codec/messages.js';
 import { Rng } from '../rng.js';
 import { sackOptionBytes, TCP_IP_HEADER_BYTES } from '../tcp/header.js';
 import { DROPPED, type Hop } from '../runtime/sim/sim-runtime.js';
-import type { LinkConfig, RunConfig } from '../config/run-config.js';
+import type { RunConfig } from '../config/run-config.js';
 import { BITS_PER_BYTE, msToUs, US_PER_S } from '../units.js';
 
 export { TCP_IP_HEADER_BYTES };
@@ -143,26 +143,20 @@ export type LinkSide = 'down' | 'up';
  * One direction of a run's client link, the same under every runtime: the
  * simulator routes wire subjects through it, a NATS process applies it to
  * what it receives. Its randomness is the run seed's `link.<side>` stream.
- * `queueBytes` is the drop-tail bound (by default the link's).
- */
-export function linkDirectionFor(link: LinkConfig, seed: number, side: LinkSide, queueBytes = link.queueBytes): LinkDirection {
-  return new LinkDirection(
-    { rateBitsPerSec: link.bandwidthBitsPerSec, delayUs: msToUs(link.rttMs / 2), queueBytes, lossRate: link.lossRate, jitterUs: msToUs(link.jitterMs) },
-    new Rng(seed).fork(`link.${side}`),
-  );
-}
-
-/**
- * The client link of a run. Under remus with a paced plug the netbuffer's
- * plug is the down direction's queue (sch_plug as the NIC's root qdisc):
- * everything on it was admitted under the plug limit when it was held, and
- * the NIC sends it at line rate, so no second bound drops it. Otherwise
- * (a burst release, or the guest's or acker's own output) the link's
- * drop-tail queue is the device queue it meets.
+ * Under remus with a paced plug the netbuffer's plug is the down
+ * direction's queue (sch_plug as the NIC's root qdisc): everything on it
+ * was admitted under the plug limit when it was held, and the NIC sends it
+ * at line rate, so no second bound drops it. Otherwise (a burst release, or
+ * the guest's or acker's own output) the link's drop-tail queue is the
+ * device queue it meets.
  */
 export function clientLinkFor(config: Pick<RunConfig, 'mode' | 'link' | 'seed' | 'buffers'>, side: LinkSide): LinkDirection {
+  const link = config.link;
   const plugIsTheQueue = side === 'down' && config.mode === 'remus' && config.buffers.plugRelease === 'paced';
-  return linkDirectionFor(config.link, config.seed, side, plugIsTheQueue ? Infinity : config.link.queueBytes);
+  return new LinkDirection(
+    { rateBitsPerSec: link.bandwidthBitsPerSec, delayUs: msToUs(link.rttMs / 2), queueBytes: plugIsTheQueue ? Infinity : link.queueBytes, lossRate: link.lossRate, jitterUs: msToUs(link.jitterMs) },
+    new Rng(config.seed).fork(`link.${side}`),
+  );
 }
 
 /** Replication link queue: checkpoints are not dropped on it for its size, only delayed. */
