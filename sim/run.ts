@@ -50,7 +50,7 @@ export function timelineOf(world: World): RunTimeline {
 }
 
 /** Every guest VM that ran, on any host and in any role (a promotion runs the backup's image as a new one). */
-export function guestVmsOf(world: World): VmTotals[] {
+export function guestVmsOf(world: World): readonly VmTotals[] {
   if (world.nativeGuest !== null) return world.nativeGuest.history.vms;
   return [...world.hosts.values()].flatMap((h) => [...h.retired.filter((c) => c instanceof GuestCore), h.services.guest].flatMap((g) => g.history.vms));
 }

@@ -1,3 +1,4 @@
+import { assert } from '../../lib/assert.js';
 import type { AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
 import { RttSampler } from '../../lib/tcp/rtt-sampler.js';
 import type { SendBuffer } from '../../lib/tcp/send-buffer.js';
@@ -30,7 +31,9 @@ export class AckerConnection {
   guestRightEdge = 0;
   /** Sequence number where the current epoch's data starts. */
   epochStartSeq = 0;
+  /** Where each uncommitted epoch's bytes end, oldest first (at most `uncommittedEpochsMax`). */
   readonly epochEnds: { epoch: number; endSeq: number }[] = [];
+  /** The newest guest header of each uncommitted epoch, oldest first (at most `uncommittedEpochsMax`). */
   readonly headers: GuestHeader[] = [];
   committedHeader: GuestHeader | null = null;
   /** Where committed data ends: the wire side may send below it. */
@@ -42,7 +45,39 @@ export class AckerConnection {
     readonly connId: number,
     /** Its wire sender's timer names start with this. */
     readonly timerPrefix: string,
-  ) {}
+    /** Per-epoch records kept while their epochs wait for a commit (the checkpointer's in-flight epochs bound them). */
+    readonly uncommittedEpochsMax: number,
+    /** The acker's counters: records of a newer epoch that took the newest one's place, the list being full (commits came late or were lost). */
+    readonly counters: { uncommittedEpochsCoalesced: number },
+  ) {
+    assert(Number.isInteger(uncommittedEpochsMax) && uncommittedEpochsMax >= 2, `an acker connection needs room for two uncommitted epochs, not ${uncommittedEpochsMax}`);
+  }
+
+  /**
+   * Records where an epoch's bytes end. At the bound the newest record gives
+   * way to this one: its bytes are then released with this later epoch's
+   * commit, never before their own.
+   */
+  noteEpochEnd(epoch: number, endSeq: number): void {
+    const last = this.epochEnds[this.epochEnds.length - 1];
+    assert(last === undefined || (epoch > last.epoch && endSeq >= last.endSeq), `epoch ${epoch} ending at ${endSeq} after epoch ${last?.epoch} ending at ${last?.endSeq}`);
+    this.#pushBounded(this.epochEnds, { epoch, endSeq });
+  }
+
+  /** Keeps a header of a newer epoch than any kept; at the bound it takes the newest one's place (the client then sees an older, committed header for longer). */
+  noteHeader(header: GuestHeader): void {
+    const last = this.headers[this.headers.length - 1] ?? this.committedHeader;
+    assert(last === null || header.epoch > last.epoch, `guest header of epoch ${header.epoch} after one of epoch ${last?.epoch}`);
+    this.#pushBounded(this.headers, header);
+  }
+
+  #pushBounded<T>(list: T[], entry: T): void {
+    if (list.length < this.uncommittedEpochsMax) list.push(entry);
+    else {
+      list[list.length - 1] = entry;
+      this.counters.uncommittedEpochsCoalesced++;
+    }
+  }
 
   /** The client's windows, and ours standing in for them, are scaled by the shift the client offered. */
   get clientShift(): number {

@@ -17,6 +17,7 @@ import type { SpecWindow } from '../../lib/config/run-config.js';
 import { HandoverReceiver, type Handover, type HandoverConnection } from './handover.js';
 import { AckerConnection, type GuestHeader } from './connection.js';
 import { OutputWatch, TIMER_OUTPUT_IDLE, type OutputWatchOptions, type OutputWatchStats } from '../../lib/epoch-policy/index.js';
+import { foldCounters, RoleHistory } from '../../lib/results/role-history.js';
 
 const EMPTY = new Uint8Array(0);
 const TIMER_PREFIX = 'wire';
@@ -36,6 +37,8 @@ export interface AckerOptions {
   /** A promotion asks the guest for the backup's speculative buffer again after this long without progress (then twice as long, up to `handoverRetryMaxUs`). */
   readonly handoverRetryUs: number;
   readonly handoverRetryMaxUs: number;
+  /** Per connection, the epochs whose end and guest header are kept while they wait for a commit (UNCOMMITTED_EPOCHS_SLACK beyond those in flight). */
+  readonly uncommittedEpochsMax: number;
   /** How often it reports to its host agent. */
   readonly statusIntervalUs: number;
   /** The wire-side sender uses the same TCP defaults as the guest. */
@@ -77,6 +80,8 @@ export interface AckerStats {
   handoverRetries: number;
   /** Segments of a connection id beyond the guest's (MAX_CONNECTIONS), dropped. */
   unknownConnections: number;
+  /** Per-epoch records (where an epoch's bytes end, its guest header) that took the newest one's place at `uncommittedEpochsMax`. */
+  uncommittedEpochsCoalesced: number;
 }
 
 /**
@@ -90,7 +95,7 @@ export interface AckerStats {
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0 };
+  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   readonly #idleSubscriptions: readonly string[];
@@ -102,8 +107,8 @@ export class AckerCore implements Core {
   /** Restored from a handover, ready to run once the primary assignment comes. */
   #restored = false;
   #handoverRetryUs = 0;
-  /** Counters of wire senders this acker ran before a reset (bounded: one per connection and role it took). */
-  readonly #retiredWires: SenderStats[] = [];
+  /** Counters of wire senders this acker ran before a reset (one per connection and role it took, the oldest folded). */
+  readonly #retiredWires = new RoleHistory<SenderStats>((older, newer) => foldCounters(older, newer));
   /** Spans of sampled bytes: what this acker received, held and sent (speculative modes). */
   #tracer: HeldBytesTracer;
   readonly #effectSink = { push: (e: Effect) => this.#emit(e) };
@@ -152,7 +157,7 @@ export class AckerCore implements Core {
       this.stats.unknownConnections++;
       return null;
     }
-    c = new AckerConnection(connId, connId === 1 ? TIMER_PREFIX : `${TIMER_PREFIX}${connId}`);
+    c = new AckerConnection(connId, connId === 1 ? TIMER_PREFIX : `${TIMER_PREFIX}${connId}`, this.options.uncommittedEpochsMax, this.stats);
     this.#connections.set(connId, c);
     return c;
   }
@@ -201,7 +206,7 @@ export class AckerCore implements Core {
 
   /** The wire side's TCP counters (retransmits, timeouts) of every connection this acker served. */
   get wireStats(): readonly SenderStats[] {
-    return [...this.#retiredWires, ...this.#ordered().flatMap((c) => (c.wire === null ? [] : [c.wire.stats]))];
+    return [...this.#retiredWires.entries, ...this.#ordered().flatMap((c) => (c.wire === null ? [] : [c.wire.stats]))];
   }
 
   /** Bytes in the speculative buffers now. */
@@ -327,7 +332,7 @@ export class AckerCore implements Core {
   /** Forgets the connections: a new role starts from nothing (or from a handover). */
   #reset(): void {
     this.#watch?.reset(this.#effectSink);
-    for (const c of this.#ordered()) if (c.wire !== null) this.#retiredWires.push(c.wire.stats);
+    for (const c of this.#ordered()) if (c.wire !== null) this.#retiredWires.addEnded(c.wire.stats);
     this.#connections.clear();
     this.#lastSpecPart = null;
     this.#committedEpoch = 0;
@@ -415,7 +420,7 @@ export class AckerCore implements Core {
     const newest = last ?? c.committedHeader;
     if (last !== undefined && last.epoch === seg.epoch) {
       if (seg.tsValUs >= last.tsValUs) c.headers[c.headers.length - 1] = header;
-    } else if (newest === null || seg.epoch > newest.epoch) c.headers.push(header);
+    } else if (newest === null || seg.epoch > newest.epoch) c.noteHeader(header);
     const spec = c.spec;
     if (spec === null) return;
     if (seg.payload.length === 0) {
@@ -521,7 +526,7 @@ export class AckerCore implements Core {
       // The guest runs the next epoch while this marker travels: bytes it sent after it may be here already (a delayed
       // marker), and they belong to the next checkpoint. txEndSeqs says where this epoch's bytes end.
       const endSeq = Math.max(Math.min(spec.endSeq, end.txEndSeqs[c.connId - 1] ?? 0), c.epochStartSeq);
-      c.epochEnds.push({ epoch: end.epoch, endSeq });
+      c.noteEpochEnd(end.epoch, endSeq);
       endOffsets[c.connId - 1] = endSeq - 1;
       // A new backup's first epoch carries the whole buffer: it has nothing to add a delta to.
       const startSeq = end.base ? spec.startSeq : c.epochStartSeq;

@@ -8,6 +8,12 @@ import { HANDOVER_RETRY_MAX_US } from '../../lib/supervision/handover-timing.js'
 import type { AckerOptions } from './core.js';
 
 
+/**
+ * Epochs an acker tracks beyond the checkpoints in flight: the one running,
+ * and commits lost or late on the bus (a later commit covers them).
+ */
+export const UNCOMMITTED_EPOCHS_SLACK = 8;
+
 /** The acker of `host`, the same under every runtime. */
 export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: ServiceExtras = {}): AckerOptions {
   const s = topologyOf(config).subjects;
@@ -21,6 +27,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     wireOutSubject: s.wireOut,
     handoverRetryUs: msToUs(config.bus.handoverRetryMs),
     handoverRetryMaxUs: HANDOVER_RETRY_MAX_US,
+    uncommittedEpochsMax: config.checkpoint.maxInflightEpochs + UNCOMMITTED_EPOCHS_SLACK,
     statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
     tcp: config.tcp,
     specBufferBytes: config.buffers.specBufferBytes,

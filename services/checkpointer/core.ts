@@ -2,6 +2,7 @@ import { assert } from '../../lib/assert.js';
 import type { AssignedRole, Assignment } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
+import { foldCounters, RoleHistory, type FoldRules } from '../../lib/results/role-history.js';
 import { AssignmentTracker, ignoresAssignment, STATUS_TIMER } from '../../lib/supervision/index.js';
 import { PrimaryCheckpointer, PRIMARY_TIMERS, type PrimaryOptions, type PrimaryStats } from './primary.js';
 
@@ -28,8 +29,8 @@ export class CheckpointerCore implements Core {
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole = 'spare';
   #primary: PrimaryCheckpointer | null = null;
-  /** Every primary term it ran, for totals: the live one as it is, the ended ones as their numbers (no staged checkpoint data). */
-  readonly history: { readonly stats: PrimaryStats }[] = [];
+  /** Every primary term it ran, for totals: the live one as it is, the ended ones as their numbers (no staged checkpoint data), the oldest folded. */
+  readonly #history: RoleHistory<{ readonly stats: PrimaryStats }>;
   #reportedEpoch = -1;
 
   constructor(readonly options: CheckpointerOptions) {
@@ -37,6 +38,13 @@ export class CheckpointerCore implements Core {
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'checkpointer', options.statusIntervalUs);
     this.#idleSubscriptions = [options.subjects.assign('checkpointer')];
     this.subscriptions = this.#idleSubscriptions;
+    const rules: FoldRules<PrimaryStats> = { highest: ['lastCommittedEpoch', 'lastLocalCommitEpoch'], samplesMax: options.maxLatencySamples };
+    this.#history = new RoleHistory((older, newer) => ({ stats: foldCounters(older.stats, newer.stats, rules) }));
+  }
+
+  /** The numbers of every primary term it ran (at most ROLE_HISTORY_ENTRIES entries; older terms summed into the first). */
+  get history(): readonly { readonly stats: PrimaryStats }[] {
+    return this.#history.entries;
   }
 
   get role(): AssignedRole {
@@ -118,7 +126,7 @@ export class CheckpointerCore implements Core {
     const { host: _host, subjects: _subjects, ckptAckSubject: _ack, statusIntervalUs: _status, ...shared } = this.options;
     const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost, backupJoining: a.joining, joinSeq: a.seq });
     this.#primary = primary;
-    this.history.push(primary);
+    this.#history.add(primary);
     const s = this.options.subjects;
     const adaptive = this.options.epochPolicy?.kind === 'adaptive';
     this.subscriptions = [...this.#idleSubscriptions, s.ckptStage, this.options.ckptAckSubject, ...(adaptive ? [s.outputIdle] : [])];
@@ -127,9 +135,7 @@ export class CheckpointerCore implements Core {
 
   #stop(out: Effect[]): void {
     if (this.#primary === null) return;
-    const ended = this.history.lastIndexOf(this.#primary);
-    assert(ended >= 0, 'a primary term missing from the history');
-    this.history[ended] = { stats: this.#primary.stats };
+    this.#history.retire(this.#primary, { stats: this.#primary.stats });
     this.#primary = null;
     for (const name of PRIMARY_TIMERS) out.push({ kind: 'cancelTimer', name });
     this.subscriptions = this.#idleSubscriptions;

@@ -1,6 +1,7 @@
 import { assert } from '../../lib/assert.js';
 import type { AssignedRole, Assignment, CheckpointChunk, WireMessage } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
+import { foldCounters, RoleHistory } from '../../lib/results/role-history.js';
 import { Rng } from '../../lib/rng.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { AssignmentTracker, ignoresAssignment, STATUS_TIMER } from '../../lib/supervision/index.js';
@@ -106,7 +107,12 @@ export class GuestCore implements Core {
    * live ones as they are, the dropped ones as their numbers only, so that a
    * long-running guest does not keep an image (memoryBytes) per role change.
    */
-  readonly history: { vms: VmTotals[]; standbys: StandbyTotals[] } = { vms: [], standbys: [] };
+  readonly #history = { vms: new RoleHistory<VmTotals>(foldVmTotals), standbys: new RoleHistory<StandbyTotals>(foldStandbyTotals) };
+
+  /** At most ROLE_HISTORY_ENTRIES of each; older ones summed into the first. */
+  get history(): { readonly vms: readonly VmTotals[]; readonly standbys: readonly StandbyTotals[] } {
+    return { vms: this.#history.vms.entries, standbys: this.#history.standbys.entries };
+  }
 
   constructor(readonly options: GuestCoreOptions) {
     const sup = options.supervision;
@@ -246,7 +252,7 @@ export class GuestCore implements Core {
         // A new assignment as backup is a new join (or the first one): a new image from the start or a base epoch.
         this.#drop(out);
         this.#standby = new StandbyImage({ vmId: this.options.vm.vmId, ckptAckSubject: sup.ckptAckSubject, term: a.term, memoryBytes: this.options.vm.memoryBytes, specBufferBytes: sup.specBufferBytes, maxPendingEpochs: sup.maxPendingEpochs, recordDigests: this.options.vm.replication?.recordDigests ?? false, host: sup.host, joining: a.joining, traceEpochs: this.options.vm.tracing?.epochs ?? false, ...(this.options.vm.tracing ? { sampler: this.options.vm.tracing.sampler } : {}) });
-        this.history.standbys.push(this.#standby);
+        this.#history.standbys.add(this.#standby);
         this.subscriptions = [...this.#idleSubscriptions, sup.ckptDataSubject];
         return;
       case 'promoting': {
@@ -271,7 +277,7 @@ export class GuestCore implements Core {
           this.#drop(out);
           this.#vm = this.#newVm(this.options.vm);
         } else vm.term = a.term; // a promotion that went on under a newer term (a take-over again, mid-promotion)
-        if (this.#frozen !== null) retire(this.history.standbys, this.#frozen, { stats: this.#frozen.stats });
+        if (this.#frozen !== null) this.#history.standbys.retire(this.#frozen, { stats: this.#frozen.stats });
         this.#frozen = null;
         this.#handover = null;
         this.subscriptions = [...this.#idleSubscriptions, this.options.vm.rxSubject, sup.subjects.epoch, ...(this.options.vm.plugBackpressure ? [sup.subjects.commit] : [])];
@@ -320,15 +326,15 @@ export class GuestCore implements Core {
   #newVm(options: GuestVmOptions, memory?: StandbyImage['image']): GuestVm {
     const vm = new GuestVm(options, memory);
     if (this.options.supervision !== undefined) vm.term = this.#term;
-    this.history.vms.push(vm);
+    this.#history.vms.add(vm);
     return vm;
   }
 
   /** Forgets the VM and any image (a crash of the VM, or a new role from nothing). */
   #drop(out: Effect[]): void {
     if (this.#vm !== null) for (const name of this.#vm.timerNames()) out.push({ kind: 'cancelTimer', name });
-    if (this.#vm !== null) retire(this.history.vms, this.#vm, { stats: this.#vm.stats, tcp: { stats: this.#vm.tcp.stats }, capture: this.#vm.capture === null ? null : { stats: this.#vm.capture.stats } });
-    for (const image of [this.#standby, this.#frozen]) if (image !== null) retire(this.history.standbys, image, { stats: image.stats });
+    if (this.#vm !== null) this.#history.vms.retire(this.#vm, { stats: this.#vm.stats, tcp: { stats: this.#vm.tcp.stats }, capture: this.#vm.capture === null ? null : { stats: this.#vm.capture.stats } });
+    for (const image of [this.#standby, this.#frozen]) if (image !== null) this.#history.standbys.retire(image, { stats: image.stats });
     this.#vm = null;
     this.#standby = null;
     this.#frozen = null;
@@ -338,9 +344,12 @@ export class GuestCore implements Core {
   }
 }
 
-/** Replaces a dropped VM or image in the history by its numbers. */
-function retire<T>(history: T[], live: T, totals: T): void {
-  const at = history.lastIndexOf(live);
-  assert(at >= 0, 'a VM or image missing from the history');
-  history[at] = totals;
-}
+const foldVmTotals = (older: VmTotals, newer: VmTotals): VmTotals => ({
+  stats: foldCounters(older.stats, newer.stats),
+  tcp: { stats: foldCounters(older.tcp.stats, newer.tcp.stats) },
+  capture: older.capture === null || newer.capture === null ? (newer.capture ?? older.capture) : { stats: foldCounters(older.capture.stats, newer.capture.stats) },
+});
+
+const foldStandbyTotals = (older: StandbyTotals, newer: StandbyTotals): StandbyTotals => ({
+  stats: foldCounters(older.stats, newer.stats, { highest: ['appliedEpoch', 'baseEpoch', 'syncedEpoch'] }),
+});

@@ -10,6 +10,7 @@ import type { Effect } from '../../../lib/runtime/types.js';
 import { STATUS_TIMER } from '../../../lib/supervision/index.js';
 import { TIMER_OUTPUT_IDLE } from '../../../lib/epoch-policy/index.js';
 import { defaultTcpOptions } from '../../../lib/tcp/options.js';
+import { ROLE_HISTORY_ENTRIES } from '../../../lib/results/role-history.js';
 import { AckerCore, type AckerOptions } from '../../../services/acker/core.js';
 import { activate, AGENT_INCARNATION, assignment, FOREVER_US, permit } from '../support/supervision.js';
 import { chunksOn, concat, message, segment, segmentsOn, sentOn, streamBytes, timer, timersSet, VM } from './support.js';
@@ -40,6 +41,7 @@ interface Setup {
   readonly guestWscale?: number | undefined;
   readonly plantedBug?: AckerOptions['plantedBug'];
   readonly outputWatch?: AckerOptions['outputWatch'];
+  readonly uncommittedEpochsMax?: number;
 }
 
 class Harness {
@@ -109,6 +111,7 @@ const ackerOptions = (setup: Setup = {}, mode: 'spec' | 'remus' = 'spec'): Acker
   specWindow: setup.specWindow ?? 'buffer',
   chunkBytes: setup.chunkBytes ?? 4096,
   recordDigests: false,
+  uncommittedEpochsMax: setup.uncommittedEpochsMax ?? 12,
   ...(setup.plantedBug === undefined ? {} : { plantedBug: setup.plantedBug }),
   ...(setup.outputWatch === undefined ? {} : { outputWatch: setup.outputWatch }),
 });
@@ -285,6 +288,26 @@ describe('AckerCore, spec mode', () => {
     const [second] = wireOut(h.commit(2));
     expect(second).toMatchObject({ seq: D + 1000, ack: CLIENT_ISN + 50, window: 222, epoch: 2 });
     expect(bytesEqual(second!.payload, streamBytes(D + 1000, 1000))).toBe(true);
+  });
+
+  it('keeps at most uncommittedEpochsMax epochs waiting for a commit: a newer one takes the newest place, and no byte leaves before its own epoch commits', () => {
+    const h = connected({ uncommittedEpochsMax: 3 });
+    // Six epochs end while no commit comes (commits lost on the bus): epochs 3 to 5 give way to 6.
+    for (let epoch = 1; epoch <= 6; epoch++) {
+      h.guest(epoch, D + 100 * (epoch - 1), 100);
+      h.epochEnd(epoch);
+    }
+    expect(h.acker.stats.uncommittedEpochsCoalesced).toBe(2 * 3); // an end and a header for each of epochs 4, 5 and 6
+    expect(wireOut(h.commit(2)).map((x) => [x.seq, x.payload.length, x.epoch])).toEqual([[D, 200, 2]]);
+    // Epoch 4 committed: its bytes were recorded with epoch 6's, so they wait for that commit (late, never early).
+    expect(wireOut(h.commit(4))).toEqual([]);
+    expect(h.acker.stats.committedSeq).toBe(D + 200);
+    expect(wireOut(h.commit(6)).map((x) => [x.seq, x.payload.length, x.epoch])).toEqual([[D + 200, 400, 6]]);
+    // Room again: the next epochs are tracked one by one.
+    h.guest(7, D + 600, 100);
+    h.epochEnd(7);
+    expect(wireOut(h.commit(7)).map((x) => [x.seq, x.payload.length])).toEqual([[D + 600, 100]]);
+    expect(h.acker.stats.uncommittedEpochsCoalesced).toBe(6);
   });
 
   it('ignores a duplicate or old commit', () => {
@@ -472,6 +495,24 @@ describe('AckerCore, spec mode', () => {
     h.assign(assignment(VM, HOST, 'promoting', TERM + 1, { seq: 3 }));
     feedHandover(h, handover(TERM + 1));
     expect(h.acker.wireStats.map((w) => w.fastRetransmits)).toEqual([1, 0]);
+  });
+
+  it('keeps ROLE_HISTORY_ENTRIES entries of wire counters however many roles it takes, every one counted', () => {
+    const h = connected();
+    h.guest(1, D, 5000);
+    h.epochEnd(1);
+    h.commit(1);
+    for (let i = 0; i < 3; i++) h.clientAck(D);
+    let seq = 1;
+    const ROLES = 3 * ROLE_HISTORY_ENTRIES;
+    for (let k = 1; k <= ROLES; k++) {
+      h.assign(assignment(VM, HOST, 'spare', TERM + k - 1, { seq: ++seq }));
+      h.assign(assignment(VM, HOST, 'promoting', TERM + k, { seq: ++seq }));
+      feedHandover(h, handover(TERM + k));
+    }
+    expect(h.acker.wireStats).toHaveLength(ROLE_HISTORY_ENTRIES + 1); // the folded ones, and the live connection
+    expect(h.acker.wireStats.reduce((n, w) => n + w.fastRetransmits, 0)).toBe(1);
+    expect(h.acker.wireStats.reduce((n, w) => n + w.segmentsSent, 0)).toBeGreaterThanOrEqual(5);
   });
 });
 

@@ -122,6 +122,7 @@ describe('acker: repeated and late EpochEnds', () => {
       specWindow: 'buffer',
       chunkBytes: 4096,
       recordDigests: false,
+      uncommittedEpochsMax: 12,
     });
     activate(a, assignment(VM, HOST, 'primary', 1), { assign: hs.assign('acker'), permit: hs.permit });
     expect(a.term).toBe(1);
