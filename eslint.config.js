@@ -1,6 +1,7 @@
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+import assertions from './eslint-rules/assertions.js';
 import purity from './eslint-rules/purity.js';
 
 /**
@@ -22,8 +23,9 @@ export default tseslint.config(
   {
     languageOptions: { globals: { ...globals.node } },
     // Registered everywhere so that a directive naming a purity rule is understood in any file.
-    plugins: { purity },
+    plugins: { purity, assertions },
     rules: {
+      'assertions/lazy-message': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-non-null-assertion': 'off',
     },

@@ -389,7 +389,7 @@ export function runWorld(world: World, onProgress?: (simUs: number) => void, ext
   }
   // Here the auditor sees every message as it is published: a guest byte it never saw emitted is a bug, not a gap.
   const unseen = world.replication?.auditor.unseenGuestBytes ?? 0;
-  assert(unseen === 0, `the auditor missed ${unseen} guest bytes in the simulator, where it sees every publication`);
+  assert(unseen === 0, () => `the auditor missed ${unseen} guest bytes in the simulator, where it sees every publication`);
 }
 
 /** Delivered goodput over the run (or until the transfer completed); `bulkOnly`: of the bulk connection alone. */

@@ -14,7 +14,7 @@ export const XOR_RLE_PAIR_HEADER_MAX_BYTES = 6;
  */
 export function encodeXorRleInto(page: Uint8Array, previous: Uint8Array, dst: Uint8Array, limitBytes: number): number {
   assert(page.length === previous.length, 'page and previous differ in size');
-  assert(page.length < 2 ** 21 && dst.length >= limitBytes + XOR_RLE_PAIR_HEADER_MAX_BYTES, `XOR+RLE target of ${dst.length} B for a limit of ${limitBytes} B`);
+  assert(page.length < 2 ** 21 && dst.length >= limitBytes + XOR_RLE_PAIR_HEADER_MAX_BYTES, () => `XOR+RLE target of ${dst.length} B for a limit of ${limitBytes} B`);
   let pos = 0;
   let i = 0;
   const n = page.length;

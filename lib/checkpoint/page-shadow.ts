@@ -21,14 +21,14 @@ export class PageShadow implements PageSource {
   readonly #current: Uint8Array;
 
   constructor(readonly sizeBytes: number) {
-    assert(sizeBytes > 0 && sizeBytes % PAGE_BYTES === 0, `shadow size ${sizeBytes} is not a positive multiple of ${PAGE_BYTES}`);
+    assert(sizeBytes > 0 && sizeBytes % PAGE_BYTES === 0, () => `shadow size ${sizeBytes} is not a positive multiple of ${PAGE_BYTES}`);
     this.bytes = new Uint8Array(sizeBytes); // zeros: a shadow starts equal to an empty image
     this.pageCount = sizeBytes / PAGE_BYTES;
     this.#current = new Uint8Array(this.pageCount).fill(1);
   }
 
   page(index: number): Uint8Array {
-    assert(index >= 0 && index < this.pageCount, `page ${index} outside a ${this.pageCount}-page shadow`);
+    assert(index >= 0 && index < this.pageCount, () => `page ${index} outside a ${this.pageCount}-page shadow`);
     const view = this.bytes.subarray(index * PAGE_BYTES, (index + 1) * PAGE_BYTES);
     if (this.#current[index] === 0) {
       view.fill(0);

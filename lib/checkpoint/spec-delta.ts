@@ -43,7 +43,7 @@ const MAX_RECORDS = MAX_CONNECTIONS;
  * one connection is byte for byte what it was before connections were many.
  */
 export function encodeSpecDeltas(deltas: readonly SpecDelta[]): Uint8Array {
-  assert(deltas.length >= 1 && deltas.length <= MAX_RECORDS, `a speculative part of ${deltas.length} records`);
+  assert(deltas.length >= 1 && deltas.length <= MAX_RECORDS, () => `a speculative part of ${deltas.length} records`);
   const encoder = new TextEncoder();
   const headers = deltas.map((d, i) => encoder.encode(JSON.stringify(i < deltas.length - 1 ? { ...d.connection, bytes: d.bytes.length } : d.connection)));
   const w = new ByteWriter(deltas.reduce((n, d, i) => n + 32 + headers[i]!.length + d.bytes.length, 0));

@@ -45,7 +45,7 @@ export class OutputWatch {
     readonly vmId: string,
     readonly options: OutputWatchOptions,
   ) {
-    assert(options.quietUs > 0 && options.maxConnections > 0, `output watch options out of range: ${JSON.stringify(options)}`);
+    assert(options.quietUs > 0 && options.maxConnections > 0, () => `output watch options out of range: ${JSON.stringify(options)}`);
   }
 
   /** Connections with output waiting that are watched now. */
@@ -111,7 +111,7 @@ export class OutputWatch {
   }
 
   #arm(atUs: number, out: EffectSink): void {
-    assert(Number.isFinite(atUs), `output watch timer at ${atUs}`);
+    assert(Number.isFinite(atUs), () => `output watch timer at ${atUs}`);
     this.#timerAtUs = atUs;
     out.push({ kind: 'setTimer', name: TIMER_OUTPUT_IDLE, atUs });
   }

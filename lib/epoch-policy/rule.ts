@@ -20,7 +20,7 @@ export interface EpochCosts {
  * the end it has). A pure function, so the simulator and NATS run it alike.
  */
 export function earlyEpochEndUs(epoch: RunningEpoch, costs: EpochCosts, nowUs: number): number | null {
-  assert(epoch.endUs >= epoch.startUs, `an epoch that ends (${epoch.endUs}) before it starts (${epoch.startUs})`);
+  assert(epoch.endUs >= epoch.startUs, () => `an epoch that ends (${epoch.endUs}) before it starts (${epoch.startUs})`);
   assertCosts(costs);
   const endUs = Math.max(nowUs, epoch.startUs + costs.minEpochUs);
   return epoch.endUs - endUs > costs.pauseUs ? endUs : null;
@@ -31,7 +31,7 @@ export const PAUSE_AVERAGE_WEIGHT = 0.25;
 
 /** The running average of pause costs after one more pause of `pauseUs`. */
 export function averagePauseUs(averageUs: number | null, pauseUs: number): number {
-  assert(pauseUs >= 0, `a pause of ${pauseUs} µs`);
+  assert(pauseUs >= 0, () => `a pause of ${pauseUs} µs`);
   return runningAverage(averageUs, pauseUs);
 }
 
@@ -41,7 +41,7 @@ function runningAverage(average: number | null, sample: number): number {
 }
 
 function assertCosts(costs: EpochCosts): void {
-  assert(costs.minEpochUs > 0 && costs.pauseUs >= 0, `epoch costs out of range: ${JSON.stringify(costs)}`);
+  assert(costs.minEpochUs > 0 && costs.pauseUs >= 0, () => `epoch costs out of range: ${JSON.stringify(costs)}`);
 }
 
 /**
@@ -54,13 +54,13 @@ function assertCosts(costs: EpochCosts): void {
  */
 export function interactiveEpochCapUs(costs: EpochCosts, transferPerEpochUs: number): number {
   assertCosts(costs);
-  assert(transferPerEpochUs >= 0 && Number.isFinite(transferPerEpochUs), `a transfer of ${transferPerEpochUs} µs per µs of epoch`);
+  assert(transferPerEpochUs >= 0 && Number.isFinite(transferPerEpochUs), () => `a transfer of ${transferPerEpochUs} µs per µs of epoch`);
   if (transferPerEpochUs === 0) return Number.POSITIVE_INFINITY;
   return Math.max(costs.minEpochUs, Math.ceil(costs.pauseUs / transferPerEpochUs));
 }
 
 /** The running average of transfer per µs of epoch after one more epoch that ran `ranUs` and took `transferUs` to commit. */
 export function averageTransferPerEpochUs(average: number | null, transferUs: number, ranUs: number): number {
-  assert(transferUs >= 0 && ranUs > 0, `a transfer of ${transferUs} µs for an epoch of ${ranUs} µs`);
+  assert(transferUs >= 0 && ranUs > 0, () => `a transfer of ${transferUs} µs for an epoch of ${ranUs} µs`);
   return runningAverage(average, transferUs / ranUs);
 }

@@ -53,7 +53,7 @@ export class LeaseHolder {
     readonly options: LeaseHolderOptions,
     backupHost = '',
   ) {
-    assert(options.releaseMarginUs >= 0 && options.releaseMarginUs < options.leaseDurationUs, `a release margin of ${options.releaseMarginUs}µs leaves nothing of a ${options.leaseDurationUs}µs lease`);
+    assert(options.releaseMarginUs >= 0 && options.releaseMarginUs < options.leaseDurationUs, () => `a release margin of ${options.releaseMarginUs}µs leaves nothing of a ${options.leaseDurationUs}µs lease`);
     this.#backupHost = backupHost;
   }
 
@@ -72,8 +72,8 @@ export class LeaseHolder {
    * showed). A newer request supersedes an outstanding one.
    */
   renewal(term: number, nowUs: number, committedEpoch = 0): { readonly requestId: number; readonly op: LeaseOp } {
-    assert(term >= 1, `renewing term ${term}`);
-    assert(committedEpoch >= 0, `renewing with committed epoch ${committedEpoch}`);
+    assert(term >= 1, () => `renewing term ${term}`);
+    assert(committedEpoch >= 0, () => `renewing with committed epoch ${committedEpoch}`);
     this.#requestId++;
     this.#sentUs = nowUs;
     this.#term = term;

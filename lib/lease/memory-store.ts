@@ -75,7 +75,7 @@ export class MemoryLeaseTable {
     const reply = this.#apply(request);
     if (fault.kind === 'lostResponse') return { id, delayMs: 0, kind: 'unavailable', message: 'lease store response lost' };
     if (fault.kind === 'slow') {
-      assert(fault.delayMs >= 0, `slow fault with delay ${fault.delayMs} ms`);
+      assert(fault.delayMs >= 0, () => `slow fault with delay ${fault.delayMs} ms`);
       return { ...reply, delayMs: fault.delayMs };
     }
     return reply;
@@ -121,7 +121,7 @@ export class MemoryLeaseStore implements LeaseStore {
 
   async get(vmId: string): Promise<VersionedLease | null> {
     const reply = await this.#call({ kind: 'get', id: this.#nextId++, vmId });
-    assert(reply.kind === 'got', `get answered ${reply.kind}`);
+    assert(reply.kind === 'got', () => `get answered ${reply.kind}`);
     return reply.lease;
   }
 
@@ -143,7 +143,7 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   #written(reply: LeaseReply): Revision {
-    assert(reply.kind === 'written', `write answered ${reply.kind}`);
+    assert(reply.kind === 'written', () => `write answered ${reply.kind}`);
     return reply.revision;
   }
 }

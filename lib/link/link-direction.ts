@@ -88,7 +88,7 @@ export class LinkDirection implements Hop {
 
   /** Changes the rate for packets accepted from now on (a degraded or restored link); queued ones keep their times. */
   setRate(rateBitsPerSec: number): void {
-    assert(rateBitsPerSec > 0, `link rate ${rateBitsPerSec} bit/s`);
+    assert(rateBitsPerSec > 0, () => `link rate ${rateBitsPerSec} bit/s`);
     this.#usPerByte = (BITS_PER_BYTE * US_PER_S) / rateBitsPerSec;
   }
 

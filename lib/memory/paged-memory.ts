@@ -16,7 +16,7 @@ export class PagedMemory {
   #dirtyPages: number[] = [];
 
   constructor(readonly sizeBytes: number) {
-    assert(sizeBytes > 0 && sizeBytes % PAGE_BYTES === 0, `memory size ${sizeBytes} is not a positive multiple of ${PAGE_BYTES}`);
+    assert(sizeBytes > 0 && sizeBytes % PAGE_BYTES === 0, () => `memory size ${sizeBytes} is not a positive multiple of ${PAGE_BYTES}`);
     this.bytes = new Uint8Array(sizeBytes);
     this.pageCount = sizeBytes / PAGE_BYTES;
     this.#dirtyFlags = new Uint8Array(this.pageCount);
@@ -32,7 +32,7 @@ export class PagedMemory {
 
   /** A view for a buffer that lives in guest memory; writes through it must call markDirty. */
   region(addr: number, lengthBytes: number): Uint8Array {
-    assert(addr >= 0 && addr + lengthBytes <= this.sizeBytes, `region [${addr}, ${addr + lengthBytes}) outside memory`);
+    assert(addr >= 0 && addr + lengthBytes <= this.sizeBytes, () => `region [${addr}, ${addr + lengthBytes}) outside memory`);
     return this.bytes.subarray(addr, addr + lengthBytes);
   }
 

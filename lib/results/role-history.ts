@@ -23,7 +23,7 @@ export class RoleHistory<T extends object> {
     readonly fold: (older: T, newer: T) => T,
     readonly maxEntries: number = ROLE_HISTORY_ENTRIES,
   ) {
-    assert(Number.isInteger(maxEntries) && maxEntries >= 4, `a role history of ${maxEntries} entries cannot hold the live ones and a fold`);
+    assert(Number.isInteger(maxEntries) && maxEntries >= 4, () => `a role history of ${maxEntries} entries cannot hold the live ones and a fold`);
   }
 
   get entries(): readonly T[] {
@@ -62,7 +62,7 @@ export class RoleHistory<T extends object> {
       const older = this.#entries.findIndex((e) => !this.#live.has(e));
       const newer = this.#entries.findIndex((e, i) => i > older && !this.#live.has(e));
       // At most two or three roles are live at once (a VM, a backup image and one being promoted).
-      assert(older >= 0 && newer > older, `a role history over its bound with ${this.#live.size} live entries`);
+      assert(older >= 0 && newer > older, () => `a role history over its bound with ${this.#live.size} live entries`);
       this.#entries[older] = this.fold(this.#entries[older]!, this.#entries[newer]!);
       this.#entries.splice(newer, 1);
       this.folds++;
@@ -91,13 +91,13 @@ export function foldCounters<T extends object>(older: T, newer: T, rules: FoldRu
   for (const key of Object.keys(b)) {
     const x = a[key];
     const y = b[key];
-    assert(typeof x === typeof y && Array.isArray(x) === Array.isArray(y), `folding counters: ${key} differs in kind`);
+    assert(typeof x === typeof y && Array.isArray(x) === Array.isArray(y), () => `folding counters: ${key} differs in kind`);
     if (highest.has(key)) out[key] = Math.max(x as number, y as number);
     else if (typeof y === 'number') out[key] = (x as number) + y;
     else if (typeof y === 'boolean') out[key] = (x as boolean) && y;
     else if (Array.isArray(y)) out[key] = [...(x as unknown[]), ...y].slice(0, rules.samplesMax ?? Infinity);
     else if (typeof y === 'object' && y !== null) out[key] = addRecords(x as Record<string, number>, y as Record<string, number>);
-    else assert(false, `folding counters: ${key} is neither a number, a flag, samples nor a record`);
+    else assert(false, () => `folding counters: ${key} is neither a number, a flag, samples nor a record`);
   }
   return out as T;
 }
@@ -105,7 +105,7 @@ export function foldCounters<T extends object>(older: T, newer: T, rules: FoldRu
 function addRecords(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): Record<string, number> {
   const out: Record<string, number> = { ...a };
   for (const [k, n] of Object.entries(b)) {
-    assert(typeof n === 'number', `folding counters: record entry ${k} is not a number`);
+    assert(typeof n === 'number', () => `folding counters: record entry ${k} is not a number`);
     out[k] = (out[k] ?? 0) + n;
   }
   return out;

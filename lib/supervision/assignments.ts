@@ -43,7 +43,7 @@ export class AssignmentTracker {
     readonly service: HostService,
     readonly statusIntervalUs: number,
   ) {
-    assert(statusIntervalUs > 0, `${service} reports every ${statusIntervalUs}µs`);
+    assert(statusIntervalUs > 0, () => `${service} reports every ${statusIntervalUs}µs`);
   }
 
   /** The next periodic report. */
@@ -62,7 +62,7 @@ export class AssignmentTracker {
 
   /** At start: a new incarnation, which the agent tells from its predecessor's. */
   started(nowUs: number): void {
-    assert(this.#incarnation === 0, `${this.service} on ${this.host} started twice`);
+    assert(this.#incarnation === 0, () => `${this.service} on ${this.host} started twice`);
     this.#incarnation = nowUs + 1;
   }
 
@@ -89,7 +89,7 @@ export class AssignmentTracker {
   }
 
   status(fields: StatusFields): ServiceStatus {
-    assert(this.#incarnation > 0, `${this.service} reports before it started`);
+    assert(this.#incarnation > 0, () => `${this.service} reports before it started`);
     return {
       type: 'serviceStatus',
       vmId: this.vmId,

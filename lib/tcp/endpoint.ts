@@ -194,12 +194,12 @@ export class TcpEndpoint {
   }
 
   listen(): void {
-    assert(this.state === 'closed', `listen in ${this.state}`);
+    assert(this.state === 'closed', () => `listen in ${this.state}`);
     this.state = 'listen';
   }
 
   connect(nowUs: number): void {
-    assert(this.state === 'closed', `connect in ${this.state}`);
+    assert(this.state === 'closed', () => `connect in ${this.state}`);
     this.state = 'syn-sent';
     this.#sendSyn(nowUs);
   }

@@ -23,7 +23,7 @@ export class RttSampler {
       return;
     }
     const n = this.#endSeqs.length;
-    assert(n === this.#head || this.#endSeqs[n - 1]! <= seq + len, `transmissions out of order: ${seq + len} after ${this.#endSeqs[n - 1]}`);
+    assert(n === this.#head || this.#endSeqs[n - 1]! <= seq + len, () => `transmissions out of order: ${seq + len} after ${this.#endSeqs[n - 1]}`);
     this.#endSeqs.push(seq + len);
     this.#sentAtUs.push(nowUs);
     if (n - this.#head >= MAX_REMEMBERED) this.#head++;

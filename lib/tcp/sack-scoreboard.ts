@@ -73,7 +73,7 @@ export class SackScoreboard {
     r.splice(i, j - i, mergedStart, mergedEnd);
     const added = mergedEnd - mergedStart - removedBytes;
     this.#sackedBytes += added;
-    assert(added >= 0, `SACK merge lost bytes: ${added}`);
+    assert(added >= 0, () => `SACK merge lost bytes: ${added}`);
     return added;
   }
 

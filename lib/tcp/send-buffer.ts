@@ -62,7 +62,7 @@ export class SendBuffer {
 
   /** A copy of stream bytes [seq, seq+len): segments outlive ring slots. */
   copyOut(seq: number, len: number): Uint8Array {
-    assert(seq >= this.#startSeq && seq + len <= this.#endSeq, `copyOut [${seq},${seq + len}) outside [${this.#startSeq},${this.#endSeq})`);
+    assert(seq >= this.#startSeq && seq + len <= this.#endSeq, () => `copyOut [${seq},${seq + len}) outside [${this.#startSeq},${this.#endSeq})`);
     const out = this.#allocate(len);
     const pos = seq % this.capacityBytes;
     const first = Math.min(len, this.capacityBytes - pos);

@@ -359,7 +359,7 @@ export class TcpSender {
   }
 
   #enterSackRecovery(deliveredBytes: number, nowUs: number): void {
-    assert(this.sndNxt === this.sndMax, `SACK recovery from ${this.sndNxt} below snd.max ${this.sndMax}`);
+    assert(this.sndNxt === this.sndMax, () => `SACK recovery from ${this.sndNxt} below snd.max ${this.sndMax}`);
     this.#inRecovery = true;
     this.#recover = this.sndMax;
     // Retransmissions of an earlier recovery still in flight are not sent again (Linux keeps them marked too).
@@ -404,7 +404,7 @@ export class TcpSender {
     const lostBelow = this.#scoreboard.lostBelow(una, this.mssBytes);
     const holesBelow = (seq: number): number => seq - una - this.#scoreboard.sackedBelow(seq);
     const pipe = this.sndMax - una - this.#scoreboard.sackedBytes - holesBelow(lostBelow) + holesBelow(Math.min(Math.max(this.#highRxt, una), lostBelow));
-    assert(pipe >= 0, `negative pipe ${pipe}`);
+    assert(pipe >= 0, () => `negative pipe ${pipe}`);
     return pipe;
   }
 
@@ -436,7 +436,7 @@ export class TcpSender {
       const sent = this.#prrOutBytes - before;
       if (sent <= 0) break;
       this.#prrBudgetBytes -= sent;
-      assert(sent <= mss, `one step of recovery sent ${sent} bytes`);
+      assert(sent <= mss, () => `one step of recovery sent ${sent} bytes`);
     }
   }
 
@@ -444,7 +444,7 @@ export class TcpSender {
   #resend(hole: Hole, nowUs: number): void {
     const seq = hole.start;
     const len = Math.min(this.mssBytes, hole.end - seq);
-    assert(len > 0 && seq >= this.sndUna && hole.end <= this.sndMax, `resend [${seq}, ${hole.end}) outside [${this.sndUna}, ${this.sndMax})`);
+    assert(len > 0 && seq >= this.sndUna && hole.end <= this.sndMax, () => `resend [${seq}, ${hole.end}) outside [${this.sndUna}, ${this.sndMax})`);
     this.#retransmit(seq, nowUs, len);
     this.#highRxt = seq + len;
     this.#prrOutBytes += len;

@@ -16,7 +16,7 @@ export interface Sampler {
 
 /** A stride for `rate` of full segments of `mssBytes`: each such segment carries one sampled byte at rate 1. */
 export function strideBytesFor(rate: number, mssBytes: number): number {
-  assert(rate > 0 && rate <= 1, `sample rate ${rate} outside (0, 1]`);
+  assert(rate > 0 && rate <= 1, () => `sample rate ${rate} outside (0, 1]`);
   return Math.max(1, Math.round(mssBytes / rate));
 }
 
@@ -31,7 +31,7 @@ function phaseOf(vmId: string, connId: number, strideBytes: number): number {
 const MAX_REMEMBERED_CONNECTIONS = 64;
 
 export function sampler(vmId: string, strideBytes: number): Sampler {
-  assert(Number.isSafeInteger(strideBytes) && strideBytes >= 1, `stride ${strideBytes}`);
+  assert(Number.isSafeInteger(strideBytes) && strideBytes >= 1, () => `stride ${strideBytes}`);
   const phases = new Map<number, number>();
   return {
     sampledIn(connId, startOffset, endOffset) {

@@ -50,7 +50,7 @@ export class AckerConnection {
     /** The acker's counters: records of a newer epoch that took the newest one's place, the list being full (commits came late or were lost). */
     readonly counters: { uncommittedEpochsCoalesced: number },
   ) {
-    assert(Number.isInteger(uncommittedEpochsMax) && uncommittedEpochsMax >= 2, `an acker connection needs room for two uncommitted epochs, not ${uncommittedEpochsMax}`);
+    assert(Number.isInteger(uncommittedEpochsMax) && uncommittedEpochsMax >= 2, () => `an acker connection needs room for two uncommitted epochs, not ${uncommittedEpochsMax}`);
   }
 
   /**
@@ -60,14 +60,14 @@ export class AckerConnection {
    */
   noteEpochEnd(epoch: number, endSeq: number): void {
     const last = this.epochEnds[this.epochEnds.length - 1];
-    assert(last === undefined || (epoch > last.epoch && endSeq >= last.endSeq), `epoch ${epoch} ending at ${endSeq} after epoch ${last?.epoch} ending at ${last?.endSeq}`);
+    assert(last === undefined || (epoch > last.epoch && endSeq >= last.endSeq), () => `epoch ${epoch} ending at ${endSeq} after epoch ${last?.epoch} ending at ${last?.endSeq}`);
     this.#pushBounded(this.epochEnds, { epoch, endSeq });
   }
 
   /** Keeps a header of a newer epoch than any kept; at the bound it takes the newest one's place (the client then sees an older, committed header for longer). */
   noteHeader(header: GuestHeader): void {
     const last = this.headers[this.headers.length - 1] ?? this.committedHeader;
-    assert(last === null || header.epoch > last.epoch, `guest header of epoch ${header.epoch} after one of epoch ${last?.epoch}`);
+    assert(last === null || header.epoch > last.epoch, () => `guest header of epoch ${header.epoch} after one of epoch ${last?.epoch}`);
     this.#pushBounded(this.headers, header);
   }
 

@@ -188,7 +188,7 @@ export class AckerCore implements Core {
       dst.set(h.bytes.subarray(copied, copied + dst.length));
       copied += dst.length;
     });
-    assert(taken === h.bytes.length, `handover of ${h.bytes.length} B overflows a ${this.options.specBufferBytes} B speculative buffer`);
+    assert(taken === h.bytes.length, () => `handover of ${h.bytes.length} B overflows a ${this.options.specBufferBytes} B speculative buffer`);
     c.spec = spec;
     c.epochStartSeq = spec.endSeq;
     c.committedSeq = spec.endSeq;
@@ -603,7 +603,7 @@ export class AckerCore implements Core {
       },
       emitData: (seq: number, len: number, retransmit: boolean, nowUs: number) => {
         const header = this.options.plantedBug === 'release-before-commit' ? (c.headers[c.headers.length - 1] ?? c.committedHeader) : c.committedHeader;
-        assert(header !== null, `committed data at ${seq} of connection ${c.connId} without a committed guest header`);
+        assert(header !== null, () => `committed data at ${seq} of connection ${c.connId} without a committed guest header`);
         c.rttSampler.sent(seq, len, retransmit, nowUs);
         if (!this.#permitted(nowUs)) return;
         this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(c, header, seq, len) });

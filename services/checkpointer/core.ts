@@ -1,4 +1,3 @@
-import { assert } from '../../lib/assert.js';
 import type { AssignedRole, Assignment } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';

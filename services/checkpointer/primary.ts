@@ -195,7 +195,7 @@ export class PrimaryCheckpointer {
   readonly term: number;
 
   constructor(readonly options: PrimaryOptions) {
-    assert(options.term > 0, `a primary checkpointer runs under a term, not ${options.term}`);
+    assert(options.term > 0, () => `a primary checkpointer runs under a term, not ${options.term}`);
     this.term = options.term;
     this.#expectedSources = options.speculative ? [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC] : [ChunkSource.PAGES, ChunkSource.STATE];
     [this.#snapshot] = initialTransition(epochMachine, { maxInflight: options.maxInflightEpochs, firstEpoch: options.firstEpoch ?? 1 });
@@ -270,7 +270,7 @@ export class PrimaryCheckpointer {
   #outputQuiet(nowUs: number, out: Effect[]): void {
     const policy = this.options.epochPolicy;
     this.#lastQuietUs = nowUs;
-    assert(policy?.kind === 'adaptive' && this.state === 'running', `output reported quiet to a ${policy?.kind ?? 'fixed'} policy in state ${this.state}`);
+    assert(policy?.kind === 'adaptive' && this.state === 'running', () => `output reported quiet to a ${policy?.kind ?? 'fixed'} policy in state ${this.state}`);
     const endUs = earlyEpochEndUs({ startUs: this.#epochStartUs, endUs: this.#epochEndUs }, { minEpochUs: policy.minEpochUs, pauseUs: this.#pauseAverageUs ?? 0 }, nowUs);
     if (endUs === null) return;
     this.stats.earlyEpochEnds++;
@@ -440,7 +440,7 @@ export class PrimaryCheckpointer {
 
   /** `transferred`: the epoch's transfer to the backup; null for one committed locally. */
   #commit(epoch: number, pausedAtUs: number, transferred: InFlight | null, nowUs: number, out: Effect[]): void {
-    assert(epoch === this.stats.lastCommittedEpoch + 1, `commit ${epoch} after ${this.stats.lastCommittedEpoch}`);
+    assert(epoch === this.stats.lastCommittedEpoch + 1, () => `commit ${epoch} after ${this.stats.lastCommittedEpoch}`);
     if (transferred !== null && transferred.ranUs > 0) this.#transferPerEpochUs = averageTransferPerEpochUs(this.#transferPerEpochUs, nowUs - transferred.stagedAtUs, transferred.ranUs);
     if (this.options.traceEpochs === true) {
       if (transferred !== null) this.#span(epoch, 'transfer', 'epoch', transferred.stagedAtUs, nowUs, { bytes: transferred.bytes, resent: transferred.resentAtUs !== null, backup: this.#peerHost }, out);

@@ -216,6 +216,6 @@ export class ClientCore implements Core {
     c.responseBytesPending += w.responseBytes;
     const written = c.tcp.write(w.requestBytes, (dst, streamOffset) => c.requestGenerator.fill(dst, streamOffset), this.#nowUs);
     // One request is outstanding at a time and the schema caps its size below any send buffer.
-    assert(written === w.requestBytes, `request of ${w.requestBytes} B did not fit the send buffer (${written} B)`);
+    assert(written === w.requestBytes, () => `request of ${w.requestBytes} B did not fit the send buffer (${written} B)`);
   }
 }

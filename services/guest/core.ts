@@ -257,7 +257,7 @@ export class GuestCore implements Core {
         return;
       case 'promoting': {
         const image = this.#standby;
-        assert(image !== null && image.synced, `promoting ${sup.host} without a complete backup image`);
+        assert(image !== null && image.synced, () => `promoting ${sup.host} without a complete backup image`);
         // The image is final from here: the promotion restores exactly this epoch.
         this.#standby = null;
         this.#frozen = image;
@@ -271,7 +271,7 @@ export class GuestCore implements Core {
       }
       case 'primary': {
         const vm = previous === 'promoting' && this.#ready ? this.#vm : null;
-        assert(previous !== 'promoting' || vm !== null, `${sup.host} made primary before its restore finished (refused above)`);
+        assert(previous !== 'promoting' || vm !== null, () => `${sup.host} made primary before its restore finished (refused above)`);
         if (vm === null) {
           // The first primary: a fresh VM, as at boot.
           this.#drop(out);

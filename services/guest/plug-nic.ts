@@ -33,7 +33,7 @@ export class PlugNic {
     readonly limitBytes: number,
     readonly maxQueuedSegments: number,
   ) {
-    assert(limitBytes > 0 && maxQueuedSegments > 0, `a plug NIC of ${limitBytes} B and ${maxQueuedSegments} segments`);
+    assert(limitBytes > 0 && maxQueuedSegments > 0, () => `a plug NIC of ${limitBytes} B and ${maxQueuedSegments} segments`);
   }
 
   get heldBytes(): number {
@@ -67,7 +67,7 @@ export class PlugNic {
       this.#heldBytes -= bytes;
       this.#heldByEpoch.delete(e);
     }
-    assert(this.#heldBytes >= 0, `the plug NIC counts ${this.#heldBytes} B held`);
+    assert(this.#heldBytes >= 0, () => `the plug NIC counts ${this.#heldBytes} B held`);
     while (this.#queue.length > 0 && this.#fits(this.#queue[0]!)) {
       const waited = this.#queue.shift()!;
       this.#admit(waited.epoch === runningEpoch ? waited : { ...waited, epoch: runningEpoch }, send);

@@ -365,13 +365,13 @@ export class StandbyImage {
     // Free what the client acknowledged first: the primary's buffer never held more than its bound.
     spec.release(delta.clientAckSeq);
     if (delta.bytes.length > 0) {
-      assert(delta.startSeq === spec.endSeq, `speculative delta starts at ${delta.startSeq}, buffer ends at ${spec.endSeq}`);
+      assert(delta.startSeq === spec.endSeq, () => `speculative delta starts at ${delta.startSeq}, buffer ends at ${spec.endSeq}`);
       let copied = 0;
       const taken = spec.append(delta.bytes.length, (dst) => {
         dst.set(delta.bytes.subarray(copied, copied + dst.length));
         copied += dst.length;
       });
-      assert(taken === delta.bytes.length, `speculative buffer overflow: ${delta.bytes.length - taken} bytes of epoch beyond its bound`);
+      assert(taken === delta.bytes.length, () => `speculative buffer overflow: ${delta.bytes.length - taken} bytes of epoch beyond its bound`);
     }
     spec.release(delta.clientAckSeq);
   }

@@ -141,14 +141,14 @@ export class GuestVm {
   ) {
     const r = options.replication;
     this.memory = memory ?? new PagedMemory(options.memoryBytes);
-    assert(this.memory.sizeBytes === options.memoryBytes, `a ${this.memory.sizeBytes} B image for a ${options.memoryBytes} B guest`);
+    assert(this.memory.sizeBytes === options.memoryBytes, () => `a ${this.memory.sizeBytes} B image for a ${options.memoryBytes} B guest`);
     this.memory.takeDirtyPages(); // what the image holds is on the backup already
     const workloads = connectionWorkloads(options.workload);
     // One send ring per connection from address 0, then the request buffer, then the application's heap.
     this.#requestBase = workloads.length * options.tcp.sndBufBytes;
     this.#heapBase = this.#requestBase + REQUEST_BUFFER_BYTES;
     this.#emitTracer = new EmitTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER);
-    assert(this.#heapBase < options.memoryBytes, `guest memory ${options.memoryBytes} B cannot hold ${workloads.length} send rings of ${options.tcp.sndBufBytes} B and a request buffer`);
+    assert(this.#heapBase < options.memoryBytes, () => `guest memory ${options.memoryBytes} B cannot hold ${workloads.length} send rings of ${options.tcp.sndBufBytes} B and a request buffer`);
     this.plugNic = options.plugBackpressure ? new PlugNic(options.plugBackpressure.limitBytes, options.plugBackpressure.maxQueuedSegments) : null;
     this.capture = r ? new CheckpointCapture(this.memory, { vmId: options.vmId, chunkBytes: r.chunkBytes, pageDelta: r.pageDelta, seedPagesPerEpoch: r.seedPagesPerEpoch, recordDigests: r.recordDigests }) : null;
     this.connections = workloads.map((workload, i) => this.#newConnection(i + 1, workload));

@@ -232,7 +232,7 @@ export class HostAgentCore implements Core {
 
   #sendAssignment(service: HostService, out: Effect[]): void {
     const a = this.#assignment;
-    assert(a !== null, `${this.name} sends an assignment before it has one`);
+    assert(a !== null, () => `${this.name} sends an assignment before it has one`);
     this.stats.assignmentsSent++;
     out.push({ kind: 'send', subject: this.options.subjects.host(this.options.host).assign(service), msg: { type: 'assignment', ...a } });
   }
@@ -246,7 +246,7 @@ export class HostAgentCore implements Core {
     }
     if (this.state === 'promoting' || this.state === 'claiming') {
       const promotion = this.#promotion;
-      assert(promotion !== null, `${this.name} is ${this.state} without a promotion`);
+      assert(promotion !== null, () => `${this.name} is ${this.state} without a promotion`);
       if (change.role === 'primary' && change.term > promotion.term) {
         // A newer take-over for this same host (the failover service restarted mid-promotion and, hearing a backup,
         // took over again): the same image, the same restore, under the newer term. Deferring it would leave this

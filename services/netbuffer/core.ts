@@ -256,7 +256,7 @@ export class NetbufferCore implements Core {
       }
       this.stats.segmentsReleased += queue.segments.length;
     }
-    assert(this.stats.heldBytes >= 0, `held bytes went negative: ${this.stats.heldBytes}`);
+    assert(this.stats.heldBytes >= 0, () => `held bytes went negative: ${this.stats.heldBytes}`);
     return effects;
   }
 }

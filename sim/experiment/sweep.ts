@@ -105,7 +105,7 @@ const RATIO_DECIMALS = 4;
 
 /** Pairs results with their points (same order) and computes goodput ratios to native. */
 export function collectRows(points: readonly SweepPoint[], results: readonly RunResult[]): ExperimentRow[] {
-  assert(points.length === results.length, `${results.length} results for ${points.length} points`);
+  assert(points.length === results.length, () => `${results.length} results for ${points.length} points`);
   const native = new Map<string, number>();
   points.forEach((p, i) => {
     if (p.mode === 'native') native.set(ratioKey(p), results[i]!.goodputBitsPerSec);

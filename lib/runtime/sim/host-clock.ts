@@ -23,8 +23,8 @@ export class HostClock {
   readonly #driftPpm: number;
 
   constructor(readonly spec: HostClockSpec = TRUE_CLOCK) {
-    assert(Number.isSafeInteger(spec.offsetUs) && spec.offsetUs >= 0, `clock offset ${spec.offsetUs}µs must be a non-negative integer`);
-    assert(Number.isFinite(spec.driftPpm) && Math.abs(spec.driftPpm) <= MAX_DRIFT_PPM, `clock drift ${spec.driftPpm} ppm beyond ±${MAX_DRIFT_PPM}`);
+    assert(Number.isSafeInteger(spec.offsetUs) && spec.offsetUs >= 0, () => `clock offset ${spec.offsetUs}µs must be a non-negative integer`);
+    assert(Number.isFinite(spec.driftPpm) && Math.abs(spec.driftPpm) <= MAX_DRIFT_PPM, () => `clock drift ${spec.driftPpm} ppm beyond ±${MAX_DRIFT_PPM}`);
     this.#offsetUs = spec.offsetUs;
     this.#driftPpm = spec.driftPpm;
   }

@@ -162,14 +162,14 @@ export class SimRuntime {
   /** Tells a running actor, now, that its connection to the bus went (false) or came back (true), as a NATS shell does. */
   connection(core: Core, connected: boolean): void {
     const slot = this.#actors.find((a) => a.core === core);
-    assert(slot !== undefined, `${core.name} is not running`);
+    assert(slot !== undefined, () => `${core.name} is not running`);
     this.#queue.push(new SimEvent(this.#nowUs, EventKind.Connection, slot, '', null, null, 0, null, connected));
   }
 
   /** The local time an actor's clock reads now. */
   localNowUs(core: Core): number {
     const slot = this.#actors.find((a) => a.core === core);
-    assert(slot !== undefined, `${core.name} is not running`);
+    assert(slot !== undefined, () => `${core.name} is not running`);
     return slot.clock.localUs(this.#nowUs);
   }
 
@@ -193,7 +193,7 @@ export class SimRuntime {
    */
   removeActor(core: Core): void {
     const index = this.#actors.findIndex((a) => a.core === core);
-    assert(index >= 0, `removing ${core.name}, which is not running`);
+    assert(index >= 0, () => `removing ${core.name}, which is not running`);
     const slot = this.#actors[index]!;
     slot.alive = false;
     this.#actors.splice(index, 1);
@@ -207,7 +207,7 @@ export class SimRuntime {
 
   /** Routes every message published on `subject` through `hop`. */
   addHop(subject: string, hop: Hop): void {
-    assert(!this.#hops.has(subject), `second hop on ${subject}`);
+    assert(!this.#hops.has(subject), () => `second hop on ${subject}`);
     this.#hops.set(subject, hop);
   }
 
@@ -218,7 +218,7 @@ export class SimRuntime {
       const next = queue.peek();
       if (next === undefined || next.atUs > untilUs) break;
       queue.pop();
-      assert(next.atUs >= this.#nowUs, `time went back: ${next.atUs} < ${this.#nowUs}`);
+      assert(next.atUs >= this.#nowUs, () => `time went back: ${next.atUs} < ${this.#nowUs}`);
       this.#nowUs = next.atUs;
       this.#dispatch(next);
       if (stop?.()) return;
@@ -286,7 +286,7 @@ export class SimRuntime {
         }
         case 'lease': {
           const store = this.options.leaseStore;
-          assert(store !== undefined, `${actor.core.name} asked for a lease, but this world has no lease store`);
+          assert(store !== undefined, () => `${actor.core.name} asked for a lease, but this world has no lease store`);
           const result: LeaseResult = { requestId: effect.requestId, ...store.apply(effect.op, this.#nowUs, actor.core.name) };
           this.#queue.push(new SimEvent(this.#nowUs + store.latencyUs, EventKind.LeaseAnswer, actor, '', null, null, 0, result));
           break;
@@ -316,7 +316,7 @@ export class SimRuntime {
       this.#messagesDropped++;
       return;
     }
-    assert(atUs >= this.#nowUs, `hop on ${subject} delivers in the past`);
+    assert(atUs >= this.#nowUs, () => `hop on ${subject} delivers in the past`);
     if (this.options.tamper) msg = this.options.tamper(subject, msg);
     const extraDelaysUs = this.options.perturb?.(subject, msg, this.#nowUs) ?? null;
     if (extraDelaysUs === null) {
@@ -326,14 +326,14 @@ export class SimRuntime {
     if (extraDelaysUs.length === 0) this.#messagesDropped++;
     else this.#messagesDuplicated += extraDelaysUs.length - 1;
     for (const extraUs of extraDelaysUs) {
-      assert(Number.isInteger(extraUs) && extraUs >= 0, `bus fault delays ${subject} by ${extraUs}µs`);
+      assert(Number.isInteger(extraUs) && extraUs >= 0, () => `bus fault delays ${subject} by ${extraUs}µs`);
       this.#queue.push(new SimEvent(atUs + extraUs, EventKind.Deliver, null, subject, msg, null, 0));
     }
   }
 
   /** `atUs` is on the actor's clock; the slot keeps true time. */
   #setTimer(actor: ActorSlot, name: string, atUs: number): void {
-    assert(Number.isInteger(atUs), `timer ${name} at non-integer ${atUs}µs`);
+    assert(Number.isInteger(atUs), () => `timer ${name} at non-integer ${atUs}µs`);
     let slot = actor.timers.get(name);
     if (slot === undefined) {
       slot = { name, deadlineUs: null, armedAtUs: null, gen: 0 };

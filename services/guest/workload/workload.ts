@@ -41,7 +41,7 @@ export type RrWorkload = Extract<ConnectionWorkload, { kind: 'rr' }>;
 /** The connections of a workload, in connection-id order (ids start at 1). */
 export function connectionWorkloads(w: Workload): readonly ConnectionWorkload[] {
   const connections = connectionsOf(w);
-  assert(connections.length <= MAX_CONNECTIONS, `a ${w.kind} workload of ${connections.length} connections`);
+  assert(connections.length <= MAX_CONNECTIONS, () => `a ${w.kind} workload of ${connections.length} connections`);
   return connections;
 }
 
