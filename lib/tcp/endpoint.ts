@@ -376,7 +376,7 @@ export class TcpEndpoint {
       ack: syn && !(flags & TcpFlag.ACK) ? 0 : this.receiver.rcvNxt,
       window: this.receiver.windowField(syn),
       flags,
-      payload: len > 0 ? this.sendBuffer.copyOut(seq, len) : EMPTY,
+      payload: len > 0 ? this.sendBuffer.view(seq, len) : EMPTY,
       mss: syn ? this.options.mssBytes : 0,
       wscale: syn && this.options.windowScaling ? this.receiver.rcvWscale : undefined,
       // RFC 2018 §2: a SYN-ACK offers SACK only to a SYN that did.

@@ -60,7 +60,24 @@ export class SendBuffer {
     return n;
   }
 
-  /** A copy of stream bytes [seq, seq+len): segments outlive ring slots. */
+  /**
+   * Stream bytes [seq, seq+len) for a segment: a view of the ring, or a copy
+   * where the ring wraps. A view stays exact while its bytes are unacknowledged,
+   * which is as long as anyone reads them: a slot is written again only after
+   * its bytes were acknowledged, that is after the receiver had them all, and
+   * a receiver drops what lies below what it acknowledged. A late copy (a
+   * retransmission the plug held, a duplicate on the bus) may then carry other
+   * bytes, never to be read as data: only its length is (by the auditor).
+   * Whoever keeps bytes beyond that (a checkpoint, a handover) takes `copyOut`.
+   */
+  view(seq: number, len: number): Uint8Array {
+    assert(seq >= this.#startSeq && seq + len <= this.#endSeq, () => `view [${seq},${seq + len}) outside [${this.#startSeq},${this.#endSeq})`);
+    const pos = seq % this.capacityBytes;
+    if (pos + len <= this.capacityBytes) return this.#ring.subarray(pos, pos + len);
+    return this.copyOut(seq, len);
+  }
+
+  /** A copy of stream bytes [seq, seq+len), for bytes kept beyond their acknowledgement. */
   copyOut(seq: number, len: number): Uint8Array {
     assert(seq >= this.#startSeq && seq + len <= this.#endSeq, () => `copyOut [${seq},${seq + len}) outside [${this.#startSeq},${this.#endSeq})`);
     const out = this.#allocate(len);
@@ -72,9 +89,9 @@ export class SendBuffer {
   }
 
   /**
-   * Payload copies are carved from shared slabs: one small ArrayBuffer per
-   * segment costs more than the copy itself. A slab is freed by the garbage
-   * collector once no segment views it.
+   * Copies are carved from shared slabs: one small ArrayBuffer per copy costs
+   * more than the copy itself. A slab is freed by the garbage collector once
+   * nothing views it.
    */
   #allocate(len: number): Uint8Array {
     if (len > SLAB_BYTES / 4) return new Uint8Array(len);

@@ -638,7 +638,7 @@ export class AckerCore implements Core {
       ack: header.ack,
       window: header.window,
       flags: TcpFlag.ACK | (seq + len === c.committedSeq ? TcpFlag.PSH : 0),
-      payload: len > 0 ? c.spec!.copyOut(seq, len) : EMPTY,
+      payload: len > 0 ? c.spec!.view(seq, len) : EMPTY,
       mss: 0,
       wscale: undefined,
       sackPermitted: false,
