@@ -341,7 +341,7 @@ export class TcpEndpoint {
       }
     }
     const finBefore = this.receiver.finReceived;
-    const decision = this.receiver.accept(seg.seq, seg.payload, (seg.flags & TcpFlag.FIN) !== 0, seg.tsValUs, this.sender.mssBytes, (chunk) => this.io.deliver(chunk));
+    const decision = this.receiver.accept(seg.seq, seg.payload, (seg.flags & TcpFlag.FIN) !== 0, seg.tsValUs, this.sender.mssBytes, this.#deliver);
     // Once, when the stream end is reached: a retransmitted FIN is a duplicate, and
     // a FIN held out of order completes on whatever segment fills the gap.
     if (!finBefore && this.receiver.finReceived) this.io.peerClosed();
@@ -363,6 +363,8 @@ export class TcpEndpoint {
   }
 
   #emitted = 0;
+  /** One closure for every segment's in-order bytes. */
+  readonly #deliver = (chunk: Uint8Array): void => this.io.deliver(chunk);
 
   #emit(seq: number, len: number, flags: number, nowUs: number, retransmit = false): void {
     const syn = (flags & TcpFlag.SYN) !== 0;
@@ -390,8 +392,11 @@ export class TcpEndpoint {
     if (flags & TcpFlag.ACK) {
       this.receiver.lastAckSent = this.receiver.rcvNxt;
       this.receiver.unackedSegments = 0;
-      this.#delackAtUs = null;
-      this.io.cancelTimer(this.#timerDelack);
+      // Cancelled only when armed: most segments carry an ACK, and a cancel is an effect to apply.
+      if (this.#delackAtUs !== null) {
+        this.#delackAtUs = null;
+        this.io.cancelTimer(this.#timerDelack);
+      }
     }
     this.io.transmit(seg, retransmit);
   }
