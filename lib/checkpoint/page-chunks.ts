@@ -41,7 +41,7 @@ export function packPages(memory: PagedMemory, shadow: PageSource | null, pages:
     const previous = shadow?.page(p);
     let body: Uint8Array = page;
     let encoding = RAW;
-    if (previous !== undefined && unchangedShare(page, previous) >= DELTA_MIN_UNCHANGED_SHARE) {
+    if (previous !== undefined && deltaMayPay(page, previous)) {
       const written = encodeXorRleInto(page, previous, delta, PAGE_BYTES);
       if (written >= 0) {
         body = delta.subarray(0, written);
@@ -99,10 +99,17 @@ function walkPages(chunk: Uint8Array, pageCount: number, image: PagedMemory | nu
   return pages;
 }
 
-function unchangedShare(page: Uint8Array, previous: Uint8Array): number {
-  const a = new Uint32Array(page.buffer, page.byteOffset, PAGE_BYTES / 4);
-  const b = new Uint32Array(previous.buffer, previous.byteOffset, PAGE_BYTES / 4);
+const PAGE_WORDS = PAGE_BYTES / 4;
+const DELTA_MIN_UNCHANGED_WORDS = Math.ceil(DELTA_MIN_UNCHANGED_SHARE * PAGE_WORDS);
+
+/** True when at least DELTA_MIN_UNCHANGED_SHARE of the page's 32-bit words are unchanged; stops as soon as the answer is known. */
+function deltaMayPay(page: Uint8Array, previous: Uint8Array): boolean {
+  const a = new Uint32Array(page.buffer, page.byteOffset, PAGE_WORDS);
+  const b = new Uint32Array(previous.buffer, previous.byteOffset, PAGE_WORDS);
   let same = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
-  return same / a.length;
+  for (let i = 0; i < PAGE_WORDS; i++) {
+    if (a[i] === b[i] && ++same >= DELTA_MIN_UNCHANGED_WORDS) return true;
+    if (same + (PAGE_WORDS - i - 1) < DELTA_MIN_UNCHANGED_WORDS) return false;
+  }
+  return false;
 }
