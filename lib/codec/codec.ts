@@ -1,5 +1,6 @@
 import { DecodeError } from '../errors.js';
 import './protobuf-numbers.js';
+import { MAX_SEGMENT_PAYLOAD_BYTES } from '../tcp/header.js';
 import { specula } from './gen/specula.js';
 import { ASSIGNED_ROLES, MAX_CONNECTIONS, NO_SACK_BLOCKS, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type AssignedRole, type CheckpointChunk, type FailoverStateName, type HostRole, type HostService, type ReportingService, type Segment, type WireMessage, type WireMessageType } from './messages.js';
 
@@ -39,9 +40,12 @@ export function encodeSegment(seg: Segment): Uint8Array {
   return pb.Segment.encode({ ...fields, sackBlocks: sackBlocks as number[], ...(wscale === undefined ? {} : { wscale }) }).finish();
 }
 
-/** Decodes and validates; anything malformed throws DecodeError. */
+export { MAX_SEGMENT_PAYLOAD_BYTES };
+
+/** Decodes and validates; anything malformed (a payload no sender builds: over MAX_SEGMENT_PAYLOAD_BYTES) throws DecodeError. */
 export function decodeSegment(bytes: Uint8Array): Segment {
   const m = decodeWith(pb.Segment, 'Segment', bytes);
+  if (m.payload.length > MAX_SEGMENT_PAYLOAD_BYTES) throw new DecodeError(`Segment.payload has ${m.payload.length} bytes, more than any segment's ${MAX_SEGMENT_PAYLOAD_BYTES}`);
   if (m.window > MAX_WINDOW_FIELD) throw new DecodeError(`Segment.window ${m.window} exceeds 16 bits`);
   if ((m.flags & ~TCP_FLAGS_MASK) !== 0) throw new DecodeError(`Segment.flags ${m.flags} has unknown bits`);
   const wscale = m.wscale ?? undefined;

@@ -1,5 +1,5 @@
 import { assert } from '../assert.js';
-import type { WireMessage } from '../codec/messages.js';
+import { MAX_CONNECTIONS, type WireMessage } from '../codec/messages.js';
 import { Rng } from '../rng.js';
 import { sackOptionBytes, TCP_IP_HEADER_BYTES } from '../tcp/header.js';
 import { DROPPED, type Hop } from '../runtime/sim/sim-runtime.js';
@@ -152,11 +152,38 @@ export type LinkSide = 'down' | 'up';
  */
 export function clientLinkFor(config: Pick<RunConfig, 'mode' | 'link' | 'seed' | 'buffers'>, side: LinkSide): LinkDirection {
   const link = config.link;
-  const plugIsTheQueue = side === 'down' && config.mode === 'remus' && config.buffers.plugRelease === 'paced';
+  const plugIsTheQueue = plugIsTheQueueOf(config, side);
   return new LinkDirection(
     { rateBitsPerSec: link.bandwidthBitsPerSec, delayUs: msToUs(link.rttMs / 2), queueBytes: plugIsTheQueue ? Infinity : link.queueBytes, lossRate: link.lossRate, jitterUs: msToUs(link.jitterMs) },
     new Rng(config.seed).fork(`link.${side}`),
   );
+}
+
+function plugIsTheQueueOf(config: Pick<RunConfig, 'mode' | 'buffers'>, side: LinkSide): boolean {
+  return side === 'down' && config.mode === 'remus' && config.buffers.plugRelease === 'paced';
+}
+
+/** LinkGate's byte bound on a client link is this many times the most the link holds in normal operation. */
+export const CLIENT_LINK_GATE_HEADROOM = 4;
+
+/**
+ * Bytes (wireBytesOf) a NATS process may hold of one client-link direction
+ * (LinkGate.maxPendingBytes): CLIENT_LINK_GATE_HEADROOM times what the link
+ * holds at most in normal operation, so that only a hostile publisher meets
+ * it. The link holds what is in propagation (the one-way delay and the most
+ * jitter, at line rate) and what waits in its queue: its drop-tail queue, or,
+ * with the plug as the queue, what releases put there. A release carries at
+ * most what the netbuffer holds (the plug's bound, twice it with
+ * backpressure), and releases pile up only with data the guest's TCP has
+ * not had acknowledged: a send buffer per connection at most. The headroom
+ * covers retransmissions that repeat some of it. The simulator does not use
+ * it: its link is as clientLinkFor builds it.
+ */
+export function clientLinkGateBytesFor(config: Pick<RunConfig, 'mode' | 'link' | 'buffers' | 'tcp'>, side: LinkSide): number {
+  const link = config.link;
+  const inFlightBytes = (link.bandwidthBitsPerSec / BITS_PER_BYTE) * (msToUs(link.rttMs / 2 + link.jitterMs) / US_PER_S);
+  const queuedBytes = plugIsTheQueueOf(config, side) ? 2 * config.buffers.heldBytesMax + MAX_CONNECTIONS * config.tcp.sndBufBytes : link.queueBytes;
+  return Math.ceil(CLIENT_LINK_GATE_HEADROOM * (inFlightBytes + queuedBytes));
 }
 
 /** Replication link queue: checkpoints are not dropped on it for its size, only delayed. */

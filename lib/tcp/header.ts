@@ -6,3 +6,10 @@ export const sackOptionBytes = (blocks: number): number => (blocks === 0 ? 0 : 4
 
 /** What a segment takes in a plug (the netbuffer's, and the guest NIC's count of it): payload and TCP/IP headers. */
 export const plugBytesOf = (seg: { readonly payload: Uint8Array }): number => seg.payload.length + TCP_IP_HEADER_BYTES;
+
+/**
+ * The most payload one TCP segment can carry: an IPv4 packet's 65,535 bytes
+ * less 20 of IP and 20 of TCP header (TSO's largest segment too). It is the
+ * largest `tcp.mssBytes`; a segment that carries more is forged.
+ */
+export const MAX_SEGMENT_PAYLOAD_BYTES = 65_535 - 40;

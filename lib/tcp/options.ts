@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { KiB, MiB } from '../units.js';
+import { MAX_SEGMENT_PAYLOAD_BYTES } from './header.js';
 
 /**
  * TCP defaults follow Linux (net.ipv4.tcp_* sysctls of a 6.x kernel); each is
  * documented with its source in docs/defaults.md.
  */
 export const tcpOptionsSchema = z.object({
-  mssBytes: z.number().int().min(64).max(65_495).default(1448).describe('Maximum segment size, in bytes: 1500-byte MTU − 20 IP − 20 TCP − 12 timestamp option.'),
+  mssBytes: z.number().int().min(64).max(MAX_SEGMENT_PAYLOAD_BYTES).default(1448).describe('Maximum segment size, in bytes: 1500-byte MTU − 20 IP − 20 TCP − 12 timestamp option.'),
   sndBufBytes: z.number().int().min(2 * KiB).default(4 * MiB).describe('Socket send buffer, in bytes (Linux tcp_wmem max).'),
   rcvBufBytes: z.number().int().min(2 * KiB).default(6 * MiB).describe('Socket receive buffer, in bytes (Linux tcp_rmem max); its free space is the advertised window.'),
   windowScaling: z.boolean().default(true).describe('RFC 7323 window scaling (Linux tcp_window_scaling=1); without it the window is 64 KiB at most.'),

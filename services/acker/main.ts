@@ -1,5 +1,6 @@
 import type { LinkStats } from '../../lib/link/index.js';
 import { emulatedLink } from '../../lib/runtime/nats/emulated-link.js';
+import { clientLinkGateBytesFor } from '../../lib/link/link-direction.js';
 import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
 import { topologyOf } from '../../lib/topology/index.js';
 import { AckerCore } from './core.js';
@@ -33,6 +34,6 @@ export const ackerService: ServiceDefinition = {
   build(config, host) {
     const core = new AckerCore(ackerOptionsFromConfig(config, host!));
     const linkUp = emulatedLink(config, 'up');
-    return { core, inboundLinks: [{ subject: topologyOf(config).subjects.wireIn, hop: linkUp }], report: () => ackerReport(core, linkUp.stats), role: () => core.role };
+    return { core, inboundLinks: [{ subject: topologyOf(config).subjects.wireIn, hop: linkUp, maxPendingBytes: clientLinkGateBytesFor(config, 'up') }], report: () => ackerReport(core, linkUp.stats), role: () => core.role };
   },
 };

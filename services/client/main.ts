@@ -6,6 +6,7 @@ import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.j
 import { topologyOf } from '../../lib/topology/index.js';
 import { BITS_PER_BYTE, US_PER_S } from '../../lib/units.js';
 import type { LinkStats } from '../../lib/link/index.js';
+import { clientLinkGateBytesFor } from '../../lib/link/link-direction.js';
 import { ClientCore } from './core.js';
 import { clientOptionsFromConfig } from './options-from-config.js';
 
@@ -68,7 +69,7 @@ export const clientService: ServiceDefinition = {
     const linkDown = emulatedLink(config, 'down');
     return {
       core: client,
-      inboundLinks: [{ subject: topologyOf(config).subjects.wireOut, hop: linkDown }],
+      inboundLinks: [{ subject: topologyOf(config).subjects.wireOut, hop: linkDown, maxPendingBytes: clientLinkGateBytesFor(config, 'down') }],
       report: () => ({ ...clientReport(client, linkDown.stats, clock.nowUs(), wall.nowUs()) }),
       done: () => client.stats.peerClosedAtUs !== null,
     };

@@ -1,5 +1,6 @@
 import { isReplicated, type RunConfig } from '../../lib/config/run-config.js';
 import { emulatedLink, replicationLink } from '../../lib/runtime/nats/emulated-link.js';
+import { clientLinkGateBytesFor } from '../../lib/link/link-direction.js';
 import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
 import { topologyOf } from '../../lib/topology/index.js';
 import { GuestCore } from './core.js';
@@ -47,6 +48,6 @@ export const guestService: ServiceDefinition = {
     const s = topologyOf(config).subjects;
     if (isReplicated(config.mode)) return { core: guest, inboundLinks: [{ subject: s.ckptData(host!), hop: replicationLink(config, 'down') }], report: () => guestReport(guest), role: () => guest.role };
     const linkUp = emulatedLink(config, 'up');
-    return { core: guest, inboundLinks: [{ subject: s.wireIn, hop: linkUp }], report: () => ({ ...guestReport(guest), linkUp: linkUp.stats }) };
+    return { core: guest, inboundLinks: [{ subject: s.wireIn, hop: linkUp, maxPendingBytes: clientLinkGateBytesFor(config, 'up') }], report: () => ({ ...guestReport(guest), linkUp: linkUp.stats }) };
   },
 };

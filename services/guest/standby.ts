@@ -42,6 +42,7 @@ export interface BackupStats {
   chunksReceived: number;
   hashMismatches: number;
   duplicates: number;
+  /** Chunks of epochs past the maxPendingEpochs window (or staged before a base, past the window it opened), dropped: the primary resends them. */
   dropped: number;
   /** Chunks from an older term (a fenced primary), dropped. */
   staleTermDrops: number;
@@ -126,6 +127,11 @@ export class StandbyImage {
     return !this.#awaitingBase && this.#missingPages === null;
   }
 
+  /** Epochs staged and not applied yet: at most maxPendingEpochs. */
+  get pendingEpochs(): number {
+    return this.#pending.size;
+  }
+
   /** Pages of the base image still to arrive. */
   get missingPages(): number {
     return this.#missingCount;
@@ -175,6 +181,7 @@ export class StandbyImage {
     if (pending === undefined) {
       pending = { chunks: new Map(), manifest: null, firstAtUs: nowUs };
       this.#pending.set(chunk.epoch, pending);
+      assert(this.#pending.size <= this.options.maxPendingEpochs, () => `${this.#pending.size} pending epochs, bound ${this.options.maxPendingEpochs}`);
     }
     // Chunks and manifest may come in any order; a second manifest is the primary asking again.
     const askedAgain = chunk.source === ChunkSource.MANIFEST && pending.manifest !== null;
@@ -209,7 +216,14 @@ export class StandbyImage {
     this.#awaitingBase = false;
     this.stats.baseEpoch = epoch;
     this.stats.appliedEpoch = epoch - 1;
-    for (const e of [...this.#pending.keys()]) if (e < epoch) this.#pending.delete(e);
+    for (const [e, pending] of [...this.#pending]) {
+      if (e < epoch) this.#pending.delete(e);
+      // Staged before the base, an epoch past the window it opens would sit beside that window's epochs (twice the bound): the primary resends it.
+      else if (e > this.stats.appliedEpoch + this.options.maxPendingEpochs) {
+        this.stats.dropped += pending.chunks.size;
+        this.#pending.delete(e);
+      }
+    }
     if (applied) {
       // Everything applied before belongs to another stream: forget it.
       this.image.bytes.fill(0);

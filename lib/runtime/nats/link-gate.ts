@@ -1,5 +1,6 @@
 import { assert } from '../../assert.js';
 import type { WireMessage } from '../../codec/messages.js';
+import { wireBytesOf } from '../../link/link-direction.js';
 import { DROPPED, type Hop } from '../sim/sim-runtime.js';
 import type { Clock } from './clock.js';
 
@@ -9,15 +10,20 @@ export interface LinkGateCounters {
   delivered: number;
   /** The hop dropped them (drop-tail queue or random loss). */
   hopDrops: number;
-  /** The gate held `maxPending` messages already. */
+  /** The gate held `maxPending` messages, or `maxPendingBytes` bytes, already (either bound). */
   overflowDrops: number;
+  /** Of `overflowDrops`, those the byte bound refused. */
+  overflowByteDrops: number;
+  /** Most messages, and most bytes (wireBytesOf), held at once. */
   maxPending: number;
+  maxPendingBytes: number;
 }
 
 interface Pending {
   readonly atUs: number;
   readonly subject: string;
   readonly msg: WireMessage;
+  readonly bytes: number;
 }
 
 /** Compacts the FIFO once this many delivered slots sit at its head. */
@@ -38,9 +44,11 @@ const POLL_BELOW_US = 1_000;
  * whole milliseconds, then setImmediate polls for the rest).
  */
 export class LinkGate {
-  readonly counters: LinkGateCounters = { accepted: 0, delivered: 0, hopDrops: 0, overflowDrops: 0, maxPending: 0 };
+  readonly counters: LinkGateCounters = { accepted: 0, delivered: 0, hopDrops: 0, overflowDrops: 0, overflowByteDrops: 0, maxPending: 0, maxPendingBytes: 0 };
   readonly #fifo: Pending[] = [];
   #head = 0;
+  /** wireBytesOf of what is held. */
+  #pendingBytes = 0;
   #timer: NodeJS.Timeout | null = null;
   #poll: NodeJS.Immediate | null = null;
   #timerAtUs = 0;
@@ -49,20 +57,39 @@ export class LinkGate {
   constructor(
     readonly hop: Hop,
     readonly maxPending: number,
+    /**
+     * Bytes (IP packets, as the link counts them: wireBytesOf) held at once.
+     * The message bound alone lets a hostile publisher of max_payload messages
+     * make the process hold 100 GB behind a hop with no byte bound of its own
+     * (the client's down link, whose queue is the plug).
+     */
+    readonly maxPendingBytes: number,
     readonly clock: Clock,
     readonly deliver: (subject: string, msg: WireMessage) => void,
   ) {
     assert(maxPending > 0, 'a link gate must hold something');
+    assert(maxPendingBytes > 0, 'a link gate must hold some bytes');
   }
 
   get pending(): number {
     return this.#fifo.length - this.#head;
   }
 
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
   offer(subject: string, msg: WireMessage): void {
     if (this.#stopped) return;
     if (this.pending >= this.maxPending) {
       this.counters.overflowDrops++;
+      return;
+    }
+    const bytes = wireBytesOf(msg);
+    // Checked before the hop: a refused message must not take the link's time or queue.
+    if (this.#pendingBytes + bytes > this.maxPendingBytes) {
+      this.counters.overflowDrops++;
+      this.counters.overflowByteDrops++;
       return;
     }
     const nowUs = this.clock.nowUs();
@@ -74,9 +101,11 @@ export class LinkGate {
     const last = this.#fifo[this.#fifo.length - 1];
     // Keep FIFO order even for a hop that would reorder: never deliver before the previous message.
     const at = last !== undefined && this.pending > 0 ? Math.max(atUs, last.atUs) : atUs;
-    this.#fifo.push({ atUs: at, subject, msg });
+    this.#fifo.push({ atUs: at, subject, msg, bytes });
+    this.#pendingBytes += bytes;
     this.counters.accepted++;
     if (this.pending > this.counters.maxPending) this.counters.maxPending = this.pending;
+    if (this.#pendingBytes > this.counters.maxPendingBytes) this.counters.maxPendingBytes = this.#pendingBytes;
     if (this.pending === 1) this.#arm(at, nowUs);
   }
 
@@ -86,6 +115,7 @@ export class LinkGate {
     this.#disarm();
     this.#fifo.length = 0;
     this.#head = 0;
+    this.#pendingBytes = 0;
   }
 
   #arm(atUs: number, nowUs: number): void {
@@ -114,6 +144,7 @@ export class LinkGate {
       const next = fifo[this.#head]!;
       if (next.atUs > nowUs) break;
       this.#head++;
+      this.#pendingBytes -= next.bytes;
       this.counters.delivered++;
       this.deliver(next.subject, next.msg);
       nowUs = this.clock.nowUs();

@@ -25,9 +25,17 @@ export const natsShellLimitsSchema = z.object({
   /**
    * Messages held by an emulated link (queued, in transmission or in
    * propagation). The link's own drop-tail queue normally bounds this; beyond
-   * it a message is dropped and counted as `linkOverflowDrops`.
+   * it a message is dropped and counted (the gate's `overflowDrops`).
    */
   maxPendingDeliveries: z.number().int().positive().default(100_000),
+  /**
+   * Bytes (IP packets, wireBytesOf) held by an emulated link that brings no
+   * byte bound of its own, when its service names none (InboundLink.maxPendingBytes: the client links name one).
+   * 2 GiB: twice the replication link's 1 GiB queue, the most any link's own
+   * queue lets it hold, so that only a hostile publisher gets here; beyond it
+   * a message is dropped and counted (`overflowByteDrops`, in `overflowDrops`).
+   */
+  maxPendingDeliveryBytes: z.number().int().positive().default(2 * 1024 ** 3),
   /**
    * Lease-store calls running at once. The failover core waits for each
    * answer before it asks again, so this only bites when the store hangs;

@@ -20,6 +20,8 @@ import { natsShellLimitsSchema, type NatsShellLimits } from './options.js';
 export interface InboundLink {
   readonly subject: string;
   readonly hop: Hop;
+  /** Bytes its gate may hold (LinkGate.maxPendingBytes), for a hop with no byte bound of its own; none: limits.maxPendingDeliveryBytes. */
+  readonly maxPendingBytes?: number;
 }
 
 /** Headers the shells use on the bus. */
@@ -213,7 +215,7 @@ export class NatsShell {
     const limits = parseConfig(natsShellLimitsSchema, options.limits ?? {});
     // A link may front a subject the core subscribes to only in some roles (the acker's wire.in).
     for (const link of options.inboundLinks ?? []) {
-      this.#gates.set(link.subject, new LinkGate(link.hop, limits.maxPendingDeliveries, this.clock, (subject, msg) => this.#input({ kind: 'message', subject, msg })));
+      this.#gates.set(link.subject, new LinkGate(link.hop, limits.maxPendingDeliveries, link.maxPendingBytes ?? limits.maxPendingDeliveryBytes, this.clock, (subject, msg) => this.#input({ kind: 'message', subject, msg })));
     }
     this.#leases =
       options.leaseStore === undefined

@@ -5,6 +5,10 @@ import { subjects } from '../../../lib/codec/subjects.js';
 import { runConfigSchema } from '../../../lib/config/run-config.js';
 import type { EpochBarrier } from '../../../lib/codec/messages.js';
 import { LinkGate } from '../../../lib/runtime/nats/link-gate.js';
+import { natsShellLimitsSchema } from '../../../lib/runtime/nats/options.js';
+import { CLIENT_LINK_GATE_HEADROOM, clientLinkFor, clientLinkGateBytesFor, wireBytesOf } from '../../../lib/link/link-direction.js';
+import { decodeSegment, encodeSegment, MAX_SEGMENT_PAYLOAD_BYTES } from '../../../lib/codec/codec.js';
+import { tcpOptionsSchema } from '../../../lib/tcp/options.js';
 import { CheckpointerCore } from '../../../services/checkpointer/core.js';
 import { checkpointerOptionsFromConfig } from '../../../services/checkpointer/options-from-config.js';
 import { PrimaryCheckpointer } from '../../../services/checkpointer/primary.js';
@@ -41,7 +45,7 @@ describe('a link gate holds at most maxPending messages', () => {
     let nowUs = 0;
     const clock = { nowUs: () => nowUs, toUnixUs: (r: number) => r };
     const delivered: number[] = [];
-    const gate = new LinkGate({ transit: (_msg, atUs) => atUs + 1_000 }, MAX, clock, (_subject, msg) => delivered.push((msg as { seq: number }).seq));
+    const gate = new LinkGate({ transit: (_msg, atUs) => atUs + 1_000 }, MAX, Infinity, clock, (_subject, msg) => delivered.push((msg as { seq: number }).seq));
     for (let i = 0; i < MAX + 7; i++) gate.offer('x', segment({ seq: i }));
     expect(gate.pending).toBe(MAX);
     expect(gate.counters.overflowDrops).toBe(7);
@@ -51,6 +55,62 @@ describe('a link gate holds at most maxPending messages', () => {
     gate.offer('x', segment({ seq: 1_000 }));
     expect(gate.counters.accepted).toBe(MAX + 1);
     gate.stop();
+  });
+});
+
+describe('a link gate holds at most maxPendingBytes bytes', () => {
+  it('drops and counts a message that would take it past the bound, whatever the message bound, then takes messages again once it delivered', async () => {
+    const PAYLOAD_BYTES = 10_000;
+    const MESSAGE_BYTES = wireBytesOf(segment({ payload: new Uint8Array(PAYLOAD_BYTES) }));
+    const MAX_BYTES = 5 * MESSAGE_BYTES + 100;
+    let nowUs = 0;
+    const clock = { nowUs: () => nowUs, toUnixUs: (r: number) => r };
+    const delivered: number[] = [];
+    let transits = 0;
+    const hop = { transit: (_msg: unknown, atUs: number) => (transits++, atUs + 1_000) };
+    const gate = new LinkGate(hop, 1_000_000, MAX_BYTES, clock, (_subject, msg) => delivered.push((msg as { seq: number }).seq));
+    for (let i = 0; i < 8; i++) gate.offer('x', segment({ seq: i, payload: new Uint8Array(PAYLOAD_BYTES) }));
+    expect(gate.pending).toBe(5);
+    expect(gate.pendingBytes).toBe(5 * MESSAGE_BYTES);
+    expect(gate.counters).toMatchObject({ accepted: 5, overflowDrops: 3, overflowByteDrops: 3, maxPendingBytes: 5 * MESSAGE_BYTES });
+    // A refused message never took the link's time.
+    expect(transits).toBe(5);
+    // A smaller one still fits in what is left.
+    gate.offer('x', segment({ seq: 100 }));
+    expect(gate.pending).toBe(6);
+    nowUs = 2_000;
+    for (let i = 0; i < 20 && delivered.length < 6; i++) await new Promise((r) => setTimeout(r, 2));
+    expect(delivered).toEqual([0, 1, 2, 3, 4, 100]);
+    expect(gate.pendingBytes).toBe(0);
+    gate.offer('x', segment({ seq: 1_000, payload: new Uint8Array(PAYLOAD_BYTES) }));
+    expect(gate.counters.accepted).toBe(7);
+    gate.stop();
+  });
+
+  it("bounds the client's down link under remus with a paced plug (no byte bound of its own) far below what max_payload messages would reach, and above what the link holds normally", () => {
+    const config = runConfigSchema.parse({ mode: 'remus', seed: 3 });
+    expect(clientLinkFor(config, 'down').options.queueBytes).toBe(Infinity); // the simulator's link is unchanged
+    const gateBytes = clientLinkGateBytesFor(config, 'down');
+    const oneWayBytes = (config.link.bandwidthBitsPerSec / 8) * (config.link.rttMs / 2 / 1_000);
+    expect(gateBytes).toBeGreaterThanOrEqual(CLIENT_LINK_GATE_HEADROOM * (oneWayBytes + 2 * config.buffers.heldBytesMax + config.tcp.sndBufBytes));
+    expect(gateBytes).toBeLessThan(100 * 1024 * 1024);
+    // The message bound alone: 100,000 messages of 1 MiB.
+    expect(gateBytes).toBeLessThan((natsShellLimitsSchema.parse({}).maxPendingDeliveries * 1024 * 1024) / 1_000);
+    // Where the link's drop-tail queue is the bound, the gate's is a multiple of it.
+    expect(clientLinkGateBytesFor(config, 'up')).toBe(Math.ceil(CLIENT_LINK_GATE_HEADROOM * (oneWayBytes + config.link.queueBytes)));
+    expect(natsShellLimitsSchema.parse({}).maxPendingDeliveryBytes).toBeGreaterThanOrEqual(2 * 1024 ** 3);
+  });
+});
+
+describe('a segment carries at most MAX_SEGMENT_PAYLOAD_BYTES (an IPv4 packet less its headers)', () => {
+  it('decodes a segment of the largest MSS the config allows, and refuses one byte more as malformed input (DecodeError)', () => {
+    expect(MAX_SEGMENT_PAYLOAD_BYTES).toBe(65_495);
+    expect(tcpOptionsSchema.parse({ mssBytes: MAX_SEGMENT_PAYLOAD_BYTES }).mssBytes).toBe(MAX_SEGMENT_PAYLOAD_BYTES);
+    expect(() => tcpOptionsSchema.parse({ mssBytes: MAX_SEGMENT_PAYLOAD_BYTES + 1 })).toThrow();
+    const largest = segment({ payload: new Uint8Array(MAX_SEGMENT_PAYLOAD_BYTES).fill(7) });
+    expect(decodeSegment(encodeSegment(largest)).payload.length).toBe(MAX_SEGMENT_PAYLOAD_BYTES);
+    expect(() => decodeSegment(encodeSegment(segment({ payload: new Uint8Array(MAX_SEGMENT_PAYLOAD_BYTES + 1) })))).toThrow(DecodeError);
+    expect(() => decodeSegment(encodeSegment(segment({ payload: new Uint8Array(1024 * 1024 - 100) })))).toThrow(DecodeError);
   });
 });
 

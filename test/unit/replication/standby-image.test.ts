@@ -377,6 +377,39 @@ describe('StandbyImage, the bound of a pending epoch', () => {
   });
 });
 
+describe('StandbyImage holds at most maxPendingEpochs epochs (docs/design-notes.md: in flight + 1)', () => {
+  it('drops and counts epochs staged before the base that lie past the window it opens, so they never sit beside that window', () => {
+    const MAX = 4;
+    const BASE = 10;
+    const b = standby({ joining: true, maxPendingEpochs: MAX });
+    const p = new Primary(false);
+    // Far-future epochs (a forged or confused stream) staged while the backup waits for its base: the staging bound holds them.
+    const farChunks = [100, 101, 102].flatMap((epoch) => {
+      fill(p.memory, 0, 64, epoch & 0xff);
+      return p.checkpoint(epoch, stateOf(epoch), null).chunks;
+    });
+    expect(feed(b, farChunks)).toEqual([]);
+    expect(b.pendingEpochs).toBe(3);
+    for (let page = 0; page < PAGES; page++) fill(p.memory, page * PAGE_BYTES, 8, 1);
+    const base = p.checkpoint(BASE, stateOf(BASE), null);
+    expect(acks(feed(b, [...base.chunks, makeManifest({ vmId: VM, term: TERM, epoch: BASE }, base.chunks, true)]))).toMatchObject([{ epoch: BASE, ok: true }]);
+    expect(b.stats).toMatchObject({ baseEpoch: BASE, appliedEpoch: BASE, dropped: farChunks.length });
+    expect(b.pendingEpochs).toBe(0);
+    // The whole window after the base, each epoch missing its manifest: it fills the bound and no more.
+    for (let epoch = BASE + 1; epoch <= BASE + MAX; epoch++) {
+      fill(p.memory, 0, 64, epoch);
+      feed(b, p.checkpoint(epoch, stateOf(epoch), null).chunks);
+      expect(b.pendingEpochs).toBeLessThanOrEqual(MAX);
+    }
+    expect(b.pendingEpochs).toBe(MAX);
+    // One past the window is dropped and counted, as ever.
+    const past = p.checkpoint(BASE + MAX + 1, stateOf(BASE + MAX + 1), null).chunks;
+    feed(b, past);
+    expect(b.pendingEpochs).toBe(MAX);
+    expect(b.stats.dropped).toBe(farChunks.length + past.length);
+  });
+});
+
 describe('GuestCore as a backup: the standby image it keeps', () => {
   const h = v.host(HOST);
   const GUEST_MEMORY = 1024 * 1024;
