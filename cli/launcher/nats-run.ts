@@ -119,7 +119,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     if (unexpected.length > 0) throw unexpected[0]!;
     const wallMs = Math.round(performance.now() - t0);
     if (options.onTimeline) for (const vmConfig of configs) options.onTimeline(vmConfig.vmId, natsRunTimeline(vmConfig, collector, { startedUs, crashes, wallMs }));
-    return configs.map((vmConfig, i) => ({ ...natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }), ...(auditors[i] ? { auditViolations: auditors[i].violations.length } : {}) }));
+    return configs.map((vmConfig, i) => ({ ...natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }), ...(auditors[i] ? { auditViolations: auditors[i].violationCount } : {}) }));
   } finally {
     if (crashTimer !== null) clearTimeout(crashTimer);
     await fleet?.stop();

@@ -1,7 +1,7 @@
 import { assert } from '../assert.js';
 
 /** Transmissions remembered for sampling: far more segments than a window holds; beyond it the oldest go (fewer samples, never a wrong one). */
-const MAX_REMEMBERED = 65_536;
+export const RTT_SAMPLER_MAX_REMEMBERED = 65_536;
 
 /**
  * RTT samples from an ACK of data sent once, for a sender whose segments
@@ -26,7 +26,7 @@ export class RttSampler {
     assert(n === this.#head || this.#endSeqs[n - 1]! <= seq + len, () => `transmissions out of order: ${seq + len} after ${this.#endSeqs[n - 1]}`);
     this.#endSeqs.push(seq + len);
     this.#sentAtUs.push(nowUs);
-    if (n - this.#head >= MAX_REMEMBERED) this.#head++;
+    if (n - this.#head >= RTT_SAMPLER_MAX_REMEMBERED) this.#head++;
     this.#compact();
   }
 
@@ -39,6 +39,11 @@ export class RttSampler {
     }
     this.#compact();
     return sample;
+  }
+
+  /** Transmissions remembered now. */
+  get remembered(): number {
+    return this.#endSeqs.length - this.#head;
   }
 
   clear(): void {

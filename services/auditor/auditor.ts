@@ -42,10 +42,37 @@ export interface AuditorStats {
    * the oldest term goes first. Only a bus with forged hosts or terms gets there.
    */
   trackedKeysDropped: number;
+  /** Every violation found, kept or not: what "no violation" is judged on. */
+  violations: number;
+  /** Violations past MAX_KEPT_VIOLATIONS: counted (here and per rule in `violationCounts`), their details not kept. */
+  violationsNotKept: number;
+  /** Subjects of guest segments looked up past MAX_CACHED_SUBJECTS cached ones: parsed each time, not cached. */
+  subjectsUncached: number;
+  /**
+   * Byte-epoch entries ahead of the released end merged into the newest one
+   * at MAX_ENTRIES_AHEAD (ByteEpochs): only a forged guest stream gets there.
+   */
+  byteEpochEntriesMerged: number;
 }
 
 /** Keys held in each map whose keys come from message fields (hosts, terms): a forged field cannot grow it past this. */
 export const MAX_TRACKED_KEYS = 256;
+
+/**
+ * Violations kept with their details (`violations`). A forged wire.out
+ * segment makes one each, so a hostile publisher could grow the list without
+ * end; past the bound each is counted (`stats.violations`, per rule in
+ * `violationCounts`) and still handed to `onViolation`. A hundred is more
+ * than anyone reads; the first ones are the ones that explain a run.
+ */
+export const MAX_KEPT_VIOLATIONS = 100;
+
+/**
+ * Subjects whose kind (guest output or not) is cached. A VM has a few hosts,
+ * each with two guest output subjects; only forged host names in subjects get
+ * past it, and a subject past it is parsed each time (counted), never refused.
+ */
+export const MAX_CACHED_SUBJECTS = 1_024;
 
 /** What the auditor knows of the primary of the newest term. */
 interface PrimaryView {
@@ -83,8 +110,11 @@ interface PrimaryView {
  *   that host's release permit ends on its own clock.
  */
 export class Auditor {
-  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, commitsTrusted: 0, trackedKeysDropped: 0 };
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0 };
+  /** The first MAX_KEPT_VIOLATIONS violations; `stats.violations` counts them all. */
   readonly violations: Violation[] = [];
+  /** Every violation, kept or not, per rule. */
+  readonly violationCounts: Partial<Record<ViolationRule, number>> = {};
   readonly #s: Subjects;
   /** Per connection (by id − 1): the epoch of every byte the guest emitted, and where released bytes end. */
   readonly #connections = Array.from({ length: MAX_CONNECTIONS }, () => ({ bytes: new ByteEpochs(), releasedEnd: 0 }));
@@ -188,7 +218,7 @@ export class Auditor {
     }
   }
 
-  /** Parsed host subjects are few per VM: cached. */
+  /** Parsed host subjects are few per VM: cached, up to MAX_CACHED_SUBJECTS. */
   readonly #txSubjects = new Map<string, boolean>();
 
   #isGuestTx(subject: string): boolean {
@@ -196,7 +226,8 @@ export class Auditor {
     if (is === undefined) {
       const kind = parseHostSubject(subject)?.kind;
       is = kind === 'tx' || kind === 'tx.data';
-      if (this.#txSubjects.size < 1024) this.#txSubjects.set(subject, is);
+      if (this.#txSubjects.size < MAX_CACHED_SUBJECTS) this.#txSubjects.set(subject, is);
+      else this.stats.subjectsUncached++;
     }
     return is;
   }
@@ -216,7 +247,10 @@ export class Auditor {
 
   #violate(invariant: AuditedInvariant, rule: ViolationRule, o: Observation, detail: string): void {
     const v: Violation = { invariant, rule, atUs: o.atUs, host: o.host, detail };
-    this.violations.push(v);
+    this.stats.violations++;
+    this.violationCounts[rule] = (this.violationCounts[rule] ?? 0) + 1;
+    if (this.violations.length < MAX_KEPT_VIOLATIONS) this.violations.push(v);
+    else this.stats.violationsNotKept++;
     this.onViolation(v);
   }
 
@@ -226,13 +260,23 @@ export class Auditor {
     this.#guestTerm = seg.term;
     const connection = this.#connections[seg.connId - 1];
     if (connection === undefined) this.stats.unknownConnections++;
-    else if (seg.payload.length > 0) connection.bytes.emitted(seg.seq, seg.seq + seg.payload.length, seg.epoch);
+    else if (seg.payload.length > 0) {
+      const merged = connection.bytes.entriesMerged;
+      connection.bytes.emitted(seg.seq, seg.seq + seg.payload.length, seg.epoch);
+      this.stats.byteEpochEntriesMerged += connection.bytes.entriesMerged - merged;
+    }
   }
 
   /** A guest's epoch ended: every byte it had sent by then is in that epoch's checkpoint. Only the newest term's guest counts. */
   #onEpochEnd(end: EpochEnd): void {
     if (end.term < this.#guestTerm) return;
-    end.txEndSeqs.forEach((endSeq, i) => this.#connections[i]?.bytes.sentBy(endSeq, end.epoch));
+    end.txEndSeqs.forEach((endSeq, i) => {
+      const bytes = this.#connections[i]?.bytes;
+      if (bytes === undefined) return;
+      const merged = bytes.entriesMerged;
+      bytes.sentBy(endSeq, end.epoch);
+      this.stats.byteEpochEntriesMerged += bytes.entriesMerged - merged;
+    });
   }
 
   #onAssignment(a: Assignment, o: Observation): void {
@@ -373,6 +417,7 @@ export class Auditor {
     if (end <= connection.releasedEnd) return;
     this.stats.bytesReleasedEnd += end - connection.releasedEnd;
     connection.releasedEnd = end;
+    connection.bytes.releasedTo(end);
     connection.bytes.forgetBelow(connection.releasedEnd - this.retainedBytes);
   }
 }

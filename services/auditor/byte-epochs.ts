@@ -5,10 +5,21 @@
  * the new guest emits it again under new epochs). One entry per epoch
  * that emitted new bytes, not per segment; entries for bytes that can no
  * longer reach the wire are forgotten (`forgetBelow`), so a long audit
- * holds a window of the stream, not all of it.
+ * holds a window of the stream, not all of it. Entries not yet released are
+ * at most MAX_ENTRIES_AHEAD: past it the newest merge, erring towards a later
+ * epoch (an early release is never missed).
  */
 /** Forgotten entries go in runs at least this long. */
 const FORGET_BATCH = 256;
+/**
+ * Entries kept for bytes at or beyond the released end (`releasedTo`). Those
+ * are forgotten only once release passes them, so a forged guest stream far
+ * ahead of release, alternating epochs, would add an entry per segment for
+ * ever. An honest guest's bytes ahead of release are within its send window:
+ * an entry per epoch not yet committed or not yet let out by the client
+ * (`maxInflightEpochs`, and what the client's window holds back), far fewer. Past the bound the two newest entries merge (counted).
+ */
+export const MAX_ENTRIES_AHEAD = 4_096;
 /**
  * The epoch of bytes the auditor never saw emitted: a guest sends new bytes
  * in order, so a range that starts beyond everything seen means the messages
@@ -29,6 +40,19 @@ export class ByteEpochs {
   unseenBytes = 0;
   /** The observer missed messages and has seen no new byte since: bytes beyond everything seen may have been emitted. */
   #mayHaveMissedEnd = false;
+  /** Where released bytes end: entries from the one holding this byte on count against MAX_ENTRIES_AHEAD. */
+  #releasedEnd = 0;
+  #entriesMerged = 0;
+
+  /** Entries merged into a newer one at MAX_ENTRIES_AHEAD, over the whole stream. */
+  get entriesMerged(): number {
+    return this.#entriesMerged;
+  }
+
+  /** Bytes before `end` reached the wire: nothing before it is ahead of release any more. */
+  releasedTo(end: number): void {
+    this.#releasedEnd = Math.max(this.#releasedEnd, end);
+  }
 
   /** The observer missed messages: until a new byte is seen, a byte beyond everything seen is UNSEEN_EPOCH, not unknown. */
   missedMessages(): void {
@@ -61,6 +85,33 @@ export class ByteEpochs {
       this.#epochs.push(epoch);
     }
     this.#maxSeen = end;
+    if (this.#ends.length > MAX_ENTRIES_AHEAD) this.#capAhead();
+  }
+
+  /**
+   * At most MAX_ENTRIES_AHEAD entries at or beyond the released end: past it
+   * the two newest merge into one range of the newer seen epoch of the two.
+   * The error must go one way: the auditor may never miss an early release,
+   * so a merged byte's recorded epoch is never older than its first
+   * emission's: the merged range takes the newer of the two. A byte released from a merged range may then be flagged
+   * as early when it was not (a false alarm, on a stream forged past the
+   * bound), never the reverse. An unseen range (UNSEEN_EPOCH, judged by its
+   * segment's label alone) takes the seen epoch: it is judged by more, not
+   * less; merged with another unseen one it stays unseen.
+   */
+  #capAhead(): void {
+    for (;;) {
+      const firstAhead = this.#indexOf(this.#releasedEnd);
+      const ahead = firstAhead < 0 ? 0 : this.#ends.length - firstAhead;
+      if (ahead <= MAX_ENTRIES_AHEAD) return;
+      const older = this.#epochs.length - 2;
+      const a = this.#epochs[older]!;
+      const b = this.#epochs[older + 1]!;
+      this.#epochs[older + 1] = a === UNSEEN_EPOCH ? b : b === UNSEEN_EPOCH ? a : Math.max(a, b);
+      this.#ends.splice(older, 1);
+      this.#epochs.splice(older, 1);
+      this.#entriesMerged++;
+    }
   }
 
   /**
@@ -95,6 +146,7 @@ export class ByteEpochs {
       lowered = true;
     }
     if (lowered) this.#mergeEqualUpTo(i);
+    if (this.#ends.length > MAX_ENTRIES_AHEAD) this.#capAhead();
   }
 
   /** Merges neighbouring entries of one epoch among entries 0..last. */

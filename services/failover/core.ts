@@ -11,7 +11,19 @@ const TIMER_RECOVERED = 'failover.recovered';
 const TIMER_MEMBERSHIP = 'failover.membership';
 /** CAS retries without waiting, when the lease moved only because the silent holder renewed it. */
 const MAX_IMMEDIATE_LEASE_RETRIES = 3;
-const MAX_REMEMBERED_TAKE_ATTEMPTS = 16;
+/**
+ * Take-over records remembered to recognise our own write after an unknown
+ * outcome; at the bound the oldest goes (an outage that long only makes us
+ * wait out our own older record as someone else's).
+ */
+export const MAX_REMEMBERED_TAKE_ATTEMPTS = 16;
+/**
+ * Failover and re-protection samples kept (durations and times, each list):
+ * the first ones, as the checkpointer keeps its first commit latencies. They
+ * go whole in every service report; a VM that fails over for months must not
+ * grow them. Later ones are counted (`failovers`, and the `…NotKept` counters).
+ */
+export const MAX_FAILOVER_SAMPLES = 1_024;
 /** Membership writes retried without waiting when the primary's renewal got in first; then once per interval. */
 const MAX_IMMEDIATE_MEMBERSHIP_RETRIES = 3;
 /** Per-host deadlines, re-armed by each heartbeat: detection is exact, not tick-granular. */
@@ -71,10 +83,12 @@ export interface FailoverStats {
   supervisorRestarts: number;
   /** Backups given up when the primary fell silent, as they held a just-created VM's image after epochs were committed. */
   backupsBehind: number;
-  /** From the old primary's last heartbeat to the first heartbeat of the promoted one. */
+  /** From the old primary's last heartbeat to the first heartbeat of the promoted one: the first MAX_FAILOVER_SAMPLES. */
   failoverDurationsUs: number[];
-  /** When each promoted primary first reported in. */
+  /** When each promoted primary first reported in: the first MAX_FAILOVER_SAMPLES. */
   promotedAtUs: number[];
+  /** Failovers past MAX_FAILOVER_SAMPLES: counted in `failovers`, their duration and time not kept. */
+  failoverSamplesNotKept: number;
   leaseConflicts: number;
   leaseUnavailable: number;
   /** Lease answers that said a write was made without the record written: taken as no answer. */
@@ -82,12 +96,16 @@ export interface FailoverStats {
   staleHeartbeats: number;
   /** Spares that joined as backups. */
   reprotections: number;
-  /** From each join to the new backup's first synced heartbeat. */
+  /** From each join to the new backup's first synced heartbeat: the first MAX_FAILOVER_SAMPLES. */
   reprotectDurationsUs: number[];
-  /** When each re-protection completed (the VM protected again). */
+  /** When each re-protection completed (the VM protected again): the first MAX_FAILOVER_SAMPLES. */
   reprotectedAtUs: number[];
+  /** Re-protections completed past MAX_FAILOVER_SAMPLES: their duration and time not kept. */
+  reprotectSamplesNotKept: number;
   /** Role changes sent again because a heartbeat showed the host had not taken them (lost on the bus). */
   roleChangesResent: number;
+  /** Take-over records forgotten at MAX_REMEMBERED_TAKE_ATTEMPTS (the oldest first): only a long lease-store outage gets there. */
+  takeAttemptsForgotten: number;
   /** Membership changes given up because the lease moved to another holder or term meanwhile. */
   membershipAbandoned: number;
   /**
@@ -109,7 +127,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], roleChangesResent: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   /** When each late and silence deadline is due (bounded: two per watched host). */
   readonly #deadlineDueUs = new Map<string, number>();
@@ -274,7 +292,10 @@ export class FailoverCore implements Core {
         // The promoted host starts without a backup.
         const record = takeOverRecord(backup, this.#term + 1, nowUs, this.options.leaseDurationUs, this.#leaseRecord);
         // Bounded: an outage long enough to fill it only makes us wait out our own older record.
-        if (this.#takeAttempts.length >= MAX_REMEMBERED_TAKE_ATTEMPTS) this.#takeAttempts.shift();
+        if (this.#takeAttempts.length >= MAX_REMEMBERED_TAKE_ATTEMPTS) {
+          this.#takeAttempts.shift();
+          this.stats.takeAttemptsForgotten++;
+        }
         this.#takeAttempts.push(record);
         this.#lease(out, 'take', { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#leaseRevision, record });
         return;
@@ -441,16 +462,20 @@ export class FailoverCore implements Core {
     if (this.#promotedHost === hb.host && hb.role === 'primary' && hb.term === this.#term) {
       this.#promotedHost = null;
       this.stats.failovers++;
-      this.stats.failoverDurationsUs.push(nowUs - this.#silentSinceUs);
-      this.stats.promotedAtUs.push(nowUs);
+      if (this.stats.promotedAtUs.length < MAX_FAILOVER_SAMPLES) {
+        this.stats.failoverDurationsUs.push(nowUs - this.#silentSinceUs);
+        this.stats.promotedAtUs.push(nowUs);
+      } else this.stats.failoverSamplesNotKept++;
       this.#silentSinceUs = 0;
       this.#send({ type: 'PROMOTED' }, nowUs, out);
     }
     // Synced after taking its join: a host that reported a complete image before (a backup given up, or one whose
     // supervisor restarted) reports one from its old membership until its join replaces it.
     if (hb.host === this.#backup && hb.role === 'backup' && hb.synced && hb.term === this.#term && hb.controlSeq >= this.#backupJoinSeq && this.state === 'reprotecting') {
-      this.stats.reprotectDurationsUs.push(nowUs - this.#reprotectStartedUs);
-      this.stats.reprotectedAtUs.push(nowUs);
+      if (this.stats.reprotectedAtUs.length < MAX_FAILOVER_SAMPLES) {
+        this.stats.reprotectDurationsUs.push(nowUs - this.#reprotectStartedUs);
+        this.stats.reprotectedAtUs.push(nowUs);
+      } else this.stats.reprotectSamplesNotKept++;
       this.#send({ type: 'BACKUP_SYNCED' }, nowUs, out);
     }
     // A spare reporting in may be what an unprotected VM waits for.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Cubic } from '../../../lib/tcp/congestion/cubic.js';
 import { Hystart } from '../../../lib/tcp/congestion/hystart.js';
-import { RttSampler } from '../../../lib/tcp/rtt-sampler.js';
+import { RTT_SAMPLER_MAX_REMEMBERED, RttSampler } from '../../../lib/tcp/rtt-sampler.js';
 
 const MSS = 1000;
 
@@ -104,9 +104,13 @@ describe('RttSampler (the acker\'s wire side)', () => {
     expect(s.acked(301, 2_400)).toBe(300);
   });
 
-  it('keeps a bounded memory: the oldest transmissions go first', () => {
+  it('keeps at most RTT_SAMPLER_MAX_REMEMBERED transmissions: the oldest go first, and an ACK of forgotten ones alone gives no sample, never a wrong one', () => {
     const s = new RttSampler();
-    for (let i = 0; i < 70_000; i++) s.sent(1 + i, 1, false, i);
-    expect(s.acked(70_001, 100_000)).toBe(100_000 - 69_999);
+    const EXTRA = 1_000;
+    for (let i = 0; i < RTT_SAMPLER_MAX_REMEMBERED + EXTRA; i++) s.sent(1 + i, 1, false, i);
+    expect(s.remembered).toBe(RTT_SAMPLER_MAX_REMEMBERED);
+    expect(s.acked(1 + EXTRA, 100_000)).toBeNull();
+    expect(s.acked(2 + EXTRA, 100_000)).toBe(100_000 - EXTRA);
+    expect(s.acked(1 + RTT_SAMPLER_MAX_REMEMBERED + EXTRA, 100_000)).toBe(100_000 - (RTT_SAMPLER_MAX_REMEMBERED + EXTRA - 1));
   });
 });
