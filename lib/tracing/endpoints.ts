@@ -1,12 +1,12 @@
 import type { EffectSink } from './held-bytes.js';
-import type { Sampler } from './sampling.js';
+import { sampledByteKey, type Sampler } from './sampling.js';
 
 /**
  * Bounded memory of the guest's sends of sampled bytes in one term. A byte
  * stays in flight for at most a window, far fewer sampled bytes than this;
  * one evicted and then sent again would be reported as a second `emit`.
  */
-const MAX_REMEMBERED = 8_192;
+export const MAX_REMEMBERED = 8_192;
 
 /**
  * The guest's side of a sampled byte's trace: `emit` (a root) when it first
@@ -34,16 +34,17 @@ export class EmitTracer {
       this.#resends.clear();
     }
     const trace = { kind: 'segment' as const, vmId: this.vmId, connId, offset };
-    const before = this.#resends.get(offset);
+    const byte = sampledByteKey(connId, offset);
+    const before = this.#resends.get(byte);
     if (before === undefined) {
-      this.#resends.set(offset, 0);
+      this.#resends.set(byte, 0);
       if (this.#resends.size > MAX_REMEMBERED) this.#resends.delete(this.#resends.keys().next().value!);
       const attributes = { seq: startOffset + 1, bytes: endOffset - startOffset, epoch, ...(resendCause === null ? {} : { reason: resendCause }) };
       out.push({ kind: 'span', span: { trace, name: 'emit', term, parent: null, startUs: nowUs, endUs: nowUs, attributes } });
       return;
     }
     const n = before + 1;
-    this.#resends.set(offset, n);
+    this.#resends.set(byte, n);
     // Its own name: the wire side numbers its retransmissions of the same byte apart.
     out.push({ kind: 'span', span: { trace, name: 'guest.retransmit', term, instance: n, parent: { name: 'emit', term }, startUs: nowUs, endUs: nowUs, attributes: { reason: resendCause ?? 'resend' } } });
   }

@@ -1,6 +1,6 @@
 import type { Effect } from '../runtime/types.js';
 import type { SpanName, SpanRef, TraceKey } from './model.js';
-import type { Sampler } from './sampling.js';
+import { sampledByteKey, type Sampler } from './sampling.js';
 
 /** Where spans go: a core's effect list, or anything that takes effects one by one. */
 export interface EffectSink {
@@ -17,8 +17,12 @@ interface Tracked {
   committed: boolean;
 }
 
-/** Sends remembered per sampled byte, for numbering retransmissions: far more than a window holds. */
-const MAX_REMEMBERED_SENDS = 8_192;
+/**
+ * Sends remembered per sampled byte, for numbering retransmissions: far more
+ * than a window holds. The oldest goes: a forgotten byte sent again is taken
+ * for its first send in the term (a second `replay`, not a `retransmit`).
+ */
+export const MAX_REMEMBERED_SENDS = 8_192;
 
 /**
  * The path of sampled bytes through a service that holds output (the acker
@@ -62,7 +66,7 @@ export class HeldBytesTracer {
   received(connId: number, startOffset: number, endOffset: number, specAck: boolean, nowUs: number, out: EffectSink): void {
     const offset = this.sampler.sampledIn(connId, startOffset, endOffset);
     // Held already, or sent already (this copy is a retransmission: it shows as one when it leaves).
-    if (offset === null || this.#sends.has(offset) || this.#tracked.some((t) => t.connId === connId && t.offset === offset)) return;
+    if (offset === null || this.#sends.has(sampledByteKey(connId, offset)) || this.#tracked.some((t) => t.connId === connId && t.offset === offset)) return;
     if (this.#tracked.length >= this.maxTracked) {
       this.#tracked.shift();
       this.forgotten++;
@@ -96,8 +100,9 @@ export class HeldBytesTracer {
     if (offset === null) return;
     const key = this.#key(connId, offset);
     const i = this.#tracked.findIndex((t) => t.connId === connId && t.offset === offset);
-    const sends = this.#sends.get(offset) ?? 0;
-    this.#sends.set(offset, sends + 1);
+    const byte = sampledByteKey(connId, offset);
+    const sends = this.#sends.get(byte) ?? 0;
+    this.#sends.set(byte, sends + 1);
     if (this.#sends.size > MAX_REMEMBERED_SENDS) this.#sends.delete(this.#sends.keys().next().value!);
     if (sends > 0) {
       // After its release (or replay) in this term: either is the release slot of the term.

@@ -28,12 +28,16 @@ function phaseOf(vmId: string, connId: number, strideBytes: number): number {
 }
 
 /** Connections whose phase is remembered; beyond, the memory starts over (a phase is cheap to compute again). */
-const MAX_REMEMBERED_CONNECTIONS = 64;
+export const MAX_REMEMBERED_CONNECTIONS = 64;
 
-export function sampler(vmId: string, strideBytes: number): Sampler {
+/** `remembered`: connections whose phase is kept now (never more than MAX_REMEMBERED_CONNECTIONS). */
+export function sampler(vmId: string, strideBytes: number): Sampler & { readonly remembered: number } {
   assert(Number.isSafeInteger(strideBytes) && strideBytes >= 1, () => `stride ${strideBytes}`);
   const phases = new Map<number, number>();
   return {
+    get remembered() {
+      return phases.size;
+    },
     sampledIn(connId, startOffset, endOffset) {
       if (endOffset <= startOffset) return null;
       let phase = phases.get(connId);
@@ -50,3 +54,16 @@ export function sampler(vmId: string, strideBytes: number): Sampler {
 
 /** Nothing is sampled: tracing off costs one call per segment. */
 export const NO_SAMPLER: Sampler = { sampledIn: () => null };
+
+/** Connection ids a byte key tells apart (MAX_CONNECTIONS is far below). */
+const KEYED_CONNECTIONS = 256;
+
+/**
+ * One number per (connection, stream offset), for maps of sampled bytes: two
+ * connections may sample the same offsets (their phases can be equal), and
+ * their bytes are not the same. Exact for offsets below 2^45.
+ */
+export function sampledByteKey(connId: number, offset: number): number {
+  assert(Number.isInteger(connId) && connId >= 0 && connId < KEYED_CONNECTIONS, () => `connection id ${connId} beyond a byte key's ${KEYED_CONNECTIONS}`);
+  return offset * KEYED_CONNECTIONS + connId;
+}
