@@ -1,3 +1,4 @@
+import { foldCounters } from '../lib/results/role-history.js';
 import type { RunConfig } from '../lib/config/run-config.js';
 import { recoveryFigures } from '../lib/results/recovery.js';
 import { latencyMs, percentile, scenarioFields, type RunResult } from '../lib/results/run-result.js';
@@ -64,14 +65,7 @@ export function checkpointersOf(world: World): { readonly stats: PrimaryStats }[
 export function failoverStatsOf(world: World): FailoverStats | null {
   const all = world.replication?.failovers ?? [];
   if (all.length === 0) return null;
-  const total = structuredClone(all[0]!.stats);
-  for (const f of all.slice(1)) {
-    for (const [key, value] of Object.entries(f.stats) as [keyof FailoverStats, FailoverStats[keyof FailoverStats]][]) {
-      if (Array.isArray(value)) (total[key] as number[]).push(...value);
-      else (total[key] as number) += value;
-    }
-  }
-  return total;
+  return all.slice(1).reduce((total, f) => foldCounters(total, f.stats), structuredClone(all[0]!.stats));
 }
 
 /** The result of a finished run; totals span every guest and primary that ran (a failover replaces them). */
