@@ -53,6 +53,8 @@ export interface AuditorStats {
    * at MAX_ENTRIES_AHEAD (ByteEpochs): only a forged guest stream gets there.
    */
   byteEpochEntriesMerged: number;
+  /** Byte-epoch entries behind the released end forgotten at MAX_ENTRIES_BEHIND (a forged stream of tiny ranges). */
+  byteEpochEntriesForgottenEarly: number;
 }
 
 /** Keys held in each map whose keys come from message fields (hosts, terms): a forged field cannot grow it past this. */
@@ -110,7 +112,7 @@ interface PrimaryView {
  *   that host's release permit ends on its own clock.
  */
 export class Auditor {
-  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0 };
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
   /** The first MAX_KEPT_VIOLATIONS violations; `stats.violations` counts them all. */
   readonly violations: Violation[] = [];
   /** Every violation, kept or not, per rule. */
@@ -418,6 +420,8 @@ export class Auditor {
     this.stats.bytesReleasedEnd += end - connection.releasedEnd;
     connection.releasedEnd = end;
     connection.bytes.releasedTo(end);
+    const forgotten = connection.bytes.entriesForgottenEarly;
     connection.bytes.forgetBelow(connection.releasedEnd - this.retainedBytes);
+    this.stats.byteEpochEntriesForgottenEarly += connection.bytes.entriesForgottenEarly - forgotten;
   }
 }

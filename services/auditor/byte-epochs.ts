@@ -21,6 +21,13 @@ const FORGET_BATCH = 256;
  */
 export const MAX_ENTRIES_AHEAD = 4_096;
 /**
+ * Entries kept for bytes behind the released end, within the retained window.
+ * An honest guest has one per epoch there; forged one-byte ranges of
+ * alternating epochs, released as they come, could have one per byte of the
+ * window. Past it the oldest are forgotten as if they had left the window.
+ */
+export const MAX_ENTRIES_BEHIND = 4_096;
+/**
  * The epoch of bytes the auditor never saw emitted: a guest sends new bytes
  * in order, so a range that starts beyond everything seen means the messages
  * before it were missed (the auditor's own connection was cut off). Such
@@ -43,6 +50,12 @@ export class ByteEpochs {
   /** Where released bytes end: entries from the one holding this byte on count against MAX_ENTRIES_AHEAD. */
   #releasedEnd = 0;
   #entriesMerged = 0;
+  #entriesForgottenEarly = 0;
+
+  /** Entries forgotten at MAX_ENTRIES_BEHIND while their bytes were still in the retained window. */
+  get entriesForgottenEarly(): number {
+    return this.#entriesForgottenEarly;
+  }
 
   /** Entries merged into a newer one at MAX_ENTRIES_AHEAD, over the whole stream. */
   get entriesMerged(): number {
@@ -191,15 +204,20 @@ export class ByteEpochs {
   }
 
   /**
-   * Forgets the epochs of bytes before `seq` (nothing can send them again).
+   * Forgets the epochs of bytes before `seq` (nothing can send them again),
+   * and the oldest beyond MAX_ENTRIES_BEHIND behind the released end.
    * A forgotten byte asked for later is given the newest epoch among the
    * forgotten ones: never older than its own, so no early byte goes unseen.
    * Entries go in runs of FORGET_BATCH, so forgetting costs O(1) per entry.
    */
   forgetBelow(seq: number): void {
-    let n = 0;
-    while (n < this.#ends.length && this.#ends[n]! <= seq) n++;
+    let below = 0;
+    while (below < this.#ends.length && this.#ends[below]! <= seq) below++;
+    const firstAhead = this.#indexOf(this.#releasedEnd);
+    const behind = firstAhead < 0 ? this.#ends.length : firstAhead;
+    const n = Math.max(below, behind - MAX_ENTRIES_BEHIND);
     if (n < FORGET_BATCH) return;
+    this.#entriesForgottenEarly += n - below;
     for (let i = 0; i < n; i++) this.#forgottenMaxEpoch = Math.max(this.#forgottenMaxEpoch, this.#epochs[i]!);
     this.#forgottenEnd = this.#ends[n - 1]!;
     this.#ends = this.#ends.slice(n);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_CACHED_SUBJECTS, MAX_KEPT_VIOLATIONS } from '../../../services/auditor/auditor.js';
-import { ByteEpochs, MAX_ENTRIES_AHEAD, UNSEEN_EPOCH } from '../../../services/auditor/byte-epochs.js';
+import { ByteEpochs, MAX_ENTRIES_AHEAD, MAX_ENTRIES_BEHIND, UNSEEN_EPOCH } from '../../../services/auditor/byte-epochs.js';
 import { A, AuditDriver, B, data, S } from './support.js';
 
 /** The guest's first data byte (lib/tcp/endpoint.ts, ISS = 0). */
@@ -138,6 +138,35 @@ describe('ByteEpochs: entries ahead of the released end', () => {
     expect(b.epochOf(FAR + 10 * 2 * MAX_ENTRIES_AHEAD - 1)).toBe(1 + 2 * MAX_ENTRIES_AHEAD);
     expect(b.epochOf(FAR + 10 * MAX_ENTRIES_AHEAD + 5)).toBe(1 + 2 * MAX_ENTRIES_AHEAD);
     expect(b.epochOf(FAR + 5)).toBe(2);
+  });
+});
+
+describe('ByteEpochs: entries behind the released end', () => {
+  it('forgets the oldest past MAX_ENTRIES_BEHIND, still in the retained window (counted), and answers for them an epoch never older than their own', () => {
+    const b = new ByteEpochs();
+    const RANGES = 3 * MAX_ENTRIES_BEHIND;
+    const epochOfRange = (i: number) => (i % 2 === 0 ? 5 : 3);
+    // One-byte ranges of alternating epochs, each released as it comes; the retained window holds them all.
+    for (let i = 0; i < RANGES; i++) {
+      b.emitted(FIRST + i, FIRST + i + 1, epochOfRange(i));
+      b.releasedTo(FIRST + i + 1);
+      b.forgetBelow(0);
+      expect(b.entries).toBeLessThanOrEqual(MAX_ENTRIES_BEHIND + 256 + 1);
+    }
+    expect(b.entriesForgottenEarly).toBeGreaterThanOrEqual(RANGES - MAX_ENTRIES_BEHIND - 256);
+    for (let i = 0; i < RANGES; i++) expect(b.epochOf(FIRST + i)!, `byte ${FIRST + i}`).toBeGreaterThanOrEqual(epochOfRange(i));
+    expect(b.epochOf(FIRST + RANGES - 1)).toBe(epochOfRange(RANGES - 1));
+  });
+
+  it('forgets nothing early from an honest stream: an entry per epoch, fewer than the bound', () => {
+    const b = new ByteEpochs();
+    for (let epoch = 1; epoch <= MAX_ENTRIES_BEHIND; epoch++) {
+      b.emitted(FIRST + 100 * (epoch - 1), FIRST + 100 * epoch, epoch);
+      b.releasedTo(FIRST + 100 * epoch);
+      b.forgetBelow(0);
+    }
+    expect(b.entriesForgottenEarly).toBe(0);
+    expect(b.epochOf(FIRST)).toBe(1);
   });
 });
 
