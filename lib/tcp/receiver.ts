@@ -171,7 +171,9 @@ export class TcpReceiver {
     }
     const windowEnd = Math.max(this.#rightEdge, this.rcvNxt + this.rcvBufBytes - this.#reassembly.bytes);
     if (seq >= windowEnd) return AckDecision.Now; // beyond the window: drop, re-advertise
-    const fits = payload.subarray(0, Math.max(0, Math.min(len, windowEnd - seq)));
+    const fitBytes = Math.max(0, Math.min(len, windowEnd - seq));
+    // Views only where a part is cut off: the whole payload is the common case.
+    const fits = fitBytes === len ? payload : payload.subarray(0, fitBytes);
     const finFits = fin && fits.length === len;
     if (seq <= this.lastAckSent && tsValUs >= this.tsRecentUs) this.tsRecentUs = tsValUs;
     if (seq > this.rcvNxt) {
@@ -182,7 +184,7 @@ export class TcpReceiver {
       if (finFits) this.#finSeq = seq + len;
       return AckDecision.Now; // a duplicate ACK tells the sender about the hole
     }
-    const fresh = fits.subarray(this.rcvNxt - seq);
+    const fresh = seq === this.rcvNxt ? fits : fits.subarray(this.rcvNxt - seq);
     const hadHoles = !this.#reassembly.isEmpty;
     if (fresh.length > 0) {
       deliver(fresh);
