@@ -119,7 +119,7 @@ export class Auditor {
   readonly violationCounts: Partial<Record<ViolationRule, number>> = {};
   readonly #s: Subjects;
   /** Per connection (by id − 1): the epoch of every byte the guest emitted, and where released bytes end. */
-  readonly #connections = Array.from({ length: MAX_CONNECTIONS }, () => ({ bytes: new ByteEpochs(), releasedEnd: 0 }));
+  readonly #connections = Array.from({ length: MAX_CONNECTIONS }, () => ({ bytes: new ByteEpochs(this.stats), releasedEnd: 0 }));
   /** The newest term whose guest output counts (a deposed primary's guest may still run). */
   #guestTerm = 0;
   #maxWireTerm = 0;
@@ -262,23 +262,13 @@ export class Auditor {
     this.#guestTerm = seg.term;
     const connection = this.#connections[seg.connId - 1];
     if (connection === undefined) this.stats.unknownConnections++;
-    else if (seg.payload.length > 0) {
-      const merged = connection.bytes.entriesMerged;
-      connection.bytes.emitted(seg.seq, seg.seq + seg.payload.length, seg.epoch);
-      this.stats.byteEpochEntriesMerged += connection.bytes.entriesMerged - merged;
-    }
+    else if (seg.payload.length > 0) connection.bytes.emitted(seg.seq, seg.seq + seg.payload.length, seg.epoch);
   }
 
   /** A guest's epoch ended: every byte it had sent by then is in that epoch's checkpoint. Only the newest term's guest counts. */
   #onEpochEnd(end: EpochEnd): void {
     if (end.term < this.#guestTerm) return;
-    end.txEndSeqs.forEach((endSeq, i) => {
-      const bytes = this.#connections[i]?.bytes;
-      if (bytes === undefined) return;
-      const merged = bytes.entriesMerged;
-      bytes.sentBy(endSeq, end.epoch);
-      this.stats.byteEpochEntriesMerged += bytes.entriesMerged - merged;
-    });
+    end.txEndSeqs.forEach((endSeq, i) => this.#connections[i]?.bytes.sentBy(endSeq, end.epoch));
   }
 
   #onAssignment(a: Assignment, o: Observation): void {
@@ -420,8 +410,6 @@ export class Auditor {
     this.stats.bytesReleasedEnd += end - connection.releasedEnd;
     connection.releasedEnd = end;
     connection.bytes.releasedTo(end);
-    const forgotten = connection.bytes.entriesForgottenEarly;
     connection.bytes.forgetBelow(connection.releasedEnd - this.retainedBytes);
-    this.stats.byteEpochEntriesForgottenEarly += connection.bytes.entriesForgottenEarly - forgotten;
   }
 }

@@ -9,6 +9,12 @@
  * at most MAX_ENTRIES_AHEAD: past it the newest merge, erring towards a later
  * epoch (an early release is never missed).
  */
+/** What a ByteEpochs' bounds did: entries merged ahead of release, entries forgotten early behind it. */
+export interface ByteEpochCounters {
+  byteEpochEntriesMerged: number;
+  byteEpochEntriesForgottenEarly: number;
+}
+
 /** Forgotten entries go in runs at least this long. */
 const FORGET_BATCH = 256;
 /**
@@ -49,17 +55,20 @@ export class ByteEpochs {
   #mayHaveMissedEnd = false;
   /** Where released bytes end: entries from the one holding this byte on count against MAX_ENTRIES_AHEAD. */
   #releasedEnd = 0;
-  #entriesMerged = 0;
-  #entriesForgottenEarly = 0;
 
-  /** Entries forgotten at MAX_ENTRIES_BEHIND while their bytes were still in the retained window. */
+  constructor(
+    /** Where it counts what its bounds did: its own, or the auditor's counters shared by its connections. */
+    readonly counters: ByteEpochCounters = { byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 },
+  ) {}
+
+  /** Entries forgotten at MAX_ENTRIES_BEHIND while their bytes were still in the retained window (in `counters`). */
   get entriesForgottenEarly(): number {
-    return this.#entriesForgottenEarly;
+    return this.counters.byteEpochEntriesForgottenEarly;
   }
 
-  /** Entries merged into a newer one at MAX_ENTRIES_AHEAD, over the whole stream. */
+  /** Entries merged into a newer one at MAX_ENTRIES_AHEAD (in `counters`). */
   get entriesMerged(): number {
-    return this.#entriesMerged;
+    return this.counters.byteEpochEntriesMerged;
   }
 
   /** Bytes before `end` reached the wire: nothing before it is ahead of release any more. */
@@ -123,7 +132,7 @@ export class ByteEpochs {
       this.#epochs[older + 1] = a === UNSEEN_EPOCH ? b : b === UNSEEN_EPOCH ? a : Math.max(a, b);
       this.#ends.splice(older, 1);
       this.#epochs.splice(older, 1);
-      this.#entriesMerged++;
+      this.counters.byteEpochEntriesMerged++;
     }
   }
 
@@ -217,7 +226,7 @@ export class ByteEpochs {
     const behind = firstAhead < 0 ? this.#ends.length : firstAhead;
     const n = Math.max(below, behind - MAX_ENTRIES_BEHIND);
     if (n < FORGET_BATCH) return;
-    this.#entriesForgottenEarly += n - below;
+    this.counters.byteEpochEntriesForgottenEarly += n - below;
     for (let i = 0; i < n; i++) this.#forgottenMaxEpoch = Math.max(this.#forgottenMaxEpoch, this.#epochs[i]!);
     this.#forgottenEnd = this.#ends[n - 1]!;
     this.#ends = this.#ends.slice(n);
