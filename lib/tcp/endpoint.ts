@@ -332,6 +332,7 @@ export class TcpEndpoint {
           carriesData: seg.payload.length > 0 || (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) !== 0,
           rttSampleUs: seg.tsEcrUs > 0 ? tsOf(nowUs) - seg.tsEcrUs : null, // RFC 7323 timestamps
           sackBlocks: seg.sackBlocks,
+          echoedSentAtUs: seg.tsEcrUs > 0 ? seg.tsEcrUs - tsOf(0) : null,
         },
         nowUs,
       );

@@ -2,7 +2,7 @@ import { assert } from '../assert.js';
 import { createCongestionControl, type CongestionControl, type CongestionControlName } from './congestion/index.js';
 import { RttEstimator } from './rtt.js';
 import { SackScoreboard, type Hole } from './sack-scoreboard.js';
-import { expectSnapshot, parseSnapshot, tcpSenderSnapshotSchema, TCP_SNAPSHOT_VERSION, type TcpSenderSnapshot } from './snapshot.js';
+import { expectSnapshot, parseSnapshot, tcpSenderSnapshotSchema, TCP_SNAPSHOT_VERSION, type TcpSenderSnapshot, type TimeoutUndo } from './snapshot.js';
 
 /** What a sender needs from its owner: where data ends and how to put a segment on the wire. */
 export interface SenderHost {
@@ -40,6 +40,8 @@ export interface SenderStats {
   timeouts: number;
   dupAcksReceived: number;
   bytesAcked: number;
+  /** Timeouts found spurious and undone (Linux's TCPLossUndo): cwnd and ssthresh came back. */
+  timeoutsUndone: number;
 }
 
 /** An ACK as the sender sees it. */
@@ -54,7 +56,10 @@ export interface AckInfo {
   readonly rttSampleUs: number | null;
   /** SACK blocks (RFC 2018) as flat [start, end) pairs; empty when there are none. */
   readonly sackBlocks: readonly number[];
+  /** When the segment whose timestamp this ACK echoes (RFC 7323 TSecr) was sent; null without timestamps. */
+  readonly echoedSentAtUs: number | null;
 }
+
 
 /**
  * The sending half of TCP: congestion control; loss recovery by SACK
@@ -67,7 +72,7 @@ export interface AckInfo {
 export class TcpSender {
   /** What made the sender resend last: a timeout, three duplicate ACKs, or a partial ACK during recovery (tracing names retransmissions by it). */
   lastResendCause: 'rto' | 'fast' | 'partial-ack' | null = null;
-  readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0 };
+  readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0 };
   readonly cc: CongestionControl;
   readonly rtt: RttEstimator;
   sndUna: number;
@@ -112,6 +117,8 @@ export class TcpSender {
   #recoverFsBytes = 0;
   /** What PRR lets out before the next ACK (may go below zero by the part of a segment it overran). */
   #prrBudgetBytes = 0;
+  /** Set by a timeout until its loss episode ends (ack ≥ recover) or proves real or spurious. */
+  #timeoutUndo: TimeoutUndo | null = null;
 
   constructor(
     readonly options: SenderOptions,
@@ -189,6 +196,7 @@ export class TcpSender {
       prrOutBytes: this.#prrOutBytes,
       recoverFsBytes: this.#recoverFsBytes,
       prrBudgetBytes: this.#prrBudgetBytes,
+      timeoutUndo: this.#timeoutUndo,
       cc: this.cc.snapshot(),
       rtt: this.rtt.snapshot(),
     };
@@ -231,6 +239,7 @@ export class TcpSender {
     this.#prrOutBytes = s.prrOutBytes;
     this.#recoverFsBytes = s.recoverFsBytes;
     this.#prrBudgetBytes = s.prrBudgetBytes;
+    this.#timeoutUndo = s.timeoutUndo;
     this.cc.restore(s.cc);
     this.rtt.restore(s.rtt);
   }
@@ -289,6 +298,7 @@ export class TcpSender {
     }
     const mss = this.mssBytes;
     if (ack > this.sndUna) {
+      if (this.#timeoutUndo !== null) this.#judgeTimeout(a, ack);
       const acked = ack - this.sndUna;
       this.stats.bytesAcked += acked;
       if (a.rttSampleUs !== null) this.rtt.sample(a.rttSampleUs);
@@ -532,12 +542,37 @@ export class TcpSender {
     return this.#inRecovery || this.#dupAcks >= 3 ? 0 : this.#dupAcks * this.mssBytes;
   }
 
+  /**
+   * The first ACK of a timeout's episode that advances snd.una tells whether
+   * the timeout was spurious: it echoes a send from before the retransmission
+   * when an original got through (the timer fired on delay, not loss: an epoch
+   * held the output, or a slow commit). Then cwnd and ssthresh come back and
+   * the segments still marked for go-back-N count as in flight again, as
+   * Linux's tcp_undo_cwnd_reduction unmarks them. An ACK echoing the
+   * retransmission proves the loss real (stricter than Linux, which keeps
+   * looking: in a FIFO network a later original cannot overtake it).
+   */
+  #judgeTimeout(a: AckInfo, ack: number): void {
+    const undo = this.#timeoutUndo!;
+    if (a.echoedSentAtUs !== null && a.echoedSentAtUs < undo.retransmittedAtUs) {
+      this.cc.cwndBytes = Math.max(this.cc.cwndBytes, undo.priorCwndBytes);
+      this.cc.ssthreshBytes = Math.max(this.cc.ssthreshBytes, undo.priorSsthreshBytes);
+      if (this.sndNxt < this.sndMax) this.sndNxt = this.sndMax;
+      this.stats.timeoutsUndone++;
+      this.#timeoutUndo = null;
+    } else if (a.echoedSentAtUs !== null || ack >= this.#recover) {
+      this.#timeoutUndo = null;
+    }
+  }
+
   /** The retransmission timer fired; returns false if nothing was outstanding. */
   onRto(nowUs: number): boolean {
     this.#rtoAtUs = null;
     if (this.options.rtoBackoff !== false) this.rtt.backoff();
     if (this.sndUna >= this.sndMax) return false;
     this.stats.timeouts++;
+    // Linux keeps what the first timeout of an episode took (a backed-off repeat does not overwrite it).
+    this.#timeoutUndo ??= { priorCwndBytes: this.cc.cwndBytes, priorSsthreshBytes: Math.max(this.cc.ssthreshBytes, Math.floor((this.cc.cwndBytes * 3) / 4)), retransmittedAtUs: nowUs };
     this.cc.onTimeout(this.sndMax - this.sndUna, nowUs);
     this.#recover = this.sndMax; // RFC 6582 §4 after a timeout
     this.#inRecovery = false;

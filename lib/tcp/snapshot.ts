@@ -26,7 +26,7 @@ export const MAX_SACK_BLOCKS = 4;
  * and the send buffer's payload slab (allocation only).
  */
 /** 2: SACK (the sender's scoreboard and PRR state, the receiver's blocks). */
-export const TCP_SNAPSHOT_VERSION = 2;
+export const TCP_SNAPSHOT_VERSION = 3;
 
 export const TCP_STATES = ['closed', 'listen', 'syn-sent', 'syn-received', 'established'] as const;
 export type TcpState = (typeof TCP_STATES)[number];
@@ -87,6 +87,19 @@ export interface RaccSnapshot {
 export type CongestionSnapshot = NewRenoSnapshot | CubicSnapshot | RaccSnapshot;
 
 /** TcpSender: sequence space, windows, loss recovery, timers (as deadlines), its controller and estimator. */
+/**
+ * What the first timeout of a loss episode took away, kept until the episode
+ * ends so that a spurious timeout can be undone (Linux's tcp_try_undo_loss
+ * with timestamps, the Eifel detection of RFC 3522).
+ */
+export interface TimeoutUndo {
+  readonly priorCwndBytes: number;
+  /** Linux's tcp_current_ssthresh: max(ssthresh, 3/4 cwnd). */
+  readonly priorSsthreshBytes: number;
+  /** When the timeout's first retransmission left: an ACK echoing an earlier send answers an original. */
+  readonly retransmittedAtUs: number;
+}
+
 export interface TcpSenderSnapshot {
   readonly version: typeof TCP_SNAPSHOT_VERSION;
   readonly sndUna: number;
@@ -125,6 +138,8 @@ export interface TcpSenderSnapshot {
   readonly recoverFsBytes: number;
   /** What PRR lets out before the next ACK. */
   readonly prrBudgetBytes: number;
+  /** A timeout that may yet prove spurious, or null. */
+  readonly timeoutUndo: TimeoutUndo | null;
   readonly cc: CongestionSnapshot;
   readonly rtt: RttSnapshot;
 }
@@ -243,6 +258,7 @@ export const tcpSenderSnapshotSchema: z.ZodType<TcpSenderSnapshot> = z
     prrOutBytes: count,
     recoverFsBytes: count,
     prrBudgetBytes: int,
+    timeoutUndo: z.strictObject({ priorCwndBytes: finite.positive(), priorSsthreshBytes: finite.positive(), retransmittedAtUs: timeUs }).nullable(),
     cc: congestionSnapshotSchema,
     rtt: rttSnapshotSchema,
   })

@@ -578,7 +578,7 @@ export class AckerCore implements Core {
       const rttSampleUs = c.rttSampler.acked(seg.ack, nowUs);
       // A FIN the netbuffer released is acknowledged beyond the wire sender's data.
       const ack = Math.min(seg.ack, wire.sndMax);
-      wire.onAck({ seq: seg.seq, ack, windowBytes: seg.window * 2 ** shift, carriesData: seg.payload.length > 0 || fin === 1, rttSampleUs, sackBlocks: seg.sackBlocks }, nowUs);
+      wire.onAck({ seq: seg.seq, ack, windowBytes: seg.window * 2 ** shift, carriesData: seg.payload.length > 0 || fin === 1, rttSampleUs, sackBlocks: seg.sackBlocks, echoedSentAtUs: null }, nowUs);
       c.spec!.release(wire.sndUna);
       wire.trySend(nowUs);
     }

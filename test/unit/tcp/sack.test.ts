@@ -91,7 +91,7 @@ describe('SACK loss recovery (RFC 6675 with PRR, RFC 6937)', () => {
     p.filter = (from, s) => (from === 'a' ? null : s);
     p.write('a', 10 * MSS);
     const synAck = p.io.b.sent[0]!.seg;
-    const ack = (n: number, ...blocks: number[]): Segment => ({ ...synAck, flags: TcpFlag.ACK, seq: 1, ack: n, window: (6 * 1024 * 1024) >> 7, mss: 0, wscale: undefined, sackPermitted: false, sackBlocks: blocks, tsValUs: p.nowUs, tsEcrUs: p.nowUs });
+    const ack = (n: number, ...blocks: number[]): Segment => ({ ...synAck, flags: TcpFlag.ACK, seq: 1, ack: n, window: (6 * 1024 * 1024) >> 7, mss: 0, wscale: undefined, sackPermitted: false, sackBlocks: blocks, tsValUs: p.nowUs, tsEcrUs: p.io.a.dataSent().at(-1)!.tsValUs }); // echoes a's latest segment
     const retransmitted = () => p.io.a.dataSent().slice(10).filter((s) => s.seq < seg(10)).map((s) => [s.seq, s.payload.length]);
     p.inject('a', ack(1)); // the window moves from the SYN-ACK's unscaled one to the scaled one
     return { p, ack, retransmitted };

@@ -26,7 +26,7 @@ describe('TcpSender with a small window', () => {
     s.trySend(0);
     expect(sent.map((x) => x.len)).toEqual(Array(8).fill(MSS));
     // Everything is ACKed, but the peer's application has read little: a 300-byte window.
-    s.onAck({ seq: 1, ack: 1 + 8 * MSS, windowBytes: 300, carriesData: false, rttSampleUs: 1000, sackBlocks: [] }, 1000);
+    s.onAck({ seq: 1, ack: 1 + 8 * MSS, windowBytes: 300, carriesData: false, rttSampleUs: 1000, sackBlocks: [], echoedSentAtUs: null }, 1000);
     s.trySend(1000);
     expect(sent).toHaveLength(8); // silly-window avoidance holds the small segment back
     const persistAt = timers.get(s.persistTimer);
@@ -61,11 +61,75 @@ describe('TcpSender with SACK after a timeout', () => {
       { seq: 501, len: MSS },
       { seq: 1501, len: MSS },
     ]);
-    s.onAck({ seq: 1, ack: 1, windowBytes: 64 * MSS, carriesData: false, rttSampleUs: null, sackBlocks: [1, 501] }, 1000);
+    s.onAck({ seq: 1, ack: 1, windowBytes: 64 * MSS, carriesData: false, rttSampleUs: null, sackBlocks: [1, 501], echoedSentAtUs: null }, 1000);
     sent.length = 0;
     s.onRto(timers.get(s.rtoTimer)!);
     // cwnd is one segment: go-back-N skips the SACKed 500 bytes and sends the next segment whole, not 500 bytes of it
     // (which silly-window avoidance would hold back, at every timeout, for ever).
     expect(sent).toEqual([{ seq: 501, len: MSS }]);
+  });
+});
+
+describe('TcpSender undoing a spurious timeout (Linux tcp_try_undo_loss, RFC 3522 detection by timestamps)', () => {
+  /** Eight segments out at t = 0, the timer fires at `rtoAt` and goes back N with one segment of cwnd. */
+  function timedOut() {
+    const h = sender(() => 1 + 8 * MSS);
+    h.s.initWindow(64 * MSS, 0);
+    h.s.trySend(0);
+    expect(h.sent).toHaveLength(8);
+    const cwndBefore = h.s.cc.cwndBytes;
+    const rtoAt = h.timers.get(h.s.rtoTimer)!;
+    h.sent.length = 0;
+    expect(h.s.onRto(rtoAt)).toBe(true);
+    expect(h.sent).toEqual([{ seq: 1, len: MSS }]);
+    expect(h.s.cc.cwndBytes).toBe(MSS);
+    return { ...h, cwndBefore, rtoAt };
+  }
+  const ackOf = (ack: number, echoedSentAtUs: number | null) => ({ seq: 1, ack, windowBytes: 64 * MSS, carriesData: false, rttSampleUs: null, sackBlocks: [], echoedSentAtUs });
+
+  it('restores cwnd and ssthresh and resends nothing more when the first advancing ACK echoes an original', () => {
+    const { s, sent, cwndBefore, rtoAt } = timedOut();
+    // The originals were delayed (held for an epoch), not lost: the ACK echoes t = 0, before the retransmission.
+    s.onAck(ackOf(1 + 2 * MSS, 0), rtoAt + 10);
+    expect(s.stats.timeoutsUndone).toBe(1);
+    expect(s.cc.cwndBytes).toBeGreaterThanOrEqual(cwndBefore);
+    expect(s.sndNxt).toBe(s.sndMax); // the rest of the window counts as in flight again: go-back-N stops
+    s.trySend(rtoAt + 10);
+    expect(sent).toEqual([{ seq: 1, len: MSS }]); // nothing retransmitted beyond the timeout's own segment
+  });
+
+  it('keeps the reduction when the ACK echoes the retransmission (the loss was real), even if a later ACK echoes an original', () => {
+    const { s, rtoAt } = timedOut();
+    s.onAck(ackOf(1 + MSS, rtoAt), rtoAt + 10);
+    expect(s.stats.timeoutsUndone).toBe(0);
+    expect(s.cc.cwndBytes).toBeLessThanOrEqual(2 * MSS); // slow start from one segment
+    s.onAck(ackOf(1 + 2 * MSS, 0), rtoAt + 20);
+    expect(s.stats.timeoutsUndone).toBe(0);
+    expect(s.cc.cwndBytes).toBeLessThanOrEqual(3 * MSS);
+  });
+
+  it('never undoes without timestamps (the acker’s wire side)', () => {
+    const { s, rtoAt } = timedOut();
+    s.onAck(ackOf(1 + 2 * MSS, null), rtoAt + 10);
+    expect(s.stats.timeoutsUndone).toBe(0);
+    expect(s.cc.cwndBytes).toBeLessThanOrEqual(3 * MSS);
+    expect(s.sndNxt).toBeLessThan(s.sndMax);
+  });
+
+  it('a backed-off second timeout keeps what the first took, and a snapshot carries it', () => {
+    const { s, timers, cwndBefore, rtoAt } = timedOut();
+    const second = timers.get(s.rtoTimer)!;
+    expect(second).toBeGreaterThan(rtoAt);
+    s.onRto(second);
+    const twin = sender(() => 1 + 8 * MSS).s;
+    twin.restore(s.snapshot());
+    // An ACK echoing a send from between the two timeouts answers the first retransmission: the loss was real.
+    twin.onAck(ackOf(1 + MSS, rtoAt + 1), second + 10);
+    expect(twin.stats.timeoutsUndone).toBe(0);
+    const again = sender(() => 1 + 8 * MSS).s;
+    again.restore(s.snapshot());
+    again.onAck(ackOf(1 + 8 * MSS, 0), second + 10);
+    expect(again.stats.timeoutsUndone).toBe(1);
+    expect(again.cc.cwndBytes).toBeGreaterThanOrEqual(cwndBefore);
   });
 });
