@@ -21,6 +21,7 @@ export const FLAG_FOR_PATH: Record<string, string> = {
   'link.lossRate': '--loss',
   'link.jitterMs': '--jitter-ms',
   'link.queueBytes': '--queue-packets',
+  'link.localBackpressure': '--no-local-backpressure',
   'tcp.mssBytes': '--mss',
   'tcp.sndBufBytes': '--snd-buf-bytes',
   'tcp.rcvBufBytes': '--rcv-buf-bytes',
@@ -66,6 +67,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--no-window-scaling', 'disable RFC 7323 window scaling (64 KiB window at most)')
     .option('--no-delayed-ack', 'acknowledge every segment at once')
     .option('--no-sack', 'no selective acknowledgements (NewReno loss recovery)')
+    .option('--no-local-backpressure', "native: the guest's own queue drops what does not fit, as a router's would (default: it pushes back into TCP, as Linux's qdisc and TCP small queues do)")
     .option('--spec-buffer-bytes <n>', "the acker's speculative buffer", num, 16 * 1024 * 1024)
     .option('--plug-limit-bytes <n>', "remus: the netbuffer's plug limit, checked as a segment is held (sch_plug's; Linux: txqueuelen full-size packets)", num, 1000 * MTU_BYTES)
     .addOption(new Option('--plug-release <how>', "remus: a committed epoch leaves the plug at line rate (the plug is the NIC's queue) or as one burst into the device's drop-tail queue (a plug on an IFB device, as Remus on Xen)").choices(['paced', 'burst']).default('paced'))
@@ -99,6 +101,7 @@ export interface ScenarioFlags {
   windowScaling: boolean;
   delayedAck: boolean;
   sack: boolean;
+  localBackpressure: boolean;
   specBufferBytes: number;
   specWindow: 'buffer' | 'client';
   plugLimitBytes: number;
@@ -134,6 +137,7 @@ export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfi
       lossRate: f.loss,
       jitterMs: f.jitterMs,
       queueBytes: Math.round(f.queuePackets * MTU_BYTES),
+      localBackpressure: f.localBackpressure,
     },
     tcp: {
       mssBytes: f.mss,

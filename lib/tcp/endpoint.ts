@@ -26,6 +26,8 @@ export interface TcpIo {
   /** ACKs freed send-buffer space. */
   sendSpaceFreed(): void;
   peerClosed(): void;
+  /** The local NIC's room for a data segment (SenderHost.mayTransmit); absent: always room. */
+  mayTransmit?(payloadBytes: number, nowUs: number): boolean;
 }
 
 export type TcpStats = SenderStats;
@@ -81,6 +83,7 @@ export class TcpEndpoint {
       emitProbe: (nowUs) => this.#emit(this.sender.sndUna - 1, 0, TcpFlag.ACK, nowUs),
       setTimer: (name, atUs) => io.setTimer(name, atUs),
       cancelTimer: (name) => io.cancelTimer(name),
+      ...(io.mayTransmit !== undefined ? { mayTransmit: io.mayTransmit } : {}),
     };
     this.sender = new TcpSender(options, host, identity.timerPrefix, ISS);
   }
@@ -357,6 +360,11 @@ export class TcpEndpoint {
 
   #trySend(nowUs: number): void {
     if (this.state === 'established') this.sender.trySend(nowUs);
+  }
+
+  /** The local NIC has room again (io.mayTransmit said no before): sends what the windows allow. */
+  nicHasRoom(nowUs: number): void {
+    this.#trySend(nowUs);
   }
 
   #sendAck(nowUs: number): void {

@@ -16,6 +16,13 @@ export interface SenderHost {
   emitProbe(nowUs: number): void;
   setTimer(name: string, atUs: number): void;
   cancelTimer(name: string): void;
+  /**
+   * Whether the sender's own NIC has room for a segment of `payloadBytes`
+   * (TCP small queues, and a full device queue pushing back as Linux's
+   * qdisc does to a local sender). False: the segment stays unsent, and the
+   * host calls trySend once there is room. Absent: always room.
+   */
+  mayTransmit?(payloadBytes: number, nowUs: number): boolean;
 }
 
 export interface SenderOptions {
@@ -434,6 +441,7 @@ export class TcpSender {
     const mss = this.mssBytes;
     while (this.#prrBudgetBytes > 0) {
       const before = this.#prrOutBytes;
+      if (this.host.mayTransmit !== undefined && !this.host.mayTransmit(mss, nowUs)) break;
       const lost = this.#nextHole(false);
       if (lost !== null) this.#resend(lost, nowUs);
       else if (!this.#sendNext(true, nowUs)) {
@@ -511,6 +519,7 @@ export class TcpSender {
       if (len < mss && len < pending && len < this.#maxSndWnd / 2 && !this.#overrideSws && !holeSized) return false;
       // Nagle: hold a short final segment while data is unacknowledged.
       if (len < mss && len === pending && this.options.nagle && this.sndNxt > this.sndUna && !this.closeRequested) return false;
+      if (this.host.mayTransmit !== undefined && !this.host.mayTransmit(len, nowUs)) return false;
       const seq = this.sndNxt;
       const retransmit = seq < this.sndMax;
       if (retransmit) this.stats.retransmits++;

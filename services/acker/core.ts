@@ -9,6 +9,7 @@ import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { AssignmentTracker, ignoresAssignment, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
+import { LocalNic } from '../../lib/link/local-nic.js';
 import { MAX_WINDOW_FIELD } from '../../lib/tcp/receiver.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
 import { TcpSender, type SenderStats } from '../../lib/tcp/sender.js';
@@ -22,6 +23,8 @@ import { foldCounters, RoleHistory } from '../../lib/results/role-history.js';
 const EMPTY = new Uint8Array(0);
 const TIMER_PREFIX = 'wire';
 const TIMER_HANDOVER = 'acker.handover';
+/** The local NIC has drained enough for a wire sender it turned away. */
+const TIMER_NIC_ROOM = 'acker.nic-room';
 
 export interface AckerOptions {
   readonly vmId: string;
@@ -55,6 +58,8 @@ export interface AckerOptions {
   readonly tracing?: TracingOptions;
   /** Adaptive epochs (spec mode): report speculatively acknowledged data whose connection went quiet to the checkpointer; absent: never. */
   readonly outputWatch?: OutputWatchOptions;
+  /** spec: the wire side's own NIC at the head of the client link, which pushes back rather than drops (LocalNic); absent: segments meet the link's queue as they are. */
+  readonly localNic?: { readonly rateBitsPerSec: number; readonly queueBytes: number };
 }
 
 export interface AckerStats {
@@ -98,6 +103,9 @@ export class AckerCore implements Core {
   readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
+  /** spec: the NIC that pushes back; null: segments go at once. */
+  readonly #nic: LocalNic | null;
+  readonly #wakeOnNicRoom = (atUs: number) => this.#emit({ kind: 'setTimer', name: TIMER_NIC_ROOM, atUs });
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole = 'spare';
   /** The fencing term this host serves under. */
@@ -130,6 +138,7 @@ export class AckerCore implements Core {
     this.#tracer = this.#newTracer();
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.plantedBug === 'ignore-permit-expiry');
+    this.#nic = options.localNic && options.mode === 'spec' ? new LocalNic(options.localNic.rateBitsPerSec, options.localNic.queueBytes) : null;
     this.#idleSubscriptions = [options.subjects.assign('acker'), options.subjects.permit];
     this.subscriptions = this.#idleSubscriptions;
   }
@@ -244,6 +253,10 @@ export class AckerCore implements Core {
       this.#sendStatus();
       this.#emit(this.#assignments.nextReport(nowUs));
     } else if (name === TIMER_HANDOVER) this.#requestHandover(nowUs, true);
+    else if (name === TIMER_NIC_ROOM) {
+      this.#nic?.woken();
+      for (const c of this.#ordered()) c.wire?.trySend(nowUs);
+    }
     else if (name === TIMER_OUTPUT_IDLE) {
       // What waits for a commit: taken into a buffer, not yet committed.
       if (this.#role !== 'primary' || this.#watch === null) return;
@@ -606,7 +619,9 @@ export class AckerCore implements Core {
         assert(header !== null, () => `committed data at ${seq} of connection ${c.connId} without a committed guest header`);
         c.rttSampler.sent(seq, len, retransmit, nowUs);
         if (!this.#permitted(nowUs)) return;
-        this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: this.#wireSegment(c, header, seq, len) });
+        const seg = this.#wireSegment(c, header, seq, len);
+        this.#nic?.sent(seg, nowUs);
+        this.#emit({ kind: 'send', subject: this.options.wireOutSubject, msg: seg });
         this.#tracer.sent(c.connId, seq - 1, seq - 1 + len, retransmit ? (c.wire?.lastResendCause ?? 'resend') : null, nowUs, this.#effectSink);
       },
       emitFin: () => undefined, // the guest's FIN travels through the netbuffer
@@ -616,6 +631,7 @@ export class AckerCore implements Core {
       },
       setTimer: (name: string, atUs: number) => this.#emit({ kind: 'setTimer', name, atUs }),
       cancelTimer: (name: string) => this.#emit({ kind: 'cancelTimer', name }),
+      ...(this.#nic !== null ? { mayTransmit: (payloadBytes: number, nowUs: number) => this.#nic!.admits(payloadBytes, nowUs, this.#wakeOnNicRoom) } : {}),
     };
   }
 

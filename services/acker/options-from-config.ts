@@ -36,6 +36,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     recordDigests: extras.recordDigests ?? false,
     tracing: tracingOptionsFromConfig(config),
     ...outputWatchOption(config, host),
+    ...(isSpeculative(config.mode) && config.link.localBackpressure ? { localNic: { rateBitsPerSec: config.link.bandwidthBitsPerSec, queueBytes: config.link.queueBytes } } : {}),
     ...(bug === 'release-before-commit' || bug === 'spec-buffer-not-replicated' || bug === 'ignore-permit-expiry' ? { plantedBug: bug } : {}),
   };
 }

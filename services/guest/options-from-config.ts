@@ -29,7 +29,10 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
     rng: new Rng(config.seed).fork('guest.app'),
     tracing: tracingOptionsFromConfig(config),
   };
-  if (!isReplicated(config.mode) || host === null) return { vm: { ...common, txSubject: s.wireOut, rxSubject: s.wireIn } };
+  if (!isReplicated(config.mode) || host === null) {
+    const localNic = config.link.localBackpressure ? { localNic: { rateBitsPerSec: config.link.bandwidthBitsPerSec, queueBytes: config.link.queueBytes } } : {};
+    return { vm: { ...common, txSubject: s.wireOut, rxSubject: s.wireIn, ...localNic } };
+  }
   const h = s.host(host);
   const f = config.failover;
   return {

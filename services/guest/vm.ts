@@ -8,6 +8,7 @@ import type { TcpEndpointSnapshot, TcpOptions, TcpStats } from '../../lib/tcp/in
 import { US_PER_S } from '../../lib/units.js';
 import { CheckpointCapture } from './checkpoint-capture.js';
 import { PlugNic } from './plug-nic.js';
+import { LocalNic } from '../../lib/link/local-nic.js';
 import { GuestConnection, type ConnectionAppState } from './connection.js';
 import { connectionWorkloads, REQUEST_BUFFER_BYTES, type Workload } from './workload/workload.js';
 import { EmitTracer } from '../../lib/tracing/endpoints.js';
@@ -22,6 +23,8 @@ const APP_WRITE_BYTES = 64;
 export const PAUSED_INBOX_MAX = 65_536;
 
 const TIMER_APP = 'app.dirty';
+/** The local NIC has drained enough for a sender it turned away. */
+const TIMER_NIC_ROOM = 'nic.room';
 /** The end of a pause: the checkpoint's copy into the staging buffer is done. */
 const TIMER_RESUME = 'guest.resume';
 const TCP_TIMER_PREFIX = 'tcp';
@@ -60,6 +63,8 @@ export interface GuestVmOptions {
   readonly replication?: GuestReplication;
   /** remus with a plug that pushes back: the NIC holds what does not fit until a commit (PlugNic); absent: it sends at once. */
   readonly plugBackpressure?: { readonly limitBytes: number; readonly maxQueuedSegments: number };
+  /** native: the guest's own NIC at the head of its client link, which pushes back rather than drops (LocalNic); absent: segments meet the link's queue as they are. */
+  readonly localNic?: { readonly rateBitsPerSec: number; readonly queueBytes: number };
 }
 
 /**
@@ -132,6 +137,9 @@ export class GuestVm {
   #clockOffsetUs = 0;
   /** The NIC in front of a plug that pushes back; null: segments go at once. */
   readonly plugNic: PlugNic | null;
+  /** native: the NIC that pushes back; null: segments go at once. */
+  readonly localNic: LocalNic | null;
+  readonly #wakeOnNicRoom = (atUs: number) => this.#setTimer(TIMER_NIC_ROOM, atUs);
   readonly #sendToPlug = (seg: Segment) => this.#emit({ kind: 'send', subject: this.options.txSubject, msg: seg });
 
   /** `memory`: a backup image to run from (restore() then sets the state); a fresh, empty one by default. */
@@ -150,6 +158,8 @@ export class GuestVm {
     this.#emitTracer = new EmitTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER);
     assert(this.#heapBase < options.memoryBytes, () => `guest memory ${options.memoryBytes} B cannot hold ${workloads.length} send rings of ${options.tcp.sndBufBytes} B and a request buffer`);
     this.plugNic = options.plugBackpressure ? new PlugNic(options.plugBackpressure.limitBytes, options.plugBackpressure.maxQueuedSegments) : null;
+    this.localNic = options.localNic ? new LocalNic(options.localNic.rateBitsPerSec, options.localNic.queueBytes) : null;
+    assert(this.localNic === null || (this.plugNic === null && r === undefined), 'a local NIC is the native guest\'s alone');
     this.capture = r ? new CheckpointCapture(this.memory, { vmId: options.vmId, chunkBytes: r.chunkBytes, pageDelta: r.pageDelta, seedPagesPerEpoch: r.seedPagesPerEpoch, recordDigests: r.recordDigests }) : null;
     this.connections = workloads.map((workload, i) => this.#newConnection(i + 1, workload));
     this.#setEpoch(this.#epoch);
@@ -163,6 +173,7 @@ export class GuestVm {
       { vmId: options.vmId, seed: options.seed, connId, tcp: options.tcp, workload, timerPrefix: connId === 1 ? TCP_TIMER_PREFIX : `${TCP_TIMER_PREFIX}${connId}` },
       {
         transmit: (seg, retransmit) => {
+          this.localNic?.sent(seg, this.#nowUs);
           if (this.plugNic !== null) this.plugNic.transmit(seg, this.#sendToPlug);
           else this.#emit({ kind: 'send', subject: seg.payload.length > 0 ? (options.txDataSubject ?? options.txSubject) : options.txSubject, msg: seg });
           if (seg.payload.length > 0) this.#emitTracer.sent(seg.term, seg.connId, seg.seq - 1, seg.seq - 1 + seg.payload.length, seg.epoch, retransmit ? (connection.tcp.sender.lastResendCause ?? 'resend') : null, this.#nowUs, this.#spanSink);
@@ -170,6 +181,7 @@ export class GuestVm {
         setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs: atUs - this.#clockOffsetUs }),
         cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
         peerClosed: () => undefined,
+        ...(this.localNic !== null ? { mayTransmit: (payloadBytes: number) => this.localNic!.admits(payloadBytes, this.#nowUs, this.#wakeOnNicRoom) } : {}),
       },
       ring,
       (chunk, streamOffset) => this.#storeRequest(chunk, streamOffset),
@@ -209,7 +221,7 @@ export class GuestVm {
 
   /** Every timer this VM may have set (a service dropping it cancels them). */
   timerNames(): string[] {
-    return [TIMER_APP, TIMER_RESUME, ...this.connections.flatMap((c) => c.timerNames())];
+    return [TIMER_APP, TIMER_RESUME, TIMER_NIC_ROOM, ...this.connections.flatMap((c) => c.timerNames())];
   }
 
   /** Per connection (by id − 1): the highest sequence number sent + 1. */
@@ -274,9 +286,15 @@ export class GuestVm {
       }
       case 'timer':
         if (input.name === TIMER_APP) this.#dirtyAppPages();
+        else if (input.name === TIMER_NIC_ROOM) this.#onNicRoom();
         else for (const c of this.connections) if (c.tcp.onTimer(input.name, this.#nowUs)) break;
         break;
     }
+  }
+
+  #onNicRoom(): void {
+    this.localNic?.woken();
+    for (const c of this.connections) c.tcp.nicHasRoom(this.#nowUs);
   }
 
   #defer(input: Input): void {

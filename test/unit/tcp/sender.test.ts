@@ -133,3 +133,28 @@ describe('TcpSender undoing a spurious timeout (Linux tcp_try_undo_loss, RFC 352
     expect(again.cc.cwndBytes).toBeGreaterThanOrEqual(cwndBefore);
   });
 });
+
+describe('TcpSender behind a NIC that pushes back (SenderHost.mayTransmit)', () => {
+  it('leaves a refused segment unsent, counts nothing as a retransmission, and sends it when tried again', () => {
+    let room = 3;
+    const sent: { seq: number; len: number }[] = [];
+    const host: SenderHost = {
+      dataEndSeq: () => 1 + 8 * MSS,
+      emitData: (seq, len) => sent.push({ seq, len }),
+      emitFin: () => undefined,
+      emitProbe: () => undefined,
+      setTimer: () => undefined,
+      cancelTimer: () => undefined,
+      mayTransmit: () => room > 0,
+    };
+    const s = new TcpSender({ ...defaultTcpOptions({ mssBytes: MSS }), nagle: false }, { ...host, emitData: (seq, len) => (room--, host.emitData(seq, len, false, 0)) }, 't', 1);
+    s.initWindow(64 * MSS, 0);
+    s.trySend(0);
+    expect(sent.map((x) => x.seq)).toEqual([1, 1 + MSS, 1 + 2 * MSS]);
+    expect(s.sndNxt).toBe(1 + 3 * MSS);
+    room = 10;
+    s.trySend(10);
+    expect(sent).toHaveLength(8);
+    expect(s.stats.retransmits).toBe(0);
+  });
+});
