@@ -5,12 +5,20 @@ import { sackOptionBytes, TCP_IP_HEADER_BYTES } from '../tcp/header.js';
 import { DROPPED, type Hop } from '../runtime/sim/sim-runtime.js';
 import type { RunConfig } from '../config/run-config.js';
 import { BITS_PER_BYTE, msToUs, US_PER_S } from '../units.js';
-import { ETHERNET_FRAMING_BYTES, MTU_BYTES, serializedBytesOf } from './framing.js';
-import { Transmitter } from './transmitter.js';
 
-export { TCP_IP_HEADER_BYTES, ETHERNET_FRAMING_BYTES, MTU_BYTES, serializedBytesOf };
+export { TCP_IP_HEADER_BYTES };
 /** Framing of a control or checkpoint message on the replication link (headers, protobuf fields). */
 export const CONTROL_HEADER_BYTES = 96;
+
+/** An Ethernet frame's bytes around its IP packet on the wire: preamble and SFD (8), header (14), FCS (4), inter-frame gap (12). */
+export const ETHERNET_FRAMING_BYTES = 38;
+/** The IP packet a frame carries at most. */
+export const MTU_BYTES = 1500;
+
+/** Bytes the transmitter spends on `packetBytes`: one frame per MTU, each with its framing (MSS 1448 with timestamps: 94.1% of the line rate is payload). */
+export function serializedBytesOf(packetBytes: number): number {
+  return packetBytes + Math.max(1, Math.ceil(packetBytes / MTU_BYTES)) * ETHERNET_FRAMING_BYTES;
+}
 
 /** Bytes a message occupies in a link's queue: its IP packets. */
 export function wireBytesOf(msg: WireMessage): number {
@@ -59,8 +67,14 @@ export interface LinkStats {
  */
 export class LinkDirection implements Hop {
   readonly stats: LinkStats = { packets: 0, wireBytes: 0, queueDrops: 0, randomLosses: 0, maxQueuedBytes: 0 };
-  readonly #transmitter: Transmitter;
+  #usPerByte: number;
+  /** When the transmitter finishes the last accepted packet (fractional µs, so no drift). */
+  #busyUntilUs = 0;
   #lastArrivalUs = 0;
+  /** Finish times and sizes of packets still queued or in transmission. */
+  readonly #finishUs: number[] = [];
+  readonly #sizes: number[] = [];
+  #head = 0;
   #queuedBytes = 0;
 
   constructor(
@@ -69,12 +83,13 @@ export class LinkDirection implements Hop {
   ) {
     assert(options.rateBitsPerSec > 0, 'link rate must be positive');
     assert(options.queueBytes > 0, 'link queue must hold something');
-    this.#transmitter = new Transmitter(options.rateBitsPerSec);
+    this.#usPerByte = (BITS_PER_BYTE * US_PER_S) / options.rateBitsPerSec;
   }
 
   /** Changes the rate for packets accepted from now on (a degraded or restored link); queued ones keep their times. */
   setRate(rateBitsPerSec: number): void {
-    this.#transmitter.setRate(rateBitsPerSec);
+    assert(rateBitsPerSec > 0, () => `link rate ${rateBitsPerSec} bit/s`);
+    this.#usPerByte = (BITS_PER_BYTE * US_PER_S) / rateBitsPerSec;
   }
 
   get queuedBytes(): number {
@@ -83,13 +98,17 @@ export class LinkDirection implements Hop {
 
   transit(msg: WireMessage, nowUs: number): number {
     const wireBytes = wireBytesOf(msg);
-    const t = this.#transmitter;
-    if (t.queuedBytesAt(nowUs) + wireBytes > this.options.queueBytes || t.waitUs(nowUs) > (this.options.maxQueueDelayUs ?? Infinity)) {
+    this.#drainDeparted(nowUs);
+    const startUs = Math.max(nowUs, this.#busyUntilUs);
+    if (this.#queuedBytes + wireBytes > this.options.queueBytes || startUs - nowUs > (this.options.maxQueueDelayUs ?? Infinity)) {
       this.stats.queueDrops++;
       return DROPPED;
     }
-    const finishUs = t.admit(wireBytes, nowUs);
-    this.#queuedBytes = t.queuedBytesAt(nowUs);
+    const finishUs = startUs + serializedBytesOf(wireBytes) * this.#usPerByte;
+    this.#busyUntilUs = finishUs;
+    this.#finishUs.push(finishUs);
+    this.#sizes.push(wireBytes);
+    this.#queuedBytes += wireBytes;
     if (this.#queuedBytes > this.stats.maxQueuedBytes) this.stats.maxQueuedBytes = this.#queuedBytes;
     this.stats.packets++;
     this.stats.wireBytes += wireBytes;
@@ -101,6 +120,19 @@ export class LinkDirection implements Hop {
     const arrivalUs = Math.max(Math.ceil(finishUs + this.options.delayUs + jitterUs), this.#lastArrivalUs);
     this.#lastArrivalUs = arrivalUs;
     return arrivalUs;
+  }
+
+  #drainDeparted(nowUs: number): void {
+    const finish = this.#finishUs;
+    while (this.#head < finish.length && finish[this.#head]! <= nowUs) {
+      this.#queuedBytes -= this.#sizes[this.#head]!;
+      this.#head++;
+    }
+    if (this.#head > 4096 && this.#head * 2 > finish.length) {
+      finish.splice(0, this.#head);
+      this.#sizes.splice(0, this.#head);
+      this.#head = 0;
+    }
   }
 }
 

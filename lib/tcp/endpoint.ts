@@ -11,6 +11,8 @@ import { TcpSender, type SenderHost, type SenderStats } from './sender.js';
 const EMPTY = new Uint8Array(0);
 /** Timestamp option value for a clock reading: +1 so that 0 keeps meaning "no timestamp" at t = 0. */
 const tsOf = (nowUs: number): number => nowUs + 1;
+/** A NIC that never pushes back. */
+const ALWAYS_ROOM = (): boolean => true;
 /** Initial send sequence number: fixed, so runs are deterministic. */
 const ISS = 0;
 
@@ -83,7 +85,8 @@ export class TcpEndpoint {
       emitProbe: (nowUs) => this.#emit(this.sender.sndUna - 1, 0, TcpFlag.ACK, nowUs),
       setTimer: (name, atUs) => io.setTimer(name, atUs),
       cancelTimer: (name) => io.cancelTimer(name),
-      ...(io.mayTransmit !== undefined ? { mayTransmit: io.mayTransmit } : {}),
+      // Always present, so that every endpoint's host has one shape (the sender's calls on it stay monomorphic).
+      mayTransmit: io.mayTransmit ?? ALWAYS_ROOM,
     };
     this.sender = new TcpSender(options, host, identity.timerPrefix, ISS);
   }
