@@ -203,7 +203,7 @@ export class TcpSender {
       prrOutBytes: this.#prrOutBytes,
       recoverFsBytes: this.#recoverFsBytes,
       prrBudgetBytes: this.#prrBudgetBytes,
-      timeoutUndo: this.#timeoutUndo,
+      ...(this.#timeoutUndo !== null ? { timeoutUndo: this.#timeoutUndo } : {}),
       cc: this.cc.snapshot(),
       rtt: this.rtt.snapshot(),
     };
@@ -246,7 +246,7 @@ export class TcpSender {
     this.#prrOutBytes = s.prrOutBytes;
     this.#recoverFsBytes = s.recoverFsBytes;
     this.#prrBudgetBytes = s.prrBudgetBytes;
-    this.#timeoutUndo = s.timeoutUndo;
+    this.#timeoutUndo = s.timeoutUndo ?? null;
     this.cc.restore(s.cc);
     this.rtt.restore(s.rtt);
   }

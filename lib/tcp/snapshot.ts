@@ -138,8 +138,8 @@ export interface TcpSenderSnapshot {
   readonly recoverFsBytes: number;
   /** What PRR lets out before the next ACK. */
   readonly prrBudgetBytes: number;
-  /** A timeout that may yet prove spurious, or null. */
-  readonly timeoutUndo: TimeoutUndo | null;
+  /** A timeout that may yet prove spurious; absent when none is pending (most checkpoints: their state stays as long as before). */
+  readonly timeoutUndo?: TimeoutUndo;
   readonly cc: CongestionSnapshot;
   readonly rtt: RttSnapshot;
 }
@@ -258,7 +258,7 @@ export const tcpSenderSnapshotSchema: z.ZodType<TcpSenderSnapshot> = z
     prrOutBytes: count,
     recoverFsBytes: count,
     prrBudgetBytes: int,
-    timeoutUndo: z.strictObject({ priorCwndBytes: finite.positive(), priorSsthreshBytes: finite.positive(), retransmittedAtUs: timeUs }).nullable(),
+    timeoutUndo: z.strictObject({ priorCwndBytes: finite.positive(), priorSsthreshBytes: finite.positive(), retransmittedAtUs: timeUs }).optional(),
     cc: congestionSnapshotSchema,
     rtt: rttSnapshotSchema,
   })

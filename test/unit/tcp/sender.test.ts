@@ -118,6 +118,7 @@ describe('TcpSender undoing a spurious timeout (Linux tcp_try_undo_loss, RFC 352
 
   it('a backed-off second timeout keeps what the first took, and a snapshot carries it', () => {
     const { s, timers, cwndBefore, rtoAt } = timedOut();
+    expect('timeoutUndo' in sender(() => 1).s.snapshot()).toBe(false); // none pending: the state is as long as it always was
     const second = timers.get(s.rtoTimer)!;
     expect(second).toBeGreaterThan(rtoAt);
     s.onRto(second);
