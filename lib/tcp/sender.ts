@@ -67,7 +67,6 @@ export interface AckInfo {
   readonly echoedSentAtUs: number | null;
 }
 
-
 /**
  * The sending half of TCP: congestion control; loss recovery by SACK
  * (RFC 2018, RFC 6675 with PRR, RFC 6937) when the peer offered it, else

@@ -25,7 +25,7 @@ export const MAX_SACK_BLOCKS = 4;
  * within one call), the sender's SWS override (true only inside onPersist)
  * and the send buffer's payload slab (allocation only).
  */
-/** 2: SACK (the sender's scoreboard and PRR state, the receiver's blocks). */
+/** 2: SACK (the sender's scoreboard and PRR state, the receiver's blocks). 3: a timeout that may yet prove spurious (the sender's `timeoutUndo`). */
 export const TCP_SNAPSHOT_VERSION = 3;
 
 export const TCP_STATES = ['closed', 'listen', 'syn-sent', 'syn-received', 'established'] as const;
