@@ -138,7 +138,8 @@ export class AckerCore implements Core {
     this.#tracer = this.#newTracer();
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.plantedBug === 'ignore-permit-expiry');
-    this.#nic = options.localNic && options.mode === 'spec' ? new LocalNic(options.localNic.rateBitsPerSec, options.localNic.queueBytes) : null;
+    this.#nic = options.localNic ? new LocalNic(options.localNic.rateBitsPerSec, options.localNic.queueBytes) : null;
+    assert(this.#nic === null || options.mode === 'spec', 'a local NIC is the speculative acker\'s alone (in remus the netbuffer sends)');
     this.#idleSubscriptions = [options.subjects.assign('acker'), options.subjects.permit];
     this.subscriptions = this.#idleSubscriptions;
   }
@@ -223,6 +224,11 @@ export class AckerCore implements Core {
     let bytes = 0;
     for (const c of this.#connections.values()) bytes += c.spec?.usedBytes ?? 0;
     return bytes;
+  }
+
+  /** Times the local NIC kept a wire segment in TCP (0 without one). */
+  get localNicThrottles(): number {
+    return this.#nic?.stats.throttles ?? 0;
   }
 
   /** Adaptive epochs: quiet output reported (null: not watching). */

@@ -17,6 +17,7 @@ export function ackerReport(a: AckerCore, linkUp?: LinkStats): Record<string, un
     retransmits: sum((w) => w.retransmits),
     fastRetransmits: sum((w) => w.fastRetransmits),
     timeouts: sum((w) => w.timeouts),
+    localNicThrottles: a.localNicThrottles,
     staleAssignments: a.staleAssignments,
     foreignAssignments: a.foreignAssignments,
     ...(linkUp ? { linkUp } : {}),

@@ -23,6 +23,8 @@ export function guestReport(guest: GuestCore): Record<string, unknown> {
     retransmits: sum((vm) => vm.tcp.stats.retransmits),
     fastRetransmits: sum((vm) => vm.tcp.stats.fastRetransmits),
     timeouts: sum((vm) => vm.tcp.stats.timeouts),
+    timeoutsUndone: sum((vm) => vm.tcp.stats.timeoutsUndone),
+    localNicThrottles: guest.vm?.localNic?.stats.throttles ?? 0, // native only: its one VM never retires
     requestStreamVerified: vms.every((vm) => vm.stats.requestStreamVerified),
     bytesWritten: guest.vm?.stats.bytesWritten ?? 0,
     appliedEpoch: standby?.stats.appliedEpoch ?? null,
