@@ -1,4 +1,5 @@
-import { transition, initialTransition, type SnapshotFrom } from 'xstate';
+import { initialTransition, type SnapshotFrom } from 'xstate';
+import { MachineStepper } from '../../lib/machines/stepper.js';
 import { assert } from '../../lib/assert.js';
 import { makeManifest, MAX_CHUNKS_PER_SOURCE_ANY } from '../../lib/checkpoint/chunks.js';
 import { ChunkSource, type CheckpointAck, type CheckpointChunk, type EpochBarrier } from '../../lib/codec/messages.js';
@@ -158,6 +159,7 @@ interface InFlight {
 export class PrimaryCheckpointer {
   readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, malformedChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0, interactiveEpochs: 0, baseNeededRejoins: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
+  readonly #stepper: MachineStepper<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
   #pausedAtUs = 0;
   readonly #inflight: InFlight[] = [];
@@ -198,7 +200,9 @@ export class PrimaryCheckpointer {
     assert(options.term > 0, () => `a primary checkpointer runs under a term, not ${options.term}`);
     this.term = options.term;
     this.#expectedSources = options.speculative ? [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC] : [ChunkSource.PAGES, ChunkSource.STATE];
-    [this.#snapshot] = initialTransition(epochMachine, { maxInflight: options.maxInflightEpochs, firstEpoch: options.firstEpoch ?? 1 });
+    const input = { maxInflight: options.maxInflightEpochs, firstEpoch: options.firstEpoch ?? 1 };
+    [this.#snapshot] = initialTransition(epochMachine, input);
+    this.#stepper = new MachineStepper(epochMachine, input);
     this.stats.lastCommittedEpoch = (options.firstEpoch ?? 1) - 1;
     this.stats.lastLocalCommitEpoch = this.stats.lastCommittedEpoch;
     this.#unprotected = options.backupHost === '' || options.backupJoining === true;
@@ -301,7 +305,7 @@ export class PrimaryCheckpointer {
 
   #send(event: EpochEvent, nowUs: number, out: Effect[]): void {
     const epochBefore = this.#snapshot.context.epoch;
-    const [next, actions] = transition(epochMachine, this.#snapshot, event);
+    const [next, actions] = this.#stepper.step(this.#snapshot, event);
     this.#snapshot = next;
     for (const action of actions) this.#perform(action.type, epochBefore, nowUs, out);
   }

@@ -1,4 +1,5 @@
-import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import { initialTransition, type SnapshotFrom } from 'xstate';
+import { MachineStepper } from '../../lib/machines/stepper.js';
 import { assert } from '../../lib/assert.js';
 import type { Heartbeat, RoleChange } from '../../lib/codec/messages.js';
 import type { Subjects } from '../../lib/codec/subjects.js';
@@ -129,6 +130,7 @@ export class FailoverCore implements Core {
   readonly subscriptions: readonly string[];
   readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
+  readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
   readonly #deadlineDueUs = new Map<string, number>();
   #primary: string;
@@ -258,7 +260,7 @@ export class FailoverCore implements Core {
   }
 
   #send(event: FailoverEvent, nowUs: number, out: Effect[]): void {
-    const [next, actions] = transition(failoverMachine, this.#snapshot, event);
+    const [next, actions] = this.#stepper.step(this.#snapshot, event);
     this.#snapshot = next;
     for (const action of actions) this.#perform(action.type, nowUs, out);
     // A backup that fell silent while a take-over was under way (the deadline meant nothing then) is given up now.

@@ -128,6 +128,9 @@ export class GuestVm {
   readonly #spanSink = { push: (e: Effect) => this.#emit(e) };
   #inbox: Input[] = [];
   #dirtyCarry = 0;
+  /** The application's record, reused: a fresh typed array per write whose buffer is read costs more than the write. */
+  readonly #appRecord = new DataView(new ArrayBuffer(APP_WRITE_BYTES));
+  readonly #appRecordBytes = new Uint8Array(this.#appRecord.buffer);
   #appCounter = 0;
   /** Restored from a checkpoint: start resumes the connection instead of listening. */
   #restored = false;
@@ -414,13 +417,12 @@ export class GuestVm {
   #dirtyAppPages(): void {
     this.#dirtyCarry += (this.options.appDirtyPagesPerSec * APP_TICK_US) / 1e6;
     const heapPages = Math.floor((this.options.memoryBytes - this.#heapBase) / 4096);
-    const record = new Uint8Array(APP_WRITE_BYTES);
     while (this.#dirtyCarry >= 1 && heapPages > 0) {
       this.#dirtyCarry -= 1;
       const page = this.options.rng.int(heapPages);
       const offset = this.options.rng.int(4096 / APP_WRITE_BYTES) * APP_WRITE_BYTES;
-      new DataView(record.buffer).setFloat64(0, ++this.#appCounter);
-      this.memory.write(this.#heapBase + page * 4096 + offset, record);
+      this.#appRecord.setFloat64(0, ++this.#appCounter);
+      this.memory.write(this.#heapBase + page * 4096 + offset, this.#appRecordBytes);
     }
     this.#setTimer(TIMER_APP, this.#nowUs + APP_TICK_US);
   }

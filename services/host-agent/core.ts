@@ -1,4 +1,5 @@
-import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import { initialTransition, type SnapshotFrom } from 'xstate';
+import { MachineStepper } from '../../lib/machines/stepper.js';
 import { assert } from '../../lib/assert.js';
 import { HOST_SERVICES, type Assignment, type HostRole, type HostService, type RoleChange, type ServiceStatus } from '../../lib/codec/messages.js';
 import type { Subjects } from '../../lib/codec/subjects.js';
@@ -87,6 +88,7 @@ export class HostAgentCore implements Core {
   readonly subscriptions: readonly string[];
   readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0 };
   #snapshot: SnapshotFrom<typeof hostAgentMachine>;
+  readonly #stepper = new MachineStepper(hostAgentMachine, { initialRole: 'spare' });
   #incarnation = 0;
   #assignSeq = 0;
   /** When it last handled an input. */
@@ -180,7 +182,7 @@ export class HostAgentCore implements Core {
   }
 
   #send(event: HostAgentEvent, nowUs: number, out: Effect[]): void {
-    const [next, actions] = transition(hostAgentMachine, this.#snapshot, event);
+    const [next, actions] = this.#stepper.step(this.#snapshot, event);
     this.#snapshot = next;
     for (const action of actions) this.#perform(action.type, nowUs, out);
   }
