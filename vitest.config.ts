@@ -6,9 +6,11 @@ export default defineConfig({
     // Every core for unit and sim files (vitest's default leaves one idle, which on 2 cores runs them one at a time).
     maxWorkers: availableParallelism(),
     projects: [
+      // Unit and sim files share a worker's module cache (isolate: false): they hold no module-level state, and
+      // re-importing the tree for each of ~110 files cost a third of the unit phase.
       // A hang guard, not a speed target (those live in bench/): property tests slow down on a busy machine.
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000 } },
-      { test: { name: 'sim', include: ['test/sim/**/*.test.ts'], testTimeout: 120_000 } },
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000, isolate: false } },
+      { test: { name: 'sim', include: ['test/sim/**/*.test.ts'], testTimeout: 120_000, isolate: false } },
       {
         test: {
           name: 'integration',
