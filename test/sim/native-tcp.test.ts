@@ -31,7 +31,7 @@ describe('native TCP against analysis', () => {
 
   it.each([10, 30, 100])('pushes back instead of dropping at a %i-packet device queue (TCP small queues, a qdisc pushing back): no loss, 97–100% of the ceiling', (queuePackets) => {
     const ceiling = GBIT * (1448 / (1448 + TCP_IP_HEADER_BYTES + ETHERNET_FRAMING_BYTES));
-    const config = { link: { bandwidthBitsPerSec: GBIT, rttMs: 1, queueBytes: queuePackets * 1500 }, durationS: 5 };
+    const config = { link: { bandwidthBitsPerSec: GBIT, rttMs: 1, queueBytes: queuePackets * 1500 }, durationS: 3 };
     const r = sim(config);
     expect(r.streamVerified).toBe(true);
     expect([r.linkQueueDrops, r.retransmits]).toEqual([0, 0]);
@@ -43,7 +43,7 @@ describe('native TCP against analysis', () => {
   });
 
   it('the acker’s wire side in spec pushes back at a 10-packet device queue as well: no loss, the paper point’s goodput', () => {
-    const config = { mode: 'spec' as const, epochMs: 25, link: { bandwidthBitsPerSec: GBIT, rttMs: 1, queueBytes: 10 * 1500 }, durationS: 3 };
+    const config = { mode: 'spec' as const, epochMs: 25, link: { bandwidthBitsPerSec: GBIT, rttMs: 1, queueBytes: 10 * 1500 }, durationS: 1 };
     const r = sim(config);
     expect(r.streamVerified).toBe(true);
     expect([r.linkQueueDrops, r.retransmits]).toEqual([0, 0]);

@@ -183,10 +183,13 @@ const BYPASSES: Record<string, Bypass> = {
   },
 };
 
-/** Real covered files, each a different kind: a service core, a pure service module, the TCP library, the simulator. */
-const TARGETS = ['services/checkpointer/primary.ts', 'services/netbuffer/core.ts', 'lib/tcp/sender.ts', 'sim/world.ts'];
-/** Real shells: a service main and the NATS runtime. */
-const SHELL_TARGETS = ['services/guest/main.ts', 'lib/runtime/nats/shell.ts'];
+/**
+ * Real covered files, each a different kind: a service core, a service's state machine, the TCP library, the
+ * simulator. Small ones: every bypass lints every target, and the time goes into parsing the file's own text.
+ */
+const TARGETS = ['services/netbuffer/core.ts', 'services/checkpointer/epoch.machine.ts', 'lib/tcp/rtt.ts', 'sim/lease-store.ts'];
+/** Real shells: a service main and a NATS runtime module (the wall clock). */
+const SHELL_TARGETS = ['services/netbuffer/main.ts', 'lib/runtime/nats/clock.ts'];
 
 const snippetFor = (bypass: Bypass, file: string): string => (typeof bypass.code === 'string' ? bypass.code : bypass.code(file));
 
