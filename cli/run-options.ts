@@ -24,6 +24,7 @@ export const FLAG_FOR_PATH: Record<string, string> = {
   'link.localBackpressure': '--no-local-backpressure',
   'tcp.mssBytes': '--mss',
   'tcp.sndBufBytes': '--snd-buf-bytes',
+  'tcp.sndBufAutotune': '--snd-buf-growth',
   'tcp.rcvBufBytes': '--rcv-buf-bytes',
   'tcp.initialWindowSegments': '--initial-window',
   'tcp.congestionControl': '--cc',
@@ -62,6 +63,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .addOption(new Option('--cc <algorithm>', 'congestion control of both ends').choices(['newreno', 'cubic']).default('cubic'))
     .option('--mss <bytes>', 'maximum segment size', num, 1448)
     .option('--snd-buf-bytes <n>', 'socket send buffer (Linux tcp_wmem max)', num, 4 * 1024 * 1024)
+    .addOption(new Option('--snd-buf-growth <how>', "the send buffer is all of --snd-buf-bytes from the start (fixed, as with SO_SNDBUF) or grows with the congestion window up to it (window: Linux's autotuning, tcp_sndbuf_expand)").choices(['fixed', 'window']).default('fixed'))
     .option('--rcv-buf-bytes <n>', 'socket receive buffer (Linux tcp_rmem max)', num, 6 * 1024 * 1024)
     .option('--initial-window <segments>', 'initial congestion window', num, 10)
     .option('--no-window-scaling', 'disable RFC 7323 window scaling (64 KiB window at most)')
@@ -96,6 +98,7 @@ export interface ScenarioFlags {
   cc: 'newreno' | 'cubic';
   mss: number;
   sndBufBytes: number;
+  sndBufGrowth: 'fixed' | 'window';
   rcvBufBytes: number;
   initialWindow: number;
   windowScaling: boolean;
@@ -142,6 +145,7 @@ export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfi
     tcp: {
       mssBytes: f.mss,
       sndBufBytes: f.sndBufBytes,
+      sndBufAutotune: f.sndBufGrowth === 'window',
       rcvBufBytes: f.rcvBufBytes,
       initialWindowSegments: f.initialWindow,
       congestionControl: f.cc,

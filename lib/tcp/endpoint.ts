@@ -15,6 +15,16 @@ const tsOf = (nowUs: number): number => nowUs + 1;
 const ALWAYS_ROOM = (): boolean => true;
 /** Initial send sequence number: fixed, so runs are deterministic. */
 const ISS = 0;
+/** Linux's send buffer before establishment (tcp_wmem[1]), when it grows with the window. */
+const INITIAL_SNDBUF_BYTES = 16 * 1024;
+/** tcp_sndbuf_expand sizes the buffer for at least TCP_INIT_CWND segments. */
+const SNDBUF_MIN_SEGMENTS = 10;
+/**
+ * What Linux charges a segment beyond its payload: MAX_TCP_HEADER and the
+ * sk_buff and skb_shared_info structures (x86-64). The payload plus this,
+ * rounded up to a power of two, is a segment's memory (4 KiB at MSS 1448).
+ */
+const SEGMENT_OVERHEAD_BYTES = 896;
 
 /** What an endpoint needs from its owner; the owner turns these into effects. */
 export interface TcpIo {
@@ -67,6 +77,8 @@ export class TcpEndpoint {
   readonly #timerDelack: string;
   /** Deadline of the delayed-ACK timer while it is armed, else null. */
   #delackAtUs: number | null = null;
+  /** What the application may have written and not had acknowledged (Linux sk_sndbuf); only grows. */
+  #sndBufLimitBytes: number;
 
   constructor(
     readonly options: TcpOptions,
@@ -76,6 +88,7 @@ export class TcpEndpoint {
   ) {
     this.receiver = new TcpReceiver(options.rcvBufBytes, options.windowScaling ? windowScaleFor(options.rcvBufBytes) : 0);
     this.sendBuffer = new SendBuffer(options.sndBufBytes, ISS + 1, sendRing);
+    this.#sndBufLimitBytes = options.sndBufAutotune ? Math.min(options.sndBufBytes, INITIAL_SNDBUF_BYTES) : options.sndBufBytes;
     this.#timerDelack = `${identity.timerPrefix}.delack`;
     const host: SenderHost = {
       dataEndSeq: () => this.sendBuffer.endSeq,
@@ -125,6 +138,10 @@ export class TcpEndpoint {
   get delackDeadlineUs(): number | null {
     return this.#delackAtUs;
   }
+  /** The send buffer the application may fill now: sndBufBytes, or less while it grows with the window. */
+  get sndBufLimitBytes(): number {
+    return this.#sndBufLimitBytes;
+  }
   /** Bytes written by the application and not yet sent. */
   get unsentBytes(): number {
     return Math.max(0, this.sendBuffer.endSeq - this.sender.sndNxt);
@@ -142,6 +159,8 @@ export class TcpEndpoint {
       epoch: this.epoch,
       sndWscale: this.#sndWscale,
       delackAtUs: this.#delackAtUs,
+      // Only while it grows: a field in every checkpoint's state would make each longer and move every figure.
+      ...(this.options.sndBufAutotune ? { sndBufLimitBytes: this.#sndBufLimitBytes } : {}),
       sendBuffer: this.sendBuffer.snapshot(),
       sender: this.sender.snapshot(),
       receiver: this.receiver.snapshot(),
@@ -175,6 +194,7 @@ export class TcpEndpoint {
     this.sender.restore(s.sender);
     this.receiver.restore(s.receiver);
     this.#delackAtUs = s.delackAtUs;
+    this.#sndBufLimitBytes = s.sndBufLimitBytes ?? this.sendBuffer.capacityBytes;
   }
 
   /**
@@ -213,7 +233,9 @@ export class TcpEndpoint {
   /** Appends up to `maxBytes` of application data; returns what fit. */
   write(maxBytes: number, fill: (dst: Uint8Array, streamOffset: number) => void, nowUs: number): number {
     assert(!this.sender.closeRequested, 'write after close');
-    const n = this.sendBuffer.append(maxBytes, (dst, seq) => fill(dst, seq - (ISS + 1)));
+    const roomBytes = this.#sndBufLimitBytes - this.sendBuffer.usedBytes;
+    assert(roomBytes >= 0, () => `send buffer holds ${this.sendBuffer.usedBytes} B over its limit of ${this.#sndBufLimitBytes} B`);
+    const n = this.sendBuffer.append(Math.min(maxBytes, roomBytes), (dst, seq) => fill(dst, seq - (ISS + 1)));
     if (n > 0) this.#trySend(nowUs);
     return n;
   }
@@ -322,15 +344,33 @@ export class TcpEndpoint {
     if (seg.tsEcrUs > 0) this.sender.rtt.sample(tsOf(nowUs) - seg.tsEcrUs);
     this.sender.rtt.resetBackoff();
     this.sender.disarmRto();
+    this.#expandSndBuf(); // tcp_init_buffer_space
     this.io.connected();
+  }
+
+  /**
+   * Linux's tcp_sndbuf_expand: room for twice the window's segments (at least
+   * ten), each counted as its memory; capped at sndBufBytes. Returns whether
+   * the limit grew.
+   */
+  #expandSndBuf(): boolean {
+    if (!this.options.sndBufAutotune) return false;
+    const mssBytes = this.sender.mssBytes;
+    const segmentMemoryBytes = 2 ** Math.ceil(Math.log2(mssBytes + SEGMENT_OVERHEAD_BYTES));
+    const segments = Math.max(SNDBUF_MIN_SEGMENTS, Math.ceil(this.sender.cc.cwndBytes / mssBytes));
+    const wantedBytes = Math.min(this.options.sndBufBytes, 2 * segments * segmentMemoryBytes);
+    if (wantedBytes <= this.#sndBufLimitBytes) return false;
+    this.#sndBufLimitBytes = wantedBytes;
+    return true;
   }
 
   // ── established ────────────────────────────────────────────────────────
 
   #onEstablishedSegment(seg: Segment, nowUs: number): void {
     const emittedBefore = this.#emitted;
+    let acked = 0;
     if (seg.flags & TcpFlag.ACK) {
-      const acked = this.sender.onAck(
+      acked = this.sender.onAck(
         {
           seq: seg.seq,
           ack: seg.ack,
@@ -359,6 +399,9 @@ export class TcpEndpoint {
       if (!this.options.delayedAck) this.#sendAck(nowUs);
       else this.#armDelayedAck(nowUs);
     }
+    // tcp_check_space: once sending is done, a window left not full means the buffer ran dry; it grows, and the
+    // application is told there is room again.
+    if (acked > 0 && this.sender.flightBytes < this.sender.cc.cwndBytes && this.#expandSndBuf()) this.io.sendSpaceFreed();
   }
 
   #trySend(nowUs: number): void {

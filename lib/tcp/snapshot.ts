@@ -25,8 +25,11 @@ export const MAX_SACK_BLOCKS = 4;
  * within one call), the sender's SWS override (true only inside onPersist)
  * and the send buffer's payload slab (allocation only).
  */
-/** 2: SACK (the sender's scoreboard and PRR state, the receiver's blocks). 3: a timeout that may yet prove spurious (the sender's `timeoutUndo`). */
-export const TCP_SNAPSHOT_VERSION = 3;
+/**
+ * 2: SACK (the sender's scoreboard and PRR state, the receiver's blocks). 3: a timeout that may yet prove spurious
+ * (the sender's `timeoutUndo`). 4: the send buffer's limit while it grows with the window (`sndBufLimitBytes`, present only then).
+ */
+export const TCP_SNAPSHOT_VERSION = 4;
 
 export const TCP_STATES = ['closed', 'listen', 'syn-sent', 'syn-received', 'established'] as const;
 export type TcpState = (typeof TCP_STATES)[number];
@@ -192,6 +195,8 @@ export interface TcpEndpointSnapshot {
   readonly sndWscale: number;
   /** Deadline of the armed delayed-ACK timer; null when it is not armed. */
   readonly delackAtUs: number | null;
+  /** What the application may have written and not had acknowledged (≤ the send buffer's capacity); absent: all of it (no growth). */
+  readonly sndBufLimitBytes?: number;
   readonly sendBuffer: SendBufferSnapshot;
   readonly sender: TcpSenderSnapshot;
   readonly receiver: TcpReceiverSnapshot;
@@ -323,10 +328,13 @@ export const tcpEndpointSnapshotSchema: z.ZodType<TcpEndpointSnapshot> = z
     epoch: count,
     sndWscale: int.min(0).max(14),
     delackAtUs: timeUs.nullable(),
+    sndBufLimitBytes: int.min(1).optional(),
     sendBuffer: sendBufferSnapshotSchema,
     sender: tcpSenderSnapshotSchema,
     receiver: tcpReceiverSnapshotSchema,
   })
+  .refine((s) => (s.sndBufLimitBytes ?? s.sendBuffer.capacityBytes) <= s.sendBuffer.capacityBytes, { message: 'the send buffer limit exceeds its capacity', path: ['sndBufLimitBytes'] })
+  .refine((s) => s.sendBuffer.endSeq - s.sendBuffer.startSeq <= (s.sndBufLimitBytes ?? s.sendBuffer.capacityBytes), { message: 'the send buffer holds more than its limit', path: ['sndBufLimitBytes'] })
   .refine((s) => s.sender.sndUna >= s.sendBuffer.startSeq || s.state !== 'established', { message: 'the send buffer released unacknowledged bytes', path: ['sendBuffer', 'startSeq'] });
 
 /**
