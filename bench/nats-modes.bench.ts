@@ -1,8 +1,9 @@
-import { MODES, runConfigSchema, type Mode } from '../lib/config/run-config.js';
+import { MODES, type Mode } from '../lib/config/run-config.js';
 import { simulate } from '../sim/run.js';
 import { runOnNats } from '../cli/launcher/nats-run.js';
 import { startOwnNatsServer } from '../cli/launcher/nats-server.js';
 import type { BenchRecord } from './measure.js';
+import { natsModesConfig } from './nats-modes-config.js';
 
 /** Speculative ACKs must pay off over NATS as in the simulator. */
 const SPEC_OVER_REMUS_MIN = 1.3;
@@ -25,7 +26,7 @@ export async function natsModes(): Promise<BenchRecord> {
     const natsBps = new Map<Mode, number>();
     let worstToSim = Infinity;
     for (const mode of MODES) {
-      const config = runConfigSchema.parse({ mode, seed: 1, durationS: 5, epochMs: 25, link: { bandwidthBitsPerSec: 100e6, rttMs: 2 }, workload: { kind: 'bulk', totalBytes: 0 } });
+      const config = natsModesConfig(mode);
       const [nats] = await runOnNats(config, { natsUrl: url });
       if (nats === undefined || !nats.streamVerified || (nats.auditViolations ?? 0) > 0) throw new Error(`${mode} over NATS: stream not verified or audit violations`);
       const sim = simulate(config);

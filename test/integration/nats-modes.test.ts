@@ -13,11 +13,12 @@
  * npm test builds).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
+import type { Mode } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
 import { runOnNats } from '../../cli/launcher/nats-run.js';
 import { simulate } from '../../sim/run.js';
 import { withNats } from './support/nats.js';
+import { natsModesConfig } from '../../bench/nats-modes-config.js';
 
 const MODES = ['native', 'remus', 'spec', 'spec-racc'] as const satisfies readonly Mode[];
 const REPLICATED: ReadonlySet<Mode> = new Set(['remus', 'spec', 'spec-racc']);
@@ -30,18 +31,7 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-/**
- * A 2 MiB speculative buffer: eight times what 100 Mbit/s puts in flight over
- * an epoch and its commit. The default 16 MiB (sized for 1 Gbit/s and 200 ms
- * epochs) lets a RACC guest fill it at once, and its first checkpoints then
- * carry 8 MB each over a bus that 16 processes share on 2 cores, which can
- * stall the primary's heartbeats past the failover deadline.
- */
-const SPEC_BUFFER_BYTES = 2 * 1024 * 1024;
-
-function configFor(mode: Mode): RunConfig {
-  return runConfigSchema.parse({ mode, vmId: `modes-${mode}`, seed: 1, durationS: 5, epochMs: 25, link: { bandwidthBitsPerSec: 100e6, rttMs: 2 }, buffers: { specBufferBytes: SPEC_BUFFER_BYTES }, workload: { kind: 'bulk', totalBytes: 0 } });
-}
+const configFor = natsModesConfig;
 
 interface Measured {
   readonly nats: RunResult;
