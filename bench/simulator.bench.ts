@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { sha256 } from '../lib/checkpoint/hash.js';
+import { checksum } from '../lib/checkpoint/checksum.js';
 import { runConfigSchema } from '../lib/config/run-config.js';
 import { simulate } from '../sim/run.js';
 import { medianWallMs, withTarget, type BenchRecord } from './measure.js';
@@ -25,27 +25,27 @@ export function simulatorSpeed(): BenchRecord {
   );
 }
 
-/** SHA-256 throughput of this machine over checkpoint-sized chunks (256 KiB), bytes per wall ms. */
-function sha256BytesPerMs(): number {
+/** Chunk checksum throughput of this machine over checkpoint-sized chunks (256 KiB), bytes per wall ms. */
+function checksumBytesPerMs(): number {
   const chunk = randomBytes(256 * 1024);
   const rounds = 256; // 64 MiB
-  sha256(chunk); // warm-up
+  checksum(chunk); // warm-up
   const t0 = performance.now();
-  for (let i = 0; i < rounds; i++) sha256(chunk);
+  for (let i = 0; i < rounds; i++) checksum(chunk);
   return (rounds * chunk.length) / (performance.now() - t0);
 }
 
 /**
- * The heaviest mode: speculative buffer, checkpoints with hashing and page
+ * The heaviest mode: speculative buffer, checkpoints with checksums and page
  * deltas, 10 s at 1 Gbit/s and 25 ms epochs (target: 3 simulated seconds a
- * second). `hashFloorMs` is the wall time the integrity check alone needs on
- * this machine: every checkpoint byte is hashed by the primary and again by
- * the backup; no speed-up of the rest beats it.
+ * second). `checksumFloorMs` is the wall time the integrity check alone needs
+ * on this machine: every checkpoint byte is checksummed by the primary and
+ * again by the backup; no speed-up of the rest beats it.
  */
 export function speculativeSimulatorSpeed(): BenchRecord {
   const config = runConfigSchema.parse({ mode: 'spec', epochMs: 25, durationS: 10, link: { bandwidthBitsPerSec: 1e9, rttMs: 1 } });
   const { medianMs, last } = medianWallMs(1, () => simulate(config));
-  const hashFloorMs = (2 * last.checkpointBytesTotal) / sha256BytesPerMs();
+  const checksumFloorMs = (2 * last.checkpointBytesTotal) / checksumBytesPerMs();
   return withTarget(
     {
       name: 'sim.spec-bulk-1gbit-10s',
@@ -54,8 +54,8 @@ export function speculativeSimulatorSpeed(): BenchRecord {
         simEvents: last.simEvents,
         simSecondsPerWallSec: Number((config.durationS / (medianMs / 1000)).toFixed(2)),
         checkpointMBPerWallSec: Number((last.checkpointBytesTotal / 1e6 / (medianMs / 1000)).toFixed(1)),
-        hashFloorMs: Math.round(hashFloorMs),
-        hashFloorSimSecondsPerWallSec: Number((config.durationS / (hashFloorMs / 1000)).toFixed(2)),
+        checksumFloorMs: Math.round(checksumFloorMs),
+        checksumFloorSimSecondsPerWallSec: Number((config.durationS / (checksumFloorMs / 1000)).toFixed(2)),
         goodputBitsPerSec: last.goodputBitsPerSec,
       },
     },

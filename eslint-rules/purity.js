@@ -14,7 +14,7 @@
  *    their pure static members (Math.floor, Date.UTC, `instanceof Date`).
  *  - purity/no-impure-imports: static and dynamic imports, `export … from`
  *    and `import x = require()` of I/O, timer and process modules and
- *    packages; of node:crypto anything but a named `createHash`; and of the
+ *    packages; of node:crypto anything but a named `createHash` or `createCipheriv`; and of the
  *    shell files (a core may not reach the wall clock through a shell module).
  *  - purity/no-inline-config: eslint directive comments. The config also sets
  *    `linterOptions.noInlineConfig` for pure files, so the directives have no
@@ -35,8 +35,12 @@ export const IMPURE_MODULES = [
 ];
 /** Transport, telemetry, CLI and process libraries. `@scope/*` is any package of the scope. */
 export const IMPURE_PACKAGES = ['@nats-io/*', '@opentelemetry/*', 'pino', 'cli-progress', 'commander', 'testcontainers', '@testcontainers/*', 'piscina'];
-/** The one thing a pure file may take from node:crypto: SHA-256 hashing is deterministic. */
-const CRYPTO_ALLOWED = new Set(['createHash']);
+/**
+ * What a pure file may take from node:crypto: hashing, and a cipher for the
+ * GMAC checksum; both are functions of their arguments (the key and nonce
+ * are the caller's, and randomness stays out of reach).
+ */
+const CRYPTO_ALLOWED = new Set(['createHash', 'createCipheriv']);
 
 const MSG = {
   time: 'pure code: time is injected (nowUs)',
@@ -283,7 +287,7 @@ const noImpureImports = {
     }],
     messages: {
       impure: "'{{specifier}}': {{why}}",
-      crypto: "'{{specifier}}': pure code may only import {createHash} from it (hashing); randomness comes from the seeded Rng",
+      crypto: "'{{specifier}}': pure code may only import {createHash, createCipheriv} from it (hashing, checksums); randomness comes from the seeded Rng",
       dynamic: 'a dynamic import of a computed specifier escapes the check; import statically',
       shell: "'{{specifier}}' is shell code ({{file}}): pure code gets time, randomness and I/O injected, it does not import them",
     },

@@ -1,5 +1,6 @@
 import { ChunkSource, type CheckpointChunk } from '../codec/messages.js';
-import { bytesEqual, sha256 } from './hash.js';
+import { bytesEqual } from './hash.js';
+import { CHECKSUM_BYTES, checksum } from './checksum.js';
 import { MAX_GUEST_MEMORY_BYTES, PAGE_BYTES } from '../memory/paged-memory.js';
 
 /** Chunks a promoted acker accepts in one handover of the speculative buffer; the configuration refuses a buffer that would need more. */
@@ -40,7 +41,7 @@ export function splitBytes(data: Uint8Array, chunkBytes: number): Uint8Array[] {
   return out;
 }
 
-/** One source's part of a checkpoint as hashed chunks; an empty part is one empty chunk. */
+/** One source's part of a checkpoint as checksummed chunks; an empty part is one empty chunk. */
 export function makeChunks(header: ChunkHeader, source: ChunkSource, pieces: readonly Uint8Array[], rawBytes?: readonly number[]): CheckpointChunk[] {
   const datas = pieces.length === 0 ? [EMPTY] : pieces;
   return datas.map((data, index) => ({
@@ -50,17 +51,17 @@ export function makeChunks(header: ChunkHeader, source: ChunkSource, pieces: rea
     index,
     count: datas.length,
     data,
-    hash: sha256(data),
+    hash: checksum(data),
     rawBytes: rawBytes?.[index] ?? data.length,
     base: false,
   }));
 }
 
-/** The epoch manifest: the hashes of all its chunks, in transfer order; `base` when it starts a new backup's image. */
+/** The epoch manifest: the checksums of all its chunks, in transfer order; `base` when it starts a new backup's image. */
 export function makeManifest(header: ChunkHeader, chunks: readonly CheckpointChunk[], base = false): CheckpointChunk {
-  const data = new Uint8Array(chunks.length * 32);
-  chunks.forEach((c, i) => data.set(c.hash, i * 32));
-  return { type: 'checkpointChunk', ...header, source: ChunkSource.MANIFEST, index: 0, count: 1, data, hash: sha256(data), rawBytes: data.length, base };
+  const data = new Uint8Array(chunks.length * CHECKSUM_BYTES);
+  chunks.forEach((c, i) => data.set(c.hash, i * CHECKSUM_BYTES));
+  return { type: 'checkpointChunk', ...header, source: ChunkSource.MANIFEST, index: 0, count: 1, data, hash: checksum(data), rawBytes: data.length, base };
 }
 
 /** Orders chunks as the manifest lists them: by source, then index. */
@@ -70,15 +71,20 @@ export function chunkOrder(a: CheckpointChunk, b: CheckpointChunk): number {
 
 /** How many chunks a manifest lists. */
 export function manifestLength(manifest: CheckpointChunk): number {
-  return manifest.data.length / 32;
+  return manifest.data.length / CHECKSUM_BYTES;
+}
+
+/** The checksum a manifest lists at place `i`. */
+export function listedChecksum(manifest: CheckpointChunk, i: number): Uint8Array {
+  return manifest.data.subarray(i * CHECKSUM_BYTES, (i + 1) * CHECKSUM_BYTES);
 }
 
 /**
  * Whether `chunks` (in manifest order) are exactly the ones the manifest
- * lists, each intact: its data hashes to its hash, and the hash is the one
- * listed at its place.
+ * lists, each intact: its data has its checksum, and the checksum is the
+ * one listed at its place.
  */
 export function matchesManifest(manifest: CheckpointChunk, chunks: readonly CheckpointChunk[]): boolean {
   if (chunks.length !== manifestLength(manifest)) return false;
-  return chunks.every((c, i) => bytesEqual(c.hash, manifest.data.subarray(i * 32, (i + 1) * 32)) && bytesEqual(sha256(c.data), c.hash));
+  return chunks.every((c, i) => bytesEqual(c.hash, listedChecksum(manifest, i)) && bytesEqual(checksum(c.data), c.hash));
 }

@@ -1,6 +1,7 @@
 import { DecodeError } from '../errors.js';
 import './protobuf-numbers.js';
 import { MAX_SEGMENT_PAYLOAD_BYTES } from '../tcp/header.js';
+import { CHECKSUM_BYTES } from '../checkpoint/checksum.js';
 import { specula } from './gen/specula.js';
 import { ASSIGNED_ROLES, MAX_CONNECTIONS, NO_SACK_BLOCKS, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type AssignedRole, type CheckpointChunk, type FailoverStateName, type HostRole, type HostService, type ReportingService, type Segment, type WireMessage, type WireMessageType } from './messages.js';
 
@@ -10,7 +11,6 @@ const EMPTY = new Uint8Array(0);
 const MAX_SACK_BLOCKS = 4;
 export const MAX_WINDOW_FIELD = 0xffff;
 export const MAX_WSCALE = 14;
-const SHA256_BYTES = 32;
 const CHUNK_SOURCES = new Set<number>(Object.values(ChunkSource));
 
 function decodeWith<T>(codec: { decode(bytes: Uint8Array): T }, name: string, bytes: Uint8Array): T {
@@ -83,7 +83,7 @@ function decodeChunk(bytes: Uint8Array): CheckpointChunk {
   requireSafe('CheckpointChunk', { term: m.term, epoch: m.epoch, rawBytes: m.rawBytes });
   if (!CHUNK_SOURCES.has(m.source)) throw new DecodeError(`CheckpointChunk.source ${m.source} is unknown`);
   if (m.count === 0 || m.index >= m.count) throw new DecodeError(`CheckpointChunk index ${m.index} of ${m.count} is out of range`);
-  if (m.hash.length !== SHA256_BYTES) throw new DecodeError(`CheckpointChunk.hash has ${m.hash.length} bytes, not ${SHA256_BYTES}`);
+  if (m.hash.length !== CHECKSUM_BYTES) throw new DecodeError(`CheckpointChunk.hash has ${m.hash.length} bytes, not ${CHECKSUM_BYTES}`);
   return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes, base: m.base };
 }
 

@@ -1,6 +1,7 @@
 import { assert } from '../../lib/assert.js';
-import { chunkCountFits, chunkOrder, makeChunks, makeManifest, maxChunksPerSource, splitBytes } from '../../lib/checkpoint/chunks.js';
+import { chunkCountFits, chunkOrder, listedChecksum, makeChunks, makeManifest, manifestLength, maxChunksPerSource, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { bytesEqual, hex, sha256 } from '../../lib/checkpoint/hash.js';
+import { checksum } from '../../lib/checkpoint/checksum.js';
 import { specBuffersDigest } from '../../lib/checkpoint/spec-digest.js';
 import { checkPages, unpackPages } from '../../lib/checkpoint/page-chunks.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
@@ -167,10 +168,10 @@ export class StandbyImage {
       if (chunk.source === ChunkSource.MANIFEST) this.#ack(out, chunk.epoch, true, '');
       return out;
     }
-    if (!bytesEqual(sha256(chunk.data), chunk.hash)) {
+    if (!bytesEqual(checksum(chunk.data), chunk.hash)) {
       this.stats.hashMismatches++;
       this.#pending.delete(chunk.epoch);
-      this.#ack(out, chunk.epoch, false, `chunk ${chunk.source}/${chunk.index} hash mismatch`);
+      this.#ack(out, chunk.epoch, false, `chunk ${chunk.source}/${chunk.index} checksum mismatch`);
       return out;
     }
     if (chunk.epoch > this.stats.appliedEpoch + this.options.maxPendingEpochs) {
@@ -194,7 +195,7 @@ export class StandbyImage {
 
   /** Before the base manifest: keep chunks of a few epochs (the base epoch's parts come first). */
   #stageBeforeBase(chunk: CheckpointChunk, nowUs: number): void {
-    if (!bytesEqual(sha256(chunk.data), chunk.hash)) {
+    if (!bytesEqual(checksum(chunk.data), chunk.hash)) {
       this.stats.hashMismatches++; // the manifest check NACKs the epoch later
       return;
     }
@@ -244,7 +245,7 @@ export class StandbyImage {
   #nackIfIncomplete(epoch: number, out: Effect[]): void {
     const pending = this.#pending.get(epoch);
     if (pending === undefined || pending.manifest === null) return;
-    const missing = pending.manifest.data.length / 32 - pending.chunks.size;
+    const missing = manifestLength(pending.manifest) - pending.chunks.size;
     if (missing <= 0) return; // complete: it waits for an earlier epoch, or was applied
     this.stats.incompleteNacks++;
     this.#ack(out, epoch, false, `${missing} chunks missing`);
@@ -260,10 +261,10 @@ export class StandbyImage {
       const epoch = this.stats.appliedEpoch + 1;
       const pending = this.#pending.get(epoch);
       if (pending === undefined || pending.manifest === null) return;
-      const listed = pending.manifest.data.length / 32;
+      const listed = manifestLength(pending.manifest);
       if (pending.chunks.size < listed) return; // more chunks on the way
       const chunks = [...pending.chunks.values()].sort(chunkOrder);
-      const intact = chunks.length === listed && chunks.every((c, i) => bytesEqual(c.hash, pending.manifest!.data.subarray(i * 32, (i + 1) * 32)));
+      const intact = chunks.length === listed && chunks.every((c, i) => bytesEqual(c.hash, listedChecksum(pending.manifest!, i)));
       if (!intact) {
         this.stats.hashMismatches++;
         this.#pending.delete(epoch);

@@ -138,7 +138,7 @@ describe('StandbyImage', () => {
     const bad = { ...chunks[0]!, data: chunks[0]!.data.slice() };
     bad.data[0]! ^= 0xff;
     const effects = feed(b, [bad, ...chunks.slice(1), manifest]);
-    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: false, reason: `chunk ${ChunkSource.PAGES}/0 hash mismatch`, host: HOST, needsBase: false }]);
+    expect(acks(effects)).toEqual([{ type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: false, reason: `chunk ${ChunkSource.PAGES}/0 checksum mismatch`, host: HOST, needsBase: false }]);
     expect(b.stats.appliedEpoch).toBe(0);
     expect(b.stats.hashMismatches).toBe(1);
     expect(b.image.bytes.every((x) => x === 0)).toBe(true);
