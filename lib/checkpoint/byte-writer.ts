@@ -3,7 +3,7 @@ export class ByteWriter {
   #buf: Uint8Array;
   #len = 0;
 
-  constructor(initialBytes = 4096) {
+  constructor(readonly initialBytes = 4096) {
     this.#buf = new Uint8Array(initialBytes);
   }
 
@@ -40,9 +40,20 @@ export class ByteWriter {
     this.byte(v);
   }
 
-  /** The bytes written, as a copy; the writer starts over. */
+  /**
+   * The bytes written; the writer starts over. A buffer at least half full
+   * is handed over as it is (no copy: checkpoint chunks are most of the
+   * simulator's bytes) and the writer takes a fresh one; a fuller copy of a
+   * few bytes would otherwise pin a large buffer.
+   */
   take(): Uint8Array {
-    const out = this.#buf.slice(0, this.#len);
+    let out: Uint8Array;
+    if (2 * this.#len >= this.#buf.length) {
+      out = this.#buf.subarray(0, this.#len);
+      this.#buf = new Uint8Array(this.initialBytes);
+    } else {
+      out = this.#buf.slice(0, this.#len);
+    }
     this.#len = 0;
     return out;
   }

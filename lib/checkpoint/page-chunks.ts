@@ -26,7 +26,8 @@ export interface PackedPages {
 export function packPages(memory: PagedMemory, shadow: PageSource | null, pages: readonly number[], chunkBytes: number): PackedPages {
   const chunks: Uint8Array[] = [];
   const rawBytes: number[] = [];
-  const current = new ByteWriter(Math.min(chunkBytes, 64 * 1024));
+  // Room for every page raw, up to a chunk: the writer never grows (no doubling copies).
+  const current = new ByteWriter(Math.max(1, Math.min(chunkBytes, pages.length * (PAGE_BYTES + PAGE_RECORD_HEADER_MAX_BYTES))));
   let currentRaw = 0;
   const flush = () => {
     if (current.length === 0) return;

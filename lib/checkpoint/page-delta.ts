@@ -18,9 +18,21 @@ export function encodeXorRleInto(page: Uint8Array, previous: Uint8Array, dst: Ui
   let pos = 0;
   let i = 0;
   const n = page.length;
+  // Pages are word-aligned views of guest memory: unchanged stretches are skipped a word at a time.
+  const words = page.byteOffset % 4 === 0 && previous.byteOffset % 4 === 0 ? [new Uint32Array(page.buffer, page.byteOffset, n >>> 2), new Uint32Array(previous.buffer, previous.byteOffset, n >>> 2)] : null;
   while (i < n) {
-    let zeros = 0;
-    while (i + zeros < n && page[i + zeros] === previous[i + zeros]) zeros++;
+    let j = i;
+    if (words !== null) {
+      while (j < n && (j & 3) !== 0 && page[j] === previous[j]) j++;
+      if ((j & 3) === 0) {
+        const [a, b] = words;
+        let w = j >>> 2;
+        while (w < a.length && a[w] === b[w]) w++;
+        j = w << 2;
+      }
+    }
+    while (j < n && page[j] === previous[j]) j++;
+    const zeros = j - i;
     let literals = 0;
     // A literal run ends at the first run of 4 equal bytes (shorter runs are cheaper as literals).
     while (i + zeros + literals < n) {

@@ -304,7 +304,7 @@ export class StandbyImage {
     const parts = chunks.filter((c) => c.source === ChunkSource.SPEC).map((c) => c.data);
     // The speculative delta is a byte stream split into chunks: join before decoding.
     if (parts.length === 0) return null;
-    const deltas = decodeSpecDeltas(Buffer.concat(parts));
+    const deltas = decodeSpecDeltas(joined(parts));
     const seen = new Set<number>();
     for (const delta of deltas) {
       if (delta.connection === null) {
@@ -331,7 +331,7 @@ export class StandbyImage {
       else if (chunk.source === ChunkSource.STATE) state.push(chunk.data);
     }
     // The state is a byte stream split into chunks: join.
-    this.stateBlob = Buffer.concat(state);
+    this.stateBlob = joined(state);
     for (const delta of deltas ?? []) if (delta.connection !== null) this.#applySpec(delta, delta.connection, epoch, nowUs, out);
     this.stats.appliedEpoch = epoch;
     this.#markReceived(touched);
@@ -413,4 +413,9 @@ export class StandbyImage {
   #specDigest(): string {
     return specBuffersDigest(this.#replicas().map((r) => ({ buffer: r.buffer, startSeq: r.buffer.startSeq, endSeq: r.buffer.endSeq })));
   }
+}
+
+/** Pieces of one byte stream as one array; a single piece as it is (no copy). */
+function joined(pieces: readonly Uint8Array[]): Uint8Array {
+  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
 }
