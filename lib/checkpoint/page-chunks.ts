@@ -2,7 +2,8 @@ import { DecodeError } from '../errors.js';
 import { PAGE_BYTES, type PagedMemory } from '../memory/paged-memory.js';
 import { ByteWriter } from './byte-writer.js';
 import type { PageSource } from './page-shadow.js';
-import { applyXorRle, checkXorRle, encodeXorRleInto, readVarint } from './page-delta.js';
+import { bytesEqual } from './hash.js';
+import { applyXorRle, checkXorRle, encodeXorRleInto, readVarint, XOR_RLE_PAIR_HEADER_MAX_BYTES } from './page-delta.js';
 
 const RAW = 0;
 const XOR_RLE = 1;
@@ -10,6 +11,13 @@ const XOR_RLE = 1;
 const DELTA_MIN_UNCHANGED_SHARE = 0.25;
 /** Page index varint + encoding byte + length varint, at most. */
 export const PAGE_RECORD_HEADER_MAX_BYTES = 5 + 1 + 3;
+
+/** The delta of a page against an equal one: a single run of PAGE_BYTES unchanged bytes. */
+const UNCHANGED_PAGE_DELTA = ((): Uint8Array => {
+  const zeros = new Uint8Array(PAGE_BYTES);
+  const dst = new Uint8Array(PAGE_BYTES + XOR_RLE_PAIR_HEADER_MAX_BYTES);
+  return dst.slice(0, encodeXorRleInto(zeros, zeros, dst, PAGE_BYTES));
+})();
 
 export interface PackedPages {
   readonly chunks: Uint8Array[];
@@ -42,11 +50,13 @@ export function packPages(memory: PagedMemory, shadow: PageSource | null, pages:
     const previous = shadow?.page(p);
     let body: Uint8Array = page;
     let encoding = RAW;
+    let changed = true;
     if (previous !== undefined && deltaMayPay(page, previous)) {
       const written = encodeXorRleInto(page, previous, delta, PAGE_BYTES);
       if (written >= 0) {
         body = delta.subarray(0, written);
         encoding = XOR_RLE;
+        changed = !bytesEqual(body, UNCHANGED_PAGE_DELTA);
       }
     }
     if (current.length + PAGE_RECORD_HEADER_MAX_BYTES + body.length > chunkBytes) flush();
@@ -55,7 +65,8 @@ export function packPages(memory: PagedMemory, shadow: PageSource | null, pages:
     current.varint(body.length);
     current.bytes(body);
     currentRaw += PAGE_BYTES;
-    previous?.set(page);
+    // An unchanged page is not stored: storing touches shadow memory that may never have been (a new guest's zeros).
+    if (changed) shadow?.store(p, page);
   }
   flush();
   return { chunks, rawBytes };

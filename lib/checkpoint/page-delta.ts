@@ -19,13 +19,14 @@ export function encodeXorRleInto(page: Uint8Array, previous: Uint8Array, dst: Ui
   let i = 0;
   const n = page.length;
   // Pages are word-aligned views of guest memory: unchanged stretches are skipped a word at a time.
-  const words = page.byteOffset % 4 === 0 && previous.byteOffset % 4 === 0 ? [new Uint32Array(page.buffer, page.byteOffset, n >>> 2), new Uint32Array(previous.buffer, previous.byteOffset, n >>> 2)] : null;
+  const aligned = page.byteOffset % 4 === 0 && previous.byteOffset % 4 === 0;
+  const a = aligned ? new Uint32Array(page.buffer, page.byteOffset, n >>> 2) : null;
+  const b = aligned ? new Uint32Array(previous.buffer, previous.byteOffset, n >>> 2) : null;
   while (i < n) {
     let j = i;
-    if (words !== null) {
+    if (a !== null && b !== null) {
       while (j < n && (j & 3) !== 0 && page[j] === previous[j]) j++;
       if ((j & 3) === 0) {
-        const [a, b] = words;
         let w = j >>> 2;
         while (w < a.length && a[w] === b[w]) w++;
         j = w << 2;

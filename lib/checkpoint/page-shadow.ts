@@ -1,18 +1,24 @@
 import { assert } from '../assert.js';
 import { PAGE_BYTES } from '../memory/paged-memory.js';
 
-/** What packPages needs of the backup's copy: each page, writable, so a page sent becomes its new content. */
+/** What packPages needs of the backup's copy: each page to read, and a page sent becomes its new content. */
 export interface PageSource {
+  /** The page's content; read only. */
   page(index: number): Uint8Array;
+  store(index: number, content: Uint8Array): void;
 }
+
+/** What a stale page reads as; never written. */
+const ZERO_PAGE = new Uint8Array(PAGE_BYTES);
 
 /**
  * The primary's copy of the backup's image, for deltas. A new backup starts
  * from an empty image; `reset` says so in O(pages / 4096) by marking every
- * page stale (a stale page reads as zeros, and is zeroed when first read),
- * instead of filling the whole copy: filling 64 MiB that were never touched
- * costs ~200 ms of page faults in one guest input, seconds on a loaded
- * machine. The memory, once touched, stays with the process.
+ * page stale (a stale page reads as zeros and is not touched until a page
+ * is stored there), instead of filling the whole copy: the first touch of
+ * memory is a page fault, and filling 64 MiB that were never touched costs
+ * ~200 ms in one guest input, seconds on a loaded machine. Pages that stay
+ * zero (most of a new guest) are never touched at all.
  */
 export class PageShadow implements PageSource {
   readonly bytes: Uint8Array;
@@ -29,12 +35,14 @@ export class PageShadow implements PageSource {
 
   page(index: number): Uint8Array {
     assert(index >= 0 && index < this.pageCount, () => `page ${index} outside a ${this.pageCount}-page shadow`);
-    const view = this.bytes.subarray(index * PAGE_BYTES, (index + 1) * PAGE_BYTES);
-    if (this.#current[index] === 0) {
-      view.fill(0);
-      this.#current[index] = 1;
-    }
-    return view;
+    if (this.#current[index] === 0) return ZERO_PAGE;
+    return this.bytes.subarray(index * PAGE_BYTES, (index + 1) * PAGE_BYTES);
+  }
+
+  store(index: number, content: Uint8Array): void {
+    assert(index >= 0 && index < this.pageCount && content.length === PAGE_BYTES, () => `storing ${content.length} B at page ${index} of a ${this.pageCount}-page shadow`);
+    this.bytes.set(content, index * PAGE_BYTES);
+    this.#current[index] = 1;
   }
 
   /** The backup's image is empty again (a new backup joins from a base epoch). */

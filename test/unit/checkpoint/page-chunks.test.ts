@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { bytesEqual } from '../../../lib/checkpoint/hash.js';
 import { packPages, unpackPages } from '../../../lib/checkpoint/page-chunks.js';
 import { DecodeError } from '../../../lib/errors.js';
+import { PageShadow } from '../../../lib/checkpoint/page-shadow.js';
 import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
 
 const PAGES = 16;
@@ -41,7 +42,7 @@ describe('packPages / unpackPages', () => {
     fc.assert(
       fc.property(fc.boolean(), chunkBytes, fc.array(fc.array(write, { maxLength: 6 }), { minLength: 1, maxLength: 5 }), (withShadow, limit, epochs) => {
         const memory = new PagedMemory(MEMORY_BYTES);
-        const shadow = withShadow ? new PagedMemory(MEMORY_BYTES) : null;
+        const shadow = withShadow ? new PageShadow(MEMORY_BYTES) : null;
         const image = new PagedMemory(MEMORY_BYTES);
         for (const writes of epochs) {
           for (const w of writes) apply(memory, w);
@@ -67,7 +68,7 @@ describe('packPages / unpackPages', () => {
 
   it('sends a lightly changed page as a delta and a rewritten page raw, within the same bound', () => {
     const memory = new PagedMemory(2 * PAGE_BYTES);
-    const shadow = new PagedMemory(2 * PAGE_BYTES);
+    const shadow = new PageShadow(2 * PAGE_BYTES);
     packPages(memory, shadow, [], PAGE_BYTES + RECORD_HEADER_MAX_BYTES);
     memory.write(10, new Uint8Array([1, 2, 3]));
     memory.write(PAGE_BYTES, Uint8Array.from({ length: PAGE_BYTES }, (_, k) => (k * 7 + 1) & 0xff));
@@ -102,7 +103,7 @@ describe('packPages / unpackPages', () => {
 
   it('throws DecodeError, never another error, for any bytes, and any corruption of a valid chunk', () => {
     const memory = new PagedMemory(4 * PAGE_BYTES);
-    const shadow = new PagedMemory(4 * PAGE_BYTES);
+    const shadow = new PageShadow(4 * PAGE_BYTES);
     memory.write(0, Uint8Array.from({ length: 3 * PAGE_BYTES }, (_, k) => (k >> 5) & 0xff));
     packPages(memory, shadow, memory.takeDirtyPages(), 1 << 16);
     memory.write(PAGE_BYTES + 5, new Uint8Array(600).fill(9));

@@ -18,12 +18,34 @@ function fillPage(memory: PagedMemory, page: number, value: number): void {
 describe('PageShadow', () => {
   it('keeps what was written to a page, and reads zeros everywhere after a reset', () => {
     const shadow = new PageShadow(MEMORY_BYTES);
-    shadow.page(3).fill(7);
+    shadow.store(3, new Uint8Array(PAGE_BYTES).fill(7));
     expect(shadow.page(3).every((b) => b === 7)).toBe(true);
     shadow.reset();
     expect(shadow.page(3).every((b) => b === 0)).toBe(true);
-    shadow.page(3).fill(9);
-    expect(shadow.page(3).every((b) => b === 9), 'a page written after the reset keeps its content').toBe(true);
+    expect(shadow.bytes[3 * PAGE_BYTES], 'a reset does not touch the memory').toBe(7);
+    shadow.store(3, new Uint8Array(PAGE_BYTES).fill(9));
+    expect(shadow.page(3).every((b) => b === 9), 'a page stored after the reset keeps its content').toBe(true);
+    expect(shadow.page(4).every((b) => b === 0)).toBe(true);
+  });
+
+  it('stores only the pages that changed: a new guest\'s zero pages stay untouched', () => {
+    const memory = new PagedMemory(MEMORY_BYTES);
+    fillPage(memory, 2, 5);
+    fillPage(memory, 6, 3);
+    const shadow = new PageShadow(MEMORY_BYTES);
+    shadow.reset();
+    const stored: number[] = [];
+    const spy = { page: (i: number) => shadow.page(i), store: (i: number, content: Uint8Array) => (stored.push(i), shadow.store(i, content)) };
+    const all = Array.from({ length: PAGES }, (_, i) => i);
+    const backup = new PagedMemory(MEMORY_BYTES);
+    for (const chunk of packPages(memory, spy, all, 4 * PAGE_BYTES).chunks) unpackPages(chunk, backup);
+    expect(stored).toEqual([2, 6]);
+    expect(bytesEqual(backup.bytes, memory.bytes)).toBe(true);
+    // Sent again unchanged: nothing is stored.
+    stored.length = 0;
+    for (const chunk of packPages(memory, spy, all, 4 * PAGE_BYTES).chunks) unpackPages(chunk, backup);
+    expect(stored).toEqual([]);
+    expect(bytesEqual(backup.bytes, memory.bytes)).toBe(true);
   });
 
   it('refuses a page outside the image', () => {

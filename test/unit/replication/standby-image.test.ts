@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { chunkOrder, makeChunks, makeManifest, maxChunksPerSource, splitBytes } from '../../../lib/checkpoint/chunks.js';
 import { bytesEqual, sha256 } from '../../../lib/checkpoint/hash.js';
 import { packPages } from '../../../lib/checkpoint/page-chunks.js';
+import { PageShadow } from '../../../lib/checkpoint/page-shadow.js';
 import { encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../../lib/checkpoint/spec-delta.js';
 import { ChunkSource, type CheckpointAck, type CheckpointChunk } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
@@ -31,14 +32,14 @@ const standby = (overrides: Partial<StandbyOptions> = {}) =>
 /** The primary side: guest memory, the shadow of the backup's copy (for page deltas), and its checkpoints. */
 class Primary {
   readonly memory: PagedMemory;
-  readonly shadow: PagedMemory | null;
+  readonly shadow: PageShadow | null;
   constructor(
     pageDelta: boolean,
     readonly term = TERM,
     memoryBytes = MEMORY_BYTES,
   ) {
     this.memory = new PagedMemory(memoryBytes);
-    this.shadow = pageDelta ? new PagedMemory(memoryBytes) : null;
+    this.shadow = pageDelta ? new PageShadow(memoryBytes) : null;
   }
 
   /** The chunks of `epoch` in transfer order and the manifest, as the primary checkpointer sends them. */
