@@ -63,7 +63,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .addOption(new Option('--cc <algorithm>', 'congestion control of both ends').choices(['newreno', 'cubic']).default('cubic'))
     .option('--mss <bytes>', 'maximum segment size', num, 1448)
     .option('--snd-buf-bytes <n>', 'socket send buffer (Linux tcp_wmem max)', num, 4 * 1024 * 1024)
-    .addOption(new Option('--snd-buf-growth <how>', "the send buffer is all of --snd-buf-bytes from the start (fixed, as with SO_SNDBUF) or grows with the congestion window up to it (window: Linux's autotuning, tcp_sndbuf_expand)").choices(['fixed', 'window']).default('fixed'))
+    .addOption(new Option('--snd-buf-growth <how>', "the send buffer is all of --snd-buf-bytes from the start (fixed, as with SO_SNDBUF) or grows with the congestion window up to it (window: Linux's autotuning, tcp_sndbuf_expand)").choices(['fixed', 'window']).default('window'))
     .option('--rcv-buf-bytes <n>', 'socket receive buffer (Linux tcp_rmem max)', num, 6 * 1024 * 1024)
     .option('--initial-window <segments>', 'initial congestion window', num, 10)
     .option('--no-window-scaling', 'disable RFC 7323 window scaling (64 KiB window at most)')

@@ -9,7 +9,7 @@ import { MAX_SEGMENT_PAYLOAD_BYTES } from './header.js';
 export const tcpOptionsSchema = z.object({
   mssBytes: z.number().int().min(64).max(MAX_SEGMENT_PAYLOAD_BYTES).default(1448).describe('Maximum segment size, in bytes: 1500-byte MTU − 20 IP − 20 TCP − 12 timestamp option.'),
   sndBufBytes: z.number().int().min(2 * KiB).default(4 * MiB).describe('Socket send buffer, in bytes (Linux tcp_wmem max).'),
-  sndBufAutotune: z.boolean().default(false).describe('Grow the send buffer with the congestion window as Linux does (tcp_sndbuf_expand: room for 2 × max(10, cwnd) segments of memory from establishment, more whenever an ACK leaves the window not full, never less) up to sndBufBytes. Off (the default, which the README\'s figures use): all of sndBufBytes from the start, as an application that sets SO_SNDBUF.'),
+  sndBufAutotune: z.boolean().default(true).describe('Grow the send buffer with the congestion window as Linux does (the default; tcp_sndbuf_expand: room for 2 × max(10, cwnd) segments of memory from establishment, more whenever an ACK leaves the window not full, never less) up to sndBufBytes. Off: all of sndBufBytes from the start, as an application that sets SO_SNDBUF.'),
   rcvBufBytes: z.number().int().min(2 * KiB).default(6 * MiB).describe('Socket receive buffer, in bytes (Linux tcp_rmem max); its free space is the advertised window.'),
   windowScaling: z.boolean().default(true).describe('RFC 7323 window scaling (Linux tcp_window_scaling=1); without it the window is 64 KiB at most.'),
   initialWindowSegments: z.number().int().min(1).max(100).default(10).describe('Initial congestion window, in segments (RFC 6928).'),

@@ -352,7 +352,9 @@ describe('TCP snapshots survive JSON and restore exactly', () => {
     const w = new World(transfer({ endUs: 200_000 })).run();
     const s = w.a.snapshot();
     expect(s.version).toBe(TCP_SNAPSHOT_VERSION);
-    expect(Object.keys(s).sort()).toEqual(['delackAtUs', 'epoch', 'receiver', 'sendBuffer', 'sender', 'sndWscale', 'state', 'term', 'version']);
+    // sndBufLimitBytes: the send buffer grows with the window (the default), so its limit is state.
+    expect(Object.keys(s).sort()).toEqual(['delackAtUs', 'epoch', 'receiver', 'sendBuffer', 'sender', 'sndBufLimitBytes', 'sndWscale', 'state', 'term', 'version']);
+    expect(s.sndBufLimitBytes).toBe(w.a.sndBufLimitBytes);
     expect(s.sender.cc.name).toBe('newreno');
     expect(s.sendBuffer).toEqual({ capacityBytes: 128 * 1024, startSeq: w.a.sendBuffer.startSeq, endSeq: w.a.sendBuffer.endSeq });
   });
