@@ -1,4 +1,5 @@
 import { assert } from '../assert.js';
+import { zeroedMemory } from '../memory/backing.js';
 import { PAGE_BYTES } from '../memory/paged-memory.js';
 
 /** What packPages needs of the backup's copy: each page to read, and a page sent becomes its new content. */
@@ -28,7 +29,7 @@ export class PageShadow implements PageSource {
 
   constructor(readonly sizeBytes: number) {
     assert(sizeBytes > 0 && sizeBytes % PAGE_BYTES === 0, () => `shadow size ${sizeBytes} is not a positive multiple of ${PAGE_BYTES}`);
-    this.bytes = new Uint8Array(sizeBytes); // zeros: a shadow starts equal to an empty image
+    this.bytes = zeroedMemory(sizeBytes); // zeros: a shadow starts equal to an empty image
     this.pageCount = sizeBytes / PAGE_BYTES;
     this.#current = new Uint8Array(this.pageCount).fill(1);
   }

@@ -1,4 +1,5 @@
 import { assert } from '../assert.js';
+import { zeroedMemory } from './backing.js';
 
 export const PAGE_BYTES = 4096;
 /** The largest guest the configuration allows. */
@@ -17,7 +18,7 @@ export class PagedMemory {
 
   constructor(readonly sizeBytes: number) {
     assert(sizeBytes > 0 && sizeBytes % PAGE_BYTES === 0, () => `memory size ${sizeBytes} is not a positive multiple of ${PAGE_BYTES}`);
-    this.bytes = new Uint8Array(sizeBytes);
+    this.bytes = zeroedMemory(sizeBytes);
     this.pageCount = sizeBytes / PAGE_BYTES;
     this.#dirtyFlags = new Uint8Array(this.pageCount);
   }
