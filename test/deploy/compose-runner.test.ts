@@ -72,7 +72,7 @@ describe.skipIf(skip)('docker-compose.yml, its services as local processes', () 
   it('starts every service of the file and passes each healthcheck; only Jaeger, an image not on this machine, is left out', () => {
     const specula = [...compose.services.values()].filter((s) => s.image === IMAGE && s.profiles.length === 0).map((s) => s.name);
     expect(specula).toEqual(expect.arrayContaining(['failover', ...PRIMARY_SERVICES, 'host-b-agent', 'host-c-agent']));
-    for (const name of [...specula, 'nats']) expect(runner.child(name)?.running, name).toBe(true);
+    for (const name of [...specula, 'nats']) expect(runner.child(name)?.running, runner.child(name)?.failure('is not running').message ?? `${name} was never started`).toBe(true);
     expect(runner.skipped).toEqual(['jaeger']);
   });
 
