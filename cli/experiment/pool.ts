@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import { SpeculaError } from '../../lib/errors.js';
 import type { RunConfig } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
-import { describePoint, type SweepPoint } from '../../sim/experiment/sweep.js';
+import { describePoint, relativeCost, type SweepPoint } from '../../sim/experiment/sweep.js';
 
 /** One or more points of a sweep threw; the message names each with its config. */
 export class SweepPointsFailedError extends SpeculaError {
@@ -35,9 +35,10 @@ export function defaultWorkerUrl(): URL {
 }
 
 /**
- * Runs every point on a pool of worker threads. Results come back in the
- * points' order whatever order they finish in. All points run even when some
- * fail; then the failures are thrown together.
+ * Runs every point on a pool of worker threads, the costliest first (the
+ * workers then finish together). Results come back in the points' order
+ * whatever order they finish in. All points run even when some fail; then
+ * the failures are thrown together.
  */
 export async function runPoints(points: readonly SweepPoint[], options: RunPointsOptions): Promise<RunResult[]> {
   if (points.length === 0) return [];
@@ -47,8 +48,9 @@ export async function runPoints(points: readonly SweepPoint[], options: RunPoint
   const failures: { point: SweepPoint; error: Error }[] = [];
   let finished = 0;
   try {
+    const costliestFirst = points.map((point, i) => ({ point, i, cost: relativeCost(point.config) })).sort((a, b) => b.cost - a.cost || a.i - b.i);
     await Promise.all(
-      points.map(async (point, i) => {
+      costliestFirst.map(async ({ point, i }) => {
         let outcome: PointOutcome;
         try {
           const result = await pool.run(point.config);

@@ -93,6 +93,20 @@ export function expandSweep(spec: SweepSpec, configFor: (key: PointKey) => RunCo
   return points;
 }
 
+/**
+ * A point's simulation cost relative to others, for handing the costliest
+ * out first (so that two workers finish together rather than one waiting on
+ * the last long point). Only the order matters: a bulk flow costs by the
+ * bytes it moves, and replication moves them again (remus once through the
+ * plug and the checkpoint, the speculative modes also through the acker's
+ * buffer); request/response moves little.
+ */
+export function relativeCost(config: RunConfig): number {
+  const moving = config.workload.kind === 'rr' ? 0.05 : 1;
+  const replication = config.mode === 'native' ? 1 : isSpeculative(config.mode) ? 4 : 2;
+  return config.durationS * (config.link.bandwidthBitsPerSec / 1e9) * moving * replication + config.durationS * 0.05;
+}
+
 /** Short human description of a point, for progress lines and error messages. */
 export function describePoint(p: PointKey): string {
   const epoch = p.epochMs === null ? '' : ` epoch=${p.epochMs}ms`;
