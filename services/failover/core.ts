@@ -7,6 +7,8 @@ import { sameWrite, successorMayStartAtUs, takeOverRecord, withBackup } from '..
 import type { Core, Effect, Input, LeaseRecord, LeaseResult } from '../../lib/runtime/types.js';
 import { failoverMachine, type FailoverEvent, type FailoverState } from './failover.machine.js';
 
+/** How far below its lease's committed epoch a holder must report to have started over (see #startedOver). */
+const STARTED_OVER_SLACK_EPOCHS = 4;
 const TIMER_PROMOTE = 'failover.promote';
 const TIMER_RECOVERED = 'failover.recovered';
 const TIMER_MEMBERSHIP = 'failover.membership';
@@ -169,6 +171,8 @@ export class FailoverCore implements Core {
   readonly #hostBySubject: ReadonlyMap<string, string>;
   #recovering: boolean;
   #recoveryStartedUs = 0;
+  /** While recovering: the highest committed epoch each host reported as primary (heartbeats may come reordered). */
+  readonly #recoveryPrimaryEpochs = new Map<string, number>();
   #publishedView = '';
   /** The primary's host whose supervisor was heard restarted: its VM is gone, and a take-over is owed. */
   #primaryRestarted: string | null = null;
@@ -526,6 +530,7 @@ export class FailoverCore implements Core {
   /** While recovering: only note who reports what. */
   #listen(hb: Heartbeat, nowUs: number, out: Effect[]): void {
     this.#noteIncarnation(hb, out);
+    if (hb.role === 'primary') this.#recoveryPrimaryEpochs.set(hb.host, Math.max(hb.epoch, this.#recoveryPrimaryEpochs.get(hb.host) ?? 0));
     this.#lastSeenUs.set(hb.host, nowUs);
     this.#lastRole.set(hb.host, hb);
     this.#roleChangeSeq = Math.max(this.#roleChangeSeq, hb.controlSeq);
@@ -564,7 +569,16 @@ export class FailoverCore implements Core {
     const committed = this.#committedEpoch(holderReport);
     const syncedBackups = hosts.filter((h) => h !== holder && (named === undefined || h === named) && report(h)?.role === 'backup' && report(h)!.synced && !isCreationImage(report(h)!, committed));
     let primarySilent: boolean;
-    if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
+    if (holderReport?.role === 'primary' && holderReport.term >= this.#term && this.#startedOver(holder, syncedBackups.map(report), lease.committedEpoch ?? 0)) {
+      // Its host came back while this service was down, and its agent started the VM over as the lease's primary:
+      // the VM is the backup's now (vopr seed 2411). As for a restart seen live: take over for the backup.
+      this.#primary = holder;
+      this.#backup = syncedBackups[0]!;
+      this.#primaryRestarted = holder;
+      this.stats.supervisorRestarts++;
+      out.push({ kind: 'log', level: 'warn', event: 'failover.primary_restarted', fields: { vm: this.options.vmId, primary: holder, backup: this.#backup, committedEpoch: lease.committedEpoch } });
+      primarySilent = true;
+    } else if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
       this.#primary = holder;
       this.#backup = syncedBackups[0] ?? null;
       primarySilent = false;
@@ -595,6 +609,21 @@ export class FailoverCore implements Core {
     }
     if (this.#backup === null) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out); // tells the primary it has no backup; a spare may join
     else if (primarySilent) this.#primarySilent(nowUs, out);
+  }
+
+  /**
+   * Whether the lease holder, heard as primary while recovering, started the
+   * VM over: every committed epoch it reported is below what its lease
+   * records (a renewal records the epoch its heartbeat reports, and never
+   * lowers it), and a synced backup holds that much. A holder that merely
+   * lags never reports less than its own renewals recorded; one just
+   * promoted has no synced backup yet.
+   */
+  #startedOver(holder: string, syncedBackups: readonly (Heartbeat | undefined)[], leaseCommittedEpoch: number): boolean {
+    const reported = this.#recoveryPrimaryEpochs.get(holder);
+    // Slack: a renewal retried within a beat may record an epoch or two its heartbeats have not shown yet.
+    if (reported === undefined || reported + STARTED_OVER_SLACK_EPOCHS >= leaseCommittedEpoch) return false;
+    return syncedBackups.some((b) => b !== undefined && b.epoch >= leaseCommittedEpoch);
   }
 
   /** `graceUs`: at start, a host is silent no earlier than this after it (0: missCount intervals, as always). */

@@ -75,6 +75,32 @@ describe('FailoverCore after a restart (recover)', () => {
     expect(allRoleChanges(d.settleMemberships())).toMatchObject([{ host: BACKUP, role: 'backup', peerHost: PRIMARY }, { host: PRIMARY, role: 'primary', peerHost: BACKUP }]);
   });
 
+  it('takes over for the backup when the holder started the VM over while this service was down (its epochs far below its lease\'s)', () => {
+    // vopr seed 2411: host-a crashed at epoch 140 and came back as the lease's primary with an empty guest.
+    const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+    d.handle({ kind: 'start' }, 100_000);
+    d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: 140 }, revision: 7 });
+    reports(d, { [PRIMARY]: { role: 'primary', term: 1, epoch: 12 }, [BACKUP]: { role: 'backup', term: 1, epoch: 140 }, [SPARE]: { role: 'spare', term: 1 } });
+    const effects = d.fire(RECOVERED);
+    expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', expectedRevision: 7, record: { primaryHost: BACKUP, term: 2 } }]);
+    expect(d.core.state).toBe('failingOver');
+  });
+
+  it('keeps a holder whose epochs are at most a few below its lease\'s (a renewal ahead of its heartbeats), or that has no synced backup', () => {
+    for (const [primaryEpoch, backupEpoch] of [
+      [137, 140],
+      [12, 0],
+    ] as const) {
+      const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+      d.handle({ kind: 'start' }, 100_000);
+      d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: 140 }, revision: 7 });
+      reports(d, { [PRIMARY]: { role: 'primary', term: 1, epoch: primaryEpoch }, [BACKUP]: { role: 'backup', term: 1, epoch: backupEpoch }, [SPARE]: { role: 'spare', term: 1 } });
+      const effects = d.fire(RECOVERED);
+      expect(leaseOps(effects).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === BACKUP), `primary at ${primaryEpoch}, backup at ${backupEpoch}`).toEqual([]);
+      expect(d.core.primaryHost).toBe(PRIMARY);
+    }
+  });
+
   it('promotes the backup the lease names when the holder is silent', () => {
     const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
     d.handle({ kind: 'start' }, 100_000);
