@@ -78,6 +78,19 @@ async function leaseStream(c: NatsCluster, bucket: string): Promise<{ leader: st
   }
 }
 
+/** Time the lease stream may take to elect a leader after its leader's server died (a raft election among the two left). */
+const LEADER_ELECTION_WAIT_MS = 10_000;
+
+/** The lease stream once it has a leader, polled for at most LEADER_ELECTION_WAIT_MS; its last answer otherwise. */
+async function leaseStreamWithLeader(c: NatsCluster, bucket: string): Promise<{ leader: string | null; lastSeq: number }> {
+  const deadline = performance.now() + LEADER_ELECTION_WAIT_MS;
+  for (;;) {
+    const stream = await leaseStream(c, bucket);
+    if (stream.leader !== null || performance.now() > deadline) return stream;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 /** The services' connections per node (specula-<service>…), not the run's own (specula-run); a dead node has none. */
 async function serviceConnections(c: NatsCluster): Promise<string[][]> {
   return Promise.all(c.nodes.map(async (n) => (n.running ? (await connectionsOn(n, 'specula-')).filter((name) => name !== 'specula-run') : [])));
@@ -171,7 +184,7 @@ describe.skipIf(skip)('spec mode over a 3-node NATS cluster with a server killed
       const killed = await kill!;
       expect(reconnected, 'the run ended before the reconnections were checked').not.toBeNull();
       const afterKill = await reconnected!;
-      const after = await leaseStream(c, bucket);
+      const after = await leaseStreamWithLeader(c, bucket);
       const r = results[0]!;
       const client = finalLine(fleet, 'client', null)?.vms[0]?.stats as ClientReport | undefined;
       const serviceDeaths = [config.hosts.primary, config.hosts.backup, ...config.hosts.spares].reduce((n, host) => n + Number(finalLine(fleet, 'host-agent', host)?.vms[0]?.stats.serviceDeaths ?? 0), 0);
