@@ -331,7 +331,8 @@ export class StandbyImage {
       else if (chunk.source === ChunkSource.STATE) state.push(chunk.data);
     }
     // The state is a byte stream split into chunks: join.
-    this.stateBlob = joined(state);
+    // Copied even when one chunk: the blob outlives the epoch, and a chunk's bytes may be a view of a transport buffer.
+    this.stateBlob = Buffer.concat(state);
     for (const delta of deltas ?? []) if (delta.connection !== null) this.#applySpec(delta, delta.connection, epoch, nowUs, out);
     this.stats.appliedEpoch = epoch;
     this.#markReceived(touched);
