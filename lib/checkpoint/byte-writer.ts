@@ -43,8 +43,8 @@ export class ByteWriter {
   /**
    * The bytes written; the writer starts over. A buffer at least half full
    * is handed over as it is (no copy: checkpoint chunks are most of the
-   * simulator's bytes) and the writer takes a fresh one; a fuller copy of a
-   * few bytes would otherwise pin a large buffer.
+   * simulator's bytes) and the writer takes a fresh one; from an emptier one
+   * the bytes are copied out, so that a few of them do not pin it.
    */
   take(): Uint8Array {
     let out: Uint8Array;

@@ -451,10 +451,7 @@ export class FailoverCore implements Core {
     // The same on the primary's host: its services started over empty, so the VM is gone from it, however fast it
     // came back (faster than its silence was noticed: this service was cut off, found by vopr). It may renew the
     // lease of its old term, so only a take-over for the backup saves the VM.
-    if (restarted && hb.host === this.#primary) {
-      this.#primaryRestarted = hb.host;
-      out.push({ kind: 'log', level: 'warn', event: 'failover.primary_restarted', fields: { vm: this.options.vmId, primary: hb.host, backup: this.#backup } });
-    }
+    if (restarted && hb.host === this.#primary) this.#primaryStartedOver(out);
     if (this.#primaryRestarted !== null && this.#primaryRestarted !== this.#primary) this.#primaryRestarted = null; // taken over
     if (this.#primaryRestarted === hb.host) {
       // Its heartbeats say nothing of a VM it no longer runs: each one asks for the take-over again until it is made.
@@ -574,9 +571,8 @@ export class FailoverCore implements Core {
       // the VM is the backup's now (vopr seed 2411). As for a restart seen live: take over for the backup.
       this.#primary = holder;
       this.#backup = syncedBackups[0]!;
-      this.#primaryRestarted = holder;
-      this.stats.supervisorRestarts++;
-      out.push({ kind: 'log', level: 'warn', event: 'failover.primary_restarted', fields: { vm: this.options.vmId, primary: holder, backup: this.#backup, committedEpoch: lease.committedEpoch } });
+      this.stats.supervisorRestarts++; // no incarnation to compare: counted here
+      this.#primaryStartedOver(out);
       primarySilent = true;
     } else if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
       this.#primary = holder;
@@ -609,6 +605,12 @@ export class FailoverCore implements Core {
     }
     if (this.#backup === null) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out); // tells the primary it has no backup; a spare may join
     else if (primarySilent) this.#primarySilent(nowUs, out);
+  }
+
+  /** The primary's services started over empty: from now on its heartbeats ask for a take-over for the backup. */
+  #primaryStartedOver(out: Effect[]): void {
+    this.#primaryRestarted = this.#primary;
+    out.push({ kind: 'log', level: 'warn', event: 'failover.primary_restarted', fields: { vm: this.options.vmId, primary: this.#primary, backup: this.#backup } });
   }
 
   /**

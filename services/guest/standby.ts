@@ -304,7 +304,8 @@ export class StandbyImage {
     const parts = chunks.filter((c) => c.source === ChunkSource.SPEC).map((c) => c.data);
     // The speculative delta is a byte stream split into chunks: join before decoding.
     if (parts.length === 0) return null;
-    const deltas = decodeSpecDeltas(joined(parts));
+    // One part is decoded where it lies: its bytes are copied into the buffer when applied.
+    const deltas = decodeSpecDeltas(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     const seen = new Set<number>();
     for (const delta of deltas) {
       if (delta.connection === null) {
@@ -414,9 +415,4 @@ export class StandbyImage {
   #specDigest(): string {
     return specBuffersDigest(this.#replicas().map((r) => ({ buffer: r.buffer, startSeq: r.buffer.startSeq, endSeq: r.buffer.endSeq })));
   }
-}
-
-/** Pieces of one byte stream as one array; a single piece as it is (no copy). */
-function joined(pieces: readonly Uint8Array[]): Uint8Array {
-  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
 }
