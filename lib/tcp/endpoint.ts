@@ -2,7 +2,7 @@ import { assert } from '../assert.js';
 import { NO_SACK_BLOCKS, TcpFlag, type Segment } from '../codec/messages.js';
 import type { CongestionControl } from './congestion/index.js';
 import type { TcpOptions } from './options.js';
-import { AckDecision, TcpReceiver, windowScaleFor } from './receiver.js';
+import { AckDecision, MAX_WSCALE, TcpReceiver, windowScaleFor } from './receiver.js';
 import type { RttEstimator } from './rtt.js';
 import { SendBuffer } from './send-buffer.js';
 import { expectSnapshot, parseSnapshot, tcpEndpointSnapshotSchema, TCP_SNAPSHOT_VERSION, type TcpEndpointSnapshot, type TcpState } from './snapshot.js';
@@ -330,7 +330,7 @@ export class TcpEndpoint {
   #negotiate(syn: Segment): void {
     if (syn.mss > 0) this.sender.mssBytes = Math.min(this.options.mssBytes, syn.mss);
     const bothScale = this.options.windowScaling && syn.wscale !== undefined;
-    this.#sndWscale = bothScale ? syn.wscale! : 0;
+    this.#sndWscale = bothScale ? Math.min(syn.wscale!, MAX_WSCALE) : 0; // RFC 7323 2.3: a shift over 14 counts as 14
     if (!bothScale) this.receiver.rcvWscale = 0;
     const bothSack = this.options.sack && syn.sackPermitted;
     this.sender.sackEnabled = bothSack;
@@ -356,7 +356,7 @@ export class TcpEndpoint {
   #expandSndBuf(): boolean {
     if (!this.options.sndBufAutotune) return false;
     const mssBytes = this.sender.mssBytes;
-    const segmentMemoryBytes = 2 ** Math.ceil(Math.log2(mssBytes + SEGMENT_OVERHEAD_BYTES));
+    const segmentMemoryBytes = nextPowerOfTwo(mssBytes + SEGMENT_OVERHEAD_BYTES);
     const segments = Math.max(SNDBUF_MIN_SEGMENTS, Math.ceil(this.sender.cc.cwndBytes / mssBytes));
     const wantedBytes = Math.min(this.options.sndBufBytes, 2 * segments * segmentMemoryBytes);
     if (wantedBytes <= this.#sndBufLimitBytes) return false;
@@ -374,7 +374,7 @@ export class TcpEndpoint {
         {
           seq: seg.seq,
           ack: seg.ack,
-          windowBytes: seg.window * 2 ** this.#sndWscale,
+          windowBytes: seg.window * (1 << this.#sndWscale), // a shift, not `**`: that is a call to pow per segment
           carriesData: seg.payload.length > 0 || (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) !== 0,
           rttSampleUs: seg.tsEcrUs > 0 ? tsOf(nowUs) - seg.tsEcrUs : null, // RFC 7323 timestamps
           sackBlocks: seg.sackBlocks,
@@ -478,4 +478,10 @@ export class TcpEndpoint {
     this.#delackAtUs = null;
     if (this.receiver.lastAckSent !== this.receiver.rcvNxt || this.receiver.unackedSegments > 0) this.#sendAck(nowUs);
   }
+}
+
+/** The least power of two ≥ n (1 ≤ n ≤ 2^30): what 2 ** ceil(log2(n)) gives, without two calls into libm. */
+export function nextPowerOfTwo(n: number): number {
+  assert(Number.isInteger(n) && n >= 1 && n <= 2 ** 30, () => `nextPowerOfTwo(${n})`);
+  return n === 1 ? 1 : 1 << (32 - Math.clz32(n - 1));
 }

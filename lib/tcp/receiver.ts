@@ -152,7 +152,7 @@ export class TcpReceiver {
     const free = this.rcvBufBytes - this.#reassembly.bytes;
     if (syn) return Math.min(MAX_WINDOW_FIELD, free); // SYN windows are never scaled
     const wnd = Math.max(free, this.#rightEdge - this.rcvNxt); // never shrink the right edge
-    const unitBytes = 2 ** this.rcvWscale;
+    const unitBytes = 1 << this.rcvWscale;
     const field = Math.min(MAX_WINDOW_FIELD, Math.floor(wnd / unitBytes));
     this.#rightEdge = Math.max(this.#rightEdge, this.rcvNxt + field * unitBytes);
     return field;

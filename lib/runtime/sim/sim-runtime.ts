@@ -4,7 +4,7 @@ import type { SpanRecord } from '../../tracing/model.js';
 import type { WireMessage } from '../../codec/messages.js';
 import { messageTypeOf } from '../../codec/subjects.js';
 import { START, type Core, type Effect, type LeaseOp, type LeaseResult, type LogLevel } from '../types.js';
-import { EventQueue } from './event-queue.js';
+import { EventLane, EventQueue } from './event-queue.js';
 import { HostClock } from './host-clock.js';
 
 /**
@@ -103,6 +103,7 @@ interface ActorSlot {
 
 class SimEvent {
   order = 0;
+  lane: EventLane<SimEvent> | null = null;
   constructor(
     public atUs: number,
     readonly kind: EventKind,
@@ -125,6 +126,9 @@ export class SimRuntime {
   readonly #actors: ActorSlot[] = [];
   readonly #subscribers = new Map<string, ActorSlot[]>();
   readonly #hops = new Map<string, Hop>();
+  /** Deliveries in time order, one lane per hop and one for the bus itself (its delay is fixed). */
+  readonly #hopLanes = new Map<Hop, EventLane<SimEvent>>();
+  readonly #busLane = new EventLane<SimEvent>();
   #nowUs = 0;
   #eventsProcessed = 0;
   #messagesPublished = 0;
@@ -209,6 +213,7 @@ export class SimRuntime {
   addHop(subject: string, hop: Hop): void {
     assert(!this.#hops.has(subject), () => `second hop on ${subject}`);
     this.#hops.set(subject, hop);
+    if (!this.#hopLanes.has(hop)) this.#hopLanes.set(hop, new EventLane<SimEvent>());
   }
 
   /** Runs events up to and including `untilUs`, or until `stop()` holds. */
@@ -320,7 +325,7 @@ export class SimRuntime {
     if (this.options.tamper) msg = this.options.tamper(subject, msg);
     const extraDelaysUs = this.options.perturb?.(subject, msg, this.#nowUs) ?? null;
     if (extraDelaysUs === null) {
-      this.#queue.push(new SimEvent(atUs, EventKind.Deliver, null, subject, msg, null, 0));
+      this.#queue.pushToLane(hop ? this.#hopLanes.get(hop)! : this.#busLane, new SimEvent(atUs, EventKind.Deliver, null, subject, msg, null, 0));
       return;
     }
     if (extraDelaysUs.length === 0) this.#messagesDropped++;

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EventQueue, type QueuedEvent } from '../../../lib/runtime/sim/event-queue.js';
+import { EventLane, EventQueue, type QueuedEvent } from '../../../lib/runtime/sim/event-queue.js';
 
 interface Ev extends QueuedEvent {
   readonly id: number;
 }
 
-const ev = (id: number, atUs: number): Ev => ({ id, atUs, order: 0 });
+const ev = (id: number, atUs: number): Ev => ({ id, atUs, order: 0, lane: null });
 
 function drain(queue: EventQueue<Ev>): Ev[] {
   const out: Ev[] = [];
@@ -80,5 +80,46 @@ describe('EventQueue', () => {
     expect(queue.pop()).toBeUndefined();
     expect(queue.peek()).toBeUndefined();
     expect(queue.size).toBe(0);
+  });
+
+  it('pops lane and heap events interleaved in exactly the order of one heap, whatever the lanes are given', () => {
+    // Ops: [time, lane] pushes (lane -1: the heap; a lane's times mostly rise,
+    // but may go back); null pops. The reference is one plain heap fed the same events.
+    const op = fc.option(fc.tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: -1, max: 2 })), { nil: null });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 400 }), (ops) => {
+        const queue = new EventQueue<Ev>();
+        const plain = new EventQueue<Ev>();
+        const lanes = [new EventLane<Ev>(), new EventLane<Ev>(), new EventLane<Ev>()];
+        const clock = [0, 0, 0];
+        let nextId = 0;
+        for (const o of ops) {
+          if (o === null) {
+            expect(queue.pop()?.id).toBe(plain.pop()?.id);
+          } else {
+            const [dt, lane] = o;
+            // Lane times rise by dt, except a dt of 12 steps back 5 (a lane that went back).
+            const atUs = lane < 0 ? dt : (clock[lane] = Math.max(0, clock[lane]! + (dt === 12 ? -5 : dt)));
+            const id = nextId++;
+            if (lane < 0) queue.push(ev(id, atUs));
+            else queue.pushToLane(lanes[lane]!, ev(id, atUs));
+            plain.push(ev(id, atUs));
+          }
+          expect(queue.size).toBe(plain.size);
+          expect(queue.peek()?.id).toBe(plain.peek()?.id);
+        }
+        expect(drain(queue).map((e) => e.id)).toEqual(drain(plain).map((e) => e.id));
+      }),
+    );
+  });
+
+  it('keeps a lane in the heap by its head only', () => {
+    const queue = new EventQueue<Ev>();
+    const lane = new EventLane<Ev>();
+    for (let id = 0; id < 100; id++) queue.pushToLane(lane, ev(id, 10 * id));
+    expect(queue.size).toBe(100);
+    expect(lane.items.length - lane.head).toBe(100);
+    expect(drain(queue).map((e) => e.id)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(lane.items.length).toBe(0);
   });
 });
