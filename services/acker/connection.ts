@@ -1,6 +1,7 @@
 import { assert } from '../../lib/assert.js';
 import type { AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
 import { RttSampler } from '../../lib/tcp/rtt-sampler.js';
+import { MAX_WSCALE } from '../../lib/tcp/receiver.js';
 import type { SendBuffer } from '../../lib/tcp/send-buffer.js';
 import type { TcpSender } from '../../lib/tcp/sender.js';
 
@@ -81,7 +82,7 @@ export class AckerConnection {
 
   /** The client's windows, and ours standing in for them, are scaled by the shift the client offered. */
   get clientShift(): number {
-    return this.clientWscale !== undefined && this.guestOfferedWscale ? this.clientWscale : 0;
+    return this.clientWscale !== undefined && this.guestOfferedWscale ? Math.min(this.clientWscale, MAX_WSCALE) : 0; // RFC 7323 2.3
   }
 
   /** Held bytes that wait for a commit: taken into the buffer, not yet committed. */

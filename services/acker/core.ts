@@ -205,7 +205,7 @@ export class AckerCore implements Core {
     const wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(c), c.timerPrefix, spec.startSeq);
     c.wire = wire;
     wire.resetTo(spec.startSeq); // recover below the first byte: duplicate ACKs for it start a fast retransmit
-    wire.initWindow(c.clientSynWindow * 2 ** c.clientShift, c.clientNxt - 1);
+    wire.initWindow(c.clientSynWindow * (1 << c.clientShift), c.clientNxt - 1);
   }
 
   /** Connection `connId` as this acker sees it (null before the guest's SYN-ACK): a promoted acker starts from it. */
@@ -499,9 +499,9 @@ export class AckerCore implements Core {
 
   #toGuest(c: AckerConnection, ack: number, tsEcrUs: number, nowUs: number, from?: Segment): Segment {
     const shift = c.clientShift;
-    const offeredBytes = this.options.specWindow === 'client' ? (c.wire?.sndWnd ?? c.clientSynWindow * 2 ** shift) : (c.spec?.freeBytes ?? this.options.specBufferBytes);
-    const window = Math.min(MAX_WINDOW_FIELD, Math.floor(offeredBytes / 2 ** shift));
-    c.guestRightEdge = Math.max(c.guestRightEdge, ack + window * 2 ** shift);
+    const offeredBytes = this.options.specWindow === 'client' ? (c.wire?.sndWnd ?? c.clientSynWindow * (1 << shift)) : (c.spec?.freeBytes ?? this.options.specBufferBytes);
+    const window = Math.min(MAX_WINDOW_FIELD, Math.floor(offeredBytes / (1 << shift)));
+    c.guestRightEdge = Math.max(c.guestRightEdge, ack + window * (1 << shift));
     return {
       type: 'segment',
       vmId: this.options.vmId,
@@ -597,7 +597,7 @@ export class AckerCore implements Core {
       const rttSampleUs = c.rttSampler.acked(seg.ack, nowUs);
       // A FIN the netbuffer released is acknowledged beyond the wire sender's data.
       const ack = Math.min(seg.ack, wire.sndMax);
-      wire.onAck({ seq: seg.seq, ack, windowBytes: seg.window * 2 ** shift, carriesData: seg.payload.length > 0 || fin === 1, rttSampleUs, sackBlocks: seg.sackBlocks, echoedSentAtUs: null }, nowUs);
+      wire.onAck({ seq: seg.seq, ack, windowBytes: seg.window * (1 << shift), carriesData: seg.payload.length > 0 || fin === 1, rttSampleUs, sackBlocks: seg.sackBlocks, echoedSentAtUs: null }, nowUs);
       c.spec!.release(wire.sndUna);
       wire.trySend(nowUs);
     }
