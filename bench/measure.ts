@@ -15,6 +15,8 @@ export interface BenchRecord {
   name: string;
   metrics: Record<string, number>;
   target?: { metric: string; op: '<=' | '>='; value: number; met: boolean };
+  /** When it ran (ISO 8601): latest.json mixes records of partial runs. */
+  measuredAt?: string;
 }
 
 export function withTarget(record: Omit<BenchRecord, 'target'>, metric: string, op: '<=' | '>=', value: number): BenchRecord {

@@ -1,3 +1,5 @@
+const EMPTY = new Uint8Array(0);
+
 /** An append-only byte buffer that grows by doubling. */
 export class ByteWriter {
   #buf: Uint8Array;
@@ -13,7 +15,7 @@ export class ByteWriter {
 
   #ensure(extra: number): void {
     if (this.#len + extra <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
+    let size = Math.max(this.#buf.length * 2, this.initialBytes, 1);
     while (size < this.#len + extra) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.#buf.subarray(0, this.#len));
@@ -43,14 +45,16 @@ export class ByteWriter {
   /**
    * The bytes written; the writer starts over. A buffer at least half full
    * is handed over as it is (no copy: checkpoint chunks are most of the
-   * simulator's bytes) and the writer takes a fresh one; from an emptier one
-   * the bytes are copied out, so that a few of them do not pin it.
+   * simulator's bytes) and the writer takes a fresh one at its next write
+   * (the last chunk of a checkpoint has none: a chunk-sized array allocated
+   * and zeroed for nothing was most of a sweep's page faults); from an
+   * emptier one the bytes are copied out, so that a few of them do not pin it.
    */
   take(): Uint8Array {
     let out: Uint8Array;
     if (2 * this.#len >= this.#buf.length) {
       out = this.#buf.subarray(0, this.#len);
-      this.#buf = new Uint8Array(this.initialBytes);
+      this.#buf = EMPTY;
     } else {
       out = this.#buf.slice(0, this.#len);
     }
