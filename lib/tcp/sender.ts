@@ -125,6 +125,8 @@ export class TcpSender {
   #prrBudgetBytes = 0;
   /** Set by a timeout until its loss episode ends (ack ≥ recover) or proves real or spurious. */
   #timeoutUndo: TimeoutUndo | null = null;
+  readonly rtoTimer: string;
+  readonly persistTimer: string;
 
   constructor(
     readonly options: SenderOptions,
@@ -139,14 +141,11 @@ export class TcpSender {
     this.sndNxt = firstSeq;
     this.sndMax = firstSeq;
     this.#recover = firstSeq;
+    // Built once: a name built per use is a new string, hashed again at every timer lookup.
+    this.rtoTimer = `${timerPrefix}.rto`;
+    this.persistTimer = `${timerPrefix}.persist`;
   }
 
-  get rtoTimer(): string {
-    return `${this.timerPrefix}.rto`;
-  }
-  get persistTimer(): string {
-    return `${this.timerPrefix}.persist`;
-  }
   get flightBytes(): number {
     return this.sndNxt - this.sndUna;
   }
