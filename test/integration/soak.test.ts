@@ -22,6 +22,13 @@ const DURATION_S = 60;
  * here alone, 3 runs in 3, since the handover storm that lost every VM after the first kill was fixed: docs/soak.md.)
  */
 const VMS = 4;
+/**
+ * A kill's recovery: the host back as a spare after 4 s, its processes
+ * started, four base images sent. 10–11 s alone; 15.3 s once beside the
+ * rest of the integration suite on two cores, past the 15 s this was. With
+ * 20 s the last fault still comes at 40 s, so two kills and a restart fit.
+ */
+const RECOVERY_BOUND_S = 20;
 /** Start-up, the wait for protection, the clients' end and a slow stop on a loaded machine: a hang guard. */
 const TIMEOUT_MS = 300_000;
 /** Lines of the soak's stderr a failure shows, of its own and of the services'. */
@@ -44,7 +51,7 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe.skipIf(skip)('soak, 60 s', () => {
   it(`${VMS} VMs through two host kills and a NATS restart: every stream exact, every kill recovered, no violation`, { timeout: TIMEOUT_MS }, async () => {
-    const args = ['dist/bench/soak.js', '--duration-s', String(DURATION_S), '--vms', String(VMS), '--rate-mbps', '2', '--memory-mib', '8', '--dirty-pages-per-s', '100', '--kill-every-s', '15', '--respawn-after-s', '4', '--nats-restart-every-s', '30', '--recovery-bound-s', '15', '--quiet-tail-s', '10', '--out', out];
+    const args = ['dist/bench/soak.js', '--duration-s', String(DURATION_S), '--vms', String(VMS), '--rate-mbps', '2', '--memory-mib', '8', '--dirty-pages-per-s', '100', '--kill-every-s', '15', '--respawn-after-s', '4', '--nats-restart-every-s', '30', '--recovery-bound-s', String(RECOVERY_BOUND_S), '--quiet-tail-s', '10', '--out', out];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     // The soak's own lines (progress every 10 s, kills, restarts) and the services' warnings, the last of each.
     const soakLines: string[] = [];
