@@ -15,8 +15,9 @@ export interface BenchRecord {
   name: string;
   metrics: Record<string, number>;
   target?: { metric: string; op: '<=' | '>='; value: number; met: boolean };
-  /** When it ran (ISO 8601): latest.json mixes records of partial runs. */
+  /** When it ran (ISO 8601) and on what: latest.json mixes records of partial runs. */
   measuredAt?: string;
+  machine?: { node: string; cpu: string; cores: number };
 }
 
 export function withTarget(record: Omit<BenchRecord, 'target'>, metric: string, op: '<=' | '>=', value: number): BenchRecord {

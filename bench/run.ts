@@ -17,24 +17,40 @@ const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { simu
 /** `npm run bench -- simulator` runs only the benchmarks named. */
 const only = process.argv.slice(2);
 const LATEST = 'bench/results/latest.json';
+const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length };
 
-/** A partial run replaces its own records in latest.json and keeps the others' (each record says when it was measured). */
-function merged(fresh: BenchRecord[]): BenchRecord[] {
-  const earlier: BenchRecord[] = existsSync(LATEST) ? ((JSON.parse(readFileSync(LATEST, 'utf8')) as { records?: BenchRecord[] }).records ?? []) : [];
+/** The records of the last runs, read before this one starts: an unreadable file costs a partial run its older records, not its own. */
+function earlierRecords(): BenchRecord[] {
+  if (!existsSync(LATEST)) return [];
+  try {
+    return (JSON.parse(readFileSync(LATEST, 'utf8')) as { records?: BenchRecord[] }).records ?? [];
+  } catch (err) {
+    process.stderr.write(`bench: ${LATEST} unreadable (${String(err)}); this run's records replace it\n`);
+    return [];
+  }
+}
+
+/**
+ * A full run replaces latest.json; a partial one replaces its own records
+ * and keeps the others, each with when and on what it was measured.
+ */
+function merged(earlier: BenchRecord[], fresh: BenchRecord[]): BenchRecord[] {
+  if (only.length === 0) return fresh;
   const byName = new Map(fresh.map((r) => [r.name, r]));
   const kept = earlier.map((r) => byName.get(r.name) ?? r);
   return [...kept, ...fresh.filter((r) => !earlier.some((e) => e.name === r.name))];
 }
+
+const earlier = only.length === 0 ? [] : earlierRecords();
 const records: BenchRecord[] = [];
 for (const [name, bench] of Object.entries(benches)) {
   if (only.length > 0 && !only.includes(name)) continue;
-  const record = { ...(await bench()), measuredAt: new Date().toISOString() };
+  const record = { ...(await bench()), measuredAt: new Date().toISOString(), machine };
   records.push(record);
   const t = record.target;
   const verdict = t ? `${t.met ? 'MET' : 'MISSED'} target ${t.metric} ${t.op} ${t.value}` : '';
   process.stdout.write(`${record.name}  ${JSON.stringify(record.metrics)}  ${verdict}\n`);
 }
 mkdirSync('bench/results', { recursive: true });
-const machine = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length };
-writeFileSync(LATEST, JSON.stringify({ machine, records: merged(records) }, null, 2) + '\n');
+writeFileSync(LATEST, JSON.stringify({ machine, records: merged(earlier, records) }, null, 2) + '\n');
 process.exitCode = records.every((r) => r.target?.met !== false) ? 0 : 1;

@@ -122,4 +122,25 @@ describe('EventQueue', () => {
     expect(drain(queue).map((e) => e.id)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(lane.items.length).toBe(0);
   });
+
+  it('keeps the order across a lane that never runs dry long enough to be compacted', () => {
+    // Two lanes fed faster than they drain, past the compaction threshold, against one plain heap.
+    const queue = new EventQueue<Ev>();
+    const plain = new EventQueue<Ev>();
+    const lanes = [new EventLane<Ev>(), new EventLane<Ev>()];
+    let id = 0;
+    for (let step = 0; step < 5000; step++) {
+      for (const [i, lane] of lanes.entries()) {
+        const e = ev(id++, step * 2 + i);
+        queue.pushToLane(lane, e);
+        plain.push(ev(e.id, e.atUs));
+      }
+      if (step % 3 !== 0) {
+        expect(queue.pop()?.id).toBe(plain.pop()?.id);
+        expect(queue.pop()?.id).toBe(plain.pop()?.id);
+      }
+    }
+    expect(lanes.every((l) => l.head < 2048)).toBe(true); // compacted, not kept whole
+    expect(drain(queue).map((e) => e.id)).toEqual(drain(plain).map((e) => e.id));
+  });
 });
