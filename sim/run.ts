@@ -1,7 +1,7 @@
 import { foldCounters } from '../lib/results/role-history.js';
 import type { RunConfig } from '../lib/config/run-config.js';
 import { recoveryFigures } from '../lib/results/recovery.js';
-import { latencyMs, percentile, scenarioFields, type RunResult } from '../lib/results/run-result.js';
+import { latencyMs, percentile, scenarioFields, slowStartExitSegments, type RunResult } from '../lib/results/run-result.js';
 import type { SenderStats } from '../lib/tcp/sender.js';
 import type { RunTimeline } from '../lib/results/timeline.js';
 import { msToUs, US_PER_MS, US_PER_S } from '../lib/units.js';
@@ -92,6 +92,7 @@ export function summarize(world: World): RunResult {
     retransmits: sum(guestTcp.map((t) => t.retransmits)) + sum(wire.map((w) => w.retransmits)),
     fastRetransmits: sum(guestTcp.map((t) => t.fastRetransmits)) + sum(wire.map((w) => w.fastRetransmits)),
     timeouts: sum(guestTcp.map((t) => t.timeouts)) + sum(wire.map((w) => w.timeouts)),
+    slowStartExitSegments: slowStartExitSegments(sum([...guestTcp, ...wire].map((t) => t.slowStartExits)), sum([...guestTcp, ...wire].map((t) => t.slowStartExitCwndBytesTotal)), config.tcp.mssBytes),
     linkQueueDrops: world.linkDown.stats.queueDrops + world.linkUp.stats.queueDrops,
     linkRandomLosses: world.linkDown.stats.randomLosses + world.linkUp.stats.randomLosses,
     plugDrops: sum(netbuffers.map((n) => n.stats.segmentsRefused)),

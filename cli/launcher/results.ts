@@ -2,7 +2,7 @@ import type { RunConfig } from '../../lib/config/run-config.js';
 import type { LinkStats } from '../../lib/link/index.js';
 import { histogramPercentile, mergeHistograms, type Histogram } from '../../lib/results/histogram.js';
 import { recoveryFigures, type RecoveryFigures } from '../../lib/results/recovery.js';
-import { scenarioFields, type RunResult } from '../../lib/results/run-result.js';
+import { scenarioFields, slowStartExitSegments, type RunResult } from '../../lib/results/run-result.js';
 import type { RunTimeline } from '../../lib/results/timeline.js';
 import type { ShellCounters } from '../../lib/runtime/nats/shell.js';
 import { US_PER_MS } from '../../lib/units.js';
@@ -68,6 +68,7 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
     retransmits: sum(guests, 'retransmits') + sum(ackers, 'retransmits'),
     fastRetransmits: sum(guests, 'fastRetransmits') + sum(ackers, 'fastRetransmits'),
     timeouts: sum(guests, 'timeouts') + sum(ackers, 'timeouts'),
+    slowStartExitSegments: slowStartExitSegments(sum(guests, 'slowStartExits') + sum(ackers, 'slowStartExits'), sum(guests, 'slowStartExitCwndBytesTotal') + sum(ackers, 'slowStartExitCwndBytesTotal'), config.tcp.mssBytes),
     linkQueueDrops: num(c.linkDown.queueDrops) + [...ackers, ...guests].reduce((n, e) => n + num(linkOf(e, 'linkUp').queueDrops), 0),
     linkRandomLosses: num(c.linkDown.randomLosses) + [...ackers, ...guests].reduce((n, e) => n + num(linkOf(e, 'linkUp').randomLosses), 0),
     plugDrops: sum(netbuffers, 'segmentsRefused'),

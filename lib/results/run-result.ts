@@ -22,6 +22,13 @@ export interface RunResult {
   retransmits: number;
   fastRetransmits: number;
   timeouts: number;
+  /**
+   * The mean window, in segments, at which HyStart ended slow start on the
+   * senders that carry the stream (the guest's; in speculative modes also
+   * the acker's toward the client); null when it never did. Over NATS the
+   * bus's jitter ends it early (docs/nats.md).
+   */
+  slowStartExitSegments: number | null;
   linkQueueDrops: number;
   linkRandomLosses: number;
   /** Segments the netbuffer's plug dropped at its limit when they came to be held (buffers.heldBytesMax). */
@@ -62,6 +69,11 @@ export interface RunResult {
   busBytesPerGoodputByte?: number;
   /** NATS runs: what the auditor, subscribed to the VM's bus, found against output commit and one primary. */
   auditViolations?: number;
+}
+
+/** The mean window (segments, one decimal) at which slow start ended, from the senders' summed counters; null: it never did. */
+export function slowStartExitSegments(exits: number, cwndBytesTotal: number, mssBytes: number): number | null {
+  return exits === 0 ? null : Math.round((10 * cwndBytesTotal) / exits / mssBytes) / 10;
 }
 
 /** The fields that describe the scenario rather than its outcome. */

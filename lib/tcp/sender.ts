@@ -49,6 +49,9 @@ export interface SenderStats {
   bytesAcked: number;
   /** Timeouts found spurious and undone (Linux's TCPLossUndo): cwnd and ssthresh came back. */
   timeoutsUndone: number;
+  /** Slow starts the controller ended by itself (HyStart: an ACK train or a delay increase), and the windows they ended at, summed. */
+  slowStartExits: number;
+  slowStartExitCwndBytesTotal: number;
 }
 
 /** An ACK as the sender sees it. */
@@ -78,7 +81,7 @@ export interface AckInfo {
 export class TcpSender {
   /** What made the sender resend last: a timeout, three duplicate ACKs, or a partial ACK during recovery (tracing names retransmissions by it). */
   lastResendCause: 'rto' | 'fast' | 'partial-ack' | null = null;
-  readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0 };
+  readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0 };
   readonly cc: CongestionControl;
   readonly rtt: RttEstimator;
   sndUna: number;
@@ -331,7 +334,12 @@ export class TcpSender {
         }
       } else {
         this.#dupAcks = 0;
+        const ssthreshBefore = this.cc.ssthreshBytes;
         this.cc.onAck(acked, nowUs, this.rtt.srttUs, this.#cwndLimited, { rttUs: a.rttSampleUs, sndUna: this.sndUna, sndNxt: this.sndNxt });
+        if (this.cc.ssthreshBytes !== ssthreshBefore) {
+          this.stats.slowStartExits++;
+          this.stats.slowStartExitCwndBytesTotal += this.cc.cwndBytes;
+        }
         if (this.sackEnabled && this.#lossDetected(ack)) this.#enterSackRecovery(acked + this.#scoreboard.sackedBytes - sackedBefore, nowUs);
       }
       // Without SACK, in recovery the timer restarts on the first partial ACK only (RFC 6582's "Impatient" variant): a

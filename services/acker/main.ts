@@ -17,6 +17,8 @@ export function ackerReport(a: AckerCore, linkUp?: LinkStats): Record<string, un
     retransmits: sum((w) => w.retransmits),
     fastRetransmits: sum((w) => w.fastRetransmits),
     timeouts: sum((w) => w.timeouts),
+    slowStartExits: sum((w) => w.slowStartExits),
+    slowStartExitCwndBytesTotal: sum((w) => w.slowStartExitCwndBytesTotal),
     localNicThrottles: a.localNicThrottles,
     staleAssignments: a.staleAssignments,
     foreignAssignments: a.foreignAssignments,

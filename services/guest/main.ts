@@ -24,6 +24,8 @@ export function guestReport(guest: GuestCore): Record<string, unknown> {
     fastRetransmits: sum((vm) => vm.tcp.stats.fastRetransmits),
     timeouts: sum((vm) => vm.tcp.stats.timeouts),
     timeoutsUndone: sum((vm) => vm.tcp.stats.timeoutsUndone),
+    slowStartExits: sum((vm) => vm.tcp.stats.slowStartExits),
+    slowStartExitCwndBytesTotal: sum((vm) => vm.tcp.stats.slowStartExitCwndBytesTotal),
     localNicThrottles: guest.vm?.localNic?.stats.throttles ?? 0, // native only: its one VM never retires
     requestStreamVerified: vms.every((vm) => vm.stats.requestStreamVerified),
     bytesWritten: guest.vm?.stats.bytesWritten ?? 0,

@@ -11,7 +11,10 @@ export interface CongestionControl {
   readonly name: CongestionControlName;
   cwndBytes: number;
   ssthreshBytes: number;
-  /** New data was acknowledged outside loss recovery; `sample` is what the ACK says about the path (HyStart reads it). */
+  /**
+   * New data was acknowledged outside loss recovery; `sample` is what the ACK says about the path (HyStart reads it).
+   * It changes ssthresh only to end slow start by itself (HyStart): the sender counts that as an exit.
+   */
   onAck(ackedBytes: number, nowUs: number, srttUs: number, cwndLimited: boolean, sample?: AckSample): void;
   /** Three duplicate ACKs: set ssthresh; the endpoint then inflates cwnd. */
   onFastRetransmit(flightBytes: number, nowUs: number): void;
