@@ -57,14 +57,9 @@ export class EventQueue<E extends QueuedEvent> {
     event.lane = lane as EventLane<QueuedEvent>;
     this.#size++;
     lane.tailUs = event.atUs;
-    if (lane.head === lane.items.length) {
-      lane.items.length = 0;
-      lane.head = 0;
-      lane.items.push(event);
-      this.#insert(event);
-    } else {
-      lane.items.push(event);
-    }
+    lane.items.push(event);
+    // A lane that ran dry was reset when its last event was popped: a lone event is its head.
+    if (lane.items.length - lane.head === 1) this.#insert(event);
   }
 
   peek(): E | undefined {

@@ -125,9 +125,9 @@ export class SimRuntime {
   readonly #queue = new EventQueue<SimEvent>();
   readonly #actors: ActorSlot[] = [];
   readonly #subscribers = new Map<string, ActorSlot[]>();
-  readonly #hops = new Map<string, Hop>();
-  /** Deliveries in time order, one lane per hop and one for the bus itself (its delay is fixed). */
-  readonly #hopLanes = new Map<Hop, EventLane<SimEvent>>();
+  /** Each subject's hop, and its deliveries' lane: in time order, one lane per hop (shared by the subjects it carries). */
+  readonly #hops = new Map<string, { readonly hop: Hop; readonly lane: EventLane<SimEvent> }>();
+  /** Deliveries without a hop: the bus's delay is fixed, so they too come in time order. */
   readonly #busLane = new EventLane<SimEvent>();
   #nowUs = 0;
   #eventsProcessed = 0;
@@ -212,8 +212,8 @@ export class SimRuntime {
   /** Routes every message published on `subject` through `hop`. */
   addHop(subject: string, hop: Hop): void {
     assert(!this.#hops.has(subject), () => `second hop on ${subject}`);
-    this.#hops.set(subject, hop);
-    if (!this.#hopLanes.has(hop)) this.#hopLanes.set(hop, new EventLane<SimEvent>());
+    const shared = [...this.#hops.values()].find((h) => h.hop === hop);
+    this.#hops.set(subject, { hop, lane: shared?.lane ?? new EventLane<SimEvent>() });
   }
 
   /** Runs events up to and including `untilUs`, or until `stop()` holds. */
@@ -315,8 +315,8 @@ export class SimRuntime {
       this.#messagesDropped++;
       return;
     }
-    const hop = this.#hops.get(subject);
-    const atUs = hop ? hop.transit(msg, this.#nowUs) : this.#nowUs + this.options.busDelayUs;
+    const route = this.#hops.get(subject);
+    const atUs = route ? route.hop.transit(msg, this.#nowUs) : this.#nowUs + this.options.busDelayUs;
     if (atUs === DROPPED) {
       this.#messagesDropped++;
       return;
@@ -325,7 +325,7 @@ export class SimRuntime {
     if (this.options.tamper) msg = this.options.tamper(subject, msg);
     const extraDelaysUs = this.options.perturb?.(subject, msg, this.#nowUs) ?? null;
     if (extraDelaysUs === null) {
-      this.#queue.pushToLane(hop ? this.#hopLanes.get(hop)! : this.#busLane, new SimEvent(atUs, EventKind.Deliver, null, subject, msg, null, 0));
+      this.#queue.pushToLane(route?.lane ?? this.#busLane, new SimEvent(atUs, EventKind.Deliver, null, subject, msg, null, 0));
       return;
     }
     if (extraDelaysUs.length === 0) this.#messagesDropped++;
