@@ -63,7 +63,7 @@ describe.skipIf(nats === null)('traces over NATS, into an OTLP receiver', () => 
         }
         const parent = ids.get(s.parentSpanId ?? '');
         expect(parent, `${s.name}'s parent`).toBeDefined();
-        expect(s.startUnixUs).toBeGreaterThanOrEqual(parent!.startUnixUs - 1);
+        expect(s.startUnixUs, `${s.name} (${where(s)}) starts ${parent!.startUnixUs - s.startUnixUs} µs before its parent ${parent!.name} (${where(parent!)})`).toBeGreaterThanOrEqual(parent!.startUnixUs - 1);
       }
       expect(one('hold').startUnixUs).toBe(one('buffer').endUnixUs);
       expect(one('wire.release').startUnixUs).toBeGreaterThanOrEqual(one('hold').endUnixUs - 1);
