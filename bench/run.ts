@@ -31,11 +31,11 @@ function earlierRecords(): BenchRecord[] {
 }
 
 /**
- * A full run replaces latest.json; a partial one replaces its own records
- * and keeps the others, each with when and on what it was measured.
+ * A partial run replaces its own records and keeps the others, each with
+ * when and on what it was measured; a full run reads none, so it replaces
+ * latest.json.
  */
 function merged(earlier: BenchRecord[], fresh: BenchRecord[]): BenchRecord[] {
-  if (only.length === 0) return fresh;
   const byName = new Map(fresh.map((r) => [r.name, r]));
   const kept = earlier.map((r) => byName.get(r.name) ?? r);
   return [...kept, ...fresh.filter((r) => !earlier.some((e) => e.name === r.name))];

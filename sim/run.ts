@@ -79,6 +79,9 @@ export function summarize(world: World): RunResult {
   const ackers = hosts.flatMap((h) => [...h.retired.filter((c) => c instanceof AckerCore), h.services.acker]);
   const netbuffers = hosts.flatMap((h) => [...h.retired.filter((c) => c instanceof NetbufferCore), h.services.netbuffer]);
   const wire: SenderStats[] = ackers.flatMap((a) => a.wireStats);
+  // The senders that carry the stream: in speculative modes the acker, not the guest, recovers losses on the wire.
+  const senders = [...guestTcp, ...wire];
+  const senderSum = (key: keyof SenderStats) => sum(senders.map((t) => t[key]));
   const commitLatenciesUs = checkpointers.flatMap((p) => p.stats.commitLatenciesUs);
   const ms = (us: number | null) => (us === null ? null : us / US_PER_MS);
   const f = failoverStatsOf(world);
@@ -88,11 +91,10 @@ export function summarize(world: World): RunResult {
     bulkGoodputBitsPerSec: config.workload.kind === 'rr' ? null : Math.round(goodputBitsPerSec(world, true)),
     bytesDelivered: c.bytesDelivered,
     streamVerified: c.streamVerified && vms.every((g) => g.stats.requestStreamVerified),
-    // In speculative modes the acker, not the guest, recovers losses on the wire.
-    retransmits: sum(guestTcp.map((t) => t.retransmits)) + sum(wire.map((w) => w.retransmits)),
-    fastRetransmits: sum(guestTcp.map((t) => t.fastRetransmits)) + sum(wire.map((w) => w.fastRetransmits)),
-    timeouts: sum(guestTcp.map((t) => t.timeouts)) + sum(wire.map((w) => w.timeouts)),
-    slowStartExitSegments: slowStartExitSegments(sum([...guestTcp, ...wire].map((t) => t.slowStartExits)), sum([...guestTcp, ...wire].map((t) => t.slowStartExitCwndBytesTotal)), config.tcp.mssBytes),
+    retransmits: senderSum('retransmits'),
+    fastRetransmits: senderSum('fastRetransmits'),
+    timeouts: senderSum('timeouts'),
+    slowStartExitSegments: slowStartExitSegments(senderSum('slowStartExits'), senderSum('slowStartExitCwndBytesTotal'), config.tcp.mssBytes),
     linkQueueDrops: world.linkDown.stats.queueDrops + world.linkUp.stats.queueDrops,
     linkRandomLosses: world.linkDown.stats.randomLosses + world.linkUp.stats.randomLosses,
     plugDrops: sum(netbuffers.map((n) => n.stats.segmentsRefused)),

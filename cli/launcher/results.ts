@@ -58,6 +58,8 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
   const crash = facts.crashes[0];
   const failoverMs = crash !== undefined ? (promotedAtUs.find((t) => t >= crash.atUs) ?? null) : null;
   const recovery = crash === undefined ? null : clientRecovery(c, crash.atUs);
+  // The senders that carry the stream: the guests' TCP and, in speculative modes, the ackers' toward the client.
+  const senderSum = (key: string) => sum(guests, key) + sum(ackers, key);
   const busBytes = all.reduce((n, e) => n + num(shellOf(e).bytesOut), 0);
   return {
     ...scenarioFields(config, 'nats'),
@@ -65,10 +67,10 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
     bulkGoodputBitsPerSec: config.workload.kind === 'rr' ? null : num(c.bulkGoodputBitsPerSec),
     bytesDelivered: c.bytesDelivered,
     streamVerified: c.connected && c.streamVerified && guests.every((e) => e.stats.requestStreamVerified !== false),
-    retransmits: sum(guests, 'retransmits') + sum(ackers, 'retransmits'),
-    fastRetransmits: sum(guests, 'fastRetransmits') + sum(ackers, 'fastRetransmits'),
-    timeouts: sum(guests, 'timeouts') + sum(ackers, 'timeouts'),
-    slowStartExitSegments: slowStartExitSegments(sum(guests, 'slowStartExits') + sum(ackers, 'slowStartExits'), sum(guests, 'slowStartExitCwndBytesTotal') + sum(ackers, 'slowStartExitCwndBytesTotal'), config.tcp.mssBytes),
+    retransmits: senderSum('retransmits'),
+    fastRetransmits: senderSum('fastRetransmits'),
+    timeouts: senderSum('timeouts'),
+    slowStartExitSegments: slowStartExitSegments(senderSum('slowStartExits'), senderSum('slowStartExitCwndBytesTotal'), config.tcp.mssBytes),
     linkQueueDrops: num(c.linkDown.queueDrops) + [...ackers, ...guests].reduce((n, e) => n + num(linkOf(e, 'linkUp').queueDrops), 0),
     linkRandomLosses: num(c.linkDown.randomLosses) + [...ackers, ...guests].reduce((n, e) => n + num(linkOf(e, 'linkUp').randomLosses), 0),
     plugDrops: sum(netbuffers, 'segmentsRefused'),
