@@ -1,8 +1,8 @@
 import { assert } from '../assert.js';
 import { MAX_CONNECTIONS } from '../codec/messages.js';
 import { DecodeError } from '../errors.js';
+import { RunReader, joinRun, piecesOf, runLength, type ByteRun } from './byte-run.js';
 import { ByteWriter } from './byte-writer.js';
-import { readVarint } from './page-delta.js';
 
 /**
  * What a promoted acker needs besides the bytes: the connection as it saw it
@@ -30,7 +30,8 @@ export interface SpecDelta {
   readonly clientAckSeq: number;
   /** Null only in the one record of a part whose acker had no connection yet. */
   readonly connection: AckerConnectionState | null;
-  readonly bytes: Uint8Array;
+  /** Encoded from views of the buffer itself; decoded as views of the chunks that carried them. */
+  readonly bytes: ByteRun;
 }
 
 /** Records a part holds at most: one per connection. */
@@ -45,43 +46,44 @@ const MAX_RECORDS = MAX_CONNECTIONS;
 export function encodeSpecDeltas(deltas: readonly SpecDelta[]): Uint8Array {
   assert(deltas.length >= 1 && deltas.length <= MAX_RECORDS, () => `a speculative part of ${deltas.length} records`);
   const encoder = new TextEncoder();
-  const headers = deltas.map((d, i) => encoder.encode(JSON.stringify(i < deltas.length - 1 ? { ...d.connection, bytes: d.bytes.length } : d.connection)));
-  const w = new ByteWriter(deltas.reduce((n, d, i) => n + 32 + headers[i]!.length + d.bytes.length, 0));
+  const lengths = deltas.map((d) => runLength(d.bytes));
+  const headers = deltas.map((d, i) => encoder.encode(JSON.stringify(i < deltas.length - 1 ? { ...d.connection, bytes: lengths[i] } : d.connection)));
+  const w = new ByteWriter(deltas.reduce((n, _, i) => n + 32 + headers[i]!.length + lengths[i]!, 0));
   deltas.forEach((d, i) => {
     w.varint(d.startSeq);
     w.varint(d.clientAckSeq);
     w.varint(headers[i]!.length);
     w.bytes(headers[i]!);
-    w.bytes(d.bytes);
+    for (const piece of piecesOf(d.bytes)) w.bytes(piece);
   });
   return w.take();
 }
 
-export function decodeSpecDeltas(data: Uint8Array): SpecDelta[] {
-  if (data.length === 0) throw new DecodeError('empty speculative-buffer delta');
+/** A part, whole or as the chunks that carried it (decoded where they lie: the bytes are views of them). */
+export function decodeSpecDeltas(data: ByteRun): SpecDelta[] {
+  const r = new RunReader(data);
+  if (r.remaining === 0) throw new DecodeError('empty speculative-buffer delta');
   const deltas: SpecDelta[] = [];
-  for (let pos = 0; ; ) {
+  for (;;) {
     if (deltas.length === MAX_RECORDS) throw new DecodeError(`speculative delta: more than ${MAX_RECORDS} connections`);
-    const [startSeq, p1] = readVarint(data, pos);
-    const [clientAckSeq, p2] = readVarint(data, p1);
-    const [connectionBytes, p3] = readVarint(data, p2);
-    if (p3 + connectionBytes > data.length) throw new DecodeError('speculative delta: connection state overruns the chunk');
+    const startSeq = r.varint();
+    const clientAckSeq = r.varint();
+    const connectionBytes = r.varint();
+    if (connectionBytes > r.remaining) throw new DecodeError('speculative delta: connection state overruns the chunk');
     let header: (AckerConnectionState & { bytes?: number }) | null;
     try {
-      header = JSON.parse(new TextDecoder().decode(data.subarray(p3, p3 + connectionBytes))) as (AckerConnectionState & { bytes?: number }) | null;
+      header = JSON.parse(new TextDecoder().decode(joinRun(r.take(connectionBytes)))) as (AckerConnectionState & { bytes?: number }) | null;
     } catch (cause) {
       throw new DecodeError('speculative delta: connection state is not JSON', { cause });
     }
     if (header !== null) checkConnection(header);
-    const start = p3 + connectionBytes;
     if (header === null || header.bytes === undefined) {
-      deltas.push({ startSeq, clientAckSeq, connection: header, bytes: data.subarray(start) });
+      deltas.push({ startSeq, clientAckSeq, connection: header, bytes: r.take(r.remaining) });
       return deltas;
     }
     const { bytes: length, ...connection } = header;
-    if (!Number.isSafeInteger(length) || length < 0 || start + length > data.length) throw new DecodeError(`speculative delta: a record of ${length} B overruns the chunk`);
-    deltas.push({ startSeq, clientAckSeq, connection, bytes: data.subarray(start, start + length) });
-    pos = start + length;
+    if (!Number.isSafeInteger(length) || length < 0 || length > r.remaining) throw new DecodeError(`speculative delta: a record of ${length} B overruns the chunk`);
+    deltas.push({ startSeq, clientAckSeq, connection, bytes: r.take(length) });
   }
 }
 

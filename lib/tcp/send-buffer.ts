@@ -1,4 +1,5 @@
 import { assert } from '../assert.js';
+import type { BytePieces } from '../checkpoint/byte-run.js';
 import { expectSnapshot, parseSnapshot, sendBufferSnapshotSchema, type SendBufferSnapshot } from './snapshot.js';
 
 const SLAB_BYTES = 256 * 1024;
@@ -75,6 +76,19 @@ export class SendBuffer {
     const pos = seq % this.capacityBytes;
     if (pos + len <= this.capacityBytes) return this.#ring.subarray(pos, pos + len);
     return this.copyOut(seq, len);
+  }
+
+  /**
+   * Stream bytes [seq, seq+len) as views of the ring (two where it wraps):
+   * for a reader done with them before anything is appended or released,
+   * such as a checkpoint encoding them. No copy.
+   */
+  views(seq: number, len: number): BytePieces {
+    assert(seq >= this.#startSeq && seq + len <= this.#endSeq, () => `views [${seq},${seq + len}) outside [${this.#startSeq},${this.#endSeq})`);
+    const pos = seq % this.capacityBytes;
+    const first = Math.min(len, this.capacityBytes - pos);
+    const head = this.#ring.subarray(pos, pos + first);
+    return { pieces: first < len ? [head, this.#ring.subarray(0, len - first)] : [head] };
   }
 
   /** A copy of stream bytes [seq, seq+len), for bytes kept beyond their acknowledgement. */

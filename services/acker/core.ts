@@ -1,5 +1,6 @@
 import { assert } from '../../lib/assert.js';
 import { makeChunks, splitBytes } from '../../lib/checkpoint/chunks.js';
+import { copyFromRun, runLength } from '../../lib/checkpoint/byte-run.js';
 import { encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
 import { specBuffersDigest } from '../../lib/checkpoint/spec-digest.js';
 import { ChunkSource, MAX_CONNECTIONS, NO_SACK_BLOCKS, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
@@ -193,12 +194,13 @@ export class AckerCore implements Core {
     c.clientNxt = state.clientNxt;
     c.committedHeader = state.guestHeader;
     const spec = new SendBuffer(this.options.specBufferBytes, h.startSeq);
+    const handedBytes = runLength(h.bytes);
     let copied = 0;
-    const taken = spec.append(h.bytes.length, (dst) => {
-      dst.set(h.bytes.subarray(copied, copied + dst.length));
+    const taken = spec.append(handedBytes, (dst) => {
+      copyFromRun(h.bytes, copied, dst);
       copied += dst.length;
     });
-    assert(taken === h.bytes.length, () => `handover of ${h.bytes.length} B overflows a ${this.options.specBufferBytes} B speculative buffer`);
+    assert(taken === handedBytes, () => `handover of ${handedBytes} B overflows a ${this.options.specBufferBytes} B speculative buffer`);
     c.spec = spec;
     c.epochStartSeq = spec.endSeq;
     c.committedSeq = spec.endSeq;
@@ -549,7 +551,8 @@ export class AckerCore implements Core {
       endOffsets[c.connId - 1] = endSeq - 1;
       // A new backup's first epoch carries the whole buffer: it has nothing to add a delta to.
       const startSeq = end.base ? spec.startSeq : c.epochStartSeq;
-      const bytes = endSeq > startSeq && replicate ? spec.copyOut(startSeq, endSeq - startSeq) : EMPTY;
+      // Views of the buffer: encoded below, before anything moves it.
+      const bytes = endSeq > startSeq && replicate ? spec.views(startSeq, endSeq - startSeq) : EMPTY;
       const clientAckSeq = c.wire?.sndUna ?? 0;
       c.epochStartSeq = endSeq;
       deltas.push({ startSeq, clientAckSeq, connection: c.state(end.epoch), bytes });

@@ -1,12 +1,13 @@
 import { chunkOrder, matchesManifest, MAX_HANDOVER_CHUNKS } from '../../lib/checkpoint/chunks.js';
+import type { ByteRun } from '../../lib/checkpoint/byte-run.js';
 import { decodeSpecDeltas, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
 import { DecodeError } from '../../lib/errors.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
 
-/** One connection a promoted acker takes over: its speculative buffer [startSeq, startSeq + bytes.length) and its state. */
+/** One connection a promoted acker takes over: its speculative buffer [startSeq, startSeq + runLength(bytes)) and its state. */
 export interface HandoverConnection {
   readonly startSeq: number;
-  readonly bytes: Uint8Array;
+  readonly bytes: ByteRun;
   readonly connection: AckerConnectionState;
 }
 
@@ -68,7 +69,7 @@ export class HandoverReceiver {
       return null;
     }
     try {
-      const deltas = decodeSpecDeltas(Buffer.concat(chunks.map((c) => c.data)));
+      const deltas = decodeSpecDeltas({ pieces: chunks.map((c) => c.data) });
       const connections = deltas.flatMap((d) => (d.connection === null ? [] : [{ startSeq: d.startSeq, bytes: d.bytes, connection: d.connection }]));
       return { epoch: chunk.epoch, connections };
     } catch (cause) {

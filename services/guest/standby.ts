@@ -1,4 +1,5 @@
 import { assert } from '../../lib/assert.js';
+import { copyFromRun, runLength } from '../../lib/checkpoint/byte-run.js';
 import { chunkCountFits, chunkOrder, listedChecksum, makeChunks, makeManifest, manifestLength, maxChunksPerSource, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { bytesEqual, hex, sha256 } from '../../lib/checkpoint/hash.js';
 import { checksum } from '../../lib/checkpoint/checksum.js';
@@ -302,24 +303,24 @@ export class StandbyImage {
   #checkEpoch(chunks: readonly CheckpointChunk[]): SpecDelta[] | null {
     for (const chunk of chunks) if (chunk.source === ChunkSource.PAGES) checkPages(chunk.data, this.image.pageCount);
     const parts = chunks.filter((c) => c.source === ChunkSource.SPEC).map((c) => c.data);
-    // The speculative delta is a byte stream split into chunks: join before decoding.
     if (parts.length === 0) return null;
-    // One part is decoded where it lies: its bytes are copied into the buffer when applied.
-    const deltas = decodeSpecDeltas(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    // The speculative delta is a byte stream split into chunks, decoded where it lies: its bytes are copied into the buffer when applied.
+    const deltas = decodeSpecDeltas({ pieces: parts });
     const seen = new Set<number>();
     for (const delta of deltas) {
       if (delta.connection === null) {
-        if (deltas.length > 1 || delta.bytes.length > 0) throw new DecodeError('speculative delta: bytes without a connection');
+        if (deltas.length > 1 || runLength(delta.bytes) > 0) throw new DecodeError('speculative delta: bytes without a connection');
         continue;
       }
       if (seen.has(delta.connection.connId)) throw new DecodeError(`speculative delta: connection ${delta.connection.connId} twice`);
       seen.add(delta.connection.connId);
-      if (delta.bytes.length === 0) continue;
+      const deltaBytes = runLength(delta.bytes);
+      if (deltaBytes === 0) continue;
       const spec = this.specs.get(delta.connection.connId)?.buffer ?? null;
       const endSeq = spec?.endSeq ?? delta.startSeq;
       if (delta.startSeq !== endSeq) throw new DecodeError(`speculative delta starts at ${delta.startSeq}, the buffer ends at ${endSeq}`);
       const keptBytes = spec === null ? 0 : spec.endSeq - Math.max(spec.startSeq, Math.min(delta.clientAckSeq, spec.endSeq));
-      if (keptBytes + delta.bytes.length > this.options.specBufferBytes) throw new DecodeError(`speculative delta of ${delta.bytes.length} B overflows the ${this.options.specBufferBytes} B buffer`);
+      if (keptBytes + deltaBytes > this.options.specBufferBytes) throw new DecodeError(`speculative delta of ${deltaBytes} B overflows the ${this.options.specBufferBytes} B buffer`);
     }
     return deltas;
   }
@@ -370,7 +371,8 @@ export class StandbyImage {
   }
 
   #applySpec(delta: SpecDelta, connection: AckerConnectionState, epoch: number, nowUs: number, out: Effect[]): void {
-    if (this.options.sampler !== undefined) this.#traceReplicated(connection.connId, delta.startSeq - 1, delta.startSeq - 1 + delta.bytes.length, epoch, nowUs, out);
+    const deltaBytes = runLength(delta.bytes);
+    if (this.options.sampler !== undefined) this.#traceReplicated(connection.connId, delta.startSeq - 1, delta.startSeq - 1 + deltaBytes, epoch, nowUs, out);
     // The buffer exists from the connection on, even before its first byte: a promoted acker needs it.
     let replica = this.specs.get(connection.connId);
     if (replica === undefined) {
@@ -381,14 +383,14 @@ export class StandbyImage {
     const spec = replica.buffer;
     // Free what the client acknowledged first: the primary's buffer never held more than its bound.
     spec.release(delta.clientAckSeq);
-    if (delta.bytes.length > 0) {
+    if (deltaBytes > 0) {
       assert(delta.startSeq === spec.endSeq, () => `speculative delta starts at ${delta.startSeq}, buffer ends at ${spec.endSeq}`);
       let copied = 0;
-      const taken = spec.append(delta.bytes.length, (dst) => {
-        dst.set(delta.bytes.subarray(copied, copied + dst.length));
+      const taken = spec.append(deltaBytes, (dst) => {
+        copyFromRun(delta.bytes, copied, dst);
         copied += dst.length;
       });
-      assert(taken === delta.bytes.length, () => `speculative buffer overflow: ${delta.bytes.length - taken} bytes of epoch beyond its bound`);
+      assert(taken === deltaBytes, () => `speculative buffer overflow: ${deltaBytes - taken} bytes of epoch beyond its bound`);
     }
     spec.release(delta.clientAckSeq);
   }
@@ -400,7 +402,7 @@ export class StandbyImage {
    */
   handoverChunks(term: number, chunkBytes: number): CheckpointChunk[] {
     const replicas = this.#replicas();
-    const deltas: SpecDelta[] = replicas.map(({ buffer, connection }) => ({ startSeq: buffer.startSeq, clientAckSeq: buffer.startSeq, connection, bytes: buffer.usedBytes === 0 ? new Uint8Array(0) : buffer.copyOut(buffer.startSeq, buffer.usedBytes) }));
+    const deltas: SpecDelta[] = replicas.map(({ buffer, connection }) => ({ startSeq: buffer.startSeq, clientAckSeq: buffer.startSeq, connection, bytes: buffer.views(buffer.startSeq, buffer.usedBytes) }));
     const delta = encodeSpecDeltas(deltas.length > 0 ? deltas : [{ startSeq: 0, clientAckSeq: 0, connection: null, bytes: new Uint8Array(0) }]);
     const header = { vmId: this.options.vmId, term, epoch: this.stats.appliedEpoch };
     const chunks = makeChunks(header, ChunkSource.SPEC, splitBytes(delta, chunkBytes));

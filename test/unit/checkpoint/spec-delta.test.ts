@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ByteWriter } from '../../../lib/checkpoint/byte-writer.js';
 import { decodeSpecDeltas, encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../../lib/checkpoint/spec-delta.js';
 import { DecodeError } from '../../../lib/errors.js';
+import { joinRun } from '../../../lib/checkpoint/byte-run.js';
 
 const connection = (connId: number, clientNxt = 100): AckerConnectionState => ({ connId, clientWscale: 7, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt, guestHeader: { epoch: 3, ack: clientNxt, window: 512, tsValUs: 9, tsEcrUs: 8 } });
 
@@ -30,7 +31,7 @@ describe('speculative-buffer part of a checkpoint', () => {
     legacy.varint(900);
     legacy.varint(json.length);
     legacy.bytes(json);
-    legacy.bytes(delta.bytes);
+    legacy.bytes(joinRun(delta.bytes));
     expect(encodeSpecDeltas([delta])).toEqual(legacy.take());
   });
 

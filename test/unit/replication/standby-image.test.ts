@@ -17,6 +17,7 @@ import { guestOptionsFromConfig } from '../../../services/guest/options-from-con
 import { StandbyImage, type StandbyOptions } from '../../../services/guest/standby.js';
 import { activate, assignment } from '../support/supervision.js';
 import { message, sentOn, streamBytes, timersSet, VM } from './support.js';
+import { joinRun, runLength } from '../../../lib/checkpoint/byte-run.js';
 
 const v = subjects(VM);
 const HOST = 'host-b';
@@ -95,7 +96,7 @@ describe('StandbyImage', () => {
     const done = b.onChunk(chunks.at(-1)!, 0);
     expect(done).toEqual([{ kind: 'send', subject: v.ckptAck, msg: { type: 'checkpointAck', vmId: VM, term: TERM, epoch: 1, ok: true, reason: '', host: HOST, needsBase: false } }]);
     expect(b.stats.appliedEpoch).toBe(1);
-    expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
+    expect(bytesEqual(joinRun(b.image.bytes), p.memory.bytes)).toBe(true);
     expect(bytesEqual(b.stateBlob, stateOf(1))).toBe(true);
   });
 
@@ -110,8 +111,8 @@ describe('StandbyImage', () => {
     const manifestMiddle = standby();
     const mid = Math.floor(chunks.length / 2);
     expect(acks(feed(manifestMiddle, [...chunks.slice(mid), manifest, ...chunks.slice(0, mid)]))).toMatchObject([{ epoch: 1, ok: true }]);
-    expect(bytesEqual(manifestFirst.image.bytes, manifestLast.image.bytes)).toBe(true);
-    expect(bytesEqual(manifestFirst.image.bytes, manifestMiddle.image.bytes)).toBe(true);
+    expect(bytesEqual(joinRun(manifestFirst.image.bytes), manifestLast.image.bytes)).toBe(true);
+    expect(bytesEqual(joinRun(manifestFirst.image.bytes), manifestMiddle.image.bytes)).toBe(true);
   });
 
   it('applies epochs in order: a complete N+1 waits for N', () => {
@@ -129,7 +130,7 @@ describe('StandbyImage', () => {
       [2, true],
     ]);
     expect(b.stats.appliedEpoch).toBe(2);
-    expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
+    expect(bytesEqual(joinRun(b.image.bytes), p.memory.bytes)).toBe(true);
     expect(bytesEqual(b.stateBlob, stateOf(2))).toBe(true);
   });
 
@@ -151,7 +152,7 @@ describe('StandbyImage', () => {
       [1, true],
     ]);
     expect(b.stats.appliedEpoch).toBe(1);
-    expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
+    expect(bytesEqual(joinRun(b.image.bytes), p.memory.bytes)).toBe(true);
   });
 
   it('NACKs an epoch whose chunks do not match its manifest and applies nothing', () => {
@@ -258,7 +259,7 @@ describe('StandbyImage', () => {
           // Shuffle by the generated keys.
           const shuffled = all.map((c, k) => [e.order[k % e.order.length]!, k, c] as const).sort((x, y) => x[0] - y[0] || x[1] - y[1]).map((x) => x[2]);
           expect(acks(feed(b, shuffled))).toMatchObject([{ epoch: i + 1, ok: true }]);
-          expect(bytesEqual(b.image.bytes, p.memory.bytes)).toBe(true);
+          expect(bytesEqual(joinRun(b.image.bytes), p.memory.bytes)).toBe(true);
           expect(bytesEqual(sha256(b.stateBlob), sha256(stateOf(i + 1)))).toBe(true);
           const spec = specOf(b)!;
           expect(spec.startSeq).toBe(clientAck);
@@ -290,8 +291,8 @@ describe('StandbyImage handover', () => {
     const { handover, receiver } = receive(TERM + 1, chunks);
     expect(handover.epoch).toBe(b.stats.appliedEpoch);
     expect(handover.connections[0]!.startSeq).toBe(specOf(b)!.startSeq);
-    expect(bytesEqual(handover.connections[0]!.bytes, specOf(b)!.copyOut(2000, 1200))).toBe(true);
-    expect(bytesEqual(handover.connections[0]!.bytes, streamBytes(2000, 1200))).toBe(true);
+    expect(bytesEqual(joinRun(handover.connections[0]!.bytes), specOf(b)!.copyOut(2000, 1200))).toBe(true);
+    expect(bytesEqual(joinRun(handover.connections[0]!.bytes), streamBytes(2000, 1200))).toBe(true);
     expect(handover.connections[0]!.connection).toEqual(connectionOf(b));
     expect(handover.connections[0]!.connection).toEqual(connection(150));
     expect(receiver.stats).toEqual({ staleTermChunks: 0, corrupt: 0 });
@@ -313,7 +314,7 @@ describe('StandbyImage handover', () => {
     feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest]);
     const { handover } = receive(TERM, b.handoverChunks(TERM, 256));
     expect(handover).toMatchObject({ epoch: 2, connections: [{ startSeq: 1500, connection: connection(120) }] });
-    expect(handover.connections[0]!.bytes.length).toBe(0);
+    expect(runLength(handover.connections[0]!.bytes)).toBe(0);
   });
 
   it('hands over the applied epoch only, not a later one still waiting for its chunks', () => {
@@ -325,7 +326,7 @@ describe('StandbyImage handover', () => {
     expect(b.stats.appliedEpoch).toBe(1);
     const { handover } = receive(TERM, b.handoverChunks(TERM, 256));
     expect(handover).toMatchObject({ epoch: 1, connections: [{ startSeq: 1000, connection: connection(101) }] });
-    expect(bytesEqual(handover.connections[0]!.bytes, streamBytes(1000, 500))).toBe(true);
+    expect(bytesEqual(joinRun(handover.connections[0]!.bytes), streamBytes(1000, 500))).toBe(true);
   });
 
   it('property: whatever the deltas and the order the chunks arrive in, the handover taken back equals the speculative buffer', () => {
@@ -351,7 +352,7 @@ describe('StandbyImage handover', () => {
         expect(handover.connections[0]!.connection).toEqual(connectionOf(b));
         expect(handover.connections[0]!.startSeq).toBe(specOf(b)!.startSeq);
         expect(handover.connections[0]!.startSeq).toBe(clientAck);
-        expect(bytesEqual(handover.connections[0]!.bytes, streamBytes(clientAck, specEnd - clientAck))).toBe(true);
+        expect(bytesEqual(joinRun(handover.connections[0]!.bytes), streamBytes(clientAck, specEnd - clientAck))).toBe(true);
       }),
       { numRuns: 100 },
     );
@@ -434,7 +435,7 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     const { p, all } = checkpointOne();
     expect(acks(onData(g, all))).toMatchObject([{ epoch: 1, ok: true, term: TERM, host: HOST }]);
     expect(g.standby!.stats.appliedEpoch).toBe(1);
-    expect(bytesEqual(g.standby!.image.bytes, p.memory.bytes)).toBe(true);
+    expect(bytesEqual(joinRun(g.standby!.image.bytes), p.memory.bytes)).toBe(true);
   });
 
   it("drops and counts another VM's checkpoint on its subject: the image takes nothing of it, and nothing is acknowledged", () => {

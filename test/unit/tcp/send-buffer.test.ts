@@ -51,6 +51,9 @@ describe('SendBuffer', () => {
             const a = start + (o.a % (held + 1));
             const len = o.b % (end - a + 1);
             expect(Array.from(buf.copyOut(a, len))).toEqual(expected(a, len));
+            const views = buf.views(a, len).pieces;
+            expect(views.length).toBeLessThanOrEqual(2);
+            expect(views.flatMap((v) => Array.from(v))).toEqual(expected(a, len));
           }
           expect([buf.startSeq, buf.endSeq, buf.usedBytes, buf.freeBytes]).toEqual([start, end, end - start, capacity - (end - start)]);
         }
@@ -64,6 +67,17 @@ describe('SendBuffer', () => {
     buf.release(6);
     buf.append(6, fillStream); // stream [8, 14) occupies slots 8, 9, 0, 1, 2, 3
     expect(Array.from(buf.copyOut(7, 6))).toEqual(expected(7, 6));
+  });
+
+  it('views a range that wraps as the ring itself, in two pieces (no copy: a later write shows through)', () => {
+    const buf = new SendBuffer(10, 0);
+    buf.append(8, fillStream);
+    buf.release(6);
+    buf.append(6, fillStream);
+    const { pieces } = buf.views(7, 6);
+    expect(pieces.map((p) => p.length)).toEqual([3, 3]);
+    expect(pieces.flatMap((p) => Array.from(p))).toEqual(expected(7, 6));
+    expect(() => buf.views(5, 2)).toThrow(InvariantError);
   });
 
   it('splits a write that crosses the end of the ring into two pieces', () => {
