@@ -30,6 +30,8 @@ export interface ConfigRow {
   /** `integer`, `number`, `boolean`, `string`, `enum`, `literal`, `object`, `union`, or another zod type name. */
   readonly type: string;
   readonly hasDefault: boolean;
+  /** Absent is allowed and stays absent (the reader then derives the value: its description says from what). */
+  readonly optional?: boolean;
   /** What the schema puts there when the field is absent (undefined when it is required). */
   readonly default: unknown;
   readonly constraints: Constraints;
@@ -118,9 +120,10 @@ function facts(inner: Schema): { type: string; constraints: Constraints } {
 }
 
 /** The value parsing an absent field gives: the same as reading it from `schema.parse({})`, but per field, so it also works beside required fields. */
-function defaultOf(field: Schema): { hasDefault: boolean; default: unknown } {
+function defaultOf(field: Schema): { hasDefault: boolean; default: unknown; optional?: boolean } {
   const result = z.safeParse(field, undefined);
-  return result.success && result.data !== undefined ? { hasDefault: true, default: result.data } : { hasDefault: false, default: undefined };
+  if (!result.success) return { hasDefault: false, default: undefined };
+  return result.data !== undefined ? { hasDefault: true, default: result.data } : { hasDefault: false, default: undefined, optional: true };
 }
 
 const join = (prefix: string, key: string): string => (prefix === '' ? key : `${prefix}.${key}`);
@@ -258,7 +261,7 @@ export function markdownTable(rows: readonly ConfigRow[], options: TableOptions 
     const field = anchor === undefined ? code(row.path) : `[${code(row.path)}](#${anchor})`;
     const onlyWhen = row.variant ? ` (${row.variant.key} ${code(String(row.variant.value))})` : '';
     // A nested object's defaults are its fields' defaults, listed in its own table.
-    const defaultText = !row.hasDefault ? 'required' : row.type === 'object' && anchor !== undefined ? 'its fields’ defaults' : formatValue(row.path, row.default);
+    const defaultText = !row.hasDefault ? (row.optional === true ? 'optional' : 'required') : row.type === 'object' && anchor !== undefined ? 'its fields’ defaults' : formatValue(row.path, row.default);
     lines.push(`| ${[field + onlyWhen, row.type, defaultText, formatConstraints(row), row.description].map(cell).join(' | ')} |`);
   }
   return lines.join('\n');

@@ -10,10 +10,22 @@ export const failoverConfigSchema = z.object({
   leaseStoreLatencyMs: z.number().min(0).default(0.5).describe('Round trip to the lease store, ms'),
   restoreFixedMs: z.number().min(0).default(2).describe('Fixed cost of starting the guest from the backup image, ms'),
   restoreBytesPerSec: z.number().positive().default(4e9).describe('Speed of loading the backup image into the new guest, bytes/s'),
-  serviceMissCount: z.number().int().min(2).max(1_000).default(10).describe('Status reports (one per heartbeat interval) a service misses in a row before its host agent takes it for dead: a dead process, not a lossy bus or a busy moment'),
+  statusIntervalMs: z.number().positive().max(10_000).optional().describe('How often each service reports to its host agent when it has nothing new to say (a report that changes something goes at once), ms; default: the heartbeat interval'),
+  serviceMissCount: z.number().int().min(2).max(1_000).default(10).describe('Status reports (one per status interval) a service misses in a row before its host agent takes it for dead: a dead process, not a lossy bus or a busy moment'),
   serviceStartupMs: z.number().positive().max(600_000).default(5_000).describe('A host agent takes a service it has never heard from for dead after this long (processes start at their own pace), ms'),
 });
 export type FailoverConfig = z.infer<typeof failoverConfigSchema>;
+
+/**
+ * The interval of a service's periodic status report. It only says the
+ * service lives (what changes is reported when it changes), so where
+ * reports cost (one message per service per interval, per VM, over a real
+ * bus) it can be much longer than the heartbeat, whose interval bounds
+ * failover time.
+ */
+export function statusIntervalMs(f: FailoverConfig): number {
+  return f.statusIntervalMs ?? f.heartbeatIntervalMs;
+}
 
 /** Clock rate errors beyond this are not clocks (the simulator refuses them). */
 export const MAX_CLOCK_DRIFT_PPM = 100_000;

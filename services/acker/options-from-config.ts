@@ -1,3 +1,4 @@
+import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { topologyOf } from '../../lib/topology/index.js';
@@ -28,7 +29,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     handoverRetryUs: msToUs(config.bus.handoverRetryMs),
     handoverRetryMaxUs: HANDOVER_RETRY_MAX_US,
     uncommittedEpochsMax: config.checkpoint.maxInflightEpochs + UNCOMMITTED_EPOCHS_SLACK,
-    statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
+    statusIntervalUs: msToUs(statusIntervalMs(config.failover)),
     tcp: config.tcp,
     specBufferBytes: config.buffers.specBufferBytes,
     specWindow: config.buffers.specWindow,

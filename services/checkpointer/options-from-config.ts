@@ -1,3 +1,4 @@
+import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { maxChunksPerSource } from '../../lib/checkpoint/chunks.js';
 import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import { topologyOf } from '../../lib/topology/index.js';
@@ -16,7 +17,7 @@ export function checkpointerOptionsFromConfig(config: RunConfig, host: string): 
     subjects: s.host(host),
     ckptDataSubject: s.ckptData,
     ckptAckSubject: s.ckptAck,
-    statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
+    statusIntervalUs: msToUs(statusIntervalMs(config.failover)),
     epochUs: msToUs(config.epochMs),
     epochPolicy: { kind: config.epochPolicy.kind, minEpochUs: msToUs(config.epochPolicy.minEpochMs), interactiveUs: msToUs(config.epochPolicy.interactiveMs) },
     guestPause: { fixedUs: config.checkpoint.pauseFixedUs, copyBytesPerSec: config.checkpoint.copyBytesPerSec },

@@ -1,3 +1,4 @@
+import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { HANDOVER_ANSWER_INTERVAL_MAX_US } from '../../lib/supervision/handover-timing.js';
 import { isReplicated, isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import { PAGE_BYTES } from '../../lib/memory/paged-memory.js';
@@ -63,7 +64,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
       restoreUs: msToUs(f.restoreFixedMs) + Math.ceil((config.guest.memoryBytes * US_PER_S) / f.restoreBytesPerSec),
       handoverSpec: isSpeculative(config.mode),
       handoverAnswerIntervalUs: { firstUs: msToUs(config.bus.handoverRetryMs), maxUs: HANDOVER_ANSWER_INTERVAL_MAX_US },
-      statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
+      statusIntervalUs: msToUs(statusIntervalMs(config.failover)),
     },
   };
 }

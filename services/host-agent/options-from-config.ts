@@ -1,3 +1,4 @@
+import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import type { RunConfig } from '../../lib/config/run-config.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { initialRoleOf, topologyOf } from '../../lib/topology/index.js';
@@ -19,7 +20,7 @@ export function hostAgentOptionsFromConfig(config: RunConfig, host: string, extr
     permitMarginUs: msToUs(f.leaseSafetyMs + f.clockSkewMs),
     // Services report every heartbeat interval; a bus loses a few in a row at times (a slow consumer, a burst of
     // loss), which must not read as a dead service. A restart is seen at once anyway, by its new incarnation.
-    serviceSilenceUs: msToUs(f.serviceMissCount * f.heartbeatIntervalMs),
+    serviceSilenceUs: msToUs(f.serviceMissCount * statusIntervalMs(f)),
     serviceStartupUs: msToUs(f.serviceStartupMs),
     initialRole: initial.role,
     initialPeerHost: initial.peerHost,

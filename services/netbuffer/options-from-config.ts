@@ -1,3 +1,4 @@
+import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { topologyOf } from '../../lib/topology/index.js';
@@ -17,7 +18,7 @@ export function netbufferOptionsFromConfig(config: RunConfig, host: string, extr
     // A plug that pushes back never drops what its guest's NIC let in; only what the NIC cannot see (a lapsed permit
     // holds an epoch past its commit, a repeat on the bus) could pass the limit, and twice it is the hard bound.
     heldBytesMax: config.buffers.plugFull === 'backpressure' ? 2 * config.buffers.heldBytesMax : config.buffers.heldBytesMax,
-    statusIntervalUs: msToUs(config.failover.heartbeatIntervalMs),
+    statusIntervalUs: msToUs(statusIntervalMs(config.failover)),
     holdData: !isSpeculative(config.mode),
     tracing: tracingOptionsFromConfig(config),
     ...outputWatchOption(config, host),

@@ -8,6 +8,10 @@ import { HOST_SERVICES, type HostRole } from '../../../lib/codec/messages.js';
 import { runConfigSchema } from '../../../lib/config/run-config.js';
 import { hostAgentOptionsFromConfig } from '../../../services/host-agent/options-from-config.js';
 import { AgentDriver, assignmentsIn, BACKUP, BEAT, heartbeatsIn, INTERVAL_US, LEASE_US, MARGIN_US, permitsIn, PRIMARY, renewalsIn, S, SPARE, VM } from './support.js';
+import { ackerOptionsFromConfig } from '../../../services/acker/options-from-config.js';
+import { checkpointerOptionsFromConfig } from '../../../services/checkpointer/options-from-config.js';
+import { guestOptionsFromConfig } from '../../../services/guest/options-from-config.js';
+import { netbufferOptionsFromConfig } from '../../../services/netbuffer/options-from-config.js';
 
 const PEERS: Record<HostRole, [host: string, peer: string]> = { primary: [PRIMARY, BACKUP], backup: [BACKUP, PRIMARY], spare: [SPARE, ''] };
 
@@ -279,6 +283,17 @@ describe('hostAgentOptionsFromConfig', () => {
     expect(of(config.hosts.primary)).toEqual({ ...expected, host: config.hosts.primary, initialRole: 'primary', initialPeerHost: config.hosts.backup });
     expect(of(config.hosts.backup)).toEqual({ ...expected, host: config.hosts.backup, initialRole: 'backup', initialPeerHost: config.hosts.primary });
     expect(of(config.hosts.spares[0]!)).toEqual({ ...expected, host: config.hosts.spares[0], initialRole: 'spare', initialPeerHost: '' });
+  });
+
+  it('takes a service for dead after serviceMissCount status intervals, and every service reports at that interval (the heartbeat interval unless set)', () => {
+    const config = runConfigSchema.parse({ mode: 'spec', failover: { heartbeatIntervalMs: 50, leaseDurationMs: 500, statusIntervalMs: 250, serviceMissCount: 20 } });
+    expect(hostAgentOptionsFromConfig(config, PRIMARY).serviceSilenceUs).toBe(5_000_000);
+    expect(hostAgentOptionsFromConfig(config, PRIMARY).heartbeatIntervalUs).toBe(50_000);
+    const reporting = [ackerOptionsFromConfig(config, PRIMARY), checkpointerOptionsFromConfig(config, PRIMARY), netbufferOptionsFromConfig(config, PRIMARY), guestOptionsFromConfig(config, PRIMARY).supervision!];
+    for (const options of reporting) expect(options.statusIntervalUs).toBe(250_000);
+    const unset = runConfigSchema.parse({ mode: 'spec', failover: { heartbeatIntervalMs: 40, leaseDurationMs: 500 } });
+    expect(ackerOptionsFromConfig(unset, PRIMARY).statusIntervalUs).toBe(40_000);
+    expect(hostAgentOptionsFromConfig(unset, PRIMARY).serviceSilenceUs).toBe(10 * 40_000);
   });
 
   it('passes on only the planted bugs the agent has', () => {
