@@ -3,6 +3,7 @@ import './protobuf-numbers.js';
 import { MAX_SEGMENT_PAYLOAD_BYTES } from '../tcp/header.js';
 import { CHECKSUM_BYTES } from '../checkpoint/checksum.js';
 import { specula } from './gen/specula.js';
+import { encodeSegment } from './segment-encoder.js';
 import { ASSIGNED_ROLES, MAX_CONNECTIONS, NO_SACK_BLOCKS, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type AssignedRole, type CheckpointChunk, type FailoverStateName, type HostRole, type HostService, type ReportingService, type Segment, type WireMessage, type WireMessageType } from './messages.js';
 
 const pb = specula.v1;
@@ -35,10 +36,7 @@ function requireSeqs(name: string, values: readonly number[]): number[] {
   return [...values];
 }
 
-export function encodeSegment(seg: Segment): Uint8Array {
-  const { type: _type, wscale, sackBlocks, ...fields } = seg;
-  return pb.Segment.encode({ ...fields, sackBlocks: sackBlocks as number[], ...(wscale === undefined ? {} : { wscale }) }).finish();
-}
+export { encodeSegment };
 
 export { MAX_SEGMENT_PAYLOAD_BYTES };
 
