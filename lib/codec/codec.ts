@@ -25,9 +25,11 @@ function decodeWith<T>(codec: { decode(bytes: Uint8Array): T }, name: string, by
 /** Every 64-bit field must survive as a JS number. */
 function requireSafe(name: string, fields: Record<string, number>): void {
   for (const [field, value] of Object.entries(fields)) {
-    if (!Number.isSafeInteger(value) || value < 0) throw new DecodeError(`${name}.${field} ${value} is not a safe non-negative integer`);
+    if (!isSafeCount(value)) throw new DecodeError(`${name}.${field} ${value} is not a safe non-negative integer`);
   }
 }
+
+const isSafeCount = (value: number): boolean => Number.isSafeInteger(value) && value >= 0;
 
 /** Per-connection sequence numbers: one per connection a guest may have, each a safe integer. */
 function requireSeqs(name: string, values: readonly number[]): number[] {
@@ -48,11 +50,14 @@ export function decodeSegment(bytes: Uint8Array): Segment {
   if ((m.flags & ~TCP_FLAGS_MASK) !== 0) throw new DecodeError(`Segment.flags ${m.flags} has unknown bits`);
   const wscale = m.wscale ?? undefined;
   if (wscale !== undefined && wscale > MAX_WSCALE) throw new DecodeError(`Segment.wscale ${wscale} exceeds ${MAX_WSCALE}`);
-  requireSafe('Segment', { seq: m.seq, ack: m.ack, term: m.term, epoch: m.epoch, tsValUs: m.tsValUs, tsEcrUs: m.tsEcrUs });
+  // Checked without building the record first (one per segment); requireSafe names the field that fails.
+  if (!(isSafeCount(m.seq) && isSafeCount(m.ack) && isSafeCount(m.term) && isSafeCount(m.epoch) && isSafeCount(m.tsValUs) && isSafeCount(m.tsEcrUs))) {
+    requireSafe('Segment', { seq: m.seq, ack: m.ack, term: m.term, epoch: m.epoch, tsValUs: m.tsValUs, tsEcrUs: m.tsEcrUs });
+  }
   const sackBlocks = m.sackBlocks.length === 0 ? NO_SACK_BLOCKS : m.sackBlocks;
   if (sackBlocks.length % 2 !== 0 || sackBlocks.length > 2 * MAX_SACK_BLOCKS) throw new DecodeError(`Segment.sackBlocks has ${sackBlocks.length} numbers, not up to ${MAX_SACK_BLOCKS} pairs`);
   for (let i = 0; i < sackBlocks.length; i += 2) {
-    requireSafe('Segment', { sackStart: sackBlocks[i]!, sackEnd: sackBlocks[i + 1]! });
+    if (!(isSafeCount(sackBlocks[i]!) && isSafeCount(sackBlocks[i + 1]!))) requireSafe('Segment', { sackStart: sackBlocks[i]!, sackEnd: sackBlocks[i + 1]! });
     if (sackBlocks[i + 1]! <= sackBlocks[i]!) throw new DecodeError(`Segment SACK block [${sackBlocks[i]}, ${sackBlocks[i + 1]}) is empty or reversed`);
   }
   return {
