@@ -1,3 +1,4 @@
+import { putVarint } from '../varint.js';
 import { assert } from '../assert.js';
 import { DecodeError } from '../errors.js';
 
@@ -47,17 +48,6 @@ export function encodeXorRleInto(page: Uint8Array, previous: Uint8Array, dst: Ui
     for (let k = i + zeros; k < i + zeros + literals; k++) dst[pos++] = page[k]! ^ previous[k]!;
     i += zeros + literals;
   }
-  return pos;
-}
-
-function putVarint(dst: Uint8Array, offset: number, value: number): number {
-  let v = value;
-  let pos = offset;
-  while (v >= 0x80) {
-    dst[pos++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  dst[pos++] = v;
   return pos;
 }
 

@@ -1,4 +1,5 @@
 import { DecodeError } from '../errors.js';
+import { putVarint, varintLength } from '../varint.js';
 
 /** A batch holds at most this many messages; a longer one is malformed input. */
 export const MAX_BATCH_MESSAGES = 4096;
@@ -10,16 +11,11 @@ export const MAX_BATCH_MESSAGES = 4096;
  */
 export function encodeBatch(parts: readonly Uint8Array[]): Uint8Array {
   let size = 0;
-  for (const p of parts) size += varintBytes(p.length) + p.length;
+  for (const p of parts) size += varintLength(p.length) + p.length;
   const out = new Uint8Array(size);
   let at = 0;
   for (const p of parts) {
-    let n = p.length;
-    while (n >= 0x80) {
-      out[at++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 0x80);
-    }
-    out[at++] = n;
+    at = putVarint(out, at, p.length);
     out.set(p, at);
     at += p.length;
   }
@@ -46,13 +42,4 @@ export function decodeBatch(bytes: Uint8Array): Uint8Array[] {
     at += len;
   }
   return parts;
-}
-
-function varintBytes(n: number): number {
-  let bytes = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    bytes++;
-  }
-  return bytes;
 }

@@ -1,4 +1,5 @@
 import { assert } from '../assert.js';
+import { putVarint, varintLength } from '../varint.js';
 import type { Segment } from './messages.js';
 
 /**
@@ -27,27 +28,16 @@ let lastVmId = '';
 let lastVmIdBytes = new Uint8Array(0);
 const utf8 = new TextEncoder();
 
-const varintLength = (value: number): number => {
-  let n = 1;
-  for (let v = value; v >= 0x80; v = Math.floor(v / 0x80)) n++;
-  return n;
-};
-
-function putVarint(buf: Uint8Array, at: number, value: number): number {
+/** A field's value, checked: a negative or unsafe number would encode as something else. */
+function putChecked(buf: Uint8Array, at: number, value: number): number {
   assert(Number.isSafeInteger(value) && value >= 0, 'a segment field is a safe non-negative integer');
-  let v = value;
-  while (v >= 0x80) {
-    buf[at++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  buf[at++] = v;
-  return at;
+  return putVarint(buf, at, value);
 }
 
 /** A varint field: its 1-byte tag, then the value. */
 function putField(buf: Uint8Array, at: number, tag: number, value: number): number {
   buf[at] = tag;
-  return putVarint(buf, at + 1, value);
+  return putChecked(buf, at + 1, value);
 }
 
 function vmIdBytes(vmId: string): Uint8Array {
@@ -114,7 +104,7 @@ export function encodeSegment(seg: Segment): Uint8Array {
     buf[at++] = 130;
     buf[at++] = 1;
     at = putVarint(buf, at, sackBytes);
-    for (let i = 0; i < sack.length; i++) at = putVarint(buf, at, sack[i]!);
+    for (let i = 0; i < sack.length; i++) at = putChecked(buf, at, sack[i]!);
   }
   assert(at - start <= max, () => `segment encoding of ${at - start} B past its bound of ${max}`);
   if (buf === slab) slabUsed = at;
