@@ -9,9 +9,11 @@ import { runConfigSchema, type RunConfig } from './run-config.js';
  * failover: on 2 cores, a fleet of 17 processes stalls one for 150-550 ms at
  * times. A host is silent after 8 × 50 ms, which costs no failover time (the
  * successor waits out the 500 ms lease anyway); a service reports every
- * 250 ms that it lives (15 services a VM: at 50 ms, 300 messages a second
- * of an idle VM's ~660, and 9% of a core) and is dead after 20 reports
- * missed, 5 s: one checkpoint capture of 4 MiB is
+ * 50 ms that it lives and is dead after 100 reports missed, 5 s (every
+ * 250 ms saves an idle VM 240 of its ~660 messages a second, 9% of a core,
+ * but a process that a burst of slow inputs keeps busy has fewer chances to
+ * be heard: the soak lost a promoted guest to its agent so, docs/nats.md):
+ * one checkpoint capture of 4 MiB is
  * ~50 ms of CPU, and up to 1.8 s of wall time when 16 processes share 2 cores
  * during a re-protection (the shell's `slowInputs`), and a process that dies
  * outright costs its host no more than 5 s. A permit lasts
@@ -28,7 +30,7 @@ import { runConfigSchema, type RunConfig } from './run-config.js';
  * made would end an epoch early for nothing (docs/adaptive-epochs.md).
  */
 export const NATS_TIMING = {
-  failover: { heartbeatIntervalMs: 50, missCount: 8, statusIntervalMs: 250, serviceMissCount: 20, serviceStartupMs: 20_000, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
+  failover: { heartbeatIntervalMs: 50, missCount: 8, statusIntervalMs: 50, serviceMissCount: 100, serviceStartupMs: 20_000, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
   bus: { resendMs: 50, ackSlackMs: 50, handoverRetryMs: 20 },
   epochPolicy: { quietUs: 2_000 },
 } as const;
