@@ -103,7 +103,6 @@ function decodeChunk(bytes: Uint8Array): CheckpointChunk {
   return chunk;
 }
 
-
 export function encode(msg: WireMessage): Uint8Array {
   switch (msg.type) {
     case 'segment':
