@@ -25,6 +25,10 @@ export function runLength(run: ByteRun): number {
 /** Fills `dst` with the run's bytes from `offset` on. */
 export function copyFromRun(run: ByteRun, offset: number, dst: Uint8Array): void {
   assert(offset >= 0 && offset + dst.length <= runLength(run), () => `${dst.length} B from ${offset} of a ${runLength(run)} B run`);
+  if (run instanceof Uint8Array) {
+    dst.set(run.subarray(offset, offset + dst.length));
+    return;
+  }
   let skip = offset;
   let done = 0;
   for (const piece of piecesOf(run)) {

@@ -1,6 +1,6 @@
-import { putVarint } from '../varint.js';
 import { assert } from '../assert.js';
 import { DecodeError } from '../errors.js';
+import { putVarint } from '../varint.js';
 
 /** Two LEB128 lengths of up to 2^21 each: the header of one (zero run, literal run) pair. */
 export const XOR_RLE_PAIR_HEADER_MAX_BYTES = 6;

@@ -48,7 +48,6 @@ function vmIdBytes(vmId: string): Uint8Array {
   return lastVmIdBytes;
 }
 
-
 /** The Segment's protobuf bytes (a view of a shared slab that nothing writes again). */
 export function encodeSegment(seg: Segment): Uint8Array {
   const vmId = seg.vmId === '' ? null : vmIdBytes(seg.vmId);

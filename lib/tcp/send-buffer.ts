@@ -1,5 +1,5 @@
 import { assert } from '../assert.js';
-import type { BytePieces } from '../checkpoint/byte-run.js';
+import { copyFromRun, runLength, type ByteRun, type BytePieces } from '../checkpoint/byte-run.js';
 import { expectSnapshot, parseSnapshot, sendBufferSnapshotSchema, type SendBufferSnapshot } from './snapshot.js';
 
 const SLAB_BYTES = 256 * 1024;
@@ -61,6 +61,15 @@ export class SendBuffer {
     return n;
   }
 
+  /** Appends as much of `bytes` as fits, in order; returns the bytes accepted. */
+  appendBytes(bytes: ByteRun): number {
+    let copied = 0;
+    return this.append(runLength(bytes), (dst) => {
+      copyFromRun(bytes, copied, dst);
+      copied += dst.length;
+    });
+  }
+
   /**
    * Stream bytes [seq, seq+len) for a segment: a view of the ring, or a copy
    * where the ring wraps. A view stays exact while its bytes are unacknowledged,
@@ -93,12 +102,8 @@ export class SendBuffer {
 
   /** A copy of stream bytes [seq, seq+len), for bytes kept beyond their acknowledgement. */
   copyOut(seq: number, len: number): Uint8Array {
-    assert(seq >= this.#startSeq && seq + len <= this.#endSeq, () => `copyOut [${seq},${seq + len}) outside [${this.#startSeq},${this.#endSeq})`);
     const out = this.#allocate(len);
-    const pos = seq % this.capacityBytes;
-    const first = Math.min(len, this.capacityBytes - pos);
-    out.set(this.#ring.subarray(pos, pos + first), 0);
-    if (first < len) out.set(this.#ring.subarray(0, len - first), first);
+    copyFromRun(this.views(seq, len), 0, out);
     return out;
   }
 

@@ -1,6 +1,6 @@
 import { assert } from '../../lib/assert.js';
 import { makeChunks, splitBytes } from '../../lib/checkpoint/chunks.js';
-import { copyFromRun, runLength } from '../../lib/checkpoint/byte-run.js';
+import { runLength } from '../../lib/checkpoint/byte-run.js';
 import { encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
 import { specBuffersDigest } from '../../lib/checkpoint/spec-digest.js';
 import { ChunkSource, MAX_CONNECTIONS, NO_SACK_BLOCKS, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
@@ -195,11 +195,7 @@ export class AckerCore implements Core {
     c.committedHeader = state.guestHeader;
     const spec = new SendBuffer(this.options.specBufferBytes, h.startSeq);
     const handedBytes = runLength(h.bytes);
-    let copied = 0;
-    const taken = spec.append(handedBytes, (dst) => {
-      copyFromRun(h.bytes, copied, dst);
-      copied += dst.length;
-    });
+    const taken = spec.appendBytes(h.bytes);
     assert(taken === handedBytes, () => `handover of ${handedBytes} B overflows a ${this.options.specBufferBytes} B speculative buffer`);
     c.spec = spec;
     c.epochStartSeq = spec.endSeq;
@@ -460,11 +456,7 @@ export class AckerCore implements Core {
       else {
         // Offsets in the stream are seq − 1 (the SYN takes seq 0); the speculative ACK below covers these bytes.
         this.#tracer.received(seg.connId, spec.endSeq - 1, end - 1, true, nowUs, this.#effectSink);
-        let copied = 0;
-        spec.append(fresh.length, (dst) => {
-          dst.set(fresh.subarray(copied, copied + dst.length));
-          copied += dst.length;
-        });
+        spec.appendBytes(fresh);
         this.#watch?.held(seg.connId, seg.epoch, nowUs, this.#effectSink);
       }
       const used = this.specBufferBytes;

@@ -1,5 +1,5 @@
 import { assert } from '../../lib/assert.js';
-import { copyFromRun, runLength } from '../../lib/checkpoint/byte-run.js';
+import { runLength } from '../../lib/checkpoint/byte-run.js';
 import { chunkCountFits, chunkOrder, listedChecksum, makeChunks, makeManifest, manifestLength, maxChunksPerSource, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { bytesEqual, hex, sha256 } from '../../lib/checkpoint/hash.js';
 import { checksum } from '../../lib/checkpoint/checksum.js';
@@ -385,11 +385,7 @@ export class StandbyImage {
     spec.release(delta.clientAckSeq);
     if (deltaBytes > 0) {
       assert(delta.startSeq === spec.endSeq, () => `speculative delta starts at ${delta.startSeq}, buffer ends at ${spec.endSeq}`);
-      let copied = 0;
-      const taken = spec.append(deltaBytes, (dst) => {
-        copyFromRun(delta.bytes, copied, dst);
-        copied += dst.length;
-      });
+      const taken = spec.appendBytes(delta.bytes);
       assert(taken === deltaBytes, () => `speculative buffer overflow: ${deltaBytes - taken} bytes of epoch beyond its bound`);
     }
     spec.release(delta.clientAckSeq);
