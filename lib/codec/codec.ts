@@ -81,27 +81,22 @@ export function decodeSegment(bytes: Uint8Array): Segment {
   };
 }
 
-/**
- * Encoded checkpoint chunks, by the message object: a chunk sent again (a
- * repeated barrier, a NACK) is the same object, and so is a chunk relayed
- * (decoded, then sent on unchanged); its encoding is a copy of up to
- * `chunkBytes` that need not be made again. Weak: a chunk nobody holds
- * takes its encoding with it. The bytes are never written to: a decoded
- * chunk's data is a view of them already.
- */
-const encodedChunks = new WeakMap<WireMessage, Uint8Array>();
-
 function decodeChunk(bytes: Uint8Array): CheckpointChunk {
   const m = decodeWith(pb.CheckpointChunk, 'CheckpointChunk', bytes);
   requireSafe('CheckpointChunk', { term: m.term, epoch: m.epoch, rawBytes: m.rawBytes });
   if (!CHUNK_SOURCES.has(m.source)) throw new DecodeError(`CheckpointChunk.source ${m.source} is unknown`);
   if (m.count === 0 || m.index >= m.count) throw new DecodeError(`CheckpointChunk index ${m.index} of ${m.count} is out of range`);
   if (m.hash.length !== CHECKSUM_BYTES) throw new DecodeError(`CheckpointChunk.hash has ${m.hash.length} bytes, not ${CHECKSUM_BYTES}`);
-  const chunk: CheckpointChunk = { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes, base: m.base };
-  // A staged chunk goes on to the backup as it came (the checkpointer relays it): its encoding is the bytes it came in.
-  encodedChunks.set(chunk, bytes);
-  return chunk;
+  return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes, base: m.base };
 }
+
+/**
+ * Encoded checkpoint chunks, by the message object: a chunk sent again (a
+ * repeated barrier, a NACK) is the same object, and its encoding is a copy
+ * of up to `chunkBytes` that need not be made twice. Weak: a chunk nobody
+ * holds takes its encoding with it.
+ */
+const encodedChunks = new WeakMap<WireMessage, Uint8Array>();
 
 export function encode(msg: WireMessage): Uint8Array {
   switch (msg.type) {

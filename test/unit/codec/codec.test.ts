@@ -2,10 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decode, decodeSegment, encode, encodeSegment, MAX_WSCALE } from '../../../lib/codec/codec.js';
 import { specula } from '../../../lib/codec/gen/specula.js';
-import { ASSIGNED_ROLES, ChunkSource, FAILOVER_STATES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type Assignment, type FailoverStatus, type HandoverRequest, type ReleasePermit, type Segment, type ServiceReport, type ServiceStatus, type WireMessage, type WireMessageType } from '../../../lib/codec/messages.js';
+import { ASSIGNED_ROLES, FAILOVER_STATES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type Assignment, type FailoverStatus, type HandoverRequest, type ReleasePermit, type Segment, type ServiceReport, type ServiceStatus, type WireMessage, type WireMessageType } from '../../../lib/codec/messages.js';
 import { messageTypeOf, parseHostSubject, subjects } from '../../../lib/codec/subjects.js';
 import { DecodeError, UnknownSubjectError } from '../../../lib/errors.js';
-import { CHECKSUM_BYTES } from '../../../lib/checkpoint/checksum.js';
 import { segment } from '../support/segments.js';
 
 const u64 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
@@ -368,19 +367,5 @@ describe('parseHostSubject', () => {
   it('returns null for the subjects of a VM that are not a host’s', () => {
     const s = subjects('vm1');
     for (const subject of [s.wireIn, s.wireOut, s.ckptData('host-a'), s.ckptAck, s.heartbeat('host-a'), s.control('host-a'), s.failover]) expect(parseHostSubject(subject), subject).toBeNull();
-  });
-});
-
-describe('a relayed checkpoint chunk', () => {
-  const chunk = (): WireMessage => ({ type: 'checkpointChunk', vmId: 'vm1', term: 3, epoch: 7, source: ChunkSource.PAGES, index: 0, count: 1, data: Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff), hash: new Uint8Array(CHECKSUM_BYTES).fill(9), rawBytes: 4096, base: false });
-
-  it('goes on as the bytes it came in (no second encoding), and a changed copy is encoded afresh', () => {
-    const wire = encode(chunk());
-    const received = decode('checkpointChunk', wire);
-    expect(encode(received)).toBe(wire);
-    const restamped = { ...received, term: 4 } as WireMessage;
-    const again = encode(restamped);
-    expect(again).not.toBe(wire);
-    expect(decode('checkpointChunk', again)).toMatchObject({ term: 4, epoch: 7 });
   });
 });
