@@ -230,7 +230,10 @@ async function main(): Promise<number> {
       const c = collector.reports(vm, 'client')[0]?.stats as unknown as ClientReport | undefined;
       const bins = c?.deliveredPerBin ?? [];
       const tailBytes = bins.slice(Math.floor(bins.length * (1 - LIVE_TAIL_SHARE))).reduce((a, b) => a + b, 0);
-      return { vmId: vm, connected: c?.connected ?? false, verified: c?.streamVerified ?? false, bytesDelivered: c?.bytesDelivered ?? 0, tailBytes, firstMismatchOffset: c?.firstMismatchOffset ?? null };
+      // The client's last report must be of the run's end: one from before a client lost the bus says nothing of the end.
+      const reportEndS = (c?.endUs ?? 0) / 1e6;
+      const fresh = reportEndS >= flags.durationS * (1 - LIVE_TAIL_SHARE);
+      return { vmId: vm, connected: c?.connected ?? false, verified: c?.streamVerified ?? false, bytesDelivered: c?.bytesDelivered ?? 0, tailBytes, reportEndS, fresh, firstMismatchOffset: c?.firstMismatchOffset ?? null };
     });
     // The last two thirds of the quiet tail (the first lets the last roles take their memory), for processes that lived
     // through it (one sample a second; a few may be stale).
@@ -240,8 +243,8 @@ async function main(): Promise<number> {
     const worstSlope = Math.max(0, ...troughSlopes.values());
     const rssJudged = measuredS >= RSS_MIN_STRETCHES * RSS_STRETCH_S && troughSlopes.size > 0;
     const checks = {
-      everyStreamExact: streams.every((s) => s.connected && s.verified),
-      everyVmDeliveringAtTheEnd: streams.every((s) => s.tailBytes > 0),
+      everyStreamExact: streams.every((s) => s.fresh && s.connected && s.verified),
+      everyVmDeliveringAtTheEnd: streams.every((s) => s.fresh && s.tailBytes > 0),
       noProcessDiedOnItsOwn: unexpectedExits.length === 0,
       noAuditViolation: violationCount === 0,
       everyKillRecovered: kills.every((k) => k.recoveredAfterS !== null && k.recoveredAfterS <= flags.recoveryBoundS),

@@ -104,7 +104,8 @@ export class CheckpointerCore implements Core {
   #status(out: Effect[]): void {
     const epoch = this.#primary?.stats.lastCommittedEpoch ?? 0;
     this.#reportedEpoch = epoch;
-    out.push({ kind: 'send', subject: this.options.subjects.status, msg: this.#assignments.status({ role: this.#role, term: this.#primary?.term ?? 0, epoch }) });
+    // synced: this primary's backup holds a complete image (its agent judges a silent service by it).
+    out.push({ kind: 'send', subject: this.options.subjects.status, msg: this.#assignments.status({ role: this.#role, term: this.#primary?.term ?? 0, epoch, synced: this.#primary?.backupSynced ?? false }) });
   }
 
   #onAssignment(a: Assignment, nowUs: number, out: Effect[]): void {

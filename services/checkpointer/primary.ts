@@ -220,6 +220,11 @@ export class PrimaryCheckpointer {
     return this.#unprotected;
   }
 
+  /** A backup holds a complete image: it acknowledged its base epoch (or it started with the VM's first image). */
+  get backupSynced(): boolean {
+    return !this.#unprotected && this.stats.lastCommittedEpoch >= this.#baseEpoch;
+  }
+
   get state(): EpochState {
     return this.#snapshot.value as EpochState;
   }

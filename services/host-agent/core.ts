@@ -57,6 +57,13 @@ export interface HostAgentStats {
   /** Services found dead (silent too long). */
   serviceDeaths: number;
   /**
+   * Checks that found a service silent too long while this host held the
+   * VM's only image (taking over, or a primary whose backup is not complete
+   * yet): the host waits for the service instead of halting, which would
+   * lose the VM. Counted per check.
+   */
+  silencesWaitedOut: number;
+  /**
    * Beats after the agent itself did not run for over an interval (no input
    * at all, though its own timer comes every interval: a stalled process):
    * the services' reports of that time may be waiting to be read, so no
@@ -86,7 +93,7 @@ interface Reported {
 export class HostAgentCore implements Core {
   readonly name: string;
   readonly subscriptions: readonly string[];
-  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0 };
+  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, silencesWaitedOut: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0 };
   #snapshot: SnapshotFrom<typeof hostAgentMachine>;
   readonly #stepper = new MachineStepper(hostAgentMachine, { initialRole: 'spare' });
   #incarnation = 0;
@@ -98,6 +105,8 @@ export class HostAgentCore implements Core {
   readonly #reports = new Map<HostService, Reported>();
   /** When each service last reported (own clock); the agent's start for one not heard yet. */
   readonly #heardUs = new Map<HostService, number>();
+  /** The silent service this host waits for, holding the only image (logged once per silence). */
+  #waitingFor: HostService | null = null;
   #startedUs = 0;
   /** The term the host serves under (the one heartbeats carry). */
   #term: number;
@@ -284,17 +293,40 @@ export class HostAgentCore implements Core {
 
   // ── service reports ───────────────────────────────────────────────────
 
-  /** A service silent for too long is dead: the host halts. Returns whether it did. */
+  /**
+   * A service silent for too long is dead: the host halts, so that the
+   * failover service promotes the backup. Not while this host holds the VM's
+   * only image: halting would lose the VM, where waiting loses nothing (a
+   * silent service releases no output) and a busy one comes back (an acker
+   * encoding four VMs' 16 MiB buffers for a new backup was silent for 5 s
+   * in the soak, and its halted host took every VM with it). Returns
+   * whether the host halted.
+   */
   #checkServices(nowUs: number, out: Effect[]): boolean {
     for (const service of HOST_SERVICES) {
       const heard = this.#heardUs.get(service);
       if (heard === undefined ? nowUs - this.#startedUs <= this.options.serviceStartupUs : nowUs - heard <= this.options.serviceSilenceUs) continue;
+      const silentForUs = nowUs - (heard ?? this.#startedUs);
+      if (this.#holdsOnlyImage()) {
+        if (this.#waitingFor !== service) out.push({ kind: 'log', level: 'warn', event: 'agent.service_silent', fields: { host: this.options.host, service, state: this.state, silentForUs } });
+        this.#waitingFor = service;
+        this.stats.silencesWaitedOut++;
+        return false;
+      }
       this.stats.serviceDeaths++;
-      out.push({ kind: 'log', level: 'warn', event: 'agent.service_dead', fields: { host: this.options.host, service, state: this.state } });
+      out.push({ kind: 'log', level: 'warn', event: 'agent.service_dead', fields: { host: this.options.host, service, state: this.state, silentForUs } });
       this.#send({ type: 'SERVICE_DIED' }, nowUs, out);
       return true;
     }
+    this.#waitingFor = null;
     return false;
+  }
+
+  /** Taking over (the old primary is gone), or a primary whose checkpointer last said its backup is not complete. */
+  #holdsOnlyImage(): boolean {
+    const state = this.state;
+    if (state === 'promoting' || state === 'claiming') return true;
+    return state === 'primary' && this.#reports.get('checkpointer')?.status.synced !== true;
   }
 
   #onStatus(status: ServiceStatus, nowUs: number, out: Effect[]): void {

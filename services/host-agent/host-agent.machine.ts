@@ -92,6 +92,8 @@ export const hostAgentMachine = setup({
       on: {
         RESTORED: { target: 'claiming', actions: 'claimLease' },
         SERVICE_RESTARTED: { target: 'halted', actions: 'halt' },
+        // This host holds the only image (the primary is gone): a silent service is waited for, not halted over.
+        SERVICE_DIED: {},
       },
     },
     /** Runs nothing until its own renewal of the lease the failover service took for it succeeds. */
@@ -101,8 +103,11 @@ export const hostAgentMachine = setup({
         // The lease moved on while this host claimed it (a newer take-over): it never runs as primary.
         DEPOSED: { target: 'deposed' },
         SERVICE_RESTARTED: { target: 'halted', actions: 'halt' },
+        // The only image, as while promoting.
+        SERVICE_DIED: {},
       },
     },
+    /** Halts for a dead service only once its backup holds a complete image (the core knows; docs/failover.md). */
     primary: {
       on: {
         PEER_CHANGED: { actions: 'assignPrimary' },

@@ -4,7 +4,7 @@
  * heartbeats say of the host's image, and the planted bugs.
  */
 import { describe, expect, it } from 'vitest';
-import { HOST_SERVICES, type HostService } from '../../../lib/codec/messages.js';
+import { HOST_SERVICES, type HostService, type ServiceStatus } from '../../../lib/codec/messages.js';
 import type { Effect } from '../../../lib/runtime/types.js';
 import { AgentDriver, assignmentsIn, BACKUP, BEAT, heartbeatsIn, INTERVAL_US, LEASE_US, MARGIN_US, permitsIn, PRIMARY, renewalsIn, rolesOf, S, SILENCE_US, SPARE } from './support.js';
 
@@ -126,23 +126,24 @@ describe('HostAgentCore: service restarts', () => {
 });
 
 describe('HostAgentCore: silent services', () => {
-  it('a service silent longer than serviceSilenceUs is dead: the host halts at the next tick, in any state', () => {
+  it('a service silent longer than serviceSilenceUs is dead: the host halts at the next tick, in any state that leaves an image elsewhere', () => {
     const setups: [string, () => AgentDriver][] = [
       ['spare', () => AgentDriver.started(SPARE, 'spare', '')],
       ['backup', () => AgentDriver.started(BACKUP, 'backup', PRIMARY)],
       ['primary', () => AgentDriver.started(PRIMARY, 'primary', BACKUP)],
-      ['promoting', () => promotingBackup()],
     ];
     for (const [state, setup] of setups) {
       const d = setup();
       expect(d.core.state).toBe(state);
-      d.reportAll();
+      // A primary's checkpointer says its backup holds a complete image.
+      const fields = { checkpointer: { synced: true } };
+      d.reportAll(fields);
       const lastHeardUs = d.nowUs;
       // The others keep reporting; the acker falls silent.
       const isHalted = () => d.core.state === 'halted';
       let halted: Effect[] = [];
       while (!isHalted()) {
-        for (const s of HOST_SERVICES) if (s !== 'acker') d.report(s, {}, d.armed.get(BEAT)!);
+        for (const s of HOST_SERVICES) if (s !== 'acker') d.report(s, fields[s as 'checkpointer'] ?? {}, d.armed.get(BEAT)!);
         const effects = d.beat();
         if (isHalted()) halted = effects;
         else expect(d.nowUs - lastHeardUs, state).toBeLessThanOrEqual(SILENCE_US);
@@ -155,6 +156,54 @@ describe('HostAgentCore: silent services', () => {
       expect(halted, state).toContainEqual(expect.objectContaining({ kind: 'log', level: 'warn', event: 'agent.service_dead', fields: expect.objectContaining({ service: 'acker' }) }));
       expect(d.core.stats.serviceDeaths, state).toBe(1);
     }
+  });
+
+  it('holding the only image (taking over, or a primary whose backup is not complete), the host waits for a silent service, logs it once and carries on when it reports', () => {
+    const setups: [string, () => AgentDriver, Partial<Record<HostService, Partial<ServiceStatus>>>][] = [
+      ['promoting', () => promotingBackup(), { guest: { epoch: 6, synced: true } }],
+      ['primary', () => AgentDriver.started(PRIMARY, 'primary', BACKUP), { checkpointer: { synced: false } }],
+    ];
+    for (const [state, setup, fields] of setups) {
+      const d = setup();
+      d.reportAll(fields);
+      const mark = d.log.length;
+      const lastHeardUs = d.nowUs;
+      // The acker is silent for five times the bound: the host neither halts nor stops beating.
+      while (d.nowUs - lastHeardUs <= 5 * SILENCE_US) {
+        for (const s of HOST_SERVICES) if (s !== 'acker') d.report(s, fields[s] ?? {}, d.armed.get(BEAT)!);
+        expect(heartbeatsIn(d.beat(), d.host), state).toHaveLength(1);
+        expect(d.core.state, state).toBe(state);
+      }
+      const silent = d.log.slice(mark).filter((e) => e.kind === 'log' && e.event === 'agent.service_silent');
+      expect(silent, state).toEqual([expect.objectContaining({ level: 'warn', fields: expect.objectContaining({ service: 'acker', state }) })]);
+      expect(d.core.stats.serviceDeaths, state).toBe(0);
+      expect(d.core.stats.silencesWaitedOut, state).toBeGreaterThan(3);
+      // It reports again: nothing was lost, and a later silence is logged again.
+      d.reportAll(fields, d.armed.get(BEAT)!);
+      d.beat();
+      expect(d.core.state, state).toBe(state);
+    }
+  });
+
+  it('a primary halts for a silent service once its backup is complete, not before', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    d.reportAll({ checkpointer: { synced: false } });
+    const lastHeardUs = d.nowUs;
+    while (d.nowUs - lastHeardUs <= 2 * SILENCE_US) {
+      d.report('guest', {}, d.armed.get(BEAT)!);
+      d.report('netbuffer', {}, d.nowUs);
+      d.report('checkpointer', { synced: false }, d.nowUs);
+      d.beat();
+    }
+    expect(d.core.state).toBe('primary');
+    // The new backup acknowledged its base epoch: the next check halts the host.
+    d.report('checkpointer', { synced: true }, d.armed.get(BEAT)!);
+    d.report('guest', {}, d.nowUs);
+    d.report('netbuffer', {}, d.nowUs);
+    d.beat();
+    expect(d.core.state).toBe('halted');
+    expect(d.core.stats.serviceDeaths).toBe(1);
+    expect(d.log).toContainEqual(expect.objectContaining({ kind: 'log', event: 'agent.service_dead', fields: expect.objectContaining({ service: 'acker', silentForUs: expect.any(Number) }) }));
   });
 
   it('a service silent exactly serviceSilenceUs is still alive', () => {

@@ -42,11 +42,9 @@ const EDGES: Record<string, string[]> = {
   'backup -SERVICE_DIED-> halted': ['halt'],
   'promoting -RESTORED-> claiming': ['claimLease'],
   'promoting -SERVICE_RESTARTED-> halted': ['halt'],
-  'promoting -SERVICE_DIED-> halted': ['halt'],
   'claiming -LEASE_GRANTED-> primary': ['assignPrimary'],
   'claiming -DEPOSED-> deposed': [],
   'claiming -SERVICE_RESTARTED-> halted': ['halt'],
-  'claiming -SERVICE_DIED-> halted': ['halt'],
   'primary -PEER_CHANGED-> primary': ['assignPrimary'],
   'primary -DEPOSED-> deposed': [],
   'primary -SERVICE_RESTARTED-> halted': ['halt'],
@@ -146,6 +144,8 @@ class ModelDriver {
         // No report for longer than the silence bound: the next tick finds every service dead. The agent itself ran
         // meanwhile (here on a role change meant for another host, which it ignores): a stalled agent judges no one.
         const tick = d.nowUs + SILENCE_US + 1;
+        // A primary halts only once its backup is complete: its checkpointer said so just before the others fell silent.
+        if (d.core.state === 'primary') d.report('checkpointer', { synced: true }, tick - 200);
         expect(d.handle({ kind: 'message', subject: S.control(PRIMARY), msg: { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: 0 } }, tick - 1)).toEqual([]);
         return d.handle({ kind: 'timer', name: BEAT }, tick);
       }
@@ -264,11 +264,12 @@ describe('hostAgentMachine, model-based', () => {
     expect(Object.keys(hostAgentMachine.implementations.actions).sort()).toEqual([...ACTIONS].sort());
   });
 
-  it('halts from every state on a dead service, and stays halted', () => {
+  it('halts on a dead service from every state but those that hold the only image (promoting, claiming), and stays halted', () => {
     for (const p of byRole.get('spare')!) {
       const [next, actions] = transition(hostAgentMachine, p.state, { type: 'SERVICE_DIED' });
-      expect(next.value).toBe('halted');
-      expect(actions.map((a) => a.type)).toEqual(p.state.value === 'halted' ? [] : ['halt']);
+      const waits = p.state.value === 'promoting' || p.state.value === 'claiming';
+      expect(next.value).toBe(waits ? p.state.value : 'halted');
+      expect(actions.map((a) => a.type)).toEqual(p.state.value === 'halted' || waits ? [] : ['halt']);
     }
   });
 
