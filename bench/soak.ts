@@ -43,6 +43,7 @@ interface SoakFlags {
   recoveryBoundS: number;
   memoryMib: number;
   dirtyPagesPerS: number;
+  specBufferMib: number;
   out: string;
 }
 
@@ -59,6 +60,7 @@ const flags = new Command('soak')
   // Eight guests, their standbys and checkpoints share a laptop's two cores: a small, lightly written guest each.
   .option('--memory-mib <n>', 'guest memory of each VM', num, 16)
   .option('--dirty-pages-per-s <n>', "pages each guest's application dirties per second", num, 500)
+  .option('--spec-buffer-mib <n>', 'speculative buffer of each VM (a bulk client slower than the guest keeps it full: a new backup gets all of it)', num, 16)
   .option('--out <dir>', 'where soak.json and soak.svg go', 'bench/results')
   .parse()
   .opts<SoakFlags>();
@@ -132,6 +134,7 @@ async function main(): Promise<number> {
       durationS: flags.durationS,
       link: { bandwidthBitsPerSec: flags.rateMbps * 1e6, rttMs: 2 },
       guest: { memoryBytes: flags.memoryMib * 1024 * 1024, appDirtyPagesPerSec: flags.dirtyPagesPerS },
+      buffers: { specBufferBytes: flags.specBufferMib * 1024 * 1024 },
     }),
   );
   const configs = vmConfigs(config, flags.vms);
