@@ -5,3 +5,4 @@ export { packPages, unpackPages, PAGE_RECORD_HEADER_MAX_BYTES, type PackedPages 
 export { encodeXorRleInto, applyXorRle, writeVarint, readVarint } from './page-delta.js';
 export { encodeSpecDeltas, decodeSpecDeltas, type SpecDelta, type AckerConnectionState } from './spec-delta.js';
 export { specBuffersDigest, type SpecRange } from './spec-digest.js';
+export { RepeatGate } from './repeat-gate.js';

@@ -145,3 +145,6 @@ export const runConfigSchema = z
 
 export type RunConfigInput = z.input<typeof runConfigSchema>;
 export type RunConfig = z.infer<typeof runConfigSchema>;
+
+/** A repeated request for a checkpoint's parts is answered at most once per this gap (RepeatGate): half the barrier repeat interval, µs. */
+export const partRepeatGapUs = (config: RunConfig): number => (config.bus.resendMs * 1_000) / 2;

@@ -1,6 +1,7 @@
 import { assert } from '../../lib/assert.js';
 import { makeChunks, splitBytes } from '../../lib/checkpoint/chunks.js';
 import { runLength } from '../../lib/checkpoint/byte-run.js';
+import { RepeatGate } from '../../lib/checkpoint/repeat-gate.js';
 import { encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
 import { specBuffersDigest } from '../../lib/checkpoint/spec-digest.js';
 import { ChunkSource, MAX_CONNECTIONS, NO_SACK_BLOCKS, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
@@ -41,6 +42,8 @@ export interface AckerOptions {
   /** A promotion asks the guest for the backup's speculative buffer again after this long without progress (then twice as long, up to `handoverRetryMaxUs`). */
   readonly handoverRetryUs: number;
   readonly handoverRetryMaxUs: number;
+  /** A repeated EpochEnd sends this epoch's part again at most once per this gap (RepeatGate: half the checkpointer's repeat interval). */
+  readonly partRepeatGapUs: number;
   /** Per connection, the epochs whose end and guest header are kept while they wait for a commit (UNCOMMITTED_EPOCHS_SLACK beyond those in flight). */
   readonly uncommittedEpochsMax: number;
   /** How often it reports to its host agent. */
@@ -76,6 +79,8 @@ export interface AckerStats {
   staleTermDrops: number;
   /** A repeated EpochEnd of the last epoch (the checkpointer asked again): its parts sent again, unchanged. */
   epochEndsRepeated: number;
+  /** Of those, repeats that came within partRepeatGapUs of the part's last sending (queued while something stalled): not answered. */
+  epochEndRepeatsTooSoon: number;
   /** EpochEnds of epochs before the last one (late copies on the bus), dropped. */
   staleEpochEnds: number;
   /** Sends to the client held back because the release permit had expired (the wire sender retransmits them). */
@@ -101,7 +106,7 @@ export interface AckerStats {
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0 };
+  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   /** spec: the NIC that pushes back; null: segments go at once. */
@@ -128,6 +133,7 @@ export class AckerCore implements Core {
   readonly #connections = new Map<number, AckerConnection>();
   /** The speculative part of the last epoch that ended: a repeated EpochEnd gets exactly these chunks, never a new delta. */
   #lastSpecPart: { epoch: number; chunks: CheckpointChunk[] } | null = null;
+  readonly #specPartRepeats: RepeatGate;
   #committedEpoch = 0;
   /** The time of the input being handled (the permit is checked against it). */
   #nowUs = 0;
@@ -139,6 +145,7 @@ export class AckerCore implements Core {
     this.#tracer = this.#newTracer();
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.plantedBug === 'ignore-permit-expiry');
+    this.#specPartRepeats = new RepeatGate(options.partRepeatGapUs);
     this.#nic = options.localNic ? new LocalNic(options.localNic.rateBitsPerSec, options.localNic.queueBytes) : null;
     assert(this.#nic === null || options.mode === 'spec', 'a local NIC is the speculative acker\'s alone (in remus the netbuffer sends)');
     this.#idleSubscriptions = [options.subjects.assign('acker'), options.subjects.permit];
@@ -526,6 +533,10 @@ export class AckerCore implements Core {
       }
       this.stats.epochEndsRepeated++;
       if (end.specStaged) return; // the checkpointer has this part: the repeat is for another
+      if (!this.#specPartRepeats.tryRepeat(nowUs)) {
+        this.stats.epochEndRepeatsTooSoon++;
+        return;
+      }
       for (const chunk of last.chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
       return;
     }
@@ -554,6 +565,7 @@ export class AckerCore implements Core {
     const part = encodeSpecDeltas(deltas.length > 0 ? deltas : [{ startSeq: 0, clientAckSeq: 0, connection: null, bytes: EMPTY }]);
     const chunks = makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, splitBytes(part, this.options.chunkBytes));
     this.#lastSpecPart = { epoch: end.epoch, chunks };
+    this.#specPartRepeats.sent(nowUs);
     for (const chunk of chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
     if (this.options.recordDigests) this.digests.set(end.epoch, specBuffersDigest(ranges));
   }

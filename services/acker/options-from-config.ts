@@ -1,5 +1,5 @@
 import { statusIntervalMs } from '../../lib/config/failover-config.js';
-import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
+import { isSpeculative, partRepeatGapUs, type RunConfig } from '../../lib/config/run-config.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { topologyOf } from '../../lib/topology/index.js';
 import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
@@ -28,6 +28,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     wireOutSubject: s.wireOut,
     handoverRetryUs: msToUs(config.bus.handoverRetryMs),
     handoverRetryMaxUs: HANDOVER_RETRY_MAX_US,
+    partRepeatGapUs: partRepeatGapUs(config),
     uncommittedEpochsMax: config.checkpoint.maxInflightEpochs + UNCOMMITTED_EPOCHS_SLACK,
     statusIntervalUs: msToUs(statusIntervalMs(config.failover)),
     tcp: config.tcp,

@@ -86,6 +86,13 @@ export interface FailoverStats {
   supervisorRestarts: number;
   /** Backups given up when the primary fell silent, as they held a just-created VM's image after epochs were committed. */
   backupsBehind: number;
+  /**
+   * Primaries that started over empty while no backup held a complete image
+   * (a join under way, or none): the VM had no image left, and no take-over
+   * follows, even for a backup that completes its join later (it joined the
+   * VM the restarted host created anew, behind the output that left).
+   */
+  restartsWithoutImage: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one: the first MAX_FAILOVER_SAMPLES. */
   failoverDurationsUs: number[];
   /** When each promoted primary first reported in: the first MAX_FAILOVER_SAMPLES. */
@@ -130,7 +137,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -176,6 +183,8 @@ export class FailoverCore implements Core {
   #publishedView = '';
   /** The primary's host whose supervisor was heard restarted: its VM is gone, and a take-over is owed. */
   #primaryRestarted: string | null = null;
+  /** Whether a backup held a complete image when #primaryRestarted started over: only then is there one to take over for. */
+  #restartLeftImage = false;
   /** Between a report that this service lost the bus and the one that it is back. */
   #cutOff = false;
 
@@ -451,11 +460,11 @@ export class FailoverCore implements Core {
     // The same on the primary's host: its services started over empty, so the VM is gone from it, however fast it
     // came back (faster than its silence was noticed: this service was cut off, found by vopr). It may renew the
     // lease of its old term, so only a take-over for the backup saves the VM.
-    if (restarted && hb.host === this.#primary) this.#primaryStartedOver(out);
+    if (restarted && hb.host === this.#primary) this.#primaryStartedOver(out, this.state === 'protected' || this.state === 'suspect');
     if (this.#primaryRestarted !== null && this.#primaryRestarted !== this.#primary) this.#primaryRestarted = null; // taken over
     if (this.#primaryRestarted === hb.host) {
       // Its heartbeats say nothing of a VM it no longer runs: each one asks for the take-over again until it is made.
-      if (this.#backup !== null && (this.state === 'protected' || this.state === 'suspect') && this.#pendingRequest === null) this.#primarySilent(nowUs, out);
+      if (this.#restartLeftImage && this.#backup !== null && (this.state === 'protected' || this.state === 'suspect') && this.#pendingRequest === null) this.#primarySilent(nowUs, out);
       return;
     }
     if (hb.host === this.#primary && this.state === 'suspect') {
@@ -572,7 +581,7 @@ export class FailoverCore implements Core {
       this.#primary = holder;
       this.#backup = syncedBackups[0]!;
       this.stats.supervisorRestarts++; // no incarnation to compare: counted here
-      this.#primaryStartedOver(out);
+      this.#primaryStartedOver(out, true); // #startedOver found a backup holding what the lease says was committed
       primarySilent = true;
     } else if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
       this.#primary = holder;
@@ -607,9 +616,19 @@ export class FailoverCore implements Core {
     else if (primarySilent) this.#primarySilent(nowUs, out);
   }
 
-  /** The primary's services started over empty: from now on its heartbeats ask for a take-over for the backup. */
-  #primaryStartedOver(out: Effect[]): void {
+  /**
+   * The primary's services started over empty: from now on its heartbeats ask for a take-over for the backup.
+   * `leftImage`: a backup holds a complete image of the VM (protected or suspect, seen live). Re-protecting (a join
+   * under way) or unprotected, none does, and a backup that completes its join from now on copies the VM the
+   * restarted host created anew: no take-over follows (vopr seed 1152 with repeats of parts rate-limited).
+   */
+  #primaryStartedOver(out: Effect[], leftImage: boolean): void {
     this.#primaryRestarted = this.#primary;
+    this.#restartLeftImage = leftImage;
+    if (!this.#restartLeftImage) {
+      this.stats.restartsWithoutImage++;
+      out.push({ kind: 'log', level: 'error', event: 'failover.restart_without_image', fields: { vm: this.options.vmId, primary: this.#primary, backup: this.#backup, state: this.state } });
+    }
     out.push({ kind: 'log', level: 'warn', event: 'failover.primary_restarted', fields: { vm: this.options.vmId, primary: this.#primary, backup: this.#backup } });
   }
 

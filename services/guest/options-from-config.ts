@@ -1,6 +1,6 @@
 import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { HANDOVER_ANSWER_INTERVAL_MAX_US } from '../../lib/supervision/handover-timing.js';
-import { isReplicated, isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
+import { isReplicated, isSpeculative, partRepeatGapUs, type RunConfig } from '../../lib/config/run-config.js';
 import { PAGE_BYTES } from '../../lib/memory/paged-memory.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { Rng } from '../../lib/rng.js';
@@ -51,6 +51,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
         pauseFixedUs: config.checkpoint.pauseFixedUs,
         copyBytesPerSec: config.checkpoint.copyBytesPerSec,
         recordDigests: extras.recordDigests ?? false,
+        partRepeatGapUs: partRepeatGapUs(config),
       },
       ...(config.mode === 'remus' && config.buffers.plugFull === 'backpressure' ? { plugBackpressure: { limitBytes: config.buffers.heldBytesMax, maxQueuedSegments: nicQueueSegments(config) } } : {}),
     },

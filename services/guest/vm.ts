@@ -1,4 +1,5 @@
 import { assert } from '../../lib/assert.js';
+import { RepeatGate } from '../../lib/checkpoint/repeat-gate.js';
 import { SnapshotError } from '../../lib/errors.js';
 import { ChunkSource, hasSource, type CheckpointChunk, type EpochBarrier, type EpochEnd, type Segment } from '../../lib/codec/messages.js';
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
@@ -40,6 +41,8 @@ export interface GuestReplication {
   readonly pauseFixedUs: number;
   readonly copyBytesPerSec: number;
   readonly recordDigests: boolean;
+  /** A repeated barrier sends this epoch's parts again at most once per this gap (RepeatGate; the EpochEnd always goes). */
+  readonly partRepeatGapUs: number;
 }
 
 export interface GuestVmOptions {
@@ -94,6 +97,8 @@ export interface GuestStats {
   staleTermDrops: number;
   /** Pause barriers repeated for the epoch paused in (the checkpointer lacked a part): answered again. */
   checkpointsResent: number;
+  /** Of those, repeats within partRepeatGapUs of the parts' last sending (queued while something stalled): the EpochEnd alone went again. */
+  checkpointRepeatsTooSoon: number;
   /** Resumes inferred from the next epoch's pause barrier (the copy's timer came late). */
   impliedResumes: number;
 }
@@ -114,7 +119,7 @@ export class GuestVm {
   readonly connections: readonly GuestConnection[];
   readonly memory: PagedMemory;
   readonly capture: CheckpointCapture | null;
-  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, unknownConnectionDrops: 0, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, impliedResumes: 0 };
+  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, unknownConnectionDrops: 0, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, checkpointRepeatsTooSoon: 0, impliedResumes: 0 };
   readonly #out: Effect[][] = [];
   readonly #requestBase: number;
   readonly #heapBase: number;
@@ -136,6 +141,7 @@ export class GuestVm {
   #restored = false;
   /** What the last checkpoint sent, kept until the next pause: a repeated barrier gets its missing parts again. */
   #lastCheckpoint: { end: EpochEnd; chunks: CheckpointChunk[] } | null = null;
+  readonly #partRepeats: RepeatGate | null;
   /** Guest clock = host clock + this (µs); set by a restore, never negative. */
   #clockOffsetUs = 0;
   /** The NIC in front of a plug that pushes back; null: segments go at once. */
@@ -151,6 +157,7 @@ export class GuestVm {
     memory?: PagedMemory,
   ) {
     const r = options.replication;
+    this.#partRepeats = r === undefined ? null : new RepeatGate(r.partRepeatGapUs);
     this.memory = memory ?? new PagedMemory(options.memoryBytes);
     assert(this.memory.sizeBytes === options.memoryBytes, () => `a ${this.memory.sizeBytes} B image for a ${options.memoryBytes} B guest`);
     this.memory.takeDirtyPages(); // what the image holds is on the backup already
@@ -333,6 +340,7 @@ export class GuestVm {
     const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeqs: this.txEndSeqs, base: barrier.base, specStaged: false };
     const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
     this.#lastCheckpoint = { end, chunks };
+    this.#partRepeats!.sent(this.#nowUs);
     this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
     let bytes = 0;
     for (const chunk of chunks) {
@@ -361,6 +369,10 @@ export class GuestVm {
     if (sent === null) return;
     this.stats.checkpointsResent++;
     this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { ...sent.end, specStaged: hasSource(stagedSources, ChunkSource.SPEC) } });
+    if (!this.#partRepeats!.tryRepeat(this.#nowUs)) {
+      this.stats.checkpointRepeatsTooSoon++;
+      return;
+    }
     for (const chunk of sent.chunks) if (!hasSource(stagedSources, chunk.source)) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
   }
 

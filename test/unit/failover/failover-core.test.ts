@@ -426,6 +426,30 @@ describe('FailoverCore: backup silence', () => {
     expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2 });
   });
 
+  it('takes over for no backup when the primary started over while its backup was still joining: the join then copies the VM created anew (vopr seed 1152)', () => {
+    const d = started();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40), 10_000);
+    // The backup fell silent and came back: it joins again, from a base epoch; until it reports that join synced,
+    // the primary's host holds the only image.
+    d.fire(silentTimer(BACKUP));
+    d.grantMembership();
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true), d.nowUs + 1_000);
+    const join = allRoleChanges(d.grantMembership()).find((c) => c.host === BACKUP)!;
+    expect(d.core.state).toBe('reprotecting');
+    // The primary's host starts over empty, before the join completes: no image of the VM is left.
+    const restart = d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000);
+    expect(restart).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'failover.restart_without_image' }));
+    expect(d.core.stats.restartsWithoutImage).toBe(1);
+    // The backup completes its join, with the restarted host's new VM: protected again, but no take-over for it,
+    // whatever the restarted primary's heartbeats say.
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 3, true, join.seq), d.nowUs + 1_000);
+    expect(d.core.state).toBe('protected');
+    const later = [d.handle(heartbeatInput(PRIMARY, 'primary', 1, 3, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000), d.handle(heartbeatInput(PRIMARY, 'primary', 1, 4, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 10_000)].flat();
+    expect(leaseOps(later).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === BACKUP)).toEqual([]);
+    expect(d.core.state).toBe('protected');
+    expect(d.core.stats.failovers).toBe(0);
+  });
+
   it('promotes no backup that holds a just-created VM\'s image after the primary committed epochs: it gives it up (the VM has no promotable image)', () => {
     const d = started();
     d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40), 10_000);

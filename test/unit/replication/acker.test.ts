@@ -107,6 +107,7 @@ const ackerOptions = (setup: Setup = {}, mode: 'spec' | 'remus' = 'spec'): Acker
   wireOutSubject: v.wireOut,
   handoverRetryUs: HANDOVER_RETRY_US,
   handoverRetryMaxUs: HANDOVER_RETRY_MAX_US,
+  partRepeatGapUs: 1_000,
   statusIntervalUs: STATUS_INTERVAL_US,
   tcp: defaultTcpOptions({ mssBytes: MSS }),
   specBufferBytes: setup.specBufferBytes ?? 64 * 1024,

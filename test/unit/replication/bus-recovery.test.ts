@@ -55,6 +55,18 @@ describe('guest: repeated and lost barriers', () => {
     expect(vmOf(g).paused).toBe(true);
   });
 
+  it('answers repeats that come within half the repeat interval of its last sending with the EpochEnd alone, and a later one with the parts', () => {
+    const g = guest();
+    const gapUs = 1_000; // bus.resendMs 2 ms by default: half of it
+    const first = sentParts(g.handle(message(hs.epoch, barrier(1)), 6_000));
+    const queued = sentParts(g.handle(message(hs.epoch, barrier(1)), 6_000 + gapUs - 1));
+    expect(queued).toEqual({ ends: first.ends, chunks: [] });
+    expect(vmOf(g).stats).toMatchObject({ checkpointsResent: 1, checkpointRepeatsTooSoon: 1 });
+    const onTime = sentParts(g.handle(message(hs.epoch, barrier(1)), 6_000 + gapUs));
+    expect(onTime).toEqual(first);
+    expect(vmOf(g).stats).toMatchObject({ checkpointsResent: 2, checkpointRepeatsTooSoon: 1 });
+  });
+
   it('answers a repeated barrier that names staged parts with the EpochEnd and the missing parts only', () => {
     const g = guest();
     const first = sentParts(g.handle(message(hs.epoch, barrier(1)), 6_000));
@@ -104,6 +116,7 @@ describe('guest: repeated and lost barriers', () => {
 });
 
 describe('acker: repeated and late EpochEnds', () => {
+  const PART_REPEAT_GAP_US = 10;
   const CLIENT_ISN = 1000;
   const GUEST_ISN = 5000;
   const acker = () => {
@@ -116,6 +129,7 @@ describe('acker: repeated and late EpochEnds', () => {
       wireOutSubject: s.wireOut,
       handoverRetryUs: 2_000,
       handoverRetryMaxUs: 500_000,
+      partRepeatGapUs: PART_REPEAT_GAP_US,
       statusIntervalUs: STATUS_INTERVAL_US,
       tcp: defaultTcpOptions({ mssBytes: 1000 }),
       specBufferBytes: 64 * 1024,
@@ -165,6 +179,20 @@ describe('acker: repeated and late EpochEnds', () => {
     // The guest header a promoted acker would send with is the epoch's own, never the next epoch's.
     expect(delta(one).connection?.guestHeader).toMatchObject({ epoch: 1, tsValUs: 1_000 });
     expect(delta(two).connection?.guestHeader).toMatchObject({ epoch: 2, tsValUs: 2_000 });
+  });
+
+  it('answers repeated EpochEnds that come within partRepeatGapUs of the part\'s last sending (queued behind a stall) with nothing, and a later one in full', () => {
+    const a = acker();
+    a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 500)), 20);
+    const first = specChunks(a.handle(message(hs.txEpoch, end(1)), 30));
+    expect(first).toHaveLength(1);
+    // Three repeats the checkpointer sent while this acker stalled arrive together.
+    for (const atUs of [31, 35, 39]) expect(specChunks(a.handle(message(hs.txEpoch, end(1)), atUs))).toEqual([]);
+    expect(a.stats).toMatchObject({ epochEndsRepeated: 3, epochEndRepeatsTooSoon: 3 });
+    // One on the checkpointer's schedule, a gap later: the part goes again, byte for byte, and starts the next gap.
+    expect(specChunks(a.handle(message(hs.txEpoch, end(1)), 30 + PART_REPEAT_GAP_US))).toEqual(first);
+    expect(specChunks(a.handle(message(hs.txEpoch, end(1)), 30 + PART_REPEAT_GAP_US + 1))).toEqual([]);
+    expect(a.stats).toMatchObject({ epochEndsRepeated: 5, epochEndRepeatsTooSoon: 4 });
   });
 
   it('sends nothing for a repeated EpochEnd that says its part is staged already', () => {
