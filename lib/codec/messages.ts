@@ -150,7 +150,7 @@ export interface RoleChange {
   readonly peerHost: string;
   /** Grows with every role change the failover service sends: a receiver ignores one older than what it acted on. */
   readonly seq: number;
-  /** A promotion: the newest epoch the old primary is known to have committed (0 otherwise); an epoch-0 image refuses it when above 0. */
+  /** Role primary (a promotion or a peer change): the newest epoch the primary is known to have committed (0 for a backup's role); an epoch-0 image refuses to be promoted by it when above 0. */
   readonly committedEpoch: number;
 }
 

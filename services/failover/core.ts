@@ -375,7 +375,9 @@ export class FailoverCore implements Core {
     if (written === null || written !== this.#membership) return; // replaced meanwhile: the newer one is written next
     if (result.outcome === 'ok') {
       this.#membership = null;
-      for (const [host, role, peerHost] of written.announce) this.#roleChange(host, role, peerHost, out);
+      // A primary's peer change carries what it committed too: a host that came back as a backup "as at creation"
+      // takes it for a promotion, and an epoch-0 image refuses one above 0 (vopr seed 1830, repeats rate-limited).
+      for (const [host, role, peerHost] of written.announce) this.#roleChange(host, role, peerHost, out, role === 'primary' ? this.#committedEpoch(this.#lastRole.get(host)) : 0);
       return;
     }
     const record = result.record;

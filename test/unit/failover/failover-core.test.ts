@@ -426,6 +426,18 @@ describe('FailoverCore: backup silence', () => {
     expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2 });
   });
 
+  it("tells the primary of a peer change what it committed, as a promotion does: a host that came back as a backup at creation takes it for one, and refuses it (vopr seed 1830)", () => {
+    const d = started();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40), 10_000);
+    d.fire(silentTimer(BACKUP));
+    d.grantMembership();
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true), d.nowUs + 1_000);
+    expect(allRoleChanges(d.grantMembership())).toMatchObject([
+      { host: BACKUP, role: 'backup', peerHost: PRIMARY, committedEpoch: 0 },
+      { host: PRIMARY, role: 'primary', peerHost: BACKUP, committedEpoch: 40 },
+    ]);
+  });
+
   it('takes over for no backup when the primary started over while its backup was still joining: the join then copies the VM created anew (vopr seed 1152)', () => {
     const d = started();
     d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40), 10_000);
