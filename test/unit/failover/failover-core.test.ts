@@ -426,27 +426,27 @@ describe('FailoverCore: backup silence', () => {
     expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2 });
   });
 
-  it("tells the primary of a peer change what it committed, as a promotion does: a host that came back as a backup at creation takes it for one, and refuses it (vopr seed 1830)", () => {
+  /** A primary that committed 40 epochs, whose backup fell silent, came back and is asked to join again: the role changes of that join. */
+  const rejoining = () => {
     const d = started();
     d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40), 10_000);
     d.fire(silentTimer(BACKUP));
     d.grantMembership();
     d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true), d.nowUs + 1_000);
-    expect(allRoleChanges(d.grantMembership())).toMatchObject([
+    return { d, changes: allRoleChanges(d.grantMembership()) };
+  };
+
+  it("tells the primary of a peer change what it committed, as a promotion does: a host that came back as a backup at creation takes it for one, and refuses it (vopr seed 1830)", () => {
+    expect(rejoining().changes).toMatchObject([
       { host: BACKUP, role: 'backup', peerHost: PRIMARY, committedEpoch: 0 },
       { host: PRIMARY, role: 'primary', peerHost: BACKUP, committedEpoch: 40 },
     ]);
   });
 
   it('takes over for no backup when the primary started over while its backup was still joining: the join then copies the VM created anew (vopr seed 1152)', () => {
-    const d = started();
-    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40), 10_000);
-    // The backup fell silent and came back: it joins again, from a base epoch; until it reports that join synced,
-    // the primary's host holds the only image.
-    d.fire(silentTimer(BACKUP));
-    d.grantMembership();
-    d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true), d.nowUs + 1_000);
-    const join = allRoleChanges(d.grantMembership()).find((c) => c.host === BACKUP)!;
+    // The backup joins again, from a base epoch; until it reports that join synced, the primary's host holds the only image.
+    const { d, changes } = rejoining();
+    const join = changes.find((c) => c.host === BACKUP)!;
     expect(d.core.state).toBe('reprotecting');
     // The primary's host starts over empty, before the join completes: no image of the VM is left.
     const restart = d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000);
