@@ -277,7 +277,7 @@ export class FailoverCore implements Core {
     this.#snapshot = next;
     for (const action of actions) this.#perform(action.type, nowUs, out);
     // A backup that fell silent while a take-over was under way (the deadline meant nothing then) is given up now.
-    if ((this.state === 'protected' || this.state === 'suspect') && this.#backup !== null && this.#silentHosts.has(this.#backup)) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
+    if (this.#backupHoldsImage && this.#backup !== null && this.#silentHosts.has(this.#backup)) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
   }
 
@@ -462,11 +462,11 @@ export class FailoverCore implements Core {
     // The same on the primary's host: its services started over empty, so the VM is gone from it, however fast it
     // came back (faster than its silence was noticed: this service was cut off, found by vopr). It may renew the
     // lease of its old term, so only a take-over for the backup saves the VM.
-    if (restarted && hb.host === this.#primary) this.#primaryStartedOver(out, this.state === 'protected' || this.state === 'suspect');
+    if (restarted && hb.host === this.#primary) this.#primaryStartedOver(out, this.#backupHoldsImage);
     if (this.#primaryRestarted !== null && this.#primaryRestarted !== this.#primary) this.#primaryRestarted = null; // taken over
     if (this.#primaryRestarted === hb.host) {
       // Its heartbeats say nothing of a VM it no longer runs: each one asks for the take-over again until it is made.
-      if (this.#restartLeftImage && this.#backup !== null && (this.state === 'protected' || this.state === 'suspect') && this.#pendingRequest === null) this.#primarySilent(nowUs, out);
+      if (this.#restartLeftImage && this.#backup !== null && this.#backupHoldsImage && this.#pendingRequest === null) this.#primarySilent(nowUs, out);
       return;
     }
     if (hb.host === this.#primary && this.state === 'suspect') {
@@ -624,6 +624,11 @@ export class FailoverCore implements Core {
    * under way) or unprotected, none does, and a backup that completes its join from now on copies the VM the
    * restarted host created anew: no take-over follows (vopr seed 1152 with repeats of parts rate-limited).
    */
+  /** Protected or suspect: the backup holds a complete image (re-protecting, its join is under way). */
+  get #backupHoldsImage(): boolean {
+    return this.state === 'protected' || this.state === 'suspect';
+  }
+
   #primaryStartedOver(out: Effect[], leftImage: boolean): void {
     this.#primaryRestarted = this.#primary;
     this.#restartLeftImage = leftImage;

@@ -141,7 +141,7 @@ export class GuestVm {
   #restored = false;
   /** What the last checkpoint sent, kept until the next pause: a repeated barrier gets its missing parts again. */
   #lastCheckpoint: { end: EpochEnd; chunks: CheckpointChunk[] } | null = null;
-  readonly #partRepeats: RepeatGate | null;
+  readonly #partRepeats: RepeatGate;
   /** Guest clock = host clock + this (µs); set by a restore, never negative. */
   #clockOffsetUs = 0;
   /** The NIC in front of a plug that pushes back; null: segments go at once. */
@@ -157,7 +157,7 @@ export class GuestVm {
     memory?: PagedMemory,
   ) {
     const r = options.replication;
-    this.#partRepeats = r === undefined ? null : new RepeatGate(r.partRepeatGapUs);
+    this.#partRepeats = new RepeatGate(r?.partRepeatGapUs ?? 0); // unused without replication
     this.memory = memory ?? new PagedMemory(options.memoryBytes);
     assert(this.memory.sizeBytes === options.memoryBytes, () => `a ${this.memory.sizeBytes} B image for a ${options.memoryBytes} B guest`);
     this.memory.takeDirtyPages(); // what the image holds is on the backup already
@@ -340,7 +340,7 @@ export class GuestVm {
     const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeqs: this.txEndSeqs, base: barrier.base, specStaged: false };
     const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
     this.#lastCheckpoint = { end, chunks };
-    this.#partRepeats!.sent(this.#nowUs);
+    this.#partRepeats.sent(this.#nowUs);
     this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
     let bytes = 0;
     for (const chunk of chunks) {
@@ -369,7 +369,7 @@ export class GuestVm {
     if (sent === null) return;
     this.stats.checkpointsResent++;
     this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { ...sent.end, specStaged: hasSource(stagedSources, ChunkSource.SPEC) } });
-    if (!this.#partRepeats!.tryRepeat(this.#nowUs)) {
+    if (!this.#partRepeats.tryRepeat(this.#nowUs)) {
       this.stats.checkpointRepeatsTooSoon++;
       return;
     }
