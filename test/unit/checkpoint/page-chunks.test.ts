@@ -79,6 +79,23 @@ describe('packPages / unpackPages', () => {
     expect(packed.rawBytes).toEqual([PAGE_BYTES, PAGE_BYTES]);
   });
 
+  it('tries a delta on a page half rewritten all over, and sends a page raw when too little of it is unchanged', () => {
+    const limit = 2 * (PAGE_BYTES + RECORD_HEADER_MAX_BYTES);
+    const packOnce = (unchangedOfEvery64: number): Uint8Array => {
+      const memory = new PagedMemory(PAGE_BYTES);
+      const shadow = new PageShadow(PAGE_BYTES);
+      memory.write(0, Uint8Array.from({ length: PAGE_BYTES }, (_, k) => (k * 13 + 5) & 0xff));
+      packPages(memory, shadow, memory.takeDirtyPages(), limit);
+      // Every 64-byte line keeps its last `unchangedOfEvery64` bytes and gets new ones before them.
+      for (let line = 0; line < PAGE_BYTES; line += 64) memory.write(line, new Uint8Array(64 - unchangedOfEvery64).fill(0xee));
+      const packed = packPages(memory, shadow, memory.takeDirtyPages(), limit);
+      expect(packed.chunks).toHaveLength(1);
+      return packed.chunks[0]!;
+    };
+    expect(packOnce(32).length).toBeLessThan(0.6 * PAGE_BYTES); // half the page unchanged: a delta
+    expect(packOnce(4).length).toBeGreaterThanOrEqual(PAGE_BYTES); // 1/16 unchanged: raw
+  });
+
   it('packs nothing for no dirty pages', () => {
     expect(packPages(new PagedMemory(PAGE_BYTES), null, [], 1 << 16)).toEqual({ chunks: [], rawBytes: [] });
   });
