@@ -1,6 +1,6 @@
 import { US_PER_S } from '../../units.js';
 import { congestionSnapshotSchema, expectSnapshot, parseSnapshot, type CubicSnapshot } from '../snapshot.js';
-import { Hystart } from './hystart.js';
+import { Hystart, hystartAckDelayUs } from './hystart.js';
 import type { AckSample, CongestionControl, CongestionParams, CongestionSnapshot } from './types.js';
 
 const C = 0.4;
@@ -32,7 +32,8 @@ export class Cubic implements CongestionControl {
     if (this.#hystart !== null && sample !== undefined && this.cwndBytes < this.ssthreshBytes) {
       // Linux skips delay samples for a second after a recovery's congestion-avoidance epoch began.
       const freshFromRecovery = this.#epochStartUs !== null && nowUs - this.#epochStartUs < US_PER_S;
-      if (this.#hystart.onAck(sample, this.cwndBytes / mss, nowUs, freshFromRecovery)) this.ssthreshBytes = this.cwndBytes;
+      const ackDelayUs = hystartAckDelayUs(mss, this.cwndBytes / mss, this.ssthreshBytes / mss, srttUs);
+      if (this.#hystart.onAck(sample, this.cwndBytes / mss, nowUs, freshFromRecovery, ackDelayUs)) this.ssthreshBytes = this.cwndBytes;
     }
     if (!cwndLimited) return;
     if (this.cwndBytes < this.ssthreshBytes) {

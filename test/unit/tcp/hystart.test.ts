@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Cubic } from '../../../lib/tcp/congestion/cubic.js';
-import { Hystart } from '../../../lib/tcp/congestion/hystart.js';
+import { Hystart, hystartAckDelayUs } from '../../../lib/tcp/congestion/hystart.js';
 import { RTT_SAMPLER_MAX_REMEMBERED, RttSampler } from '../../../lib/tcp/rtt-sampler.js';
 
 const MSS = 1000;
@@ -32,6 +32,26 @@ describe('HyStart (Linux tcp_cubic)', () => {
     // Minimum RTT 10 ms; ACKs 1 ms apart: the train passes 5 ms at the sixth ACK after the round began.
     const r = round(h, 0, 10, 1_000, 10_000, 0);
     expect(r.foundAt).toBe(6);
+  });
+
+  it('lets the ACK train run longer by the ACK delay, half of it without pacing (hystart_ack_delay)', () => {
+    // Minimum RTT 10 ms, ACKs 1 ms apart: without a delay the train passes 10 / 2 = 5 ms at the sixth ACK; with 4 ms, (10 + 4) / 2 = 7 ms at the eighth.
+    expect(round(new Hystart(), 0, 10, 1_000, 10_000, 0).foundAt).toBe(6);
+    let foundAt: number | null = null;
+    const h = new Hystart();
+    for (let i = 0; i < 10 && foundAt === null; i++) if (h.onAck({ rttUs: 10_000, sndUna: i + 1, sndNxt: 100_000 }, 20, i * 1_000, false, 4_000)) foundAt = i;
+    expect(foundAt).toBe(8);
+  });
+
+  it('computes the ACK delay as Linux does: four 64 KiB GSO packets at the pacing rate, at most 1 ms', () => {
+    // 1448 B × 100 segments / 10 ms, doubled in slow start: 28.96 MB/s; 262,144 B take 9.05 ms: capped.
+    expect(hystartAckDelayUs(1448, 100, 1e9, 10_000)).toBe(1_000);
+    // 1448 B × 1000 segments / 1 ms × 2 = 2.896 GB/s: 90 µs.
+    expect(hystartAckDelayUs(1448, 1000, 1e9, 1_000)).toBe(90);
+    // Past half ssthresh the rate is 1.2 × cwnd / SRTT: 150 µs.
+    expect(hystartAckDelayUs(1448, 1000, 1500, 1_000)).toBe(150);
+    // No RTT measured yet: no rate, no delay.
+    expect(hystartAckDelayUs(1448, 10, 1e9, 0)).toBe(0);
   });
 
   it('lets an ACK gap over 2 ms break the train for the rest of the round', () => {
