@@ -97,6 +97,13 @@ interface PrimaryView {
    * after its first copy, once it has sent a base for the join before).
    */
   joinSeq: number;
+  /**
+   * The backup was given a joining assignment since its last positive
+   * acknowledgement: its image started over, so a NACK that needs a base is
+   * news even for an epoch it had acknowledged (the primary may never have
+   * received that acknowledgement).
+   */
+  peerStartedOver: boolean;
 }
 
 /**
@@ -276,6 +283,8 @@ export class Auditor {
     if (seen !== undefined && (a.incarnation < seen.incarnation || (a.incarnation === seen.incarnation && a.seq <= seen.seq))) return;
     if (seen === undefined) this.#makeRoom(this.#assignmentSeen, (x) => x.incarnation);
     this.#assignmentSeen.set(a.host, { incarnation: a.incarnation, seq: a.seq });
+    const current = this.#primary;
+    if (a.role === 'backup' && a.joining && current !== null && a.host === current.peerHost && a.term === current.term) current.peerStartedOver = true;
     if (a.role !== 'primary' && a.role !== 'promoting') return;
     const holder = this.#termHost.get(a.term);
     if (holder !== undefined && holder !== a.host) {
@@ -290,12 +299,13 @@ export class Auditor {
     if (p === null || p.host !== a.host || p.term !== a.term) {
       if (p !== null) this.stats.promotionsSeen++;
       // A new primary: the first one is protected from its first epoch; a promoted one runs alone (or its backup joins).
-      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch, lastBarrierEpoch: a.firstEpoch - 1, joinedAfterEpoch: a.firstEpoch - 1, joinSeq: a.seq };
+      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch, lastBarrierEpoch: a.firstEpoch - 1, joinedAfterEpoch: a.firstEpoch - 1, joinSeq: a.seq, peerStartedOver: false };
       return;
     }
     if (a.peerHost === p.peerHost && a.peerHost === '') return;
     // A new backup (or none): it joins at the base epoch of a barrier not yet sent; until then epochs commit locally.
     p.peerHost = a.peerHost;
+    p.peerStartedOver = false;
     p.protectedFromEpoch = Infinity;
     p.joinedAfterEpoch = p.lastBarrierEpoch;
     p.joinSeq = a.seq;
@@ -314,7 +324,7 @@ export class Auditor {
   #onAck(ack: CheckpointAck): void {
     const p = this.#primary;
     if (p === null || ack.term !== p.term || ack.host !== p.peerHost) return;
-    if (!ack.ok && ack.needsBase && ack.epoch > p.protectedFromEpoch && ack.epoch > this.#peerAckedEpoch) {
+    if (!ack.ok && ack.needsBase && ack.epoch > p.protectedFromEpoch && (ack.epoch > this.#peerAckedEpoch || p.peerStartedOver)) {
       // The backup says it holds no image (its join came after the base it took): the primary joins it again, and until
       // that base epoch nothing is on a backup, as after an assignment that names a new one.
       p.protectedFromEpoch = Infinity;
@@ -322,6 +332,8 @@ export class Auditor {
       return;
     }
     if (!ack.ok) return;
+    // Only an acknowledgement of a newer epoch comes from a new image: a late copy of an older one does not.
+    if (ack.epoch > this.#peerAckedEpoch) p.peerStartedOver = false;
     this.#peerAckedEpoch = Math.max(this.#peerAckedEpoch, ack.epoch);
   }
 

@@ -192,6 +192,19 @@ describe('Auditor', () => {
       expectOnly(d, 'output-commit', 'commit-without-ack', A);
     });
 
+    it('a backup given a joining assignment after it acknowledged an epoch, then needing a base for it (its acknowledgement lost on the way to the primary), is joined again', () => {
+      // vopr seed 868: B acknowledged 3; the primary never got it; B was dropped and rejoined, and NACKs 3 needing a base.
+      const d = AuditDriver.protectedPrimary().ack(B, 1, 2).commit(A, 1, 2).barrier(A, 1, 3).barrier(A, 1, 4).ack(B, 1, 3);
+      d.assign(B, 'backup', 1, 2, { peerHost: A, joining: true });
+      d.ack(B, 1, 3); // a late copy of the acknowledgement from before
+      d.needsBase(B, 1, 3).commit(A, 1, 3).commit(A, 1, 4);
+      expectNone(d);
+      d.barrier(A, 1, 5, { base: true, joinSeq: 1 }).ack(B, 1, 5).commit(A, 1, 5);
+      expectNone(d);
+      d.commit(A, 1, 6);
+      expectOnly(d, 'output-commit', 'commit-without-ack', A);
+    });
+
     it('…but not on a NACK that needs a base for an epoch it acknowledged, or from a host that is not the backup', () => {
       const d = AuditDriver.protectedPrimary().ack(B, 1, 3).needsBase(B, 1, 3).needsBase(C, 1, 4).commit(A, 1, 4);
       expectOnly(d, 'output-commit', 'commit-without-ack', A);
