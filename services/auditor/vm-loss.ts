@@ -12,7 +12,9 @@ import type { LeaseRecord } from '../../lib/lease/types.js';
  *   promote is down too or holds no complete image;
  * - the failover service promotes a host that is down or holds no image (it
  *   crashed or its guest restarted after it was chosen: a false suspicion
- *   of the primary, from lost heartbeats, and the backup dying meanwhile);
+ *   of the primary, from lost heartbeats, and the backup dying meanwhile),
+ *   or whose guest restarts empty before it takes the promotion (the role
+ *   change late, the failover service cut off from the bus);
  * - it drops or replaces the backup of a primary that is already down (the
  *   backup's heartbeats were lost and the primary died after its own last
  *   one): no host it may promote then holds the VM;
@@ -43,6 +45,8 @@ export class VmLossClassifier {
   readonly #rebooted = new Set<string>();
   #failoverState: FailoverStateName | null = null;
   #leaseHolder: string | null = null;
+  /** A host the failover service promoted whose guest has not yet reported taking the promotion: its image must last until it does. */
+  #promotedNotTaken: string | null = null;
 
   constructor(initial: { readonly primaryHost: string; readonly backupHost: string }) {
     this.#primaryHost = initial.primaryHost;
@@ -72,6 +76,7 @@ export class VmLossClassifier {
         else if (promotion) {
           this.#primaryHost = msg.host;
           this.#primaryTerm = msg.term;
+          this.#promotedNotTaken = msg.host;
         }
         return;
       }
@@ -104,8 +109,14 @@ export class VmLossClassifier {
           if (msg.role === 'backup' && msg.synced) return;
           this.#joining.delete(msg.host);
         }
-        if ((msg.role === 'backup' && msg.synced) || msg.role === 'promoting' || msg.role === 'primary') this.#image.add(msg.host);
-        else this.#image.delete(msg.host);
+        if ((msg.role === 'backup' && msg.synced) || msg.role === 'promoting' || msg.role === 'primary') {
+          this.#image.add(msg.host);
+          if (msg.host === this.#promotedNotTaken && msg.role !== 'backup') this.#promotedNotTaken = null;
+          return;
+        }
+        this.#image.delete(msg.host);
+        // Its role change may have been late (the failover service cut off): the promoted guest restarted empty before it took it.
+        if (msg.host === this.#promotedNotTaken) this.#lose(atUs, `${msg.host} was promoted, and its guest restarted empty before it took the promotion`);
         return;
       default:
         return;

@@ -136,6 +136,13 @@ describe('VmLossClassifier', () => {
       r.expectLost(/host-b was promoted without an image/);
     });
 
+    it('the promoted backup\'s guest restarts empty before it takes the promotion (its role change late: the failover service cut off; vopr seed 8193)', () => {
+      const r = new Run().guest(B, 'backup', true).down(A).lease(B, 2).role(B, 'primary', 2);
+      r.expectNotLost();
+      r.guest(B, 'backup', false);
+      r.expectLost(/host-b was promoted, and its guest restarted empty before it took the promotion/);
+    });
+
     it('the failover service promotes a backup that never completed its image', () => {
       const r = new Run().view(A, C).guest(C, 'backup', false).role(C, 'primary', 2);
       r.expectLost(/host-c was promoted without an image/);
