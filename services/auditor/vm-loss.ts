@@ -9,7 +9,8 @@ import type { LeaseRecord } from '../../lib/lease/types.js';
  * agents' assignments, the guests' reports, lease writes and hosts going
  * down. Safety is checked either way. The VM is lost when:
  * - the primary's host is down and the backup the failover service would
- *   promote is down too or holds no complete image;
+ *   promote is down too or holds no complete image, or loses it later (its
+ *   guest restarts);
  * - the failover service promotes a host that is down or holds no image (it
  *   crashed or its guest restarted after it was chosen: a false suspicion
  *   of the primary, from lost heartbeats, and the backup dying meanwhile),
@@ -117,6 +118,8 @@ export class VmLossClassifier {
         this.#image.delete(msg.host);
         // Its role change may have been late (the failover service cut off): the promoted guest restarted empty before it took it.
         if (msg.host === this.#promotedNotTaken) this.#lose(atUs, `${msg.host} was promoted, and its guest restarted empty before it took the promotion`);
+        // The backup's guest restarted after the primary's host went down: no live host holds the VM any more.
+        else if (this.#down.has(this.#primaryHost) && !this.#backupUp()) this.#lose(atUs, `${this.#primaryHost} is down and ${msg.host}'s guest reports no complete image: no backup with a complete image is left`);
         return;
       default:
         return;

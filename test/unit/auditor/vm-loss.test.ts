@@ -124,6 +124,13 @@ describe('VmLossClassifier', () => {
       r.expectLost(/host-a is down/);
     });
 
+    it('the backup\'s guest restarts empty after the primary went down, before any promotion (vopr seed 10559)', () => {
+      const r = new Run().guest(B, 'backup', true).down(A);
+      r.expectNotLost();
+      r.guest(B, 'backup', false);
+      r.expectLost(/host-a is down and host-b's guest reports no complete image/);
+    });
+
     it('the failover service promotes a host that went down', () => {
       const r = new Run().down(B);
       r.expectNotLost();
