@@ -102,7 +102,7 @@ export class VmLossClassifier {
         this.#failoverState = msg.state;
         return;
       }
-      case 'serviceStatus':
+      case 'serviceStatus': {
         if (msg.service !== 'guest') return;
         if (this.#rebooted.has(msg.host)) return;
         if (this.#joining.has(msg.host)) {
@@ -115,12 +115,13 @@ export class VmLossClassifier {
           if (msg.host === this.#promotedNotTaken && msg.role !== 'backup') this.#promotedNotTaken = null;
           return;
         }
-        this.#image.delete(msg.host);
+        const hadImage = this.#image.delete(msg.host);
         // Its role change may have been late (the failover service cut off): the promoted guest restarted empty before it took it.
         if (msg.host === this.#promotedNotTaken) this.#lose(atUs, `${msg.host} was promoted, and its guest restarted empty before it took the promotion`);
-        // The backup's guest restarted after the primary's host went down: no live host holds the VM any more.
-        else if (this.#down.has(this.#primaryHost) && !this.#backupUp()) this.#lose(atUs, `${this.#primaryHost} is down and ${msg.host}'s guest reports no complete image: no backup with a complete image is left`);
+        // The backup the failover service would promote lost its image (its guest restarted) after the primary's host went down.
+        else if (hadImage && msg.host === this.#failoverBackup && this.#down.has(this.#primaryHost)) this.#lose(atUs, `${this.#primaryHost} is down and ${msg.host}'s guest reports no complete image: no backup with a complete image is left`);
         return;
+      }
       default:
         return;
     }
