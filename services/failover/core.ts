@@ -618,17 +618,17 @@ export class FailoverCore implements Core {
     else if (primarySilent) this.#primarySilent(nowUs, out);
   }
 
+  /** Protected or suspect: the backup holds a complete image (re-protecting, its join is under way). */
+  get #backupHoldsImage(): boolean {
+    return this.state === 'protected' || this.state === 'suspect';
+  }
+
   /**
    * The primary's services started over empty: from now on its heartbeats ask for a take-over for the backup.
    * `leftImage`: a backup holds a complete image of the VM (protected or suspect, seen live). Re-protecting (a join
    * under way) or unprotected, none does, and a backup that completes its join from now on copies the VM the
    * restarted host created anew: no take-over follows (vopr seed 1152 with repeats of parts rate-limited).
    */
-  /** Protected or suspect: the backup holds a complete image (re-protecting, its join is under way). */
-  get #backupHoldsImage(): boolean {
-    return this.state === 'protected' || this.state === 'suspect';
-  }
-
   #primaryStartedOver(out: Effect[], leftImage: boolean): void {
     this.#primaryRestarted = this.#primary;
     this.#restartLeftImage = leftImage;
