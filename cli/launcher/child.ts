@@ -108,19 +108,20 @@ export class Child {
     for (const line of parts) if (line.trim() !== '') onLog(`[${this.options.label}] ${line}`);
   }
 
-  /** Resolves with the first stdout line that matches; fails on exit or timeout. */
-  waitForLine(match: (line: string) => boolean, timeoutMs: number, what: string): Promise<string> {
-    const seen = this.lines.find(match);
+  /** Resolves with the first stdout line that parses as JSON and passes `accept`; fails on exit or timeout. */
+  waitForJson<T>(accept: (value: unknown) => value is T, timeoutMs: number, what: string): Promise<T> {
+    const seen = this.lines.map(jsonOf).find(accept);
     if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise<string>((resolve, reject) => {
-      const done = (err: Error | null, line = '') => {
+    return new Promise<T>((resolve, reject) => {
+      const done = (outcome: { readonly value: T } | Error) => {
         clearTimeout(timer);
         this.#lineWaiters.delete(onLine);
-        if (err) reject(err);
-        else resolve(line);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome.value);
       };
       const onLine = (line: string) => {
-        if (match(line)) done(null, line);
+        const value = jsonOf(line);
+        if (accept(value)) done({ value });
       };
       const timer = setTimeout(() => done(this.failure(`did not manage ${what} within ${timeoutMs} ms`)), timeoutMs);
       this.#lineWaiters.add(onLine);
@@ -151,14 +152,10 @@ export class Child {
   }
 
   /** The last stdout line that parses as JSON and passes `accept`, or null. */
-  lastJson<T>(accept: (value: unknown) => boolean): T | null {
+  lastJson<T>(accept: (value: unknown) => value is T): T | null {
     for (let i = this.lines.length - 1; i >= 0; i--) {
-      try {
-        const value: unknown = JSON.parse(this.lines[i]!);
-        if (accept(value)) return value as T;
-      } catch {
-        // not a JSON line; keep looking
-      }
+      const value = jsonOf(this.lines[i]!);
+      if (accept(value)) return value;
     }
     return null;
   }
@@ -167,5 +164,14 @@ export class Child {
   failure(what: string): ServiceProcessError {
     const tail = this.#stderrTail.trim();
     return new ServiceProcessError(`${this.options.label} ${what}${tail ? `; its stderr ends:\n${tail}` : ''}`);
+  }
+}
+
+/** A stdout line's JSON value; undefined for a line that is not JSON (a service prints only JSON lines, but a child may be anything). */
+function jsonOf(line: string): unknown {
+  try {
+    return JSON.parse(line) as unknown;
+  } catch {
+    return undefined;
   }
 }

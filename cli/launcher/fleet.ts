@@ -1,5 +1,5 @@
 import type { RunConfig } from '../../lib/config/run-config.js';
-import type { ReadyLine } from '../../lib/runtime/nats/service-process.js';
+import { isReadyLine, type ReadyLine } from '../../lib/runtime/nats/service-process.js';
 import type { ServiceName } from '../commands/service.js';
 import { Child, ServiceProcessError } from './child.js';
 import { labelOf, plannedProcesses, type PlannedProcess } from './plan.js';
@@ -71,9 +71,8 @@ export class Fleet {
     return child;
   }
 
-  async #ready(child: Child): Promise<ReadyLine> {
-    const line = await child.waitForLine((l) => l.includes('"kind":"ready"'), this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, 'to connect and subscribe');
-    return JSON.parse(line) as ReadyLine;
+  #ready(child: Child): Promise<ReadyLine> {
+    return child.waitForJson(isReadyLine, this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, 'to connect and subscribe');
   }
 
   get children(): readonly { readonly plan: PlannedProcess; readonly child: Child }[] {

@@ -13,6 +13,7 @@ import { decode } from '../../lib/codec/codec.js';
 import type { ServiceReport } from '../../lib/codec/messages.js';
 import { subjects } from '../../lib/codec/subjects.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
+import { isFinalLine } from '../../lib/runtime/nats/service-process.js';
 import { loadCompose, type ComposeFile } from './support/compose-file.js';
 import { ComposeRunner } from './support/compose-runner.js';
 import { dockerBuild, type BuiltImage } from './support/docker-build.js';
@@ -100,12 +101,12 @@ describe.skipIf(skip)('docker-compose.yml, its services as local processes', () 
     await new Promise((r) => setTimeout(r, CRASH_AFTER_MS));
     runner.kill(PRIMARY_SERVICES);
     const exit = await client.exited(60_000);
-    const final = client.lastJson<{ vms: { stats: { connected: boolean; streamVerified: boolean; bytesDelivered: number; deliveredPerBin: number[] } }[] }>((v) => (v as { kind?: string }).kind === 'final');
+    const final = client.lastJson(isFinalLine);
     await new Promise((r) => setTimeout(r, 1_500)); // one more report from the failover service
     await observer.close();
 
     expect(exit.code, 'the client exits 0 when it connected and its bus never dropped').toBe(0);
-    const stats = final!.vms[0]!.stats;
+    const stats = final!.vms[0]!.stats as { connected: boolean; streamVerified: boolean; bytesDelivered: number; deliveredPerBin: number[] };
     expect(stats.connected).toBe(true);
     expect(stats.streamVerified, 'every byte in order, none lost, none twice').toBe(true);
     expect(stats.bytesDelivered).toBeGreaterThan(0);
@@ -185,7 +186,7 @@ describe.skipIf(skip)('docker-compose.yml, its services as local processes', () 
     await runner.down();
     const survivors = [...compose.services.values()].filter((s) => s.image === IMAGE && s.profiles.length === 0 && !PRIMARY_SERVICES.includes(s.name));
     for (const s of survivors) {
-      const final = runner.child(s.name)!.lastJson<{ vms: { shell: { permissionViolations: number } }[] }>((v) => (v as { kind?: string }).kind === 'final');
+      const final = runner.child(s.name)!.lastJson(isFinalLine);
       expect(final, `${s.name} drained and printed its final line`).not.toBeNull();
       expect(final!.vms[0]!.shell.permissionViolations, `${s.name}: subjects its NATS user may not use`).toBe(0);
     }

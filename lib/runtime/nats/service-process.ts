@@ -90,6 +90,13 @@ export interface ReadyLine {
   readonly pid: number;
 }
 
+/** A parsed stdout line that is a ReadyLine: every field present, of its type. */
+export function isReadyLine(value: unknown): value is ReadyLine {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return v.kind === 'ready' && typeof v.service === 'string' && (v.host === null || typeof v.host === 'string') && Array.isArray(v.vms) && v.vms.every((vm) => typeof vm === 'string') && Number.isInteger(v.pid);
+}
+
 /** Last line on stdout: each VM's counters when the process stopped. */
 export interface FinalLine {
   readonly kind: 'final';
@@ -97,6 +104,13 @@ export interface FinalLine {
   readonly host: string | null;
   readonly reason: string;
   readonly vms: readonly { readonly vmId: string; readonly stats: Record<string, unknown>; readonly shell: ShellCounters }[];
+}
+
+/** A parsed stdout line that is a FinalLine, as far as the launcher reads it: its kind and one entry per VM. */
+export function isFinalLine(value: unknown): value is FinalLine {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return v.kind === 'final' && Array.isArray(v.vms) && v.vms.every((vm) => typeof vm === 'object' && vm !== null && typeof (vm as Record<string, unknown>).vmId === 'string');
 }
 
 const DEFAULT_REPORT_INTERVAL_MS = 1_000;
