@@ -118,6 +118,17 @@ const LINE_WORDS = 16;
 const SAMPLE_STRIDE_WORDS = PAGE_WORDS / SAMPLE_LINES;
 const SAMPLE_WORDS = SAMPLE_LINES * LINE_WORDS;
 const SAMPLE_MIN_UNCHANGED = Math.ceil(DELTA_MIN_UNCHANGED_SHARE * SAMPLE_WORDS);
+/** The sampled lines, farthest apart first: the page's first line, its middle one, then the quarters and eighths between. */
+const SAMPLE_ORDER = [0, 4, 2, 6, 1, 3, 5, 7];
+/**
+ * A page whose first QUICK_REJECT_LINES sampled lines (its first and its
+ * middle one) share no word with the shadow is taken for new bytes and sent
+ * raw without reading more: a bulk sender's ring pages are, and each line
+ * read of them is a miss in the cache (4% of a speculative run). A page new
+ * over more than half but not all of it is then sent raw where a delta would
+ * have been smaller (checkpoints 0.01–0.06% larger in the default sweep).
+ */
+const QUICK_REJECT_LINES = 2;
 
 /**
  * True when at least DELTA_MIN_UNCHANGED_SHARE of a sample of the page's
@@ -132,11 +143,13 @@ function deltaMayPay(page: Uint8Array, previous: Uint8Array): boolean {
   const b = new Uint32Array(previous.buffer, previous.byteOffset, PAGE_WORDS);
   let same = 0;
   let read = 0;
-  for (let line = 0; line < PAGE_WORDS; line += SAMPLE_STRIDE_WORDS) {
+  for (let k = 0; k < SAMPLE_LINES; k++) {
+    const line = SAMPLE_ORDER[k]! * SAMPLE_STRIDE_WORDS;
     for (let i = line; i < line + LINE_WORDS; i++) if (a[i] === b[i]) same++;
     read += LINE_WORDS;
     if (same >= SAMPLE_MIN_UNCHANGED) return true;
     if (same + (SAMPLE_WORDS - read) < SAMPLE_MIN_UNCHANGED) return false;
+    if (k === QUICK_REJECT_LINES - 1 && same === 0) return false;
   }
   return false;
 }

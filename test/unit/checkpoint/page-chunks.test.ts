@@ -96,6 +96,25 @@ describe('packPages / unpackPages', () => {
     expect(packOnce(4).length).toBeGreaterThanOrEqual(PAGE_BYTES); // 1/16 unchanged: raw
   });
 
+  it('sends a page rewritten over its first half and more raw, and one rewritten over less than half as a delta', () => {
+    const limit = 2 * (PAGE_BYTES + RECORD_HEADER_MAX_BYTES);
+    const packRewrittenPrefix = (rewrittenBytes: number): Uint8Array => {
+      const memory = new PagedMemory(PAGE_BYTES);
+      const shadow = new PageShadow(PAGE_BYTES);
+      memory.write(0, Uint8Array.from({ length: PAGE_BYTES }, (_, k) => (k * 13 + 5) & 0xff));
+      packPages(memory, shadow, memory.takeDirtyPages(), limit);
+      // A send ring's page at an epoch's end: new bytes up to where the writer stopped.
+      memory.write(0, Uint8Array.from({ length: rewrittenBytes }, (_, k) => (k * 29 + 3) & 0xff));
+      const packed = packPages(memory, shadow, memory.takeDirtyPages(), limit);
+      expect(packed.chunks).toHaveLength(1);
+      return packed.chunks[0]!;
+    };
+    // Its first line and its middle one both new: raw, without reading further (the delta would save a quarter).
+    expect(packRewrittenPrefix((3 * PAGE_BYTES) / 4).length).toBeGreaterThanOrEqual(PAGE_BYTES);
+    // The middle line unchanged: the sample goes on, and most of the page is unchanged: a delta.
+    expect(packRewrittenPrefix(PAGE_BYTES / 4).length).toBeLessThan(0.4 * PAGE_BYTES);
+  });
+
   it('packs nothing for no dirty pages', () => {
     expect(packPages(new PagedMemory(PAGE_BYTES), null, [], 1 << 16)).toEqual({ chunks: [], rawBytes: [] });
   });
