@@ -316,8 +316,8 @@ export function applyFaultStep(world: World, step: FaultStep): void {
         if (rep.failover !== null && world.runtime.isRunning(rep.failover)) world.runtime.removeActor(rep.failover);
         rep.failover = null;
       } else if (rep.failover === null) {
-        // A new process with only its configuration: it learns the roles from the lease and the heartbeats.
-        const restarted = new FailoverCore(failoverOptionsFromConfig(world.config, true));
+        // A new process with only its configuration, as the first: the lease tells it that it was restarted.
+        const restarted = new FailoverCore(failoverOptionsFromConfig(world.config));
         rep.failover = restarted;
         rep.failovers.push(restarted);
         world.runtime.addActor(restarted, { clock: clockOf(world.config, 'failover') });

@@ -54,12 +54,6 @@ export interface FailoverOptions {
    */
   readonly startupGraceUs?: number;
   /**
-   * A restarted service: the hosts above are only the ones to watch. Who is
-   * primary, backup and spare now is learned from the lease and from one
-   * miss-count period of heartbeats before it acts.
-   */
-  readonly recover?: boolean;
-  /**
    * After this service's own connection to the bus comes back, how long
    * every host gets to be heard again before it can be declared silent (the
    * hosts reconnect at their own pace). Default: two miss-count periods.
@@ -93,6 +87,8 @@ export interface FailoverStats {
    * VM the restarted host created anew, behind the output that left).
    */
   restartsWithoutImage: number;
+  /** Starts whose first lease read showed a VM that ran before (leaseShowsHistory): a restart, which learned the roles first. */
+  restartsDetected: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one: the first MAX_FAILOVER_SAMPLES. */
   failoverDurationsUs: number[];
   /** When each promoted primary first reported in: the first MAX_FAILOVER_SAMPLES. */
@@ -137,7 +133,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, restartsDetected: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -187,6 +183,12 @@ export class FailoverCore implements Core {
   #restartLeftImage = false;
   /** Between a report that this service lost the bus and the one that it is back. */
   #cutOff = false;
+  /** Whether this start is a restart, known from the first lease read that is answered (#decideStart). */
+  #startDecided = false;
+  /** Each host's newest heartbeat before that answer: handled as usual if the start is a first one. Bound: one per host. */
+  readonly #heardBeforeDecision = new Map<string, { readonly hb: Heartbeat; readonly atUs: number }>();
+  /** A deadline fired (ignored) before that answer: a first start then arms every host's deadlines again. */
+  #deadlineIgnoredBeforeDecision = false;
 
   constructor(readonly options: FailoverOptions) {
     const hosts = [options.primaryHost, options.backupHost, ...options.spareHosts];
@@ -195,7 +197,8 @@ export class FailoverCore implements Core {
     this.#primary = options.primaryHost;
     this.#backup = options.backupHost;
     this.#spares = [...options.spareHosts];
-    this.#recovering = options.recover ?? false;
+    // Whether this is a first start or a restart, only the lease can tell (the first read's answer): until then, act on nothing.
+    this.#recovering = true;
     [this.#snapshot] = initialTransition(failoverMachine, { term: 1 });
   }
 
@@ -223,10 +226,8 @@ export class FailoverCore implements Core {
       case 'start':
         for (const h of [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts]) this.#armDeadlines(h, nowUs, out, this.options.startupGraceUs ?? 0);
         this.#lease(out, 'read', { type: 'read', vmId: this.options.vmId });
-        if (this.#recovering) {
-          this.#recoveryStartedUs = nowUs;
-          out.push({ kind: 'setTimer', name: TIMER_RECOVERED, atUs: nowUs + this.options.missCount * this.options.heartbeatIntervalUs });
-        }
+        this.#recoveryStartedUs = nowUs;
+        out.push({ kind: 'setTimer', name: TIMER_RECOVERED, atUs: nowUs + this.options.missCount * this.options.heartbeatIntervalUs });
         break;
       case 'message':
         if (input.msg.type !== 'heartbeat') break;
@@ -237,8 +238,10 @@ export class FailoverCore implements Core {
         }
         // Hosts ignore role changes not newer than one they took: a restarted service numbers its own above theirs.
         this.#roleChangeSeq = Math.max(this.#roleChangeSeq, input.msg.controlSeq);
-        if (this.#recovering) this.#listen(input.msg, nowUs, out);
-        else this.#onHeartbeat(input.msg, nowUs, out);
+        if (this.#recovering) {
+          if (!this.#startDecided) this.#heardBeforeDecision.set(input.msg.host, { hb: input.msg, atUs: nowUs });
+          this.#listen(input.msg, nowUs, out);
+        } else this.#onHeartbeat(input.msg, nowUs, out);
         break;
       case 'timer':
         if (input.name === TIMER_RECOVERED) {
@@ -249,7 +252,11 @@ export class FailoverCore implements Core {
           this.#membershipWaits = false;
           this.#writeMembership(out);
         }
-        else if (this.#recovering) break; // deadlines mean nothing until the roles are known
+        else if (this.#recovering) {
+          // Deadlines mean nothing until the roles are known.
+          if (!this.#startDecided) this.#deadlineIgnoredBeforeDecision = true;
+          break;
+        }
         else if (input.name === TIMER_PROMOTE) this.#promote(out);
         else this.#onDeadline(input.name, nowUs, out);
         break;
@@ -535,6 +542,32 @@ export class FailoverCore implements Core {
     return true;
   }
 
+  /**
+   * The first lease read answered: a record only a VM that ran before this
+   * process started can have (leaseShowsHistory) makes this start a restart,
+   * and the roles are learned over one miss-count period (#finishRecovery);
+   * none, or the first primary's own record, makes it a first start, which
+   * handles the heartbeats heard meanwhile as usual. The same decision under
+   * every runtime: a process does not know whether it was restarted, and a
+   * deployment restarts it without saying so (docs/failover.md).
+   */
+  #decideStart(record: LeaseRecord | null, nowUs: number, out: Effect[]): void {
+    assert(!this.#startDecided && this.#recovering, 'the start is decided once, while nothing is acted on');
+    this.#startDecided = true;
+    const heard = [...this.#heardBeforeDecision.values()];
+    this.#heardBeforeDecision.clear();
+    if (record !== null && leaseShowsHistory(record, this.options)) {
+      this.stats.restartsDetected++;
+      out.push({ kind: 'log', level: 'warn', event: 'failover.restart_detected', fields: { vm: this.options.vmId, leaseHolder: record.primaryHost, term: record.term, committedEpoch: record.committedEpoch ?? 0 } });
+      return;
+    }
+    this.#recovering = false;
+    this.#recoveryPrimaryEpochs.clear();
+    out.push({ kind: 'cancelTimer', name: TIMER_RECOVERED });
+    if (this.#deadlineIgnoredBeforeDecision) for (const h of [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts]) this.#armDeadlines(h, nowUs, out);
+    for (const { hb, atUs } of heard) this.#onHeartbeat(hb, atUs, out);
+  }
+
   /** While recovering: only note who reports what. */
   #listen(hb: Heartbeat, nowUs: number, out: Effect[]): void {
     this.#noteIncarnation(hb, out);
@@ -790,6 +823,7 @@ export class FailoverCore implements Core {
     } else if (result.outcome === 'conflict') {
       this.#leaseRevision = result.revision; // the record is gone: the next attempt creates it
     }
+    if (!this.#startDecided && pending.purpose === 'read' && result.outcome === 'ok') this.#decideStart(result.record, nowUs, out);
     if (pending.purpose === 'membership') this.#onMembershipWritten(result, nowUs, out);
     else if (pending.purpose === 'take') this.#onTakeAnswered(result, termBefore, nowUs, out);
     // A membership change that waited for this answer (or was refused just now by a renewal) goes out.
@@ -820,4 +854,14 @@ export class FailoverCore implements Core {
 /** A backup's report of a just-created VM's image (synced at epoch 0) while the primary has committed epochs. */
 function isCreationImage(backup: Heartbeat, committedEpoch: number): boolean {
   return backup.role === 'backup' && backup.synced && backup.epoch === 0 && committedEpoch > 0;
+}
+
+/**
+ * Whether a lease record shows that the VM ran before: a take-over (term
+ * above 1), a committed epoch, or a primary or backup other than the
+ * configured ones. A first start finds no record, or the one its primary's
+ * agent created: term 1, the configured hosts, nothing committed yet.
+ */
+export function leaseShowsHistory(record: LeaseRecord, hosts: { readonly primaryHost: string; readonly backupHost: string }): boolean {
+  return record.term > 1 || (record.committedEpoch ?? 0) > 0 || record.primaryHost !== hosts.primaryHost || (record.backupHost !== undefined && record.backupHost !== hosts.backupHost);
 }

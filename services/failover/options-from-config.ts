@@ -4,8 +4,8 @@ import { topologyOf } from '../../lib/topology/index.js';
 import { msToUs } from '../../lib/units.js';
 import type { FailoverOptions } from './core.js';
 
-/** The failover service of the VM, the same under every runtime; `recover`: a restarted one that learns the roles first. */
-export function failoverOptionsFromConfig(config: RunConfig, recover = false): FailoverOptions {
+/** The failover service of the VM, the same under every runtime, first start or restart (the core tells them apart). */
+export function failoverOptionsFromConfig(config: RunConfig): FailoverOptions {
   assertLeaseKey(config.vmId);
   const t = topologyOf(config);
   const f = config.failover;
@@ -20,6 +20,5 @@ export function failoverOptionsFromConfig(config: RunConfig, recover = false): F
     leaseDurationUs: msToUs(f.leaseDurationMs),
     clockSkewUs: msToUs(f.clockSkewMs),
     startupGraceUs: msToUs(f.serviceStartupMs),
-    ...(recover ? { recover: true } : {}),
   };
 }

@@ -91,7 +91,10 @@ describe('failover after a primary crash', () => {
     it('finds the primary and backup as they were and changes nothing', () => {
       const world = run([{ kind: 'restart-failover', fromMs: 1000, toMs: 1300 }]);
       const f = world.replication!.failover!;
-      expect(f.options.recover).toBe(true);
+      // The lease told it that the VM ran (epochs committed): it learned the roles before acting, and is done learning.
+      expect(f.stats.restartsDetected).toBe(1);
+      expect(f.recovering).toBe(false);
+      expect(world.replication!.failovers[0]!.stats.restartsDetected).toBe(0);
       expect([f.state, f.primaryHost, f.backupHost, f.term]).toEqual(['protected', 'host-a', 'host-b', 1]);
       expect(summarize(world).failovers).toBe(0);
     });

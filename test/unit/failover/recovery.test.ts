@@ -1,15 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { allRoleChanges, BACKUP, FAILOVER_OPTIONS, FailoverDriver, heartbeatInput, INTERVAL_US, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, silentTimer, SPARE, timers } from './support.js';
+import { allRoleChanges, BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, silentTimer, SPARE, timers } from './support.js';
 
 const RECOVERED = 'failover.recovered';
 const RECOVERY_US = MISS_COUNT * INTERVAL_US;
 
-/** A restarted failover service at `startUs` whose lease read returns `holder` at `term`. */
+/** What the primary had committed before the restart, by the lease and by the hosts' reports (unless a test says otherwise). */
+const COMMITTED = 20;
+
+/** A restarted failover service at `startUs` whose lease read returns `holder` at `term`, with epochs committed: a VM that ran. */
 function restarted(holder: string, term: number, startUs = 100_000): FailoverDriver {
-  const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+  const d = new FailoverDriver();
   const effects = d.handle({ kind: 'start' }, startUs);
   expect(timers(effects).get(RECOVERED)).toBe(startUs + RECOVERY_US);
-  d.answer({ outcome: 'ok', record: primaryRecord(startUs, term, holder), revision: 7 });
+  d.answer({ outcome: 'ok', record: { ...primaryRecord(startUs, term, holder), committedEpoch: COMMITTED }, revision: 7 });
+  expect(d.core.recovering).toBe(true);
   return d;
 }
 
@@ -17,11 +21,38 @@ function restarted(holder: string, term: number, startUs = 100_000): FailoverDri
 function reports(d: FailoverDriver, roles: Record<string, { role: 'primary' | 'backup' | 'spare'; term: number; synced?: boolean; epoch?: number }>): void {
   const fromUs = d.nowUs;
   for (let t = fromUs + INTERVAL_US / 2; t < fromUs + RECOVERY_US; t += INTERVAL_US) {
-    for (const [host, r] of Object.entries(roles)) d.handle(heartbeatInput(host, r.role, r.term, r.epoch ?? 0, r.synced ?? r.role !== 'spare'), t);
+    for (const [host, r] of Object.entries(roles)) d.handle(heartbeatInput(host, r.role, r.term, r.epoch ?? (r.role === 'spare' ? 0 : COMMITTED), r.synced ?? r.role !== 'spare'), t);
   }
 }
 
-describe('FailoverCore after a restart (recover)', () => {
+describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
+  it('starts as a first start when its first lease read finds no record, or the first primary\'s own (term 1, the configured hosts, nothing committed)', () => {
+    for (const record of [null, primaryRecord(0), { ...primaryRecord(0), backupHost: BACKUP, committedEpoch: 0 }]) {
+      const d = new FailoverDriver();
+      d.start(0, record);
+      expect(d.core.recovering, JSON.stringify(record)).toBe(false);
+    }
+  });
+
+  it('learns the roles when its first lease read shows a take-over, a committed epoch, or hosts other than the configured ones', () => {
+    for (const record of [primaryRecord(0, 2, BACKUP), { ...primaryRecord(0), committedEpoch: 1 }, primaryRecord(0, 1, SPARE), { ...primaryRecord(0), backupHost: '' }, { ...primaryRecord(0), backupHost: SPARE }]) {
+      const d = new FailoverDriver();
+      d.start(0, record);
+      expect(d.core.recovering, JSON.stringify(record)).toBe(true);
+    }
+  });
+
+  it('stays learning while the store does not answer the first read, and acts as the answer says', () => {
+    const d = new FailoverDriver();
+    d.handle({ kind: 'start' }, 0);
+    d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    expect(d.core.recovering).toBe(true);
+    d.fire(RECOVERED); // reads again
+    d.answer({ outcome: 'ok', record: null, revision: 0 });
+    expect(d.core.recovering).toBe(false);
+    expect(d.armed.has(RECOVERED)).toBe(false);
+  });
+
   it('acts on nothing while it learns the roles: deadlines that pass are ignored', () => {
     const d = restarted(PRIMARY, 1);
     expect(d.core.recovering).toBe(true);
@@ -52,7 +83,7 @@ describe('FailoverCore after a restart (recover)', () => {
 
   it('promotes only the backup the lease names: one given up earlier, which still reports itself synced, is not', () => {
     // Before the restart host-b was given up (the lease names no backup) and host-a went on alone; now host-a is silent.
-    const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+    const d = new FailoverDriver();
     d.handle({ kind: 'start' }, 100_000);
     d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: '' }, revision: 7 });
     reports(d, { [BACKUP]: { role: 'backup', term: 1 }, [SPARE]: { role: 'spare', term: 1 } });
@@ -65,9 +96,10 @@ describe('FailoverCore after a restart (recover)', () => {
   });
 
   it('does not take a backup whose image is older than what the holder reports committed: it joins again', () => {
-    const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+    const d = new FailoverDriver();
     d.handle({ kind: 'start' }, 100_000);
-    d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP }, revision: 7 });
+    // The lease's committed epoch lags the primary's reports (it renews every half lease).
+    d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: 25 }, revision: 7 });
     reports(d, { [PRIMARY]: { role: 'primary', term: 1, epoch: 30 }, [BACKUP]: { role: 'backup', term: 1, epoch: 0 } });
     d.fire(RECOVERED);
     // Not protected by it: it is asked to join again, from a base epoch, once the lease names it anew.
@@ -77,7 +109,7 @@ describe('FailoverCore after a restart (recover)', () => {
 
   it('takes over for the backup when the holder started the VM over while this service was down (its epochs far below its lease\'s)', () => {
     // vopr seed 2411: host-a crashed at epoch 140 and came back as the lease's primary with an empty guest.
-    const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+    const d = new FailoverDriver();
     d.handle({ kind: 'start' }, 100_000);
     d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: 140 }, revision: 7 });
     reports(d, { [PRIMARY]: { role: 'primary', term: 1, epoch: 12 }, [BACKUP]: { role: 'backup', term: 1, epoch: 140 }, [SPARE]: { role: 'spare', term: 1 } });
@@ -91,7 +123,7 @@ describe('FailoverCore after a restart (recover)', () => {
       [137, 140],
       [12, 0],
     ] as const) {
-      const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+      const d = new FailoverDriver();
       d.handle({ kind: 'start' }, 100_000);
       d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: 140 }, revision: 7 });
       reports(d, { [PRIMARY]: { role: 'primary', term: 1, epoch: primaryEpoch }, [BACKUP]: { role: 'backup', term: 1, epoch: backupEpoch }, [SPARE]: { role: 'spare', term: 1 } });
@@ -102,7 +134,7 @@ describe('FailoverCore after a restart (recover)', () => {
   });
 
   it('promotes the backup the lease names when the holder is silent', () => {
-    const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+    const d = new FailoverDriver();
     d.handle({ kind: 'start' }, 100_000);
     d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: SPARE }, revision: 7 });
     reports(d, { [BACKUP]: { role: 'backup', term: 1 }, [SPARE]: { role: 'backup', term: 1 } });
@@ -126,7 +158,7 @@ describe('FailoverCore after a restart (recover)', () => {
   });
 
   it('waits for the lease when the store did not answer, and reads it again', () => {
-    const d = new FailoverDriver({ ...FAILOVER_OPTIONS, recover: true });
+    const d = new FailoverDriver();
     d.handle({ kind: 'start' }, 0);
     d.answer({ outcome: 'unavailable', record: null, revision: 0 });
     const effects = d.fire(RECOVERED);
