@@ -101,7 +101,7 @@ export interface ShellCounters extends LeaseRunnerCounters {
   spansDropped: number;
   /** Messages that came with a traceparent naming a trace none of them belongs to here: services that sample differently. */
   traceContextMismatches: number;
-  /** Times the connection to the server was lost (and, maybe, regained). */
+  /** Times a connection to the server (the data one or the control one) was lost (and, maybe, regained). */
   disconnects: number;
   reconnects: number;
   /** Most bus messages one task's sends made. */
@@ -194,8 +194,12 @@ export class NatsShell {
   readonly #log: Logger;
   readonly #leases: LeaseEffectRunner | null;
   #state: ShellState = 'new';
-  /** False between a disconnect and the reconnect: drain would only time out then. */
+  /** False between a disconnect of the data connection and its reconnect: drain would only time out then. */
   #connected = true;
+  /** The same for the control connection, if there is one. */
+  #controlConnected = true;
+  /** What the core was last told: connected only while both connections are (its control subjects ride the second). */
+  #coreToldConnected = true;
   #resolve!: () => void;
   #reject!: (err: Error) => void;
 
@@ -237,7 +241,7 @@ export class NatsShell {
 
   /** Running, and connected to a server now (a health check's readiness). */
   get serving(): boolean {
-    return this.#state === 'running' && this.#connected;
+    return this.#state === 'running' && this.#connected && this.#controlConnected;
   }
 
   /** Counters of the emulated link on `subject`, if there is one. */
@@ -314,33 +318,53 @@ export class NatsShell {
         this.#fail(new TransportError(`NATS ${which}connection closed under ${this.core.name}${err ? `: ${err.message}` : ''}`, { cause: err }));
       });
     }
-    for await (const s of this.nc.status()) {
+    const control = this.options.controlConnection;
+    await Promise.all([this.#watchStatus(this.nc, 'data'), control === undefined ? Promise.resolve() : this.#watchStatus(control, 'control')]);
+  }
+
+  /**
+   * One connection's status events. The core hears of a change only when
+   * both connections' state together changes: heartbeats, assignments and
+   * role changes travel on the control connection, so a process cut off on
+   * either is cut off (on a cluster the two may be on different servers).
+   */
+  async #watchStatus(nc: NatsConnection, which: 'data' | 'control'): Promise<void> {
+    for await (const s of nc.status()) {
       switch (s.type) {
         case 'disconnect':
-          this.#connected = false;
+          if (which === 'data') this.#connected = false;
+          else this.#controlConnected = false;
           this.counters.disconnects++;
-          this.#log.warn({ event: 'nats.disconnect', server: s.server }, 'disconnected from NATS');
-          this.#input({ kind: 'connection', connected: false });
+          this.#log.warn({ event: 'nats.disconnect', connection: which, server: s.server }, 'disconnected from NATS');
+          this.#tellCoreConnection();
           break;
         case 'reconnect':
-          this.#connected = true;
+          if (which === 'data') this.#connected = true;
+          else this.#controlConnected = true;
           this.counters.reconnects++;
-          this.#log.info({ event: 'nats.reconnect', server: s.server }, 'reconnected to NATS');
-          this.#input({ kind: 'connection', connected: true });
+          this.#log.info({ event: 'nats.reconnect', connection: which, server: s.server }, 'reconnected to NATS');
+          this.#tellCoreConnection();
           break;
         case 'error':
           if (s.error instanceof errors.PermissionViolationError) {
             this.counters.permissionViolations++;
-            this.#log.error({ event: 'nats.permission_violation', operation: s.error.operation, subject: s.error.subject }, 'NATS refused a subject to this user: the deployment\'s permissions miss it');
-          } else this.#log.warn({ event: 'nats.error', err: s.error.message }, 'NATS error');
+            this.#log.error({ event: 'nats.permission_violation', connection: which, operation: s.error.operation, subject: s.error.subject }, 'NATS refused a subject to this user: the deployment\'s permissions miss it');
+          } else this.#log.warn({ event: 'nats.error', connection: which, err: s.error.message }, 'NATS error');
           break;
         case 'slowConsumer':
-          this.#log.warn({ event: 'nats.slow_consumer', pending: s.pending }, 'slow consumer');
+          this.#log.warn({ event: 'nats.slow_consumer', connection: which, pending: s.pending }, 'slow consumer');
           break;
         default:
           break;
       }
     }
+  }
+
+  #tellCoreConnection(): void {
+    const connected = this.#connected && this.#controlConnected;
+    if (connected === this.#coreToldConnected) return;
+    this.#coreToldConnected = connected;
+    this.#input({ kind: 'connection', connected });
   }
 
   #onMessage(err: Error | null, m: Msg): void {

@@ -1,0 +1,66 @@
+/**
+ * A service process has two connections (data, and the control plane's:
+ * heartbeats, assignments, role changes); its core is told it is cut off
+ * when either is lost, and connected again only when both are back. Two
+ * nats-servers of the test's own, one per connection, so that one can die
+ * alone, as two servers of a cluster can.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { connectNats, NatsShell } from '../../lib/runtime/nats/index.js';
+import { pino } from 'pino';
+import type { Core, Input } from '../../lib/runtime/types.js';
+import { skipWithoutNatsBinary, startNatsServer, type NatsServerProcess } from './support/nats.js';
+
+const servers: NatsServerProcess[] = [];
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+});
+
+/** Bound on a client noticing a dead server, and on reconnecting to a restarted one (its reconnect wait is 50 ms here). */
+const NOTICE_TIMEOUT_MS = 10_000;
+
+describe.skipIf(skipWithoutNatsBinary('the two-connection status test'))('a shell with a control connection', () => {
+  it('tells its core it is cut off when only the control connection is lost, and connected once it is back', { timeout: 40_000 }, async () => {
+    const data = await startNatsServer();
+    const control = await startNatsServer();
+    servers.push(data, control);
+    const connections: boolean[] = [];
+    const core: Core = {
+      name: 'probe',
+      subscriptions: [],
+      handle: (input: Input) => {
+        if (input.kind === 'connection') connections.push(input.connected);
+        return [];
+      },
+    };
+    const reconnect = { maxReconnectAttempts: -1, reconnectTimeWaitMs: 50 };
+    const controlNc = await connectNats({ servers: control.url, ...reconnect });
+    const shell = new NatsShell(core, await connectNats({ servers: data.url, ...reconnect }), { logger: pino({ level: 'silent' }), controlConnection: controlNc });
+    try {
+      await shell.start();
+      expect(shell.serving).toBe(true);
+      await control.kill();
+      await waitFor(() => connections.length === 1, 'the control connection to be lost');
+      expect(connections).toEqual([false]);
+      expect(shell.serving).toBe(false);
+      const again = await startNatsServer({ port: control.port, storeDir: control.storeDir });
+      servers.push(again);
+      await waitFor(() => connections.length === 2, 'the control connection to come back');
+      expect(connections).toEqual([false, true]);
+      expect(shell.serving).toBe(true);
+      expect(shell.counters.disconnects).toBe(1);
+      expect(shell.counters.reconnects).toBe(1);
+    } finally {
+      await shell.stop();
+      await controlNc.close();
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + NOTICE_TIMEOUT_MS;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
