@@ -54,7 +54,7 @@ export interface AckerOptions {
   /** buffer: speculative ACKs advertise the free buffer. client: the client's window, and what does not fit is dropped unacknowledged (the paper's design). */
   readonly specWindow: SpecWindow;
   readonly chunkBytes: number;
-  /** Record a digest of the speculative buffer per checkpoint (tests prove the backup's copy equal). */
+  /** A simulator hook for tests that prove the backup's speculative buffer equal: one digest kept per epoch, for the whole run (a bounded simulated run; never set over NATS). */
   readonly recordDigests: boolean;
   /** Tests only: a planted bug the simulator must catch. */
   readonly plantedBug?: 'release-before-commit' | 'spec-buffer-not-replicated' | 'ignore-permit-expiry';

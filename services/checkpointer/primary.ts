@@ -114,6 +114,8 @@ export interface PrimaryStats {
   barrierResends: number;
   /** NACKs that came too soon after a resend of their epoch (an answer to an older copy), ignored. */
   nacksIgnored: number;
+  /** ACKs and NACKs of epochs no longer in flight (committed already: answers to older copies, or repeats), ignored. */
+  staleAnswers: number;
   /**
    * Where pauses go, summed over them: from the barrier to each source's
    * part held in full (by ChunkSource), and to the whole checkpoint staged.
@@ -157,7 +159,7 @@ interface InFlight {
  * CheckpointerCore runs it while its host is primary.
  */
 export class PrimaryCheckpointer {
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, malformedChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0, interactiveEpochs: 0, baseNeededRejoins: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, malformedChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, staleAnswers: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0, interactiveEpochs: 0, baseNeededRejoins: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   readonly #stepper: MachineStepper<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
@@ -417,7 +419,10 @@ export class PrimaryCheckpointer {
     if (!ack.ok) {
       // Any epoch in flight: the backup NACKs one whose manifest came with chunks missing.
       const nacked = this.#inflight.find((f) => f.epoch === ack.epoch);
-      if (nacked === undefined) return; // committed already: an answer to an older copy
+      if (nacked === undefined) {
+        this.stats.staleAnswers++; // committed already: an answer to an older copy
+        return;
+      }
       this.stats.nacks++;
       if (ack.needsBase && !this.#unprotected && ack.epoch > this.#baseEpoch) {
         // Its image is gone (it took our base, then its joining assignment came and started it over): join it again.
@@ -435,7 +440,10 @@ export class PrimaryCheckpointer {
       if (nacked === this.#inflight[0]) this.#armAckTimer(nacked, nowUs, out);
       return;
     }
-    if (!this.#inflight.some((f) => f.epoch === ack.epoch)) return; // duplicate or stale
+    if (!this.#inflight.some((f) => f.epoch === ack.epoch)) {
+      this.stats.staleAnswers++; // duplicate or stale
+      return;
+    }
     // The backup applies in order, so its ACK of N says every epoch up to N is applied (an earlier ACK may be lost).
     while (this.#inflight.length > 0 && this.#inflight[0]!.epoch <= ack.epoch) {
       const oldest = this.#inflight.shift()!;

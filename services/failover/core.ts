@@ -307,7 +307,8 @@ export class FailoverCore implements Core {
     switch (action) {
       case 'takeLease': {
         const backup = this.#backup;
-        if (backup === null) return;
+        // The machine takes the lease only from protected or suspect, where a backup holds the image.
+        assert(backup !== null, () => `taking the lease for no backup in ${this.state}`);
         // The silence being acted on began at the primary's last heartbeat (not at an earlier false alarm).
         this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
         out.push({ kind: 'log', level: 'warn', event: 'failover.primary_silent', fields: { vm: this.options.vmId, primary: this.#primary, backup, term: this.#term + 1, silentForUs: nowUs - this.#silentSinceUs } });
@@ -341,7 +342,8 @@ export class FailoverCore implements Core {
       case 'startReprotection': {
         // The spare becomes the backup; the primary sends it a base epoch and then every epoch.
         const spare = this.#readySpare();
-        if (spare === undefined) return;
+        // SPARE_READY is sent only when #readySpare found one, in the same step.
+        assert(spare !== undefined, () => `re-protecting in ${this.state} with no spare ready`);
         this.#spares.splice(this.#spares.indexOf(spare), 1);
         this.#givenUp.delete(spare);
         this.#backup = spare;
@@ -406,7 +408,8 @@ export class FailoverCore implements Core {
 
   #promote(out: Effect[]): void {
     const host = this.#backup;
-    if (host === null) return;
+    // The lease was taken for this backup, and nothing drops a backup while it is promoted.
+    assert(host !== null, () => `promoting no backup in ${this.state}`);
     this.#promotedHost = host;
     out.push({ kind: 'log', level: 'warn', event: 'failover.promoting', fields: { vm: this.options.vmId, from: this.#primary, to: host, term: this.#term } });
     const committedEpoch = this.#committedEpoch(this.#lastRole.get(this.#primary));

@@ -12,6 +12,7 @@ export interface CaptureOptions {
   readonly pageDelta: boolean;
   /** Pages of a new backup's base image sent per epoch, beside the dirty ones. */
   readonly seedPagesPerEpoch: number;
+  /** A simulator hook for tests that prove the backup's copy equal: one digest kept per epoch, for the whole run (a bounded simulated run; never set over NATS). */
   readonly recordDigests: boolean;
 }
 

@@ -24,6 +24,7 @@ export interface StandbyOptions {
   readonly specBufferBytes: number;
   /** Epochs buffered ahead of the next one to apply; beyond it chunks are dropped (the primary resends). */
   readonly maxPendingEpochs: number;
+  /** A simulator hook for tests that prove the backup's copy equal: one digest kept per epoch, for the whole run (a bounded simulated run; never set over NATS). */
   readonly recordDigests: boolean;
   /** The host this backup runs on; its acknowledgements name it. */
   readonly host: string;

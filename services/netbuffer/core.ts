@@ -46,6 +46,8 @@ export interface NetbufferStats {
   staleTermDrops: number;
   /** Exact copies of a segment already held (the bus repeated it), dropped. */
   duplicatesDropped: number;
+  /** Commits of an epoch already committed (the bus repeated one, or a later commit came first), ignored. */
+  staleCommits: number;
   /** Releases that waited because the permit had expired (the host could not renew its lease). */
   releasesWithoutPermit: number;
   /** Payload bytes released to the wire (data of remus mode; 0 in speculative modes, where the acker sends data). */
@@ -71,7 +73,7 @@ const segmentKey = (seg: Segment): string => `${seg.seq}/${seg.payload.length}/$
 export class NetbufferCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, releasesWithoutPermit: 0, bytesReleased: 0 };
+  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, staleCommits: 0, releasesWithoutPermit: 0, bytesReleased: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   readonly #idleSubscriptions: readonly string[];
@@ -231,7 +233,10 @@ export class NetbufferCore implements Core {
   }
 
   #onCommit(epoch: number, nowUs: number): Effect[] {
-    if (epoch <= this.stats.lastCommittedEpoch) return []; // duplicate commit
+    if (epoch <= this.stats.lastCommittedEpoch) {
+      this.stats.staleCommits++;
+      return [];
+    }
     this.stats.lastCommittedEpoch = epoch;
     this.#watch?.committed(epoch);
     return this.#release(epoch, nowUs);

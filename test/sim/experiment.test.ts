@@ -79,7 +79,8 @@ describe('experiment sweep on worker threads', () => {
     expect(results).toHaveLength(points.length);
     expect([...finished].sort((a, b) => a - b)).toEqual(points.map((p) => p.index));
     results.forEach((r, i) => {
-      expect(r.wallMs).toBeGreaterThanOrEqual(0);
+      // Measured on the worker around the simulation itself: a real duration, not a placeholder.
+      expect(r.wallMs).toBeGreaterThan(0);
       expect(withoutWall(r)).toEqual(withoutWall(simulate(points[i]!.config)));
     });
   });

@@ -84,6 +84,8 @@ export interface ShellCounters extends LeaseRunnerCounters {
   unknownSubjects: number;
   /** Publishes that failed (connection closed or draining); dropped. */
   publishErrors: number;
+  /** Errors a subscription reported (a permission refused, a slow consumer's overflow); what they concerned is lost. */
+  subscriptionErrors: number;
   /** Bus messages that carried several messages of one subject (each is counted in messagesOut too). */
   batchesOut: number;
   batchesIn: number;
@@ -154,6 +156,7 @@ export class NatsShell {
     decodeErrors: 0,
     unknownSubjects: 0,
     publishErrors: 0,
+    subscriptionErrors: 0,
     batchesOut: 0,
     batchesIn: 0,
     inputsHandled: 0,
@@ -370,7 +373,8 @@ export class NatsShell {
   #onMessage(err: Error | null, m: Msg): void {
     if (this.#state !== 'running') return;
     if (err !== null) {
-      this.#logOnce('subscription', { err: err.message }, 'subscription error');
+      this.counters.subscriptionErrors++;
+      this.#logOnce('subscription', { err: err.message }, 'subscription error (logged once; see counters)');
       return;
     }
     this.counters.bytesIn += m.data.length;
