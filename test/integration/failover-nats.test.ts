@@ -299,6 +299,45 @@ describe.skipIf(nats === null)('failover service over NATS with leases in JetStr
     }
   });
 
+  it('a failover service started again after a failover (as its supervisor would) learns from the lease that the VM moved, and changes nothing', async () => {
+    const { vmId, bucket } = unique();
+    const config = configFor(vmId);
+    const nc = await connectTo(url);
+    const seen = observe(nc, vmId);
+    let hosts: RunningHost[] = [];
+    let failover: RunningService | null = null;
+    try {
+      await nc.flush();
+      hosts = await startHosts(url, config, () => ({ leaseBucket: bucket }));
+      const [hostA] = hosts as [RunningHost, RunningHost, RunningHost];
+      failover = new RunningService(failoverService, null, url, config, { leaseBucket: bucket });
+      await failover.ready();
+      await sleep(HEARTBEAT_INTERVAL_MS * (MISS_COUNT + 1));
+      await hostA.crash();
+      await waitFor('host-b heartbeats as primary of term 2', () => seen.beatsB.some((b) => b.msg.role === 'primary' && b.msg.term === 2));
+      const first = await failover.stop();
+      expect(first.vms[0]!.stats).toMatchObject({ failovers: 1, restartsDetected: 0 });
+
+      // Started again with the same arguments: only the lease can tell it that host-b is primary now.
+      const roleChangesBefore = seen.toB.length;
+      const restartedAtMs = wallMs();
+      failover = new RunningService(failoverService, null, url, config, { leaseBucket: bucket });
+      await failover.ready();
+      await waitFor('the restarted service\'s view, learned', () => seen.views.some((v) => v.atMs >= restartedAtMs && !v.msg.recovering), ACT_TIMEOUT_MS);
+      const learned = seen.views.find((v) => v.atMs >= restartedAtMs && !v.msg.recovering)!.msg;
+      // host-b primary under term 2, without a backup (host-a is gone): the VM is unprotected, and nothing was taken over again.
+      expect(learned).toMatchObject({ primaryHost: 'host-b', term: 2 });
+      await sleep(HEARTBEAT_INTERVAL_MS * (MISS_COUNT + 1));
+      expect(seen.toB.slice(roleChangesBefore).filter((c) => c.msg.role !== 'primary' || c.msg.term !== 2), 'role changes that would depose host-b').toEqual([]);
+      const second = await failover.stop();
+      expect(second.vms[0]!.stats).toMatchObject({ restartsDetected: 1, failovers: 0, primaryHost: 'host-b', term: 2 });
+    } finally {
+      await failover?.stop().catch(() => undefined);
+      for (const h of hosts) await h.crash();
+      await nc.close();
+    }
+  });
+
   it.skipIf(skipOutage)('keeps running through a lease-store outage: unavailable answers, retries, and the take-over once the store is back', async () => {
     const { vmId, bucket } = unique();
     const config = configFor(vmId);
