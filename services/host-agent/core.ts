@@ -70,7 +70,7 @@ export interface HostAgentStats {
    * service is judged on that beat.
    */
   lateBeats: number;
-  /** Promotions refused: this host holds no image (its guest restarted after it was chosen). */
+  /** Promotions refused: this host holds no image (its guest restarted after it was chosen), or the change's term is not above ours (stale or forged). */
   promotionsRefused: number;
   /** Role changes this host's state cannot take (a join sent to a primary), taken and ignored. */
   roleChangesRefused: number;
@@ -275,7 +275,12 @@ export class HostAgentCore implements Core {
     }
     this.#controlSeq = change.seq; // taken even when this host cannot act on it: repeating it would not help
     const event: HostAgentEvent = change.role === 'backup' ? { type: 'JOIN' } : this.state === 'primary' || this.state === 'deposed' ? { type: 'PEER_CHANGED' } : { type: 'PROMOTE' };
-    if (event.type === 'PROMOTE' && change.committedEpoch > 0 && this.#creationImage()) {
+    if (event.type === 'PROMOTE' && change.term <= this.#term) {
+      // Every promotion follows a take-over, which writes the lease under a newer term: one at our own term or below
+      // is a stale copy or a forgery, and taking it would make two primaries of one term.
+      this.stats.promotionsRefused++;
+      out.push({ kind: 'log', level: 'error', event: 'agent.promotion_refused', fields: { host: this.options.host, reason: 'term not above our own', term: change.term, ownTerm: this.#term } });
+    } else if (event.type === 'PROMOTE' && change.committedEpoch > 0 && this.#creationImage()) {
       // Chosen from heartbeats of before a reboot: our image is a just-created VM's, and output has left since (vopr seed 1173).
       this.stats.promotionsRefused++;
       out.push({ kind: 'log', level: 'error', event: 'agent.promotion_refused', fields: { host: this.options.host, reason: 'image of a just-created VM, behind committed output', committedEpoch: change.committedEpoch } });

@@ -74,6 +74,8 @@ describe(`forged messages between services (${FORGED_SHARE * 100}% of them, ${SE
       it(`${mode}${crash ? ', the primary crashing at 0.8 s' : ''}: no core crashes, the run reaches its end, and the refusals are counted`, () => {
         const total: Refusals = { epochs: 0, assignments: 0, staleTerms: 0 };
         let violations = 0;
+        // Guest bytes the auditor could not place: a forged role change can make two guests emit under one term.
+        let unseenBytes = 0;
         for (let seed = 1; seed <= SEEDS; seed++) {
           // A core that throws ends the run here: over NATS, its process would exit.
           const run = hostileRun(mode, seed, crash);
@@ -84,8 +86,9 @@ describe(`forged messages between services (${FORGED_SHARE * 100}% of them, ${SE
           total.assignments += r.assignments;
           total.staleTerms += r.staleTerms;
           violations += run.violations.length;
+          unseenBytes += run.world.replication!.auditor.unseenGuestBytes;
         }
-        console.log(`hostile-bus ${mode}${crash ? ' crash' : ''}: refused epochs ${total.epochs}, assignments ${total.assignments}, stale-term chunks ${total.staleTerms}; output-commit findings on forged trusted subjects ${violations}`);
+        console.log(`hostile-bus ${mode}${crash ? ' crash' : ''}: refused epochs ${total.epochs}, assignments ${total.assignments}, stale-term chunks ${total.staleTerms}; output-commit findings on forged trusted subjects ${violations}, guest bytes the auditor could not place ${unseenBytes}`);
         // Forged chunks (a field of one changed) fail their manifest or do not decode: the backups said so.
         expect(total.epochs).toBeGreaterThan(0);
         expect(total.assignments).toBeGreaterThan(0);

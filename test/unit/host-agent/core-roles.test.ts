@@ -206,6 +206,20 @@ describe('HostAgentCore: promotion', () => {
     expect(behind.core.state).toBe('promoting');
   });
 
+  it('a backup refuses a promotion whose term is not above its own (a stale copy or a forgery): it would make two primaries of one term', () => {
+    const d = AgentDriver.started(BACKUP, 'backup', PRIMARY);
+    d.reportAll({ guest: { epoch: 3, synced: true } });
+    const effects = d.control(d.roleChange('primary', 1, ''));
+    expect(d.core.state).toBe('backup');
+    expect(assignmentsIn(effects, BACKUP)).toEqual([]);
+    expect(renewalsIn(effects)).toEqual([]);
+    expect(d.core.stats.promotionsRefused).toBe(1);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'agent.promotion_refused' }));
+    // The take-over's own change, under the next term, promotes it.
+    d.control(d.roleChange('primary', 2, ''));
+    expect(d.core.state).toBe('promoting');
+  });
+
   it('a spare told to become primary refuses: no assignment, counted, warns, and reports the change taken', () => {
     const d = AgentDriver.started(SPARE, 'spare', '');
     const effects = d.control(d.roleChange('primary', 2, ''));
