@@ -47,8 +47,9 @@ function merged(earlier: BenchRecord[], fresh: BenchRecord[]): BenchRecord[] {
 
 /**
  * Each benchmark in a process of its own, with this one's node flags: in one
- * process the code a benchmark ran shapes what the JIT makes of the next's
- * (the speculative run took 8.2 s after the native one, 5.8 s alone).
+ * process what a benchmark leaves behind (the JIT's feedback, the heap)
+ * slows the next (the speculative run took 8.2–8.9 s after the native one,
+ * 5.5–6.4 s alone).
  */
 function runIsolated(name: string): BenchRecord {
   const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ONE, name], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
