@@ -72,8 +72,13 @@ export class ReportCollector {
    */
   async waitForState(vmIds: readonly string[], state: FailoverStatus['state'], withinMs: number, pollMs = 50): Promise<boolean> {
     const deadline = performance.now() + withinMs;
+    const reached = (vm: string): boolean => {
+      const v = this.#views.get(vm);
+      // A view from while the failover service still learns the roles (its first lease read unanswered, or a restart) says nothing yet.
+      return v !== undefined && v.state === state && !v.recovering;
+    };
     for (;;) {
-      if (vmIds.every((vm) => this.#views.get(vm)?.state === state)) return true;
+      if (vmIds.every(reached)) return true;
       if (performance.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
