@@ -32,7 +32,8 @@ export interface HostStatus {
 
 export interface VmStatus {
   readonly vmId: string;
-  readonly failover: { readonly state: string; readonly term: number; readonly primaryHost: string; readonly backupHost: string } | null;
+  /** `recovering`: the failover service still learns the roles (its first lease read unanswered, or a restart); its state says nothing yet. */
+  readonly failover: { readonly state: string; readonly term: number; readonly primaryHost: string; readonly backupHost: string; readonly recovering: boolean } | null;
   readonly hosts: readonly HostStatus[];
 }
 
@@ -65,7 +66,7 @@ export class StatusBoard {
     this.#reports.set(`${r.vmId}/${r.host}/${r.service}`, { report: r, stats });
     // The failover service publishes its view when it changes; its reports carry it too, for a watcher that came later.
     if (r.service === 'failover' && !this.#views.has(r.vmId) && typeof stats.state === 'string') {
-      this.#views.set(r.vmId, { type: 'failoverStatus', vmId: r.vmId, term: Number(stats.term ?? 0), state: stats.state as FailoverStatus['state'], primaryHost: String(stats.primaryHost ?? ''), backupHost: String(stats.backupHost ?? ''), recovering: false });
+      this.#views.set(r.vmId, { type: 'failoverStatus', vmId: r.vmId, term: Number(stats.term ?? 0), state: stats.state as FailoverStatus['state'], primaryHost: String(stats.primaryHost ?? ''), backupHost: String(stats.backupHost ?? ''), recovering: stats.recovering === true });
     }
     // Bytes toward the client: the acker's client-acknowledged data (speculative modes), the netbuffer's released data (remus).
     const bytes = r.service === 'acker' ? Number(stats.clientAckSeq ?? 0) : r.service === 'netbuffer' ? Number(stats.bytesReleased ?? 0) : null;
@@ -97,7 +98,7 @@ export class StatusBoard {
           const rates = [this.#rate(vmId, hb.host, 'acker'), this.#rate(vmId, hb.host, 'netbuffer')].filter((r): r is number => r !== null);
           return { host: hb.host, role: hb.role, term: hb.term, epoch: hb.epoch, synced: hb.synced, heldBytes: stat('netbuffer', 'heldBytes'), specBytes: stat('acker', 'specBufferBytes'), goodputBitsPerSec: rates.length === 0 ? null : rates.reduce((a, b) => a + b, 0) };
         });
-      return { vmId, failover: v === undefined ? null : { state: v.state, term: v.term, primaryHost: v.primaryHost, backupHost: v.backupHost }, hosts };
+      return { vmId, failover: v === undefined ? null : { state: v.state, term: v.term, primaryHost: v.primaryHost, backupHost: v.backupHost, recovering: v.recovering }, hosts };
     });
   }
 }
@@ -108,7 +109,7 @@ export function renderStatus(vms: readonly VmStatus[]): string {
   if (vms.length === 0) return 'no VM reports on this bus yet';
   const table = new Table({ head: ['vm', 'failover', 'host', 'role', 'term', 'epoch', 'synced', 'goodput Mbit/s', 'held B', 'spec B'] });
   for (const vm of vms) {
-    const f = vm.failover === null ? '-' : `${vm.failover.state} (term ${vm.failover.term})`;
+    const f = vm.failover === null ? '-' : vm.failover.recovering ? `learning the roles (term ${vm.failover.term})` : `${vm.failover.state} (term ${vm.failover.term})`;
     for (const h of vm.hosts) table.push([vm.vmId, f, h.host, h.role, h.term, h.epoch, h.synced ? 'yes' : 'no', mbps(h.goodputBitsPerSec), h.heldBytes ?? '-', h.specBytes ?? '-']);
   }
   return table.toString();

@@ -13,6 +13,6 @@ export const failoverService: ServiceDefinition = {
   leases: true,
   build(config) {
     const core = new FailoverCore(failoverOptionsFromConfig(config));
-    return { core, report: () => ({ state: core.state, term: core.term, primaryHost: core.primaryHost, backupHost: core.backupHost, ...core.stats }) };
+    return { core, report: () => ({ state: core.state, recovering: core.recovering, term: core.term, primaryHost: core.primaryHost, backupHost: core.backupHost, ...core.stats }) };
   },
 };

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import type { FailoverStatus, Heartbeat, ServiceReport } from '../../../lib/codec/messages.js';
+import { renderStatus, StatusBoard } from '../../../cli/commands/status.js';
+
+const heartbeat = (host: string, role: Heartbeat['role'], term: number, epoch: number, synced: boolean): Heartbeat => ({ type: 'heartbeat', vmId: 'vm1', host, role, term, epoch, synced, controlSeq: 0, incarnation: 1 });
+const view = (state: FailoverStatus['state'], term: number, recovering: boolean): FailoverStatus => ({ type: 'failoverStatus', vmId: 'vm1', term, state, primaryHost: 'host-b', backupHost: '', recovering });
+const report = (host: string, service: ServiceReport['service'], atUs: number, stats: Record<string, unknown>): ServiceReport => ({ type: 'serviceReport', vmId: 'vm1', host, service, incarnation: 1, atUs, final: false, statsJson: JSON.stringify(stats) });
+
+describe('specula status: what the bus says of each VM', () => {
+  it('shows each host\'s role, term, epoch and what its services hold, and the goodput from two reports of bytes sent', () => {
+    const board = new StatusBoard();
+    board.heartbeat(heartbeat('host-b', 'primary', 2, 40, true));
+    board.heartbeat(heartbeat('host-a', 'spare', 1, 0, false));
+    board.view(view('unprotected', 2, false));
+    board.report(report('host-b', 'acker', 1_000_000, { clientAckSeq: 1_000_000, specBufferBytes: 4096 }));
+    board.report(report('host-b', 'acker', 2_000_000, { clientAckSeq: 13_500_000, specBufferBytes: 8192 }));
+    board.report(report('host-b', 'netbuffer', 2_000_000, { heldBytes: 0 }));
+    const [vm] = board.vms();
+    expect(vm!.failover).toEqual({ state: 'unprotected', term: 2, primaryHost: 'host-b', backupHost: '', recovering: false });
+    expect(vm!.hosts.map((h) => h.host)).toEqual(['host-a', 'host-b']);
+    // 12.5 MB in one second.
+    expect(vm!.hosts[1]).toEqual({ host: 'host-b', role: 'primary', term: 2, epoch: 40, synced: true, heldBytes: 0, specBytes: 8192, goodputBitsPerSec: 100e6 });
+    expect(vm!.hosts[0]!.goodputBitsPerSec).toBeNull();
+    const table = renderStatus(board.vms());
+    expect(table).toContain('unprotected (term 2)');
+    expect(table).toContain('100.0');
+  });
+
+  it('says the failover service is still learning the roles, from its view or from its report, rather than show a state it has not acted on', () => {
+    const board = new StatusBoard();
+    board.heartbeat(heartbeat('host-a', 'primary', 1, 3, true));
+    board.view(view('protected', 1, true));
+    expect(renderStatus(board.vms())).toContain('learning the roles (term 1)');
+    board.view(view('protected', 1, false));
+    expect(renderStatus(board.vms())).toContain('protected (term 1)');
+    // A watcher that came after the last view learns it from the failover service's report.
+    const late = new StatusBoard();
+    late.report(report('', 'failover', 1, { state: 'protected', term: 3, primaryHost: 'host-c', backupHost: 'host-a', recovering: true }));
+    expect(late.vms()[0]!.failover).toMatchObject({ state: 'protected', term: 3, recovering: true });
+  });
+
+  it('says so when no VM reported yet', () => {
+    expect(renderStatus([])).toBe('no VM reports on this bus yet');
+  });
+});
