@@ -79,40 +79,35 @@ describe('packPages / unpackPages', () => {
     expect(packed.rawBytes).toEqual([PAGE_BYTES, PAGE_BYTES]);
   });
 
-  it('tries a delta on a page half rewritten all over, and sends a page raw when too little of it is unchanged', () => {
+  /** One page packed once (the shadow then holds it), rewritten by `rewrite`, and packed again: the one chunk of that second packing. */
+  const packAfterRewrite = (rewrite: (memory: PagedMemory) => void): Uint8Array => {
     const limit = 2 * (PAGE_BYTES + RECORD_HEADER_MAX_BYTES);
-    const packOnce = (unchangedOfEvery64: number): Uint8Array => {
-      const memory = new PagedMemory(PAGE_BYTES);
-      const shadow = new PageShadow(PAGE_BYTES);
-      memory.write(0, Uint8Array.from({ length: PAGE_BYTES }, (_, k) => (k * 13 + 5) & 0xff));
-      packPages(memory, shadow, memory.takeDirtyPages(), limit);
-      // Every 64-byte line keeps its last `unchangedOfEvery64` bytes and gets new ones before them.
+    const memory = new PagedMemory(PAGE_BYTES);
+    const shadow = new PageShadow(PAGE_BYTES);
+    memory.write(0, Uint8Array.from({ length: PAGE_BYTES }, (_, k) => (k * 13 + 5) & 0xff));
+    packPages(memory, shadow, memory.takeDirtyPages(), limit);
+    rewrite(memory);
+    const packed = packPages(memory, shadow, memory.takeDirtyPages(), limit);
+    expect(packed.chunks).toHaveLength(1);
+    return packed.chunks[0]!;
+  };
+
+  it('tries a delta on a page half rewritten all over, and sends a page raw when too little of it is unchanged', () => {
+    // Every 64-byte line keeps its last `unchangedOfEvery64` bytes and gets new ones before them.
+    const everyLine = (unchangedOfEvery64: number) => (memory: PagedMemory) => {
       for (let line = 0; line < PAGE_BYTES; line += 64) memory.write(line, new Uint8Array(64 - unchangedOfEvery64).fill(0xee));
-      const packed = packPages(memory, shadow, memory.takeDirtyPages(), limit);
-      expect(packed.chunks).toHaveLength(1);
-      return packed.chunks[0]!;
     };
-    expect(packOnce(32).length).toBeLessThan(0.6 * PAGE_BYTES); // half the page unchanged: a delta
-    expect(packOnce(4).length).toBeGreaterThanOrEqual(PAGE_BYTES); // 1/16 unchanged: raw
+    expect(packAfterRewrite(everyLine(32)).length).toBeLessThan(0.6 * PAGE_BYTES); // half the page unchanged: a delta
+    expect(packAfterRewrite(everyLine(4)).length).toBeGreaterThanOrEqual(PAGE_BYTES); // 1/16 unchanged: raw
   });
 
   it('sends a page rewritten over its first half and more raw, and one rewritten over less than half as a delta', () => {
-    const limit = 2 * (PAGE_BYTES + RECORD_HEADER_MAX_BYTES);
-    const packRewrittenPrefix = (rewrittenBytes: number): Uint8Array => {
-      const memory = new PagedMemory(PAGE_BYTES);
-      const shadow = new PageShadow(PAGE_BYTES);
-      memory.write(0, Uint8Array.from({ length: PAGE_BYTES }, (_, k) => (k * 13 + 5) & 0xff));
-      packPages(memory, shadow, memory.takeDirtyPages(), limit);
-      // A send ring's page at an epoch's end: new bytes up to where the writer stopped.
-      memory.write(0, Uint8Array.from({ length: rewrittenBytes }, (_, k) => (k * 29 + 3) & 0xff));
-      const packed = packPages(memory, shadow, memory.takeDirtyPages(), limit);
-      expect(packed.chunks).toHaveLength(1);
-      return packed.chunks[0]!;
-    };
+    // A send ring's page at an epoch's end: new bytes up to where the writer stopped.
+    const prefix = (rewrittenBytes: number) => (memory: PagedMemory) => memory.write(0, Uint8Array.from({ length: rewrittenBytes }, (_, k) => (k * 29 + 3) & 0xff));
     // Its first line and its middle one both new: raw, without reading further (the delta would save a quarter).
-    expect(packRewrittenPrefix((3 * PAGE_BYTES) / 4).length).toBeGreaterThanOrEqual(PAGE_BYTES);
+    expect(packAfterRewrite(prefix((3 * PAGE_BYTES) / 4)).length).toBeGreaterThanOrEqual(PAGE_BYTES);
     // The middle line unchanged: the sample goes on, and most of the page is unchanged: a delta.
-    expect(packRewrittenPrefix(PAGE_BYTES / 4).length).toBeLessThan(0.4 * PAGE_BYTES);
+    expect(packAfterRewrite(prefix(PAGE_BYTES / 4)).length).toBeLessThan(0.4 * PAGE_BYTES);
   });
 
   it('packs nothing for no dirty pages', () => {
