@@ -172,6 +172,8 @@ export class FailoverCore implements Core {
   readonly #unconfirmed = new Map<string, RoleChange>();
   /** Heartbeat subject → the host it belongs to (one per configured host). */
   readonly #hostBySubject: ReadonlyMap<string, string>;
+  /** Every host it watches, as configured: the first primary, the first backup, the spares. */
+  readonly #watchedHosts: readonly string[];
   #recovering: boolean;
   #recoveryStartedUs = 0;
   /** While recovering: the highest committed epoch each host reported as primary (heartbeats may come reordered). */
@@ -192,6 +194,7 @@ export class FailoverCore implements Core {
 
   constructor(readonly options: FailoverOptions) {
     const hosts = [options.primaryHost, options.backupHost, ...options.spareHosts];
+    this.#watchedHosts = hosts;
     this.subscriptions = hosts.map((h) => options.subjects.heartbeat(h));
     this.#hostBySubject = new Map(hosts.map((h) => [options.subjects.heartbeat(h), h]));
     this.#primary = options.primaryHost;
@@ -224,7 +227,7 @@ export class FailoverCore implements Core {
     const out: Effect[] = [];
     switch (input.kind) {
       case 'start':
-        for (const h of [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts]) this.#armDeadlines(h, nowUs, out, this.options.startupGraceUs ?? 0);
+        for (const h of this.#watchedHosts) this.#armDeadlines(h, nowUs, out, this.options.startupGraceUs ?? 0);
         this.#lease(out, 'read', { type: 'read', vmId: this.options.vmId });
         this.#recoveryStartedUs = nowUs;
         out.push({ kind: 'setTimer', name: TIMER_RECOVERED, atUs: nowUs + this.options.missCount * this.options.heartbeatIntervalUs });
@@ -567,7 +570,7 @@ export class FailoverCore implements Core {
     this.#recovering = false;
     this.#recoveryPrimaryEpochs.clear();
     out.push({ kind: 'cancelTimer', name: TIMER_RECOVERED });
-    if (this.#deadlineIgnoredBeforeDecision) for (const h of [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts]) this.#armDeadlines(h, nowUs, out);
+    if (this.#deadlineIgnoredBeforeDecision) for (const h of this.#watchedHosts) this.#armDeadlines(h, nowUs, out);
     for (const { hb, atUs } of heard) this.#onHeartbeat(hb, atUs, out);
   }
 
@@ -601,7 +604,7 @@ export class FailoverCore implements Core {
       return;
     }
     this.#recovering = false;
-    const hosts = [this.options.primaryHost, this.options.backupHost, ...this.options.spareHosts];
+    const hosts = this.#watchedHosts;
     const heard = (h: string) => (this.#lastSeenUs.get(h) ?? -1) >= this.#recoveryStartedUs && this.#lastRole.has(h);
     const report = (h: string) => (heard(h) ? this.#lastRole.get(h)! : undefined);
     const holder = lease.primaryHost;
