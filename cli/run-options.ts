@@ -44,6 +44,7 @@ export const FLAG_FOR_PATH: Record<string, string> = {
   'workload.thinkTimeUs': '--think-time-ms',
   'workload.thinkTimeDistribution': '--think-time-dist',
   'faults.crashPrimaryAtMs': '--crash-primary-at-ms',
+  busJitterUs: '--bus-jitter-us',
 };
 
 /** The flags shared by `run` and `experiment` that describe one scenario. */
@@ -80,6 +81,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--quiet-us <n>', 'adaptive: a connection with held output and nothing new for this long is quiet', num, 300)
     .option('--interactive-ms <n>', 'adaptive: for this long after output went quiet, epochs end before their transfer would hold a response longer than a pause (0: never)', num, 100)
     .option('--wire-check', 'encode and decode every bus message through protobuf', false)
+    .option('--bus-jitter-us <n>', "sim: each message between services (the client's link aside) is delayed by a further [0, n] µs, in order per subject: a busy bus and scheduler (docs/nats.md)", num, 0)
     .option('--vm <id>', 'protected VM id (a subject token)', 'vm1');
 }
 
@@ -115,6 +117,7 @@ export interface ScenarioFlags {
   quietUs: number;
   interactiveMs: number;
   wireCheck: boolean;
+  busJitterUs: number;
   vm: string;
 }
 
@@ -134,6 +137,7 @@ export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfi
     seed: point.seed,
     durationS: f.durationS,
     wireCheck: f.wireCheck,
+    busJitterUs: f.busJitterUs,
     link: {
       bandwidthBitsPerSec: f.bandwidthMbps * 1e6,
       rttMs: point.rttMs,

@@ -118,6 +118,11 @@ function clockOf(config: RunConfig, node: string): HostClock {
   return new HostClock(skew === undefined ? undefined : { offsetUs: skew.offsetUs, driftPpm: skew.driftPpm });
 }
 
+/** `busJitterUs`: every subject but the client's link (which has its own jitter) is delayed by [0, maxUs], from its own seeded stream. */
+function busJitter(maxUs: number, unjittered: ReadonlySet<string>, rng: Rng): (subject: string) => number | null {
+  return (subject) => (unjittered.has(subject) ? null : rng.int(maxUs + 1));
+}
+
 /** Builds the world of one run from its topology: the client behind its link, and the hosts with their services. */
 export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
   const topology = topologyOf(config);
@@ -157,6 +162,7 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
       return msg.type === 'roleChange' && rep.isolated.has(msg.host);
     },
     perturb: (subject, msg) => busFaults.perturb(subject, msg),
+    ...(config.busJitterUs > 0 ? { jitterUs: busJitter(config.busJitterUs, new Set([s.wireOut, s.wireIn]), rng.fork('bus-jitter')) } : {}),
   });
   const linkDown = clientLinkFor(config, 'down');
   const linkUp = clientLinkFor(config, 'up');

@@ -94,6 +94,7 @@ export function serviceConfig(flags: Pick<ServiceFlags, 'config' | 'configJson' 
 /** The VMs one process serves: `vms` of them, vm1-1 … vm1-N (seeds seed … seed + N − 1), or the configured one alone. */
 export function vmConfigs(config: RunConfig, vms: number): RunConfig[] {
   if (!Number.isSafeInteger(vms) || vms < 1 || vms > 256) throw new ConfigError(`--vms ${vms}: must be a whole number from 1 to 256`);
+  if (config.busJitterUs > 0) throw new ConfigError(`busJitterUs (--bus-jitter-us) ${config.busJitterUs}: the simulator's only; over NATS the bus has jitter of its own`);
   if (vms === 1) return [config];
   return Array.from({ length: vms }, (_, i) => parseConfig(runConfigSchema, { ...config, vmId: `${config.vmId.slice(0, 60)}-${i + 1}`, seed: (config.seed + i) % 2 ** 32 }));
 }

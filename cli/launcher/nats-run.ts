@@ -62,11 +62,12 @@ const RUN_REPORT_INTERVAL_MS = 250;
  */
 export async function runOnNats(config: RunConfig, options: NatsRunOptions): Promise<RunResult[]> {
   const t0 = performance.now();
-  // Fail fast, in this process, with a clear TransportError when the server is unreachable (the first connect never retries).
-  const nc = await connectNats({ servers: options.natsUrl, name: 'specula-run', maxReconnectAttempts: -1, reconnectTimeWaitMs: 100 });
+  // A bad configuration is refused before anything connects: nothing is left open behind the error.
   const base: RunConfig = withNatsTiming({ ...config, vmId: `${config.vmId.slice(0, VM_ID_BASE_MAX)}-${randomUUID().slice(0, 8)}` });
   const vms = options.vms ?? 1;
   const configs = vmConfigs(base, vms);
+  // Fail fast, in this process, with a clear TransportError when the server is unreachable (the first connect never retries).
+  const nc = await connectNats({ servers: options.natsUrl, name: 'specula-run', maxReconnectAttempts: -1, reconnectTimeWaitMs: 100 });
   const collector = new ReportCollector(nc, configs.map((c) => c.vmId));
   // Subscribed before any service starts: it learns terms from the first assignments and epochs from the first bytes.
   const auditors = configs.map((c) => ((options.audit ?? true) ? BusAuditor.forVm(nc, c, (v) => options.onViolation?.(v)) : null));

@@ -109,6 +109,7 @@ export const runConfigSchema = z
     tracing: tracingConfigSchema.default(tracingConfigSchema.parse({})).describe('What the services trace (docs/tracing.md); off by default.'),
     wireCheck: z.boolean().default(false).describe('Round-trip every bus message through the protobuf codec.'),
     busDelayUs: z.number().int().min(0).default(10).describe('Same-host message delay on the bus, in µs.'),
+    busJitterUs: z.number().int().min(0).max(1_000_000).default(0).describe("Simulator only: each message between services (the client's link aside) takes a further delay, uniform in [0, busJitterUs] µs, and stays in order on its subject: a busy bus and scheduler, as over NATS on a small machine (docs/nats.md). 0: none."),
     maxLatencySamples: z.number().int().min(0).default(100_000).describe('Request and commit latencies kept for percentiles; later ones are counted only.'),
   })
   .superRefine((c, ctx) => {

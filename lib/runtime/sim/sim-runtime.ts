@@ -39,6 +39,13 @@ export interface SimRuntimeOptions {
    * delay comes after the hop, so it reorders messages, across subjects too.
    */
   readonly perturb?: (subject: string, msg: WireMessage, nowUs: number) => readonly number[] | null;
+  /**
+   * A busy bus and scheduler: the extra delay of one message on `subject`,
+   * drawn per message, or null for a subject without jitter. Unlike a bus
+   * fault it never reorders: a subject's messages arrive in the order they
+   * were published, as NATS delivers one publisher's messages.
+   */
+  readonly jitterUs?: (subject: string) => number | null;
 }
 
 /** A lease store the simulator consults; its answer reaches the asking actor after `latencyUs`. */
@@ -129,6 +136,8 @@ export class SimRuntime {
   readonly #hops = new Map<string, { readonly hop: Hop; readonly lane: EventLane<SimEvent> }>();
   /** Deliveries without a hop: the bus's delay is fixed, so they too come in time order. */
   readonly #busLane = new EventLane<SimEvent>();
+  /** The latest arrival of each jittered subject (one entry per subject of the world's topology). */
+  readonly #jitteredUntilUs = new Map<string, number>();
   #nowUs = 0;
   #eventsProcessed = 0;
   #messagesPublished = 0;
@@ -316,10 +325,16 @@ export class SimRuntime {
       return;
     }
     const route = this.#hops.get(subject);
-    const atUs = route ? route.hop.transit(msg, this.#nowUs) : this.#nowUs + this.options.busDelayUs;
+    let atUs = route ? route.hop.transit(msg, this.#nowUs) : this.#nowUs + this.options.busDelayUs;
     if (atUs === DROPPED) {
       this.#messagesDropped++;
       return;
+    }
+    const jitterUs = this.options.jitterUs?.(subject) ?? null;
+    if (jitterUs !== null) {
+      assert(Number.isInteger(jitterUs) && jitterUs >= 0, () => `bus jitter delays ${subject} by ${jitterUs}µs`);
+      atUs = Math.max(atUs + jitterUs, this.#jitteredUntilUs.get(subject) ?? 0);
+      this.#jitteredUntilUs.set(subject, atUs);
     }
     assert(atUs >= this.#nowUs, () => `hop on ${subject} delivers in the past`);
     if (this.options.tamper) msg = this.options.tamper(subject, msg);

@@ -247,6 +247,50 @@ describe('SimRuntime hops', () => {
   });
 });
 
+describe('SimRuntime bus jitter', () => {
+  /** Jitter that hands out `delaysUs` in turn on subject 'j' and leaves every other subject alone. */
+  const scripted = (delaysUs: number[]) => {
+    let next = 0;
+    return (subject: string) => (subject === 'j' ? delaysUs[next++ % delaysUs.length]! : null);
+  };
+  const burst = (subject: string, seqs: number[]) => new ScriptCore('tx', [], (input) => (input.kind === 'start' ? seqs.map((seq) => send(subject, segment({ seq }))) : []));
+
+  it('delays each message by its draw, and a later one never overtakes an earlier one on its subject', () => {
+    const rx = new ScriptCore('rx', ['j']);
+    const rt = runtime({ busDelayUs: 10, jitterUs: scripted([500, 0, 300, 900]) });
+    rt.addActor(burst('j', [1, 2, 3, 4]));
+    rt.addActor(rx);
+    rt.runUntil(100_000);
+    // Drawn 510, 10, 310, 910: the second and third wait behind the first, as one publisher's messages do on NATS.
+    expect(rx.messages().map((m) => [m.msg.seq, m.atUs])).toEqual([[1, 510], [2, 510], [3, 510], [4, 910]]);
+  });
+
+  it('adds to the arrival a hop computes', () => {
+    const rx = new ScriptCore('rx', ['j']);
+    const rt = runtime({ jitterUs: scripted([250]) });
+    rt.addHop('j', { transit: (_msg, nowUs) => nowUs + 7_000 });
+    rt.addActor(burst('j', [1]));
+    rt.addActor(rx);
+    rt.runUntil(100_000);
+    expect(rx.messages().map((m) => m.atUs)).toEqual([7_250]);
+  });
+
+  it('leaves a subject without jitter to the bus delay, and keeps subjects apart', () => {
+    const rx = new ScriptCore('rx', ['j', 'plain']);
+    const rt = runtime({ busDelayUs: 10, jitterUs: scripted([5_000]) });
+    rt.addActor(new ScriptCore('tx', [], (input) => (input.kind === 'start' ? [send('j', segment({ seq: 1 })), send('plain', segment({ seq: 2 }))] : [])));
+    rt.addActor(rx);
+    rt.runUntil(100_000);
+    expect(rx.messages().map((m) => [m.subject, m.atUs])).toEqual([['plain', 10], ['j', 5_010]]);
+  });
+
+  it('refuses a jitter that is not a whole, non-negative number of µs', () => {
+    const rt = runtime({ jitterUs: () => -1 });
+    rt.addActor(burst('j', [1]));
+    expect(() => rt.runUntil(1000)).toThrow(InvariantError);
+  });
+});
+
 describe('SimRuntime wireCheck', () => {
   const publishOnce = (rt: SimRuntime, subject: string, msg: Segment) => rt.addActor(new ScriptCore('tx', [], (input) => (input.kind === 'start' ? [send(subject, msg)] : [])));
 
