@@ -91,9 +91,16 @@ export function voprScenario(seed: number, epochPolicy: VoprEpochPolicy = 'drawn
     },
     checkpoint: { chunkBytes: 64 * 1024 },
     epochPolicy: drawEpochPolicy(rng.fork('epoch-policy'), epochPolicy),
+    // Half the seeds on a busy bus: every hop between services late by up to the draw, in order; from a stream of its own.
+    busJitterUs: drawBusJitterUs(rng.fork('bus-jitter')),
   });
   const clocks = skewedClocks(rng.fork('clocks'), [...topologyOf(config).hosts, 'failover', 'client'], config.failover.clockSkewMs, END_MS);
   return { seed, config: { ...config, faults: { ...config.faults, clocks } }, faults: planFaults(rng.fork('faults'), FAULTS_FROM_MS, SAFETY_END_MS) };
+}
+
+/** No jitter, or up to a fraction of the shortest timeouts (2 ms bus repeats, 10 ms heartbeats) to several times them. */
+function drawBusJitterUs(rng: Rng): number {
+  return rng.chance(0.5) ? 0 : [100, 500, 2_000, 5_000][rng.int(4)]!;
 }
 
 /** From a stream of its own, so a seed's other draws are the same under every policy. */
