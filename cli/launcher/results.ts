@@ -61,6 +61,7 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
   // The senders that carry the stream: the guests' TCP and, in speculative modes, the ackers' toward the client.
   const senderSum = (key: string) => sum(guests, key) + sum(ackers, key);
   const busBytes = all.reduce((n, e) => n + num(shellOf(e).bytesOut), 0);
+  const busHop = mergeHistograms(all.map((e) => (e.stats.busHopUs ?? {}) as Histogram));
   return {
     ...scenarioFields(config, 'nats'),
     goodputBitsPerSec: c.goodputBitsPerSec,
@@ -95,6 +96,8 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
     simEvents: all.reduce((n, e) => n + num(shellOf(e).inputsHandled), 0),
     wallMs: facts.wallMs,
     busBytesPerGoodputByte: c.bytesDelivered > 0 ? Math.round((busBytes / c.bytesDelivered) * 1000) / 1000 : 0,
+    busHopMsP50: ms(histogramPercentile(busHop, 50)),
+    busHopMsP90: ms(histogramPercentile(busHop, 90)),
   };
 }
 

@@ -67,6 +67,14 @@ export interface RunResult {
   wallMs: number;
   /** NATS runs: bytes all services published on the bus per byte the client received. */
   busBytesPerGoodputByte?: number;
+  /**
+   * NATS runs: the bus's delay of a hop between processes (the messages the
+   * host services stamp: commits, checkpoint acknowledgements, the wire
+   * toward the client), median and 90th percentile, ms; null: none seen.
+   * `--bus-jitter-us` about p90 / 0.9 gives the simulator the same hops.
+   */
+  busHopMsP50?: number | null;
+  busHopMsP90?: number | null;
   /** NATS runs: what the auditor, subscribed to the VM's bus, found against output commit and one primary. */
   auditViolations?: number;
 }

@@ -49,7 +49,7 @@ function summary(mode: Mode, m: Measured): string {
     `nats-modes ${mode}: goodput NATS ${mbps(n.goodputBitsPerSec)} Mbit/s, sim ${mbps(m.sim.goodputBitsPerSec)} Mbit/s (NATS/sim ${(n.goodputBitsPerSec / m.sim.goodputBitsPerSec).toFixed(3)}); ` +
     `verified ${n.streamVerified}, audit violations ${n.auditViolations ?? 'not audited'}, checkpoints ${n.checkpoints}, commit p50/p99 ${n.commitLatencyMsP50?.toFixed(2) ?? '-'}/${n.commitLatencyMsP99?.toFixed(2) ?? '-'} ms, ` +
     `heldBytesMax ${n.heldBytesMax}, specBufferBytesMax ${n.specBufferBytesMax}, pause ${n.pauseMsTotal.toFixed(0)} ms, failovers ${n.failovers}, reprotections ${n.reprotections}, retransmits ${n.retransmits}, ` +
-    `events ${n.simEvents}, bus bytes/goodput byte ${n.busBytesPerGoodputByte}; wall NATS ${m.natsWallMs.toFixed(0)} ms, sim ${m.simWallMs.toFixed(0)} ms`
+    `events ${n.simEvents}, bus bytes/goodput byte ${n.busBytesPerGoodputByte}, bus hop p50/p90 ${n.busHopMsP50?.toFixed(2)}/${n.busHopMsP90?.toFixed(2)} ms; wall NATS ${m.natsWallMs.toFixed(0)} ms, sim ${m.simWallMs.toFixed(0)} ms`
   );
 }
 
@@ -76,6 +76,11 @@ describe.skipIf(nats === null)('every mode over NATS at 100 Mbit/s, 2 ms RTT, 25
       // No field left at a hard-coded zero: every process reported, and the bus carried the run.
       expect(r.simEvents).toBeGreaterThan(0);
       expect(r.busBytesPerGoodputByte).toBeGreaterThan(0);
+      if (REPLICATED.has(mode)) {
+        // The host services stamp commits, acknowledgements and the wire: the receivers measured those hops.
+        expect(r.busHopMsP50).toBeGreaterThan(0);
+        expect(r.busHopMsP90!).toBeGreaterThanOrEqual(r.busHopMsP50!);
+      } else expect(r.busHopMsP50).toBeNull(); // a native guest has no host, and stamps nothing
       // No fault was scheduled: nothing may fail over.
       expect(r.failovers).toBe(0);
       expect(r.failoverMs).toBeNull();

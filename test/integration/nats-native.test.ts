@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { headers as natsHeaders } from '@nats-io/transport-node';
+import { histogramPercentile } from '../../lib/results/histogram.js';
 import { decodeBatch, encodeBatch } from '../../lib/codec/batch.js';
 import { decode, encode } from '../../lib/codec/codec.js';
 import type { Segment } from '../../lib/codec/messages.js';
@@ -242,6 +243,32 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
     } finally {
       await shell.stop();
       await observer.close();
+    }
+  });
+
+  it('measures the bus\'s delay of each stamped message it receives, from the sender\'s clock, and of no other', async () => {
+    const s = subjects(`hops-${process.pid}`);
+    const core: Core = { name: 'receiver', subscriptions: [s.wireOut], handle: () => [] };
+    const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: memoryLogger().logger });
+    const publisher = await connectNats({ servers: url });
+    const sentDelayMs = 30;
+    try {
+      await shell.start();
+      // Stamped as a host service stamps, 30 ms in the past: the hop reads at least that.
+      const stamped = natsHeaders();
+      stamped.set(HEADER_CLOCK_US, String(Math.floor((performance.timeOrigin + performance.now() - sentDelayMs) * 1000)));
+      publisher.publish(s.wireOut, encode(SEGMENT), { headers: stamped });
+      publisher.publish(s.wireOut, encode(SEGMENT));
+      await publisher.flush();
+      await waitFor(() => shell.counters.messagesIn === 2);
+      const hops = Object.values(shell.busHopUs).reduce((n, c) => n + c, 0);
+      expect(hops).toBe(1);
+      const p50Us = histogramPercentile(shell.busHopUs, 50)!;
+      expect(p50Us).toBeGreaterThanOrEqual(sentDelayMs * 1000);
+      expect(p50Us).toBeLessThan((sentDelayMs + 5_000) * 1000);
+    } finally {
+      await shell.stop();
+      await publisher.close();
     }
   });
 

@@ -10,7 +10,8 @@ import type { SpanRecord } from '../../tracing/model.js';
 import type { TracePropagation } from './otel.js';
 import type { Hop } from '../sim/sim-runtime.js';
 import { START, type Core, type Effect, type Input } from '../types.js';
-import { monotonicClock, type Clock } from './clock.js';
+import { addTo, type Histogram } from '../../results/histogram.js';
+import { monotonicClock, wallClock, type Clock } from './clock.js';
 import { LeaseEffectRunner, type LeaseRunnerCounters } from './lease-runner.js';
 import { LinkGate, type LinkGateCounters } from './link-gate.js';
 import type { Logger } from './logger.js';
@@ -28,6 +29,8 @@ export interface InboundLink {
 export const HEADER_BATCH = 'Specula-Batch';
 export const HEADER_HOST = 'Specula-Host';
 export const HEADER_CLOCK_US = 'Specula-Clock-Us';
+/** Receipts of stamped messages are read on the wall clock the host services stamp with, whatever the receiving core's clock. */
+const RECEIPT_CLOCK = wallClock();
 /** W3C trace context (lib/runtime/nats/otel.ts). */
 export const HEADER_TRACEPARENT = 'traceparent';
 /** One task's consecutive sends to one subject are batched up to this many payload bytes (well under any server's max_payload). */
@@ -148,6 +151,13 @@ type ErrorKind = 'decode' | 'unknownSubject' | 'publish' | 'subscription' | 'lea
  * closes under it fails the shell (`done` rejects).
  */
 export class NatsShell {
+  /**
+   * The bus's delay of each stamped message received (the sender's step on
+   * its wall clock to this receipt, before any link), µs. Log buckets: its
+   * size grows with the spread of the delays, never with their count. Across
+   * machines it holds their clocks' offset too.
+   */
+  readonly busHopUs: Histogram = {};
   readonly counters: ShellCounters = {
     messagesIn: 0,
     bytesIn: 0,
@@ -378,6 +388,9 @@ export class NatsShell {
       return;
     }
     this.counters.bytesIn += m.data.length;
+    const stampedUs = Number(m.headers?.get(HEADER_CLOCK_US) ?? '');
+    // A clock behind the sender's (another machine) reads as no delay rather than a negative one.
+    if (stampedUs > 0) addTo(this.busHopUs, Math.max(0, RECEIPT_CLOCK.nowUs() - stampedUs));
     let msgs: WireMessage[];
     try {
       const type = messageTypeOf(m.subject);
