@@ -49,7 +49,7 @@ function summary(mode: Mode, m: Measured): string {
     `nats-modes ${mode}: goodput NATS ${mbps(n.goodputBitsPerSec)} Mbit/s, sim ${mbps(m.sim.goodputBitsPerSec)} Mbit/s (NATS/sim ${(n.goodputBitsPerSec / m.sim.goodputBitsPerSec).toFixed(3)}); ` +
     `verified ${n.streamVerified}, audit violations ${n.auditViolations ?? 'not audited'}, checkpoints ${n.checkpoints}, commit p50/p99 ${n.commitLatencyMsP50?.toFixed(2) ?? '-'}/${n.commitLatencyMsP99?.toFixed(2) ?? '-'} ms, ` +
     `heldBytesMax ${n.heldBytesMax}, specBufferBytesMax ${n.specBufferBytesMax}, pause ${n.pauseMsTotal.toFixed(0)} ms, failovers ${n.failovers}, reprotections ${n.reprotections}, retransmits ${n.retransmits}, ` +
-    `events ${n.simEvents}, bus bytes/goodput byte ${n.busBytesPerGoodputByte}, bus hop p50/p90 ${n.busHopMsP50?.toFixed(2)}/${n.busHopMsP90?.toFixed(2)} ms; wall NATS ${m.natsWallMs.toFixed(0)} ms, sim ${m.simWallMs.toFixed(0)} ms`
+    `events ${n.simEvents}, bus bytes/goodput byte ${n.busBytesPerGoodputByte}, bus hop p50/p90 ${n.busHopMsP50?.toFixed(2) ?? '-'}/${n.busHopMsP90?.toFixed(2) ?? '-'} ms; wall NATS ${m.natsWallMs.toFixed(0)} ms, sim ${m.simWallMs.toFixed(0)} ms`
   );
 }
 
