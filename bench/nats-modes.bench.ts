@@ -22,7 +22,9 @@ const jitterMatching = (busHopMsP90: number | null | undefined): number => (busH
  * configuration. Targets: each mode ≥ 75% of its simulator goodput, and
  * spec / remus ≥ 1.3 over NATS. The integration test of the same runs checks
  * correctness; the ratios depend on the machine's cores and live here.
- * NATS_URL if set, else a nats-server of its own.
+ * Each mode is also set against the simulator with the bus jitter that the
+ * run's own hops measured (`natsToSimAtBusJitter`), which says how much of
+ * the gap is the bus. NATS_URL if set, else a nats-server of its own.
  */
 export async function natsModes(): Promise<BenchRecord> {
   const own = process.env.NATS_URL ? null : await startOwnNatsServer();
