@@ -89,6 +89,8 @@ export interface FailoverStats {
   restartsWithoutImage: number;
   /** Starts whose first lease read showed a VM that ran before (leaseShowsHistory): a restart, which learned the roles first. */
   restartsDetected: number;
+  /** Promotion timers that found no promotion to make (it was made already, or the failover was not promoting): ignored. */
+  stalePromoteTimers: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one: the first MAX_FAILOVER_SAMPLES. */
   failoverDurationsUs: number[];
   /** When each promoted primary first reported in: the first MAX_FAILOVER_SAMPLES. */
@@ -133,7 +135,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, restartsDetected: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, restartsDetected: 0, stalePromoteTimers: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -260,7 +262,11 @@ export class FailoverCore implements Core {
           if (!this.#startDecided) this.#deadlineIgnoredBeforeDecision = true;
           break;
         }
-        else if (input.name === TIMER_PROMOTE) this.#promote(out);
+        else if (input.name === TIMER_PROMOTE) {
+          // One promotion per take-over: a second firing, or one outside it, has nothing to promote.
+          if (this.state === 'promoting' && this.#promotedHost === null) this.#promote(out);
+          else this.stats.stalePromoteTimers++;
+        }
         else this.#onDeadline(input.name, nowUs, out);
         break;
       case 'leaseResult':

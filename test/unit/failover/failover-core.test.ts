@@ -331,6 +331,22 @@ describe('FailoverCore: promotion', () => {
     expect(timers(effects).get(PROMOTE_TIMER)).toBe(64_005 + SKEW_US);
   });
 
+  it('promotes once: the promotion timer firing again, or outside a take-over, promotes nothing (found by fuzzing: it threw)', () => {
+    const d = granted([10_000]);
+    const first = d.fire(PROMOTE_TIMER);
+    expect(allRoleChanges(first)).toHaveLength(1);
+    d.armed.set(PROMOTE_TIMER, d.nowUs);
+    const again = d.fire(PROMOTE_TIMER);
+    expect(allRoleChanges(again)).toEqual([]);
+    expect(d.core.primaryHost).toBe(BACKUP);
+    expect(d.core.stats.stalePromoteTimers).toBe(1);
+    d.handle(heartbeatInput(BACKUP, 'primary', 2), d.nowUs + 1_000);
+    expect(d.core.state).toBe('unprotected');
+    d.armed.set(PROMOTE_TIMER, d.nowUs);
+    expect(allRoleChanges(d.fire(PROMOTE_TIMER))).toEqual([]);
+    expect(d.core.stats.stalePromoteTimers).toBe(2);
+  });
+
   it('promotes at once when the old lease had already expired', () => {
     const d = silentAfter([]);
     const effects = d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 2 }, 40_000);

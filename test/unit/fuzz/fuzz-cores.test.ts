@@ -100,7 +100,8 @@ describe(`every core against hostile input (${RUNS} inputs per core, mode and wo
           fc.property(fc.gen(), (g) => {
             inputs += feed(() => make(config), g);
           }),
-          { numRuns: Math.ceil(RUNS / (SEQUENCE_INPUTS + 1)) },
+          // No shrinking: shrinking 40-input sequences held 4 GB and killed the worker, which hid the failure; the seed and path replay it.
+          { numRuns: Math.ceil(RUNS / (SEQUENCE_INPUTS + 1)), endOnFailure: true },
         );
         expect(inputs).toBeGreaterThanOrEqual(RUNS);
       });
