@@ -89,8 +89,8 @@ export interface FailoverStats {
   restartsWithoutImage: number;
   /** Starts whose first lease read showed a VM that ran before (leaseShowsHistory): a restart, which learned the roles first. */
   restartsDetected: number;
-  /** Promotion timers that found no promotion to make (it was made already, or the failover was not promoting): ignored. */
-  stalePromoteTimers: number;
+  /** Timers that fired with nothing to do (a promotion made already, a recovery over): ignored. */
+  staleTimers: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one: the first MAX_FAILOVER_SAMPLES. */
   failoverDurationsUs: number[];
   /** When each promoted primary first reported in: the first MAX_FAILOVER_SAMPLES. */
@@ -135,7 +135,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, restartsDetected: 0, stalePromoteTimers: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, restartsDetected: 0, staleTimers: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -250,8 +250,10 @@ export class FailoverCore implements Core {
         break;
       case 'timer':
         if (input.name === TIMER_RECOVERED) {
+          // Once the roles are learned, learning them again mid-failover would undo it: a late firing does nothing.
+          if (!this.#recovering) this.stats.staleTimers++;
           // Hosts unheard while cut off are not silent: wait until the connection is back (which re-arms this).
-          if (!this.#cutOff) this.#finishRecovery(nowUs, out);
+          else if (!this.#cutOff) this.#finishRecovery(nowUs, out);
         }
         else if (input.name === TIMER_MEMBERSHIP) {
           this.#membershipWaits = false;
@@ -265,7 +267,7 @@ export class FailoverCore implements Core {
         else if (input.name === TIMER_PROMOTE) {
           // One promotion per take-over: a second firing, or one outside it, has nothing to promote.
           if (this.state === 'promoting' && this.#promotedHost === null) this.#promote(out);
-          else this.stats.stalePromoteTimers++;
+          else this.stats.staleTimers++;
         }
         else this.#onDeadline(input.name, nowUs, out);
         break;
@@ -811,8 +813,10 @@ export class FailoverCore implements Core {
     const pending = this.#pendingRequest;
     if (pending === null || pending.id !== result.requestId) return;
     this.#pendingRequest = null;
-    if (pending.purpose !== 'read' && result.outcome === 'ok' && result.record === null) {
-      // A write the store made comes back with the record written: without it the answer is malformed, and taken as none.
+    // A write the store made comes back with the record written: without it, or for a take-over with another
+    // record than the one sent (nothing else could have been written by it), the answer is malformed, and taken as none.
+    const sentTake = pending.purpose === 'take' ? this.#takeAttempts[this.#takeAttempts.length - 1] : undefined;
+    if (pending.purpose !== 'read' && result.outcome === 'ok' && (result.record === null || (sentTake !== undefined && !sameWrite(sentTake, result.record)))) {
       this.stats.leaseMalformed++;
       out.push({ kind: 'log', level: 'error', event: 'failover.lease_malformed', fields: { requestId: result.requestId, purpose: pending.purpose } });
       result = { ...result, outcome: 'unavailable' };

@@ -226,6 +226,16 @@ describe('FailoverCore: taking the lease', () => {
     expect(timers(effects).get(silentTimer(PRIMARY))).toBe(d.nowUs + INTERVAL_US);
   });
 
+  it('takes a take-over answered "ok" with another record than the one sent (found by fuzzing) as no answer: no term adopted, no promotion', () => {
+    const d = silentAfter([10_000]);
+    const sent = d.pendingCas.record;
+    const effects = d.answer({ outcome: 'ok', record: { ...sent, primaryHost: PRIMARY, term: 5 }, revision: 5 });
+    expect(d.core.stats.leaseMalformed).toBe(1);
+    expect(d.core.term).toBe(1);
+    expect(d.core.state).toBe('suspect');
+    expect(timers(effects).has(PROMOTE_TIMER)).toBe(false);
+  });
+
   it('ignores an answer to a request that is not outstanding', () => {
     const d = silentAfter([10_000]);
     const { requestId } = d.pending!;
@@ -339,12 +349,12 @@ describe('FailoverCore: promotion', () => {
     const again = d.fire(PROMOTE_TIMER);
     expect(allRoleChanges(again)).toEqual([]);
     expect(d.core.primaryHost).toBe(BACKUP);
-    expect(d.core.stats.stalePromoteTimers).toBe(1);
+    expect(d.core.stats.staleTimers).toBe(1);
     d.handle(heartbeatInput(BACKUP, 'primary', 2), d.nowUs + 1_000);
     expect(d.core.state).toBe('unprotected');
     d.armed.set(PROMOTE_TIMER, d.nowUs);
     expect(allRoleChanges(d.fire(PROMOTE_TIMER))).toEqual([]);
-    expect(d.core.stats.stalePromoteTimers).toBe(2);
+    expect(d.core.stats.staleTimers).toBe(2);
   });
 
   it('promotes at once when the old lease had already expired', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allRoleChanges, BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, silentTimer, SPARE, timers } from './support.js';
+import { allRoleChanges, BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, silentTimer, SPARE, timers } from './support.js';
 
 const RECOVERED = 'failover.recovered';
 const RECOVERY_US = MISS_COUNT * INTERVAL_US;
@@ -51,6 +51,23 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     d.answer({ outcome: 'ok', record: null, revision: 0 });
     expect(d.core.recovering).toBe(false);
     expect(d.armed.has(RECOVERED)).toBe(false);
+  });
+
+  it('learns the roles once: a recovery timer firing after it, mid-failover, changes nothing (found by fuzzing: it dropped the backup being promoted)', () => {
+    const d = restarted(PRIMARY, 1);
+    reports(d, { [PRIMARY]: { role: 'primary', term: 1 }, [BACKUP]: { role: 'backup', term: 1 } });
+    d.fire(RECOVERED);
+    expect([d.core.recovering, d.core.state, d.core.backupHost]).toEqual([false, 'protected', BACKUP]);
+    // The primary falls silent and the lease is taken for the backup.
+    d.fire(silentTimer(PRIMARY));
+    d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 9 });
+    expect([d.core.state, d.core.backupHost]).toEqual(['promoting', BACKUP]);
+    d.armed.set(RECOVERED, d.nowUs);
+    const late = d.fire(RECOVERED);
+    expect([d.core.state, d.core.primaryHost, d.core.backupHost]).toEqual(['promoting', PRIMARY, BACKUP]);
+    expect(leaseOps(late)).toEqual([]);
+    expect(d.core.stats.staleTimers).toBe(1);
+    expect(allRoleChanges(d.fire(PROMOTE_TIMER))).toMatchObject([{ host: BACKUP, role: 'primary' }]);
   });
 
   it('acts on nothing while it learns the roles: deadlines that pass are ignored', () => {

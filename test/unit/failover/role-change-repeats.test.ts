@@ -41,7 +41,7 @@ describe('FailoverCore: role changes until taken', () => {
     d.start(0, primaryRecord(0), 1);
     d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true, 0), 1_000);
     d.fire(silentTimer(PRIMARY));
-    d.answer({ outcome: 'ok', record: { primaryHost: BACKUP, term: 2, expiresAtMs: 100 }, revision: 2 });
+    d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 2 });
     const promotion = allRoleChanges(d.fire(PROMOTE_TIMER));
     expect(promotion).toMatchObject([{ host: BACKUP, role: 'primary', term: 2 }]);
     const again = allRoleChanges(d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true, 0), d.nowUs + 1_000));
