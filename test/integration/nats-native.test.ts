@@ -19,7 +19,8 @@ import { subjects } from '../../lib/codec/subjects.js';
 import { runConfigSchema } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
 import { connectNats, emulatedLink, NatsShell, type Logger } from '../../lib/runtime/nats/index.js';
-import { HEADER_BATCH, HEADER_CLOCK_US, SLOW_INPUT_US } from '../../lib/runtime/nats/shell.js';
+import { HEADER_BATCH, HEADER_CLOCK_US, HEADER_HOST, SLOW_INPUT_US } from '../../lib/runtime/nats/shell.js';
+import { wallClock } from '../../lib/runtime/nats/clock.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { buildClient } from '../../services/client/main.js';
 import { buildGuest } from '../../services/guest/main.js';
@@ -269,6 +270,61 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
     } finally {
       await shell.stop();
       await publisher.close();
+    }
+  });
+
+  it("starts a stamped message's emulated link at its send, so the bus's delay is part of the link's; an unstamped one at its receipt", async () => {
+    const s = subjects(`entry-${process.pid}`);
+    const linkDelayUs = 40_000;
+    const deliveredAtMs = new Map<number, number>();
+    const core: Core = {
+      name: 'receiver',
+      subscriptions: [s.wireIn],
+      handle: (input) => {
+        if (input.kind === 'message') deliveredAtMs.set((input.msg as Segment).seq, performance.now());
+        return [];
+      },
+    };
+    const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: memoryLogger().logger, clock: wallClock(), inboundLinks: [{ subject: s.wireIn, hop: { transit: (_msg, atUs) => atUs + linkDelayUs } }] });
+    const publisher = await connectNats({ servers: url });
+    try {
+      await shell.start();
+      const stamped = natsHeaders();
+      stamped.set(HEADER_CLOCK_US, String(Math.floor((performance.timeOrigin + performance.now() - 30) * 1000))); // sent 30 ms ago
+      const publishedAtMs = performance.now();
+      publisher.publish(s.wireIn, encode({ ...SEGMENT, seq: 1 }), { headers: stamped });
+      publisher.publish(s.wireIn, encode({ ...SEGMENT, seq: 2 }));
+      await publisher.flush();
+      await waitFor(() => deliveredAtMs.size === 2);
+      // 40 ms of link from 30 ms ago: due 10 ms after the publish; the unstamped one 40 ms after its receipt (FIFO keeps it second).
+      expect(deliveredAtMs.get(1)! - publishedAtMs).toBeLessThan(30);
+      expect(deliveredAtMs.get(2)! - publishedAtMs).toBeGreaterThanOrEqual(39);
+    } finally {
+      await shell.stop();
+      await publisher.close();
+    }
+  });
+
+  it('stamps the client\'s wire without a host, with its clock as Unix µs whatever clock its core runs on', async () => {
+    const s = subjects(`client-stamp-${process.pid}`);
+    const core: Core = { name: 'client', subscriptions: [], handle: (input) => (input.kind === 'start' ? [{ kind: 'send', subject: s.wireIn, msg: SEGMENT }] : []) };
+    const observer = await connectNats({ servers: url });
+    let headers: { host: string | undefined; clockUs: number } | null = null;
+    observer.subscribe(s.wireIn, { callback: (_err, m) => void (headers = { host: m.headers?.get(HEADER_HOST) || undefined, clockUs: Number(m.headers?.get(HEADER_CLOCK_US) ?? NaN) }) });
+    await observer.flush();
+    const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: memoryLogger().logger, stamp: { host: null, subjects: new Set([s.wireIn]) } });
+    try {
+      const beforeUs = (performance.timeOrigin + performance.now()) * 1000;
+      await shell.start();
+      await waitFor(() => headers !== null);
+      const got = headers as unknown as { host: string | undefined; clockUs: number };
+      expect(got.host).toBeUndefined();
+      // The core's monotonic clock reads near 0; the stamp is on the Unix time line.
+      expect(got.clockUs).toBeGreaterThanOrEqual(beforeUs - 1_000);
+      expect(got.clockUs).toBeLessThan(beforeUs + 5_000_000);
+    } finally {
+      await shell.stop();
+      await observer.close();
     }
   });
 

@@ -53,6 +53,8 @@ export class LinkGate {
   #poll: NodeJS.Immediate | null = null;
   #timerAtUs = 0;
   #stopped = false;
+  /** When the latest message entered the hop: entries never go back, whatever the senders' stamps say. */
+  #lastEntryUs = 0;
 
   constructor(
     readonly hop: Hop,
@@ -79,7 +81,14 @@ export class LinkGate {
     return this.#pendingBytes;
   }
 
-  offer(subject: string, msg: WireMessage): void {
+  /**
+   * A message from the bus. `sentUs` (this gate's clock): when its sender
+   * sent it, if its stamp says; the hop then takes it from that time, so the
+   * bus's own delay counts as part of the link's instead of adding to it,
+   * as in the simulator. It never enters before an earlier message, nor
+   * after now: a bus slower than the link delivers it late, never early.
+   */
+  offer(subject: string, msg: WireMessage, sentUs?: number): void {
     if (this.#stopped) return;
     if (this.pending >= this.maxPending) {
       this.counters.overflowDrops++;
@@ -93,7 +102,10 @@ export class LinkGate {
       return;
     }
     const nowUs = this.clock.nowUs();
-    const atUs = this.hop.transit(msg, nowUs);
+    const entryUs = Math.min(nowUs, Math.max(sentUs ?? nowUs, this.#lastEntryUs));
+    assert(entryUs >= this.#lastEntryUs && entryUs <= nowUs, () => `link entry at ${entryUs} µs outside [${this.#lastEntryUs}, ${nowUs}]`);
+    this.#lastEntryUs = entryUs;
+    const atUs = this.hop.transit(msg, entryUs);
     if (atUs === DROPPED) {
       this.counters.hopDrops++;
       return;

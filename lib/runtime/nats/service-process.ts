@@ -3,6 +3,7 @@ import { jserrors } from '@nats-io/jetstream/internal';
 import { encode } from '../../codec/codec.js';
 import type { ReportingService, ServiceReport } from '../../codec/messages.js';
 import { subjects } from '../../codec/subjects.js';
+import { topologyOf } from '../../topology/index.js';
 import { CHUNK_ENVELOPE_BYTES, runConfigSchema, type RunConfig } from '../../config/run-config.js';
 import { ConfigError, TransportError } from '../../errors.js';
 import { LeaseStoreUnavailableError } from '../../lease/errors.js';
@@ -263,9 +264,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         ...(instance.inboundLinks ? { inboundLinks: instance.inboundLinks } : {}),
         ...(leaseStore ? { leaseStore } : {}),
         ...(instance.done ? { afterInput: () => void (instances.every((i) => i.instance.done?.() ?? false) && stop('done')) } : {}),
-        // Output carries its host and clock for the permit check; acknowledgements and commits too, so that an
-        // auditor can tell an effect that overtook its cause on the way from one published before it.
-        ...(host !== null ? { stamp: { host, subjects: new Set([s.wireOut, s.ckptAck, s.host(host).commit]) } } : {}),
+        stamp: stampFor(config, host),
         ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us), instance.role ? { 'specula.role': instance.role() } : {}), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
       });
     });
@@ -324,4 +323,19 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
     if (failure !== null) throw failure;
     return final;
   }
+}
+
+/**
+ * What a process stamps with its host and clock. Output, for the permit
+ * check; acknowledgements and commits, so that an auditor can tell an effect
+ * that overtook its cause on the way from one published before it; and
+ * whatever crosses an emulated link (the wire both ways, checkpoint data), so
+ * that the receiver's link starts at the send. The client and a native guest
+ * have no host.
+ */
+function stampFor(config: RunConfig, host: string | null): { host: string | null; subjects: ReadonlySet<string> } {
+  const s = subjects(config.vmId);
+  const wire = [s.wireOut, s.wireIn];
+  if (host === null) return { host, subjects: new Set(wire) }; // the client, and a native guest
+  return { host, subjects: new Set([...wire, s.ckptAck, s.host(host).commit, ...topologyOf(config).hosts.map((h) => s.ckptData(h))]) };
 }

@@ -46,14 +46,15 @@ export interface NatsShellOptions {
    */
   readonly ownsConnection?: boolean;
   /**
-   * Publications on these subjects carry the publishing host and its clock
-   * reading in headers, so an auditor can check them against that host's
-   * release permit. The reading is the time the core was given for the step
-   * that sent them, when it checked its permit (docs/fencing.md: the check
-   * counts; the time from the check to the bytes leaving is what
+   * Publications on these subjects carry the publishing host (none: the
+   * client) and its clock reading, as Unix µs, in headers, so an auditor can
+   * check them against that host's release permit, and a receiver's emulated
+   * link can start at the send. The reading is the time the core was given
+   * for the step that sent them, when it checked its permit (docs/fencing.md:
+   * the check counts; the time from the check to the bytes leaving is what
    * leaseSafetyMs covers), not the later instant of the publish.
    */
-  readonly stamp?: { readonly host: string; readonly subjects: ReadonlySet<string> };
+  readonly stamp?: { readonly host: string | null; readonly subjects: ReadonlySet<string> };
   /** Wall clock; a monotonic one starting at 0 by default. */
   readonly clock?: Clock;
   readonly inboundLinks?: readonly InboundLink[];
@@ -390,7 +391,8 @@ export class NatsShell {
     this.counters.bytesIn += m.data.length;
     const stampedUs = Number(m.headers?.get(HEADER_CLOCK_US) ?? '');
     // A clock behind the sender's (another machine) reads as no delay rather than a negative one.
-    if (stampedUs > 0) addTo(this.busHopUs, Math.max(0, RECEIPT_CLOCK.nowUs() - stampedUs));
+    const busHopUs = stampedUs > 0 ? Math.max(0, RECEIPT_CLOCK.nowUs() - stampedUs) : 0;
+    if (stampedUs > 0) addTo(this.busHopUs, busHopUs);
     let msgs: WireMessage[];
     try {
       const type = messageTypeOf(m.subject);
@@ -415,9 +417,11 @@ export class NatsShell {
     const traceparent = this.options.propagation === undefined ? '' : (m.headers?.get(HEADER_TRACEPARENT) ?? '');
     if (traceparent !== '' && !this.options.propagation!.matches(msgs, traceparent)) this.counters.traceContextMismatches++;
     const gate = this.#gates.get(m.subject);
+    // The link's time starts at the send, as in the simulator, where a linked subject takes the link's time and no bus time.
+    const sentUs = gate === undefined ? 0 : this.clock.nowUs() - busHopUs;
     for (const msg of msgs) {
       this.counters.messagesIn++;
-      if (gate) gate.offer(m.subject, msg);
+      if (gate) gate.offer(m.subject, msg, sentUs);
       else this.#input({ kind: 'message', subject: m.subject, msg });
     }
   }
@@ -560,8 +564,8 @@ export class NatsShell {
     const stamp = this.options.stamp;
     if (stamp !== undefined && stamp.subjects.has(subject)) {
       h ??= natsHeaders();
-      h.set(HEADER_HOST, stamp.host);
-      h.set(HEADER_CLOCK_US, String(stepUs));
+      if (stamp.host !== null) h.set(HEADER_HOST, stamp.host);
+      h.set(HEADER_CLOCK_US, String(this.clock.toUnixUs(stepUs)));
     }
     if (traceparent !== null) {
       h ??= natsHeaders();
