@@ -614,7 +614,10 @@ export class AckerCore implements Core {
       this.options.specWindow === 'buffer'
         ? c.spec !== null && ackForGuest + c.spec.freeBytes - c.guestRightEdge >= Math.min(this.options.specBufferBytes / 2, 64 * 1024)
         : wire !== null && ackForGuest + wire.sndWnd > c.guestRightEdge;
-    if (seg.payload.length > 0 || fin === 1 || seg.ack > this.#specAckSeq(c) || windowUpdate || c.spec === null) {
+    // The guest has sent nothing past its SYN-ACK: it waits in SYN-RECEIVED for the client's ACK, which the bus may have
+    // lost on its way (the guest then repeats its SYN-ACK and the client its ACK): every one goes to it, or the handshake never ends.
+    const guestSynReceived = c.headers.length === 0 && c.committedHeader === null;
+    if (seg.payload.length > 0 || fin === 1 || seg.ack > this.#specAckSeq(c) || windowUpdate || c.spec === null || guestSynReceived) {
       this.stats.segmentsForwarded++;
       this.#emit({ kind: 'send', subject: s.rx, msg: this.#toGuest(c, ackForGuest, 0, nowUs, seg) });
     }

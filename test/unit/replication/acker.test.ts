@@ -159,6 +159,18 @@ describe('AckerCore, spec mode', () => {
     expect(primary().acker.subscriptions).toEqual([ASSIGN, s.permit, s.tx, s.txData, s.txEpoch, v.wireIn, s.commit]);
   });
 
+  it("passes on every client ACK while the guest has sent nothing past its SYN-ACK: the first may have been lost on the bus, and the guest waits in SYN-RECEIVED for it (vopr seed 2600)", () => {
+    const h = connected(); // its client ACK went to the guest: say the bus lost it
+    // The guest repeats its SYN-ACK, the client its ACK: nothing new in it, and the guest must still get it.
+    expect(h.run(s.tx, segment({ term: TERM, epoch: 2, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, wscale: 7, mss: MSS }))).toEqual([]);
+    const again = specAcks(h.clientAck(D));
+    expect(again).toHaveLength(1);
+    expect(again[0]).toMatchObject({ ack: D, seq: CLIENT_ISN + 1, term: TERM, flags: TcpFlag.ACK });
+    // Once the guest sends past its SYN-ACK, it is established: a repeated client ACK with nothing new stays here.
+    h.guest(2, D, 1000);
+    expect(specAcks(h.clientAck(D))).toEqual([]);
+  });
+
   it('acknowledges each guest data segment at once, speculatively, up to the highest contiguous byte held', () => {
     const h = connected();
     let expectedEnd = D;
