@@ -29,7 +29,7 @@ export interface InboundLink {
 export const HEADER_BATCH = 'Specula-Batch';
 export const HEADER_HOST = 'Specula-Host';
 export const HEADER_CLOCK_US = 'Specula-Clock-Us';
-/** Receipts of stamped messages are read on the wall clock the host services stamp with, whatever the receiving core's clock. */
+/** Receipts of stamped messages are read on the Unix time line the stamps are on, whatever the receiving core's clock. */
 const RECEIPT_CLOCK = wallClock();
 /** W3C trace context (lib/runtime/nats/otel.ts). */
 export const HEADER_TRACEPARENT = 'traceparent';
@@ -153,8 +153,8 @@ type ErrorKind = 'decode' | 'unknownSubject' | 'publish' | 'subscription' | 'lea
  */
 export class NatsShell {
   /**
-   * The bus's delay of each stamped message received (the sender's step on
-   * its wall clock to this receipt, before any link), µs. Log buckets: its
+   * The bus's delay of each stamped message received (the sender's step, as
+   * Unix µs, to this receipt, before any link), µs. Log buckets: its
    * size grows with the spread of the delays, never with their count. Across
    * machines it holds their clocks' offset too.
    */
