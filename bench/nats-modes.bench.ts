@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { MODES, type Mode } from '../lib/config/run-config.js';
 import { simulate } from '../sim/run.js';
 import { runOnNats } from '../cli/launcher/nats-run.js';
@@ -24,7 +25,10 @@ const jitterMatching = (busHopMsP90: number | null | undefined): number => (busH
  * correctness; the ratios depend on the machine's cores and live here.
  * Each mode is also set against the simulator with the bus jitter that the
  * run's own hops measured (`natsToSimAtBusJitter`), which says how much of
- * the gap is the bus. NATS_URL if set, else a nats-server of its own.
+ * the gap is the bus, and what each run cost in CPU: the protection's per MB
+ * delivered, and the cores the services kept busy (of the machine's
+ * `os.availableParallelism()`, reported as `cores`). NATS_URL if set, else a
+ * nats-server of its own.
  */
 export async function natsModes(): Promise<BenchRecord> {
   const own = process.env.NATS_URL ? null : await startOwnNatsServer();
@@ -50,10 +54,14 @@ export async function natsModes(): Promise<BenchRecord> {
       metrics[`${mode}.simBusJitterUs`] = busJitterUs;
       metrics[`${mode}.simAtBusJitterMbps`] = Number((jittered.goodputBitsPerSec / 1e6).toFixed(1));
       metrics[`${mode}.natsToSimAtBusJitter`] = Number((nats.goodputBitsPerSec / jittered.goodputBitsPerSec).toFixed(3));
+      // What the run cost the machine: the protection's CPU per MB delivered, and the cores all services kept busy (the broker's and this process's aside).
+      metrics[`${mode}.cpuMsPerGoodputMB`] = nats.cpuMsPerGoodputMB ?? 0;
+      metrics[`${mode}.serviceCores`] = Number((Object.values(nats.cpuSecondsByService ?? {}).reduce((a, b) => a + b, 0) / config.durationS).toFixed(2));
     }
     const remus = natsBps.get('remus')!;
     const specOverRemus = Math.min(natsBps.get('spec')!, natsBps.get('spec-racc')!) / remus;
     metrics.specOverRemus = Number(specOverRemus.toFixed(3));
+    metrics.cores = availableParallelism();
     metrics.worstNatsToSim = Number(worstToSim.toFixed(3));
     const met = specOverRemus >= SPEC_OVER_REMUS_MIN && worstToSim >= NATS_OVER_SIM_MIN;
     return {

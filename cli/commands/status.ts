@@ -28,6 +28,8 @@ export interface HostStatus {
   readonly specBytes: number | null;
   /** Bytes per second leaving this host for the client, over the last reports. */
   readonly goodputBitsPerSec: number | null;
+  /** CPU time the host's service processes spent per second of wall time over their last two reports, % of one core (null: fewer than two reports). */
+  readonly cpuPercent: number | null;
 }
 
 export interface VmStatus {
@@ -49,6 +51,8 @@ export class StatusBoard {
   readonly #reports = new Map<string, { report: ServiceReport; stats: Record<string, unknown> }>();
   /** Two last samples of bytes sent to the client per VM and host, for a rate. */
   readonly #sent = new Map<string, [Sample | null, Sample]>();
+  /** Two last samples of each service process's CPU time (µs), per VM, host and service. */
+  readonly #cpu = new Map<string, [Sample | null, Sample]>();
 
   heartbeat(hb: Heartbeat): void {
     this.#heartbeats.set(`${hb.vmId}/${hb.host}`, hb);
@@ -68,18 +72,24 @@ export class StatusBoard {
     if (r.service === 'failover' && !this.#views.has(r.vmId) && typeof stats.state === 'string') {
       this.#views.set(r.vmId, { type: 'failoverStatus', vmId: r.vmId, term: Number(stats.term ?? 0), state: stats.state as FailoverStatus['state'], primaryHost: String(stats.primaryHost ?? ''), backupHost: String(stats.backupHost ?? ''), recovering: stats.recovering === true });
     }
+    const key = `${r.vmId}/${r.host}/${r.service}`;
+    const cpuUs = (stats.process as { cpuUs?: unknown } | undefined)?.cpuUs;
+    if (typeof cpuUs === 'number' && Number.isFinite(cpuUs)) push(this.#cpu, key, { atUs: r.atUs, bytes: cpuUs });
     // Bytes toward the client: the acker's client-acknowledged data (speculative modes), the netbuffer's released data (remus).
     const bytes = r.service === 'acker' ? Number(stats.clientAckSeq ?? 0) : r.service === 'netbuffer' ? Number(stats.bytesReleased ?? 0) : null;
     if (bytes === null || !Number.isFinite(bytes)) return;
-    const key = `${r.vmId}/${r.host}/${r.service}`;
-    const last = this.#sent.get(key);
-    this.#sent.set(key, [last?.[1] ?? null, { atUs: r.atUs, bytes }]);
+    push(this.#sent, key, { atUs: r.atUs, bytes });
   }
 
   #rate(vmId: string, host: string, service: string): number | null {
-    const s = this.#sent.get(`${vmId}/${host}/${service}`);
-    if (s === undefined || s[0] === null || s[1].atUs <= s[0].atUs) return null;
-    return Math.max(0, ((s[1].bytes - s[0].bytes) * 8 * 1e6) / (s[1].atUs - s[0].atUs));
+    const perUs = perUsOf(this.#sent.get(`${vmId}/${host}/${service}`));
+    return perUs === null ? null : perUs * 8 * 1e6;
+  }
+
+  /** The host's service processes' CPU time per wall time, % of a core; null until one of them reported twice. */
+  #cpuPercent(vmId: string, host: string): number | null {
+    const rates = [...this.#cpu].filter(([key]) => key.startsWith(`${vmId}/${host}/`)).map(([, samples]) => perUsOf(samples)).filter((r): r is number => r !== null);
+    return rates.length === 0 ? null : rates.reduce((a, b) => a + b, 0) * 100;
   }
 
   vms(): VmStatus[] {
@@ -96,29 +106,40 @@ export class StatusBoard {
             return typeof value === 'number' ? value : null;
           };
           const rates = [this.#rate(vmId, hb.host, 'acker'), this.#rate(vmId, hb.host, 'netbuffer')].filter((r): r is number => r !== null);
-          return { host: hb.host, role: hb.role, term: hb.term, epoch: hb.epoch, synced: hb.synced, heldBytes: stat('netbuffer', 'heldBytes'), specBytes: stat('acker', 'specBufferBytes'), goodputBitsPerSec: rates.length === 0 ? null : rates.reduce((a, b) => a + b, 0) };
+          return { host: hb.host, role: hb.role, term: hb.term, epoch: hb.epoch, synced: hb.synced, heldBytes: stat('netbuffer', 'heldBytes'), specBytes: stat('acker', 'specBufferBytes'), goodputBitsPerSec: rates.length === 0 ? null : rates.reduce((a, b) => a + b, 0), cpuPercent: this.#cpuPercent(vmId, hb.host) };
         });
       return { vmId, failover: v === undefined ? null : { state: v.state, term: v.term, primaryHost: v.primaryHost, backupHost: v.backupHost, recovering: v.recovering }, hosts };
     });
   }
 }
 
+/** Keeps the newest two samples of a counter. */
+function push(samples: Map<string, [Sample | null, Sample]>, key: string, sample: Sample): void {
+  samples.set(key, [samples.get(key)?.[1] ?? null, sample]);
+}
+
+/** A counter's growth per µs between its two samples; null without two in order. */
+function perUsOf(s: [Sample | null, Sample] | undefined): number | null {
+  if (s === undefined || s[0] === null || s[1].atUs <= s[0].atUs) return null;
+  return Math.max(0, (s[1].bytes - s[0].bytes) / (s[1].atUs - s[0].atUs));
+}
+
 const mbps = (bits: number | null): string => (bits === null ? '-' : (bits / 1e6).toFixed(1));
 
 export function renderStatus(vms: readonly VmStatus[]): string {
   if (vms.length === 0) return 'no VM reports on this bus yet';
-  const table = new Table({ head: ['vm', 'failover', 'host', 'role', 'term', 'epoch', 'synced', 'goodput Mbit/s', 'held B', 'spec B'] });
+  const table = new Table({ head: ['vm', 'failover', 'host', 'role', 'term', 'epoch', 'synced', 'goodput Mbit/s', 'held B', 'spec B', 'CPU %'] });
   for (const vm of vms) {
     const f = vm.failover === null ? '-' : vm.failover.recovering ? `learning the roles (term ${vm.failover.term})` : `${vm.failover.state} (term ${vm.failover.term})`;
-    for (const h of vm.hosts) table.push([vm.vmId, f, h.host, h.role, h.term, h.epoch, h.synced ? 'yes' : 'no', mbps(h.goodputBitsPerSec), h.heldBytes ?? '-', h.specBytes ?? '-']);
+    for (const h of vm.hosts) table.push([vm.vmId, f, h.host, h.role, h.term, h.epoch, h.synced ? 'yes' : 'no', mbps(h.goodputBitsPerSec), h.heldBytes ?? '-', h.specBytes ?? '-', h.cpuPercent === null ? '-' : h.cpuPercent.toFixed(0)]);
   }
   return table.toString();
 }
 
-/** `specula status`: live, from the bus: for each VM, each host's role, term, epoch, goodput, held and speculative bytes. */
+/** `specula status`: live, from the bus: for each VM, each host's role, term, epoch, goodput, held and speculative bytes, and its services' CPU. */
 export function statusCommand(): Command {
   return new Command('status')
-    .description('show, live from the bus, each VM: role per host, term, last committed epoch, goodput, held bytes and speculative bytes')
+    .description('show, live from the bus, each VM: role per host, term, last committed epoch, goodput, held bytes, speculative bytes and the CPU its services use')
     .addOption(new Option('--nats-url <url>', 'NATS server(s)').env('NATS_URL').default(DEFAULT_NATS_URL))
     .option('--vm <id>', 'one VM only (default: every VM on the bus)')
     .option('--once', 'print once, after --wait-ms of listening, and exit', false)

@@ -96,6 +96,8 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     const clock = wallClock();
     const client = await fleet.add({ service: 'client', host: null });
     const startedUs = clock.nowUs();
+    // The run's CPU is counted from here: the services' start-up and the backups' first images are not the transfer's.
+    collector.cpu.start();
     options.onRunning?.(fleet);
     const crashAtMs = config.faults.crashPrimaryAtMs;
     if (crashAtMs !== null && isReplicated(config.mode)) {

@@ -2,6 +2,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode } from '../../lib/codec/codec.js';
 import type { FailoverStatus, ServiceReport } from '../../lib/codec/messages.js';
 import { subjects } from '../../lib/codec/subjects.js';
+import { CpuWindow } from './cpu-window.js';
 
 /** The newest report of one process (by incarnation) for one VM. */
 export interface ReportEntry {
@@ -20,6 +21,8 @@ export class ReportCollector {
   readonly #reports = new Map<string, ReportEntry>();
   readonly #views = new Map<string, FailoverStatus>();
   readonly #subs: Subscription[] = [];
+  /** The CPU time of every process that reports, during the run (`markRunStart`). */
+  readonly cpu = new CpuWindow();
   /** Reports that did not decode or parse (counted, not fatal). */
   malformed = 0;
 
@@ -41,6 +44,9 @@ export class ReportCollector {
       const key = `${report.vmId}/${report.host}/${report.service}/${report.incarnation}`;
       const known = this.#reports.get(key);
       if (known === undefined || known.report.atUs <= report.atUs) this.#reports.set(key, { report, stats });
+      const cpuUs = (stats.process as { cpuUs?: unknown } | undefined)?.cpuUs;
+      // One process serves every VM of the run, and each VM's report of it carries the same reading.
+      if (typeof cpuUs === 'number') this.cpu.observe({ processKey: `${report.host}/${report.service}/${report.incarnation}`, service: report.service, atUs: report.atUs, cpuUs });
     } catch {
       this.malformed++;
     }

@@ -62,6 +62,7 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
   const senderSum = (key: string) => sum(guests, key) + sum(ackers, key);
   const busBytes = all.reduce((n, e) => n + num(shellOf(e).bytesOut), 0);
   const busHop = mergeHistograms(all.map((e) => (e.stats.busHopUs ?? {}) as Histogram));
+  const cpu = runCpu(collector);
   return {
     ...scenarioFields(config, 'nats'),
     goodputBitsPerSec: c.goodputBitsPerSec,
@@ -98,7 +99,17 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
     busBytesPerGoodputByte: c.bytesDelivered > 0 ? Math.round((busBytes / c.bytesDelivered) * 1000) / 1000 : 0,
     busHopMsP50: ms(histogramPercentile(busHop, 50)),
     busHopMsP90: ms(histogramPercentile(busHop, 90)),
+    ...cpu,
   };
+}
+
+/** The run's CPU figures: per service, and the protection's (every service but the client) per MB all its clients received. */
+function runCpu(collector: ReportCollector): Pick<RunResult, 'cpuSecondsByService' | 'cpuMsPerGoodputMB'> {
+  const byService = collector.cpu.secondsByService();
+  const protectionS = Object.entries(byService).reduce((n, [service, s]) => (service === 'client' ? n : n + s), 0);
+  const deliveredBytes = collector.vmIds.reduce((n, vm) => n + num(collector.reports(vm, 'client')[0]?.stats.bytesDelivered), 0);
+  const rounded = Object.fromEntries(Object.entries(byService).map(([service, s]) => [service, Math.round(s * 1000) / 1000]));
+  return { cpuSecondsByService: rounded, cpuMsPerGoodputMB: deliveredBytes > 0 ? Math.round((protectionS * 1e3) / (deliveredBytes / 1e6)) : null };
 }
 
 /**

@@ -77,6 +77,19 @@ export interface RunResult {
   busHopMsP90?: number | null;
   /** NATS runs: what the auditor, subscribed to the VM's bus, found against output commit and one primary. */
   auditViolations?: number;
+  /**
+   * NATS runs: CPU time (user + system) of each service's processes during
+   * the run, s, from their reports (each end within one report interval).
+   * Processes serve every VM of a run, so the figures are the whole run's.
+   * The broker's and the runner's (auditor, collector) are not in them.
+   */
+  cpuSecondsByService?: Record<string, number>;
+  /**
+   * NATS runs: what protecting the output cost the machine: the CPU time of
+   * the hosts' services and the failover service (the client's excluded) per
+   * MB the clients of the run received, ms. In native mode, the guest's own.
+   */
+  cpuMsPerGoodputMB?: number | null;
 }
 
 /** The mean window (segments, one decimal) at which slow start ended, from the senders' summed counters; null: it never did. */

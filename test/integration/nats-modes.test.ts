@@ -49,7 +49,8 @@ function summary(mode: Mode, m: Measured): string {
     `nats-modes ${mode}: goodput NATS ${mbps(n.goodputBitsPerSec)} Mbit/s, sim ${mbps(m.sim.goodputBitsPerSec)} Mbit/s (NATS/sim ${(n.goodputBitsPerSec / m.sim.goodputBitsPerSec).toFixed(3)}); ` +
     `verified ${n.streamVerified}, audit violations ${n.auditViolations ?? 'not audited'}, checkpoints ${n.checkpoints}, commit p50/p99 ${n.commitLatencyMsP50?.toFixed(2) ?? '-'}/${n.commitLatencyMsP99?.toFixed(2) ?? '-'} ms, ` +
     `heldBytesMax ${n.heldBytesMax}, specBufferBytesMax ${n.specBufferBytesMax}, pause ${n.pauseMsTotal.toFixed(0)} ms, failovers ${n.failovers}, reprotections ${n.reprotections}, retransmits ${n.retransmits}, ` +
-    `events ${n.simEvents}, bus bytes/goodput byte ${n.busBytesPerGoodputByte}, bus hop p50/p90 ${n.busHopMsP50?.toFixed(2) ?? '-'}/${n.busHopMsP90?.toFixed(2) ?? '-'} ms; wall NATS ${m.natsWallMs.toFixed(0)} ms, sim ${m.simWallMs.toFixed(0)} ms`
+    `events ${n.simEvents}, bus bytes/goodput byte ${n.busBytesPerGoodputByte}, bus hop p50/p90 ${n.busHopMsP50?.toFixed(2) ?? '-'}/${n.busHopMsP90?.toFixed(2) ?? '-'} ms, ` +
+    `CPU ${n.cpuMsPerGoodputMB ?? '-'} ms/MB ${JSON.stringify(n.cpuSecondsByService ?? {})}; wall NATS ${m.natsWallMs.toFixed(0)} ms, sim ${m.simWallMs.toFixed(0)} ms`
   );
 }
 
@@ -79,6 +80,11 @@ describe.skipIf(nats === null)('every mode over NATS at 100 Mbit/s, 2 ms RTT, 25
       // Every mode stamps the wire both ways (and the replicated ones commits and the checkpoint path): the receivers measured those hops.
       expect(r.busHopMsP50).toBeGreaterThan(0);
       expect(r.busHopMsP90!).toBeGreaterThanOrEqual(r.busHopMsP50!);
+      // Every service of the mode spent CPU time during the transfer, as its reports said.
+      const services = REPLICATED.has(mode) ? ['guest', 'checkpointer', 'netbuffer', 'acker', 'host-agent', 'failover', 'client'] : ['guest', 'client'];
+      expect(Object.keys(r.cpuSecondsByService ?? {}).sort()).toEqual([...services].sort());
+      for (const service of services) expect(r.cpuSecondsByService![service], `${service}'s CPU seconds`).toBeGreaterThan(0);
+      expect(r.cpuMsPerGoodputMB).toBeGreaterThan(0);
       // No fault was scheduled: nothing may fail over.
       expect(r.failovers).toBe(0);
       expect(r.failoverMs).toBeNull();

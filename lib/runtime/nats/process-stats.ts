@@ -1,7 +1,9 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
-/** A service process's memory and event-loop lag, as its reports carry them. */
+/** A service process's CPU time, memory and event-loop lag, as its reports carry them. */
 export interface ProcessReading {
+  /** CPU time (user + system) since the process started, µs: the difference of two readings is what it spent between them. */
+  readonly cpuUs: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
   /** Event-loop delay since the previous reading: p99 and max, ms (0 when nothing was sampled). */
@@ -14,7 +16,7 @@ const NS_PER_MS = 1e6;
 const LAG_RESOLUTION_MS = 10;
 
 /**
- * Reads this process's resident memory and event-loop lag for its reports,
+ * Reads this process's CPU time, resident memory and event-loop lag for its reports,
  * so an operator (`specula status`) and a soak see them over time. Each
  * reading covers the time since the previous one.
  */
@@ -28,7 +30,9 @@ export class ProcessStats {
   read(): ProcessReading {
     const memory = process.memoryUsage();
     const sampled = this.#lag.count > 0;
+    const cpu = process.cpuUsage();
     const reading = {
+      cpuUs: cpu.user + cpu.system,
       rssBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
       eventLoopLagMsP99: sampled ? this.#lag.percentile(99) / NS_PER_MS : 0,

@@ -19,7 +19,7 @@ describe('specula status: what the bus says of each VM', () => {
     expect(vm!.failover).toEqual({ state: 'unprotected', term: 2, primaryHost: 'host-b', backupHost: '', recovering: false });
     expect(vm!.hosts.map((h) => h.host)).toEqual(['host-a', 'host-b']);
     // 12.5 MB in one second.
-    expect(vm!.hosts[1]).toEqual({ host: 'host-b', role: 'primary', term: 2, epoch: 40, synced: true, heldBytes: 0, specBytes: 8192, goodputBitsPerSec: 100e6 });
+    expect(vm!.hosts[1]).toEqual({ host: 'host-b', role: 'primary', term: 2, epoch: 40, synced: true, heldBytes: 0, specBytes: 8192, goodputBitsPerSec: 100e6, cpuPercent: null });
     expect(vm!.hosts[0]!.goodputBitsPerSec).toBeNull();
     const table = renderStatus(board.vms());
     expect(table).toContain('unprotected (term 2)');
@@ -37,6 +37,23 @@ describe('specula status: what the bus says of each VM', () => {
     const late = new StatusBoard();
     late.report(report('', 'failover', 1, { state: 'protected', term: 3, primaryHost: 'host-c', backupHost: 'host-a', recovering: true }));
     expect(late.vms()[0]!.failover).toMatchObject({ state: 'protected', term: 3, recovering: true });
+  });
+
+  it("shows the CPU a host's service processes use, summed over them, from each one's two last reports", () => {
+    const board = new StatusBoard();
+    board.heartbeat(heartbeat('host-a', 'primary', 1, 3, true));
+    board.heartbeat(heartbeat('host-b', 'backup', 1, 3, true));
+    board.report(report('host-a', 'guest', 1_000_000, { process: { cpuUs: 4_000_000 } }));
+    board.report(report('host-a', 'guest', 2_000_000, { process: { cpuUs: 4_600_000 } })); // 60% of a core
+    board.report(report('host-a', 'acker', 1_000_000, { process: { cpuUs: 100_000 } }));
+    board.report(report('host-a', 'acker', 1_500_000, { process: { cpuUs: 200_000 } })); // 20%
+    board.report(report('host-b', 'guest', 1_000_000, { process: { cpuUs: 1_000 } })); // one report: no rate yet
+    const [vm] = board.vms();
+    expect(vm!.hosts.map((h) => [h.host, h.cpuPercent])).toEqual([
+      ['host-a', 80],
+      ['host-b', null],
+    ]);
+    expect(renderStatus(board.vms())).toContain('CPU %');
   });
 
   it('says so when no VM reported yet', () => {
