@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { BenchRecord } from './measure.js';
 import { baseCaptureCost } from './capture.bench.js';
+import { machineCalibration } from './machine.bench.js';
 import { defaultSweep } from './experiment.bench.js';
 import { natsModes } from './nats-modes.bench.js';
 import { natsNativeVersusRaw } from './nats.bench.js';
@@ -15,7 +16,7 @@ import { natsTracingCost } from './nats-tracing.bench.js';
  * `npm run bench`: runs every benchmark, prints one line each with its target,
  * and writes bench/results/latest.json. Exit code 1 if a target is missed.
  */
-const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { simulator: simulatorSpeed, 'simulator-spec': speculativeSimulatorSpeed, experiment: defaultSweep, nats: natsNativeVersusRaw, 'nats-modes': natsModes, tracing: tracingCost, 'nats-tracing': natsTracingCost, 'base-capture': baseCaptureCost };
+const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { machine: machineCalibration, simulator: simulatorSpeed, 'simulator-spec': speculativeSimulatorSpeed, experiment: defaultSweep, nats: natsNativeVersusRaw, 'nats-modes': natsModes, tracing: tracingCost, 'nats-tracing': natsTracingCost, 'base-capture': baseCaptureCost };
 /** Internal: `run.js --one NAME` runs one benchmark and prints its record as the last line of stdout. */
 const ONE = '--one';
 /** `npm run bench -- simulator` runs only the benchmarks named. */
