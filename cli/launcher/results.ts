@@ -62,6 +62,7 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
   const senderSum = (key: string) => sum(guests, key) + sum(ackers, key);
   const busBytes = all.reduce((n, e) => n + num(shellOf(e).bytesOut), 0);
   const busHop = mergeHistograms(all.map((e) => (e.stats.busHopUs ?? {}) as Histogram));
+  const linkLate = mergeHistograms(all.map((e) => (e.stats.linkLateUs ?? {}) as Histogram));
   const cpu = runCpu(collector);
   return {
     ...scenarioFields(config, 'nats'),
@@ -99,6 +100,8 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
     busBytesPerGoodputByte: c.bytesDelivered > 0 ? Math.round((busBytes / c.bytesDelivered) * 1000) / 1000 : 0,
     busHopMsP50: ms(histogramPercentile(busHop, 50)),
     busHopMsP90: ms(histogramPercentile(busHop, 90)),
+    linkLateMsP50: ms(histogramPercentile(linkLate, 50)),
+    linkLateMsP99: ms(histogramPercentile(linkLate, 99)),
     ...cpu,
   };
 }

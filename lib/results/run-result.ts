@@ -75,6 +75,15 @@ export interface RunResult {
    */
   busHopMsP50?: number | null;
   busHopMsP90?: number | null;
+  /**
+   * NATS runs: how late the emulated links (client link, replication link)
+   * handed messages on after the arrival time the link gave them, median and
+   * 99th percentile, ms: what the bus (a message that arrives past its time)
+   * and the receiving process's event loop add to the emulated delay; null:
+   * no link delivered anything.
+   */
+  linkLateMsP50?: number | null;
+  linkLateMsP99?: number | null;
   /** NATS runs: what the auditor, subscribed to the VM's bus, found against output commit and one primary. */
   auditViolations?: number;
   /**

@@ -50,7 +50,7 @@ function summary(mode: Mode, m: Measured): string {
     `verified ${n.streamVerified}, audit violations ${n.auditViolations ?? 'not audited'}, checkpoints ${n.checkpoints}, commit p50/p99 ${n.commitLatencyMsP50?.toFixed(2) ?? '-'}/${n.commitLatencyMsP99?.toFixed(2) ?? '-'} ms, ` +
     `heldBytesMax ${n.heldBytesMax}, specBufferBytesMax ${n.specBufferBytesMax}, pause ${n.pauseMsTotal.toFixed(0)} ms, failovers ${n.failovers}, reprotections ${n.reprotections}, retransmits ${n.retransmits}, ` +
     `events ${n.simEvents}, bus bytes/goodput byte ${n.busBytesPerGoodputByte}, bus hop p50/p90 ${n.busHopMsP50?.toFixed(2) ?? '-'}/${n.busHopMsP90?.toFixed(2) ?? '-'} ms, ` +
-    `CPU ${n.cpuMsPerGoodputMB ?? '-'} ms/MB ${JSON.stringify(n.cpuSecondsByService ?? {})}; wall NATS ${m.natsWallMs.toFixed(0)} ms, sim ${m.simWallMs.toFixed(0)} ms`
+    `link late p50/p99 ${n.linkLateMsP50?.toFixed(3) ?? '-'}/${n.linkLateMsP99?.toFixed(2) ?? '-'} ms, CPU ${n.cpuMsPerGoodputMB ?? '-'} ms/MB ${JSON.stringify(n.cpuSecondsByService ?? {})}; wall NATS ${m.natsWallMs.toFixed(0)} ms, sim ${m.simWallMs.toFixed(0)} ms`
   );
 }
 
@@ -80,6 +80,9 @@ describe.skipIf(nats === null)('every mode over NATS at 100 Mbit/s, 2 ms RTT, 25
       // Every mode stamps the wire both ways (and the replicated ones commits and the checkpoint path): the receivers measured those hops.
       expect(r.busHopMsP50).toBeGreaterThan(0);
       expect(r.busHopMsP90!).toBeGreaterThanOrEqual(r.busHopMsP50!);
+      // The client's link (and in replicated modes the replication link) handed messages on, never before their time.
+      expect(r.linkLateMsP50).not.toBeNull();
+      expect(r.linkLateMsP99!).toBeGreaterThanOrEqual(r.linkLateMsP50!);
       // Every service of the mode spent CPU time during the transfer, as its reports said.
       const services = REPLICATED.has(mode) ? ['guest', 'checkpointer', 'netbuffer', 'acker', 'host-agent', 'failover', 'client'] : ['guest', 'client'];
       expect(Object.keys(r.cpuSecondsByService ?? {}).sort()).toEqual([...services].sort());

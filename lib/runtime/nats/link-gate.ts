@@ -1,6 +1,7 @@
 import { assert } from '../../assert.js';
 import type { WireMessage } from '../../codec/messages.js';
 import { wireBytesOf } from '../../link/link-direction.js';
+import { addTo, type Histogram } from '../../results/histogram.js';
 import { DROPPED, type Hop } from '../sim/sim-runtime.js';
 import type { Clock } from './clock.js';
 
@@ -34,6 +35,20 @@ const COMPACT_AFTER = 4096;
  * 1.01 ms link delay costs 1.01 ms and not 2 ms.
  */
 const POLL_BELOW_US = 1_000;
+/**
+ * Between polls, a wait with more than POLL_SLEEP_MARGIN_US left sleeps
+ * (Atomics.wait: no CPU) for up to POLL_SLEEP_US, short of the margin, then
+ * lets I/O in. Polling alone spent much of a native run's CPU in the client
+ * and the guest at 100 Mbit/s (each message waits most of a 1 ms link on
+ * the poll): the sleeps took a fifth of it off (client 3.3 → 2.5–2.7 CPU
+ * seconds in 5 s) for a median delivery 10–30 µs later, a sleep holds other
+ * input back by at most POLL_SLEEP_US, and the margin covers the kernel's
+ * timer slack (50 µs): a sleep never makes a delivery early, and rarely late
+ * (docs/nats.md, Links).
+ */
+const POLL_SLEEP_US = 100;
+const POLL_SLEEP_MARGIN_US = 50;
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * An emulated link in front of a receiving core: each message goes through
@@ -45,6 +60,8 @@ const POLL_BELOW_US = 1_000;
  */
 export class LinkGate {
   readonly counters: LinkGateCounters = { accepted: 0, delivered: 0, hopDrops: 0, overflowDrops: 0, overflowByteDrops: 0, maxPending: 0, maxPendingBytes: 0 };
+  /** How long after the link's arrival time each message was handed on, µs: a bus slower than the link, and the event loop's lag. */
+  readonly lateUs: Histogram = {};
   readonly #fifo: Pending[] = [];
   #head = 0;
   /** wireBytesOf of what is held. */
@@ -136,7 +153,7 @@ export class LinkGate {
     this.#timerAtUs = atUs;
     const waitUs = atUs - nowUs;
     // setTimeout may fire up to a loop iteration early; #drain re-arms, then polls.
-    if (waitUs < POLL_BELOW_US) this.#poll = setImmediate(() => this.#drain());
+    if (waitUs < POLL_BELOW_US) this.#poll = setImmediate(() => this.#pollOnce());
     else this.#timer = setTimeout(() => this.#drain(), Math.floor(waitUs / 1000));
   }
 
@@ -145,6 +162,13 @@ export class LinkGate {
     if (this.#poll !== null) clearImmediate(this.#poll);
     this.#timer = null;
     this.#poll = null;
+  }
+
+  /** One poll of a wait under POLL_BELOW_US: a sleep short of the deadline, then a drain (which polls again if it is not yet due). */
+  #pollOnce(): void {
+    const leftUs = this.#timerAtUs - this.clock.nowUs();
+    if (leftUs > POLL_SLEEP_MARGIN_US) Atomics.wait(SLEEPER, 0, 0, Math.min(POLL_SLEEP_US, leftUs - POLL_SLEEP_MARGIN_US) / 1000);
+    this.#drain();
   }
 
   #drain(): void {
@@ -158,6 +182,7 @@ export class LinkGate {
       this.#head++;
       this.#pendingBytes -= next.bytes;
       this.counters.delivered++;
+      addTo(this.lateUs, nowUs - next.atUs);
       this.deliver(next.subject, next.msg);
       nowUs = this.clock.nowUs();
     }

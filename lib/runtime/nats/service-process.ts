@@ -274,7 +274,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
       // One reading per round of reports: every VM's report of this process carries the same.
       const processReading = processStats.read();
       instances.forEach(({ config, instance }, i) => {
-        const msg: ServiceReport = { type: 'serviceReport', vmId: config.vmId, host: host ?? '', service: def.name, incarnation, atUs: wall.nowUs(), final, statsJson: JSON.stringify({ ...instance.report(), shell: shells[i]!.counters, busHopUs: shells[i]!.busHopUs, process: processReading }) };
+        const msg: ServiceReport = { type: 'serviceReport', vmId: config.vmId, host: host ?? '', service: def.name, incarnation, atUs: wall.nowUs(), final, statsJson: JSON.stringify({ ...instance.report(), shell: shells[i]!.counters, busHopUs: shells[i]!.busHopUs, linkLateUs: shells[i]!.linkLateUs, process: processReading }) };
         try {
           nc.publish(subjects(config.vmId).report, encode(msg));
         } catch {

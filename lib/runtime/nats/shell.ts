@@ -10,7 +10,7 @@ import type { SpanRecord } from '../../tracing/model.js';
 import type { TracePropagation } from './otel.js';
 import type { Hop } from '../sim/sim-runtime.js';
 import { START, type Core, type Effect, type Input } from '../types.js';
-import { addTo, type Histogram } from '../../results/histogram.js';
+import { addTo, mergeHistograms, type Histogram } from '../../results/histogram.js';
 import { monotonicClock, wallClock, type Clock } from './clock.js';
 import { LeaseEffectRunner, type LeaseRunnerCounters } from './lease-runner.js';
 import { LinkGate, type LinkGateCounters } from './link-gate.js';
@@ -261,6 +261,11 @@ export class NatsShell {
   /** Counters of the emulated link on `subject`, if there is one. */
   linkCounters(subject: string): LinkGateCounters | undefined {
     return this.#gates.get(subject)?.counters;
+  }
+
+  /** How late this process's emulated links handed messages on, after the links' arrival times (µs; empty without links). */
+  get linkLateUs(): Histogram {
+    return mergeHistograms([...this.#gates.values()].map((g) => g.lateUs));
   }
 
   /**
