@@ -40,13 +40,14 @@ const POLL_BELOW_US = 1_000;
  * (Atomics.wait: no CPU) for up to POLL_SLEEP_US, short of the margin, then
  * lets I/O in. Polling alone spent much of a native run's CPU in the client
  * and the guest at 100 Mbit/s (each message waits most of a 1 ms link on
- * the poll): the sleeps took a fifth of it off (client 3.3 → 2.5–2.7 CPU
- * seconds in 5 s) for a median delivery 10–30 µs later, a sleep holds other
- * input back by at most POLL_SLEEP_US, and the margin covers the kernel's
- * timer slack (50 µs): a sleep never makes a delivery early, and rarely late
- * (docs/nats.md, Links).
+ * the poll); the sleeps took a quarter of the client's off (3.4 → 2.6 CPU
+ * seconds in 5 s) and an eighth of the guest's, at the same goodput and
+ * median delivery. A sleep holds the process's other input back by at most
+ * POLL_SLEEP_US: 100 µs steps cost native at 1 Gbit/s a few percent, 50 µs
+ * ones nothing measurable. The margin covers the kernel's timer slack
+ * (50 µs): a sleep never makes a delivery early (docs/nats.md, Links).
  */
-const POLL_SLEEP_US = 100;
+const POLL_SLEEP_US = 50;
 const POLL_SLEEP_MARGIN_US = 50;
 const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
