@@ -39,9 +39,10 @@ export interface VmStatus {
   readonly hosts: readonly HostStatus[];
 }
 
+/** A counter's value (bytes sent, CPU µs) as one report gave it. */
 interface Sample {
   readonly atUs: number;
-  readonly bytes: number;
+  readonly value: number;
 }
 
 /** Builds each VM's status from heartbeats, the failover service's views and the services' reports. */
@@ -74,11 +75,11 @@ export class StatusBoard {
     }
     const key = `${r.vmId}/${r.host}/${r.service}`;
     const cpuUs = (stats.process as { cpuUs?: unknown } | undefined)?.cpuUs;
-    if (typeof cpuUs === 'number' && Number.isFinite(cpuUs)) push(this.#cpu, key, { atUs: r.atUs, bytes: cpuUs });
+    if (typeof cpuUs === 'number' && Number.isFinite(cpuUs)) push(this.#cpu, key, { atUs: r.atUs, value: cpuUs });
     // Bytes toward the client: the acker's client-acknowledged data (speculative modes), the netbuffer's released data (remus).
     const bytes = r.service === 'acker' ? Number(stats.clientAckSeq ?? 0) : r.service === 'netbuffer' ? Number(stats.bytesReleased ?? 0) : null;
     if (bytes === null || !Number.isFinite(bytes)) return;
-    push(this.#sent, key, { atUs: r.atUs, bytes });
+    push(this.#sent, key, { atUs: r.atUs, value: bytes });
   }
 
   #rate(vmId: string, host: string, service: string): number | null {
@@ -121,7 +122,7 @@ function push(samples: Map<string, [Sample | null, Sample]>, key: string, sample
 /** A counter's growth per µs between its two samples; null without two in order. */
 function perUsOf(s: [Sample | null, Sample] | undefined): number | null {
   if (s === undefined || s[0] === null || s[1].atUs <= s[0].atUs) return null;
-  return Math.max(0, (s[1].bytes - s[0].bytes) / (s[1].atUs - s[0].atUs));
+  return Math.max(0, (s[1].value - s[0].value) / (s[1].atUs - s[0].atUs));
 }
 
 const mbps = (bits: number | null): string => (bits === null ? '-' : (bits / 1e6).toFixed(1));

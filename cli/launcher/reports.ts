@@ -21,7 +21,7 @@ export class ReportCollector {
   readonly #reports = new Map<string, ReportEntry>();
   readonly #views = new Map<string, FailoverStatus>();
   readonly #subs: Subscription[] = [];
-  /** The CPU time of every process that reports, during the run (`markRunStart`). */
+  /** The CPU time of every process that reports, from the run's start (`cpu.start()`). */
   readonly cpu = new CpuWindow();
   /** Reports that did not decode or parse (counted, not fatal). */
   malformed = 0;
