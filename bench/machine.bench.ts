@@ -61,9 +61,10 @@ async function loopbackRoundTripUs(): Promise<number> {
  * What this machine charges for what the processes over NATS do most:
  * first touches of fresh memory and round trips between processes. No
  * target: a reference, so that figures of other benchmarks from machines of
- * the same kind can be set side by side (a machine whose every system call
- * and page fault cost several times more halved the replicated modes over
- * NATS and slowed the simulator by a tenth: docs/nats.md, Measured).
+ * the same kind can be set side by side (on one whose kernel took a third of
+ * a busy service's CPU, in system calls and page faults, the replicated
+ * modes over NATS ran at half their speed of the day before and the
+ * simulator a tenth slower: docs/nats.md, Measured).
  */
 export async function machineCalibration(): Promise<BenchRecord> {
   const faultUs = pageFaultUs();
