@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { decode } from '../../lib/codec/codec.js';
 import type { FailoverStatus, Heartbeat, ServiceReport } from '../../lib/codec/messages.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
+import { reportedCpuUs } from '../../lib/runtime/nats/process-stats.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
 import { num } from '../run-options.js';
 
@@ -74,8 +75,8 @@ export class StatusBoard {
       this.#views.set(r.vmId, { type: 'failoverStatus', vmId: r.vmId, term: Number(stats.term ?? 0), state: stats.state as FailoverStatus['state'], primaryHost: String(stats.primaryHost ?? ''), backupHost: String(stats.backupHost ?? ''), recovering: stats.recovering === true });
     }
     const key = `${r.vmId}/${r.host}/${r.service}`;
-    const cpuUs = (stats.process as { cpuUs?: unknown } | undefined)?.cpuUs;
-    if (typeof cpuUs === 'number' && Number.isFinite(cpuUs)) push(this.#cpu, key, { atUs: r.atUs, value: cpuUs });
+    const cpuUs = reportedCpuUs(stats);
+    if (cpuUs !== null) push(this.#cpu, key, { atUs: r.atUs, value: cpuUs });
     // Bytes toward the client: the acker's client-acknowledged data (speculative modes), the netbuffer's released data (remus).
     const bytes = r.service === 'acker' ? Number(stats.clientAckSeq ?? 0) : r.service === 'netbuffer' ? Number(stats.bytesReleased ?? 0) : null;
     if (bytes === null || !Number.isFinite(bytes)) return;

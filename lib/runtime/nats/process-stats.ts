@@ -11,6 +11,12 @@ export interface ProcessReading {
   readonly eventLoopLagMsMax: number;
 }
 
+/** The process's CPU time (µs) in a report's stats, as `runServiceProcess` puts its reading under `process`; null when the report has none. */
+export function reportedCpuUs(stats: Record<string, unknown>): number | null {
+  const cpuUs = (stats.process as { cpuUs?: unknown } | undefined)?.cpuUs;
+  return typeof cpuUs === 'number' && Number.isFinite(cpuUs) ? cpuUs : null;
+}
+
 const NS_PER_MS = 1e6;
 /** Sampling resolution of the event-loop delay histogram, ms. */
 const LAG_RESOLUTION_MS = 10;
