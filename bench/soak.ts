@@ -170,7 +170,7 @@ async function main(): Promise<number> {
   try {
     log(`${flags.vms} VMs over ${server.url}: waiting for every VM to be protected`);
     if (!(await collector.waitForState(vmIds, 'protected', PROTECTION_WAIT_MS))) throw new Error(`the VMs were not protected within ${PROTECTION_WAIT_MS} ms`);
-    const client = await fleet.add({ service: 'client', host: null });
+    const client = await fleet.add({ services: ['client'], host: null });
     const t0 = performance.now();
     soakStartedMs = t0;
     const elapsedS = () => (performance.now() - t0) / 1000;
@@ -195,7 +195,7 @@ async function main(): Promise<number> {
       if (Math.round(tS) % 10 === 0) log(`${tS.toFixed(0)} s: ${s.goodputMbps.toFixed(1)} Mbit/s, ${s.protectedVms}/${vmIds.length} protected, RSS ${s.rssMiBTotal.toFixed(0)} MiB, lag ≤ ${s.lagMsMax.toFixed(0)} ms`);
       for (const r of respawns.filter((x) => x.atS <= tS)) {
         respawns.splice(respawns.indexOf(r), 1);
-        for (const plan of plannedProcesses(config).filter((p) => p.host === r.host)) fleet.spawn(plan);
+        for (const plan of plannedProcesses(config, fleet.options.layout).filter((p) => p.host === r.host)) fleet.spawn(plan);
         lastRespawnS = tS;
         log(`${r.host} started again`);
       }

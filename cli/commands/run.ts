@@ -12,6 +12,7 @@ import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { formatResult, type OutputFormat } from '../format.js';
 import { addScenarioOptions, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
 import { validateRunConfig } from '../validate.js';
+import { LAYOUTS, type Layout } from '../launcher/plan.js';
 
 interface RunFlags extends ScenarioFlags {
   mode: Mode;
@@ -23,6 +24,7 @@ interface RunFlags extends ScenarioFlags {
   crashPrimaryAtMs?: number;
   natsUrl: string;
   vms: number;
+  layout: Layout;
   verbose: boolean;
   plot?: string;
   traceOut?: string;
@@ -61,6 +63,7 @@ export function runCommand(): Command {
     .addOption(new Option('--runtime <runtime>', 'sim: deterministic simulator; nats: every service as its own process over NATS, in real time').choices(['sim', 'nats']).default('sim'))
     .addOption(new Option('--nats-url <url>', 'NATS server for --runtime nats').env('NATS_URL').default('nats://127.0.0.1:4222'))
     .option('--vms <n>', 'nats: protected VMs at once (each service process serves all of them); one result line each', num, 1)
+    .addOption(new Option('--layout <layout>', 'nats: service: every service its own process; host: a host\'s guest, checkpointer, netbuffer and acker in one process (still over NATS), its agent in another').choices(LAYOUTS).default('service'))
     .option('--verbose', 'nats: show the services\' logs on stderr, prefixed by host and service', false)
     .option('--trace-out <file.json>', 'sim: write the run\'s traces (every epoch, and the sampled packets\' paths) as JSON that Jaeger\'s UI opens (its JSON file upload)')
     .addOption(new Option('--trace-format <format>', 'jaeger: Jaeger\'s JSON; otlp: OTLP/JSON').choices(['jaeger', 'otlp']).default('jaeger'))
@@ -80,6 +83,7 @@ export function runCommand(): Command {
         const results = await runOnNats(config, {
           natsUrl: flags.natsUrl,
           vms: flags.vms,
+          layout: flags.layout,
           onTimeline: (_vm, t) => timelines.push(t),
           onViolation: (v) => process.stderr.write(`specula run: audit: ${v.invariant} (${v.rule}) on ${v.host ?? 'the bus'}: ${v.detail}\n`),
           ...(flags.verbose ? { onLog: (line: string) => process.stderr.write(line + '\n') } : {}),
@@ -91,6 +95,7 @@ export function runCommand(): Command {
         return;
       }
       if (flags.vms !== 1) throw new ConfigError('--vms: the simulator runs one VM per run');
+      if (flags.layout !== 'service') throw new ConfigError('--layout: how processes are laid out over NATS; the simulator runs one process');
       const collector = flags.traceOut === undefined ? null : new SpanCollector(MAX_TRACE_SPANS);
       const { result, timeline } = simulateTimedWithTimeline(traced, collector === null ? {} : { onSpan: (span, from) => collector.add(span, serviceOfActor(from.actor), from.host) });
       process.stdout.write(formatResult(result, flags.format) + '\n');

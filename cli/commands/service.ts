@@ -100,14 +100,16 @@ export function vmConfigs(config: RunConfig, vms: number): RunConfig[] {
 }
 
 /**
- * `specula service <name>`: one service as a process over NATS, for one VM
- * or several. JSON lines on stdout (a ready line, a final line with each
- * VM's counters), pino logs on stderr, reports on specula.<vm>.report.
+ * `specula service <name…>`: one service as a process over NATS, for one VM
+ * or several; several names run those services in one process, each as it
+ * runs alone (`runServiceGroup`). JSON lines on stdout (a ready line, a
+ * final line with each VM's counters, per service), pino logs on stderr,
+ * reports on specula.<vm>.report.
  */
 export function serviceCommand(): Command {
   return new Command('service')
-    .description('run one service as a process over NATS (ready and final lines as JSON on stdout, logs on stderr, periodic reports on the bus)')
-    .addArgument(new Argument('<name>', 'guest, checkpointer, netbuffer, acker, host-agent (one host each: --host), failover (once per VM), client (the remote peer: runs a transfer and prints its counters)').choices(SERVICES))
+    .description('run a service as a process over NATS (ready and final lines as JSON on stdout, logs on stderr, periodic reports on the bus); several names: those services in one process, still talking only over NATS')
+    .addArgument(new Argument('<name...>', 'guest, checkpointer, netbuffer, acker, host-agent (one host each: --host), failover (once per VM), client (the remote peer: runs a transfer and prints its counters; alone)').choices(SERVICES))
     .addOption(new Option('--config <file>', 'run configuration as a JSON file (RunConfig fields; defaults fill the rest)').env('SPECULA_CONFIG'))
     .addOption(new Option('--config-json <json>', 'run configuration as JSON, when no --config file is given; every service of a VM needs the same one').env('SPECULA_CONFIG_JSON').default('{}'))
     .addOption(new Option('--nats-url <url>', 'NATS server(s), comma-separated').env('NATS_URL').default(DEFAULT_NATS_URL))
@@ -125,24 +127,24 @@ export function serviceCommand(): Command {
     .addOption(new Option('--trace', 'export traces with OpenTelemetry (on anyway when OTEL_EXPORTER_OTLP_ENDPOINT is set; the OTEL_* variables configure the exporter)').env('SPECULA_TRACE').default(false))
     .addOption(new Option('--trace-sample <rate>', 'share of the guest\'s output segments traced, 0 to 1; every service of a VM needs the same').argParser(num).env('SPECULA_TRACE_SAMPLE').default(DEFAULT_TRACE_SAMPLE_RATE))
     .addOption(new Option('--log-level <level>', 'level of the stderr logs').choices(['debug', 'info', 'warn', 'error', 'silent']).env('SPECULA_LOG_LEVEL').default('info'))
-    .action(async (name: ServiceName, flags: ServiceFlags) => {
+    .action(async (names: ServiceName[], flags: ServiceFlags) => {
       const configs = vmConfigs(serviceConfig(flags), flags.vms);
       if (!Number.isFinite(flags.reportIntervalMs) || flags.reportIntervalMs < 10) throw new ConfigError(`--report-interval-ms ${flags.reportIntervalMs}: must be at least 10`);
       process.env.SPECULA_LOG_LEVEL = flags.logLevel;
-      const def = await serviceDefinition(name);
-      const { runServiceProcess } = await import('../../lib/runtime/nats/service-process.js');
+      const defs = await Promise.all(names.map((n) => serviceDefinition(n)));
+      const { runServiceGroup } = await import('../../lib/runtime/nats/service-group.js');
       if (flags.healthPort !== undefined && (!Number.isSafeInteger(flags.healthPort) || flags.healthPort < 1 || flags.healthPort > 65_535)) throw new ConfigError(`--health-port ${flags.healthPort}: must be a port from 1 to 65535`);
       if (!(flags.traceSample >= 0 && flags.traceSample <= 1)) throw new ConfigError(`--trace-sample ${flags.traceSample}: must be from 0 to 1`);
       if (![1, 3, 5].includes(flags.leaseReplicas)) throw new ConfigError(`--lease-replicas ${flags.leaseReplicas}: must be 1, 3 or 5`);
-      const exitAfterS = flags.exitAfterS ?? (name === 'client' ? Math.max(...configs.map((c) => c.durationS)) : undefined);
+      const exitAfterS = flags.exitAfterS ?? (names.includes('client') ? Math.max(...configs.map((c) => c.durationS)) : undefined);
       try {
-        const final = await runServiceProcess(def, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, leaseReplicas: flags.leaseReplicas as 1 | 3 | 5, reportIntervalMs: flags.reportIntervalMs, ...(flags.healthPort === undefined ? {} : { healthPort: flags.healthPort }), trace: { enabled: flags.trace, segmentSampleRate: flags.traceSample }, ...(exitAfterS === undefined ? {} : { exitAfterS }) });
+        const finals = await runServiceGroup(defs, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, leaseReplicas: flags.leaseReplicas as 1 | 3 | 5, reportIntervalMs: flags.reportIntervalMs, ...(flags.healthPort === undefined ? {} : { healthPort: flags.healthPort }), trace: { enabled: flags.trace, segmentSampleRate: flags.traceSample }, ...(exitAfterS === undefined ? {} : { exitAfterS }) });
         // A client that never connected verified nothing; one whose bus dropped measured the outage, not the link.
-        if (name === 'client' && final.vms.some((v) => v.stats.connected !== true || v.shell.disconnects > 0)) process.exitCode = EXIT_FAILED;
+        if (finals.some((final) => final.service === 'client' && final.vms.some((v) => v.stats.connected !== true || v.shell.disconnects > 0))) process.exitCode = EXIT_FAILED;
       } catch (err) {
         if (!(err instanceof TransportError || err instanceof LeaseStoreUnavailableError)) throw err;
         // An unreachable or lost server is an operational error: say what and where, no stack.
-        process.stderr.write(`specula service ${name}: ${err.message}\n`);
+        process.stderr.write(`specula service ${names.join(' ')}: ${err.message}\n`);
         process.exitCode = EXIT_FAILED;
       }
     });

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { decode } from '../../lib/codec/codec.js';
 import type { FailoverStatus, Heartbeat, ServiceReport } from '../../lib/codec/messages.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
-import { reportedCpuUs } from '../../lib/runtime/nats/process-stats.js';
+import { reportedCpu } from '../../lib/runtime/nats/process-stats.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
 import { num } from '../run-options.js';
 
@@ -44,6 +44,8 @@ export interface VmStatus {
 interface Sample {
   readonly atUs: number;
   readonly value: number;
+  /** For CPU time: the process the reading is of (several services may share one). */
+  readonly processKey?: string;
 }
 
 /** Builds each VM's status from heartbeats, the failover service's views and the services' reports. */
@@ -53,7 +55,7 @@ export class StatusBoard {
   readonly #reports = new Map<string, { report: ServiceReport; stats: Record<string, unknown> }>();
   /** Two last samples of bytes sent to the client per VM and host, for a rate. */
   readonly #sent = new Map<string, [Sample | null, Sample]>();
-  /** Two last samples of each service process's CPU time (µs), per VM, host and service. */
+  /** Two last samples of each service's process's CPU time (µs), per VM, host and service. */
   readonly #cpu = new Map<string, [Sample | null, Sample]>();
 
   heartbeat(hb: Heartbeat): void {
@@ -75,8 +77,9 @@ export class StatusBoard {
       this.#views.set(r.vmId, { type: 'failoverStatus', vmId: r.vmId, term: Number(stats.term ?? 0), state: stats.state as FailoverStatus['state'], primaryHost: String(stats.primaryHost ?? ''), backupHost: String(stats.backupHost ?? ''), recovering: stats.recovering === true });
     }
     const key = `${r.vmId}/${r.host}/${r.service}`;
-    const cpuUs = reportedCpuUs(stats);
-    if (cpuUs !== null) push(this.#cpu, key, { atUs: r.atUs, value: cpuUs });
+    const cpu = reportedCpu(stats, r);
+    // A series per service: the services of one process report one reading at moments close together, so each rate is over a whole interval.
+    if (cpu !== null) push(this.#cpu, `${r.vmId}/${r.host}/${r.service}`, { atUs: r.atUs, value: cpu.cpuUs, processKey: cpu.processKey });
     // Bytes toward the client: the acker's client-acknowledged data (speculative modes), the netbuffer's released data (remus).
     const bytes = r.service === 'acker' ? Number(stats.clientAckSeq ?? 0) : r.service === 'netbuffer' ? Number(stats.bytesReleased ?? 0) : null;
     if (bytes === null || !Number.isFinite(bytes)) return;
@@ -90,8 +93,14 @@ export class StatusBoard {
 
   /** The host's service processes' CPU time per wall time, % of a core; null until one of them reported twice. */
   #cpuPercent(vmId: string, host: string): number | null {
-    const rates = [...this.#cpu].filter(([key]) => key.startsWith(`${vmId}/${host}/`)).map(([, samples]) => perUsOf(samples)).filter((r): r is number => r !== null);
-    return rates.length === 0 ? null : rates.reduce((a, b) => a + b, 0) * 100;
+    // One rate per process: the services it runs all carry its reading.
+    const byProcess = new Map<string, number>();
+    for (const [key, samples] of this.#cpu) {
+      const rate = key.startsWith(`${vmId}/${host}/`) ? perUsOf(samples) : null;
+      const processKey = samples[1].processKey ?? key;
+      if (rate !== null && !byProcess.has(processKey)) byProcess.set(processKey, rate);
+    }
+    return byProcess.size === 0 ? null : [...byProcess.values()].reduce((a, b) => a + b, 0) * 100;
   }
 
   vms(): VmStatus[] {

@@ -13,10 +13,12 @@ import { Fleet } from '../launcher/fleet.js';
 import { startOwnNatsServer, type OwnNatsServer } from '../launcher/nats-server.js';
 import { num } from '../run-options.js';
 import { serviceConfig, vmConfigs } from './service.js';
+import { LAYOUTS, type Layout } from '../launcher/plan.js';
 
 interface UpFlags {
   mode: Mode;
   vms: number;
+  layout: Layout;
   audit: boolean;
   config?: string;
   natsUrl: string;
@@ -38,7 +40,7 @@ async function reachable(url: string): Promise<boolean> {
 
 /**
  * `specula up`: protected VMs on this machine, every service its own process
- * over NATS: the failover service and three hosts (primary, backup, spare)
+ * (or each host's data path in one, `--layout host`) over NATS: the failover service and three hosts (primary, backup, spare)
  * with their agents and services. Logs on stderr prefixed by host and
  * service; ready when every process says so; Ctrl-C stops everything.
  */
@@ -47,6 +49,7 @@ export function upCommand(): Command {
     .description('start protected VMs locally: the failover service and three hosts with their services, each a process over NATS (a nats-server is started if none answers)')
     .addOption(new Option('--mode <mode>', 'replication mode').choices(MODES.filter((m) => m !== 'native')).default('spec'))
     .addOption(new Option('--vms <n>', 'protected VMs (each service process serves all of them)').argParser(num).default(1))
+    .addOption(new Option('--layout <layout>', 'service: every service its own process; host: a host\'s guest, checkpointer, netbuffer and acker in one process (still over NATS), its agent in another').choices(LAYOUTS).default('service'))
     .option('--audit', 'run the auditor on every VM\'s bus and stop everything at the first violation', false)
     .addOption(new Option('--config <file>', 'run configuration as a JSON file (its timing as given; without one, NATS timing)').env('SPECULA_CONFIG'))
     .addOption(new Option('--nats-url <url>', 'NATS server(s); if nothing answers, a nats-server is started on a free port').env('NATS_URL').default(DEFAULT_NATS_URL))
@@ -93,7 +96,7 @@ export function upCommand(): Command {
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
       try {
-        fleet = await Fleet.start({ natsUrl, config, vms: flags.vms, logLevel: flags.logLevel, onLog: (line) => process.stderr.write(line + '\n') });
+        fleet = await Fleet.start({ natsUrl, config, vms: flags.vms, layout: flags.layout, logLevel: flags.logLevel, onLog: (line) => process.stderr.write(line + '\n') });
       } catch (err) {
         await stop('a service did not start', EXIT_FAILED);
         throw err;

@@ -1,14 +1,18 @@
 import type { RunConfig } from '../../lib/config/run-config.js';
+import { ConfigError } from '../../lib/errors.js';
+import { tracingWanted } from '../../lib/runtime/nats/otel-env.js';
 import { isReadyLine, type ReadyLine } from '../../lib/runtime/nats/service-process.js';
 import type { ServiceName } from '../commands/service.js';
 import { Child, ServiceProcessError } from './child.js';
-import { labelOf, plannedProcesses, type PlannedProcess } from './plan.js';
+import { labelOf, plannedProcesses, type Layout, type PlannedProcess } from './plan.js';
 
 export interface FleetOptions {
   readonly natsUrl: string;
   /** The configuration every process gets (its vmId is the base of the VMs' ids when vms > 1). */
   readonly config: RunConfig;
   readonly vms: number;
+  /** A host's services one per process (the default) or its data path in one (plan.ts). */
+  readonly layout?: Layout;
   readonly leaseBucket?: string;
   /** Replicas of the lease bucket (3 on a three-server cluster). */
   readonly leaseReplicas?: 1 | 3 | 5;
@@ -38,10 +42,12 @@ export class Fleet {
 
   /** Starts every planned process and waits until each has said it is ready. */
   static async start(options: FleetOptions): Promise<Fleet> {
+    // The children inherit this environment: refused here, before anything starts, rather than by every grouped child.
+    if (options.layout === 'host' && tracingWanted(process.env, false)) throw new ConfigError('--layout host runs several services in one process, and tracing (OTEL_EXPORTER_OTLP_ENDPOINT) one service per process: use --layout service to trace');
     const fleet = new Fleet(options);
     try {
-      for (const plan of plannedProcesses(options.config)) fleet.spawn(plan);
-      await Promise.all(fleet.#children.map(({ child }) => fleet.#ready(child)));
+      for (const plan of plannedProcesses(options.config, options.layout)) fleet.spawn(plan);
+      await Promise.all(fleet.#children.map(({ plan, child }) => fleet.#ready(plan, child)));
     } catch (err) {
       await fleet.stop();
       throw err;
@@ -52,18 +58,18 @@ export class Fleet {
   /** Starts one more process (the client of a run); resolves once it is ready. */
   async add(plan: PlannedProcess, extraArgs: readonly string[] = []): Promise<Child> {
     const child = this.spawn(plan, extraArgs);
-    await this.#ready(child);
+    await this.#ready(plan, child);
     return child;
   }
 
   spawn(plan: PlannedProcess, extraArgs: readonly string[] = []): Child {
     const o = this.options;
-    const args = ['service', plan.service, '--config-json', JSON.stringify(o.config), '--nats-url', o.natsUrl, '--vms', String(o.vms)];
+    const args = ['service', ...plan.services, '--config-json', JSON.stringify(o.config), '--nats-url', o.natsUrl, '--vms', String(o.vms)];
     if (plan.host !== null) args.push('--host', plan.host);
     if (o.leaseBucket !== undefined) args.push('--lease-bucket', o.leaseBucket);
     if (o.leaseReplicas !== undefined) args.push('--lease-replicas', String(o.leaseReplicas));
     if (o.reportIntervalMs !== undefined) args.push('--report-interval-ms', String(o.reportIntervalMs));
-    if (o.exitAfterS !== undefined && plan.service !== 'client') args.push('--exit-after-s', String(o.exitAfterS));
+    if (o.exitAfterS !== undefined && !plan.services.includes('client')) args.push('--exit-after-s', String(o.exitAfterS));
     args.push(...extraArgs);
     const env = { ...process.env, SPECULA_LOG_LEVEL: o.logLevel ?? process.env.SPECULA_LOG_LEVEL ?? 'warn' };
     const child = new Child({ label: labelOf(plan), args, env, ...(o.onLog ? { onLog: o.onLog } : {}) });
@@ -71,8 +77,10 @@ export class Fleet {
     return child;
   }
 
-  #ready(child: Child): Promise<ReadyLine> {
-    return child.waitForJson(isReadyLine, this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, 'to connect and subscribe');
+  /** Every service of the process has said it is ready (one ready line each). */
+  async #ready(plan: PlannedProcess, child: Child): Promise<ReadyLine[]> {
+    const timeoutMs = this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+    return Promise.all(plan.services.map((service) => child.waitForJson((v): v is ReadyLine => isReadyLine(v) && v.service === service, timeoutMs, `to connect and subscribe its ${service}`)));
   }
 
   get children(): readonly { readonly plan: PlannedProcess; readonly child: Child }[] {
@@ -84,9 +92,9 @@ export class Fleet {
     return this.#children.filter((c) => c.plan.host === host).map((c) => c.child);
   }
 
-  /** The process of `service` on `host`, if it was started. */
+  /** The process that runs `service` on `host`, if it was started. */
   child(service: ServiceName, host: string | null): Child | undefined {
-    return this.#children.find((c) => c.plan.service === service && c.plan.host === host)?.child;
+    return this.#children.find((c) => c.plan.services.includes(service) && c.plan.host === host)?.child;
   }
 
   /** Kills every process of a host at once, as when the machine dies. */
@@ -98,7 +106,7 @@ export class Fleet {
 
   /** A process that exited before the fleet stopped it (killed by nobody, and not a client, whose run ends): a failure to report. */
   unexpectedExits(): ServiceProcessError[] {
-    return this.#children.filter(({ plan, child }) => !child.running && !this.#killed.has(child) && plan.service !== 'client').map(({ child }) => child.failure('exited on its own'));
+    return this.#children.filter(({ plan, child }) => !child.running && !this.#killed.has(child) && !plan.services.includes('client')).map(({ child }) => child.failure('exited on its own'));
   }
 
   readonly #killed = new Set<Child>();

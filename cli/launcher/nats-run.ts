@@ -8,6 +8,7 @@ import { NotProtectedError } from '../../lib/errors.js';
 import { US_PER_MS } from '../../lib/units.js';
 import { vmConfigs } from '../commands/service.js';
 import { Fleet } from './fleet.js';
+import type { Layout } from './plan.js';
 import { ReportCollector } from './reports.js';
 import { natsRunResult, natsRunTimeline, type CrashRecord } from './results.js';
 import type { RunTimeline } from '../../lib/results/timeline.js';
@@ -18,6 +19,8 @@ export interface NatsRunOptions {
   readonly natsUrl: string;
   /** Protected VMs run at once (each service process serves all of them). */
   readonly vms?: number;
+  /** A host's services one per process (the default) or its data path in one (cli/launcher/plan.ts). */
+  readonly layout?: Layout;
   /** Wall time allowed beyond the run's duration before everything is killed. */
   readonly graceMs?: number;
   /** Children's stderr, prefixed (none: quiet). */
@@ -82,6 +85,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
       natsUrl: options.natsUrl,
       config: base,
       vms,
+      ...(options.layout !== undefined ? { layout: options.layout } : {}),
       exitAfterS: lifetimeS,
       reportIntervalMs: options.reportIntervalMs ?? RUN_REPORT_INTERVAL_MS,
       ...(options.leaseBucket !== undefined ? { leaseBucket: options.leaseBucket } : {}),
@@ -94,7 +98,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
       throw new NotProtectedError(`the VMs were not protected within ${PROTECTION_WAIT_MS} ms of the services' start (no backup finished its first image); the machine may be overloaded: see --verbose`);
     }
     const clock = wallClock();
-    const client = await fleet.add({ service: 'client', host: null });
+    const client = await fleet.add({ services: ['client'], host: null });
     const startedUs = clock.nowUs();
     // The run's CPU is counted from here: the services' start-up and the backups' first images are not the transfer's.
     collector.cpu.start();
@@ -122,7 +126,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     if (unexpected.length > 0) throw unexpected[0]!;
     const wallMs = Math.round(performance.now() - t0);
     if (options.onTimeline) for (const vmConfig of configs) options.onTimeline(vmConfig.vmId, natsRunTimeline(vmConfig, collector, { startedUs, crashes, wallMs }));
-    return configs.map((vmConfig, i) => ({ ...natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }), ...(auditors[i] ? { auditViolations: auditors[i].violationCount } : {}) }));
+    return configs.map((vmConfig, i) => ({ ...natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }), layout: options.layout ?? 'service', ...(auditors[i] ? { auditViolations: auditors[i].violationCount } : {}) }));
   } finally {
     if (crashTimer !== null) clearTimeout(crashTimer);
     await fleet?.stop();

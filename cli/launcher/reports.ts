@@ -2,7 +2,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode } from '../../lib/codec/codec.js';
 import type { FailoverStatus, ServiceReport } from '../../lib/codec/messages.js';
 import { subjects } from '../../lib/codec/subjects.js';
-import { reportedCpuUs } from '../../lib/runtime/nats/process-stats.js';
+import { reportedCpu } from '../../lib/runtime/nats/process-stats.js';
 import { CpuWindow } from './cpu-window.js';
 
 /** The newest report of one process (by incarnation) for one VM. */
@@ -45,9 +45,9 @@ export class ReportCollector {
       const key = `${report.vmId}/${report.host}/${report.service}/${report.incarnation}`;
       const known = this.#reports.get(key);
       if (known === undefined || known.report.atUs <= report.atUs) this.#reports.set(key, { report, stats });
-      const cpuUs = reportedCpuUs(stats);
-      // One process serves every VM of the run, and each VM's report of it carries the same reading.
-      if (cpuUs !== null) this.cpu.observe({ processKey: `${report.host}/${report.service}/${report.incarnation}`, service: report.service, atUs: report.atUs, cpuUs });
+      const cpu = reportedCpu(stats, report);
+      // One process serves every VM of the run, and maybe several services: each of their reports carries the same reading.
+      if (cpu !== null) this.cpu.observe({ processKey: `${report.host}/${cpu.processKey}`, service: cpu.label, atUs: report.atUs, cpuUs: cpu.cpuUs });
     } catch {
       this.malformed++;
     }

@@ -87,12 +87,14 @@ export interface RunResult {
   /** NATS runs: what the auditor, subscribed to the VM's bus, found against output commit and one primary. */
   auditViolations?: number;
   /**
-   * NATS runs: CPU time (user + system) of each service's processes during
+   * NATS runs: CPU time (user + system) of each service's processes (or each group's: "guest+checkpointer+netbuffer+acker") during
    * the run, s, from their reports (each end within one report interval).
    * Processes serve every VM of a run, so the figures are the whole run's.
    * The broker's and the runner's (auditor, collector) are not in them.
    */
   cpuSecondsByService?: Record<string, number>;
+  /** NATS runs: a host's services one per process ('service') or its data path in one ('host'); cpuSecondsByService names a process by its services, joined by '+'. */
+  layout?: 'service' | 'host';
   /**
    * NATS runs: what protecting the output cost the machine: the CPU time of
    * the hosts' services and the failover service (the client's excluded) per

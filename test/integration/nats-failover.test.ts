@@ -1,7 +1,8 @@
 /**
  * A failover over NATS as `specula run --runtime nats --crash-primary-at-ms`
- * runs it: spec mode, every service its own process, the primary host's
- * processes SIGKILLed mid-transfer; the backup takes over, the spare joins
+ * runs it: spec mode, every service its own process (and each host's data
+ * path in one, `--layout host`), the primary host's processes SIGKILLed
+ * mid-transfer; the backup takes over, the spare joins
  * and the VM is protected again, while the client's stream goes on and the
  * auditor watches the bus. Needs `npm run build` first (npm test does it).
  */
@@ -9,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { NATS_TIMING, withNatsTiming } from '../../lib/config/nats-profile.js';
 import { runConfigSchema } from '../../lib/config/run-config.js';
 import { runOnNats } from '../../cli/launcher/nats-run.js';
+import { LAYOUTS } from '../../cli/launcher/plan.js';
 import { withNats } from './support/nats.js';
 
 const CRASH_AT_MS = 2_500;
@@ -53,23 +55,28 @@ const FAILOVER_BOUND_MS = f.missCount * f.heartbeatIntervalMs + f.leaseDurationM
 /** No promotion before the failover service can have missed missCount − 1 heartbeats after the crash. */
 const FAILOVER_FLOOR_MS = (f.missCount - 1) * f.heartbeatIntervalMs;
 
-describe.skipIf(nats === null)('spec mode over NATS: the primary host is killed mid-transfer (runOnNats)', () => {
+describe.skipIf(nats === null).each(LAYOUTS)('spec mode over NATS, layout %s: the primary host is killed mid-transfer (runOnNats)', (layout) => {
   const url = nats?.url ?? '';
 
   it(`fails over once within ${Math.round(FAILOVER_BOUND_MS)} ms (+${LOADED_MACHINE_MARGIN_MS} ms on a loaded machine), the stream survives, the auditor finds nothing, and the spare re-protects the VM`, { timeout: RUN_TIMEOUT_MS + 30_000 }, async () => {
     // The bound is built from the timing the run uses.
     expect(f).toMatchObject(NATS_TIMING.failover);
     const t0 = performance.now();
-    const results = await runOnNats(config, { natsUrl: url });
+    const results = await runOnNats({ ...config, vmId: `crash-spec-${layout}` }, { natsUrl: url, layout });
     const wallMs = performance.now() - t0;
     expect(results, 'one result per VM').toHaveLength(1);
     const r = results[0];
     console.log(
-      `nats-failover: failoverMs ${r!.failoverMs?.toFixed(1) ?? 'null'} (bound ${FAILOVER_BOUND_MS.toFixed(1)} + ${LOADED_MACHINE_MARGIN_MS}, floor ${FAILOVER_FLOOR_MS}), reprotectMs ${r!.reprotectMs?.toFixed(1) ?? 'null'}, ` +
+      `nats-failover (${layout}): failoverMs ${r!.failoverMs?.toFixed(1) ?? 'null'} (bound ${FAILOVER_BOUND_MS.toFixed(1)} + ${LOADED_MACHINE_MARGIN_MS}, floor ${FAILOVER_FLOOR_MS}), reprotectMs ${r!.reprotectMs?.toFixed(1) ?? 'null'}, ` +
         `recoveryMs ${r!.recoveryMs?.toFixed(1) ?? 'null'}, failovers ${r!.failovers}, reprotections ${r!.reprotections}, goodput ${(r!.goodputBitsPerSec / 1e6).toFixed(2)} Mbit/s ` +
         `(before the crash ${((r!.preFailureGoodputBitsPerSec ?? 0) / 1e6).toFixed(2)}), verified ${r!.streamVerified}, audit violations ${r!.auditViolations}, wall ${wallMs.toFixed(0)} ms`,
     );
 
+    expect(r!.layout).toBe(layout);
+    // A host's data path is one process in the host layout: its CPU counted once, under its services' names.
+    const processNames = Object.keys(r!.cpuSecondsByService ?? {});
+    if (layout === 'host') expect(processNames).toContain('guest+checkpointer+netbuffer+acker');
+    else expect(processNames).toEqual(expect.arrayContaining(['guest', 'checkpointer', 'netbuffer', 'acker']));
     expect(r!.streamVerified).toBe(true);
     expect(r!.bytesDelivered).toBeGreaterThan(0);
     expect(r!.auditViolations).toBe(0);

@@ -80,6 +80,8 @@ export interface ServiceProcessOptions {
    * packets are traced. Off: the cores report no spans.
    */
   readonly trace?: { readonly enabled: boolean; readonly segmentSampleRate: number };
+  /** Every service this OS process runs (`runServiceGroup`), for its reports' CPU reading; this one alone by default. */
+  readonly processServices?: readonly ReportingService[];
 }
 
 /** First line on stdout: the process serves its VMs from now on. */
@@ -268,7 +270,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us), instance.role ? { 'specula.role': instance.role() } : {}), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
       });
     });
-    const processStats = new ProcessStats();
+    const processStats = new ProcessStats(options.processServices ?? [def.name]);
     const publishReports = (final: boolean) => {
       if (nc.isClosed()) return;
       // One reading per round of reports: every VM's report of this process carries the same.
