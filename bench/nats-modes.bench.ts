@@ -3,6 +3,7 @@ import { MODES, type Mode } from '../lib/config/run-config.js';
 import { simulate } from '../sim/run.js';
 import { runOnNats } from '../cli/launcher/nats-run.js';
 import { startOwnNatsServer } from '../cli/launcher/nats-server.js';
+import type { Layout } from '../cli/launcher/plan.js';
 import type { BenchRecord } from './measure.js';
 import { natsModesConfig } from './nats-modes-config.js';
 
@@ -28,9 +29,10 @@ const jitterMatching = (busHopMsP90: number | null | undefined): number => (busH
  * the gap is the bus, and what each run cost in CPU: the protection's per MB
  * delivered, and the cores the services kept busy (of the machine's
  * `os.availableParallelism()`, reported as `cores`). NATS_URL if set, else a
- * nats-server of its own.
+ * nats-server of its own. `layout`: every service its own process, or a
+ * host's data path in one (`--layout host`, cli/launcher/plan.ts).
  */
-export async function natsModes(): Promise<BenchRecord> {
+export async function natsModes(layout: Layout = 'service'): Promise<BenchRecord> {
   const own = process.env.NATS_URL ? null : await startOwnNatsServer();
   const url = own?.url ?? process.env.NATS_URL!;
   try {
@@ -39,7 +41,7 @@ export async function natsModes(): Promise<BenchRecord> {
     let worstToSim = Infinity;
     for (const mode of MODES) {
       const config = natsModesConfig(mode);
-      const [nats] = await runOnNats(config, { natsUrl: url });
+      const [nats] = await runOnNats(config, { natsUrl: url, layout });
       if (nats === undefined || !nats.streamVerified || (nats.auditViolations ?? 0) > 0) throw new Error(`${mode} over NATS: stream not verified or audit violations`);
       const sim = simulate(config);
       const busJitterUs = jitterMatching(nats.busHopMsP90);
@@ -65,7 +67,7 @@ export async function natsModes(): Promise<BenchRecord> {
     metrics.worstNatsToSim = Number(worstToSim.toFixed(3));
     const met = specOverRemus >= SPEC_OVER_REMUS_MIN && worstToSim >= NATS_OVER_SIM_MIN;
     return {
-      name: 'nats.modes-100mbit',
+      name: layout === 'service' ? 'nats.modes-100mbit' : `nats.modes-100mbit-${layout}-layout`,
       metrics,
       target: { metric: `worstNatsToSim >= ${NATS_OVER_SIM_MIN} and specOverRemus`, op: '>=', value: SPEC_OVER_REMUS_MIN, met },
     };

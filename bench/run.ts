@@ -16,7 +16,7 @@ import { natsTracingCost } from './nats-tracing.bench.js';
  * `npm run bench`: runs every benchmark, prints one line each with its target,
  * and writes bench/results/latest.json. Exit code 1 if a target is missed.
  */
-const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { machine: machineCalibration, simulator: simulatorSpeed, 'simulator-spec': speculativeSimulatorSpeed, experiment: defaultSweep, nats: natsNativeVersusRaw, 'nats-modes': natsModes, tracing: tracingCost, 'nats-tracing': natsTracingCost, 'base-capture': baseCaptureCost };
+const benches: Record<string, () => BenchRecord | Promise<BenchRecord>> = { machine: machineCalibration, simulator: simulatorSpeed, 'simulator-spec': speculativeSimulatorSpeed, experiment: defaultSweep, nats: natsNativeVersusRaw, 'nats-modes': () => natsModes('service'), 'nats-modes-host': () => natsModes('host'), tracing: tracingCost, 'nats-tracing': natsTracingCost, 'base-capture': baseCaptureCost };
 /** Internal: `run.js --one NAME` runs one benchmark and prints its record as the last line of stdout. */
 const ONE = '--one';
 /** `npm run bench -- simulator` runs only the benchmarks named. */

@@ -56,6 +56,18 @@ describe('specula status: what the bus says of each VM', () => {
     expect(renderStatus(board.vms())).toContain('CPU %');
   });
 
+  it('counts a process that runs several services once, whichever of its services reported', () => {
+    const board = new StatusBoard();
+    board.heartbeat(heartbeat('host-a', 'primary', 1, 3, true));
+    const grouped = (service: ServiceReport['service'], atUs: number, cpuUs: number) => report('host-a', service, atUs, { process: { cpuUs, processId: '41@1', services: ['guest', 'checkpointer', 'netbuffer', 'acker'] } });
+    for (const service of ['guest', 'checkpointer', 'netbuffer', 'acker'] as const) board.report(grouped(service, 1_000_000, 3_000_000));
+    // A second round a second later, each service's reading a little later than the one before it: 50% of a core.
+    (['guest', 'checkpointer', 'netbuffer', 'acker'] as const).forEach((service, i) => board.report(grouped(service, 2_000_000 + i, 3_500_000 + i)));
+    board.report(report('host-a', 'host-agent', 1_000_000, { process: { cpuUs: 10_000, processId: '42@1', services: ['host-agent'] } }));
+    board.report(report('host-a', 'host-agent', 2_000_000, { process: { cpuUs: 110_000, processId: '42@1', services: ['host-agent'] } })); // 10%
+    expect(board.vms()[0]!.hosts[0]!.cpuPercent).toBeCloseTo(60, 3);
+  });
+
   it('says so when no VM reported yet', () => {
     expect(renderStatus([])).toBe('no VM reports on this bus yet');
   });
