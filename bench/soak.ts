@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { num } from '../cli/run-options.js';
 import { vmConfigs } from '../cli/commands/service.js';
 import { renderSvg } from '../cli/experiment/plot.js';
 import { Fleet } from '../cli/launcher/fleet.js';
-import { plannedProcesses } from '../cli/launcher/plan.js';
+import { LAYOUTS, plannedProcesses, type Layout } from '../cli/launcher/plan.js';
 import { ReportCollector } from '../cli/launcher/reports.js';
 import { withNatsTiming } from '../lib/config/nats-profile.js';
 import { runConfigSchema, type RunConfig } from '../lib/config/run-config.js';
@@ -44,6 +44,7 @@ interface SoakFlags {
   memoryMib: number;
   dirtyPagesPerS: number;
   specBufferMib: number;
+  layout: Layout;
   out: string;
 }
 
@@ -61,6 +62,7 @@ const flags = new Command('soak')
   .option('--memory-mib <n>', 'guest memory of each VM', num, 16)
   .option('--dirty-pages-per-s <n>', "pages each guest's application dirties per second", num, 500)
   .option('--spec-buffer-mib <n>', 'speculative buffer of each VM (a bulk client slower than the guest keeps it full: a new backup gets all of it)', num, 16)
+  .addOption(new Option('--layout <layout>', "service: every service its own process; host: each host's data path in one process, its agent apart").choices(LAYOUTS).default('service'))
   .option('--out <dir>', 'where soak.json and soak.svg go', 'bench/results')
   .parse()
   .opts<SoakFlags>();
@@ -162,7 +164,7 @@ async function main(): Promise<number> {
       if (status.type === 'disconnect') auditorDisconnects.push((performance.now() - soakStartedMs) / 1000);
     }
   })();
-  const fleet = await Fleet.start({ natsUrl: server.url, config, vms: flags.vms, exitAfterS: flags.durationS + GRACE_S + PROTECTION_WAIT_MS / 1000, reportIntervalMs: REPORT_INTERVAL_MS, onLog: (line) => log(line) });
+  const fleet = await Fleet.start({ natsUrl: server.url, config, vms: flags.vms, layout: flags.layout, exitAfterS: flags.durationS + GRACE_S + PROTECTION_WAIT_MS / 1000, reportIntervalMs: REPORT_INTERVAL_MS, onLog: (line) => log(line) });
   const kills: KillRecord[] = [];
   const events: SoakEvent[] = [];
   const sampler = new SoakSampler(collector, vmIds, 3 * SAMPLE_EVERY_MS);
