@@ -16,7 +16,7 @@ import { PROCESS_ID } from '../../lib/runtime/nats/process-stats.js';
 import { runServiceGroup } from '../../lib/runtime/nats/service-group.js';
 import { isFinalLine, isReadyLine, type ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
 import type { Core } from '../../lib/runtime/types.js';
-import { withNats } from './support/nats.js';
+import { freePort, withNats } from './support/nats.js';
 
 const nats = await withNats();
 afterAll(async () => {
@@ -42,10 +42,9 @@ const GROUP_TIMEOUT_MS = 20_000;
 describe('a group of services refused before it connects', () => {
   const options = { natsUrl: 'nats://127.0.0.1:1', host: null, configs: [config('refused')], logger: quiet };
 
-  it('names a service twice, the client with others, or a health port for several: a ConfigError each', async () => {
+  it('names a service twice, the client with others, or traces several: a ConfigError each', async () => {
     await expect(runServiceGroup([probe('checkpointer'), probe('checkpointer')], options)).rejects.toThrow(ConfigError);
     await expect(runServiceGroup([probe('checkpointer'), { ...probe('netbuffer'), name: 'client' }], options)).rejects.toThrow(ConfigError);
-    await expect(runServiceGroup([probe('checkpointer'), probe('netbuffer')], { ...options, healthPort: 0 })).rejects.toThrow(ConfigError);
     await expect(runServiceGroup([probe('checkpointer'), probe('netbuffer')], { ...options, trace: { enabled: true, segmentSampleRate: 0 } })).rejects.toThrow(ConfigError);
     await expect(runServiceGroup([], options)).rejects.toThrow(ConfigError);
   });
@@ -80,6 +79,27 @@ describe.skipIf(nats === null)('services in one process over NATS', () => {
       stop.abort();
       await watcher.close();
     }
+  });
+
+  it('serves one health port for the process: ready once every service serves, and metrics labelled by service', { timeout: GROUP_TIMEOUT_MS }, async () => {
+    const port = await freePort();
+    const stop = new AbortController();
+    const lines: unknown[] = [];
+    const vmId = `group-health-${process.pid}`;
+    const running = runServiceGroup([probe('checkpointer'), probe('netbuffer')], { natsUrl: url, host: null, configs: [config(vmId)], logger: quiet, healthPort: port, signal: stop.signal, write: (line) => lines.push(JSON.parse(line)) });
+    try {
+      await waitFor(() => lines.filter(isReadyLine).length === 2, 'both services ready');
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ status: 'ready', services: ['checkpointer', 'netbuffer'], vms: [vmId] });
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      for (const service of ['checkpointer', 'netbuffer']) expect(metrics).toMatch(new RegExp(`specula_bus_messages_out(_total)?\\{[^}]*service="${service}"[^}]*\\}`));
+    } finally {
+      stop.abort();
+      await running;
+    }
+    // Closed with the process's services.
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   });
 
   it('stops every service when one of them fails, and rejects with that failure', { timeout: GROUP_TIMEOUT_MS }, async () => {

@@ -15,6 +15,8 @@ import type { ShellCounters } from './shell.js';
 /** What one VM's service reports (its report() and its shell's counters). */
 export interface VmReport {
   readonly vmId: string;
+  /** The service, where one process runs several (its series then carry a `service` label). */
+  readonly service?: string;
   readonly epochMs: number;
   readonly stats: Readonly<Record<string, unknown>>;
   readonly shell: ShellCounters;
@@ -65,11 +67,14 @@ const READINGS: readonly Reading[] = [
   { name: 'specula_bus_permission_violations', help: 'Publishes and subscriptions NATS refused to this process', unit: '', kind: 'counter', read: (r) => r.shell.permissionViolations },
 ];
 
+/** A series' labels: its VM, and its service where a process runs several. */
+const labelsOf = (r: VmReport): Attributes => (r.service === undefined ? { vm: r.vmId } : { vm: r.vmId, service: r.service });
+
 function observe(meter: Meter, reading: Reading, reports: () => readonly VmReport[]): void {
   const callback = (result: ObservableResult<Attributes>) => {
     for (const r of reports()) {
       const v = reading.read(r);
-      if (v !== null) result.observe(v, { vm: r.vmId });
+      if (v !== null) result.observe(v, labelsOf(r));
     }
   };
   // Units are in the names, as Prometheus has them (_seconds, _bytes).
@@ -99,22 +104,23 @@ export function startServiceMetrics(p: { readonly service: string; readonly host
   const meter = provider.getMeter('specula');
   for (const reading of READINGS) observe(meter, reading, p.reports);
   const feeds = HISTOGRAMS.map((h) => ({ key: h.key, instrument: meter.createHistogram(h.name, { description: h.help, unit: 's' }), recorded: new Map<string, Histogram>() }));
-  // Per VM, the counts of each reported histogram already recorded.
+  // Per series (service and VM), the counts of each reported histogram already recorded.
   const recordNewSamples = () => {
     for (const r of p.reports()) {
       for (const feed of feeds) {
         const h = r.stats[feed.key] as Histogram | undefined;
         if (h === undefined) continue;
-        const seen = feed.recorded.get(r.vmId) ?? {};
+        const seriesKey = `${r.service ?? ''}/${r.vmId}`;
+        const seen = feed.recorded.get(seriesKey) ?? {};
         for (const [bucket, count] of Object.entries(h)) {
           const fresh = count - (seen[bucket] ?? 0);
           const b = Number(bucket);
           // The bucket's lower edge, (1 + HISTOGRAM_RESOLUTION)^b µs; 0 for the zero bucket.
           const seconds = b < 0 ? 0 : Math.pow(1 + HISTOGRAM_RESOLUTION, b) / 1e6;
-          for (let i = 0; i < fresh; i++) feed.instrument.record(seconds, { vm: r.vmId });
+          for (let i = 0; i < fresh; i++) feed.instrument.record(seconds, labelsOf(r));
           seen[bucket] = count;
         }
-        feed.recorded.set(r.vmId, seen);
+        feed.recorded.set(seriesKey, seen);
       }
     }
   };

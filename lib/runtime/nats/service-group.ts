@@ -1,6 +1,8 @@
 import { ConfigError } from '../../errors.js';
+import { startHealthServer, type HealthServer } from './health-server.js';
+import type { ServiceMetrics } from './metrics.js';
 import { tracingWanted } from './otel-env.js';
-import { runServiceProcess, type FinalLine, type ServiceDefinition, type ServiceProcessOptions } from './service-process.js';
+import { runServiceProcess, type FinalLine, type ServiceDefinition, type ServiceMember, type ServiceProcessOptions } from './service-process.js';
 
 /**
  * Runs several services in one OS process, each exactly as it runs alone:
@@ -9,9 +11,11 @@ import { runServiceProcess, type FinalLine, type ServiceDefinition, type Service
  * the event loop, so a hop between them waits for one process instead of
  * two. One that fails (or a signal) stops them all.
  *
- * One service per process keeps probes and traces: a health port is one
- * per process, and the OpenTelemetry SDK registers one tracer provider per
- * process, which would name every span after the first service.
+ * A health port serves the whole process: live while its event loop turns,
+ * ready once every service serves, /metrics with a `service` label on each
+ * series. Traces stay one service per process: the OpenTelemetry SDK
+ * registers one tracer provider per process, which would name every span
+ * after the first service.
  */
 export async function runServiceGroup(defs: readonly ServiceDefinition[], options: ServiceProcessOptions): Promise<FinalLine[]> {
   if (defs.length === 0) throw new ConfigError('no service to run');
@@ -20,8 +24,10 @@ export async function runServiceGroup(defs: readonly ServiceDefinition[], option
   const repeated = names.find((n, i) => names.indexOf(n) !== i);
   if (repeated !== undefined) throw new ConfigError(`${repeated} is named twice: a process runs each service once`);
   if (names.includes('client')) throw new ConfigError('the client runs alone: it is the remote peer, not a service of a host');
-  if (options.healthPort !== undefined) throw new ConfigError(`--health-port serves one service per process; ${names.join(', ')} in one process have none (run them one per process for probes)`);
   if (tracingWanted(process.env, options.trace?.enabled ?? false)) throw new ConfigError(`tracing (--trace, OTEL_EXPORTER_OTLP_ENDPOINT) names a process's spans after one service; run ${names.join(', ')} one per process to trace them`);
+  const members: ServiceMember[] = [];
+  const { healthPort, ...memberOptions } = options;
+  const probes = healthPort === undefined ? null : await startGroupProbes(healthPort, names, options.host, options.configs.map((c) => c.vmId), members);
   const stopAll = new AbortController();
   const onOuterAbort = () => stopAll.abort();
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -29,7 +35,7 @@ export async function runServiceGroup(defs: readonly ServiceDefinition[], option
   try {
     const outcomes = await Promise.allSettled(
       defs.map((def) =>
-        runServiceProcess(def, { ...options, signal: stopAll.signal, processServices: names }).catch((err: unknown) => {
+        runServiceProcess(def, { ...memberOptions, signal: stopAll.signal, processServices: names, onMember: (m) => members.push(m) }).catch((err: unknown) => {
           // One service down takes its process's others with it, as a crash would.
           stopAll.abort();
           throw err;
@@ -41,5 +47,24 @@ export async function runServiceGroup(defs: readonly ServiceDefinition[], option
     return outcomes.map((o) => (o as PromiseFulfilledResult<FinalLine>).value);
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);
+    await probes?.close();
   }
+}
+
+/** One health server (and /metrics) for every service of the process; up before they connect, as a lone service's is. */
+async function startGroupProbes(port: number, names: readonly string[], host: string | null, vms: readonly string[], members: readonly ServiceMember[]): Promise<{ close(): Promise<void> }> {
+  const metrics: ServiceMetrics = (await import('./metrics.js')).startServiceMetrics({ service: names.join('+'), host, reports: () => members.flatMap((m) => m.reports().map((r) => ({ ...r, service: m.service }))) });
+  let health: HealthServer;
+  try {
+    health = await startHealthServer(port, () => members.length === names.length && members.every((m) => m.ready()), () => ({ services: names, host, vms }), (req, res) => metrics.handle(req, res));
+  } catch (err) {
+    await metrics.shutdown().catch(() => undefined);
+    throw err;
+  }
+  return {
+    async close() {
+      await health.close();
+      await metrics.shutdown().catch(() => undefined);
+    },
+  };
 }

@@ -20,6 +20,7 @@ import { DEFAULT_TRACE_SAMPLE_RATE, tracingOptionsFromConfig } from '../../traci
 import { createLogger, type Logger } from './logger.js';
 import { BATCH_MAX_BYTES, NatsShell, type InboundLink, type ShellCounters } from './shell.js';
 import { drainOnSignals } from './signals.js';
+import type { VmReport } from './metrics.js';
 import { ProcessStats } from './process-stats.js';
 
 /** One service core for one VM, as a process runs it. */
@@ -82,6 +83,17 @@ export interface ServiceProcessOptions {
   readonly trace?: { readonly enabled: boolean; readonly segmentSampleRate: number };
   /** Every service this OS process runs (`runServiceGroup`), for its reports' CPU reading; this one alone by default. */
   readonly processServices?: readonly ReportingService[];
+  /** Called once, before connecting, with what a group's one health server reads of this service (`runServiceGroup`). */
+  readonly onMember?: (member: ServiceMember) => void;
+}
+
+/** What a process's probes and metrics read of one of its services. */
+export interface ServiceMember {
+  readonly service: ReportingService;
+  /** Each VM's counters, as /metrics exports them. */
+  reports(): readonly VmReport[];
+  /** Every VM's shell serves. */
+  ready(): boolean;
 }
 
 /** First line on stdout: the process serves its VMs from now on. */
@@ -219,6 +231,12 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   const logger = options.logger ?? createLogger({ role: def.name, vm: vms.join(',') });
   let shells: NatsShell[] = [];
   let ready = false;
+  const member: ServiceMember = {
+    service: def.name,
+    reports: () => instances.flatMap(({ config, instance }, i) => (shells[i] === undefined ? [] : [{ vmId: config.vmId, epochMs: config.epochMs, stats: instance.report(), shell: shells[i].counters }])),
+    ready: () => ready && shells.every((sh) => sh.serving),
+  };
+  options.onMember?.(member);
   const observability = await startObservability({
     service: def.name,
     host,
@@ -226,8 +244,8 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
     logger,
     ...(options.healthPort === undefined ? {} : { healthPort: options.healthPort }),
     tracing,
-    reports: () => instances.flatMap(({ config, instance }, i) => (shells[i] === undefined ? [] : [{ vmId: config.vmId, epochMs: config.epochMs, stats: instance.report(), shell: shells[i].counters }])),
-    ready: () => ready && shells.every((sh) => sh.serving),
+    reports: member.reports,
+    ready: member.ready,
   });
   const otel = observability.otel;
   try {
