@@ -1,6 +1,4 @@
 import type { RunConfig } from '../../lib/config/run-config.js';
-import { ConfigError } from '../../lib/errors.js';
-import { tracingWanted } from '../../lib/runtime/nats/otel-env.js';
 import { isReadyLine, type ReadyLine } from '../../lib/runtime/nats/service-process.js';
 import type { ServiceName } from '../commands/service.js';
 import { Child, ServiceProcessError } from './child.js';
@@ -42,8 +40,6 @@ export class Fleet {
 
   /** Starts every planned process and waits until each has said it is ready. */
   static async start(options: FleetOptions): Promise<Fleet> {
-    // The children inherit this environment: refused here, before anything starts, rather than by every grouped child.
-    if (options.layout === 'host' && tracingWanted(process.env, false)) throw new ConfigError('--layout host runs several services in one process, and tracing (OTEL_EXPORTER_OTLP_ENDPOINT) one service per process: use --layout service to trace');
     const fleet = new Fleet(options);
     try {
       for (const plan of plannedProcesses(options.config, options.layout)) fleet.spawn(plan);

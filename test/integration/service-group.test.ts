@@ -42,10 +42,9 @@ const GROUP_TIMEOUT_MS = 20_000;
 describe('a group of services refused before it connects', () => {
   const options = { natsUrl: 'nats://127.0.0.1:1', host: null, configs: [config('refused')], logger: quiet };
 
-  it('names a service twice, the client with others, or traces several: a ConfigError each', async () => {
+  it('names a service twice, the client with others, or none: a ConfigError each', async () => {
     await expect(runServiceGroup([probe('checkpointer'), probe('checkpointer')], options)).rejects.toThrow(ConfigError);
     await expect(runServiceGroup([probe('checkpointer'), { ...probe('netbuffer'), name: 'client' }], options)).rejects.toThrow(ConfigError);
-    await expect(runServiceGroup([probe('checkpointer'), probe('netbuffer')], { ...options, trace: { enabled: true, segmentSampleRate: 0 } })).rejects.toThrow(ConfigError);
     await expect(runServiceGroup([], options)).rejects.toThrow(ConfigError);
   });
 });

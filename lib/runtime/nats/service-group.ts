@@ -1,6 +1,8 @@
 import { ConfigError } from '../../errors.js';
 import { startHealthServer, type HealthServer } from './health-server.js';
 import type { ServiceMetrics } from './metrics.js';
+import type { OtelTracing } from './otel.js';
+import { createLogger } from './logger.js';
 import { tracingWanted } from './otel-env.js';
 import { runServiceProcess, type FinalLine, type ServiceDefinition, type ServiceMember, type ServiceProcessOptions } from './service-process.js';
 
@@ -13,9 +15,10 @@ import { runServiceProcess, type FinalLine, type ServiceDefinition, type Service
  *
  * A health port serves the whole process: live while its event loop turns,
  * ready once every service serves, /metrics with a `service` label on each
- * series. Traces stay one service per process: the OpenTelemetry SDK
- * registers one tracer provider per process, which would name every span
- * after the first service.
+ * series. Traces too are the process's: the OpenTelemetry SDK registers one
+ * tracer provider per process, so its service.name is the group's
+ * ("guest+checkpointer+netbuffer+acker") and each span says its service in
+ * `specula.service`.
  */
 export async function runServiceGroup(defs: readonly ServiceDefinition[], options: ServiceProcessOptions): Promise<FinalLine[]> {
   if (defs.length === 0) throw new ConfigError('no service to run');
@@ -24,18 +27,24 @@ export async function runServiceGroup(defs: readonly ServiceDefinition[], option
   const repeated = names.find((n, i) => names.indexOf(n) !== i);
   if (repeated !== undefined) throw new ConfigError(`${repeated} is named twice: a process runs each service once`);
   if (names.includes('client')) throw new ConfigError('the client runs alone: it is the remote peer, not a service of a host');
-  if (tracingWanted(process.env, options.trace?.enabled ?? false)) throw new ConfigError(`tracing (--trace, OTEL_EXPORTER_OTLP_ENDPOINT) names a process's spans after one service; run ${names.join(', ')} one per process to trace them`);
   const members: ServiceMember[] = [];
   const { healthPort, ...memberOptions } = options;
-  const probes = healthPort === undefined ? null : await startGroupProbes(healthPort, names, options.host, options.configs.map((c) => c.vmId), members);
+  const vms = options.configs.map((c) => c.vmId);
+  const label = names.join('+');
   const stopAll = new AbortController();
   const onOuterAbort = () => stopAll.abort();
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (options.signal?.aborted) stopAll.abort();
+  let probes: { close(): Promise<void> } | null = null;
+  let tracing: OtelTracing | null = null;
   try {
+    // Both up before the services connect, as a lone service's are.
+    if (healthPort !== undefined) probes = await startGroupProbes(healthPort, names, options.host, vms, members);
+    if (tracingWanted(process.env, options.trace?.enabled ?? false)) tracing = (await import('./otel.js')).startOtelTracing({ service: label, host: options.host, vms, logger: options.logger ?? createLogger({ role: label, vm: vms.join(',') }) });
+    const shared = tracing;
     const outcomes = await Promise.allSettled(
       defs.map((def) =>
-        runServiceProcess(def, { ...memberOptions, signal: stopAll.signal, processServices: names, onMember: (m) => members.push(m) }).catch((err: unknown) => {
+        runServiceProcess(def, { ...memberOptions, signal: stopAll.signal, processServices: names, onMember: (m) => members.push(m), ...(shared === null ? {} : { sharedTracing: shared }) }).catch((err: unknown) => {
           // One service down takes its process's others with it, as a crash would.
           stopAll.abort();
           throw err;
@@ -48,10 +57,12 @@ export async function runServiceGroup(defs: readonly ServiceDefinition[], option
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);
     await probes?.close();
+    // The last batch of spans goes out before the process ends.
+    await tracing?.shutdown().catch(() => undefined);
   }
 }
 
-/** One health server (and /metrics) for every service of the process; up before they connect, as a lone service's is. */
+/** One health server (and /metrics) for every service of the process. */
 async function startGroupProbes(port: number, names: readonly string[], host: string | null, vms: readonly string[], members: readonly ServiceMember[]): Promise<{ close(): Promise<void> }> {
   const metrics: ServiceMetrics = (await import('./metrics.js')).startServiceMetrics({ service: names.join('+'), host, reports: () => members.flatMap((m) => m.reports().map((r) => ({ ...r, service: m.service }))) });
   let health: HealthServer;

@@ -21,6 +21,7 @@ import { createLogger, type Logger } from './logger.js';
 import { BATCH_MAX_BYTES, NatsShell, type InboundLink, type ShellCounters } from './shell.js';
 import { drainOnSignals } from './signals.js';
 import type { VmReport } from './metrics.js';
+import type { OtelTracing } from './otel.js';
 import { ProcessStats } from './process-stats.js';
 
 /** One service core for one VM, as a process runs it. */
@@ -83,6 +84,12 @@ export interface ServiceProcessOptions {
   readonly trace?: { readonly enabled: boolean; readonly segmentSampleRate: number };
   /** Every service this OS process runs (`runServiceGroup`), for its reports' CPU reading; this one alone by default. */
   readonly processServices?: readonly ReportingService[];
+  /**
+   * The process's trace exporter, shared by the services of a group
+   * (`runServiceGroup`): tracing is on, and each span says its service
+   * (`specula.service`) beside the process's service.name.
+   */
+  readonly sharedTracing?: OtelTracing;
   /** Called once, before connecting, with what a group's one health server reads of this service (`runServiceGroup`). */
   readonly onMember?: (member: ServiceMember) => void;
 }
@@ -220,7 +227,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   if (options.configs.length === 0) throw new ConfigError('no VM to serve');
   // Configuration errors before any connection.
   const clock: Clock = def.clock === 'wall' ? wallClock() : monotonicClock();
-  const tracing = tracingWanted(process.env, options.trace?.enabled ?? false);
+  const tracing = options.sharedTracing !== undefined || tracingWanted(process.env, options.trace?.enabled ?? false);
   const rate = options.trace?.segmentSampleRate ?? DEFAULT_TRACE_SAMPLE_RATE;
   const configs = options.configs.map((c) => parseConfig(runConfigSchema, { ...c, tracing: tracing ? { segmentSampleRate: rate, epochs: true } : { segmentSampleRate: 0, epochs: false } }));
   const instances = configs.map((config) => {
@@ -243,11 +250,12 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
     vms,
     logger,
     ...(options.healthPort === undefined ? {} : { healthPort: options.healthPort }),
-    tracing,
+    tracing: tracing && options.sharedTracing === undefined,
     reports: member.reports,
     ready: member.ready,
   });
-  const otel = observability.otel;
+  const otel = options.sharedTracing ?? observability.otel;
+  const spanService: Readonly<Record<string, string>> = options.sharedTracing === undefined ? {} : { 'specula.service': def.name };
   try {
     return await serve();
   } finally {
@@ -285,7 +293,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         ...(leaseStore ? { leaseStore } : {}),
         ...(instance.done ? { afterInput: () => void (instances.every((i) => i.instance.done?.() ?? false) && stop('done')) } : {}),
         stamp: stampFor(config, host),
-        ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us), instance.role ? { 'specula.role': instance.role() } : {}), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
+        ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us), instance.role ? { ...spanService, 'specula.role': instance.role() } : spanService), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
       });
     });
     const processStats = new ProcessStats(options.processServices ?? [def.name]);
