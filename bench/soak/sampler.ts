@@ -48,7 +48,15 @@ export class SoakSampler {
     this.#lastDeliveredBytes = delivered;
     this.#lastTS = tS;
     const live = this.collector.reports(this.vmIds[0]!).filter((e) => e.report.service !== 'client' && wallNowUs - e.report.atUs <= this.staleAfterMs * 1000 && !e.report.final);
-    const readings = live.map((e) => ({ key: `${e.report.host || '-'} ${e.report.service} ${e.report.incarnation}`, reading: e.stats.process as ProcessReading | undefined })).filter((r) => r.reading !== undefined);
+    // One entry per OS process: the services of one process (--layout host) each carry its reading.
+    const byProcess = new Map<string, ProcessReading>();
+    for (const e of live) {
+      const reading = e.stats.process as ProcessReading | undefined;
+      if (reading === undefined) continue;
+      const key = typeof reading.processId === 'string' ? `${e.report.host || '-'} ${(reading.services ?? [e.report.service]).join('+')} ${reading.processId}` : `${e.report.host || '-'} ${e.report.service} ${e.report.incarnation}`;
+      if (!byProcess.has(key)) byProcess.set(key, reading);
+    }
+    const readings = [...byProcess].map(([key, reading]) => ({ key, reading }));
     for (const { key, reading } of readings) {
       const series = this.rss.get(key) ?? [];
       series.push([tS, reading!.rssBytes / MIB]);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { rssSlopesMiBPerMin, troughSlopesMiBPerMin, type RssSeries } from '../../../bench/soak/sampler.js';
+import { rssSlopesMiBPerMin, SoakSampler, troughSlopesMiBPerMin, type RssSeries } from '../../../bench/soak/sampler.js';
+import type { ReportCollector } from '../../../cli/launcher/reports.js';
+import type { ServiceReport } from '../../../lib/codec/messages.js';
 
 /** One point a second from `fromS` to `toS`, MiB given by `mib(t)`. */
 const series = (fromS: number, toS: number, mib: (tS: number) => number): [number, number][] => Array.from({ length: toS - fromS + 1 }, (_, i) => [fromS + i, mib(fromS + i)]);
@@ -54,5 +56,18 @@ describe("the soak's memory growth after a process's warm-up", () => {
     const rss: RssSeries = new Map([['host-c netbuffer 2', series(300, 1_500, climb)]]);
     expect(troughSlopesMiBPerMin(rss, 400, 150, 4).get('host-c netbuffer 2')!).toBeGreaterThan(1); // the climb, read as growth
     expect(Math.abs(troughSlopesMiBPerMin(rss, 400, 150, 4, 450).get('host-c netbuffer 2')!)).toBeLessThan(0.2);
+  });
+});
+
+describe("the soak's sampler", () => {
+  it('counts a process that runs several services once, under all their names', () => {
+    const reading = (processId: string, services: string[], rssMiB: number) => ({ processId, services, cpuUs: 1, rssBytes: rssMiB * 1024 * 1024, heapUsedBytes: 0, eventLoopLagMsP99: 0, eventLoopLagMsMax: 0 });
+    const entry = (service: ServiceReport['service'], process: ReturnType<typeof reading>, incarnation: number) => ({ report: { type: 'serviceReport', vmId: 'vm1', host: 'host-a', service, incarnation, atUs: 1_000_000, final: false, statsJson: '' } as ServiceReport, stats: { process } as Record<string, unknown> });
+    const grouped = reading('7@1', ['guest', 'checkpointer', 'netbuffer', 'acker'], 400);
+    const entries = [entry('guest', grouped, 1), entry('checkpointer', grouped, 2), entry('netbuffer', grouped, 3), entry('acker', grouped, 4), entry('host-agent', reading('8@1', ['host-agent'], 60), 5)];
+    const collector = { reports: () => entries, view: () => undefined } as unknown as ReportCollector;
+    const sample = new SoakSampler(collector, ['vm1'], 5_000).sample(1, 1_000_000);
+    expect(sample.rssMiBTotal).toBe(460);
+    expect(sample.rssMiBMax).toBe(400);
   });
 });
