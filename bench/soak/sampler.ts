@@ -1,5 +1,5 @@
 import type { ReportCollector } from '../../cli/launcher/reports.js';
-import type { ProcessReading } from '../../lib/runtime/nats/process-stats.js';
+import { reportedCpu, type ProcessReading } from '../../lib/runtime/nats/process-stats.js';
 
 /** One second of the soak, across every VM and process. */
 export interface SoakSample {
@@ -51,10 +51,10 @@ export class SoakSampler {
     // One entry per OS process: the services of one process (--layout host) each carry its reading.
     const byProcess = new Map<string, ProcessReading>();
     for (const e of live) {
-      const reading = e.stats.process as ProcessReading | undefined;
-      if (reading === undefined) continue;
-      const key = typeof reading.processId === 'string' ? `${e.report.host || '-'} ${(reading.services ?? [e.report.service]).join('+')} ${reading.processId}` : `${e.report.host || '-'} ${e.report.service} ${e.report.incarnation}`;
-      if (!byProcess.has(key)) byProcess.set(key, reading);
+      const which = reportedCpu(e.stats, e.report);
+      if (which === null) continue;
+      const key = `${e.report.host || '-'} ${which.label} ${which.processKey}`;
+      if (!byProcess.has(key)) byProcess.set(key, e.stats.process as ProcessReading);
     }
     const readings = [...byProcess].map(([key, reading]) => ({ key, reading }));
     for (const { key, reading } of readings) {
