@@ -4,7 +4,7 @@ import type { ServiceMetrics } from './metrics.js';
 import type { OtelTracing } from './otel.js';
 import { createLogger } from './logger.js';
 import { tracingWanted } from './otel-env.js';
-import { runServiceProcess, type FinalLine, type ServiceDefinition, type ServiceMember, type ServiceProcessOptions } from './service-process.js';
+import { runServiceProcess, type FinalLine, type ServiceDefinition, type ServiceGroupMembership, type ServiceMember, type ServiceProcessOptions } from './service-process.js';
 
 /**
  * Runs several services in one OS process, each exactly as it runs alone:
@@ -41,10 +41,10 @@ export async function runServiceGroup(defs: readonly ServiceDefinition[], option
     // Both up before the services connect, as a lone service's are.
     if (healthPort !== undefined) probes = await startGroupProbes(healthPort, names, options.host, vms, members);
     if (tracingWanted(process.env, options.trace?.enabled ?? false)) tracing = (await import('./otel.js')).startOtelTracing({ service: label, host: options.host, vms, logger: options.logger ?? createLogger({ role: label, vm: vms.join(',') }) });
-    const shared = tracing;
+    const group: ServiceGroupMembership = { services: names, tracing, join: (m) => members.push(m) };
     const outcomes = await Promise.allSettled(
       defs.map((def) =>
-        runServiceProcess(def, { ...memberOptions, signal: stopAll.signal, processServices: names, onMember: (m) => members.push(m), ...(shared === null ? {} : { sharedTracing: shared }) }).catch((err: unknown) => {
+        runServiceProcess(def, { ...memberOptions, signal: stopAll.signal, group }).catch((err: unknown) => {
           // One service down takes its process's others with it, as a crash would.
           stopAll.abort();
           throw err;

@@ -82,16 +82,18 @@ export interface ServiceProcessOptions {
    * packets are traced. Off: the cores report no spans.
    */
   readonly trace?: { readonly enabled: boolean; readonly segmentSampleRate: number };
-  /** Every service this OS process runs (`runServiceGroup`), for its reports' CPU reading; this one alone by default. */
-  readonly processServices?: readonly ReportingService[];
-  /**
-   * The process's trace exporter, shared by the services of a group
-   * (`runServiceGroup`): tracing is on, and each span says its service
-   * (`specula.service`) beside the process's service.name.
-   */
-  readonly sharedTracing?: OtelTracing;
-  /** Called once, before connecting, with what a group's one health server reads of this service (`runServiceGroup`). */
-  readonly onMember?: (member: ServiceMember) => void;
+  /** The process runs other services too (`runServiceGroup`); this one alone by default. */
+  readonly group?: ServiceGroupMembership;
+}
+
+/** What a service of a process of several shares with the others (`runServiceGroup`). */
+export interface ServiceGroupMembership {
+  /** Every service of the process, for its reports' CPU reading. */
+  readonly services: readonly ReportingService[];
+  /** The process's trace exporter, or none: each span then says its service (`specula.service`) beside the process's service.name. */
+  readonly tracing: OtelTracing | null;
+  /** Called once, before connecting, with what the process's one health server reads of this service. */
+  join(member: ServiceMember): void;
 }
 
 /** What a process's probes and metrics read of one of its services. */
@@ -227,7 +229,8 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   if (options.configs.length === 0) throw new ConfigError('no VM to serve');
   // Configuration errors before any connection.
   const clock: Clock = def.clock === 'wall' ? wallClock() : monotonicClock();
-  const tracing = options.sharedTracing !== undefined || tracingWanted(process.env, options.trace?.enabled ?? false);
+  const sharedTracing = options.group?.tracing ?? null;
+  const tracing = sharedTracing !== null || tracingWanted(process.env, options.trace?.enabled ?? false);
   const rate = options.trace?.segmentSampleRate ?? DEFAULT_TRACE_SAMPLE_RATE;
   const configs = options.configs.map((c) => parseConfig(runConfigSchema, { ...c, tracing: tracing ? { segmentSampleRate: rate, epochs: true } : { segmentSampleRate: 0, epochs: false } }));
   const instances = configs.map((config) => {
@@ -243,19 +246,19 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
     reports: () => instances.flatMap(({ config, instance }, i) => (shells[i] === undefined ? [] : [{ vmId: config.vmId, epochMs: config.epochMs, stats: instance.report(), shell: shells[i].counters }])),
     ready: () => ready && shells.every((sh) => sh.serving),
   };
-  options.onMember?.(member);
+  options.group?.join(member);
   const observability = await startObservability({
     service: def.name,
     host,
     vms,
     logger,
     ...(options.healthPort === undefined ? {} : { healthPort: options.healthPort }),
-    tracing: tracing && options.sharedTracing === undefined,
+    tracing: tracing && sharedTracing === null,
     reports: member.reports,
     ready: member.ready,
   });
-  const otel = options.sharedTracing ?? observability.otel;
-  const spanService: Readonly<Record<string, string>> = options.sharedTracing === undefined ? {} : { 'specula.service': def.name };
+  const otel = sharedTracing ?? observability.otel;
+  const spanService: Readonly<Record<string, string>> = sharedTracing === null ? {} : { 'specula.service': def.name };
   try {
     return await serve();
   } finally {
@@ -296,7 +299,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         ...(otel !== null ? { onSpan: (span: SpanRecord, c: Clock) => otel.record(span, (us) => c.toUnixUs(us), instance.role ? { ...spanService, 'specula.role': instance.role() } : spanService), propagation: otel.propagation(config.vmId, tracingOptionsFromConfig(config).sampler, s.wireOut) } : {}),
       });
     });
-    const processStats = new ProcessStats(options.processServices ?? [def.name]);
+    const processStats = new ProcessStats(options.group?.services ?? [def.name]);
     const publishReports = (final: boolean) => {
       if (nc.isClosed()) return;
       // One reading per round of reports: every VM's report of this process carries the same.
