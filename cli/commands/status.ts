@@ -79,7 +79,7 @@ export class StatusBoard {
     const key = `${r.vmId}/${r.host}/${r.service}`;
     const cpu = reportedCpu(stats, r);
     // A series per service: the services of one process report one reading at moments close together, so each rate is over a whole interval.
-    if (cpu !== null) push(this.#cpu, `${r.vmId}/${r.host}/${r.service}`, { atUs: r.atUs, value: cpu.cpuUs, processKey: cpu.processKey });
+    if (cpu !== null) push(this.#cpu, key, { atUs: r.atUs, value: cpu.cpuUs, processKey: cpu.processKey });
     // Bytes toward the client: the acker's client-acknowledged data (speculative modes), the netbuffer's released data (remus).
     const bytes = r.service === 'acker' ? Number(stats.clientAckSeq ?? 0) : r.service === 'netbuffer' ? Number(stats.bytesReleased ?? 0) : null;
     if (bytes === null || !Number.isFinite(bytes)) return;

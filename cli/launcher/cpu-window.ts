@@ -1,7 +1,8 @@
 /** A service process's cumulative CPU time, as one of its reports carries it. */
 export interface CpuReading {
-  /** Host, service and incarnation: a restarted service is another process. */
+  /** The OS process on its host (`reportedCpu`): a restarted service is another process, and the services of one process share one. */
   readonly processKey: string;
+  /** What the process runs: a service, or several joined by '+'. */
   readonly service: string;
   /** Wall clock at the report, µs. */
   readonly atUs: number;
