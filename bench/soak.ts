@@ -252,6 +252,8 @@ async function main(): Promise<number> {
       everyVmDeliveringAtTheEnd: streams.every((s) => s.fresh && s.tailBytes > 0),
       noProcessDiedOnItsOwn: unexpectedExits.length === 0,
       noAuditViolation: violationCount === 0,
+      // Zero violations from an auditor that saw nothing would prove nothing.
+      auditSawTheBus: auditors.every((a) => a === null || a.incompleteness === null),
       everyKillRecovered: kills.every((k) => k.recoveredAfterS !== null && k.recoveredAfterS <= flags.recoveryBoundS),
       rssGrowthBounded: rssJudged ? worstSlope < RSS_SLOPE_MAX_MIB_PER_MIN : null,
     };

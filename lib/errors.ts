@@ -47,7 +47,7 @@ export class SnapshotError extends SpeculaError {
   readonly retryable = false;
 }
 
-/** The auditor saw a broken DESIGN §5 invariant; `violation` says which, where and when. */
+/** The auditor saw a broken invariant (docs/auditor.md); `violation` says which, where and when. */
 export class InvariantViolationError extends SpeculaError {
   readonly code = 'INVARIANT_VIOLATION';
   readonly retryable = false;
@@ -60,4 +60,14 @@ export class InvariantViolationError extends SpeculaError {
 export class NotProtectedError extends SpeculaError {
   readonly code = 'NOT_PROTECTED';
   readonly retryable = true;
+}
+
+/**
+ * An audit that did not see the VM's bus (a subscription the server refused,
+ * or no message at all): its zero violations would prove nothing, so the run
+ * fails instead of passing.
+ */
+export class AuditIncompleteError extends SpeculaError {
+  readonly code = 'AUDIT_INCOMPLETE';
+  readonly retryable = false;
 }

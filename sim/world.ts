@@ -7,7 +7,7 @@ import type { ServiceExtras } from '../lib/planted-bugs.js';
 import { Rng } from '../lib/rng.js';
 import { HostClock, SimRuntime, type Publisher, type SimRuntimeOptions } from '../lib/runtime/sim/index.js';
 import { topologyOf, type Topology } from '../lib/topology/index.js';
-import { BITS_PER_BYTE, msToUs, sToUs, US_PER_MS } from '../lib/units.js';
+import { msToUs, sToUs, US_PER_MS } from '../lib/units.js';
 import { AckerCore } from '../services/acker/core.js';
 import { ackerOptionsFromConfig } from '../services/acker/options-from-config.js';
 import { Auditor, VmLossClassifier } from '../services/auditor/index.js';
@@ -407,7 +407,5 @@ export function runWorld(world: World, onProgress?: (simUs: number) => void, ext
 
 /** Delivered goodput over the run (or until the transfer completed); `bulkOnly`: of the bulk connection alone. */
 export function goodputBitsPerSec(world: World, bulkOnly = false): number {
-  const c = world.client.stats;
-  const endUs = c.peerClosedAtUs ?? sToUs(world.config.durationS);
-  return endUs > 0 ? ((bulkOnly ? c.bulkBytesDelivered : c.bytesDelivered) * BITS_PER_BYTE * 1e6) / endUs : 0;
+  return world.client.goodputBitsPerSec(sToUs(world.config.durationS), bulkOnly);
 }

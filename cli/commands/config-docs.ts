@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { InvariantError } from '../../lib/errors.js';
 import { describeSchema, markdownTable, unwrap, type ConfigRow } from '../../lib/config/describe.js';
 import { runConfigSchema } from '../../lib/config/run-config.js';
 
@@ -30,7 +31,7 @@ export function configDocRows(): { key: string; title: string; rows: ConfigRow[]
   const top = describeSchema(runConfigSchema);
   const nested = top.filter((row) => NESTED.has(row.type)).map((row) => row.path);
   const missing = nested.filter((key) => !(CONFIG_SECTIONS as readonly string[]).includes(key));
-  if (missing.length > 0) throw new Error(`config-docs: RunConfig fields without a section: ${missing.join(', ')}`);
+  if (missing.length > 0) throw new InvariantError(`config-docs: RunConfig fields without a section: ${missing.join(', ')}`);
   return [
     { key: '', title: 'Run', rows: top },
     ...CONFIG_SECTIONS.map((key) => ({ key, title: SECTION_TITLES[key], rows: describeSchema(unwrap(shape[key]).inner, key) })),

@@ -69,7 +69,7 @@ export function runCommand(): Command {
     .addOption(new Option('--trace-format <format>', 'jaeger: Jaeger\'s JSON; otlp: OTLP/JSON').choices(['jaeger', 'otlp']).default('jaeger'))
     .option('--trace-sample <rate>', 'share of the guest\'s output segments traced with --trace-out (0 to 1)', num, 0.01)
     .option('--plot <file.svg>', 'also draw goodput over time, with the epochs\' commits, the crash, the promotion and the re-protection marked, as SVG')
-    .action(async (flags: RunFlags) => {
+    .action(async (flags: RunFlags, command: Command) => {
       if (flags.crashPrimaryAtMs !== undefined && flags.mode === 'native') throw new ConfigError('--crash-primary-at-ms: native mode has no backup to fail over to');
       const config = validateRunConfig({
         ...scenarioConfig(flags, { mode: flags.mode, epochMs: flags.epochMs, rttMs: flags.rttMs, seed: flags.seed }),
@@ -84,6 +84,8 @@ export function runCommand(): Command {
           natsUrl: flags.natsUrl,
           vms: flags.vms,
           layout: flags.layout,
+          // A flag given on the command line stands over the NATS timing; its default does not.
+          explicitTiming: command.getOptionValueSource('quietUs') === 'cli' ? { epochPolicy: { quietUs: flags.quietUs } } : {},
           onTimeline: (_vm, t) => timelines.push(t),
           onViolation: (v) => process.stderr.write(`specula run: audit: ${v.invariant} (${v.rule}) on ${v.host ?? 'the bus'}: ${v.detail}\n`),
           ...(flags.verbose ? { onLog: (line: string) => process.stderr.write(line + '\n') } : {}),

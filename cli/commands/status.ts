@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { decode } from '../../lib/codec/codec.js';
+import { DecodeError } from '../../lib/errors.js';
 import type { FailoverStatus, Heartbeat, ServiceReport } from '../../lib/codec/messages.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { reportedCpu } from '../../lib/runtime/nats/process-stats.js';
@@ -15,6 +16,18 @@ interface StatusFlags {
   intervalMs: number;
   format: 'table' | 'json';
 }
+
+/** Below this a refresh would only spin. */
+const MIN_INTERVAL_MS = 100;
+
+/** A number flag of at least `min`; commander's usage error otherwise. */
+const atLeast =
+  (flag: string, min: number) =>
+  (value: string): number => {
+    const n = num(value);
+    if (n < min) throw new InvalidArgumentError(`${flag}: ${value} is below ${min}`);
+    return n;
+  };
 
 /** What the bus says of one host of one VM. */
 export interface HostStatus {
@@ -48,9 +61,20 @@ interface Sample {
   readonly processKey?: string;
 }
 
+/**
+ * A VM not heard from (heartbeat, view or report) for this long leaves the
+ * board, and everything kept of it goes: a watcher left running for days
+ * keeps only the VMs that live.
+ */
+export const VM_FORGOTTEN_AFTER_MS = 30_000;
+
 /** Builds each VM's status from heartbeats, the failover service's views and the services' reports. */
 export class StatusBoard {
+  /** Messages that did not decode, or reports whose stats are not JSON: skipped, and counted for the footer. */
+  unreadable = 0;
   readonly #heartbeats = new Map<string, Heartbeat>();
+  /** When each VM was last heard from (nowMs). */
+  readonly #lastHeardMs = new Map<string, number>();
   readonly #views = new Map<string, FailoverStatus>();
   readonly #reports = new Map<string, { report: ServiceReport; stats: Record<string, unknown> }>();
   /** Two last samples of bytes sent to the client per VM and host, for a rate. */
@@ -58,10 +82,14 @@ export class StatusBoard {
   /** Two last samples of each service's process's CPU time (µs), per VM, host and service. */
   readonly #cpu = new Map<string, [Sample | null, Sample]>();
 
+  constructor(readonly nowMs: () => number = Date.now) {}
+
   heartbeat(hb: Heartbeat): void {
+    this.#heard(hb.vmId);
     this.#heartbeats.set(`${hb.vmId}/${hb.host}`, hb);
   }
   view(v: FailoverStatus): void {
+    this.#heard(v.vmId);
     this.#views.set(v.vmId, v);
   }
   report(r: ServiceReport): void {
@@ -69,8 +97,10 @@ export class StatusBoard {
     try {
       stats = JSON.parse(r.statsJson) as Record<string, unknown>;
     } catch {
+      this.unreadable++;
       return;
     }
+    this.#heard(r.vmId);
     this.#reports.set(`${r.vmId}/${r.host}/${r.service}`, { report: r, stats });
     // The failover service publishes its view when it changes; its reports carry it too, for a watcher that came later.
     if (r.service === 'failover' && !this.#views.has(r.vmId) && typeof stats.state === 'string') {
@@ -103,7 +133,23 @@ export class StatusBoard {
     return byProcess.size === 0 ? null : [...byProcess.values()].reduce((a, b) => a + b, 0) * 100;
   }
 
+  #heard(vmId: string): void {
+    this.#lastHeardMs.set(vmId, this.nowMs());
+  }
+
+  /** Drops the VMs silent for VM_FORGOTTEN_AFTER_MS, with all that was kept of them. */
+  #forgetSilent(): void {
+    const now = this.nowMs();
+    for (const [vmId, atMs] of this.#lastHeardMs) {
+      if (now - atMs <= VM_FORGOTTEN_AFTER_MS) continue;
+      this.#lastHeardMs.delete(vmId);
+      this.#views.delete(vmId);
+      for (const map of [this.#heartbeats, this.#reports, this.#sent, this.#cpu] as Map<string, unknown>[]) for (const key of map.keys()) if (key.startsWith(`${vmId}/`)) map.delete(key);
+    }
+  }
+
   vms(): VmStatus[] {
+    this.#forgetSilent();
     const ids = new Set([...this.#heartbeats.values()].map((h) => h.vmId));
     for (const id of this.#views.keys()) ids.add(id);
     return [...ids].sort().map((vmId) => {
@@ -137,14 +183,16 @@ function perUsOf(s: [Sample | null, Sample] | undefined): number | null {
 
 const mbps = (bits: number | null): string => (bits === null ? '-' : (bits / 1e6).toFixed(1));
 
-export function renderStatus(vms: readonly VmStatus[]): string {
-  if (vms.length === 0) return 'no VM reports on this bus yet';
+/** `unreadable`: messages skipped because they did not decode (a footer says how many). */
+export function renderStatus(vms: readonly VmStatus[], unreadable = 0): string {
+  const footer = unreadable > 0 ? `\n${unreadable} messages on the bus did not decode and were skipped` : '';
+  if (vms.length === 0) return 'no VM reports on this bus yet' + footer;
   const table = new Table({ head: ['vm', 'failover', 'host', 'role', 'term', 'epoch', 'synced', 'goodput Mbit/s', 'held B', 'spec B', 'CPU %'] });
   for (const vm of vms) {
     const f = vm.failover === null ? '-' : vm.failover.recovering ? `learning the roles (term ${vm.failover.term})` : `${vm.failover.state} (term ${vm.failover.term})`;
     for (const h of vm.hosts) table.push([vm.vmId, f, h.host, h.role, h.term, h.epoch, h.synced ? 'yes' : 'no', mbps(h.goodputBitsPerSec), h.heldBytes ?? '-', h.specBytes ?? '-', h.cpuPercent === null ? '-' : h.cpuPercent.toFixed(0)]);
   }
-  return table.toString();
+  return table.toString() + footer;
 }
 
 /** `specula status`: live, from the bus: for each VM, each host's role, term, epoch, goodput, held and speculative bytes, and its services' CPU. */
@@ -154,21 +202,27 @@ export function statusCommand(): Command {
     .addOption(new Option('--nats-url <url>', 'NATS server(s)').env('NATS_URL').default(DEFAULT_NATS_URL))
     .option('--vm <id>', 'one VM only (default: every VM on the bus)')
     .option('--once', 'print once, after --wait-ms of listening, and exit', false)
-    .addOption(new Option('--wait-ms <n>', 'with --once: how long to listen first (reports come every second)').argParser(num).default(2_500))
-    .addOption(new Option('--interval-ms <n>', 'refresh interval').argParser(num).default(1_000))
+    .addOption(new Option('--wait-ms <n>', 'with --once: how long to listen first (reports come every second)').argParser(atLeast('--wait-ms', 0)).default(2_500))
+    .addOption(new Option('--interval-ms <n>', `refresh interval (at least ${MIN_INTERVAL_MS})`).argParser(atLeast('--interval-ms', MIN_INTERVAL_MS)).default(1_000))
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (flags: StatusFlags) => {
       const nc = await connectNats({ servers: flags.natsUrl, name: 'specula-status' });
       const board = new StatusBoard();
+      let subscriptionErrors = 0;
       const vm = flags.vm ?? '*';
       const on = <T>(subject: string, type: Parameters<typeof decode>[0], take: (msg: T) => void) =>
         nc.subscribe(subject, {
           callback: (err, m) => {
-            if (err !== null) return;
+            if (err !== null) {
+              subscriptionErrors++;
+              return;
+            }
             try {
               take(decode(type, m.data) as T);
-            } catch {
-              // not ours to judge: status only reads what decodes
+            } catch (cause) {
+              // Not ours to judge: status reads what decodes and counts the rest.
+              if (!(cause instanceof DecodeError)) throw cause;
+              board.unreadable++;
             }
           },
         });
@@ -178,7 +232,7 @@ export function statusCommand(): Command {
       const print = () => {
         const vms = board.vms();
         if (flags.format === 'json') process.stdout.write(JSON.stringify(vms) + '\n');
-        else process.stdout.write((process.stdout.isTTY && !flags.once ? '\x1b[2J\x1b[H' : '') + renderStatus(vms) + '\n');
+        else process.stdout.write((process.stdout.isTTY && !flags.once ? '\x1b[2J\x1b[H' : '') + renderStatus(vms, board.unreadable) + (subscriptionErrors > 0 ? `\n${subscriptionErrors} subscription errors: the server refuses this user some subjects` : '') + '\n');
       };
       if (flags.once) {
         await new Promise((r) => setTimeout(r, flags.waitMs));

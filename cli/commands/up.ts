@@ -74,7 +74,7 @@ export function upCommand(): Command {
       const stop = (why: string, code = 0): Promise<void> => {
         stopping ??= (async () => {
           say(`stopping (${why})`);
-          await fleet?.stop();
+          for (const err of (await fleet?.stop()) ?? []) say(err.message.split('\n')[0]!);
           await nc.close().catch(() => undefined);
           await own?.stop();
           process.exitCode = code;
@@ -111,10 +111,10 @@ export function upCommand(): Command {
       const reported = new Set<string>();
       const watch = setInterval(() => {
         for (const err of fleet?.unexpectedExits() ?? []) {
-          const line = err.message.split('\n')[0]!;
-          if (reported.has(line)) continue;
-          reported.add(line);
-          say(line);
+          const which = `${err.process?.label}/${err.process?.pid}`;
+          if (reported.has(which)) continue;
+          reported.add(which);
+          say(err.message.split('\n')[0]!);
         }
       }, 1_000);
       await new Promise<void>((resolve) => {

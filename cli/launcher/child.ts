@@ -7,6 +7,14 @@ import { SpeculaError } from '../../lib/errors.js';
 export class ServiceProcessError extends SpeculaError {
   readonly code = 'SERVICE_PROCESS';
   readonly retryable = false;
+
+  /** `process`: the child it is about (its label and pid), when it is about one. */
+  constructor(
+    message: string,
+    readonly process: { readonly label: string; readonly pid: number | undefined } | null = null,
+  ) {
+    super(message);
+  }
 }
 
 export interface Exit {
@@ -163,7 +171,7 @@ export class Child {
   /** An error naming this child, with the end of its stderr. */
   failure(what: string): ServiceProcessError {
     const tail = this.#stderrTail.trim();
-    return new ServiceProcessError(`${this.options.label} ${what}${tail ? `; its stderr ends:\n${tail}` : ''}`);
+    return new ServiceProcessError(`${this.options.label} ${what}${tail ? `; its stderr ends:\n${tail}` : ''}`, { label: this.options.label, pid: this.pid });
   }
 }
 

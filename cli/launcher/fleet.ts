@@ -112,13 +112,19 @@ export class Fleet {
     for (const c of this.hostChildren(host)) this.#killed.add(c);
   }
 
-  /** SIGTERM to every process (they drain and report), SIGKILL to one that takes too long. */
-  async stop(): Promise<void> {
+  /**
+   * SIGTERM to every process (they drain and report), SIGKILL to one that
+   * takes too long: resolves with an error for each of those (its final
+   * report never went out, so the run's figures for it are its last
+   * periodic ones).
+   */
+  async stop(): Promise<ServiceProcessError[]> {
     const running = this.#children.map((c) => c.child).filter((c) => c.running);
     for (const c of running) {
       this.#killed.add(c);
       c.kill('SIGTERM');
     }
-    await Promise.all(running.map((c) => c.exited(STOP_TIMEOUT_MS).catch(() => undefined)));
+    const outcomes = await Promise.allSettled(running.map((c) => c.exited(STOP_TIMEOUT_MS)));
+    return outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason instanceof ServiceProcessError ? o.reason : new ServiceProcessError(String(o.reason))] : []));
   }
 }

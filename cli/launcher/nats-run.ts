@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { withNatsTiming } from '../../lib/config/nats-profile.js';
+import { withNatsTiming, type ExplicitTiming } from '../../lib/config/nats-profile.js';
 import { isReplicated, type RunConfig } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { wallClock } from '../../lib/runtime/nats/clock.js';
-import { NotProtectedError } from '../../lib/errors.js';
+import { AuditIncompleteError, NotProtectedError } from '../../lib/errors.js';
 import { US_PER_MS } from '../../lib/units.js';
 import { vmConfigs } from '../commands/service.js';
 import { Fleet } from './fleet.js';
@@ -34,6 +34,8 @@ export interface NatsRunOptions {
   /** The lease bucket and its replicas (3 on a three-server cluster); the default bucket otherwise. */
   readonly leaseBucket?: string;
   readonly leaseReplicas?: 1 | 3 | 5;
+  /** Timing the user set on the command line: kept over NATS_TIMING (lib/config/nats-profile.ts). */
+  readonly explicitTiming?: ExplicitTiming;
   /** Called once the client runs, with the fleet: a test may kill a server or a process mid-transfer. */
   readonly onRunning?: (fleet: Fleet) => void;
   /** Each VM's timeline once the run is over (for a picture of it). */
@@ -66,7 +68,7 @@ const RUN_REPORT_INTERVAL_MS = 250;
 export async function runOnNats(config: RunConfig, options: NatsRunOptions): Promise<RunResult[]> {
   const t0 = performance.now();
   // A bad configuration is refused before anything connects: nothing is left open behind the error.
-  const base: RunConfig = withNatsTiming({ ...config, vmId: `${config.vmId.slice(0, VM_ID_BASE_MAX)}-${randomUUID().slice(0, 8)}` });
+  const base: RunConfig = withNatsTiming({ ...config, vmId: `${config.vmId.slice(0, VM_ID_BASE_MAX)}-${randomUUID().slice(0, 8)}` }, options.explicitTiming);
   const vms = options.vms ?? 1;
   const configs = vmConfigs(base, vms);
   // Fail fast, in this process, with a clear TransportError when the server is unreachable (the first connect never retries).
@@ -117,13 +119,15 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     await client.exited(config.durationS * 1000 + graceMs);
     if (crashTimer !== null) clearTimeout(crashTimer);
     const unexpected = fleet.unexpectedExits();
-    await fleet.stop();
+    for (const err of await fleet.stop()) options.onLog?.(`specula run: ${err.message}`);
     // The last reports of the processes that just stopped are on their way.
     await nc.flush();
     await new Promise((resolve) => setTimeout(resolve, 200));
     // Commits and output an auditor still holds for its reorder window (on a cluster) are judged now.
     for (const a of auditors) a?.flush();
     if (unexpected.length > 0) throw unexpected[0]!;
+    const unseen = auditors.map((a) => a?.incompleteness ?? null).find((why) => why !== null);
+    if (unseen != null) throw new AuditIncompleteError(`the audit is incomplete: ${unseen}; its verdict would prove nothing`);
     const wallMs = Math.round(performance.now() - t0);
     if (options.onTimeline) for (const vmConfig of configs) options.onTimeline(vmConfig.vmId, natsRunTimeline(vmConfig, collector, { startedUs, crashes, wallMs }));
     return configs.map((vmConfig, i) => ({ ...natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }), layout: options.layout ?? 'service', ...(auditors[i] ? { auditViolations: auditors[i].violationCount } : {}) }));

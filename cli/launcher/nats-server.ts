@@ -48,6 +48,9 @@ export function accepts(port: number): Promise<boolean> {
   });
 }
 
+/** How long a server has to stop after SIGTERM before SIGKILL. */
+const STOP_TIMEOUT_MS = 5_000;
+
 /** A nats-server this process started (JetStream on, store in a temp dir). */
 export interface OwnNatsServer {
   readonly url: string;
@@ -66,7 +69,10 @@ export async function startOwnNatsServer(): Promise<OwnNatsServer> {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
+      // A server that does not shut down (a JetStream flush on a full disk) is killed, so that stopping never hangs.
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
       await exited;
+      clearTimeout(timer);
     }
     rmSync(storeDir, { recursive: true, force: true });
   };

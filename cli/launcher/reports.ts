@@ -12,11 +12,19 @@ export interface ReportEntry {
 }
 
 /**
+ * Incarnations kept per VM, host and service: far more restarts than a run
+ * or a soak makes. Past it a new incarnation's reports are dropped (counted
+ * in `dropped`): only a publisher forging incarnations gets there.
+ */
+export const MAX_INCARNATIONS_KEPT = 256;
+
+/**
  * Collects what services say on the bus: the newest report of each process
  * of each service of each VM (a restarted process is a new incarnation, and
  * its predecessor's last report stays: a killed process's counters count),
- * and the failover service's newest view. Bounded: one entry per process
- * that ever ran, one view per VM.
+ * and the failover service's newest view. Bounded: MAX_INCARNATIONS_KEPT
+ * entries per VM, host and service, one view per VM. A report or view is
+ * taken for the VM whose subject it came on, never for the one it names.
  */
 export class ReportCollector {
   readonly #reports = new Map<string, ReportEntry>();
@@ -26,6 +34,12 @@ export class ReportCollector {
   readonly cpu = new CpuWindow();
   /** Reports that did not decode or parse (counted, not fatal). */
   malformed = 0;
+  /** Reports and views naming another VM than their subject's, or a new incarnation past MAX_INCARNATIONS_KEPT: dropped. */
+  dropped = 0;
+  /** Errors on the collector's subscriptions: what they carried, it never got. */
+  subscriptionErrors = 0;
+  /** Incarnations kept per VM, host and service. */
+  readonly #incarnations = new Map<string, number>();
 
   constructor(
     readonly nc: NatsConnection,
@@ -33,17 +47,39 @@ export class ReportCollector {
   ) {
     for (const vm of vmIds) {
       const s = subjects(vm);
-      this.#subs.push(nc.subscribe(s.report, { callback: (err, m) => void (err === null && this.#onReport(m.data)) }));
-      this.#subs.push(nc.subscribe(s.failover, { callback: (err, m) => void (err === null && this.#onView(m.data)) }));
+      const on = (subject: string, take: (data: Uint8Array) => void) =>
+        this.#subs.push(
+          nc.subscribe(subject, {
+            callback: (err, m) => {
+              if (err === null) take(m.data);
+              else this.subscriptionErrors++;
+            },
+          }),
+        );
+      on(s.report, (data) => this.#onReport(vm, data));
+      on(s.failover, (data) => this.#onView(vm, data));
     }
   }
 
-  #onReport(data: Uint8Array): void {
+  #onReport(vmId: string, data: Uint8Array): void {
     try {
       const report = decode('serviceReport', data) as ServiceReport;
+      if (report.vmId !== vmId) {
+        this.dropped++;
+        return;
+      }
       const stats = JSON.parse(report.statsJson) as Record<string, unknown>;
-      const key = `${report.vmId}/${report.host}/${report.service}/${report.incarnation}`;
+      const process = `${report.vmId}/${report.host}/${report.service}`;
+      const key = `${process}/${report.incarnation}`;
       const known = this.#reports.get(key);
+      if (known === undefined) {
+        const kept = this.#incarnations.get(process) ?? 0;
+        if (kept >= MAX_INCARNATIONS_KEPT) {
+          this.dropped++;
+          return;
+        }
+        this.#incarnations.set(process, kept + 1);
+      }
       if (known === undefined || known.report.atUs <= report.atUs) this.#reports.set(key, { report, stats });
       const cpu = reportedCpu(stats, report);
       // One process serves every VM of the run, and maybe several services: each of their reports carries the same reading.
@@ -53,10 +89,14 @@ export class ReportCollector {
     }
   }
 
-  #onView(data: Uint8Array): void {
+  #onView(vmId: string, data: Uint8Array): void {
     try {
       const view = decode('failoverStatus', data) as FailoverStatus;
-      this.#views.set(view.vmId, view);
+      if (view.vmId !== vmId) {
+        this.dropped++;
+        return;
+      }
+      this.#views.set(vmId, view);
     } catch {
       this.malformed++;
     }

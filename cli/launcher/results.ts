@@ -133,7 +133,7 @@ export function natsRunTimeline(config: RunConfig, collector: ReportCollector, f
   return {
     durationUs: config.durationS * 1e6,
     binUs: TIMELINE_BIN_US,
-    deliveredPerBin: c.deliveredPerBin,
+    deliveredPerBin: c.deliveredPerBin ?? [],
     committedAtUs: [],
     crashAtUs: crash === undefined ? null : crash.atUs - c.clockOriginWallUs,
     promotedAtUs: onClientClock('promotedAtUs'),
@@ -143,5 +143,5 @@ export function natsRunTimeline(config: RunConfig, collector: ReportCollector, f
 
 /** Recovery as the simulator computes it, on the client's timeline (its clock origin is a wall time). */
 function clientRecovery(c: ClientReport, crashAtWallUs: number): RecoveryFigures {
-  return recoveryFigures(c.deliveredPerBin, TIMELINE_BIN_US, crashAtWallUs - c.clockOriginWallUs);
+  return recoveryFigures(c.deliveredPerBin ?? [], TIMELINE_BIN_US, crashAtWallUs - c.clockOriginWallUs);
 }

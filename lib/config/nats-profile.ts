@@ -35,7 +35,19 @@ export const NATS_TIMING = {
   epochPolicy: { quietUs: 2_000 },
 } as const;
 
-/** `config` with NATS_TIMING for its failover and bus timing (the rest as given). */
-export function withNatsTiming(config: RunConfig): RunConfig {
-  return parseConfig(runConfigSchema, { ...config, failover: { ...config.failover, ...NATS_TIMING.failover }, bus: { ...config.bus, ...NATS_TIMING.bus }, epochPolicy: { ...config.epochPolicy, ...NATS_TIMING.epochPolicy } });
+/** Timing the user set explicitly (a flag, not a default): it stands over NATS_TIMING. */
+export interface ExplicitTiming {
+  readonly failover?: Partial<RunConfig['failover']>;
+  readonly bus?: Partial<RunConfig['bus']>;
+  readonly epochPolicy?: Partial<RunConfig['epochPolicy']>;
+}
+
+/** `config` with NATS_TIMING for its failover, bus and quiet timing, except what `explicit` sets (the rest as given). */
+export function withNatsTiming(config: RunConfig, explicit: ExplicitTiming = {}): RunConfig {
+  return parseConfig(runConfigSchema, {
+    ...config,
+    failover: { ...config.failover, ...NATS_TIMING.failover, ...explicit.failover },
+    bus: { ...config.bus, ...NATS_TIMING.bus, ...explicit.bus },
+    epochPolicy: { ...config.epochPolicy, ...NATS_TIMING.epochPolicy, ...explicit.epochPolicy },
+  });
 }

@@ -196,6 +196,18 @@ const REPLICATION_QUEUE_BYTES = 1 << 30;
 const REPLICATION_QUEUE_DELAY_US = 1_000_000;
 
 /**
+ * Bytes a NATS process may hold of one replication-link direction
+ * (LinkGate.maxPendingBytes): what the link holds at most, its line rate
+ * over the longest a chunk waits in its queue plus the one-way delay,
+ * CLIENT_LINK_GATE_HEADROOM times over. The hop drops what would wait
+ * longer, so only a hostile publisher meets this bound.
+ */
+export function replicationLinkGateBytesFor(link: { readonly bandwidthBitsPerSec: number; readonly rttMs: number }): number {
+  const heldUs = REPLICATION_QUEUE_DELAY_US + msToUs(link.rttMs / 2);
+  return Math.ceil(CLIENT_LINK_GATE_HEADROOM * (link.bandwidthBitsPerSec / BITS_PER_BYTE) * (heldUs / US_PER_S));
+}
+
+/**
  * One direction of the replication link between primary and backup hosts
  * (its own NIC, as in Remus): 'down' carries checkpoints to the backup, 'up'
  * its acknowledgements. Both runtimes build it here, from the same seed.

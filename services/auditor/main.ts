@@ -73,6 +73,8 @@ export interface BusAuditorCounters {
   heldJudgedEarly: number;
   /** Reconnects of the auditor's connection: what was published while it was down, it never got (Auditor.missedMessages). */
   reconnects: number;
+  /** Errors on its subscriptions (a subject the server refused it): what they carried, it never saw. */
+  subscriptionErrors: number;
 }
 
 /**
@@ -117,7 +119,7 @@ function describeObserved(subject: string, msg: WireMessage, o: Observation): st
 
 export class BusAuditor {
   readonly auditor: Auditor;
-  readonly counters: BusAuditorCounters = { messages: 0, undecodable: 0, held: 0, heldJudgedEarly: 0, reconnects: 0 };
+  readonly counters: BusAuditorCounters = { messages: 0, undecodable: 0, held: 0, heldJudgedEarly: 0, reconnects: 0, subscriptionErrors: 0 };
   readonly #subs: Subscription[] = [];
   readonly #wall = wallClock();
   readonly #reorderWindowMs: number;
@@ -150,7 +152,15 @@ export class BusAuditor {
     this.#reorderWindowMs = options.reorderWindowMs ?? 0;
     const s = subjects(vmId);
     this.#wireOut = s.wireOut;
-    const subscribe = (subject: string) => this.#subs.push(nc.subscribe(subject, { callback: (err, m) => void (err === null && this.#onMessage(m)) }));
+    const subscribe = (subject: string) =>
+      this.#subs.push(
+        nc.subscribe(subject, {
+          callback: (err, m) => {
+            if (err === null) this.#onMessage(m);
+            else this.counters.subscriptionErrors++;
+          },
+        }),
+      );
     subscribe(s.wireOut);
     subscribe(s.ckptAck);
     for (const kind of AUDITED_HOST_KINDS) subscribe(`specula.${vmId}.h.*.${kind}`);
@@ -168,6 +178,16 @@ export class BusAuditor {
   /** The first MAX_KEPT_VIOLATIONS violations (Auditor); `violationCount` counts them all. */
   get violations(): readonly Violation[] {
     return this.auditor.violations;
+  }
+
+  /**
+   * Why "no violation" would prove nothing, or null when the audit saw the
+   * bus: a subscription failed, or not one message of the VM arrived.
+   */
+  get incompleteness(): string | null {
+    if (this.counters.subscriptionErrors > 0) return `${this.counters.subscriptionErrors} errors on the auditor's subscriptions to ${this.vmId}'s subjects`;
+    if (this.counters.messages === 0) return `the auditor saw no message of ${this.vmId}`;
+    return null;
   }
 
   /** Every violation found, kept or not: what "no violation" must be judged on. */

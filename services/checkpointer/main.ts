@@ -1,3 +1,4 @@
+import { replicationLinkGateBytesFor } from '../../lib/link/link-direction.js';
 import { mergeHistograms } from '../../lib/results/histogram.js';
 import { replicationLink } from '../../lib/runtime/nats/emulated-link.js';
 import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
@@ -51,6 +52,6 @@ export const checkpointerService: ServiceDefinition = {
   leases: false,
   build(config, host) {
     const core = new CheckpointerCore(checkpointerOptionsFromConfig(config, host!));
-    return { core, inboundLinks: [{ subject: topologyOf(config).subjects.ckptAck, hop: replicationLink(config, 'up') }], report: () => checkpointerReport(core), role: () => core.role };
+    return { core, inboundLinks: [{ subject: topologyOf(config).subjects.ckptAck, hop: replicationLink(config, 'up'), maxPendingBytes: replicationLinkGateBytesFor(config.replicationLink) }], report: () => checkpointerReport(core), role: () => core.role };
   },
 };

@@ -1,5 +1,6 @@
 import { assert } from '../../lib/assert.js';
 import { Rng } from '../../lib/rng.js';
+import { BITS_PER_BYTE, US_PER_S } from '../../lib/units.js';
 import type { Segment } from '../../lib/codec/messages.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { TcpEndpoint, type TcpIo, type TcpOptions } from '../../lib/tcp/index.js';
@@ -132,6 +133,17 @@ export class ClientCore implements Core {
       });
       return connection;
     });
+  }
+
+  /**
+   * Goodput, in bits per second, from the start until the peer closed or
+   * until `runEndUs`, whichever came first; `bulkOnly`: of the bulk
+   * connection alone. Both runtimes report this one figure.
+   */
+  goodputBitsPerSec(runEndUs: number, bulkOnly = false): number {
+    const endUs = this.stats.peerClosedAtUs ?? runEndUs;
+    const bytes = bulkOnly ? this.stats.bulkBytesDelivered : this.stats.bytesDelivered;
+    return endUs > 0 ? (bytes * BITS_PER_BYTE * US_PER_S) / endUs : 0;
   }
 
   /** Connection 1's endpoint (the only one of a bulk or rr workload). */

@@ -4,7 +4,6 @@ import { wallClock } from '../../lib/runtime/nats/clock.js';
 import { emulatedLink } from '../../lib/runtime/nats/emulated-link.js';
 import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
 import { topologyOf } from '../../lib/topology/index.js';
-import { BITS_PER_BYTE, US_PER_S } from '../../lib/units.js';
 import type { LinkStats } from '../../lib/link/index.js';
 import { clientLinkGateBytesFor } from '../../lib/link/link-direction.js';
 import { ClientCore } from './core.js';
@@ -28,26 +27,27 @@ export interface ClientReport {
   readonly bulkGoodputBitsPerSec: number;
   readonly requestsCompleted: number;
   readonly latencyUs: Record<string, number>;
-  readonly deliveredPerBin: readonly number[];
+  /** Bytes delivered per TIMELINE_BIN_US bin; in the final report only. */
+  readonly deliveredPerBin?: readonly number[];
   readonly linkDown: LinkStats;
   /** The wall clock (µs) at which the client's clock read 0: where its timeline starts. */
   readonly clockOriginWallUs: number;
 }
 
-export function clientReport(client: ClientCore, linkDown: LinkStats, nowUs: number, wallNowUs: number): ClientReport {
+/** `final`: the last report, the only one with the delivery timeline (it grows with the run; the periodic reports stay small). */
+export function clientReport(client: ClientCore, linkDown: LinkStats, nowUs: number, wallNowUs: number, final: boolean): ClientReport {
   const c = client.stats;
-  const endUs = c.peerClosedAtUs ?? nowUs;
   return {
     connected: c.connectedAtUs !== null,
     bytesDelivered: c.bytesDelivered,
     streamVerified: c.streamVerified,
     firstMismatchOffset: c.firstMismatchOffset,
-    endUs,
-    goodputBitsPerSec: endUs > 0 ? Math.round((c.bytesDelivered * BITS_PER_BYTE * US_PER_S) / endUs) : 0,
-    bulkGoodputBitsPerSec: endUs > 0 ? Math.round((c.bulkBytesDelivered * BITS_PER_BYTE * US_PER_S) / endUs) : 0,
+    endUs: c.peerClosedAtUs ?? nowUs,
+    goodputBitsPerSec: Math.round(client.goodputBitsPerSec(nowUs)),
+    bulkGoodputBitsPerSec: Math.round(client.goodputBitsPerSec(nowUs, true)),
     requestsCompleted: c.requestsCompleted,
     latencyUs: histogramOf(c.latenciesUs),
-    deliveredPerBin: c.deliveredPerBin,
+    ...(final ? { deliveredPerBin: c.deliveredPerBin } : {}),
     linkDown,
     clockOriginWallUs: wallNowUs - nowUs,
   };
@@ -70,7 +70,7 @@ export const clientService: ServiceDefinition = {
     return {
       core: client,
       inboundLinks: [{ subject: topologyOf(config).subjects.wireOut, hop: linkDown, maxPendingBytes: clientLinkGateBytesFor(config, 'down') }],
-      report: () => ({ ...clientReport(client, linkDown.stats, clock.nowUs(), wall.nowUs()) }),
+      report: (final) => ({ ...clientReport(client, linkDown.stats, clock.nowUs(), wall.nowUs(), final === true) }),
       done: () => client.stats.peerClosedAtUs !== null,
     };
   },

@@ -1,6 +1,6 @@
 import { isReplicated, type RunConfig } from '../../lib/config/run-config.js';
 import { emulatedLink, replicationLink } from '../../lib/runtime/nats/emulated-link.js';
-import { clientLinkGateBytesFor } from '../../lib/link/link-direction.js';
+import { clientLinkGateBytesFor, replicationLinkGateBytesFor } from '../../lib/link/link-direction.js';
 import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
 import { topologyOf } from '../../lib/topology/index.js';
 import { GuestCore } from './core.js';
@@ -50,7 +50,7 @@ export const guestService: ServiceDefinition = {
   build(config, host) {
     const guest = new GuestCore(guestOptionsFromConfig(config, host));
     const s = topologyOf(config).subjects;
-    if (isReplicated(config.mode)) return { core: guest, inboundLinks: [{ subject: s.ckptData(host!), hop: replicationLink(config, 'down') }], report: () => guestReport(guest), role: () => guest.role };
+    if (isReplicated(config.mode)) return { core: guest, inboundLinks: [{ subject: s.ckptData(host!), hop: replicationLink(config, 'down'), maxPendingBytes: replicationLinkGateBytesFor(config.replicationLink) }], report: () => guestReport(guest), role: () => guest.role };
     const linkUp = emulatedLink(config, 'up');
     return { core: guest, inboundLinks: [{ subject: s.wireIn, hop: linkUp, maxPendingBytes: clientLinkGateBytesFor(config, 'up') }], report: () => ({ ...guestReport(guest), linkUp: linkUp.stats }) };
   },

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { headers as natsHeaders } from '@nats-io/transport-node';
+import { InvariantError } from '../../lib/errors.js';
 import { histogramPercentile } from '../../lib/results/histogram.js';
 import { decodeBatch, encodeBatch } from '../../lib/codec/batch.js';
 import { decode, encode } from '../../lib/codec/codec.js';
@@ -161,6 +162,28 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
       expect(inputs.map((i) => i.kind)).toEqual(['start']);
       expect(log.lines.filter((l) => l.event === 'shell.unknownSubject')).toHaveLength(1);
       expect(shell.state).toBe('running');
+    } finally {
+      await shell.stop();
+      await publisher.close();
+    }
+  });
+
+  it('fails, rather than go deaf, when what a message leads to throws after the core handled it', async () => {
+    const subject = subjects(`deaf-${process.pid}`).wireIn;
+    // A lease effect with no lease store is an invariant broken in the wiring: it throws while the effects are applied.
+    const core: Core = { name: 'probe', subscriptions: [subject], handle: (input) => (input.kind === 'message' ? [{ kind: 'lease', requestId: 1, op: { type: 'read', vmId: 'x' } } satisfies Effect] : []) };
+    const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: memoryLogger().logger });
+    const publisher = await connectNats({ servers: url });
+    try {
+      await shell.start();
+      const failed = shell.done.then(
+        () => null,
+        (err: unknown) => err,
+      );
+      publisher.publish(subject, encode(SEGMENT));
+      await publisher.flush();
+      await waitFor(() => shell.state === 'failed');
+      expect(await failed).toBeInstanceOf(InvariantError);
     } finally {
       await shell.stop();
       await publisher.close();

@@ -22,7 +22,13 @@ export interface HealthServer {
  * with a JSON body; `/metrics` for Prometheus when given. Anything else is 404. Listens on every interface (a
  * probe comes from outside the container).
  */
-export async function startHealthServer(port: number, ready: () => boolean, describe: () => Record<string, unknown> = () => ({}), metrics?: (req: IncomingMessage, res: ServerResponse) => void): Promise<HealthServer> {
+export async function startHealthServer(
+  port: number,
+  ready: () => boolean,
+  describe: () => Record<string, unknown> = () => ({}),
+  metrics?: (req: IncomingMessage, res: ServerResponse) => void,
+  onError: (err: TransportError) => void = (err) => process.stderr.write(`${err.message}\n`),
+): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, body: Record<string, unknown>) => {
@@ -41,9 +47,15 @@ export async function startHealthServer(port: number, ready: () => boolean, desc
   // A probe holds no connection open: a stuck one must not keep the process from stopping.
   server.keepAliveTimeout = 1_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new TransportError(`cannot serve health checks on port ${port}: ${err.message}`, { cause: err })));
-    server.listen(port, () => resolve());
+    const refused = (err: Error) => reject(new TransportError(`cannot serve health checks on port ${port}: ${err.message}`, { cause: err }));
+    server.once('error', refused);
+    server.listen(port, () => {
+      server.off('error', refused);
+      resolve();
+    });
   });
+  // Once listening, an error (a probe's broken socket is the client's, not this) is the server's own: said, and the service goes on.
+  server.on('error', (err) => onError(new TransportError(`health server on port ${port}: ${err.message}`, { cause: err })));
   const address = server.address();
   const bound = typeof address === 'object' && address !== null ? address.port : port;
   return {

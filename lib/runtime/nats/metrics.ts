@@ -11,6 +11,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationType, MeterProvider } from '@opentelemetry/sdk-metrics';
 import { HISTOGRAM_RESOLUTION, type Histogram } from '../../results/histogram.js';
 import type { ShellCounters } from './shell.js';
+import type { LinkGateCounters } from './link-gate.js';
 
 /** What one VM's service reports (its report() and its shell's counters). */
 export interface VmReport {
@@ -20,6 +21,8 @@ export interface VmReport {
   readonly epochMs: number;
   readonly stats: Readonly<Record<string, unknown>>;
   readonly shell: ShellCounters;
+  /** Its emulated links' counters by subject (none: no links). */
+  readonly links?: Readonly<Record<string, LinkGateCounters>>;
 }
 
 export interface ServiceMetrics {
@@ -64,6 +67,7 @@ const READINGS: readonly Reading[] = [
   { name: 'specula_reprotections', help: 'Spares that joined as the new backup', unit: '', kind: 'counter', read: (r) => num(r.stats.reprotections) },
   { name: 'specula_bus_messages_out', help: 'Messages published on NATS', unit: '', kind: 'counter', read: (r) => r.shell.messagesOut },
   { name: 'specula_bus_decode_errors', help: 'Bus messages that did not decode, dropped', unit: '', kind: 'counter', read: (r) => r.shell.decodeErrors },
+  { name: 'specula_link_overflow_drops', help: 'Messages an emulated link dropped at its bound (its queue of messages or of bytes was full)', unit: '', kind: 'counter', read: (r) => (r.links === undefined ? null : Object.values(r.links).reduce((n, l) => n + l.overflowDrops, 0)) },
   { name: 'specula_bus_permission_violations', help: 'Publishes and subscriptions NATS refused to this process', unit: '', kind: 'counter', read: (r) => r.shell.permissionViolations },
 ];
 

@@ -32,7 +32,7 @@ export async function startObservability(o: ObservabilityOptions): Promise<Obser
   const metrics = o.healthPort === undefined ? null : (await import('./metrics.js')).startServiceMetrics({ service: o.service, host: o.host, reports: o.reports });
   let health: HealthServer | null = null;
   try {
-    if (o.healthPort !== undefined) health = await startHealthServer(o.healthPort, o.ready, () => ({ service: o.service, host: o.host, vms: o.vms }), metrics ? (req, res) => metrics.handle(req, res) : undefined);
+    if (o.healthPort !== undefined) health = await startHealthServer(o.healthPort, o.ready, () => ({ service: o.service, host: o.host, vms: o.vms }), metrics ? (req, res) => metrics.handle(req, res) : undefined, (err) => o.logger.error({ event: 'health.error', err: err.message }, err.message));
   } catch (err) {
     await metrics?.shutdown().catch(() => undefined);
     await otel?.shutdown().catch(() => undefined);

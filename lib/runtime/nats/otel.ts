@@ -15,6 +15,7 @@ import { collect } from '../../tracing/collector.js';
 import { spanIdOf, traceIdOf } from '../../tracing/ids.js';
 import type { SpanName, SpanRecord, TraceKey } from '../../tracing/model.js';
 import type { Sampler } from '../../tracing/sampling.js';
+import { LogThrottle } from './log-throttle.js';
 
 /**
  * Hands the SDK the ids of the span about to start: a span's id is derived
@@ -95,17 +96,11 @@ const DIAG_LOG_INTERVAL_MS = 60_000;
 
 /** Starts the OTel SDK for a service process; the resource says which service, host and VMs it is. */
 export function startOtelTracing(p: OtelProcess): OtelTracing {
-  let lastDiagMs = -Infinity;
-  let suppressed = 0;
+  const throttle = new LogThrottle(1, DIAG_LOG_INTERVAL_MS);
   const report = (level: 'warn' | 'error') => (message: string, ...args: unknown[]) => {
-    const now = performance.now();
-    if (now - lastDiagMs < DIAG_LOG_INTERVAL_MS) {
-      suppressed++;
-      return;
-    }
-    lastDiagMs = now;
+    const suppressed = throttle.admit('otel.diag');
+    if (suppressed === null) return;
     p.logger[level]({ event: 'otel.diag', suppressedSinceLast: suppressed, detail: args.map(String).join(' ').slice(0, 500) }, `tracing: ${message}`);
-    suppressed = 0;
   };
   const quiet = () => undefined;
   diag.setLogger({ error: report('error'), warn: report('warn'), info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN);

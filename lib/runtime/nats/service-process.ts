@@ -19,17 +19,31 @@ import type { SpanRecord } from '../../tracing/model.js';
 import { DEFAULT_TRACE_SAMPLE_RATE, tracingOptionsFromConfig } from '../../tracing/options.js';
 import { createLogger, type Logger } from './logger.js';
 import { BATCH_MAX_BYTES, NatsShell, type InboundLink, type ShellCounters } from './shell.js';
+import type { LinkGateCounters } from './link-gate.js';
 import { drainOnSignals } from './signals.js';
 import type { VmReport } from './metrics.js';
 import type { OtelTracing } from './otel.js';
 import { ProcessStats } from './process-stats.js';
 
+/** What became of a process's reports on the bus (carried in each report). */
+export interface ReportCounters {
+  reportsPublished: number;
+  /** Publishes the connection refused (closed under us, or a server error). */
+  reportPublishErrors: number;
+  /** Reports over the server's max_payload, sent without their final-only fields. */
+  reportsTooLarge: number;
+}
+
 /** One service core for one VM, as a process runs it. */
 export interface ServiceInstance {
   readonly core: Core;
   readonly inboundLinks?: readonly InboundLink[];
-  /** The service's counters for its reports (JSON). */
-  report(): Record<string, unknown>;
+  /**
+   * The service's counters for its reports (JSON). `final`: the last report,
+   * which may also carry what grows with the run (the client's timeline);
+   * the periodic ones stay small.
+   */
+  report(final?: boolean): Record<string, unknown>;
   /** True once this VM's service has nothing more to do (the client, after its transfer): the process stops when all are. */
   readonly done?: () => boolean;
   /** Its role now (primary, backup, …), for its spans: a process's role changes at a failover. */
@@ -127,7 +141,7 @@ export interface FinalLine {
   readonly service: ReportingService;
   readonly host: string | null;
   readonly reason: string;
-  readonly vms: readonly { readonly vmId: string; readonly stats: Record<string, unknown>; readonly shell: ShellCounters }[];
+  readonly vms: readonly { readonly vmId: string; readonly stats: Record<string, unknown>; readonly shell: ShellCounters; readonly links: Record<string, LinkGateCounters> }[];
 }
 
 /** A parsed stdout line that is a FinalLine, as far as the launcher reads it: its kind and one entry per VM. */
@@ -191,14 +205,18 @@ export function largestMessageBytes(configs: readonly RunConfig[]): number {
 /** A stop drains what its services sent for this long at most, then closes: with the server gone, a drain waits for a reconnect that may never come. */
 const DRAIN_TIMEOUT_MS = 2_000;
 
-async function drainWithin(nc: NatsConnection, ms: number): Promise<void> {
+async function drainWithin(nc: NatsConnection, ms: number, logger: Logger): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(true), ms);
   });
   try {
-    if (await Promise.race([nc.drain().then(() => false), timedOut])) await nc.close();
-  } catch {
+    if (await Promise.race([nc.drain().then(() => false), timedOut])) {
+      logger.warn({ event: 'nats.drain_timeout', ms }, `the connection did not drain within ${ms} ms; closed (what it still held is lost)`);
+      await nc.close();
+    }
+  } catch (cause) {
+    logger.warn({ event: 'nats.drain_failed', err: String(cause) }, 'drain failed; closing');
     await nc.close().catch(() => undefined);
   } finally {
     clearTimeout(timer);
@@ -243,7 +261,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   let ready = false;
   const member: ServiceMember = {
     service: def.name,
-    reports: () => instances.flatMap(({ config, instance }, i) => (shells[i] === undefined ? [] : [{ vmId: config.vmId, epochMs: config.epochMs, stats: instance.report(), shell: shells[i].counters }])),
+    reports: () => instances.flatMap(({ config, instance }, i) => (shells[i] === undefined ? [] : [{ vmId: config.vmId, epochMs: config.epochMs, stats: instance.report(), shell: shells[i].counters, links: shells[i].linksCounters }])),
     ready: () => ready && shells.every((sh) => sh.serving),
   };
   options.group?.join(member);
@@ -300,16 +318,30 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
       });
     });
     const processStats = new ProcessStats(options.group?.services ?? [def.name]);
+    const reportCounters: ReportCounters = { reportsPublished: 0, reportPublishErrors: 0, reportsTooLarge: 0 };
+    const maxPayloadBytes = nc.info?.max_payload ?? Infinity;
     const publishReports = (final: boolean) => {
       if (nc.isClosed()) return;
       // One reading per round of reports: every VM's report of this process carries the same.
       const processReading = processStats.read();
       instances.forEach(({ config, instance }, i) => {
-        const msg: ServiceReport = { type: 'serviceReport', vmId: config.vmId, host: host ?? '', service: def.name, incarnation, atUs: wall.nowUs(), final, statsJson: JSON.stringify({ ...instance.report(), shell: shells[i]!.counters, busHopUs: shells[i]!.busHopUs, linkLateUs: shells[i]!.linkLateUs, process: processReading }) };
+        const report = (stats: Record<string, unknown>): Uint8Array => {
+          const msg: ServiceReport = { type: 'serviceReport', vmId: config.vmId, host: host ?? '', service: def.name, incarnation, atUs: wall.nowUs(), final, statsJson: JSON.stringify({ ...stats, shell: shells[i]!.counters, busHopUs: shells[i]!.busHopUs, linkLateUs: shells[i]!.linkLateUs, links: shells[i]!.linksCounters, reports: reportCounters, process: processReading }) };
+          return encode(msg);
+        };
+        let data = report(instance.report(final));
+        if (data.length > maxPayloadBytes) {
+          // The server would refuse it: the report goes without what grows with the run, and says so.
+          reportCounters.reportsTooLarge++;
+          if (reportCounters.reportsTooLarge === 1) logger.warn({ event: 'report.too_large', vm: config.vmId, bytes: data.length, maxPayloadBytes }, 'a report outgrew the server\'s max_payload: it goes without its final-only fields (counted in reports.reportsTooLarge)');
+          data = report(instance.report(false));
+        }
         try {
-          nc.publish(subjects(config.vmId).report, encode(msg));
-        } catch {
-          // closed under us: the final line on stdout still says it
+          nc.publish(subjects(config.vmId).report, data);
+          reportCounters.reportsPublished++;
+        } catch (cause) {
+          reportCounters.reportPublishErrors++;
+          if (reportCounters.reportPublishErrors === 1) logger.warn({ event: 'report.publish_failed', vm: config.vmId, err: String(cause) }, 'a report could not be published (counted in reports.reportPublishErrors; the final line on stdout still has the figures)');
         }
       });
     };
@@ -321,7 +353,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
         await Promise.all(shells.map((sh) => sh.stop(why)));
         publishReports(true);
         processStats.stop();
-        await Promise.all([nc, controlConnection].map((c) => drainWithin(c, DRAIN_TIMEOUT_MS)));
+        await Promise.all([nc, controlConnection].map((c) => drainWithin(c, DRAIN_TIMEOUT_MS, logger)));
       })();
       return stopping;
     };
@@ -349,7 +381,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
       options.signal?.removeEventListener('abort', onAbort);
       if (lifetime) clearTimeout(lifetime);
     }
-    const final: FinalLine = { kind: 'final', service: def.name, host, reason, vms: instances.map(({ config, instance }, i) => ({ vmId: config.vmId, stats: instance.report(), shell: shells[i]!.counters })) };
+    const final: FinalLine = { kind: 'final', service: def.name, host, reason, vms: instances.map(({ config, instance }, i) => ({ vmId: config.vmId, stats: instance.report(true), shell: shells[i]!.counters, links: shells[i]!.linksCounters })) };
     write(JSON.stringify(final));
     if (failure !== null) throw failure;
     return final;

@@ -16,6 +16,7 @@ import { LeaseEffectRunner, type LeaseRunnerCounters } from './lease-runner.js';
 import { LinkGate, type LinkGateCounters } from './link-gate.js';
 import type { Logger } from './logger.js';
 import { natsShellLimitsSchema, type NatsShellLimits } from './options.js';
+import { LogThrottle } from './log-throttle.js';
 
 /** An emulated link applied to one subject before the core sees its messages. */
 export interface InboundLink {
@@ -119,6 +120,8 @@ export interface ShellCounters extends LeaseRunnerCounters {
   slowInputs: number;
   /** Most a timer fired after its deadline: how long the process's event loop was kept from it (a starved or overloaded process). */
   timerLateUsMax: number;
+  /** The core's log lines held back: more than LOG_BURST of one event in LOG_INTERVAL_MS (the next one says how many). */
+  logsSuppressed: number;
 }
 
 export type ShellState = 'new' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -141,6 +144,10 @@ interface OutboxBatch {
   /** W3C trace context of the first part that carries a sampled byte. */
   traceparent: string | null;
 }
+
+/** The core's log lines of one event let through per LOG_INTERVAL_MS; the rest are counted. */
+const LOG_BURST = 20;
+const LOG_INTERVAL_MS = 10_000;
 
 type ErrorKind = 'decode' | 'unknownSubject' | 'publish' | 'subscription' | 'lease';
 
@@ -183,6 +190,7 @@ export class NatsShell {
     handleUsMax: 0,
     slowInputs: 0,
     timerLateUsMax: 0,
+    logsSuppressed: 0,
     leaseOps: 0,
     leaseConflicts: 0,
     leaseUnavailable: 0,
@@ -205,6 +213,8 @@ export class NatsShell {
   #outbox: OutboxBatch[] = [];
   #flushQueued = false;
   readonly #loggedErrors = new Set<ErrorKind>();
+  /** Each log line is a synchronous write to stderr: a flood of one event must not stall the process. */
+  readonly #logThrottle = new LogThrottle(LOG_BURST, LOG_INTERVAL_MS);
   readonly #log: Logger;
   readonly #leases: LeaseEffectRunner | null;
   #state: ShellState = 'new';
@@ -261,6 +271,11 @@ export class NatsShell {
   /** Counters of the emulated link on `subject`, if there is one. */
   linkCounters(subject: string): LinkGateCounters | undefined {
     return this.#gates.get(subject)?.counters;
+  }
+
+  /** Every emulated link's counters by subject (what each dropped at its bound is in its reports). */
+  get linksCounters(): Record<string, LinkGateCounters> {
+    return Object.fromEntries([...this.#gates].map(([subject, gate]) => [subject, gate.counters]));
   }
 
   /** How late this process's emulated links handed messages on, after the links' arrival times (µs; empty without links). */
@@ -472,25 +487,27 @@ export class NatsShell {
 
   #input(input: Input): void {
     if (this.#state !== 'running') return;
-    let effects: Effect[];
-    const nowUs = this.clock.nowUs();
+    // Everything an input leads to runs inside the try: a throw escaping into a
+    // subscription callback would end the connection's read loop (nats.js
+    // only logs it) and leave a deaf shell that still says it serves; one
+    // escaping a timer would end the process without its final line.
     try {
-      effects = this.core.handle(input, nowUs);
+      const nowUs = this.clock.nowUs();
+      const effects = this.core.handle(input, nowUs);
+      const handleUs = this.clock.nowUs() - nowUs;
+      this.counters.handleUsTotal += handleUs;
+      if (handleUs > this.counters.handleUsMax) this.counters.handleUsMax = handleUs;
+      if (handleUs > SLOW_INPUT_US) {
+        this.counters.slowInputs++;
+        this.#log.warn({ event: 'shell.slow_input', handleUs, input: describeInput(input) }, `one input kept ${this.core.name} busy for ${Math.round(handleUs / 1000)} ms`);
+      }
+      this.counters.inputsHandled++;
+      this.#syncSubscriptions();
+      this.#apply(effects, nowUs);
+      this.options.afterInput?.();
     } catch (cause) {
       this.#fail(cause instanceof Error ? cause : new Error(String(cause)));
-      return;
     }
-    const handleUs = this.clock.nowUs() - nowUs;
-    this.counters.handleUsTotal += handleUs;
-    if (handleUs > this.counters.handleUsMax) this.counters.handleUsMax = handleUs;
-    if (handleUs > SLOW_INPUT_US) {
-      this.counters.slowInputs++;
-      this.#log.warn({ event: 'shell.slow_input', handleUs, input: describeInput(input) }, `one input kept ${this.core.name} busy for ${Math.round(handleUs / 1000)} ms`);
-    }
-    this.counters.inputsHandled++;
-    this.#syncSubscriptions();
-    this.#apply(effects, nowUs);
-    this.options.afterInput?.();
   }
 
   /** `stepUs`: the time the core was given for the step that produced `effects`. */
@@ -508,9 +525,12 @@ export class NatsShell {
           if (slot) slot.deadlineUs = null;
           break;
         }
-        case 'log':
-          this.#log[effect.level]({ event: effect.event, ...effect.fields }, effect.event);
+        case 'log': {
+          const held = this.#logThrottle.admit(effect.event);
+          if (held === null) this.counters.logsSuppressed++;
+          else this.#log[effect.level]({ event: effect.event, ...effect.fields, ...(held > 0 ? { suppressedSinceLast: held } : {}) }, effect.event);
           break;
+        }
         case 'span':
           this.counters.spans++;
           if (this.options.onSpan) this.options.onSpan(effect.span, this.clock);

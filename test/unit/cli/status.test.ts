@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FailoverStatus, Heartbeat, ServiceReport } from '../../../lib/codec/messages.js';
-import { renderStatus, StatusBoard } from '../../../cli/commands/status.js';
+import { renderStatus, StatusBoard, VM_FORGOTTEN_AFTER_MS } from '../../../cli/commands/status.js';
 
 const heartbeat = (host: string, role: Heartbeat['role'], term: number, epoch: number, synced: boolean): Heartbeat => ({ type: 'heartbeat', vmId: 'vm1', host, role, term, epoch, synced, controlSeq: 0, incarnation: 1 });
 const view = (state: FailoverStatus['state'], term: number, recovering: boolean): FailoverStatus => ({ type: 'failoverStatus', vmId: 'vm1', term, state, primaryHost: 'host-b', backupHost: '', recovering });
@@ -70,5 +70,23 @@ describe('specula status: what the bus says of each VM', () => {
 
   it('says so when no VM reported yet', () => {
     expect(renderStatus([])).toBe('no VM reports on this bus yet');
+  });
+
+  it('forgets a VM silent for VM_FORGOTTEN_AFTER_MS, and counts reports it cannot read', () => {
+    let nowMs = 0;
+    const board = new StatusBoard(() => nowMs);
+    board.heartbeat(heartbeat('host-a', 'primary', 1, 3, true));
+    board.report(report('host-a', 'acker', 1_000_000, { clientAckSeq: 0 }));
+    board.report({ ...report('host-a', 'acker', 1, {}), statsJson: '{not json' });
+    expect(board.unreadable).toBe(1);
+    expect(renderStatus(board.vms(), board.unreadable)).toContain('1 messages on the bus did not decode');
+    nowMs = VM_FORGOTTEN_AFTER_MS;
+    expect(board.vms()).toHaveLength(1);
+    nowMs = VM_FORGOTTEN_AFTER_MS + 1;
+    expect(board.vms()).toEqual([]);
+    // Heard from again, it is back, with nothing of before: no rate from a sample of 30 s ago.
+    board.heartbeat(heartbeat('host-a', 'primary', 1, 4, true));
+    board.report(report('host-a', 'acker', 40_000_000, { clientAckSeq: 5 }));
+    expect(board.vms()[0]!.hosts[0]).toMatchObject({ epoch: 4, goodputBitsPerSec: null });
   });
 });

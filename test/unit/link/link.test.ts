@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { runConfigSchema } from '../../../lib/config/run-config.js';
 import { Rng } from '../../../lib/rng.js';
 import { DROPPED } from '../../../lib/runtime/sim/sim-runtime.js';
-import { clientLinkFor, ETHERNET_FRAMING_BYTES, LinkDirection, serializedBytesOf, TCP_IP_HEADER_BYTES, type LinkOptions } from '../../../lib/link/index.js';
+import { clientLinkFor, ETHERNET_FRAMING_BYTES, LinkDirection, replicationLinkFor, serializedBytesOf, TCP_IP_HEADER_BYTES, type LinkOptions } from '../../../lib/link/index.js';
+import { replicationLinkGateBytesFor } from '../../../lib/link/link-direction.js';
 import { segment } from '../support/segments.js';
 
 const MBIT = 1_000_000;
@@ -195,5 +196,19 @@ describe('clientLinkFor: which queue a released epoch meets', () => {
       releaseEpoch(l);
       expect(l.stats.queueDrops).toBe(90);
     }
+  });
+});
+
+describe('replicationLinkGateBytesFor: what a NATS process may hold of the replication link', () => {
+  it('is above all the link accepts at once, within a small multiple of it', () => {
+    const link = { bandwidthBitsPerSec: 100 * MBIT, rttMs: 2 };
+    const l = replicationLinkFor(link, 1, 'down');
+    // Everything offered at one instant: the link takes a second of queue and drops the rest.
+    let acceptedBytes = 0;
+    for (let i = 0; i < 100_000 && l.stats.queueDrops === 0; i++) if (l.transit(packet(64 * 1024), 0) !== DROPPED) acceptedBytes += 64 * 1024;
+    expect(l.stats.queueDrops).toBe(1);
+    const bound = replicationLinkGateBytesFor(link);
+    expect(bound).toBeGreaterThan(acceptedBytes);
+    expect(bound).toBeLessThan(8 * acceptedBytes);
   });
 });
