@@ -32,7 +32,13 @@ describe('Dockerfile', () => {
   it('runs as an unprivileged user with specula as its entrypoint and a healthcheck', () => {
     const user = lastStage.filter((i) => i.keyword === 'USER').at(-1)?.args;
     expect(user).toBeDefined();
-    expect(['root', '0']).not.toContain(user);
+    // USER takes user[:group], each a name or a numeric id: root by either, for the user or the group, is privileged.
+    const isRoot = (id: string) => id === 'root' || /^0+$/.test(id);
+    const [name, group, ...rest] = user!.trim().split(':');
+    expect(rest, user).toEqual([]);
+    expect(name, user).not.toBe('');
+    expect(isRoot(name!), `${user}: root user`).toBe(false);
+    if (group !== undefined) expect(isRoot(group), `${user}: root group`).toBe(false);
     expect(JSON.parse(lastStage.find((i) => i.keyword === 'ENTRYPOINT')!.args)).toEqual(['specula']);
     expect(lastStage.find((i) => i.keyword === 'HEALTHCHECK')?.args).toMatch(/CMD \["specula", "health"\]/);
   });

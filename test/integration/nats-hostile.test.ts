@@ -6,7 +6,8 @@
  * their subjects. Every service process must stay up to the end (runOnNats
  * fails on a process that exits early), and the services count what they
  * refused: undecodable payloads in their shells, foreign assignments and
- * refused promotions, forged checkpoint epochs in the backup.
+ * refused promotions, heartbeats and messages naming another host or VM,
+ * forged checkpoint epochs in the backup.
  * test/sim/hostile-bus.test.ts holds the same over many seeds in the simulator.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -48,6 +49,14 @@ function total(reports: ReadonlyMap<string, Record<string, unknown>>, pick: (sta
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
+
+/**
+ * Decoded messages refused as forged, by the counters only a forgery moves: assignments no agent sends, promotions
+ * the protocol never sends, heartbeats naming another host or VM than their subject's, messages naming another VM.
+ * (Stale terms and epochs are left out: a failover makes those too.)
+ */
+const forgeriesRefused = (s: Record<string, unknown>): number =>
+  num(s.foreignAssignments) + num(s.assignmentsRefused) + num(s.foreignHeartbeats) + num(s.otherVmMessages);
 
 describe.skipIf(nats === null)('a hostile publisher on the bus of a spec-mode VM over NATS (runOnNats)', () => {
   it('forges copies of the messages between services: every process stays up, and the services count what they refused', { timeout: RUN_TIMEOUT_MS + 30_000 }, async () => {
@@ -98,12 +107,16 @@ describe.skipIf(nats === null)('a hostile publisher on the bus of a spec-mode VM
         `nats-hostile: ${forged} forgeries and ${garbage} random payloads; goodput ${(r!.goodputBitsPerSec / 1e6).toFixed(2)} Mbit/s, verified ${r!.streamVerified}, failovers ${r!.failovers}, ` +
           `audit findings (forged commits, acks and permits are believed) ${r!.auditViolations}; refused: ` +
           `decode errors ${total(reports, (s) => num((s.shell as Record<string, unknown> | undefined)?.decodeErrors))}, foreign assignments ${total(reports, (s) => num(s.foreignAssignments))}, ` +
-          `promotions and assignments ${total(reports, (s) => num(s.assignmentsRefused))}`,
+          `promotions and assignments ${total(reports, (s) => num(s.assignmentsRefused))}, foreign heartbeats ${total(reports, (s) => num(s.foreignHeartbeats))}, ` +
+          `other VMs' messages ${total(reports, (s) => num(s.otherVmMessages))}`,
       );
       expect(forged).toBeGreaterThan(50);
       expect(garbage).toBeGreaterThan(10);
       // Random payloads on the services' subjects: each counted by the shell that got it, none fatal.
       expect(total(reports, (s) => num((s.shell as Record<string, unknown> | undefined)?.decodeErrors))).toBeGreaterThan(0);
+      // Forgeries that decode, refused by the services they reached: a few per run, as only a forged host or VM, or
+      // a forged assignment (sent on role changes alone), moves these counters.
+      expect(total(reports, forgeriesRefused)).toBeGreaterThan(0);
       // Whether bytes still flow is not asked: a forged barrier or commit far ahead is believed (no signatures), and can stall the VM.
     } finally {
       await hostileConnection.close();

@@ -10,7 +10,7 @@
  * Needs `npm run build` first (npm test does it): it runs dist/bench/soak.js.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,8 @@ const VMS = 4;
 const RECOVERY_BOUND_S = 20;
 /** Start-up, the wait for protection, the clients' end and a slow stop on a loaded machine: a hang guard. */
 const TIMEOUT_MS = 300_000;
+/** A soak still running this long is killed, so that the test reports how it ended rather than vitest's timeout. */
+const KILL_AFTER_MS = TIMEOUT_MS - 30_000;
 /** Lines of the soak's stderr a failure shows, of its own and of the services'. */
 const KEPT_LINES = 40;
 
@@ -54,7 +56,8 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 describe.skipIf(skip)('soak, 65 s', () => {
   it(`${VMS} VMs through two host kills and a NATS restart: every stream exact, every kill recovered, no violation`, { timeout: TIMEOUT_MS }, async () => {
     const args = ['dist/bench/soak.js', '--duration-s', String(DURATION_S), '--vms', String(VMS), '--rate-mbps', '2', '--memory-mib', '8', '--dirty-pages-per-s', '100', '--kill-every-s', '15', '--respawn-after-s', '4', '--nats-restart-every-s', '30', '--recovery-bound-s', String(RECOVERY_BOUND_S), '--quiet-tail-s', '10', '--out', out];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // In a process group of its own: a hung soak is killed with the nats-server and service processes it started.
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     // The soak's own lines (progress every 10 s, kills, restarts) and the services' warnings, the last of each.
     const soakLines: string[] = [];
     const serviceLines: string[] = [];
@@ -66,7 +69,30 @@ describe.skipIf(skip)('soak, 65 s', () => {
       soakLines.splice(0, Math.max(0, soakLines.length - KEPT_LINES));
       serviceLines.splice(0, Math.max(0, serviceLines.length - KEPT_LINES));
     });
-    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    let killed = false;
+    const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        killed = true;
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL'); // the group is gone already: the soak alone, if it is still there
+        }
+      }, KILL_AFTER_MS);
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      child.once('close', (exitCode, exitSignal) => {
+        clearTimeout(timer);
+        resolve({ code: exitCode, signal: exitSignal });
+      });
+    });
+    const exit = `the soak exited with code ${code}${signal === null ? '' : `, signal ${signal}`}${killed ? ` (killed after ${KILL_AFTER_MS} ms)` : ''}`;
+    const lastWords = `the soak said:\n${soakLines.join('\n')}\nthe services' last lines:\n${serviceLines.slice(-15).map((l) => l.slice(0, 400)).join('\n')}`;
+    // 0: every check passed, 1: some failed (soak.json says which). Anything else, or no soak.json, is a crash or a kill.
+    expect([0, 1], `${exit}\n${lastWords}`).toContain(code);
+    expect(existsSync(join(out, 'soak.json')), `${exit} without writing soak.json\n${lastWords}`).toBe(true);
     const result = JSON.parse(readFileSync(join(out, 'soak.json'), 'utf8')) as SoakJson;
     const failed = Object.entries(result.checks).filter(([, ok]) => ok === false);
     const diagnosis = [
@@ -78,7 +104,7 @@ describe.skipIf(skip)('soak, 65 s', () => {
       `the services' last lines:\n${serviceLines.slice(-15).map((l) => l.slice(0, 400)).join('\n')}`,
     ].join('\n');
     expect(failed, `failed checks\n${diagnosis}`).toEqual([]);
-    expect(code).toBe(0);
+    expect(code, `${exit}\n${lastWords}`).toBe(0);
     expect(result.kills.length).toBe(2);
     expect(result.kills.every((k) => k.recoveredAfterS !== null)).toBe(true);
     expect(result.natsRestarts.length).toBe(1);

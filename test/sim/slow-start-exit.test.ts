@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { sim } from '../support/run.js';
+import { slowStartExitSegments } from '../../lib/results/run-result.js';
+import type { SenderStats } from '../../lib/tcp/sender.js';
+import { guestVmsOf, summarize } from '../../sim/run.js';
+import { buildWorld, runWorld } from '../../sim/world.js';
+import { config, sim } from '../support/run.js';
 
 /** A short bulk run at 1 Gbit/s: CUBIC's HyStart ends slow start within a few round trips. */
 const fast = { durationS: 1, link: { bandwidthBitsPerSec: 1e9, rttMs: 1 } } as const;
+
+const total = (stats: readonly SenderStats[], key: 'slowStartExits' | 'slowStartExitCwndBytesTotal') => stats.reduce((n, s) => n + s[key], 0);
 
 describe('slowStartExitSegments', () => {
   it('reports the window at which HyStart ended slow start, between its 16-segment floor and the window that fills the path', () => {
@@ -19,7 +25,19 @@ describe('slowStartExitSegments', () => {
   });
 
   it('counts the acker\'s sender toward the client in speculative modes, where the guest talks to the acker alone', () => {
-    const r = sim({ ...fast, mode: 'spec', epochMs: 25 });
-    expect(r.slowStartExitSegments).not.toBeNull();
+    const c = config({ ...fast, mode: 'spec', epochMs: 25 });
+    const world = buildWorld(c);
+    runWorld(world);
+    const r = summarize(world);
+    const guest = guestVmsOf(world).map((g) => g.tcp.stats);
+    const wire = [...world.hosts.values()].flatMap((h) => h.services.acker.wireStats);
+    // The acker's sender faces the client's path: HyStart ends its slow start there.
+    expect(total(wire, 'slowStartExits')).toBeGreaterThan(0);
+    // The mean over every exit of both senders.
+    const both = [...guest, ...wire];
+    expect(r.slowStartExitSegments).toBe(slowStartExitSegments(total(both, 'slowStartExits'), total(both, 'slowStartExitCwndBytesTotal'), c.tcp.mssBytes));
+    // The guest's own sender (to the acker) ends its slow start too, at another window: the figure is not the guest's alone.
+    const guestOnly = slowStartExitSegments(total(guest, 'slowStartExits'), total(guest, 'slowStartExitCwndBytesTotal'), c.tcp.mssBytes);
+    expect(r.slowStartExitSegments).not.toBe(guestOnly);
   });
 });

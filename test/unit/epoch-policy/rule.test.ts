@@ -25,15 +25,20 @@ describe('earlyEpochEndUs', () => {
     expect(earlyEpochEndUs({ startUs: 1_000, endUs: 3_000 }, COSTS, 1_500)).toBeNull();
   });
 
-  it('stays between start + minimum and the end it had, and gains more than a pause whenever it moves it', () => {
+  it('stays between start + minimum and the end it had, gains more than a pause whenever it moves it, and keeps it only when no allowed end would', () => {
     const arb = fc.record({ startUs: fc.nat(1e9), lengthUs: fc.nat(1e7), minEpochUs: fc.integer({ min: 1, max: 1e7 }), pauseUs: fc.nat(1e6), afterStartUs: fc.nat(2e7) });
     fc.assert(
       fc.property(arb, ({ startUs, lengthUs, minEpochUs, pauseUs, afterStartUs }) => {
         const epoch = { startUs, endUs: startUs + lengthUs };
         const nowUs = startUs + afterStartUs;
         const endUs = earlyEpochEndUs(epoch, { minEpochUs, pauseUs }, nowUs);
-        if (endUs === null) return;
-        expect(endUs).toBeGreaterThanOrEqual(Math.max(nowUs, startUs + minEpochUs));
+        const earliestUs = Math.max(nowUs, startUs + minEpochUs);
+        if (endUs === null) {
+          // Kept only when even the earliest end the minimum epoch allows would gain no more than a pause.
+          expect(epoch.endUs - earliestUs).toBeLessThanOrEqual(pauseUs);
+          return;
+        }
+        expect(endUs).toBeGreaterThanOrEqual(earliestUs);
         expect(epoch.endUs - endUs).toBeGreaterThan(pauseUs);
       }),
     );

@@ -28,6 +28,8 @@ function promotedBackup(plantedBug?: 'stale-term-accepted') {
 
 /** Everything after `mark` in the driver's log. */
 const since = (d: AgentDriver, mark: number): Effect[] => d.log.slice(mark);
+/** Beats a loop may take before it counts as a runaway: the silences waited for here are a few dozen beats. */
+const MAX_BEATS = 1_000;
 
 describe('HostAgentCore: service restarts', () => {
   it('a backup whose guest restarts has lost its image: spare assignments, and heartbeats say spare', () => {
@@ -142,7 +144,8 @@ describe('HostAgentCore: silent services', () => {
       // The others keep reporting; the acker falls silent.
       const isHalted = () => d.core.state === 'halted';
       let halted: Effect[] = [];
-      while (!isHalted()) {
+      for (let beats = 0; !isHalted(); beats++) {
+        if (beats > MAX_BEATS) throw new Error(`runaway: ${state} never halted`);
         for (const s of HOST_SERVICES) if (s !== 'acker') d.report(s, fields[s as 'checkpointer'] ?? {}, d.armed.get(BEAT)!);
         const effects = d.beat();
         if (isHalted()) halted = effects;
@@ -169,7 +172,8 @@ describe('HostAgentCore: silent services', () => {
       const mark = d.log.length;
       const lastHeardUs = d.nowUs;
       // The acker is silent for five times the bound: the host neither halts nor stops beating.
-      while (d.nowUs - lastHeardUs <= 5 * SILENCE_US) {
+      for (let beats = 0; d.nowUs - lastHeardUs <= 5 * SILENCE_US; beats++) {
+        if (beats > MAX_BEATS) throw new Error('runaway: the clock did not move on');
         for (const s of HOST_SERVICES) if (s !== 'acker') d.report(s, fields[s] ?? {}, d.armed.get(BEAT)!);
         expect(heartbeatsIn(d.beat(), d.host), state).toHaveLength(1);
         expect(d.core.state, state).toBe(state);
@@ -189,7 +193,8 @@ describe('HostAgentCore: silent services', () => {
     const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
     d.reportAll({ checkpointer: { synced: false } });
     const lastHeardUs = d.nowUs;
-    while (d.nowUs - lastHeardUs <= 2 * SILENCE_US) {
+    for (let beats = 0; d.nowUs - lastHeardUs <= 2 * SILENCE_US; beats++) {
+      if (beats > MAX_BEATS) throw new Error('runaway: the clock did not move on');
       d.report('guest', {}, d.armed.get(BEAT)!);
       d.report('netbuffer', {}, d.nowUs);
       d.report('checkpointer', { synced: false }, d.nowUs);

@@ -16,11 +16,19 @@ describe('lib/lease purity', () => {
   it('the holder, the take-over functions and the in-memory store pass the purity lint that guards cores', async () => {
     const eslint = new ESLint({ cwd: ROOT, overrideConfigFile: `${ROOT}eslint.config.js` });
     for (const file of PURE) {
-      const code = readFileSync(`${ROOT}lib/lease/${file}`, 'utf8');
-      // Linted as if it lived in lib/tcp, a folder the purity rules cover.
-      const [result] = await eslint.lintText(code, { filePath: `${ROOT}lib/tcp/lease-${file}` });
+      const path = `${ROOT}lib/lease/${file}`;
+      // At its real path, so that its relative imports resolve to the files they name.
+      const [result] = await eslint.lintText(readFileSync(path, 'utf8'), { filePath: path });
       expect(result!.messages.map((m) => `${m.ruleId}: ${m.message}`), file).toEqual([]);
     }
+  });
+
+  it('the lint sees a lease file that imports the KV store as impure', async () => {
+    const eslint = new ESLint({ cwd: ROOT, overrideConfigFile: `${ROOT}eslint.config.js` });
+    const path = `${ROOT}lib/lease/index.ts`;
+    const code = `${readFileSync(path, 'utf8')}\nexport * from './kv-store.js';\n`;
+    const [result] = await eslint.lintText(code, { filePath: path });
+    expect(result!.messages.map((m) => m.ruleId)).toContain('purity/no-impure-imports');
   });
 
   it('the index does not pull in the KV store', () => {

@@ -50,7 +50,10 @@ describe('LocalNic (a local sender’s NIC at the head of its link)', () => {
     const nic = new LocalNic(GBIT, 4 * TCP_LIMIT_OUTPUT_BYTES);
     expect(nic.limitBytes).toBe(TCP_LIMIT_OUTPUT_BYTES);
     let n = 0;
-    while (nic.hasRoom(MSS, 0)) nic.sent(segment(1 + MSS * n++), 0);
+    while (nic.hasRoom(MSS, 0)) {
+      if (n > 100_000) throw new Error('runaway: the NIC never filled');
+      nic.sent(segment(1 + MSS * n++), 0);
+    }
     expect(n * PACKET).toBeLessThanOrEqual(TCP_LIMIT_OUTPUT_BYTES);
     // The bound reads the wire bytes still to send (framing included, 2.5% more) and one packet more: it costs little.
     expect(n * PACKET).toBeGreaterThan(0.97 * TCP_LIMIT_OUTPUT_BYTES - PACKET);
@@ -58,7 +61,10 @@ describe('LocalNic (a local sender’s NIC at the head of its link)', () => {
     const atUs = nic.roomAtUs(0);
     expect(atUs).toBeGreaterThan(0);
     let refill = 0;
-    while (nic.hasRoom(MSS, atUs)) nic.sent(segment(1 + MSS * (n + refill++)), atUs);
+    while (nic.hasRoom(MSS, atUs)) {
+      if (refill > 100_000) throw new Error('runaway: the NIC never filled');
+      nic.sent(segment(1 + MSS * (n + refill++)), atUs);
+    }
     expect(refill * PACKET).toBeGreaterThanOrEqual(0.97 * (TCP_LIMIT_OUTPUT_BYTES / 2) - 2 * PACKET);
   });
 
@@ -76,7 +82,10 @@ describe('LocalNic (a local sender’s NIC at the head of its link)', () => {
     const nic = new LocalNic(GBIT, 10 * 1500);
     const wakes: number[] = [];
     let n = 0;
-    while (nic.admits(MSS, 0, (atUs) => wakes.push(atUs))) nic.sent(segment(1 + MSS * n++), 0);
+    while (nic.admits(MSS, 0, (atUs) => wakes.push(atUs))) {
+      if (n > 100_000) throw new Error('runaway: the NIC never filled');
+      nic.sent(segment(1 + MSS * n++), 0);
+    }
     expect(wakes).toHaveLength(1);
     expect(nic.admits(MSS, 1, (atUs) => wakes.push(atUs))).toBe(false);
     expect(wakes).toHaveLength(1); // the pending one will do

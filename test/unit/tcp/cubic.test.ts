@@ -146,7 +146,10 @@ describe('CUBIC', () => {
     const cc = afterLossAt(1000); // Wmax 1000, ssthresh 700
     windowPerRtt(cc, 0, 20);
     cc.onIdleRestart();
-    while (cc.cwndBytes < cc.ssthreshBytes) cc.onAck(2 * MSS, 10_000_000, RTT_US, true);
+    for (let acks = 0; cc.cwndBytes < cc.ssthreshBytes; acks++) {
+      if (acks > 100_000) throw new Error('runaway: slow start never reached ssthresh');
+      cc.onAck(2 * MSS, 10_000_000, RTT_US, true);
+    }
     const epochStartSeg = cc.cwndBytes / MSS;
     const k = kFor(1000, epochStartSeg);
     const rounds = windowPerRtt(cc, 20_000_000, 100).filter(([t]) => t >= 1);

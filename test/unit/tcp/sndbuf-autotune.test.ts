@@ -21,10 +21,15 @@ const expected = (cwndBytes: number, capBytes = 4 * MiB) => Math.min(capBytes, 2
 /** Runs `durationUs`, the application on a writing whatever fits every 100 µs; calls `check` after every step. */
 function bulk(p: TcpPair, durationUs: number, check: () => void = () => undefined): void {
   const end = p.nowUs + durationUs;
-  while (p.nowUs < end) {
+  // Each round moves the clock 100 µs on; the steps of a round are bounded as runUntil bounds its own.
+  for (let rounds = 0; p.nowUs < end; rounds++) {
+    if (rounds > durationUs / 100 + 1) throw new Error('runaway: the clock did not move on');
     p.write('a', Number.MAX_SAFE_INTEGER);
     const until = Math.min(end, p.nowUs + 100);
-    while (p.step(until)) check();
+    for (let steps = 0; p.step(until); steps++) {
+      if (steps > 1_000_000) throw new Error('runaway loop');
+      check();
+    }
     p.runUntil(until);
   }
 }

@@ -49,7 +49,9 @@ describe('sampling by stream offset', () => {
           for (const len of cuts) {
             // Every sampled byte of [at, at + len): a segment carries at most one when len ≤ stride.
             let from = at;
-            for (;;) {
+            for (let picks = 0; ; picks++) {
+              // At most one a byte, and each past the last: more than len picks is a runaway.
+              if (picks > len) throw new Error('runaway: sampledIn did not move on');
               const o = s.sampledIn(1, from, at + len);
               if (o === null) break;
               out.push(o);
