@@ -28,6 +28,8 @@ import { withNats } from './support/nats.js';
 const FORGED_SHARE = 0.05;
 /** Share of the forgeries sent as random bytes instead (a payload no decoder takes). */
 const GARBAGE_SHARE = 0.2;
+/** Acknowledgements forged to name another VM: each must be refused (counted in otherVmMessages). */
+const OTHER_VM_FORGERIES = 3;
 /** Forgeries sent at most: a bound on the hostile publisher's own work. */
 const MAX_FORGERIES = 5_000;
 const RUN_TIMEOUT_MS = 90_000;
@@ -66,6 +68,7 @@ describe.skipIf(nats === null)('a hostile publisher on the bus of a spec-mode VM
     const forger = new HostileBus(rng.fork('forge'), ['host-a', 'host-b', 'host-c'], 1);
     let forged = 0;
     let garbage = 0;
+    let otherVmForgeries = 0;
     const reports = new Map<string, Record<string, unknown>>();
     // The run's VM id has a per-run suffix: every subject of any VM named hostile-….
     hostileConnection.subscribe('specula.>', {
@@ -74,6 +77,16 @@ describe.skipIf(nats === null)('a hostile publisher on the bus of a spec-mode VM
         if (m.subject.endsWith('.report')) {
           const r = decode('serviceReport', m.data) as ServiceReport;
           reports.set(`${r.host}/${r.service}/${r.incarnation}`, JSON.parse(r.statsJson) as Record<string, unknown>);
+          return;
+        }
+        // A few forgeries of a known kind besides the random ones: the first acknowledgements, copied to name another
+        // VM, which the primary's checkpointer must refuse and count, so that a refusal is asserted on every run.
+        if (otherVmForgeries < OTHER_VM_FORGERIES && messageTypeOf(m.subject) === 'checkpointAck') {
+          const ack = decode('checkpointAck', m.headers?.get(HEADER_BATCH) ? decodeBatch(m.data)[0]! : m.data);
+          if (ack.type === 'checkpointAck' && ack.vmId !== 'another-vm') {
+            hostileConnection.publish(m.subject, encode({ ...ack, vmId: 'another-vm' }));
+            otherVmForgeries++;
+          }
           return;
         }
         if (UNTOUCHED.test(m.subject) || forged + garbage >= MAX_FORGERIES || !rng.chance(FORGED_SHARE)) return;
@@ -114,9 +127,9 @@ describe.skipIf(nats === null)('a hostile publisher on the bus of a spec-mode VM
       expect(garbage).toBeGreaterThan(10);
       // Random payloads on the services' subjects: each counted by the shell that got it, none fatal.
       expect(total(reports, (s) => num((s.shell as Record<string, unknown> | undefined)?.decodeErrors))).toBeGreaterThan(0);
-      // Forgeries that decode, refused by the services they reached: a few per run, as only a forged host or VM, or
-      // a forged assignment (sent on role changes alone), moves these counters.
-      expect(total(reports, forgeriesRefused)).toBeGreaterThan(0);
+      // Forgeries that decode, refused by the services they reached: the acknowledgements naming another VM at least.
+      expect(otherVmForgeries).toBe(OTHER_VM_FORGERIES);
+      expect(total(reports, forgeriesRefused)).toBeGreaterThanOrEqual(OTHER_VM_FORGERIES);
       // Whether bytes still flow is not asked: a forged barrier or commit far ahead is believed (no signatures), and can stall the VM.
     } finally {
       await hostileConnection.close();
