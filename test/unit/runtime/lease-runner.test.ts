@@ -92,7 +92,8 @@ describe('LeaseEffectRunner', () => {
   });
 
   it('refuses ops beyond the in-flight bound at once, and times out ops the store never answers', async () => {
-    const { runner, results, counters } = runnerOn(hangingStore, { maxInFlight: 16, opTimeoutMs: 30 });
+    // Long enough that the refusals are always answered first, whatever the machine's load.
+    const { runner, results, counters } = runnerOn(hangingStore, { maxInFlight: 16, opTimeoutMs: 300 });
     for (let id = 1; id <= 20; id++) runner.run(id, { type: 'read', vmId: VM });
     expect(results).toEqual([]); // never inside run(): the shell is still applying effects
     await until(() => results.length === 4);
