@@ -64,7 +64,7 @@ export class MemoryLeaseTable {
 
   /** The current record, bypassing faults (for oracles and tests). */
   peek(vmId: string): VersionedLease | null {
-    return this.#leases.get(vmId) ?? null;
+    return copyOf(this.#leases.get(vmId) ?? null);
   }
 
   handle(request: LeaseRequest): LeaseReply {
@@ -85,7 +85,8 @@ export class MemoryLeaseTable {
     const { id, vmId } = request;
     assertLeaseKey(vmId);
     const current = this.#leases.get(vmId) ?? null;
-    if (request.kind === 'get') return { id, delayMs: 0, kind: 'got', lease: current };
+    // A copy, as the KV store decodes a new one each time: a reader never holds the table's own record.
+    if (request.kind === 'get') return { id, delayMs: 0, kind: 'got', lease: copyOf(current) };
     assertLeaseRecord(request.record);
     const expected = request.kind === 'create' ? 0 : request.expectedRevision;
     const actual = current?.revision ?? 0;
@@ -147,3 +148,5 @@ export class MemoryLeaseStore implements LeaseStore {
     return reply.revision;
   }
 }
+
+const copyOf = (lease: VersionedLease | null): VersionedLease | null => (lease === null ? null : { record: { ...lease.record }, revision: lease.revision });

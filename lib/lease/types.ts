@@ -77,7 +77,15 @@ export function assertLeaseRecord(record: LeaseRecord): void {
 /** NATS KV key rule, kept by every store so they accept the same VM ids: letters, digits, - _ / =, dot-separated tokens. */
 const LEASE_KEY_PATTERN = /^[-/=\w]+(\.[-/=\w]+)*$/;
 
+/**
+ * The longest lease key: far past any vmId (64 characters) with a run's
+ * suffix, and far under the NATS client's 4 KB protocol line, past which it
+ * drops the connection (every service sharing it with the store).
+ */
+export const LEASE_KEY_MAX_CHARS = 256;
+
 /** A VM id that cannot be a lease key is a configuration error. */
 export function assertLeaseKey(vmId: string): void {
+  if (vmId.length > LEASE_KEY_MAX_CHARS) throw new ConfigError(`vmId of ${vmId.length} characters cannot be a lease key (${LEASE_KEY_MAX_CHARS} at most)`);
   if (!LEASE_KEY_PATTERN.test(vmId)) throw new ConfigError(`vmId '${vmId}' cannot be a lease key (letters, digits, - _ / =, dot-separated tokens)`);
 }
