@@ -10,10 +10,12 @@ export default defineConfig({
       // re-importing the tree for each of ~110 files cost a third of the unit phase.
       // A hang guard, not a speed target (those live in bench/): property tests slow down on a busy machine.
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 30_000, isolate: false } },
-      { test: { name: 'sim', include: ['test/sim/**/*.test.ts'], testTimeout: 120_000, isolate: false } },
+      // sim and integration run dist/ (workers, child processes): it must be built from the sources as they are.
+      { test: { name: 'sim', include: ['test/sim/**/*.test.ts'], testTimeout: 120_000, isolate: false, globalSetup: ['test/support/dist-is-fresh.ts'] } },
       {
         test: {
           name: 'integration',
+          globalSetup: ['test/support/dist-is-fresh.ts'],
           include: ['test/integration/**/*.test.ts', 'test/deploy/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
