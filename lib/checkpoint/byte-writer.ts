@@ -1,3 +1,5 @@
+import { assert } from '../assert.js';
+
 const EMPTY = new Uint8Array(0);
 
 /** An append-only byte buffer that grows by doubling. */
@@ -34,6 +36,8 @@ export class ByteWriter {
   }
 
   varint(value: number): void {
+    // 7 bits a byte of a non-negative integer: anything else would be written as some other number.
+    assert(Number.isSafeInteger(value) && value >= 0, () => `varint of ${value}`);
     let v = value;
     while (v >= 0x80) {
       this.byte((v & 0x7f) | 0x80);

@@ -52,6 +52,8 @@ export interface SenderStats {
   /** Slow starts the controller ended by itself (HyStart: an ACK train or a delay increase), and the windows they ended at, summed. */
   slowStartExits: number;
   slowStartExitCwndBytesTotal: number;
+  /** ACKs of data never sent (above snd.max), dropped with their window (RFC 9293 3.10.7.4): a forged or corrupt peer. */
+  acksAboveSndMax: number;
 }
 
 /** An ACK as the sender sees it. */
@@ -81,7 +83,7 @@ export interface AckInfo {
 export class TcpSender {
   /** What made the sender resend last: a timeout, three duplicate ACKs, or a partial ACK during recovery (tracing names retransmissions by it). */
   lastResendCause: 'rto' | 'fast' | 'partial-ack' | null = null;
-  readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0 };
+  readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0, acksAboveSndMax: 0 };
   readonly cc: CongestionControl;
   readonly rtt: RttEstimator;
   sndUna: number;
@@ -288,7 +290,10 @@ export class TcpSender {
   /** Processes the ACK part of an incoming segment; returns the bytes newly acknowledged. */
   onAck(a: AckInfo, nowUs: number): number {
     const ack = a.ack;
-    if (ack > this.sndMax) return 0; // acknowledges data never sent
+    if (ack > this.sndMax) {
+      this.stats.acksAboveSndMax++; // acknowledges data never sent
+      return 0;
+    }
     let windowChanged = false;
     if (this.#sndWl1 < a.seq || (this.#sndWl1 === a.seq && this.#sndWl2 <= ack)) {
       windowChanged = a.windowBytes !== this.sndWnd;
@@ -477,6 +482,8 @@ export class TcpSender {
 
   /** Sends what the windows allow. */
   trySend(nowUs: number): void {
+    // What every ACK and every send keeps (the snapshot schema demands it too): acknowledged ≤ next ≤ highest sent.
+    assert(this.sndUna <= this.sndNxt && this.sndNxt <= this.sndMax, () => `sequence out of order: una ${this.sndUna}, nxt ${this.sndNxt}, max ${this.sndMax}`);
     if (this.options.slowStartAfterIdle && this.sndNxt === this.sndUna && this.#lastSendUs >= 0 && nowUs - this.#lastSendUs >= this.rtt.rtoUs) {
       this.cc.onIdleRestart(nowUs);
       this.#lastSendUs = nowUs;

@@ -93,6 +93,10 @@ export interface AckerStats {
   unknownConnections: number;
   /** Per-epoch records (where an epoch's bytes end, its guest header) that took the newest one's place at `uncommittedEpochsMax`. */
   uncommittedEpochsCoalesced: number;
+  /** Guest data of a connection whose buffer is not set up (its SYN-ACK never came here), dropped unacknowledged: the guest retransmits. */
+  segmentsWithoutBuffer: number;
+  /** Commits of an epoch committed already (the checkpointer repeats each commit), taken as no-ops. */
+  staleCommits: number;
 }
 
 /**
@@ -106,7 +110,7 @@ export interface AckerStats {
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0 };
+  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   /** spec: the NIC that pushes back; null: segments go at once. */
@@ -446,7 +450,10 @@ export class AckerCore implements Core {
       if (seg.tsValUs >= last.tsValUs) c.headers[c.headers.length - 1] = header;
     } else if (newest === null || seg.epoch > newest.epoch) c.noteHeader(header);
     const spec = c.spec;
-    if (spec === null) return;
+    if (spec === null) {
+      if (seg.payload.length > 0) this.stats.segmentsWithoutBuffer++;
+      return;
+    }
     if (seg.payload.length === 0) {
       // Control segments are the netbuffer's; but a zero-window probe (below what we acknowledged) is
       // answered with the current window, as a receiver must, or a lost window update stalls the guest.
@@ -571,7 +578,10 @@ export class AckerCore implements Core {
   }
 
   #onCommit(epoch: number, nowUs: number): void {
-    if (epoch <= this.#committedEpoch) return;
+    if (epoch <= this.#committedEpoch) {
+      this.stats.staleCommits++;
+      return;
+    }
     this.#committedEpoch = epoch;
     this.#watch?.committed(epoch);
     for (const c of this.#connections.values()) {
@@ -633,6 +643,8 @@ export class AckerCore implements Core {
       emitData: (seq: number, len: number, retransmit: boolean, nowUs: number) => {
         const header = this.options.plantedBug === 'release-before-commit' ? (c.headers[c.headers.length - 1] ?? c.committedHeader) : c.committedHeader;
         assert(header !== null, () => `committed data at ${seq} of connection ${c.connId} without a committed guest header`);
+        // Output commit, where output leaves: no byte past what the backup holds.
+        assert(this.options.plantedBug === 'release-before-commit' || seq + len <= c.committedSeq, () => `connection ${c.connId} sends [${seq}, ${seq + len}) past its committed ${c.committedSeq}`);
         c.rttSampler.sent(seq, len, retransmit, nowUs);
         if (!this.#permitted(nowUs)) return;
         const seg = this.#wireSegment(c, header, seq, len);

@@ -19,6 +19,7 @@ export function ackerReport(a: AckerCore, linkUp?: LinkStats): Record<string, un
     timeouts: sum((w) => w.timeouts),
     slowStartExits: sum((w) => w.slowStartExits),
     slowStartExitCwndBytesTotal: sum((w) => w.slowStartExitCwndBytesTotal),
+    acksAboveSndMax: sum((w) => w.acksAboveSndMax),
     localNicThrottles: a.localNicThrottles,
     staleAssignments: a.staleAssignments,
     foreignAssignments: a.foreignAssignments,

@@ -363,6 +363,8 @@ export class PrimaryCheckpointer {
       case 'armEpochTimer':
         this.#startEpoch(nowUs, out);
         return;
+      default:
+        assert(false, () => `no such action: ${action}`);
     }
   }
 

@@ -365,6 +365,8 @@ export class FailoverCore implements Core {
         this.#changeMembership({ backupHost: spare, announce: [[spare, 'backup', this.#primary], [this.#primary, 'primary', spare]] }, out);
         return;
       }
+      default:
+        assert(false, () => `no such action: ${action}`);
     }
   }
 

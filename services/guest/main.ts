@@ -26,6 +26,7 @@ export function guestReport(guest: GuestCore): Record<string, unknown> {
     timeoutsUndone: sum((vm) => vm.tcp.stats.timeoutsUndone),
     slowStartExits: sum((vm) => vm.tcp.stats.slowStartExits),
     slowStartExitCwndBytesTotal: sum((vm) => vm.tcp.stats.slowStartExitCwndBytesTotal),
+    acksAboveSndMax: sum((vm) => vm.tcp.stats.acksAboveSndMax),
     localNicThrottles: guest.vm?.localNic?.stats.throttles ?? 0, // native only: its one VM never retires
     requestStreamVerified: vms.every((vm) => vm.stats.requestStreamVerified),
     bytesWritten: guest.vm?.stats.bytesWritten ?? 0,

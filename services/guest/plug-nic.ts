@@ -8,6 +8,8 @@ export interface PlugNicStats {
   /** Segments dropped because the NIC's own queue was full too (TCP recovers them). */
   queueDrops: number;
   maxQueuedSegments: number;
+  /** Commits of an epoch committed already (the checkpointer repeats each commit), taken as no-ops. */
+  staleCommits: number;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface PlugNicStats {
  * it a segment is dropped and counted, as a full device ring drops.
  */
 export class PlugNic {
-  readonly stats: PlugNicStats = { segmentsQueued: 0, queueDrops: 0, maxQueuedSegments: 0 };
+  readonly stats: PlugNicStats = { segmentsQueued: 0, queueDrops: 0, maxQueuedSegments: 0, staleCommits: 0 };
   /** Bytes sent to the plug in epochs not yet committed, in all and per epoch (a few epochs: those in flight). */
   #heldBytes = 0;
   readonly #heldByEpoch = new Map<number, number>();
@@ -60,7 +62,10 @@ export class PlugNic {
 
   /** The checkpointer committed `epoch`, during `runningEpoch`: the plug let out everything up to it; what waits goes while it fits. */
   committed(epoch: number, runningEpoch: number, send: (seg: Segment) => void): void {
-    if (epoch <= this.#committedEpoch) return;
+    if (epoch <= this.#committedEpoch) {
+      this.stats.staleCommits++;
+      return;
+    }
     this.#committedEpoch = epoch;
     for (const [e, bytes] of this.#heldByEpoch) {
       if (e > epoch) continue;

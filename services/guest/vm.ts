@@ -101,6 +101,10 @@ export interface GuestStats {
   checkpointRepeatsTooSoon: number;
   /** Resumes inferred from the next epoch's pause barrier (the copy's timer came late). */
   impliedResumes: number;
+  /** Pause barriers of an epoch before the running one (late copies on the bus), dropped. */
+  staleBarriers: number;
+  /** Pause barriers of an epoch after the running one: the checkpointer and the guest disagree on the epoch (never in the protocol; a forgery), dropped. */
+  futureBarriers: number;
 }
 
 /**
@@ -119,7 +123,7 @@ export class GuestVm {
   readonly connections: readonly GuestConnection[];
   readonly memory: PagedMemory;
   readonly capture: CheckpointCapture | null;
-  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, unknownConnectionDrops: 0, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, checkpointRepeatsTooSoon: 0, impliedResumes: 0 };
+  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, unknownConnectionDrops: 0, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, checkpointRepeatsTooSoon: 0, impliedResumes: 0, staleBarriers: 0, futureBarriers: 0 };
   readonly #out: Effect[][] = [];
   readonly #requestBase: number;
   readonly #heapBase: number;
@@ -217,7 +221,7 @@ export class GuestVm {
   /** The TCP counters of every connection, summed (one connection's own object when it has one). */
   get tcp(): { readonly stats: TcpStats } {
     if (this.connections.length === 1) return this.connections[0]!.tcp;
-    const stats: TcpStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0 };
+    const stats: TcpStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0, acksAboveSndMax: 0 };
     for (const c of this.connections) for (const key of Object.keys(stats) as (keyof TcpStats)[]) stats[key] += c.tcp.stats[key];
     return { stats };
   }
@@ -332,7 +336,16 @@ export class GuestVm {
       this.#emit({ kind: 'cancelTimer', name: TIMER_RESUME });
       this.#resume();
     }
-    if (barrier.epoch !== this.#epoch || this.#paused) return; // stale barrier
+    if (barrier.epoch < this.#epoch) {
+      this.stats.staleBarriers++;
+      return;
+    }
+    if (barrier.epoch > this.#epoch) {
+      this.stats.futureBarriers++;
+      return;
+    }
+    // Paused in this epoch, its barrier was answered above (a resend): a pause runs here only from running.
+    assert(!this.#paused, () => `barrier of epoch ${barrier.epoch} while paused in it, not answered as a repeat`);
     this.#paused = true;
     this.#pausedAtUs = this.#nowUs;
     if (barrier.base) this.capture.startBase();

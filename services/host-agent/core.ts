@@ -233,6 +233,8 @@ export class HostAgentCore implements Core {
         this.stats.promotionsRefused++;
         out.push({ kind: 'log', level: 'warn', event: 'agent.promotion_refused', fields: { host: this.options.host, reason: 'no backup image (its guest restarted)' } });
         return;
+      default:
+        assert(false, () => `no such action: ${action}`);
     }
   }
 

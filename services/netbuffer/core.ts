@@ -52,6 +52,8 @@ export interface NetbufferStats {
   releasesWithoutPermit: number;
   /** Payload bytes released to the wire (data of remus mode; 0 in speculative modes, where the acker sends data). */
   bytesReleased: number;
+  /** Segments, commits and epoch ends that reached it while not the primary's (a backup's or spare's netbuffer hears its own host only), dropped. */
+  notPrimaryDrops: number;
 }
 
 interface EpochQueue {
@@ -73,7 +75,7 @@ const segmentKey = (seg: Segment): string => `${seg.seq}/${seg.payload.length}/$
 export class NetbufferCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, staleCommits: 0, releasesWithoutPermit: 0, bytesReleased: 0 };
+  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, staleCommits: 0, releasesWithoutPermit: 0, bytesReleased: 0, notPrimaryDrops: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   readonly #idleSubscriptions: readonly string[];
@@ -117,6 +119,11 @@ export class NetbufferCore implements Core {
     return this.#assignments.foreignAssignments;
   }
 
+  #notPrimary(): Effect[] {
+    this.stats.notPrimaryDrops++;
+    return [];
+  }
+
   handle(input: Input, nowUs: number): Effect[] {
     if (input.kind === 'start') {
       this.#assignments.started(nowUs);
@@ -137,21 +144,25 @@ export class NetbufferCore implements Core {
         // A new permit may let out what waited for one.
         return this.#permit.grant(msg) && this.#role === 'primary' ? this.#release(this.stats.lastCommittedEpoch, nowUs) : [];
       case 'segment':
-        if (this.#role !== 'primary') return [];
+        if (this.#role !== 'primary') return this.#notPrimary();
         if (msg.term !== this.#term) {
           this.stats.staleTermDrops++; // a fenced primary's guest
           return [];
         }
         return this.#onSegment(msg, nowUs);
       case 'epochCommit':
-        if (this.#role !== 'primary') return [];
+        if (this.#role !== 'primary') return this.#notPrimary();
         if (msg.term !== this.#term) {
           this.stats.staleTermDrops++;
           return [];
         }
         return this.#onCommit(msg.epoch, nowUs);
       case 'epochEnd': {
-        if (this.#role !== 'primary' || msg.term !== this.#term) return [];
+        if (this.#role !== 'primary') return this.#notPrimary();
+        if (msg.term !== this.#term) {
+          this.stats.staleTermDrops++;
+          return [];
+        }
         const out: Effect[] = [];
         this.#tracer.epochEnded(msg.epoch, msg.txEndSeqs.map((seq) => seq - 1), nowUs, out);
         return out;

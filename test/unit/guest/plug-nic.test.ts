@@ -31,7 +31,11 @@ describe('PlugNic', () => {
     // Epoch 1's room is free; the two that waited reach the plug during epoch 3, and are held until it commits.
     expect(sent.map((s) => [s.seq, s.epoch])).toEqual([[0, 1], [1, 1], [2, 1], [3, 3], [4, 3]]);
     expect(n).toMatchObject({ heldBytes: 2_000, queuedSegments: 0 });
-    expect(n.stats).toEqual({ segmentsQueued: 2, queueDrops: 0, maxQueuedSegments: 2 });
+    expect(n.stats).toEqual({ segmentsQueued: 2, queueDrops: 0, maxQueuedSegments: 2, staleCommits: 0 });
+    // The checkpointer repeats its commits: a repeat is a counted no-op.
+    n.committed(1, 3, send);
+    expect(sent).toHaveLength(5);
+    expect(n.stats.staleCommits).toBe(1);
   });
 
   it('keeps order: a segment that would fit still waits behind one that does not', () => {

@@ -96,6 +96,10 @@ describe('guest: repeated and lost barriers', () => {
     const again = sentParts(g.handle(message(hs.epoch, barrier(1)), 7_600));
     expect(again.chunks).toEqual(first.chunks);
     expect(g.handle(message(hs.epoch, barrier(0)), 7_700)).toEqual([]);
+    expect(vmOf(g).stats.staleBarriers).toBe(1);
+    // One from an epoch it has not reached is no protocol's (a forgery): dropped, counted, and the guest runs on.
+    expect(g.handle(message(hs.epoch, barrier(5)), 7_750)).toEqual([]);
+    expect(vmOf(g).stats.futureBarriers).toBe(1);
     expect(vmOf(g).epoch).toBe(2);
     expect(vmOf(g).paused).toBe(false);
     // A resume timer that fires after the guest ran on is no resume.

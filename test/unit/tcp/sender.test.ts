@@ -159,3 +159,22 @@ describe('TcpSender behind a NIC that pushes back (SenderHost.mayTransmit)', () 
     expect(s.stats.retransmits).toBe(0);
   });
 });
+
+describe('TcpSender and an ACK of data never sent', () => {
+  it('drops it with its window, counts it, and sends on as before (RFC 9293 3.10.7.4)', () => {
+    const { s, sent } = sender(() => 1 + 4 * MSS);
+    s.initWindow(2 * MSS, 0);
+    s.trySend(0);
+    expect(sent).toHaveLength(2);
+    // A forged ACK past snd.max, opening the window wide: neither the ACK nor its window counts.
+    expect(s.onAck({ seq: 1, ack: 1 + 3 * MSS, windowBytes: 64 * MSS, carriesData: false, rttSampleUs: null, sackBlocks: [], echoedSentAtUs: null }, 100)).toBe(0);
+    expect(s.stats.acksAboveSndMax).toBe(1);
+    expect(s.sndUna).toBe(1);
+    s.trySend(100);
+    expect(sent).toHaveLength(2);
+    // The real ACK moves it on.
+    expect(s.onAck({ seq: 1, ack: 1 + 2 * MSS, windowBytes: 2 * MSS, carriesData: false, rttSampleUs: 1000, sackBlocks: [], echoedSentAtUs: null }, 1000)).toBe(2 * MSS);
+    s.trySend(1000);
+    expect(sent.length).toBeGreaterThan(2);
+  });
+});
