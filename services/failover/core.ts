@@ -101,6 +101,10 @@ export interface FailoverStats {
   leaseUnavailable: number;
   /** Lease answers that said a write was made without the record written: taken as no answer. */
   leaseMalformed: number;
+  /** Lease requests sent while another was unanswered (that one's answer, if it comes, is then not ours to act on). */
+  leaseRequestsSuperseded: number;
+  /** Lease answers to a request superseded or already answered, dropped. */
+  staleLeaseAnswers: number;
   staleHeartbeats: number;
   /** Spares that joined as backups. */
   reprotections: number;
@@ -135,7 +139,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, restartsDetected: 0, staleTimers: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, restartsDetected: 0, staleTimers: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -807,13 +811,17 @@ export class FailoverCore implements Core {
 
   #lease(out: Effect[], purpose: 'read' | 'take' | 'membership', op: Extract<Effect, { kind: 'lease' }>['op']): void {
     const id = ++this.#requestId;
+    if (this.#pendingRequest !== null) this.stats.leaseRequestsSuperseded++;
     this.#pendingRequest = { id, purpose };
     out.push({ kind: 'lease', requestId: id, op });
   }
 
   #onLease(result: LeaseResult, nowUs: number, out: Effect[]): void {
     const pending = this.#pendingRequest;
-    if (pending === null || pending.id !== result.requestId) return;
+    if (pending === null || pending.id !== result.requestId) {
+      this.stats.staleLeaseAnswers++;
+      return;
+    }
     this.#pendingRequest = null;
     // A write the store made comes back with the record written: without it, or for a take-over with another
     // record than the one sent (nothing else could have been written by it), the answer is malformed, and taken as none.

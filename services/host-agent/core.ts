@@ -74,6 +74,10 @@ export interface HostAgentStats {
   promotionsRefused: number;
   /** Role changes this host's state cannot take (a join sent to a primary), taken and ignored. */
   roleChangesRefused: number;
+  /** Messages of another host or another VM on this agent's subjects (misrouted or forged), ignored. */
+  foreignMessages: number;
+  /** Lease renewals the store did not answer, or answered for an older request: the permit runs out on its own, the next beat tries again. */
+  renewalsUnanswered: number;
 }
 
 /** The newest report of one service. */
@@ -93,7 +97,7 @@ interface Reported {
 export class HostAgentCore implements Core {
   readonly name: string;
   readonly subscriptions: readonly string[];
-  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, silencesWaitedOut: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0 };
+  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, silencesWaitedOut: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0, foreignMessages: 0, renewalsUnanswered: 0 };
   #snapshot: SnapshotFrom<typeof hostAgentMachine>;
   readonly #stepper = new MachineStepper(hostAgentMachine, { initialRole: 'spare' });
   #incarnation = 0;
@@ -180,8 +184,9 @@ export class HostAgentCore implements Core {
         break;
       case 'message':
         if (this.state === 'halted') break;
-        if (input.msg.type === 'roleChange' && input.msg.host === this.options.host) this.#onRoleChange(input.msg, nowUs, out);
-        else if (input.msg.type === 'serviceStatus' && input.msg.host === this.options.host) this.#onStatus(input.msg, nowUs, out);
+        if ((input.msg.type === 'roleChange' || input.msg.type === 'serviceStatus') && (input.msg.host !== this.options.host || input.msg.vmId !== this.options.vmId)) this.stats.foreignMessages++;
+        else if (input.msg.type === 'roleChange') this.#onRoleChange(input.msg, nowUs, out);
+        else if (input.msg.type === 'serviceStatus') this.#onStatus(input.msg, nowUs, out);
         break;
       case 'leaseResult':
         if (this.state !== 'halted') this.#onLease(input.result, nowUs, out);
@@ -474,6 +479,7 @@ export class HostAgentCore implements Core {
         return;
       case 'unavailable':
       case 'ignored':
+        this.stats.renewalsUnanswered++;
         return; // the permit runs out on its own; the next beat tries again
     }
   }

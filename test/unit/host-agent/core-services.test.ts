@@ -124,6 +124,17 @@ describe('HostAgentCore: service restarts', () => {
     const other = { ...d.status('guest', { incarnation: 99_999 }), host: SPARE };
     expect(d.handle({ kind: 'message', subject: S.host(PRIMARY).status, msg: other })).toEqual([]);
     expect(d.core.state).toBe('primary');
+    expect(d.core.stats.foreignMessages).toBe(1);
+  });
+
+  it('ignores, and counts, a report or a role change of another VM: a restart there is nothing to this one', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    d.reportAll();
+    const otherVm = { ...d.status('guest', { incarnation: 99_999 }), vmId: 'another-vm' };
+    expect(d.handle({ kind: 'message', subject: S.host(PRIMARY).status, msg: otherVm })).toEqual([]);
+    expect(d.handle({ kind: 'message', subject: S.host(PRIMARY).roleChange, msg: { ...d.roleChange('backup', 9, SPARE), vmId: 'another-vm' } })).toEqual([]);
+    expect(d.core.state).toBe('primary');
+    expect(d.core.stats.foreignMessages).toBe(2);
   });
 });
 
