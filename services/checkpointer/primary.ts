@@ -311,10 +311,15 @@ export class PrimaryCheckpointer {
   }
 
   #send(event: EpochEvent, nowUs: number, out: Effect[]): void {
+    // STAGED and COMMITTED are sent only where they apply (a complete part set while pausing; a checkpoint taken
+    // out of flight): one the machine would swallow means the core and the machine disagree. An epoch timer may
+    // come late, into a pause, and is then nothing.
+    assert(event.type === 'EPOCH_TIMER' || this.#snapshot.can(event), () => `${event.type} in state ${String(this.#snapshot.value)} with ${this.#snapshot.context.inflight} in flight`);
     const epochBefore = this.#snapshot.context.epoch;
     const [next, actions] = this.#stepper.step(this.#snapshot, event);
     this.#snapshot = next;
     for (const action of actions) this.#perform(action.type, epochBefore, nowUs, out);
+    assert(this.#snapshot.context.inflight === this.#inflight.length, () => `the epoch machine counts ${this.#snapshot.context.inflight} checkpoints in flight, the checkpointer ${this.#inflight.length}`);
   }
 
   #perform(action: string, epoch: number, nowUs: number, out: Effect[]): void {

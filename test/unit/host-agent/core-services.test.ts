@@ -132,7 +132,7 @@ describe('HostAgentCore: service restarts', () => {
     d.reportAll();
     const otherVm = { ...d.status('guest', { incarnation: 99_999 }), vmId: 'another-vm' };
     expect(d.handle({ kind: 'message', subject: S.host(PRIMARY).status, msg: otherVm })).toEqual([]);
-    expect(d.handle({ kind: 'message', subject: S.host(PRIMARY).roleChange, msg: { ...d.roleChange('backup', 9, SPARE), vmId: 'another-vm' } })).toEqual([]);
+    expect(d.handle({ kind: 'message', subject: S.control(PRIMARY), msg: { ...d.roleChange('backup', 9, SPARE), vmId: 'another-vm' } })).toEqual([]);
     expect(d.core.state).toBe('primary');
     expect(d.core.stats.foreignMessages).toBe(2);
   });
