@@ -136,7 +136,7 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
       expect(clientShell.counters.decodeErrors).toBe(0);
       expect(guestShell.counters.messagesIn).toBeGreaterThan(garbage.length);
       // Only decodable messages reach the link; the others never touch the core.
-      const link = guestShell.linkCounters(s.wireIn)!;
+      const link = guestShell.linksCounters[s.wireIn]!;
       expect(link.accepted + link.hopDrops + link.overflowDrops).toBe(guestShell.counters.messagesIn - garbage.length);
     } finally {
       await clientShell.stop();

@@ -268,11 +268,6 @@ export class NatsShell {
     return this.#state === 'running' && this.#connected && this.#controlConnected;
   }
 
-  /** Counters of the emulated link on `subject`, if there is one. */
-  linkCounters(subject: string): LinkGateCounters | undefined {
-    return this.#gates.get(subject)?.counters;
-  }
-
   /** Every emulated link's counters by subject (what each dropped at its bound is in its reports). */
   get linksCounters(): Record<string, LinkGateCounters> {
     return Object.fromEntries([...this.#gates].map(([subject, gate]) => [subject, gate.counters]));
