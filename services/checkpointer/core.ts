@@ -61,6 +61,8 @@ export class CheckpointerCore implements Core {
   }
   /** Messages naming another VM, dropped: an ack of another VM's epoch must never commit one of ours. */
   otherVmMessages = 0;
+  /** Staged parts, acknowledgements and idle reports that reached a checkpointer not (or no longer) the primary's, dropped. */
+  notPrimaryDrops = 0;
 
   /** Assignments no agent sends (AssignmentTracker.foreignAssignments), ignored. */
   get foreignAssignments(): number {
@@ -86,7 +88,7 @@ export class CheckpointerCore implements Core {
         // Another VM's message on this VM's subject (a misrouted or forged one): its epochs are not ours.
         if ('vmId' in msg && msg.vmId !== this.options.vmId) this.otherVmMessages++;
         else if (msg.type === 'assignment') this.#onAssignment(msg, nowUs, out);
-        else if (this.#primary === null) break;
+        else if (this.#primary === null) this.notPrimaryDrops++;
         else if (msg.type === 'checkpointChunk') this.#primary.onStaged(msg, nowUs, out);
         else if (msg.type === 'checkpointAck') this.#primary.onAck(msg, nowUs, out);
         else if (msg.type === 'outputIdle') this.#primary.onOutputIdle(msg, nowUs, out);

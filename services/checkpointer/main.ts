@@ -34,6 +34,7 @@ export function checkpointerReport(c: CheckpointerCore): Record<string, unknown>
     staleAssignments: c.staleAssignments,
     foreignAssignments: c.foreignAssignments,
     otherVmMessages: c.otherVmMessages,
+    notPrimaryDrops: c.notPrimaryDrops,
   };
 }
 

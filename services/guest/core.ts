@@ -63,6 +63,8 @@ export interface GuestRoleStats {
   handoverRequestsTooSoon: number;
   /** Chunks that reached a guest not (or no longer) a backup, dropped. */
   chunksWhileNotBackup: number;
+  /** Handover requests of another term (a late one of an earlier promotion, or a forgery), dropped. */
+  staleHandoverRequests: number;
   /** Messages naming another VM on this VM's subjects, dropped: another VM's pages must never enter this image. */
   otherVmMessages: number;
   /**
@@ -85,7 +87,7 @@ export interface GuestRoleStats {
 export class GuestCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: GuestRoleStats = { handoversSent: 0, handoverRequestsTooSoon: 0, chunksWhileNotBackup: 0, otherVmMessages: 0, promotionsWithoutImage: 0, assignmentsRefused: 0 };
+  readonly stats: GuestRoleStats = { handoversSent: 0, handoverRequestsTooSoon: 0, chunksWhileNotBackup: 0, staleHandoverRequests: 0, otherVmMessages: 0, promotionsWithoutImage: 0, assignmentsRefused: 0 };
   readonly #assignments: AssignmentTracker | null;
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole;
@@ -196,6 +198,7 @@ export class GuestCore implements Core {
         return out;
       case 'handoverRequest':
         if (msg.term === this.#term) this.#sendHandover(nowUs, out);
+        else this.stats.staleHandoverRequests++;
         return out;
       default:
         if (this.#role === 'primary' && this.#vm !== null) return this.#vm.handle(input, nowUs);
