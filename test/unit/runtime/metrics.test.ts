@@ -38,6 +38,14 @@ describe('service metrics for Prometheus', () => {
     expect(value(await scrape(), 'specula_checkpoints_total')).toBe(13);
   });
 
+  it("sum what a process's emulated links dropped at their bound, and export nothing for a process without links", async () => {
+    const link = (overflowDrops: number) => ({ accepted: 10, delivered: 10, hopDrops: 0, overflowDrops, overflowByteDrops: 0, maxPending: 1, maxPendingBytes: 1 });
+    const linked = await serve(() => [{ vmId: 'vm1', epochMs: 25, stats: {}, shell, links: { 'specula.vm1.ckpt.ack': link(2), 'specula.vm1.wire.in': link(3) } }]);
+    expect(value(await linked(), 'specula_link_overflow_drops_total')).toBe(5);
+    const unlinked = await serve(() => [{ vmId: 'vm1', epochMs: 25, stats: {}, shell }]);
+    expect(await unlinked()).not.toContain('specula_link_overflow_drops');
+  });
+
   it('turn the reported commit-latency histogram into an OTel histogram, each sample once, within 2%', async () => {
     const latenciesUs = [3_000, 4_000, 4_500, 30_000];
     const stats: Record<string, unknown> = { commitLatencyUs: histogramOf(latenciesUs) };
