@@ -4,6 +4,7 @@ import { decode } from '../../lib/codec/codec.js';
 import { DecodeError } from '../../lib/errors.js';
 import type { FailoverStatus, Heartbeat, ServiceReport } from '../../lib/codec/messages.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
+import { subscribeCounted } from '../../lib/runtime/nats/subscribe.js';
 import { reportedCpu } from '../../lib/runtime/nats/process-stats.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
 import { num } from '../run-options.js';
@@ -211,12 +212,10 @@ export function statusCommand(): Command {
       let subscriptionErrors = 0;
       const vm = flags.vm ?? '*';
       const on = <T>(subject: string, type: Parameters<typeof decode>[0], take: (msg: T) => void) =>
-        nc.subscribe(subject, {
-          callback: (err, m) => {
-            if (err !== null) {
-              subscriptionErrors++;
-              return;
-            }
+        subscribeCounted(
+          nc,
+          subject,
+          (m) => {
             try {
               take(decode(type, m.data) as T);
             } catch (cause) {
@@ -225,7 +224,8 @@ export function statusCommand(): Command {
               board.unreadable++;
             }
           },
-        });
+          () => void subscriptionErrors++,
+        );
       on<Heartbeat>(`specula.${vm}.hb.*`, 'heartbeat', (hb) => board.heartbeat(hb));
       on<FailoverStatus>(`specula.${vm}.failover`, 'failoverStatus', (v) => board.view(v));
       on<ServiceReport>(`specula.${vm}.report`, 'serviceReport', (r) => board.report(r));

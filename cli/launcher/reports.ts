@@ -4,6 +4,7 @@ import type { FailoverStatus, ServiceReport } from '../../lib/codec/messages.js'
 import { subjects } from '../../lib/codec/subjects.js';
 import { reportedCpu } from '../../lib/runtime/nats/process-stats.js';
 import { CpuWindow } from './cpu-window.js';
+import { subscribeCounted } from '../../lib/runtime/nats/subscribe.js';
 
 /** The newest report of one process (by incarnation) for one VM. */
 export interface ReportEntry {
@@ -47,17 +48,9 @@ export class ReportCollector {
   ) {
     for (const vm of vmIds) {
       const s = subjects(vm);
-      const on = (subject: string, take: (data: Uint8Array) => void) =>
-        this.#subs.push(
-          nc.subscribe(subject, {
-            callback: (err, m) => {
-              if (err === null) take(m.data);
-              else this.subscriptionErrors++;
-            },
-          }),
-        );
-      on(s.report, (data) => this.#onReport(vm, data));
-      on(s.failover, (data) => this.#onView(vm, data));
+      const countError = () => void this.subscriptionErrors++;
+      this.#subs.push(subscribeCounted(nc, s.report, (m) => this.#onReport(vm, m.data), countError));
+      this.#subs.push(subscribeCounted(nc, s.failover, (m) => this.#onView(vm, m.data), countError));
     }
   }
 

@@ -9,6 +9,7 @@ import { topologyOf } from '../../lib/topology/index.js';
 import { HEADER_BATCH, HEADER_CLOCK_US, HEADER_HOST } from '../../lib/runtime/nats/shell.js';
 import { Auditor, type Observation } from './auditor.js';
 import type { Violation } from './violations.js';
+import { subscribeCounted } from '../../lib/runtime/nats/subscribe.js';
 
 /** What the auditor needs of a VM's traffic: never the checkpoint data itself. */
 const AUDITED_HOST_KINDS = ['tx', 'tx.data', 'tx.epoch', 'epoch', 'commit', 'assign.checkpointer', 'permit', 'status'] as const;
@@ -152,15 +153,7 @@ export class BusAuditor {
     this.#reorderWindowMs = options.reorderWindowMs ?? 0;
     const s = subjects(vmId);
     this.#wireOut = s.wireOut;
-    const subscribe = (subject: string) =>
-      this.#subs.push(
-        nc.subscribe(subject, {
-          callback: (err, m) => {
-            if (err === null) this.#onMessage(m);
-            else this.counters.subscriptionErrors++;
-          },
-        }),
-      );
+    const subscribe = (subject: string) => this.#subs.push(subscribeCounted(nc, subject, (m) => this.#onMessage(m), () => void this.counters.subscriptionErrors++));
     subscribe(s.wireOut);
     subscribe(s.ckptAck);
     for (const kind of AUDITED_HOST_KINDS) subscribe(`specula.${vmId}.h.*.${kind}`);

@@ -2,7 +2,7 @@ import { ConfigError } from '../../errors.js';
 import { startHealthServer, type HealthServer } from './health-server.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { OtelTracing } from './otel.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { tracingWanted } from './otel-env.js';
 import { runServiceProcess, type FinalLine, type ServiceDefinition, type ServiceGroupMembership, type ServiceMember, type ServiceProcessOptions } from './service-process.js';
 
@@ -39,8 +39,9 @@ export async function runServiceGroup(defs: readonly ServiceDefinition[], option
   let tracing: OtelTracing | null = null;
   try {
     // Both up before the services connect, as a lone service's are.
-    if (healthPort !== undefined) probes = await startGroupProbes(healthPort, names, options.host, vms, members);
-    if (tracingWanted(process.env, options.trace?.enabled ?? false)) tracing = (await import('./otel.js')).startOtelTracing({ service: label, host: options.host, vms, logger: options.logger ?? createLogger({ role: label, vm: vms.join(',') }) });
+    const logger = options.logger ?? createLogger({ role: label, vm: vms.join(',') });
+    if (healthPort !== undefined) probes = await startGroupProbes(healthPort, names, options.host, vms, members, logger);
+    if (tracingWanted(process.env, options.trace?.enabled ?? false)) tracing = (await import('./otel.js')).startOtelTracing({ service: label, host: options.host, vms, logger });
     const group: ServiceGroupMembership = { services: names, tracing, join: (m) => members.push(m) };
     const outcomes = await Promise.allSettled(
       defs.map((def) =>
@@ -63,11 +64,11 @@ export async function runServiceGroup(defs: readonly ServiceDefinition[], option
 }
 
 /** One health server (and /metrics) for every service of the process. */
-async function startGroupProbes(port: number, names: readonly string[], host: string | null, vms: readonly string[], members: readonly ServiceMember[]): Promise<{ close(): Promise<void> }> {
+async function startGroupProbes(port: number, names: readonly string[], host: string | null, vms: readonly string[], members: readonly ServiceMember[], logger: Logger): Promise<{ close(): Promise<void> }> {
   const metrics: ServiceMetrics = (await import('./metrics.js')).startServiceMetrics({ service: names.join('+'), host, reports: () => members.flatMap((m) => m.reports().map((r) => ({ ...r, service: m.service }))) });
   let health: HealthServer;
   try {
-    health = await startHealthServer(port, () => members.length === names.length && members.every((m) => m.ready()), () => ({ services: names, host, vms }), (req, res) => metrics.handle(req, res));
+    health = await startHealthServer(port, () => members.length === names.length && members.every((m) => m.ready()), () => ({ services: names, host, vms }), (req, res) => metrics.handle(req, res), (err) => logger.error({ event: 'health.error', err: err.message }, err.message));
   } catch (err) {
     await metrics.shutdown().catch(() => undefined);
     throw err;
