@@ -2,7 +2,8 @@ import { assert } from '../assert.js';
 import { MAX_CONNECTIONS } from '../codec/messages.js';
 import { DecodeError } from '../errors.js';
 import { RunReader, joinRun, piecesOf, runLength, type ByteRun } from './byte-run.js';
-import { ByteWriter } from './byte-writer.js';
+import { SplitWriter } from './split-writer.js';
+import { varintLength } from '../varint.js';
 
 /**
  * What a promoted acker needs besides the bytes: the connection as it saw it
@@ -44,11 +45,17 @@ const MAX_RECORDS = MAX_CONNECTIONS;
  * one connection is byte for byte what it was before connections were many.
  */
 export function encodeSpecDeltas(deltas: readonly SpecDelta[]): Uint8Array {
+  return joinRun({ pieces: encodeSpecDeltaChunks(deltas, Number.MAX_SAFE_INTEGER) });
+}
+
+/** The part as `splitBytes(encodeSpecDeltas(deltas), chunkBytes)` cuts it, written straight into its chunks. */
+export function encodeSpecDeltaChunks(deltas: readonly SpecDelta[], chunkBytes: number): Uint8Array[] {
   assert(deltas.length >= 1 && deltas.length <= MAX_RECORDS, () => `a speculative part of ${deltas.length} records`);
   const encoder = new TextEncoder();
   const lengths = deltas.map((d) => runLength(d.bytes));
   const headers = deltas.map((d, i) => encoder.encode(JSON.stringify(i < deltas.length - 1 ? { ...d.connection, bytes: lengths[i] } : d.connection)));
-  const w = new ByteWriter(deltas.reduce((n, _, i) => n + 32 + headers[i]!.length + lengths[i]!, 0));
+  const totalBytes = deltas.reduce((n, d, i) => n + varintLength(d.startSeq) + varintLength(d.clientAckSeq) + varintLength(headers[i]!.length) + headers[i]!.length + lengths[i]!, 0);
+  const w = new SplitWriter(totalBytes, chunkBytes);
   deltas.forEach((d, i) => {
     w.varint(d.startSeq);
     w.varint(d.clientAckSeq);

@@ -1,8 +1,8 @@
 import { assert } from '../../lib/assert.js';
-import { makeChunks, splitBytes } from '../../lib/checkpoint/chunks.js';
+import { makeChunks } from '../../lib/checkpoint/chunks.js';
 import { runLength } from '../../lib/checkpoint/byte-run.js';
 import { RepeatGate } from '../../lib/checkpoint/repeat-gate.js';
-import { encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
+import { encodeSpecDeltaChunks, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
 import { specBuffersDigest } from '../../lib/checkpoint/spec-digest.js';
 import { ChunkSource, MAX_CONNECTIONS, NO_SACK_BLOCKS, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
 import { HeldBytesTracer } from '../../lib/tracing/held-bytes.js';
@@ -569,8 +569,8 @@ export class AckerCore implements Core {
       ranges.push({ buffer: spec, startSeq: clientAckSeq, endSeq });
     }
     this.#tracer.epochEnded(end.epoch, Array.from(endOffsets, (o) => o ?? 0), nowUs, this.#effectSink);
-    const part = encodeSpecDeltas(deltas.length > 0 ? deltas : [{ startSeq: 0, clientAckSeq: 0, connection: null, bytes: EMPTY }]);
-    const chunks = makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, splitBytes(part, this.options.chunkBytes));
+    const part = encodeSpecDeltaChunks(deltas.length > 0 ? deltas : [{ startSeq: 0, clientAckSeq: 0, connection: null, bytes: EMPTY }], this.options.chunkBytes);
+    const chunks = makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, part);
     this.#lastSpecPart = { epoch: end.epoch, chunks };
     this.#specPartRepeats.sent(nowUs);
     for (const chunk of chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });

@@ -1,6 +1,6 @@
 import { assert } from '../../lib/assert.js';
 import { runLength } from '../../lib/checkpoint/byte-run.js';
-import { chunkCountFits, chunkOrder, listedChecksum, makeChunks, makeManifest, manifestLength, maxChunksPerSource, splitBytes } from '../../lib/checkpoint/chunks.js';
+import { chunkCountFits, chunkOrder, listedChecksum, makeChunks, makeManifest, manifestLength, maxChunksPerSource } from '../../lib/checkpoint/chunks.js';
 import { bytesEqual, hex, sha256 } from '../../lib/checkpoint/hash.js';
 import { checksum } from '../../lib/checkpoint/checksum.js';
 import { specBuffersDigest } from '../../lib/checkpoint/spec-digest.js';
@@ -11,7 +11,7 @@ import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Sampler } from '../../lib/tracing/sampling.js';
 import type { Effect } from '../../lib/runtime/types.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
-import { decodeSpecDeltas, encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
+import { decodeSpecDeltas, encodeSpecDeltaChunks, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
 import { DecodeError } from '../../lib/errors.js';
 
 export interface StandbyOptions {
@@ -400,9 +400,9 @@ export class StandbyImage {
   handoverChunks(term: number, chunkBytes: number): CheckpointChunk[] {
     const replicas = this.#replicas();
     const deltas: SpecDelta[] = replicas.map(({ buffer, connection }) => ({ startSeq: buffer.startSeq, clientAckSeq: buffer.startSeq, connection, bytes: buffer.views(buffer.startSeq, buffer.usedBytes) }));
-    const delta = encodeSpecDeltas(deltas.length > 0 ? deltas : [{ startSeq: 0, clientAckSeq: 0, connection: null, bytes: new Uint8Array(0) }]);
+    const part = encodeSpecDeltaChunks(deltas.length > 0 ? deltas : [{ startSeq: 0, clientAckSeq: 0, connection: null, bytes: new Uint8Array(0) }], chunkBytes);
     const header = { vmId: this.options.vmId, term, epoch: this.stats.appliedEpoch };
-    const chunks = makeChunks(header, ChunkSource.SPEC, splitBytes(delta, chunkBytes));
+    const chunks = makeChunks(header, ChunkSource.SPEC, part);
     return [...chunks, makeManifest(header, chunks)];
   }
 

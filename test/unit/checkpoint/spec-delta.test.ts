@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ByteWriter } from '../../../lib/checkpoint/byte-writer.js';
-import { decodeSpecDeltas, encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../../lib/checkpoint/spec-delta.js';
+import { decodeSpecDeltas, encodeSpecDeltaChunks, encodeSpecDeltas, type AckerConnectionState, type SpecDelta } from '../../../lib/checkpoint/spec-delta.js';
 import { DecodeError } from '../../../lib/errors.js';
 import { joinRun } from '../../../lib/checkpoint/byte-run.js';
+import { splitBytes } from '../../../lib/checkpoint/chunks.js';
 
 const connection = (connId: number, clientNxt = 100): AckerConnectionState => ({ connId, clientWscale: 7, clientSynWindow: 65535, guestOfferedWscale: true, clientNxt, guestHeader: { epoch: 3, ack: clientNxt, window: 512, tsValUs: 9, tsEcrUs: 8 } });
 
@@ -49,6 +50,27 @@ describe('speculative-buffer part of a checkpoint', () => {
     );
     const none: SpecDelta = { startSeq: 0, clientAckSeq: 0, connection: null, bytes: new Uint8Array(0) };
     expect(decodeSpecDeltas(encodeSpecDeltas([none]))).toEqual([none]);
+  });
+
+  it('writes the part straight into chunks, byte for byte the chunks that cutting the whole part gives', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ startSeq: fc.nat({ max: 2 ** 40 }), length: fc.nat({ max: 2000 }), cuts: fc.array(fc.nat({ max: 2000 }), { maxLength: 3 }) }), { minLength: 1, maxLength: 2 }),
+        fc.integer({ min: 1, max: 700 }),
+        (rs, chunkBytes) => {
+          const deltas = rs.map((r, i): SpecDelta => {
+            const data = bytes(r.length, i);
+            // The buffer's bytes as pieces (a ring's two ends, or more): the chunks must not depend on where they are cut.
+            const at = [...new Set(r.cuts.filter((c) => c < r.length))].sort((a, b) => a - b);
+            const pieces = [0, ...at].map((from, k) => data.subarray(from, at[k] ?? r.length));
+            return { startSeq: r.startSeq, clientAckSeq: r.startSeq, connection: connection(i + 1), bytes: { pieces } };
+          });
+          const chunks = encodeSpecDeltaChunks(deltas, chunkBytes);
+          expect(chunks).toEqual(splitBytes(encodeSpecDeltas(deltas), chunkBytes));
+          expect(chunks.every((c) => c.length <= chunkBytes)).toBe(true);
+        },
+      ),
+    );
   });
 
   it('refuses a connection the guest cannot have, or connection state of the wrong shape: the backup would keep a buffer for it', () => {
