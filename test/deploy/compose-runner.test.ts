@@ -51,6 +51,8 @@ async function refusal(nc: NatsConnection, subject: string): Promise<InstanceTyp
   return Promise.race([seen, timeout]);
 }
 
+// The tests are steps of one compose run, in the file's order (one run costs a minute and more): the metrics step
+// reads the failover the transfer step caused, and the last step stops everything.
 describe.skipIf(skip)('docker-compose.yml, its services as local processes', () => {
   // Compose's own environment: none of this machine's, so the file's defaults apply.
   const compose = loadCompose(`${REPO}/docker-compose.yml`, { SPECULA_LOG_LEVEL: 'warn' });

@@ -178,8 +178,6 @@ describe.skipIf(skipWithoutNatsBinary('lease-kv: the server-goes-away tests'))('
   let server: NatsServerProcess;
   let nc: NatsConnection;
   let store: KvLeaseStore;
-  /** The VM whose lease was written before the kill. */
-  const vm = vmKey();
 
   beforeAll(async () => {
     server = await startNatsServer();
@@ -194,10 +192,12 @@ describe.skipIf(skipWithoutNatsBinary('lease-kv: the server-goes-away tests'))('
     if (server) rmSync(server.storeDir, { recursive: true, force: true });
   });
 
-  it('after the server is killed, get, create and update fail with LeaseStoreUnavailableError', async () => {
-    const rev = await store.create(vm, record('a', 1, 3_000));
+  // One test, in steps: the restart needs the kill, and the record written before it.
+  it('a killed server: get, create and update fail with LeaseStoreUnavailableError; restarted on the same store, the record is there and calls work again', async () => {
+    const vm = vmKey();
+    const written = await store.create(vm, record('a', 1, 3_000));
     await server.kill('SIGKILL');
-    for (const call of [() => store.get(vm), () => store.create(vmKey(), record('a', 1, 3_000)), () => store.update(vm, record('a', 1, 4_000), rev)]) {
+    for (const call of [() => store.get(vm), () => store.create(vmKey(), record('a', 1, 3_000)), () => store.update(vm, record('a', 1, 4_000), written)]) {
       const started = performance.now();
       const err = await call().then(
         () => new Error('call succeeded against a dead server'),
@@ -207,9 +207,7 @@ describe.skipIf(skipWithoutNatsBinary('lease-kv: the server-goes-away tests'))('
       expect((err as LeaseStoreUnavailableError).retryable).toBe(true);
       expect(performance.now() - started).toBeLessThan(REQUEST_TIMEOUT_MS + 2_000);
     }
-  });
 
-  it('after a restart on the same store the record is still there and calls work again', async () => {
     server = await startNatsServer({ port: server.port, storeDir: server.storeDir });
     const deadline = performance.now() + 10_000;
     let seen: VersionedLease | null = null;
@@ -231,7 +229,8 @@ describe.skipIf(skipWithoutNatsBinary('lease-kv: the server-goes-away tests'))('
   });
 
   it('opening the bucket on a closed connection fails as unavailable', async () => {
-    await nc.close();
-    await expect(KvLeaseStore.open(nc)).rejects.toBeInstanceOf(LeaseStoreUnavailableError);
+    const closed = await connectTo(server.url, { reconnect: false });
+    await closed.close();
+    await expect(KvLeaseStore.open(closed)).rejects.toBeInstanceOf(LeaseStoreUnavailableError);
   });
 });
