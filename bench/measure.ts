@@ -1,5 +1,5 @@
-/** Median of `repeats` timed calls (after one warm-up), in wall milliseconds. */
-export function medianWallMs<T>(repeats: number, fn: () => T): { medianMs: number; last: T } {
+/** Median of `repeats` timed calls (after one warm-up), in wall milliseconds, with the fastest and slowest. */
+export function medianWallMs<T>(repeats: number, fn: () => T): { medianMs: number; minMs: number; maxMs: number; last: T } {
   let last = fn(); // warm-up: JIT and slab allocation
   const samples: number[] = [];
   for (let i = 0; i < repeats; i++) {
@@ -8,7 +8,7 @@ export function medianWallMs<T>(repeats: number, fn: () => T): { medianMs: numbe
     samples.push(performance.now() - t0);
   }
   samples.sort((a, b) => a - b);
-  return { medianMs: samples[Math.floor(samples.length / 2)]!, last };
+  return { medianMs: samples[Math.floor(samples.length / 2)]!, minMs: samples[0]!, maxMs: samples[samples.length - 1]!, last };
 }
 
 export interface BenchRecord {
