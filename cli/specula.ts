@@ -44,8 +44,9 @@ try {
     process.stderr.write(`specula: ${err.message}\n`);
     process.exitCode = EXIT_FAILED;
   } else {
-    // A bug or a broken invariant: the stack is for the report.
+    // A bug or a broken invariant: the stack is for the report. The process ends here: what the failed command left
+    // open (a connection, a timer) would otherwise keep it alive past its own --exit-after-s.
     process.stderr.write(`specula: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = EXIT_FAILED;
+    process.exit(EXIT_FAILED);
   }
 }

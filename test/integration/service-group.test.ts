@@ -47,6 +47,13 @@ describe('a group of services refused before it connects', () => {
     await expect(runServiceGroup([probe('checkpointer'), { ...probe('netbuffer'), name: 'client' }], options)).rejects.toThrow(ConfigError);
     await expect(runServiceGroup([], options)).rejects.toThrow(ConfigError);
   });
+
+  it('a host name that is no subject token (a space, a dot, a wildcard): a ConfigError, alone or grouped, before it connects', async () => {
+    for (const host of ['a b', 'a.b', '*', '>', '']) {
+      await expect(runServiceGroup([probe('checkpointer')], { ...options, host })).rejects.toThrow(ConfigError);
+      await expect(runServiceGroup([probe('checkpointer'), probe('netbuffer')], { ...options, host })).rejects.toThrow(/--host/);
+    }
+  });
 });
 
 describe.skipIf(nats === null)('services in one process over NATS', () => {

@@ -4,7 +4,7 @@ import type { ServiceMetrics } from './metrics.js';
 import type { OtelTracing } from './otel.js';
 import { createLogger, type Logger } from './logger.js';
 import { tracingWanted } from './otel-env.js';
-import { runServiceProcess, type FinalLine, type ServiceDefinition, type ServiceGroupMembership, type ServiceMember, type ServiceProcessOptions } from './service-process.js';
+import { checkHostName, runServiceProcess, type FinalLine, type ServiceDefinition, type ServiceGroupMembership, type ServiceMember, type ServiceProcessOptions } from './service-process.js';
 
 /**
  * Runs several services in one OS process, each exactly as it runs alone:
@@ -22,6 +22,7 @@ import { runServiceProcess, type FinalLine, type ServiceDefinition, type Service
  */
 export async function runServiceGroup(defs: readonly ServiceDefinition[], options: ServiceProcessOptions): Promise<FinalLine[]> {
   if (defs.length === 0) throw new ConfigError('no service to run');
+  checkHostName(options.host);
   if (defs.length === 1) return [await runServiceProcess(defs[0]!, options)];
   const names = defs.map((d) => d.name);
   const repeated = names.find((n, i) => names.indexOf(n) !== i);

@@ -5,6 +5,7 @@ import type { ReportingService, ServiceReport } from '../../codec/messages.js';
 import { subjects } from '../../codec/subjects.js';
 import { topologyOf } from '../../topology/index.js';
 import { CHUNK_ENVELOPE_BYTES, runConfigSchema, type RunConfig } from '../../config/run-config.js';
+import { hostNameSchema } from '../../config/hosts-config.js';
 import { ConfigError, TransportError } from '../../errors.js';
 import { LeaseStoreUnavailableError } from '../../lease/errors.js';
 import { KvLeaseStore, LEASE_BUCKET } from '../../lease/kv-store.js';
@@ -233,6 +234,17 @@ function checkMaxPayload(nc: NatsConnection, natsUrl: string, configs: readonly 
 }
 
 /**
+ * A host name as the configuration's hosts are: it is a subject token, so a
+ * space, a dot or a wildcard would make subjects that NATS refuses, or that
+ * match every host's.
+ */
+export function checkHostName(host: string | null): void {
+  if (host === null) return;
+  const parsed = hostNameSchema.safeParse(host);
+  if (!parsed.success) throw new ConfigError(`--host ${JSON.stringify(host)}: ${parsed.error.issues[0]?.message ?? 'not a host name'}`);
+}
+
+/**
  * Runs one service for each of a process's VMs on one NATS connection: a
  * shell per VM, reports on specula.<vm>.report every interval and at the
  * end, a ready line and a final line on stdout. Stops on SIGTERM/SIGINT,
@@ -242,6 +254,7 @@ function checkMaxPayload(nc: NatsConnection, natsUrl: string, configs: readonly 
 export async function runServiceProcess(def: ServiceDefinition, options: ServiceProcessOptions): Promise<FinalLine> {
   const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'));
   const host = options.host;
+  checkHostName(host);
   const needsHost = def.placement === 'host' || (def.placement === 'replicated' && options.configs.some((c) => c.mode !== 'native'));
   if (needsHost && host === null) throw new ConfigError(`the ${def.name} service runs on a host: give --host`);
   if (options.configs.length === 0) throw new ConfigError('no VM to serve');
@@ -347,9 +360,12 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
     };
     let reason = 'closed';
     let stopping: Promise<void> | null = null;
+    const reporter = setInterval(() => publishReports(false), options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
     const stop = (why: string): Promise<void> => {
       stopping ??= (async () => {
         reason = why;
+        // No periodic report after the final one: it would come while the connection drains, and be refused.
+        clearInterval(reporter);
         await Promise.all(shells.map((sh) => sh.stop(why)));
         publishReports(true);
         processStats.stop();
@@ -361,7 +377,6 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
     const onAbort = () => void stop('abort');
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const lifetime = options.exitAfterS === undefined ? null : setTimeout(() => void stop('lifetime'), options.exitAfterS * 1000);
-    const reporter = setInterval(() => publishReports(false), options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
     let failure: unknown = null;
     try {
       if (options.signal?.aborted) await stop('abort');
