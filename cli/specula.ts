@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { SpeculaError } from '../lib/errors.js';
+import { constants as osConstants } from 'node:os';
+import { InterruptedError, SpeculaError } from '../lib/errors.js';
 import { EXIT_FAILED, EXIT_USAGE } from './exit-codes.js';
 
 /**
@@ -36,6 +37,9 @@ try {
   if (err instanceof CommanderError) {
     // Help and version end in a CommanderError too, with exit code 0.
     process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else if (err instanceof InterruptedError) {
+    process.stderr.write(`specula: ${err.message}\n`);
+    process.exitCode = 128 + (osConstants.signals[err.signal] ?? 15);
   } else if (err instanceof SpeculaError && err.code === 'CONFIG') {
     process.stderr.write(`specula: invalid option: ${err.message}\n`);
     process.exitCode = EXIT_USAGE;

@@ -71,3 +71,13 @@ export class AuditIncompleteError extends SpeculaError {
   readonly code = 'AUDIT_INCOMPLETE';
   readonly retryable = false;
 }
+
+/** A run stopped by a signal (SIGINT, SIGTERM) before it finished: every process it started was stopped. */
+export class InterruptedError extends SpeculaError {
+  readonly code = 'INTERRUPTED';
+  readonly retryable = true;
+
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}; every process the run started was stopped`);
+  }
+}

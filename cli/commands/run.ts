@@ -80,7 +80,13 @@ export function runCommand(): Command {
       if (flags.runtime === 'nats') {
         const { runOnNats } = await import('../launcher/nats-run.js');
         const timelines: RunTimeline[] = [];
+        // A signal to this process alone (not to its group, as a terminal's Ctrl-C is) must still stop every service it started.
+        const interrupt = new AbortController();
+        const onSignal = (signal: NodeJS.Signals) => interrupt.abort(signal);
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
         const results = await runOnNats(config, {
+          signal: interrupt.signal,
           natsUrl: flags.natsUrl,
           vms: flags.vms,
           layout: flags.layout,
@@ -89,6 +95,9 @@ export function runCommand(): Command {
           onTimeline: (_vm, t) => timelines.push(t),
           onViolation: (v) => process.stderr.write(`specula run: audit: ${v.invariant} (${v.rule}) on ${v.host ?? 'the bus'}: ${v.detail}\n`),
           ...(flags.verbose ? { onLog: (line: string) => process.stderr.write(line + '\n') } : {}),
+        }).finally(() => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
         });
         const out = results.length === 1 ? formatResult(results[0]!, flags.format) : results.map((r) => formatResult(r, flags.format)).join('\n');
         process.stdout.write(out + '\n');

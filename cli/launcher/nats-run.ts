@@ -4,7 +4,7 @@ import { isReplicated, type RunConfig } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { wallClock } from '../../lib/runtime/nats/clock.js';
-import { AuditIncompleteError, NotProtectedError } from '../../lib/errors.js';
+import { AuditIncompleteError, InterruptedError, NotProtectedError } from '../../lib/errors.js';
 import { US_PER_MS } from '../../lib/units.js';
 import { vmConfigs } from '../commands/service.js';
 import { Fleet } from './fleet.js';
@@ -40,6 +40,29 @@ export interface NatsRunOptions {
   readonly onRunning?: (fleet: Fleet) => void;
   /** Each VM's timeline once the run is over (for a picture of it). */
   readonly onTimeline?: (vmId: string, timeline: RunTimeline) => void;
+  /** Ends the run early: every process it started is stopped, and it rejects with InterruptedError (the reason, a signal's name). */
+  readonly signal?: AbortSignal;
+}
+
+/** `p`, or an InterruptedError as soon as `signal` aborts (the reason is the signal's name). */
+function unlessInterrupted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return p;
+  const interrupted = (): InterruptedError => new InterruptedError(typeof signal.reason === 'string' ? (signal.reason as NodeJS.Signals) : 'SIGTERM');
+  if (signal.aborted) return Promise.reject(interrupted());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(interrupted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -83,7 +106,8 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
   const crashes: CrashRecord[] = [];
   let crashTimer: NodeJS.Timeout | null = null;
   try {
-    fleet = await Fleet.start({
+    const interruptible = <T>(p: Promise<T>): Promise<T> => unlessInterrupted(p, options.signal);
+    fleet = await interruptible(Fleet.start({
       natsUrl: options.natsUrl,
       config: base,
       vms,
@@ -93,14 +117,14 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
       ...(options.leaseBucket !== undefined ? { leaseBucket: options.leaseBucket } : {}),
       ...(options.leaseReplicas !== undefined ? { leaseReplicas: options.leaseReplicas } : {}),
       ...(options.onLog ? { onLog: options.onLog } : {}),
-    });
+    }));
     // A crash before the backup holds a whole image would lose the VM, not fail it over (docs/failover.md):
     // the client starts once every VM is protected, as an operator would start a workload.
-    if (isReplicated(config.mode) && !(await collector.waitForState(configs.map((c) => c.vmId), 'protected', PROTECTION_WAIT_MS))) {
+    if (isReplicated(config.mode) && !(await interruptible(collector.waitForState(configs.map((c) => c.vmId), 'protected', PROTECTION_WAIT_MS)))) {
       throw new NotProtectedError(`the VMs were not protected within ${PROTECTION_WAIT_MS} ms of the services' start (no backup finished its first image); the machine may be overloaded: see --verbose`);
     }
     const clock = wallClock();
-    const client = await fleet.add({ services: ['client'], host: null });
+    const client = await interruptible(fleet.add({ services: ['client'], host: null }));
     const startedUs = clock.nowUs();
     // The run's CPU is counted from here: the services' start-up and the backups' first images are not the transfer's.
     collector.cpu.start();
@@ -116,7 +140,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
         crashes.push({ host, atUs: clock.nowUs(), sinceStartMs: (clock.nowUs() - startedUs) / US_PER_MS, processes: killed });
       }, crashAtMs);
     }
-    await client.exited(config.durationS * 1000 + graceMs);
+    await interruptible(client.exited(config.durationS * 1000 + graceMs));
     if (crashTimer !== null) clearTimeout(crashTimer);
     const unexpected = fleet.unexpectedExits();
     for (const err of await fleet.stop()) options.onLog?.(`specula run: ${err.message}`);

@@ -3,7 +3,7 @@
  * nats-server, wall clock, protobuf on the wire, the link emulated in each
  * receiving process. Needs `npm run build` first (npm test does it).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,6 +75,37 @@ function memoryLogger(): { logger: Logger; lines: Array<Record<string, unknown>>
 
 describe.skipIf(nats === null)('native mode over NATS (guest and client as processes)', () => {
   const url = nats?.url ?? '';
+
+  it('a SIGTERM to `specula run` alone (not to its group) stops every process it started, and it exits 128 + 15', async () => {
+    const child = spawn(process.execPath, [CLI, 'run', '--runtime', 'nats', '--nats-url', url, '--mode', 'native', '--duration-s', '60'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const children = (): number[] => {
+      const out = spawnSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)], { encoding: 'utf8' }).stdout;
+      return out.split('\n').map((l) => Number(l.trim())).filter((pid) => pid > 0);
+    };
+    // The guest, then the client: both started (bounded wait).
+    const deadline = performance.now() + 30_000;
+    while (children().length < 2 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const started = children();
+    expect(started.length, `services started by the run; stderr:\n${stderr}`).toBeGreaterThanOrEqual(2);
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
+    const code = await closed;
+    clearTimeout(killer);
+    expect(code).toBe(128 + 15);
+    expect(stderr).toContain('interrupted by SIGTERM');
+    expect(started.filter(alive), 'services still running after the run exited').toEqual([]);
+  });
 
   it('delivers a 2 MB bulk transfer over an emulated 100 Mbit/s, 2 ms link, byte for byte', async () => {
     const r = parseResult(await runCli(['run', '--runtime', 'nats', '--nats-url', url, '--mode', 'native', '--workload', 'bulk', '--bulk-bytes', '2000000', '--bandwidth-mbps', '100', '--rtt-ms', '2', '--duration-s', '20']));
