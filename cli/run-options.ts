@@ -45,6 +45,7 @@ export const FLAG_FOR_PATH: Record<string, string> = {
   'workload.thinkTimeDistribution': '--think-time-dist',
   'faults.crashPrimaryAtMs': '--crash-primary-at-ms',
   busJitterUs: '--bus-jitter-us',
+  'tracing.segmentSampleRate': '--trace-sample',
 };
 
 /** The flags shared by `run` and `experiment` that describe one scenario. */

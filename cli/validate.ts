@@ -1,6 +1,13 @@
+import { accessSync, constants as fsConstants, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../lib/errors.js';
 import { runConfigSchema, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
 import { FLAG_FOR_PATH } from './run-options.js';
+
+/** Fields whose flag counts in another unit: the schema's bound, said in the flag's unit. */
+const MESSAGE_FOR_PATH: Readonly<Record<string, string>> = {
+  'link.queueBytes': 'must be at least 1 (packets of 1500 bytes)',
+};
 
 /** Validates a run configuration; errors name the flag the user typed. */
 export function validateRunConfig(input: RunConfigInput): RunConfig {
@@ -8,7 +15,49 @@ export function validateRunConfig(input: RunConfigInput): RunConfig {
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const path = issue.path.join('.');
-    return `${FLAG_FOR_PATH[path] ?? path}: ${issue.message}`;
+    return `${FLAG_FOR_PATH[path] ?? path}: ${MESSAGE_FOR_PATH[path] ?? issue.message}`;
   });
   throw new ConfigError(problems.join('; '));
+}
+
+const ERRNO_REASONS: Readonly<Record<string, string>> = { ENOENT: 'it does not exist', EACCES: 'permission denied', EPERM: 'permission denied', ENOTDIR: 'a part of the path is a file', EROFS: 'a read-only file system' };
+const reason = (cause: unknown): string => {
+  const code = cause instanceof Error && 'code' in cause ? String((cause as NodeJS.ErrnoException).code) : null;
+  return code === null ? String(cause) : (ERRNO_REASONS[code] ?? code);
+};
+
+/**
+ * Checks, before any work, that a file named by `flag` can be written: its
+ * folder exists and is writable, and it is not itself a folder. A run that
+ * fails only when it writes its output has spent its time for nothing.
+ */
+export function checkOutputFile(flag: string, path: string): void {
+  const file = resolve(path);
+  const folder = dirname(file);
+  try {
+    if (!statSync(folder).isDirectory()) throw new ConfigError(`${flag} ${path}: ${folder} is not a folder`);
+    accessSync(folder, fsConstants.W_OK);
+  } catch (cause) {
+    if (cause instanceof ConfigError) throw cause;
+    throw new ConfigError(`${flag} ${path}: its folder ${folder} cannot be written (${reason(cause)})`);
+  }
+  let isFolder = false;
+  try {
+    isFolder = statSync(file).isDirectory();
+  } catch {
+    // Not there yet: it will be created.
+  }
+  if (isFolder) throw new ConfigError(`${flag} ${path}: is a folder, not a file`);
+}
+
+/** Creates the output folder named by `flag` (and its parents) before any work, and checks it can be written; its absolute path. */
+export function prepareOutputFolder(flag: string, path: string): string {
+  const folder = resolve(path);
+  try {
+    mkdirSync(folder, { recursive: true });
+    accessSync(folder, fsConstants.W_OK);
+  } catch (cause) {
+    throw new ConfigError(`${flag} ${path}: cannot be created or written (${reason(cause)})`);
+  }
+  return folder;
 }

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -10,6 +10,7 @@ import { collectRows, describePoint, expandSweep, experimentReport, DEFAULT_WORK
 import { runPoints, SweepPointsFailedError, type PointOutcome } from '../experiment/pool.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { addScenarioOptions, FLAG_FOR_PATH, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
+import { prepareOutputFolder } from '../validate.js';
 
 /** Simulated seconds per point by default: the whole default sweep stays well under a minute on 2 cores. */
 export const DEFAULT_DURATION_S = 5;
@@ -178,6 +179,8 @@ export function experimentCommand(): Command {
     const swept = sweptOptions(flags.sweep, scenario);
     const spec: SweepSpec = { modes: flags.modes, epochsMs: flags.epochsMs, rttsMs: flags.rttsMs, workloads: flags.workloads, seed: flags.seed, ...(swept.length > 0 ? { variants: variantsOf(swept) } : {}) };
     const points = expandSweep(spec, (key) => pointConfig(flags, swept, key));
+    // Before the sweep, which may take an hour: an output folder that cannot be made would lose it all.
+    const outDir = prepareOutputFolder('--out', flags.out);
     const progress = progressReporter(points.length);
     const t0 = performance.now();
     let results;
@@ -195,8 +198,6 @@ export function experimentCommand(): Command {
     const rows = collectRows(points, results);
     const report = experimentReport(spec, rows);
 
-    const outDir = resolve(flags.out);
-    await mkdir(outDir, { recursive: true });
     const written: [string, string][] = [['json', resolve(outDir, 'experiment.json')]];
     await writeFile(written[0]![1], JSON.stringify(report, null, 2) + '\n');
     // vega is loaded only when plots are drawn: every command (a health probe too) starts through this module.

@@ -11,7 +11,7 @@ import { serviceOfActor } from '../../sim/actors.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { formatResult, type OutputFormat } from '../format.js';
 import { addScenarioOptions, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
-import { validateRunConfig } from '../validate.js';
+import { checkOutputFile, validateRunConfig } from '../validate.js';
 import { LAYOUTS, type Layout } from '../launcher/plan.js';
 
 interface RunFlags extends ScenarioFlags {
@@ -76,6 +76,11 @@ export function runCommand(): Command {
         faults: { crashPrimaryAtMs: flags.crashPrimaryAtMs ?? null },
       });
       if (flags.traceOut !== undefined && flags.runtime === 'nats') throw new ConfigError('--trace-out: the simulator\'s runs only; over NATS the services export to OTEL_EXPORTER_OTLP_ENDPOINT');
+      if (flags.traceOut === undefined && command.getOptionValueSource('traceSample') === 'cli') throw new ConfigError('--trace-sample: samples for --trace-out, which is not given');
+      if (flags.crashPrimaryAtMs !== undefined && flags.crashPrimaryAtMs >= config.durationS * 1000) throw new ConfigError(`--crash-primary-at-ms ${flags.crashPrimaryAtMs}: at or after the run's end (--duration-s ${config.durationS}), so nothing would crash`);
+      // Output files are checked before the run: one that cannot be written would lose it.
+      if (flags.traceOut !== undefined) checkOutputFile('--trace-out', flags.traceOut);
+      if (flags.plot !== undefined) checkOutputFile('--plot', flags.plot);
       const traced = flags.traceOut === undefined ? config : validateRunConfig({ ...config, tracing: { segmentSampleRate: flags.traceSample, epochs: true } });
       if (flags.runtime === 'nats') {
         const { runOnNats } = await import('../launcher/nats-run.js');

@@ -1,0 +1,44 @@
+/**
+ * `specula run` refuses, before it runs, what would fail or mean nothing only
+ * after it: an output file it cannot write, a crash after the run's end, a
+ * sample rate without the traces it samples. Exit 2, the flag named, no stack.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const CLI = fileURLToPath(new URL('../../dist/cli/specula.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'specula-run-refusals-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const aFile = join(dir, 'a-file');
+writeFileSync(aFile, '');
+
+const cli = (args: readonly string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+
+describe('specula run refuses before running', () => {
+  it.each([
+    [['run', '--trace-out', join(dir, 'missing', 't.json')], '--trace-out', 'does not exist'],
+    [['run', '--plot', join(aFile, 'x.svg')], '--plot', 'is not a folder'],
+    [['run', '--plot', dir], '--plot', 'is a folder'],
+    [['run', '--mode', 'spec', '--crash-primary-at-ms', '5000', '--duration-s', '1'], '--crash-primary-at-ms', "after the run's end"],
+    [['run', '--trace-sample', '0.5'], '--trace-sample', 'not given'],
+    [['run', '--trace-sample', '2', '--trace-out', join(dir, 't.json')], '--trace-sample', '<=1'],
+    [['run', '--queue-packets', '0'], '--queue-packets', 'packets of 1500 bytes'],
+    [['experiment', '--out', join(aFile, 'sub'), '--modes', 'native'], '--out', 'a part of the path is a file'],
+  ])('%j: exit 2, naming %s', (args, flag, why) => {
+    const r = cli([...args, '--duration-s', args.includes('--duration-s') ? args[args.indexOf('--duration-s') + 1]! : '0.2']);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(flag);
+    expect(r.stderr).toContain(why);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('leaves no trace file behind a refused run', () => {
+    cli(['run', '--trace-sample', '2', '--trace-out', join(dir, 'never.json')]);
+    expect(existsSync(join(dir, 'never.json'))).toBe(false);
+  });
+});
