@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander';
-import { withNatsTiming } from '../../lib/config/nats-profile.js';
+import { readFileSync } from 'node:fs';
+import { withNatsTiming, type ExplicitTiming } from '../../lib/config/nats-profile.js';
 import { parseConfig } from '../../lib/config/parse.js';
 import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
-import { TransportError } from '../../lib/errors.js';
+import { ConfigError, TransportError } from '../../lib/errors.js';
 import { forgetLease, LEASE_BUCKET } from '../../lib/lease/kv-store.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { openLeaseStore } from '../../lib/runtime/nats/service-process.js';
@@ -39,6 +40,24 @@ async function reachable(url: string): Promise<boolean> {
 }
 
 /**
+ * The configuration `up` runs: its file's, with --mode over the file's mode
+ * when given (and in place of a mode the file does not set), and NATS timing wherever the file sets none (the simulator's
+ * 10 ms heartbeats would fail a loaded machine's VMs over for nothing);
+ * without a file, --mode with NATS timing. A native VM has nothing to
+ * protect: refused.
+ */
+export function upConfig(flags: Pick<UpFlags, 'config' | 'mode'>, modeGiven: boolean): RunConfig {
+  if (flags.config === undefined) return withNatsTiming(parseConfig(runConfigSchema, { mode: flags.mode, durationS: 3_600 }));
+  const fromFile = serviceConfig({ config: flags.config, configJson: '{}' });
+  // The file parsed above: what it sets of the timing stands over NATS_TIMING; a mode it does not set is --mode's.
+  const raw = JSON.parse(readFileSync(flags.config, 'utf8')) as ExplicitTiming & { mode?: unknown };
+  const mode = modeGiven || raw.mode === undefined ? flags.mode : fromFile.mode;
+  const config = withNatsTiming({ ...fromFile, mode }, { ...(raw.failover ? { failover: raw.failover } : {}), ...(raw.bus ? { bus: raw.bus } : {}), ...(raw.epochPolicy ? { epochPolicy: raw.epochPolicy } : {}) });
+  if (config.mode === 'native') throw new ConfigError(`--config ${flags.config}: mode native has no backup to protect the VM; set a replicated mode in the file or give --mode`);
+  return config;
+}
+
+/**
  * `specula up`: protected VMs on this machine, every service its own process
  * (or each host's data path in one, `--layout host`) over NATS: the failover service and three hosts (primary, backup, spare)
  * with their agents and services. Logs on stderr prefixed by host and
@@ -51,15 +70,13 @@ export function upCommand(): Command {
     .addOption(new Option('--vms <n>', 'protected VMs (each service process serves all of them)').argParser(num).default(1))
     .addOption(new Option('--layout <layout>', 'service: every service its own process; host: a host\'s guest, checkpointer, netbuffer and acker in one process (still over NATS), its agent in another').choices(LAYOUTS).default('service'))
     .option('--audit', 'run the auditor on every VM\'s bus and stop everything at the first violation', false)
-    .addOption(new Option('--config <file>', 'run configuration as a JSON file (its timing as given; without one, NATS timing)').env('SPECULA_CONFIG'))
+    .addOption(new Option('--config <file>', 'run configuration as a JSON file (--mode, when given, over its mode; NATS timing where it sets none)').env('SPECULA_CONFIG'))
     .addOption(new Option('--nats-url <url>', 'NATS server(s); if nothing answers, a nats-server is started on a free port').env('NATS_URL').default(DEFAULT_NATS_URL))
     .addOption(new Option('--exit-after-s <n>', 'stop everything after this many seconds').argParser(num))
     .addOption(new Option('--log-level <level>', 'level of the services\' logs').choices(['debug', 'info', 'warn', 'error', 'silent']).default('warn'))
-    .action(async (flags: UpFlags) => {
+    .action(async (flags: UpFlags, command: Command) => {
       const say = (line: string) => process.stderr.write(`specula up: ${line}\n`);
-      let config: RunConfig;
-      if (flags.config !== undefined) config = serviceConfig({ config: flags.config, configJson: '{}' });
-      else config = withNatsTiming(parseConfig(runConfigSchema, { mode: flags.mode, durationS: 3_600 }));
+      const config = upConfig(flags, command.getOptionValueSource('mode') === 'cli');
       const configs = vmConfigs(config, flags.vms);
       let own: OwnNatsServer | null = null;
       let natsUrl = flags.natsUrl;
