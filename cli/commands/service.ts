@@ -91,6 +91,15 @@ export function serviceConfig(flags: Pick<ServiceFlags, 'config' | 'configJson' 
   return parseConfig(runConfigSchema, { ...base, ...(flags.mode === undefined ? {} : { mode: flags.mode }), hosts });
 }
 
+/** Why a client's final counters show no connection, from what answered its SYN. */
+export function whyNotConnected(stats: Readonly<Record<string, unknown>>): string {
+  const earlier = stats['segmentsOfAnEarlierConnection'];
+  if (typeof earlier === 'number' && earlier > 0) {
+    return `never connected: the VM still serves an earlier client (${earlier} of its segments answered this SYN). A VM serves one client connection in its lifetime; for another transfer, start the VMs again (specula up) or give each client a VM of its own (--vms)`;
+  }
+  return 'never connected: nothing answered its SYN (is the VM up, with this vmId and mode, on this NATS server?)';
+}
+
 /** The VMs one process serves: `vms` of them, vm1-1 … vm1-N (seeds seed … seed + N − 1), or the configured one alone. */
 export function vmConfigs(config: RunConfig, vms: number): RunConfig[] {
   if (!Number.isSafeInteger(vms) || vms < 1 || vms > 256) throw new ConfigError(`--vms ${vms}: must be a whole number from 1 to 256`);
@@ -141,6 +150,7 @@ export function serviceCommand(): Command {
         const finals = await runServiceGroup(defs, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, leaseReplicas: flags.leaseReplicas as 1 | 3 | 5, reportIntervalMs: flags.reportIntervalMs, ...(flags.healthPort === undefined ? {} : { healthPort: flags.healthPort }), trace: { enabled: flags.trace, segmentSampleRate: flags.traceSample }, ...(exitAfterS === undefined ? {} : { exitAfterS }) });
         // A client that never connected verified nothing; one whose bus dropped measured the outage, not the link.
         if (finals.some((final) => final.service === 'client' && final.vms.some((v) => v.stats.connected !== true || v.shell.disconnects > 0))) process.exitCode = EXIT_FAILED;
+        for (const final of finals) if (final.service === 'client') for (const v of final.vms) if (v.stats.connected !== true) process.stderr.write(`specula service client: ${v.vmId}: ${whyNotConnected(v.stats)}\n`);
       } catch (err) {
         if (!(err instanceof TransportError || err instanceof LeaseStoreUnavailableError)) throw err;
         // An unreachable or lost server is an operational error: say what and where, no stack.

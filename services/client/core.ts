@@ -1,7 +1,7 @@
 import { assert } from '../../lib/assert.js';
 import { Rng } from '../../lib/rng.js';
 import { BITS_PER_BYTE, US_PER_S } from '../../lib/units.js';
-import type { Segment } from '../../lib/codec/messages.js';
+import { TcpFlag, type Segment } from '../../lib/codec/messages.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { TcpEndpoint, type TcpIo, type TcpOptions } from '../../lib/tcp/index.js';
 import { DeliveryTracer } from '../../lib/tracing/endpoints.js';
@@ -48,6 +48,13 @@ export interface ClientStats {
   deliveredPerBin: number[];
   /** Segments of a connection this client did not open, dropped. */
   unknownConnectionDrops: number;
+  /**
+   * Answers to this client's SYN that belong to an established connection:
+   * an ACK or data without a SYN, dropped (RFC 9293, SYN-SENT). The VM still
+   * serves an earlier client on this connection: a VM serves one client
+   * connection per connection id in its lifetime.
+   */
+  segmentsOfAnEarlierConnection: number;
 }
 
 /** One connection the client opened, and the workload it carries. */
@@ -112,6 +119,7 @@ export class ClientCore implements Core {
     latenciesUs: [],
     deliveredPerBin: [],
     unknownConnectionDrops: 0,
+    segmentsOfAnEarlierConnection: 0,
   };
   readonly #out: Effect[][] = [];
   readonly #spanSink = { push: (e: Effect) => this.#emit(e) };
@@ -167,6 +175,7 @@ export class ClientCore implements Core {
             this.stats.unknownConnectionDrops++;
             break;
           }
+          if (c.tcp.state === 'syn-sent' && (seg.flags & (TcpFlag.SYN | TcpFlag.RST)) === 0) this.stats.segmentsOfAnEarlierConnection++;
           if (c.deliveries !== null && seg.payload.length > 0) c.deliveries.arrived(seg.term, seg.seq - 1, seg.seq - 1 + seg.payload.length);
           c.tcp.onSegment(seg, nowUs);
           break;

@@ -32,6 +32,8 @@ export interface ClientReport {
   readonly linkDown: LinkStats;
   /** The wall clock (µs) at which the client's clock read 0: where its timeline starts. */
   readonly clockOriginWallUs: number;
+  /** Answers to the SYN that belong to an established connection (ClientStats): the VM serves an earlier client. */
+  readonly segmentsOfAnEarlierConnection: number;
 }
 
 /** `final`: the last report, the only one with the delivery timeline (it grows with the run; the periodic reports stay small). */
@@ -50,6 +52,7 @@ export function clientReport(client: ClientCore, linkDown: LinkStats, nowUs: num
     ...(final ? { deliveredPerBin: c.deliveredPerBin } : {}),
     linkDown,
     clockOriginWallUs: wallNowUs - nowUs,
+    segmentsOfAnEarlierConnection: c.segmentsOfAnEarlierConnection,
   };
 }
 
