@@ -1,7 +1,8 @@
 /**
- * `specula run` refuses, before it runs, what would fail or mean nothing only
- * after it: an output file it cannot write, a crash after the run's end, a
- * sample rate without the traces it samples. Exit 2, the flag named, no stack.
+ * `specula run` (and `experiment`, `health`) refuse, before any work, what
+ * would fail or mean nothing only after it: an output file it cannot write, a
+ * crash after the run's end, a sample rate without the traces it samples, a
+ * port that is none. Exit 2, the flag named, no stack.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,8 +29,10 @@ describe('specula run refuses before running', () => {
     [['run', '--trace-sample', '2', '--trace-out', join(dir, 't.json')], '--trace-sample', '<=1'],
     [['run', '--queue-packets', '0'], '--queue-packets', 'packets of 1500 bytes'],
     [['experiment', '--out', join(aFile, 'sub'), '--modes', 'native'], '--out', 'a part of the path is a file'],
+    [['health', '--port', '99999'], '--port', 'from 1 to 65535'],
   ])('%j: exit 2, naming %s', (args, flag, why) => {
-    const r = cli([...args, '--duration-s', args.includes('--duration-s') ? args[args.indexOf('--duration-s') + 1]! : '0.2']);
+    const duration = args.includes('--duration-s') ? args[args.indexOf('--duration-s') + 1]! : '0.2';
+    const r = cli(args[0] === 'health' ? args : [...args, '--duration-s', duration]);
     expect(r.status, r.stderr).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(flag);
