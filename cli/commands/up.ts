@@ -120,7 +120,7 @@ export function upCommand(): Command {
       }
       const hosts = [config.hosts.primary, config.hosts.backup, ...config.hosts.spares];
       say(`ready: ${configs.length} VM(s) in ${config.mode} mode (${configs.map((c) => c.vmId).join(', ')}) on ${hosts.join(', ')}; ${fleet.children.length} processes; NATS ${natsUrl}${flags.audit ? '; auditing' : ''}`);
-      say(`a transfer: specula service client --nats-url ${natsUrl} --config-json '${JSON.stringify({ vmId: config.vmId, mode: config.mode, durationS: 10 })}'${flags.vms > 1 ? ` --vms ${flags.vms}` : ''}`);
+      say(`a transfer (one client connection per VM in its lifetime): specula service client --nats-url ${natsUrl} --config-json '${JSON.stringify({ vmId: config.vmId, mode: config.mode, durationS: 10 })}'${flags.vms > 1 ? ` --vms ${flags.vms}` : ''}`);
       say(`watch: specula status --nats-url ${natsUrl}`);
       process.stdout.write(JSON.stringify({ kind: 'up', natsUrl, mode: config.mode, vms: configs.map((c) => c.vmId), hosts, processes: fleet.children.map((c) => ({ label: c.child.label, pid: c.child.pid })) }) + '\n');
       const lifetime = flags.exitAfterS === undefined ? null : setTimeout(() => void stop('lifetime'), flags.exitAfterS * 1000);
