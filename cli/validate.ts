@@ -1,4 +1,4 @@
-import { accessSync, constants as fsConstants, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, statSync, Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../lib/errors.js';
 import { runConfigSchema, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
@@ -34,20 +34,28 @@ const reason = (cause: unknown): string => {
 export function checkOutputFile(flag: string, path: string): void {
   const file = resolve(path);
   const folder = dirname(file);
+  const fail = (why: string): never => {
+    throw new ConfigError(`${flag} ${path}: ${why}`);
+  };
+  const folderStat = statOrCause(folder);
+  if (!(folderStat instanceof Stats)) return fail(`its folder ${folder} cannot be written (${reason(folderStat)})`);
+  if (!folderStat.isDirectory()) return fail(`${folder} is not a folder`);
   try {
-    if (!statSync(folder).isDirectory()) throw new ConfigError(`${flag} ${path}: ${folder} is not a folder`);
     accessSync(folder, fsConstants.W_OK);
   } catch (cause) {
-    if (cause instanceof ConfigError) throw cause;
-    throw new ConfigError(`${flag} ${path}: its folder ${folder} cannot be written (${reason(cause)})`);
+    fail(`its folder ${folder} cannot be written (${reason(cause)})`);
   }
-  let isFolder = false;
+  const fileStat = statOrCause(file); // not there yet is fine: it will be created
+  if (fileStat instanceof Stats && fileStat.isDirectory()) fail('is a folder, not a file');
+}
+
+/** The path's stats, or why there are none. */
+function statOrCause(path: string): Stats | unknown {
   try {
-    isFolder = statSync(file).isDirectory();
-  } catch {
-    // Not there yet: it will be created.
+    return statSync(path);
+  } catch (cause) {
+    return cause;
   }
-  if (isFolder) throw new ConfigError(`${flag} ${path}: is a folder, not a file`);
 }
 
 /** Creates the output folder named by `flag` (and its parents) before any work, and checks it can be written; its absolute path. */

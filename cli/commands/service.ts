@@ -62,30 +62,36 @@ const hostList = (value: string): string[] =>
     .map((h) => h.trim())
     .filter((h) => h !== '');
 
-/** Parses and validates a RunConfig given as JSON; errors name the bad field. */
-export function runConfigFromJson(json: string, origin = '--config-json'): RunConfig {
+/** A RunConfig given as JSON, validated, with the JSON as given (what it sets, and what it leaves to defaults); errors name the bad field. */
+function parseRunConfigJson(json: string, origin: string): { readonly input: unknown; readonly config: RunConfig } {
   let input: unknown;
   try {
     input = JSON.parse(json);
   } catch (cause) {
     throw new ConfigError(`${origin} is not JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
-  return parseConfig(runConfigSchema, input);
+  return { input, config: parseConfig(runConfigSchema, input) };
+}
+
+/** Parses and validates a RunConfig given as JSON; errors name the bad field. */
+export function runConfigFromJson(json: string, origin = '--config-json'): RunConfig {
+  return parseRunConfigJson(json, origin).config;
+}
+
+/** A configuration file (--config): the JSON as written and the configuration it gives. */
+export function readConfigFile(path: string): { readonly input: unknown; readonly config: RunConfig } {
+  let json: string;
+  try {
+    json = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`--config ${path}: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+  return parseRunConfigJson(json, `--config ${path}`);
 }
 
 /** The run configuration of a service: a file, else JSON from a flag or SPECULA_CONFIG_JSON; host flags override its hosts. */
 export function serviceConfig(flags: Pick<ServiceFlags, 'config' | 'configJson' | 'mode' | 'primaryHost' | 'backupHost' | 'spareHosts'>): RunConfig {
-  let json = flags.configJson;
-  let origin = '--config-json';
-  if (flags.config !== undefined) {
-    try {
-      json = readFileSync(flags.config, 'utf8');
-    } catch (cause) {
-      throw new ConfigError(`--config ${flags.config}: ${cause instanceof Error ? cause.message : String(cause)}`);
-    }
-    origin = `--config ${flags.config}`;
-  }
-  const base = runConfigFromJson(json, origin);
+  const base = flags.config !== undefined ? readConfigFile(flags.config).config : runConfigFromJson(flags.configJson);
   if (flags.mode === undefined && flags.primaryHost === undefined && flags.backupHost === undefined && flags.spareHosts === undefined) return base;
   const hosts = { primary: flags.primaryHost ?? base.hosts.primary, backup: flags.backupHost ?? base.hosts.backup, spares: flags.spareHosts === undefined ? base.hosts.spares : hostList(flags.spareHosts) };
   return parseConfig(runConfigSchema, { ...base, ...(flags.mode === undefined ? {} : { mode: flags.mode }), hosts });

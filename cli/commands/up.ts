@@ -1,5 +1,4 @@
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import { withNatsTiming, type ExplicitTiming } from '../../lib/config/nats-profile.js';
 import { parseConfig } from '../../lib/config/parse.js';
 import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
@@ -13,7 +12,7 @@ import { EXIT_FAILED } from '../exit-codes.js';
 import { Fleet } from '../launcher/fleet.js';
 import { startOwnNatsServer, type OwnNatsServer } from '../launcher/nats-server.js';
 import { num } from '../run-options.js';
-import { serviceConfig, vmConfigs } from './service.js';
+import { readConfigFile, vmConfigs } from './service.js';
 import { LAYOUTS, type Layout } from '../launcher/plan.js';
 
 interface UpFlags {
@@ -48,9 +47,9 @@ async function reachable(url: string): Promise<boolean> {
  */
 export function upConfig(flags: Pick<UpFlags, 'config' | 'mode'>, modeGiven: boolean): RunConfig {
   if (flags.config === undefined) return withNatsTiming(parseConfig(runConfigSchema, { mode: flags.mode, durationS: 3_600 }));
-  const fromFile = serviceConfig({ config: flags.config, configJson: '{}' });
-  // The file parsed above: what it sets of the timing stands over NATS_TIMING; a mode it does not set is --mode's.
-  const raw = JSON.parse(readFileSync(flags.config, 'utf8')) as ExplicitTiming & { mode?: unknown };
+  const { input, config: fromFile } = readConfigFile(flags.config);
+  // What the file sets of the timing stands over NATS_TIMING; a mode it does not set is --mode's.
+  const raw = input as ExplicitTiming & { mode?: unknown };
   const mode = modeGiven || raw.mode === undefined ? flags.mode : fromFile.mode;
   const config = withNatsTiming({ ...fromFile, mode }, { ...(raw.failover ? { failover: raw.failover } : {}), ...(raw.bus ? { bus: raw.bus } : {}), ...(raw.epochPolicy ? { epochPolicy: raw.epochPolicy } : {}) });
   if (config.mode === 'native') throw new ConfigError(`--config ${flags.config}: mode native has no backup to protect the VM; set a replicated mode in the file or give --mode`);
