@@ -69,3 +69,8 @@ export function prepareOutputFolder(flag: string, path: string): string {
   }
   return folder;
 }
+
+/** A TCP port named by `flag`: a whole number from 1 to 65535. */
+export function checkPort(flag: string, port: number): void {
+  if (!Number.isSafeInteger(port) || port < 1 || port > 65_535) throw new ConfigError(`${flag} ${port}: must be a port from 1 to 65535`);
+}

@@ -3,6 +3,7 @@ import { HEALTH_PATHS } from '../../lib/runtime/nats/health-server.js';
 import { ConfigError } from '../../lib/errors.js';
 import { EXIT_FAILED } from '../exit-codes.js';
 import { num } from '../run-options.js';
+import { checkPort } from '../validate.js';
 
 interface HealthFlags {
   port: number;
@@ -24,7 +25,7 @@ export function healthCommand(): Command {
     .addOption(new Option('--live', `ask ${HEALTH_PATHS.live} (the event loop turns) instead of ${HEALTH_PATHS.ready}`).default(false))
     .addOption(new Option('--timeout-ms <n>', 'give up after this long').argParser(num).default(2_000))
     .action(async (flags: HealthFlags) => {
-      if (!Number.isSafeInteger(flags.port) || flags.port < 1 || flags.port > 65_535) throw new ConfigError(`--port ${flags.port}: must be a port from 1 to 65535`);
+      checkPort('--port', flags.port);
       if (!(flags.timeoutMs > 0)) throw new ConfigError(`--timeout-ms ${flags.timeoutMs}: must be positive`);
       const url = `http://${flags.host}:${flags.port}${flags.live ? HEALTH_PATHS.live : HEALTH_PATHS.ready}`;
       try {

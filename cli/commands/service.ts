@@ -11,6 +11,7 @@ import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.j
 import { DEFAULT_TRACE_SAMPLE_RATE } from '../../lib/tracing/options.js';
 import { EXIT_FAILED } from '../exit-codes.js';
 import { num } from '../run-options.js';
+import { checkPort } from '../validate.js';
 
 export const SERVICES = ['guest', 'checkpointer', 'netbuffer', 'acker', 'host-agent', 'failover', 'client'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -148,7 +149,7 @@ export function serviceCommand(): Command {
       process.env.SPECULA_LOG_LEVEL = flags.logLevel;
       const defs = await Promise.all(names.map((n) => serviceDefinition(n)));
       const { runServiceGroup } = await import('../../lib/runtime/nats/service-group.js');
-      if (flags.healthPort !== undefined && (!Number.isSafeInteger(flags.healthPort) || flags.healthPort < 1 || flags.healthPort > 65_535)) throw new ConfigError(`--health-port ${flags.healthPort}: must be a port from 1 to 65535`);
+      if (flags.healthPort !== undefined) checkPort('--health-port', flags.healthPort);
       if (!(flags.traceSample >= 0 && flags.traceSample <= 1)) throw new ConfigError(`--trace-sample ${flags.traceSample}: must be from 0 to 1`);
       if (![1, 3, 5].includes(flags.leaseReplicas)) throw new ConfigError(`--lease-replicas ${flags.leaseReplicas}: must be 1, 3 or 5`);
       const exitAfterS = flags.exitAfterS ?? (names.includes('client') ? Math.max(...configs.map((c) => c.durationS)) : undefined);
