@@ -32,7 +32,7 @@ export interface AckerOptions {
   readonly vmId: string;
   /** The host this acker runs on. */
   readonly host: string;
-  /** remus: forward the client's segments to the guest. spec: speculative ACKs and a replicated speculative buffer. */
+  /** remus: nothing on the data path (the client's segments go straight to the guest). spec: speculative ACKs and a replicated speculative buffer. */
   readonly mode: 'remus' | 'spec';
   /** Its host's subjects (guest, checkpointer, agent). */
   readonly subjects: HostSubjects;
@@ -105,7 +105,8 @@ export interface AckerStats {
  * replicates those buffers with each checkpoint, and after commit owns
  * delivery to the client: its own congestion control, fast retransmit and
  * RTO per connection, because the guest no longer sees the real network. In
- * remus mode it only forwards the client's segments to the guest.
+ * remus mode it has no part in the data path: the guest takes the client's
+ * segments itself, as a Remus VM does (docs/design-notes.md).
  */
 export class AckerCore implements Core {
   readonly name: string;
@@ -337,7 +338,7 @@ export class AckerCore implements Core {
     this.#emit({ kind: 'cancelTimer', name: TIMER_HANDOVER });
     if (a.role === 'primary') {
       this.#handover = null;
-      this.subscriptions = this.options.mode === 'remus' ? [...this.#idleSubscriptions, this.options.wireInSubject] : [...this.#idleSubscriptions, s.tx, s.txData, s.txEpoch, this.options.wireInSubject, s.commit];
+      this.subscriptions = this.options.mode === 'remus' ? this.#idleSubscriptions : [...this.#idleSubscriptions, s.tx, s.txData, s.txEpoch, this.options.wireInSubject, s.commit];
       for (const c of this.#ordered()) c.wire?.trySend(nowUs); // a restored acker resends what the client may lack
     } else if (a.role === 'promoting' && this.options.mode === 'spec') {
       this.#handover = new HandoverReceiver(a.term);
@@ -418,13 +419,10 @@ export class AckerCore implements Core {
       this.#onHandoverChunk(msg, nowUs);
       return;
     }
-    if (this.#role !== 'primary') return;
-    if (msg.type === 'segment' && subject === this.options.wireInSubject) {
-      if (this.options.mode === 'remus') {
-        this.stats.segmentsForwarded++;
-        this.#emit({ kind: 'send', subject: s.rx, msg: { ...msg, term: this.#term } }); // the guest drops other terms
-      } else this.#onClientSegment(msg, nowUs);
-    } else if ((msg.type === 'segment' || msg.type === 'epochEnd' || msg.type === 'epochCommit') && msg.term !== this.#term) {
+    // A remus acker is on no data subject (the guest takes the client's segments), so a data message is not for it.
+    if (this.#role !== 'primary' || this.options.mode === 'remus') return;
+    if (msg.type === 'segment' && subject === this.options.wireInSubject) this.#onClientSegment(msg, nowUs);
+    else if ((msg.type === 'segment' || msg.type === 'epochEnd' || msg.type === 'epochCommit') && msg.term !== this.#term) {
       // Another term's guest or checkpointer: a deposed primary, or the one that deposed us.
       this.stats.staleTermDrops++;
     } else if (msg.type === 'segment' && (subject === s.txData || subject === s.tx)) this.#onGuestSegment(msg, nowUs);

@@ -1,3 +1,4 @@
+import { isSpeculative } from '../../lib/config/run-config.js';
 import type { LinkStats } from '../../lib/link/index.js';
 import { emulatedLink } from '../../lib/runtime/nats/emulated-link.js';
 import { clientLinkGateBytesFor } from '../../lib/link/link-direction.js';
@@ -29,7 +30,11 @@ export function ackerReport(a: AckerCore, linkUp?: LinkStats): Record<string, un
   };
 }
 
-/** The acker of one host, behind the upstream half of the client link (it takes the client's segments while primary). */
+/**
+ * The acker of one host, behind the upstream half of the client link (it
+ * takes the client's segments while primary, in speculative modes: in remus
+ * they go to the guest).
+ */
 export const ackerService: ServiceDefinition = {
   name: 'acker',
   placement: 'host',
@@ -37,6 +42,7 @@ export const ackerService: ServiceDefinition = {
   leases: false,
   build(config, host) {
     const core = new AckerCore(ackerOptionsFromConfig(config, host!));
+    if (!isSpeculative(config.mode)) return { core, report: () => ackerReport(core), role: () => core.role };
     const linkUp = emulatedLink(config, 'up');
     return { core, inboundLinks: [{ subject: topologyOf(config).subjects.wireIn, hop: linkUp, maxPendingBytes: clientLinkGateBytesFor(config, 'up') }], report: () => ackerReport(core, linkUp.stats), role: () => core.role };
   },

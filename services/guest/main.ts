@@ -1,4 +1,4 @@
-import { isReplicated, type RunConfig } from '../../lib/config/run-config.js';
+import { isReplicated, isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import { emulatedLink, replicationLink } from '../../lib/runtime/nats/emulated-link.js';
 import { clientLinkGateBytesFor, replicationLinkGateBytesFor } from '../../lib/link/link-direction.js';
 import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
@@ -41,7 +41,9 @@ export function guestReport(guest: GuestCore): Record<string, unknown> {
 /**
  * The guest service. Native: the VM alone, behind the upstream half of the
  * client link. Replicated: one host's guest, behind the downstream half of
- * the replication link (checkpoints reach it there while it is a backup).
+ * the replication link (checkpoints reach it there while it is a backup);
+ * in remus also behind the client link's upstream half, since the client's
+ * segments come to it straight (the acker's in speculative modes).
  */
 export const guestService: ServiceDefinition = {
   name: 'guest',
@@ -51,8 +53,17 @@ export const guestService: ServiceDefinition = {
   build(config, host) {
     const guest = new GuestCore(guestOptionsFromConfig(config, host));
     const s = topologyOf(config).subjects;
-    if (isReplicated(config.mode)) return { core: guest, inboundLinks: [{ subject: s.ckptData(host!), hop: replicationLink(config, 'down'), maxPendingBytes: replicationLinkGateBytesFor(config.replicationLink) }], report: () => guestReport(guest), role: () => guest.role };
-    const linkUp = emulatedLink(config, 'up');
-    return { core: guest, inboundLinks: [{ subject: s.wireIn, hop: linkUp, maxPendingBytes: clientLinkGateBytesFor(config, 'up') }], report: () => ({ ...guestReport(guest), linkUp: linkUp.stats }) };
+    const clientLink = () => {
+      const up = emulatedLink(config, 'up');
+      return { stats: () => up.stats, inbound: { subject: s.wireIn, hop: up, maxPendingBytes: clientLinkGateBytesFor(config, 'up') } };
+    };
+    if (!isReplicated(config.mode)) {
+      const client = clientLink();
+      return { core: guest, inboundLinks: [client.inbound], report: () => ({ ...guestReport(guest), linkUp: client.stats() }) };
+    }
+    const checkpoints = { subject: s.ckptData(host!), hop: replicationLink(config, 'down'), maxPendingBytes: replicationLinkGateBytesFor(config.replicationLink) };
+    if (isSpeculative(config.mode)) return { core: guest, inboundLinks: [checkpoints], report: () => guestReport(guest), role: () => guest.role };
+    const client = clientLink();
+    return { core: guest, inboundLinks: [checkpoints, client.inbound], report: () => ({ ...guestReport(guest), linkUp: client.stats() }), role: () => guest.role };
   },
 };

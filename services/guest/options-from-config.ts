@@ -32,7 +32,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
   };
   if (!isReplicated(config.mode) || host === null) {
     const localNic = config.link.localBackpressure ? { localNic: { rateBitsPerSec: config.link.bandwidthBitsPerSec, queueBytes: config.link.queueBytes } } : {};
-    return { vm: { ...common, txSubject: s.wireOut, rxSubject: s.wireIn, ...localNic } };
+    return { vm: { ...common, txSubject: s.wireOut, rxSubject: s.wireIn, rxFromClient: true, ...localNic } };
   }
   const h = s.host(host);
   const f = config.failover;
@@ -41,7 +41,8 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
       ...common,
       txSubject: h.tx,
       ...(isSpeculative(config.mode) ? { txDataSubject: h.txData } : {}),
-      rxSubject: h.rx,
+      // remus: the client's segments straight from the wire, as into a Remus VM; speculative modes: through the acker.
+      ...(isSpeculative(config.mode) ? { rxSubject: h.rx } : { rxSubject: s.wireIn, rxFromClient: true }),
       replication: {
         txEpochSubject: h.txEpoch,
         ckptStageSubject: h.ckptStage,

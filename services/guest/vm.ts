@@ -58,6 +58,12 @@ export interface GuestVmOptions {
   readonly txDataSubject?: string;
   /** Where segments for the guest arrive. */
   readonly rxSubject: string;
+  /**
+   * The segments on `rxSubject` are the client's own (native, remus): they
+   * carry no fencing term. Otherwise an acker stamps its term on each, and
+   * the guest drops another term's.
+   */
+  readonly rxFromClient?: boolean;
   readonly memoryBytes: number;
   readonly appDirtyPagesPerSec: number;
   /** Randomness of the application's memory writes. */
@@ -293,7 +299,7 @@ export class GuestVm {
         }
         if (input.msg.type !== 'segment') break;
         const connection = this.connections[input.msg.connId - 1];
-        if (input.msg.term !== this.#term) this.stats.staleTermDrops++; // another term's acker
+        if (this.options.rxFromClient !== true && input.msg.term !== this.#term) this.stats.staleTermDrops++; // another term's acker
         else if (connection === undefined) this.stats.unknownConnectionDrops++;
         else connection.tcp.onSegment(input.msg, this.#nowUs);
         break;
