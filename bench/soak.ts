@@ -279,6 +279,8 @@ async function main(): Promise<number> {
         gaps: auditors.reduce((n, a) => n + (a?.auditor.stats.gaps ?? 0), 0),
         releasesUnjudged: auditors.reduce((n, a) => n + (a?.auditor.stats.releasesUnjudged ?? 0), 0),
         commitsTrusted: auditors.reduce((n, a) => n + (a?.auditor.stats.commitsTrusted ?? 0), 0),
+        // Releases after a reconnect whose permit was not judged: no permit of their host seen again yet.
+        permitsUnjudged: auditors.reduce((n, a) => n + (a?.auditor.stats.permitsUnjudged ?? 0), 0),
       },
       // Messages naming another VM that checkpointers and guests dropped (latest reports of the processes alive at the end).
       otherVmMessages: Object.fromEntries((['checkpointer', 'guest'] as const).map((service) => [service, vmIds.reduce((n, vm) => n + collector.reports(vm, service).reduce((m, r) => m + Number(r.stats.otherVmMessages ?? 0), 0), 0)])),

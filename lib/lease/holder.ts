@@ -47,6 +47,8 @@ export class LeaseHolder {
   #permitUntilUs = 0;
   /** The newest committed epoch written or read: renewals never write less. */
   #committedEpoch = 0;
+  /** The writer's process (0: none given), written into every renewal. */
+  #incarnation = 0;
 
   /** `backupHost`: the membership a first record (a create) names; renewals carry over what the store says. */
   constructor(
@@ -69,16 +71,26 @@ export class LeaseHolder {
   /**
    * The compare-and-set that renews the lease for `term` at `nowUs` (the first
    * one creates it), recording `committedEpoch` (never below what the store
-   * showed). A newer request supersedes an outstanding one.
+   * showed) and the writer's `incarnation` (its process; 0: none). A newer
+   * request supersedes an outstanding one.
    */
-  renewal(term: number, nowUs: number, committedEpoch = 0): { readonly requestId: number; readonly op: LeaseOp } {
+  renewal(term: number, nowUs: number, committedEpoch = 0, incarnation = 0): { readonly requestId: number; readonly op: LeaseOp } {
     assert(term >= 1, () => `renewing term ${term}`);
     assert(committedEpoch >= 0, () => `renewing with committed epoch ${committedEpoch}`);
+    assert(this.#incarnation === 0 || incarnation === this.#incarnation, () => `one holder renewing for incarnations ${this.#incarnation} and ${incarnation}`);
     this.#requestId++;
     this.#sentUs = nowUs;
     this.#term = term;
+    this.#incarnation = incarnation;
     this.#committedEpoch = Math.max(this.#committedEpoch, committedEpoch);
-    const record: LeaseRecord = { primaryHost: this.options.host, term, expiresAtMs: expiresAtMs(nowUs, this.options.leaseDurationUs), backupHost: this.#backupHost, ...(this.#committedEpoch > 0 ? { committedEpoch: this.#committedEpoch } : {}) };
+    const record: LeaseRecord = {
+      primaryHost: this.options.host,
+      term,
+      expiresAtMs: expiresAtMs(nowUs, this.options.leaseDurationUs),
+      backupHost: this.#backupHost,
+      ...(this.#committedEpoch > 0 ? { committedEpoch: this.#committedEpoch } : {}),
+      ...(incarnation > 0 ? { holderIncarnation: incarnation } : {}),
+    };
     return { requestId: this.#requestId, op: { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#revision, record } };
   }
 
@@ -96,9 +108,11 @@ export class LeaseHolder {
       this.#revision = r.revision; // the record vanished: the next renewal creates it
       return { kind: 'ignored' };
     }
-    // Another holder, or this host under another term: deposed. Its revision is not adopted, so no later
-    // renewal of this holder can replace that record by compare-and-set.
-    if (record.primaryHost !== this.options.host || record.term !== this.#term) return { kind: 'lost', holder: record.primaryHost, term: record.term };
+    // Another holder, or this host under another term, or an earlier process of this host (it restarted, and the
+    // VM it runs now is not the one the lease protects): deposed. Its revision is not adopted, so no later renewal
+    // of this holder can replace that record by compare-and-set.
+    const earlierProcess = record.holderIncarnation !== undefined && record.holderIncarnation !== this.#incarnation;
+    if (record.primaryHost !== this.options.host || record.term !== this.#term || earlierProcess) return { kind: 'lost', holder: record.primaryHost, term: record.term };
     this.#revision = r.revision;
     if (record.backupHost !== undefined) this.#backupHost = record.backupHost;
     if (record.committedEpoch !== undefined) this.#committedEpoch = Math.max(this.#committedEpoch, record.committedEpoch);

@@ -37,6 +37,15 @@ export interface LeaseRecord {
    * writers that keep no epochs.
    */
   readonly committedEpoch?: number;
+  /**
+   * The incarnation (start time) of the agent process whose renewal wrote
+   * the record; a take-over writes none, and the successor's first renewal
+   * fills it in. An agent that finds its own host and term under another
+   * incarnation is that host restarted: the VM it holds now is not the one
+   * the lease protects (vopr seed 20502), and it is deposed. Absent in
+   * records of writers that keep none.
+   */
+  readonly holderIncarnation?: number;
 }
 
 export const leaseRecordSchema = z.strictObject({
@@ -45,6 +54,7 @@ export const leaseRecordSchema = z.strictObject({
   expiresAtMs: z.number().finite(),
   backupHost: z.string().optional(),
   committedEpoch: z.number().int().min(0).optional(),
+  holderIncarnation: z.number().int().min(1).optional(),
 });
 
 /** A record with the revision the store gave it. */

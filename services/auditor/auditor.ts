@@ -34,6 +34,13 @@ export interface AuditorStats {
   gaps: number;
   /** Releases seen after a gap, before the auditor knew again what was committed: not judged (their term order is). */
   releasesUnjudged: number;
+  /**
+   * Releases after a gap whose permit was not judged: no permit of their host
+   * and term has been seen since (it may have been renewed while the auditor
+   * was cut off; on a cluster, its new server may also not yet route the
+   * agent's permits to it when the next commit comes).
+   */
+  permitsUnjudged: number;
   /** First commits after a gap, taken as committed without the acknowledgement it may have missed. */
   commitsTrusted: number;
   /**
@@ -119,7 +126,7 @@ interface PrimaryView {
  *   that host's release permit ends on its own clock.
  */
 export class Auditor {
-  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, permitsUnjudged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
   /** The first MAX_KEPT_VIOLATIONS violations; `stats.violations` counts them all. */
   readonly violations: Violation[] = [];
   /** Every violation, kept or not, per rule. */
@@ -132,8 +139,8 @@ export class Auditor {
   #maxWireTerm = 0;
   /** Which host holds each term, from the agents' assignments. */
   readonly #termHost = new Map<number, string>();
-  /** The newest permit deadline per host and term, on that host's clock. */
-  readonly #permits = new Map<string, { term: number; untilUs: number }>();
+  /** The newest permit deadline per host and term, on that host's clock; `sinceGap`: seen since the last gap. */
+  readonly #permits = new Map<string, { term: number; untilUs: number; sinceGap: boolean }>();
   #primary: PrimaryView | null = null;
   /** The newest assignment seen per host (incarnation, seq): an agent repeats an assignment a service missed. */
   readonly #assignmentSeen = new Map<string, { incarnation: number; seq: number }>();
@@ -172,6 +179,7 @@ export class Auditor {
   missedMessages(): void {
     this.#resyncing = true;
     this.stats.gaps++;
+    for (const p of this.#permits.values()) p.sinceGap = false;
     for (const c of this.#connections) c.bytes.missedMessages();
   }
 
@@ -204,7 +212,7 @@ export class Auditor {
         const key = `${msg.host}/${msg.term}`;
         const held = this.#permits.get(key);
         if (held === undefined) this.#makeRoom(this.#permits, (p) => p.term);
-        this.#permits.set(key, { term: msg.term, untilUs: Math.max(held?.untilUs ?? 0, msg.untilUs) });
+        this.#permits.set(key, { term: msg.term, untilUs: Math.max(held?.untilUs ?? 0, msg.untilUs), sinceGap: true });
         return;
       }
       case 'epochBarrier':
@@ -387,8 +395,12 @@ export class Auditor {
       this.#violate('one-primary', 'output-from-non-holder', o, `term ${seg.term} output from ${o.host ?? 'outside the hosts'}, but ${holder ?? 'no host'} holds term ${seg.term}`);
       return;
     }
-    const permitUntilUs = this.#permits.get(`${o.host}/${seg.term}`)?.untilUs ?? 0;
-    if (o.localUs >= permitUntilUs) {
+    const permit = this.#permits.get(`${o.host}/${seg.term}`);
+    const permitUntilUs = permit?.untilUs ?? 0;
+    // A permit granted while the auditor was cut off is one it cannot know of: judged again once it sees one.
+    const permitSeenSinceGap = permit === undefined ? this.stats.gaps === 0 : permit.sinceGap;
+    if (o.localUs >= permitUntilUs && !permitSeenSinceGap) this.stats.permitsUnjudged++;
+    else if (o.localUs >= permitUntilUs) {
       this.#violate('one-primary', 'output-without-permit', o, `${o.host} released output at ${o.localUs}µs of its clock; its permit for term ${seg.term} ended at ${permitUntilUs}µs`);
       return;
     }

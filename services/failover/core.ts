@@ -87,6 +87,12 @@ export interface FailoverStats {
    * VM the restarted host created anew, behind the output that left).
    */
   restartsWithoutImage: number;
+  /**
+   * Silences of such a primary, taken over for no one: its backup holds the
+   * VM the restarted host created anew (vopr seed 20529: heartbeats lost on
+   * the bus made the restarted primary silent after its new VM had synced).
+   */
+  silencesWithoutImage: number;
   /** Starts whose first lease read showed a VM that ran before (leaseShowsHistory): a restart, which learned the roles first. */
   restartsDetected: number;
   /** Timers that fired with nothing to do (a promotion made already, a recovery over): ignored. */
@@ -139,7 +145,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, restartsDetected: 0, staleTimers: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -673,12 +679,13 @@ export class FailoverCore implements Core {
 
   /** Protected or suspect: the backup holds a complete image (re-protecting, its join is under way). */
   get #backupHoldsImage(): boolean {
-    return this.state === 'protected' || this.state === 'suspect';
+    // failingOver: the take-over for that backup is under way (the lease store may be out for a while; vopr seed 20502).
+    return this.state === 'protected' || this.state === 'suspect' || this.state === 'failingOver';
   }
 
   /**
    * The primary's services started over empty: from now on its heartbeats ask for a take-over for the backup.
-   * `leftImage`: a backup holds a complete image of the VM (protected or suspect, seen live). Re-protecting (a join
+   * `leftImage`: a backup holds a complete image of the VM (protected, suspect or failing over, seen live). Re-protecting (a join
    * under way) or unprotected, none does, and a backup that completes its join from now on copies the VM the
    * restarted host created anew: no take-over follows (vopr seed 1152 with repeats of parts rate-limited).
    */
@@ -790,9 +797,18 @@ export class FailoverCore implements Core {
    * creation". Promoting it would lose output that left: it is given up
    * instead, and with nothing to promote the VM is lost. (Only epoch 0 tells:
    * a real backup's heartbeat may lag the primary's by an epoch or two.)
+   * Nor for any backup once the primary started over while no backup held a
+   * complete image (#primaryStartedOver): that VM is lost for good.
    */
   #primarySilent(nowUs: number, out: Effect[]): void {
     const backup = this.#backup;
+    if (this.#primaryRestarted === this.#primary && !this.#restartLeftImage) {
+      // The VM was lost when its primary started over with no complete image elsewhere: whatever the backup
+      // holds since, it copied from the VM that host created anew, behind the output that left.
+      this.stats.silencesWithoutImage++;
+      out.push({ kind: 'log', level: 'error', event: 'failover.no_image_to_promote', fields: { vm: this.options.vmId, primary: this.#primary, backup } });
+      return;
+    }
     const b = backup === null ? undefined : this.#lastRole.get(backup);
     const committed = this.#committedEpoch(this.#lastRole.get(this.#primary));
     if (backup !== null && b !== undefined && isCreationImage(b, committed)) {

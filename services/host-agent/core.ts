@@ -50,6 +50,12 @@ export interface HostAgentStats {
   promotionsRetermed: number;
   /** Claims whose renewal found the lease taken over again for this host under a newer term: kept, awaiting that role change. */
   claimsOvertaken: number;
+  /**
+   * Renewals that found this host's lease of its term written by an earlier
+   * process of this agent: the host restarted, and a VM it runs now (as at
+   * creation) is not the one the lease protects. Deposed: no permit.
+   */
+  leasesOfEarlierProcess: number;
   /** Reports of a service's earlier incarnation (delayed on the bus), ignored. */
   staleStatuses: number;
   /** Services that came back with a new incarnation (a restart). */
@@ -97,7 +103,7 @@ interface Reported {
 export class HostAgentCore implements Core {
   readonly name: string;
   readonly subscriptions: readonly string[];
-  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, silencesWaitedOut: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0, foreignMessages: 0, renewalsUnanswered: 0 };
+  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, leasesOfEarlierProcess: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, silencesWaitedOut: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0, foreignMessages: 0, renewalsUnanswered: 0 };
   #snapshot: SnapshotFrom<typeof hostAgentMachine>;
   readonly #stepper = new MachineStepper(hostAgentMachine, { initialRole: 'spare' });
   #incarnation = 0;
@@ -445,7 +451,7 @@ export class HostAgentCore implements Core {
   #renew(nowUs: number, out: Effect[], term = this.#term): void {
     // The committed epoch rides along: a failover service that restarts after this host died learns that output left.
     const committed = this.#reports.get('checkpointer')?.status;
-    const { requestId, op } = this.#lease.renewal(term, nowUs, committed !== undefined && committed.role === 'primary' ? committed.epoch : 0);
+    const { requestId, op } = this.#lease.renewal(term, nowUs, committed !== undefined && committed.role === 'primary' ? committed.epoch : 0, this.#incarnation);
     this.stats.renewals++;
     out.push({ kind: 'lease', requestId, op });
   }
@@ -467,6 +473,10 @@ export class HostAgentCore implements Core {
           // this claim. Deposing here would strand the only image.
           this.stats.claimsOvertaken++;
           return;
+        }
+        if (outcome.holder === this.options.host && outcome.term === this.#term && this.state === 'primary') {
+          this.stats.leasesOfEarlierProcess++;
+          out.push({ kind: 'log', level: 'error', event: 'agent.lease_of_earlier_process', fields: { host: this.options.host, term: this.#term, reason: 'this host restarted: the VM it runs is not the one its lease protects' } });
         }
         if (this.state === 'primary' || claiming) this.#send({ type: 'DEPOSED' }, nowUs, out);
         return;

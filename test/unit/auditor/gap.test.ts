@@ -81,3 +81,22 @@ describe('ByteEpochs after missed messages', () => {
     expect(b.epochOf(250)).toBeNull();
   });
 });
+
+describe('Auditor: a permit renewed while cut off', () => {
+  it('does not judge the permit rule for a host until it sees a permit of its again, then judges it', () => {
+    // A's permit, as this auditor last saw it, ends at 1,000 µs of A's clock; A renews it while the auditor is cut off.
+    const d = AuditDriver.protectedPrimary(1_000).emit(A, 1, 1, 0, 100).ack(B, 1, 1).commit(A, 1, 1);
+    d.auditor.missedMessages();
+    d.emit(A, 1, 2, 100, 100).ack(B, 1, 2).commit(A, 1, 2).release(A, 1, 2, 100, 100, 2_000);
+    expectNone(d);
+    expect(d.auditor.stats.permitsUnjudged).toBe(1);
+    // A permit seen again: judged on it from here.
+    d.permit(A, 1, 3_000).emit(A, 1, 3, 200, 100).ack(B, 1, 3).commit(A, 1, 3).release(A, 1, 3, 200, 100, 3_500);
+    expectOnly(d, 'one-primary', 'output-without-permit', A);
+  });
+
+  it('without a gap, the same release is without a permit', () => {
+    const d = AuditDriver.protectedPrimary(1_000).emit(A, 1, 1, 0, 100).ack(B, 1, 1).commit(A, 1, 1).emit(A, 1, 2, 100, 100).ack(B, 1, 2).commit(A, 1, 2).release(A, 1, 2, 100, 100, 2_000);
+    expectOnly(d, 'one-primary', 'output-without-permit', A);
+  });
+});

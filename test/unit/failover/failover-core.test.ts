@@ -305,6 +305,23 @@ describe('FailoverCore: a backup silent during a take-over', () => {
   });
 });
 
+describe('FailoverCore: the primary restarts during a take-over', () => {
+  it('takes it for a restart that left the backup its image, and takes over once the lease store answers (vopr seed 20502)', () => {
+    const d = silentAfter([10_000]);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 40, true), d.nowUs);
+    expect(d.core.state).toBe('failingOver');
+    // The lease store is out and has not answered yet when the primary's host comes back as at creation.
+    const restart = d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000);
+    expect(d.core.state).toBe('failingOver');
+    expect(restart).not.toContainEqual(expect.objectContaining({ event: 'failover.restart_without_image' }));
+    expect(d.core.stats.restartsWithoutImage).toBe(0);
+    d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    // Each of its heartbeats asks for the take-over for the backup until it is made.
+    const asked = d.handle(heartbeatInput(PRIMARY, 'primary', 1, 1, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 10_000);
+    expect(leaseOps(asked).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: BACKUP, term: 2 } }]);
+  });
+});
+
 describe('FailoverCore: promotion', () => {
   it("waits after the grant until the old lease's expiry plus the clock skew, then makes the backup primary", () => {
     // The primary renewed at 20 ms (its lease runs to 50 ms) just before the take-over at 50 ms read it.
@@ -503,6 +520,23 @@ describe('FailoverCore: backup silence', () => {
     const later = [d.handle(heartbeatInput(PRIMARY, 'primary', 1, 3, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000), d.handle(heartbeatInput(PRIMARY, 'primary', 1, 4, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 10_000)].flat();
     expect(leaseOps(later).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === BACKUP)).toEqual([]);
     expect(d.core.state).toBe('protected');
+    expect(d.core.stats.failovers).toBe(0);
+  });
+
+  it('takes over for no one when such a primary then falls silent: its backup holds the VM created anew (vopr seed 20529)', () => {
+    const { d, changes } = rejoining();
+    const join = changes.find((c) => c.host === BACKUP)!;
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 3, true, join.seq), d.nowUs + 1_000);
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 3, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000);
+    expect(d.core.state).toBe('protected');
+    // Its heartbeats lost on the bus: silent, with a backup that reports a complete image of epoch 3.
+    d.fire(lateTimer(PRIMARY));
+    const effects = d.fire(silentTimer(PRIMARY));
+    expect(leaseOps(effects).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === BACKUP)).toEqual([]);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'failover.no_image_to_promote' }));
+    expect(d.core.stats.silencesWithoutImage).toBe(1);
+    expect(d.core.state).not.toBe('failingOver');
     expect(d.core.stats.failovers).toBe(0);
   });
 

@@ -65,7 +65,7 @@ describe('HostAgentCore: start', () => {
   it('a first primary renews at once, creating the record (expected revision 0) with its term, its first backup and an expiry one lease from now', () => {
     const d = new AgentDriver({ ...AgentDriver.started(PRIMARY, 'primary', BACKUP).core.options });
     const effects = d.handle({ kind: 'start' }, 2_000);
-    expect(renewalsIn(effects)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 0, record: { primaryHost: PRIMARY, term: 1, expiresAtMs: (2_000 + LEASE_US) / 1_000, backupHost: BACKUP } }]);
+    expect(renewalsIn(effects)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 0, record: { primaryHost: PRIMARY, term: 1, expiresAtMs: (2_000 + LEASE_US) / 1_000, backupHost: BACKUP, holderIncarnation: 2_001 } }]);
     // No permit before the store confirms.
     expect(permitsIn(effects, PRIMARY)).toEqual([]);
     expect(d.core.permitUntilUs).toBe(0);
@@ -102,7 +102,7 @@ describe('HostAgentCore: heartbeats and renewals', () => {
     d.answer('ok');
     expect(d.revision).toBe(1);
     const second = renewalsIn(d.beat());
-    expect(second).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 1, record: { primaryHost: PRIMARY, term: 1, expiresAtMs: (INTERVAL_US + LEASE_US) / 1_000, backupHost: BACKUP } }]);
+    expect(second).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 1, record: { primaryHost: PRIMARY, term: 1, expiresAtMs: (INTERVAL_US + LEASE_US) / 1_000, backupHost: BACKUP, holderIncarnation: 1 } }]);
     d.answer('ok');
     expect(renewalsIn(d.beat())).toMatchObject([{ expectedRevision: 2 }]);
     // An unavailable store leaves the revision where it was.
@@ -222,6 +222,25 @@ describe('HostAgentCore: deposition', () => {
     expect(d.core.state).toBe('deposed');
   });
 
+  it('a restarted first primary that finds its lease renewed by its earlier process is deposed: the VM it started afresh gets no permit (vopr seed 20502)', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    expect(d.pendingCas.record.holderIncarnation).toBe(1); // started at 0
+    const effects = d.answer('conflict', { primaryHost: PRIMARY, term: 1, expiresAtMs: 30, backupHost: BACKUP, committedEpoch: 240, holderIncarnation: 400 });
+    expect(d.core.state).toBe('deposed');
+    expect(permitsIn(effects, PRIMARY)).toEqual([]);
+    expect(renewalsIn(effects)).toEqual([]);
+    expect(d.core.stats.leasesOfEarlierProcess).toBe(1);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'agent.lease_of_earlier_process' }));
+  });
+
+  it('a record its own process wrote is its lease still: it renews again at once and stays primary', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    const effects = d.answer('conflict', { primaryHost: PRIMARY, term: 1, expiresAtMs: 30, backupHost: BACKUP, holderIncarnation: 1 });
+    expect(d.core.state).toBe('primary');
+    expect(renewalsIn(effects)).toHaveLength(1);
+    expect(d.core.stats.leasesOfEarlierProcess).toBe(0);
+  });
+
   it('an unavailable store never deposes it', () => {
     const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
     d.reportAll();
@@ -240,7 +259,7 @@ describe('HostAgentCore: conflicts on its own lease', () => {
     const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
     const effects = d.answer('conflict', membershipWrite, 800);
     expect(d.core.state).toBe('primary');
-    expect(renewalsIn(effects)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: d.revision, record: { primaryHost: PRIMARY, term: 1, expiresAtMs: (800 + LEASE_US) / 1_000, backupHost: SPARE } }]);
+    expect(renewalsIn(effects)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: d.revision, record: { primaryHost: PRIMARY, term: 1, expiresAtMs: (800 + LEASE_US) / 1_000, backupHost: SPARE, holderIncarnation: 1 } }]);
     // The retry is the renewal its permit counts from.
     expect(permitsIn(d.answer('ok', undefined, 900), PRIMARY)).toMatchObject([{ untilUs: 800 + LEASE_US - MARGIN_US }]);
   });

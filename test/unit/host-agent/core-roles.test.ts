@@ -65,7 +65,7 @@ describe('HostAgentCore: promotion', () => {
     expect(renewalsIn(d.log)).toEqual([]);
     const effects = d.report('acker', { ready: true }, 1_800);
     expect(d.core.state).toBe('claiming');
-    expect(renewalsIn(effects)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 0, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (1_800 + LEASE_US) / 1_000, backupHost: '' } }]);
+    expect(renewalsIn(effects)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 0, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (1_800 + LEASE_US) / 1_000, backupHost: '', holderIncarnation: 1 } }]);
   });
 
   it('does not claim when the guest’s ready report is about an older assignment', () => {
@@ -93,7 +93,7 @@ describe('HostAgentCore: promotion', () => {
   it('a claim that conflicts on its own lease (the failover service wrote it) renews again at once on the revision it was told', () => {
     const { d } = claiming();
     const retry = d.answer('conflict', { primaryHost: BACKUP, term: 2, expiresAtMs: 40, backupHost: '' });
-    expect(renewalsIn(retry)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: d.revision, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (2_000 + LEASE_US) / 1_000, backupHost: '' } }]);
+    expect(renewalsIn(retry)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: d.revision, record: { primaryHost: BACKUP, term: 2, expiresAtMs: (2_000 + LEASE_US) / 1_000, backupHost: '', holderIncarnation: 1 } }]);
     expect(d.core.state).toBe('claiming');
     // Once per heartbeat: a second conflict waits for the tick.
     expect(renewalsIn(d.answer('conflict', { primaryHost: BACKUP, term: 2, expiresAtMs: 40, backupHost: '' }))).toEqual([]);

@@ -181,6 +181,38 @@ describe('answers', () => {
     expect(h.answer(conflict(requestId, 5, rec('a', 2, 70, '')))).toEqual({ kind: 'lost', holder: 'a', term: 2 });
   });
 
+  it('writes its process’s incarnation into every renewal, and none when it has none', () => {
+    expect(cas(holder().renewal(1, 0, 0, 77).op).record.holderIncarnation).toBe(77);
+    expect(cas(holder().renewal(1, 0).op).record).not.toHaveProperty('holderIncarnation');
+  });
+
+  it('lost: its own host and term written by an earlier process of this host (it restarted; vopr seed 20502)', () => {
+    const h = holder('b');
+    const first = h.renewal(1, 5_000, 0, 2_000);
+    // The create finds the record the host's process of before the restart renewed.
+    expect(h.answer(conflict(first.requestId, 9, { ...rec('a', 1, 40, 'b'), committedEpoch: 240, holderIncarnation: 400 }))).toEqual({ kind: 'lost', holder: 'a', term: 1 });
+    expect(h.permitUntilUs).toBe(0);
+    // Its revision was not adopted: no later renewal can replace that record.
+    expect(cas(h.renewal(1, 6_000, 0, 2_000).op).expectedRevision).toBe(0);
+  });
+
+  it('rewritten: its own process’s record (a create applied whose answer was lost), and a take-over’s record, which names no process', () => {
+    const h = holder('b');
+    const first = h.renewal(1, 5_000, 0, 2_000);
+    expect(h.answer(unavailable(first.requestId))).toEqual({ kind: 'unavailable' });
+    const second = h.renewal(1, 6_000, 0, 2_000);
+    expect(h.answer(conflict(second.requestId, 1, { ...rec('a', 1, 35, 'b'), holderIncarnation: 2_000 }))).toEqual({ kind: 'rewritten' });
+    const promoted = holder();
+    const claim = promoted.renewal(2, 40_000, 0, 3_000);
+    expect(promoted.answer(conflict(claim.requestId, 8, rec('a', 2, 65, '')))).toEqual({ kind: 'rewritten' });
+  });
+
+  it('refuses to renew for two processes: one holder belongs to one agent process', () => {
+    const h = holder();
+    h.renewal(1, 0, 0, 5);
+    expect(() => h.renewal(1, 1, 0, 6)).toThrow(InvariantError);
+  });
+
   it('lost, even when the other host’s record is at the same term', () => {
     const h = granted(0, 3);
     const { requestId } = h.renewal(1, 10_000);
