@@ -86,6 +86,8 @@ export interface RunResult {
   linkLateMsP99?: number | null;
   /** NATS runs: what the auditor, subscribed to the VM's bus, found against output commit and one primary. */
   auditViolations?: number;
+  /** NATS runs: times the auditor's connection came back (it then missed what was published meanwhile, and judged less for a while: docs/auditor.md). */
+  auditGaps?: number;
   /**
    * NATS runs: CPU time (user + system) of each service's processes (or each group's: "guest+checkpointer+netbuffer+acker") during
    * the run, s, from their reports (each end within one report interval).

@@ -610,7 +610,9 @@ export class FailoverCore implements Core {
    *   primary; the backup is a synced host that reports as one;
    * - the holder reports as a synced backup: a promotion was cut short by the
    *   restart; it is taken over again for that host (a new term, and the wait
-   *   for the lease read to expire, as in any take-over);
+   *   for the lease read to expire, as in any take-over), unless its image is
+   *   a just-created VM's while the lease shows committed epochs: then its
+   *   host started over, and the backup the lease names is taken over for;
    * - the holder is silent: it is treated as failed, and a synced backup, if
    *   any, is promoted.
    * Without a backup the VM is unprotected and a spare may join.
@@ -648,6 +650,15 @@ export class FailoverCore implements Core {
       this.#primary = holder;
       this.#backup = syncedBackups[0] ?? null;
       primarySilent = false;
+    } else if (holderReport?.role === 'backup' && holderReport.synced && isCreationImage(holderReport, committed)) {
+      // The holder's host came back while this service was down, its agent as at the VM's creation (a backup with an
+      // empty image) after the holder had committed epochs: it started over, and the VM is its backup's, if any
+      // (vopr seed 18398; taking it for a promotion cut short promoted no one and kept a deposed host as primary).
+      this.#primary = holder;
+      this.#backup = syncedBackups[0] ?? null;
+      this.stats.supervisorRestarts++;
+      this.#primaryStartedOver(out, this.#backup !== null);
+      primarySilent = true;
     } else if (holderReport?.role === 'backup' && holderReport.synced) {
       this.#primary = hosts.find((h) => h !== holder && report(h)?.role === 'primary') ?? hosts.find((h) => h !== holder)!;
       this.#backup = holder;

@@ -135,6 +135,19 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     expect(d.core.state).toBe('failingOver');
   });
 
+  it('takes over for the backup the lease names when the holder came back as a backup at creation while this service was down (vopr seed 18398)', () => {
+    // host-b, promoted under term 2 with host-c joining as its backup, crashed and came back as the VM's first backup
+    // (empty); host-a, its deposed predecessor, still calls itself primary of term 1.
+    const d = new FailoverDriver();
+    d.handle({ kind: 'start' }, 100_000);
+    d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000, 2, BACKUP), backupHost: SPARE, committedEpoch: 59 }, revision: 7 });
+    reports(d, { [PRIMARY]: { role: 'primary', term: 1, epoch: 40 }, [BACKUP]: { role: 'backup', term: 1, epoch: 0 }, [SPARE]: { role: 'backup', term: 2, epoch: 59 } });
+    const effects = d.fire(RECOVERED);
+    expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', expectedRevision: 7, record: { primaryHost: SPARE, term: 3 } }]);
+    expect(d.core.state).toBe('failingOver');
+    expect(d.core.primaryHost).toBe(BACKUP);
+  });
+
   it('keeps a holder whose epochs are at most a few below its lease\'s (a renewal ahead of its heartbeats), or that has no synced backup', () => {
     for (const [primaryEpoch, backupEpoch] of [
       [137, 140],
