@@ -18,6 +18,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   status: async () => (await import('./commands/status.js')).statusCommand(),
   vopr: async () => (await import('./commands/vopr.js')).voprCommand(),
   health: async () => (await import('./commands/health.js')).healthCommand(),
+  lease: async () => (await import('./commands/lease.js')).leaseCommand(),
   trace: async () => (await import('./commands/trace.js')).traceCommand(),
   'config-docs': async () => (await import('./commands/config-docs.js')).configDocsCommand(),
 };
