@@ -638,27 +638,23 @@ export class FailoverCore implements Core {
     const committed = this.#committedEpoch(holderReport);
     const syncedBackups = hosts.filter((h) => h !== holder && (named === undefined || h === named) && report(h)?.role === 'backup' && report(h)!.synced && !isCreationImage(report(h)!, committed));
     let primarySilent: boolean;
-    if (holderReport?.role === 'primary' && holderReport.term >= this.#term && this.#startedOver(holder, syncedBackups.map(report), lease.committedEpoch ?? 0)) {
-      // Its host came back while this service was down, and its agent started the VM over as the lease's primary:
-      // the VM is the backup's now (vopr seed 2411). As for a restart seen live: take over for the backup.
+    // Its host came back while this service was down, and its agent started over: as the lease's primary with the VM
+    // started anew (vopr seed 2411), or as at the VM's creation, a backup with an empty image after the holder had
+    // committed epochs (seed 18398: taken for a promotion cut short, it promoted no one and kept a deposed host as
+    // primary). The VM is the backup's, if any: as for a restart seen live, take over for it.
+    const holderStartedOver =
+      (holderReport?.role === 'primary' && holderReport.term >= this.#term && this.#startedOver(holder, syncedBackups.map(report), lease.committedEpoch ?? 0)) ||
+      (holderReport?.role === 'backup' && holderReport.synced && isCreationImage(holderReport, committed));
+    if (holderStartedOver) {
       this.#primary = holder;
-      this.#backup = syncedBackups[0]!;
+      this.#backup = syncedBackups[0] ?? null;
       this.stats.supervisorRestarts++; // no incarnation to compare: counted here
-      this.#primaryStartedOver(out, true); // #startedOver found a backup holding what the lease says was committed
+      this.#primaryStartedOver(out, this.#backup !== null); // #startedOver finds one only with a backup holding what the lease says was committed
       primarySilent = true;
     } else if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
       this.#primary = holder;
       this.#backup = syncedBackups[0] ?? null;
       primarySilent = false;
-    } else if (holderReport?.role === 'backup' && holderReport.synced && isCreationImage(holderReport, committed)) {
-      // The holder's host came back while this service was down, its agent as at the VM's creation (a backup with an
-      // empty image) after the holder had committed epochs: it started over, and the VM is its backup's, if any
-      // (vopr seed 18398; taking it for a promotion cut short promoted no one and kept a deposed host as primary).
-      this.#primary = holder;
-      this.#backup = syncedBackups[0] ?? null;
-      this.stats.supervisorRestarts++;
-      this.#primaryStartedOver(out, this.#backup !== null);
-      primarySilent = true;
     } else if (holderReport?.role === 'backup' && holderReport.synced) {
       this.#primary = hosts.find((h) => h !== holder && report(h)?.role === 'primary') ?? hosts.find((h) => h !== holder)!;
       this.#backup = holder;
@@ -688,7 +684,7 @@ export class FailoverCore implements Core {
     else if (primarySilent) this.#primarySilent(nowUs, out);
   }
 
-  /** Protected or suspect: the backup holds a complete image (re-protecting, its join is under way). */
+  /** Protected, suspect or failing over: the backup holds a complete image (re-protecting, its join is under way). */
   get #backupHoldsImage(): boolean {
     // failingOver: the take-over for that backup is under way (the lease store may be out for a while; vopr seed 20502).
     return this.state === 'protected' || this.state === 'suspect' || this.state === 'failingOver';
