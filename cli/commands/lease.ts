@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { ConfigError } from '../../lib/errors.js';
-import { LEASE_BUCKET, mapKvError } from '../../lib/lease/kv-store.js';
+import { kvLeaseStoreOptionsSchema, LEASE_BUCKET, mapKvError } from '../../lib/lease/kv-store.js';
 import { assertLeaseKey, leaseRecordSchema } from '../../lib/lease/types.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
@@ -29,7 +29,7 @@ export function leaseCommand(): Command {
     .addOption(new Option('--lease-bucket <name>', 'the JetStream KV bucket of the leases').default(LEASE_BUCKET))
     .action(async (vms: string[], flags: ForgetFlags) => {
       for (const vm of vms) assertLeaseKey(vm);
-      if (!/^[-\w]+$/.test(flags.leaseBucket)) throw new ConfigError(`--lease-bucket '${flags.leaseBucket}': letters, digits, - and _ only`);
+      if (!kvLeaseStoreOptionsSchema.shape.bucket.safeParse(flags.leaseBucket).success) throw new ConfigError(`--lease-bucket '${flags.leaseBucket}': letters, digits, - and _ only`);
       const nc = await connectNats({ servers: flags.natsUrl, name: 'specula-lease' });
       try {
         // Stream info, not a listing: a deployment's users may ask about their bucket alone (deploy/k8s/base/nats/auth.conf).

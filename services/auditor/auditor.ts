@@ -397,12 +397,14 @@ export class Auditor {
     }
     const permit = this.#permits.get(`${o.host}/${seg.term}`);
     const permitUntilUs = permit?.untilUs ?? 0;
-    // A permit granted while the auditor was cut off is one it cannot know of: judged again once it sees one.
-    const permitSeenSinceGap = permit === undefined ? this.stats.gaps === 0 : permit.sinceGap;
-    if (o.localUs >= permitUntilUs && !permitSeenSinceGap) this.stats.permitsUnjudged++;
-    else if (o.localUs >= permitUntilUs) {
-      this.#violate('one-primary', 'output-without-permit', o, `${o.host} released output at ${o.localUs}µs of its clock; its permit for term ${seg.term} ended at ${permitUntilUs}µs`);
-      return;
+    if (o.localUs >= permitUntilUs) {
+      // A permit granted while the auditor was cut off is one it cannot know of: judged again once it sees one.
+      const permitSeenSinceGap = permit === undefined ? this.stats.gaps === 0 : permit.sinceGap;
+      if (!permitSeenSinceGap) this.stats.permitsUnjudged++;
+      else {
+        this.#violate('one-primary', 'output-without-permit', o, `${o.host} released output at ${o.localUs}µs of its clock; its permit for term ${seg.term} ended at ${permitUntilUs}µs`);
+        return;
+      }
     }
     const committed = this.committedEpoch;
     if (seg.epoch > committed) {

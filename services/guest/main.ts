@@ -53,17 +53,14 @@ export const guestService: ServiceDefinition = {
   build(config, host) {
     const guest = new GuestCore(guestOptionsFromConfig(config, host));
     const s = topologyOf(config).subjects;
-    const clientLink = () => {
-      const up = emulatedLink(config, 'up');
-      return { stats: () => up.stats, inbound: { subject: s.wireIn, hop: up, maxPendingBytes: clientLinkGateBytesFor(config, 'up') } };
-    };
-    if (!isReplicated(config.mode)) {
-      const client = clientLink();
-      return { core: guest, inboundLinks: [client.inbound], report: () => ({ ...guestReport(guest), linkUp: client.stats() }) };
-    }
-    const checkpoints = { subject: s.ckptData(host!), hop: replicationLink(config, 'down'), maxPendingBytes: replicationLinkGateBytesFor(config.replicationLink) };
-    if (isSpeculative(config.mode)) return { core: guest, inboundLinks: [checkpoints], report: () => guestReport(guest), role: () => guest.role };
-    const client = clientLink();
-    return { core: guest, inboundLinks: [checkpoints, client.inbound], report: () => ({ ...guestReport(guest), linkUp: client.stats() }), role: () => guest.role };
+    const replicated = isReplicated(config.mode);
+    // The client's segments come to the guest itself, except in speculative modes (the acker's).
+    const linkUp = isSpeculative(config.mode) ? null : emulatedLink(config, 'up');
+    const inboundLinks = [
+      ...(replicated ? [{ subject: s.ckptData(host!), hop: replicationLink(config, 'down'), maxPendingBytes: replicationLinkGateBytesFor(config.replicationLink) }] : []),
+      ...(linkUp === null ? [] : [{ subject: s.wireIn, hop: linkUp, maxPendingBytes: clientLinkGateBytesFor(config, 'up') }]),
+    ];
+    const report = () => ({ ...guestReport(guest), ...(linkUp === null ? {} : { linkUp: linkUp.stats }) });
+    return { core: guest, inboundLinks, report, ...(replicated ? { role: () => guest.role } : {}) };
   },
 };
