@@ -17,14 +17,21 @@ export interface LeaseHolderOptions {
   readonly releaseMarginUs: number;
 }
 
+/** Whose record deposed a holder. */
+export type LostTo = 'anotherHost' | 'anotherTerm' | 'earlierProcess';
+
 /** What one renewal's answer means to the holder. */
 export type RenewalOutcome =
   /** Written: output may leave until `permitUntilUs` of the holder's clock (counted from the send, never the answer). */
   | { readonly kind: 'granted'; readonly permitUntilUs: number }
   /** The record is still this host's at its term, rewritten by another writer (a membership change): renew on the new revision. */
   | { readonly kind: 'rewritten' }
-  /** Another host holds the lease, or this host under another term: this host is deposed (it keeps its permit, which runs out). */
-  | { readonly kind: 'lost'; readonly holder: string; readonly term: number }
+  /**
+   * The record is not this holder's: this host is deposed (it keeps its permit, which runs out). `by` says whose
+   * it is: another host's, this host's under another term, or this host's and term's written by an earlier process
+   * of this host (it restarted, and the VM it runs now is not the one the lease protects).
+   */
+  | { readonly kind: 'lost'; readonly holder: string; readonly term: number; readonly by: LostTo }
   /** No answer from the store (the write may or may not have applied): the permit runs out on its own. */
   | { readonly kind: 'unavailable' }
   /** An answer to an older request than the newest, or a conflict without a record: nothing to learn. */
@@ -111,12 +118,20 @@ export class LeaseHolder {
     // Another holder, or this host under another term, or an earlier process of this host (it restarted, and the
     // VM it runs now is not the one the lease protects): deposed. Its revision is not adopted, so no later renewal
     // of this holder can replace that record by compare-and-set.
-    const earlierProcess = record.holderIncarnation !== undefined && record.holderIncarnation !== this.#incarnation;
-    if (record.primaryHost !== this.options.host || record.term !== this.#term || earlierProcess) return { kind: 'lost', holder: record.primaryHost, term: record.term };
+    const by = this.#lostTo(record);
+    if (by !== null) return { kind: 'lost', holder: record.primaryHost, term: record.term, by };
     this.#revision = r.revision;
     if (record.backupHost !== undefined) this.#backupHost = record.backupHost;
     if (record.committedEpoch !== undefined) this.#committedEpoch = Math.max(this.#committedEpoch, record.committedEpoch);
     return { kind: 'rewritten' };
+  }
+
+  /** Whose record this is, if not this holder's (null: its own). */
+  #lostTo(record: LeaseRecord): LostTo | null {
+    if (record.primaryHost !== this.options.host) return 'anotherHost';
+    if (record.term !== this.#term) return 'anotherTerm';
+    if (record.holderIncarnation !== undefined && record.holderIncarnation !== this.#incarnation) return 'earlierProcess';
+    return null;
   }
 }
 

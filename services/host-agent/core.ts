@@ -474,7 +474,7 @@ export class HostAgentCore implements Core {
           this.stats.claimsOvertaken++;
           return;
         }
-        if (outcome.holder === this.options.host && outcome.term === this.#term && this.state === 'primary') {
+        if (outcome.by === 'earlierProcess' && this.state === 'primary') {
           this.stats.leasesOfEarlierProcess++;
           out.push({ kind: 'log', level: 'error', event: 'agent.lease_of_earlier_process', fields: { host: this.options.host, term: this.#term, reason: 'this host restarted: the VM it runs is not the one its lease protects (to create the VM anew: specula lease forget, docs/deployment.md)' } });
         }

@@ -155,7 +155,7 @@ describe.skipIf(nats === null)('lease store on JetStream KV', () => {
     expect((await first.get(vm))?.record).toEqual({ primaryHost: 'host-b', term: 2, expiresAtMs: 4_000, backupHost: '' });
 
     // host-a's renewal against the revision it knows loses: the answer names host-b at term 2.
-    expect(a.answer(await callA(a.renewal(1, 1_500_000)))).toEqual({ kind: 'lost', holder: 'host-b', term: 2 });
+    expect(a.answer(await callA(a.renewal(1, 1_500_000)))).toEqual({ kind: 'lost', holder: 'host-b', term: 2, by: 'anotherHost' });
     expect(a.permitUntilUs).toBe(permitA);
     expect((await first.get(vm))?.record).toMatchObject({ primaryHost: 'host-b', term: 2 });
 

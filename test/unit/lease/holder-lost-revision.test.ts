@@ -30,7 +30,7 @@ describe('BUG: LeaseHolder after a lost answer', () => {
     const before = table.peek(VM)!;
     table.handle({ kind: 'update', id: 100, vmId: VM, record: takeOverRecord('b', 2, 10_000, DURATION_US), expectedRevision: before.revision });
     r = a.renewal(1, 11_000);
-    expect(a.answer(perform(table, r.requestId, r.op))).toEqual({ kind: 'lost', holder: 'b', term: 2 });
+    expect(a.answer(perform(table, r.requestId, r.op))).toEqual({ kind: 'lost', holder: 'b', term: 2, by: 'anotherHost' });
     // One more renewal (a caller that missed the 'lost', or a stale promotion under term 1).
     r = a.renewal(1, 12_000);
     perform(table, r.requestId, r.op);
@@ -46,7 +46,7 @@ describe('BUG: LeaseHolder after a lost answer', () => {
     // c was promoted under term 2 (the failover service has since moved on to term 3 for b).
     const c = new LeaseHolder({ vmId: VM, host: 'c', leaseDurationUs: DURATION_US, releaseMarginUs: 0 });
     let r = c.renewal(2, 3_000);
-    expect(c.answer(perform(table, r.requestId, r.op))).toEqual({ kind: 'lost', holder: 'b', term: 3 });
+    expect(c.answer(perform(table, r.requestId, r.op))).toEqual({ kind: 'lost', holder: 'b', term: 3, by: 'anotherHost' });
     r = c.renewal(2, 3_100);
     perform(table, r.requestId, r.op);
     // Actual: c at term 2 replaced b at term 3.

@@ -171,14 +171,14 @@ describe('answers', () => {
   it('lost: another host holds the lease', () => {
     const h = granted(0, 3);
     const { requestId } = h.renewal(1, 10_000);
-    expect(h.answer(conflict(requestId, 5, rec('b', 2, 70, '')))).toEqual({ kind: 'lost', holder: 'b', term: 2 });
+    expect(h.answer(conflict(requestId, 5, rec('b', 2, 70, '')))).toEqual({ kind: 'lost', holder: 'b', term: 2, by: 'anotherHost' });
     expect(h.permitUntilUs).toBe(DURATION_US - MARGIN_US);
   });
 
   it('lost: this host’s name under a newer term than it renews (a take-over for it that it has not been told of)', () => {
     const h = granted(0, 3);
     const { requestId } = h.renewal(1, 10_000);
-    expect(h.answer(conflict(requestId, 5, rec('a', 2, 70, '')))).toEqual({ kind: 'lost', holder: 'a', term: 2 });
+    expect(h.answer(conflict(requestId, 5, rec('a', 2, 70, '')))).toEqual({ kind: 'lost', holder: 'a', term: 2, by: 'anotherTerm' });
   });
 
   it('writes its process’s incarnation into every renewal, and none when it has none', () => {
@@ -190,7 +190,7 @@ describe('answers', () => {
     const h = holder('b');
     const first = h.renewal(1, 5_000, 0, 2_000);
     // The create finds the record the host's process of before the restart renewed.
-    expect(h.answer(conflict(first.requestId, 9, { ...rec('a', 1, 40, 'b'), committedEpoch: 240, holderIncarnation: 400 }))).toEqual({ kind: 'lost', holder: 'a', term: 1 });
+    expect(h.answer(conflict(first.requestId, 9, { ...rec('a', 1, 40, 'b'), committedEpoch: 240, holderIncarnation: 400 }))).toEqual({ kind: 'lost', holder: 'a', term: 1, by: 'earlierProcess' });
     expect(h.permitUntilUs).toBe(0);
     // Its revision was not adopted: no later renewal can replace that record.
     expect(cas(h.renewal(1, 6_000, 0, 2_000).op).expectedRevision).toBe(0);
@@ -216,7 +216,7 @@ describe('answers', () => {
   it('lost, even when the other host’s record is at the same term', () => {
     const h = granted(0, 3);
     const { requestId } = h.renewal(1, 10_000);
-    expect(h.answer(conflict(requestId, 5, rec('b', 1, 70)))).toEqual({ kind: 'lost', holder: 'b', term: 1 });
+    expect(h.answer(conflict(requestId, 5, rec('b', 1, 70)))).toEqual({ kind: 'lost', holder: 'b', term: 1, by: 'anotherHost' });
   });
 
   it('ignored: an answer to an older request than the newest, whatever it says', () => {

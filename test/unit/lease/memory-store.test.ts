@@ -195,7 +195,7 @@ describe('a holder against the in-memory store', () => {
     await store.update('vm-1', record, replaced.revision);
     expect(table.peek('vm-1')).toEqual({ record: { primaryHost: 'b', term: 2, expiresAtMs: 4_000, backupHost: '' }, revision: 2 });
 
-    expect(a.answer(await callA(a.renewal(1, 1_500_000)))).toEqual({ kind: 'lost', holder: 'b', term: 2 });
+    expect(a.answer(await callA(a.renewal(1, 1_500_000)))).toEqual({ kind: 'lost', holder: 'b', term: 2, by: 'anotherHost' });
     expect(a.permitUntilUs).toBe(permitA);
     expect(table.peek('vm-1')?.record.primaryHost).toBe('b');
 
