@@ -214,9 +214,16 @@ async function waitUntilReady(nodes: readonly NodeState[], urls: string, timeout
   }
 }
 
+/**
+ * A bound on one /connz answer, a hang guard: the node answers in
+ * milliseconds, but mid-transfer 17 processes share two cores with it, and
+ * 2 s timed out once beside a vopr run.
+ */
+const CONNZ_TIMEOUT_MS = 10_000;
+
 /** Client connections a node serves now whose name starts with `prefix` (from its /connz). */
 export async function connectionsOn(node: ClusterNode, prefix = ''): Promise<string[]> {
-  const res = await fetch(`http://127.0.0.1:${node.monitorPort}/connz?limit=1024`, { signal: AbortSignal.timeout(2_000) });
+  const res = await fetch(`http://127.0.0.1:${node.monitorPort}/connz?limit=1024`, { signal: AbortSignal.timeout(CONNZ_TIMEOUT_MS) });
   const body = (await res.json()) as { connections?: { name?: string }[] };
   return (body.connections ?? []).map((c) => c.name ?? '').filter((name) => name.startsWith(prefix));
 }
