@@ -403,6 +403,9 @@ export function runWorld(world: World, onProgress?: (simUs: number) => void, ext
   // (unless deliveries were forged: then cores act on what no one published, and the hostile test counts it).
   const unseen = world.replication?.auditor.unseenGuestBytes ?? 0;
   assert(unseen === 0 || world.deliveriesTampered, () => `the auditor missed ${unseen} guest bytes in the simulator, where it sees every publication`);
+  // Nor a permit: a number skipped here is an agent that numbers its permits wrong.
+  const permitsMissed = world.replication?.auditor.stats.permitsMissed ?? 0;
+  assert(permitsMissed === 0 || world.deliveriesTampered, () => `the auditor missed ${permitsMissed} release permits in the simulator, where it sees every publication`);
 }
 
 /** Delivered goodput over the run (or until the transfer completed); `bulkOnly`: of the bulk connection alone. */

@@ -238,8 +238,9 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'releasePermit': {
       const m = decodeWith(pb.ReleasePermit, 'ReleasePermit', bytes);
-      requireSafe('ReleasePermit', { term: m.term, untilUs: m.untilUs });
-      return { type, vmId: m.vmId, term: m.term, host: m.host, untilUs: m.untilUs };
+      requireSafe('ReleasePermit', { term: m.term, untilUs: m.untilUs, seq: m.seq });
+      if (m.seq < 1) throw new DecodeError('ReleasePermit.seq is 0: permits are numbered from 1');
+      return { type, vmId: m.vmId, term: m.term, host: m.host, untilUs: m.untilUs, seq: m.seq };
     }
     case 'handoverRequest': {
       const m = decodeWith(pb.HandoverRequest, 'HandoverRequest', bytes);

@@ -228,6 +228,13 @@ export interface ReleasePermit {
   readonly host: string;
   /** Output may leave strictly before this instant of the host's clock, µs. */
   readonly untilUs: number;
+  /**
+   * Its number among the permits its host's agent sent under this term, from
+   * 1, one more each: a gap tells a subscriber that it lost one (the auditor
+   * over NATS, where a server that dies mid-delivery reaches some
+   * subscribers and not others).
+   */
+  readonly seq: number;
 }
 
 export interface HandoverRequest {

@@ -1,4 +1,4 @@
-import { MAX_CONNECTIONS, type Assignment, type CheckpointAck, type EpochBarrier, type EpochCommit, type EpochEnd, type Segment, type ServiceStatus, type WireMessage } from '../../lib/codec/messages.js';
+import { MAX_CONNECTIONS, type Assignment, type CheckpointAck, type EpochBarrier, type EpochCommit, type EpochEnd, type ReleasePermit, type Segment, type ServiceStatus, type WireMessage } from '../../lib/codec/messages.js';
 import { parseHostSubject, subjects, type Subjects } from '../../lib/codec/subjects.js';
 import { ByteEpochs, UNSEEN_EPOCH } from './byte-epochs.js';
 import type { AuditedInvariant, Violation, ViolationRule } from './violations.js';
@@ -35,12 +35,27 @@ export interface AuditorStats {
   /** Releases seen after a gap, before the auditor knew again what was committed: not judged (their term order is). */
   releasesUnjudged: number;
   /**
-   * Releases after a gap whose permit was not judged: no permit of their host
-   * and term has been seen since (it may have been renewed while the auditor
-   * was cut off; on a cluster, its new server may also not yet route the
-   * agent's permits to it when the next commit comes).
+   * Releases whose permit was not judged: after a gap, no permit of their
+   * host and term had been seen since (it may have been renewed while the
+   * auditor was cut off; on a cluster, its new server may also not yet route
+   * the agent's permits to it when the next commit comes); or the host's next
+   * permit showed permits missed that could cover them (permitVerdictsDeferred).
    */
   permitsUnjudged: number;
+  /**
+   * Permits the auditor never received, told by the numbers of those it did
+   * (a permit's seq counts its host's permits under a term). Over NATS a
+   * server that dies mid-delivery reaches some subscribers and not others;
+   * always 0 in the simulator.
+   */
+  permitsMissed: number;
+  /**
+   * Releases past every permit of their host the auditor knew of, judged
+   * when that host's next permit came (permitsMayBeLost): excused (counted in
+   * permitsUnjudged) if it showed permits missed whose deadline could cover
+   * them, violations otherwise.
+   */
+  permitVerdictsDeferred: number;
   /** First commits after a gap, taken as committed without the acknowledgement it may have missed. */
   commitsTrusted: number;
   /**
@@ -62,6 +77,34 @@ export interface AuditorStats {
   byteEpochEntriesMerged: number;
   /** Byte-epoch entries behind the released end forgotten at MAX_ENTRIES_BEHIND (a forged stream of tiny ranges). */
   byteEpochEntriesForgottenEarly: number;
+}
+
+/**
+ * Releases whose permit verdict waits for their host's next permit, at most
+ * (permitsMayBeLost). One per segment: a host that keeps releasing without a
+ * permit fills it within a few round trips; past it each is judged at once
+ * as without the option.
+ */
+export const MAX_PERMIT_SUSPECTS = 4_096;
+
+/** A release past every permit of its host the auditor knew of, waiting for the host's next permit. */
+interface PermitSuspect {
+  /** Host and term of the permit it needed. */
+  readonly key: string;
+  readonly localUs: number;
+  readonly o: Observation;
+  readonly detail: string;
+}
+
+export interface AuditorOptions {
+  /**
+   * The auditor may lose permits on their way to it while the services
+   * they are for get them (over NATS, not in the simulator). A release past
+   * every permit of its host it knows of is then judged when that host's
+   * next permit comes, whose number shows whether one was lost, and the
+   * rest by `settle()`; without it, at once.
+   */
+  readonly permitsMayBeLost?: boolean;
 }
 
 /** Keys held in each map whose keys come from message fields (hosts, terms): a forged field cannot grow it past this. */
@@ -126,7 +169,7 @@ interface PrimaryView {
  *   that host's release permit ends on its own clock.
  */
 export class Auditor {
-  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, permitsUnjudged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, permitsUnjudged: 0, permitsMissed: 0, permitVerdictsDeferred: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
   /** The first MAX_KEPT_VIOLATIONS violations; `stats.violations` counts them all. */
   readonly violations: Violation[] = [];
   /** Every violation, kept or not, per rule. */
@@ -139,8 +182,10 @@ export class Auditor {
   #maxWireTerm = 0;
   /** Which host holds each term, from the agents' assignments. */
   readonly #termHost = new Map<number, string>();
-  /** The newest permit deadline per host and term, on that host's clock; `sinceGap`: seen since the last gap. */
-  readonly #permits = new Map<string, { term: number; untilUs: number; sinceGap: boolean }>();
+  /** The newest permit deadline per host and term, on that host's clock; `sinceGap`: seen since the last gap; `seq`: the highest number seen. */
+  readonly #permits = new Map<string, { term: number; untilUs: number; sinceGap: boolean; seq: number }>();
+  /** Releases waiting for their host's next permit (permitsMayBeLost), oldest first: at most MAX_PERMIT_SUSPECTS. */
+  #suspects: PermitSuspect[] = [];
   #primary: PrimaryView | null = null;
   /** The newest assignment seen per host (incarnation, seq): an agent repeats an assignment a service missed. */
   readonly #assignmentSeen = new Map<string, { incarnation: number; seq: number }>();
@@ -159,6 +204,7 @@ export class Auditor {
     readonly vmId: string,
     readonly onViolation: (v: Violation) => void = () => undefined,
     readonly retainedBytes: number = 2 * MAX_TCP_WINDOW_BYTES,
+    readonly options: AuditorOptions = {},
   ) {
     this.#s = subjects(vmId);
   }
@@ -208,13 +254,9 @@ export class Auditor {
       case 'assignment':
         if (parseHostSubject(subject)?.kind === 'assign.checkpointer') this.#onAssignment(msg, o);
         return;
-      case 'releasePermit': {
-        const key = `${msg.host}/${msg.term}`;
-        const held = this.#permits.get(key);
-        if (held === undefined) this.#makeRoom(this.#permits, (p) => p.term);
-        this.#permits.set(key, { term: msg.term, untilUs: Math.max(held?.untilUs ?? 0, msg.untilUs), sinceGap: true });
+      case 'releasePermit':
+        this.#onPermit(msg);
         return;
-      }
       case 'epochBarrier':
         this.#onBarrier(subject, msg);
         return;
@@ -233,6 +275,44 @@ export class Auditor {
       default:
         return;
     }
+  }
+
+  /**
+   * Judges the releases still waiting for a permit (permitsMayBeLost) that
+   * were observed before `beforeAtUs` (all by default): no permit came to
+   * excuse them. Call it once the traffic has stopped, before reading the
+   * violations, and now and then meanwhile for the old ones.
+   */
+  settle(beforeAtUs = Number.POSITIVE_INFINITY): void {
+    if (this.#suspects.length === 0 || this.#suspects[0]!.o.atUs >= beforeAtUs) return;
+    const due = this.#suspects.filter((s) => s.o.atUs < beforeAtUs);
+    this.#suspects = this.#suspects.filter((s) => s.o.atUs >= beforeAtUs);
+    for (const s of due) this.#violate('one-primary', 'output-without-permit', s.o, s.detail);
+  }
+
+  #onPermit(msg: ReleasePermit): void {
+    const key = `${msg.host}/${msg.term}`;
+    const held = this.#permits.get(key);
+    if (held === undefined) this.#makeRoom(this.#permits, (p) => p.term);
+    const lastSeq = held?.seq ?? 0;
+    this.#permits.set(key, { term: msg.term, untilUs: Math.max(held?.untilUs ?? 0, msg.untilUs), sinceGap: true, seq: Math.max(lastSeq, msg.seq) });
+    if (msg.seq <= lastSeq) return; // a late copy: it says nothing of what came between
+    const missed = msg.seq - lastSeq - 1;
+    this.stats.permitsMissed += missed;
+    // A permit lost on the way here ends no later than this one (a host's deadlines only grow): it can excuse a release before this deadline.
+    this.#judgeSuspects(key, missed > 0 ? msg.untilUs : null);
+  }
+
+  /** The suspects of `key` (null: all): excused before `excusedBeforeUs` (null: none), violations otherwise. */
+  #judgeSuspects(key: string | null, excusedBeforeUs: number | null): void {
+    if (this.#suspects.length === 0) return;
+    const waiting: PermitSuspect[] = [];
+    for (const s of this.#suspects) {
+      if (key !== null && s.key !== key) waiting.push(s);
+      else if (excusedBeforeUs !== null && s.localUs < excusedBeforeUs) this.stats.permitsUnjudged++;
+      else this.#violate('one-primary', 'output-without-permit', s.o, s.detail);
+    }
+    this.#suspects = waiting;
   }
 
   /** Parsed host subjects are few per VM: cached, up to MAX_CACHED_SUBJECTS. */
@@ -395,14 +475,20 @@ export class Auditor {
       this.#violate('one-primary', 'output-from-non-holder', o, `term ${seg.term} output from ${o.host ?? 'outside the hosts'}, but ${holder ?? 'no host'} holds term ${seg.term}`);
       return;
     }
-    const permit = this.#permits.get(`${o.host}/${seg.term}`);
+    const key = `${o.host}/${seg.term}`;
+    const permit = this.#permits.get(key);
     const permitUntilUs = permit?.untilUs ?? 0;
     if (o.localUs >= permitUntilUs) {
       // A permit granted while the auditor was cut off is one it cannot know of: judged again once it sees one.
       const permitSeenSinceGap = permit === undefined ? this.stats.gaps === 0 : permit.sinceGap;
+      const detail = `${o.host} released output at ${o.localUs}µs of its clock; its permit for term ${seg.term} ended at ${permitUntilUs}µs`;
       if (!permitSeenSinceGap) this.stats.permitsUnjudged++;
-      else {
-        this.#violate('one-primary', 'output-without-permit', o, `${o.host} released output at ${o.localUs}µs of its clock; its permit for term ${seg.term} ended at ${permitUntilUs}µs`);
+      else if (this.options.permitsMayBeLost === true && this.#suspects.length < MAX_PERMIT_SUSPECTS) {
+        // Its permit may be one lost on the way here: the host's next permit tells (#onPermit). The other rules judge it now.
+        this.stats.permitVerdictsDeferred++;
+        this.#suspects.push({ key, localUs: o.localUs, o, detail });
+      } else {
+        this.#violate('one-primary', 'output-without-permit', o, detail);
         return;
       }
     }

@@ -44,6 +44,14 @@ export const CLUSTER_REORDER_WINDOW_MS = 250;
  * Four times that.
  */
 export const SERVER_REORDER_WINDOW_MS = 120;
+/**
+ * How long a release past every permit of its host waits for that host's
+ * next permit before it is judged without one (Auditor's permitsMayBeLost):
+ * longer than the lease store's pause while JetStream elects a new leader
+ * for its stream (about 5 s on a 3-server cluster), during which no permit
+ * follows the one that may have been lost.
+ */
+export const PERMIT_VERDICT_WAIT_MS = 15_000;
 
 /** A decoded message waiting out the reorder window. */
 interface Held {
@@ -149,7 +157,8 @@ export class BusAuditor {
     onViolation: (v: Violation) => void,
     options: BusAuditorOptions = {},
   ) {
-    this.auditor = new Auditor(vmId, onViolation, options.retainedBytes);
+    // Core NATS delivers at most once: a permit can reach the netbuffer and not the auditor (a server dying mid-delivery).
+    this.auditor = new Auditor(vmId, onViolation, options.retainedBytes, { permitsMayBeLost: true });
     this.#reorderWindowMs = options.reorderWindowMs ?? 0;
     const s = subjects(vmId);
     this.#wireOut = s.wireOut;
@@ -190,6 +199,7 @@ export class BusAuditor {
 
   #onMessage(m: Msg): void {
     const nowUs = this.#wall.nowUs();
+    this.auditor.settle(nowUs - PERMIT_VERDICT_WAIT_MS * 1000);
     let parts: Uint8Array[];
     let type;
     try {
@@ -286,10 +296,11 @@ export class BusAuditor {
     if (next !== undefined) this.#heldTimer = setTimeout(() => this.#release(), Math.max(1, next.dueMs - nowMs));
   }
 
-  /** Observes every held effect now (call it once the traffic has stopped, before reading the violations). */
+  /** Observes every held effect now, and judges the releases still waiting for a permit (call it once the traffic has stopped, before reading the violations). */
   flush(): void {
     if (this.#heldTimer !== null) clearTimeout(this.#heldTimer);
     this.#release(true);
+    this.auditor.settle();
   }
 
   /** Unsubscribes, then observes what is still held. */

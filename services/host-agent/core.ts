@@ -132,6 +132,9 @@ export class HostAgentCore implements Core {
   #retriedThisBeat = false;
   /** The newest permit deadline granted (own clock). */
   #permitUntilUs = 0;
+  /** The term of the permits sent, and how many went under it (a permit's seq). */
+  #permitTerm = 0;
+  #permitsOfTerm = 0;
 
   constructor(readonly options: HostAgentOptions) {
     this.name = `host.${options.host}`;
@@ -504,6 +507,12 @@ export class HostAgentCore implements Core {
     if (untilUs <= this.#permitUntilUs) return;
     this.#permitUntilUs = untilUs;
     this.stats.permitsGranted++;
-    out.push({ kind: 'send', subject: this.options.subjects.host(this.options.host).permit, msg: { type: 'releasePermit', vmId: this.options.vmId, term: this.#term, host: this.options.host, untilUs } });
+    if (this.#permitTerm !== this.#term) {
+      assert(this.#term > this.#permitTerm, () => `a permit under term ${this.#term} after permits under term ${this.#permitTerm}`);
+      this.#permitTerm = this.#term;
+      this.#permitsOfTerm = 0;
+    }
+    const seq = ++this.#permitsOfTerm;
+    out.push({ kind: 'send', subject: this.options.subjects.host(this.options.host).permit, msg: { type: 'releasePermit', vmId: this.options.vmId, term: this.#term, host: this.options.host, untilUs, seq } });
   }
 }

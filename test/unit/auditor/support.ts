@@ -1,6 +1,6 @@
 import type { Assignment, CheckpointAck, EpochBarrier, EpochCommit, FailoverStatus, ReleasePermit, RoleChange, Segment, ServiceStatus, WireMessage } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
-import { Auditor, type Observation } from '../../../services/auditor/auditor.js';
+import { Auditor, type AuditorOptions, type Observation } from '../../../services/auditor/auditor.js';
 import { expect } from 'vitest';
 import type { AuditedInvariant, Violation, ViolationRule } from '../../../services/auditor/violations.js';
 import { segment } from '../support/segments.js';
@@ -29,7 +29,8 @@ export const assignment = (host: string, role: Assignment['role'], term: number,
   firstEpoch: role === 'primary' ? 1 : 0,
   ...extra,
 });
-export const releasePermit = (host: string, term: number, untilUs = FOREVER_US): ReleasePermit => ({ type: 'releasePermit', vmId: VM, host, term, untilUs });
+/** `seq` 1 by default: a repeat of a host's first permit raises its deadline and says nothing of permits missed. */
+export const releasePermit = (host: string, term: number, untilUs = FOREVER_US, seq = 1): ReleasePermit => ({ type: 'releasePermit', vmId: VM, host, term, untilUs, seq });
 export const ack = (host: string, term: number, epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok, reason: ok ? '' : 'bad', host, needsBase: false });
 export const commit = (term: number, epoch: number): EpochCommit => ({ type: 'epochCommit', vmId: VM, term, epoch });
 export const barrier = (term: number, epoch: number, extra: Partial<EpochBarrier> = {}): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term, epoch, base: false, stagedSources: 0, joinSeq: 0, ...extra });
@@ -63,8 +64,8 @@ export class AuditDriver {
   readonly seen: Violation[] = [];
   atUs = 0;
 
-  constructor(retainedBytes?: number) {
-    this.auditor = new Auditor(VM, (v) => this.seen.push(v), retainedBytes);
+  constructor(retainedBytes?: number, options?: AuditorOptions) {
+    this.auditor = new Auditor(VM, (v) => this.seen.push(v), retainedBytes, options);
   }
 
   observe(subject: string, msg: WireMessage, host: string | null, localUs?: number): this {
@@ -78,8 +79,8 @@ export class AuditDriver {
   assign(host: string, role: Assignment['role'], term: number, seq: number, extra: Partial<Assignment> = {}): this {
     return this.observe(S.host(host).assign('checkpointer'), assignment(host, role, term, seq, extra), host);
   }
-  permit(host: string, term: number, untilUs = FOREVER_US): this {
-    return this.observe(S.host(host).permit, releasePermit(host, term, untilUs), host);
+  permit(host: string, term: number, untilUs = FOREVER_US, seq = 1): this {
+    return this.observe(S.host(host).permit, releasePermit(host, term, untilUs, seq), host);
   }
   /** The guest of `host` emits bytes [seq, seq + length) in `epoch`. */
   emit(host: string, term: number, epoch: number, seq: number, length: number): this {
@@ -112,8 +113,8 @@ export class AuditDriver {
   }
 
   /** The first primary A of term 1, backed by B, with a permit until `permitUntilUs` (null: none). */
-  static protectedPrimary(permitUntilUs: number | null = FOREVER_US, retainedBytes?: number): AuditDriver {
-    const d = new AuditDriver(retainedBytes).assign(A, 'primary', 1, 1, { peerHost: B }).assign(B, 'backup', 1, 1, { peerHost: A });
+  static protectedPrimary(permitUntilUs: number | null = FOREVER_US, retainedBytes?: number, options?: AuditorOptions): AuditDriver {
+    const d = new AuditDriver(retainedBytes, options).assign(A, 'primary', 1, 1, { peerHost: B }).assign(B, 'backup', 1, 1, { peerHost: A });
     return permitUntilUs === null ? d : d.permit(A, 1, permitUntilUs);
   }
 

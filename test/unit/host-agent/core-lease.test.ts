@@ -129,9 +129,20 @@ describe('HostAgentCore: release permits', () => {
   it('after a renewal answered ok, grants a permit until that renewal’s send time + lease duration − margin', () => {
     const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
     const effects = d.answer('ok', undefined, 3_000);
-    expect(permitsIn(effects, PRIMARY)).toEqual([{ type: 'releasePermit', vmId: VM, term: 1, host: PRIMARY, untilUs: LEASE_US - MARGIN_US }]);
+    expect(permitsIn(effects, PRIMARY)).toEqual([{ type: 'releasePermit', vmId: VM, term: 1, host: PRIMARY, untilUs: LEASE_US - MARGIN_US, seq: 1 }]);
     expect(d.core.permitUntilUs).toBe(LEASE_US - MARGIN_US);
     expect(d.core.stats.permitsGranted).toBe(1);
+  });
+
+  it('numbers its permits under a term from 1, one more each: a subscriber that lost one can tell', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    d.reportAll();
+    const seqs = [permitsIn(d.answer('ok'), PRIMARY)];
+    for (let i = 0; i < 3; i++) {
+      d.beat();
+      seqs.push(permitsIn(d.answer('ok'), PRIMARY));
+    }
+    expect(seqs.map((permits) => permits.map((p) => p.seq))).toEqual([[1], [2], [3], [4]]);
   });
 
   it('counts the permit from the renewal’s send, never from the answer: a slow answer shortens it', () => {
