@@ -279,8 +279,10 @@ async function main(): Promise<number> {
         gaps: auditors.reduce((n, a) => n + (a?.auditor.stats.gaps ?? 0), 0),
         releasesUnjudged: auditors.reduce((n, a) => n + (a?.auditor.stats.releasesUnjudged ?? 0), 0),
         commitsTrusted: auditors.reduce((n, a) => n + (a?.auditor.stats.commitsTrusted ?? 0), 0),
-        // Releases after a reconnect whose permit was not judged: no permit of their host seen again yet.
+        // Releases whose permit was not judged: after a reconnect, no permit of their host seen again yet; or a permit
+        // lost on the way to the auditor alone (a number skipped) could cover them.
         permitsUnjudged: auditors.reduce((n, a) => n + (a?.auditor.stats.permitsUnjudged ?? 0), 0),
+        permitsMissed: auditors.reduce((n, a) => n + (a?.auditor.stats.permitsMissed ?? 0), 0),
       },
       // Messages naming another VM that checkpointers and guests dropped (latest reports of the processes alive at the end).
       otherVmMessages: Object.fromEntries((['checkpointer', 'guest'] as const).map((service) => [service, vmIds.reduce((n, vm) => n + collector.reports(vm, service).reduce((m, r) => m + Number(r.stats.otherVmMessages ?? 0), 0), 0)])),

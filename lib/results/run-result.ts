@@ -88,6 +88,8 @@ export interface RunResult {
   auditViolations?: number;
   /** NATS runs: times the auditor's connection came back (it then missed what was published meanwhile, and judged less for a while: docs/auditor.md). */
   auditGaps?: number;
+  /** NATS runs: release permits the auditor never received, told by the numbers of those it did (docs/auditor.md). */
+  auditPermitsMissed?: number;
   /**
    * NATS runs: CPU time (user + system) of each service's processes (or each group's: "guest+checkpointer+netbuffer+acker") during
    * the run, s, from their reports (each end within one report interval).

@@ -209,7 +209,7 @@ describe.skipIf(skip)('spec mode over a 3-node NATS cluster with a server killed
         `nats-cluster: killed ${killed.node} (${killed.why}; lease stream leader ${killed.leaseLeader}) ${Math.round(killed.atMs)} ms into the transfer, with ${killed.connections.length} service connections on it; ` +
           `goodput ${(r.goodputBitsPerSec / 1e6).toFixed(1)} Mbit/s over ${r.durationS} s, ${r.bytesDelivered} bytes (${bytesAfterKill} after the kill; ` +
           `longest stall after it ${(stall.bins * TIMELINE_BIN_US) / 1000} ms${stall.ended ? '' : ', to the end of the run'}), ` +
-          `lease writes after the kill ${after.lastSeq - killed.leaseSeq} (new leader ${after.leader}), auditor's gaps ${r.auditGaps}, failovers ${r.failovers}, service deaths ${serviceDeaths}, checkpoints ${r.checkpoints}, wall ${r.wallMs} ms`,
+          `lease writes after the kill ${after.lastSeq - killed.leaseSeq} (new leader ${after.leader}), auditor's gaps ${r.auditGaps}, permits it missed ${r.auditPermitsMissed}, failovers ${r.failovers}, service deaths ${serviceDeaths}, checkpoints ${r.checkpoints}, wall ${r.wallMs} ms`,
       );
       const why = `result ${JSON.stringify(r)}\nviolations ${JSON.stringify(violations.slice(0, 5))}\nlast service logs:\n${logs.join('\n')}`;
 
