@@ -238,9 +238,10 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'releasePermit': {
       const m = decodeWith(pb.ReleasePermit, 'ReleasePermit', bytes);
-      requireSafe('ReleasePermit', { term: m.term, untilUs: m.untilUs, seq: m.seq });
+      requireSafe('ReleasePermit', { term: m.term, fromUs: m.fromUs, untilUs: m.untilUs, seq: m.seq });
       if (m.seq < 1) throw new DecodeError('ReleasePermit.seq is 0: permits are numbered from 1');
-      return { type, vmId: m.vmId, term: m.term, host: m.host, untilUs: m.untilUs, seq: m.seq };
+      if (m.fromUs >= m.untilUs) throw new DecodeError(`ReleasePermit from ${m.fromUs} µs until ${m.untilUs} µs allows nothing`);
+      return { type, vmId: m.vmId, term: m.term, host: m.host, fromUs: m.fromUs, untilUs: m.untilUs, seq: m.seq };
     }
     case 'handoverRequest': {
       const m = decodeWith(pb.HandoverRequest, 'HandoverRequest', bytes);

@@ -226,6 +226,13 @@ export interface ReleasePermit {
   readonly vmId: string;
   readonly term: number;
   readonly host: string;
+  /**
+   * When the lease renewal it comes from was sent, on the host's clock, µs:
+   * nothing leaves under it before (it did not exist). Only the auditor
+   * reads it: output released in a hole between permits is caught even when
+   * the next permit reaches the auditor late.
+   */
+  readonly fromUs: number;
   /** Output may leave strictly before this instant of the host's clock, µs. */
   readonly untilUs: number;
   /**

@@ -70,6 +70,11 @@ export class LeaseHolder {
   get permitUntilUs(): number {
     return this.#permitUntilUs;
   }
+  /** When the renewal that gave `permitUntilUs` was sent (holder's clock, µs): the permit's output leaves at or after it. */
+  get permitFromUs(): number {
+    assert(this.#permitUntilUs > 0, 'no renewal confirmed yet');
+    return this.#permitUntilUs - (this.options.leaseDurationUs - this.options.releaseMarginUs);
+  }
   /** The membership the store last showed: renewals carry it over unchanged. */
   get backupHost(): string {
     return this.#backupHost;

@@ -1,6 +1,7 @@
 import { MAX_CONNECTIONS, type Assignment, type CheckpointAck, type EpochBarrier, type EpochCommit, type EpochEnd, type ReleasePermit, type Segment, type ServiceStatus, type WireMessage } from '../../lib/codec/messages.js';
 import { parseHostSubject, subjects, type Subjects } from '../../lib/codec/subjects.js';
 import { ByteEpochs, UNSEEN_EPOCH } from './byte-epochs.js';
+import { PermitSpans } from './permit-spans.js';
 import type { AuditedInvariant, Violation, ViolationRule } from './violations.js';
 
 /** TCP's largest window: 65,535 scaled by 2^14 (RFC 7323). */
@@ -56,6 +57,10 @@ export interface AuditorStats {
    * them, violations otherwise.
    */
   permitVerdictsDeferred: number;
+  /** Of those, releases a permit that came later covered: it reached the services before the auditor, by more than its reorder window. */
+  permitsLate: number;
+  /** Holes between a host's permits taken as covered, at MAX_PERMIT_SPANS spans (PermitSpans). */
+  permitHolesBridged: number;
   /** First commits after a gap, taken as committed without the acknowledgement it may have missed. */
   commitsTrusted: number;
   /**
@@ -169,7 +174,7 @@ interface PrimaryView {
  *   that host's release permit ends on its own clock.
  */
 export class Auditor {
-  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, permitsUnjudged: 0, permitsMissed: 0, permitVerdictsDeferred: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, permitsUnjudged: 0, permitsMissed: 0, permitVerdictsDeferred: 0, permitsLate: 0, permitHolesBridged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
   /** The first MAX_KEPT_VIOLATIONS violations; `stats.violations` counts them all. */
   readonly violations: Violation[] = [];
   /** Every violation, kept or not, per rule. */
@@ -182,8 +187,8 @@ export class Auditor {
   #maxWireTerm = 0;
   /** Which host holds each term, from the agents' assignments. */
   readonly #termHost = new Map<number, string>();
-  /** The newest permit deadline per host and term, on that host's clock; `sinceGap`: seen since the last gap; `seq`: the highest number seen. */
-  readonly #permits = new Map<string, { term: number; untilUs: number; sinceGap: boolean; seq: number }>();
+  /** Per host and term: where its permits let output leave, on that host's clock; `sinceGap`: one seen since the last gap; `seq`: the highest number seen. */
+  readonly #permits = new Map<string, { term: number; spans: PermitSpans; sinceGap: boolean; seq: number }>();
   /** Releases waiting for their host's next permit (permitsMayBeLost), oldest first: at most MAX_PERMIT_SUSPECTS. */
   #suspects: PermitSuspect[] = [];
   #primary: PrimaryView | null = null;
@@ -285,32 +290,45 @@ export class Auditor {
    */
   settle(beforeAtUs = Number.POSITIVE_INFINITY): void {
     if (this.#suspects.length === 0 || this.#suspects[0]!.o.atUs >= beforeAtUs) return;
-    const due = this.#suspects.filter((s) => s.o.atUs < beforeAtUs);
-    this.#suspects = this.#suspects.filter((s) => s.o.atUs >= beforeAtUs);
-    for (const s of due) this.#violate('one-primary', 'output-without-permit', s.o, s.detail);
+    this.#judgeSuspects((s) => s.o.atUs < beforeAtUs, null, true);
   }
 
   #onPermit(msg: ReleasePermit): void {
     const key = `${msg.host}/${msg.term}`;
-    const held = this.#permits.get(key);
-    if (held === undefined) this.#makeRoom(this.#permits, (p) => p.term);
-    const lastSeq = held?.seq ?? 0;
-    this.#permits.set(key, { term: msg.term, untilUs: Math.max(held?.untilUs ?? 0, msg.untilUs), sinceGap: true, seq: Math.max(lastSeq, msg.seq) });
-    if (msg.seq <= lastSeq) return; // a late copy: it says nothing of what came between
-    const missed = msg.seq - lastSeq - 1;
+    let held = this.#permits.get(key);
+    if (held === undefined) {
+      this.#makeRoom(this.#permits, (p) => p.term);
+      held = { term: msg.term, spans: new PermitSpans(), sinceGap: true, seq: 0 };
+      this.#permits.set(key, held);
+    }
+    const lastSeq = held.seq;
+    const bridgedBefore = held.spans.bridged;
+    held.spans.add(msg.fromUs, msg.untilUs);
+    this.stats.permitHolesBridged += held.spans.bridged - bridgedBefore;
+    held.sinceGap = true;
+    held.seq = Math.max(lastSeq, msg.seq);
+    const missed = Math.max(0, msg.seq - lastSeq - 1);
     this.stats.permitsMissed += missed;
-    // A permit lost on the way here ends no later than this one (a host's deadlines only grow): it can excuse a release before this deadline.
-    this.#judgeSuspects(key, missed > 0 ? msg.untilUs : null);
+    // A permit lost on the way here came between the last one seen and this one, so it ended no later than this one
+    // (a host's deadlines only grow): it may cover a release before this deadline. A late copy (a number seen before)
+    // decides nothing against a release it does not cover.
+    this.#judgeSuspects((s) => s.key === key, missed > 0 ? msg.untilUs : null, msg.seq > lastSeq);
   }
 
-  /** The suspects of `key` (null: all): excused before `excusedBeforeUs` (null: none), violations otherwise. */
-  #judgeSuspects(key: string | null, excusedBeforeUs: number | null): void {
+  /**
+   * The suspects `which` picks: cleared if a permit seen since covers them;
+   * else excused before `excusedBeforeUs` (null: none); else violations if
+   * `final`, or left waiting.
+   */
+  #judgeSuspects(which: (s: PermitSuspect) => boolean, excusedBeforeUs: number | null, final: boolean): void {
     if (this.#suspects.length === 0) return;
     const waiting: PermitSuspect[] = [];
     for (const s of this.#suspects) {
-      if (key !== null && s.key !== key) waiting.push(s);
+      if (!which(s)) waiting.push(s);
+      else if (this.#permits.get(s.key)?.spans.covers(s.localUs) === true) this.stats.permitsLate++;
       else if (excusedBeforeUs !== null && s.localUs < excusedBeforeUs) this.stats.permitsUnjudged++;
-      else this.#violate('one-primary', 'output-without-permit', s.o, s.detail);
+      else if (final) this.#violate('one-primary', 'output-without-permit', s.o, s.detail);
+      else waiting.push(s);
     }
     this.#suspects = waiting;
   }
@@ -477,11 +495,11 @@ export class Auditor {
     }
     const key = `${o.host}/${seg.term}`;
     const permit = this.#permits.get(key);
-    const permitUntilUs = permit?.untilUs ?? 0;
-    if (o.localUs >= permitUntilUs) {
+    if (permit?.spans.covers(o.localUs) !== true) {
       // A permit granted while the auditor was cut off is one it cannot know of: judged again once it sees one.
       const permitSeenSinceGap = permit === undefined ? this.stats.gaps === 0 : permit.sinceGap;
-      const detail = `${o.host} released output at ${o.localUs}µs of its clock; its permit for term ${seg.term} ended at ${permitUntilUs}µs`;
+      const spans = permit?.spans.spans.map((s) => `[${s.fromUs}, ${s.untilUs})`).join(' ') ?? 'none';
+      const detail = `${o.host} released output at ${o.localUs}µs of its clock, under no permit of its for term ${seg.term} (they cover ${spans} µs)`;
       if (!permitSeenSinceGap) this.stats.permitsUnjudged++;
       else if (this.options.permitsMayBeLost === true && this.#suspects.length < MAX_PERMIT_SUSPECTS) {
         // Its permit may be one lost on the way here: the host's next permit tells (#onPermit). The other rules judge it now.

@@ -431,7 +431,7 @@ export class HostAgentCore implements Core {
     }
     if (this.options.plantedBug === 'no-fencing' && (this.state === 'primary' || this.state === 'deposed')) {
       // The bug: output may leave as long as the host believes it is primary, lease or not.
-      this.#permit(nowUs + 2 * this.options.heartbeatIntervalUs, out);
+      this.#permit(nowUs, nowUs + 2 * this.options.heartbeatIntervalUs, out);
     }
   }
 
@@ -500,10 +500,11 @@ export class HostAgentCore implements Core {
   /** The permit of the renewal just confirmed: counted from when it was sent, never from the answer. */
   #grantPermit(out: Effect[]): void {
     if (this.options.plantedBug === 'no-fencing') return; // the bug grants on its own schedule
-    this.#permit(this.#lease.permitUntilUs, out);
+    this.#permit(this.#lease.permitFromUs, this.#lease.permitUntilUs, out);
   }
 
-  #permit(untilUs: number, out: Effect[]): void {
+  /** Output may leave in [fromUs, untilUs) of this host's clock: from the renewal's send (nothing is released under a permit before it exists). */
+  #permit(fromUs: number, untilUs: number, out: Effect[]): void {
     if (untilUs <= this.#permitUntilUs) return;
     this.#permitUntilUs = untilUs;
     this.stats.permitsGranted++;
@@ -513,6 +514,6 @@ export class HostAgentCore implements Core {
       this.#permitsOfTerm = 0;
     }
     const seq = ++this.#permitsOfTerm;
-    out.push({ kind: 'send', subject: this.options.subjects.host(this.options.host).permit, msg: { type: 'releasePermit', vmId: this.options.vmId, term: this.#term, host: this.options.host, untilUs, seq } });
+    out.push({ kind: 'send', subject: this.options.subjects.host(this.options.host).permit, msg: { type: 'releasePermit', vmId: this.options.vmId, term: this.#term, host: this.options.host, fromUs, untilUs, seq } });
   }
 }

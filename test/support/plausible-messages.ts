@@ -43,7 +43,7 @@ export function plausibleMessages(ctx: PlausibleContext): Record<WireMessageType
     serviceStatus: fc
       .record({ vmId, term, host, service: fc.constantFrom(...HOST_SERVICES), incarnation: small(5), assignmentSeq: small(20), agentIncarnation: small(5), role: fc.constantFrom(...ASSIGNED_ROLES), epoch, synced: fc.boolean(), ready: fc.boolean(), txEndSeqs: fc.array(seq, { maxLength: 2 }) })
       .map((m) => ({ type: 'serviceStatus' as const, ...m })),
-    releasePermit: fc.record({ vmId, term, host, untilUs: seq, seq: small(20).map((n) => n + 1) }).map((m) => ({ type: 'releasePermit' as const, ...m })),
+    releasePermit: fc.record({ vmId, term, host, untilUs: seq.map((n) => Math.max(1, n)), seq: small(20).map((n) => Math.min(n, Number.MAX_SAFE_INTEGER - 1) + 1) }).map((m) => ({ type: 'releasePermit' as const, ...m, fromUs: Math.max(0, m.untilUs - 440_000) })),
     handoverRequest: fc.record({ vmId, term, host }).map((m) => ({ type: 'handoverRequest' as const, ...m })),
     failoverStatus: fc.record({ vmId, term, state: fc.constantFrom(...FAILOVER_STATES), primaryHost: host, backupHost: host, recovering: fc.boolean() }).map((m) => ({ type: 'failoverStatus' as const, ...m })),
     serviceReport: fc.record({ vmId, host, service: fc.constantFrom(...REPORTING_SERVICES), incarnation: small(5), atUs: seq, final: fc.boolean(), statsJson: fc.string({ maxLength: 32 }) }).map((m) => ({ type: 'serviceReport' as const, ...m })),

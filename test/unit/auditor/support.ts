@@ -29,8 +29,8 @@ export const assignment = (host: string, role: Assignment['role'], term: number,
   firstEpoch: role === 'primary' ? 1 : 0,
   ...extra,
 });
-/** `seq` 1 by default: a repeat of a host's first permit raises its deadline and says nothing of permits missed. */
-export const releasePermit = (host: string, term: number, untilUs = FOREVER_US, seq = 1): ReleasePermit => ({ type: 'releasePermit', vmId: VM, host, term, untilUs, seq });
+/** From 0 and `seq` 1 by default: a repeat of a host's first permit raises its deadline and says nothing of permits missed. */
+export const releasePermit = (host: string, term: number, untilUs = FOREVER_US, seq = 1, fromUs = 0): ReleasePermit => ({ type: 'releasePermit', vmId: VM, host, term, fromUs, untilUs, seq });
 export const ack = (host: string, term: number, epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok, reason: ok ? '' : 'bad', host, needsBase: false });
 export const commit = (term: number, epoch: number): EpochCommit => ({ type: 'epochCommit', vmId: VM, term, epoch });
 export const barrier = (term: number, epoch: number, extra: Partial<EpochBarrier> = {}): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term, epoch, base: false, stagedSources: 0, joinSeq: 0, ...extra });
@@ -79,8 +79,9 @@ export class AuditDriver {
   assign(host: string, role: Assignment['role'], term: number, seq: number, extra: Partial<Assignment> = {}): this {
     return this.observe(S.host(host).assign('checkpointer'), assignment(host, role, term, seq, extra), host);
   }
-  permit(host: string, term: number, untilUs = FOREVER_US, seq = 1): this {
-    return this.observe(S.host(host).permit, releasePermit(host, term, untilUs, seq), host);
+  /** A permit of `host` under `term` for [fromUs, untilUs) of its clock. */
+  permit(host: string, term: number, untilUs = FOREVER_US, seq = 1, fromUs = 0): this {
+    return this.observe(S.host(host).permit, releasePermit(host, term, untilUs, seq, fromUs), host);
   }
   /** The guest of `host` emits bytes [seq, seq + length) in `epoch`. */
   emit(host: string, term: number, epoch: number, seq: number, length: number): this {

@@ -61,7 +61,9 @@ const validServiceStatus: fc.Arbitrary<ServiceStatus> = fc.record({
   txEndSeqs: fc.array(u64, { maxLength: 2 }),
 });
 
-const validReleasePermit: fc.Arbitrary<ReleasePermit> = fc.record({ type: fc.constant('releasePermit' as const), vmId: text, term: u64, host: text, untilUs: u64, seq: u64.map((n) => Math.max(1, n)) });
+const validReleasePermit: fc.Arbitrary<ReleasePermit> = fc
+  .record({ type: fc.constant('releasePermit' as const), vmId: text, term: u64, host: text, untilUs: u64.map((n) => Math.max(1, n)), seq: u64.map((n) => Math.max(1, n)) })
+  .map((p) => ({ ...p, fromUs: Math.floor(p.untilUs / 2) }));
 
 const validHandoverRequest: fc.Arbitrary<HandoverRequest> = fc.record({ type: fc.constant('handoverRequest' as const), vmId: text, term: u64, host: text });
 
@@ -235,7 +237,7 @@ describe('codec, supervision and failover messages', () => {
       const f: FailoverStatus = { type: 'failoverStatus', vmId: 'vm1', term: max, state, primaryHost: 'host-a', backupHost: '', recovering: true };
       expect(decode('failoverStatus', encode(f))).toEqual(f);
     }
-    const p: ReleasePermit = { type: 'releasePermit', vmId: 'vm1', term: 1, host: 'host-a', untilUs: max, seq: max };
+    const p: ReleasePermit = { type: 'releasePermit', vmId: 'vm1', term: 1, host: 'host-a', fromUs: max - 1, untilUs: max, seq: max };
     expect(decode('releasePermit', encode(p))).toEqual(p);
   });
 
@@ -263,17 +265,18 @@ describe('codec, supervision and failover messages', () => {
     const cases: [WireMessageType, Uint8Array][] = [
       ...(['term', 'seq', 'incarnation', 'firstEpoch'] as const).map((field): [WireMessageType, Uint8Array] => ['assignment', specula.v1.Assignment.encode({ role: 'primary', [field]: unsafe }).finish()]),
       ...(['term', 'incarnation', 'assignmentSeq', 'agentIncarnation', 'epoch'] as const).map((field): [WireMessageType, Uint8Array] => ['serviceStatus', specula.v1.ServiceStatus.encode({ service: 'acker', role: 'backup', [field]: unsafe }).finish()]),
-      ...(['term', 'untilUs', 'seq'] as const).map((field): [WireMessageType, Uint8Array] => ['releasePermit', specula.v1.ReleasePermit.encode({ seq: 1, [field]: unsafe }).finish()]),
+      ...(['term', 'fromUs', 'untilUs', 'seq'] as const).map((field): [WireMessageType, Uint8Array] => ['releasePermit', specula.v1.ReleasePermit.encode({ seq: 1, untilUs: 1, [field]: unsafe }).finish()]),
       ['handoverRequest', specula.v1.HandoverRequest.encode({ term: unsafe }).finish()],
       ['failoverStatus', specula.v1.FailoverStatus.encode({ state: 'protected', term: unsafe }).finish()],
     ];
     for (const [type, bytes] of cases) expect(() => decode(type, bytes), type).toThrow(DecodeError);
     // The same messages with safe values decode: the field, not the message, is what fails.
-    expect(decode('releasePermit', specula.v1.ReleasePermit.encode({ untilUs: Number.MAX_SAFE_INTEGER, seq: 1 }).finish())).toMatchObject({ untilUs: Number.MAX_SAFE_INTEGER });
+    expect(decode('releasePermit', specula.v1.ReleasePermit.encode({ untilUs: Number.MAX_SAFE_INTEGER, seq: 1 }).finish())).toMatchObject({ fromUs: 0, untilUs: Number.MAX_SAFE_INTEGER });
   });
 
-  it('rejects a release permit without a number (permits are numbered from 1)', () => {
+  it('rejects a release permit without a number (permits are numbered from 1), or one that allows nothing', () => {
     expect(() => decode('releasePermit', specula.v1.ReleasePermit.encode({ untilUs: 5 }).finish())).toThrow(DecodeError);
+    expect(() => decode('releasePermit', specula.v1.ReleasePermit.encode({ seq: 1, fromUs: 5, untilUs: 5 }).finish())).toThrow(DecodeError);
   });
 
   it('either decodes a corrupted valid encoding of a supervision message or throws DecodeError, never anything else', () => {

@@ -129,7 +129,7 @@ describe('HostAgentCore: release permits', () => {
   it('after a renewal answered ok, grants a permit until that renewal’s send time + lease duration − margin', () => {
     const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
     const effects = d.answer('ok', undefined, 3_000);
-    expect(permitsIn(effects, PRIMARY)).toEqual([{ type: 'releasePermit', vmId: VM, term: 1, host: PRIMARY, untilUs: LEASE_US - MARGIN_US, seq: 1 }]);
+    expect(permitsIn(effects, PRIMARY)).toEqual([{ type: 'releasePermit', vmId: VM, term: 1, host: PRIMARY, fromUs: 0, untilUs: LEASE_US - MARGIN_US, seq: 1 }]);
     expect(d.core.permitUntilUs).toBe(LEASE_US - MARGIN_US);
     expect(d.core.stats.permitsGranted).toBe(1);
   });

@@ -83,7 +83,7 @@ describe('HostAgentCore: promotion', () => {
     expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
     for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1 });
     // The permit counts from the claim's send (2_000), not from its answer.
-    expect(permitsIn(effects, BACKUP)).toEqual([{ type: 'releasePermit', vmId: VM, term: 2, host: BACKUP, untilUs: 2_000 + LEASE_US - MARGIN_US, seq: 1 }]);
+    expect(permitsIn(effects, BACKUP)).toEqual([{ type: 'releasePermit', vmId: VM, term: 2, host: BACKUP, fromUs: 2_000, untilUs: 2_000 + LEASE_US - MARGIN_US, seq: 1 }]);
     expect(heartbeatsIn(effects, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: 1, incarnation: expect.any(Number) }]);
     expect(d.core.term).toBe(2);
     // That heartbeat renews, as every primary heartbeat does, on the claim's revision.

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ReleasePermit } from '../../../lib/codec/messages.js';
 import { PermitHolder } from '../../../lib/supervision/release-permit.js';
 
-const permit = (term: number, untilUs: number): ReleasePermit => ({ type: 'releasePermit', vmId: 'vm1', term, host: 'host-a', untilUs, seq: 1 });
+const permit = (term: number, untilUs: number): ReleasePermit => ({ type: 'releasePermit', vmId: 'vm1', term, host: 'host-a', fromUs: 0, untilUs, seq: 1 });
 
 describe('PermitHolder', () => {
   it('allows nothing before its first grant', () => {

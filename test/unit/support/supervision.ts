@@ -22,7 +22,7 @@ export const assignment = (vmId: string, host: string, role: AssignedRole, term:
 });
 
 /** A release permit from the host agent of `host` for `term`, until `untilUs` of the host's clock. */
-export const permit = (vmId: string, host: string, term: number, untilUs = FOREVER_US): ReleasePermit => ({ type: 'releasePermit', vmId, host, term, untilUs, seq: 1 });
+export const permit = (vmId: string, host: string, term: number, untilUs = FOREVER_US): ReleasePermit => ({ type: 'releasePermit', vmId, host, term, fromUs: 0, untilUs, seq: 1 });
 
 const msg = (subject: string, m: Assignment | ReleasePermit): Input => ({ kind: 'message', subject, msg: m });
 
