@@ -175,7 +175,7 @@ describe.skipIf(skip)('docker-compose.yml, its services as local processes', () 
     // loaded machine may still be under way (nats-failover.test.ts holds re-protection to its time), so only reported here.
     // Its first commit may still be on the way on a machine that 16 processes (and, in a full test run, the other
     // test files) keep busy: the spare's base image is seeded 1 MiB an epoch (deploy/run.json), 64 epochs of a 64 MiB
-    // guest, which took 35 s with the file alone on a slow day and over 60 s in a full run. Wait for it, bounded.
+    // guest, which took 39 s with the file alone on a slow day and over 60 s in a full run. Wait for it, bounded.
     await expect.poll(async () => value(await scrape('host-b-checkpointer'), 'specula_commit_latency_seconds_count') ?? 0, { timeout: 120_000, interval: 250 }).toBeGreaterThan(0);
     const checkpointer = await scrape('host-b-checkpointer');
     expect(value(checkpointer, 'specula_checkpoints_total')).not.toBeNull();
