@@ -51,10 +51,11 @@ export interface AuditorStats {
    */
   permitsMissed: number;
   /**
-   * Releases past every permit of their host the auditor knew of, judged
-   * when that host's next permit came (permitsMayBeLost): excused (counted in
-   * permitsUnjudged) if it showed permits missed whose deadline could cover
-   * them, violations otherwise.
+   * Releases no permit of their host the auditor knew of covered, judged
+   * when that host's next permit came (permitsMayBeLost): cleared if a permit
+   * seen by then covers them (permitsLate), excused if it showed permits
+   * missed whose deadline could cover them (permitsUnjudged), violations
+   * otherwise.
    */
   permitVerdictsDeferred: number;
   /** Of those, releases a permit that came later covered: it reached the services before the auditor, by more than its reorder window. */

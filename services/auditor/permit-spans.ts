@@ -48,11 +48,6 @@ export class PermitSpans {
     return false;
   }
 
-  /** The latest deadline (0: no permit). */
-  get untilUs(): number {
-    return this.#spans[this.#spans.length - 1]?.untilUs ?? 0;
-  }
-
   get spans(): readonly { readonly fromUs: number; readonly untilUs: number }[] {
     return this.#spans;
   }
