@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { MTU_BYTES, type Mode, type RunConfigInput } from '../lib/config/run-config.js';
+import { GSO_MAX_BYTES, MTU_BYTES, type Mode, type RunConfigInput } from '../lib/config/run-config.js';
 import type { Workload, WorkloadKind } from '../services/guest/workload/workload.js';
 
 /** Parses a finite number or fails with the flag's name. */
@@ -30,6 +30,7 @@ export const FLAG_FOR_PATH: Record<string, string> = {
   'tcp.congestionControl': '--cc',
   'tcp.sack': '--no-sack',
   'buffers.specBufferBytes': '--spec-buffer-bytes',
+  'guest.tsoBytes': '--tso-bytes',
   'buffers.specWindow': '--spec-window',
   'buffers.heldBytesMax': '--plug-limit-bytes',
   'buffers.plugRelease': '--plug-release',
@@ -73,6 +74,7 @@ export function addScenarioOptions(cmd: Command): Command {
     .option('--no-sack', 'no selective acknowledgements (NewReno loss recovery)')
     .option('--no-local-backpressure', "native: the guest's own queue drops what does not fit, as a router's would (default: it pushes back into TCP, as Linux's qdisc and TCP small queues do)")
     .option('--spec-buffer-bytes <n>', "the acker's speculative buffer", num, 16 * 1024 * 1024)
+    .option('--tso-bytes <n>', "speculative modes: the largest segment the guest hands its virtual NIC (TSO/GSO; the acker sends MSS-sized ones on the wire); below two MSS: one MSS per segment", num, GSO_MAX_BYTES)
     .option('--plug-limit-bytes <n>', "remus: the netbuffer's plug limit, checked as a segment is held (sch_plug's; Linux: txqueuelen full-size packets)", num, 1000 * MTU_BYTES)
     .addOption(new Option('--plug-release <how>', "remus: a committed epoch leaves the plug at line rate (the plug is the NIC's queue) or as one burst into the device's drop-tail queue (a plug on an IFB device, as Remus on Xen)").choices(['paced', 'burst']).default('paced'))
     .addOption(new Option('--plug-full <what>', "remus: a segment that does not fit the plug is dropped (Linux's sch_plug) or held in the guest's NIC until a commit frees room (backpressure)").choices(['drop', 'backpressure']).default('drop'))
@@ -109,6 +111,7 @@ export interface ScenarioFlags {
   sack: boolean;
   localBackpressure: boolean;
   specBufferBytes: number;
+  tsoBytes: number;
   specWindow: 'buffer' | 'client';
   plugLimitBytes: number;
   plugRelease: 'paced' | 'burst';
@@ -158,6 +161,7 @@ export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfi
       delayedAck: f.delayedAck,
       sack: f.sack,
     },
+    guest: { tsoBytes: f.tsoBytes },
     buffers: { specBufferBytes: f.specBufferBytes, specWindow: f.specWindow, heldBytesMax: f.plugLimitBytes, plugRelease: f.plugRelease, plugFull: f.plugFull },
     epochPolicy: { kind: f.epochPolicy, minEpochMs: f.minEpochMs, quietUs: f.quietUs, interactiveMs: f.interactiveMs },
     workload: workloadOf(f),

@@ -22,6 +22,8 @@ export const MODES = ['native', 'remus', 'spec', 'spec-racc'] as const;
 export type Mode = (typeof MODES)[number];
 export const isReplicated = (mode: Mode): boolean => mode !== 'native';
 export const isSpeculative = (mode: Mode): boolean => mode === 'spec' || mode === 'spec-racc';
+/** Linux's default gso_max_size: the largest segment a NIC with TSO/GSO takes. */
+export const GSO_MAX_BYTES = 65_536;
 /** Bytes of one full-sized packet on the wire, for queue lengths given in packets. */
 export const MTU_BYTES = 1500;
 
@@ -60,6 +62,7 @@ export const busConfigSchema = z.object({
 export const guestConfigSchema = z.object({
   memoryBytes: z.number().int().min(1024 * 1024).max(MAX_GUEST_MEMORY_BYTES).default(64 * 1024 * 1024).describe('Guest memory, in bytes (4 KiB pages with dirty tracking).'),
   appDirtyPagesPerSec: z.number().min(0).default(2000).describe('Pages the application dirties per second besides its socket buffers.'),
+  tsoBytes: z.number().int().min(0).max(GSO_MAX_BYTES).default(GSO_MAX_BYTES).describe("Speculative modes: the largest segment the guest's TCP hands its virtual NIC (TSO/GSO, as virtio-net and Xen's netfront offer; Linux's gso_max_size is 64 KiB), in bytes, rounded down to whole MSS. The acker takes such a segment whole and sends MSS-sized ones on the wire. Below two MSS: one MSS per segment. Native and remus guests send MSS-sized segments, which meet the link as they are."),
 });
 
 /** How a committed epoch leaves the netbuffer's plug (docs/design-notes.md, the plug). */

@@ -6,7 +6,7 @@ import { AckDecision, MAX_WSCALE, TcpReceiver, windowScaleFor } from './receiver
 import type { RttEstimator } from './rtt.js';
 import { SendBuffer } from './send-buffer.js';
 import { expectSnapshot, parseSnapshot, tcpEndpointSnapshotSchema, TCP_SNAPSHOT_VERSION, type TcpEndpointSnapshot, type TcpState } from './snapshot.js';
-import { TcpSender, type SenderHost, type SenderStats } from './sender.js';
+import { TcpSender, type SenderHost, type SenderOptions, type SenderStats } from './sender.js';
 
 const EMPTY = new Uint8Array(0);
 /** Timestamp option value for a clock reading: +1 so that 0 keeps meaning "no timestamp" at t = 0. */
@@ -81,7 +81,7 @@ export class TcpEndpoint {
   #sndBufLimitBytes: number;
 
   constructor(
-    readonly options: TcpOptions,
+    readonly options: TcpOptions & Pick<SenderOptions, 'tsoBytes'>,
     readonly identity: TcpIdentity,
     readonly io: TcpIo,
     sendRing?: SendRing,

@@ -1,4 +1,5 @@
 import { assert } from '../assert.js';
+import { MAX_SEGMENT_PAYLOAD_BYTES } from './header.js';
 import { createCongestionControl, type CongestionControl, type CongestionControlName } from './congestion/index.js';
 import { RttEstimator } from './rtt.js';
 import { SackScoreboard, type Hole } from './sack-scoreboard.js';
@@ -38,6 +39,13 @@ export interface SenderOptions {
   readonly rtoBackoff?: boolean;
   readonly slowStartAfterIdle: boolean;
   readonly nagle: boolean;
+  /**
+   * TSO/GSO: new data goes in segments of up to this many bytes (whole MSS
+   * multiples), for a NIC that cuts them into MSS-sized packets; absent or
+   * below two MSS: one MSS per segment. Retransmissions and SACK recovery
+   * send one MSS at a time.
+   */
+  readonly tsoBytes?: number;
 }
 
 export interface SenderStats {
@@ -140,7 +148,7 @@ export class TcpSender {
     firstSeq: number,
   ) {
     this.mssBytes = options.mssBytes;
-    this.cc = createCongestionControl(options.congestionControl, { mssBytes: options.mssBytes, initialWindowBytes: options.initialWindowSegments * options.mssBytes, hystart: options.hystart });
+    this.cc = createCongestionControl(options.congestionControl, { mssBytes: options.mssBytes, initialWindowBytes: options.initialWindowSegments * options.mssBytes, hystart: options.hystart, tsoBytes: options.tsoBytes });
     this.rtt = new RttEstimator(options.minRtoUs, options.maxRtoUs, options.initialRtoUs);
     this.sndUna = firstSeq;
     this.sndNxt = firstSeq;
@@ -524,7 +532,10 @@ export class TcpSender {
     if (this.sndNxt < dataEnd) {
       const pending = dataEnd - this.sndNxt;
       const holeEnd = this.sndNxt < this.sndMax && this.sackEnabled ? (this.#scoreboard.holeFrom(this.sndNxt)?.end ?? dataEnd) : dataEnd;
-      const len = Math.min(mss, pending, limit - this.sndNxt, holeEnd - this.sndNxt);
+      const fresh = this.sndNxt >= this.sndMax && !inSackRecovery;
+      let len = Math.min(fresh ? this.#tsoSegmentBytes(mss) : mss, pending, limit - this.sndNxt, holeEnd - this.sndNxt);
+      // A TSO segment is whole packets: a short tail goes alone, through the checks below as any short segment.
+      if (len > mss) len -= len % mss;
       this.#cwndLimited = this.cc.cwndBytes <= this.sndWnd && limit - this.sndNxt < Math.min(mss, pending);
       if (len <= 0) return false;
       // Sender-side silly window avoidance (RFC 1122 §4.2.3.4).
@@ -553,6 +564,12 @@ export class TcpSender {
       if (this.#rtoAtUs === null) this.#armRto(nowUs);
     }
     return false;
+  }
+
+  /** The largest new-data segment: whole MSS multiples up to tsoBytes (and a segment's largest payload), or one MSS. */
+  #tsoSegmentBytes(mss: number): number {
+    const tso = Math.min(this.options.tsoBytes ?? 0, MAX_SEGMENT_PAYLOAD_BYTES);
+    return tso >= 2 * mss ? tso - (tso % mss) : mss;
   }
 
   /**
@@ -641,7 +658,8 @@ export class TcpSender {
   }
 
   #emitData(seq: number, len: number, retransmit: boolean, nowUs: number): void {
-    this.stats.segmentsSent++;
+    // Packets, as Linux counts a TSO segment's (segs_out): what the wire carries whatever the NIC's offload.
+    this.stats.segmentsSent += len > this.mssBytes ? Math.ceil(len / this.mssBytes) : 1;
     this.#lastSendUs = nowUs;
     this.host.emitData(seq, len, retransmit, nowUs);
   }

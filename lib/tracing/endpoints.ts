@@ -25,10 +25,18 @@ export class EmitTracer {
     readonly sampler: Sampler,
   ) {}
 
-  /** A segment of `term` with bytes [start, end) of connection `connId` left the guest; `resendCause` when its TCP sent them before. */
+  /**
+   * A segment of `term` with bytes [start, end) of connection `connId` left
+   * the guest; `resendCause` when its TCP sent them before. A TSO segment
+   * carries several sampled bytes: each is a traced packet of its own.
+   */
   sent(term: number, connId: number, startOffset: number, endOffset: number, epoch: number, resendCause: string | null, nowUs: number, out: EffectSink): void {
-    const offset = this.sampler.sampledIn(connId, startOffset, endOffset);
-    if (offset === null) return;
+    for (let offset = this.sampler.sampledIn(connId, startOffset, endOffset); offset !== null; offset = this.sampler.sampledIn(connId, offset + 1, endOffset)) {
+      this.#sentByte(term, connId, offset, startOffset, endOffset, epoch, resendCause, nowUs, out);
+    }
+  }
+
+  #sentByte(term: number, connId: number, offset: number, startOffset: number, endOffset: number, epoch: number, resendCause: string | null, nowUs: number, out: EffectSink): void {
     if (term !== this.#term) {
       this.#term = term;
       this.#resends.clear();

@@ -62,11 +62,16 @@ export class HeldBytesTracer {
     out.push({ kind: 'span', span: { trace: key, name, term: this.term, parent, startUs, endUs, attributes, ...extra } });
   }
 
-  /** New bytes [start, end) arrived from the guest; `specAck`: and were acknowledged speculatively at once. */
+  /** New bytes [start, end) arrived from the guest (a TSO segment may carry several sampled ones); `specAck`: and were acknowledged speculatively at once. */
   received(connId: number, startOffset: number, endOffset: number, specAck: boolean, nowUs: number, out: EffectSink): void {
-    const offset = this.sampler.sampledIn(connId, startOffset, endOffset);
+    for (let offset = this.sampler.sampledIn(connId, startOffset, endOffset); offset !== null; offset = this.sampler.sampledIn(connId, offset + 1, endOffset)) {
+      this.#receivedByte(connId, offset, specAck, nowUs, out);
+    }
+  }
+
+  #receivedByte(connId: number, offset: number, specAck: boolean, nowUs: number, out: EffectSink): void {
     // Held already, or sent already (this copy is a retransmission: it shows as one when it leaves).
-    if (offset === null || this.#sends.has(sampledByteKey(connId, offset)) || this.#tracked.some((t) => t.connId === connId && t.offset === offset)) return;
+    if (this.#sends.has(sampledByteKey(connId, offset)) || this.#tracked.some((t) => t.connId === connId && t.offset === offset)) return;
     if (this.#tracked.length >= this.maxTracked) {
       this.#tracked.shift();
       this.forgotten++;

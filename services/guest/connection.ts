@@ -15,6 +15,8 @@ export interface GuestConnectionOptions {
   readonly seed: number;
   readonly connId: number;
   readonly tcp: TcpOptions;
+  /** TSO segments towards a host side that re-segments them (GuestVmOptions.tsoBytes); absent: one MSS each. */
+  readonly tsoBytes?: number;
   readonly workload: ConnectionWorkload;
   /** Connection 1's timers keep the plain prefix, as a guest of one connection always had. */
   readonly timerPrefix: string;
@@ -43,7 +45,7 @@ export class GuestConnection {
     this.#requestVerifier = new StreamVerifier(new ByteGenerator(options.seed, streamName(STREAM_CLIENT_TO_SERVER, options.connId)));
     // Request/response servers set TCP_NODELAY (as memcached, redis and netperf's TCP_RR do):
     // Nagle would hold each response's last short segment for the client's delayed ACK.
-    const tcp = options.workload.kind === 'rr' ? { ...options.tcp, nagle: false } : options.tcp;
+    const tcp = { ...options.tcp, ...(options.workload.kind === 'rr' ? { nagle: false } : {}), ...(options.tsoBytes !== undefined ? { tsoBytes: options.tsoBytes } : {}) };
     this.tcp = new TcpEndpoint(
       tcp,
       { vmId: options.vmId, connId: options.connId, timerPrefix: options.timerPrefix },

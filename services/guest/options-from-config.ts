@@ -40,7 +40,8 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
     vm: {
       ...common,
       txSubject: h.tx,
-      ...(isSpeculative(config.mode) ? { txDataSubject: h.txData } : {}),
+      // The acker re-segments the guest's data for the wire: the guest's NIC may hand it TSO segments.
+      ...(isSpeculative(config.mode) ? { txDataSubject: h.txData, tsoBytes: config.guest.tsoBytes } : {}),
       // remus: the client's segments straight from the wire, as into a Remus VM; speculative modes: through the acker.
       ...(isSpeculative(config.mode) ? { rxSubject: h.rx } : { rxSubject: s.wireIn, rxFromClient: true }),
       replication: {

@@ -51,6 +51,14 @@ export interface GuestVmOptions {
   readonly tracing?: TracingOptions;
   readonly seed: number;
   readonly tcp: TcpOptions;
+  /**
+   * Speculative modes: the guest's virtual NIC offloads segmentation (TSO/GSO,
+   * as virtio-net and Xen's netfront offer): new data leaves in segments of up
+   * to this many bytes, which the acker takes whole and sends on the wire as
+   * MSS-sized ones. Absent: one MSS per segment (the guest's segments meet the
+   * link as they are).
+   */
+  readonly tsoBytes?: number;
   readonly workload: Workload;
   /** Where the guest's segments go (the wire in native mode). */
   readonly txSubject: string;
@@ -190,7 +198,7 @@ export class GuestVm {
     const ringBase = (connId - 1) * options.tcp.sndBufBytes;
     const ring = { bytes: this.memory.region(ringBase, options.tcp.sndBufBytes), markDirty: (offset: number, len: number) => this.memory.markDirty(ringBase + offset, len) };
     const connection: GuestConnection = new GuestConnection(
-      { vmId: options.vmId, seed: options.seed, connId, tcp: options.tcp, workload, timerPrefix: connId === 1 ? TCP_TIMER_PREFIX : `${TCP_TIMER_PREFIX}${connId}` },
+      { vmId: options.vmId, seed: options.seed, connId, tcp: options.tcp, ...(options.tsoBytes !== undefined ? { tsoBytes: options.tsoBytes } : {}), workload, timerPrefix: connId === 1 ? TCP_TIMER_PREFIX : `${TCP_TIMER_PREFIX}${connId}` },
       {
         transmit: (seg, retransmit) => {
           this.localNic?.sent(seg, this.#nowUs);

@@ -1,7 +1,7 @@
 import { US_PER_S } from '../../units.js';
 import { congestionSnapshotSchema, expectSnapshot, parseSnapshot, type CubicSnapshot } from '../snapshot.js';
 import { Hystart, hystartAckDelayUs } from './hystart.js';
-import type { AckSample, CongestionControl, CongestionParams, CongestionSnapshot } from './types.js';
+import { slowStartStepMaxBytes, type AckSample, type CongestionControl, type CongestionParams, type CongestionSnapshot } from './types.js';
 
 const C = 0.4;
 /** What a CUBIC without HyStart reports as its HyStart state. */
@@ -37,7 +37,7 @@ export class Cubic implements CongestionControl {
     }
     if (!cwndLimited) return;
     if (this.cwndBytes < this.ssthreshBytes) {
-      this.cwndBytes += Math.min(ackedBytes, 2 * mss);
+      this.cwndBytes += Math.min(ackedBytes, slowStartStepMaxBytes(this.params));
       return;
     }
     const cwndSeg = this.cwndBytes / mss;

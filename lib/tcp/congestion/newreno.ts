@@ -1,5 +1,5 @@
 import { congestionSnapshotSchema, expectSnapshot, parseSnapshot, type NewRenoSnapshot } from '../snapshot.js';
-import type { CongestionControl, CongestionParams, CongestionSnapshot } from './types.js';
+import { slowStartStepMaxBytes, type CongestionControl, type CongestionParams, type CongestionSnapshot } from './types.js';
 
 /** RFC 5681 slow start and congestion avoidance with RFC 3465 byte counting (L = 2). */
 export class NewReno implements CongestionControl {
@@ -16,7 +16,7 @@ export class NewReno implements CongestionControl {
     if (!cwndLimited) return; // RFC 7661: no growth the sender did not use
     const mss = this.params.mssBytes;
     if (this.cwndBytes < this.ssthreshBytes) {
-      this.cwndBytes += Math.min(ackedBytes, 2 * mss);
+      this.cwndBytes += Math.min(ackedBytes, slowStartStepMaxBytes(this.params));
       return;
     }
     this.#bytesAckedInCa += ackedBytes;

@@ -46,4 +46,15 @@ export interface CongestionParams {
   readonly initialWindowBytes: number;
   /** CUBIC leaves slow start by HyStart (Linux's tcp_cubic `hystart=1`); on unless turned off. */
   readonly hystart?: boolean;
+  /** The sender's TSO segment (SenderOptions.tsoBytes): slow start grows by two of them per ACK at most, where one MSS without. */
+  readonly tsoBytes?: number | undefined;
+}
+
+/**
+ * RFC 3465's limit L = 2 on slow start's growth per ACK, in bytes, of the
+ * segments the sender hands its NIC: an ACK of one TSO segment grows cwnd by
+ * every packet in it, as Linux's tcp_slow_start (which has no limit) does.
+ */
+export function slowStartStepMaxBytes(params: CongestionParams): number {
+  return 2 * Math.max(params.mssBytes, params.tsoBytes ?? 0);
 }
