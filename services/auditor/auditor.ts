@@ -190,6 +190,7 @@ export class Auditor {
   readonly #termHost = new Map<number, string>();
   /** Per host and term: where its permits let output leave, on that host's clock; `sinceGap`: one seen since the last gap; `seq`: the highest number seen. */
   readonly #permits = new Map<string, { term: number; spans: PermitSpans; sinceGap: boolean; seq: number }>();
+  #lastPermitKey = { host: '', term: -1, key: '' };
   /** Releases waiting for their host's next permit (permitsMayBeLost), oldest first: at most MAX_PERMIT_SUSPECTS. */
   #suspects: PermitSuspect[] = [];
   #primary: PrimaryView | null = null;
@@ -295,7 +296,7 @@ export class Auditor {
   }
 
   #onPermit(msg: ReleasePermit): void {
-    const key = `${msg.host}/${msg.term}`;
+    const key = this.#permitKey(msg.host, msg.term);
     let held = this.#permits.get(key);
     if (held === undefined) {
       this.#makeRoom(this.#permits, (p) => p.term);
@@ -368,6 +369,13 @@ export class Auditor {
     if (this.violations.length < MAX_KEPT_VIOLATIONS) this.violations.push(v);
     else this.stats.violationsNotKept++;
     this.onViolation(v);
+  }
+
+  /** The key of a host's permits under a term; the last one is kept, as every released segment asks for it again. */
+  #permitKey(host: string, term: number): string {
+    const last = this.#lastPermitKey;
+    if (last.host !== host || last.term !== term) this.#lastPermitKey = { host, term, key: `${host}/${term}` };
+    return this.#lastPermitKey.key;
   }
 
   /** A guest segment: learn the epoch of each new byte. Only the newest term's guest counts. */
@@ -494,7 +502,7 @@ export class Auditor {
       this.#violate('one-primary', 'output-from-non-holder', o, `term ${seg.term} output from ${o.host ?? 'outside the hosts'}, but ${holder ?? 'no host'} holds term ${seg.term}`);
       return;
     }
-    const key = `${o.host}/${seg.term}`;
+    const key = this.#permitKey(o.host, seg.term);
     const permit = this.#permits.get(key);
     if (permit?.spans.covers(o.localUs) !== true) {
       // A permit granted while the auditor was cut off is one it cannot know of: judged again once it sees one.

@@ -220,8 +220,9 @@ export class ByteEpochs {
    * Entries go in runs of FORGET_BATCH, so forgetting costs O(1) per entry.
    */
   forgetBelow(seq: number): void {
-    let below = 0;
-    while (below < this.#ends.length && this.#ends[below]! <= seq) below++;
+    // Ends ascend: the entries wholly below seq are those before the one holding it (a search: this runs per release).
+    const holding = this.#indexOf(seq);
+    const below = holding < 0 ? this.#ends.length : holding;
     const firstAhead = this.#indexOf(this.#releasedEnd);
     const behind = firstAhead < 0 ? this.#ends.length : firstAhead;
     const n = Math.max(below, behind - MAX_ENTRIES_BEHIND);
