@@ -1,5 +1,5 @@
 import { assert } from '../assert.js';
-import { MAX_SEGMENT_PAYLOAD_BYTES } from './header.js';
+import { tsoSegmentBytes } from './tso.js';
 import { createCongestionControl, type CongestionControl, type CongestionControlName } from './congestion/index.js';
 import { RttEstimator } from './rtt.js';
 import { SackScoreboard, type Hole } from './sack-scoreboard.js';
@@ -533,7 +533,7 @@ export class TcpSender {
       const pending = dataEnd - this.sndNxt;
       const holeEnd = this.sndNxt < this.sndMax && this.sackEnabled ? (this.#scoreboard.holeFrom(this.sndNxt)?.end ?? dataEnd) : dataEnd;
       const fresh = this.sndNxt >= this.sndMax && !inSackRecovery;
-      let len = Math.min(fresh ? this.#tsoSegmentBytes(mss) : mss, pending, limit - this.sndNxt, holeEnd - this.sndNxt);
+      let len = Math.min(fresh ? tsoSegmentBytes(this.options.tsoBytes, mss) : mss, pending, limit - this.sndNxt, holeEnd - this.sndNxt);
       // A TSO segment is whole packets: a short tail goes alone, through the checks below as any short segment.
       if (len > mss) len -= len % mss;
       this.#cwndLimited = this.cc.cwndBytes <= this.sndWnd && limit - this.sndNxt < Math.min(mss, pending);
@@ -564,12 +564,6 @@ export class TcpSender {
       if (this.#rtoAtUs === null) this.#armRto(nowUs);
     }
     return false;
-  }
-
-  /** The largest new-data segment: whole MSS multiples up to tsoBytes (and a segment's largest payload), or one MSS. */
-  #tsoSegmentBytes(mss: number): number {
-    const tso = Math.min(this.options.tsoBytes ?? 0, MAX_SEGMENT_PAYLOAD_BYTES);
-    return tso >= 2 * mss ? tso - (tso % mss) : mss;
   }
 
   /**

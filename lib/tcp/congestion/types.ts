@@ -1,4 +1,5 @@
 import type { CongestionSnapshot } from '../snapshot.js';
+import { tsoSegmentBytes } from '../tso.js';
 
 export type { CongestionSnapshot } from '../snapshot.js';
 
@@ -56,5 +57,5 @@ export interface CongestionParams {
  * every packet in it, as Linux's tcp_slow_start (which has no limit) does.
  */
 export function slowStartStepMaxBytes(params: CongestionParams): number {
-  return 2 * Math.max(params.mssBytes, params.tsoBytes ?? 0);
+  return 2 * tsoSegmentBytes(params.tsoBytes, params.mssBytes);
 }

@@ -80,6 +80,12 @@ describe('TcpSender with TSO', () => {
     }
   });
 
+  it('TSO below two MSS is off for slow start too: two MSS per ACK', () => {
+    const cc = new NewReno({ mssBytes: MSS, initialWindowBytes: 10 * MSS, tsoBytes: 2 * MSS - 1 });
+    cc.onAck(100 * MSS, 0, 100, true);
+    expect(cc.cwndBytes).toBe(12 * MSS);
+  });
+
   it('the controllers take the same limit: two TSO segments per ACK', () => {
     for (const cc of [new NewReno({ mssBytes: MSS, initialWindowBytes: 10 * MSS, tsoBytes: 8 * MSS }), new Cubic({ mssBytes: MSS, initialWindowBytes: 10 * MSS, tsoBytes: 8 * MSS, hystart: false })]) {
       cc.onAck(100 * MSS, 0, 100, true);
