@@ -1,6 +1,6 @@
 import { InvariantError, InvariantViolationError } from '../lib/errors.js';
 import type { ClockSkew } from '../lib/config/failover-config.js';
-import { runConfigSchema, type Mode, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
+import { GSO_MAX_BYTES, runConfigSchema, type Mode, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
 import type { EpochPolicyKind } from '../lib/epoch-policy/index.js';
 import { topologyOf } from '../lib/topology/index.js';
 import { Rng } from '../lib/rng.js';
@@ -78,7 +78,8 @@ export function voprScenario(seed: number, epochPolicy: VoprEpochPolicy = 'drawn
     epochMs: pick([5, 10, 20, 40]),
     workload,
     link: { bandwidthBitsPerSec: pick([20e6, 50e6, 100e6, 200e6]), rttMs: pick([1, 2, 5, 20]), lossRate: pick([0, 0, 0.001, 0.005]) },
-    guest: { memoryBytes: 4 * 1024 * 1024, appDirtyPagesPerSec: 500 },
+    // The speculative guest with TSO segments or one MSS each; from a stream of its own.
+    guest: { memoryBytes: 4 * 1024 * 1024, appDirtyPagesPerSec: 500, tsoBytes: rng.fork('tso').chance(0.5) ? GSO_MAX_BYTES : 0 },
     tcp: { sndBufBytes: 512 * 1024, rcvBufBytes: 1024 * 1024 },
     // Both speculative designs; from a stream of its own, so the other draws of a seed stay what they were.
     // The plug's variants (remus: a small plug that fills, drops or pushes back, releases paced or in a burst), from streams of their own.
