@@ -48,6 +48,15 @@ describe('PageShadow', () => {
     expect(bytesEqual(backup.bytes, memory.bytes)).toBe(true);
   });
 
+  it('reads zeros from a new shadow without touching its memory: one shared zero page until a page is stored', () => {
+    const shadow = new PageShadow(MEMORY_BYTES);
+    expect(shadow.page(1)).toBe(shadow.page(5));
+    expect(shadow.page(1).every((b) => b === 0)).toBe(true);
+    shadow.store(5, new Uint8Array(PAGE_BYTES).fill(4));
+    expect(shadow.page(5)).not.toBe(shadow.page(1));
+    expect(shadow.page(5).every((b) => b === 4)).toBe(true);
+  });
+
   it('refuses a page outside the image', () => {
     expect(() => new PageShadow(MEMORY_BYTES).page(PAGES)).toThrow();
   });
