@@ -653,7 +653,7 @@ export class TcpSender {
 
   #emitData(seq: number, len: number, retransmit: boolean, nowUs: number): void {
     // Packets, as Linux counts a TSO segment's (segs_out): what the wire carries whatever the NIC's offload.
-    this.stats.segmentsSent += len > this.mssBytes ? Math.ceil(len / this.mssBytes) : 1;
+    this.stats.segmentsSent += Math.ceil(len / this.mssBytes);
     this.#lastSendUs = nowUs;
     this.host.emitData(seq, len, retransmit, nowUs);
   }
