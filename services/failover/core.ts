@@ -784,12 +784,7 @@ export class FailoverCore implements Core {
     if (name === lateTimer(this.#primary)) {
       if (state === 'protected') this.#send({ type: 'PRIMARY_LATE' }, nowUs, out);
     } else if (name === silentTimer(this.#primary)) {
-      if (state !== 'protected' && state !== 'suspect') {
-        // Nothing to act on yet (a re-protection in progress): look again an interval later. Dropped, a primary that
-        // fell silent meanwhile was never noticed once its new backup synced and the VM was protected (vopr seed 14252).
-        this.#setDeadline(name, nowUs + this.options.heartbeatIntervalUs, out);
-        return;
-      }
+      if (state !== 'protected' && state !== 'suspect') return;
       if (this.#pendingRequest !== null) {
         // The lease store has not answered yet: look again one interval later.
         this.#setDeadline(name, nowUs + this.options.heartbeatIntervalUs, out);
