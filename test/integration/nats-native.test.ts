@@ -311,7 +311,7 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
       await shell.start();
       // Stamped as a host service stamps, 30 ms in the past: the hop reads at least that.
       const stamped = natsHeaders();
-      stamped.set(HEADER_CLOCK_US, String(Math.floor((performance.timeOrigin + performance.now() - sentDelayMs) * 1000)));
+      stamped.set(HEADER_CLOCK_US, String(wallClock().nowUs() - sentDelayMs * 1000));
       publisher.publish(s.wireOut, encode(SEGMENT), { headers: stamped });
       publisher.publish(s.wireOut, encode(SEGMENT));
       await publisher.flush();
@@ -344,7 +344,7 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
     try {
       await shell.start();
       const stamped = natsHeaders();
-      stamped.set(HEADER_CLOCK_US, String(Math.floor((performance.timeOrigin + performance.now() - 30) * 1000))); // sent 30 ms ago
+      stamped.set(HEADER_CLOCK_US, String(wallClock().nowUs() - 30_000)); // sent 30 ms ago
       const publishedAtMs = performance.now();
       publisher.publish(s.wireIn, encode({ ...SEGMENT, seq: 1 }), { headers: stamped });
       publisher.publish(s.wireIn, encode({ ...SEGMENT, seq: 2 }));
@@ -368,7 +368,7 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
     await observer.flush();
     const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: memoryLogger().logger, stamp: { host: null, subjects: new Set([s.wireIn]) } });
     try {
-      const beforeUs = (performance.timeOrigin + performance.now()) * 1000;
+      const beforeUs = wallClock().nowUs();
       await shell.start();
       await waitFor(() => headers !== null);
       const got = headers as unknown as { host: string | undefined; clockUs: number };
