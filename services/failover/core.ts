@@ -524,6 +524,9 @@ export class FailoverCore implements Core {
         this.stats.reprotectedAtUs.push(nowUs);
       } else this.stats.reprotectSamplesNotKept++;
       this.#send({ type: 'BACKUP_SYNCED' }, nowUs, out);
+      // A primary whose silence came during the re-protection (nothing to act on then) is judged now, as protected: its
+      // deadline does not come again, and a VM protected by a dead primary stood still (vopr seed 14252).
+      if (this.#silentHosts.has(this.#primary)) this.#setDeadline(silentTimer(this.#primary), nowUs, out);
     }
     // A spare reporting in may be what an unprotected VM waits for.
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);

@@ -52,6 +52,21 @@ describe('FailoverCore: re-protection onto a spare', () => {
     expect(d.core.stats.reprotectedAtUs).toEqual([joinedAtUs + 30_000]);
   });
 
+  it('judges a primary that fell silent while re-protecting as soon as the new backup syncs (vopr seed 14252)', () => {
+    const d = withSpare();
+    backupLost(d);
+    const joinedAtUs = d.nowUs;
+    // The primary's last heartbeat; then it is cut off from this service (isolated, then crashed) while it still replicates.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), joinedAtUs + 1_000);
+    d.fire(silentTimer(PRIMARY));
+    expect(d.core.state).toBe('reprotecting');
+    // The new backup syncs from the primary's last epochs: protected, and the primary's silence is looked at again.
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 48, true, JOIN_SEQ), d.nowUs + 1_000);
+    expect(d.core.state).toBe('protected');
+    d.fire(silentTimer(PRIMARY));
+    expect(leaseOps(d.log).some((e) => e.op.type === 'cas' && e.op.record.primaryHost === SPARE), 'a take-over for the synced backup').toBe(true);
+  });
+
   it('is not protected by a complete image reported before the join was taken: that image is of an older membership', () => {
     const d = withSpare();
     backupLost(d);
