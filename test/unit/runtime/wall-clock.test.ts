@@ -68,8 +68,9 @@ describe('calibrateWallOffsetMs', () => {
       const before = Date.now();
       const us = clock.nowUs();
       const after = Date.now();
-      expect(us).toBeGreaterThanOrEqual(before * 1_000);
-      expect(us).toBeLessThan((after + 1) * 1_000);
+      // Within a millisecond either way: the calibration's few µs, and whatever the clocks drifted since this process's first reading.
+      expect(us).toBeGreaterThanOrEqual((before - 1) * 1_000);
+      expect(us).toBeLessThan((after + 2) * 1_000);
     }
   });
 });
