@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { Argument, Command, Option } from 'commander';
 import { parseConfig } from '../../lib/config/parse.js';
 import { runConfigSchema, type RunConfig } from '../../lib/config/run-config.js';
-import { prefaultMemories } from '../../lib/memory/backing.js';
 import { ConfigError, TransportError } from '../../lib/errors.js';
 import { LeaseStoreUnavailableError } from '../../lib/lease/errors.js';
 import { LEASE_BUCKET } from '../../lib/lease/kv-store.js';
@@ -150,8 +149,6 @@ export function serviceCommand(): Command {
       process.env.SPECULA_LOG_LEVEL = flags.logLevel;
       const defs = await Promise.all(names.map((n) => serviceDefinition(n)));
       const { runServiceGroup } = await import('../../lib/runtime/nats/service-group.js');
-      // A service process lives as long as its VMs: their memories are resident from the start, not faulted in mid-run.
-      prefaultMemories(true);
       if (flags.healthPort !== undefined) checkPort('--health-port', flags.healthPort);
       if (!(flags.traceSample >= 0 && flags.traceSample <= 1)) throw new ConfigError(`--trace-sample ${flags.traceSample}: must be from 0 to 1`);
       if (![1, 3, 5].includes(flags.leaseReplicas)) throw new ConfigError(`--lease-replicas ${flags.leaseReplicas}: must be 1, 3 or 5`);

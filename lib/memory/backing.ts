@@ -25,29 +25,11 @@ interface Scope {
 const free = new Map<number, Uint8Array[]>();
 let freeBytes = 0;
 let scope: Scope | null = null;
-let prefault = false;
-
-/**
- * Whether memories made from now on (outside `recycling`) are faulted in at
- * once, every page written: for a long-lived process (a service over NATS),
- * whose guest runs on resident memory as a hypervisor's does. Left to the
- * first write, each page of a random application dirtying costs a page fault
- * in the guest, another in the primary's shadow and a third in the backup's
- * image, at 12 µs apiece on this virtual machine (`npm run bench --
- * machine`), in the middle of a run and on the checkpoint's path.
- */
-export function prefaultMemories(enabled: boolean): void {
-  prefault = enabled;
-}
 
 /** A zeroed array of `sizeBytes` (a multiple of the page size). */
 export function zeroedMemory(sizeBytes: number): Uint8Array {
   assert(sizeBytes > 0 && sizeBytes % PAGE_BYTES === 0, () => `memory of ${sizeBytes} B is not a positive multiple of ${PAGE_BYTES}`);
-  if (scope === null) {
-    const fresh = new Uint8Array(sizeBytes);
-    if (prefault) fresh.fill(0); // writes every page: a store the compiler cannot drop
-    return fresh;
-  }
+  if (scope === null) return new Uint8Array(sizeBytes);
   const reused = free.get(sizeBytes)?.pop();
   let bytes: Uint8Array;
   if (reused === undefined) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { prefaultMemories, recycling, zeroedMemory } from '../../../lib/memory/backing.js';
+import { recycling, zeroedMemory } from '../../../lib/memory/backing.js';
 import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
 
 const SIZE = 64 * PAGE_BYTES;
@@ -43,25 +43,5 @@ describe('guest memory backing', () => {
   it('refuses nested scopes and sizes that are not whole pages', () => {
     expect(() => recycling(() => recycling(() => 0))).toThrow();
     expect(() => zeroedMemory(PAGE_BYTES + 1)).toThrow();
-  });
-
-  it('faults a memory in when made, when asked to (a long-lived service), and leaves it to the first write otherwise', () => {
-    const bytes = 128 * 1024 * 1024;
-    const residentGrowth = (make: () => Uint8Array) => {
-      const before = process.memoryUsage.rss();
-      const m = make();
-      const grown = process.memoryUsage.rss() - before;
-      expect(m.length).toBe(bytes);
-      return grown;
-    };
-    expect(residentGrowth(() => zeroedMemory(bytes))).toBeLessThan(bytes / 4);
-    prefaultMemories(true);
-    try {
-      const m = zeroedMemory(bytes);
-      expect(m.every((x) => x === 0)).toBe(true);
-      expect(residentGrowth(() => zeroedMemory(bytes))).toBeGreaterThan(bytes * 0.9);
-    } finally {
-      prefaultMemories(false);
-    }
   });
 });
