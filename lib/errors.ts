@@ -81,3 +81,9 @@ export class InterruptedError extends SpeculaError {
     super(`interrupted by ${signal}; every process the run started was stopped`);
   }
 }
+
+/** A VM to be created is running already: a live holder renews its lease (on this bus, from another run or deployment). */
+export class VmRunningError extends SpeculaError {
+  readonly code = 'VM_RUNNING';
+  readonly retryable = false;
+}

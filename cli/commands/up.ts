@@ -2,8 +2,9 @@ import { Command, Option } from 'commander';
 import { withNatsTiming, type ExplicitTiming } from '../../lib/config/nats-profile.js';
 import { parseConfig } from '../../lib/config/parse.js';
 import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
-import { ConfigError, TransportError } from '../../lib/errors.js';
+import { ConfigError, TransportError, VmRunningError } from '../../lib/errors.js';
 import { forgetLease, LEASE_BUCKET } from '../../lib/lease/kv-store.js';
+import { liveLease } from '../../lib/lease/live-lease.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { openLeaseStore } from '../../lib/runtime/nats/service-process.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
@@ -106,8 +107,16 @@ export function upCommand(): Command {
           )
         : [];
       await nc.flush();
-      // These VMs are created now: a lease an earlier VM of the same id left in the bucket would depose their first primary.
+      // These VMs are created now: a lease an earlier VM of the same id left in the bucket would depose their first
+      // primary. But one a live holder renews belongs to a VM running now (another `up` on this bus): not ours to take.
       const leases = await openLeaseStore(nc, LEASE_BUCKET, natsUrl);
+      const timing = { nowMs: () => Date.now(), sleepMs: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)), renewIntervalMs: config.failover.heartbeatIntervalMs, clockSkewMs: config.failover.clockSkewMs };
+      for (const c of configs) {
+        const live = await liveLease(leases, c.vmId, timing);
+        if (live === null) continue;
+        await stop('VM running already', EXIT_FAILED);
+        throw new VmRunningError(`${c.vmId} is running on ${natsUrl}: ${live.primaryHost} holds its lease under term ${live.term} and renews it. Stop the specula up (or the deployment) that runs it, or give these VMs other ids (--config with another vmId).`);
+      }
       for (const c of configs) await forgetLease(leases, c.vmId);
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
