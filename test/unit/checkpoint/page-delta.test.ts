@@ -83,6 +83,19 @@ describe('XOR+RLE page delta', () => {
     );
   });
 
+  it('gives up exactly when the whole delta would take the limit or more, at any limit', () => {
+    fc.assert(
+      fc.property(pagePair(PAGE_BYTES), fc.integer({ min: 1, max: 2 * PAGE_BYTES }), ([page, previous], limitBytes) => {
+        const whole = referenceEncode(page, previous);
+        const dst = new Uint8Array(limitBytes + XOR_RLE_PAIR_HEADER_MAX_BYTES);
+        const written = encodeXorRleInto(page, previous, dst, limitBytes);
+        expect(written).toBe(whole.length >= limitBytes ? -1 : whole.length);
+        if (written >= 0) expect([...dst.subarray(0, written)]).toEqual(whole);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('gives the page back for any page against any previous page', () => {
     fc.assert(
       fc.property(pagePair(PAGE_BYTES), ([page, previous]) => {
