@@ -1,9 +1,15 @@
-import type { SendBuffer } from '../tcp/send-buffer.js';
+import type { BytePieces } from './byte-run.js';
 import { hex, sha256 } from './hash.js';
+
+/** A speculative buffer as a digest reads it: the acker's ring or a backup's view queue. */
+export interface SpecBytes {
+  readonly startSeq: number;
+  views(seq: number, len: number): BytePieces;
+}
 
 /** What a checkpoint's image holds of one connection's speculative buffer: [startSeq, endSeq). */
 export interface SpecRange {
-  readonly buffer: SendBuffer;
+  readonly buffer: SpecBytes;
   readonly startSeq: number;
   readonly endSeq: number;
 }
@@ -19,7 +25,7 @@ export function specBuffersDigest(ranges: readonly SpecRange[]): string {
   for (const r of ranges) {
     const start = Math.max(r.startSeq, r.buffer.startSeq);
     if (r.endSeq <= start) continue;
-    parts.push(new TextEncoder().encode(`${start}:`), r.buffer.copyOut(start, r.endSeq - start));
+    parts.push(new TextEncoder().encode(`${start}:`), ...r.buffer.views(start, r.endSeq - start).pieces);
   }
   return hex(sha256(...parts));
 }

@@ -10,7 +10,7 @@ import { PageDigest } from '../../lib/memory/page-digest.js';
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Sampler } from '../../lib/tracing/sampling.js';
 import type { Effect } from '../../lib/runtime/types.js';
-import { SendBuffer } from '../../lib/tcp/send-buffer.js';
+import { ViewQueue } from '../../lib/checkpoint/view-queue.js';
 import { decodeSpecDeltas, encodeSpecDeltaChunks, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
 import { DecodeError } from '../../lib/errors.js';
 
@@ -76,7 +76,7 @@ export interface BackupDigest {
 
 /** One connection's speculative buffer on the backup. */
 export interface SpecReplica {
-  readonly buffer: SendBuffer;
+  readonly buffer: ViewQueue;
   connection: AckerConnectionState;
 }
 
@@ -305,7 +305,7 @@ export class StandbyImage {
     for (const chunk of chunks) if (chunk.source === ChunkSource.PAGES) checkPages(chunk.data, this.image.pageCount);
     const parts = chunks.filter((c) => c.source === ChunkSource.SPEC).map((c) => c.data);
     if (parts.length === 0) return null;
-    // The speculative delta is a byte stream split into chunks, decoded where it lies: its bytes are copied into the buffer when applied.
+    // The speculative delta is a byte stream split into chunks, decoded where it lies: the buffer keeps its bytes as views of the chunks.
     const deltas = decodeSpecDeltas({ pieces: parts });
     const seen = new Set<number>();
     for (const delta of deltas) {
@@ -377,7 +377,7 @@ export class StandbyImage {
     // The buffer exists from the connection on, even before its first byte: a promoted acker needs it.
     let replica = this.specs.get(connection.connId);
     if (replica === undefined) {
-      replica = { buffer: new SendBuffer(this.options.specBufferBytes, delta.startSeq), connection };
+      replica = { buffer: new ViewQueue(this.options.specBufferBytes, delta.startSeq), connection };
       this.specs.set(connection.connId, replica);
     }
     replica.connection = connection;
@@ -386,8 +386,8 @@ export class StandbyImage {
     spec.release(delta.clientAckSeq);
     if (deltaBytes > 0) {
       assert(delta.startSeq === spec.endSeq, () => `speculative delta starts at ${delta.startSeq}, buffer ends at ${spec.endSeq}`);
-      const taken = spec.appendBytes(delta.bytes);
-      assert(taken === deltaBytes, () => `speculative buffer overflow: ${deltaBytes - taken} bytes of epoch beyond its bound`);
+      assert(deltaBytes <= spec.freeBytes, () => `speculative buffer overflow: ${deltaBytes - spec.freeBytes} bytes of epoch beyond its bound`);
+      spec.append(delta.bytes);
     }
     spec.release(delta.clientAckSeq);
   }
