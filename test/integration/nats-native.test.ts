@@ -4,6 +4,7 @@
  * receiving process. Needs `npm run build` first (npm test does it).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,6 +193,72 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
       await waitFor(() => shell.counters.unknownSubjects === 2);
       expect(inputs.map((i) => i.kind)).toEqual(['start']);
       expect(log.lines.filter((l) => l.event === 'shell.unknownSubject')).toHaveLength(1);
+      expect(shell.state).toBe('running');
+    } finally {
+      await shell.stop();
+      await publisher.close();
+    }
+  });
+
+  it('counts and drops a message whose headers do not decode, and goes on reading', async () => {
+    const subject = subjects(`badheader-${process.pid}`).wireIn;
+    const inputs: Input[] = [];
+    const core: Core = { name: 'probe', subscriptions: [subject], handle: (input) => (inputs.push(input), []) };
+    const log = memoryLogger();
+    const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: log.logger });
+    const publisher = await connectNats({ servers: url });
+    // nats.js refuses to send a header key with a space; the server passes one on, and the receiver's nats.js throws on reading it.
+    const raw = connect(Number(new URL(url).port), new URL(url).hostname);
+    raw.on('data', () => undefined);
+    try {
+      await shell.start();
+      const hdr = 'NATS/1.0\r\nbad key: x\r\n\r\n';
+      const payload = Buffer.from(encode(SEGMENT));
+      raw.write('CONNECT {"verbose":false,"headers":true}\r\n');
+      raw.write(Buffer.concat([Buffer.from(`HPUB ${subject} ${hdr.length} ${hdr.length + payload.length}\r\n${hdr}`), payload, Buffer.from('\r\nPING\r\n')]));
+      await waitFor(() => shell.counters.decodeErrors === 1);
+      publisher.publish(subject, encode(SEGMENT));
+      await publisher.flush();
+      await waitFor(() => inputs.length === 2);
+      expect(inputs.map((i) => i.kind)).toEqual(['start', 'message']);
+      expect(log.lines.filter((l) => l.event === 'shell.decode')).toHaveLength(1);
+      expect(shell.state).toBe('running');
+    } finally {
+      raw.destroy();
+      await shell.stop();
+      await publisher.close();
+    }
+  });
+
+  it('drops what an emulated link hands on after the core dropped its subject, as the simulator does', async () => {
+    const config = runConfigSchema.parse({ vmId: `unsub-${process.pid}`, link: { bandwidthBitsPerSec: 100e6, rttMs: 400 } });
+    const s = subjects(config.vmId);
+    const commit = s.host('h').commit;
+    const inputs: Input[] = [];
+    // On a message on another subject the core stops listening to the linked one, as a guest leaving a role does.
+    let subscriptions: readonly string[] = [s.wireIn, commit];
+    const core: Core = {
+      name: 'probe',
+      get subscriptions() {
+        return subscriptions;
+      },
+      handle(input) {
+        inputs.push(input);
+        if (input.kind === 'message' && input.subject === commit) subscriptions = [commit];
+        return [];
+      },
+    };
+    const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: memoryLogger().logger, inboundLinks: [{ subject: s.wireIn, hop: emulatedLink(config, 'up') }] });
+    const publisher = await connectNats({ servers: url });
+    try {
+      await shell.start();
+      publisher.publish(s.wireIn, encode(SEGMENT)); // 200 ms on the link
+      await publisher.flush();
+      await waitFor(() => shell.counters.messagesIn === 1);
+      publisher.publish(commit, encode({ type: 'epochCommit', vmId: config.vmId, term: 0, epoch: 1 }));
+      await publisher.flush();
+      await waitFor(() => shell.counters.linkDeliveriesUnsubscribed === 1);
+      expect(inputs.map((i) => (i.kind === 'message' ? i.subject : i.kind))).toEqual(['start', commit]);
       expect(shell.state).toBe('running');
     } finally {
       await shell.stop();

@@ -381,9 +381,24 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
     try {
       if (options.signal?.aborted) await stop('abort');
       else {
-        for (const sh of shells) await sh.start();
-        ready = true;
-        write(JSON.stringify({ kind: 'ready', service: def.name, host, vms, pid: process.pid } satisfies ReadyLine));
+        try {
+          // A signal while the shells start stops them all (the ones not started yet stay so); a shell whose core failed
+          // on START ends the start-up, and its failure, awaited below, the process.
+          for (const sh of shells) {
+            if (stopping !== null) break;
+            await sh.start();
+            if (sh.state === 'failed') break;
+          }
+        } catch (err) {
+          // A shell that could not start (its flush failed) failed: the others and both connections go with it, so
+          // that the process ends instead of holding reconnecting connections open.
+          await stop('failed');
+          throw err;
+        }
+        if (stopping === null && shells.every((sh) => sh.state === 'running')) {
+          ready = true;
+          write(JSON.stringify({ kind: 'ready', service: def.name, host, vms, pid: process.pid } satisfies ReadyLine));
+        }
       }
       // Every shell ends when stop() stops it; one that fails (its core threw, the connection closed) takes the process down.
       await Promise.all(shells.map((sh) => sh.done)).catch((err: unknown) => {

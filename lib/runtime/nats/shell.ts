@@ -87,6 +87,8 @@ export interface ShellCounters extends LeaseRunnerCounters {
   decodeErrors: number;
   /** Messages on a subject with no known message type; dropped. */
   unknownSubjects: number;
+  /** Messages an emulated link handed on after the core had dropped its subject (a role changed while they crossed it): dropped, as the simulator delivers only to whom subscribes at arrival. */
+  linkDeliveriesUnsubscribed: number;
   /** Publishes that failed (connection closed or draining); dropped. */
   publishErrors: number;
   /** Errors a subscription reported (a permission refused, a slow consumer's overflow); what they concerned is lost. */
@@ -173,6 +175,7 @@ export class NatsShell {
     bytesOut: 0,
     decodeErrors: 0,
     unknownSubjects: 0,
+    linkDeliveriesUnsubscribed: 0,
     publishErrors: 0,
     subscriptionErrors: 0,
     batchesOut: 0,
@@ -243,7 +246,7 @@ export class NatsShell {
     const limits = parseConfig(natsShellLimitsSchema, options.limits ?? {});
     // A link may front a subject the core subscribes to only in some roles (the acker's wire.in).
     for (const link of options.inboundLinks ?? []) {
-      this.#gates.set(link.subject, new LinkGate(link.hop, limits.maxPendingDeliveries, link.maxPendingBytes ?? limits.maxPendingDeliveryBytes, this.clock, (subject, msg) => this.#input({ kind: 'message', subject, msg })));
+      this.#gates.set(link.subject, new LinkGate(link.hop, limits.maxPendingDeliveries, link.maxPendingBytes ?? limits.maxPendingDeliveryBytes, this.clock, (subject, msg) => this.#deliverFromLink(subject, msg)));
     }
     this.#leases =
       options.leaseStore === undefined
@@ -404,14 +407,25 @@ export class NatsShell {
       return;
     }
     this.counters.bytesIn += m.data.length;
-    const stampedUs = Number(m.headers?.get(HEADER_CLOCK_US) ?? '');
+    // Headers decode on first read and throw on a malformed key: read here, where a throw is a counted bad message, not
+    // an exception that would end the connection's read loop.
+    let headers: MsgHdrs | undefined;
+    try {
+      headers = m.headers;
+    } catch (cause) {
+      this.counters.messagesIn++;
+      this.counters.decodeErrors++;
+      this.#logOnce('decode', { subject: m.subject, bytes: m.data.length, err: cause instanceof Error ? cause.message : String(cause) }, 'message with malformed headers dropped (logged once; see counters)');
+      return;
+    }
+    const stampedUs = Number(headers?.get(HEADER_CLOCK_US) ?? '');
     // A clock behind the sender's (another machine) reads as no delay rather than a negative one.
     const busHopUs = stampedUs > 0 ? Math.max(0, RECEIPT_CLOCK.nowUs() - stampedUs) : 0;
     if (stampedUs > 0) addTo(this.busHopUs, busHopUs);
     let msgs: WireMessage[];
     try {
       const type = messageTypeOf(m.subject);
-      const batched = m.headers?.get(HEADER_BATCH) ?? '';
+      const batched = headers?.get(HEADER_BATCH) ?? '';
       if (batched !== '') {
         this.counters.batchesIn++;
         msgs = decodeBatch(m.data).map((part) => decode(type, part));
@@ -429,7 +443,7 @@ export class NatsShell {
       }
       return;
     }
-    const traceparent = this.options.propagation === undefined ? '' : (m.headers?.get(HEADER_TRACEPARENT) ?? '');
+    const traceparent = this.options.propagation === undefined ? '' : (headers?.get(HEADER_TRACEPARENT) ?? '');
     if (traceparent !== '' && !this.options.propagation!.matches(msgs, traceparent)) this.counters.traceContextMismatches++;
     const gate = this.#gates.get(m.subject);
     // The link's time starts at the send, as in the simulator, where a linked subject takes the link's time and no bus time.
@@ -480,7 +494,16 @@ export class NatsShell {
     this.#log.warn({ event: `shell.${kind}`, ...fields }, text);
   }
 
-  #input(input: Input): void {
+  /** A message leaves an emulated link: to the core if it still subscribes to the subject, as the simulator delivers. */
+  #deliverFromLink(subject: string, msg: WireMessage): void {
+    if (!this.#subscriptions.has(subject)) {
+      this.counters.linkDeliveriesUnsubscribed++;
+      return;
+    }
+    this.#input({ kind: 'message', subject, msg });
+  }
+
+    #input(input: Input): void {
     if (this.#state !== 'running') return;
     // Everything an input leads to runs inside the try: a throw escaping into a
     // subscription callback would end the connection's read loop (nats.js
