@@ -74,3 +74,11 @@ export function prepareOutputFolder(flag: string, path: string): string {
 export function checkPort(flag: string, port: number): void {
   if (!Number.isSafeInteger(port) || port < 1 || port > 65_535) throw new ConfigError(`${flag} ${port}: must be a port from 1 to 65535`);
 }
+
+/** Longest delay Node's timers keep: a longer (or a non-positive) one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A delay in ms named by `flag`, from `minMs` to MAX_TIMER_MS: what a timer can wait. */
+export function checkTimerMs(flag: string, value: number, ms: number, minMs: number): void {
+  if (!Number.isFinite(ms) || ms < minMs || ms > MAX_TIMER_MS) throw new ConfigError(`${flag} ${value}: a timer waits from ${minMs} to ${MAX_TIMER_MS} ms (about 24.8 days), this is ${ms} ms`);
+}

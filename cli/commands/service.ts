@@ -11,7 +11,10 @@ import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.j
 import { DEFAULT_TRACE_SAMPLE_RATE } from '../../lib/tracing/options.js';
 import { EXIT_FAILED } from '../exit-codes.js';
 import { num } from '../run-options.js';
-import { checkPort } from '../validate.js';
+import { checkPort, checkTimerMs } from '../validate.js';
+
+/** Reports more often than this would be most of what a service publishes. */
+const MIN_REPORT_INTERVAL_MS = 10;
 
 export const SERVICES = ['guest', 'checkpointer', 'netbuffer', 'acker', 'host-agent', 'failover', 'client'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -145,7 +148,8 @@ export function serviceCommand(): Command {
     .addOption(new Option('--log-level <level>', 'level of the stderr logs').choices(['debug', 'info', 'warn', 'error', 'silent']).env('SPECULA_LOG_LEVEL').default('info'))
     .action(async (names: ServiceName[], flags: ServiceFlags) => {
       const configs = vmConfigs(serviceConfig(flags), flags.vms);
-      if (!Number.isFinite(flags.reportIntervalMs) || flags.reportIntervalMs < 10) throw new ConfigError(`--report-interval-ms ${flags.reportIntervalMs}: must be at least 10`);
+      checkTimerMs('--report-interval-ms', flags.reportIntervalMs, flags.reportIntervalMs, MIN_REPORT_INTERVAL_MS);
+      if (flags.exitAfterS !== undefined) checkTimerMs('--exit-after-s', flags.exitAfterS, flags.exitAfterS * 1000, 1);
       process.env.SPECULA_LOG_LEVEL = flags.logLevel;
       const defs = await Promise.all(names.map((n) => serviceDefinition(n)));
       const { runServiceGroup } = await import('../../lib/runtime/nats/service-group.js');

@@ -15,6 +15,7 @@ import { startOwnNatsServer, type OwnNatsServer } from '../launcher/nats-server.
 import { num } from '../run-options.js';
 import { readConfigFile, vmConfigs } from './service.js';
 import { LAYOUTS, type Layout } from '../launcher/plan.js';
+import { checkTimerMs } from '../validate.js';
 
 interface UpFlags {
   mode: Mode;
@@ -78,6 +79,7 @@ export function upCommand(): Command {
       const say = (line: string) => process.stderr.write(`specula up: ${line}\n`);
       const config = upConfig(flags, command.getOptionValueSource('mode') === 'cli');
       const configs = vmConfigs(config, flags.vms);
+      if (flags.exitAfterS !== undefined) checkTimerMs('--exit-after-s', flags.exitAfterS, flags.exitAfterS * 1000, 1);
       let own: OwnNatsServer | null = null;
       let natsUrl = flags.natsUrl;
       if (!(await reachable(natsUrl))) {

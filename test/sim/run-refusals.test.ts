@@ -1,8 +1,9 @@
 /**
- * `specula run` (and `experiment`, `health`) refuse, before any work, what
- * would fail or mean nothing only after it: an output file it cannot write, a
- * crash after the run's end, a sample rate without the traces it samples, a
- * port that is none. Exit 2, the flag named, no stack.
+ * `specula run` (and `experiment`, `health`, `service`, `up`) refuse, before
+ * any work, what would fail or mean nothing only after it: an output file it
+ * cannot write, a crash after the run's end, a sample rate without the traces
+ * it samples, a port that is none, a delay no timer keeps. Exit 2, the flag
+ * named, no stack.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,9 +31,15 @@ describe('specula run refuses before running', () => {
     [['run', '--queue-packets', '0'], '--queue-packets', 'packets of 1500 bytes'],
     [['experiment', '--out', join(aFile, 'sub'), '--modes', 'native'], '--out', 'a part of the path is a file'],
     [['health', '--port', '99999'], '--port', 'from 1 to 65535'],
+    // Node fires a timer of 2^31 ms or more, or of 0, after 1 ms: a 30-day lifetime would end at once.
+    [['service', 'failover', '--exit-after-s', '2592000'], '--exit-after-s', 'to 2147483647 ms'],
+    [['service', 'failover', '--exit-after-s', '0'], '--exit-after-s', 'to 2147483647 ms'],
+    [['service', 'failover', '--report-interval-ms', '3000000000'], '--report-interval-ms', 'to 2147483647 ms'],
+    [['service', 'failover', '--report-interval-ms', '5'], '--report-interval-ms', 'to 2147483647 ms'],
+    [['up', '--exit-after-s', '2592000'], '--exit-after-s', 'to 2147483647 ms'],
   ])('%j: exit 2, naming %s', (args, flag, why) => {
     const duration = args.includes('--duration-s') ? args[args.indexOf('--duration-s') + 1]! : '0.2';
-    const r = cli(args[0] === 'health' ? args : [...args, '--duration-s', duration]);
+    const r = cli(['health', 'service', 'up'].includes(args[0]!) ? args : [...args, '--duration-s', duration]);
     expect(r.status, r.stderr).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(flag);
