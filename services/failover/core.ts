@@ -472,7 +472,8 @@ export class FailoverCore implements Core {
       if (hb.host !== this.#primary && hb.host !== this.#backup) this.#fencedPrimaryHeard(hb, nowUs, out);
       return;
     }
-    const restarted = this.#noteIncarnation(hb, out);
+    const firstHeard = !this.#incarnations.has(hb.host);
+    const restarted = this.#noteIncarnation(hb, out) || (firstHeard && this.#holderRestartedUnheard(hb, out));
     this.#armDeadlines(hb.host, nowUs, out);
     this.#confirmRoleChange(hb, out);
     this.#lastRole.set(hb.host, hb);
@@ -553,6 +554,24 @@ export class FailoverCore implements Core {
   #giveUp(host: string): void {
     this.#givenUp.add(host);
     if (!this.#spares.includes(host)) this.#spares.push(host);
+  }
+
+  /**
+   * The primary's first heartbeat this process hears comes from another agent
+   * process than the one whose renewal wrote the lease: its host restarted
+   * while this service was not listening (restarting too, or cut off), and
+   * its agent started over in the role the VM was created with, running the
+   * VM anew. A restart seen live is an incarnation that changes; this one
+   * only the lease shows. Without it the new VM was protected to a spare,
+   * and that image promoted behind the output that had left (vopr seed 38646).
+   */
+  #holderRestartedUnheard(hb: Heartbeat, out: Effect[]): boolean {
+    const lease = this.#leaseRecord;
+    if (lease === null || lease.holderIncarnation === undefined) return false;
+    if (hb.host !== this.#primary || hb.host !== lease.primaryHost || hb.role !== 'primary' || hb.term !== lease.term || hb.incarnation === lease.holderIncarnation) return false;
+    this.stats.supervisorRestarts++;
+    out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { vm: this.options.vmId, host: hb.host, wasBackup: false, seenBy: 'lease' } });
+    return true;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allRoleChanges, BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, silentTimer, SPARE, timers } from './support.js';
+import { allRoleChanges, BACKUP, FailoverDriver, FIRST_INCARNATION, heartbeatInput, INTERVAL_US, leaseOps, MISS_COUNT, NONE_TAKEN, primaryRecord, PRIMARY, PROMOTE_TIMER, silentTimer, SPARE, timers } from './support.js';
 
 const RECOVERED = 'failover.recovered';
 const RECOVERY_US = MISS_COUNT * INTERVAL_US;
@@ -185,6 +185,39 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     const effects = [...d.fire(RECOVERED), ...d.settleMemberships()];
     expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
     expect(d.core.state).toBe('reprotecting');
+  });
+
+  it("takes the lease holder's first heartbeat from another process than the lease's writer for a host that started over, and promotes nothing its new VM made (vopr seed 38646)", () => {
+    // Restarted while both the primary's and the backup's hosts were down: the lease (renewed by the primary's agent,
+    // process FIRST_INCARNATION) shows committed epochs, and only the spare reports.
+    const d = new FailoverDriver();
+    d.handle({ kind: 'start' }, 100_000);
+    d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: COMMITTED, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
+    reports(d, { [SPARE]: { role: 'spare', term: 1 } });
+    d.fire(RECOVERED);
+    d.settleMemberships();
+    expect(d.core.primaryHost).toBe(PRIMARY);
+    // The primary's host comes back, its agent a new process in the role the VM was created with: a VM made anew.
+    const back = d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000);
+    expect(d.core.stats.supervisorRestarts).toBe(1);
+    expect(back).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.supervisor_restarted' }));
+    expect(d.core.stats.restartsWithoutImage).toBe(1);
+    // The spare joins and syncs with that new VM; when the restarted host falls silent, its image is not promoted.
+    const join = allRoleChanges([...back, ...d.settleMemberships()]).find((c) => c.host === SPARE && c.role === 'backup');
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 3, true, join?.seq ?? NONE_TAKEN), d.nowUs + 1_000);
+    const silent = d.fire(silentTimer(PRIMARY));
+    expect(leaseOps(silent).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === SPARE)).toEqual([]);
+    expect(d.core.primaryHost).toBe(PRIMARY);
+    // The same process as the lease's writer is the primary it was: nothing started over.
+    const same = new FailoverDriver();
+    same.handle({ kind: 'start' }, 100_000);
+    same.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: COMMITTED, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
+    reports(same, { [SPARE]: { role: 'spare', term: 1 } });
+    same.fire(RECOVERED);
+    same.settleMemberships();
+    same.handle(heartbeatInput(PRIMARY, 'primary', 1, COMMITTED, true, NONE_TAKEN, FIRST_INCARNATION), same.nowUs + 1_000);
+    expect(same.core.stats.supervisorRestarts).toBe(0);
+    expect(same.core.stats.restartsWithoutImage).toBe(0);
   });
 
   it('waits for the lease when the store did not answer, and reads it again', () => {
