@@ -13,6 +13,18 @@ import { EXIT_FAILED } from '../exit-codes.js';
 import { num } from '../run-options.js';
 import { checkPort, checkTimerMs } from '../validate.js';
 
+const SWITCH_ON = ['1', 'true', 'on', 'yes'];
+const SWITCH_OFF = ['', '0', 'false', 'off', 'no'];
+
+/** An on/off environment variable: unset or one of SWITCH_OFF is off, SWITCH_ON on, anything else a ConfigError (commander would take any value, "false" too, for on). */
+export function envSwitch(name: string, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const v = value.trim().toLowerCase();
+  if (SWITCH_ON.includes(v)) return true;
+  if (SWITCH_OFF.includes(v)) return false;
+  throw new ConfigError(`${name}=${value}: must be one of ${[...SWITCH_ON, ...SWITCH_OFF.filter((o) => o !== '')].join(', ')}, or empty`);
+}
+
 /** Reports more often than this would be most of what a service publishes. */
 const MIN_REPORT_INTERVAL_MS = 10;
 
@@ -143,7 +155,7 @@ export function serviceCommand(): Command {
     .addOption(new Option('--lease-bucket <name>', 'host-agent, failover: JetStream KV bucket of the leases (created when missing)').env('SPECULA_LEASE_BUCKET').default(LEASE_BUCKET))
     .addOption(new Option('--lease-replicas <n>', 'host-agent, failover: replicas of the lease bucket when this process creates it (3 or 5 on a JetStream cluster)').argParser(num).env('SPECULA_LEASE_REPLICAS').default(1))
     .addOption(new Option('--health-port <n>', `serve ${HEALTH_PATHS.live} (live) and ${HEALTH_PATHS.ready} (connected and serving) over HTTP on this port, for container probes`).argParser(num).env('SPECULA_HEALTH_PORT'))
-    .addOption(new Option('--trace', 'export traces with OpenTelemetry (on anyway when OTEL_EXPORTER_OTLP_ENDPOINT is set; the OTEL_* variables configure the exporter)').env('SPECULA_TRACE').default(false))
+    .addOption(new Option('--trace', 'export traces with OpenTelemetry (on anyway when OTEL_EXPORTER_OTLP_ENDPOINT is set; the OTEL_* variables configure the exporter); env SPECULA_TRACE: 1/true/on or 0/false/off').default(false))
     .addOption(new Option('--trace-sample <rate>', 'share of the guest\'s output segments traced, 0 to 1; every service of a VM needs the same').argParser(num).env('SPECULA_TRACE_SAMPLE').default(DEFAULT_TRACE_SAMPLE_RATE))
     .addOption(new Option('--log-level <level>', 'level of the stderr logs').choices(['debug', 'info', 'warn', 'error', 'silent']).env('SPECULA_LOG_LEVEL').default('info'))
     .action(async (names: ServiceName[], flags: ServiceFlags) => {
@@ -156,9 +168,10 @@ export function serviceCommand(): Command {
       if (flags.healthPort !== undefined) checkPort('--health-port', flags.healthPort);
       if (!(flags.traceSample >= 0 && flags.traceSample <= 1)) throw new ConfigError(`--trace-sample ${flags.traceSample}: must be from 0 to 1`);
       if (![1, 3, 5].includes(flags.leaseReplicas)) throw new ConfigError(`--lease-replicas ${flags.leaseReplicas}: must be 1, 3 or 5`);
+      const traceOn = flags.trace || envSwitch('SPECULA_TRACE', process.env.SPECULA_TRACE);
       const exitAfterS = flags.exitAfterS ?? (names.includes('client') ? Math.max(...configs.map((c) => c.durationS)) : undefined);
       try {
-        const finals = await runServiceGroup(defs, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, leaseReplicas: flags.leaseReplicas as 1 | 3 | 5, reportIntervalMs: flags.reportIntervalMs, ...(flags.healthPort === undefined ? {} : { healthPort: flags.healthPort }), trace: { enabled: flags.trace, segmentSampleRate: flags.traceSample }, ...(exitAfterS === undefined ? {} : { exitAfterS }) });
+        const finals = await runServiceGroup(defs, { natsUrl: flags.natsUrl, host: flags.host ?? null, configs, leaseBucket: flags.leaseBucket, leaseReplicas: flags.leaseReplicas as 1 | 3 | 5, reportIntervalMs: flags.reportIntervalMs, ...(flags.healthPort === undefined ? {} : { healthPort: flags.healthPort }), trace: { enabled: traceOn, segmentSampleRate: flags.traceSample }, ...(exitAfterS === undefined ? {} : { exitAfterS }) });
         // A client that never connected verified nothing; one whose bus dropped measured the outage, not the link.
         if (finals.some((final) => final.service === 'client' && final.vms.some((v) => v.stats.connected !== true || v.shell.disconnects > 0))) process.exitCode = EXIT_FAILED;
         for (const final of finals) if (final.service === 'client') for (const v of final.vms) if (v.stats.connected !== true) process.stderr.write(`specula service client: ${v.vmId}: ${whyNotConnected(v.stats)}\n`);

@@ -256,10 +256,13 @@ describe('HostAgentCore: membership', () => {
 
   it('a promoted primary keeps its term and the first epoch of its term through membership changes', () => {
     const { d } = promoted();
-    const effects = d.control(d.roleChange('primary', 2, SPARE));
-    for (const a of assignmentsIn(effects, BACKUP)) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: SPARE, joining: true, firstEpoch: IMAGE_EPOCH + 1 });
+    const joined = assignmentsIn(d.control(d.roleChange('primary', 2, SPARE)), BACKUP);
+    expect(joined.map((a) => a.service)).toEqual([...HOST_SERVICES]);
+    for (const a of joined) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: SPARE, joining: true, firstEpoch: IMAGE_EPOCH + 1 });
     // Its backup is dropped again: no peer, nothing to join.
-    for (const a of assignmentsIn(d.control(d.roleChange('primary', 2, '')), BACKUP)) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1 });
+    const dropped = assignmentsIn(d.control(d.roleChange('primary', 2, '')), BACKUP);
+    expect(dropped.map((a) => a.service)).toEqual([...HOST_SERVICES]);
+    for (const a of dropped) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1 });
   });
 
   it('its renewals carry the backup as last seen in the store, not the one its role change named', () => {
