@@ -8,7 +8,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectNats, NatsShell } from '../../lib/runtime/nats/index.js';
 import { pino } from 'pino';
-import type { Core, Input } from '../../lib/runtime/types.js';
+import type { Core, Effect, Input } from '../../lib/runtime/types.js';
+import type { Heartbeat, Segment } from '../../lib/codec/messages.js';
+import { subjects } from '../../lib/codec/subjects.js';
 import { skipWithoutNatsBinary, startNatsServer, type NatsServerProcess } from './support/nats.js';
 
 const servers: NatsServerProcess[] = [];
@@ -20,17 +22,22 @@ afterAll(async () => {
 const NOTICE_TIMEOUT_MS = 10_000;
 
 describe.skipIf(skipWithoutNatsBinary('the two-connection status test'))('a shell with a control connection', () => {
-  it('tells its core it is cut off when only the control connection is lost, and connected once it is back', { timeout: 40_000 }, async () => {
+  it('tells its core it is cut off when only the control connection is lost, drops (counted) what it sends there meanwhile, and is connected once it is back', { timeout: 40_000 }, async () => {
     const data = await startNatsServer();
     const control = await startNatsServer();
     servers.push(data, control);
     const connections: boolean[] = [];
+    const s = subjects('conn');
+    const heartbeat: Heartbeat = { type: 'heartbeat', vmId: 'conn', term: 1, host: 'h', role: 'primary', epoch: 0, synced: false, controlSeq: 0, incarnation: 1 };
+    const segment: Segment = { type: 'segment', vmId: 'conn', term: 0, epoch: 0, connId: 1, seq: 0, ack: 0, window: 0, flags: 0, payload: Uint8Array.of(1), mss: 0, wscale: undefined, sackPermitted: false, sackBlocks: [], tsValUs: 0, tsEcrUs: 0, speculative: false };
+    // Cut off, it sends on both connections: what goes to the lost one is dropped and counted, the rest leaves.
     const core: Core = {
       name: 'probe',
       subscriptions: [],
-      handle: (input: Input) => {
-        if (input.kind === 'connection') connections.push(input.connected);
-        return [];
+      handle: (input: Input): Effect[] => {
+        if (input.kind !== 'connection') return [];
+        connections.push(input.connected);
+        return input.connected ? [] : [{ kind: 'send', subject: s.heartbeat('h'), msg: heartbeat }, { kind: 'send', subject: s.wireOut, msg: segment }];
       },
     };
     const reconnect = { maxReconnectAttempts: -1, reconnectTimeWaitMs: 50 };
@@ -43,6 +50,8 @@ describe.skipIf(skipWithoutNatsBinary('the two-connection status test'))('a shel
       await waitFor(() => connections.length === 1, 'the control connection to be lost');
       expect(connections).toEqual([false]);
       expect(shell.serving).toBe(false);
+      await waitFor(() => shell.counters.publishesWhileDisconnected + shell.counters.messagesOut === 2, 'the sends made while cut off');
+      expect([shell.counters.publishesWhileDisconnected, shell.counters.messagesOut]).toEqual([1, 1]);
       const again = await startNatsServer({ port: control.port, storeDir: control.storeDir });
       servers.push(again);
       await waitFor(() => connections.length === 2, 'the control connection to come back');

@@ -91,6 +91,8 @@ export interface ShellCounters extends LeaseRunnerCounters {
   linkDeliveriesUnsubscribed: number;
   /** Publishes that failed (connection closed or draining); dropped. */
   publishErrors: number;
+  /** Messages sent while their connection was down, dropped here: nats.js would hold them without bound and discard them at its next dial. */
+  publishesWhileDisconnected: number;
   /** Errors a subscription reported (a permission refused, a slow consumer's overflow); what they concerned is lost. */
   subscriptionErrors: number;
   /** Bus messages that carried several messages of one subject (each is counted in messagesOut too). */
@@ -176,6 +178,7 @@ export class NatsShell {
     decodeErrors: 0,
     unknownSubjects: 0,
     linkDeliveriesUnsubscribed: 0,
+    publishesWhileDisconnected: 0,
     publishErrors: 0,
     subscriptionErrors: 0,
     batchesOut: 0,
@@ -614,8 +617,16 @@ export class NatsShell {
       h ??= natsHeaders();
       h.set(HEADER_TRACEPARENT, traceparent);
     }
+    const nc = this.#connectionFor(subject);
+    if (!(nc === this.nc ? this.#connected : this.#controlConnected)) {
+      // nats.js would buffer it without bound and then drop it at its next dial (the outbound buffer is reset): drop it
+      // here, counted, as the bus would lose it; the protocol repeats what it needs.
+      this.counters.publishesWhileDisconnected += parts.length;
+      this.#logOnce('publish', { subject, err: 'disconnected' }, 'message dropped while disconnected (logged once; see counters)');
+      return;
+    }
     try {
-      this.#connectionFor(subject).publish(subject, data, h === undefined ? undefined : { headers: h });
+      nc.publish(subject, data, h === undefined ? undefined : { headers: h });
     } catch (cause) {
       this.counters.publishErrors++;
       this.#logOnce('publish', { subject, err: cause instanceof Error ? cause.message : String(cause) }, 'publish failed (logged once; see counters)');
