@@ -93,6 +93,9 @@ const HISTOGRAMS = [
   { key: 'epochLengthUs', name: 'specula_epoch_length_seconds', help: 'Each epoch as it ran, pause to next pause', boundaries: [0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1] },
 ] as const;
 
+/** Histogram samples one scrape records at most; what is left is recorded by the next scrapes. */
+export const MAX_SAMPLES_PER_SCRAPE = 20_000;
+
 /**
  * Metrics of a process: the observable readings above, and the commit
  * latency and epoch length as OTel histograms fed from the checkpointer's
@@ -108,8 +111,11 @@ export function startServiceMetrics(p: { readonly service: string; readonly host
   const meter = provider.getMeter('specula');
   for (const reading of READINGS) observe(meter, reading, p.reports);
   const feeds = HISTOGRAMS.map((h) => ({ key: h.key, instrument: meter.createHistogram(h.name, { description: h.help, unit: 's' }), recorded: new Map<string, Histogram>() }));
-  // Per series (service and VM), the counts of each reported histogram already recorded.
+  // Per series (service and VM), the counts of each reported histogram already recorded. OTel records one sample a
+  // call: a scrape records at most MAX_SAMPLES_PER_SCRAPE, and the rest at the next ones, so that the first scrape of
+  // a process that ran for hours does not hold its event loop (and its heartbeats) for seconds.
   const recordNewSamples = () => {
+    let budget = MAX_SAMPLES_PER_SCRAPE;
     for (const r of p.reports()) {
       for (const feed of feeds) {
         const h = r.stats[feed.key] as Histogram | undefined;
@@ -117,12 +123,18 @@ export function startServiceMetrics(p: { readonly service: string; readonly host
         const seriesKey = `${r.service ?? ''}/${r.vmId}`;
         const seen = feed.recorded.get(seriesKey) ?? {};
         for (const [bucket, count] of Object.entries(h)) {
-          const fresh = count - (seen[bucket] ?? 0);
+          const already = seen[bucket] ?? 0;
+          if (count < already) {
+            seen[bucket] = count; // a restarted service's histogram starts over
+            continue;
+          }
+          const fresh = Math.min(count - already, budget);
           const b = Number(bucket);
           // The bucket's lower edge, (1 + HISTOGRAM_RESOLUTION)^b µs; 0 for the zero bucket.
           const seconds = b < 0 ? 0 : Math.pow(1 + HISTOGRAM_RESOLUTION, b) / 1e6;
           for (let i = 0; i < fresh; i++) feed.instrument.record(seconds, labelsOf(r));
-          seen[bucket] = count;
+          seen[bucket] = already + fresh;
+          budget -= fresh;
         }
         feed.recorded.set(seriesKey, seen);
       }

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { histogramOf } from '../../../lib/results/histogram.js';
 import { startHealthServer, type HealthServer } from '../../../lib/runtime/nats/health-server.js';
-import { startServiceMetrics, type VmReport } from '../../../lib/runtime/nats/metrics.js';
+import { MAX_SAMPLES_PER_SCRAPE, startServiceMetrics, type VmReport } from '../../../lib/runtime/nats/metrics.js';
 import type { ShellCounters } from '../../../lib/runtime/nats/shell.js';
 
 const shell = { messagesOut: 7, decodeErrors: 1, permissionViolations: 0 } as ShellCounters;
@@ -59,6 +59,16 @@ describe('service metrics for Prometheus', () => {
     await scrape();
     text = await scrape();
     expect(value(text, 'specula_commit_latency_seconds_count')).toBe(6);
+  });
+
+  it('record a long run\'s histogram over several scrapes, MAX_SAMPLES_PER_SCRAPE each, and every sample once in the end', async () => {
+    const samples = 2 * MAX_SAMPLES_PER_SCRAPE + 123;
+    const stats: Record<string, unknown> = { commitLatencyUs: { 100: samples } };
+    const scrape = await serve(() => [{ vmId: 'vm1', epochMs: 25, stats, shell }]);
+    expect(value(await scrape(), 'specula_commit_latency_seconds_count')).toBe(MAX_SAMPLES_PER_SCRAPE);
+    expect(value(await scrape(), 'specula_commit_latency_seconds_count')).toBe(2 * MAX_SAMPLES_PER_SCRAPE);
+    expect(value(await scrape(), 'specula_commit_latency_seconds_count')).toBe(samples);
+    expect(value(await scrape(), 'specula_commit_latency_seconds_count')).toBe(samples);
   });
 
   it('report the epoch length as it ran, from the checkpointer\'s histogram', async () => {
