@@ -10,13 +10,17 @@ export interface CpuReading {
   readonly cpuUs: number;
 }
 
+/** Processes a run's CPU is kept for: far more than any fleet, with restarts (a soak's: tens). */
+export const MAX_PROCESSES_KEPT = 4096;
+
 /**
  * The CPU time each service process spent during a run, from the cumulative
  * CPU time its reports carry: from its newest report when the run started
  * (its first one, for a process that starts later) to its newest report.
  * Each end is at most one report interval off, and what a process did
  * before the run (loading its code, a backup's first image) is left out.
- * Bounded: two readings per process that ever reported.
+ * Bounded: two readings per process that ever reported, MAX_PROCESSES_KEPT
+ * processes at most.
  */
 export class CpuWindow {
   readonly #newest = new Map<string, CpuReading>();
@@ -24,6 +28,8 @@ export class CpuWindow {
   #started = false;
   /** Readings whose CPU time went backwards for their process (counted, ignored). */
   malformed = 0;
+  /** Readings of a new process past MAX_PROCESSES_KEPT (only forged process ids get there): counted, ignored. */
+  dropped = 0;
 
   observe(reading: CpuReading): void {
     if (!Number.isFinite(reading.cpuUs) || reading.cpuUs < 0) {
@@ -31,6 +37,10 @@ export class CpuWindow {
       return;
     }
     const known = this.#newest.get(reading.processKey);
+    if (known === undefined && this.#newest.size >= MAX_PROCESSES_KEPT) {
+      this.dropped++;
+      return;
+    }
     // An older report that the bus delivered late says nothing new.
     if (known !== undefined && known.atUs > reading.atUs) return;
     if (known !== undefined && reading.cpuUs < known.cpuUs) {

@@ -20,6 +20,13 @@ export interface ReportEntry {
 export const MAX_INCARNATIONS_KEPT = 256;
 
 /**
+ * Service processes (VM, host, service) kept: a host name is free text in a
+ * report, so past this a report of a new one is dropped (counted in
+ * `dropped`); 256 VMs on 8 hosts of 6 services stay far below it.
+ */
+export const MAX_PROCESSES_KEPT = 16_384;
+
+/**
  * Collects what services say on the bus: the newest report of each process
  * of each service of each VM (a restarted process is a new incarnation, and
  * its predecessor's last report stays: a killed process's counters count),
@@ -35,7 +42,7 @@ export class ReportCollector {
   readonly cpu = new CpuWindow();
   /** Reports that did not decode or parse (counted, not fatal). */
   malformed = 0;
-  /** Reports and views naming another VM than their subject's, or a new incarnation past MAX_INCARNATIONS_KEPT: dropped. */
+  /** Reports and views naming another VM than their subject's, a new incarnation past MAX_INCARNATIONS_KEPT, or a new process past MAX_PROCESSES_KEPT: dropped. */
   dropped = 0;
   /** Errors on the collector's subscriptions: what they carried, it never got. */
   subscriptionErrors = 0;
@@ -67,7 +74,7 @@ export class ReportCollector {
       const known = this.#reports.get(key);
       if (known === undefined) {
         const kept = this.#incarnations.get(process) ?? 0;
-        if (kept >= MAX_INCARNATIONS_KEPT) {
+        if (kept >= MAX_INCARNATIONS_KEPT || (kept === 0 && this.#incarnations.size >= MAX_PROCESSES_KEPT)) {
           this.dropped++;
           return;
         }

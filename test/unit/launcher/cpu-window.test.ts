@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CpuWindow, type CpuReading } from '../../../cli/launcher/cpu-window.js';
+import { CpuWindow, MAX_PROCESSES_KEPT, type CpuReading } from '../../../cli/launcher/cpu-window.js';
 
 const reading = (processKey: string, atUs: number, cpuUs: number, service = processKey.split('/')[1]!): CpuReading => ({ processKey, service, atUs, cpuUs });
 
@@ -36,5 +36,15 @@ describe('CpuWindow', () => {
     w.observe(reading('a/acker/1', 500, Number.NaN));
     expect(w.malformed).toBe(2);
     expect(w.secondsByService()).toEqual({ acker: 2 });
+  });
+
+  it('keeps at most MAX_PROCESSES_KEPT processes, dropping (counted) readings of new ones past it', () => {
+    const w = new CpuWindow();
+    w.start();
+    for (let i = 0; i < MAX_PROCESSES_KEPT + 3; i++) w.observe(reading(`h/guest/${i}`, 1, 1_000_000));
+    expect(w.dropped).toBe(3);
+    // A kept process goes on: its newer readings count.
+    w.observe(reading('h/guest/0', 2, 3_000_000));
+    expect(w.secondsByService()).toEqual({ guest: 2 });
   });
 });

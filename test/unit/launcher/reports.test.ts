@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { encode } from '../../../lib/codec/codec.js';
 import type { ServiceReport } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
-import { MAX_INCARNATIONS_KEPT, ReportCollector } from '../../../cli/launcher/reports.js';
+import { MAX_INCARNATIONS_KEPT, MAX_PROCESSES_KEPT, ReportCollector } from '../../../cli/launcher/reports.js';
 
 type Callback = (err: Error | null, m: { data: Uint8Array }) => void;
 
@@ -46,5 +46,17 @@ describe('ReportCollector', () => {
     // A kept incarnation still takes its newer reports.
     deliver(subjects('vm1').report, null, encode(report('vm1', 0, 99)));
     expect(collector.reports('vm1').find((e) => e.report.incarnation === 0)!.report.atUs).toBe(99);
+  });
+
+  it('keeps at most MAX_PROCESSES_KEPT processes: a host name is free text, and forged ones are dropped and counted', () => {
+    const { nc, deliver } = fakeConnection();
+    const collector = new ReportCollector(nc, ['vm1']);
+    const fromHost = (host: string, atUs: number): ServiceReport => ({ ...report('vm1', 1, atUs), host });
+    for (let i = 0; i < MAX_PROCESSES_KEPT + 5; i++) deliver(subjects('vm1').report, null, encode(fromHost(`forged-${i}`, 1)));
+    expect(collector.reports('vm1')).toHaveLength(MAX_PROCESSES_KEPT);
+    expect(collector.dropped).toBe(5);
+    // A process it keeps still takes its newer reports.
+    deliver(subjects('vm1').report, null, encode(fromHost('forged-0', 2)));
+    expect(collector.reports('vm1').find((e) => e.report.host === 'forged-0')!.report.atUs).toBe(2);
   });
 });
