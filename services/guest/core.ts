@@ -1,4 +1,5 @@
 import { assert } from '../../lib/assert.js';
+import { SnapshotError } from '../../lib/errors.js';
 import type { AssignedRole, Assignment, CheckpointChunk, WireMessage } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import { foldCounters, RoleHistory } from '../../lib/results/role-history.js';
@@ -67,6 +68,8 @@ export interface GuestRoleStats {
   staleHandoverRequests: number;
   /** Messages naming another VM on this VM's subjects, dropped: another VM's pages must never enter this image. */
   otherVmMessages: number;
+  /** Promotions whose image's state did not restore (SnapshotError: not JSON, or a snapshot its schema refuses): never ready, the VM lost. */
+  restoresRefused: number;
   /**
    * Promotions that reached this guest after it restarted without the image
    * (its agent had not yet seen the restart): refused; its status shows the
@@ -87,7 +90,7 @@ export interface GuestRoleStats {
 export class GuestCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: GuestRoleStats = { handoversSent: 0, handoverRequestsTooSoon: 0, chunksWhileNotBackup: 0, staleHandoverRequests: 0, otherVmMessages: 0, promotionsWithoutImage: 0, assignmentsRefused: 0 };
+  readonly stats: GuestRoleStats = { handoversSent: 0, handoverRequestsTooSoon: 0, chunksWhileNotBackup: 0, staleHandoverRequests: 0, otherVmMessages: 0, promotionsWithoutImage: 0, assignmentsRefused: 0, restoresRefused: 0 };
   readonly #assignments: AssignmentTracker | null;
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole;
@@ -302,7 +305,16 @@ export class GuestCore implements Core {
     const applied = image.stats.appliedEpoch;
     if (applied > 0) {
       const vm = this.#newVm({ ...this.options.vm, rng: new Rng(this.options.vm.seed).fork(`promoted.${this.#term}`).fork('guest.app') }, image.image);
-      vm.restore(image.stateBlob, this.#term, nowUs);
+      try {
+        vm.restore(image.stateBlob, this.#term, nowUs);
+      } catch (cause) {
+        // A state that does not restore (checksummed, so written so, or forged): the image cannot run. Never ready, the
+        // promotion does not finish and the VM is lost, counted; the process stays up.
+        if (!(cause instanceof SnapshotError)) throw cause;
+        this.stats.restoresRefused++;
+        out.push({ kind: 'log', level: 'error', event: 'guest.restore_refused', fields: { epoch: applied, err: cause.message } });
+        return;
+      }
       this.#vm = vm;
     } else {
       // Promoted before the first checkpoint applied: the guest starts afresh, as at boot.

@@ -162,8 +162,15 @@ export class StandbyImage {
       return out;
     }
     // A base epoch beyond what we applied: start over from an empty image (also a backup that was
-    // dropped, cut off, and still receives the stream its successor now gets).
-    if (baseManifest && chunk.epoch > this.stats.appliedEpoch && (this.#awaitingBase || chunk.epoch !== this.stats.baseEpoch)) this.#startFromBase(chunk.epoch);
+    // dropped, cut off, and still receives the stream its successor now gets). Only once its checksum holds: a
+    // corrupt one would wipe the image, and the manifests of epochs below it would then be answered as applied.
+    const startsBase = baseManifest && chunk.epoch > this.stats.appliedEpoch && (this.#awaitingBase || chunk.epoch !== this.stats.baseEpoch);
+    if (startsBase && !bytesEqual(checksum(chunk.data), chunk.hash)) {
+      this.stats.hashMismatches++;
+      this.#ack(out, chunk.epoch, false, 'base manifest checksum mismatch');
+      return out;
+    }
+    if (startsBase) this.#startFromBase(chunk.epoch);
     if (chunk.epoch <= this.stats.appliedEpoch) {
       // A resend of something applied: the ACK was lost; repeat it.
       this.stats.duplicates++;

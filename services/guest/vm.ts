@@ -423,7 +423,13 @@ export class GuestVm {
    * simply continues from here.
    */
   restore(stateBlob: Uint8Array, term: number, nowUs: number): void {
-    const state = JSON.parse(new TextDecoder().decode(stateBlob)) as SerializedGuestState;
+    let state: SerializedGuestState;
+    try {
+      state = JSON.parse(new TextDecoder().decode(stateBlob)) as SerializedGuestState;
+    } catch (cause) {
+      throw new SnapshotError('the guest state of the checkpoint is not JSON', { cause });
+    }
+    if (typeof state !== 'object' || state === null || typeof state.app !== 'object' || state.app === null || typeof state.epoch !== 'number' || typeof state.clockUs !== 'number') throw new SnapshotError('the guest state of the checkpoint lacks its epoch, clock or application state');
     const connections = [{ tcp: state.tcp, app: state.app }, ...(state.more ?? [])];
     if (connections.length !== this.connections.length) throw new SnapshotError(`a checkpoint of ${connections.length} connections for a guest of ${this.connections.length}`);
     this.#clockOffsetUs = Math.max(0, state.clockUs - nowUs);

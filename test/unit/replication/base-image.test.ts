@@ -103,4 +103,22 @@ describe('base image for a joining backup', () => {
     expect(b.synced).toBe(false);
     expect(b.missingPages).toBe(PAGES);
   });
+
+  it('starts over from a base manifest only once its checksum holds: a corrupt one wipes nothing, and the next epoch is not taken for applied', () => {
+    const memory = new PagedMemory(MEMORY_BYTES);
+    memory.write(0, new Uint8Array(8).fill(7));
+    const capture = new CheckpointCapture(memory, { vmId: VM, chunkBytes: 3 * PAGE_BYTES, pageDelta: true, seedPagesPerEpoch: PAGES, recordDigests: false });
+    const b = standby({ host: 'host-b' });
+    expect(feed(b, ship(capture, 1, false)).map((a) => a.ok)).toEqual([true]);
+    // A base manifest far ahead whose data does not match its checksum (corrupt on the way, or forged).
+    const bad = makeManifest({ vmId: VM, term: TERM, epoch: 1_000_000 }, [], true);
+    const acks = feed(b, [{ ...bad, data: Uint8Array.of(1, 2, 3) }]);
+    expect(acks).toEqual([expect.objectContaining({ epoch: 1_000_000, ok: false })]);
+    expect(b.stats.hashMismatches).toBe(1);
+    expect([b.stats.appliedEpoch, b.synced, bytesEqual(b.image.bytes, memory.bytes)]).toEqual([1, true, true]);
+    // Epoch 2 is applied as epoch 2, not answered as a duplicate of an image that was wiped.
+    memory.write(PAGE_BYTES, new Uint8Array(8).fill(9));
+    expect(feed(b, ship(capture, 2, false)).map((a) => a.ok)).toEqual([true]);
+    expect([b.stats.appliedEpoch, b.stats.duplicates, bytesEqual(b.image.bytes, memory.bytes)]).toEqual([2, 0, true]);
+  });
 });

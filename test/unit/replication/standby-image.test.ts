@@ -501,6 +501,23 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     expect(restored.term).toBe(TERM + 1);
   });
 
+  it('counts a promotion whose image holds a guest state that does not restore, stays not ready, and goes on running', () => {
+    const g = guest();
+    activate(g, assignment(VM, HOST, 'backup', TERM), { assign: h.assign('guest') });
+    // A checksummed epoch whose state is no guest's (as only a forger or a bug writes one).
+    onData(g, checkpointOne().all);
+    expect(g.standby!.stats.appliedEpoch).toBe(1);
+    g.handle(message(h.assign('guest'), assignment(VM, HOST, 'promoting', TERM, { seq: 2 })), 0);
+    const effects = g.handle({ kind: 'timer', name: 'guest.restore' }, 1_000_000);
+    expect(g.stats.restoresRefused).toBe(1);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'guest.restore_refused' }));
+    expect(g.vm).toBeNull();
+    // Never ready: its agent never makes it primary, and a primary assignment before the restore is refused.
+    g.handle(message(h.assign('guest'), assignment(VM, HOST, 'primary', TERM, { seq: 3 })), 1_100_000);
+    expect(g.role).toBe('promoting');
+    expect(g.stats.assignmentsRefused).toBe(1);
+  });
+
   it('refuses a promotion that reaches it restarted, as a spare without the image (its agent had not seen the restart yet)', () => {
     const g = guest();
     activate(g, assignment(VM, HOST, 'spare', TERM), { assign: h.assign('guest') });
