@@ -67,6 +67,12 @@ export interface AckerOptions {
 }
 
 export interface AckerStats {
+  /** Messages naming another VM on this VM's subjects (misrouted or forged), dropped. */
+  otherVmMessages: number;
+  /** Guest segments, epoch ends and commits that reached it while not the primary's acker (or in remus mode), dropped. */
+  notPrimaryDrops: number;
+  /** Messages of a type, or on a subject, that never carries them to it, dropped. */
+  unexpectedMessages: number;
   specAcksSent: number;
   specBufferBytesMax: number;
   /** Guest segments not taken into the speculative buffer (gap or no room): the guest retransmits them. */
@@ -111,7 +117,7 @@ export interface AckerStats {
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0 };
+  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   /** spec: the NIC that pushes back; null: segments go at once. */
@@ -410,6 +416,11 @@ export class AckerCore implements Core {
       this.#onAssignment(msg, nowUs);
       return;
     }
+    if ('vmId' in msg && msg.vmId !== this.options.vmId) {
+      // Misrouted or forged: another VM's commit must not release this one's output, nor its bytes enter this buffer.
+      this.stats.otherVmMessages++;
+      return;
+    }
     if (msg.type === 'releasePermit') {
       // A permit after an expired one: deliver what waited for it.
       if (this.#permit.grant(msg) && this.#role === 'primary') for (const c of this.#ordered()) c.wire?.trySend(nowUs);
@@ -420,7 +431,10 @@ export class AckerCore implements Core {
       return;
     }
     // A remus acker is on no data subject (the guest takes the client's segments), so a data message is not for it.
-    if (this.#role !== 'primary' || this.options.mode === 'remus') return;
+    if (this.#role !== 'primary' || this.options.mode === 'remus') {
+      this.stats.notPrimaryDrops++;
+      return;
+    }
     if (msg.type === 'segment' && subject === this.options.wireInSubject) this.#onClientSegment(msg, nowUs);
     else if ((msg.type === 'segment' || msg.type === 'epochEnd' || msg.type === 'epochCommit') && msg.term !== this.#term) {
       // Another term's guest or checkpointer: a deposed primary, or the one that deposed us.
@@ -428,6 +442,7 @@ export class AckerCore implements Core {
     } else if (msg.type === 'segment' && (subject === s.txData || subject === s.tx)) this.#onGuestSegment(msg, nowUs);
     else if (msg.type === 'epochEnd') this.#onEpochEnd(msg, nowUs);
     else if (msg.type === 'epochCommit') this.#onCommit(msg.epoch, nowUs);
+    else this.stats.unexpectedMessages++;
   }
 
   // ── guest side ─────────────────────────────────────────────────────────

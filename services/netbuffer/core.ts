@@ -54,6 +54,10 @@ export interface NetbufferStats {
   bytesReleased: number;
   /** Segments, commits and epoch ends that reached it while not the primary's (a backup's or spare's netbuffer hears its own host only), dropped. */
   notPrimaryDrops: number;
+  /** Messages naming another VM on this VM's subjects (misrouted or forged), dropped: another VM's commit must not release this one's output. */
+  otherVmMessages: number;
+  /** Messages of a type its subjects never carry to it, dropped. */
+  unexpectedMessages: number;
 }
 
 interface EpochQueue {
@@ -75,7 +79,7 @@ const segmentKey = (seg: Segment): string => `${seg.seq}/${seg.payload.length}/$
 export class NetbufferCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, staleCommits: 0, releasesWithoutPermit: 0, bytesReleased: 0, notPrimaryDrops: 0 };
+  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, staleCommits: 0, releasesWithoutPermit: 0, bytesReleased: 0, notPrimaryDrops: 0, otherVmMessages: 0, unexpectedMessages: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   readonly #idleSubscriptions: readonly string[];
@@ -137,6 +141,10 @@ export class NetbufferCore implements Core {
     }
     if (input.kind !== 'message') return [];
     const msg = input.msg;
+    if (msg.type !== 'assignment' && 'vmId' in msg && msg.vmId !== this.options.vmId) {
+      this.stats.otherVmMessages++;
+      return [];
+    }
     switch (msg.type) {
       case 'assignment':
         return this.#onAssignment(msg);
@@ -168,6 +176,7 @@ export class NetbufferCore implements Core {
         return out;
       }
       default:
+        this.stats.unexpectedMessages++;
         return [];
     }
   }

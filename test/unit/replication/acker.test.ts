@@ -286,6 +286,19 @@ describe('AckerCore, spec mode', () => {
     expect(h.acker.stats.committedSeq).toBe(D + 2000);
   });
 
+  it("drops and counts another VM's messages on its subjects: another VM's commit releases nothing, its bytes enter no buffer", () => {
+    const h = connected();
+    h.guest(1, D, 1000);
+    h.epochEnd(1);
+    const other = 'another-vm';
+    expect(wireOut(h.run(s.commit, { type: 'epochCommit', vmId: other, term: h.acker.term, epoch: 1 }))).toEqual([]);
+    expect(specAcks(h.run(s.tx, { ...guestSegment(1, D + 1000, 1000), vmId: other }))).toEqual([]);
+    expect(h.acker.stats.otherVmMessages).toBe(2);
+    expect(h.acker.stats.committedSeq).toBeLessThan(D + 1000);
+    // Its own commit releases its own bytes.
+    expect(wireOut(h.commit(1)).map((x) => x.seq)).toEqual([D]);
+  });
+
   it('sends committed data with the header of the newest committed guest segment, never an uncommitted one', () => {
     const h = connected();
     h.guest(1, D, 1000);

@@ -64,6 +64,16 @@ describe('NetbufferCore', () => {
     expect(nb.stats.lastCommittedEpoch).toBe(1);
   });
 
+  it("drops and counts another VM's messages on its subjects: another VM's commit releases nothing", () => {
+    const nb = netbuffer();
+    const segs = [data(1, 10), data(1, 20)];
+    for (const seg of segs) out(nb, tx(seg));
+    out(nb, tx({ ...data(1, 30), vmId: 'another-vm' }));
+    expect(out(nb, message(s.commit, { type: 'epochCommit', vmId: 'another-vm', term: TERM, epoch: 1 }))).toEqual([]);
+    expect(nb.stats.otherVmMessages).toBe(2);
+    expect(out(nb, commit(1))).toEqual(segs);
+  });
+
   it('releases every epoch up to N on COMMIT(N), oldest epoch first, and keeps later epochs', () => {
     const nb = netbuffer();
     const e1 = [data(1, 1), data(1, 2)];
