@@ -85,16 +85,23 @@ export function decodeSpecDeltas(data: ByteRun): SpecDelta[] {
     }
     if (header !== null) checkConnection(header);
     if (header === null || header.bytes === undefined) {
+      checkSeqs(startSeq, clientAckSeq, r.remaining);
       deltas.push({ startSeq, clientAckSeq, connection: header, bytes: r.take(r.remaining) });
       return deltas;
     }
     const { bytes: length, ...connection } = header;
     if (!Number.isSafeInteger(length) || length < 0 || length > r.remaining) throw new DecodeError(`speculative delta: a record of ${length} B overruns the chunk`);
+    checkSeqs(startSeq, clientAckSeq, length);
     deltas.push({ startSeq, clientAckSeq, connection, bytes: r.take(length) });
   }
 }
 
 const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** A record's sequence numbers, and the end of its bytes, are stream positions a buffer can hold: safe integers. */
+function checkSeqs(startSeq: number, clientAckSeq: number, lengthBytes: number): void {
+  if (!Number.isSafeInteger(startSeq + lengthBytes) || !Number.isSafeInteger(clientAckSeq)) throw new DecodeError(`speculative delta: sequence numbers past 2^53 (${startSeq} + ${lengthBytes} B, ACK ${clientAckSeq})`);
+}
 
 /**
  * A record's connection state, as the backup keeps it and a promotion uses

@@ -347,7 +347,7 @@ export class AckerCore implements Core {
       this.subscriptions = this.options.mode === 'remus' ? this.#idleSubscriptions : [...this.#idleSubscriptions, s.tx, s.txData, s.txEpoch, this.options.wireInSubject, s.commit];
       for (const c of this.#ordered()) c.wire?.trySend(nowUs); // a restored acker resends what the client may lack
     } else if (a.role === 'promoting' && this.options.mode === 'spec') {
-      this.#handover = new HandoverReceiver(a.term);
+      this.#handover = new HandoverReceiver(a.term, this.options.specBufferBytes);
       this.subscriptions = [...this.#idleSubscriptions, s.handover];
       this.#handoverRetryUs = this.options.handoverRetryUs;
       this.#requestHandover(nowUs, false);

@@ -1,5 +1,6 @@
 import { chunkOrder, matchesManifest, MAX_HANDOVER_CHUNKS } from '../../lib/checkpoint/chunks.js';
 import type { ByteRun } from '../../lib/checkpoint/byte-run.js';
+import { runLength } from '../../lib/checkpoint/byte-run.js';
 import { decodeSpecDeltas, type AckerConnectionState } from '../../lib/checkpoint/spec-delta.js';
 import { DecodeError } from '../../lib/errors.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
@@ -37,7 +38,11 @@ export class HandoverReceiver {
   readonly #chunks = new Map<number, CheckpointChunk>();
   #manifest: CheckpointChunk | null = null;
 
-  constructor(readonly term: number) {}
+  constructor(
+    readonly term: number,
+    /** The speculative buffer's bound: a handover holding more than it per connection is no backup's, refused. */
+    readonly capacityBytes: number,
+  ) {}
 
   /** Adds a chunk; returns the handover once it is complete and verified, else null. */
   add(chunk: CheckpointChunk): Handover | null {
@@ -58,6 +63,11 @@ export class HandoverReceiver {
     }
     if (chunk.source === ChunkSource.MANIFEST) this.#manifest = chunk;
     else if (chunk.source === ChunkSource.SPEC) this.#chunks.set(chunk.index, chunk);
+    else {
+      // A handover carries the speculative part alone: another source is no answer of a guest.
+      this.stats.corrupt++;
+      return null;
+    }
     const manifest = this.#manifest;
     if (manifest === null) return null;
     const chunks = [...this.#chunks.values()].sort(chunkOrder);
@@ -71,6 +81,9 @@ export class HandoverReceiver {
     try {
       const deltas = decodeSpecDeltas({ pieces: chunks.map((c) => c.data) });
       const connections = deltas.flatMap((d) => (d.connection === null ? [] : [{ startSeq: d.startSeq, bytes: d.bytes, connection: d.connection }]));
+      if (new Set(connections.map((c) => c.connection.connId)).size !== connections.length) throw new DecodeError('handover: a connection twice');
+      const over = connections.find((c) => runLength(c.bytes) > this.capacityBytes);
+      if (over !== undefined) throw new DecodeError(`handover: ${runLength(over.bytes)} B for connection ${over.connection.connId}, over the ${this.capacityBytes} B buffer`);
       return { epoch: chunk.epoch, connections };
     } catch (cause) {
       if (!(cause instanceof DecodeError)) throw cause;

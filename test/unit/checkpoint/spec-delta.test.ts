@@ -96,4 +96,19 @@ describe('speculative-buffer part of a checkpoint', () => {
     expect(() => decodeSpecDeltas(three)).toThrow(/more than 2 connections/);
     expect(() => encodeSpecDeltas([])).toThrow();
   });
+
+  it('refuses sequence numbers whose bytes would end past 2^53: no buffer holds such a stream position', () => {
+    const at = (startSeq: number, clientAckSeq: number, n: number) => encodeSpecDeltas([{ startSeq, clientAckSeq, connection: connection(1), bytes: bytes(n, 3) }]);
+    expect(decodeSpecDeltas(at(2 ** 53 - 11, 5, 10))[0]!.startSeq).toBe(2 ** 53 - 11);
+    expect(() => decodeSpecDeltas(at(2 ** 53 - 5, 5, 10))).toThrow(DecodeError);
+    // An ACK past 2^53 no encoder writes: its varint by hand (7 bits a byte, least significant first).
+    const varint = (v: bigint) => {
+      const out: number[] = [];
+      for (; v >= 0x80n; v >>= 7n) out.push(Number(v & 0x7fn) | 0x80);
+      return [...out, Number(v)];
+    };
+    const json = new TextEncoder().encode(JSON.stringify(connection(1)));
+    const forged = Uint8Array.from([...varint(1n), ...varint(2n ** 54n), ...varint(BigInt(json.length)), ...json, ...bytes(10, 3)]);
+    expect(() => decodeSpecDeltas(forged)).toThrow(/past 2\^53/);
+  });
 });

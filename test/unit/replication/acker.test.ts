@@ -685,6 +685,16 @@ describe('AckerCore, promotion', () => {
     expect(h.acker.specBufferBytes).toBe(RESTORED_BYTES);
   });
 
+  it('refuses a handover that holds more than its buffer or sequence numbers past 2^53, counted, and still takes the real one', () => {
+    const { h } = promoting();
+    const tooBig = handover(TERM, { epoch: 5, bytes: streamBytes(RESTORED_SEQ, 64 * 1024 + 1) });
+    const farSeq = handover(TERM, { epoch: 6, startSeq: 2 ** 53 - 10 });
+    expect(statuses([...feedHandover(h, tooBig), ...feedHandover(h, farSeq)])).toEqual([]);
+    expect(h.acker.stats.handoversTaken).toBe(0);
+    expect(statuses(feedHandover(h, handover(TERM, { epoch: 7 })))).toMatchObject([{ role: 'promoting', ready: true }]);
+    expect(h.acker.specBufferBytes).toBe(RESTORED_BYTES);
+  });
+
   it('ignores handover chunks of another term', () => {
     const { h } = promoting();
     for (const term of [TERM - 1, TERM + 1]) expect(statuses(feedHandover(h, handover(term)))).toEqual([]);

@@ -26,9 +26,11 @@ const TERM = 2;
 const PAGES = 8;
 const MEMORY_BYTES = PAGES * PAGE_BYTES;
 const CHUNK_BYTES = PAGE_BYTES + 64;
+/** The speculative buffer of the backup and of the acker that takes its handover. */
+const SPEC_BUFFER_BYTES = 64 * 1024;
 
 const standby = (overrides: Partial<StandbyOptions> = {}) =>
-  new StandbyImage({ vmId: VM, ckptAckSubject: v.ckptAck, term: TERM, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: HOST, ...overrides });
+  new StandbyImage({ vmId: VM, ckptAckSubject: v.ckptAck, term: TERM, memoryBytes: MEMORY_BYTES, specBufferBytes: SPEC_BUFFER_BYTES, maxPendingEpochs: 4, recordDigests: false, host: HOST, ...overrides });
 
 /** The primary side: guest memory, the shadow of the backup's copy (for page deltas), and its checkpoints. */
 class Primary {
@@ -75,7 +77,7 @@ function epochOne() {
 
 /** Feeds `chunks` to a HandoverReceiver of `term`: the handover it takes once the last one arrived, never before. */
 function receive(term: number, chunks: readonly CheckpointChunk[]): { handover: Handover; receiver: HandoverReceiver } {
-  const receiver = new HandoverReceiver(term);
+  const receiver = new HandoverReceiver(term, SPEC_BUFFER_BYTES);
   let taken: Handover | null = null;
   chunks.forEach((c, i) => {
     taken = receiver.add(c);
