@@ -72,6 +72,32 @@ export class AckerConnection {
     this.#pushBounded(this.headers, header);
   }
 
+  /**
+   * Keeps the header of an epoch older than the newest kept, when the bus
+   * brought a later epoch's segment first (the guest's pure ACKs and its data
+   * travel on two subjects, in no order between them). Without it that epoch's
+   * commit found no header of its own, and the first one's left none at all
+   * for the data it committed. Kept in epoch order, so the client still sees
+   * the ACK and timestamps only grow; one already committed past is dropped.
+   * At the bound it is not kept (counted): a later epoch's header then stands
+   * for it at its commit, as when records coalesce.
+   */
+  noteOvertakenHeader(header: GuestHeader): void {
+    if (this.committedHeader !== null && header.epoch <= this.committedHeader.epoch) return;
+    const at = this.headers.findIndex((h) => h.epoch >= header.epoch);
+    assert(at >= 0, () => `an overtaken header of epoch ${header.epoch} with no later one kept`);
+    const there = this.headers[at]!;
+    if (there.epoch === header.epoch) {
+      if (header.tsValUs >= there.tsValUs) this.headers[at] = header;
+      return;
+    }
+    if (this.headers.length >= this.uncommittedEpochsMax) {
+      this.counters.uncommittedEpochsCoalesced++;
+      return;
+    }
+    this.headers.splice(at, 0, header);
+  }
+
   #pushBounded<T>(list: T[], entry: T): void {
     if (list.length < this.uncommittedEpochsMax) list.push(entry);
     else {

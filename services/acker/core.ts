@@ -462,6 +462,7 @@ export class AckerCore implements Core {
     if (last !== undefined && last.epoch === seg.epoch) {
       if (seg.tsValUs >= last.tsValUs) c.headers[c.headers.length - 1] = header;
     } else if (newest === null || seg.epoch > newest.epoch) c.noteHeader(header);
+    else if (last !== undefined) c.noteOvertakenHeader(header);
     const spec = c.spec;
     if (spec === null) {
       if (seg.payload.length > 0) this.stats.segmentsWithoutBuffer++;
@@ -650,6 +651,8 @@ export class AckerCore implements Core {
     return {
       dataEndSeq: () => {
         const end = this.options.plantedBug === 'release-before-commit' ? (c.spec?.endSeq ?? 0) : c.committedSeq;
+        // Committed bytes go out under a committed guest header; none yet (only a forged epoch's header was kept), none go.
+        if (c.committedHeader === null && this.options.plantedBug !== 'release-before-commit') return Math.min(end, c.wire?.sndNxt ?? 0);
         // Without a permit nothing new leaves: the sender must not count as sent what never left.
         return this.#permit.allows(this.#term, this.#nowUs) ? end : Math.min(end, c.wire?.sndNxt ?? 0);
       },

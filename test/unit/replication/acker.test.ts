@@ -299,6 +299,28 @@ describe('AckerCore, spec mode', () => {
     expect(wireOut(h.commit(1)).map((x) => x.seq)).toEqual([D]);
   });
 
+  it("keeps an epoch's header that a later epoch's segment overtook on the bus, so its commit sends its data under it", () => {
+    const h = connected();
+    // Epoch 2's pure ACK (on tx) comes before epoch 1's data (on tx.data): no order between two subjects.
+    h.run(s.tx, segment({ ...guestSegment(2, D + 1000, 0), ack: CLIENT_ISN + 9, window: 222 }));
+    h.guest(1, D, 1000);
+    h.epochEnd(1);
+    const [first] = wireOut(h.commit(1));
+    expect(first).toMatchObject({ seq: D, epoch: 1, ack: CLIENT_ISN + 1, window: 101 });
+    // Epoch 2 commits under its own header: the client's view only moves forward.
+    h.guest(2, D + 1000, 1000);
+    h.epochEnd(2);
+    expect(wireOut(h.commit(2)).map((x) => [x.seq, x.epoch, x.ack])).toEqual([[D + 1000, 2, CLIENT_ISN + 1]]);
+  });
+
+  it('survives a guest header of a far epoch (forged): real epochs still commit under their own headers', () => {
+    const h = connected();
+    h.run(s.tx, segment({ ...guestSegment(1_000_000_000, D, 0) }));
+    h.guest(1, D, 1000);
+    h.epochEnd(1);
+    expect(wireOut(h.commit(1)).map((x) => [x.seq, x.epoch])).toEqual([[D, 1]]);
+  });
+
   it('sends committed data with the header of the newest committed guest segment, never an uncommitted one', () => {
     const h = connected();
     h.guest(1, D, 1000);
