@@ -73,6 +73,8 @@ export interface AckerStats {
   notPrimaryDrops: number;
   /** Messages of a type, or on a subject, that never carries them to it, dropped. */
   unexpectedMessages: number;
+  /** Client SYNs that came after the connection had its buffer (late copies): passed to the guest, the connection's state kept. */
+  duplicateClientSyns: number;
   specAcksSent: number;
   specBufferBytesMax: number;
   /** Guest segments not taken into the speculative buffer (gap or no room): the guest retransmits them. */
@@ -117,7 +119,7 @@ export interface AckerStats {
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0 };
+  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   /** spec: the NIC that pushes back; null: segments go at once. */
@@ -613,9 +615,13 @@ export class AckerCore implements Core {
     const c = this.#connection(seg.connId);
     if (c === null) return;
     if (seg.flags & TcpFlag.SYN) {
-      c.clientWscale = seg.wscale;
-      c.clientSynWindow = seg.window;
-      c.clientNxt = seg.seq + 1;
+      // A late copy of the client's SYN (retransmitted, or repeated on the bus) must not take the connection's state
+      // back: the options are the first SYN's, and the next sequence number only grows.
+      if (c.spec === null) {
+        c.clientWscale = seg.wscale;
+        c.clientSynWindow = seg.window;
+      } else this.stats.duplicateClientSyns++;
+      c.clientNxt = Math.max(c.clientNxt, seg.seq + 1);
       this.stats.segmentsForwarded++;
       this.#emit({ kind: 'send', subject: s.rx, msg: { ...seg, term: this.#term } }); // the guest's own handshake
       return;

@@ -321,6 +321,17 @@ describe('AckerCore, spec mode', () => {
     expect(wireOut(h.commit(1)).map((x) => [x.seq, x.epoch])).toEqual([[D, 1]]);
   });
 
+  it("passes a late copy of the client's SYN to the guest without taking the connection's state back", () => {
+    const h = connected();
+    h.run(v.wireIn, segment({ seq: CLIENT_ISN + 1, ack: D, window: CLIENT_WINDOW, flags: TcpFlag.ACK, payload: Uint8Array.of(1, 2, 3) }));
+    const before = h.acker.connectionState();
+    const late = h.run(v.wireIn, segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 1234, wscale: 3, mss: MSS }));
+    expect(sentOn(late, s.rx)).toHaveLength(1);
+    expect(h.acker.stats.duplicateClientSyns).toBe(1);
+    expect(h.acker.connectionState()).toEqual(before);
+    expect(before).toMatchObject({ clientNxt: CLIENT_ISN + 4, clientWscale: CLIENT_WSCALE, clientSynWindow: 65535 });
+  });
+
   it('sends committed data with the header of the newest committed guest segment, never an uncommitted one', () => {
     const h = connected();
     h.guest(1, D, 1000);
