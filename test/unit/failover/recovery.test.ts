@@ -187,9 +187,11 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     expect(d.core.state).toBe('reprotecting');
   });
 
-  it("takes the lease holder's first heartbeat from another process than the lease's writer for a host that started over, and promotes nothing its new VM made (vopr seed 38646)", () => {
-    // Restarted while both the primary's and the backup's hosts were down: the lease (renewed by the primary's agent,
-    // process FIRST_INCARNATION) shows committed epochs, and only the spare reports.
+  /**
+   * Restarted while both the primary's and the backup's hosts were down: the lease (renewed by the primary's agent,
+   * process FIRST_INCARNATION) shows committed epochs, and only the spare reports; the primary is the lease's.
+   */
+  const restartedWithBothHostsDown = (): FailoverDriver => {
     const d = new FailoverDriver();
     d.handle({ kind: 'start' }, 100_000);
     d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: COMMITTED, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
@@ -197,6 +199,11 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     d.fire(RECOVERED);
     d.settleMemberships();
     expect(d.core.primaryHost).toBe(PRIMARY);
+    return d;
+  };
+
+  it("takes the lease holder's first heartbeat from another process than the lease's writer for a host that started over, and promotes nothing its new VM made (vopr seed 38646)", () => {
+    const d = restartedWithBothHostsDown();
     // The primary's host comes back, its agent a new process in the role the VM was created with: a VM made anew.
     const back = d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000);
     expect(d.core.stats.supervisorRestarts).toBe(1);
@@ -208,16 +215,13 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     const silent = d.fire(silentTimer(PRIMARY));
     expect(leaseOps(silent).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === SPARE)).toEqual([]);
     expect(d.core.primaryHost).toBe(PRIMARY);
-    // The same process as the lease's writer is the primary it was: nothing started over.
-    const same = new FailoverDriver();
-    same.handle({ kind: 'start' }, 100_000);
-    same.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: COMMITTED, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
-    reports(same, { [SPARE]: { role: 'spare', term: 1 } });
-    same.fire(RECOVERED);
-    same.settleMemberships();
-    same.handle(heartbeatInput(PRIMARY, 'primary', 1, COMMITTED, true, NONE_TAKEN, FIRST_INCARNATION), same.nowUs + 1_000);
-    expect(same.core.stats.supervisorRestarts).toBe(0);
-    expect(same.core.stats.restartsWithoutImage).toBe(0);
+  });
+
+  it("takes the lease holder's first heartbeat from the lease's writer for the primary it was: nothing started over", () => {
+    const d = restartedWithBothHostsDown();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, COMMITTED, true, NONE_TAKEN, FIRST_INCARNATION), d.nowUs + 1_000);
+    expect(d.core.stats.supervisorRestarts).toBe(0);
+    expect(d.core.stats.restartsWithoutImage).toBe(0);
   });
 
   it('waits for the lease when the store did not answer, and reads it again', () => {
