@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -22,15 +22,52 @@ export function findNatsServerBinary(): string | null {
   return null;
 }
 
-/** A loopback port that was free a moment ago. */
+/** Where Linux takes the local ports of outgoing connections from. */
+const EPHEMERAL_RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range';
+/** Ports picked below the ephemeral range start here, above the well-known and most registered services. */
+const LOWEST_PICKED_PORT = 10_000;
+/** Random ports tried below the ephemeral range before asking the kernel for one. */
+const PICK_ATTEMPTS = 64;
+
+/**
+ * A loopback port that was free a moment ago, for a listener started soon
+ * after. Picked at random below the kernel's ephemeral range where it is
+ * known: a port the kernel hands out (bind to 0) is one it may give the next
+ * outgoing connection as its local port before the listener binds it, and a
+ * health server then failed with EADDRINUSE beside a busy test suite.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const ephemeralLow = ephemeralRangeStart();
+  if (ephemeralLow !== null && ephemeralLow - LOWEST_PICKED_PORT >= 1_000) {
+    for (let i = 0; i < PICK_ATTEMPTS; i++) {
+      const port = LOWEST_PICKED_PORT + Math.floor(Math.random() * (ephemeralLow - LOWEST_PICKED_PORT));
+      if ((await listenOnce(port)) !== null) return port;
+    }
+  }
+  const port = await listenOnce(0);
+  if (port === null) throw new TransportError('no free loopback port: the kernel gave none');
+  return port;
+}
+
+/** The first port of the ephemeral range (Linux), or null where it cannot be read. */
+function ephemeralRangeStart(): number | null {
+  try {
+    const low = Number(readFileSync(EPHEMERAL_RANGE_FILE, 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Listens on loopback `port` (0: any) and closes again: the port it got, or null when it was taken. */
+function listenOnce(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.once('error', () => resolve(null));
+    srv.listen(port, '127.0.0.1', () => {
       const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => resolve(port));
+      const got = typeof address === 'object' && address !== null ? address.port : null;
+      srv.close(() => resolve(got));
     });
   });
 }
