@@ -73,21 +73,19 @@ export class AckerConnection {
   }
 
   /**
-   * Keeps a header no newer than the newest kept. Of an epoch kept, it
-   * replaces that epoch's header unless its timestamp is older (a segment
-   * overtaken within the epoch). Of an older epoch, it is kept in its place:
-   * the bus brought a later epoch's segment first (the guest's pure ACKs and
-   * its data travel on two subjects, in no order between them); without it
-   * that epoch's commit found no header of its own, and the first one's left
-   * none at all for the data it committed. In epoch order, the client still
-   * sees the ACK and timestamps only grow; one already committed past is
-   * dropped. At the bound it is not kept (counted): a later epoch's header
-   * then stands for it at its commit, as when records coalesce.
+   * Keeps the header of an epoch older than the newest kept, when the bus
+   * brought a later epoch's segment first (the guest's pure ACKs and its data
+   * travel on two subjects, in no order between them). Without it that epoch's
+   * commit found no header of its own, and the first one's left none at all
+   * for the data it committed. Kept in epoch order, so the client still sees
+   * the ACK and timestamps only grow; one already committed past is dropped.
+   * At the bound it is not kept (counted): a later epoch's header then stands
+   * for it at its commit, as when records coalesce.
    */
-  noteHeaderNotNewer(header: GuestHeader): void {
+  noteOvertakenHeader(header: GuestHeader): void {
     if (this.committedHeader !== null && header.epoch <= this.committedHeader.epoch) return;
     const at = this.headers.findIndex((h) => h.epoch >= header.epoch);
-    assert(at >= 0, () => `a header of epoch ${header.epoch} behind none kept`);
+    assert(at >= 0, () => `an overtaken header of epoch ${header.epoch} with no later one kept`);
     const there = this.headers[at]!;
     if (there.epoch === header.epoch) {
       if (header.tsValUs >= there.tsValUs) this.headers[at] = header;

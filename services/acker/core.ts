@@ -461,8 +461,10 @@ export class AckerCore implements Core {
     const header = { epoch: seg.epoch, ack: seg.ack, window: seg.window, tsValUs: seg.tsValUs, tsEcrUs: seg.tsEcrUs };
     // A segment overtaken on the bus carries an older header: the client must never see its ACK or timestamp go back.
     const newest = last ?? c.committedHeader;
-    if (newest === null || seg.epoch > newest.epoch) c.noteHeader(header);
-    else if (last !== undefined) c.noteHeaderNotNewer(header);
+    if (last !== undefined && last.epoch === seg.epoch) {
+      if (seg.tsValUs >= last.tsValUs) c.headers[c.headers.length - 1] = header;
+    } else if (newest === null || seg.epoch > newest.epoch) c.noteHeader(header);
+    else if (last !== undefined) c.noteOvertakenHeader(header);
     const spec = c.spec;
     if (spec === null) {
       if (seg.payload.length > 0) this.stats.segmentsWithoutBuffer++;

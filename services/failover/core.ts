@@ -569,14 +569,9 @@ export class FailoverCore implements Core {
     const lease = this.#leaseRecord;
     if (lease === null || lease.holderIncarnation === undefined) return false;
     if (hb.host !== this.#primary || hb.host !== lease.primaryHost || hb.role !== 'primary' || hb.term !== lease.term || hb.incarnation === lease.holderIncarnation) return false;
-    this.#supervisorRestarted(hb.host, 'lease', out);
-    return true;
-  }
-
-  /** Counts and logs a host's supervisor restart, seen by a new incarnation or by the lease's writer. */
-  #supervisorRestarted(host: string, seenBy: 'incarnation' | 'lease', out: Effect[]): void {
     this.stats.supervisorRestarts++;
-    out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { vm: this.options.vmId, host, wasBackup: host === this.#backup, seenBy } });
+    out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { vm: this.options.vmId, host: hb.host, wasBackup: false, seenBy: 'lease' } });
+    return true;
   }
 
   /**
@@ -590,7 +585,8 @@ export class FailoverCore implements Core {
     const known = this.#incarnations.get(hb.host);
     this.#incarnations.set(hb.host, hb.incarnation);
     if (known === undefined || hb.incarnation === known) return false;
-    this.#supervisorRestarted(hb.host, 'incarnation', out);
+    this.stats.supervisorRestarts++;
+    out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { vm: this.options.vmId, host: hb.host, wasBackup: hb.host === this.#backup } });
     return true;
   }
 
