@@ -33,6 +33,49 @@ export interface ChunkHeader {
 
 const EMPTY = new Uint8Array(0);
 
+/** The fields a chunk's checksum covers: all but the checksum itself. */
+export type ChecksummedChunk = Omit<CheckpointChunk, 'type' | 'hash'>;
+
+/** term, epoch and rawBytes as float64 (integers below 2^53), source and base as a byte each, index and count as uint32, the vmId's length in bytes as uint32, then the vmId. */
+const FIXED_HEAD_BYTES = 8 + 8 + 8 + 1 + 1 + 4 + 4 + 4;
+/** Room for a configured vmId (1-64 ASCII characters) with margin; a longer one (only a decoded message can carry one) gets a head of its own. */
+const SCRATCH_VM_ID_BYTES = 256;
+const scratch = new Uint8Array(FIXED_HEAD_BYTES + SCRATCH_VM_ID_BYTES);
+const utf8 = new TextEncoder();
+
+function writeHead(head: Uint8Array, chunk: ChecksummedChunk, vmIdBytes: number): Uint8Array {
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  view.setFloat64(0, chunk.term);
+  view.setFloat64(8, chunk.epoch);
+  view.setFloat64(16, chunk.rawBytes);
+  head[24] = chunk.source;
+  head[25] = chunk.base ? 1 : 0;
+  view.setUint32(26, chunk.index);
+  view.setUint32(30, chunk.count);
+  view.setUint32(34, vmIdBytes);
+  return head.subarray(0, FIXED_HEAD_BYTES + vmIdBytes);
+}
+
+/**
+ * The checksum of a chunk: of its header fields and its data. A header
+ * altered in transit (another epoch, term or VM, a flipped base flag, a
+ * moved index) fails the check as altered data does: the header says what
+ * the data is and where it goes. Synchronous, so one scratch head serves.
+ */
+export function chunkChecksum(chunk: ChecksummedChunk): Uint8Array {
+  const { read, written } = utf8.encodeInto(chunk.vmId, scratch.subarray(FIXED_HEAD_BYTES));
+  if (read === chunk.vmId.length) return checksum(chunk.data, writeHead(scratch, chunk, written));
+  const vmId = utf8.encode(chunk.vmId);
+  const head = new Uint8Array(FIXED_HEAD_BYTES + vmId.length);
+  head.set(vmId, FIXED_HEAD_BYTES);
+  return checksum(chunk.data, writeHead(head, chunk, vmId.length));
+}
+
+/** Whether `chunk`'s checksum holds for its header and data. */
+export function chunkIntact(chunk: CheckpointChunk): boolean {
+  return bytesEqual(chunkChecksum(chunk), chunk.hash);
+}
+
 /** Splits `data` into pieces of at most `chunkBytes` (at least one piece). */
 export function splitBytes(data: Uint8Array, chunkBytes: number): Uint8Array[] {
   if (data.length === 0) return [EMPTY];
@@ -44,24 +87,18 @@ export function splitBytes(data: Uint8Array, chunkBytes: number): Uint8Array[] {
 /** One source's part of a checkpoint as checksummed chunks; an empty part is one empty chunk. */
 export function makeChunks(header: ChunkHeader, source: ChunkSource, pieces: readonly Uint8Array[], rawBytes?: readonly number[]): CheckpointChunk[] {
   const datas = pieces.length === 0 ? [EMPTY] : pieces;
-  return datas.map((data, index) => ({
-    type: 'checkpointChunk',
-    ...header,
-    source,
-    index,
-    count: datas.length,
-    data,
-    hash: checksum(data),
-    rawBytes: rawBytes?.[index] ?? data.length,
-    base: false,
-  }));
+  return datas.map((data, index) => {
+    const fields: ChecksummedChunk = { vmId: header.vmId, term: header.term, epoch: header.epoch, source, index, count: datas.length, data, rawBytes: rawBytes?.[index] ?? data.length, base: false };
+    return { type: 'checkpointChunk', ...fields, hash: chunkChecksum(fields) };
+  });
 }
 
 /** The epoch manifest: the checksums of all its chunks, in transfer order; `base` when it starts a new backup's image. */
 export function makeManifest(header: ChunkHeader, chunks: readonly CheckpointChunk[], base = false): CheckpointChunk {
   const data = new Uint8Array(chunks.length * CHECKSUM_BYTES);
   chunks.forEach((c, i) => data.set(c.hash, i * CHECKSUM_BYTES));
-  return { type: 'checkpointChunk', ...header, source: ChunkSource.MANIFEST, index: 0, count: 1, data, hash: checksum(data), rawBytes: data.length, base };
+  const fields: ChecksummedChunk = { vmId: header.vmId, term: header.term, epoch: header.epoch, source: ChunkSource.MANIFEST, index: 0, count: 1, data, rawBytes: data.length, base };
+  return { type: 'checkpointChunk', ...fields, hash: chunkChecksum(fields) };
 }
 
 /** Orders chunks as the manifest lists them: by source, then index. */
@@ -86,5 +123,5 @@ export function listedChecksum(manifest: CheckpointChunk, i: number): Uint8Array
  */
 export function matchesManifest(manifest: CheckpointChunk, chunks: readonly CheckpointChunk[]): boolean {
   if (chunks.length !== manifestLength(manifest)) return false;
-  return chunks.every((c, i) => bytesEqual(c.hash, listedChecksum(manifest, i)) && bytesEqual(checksum(c.data), c.hash));
+  return chunks.every((c, i) => bytesEqual(c.hash, listedChecksum(manifest, i)) && chunkIntact(c));
 }

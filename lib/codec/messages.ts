@@ -93,7 +93,7 @@ export interface CheckpointChunk {
   readonly index: number;
   readonly count: number;
   readonly data: Uint8Array;
-  /** SHA-256 of data. */
+  /** The checksum of the header fields and data (lib/checkpoint/chunks.ts chunkChecksum). */
   readonly hash: Uint8Array;
   /** Bytes before page-delta encoding. */
   readonly rawBytes: number;

@@ -1,8 +1,7 @@
 import { assert } from '../../lib/assert.js';
 import { runLength } from '../../lib/checkpoint/byte-run.js';
-import { chunkCountFits, chunkOrder, listedChecksum, makeChunks, makeManifest, manifestLength, maxChunksPerSource } from '../../lib/checkpoint/chunks.js';
+import { chunkCountFits, chunkIntact, chunkOrder, listedChecksum, makeChunks, makeManifest, manifestLength, maxChunksPerSource } from '../../lib/checkpoint/chunks.js';
 import { bytesEqual, hex, sha256 } from '../../lib/checkpoint/hash.js';
-import { checksum } from '../../lib/checkpoint/checksum.js';
 import { specBuffersDigest } from '../../lib/checkpoint/spec-digest.js';
 import { checkPages, unpackPages } from '../../lib/checkpoint/page-chunks.js';
 import { ChunkSource, type CheckpointChunk } from '../../lib/codec/messages.js';
@@ -165,7 +164,7 @@ export class StandbyImage {
     // dropped, cut off, and still receives the stream its successor now gets). Only once its checksum holds: a
     // corrupt one would wipe the image, and the manifests of epochs below it would then be answered as applied.
     const startsBase = baseManifest && chunk.epoch > this.stats.appliedEpoch && (this.#awaitingBase || chunk.epoch !== this.stats.baseEpoch);
-    if (startsBase && !bytesEqual(checksum(chunk.data), chunk.hash)) {
+    if (startsBase && !chunkIntact(chunk)) {
       this.stats.hashMismatches++;
       this.#ack(out, chunk.epoch, false, 'base manifest checksum mismatch');
       return out;
@@ -177,7 +176,7 @@ export class StandbyImage {
       if (chunk.source === ChunkSource.MANIFEST) this.#ack(out, chunk.epoch, true, '');
       return out;
     }
-    if (!bytesEqual(checksum(chunk.data), chunk.hash)) {
+    if (!chunkIntact(chunk)) {
       this.stats.hashMismatches++;
       this.#pending.delete(chunk.epoch);
       this.#ack(out, chunk.epoch, false, `chunk ${chunk.source}/${chunk.index} checksum mismatch`);
@@ -204,7 +203,7 @@ export class StandbyImage {
 
   /** Before the base manifest: keep chunks of a few epochs (the base epoch's parts come first). */
   #stageBeforeBase(chunk: CheckpointChunk, nowUs: number): void {
-    if (!bytesEqual(checksum(chunk.data), chunk.hash)) {
+    if (!chunkIntact(chunk)) {
       this.stats.hashMismatches++; // the manifest check NACKs the epoch later
       return;
     }

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { checksum } from '../../lib/checkpoint/checksum.js';
+import { chunkChecksum } from '../../lib/checkpoint/chunks.js';
 import { ASSIGNED_ROLES, ChunkSource, FAILOVER_STATES, HOST_ROLES, HOST_SERVICES, NO_SACK_BLOCKS, REPORTING_SERVICES, TCP_FLAGS_MASK, type WireMessage, type WireMessageType } from '../../lib/codec/messages.js';
 
 /**
@@ -26,7 +26,7 @@ export function plausibleMessages(ctx: PlausibleContext): Record<WireMessageType
   const host = fc.oneof({ weight: 19, arbitrary: fc.constantFrom(...ctx.hosts) }, { weight: 1, arbitrary: fc.constantFrom('', 'host-z') });
   const chunk = fc
     .record({ vmId, term, epoch, source: fc.constantFrom(ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC, ChunkSource.MANIFEST), index: small(8), count: small(8), data: bytes(600), rightHash: fc.boolean(), wrongHash: bytes(16), rawBytes: small(1 << 16), base: fc.boolean() })
-    .map(({ rightHash, wrongHash, ...c }) => ({ type: 'checkpointChunk' as const, ...c, hash: rightHash ? checksum(c.data) : wrongHash }));
+    .map(({ rightHash, wrongHash, ...c }) => ({ type: 'checkpointChunk' as const, ...c, hash: rightHash ? chunkChecksum(c) : wrongHash }));
   return {
     segment: fc
       .record({ vmId, term, epoch, connId: small(3), seq, ack: seq, window: fc.integer({ min: 0, max: 0xffff }), flags: fc.integer({ min: 0, max: TCP_FLAGS_MASK }), payload: bytes(1500), mss: small(9000), wscale: fc.option(fc.integer({ min: 0, max: 14 }), { nil: undefined }), sackPermitted: fc.boolean(), tsValUs: seq, tsEcrUs: seq, speculative: fc.boolean() })

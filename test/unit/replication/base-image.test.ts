@@ -121,4 +121,23 @@ describe('base image for a joining backup', () => {
     expect(feed(b, ship(capture, 2, false)).map((a) => a.ok)).toEqual([true]);
     expect([b.stats.appliedEpoch, b.stats.duplicates, bytesEqual(b.image.bytes, memory.bytes)]).toEqual([2, 0, true]);
   });
+
+  it('refuses a manifest whose base flag flipped on the way: the header is checksummed with the data', () => {
+    const memory = new PagedMemory(MEMORY_BYTES);
+    memory.write(0, new Uint8Array(8).fill(7));
+    const capture = new CheckpointCapture(memory, { vmId: VM, chunkBytes: 3 * PAGE_BYTES, pageDelta: true, seedPagesPerEpoch: PAGES, recordDigests: false });
+    const b = standby({ host: 'host-b' });
+    expect(feed(b, ship(capture, 1, false)).map((a) => a.ok)).toEqual([true]);
+    memory.write(PAGE_BYTES, new Uint8Array(8).fill(9));
+    const epoch2 = ship(capture, 2, false);
+    const manifest = epoch2.at(-1)!;
+    // As a base, this epoch's delta on an emptied image would lose page 0.
+    const acks = feed(b, [...epoch2.slice(0, -1), { ...manifest, base: true }]);
+    expect(acks).toEqual([expect.objectContaining({ epoch: 2, ok: false })]);
+    expect(b.stats.hashMismatches).toBe(1);
+    expect([b.stats.appliedEpoch, bytesEqual(b.image.bytes.subarray(0, 8), new Uint8Array(8).fill(7))]).toEqual([1, true]);
+    // The primary's resend, intact, applies.
+    expect(feed(b, epoch2).map((a) => a.ok)).toEqual([true]);
+    expect([b.stats.appliedEpoch, bytesEqual(b.image.bytes, memory.bytes)]).toEqual([2, true]);
+  });
 });
