@@ -119,6 +119,13 @@ export interface GuestStats {
   staleBarriers: number;
   /** Pause barriers of an epoch after the running one: the checkpointer and the guest disagree on the epoch (never in the protocol; a forgery), dropped. */
   futureBarriers: number;
+  /**
+   * Repeated barriers asking in full for an epoch paused as local (never in
+   * the protocol: a barrier's repeats are the barrier; a forgery came first):
+   * its pages were not taken, and the guest has run on, so they cannot be had
+   * as of that epoch. Its state alone goes again; the checkpointer waits.
+   */
+  localEpochsAskedInFull: number;
 }
 
 /**
@@ -137,7 +144,7 @@ export class GuestVm {
   readonly connections: readonly GuestConnection[];
   readonly memory: PagedMemory;
   readonly capture: CheckpointCapture | null;
-  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, unknownConnectionDrops: 0, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, checkpointRepeatsTooSoon: 0, impliedResumes: 0, staleBarriers: 0, futureBarriers: 0 };
+  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, unknownConnectionDrops: 0, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, checkpointRepeatsTooSoon: 0, impliedResumes: 0, staleBarriers: 0, futureBarriers: 0, localEpochsAskedInFull: 0 };
   readonly #out: Effect[][] = [];
   readonly #requestBase: number;
   readonly #heapBase: number;
@@ -341,7 +348,7 @@ export class GuestVm {
       return;
     }
     if (barrier.epoch === this.#lastCheckpoint?.end.epoch) {
-      this.#resendCheckpoint(r, barrier.stagedSources); // a part of it was lost on the way
+      this.#resendCheckpoint(r, barrier); // a part of it was lost on the way
       return;
     }
     // The checkpointer pauses epoch N + 1 only once N is staged, long after N's copy ended: this resume is late.
@@ -363,9 +370,11 @@ export class GuestVm {
     this.#paused = true;
     this.#pausedAtUs = this.#nowUs;
     if (barrier.base) this.capture.startBase();
+    // No backup receives a local epoch: its dirty pages stay dirty, for the base that ends the unprotected stretch.
+    const local = barrier.local && !barrier.base;
     // Every segment of this epoch was published before this marker, on the same connection.
-    const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeqs: this.txEndSeqs, base: barrier.base, specStaged: false };
-    const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
+    const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeqs: this.txEndSeqs, base: barrier.base, specStaged: false, local };
+    const chunks = local ? this.capture.captureState(barrier.term, this.#epoch, this.#serializeState()) : this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
     this.#lastCheckpoint = { end, chunks };
     this.#partRepeats.sent(this.#nowUs);
     this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
@@ -391,10 +400,12 @@ export class GuestVm {
    * is small, and the netbuffer's may be the one lost); it tells the acker
    * whether its part is wanted.
    */
-  #resendCheckpoint(r: GuestReplication, stagedSources: number): void {
+  #resendCheckpoint(r: GuestReplication, barrier: EpochBarrier): void {
+    const stagedSources = barrier.stagedSources;
     const sent = this.#lastCheckpoint;
     if (sent === null) return;
     this.stats.checkpointsResent++;
+    if (sent.end.local && !(barrier.local && !barrier.base)) this.stats.localEpochsAskedInFull++;
     this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { ...sent.end, specStaged: hasSource(stagedSources, ChunkSource.SPEC) } });
     if (!this.#partRepeats.tryRepeat(this.#nowUs)) {
       this.stats.checkpointRepeatsTooSoon++;

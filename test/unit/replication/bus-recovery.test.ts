@@ -40,7 +40,7 @@ describe('guest: repeated and lost barriers', () => {
     if (vm === null) throw new Error('the guest runs no VM');
     return vm;
   };
-  const barrier = (epoch: number): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term: 1, epoch, base: false, stagedSources: 0, joinSeq: 0 });
+  const barrier = (epoch: number): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term: 1, epoch, base: false, stagedSources: 0, joinSeq: 0, local: false });
   const sentParts = (effects: Effect[]) => ({ ends: sentOn(effects, hs.txEpoch) as EpochEnd[], chunks: chunksOn(effects, hs.ckptStage) });
 
   it('answers a repeated pause barrier of the epoch it is paused in with the same EpochEnd and parts, byte for byte', () => {
@@ -107,6 +107,35 @@ describe('guest: repeated and lost barriers', () => {
     expect(vmOf(g).epoch).toBe(2);
   });
 
+  it('stages only its state for a local barrier, and sends the dirty pages it kept with the next epoch a backup receives', () => {
+    const g = guest();
+    const pagesOf = (parts: { chunks: CheckpointChunk[] }) => parts.chunks.filter((c) => c.source === ChunkSource.PAGES);
+    const local = sentParts(g.handle(message(hs.epoch, { ...barrier(1), local: true }), 6_000));
+    expect(local.ends).toEqual([expect.objectContaining({ epoch: 1, local: true, base: false })]);
+    expect(local.chunks.map((c) => c.source)).toEqual([ChunkSource.STATE]);
+    const dirtyAtLocal = vmOf(g).capture!.memory.dirtyPageCount;
+    expect(dirtyAtLocal).toBeGreaterThan(0);
+    g.handle(timer('guest.resume'), 7_000);
+    g.handle(timer('app.dirty'), 8_000);
+    // The base after it: every page it kept dirty goes, with the seed of the image.
+    const base = sentParts(g.handle(message(hs.epoch, { ...barrier(2), base: true }), 9_000));
+    expect(base.ends).toEqual([expect.objectContaining({ epoch: 2, local: false, base: true })]);
+    expect(pagesOf(base).length).toBeGreaterThan(0);
+    expect(vmOf(g).capture!.stats).toMatchObject({ stateOnlyCaptures: 1, checkpoints: 1 });
+    expect(vmOf(g).capture!.stats.pagesSent).toBeGreaterThanOrEqual(dirtyAtLocal);
+  });
+
+  it('answers a barrier asking in full for an epoch it paused as local (a forgery came first) with its state again, and counts it', () => {
+    const g = guest();
+    const local = sentParts(g.handle(message(hs.epoch, { ...barrier(1), local: true }), 6_000));
+    const full = sentParts(g.handle(message(hs.epoch, barrier(1)), 8_000));
+    expect(full.chunks).toEqual(local.chunks);
+    expect(vmOf(g).stats).toMatchObject({ checkpointsResent: 1, localEpochsAskedInFull: 1 });
+    // A repeat of the local barrier itself is no disagreement.
+    g.handle(message(hs.epoch, { ...barrier(1), local: true }), 10_000);
+    expect(vmOf(g).stats).toMatchObject({ checkpointsResent: 2, localEpochsAskedInFull: 1 });
+  });
+
   it('takes the pause barrier of N + 1 while paused in N as a late resume of N', () => {
     const g = guest();
     g.handle(message(hs.epoch, barrier(1)), 6_000);
@@ -151,7 +180,7 @@ describe('acker: repeated and late EpochEnds', () => {
   const synAck = (): Segment => segment({ term: 1, epoch: 1, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, mss: 1000 });
   const data = (epoch: number, seq: number, len: number, tsValUs = 1000 * epoch): Segment =>
     segment({ term: 1, epoch, seq, ack: CLIENT_ISN + 1, window: 100, tsValUs, flags: TcpFlag.ACK, payload: streamBytes(seq, len) });
-  const end = (epoch: number): EpochEnd => ({ type: 'epochEnd', vmId: VM, term: 1, epoch, txEndSeqs: [0], base: false, specStaged: false });
+  const end = (epoch: number): EpochEnd => ({ type: 'epochEnd', vmId: VM, term: 1, epoch, txEndSeqs: [0], base: false, specStaged: false, local: false });
   const specChunks = (effects: Effect[]) => chunksOn(effects, hs.ckptStage);
 
   it('sends exactly the same SPEC chunks for a repeated EpochEnd, even after more data arrived', () => {
@@ -205,6 +234,29 @@ describe('acker: repeated and late EpochEnds', () => {
     expect(specChunks(a.handle(message(hs.txEpoch, end(1)), 30))).toHaveLength(1);
     expect(specChunks(a.handle(message(hs.txEpoch, { ...end(1), specStaged: true }), 50))).toEqual([]);
     expect(a.stats.epochEndsRepeated).toBe(1);
+  });
+
+  it('stages nothing for a local EpochEnd: its bytes go with the next part, the whole buffer in a base and from the last part on in a delta', () => {
+    const delta = (chunks: CheckpointChunk[]) => decodeSpecDeltas(concat(chunks.map((c) => c.data)))[0]!;
+    for (const next of ['base', 'delta'] as const) {
+      const a = acker();
+      a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 500)), 20);
+      expect(specChunks(a.handle(message(hs.txEpoch, { ...end(1), txEndSeqs: [GUEST_ISN + 501], local: true }), 30))).toEqual([]);
+      expect(a.stats.localEpochEnds).toBe(1);
+      a.handle(message(hs.tx, data(2, GUEST_ISN + 501, 700)), 40);
+      // The base that ends the unprotected stretch, or a delta after a forged local EpochEnd: either way no byte is missing.
+      const part = specChunks(a.handle(message(hs.txEpoch, { ...end(2), txEndSeqs: [GUEST_ISN + 1201], base: next === 'base' }), 50));
+      expect(delta(part)).toMatchObject({ startSeq: GUEST_ISN + 1 });
+      expect(delta(part).bytes).toEqual(streamBytes(GUEST_ISN + 1, 1200));
+    }
+  });
+
+  it('sends nothing when asked in full for an epoch it ended as local (a forgery came first), and counts it', () => {
+    const a = acker();
+    a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 500)), 20);
+    a.handle(message(hs.txEpoch, { ...end(1), txEndSeqs: [GUEST_ISN + 501], local: true }), 30);
+    expect(specChunks(a.handle(message(hs.txEpoch, { ...end(1), txEndSeqs: [GUEST_ISN + 501] }), 30 + PART_REPEAT_GAP_US))).toEqual([]);
+    expect(a.stats).toMatchObject({ epochEndsRepeated: 1, localEpochsAskedInFull: 1 });
   });
 
   it('drops an EpochEnd older than the last one (a late copy)', () => {
