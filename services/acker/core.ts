@@ -91,10 +91,8 @@ export interface AckerStats {
   epochEndRepeatsTooSoon: number;
   /** EpochEnds of epochs before the last one (late copies on the bus), dropped. */
   staleEpochEnds: number;
-  /** EpochEnds of epochs no backup receives (unprotected): output ended, bytes left for the next part. */
+  /** EpochEnds of epochs no backup receives (unprotected): output ended, the part made and kept but not staged. */
   localEpochEnds: number;
-  /** Repeats asking in full for an epoch ended as local (never in the protocol; a forgery came first): nothing sent. */
-  localEpochsAskedInFull: number;
   /** Sends to the client held back because the release permit had expired (the wire sender retransmits them). */
   sendsWithoutPermit: number;
   /** Handovers taken at promotion (the backup's speculative buffer). */
@@ -123,7 +121,7 @@ export interface AckerStats {
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, localEpochEnds: 0, localEpochsAskedInFull: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0 };
+  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, localEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   /** spec: the NIC that pushes back; null: segments go at once. */
@@ -149,7 +147,7 @@ export class AckerCore implements Core {
   /** By connection id (at most MAX_CONNECTIONS). */
   readonly #connections = new Map<number, AckerConnection>();
   /** The speculative part of the last epoch that ended: a repeated EpochEnd gets exactly these chunks, never a new delta. */
-  #lastSpecPart: { epoch: number; chunks: CheckpointChunk[]; local: boolean } | null = null;
+  #lastSpecPart: { epoch: number; chunks: CheckpointChunk[] } | null = null;
   readonly #specPartRepeats: RepeatGate;
   #committedEpoch = 0;
   /** The time of the input being handled (the permit is checked against it). */
@@ -560,12 +558,7 @@ export class AckerCore implements Core {
       }
       this.stats.epochEndsRepeated++;
       if (end.specStaged) return; // the checkpointer has this part: the repeat is for another
-      if (last.local && !(end.local && !end.base)) {
-        // Asked in full for an epoch ended as local (a forged EpochEnd came first): its bytes were left for the next part,
-        // which takes them, and are not this epoch's to send now. Nothing goes; the checkpointer waits.
-        this.stats.localEpochsAskedInFull++;
-        return;
-      }
+      if (end.local && !end.base) return; // the checkpointer wants no part of an epoch no backup receives
       if (!this.#specPartRepeats.tryRepeat(nowUs)) {
         this.stats.epochEndRepeatsTooSoon++;
         return;
@@ -573,9 +566,6 @@ export class AckerCore implements Core {
       for (const chunk of last.chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
       return;
     }
-    // No backup receives a local epoch: its output is ended (released at its commit), and its bytes wait for the next
-    // part, a base in the protocol (the whole buffer); a delta after it would start where the last part ended.
-    const local = end.local && !end.base;
     const deltas: SpecDelta[] = [];
     const endOffsets: number[] = [];
     const ranges = [];
@@ -588,11 +578,8 @@ export class AckerCore implements Core {
       const endSeq = Math.max(Math.min(spec.endSeq, end.txEndSeqs[c.connId - 1] ?? 0), c.epochStartSeq);
       c.noteEpochEnd(end.epoch, endSeq);
       endOffsets[c.connId - 1] = endSeq - 1;
-      if (local) continue;
-      // A new backup's first epoch carries the whole buffer: it has nothing to add a delta to. After local epochs
-      // (only a forged EpochEnd makes the next part a delta) the client may have acknowledged bytes a delta would
-      // start at: it starts at the buffer, and the backup refuses the gap.
-      const startSeq = end.base ? spec.startSeq : Math.max(c.epochStartSeq, spec.startSeq);
+      // A new backup's first epoch carries the whole buffer: it has nothing to add a delta to.
+      const startSeq = end.base ? spec.startSeq : c.epochStartSeq;
       // Views of the buffer: encoded below, before anything moves it.
       const bytes = endSeq > startSeq && replicate ? spec.views(startSeq, endSeq - startSeq) : EMPTY;
       const clientAckSeq = c.wire?.sndUna ?? 0;
@@ -601,17 +588,18 @@ export class AckerCore implements Core {
       ranges.push({ buffer: spec, startSeq: clientAckSeq, endSeq });
     }
     this.#tracer.epochEnded(end.epoch, Array.from(endOffsets, (o) => o ?? 0), nowUs, this.#effectSink);
-    if (local) {
-      this.stats.localEpochEnds++;
-      this.#lastSpecPart = { epoch: end.epoch, chunks: [], local: true };
-      return;
-    }
     const part = encodeSpecDeltaChunks(deltas.length > 0 ? deltas : [{ startSeq: 0, clientAckSeq: 0, connection: null, bytes: EMPTY }], this.options.chunkBytes);
     const chunks = makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, part);
-    this.#lastSpecPart = { epoch: end.epoch, chunks, local: false };
+    this.#lastSpecPart = { epoch: end.epoch, chunks };
     this.#specPartRepeats.sent(nowUs);
-    for (const chunk of chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
     if (this.options.recordDigests) this.digests.set(end.epoch, specBuffersDigest(ranges));
+    if (end.local && !end.base) {
+      // No backup receives this epoch: the part is kept, as any, and goes only if a repeat asks for it in full (a
+      // barrier wrongly marked local), so that the next delta still starts where this one ends.
+      this.stats.localEpochEnds++;
+      return;
+    }
+    for (const chunk of chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
   }
 
   #onCommit(epoch: number, nowUs: number): void {

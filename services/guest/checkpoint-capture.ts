@@ -28,8 +28,6 @@ export interface CaptureStats {
   pageBytesEncoded: number;
   /** Base-image pages sent to new backups (re-protection), beside dirty ones. */
   seedPagesSent: number;
-  /** Epochs no backup received (local): the state alone captured, the dirty pages left for the next capture. */
-  stateOnlyCaptures: number;
 }
 
 /**
@@ -38,7 +36,7 @@ export interface CaptureStats {
  * guest's serialized device/TCP/app state, as hashed checkpoint chunks.
  */
 export class CheckpointCapture {
-  readonly stats: CaptureStats = { checkpoints: 0, pagesSent: 0, pageBytesRaw: 0, pageBytesEncoded: 0, seedPagesSent: 0, stateOnlyCaptures: 0 };
+  readonly stats: CaptureStats = { checkpoints: 0, pagesSent: 0, pageBytesRaw: 0, pageBytesEncoded: 0, seedPagesSent: 0 };
   /** Digest of the image each checkpoint describes (recordDigests only). */
   readonly digests = new Map<number, ImageDigest>();
   /** The backup's copy of every page, for deltas. */
@@ -88,18 +86,6 @@ export class CheckpointCapture {
       this.digests.set(epoch, { memory: hex(this.#digest.digest()), state: hex(sha256(state)) });
     }
     return [...makeChunks(header, ChunkSource.PAGES, packed.chunks, packed.rawBytes), ...makeChunks(header, ChunkSource.STATE, splitBytes(state, this.options.chunkBytes))];
-  }
-
-  /**
-   * An epoch no backup receives (the primary runs unprotected): the guest's
-   * state alone, as the sign that it has ended the epoch. Its dirty pages
-   * stay dirty: the next epoch a backup receives (a base, in the protocol)
-   * takes them with its own, so a barrier wrongly marked local delays pages
-   * but loses none.
-   */
-  captureState(term: number, epoch: number, state: Uint8Array): CheckpointChunk[] {
-    this.stats.stateOnlyCaptures++;
-    return makeChunks({ vmId: this.options.vmId, term, epoch }, ChunkSource.STATE, splitBytes(state, this.options.chunkBytes));
   }
 
   /** Adds this epoch's share of owed base pages to the dirty ones (sorted, no repeats). */

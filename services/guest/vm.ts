@@ -119,14 +119,13 @@ export interface GuestStats {
   staleBarriers: number;
   /** Pause barriers of an epoch after the running one: the checkpointer and the guest disagree on the epoch (never in the protocol; a forgery), dropped. */
   futureBarriers: number;
-  /**
-   * Repeated barriers asking in full for an epoch paused as local (never in
-   * the protocol: a barrier's repeats are the barrier; a forgery came first):
-   * its pages were not taken, and the guest has run on, so they cannot be had
-   * as of that epoch. Its state alone goes again; the checkpointer waits.
-   */
-  localEpochsAskedInFull: number;
 }
+
+/** No backup receives this epoch (the primary is unprotected): a base never is. */
+const isLocal = (barrier: EpochBarrier): boolean => barrier.local && !barrier.base;
+
+/** Whether the checkpointer asked for this part: of a local epoch only the state, the sign that the guest has ended it. */
+const wanted = (chunk: CheckpointChunk, barrier: EpochBarrier): boolean => !isLocal(barrier) || chunk.source === ChunkSource.STATE;
 
 /**
  * The protected machine: paged memory with dirty tracking, TCP server
@@ -144,7 +143,7 @@ export class GuestVm {
   readonly connections: readonly GuestConnection[];
   readonly memory: PagedMemory;
   readonly capture: CheckpointCapture | null;
-  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, unknownConnectionDrops: 0, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, checkpointRepeatsTooSoon: 0, impliedResumes: 0, staleBarriers: 0, futureBarriers: 0, localEpochsAskedInFull: 0 };
+  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, unknownConnectionDrops: 0, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, checkpointRepeatsTooSoon: 0, impliedResumes: 0, staleBarriers: 0, futureBarriers: 0 };
   readonly #out: Effect[][] = [];
   readonly #requestBase: number;
   readonly #heapBase: number;
@@ -370,18 +369,18 @@ export class GuestVm {
     this.#paused = true;
     this.#pausedAtUs = this.#nowUs;
     if (barrier.base) this.capture.startBase();
-    // No backup receives a local epoch: its dirty pages stay dirty, for the base that ends the unprotected stretch.
-    const local = barrier.local && !barrier.base;
+    const local = isLocal(barrier);
     // Every segment of this epoch was published before this marker, on the same connection.
     const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeqs: this.txEndSeqs, base: barrier.base, specStaged: false, local };
-    const chunks = local ? this.capture.captureState(barrier.term, this.#epoch, this.#serializeState()) : this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
+    // Captured in full even when no backup receives it: a barrier wrongly marked local then costs a repeat, not the pages.
+    const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
     this.#lastCheckpoint = { end, chunks };
     this.#partRepeats.sent(this.#nowUs);
     this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
     let bytes = 0;
     for (const chunk of chunks) {
       bytes += chunk.data.length;
-      this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+      if (wanted(chunk, barrier)) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
     }
     // Remus: paused while the dirty state is copied into the staging buffer; the next epoch runs while it travels.
     const copyUs = Math.ceil((bytes * US_PER_S) / r.copyBytesPerSec);
@@ -405,13 +404,12 @@ export class GuestVm {
     const sent = this.#lastCheckpoint;
     if (sent === null) return;
     this.stats.checkpointsResent++;
-    if (sent.end.local && !(barrier.local && !barrier.base)) this.stats.localEpochsAskedInFull++;
     this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { ...sent.end, specStaged: hasSource(stagedSources, ChunkSource.SPEC) } });
     if (!this.#partRepeats.tryRepeat(this.#nowUs)) {
       this.stats.checkpointRepeatsTooSoon++;
       return;
     }
-    for (const chunk of sent.chunks) if (!hasSource(stagedSources, chunk.source)) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+    for (const chunk of sent.chunks) if (!hasSource(stagedSources, chunk.source) && wanted(chunk, barrier)) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
   }
 
   #resume(): void {
