@@ -187,14 +187,19 @@ export class TcpReceiver {
     }
     const fresh = seq === this.rcvNxt ? fits : fits.subarray(this.rcvNxt - seq);
     const hadHoles = !this.#reassembly.isEmpty;
+    // rcv_nxt moves before the application sees the bytes, as in Linux's tcp_data_queue: an application that answers
+    // at once (a request-response server) sends its answer with the ACK of the request it answers. The other way round
+    // the answer carried the ACK from before the request, and only a pure ACK after it acknowledged the request: with
+    // that one lost, a client whose next request waited for it (Nagle) stalled until its retransmission timer
+    // (vopr seed 49770: three such ACKs lost, the timer backed off past the run's end).
     if (fresh.length > 0) {
-      deliver(fresh);
       this.rcvNxt += fresh.length;
+      deliver(fresh);
     }
     if (finFits) this.#finSeq = seq + len;
     for (const chunk of this.#reassembly.pull(this.rcvNxt)) {
-      deliver(chunk);
       this.rcvNxt += chunk.length;
+      deliver(chunk);
     }
     this.#sackDelivered();
     if (this.#finSeq !== null && this.#finSeq === this.rcvNxt && !this.finReceived) {

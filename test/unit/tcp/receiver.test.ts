@@ -43,6 +43,18 @@ describe('TcpReceiver', () => {
     expect(accept(1100, MSS)).toBe(AckDecision.Now);
   });
 
+  it('moves rcv_nxt past the bytes before the application sees them, in order and from reassembly: an answer sent at once acknowledges its request', () => {
+    const rx = new TcpReceiver(10_000, 0);
+    rx.init(IRS);
+    const seenAtDelivery: number[] = [];
+    const deliver = (chunk: Uint8Array) => seenAtDelivery.push(rx.rcvNxt, chunk.length);
+    rx.accept(1100, bytes(1100, MSS), false, 0, MSS, deliver); // out of order: held
+    expect(seenAtDelivery).toEqual([]);
+    rx.accept(1000, bytes(1000, MSS), false, 0, MSS, deliver);
+    // Each chunk is counted received before it is handed over (vopr seed 49770: an answer carried the ACK from before its request).
+    expect(seenAtDelivery).toEqual([1100, MSS, 1200, MSS]);
+  });
+
   it('delays again after an ACK was sent', () => {
     const { accept, acked } = setup();
     accept(1000, MSS);
