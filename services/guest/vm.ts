@@ -404,7 +404,7 @@ export class GuestVm {
     const sent = this.#lastCheckpoint;
     if (sent === null) return;
     this.stats.checkpointsResent++;
-    this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { ...sent.end, specStaged: hasSource(stagedSources, ChunkSource.SPEC) } });
+    this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { ...sent.end, specStaged: hasSource(stagedSources, ChunkSource.SPEC), local: isLocal(barrier) } });
     if (!this.#partRepeats.tryRepeat(this.#nowUs)) {
       this.stats.checkpointRepeatsTooSoon++;
       return;

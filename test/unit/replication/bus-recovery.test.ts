@@ -117,6 +117,8 @@ describe('guest: repeated and lost barriers', () => {
     expect(again.chunks).toEqual(local.chunks);
     // Asked in full (the checkpointer's barrier came after a forged one): the pages were captured, and go.
     const full = sentParts(g.handle(message(hs.epoch, barrier(1)), 10_000));
+    // Its EpochEnd says so too: the acker sends its part for it.
+    expect(full.ends).toEqual([expect.objectContaining({ epoch: 1, local: false })]);
     expect(full.chunks.filter((c) => c.source === ChunkSource.PAGES).length).toBeGreaterThan(0);
     expect(full.chunks.filter((c) => c.source === ChunkSource.STATE)).toEqual(local.chunks);
     expect(vmOf(g).stats.checkpointsResent).toBe(2);
