@@ -27,6 +27,16 @@ function ship(capture: CheckpointCapture, epoch: number, base: boolean): Checkpo
 
 const feed = (b: StandbyImage, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => sentOn(b.onChunk(c, 0), s.ckptAck) as CheckpointAck[]);
 
+/** A backup that started with its guest, with epoch 1 applied (page 0 written). */
+function afterFirstEpoch() {
+  const memory = new PagedMemory(MEMORY_BYTES);
+  memory.write(0, new Uint8Array(8).fill(7));
+  const capture = new CheckpointCapture(memory, { vmId: VM, chunkBytes: 3 * PAGE_BYTES, pageDelta: true, seedPagesPerEpoch: PAGES, recordDigests: false });
+  const b = standby({ host: 'host-b' });
+  expect(feed(b, ship(capture, 1, false)).map((a) => a.ok)).toEqual([true]);
+  return { memory, capture, b };
+}
+
 describe('base image for a joining backup', () => {
   it('reaches an exact copy of memory within ceil(pages / seed pages per epoch) epochs, whatever the guest writes meanwhile', () => {
     const write = fc.record({ page: fc.integer({ min: 0, max: PAGES - 1 }), offset: fc.integer({ min: 0, max: PAGE_BYTES - 8 }), value: fc.integer({ min: 1, max: 255 }) });
@@ -105,11 +115,7 @@ describe('base image for a joining backup', () => {
   });
 
   it('starts over from a base manifest only once its checksum holds: a corrupt one wipes nothing, and the next epoch is not taken for applied', () => {
-    const memory = new PagedMemory(MEMORY_BYTES);
-    memory.write(0, new Uint8Array(8).fill(7));
-    const capture = new CheckpointCapture(memory, { vmId: VM, chunkBytes: 3 * PAGE_BYTES, pageDelta: true, seedPagesPerEpoch: PAGES, recordDigests: false });
-    const b = standby({ host: 'host-b' });
-    expect(feed(b, ship(capture, 1, false)).map((a) => a.ok)).toEqual([true]);
+    const { memory, capture, b } = afterFirstEpoch();
     // A base manifest far ahead whose data does not match its checksum (corrupt on the way, or forged).
     const bad = makeManifest({ vmId: VM, term: TERM, epoch: 1_000_000 }, [], true);
     const acks = feed(b, [{ ...bad, data: Uint8Array.of(1, 2, 3) }]);
@@ -123,11 +129,7 @@ describe('base image for a joining backup', () => {
   });
 
   it('refuses a manifest whose base flag flipped on the way: the header is checksummed with the data', () => {
-    const memory = new PagedMemory(MEMORY_BYTES);
-    memory.write(0, new Uint8Array(8).fill(7));
-    const capture = new CheckpointCapture(memory, { vmId: VM, chunkBytes: 3 * PAGE_BYTES, pageDelta: true, seedPagesPerEpoch: PAGES, recordDigests: false });
-    const b = standby({ host: 'host-b' });
-    expect(feed(b, ship(capture, 1, false)).map((a) => a.ok)).toEqual([true]);
+    const { memory, capture, b } = afterFirstEpoch();
     memory.write(PAGE_BYTES, new Uint8Array(8).fill(9));
     const epoch2 = ship(capture, 2, false);
     const manifest = epoch2.at(-1)!;
