@@ -89,6 +89,9 @@ describe.skipIf(nats === null)('a hostile publisher on the bus of a spec-mode VM
           }
           return;
         }
+        // The random forgeries start once those are out: one of them (a forged barrier or assignment) can stop the
+        // checkpoints before the first acknowledgement, and then no refusal of a known kind would be asserted (a CI run).
+        if (otherVmForgeries < OTHER_VM_FORGERIES) return;
         if (UNTOUCHED.test(m.subject) || forged + garbage >= MAX_FORGERIES || !rng.chance(FORGED_SHARE)) return;
         const type = messageTypeOf(m.subject);
         if (type === 'segment') return;
