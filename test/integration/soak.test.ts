@@ -39,6 +39,25 @@ const TIMEOUT_MS = 300_000;
 const KILL_AFTER_MS = TIMEOUT_MS - 30_000;
 /** Lines of the soak's stderr a failure shows, of its own and of the services'. */
 const KEPT_LINES = 40;
+/**
+ * The failover services' lines (info level: each take-over, re-protection and restart seen, about 50 a run) a failure
+ * shows in full: a kill not recovered is told by what the failover service did and did not do after it.
+ */
+const KEPT_FAILOVER_LINES = 400;
+
+/** A checkpointer's counters a failure shows: how far its epochs and its backup got. */
+const CHECKPOINTER_STATS_SHOWN = ['role', 'checkpoints', 'lastCommittedEpoch', 'resends', 'probes', 'barrierResends', 'staleAssignments', 'notPrimaryDrops'];
+const pick = (o: Record<string, unknown>, keys: readonly string[]) => Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, o[k]]));
+/** A service's JSON log line without the fields every line has. */
+function compactLogLine(line: string): string {
+  const at = line.indexOf('{');
+  try {
+    const { level: _level, role: _role, pid: _pid, name: _name, msg: _msg, vm: _vm, host: _host, ...rest } = JSON.parse(line.slice(at)) as Record<string, unknown>;
+    return `${line.slice(0, at)}${JSON.stringify(rest)}`;
+  } catch {
+    return line.slice(0, 400);
+  }
+}
 
 interface SoakJson {
   checks: Record<string, boolean | null>;
@@ -49,6 +68,7 @@ interface SoakJson {
   auditorConnection: unknown;
   violations: { vmId: string; rule: string; host: string | null; detail: string; context: string[]; after: string[] }[];
   samples: { tS: number; protectedVms: number; rssMiBTotal: number }[];
+  finalViews: { vmId: string; view: unknown; failover: Record<string, unknown> | null; checkpointers: { host: string; stats: Record<string, unknown> }[] }[];
 }
 
 const skip = skipWithoutNatsBinary('soak: the 70 s soak');
@@ -59,15 +79,24 @@ describe.skipIf(skip)(`soak, ${DURATION_S} s`, () => {
   it(`${VMS} VMs through two host kills and a NATS restart: every stream exact, every kill recovered, no violation`, { timeout: TIMEOUT_MS }, async () => {
     const args = ['dist/bench/soak.js', '--duration-s', String(DURATION_S), '--vms', String(VMS), '--rate-mbps', '2', '--memory-mib', '8', '--dirty-pages-per-s', '100', '--kill-every-s', '15', '--respawn-after-s', '4', '--nats-restart-every-s', '30', '--recovery-bound-s', String(RECOVERY_BOUND_S), '--quiet-tail-s', '10', '--out', out];
     // In a process group of its own: a hung soak is killed with the nats-server and service processes it started.
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // Services at info level: the failover services' decisions are what a failure is diagnosed from.
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, SPECULA_LOG_LEVEL: 'info' } });
     // The soak's own lines (progress every 10 s, kills, restarts) and the services' warnings, the last of each.
     const soakLines: string[] = [];
     const serviceLines: string[] = [];
+    const failoverLines: string[] = [];
     let partial = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       const lines = (partial + chunk).split('\n');
       partial = lines.pop() ?? '';
-      for (const line of lines) (/^soak: \[/.test(line) ? serviceLines : soakLines).push(line);
+      for (const line of lines) {
+        if (/"event":"failover\./.test(line)) failoverLines.push(line);
+        else if (/^soak: \[/.test(line)) {
+          // The services' warnings and errors (pino levels 40 and up), not their info lines.
+          if (!/"level":30,/.test(line)) serviceLines.push(line);
+        } else soakLines.push(line);
+      }
+      failoverLines.splice(0, Math.max(0, failoverLines.length - KEPT_FAILOVER_LINES));
       soakLines.splice(0, Math.max(0, soakLines.length - KEPT_LINES));
       serviceLines.splice(0, Math.max(0, serviceLines.length - KEPT_LINES));
     });
@@ -103,6 +132,8 @@ describe.skipIf(skip)(`soak, ${DURATION_S} s`, () => {
       `auditor: ${result.auditViolations} violations, connection ${JSON.stringify(result.auditorConnection)}`,
       ...result.violations.slice(0, 3).map((v) => `violation: ${JSON.stringify({ vmId: v.vmId, rule: v.rule, host: v.host, detail: v.detail })}\n  before: ${v.context.slice(-12).join('\n    ')}\n  after: ${v.after.slice(0, 12).join('\n    ')}`),
       `protected VMs per second: ${result.samples.map((x) => x.protectedVms).join(' ')}`,
+      `at the end: ${result.finalViews.map((v) => JSON.stringify({ vmId: v.vmId, view: v.view, failover: v.failover, checkpointers: v.checkpointers.map((c) => ({ host: c.host, ...pick(c.stats, CHECKPOINTER_STATS_SHOWN) })) })).join('\n')}`,
+      `the failover services said:\n${failoverLines.map((l) => compactLogLine(l)).join('\n')}`,
       `the services' last lines:\n${serviceLines.slice(-15).map((l) => l.slice(0, 400)).join('\n')}`,
     ].join('\n');
     expect(failed, `failed checks\n${diagnosis}`).toEqual([]);
