@@ -177,12 +177,12 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     case 'epochBarrier': {
       const m = decodeWith(pb.EpochBarrier, 'EpochBarrier', bytes);
       requireSafe('EpochBarrier', { term: m.term, epoch: m.epoch, joinSeq: m.joinSeq });
-      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, base: m.base, stagedSources: m.stagedSources, joinSeq: m.joinSeq };
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, base: m.base, stagedSources: m.stagedSources, joinSeq: m.joinSeq, local: m.local };
     }
     case 'epochEnd': {
       const m = decodeWith(pb.EpochEnd, 'EpochEnd', bytes);
       requireSafe('EpochEnd', { term: m.term, epoch: m.epoch });
-      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, txEndSeqs: requireSeqs('EpochEnd', m.txEndSeqs), base: m.base, specStaged: m.specStaged };
+      return { type, vmId: m.vmId, term: m.term, epoch: m.epoch, txEndSeqs: requireSeqs('EpochEnd', m.txEndSeqs), base: m.base, specStaged: m.specStaged, local: m.local };
     }
     case 'checkpointChunk':
       return decodeChunk(bytes);

@@ -53,6 +53,8 @@ export interface EpochBarrier {
   readonly stagedSources: number;
   /** A base barrier: the seq of the assignment whose join it serves; 0 otherwise. */
   readonly joinSeq: number;
+  /** No backup receives this epoch (unprotected): the guest stages only its state, and the epoch commits at once. Never on a base. */
+  readonly local: boolean;
 }
 
 /** The most TCP connections a guest carries (its workload's); per-connection fields have one entry per connection, by id − 1. */
@@ -69,6 +71,8 @@ export interface EpochEnd {
   readonly base: boolean;
   /** A repeat whose barrier said the speculative part is staged already. */
   readonly specStaged: boolean;
+  /** From the barrier: no backup receives this epoch; the acker stages no part for it. */
+  readonly local: boolean;
 }
 
 export const ChunkSource = {

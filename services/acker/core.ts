@@ -91,6 +91,8 @@ export interface AckerStats {
   epochEndRepeatsTooSoon: number;
   /** EpochEnds of epochs before the last one (late copies on the bus), dropped. */
   staleEpochEnds: number;
+  /** EpochEnds of epochs no backup receives (unprotected): output ended, the part made and kept but not staged. */
+  localEpochEnds: number;
   /** Sends to the client held back because the release permit had expired (the wire sender retransmits them). */
   sendsWithoutPermit: number;
   /** Handovers taken at promotion (the backup's speculative buffer). */
@@ -119,7 +121,7 @@ export interface AckerStats {
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0 };
+  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, localEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   /** spec: the NIC that pushes back; null: segments go at once. */
@@ -556,6 +558,7 @@ export class AckerCore implements Core {
       }
       this.stats.epochEndsRepeated++;
       if (end.specStaged) return; // the checkpointer has this part: the repeat is for another
+      if (end.local && !end.base) return; // the checkpointer wants no part of an epoch no backup receives
       if (!this.#specPartRepeats.tryRepeat(nowUs)) {
         this.stats.epochEndRepeatsTooSoon++;
         return;
@@ -589,8 +592,14 @@ export class AckerCore implements Core {
     const chunks = makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, part);
     this.#lastSpecPart = { epoch: end.epoch, chunks };
     this.#specPartRepeats.sent(nowUs);
-    for (const chunk of chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
     if (this.options.recordDigests) this.digests.set(end.epoch, specBuffersDigest(ranges));
+    if (end.local && !end.base) {
+      // No backup receives this epoch: the part is kept, as any, and goes only if a repeat asks for it in full (a
+      // barrier wrongly marked local), so that the next delta still starts where this one ends.
+      this.stats.localEpochEnds++;
+      return;
+    }
+    for (const chunk of chunks) this.#emit({ kind: 'send', subject: this.options.subjects.ckptStage, msg: chunk });
   }
 
   #onCommit(epoch: number, nowUs: number): void {

@@ -17,6 +17,7 @@ export function checkpointerReport(c: CheckpointerCore): Record<string, unknown>
     checkpoints: sum((p) => p.stats.checkpoints),
     checkpointBytesTotal: sum((p) => p.stats.checkpointBytesTotal),
     localCommits: sum((p) => p.stats.localCommits),
+    localEpochs: sum((p) => p.stats.localEpochs),
     lastCommittedEpoch: c.primary?.stats.lastCommittedEpoch ?? null,
     // Every commit, past the bound on kept samples: a long-running process's metrics keep counting.
     commitLatencyUs: mergeHistograms(terms.map((p) => p.stats.commitLatencyHistogram)),

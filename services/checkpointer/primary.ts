@@ -14,6 +14,9 @@ import { averagePauseUs, averageTransferPerEpochUs, earlyEpochEndUs, interactive
 import type { OutputIdle } from '../../lib/codec/messages.js';
 
 export const TIMER_EPOCH = 'ckpt.epoch';
+/** A local epoch's only part: the guest's state, the sign that the guest has ended the epoch. */
+const LOCAL_SOURCES: readonly ChunkSource[] = [ChunkSource.STATE];
+
 const TIMER_ACK = 'ckpt.ack';
 const TIMER_RESEND = 'ckpt.resend';
 /** The wait before a barrier's next repeat doubles per repeat without progress, up to 2^5 resend intervals. */
@@ -102,6 +105,8 @@ export interface PrimaryStats {
   staleTermDrops: number;
   /** Epochs committed without a backup (unprotected after a failover): not checkpoints. */
   localCommits: number;
+  /** Of those, epochs paused as local (no backup then, nor joining): only the guest's state staged. */
+  localEpochs: number;
   /** The newest epoch committed without a backup (or restored from, on a promoted primary). */
   lastLocalCommitEpoch: number;
   /** New backups joined (re-protection): each got a base epoch. */
@@ -159,7 +164,7 @@ interface InFlight {
  * CheckpointerCore runs it while its host is primary.
  */
 export class PrimaryCheckpointer {
-  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, malformedChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, staleAnswers: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0, interactiveEpochs: 0, baseNeededRejoins: 0 };
+  readonly stats: PrimaryStats = { checkpoints: 0, checkpointBytesTotal: 0, checkpointRawBytesTotal: 0, commitLatenciesUs: [], committedAtUs: [], commitLatencyHistogram: {}, epochLengthHistogram: {}, resends: 0, nacks: 0, staleChunks: 0, malformedChunks: 0, lastCommittedEpoch: 0, staleTermDrops: 0, localCommits: 0, localEpochs: 0, lastLocalCommitEpoch: 0, backupsJoined: 0, foreignAcks: 0, probes: 0, barrierResends: 0, nacksIgnored: 0, staleAnswers: 0, pauseToSourceUsTotal: {}, pauseToStagedUsTotal: 0, outputIdleReports: 0, outputIdleLate: 0, earlyEpochEnds: 0, interactiveEpochs: 0, baseNeededRejoins: 0 };
   #snapshot: SnapshotFrom<typeof epochMachine>;
   readonly #stepper: MachineStepper<typeof epochMachine>;
   #staging: StagedCheckpoint | null = null;
@@ -329,7 +334,6 @@ export class PrimaryCheckpointer {
         if (this.#pausedAtUs > 0) addTo(this.stats.epochLengthHistogram, nowUs - this.#pausedAtUs);
         this.#pausedAtUs = nowUs;
         this.#ranUs = nowUs - this.#epochStartUs;
-        this.#staging = new StagedCheckpoint(epoch, this.#expectedSources, this.options.maxChunksPerSource ?? MAX_CHUNKS_PER_SOURCE_ANY);
         this.#chunksAtLastResend = 0;
         this.#progressCheckedAtUs = nowUs;
         this.#barrierRepeats = 0;
@@ -340,7 +344,12 @@ export class PrimaryCheckpointer {
           this.#baseEpoch = epoch;
           this.stats.backupsJoined++;
         }
-        const barrier: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, base, stagedSources: 0, joinSeq: base ? this.#joinSeq : 0 };
+        // No backup receives this epoch: its pages and speculative bytes would be staged for nothing (tens of MB a VM
+        // right after a failover, on the cores the re-protection needs). They wait for the base, which carries them.
+        const local = this.#unprotected && !base;
+        if (local) this.stats.localEpochs++;
+        this.#staging = new StagedCheckpoint(epoch, local ? LOCAL_SOURCES : this.#expectedSources, this.options.maxChunksPerSource ?? MAX_CHUNKS_PER_SOURCE_ANY);
+        const barrier: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, base, stagedSources: 0, joinSeq: base ? this.#joinSeq : 0, local };
         this.#barrier = barrier;
         out.push({ kind: 'send', subject: s.epoch, msg: barrier });
         this.#armResend(nowUs, out);
@@ -349,6 +358,8 @@ export class PrimaryCheckpointer {
       case 'startTransfer': {
         const staged = this.#staging!;
         this.#staging = null;
+        // Only a base ends the unprotected stretch, and its barrier comes after this one's transfer.
+        assert(!this.#barrier!.local || this.#unprotected, () => `local epoch ${epoch} staged while protected`);
         if (this.#unprotected && epoch !== this.#baseEpoch) {
           this.#commit(epoch, this.#pausedAtUs, null, nowUs, out);
           this.#send({ type: 'COMMITTED' }, nowUs, out);
@@ -401,13 +412,17 @@ export class PrimaryCheckpointer {
       this.stats.malformedChunks++;
       return;
     }
-    if (staged.completeSources !== completeBefore) {
+    // A local epoch's pause stages no checkpoint: it counts in neither the checkpoints' pause means nor the policy's average.
+    const checkpoint = !this.#barrier!.local;
+    if (checkpoint && staged.completeSources !== completeBefore) {
       const t = this.stats.pauseToSourceUsTotal;
       t[chunk.source] = (t[chunk.source] ?? 0) + (nowUs - this.#pausedAtUs);
     }
     if (staged.complete && this.state === 'pausing') {
-      this.stats.pauseToStagedUsTotal += nowUs - this.#pausedAtUs;
-      this.#pauseAverageUs = averagePauseUs(this.#pauseAverageUs, this.#guestPauseUs(staged.bytes) ?? nowUs - this.#pausedAtUs);
+      if (checkpoint) {
+        this.stats.pauseToStagedUsTotal += nowUs - this.#pausedAtUs;
+        this.#pauseAverageUs = averagePauseUs(this.#pauseAverageUs, this.#guestPauseUs(staged.bytes) ?? nowUs - this.#pausedAtUs);
+      }
       this.#span(staged.epoch, 'pause', 'epoch', this.#pausedAtUs, nowUs, { stagedBytes: staged.bytes }, out);
       this.#send({ type: 'STAGED' }, nowUs, out);
     }

@@ -121,6 +121,12 @@ export interface GuestStats {
   futureBarriers: number;
 }
 
+/** No backup receives this epoch (the primary is unprotected): a base never is. */
+const isLocal = (barrier: EpochBarrier): boolean => barrier.local && !barrier.base;
+
+/** Whether the checkpointer asked for this part: of a local epoch only the state, the sign that the guest has ended it. */
+const wanted = (chunk: CheckpointChunk, barrier: EpochBarrier): boolean => !isLocal(barrier) || chunk.source === ChunkSource.STATE;
+
 /**
  * The protected machine: paged memory with dirty tracking, TCP server
  * connections whose send rings live in that memory, a workload on each (one
@@ -341,7 +347,7 @@ export class GuestVm {
       return;
     }
     if (barrier.epoch === this.#lastCheckpoint?.end.epoch) {
-      this.#resendCheckpoint(r, barrier.stagedSources); // a part of it was lost on the way
+      this.#resendCheckpoint(r, barrier); // a part of it was lost on the way
       return;
     }
     // The checkpointer pauses epoch N + 1 only once N is staged, long after N's copy ended: this resume is late.
@@ -363,8 +369,10 @@ export class GuestVm {
     this.#paused = true;
     this.#pausedAtUs = this.#nowUs;
     if (barrier.base) this.capture.startBase();
+    const local = isLocal(barrier);
     // Every segment of this epoch was published before this marker, on the same connection.
-    const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeqs: this.txEndSeqs, base: barrier.base, specStaged: false };
+    const end: EpochEnd = { type: 'epochEnd', vmId: this.options.vmId, term: barrier.term, epoch: this.#epoch, txEndSeqs: this.txEndSeqs, base: barrier.base, specStaged: false, local };
+    // Captured in full even when no backup receives it: a barrier wrongly marked local then costs a repeat, not the pages.
     const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
     this.#lastCheckpoint = { end, chunks };
     this.#partRepeats.sent(this.#nowUs);
@@ -372,7 +380,7 @@ export class GuestVm {
     let bytes = 0;
     for (const chunk of chunks) {
       bytes += chunk.data.length;
-      this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+      if (wanted(chunk, barrier)) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
     }
     // Remus: paused while the dirty state is copied into the staging buffer; the next epoch runs while it travels.
     const copyUs = Math.ceil((bytes * US_PER_S) / r.copyBytesPerSec);
@@ -391,16 +399,17 @@ export class GuestVm {
    * is small, and the netbuffer's may be the one lost); it tells the acker
    * whether its part is wanted.
    */
-  #resendCheckpoint(r: GuestReplication, stagedSources: number): void {
+  #resendCheckpoint(r: GuestReplication, barrier: EpochBarrier): void {
+    const stagedSources = barrier.stagedSources;
     const sent = this.#lastCheckpoint;
     if (sent === null) return;
     this.stats.checkpointsResent++;
-    this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { ...sent.end, specStaged: hasSource(stagedSources, ChunkSource.SPEC) } });
+    this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: { ...sent.end, specStaged: hasSource(stagedSources, ChunkSource.SPEC), local: isLocal(barrier) } });
     if (!this.#partRepeats.tryRepeat(this.#nowUs)) {
       this.stats.checkpointRepeatsTooSoon++;
       return;
     }
-    for (const chunk of sent.chunks) if (!hasSource(stagedSources, chunk.source)) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+    for (const chunk of sent.chunks) if (!hasSource(stagedSources, chunk.source) && wanted(chunk, barrier)) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
   }
 
   #resume(): void {

@@ -306,7 +306,7 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
     const publisher = await connectNats({ servers: url });
     try {
       await shell.start();
-      publisher.publish(subject, encode({ type: 'epochBarrier', vmId: 'vm1', term: 1, epoch: 3, base: true, stagedSources: 0, joinSeq: 1 }));
+      publisher.publish(subject, encode({ type: 'epochBarrier', vmId: 'vm1', term: 1, epoch: 3, base: true, stagedSources: 0, joinSeq: 1, local: false }));
       await publisher.flush();
       await waitFor(() => shell.counters.inputsHandled === 2);
       expect(shell.counters.slowInputs).toBe(1);

@@ -31,8 +31,8 @@ export function plausibleMessages(ctx: PlausibleContext): Record<WireMessageType
     segment: fc
       .record({ vmId, term, epoch, connId: small(3), seq, ack: seq, window: fc.integer({ min: 0, max: 0xffff }), flags: fc.integer({ min: 0, max: TCP_FLAGS_MASK }), payload: bytes(1500), mss: small(9000), wscale: fc.option(fc.integer({ min: 0, max: 14 }), { nil: undefined }), sackPermitted: fc.boolean(), tsValUs: seq, tsEcrUs: seq, speculative: fc.boolean() })
       .map((s) => ({ type: 'segment' as const, ...s, sackBlocks: NO_SACK_BLOCKS })),
-    epochBarrier: fc.record({ vmId, term, epoch, base: fc.boolean(), stagedSources: fc.integer({ min: 0, max: 31 }), joinSeq: small(10) }).map((m) => ({ type: 'epochBarrier' as const, ...m })),
-    epochEnd: fc.record({ vmId, term, epoch, txEndSeqs: fc.array(seq, { maxLength: 2 }), base: fc.boolean(), specStaged: fc.boolean() }).map((m) => ({ type: 'epochEnd' as const, ...m })),
+    epochBarrier: fc.record({ vmId, term, epoch, base: fc.boolean(), stagedSources: fc.integer({ min: 0, max: 31 }), joinSeq: small(10), local: fc.boolean() }).map((m) => ({ type: 'epochBarrier' as const, ...m })),
+    epochEnd: fc.record({ vmId, term, epoch, txEndSeqs: fc.array(seq, { maxLength: 2 }), base: fc.boolean(), specStaged: fc.boolean(), local: fc.boolean() }).map((m) => ({ type: 'epochEnd' as const, ...m })),
     checkpointChunk: chunk,
     checkpointAck: fc.record({ vmId, term, epoch, ok: fc.boolean(), reason: fc.string({ maxLength: 16 }), host, needsBase: fc.boolean() }).map((m) => ({ type: 'checkpointAck' as const, ...m })),
     epochCommit: fc.record({ vmId, term, epoch }).map((m) => ({ type: 'epochCommit' as const, ...m })),

@@ -33,7 +33,7 @@ export const assignment = (host: string, role: Assignment['role'], term: number,
 export const releasePermit = (host: string, term: number, untilUs = FOREVER_US, seq = 1, fromUs = 0): ReleasePermit => ({ type: 'releasePermit', vmId: VM, host, term, fromUs, untilUs, seq });
 export const ack = (host: string, term: number, epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok, reason: ok ? '' : 'bad', host, needsBase: false });
 export const commit = (term: number, epoch: number): EpochCommit => ({ type: 'epochCommit', vmId: VM, term, epoch });
-export const barrier = (term: number, epoch: number, extra: Partial<EpochBarrier> = {}): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term, epoch, base: false, stagedSources: 0, joinSeq: 0, ...extra });
+export const barrier = (term: number, epoch: number, extra: Partial<EpochBarrier> = {}): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term, epoch, base: false, stagedSources: 0, joinSeq: 0, local: false, ...extra });
 export const guestStatus = (host: string, term: number, extra: Partial<ServiceStatus> = {}): ServiceStatus => ({
   type: 'serviceStatus',
   vmId: VM,
@@ -89,7 +89,7 @@ export class AuditDriver {
   }
   /** The guest of `host` ended `epoch` having sent up to `txEndSeq` (connection 1). */
   epochEnd(host: string, term: number, epoch: number, txEndSeq: number): this {
-    return this.observe(S.host(host).txEpoch, { type: 'epochEnd', vmId: VM, term, epoch, txEndSeqs: [txEndSeq], base: false, specStaged: false }, host);
+    return this.observe(S.host(host).txEpoch, { type: 'epochEnd', vmId: VM, term, epoch, txEndSeqs: [txEndSeq], base: false, specStaged: false, local: false }, host);
   }
     /** The backup `from` acknowledges `epoch`. */
   ack(from: string, term: number, epoch: number, ok = true): this {

@@ -129,7 +129,7 @@ describe('CheckpointerCore', () => {
     expect(c.role).toBe('primary');
     expect(c.primary).toMatchObject({ term: 3, epoch: 8, peerHost: 'host-b', unprotected: false });
     expect(c.stats!.lastCommittedEpoch).toBe(7);
-    expect(barriers(c.handle(timer('ckpt.epoch'), 1_000 + EPOCH_US))).toEqual([{ type: 'epochBarrier', vmId: VM, term: 3, epoch: 8, base: false, stagedSources: 0, joinSeq: 0 }]);
+    expect(barriers(c.handle(timer('ckpt.epoch'), 1_000 + EPOCH_US))).toEqual([{ type: 'epochBarrier', vmId: VM, term: 3, epoch: 8, base: false, stagedSources: 0, joinSeq: 0, local: false }]);
     // Its chunks go to the assignment's peer, its acknowledgements commit.
     const transfer = parts(8, 3).flatMap((chunk) => c.handle(message(hs.ckptStage, chunk), 1_000 + EPOCH_US + 10));
     expect(sentOn(transfer, s.ckptData('host-b')).at(-1)).toMatchObject({ source: ChunkSource.MANIFEST, epoch: 8, term: 3 });
@@ -190,7 +190,7 @@ describe('CheckpointerCore', () => {
     activate(c, primaryAssignment(2, { peerHost: 'host-c', joining: true, firstEpoch: 3, seq: 7 }), { assign: ASSIGN }, 0);
     expect(c.primary).toMatchObject({ unprotected: true, peerHost: 'host-c' });
     const effects = checkpoint(c, EPOCH_US);
-    expect(barriers(effects)[0]).toEqual({ type: 'epochBarrier', vmId: VM, term: 2, epoch: 3, base: true, stagedSources: 0, joinSeq: 7 });
+    expect(barriers(effects)[0]).toEqual({ type: 'epochBarrier', vmId: VM, term: 2, epoch: 3, base: true, stagedSources: 0, joinSeq: 7, local: false });
     expect(sentOn(effects, s.ckptData('host-c')).at(-1)).toMatchObject({ source: ChunkSource.MANIFEST, base: true, epoch: 3 });
     expect(commits(effects)).toEqual([]);
     expect(c.primary!.unprotected).toBe(false);

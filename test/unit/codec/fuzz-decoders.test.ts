@@ -17,7 +17,7 @@ const TYPES: WireMessageType[] = ['segment', 'epochBarrier', 'epochEnd', 'checkp
 
 /** One valid message of each type, whose encodings are fed to the other decoders. */
 const SAMPLES: WireMessage[] = [
-  { type: 'epochBarrier', vmId: 'vm1', term: 2, epoch: 9, base: true, stagedSources: 3, joinSeq: 4 },
+  { type: 'epochBarrier', vmId: 'vm1', term: 2, epoch: 9, base: true, stagedSources: 3, joinSeq: 4, local: false },
   { type: 'epochCommit', vmId: 'vm1', term: 2, epoch: 9 },
   { type: 'checkpointAck', vmId: 'vm1', term: 2, epoch: 9, ok: false, reason: 'chunks missing', host: 'host-b', needsBase: false },
   { type: 'releasePermit', vmId: 'vm1', host: 'host-a', term: 2, fromUs: 123_000_000, untilUs: 123_456_789, seq: 4 },

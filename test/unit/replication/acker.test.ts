@@ -67,7 +67,7 @@ class Harness {
 
   epochEnd(epoch: number, base = false): Effect[] {
     // The guest, the acker and the checkpointer serve one term: the acker ignores any other.
-    return this.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: this.acker.term, epoch, txEndSeqs: [this.txEndSeq], base, specStaged: false });
+    return this.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: this.acker.term, epoch, txEndSeqs: [this.txEndSeq], base, specStaged: false, local: false });
   }
 
   commit(epoch: number): Effect[] {
@@ -583,7 +583,7 @@ describe('AckerCore, supervision', () => {
     expect(h.run(v.wireIn, segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 65535, wscale: CLIENT_WSCALE, mss: MSS }))).toEqual([]);
     expect(h.run(s.tx, segment({ term: TERM, epoch: 1, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, wscale: 7, mss: MSS }))).toEqual([]);
     expect(h.guest(1, D, 1000)).toEqual([]);
-    expect(h.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: TERM, epoch: 1, txEndSeqs: [0], base: false, specStaged: false })).toEqual([]);
+    expect(h.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: TERM, epoch: 1, txEndSeqs: [0], base: false, specStaged: false, local: false })).toEqual([]);
     expect(h.run(s.commit, { type: 'epochCommit', vmId: VM, term: TERM, epoch: 1 })).toEqual([]);
     expect(h.acker.specBufferBytes).toBe(0);
     expect(h.acker.connectionState()).toBeNull();

@@ -119,7 +119,7 @@ describe('a paused guest queues at most PAUSED_INBOX_MAX inputs', () => {
     const config = runConfigSchema.parse({ mode: 'spec', seed: 3, guest: { memoryBytes: 1024 * 1024, appDirtyPagesPerSec: 2000 }, tcp: { sndBufBytes: 64 * 1024 } });
     const g = new GuestCore(guestOptionsFromConfig(config, HOST));
     activate(g, assignment(VM, HOST, 'primary', 1), { assign: hs.assign('guest') }, 0);
-    const barrier: EpochBarrier = { type: 'epochBarrier', vmId: VM, term: 1, epoch: 1, base: false, stagedSources: 0, joinSeq: 0 };
+    const barrier: EpochBarrier = { type: 'epochBarrier', vmId: VM, term: 1, epoch: 1, base: false, stagedSources: 0, joinSeq: 0, local: false };
     g.handle(message(hs.epoch, barrier), 1_000);
     const vm = g.vm!;
     expect(vm.paused).toBe(true);

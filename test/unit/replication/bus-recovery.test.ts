@@ -40,7 +40,7 @@ describe('guest: repeated and lost barriers', () => {
     if (vm === null) throw new Error('the guest runs no VM');
     return vm;
   };
-  const barrier = (epoch: number): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term: 1, epoch, base: false, stagedSources: 0, joinSeq: 0 });
+  const barrier = (epoch: number): EpochBarrier => ({ type: 'epochBarrier', vmId: VM, term: 1, epoch, base: false, stagedSources: 0, joinSeq: 0, local: false });
   const sentParts = (effects: Effect[]) => ({ ends: sentOn(effects, hs.txEpoch) as EpochEnd[], chunks: chunksOn(effects, hs.ckptStage) });
 
   it('answers a repeated pause barrier of the epoch it is paused in with the same EpochEnd and parts, byte for byte', () => {
@@ -107,6 +107,30 @@ describe('guest: repeated and lost barriers', () => {
     expect(vmOf(g).epoch).toBe(2);
   });
 
+  it('stages only its state for a local barrier, and every part when a barrier of that epoch asks in full (a barrier wrongly marked local costs a repeat)', () => {
+    const g = guest();
+    const local = sentParts(g.handle(message(hs.epoch, { ...barrier(1), local: true }), 6_000));
+    expect(local.ends).toEqual([expect.objectContaining({ epoch: 1, local: true, base: false })]);
+    expect(local.chunks.map((c) => c.source)).toEqual([ChunkSource.STATE]);
+    // A repeat of the local barrier: the state again, nothing more.
+    const again = sentParts(g.handle(message(hs.epoch, { ...barrier(1), local: true }), 8_000));
+    expect(again.chunks).toEqual(local.chunks);
+    // Asked in full (the checkpointer's barrier came after a forged one): the pages were captured, and go.
+    const full = sentParts(g.handle(message(hs.epoch, barrier(1)), 10_000));
+    // Its EpochEnd says so too: the acker sends its part for it.
+    expect(full.ends).toEqual([expect.objectContaining({ epoch: 1, local: false })]);
+    expect(full.chunks.filter((c) => c.source === ChunkSource.PAGES).length).toBeGreaterThan(0);
+    expect(full.chunks.filter((c) => c.source === ChunkSource.STATE)).toEqual(local.chunks);
+    expect(vmOf(g).stats.checkpointsResent).toBe(2);
+  });
+
+  it('never takes a base barrier as local', () => {
+    const g = guest();
+    const base = sentParts(g.handle(message(hs.epoch, { ...barrier(1), base: true, local: true }), 6_000));
+    expect(base.ends).toEqual([expect.objectContaining({ epoch: 1, local: false, base: true })]);
+    expect(base.chunks.some((c) => c.source === ChunkSource.PAGES)).toBe(true);
+  });
+
   it('takes the pause barrier of N + 1 while paused in N as a late resume of N', () => {
     const g = guest();
     g.handle(message(hs.epoch, barrier(1)), 6_000);
@@ -151,7 +175,7 @@ describe('acker: repeated and late EpochEnds', () => {
   const synAck = (): Segment => segment({ term: 1, epoch: 1, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, mss: 1000 });
   const data = (epoch: number, seq: number, len: number, tsValUs = 1000 * epoch): Segment =>
     segment({ term: 1, epoch, seq, ack: CLIENT_ISN + 1, window: 100, tsValUs, flags: TcpFlag.ACK, payload: streamBytes(seq, len) });
-  const end = (epoch: number): EpochEnd => ({ type: 'epochEnd', vmId: VM, term: 1, epoch, txEndSeqs: [0], base: false, specStaged: false });
+  const end = (epoch: number): EpochEnd => ({ type: 'epochEnd', vmId: VM, term: 1, epoch, txEndSeqs: [0], base: false, specStaged: false, local: false });
   const specChunks = (effects: Effect[]) => chunksOn(effects, hs.ckptStage);
 
   it('sends exactly the same SPEC chunks for a repeated EpochEnd, even after more data arrived', () => {
@@ -205,6 +229,25 @@ describe('acker: repeated and late EpochEnds', () => {
     expect(specChunks(a.handle(message(hs.txEpoch, end(1)), 30))).toHaveLength(1);
     expect(specChunks(a.handle(message(hs.txEpoch, { ...end(1), specStaged: true }), 50))).toEqual([]);
     expect(a.stats.epochEndsRepeated).toBe(1);
+  });
+
+  it('stages no part for a local EpochEnd, keeps it for a repeat that asks in full, and starts the next delta where it ended', () => {
+    const delta = (chunks: CheckpointChunk[]) => decodeSpecDeltas(concat(chunks.map((c) => c.data)))[0]!;
+    const a = acker();
+    a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 500)), 20);
+    const localEnd: EpochEnd = { ...end(1), txEndSeqs: [GUEST_ISN + 501], local: true };
+    expect(specChunks(a.handle(message(hs.txEpoch, localEnd), 30))).toEqual([]);
+    expect(a.stats.localEpochEnds).toBe(1);
+    // Its repeat asks for nothing either.
+    expect(specChunks(a.handle(message(hs.txEpoch, localEnd), 30 + PART_REPEAT_GAP_US))).toEqual([]);
+    // Asked in full (a barrier wrongly marked local came first): the epoch's part, as it was made.
+    const full = specChunks(a.handle(message(hs.txEpoch, { ...localEnd, local: false }), 30 + 2 * PART_REPEAT_GAP_US));
+    expect(delta(full)).toMatchObject({ startSeq: GUEST_ISN + 1 });
+    expect(delta(full).bytes).toEqual(streamBytes(GUEST_ISN + 1, 500));
+    a.handle(message(hs.tx, data(2, GUEST_ISN + 501, 700)), 100);
+    const two = specChunks(a.handle(message(hs.txEpoch, { ...end(2), txEndSeqs: [GUEST_ISN + 1201] }), 110));
+    expect(delta(two)).toMatchObject({ startSeq: GUEST_ISN + 501 });
+    expect(delta(two).bytes).toEqual(streamBytes(GUEST_ISN + 501, 700));
   });
 
   it('drops an EpochEnd older than the last one (a late copy)', () => {

@@ -64,11 +64,13 @@ const allChunks = (effects: Effect[]) => effects.flatMap((e) => (e.kind === 'sen
 const STAGE_US = 10;
 
 /** Runs one epoch from its timer to the transfer; returns the barrier's effects and the last part's (the transfer). */
+/** One epoch: its barrier, and the parts the barrier asks for staged (a local epoch's: the guest's state alone). */
 function checkpoint(p: PrimaryCheckpointer, atUs: number): { barrier: Effect[]; transfer: Effect[] } {
   const epoch = p.epoch;
   const barrier = fire(p, 'ckpt.epoch', atUs);
+  const local = barriers(barrier)[0]?.local === true;
   let transfer: Effect[] = [];
-  for (const c of parts(epoch)) transfer = stage(p, c, atUs + STAGE_US);
+  for (const c of parts(epoch)) if (!local || c.source === ChunkSource.STATE) transfer = stage(p, c, atUs + STAGE_US);
   return { barrier, transfer };
 }
 
@@ -83,7 +85,7 @@ describe('PrimaryCheckpointer', () => {
   it('sends a pausing barrier for epoch 1 under its term to its host’s epoch subject when the epoch timer fires', () => {
     const p = primary({ term: 4 });
     const effects = fire(p, 'ckpt.epoch', EPOCH_US);
-    expect(effects).toEqual([{ kind: 'send', subject: hs.epoch, msg: { type: 'epochBarrier', vmId: VM, term: 4, epoch: 1, base: false, stagedSources: 0, joinSeq: 0 } }]);
+    expect(effects).toEqual([{ kind: 'send', subject: hs.epoch, msg: { type: 'epochBarrier', vmId: VM, term: 4, epoch: 1, base: false, stagedSources: 0, joinSeq: 0, local: false } }]);
     expect(p.state).toBe('pausing');
   });
 
@@ -257,7 +259,7 @@ describe('PrimaryCheckpointer', () => {
     expect(p.state).toBe('throttled');
     const effects = ack(p, 1, 70_000);
     expect(commits(effects)).toEqual([1]);
-    expect(barriers(effects)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, base: false, stagedSources: 0, joinSeq: 0 }]);
+    expect(barriers(effects)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, base: false, stagedSources: 0, joinSeq: 0, local: false }]);
     expect(p.state).toBe('pausing');
     // The commit latency is measured from the barrier, not from the epoch timer.
     for (const c of parts(2)) stage(p, c, 70_010);
@@ -285,12 +287,30 @@ describe('PrimaryCheckpointer', () => {
     expect(barriers(checkpoint(p, 100_000).barrier)[0]!.epoch).toBe(2);
   });
 
+  it('pauses an epoch no backup receives as local: only the state is staged, the epoch commits at once, and the base that follows is not local', () => {
+    const p = primary({ backupHost: '', maxInflightEpochs: 1 });
+    const barrier = fire(p, 'ckpt.epoch', 0);
+    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 1, base: false, stagedSources: 0, joinSeq: 0, local: true }]);
+    const [pages1, pages2, state, spec] = parts(1);
+    // The pages and the speculative part are not this epoch's to stage: refused as foreign, and not waited for.
+    for (const c of [pages1!, pages2!, spec!]) expect(commits(stage(p, c, 1_000))).toEqual([]);
+    expect(p.stats.staleChunks).toBe(3);
+    expect(commits(stage(p, state!, 2_000))).toEqual([1]);
+    expect(p.stats).toMatchObject({ localEpochs: 1, localCommits: 1, checkpoints: 0, pauseToStagedUsTotal: 0 });
+    // A backup joins: the next barrier is its base, asked of every source.
+    changePeer(p, 'host-c', 10_000);
+    const base = checkpoint(p, 100_000);
+    expect(barriers(base.barrier)).toEqual([expect.objectContaining({ epoch: 2, base: true, local: false })]);
+    expect(dataChunks(base.transfer, 'host-c').map((c) => c.source)).toEqual([ChunkSource.PAGES, ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC, ChunkSource.MANIFEST]);
+    expect(p.stats.localEpochs).toBe(1);
+  });
+
   it('with a backup joining from the start, commits locally until the next barrier, which is the backup’s base epoch', () => {
     const p = primary({ backupHost: 'host-c', backupJoining: true, firstEpoch: 5 });
     expect(p.unprotected).toBe(true);
     expect(p.peerHost).toBe('host-c');
     const { barrier, transfer } = checkpoint(p, 0);
-    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 5, base: true, stagedSources: 0, joinSeq: 0 }]);
+    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 5, base: true, stagedSources: 0, joinSeq: 0, local: false }]);
     expect(commits(transfer)).toEqual([]);
     const sent = dataChunks(transfer, 'host-c');
     expect(sent.at(-1)).toMatchObject({ source: ChunkSource.MANIFEST, epoch: 5, base: true });
@@ -306,7 +326,7 @@ describe('PrimaryCheckpointer', () => {
     expect(changePeer(p, 'host-c', 60_000)).toEqual([]);
     expect(p.peerHost).toBe('host-c');
     const { barrier, transfer } = checkpoint(p, 100_000);
-    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, base: true, stagedSources: 0, joinSeq: 0 }]);
+    expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, base: true, stagedSources: 0, joinSeq: 0, local: false }]);
     expect(commits(transfer)).toEqual([]);
     const sent = dataChunks(transfer, 'host-c');
     expect(sent).toHaveLength(parts(2).length + 1);

@@ -173,7 +173,7 @@ describe('NetbufferCore', () => {
   it('ignores timers and messages it does not handle', () => {
     const nb = netbuffer();
     expect(nb.handle({ kind: 'timer', name: 'x' }, 0)).toEqual([]);
-    expect(nb.handle(message(s.epoch, { type: 'epochBarrier', vmId: VM, term: TERM, epoch: 1, base: false, stagedSources: 0, joinSeq: 0 }), 0)).toEqual([]);
+    expect(nb.handle(message(s.epoch, { type: 'epochBarrier', vmId: VM, term: TERM, epoch: 1, base: false, stagedSources: 0, joinSeq: 0, local: false }), 0)).toEqual([]);
   });
 
   it('drops and counts segments and commits of another term: a deposed primary, or its successor', () => {
