@@ -15,6 +15,7 @@ export const tcpOptionsSchema = z.object({
   initialWindowSegments: z.number().int().min(1).max(100).default(10).describe('Initial congestion window, in segments (RFC 6928).'),
   congestionControl: z.enum(['newreno', 'cubic', 'racc']).default('cubic').describe('cubic (the Linux default, with HyStart), newreno (the Reno-style AIMD of the analytic models), or racc, the replication-aware variant of the guest that the spec-racc mode selects.'),
   sack: z.boolean().default(true).describe('Selective acknowledgements (RFC 2018), with loss recovery by RFC 6675 and PRR (RFC 6937) (Linux tcp_sack=1); used when both ends offer it.'),
+  tlp: z.boolean().default(true).describe('Tail loss probes (RACK-TLP, RFC 8985 §7; Linux tcp_early_retrans=3): with SACK, an unacknowledged tail is probed after about two round trips instead of waiting for the retransmission timer.'),
   hystart: z.boolean().default(true).describe('CUBIC leaves slow start by HyStart, ACK trains and delay increase (Linux tcp_cubic hystart=1).'),
   delayedAck: z.boolean().default(true).describe('Delayed ACKs: acknowledge every second full-sized segment, else after delayedAckUs (RFC 5681 §4.2).'),
   delayedAckUs: z.number().int().min(1).default(40_000).describe('Delayed-ACK timeout, in µs (Linux TCP_DELACK_MIN).'),

@@ -5,6 +5,14 @@ import { RttEstimator } from './rtt.js';
 import { SackScoreboard, type Hole } from './sack-scoreboard.js';
 import { expectSnapshot, parseSnapshot, tcpSenderSnapshotSchema, TCP_SNAPSHOT_VERSION, type TcpSenderSnapshot, type TimeoutUndo } from './snapshot.js';
 
+/**
+ * RFC 8985 §7.2 and Linux tcp_schedule_loss_probe: the probe timeout is two
+ * smoothed RTTs, plus the peer's worst-case delayed ACK (Linux: TCP_RTO_MIN)
+ * when a single segment is in flight, else plus two ticks (TCP_TIMEOUT_MIN,
+ * 2 ms at HZ=1000); before any RTT sample, the initial RTO.
+ */
+const TLP_MIN_EXTRA_US = 2_000;
+
 /** What a sender needs from its owner: where data ends and how to put a segment on the wire. */
 export interface SenderHost {
   /** One past the last byte the sender may transmit. */
@@ -46,6 +54,12 @@ export interface SenderOptions {
    * send one MSS at a time.
    */
   readonly tsoBytes?: number;
+  /**
+   * Tail loss probes (RACK-TLP, RFC 8985 §7, as Linux tcp_early_retrans=3):
+   * with SACK, a tail left unacknowledged for about two round trips is
+   * probed rather than left to the retransmission timer. On when not given.
+   */
+  readonly tlp?: boolean;
 }
 
 export interface SenderStats {
@@ -62,6 +76,9 @@ export interface SenderStats {
   slowStartExitCwndBytesTotal: number;
   /** ACKs of data never sent (above snd.max), dropped with their window (RFC 9293 3.10.7.4): a forged or corrupt peer. */
   acksAboveSndMax: number;
+  /** Tail loss probes sent (Linux TCPLossProbes), and those whose retransmission repaired a loss (TCPLossProbeRecovery). */
+  lossProbes: number;
+  lossProbeRecoveries: number;
 }
 
 /** An ACK as the sender sees it. */
@@ -90,8 +107,8 @@ export interface AckInfo {
  */
 export class TcpSender {
   /** What made the sender resend last: a timeout, three duplicate ACKs, or a partial ACK during recovery (tracing names retransmissions by it). */
-  lastResendCause: 'rto' | 'fast' | 'partial-ack' | null = null;
-  readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0, acksAboveSndMax: 0 };
+  lastResendCause: 'rto' | 'fast' | 'partial-ack' | 'probe' | null = null;
+  readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0, acksAboveSndMax: 0, lossProbes: 0, lossProbeRecoveries: 0 };
   readonly cc: CongestionControl;
   readonly rtt: RttEstimator;
   sndUna: number;
@@ -119,6 +136,14 @@ export class TcpSender {
   #recover: number;
   /** Deadline of the retransmission timer while it is armed, else null. */
   #rtoAtUs: number | null = null;
+  /** The retransmission timer is armed as a tail loss probe (Linux ICSK_TIME_LOSS_PROBE shares the timer too). */
+  #probeArmed = false;
+  /** RFC 8985 TLPRxtOut / Linux tlp_high_seq: snd.max when the outstanding probe went; null when none is. */
+  #tlpHighSeq: number | null = null;
+  /** The outstanding probe retransmitted data (rather than sending new data). */
+  #tlpRetrans = false;
+  /** When the outstanding probe went: an ACK echoing an earlier send shows the original arrived. */
+  #tlpSentAtUs = 0;
   /** Deadline of the persist timer while it is armed, else null. */
   #persistAtUs: number | null = null;
   #persistBackoff = 0;
@@ -203,6 +228,8 @@ export class TcpSender {
       partialAckSeen: this.#partialAckSeen,
       recover: this.#recover,
       rtoAtUs: this.#rtoAtUs,
+      // What a probe left behind once it is over means nothing: written as zeros, so that equal behaviour snapshots equal.
+      ...(this.#probeArmed || this.#tlpHighSeq !== null ? { tlp: { probeArmed: this.#probeArmed, rtoBehindProbeAtUs: this.#probeArmed ? this.#probeRtoAtUs : 0, highSeq: this.#tlpHighSeq, retrans: this.#tlpHighSeq !== null && this.#tlpRetrans, sentAtUs: this.#tlpHighSeq !== null ? this.#tlpSentAtUs : 0 } } : {}),
       persistAtUs: this.#persistAtUs,
       persistBackoff: this.#persistBackoff,
       lastSendUs: this.#lastSendUs,
@@ -245,6 +272,11 @@ export class TcpSender {
     this.#partialAckSeen = s.partialAckSeen;
     this.#recover = s.recover;
     this.#rtoAtUs = s.rtoAtUs;
+    this.#probeArmed = s.tlp?.probeArmed ?? false;
+    this.#probeRtoAtUs = s.tlp?.rtoBehindProbeAtUs ?? 0;
+    this.#tlpHighSeq = s.tlp?.highSeq ?? null;
+    this.#tlpRetrans = s.tlp?.retrans ?? false;
+    this.#tlpSentAtUs = s.tlp?.sentAtUs ?? 0;
     this.#persistAtUs = s.persistAtUs;
     this.#persistBackoff = s.persistBackoff;
     this.#lastSendUs = s.lastSendUs;
@@ -318,6 +350,7 @@ export class TcpSender {
       for (let i = 0; i + 1 < a.sackBlocks.length; i += 2) newlySacked += this.#scoreboard.add(a.sackBlocks[i]!, a.sackBlocks[i + 1]!, low, this.sndMax);
     }
     const mss = this.mssBytes;
+    if (this.#tlpHighSeq !== null) this.#judgeProbe(ack, ack > this.sndUna || newlySacked > 0 || a.carriesData || windowChanged, a.echoedSentAtUs, nowUs);
     if (ack > this.sndUna) {
       if (this.#timeoutUndo !== null) this.#judgeTimeout(a, ack);
       const acked = ack - this.sndUna;
@@ -359,7 +392,7 @@ export class TcpSender {
       // burst of losses is repaired one hole per RTT, and at an epoch-long RTT that takes seconds a timeout and go-back-N
       // would not. With SACK every hole is repaired within a round trip, and the timer restarts on every ACK as in Linux.
       if (this.sndUna >= this.sndMax) this.#disarmRto();
-      else if (!this.#inRecovery || this.sackEnabled || !this.#partialAckSeen) this.#armRto(nowUs);
+      else if (!this.#inRecovery || this.sackEnabled || !this.#partialAckSeen) this.#armTimer(nowUs);
       return acked;
     }
     // With SACK, an ACK that SACKs new data is a duplicate (RFC 6675 §2); one without blocks counts as RFC 5681 says.
@@ -551,7 +584,9 @@ export class TcpSender {
       this.#lastSentBytes = len;
       this.sndNxt += len;
       if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
-      if (this.#rtoAtUs === null) this.#armRto(nowUs);
+      // New data restarts a pending probe (RFC 8985 §7.2); a running RTO keeps its deadline (RFC 6298 §5.1).
+      if (this.#rtoAtUs === null) this.#armTimer(nowUs);
+      else if (this.#probeArmed && !retransmit) this.#armTimer(nowUs, this.#probeRtoAtUs);
       return true;
     }
     if (this.closeRequested && this.sndNxt === dataEnd && (this.finSeq === null || this.sndNxt === this.finSeq)) {
@@ -598,9 +633,13 @@ export class TcpSender {
     }
   }
 
-  /** The retransmission timer fired; returns false if nothing was outstanding. */
+  /** The retransmission timer fired (as a probe, or as the RTO); returns false if nothing was outstanding. */
   onRto(nowUs: number): boolean {
     this.#rtoAtUs = null;
+    if (this.#probeArmed) {
+      this.#probeArmed = false;
+      return this.#sendProbe(nowUs);
+    }
     if (this.options.rtoBackoff !== false) this.rtt.backoff();
     if (this.sndUna >= this.sndMax) return false;
     this.stats.timeouts++;
@@ -608,6 +647,7 @@ export class TcpSender {
     this.#timeoutUndo ??= { priorCwndBytes: this.cc.cwndBytes, priorSsthreshBytes: Math.max(this.cc.ssthreshBytes, Math.floor((this.cc.cwndBytes * 3) / 4)), retransmittedAtUs: nowUs };
     this.cc.onTimeout(this.sndMax - this.sndUna, nowUs);
     this.#recover = this.sndMax; // RFC 6582 §4 after a timeout
+    this.#tlpHighSeq = null; // Linux tcp_enter_loss: the timeout repairs whatever a probe was for
     this.#inRecovery = false;
     this.#dupAcks = 0;
     this.#highRxt = this.sndUna;
@@ -665,11 +705,106 @@ export class TcpSender {
   }
 
   #armRto(nowUs: number): void {
+    this.#probeArmed = false;
     this.#rtoAtUs = nowUs + this.rtt.rtoUs;
     this.host.setTimer(this.rtoTimer, this.#rtoAtUs);
   }
 
+  /** The RTO deadline a pending probe stands in front of. */
+  #probeRtoAtUs = 0;
+
+  /**
+   * Arms the retransmission timer as a tail loss probe when one may go (RFC
+   * 8985 §7.2, Linux tcp_schedule_loss_probe), at the probe timeout or at
+   * `rtoAtUs` if that comes first; else as the RTO at `rtoAtUs`.
+   */
+  #armTimer(nowUs: number, rtoAtUs = nowUs + this.rtt.rtoUs): void {
+    if (this.#probeMayGo()) {
+      const singleSegment = this.sndMax - this.sndUna <= this.mssBytes;
+      const ptoUs = this.rtt.hasSample ? 2 * this.rtt.srttUs + (singleSegment ? this.options.minRtoUs : TLP_MIN_EXTRA_US) : this.options.initialRtoUs;
+      // No later than the RTO would have fired (Linux: min with tcp_rto_delta_us): then it goes as a probe instead.
+      const probeAtUs = Math.min(Math.ceil(nowUs + ptoUs), rtoAtUs);
+      this.#probeArmed = true;
+      this.#probeRtoAtUs = rtoAtUs;
+      this.#rtoAtUs = probeAtUs;
+      this.host.setTimer(this.rtoTimer, probeAtUs);
+      return;
+    }
+    this.#probeArmed = false;
+    this.#rtoAtUs = rtoAtUs;
+    this.host.setTimer(this.rtoTimer, rtoAtUs);
+  }
+
+  /**
+   * A probe may be scheduled: SACK on, data in flight, in the open state (no
+   * recovery, no timeout episode or go-back-N under way) and no probe
+   * outstanding, as Linux requires (CA_Open, tlp_high_seq 0).
+   */
+  #probeMayGo(): boolean {
+    return this.options.tlp !== false && this.sackEnabled && !this.#inRecovery && this.#tlpHighSeq === null && this.#timeoutUndo === null && this.sndMax > this.sndUna && this.sndNxt === this.sndMax && this.sndUna >= this.#recover;
+  }
+
+  /**
+   * RFC 8985 §7.3, Linux tcp_send_loss_probe: one new segment if the peer's
+   * window lets it out (past cwnd and Nagle), else, with nothing new to send,
+   * the highest segment again; then the RTO. New data the peer's window
+   * holds back makes no probe, as in Linux.
+   */
+  #sendProbe(nowUs: number): boolean {
+    if (this.sndUna >= this.sndMax) return false;
+    const mss = this.mssBytes;
+    const pending = this.host.dataEndSeq() - this.sndNxt;
+    let sent = false;
+    if (pending > 0) {
+      const len = Math.min(mss, pending);
+      if (this.sndNxt + len <= this.sndUna + this.sndWnd && (this.host.mayTransmit === undefined || this.host.mayTransmit(len, nowUs))) {
+        this.#emitData(this.sndNxt, len, false, nowUs);
+        this.sndNxt += len;
+        this.sndMax = this.sndNxt;
+        this.#tlpRetrans = false;
+        sent = true;
+      }
+    } else {
+      // A FIN is the last segment when it went; else the last MSS of data.
+      const start = this.finSeq !== null && this.sndMax === this.finSeq + 1 ? this.finSeq : Math.max(this.sndUna, this.sndMax - mss);
+      this.lastResendCause = 'probe';
+      this.#retransmit(start, nowUs, this.sndMax - start);
+      this.#tlpRetrans = true;
+      sent = true;
+    }
+    if (sent) {
+      this.stats.lossProbes++;
+      this.#tlpHighSeq = this.sndMax;
+      this.#tlpSentAtUs = nowUs;
+    }
+    this.#armRto(nowUs);
+    return sent;
+  }
+
+  /**
+   * Linux tcp_process_tlp_ack: once the ACK reaches the probe's snd.max the
+   * probe is over. Linux tells a probe that repaired a loss from one whose
+   * original arrived too by D-SACK, which this model has not; the timestamps
+   * tell the same (as for a timeout, #judgeTimeout): the first ACK to reach
+   * it echoing a send from before the probe was answered by the original,
+   * and nothing was lost. Without timestamps, as Linux without D-SACK: an
+   * ACK beyond the probe with no duplicate first means it repaired a loss.
+   * A repair brings cwnd down as after a fast recovery.
+   */
+  #judgeProbe(ack: number, advancedOrSacked: boolean, echoedSentAtUs: number | null, nowUs: number): void {
+    const highSeq = this.#tlpHighSeq!;
+    if (ack < highSeq) return;
+    const repaired = this.#tlpRetrans && (echoedSentAtUs !== null ? echoedSentAtUs >= this.#tlpSentAtUs : ack > highSeq);
+    if (repaired) {
+      this.stats.lossProbeRecoveries++;
+      this.cc.onFastRetransmit(this.flightBytes, nowUs);
+      this.cc.onRecoveryExit(this.flightBytes, nowUs);
+      this.#tlpHighSeq = null;
+    } else if (!this.#tlpRetrans || echoedSentAtUs !== null || !advancedOrSacked || ack > highSeq) this.#tlpHighSeq = null;
+  }
+
   #disarmRto(): void {
+    this.#probeArmed = false;
     if (this.#rtoAtUs === null) return;
     this.#rtoAtUs = null;
     this.host.cancelTimer(this.rtoTimer);

@@ -241,7 +241,7 @@ export class GuestVm {
   /** The TCP counters of every connection, summed (one connection's own object when it has one). */
   get tcp(): { readonly stats: TcpStats } {
     if (this.connections.length === 1) return this.connections[0]!.tcp;
-    const stats: TcpStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0, acksAboveSndMax: 0 };
+    const stats: TcpStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0, acksAboveSndMax: 0, lossProbes: 0, lossProbeRecoveries: 0 };
     for (const c of this.connections) for (const key of Object.keys(stats) as (keyof TcpStats)[]) stats[key] += c.tcp.stats[key];
     return { stats };
   }

@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import type { Segment } from '../../../lib/codec/messages.js';
+import { TcpPair, type Side } from './tcp-pair.js';
+
+const MSS = 1000;
+const ONE_WAY_US = 10_000;
+const MIN_RTO_US = 200_000;
+// NewReno keeps the window arithmetic checkable: a loss halves the flight (RFC 5681).
+const base = { mssBytes: MSS, congestionControl: 'newreno' as const, sack: true, minRtoUs: MIN_RTO_US };
+const pair = (a: object = {}, b: object = {}) => new TcpPair({ a: { ...base, ...a }, b: { ...base, ...b } }, ONE_WAY_US);
+const seg = (k: number) => 1 + k * MSS;
+
+/** Drops the first transmission of each listed data segment from `from`. */
+function dropFirstOf(from: Side, seqs: readonly number[]): (f: Side, s: Segment) => Segment | null {
+  const pending = new Set(seqs);
+  return (f, s) => (f === from && s.payload.length > 0 && pending.delete(s.seq) ? null : s);
+}
+
+/** a's data segments sent after `fromIndex` of its transmissions, as [time, seq, bytes]. */
+const dataSentSince = (p: TcpPair, fromIndex: number) =>
+  p.io.a.sent
+    .slice(fromIndex)
+    .filter((s) => s.seg.payload.length > 0)
+    .map((s) => [s.atUs, s.seg.seq, s.seg.payload.length]);
+
+describe('tail loss probe (RFC 8985 §7, Linux tcp_send_loss_probe)', () => {
+  /** When `side`'s retransmission timer was last armed, and for when. */
+  const lastArmed = (p: TcpPair, side: Side) => p.io[side].timerSets.filter((t) => t.name === `${side}.rto`).at(-1)!;
+
+  it('probes a lost last segment with its retransmission at min(2 SRTT + the delayed-ACK allowance, RTO), then reduces cwnd: its ACK echoes the probe, not the lost original', () => {
+    const p = pair().open();
+    p.filter = dropFirstOf('a', [seg(3)]);
+    const sentBefore = p.io.a.sent.length;
+    p.write('a', 4 * MSS);
+    // Segments 0..2 are ACKed, segment 3 is lost and nothing follows it.
+    p.runFor(2 * ONE_WAY_US + 1);
+    const armed = lastArmed(p, 'a');
+    const { srttUs, rtoUs } = p.a.sender.rtt;
+    // One segment in flight: the peer may hold its ACK, so the probe waits 2 SRTT + TCP_RTO_MIN, capped by the RTO.
+    expect(armed.atUs - armed.setAtUs).toBe(Math.min(Math.ceil(2 * srttUs + MIN_RTO_US), rtoUs));
+    const cwndBefore = p.a.sender.cc.cwndBytes;
+    p.runUntil(armed.atUs);
+    expect(dataSentSince(p, sentBefore).filter(([atUs]) => atUs! >= armed.atUs)).toEqual([[armed.atUs, seg(3), MSS]]);
+    // A probe, not a timeout: no backoff, no collapse of the window to one segment.
+    expect([p.a.sender.stats.lossProbes, p.a.sender.stats.timeouts, p.a.sender.rtt.rtoUs]).toEqual([1, 0, rtoUs]);
+    p.runFor(2 * ONE_WAY_US + 1);
+    expect(p.io.b.delivered()).toEqual(p.expectedStream('a'));
+    // The ACK of the probe echoes the probe's timestamp: the original was lost, the probe repaired it.
+    expect(p.a.sender.stats.lossProbeRecoveries).toBe(1);
+    expect(p.a.sender.cc.cwndBytes).toBeLessThan(cwndBefore);
+    expect(p.a.sender.cc.cwndBytes).toBeGreaterThan(MSS);
+  });
+
+  it('with more than one segment in flight, probes after 2 SRTT + 2 ms with the highest segment', () => {
+    const p = pair().open();
+    // The last two segments are lost: the last ACK leaves two in flight.
+    p.filter = dropFirstOf('a', [seg(4), seg(5)]);
+    p.write('a', 6 * MSS);
+    p.runFor(2 * ONE_WAY_US + 1);
+    const armed = lastArmed(p, 'a');
+    expect(armed.atUs - armed.setAtUs).toBe(Math.ceil(2 * p.a.sender.rtt.srttUs + 2_000));
+    expect(armed.atUs - armed.setAtUs).toBeLessThan(p.a.sender.rtt.rtoUs);
+    p.runUntil(armed.atUs);
+    expect(p.io.a.sent.at(-1)!.seg.seq).toBe(seg(5));
+    // Its SACK is below DupThresh (no RACK here, docs/defaults.md): the RTO repairs the other hole.
+    p.runFor(1_000_000);
+    expect(p.io.b.delivered()).toEqual(p.expectedStream('a'));
+    expect(p.a.sender.stats.lossProbes).toBe(1);
+  });
+
+  it('sends new data a short write left behind Nagle as the probe, when the last full segment went unacknowledged', () => {
+    // As vopr seed 50187's client: a request of one MSS and a 20-byte tail; the ACK of the first segment is lost.
+    const p = pair();
+    p.open();
+    let dropped = false;
+    p.filter = (from, s) => {
+      if (from === 'b' && !dropped && s.ack === seg(1)) {
+        dropped = true;
+        return null;
+      }
+      return s;
+    };
+    const sentBefore = p.io.a.sent.length;
+    p.write('a', MSS + 20);
+    p.runFor(ONE_WAY_US + 1);
+    // Nagle holds the 20 bytes while the first segment is unacknowledged.
+    expect(dataSentSince(p, sentBefore).map(([, seq, n]) => [seq, n])).toEqual([[seg(0), MSS]]);
+    const probeAtUs = p.timer('a', 'rto')!;
+    p.runUntil(probeAtUs);
+    expect(dataSentSince(p, sentBefore).map(([, seq, n]) => [seq, n])).toEqual([
+      [seg(0), MSS],
+      [seg(1), 20],
+    ]);
+    p.runFor(2 * ONE_WAY_US + 1);
+    expect(p.io.b.delivered()).toEqual(p.expectedStream('a'));
+    // New data as the probe: no loss was repaired by it, the window stays.
+    expect(p.a.sender.stats.lossProbeRecoveries).toBe(0);
+    expect(p.a.sender.stats.timeouts).toBe(0);
+  });
+
+  it('takes a probe whose original arrived too (a duplicate ACK at the probe) as no loss: cwnd stays', () => {
+    const p = pair().open();
+    // Segment 3's ACK is lost, not the segment: the probe's retransmission draws a duplicate ACK.
+    let dropped = false;
+    p.filter = (from, s) => {
+      if (from === 'b' && !dropped && s.ack === seg(4)) {
+        dropped = true;
+        return null;
+      }
+      return s;
+    };
+    p.write('a', 4 * MSS);
+    p.runFor(2 * ONE_WAY_US + 1);
+    const cwndBefore = p.a.sender.cc.cwndBytes;
+    p.runUntil(p.timer('a', 'rto')!);
+    expect(p.a.sender.stats.lossProbes).toBe(1);
+    p.runFor(2 * ONE_WAY_US + 1);
+    expect(p.a.sender.stats.lossProbeRecoveries).toBe(0);
+    expect(p.a.sender.cc.cwndBytes).toBe(cwndBefore);
+    // The episode is over: a later tail may be probed again.
+    p.filter = dropFirstOf('a', [seg(5)]);
+    p.write('a', 2 * MSS);
+    p.runFor(2 * ONE_WAY_US + 1);
+    p.runUntil(p.timer('a', 'rto')!);
+    expect(p.a.sender.stats.lossProbes).toBe(2);
+  });
+
+  it('probes nothing without SACK, or with tlp off: the RTO repairs the tail', () => {
+    for (const options of [{ sack: false }, { tlp: false }]) {
+      const p = pair(options, options).open();
+      p.filter = dropFirstOf('a', [seg(3)]);
+      p.write('a', 4 * MSS);
+      p.runFor(2 * ONE_WAY_US + 1);
+      const lastAckUs = p.nowUs - 1;
+      const rtoAtUs = p.timer('a', 'rto')!;
+      expect(rtoAtUs).toBeGreaterThanOrEqual(lastAckUs + MIN_RTO_US);
+      p.runUntil(rtoAtUs);
+      expect([p.a.sender.stats.lossProbes, p.a.sender.stats.timeouts]).toEqual([0, 1]);
+      p.runFor(1_000_000);
+      expect(p.io.b.delivered()).toEqual(p.expectedStream('a'));
+    }
+  });
+
+  it('sends one probe per tail: a lost probe leaves the rest to the RTO', () => {
+    const p = pair().open();
+    // The last segment and its probe are both lost.
+    let copies = 0;
+    p.filter = (from, s) => (from === 'a' && s.seq === seg(3) && s.payload.length > 0 && copies++ < 2 ? null : s);
+    p.write('a', 4 * MSS);
+    p.runFor(2 * ONE_WAY_US + 1);
+    p.runUntil(p.timer('a', 'rto')!);
+    expect(p.a.sender.stats.lossProbes).toBe(1);
+    const rtoAtUs = p.timer('a', 'rto')!;
+    expect(rtoAtUs - p.nowUs).toBe(p.a.sender.rtt.rtoUs);
+    p.runUntil(rtoAtUs);
+    expect([p.a.sender.stats.lossProbes, p.a.sender.stats.timeouts]).toEqual([1, 1]);
+    p.runFor(1_000_000);
+    expect(p.io.b.delivered()).toEqual(p.expectedStream('a'));
+  });
+
+  it('keeps a pending probe and the RTO behind it across a snapshot', () => {
+    const p = pair().open();
+    p.filter = dropFirstOf('a', [seg(3)]);
+    p.write('a', 4 * MSS);
+    p.runFor(2 * ONE_WAY_US + 1);
+    const snapshot = p.a.sender.snapshot();
+    expect(snapshot.tlp).toMatchObject({ probeArmed: true, highSeq: null });
+    const restored = pair().open();
+    restored.a.sender.restore(snapshot);
+    expect(restored.a.sender.snapshot()).toEqual(snapshot);
+  });
+});
