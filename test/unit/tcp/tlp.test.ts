@@ -23,17 +23,23 @@ const dataSentSince = (p: TcpPair, fromIndex: number) =>
     .filter((s) => s.seg.payload.length > 0)
     .map((s) => [s.atUs, s.seg.seq, s.seg.payload.length]);
 
+/** Four segments from a, the last one lost, run until the first three are ACKed; `sentBefore` counts a's transmissions before them. */
+function lastOfFourLost(options: object = {}) {
+  const p = pair(options, options).open();
+  p.filter = dropFirstOf('a', [seg(3)]);
+  const sentBefore = p.io.a.sent.length;
+  p.write('a', 4 * MSS);
+  p.runFor(2 * ONE_WAY_US + 1);
+  return { p, sentBefore };
+}
+
 describe('tail loss probe (RFC 8985 §7, Linux tcp_send_loss_probe)', () => {
   /** When `side`'s retransmission timer was last armed, and for when. */
   const lastArmed = (p: TcpPair, side: Side) => p.io[side].timerSets.filter((t) => t.name === `${side}.rto`).at(-1)!;
 
   it('probes a lost last segment with its retransmission at min(2 SRTT + the delayed-ACK allowance, RTO), then reduces cwnd: its ACK echoes the probe, not the lost original', () => {
-    const p = pair().open();
-    p.filter = dropFirstOf('a', [seg(3)]);
-    const sentBefore = p.io.a.sent.length;
-    p.write('a', 4 * MSS);
     // Segments 0..2 are ACKed, segment 3 is lost and nothing follows it.
-    p.runFor(2 * ONE_WAY_US + 1);
+    const { p, sentBefore } = lastOfFourLost();
     const armed = lastArmed(p, 'a');
     const { srttUs, rtoUs } = p.a.sender.rtt;
     // One segment in flight: the peer may hold its ACK, so the probe waits 2 SRTT + TCP_RTO_MIN, capped by the RTO.
@@ -127,10 +133,7 @@ describe('tail loss probe (RFC 8985 §7, Linux tcp_send_loss_probe)', () => {
 
   it('probes nothing without SACK, or with tlp off: the RTO repairs the tail', () => {
     for (const options of [{ sack: false }, { tlp: false }]) {
-      const p = pair(options, options).open();
-      p.filter = dropFirstOf('a', [seg(3)]);
-      p.write('a', 4 * MSS);
-      p.runFor(2 * ONE_WAY_US + 1);
+      const { p } = lastOfFourLost(options);
       const lastAckUs = p.nowUs - 1;
       const rtoAtUs = p.timer('a', 'rto')!;
       expect(rtoAtUs).toBeGreaterThanOrEqual(lastAckUs + MIN_RTO_US);
@@ -159,10 +162,7 @@ describe('tail loss probe (RFC 8985 §7, Linux tcp_send_loss_probe)', () => {
   });
 
   it('keeps a pending probe and the RTO behind it across a snapshot', () => {
-    const p = pair().open();
-    p.filter = dropFirstOf('a', [seg(3)]);
-    p.write('a', 4 * MSS);
-    p.runFor(2 * ONE_WAY_US + 1);
+    const { p } = lastOfFourLost();
     const snapshot = p.a.sender.snapshot();
     expect(snapshot.tlp).toMatchObject({ probeArmed: true, highSeq: null });
     const restored = pair().open();
