@@ -94,6 +94,7 @@ export function summarize(world: World): RunResult {
     retransmits: senderSum('retransmits'),
     fastRetransmits: senderSum('fastRetransmits'),
     timeouts: senderSum('timeouts'),
+    lossProbes: senderSum('lossProbes'),
     slowStartExitSegments: slowStartExitSegments(senderSum('slowStartExits'), senderSum('slowStartExitCwndBytesTotal'), config.tcp.mssBytes),
     linkQueueDrops: world.linkDown.stats.queueDrops + world.linkUp.stats.queueDrops,
     linkRandomLosses: world.linkDown.stats.randomLosses + world.linkUp.stats.randomLosses,

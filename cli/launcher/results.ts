@@ -73,6 +73,7 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
     retransmits: senderSum('retransmits'),
     fastRetransmits: senderSum('fastRetransmits'),
     timeouts: senderSum('timeouts'),
+    lossProbes: senderSum('lossProbes'),
     slowStartExitSegments: slowStartExitSegments(senderSum('slowStartExits'), senderSum('slowStartExitCwndBytesTotal'), config.tcp.mssBytes),
     linkQueueDrops: num(c.linkDown.queueDrops) + [...ackers, ...guests].reduce((n, e) => n + num(linkOf(e, 'linkUp').queueDrops), 0),
     linkRandomLosses: num(c.linkDown.randomLosses) + [...ackers, ...guests].reduce((n, e) => n + num(linkOf(e, 'linkUp').randomLosses), 0),

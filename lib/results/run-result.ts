@@ -22,6 +22,8 @@ export interface RunResult {
   retransmits: number;
   fastRetransmits: number;
   timeouts: number;
+  /** Tail loss probes the stream's senders sent (RFC 8985 §7; Linux TCPLossProbes). */
+  lossProbes: number;
   /**
    * The mean window, in segments, at which HyStart ended slow start on the
    * senders that carry the stream (the guest's; in speculative modes also

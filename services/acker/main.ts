@@ -18,6 +18,7 @@ export function ackerReport(a: AckerCore, linkUp?: LinkStats): Record<string, un
     retransmits: sum((w) => w.retransmits),
     fastRetransmits: sum((w) => w.fastRetransmits),
     timeouts: sum((w) => w.timeouts),
+    lossProbes: sum((w) => w.lossProbes),
     slowStartExits: sum((w) => w.slowStartExits),
     slowStartExitCwndBytesTotal: sum((w) => w.slowStartExitCwndBytesTotal),
     acksAboveSndMax: sum((w) => w.acksAboveSndMax),

@@ -23,6 +23,7 @@ export function guestReport(guest: GuestCore): Record<string, unknown> {
     retransmits: sum((vm) => vm.tcp.stats.retransmits),
     fastRetransmits: sum((vm) => vm.tcp.stats.fastRetransmits),
     timeouts: sum((vm) => vm.tcp.stats.timeouts),
+    lossProbes: sum((vm) => vm.tcp.stats.lossProbes),
     timeoutsUndone: sum((vm) => vm.tcp.stats.timeoutsUndone),
     slowStartExits: sum((vm) => vm.tcp.stats.slowStartExits),
     slowStartExitCwndBytesTotal: sum((vm) => vm.tcp.stats.slowStartExitCwndBytesTotal),
