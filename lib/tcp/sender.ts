@@ -229,7 +229,7 @@ export class TcpSender {
       recover: this.#recover,
       rtoAtUs: this.#rtoAtUs,
       // What a probe left behind once it is over means nothing: written as zeros, so that equal behaviour snapshots equal.
-      ...(this.#probeArmed || this.#tlpHighSeq !== null ? { tlp: { probeArmed: this.#probeArmed, rtoBehindProbeAtUs: this.#probeArmed ? this.#probeRtoAtUs : 0, highSeq: this.#tlpHighSeq, retrans: this.#tlpHighSeq !== null && this.#tlpRetrans, sentAtUs: this.#tlpHighSeq !== null ? this.#tlpSentAtUs : 0 } } : {}),
+      ...(this.#probeArmed || this.#tlpHighSeq !== null ? { tlp: { probeArmed: this.#probeArmed, rtoBehindProbeAtUs: this.#probeArmed ? this.#probeRtoAtUs : 0, probeDueAtUs: this.#probeArmed ? this.#probeDueAtUs : 0, highSeq: this.#tlpHighSeq, retrans: this.#tlpHighSeq !== null && this.#tlpRetrans, sentAtUs: this.#tlpHighSeq !== null ? this.#tlpSentAtUs : 0 } } : {}),
       persistAtUs: this.#persistAtUs,
       persistBackoff: this.#persistBackoff,
       lastSendUs: this.#lastSendUs,
@@ -274,6 +274,7 @@ export class TcpSender {
     this.#rtoAtUs = s.rtoAtUs;
     this.#probeArmed = s.tlp?.probeArmed ?? false;
     this.#probeRtoAtUs = s.tlp?.rtoBehindProbeAtUs ?? 0;
+    this.#probeDueAtUs = s.tlp?.probeDueAtUs ?? 0;
     this.#tlpHighSeq = s.tlp?.highSeq ?? null;
     this.#tlpRetrans = s.tlp?.retrans ?? false;
     this.#tlpSentAtUs = s.tlp?.sentAtUs ?? 0;
@@ -586,7 +587,7 @@ export class TcpSender {
       if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
       // New data restarts a pending probe (RFC 8985 §7.2); a running RTO keeps its deadline (RFC 6298 §5.1).
       if (this.#rtoAtUs === null) this.#armTimer(nowUs);
-      else if (this.#probeArmed && !retransmit) this.#armTimer(nowUs, this.#probeRtoAtUs);
+      else if (this.#probeArmed && !retransmit) this.#probeDueAtUs = this.#probeAtUs(nowUs, this.#probeRtoAtUs);
       return true;
     }
     if (this.closeRequested && this.sndNxt === dataEnd && (this.finSeq === null || this.sndNxt === this.finSeq)) {
@@ -636,6 +637,12 @@ export class TcpSender {
   /** The retransmission timer fired (as a probe, or as the RTO); returns false if nothing was outstanding. */
   onRto(nowUs: number): boolean {
     this.#rtoAtUs = null;
+    if (this.#probeArmed && nowUs < this.#probeDueAtUs) {
+      // New data went since the timer was set: the probe is due later.
+      this.#rtoAtUs = this.#probeDueAtUs;
+      this.host.setTimer(this.rtoTimer, this.#probeDueAtUs);
+      return true;
+    }
     if (this.#probeArmed) {
       this.#probeArmed = false;
       return this.#sendProbe(nowUs);
@@ -712,6 +719,19 @@ export class TcpSender {
 
   /** The RTO deadline a pending probe stands in front of. */
   #probeRtoAtUs = 0;
+  /**
+   * When the pending probe is due: new data moves it later without moving
+   * the timer (a re-arm per segment sent cost the simulator a tenth of its
+   * time); a timer that fires before it is armed again for it.
+   */
+  #probeDueAtUs = 0;
+
+  /** The probe timeout from now, no later than the RTO would have fired (Linux: min with tcp_rto_delta_us): then it goes as a probe instead. */
+  #probeAtUs(nowUs: number, rtoAtUs: number): number {
+    const singleSegment = this.sndMax - this.sndUna <= this.mssBytes;
+    const ptoUs = this.rtt.hasSample ? 2 * this.rtt.srttUs + (singleSegment ? this.options.minRtoUs : TLP_MIN_EXTRA_US) : this.options.initialRtoUs;
+    return Math.min(Math.ceil(nowUs + ptoUs), rtoAtUs);
+  }
 
   /**
    * Arms the retransmission timer as a tail loss probe when one may go (RFC
@@ -720,12 +740,10 @@ export class TcpSender {
    */
   #armTimer(nowUs: number, rtoAtUs = nowUs + this.rtt.rtoUs): void {
     if (this.#probeMayGo()) {
-      const singleSegment = this.sndMax - this.sndUna <= this.mssBytes;
-      const ptoUs = this.rtt.hasSample ? 2 * this.rtt.srttUs + (singleSegment ? this.options.minRtoUs : TLP_MIN_EXTRA_US) : this.options.initialRtoUs;
-      // No later than the RTO would have fired (Linux: min with tcp_rto_delta_us): then it goes as a probe instead.
-      const probeAtUs = Math.min(Math.ceil(nowUs + ptoUs), rtoAtUs);
+      const probeAtUs = this.#probeAtUs(nowUs, rtoAtUs);
       this.#probeArmed = true;
       this.#probeRtoAtUs = rtoAtUs;
+      this.#probeDueAtUs = probeAtUs;
       this.#rtoAtUs = probeAtUs;
       this.host.setTimer(this.rtoTimer, probeAtUs);
       return;

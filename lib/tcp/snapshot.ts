@@ -124,7 +124,7 @@ export interface TcpSenderSnapshot {
   /** Deadline of the armed retransmission timer; null when it is not armed. */
   readonly rtoAtUs: number | null;
   /** A tail loss probe: the retransmission timer armed as one, and the probe outstanding (absent: neither). */
-  readonly tlp?: { readonly probeArmed: boolean; readonly rtoBehindProbeAtUs: number; readonly highSeq: number | null; readonly retrans: boolean; readonly sentAtUs: number };
+  readonly tlp?: { readonly probeArmed: boolean; readonly rtoBehindProbeAtUs: number; readonly probeDueAtUs: number; readonly highSeq: number | null; readonly retrans: boolean; readonly sentAtUs: number };
   /** Deadline of the armed persist timer; null when it is not armed. */
   readonly persistAtUs: number | null;
   readonly persistBackoff: number;
@@ -254,7 +254,7 @@ export const tcpSenderSnapshotSchema: z.ZodType<TcpSenderSnapshot> = z
     partialAckSeen: z.boolean(),
     recover: int,
     rtoAtUs: timeUs.nullable(),
-    tlp: z.strictObject({ probeArmed: z.boolean(), rtoBehindProbeAtUs: timeUs, highSeq: int.nullable(), retrans: z.boolean(), sentAtUs: timeUs }).optional(),
+    tlp: z.strictObject({ probeArmed: z.boolean(), rtoBehindProbeAtUs: timeUs, probeDueAtUs: timeUs, highSeq: int.nullable(), retrans: z.boolean(), sentAtUs: timeUs }).optional(),
     persistAtUs: timeUs.nullable(),
     persistBackoff: count,
     lastSendUs: timeUs.min(-1),
