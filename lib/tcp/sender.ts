@@ -587,7 +587,11 @@ export class TcpSender {
       if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;
       // New data restarts a pending probe (RFC 8985 §7.2); a running RTO keeps its deadline (RFC 6298 §5.1).
       if (this.#rtoAtUs === null) this.#armTimer(nowUs);
-      else if (this.#probeArmed && !retransmit) this.#probeDueAtUs = this.#probeAtUs(nowUs, this.#probeRtoAtUs);
+      else if (this.#probeArmed && !retransmit) {
+        this.#probeDueAtUs = this.#probeAtUs(nowUs, this.#probeRtoAtUs);
+        // Sooner only when a second segment takes the single segment's delayed-ACK allowance away: then the timer moves.
+        if (this.#probeDueAtUs < this.#rtoAtUs!) this.#armTimer(nowUs, this.#probeRtoAtUs);
+      }
       return true;
     }
     if (this.closeRequested && this.sndNxt === dataEnd && (this.finSeq === null || this.sndNxt === this.finSeq)) {

@@ -57,6 +57,45 @@ describe('tail loss probe (RFC 8985 §7, Linux tcp_send_loss_probe)', () => {
     expect(p.a.sender.cc.cwndBytes).toBeGreaterThan(MSS);
   });
 
+  it('restarts a pending probe when new data goes (RFC 8985 §7.2): the probe comes a probe timeout after the last new segment, no later than the RTO', () => {
+    // One segment in flight: the probe is due at the RTO. A second one, lost too, goes `beforeDueUs` ahead of it: the
+    // probe comes 2 SRTT + 2 ms after it (no longer held for a delayed ACK), but never after the RTO it stands in for.
+    for (const beforeDueUs of [1_000, 150_000]) {
+      const { p, sentBefore } = lastOfFourLost();
+      const firstDueUs = p.timer('a', 'rto')!;
+      p.runUntil(firstDueUs - beforeDueUs);
+      p.filter = dropFirstOf('a', [seg(3), seg(4)]);
+      const writtenAtUs = p.nowUs;
+      p.write('a', MSS);
+      const probeAtUs = Math.min(writtenAtUs + Math.ceil(2 * p.a.sender.rtt.srttUs + 2_000), firstDueUs);
+      expect(probeAtUs < firstDueUs).toBe(beforeDueUs === 150_000);
+      p.runUntil(probeAtUs - 1);
+      expect(p.a.sender.stats.lossProbes).toBe(0);
+      p.runUntil(probeAtUs);
+      expect(p.a.sender.stats.lossProbes).toBe(1);
+      expect(dataSentSince(p, sentBefore).at(-1)).toEqual([probeAtUs, seg(4), MSS]);
+    }
+  });
+
+  it('moves a pending probe later when new data goes shortly before it is due', () => {
+    const p = pair().open();
+    // Two segments in flight and lost: the probe is due 2 SRTT + 2 ms after the last ACK, well before the RTO.
+    p.filter = dropFirstOf('a', [seg(4), seg(5), seg(6)]);
+    const sentBefore = p.io.a.sent.length;
+    p.write('a', 6 * MSS);
+    p.runFor(2 * ONE_WAY_US + 1);
+    const firstDueUs = p.timer('a', 'rto')!;
+    p.runUntil(firstDueUs - 5_000);
+    const writtenAtUs = p.nowUs;
+    p.write('a', MSS);
+    const probeAtUs = writtenAtUs + Math.ceil(2 * p.a.sender.rtt.srttUs + 2_000);
+    p.runUntil(probeAtUs - 1);
+    expect(p.a.sender.stats.lossProbes).toBe(0);
+    p.runUntil(probeAtUs);
+    expect(p.a.sender.stats.lossProbes).toBe(1);
+    expect(dataSentSince(p, sentBefore).at(-1)).toEqual([probeAtUs, seg(6), MSS]);
+  });
+
   it('with more than one segment in flight, probes after 2 SRTT + 2 ms with the highest segment', () => {
     const p = pair().open();
     // The last two segments are lost: the last ACK leaves two in flight.
