@@ -138,6 +138,14 @@ export class TcpSender {
   #rtoAtUs: number | null = null;
   /** The retransmission timer is armed as a tail loss probe (Linux ICSK_TIME_LOSS_PROBE shares the timer too). */
   #probeArmed = false;
+  /** The RTO deadline a pending probe stands in front of. */
+  #probeRtoAtUs = 0;
+  /**
+   * When the pending probe is due: new data moves it later without moving
+   * the timer (a re-arm per segment sent cost the simulator a tenth of its
+   * time); a timer that fires before it is armed again for it.
+   */
+  #probeDueAtUs = 0;
   /** RFC 8985 TLPRxtOut / Linux tlp_high_seq: snd.max when the outstanding probe went; null when none is. */
   #tlpHighSeq: number | null = null;
   /** The outstanding probe retransmitted data (rather than sending new data). */
@@ -425,7 +433,18 @@ export class TcpSender {
   /** RFC 6675 §5: DupThresh duplicates, or SACK shows the first unacknowledged segment lost; never twice for one window (RFC 6582's `recover`). */
   #lossDetected(ack: number): boolean {
     if (this.sndUna >= this.sndMax || ack <= this.#recover) return false;
-    return this.#dupAcks >= 3 || this.#scoreboard.lostBelow(this.sndUna, this.mssBytes) > this.sndUna;
+    return this.#dupAcks >= 3 || this.#scoreboard.lostBelow(this.sndUna, this.mssBytes) > this.sndUna || this.#probeSacked();
+  }
+
+  /**
+   * The outstanding probe's segment is SACKed while data below it is not:
+   * that data went before the probe and was lost, as RACK (RFC 8985 §6)
+   * concludes from send times; this model has no RACK, and on its FIFO
+   * links nothing overtakes. Without it a probe's SACK, one duplicate ACK,
+   * left the hole to an RTO the probe had pushed back (vopr seed 52713).
+   */
+  #probeSacked(): boolean {
+    return this.#tlpHighSeq !== null && this.#scoreboard.sackedRangeEnd(this.#tlpHighSeq - 1) !== null;
   }
 
   #enterSackRecovery(deliveredBytes: number, nowUs: number): void {
@@ -641,15 +660,18 @@ export class TcpSender {
   /** The retransmission timer fired (as a probe, or as the RTO); returns false if nothing was outstanding. */
   onRto(nowUs: number): boolean {
     this.#rtoAtUs = null;
-    if (this.#probeArmed && nowUs < this.#probeDueAtUs) {
-      // New data went since the timer was set: the probe is due later.
-      this.#rtoAtUs = this.#probeDueAtUs;
-      this.host.setTimer(this.rtoTimer, this.#probeDueAtUs);
-      return true;
-    }
     if (this.#probeArmed) {
+      // Duplicate ACKs may have started a recovery since (Linux re-arms the RTO then): the timer is the RTO it stood in front of.
+      const due = this.#probeMayGo() ? this.#probeDueAtUs : this.#probeRtoAtUs;
+      if (nowUs < due) {
+        // New data went since the timer was set (the probe is due later), or the RTO is not due yet.
+        this.#probeArmed = this.#probeMayGo();
+        this.#rtoAtUs = due;
+        this.host.setTimer(this.rtoTimer, due);
+        return true;
+      }
       this.#probeArmed = false;
-      return this.#sendProbe(nowUs);
+      if (this.#probeMayGo()) return this.#sendProbe(nowUs);
     }
     if (this.options.rtoBackoff !== false) this.rtt.backoff();
     if (this.sndUna >= this.sndMax) return false;
@@ -721,15 +743,6 @@ export class TcpSender {
     this.host.setTimer(this.rtoTimer, this.#rtoAtUs);
   }
 
-  /** The RTO deadline a pending probe stands in front of. */
-  #probeRtoAtUs = 0;
-  /**
-   * When the pending probe is due: new data moves it later without moving
-   * the timer (a re-arm per segment sent cost the simulator a tenth of its
-   * time); a timer that fires before it is armed again for it.
-   */
-  #probeDueAtUs = 0;
-
   /** The probe timeout from now, no later than the RTO would have fired (Linux: min with tcp_rto_delta_us): then it goes as a probe instead. */
   #probeAtUs(nowUs: number, rtoAtUs: number): number {
     const singleSegment = this.sndMax - this.sndUna <= this.mssBytes;
@@ -777,6 +790,8 @@ export class TcpSender {
     const mss = this.mssBytes;
     const pending = this.host.dataEndSeq() - this.sndNxt;
     let sent = false;
+    // Armed only in the open state, and only a timeout (this timer) goes back N: nothing was sent below snd.max since.
+    assert(this.sndNxt === this.sndMax, () => `a probe with snd.nxt ${this.sndNxt} below snd.max ${this.sndMax}`);
     if (pending > 0) {
       const len = Math.min(mss, pending);
       if (this.sndNxt + len <= this.sndUna + this.sndWnd && (this.host.mayTransmit === undefined || this.host.mayTransmit(len, nowUs))) {

@@ -107,10 +107,10 @@ describe('tail loss probe (RFC 8985 §7, Linux tcp_send_loss_probe)', () => {
     expect(armed.atUs - armed.setAtUs).toBeLessThan(p.a.sender.rtt.rtoUs);
     p.runUntil(armed.atUs);
     expect(p.io.a.sent.at(-1)!.seg.seq).toBe(seg(5));
-    // Its SACK is below DupThresh (no RACK here, docs/defaults.md): the RTO repairs the other hole.
+    // Its SACK shows the segment below it lost: recovery resends it, no timeout.
     p.runFor(1_000_000);
     expect(p.io.b.delivered()).toEqual(p.expectedStream('a'));
-    expect(p.a.sender.stats.lossProbes).toBe(1);
+    expect([p.a.sender.stats.lossProbes, p.a.sender.stats.timeouts]).toEqual([1, 0]);
   });
 
   it('sends new data a short write left behind Nagle as the probe, when the last full segment went unacknowledged', () => {
@@ -198,6 +198,36 @@ describe('tail loss probe (RFC 8985 §7, Linux tcp_send_loss_probe)', () => {
     expect([p.a.sender.stats.lossProbes, p.a.sender.stats.timeouts]).toEqual([1, 1]);
     p.runFor(1_000_000);
     expect(p.io.b.delivered()).toEqual(p.expectedStream('a'));
+  });
+
+  it('sends no probe once duplicate ACKs started a recovery: the timer it was armed on stands for the RTO', () => {
+    const p = pair().open();
+    // Segment 2 is lost, and so is its fast retransmission: SACK recovery begins on duplicates, and no ACK advances.
+    let copies = 0;
+    p.filter = (from, s) => (from === 'a' && s.seq === seg(2) && s.payload.length > 0 && copies++ < 2 ? null : s);
+    p.write('a', 10 * MSS);
+    p.runFor(2 * ONE_WAY_US + 1);
+    expect(p.a.inRecovery).toBe(true);
+    p.runFor(1_000_000);
+    expect([p.a.sender.stats.lossProbes, p.a.sender.stats.timeouts]).toEqual([0, 1]);
+    expect(p.io.b.delivered()).toEqual(p.expectedStream('a'));
+  });
+
+  it('takes the probe SACKed above a hole as that hole lost: recovery repairs it at once, not the RTO (vopr seed 52713)', () => {
+    // A request of one MSS and a 20-byte tail: the first segment is lost, Nagle holds the tail, no ACK comes back.
+    const p = pair().open();
+    p.filter = dropFirstOf('a', [seg(0)]);
+    const sentBefore = p.io.a.sent.length;
+    p.write('a', MSS + 20);
+    const probeAtUs = p.timer('a', 'rto')!;
+    p.runUntil(probeAtUs);
+    expect(dataSentSince(p, sentBefore).map(([atUs, seq, n]) => [atUs, seq, n]).at(-1)).toEqual([probeAtUs, seg(1), 20]);
+    // b SACKs the probe's 20 bytes above the hole: one duplicate ACK, and the hole goes again when it arrives.
+    p.runUntil(probeAtUs + 2 * ONE_WAY_US);
+    expect(dataSentSince(p, sentBefore).at(-1)).toEqual([probeAtUs + 2 * ONE_WAY_US, seg(0), MSS]);
+    p.runFor(2 * ONE_WAY_US + 1);
+    expect(p.io.b.delivered()).toEqual(p.expectedStream('a'));
+    expect(p.a.sender.stats.timeouts).toBe(0);
   });
 
   it('keeps a pending probe and the RTO behind it across a snapshot', () => {
