@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TcpFlag, type Segment } from '../../../lib/codec/messages.js';
 import { SackScoreboard } from '../../../lib/tcp/sack-scoreboard.js';
-import { TcpPair, type Side } from './tcp-pair.js';
+import { dropFirstOf, TcpPair } from './tcp-pair.js';
 
 const MSS = 1000;
 const ONE_WAY_US = 10_000;
@@ -11,14 +11,6 @@ const base = { mssBytes: MSS, congestionControl: 'newreno' as const, sack: true 
 const seg = (k: number) => 1 + k * MSS;
 const pair = (a: object = {}, b: object = {}) => new TcpPair({ a: { ...base, ...a }, b: { ...base, ...b } }, ONE_WAY_US);
 
-/** A filter that drops the first transmission of each listed data segment from `from`. */
-function dropFirstOf(from: Side, seqs: readonly number[]): (f: Side, s: Segment) => Segment | null {
-  const pending = new Set(seqs);
-  return (f, s) => {
-    if (f === from && s.payload.length > 0 && pending.delete(s.seq)) return null;
-    return s;
-  };
-}
 
 describe('SACK negotiation (RFC 2018 §2)', () => {
   it('offers SACK-permitted in the SYN and the SYN-ACK, and both ends use it', () => {

@@ -181,3 +181,14 @@ export class TcpPair {
     return Array.from({ length: this.#written[side] }, (_, i) => streamByte(i));
   }
 }
+
+/** A filter that drops the first `copies` transmissions of each listed data segment from `from`. */
+export function dropFirstOf(from: Side, seqs: readonly number[], copies = 1): (f: Side, s: Segment) => Segment | null {
+  const left = new Map(seqs.map((seq) => [seq, copies]));
+  return (f, s) => {
+    const n = left.get(s.seq) ?? 0;
+    if (f !== from || s.payload.length === 0 || n === 0) return s;
+    left.set(s.seq, n - 1);
+    return null;
+  };
+}

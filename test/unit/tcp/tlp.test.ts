@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Segment } from '../../../lib/codec/messages.js';
-import { TcpPair, type Side } from './tcp-pair.js';
+import { dropFirstOf, TcpPair, type Side } from './tcp-pair.js';
 
 const MSS = 1000;
 const ONE_WAY_US = 10_000;
@@ -10,11 +9,6 @@ const base = { mssBytes: MSS, congestionControl: 'newreno' as const, sack: true,
 const pair = (a: object = {}, b: object = {}) => new TcpPair({ a: { ...base, ...a }, b: { ...base, ...b } }, ONE_WAY_US);
 const seg = (k: number) => 1 + k * MSS;
 
-/** Drops the first transmission of each listed data segment from `from`. */
-function dropFirstOf(from: Side, seqs: readonly number[]): (f: Side, s: Segment) => Segment | null {
-  const pending = new Set(seqs);
-  return (f, s) => (f === from && s.payload.length > 0 && pending.delete(s.seq) ? null : s);
-}
 
 /** a's data segments sent after `fromIndex` of its transmissions, as [time, seq, bytes]. */
 const dataSentSince = (p: TcpPair, fromIndex: number) =>
@@ -186,8 +180,7 @@ describe('tail loss probe (RFC 8985 §7, Linux tcp_send_loss_probe)', () => {
   it('sends one probe per tail: a lost probe leaves the rest to the RTO', () => {
     const p = pair().open();
     // The last segment and its probe are both lost.
-    let copies = 0;
-    p.filter = (from, s) => (from === 'a' && s.seq === seg(3) && s.payload.length > 0 && copies++ < 2 ? null : s);
+    p.filter = dropFirstOf('a', [seg(3)], 2);
     p.write('a', 4 * MSS);
     p.runFor(2 * ONE_WAY_US + 1);
     p.runUntil(p.timer('a', 'rto')!);
@@ -203,8 +196,7 @@ describe('tail loss probe (RFC 8985 §7, Linux tcp_send_loss_probe)', () => {
   it('sends no probe once duplicate ACKs started a recovery: the timer it was armed on stands for the RTO', () => {
     const p = pair().open();
     // Segment 2 is lost, and so is its fast retransmission: SACK recovery begins on duplicates, and no ACK advances.
-    let copies = 0;
-    p.filter = (from, s) => (from === 'a' && s.seq === seg(2) && s.payload.length > 0 && copies++ < 2 ? null : s);
+    p.filter = dropFirstOf('a', [seg(2)], 2);
     p.write('a', 10 * MSS);
     p.runFor(2 * ONE_WAY_US + 1);
     expect(p.a.inRecovery).toBe(true);
