@@ -86,8 +86,15 @@ const RSS_WARM_UP_S = 450;
 /** Every VM must deliver in this last share of the run: the system is still alive at the end. */
 const LIVE_TAIL_SHARE = 0.2;
 const SAMPLE_EVERY_MS = 1_000;
-/** A restarted host's processes connect within this long; the nats-server is not restarted meanwhile. */
+/**
+ * The nats-server is not restarted while a restarted host starts: not until every service it ran reports again as a new
+ * process, and at least this long after its start (its processes connect at their own pace; one that finds no server
+ * at start-up exits, as it should). A fixed 8 s guard was too short on a loaded machine: a host agent still starting
+ * lost its server to the restart and exited.
+ */
 const STARTUP_GUARD_S = 8;
+/** A host whose services never all report again (one died at start) stops guarding the restart after this long. */
+const STARTUP_GUARD_MAX_S = 45;
 /** The services report this often (as `specula run --runtime nats`): a killed process's last counters are at most this old. */
 const REPORT_INTERVAL_MS = 250;
 const PROTECTION_WAIT_MS = 120_000;
@@ -122,6 +129,24 @@ function recoveredFrom(before: KillRecord['before'][number], view: FailoverStatu
   return view.term > before.term || (before.role === 'backup' && reprotections > before.reprotections);
 }
 
+
+/** Per VM and service, the process incarnations that reported from `host` so far. */
+function incarnationsOf(collector: ReportCollector, vmIds: readonly string[], host: string): Map<string, Set<number>> {
+  const seen = new Map<string, Set<number>>();
+  for (const vm of vmIds) {
+    for (const { report } of collector.reports(vm).filter((e) => e.report.host === host)) {
+      const key = `${vm}/${report.service}`;
+      seen.set(key, (seen.get(key) ?? new Set()).add(report.incarnation));
+    }
+  }
+  return seen;
+}
+
+/** Every service that reported from `host` before its restart reports again, as a new process. */
+function reportedAgain(collector: ReportCollector, vmIds: readonly string[], host: string, before: Map<string, Set<number>>): boolean {
+  const now = incarnationsOf(collector, vmIds, host);
+  return [...before].every(([key, old]) => [...(now.get(key) ?? [])].some((incarnation) => !old.has(incarnation)));
+}
 /** A series per process, one point in ten (one per 10 s), rounded to whole seconds and MiB. */
 const everyTenth = (series: RssSeries) => Object.fromEntries([...series].map(([key, points]) => [key, points.filter((_, i) => i % 10 === 0).map(([t, m]) => [Math.round(t), Math.round(m)])]));
 
@@ -184,7 +209,7 @@ async function main(): Promise<number> {
     let killDeferred = false;
     let nextRestartS = flags.natsRestartEveryS > 0 ? flags.natsRestartEveryS : Infinity;
     const respawns: { atS: number; host: string }[] = [];
-    let lastRespawnS = -Infinity;
+    let starting: { host: string; atS: number; before: Map<string, Set<number>> } | null = null;
     // Faults end early enough for the last kill to be recovered, and for a quiet tail in which memory is measured.
     const lastFaultS = flags.durationS - Math.max(flags.recoveryBoundS, flags.quietTailS);
     const reprotectionsOf = (vm: string) => Number(collector.reports(vm, 'failover')[0]?.stats.reprotections ?? 0);
@@ -200,10 +225,11 @@ async function main(): Promise<number> {
       if (Math.round(tS) % 10 === 0) log(`${tS.toFixed(0)} s: ${s.goodputMbps.toFixed(1)} Mbit/s, ${s.protectedVms}/${vmIds.length} protected, RSS ${s.rssMiBTotal.toFixed(0)} MiB, lag ≤ ${s.lagMsMax.toFixed(0)} ms`);
       for (const r of respawns.filter((x) => x.atS <= tS)) {
         respawns.splice(respawns.indexOf(r), 1);
+        starting = { host: r.host, atS: tS, before: incarnationsOf(collector, vmIds, r.host) };
         for (const plan of plannedProcesses(config, fleet.options.layout).filter((p) => p.host === r.host)) fleet.spawn(plan);
-        lastRespawnS = tS;
         log(`${r.host} started again`);
       }
+      if (starting !== null && tS - starting.atS >= STARTUP_GUARD_S && (reportedAgain(collector, vmIds, starting.host, starting.before) || tS - starting.atS >= STARTUP_GUARD_MAX_S)) starting = null;
       // One failure at a time, the fault model of any primary-backup pair: a kill waits for the last one's recovery and
       // for every VM to be protected. Killing an unprotected VM's primary loses the VM by design, and every kill after
       // it finds nothing to recover: a recovery slower than the kill interval on a loaded machine failed so (docs/soak.md).
@@ -231,7 +257,7 @@ async function main(): Promise<number> {
         log(`SIGKILL ${host} (${processes} processes)`);
       }
       // Not while a host starts: a service that finds no server at start-up exits, as it should (an operator restarts it).
-      const hostStarting = respawns.length > 0 || tS - lastRespawnS < STARTUP_GUARD_S;
+      const hostStarting = respawns.length > 0 || starting !== null;
       if (tS >= nextRestartS && !hostStarting && tS < lastFaultS) {
         nextRestartS += flags.natsRestartEveryS;
         events.push({ tS, kind: 'nats-restart', label: 'nats-server' });

@@ -139,6 +139,10 @@ export const runConfigSchema = z
     if (f.leaseDurationMs <= f.leaseSafetyMs + f.clockSkewMs) {
       ctx.addIssue({ code: 'custom', path: ['failover', 'leaseDurationMs'], message: `must exceed failover.leaseSafetyMs + failover.clockSkewMs (${f.leaseSafetyMs + f.clockSkewMs} ms): the release permit would always be expired` });
     }
+    // A join is repeated once a heartbeat until taken: a bound shorter than a silence would give up backups that only beat late.
+    if (f.joinStallMs < 2 * f.missCount * f.heartbeatIntervalMs) {
+      ctx.addIssue({ code: 'custom', path: ['failover', 'joinStallMs'], message: `must be at least 2 × failover.missCount × failover.heartbeatIntervalMs (${2 * f.missCount * f.heartbeatIntervalMs} ms): a join stalls only after its backup could have been found silent` });
+    }
     for (const key of ['sndBufBytes', 'rcvBufBytes'] as const) {
       if (c.tcp[key] < c.tcp.mssBytes) ctx.addIssue({ code: 'custom', path: ['tcp', key], message: `must hold at least one segment of tcp.mssBytes (${c.tcp.mssBytes} B)` });
     }

@@ -12,6 +12,9 @@ const STARTED_OVER_SLACK_EPOCHS = 4;
 const TIMER_PROMOTE = 'failover.promote';
 const TIMER_RECOVERED = 'failover.recovered';
 const TIMER_MEMBERSHIP = 'failover.membership';
+const TIMER_JOIN_STALL = 'failover.join-stall';
+/** A join's stall bound when none is configured. */
+export const DEFAULT_JOIN_STALL_US = 10_000_000;
 /** CAS retries without waiting, when the lease moved only because the silent holder renewed it. */
 const MAX_IMMEDIATE_LEASE_RETRIES = 3;
 /**
@@ -59,6 +62,12 @@ export interface FailoverOptions {
    * hosts reconnect at their own pace). Default: two miss-count periods.
    */
   readonly reconnectGraceUs?: number;
+  /**
+   * A re-protection whose new backup shows no progress for this long (it
+   * never takes its join, or applies no epoch after it) is given up and
+   * started again, with the next spare. Default DEFAULT_JOIN_STALL_US.
+   */
+  readonly joinStallUs?: number;
 }
 
 /**
@@ -97,6 +106,8 @@ export interface FailoverStats {
   restartsDetected: number;
   /** Timers that fired with nothing to do (a promotion made already, a recovery over): ignored. */
   staleTimers: number;
+  /** Re-protections given up after joinStallUs without progress, and started again (a lost join, a stuck host). */
+  joinsStalled: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one: the first MAX_FAILOVER_SAMPLES. */
   failoverDurationsUs: number[];
   /** When each promoted primary first reported in: the first MAX_FAILOVER_SAMPLES. */
@@ -145,7 +156,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -177,6 +188,10 @@ export class FailoverCore implements Core {
   /** Hosts whose heartbeats stopped (miss count reached), until they beat again. */
   readonly #silentHosts = new Set<string>();
   #reprotectStartedUs = 0;
+  /** The join under way (re-protecting): the newest epoch its backup applied after taking it (-1: none yet), and since when. */
+  #join: { epoch: number; sinceUs: number } | null = null;
+  /** When the join's timer was set to fire: one that fires over an interval later found this service stalled. */
+  #joinTimerDueUs = 0;
   #roleChangeSeq = 0;
   /** `seq` of the join sent to the current backup: 0 for one that was a backup from the start or before a restart, infinite before it is sent. */
   #backupJoinSeq = 0;
@@ -274,6 +289,7 @@ export class FailoverCore implements Core {
           if (!this.#startDecided) this.#deadlineIgnoredBeforeDecision = true;
           break;
         }
+        else if (input.name === TIMER_JOIN_STALL) this.#onJoinStallTimer(nowUs, out);
         else if (input.name === TIMER_PROMOTE) {
           // One promotion per take-over: a second firing, or one outside it, has nothing to promote.
           if (this.state === 'promoting' && this.#promotedHost === null) this.#promote(out);
@@ -304,6 +320,10 @@ export class FailoverCore implements Core {
     const [next, actions] = this.#stepper.step(this.#snapshot, event);
     this.#snapshot = next;
     for (const action of actions) this.#perform(action.type, nowUs, out);
+    if (this.#join !== null && this.state !== 'reprotecting') {
+      this.#join = null;
+      out.push({ kind: 'cancelTimer', name: TIMER_JOIN_STALL });
+    }
     // A backup that fell silent while a take-over was under way (the deadline meant nothing then) is given up now.
     if (this.#backupHoldsImage && this.#backup !== null && this.#silentHosts.has(this.#backup)) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
@@ -370,6 +390,8 @@ export class FailoverCore implements Core {
         this.#backup = spare;
         this.#backupJoinSeq = Infinity; // a spare until its join, written to the lease first, is sent and taken
         this.#reprotectStartedUs = nowUs;
+        this.#join = { epoch: -1, sinceUs: nowUs };
+        this.#armJoinTimer(nowUs + this.#joinStallUs, out);
         this.stats.reprotections++;
         out.push({ kind: 'log', level: 'info', event: 'failover.reprotecting', fields: { vm: this.options.vmId, primary: this.#primary, backup: spare } });
         this.#changeMembership({ backupHost: spare, announce: [[spare, 'backup', this.#primary], [this.#primary, 'primary', spare]] }, out);
@@ -517,6 +539,9 @@ export class FailoverCore implements Core {
       this.#silentSinceUs = 0;
       this.#send({ type: 'PROMOTED' }, nowUs, out);
     }
+    // A join moves on: taken, then each epoch its backup applies.
+    const join = this.#join;
+    if (join !== null && hb.host === this.#backup && hb.role === 'backup' && hb.term === this.#term && hb.controlSeq >= this.#backupJoinSeq && hb.epoch > join.epoch) this.#join = { epoch: hb.epoch, sinceUs: nowUs };
     // Synced after taking its join: a host that reported a complete image before (a backup given up, or one whose
     // supervisor restarted) reports one from its old membership until its join replaces it.
     if (hb.host === this.#backup && hb.role === 'backup' && hb.synced && hb.term === this.#term && hb.controlSeq >= this.#backupJoinSeq && this.state === 'reprotecting') {
@@ -531,6 +556,50 @@ export class FailoverCore implements Core {
     }
     // A spare reporting in may be what an unprotected VM waits for.
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
+  }
+
+  #armJoinTimer(atUs: number, out: Effect[]): void {
+    this.#joinTimerDueUs = atUs;
+    out.push({ kind: 'setTimer', name: TIMER_JOIN_STALL, atUs });
+  }
+
+  get #joinStallUs(): number {
+    return this.options.joinStallUs ?? DEFAULT_JOIN_STALL_US;
+  }
+
+  /**
+   * The join's progress is looked at when its bound would pass (moved on
+   * lazily: progress only pushes the deadline back). A join that made none
+   * for joinStallUs is given up, as a silent backup is, and the next spare
+   * joins (the same host, if it is the only one, from a new base epoch): a
+   * join lost on the way or stuck on its host must not leave the VM
+   * unprotected for good while every host beats (the soak saw one stuck for
+   * half a minute).
+   */
+  #onJoinStallTimer(nowUs: number, out: Effect[]): void {
+    const join = this.#join;
+    if (join === null || this.state !== 'reprotecting') {
+      this.stats.staleTimers++; // cancelled when the re-protection ended, and fired anyway
+      return;
+    }
+    const dueUs = join.sinceUs + this.#joinStallUs;
+    if (nowUs < dueUs) {
+      this.#armJoinTimer(dueUs, out);
+      return;
+    }
+    if (this.#cutOff || nowUs - this.#joinTimerDueUs > this.options.heartbeatIntervalUs) {
+      // Cut off from the bus, or this service did not run for over an interval: the backup's heartbeats may be waiting.
+      if (this.#cutOff) this.stats.deadlinesDeferredCutOff++;
+      else this.stats.lateDeadlinesDeferred++;
+      this.#armJoinTimer(nowUs + this.options.heartbeatIntervalUs, out);
+      return;
+    }
+    const backup = this.#backup;
+    assert(backup !== null, 're-protecting without a backup');
+    this.stats.joinsStalled++;
+    const report = this.#lastRole.get(backup);
+    out.push({ kind: 'log', level: 'warn', event: 'failover.join_stalled', fields: { vm: this.options.vmId, primary: this.#primary, backup, term: this.#term, joinTaken: report !== undefined && report.controlSeq >= this.#backupJoinSeq, backupRole: report?.role ?? null, backupEpoch: report?.epoch ?? null, appliedSinceJoin: join.epoch, stalledForUs: nowUs - join.sinceUs } });
+    this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
   }
 
   /**
@@ -785,6 +854,8 @@ export class FailoverCore implements Core {
       this.#setDeadline(lateTimer(host), nowUs + Math.max(Math.ceil(1.5 * interval), graceUs), out);
       this.#setDeadline(silentTimer(host), nowUs + Math.max(this.options.missCount * interval, graceUs), out);
     }
+    // Progress it could not see while cut off is not a stall: the join's bound runs again from now.
+    if (this.#join !== null) this.#join = { ...this.#join, sinceUs: Math.max(this.#join.sinceUs, nowUs) };
   }
 
   #onDeadline(name: string, nowUs: number, out: Effect[]): void {

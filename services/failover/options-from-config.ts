@@ -20,5 +20,6 @@ export function failoverOptionsFromConfig(config: RunConfig): FailoverOptions {
     leaseDurationUs: msToUs(f.leaseDurationMs),
     clockSkewUs: msToUs(f.clockSkewMs),
     startupGraceUs: msToUs(f.serviceStartupMs),
+    joinStallUs: msToUs(f.joinStallMs),
   };
 }

@@ -18,6 +18,7 @@ describe('combinations the run configuration refuses, naming the option and its 
   it.each([
     ['a lease shorter than three heartbeats', { failover: { heartbeatIntervalMs: 50, leaseDurationMs: 120 } }, /failover\.leaseDurationMs.*at least 3 × failover\.heartbeatIntervalMs \(150 ms\)/],
     ['a lease that the permit margin eats whole', { failover: { heartbeatIntervalMs: 10, leaseDurationMs: 30, leaseSafetyMs: 25, clockSkewMs: 5 } }, /failover\.leaseDurationMs.*exceed failover\.leaseSafetyMs \+ failover\.clockSkewMs \(30 ms\)/],
+    ['a join bound shorter than two silences', { failover: { heartbeatIntervalMs: 50, missCount: 8, leaseDurationMs: 500, joinStallMs: 700 } }, /failover\.joinStallMs.*at least 2 × failover\.missCount × failover\.heartbeatIntervalMs \(800 ms\)/],
     ['a send buffer smaller than one segment', { tcp: { mssBytes: 9000, sndBufBytes: 4096 } }, /tcp\.sndBufBytes.*at least one segment of tcp\.mssBytes \(9000 B\)/],
     ['a receive buffer smaller than one segment', { tcp: { mssBytes: 9000, rcvBufBytes: 4096 } }, /tcp\.rcvBufBytes.*at least one segment/],
     ['a speculative buffer that a promotion could not hand over in 4096 chunks', { buffers: { specBufferBytes: 32 * 1024 * 1024, heldBytesMax: 32 * 1024 * 1024 }, checkpoint: { chunkBytes: 5000 } }, /buffers\.specBufferBytes.*needs 6712 chunks of checkpoint\.chunkBytes \(5000 B\)/],
