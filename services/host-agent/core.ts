@@ -78,8 +78,13 @@ export interface HostAgentStats {
   lateBeats: number;
   /** Promotions refused: this host holds no image (its guest restarted after it was chosen), or the change's term is not above ours (stale or forged). */
   promotionsRefused: number;
-  /** Role changes this host's state cannot take (a join sent to a primary), taken and ignored. */
+  /** Role changes this host's state cannot take (a join sent to a primary of the same term), taken and ignored. */
   roleChangesRefused: number;
+  /**
+   * Joins under a newer term taken while this host was still primary: the newer term means it was taken over (a
+   * fenced primary that had not heard so from the lease store yet), so it stepped down, as on a lost lease, and joined.
+   */
+  steppedDown: number;
   /** Messages of another host or another VM on this agent's subjects (misrouted or forged), ignored. */
   foreignMessages: number;
   /** Lease renewals the store did not answer, or answered for an older request: the permit runs out on its own, the next beat tries again. */
@@ -103,7 +108,7 @@ interface Reported {
 export class HostAgentCore implements Core {
   readonly name: string;
   readonly subscriptions: readonly string[];
-  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, leasesOfEarlierProcess: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, silencesWaitedOut: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0, foreignMessages: 0, renewalsUnanswered: 0 };
+  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, leasesOfEarlierProcess: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, silencesWaitedOut: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0, steppedDown: 0, foreignMessages: 0, renewalsUnanswered: 0 };
   #snapshot: SnapshotFrom<typeof hostAgentMachine>;
   readonly #stepper = new MachineStepper(hostAgentMachine, { initialRole: 'spare' });
   #incarnation = 0;
@@ -300,6 +305,17 @@ export class HostAgentCore implements Core {
       // Chosen from heartbeats of before a reboot: our image is a just-created VM's, and output has left since (vopr seed 1173).
       this.stats.promotionsRefused++;
       out.push({ kind: 'log', level: 'error', event: 'agent.promotion_refused', fields: { host: this.options.host, reason: 'image of a just-created VM, behind committed output', committedEpoch: change.committedEpoch } });
+    } else if (event.type === 'JOIN' && this.state === 'primary' && change.term > this.#term) {
+      // A host that came back as the VM's first primary (as at creation), or one cut off, runs as primary until its
+      // lease says otherwise, and while the store is out it cannot. Refused, the join was taken and never repeated:
+      // the failover service waited for a backup that would not come, and dropped and chose it again every silence
+      // (the soak, a NATS restart during a re-protection). Only a take-over makes a newer term: step down and join.
+      this.stats.steppedDown++;
+      out.push({ kind: 'log', level: 'warn', event: 'agent.stepped_down', fields: { host: this.options.host, term: this.#term, joinTerm: change.term, seq: change.seq } });
+      this.#send({ type: 'DEPOSED' }, nowUs, out);
+      this.#term = change.term;
+      this.#peerHost = change.peerHost;
+      this.#send(event, nowUs, out);
     } else if (!this.#snapshot.can(event)) {
       this.stats.roleChangesRefused++;
       out.push({ kind: 'log', level: 'warn', event: 'agent.role_change_refused', fields: { host: this.options.host, state: this.state, role: change.role, seq: change.seq } });

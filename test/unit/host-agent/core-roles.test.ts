@@ -334,6 +334,32 @@ describe('HostAgentCore: join', () => {
     d.reportAll();
     expect(renewalsIn(d.beat())).toEqual([]);
   });
+
+  it('a primary told to join under a newer term steps down and joins, before its lease says so: only a take-over makes a newer term', () => {
+    // Came back as the VM's first primary while the lease store is out: no renewal answered, so never deposed by it.
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    d.answer('unavailable');
+    expect(d.core.state).toBe('primary');
+    const effects = d.control(d.roleChange('backup', 2, BACKUP));
+    expect(d.core.state).toBe('backup');
+    expect(d.core.stats.steppedDown).toBe(1);
+    expect(d.core.stats.roleChangesRefused).toBe(0);
+    expect(assignmentsIn(effects, PRIMARY)[0]).toMatchObject({ role: 'backup', term: 2, peerHost: BACKUP, joining: true });
+    expect(heartbeatsIn(effects, PRIMARY)).toMatchObject([{ role: 'backup', term: 2, controlSeq: 1 }]);
+    expect(permitsIn(effects, PRIMARY)).toEqual([]);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', event: 'agent.stepped_down' }));
+    d.reportAll();
+    expect(renewalsIn(d.beat())).toEqual([]);
+  });
+
+  it('a primary refuses a join under its own term (a stale copy or a forgery): it stays primary, counted', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    d.answer('ok');
+    d.control(d.roleChange('backup', 1, BACKUP));
+    expect(d.core.state).toBe('primary');
+    expect(d.core.stats.roleChangesRefused).toBe(1);
+    expect(d.core.stats.steppedDown).toBe(0);
+  });
 });
 
 describe('HostAgentCore: stale role changes', () => {
