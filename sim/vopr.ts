@@ -134,7 +134,8 @@ export function skewedClocks(rng: Rng, nodes: readonly string[], boundMs: number
 /**
  * Runs one seed: faults on during the safety phase, off during the liveness
  * phase. Safety is checked on every packet (output commit, one primary) and
- * every delivered byte (exactly-once); liveness at the end.
+ * every delivered byte (exactly-once); liveness at the end (delivery resumed,
+ * a crashed primary replaced, the VM protected again if two hosts are up).
  */
 export function runVoprSeed(seed: number, plantedBug?: PlantedBug, onPublish?: WorldHooks['onPublish'], epochPolicy: VoprEpochPolicy = 'drawn'): VoprOutcome {
   const { config, faults } = voprScenario(seed, epochPolicy);
@@ -168,6 +169,13 @@ export function runVoprSeed(seed: number, plantedBug?: PlantedBug, onPublish?: W
     const failovers = promotionsOf(world);
     if (lateBytes === 0) failure = { invariant: 'liveness', rule: null, message: `nothing delivered in the last ${END_MS - SAFETY_END_MS - LIVENESS_BOUND_MS} ms, ${LIVENESS_BOUND_MS} ms after the faults stopped` };
     else if (crashedPrimary && failovers === 0) failure = { invariant: 'liveness', rule: null, message: 'the primary crashed and no backup was promoted' };
+    else {
+      // Two hosts up, and the faults long over: one of them is the primary and the other holds its image. A re-protection
+      // that never completes (a join lost, refused or stuck) fails here; delivery alone does not show it.
+      const up = [...world.hosts.values()].filter((h) => h.up && h.services.agent.state !== 'halted');
+      const state = world.replication?.failover?.state ?? 'down';
+      if (up.length >= 2 && state !== 'protected') failure = { invariant: 'liveness', rule: null, message: `not protected at the end (${state}) with ${up.length} hosts up: ${up.map((h) => `${h.name} ${h.services.agent.state}`).join(', ')}` };
+    }
   }
   return {
     seed,
