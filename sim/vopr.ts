@@ -94,7 +94,7 @@ export function voprScenario(seed: number, epochPolicy: VoprEpochPolicy = 'drawn
     epochPolicy: drawEpochPolicy(rng.fork('epoch-policy'), epochPolicy),
     // Half the seeds on a busy bus: every hop between services late by up to the draw, in order; from a stream of its own.
     busJitterUs: drawBusJitterUs(rng.fork('bus-jitter')),
-    // A join given up after 100 or 400 ms without progress (started again: the faults stall many), or the default; from a stream of its own.
+    // A join given up after 100 or 400 ms without progress (started again: the faults stall many), or never within the run; from a stream of its own.
     failover: { joinStallMs: [100, 400, 10_000][rng.fork('join-stall').int(3)]! },
   });
   const clocks = skewedClocks(rng.fork('clocks'), [...topologyOf(config).hosts, 'failover', 'client'], config.failover.clockSkewMs, END_MS);

@@ -12,7 +12,7 @@ export const failoverConfigSchema = z.object({
   restoreBytesPerSec: z.number().positive().default(4e9).describe('Speed of loading the backup image into the new guest, bytes/s'),
   statusIntervalMs: z.number().positive().max(10_000).optional().describe('How often each service reports to its host agent when it has nothing new to say (a report that changes something goes at once), ms; default: the heartbeat interval'),
   serviceMissCount: z.number().int().min(2).max(1_000).default(10).describe('Status reports (one per status interval) a service misses in a row before its host agent takes it for dead: a dead process, not a lossy bus or a busy moment'),
-  joinStallMs: z.number().positive().max(3_600_000).default(10_000).describe('A re-protection whose new backup shows no progress for this long (it never takes its join, or applies no epoch after it) is given up and started again with the next spare, ms: a join lost on the way or stuck on its host does not leave the VM unprotected for good'),
+  joinStallMs: z.number().positive().max(3_600_000).default(30_000).describe('A re-protection whose new backup shows no progress for this long (it never takes its join, or applies no epoch after it) is given up and started again with the next spare, ms: a join lost on the way or stuck on its host does not leave the VM unprotected for good'),
   serviceStartupMs: z.number().positive().max(600_000).default(5_000).describe('A host agent takes a service it has never heard from for dead after this long (processes start at their own pace), ms'),
 });
 export type FailoverConfig = z.infer<typeof failoverConfigSchema>;

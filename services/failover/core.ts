@@ -14,7 +14,7 @@ const TIMER_RECOVERED = 'failover.recovered';
 const TIMER_MEMBERSHIP = 'failover.membership';
 const TIMER_JOIN_STALL = 'failover.join-stall';
 /** A join's stall bound when none is configured. */
-export const DEFAULT_JOIN_STALL_US = 10_000_000;
+export const DEFAULT_JOIN_STALL_US = 30_000_000;
 /** CAS retries without waiting, when the lease moved only because the silent holder renewed it. */
 const MAX_IMMEDIATE_LEASE_RETRIES = 3;
 /**

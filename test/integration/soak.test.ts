@@ -47,6 +47,8 @@ const KEPT_FAILOVER_LINES = 400;
 
 /** A checkpointer's counters a failure shows: how far its epochs and its backup got. */
 const CHECKPOINTER_STATS_SHOWN = ['role', 'checkpoints', 'lastCommittedEpoch', 'resends', 'probes', 'barrierResends', 'staleAssignments', 'notPrimaryDrops'];
+/** A host agent's counters a failure shows: the role changes it took, refused or stepped down for, and its lease. */
+const AGENT_STATS_SHOWN = ['staleRoleChanges', 'roleChangesDeferred', 'roleChangesRefused', 'steppedDown', 'promotionsRefused', 'renewalsUnanswered', 'serviceDeaths', 'silencesWaitedOut'];
 const pick = (o: Record<string, unknown>, keys: readonly string[]) => Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, o[k]]));
 /** A service's JSON log line without the fields every line has. */
 function compactLogLine(line: string): string {
@@ -68,7 +70,7 @@ interface SoakJson {
   auditorConnection: unknown;
   violations: { vmId: string; rule: string; host: string | null; detail: string; context: string[]; after: string[] }[];
   samples: { tS: number; protectedVms: number; rssMiBTotal: number }[];
-  finalViews: { vmId: string; view: unknown; failover: Record<string, unknown> | null; checkpointers: { host: string; stats: Record<string, unknown> }[] }[];
+  finalViews: { vmId: string; view: unknown; failover: Record<string, unknown> | null; checkpointers: { host: string; stats: Record<string, unknown> }[]; agents: { host: string; stats: Record<string, unknown> }[] }[];
 }
 
 const skip = skipWithoutNatsBinary('soak: the 70 s soak');
@@ -132,7 +134,7 @@ describe.skipIf(skip)(`soak, ${DURATION_S} s`, () => {
       `auditor: ${result.auditViolations} violations, connection ${JSON.stringify(result.auditorConnection)}`,
       ...result.violations.slice(0, 3).map((v) => `violation: ${JSON.stringify({ vmId: v.vmId, rule: v.rule, host: v.host, detail: v.detail })}\n  before: ${v.context.slice(-12).join('\n    ')}\n  after: ${v.after.slice(0, 12).join('\n    ')}`),
       `protected VMs per second: ${result.samples.map((x) => x.protectedVms).join(' ')}`,
-      `at the end: ${result.finalViews.map((v) => JSON.stringify({ vmId: v.vmId, view: v.view, failover: v.failover, checkpointers: v.checkpointers.map((c) => ({ host: c.host, ...pick(c.stats, CHECKPOINTER_STATS_SHOWN) })) })).join('\n')}`,
+      `at the end: ${result.finalViews.map((v) => JSON.stringify({ vmId: v.vmId, view: v.view, failover: v.failover, checkpointers: v.checkpointers.map((c) => ({ host: c.host, ...pick(c.stats, CHECKPOINTER_STATS_SHOWN) })), agents: v.agents.map((a) => ({ host: a.host, ...pick(a.stats, AGENT_STATS_SHOWN) })) })).join('\n')}`,
       `the failover services said:\n${failoverLines.map((l) => compactLogLine(l)).join('\n')}`,
       `the services' last lines:\n${serviceLines.slice(-15).map((l) => l.slice(0, 400)).join('\n')}`,
     ].join('\n');
