@@ -129,7 +129,6 @@ function recoveredFrom(before: KillRecord['before'][number], view: FailoverStatu
   return view.term > before.term || (before.role === 'backup' && reprotections > before.reprotections);
 }
 
-
 /** Per VM and service, the process incarnations that reported from `host` so far. */
 function incarnationsOf(collector: ReportCollector, vmIds: readonly string[], host: string): Map<string, Set<number>> {
   const seen = new Map<string, Set<number>>();
@@ -147,6 +146,7 @@ function reportedAgain(collector: ReportCollector, vmIds: readonly string[], hos
   const now = incarnationsOf(collector, vmIds, host);
   return [...before].every(([key, old]) => [...(now.get(key) ?? [])].some((incarnation) => !old.has(incarnation)));
 }
+
 /** A series per process, one point in ten (one per 10 s), rounded to whole seconds and MiB. */
 const everyTenth = (series: RssSeries) => Object.fromEntries([...series].map(([key, points]) => [key, points.filter((_, i) => i % 10 === 0).map(([t, m]) => [Math.round(t), Math.round(m)])]));
 
