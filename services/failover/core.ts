@@ -539,12 +539,13 @@ export class FailoverCore implements Core {
       this.#silentSinceUs = 0;
       this.#send({ type: 'PROMOTED' }, nowUs, out);
     }
+    // The backup's report under its join: a host that reported before taking it (a backup given up, or one whose
+    // supervisor restarted) speaks of an image from its old membership until its join replaces it.
+    const joinedBackup = hb.host === this.#backup && hb.role === 'backup' && hb.term === this.#term && hb.controlSeq >= this.#backupJoinSeq;
     // A join moves on: taken, then each epoch its backup applies.
     const join = this.#join;
-    if (join !== null && hb.host === this.#backup && hb.role === 'backup' && hb.term === this.#term && hb.controlSeq >= this.#backupJoinSeq && hb.epoch > join.epoch) this.#join = { epoch: hb.epoch, sinceUs: nowUs };
-    // Synced after taking its join: a host that reported a complete image before (a backup given up, or one whose
-    // supervisor restarted) reports one from its old membership until its join replaces it.
-    if (hb.host === this.#backup && hb.role === 'backup' && hb.synced && hb.term === this.#term && hb.controlSeq >= this.#backupJoinSeq && this.state === 'reprotecting') {
+    if (join !== null && joinedBackup && hb.epoch > join.epoch) this.#join = { epoch: hb.epoch, sinceUs: nowUs };
+    if (joinedBackup && hb.synced && this.state === 'reprotecting') {
       if (this.stats.reprotectedAtUs.length < MAX_FAILOVER_SAMPLES) {
         this.stats.reprotectDurationsUs.push(nowUs - this.#reprotectStartedUs);
         this.stats.reprotectedAtUs.push(nowUs);
