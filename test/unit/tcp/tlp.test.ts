@@ -17,6 +17,15 @@ const dataSentSince = (p: TcpPair, fromIndex: number) =>
     .filter((s) => s.seg.payload.length > 0)
     .map((s) => [s.atUs, s.seg.seq, s.seg.payload.length]);
 
+/** a sends its one loss probe exactly at `probeAtUs` (none a µs before), and it is `segment` again, one MSS. */
+function expectProbeAt(p: TcpPair, probeAtUs: number, sentBefore: number, segment: number): void {
+  p.runUntil(probeAtUs - 1);
+  expect(p.a.sender.stats.lossProbes).toBe(0);
+  p.runUntil(probeAtUs);
+  expect(p.a.sender.stats.lossProbes).toBe(1);
+  expect(dataSentSince(p, sentBefore).at(-1)).toEqual([probeAtUs, segment, MSS]);
+}
+
 /** Four segments from a, the last one lost, run until the first three are ACKed; `sentBefore` counts a's transmissions before them. */
 function lastOfFourLost(options: object = {}) {
   const p = pair(options, options).open();
@@ -63,11 +72,7 @@ describe('tail loss probe (RFC 8985 §7, Linux tcp_send_loss_probe)', () => {
       p.write('a', MSS);
       const probeAtUs = Math.min(writtenAtUs + Math.ceil(2 * p.a.sender.rtt.srttUs + 2_000), firstDueUs);
       expect(probeAtUs < firstDueUs).toBe(beforeDueUs === 150_000);
-      p.runUntil(probeAtUs - 1);
-      expect(p.a.sender.stats.lossProbes).toBe(0);
-      p.runUntil(probeAtUs);
-      expect(p.a.sender.stats.lossProbes).toBe(1);
-      expect(dataSentSince(p, sentBefore).at(-1)).toEqual([probeAtUs, seg(4), MSS]);
+      expectProbeAt(p, probeAtUs, sentBefore, seg(4));
     }
   });
 
@@ -83,11 +88,7 @@ describe('tail loss probe (RFC 8985 §7, Linux tcp_send_loss_probe)', () => {
     const writtenAtUs = p.nowUs;
     p.write('a', MSS);
     const probeAtUs = writtenAtUs + Math.ceil(2 * p.a.sender.rtt.srttUs + 2_000);
-    p.runUntil(probeAtUs - 1);
-    expect(p.a.sender.stats.lossProbes).toBe(0);
-    p.runUntil(probeAtUs);
-    expect(p.a.sender.stats.lossProbes).toBe(1);
-    expect(dataSentSince(p, sentBefore).at(-1)).toEqual([probeAtUs, seg(6), MSS]);
+    expectProbeAt(p, probeAtUs, sentBefore, seg(6));
   });
 
   it('with more than one segment in flight, probes after 2 SRTT + 2 ms with the highest segment', () => {
