@@ -352,7 +352,7 @@ export class FailoverCore implements Core {
         assert(backup !== null, () => `taking the lease for no backup in ${this.state}`);
         // The silence being acted on began at the primary's last heartbeat (not at an earlier false alarm).
         this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
-        out.push({ kind: 'log', level: 'warn', event: 'failover.primary_silent', fields: { vm: this.options.vmId, primary: this.#primary, backup, term: this.#term + 1, silentForUs: nowUs - this.#silentSinceUs } });
+        out.push({ kind: 'log', level: 'warn', event: 'failover.primary_silent', fields: { primary: this.#primary, backup, term: this.#term + 1, silentForUs: nowUs - this.#silentSinceUs } });
         // The promoted host starts without a backup.
         const record = takeOverRecord(backup, this.#term + 1, nowUs, this.options.leaseDurationUs, this.#leaseRecord);
         // Bounded: an outage long enough to fill it only makes us wait out our own older record.
@@ -376,7 +376,7 @@ export class FailoverCore implements Core {
           // Silent is not dead: a backup that was only slow (a loaded machine) may join again, after the spares.
           this.#giveUp(this.#backup);
         }
-        out.push({ kind: 'log', level: 'warn', event: 'failover.backup_dropped', fields: { vm: this.options.vmId, primary: this.#primary, backup: this.#backup } });
+        out.push({ kind: 'log', level: 'warn', event: 'failover.backup_dropped', fields: { primary: this.#primary, backup: this.#backup } });
         this.#backup = null;
         this.#changeMembership({ backupHost: '', announce: [[this.#primary, 'primary', '']] }, out);
         return;
@@ -393,7 +393,7 @@ export class FailoverCore implements Core {
         this.#join = { epoch: -1, sinceUs: nowUs };
         this.#armJoinTimer(nowUs + this.#joinStallUs, out);
         this.stats.reprotections++;
-        out.push({ kind: 'log', level: 'info', event: 'failover.reprotecting', fields: { vm: this.options.vmId, primary: this.#primary, backup: spare } });
+        out.push({ kind: 'log', level: 'info', event: 'failover.reprotecting', fields: { primary: this.#primary, backup: spare } });
         this.#changeMembership({ backupHost: spare, announce: [[spare, 'backup', this.#primary], [this.#primary, 'primary', spare]] }, out);
         return;
       }
@@ -456,7 +456,7 @@ export class FailoverCore implements Core {
     // The lease was taken for this backup, and nothing drops a backup while it is promoted.
     assert(host !== null, () => `promoting no backup in ${this.state}`);
     this.#promotedHost = host;
-    out.push({ kind: 'log', level: 'warn', event: 'failover.promoting', fields: { vm: this.options.vmId, from: this.#primary, to: host, term: this.#term } });
+    out.push({ kind: 'log', level: 'warn', event: 'failover.promoting', fields: { from: this.#primary, to: host, term: this.#term } });
     const committedEpoch = this.#committedEpoch(this.#lastRole.get(this.#primary));
     this.#primary = host;
     this.#backup = null;
@@ -599,7 +599,7 @@ export class FailoverCore implements Core {
     assert(backup !== null, 're-protecting without a backup');
     this.stats.joinsStalled++;
     const report = this.#lastRole.get(backup);
-    out.push({ kind: 'log', level: 'warn', event: 'failover.join_stalled', fields: { vm: this.options.vmId, primary: this.#primary, backup, term: this.#term, joinTaken: report !== undefined && report.controlSeq >= this.#backupJoinSeq, backupRole: report?.role ?? null, backupEpoch: report?.epoch ?? null, appliedSinceJoin: join.epoch, stalledForUs: nowUs - join.sinceUs } });
+    out.push({ kind: 'log', level: 'warn', event: 'failover.join_stalled', fields: { primary: this.#primary, backup, term: this.#term, joinTaken: report !== undefined && report.controlSeq >= this.#backupJoinSeq, backupRole: report?.role ?? null, backupEpoch: report?.epoch ?? null, appliedSinceJoin: join.epoch, stalledForUs: nowUs - join.sinceUs } });
     this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
   }
 
@@ -640,7 +640,7 @@ export class FailoverCore implements Core {
     if (lease === null || lease.holderIncarnation === undefined) return false;
     if (hb.host !== this.#primary || hb.host !== lease.primaryHost || hb.role !== 'primary' || hb.term !== lease.term || hb.incarnation === lease.holderIncarnation) return false;
     this.stats.supervisorRestarts++;
-    out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { vm: this.options.vmId, host: hb.host, wasBackup: false, seenBy: 'lease' } });
+    out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { host: hb.host, wasBackup: false, seenBy: 'lease' } });
     return true;
   }
 
@@ -656,7 +656,7 @@ export class FailoverCore implements Core {
     this.#incarnations.set(hb.host, hb.incarnation);
     if (known === undefined || hb.incarnation === known) return false;
     this.stats.supervisorRestarts++;
-    out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { vm: this.options.vmId, host: hb.host, wasBackup: hb.host === this.#backup } });
+    out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { host: hb.host, wasBackup: hb.host === this.#backup } });
     return true;
   }
 
@@ -676,7 +676,7 @@ export class FailoverCore implements Core {
     this.#heardBeforeDecision.clear();
     if (record !== null && leaseShowsHistory(record, this.options)) {
       this.stats.restartsDetected++;
-      out.push({ kind: 'log', level: 'warn', event: 'failover.restart_detected', fields: { vm: this.options.vmId, leaseHolder: record.primaryHost, term: record.term, committedEpoch: record.committedEpoch ?? 0 } });
+      out.push({ kind: 'log', level: 'warn', event: 'failover.restart_detected', fields: { leaseHolder: record.primaryHost, term: record.term, committedEpoch: record.committedEpoch ?? 0 } });
       return;
     }
     this.#recovering = false;
@@ -793,9 +793,9 @@ export class FailoverCore implements Core {
     this.#restartLeftImage = leftImage;
     if (!this.#restartLeftImage) {
       this.stats.restartsWithoutImage++;
-      out.push({ kind: 'log', level: 'error', event: 'failover.restart_without_image', fields: { vm: this.options.vmId, primary: this.#primary, backup: this.#backup, state: this.state } });
+      out.push({ kind: 'log', level: 'error', event: 'failover.restart_without_image', fields: { primary: this.#primary, backup: this.#backup, state: this.state } });
     }
-    out.push({ kind: 'log', level: 'warn', event: 'failover.primary_restarted', fields: { vm: this.options.vmId, primary: this.#primary, backup: this.#backup } });
+    out.push({ kind: 'log', level: 'warn', event: 'failover.primary_restarted', fields: { primary: this.#primary, backup: this.#backup } });
   }
 
   /**
@@ -837,7 +837,7 @@ export class FailoverCore implements Core {
    */
   #onConnection(connected: boolean, nowUs: number, out: Effect[]): void {
     if (!connected) {
-      if (!this.#cutOff) out.push({ kind: 'log', level: 'warn', event: 'failover.cut_off', fields: { vm: this.options.vmId } });
+      if (!this.#cutOff) out.push({ kind: 'log', level: 'warn', event: 'failover.cut_off' });
       this.#cutOff = true;
       return;
     }
@@ -845,7 +845,7 @@ export class FailoverCore implements Core {
     this.#cutOff = false;
     const interval = this.options.heartbeatIntervalUs;
     const graceUs = this.options.reconnectGraceUs ?? 2 * this.options.missCount * interval;
-    out.push({ kind: 'log', level: 'info', event: 'failover.reconnected', fields: { vm: this.options.vmId, graceUs } });
+    out.push({ kind: 'log', level: 'info', event: 'failover.reconnected', fields: { graceUs } });
     if (this.#recovering) {
       out.push({ kind: 'setTimer', name: TIMER_RECOVERED, atUs: nowUs + Math.max(this.options.missCount * interval, graceUs) });
       return;
@@ -907,14 +907,14 @@ export class FailoverCore implements Core {
       // The VM was lost when its primary started over with no complete image elsewhere: whatever the backup
       // holds since, it copied from the VM that host created anew, behind the output that left.
       this.stats.silencesWithoutImage++;
-      out.push({ kind: 'log', level: 'error', event: 'failover.no_image_to_promote', fields: { vm: this.options.vmId, primary: this.#primary, backup } });
+      out.push({ kind: 'log', level: 'error', event: 'failover.no_image_to_promote', fields: { primary: this.#primary, backup } });
       return;
     }
     const b = backup === null ? undefined : this.#lastRole.get(backup);
     const committed = this.#committedEpoch(this.#lastRole.get(this.#primary));
     if (backup !== null && b !== undefined && isCreationImage(b, committed)) {
       this.stats.backupsBehind++;
-      out.push({ kind: 'log', level: 'error', event: 'failover.backup_behind', fields: { vm: this.options.vmId, primary: this.#primary, backup, backupEpoch: b.epoch, committedEpoch: committed } });
+      out.push({ kind: 'log', level: 'error', event: 'failover.backup_behind', fields: { primary: this.#primary, backup, backupEpoch: b.epoch, committedEpoch: committed } });
       this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
       return;
     }

@@ -36,7 +36,7 @@ const probe = (name: 'checkpointer' | 'netbuffer', fail = false): ServiceDefinit
 });
 
 const config = (vmId: string) => runConfigSchema.parse({ vmId, mode: 'spec' });
-const quiet = createLogger({ role: 'test', vm: 'group' }, 'silent');
+const quiet = createLogger({ role: 'test', host: null, vms: ['group'] }, 'silent');
 const GROUP_TIMEOUT_MS = 20_000;
 
 describe('a group of services refused before it connects', () => {

@@ -40,7 +40,7 @@ export async function runServiceGroup(defs: readonly ServiceDefinition[], option
   let tracing: OtelTracing | null = null;
   try {
     // Both up before the services connect, as a lone service's are.
-    const logger = options.logger ?? createLogger({ role: label, vm: vms.join(',') });
+    const logger = options.logger ?? createLogger({ role: label, host: options.host, vms });
     if (healthPort !== undefined) probes = await startGroupProbes(healthPort, names, options.host, vms, members, logger);
     if (tracingWanted(process.env, options.trace?.enabled ?? false)) tracing = (await import('./otel.js')).startOtelTracing({ service: label, host: options.host, vms, logger });
     const group: ServiceGroupMembership = { services: names, tracing, join: (m) => members.push(m) };

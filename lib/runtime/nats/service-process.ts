@@ -18,7 +18,7 @@ import { tracingWanted } from './otel-env.js';
 import { parseConfig } from '../../config/parse.js';
 import type { SpanRecord } from '../../tracing/model.js';
 import { DEFAULT_TRACE_SAMPLE_RATE, tracingOptionsFromConfig } from '../../tracing/options.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, vmLogger, type Logger } from './logger.js';
 import { BATCH_MAX_BYTES, NatsShell, type InboundLink, type ShellCounters } from './shell.js';
 import type { LinkGateCounters } from './link-gate.js';
 import { drainOnSignals } from './signals.js';
@@ -269,7 +269,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
     return { config, instance: def.build(config, needsHost ? host : null, clock) };
   });
   const vms = instances.map((i) => i.config.vmId);
-  const logger = options.logger ?? createLogger({ role: def.name, vm: vms.join(',') });
+  const logger = options.logger ?? createLogger({ role: def.name, host, vms });
   let shells: NatsShell[] = [];
   let ready = false;
   const member: ServiceMember = {
@@ -319,7 +319,7 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
     shells = instances.map(({ config, instance }) => {
       const s = subjects(config.vmId);
       return new NatsShell(instance.core, nc, {
-        logger: logger.child({ vm: config.vmId }),
+        logger: vmLogger(logger, vms, config.vmId),
         clock,
         ownsConnection: false,
         controlConnection,
