@@ -142,6 +142,8 @@ export interface Heartbeat {
   readonly controlSeq: number;
   /** The supervisor's process start (µs + 1): a new value is a restarted supervisor, whose guest's image starts over. */
   readonly incarnation: number;
+  /** Backup: the checkpoint chunks its guest took in (ServiceStatus.chunksStaged); a rise is a join's progress. */
+  readonly chunksStaged: number;
 }
 
 export interface RoleChange {
@@ -208,6 +210,8 @@ export interface ServiceStatus {
   readonly ready: boolean;
   /** guest promoting: per connection (by id − 1), the restored TCP's highest sequence sent + 1; empty otherwise. */
   readonly txEndSeqs: readonly number[];
+  /** guest: checkpoint chunks it took in for an epoch as a backup, since it started (every image counted); 0 otherwise. */
+  readonly chunksStaged: number;
 }
 
 /**

@@ -19,6 +19,7 @@ export interface StatusFields {
   readonly synced?: boolean;
   readonly ready?: boolean;
   readonly txEndSeqs?: readonly number[];
+  readonly chunksStaged?: number;
 }
 
 /**
@@ -104,6 +105,7 @@ export class AssignmentTracker {
       synced: fields.synced ?? false,
       ready: fields.ready ?? false,
       txEndSeqs: fields.txEndSeqs ?? [],
+      chunksStaged: fields.chunksStaged ?? 0,
     };
   }
 }

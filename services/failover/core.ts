@@ -108,6 +108,8 @@ export interface FailoverStats {
   staleTimers: number;
   /** Re-protections given up after joinStallUs without progress, and started again (a lost join, a stuck host). */
   joinsStalled: number;
+  /** The longest a join went without progress before it moved on or completed: what joinStallUs must stay above. */
+  joinQuietMaxUs: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one: the first MAX_FAILOVER_SAMPLES. */
   failoverDurationsUs: number[];
   /** When each promoted primary first reported in: the first MAX_FAILOVER_SAMPLES. */
@@ -156,7 +158,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0, joinQuietMaxUs: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -179,6 +181,8 @@ export class FailoverCore implements Core {
   #silentSinceUs = 0;
   #promotedHost: string | null = null;
   #immediateRetries = 0;
+  /** A take-over found the lease renewed by the silent primary: it is alive, only not heard (until it beats again or is replaced). */
+  #primaryRenewedUnheard = false;
   /** Spares not yet used, in preference order. */
   readonly #spares: string[];
   /** Backups this service gave up (silent) or found given up (after a restart): each may join again, as a spare. */
@@ -188,8 +192,12 @@ export class FailoverCore implements Core {
   /** Hosts whose heartbeats stopped (miss count reached), until they beat again. */
   readonly #silentHosts = new Set<string>();
   #reprotectStartedUs = 0;
-  /** The join under way (re-protecting): the newest epoch its backup applied after taking it (-1: none yet), and since when. */
-  #join: { epoch: number; sinceUs: number } | null = null;
+  /**
+   * The join under way (re-protecting): the newest epoch its backup applied
+   * after taking it and the chunks its guest had staged by then (-1 both: not
+   * taken yet), and since when neither rose.
+   */
+  #join: { epoch: number; chunksStaged: number; sinceUs: number } | null = null;
   /** When the join's timer was set to fire: one that fires over an interval later found this service stalled. */
   #joinTimerDueUs = 0;
   #roleChangeSeq = 0;
@@ -325,7 +333,7 @@ export class FailoverCore implements Core {
       out.push({ kind: 'cancelTimer', name: TIMER_JOIN_STALL });
     }
     // A backup that fell silent while a take-over was under way (the deadline meant nothing then) is given up now.
-    if (this.#backupHoldsImage && this.#backup !== null && this.#silentHosts.has(this.#backup)) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
+    if (this.#backupSilenceCounts) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
   }
 
@@ -390,7 +398,7 @@ export class FailoverCore implements Core {
         this.#backup = spare;
         this.#backupJoinSeq = Infinity; // a spare until its join, written to the lease first, is sent and taken
         this.#reprotectStartedUs = nowUs;
-        this.#join = { epoch: -1, sinceUs: nowUs };
+        this.#join = { epoch: -1, chunksStaged: -1, sinceUs: nowUs };
         this.#armJoinTimer(nowUs + this.#joinStallUs, out);
         this.stats.reprotections++;
         out.push({ kind: 'log', level: 'info', event: 'failover.reprotecting', fields: { primary: this.#primary, backup: spare } });
@@ -456,6 +464,7 @@ export class FailoverCore implements Core {
     // The lease was taken for this backup, and nothing drops a backup while it is promoted.
     assert(host !== null, () => `promoting no backup in ${this.state}`);
     this.#promotedHost = host;
+    this.#primaryRenewedUnheard = false;
     out.push({ kind: 'log', level: 'warn', event: 'failover.promoting', fields: { from: this.#primary, to: host, term: this.#term } });
     const committedEpoch = this.#committedEpoch(this.#lastRole.get(this.#primary));
     this.#primary = host;
@@ -500,6 +509,7 @@ export class FailoverCore implements Core {
     this.#confirmRoleChange(hb, out);
     this.#lastRole.set(hb.host, hb);
     this.#silentHosts.delete(hb.host);
+    if (hb.host === this.#primary) this.#primaryRenewedUnheard = false;
     // A host outside the membership holds no image of it, whatever it reports: a host that came back after a kill
     // starts in the role the VM was created with (backup, spare). It may join as a spare; without this a VM on
     // three hosts had none left after its third failover, with every host up (found by the soak).
@@ -542,9 +552,12 @@ export class FailoverCore implements Core {
     // The backup's report under its join: a host that reported before taking it (a backup given up, or one whose
     // supervisor restarted) speaks of an image from its old membership until its join replaces it.
     const joinedBackup = hb.host === this.#backup && hb.role === 'backup' && hb.term === this.#term && hb.controlSeq >= this.#backupJoinSeq;
-    // A join moves on: taken, then each epoch its backup applies.
+    // A join moves on: taken, then each checkpoint chunk its backup takes in (a base is many) and each epoch it applies.
     const join = this.#join;
-    if (join !== null && joinedBackup && hb.epoch > join.epoch) this.#join = { epoch: hb.epoch, sinceUs: nowUs };
+    if (join !== null && joinedBackup && (hb.epoch > join.epoch || hb.chunksStaged > join.chunksStaged)) {
+      this.stats.joinQuietMaxUs = Math.max(this.stats.joinQuietMaxUs, nowUs - join.sinceUs);
+      this.#join = { epoch: hb.epoch, chunksStaged: hb.chunksStaged, sinceUs: nowUs };
+    }
     if (joinedBackup && hb.synced && this.state === 'reprotecting') {
       if (this.stats.reprotectedAtUs.length < MAX_FAILOVER_SAMPLES) {
         this.stats.reprotectDurationsUs.push(nowUs - this.#reprotectStartedUs);
@@ -599,7 +612,7 @@ export class FailoverCore implements Core {
     assert(backup !== null, 're-protecting without a backup');
     this.stats.joinsStalled++;
     const report = this.#lastRole.get(backup);
-    out.push({ kind: 'log', level: 'warn', event: 'failover.join_stalled', fields: { primary: this.#primary, backup, term: this.#term, joinTaken: report !== undefined && report.controlSeq >= this.#backupJoinSeq, backupRole: report?.role ?? null, backupEpoch: report?.epoch ?? null, appliedSinceJoin: join.epoch, stalledForUs: nowUs - join.sinceUs } });
+    out.push({ kind: 'log', level: 'warn', event: 'failover.join_stalled', fields: { primary: this.#primary, backup, term: this.#term, joinTaken: report !== undefined && report.controlSeq >= this.#backupJoinSeq, backupRole: report?.role ?? null, backupEpoch: report?.epoch ?? null, backupChunksStaged: report?.chunksStaged ?? null, appliedSinceJoin: join.epoch, stalledForUs: nowUs - join.sinceUs } });
     this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
   }
 
@@ -777,6 +790,24 @@ export class FailoverCore implements Core {
   }
 
   /** Protected, suspect or failing over: the backup holds a complete image (re-protecting, its join is under way). */
+  /**
+   * The backup holding the VM's image is silent, and the primary is not: it
+   * is given up and another joins. So too while the primary is silent but
+   * renews its lease (a take-over found it renewed): it is alive, and waits
+   * for the backup's acknowledgements until told it has none. While the
+   * primary is silent with nothing to show it alive, the backup's silence
+   * waits: it holds the only image the VM may still have, and whichever of
+   * the two is heard first decides (the backup is promoted, or the primary
+   * goes on and gives up the backup then). Giving it up there left the VM on
+   * a primary that had crashed and came back empty (vopr seed 61585: the
+   * primary crashed, the lease store out, the backup cut off). A primary
+   * whose lease store is out cannot be told it has no backup anyway.
+   */
+  get #backupSilenceCounts(): boolean {
+    const primaryMayBeDead = this.#silentHosts.has(this.#primary) && !this.#primaryRenewedUnheard;
+    return this.#backupHoldsImage && this.#backup !== null && this.#silentHosts.has(this.#backup) && !primaryMayBeDead;
+  }
+
   get #backupHoldsImage(): boolean {
     // failingOver: the take-over for that backup is under way (the lease store may be out for a while; vopr seed 20502).
     return this.state === 'protected' || this.state === 'suspect' || this.state === 'failingOver';
@@ -886,7 +917,7 @@ export class FailoverCore implements Core {
       }
       this.#primarySilent(nowUs, out);
     } else if (this.#backup !== null && name === silentTimer(this.#backup)) {
-      if (state === 'protected' || state === 'suspect' || state === 'reprotecting') this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
+      if (state === 'reprotecting' || ((state === 'protected' || state === 'suspect') && this.#backupSilenceCounts)) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
     }
   }
 
@@ -981,8 +1012,9 @@ export class FailoverCore implements Core {
       this.#term = result.record.term;
       this.#send({ type: 'LEASE_TAKEN', term: this.#term }, nowUs, out);
     } else {
-      this.#send({ type: 'LEASE_LOST' }, nowUs, out);
       const heldByOld = result.outcome === 'conflict' && result.record !== null && result.record.term === termBefore;
+      if (heldByOld) this.#primaryRenewedUnheard = true;
+      this.#send({ type: 'LEASE_LOST' }, nowUs, out);
       if (heldByOld && this.#immediateRetries < MAX_IMMEDIATE_LEASE_RETRIES) {
         // The silent primary renewed since we last looked: retry at once with the revision the answer carried.
         this.#immediateRetries++;

@@ -42,6 +42,8 @@ export interface StandbyOptions {
 export interface BackupStats {
   appliedEpoch: number;
   chunksReceived: number;
+  /** Chunks and manifests taken in for an epoch (not dropped, duplicated or corrupt): what a join makes progress by before its base applies. */
+  chunksStaged: number;
   hashMismatches: number;
   duplicates: number;
   /** Chunks of epochs past the maxPendingEpochs window (or staged before a base, past the window it opened), dropped: the primary resends them. */
@@ -95,7 +97,7 @@ interface Pending {
  * speculative buffer, from which a promotion runs the guest.
  */
 export class StandbyImage {
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0, malformedChunks: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, chunksStaged: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0, malformedChunks: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** Per connection id, as of the last applied epoch: the speculative buffer rebuilt from the deltas ([startSeq, endSeq)) and the acker's connection state. */
@@ -196,6 +198,7 @@ export class StandbyImage {
     const askedAgain = chunk.source === ChunkSource.MANIFEST && pending.manifest !== null;
     if (chunk.source === ChunkSource.MANIFEST) pending.manifest = chunk;
     else pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
+    this.stats.chunksStaged++;
     this.#applyReady(out, nowUs);
     if (askedAgain) this.#nackIfIncomplete(chunk.epoch, out);
     return out;
@@ -216,7 +219,10 @@ export class StandbyImage {
       pending = { chunks: new Map(), manifest: null, firstAtUs: nowUs };
       this.#pending.set(chunk.epoch, pending);
     }
-    if (chunk.source !== ChunkSource.MANIFEST) pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
+    if (chunk.source !== ChunkSource.MANIFEST) {
+      pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
+      this.stats.chunksStaged++;
+    }
   }
 
   /** The base epoch's manifest arrived: the image starts empty and epochs before it never apply here. */

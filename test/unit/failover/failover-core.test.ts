@@ -282,17 +282,49 @@ describe('FailoverCore: taking the lease', () => {
 });
 
 describe('FailoverCore: a backup silent during a take-over', () => {
-  it('is given up once the take-over fails and the primary is only suspect again (its deadline passed while the lease was being taken)', () => {
+  it('is given up once the take-over finds the silent primary renewing its lease: alive, only not heard, and waiting for the backup', () => {
     const d = silentAfter([10_000]);
     expect(d.core.state).toBe('failingOver');
     // The backup's last heartbeat was at 0; its deadline passes while the lease store does not answer.
     expect(allRoleChanges(d.fire(silentTimer(BACKUP)))).toEqual([]);
-    const effects = d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    // The primary renewed its lease since it fell silent here: the take-over meets its renewal.
+    const effects = d.answer({ outcome: 'conflict', record: primaryRecord(d.nowUs), revision: 3 });
     expect(d.core.state).toBe('unprotected');
     expect(d.core.backupHost).toBeNull();
     // The primary is told it has no backup (so it commits alone), which it would otherwise wait for forever.
     expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: PRIMARY, backupHost: '' } }]);
     expect(allRoleChanges(d.grantMembership())).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number) }]);
+  });
+
+  it('is kept while nothing shows the silent primary alive (the lease store out): it holds the only image, and is promoted once the store answers (vopr seed 61585)', () => {
+    const d = silentAfter([10_000]);
+    d.fire(silentTimer(BACKUP));
+    d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    expect(d.core.state).toBe('suspect');
+    expect(d.core.backupHost).toBe(BACKUP);
+    // The store stays out a while; each retry finds it so, and the backup stays.
+    for (let i = 0; i < 3; i++) {
+      d.fire(silentTimer(PRIMARY));
+      d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    }
+    expect(d.core.backupHost).toBe(BACKUP);
+    // The backup's host comes back; the store too: the take-over is granted, and the backup promoted.
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 40, true), d.nowUs + 1_000);
+    d.fire(silentTimer(PRIMARY));
+    d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 2 });
+    expect(d.core.state).toBe('promoting');
+    expect(d.core.term).toBe(2);
+  });
+
+  it('kept while the primary was silent, is given up once the primary beats again', () => {
+    const d = silentAfter([10_000]);
+    d.fire(silentTimer(BACKUP));
+    d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    expect(d.core.backupHost).toBe(BACKUP);
+    // The primary was only cut off; the backup is still silent: the primary must not wait for it.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 50), d.nowUs + 1_000);
+    expect(d.core.state).toBe('unprotected');
+    expect(d.core.backupHost).toBeNull();
   });
 
   it('is kept when it reported in again before the take-over failed', () => {

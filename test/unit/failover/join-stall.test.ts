@@ -72,6 +72,32 @@ describe('FailoverCore: a join that makes no progress is started again', () => {
     expect(stallLogs(effects)).toMatchObject([{ fields: { joinTaken: true, backupEpoch: 7, appliedSinceJoin: 7, stalledForUs: STALL_US } }]);
   });
 
+  it('lets a base epoch run past joinStallUs while its chunks arrive: each rise of the chunks staged pushes the bound back', () => {
+    const d = joining();
+    const startedUs = d.nowUs;
+    // A backup at epoch 0 (its base not applied yet) whose guest has chunks of it coming in; it counted 90 before this join.
+    for (let i = 1; i <= 5; i++) d.handle(heartbeatInput(SPARE, 'backup', 1, 0, false, JOIN_SEQ, undefined, 90 + 10 * i), startedUs + (i * STALL_US) / 2);
+    d.fire(JOIN_STALL_TIMER);
+    expect(d.core.stats.joinsStalled).toBe(0);
+    expect(d.core.stats.joinQuietMaxUs, 'the longest wait for progress: each beat came half a bound after the last').toBe(STALL_US / 2);
+    expect(d.armed.get(JOIN_STALL_TIMER)).toBe(startedUs + (5 * STALL_US) / 2 + STALL_US);
+    // Then the chunks stop, with the base still not applied: the bound runs from the last rise.
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 0, false, JOIN_SEQ, undefined, 140), d.nowUs + INTERVAL_US);
+    const effects = d.fire(JOIN_STALL_TIMER);
+    expect(d.nowUs).toBe(startedUs + (5 * STALL_US) / 2 + STALL_US);
+    expect(d.core.stats.joinsStalled).toBe(1);
+    expect(stallLogs(effects)).toMatchObject([{ fields: { joinTaken: true, backupEpoch: 0, backupChunksStaged: 140, appliedSinceJoin: 0 } }]);
+  });
+
+  it('does not count chunks staged before the join was taken as progress', () => {
+    const d = joining();
+    const startedUs = d.nowUs;
+    // The spare's guest staged chunks as a backup of an older membership, and they still rise in its reports.
+    for (let i = 1; i <= 3; i++) d.handle(heartbeatInput(SPARE, 'backup', 1, 0, false, JOIN_SEQ - 1, undefined, 100 * i), startedUs + i * 50_000);
+    d.fire(JOIN_STALL_TIMER);
+    expect(d.core.stats.joinsStalled).toBe(1);
+  });
+
   it('does not count a heartbeat from before the join was taken as progress', () => {
     const d = joining();
     const startedUs = d.nowUs;

@@ -39,9 +39,9 @@ export const NONE_TAKEN = 0;
 /** A heartbeat's supervisor incarnation by default: every host's agent has run since the start. */
 export const FIRST_INCARNATION = 1;
 /** A heartbeat; primaries and backups hold a complete image unless told otherwise. */
-export const heartbeat = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare', controlSeq = NONE_TAKEN, incarnation = FIRST_INCARNATION): Heartbeat => ({ type: 'heartbeat', vmId: VM, term, host, role, epoch, synced, controlSeq, incarnation });
-export const heartbeatInput = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare', controlSeq = NONE_TAKEN, incarnation = FIRST_INCARNATION): Input =>
-  message(S.heartbeat(host), heartbeat(host, role, term, epoch, synced, controlSeq, incarnation));
+export const heartbeat = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare', controlSeq = NONE_TAKEN, incarnation = FIRST_INCARNATION, chunksStaged = 0): Heartbeat => ({ type: 'heartbeat', vmId: VM, term, host, role, epoch, synced, controlSeq, incarnation, chunksStaged });
+export const heartbeatInput = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare', controlSeq = NONE_TAKEN, incarnation = FIRST_INCARNATION, chunksStaged = 0): Input =>
+  message(S.heartbeat(host), heartbeat(host, role, term, epoch, synced, controlSeq, incarnation, chunksStaged));
 let lastSeq = 0;
 /** A role change; each gets the next sequence number unless given one. */
 export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = ++lastSeq): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq, committedEpoch: 0 });

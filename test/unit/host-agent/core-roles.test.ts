@@ -84,7 +84,7 @@ describe('HostAgentCore: promotion', () => {
     for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1 });
     // The permit counts from the claim's send (2_000), not from its answer.
     expect(permitsIn(effects, BACKUP)).toEqual([{ type: 'releasePermit', vmId: VM, term: 2, host: BACKUP, fromUs: 2_000, untilUs: 2_000 + LEASE_US - MARGIN_US, seq: 1 }]);
-    expect(heartbeatsIn(effects, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: 1, incarnation: expect.any(Number) }]);
+    expect(heartbeatsIn(effects, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: 1, incarnation: expect.any(Number), chunksStaged: 0 }]);
     expect(d.core.term).toBe(2);
     // That heartbeat renews, as every primary heartbeat does, on the claim's revision.
     expect(renewalsIn(effects)).toMatchObject([{ expectedRevision: d.revision, record: { primaryHost: BACKUP, term: 2 } }]);
@@ -313,6 +313,22 @@ describe('HostAgentCore: join', () => {
     expect(heartbeatsIn(d.beat(), BACKUP)).toMatchObject([{ role: 'backup', epoch: 0, synced: false, controlSeq: 1 }]);
     d.report('guest', { epoch: 30, synced: false });
     expect(heartbeatsIn(d.beat(), BACKUP)).toMatchObject([{ role: 'backup', epoch: 30, synced: false }]);
+  });
+
+  it("a backup's heartbeats carry the chunks its guest staged, from any report: a join's progress before its guest reports on it", () => {
+    const d = AgentDriver.started(BACKUP, 'backup', PRIMARY);
+    d.reportAll({ guest: { epoch: 9, synced: true, chunksStaged: 40 } });
+    d.control(d.roleChange('backup', 1, PRIMARY));
+    // The count runs over the guest's lifetime: its report from before the join is where the join's count begins.
+    expect(heartbeatsIn(d.beat(), BACKUP)).toMatchObject([{ role: 'backup', epoch: 0, synced: false, controlSeq: 1, chunksStaged: 40 }]);
+    d.report('guest', { epoch: 0, synced: false, chunksStaged: 52 });
+    expect(heartbeatsIn(d.beat(), BACKUP)).toMatchObject([{ role: 'backup', epoch: 0, chunksStaged: 52 }]);
+  });
+
+  it('a primary beats no staged chunks, whatever its guest counted as a backup before', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    d.reportAll({ guest: { chunksStaged: 40 } });
+    expect(heartbeatsIn(d.beat(), PRIMARY)).toMatchObject([{ role: 'primary', chunksStaged: 0 }]);
   });
 
   it('a repeated join (a new seq) sends a new backup assignment', () => {

@@ -118,6 +118,7 @@ export class AgentDriver {
       synced: false,
       ready: false,
       txEndSeqs: [],
+      chunksStaged: 0,
       ...fields,
     };
   }

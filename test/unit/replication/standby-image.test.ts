@@ -187,6 +187,31 @@ describe('StandbyImage', () => {
     expect(b.stats.appliedEpoch).toBe(2);
   });
 
+  it('counts as staged only the chunks it keeps for an epoch: not a corrupt one, a resend of an applied epoch, one past the window or of an older term', () => {
+    const b = standby({ maxPendingEpochs: 1 });
+    const { chunks, manifest } = epochOne();
+    const bad = { ...chunks[0]!, data: chunks[0]!.data.slice() };
+    bad.data[0]! ^= 0xff;
+    feed(b, [bad]);
+    expect(b.stats.chunksStaged).toBe(0);
+    feed(b, [...chunks, manifest]);
+    expect(b.stats.appliedEpoch).toBe(1);
+    expect(b.stats.chunksStaged).toBe(chunks.length + 1);
+    feed(b, [...chunks, manifest]);
+    feed(b, new Primary(false).checkpoint(3, stateOf(3), null).chunks);
+    feed(b, new Primary(false, TERM - 1).checkpoint(2, stateOf(2), null).chunks);
+    expect(b.stats).toMatchObject({ duplicates: chunks.length + 1, chunksStaged: chunks.length + 1 });
+    expect(b.stats.dropped + b.stats.staleTermDrops).toBeGreaterThan(0);
+  });
+
+  it('counts the chunks a joining image stages before its base: what a join makes progress by while the base is on its way', () => {
+    const b = standby({ joining: true });
+    const { chunks } = epochOne();
+    feed(b, chunks);
+    expect(b.stats.appliedEpoch).toBe(0);
+    expect(b.stats.chunksStaged).toBe(chunks.length);
+  });
+
   it('drops chunks of an epoch beyond maxPendingEpochs (the primary resends them)', () => {
     const b = standby({ maxPendingEpochs: 1 });
     const { chunks, manifest } = new Primary(false).checkpoint(2, stateOf(2), null);
@@ -448,6 +473,23 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     expect(g.stats.otherVmMessages).toBe(all.length);
     expect(g.standby!.stats.chunksReceived).toBe(0);
     expect(acks(onData(g, all))).toMatchObject([{ epoch: 1, ok: true }]);
+  });
+
+  it('reports the chunks its images staged, counted over every image it held: a new join counts on from the last', () => {
+    const g = guest();
+    activate(g, assignment(VM, HOST, 'backup', TERM), { assign: h.assign('guest') });
+    const { all } = checkpointOne();
+    onData(g, all);
+    expect(g.stats.chunksStaged).toBe(all.length);
+    // Joined again: a new image, waiting for a base; the next epoch's chunks are staged in it.
+    const joined = g.handle(message(h.assign('guest'), assignment(VM, HOST, 'backup', TERM, { seq: 2, joining: true })), 0);
+    expect(sentOn(joined, h.status)).toMatchObject([{ type: 'serviceStatus', chunksStaged: all.length }]);
+    const p = new Primary(false, TERM, GUEST_MEMORY);
+    fill(p.memory, 0, 64, 9);
+    const next = p.checkpoint(2, stateOf(2), null).chunks;
+    onData(g, next);
+    expect(g.standby!.stats.chunksStaged).toBe(next.length);
+    expect(g.stats.chunksStaged).toBe(all.length + next.length);
   });
 
   it('drops and counts checkpoint chunks while not a backup, and ignores chunks on any other subject', () => {
