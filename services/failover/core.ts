@@ -197,7 +197,7 @@ export class FailoverCore implements Core {
    * after taking it and the chunks its guest had staged by then (-1 both: not
    * taken yet), and since when neither rose.
    */
-  #join: { epoch: number; chunksStaged: number; sinceUs: number } | null = null;
+  #join: { epoch: number; chunksStaged: number; sinceUs: number; quietMaxUs: number } | null = null;
   /** When the join's timer was set to fire: one that fires over an interval later found this service stalled. */
   #joinTimerDueUs = 0;
   #roleChangeSeq = 0;
@@ -398,7 +398,7 @@ export class FailoverCore implements Core {
         this.#backup = spare;
         this.#backupJoinSeq = Infinity; // a spare until its join, written to the lease first, is sent and taken
         this.#reprotectStartedUs = nowUs;
-        this.#join = { epoch: -1, chunksStaged: -1, sinceUs: nowUs };
+        this.#join = { epoch: -1, chunksStaged: -1, sinceUs: nowUs, quietMaxUs: 0 };
         this.#armJoinTimer(nowUs + this.#joinStallUs, out);
         this.stats.reprotections++;
         out.push({ kind: 'log', level: 'info', event: 'failover.reprotecting', fields: { primary: this.#primary, backup: spare } });
@@ -555,10 +555,13 @@ export class FailoverCore implements Core {
     // A join moves on: taken, then each checkpoint chunk its backup takes in (a base is many) and each epoch it applies.
     const join = this.#join;
     if (join !== null && joinedBackup && (hb.epoch > join.epoch || hb.chunksStaged > join.chunksStaged)) {
-      this.stats.joinQuietMaxUs = Math.max(this.stats.joinQuietMaxUs, nowUs - join.sinceUs);
-      this.#join = { epoch: hb.epoch, chunksStaged: hb.chunksStaged, sinceUs: nowUs };
+      const quietUs = nowUs - join.sinceUs;
+      if (join.epoch < 0) out.push({ kind: 'log', level: 'info', event: 'failover.join_taken', fields: { backup: hb.host, afterUs: quietUs } });
+      this.stats.joinQuietMaxUs = Math.max(this.stats.joinQuietMaxUs, quietUs);
+      this.#join = { epoch: hb.epoch, chunksStaged: hb.chunksStaged, sinceUs: nowUs, quietMaxUs: Math.max(join.quietMaxUs, quietUs) };
     }
     if (joinedBackup && hb.synced && this.state === 'reprotecting') {
+      out.push({ kind: 'log', level: 'info', event: 'failover.reprotected', fields: { primary: this.#primary, backup: hb.host, durationUs: nowUs - this.#reprotectStartedUs, quietMaxUs: this.#join?.quietMaxUs ?? null } });
       if (this.stats.reprotectedAtUs.length < MAX_FAILOVER_SAMPLES) {
         this.stats.reprotectDurationsUs.push(nowUs - this.#reprotectStartedUs);
         this.stats.reprotectedAtUs.push(nowUs);

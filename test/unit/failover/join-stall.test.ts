@@ -8,7 +8,8 @@ const JOIN_STALL_TIMER = 'failover.join-stall';
 const JOIN_SEQ = 1;
 
 type Log = Extract<Effect, { kind: 'log' }>;
-const stallLogs = (effects: readonly Effect[]): Log[] => effects.filter((e): e is Log => e.kind === 'log' && e.event === 'failover.join_stalled');
+const logsOf = (effects: readonly Effect[], event: string): Log[] => effects.filter((e): e is Log => e.kind === 'log' && e.event === event);
+const stallLogs = (effects: readonly Effect[]): Log[] => logsOf(effects, 'failover.join_stalled');
 
 /** The backup is lost and the spare, the only other host, is told to join: re-protecting from `d.nowUs`. */
 function joining(): FailoverDriver {
@@ -46,14 +47,17 @@ describe('FailoverCore: a join that makes no progress is started again', () => {
   it('lets a join run past joinStallUs while its backup applies epochs: each one pushes the bound back', () => {
     const d = joining();
     const startedUs = d.nowUs;
-    for (let i = 1; i <= 5; i++) d.handle(heartbeatInput(SPARE, 'backup', 1, i, false, JOIN_SEQ), startedUs + (i * STALL_US) / 2);
+    const beats = [1, 2, 3, 4, 5].flatMap((i) => d.handle(heartbeatInput(SPARE, 'backup', 1, i, false, JOIN_SEQ), startedUs + (i * STALL_US) / 2));
+    expect(logsOf(beats, 'failover.join_taken')).toMatchObject([{ level: 'info', fields: { backup: SPARE, afterUs: STALL_US / 2 } }]);
     // The timer set at the join fires: progress since moved the bound, and it is set again for the last one.
     const effects = d.fire(JOIN_STALL_TIMER);
     expect(stallLogs(effects)).toEqual([]);
     expect(d.core.stats.joinsStalled).toBe(0);
     expect(d.armed.get(JOIN_STALL_TIMER)).toBe(startedUs + (5 * STALL_US) / 2 + STALL_US);
-    d.handle(heartbeatInput(SPARE, 'backup', 1, 6, true, JOIN_SEQ), d.nowUs + INTERVAL_US);
+    const synced = d.handle(heartbeatInput(SPARE, 'backup', 1, 6, true, JOIN_SEQ), d.nowUs + INTERVAL_US);
     expect(d.core.state).toBe('protected');
+    // Its longest wait for progress: half a bound, between any two of its beats (the synced one came an interval after the last).
+    expect(logsOf(synced, 'failover.reprotected')).toMatchObject([{ fields: { primary: PRIMARY, backup: SPARE, durationUs: d.nowUs - startedUs, quietMaxUs: STALL_US / 2 } }]);
     expect(d.armed.has(JOIN_STALL_TIMER), 'the bound ends with the re-protection').toBe(false);
   });
 
