@@ -64,8 +64,6 @@ export interface GuestRoleStats {
   handoverRequestsTooSoon: number;
   /** Chunks that reached a guest not (or no longer) a backup, dropped. */
   chunksWhileNotBackup: number;
-  /** Chunks its backup images took in for an epoch, every image since this guest started (reported: a join's progress). */
-  chunksStaged: number;
   /** Handover requests of another term (a late one of an earlier promotion, or a forgery), dropped. */
   staleHandoverRequests: number;
   /** Messages naming another VM on this VM's subjects, dropped: another VM's pages must never enter this image. */
@@ -92,7 +90,7 @@ export interface GuestRoleStats {
 export class GuestCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: GuestRoleStats = { handoversSent: 0, handoverRequestsTooSoon: 0, chunksWhileNotBackup: 0, chunksStaged: 0, staleHandoverRequests: 0, otherVmMessages: 0, promotionsWithoutImage: 0, assignmentsRefused: 0, restoresRefused: 0 };
+  readonly stats: GuestRoleStats = { handoversSent: 0, handoverRequestsTooSoon: 0, chunksWhileNotBackup: 0, staleHandoverRequests: 0, otherVmMessages: 0, promotionsWithoutImage: 0, assignmentsRefused: 0, restoresRefused: 0 };
   readonly #assignments: AssignmentTracker | null;
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole;
@@ -117,6 +115,11 @@ export class GuestCore implements Core {
   readonly #history = { vms: new RoleHistory<VmTotals>(foldVmTotals), standbys: new RoleHistory<StandbyTotals>(foldStandbyTotals) };
 
   /** At most ROLE_HISTORY_ENTRIES of each; older ones summed into the first. */
+  /** Chunks its backup images took in for an epoch, over every image it held (reported: a join's progress). */
+  get chunksStaged(): number {
+    return this.#history.standbys.entries.reduce((n, image) => n + image.stats.chunksStaged, 0);
+  }
+
   get history(): { readonly vms: readonly VmTotals[]; readonly standbys: readonly StandbyTotals[] } {
     return { vms: this.#history.vms.entries, standbys: this.#history.standbys.entries };
   }
@@ -194,8 +197,12 @@ export class GuestCore implements Core {
         return out;
       case 'checkpointChunk':
         if (input.subject !== sup.ckptDataSubject) return out;
-        if (this.#standby === null) this.stats.chunksWhileNotBackup++;
-        else this.#onChunk(this.#standby, msg, nowUs, out);
+        if (this.#standby === null) {
+          this.stats.chunksWhileNotBackup++;
+          return out;
+        }
+        out.push(...this.#standby.onChunk(msg, nowUs));
+        this.#reportProgress(out);
         return out;
       case 'handoverRequest':
         if (msg.term === this.#term) this.#sendHandover(nowUs, out);
@@ -216,14 +223,7 @@ export class GuestCore implements Core {
     this.#reportedSynced = synced;
     const ready = this.#role === 'promoting' && this.#ready;
     const txEndSeqs = ready ? (this.#vm?.txEndSeqs ?? []) : [];
-    out.push({ kind: 'send', subject: sup.subjects.status, msg: this.#assignments!.status({ role: this.#role, term: this.#term, epoch, synced, ready, txEndSeqs, chunksStaged: this.stats.chunksStaged }) });
-  }
-
-  #onChunk(standby: StandbyImage, chunk: CheckpointChunk, nowUs: number, out: Effect[]): void {
-    const stagedBefore = standby.stats.chunksStaged;
-    out.push(...standby.onChunk(chunk, nowUs));
-    this.stats.chunksStaged += standby.stats.chunksStaged - stagedBefore;
-    this.#reportProgress(out);
+    out.push({ kind: 'send', subject: sup.subjects.status, msg: this.#assignments!.status({ role: this.#role, term: this.#term, epoch, synced, ready, txEndSeqs, chunksStaged: this.chunksStaged }) });
   }
 
   /** A backup reports each applied epoch, and when its image becomes complete. */

@@ -33,6 +33,7 @@ export function guestReport(guest: GuestCore): Record<string, unknown> {
     bytesWritten: guest.vm?.stats.bytesWritten ?? 0,
     appliedEpoch: standby?.stats.appliedEpoch ?? null,
     synced: standby?.synced ?? null,
+    chunksStaged: guest.chunksStaged,
     staleAssignments: guest.staleAssignments,
     foreignAssignments: guest.foreignAssignments,
     ...guest.stats,

@@ -480,7 +480,7 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     activate(g, assignment(VM, HOST, 'backup', TERM), { assign: h.assign('guest') });
     const { all } = checkpointOne();
     onData(g, all);
-    expect(g.stats.chunksStaged).toBe(all.length);
+    expect(g.chunksStaged).toBe(all.length);
     // Joined again: a new image, waiting for a base; the next epoch's chunks are staged in it.
     const joined = g.handle(message(h.assign('guest'), assignment(VM, HOST, 'backup', TERM, { seq: 2, joining: true })), 0);
     expect(sentOn(joined, h.status)).toMatchObject([{ type: 'serviceStatus', chunksStaged: all.length }]);
@@ -489,7 +489,7 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     const next = p.checkpoint(2, stateOf(2), null).chunks;
     onData(g, next);
     expect(g.standby!.stats.chunksStaged).toBe(next.length);
-    expect(g.stats.chunksStaged).toBe(all.length + next.length);
+    expect(g.chunksStaged).toBe(all.length + next.length);
   });
 
   it('drops and counts checkpoint chunks while not a backup, and ignores chunks on any other subject', () => {
