@@ -114,12 +114,12 @@ export class GuestCore implements Core {
    */
   readonly #history = { vms: new RoleHistory<VmTotals>(foldVmTotals), standbys: new RoleHistory<StandbyTotals>(foldStandbyTotals) };
 
-  /** At most ROLE_HISTORY_ENTRIES of each; older ones summed into the first. */
   /** Chunks its backup images took in for an epoch, over every image it held (reported: a join's progress). */
   get chunksStaged(): number {
     return this.#history.standbys.entries.reduce((n, image) => n + image.stats.chunksStaged, 0);
   }
 
+  /** At most ROLE_HISTORY_ENTRIES of each; older ones summed into the first. */
   get history(): { readonly vms: readonly VmTotals[]; readonly standbys: readonly StandbyTotals[] } {
     return { vms: this.#history.vms.entries, standbys: this.#history.standbys.entries };
   }
