@@ -179,6 +179,12 @@ export class FailoverCore implements Core {
   #membershipRetries = 0;
   #membershipWaits = false;
   #silentSinceUs = 0;
+  /**
+   * The primary's last heartbeat from a host that ran the VM (null: none since
+   * it became primary). A restarted host's heartbeats speak of no VM: a
+   * failover measured from them would leave out the time the VM was gone.
+   */
+  #primaryServedUntilUs: number | null = null;
   #promotedHost: string | null = null;
   #immediateRetries = 0;
   /** A take-over found the lease renewed by the silent primary: it is alive, only not heard (until it beats again or is replaced). */
@@ -358,8 +364,10 @@ export class FailoverCore implements Core {
         const backup = this.#backup;
         // The machine takes the lease only from protected or suspect, where a backup holds the image.
         assert(backup !== null, () => `taking the lease for no backup in ${this.state}`);
-        // The silence being acted on began at the primary's last heartbeat (not at an earlier false alarm).
-        this.#silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
+        // The silence being acted on began at the primary's last heartbeat (not at an earlier false alarm), or, if its
+        // host started over, at the last one from the host that ran the VM (vopr seed 61585 read 5 ms for 434 ms).
+        const lastSeenUs = this.#lastSeenUs.get(this.#primary) ?? nowUs;
+        this.#silentSinceUs = this.#primaryRestarted === this.#primary ? Math.min(lastSeenUs, this.#primaryServedUntilUs ?? lastSeenUs) : lastSeenUs;
         out.push({ kind: 'log', level: 'warn', event: 'failover.primary_silent', fields: { primary: this.#primary, backup, term: this.#term + 1, silentForUs: nowUs - this.#silentSinceUs } });
         // The promoted host starts without a backup.
         const record = takeOverRecord(backup, this.#term + 1, nowUs, this.options.leaseDurationUs, this.#leaseRecord);
@@ -468,6 +476,7 @@ export class FailoverCore implements Core {
     out.push({ kind: 'log', level: 'warn', event: 'failover.promoting', fields: { from: this.#primary, to: host, term: this.#term } });
     const committedEpoch = this.#committedEpoch(this.#lastRole.get(this.#primary));
     this.#primary = host;
+    this.#primaryServedUntilUs = null;
     this.#backup = null;
     this.#roleChange(host, 'primary', '', out, committedEpoch);
   }
@@ -530,6 +539,8 @@ export class FailoverCore implements Core {
     // lease of its old term, so only a take-over for the backup saves the VM.
     if (restarted && hb.host === this.#primary) this.#primaryStartedOver(out, this.#backupHoldsImage);
     if (this.#primaryRestarted !== null && this.#primaryRestarted !== this.#primary) this.#primaryRestarted = null; // taken over
+    // A restart that left no image elsewhere made the VM anew on that host: its heartbeats are the VM's again.
+    if (hb.host === this.#primary && (this.#primaryRestarted !== hb.host || !this.#restartLeftImage)) this.#primaryServedUntilUs = nowUs;
     if (this.#primaryRestarted === hb.host) {
       // Its heartbeats say nothing of a VM it no longer runs: each one asks for the take-over again until it is made.
       if (this.#restartLeftImage && this.#backup !== null && this.#backupHoldsImage && this.#pendingRequest === null) this.#primarySilent(nowUs, out);

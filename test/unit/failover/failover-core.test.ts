@@ -519,6 +519,20 @@ describe('FailoverCore: backup silence', () => {
     expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2 });
   });
 
+  it("measures such a failover from the last heartbeat of the host that ran the VM, not from its restarted supervisor's (vopr seed 61585)", () => {
+    const d = started();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 2, true), 10_000);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 2, true), 10_000);
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 9), 20_000);
+    d.answer({ outcome: 'conflict', record: primaryRecord(20_000), revision: 3 });
+    // The restarted host keeps beating; each heartbeat asks for the take-over again until one is made.
+    for (let t = 30_000; d.pending === null && t <= 60_000; t += 10_000) d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 9), t);
+    d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 4 });
+    d.fire(PROMOTE_TIMER);
+    d.handle(heartbeatInput(BACKUP, 'primary', 2), 90_000);
+    expect(d.core.stats).toMatchObject({ failovers: 1, failoverDurationsUs: [90_000 - 10_000] });
+  });
+
   /** A primary that committed 40 epochs, whose backup fell silent, came back and is asked to join again: the role changes of that join. */
   const rejoining = () => {
     const d = started();
