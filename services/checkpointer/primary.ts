@@ -179,6 +179,13 @@ export class PrimaryCheckpointer {
   #joinSeq = 0;
   /** The backup whose acknowledgements commit epochs; a dropped one may live on, cut off, and still answer. */
   #peerHost: string;
+  /**
+   * The backup that gets the chunks of the checkpoint being staged as they
+   * come (null: a local epoch, or the backup was lost meanwhile). Sent on at
+   * once, a part need not wait for the slowest: a base (the whole memory and
+   * speculative buffer) is on its way while it is still being staged.
+   */
+  #streamPeer: string | null = null;
   /** The last pause barrier sent, repeated while its checkpoint is incomplete. */
   #barrier: EpochBarrier | null = null;
   #commitResendsLeft = 0;
@@ -348,6 +355,8 @@ export class PrimaryCheckpointer {
         // right after a failover, on the cores the re-protection needs). They wait for the base, which carries them.
         const local = this.#unprotected && !base;
         if (local) this.stats.localEpochs++;
+        assert(local || this.#peerHost !== '', () => `epoch ${epoch} is replicated with no backup`);
+        this.#streamPeer = local ? null : this.#peerHost;
         this.#staging = new StagedCheckpoint(epoch, local ? LOCAL_SOURCES : this.#expectedSources, this.options.maxChunksPerSource ?? MAX_CHUNKS_PER_SOURCE_ANY);
         const barrier: EpochBarrier = { type: 'epochBarrier', vmId: this.options.vmId, term: this.term, epoch, base, stagedSources: 0, joinSeq: base ? this.#joinSeq : 0, local };
         this.#barrier = barrier;
@@ -367,12 +376,16 @@ export class PrimaryCheckpointer {
         }
         const chunks = staged.chunks();
         if (epoch === this.#baseEpoch) this.#unprotected = false; // from here on, output waits for the new backup
-        chunks.push(makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, epoch === this.#baseEpoch));
+        const manifest = makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, epoch === this.#baseEpoch);
+        chunks.push(manifest);
         const inflight: InFlight = { epoch, chunks, pausedAtUs: this.#pausedAtUs, ranUs: this.#ranUs, stagedAtUs: nowUs, bytes: staged.bytes, resentAtUs: null, timeouts: 0 };
         this.#inflight.push(inflight);
         this.stats.checkpointBytesTotal += staged.bytes;
         this.stats.checkpointRawBytesTotal += staged.rawBytes;
-        this.#transmit(chunks, out);
+        // Every part went to this backup as it was staged (a lost backup makes the epoch local, above): the manifest closes it.
+        assert(this.#streamPeer === this.#peerHost, () => `epoch ${epoch} streamed to ${this.#streamPeer ?? 'no backup'}, committed by ${this.#peerHost}`);
+        this.#streamPeer = null;
+        this.#transmit([manifest], out);
         if (this.#inflight.length === 1) this.#armAckTimer(inflight, nowUs, out);
         return;
       }
@@ -403,6 +416,7 @@ export class PrimaryCheckpointer {
     }
     const staged = this.#staging;
     const completeBefore = staged?.completeSources ?? 0;
+    const addedBefore = staged?.chunksAdded ?? 0;
     const added = staged === null ? 'foreign' : staged.add(chunk);
     if (staged === null || added === 'foreign') {
       this.stats.staleChunks++;
@@ -412,6 +426,8 @@ export class PrimaryCheckpointer {
       this.stats.malformedChunks++;
       return;
     }
+    // A repeat (the guest answering a repeated barrier) went on already.
+    if (this.#streamPeer !== null && staged.chunksAdded !== addedBefore) out.push({ kind: 'send', subject: this.options.ckptDataSubject(this.#streamPeer), msg: chunk });
     // A local epoch's pause stages no checkpoint: it counts in neither the checkpoints' pause means nor the policy's average.
     const checkpoint = !this.#barrier!.local;
     if (checkpoint && staged.completeSources !== completeBefore) {
@@ -518,6 +534,7 @@ export class PrimaryCheckpointer {
     this.#backupJoining = false;
     this.#baseEpoch = 0; // a base epoch still being staged commits locally
     this.#peerHost = '';
+    this.#streamPeer = null;
     if (this.#unprotected) return;
     this.#unprotected = true;
     out.push({ kind: 'cancelTimer', name: TIMER_ACK });

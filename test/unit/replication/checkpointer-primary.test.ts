@@ -63,15 +63,23 @@ const allChunks = (effects: Effect[]) => effects.flatMap((e) => (e.kind === 'sen
 /** The time after a pause's start at which `checkpoint` stages its last part. */
 const STAGE_US = 10;
 
-/** Runs one epoch from its timer to the transfer; returns the barrier's effects and the last part's (the transfer). */
-/** One epoch: its barrier, and the parts the barrier asks for staged (a local epoch's: the guest's state alone). */
-function checkpoint(p: PrimaryCheckpointer, atUs: number): { barrier: Effect[]; transfer: Effect[] } {
+/**
+ * One epoch: its barrier, and the parts the barrier asks for staged (a local
+ * epoch's: the guest's state alone). `staging`: the effects of every part
+ * staged; `transfer`: the last part's (the manifest, the timers).
+ */
+function checkpoint(p: PrimaryCheckpointer, atUs: number): { barrier: Effect[]; staging: Effect[]; transfer: Effect[] } {
   const epoch = p.epoch;
   const barrier = fire(p, 'ckpt.epoch', atUs);
   const local = barriers(barrier)[0]?.local === true;
+  const staging: Effect[] = [];
   let transfer: Effect[] = [];
-  for (const c of parts(epoch)) if (!local || c.source === ChunkSource.STATE) transfer = stage(p, c, atUs + STAGE_US);
-  return { barrier, transfer };
+  for (const c of parts(epoch)) {
+    if (local && c.source !== ChunkSource.STATE) continue;
+    transfer = stage(p, c, atUs + STAGE_US);
+    staging.push(...transfer);
+  }
+  return { barrier, staging, transfer };
 }
 
 describe('PrimaryCheckpointer', () => {
@@ -97,10 +105,11 @@ describe('PrimaryCheckpointer', () => {
     const p = primary();
     fire(p, 'ckpt.epoch', 1_000);
     const chunks = parts(1);
-    for (const c of chunks.slice(0, -1)) expect(stage(p, c, 1_100)).toEqual([]);
+    // Each part goes on to the backup as it is staged; nothing else happens until the last.
+    for (const c of chunks.slice(0, -1)) expect(stage(p, c, 1_100)).toEqual([{ kind: 'send', subject: s.ckptData('host-b'), msg: c }]);
     expect(p.state).toBe('pausing');
     const effects = stage(p, chunks.at(-1)!, 1_200);
-    expect(dataChunks(effects)).toHaveLength(chunks.length + 1);
+    expect(dataChunks(effects).map((c) => c.source)).toEqual([chunks.at(-1)!.source, ChunkSource.MANIFEST]);
     expect(barriers(effects)).toEqual([]);
     expect(timersSet(effects).get('ckpt.epoch')).toBe(1_200 + EPOCH_US);
     expect(p.state).toBe('running');
@@ -111,8 +120,8 @@ describe('PrimaryCheckpointer', () => {
     const p = primary();
     fire(p, 'ckpt.epoch', 0);
     const [pages0, pages1, state, spec] = parts(1);
-    for (const c of [pages0!, state!, spec!, pages0!]) expect(stage(p, c, 10)).toEqual([]);
-    expect(dataChunks(stage(p, pages1!, 20))).toHaveLength(5);
+    expect([pages0!, state!, spec!, pages0!].map((c) => dataChunks(stage(p, c, 10)))).toEqual([[pages0], [state], [spec], []]); // the repeat is not sent again
+    expect(dataChunks(stage(p, pages1!, 20))).toEqual([pages1, expect.objectContaining({ source: ChunkSource.MANIFEST })]);
     expect(p.stats.checkpointBytesTotal).toBe(STAGED_BYTES);
   });
 
@@ -123,8 +132,7 @@ describe('PrimaryCheckpointer', () => {
     const spec = chunks.find((c) => c.source === ChunkSource.SPEC)!;
     expect(stage(p, spec, 5)).toEqual([]);
     expect(p.stats.staleChunks).toBe(1);
-    let effects: Effect[] = [];
-    for (const c of chunks.filter((x) => x !== spec)) effects = stage(p, c, 10);
+    const effects = chunks.filter((x) => x !== spec).flatMap((c) => stage(p, c, 10));
     expect(dataChunks(effects).map((c) => c.source)).toEqual([ChunkSource.PAGES, ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.MANIFEST]);
     expect(p.stats.checkpointBytesTotal).toBe(STAGED_BYTES - spec.data.length);
   });
@@ -149,12 +157,11 @@ describe('PrimaryCheckpointer', () => {
       { ...pages0!, index: 5, count: 2 },
       { ...pages1!, count: 3 },
     ];
-    stage(p, pages0!, 5);
-    for (const c of forged) expect(stage(p, c, 6)).toEqual([]);
+    const effects = stage(p, pages0!, 5);
+    for (const c of forged) expect(stage(p, c, 6)).toEqual([]); // none goes on to the backup
     expect(p.stats).toMatchObject({ malformedChunks: forged.length, staleChunks: 0 });
     // The real parts still complete the checkpoint.
-    let effects: Effect[] = [];
-    for (const c of [pages1!, ...rest]) effects = stage(p, c, 10);
+    for (const c of [pages1!, ...rest]) effects.push(...stage(p, c, 10));
     expect(dataChunks(effects)).toHaveLength(parts(1).length + 1);
   });
 
@@ -165,8 +172,7 @@ describe('PrimaryCheckpointer', () => {
     for (const c of [...parts(1, TERM - 1), ...parts(1, TERM + 1)]) expect(stage(p, c, 10)).toEqual([]);
     expect(p.state).toBe('pausing');
     expect(p.stats).toMatchObject({ staleTermDrops: 2 * parts(1).length, staleChunks: 0 });
-    let effects: Effect[] = [];
-    for (const c of parts(1)) effects = stage(p, c, 20);
+    const effects = parts(1).flatMap((c) => stage(p, c, 20));
     expect(dataChunks(effects)).toHaveLength(parts(1).length + 1);
     // The backup host answering for another term commits nothing.
     for (const term of [TERM - 1, TERM + 1]) expect(effectsOf((out) => p.onAck(ackMsg(1, true, 'host-b', term), 30_000, out))).toEqual([]);
@@ -174,12 +180,12 @@ describe('PrimaryCheckpointer', () => {
     expect(commits(ack(p, 1, 30_000))).toEqual([1]);
   });
 
-  it('once staged, transfers every chunk then the manifest to the backup host, and arms the ack and next epoch timers', () => {
+  it('sends every chunk on to the backup host as it is staged, then the manifest, and arms the ack and next epoch timers', () => {
     const p = primary();
-    const { transfer } = checkpoint(p, 0);
+    const { staging, transfer } = checkpoint(p, 0);
     const now = STAGE_US;
     const data = s.ckptData('host-b');
-    const kinds = transfer.map((e) => (e.kind === 'send' ? `${e.subject}:${e.msg.type === 'checkpointChunk' ? e.msg.source : e.msg.type}` : `${e.kind}:${'name' in e ? e.name : ''}`));
+    const kinds = staging.map((e) => (e.kind === 'send' ? `${e.subject}:${e.msg.type === 'checkpointChunk' ? e.msg.source : e.msg.type}` : `${e.kind}:${'name' in e ? e.name : ''}`));
     expect(kinds).toEqual([
       `${data}:${ChunkSource.PAGES}`,
       `${data}:${ChunkSource.PAGES}`,
@@ -189,7 +195,7 @@ describe('PrimaryCheckpointer', () => {
       'setTimer:ckpt.ack',
       'setTimer:ckpt.epoch',
     ]);
-    const sent = dataChunks(transfer);
+    const sent = dataChunks(staging);
     const manifest = sent.at(-1)!;
     expect(manifest).toMatchObject({ epoch: 1, term: TERM, source: ChunkSource.MANIFEST, index: 0, count: 1, base: false });
     expect(bytesEqual(manifest.data, concat(sent.slice(0, -1).map((c) => c.hash)))).toBe(true);
@@ -237,7 +243,7 @@ describe('PrimaryCheckpointer', () => {
 
   it('resends the same chunks on a NACK, and the manifest alone on the ack timeout', () => {
     const p = primary();
-    const sent = dataChunks(checkpoint(p, 0).transfer);
+    const sent = dataChunks(checkpoint(p, 0).staging);
     const nack = ack(p, 1, 10_000, false);
     expect(dataChunks(nack)).toEqual(sent);
     expect(timersSet(nack).get('ckpt.ack')).toBe(10_000 + ACK_TIMEOUT_US);
@@ -301,7 +307,7 @@ describe('PrimaryCheckpointer', () => {
     changePeer(p, 'host-c', 10_000);
     const base = checkpoint(p, 100_000);
     expect(barriers(base.barrier)).toEqual([expect.objectContaining({ epoch: 2, base: true, local: false })]);
-    expect(dataChunks(base.transfer, 'host-c').map((c) => c.source)).toEqual([ChunkSource.PAGES, ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC, ChunkSource.MANIFEST]);
+    expect(dataChunks(base.staging, 'host-c').map((c) => c.source)).toEqual([ChunkSource.PAGES, ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC, ChunkSource.MANIFEST]);
     expect(p.stats.localEpochs).toBe(1);
   });
 
@@ -325,10 +331,10 @@ describe('PrimaryCheckpointer', () => {
     expect(commits(checkpoint(p, 0).transfer)).toEqual([1]);
     expect(changePeer(p, 'host-c', 60_000)).toEqual([]);
     expect(p.peerHost).toBe('host-c');
-    const { barrier, transfer } = checkpoint(p, 100_000);
+    const { barrier, staging, transfer } = checkpoint(p, 100_000);
     expect(barriers(barrier)).toEqual([{ type: 'epochBarrier', vmId: VM, term: TERM, epoch: 2, base: true, stagedSources: 0, joinSeq: 0, local: false }]);
     expect(commits(transfer)).toEqual([]);
-    const sent = dataChunks(transfer, 'host-c');
+    const sent = dataChunks(staging, 'host-c');
     expect(sent).toHaveLength(parts(2).length + 1);
     expect(sent.filter((c) => c.base).map((c) => c.source)).toEqual([ChunkSource.MANIFEST]);
     expect(p.unprotected).toBe(false);
@@ -342,7 +348,7 @@ describe('PrimaryCheckpointer', () => {
     expect(p.stats.lastLocalCommitEpoch).toBe(1);
   });
 
-  it('commits the base epoch locally when the joining backup is dropped before the epoch is sent', () => {
+  it('commits the base epoch locally when the joining backup is dropped while it is staged, and sends it nothing more', () => {
     const p = primary({ backupHost: '' });
     changePeer(p, 'host-c', 0);
     const epoch = p.epoch;
