@@ -10,7 +10,7 @@ import type { LeaseRecord } from '../../lib/lease/types.js';
  * down. Safety is checked either way. The VM is lost when:
  * - the primary's host is down and the backup the failover service would
  *   promote is down too or holds no complete image, or loses it later (its
- *   guest restarts);
+ *   guest restarts); a primary's host that came back empty counts as down;
  * - the failover service promotes a host that is down or holds no image (it
  *   crashed or its guest restarted after it was chosen: a false suspicion
  *   of the primary, from lost heartbeats, and the backup dying meanwhile),
@@ -21,8 +21,9 @@ import type { LeaseRecord } from '../../lib/lease/types.js';
  *   one): no host it may promote then holds the VM;
  * - the lease was taken for a host that goes down before it runs as
  *   primary: the old primary is fenced for good.
- * - a host reboots (its image is gone) while the primary's host is down or
- *   is that host, and no backup with a complete image is left.
+ * - a host reboots (its image is gone) while the primary's host is down, or
+ *   came back empty, or is that host, and no backup with a complete image is
+ *   left.
  * A backup the failover service joins again (re-protection) holds no image
  * from then on, even while its guest still reports the old one.
  */
@@ -119,7 +120,7 @@ export class VmLossClassifier {
         // Its role change may have been late (the failover service cut off): the promoted guest restarted empty before it took it.
         if (msg.host === this.#promotedNotTaken) this.#lose(atUs, `${msg.host} was promoted, and its guest restarted empty before it took the promotion`);
         // The backup the failover service would promote lost its image (its guest restarted) after the primary's host went down.
-        else if (hadImage && msg.host === this.#failoverBackup && this.#down.has(this.#primaryHost)) this.#lose(atUs, `${this.#primaryHost} is down and ${msg.host}'s guest reports no complete image: no backup with a complete image is left`);
+        else if (hadImage && msg.host === this.#failoverBackup && !this.#primaryRuns()) this.#lose(atUs, `${this.#primaryGone()} and ${msg.host}'s guest reports no complete image: no backup with a complete image is left`);
         return;
       }
       default:
@@ -129,6 +130,20 @@ export class VmLossClassifier {
 
   leaseWritten(record: LeaseRecord): void {
     this.#leaseHolder = record.primaryHost;
+  }
+
+  /**
+   * The primary's host runs the VM: up, and not since restarted empty (a
+   * revived host comes back as at the VM's creation, and its guest runs a VM
+   * made anew, not this one: vopr seed 65935).
+   */
+  #primaryRuns(): boolean {
+    return !this.#down.has(this.#primaryHost) && !this.#rebooted.has(this.#primaryHost);
+  }
+
+  /** Why the primary's host does not run the VM (for a loss's reason). */
+  #primaryGone(): string {
+    return `${this.#primaryHost} ${this.#down.has(this.#primaryHost) ? 'is down' : 'started over empty'}`;
   }
 
   /** The backup the failover service would promote is up and holds a complete image. */
@@ -146,8 +161,8 @@ export class VmLossClassifier {
     this.#image.delete(host);
     // Its guest comes back as at the VM's creation, calling an empty image complete: only a join makes it a backup again.
     this.#rebooted.add(host);
-    const primaryUp = host !== this.#primaryHost && !this.#down.has(this.#primaryHost);
-    if (!primaryUp && !this.#backupUp()) this.#lose(atUs, `${host} rebooted while ${this.#primaryHost === host ? 'running the VM' : `${this.#primaryHost} is down`}, and no backup with a complete image is left`);
+    const primaryRuns = host !== this.#primaryHost && this.#primaryRuns();
+    if (!primaryRuns && !this.#backupUp()) this.#lose(atUs, `${host} rebooted while ${this.#primaryHost === host ? 'running the VM' : this.#primaryGone()}, and no backup with a complete image is left`);
   }
 
   /** A host that was down starts again, empty: its guest calls an empty image complete until it joins. */
@@ -161,8 +176,7 @@ export class VmLossClassifier {
   hostDown(host: string, atUs: number): void {
     this.#down.add(host);
     this.#image.delete(host);
-    const primaryUp = !this.#down.has(this.#primaryHost);
-    if (!primaryUp && !this.#backupUp()) this.#lose(atUs, `${this.#primaryHost} is down and no backup with a complete image is left`);
+    if (!this.#primaryRuns() && !this.#backupUp()) this.#lose(atUs, `${this.#primaryGone()} and no backup with a complete image is left`);
     if (this.#leaseHolder === host && host !== this.#primaryHost) this.#lose(atUs, `the lease was taken for ${host}, which went down before it ran as primary`);
   }
 }

@@ -110,6 +110,8 @@ export interface FailoverStats {
   joinsStalled: number;
   /** The longest a join went without progress before it moved on or completed: what joinStallUs must stay above. */
   joinQuietMaxUs: number;
+  /** Membership changes not announced to the primary because its host started over as a backup or a spare: it runs no VM to change. */
+  primaryRoleChangesWithheld: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one: the first MAX_FAILOVER_SAMPLES. */
   failoverDurationsUs: number[];
   /** When each promoted primary first reported in: the first MAX_FAILOVER_SAMPLES. */
@@ -158,7 +160,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0, joinQuietMaxUs: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0, joinQuietMaxUs: 0, primaryRoleChangesWithheld: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -445,9 +447,20 @@ export class FailoverCore implements Core {
     if (written === null || written !== this.#membership) return; // replaced meanwhile: the newer one is written next
     if (result.outcome === 'ok') {
       this.#membership = null;
-      // A primary's peer change carries what it committed too: a host that came back as a backup "as at creation"
-      // takes it for a promotion, and an epoch-0 image refuses one above 0 (vopr seed 1830, repeats rate-limited).
-      for (const [host, role, peerHost] of written.announce) this.#roleChange(host, role, peerHost, out, role === 'primary' ? this.#committedEpoch(this.#lastRole.get(host)) : 0);
+      for (const [host, role, peerHost] of written.announce) {
+        const reported = this.#lastRole.get(host);
+        // A primary whose host started over as a backup or a spare (as at the VM's creation) runs no VM: it holds some
+        // other image, maybe one it has applied epochs to since, and would take a 'primary' role change for a promotion
+        // of it, its output then sent on the VM's connections (vopr seed 64806: a backup of a VM created anew).
+        if (role === 'primary' && this.#primaryRestarted === host && reported !== undefined && reported.role !== 'primary') {
+          this.stats.primaryRoleChangesWithheld++;
+          out.push({ kind: 'log', level: 'error', event: 'failover.primary_not_running', fields: { primary: host, reportsAs: reported.role, term: this.#term, peerHost } });
+          continue;
+        }
+        // A primary's peer change carries what it committed too: a host that came back as a backup "as at creation"
+        // takes it for a promotion, and an epoch-0 image refuses one above 0 (vopr seed 1830, repeats rate-limited).
+        this.#roleChange(host, role, peerHost, out, role === 'primary' ? this.#committedEpoch(reported) : 0);
+      }
       return;
     }
     const record = result.record;

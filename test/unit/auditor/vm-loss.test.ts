@@ -114,6 +114,31 @@ describe('VmLossClassifier', () => {
       r.expectLost(/host-b was promoted without an image/);
     });
 
+    it('the backup reboots after the primary came back empty, before the failover service could act', () => {
+      // The primary crashes with the failover service cut off; its host comes back as at the VM's creation, a primary of
+      // term 1 running a VM made anew.
+      const r = new Run().guest(B, 'backup', true).down(A);
+      r.c.hostRevived(A);
+      r.assignGuest(A, 'primary').guest(A, 'primary', true);
+      r.expectNotLost(); // the synced backup still holds the VM
+      r.c.hostRebooted(B, (r.atUs += 100));
+      r.expectLost(/host-b rebooted while host-a started over empty, and no backup with a complete image is left/);
+    });
+
+    it("the backup's guest restarts empty after the primary came back empty (vopr seed 65935, the failover service cut off)", () => {
+      const r = new Run().guest(B, 'backup', true).down(A);
+      r.c.hostRevived(A);
+      r.guest(B, 'spare');
+      r.expectLost(/host-a started over empty and host-b's guest reports no complete image/);
+    });
+
+    it('the backup goes down after the primary came back empty', () => {
+      const r = new Run().guest(B, 'backup', true).down(A);
+      r.c.hostRevived(A);
+      r.down(B);
+      r.expectLost(/host-a started over empty and no backup with a complete image is left/);
+    });
+
     it('the primary goes down while it has no backup', () => {
       const r = new Run().view(A, '').down(A);
       r.expectLost(/host-a is down/);

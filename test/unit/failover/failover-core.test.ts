@@ -569,6 +569,21 @@ describe('FailoverCore: backup silence', () => {
     expect(d.core.stats.failovers).toBe(0);
   });
 
+  it('names no primary to a host that started over as a backup, whatever membership change comes: it would promote an image of another VM (vopr seed 64806)', () => {
+    const { d, changes } = rejoining();
+    const join = changes.find((c) => c.host === BACKUP)!;
+    // The primary's host starts over as the VM's first backup (as at creation): it holds no VM to be primary of.
+    d.handle(heartbeatInput(PRIMARY, 'backup', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true, join.seq), d.nowUs + 1_000);
+    // It applies epochs of some VM meanwhile; then the joining backup is dropped, and the membership written.
+    d.handle(heartbeatInput(PRIMARY, 'backup', 1, 32, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000);
+    d.fire(silentTimer(BACKUP));
+    const dropped = d.settleMemberships();
+    expect(roleChangesTo(dropped, PRIMARY)).toEqual([]);
+    expect(dropped).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'failover.primary_not_running' }));
+    expect(d.core.stats.primaryRoleChangesWithheld).toBe(1);
+  });
+
   it('takes over for no one when such a primary then falls silent: its backup holds the VM created anew (vopr seed 20529)', () => {
     const { d, changes } = rejoining();
     const join = changes.find((c) => c.host === BACKUP)!;
