@@ -352,6 +352,8 @@ export class FailoverCore implements Core {
    * Joining replaces whatever image it holds with a new one from a base epoch.
    */
   #readySpare(): string | undefined {
+    // No VM to protect: a join would only wait for a base that never comes.
+    if (this.#primaryRunsNoVm) return undefined;
     return this.#spares.find((h) => {
       const r = this.#lastRole.get(h);
       if (r === undefined || this.#silentHosts.has(h)) return false;
@@ -449,12 +451,11 @@ export class FailoverCore implements Core {
       this.#membership = null;
       for (const [host, role, peerHost] of written.announce) {
         const reported = this.#lastRole.get(host);
-        // A primary whose host started over as a backup or a spare (as at the VM's creation) runs no VM: it holds some
-        // other image, maybe one it has applied epochs to since, and would take a 'primary' role change for a promotion
-        // of it, its output then sent on the VM's connections (vopr seed 64806: a backup of a VM created anew).
-        if (role === 'primary' && this.#primaryRestarted === host && reported !== undefined && reported.role !== 'primary') {
+        // It would take a 'primary' role change for a promotion of the image it holds, and send that image's output on
+        // the VM's connections (vopr seed 64806: a backup of a VM created anew, 32 epochs in).
+        if (role === 'primary' && host === this.#primary && this.#primaryRunsNoVm) {
           this.stats.primaryRoleChangesWithheld++;
-          out.push({ kind: 'log', level: 'error', event: 'failover.primary_not_running', fields: { primary: host, reportsAs: reported.role, term: this.#term, peerHost } });
+          out.push({ kind: 'log', level: 'error', event: 'failover.primary_not_running', fields: { primary: host, reportsAs: reported?.role ?? '', term: this.#term, peerHost } });
           continue;
         }
         // A primary's peer change carries what it committed too: a host that came back as a backup "as at creation"
@@ -833,6 +834,16 @@ export class FailoverCore implements Core {
   get #backupSilenceCounts(): boolean {
     const primaryMayBeDead = this.#silentHosts.has(this.#primary) && !this.#primaryRenewedUnheard;
     return this.#backupHoldsImage && this.#backup !== null && this.#silentHosts.has(this.#backup) && !primaryMayBeDead;
+  }
+
+  /**
+   * The primary's host started over as a backup or a spare (as at the VM's
+   * creation): it runs no VM, whatever image it holds (maybe one of a VM
+   * created anew that it has applied epochs to since).
+   */
+  get #primaryRunsNoVm(): boolean {
+    const reported = this.#lastRole.get(this.#primary);
+    return this.#primaryRestarted === this.#primary && reported !== undefined && reported.role !== 'primary';
   }
 
   get #backupHoldsImage(): boolean {

@@ -582,6 +582,10 @@ describe('FailoverCore: backup silence', () => {
     expect(roleChangesTo(dropped, PRIMARY)).toEqual([]);
     expect(dropped).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'failover.primary_not_running' }));
     expect(d.core.stats.primaryRoleChangesWithheld).toBe(1);
+    // Nor does it join a spare to it: the join would wait for a base that never comes.
+    const spareHeard = [d.handle(heartbeatInput(SPARE, 'spare', 1), d.nowUs + 1_000), d.settleMemberships()].flat();
+    expect(allRoleChanges(spareHeard)).toEqual([]);
+    expect(d.core.state).toBe('unprotected');
   });
 
   it('takes over for no one when such a primary then falls silent: its backup holds the VM created anew (vopr seed 20529)', () => {
