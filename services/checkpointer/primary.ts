@@ -416,7 +416,6 @@ export class PrimaryCheckpointer {
     }
     const staged = this.#staging;
     const completeBefore = staged?.completeSources ?? 0;
-    const addedBefore = staged?.chunksAdded ?? 0;
     const added = staged === null ? 'foreign' : staged.add(chunk);
     if (staged === null || added === 'foreign') {
       this.stats.staleChunks++;
@@ -427,7 +426,7 @@ export class PrimaryCheckpointer {
       return;
     }
     // A repeat (the guest answering a repeated barrier) went on already.
-    if (this.#streamPeer !== null && staged.chunksAdded !== addedBefore) out.push({ kind: 'send', subject: this.options.ckptDataSubject(this.#streamPeer), msg: chunk });
+    if (this.#streamPeer !== null && added === 'added') out.push({ kind: 'send', subject: this.options.ckptDataSubject(this.#streamPeer), msg: chunk });
     // A local epoch's pause stages no checkpoint: it counts in neither the checkpoints' pause means nor the policy's average.
     const checkpoint = !this.#barrier!.local;
     if (checkpoint && staged.completeSources !== completeBefore) {

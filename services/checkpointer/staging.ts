@@ -20,11 +20,12 @@ export class StagedCheckpoint {
   ) {}
 
   /**
-   * Adds a chunk; a repeated (source, index) is ignored. 'foreign': another
-   * epoch's or an unexpected source's. 'malformed': its index and count fit
-   * no checkpoint, or its count is not its source's (forged, refused).
+   * Adds a chunk. 'repeat': its (source, index) is held already, and it is
+   * ignored. 'foreign': another epoch's or an unexpected source's.
+   * 'malformed': its index and count fit no checkpoint, or its count is not
+   * its source's (forged, refused).
    */
-  add(chunk: CheckpointChunk): 'added' | 'foreign' | 'malformed' {
+  add(chunk: CheckpointChunk): 'added' | 'repeat' | 'foreign' | 'malformed' {
     if (chunk.epoch !== this.epoch || !this.expectedSources.includes(chunk.source)) return 'foreign';
     if (!chunkCountFits(chunk, this.maxChunksPerSource)) return 'malformed';
     let part = this.#parts.get(chunk.source);
@@ -32,7 +33,7 @@ export class StagedCheckpoint {
       part = new Map();
       this.#parts.set(chunk.source, part);
     } else if ((part.values().next().value as CheckpointChunk).count !== chunk.count) return 'malformed';
-    if (part.has(chunk.index)) return 'added';
+    if (part.has(chunk.index)) return 'repeat';
     part.set(chunk.index, chunk);
     this.chunksAdded++;
     this.bytes += chunk.data.length;

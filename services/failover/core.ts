@@ -817,7 +817,6 @@ export class FailoverCore implements Core {
     else if (primarySilent) this.#primarySilent(nowUs, out);
   }
 
-  /** Protected, suspect or failing over: the backup holds a complete image (re-protecting, its join is under way). */
   /**
    * The backup holding the VM's image is silent, and the primary is not: it
    * is given up and another joins. So too while the primary is silent but
@@ -846,6 +845,7 @@ export class FailoverCore implements Core {
     return this.#primaryRestarted === this.#primary && reported !== undefined && reported.role !== 'primary';
   }
 
+  /** Protected, suspect or failing over: the backup holds a complete image (re-protecting, its join is under way). */
   get #backupHoldsImage(): boolean {
     // failingOver: the take-over for that backup is under way (the lease store may be out for a while; vopr seed 20502).
     return this.state === 'protected' || this.state === 'suspect' || this.state === 'failingOver';
