@@ -2,7 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { constants as osConstants } from 'node:os';
 import { InterruptedError, SpeculaError } from '../lib/errors.js';
-import { EXIT_FAILED, EXIT_USAGE } from './exit-codes.js';
+import { EXIT_FAILED, EXIT_USAGE, exitCodeOf } from './exit-codes.js';
 
 /**
  * Each command's module, loaded only when that command runs (or for the
@@ -45,9 +45,9 @@ try {
     process.stderr.write(`specula: invalid option: ${err.message}\n`);
     process.exitCode = EXIT_USAGE;
   } else if (err instanceof SpeculaError && err.code !== 'INVARIANT') {
-    // An expected failure (transport, decode): its message says what to fix.
+    // An expected failure (transport, decode): its message says what to fix, its exit code what kind it is.
     process.stderr.write(`specula: ${err.message}\n`);
-    process.exitCode = EXIT_FAILED;
+    process.exitCode = exitCodeOf(err);
   } else {
     // A bug or a broken invariant: the stack is for the report. The process ends here: what the failed command left
     // open (a connection, a timer) would otherwise keep it alive past its own --exit-after-s.

@@ -9,7 +9,7 @@ import { HEALTH_PATHS } from '../../lib/runtime/nats/health-server.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
 import type { ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
 import { DEFAULT_TRACE_SAMPLE_RATE } from '../../lib/tracing/options.js';
-import { EXIT_FAILED } from '../exit-codes.js';
+import { EXIT_FAILED, exitCodeOf } from '../exit-codes.js';
 import { num } from '../run-options.js';
 import { checkPort, checkTimerMs } from '../validate.js';
 
@@ -179,7 +179,7 @@ export function serviceCommand(): Command {
         if (!(err instanceof TransportError || err instanceof LeaseStoreUnavailableError)) throw err;
         // An unreachable or lost server is an operational error: say what and where, no stack.
         process.stderr.write(`specula service ${names.join(' ')}: ${err.message}\n`);
-        process.exitCode = EXIT_FAILED;
+        process.exitCode = exitCodeOf(err);
       }
     });
 }

@@ -9,7 +9,7 @@ import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { openLeaseStore } from '../../lib/runtime/nats/service-process.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
 import { BusAuditor } from '../../services/auditor/main.js';
-import { EXIT_FAILED } from '../exit-codes.js';
+import { EXIT_FAILED, EXIT_VM_RUNNING } from '../exit-codes.js';
 import { Fleet } from '../launcher/fleet.js';
 import { startOwnNatsServer, type OwnNatsServer } from '../launcher/nats-server.js';
 import { num } from '../run-options.js';
@@ -116,7 +116,7 @@ export function upCommand(): Command {
       for (const c of configs) {
         const live = await liveLease(leases, c.vmId, timing);
         if (live === null) continue;
-        await stop('VM running already', EXIT_FAILED);
+        await stop('VM running already', EXIT_VM_RUNNING);
         throw new VmRunningError(`${c.vmId} is running on ${natsUrl}: ${live.primaryHost} holds its lease under term ${live.term} and renews it. Stop the specula up (or the deployment) that runs it, or give these VMs other ids (--config with another vmId).`);
       }
       for (const c of configs) await forgetLease(leases, c.vmId);

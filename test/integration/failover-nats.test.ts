@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { EXIT_UNAVAILABLE } from '../../cli/exit-codes.js';
 import { decodeBatch } from '../../lib/codec/batch.js';
 import { decode } from '../../lib/codec/codec.js';
 import type { FailoverStatus, Heartbeat, RoleChange, WireMessage, WireMessageType } from '../../lib/codec/messages.js';
@@ -457,11 +458,11 @@ describe.skipIf(nats === null)('failover service over NATS with leases in JetStr
 });
 
 describe('`specula service failover` without a NATS server', () => {
-  it('fails with one clear line and exit code 1', async () => {
+  it('fails with one clear line and the exit code of an unavailable bus', async () => {
     const port = await freePort();
     const child = spawnCli(['service', 'failover', '--nats-url', `nats://127.0.0.1:${port}`]);
     const code = await child.exited;
-    expect(code).toBe(1);
+    expect(code).toBe(EXIT_UNAVAILABLE);
     expect(child.lines).toEqual([]);
     expect(child.stderr().trim()).toMatch(new RegExp(`^specula service failover: cannot connect to NATS at nats://127\\.0\\.0\\.1:${port} \\(connection refused\\)`));
     expect(child.stderr()).not.toContain('    at ');

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_UNAVAILABLE } from '../../cli/exit-codes.js';
 import { compiledCliPath } from '../../cli/launcher/child.js';
 import { TransportError } from '../../lib/errors.js';
 import { natsAuthFromEnv } from '../../lib/runtime/nats/auth.js';
@@ -68,13 +69,13 @@ describe.skipIf(skipWithoutNatsBinary('NATS credentials and TLS') || !hasOpenssl
     await expect(connectNats({ servers: url(), reconnect: false, connectTimeoutMs: 2_000 }, natsAuthFromEnv({ NATS_USER: 'client', NATS_PASSWORD: passwordOf('client'), NATS_TLS: '1' }))).rejects.toBeInstanceOf(TransportError);
   });
 
-  it('a service given a wrong password exits 1 saying the credentials were refused, never showing the password', () => {
+  it('a service given a wrong password exits as for an unavailable bus, saying the credentials were refused, never showing the password', () => {
     const r = spawnSync(process.execPath, [compiledCliPath(), 'service', 'failover', '--nats-url', url()], {
       env: { PATH: process.env.PATH, NATS_USER: 'failover', NATS_PASSWORD: 'not-the-password', NATS_TLS_CA: join(dir, 'ca.pem'), SPECULA_LOG_LEVEL: 'silent' },
       encoding: 'utf8',
       timeout: 30_000,
     });
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(EXIT_UNAVAILABLE);
     expect(r.stderr).toMatch(/refused the credentials \(user failover, TLS\)/);
     expect(`${r.stdout}${r.stderr}`).not.toContain('not-the-password');
   });

@@ -12,13 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { headers as natsHeaders } from '@nats-io/transport-node';
+import { EXIT_UNAVAILABLE } from '../../cli/exit-codes.js';
 import { InvariantError } from '../../lib/errors.js';
 import { histogramPercentile } from '../../lib/results/histogram.js';
 import { decodeBatch, encodeBatch } from '../../lib/codec/batch.js';
 import { decode, encode } from '../../lib/codec/codec.js';
 import type { Segment } from '../../lib/codec/messages.js';
 import { subjects } from '../../lib/codec/subjects.js';
-import { runConfigSchema } from '../../lib/config/run-config.js';
+import { CHUNK_ENVELOPE_BYTES, runConfigSchema } from '../../lib/config/run-config.js';
 import type { RunResult } from '../../lib/results/run-result.js';
 import { connectNats, emulatedLink, NatsShell, type Logger } from '../../lib/runtime/nats/index.js';
 import { HEADER_BATCH, HEADER_CLOCK_US, HEADER_HOST, SLOW_INPUT_US } from '../../lib/runtime/nats/shell.js';
@@ -472,7 +473,9 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
     const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: memoryLogger().logger });
     try {
       await shell.start();
-      await new Promise((r) => setTimeout(r, 150));
+      await waitFor(() => fired.length >= 2);
+      // Past the replaced 80 ms deadline, so that a timer that kept it would have fired a second time by now.
+      await new Promise((r) => setTimeout(r, 100));
       expect(fired.map((f) => f.name)).toEqual(['late-then-early', 'early-then-late']);
       expect(fired[0]!.atUs).toBeGreaterThanOrEqual(20_000);
       expect(fired[1]!.atUs).toBeGreaterThanOrEqual(40_000);
@@ -484,10 +487,10 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
 });
 
 describe('an unreachable NATS server', () => {
-  it('fails `specula run --runtime nats` with a clear error and a non-zero exit', async () => {
+  it('fails `specula run --runtime nats` with a clear error and the exit code of an unavailable bus', async () => {
     const port = await freePort();
     const out = await runCli(['run', '--runtime', 'nats', '--nats-url', `nats://127.0.0.1:${port}`, '--workload', 'bulk', '--bulk-bytes', '1000', '--duration-s', '2']);
-    expect(out.code).not.toBe(0);
+    expect(out.code).toBe(EXIT_UNAVAILABLE);
     expect(out.stdout).toBe('');
     expect(out.stderr).toContain(`cannot connect to NATS at nats://127.0.0.1:${port}`);
   });
@@ -495,22 +498,23 @@ describe('an unreachable NATS server', () => {
   it('fails `specula service client` with the same message and no stack trace', async () => {
     const port = await freePort();
     const out = await runCli(['service', 'client', '--nats-url', `nats://127.0.0.1:${port}`, '--config-json', '{"durationS":1}']);
-    expect(out.code).toBe(1);
+    expect(out.code).toBe(EXIT_UNAVAILABLE);
     expect(out.stderr.trim()).toMatch(new RegExp(`^specula service client: cannot connect to NATS at nats://127\\.0\\.0\\.1:${port} \\(connection refused\\)`));
     expect(out.stderr).not.toContain('    at ');
   });
 });
 
 describe.skipIf(skipWithoutNatsBinary('the max_payload check'))('a server whose max_payload is below a checkpoint chunk', () => {
-  it('fails `specula service checkpointer` at start with what to change and exit code 1', async () => {
+  it('fails `specula service checkpointer` at start with what to change and the exit code of an unavailable bus', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'specula-payload-'));
     const configFile = join(dir, 'nats.conf');
     writeFileSync(configFile, 'max_payload: 65536\n');
     const server = await startNatsServer({ configFile });
     try {
       const out = await runCli(['service', 'checkpointer', '--host', 'host-a', '--nats-url', server.url, '--config-json', '{"vmId":"payload","mode":"spec"}']);
-      expect(out.code).toBe(1);
-      expect(out.stderr).toContain('takes messages of up to 65536 B (max_payload), and a checkpoint chunk needs 266240 B (checkpoint.chunkBytes 262144');
+      expect(out.code).toBe(EXIT_UNAVAILABLE);
+      const chunkBytes = runConfigSchema.parse({}).checkpoint.chunkBytes;
+      expect(out.stderr).toContain(`takes messages of up to 65536 B (max_payload), and a checkpoint chunk needs ${chunkBytes + CHUNK_ENVELOPE_BYTES} B (checkpoint.chunkBytes ${chunkBytes}`);
       expect(out.stderr).not.toContain('    at ');
       // With chunks that fit, the same service starts (and is stopped at once).
       const fits = await runCli(['service', 'checkpointer', '--host', 'host-a', '--nats-url', server.url, '--exit-after-s', '0.5', '--config-json', '{"vmId":"payload","mode":"spec","checkpoint":{"chunkBytes":32768}}']);

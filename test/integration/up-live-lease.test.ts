@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT_FAILED } from '../../cli/exit-codes.js';
+import { EXIT_VM_RUNNING } from '../../cli/exit-codes.js';
 import { forgetLease, KvLeaseStore, LEASE_BUCKET } from '../../lib/lease/kv-store.js';
 import { liveLease } from '../../lib/lease/live-lease.js';
 import { withNats } from './support/nats.js';
@@ -68,7 +68,7 @@ describe.skipIf(nats === null)('specula up and a VM running already', () => {
     }, RENEW_MS);
     try {
       const r = await up(configPath);
-      expect(r.status, r.stderr).toBe(EXIT_FAILED);
+      expect(r.status, r.stderr).toBe(EXIT_VM_RUNNING);
       expect(r.stderr).toContain(`${VM} is running on ${nats!.url}: host-x holds its lease under term 3 and renews it`);
       expect(r.stdout).not.toContain('"kind":"up"'); // no fleet started
       expect(renewals).toBeGreaterThan(0);

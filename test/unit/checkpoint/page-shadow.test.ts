@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bytesEqual } from '../../../lib/checkpoint/hash.js';
+import { InvariantError } from '../../../lib/errors.js';
 import { packPages, unpackPages } from '../../../lib/checkpoint/page-chunks.js';
 import { PageShadow } from '../../../lib/checkpoint/page-shadow.js';
 import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
@@ -58,7 +59,7 @@ describe('PageShadow', () => {
   });
 
   it('refuses a page outside the image', () => {
-    expect(() => new PageShadow(MEMORY_BYTES).page(PAGES)).toThrow();
+    expect(() => new PageShadow(MEMORY_BYTES).page(PAGES)).toThrow(InvariantError);
   });
 
   it('gives deltas that rebuild the memory on a backup that starts empty at each reset (a new backup joining)', () => {

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { HostRole } from '../../../lib/codec/messages.js';
 import type { Effect, LeaseRecord } from '../../../lib/runtime/types.js';
+import { MAX_REMEMBERED_TAKE_ATTEMPTS } from '../../../services/failover/core.js';
 import { BACKUP, FAILOVER_OPTIONS, FailoverDriver, heartbeatInput, FIRST_INCARNATION, INTERVAL_US, NONE_TAKEN, LEASE_US, lateTimer, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, roleChangesTo, allRoleChanges, S, SKEW_US, silentTimer, SPARE, timers, VM } from './support.js';
 
 const LATE_AFTER_US = Math.ceil(1.5 * INTERVAL_US);
@@ -252,6 +253,7 @@ describe('FailoverCore: taking the lease', () => {
       fc.record({ kind: fc.constant('conflict' as const), host: fc.constantFrom(...hosts), term: fc.integer({ min: 1, max: 3 }) }),
       fc.constant({ kind: 'unavailable' as const }),
     );
+    let checkedWhileOutstanding = 0;
     fc.assert(
       fc.property(fc.array(fc.record({ step, gapUs: fc.integer({ min: 0, max: 2 * INTERVAL_US }) }), { maxLength: 60 }), (steps) => {
         const d = started();
@@ -265,7 +267,10 @@ describe('FailoverCore: taking the lease', () => {
           else if (s.kind === 'timer' && d.armed.has(s.name)) effects = d.handle({ kind: 'timer', name: s.name }, Math.max(atUs, d.armed.get(s.name)!));
           else if (d.pending !== null && s.kind === 'conflict') effects = d.answer({ outcome: 'conflict', record: { primaryHost: s.host, term: s.term, expiresAtMs: atUs / 1_000 }, revision: ++revision }, atUs);
           else if (d.pending !== null && s.kind === 'unavailable') effects = d.answer({ outcome: 'unavailable', record: null, revision: 0 }, atUs);
-          if (outstanding && (s.kind === 'heartbeat' || s.kind === 'timer')) expect(leaseOps(effects)).toEqual([]);
+          if (outstanding && (s.kind === 'heartbeat' || s.kind === 'timer')) {
+            expect(leaseOps(effects)).toEqual([]);
+            checkedWhileOutstanding++;
+          }
           // The backup may be asked to join again (it reported in as a spare), never to be primary.
           expect(roleChangesTo(effects, BACKUP).filter((c) => c.role !== 'backup')).toEqual([]);
           expect(timers(effects).has(PROMOTE_TIMER)).toBe(false);
@@ -278,6 +283,8 @@ describe('FailoverCore: taking the lease', () => {
       }),
       { numRuns: 300 },
     );
+    // The runs reached a lease request in flight and went on from there: the second check above ran.
+    expect(checkedWhileOutstanding).toBeGreaterThan(0);
   });
 });
 
@@ -739,17 +746,17 @@ describe('FailoverCore: take-over outcomes it cannot see directly', () => {
     expect(timers(effects).has(PROMOTE_TIMER)).toBe(true);
   });
 
-  it('remembers its last 16 attempts only: a record from an older one, found after a long outage, is not taken as its own', () => {
-    /** 17 take-over attempts, each answered `unavailable` but the last (outstanding). */
+  it('remembers its last MAX_REMEMBERED_TAKE_ATTEMPTS attempts only: a record from an older one, found after a long outage, is not taken as its own', () => {
+    /** One take-over attempt more than it remembers, each answered `unavailable` but the last (outstanding). */
     const outage = () => {
       const d = silentAfter([10_000]);
       const attempts = [d.pendingCas.record];
-      for (let i = 0; i < 16; i++) {
+      for (let i = 0; i < MAX_REMEMBERED_TAKE_ATTEMPTS; i++) {
         d.answer({ outcome: 'unavailable', record: null, revision: 0 });
         d.fire(silentTimer(PRIMARY));
         attempts.push(d.pendingCas.record);
       }
-      expect(new Set(attempts.map((r) => r.expiresAtMs)).size).toBe(17); // each attempt its own record
+      expect(new Set(attempts.map((r) => r.expiresAtMs)).size).toBe(MAX_REMEMBERED_TAKE_ATTEMPTS + 1); // each attempt its own record
       return { d, attempts };
     };
     const forgotten = outage();

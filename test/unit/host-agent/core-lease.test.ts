@@ -323,7 +323,7 @@ describe('hostAgentOptionsFromConfig', () => {
     for (const options of reporting) expect(options.statusIntervalUs).toBe(250_000);
     const unset = runConfigSchema.parse({ mode: 'spec', failover: { heartbeatIntervalMs: 40, leaseDurationMs: 500 } });
     expect(ackerOptionsFromConfig(unset, PRIMARY).statusIntervalUs).toBe(40_000);
-    expect(hostAgentOptionsFromConfig(unset, PRIMARY).serviceSilenceUs).toBe(10 * 40_000);
+    expect(hostAgentOptionsFromConfig(unset, PRIMARY).serviceSilenceUs).toBe(unset.failover.serviceMissCount * 40_000);
   });
 
   it('passes on only the planted bugs the agent has', () => {

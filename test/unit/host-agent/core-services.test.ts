@@ -389,14 +389,18 @@ describe('HostAgentCore: planted bugs', () => {
   it('stale-term-accepted makes a promoted host’s primary assignments, heartbeats and permits carry its old term', () => {
     const { d, effects } = promotedBackup('stale-term-accepted');
     expect(d.core.state).toBe('primary');
-    for (const a of assignmentsIn(effects, BACKUP)) expect(a).toMatchObject({ role: 'primary', term: 1 });
+    const sent = assignmentsIn(effects, BACKUP);
+    expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
+    for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 1 });
     expect(heartbeatsIn(effects, BACKUP)).toMatchObject([{ role: 'primary', term: 1 }]);
     expect(permitsIn(effects, BACKUP)).toMatchObject([{ term: 1 }]);
   });
 
   it('without it, the same promotion runs under the new term', () => {
     const { effects } = promotedBackup();
-    for (const a of assignmentsIn(effects, BACKUP)) expect(a).toMatchObject({ role: 'primary', term: 2 });
+    const sent = assignmentsIn(effects, BACKUP);
+    expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
+    for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 2 });
     // The claim left at 0, with the promotion's restore done at once.
     expect(permitsIn(effects, BACKUP)).toMatchObject([{ term: 2, untilUs: LEASE_US - MARGIN_US }]);
   });

@@ -42,6 +42,7 @@ describe('LocalNic (a local sender’s NIC at the head of its link)', () => {
     // Four times faster than the line, for 5 ms.
     const { sent } = drive(nic, link, 3, 5_000);
     expect(nic.stats.throttles).toBeGreaterThan(0);
+    expect(sent).toBeGreaterThan(0);
     // Pushed back, yet (with a queue of more than a packet) close to 5 ms of packets went.
     if (packets > 1) expect(sent).toBeGreaterThanOrEqual(0.9 * (5_000 / PACKET_US));
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { InvariantError } from '../../../lib/errors.js';
 import { recycling, zeroedMemory } from '../../../lib/memory/backing.js';
 import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
 
@@ -41,7 +42,7 @@ describe('guest memory backing', () => {
   });
 
   it('refuses nested scopes and sizes that are not whole pages', () => {
-    expect(() => recycling(() => recycling(() => 0))).toThrow();
-    expect(() => zeroedMemory(PAGE_BYTES + 1)).toThrow();
+    expect(() => recycling(() => recycling(() => 0))).toThrow(InvariantError);
+    expect(() => zeroedMemory(PAGE_BYTES + 1)).toThrow(InvariantError);
   });
 });

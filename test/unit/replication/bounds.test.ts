@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ZodError } from 'zod';
 import { decodeBatch, encodeBatch, MAX_BATCH_MESSAGES } from '../../../lib/codec/batch.js';
 import { DecodeError } from '../../../lib/errors.js';
 import { subjects } from '../../../lib/codec/subjects.js';
@@ -104,9 +105,10 @@ describe('a link gate holds at most maxPendingBytes bytes', () => {
 
 describe('a segment carries at most MAX_SEGMENT_PAYLOAD_BYTES (an IPv4 packet less its headers)', () => {
   it('decodes a segment of the largest MSS the config allows, and refuses one byte more as malformed input (DecodeError)', () => {
-    expect(MAX_SEGMENT_PAYLOAD_BYTES).toBe(65_495);
+    // The largest IPv4 packet less its IP and TCP headers.
+    expect(MAX_SEGMENT_PAYLOAD_BYTES).toBe(65_535 - 20 - 20);
     expect(tcpOptionsSchema.parse({ mssBytes: MAX_SEGMENT_PAYLOAD_BYTES }).mssBytes).toBe(MAX_SEGMENT_PAYLOAD_BYTES);
-    expect(() => tcpOptionsSchema.parse({ mssBytes: MAX_SEGMENT_PAYLOAD_BYTES + 1 })).toThrow();
+    expect(() => tcpOptionsSchema.parse({ mssBytes: MAX_SEGMENT_PAYLOAD_BYTES + 1 })).toThrow(ZodError);
     const largest = segment({ payload: new Uint8Array(MAX_SEGMENT_PAYLOAD_BYTES).fill(7) });
     expect(decodeSegment(encodeSegment(largest)).payload.length).toBe(MAX_SEGMENT_PAYLOAD_BYTES);
     expect(() => decodeSegment(encodeSegment(segment({ payload: new Uint8Array(MAX_SEGMENT_PAYLOAD_BYTES + 1) })))).toThrow(DecodeError);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../lib/errors.js';
 import { waterfall } from '../../../cli/trace/waterfall.js';
 import { SpanCollector } from '../../../lib/tracing/collector.js';
 import { toJaegerJson, toOtlpJson } from '../../../lib/tracing/export.js';
@@ -49,6 +50,8 @@ describe('trace files', () => {
   });
 
   it('refuses a file that is neither, saying what it expected', () => {
+    expect(() => readTraceFile('{"spans":[]}', 'x.json')).toThrow(ConfigError);
+    expect(() => readTraceFile('not json', 'x.json')).toThrow(ConfigError);
     expect(() => readTraceFile('{"spans":[]}', 'x.json')).toThrow(/neither Jaeger's JSON .* nor OTLP\/JSON/);
     expect(() => readTraceFile('not json', 'x.json')).toThrow(/x.json is not JSON/);
   });

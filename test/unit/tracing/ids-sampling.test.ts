@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { spanIdOf, traceIdOf } from '../../../lib/tracing/ids.js';
+import { InvariantError } from '../../../lib/errors.js';
 import { sampler, strideBytesFor } from '../../../lib/tracing/sampling.js';
 
 describe('trace and span ids from the protocol\'s identity', () => {
@@ -80,8 +81,8 @@ describe('sampling by stream offset', () => {
   });
 
   it('refuses a rate outside (0, 1]', () => {
-    expect(() => strideBytesFor(0, 1448)).toThrow();
-    expect(() => strideBytesFor(1.5, 1448)).toThrow();
+    expect(() => strideBytesFor(0, 1448)).toThrow(InvariantError);
+    expect(() => strideBytesFor(1.5, 1448)).toThrow(InvariantError);
     expect(strideBytesFor(1, 1448)).toBe(1448);
   });
 });
