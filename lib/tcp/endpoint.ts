@@ -271,22 +271,31 @@ export class TcpEndpoint {
   }
 
   onSegment(seg: Segment, nowUs: number): void {
-    if (seg.flags & TcpFlag.RST) return;
+    if (seg.flags & TcpFlag.RST) {
+      this.sender.stats.segmentsOutOfState++;
+      return;
+    }
     switch (this.state) {
       case 'closed':
+        this.sender.stats.segmentsOutOfState++;
         return;
       case 'listen':
         if (seg.flags & TcpFlag.SYN && !(seg.flags & TcpFlag.ACK)) this.#onSyn(seg, nowUs);
+        else this.sender.stats.segmentsOutOfState++;
         return;
       case 'syn-sent':
         if (seg.flags & TcpFlag.SYN && seg.flags & TcpFlag.ACK && seg.ack === ISS + 1) this.#onSynAck(seg, nowUs);
+        else this.sender.stats.segmentsOutOfState++;
         return;
       case 'syn-received':
         if (seg.flags & TcpFlag.SYN) {
           this.#emit(ISS, 0, TcpFlag.SYN | TcpFlag.ACK, nowUs); // our SYN-ACK was lost
           return;
         }
-        if (!(seg.flags & TcpFlag.ACK) || seg.ack !== ISS + 1) return;
+        if (!(seg.flags & TcpFlag.ACK) || seg.ack !== ISS + 1) {
+          this.sender.stats.segmentsOutOfState++;
+          return;
+        }
         this.#establish(seg, nowUs);
         this.#onEstablishedSegment(seg, nowUs);
         return;

@@ -79,6 +79,14 @@ export interface SenderStats {
   /** Tail loss probes sent (Linux TCPLossProbes), and those whose retransmission repaired a loss (TCPLossProbeRecovery). */
   lossProbes: number;
   lossProbeRecoveries: number;
+  /**
+   * Segments the connection's state does not take (RFC 9293 3.10.7): a reset
+   * (never sent by this model), anything reaching a closed endpoint, a
+   * listener's non-SYN, a SYN-ACK of another handshake, an ACK of no SYN we
+   * sent. Dropped, as TCP does; a live peer's next segment or its
+   * retransmission moves the handshake on.
+   */
+  segmentsOutOfState: number;
 }
 
 /** An ACK as the sender sees it. */
@@ -108,7 +116,7 @@ export interface AckInfo {
 export class TcpSender {
   /** What made the sender resend last: a timeout, three duplicate ACKs, or a partial ACK during recovery (tracing names retransmissions by it). */
   lastResendCause: 'rto' | 'fast' | 'partial-ack' | 'probe' | null = null;
-  readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0, acksAboveSndMax: 0, lossProbes: 0, lossProbeRecoveries: 0 };
+  readonly stats: SenderStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0, acksAboveSndMax: 0, lossProbes: 0, lossProbeRecoveries: 0, segmentsOutOfState: 0 };
   readonly cc: CongestionControl;
   readonly rtt: RttEstimator;
   sndUna: number;

@@ -17,7 +17,7 @@ import { SendBuffer } from '../../lib/tcp/send-buffer.js';
 import { TcpSender, type SenderStats } from '../../lib/tcp/sender.js';
 import type { TcpOptions } from '../../lib/tcp/options.js';
 import type { SpecWindow } from '../../lib/config/run-config.js';
-import { HandoverReceiver, type Handover, type HandoverConnection } from './handover.js';
+import { HandoverReceiver, type Handover, type HandoverConnection, type HandoverStats } from './handover.js';
 import { AckerConnection, type GuestHeader } from './connection.js';
 import { OutputWatch, TIMER_OUTPUT_IDLE, type OutputWatchOptions, type OutputWatchStats } from '../../lib/epoch-policy/index.js';
 import { foldCounters, RoleHistory } from '../../lib/results/role-history.js';
@@ -66,7 +66,7 @@ export interface AckerOptions {
   readonly localNic?: { readonly rateBitsPerSec: number; readonly queueBytes: number };
 }
 
-export interface AckerStats {
+export interface AckerStats extends HandoverStats {
   /** Messages naming another VM on this VM's subjects (misrouted or forged), dropped. */
   otherVmMessages: number;
   /** Guest segments, epoch ends and commits that reached it while not the primary's acker (or in remus mode), dropped. */
@@ -107,6 +107,8 @@ export interface AckerStats {
   segmentsWithoutBuffer: number;
   /** Commits of an epoch committed already (the checkpointer repeats each commit), taken as no-ops. */
   staleCommits: number;
+  /** Handover chunks that came when no handover was awaited (repeated answers after it was taken, or none asked for), dropped. */
+  lateHandoverChunks: number;
 }
 
 /**
@@ -121,7 +123,7 @@ export interface AckerStats {
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, localEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0 };
+  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, localEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0, handoverStaleTermChunks: 0, handoversCorrupt: 0, lateHandoverChunks: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   /** spec: the NIC that pushes back; null: segments go at once. */
@@ -351,7 +353,7 @@ export class AckerCore implements Core {
       this.subscriptions = this.options.mode === 'remus' ? this.#idleSubscriptions : [...this.#idleSubscriptions, s.tx, s.txData, s.txEpoch, this.options.wireInSubject, s.commit];
       for (const c of this.#ordered()) c.wire?.trySend(nowUs); // a restored acker resends what the client may lack
     } else if (a.role === 'promoting' && this.options.mode === 'spec') {
-      this.#handover = new HandoverReceiver(a.term, this.options.specBufferBytes);
+      this.#handover = new HandoverReceiver(a.term, this.options.specBufferBytes, this.stats);
       this.subscriptions = [...this.#idleSubscriptions, s.handover];
       this.#handoverRetryUs = this.options.handoverRetryUs;
       this.#requestHandover(nowUs, false);
@@ -393,7 +395,11 @@ export class AckerCore implements Core {
 
   #onHandoverChunk(chunk: CheckpointChunk, nowUs: number): void {
     const receiver = this.#handover;
-    if (receiver === null || this.#restored) return;
+    // The guest answers every request, so repeats of an answer taken already are expected: nothing is waiting for them.
+    if (receiver === null || this.#restored) {
+      this.stats.lateHandoverChunks++;
+      return;
+    }
     const taken = receiver.add(chunk);
     if (taken === null) {
       // Still arriving: give it the full retry interval from now.
@@ -488,7 +494,8 @@ export class AckerCore implements Core {
       else {
         // Offsets in the stream are seq − 1 (the SYN takes seq 0); the speculative ACK below covers these bytes.
         this.#tracer.received(seg.connId, spec.endSeq - 1, end - 1, true, nowUs, this.#effectSink);
-        spec.appendBytes(fresh);
+        const taken = spec.appendBytes(fresh);
+        assert(taken === fresh.length, () => `${fresh.length} B that fit taken as ${taken} B: the speculative ACK would cover bytes not held`);
         this.#watch?.held(seg.connId, seg.epoch, nowUs, this.#effectSink);
       }
       const used = this.specBufferBytes;
@@ -644,7 +651,8 @@ export class AckerCore implements Core {
       // A FIN the netbuffer released is acknowledged beyond the wire sender's data.
       const ack = Math.min(seg.ack, wire.sndMax);
       wire.onAck({ seq: seg.seq, ack, windowBytes: seg.window * (1 << shift), carriesData: seg.payload.length > 0 || fin === 1, rttSampleUs, sackBlocks: seg.sackBlocks, echoedSentAtUs: null }, nowUs);
-      c.spec!.release(wire.sndUna);
+      assert(c.spec !== null, () => `connection ${c.connId} sends to the client without a speculative buffer`);
+      c.spec.release(wire.sndUna);
       wire.trySend(nowUs);
     }
     const ackForGuest = Math.max(seg.ack, this.#specAckSeq(c));
@@ -701,6 +709,12 @@ export class AckerCore implements Core {
     return false;
   }
 
+  /** The connection's speculative buffer: there is one wherever committed data is sent from. */
+  #specOf(c: AckerConnection): SendBuffer {
+    assert(c.spec !== null, () => `connection ${c.connId} sends data without a speculative buffer`);
+    return c.spec;
+  }
+
   /** A segment of committed data, carrying the latest committed guest header (never an uncommitted ACK). */
   #wireSegment(c: AckerConnection, header: GuestHeader, seq: number, len: number): Segment {
     return {
@@ -713,7 +727,7 @@ export class AckerCore implements Core {
       ack: header.ack,
       window: header.window,
       flags: TcpFlag.ACK | (seq + len === c.committedSeq ? TcpFlag.PSH : 0),
-      payload: len > 0 ? c.spec!.view(seq, len) : EMPTY,
+      payload: len > 0 ? this.#specOf(c).view(seq, len) : EMPTY,
       mss: 0,
       wscale: undefined,
       sackPermitted: false,

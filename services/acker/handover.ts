@@ -20,11 +20,12 @@ export interface Handover {
   readonly connections: readonly HandoverConnection[];
 }
 
+/** Counted into the acker's stats, which outlive each promotion's receiver. */
 export interface HandoverStats {
-  /** Chunks of another term, dropped. */
-  staleTermChunks: number;
+  /** Handover chunks of another term, dropped. */
+  handoverStaleTermChunks: number;
   /** Handovers whose chunks did not match their manifest or did not decode, dropped (asked for again). */
-  corrupt: number;
+  handoversCorrupt: number;
 }
 
 /**
@@ -33,7 +34,6 @@ export interface HandoverStats {
  * manifest before anything is taken.
  */
 export class HandoverReceiver {
-  readonly stats: HandoverStats = { staleTermChunks: 0, corrupt: 0 };
   #epoch = -1;
   readonly #chunks = new Map<number, CheckpointChunk>();
   #manifest: CheckpointChunk | null = null;
@@ -42,12 +42,13 @@ export class HandoverReceiver {
     readonly term: number,
     /** The speculative buffer's bound: a handover holding more than it per connection is no backup's, refused. */
     readonly capacityBytes: number,
+    readonly stats: HandoverStats,
   ) {}
 
   /** Adds a chunk; returns the handover once it is complete and verified, else null. */
   add(chunk: CheckpointChunk): Handover | null {
     if (chunk.term !== this.term) {
-      this.stats.staleTermChunks++;
+      this.stats.handoverStaleTermChunks++;
       return null;
     }
     // Every answer to a request is the same image: chunks of another epoch mean a newer answer, start over.
@@ -58,14 +59,14 @@ export class HandoverReceiver {
     }
     if (chunk.source === ChunkSource.SPEC && (chunk.count > MAX_HANDOVER_CHUNKS || chunk.index >= chunk.count)) {
       // No handover has that many chunks (the config keeps every buffer within MAX_HANDOVER_CHUNKS): forged. Keeping it would stall the handover for good.
-      this.stats.corrupt++;
+      this.stats.handoversCorrupt++;
       return null;
     }
     if (chunk.source === ChunkSource.MANIFEST) this.#manifest = chunk;
     else if (chunk.source === ChunkSource.SPEC) this.#chunks.set(chunk.index, chunk);
     else {
       // A handover carries the speculative part alone: another source is no answer of a guest.
-      this.stats.corrupt++;
+      this.stats.handoversCorrupt++;
       return null;
     }
     const manifest = this.#manifest;
@@ -73,7 +74,7 @@ export class HandoverReceiver {
     const chunks = [...this.#chunks.values()].sort(chunkOrder);
     if (chunks.length === 0 || chunks.length < chunks[0]!.count) return null;
     if (!matchesManifest(manifest, chunks)) {
-      this.stats.corrupt++;
+      this.stats.handoversCorrupt++;
       this.#chunks.clear();
       this.#manifest = null;
       return null;
@@ -87,7 +88,7 @@ export class HandoverReceiver {
       return { epoch: chunk.epoch, connections };
     } catch (cause) {
       if (!(cause instanceof DecodeError)) throw cause;
-      this.stats.corrupt++;
+      this.stats.handoversCorrupt++;
       this.#chunks.clear();
       this.#manifest = null;
       return null;

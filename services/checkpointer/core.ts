@@ -63,6 +63,8 @@ export class CheckpointerCore implements Core {
   otherVmMessages = 0;
   /** Staged parts, acknowledgements and idle reports that reached a checkpointer not (or no longer) the primary's, dropped. */
   notPrimaryDrops = 0;
+  /** Messages of a type its subjects never carry to it (the codec decodes each subject as its own type: only a bug gets here), dropped. */
+  unexpectedMessages = 0;
 
   /** Assignments no agent sends (AssignmentTracker.foreignAssignments), ignored. */
   get foreignAssignments(): number {
@@ -92,6 +94,7 @@ export class CheckpointerCore implements Core {
         else if (msg.type === 'checkpointChunk') this.#primary.onStaged(msg, nowUs, out);
         else if (msg.type === 'checkpointAck') this.#primary.onAck(msg, nowUs, out);
         else if (msg.type === 'outputIdle') this.#primary.onOutputIdle(msg, nowUs, out);
+        else this.unexpectedMessages++;
         break;
       }
       case 'leaseResult':

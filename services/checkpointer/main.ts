@@ -36,6 +36,7 @@ export function checkpointerReport(c: CheckpointerCore): Record<string, unknown>
     foreignAssignments: c.foreignAssignments,
     otherVmMessages: c.otherVmMessages,
     notPrimaryDrops: c.notPrimaryDrops,
+    unexpectedMessages: c.unexpectedMessages,
   };
 }
 

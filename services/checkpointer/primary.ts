@@ -365,10 +365,12 @@ export class PrimaryCheckpointer {
         return;
       }
       case 'startTransfer': {
-        const staged = this.#staging!;
+        const staged = this.#staging;
+        const barrier = this.#barrier;
+        assert(staged !== null && barrier !== null, () => `epoch ${epoch}'s transfer started with nothing staged`);
         this.#staging = null;
         // Only a base ends the unprotected stretch, and its barrier comes after this one's transfer.
-        assert(!this.#barrier!.local || this.#unprotected, () => `local epoch ${epoch} staged while protected`);
+        assert(!barrier.local || this.#unprotected, () => `local epoch ${epoch} staged while protected`);
         if (this.#unprotected && epoch !== this.#baseEpoch) {
           this.#commit(epoch, this.#pausedAtUs, null, nowUs, out);
           this.#send({ type: 'COMMITTED' }, nowUs, out);
@@ -428,7 +430,9 @@ export class PrimaryCheckpointer {
     // A repeat (the guest answering a repeated barrier) went on already.
     if (this.#streamPeer !== null && added === 'added') out.push({ kind: 'send', subject: this.options.ckptDataSubject(this.#streamPeer), msg: chunk });
     // A local epoch's pause stages no checkpoint: it counts in neither the checkpoints' pause means nor the policy's average.
-    const checkpoint = !this.#barrier!.local;
+    const barrier = this.#barrier;
+    assert(barrier !== null, () => `a part of epoch ${chunk.epoch} staged without its barrier`);
+    const checkpoint = !barrier.local;
     if (checkpoint && staged.completeSources !== completeBefore) {
       const t = this.stats.pauseToSourceUsTotal;
       t[chunk.source] = (t[chunk.source] ?? 0) + (nowUs - this.#pausedAtUs);

@@ -1,7 +1,7 @@
 import { assert } from '../../lib/assert.js';
 import { Rng } from '../../lib/rng.js';
 import { BITS_PER_BYTE, US_PER_S } from '../../lib/units.js';
-import { TcpFlag, type Segment } from '../../lib/codec/messages.js';
+import { TcpFlag } from '../../lib/codec/messages.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { TcpEndpoint, type TcpIo, type TcpOptions } from '../../lib/tcp/index.js';
 import { DeliveryTracer } from '../../lib/tracing/endpoints.js';
@@ -169,7 +169,9 @@ export class ClientCore implements Core {
           for (const c of this.connections) c.tcp.connect(nowUs);
           break;
         case 'message': {
-          const seg = input.msg as Segment;
+          // The client's one subject carries segments alone (the codec decodes each subject as its own type).
+          assert(input.msg.type === 'segment', () => `a ${input.msg.type} on the client's wire`);
+          const seg = input.msg;
           const c = this.connections[seg.connId - 1];
           if (c === undefined) {
             this.stats.unknownConnectionDrops++;

@@ -85,6 +85,8 @@ export interface FailoverStats {
   failovers: number;
   /** Heartbeats naming another host than their subject's, or another VM: forged, ignored. */
   foreignHeartbeats: number;
+  /** Messages of a type its subjects never carry to it (the codec decodes each subject as its own type: only a bug gets here), dropped. */
+  unexpectedMessages: number;
   /** Supervisors heard from again as a new process: their host's guest image, if any, started over. */
   supervisorRestarts: number;
   /** Backups given up when the primary fell silent, as they held a just-created VM's image after epochs were committed. */
@@ -160,7 +162,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0, joinQuietMaxUs: 0, primaryRoleChangesWithheld: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0, joinQuietMaxUs: 0, primaryRoleChangesWithheld: 0, unexpectedMessages: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -276,7 +278,10 @@ export class FailoverCore implements Core {
         out.push({ kind: 'setTimer', name: TIMER_RECOVERED, atUs: nowUs + this.options.missCount * this.options.heartbeatIntervalUs });
         break;
       case 'message':
-        if (input.msg.type !== 'heartbeat') break;
+        if (input.msg.type !== 'heartbeat') {
+          this.stats.unexpectedMessages++;
+          break;
+        }
         // A heartbeat names the host of its subject and this VM; any other is forged, and would add a host to watch.
         if (input.msg.host !== this.#hostBySubject.get(input.subject) || input.msg.vmId !== this.options.vmId) {
           this.stats.foreignHeartbeats++;

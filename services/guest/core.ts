@@ -76,6 +76,12 @@ export interface GuestRoleStats {
    * new incarnation, and the agent refuses the promotion in turn.
    */
   promotionsWithoutImage: number;
+  /** Data-path messages (segments, barriers, commits) that reached a guest not running the VM as primary: in flight across a role change, dropped. */
+  notPrimaryDrops: number;
+  /** Checkpoint chunks on a subject other than this backup's replication link (misrouted or forged), dropped. */
+  unexpectedMessages: number;
+  /** Handover requests of this term that came when it had none to give (the acker asked again as the promotion ended), dropped. */
+  lateHandoverRequests: number;
 }
 
 /**
@@ -90,7 +96,7 @@ export interface GuestRoleStats {
 export class GuestCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: GuestRoleStats = { handoversSent: 0, handoverRequestsTooSoon: 0, chunksWhileNotBackup: 0, staleHandoverRequests: 0, otherVmMessages: 0, promotionsWithoutImage: 0, assignmentsRefused: 0, restoresRefused: 0 };
+  readonly stats: GuestRoleStats = { handoversSent: 0, handoverRequestsTooSoon: 0, chunksWhileNotBackup: 0, staleHandoverRequests: 0, otherVmMessages: 0, promotionsWithoutImage: 0, assignmentsRefused: 0, restoresRefused: 0, notPrimaryDrops: 0, unexpectedMessages: 0, lateHandoverRequests: 0 };
   readonly #assignments: AssignmentTracker | null;
   readonly #idleSubscriptions: readonly string[];
   #role: AssignedRole;
@@ -196,7 +202,10 @@ export class GuestCore implements Core {
         this.#onAssignment(msg, nowUs, out);
         return out;
       case 'checkpointChunk':
-        if (input.subject !== sup.ckptDataSubject) return out;
+        if (input.subject !== sup.ckptDataSubject) {
+          this.stats.unexpectedMessages++;
+          return out;
+        }
         if (this.#standby === null) {
           this.stats.chunksWhileNotBackup++;
           return out;
@@ -210,6 +219,7 @@ export class GuestCore implements Core {
         return out;
       default:
         if (this.#role === 'primary' && this.#vm !== null) return this.#vm.handle(input, nowUs);
+        this.stats.notPrimaryDrops++;
         return out;
     }
   }
@@ -331,7 +341,11 @@ export class GuestCore implements Core {
 
   #sendHandover(nowUs: number, out: Effect[]): void {
     const chunks = this.#handover;
-    if (this.#role !== 'promoting' || chunks === null) return;
+    // The acker repeats its request until its answer comes: one may cross the promotion's end, when the handover is gone.
+    if (this.#role !== 'promoting' || chunks === null) {
+      this.stats.lateHandoverRequests++;
+      return;
+    }
     if (nowUs < this.#handoverNextUs) {
       this.stats.handoverRequestsTooSoon++;
       return;

@@ -106,6 +106,8 @@ export interface GuestStats {
   requestStreamVerified: boolean;
   /** Segments for a connection this guest does not have, dropped. */
   unknownConnectionDrops: number;
+  /** Messages of a type its subjects never carry to it (the codec decodes each subject as its own type: only a bug gets here), dropped. */
+  unexpectedMessages: number;
   pausedUsTotal: number;
   inputsDroppedWhilePaused: number;
   staleTermDrops: number;
@@ -143,7 +145,7 @@ export class GuestVm {
   readonly connections: readonly GuestConnection[];
   readonly memory: PagedMemory;
   readonly capture: CheckpointCapture | null;
-  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, unknownConnectionDrops: 0, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, checkpointRepeatsTooSoon: 0, impliedResumes: 0, staleBarriers: 0, futureBarriers: 0 };
+  readonly stats: GuestStats = { bytesWritten: 0, requestsServed: 0, requestBytesReceived: 0, requestStreamVerified: true, unknownConnectionDrops: 0, unexpectedMessages: 0, pausedUsTotal: 0, inputsDroppedWhilePaused: 0, staleTermDrops: 0, checkpointsResent: 0, checkpointRepeatsTooSoon: 0, impliedResumes: 0, staleBarriers: 0, futureBarriers: 0 };
   readonly #out: Effect[][] = [];
   readonly #requestBase: number;
   readonly #heapBase: number;
@@ -241,7 +243,7 @@ export class GuestVm {
   /** The TCP counters of every connection, summed (one connection's own object when it has one). */
   get tcp(): { readonly stats: TcpStats } {
     if (this.connections.length === 1) return this.connections[0]!.tcp;
-    const stats: TcpStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0, acksAboveSndMax: 0, lossProbes: 0, lossProbeRecoveries: 0 };
+    const stats: TcpStats = { segmentsSent: 0, retransmits: 0, fastRetransmits: 0, timeouts: 0, dupAcksReceived: 0, bytesAcked: 0, timeoutsUndone: 0, slowStartExits: 0, slowStartExitCwndBytesTotal: 0, acksAboveSndMax: 0, lossProbes: 0, lossProbeRecoveries: 0, segmentsOutOfState: 0 };
     for (const c of this.connections) for (const key of Object.keys(stats) as (keyof TcpStats)[]) stats[key] += c.tcp.stats[key];
     return { stats };
   }
@@ -311,7 +313,10 @@ export class GuestVm {
           else this.stats.staleTermDrops++;
           break;
         }
-        if (input.msg.type !== 'segment') break;
+        if (input.msg.type !== 'segment') {
+          this.stats.unexpectedMessages++;
+          break;
+        }
         const connection = this.connections[input.msg.connId - 1];
         if (this.options.rxFromClient !== true && input.msg.term !== this.#term) this.stats.staleTermDrops++; // another term's acker
         else if (connection === undefined) this.stats.unknownConnectionDrops++;

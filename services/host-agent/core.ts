@@ -87,6 +87,8 @@ export interface HostAgentStats {
   steppedDown: number;
   /** Messages of another host or another VM on this agent's subjects (misrouted or forged), ignored. */
   foreignMessages: number;
+  /** Messages of a type its subjects never carry to it (the codec decodes each subject as its own type: only a bug gets here), dropped. */
+  unexpectedMessages: number;
   /** Lease renewals the store did not answer, or answered for an older request: the permit runs out on its own, the next beat tries again. */
   renewalsUnanswered: number;
 }
@@ -108,7 +110,7 @@ interface Reported {
 export class HostAgentCore implements Core {
   readonly name: string;
   readonly subscriptions: readonly string[];
-  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, leasesOfEarlierProcess: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, silencesWaitedOut: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0, steppedDown: 0, foreignMessages: 0, renewalsUnanswered: 0 };
+  readonly stats: HostAgentStats = { heartbeats: 0, renewals: 0, permitsGranted: 0, assignmentsSent: 0, assignmentsResent: 0, staleRoleChanges: 0, roleChangesDeferred: 0, promotionsRetermed: 0, claimsOvertaken: 0, leasesOfEarlierProcess: 0, staleStatuses: 0, serviceRestarts: 0, serviceDeaths: 0, silencesWaitedOut: 0, lateBeats: 0, promotionsRefused: 0, roleChangesRefused: 0, steppedDown: 0, foreignMessages: 0, renewalsUnanswered: 0, unexpectedMessages: 0 };
   #snapshot: SnapshotFrom<typeof hostAgentMachine>;
   readonly #stepper = new MachineStepper(hostAgentMachine, { initialRole: 'spare' });
   #incarnation = 0;
@@ -201,6 +203,7 @@ export class HostAgentCore implements Core {
         if ((input.msg.type === 'roleChange' || input.msg.type === 'serviceStatus') && (input.msg.host !== this.options.host || input.msg.vmId !== this.options.vmId)) this.stats.foreignMessages++;
         else if (input.msg.type === 'roleChange') this.#onRoleChange(input.msg, nowUs, out);
         else if (input.msg.type === 'serviceStatus') this.#onStatus(input.msg, nowUs, out);
+        else this.stats.unexpectedMessages++;
         break;
       case 'leaseResult':
         if (this.state !== 'halted') this.#onLease(input.result, nowUs, out);
@@ -234,7 +237,7 @@ export class HostAgentCore implements Core {
         this.#assign({ role: 'backup', term: this.#term, peerHost: this.#peerHost, joining: this.#controlSeq > 0, firstEpoch: 0 }, out);
         return;
       case 'assignPromoting':
-        this.#assign({ role: 'promoting', term: this.#promotion!.term, peerHost: '', joining: false, firstEpoch: 0 }, out);
+        this.#assign({ role: 'promoting', term: this.#currentPromotion().term, peerHost: '', joining: false, firstEpoch: 0 }, out);
         return;
       case 'assignSpare':
         this.#assign({ role: 'spare', term: this.#term, peerHost: '', joining: false, firstEpoch: 0 }, out);
@@ -242,7 +245,7 @@ export class HostAgentCore implements Core {
       case 'claimLease':
         // The lease the failover service took for us has been running since before the promotion: our own renewal starts ours.
         this.#retriedThisBeat = false;
-        this.#renew(nowUs, out, this.#promotion!.term);
+        this.#renew(nowUs, out, this.#currentPromotion().term);
         return;
       case 'halt':
         this.#assign({ role: 'stopped', term: this.#term, peerHost: '', joining: false, firstEpoch: 0 }, out);
@@ -270,6 +273,13 @@ export class HostAgentCore implements Core {
   }
 
   // ── role changes ──────────────────────────────────────────────────────
+
+  /** The promotion under way: set for as long as the agent is promoting or claiming its lease (an invariant of the machine). */
+  #currentPromotion(): RoleChange {
+    const promotion = this.#promotion;
+    assert(promotion !== null, () => `${this.name} is ${this.state} without a promotion`);
+    return promotion;
+  }
 
   #onRoleChange(change: RoleChange, nowUs: number, out: Effect[]): void {
     if (change.seq <= this.#controlSeq) {
@@ -438,7 +448,7 @@ export class HostAgentCore implements Core {
     switch (this.state) {
       case 'claiming':
         this.#retriedThisBeat = false;
-        this.#renew(nowUs, out, this.#promotion!.term); // still waiting for our first renewal
+        this.#renew(nowUs, out, this.#currentPromotion().term); // still waiting for our first renewal
         return;
       case 'primary':
         this.#retriedThisBeat = false; // each heartbeat may retry once at once on its own lease
@@ -488,7 +498,7 @@ export class HostAgentCore implements Core {
         } else if (this.state === 'primary') this.#grantPermit(out);
         return;
       case 'lost':
-        if (claiming && outcome.holder === this.options.host && outcome.term > this.#promotion!.term) {
+        if (claiming && outcome.holder === this.options.host && outcome.term > this.#currentPromotion().term) {
           // The failover service took over again for this very host under a newer term (it restarted mid-promotion):
           // its role change for that term is on the way (and repeated until our heartbeat shows it), and re-terms
           // this claim. Deposing here would strand the only image.

@@ -58,6 +58,8 @@ export interface NetbufferStats {
   otherVmMessages: number;
   /** Messages of a type its subjects never carry to it, dropped. */
   unexpectedMessages: number;
+  /** Speculative modes: segments with data on `tx`, which the guest sends to the acker alone (`tx.data`): misrouted or forged, dropped; the acker owns data there. */
+  dataSegmentsIgnored: number;
 }
 
 interface EpochQueue {
@@ -79,7 +81,7 @@ const segmentKey = (seg: Segment): string => `${seg.seq}/${seg.payload.length}/$
 export class NetbufferCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, staleCommits: 0, releasesWithoutPermit: 0, bytesReleased: 0, notPrimaryDrops: 0, otherVmMessages: 0, unexpectedMessages: 0 };
+  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, staleCommits: 0, releasesWithoutPermit: 0, bytesReleased: 0, notPrimaryDrops: 0, otherVmMessages: 0, unexpectedMessages: 0, dataSegmentsIgnored: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   readonly #idleSubscriptions: readonly string[];
@@ -209,7 +211,10 @@ export class NetbufferCore implements Core {
   }
 
   #onSegment(seg: Segment, nowUs: number): Effect[] {
-    if (!this.options.holdData && seg.payload.length > 0) return [];
+    if (!this.options.holdData && seg.payload.length > 0) {
+      this.stats.dataSegmentsIgnored++;
+      return [];
+    }
     const committed = seg.epoch <= this.stats.lastCommittedEpoch || this.options.plantedReleaseBeforeCommit === true;
     if (committed && this.#permit.allows(this.#term, nowUs)) {
       // Its epoch is already on the backup (it overtook nothing): release at once.

@@ -103,6 +103,14 @@ describe('CheckpointerCore', () => {
     expect(commits(c.handle(message(s.ckptAck, ack(1, 1)), EPOCH_US + 3_000))).toEqual([1]);
   });
 
+  it('drops and counts a message of a type its subjects never carry (the codec decodes each subject as its own type: a bug)', () => {
+    const c = new CheckpointerCore(options);
+    activate(c, primaryAssignment(1, { peerHost: 'host-b' }), { assign: ASSIGN }, 0);
+    const stray = { type: 'handoverRequest' as const, vmId: 'vm1', term: 1, host: 'host-a' };
+    expect(c.handle(message(s.ckptAck, stray), 1_000)).toEqual([]);
+    expect(c.unexpectedMessages).toBe(1);
+  });
+
   it('reports every commit as it happens, with the last committed epoch', () => {
     const c = new CheckpointerCore(options);
     activate(c, primaryAssignment(1, { peerHost: 'host-b' }), { assign: ASSIGN }, 0);

@@ -119,6 +119,14 @@ describe('FailoverCore: heartbeat deadlines', () => {
     expect([...timers(d.handle(onBackupSubject, 7_000))]).toHaveLength(2);
   });
 
+  it('drops and counts a message of another type on a heartbeat subject (the codec never decodes one there: a bug)', () => {
+    const d = started();
+    const roleChange = { type: 'roleChange' as const, vmId: VM, host: BACKUP, role: 'primary' as const, term: 9, peerHost: '', seq: 1, committedEpoch: 0 };
+    expect(d.handle({ kind: 'message', subject: S.heartbeat(BACKUP), msg: roleChange }, 7_000)).toEqual([]);
+    expect(d.core.stats.unexpectedMessages).toBe(1);
+    expect(d.core.term).toBe(1);
+  });
+
   it('marks a primary whose heartbeat is late suspect, and protected again when a heartbeat comes', () => {
     const d = started();
     // Only its view changes: it tells watchers, and does nothing else yet.

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { HOST_SERVICES, type HostService, type ServiceStatus } from '../../../lib/codec/messages.js';
 import type { Effect } from '../../../lib/runtime/types.js';
-import { AgentDriver, assignmentsIn, BACKUP, BEAT, heartbeatsIn, INTERVAL_US, LEASE_US, MARGIN_US, permitsIn, PRIMARY, renewalsIn, rolesOf, S, SILENCE_US, SPARE } from './support.js';
+import { AgentDriver, assignmentsIn, BACKUP, BEAT, heartbeatsIn, INTERVAL_US, LEASE_US, MARGIN_US, permitsIn, PRIMARY, renewalsIn, rolesOf, S, SILENCE_US, SPARE, VM } from './support.js';
 
 const OTHER_SERVICES: HostService[] = ['checkpointer', 'netbuffer', 'acker'];
 
@@ -135,6 +135,14 @@ describe('HostAgentCore: service restarts', () => {
     expect(d.handle({ kind: 'message', subject: S.control(PRIMARY), msg: { ...d.roleChange('backup', 9, SPARE), vmId: 'another-vm' } })).toEqual([]);
     expect(d.core.state).toBe('primary');
     expect(d.core.stats.foreignMessages).toBe(2);
+  });
+
+  it('drops and counts a message of a type its subjects never carry (the codec decodes each subject as its own type: a bug)', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    const heartbeat = { type: 'heartbeat' as const, vmId: VM, term: 1, host: PRIMARY, role: 'backup' as const, epoch: 0, synced: true, controlSeq: 99, incarnation: 1, chunksStaged: 0 };
+    expect(d.handle({ kind: 'message', subject: S.control(PRIMARY), msg: heartbeat })).toEqual([]);
+    expect(d.core.stats.unexpectedMessages).toBe(1);
+    expect(d.core.state).toBe('primary');
   });
 });
 

@@ -702,9 +702,14 @@ describe('AckerCore, promotion', () => {
     const asked = h.timer(TIMER_HANDOVER);
     expect(handoverRequests(asked)).toEqual([REQUEST]);
     expect(h.acker.stats.handoverRetries).toBe(1);
+    expect(h.acker.stats.handoversCorrupt).toBe(1);
     expect(statuses(feedHandover(h, good))).toMatchObject([{ role: 'promoting', ready: true }]);
     expect(h.acker.stats.handoversTaken).toBe(1);
     expect(h.acker.specBufferBytes).toBe(RESTORED_BYTES);
+    // The guest's answer to a request that crossed the take: nothing waits for it, counted.
+    expect(statuses(feedHandover(h, good))).toEqual([]);
+    expect(h.acker.stats.lateHandoverChunks).toBe(good.length);
+    expect(h.acker.stats.handoversTaken).toBe(1);
   });
 
   it('refuses a handover chunk that names more chunks than any handover has, or an index past its count, and still takes the real one', () => {
@@ -730,6 +735,7 @@ describe('AckerCore, promotion', () => {
     const { h } = promoting();
     for (const term of [TERM - 1, TERM + 1]) expect(statuses(feedHandover(h, handover(term)))).toEqual([]);
     expect(h.acker.stats.handoversTaken).toBe(0);
+    expect(h.acker.stats.handoverStaleTermChunks).toBe(handover(TERM - 1).length + handover(TERM + 1).length);
     expect(statuses(feedHandover(h, handover(TERM)))).toMatchObject([{ ready: true }]);
   });
 

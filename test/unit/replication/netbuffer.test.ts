@@ -167,7 +167,7 @@ describe('NetbufferCore', () => {
     expect(out(nb, commit(1))).toEqual(control);
     // Not even a data segment of a committed epoch goes out through the netbuffer.
     expect(out(nb, tx(data(1, 20)))).toEqual([]);
-    expect(nb.stats).toMatchObject({ heldBytes: 0, segmentsReleased: 3, segmentsRefused: 0 });
+    expect(nb.stats).toMatchObject({ heldBytes: 0, segmentsReleased: 3, segmentsRefused: 0, dataSegmentsIgnored: 2 });
   });
 
   it('ignores timers and messages it does not handle', () => {

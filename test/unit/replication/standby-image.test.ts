@@ -77,7 +77,7 @@ function epochOne() {
 
 /** Feeds `chunks` to a HandoverReceiver of `term`: the handover it takes once the last one arrived, never before. */
 function receive(term: number, chunks: readonly CheckpointChunk[]): { handover: Handover; receiver: HandoverReceiver } {
-  const receiver = new HandoverReceiver(term, SPEC_BUFFER_BYTES);
+  const receiver = new HandoverReceiver(term, SPEC_BUFFER_BYTES, { handoverStaleTermChunks: 0, handoversCorrupt: 0 });
   let taken: Handover | null = null;
   chunks.forEach((c, i) => {
     taken = receiver.add(c);
@@ -322,7 +322,7 @@ describe('StandbyImage handover', () => {
     expect(bytesEqual(joinRun(handover.connections[0]!.bytes), streamBytes(2000, 1200))).toBe(true);
     expect(handover.connections[0]!.connection).toEqual(connectionOf(b));
     expect(handover.connections[0]!.connection).toEqual(connection(150));
-    expect(receiver.stats).toEqual({ staleTermChunks: 0, corrupt: 0 });
+    expect(receiver.stats).toEqual({ handoverStaleTermChunks: 0, handoversCorrupt: 0 });
   });
 
   it('hands over an empty buffer and no connection when it saw none', () => {
@@ -501,7 +501,17 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     g.handle(message(h.assign('guest'), assignment(VM, HOST, 'backup', TERM, { seq: 2 })), 0);
     expect(onData(g, all, h.handover)).toEqual([]);
     expect(g.standby!.stats.chunksReceived).toBe(0);
+    expect(g.stats.unexpectedMessages).toBe(all.length);
     expect(acks(onData(g, all))).toMatchObject([{ epoch: 1, ok: true }]);
+  });
+
+  it('drops and counts data-path messages while not running the VM as primary (in flight across a role change)', () => {
+    const g = guest();
+    activate(g, assignment(VM, HOST, 'backup', TERM), { assign: h.assign('guest') });
+    const barrier = { type: 'epochBarrier' as const, vmId: VM, term: TERM, epoch: 3, base: false, stagedSources: 0, joinSeq: 0, local: false };
+    expect(g.handle(message(h.epoch, barrier), 0)).toEqual([]);
+    expect(g.stats.notPrimaryDrops).toBe(1);
+    expect(g.vm).toBeNull();
   });
 
   it('backs off its answers to handover requests as the acker backs off its requests: a lost answer goes again soon, a flood gets ever fewer', () => {
@@ -529,6 +539,19 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     const tooSoon = g.stats.handoverRequestsTooSoon;
     expect(sentOn(g.handle(message(h.handoverRequest, { ...request, term: TERM + 1 }), 3_000_000), h.handover)).toEqual([]);
     expect(g.stats.handoverRequestsTooSoon).toBe(tooSoon);
+  });
+
+  it('drops and counts a handover request that comes once the promotion is over (the acker asked again as it ended)', () => {
+    const g = guest();
+    activate(g, assignment(VM, HOST, 'backup', TERM), { assign: h.assign('guest') });
+    g.handle(message(h.assign('guest'), assignment(VM, HOST, 'promoting', TERM, { seq: 2 })), 0);
+    g.handle({ kind: 'timer', name: 'guest.restore' }, 1_000_000);
+    g.handle(message(h.assign('guest'), assignment(VM, HOST, 'primary', TERM, { seq: 3 })), 1_100_000);
+    expect(g.role).toBe('primary');
+    const request = { type: 'handoverRequest' as const, vmId: VM, term: TERM, host: HOST };
+    expect(sentOn(g.handle(message(h.handoverRequest, request), 2_000_000), h.handover)).toEqual([]);
+    expect(g.stats.lateHandoverRequests).toBe(1);
+    expect(g.stats.handoverRequestsTooSoon).toBe(0);
   });
 
   it('made primary under a newer term than its promotion, runs the restored VM under that term', () => {

@@ -115,6 +115,26 @@ describe('TcpEndpoint handshake', () => {
     expect(p.io.b.sent.filter((s) => isSyn(s.seg)).map((s) => s.atUs)).toEqual([11_000, 1_011_000]);
     expect([p.a.state, p.b.state]).toEqual(['established', 'established']);
   });
+
+  it('drops and counts what its state does not take: a listener’s ACK, a reset, anything at a closed endpoint, a SYN-ACK of no SYN', () => {
+    const ack = pair().open().io.a.sent.find((s) => !isSyn(s.seg))!.seg;
+    expect(ack.flags & TcpFlag.ACK).not.toBe(0);
+    const p = pair();
+    p.b.onSegment(ack, p.nowUs); // closed
+    p.b.listen();
+    p.b.onSegment(ack, p.nowUs);
+    p.b.onSegment({ ...ack, flags: TcpFlag.RST }, p.nowUs);
+    expect(p.b.state).toBe('listen');
+    expect(p.io.b.sent).toEqual([]);
+    expect(p.b.stats.segmentsOutOfState).toBe(3);
+    // A SYN-ACK to a connection that sent no SYN of that number leaves it waiting for its own.
+    p.a.connect(p.nowUs);
+    p.a.onSegment({ ...ack, flags: TcpFlag.SYN | TcpFlag.ACK, ack: ack.ack + 7 }, p.nowUs);
+    expect(p.a.state).toBe('syn-sent');
+    expect(p.a.stats.segmentsOutOfState).toBe(1);
+    p.runFor(100_000);
+    expect([p.a.state, p.b.state]).toEqual(['established', 'established']);
+  });
 });
 
 /** b as it is once the connection's quick-ack start is over: ACKs are delayed again. */
