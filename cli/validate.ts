@@ -7,6 +7,8 @@ import { FLAG_FOR_PATH } from './run-options.js';
 /** Fields whose flag counts in another unit: the schema's bound, said in the flag's unit. */
 const MESSAGE_FOR_PATH: Readonly<Record<string, string>> = {
   'link.queueBytes': 'must be at least 1 (packets of 1500 bytes)',
+  'link.bandwidthBitsPerSec': 'must be above 0 and at most 400000 (Mbit/s)',
+  seed: 'must be a whole number from 0 to 4294967295',
 };
 
 /** Validates a run configuration; errors name the flag the user typed. */
@@ -17,7 +19,8 @@ export function validateRunConfig(input: RunConfigInput): RunConfig {
     const path = issue.path.join('.');
     return `${FLAG_FOR_PATH[path] ?? path}: ${MESSAGE_FOR_PATH[path] ?? issue.message}`;
   });
-  throw new ConfigError(problems.join('; '));
+  // A value can break two rules of one field (an integer's safe range and the field's own): say it once.
+  throw new ConfigError([...new Set(problems)].join('; '));
 }
 
 const ERRNO_REASONS: Readonly<Record<string, string>> = { ENOENT: 'it does not exist', EACCES: 'permission denied', EPERM: 'permission denied', ENOTDIR: 'a part of the path is a file', EROFS: 'a read-only file system' };

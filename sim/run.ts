@@ -132,7 +132,8 @@ function failoverFigures(world: World, f: FailoverStats | null): Pick<RunResult,
     return { failovers: promotionsOf(world), failoverMs, preFailureGoodputBitsPerSec: null, recoveryMs: null };
   }
   // With a scheduled crash, failover time runs from the crash to the promoted primary's first heartbeat.
-  const failoverMs = f.promotedAtUs.length > 0 ? f.promotedAtUs[0]! / US_PER_MS - crashAtMs : null;
+  // In µs first: whole numbers subtract exactly, where ms fractions left 50.827999999999975 for 50.828.
+  const failoverMs = f.promotedAtUs.length > 0 ? (f.promotedAtUs[0]! - msToUs(crashAtMs)) / US_PER_MS : null;
   const { preBitsPerSec, recoveryMs } = recoveryFigures(world.client.stats.deliveredPerBin, TIMELINE_BIN_US, msToUs(crashAtMs));
   return { failovers: promotionsOf(world), failoverMs, preFailureGoodputBitsPerSec: preBitsPerSec, recoveryMs };
 }

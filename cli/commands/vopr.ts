@@ -11,6 +11,8 @@ import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { num } from '../run-options.js';
 
 const BATCH_SEEDS = 10;
+/** A seed is a run's seed (RunConfig.seed): 32 bits. */
+const MAX_SEED = 2 ** 32 - 1;
 /** Message types a replay can log, in the order of the pipeline. */
 const EVENT_TYPES = ['segment', 'epochBarrier', 'epochEnd', 'checkpointChunk', 'checkpointAck', 'epochCommit', 'outputIdle', 'heartbeat', 'roleChange'] as const satisfies readonly WireMessage['type'][];
 type EventType = (typeof EVENT_TYPES)[number];
@@ -43,12 +45,14 @@ export function voprCommand(): Command {
     .option('--events <types>', `with --replay: the message types to log, comma-separated (${EVENT_TYPES.join(', ')}), or none`, parseEventTypes, ['roleChange'] as EventType[])
     .option('--workers <n>', 'worker threads', num, availableParallelism())
     .addOption(new Option('--epoch-policy <policy>', "each seed's own draw (half of them adaptive), or one policy for every seed (docs/adaptive-epochs.md)").choices(VOPR_EPOCH_POLICIES).default('drawn'))
-    .addOption(new Option('--format <format>', 'output format').choices(['json', 'table']).default('table'))
+    .addOption(new Option('--format <format>', 'output format of a run of seeds (a replay prints JSON)').choices(['json', 'table']).default('table'))
     .addOption(new Option('--plant-bug <bug>', 'plant a known bug to check the simulator finds it (for testing the tester)').choices(PLANTED_BUGS).hideHelp())
     .action(async (flags: VoprFlags) => {
       for (const [name, value] of [['--seeds', flags.seeds], ['--from', flags.from], ['--workers', flags.workers]] as const) {
         if (!Number.isSafeInteger(value) || value < (name === '--from' ? 0 : 1)) throw new ConfigError(`${name}: must be a whole number ≥ ${name === '--from' ? 0 : 1}`);
       }
+      if (flags.from + flags.seeds - 1 > MAX_SEED) throw new ConfigError(`--from, --seeds: the last seed, ${flags.from + flags.seeds - 1}, is above ${MAX_SEED} (seeds are 32 bits)`);
+      if (flags.replay !== undefined && (!Number.isSafeInteger(flags.replay) || flags.replay < 0 || flags.replay > MAX_SEED)) throw new ConfigError(`--replay: must be a whole number from 0 to ${MAX_SEED}`);
       if (flags.replay !== undefined) return replay(flags.replay, flags.events, flags.epochPolicy, flags.plantBug);
       const outcomes = await runSeeds(flags);
       const failures = outcomes.filter((o) => !o.ok).map((o) => ({ seed: o.seed, invariant: o.invariant, atMs: o.atMs, message: o.message, mode: o.mode, workload: o.workload, epochPolicy: o.epochPolicy }));

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** Failure detection, leases and promotion (replicated modes). */
-export const failoverConfigSchema = z.object({
+export const failoverConfigSchema = z.strictObject({
   heartbeatIntervalMs: z.number().positive().max(10_000).default(10).describe('Interval of host heartbeats and of the failover service\'s checks, ms'),
   missCount: z.number().int().min(1).max(100).default(3).describe('Heartbeats missed in a row before a host is declared silent'),
   leaseDurationMs: z.number().positive().max(60_000).default(30).describe('How long a primary\'s lease lasts after each renewal, ms'),
@@ -40,7 +40,7 @@ export const clockSkewSchema = z.strictObject({
 export type ClockSkew = z.infer<typeof clockSkewSchema>;
 
 /** Faults scheduled into one run. */
-export const faultsConfigSchema = z.object({
+export const faultsConfigSchema = z.strictObject({
   crashPrimaryAtMs: z.number().positive().nullable().default(null).describe('Crash the primary host (all its services) at this simulated time, ms; null for none'),
   clocks: z.array(clockSkewSchema).max(64).default([]).describe('Simulator only: machines whose clocks run off true time (offset and drift); every other clock is exact'),
 });

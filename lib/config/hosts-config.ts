@@ -5,7 +5,7 @@ export const hostNameSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a host 
 
 /** The hosts of a protected VM when it is created: its first primary, its first backup and the spares re-protection draws on. */
 export const hostsConfigSchema = z
-  .object({
+  .strictObject({
     primary: hostNameSchema.default('host-a').describe('The host the VM starts on (its first primary).'),
     backup: hostNameSchema.default('host-b').describe('The host that backs it up from the start.'),
     spares: z.array(hostNameSchema).max(16).default(['host-c']).describe('Hosts that can become a new backup after a failure (re-protection).'),

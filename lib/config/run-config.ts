@@ -27,7 +27,7 @@ export const GSO_MAX_BYTES = 65_536;
 /** Bytes of one full-sized packet on the wire, for queue lengths given in packets. */
 export const MTU_BYTES = 1500;
 
-export const linkConfigSchema = z.object({
+export const linkConfigSchema = z.strictObject({
   bandwidthBitsPerSec: z.number().positive().max(400e9).default(1e9).describe('Rate of the client link, each direction, in bit/s.'),
   rttMs: z.number().min(0).max(10_000).default(1).describe('Round-trip propagation delay of the client link, in ms (half each way).'),
   lossRate: z.number().min(0).lt(1).default(0).describe('Random loss probability per packet, each direction.'),
@@ -38,12 +38,12 @@ export const linkConfigSchema = z.object({
 export type LinkConfig = z.infer<typeof linkConfigSchema>;
 
 /** The replication link between primary and backup hosts (its own NIC, as in Remus). */
-export const replicationLinkSchema = z.object({
+export const replicationLinkSchema = z.strictObject({
   bandwidthBitsPerSec: z.number().positive().max(400e9).default(10e9).describe('Rate of the replication link, each direction, in bit/s.'),
   rttMs: z.number().min(0).max(1_000).default(0.2).describe('Round-trip propagation delay of the replication link, in ms (half each way).'),
 });
 
-export const checkpointConfigSchema = z.object({
+export const checkpointConfigSchema = z.strictObject({
   pauseFixedUs: z.number().int().min(0).default(500).describe('Fixed cost of pausing and resuming the guest per checkpoint (Remus: suspend/resume), in µs.'),
   copyBytesPerSec: z.number().positive().default(4e9).describe('Stop-and-copy speed of dirty pages into the staging buffer, in bytes/s.'),
   chunkBytes: z.number().int().min(PAGE_BYTES + PAGE_RECORD_HEADER_MAX_BYTES).max(MAX_CHUNK_BYTES).default(256 * 1024).describe('Largest checkpoint chunk on the bus, in bytes: at least one raw page record, and room for the envelope under the 1 MiB NATS payload limit.'),
@@ -53,13 +53,13 @@ export const checkpointConfigSchema = z.object({
 });
 
 /** Timing of the service bus: repeats and slack chosen for its delay (10 µs in the simulator, a few hundred µs over NATS). */
-export const busConfigSchema = z.object({
+export const busConfigSchema = z.strictObject({
   resendMs: z.number().positive().max(1_000).default(2).describe('Interval of repeated pause barriers, resumes and commits (a lost one costs at most this), ms.'),
   ackSlackMs: z.number().min(0).max(10_000).default(5).describe('Slack of the checkpoint acknowledgement timeout beyond an epoch, the replication round trip and twice the transfer time, ms.'),
   handoverRetryMs: z.number().positive().max(10_000).default(2).describe('First wait of a promoted acker for the speculative buffer before it asks again (doubling up to 500 ms), ms.'),
 });
 
-export const guestConfigSchema = z.object({
+export const guestConfigSchema = z.strictObject({
   memoryBytes: z.number().int().min(1024 * 1024).max(MAX_GUEST_MEMORY_BYTES).default(64 * 1024 * 1024).describe('Guest memory, in bytes (4 KiB pages with dirty tracking).'),
   appDirtyPagesPerSec: z.number().min(0).default(2000).describe('Pages the application dirties per second besides its socket buffers.'),
   tsoBytes: z.number().int().min(0).max(GSO_MAX_BYTES).default(GSO_MAX_BYTES).describe("Speculative modes: the largest segment the guest's TCP hands its virtual NIC (TSO/GSO, as virtio-net and Xen's netfront offer; Linux's gso_max_size is 64 KiB), in bytes, rounded down to whole MSS. The acker takes such a segment whole and sends MSS-sized ones on the wire. Below two MSS: one MSS per segment. Native and remus guests send MSS-sized segments, which meet the link as they are."),
@@ -77,7 +77,7 @@ export type PlugFull = (typeof PLUG_FULLS)[number];
 export const SPEC_WINDOWS = ['buffer', 'client'] as const;
 export type SpecWindow = (typeof SPEC_WINDOWS)[number];
 
-export const bufferConfigSchema = z.object({
+export const bufferConfigSchema = z.strictObject({
   heldBytesMax: z.number().int().min(64 * 1024).default(1000 * MTU_BYTES).describe("The netbuffer's plug limit per VM, in bytes of IP packets (payload + 52 B of headers per segment), checked when a segment is held, as sch_plug checks its limit at enqueue; Linux's default is the device's txqueuelen (1000) full-size packets. A segment beyond it is dropped (counted as plugDrops) and the guest's TCP recovers it."),
   plugRelease: z.enum(PLUG_RELEASES).default('paced').describe("How a committed epoch leaves the plug. paced: the plug is the NIC's queue (sch_plug as its root qdisc), so released packets go out at line rate and only the plug limit bounds them. burst: the released epoch enters the device's drop-tail queue (link.queueBytes) at once, as a plug on an IFB device in front of the NIC's own queue does (Remus on Xen)."),
   plugFull: z.enum(PLUG_FULLS).default('drop').describe("remus: what a segment that does not fit the plug meets. drop: dropped and counted (plugDrops), as sch_plug drops at its limit; the guest's TCP recovers it. backpressure: the guest's NIC holds it (and what follows it) until a commit frees room, so nothing is lost; a segment beyond the NIC's own queue (the send buffer's worth of segments) is dropped."),
@@ -85,13 +85,13 @@ export const bufferConfigSchema = z.object({
   specWindow: z.enum(SPEC_WINDOWS).default('buffer').describe("The window a speculative ACK advertises. buffer: the free speculative buffer, so the guest never sends what does not fit. client: the client's window, as in the paper; a segment that does not fit the buffer is dropped without an ACK (docs/racc.md)."),
 });
 
-export const tracingConfigSchema = z.object({
+export const tracingConfigSchema = z.strictObject({
   segmentSampleRate: z.number().min(0).max(1).default(0).describe('Share of the guest\'s output segments whose path is traced (emit, speculative ACK, hold, release, delivery): one sampled byte every tcp.mssBytes / rate bytes of each connection; 0: none.'),
   epochs: z.boolean().default(false).describe('Trace every epoch: pause, copy, transfer, apply on the backup, commit.'),
 });
 
 export const runConfigSchema = z
-  .object({
+  .strictObject({
     mode: z.enum(MODES).default('native').describe('native: no replication. remus: output commit only. spec: speculative ACKs with a replicated speculative buffer. spec-racc: spec with the replication-aware congestion control (RACC) in the guest.'),
     vmId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'vmId must be 1-64 characters of [A-Za-z0-9_-] (it is a subject token)').default('vm1').describe('Protected VM id, 1-64 characters of [A-Za-z0-9_-] (it is a subject token).'),
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(1).describe('Seed of the whole run; every component forks its own stream from it.'),

@@ -8,7 +8,7 @@ import { z } from 'zod';
 export const EPOCH_POLICIES = ['fixed', 'adaptive'] as const;
 export type EpochPolicyKind = (typeof EPOCH_POLICIES)[number];
 
-export const epochPolicySchema = z.object({
+export const epochPolicySchema = z.strictObject({
   kind: z.enum(EPOCH_POLICIES).default('fixed').describe('fixed: every epoch lasts epochMs. adaptive: epochMs at most; an epoch ends early when held output waits on a connection the guest has gone quiet on, and doing so gains that output more than a pause costs (docs/adaptive-epochs.md).'),
   minEpochMs: z.number().positive().max(10_000).default(2).describe('adaptive: shortest epoch, in ms, run to pause to pause (bounds the share of time the guest spends paused).'),
   quietUs: z.number().int().min(1).max(1_000_000).default(300).describe('adaptive: a connection with held output and no new output for this long is quiet, in µs (above the guest\'s gaps inside one burst).'),

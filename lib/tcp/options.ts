@@ -6,7 +6,7 @@ import { MAX_SEGMENT_PAYLOAD_BYTES } from './header.js';
  * TCP defaults follow Linux (net.ipv4.tcp_* sysctls of a 6.x kernel); each is
  * documented with its source in docs/defaults.md.
  */
-export const tcpOptionsSchema = z.object({
+export const tcpOptionsSchema = z.strictObject({
   mssBytes: z.number().int().min(64).max(MAX_SEGMENT_PAYLOAD_BYTES).default(1448).describe('Maximum segment size, in bytes: 1500-byte MTU − 20 IP − 20 TCP − 12 timestamp option.'),
   sndBufBytes: z.number().int().min(2 * KiB).default(4 * MiB).describe('Socket send buffer, in bytes (Linux tcp_wmem max).'),
   sndBufAutotune: z.boolean().default(true).describe('Grow the send buffer with the congestion window as Linux does (the default; tcp_sndbuf_expand: room for 2 × max(10, cwnd) segments of memory from establishment, more whenever an ACK leaves the window not full, never less) up to sndBufBytes. Off: all of sndBufBytes from the start, as an application that sets SO_SNDBUF.'),

@@ -114,6 +114,13 @@ export interface FailoverStats {
   joinQuietMaxUs: number;
   /** Membership changes not announced to the primary because its host started over as a backup or a spare: it runs no VM to change. */
   primaryRoleChangesWithheld: number;
+  /**
+   * Checks of a silent primary that put the take-over off because its backup
+   * had not been heard since this service's connection came back: cut off, it
+   * could not see that backup crash, and the lease would go to a host that
+   * may hold nothing (vopr seed 74233).
+   */
+  takeOversWaitingForBackup: number;
   /** From the old primary's last heartbeat to the first heartbeat of the promoted one: the first MAX_FAILOVER_SAMPLES. */
   failoverDurationsUs: number[];
   /** When each promoted primary first reported in: the first MAX_FAILOVER_SAMPLES. */
@@ -162,7 +169,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0, joinQuietMaxUs: 0, primaryRoleChangesWithheld: 0, unexpectedMessages: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0, joinQuietMaxUs: 0, primaryRoleChangesWithheld: 0, unexpectedMessages: 0, takeOversWaitingForBackup: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -230,6 +237,10 @@ export class FailoverCore implements Core {
   #restartLeftImage = false;
   /** Between a report that this service lost the bus and the one that it is back. */
   #cutOff = false;
+  /** When the connection last came back after a cut-off (never: -Infinity); a host not heard since may have crashed unseen. */
+  #reconnectedAtUs = -Infinity;
+  /** When a take-over last said it waits for its backup (failover.take_over_waits_for_backup). */
+  #takeOverWaitLoggedUs = -Infinity;
   /** Whether this start is a restart, known from the first lease read that is answered (#decideStart). */
   #startDecided = false;
   /** Each host's newest heartbeat before that answer: handled as usual if the start is a first one. Bound: one per host. */
@@ -917,6 +928,7 @@ export class FailoverCore implements Core {
     }
     if (!this.#cutOff) return;
     this.#cutOff = false;
+    this.#reconnectedAtUs = nowUs;
     const interval = this.options.heartbeatIntervalUs;
     const graceUs = this.options.reconnectGraceUs ?? 2 * this.options.missCount * interval;
     out.push({ kind: 'log', level: 'info', event: 'failover.reconnected', fields: { graceUs } });
@@ -990,6 +1002,19 @@ export class FailoverCore implements Core {
       this.stats.backupsBehind++;
       out.push({ kind: 'log', level: 'error', event: 'failover.backup_behind', fields: { primary: this.#primary, backup, backupEpoch: b.epoch, committedEpoch: committed } });
       this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
+      return;
+    }
+    if (backup !== null && (this.#lastSeenUs.get(backup) ?? -Infinity) < this.#reconnectedAtUs) {
+      // Not heard since the connection came back: the backup may have crashed while this service could not see it.
+      // Look again an interval later: whichever of the two is heard first decides (a live backup's next heartbeat
+      // lets the take-over go on; the primary's means it lives, and the backup's silence is judged on its own).
+      this.stats.takeOversWaitingForBackup++;
+      // Said once a silence of the primary (its last heartbeat began it), not every interval it lasts.
+      if (this.#takeOverWaitLoggedUs < (this.#lastSeenUs.get(this.#primary) ?? -Infinity)) {
+        out.push({ kind: 'log', level: 'warn', event: 'failover.take_over_waits_for_backup', fields: { primary: this.#primary, backup, reconnectedAtUs: this.#reconnectedAtUs } });
+        this.#takeOverWaitLoggedUs = nowUs;
+      }
+      this.#setDeadline(silentTimer(this.#primary), nowUs + this.options.heartbeatIntervalUs, out);
       return;
     }
     this.#send({ type: 'PRIMARY_SILENT' }, nowUs, out);

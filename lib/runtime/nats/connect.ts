@@ -12,6 +12,10 @@ interface ParsedServers {
   readonly display: string;
 }
 
+const NATS_SCHEMES = new Set(['nats', 'tls']);
+/** An empty port is the default one; URL parsing has already refused anything above 65535. */
+const validPort = (port: string): boolean => port === '' || Number(port) > 0;
+
 /**
  * Splits a comma-separated server list. Credentials in a URL
  * (nats://user:pass@host:4222, as the nats CLI accepts them) become connect
@@ -27,6 +31,9 @@ export function parseServers(list: string): ParsedServers {
     if (m === null) throw new ConfigError(`NATS server '${raw}' is not a URL`);
     const [, scheme, u, p, hostPort] = m;
     const prefix = scheme ? `${scheme}://` : '';
+    // A malformed address is a wrong flag, not an unreachable server: say so before trying to connect.
+    if (scheme !== undefined && !NATS_SCHEMES.has(scheme.toLowerCase())) throw new ConfigError(`NATS server '${raw}': the scheme is nats:// or tls:// (--nats-url, NATS_URL)`);
+    if (!URL.canParse(`nats://${hostPort!}`) || !validPort(new URL(`nats://${hostPort!}`).port)) throw new ConfigError(`NATS server '${raw}' is not a host and port (--nats-url, NATS_URL)`);
     servers.push(prefix + hostPort!);
     shown.push(u ? `${prefix}${u}:***@${hostPort}` : prefix + hostPort!);
     if (u) {
@@ -37,7 +44,7 @@ export function parseServers(list: string): ParsedServers {
       pass = dp;
     }
   }
-  if (servers.length === 0) throw new ConfigError('no NATS server given');
+  if (servers.length === 0) throw new ConfigError('no NATS server given (--nats-url, NATS_URL)');
   return { servers, ...(user === undefined ? {} : { user }), ...(pass === undefined ? {} : { pass }), display: shown.join(', ') };
 }
 
@@ -48,6 +55,7 @@ export function parseServers(list: string): ParsedServers {
  * about it, never a secret.
  */
 export async function connectNats(input: NatsConnectionOptionsInput = {}, auth: NatsAuth = natsAuthFromEnv()): Promise<NatsConnection> {
+  if (typeof input.servers === 'string') parseServers(input.servers); // names the flag, where the schema would name its field
   const o = parseConfig(natsConnectionOptionsSchema, input);
   const s = parseServers(o.servers);
   const envHasCredentials = auth.user !== undefined || auth.token !== undefined || auth.authenticator !== undefined;

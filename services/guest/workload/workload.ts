@@ -15,15 +15,15 @@ const requestFields = {
 const totalBytes = z.number().int().min(0).default(0).describe('Bytes to send, then FIN; 0 sends until the run ends.');
 
 export const workloadSchema = z.discriminatedUnion('kind', [
-  z.object({
+  z.strictObject({
     kind: z.literal('bulk').describe('The guest sends one byte stream to the client.'),
     totalBytes,
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('rr').describe('The client sends requests one at a time; the guest answers each with a response.'),
     ...requestFields,
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('mixed').describe('Both at once, on two connections of the same guest: connection 1 bulk, connection 2 request/response.'),
     totalBytes: totalBytes.describe('Bytes of the bulk connection, then FIN (which ends the run); 0 sends until the run ends.'),
     ...requestFields,

@@ -36,3 +36,22 @@ describe('combinations the run configuration refuses, naming the option and its 
     expect(refusal({ failover: { heartbeatIntervalMs: 50, missCount: 8, serviceMissCount: 20, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 } })).toBeNull();
   });
 });
+
+describe('a field the configuration does not know (a misspelling would otherwise leave the default in place, unsaid)', () => {
+  it.each([
+    ['at the top', { epochMS: 50 }, /\(root\).*"epochMS"/],
+    ['in a section', { link: { bandwidthMbps: 100 } }, /link.*"bandwidthMbps"/],
+    ['in a list\'s entry', { faults: { clocks: [{ node: 'host-a', offsetUs: 0, driftPpm: 0, drift: 5 }] } }, /faults\.clocks\.0.*"drift"/],
+    ['in a workload', { workload: { kind: 'rr', requestByte: 64 } }, /workload.*"requestByte"/],
+    ['in the TCP options', { tcp: { cc: 'cubic' } }, /tcp.*"cc"/],
+  ])('%s is refused, named', (_where, input, message) => {
+    const err = refusal(input);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.message).toMatch(message);
+  });
+
+  it('accepts the shipped deployment configurations as they are', async () => {
+    const { readFileSync } = await import('node:fs');
+    for (const file of ['deploy/compose/run.json', 'deploy/k8s/base/run.json', 'deploy/k8s/overlays/dev/run.json']) expect(refusal(JSON.parse(readFileSync(file, 'utf8'))), file).toBeNull();
+  });
+});

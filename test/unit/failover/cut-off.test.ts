@@ -72,6 +72,43 @@ describe('FailoverCore: cut off from the bus', () => {
     expect(d.armed.has(silentTimer(BACKUP))).toBe(true);
   });
 
+  it('takes over for no backup unheard since it came back: the backup may have crashed unseen (vopr seed 74233)', () => {
+    const d = protectedAt1ms();
+    d.handle(down, 2_000);
+    const backAtUs = 200_000;
+    d.handle(up, backAtUs);
+    // The primary is heard once, then falls silent (a lossy bus); the backup, down since the cut-off, never is.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), backAtUs + INTERVAL_US);
+    const waited = d.fire(silentTimer(PRIMARY));
+    expect(d.pending).toBeNull(); // no lease taken for it
+    expect(d.core.stats.takeOversWaitingForBackup).toBe(1);
+    expect(waited).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.take_over_waits_for_backup' }));
+    expect(d.armed.get(silentTimer(PRIMARY))).toBe(d.nowUs + INTERVAL_US);
+    // Still silent an interval later: it waits again, and says so only once.
+    expect(d.fire(silentTimer(PRIMARY)).filter((e) => e.kind === 'log' && e.event === 'failover.take_over_waits_for_backup')).toEqual([]);
+    expect(d.core.stats.takeOversWaitingForBackup).toBe(2);
+    // The primary is heard first: it lives. The backup's grace then runs out, and it is given up, not promoted.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), d.nowUs + 1_000);
+    d.fire(silentTimer(BACKUP));
+    expect(d.core.term).toBe(1);
+    expect(d.core.primaryHost).toBe(PRIMARY);
+    expect(d.core.backupHost).not.toBe(BACKUP);
+  });
+
+  it('takes over once the backup is heard after it came back, an interval after the primary fell silent', () => {
+    const d = protectedAt1ms();
+    d.handle(down, 2_000);
+    const backAtUs = 200_000;
+    d.handle(up, backAtUs);
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), backAtUs + INTERVAL_US);
+    d.fire(silentTimer(PRIMARY));
+    expect(d.pending).toBeNull();
+    d.handle(heartbeatInput(BACKUP, 'backup', 1), d.nowUs + 1_000);
+    d.fire(silentTimer(PRIMARY));
+    expect(d.core.state).toBe('failingOver');
+    expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2 });
+  });
+
   it('reconnect reports without a cut-off before them change nothing', () => {
     const d = protectedAt1ms();
     const before = new Map(d.armed);
