@@ -11,7 +11,10 @@ const ms = (v: number | null) => (v === null ? '-' : v.toFixed(2));
 /** One result as a two-column table. */
 export function formatResultTable(result: RunResult): string {
   const table = new Table({ head: ['field', 'value'], style: PLAIN });
-  for (const [key, value] of Object.entries(result)) table.push([key, value === null ? '-' : String(value)]);
+  for (const [key, value] of Object.entries(result)) {
+    if (key === 'config') continue; // the whole configuration is the JSON's
+    table.push([key, value === null ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value)]);
+  }
   return table.toString();
 }
 

@@ -147,7 +147,8 @@ export function scenarioConfig(f: ScenarioFlags, point: ScenarioPoint): RunConfi
       rttMs: point.rttMs,
       lossRate: f.loss,
       jitterMs: f.jitterMs,
-      queueBytes: Math.round(f.queuePackets * MTU_BYTES),
+      // Whole packets: a fraction is refused (NaN fails the schema), not rounded into a bound the user did not ask for.
+      queueBytes: Number.isInteger(f.queuePackets) ? f.queuePackets * MTU_BYTES : Number.NaN,
       localBackpressure: f.localBackpressure,
     },
     tcp: {

@@ -6,7 +6,7 @@ import { FLAG_FOR_PATH } from './run-options.js';
 
 /** Fields whose flag counts in another unit: the schema's bound, said in the flag's unit. */
 const MESSAGE_FOR_PATH: Readonly<Record<string, string>> = {
-  'link.queueBytes': 'must be at least 1 (packets of 1500 bytes)',
+  'link.queueBytes': 'must be a whole number of packets, at least 1 (1500 bytes each)',
   'link.bandwidthBitsPerSec': 'must be above 0 and at most 400000 (Mbit/s)',
   seed: 'must be a whole number from 0 to 4294967295',
 };

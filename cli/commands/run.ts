@@ -112,9 +112,10 @@ export function runCommand(): Command {
       }
       if (flags.vms !== 1) throw new ConfigError('--vms: the simulator runs one VM per run');
       if (flags.layout !== 'service') throw new ConfigError('--layout: how processes are laid out over NATS; the simulator runs one process');
+      if (flags.verbose) throw new ConfigError('--verbose: the services\' logs over NATS; the simulator has no processes to show');
       const collector = flags.traceOut === undefined ? null : new SpanCollector(MAX_TRACE_SPANS);
       const { result, timeline } = simulateTimedWithTimeline(traced, collector === null ? {} : { onSpan: (span, from) => collector.add(span, serviceOfActor(from.actor), from.host) });
-      process.stdout.write(formatResult(result, flags.format) + '\n');
+      process.stdout.write(formatResult({ ...result, config: traced }, flags.format) + '\n');
       if (collector !== null) writeTraces(flags.traceOut!, flags.traceFormat, collector);
       if (flags.plot !== undefined) await writePlot(flags.plot, timeline, result);
       process.exitCode = result.streamVerified ? EXIT_OK : EXIT_FAILED;

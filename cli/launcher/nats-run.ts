@@ -154,7 +154,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     if (unseen != null) throw new AuditIncompleteError(`the audit is incomplete: ${unseen}; its verdict would prove nothing`);
     const wallMs = Math.round(performance.now() - t0);
     if (options.onTimeline) for (const vmConfig of configs) options.onTimeline(vmConfig.vmId, natsRunTimeline(vmConfig, collector, { startedUs, crashes, wallMs }));
-    return configs.map((vmConfig, i) => ({ ...natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }), layout: options.layout ?? 'service', ...(auditors[i] ? { auditViolations: auditors[i].violationCount, auditGaps: auditors[i].auditor.stats.gaps, auditPermitsMissed: auditors[i].auditor.stats.permitsMissed } : {}) }));
+    return configs.map((vmConfig, i) => ({ ...natsRunResult(vmConfig, collector, { startedUs, crashes, wallMs }), config: vmConfig, layout: options.layout ?? 'service', ...(auditors[i] ? { auditViolations: auditors[i].violationCount, auditGaps: auditors[i].auditor.stats.gaps, auditPermitsMissed: auditors[i].auditor.stats.permitsMissed } : {}) }));
   } finally {
     if (crashTimer !== null) clearTimeout(crashTimer);
     await fleet?.stop();

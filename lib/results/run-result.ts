@@ -107,6 +107,12 @@ export interface RunResult {
    * MB the clients of the run received, ms. In native mode, the guest's own.
    */
   cpuMsPerGoodputMB?: number | null;
+  /**
+   * `specula run`'s JSON: the whole configuration the run had (over NATS, each
+   * VM's, with the NATS timing), so that a saved result says every option it
+   * depends on and can be run again (`--config`, `--config-json`). Not in tables.
+   */
+  config?: RunConfig;
 }
 
 /** The mean window (segments, one decimal) at which slow start ended, from the senders' summed counters; null: it never did. */

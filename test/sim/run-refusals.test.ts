@@ -28,7 +28,11 @@ describe('specula run refuses before running', () => {
     [['run', '--mode', 'spec', '--crash-primary-at-ms', '5000', '--duration-s', '1'], '--crash-primary-at-ms', "after the run's end"],
     [['run', '--trace-sample', '0.5'], '--trace-sample', 'not given'],
     [['run', '--trace-sample', '2', '--trace-out', join(dir, 't.json')], '--trace-sample', '<=1'],
-    [['run', '--queue-packets', '0'], '--queue-packets', 'packets of 1500 bytes'],
+    [['run', '--queue-packets', '0'], '--queue-packets', 'packets, at least 1 (1500 bytes each)'],
+    [['run', '--queue-packets', '1.5'], '--queue-packets', 'a whole number of packets'],
+    [['run', '--verbose'], '--verbose', 'the simulator has no processes'],
+    [['run', '--seed', '1e20'], '--seed', 'from 0 to 4294967295'],
+    [['run', '--bandwidth-mbps', '1e9'], '--bandwidth-mbps', 'at most 400000 (Mbit/s)'],
     [['experiment', '--out', join(aFile, 'sub'), '--modes', 'native'], '--out', 'a part of the path is a file'],
     [['health', '--port', '99999'], '--port', 'from 1 to 65535'],
     // Node fires a timer of 2^31 ms or more, or of 0, after 1 ms: a 30-day lifetime would end at once.
