@@ -161,7 +161,7 @@ export function experimentCommand(): Command {
     .addOption(list('--rtts-ms <list>', 'round-trip propagation delays', num, [1]))
     .addOption(list('--workloads <list>', 'workloads: bulk, rr, mixed (both flows at once in one guest)', oneOf(WORKLOADS), DEFAULT_WORKLOADS))
     .option('--seed <n>', 'seed of every point', num, 1)
-    .addOption(new Option('--workers <n>', 'worker threads').argParser(workerCount).default(availableParallelism(), `available cores, ${availableParallelism()}`))
+    .addOption(new Option('--workers <n>', 'worker threads').argParser(workerCount).default(availableParallelism(), `this machine's cores, ${availableParallelism()}`))
     .option('--out <dir>', 'directory for experiment.json and the SVG plots', 'results')
     .addOption(new Option('--format <format>', 'stdout: table, or the experiment JSON').choices(['table', 'json']).default('table'))
     .addOption(
