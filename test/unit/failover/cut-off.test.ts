@@ -5,7 +5,7 @@
  * were fine, and their re-protections piled up.
  */
 import { describe, expect, it } from 'vitest';
-import type { Input } from '../../../lib/runtime/types.js';
+import type { Effect, Input } from '../../../lib/runtime/types.js';
 import { BACKUP, FailoverDriver, FAILOVER_OPTIONS, heartbeatInput, INTERVAL_US, lateTimer, MISS_COUNT, PRIMARY, silentTimer, SPARE } from './support.js';
 
 const down: Input = { kind: 'connection', connected: false };
@@ -72,14 +72,18 @@ describe('FailoverCore: cut off from the bus', () => {
     expect(d.armed.has(silentTimer(BACKUP))).toBe(true);
   });
 
-  it('takes over for no backup unheard since it came back: the backup may have crashed unseen (vopr seed 74233)', () => {
+  /** Cut off from 2 to 200 ms; back, the primary is heard once and falls silent, the backup not at all: the first check of the silence. */
+  function primarySilentAfterReconnect(): { d: FailoverDriver; waited: Effect[] } {
     const d = protectedAt1ms();
     d.handle(down, 2_000);
-    const backAtUs = 200_000;
-    d.handle(up, backAtUs);
-    // The primary is heard once, then falls silent (a lossy bus); the backup, down since the cut-off, never is.
-    d.handle(heartbeatInput(PRIMARY, 'primary', 1), backAtUs + INTERVAL_US);
-    const waited = d.fire(silentTimer(PRIMARY));
+    d.handle(up, 200_000);
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), 200_000 + INTERVAL_US);
+    return { d, waited: d.fire(silentTimer(PRIMARY)) };
+  }
+
+  it('takes over for no backup unheard since it came back: the backup may have crashed unseen (vopr seed 74233)', () => {
+    // A lossy bus hides the primary; the backup has been down since the cut-off.
+    const { d, waited } = primarySilentAfterReconnect();
     expect(d.pending).toBeNull(); // no lease taken for it
     expect(d.core.stats.takeOversWaitingForBackup).toBe(1);
     expect(waited).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.take_over_waits_for_backup' }));
@@ -96,12 +100,7 @@ describe('FailoverCore: cut off from the bus', () => {
   });
 
   it('takes over once the backup is heard after it came back, an interval after the primary fell silent', () => {
-    const d = protectedAt1ms();
-    d.handle(down, 2_000);
-    const backAtUs = 200_000;
-    d.handle(up, backAtUs);
-    d.handle(heartbeatInput(PRIMARY, 'primary', 1), backAtUs + INTERVAL_US);
-    d.fire(silentTimer(PRIMARY));
+    const { d } = primarySilentAfterReconnect();
     expect(d.pending).toBeNull();
     d.handle(heartbeatInput(BACKUP, 'backup', 1), d.nowUs + 1_000);
     d.fire(silentTimer(PRIMARY));
