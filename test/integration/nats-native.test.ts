@@ -484,6 +484,32 @@ describe.skipIf(nats === null)('native mode over NATS (guest and client as proce
       await shell.stop();
     }
   });
+
+  it('timers: a deadline beyond setTimeout\'s range (30 days) waits, instead of firing after 1 ms and spinning', async () => {
+    const fired: string[] = [];
+    const core: Core = {
+      name: 'far-timer',
+      subscriptions: [],
+      handle: (input, nowUs): Effect[] => {
+        if (input.kind === 'timer') fired.push(input.name);
+        return input.kind === 'start' ? [{ kind: 'setTimer', name: 'far', atUs: nowUs + 30 * 24 * 3_600 * 1_000_000 }] : [];
+      },
+    };
+    const overflows: Error[] = [];
+    const onWarning = (w: Error) => void (w.name === 'TimeoutOverflowWarning' && overflows.push(w));
+    process.on('warning', onWarning);
+    const shell = new NatsShell(core, await connectNats({ servers: url }), { logger: memoryLogger().logger });
+    try {
+      await shell.start();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(fired).toEqual([]);
+      expect(shell.counters.timersFired).toBe(0);
+      expect(overflows).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      await shell.stop();
+    }
+  });
 });
 
 describe('an unreachable NATS server', () => {

@@ -38,6 +38,8 @@ export const HEADER_TRACEPARENT = 'traceparent';
 export const BATCH_MAX_BYTES = 60 * 1024;
 /** One input that keeps the core busy this long stalls every timer of the process (heartbeats, reports): logged. */
 export const SLOW_INPUT_US = 250_000;
+/** The longest delay setTimeout takes as given (2^31 − 1 ms, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export interface NatsShellOptions {
   readonly logger: Logger;
@@ -661,7 +663,9 @@ export class NatsShell {
     // A deadline already past (the core's step took longer than the time it modelled) fires this turn,
     // not after setTimeout's 1 ms minimum.
     slot.immediate = waitUs <= 0;
-    slot.handle = slot.immediate ? setImmediate(() => this.#onTimer(name, slot)) : setTimeout(() => this.#onTimer(name, slot), Math.ceil(waitUs / 1000));
+    // Node fires a delay beyond MAX_TIMEOUT_MS after 1 ms: a deadline weeks ahead (a lease record from a clock set far
+    // forward) would spin. Waking at the cap finds the deadline still ahead and waits again.
+    slot.handle = slot.immediate ? setImmediate(() => this.#onTimer(name, slot)) : setTimeout(() => this.#onTimer(name, slot), Math.min(Math.ceil(waitUs / 1000), MAX_TIMEOUT_MS));
   }
 
   #onTimer(name: string, slot: TimerSlot): void {
