@@ -123,8 +123,12 @@ export function upCommand(): Command {
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
       try {
-        fleet = await Fleet.start({ natsUrl, config, vms: flags.vms, layout: flags.layout, logLevel: flags.logLevel, onLog: (line) => process.stderr.write(line + '\n') });
+        // Held before the wait: Ctrl-C while the processes start stops them (stop, above).
+        fleet = Fleet.launch({ natsUrl, config, vms: flags.vms, layout: flags.layout, logLevel: flags.logLevel, onLog: (line) => process.stderr.write(line + '\n') });
+        await fleet.whenReady();
       } catch (err) {
+        // Stopped by a signal while starting: its processes went with it, as asked; nothing failed.
+        if (stopping !== null) return stopping;
         await stop('a service did not start', EXIT_FAILED);
         throw err;
       }

@@ -39,16 +39,32 @@ export class Fleet {
   private constructor(readonly options: FleetOptions) {}
 
   /** Starts every planned process and waits until each has said it is ready. */
+  /** Spawns every process and resolves once all are ready; a failure stops them all. */
   static async start(options: FleetOptions): Promise<Fleet> {
-    const fleet = new Fleet(options);
+    const fleet = Fleet.launch(options);
     try {
-      for (const plan of plannedProcesses(options.config, options.layout)) fleet.spawn(plan);
-      await Promise.all(fleet.#children.map(({ plan, child }) => fleet.#ready(plan, child)));
+      await fleet.whenReady();
     } catch (err) {
       await fleet.stop();
       throw err;
     }
     return fleet;
+  }
+
+  /**
+   * Spawns every process and returns at once: a caller that may be
+   * interrupted while they start holds the fleet to stop (with `start`, an
+   * interrupt during the wait left the processes running unowned).
+   */
+  static launch(options: FleetOptions): Fleet {
+    const fleet = new Fleet(options);
+    for (const plan of plannedProcesses(options.config, options.layout)) fleet.spawn(plan);
+    return fleet;
+  }
+
+  /** Resolves once every process launched is ready; rejects when one exits or fails first. */
+  async whenReady(): Promise<void> {
+    await Promise.all(this.#children.map(({ plan, child }) => this.#ready(plan, child)));
   }
 
   /** Starts one more process (the client of a run); resolves once it is ready. */

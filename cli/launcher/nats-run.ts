@@ -107,7 +107,8 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
   let crashTimer: NodeJS.Timeout | null = null;
   try {
     const interruptible = <T>(p: Promise<T>): Promise<T> => unlessInterrupted(p, options.signal);
-    fleet = await interruptible(Fleet.start({
+    // Held before the wait: an interrupt while the processes start must find them to stop (finally, below).
+    fleet = Fleet.launch({
       natsUrl: options.natsUrl,
       config: base,
       vms,
@@ -117,7 +118,8 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
       ...(options.leaseBucket !== undefined ? { leaseBucket: options.leaseBucket } : {}),
       ...(options.leaseReplicas !== undefined ? { leaseReplicas: options.leaseReplicas } : {}),
       ...(options.onLog ? { onLog: options.onLog } : {}),
-    }));
+    });
+    await interruptible(fleet.whenReady());
     // A crash before the backup holds a whole image would lose the VM, not fail it over (docs/failover.md):
     // the client starts once every VM is protected, as an operator would start a workload.
     if (isReplicated(config.mode) && !(await interruptible(collector.waitForState(configs.map((c) => c.vmId), 'protected', PROTECTION_WAIT_MS)))) {
