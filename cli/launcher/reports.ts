@@ -1,5 +1,6 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decode } from '../../lib/codec/codec.js';
+import { DecodeError } from '../../lib/errors.js';
 import type { FailoverStatus, ServiceReport } from '../../lib/codec/messages.js';
 import { subjects } from '../../lib/codec/subjects.js';
 import { reportedCpu } from '../../lib/runtime/nats/process-stats.js';
@@ -84,7 +85,9 @@ export class ReportCollector {
       const cpu = reportedCpu(stats, report);
       // One process serves every VM of the run, and maybe several services: each of their reports carries the same reading.
       if (cpu !== null) this.cpu.observe({ processKey: `${report.host}/${cpu.processKey}`, service: cpu.label, atUs: report.atUs, cpuUs: cpu.cpuUs });
-    } catch {
+    } catch (err) {
+      // A report that does not decode, or whose stats are not JSON, is bad input; anything else is a bug, not counted away.
+      if (!(err instanceof DecodeError || err instanceof SyntaxError)) throw err;
       this.malformed++;
     }
   }
@@ -97,7 +100,8 @@ export class ReportCollector {
         return;
       }
       this.#views.set(vmId, view);
-    } catch {
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
       this.malformed++;
     }
   }

@@ -1,6 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeBatch } from '../../lib/codec/batch.js';
 import { decode } from '../../lib/codec/codec.js';
+import { DecodeError, UnknownSubjectError } from '../../lib/errors.js';
 import type { WireMessage } from '../../lib/codec/messages.js';
 import { messageTypeOf, parseHostSubject, subjects } from '../../lib/codec/subjects.js';
 import type { RunConfig } from '../../lib/config/run-config.js';
@@ -205,7 +206,8 @@ export class BusAuditor {
     try {
       type = messageTypeOf(m.subject);
       parts = m.headers?.get(HEADER_BATCH) ? decodeBatch(m.data) : [m.data];
-    } catch {
+    } catch (err) {
+      if (!(err instanceof DecodeError || err instanceof UnknownSubjectError)) throw err;
       this.counters.undecodable++;
       return;
     }
@@ -217,7 +219,8 @@ export class BusAuditor {
     for (const part of parts) {
       try {
         msgs.push(decode(type, part));
-      } catch {
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
         this.counters.undecodable++;
       }
     }
