@@ -3,6 +3,7 @@ import { startHealthServer, type HealthServer } from './health-server.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { OtelTracing } from './otel.js';
 import { createLogger, type Logger } from './logger.js';
+import { drainOnSignals } from './signals.js';
 import { tracingWanted } from './otel-env.js';
 import { checkHostName, runServiceProcess, type FinalLine, type ServiceDefinition, type ServiceGroupMembership, type ServiceMember, type ServiceProcessOptions } from './service-process.js';
 
@@ -36,6 +37,11 @@ export async function runServiceGroup(defs: readonly ServiceDefinition[], option
   const onOuterAbort = () => stopAll.abort();
   options.signal?.addEventListener('abort', onOuterAbort, { once: true });
   if (options.signal?.aborted) stopAll.abort();
+  // Each member takes SIGTERM once it is connected; one still connecting when it comes would miss it and run on alone.
+  const removeSignals = drainOnSignals((signal) => {
+    stopAll.abort(signal); // the reason each member's final line gives
+    return Promise.resolve();
+  });
   let probes: { close(): Promise<void> } | null = null;
   let tracing: OtelTracing | null = null;
   try {
@@ -57,6 +63,7 @@ export async function runServiceGroup(defs: readonly ServiceDefinition[], option
     if (failed !== undefined) throw failed.reason;
     return outcomes.map((o) => (o as PromiseFulfilledResult<FinalLine>).value);
   } finally {
+    removeSignals();
     options.signal?.removeEventListener('abort', onOuterAbort);
     await probes?.close();
     // The last batch of spans goes out before the process ends.

@@ -374,12 +374,14 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
       return stopping;
     };
     const removeSignals = drainOnSignals((signal) => stop(signal));
-    const onAbort = () => void stop('abort');
+    // Aborted for a signal (a group's members take theirs together): the signal is the reason.
+    const abortReason = (): string => (typeof options.signal?.reason === 'string' ? options.signal.reason : 'abort');
+    const onAbort = () => void stop(abortReason());
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const lifetime = options.exitAfterS === undefined ? null : setTimeout(() => void stop('lifetime'), options.exitAfterS * 1000);
     let failure: unknown = null;
     try {
-      if (options.signal?.aborted) await stop('abort');
+      if (options.signal?.aborted) await stop(abortReason());
       else {
         try {
           // A signal while the shells start stops them all (the ones not started yet stay so); a shell whose core failed
