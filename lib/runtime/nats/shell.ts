@@ -109,6 +109,9 @@ export interface ShellCounters extends LeaseRunnerCounters {
    * needs); the message is lost, each is logged with its subject.
    */
   permissionViolations: number;
+  /** Other errors the server reported on this shell's connections, and slow-consumer events (the client fell behind its subscriptions). */
+  natsErrors: number;
+  slowConsumers: number;
   /** Spans the core reported (traced runs only), and those dropped for want of an exporter. */
   spans: number;
   spansDropped: number;
@@ -188,6 +191,8 @@ export class NatsShell {
     inputsHandled: 0,
     timersFired: 0,
     permissionViolations: 0,
+    natsErrors: 0,
+    slowConsumers: 0,
     spans: 0,
     spansDropped: 0,
     traceContextMismatches: 0,
@@ -384,12 +389,18 @@ export class NatsShell {
           break;
         case 'error':
           if (s.error instanceof errors.PermissionViolationError) {
+            // A connection several VMs' shells share tells each of them: the shell whose subject it is counts it.
+            if (!this.#subscriptions.has(s.error.subject) && !this.#routes.has(s.error.subject)) break;
             this.counters.permissionViolations++;
-            this.#log.error({ event: 'nats.permission_violation', connection: which, operation: s.error.operation, subject: s.error.subject }, 'NATS refused a subject to this user: the deployment\'s permissions miss it');
-          } else this.#log.warn({ event: 'nats.error', connection: which, err: s.error.message }, 'NATS error');
+            this.#statusLog('error', 'nats.permission_violation', { connection: which, operation: s.error.operation, subject: s.error.subject }, 'NATS refused a subject to this user: the deployment\'s permissions miss it');
+          } else {
+            this.counters.natsErrors++;
+            this.#statusLog('warn', 'nats.error', { connection: which, err: s.error.message }, 'NATS error');
+          }
           break;
         case 'slowConsumer':
-          this.#log.warn({ event: 'nats.slow_consumer', connection: which, pending: s.pending }, 'slow consumer');
+          this.counters.slowConsumers++;
+          this.#statusLog('warn', 'nats.slow_consumer', { connection: which, pending: s.pending }, 'slow consumer');
           break;
         default:
           break;
@@ -491,6 +502,13 @@ export class NatsShell {
       this.#routes.set(subject, nc);
     }
     return nc;
+  }
+
+  /** A server's status event, through the log throttle: a refused subject is refused at every publish. */
+  #statusLog(level: 'warn' | 'error', event: string, fields: Record<string, unknown>, text: string): void {
+    const held = this.#logThrottle.admit(event);
+    if (held === null) this.counters.logsSuppressed++;
+    else this.#log[level]({ event, ...fields, ...(held > 0 ? { suppressedSinceLast: held } : {}) }, text);
   }
 
   #logOnce(kind: ErrorKind, fields: Record<string, unknown>, text: string): void {
