@@ -392,15 +392,15 @@ export class NatsShell {
             // A connection several VMs' shells share tells each of them: the shell whose subject it is counts it.
             if (!this.#subscriptions.has(s.error.subject) && !this.#routes.has(s.error.subject)) break;
             this.counters.permissionViolations++;
-            this.#statusLog('error', 'nats.permission_violation', { connection: which, operation: s.error.operation, subject: s.error.subject }, 'NATS refused a subject to this user: the deployment\'s permissions miss it');
+            this.#throttledLog('error', 'nats.permission_violation', { connection: which, operation: s.error.operation, subject: s.error.subject }, 'NATS refused a subject to this user: the deployment\'s permissions miss it');
           } else {
             this.counters.natsErrors++;
-            this.#statusLog('warn', 'nats.error', { connection: which, err: s.error.message }, 'NATS error');
+            this.#throttledLog('warn', 'nats.error', { connection: which, err: s.error.message }, 'NATS error');
           }
           break;
         case 'slowConsumer':
           this.counters.slowConsumers++;
-          this.#statusLog('warn', 'nats.slow_consumer', { connection: which, pending: s.pending }, 'slow consumer');
+          this.#throttledLog('warn', 'nats.slow_consumer', { connection: which, pending: s.pending }, 'slow consumer');
           break;
         default:
           break;
@@ -504,8 +504,8 @@ export class NatsShell {
     return nc;
   }
 
-  /** A server's status event, through the log throttle: a refused subject is refused at every publish. */
-  #statusLog(level: 'warn' | 'error', event: string, fields: Record<string, unknown>, text: string): void {
+  /** A core's log, or a server's status event (a refused subject is refused at every publish), through the log throttle. */
+  #throttledLog(level: Extract<Effect, { kind: 'log' }>['level'], event: string, fields: Record<string, unknown>, text: string): void {
     const held = this.#logThrottle.admit(event);
     if (held === null) this.counters.logsSuppressed++;
     else this.#log[level]({ event, ...fields, ...(held > 0 ? { suppressedSinceLast: held } : {}) }, text);
@@ -566,12 +566,9 @@ export class NatsShell {
           if (slot) slot.deadlineUs = null;
           break;
         }
-        case 'log': {
-          const held = this.#logThrottle.admit(effect.event);
-          if (held === null) this.counters.logsSuppressed++;
-          else this.#log[effect.level]({ event: effect.event, ...effect.fields, ...(held > 0 ? { suppressedSinceLast: held } : {}) }, effect.event);
+        case 'log':
+          this.#throttledLog(effect.level, effect.event, effect.fields ?? {}, effect.event);
           break;
-        }
         case 'span':
           this.counters.spans++;
           if (this.options.onSpan) this.options.onSpan(effect.span, this.clock);
