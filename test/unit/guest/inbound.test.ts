@@ -44,3 +44,13 @@ describe('guest inbound', () => {
     expect(synAcks(g, hs.rx, TERM)).toHaveLength(1);
   });
 });
+
+describe('guest inbound, a message of another type on its wire', () => {
+  it('is dropped and counted (the codec decodes each subject as its own type: only a bug sends one)', () => {
+    const g = primaryGuest('remus');
+    const stray = { type: 'epochEnd' as const, vmId: VM, term: TERM, epoch: 1, txEndSeqs: [], base: false, specStaged: false, local: false };
+    expect(segmentsOn(g.handle(message(s.wireIn, stray), 1_000), hs.tx)).toEqual([]);
+    expect(g.vm!.stats.unexpectedMessages).toBe(1);
+    expect(synAcks(g, s.wireIn, 0)).toHaveLength(1);
+  });
+});
