@@ -1,14 +1,14 @@
 import { accessSync, constants as fsConstants, mkdirSync, statSync, Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../lib/errors.js';
-import { runConfigSchema, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
+import { MAX_SEED, runConfigSchema, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
 import { FLAG_FOR_PATH } from './run-options.js';
 
 /** Fields whose flag counts in another unit: the schema's bound, said in the flag's unit. */
 const MESSAGE_FOR_PATH: Readonly<Record<string, string>> = {
   'link.queueBytes': 'must be a whole number of packets, at least 1 (1500 bytes each)',
   'link.bandwidthBitsPerSec': 'must be above 0 and at most 400000 (Mbit/s)',
-  seed: 'must be a whole number from 0 to 4294967295',
+  seed: `must be a whole number from 0 to ${MAX_SEED}`,
 };
 
 /** Validates a run configuration; errors name the flag the user typed. */

@@ -3,6 +3,7 @@ import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { Piscina } from 'piscina';
 import type { WireMessage } from '../../lib/codec/messages.js';
+import { MAX_SEED } from '../../lib/config/run-config.js';
 import { ConfigError } from '../../lib/errors.js';
 import { faultSteps } from '../../sim/faults.js';
 import { PLANTED_BUGS, type PlantedBug } from '../../lib/planted-bugs.js';
@@ -11,8 +12,6 @@ import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { num } from '../run-options.js';
 
 const BATCH_SEEDS = 10;
-/** A seed is a run's seed (RunConfig.seed): 32 bits. */
-const MAX_SEED = 2 ** 32 - 1;
 /** Message types a replay can log, in the order of the pipeline. */
 const EVENT_TYPES = ['segment', 'epochBarrier', 'epochEnd', 'checkpointChunk', 'checkpointAck', 'epochCommit', 'outputIdle', 'heartbeat', 'roleChange'] as const satisfies readonly WireMessage['type'][];
 type EventType = (typeof EVENT_TYPES)[number];

@@ -651,8 +651,7 @@ export class AckerCore implements Core {
       // A FIN the netbuffer released is acknowledged beyond the wire sender's data.
       const ack = Math.min(seg.ack, wire.sndMax);
       wire.onAck({ seq: seg.seq, ack, windowBytes: seg.window * (1 << shift), carriesData: seg.payload.length > 0 || fin === 1, rttSampleUs, sackBlocks: seg.sackBlocks, echoedSentAtUs: null }, nowUs);
-      assert(c.spec !== null, () => `connection ${c.connId} sends to the client without a speculative buffer`);
-      c.spec.release(wire.sndUna);
+      this.#specOf(c).release(wire.sndUna);
       wire.trySend(nowUs);
     }
     const ackForGuest = Math.max(seg.ack, this.#specAckSeq(c));
@@ -711,7 +710,7 @@ export class AckerCore implements Core {
 
   /** The connection's speculative buffer: there is one wherever committed data is sent from. */
   #specOf(c: AckerConnection): SendBuffer {
-    assert(c.spec !== null, () => `connection ${c.connId} sends data without a speculative buffer`);
+    assert(c.spec !== null, () => `connection ${c.connId} sends to the client without a speculative buffer`);
     return c.spec;
   }
 

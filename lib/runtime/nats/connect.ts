@@ -13,8 +13,12 @@ interface ParsedServers {
 }
 
 const NATS_SCHEMES = new Set(['nats', 'tls']);
-/** An empty port is the default one; URL parsing has already refused anything above 65535. */
-const validPort = (port: string): boolean => port === '' || Number(port) > 0;
+/** Whether `hostPort` is a host with an optional port: an empty port is the default one; URL parsing refuses one above 65535. */
+function isHostPort(hostPort: string): boolean {
+  if (!URL.canParse(`nats://${hostPort}`)) return false;
+  const { port } = new URL(`nats://${hostPort}`);
+  return port === '' || Number(port) > 0;
+}
 
 /**
  * Splits a comma-separated server list. Credentials in a URL
@@ -33,7 +37,7 @@ export function parseServers(list: string): ParsedServers {
     const prefix = scheme ? `${scheme}://` : '';
     // A malformed address is a wrong flag, not an unreachable server: say so before trying to connect.
     if (scheme !== undefined && !NATS_SCHEMES.has(scheme.toLowerCase())) throw new ConfigError(`NATS server '${raw}': the scheme is nats:// or tls:// (--nats-url, NATS_URL)`);
-    if (!URL.canParse(`nats://${hostPort!}`) || !validPort(new URL(`nats://${hostPort!}`).port)) throw new ConfigError(`NATS server '${raw}' is not a host and port (--nats-url, NATS_URL)`);
+    if (!isHostPort(hostPort!)) throw new ConfigError(`NATS server '${raw}' is not a host and port (--nats-url, NATS_URL)`);
     servers.push(prefix + hostPort!);
     shown.push(u ? `${prefix}${u}:***@${hostPort}` : prefix + hostPort!);
     if (u) {
@@ -55,9 +59,10 @@ export function parseServers(list: string): ParsedServers {
  * about it, never a secret.
  */
 export async function connectNats(input: NatsConnectionOptionsInput = {}, auth: NatsAuth = natsAuthFromEnv()): Promise<NatsConnection> {
-  if (typeof input.servers === 'string') parseServers(input.servers); // names the flag, where the schema would name its field
+  // Before the schema: its error would name its own field, not the flag.
+  const given = typeof input.servers === 'string' ? parseServers(input.servers) : null;
   const o = parseConfig(natsConnectionOptionsSchema, input);
-  const s = parseServers(o.servers);
+  const s = given ?? parseServers(o.servers);
   const envHasCredentials = auth.user !== undefined || auth.token !== undefined || auth.authenticator !== undefined;
   if (s.user !== undefined && envHasCredentials) throw new ConfigError(`the NATS URL carries a user and the environment has credentials too (${auth.describe}); give one`);
   try {
