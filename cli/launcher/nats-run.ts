@@ -122,7 +122,7 @@ export async function runOnNats(config: RunConfig, options: NatsRunOptions): Pro
     await interruptible(fleet.whenReady());
     // A crash before the backup holds a whole image would lose the VM, not fail it over (docs/failover.md):
     // the client starts once every VM is protected, as an operator would start a workload.
-    if (isReplicated(config.mode) && !(await interruptible(collector.waitForState(configs.map((c) => c.vmId), 'protected', PROTECTION_WAIT_MS)))) {
+    if (isReplicated(config.mode) && !(await interruptible(collector.waitForState(configs.map((c) => c.vmId), 'protected', PROTECTION_WAIT_MS, options.signal)))) {
       throw new NotProtectedError(`the VMs were not protected within ${PROTECTION_WAIT_MS} ms of the services' start (no backup finished its first image); the machine may be overloaded: see --verbose`);
     }
     const clock = wallClock();

@@ -118,10 +118,10 @@ export class ReportCollector {
 
   /**
    * Resolves true once the failover service's view of every VM in `vmIds`
-   * is `state`, false after `withinMs` (polled: views arrive on the
-   * collector's callbacks).
+   * is `state`, false after `withinMs` or once `signal` aborts (polled:
+   * views arrive on the collector's callbacks).
    */
-  async waitForState(vmIds: readonly string[], state: FailoverStatus['state'], withinMs: number, pollMs = 50): Promise<boolean> {
+  async waitForState(vmIds: readonly string[], state: FailoverStatus['state'], withinMs: number, signal?: AbortSignal, pollMs = 50): Promise<boolean> {
     const deadline = performance.now() + withinMs;
     const reached = (vm: string): boolean => {
       const v = this.#views.get(vm);
@@ -130,7 +130,7 @@ export class ReportCollector {
     };
     for (;;) {
       if (vmIds.every(reached)) return true;
-      if (performance.now() >= deadline) return false;
+      if (performance.now() >= deadline || signal?.aborted === true) return false;
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   }

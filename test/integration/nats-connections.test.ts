@@ -12,6 +12,10 @@ import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import type { Heartbeat, Segment } from '../../lib/codec/messages.js';
 import { subjects } from '../../lib/codec/subjects.js';
 import { skipWithoutNatsBinary, startNatsServer, type NatsServerProcess } from './support/nats.js';
+import { runServiceProcess, type ServiceDefinition } from '../../lib/runtime/nats/service-process.js';
+import { runConfigSchema } from '../../lib/config/run-config.js';
+import { decode } from '../../lib/codec/codec.js';
+import type { ServiceReport } from '../../lib/codec/messages.js';
 
 const servers: NatsServerProcess[] = [];
 afterAll(async () => {
@@ -62,6 +66,58 @@ describe.skipIf(skipWithoutNatsBinary('the two-connection status test'))('a shel
     } finally {
       await shell.stop();
       await controlNc.close();
+    }
+  });
+});
+
+describe.skipIf(skipWithoutNatsBinary('the report-while-disconnected test'))('a service process\'s reports', () => {
+  it('are not sent while the data connection is down, counted, and sent again once it is back', { timeout: 40_000 }, async () => {
+    const server = await startNatsServer();
+    servers.push(server);
+    const vmId = 'reports';
+    const idle: Core = { name: 'idle', subscriptions: [], handle: () => [] };
+    const def: ServiceDefinition = { name: 'failover', placement: 'vm', clock: 'monotonic', leases: false, build: () => ({ core: idle, report: () => ({}) }) };
+    const abort = new AbortController();
+    const lines: string[] = [];
+    const run = runServiceProcess(def, { natsUrl: server.url, host: null, configs: [runConfigSchema.parse({ vmId })], reportIntervalMs: 20, signal: abort.signal, write: (l) => lines.push(l), logger: pino({ level: 'silent' }) });
+    run.catch(() => undefined); // awaited below
+    type Counters = { reportsPublished: number; reportsWhileDisconnected: number };
+    /** The counters of the newest report a watcher on `url` gets. */
+    const watch = async (url: string) => {
+      const nc = await connectNats({ servers: url, reconnect: false });
+      let counters: Counters | null = null;
+      nc.subscribe(subjects(vmId).report, {
+        callback: (_err, msg) => {
+          const report = decode('serviceReport', msg.data) as ServiceReport;
+          counters = (JSON.parse(report.statsJson) as { reports: Counters }).reports;
+        },
+      });
+      return { nc, counters: (): Counters | null => counters };
+    };
+    try {
+      await waitFor(() => lines.length > 0, 'the process to be ready');
+      const before = await watch(server.url);
+      await waitFor(() => (before.counters()?.reportsPublished ?? 0) > 0, 'a report counting one published before it');
+      const publishedBefore = before.counters()!.reportsPublished;
+      await before.nc.close();
+      await server.kill();
+      // Down for a while: several report intervals pass before the server is back.
+      await new Promise((r) => setTimeout(r, 500));
+      const again = await startNatsServer({ port: server.port, storeDir: server.storeDir });
+      servers.push(again);
+      const after = await watch(again.url);
+      try {
+        await waitFor(() => (after.counters()?.reportsWhileDisconnected ?? 0) > 0, 'a report after the reconnect counting those held back');
+        const { reportsPublished, reportsWhileDisconnected } = after.counters()!;
+        expect(reportsWhileDisconnected).toBeGreaterThan(0);
+        // Not both: a report held back is not also counted as published (25 intervals of 20 ms went by while down).
+        expect(reportsPublished - publishedBefore).toBeLessThan(500 / 20);
+      } finally {
+        await after.nc.close();
+      }
+    } finally {
+      abort.abort('test');
+      await run;
     }
   });
 });

@@ -33,6 +33,8 @@ export interface ReportCounters {
   reportPublishErrors: number;
   /** Reports over the server's max_payload, sent without their final-only fields. */
   reportsTooLarge: number;
+  /** Reports not sent while the data connection was down: nats.js would drop them at its next dial anyway. */
+  reportsWhileDisconnected: number;
 }
 
 /** One service core for one VM, as a process runs it. */
@@ -331,13 +333,19 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
       });
     });
     const processStats = new ProcessStats(options.group?.services ?? [def.name]);
-    const reportCounters: ReportCounters = { reportsPublished: 0, reportPublishErrors: 0, reportsTooLarge: 0 };
+    const reportCounters: ReportCounters = { reportsPublished: 0, reportPublishErrors: 0, reportsTooLarge: 0, reportsWhileDisconnected: 0 };
     const maxPayloadBytes = nc.info?.max_payload ?? Infinity;
     const publishReports = (final: boolean) => {
       if (nc.isClosed()) return;
       // One reading per round of reports: every VM's report of this process carries the same.
       const processReading = processStats.read();
       instances.forEach(({ config, instance }, i) => {
+        if (!shells[i]!.dataConnected) {
+          // The shell drops its own publishes the same way (NatsShellCounters.publishesWhileDisconnected); the next
+          // report after the reconnect carries the counters, and the final line on stdout has them all.
+          reportCounters.reportsWhileDisconnected++;
+          return;
+        }
         const report = (stats: Record<string, unknown>): Uint8Array => {
           const msg: ServiceReport = { type: 'serviceReport', vmId: config.vmId, host: host ?? '', service: def.name, incarnation, atUs: wall.nowUs(), final, statsJson: JSON.stringify({ ...stats, shell: shells[i]!.counters, busHopUs: shells[i]!.busHopUs, linkLateUs: shells[i]!.linkLateUs, links: shells[i]!.linksCounters, reports: reportCounters, process: processReading }) };
           return encode(msg);

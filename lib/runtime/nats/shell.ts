@@ -281,6 +281,11 @@ export class NatsShell {
     return this.#state === 'running' && this.#connected && this.#controlConnected;
   }
 
+  /** The data connection is up (reports ride it; what is published while it is down is lost). */
+  get dataConnected(): boolean {
+    return this.#connected;
+  }
+
   /** Every emulated link's counters by subject (what each dropped at its bound is in its reports). */
   get linksCounters(): Record<string, LinkGateCounters> {
     return Object.fromEntries([...this.#gates].map(([subject, gate]) => [subject, gate.counters]));

@@ -17,6 +17,19 @@ function fakeConnection(): { nc: NatsConnection; deliver: (subject: string, err:
 const report = (vmId: string, incarnation: number, atUs: number): ServiceReport => ({ type: 'serviceReport', vmId, host: 'host-a', service: 'guest', incarnation, atUs, final: false, statsJson: JSON.stringify({ checkpoints: atUs }) });
 
 describe('ReportCollector', () => {
+  it('stops waiting for a state once its signal aborts, long before its bound', async () => {
+    const { nc } = fakeConnection();
+    const collector = new ReportCollector(nc, ['vm1']);
+    const abort = new AbortController();
+    const waitBoundMs = 60_000;
+    const waited = collector.waitForState(['vm1'], 'protected', waitBoundMs, abort.signal, 5);
+    const t0 = performance.now();
+    abort.abort('SIGINT');
+    expect(await waited).toBe(false);
+    // One poll interval, not the bound: the test's own timeout would end it otherwise.
+    expect(performance.now() - t0).toBeLessThan(waitBoundMs / 2);
+  });
+
   it('keeps the newest report of each incarnation, for the VM of its subject only', () => {
     const { nc, deliver } = fakeConnection();
     const collector = new ReportCollector(nc, ['vm1', 'vm2']);
