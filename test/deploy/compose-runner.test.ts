@@ -26,6 +26,8 @@ const PRIMARY_SERVICES = ['host-a-guest', 'host-a-checkpointer', 'host-a-netbuff
 const CRASH_AFTER_MS = 4_000;
 /** The backup's first full image: 64 MiB in seed steps of 4 MiB per epoch, over a bus that 16 processes on 2 cores share. */
 const PROTECTION_WAIT_MS = 60_000;
+/** The new primary's first commit after the failover, at most (the spare's whole base image first; see the metrics step). */
+const FIRST_COMMIT_WAIT_MS = 200_000;
 /** How long a refused publish or subscription takes to come back from the server, at most. */
 const PERMISSION_ANSWER_MS = 3_000;
 
@@ -160,7 +162,7 @@ describe.skipIf(skip)('docker-compose.yml, its services as local processes', () 
     }
   });
 
-  it('every service serves Prometheus metrics on its health port: the failover, the new primary\'s checkpoints and their commit latency', { timeout: 150_000 }, async () => {
+  it('every service serves Prometheus metrics on its health port: the failover, the new primary\'s checkpoints and their commit latency', { timeout: FIRST_COMMIT_WAIT_MS + 30_000 }, async () => {
     const scrape = async (service: string) => {
       const res = await fetch(`http://127.0.0.1:${runner.healthPort(service)}/metrics`);
       expect(res.status, service).toBe(200);
@@ -175,8 +177,10 @@ describe.skipIf(skip)('docker-compose.yml, its services as local processes', () 
     // loaded machine may still be under way (nats-failover.test.ts holds re-protection to its time), so only reported here.
     // Its first commit may still be on the way on a machine that 16 processes (and, in a full test run, the other
     // test files) keep busy: the spare's base image is seeded 1 MiB an epoch (deploy/run.json), 64 epochs of a 64 MiB
-    // guest, which took 39 s with the file alone on a slow day and over 60 s in a full run. Wait for it, bounded.
-    await expect.poll(async () => value(await scrape('host-b-checkpointer'), 'specula_commit_latency_seconds_count') ?? 0, { timeout: 120_000, interval: 250 }).toBeGreaterThan(0);
+    // guest, which took 39 s with the file alone on a slow day, over 60 s in a full run, and once over 120 s in a full
+    // run that took a third longer than usual (it was there at once in most runs). Wait for it, bounded: a liveness
+    // bound, not a speed target.
+    await expect.poll(async () => value(await scrape('host-b-checkpointer'), 'specula_commit_latency_seconds_count') ?? 0, { timeout: FIRST_COMMIT_WAIT_MS, interval: 250 }).toBeGreaterThan(0);
     const checkpointer = await scrape('host-b-checkpointer');
     expect(value(checkpointer, 'specula_checkpoints_total')).not.toBeNull();
     expect(value(checkpointer, 'specula_commit_latency_seconds_count')).toBeGreaterThan(0);
