@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { BenchRecord } from './measure.js';
+import { median, type BenchRecord } from './measure.js';
 
 const PAGE_BYTES = 4096;
 /** Fresh memory touched per round: mapped anew each time, so every page is a first touch. */
@@ -13,7 +13,6 @@ const ROUND_TRIPS = 2_000;
 /** The peer process of the round trips: this file, started with this flag. */
 const PEER_FLAG = '--loopback-echo-peer';
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** µs per first touch of a page of fresh memory: a page fault, the cost of every new buffer's first write. */
 function pageFaultUs(): number {

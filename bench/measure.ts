@@ -1,3 +1,11 @@
+/** The median of `xs` (of an even count, the mean of the two middle values). */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) throw new RangeError('the median of no values');
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /** Median of `repeats` timed calls (after one warm-up), in wall milliseconds, with the fastest and slowest. */
 export function medianWallMs<T>(repeats: number, fn: () => T): { medianMs: number; minMs: number; maxMs: number; last: T } {
   let last = fn(); // warm-up: JIT and slab allocation
@@ -7,8 +15,7 @@ export function medianWallMs<T>(repeats: number, fn: () => T): { medianMs: numbe
     last = fn();
     samples.push(performance.now() - t0);
   }
-  samples.sort((a, b) => a - b);
-  return { medianMs: samples[Math.floor(samples.length / 2)]!, minMs: samples[0]!, maxMs: samples[samples.length - 1]!, last };
+  return { medianMs: median(samples), minMs: Math.min(...samples), maxMs: Math.max(...samples), last };
 }
 
 export interface BenchRecord {

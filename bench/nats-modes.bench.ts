@@ -21,8 +21,10 @@ const jitterMatching = (busHopMsP90: number | null | undefined): number => (busH
 /**
  * Every mode over NATS (every service its own process) at 100 Mbit/s, 2 ms
  * RTT, 25 ms epochs, 5 s of bulk transfer, against the simulator on the same
- * configuration. Targets: each mode ≥ 75% of its simulator goodput, and
- * spec / remus ≥ 1.3 over NATS. The integration test of the same runs checks
+ * configuration (over NATS with NATS_TIMING's heartbeats, leases and bus
+ * repeats, which a run without faults does not wait on). Targets: each mode
+ * ≥ 75% of its simulator goodput, and the slower speculative mode ≥ 1.3×
+ * remus over NATS (`specOverRemus`). The integration test of the same runs checks
  * correctness; the ratios depend on the machine's cores and live here.
  * Each mode is also set against the simulator with the bus jitter that the
  * run's own hops measured (`natsToSimAtBusJitter`), which says how much of

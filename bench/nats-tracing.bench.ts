@@ -4,12 +4,11 @@ import { runOnNats } from '../cli/launcher/nats-run.js';
 import { startOwnNatsServer } from '../cli/launcher/nats-server.js';
 import { runConfigSchema } from '../lib/config/run-config.js';
 import { OtlpReceiver } from './support/otlp-receiver.js';
-import { withTarget, type BenchRecord } from './measure.js';
+import { median, withTarget, type BenchRecord } from './measure.js';
 
 /** Pairs of runs, untraced then traced: interleaved, so a drift of the machine's speed hits both alike. */
 const PAIRS = 6;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 

@@ -82,9 +82,9 @@ const MAX_HOST_FAULTS = 2;
  * faults, at most two of them host-losing (a crash, or isolating the
  * primary, which costs it its role), windows inside the phase. Two host
  * faults close together can lose the VM by design (no synced backup left);
- * the runner tells that apart from a liveness failure. Half the seeds also
- * get one or two bus faults (loss, duplication, delay between services),
- * and a third of the seeds with a crash start the crashed host again.
+ * the runner tells that apart from a liveness failure. Two seeds in three
+ * also get one or two bus faults (loss, duplication, delay between
+ * services), and 30% of the seeds with a crash start the crashed host again.
  */
 export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   const faults: Fault[] = [];
