@@ -438,9 +438,15 @@ export class TcpSender {
 
   // ── SACK loss recovery (RFC 6675 with PRR, RFC 6937) ───────────────────
 
-  /** RFC 6675 §5: DupThresh duplicates, or SACK shows the first unacknowledged segment lost; never twice for one window (RFC 6582's `recover`). */
+  /**
+   * RFC 6675 §5: DupThresh duplicates, or SACK shows the first unacknowledged
+   * segment lost; never twice for one window: not before the ACK reaches the
+   * last recovery's end (`recover`, one past its highest byte sent). At it, a
+   * loss of the next segment is a new one (RFC 6675 §5: HighACK ≥
+   * RecoveryPoint; Linux holds SACK flows no further).
+   */
   #lossDetected(ack: number): boolean {
-    if (this.sndUna >= this.sndMax || ack <= this.#recover) return false;
+    if (this.sndUna >= this.sndMax || ack < this.#recover) return false;
     return this.#dupAcks >= 3 || this.#scoreboard.lostBelow(this.sndUna, this.mssBytes) > this.sndUna || this.#probeSacked();
   }
 

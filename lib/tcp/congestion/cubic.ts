@@ -9,6 +9,13 @@ const OFF = { delayMinUs: 0, found: false, roundStartUs: 0, lastAckUs: 0, endSeq
 const BETA = 0.7;
 /** RFC 9438 §4.3: AIMD increase that matches Reno's average rate. */
 const ALPHA = (3 * (1 - BETA)) / (1 + BETA);
+/**
+ * Linux (tcp_cubic.c bictcp_update): while no loss has set Wmax (the flow
+ * left slow start by HyStart, or a timeout reset it), cwnd grows by at least
+ * one segment per 20 ACKed, 5% per RTT: the cubic curve from Wmax 0 starts
+ * flat, "too conservative when the available bandwidth is still unknown".
+ */
+const UNKNOWN_BANDWIDTH_MIN_GROWTH_PER_SEGMENT = 1 / 20;
 
 /** CUBIC, RFC 9438, with fast convergence, leaving slow start by HyStart as Linux does. Windows in segments inside, bytes outside. */
 export class Cubic implements CongestionControl {
@@ -57,11 +64,12 @@ export class Cubic implements CongestionControl {
     const wCubic = (t: number): number => C * (t - this.#kS) ** 3 + this.#originSeg;
     const targetSeg = Math.min(Math.max(wCubic(tS + rttS), cwndSeg), 1.5 * cwndSeg);
     const ackedSeg = ackedBytes / mss;
+    const floorSeg = this.#wMaxSeg === 0 ? UNKNOWN_BANDWIDTH_MIN_GROWTH_PER_SEGMENT * ackedSeg : 0;
     this.#wEstSeg += (ALPHA * ackedSeg) / cwndSeg;
     if (wCubic(tS) < this.#wEstSeg) {
-      this.cwndBytes = Math.max(this.cwndBytes, this.#wEstSeg * mss); // Reno-friendly region
+      this.cwndBytes = Math.max(this.cwndBytes + floorSeg * mss, this.#wEstSeg * mss); // Reno-friendly region
     } else {
-      this.cwndBytes += ((targetSeg - cwndSeg) / cwndSeg) * ackedSeg * mss;
+      this.cwndBytes += Math.max(((targetSeg - cwndSeg) / cwndSeg) * ackedSeg, floorSeg) * mss;
     }
   }
 
@@ -76,6 +84,12 @@ export class Cubic implements CongestionControl {
   onTimeout(_flightBytes: number): void {
     this.#reduce();
     this.cwndBytes = this.params.mssBytes;
+    // Linux (cubictcp_state on entering Loss, bictcp_reset): the curve and HyStart start over, Wmax and the smallest
+    // delay forgotten; only ssthresh keeps what the timeout took.
+    this.#wMaxSeg = 0;
+    this.#kS = 0;
+    this.#originSeg = 0;
+    this.#wEstSeg = 0;
     this.#hystart?.reset();
   }
 

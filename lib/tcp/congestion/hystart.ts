@@ -74,10 +74,9 @@ export class Hystart {
     return s.found;
   }
 
-  /** A timeout: slow start begins again, and HyStart watches it again. */
+  /** A timeout: slow start begins again, and HyStart watches it again from nothing, the smallest delay too (Linux's bictcp_reset). */
   reset(): void {
-    this.#s.found = false;
-    this.#s.endSeq = null;
+    this.#s = { delayMinUs: 0, found: false, roundStartUs: 0, lastAckUs: 0, endSeq: null, currRttUs: null, sampleCount: 0 };
   }
 
   #newRound(sndNxt: number, nowUs: number): void {

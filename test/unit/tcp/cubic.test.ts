@@ -66,6 +66,35 @@ describe('CUBIC', () => {
     expect(cc.cwndBytes).toBe(MSS);
   });
 
+  it('forgets Wmax at a timeout, as Linux resets CUBIC on entering Loss: no plateau at the old window', () => {
+    const cc = afterLossAt(1000);
+    expect(cc.snapshot().wMaxSeg).toBe(1000);
+    cc.onTimeout(700 * MSS);
+    expect(cc.snapshot().wMaxSeg).toBe(0);
+    expect(cc.ssthreshBytes).toBe(Math.floor(700 * MSS * BETA));
+  });
+
+  it('grows at least 5% per RTT while no loss has set Wmax (left slow start by HyStart), as Linux does', () => {
+    const cc = cubic(100 * MSS);
+    cc.ssthreshBytes = cc.cwndBytes; // HyStart's exit: no loss, Wmax unknown
+    const rounds = windowPerRtt(cc, 0, 20);
+    let before = 100;
+    for (const [, cwndSeg] of rounds) {
+      // RFC 9438's curve from Wmax 0 alone adds 0.4·t³: under a segment in the first two seconds.
+      expect(cwndSeg).toBeGreaterThanOrEqual(before * 1.05 - 1e-9);
+      before = cwndSeg;
+    }
+    expect(before).toBeGreaterThan(100 * 1.05 ** 20 - 1e-6);
+  });
+
+  it('does not force 5% per RTT once a loss set Wmax: the curve plateaus there', () => {
+    const cc = afterLossAt(1000);
+    const rounds = windowPerRtt(cc, 0, 40);
+    const [, last] = rounds[rounds.length - 1]!;
+    // K = 3.9 s: four seconds after the loss the window is at the old one, not at 700·1.05^40.
+    expect(last).toBeLessThan(1010);
+  });
+
   // With windows of hundreds of segments W(t) outgrows the Reno-friendly
   // estimate (cwnd_epoch + α per RTT) from about a second after the loss on.
 

@@ -78,6 +78,17 @@ describe('HyStart (Linux tcp_cubic)', () => {
     expect(round(h, 1_000_000, 10, 1_000, 10_000, 500_000).foundAt).toBe(6);
   });
 
+  it('forgets the smallest delay at a timeout (Linux bictcp_reset): a path slower since is not read as a queue', () => {
+    const h = new Hystart();
+    // Rounds at 10 ms, 3 ms apart (no ACK train), then a timeout; the path now takes 30 ms.
+    expect(round(h, 0, 12, 3_000, 10_000, 0).foundAt).toBeNull();
+    h.reset();
+    expect(h.snapshot().delayMinUs).toBe(0);
+    expect(round(h, 1_000_000, 12, 3_000, 30_000, 200_000).foundAt).toBeNull();
+    // Kept, the 10 ms minimum would have ended slow start at the eighth sample: 30 ms > 10 + 4 ms.
+    expect(round(h, 2_000_000, 12, 3_000, 34_001, 400_000).foundAt).toBe(8);
+  });
+
   it('makes CUBIC set ssthresh to cwnd, so the next ACK grows it in congestion avoidance', () => {
     const cc = new Cubic({ mssBytes: MSS, initialWindowBytes: 20 * MSS });
     const t = { now: 0, una: 0 };

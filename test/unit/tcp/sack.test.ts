@@ -160,6 +160,20 @@ describe('SACK loss recovery (RFC 6675 with PRR, RFC 6937)', () => {
     expect(p.a.sender.sackedBytes).toBe(0);
   });
 
+  it('starts a new recovery for a loss of the very segment that follows the last recovery\'s end (RFC 6675: HighACK ≥ RecoveryPoint)', () => {
+    const { p, ack } = tenInFlight();
+    for (let k = 2; k <= 4; k++) p.inject('a', ack(1, seg(1), seg(k)));
+    p.inject('a', ack(seg(10))); // recovery over: everything up to its recover point is acknowledged
+    expect(p.a.inRecovery).toBe(false);
+    p.write('a', 10 * MSS);
+    const before = p.io.a.dataSent().length;
+    // Segment 10, the first past the old recover point, lost; 11, 12 and 13 arrive.
+    for (let k = 12; k <= 14; k++) p.inject('a', ack(seg(10), seg(11), seg(k)));
+    expect(p.a.inRecovery).toBe(true);
+    expect(p.a.stats.fastRetransmits).toBe(2);
+    expect(p.io.a.dataSent().slice(before).some((s) => s.seq === seg(10))).toBe(true);
+  });
+
   it('after a timeout, resends only what the peer did not SACK (go-back-N over holes)', () => {
     // The timeout itself, not the tail loss probe that would come first.
     const { p, ack } = tenInFlight({ tlp: false });
