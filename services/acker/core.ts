@@ -697,7 +697,7 @@ export class AckerCore implements Core {
       },
       setTimer: (name: string, atUs: number) => this.#emit({ kind: 'setTimer', name, atUs }),
       cancelTimer: (name: string) => this.#emit({ kind: 'cancelTimer', name }),
-      ...(this.#nic !== null ? { mayTransmit: (payloadBytes: number, nowUs: number) => this.#nic!.admits(payloadBytes, nowUs, this.#wakeOnNicRoom) } : {}),
+      ...(this.#nic !== null ? { mayTransmit: (payloadBytes: number, nowUs: number) => this.#nic!.admits(c.connId, payloadBytes, nowUs, this.#wakeOnNicRoom) } : {}),
     };
   }
 

@@ -217,7 +217,7 @@ export class GuestVm {
         setTimer: (name, atUs) => this.#emit({ kind: 'setTimer', name, atUs: atUs - this.#clockOffsetUs }),
         cancelTimer: (name) => this.#emit({ kind: 'cancelTimer', name }),
         peerClosed: () => undefined,
-        ...(this.localNic !== null ? { mayTransmit: (payloadBytes: number) => this.localNic!.admits(payloadBytes, this.#nowUs, this.#wakeOnNicRoom) } : {}),
+        ...(this.localNic !== null ? { mayTransmit: (payloadBytes: number) => this.localNic!.admits(connId, payloadBytes, this.#nowUs, this.#wakeOnNicRoom) } : {}),
       },
       ring,
       (chunk, streamOffset) => this.#storeRequest(chunk, streamOffset),

@@ -3,7 +3,7 @@ import { TcpFlag, type Segment } from '../../../lib/codec/messages.js';
 import { LinkDirection, serializedBytesOf, TCP_IP_HEADER_BYTES } from '../../../lib/link/index.js';
 import { DROPPED } from '../../../lib/runtime/sim/sim-runtime.js';
 import { Rng } from '../../../lib/rng.js';
-import { LocalNic, TCP_LIMIT_OUTPUT_BYTES } from '../../../lib/link/local-nic.js';
+import { LocalNic, TCP_LIMIT_OUTPUT_BYTES, TSQ_WINDOW_US } from '../../../lib/link/local-nic.js';
 
 const GBIT = 1e9;
 const MSS = 1448;
@@ -11,8 +11,8 @@ const PACKET = MSS + TCP_IP_HEADER_BYTES;
 /** µs a full packet takes on the wire at 1 Gbit/s. */
 const PACKET_US = (serializedBytesOf(PACKET) * 8) / 1000;
 
-const segment = (seq: number, len = MSS): Segment => ({
-  type: 'segment', vmId: 'vm', term: 0, epoch: 0, connId: 1, seq, ack: 1, window: 100, flags: TcpFlag.ACK, payload: new Uint8Array(len),
+const segment = (seq: number, len = MSS, connId = 1): Segment => ({
+  type: 'segment', vmId: 'vm', term: 0, epoch: 0, connId, seq, ack: 1, window: 100, flags: TcpFlag.ACK, payload: new Uint8Array(len),
   mss: 0, wscale: undefined, sackPermitted: false, sackBlocks: [], tsValUs: 1, tsEcrUs: 1, speculative: false,
 });
 
@@ -22,7 +22,7 @@ function drive(nic: LocalNic, link: LinkDirection, everyUs: number, forUs: numbe
   let sent = 0;
   for (let nowUs = 0, i = 0; nowUs < forUs; nowUs += everyUs, i++) {
     const ack = i % 10 === 9;
-    if (!ack && !nic.hasRoom(MSS, nowUs)) continue;
+    if (!ack && !nic.hasRoom(1, MSS, nowUs)) continue;
     const seg = segment(seq, ack ? 0 : MSS);
     if (!ack) seq += MSS;
     nic.sent(seg, nowUs);
@@ -47,52 +47,84 @@ describe('LocalNic (a local sender’s NIC at the head of its link)', () => {
     if (packets > 1) expect(sent).toBeGreaterThanOrEqual(0.9 * (5_000 / PACKET_US));
   });
 
-  it('holds at most TCP small queues’ limit of a socket, however deep the device queue', () => {
+  it('holds at most TCP small queues’ share of a socket, 1 ms of the link\'s rate, however deep the device queue', () => {
     const nic = new LocalNic(GBIT, 4 * TCP_LIMIT_OUTPUT_BYTES);
-    expect(nic.limitBytes).toBe(TCP_LIMIT_OUTPUT_BYTES);
+    const limitBytes = (GBIT / 8) * (TSQ_WINDOW_US / 1e6);
+    expect(nic.socketLimitBytes).toBe(limitBytes);
     let n = 0;
-    while (nic.hasRoom(MSS, 0)) {
+    while (nic.hasRoom(1, MSS, 0)) {
       if (n > 100_000) throw new Error('runaway: the NIC never filled');
       nic.sent(segment(1 + MSS * n++), 0);
     }
-    expect(n * PACKET).toBeLessThanOrEqual(TCP_LIMIT_OUTPUT_BYTES);
-    // The bound reads the wire bytes still to send (framing included, 2.5% more) and one packet more: it costs little.
-    expect(n * PACKET).toBeGreaterThan(0.97 * TCP_LIMIT_OUTPUT_BYTES - PACKET);
-    // Woken when half the limit has drained: a woken sender puts a burst in, not one packet per wake-up.
-    const atUs = nic.roomAtUs(0);
+    // Counted exactly: as many packets as fit, the headers and SACK blocks a data segment may carry allowed for.
+    expect(n * PACKET).toBeLessThanOrEqual(limitBytes);
+    expect(n * PACKET).toBeGreaterThan(limitBytes - 2 * PACKET);
+    expect(nic.socketQueuedBytes(1, 0)).toBe(n * PACKET);
+    // Woken when half its share has drained: a woken sender puts a burst in, not one packet per wake-up.
+    const atUs = nic.roomAtUs(1, MSS, 0);
     expect(atUs).toBeGreaterThan(0);
+    expect(nic.socketQueuedBytes(1, atUs)).toBeLessThanOrEqual(limitBytes / 2);
     let refill = 0;
-    while (nic.hasRoom(MSS, atUs)) {
+    while (nic.hasRoom(1, MSS, atUs)) {
       if (refill > 100_000) throw new Error('runaway: the NIC never filled');
       nic.sent(segment(1 + MSS * (n + refill++)), atUs);
     }
-    expect(refill * PACKET).toBeGreaterThanOrEqual(0.97 * (TCP_LIMIT_OUTPUT_BYTES / 2) - 2 * PACKET);
+    expect(refill * PACKET).toBeGreaterThanOrEqual(limitBytes / 2 - 2 * PACKET);
+  });
+
+  it('caps a socket\'s share at tcp_limit_output_bytes on a fast link, and gives a slow one two packets', () => {
+    expect(new LocalNic(100 * GBIT, 64 * TCP_LIMIT_OUTPUT_BYTES).socketLimitBytes).toBe(TCP_LIMIT_OUTPUT_BYTES);
+    expect(new LocalNic(1e6, 1_500_000).socketLimitBytes).toBe(2 * 1500);
+  });
+
+  it('lets a second socket\'s segment in while the first holds its whole share (a response beside a bulk transfer)', () => {
+    const nic = new LocalNic(GBIT, 1000 * 1500);
+    let n = 0;
+    while (nic.hasRoom(1, MSS, 0)) nic.sent(segment(1 + MSS * n++), 0);
+    expect(nic.hasRoom(1, MSS, 0)).toBe(false);
+    // The device holds 1,000 packets; the bulk socket's share is 1 ms of the line: the other socket's data goes now.
+    expect(nic.hasRoom(2, MSS, 0)).toBe(true);
+    nic.sent(segment(1, MSS, 2), 0);
+    expect(nic.socketQueuedBytes(2, 0)).toBe(PACKET);
+  });
+
+  it('is held back by the device queue when many sockets fill it, and wakes when half of it has drained', () => {
+    const nic = new LocalNic(GBIT, 10 * 1500);
+    let conn = 1;
+    while (nic.hasRoom(conn, MSS, 0)) nic.sent(segment(1, MSS, conn++), 0);
+    // Each socket holds one packet, far below its share: the 10-packet device is what is full.
+    expect(conn - 1).toBeLessThanOrEqual(10);
+    expect(nic.socketQueuedBytes(conn, 0)).toBe(0);
+    const atUs = nic.roomAtUs(conn, MSS, 0);
+    expect(atUs).toBeGreaterThan(0);
+    expect(nic.hasRoom(conn, MSS, atUs)).toBe(true);
+    expect(nic.queuedBytesAtMost(atUs)).toBeLessThanOrEqual(5 * 1500);
   });
 
   it('takes the first segment into an empty queue even when the queue is smaller than a segment, and wakes when it is empty', () => {
     const nic = new LocalNic(GBIT, 1500);
-    expect(nic.hasRoom(MSS, 0)).toBe(true);
+    expect(nic.hasRoom(1, MSS, 0)).toBe(true);
     nic.sent(segment(1), 0);
-    expect(nic.hasRoom(MSS, 0)).toBe(false);
-    const atUs = nic.roomAtUs(0);
+    expect(nic.hasRoom(1, MSS, 0)).toBe(false);
+    const atUs = nic.roomAtUs(1, MSS, 0);
     expect(atUs).toBe(Math.ceil(PACKET_US));
-    expect(nic.hasRoom(MSS, atUs)).toBe(true);
+    expect(nic.hasRoom(1, MSS, atUs)).toBe(true);
   });
 
   it('asks for one wake-up while one is pending, and for the next after it came', () => {
     const nic = new LocalNic(GBIT, 10 * 1500);
     const wakes: number[] = [];
     let n = 0;
-    while (nic.admits(MSS, 0, (atUs) => wakes.push(atUs))) {
+    while (nic.admits(1, MSS, 0, (atUs) => wakes.push(atUs))) {
       if (n > 100_000) throw new Error('runaway: the NIC never filled');
       nic.sent(segment(1 + MSS * n++), 0);
     }
     expect(wakes).toHaveLength(1);
-    expect(nic.admits(MSS, 1, (atUs) => wakes.push(atUs))).toBe(false);
+    expect(nic.admits(1, MSS, 1, (atUs) => wakes.push(atUs))).toBe(false);
     expect(wakes).toHaveLength(1); // the pending one will do
     nic.woken();
-    expect(nic.admits(MSS, wakes[0]!, (atUs) => wakes.push(atUs))).toBe(true);
-    for (let i = 0; i < 10 && nic.admits(MSS, wakes[0]!, (atUs) => wakes.push(atUs)); i++) nic.sent(segment(1 + MSS * n++), wakes[0]!);
+    expect(nic.admits(1, MSS, wakes[0]!, (atUs) => wakes.push(atUs))).toBe(true);
+    for (let i = 0; i < 10 && nic.admits(1, MSS, wakes[0]!, (atUs) => wakes.push(atUs)); i++) nic.sent(segment(1 + MSS * n++), wakes[0]!);
     expect(wakes).toHaveLength(2);
     expect(wakes[1]!).toBeGreaterThan(wakes[0]!);
   });
