@@ -67,7 +67,7 @@ export class LocalNic {
   readonly #sockets = new Map<number, SocketQueue>();
 
   constructor(
-    readonly rateBitsPerSec: number,
+    rateBitsPerSec: number,
     /** The device queue (the link's drop-tail bound), bytes of IP packets. */
     readonly queueBytes: number,
   ) {
