@@ -44,8 +44,12 @@ const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x
  * overflows, and a burst of losses follows. No pacing is modelled, so the
  * ACK train's threshold is halved, as Linux does without pacing.
  */
+type HystartState = { -readonly [K in keyof HystartSnapshot]: HystartSnapshot[K] };
+/** Before the first ACK, and again after a timeout. */
+const freshState = (): HystartState => ({ delayMinUs: 0, found: false, roundStartUs: 0, lastAckUs: 0, endSeq: null, currRttUs: null, sampleCount: 0 });
+
 export class Hystart {
-  #s: { -readonly [K in keyof HystartSnapshot]: HystartSnapshot[K] } = { delayMinUs: 0, found: false, roundStartUs: 0, lastAckUs: 0, endSeq: null, currRttUs: null, sampleCount: 0 };
+  #s: HystartState = freshState();
 
   get found(): boolean {
     return this.#s.found;
@@ -76,7 +80,7 @@ export class Hystart {
 
   /** A timeout: slow start begins again, and HyStart watches it again from nothing, the smallest delay too (Linux's bictcp_reset). */
   reset(): void {
-    this.#s = { delayMinUs: 0, found: false, roundStartUs: 0, lastAckUs: 0, endSeq: null, currRttUs: null, sampleCount: 0 };
+    this.#s = freshState();
   }
 
   #newRound(sndNxt: number, nowUs: number): void {
