@@ -13,7 +13,6 @@ const ROUND_TRIPS = 2_000;
 /** The peer process of the round trips: this file, started with this flag. */
 const PEER_FLAG = '--loopback-echo-peer';
 
-
 /** µs per first touch of a page of fresh memory: a page fault, the cost of every new buffer's first write. */
 function pageFaultUs(): number {
   const perPage: number[] = [];

@@ -9,7 +9,6 @@ import { median, withTarget, type BenchRecord } from './measure.js';
 /** Pairs of runs, untraced then traced: interleaved, so a drift of the machine's speed hits both alike. */
 const PAIRS = 6;
 
-
 const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
 /** CPU seconds a process has used so far (user + system), from /proc; 0 once it is gone. */

@@ -38,7 +38,6 @@ export class Fleet {
 
   private constructor(readonly options: FleetOptions) {}
 
-  /** Starts every planned process and waits until each has said it is ready. */
   /** Spawns every process and resolves once all are ready; a failure stops them all. */
   static async start(options: FleetOptions): Promise<Fleet> {
     const fleet = Fleet.launch(options);

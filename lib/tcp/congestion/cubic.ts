@@ -85,11 +85,9 @@ export class Cubic implements CongestionControl {
     this.#reduce();
     this.cwndBytes = this.params.mssBytes;
     // Linux (cubictcp_state on entering Loss, bictcp_reset): the curve and HyStart start over, Wmax and the smallest
-    // delay forgotten; only ssthresh keeps what the timeout took.
+    // delay forgotten; only ssthresh keeps what the timeout took. The curve's other fields are set anew at the next
+    // epoch's start (#reduce cleared it).
     this.#wMaxSeg = 0;
-    this.#kS = 0;
-    this.#originSeg = 0;
-    this.#wEstSeg = 0;
     this.#hystart?.reset();
   }
 

@@ -30,6 +30,10 @@ export function hystartAckDelayUs(mssBytes: number, cwndSegments: number, ssthre
 
 const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
 
+type HystartState = { -readonly [K in keyof HystartSnapshot]: HystartSnapshot[K] };
+/** Before the first ACK, and again after a timeout. */
+const freshState = (): HystartState => ({ delayMinUs: 0, found: false, roundStartUs: 0, lastAckUs: 0, endSeq: null, currRttUs: null, sampleCount: 0 });
+
 /**
  * HyStart as Linux's CUBIC runs it (tcp_cubic.c, `hystart_update`): once
  * cwnd reaches 16 segments in slow start, each round of one RTT is watched
@@ -44,10 +48,6 @@ const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x
  * overflows, and a burst of losses follows. No pacing is modelled, so the
  * ACK train's threshold is halved, as Linux does without pacing.
  */
-type HystartState = { -readonly [K in keyof HystartSnapshot]: HystartSnapshot[K] };
-/** Before the first ACK, and again after a timeout. */
-const freshState = (): HystartState => ({ delayMinUs: 0, found: false, roundStartUs: 0, lastAckUs: 0, endSeq: null, currRttUs: null, sampleCount: 0 });
-
 export class Hystart {
   #s: HystartState = freshState();
 
