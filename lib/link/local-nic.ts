@@ -3,17 +3,57 @@ import type { Segment } from '../codec/messages.js';
 import { MAX_SACK_BLOCKS_SENT } from '../tcp/receiver.js';
 import { sackOptionBytes, TCP_IP_HEADER_BYTES } from '../tcp/header.js';
 import { MTU_BYTES, serializedBytesOf, wireBytesOf } from './link-direction.js';
-import { BITS_PER_BYTE, US_PER_S } from '../units.js';
+import { BITS_PER_BYTE, msToUs, US_PER_S } from '../units.js';
+import type { RunConfig } from '../config/run-config.js';
 
 /** Linux's tcp_limit_output_bytes: the most one socket keeps queued in its qdisc and NIC (TCP small queues), whatever its rate. */
 export const TCP_LIMIT_OUTPUT_BYTES = 1 << 20;
+/** Linux's sk_pacing_shift: TCP small queues and TSO autosizing count about 1 ms (2^-10 s) of the pacing rate. */
+const PACING_SHIFT = 10;
+/** Linux's tcp_tso_rtt_log: each halving of the min RTT below 2^r × 512 µs adds gso_max_size >> r to a TSO packet. */
+const TSO_RTT_LOG = 9;
+/** Linux's gso_max_size: the largest TSO packet. */
+export const GSO_MAX_BYTES = 65_536;
+/** Linux's tcp_min_tso_segs. */
+const MIN_TSO_SEGS = 2;
+
 /**
- * Below that, Linux's tcp_small_queue_check lets a socket queue about 1 ms
- * of its pacing rate (sk_pacing_rate >> sk_pacing_shift, shift 10), and at
- * least two packets. The model takes the link's rate for the pacing rate:
- * what a sender that keeps the link busy paces at.
+ * The packets of one TSO packet as Linux sizes it (tcp_tso_autosize, with
+ * the min-RTT term of 5.18 on): about 1 ms of the pacing rate, more for a
+ * short round trip, at most 64 KiB, at least two segments.
  */
-export const TSQ_WINDOW_US = 1000;
+export function tsoAutosizeSegments(pacingBitsPerSec: number, mssBytes: number, minRttUs: number): number {
+  let bytes = Math.floor(pacingBitsPerSec / BITS_PER_BYTE / 2 ** PACING_SHIFT);
+  const r = Math.floor(Math.max(0, minRttUs) / 2 ** TSO_RTT_LOG);
+  if (r < 32) bytes += GSO_MAX_BYTES >> r;
+  bytes = Math.min(bytes, GSO_MAX_BYTES);
+  return Math.max(Math.floor(bytes / mssBytes), MIN_TSO_SEGS);
+}
+
+/**
+ * What one socket may keep queued in its qdisc and NIC, IP bytes: Linux's
+ * tcp_small_queue_check allows two of its TSO packets (2 × truesize) or
+ * 1 ms of its pacing rate, whichever is more, capped at
+ * tcp_limit_output_bytes. The model takes the link's rate for the pacing
+ * rate (what a sender that keeps the link busy paces at), the link's round
+ * trip for the min RTT, and a packet's IP bytes for its truesize. At 1 Gbit/s
+ * that is about 1 ms of the link; at 100 Mbit/s and 2 ms, 3.3 ms; on slower
+ * or shorter links the two TSO packets are longer still.
+ */
+export function tcpSmallQueueLimitBytes(rateBitsPerSec: number, mssBytes: number, minRttUs: number): number {
+  const tsoPacketBytes = tsoAutosizeSegments(rateBitsPerSec, mssBytes, minRttUs) * (mssBytes + TCP_IP_HEADER_BYTES);
+  return Math.min(TCP_LIMIT_OUTPUT_BYTES, Math.max(2 * tsoPacketBytes, Math.floor(rateBitsPerSec / BITS_PER_BYTE / 2 ** PACING_SHIFT)));
+}
+
+export interface LocalNicOptions {
+  readonly rateBitsPerSec: number;
+  /** The device queue (the link's drop-tail bound), bytes of IP packets. */
+  readonly queueBytes: number;
+  /** The sender's MSS and the link's round trip: what Linux sizes TSO packets, and so TCP small queues, by. */
+  readonly mssBytes: number;
+  readonly minRttUs: number;
+}
+
 /** A data segment's bytes beyond its payload at most: headers and the SACK blocks an ACK may carry. */
 const MAX_DATA_HEADER_BYTES = TCP_IP_HEADER_BYTES + sackOptionBytes(MAX_SACK_BLOCKS_SENT);
 /** Departures a socket's queue keeps before it drops the ones already gone from the front of its arrays. */
@@ -30,6 +70,11 @@ interface SocketQueue {
   readonly ipBytes: number[];
   head: number;
   queuedBytes: number;
+}
+
+/** The local NIC at the head of the client link of a run (the native guest's, or the speculative acker's wire side). */
+export function localNicOptionsFor(config: Pick<RunConfig, 'link' | 'tcp'>): LocalNicOptions {
+  return { rateBitsPerSec: config.link.bandwidthBitsPerSec, queueBytes: config.link.queueBytes, mssBytes: config.tcp.mssBytes, minRttUs: msToUs(config.link.rttMs) };
 }
 
 /**
@@ -57,7 +102,7 @@ interface SocketQueue {
  */
 export class LocalNic {
   readonly stats: LocalNicStats = { throttles: 0 };
-  /** What one socket may keep queued (TCP small queues at the link's rate). */
+  /** What one socket may keep queued (tcpSmallQueueLimitBytes). */
   readonly socketLimitBytes: number;
   readonly #usPerByte: number;
   /** When the link's transmitter finishes everything this sender put on it (fractional µs, as the link keeps it). */
@@ -66,14 +111,16 @@ export class LocalNic {
   #wakeAtUs: number | null = null;
   readonly #sockets = new Map<number, SocketQueue>();
 
-  constructor(
-    rateBitsPerSec: number,
-    /** The device queue (the link's drop-tail bound), bytes of IP packets. */
-    readonly queueBytes: number,
-  ) {
+  /** The device queue (the link's drop-tail bound), bytes of IP packets. */
+  readonly queueBytes: number;
+
+  constructor(options: LocalNicOptions) {
+    const { rateBitsPerSec, queueBytes, mssBytes, minRttUs } = options;
     assert(queueBytes > 0 && rateBitsPerSec > 0, () => `a local NIC of ${rateBitsPerSec} bit/s and ${queueBytes} B`);
+    assert(mssBytes > 0 && minRttUs >= 0, () => `a local NIC for an MSS of ${mssBytes} B and a round trip of ${minRttUs} µs`);
+    this.queueBytes = queueBytes;
     this.#usPerByte = (BITS_PER_BYTE * US_PER_S) / rateBitsPerSec;
-    this.socketLimitBytes = Math.min(TCP_LIMIT_OUTPUT_BYTES, Math.max(2 * MTU_BYTES, Math.floor((rateBitsPerSec / BITS_PER_BYTE) * (TSQ_WINDOW_US / US_PER_S))));
+    this.socketLimitBytes = tcpSmallQueueLimitBytes(rateBitsPerSec, mssBytes, minRttUs);
   }
 
   /** At least the IP bytes the link holds from this sender at `nowUs` (0 once its transmitter is idle). */

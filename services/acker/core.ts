@@ -11,7 +11,7 @@ import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { AssignmentTracker, ignoresAssignment, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
-import { LocalNic } from '../../lib/link/local-nic.js';
+import { LocalNic, type LocalNicOptions } from '../../lib/link/local-nic.js';
 import { MAX_WINDOW_FIELD } from '../../lib/tcp/receiver.js';
 import { SendBuffer } from '../../lib/tcp/send-buffer.js';
 import { TcpSender, type SenderStats } from '../../lib/tcp/sender.js';
@@ -63,7 +63,7 @@ export interface AckerOptions {
   /** Adaptive epochs (spec mode): report speculatively acknowledged data whose connection went quiet to the checkpointer; absent: never. */
   readonly outputWatch?: OutputWatchOptions;
   /** spec: the wire side's own NIC at the head of the client link, which pushes back rather than drops (LocalNic); absent: segments meet the link's queue as they are. */
-  readonly localNic?: { readonly rateBitsPerSec: number; readonly queueBytes: number };
+  readonly localNic?: LocalNicOptions;
 }
 
 export interface AckerStats extends HandoverStats {
@@ -163,7 +163,7 @@ export class AckerCore implements Core {
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.plantedBug === 'ignore-permit-expiry');
     this.#specPartRepeats = new RepeatGate(options.partRepeatGapUs);
-    this.#nic = options.localNic ? new LocalNic(options.localNic.rateBitsPerSec, options.localNic.queueBytes) : null;
+    this.#nic = options.localNic ? new LocalNic(options.localNic) : null;
     assert(this.#nic === null || options.mode === 'spec', 'a local NIC is the speculative acker\'s alone (in remus the netbuffer sends)');
     this.#idleSubscriptions = [options.subjects.assign('acker'), options.subjects.permit];
     this.subscriptions = this.#idleSubscriptions;

@@ -1,3 +1,4 @@
+import { localNicOptionsFor } from '../../lib/link/local-nic.js';
 import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { isSpeculative, partRepeatGapUs, type RunConfig } from '../../lib/config/run-config.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
@@ -38,7 +39,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     recordDigests: extras.recordDigests ?? false,
     tracing: tracingOptionsFromConfig(config),
     ...outputWatchOption(config, host),
-    ...(isSpeculative(config.mode) && config.link.localBackpressure ? { localNic: { rateBitsPerSec: config.link.bandwidthBitsPerSec, queueBytes: config.link.queueBytes } } : {}),
+    ...(isSpeculative(config.mode) && config.link.localBackpressure ? { localNic: localNicOptionsFor(config) } : {}),
     ...(bug === 'release-before-commit' || bug === 'spec-buffer-not-replicated' || bug === 'ignore-permit-expiry' ? { plantedBug: bug } : {}),
   };
 }

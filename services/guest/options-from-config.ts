@@ -1,3 +1,4 @@
+import { localNicOptionsFor } from '../../lib/link/local-nic.js';
 import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { HANDOVER_ANSWER_INTERVAL_MAX_US } from '../../lib/supervision/handover-timing.js';
 import { isReplicated, isSpeculative, partRepeatGapUs, type RunConfig } from '../../lib/config/run-config.js';
@@ -31,7 +32,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
     tracing: tracingOptionsFromConfig(config),
   };
   if (!isReplicated(config.mode) || host === null) {
-    const localNic = config.link.localBackpressure ? { localNic: { rateBitsPerSec: config.link.bandwidthBitsPerSec, queueBytes: config.link.queueBytes } } : {};
+    const localNic = config.link.localBackpressure ? { localNic: localNicOptionsFor(config) } : {};
     return { vm: { ...common, txSubject: s.wireOut, rxSubject: s.wireIn, rxFromClient: true, ...localNic } };
   }
   const h = s.host(host);

@@ -9,7 +9,7 @@ import type { TcpEndpointSnapshot, TcpOptions, TcpStats } from '../../lib/tcp/in
 import { US_PER_S } from '../../lib/units.js';
 import { CheckpointCapture } from './checkpoint-capture.js';
 import { PlugNic } from './plug-nic.js';
-import { LocalNic } from '../../lib/link/local-nic.js';
+import { LocalNic, type LocalNicOptions } from '../../lib/link/local-nic.js';
 import { GuestConnection, type ConnectionAppState } from './connection.js';
 import { connectionWorkloads, REQUEST_BUFFER_BYTES, type Workload } from './workload/workload.js';
 import { EmitTracer } from '../../lib/tracing/endpoints.js';
@@ -81,7 +81,7 @@ export interface GuestVmOptions {
   /** remus with a plug that pushes back: the NIC holds what does not fit until a commit (PlugNic); absent: it sends at once. */
   readonly plugBackpressure?: { readonly limitBytes: number; readonly maxQueuedSegments: number };
   /** native: the guest's own NIC at the head of its client link, which pushes back rather than drops (LocalNic); absent: segments meet the link's queue as they are. */
-  readonly localNic?: { readonly rateBitsPerSec: number; readonly queueBytes: number };
+  readonly localNic?: LocalNicOptions;
 }
 
 /**
@@ -194,7 +194,7 @@ export class GuestVm {
     this.#emitTracer = new EmitTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER);
     assert(this.#heapBase < options.memoryBytes, () => `guest memory ${options.memoryBytes} B cannot hold ${workloads.length} send rings of ${options.tcp.sndBufBytes} B and a request buffer`);
     this.plugNic = options.plugBackpressure ? new PlugNic(options.plugBackpressure.limitBytes, options.plugBackpressure.maxQueuedSegments) : null;
-    this.localNic = options.localNic ? new LocalNic(options.localNic.rateBitsPerSec, options.localNic.queueBytes) : null;
+    this.localNic = options.localNic ? new LocalNic(options.localNic) : null;
     assert(this.localNic === null || (this.plugNic === null && r === undefined), 'a local NIC is the native guest\'s alone');
     this.capture = r ? new CheckpointCapture(this.memory, { vmId: options.vmId, chunkBytes: r.chunkBytes, pageDelta: r.pageDelta, seedPagesPerEpoch: r.seedPagesPerEpoch, recordDigests: r.recordDigests }) : null;
     this.connections = workloads.map((workload, i) => this.#newConnection(i + 1, workload));

@@ -3,13 +3,16 @@ import { TcpFlag, type Segment } from '../../../lib/codec/messages.js';
 import { LinkDirection, serializedBytesOf, TCP_IP_HEADER_BYTES } from '../../../lib/link/index.js';
 import { DROPPED } from '../../../lib/runtime/sim/sim-runtime.js';
 import { Rng } from '../../../lib/rng.js';
-import { LocalNic, TCP_LIMIT_OUTPUT_BYTES, TSQ_WINDOW_US } from '../../../lib/link/local-nic.js';
+import { GSO_MAX_BYTES, LocalNic, TCP_LIMIT_OUTPUT_BYTES, tcpSmallQueueLimitBytes, tsoAutosizeSegments } from '../../../lib/link/local-nic.js';
 
 const GBIT = 1e9;
 const MSS = 1448;
 const PACKET = MSS + TCP_IP_HEADER_BYTES;
 /** µs a full packet takes on the wire at 1 Gbit/s. */
 const PACKET_US = (serializedBytesOf(PACKET) * 8) / 1000;
+
+/** A local NIC of `rateBitsPerSec` and `queueBytes` for a 1 ms round trip. */
+const nicOf = (rateBitsPerSec: number, queueBytes: number, minRttUs = 1_000): LocalNic => new LocalNic({ rateBitsPerSec, queueBytes, mssBytes: MSS, minRttUs });
 
 const segment = (seq: number, len = MSS, connId = 1): Segment => ({
   type: 'segment', vmId: 'vm', term: 0, epoch: 0, connId, seq, ack: 1, window: 100, flags: TcpFlag.ACK, payload: new Uint8Array(len),
@@ -37,7 +40,7 @@ function drive(nic: LocalNic, link: LinkDirection, everyUs: number, forUs: numbe
 describe('LocalNic (a local sender’s NIC at the head of its link)', () => {
   it.each([1, 10, 100])('never lets through what a %i-packet link queue would drop, and keeps the line busy', (packets) => {
     const queueBytes = packets * 1500;
-    const nic = new LocalNic(GBIT, queueBytes);
+    const nic = nicOf(GBIT, queueBytes);
     const link = new LinkDirection({ rateBitsPerSec: GBIT, delayUs: 500, queueBytes, lossRate: 0, jitterUs: 0 }, new Rng(1));
     // Four times faster than the line, for 5 ms.
     const { sent } = drive(nic, link, 3, 5_000);
@@ -47,9 +50,10 @@ describe('LocalNic (a local sender’s NIC at the head of its link)', () => {
     if (packets > 1) expect(sent).toBeGreaterThanOrEqual(0.9 * (5_000 / PACKET_US));
   });
 
-  it('holds at most TCP small queues’ share of a socket, 1 ms of the link\'s rate, however deep the device queue', () => {
-    const nic = new LocalNic(GBIT, 4 * TCP_LIMIT_OUTPUT_BYTES);
-    const limitBytes = (GBIT / 8) * (TSQ_WINDOW_US / 1e6);
+  it('holds at most TCP small queues’ share of a socket, two 64 KiB TSO packets at 1 Gbit/s, however deep the device queue', () => {
+    const nic = nicOf(GBIT, 4 * TCP_LIMIT_OUTPUT_BYTES);
+    // 1 ms of 1 Gbit/s (122 KB) plus 32 KiB for a 1 ms round trip is more than 64 KiB: a TSO packet is 45 segments.
+    const limitBytes = 2 * Math.floor(GSO_MAX_BYTES / MSS) * PACKET;
     expect(nic.socketLimitBytes).toBe(limitBytes);
     let n = 0;
     while (nic.hasRoom(1, MSS, 0)) {
@@ -72,24 +76,37 @@ describe('LocalNic (a local sender’s NIC at the head of its link)', () => {
     expect(refill * PACKET).toBeGreaterThanOrEqual(limitBytes / 2 - 2 * PACKET);
   });
 
-  it('caps a socket\'s share at tcp_limit_output_bytes on a fast link, and gives a slow one two packets', () => {
-    expect(new LocalNic(100 * GBIT, 64 * TCP_LIMIT_OUTPUT_BYTES).socketLimitBytes).toBe(TCP_LIMIT_OUTPUT_BYTES);
-    expect(new LocalNic(1e6, 1_500_000).socketLimitBytes).toBe(2 * 1500);
+  it('caps a socket\'s share at tcp_limit_output_bytes on a fast link, and allows 1 ms of its rate where that is more than two TSO packets', () => {
+    expect(nicOf(100 * GBIT, 64 * TCP_LIMIT_OUTPUT_BYTES).socketLimitBytes).toBe(TCP_LIMIT_OUTPUT_BYTES);
+    // 10 Gbit/s: 1 ms is 1.22 MB, capped; 2 Gbit/s: 1 ms (244 KB) is more than two 64 KiB packets.
+    expect(nicOf(2 * GBIT, 64 * TCP_LIMIT_OUTPUT_BYTES).socketLimitBytes).toBe(Math.floor((2 * GBIT) / 8 / 1024));
+  });
+
+  it('sizes TSO packets as Linux does: 1 ms of the rate, more for a short round trip, 64 KiB at most, two segments at least', () => {
+    // 100 Mbit/s: 12,207 B a ms; a 2 ms round trip (r = 3) adds 8 KiB: 14 segments.
+    expect(tsoAutosizeSegments(100e6, MSS, 2_000)).toBe(Math.floor((12_207 + 8_192) / MSS));
+    // A round trip of 16.4 ms or more (r ≥ 32) adds nothing: 8 segments.
+    expect(tsoAutosizeSegments(100e6, MSS, 20_000)).toBe(Math.floor(12_207 / MSS));
+    expect(tsoAutosizeSegments(100e9, MSS, 0)).toBe(Math.floor(GSO_MAX_BYTES / MSS));
+    expect(tsoAutosizeSegments(1e6, MSS, 1e6)).toBe(2);
+    // So a socket at 100 Mbit/s and 2 ms keeps 3.3 ms of the link queued, and one at 1 Mbit/s with a long round trip four packets.
+    expect(tcpSmallQueueLimitBytes(100e6, MSS, 2_000)).toBe(2 * 14 * PACKET);
+    expect(tcpSmallQueueLimitBytes(1e6, MSS, 1e6)).toBe(4 * PACKET);
   });
 
   it('lets a second socket\'s segment in while the first holds its whole share (a response beside a bulk transfer)', () => {
-    const nic = new LocalNic(GBIT, 1000 * 1500);
+    const nic = nicOf(GBIT, 1000 * 1500);
     let n = 0;
     while (nic.hasRoom(1, MSS, 0)) nic.sent(segment(1 + MSS * n++), 0);
     expect(nic.hasRoom(1, MSS, 0)).toBe(false);
-    // The device holds 1,000 packets; the bulk socket's share is 1 ms of the line: the other socket's data goes now.
+    // The device holds 1,000 packets; the bulk socket's share is two TSO packets: the other socket's data goes now.
     expect(nic.hasRoom(2, MSS, 0)).toBe(true);
     nic.sent(segment(1, MSS, 2), 0);
     expect(nic.socketQueuedBytes(2, 0)).toBe(PACKET);
   });
 
   it('is held back by the device queue when many sockets fill it, and wakes when half of it has drained', () => {
-    const nic = new LocalNic(GBIT, 10 * 1500);
+    const nic = nicOf(GBIT, 10 * 1500);
     let conn = 1;
     while (nic.hasRoom(conn, MSS, 0)) nic.sent(segment(1, MSS, conn++), 0);
     // Each socket holds one packet, far below its share: the 10-packet device is what is full.
@@ -102,7 +119,7 @@ describe('LocalNic (a local sender’s NIC at the head of its link)', () => {
   });
 
   it('takes the first segment into an empty queue even when the queue is smaller than a segment, and wakes when it is empty', () => {
-    const nic = new LocalNic(GBIT, 1500);
+    const nic = nicOf(GBIT, 1500);
     expect(nic.hasRoom(1, MSS, 0)).toBe(true);
     nic.sent(segment(1), 0);
     expect(nic.hasRoom(1, MSS, 0)).toBe(false);
@@ -112,7 +129,7 @@ describe('LocalNic (a local sender’s NIC at the head of its link)', () => {
   });
 
   it('asks for one wake-up while one is pending, and for the next after it came', () => {
-    const nic = new LocalNic(GBIT, 10 * 1500);
+    const nic = nicOf(GBIT, 10 * 1500);
     const wakes: number[] = [];
     let n = 0;
     while (nic.admits(1, MSS, 0, (atUs) => wakes.push(atUs))) {
