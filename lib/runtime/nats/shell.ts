@@ -14,7 +14,6 @@ import { addTo, mergeHistograms, type Histogram } from '../../results/histogram.
 import { monotonicClock, wallClock, type Clock } from './clock.js';
 import { LeaseEffectRunner, type LeaseRunnerCounters } from './lease-runner.js';
 import { LinkGate, type LinkGateCounters } from './link-gate.js';
-import { PreciseTimer } from './precise-timer.js';
 import type { Logger } from './logger.js';
 import { natsShellLimitsSchema, type NatsShellLimits } from './options.js';
 import { LogThrottle } from './log-throttle.js';
@@ -39,6 +38,8 @@ export const HEADER_TRACEPARENT = 'traceparent';
 export const BATCH_MAX_BYTES = 60 * 1024;
 /** One input that keeps the core busy this long stalls every timer of the process (heartbeats, reports): logged. */
 export const SLOW_INPUT_US = 250_000;
+/** The longest delay setTimeout takes as given (2^31 − 1 ms, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export interface NatsShellOptions {
   readonly logger: Logger;
@@ -137,8 +138,11 @@ export type ShellState = 'new' | 'running' | 'stopping' | 'stopped' | 'failed';
 interface TimerSlot {
   /** When the core wants it to fire; null when cancelled or fired. */
   deadlineUs: number | null;
-  /** Armed for `deadlineUs` or earlier (a later deadline is armed again when it fires). */
-  readonly timer: PreciseTimer;
+  /** A setTimeout, or a setImmediate for a deadline already past when armed. */
+  handle: NodeJS.Timeout | NodeJS.Immediate | null;
+  immediate: boolean;
+  /** When the live setTimeout is due; meaningful while `handle` is set. */
+  armedAtUs: number;
 }
 
 interface OutboxBatch {
@@ -338,7 +342,7 @@ export class NatsShell {
     // On a shared connection the other shells go on: this one's subscriptions go now.
     if (this.options.ownsConnection === false) for (const sub of this.#subscriptions.values()) if (!sub.isClosed()) sub.unsubscribe();
     this.#subscriptions.clear();
-    for (const slot of this.#timers.values()) slot.timer.cancel();
+    for (const slot of this.#timers.values()) disarm(slot);
     this.#timers.clear();
     for (const gate of this.#gates.values()) gate.stop();
     this.#leases?.stop();
@@ -656,26 +660,40 @@ export class NatsShell {
   }
 
   /**
-   * Replace semantics: a name holds one deadline. A timer armed no later than
-   * the new deadline is kept and armed again when it fires (so the per-ACK
-   * RTO restarts of TCP cost no timer churn); an earlier deadline replaces it.
+   * Replace semantics: a name holds one deadline. A live setTimeout due no
+   * later than the new deadline is kept and re-armed when it fires (so the
+   * per-ACK RTO restarts of TCP cost no timer churn); an earlier deadline
+   * replaces it.
    */
   #setTimer(name: string, atUs: number): void {
     let slot = this.#timers.get(name);
     if (slot === undefined) {
-      const created: TimerSlot = { deadlineUs: null, timer: new PreciseTimer(this.clock, () => this.#onTimer(name, created)) };
-      slot = created;
+      slot = { deadlineUs: null, handle: null, immediate: false, armedAtUs: 0 };
       this.#timers.set(name, slot);
     }
     slot.deadlineUs = atUs;
-    if (slot.timer.armed && slot.timer.atUs <= atUs) return;
-    slot.timer.arm(atUs);
+    if (slot.handle !== null && slot.armedAtUs <= atUs) return;
+    this.#arm(name, slot, atUs);
+  }
+
+  #arm(name: string, slot: TimerSlot, atUs: number): void {
+    disarm(slot);
+    slot.armedAtUs = atUs;
+    const waitUs = atUs - this.clock.nowUs();
+    // A deadline already past (the core's step took longer than the time it modelled) fires this turn,
+    // not after setTimeout's 1 ms minimum.
+    slot.immediate = waitUs <= 0;
+    // Node fires a delay beyond MAX_TIMEOUT_MS after 1 ms: a deadline weeks ahead (a lease record from a clock set far
+    // forward) would spin. Waking at the cap finds the deadline still ahead and waits again.
+    slot.handle = slot.immediate ? setImmediate(() => this.#onTimer(name, slot)) : setTimeout(() => this.#onTimer(name, slot), Math.min(Math.ceil(waitUs / 1000), MAX_TIMEOUT_MS));
   }
 
   #onTimer(name: string, slot: TimerSlot): void {
+    slot.handle = null;
     if (this.#state !== 'running' || slot.deadlineUs === null) return;
+    // setTimeout counts from the event loop's cached time and can fire a little early.
     if (slot.deadlineUs > this.clock.nowUs()) {
-      slot.timer.arm(slot.deadlineUs);
+      this.#arm(name, slot, slot.deadlineUs);
       return;
     }
     const lateUs = this.clock.nowUs() - slot.deadlineUs;
@@ -684,6 +702,14 @@ export class NatsShell {
     this.counters.timersFired++;
     this.#input({ kind: 'timer', name });
   }
+}
+
+function disarm(slot: TimerSlot): void {
+  const h = slot.handle;
+  if (h === null) return;
+  if (slot.immediate) clearImmediate(h as NodeJS.Immediate);
+  else clearTimeout(h as NodeJS.Timeout);
+  slot.handle = null;
 }
 
 /** What an input was, for a log line: its kind, and the message type and subject or the timer name. */
