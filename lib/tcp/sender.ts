@@ -179,6 +179,12 @@ export class TcpSender {
   #prrBudgetBytes = 0;
   /** Set by a timeout until its loss episode ends (ack ≥ recover) or proves real or spurious. */
   #timeoutUndo: TimeoutUndo | null = null;
+  /**
+   * Linux's Loss state: from a timeout until the ACK reaches `recover` (or a
+   * fast recovery begins a new episode); `progressed`: an ACK advanced
+   * snd.una since the latest timeout (Linux's icsk_retransmits back at 0).
+   */
+  #lossEpisode: { progressed: boolean } | null = null;
   readonly rtoTimer: string;
   readonly persistTimer: string;
 
@@ -258,6 +264,7 @@ export class TcpSender {
       recoverFsBytes: this.#recoverFsBytes,
       prrBudgetBytes: this.#prrBudgetBytes,
       ...(this.#timeoutUndo !== null ? { timeoutUndo: this.#timeoutUndo } : {}),
+      ...(this.#lossEpisode !== null ? { lossEpisode: { ...this.#lossEpisode } } : {}),
       cc: this.cc.snapshot(),
       rtt: this.rtt.snapshot(),
     };
@@ -307,6 +314,7 @@ export class TcpSender {
     this.#recoverFsBytes = s.recoverFsBytes;
     this.#prrBudgetBytes = s.prrBudgetBytes;
     this.#timeoutUndo = s.timeoutUndo ?? null;
+    this.#lossEpisode = s.lossEpisode !== undefined ? { ...s.lossEpisode } : null;
     this.cc.restore(s.cc);
     this.rtt.restore(s.rtt);
   }
@@ -372,8 +380,15 @@ export class TcpSender {
       if (this.#timeoutUndo !== null) this.#judgeTimeout(a, ack);
       const acked = ack - this.sndUna;
       this.stats.bytesAcked += acked;
-      if (a.rttSampleUs !== null) this.rtt.sample(a.rttSampleUs);
-      this.rtt.resetBackoff();
+      // RFC 6298 §5.7 as Linux reads it (tcp_ack_update_rtt): only a valid RTT sample ends the backoff.
+      if (a.rttSampleUs !== null) {
+        this.rtt.sample(a.rttSampleUs);
+        this.rtt.resetBackoff();
+      }
+      if (this.#lossEpisode !== null) {
+        this.#lossEpisode.progressed = true;
+        if (ack >= this.#recover) this.#lossEpisode = null;
+      }
       this.sndUna = ack;
       this.#scoreboard.advance(ack);
       if (this.sndNxt < ack) this.sndNxt = ack;
@@ -425,6 +440,7 @@ export class TcpSender {
       this.cc.cwndBytes += mss; // inflate: a segment has left the network
     } else if (this.#dupAcks === 3 && ack > this.#recover) {
       this.#inRecovery = true;
+      this.#lossEpisode = null;
       this.#partialAckSeen = false;
       this.#recover = this.sndMax;
       this.cc.onFastRetransmit(this.flightBytes, nowUs);
@@ -464,6 +480,7 @@ export class TcpSender {
   #enterSackRecovery(deliveredBytes: number, nowUs: number): void {
     assert(this.sndNxt === this.sndMax, () => `SACK recovery from ${this.sndNxt} below snd.max ${this.sndMax}`);
     this.#inRecovery = true;
+    this.#lossEpisode = null;
     this.#recover = this.sndMax;
     // Retransmissions of an earlier recovery still in flight are not sent again (Linux keeps them marked too).
     this.#highRxt = Math.max(this.#highRxt, this.sndUna);
@@ -692,7 +709,12 @@ export class TcpSender {
     this.stats.timeouts++;
     // Linux keeps what the first timeout of an episode took (a backed-off repeat does not overwrite it).
     this.#timeoutUndo ??= { priorCwndBytes: this.cc.cwndBytes, priorSsthreshBytes: Math.max(this.cc.ssthreshBytes, Math.floor((this.cc.cwndBytes * 3) / 4)), retransmittedAtUs: nowUs };
-    this.cc.onTimeout(this.sndMax - this.sndUna, nowUs);
+    // Linux's tcp_enter_loss reduces ssthresh only where no reduction was made inside this window: outside any recovery,
+    // once the ACK has reached the last episode's end, or at a timeout after an ACK advanced since the one before. A
+    // repeated timeout, or one inside a fast recovery, keeps what the episode's first reduction set.
+    const newEpisode = this.sndUna >= this.#recover || (this.#lossEpisode === null ? !this.#inRecovery : this.#lossEpisode.progressed);
+    this.cc.onTimeout(this.sndMax - this.sndUna, nowUs, newEpisode);
+    this.#lossEpisode = { progressed: false };
     this.#recover = this.sndMax; // RFC 6582 §4 after a timeout
     this.#tlpHighSeq = null; // Linux tcp_enter_loss: the timeout repairs whatever a probe was for
     this.#inRecovery = false;

@@ -28,8 +28,9 @@ export const MAX_SACK_BLOCKS = 4;
 /**
  * 2: SACK (the sender's scoreboard and PRR state, the receiver's blocks). 3: a timeout that may yet prove spurious
  * (the sender's `timeoutUndo`). 4: the send buffer's limit while it grows with the window (`sndBufLimitBytes`, present only then).
+ * 5: the loss episode a timeout began (`lossEpisode`, present only during one).
  */
-export const TCP_SNAPSHOT_VERSION = 4;
+export const TCP_SNAPSHOT_VERSION = 5;
 
 export const TCP_STATES = ['closed', 'listen', 'syn-sent', 'syn-received', 'established'] as const;
 export type TcpState = (typeof TCP_STATES)[number];
@@ -145,6 +146,8 @@ export interface TcpSenderSnapshot {
   readonly prrBudgetBytes: number;
   /** A timeout that may yet prove spurious; absent when none is pending (most checkpoints: their state stays as long as before). */
   readonly timeoutUndo?: TimeoutUndo;
+  /** From a timeout until the ACK reaches `recover`: whether an ACK advanced since the latest timeout (absent outside one). */
+  readonly lossEpisode?: { readonly progressed: boolean };
   readonly cc: CongestionSnapshot;
   readonly rtt: RttSnapshot;
 }
@@ -267,6 +270,7 @@ export const tcpSenderSnapshotSchema: z.ZodType<TcpSenderSnapshot> = z
     recoverFsBytes: count,
     prrBudgetBytes: int,
     timeoutUndo: z.strictObject({ priorCwndBytes: finite.positive(), priorSsthreshBytes: finite.positive(), retransmittedAtUs: timeUs }).optional(),
+    lossEpisode: z.strictObject({ progressed: z.boolean() }).optional(),
     cc: congestionSnapshotSchema,
     rtt: rttSnapshotSchema,
   })

@@ -81,12 +81,13 @@ export class Cubic implements CongestionControl {
     this.cwndBytes = this.ssthreshBytes;
   }
 
-  onTimeout(_flightBytes: number): void {
-    this.#reduce();
+  onTimeout(_flightBytes: number, _nowUs: number, reduceSsthresh: boolean): void {
+    if (reduceSsthresh) this.#reduce();
     this.cwndBytes = this.params.mssBytes;
-    // Linux (cubictcp_state on entering Loss, bictcp_reset): the curve and HyStart start over, Wmax and the smallest
-    // delay forgotten; only ssthresh keeps what the timeout took. The curve's other fields are set anew at the next
-    // epoch's start (#reduce cleared it).
+    // Linux (cubictcp_state at every entry into Loss, bictcp_reset): the curve and HyStart start over, Wmax and the
+    // smallest delay forgotten; only ssthresh keeps what the episode's first timeout took. The curve's other fields are
+    // set anew at the next epoch's start.
+    this.#epochStartUs = null;
     this.#wMaxSeg = 0;
     this.#hystart?.reset();
   }

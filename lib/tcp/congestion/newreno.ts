@@ -36,8 +36,8 @@ export class NewReno implements CongestionControl {
     this.cwndBytes = Math.min(this.ssthreshBytes, Math.max(flightBytes, this.params.mssBytes) + this.params.mssBytes);
   }
 
-  onTimeout(flightBytes: number): void {
-    this.ssthreshBytes = Math.max(flightBytes / 2, 2 * this.params.mssBytes);
+  onTimeout(flightBytes: number, _nowUs: number, reduceSsthresh: boolean): void {
+    if (reduceSsthresh) this.ssthreshBytes = Math.max(flightBytes / 2, 2 * this.params.mssBytes);
     this.cwndBytes = this.params.mssBytes; // loss window
     this.#bytesAckedInCa = 0;
   }

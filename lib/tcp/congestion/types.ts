@@ -21,8 +21,11 @@ export interface CongestionControl {
   onFastRetransmit(flightBytes: number, nowUs: number): void;
   /** A full ACK ended recovery. */
   onRecoveryExit(flightBytes: number, nowUs: number): void;
-  /** The retransmission timer fired. */
-  onTimeout(flightBytes: number, nowUs: number): void;
+  /**
+   * The retransmission timer fired: cwnd falls to one segment. `reduceSsthresh`: it begins a loss episode, and ssthresh
+   * falls too (Linux's tcp_enter_loss; a repeated timeout, or one inside a fast recovery, keeps the episode's).
+   */
+  onTimeout(flightBytes: number, nowUs: number, reduceSsthresh: boolean): void;
   /** Sending resumes after an idle period longer than the RTO (RFC 5681 §4.1). */
   onIdleRestart(nowUs: number): void;
   /** Every field that shapes its future decisions, tagged with `name`. */

@@ -61,7 +61,7 @@ describe('CUBIC', () => {
 
   it('sets ssthresh to β·cwnd and cwnd to one MSS on timeout', () => {
     const cc = cubic(100 * MSS);
-    cc.onTimeout(100 * MSS);
+    cc.onTimeout(100 * MSS, 0, true);
     expect(cc.ssthreshBytes).toBe(70 * MSS);
     expect(cc.cwndBytes).toBe(MSS);
   });
@@ -69,7 +69,7 @@ describe('CUBIC', () => {
   it('forgets Wmax at a timeout, as Linux resets CUBIC on entering Loss: no plateau at the old window', () => {
     const cc = afterLossAt(1000);
     expect(cc.snapshot().wMaxSeg).toBe(1000);
-    cc.onTimeout(700 * MSS);
+    cc.onTimeout(700 * MSS, 0, true);
     expect(cc.snapshot().wMaxSeg).toBe(0);
     expect(cc.ssthreshBytes).toBe(Math.floor(700 * MSS * BETA));
   });

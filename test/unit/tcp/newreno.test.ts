@@ -98,14 +98,14 @@ describe('NewReno', () => {
 
   it('sets ssthresh to half the flight and cwnd to one MSS on timeout', () => {
     const cc = newReno();
-    cc.onTimeout(40 * MSS);
+    cc.onTimeout(40 * MSS, 0, true);
     expect(cc.ssthreshBytes).toBe(20 * MSS);
     expect(cc.cwndBytes).toBe(MSS);
   });
 
   it('sets ssthresh to no less than 2·MSS on timeout', () => {
     const cc = newReno();
-    cc.onTimeout(MSS);
+    cc.onTimeout(MSS, 0, true);
     expect(cc.ssthreshBytes).toBe(2 * MSS);
   });
 

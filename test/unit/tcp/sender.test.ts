@@ -4,7 +4,7 @@ import { defaultTcpOptions } from '../../../lib/tcp/options.js';
 
 const MSS = 1000;
 
-function sender(dataEnd: () => number, options: { tlp?: boolean } = {}) {
+function sender(dataEnd: () => number, options: { tlp?: boolean; congestionControl?: 'newreno' | 'cubic' } = {}) {
   const sent: { seq: number; len: number }[] = [];
   const timers = new Map<string, number>();
   const host: SenderHost = {
@@ -177,5 +177,69 @@ describe('TcpSender and an ACK of data never sent', () => {
     expect(s.onAck({ seq: 1, ack: 1 + 2 * MSS, windowBytes: 2 * MSS, carriesData: false, rttSampleUs: 1000, sackBlocks: [], echoedSentAtUs: null }, 1000)).toBe(2 * MSS);
     s.trySend(1000);
     expect(sent.length).toBeGreaterThan(2);
+  });
+});
+
+describe('TcpSender at repeated timeouts (Linux tcp_enter_loss)', () => {
+  /** 40 segments out at t = 0 under NewReno, with cwnd 40: a timeout's first reduction sets ssthresh to 20 segments. */
+  function flying() {
+    const h = sender(() => 1 + 40 * MSS, { tlp: false, congestionControl: 'newreno' });
+    h.s.initWindow(64 * MSS, 0);
+    h.s.cc.cwndBytes = 40 * MSS;
+    h.s.trySend(0);
+    expect(h.sent).toHaveLength(40);
+    return h;
+  }
+  const ackOf = (ack: number, rttSampleUs: number | null = null) => ({ seq: 1, ack, windowBytes: 64 * MSS, carriesData: false, rttSampleUs, sackBlocks: [], echoedSentAtUs: null });
+
+  it('keeps the first timeout\'s ssthresh at a repeated one (RFC 5681 would halve a flight of one segment to two)', () => {
+    const { s, timers } = flying();
+    s.onRto(timers.get(s.rtoTimer)!);
+    const first = s.cc.ssthreshBytes;
+    expect(first).toBe(20 * MSS);
+    s.onRto(timers.get(s.rtoTimer)!);
+    expect(s.cc.ssthreshBytes).toBe(first);
+    expect(s.cc.cwndBytes).toBe(MSS);
+    // A snapshot carries the episode: the restored twin keeps ssthresh at its next timeout as well.
+    const twin = sender(() => 1 + 40 * MSS, { tlp: false, congestionControl: 'newreno' });
+    twin.s.restore(s.snapshot());
+    twin.s.onRto(s.rtoDeadlineUs!);
+    expect(twin.s.cc.ssthreshBytes).toBe(first);
+  });
+
+  it('reduces again at a timeout after an ACK advanced within the episode, and at one after the episode ended', () => {
+    const { s, timers } = flying();
+    const rtoAt = timers.get(s.rtoTimer)!;
+    s.onRto(rtoAt);
+    s.onAck(ackOf(1 + MSS), rtoAt + 10); // progress: the retransmission arrived
+    s.onRto(timers.get(s.rtoTimer)!);
+    expect(s.cc.ssthreshBytes).toBe(39 * MSS / 2); // half the 39 segments outstanding
+    const second = s.cc.ssthreshBytes;
+    s.onAck(ackOf(1 + 40 * MSS), s.rtoDeadlineUs! - 1); // the episode ends: everything is acknowledged
+    expect('lossEpisode' in s.snapshot()).toBe(false);
+    expect(s.cc.ssthreshBytes).toBe(second);
+  });
+
+  it('keeps a fast recovery\'s ssthresh at a timeout inside it', () => {
+    const { s, timers } = flying();
+    s.onAck(ackOf(1 + MSS), 100);
+    for (let i = 0; i < 3; i++) s.onAck(ackOf(1 + MSS), 101 + i); // three duplicates: NewReno's fast retransmit halves the flight
+    expect(s.inRecovery).toBe(true);
+    const fast = s.cc.ssthreshBytes;
+    expect(fast).toBe(39 * MSS / 2);
+    s.onRto(timers.get(s.rtoTimer)!);
+    expect(s.cc.ssthreshBytes).toBe(fast);
+    expect(s.cc.cwndBytes).toBe(MSS);
+  });
+
+  it('ends the backoff only on an ACK with an RTT sample (RFC 6298 §5.7, Linux tcp_ack_update_rtt)', () => {
+    const { s, timers } = flying();
+    const base = s.rtt.rtoUs;
+    s.onRto(timers.get(s.rtoTimer)!);
+    expect(s.rtt.rtoUs).toBe(2 * base);
+    s.onAck(ackOf(1 + MSS), 1); // advancing, but no sample (no timestamps, a retransmission: Karn)
+    expect(s.rtt.rtoUs).toBe(2 * base);
+    s.onAck(ackOf(1 + 2 * MSS, 500), 2);
+    expect(s.rtt.rtoUs).toBeLessThan(2 * base);
   });
 });
