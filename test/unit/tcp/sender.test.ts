@@ -181,9 +181,9 @@ describe('TcpSender and an ACK of data never sent', () => {
 });
 
 describe('TcpSender at repeated timeouts (Linux tcp_enter_loss)', () => {
-  /** 40 segments out at t = 0 under NewReno, with cwnd 40: a timeout's first reduction sets ssthresh to 20 segments. */
-  function flying() {
-    const h = sender(() => 1 + 40 * MSS, { tlp: false, congestionControl: 'newreno' });
+  /** 40 segments out at t = 0 with cwnd 40: a timeout's first reduction sets ssthresh to 28 segments (CUBIC) or 20 (NewReno). */
+  function flying(congestionControl: 'newreno' | 'cubic') {
+    const h = sender(() => 1 + 40 * MSS, { tlp: false, congestionControl });
     h.s.initWindow(64 * MSS, 0);
     h.s.cc.cwndBytes = 40 * MSS;
     h.s.trySend(0);
@@ -192,23 +192,23 @@ describe('TcpSender at repeated timeouts (Linux tcp_enter_loss)', () => {
   }
   const ackOf = (ack: number, rttSampleUs: number | null = null) => ({ seq: 1, ack, windowBytes: 64 * MSS, carriesData: false, rttSampleUs, sackBlocks: [], echoedSentAtUs: null });
 
-  it('keeps the first timeout\'s ssthresh at a repeated one (RFC 5681 would halve a flight of one segment to two)', () => {
-    const { s, timers } = flying();
+  it('keeps the first timeout\'s ssthresh at a repeated one (CUBIC would take 0.7 of a one-segment window: two)', () => {
+    const { s, timers } = flying('cubic');
     s.onRto(timers.get(s.rtoTimer)!);
     const first = s.cc.ssthreshBytes;
-    expect(first).toBe(20 * MSS);
+    expect(first).toBe(28 * MSS);
     s.onRto(timers.get(s.rtoTimer)!);
     expect(s.cc.ssthreshBytes).toBe(first);
     expect(s.cc.cwndBytes).toBe(MSS);
     // A snapshot carries the episode: the restored twin keeps ssthresh at its next timeout as well.
-    const twin = sender(() => 1 + 40 * MSS, { tlp: false, congestionControl: 'newreno' });
+    const twin = sender(() => 1 + 40 * MSS, { tlp: false, congestionControl: 'cubic' });
     twin.s.restore(s.snapshot());
     twin.s.onRto(s.rtoDeadlineUs!);
     expect(twin.s.cc.ssthreshBytes).toBe(first);
   });
 
   it('reduces again at a timeout after an ACK advanced within the episode, and at one after the episode ended', () => {
-    const { s, timers } = flying();
+    const { s, timers } = flying('newreno');
     const rtoAt = timers.get(s.rtoTimer)!;
     s.onRto(rtoAt);
     s.onAck(ackOf(1 + MSS), rtoAt + 10); // progress: the retransmission arrived
@@ -221,19 +221,19 @@ describe('TcpSender at repeated timeouts (Linux tcp_enter_loss)', () => {
   });
 
   it('keeps a fast recovery\'s ssthresh at a timeout inside it', () => {
-    const { s, timers } = flying();
+    const { s, timers } = flying('cubic');
     s.onAck(ackOf(1 + MSS), 100);
     for (let i = 0; i < 3; i++) s.onAck(ackOf(1 + MSS), 101 + i); // three duplicates: NewReno's fast retransmit halves the flight
     expect(s.inRecovery).toBe(true);
     const fast = s.cc.ssthreshBytes;
-    expect(fast).toBe(39 * MSS / 2);
+    expect(fast).toBe(Math.floor(40 * MSS * 0.7)); // CUBIC's β of the window, which the recovery then inflates
     s.onRto(timers.get(s.rtoTimer)!);
     expect(s.cc.ssthreshBytes).toBe(fast);
     expect(s.cc.cwndBytes).toBe(MSS);
   });
 
   it('ends the backoff only on an ACK with an RTT sample (RFC 6298 §5.7, Linux tcp_ack_update_rtt)', () => {
-    const { s, timers } = flying();
+    const { s, timers } = flying('newreno');
     const base = s.rtt.rtoUs;
     s.onRto(timers.get(s.rtoTimer)!);
     expect(s.rtt.rtoUs).toBe(2 * base);
