@@ -350,7 +350,7 @@ export class TcpEndpoint {
   #establish(seg: Segment, nowUs: number): void {
     this.state = 'established';
     this.sender.resetTo(ISS + 1);
-    if (seg.tsEcrUs > 0) this.sender.rtt.sample(tsOf(nowUs) - seg.tsEcrUs);
+    if (seg.tsEcrUs > 0) this.sender.rtt.sample(tsOf(nowUs) - seg.tsEcrUs, this.sender.sndUna, this.sender.sndMax);
     this.sender.rtt.resetBackoff();
     this.sender.disarmRto();
     this.#expandSndBuf(); // tcp_init_buffer_space

@@ -382,7 +382,7 @@ export class TcpSender {
       this.stats.bytesAcked += acked;
       // RFC 6298 §5.7 as Linux reads it (tcp_ack_update_rtt): only a valid RTT sample ends the backoff.
       if (a.rttSampleUs !== null) {
-        this.rtt.sample(a.rttSampleUs);
+        this.rtt.sample(a.rttSampleUs, ack, this.sndMax);
         this.rtt.resetBackoff();
       }
       if (this.#lossEpisode !== null) {

@@ -28,17 +28,23 @@ export const MAX_SACK_BLOCKS = 4;
 /**
  * 2: SACK (the sender's scoreboard and PRR state, the receiver's blocks). 3: a timeout that may yet prove spurious
  * (the sender's `timeoutUndo`). 4: the send buffer's limit while it grows with the window (`sndBufLimitBytes`, present only then).
- * 5: the loss episode a timeout began (`lossEpisode`, present only during one).
+ * 5: the loss episode a timeout began (`lossEpisode`, present only during one); the RTT estimator as Linux's (`rtt`'s
+ * `mdevUs`, `mdevMaxUs`, `rttSeq`).
  */
 export const TCP_SNAPSHOT_VERSION = 5;
 
 export const TCP_STATES = ['closed', 'listen', 'syn-sent', 'syn-received', 'established'] as const;
 export type TcpState = (typeof TCP_STATES)[number];
 
-/** RttEstimator (RFC 6298). */
+/** RttEstimator (Linux's tcp_rtt_estimator). */
 export interface RttSnapshot {
   readonly srttUs: number;
+  /** The smoothed mean deviation (4·RTTVAR), the largest of the current round, and what the RTO adds to SRTT. */
+  readonly mdevUs: number;
+  readonly mdevMaxUs: number;
   readonly rttvarUs: number;
+  /** The current round ends when snd.una passes it. */
+  readonly rttSeq: number;
   /** RTO before backoff. */
   readonly baseRtoUs: number;
   /** The RTO is baseRtoUs · 2^backoffShift (capped). */
@@ -217,7 +223,10 @@ const version = z.literal(TCP_SNAPSHOT_VERSION);
 
 export const rttSnapshotSchema: z.ZodType<RttSnapshot> = z.strictObject({
   srttUs: finite.min(0),
+  mdevUs: finite.min(0),
+  mdevMaxUs: finite.min(0),
   rttvarUs: finite.min(0),
+  rttSeq: int,
   baseRtoUs: int.min(1),
   backoffShift: count,
   samples: count,
