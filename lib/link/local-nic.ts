@@ -37,7 +37,7 @@ export function tsoAutosizeSegments(pacingBitsPerSec: number, mssBytes: number, 
  * tcp_limit_output_bytes. The model takes the link's rate for the pacing
  * rate (what a sender that keeps the link busy paces at), the link's round
  * trip for the min RTT, and a packet's IP bytes for its truesize. At 1 Gbit/s
- * that is about 1 ms of the link; at 100 Mbit/s and 2 ms, 3.3 ms; on slower
+ * that is about 1.1 ms of the link; at 100 Mbit/s and 2 ms, 3.4 ms; on slower
  * or shorter links the two TSO packets are longer still.
  */
 export function tcpSmallQueueLimitBytes(rateBitsPerSec: number, mssBytes: number, minRttUs: number): number {

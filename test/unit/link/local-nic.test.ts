@@ -89,7 +89,7 @@ describe('LocalNic (a local sender’s NIC at the head of its link)', () => {
     expect(tsoAutosizeSegments(100e6, MSS, 20_000)).toBe(Math.floor(12_207 / MSS));
     expect(tsoAutosizeSegments(100e9, MSS, 0)).toBe(Math.floor(GSO_MAX_BYTES / MSS));
     expect(tsoAutosizeSegments(1e6, MSS, 1e6)).toBe(2);
-    // So a socket at 100 Mbit/s and 2 ms keeps 3.3 ms of the link queued, and one at 1 Mbit/s with a long round trip four packets.
+    // So a socket at 100 Mbit/s and 2 ms keeps 3.4 ms of the link queued, and one at 1 Mbit/s with a long round trip four packets.
     expect(tcpSmallQueueLimitBytes(100e6, MSS, 2_000)).toBe(2 * 14 * PACKET);
     expect(tcpSmallQueueLimitBytes(1e6, MSS, 1e6)).toBe(4 * PACKET);
   });
