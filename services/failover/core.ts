@@ -791,14 +791,23 @@ export class FailoverCore implements Core {
     // started anew (vopr seed 2411), or as at the VM's creation, a backup with an empty image after the holder had
     // committed epochs (seed 18398: taken for a promotion cut short, it promoted no one and kept a deposed host as
     // primary). The VM is the backup's, if any: as for a restart seen live, take over for it.
+    // Or its agent, heard as the lease's primary, is another process than the one whose renewals wrote the lease: the
+    // host restarted while this service was down, as #holderRestartedUnheard finds when it was cut off. With no backup
+    // holding the VM (its host restarted too), the VM is lost, and the one the host made anew must not be protected
+    // and promoted as if it were the VM (vopr seed 87911: promoted at byte 0 behind 12.7 MB that had left).
+    const holderAnotherProcess = holderReport?.role === 'primary' && holderReport.term === lease.term && lease.holderIncarnation !== undefined && holderReport.incarnation !== lease.holderIncarnation;
     const holderStartedOver =
+      holderAnotherProcess ||
       (holderReport?.role === 'primary' && holderReport.term >= this.#term && this.#startedOver(holder, syncedBackups.map(report), lease.committedEpoch ?? 0)) ||
       (holderReport?.role === 'backup' && holderReport.synced && isCreationImage(holderReport, committed));
     if (holderStartedOver) {
       this.#primary = holder;
       this.#backup = syncedBackups[0] ?? null;
-      this.stats.supervisorRestarts++; // no incarnation to compare: counted here
-      this.#primaryStartedOver(out, this.#backup !== null); // #startedOver finds one only with a backup holding what the lease says was committed
+      this.stats.supervisorRestarts++; // no incarnation heard before the restart to compare: counted here
+      if (holderAnotherProcess) out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { host: holder, wasBackup: false, seenBy: 'lease' } });
+      // A synced backup the lease names that is no image of a VM just created holds the VM (#startedOver finds one
+      // only with a backup holding what the lease says was committed).
+      this.#primaryStartedOver(out, this.#backup !== null);
       primarySilent = true;
     } else if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
       this.#primary = holder;
