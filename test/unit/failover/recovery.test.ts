@@ -217,6 +217,41 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     expect(d.core.primaryHost).toBe(PRIMARY);
   });
 
+  it('takes a lease holder heard while recovering from another process than the lease\'s writer for a host that started over, and promotes nothing its new VM made (vopr seed 87911)', () => {
+    // Restarted while the primary's host had crashed and come back (its agent a new process, the VM made anew) and the
+    // backup's guest had restarted empty (a spare now): no host holds the VM.
+    const d = new FailoverDriver();
+    d.handle({ kind: 'start' }, 100_000);
+    d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: COMMITTED, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
+    for (let t = 100_000 + INTERVAL_US / 2; t < 100_000 + RECOVERY_US; t += INTERVAL_US) {
+      d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), t);
+      d.handle(heartbeatInput(BACKUP, 'spare', 1, 0, false), t);
+    }
+    const recovered = d.fire(RECOVERED);
+    expect(recovered).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.supervisor_restarted' }));
+    expect([d.core.stats.supervisorRestarts, d.core.stats.restartsWithoutImage]).toEqual([1, 1]);
+    // A backup joins the VM made anew and syncs with it; when that host falls silent, its image is not promoted.
+    const join = allRoleChanges([...recovered, ...d.settleMemberships()]).find((c) => c.role === 'backup');
+    expect(join).toBeDefined();
+    d.handle(heartbeatInput(join!.host, 'backup', 1, 3, true, join!.seq), d.nowUs + 1_000);
+    const silent = d.fire(silentTimer(PRIMARY));
+    expect(leaseOps(silent).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost !== PRIMARY)).toEqual([]);
+    expect(d.core.primaryHost).toBe(PRIMARY);
+    expect(d.core.stats.silencesWithoutImage).toBeGreaterThan(0);
+  });
+
+  it('keeps a lease holder heard while recovering from the lease\'s writer: nothing started over', () => {
+    const d = new FailoverDriver();
+    d.handle({ kind: 'start' }, 100_000);
+    d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: COMMITTED, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
+    for (let t = 100_000 + INTERVAL_US / 2; t < 100_000 + RECOVERY_US; t += INTERVAL_US) {
+      d.handle(heartbeatInput(PRIMARY, 'primary', 1, COMMITTED, true, NONE_TAKEN, FIRST_INCARNATION), t);
+      d.handle(heartbeatInput(BACKUP, 'backup', 1, COMMITTED, true), t);
+    }
+    d.fire(RECOVERED);
+    expect([d.core.stats.supervisorRestarts, d.core.stats.restartsWithoutImage, d.core.state]).toEqual([0, 0, 'protected']);
+  });
+
   it("takes the lease holder's first heartbeat from the lease's writer for the primary it was: nothing started over", () => {
     const d = restartedWithBothHostsDown();
     d.handle(heartbeatInput(PRIMARY, 'primary', 1, COMMITTED, true, NONE_TAKEN, FIRST_INCARNATION), d.nowUs + 1_000);
