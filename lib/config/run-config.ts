@@ -33,7 +33,7 @@ export const linkConfigSchema = z.strictObject({
   lossRate: z.number().min(0).lt(1).default(0).describe('Random loss probability per packet, each direction.'),
   jitterMs: z.number().min(0).max(1_000).default(0).describe('Extra one-way delay per packet, uniform in [0, jitterMs), in ms; it never reorders packets.'),
   queueBytes: z.number().int().min(MTU_BYTES).default(1000 * MTU_BYTES).describe('Drop-tail queue in front of each direction, in bytes (Linux txqueuelen 1000 × 1500-byte packets).'),
-  localBackpressure: z.boolean().default(true).describe("native: the guest's NIC is the head of its link, and its queue pushes back into TCP instead of dropping (Linux: TCP small queues keep about 1 ms of the link's rate of each socket queued, at most 1 MiB, and a full qdisc pushes back); false: the guest's segments meet the drop-tail queue as a router's would."),
+  localBackpressure: z.boolean().default(true).describe("native: the guest's NIC is the head of its link, and its queue pushes back into TCP instead of dropping (Linux: TCP small queues keep two TSO packets or 1 ms of the link's rate of each socket queued, whichever is more, at most 1 MiB, and a full qdisc pushes back); false: the guest's segments meet the drop-tail queue as a router's would."),
 });
 export type LinkConfig = z.infer<typeof linkConfigSchema>;
 

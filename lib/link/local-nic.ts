@@ -4,7 +4,7 @@ import { MAX_SACK_BLOCKS_SENT } from '../tcp/receiver.js';
 import { sackOptionBytes, TCP_IP_HEADER_BYTES } from '../tcp/header.js';
 import { MTU_BYTES, serializedBytesOf, wireBytesOf } from './link-direction.js';
 import { BITS_PER_BYTE, msToUs, US_PER_S } from '../units.js';
-import type { RunConfig } from '../config/run-config.js';
+import { GSO_MAX_BYTES, type RunConfig } from '../config/run-config.js';
 
 /** Linux's tcp_limit_output_bytes: the most one socket keeps queued in its qdisc and NIC (TCP small queues), whatever its rate. */
 export const TCP_LIMIT_OUTPUT_BYTES = 1 << 20;
@@ -12,8 +12,6 @@ export const TCP_LIMIT_OUTPUT_BYTES = 1 << 20;
 const PACING_SHIFT = 10;
 /** Linux's tcp_tso_rtt_log: each halving of the min RTT below 2^r × 512 µs adds gso_max_size >> r to a TSO packet. */
 const TSO_RTT_LOG = 9;
-/** Linux's gso_max_size: the largest TSO packet. */
-export const GSO_MAX_BYTES = 65_536;
 /** Linux's tcp_min_tso_segs. */
 const MIN_TSO_SEGS = 2;
 
@@ -23,8 +21,9 @@ const MIN_TSO_SEGS = 2;
  * short round trip, at most 64 KiB, at least two segments.
  */
 export function tsoAutosizeSegments(pacingBitsPerSec: number, mssBytes: number, minRttUs: number): number {
+  assert(pacingBitsPerSec > 0 && mssBytes > 0 && minRttUs >= 0, () => `TSO packets at ${pacingBitsPerSec} bit/s, MSS ${mssBytes} B, min RTT ${minRttUs} µs`);
   let bytes = Math.floor(pacingBitsPerSec / BITS_PER_BYTE / 2 ** PACING_SHIFT);
-  const r = Math.floor(Math.max(0, minRttUs) / 2 ** TSO_RTT_LOG);
+  const r = Math.floor(minRttUs / 2 ** TSO_RTT_LOG);
   if (r < 32) bytes += GSO_MAX_BYTES >> r;
   bytes = Math.min(bytes, GSO_MAX_BYTES);
   return Math.max(Math.floor(bytes / mssBytes), MIN_TSO_SEGS);

@@ -1,5 +1,5 @@
 import { assert } from '../assert.js';
-import { parseSnapshot, rttSnapshotSchema, type RttSnapshot } from './snapshot.js';
+import { expectSnapshot, parseSnapshot, rttSnapshotSchema, type RttSnapshot } from './snapshot.js';
 
 /**
  * Retransmission timeout estimator as Linux's tcp_rtt_estimator and
@@ -104,6 +104,8 @@ export class RttEstimator {
   /** Takes a snapshot's state; throws SnapshotError if it is malformed. */
   restore(snapshot: RttSnapshot): void {
     const s = parseSnapshot(rttSnapshotSchema, snapshot, 'RTT estimator');
+    const floorUs = Math.max(this.minRtoUs, this.clockGranularityUs);
+    expectSnapshot(s.samples === 0 || (s.rttvarUs >= floorUs && s.mdevMaxUs >= floorUs), `RTT estimator snapshot with a variance term below its floor of ${floorUs} µs`);
     this.#srttUs = s.srttUs;
     this.#mdevUs = s.mdevUs;
     this.#mdevMaxUs = s.mdevMaxUs;

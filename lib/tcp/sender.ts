@@ -180,9 +180,10 @@ export class TcpSender {
   /** Set by a timeout until its loss episode ends (ack ≥ recover) or proves real or spurious. */
   #timeoutUndo: TimeoutUndo | null = null;
   /**
-   * Linux's Loss state: from a timeout until the ACK reaches `recover` (or a
-   * fast recovery begins a new episode); `progressed`: an ACK advanced
-   * snd.una since the latest timeout (Linux's icsk_retransmits back at 0).
+   * Linux's Loss state: from a timeout until the ACK reaches `recover` (no
+   * fast recovery can begin before: it needs an ACK at or above `recover`);
+   * `progressed`: an ACK advanced snd.una since the latest timeout (Linux's
+   * icsk_retransmits back at 0).
    */
   #lossEpisode: { progressed: boolean } | null = null;
   readonly rtoTimer: string;
@@ -380,7 +381,8 @@ export class TcpSender {
       if (this.#timeoutUndo !== null) this.#judgeTimeout(a, ack);
       const acked = ack - this.sndUna;
       this.stats.bytesAcked += acked;
-      // RFC 6298 §5.7 as Linux reads it (tcp_ack_update_rtt): only a valid RTT sample ends the backoff.
+      // RFC 6298's note after §5.7, as Linux reads it (tcp_ack_update_rtt): only a valid RTT sample ends the backoff. Without
+      // timestamps (the acker's wire side, Karn's rule) that is an ACK of data sent once since the last resend.
       if (a.rttSampleUs !== null) {
         this.rtt.sample(a.rttSampleUs, ack, this.sndMax);
         this.rtt.resetBackoff();
@@ -439,8 +441,8 @@ export class TcpSender {
     } else if (this.#inRecovery) {
       this.cc.cwndBytes += mss; // inflate: a segment has left the network
     } else if (this.#dupAcks === 3 && ack > this.#recover) {
+      assert(this.#lossEpisode === null, () => `fast recovery at ${ack} inside a timeout's loss episode (recover ${this.#recover})`);
       this.#inRecovery = true;
-      this.#lossEpisode = null;
       this.#partialAckSeen = false;
       this.#recover = this.sndMax;
       this.cc.onFastRetransmit(this.flightBytes, nowUs);
@@ -479,8 +481,8 @@ export class TcpSender {
 
   #enterSackRecovery(deliveredBytes: number, nowUs: number): void {
     assert(this.sndNxt === this.sndMax, () => `SACK recovery from ${this.sndNxt} below snd.max ${this.sndMax}`);
+    assert(this.#lossEpisode === null, () => `SACK recovery at ${this.sndUna} inside a timeout's loss episode (recover ${this.#recover})`);
     this.#inRecovery = true;
-    this.#lossEpisode = null;
     this.#recover = this.sndMax;
     // Retransmissions of an earlier recovery still in flight are not sent again (Linux keeps them marked too).
     this.#highRxt = Math.max(this.#highRxt, this.sndUna);
@@ -712,6 +714,7 @@ export class TcpSender {
     // Linux's tcp_enter_loss reduces ssthresh only where no reduction was made inside this window: outside any recovery,
     // once the ACK has reached the last episode's end, or at a timeout after an ACK advanced since the one before. A
     // repeated timeout, or one inside a fast recovery, keeps what the episode's first reduction set.
+    assert(this.#lossEpisode === null || !this.#inRecovery, 'a fast recovery inside a timeout\'s loss episode');
     const newEpisode = this.sndUna >= this.#recover || (this.#lossEpisode === null ? !this.#inRecovery : this.#lossEpisode.progressed);
     this.cc.onTimeout(this.sndMax - this.sndUna, nowUs, newEpisode);
     this.#lossEpisode = { progressed: false };

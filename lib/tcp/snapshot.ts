@@ -39,9 +39,11 @@ export type TcpState = (typeof TCP_STATES)[number];
 /** RttEstimator (Linux's tcp_rtt_estimator). */
 export interface RttSnapshot {
   readonly srttUs: number;
-  /** The smoothed mean deviation (4·RTTVAR), the largest of the current round, and what the RTO adds to SRTT. */
+  /** The smoothed mean deviation (4·RTTVAR of RFC 6298). */
   readonly mdevUs: number;
+  /** The largest mean deviation of the current round. */
   readonly mdevMaxUs: number;
+  /** What the RTO adds to SRTT. */
   readonly rttvarUs: number;
   /** The current round ends when snd.una passes it. */
   readonly rttSeq: number;
@@ -285,6 +287,7 @@ export const tcpSenderSnapshotSchema: z.ZodType<TcpSenderSnapshot> = z
   })
   .refine((s) => s.sndUna <= s.sndNxt && s.sndNxt <= s.sndMax, { message: 'needs sndUna ≤ sndNxt ≤ sndMax', path: ['sndNxt'] })
   .refine((s) => s.finSeq === null || s.closeRequested, { message: 'a FIN needs closeRequested', path: ['finSeq'] })
+  .refine((s) => s.lossEpisode === undefined || !s.inRecovery, { message: 'a fast recovery cannot begin inside a timeout\'s loss episode', path: ['lossEpisode'] })
   .refine((s) => rangesInOrder(s.sacked, s.sndUna) && (s.sacked.length === 0 || s.sacked[s.sacked.length - 1]! <= s.sndMax), { message: 'SACKed ranges must be sorted, non-touching and within [sndUna, sndMax]', path: ['sacked'] });
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

@@ -85,8 +85,8 @@ export class Cubic implements CongestionControl {
     if (reduceSsthresh) this.#reduce();
     this.cwndBytes = this.params.mssBytes;
     // Linux (cubictcp_state at every entry into Loss, bictcp_reset): the curve and HyStart start over, Wmax and the
-    // smallest delay forgotten; only ssthresh keeps what the episode's first timeout took. The curve's other fields are
-    // set anew at the next epoch's start.
+    // smallest delay forgotten; ssthresh is what the sender's loss episode decided (reduced here or kept). The curve's
+    // other fields are set anew at the next epoch's start.
     this.#epochStartUs = null;
     this.#wMaxSeg = 0;
     this.#hystart?.reset();

@@ -14,8 +14,8 @@ import type { CongestionControl, CongestionParams, CongestionSnapshot } from './
 export const RACC_WINDOW_BYTES = 1 << 30;
 
 /**
- * RACC's retransmission timer on the local path: SRTT + max(this, 4·RTTVAR),
- * never backed off. A segment the acker refused (a full buffer under the
+ * RACC's retransmission timer on the local path: SRTT plus the last round's
+ * largest deviation, at least this (lib/tcp/rtt.ts), never backed off. A segment the acker refused (a full buffer under the
  * paper's window, a lost bus message) is retried within a millisecond or
  * two of the buffer freeing, where a standard TCP waits ≥ 200 ms and then
  * twice as long each time.

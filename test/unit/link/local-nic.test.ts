@@ -3,7 +3,8 @@ import { TcpFlag, type Segment } from '../../../lib/codec/messages.js';
 import { LinkDirection, serializedBytesOf, TCP_IP_HEADER_BYTES } from '../../../lib/link/index.js';
 import { DROPPED } from '../../../lib/runtime/sim/sim-runtime.js';
 import { Rng } from '../../../lib/rng.js';
-import { GSO_MAX_BYTES, LocalNic, TCP_LIMIT_OUTPUT_BYTES, tcpSmallQueueLimitBytes, tsoAutosizeSegments } from '../../../lib/link/local-nic.js';
+import { GSO_MAX_BYTES } from '../../../lib/config/run-config.js';
+import { LocalNic, TCP_LIMIT_OUTPUT_BYTES, tcpSmallQueueLimitBytes, tsoAutosizeSegments } from '../../../lib/link/local-nic.js';
 
 const GBIT = 1e9;
 const MSS = 1448;
