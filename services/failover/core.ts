@@ -805,9 +805,13 @@ export class FailoverCore implements Core {
       this.#backup = syncedBackups[0] ?? null;
       this.stats.supervisorRestarts++; // no incarnation heard before the restart to compare: counted here
       if (holderAnotherProcess) out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { host: holder, wasBackup: false, seenBy: 'lease' } });
-      // A synced backup the lease names that is no image of a VM just created holds the VM (#startedOver finds one
-      // only with a backup holding what the lease says was committed).
-      this.#primaryStartedOver(out, this.#backup !== null);
+      // Whether a backup holds the VM. Told by a process: only one that holds what the lease says was committed,
+      // beside a holder whose epochs are below that (#startedOver). A backup synced with the VM the restarted host
+      // made anew, which this service's previous process may have protected, is never ahead of it (vopr seed 91830:
+      // that backup, at epoch 34 under a lease at 88, was promoted at byte 0). Otherwise a synced backup the lease
+      // names that holds no just-created VM's image (#startedOver found one only so).
+      const leftImage = holderAnotherProcess ? this.#startedOver(holder, syncedBackups.map(report), lease.committedEpoch ?? 0) : this.#backup !== null;
+      this.#primaryStartedOver(out, leftImage);
       primarySilent = true;
     } else if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
       this.#primary = holder;

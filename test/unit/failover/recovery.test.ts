@@ -240,6 +240,25 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     expect(d.core.stats.silencesWithoutImage).toBeGreaterThan(0);
   });
 
+  it('takes over for the lease\'s backup after a holder from another process only when that backup holds what the lease says was committed (vopr seed 91830)', () => {
+    for (const [backupEpoch, takesOver] of [
+      [34, false], // synced with the VM the restarted host made anew, which this service's previous process protected
+      [88, true], // the VM's image, from before the restart
+    ] as const) {
+      const d = new FailoverDriver();
+      d.handle({ kind: 'start' }, 100_000);
+      d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: 88, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
+      for (let t = 100_000 + INTERVAL_US / 2; t < 100_000 + RECOVERY_US; t += INTERVAL_US) {
+        d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), t);
+        d.handle(heartbeatInput(BACKUP, 'backup', 1, backupEpoch, true), t);
+      }
+      const effects = d.fire(RECOVERED);
+      const takeOvers = leaseOps(effects).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === BACKUP);
+      expect(takeOvers.length > 0, `backup at epoch ${backupEpoch}`).toBe(takesOver);
+      expect(d.core.stats.restartsWithoutImage, `backup at epoch ${backupEpoch}`).toBe(takesOver ? 0 : 1);
+    }
+  });
+
   it('keeps a lease holder heard while recovering from the lease\'s writer: nothing started over', () => {
     const d = new FailoverDriver();
     d.handle({ kind: 'start' }, 100_000);
