@@ -91,6 +91,8 @@ export interface FailoverStats {
   supervisorRestarts: number;
   /** Backups given up when the primary fell silent, as they held a just-created VM's image after epochs were committed. */
   backupsBehind: number;
+  /** Heartbeats of a joined backup that called itself synced below what the primary had committed: not yet protecting. */
+  syncedBehindCommitted: number;
   /**
    * Primaries that started over empty while no backup held a complete image
    * (a join under way, or none): the VM had no image left, and no take-over
@@ -169,7 +171,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0, joinQuietMaxUs: 0, primaryRoleChangesWithheld: 0, unexpectedMessages: 0, takeOversWaitingForBackup: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, syncedBehindCommitted: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0, joinQuietMaxUs: 0, primaryRoleChangesWithheld: 0, unexpectedMessages: 0, takeOversWaitingForBackup: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -601,7 +603,12 @@ export class FailoverCore implements Core {
       this.stats.joinQuietMaxUs = Math.max(this.stats.joinQuietMaxUs, quietUs);
       this.#join = { epoch: hb.epoch, chunksStaged: hb.chunksStaged, sinceUs: nowUs, quietMaxUs: Math.max(join.quietMaxUs, quietUs) };
     }
-    if (joinedBackup && hb.synced && this.state === 'reprotecting') {
+    // Synced means holding what the primary has committed, and so released: an image of an earlier join may complete
+    // late (chunks queued on a slow link) and call itself synced below the epochs the primary committed alone after
+    // that join was given up (vopr seed 92265: promoted at epoch 75 behind the output of local epoch 76).
+    const holdsCommitted = hb.epoch >= this.#committedEpoch(this.#lastRole.get(this.#primary));
+    if (joinedBackup && hb.synced && !holdsCommitted) this.stats.syncedBehindCommitted++;
+    if (joinedBackup && hb.synced && holdsCommitted && this.state === 'reprotecting') {
       out.push({ kind: 'log', level: 'info', event: 'failover.reprotected', fields: { primary: this.#primary, backup: hb.host, durationUs: nowUs - this.#reprotectStartedUs, quietMaxUs: this.#join?.quietMaxUs ?? null } });
       if (this.stats.reprotectedAtUs.length < MAX_FAILOVER_SAMPLES) {
         this.stats.reprotectDurationsUs.push(nowUs - this.#reprotectStartedUs);

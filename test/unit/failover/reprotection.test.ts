@@ -67,6 +67,19 @@ describe('FailoverCore: re-protection onto a spare', () => {
     expect(leaseOps(d.log).some((e) => e.op.type === 'cas' && e.op.record.primaryHost === SPARE), 'a take-over for the synced backup').toBe(true);
   });
 
+  it('is not protected by a complete image below what the primary has committed (a late image of an earlier join, vopr seed 92265)', () => {
+    const d = withSpare();
+    backupLost(d);
+    // The primary committed epoch 76 alone after an earlier join was given up; that join's image completes late at 75.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 76), d.nowUs + 5_000);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 75, true, JOIN_SEQ), d.nowUs + 5_000);
+    expect(d.core.state).toBe('reprotecting');
+    expect(d.core.stats.syncedBehindCommitted).toBe(1);
+    // Its own join's base, above every epoch committed alone, makes it the VM's image.
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 77, true, JOIN_SEQ), d.nowUs + 5_000);
+    expect(d.core.state).toBe('protected');
+  });
+
   it('is not protected by a complete image reported before the join was taken: that image is of an older membership', () => {
     const d = withSpare();
     backupLost(d);
