@@ -10,8 +10,8 @@ import { natsModesConfig } from './nats-modes-config.js';
 /**
  * Speculative ACKs must pay off over NATS as in the simulator: the slower
  * speculative mode over remus, over NATS, at least this share of the same
- * ratio in the simulator. The issue set 1.3 when the simulator gave 1.55 at
- * this configuration (85.9 against 55.5 Mbit/s), 0.84 of it. Since SACK,
+ * ratio in the simulator. The target was 1.3 when the simulator gave 1.55
+ * at this configuration (85.9 against 55.5 Mbit/s), 0.84 of it. Since SACK,
  * CUBIC with HyStart and the paced plug (docs/design-notes.md), the
  * simulator's remus nearly fills a 100 Mbit/s link (91.5 against spec's
  * 93.1 Mbit/s here; spec 1.01–1.13× remus at 25–100 ms epochs and 2–20 ms
