@@ -408,6 +408,15 @@ export class FailoverCore implements Core {
         return;
       }
       case 'dropBackup':
+        if (this.#primaryRestarted === this.#primary && this.#restartLeftImage) {
+          // The primary started over while this backup held the VM's image, and it goes before the take-over for it:
+          // its host restarted too, or it fell silent. Nothing holds the VM now, and a later backup copies the VM the
+          // primary's host made anew (vopr seed 93249: both hosts came back at once; this one's restart was heard
+          // after the primary's, and the copy was promoted at byte 0).
+          this.#restartLeftImage = false;
+          this.stats.restartsWithoutImage++;
+          out.push({ kind: 'log', level: 'error', event: 'failover.restart_without_image', fields: { primary: this.#primary, backup: this.#backup, state: this.state, backupDropped: true } });
+        }
         if (this.#backup !== null) {
           // Its join, if not yet taken, must not be repeated: it is not the backup any more.
           this.#unconfirmed.delete(this.#backup);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allRoleChanges, BACKUP, FailoverDriver, heartbeatInput, INTERVAL_US, lateTimer, leaseOps, MISS_COUNT, NONE_TAKEN, primaryRecord, PRIMARY, PROMOTE_TIMER, SPARE, silentTimer, VM } from './support.js';
+import { allRoleChanges, BACKUP, FailoverDriver, FIRST_INCARNATION, heartbeatInput, INTERVAL_US, lateTimer, leaseOps, MISS_COUNT, NONE_TAKEN, primaryRecord, PRIMARY, PROMOTE_TIMER, SPARE, silentTimer, VM } from './support.js';
 
 /** The role changes among `effects`, as host:role:peer. */
 const changesIn = (effects: Parameters<typeof allRoleChanges>[0]): string[] => allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`);
@@ -78,6 +78,30 @@ describe('FailoverCore: re-protection onto a spare', () => {
     // Its own join's base, above every epoch committed alone, makes it the VM's image.
     d.handle(heartbeatInput(SPARE, 'backup', 1, 77, true, JOIN_SEQ), d.nowUs + 5_000);
     expect(d.core.state).toBe('protected');
+  });
+
+  it('takes over for nobody once the backup that held the image when the primary started over is dropped (vopr seed 93249)', () => {
+    const d = withSpare();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 20), 2_000);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 20), 2_000);
+    // Cut off from the bus meanwhile, this service misses both hosts crashing; both come back at once as new
+    // processes. The primary's restart is heard first, while the backup still counts as holding the VM: a take-over
+    // for it would save the VM, and it waits to hear the backup since the reconnect.
+    d.handle({ kind: 'connection', connected: false }, 2_500);
+    d.handle({ kind: 'connection', connected: true }, 2_800);
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), 3_000);
+    expect(d.core.stats.restartsWithoutImage).toBe(0);
+    // Then the backup's: its image is gone too, and it is dropped.
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), 3_500);
+    expect(d.core.stats.restartsWithoutImage).toBe(1);
+    // The spare joins the VM the primary's host made anew and syncs with it; when that host falls silent, nobody is promoted.
+    const join = allRoleChanges(d.settleMemberships()).find((c) => c.host === SPARE && c.role === 'backup');
+    expect(join).toBeDefined();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 30, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), d.nowUs + 1_000);
+    d.handle(heartbeatInput(SPARE, 'backup', 1, 30, true, join!.seq), d.nowUs + 1_000);
+    expect(d.core.state).toBe('protected');
+    d.fire(silentTimer(PRIMARY));
+    expect(leaseOps(d.log).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost !== PRIMARY)).toEqual([]);
   });
 
   it('is not protected by a complete image reported before the join was taken: that image is of an older membership', () => {
