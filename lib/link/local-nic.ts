@@ -15,6 +15,9 @@ const TSO_RTT_LOG = 9;
 /** Linux's tcp_min_tso_segs. */
 const MIN_TSO_SEGS = 2;
 
+/** sk_pacing_rate >> sk_pacing_shift: about 1 ms of the pacing rate, bytes. */
+const pacingShiftBytes = (pacingBitsPerSec: number): number => Math.floor(pacingBitsPerSec / BITS_PER_BYTE / 2 ** PACING_SHIFT);
+
 /**
  * The packets of one TSO packet as Linux sizes it (tcp_tso_autosize, with
  * the min-RTT term of 5.18 on): about 1 ms of the pacing rate, more for a
@@ -22,7 +25,7 @@ const MIN_TSO_SEGS = 2;
  */
 export function tsoAutosizeSegments(pacingBitsPerSec: number, mssBytes: number, minRttUs: number): number {
   assert(pacingBitsPerSec > 0 && mssBytes > 0 && minRttUs >= 0, () => `TSO packets at ${pacingBitsPerSec} bit/s, MSS ${mssBytes} B, min RTT ${minRttUs} µs`);
-  let bytes = Math.floor(pacingBitsPerSec / BITS_PER_BYTE / 2 ** PACING_SHIFT);
+  let bytes = pacingShiftBytes(pacingBitsPerSec);
   const r = Math.floor(minRttUs / 2 ** TSO_RTT_LOG);
   if (r < 32) bytes += GSO_MAX_BYTES >> r;
   bytes = Math.min(bytes, GSO_MAX_BYTES);
@@ -41,7 +44,7 @@ export function tsoAutosizeSegments(pacingBitsPerSec: number, mssBytes: number, 
  */
 export function tcpSmallQueueLimitBytes(rateBitsPerSec: number, mssBytes: number, minRttUs: number): number {
   const tsoPacketBytes = tsoAutosizeSegments(rateBitsPerSec, mssBytes, minRttUs) * (mssBytes + TCP_IP_HEADER_BYTES);
-  return Math.min(TCP_LIMIT_OUTPUT_BYTES, Math.max(2 * tsoPacketBytes, Math.floor(rateBitsPerSec / BITS_PER_BYTE / 2 ** PACING_SHIFT)));
+  return Math.min(TCP_LIMIT_OUTPUT_BYTES, Math.max(2 * tsoPacketBytes, pacingShiftBytes(rateBitsPerSec)));
 }
 
 export interface LocalNicOptions {
@@ -55,6 +58,8 @@ export interface LocalNicOptions {
 
 /** A data segment's bytes beyond its payload at most: headers and the SACK blocks an ACK may carry. */
 const MAX_DATA_HEADER_BYTES = TCP_IP_HEADER_BYTES + sackOptionBytes(MAX_SACK_BLOCKS_SENT);
+/** Whether a data segment of `payloadBytes` fits beside `queuedBytes` under `limitBytes` (the first one always does). */
+const fitsUnder = (queuedBytes: number, payloadBytes: number, limitBytes: number): boolean => queuedBytes === 0 || queuedBytes + payloadBytes + MAX_DATA_HEADER_BYTES <= limitBytes;
 /** Departures a socket's queue keeps before it drops the ones already gone from the front of its arrays. */
 const COMPACT_AFTER = 256;
 
@@ -132,7 +137,7 @@ export class LocalNic {
     const q = this.#sockets.get(connId);
     if (q === undefined) return 0;
     while (q.head < q.departUs.length && q.departUs[q.head]! <= nowUs) q.queuedBytes -= q.ipBytes[q.head++]!;
-    if (q.head === q.departUs.length || q.head >= COMPACT_AFTER) {
+    if (q.head > 0 && (q.head === q.departUs.length || q.head >= COMPACT_AFTER)) {
       q.departUs.splice(0, q.head);
       q.ipBytes.splice(0, q.head);
       q.head = 0;
@@ -149,13 +154,11 @@ export class LocalNic {
   }
 
   #socketFits(connId: number, payloadBytes: number, nowUs: number): boolean {
-    const queued = this.socketQueuedBytes(connId, nowUs);
-    return queued === 0 || queued + payloadBytes + MAX_DATA_HEADER_BYTES <= this.socketLimitBytes;
+    return fitsUnder(this.socketQueuedBytes(connId, nowUs), payloadBytes, this.socketLimitBytes);
   }
 
   #deviceFits(payloadBytes: number, nowUs: number): boolean {
-    const queued = this.queuedBytesAtMost(nowUs);
-    return queued === 0 || queued + payloadBytes + MAX_DATA_HEADER_BYTES <= this.queueBytes;
+    return fitsUnder(this.queuedBytesAtMost(nowUs), payloadBytes, this.queueBytes);
   }
 
   /**
@@ -182,13 +185,13 @@ export class LocalNic {
 
   /** A segment the sender emitted, any kind: it occupies the link's transmitter as the link serializes it, and counts in its socket's share until it has left. */
   sent(seg: Segment, nowUs: number): void {
-    this.#busyUntilUs = Math.max(nowUs, this.#busyUntilUs) + serializedBytesOf(wireBytesOf(seg)) * this.#usPerByte;
+    const ipBytes = wireBytesOf(seg);
+    this.#busyUntilUs = Math.max(nowUs, this.#busyUntilUs) + serializedBytesOf(ipBytes) * this.#usPerByte;
     let q = this.#sockets.get(seg.connId);
     if (q === undefined) {
       q = { departUs: [], ipBytes: [], head: 0, queuedBytes: 0 };
       this.#sockets.set(seg.connId, q);
     }
-    const ipBytes = wireBytesOf(seg);
     q.departUs.push(this.#busyUntilUs);
     q.ipBytes.push(ipBytes);
     q.queuedBytes += ipBytes;

@@ -414,8 +414,7 @@ export class FailoverCore implements Core {
           // primary's host made anew (vopr seed 93249: both hosts came back at once; this one's restart was heard
           // after the primary's, and the copy was promoted at byte 0).
           this.#restartLeftImage = false;
-          this.stats.restartsWithoutImage++;
-          out.push({ kind: 'log', level: 'error', event: 'failover.restart_without_image', fields: { primary: this.#primary, backup: this.#backup, state: this.state, backupDropped: true } });
+          this.#noImageLeft(out, { backupDropped: true });
         }
         if (this.#backup !== null) {
           // Its join, if not yet taken, must not be repeated: it is not the backup any more.
@@ -905,11 +904,14 @@ export class FailoverCore implements Core {
   #primaryStartedOver(out: Effect[], leftImage: boolean): void {
     this.#primaryRestarted = this.#primary;
     this.#restartLeftImage = leftImage;
-    if (!this.#restartLeftImage) {
-      this.stats.restartsWithoutImage++;
-      out.push({ kind: 'log', level: 'error', event: 'failover.restart_without_image', fields: { primary: this.#primary, backup: this.#backup, state: this.state } });
-    }
+    if (!this.#restartLeftImage) this.#noImageLeft(out);
     out.push({ kind: 'log', level: 'warn', event: 'failover.primary_restarted', fields: { primary: this.#primary, backup: this.#backup } });
+  }
+
+  /** The primary started over and no backup holds the VM's image: the VM is lost (counted and logged once per cause). */
+  #noImageLeft(out: Effect[], fields: Record<string, unknown> = {}): void {
+    this.stats.restartsWithoutImage++;
+    out.push({ kind: 'log', level: 'error', event: 'failover.restart_without_image', fields: { primary: this.#primary, backup: this.#backup, state: this.state, ...fields } });
   }
 
   /**
