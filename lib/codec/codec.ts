@@ -83,11 +83,11 @@ export function decodeSegment(bytes: Uint8Array): Segment {
 
 function decodeChunk(bytes: Uint8Array): CheckpointChunk {
   const m = decodeWith(pb.CheckpointChunk, 'CheckpointChunk', bytes);
-  requireSafe('CheckpointChunk', { term: m.term, epoch: m.epoch, rawBytes: m.rawBytes });
+  requireSafe('CheckpointChunk', { term: m.term, epoch: m.epoch, rawBytes: m.rawBytes, joinSeq: m.joinSeq });
   if (!CHUNK_SOURCES.has(m.source)) throw new DecodeError(`CheckpointChunk.source ${m.source} is unknown`);
   if (m.count === 0 || m.index >= m.count) throw new DecodeError(`CheckpointChunk index ${m.index} of ${m.count} is out of range`);
   if (m.hash.length !== CHECKSUM_BYTES) throw new DecodeError(`CheckpointChunk.hash has ${m.hash.length} bytes, not ${CHECKSUM_BYTES}`);
-  return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes, base: m.base };
+  return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes, base: m.base, joinSeq: m.joinSeq };
 }
 
 /**
@@ -208,13 +208,13 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'roleChange': {
       const m = decodeWith(pb.RoleChange, 'RoleChange', bytes);
-      requireSafe('RoleChange', { term: m.term, seq: m.seq, committedEpoch: m.committedEpoch });
-      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole('RoleChange', m.role, ['primary', 'backup'] as const), peerHost: m.peerHost, seq: m.seq, committedEpoch: m.committedEpoch };
+      requireSafe('RoleChange', { term: m.term, seq: m.seq, committedEpoch: m.committedEpoch, joinSeq: m.joinSeq });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole('RoleChange', m.role, ['primary', 'backup'] as const), peerHost: m.peerHost, seq: m.seq, committedEpoch: m.committedEpoch, joinSeq: m.joinSeq };
     }
     case 'assignment': {
       const m = decodeWith(pb.Assignment, 'Assignment', bytes);
-      requireSafe('Assignment', { term: m.term, seq: m.seq, incarnation: m.incarnation, firstEpoch: m.firstEpoch });
-      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<AssignedRole>('Assignment', m.role, ASSIGNED_ROLES), peerHost: m.peerHost, seq: m.seq, incarnation: m.incarnation, joining: m.joining, firstEpoch: m.firstEpoch };
+      requireSafe('Assignment', { term: m.term, seq: m.seq, incarnation: m.incarnation, firstEpoch: m.firstEpoch, joinSeq: m.joinSeq });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<AssignedRole>('Assignment', m.role, ASSIGNED_ROLES), peerHost: m.peerHost, seq: m.seq, incarnation: m.incarnation, joining: m.joining, firstEpoch: m.firstEpoch, joinSeq: m.joinSeq };
     }
     case 'serviceStatus': {
       const m = decodeWith(pb.ServiceStatus, 'ServiceStatus', bytes);

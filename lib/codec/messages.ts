@@ -51,7 +51,7 @@ export interface EpochBarrier {
   readonly base: boolean;
   /** A repeated pause barrier: the sources (bit 1 << ChunkSource) the checkpointer holds in full already; 0 at first. */
   readonly stagedSources: number;
-  /** A base barrier: the seq of the assignment whose join it serves; 0 otherwise. */
+  /** A base barrier: the join it serves (Assignment.joinSeq); 0 otherwise. */
   readonly joinSeq: number;
   /** No backup receives this epoch (unprotected): the guest stages only its state, and the epoch commits at once. Never on a base. */
   readonly local: boolean;
@@ -103,6 +103,8 @@ export interface CheckpointChunk {
   readonly rawBytes: number;
   /** Manifest only: the first epoch of a new backup, applied on an empty image. */
   readonly base: boolean;
+  /** Base manifest only: the join it serves (EpochBarrier.joinSeq); a backup waiting for a later join's base drops it. 0 otherwise. */
+  readonly joinSeq: number;
 }
 
 export interface CheckpointAck {
@@ -158,6 +160,8 @@ export interface RoleChange {
   readonly seq: number;
   /** Role primary (a promotion or a peer change): the newest epoch the primary is known to have committed (0 for a backup's role); an epoch-0 image refuses to be promoted by it when above 0. */
   readonly committedEpoch: number;
+  /** Names a join: a backup's own seq on its role change; on a primary's that names a peer, that peer's. 0: none. */
+  readonly joinSeq: number;
 }
 
 /** The services a host agent supervises on its host (every host runs all of them). */
@@ -188,6 +192,8 @@ export interface Assignment {
   readonly joining: boolean;
   /** primary: the first epoch the checkpointer runs. */
   readonly firstEpoch: number;
+  /** The join this membership began with (RoleChange.joinSeq): primary, the one its base serves; backup, the one whose base it waits for. 0: none. */
+  readonly joinSeq: number;
 }
 
 export interface ServiceStatus {

@@ -148,9 +148,9 @@ interface PrimaryView {
   /** A joining backup's base is a barrier of a later epoch than this (the last one sent when it joined). */
   joinedAfterEpoch: number;
   /**
-   * The assignment (seq) of the newest join: only a base barrier naming it
-   * protects (the checkpointer may act on a repeat of an assignment long
-   * after its first copy, once it has sent a base for the join before).
+   * The newest join (Assignment.joinSeq): only a base barrier naming it
+   * protects (a base the checkpointer sent for an earlier join may still be
+   * repeated after the assignment that names this one).
    */
   joinSeq: number;
   /**
@@ -414,7 +414,7 @@ export class Auditor {
     if (p === null || p.host !== a.host || p.term !== a.term) {
       if (p !== null) this.stats.promotionsSeen++;
       // A new primary: the first one is protected from its first epoch; a promoted one runs alone (or its backup joins).
-      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch, lastBarrierEpoch: a.firstEpoch - 1, joinedAfterEpoch: a.firstEpoch - 1, joinSeq: a.seq, peerStartedOver: false };
+      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch, lastBarrierEpoch: a.firstEpoch - 1, joinedAfterEpoch: a.firstEpoch - 1, joinSeq: a.joinSeq, peerStartedOver: false };
       return;
     }
     if (a.peerHost === p.peerHost && a.peerHost === '') return;
@@ -423,7 +423,7 @@ export class Auditor {
     p.peerStartedOver = false;
     p.protectedFromEpoch = Infinity;
     p.joinedAfterEpoch = p.lastBarrierEpoch;
-    p.joinSeq = a.seq;
+    p.joinSeq = a.joinSeq;
   }
 
   #onBarrier(subject: string, b: EpochBarrier): void {

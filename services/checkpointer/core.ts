@@ -118,7 +118,7 @@ export class CheckpointerCore implements Core {
     if (ignoresAssignment(order)) return;
     if (order === 'newer' && this.#role !== 'stopped') {
       const primary = this.#primary;
-      if (a.role === 'primary' && primary !== null && primary.term === a.term) primary.changePeer(a.peerHost, nowUs, out, a.seq);
+      if (a.role === 'primary' && primary !== null && primary.term === a.term) primary.changePeer(a.peerHost, nowUs, out, a.joinSeq);
       else if (a.role === 'primary') this.#startPrimary(a, nowUs, out);
       else this.#stop(out);
       this.#role = a.role;
@@ -129,7 +129,7 @@ export class CheckpointerCore implements Core {
   #startPrimary(a: Assignment, nowUs: number, out: Effect[]): void {
     this.#stop(out);
     const { host: _host, subjects: _subjects, ckptAckSubject: _ack, statusIntervalUs: _status, ...shared } = this.options;
-    const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost, backupJoining: a.joining, joinSeq: a.seq });
+    const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost, backupJoining: a.joining, joinSeq: a.joinSeq });
     this.#primary = primary;
     this.#history.add(primary);
     const s = this.options.subjects;

@@ -78,7 +78,7 @@ export interface PrimaryOptions {
   readonly backupHost: string;
   /** The backup joins now (its image is empty): it gets a base epoch, and epochs commit locally until then. */
   readonly backupJoining?: boolean;
-  /** The assignment that made it join (its seq): the base barrier names it. */
+  /** The join that made it join (Assignment.joinSeq): the base barrier and manifest name it. */
   readonly joinSeq?: number;
   /** Report every epoch's spans (docs/tracing.md); off by default. */
   readonly traceEpochs?: boolean;
@@ -175,7 +175,7 @@ export class PrimaryCheckpointer {
   /** A new backup joined: the next checkpoint is its base epoch. */
   #backupJoining = false;
   #baseEpoch = 0;
-  /** The assignment whose join the next (or current) base epoch serves. */
+  /** The join (Assignment.joinSeq) the next (or current) base epoch serves. */
   #joinSeq = 0;
   /** The backup whose acknowledgements commit epochs; a dropped one may live on, cut off, and still answer. */
   #peerHost: string;
@@ -317,9 +317,9 @@ export class PrimaryCheckpointer {
    * with an empty image, even on the host of the old one (it restarted): the
    * backup before it is gone, and the change that said so may have been lost.
    */
-  changePeer(peerHost: string, nowUs: number, out: Effect[], assignmentSeq = 0): void {
+  changePeer(peerHost: string, nowUs: number, out: Effect[], joinSeq = 0): void {
     this.#loseBackup(nowUs, out);
-    if (peerHost !== '') this.#gainBackup(peerHost, assignmentSeq);
+    if (peerHost !== '') this.#gainBackup(peerHost, joinSeq);
   }
 
   #send(event: EpochEvent, nowUs: number, out: Effect[]): void {
@@ -378,7 +378,9 @@ export class PrimaryCheckpointer {
         }
         const chunks = staged.chunks();
         if (epoch === this.#baseEpoch) this.#unprotected = false; // from here on, output waits for the new backup
-        const manifest = makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, epoch === this.#baseEpoch);
+        const base = epoch === this.#baseEpoch;
+        assert(!base || (barrier.base && barrier.epoch === epoch), () => `base epoch ${epoch} staged under barrier ${barrier.epoch} (base: ${barrier.base})`);
+        const manifest = makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, base, base ? barrier.joinSeq : 0);
         chunks.push(manifest);
         const inflight: InFlight = { epoch, chunks, pausedAtUs: this.#pausedAtUs, ranUs: this.#ranUs, stagedAtUs: nowUs, bytes: staged.bytes, resentAtUs: null, timeouts: 0 };
         this.#inflight.push(inflight);

@@ -527,7 +527,12 @@ export class FailoverCore implements Core {
    * repeated within a heartbeat interval; a dead host gets no repeats).
    */
   #roleChange(host: string, role: 'primary' | 'backup', peerHost: string, out: Effect[], committedEpoch = 0): void {
-    const msg: RoleChange = { type: 'roleChange', vmId: this.options.vmId, term: this.#term, host, role, peerHost, seq: ++this.#roleChangeSeq, committedEpoch };
+    const seq = ++this.#roleChangeSeq;
+    // A join is named by its backup's role change, announced before the primary's: the base the primary sends for
+    // it carries the name, and the backup takes no base of another join (vopr seed 92265).
+    const joinSeq = role === 'backup' ? seq : peerHost === '' ? 0 : this.#backupJoinSeq;
+    assert(role === 'backup' || peerHost === '' || (peerHost === this.#backup && Number.isSafeInteger(joinSeq) && joinSeq > 0), () => `${host} is told to replicate to ${peerHost} (backup ${this.#backup ?? 'none'}) before that backup's join (${joinSeq})`);
+    const msg: RoleChange = { type: 'roleChange', vmId: this.options.vmId, term: this.#term, host, role, peerHost, seq, committedEpoch, joinSeq };
     if (role === 'backup' && host === this.#backup) this.#backupJoinSeq = msg.seq;
     this.#unconfirmed.set(host, msg);
     out.push({ kind: 'send', subject: this.options.subjects.control(host), msg });

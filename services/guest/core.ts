@@ -272,7 +272,7 @@ export class GuestCore implements Core {
       case 'backup':
         // A new assignment as backup is a new join (or the first one): a new image from the start or a base epoch.
         this.#drop(out);
-        this.#standby = new StandbyImage({ vmId: this.options.vm.vmId, ckptAckSubject: sup.ckptAckSubject, term: a.term, memoryBytes: this.options.vm.memoryBytes, specBufferBytes: sup.specBufferBytes, maxPendingEpochs: sup.maxPendingEpochs, recordDigests: this.options.vm.replication?.recordDigests ?? false, host: sup.host, joining: a.joining, traceEpochs: this.options.vm.tracing?.epochs ?? false, ...(this.options.vm.tracing ? { sampler: this.options.vm.tracing.sampler } : {}) });
+        this.#standby = new StandbyImage({ vmId: this.options.vm.vmId, ckptAckSubject: sup.ckptAckSubject, term: a.term, memoryBytes: this.options.vm.memoryBytes, specBufferBytes: sup.specBufferBytes, maxPendingEpochs: sup.maxPendingEpochs, recordDigests: this.options.vm.replication?.recordDigests ?? false, host: sup.host, joining: a.joining, joinSeq: a.joinSeq, traceEpochs: this.options.vm.tracing?.epochs ?? false, ...(this.options.vm.tracing ? { sampler: this.options.vm.tracing.sampler } : {}) });
         this.#history.standbys.add(this.#standby);
         this.subscriptions = [...this.#idleSubscriptions, sup.ckptDataSubject];
         return;

@@ -37,6 +37,8 @@ export interface StandbyOptions {
    * for a base epoch and is synced once every page has reached it.
    */
   readonly joining?: boolean;
+  /** The join this backup began with (Assignment.joinSeq; 0 for none): a base of an earlier one is not its own. */
+  readonly joinSeq?: number;
 }
 
 export interface BackupStats {
@@ -67,6 +69,12 @@ export interface BackupStats {
   baseNeededNacks: number;
   /** Chunks whose index and count fit no checkpoint of this guest (maxChunksPerSource): forged, dropped before they are kept. */
   malformedChunks: number;
+  /**
+   * Base manifests of an earlier join of this host, dropped with their
+   * epoch's chunks: that join was given up, the primary committed epochs
+   * alone since, and an image built on its base would be behind their output.
+   */
+  earlierJoinBases: number;
 }
 
 export interface BackupDigest {
@@ -97,7 +105,7 @@ interface Pending {
  * speculative buffer, from which a promotion runs the guest.
  */
 export class StandbyImage {
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, chunksStaged: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0, malformedChunks: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, chunksStaged: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0, malformedChunks: 0, earlierJoinBases: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** Per connection id, as of the last applied epoch: the speculative buffer rebuilt from the deltas ([startSeq, endSeq)) and the acker's connection state. */
@@ -154,6 +162,13 @@ export class StandbyImage {
       return out;
     }
     const baseManifest = chunk.source === ChunkSource.MANIFEST && chunk.base;
+    if (baseManifest && chunk.joinSeq < (this.options.joinSeq ?? 0) && chunkIntact(chunk)) {
+      // Still on the link when this host joined again (vopr seed 92265): taken, it made an image that called itself
+      // synced a few epochs on, behind output the primary had released alone in between.
+      this.stats.earlierJoinBases++;
+      this.#pending.delete(chunk.epoch);
+      return out;
+    }
     if (this.#awaitingBase && !baseManifest) {
       if (chunk.source === ChunkSource.MANIFEST) {
         // A whole epoch with no base before it: the primary's base went to an image of this host that is gone (vopr seed 2326).

@@ -131,6 +131,8 @@ export class HostAgentCore implements Core {
   #peerHost: string;
   /** `seq` of the newest role change taken; heartbeats report it, older or repeated ones are ignored. */
   #controlSeq = 0;
+  /** The join the current membership began with (RoleChange.joinSeq): assignments pass it on; 0 for none. */
+  #joinSeq = 0;
   /** The first epoch the checkpointer runs under the current primary term. */
   #firstEpoch = 1;
   /** The promotion under way (its term and role change), from PROMOTE until the primary assignment. */
@@ -228,19 +230,19 @@ export class HostAgentCore implements Core {
         if (promotion !== null) this.#firstEpoch = (this.#reports.get('guest')?.status.epoch ?? 0) + 1;
         // The first backup starts with its guest; any later one (a membership change) joins from a base epoch.
         const joining = this.#peerHost !== '' && (promotion !== null || this.#controlSeq > 0);
-        this.#assign({ role: 'primary', term: this.#term, peerHost: this.#peerHost, joining, firstEpoch: this.#firstEpoch }, out);
+        this.#assign({ role: 'primary', term: this.#term, peerHost: this.#peerHost, joining, firstEpoch: this.#firstEpoch, joinSeq: joining ? this.#joinSeq : 0 }, out);
         if (promotion !== null) this.#grantPermit(out); // the renewal that ended the claim
         return;
       }
       case 'assignBackup':
         // The first backup starts with its guest (both empty); a later one joins from a base epoch.
-        this.#assign({ role: 'backup', term: this.#term, peerHost: this.#peerHost, joining: this.#controlSeq > 0, firstEpoch: 0 }, out);
+        this.#assign({ role: 'backup', term: this.#term, peerHost: this.#peerHost, joining: this.#controlSeq > 0, firstEpoch: 0, joinSeq: this.#controlSeq > 0 ? this.#joinSeq : 0 }, out);
         return;
       case 'assignPromoting':
-        this.#assign({ role: 'promoting', term: this.#currentPromotion().term, peerHost: '', joining: false, firstEpoch: 0 }, out);
+        this.#assign({ role: 'promoting', term: this.#currentPromotion().term, peerHost: '', joining: false, firstEpoch: 0, joinSeq: 0 }, out);
         return;
       case 'assignSpare':
-        this.#assign({ role: 'spare', term: this.#term, peerHost: '', joining: false, firstEpoch: 0 }, out);
+        this.#assign({ role: 'spare', term: this.#term, peerHost: '', joining: false, firstEpoch: 0, joinSeq: 0 }, out);
         return;
       case 'claimLease':
         // The lease the failover service took for us has been running since before the promotion: our own renewal starts ours.
@@ -248,7 +250,7 @@ export class HostAgentCore implements Core {
         this.#renew(nowUs, out, this.#currentPromotion().term);
         return;
       case 'halt':
-        this.#assign({ role: 'stopped', term: this.#term, peerHost: '', joining: false, firstEpoch: 0 }, out);
+        this.#assign({ role: 'stopped', term: this.#term, peerHost: '', joining: false, firstEpoch: 0, joinSeq: 0 }, out);
         out.push({ kind: 'cancelTimer', name: TIMER_BEAT });
         return;
       case 'refusePromotion':
@@ -260,7 +262,7 @@ export class HostAgentCore implements Core {
     }
   }
 
-  #assign(fields: Pick<Assignment, 'role' | 'term' | 'peerHost' | 'joining' | 'firstEpoch'>, out: Effect[]): void {
+  #assign(fields: Pick<Assignment, 'role' | 'term' | 'peerHost' | 'joining' | 'firstEpoch' | 'joinSeq'>, out: Effect[]): void {
     this.#assignment = { vmId: this.options.vmId, host: this.options.host, seq: ++this.#assignSeq, incarnation: this.#incarnation, ...fields };
     for (const service of HOST_SERVICES) this.#sendAssignment(service, out);
   }
@@ -325,6 +327,7 @@ export class HostAgentCore implements Core {
       this.#send({ type: 'DEPOSED' }, nowUs, out);
       this.#term = change.term;
       this.#peerHost = change.peerHost;
+      this.#joinSeq = change.joinSeq;
       this.#send(event, nowUs, out);
     } else if (!this.#snapshot.can(event)) {
       this.stats.roleChangesRefused++;
@@ -333,6 +336,7 @@ export class HostAgentCore implements Core {
       if (event.type === 'JOIN') this.#term = change.term;
       if (event.type === 'PROMOTE' && this.state === 'backup') this.#promotion = change;
       this.#peerHost = event.type === 'PROMOTE' ? '' : change.peerHost;
+      this.#joinSeq = event.type === 'PROMOTE' ? 0 : change.joinSeq;
       this.#send(event, nowUs, out);
     }
     this.#beat(nowUs, out);

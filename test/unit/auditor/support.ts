@@ -27,6 +27,8 @@ export const assignment = (host: string, role: Assignment['role'], term: number,
   incarnation: 1,
   joining: false,
   firstEpoch: role === 'primary' ? 1 : 0,
+  // Each join here is named by its own assignment's seq (the failover service names it by a role change's).
+  joinSeq: extra.joining === true ? seq : 0,
   ...extra,
 });
 /** From 0 and `seq` 1 by default: a repeat of a host's first permit raises its deadline and says nothing of permits missed. */
@@ -51,7 +53,7 @@ export const guestStatus = (host: string, term: number, extra: Partial<ServiceSt
   chunksStaged: 0,
   ...extra,
 });
-export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = 1): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq, committedEpoch: 0 });
+export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = 1): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq, committedEpoch: 0, joinSeq: role === 'backup' ? seq : 0 });
 export const failoverStatus = (primaryHost: string, backupHost: string, term = 1, state: FailoverStatus['state'] = 'protected'): FailoverStatus => ({ type: 'failoverStatus', vmId: VM, term, state, primaryHost, backupHost, recovering: false });
 export const data = (term: number, epoch: number, seq: number, length: number): Segment => segment({ vmId: VM, term, epoch, seq, payload: bytes(length) });
 

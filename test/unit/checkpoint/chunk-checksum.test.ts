@@ -14,6 +14,7 @@ const fields: fc.Arbitrary<ChecksummedChunk> = fc.record({
   data: fc.uint8Array({ maxLength: 300 }),
   rawBytes: fc.nat(),
   base: fc.boolean(),
+  joinSeq: fc.nat(),
 });
 
 /** One field of a chunk changed to another value of its kind. */
@@ -27,6 +28,7 @@ const altered = (c: ChecksummedChunk): fc.Arbitrary<ChecksummedChunk> =>
     fc.nat({ max: 0xffff_ffff }).filter((v) => v !== c.count).map((count) => ({ ...c, count })),
     fc.nat().filter((v) => v !== c.rawBytes).map((rawBytes) => ({ ...c, rawBytes })),
     fc.constant({ ...c, base: !c.base }),
+    fc.nat().filter((v) => v !== c.joinSeq).map((joinSeq) => ({ ...c, joinSeq })),
     fc.uint8Array({ maxLength: 300 }).filter((d) => !bytesEqual(d, c.data)).map((data) => ({ ...c, data })),
   );
 
@@ -52,7 +54,7 @@ describe('chunk checksum: header fields and data', () => {
   });
 
   it('tells a vmId and the data apart where they meet ("ab" + "c…" is not "abc" + "…")', () => {
-    const c = { term: 1, epoch: 2, source: ChunkSource.PAGES, index: 0, count: 1, rawBytes: 3, base: false };
+    const c = { term: 1, epoch: 2, source: ChunkSource.PAGES, index: 0, count: 1, rawBytes: 3, base: false, joinSeq: 0 };
     expect(bytesEqual(chunkChecksum({ ...c, vmId: 'ab', data: new TextEncoder().encode('cde') }), chunkChecksum({ ...c, vmId: 'abc', data: new TextEncoder().encode('de') }))).toBe(false);
   });
 

@@ -195,10 +195,10 @@ describe('CheckpointerCore', () => {
 
   it('with a primary assignment that names a joining peer, starts unprotected and sends a base barrier first', () => {
     const c = new CheckpointerCore(options);
-    activate(c, primaryAssignment(2, { peerHost: 'host-c', joining: true, firstEpoch: 3, seq: 7 }), { assign: ASSIGN }, 0);
+    activate(c, primaryAssignment(2, { peerHost: 'host-c', joining: true, firstEpoch: 3, seq: 7, joinSeq: 5 }), { assign: ASSIGN }, 0);
     expect(c.primary).toMatchObject({ unprotected: true, peerHost: 'host-c' });
     const effects = checkpoint(c, EPOCH_US);
-    expect(barriers(effects)[0]).toEqual({ type: 'epochBarrier', vmId: VM, term: 2, epoch: 3, base: true, stagedSources: 0, joinSeq: 7, local: false });
+    expect(barriers(effects)[0]).toEqual({ type: 'epochBarrier', vmId: VM, term: 2, epoch: 3, base: true, stagedSources: 0, joinSeq: 5, local: false });
     expect(sentOn(effects, s.ckptData('host-c')).at(-1)).toMatchObject({ source: ChunkSource.MANIFEST, base: true, epoch: 3 });
     expect(commits(effects)).toEqual([]);
     expect(c.primary!.unprotected).toBe(false);

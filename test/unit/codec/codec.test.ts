@@ -43,6 +43,7 @@ const validAssignment: fc.Arbitrary<Assignment> = fc.record({
   incarnation: u64,
   joining: fc.boolean(),
   firstEpoch: u64,
+  joinSeq: u64,
 });
 
 const validServiceStatus: fc.Arbitrary<ServiceStatus> = fc.record({
@@ -227,7 +228,7 @@ describe('codec, supervision and failover messages', () => {
   it('round-trips every assigned role, service and failover state, and the largest safe integers', () => {
     const max = Number.MAX_SAFE_INTEGER;
     for (const role of ASSIGNED_ROLES) {
-      const a: Assignment = { type: 'assignment', vmId: 'vm1', term: max, host: 'host-a', role, peerHost: 'host-b', seq: max, incarnation: max, joining: true, firstEpoch: max };
+      const a: Assignment = { type: 'assignment', vmId: 'vm1', term: max, host: 'host-a', role, peerHost: 'host-b', seq: max, incarnation: max, joining: true, firstEpoch: max, joinSeq: max };
       expect(decode('assignment', encode(a))).toEqual(a);
     }
     for (const service of HOST_SERVICES) {

@@ -21,7 +21,7 @@ const SAMPLES: WireMessage[] = [
   { type: 'epochCommit', vmId: 'vm1', term: 2, epoch: 9 },
   { type: 'checkpointAck', vmId: 'vm1', term: 2, epoch: 9, ok: false, reason: 'chunks missing', host: 'host-b', needsBase: false },
   { type: 'releasePermit', vmId: 'vm1', host: 'host-a', term: 2, fromUs: 123_000_000, untilUs: 123_456_789, seq: 4 },
-  { type: 'roleChange', vmId: 'vm1', term: 3, host: 'host-b', role: 'primary', peerHost: 'host-c', seq: 7, committedEpoch: 40 },
+  { type: 'roleChange', vmId: 'vm1', term: 3, host: 'host-b', role: 'primary', peerHost: 'host-c', seq: 7, committedEpoch: 40, joinSeq: 6 },
 ];
 
 function outcome(type: WireMessageType, bytes: Uint8Array): string {

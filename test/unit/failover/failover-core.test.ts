@@ -121,7 +121,7 @@ describe('FailoverCore: heartbeat deadlines', () => {
 
   it('drops and counts a message of another type on a heartbeat subject (the codec never decodes one there: a bug)', () => {
     const d = started();
-    const roleChange = { type: 'roleChange' as const, vmId: VM, host: BACKUP, role: 'primary' as const, term: 9, peerHost: '', seq: 1, committedEpoch: 0 };
+    const roleChange = { type: 'roleChange' as const, vmId: VM, host: BACKUP, role: 'primary' as const, term: 9, peerHost: '', seq: 1, committedEpoch: 0, joinSeq: 0 };
     expect(d.handle({ kind: 'message', subject: S.heartbeat(BACKUP), msg: roleChange }, 7_000)).toEqual([]);
     expect(d.core.stats.unexpectedMessages).toBe(1);
     expect(d.core.term).toBe(1);
@@ -308,7 +308,7 @@ describe('FailoverCore: a backup silent during a take-over', () => {
     expect(d.core.backupHost).toBeNull();
     // The primary is told it has no backup (so it commits alone), which it would otherwise wait for forever.
     expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: PRIMARY, backupHost: '' } }]);
-    expect(allRoleChanges(d.grantMembership())).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number) }]);
+    expect(allRoleChanges(d.grantMembership())).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number), joinSeq: 0 }]);
   });
 
   it('is kept while nothing shows the silent primary alive (the lease store out): it holds the only image, and is promoted once the store answers (vopr seed 61585)', () => {
@@ -382,7 +382,7 @@ describe('FailoverCore: promotion', () => {
     expect(allRoleChanges(effects)).toEqual([]);
     const promote = d.fire(PROMOTE_TIMER);
     expect(d.nowUs).toBe(51_000);
-    expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: BACKUP, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number) }]);
+    expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: BACKUP, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number), joinSeq: 0 }]);
     expect(sentSubjects(promote)).toEqual([S.control(BACKUP), S.failover]);
     expect(d.core.primaryHost).toBe(BACKUP);
   });
@@ -485,7 +485,7 @@ describe('FailoverCore: backup silence', () => {
     expect(allRoleChanges(effects)).toEqual([]);
     expect(leaseOps(effects).map((e) => e.op)).toEqual([{ type: 'cas', vmId: VM, expectedRevision: 1, record: { ...primaryRecord(0), backupHost: '' } }]);
     const told = d.grantMembership();
-    expect(allRoleChanges(told)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number) }]);
+    expect(allRoleChanges(told)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number), joinSeq: 0 }]);
     expect(sentSubjects(told)).toEqual([S.control(PRIMARY)]);
   });
 

@@ -162,12 +162,15 @@ function expectEffects(all: Effect[], type: EventType, before: Snapshot, after: 
   const set = timers(effects);
   // The old lease (renewed at 0) expires at LEASE_US; the promotion waits for that plus the clock skew.
   expect(set.get(PROMOTE_TIMER), what).toBe(actions.includes('promoteBackup') ? Math.max(nowUs, LEASE_US + SKEW_US) : undefined);
-  const change = (host: string, role: 'primary' | 'backup', peerHost: string) => ({ type: 'roleChange', vmId: 'vm1', term: termBefore, host, role, peerHost, seq: expect.any(Number), committedEpoch: 0 });
+  const change = (host: string, role: 'primary' | 'backup', peerHost: string) => ({ type: 'roleChange', vmId: 'vm1', term: termBefore, host, role, peerHost, seq: expect.any(Number), committedEpoch: 0, joinSeq: peerHost === '' ? 0 : expect.any(Number) });
   const toPrimary = roleChangesTo(effects, PRIMARY);
   expect(toPrimary, what).toEqual([...(actions.includes('dropBackup') ? [change(PRIMARY, 'primary', '')] : []), ...(actions.includes('startReprotection') ? [change(PRIMARY, 'primary', SPARE)] : [])]);
-  expect(roleChangesTo(effects, SPARE), what).toEqual(actions.includes('startReprotection') ? [change(SPARE, 'backup', PRIMARY)] : []);
+  const toSpare = roleChangesTo(effects, SPARE);
+  expect(toSpare, what).toEqual(actions.includes('startReprotection') ? [change(SPARE, 'backup', PRIMARY)] : []);
+  // A join is named by the backup's role change, and the primary's names the same one.
+  if (toSpare.length > 0) expect([toSpare[0]!.joinSeq, toPrimary.at(-1)!.joinSeq], what).toEqual([toSpare[0]!.seq, toSpare[0]!.seq]);
   const promoted = before.value === 'promoting' && type === 'PROMOTED';
-  expect(roleChangesTo(effects, BACKUP), what).toEqual(promoted ? [{ type: 'roleChange', vmId: 'vm1', term: after.context.term, host: BACKUP, role: 'primary', peerHost: '', seq: expect.any(Number), committedEpoch: expect.any(Number) }] : []);
+  expect(roleChangesTo(effects, BACKUP), what).toEqual(promoted ? [{ type: 'roleChange', vmId: 'vm1', term: after.context.term, host: BACKUP, role: 'primary', peerHost: '', seq: expect.any(Number), committedEpoch: expect.any(Number), joinSeq: 0 }] : []);
   if (before.value === 'failingOver' && type === 'LEASE_LOST') expect(set.get(silentTimer(PRIMARY)), `${what}: retry one interval later`).toBe(nowUs + INTERVAL_US);
 }
 

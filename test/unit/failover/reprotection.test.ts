@@ -32,8 +32,9 @@ describe('FailoverCore: re-protection onto a spare', () => {
       { type: 'cas', record: { primaryHost: PRIMARY, term: 1, backupHost: SPARE } },
     ]);
     expect(allRoleChanges(effects)).toEqual([
-      { type: 'roleChange', vmId: VM, term: 1, host: SPARE, role: 'backup', peerHost: PRIMARY, seq: 1, committedEpoch: expect.any(Number) },
-      { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: SPARE, seq: 2, committedEpoch: expect.any(Number) },
+      // The join is named by the backup's role change; the primary's names the same one.
+      { type: 'roleChange', vmId: VM, term: 1, host: SPARE, role: 'backup', peerHost: PRIMARY, seq: 1, committedEpoch: expect.any(Number), joinSeq: 1 },
+      { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: SPARE, seq: 2, committedEpoch: expect.any(Number), joinSeq: 1 },
     ]);
     expect(d.core.state).toBe('reprotecting');
     expect(d.core.stats.reprotections).toBe(1);
@@ -130,7 +131,7 @@ describe('FailoverCore: re-protection onto a spare', () => {
     backupLost(d);
     d.handle(heartbeatInput(SPARE, 'backup', 1, 0, false), d.nowUs + 10_000);
     const effects = [...d.fire(silentTimer(SPARE)), ...d.settleMemberships()];
-    expect(allRoleChanges(effects)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 3, committedEpoch: expect.any(Number) }]);
+    expect(allRoleChanges(effects)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 3, committedEpoch: expect.any(Number), joinSeq: 0 }]);
     expect(d.core.state).toBe('unprotected');
     // The spare was used up: even if it reports in again it is not asked twice.
     expect(allRoleChanges(d.handle(heartbeatInput(SPARE, 'spare', 1), d.nowUs + 10_000))).toEqual([]);
@@ -161,7 +162,7 @@ describe('FailoverCore: re-protection onto a spare', () => {
     expect(leaseOps(take).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: SPARE, term: 2 } }]);
     d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 9 });
     const promote = d.fire(PROMOTE_TIMER);
-    expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: SPARE, role: 'primary', peerHost: '', seq: expect.any(Number), committedEpoch: expect.any(Number) }]);
+    expect(allRoleChanges(promote)).toEqual([{ type: 'roleChange', vmId: VM, term: 2, host: SPARE, role: 'primary', peerHost: '', seq: expect.any(Number), committedEpoch: expect.any(Number), joinSeq: 0 }]);
   });
 
   it('takes a backup that reports in as a spare (its service restarted empty) as lost, and re-protects onto it', () => {

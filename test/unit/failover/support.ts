@@ -44,7 +44,7 @@ export const heartbeatInput = (host: string, role: HostRole, term: number, epoch
   message(S.heartbeat(host), heartbeat(host, role, term, epoch, synced, controlSeq, incarnation, chunksStaged));
 let lastSeq = 0;
 /** A role change; each gets the next sequence number unless given one. */
-export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = ++lastSeq): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq, committedEpoch: 0 });
+export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = ++lastSeq): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq, committedEpoch: 0, joinSeq: role === 'backup' ? seq : 0 });
 
 type Send = Extract<Effect, { kind: 'send' }>;
 type LeaseEffect = Extract<Effect, { kind: 'lease' }>;

@@ -26,7 +26,7 @@ describe('HostAgentCore: start', () => {
     const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
     const sent = assignmentsIn(d.log, PRIMARY);
     expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
-    for (const a of sent) expect(a).toEqual({ type: 'assignment', vmId: VM, host: PRIMARY, role: 'primary', term: 1, peerHost: BACKUP, seq: 1, incarnation: 1, joining: false, firstEpoch: 1, service: a.service });
+    for (const a of sent) expect(a).toEqual({ type: 'assignment', vmId: VM, host: PRIMARY, role: 'primary', term: 1, peerHost: BACKUP, seq: 1, incarnation: 1, joining: false, firstEpoch: 1, joinSeq: 0, service: a.service });
     expect(d.core.state).toBe('primary');
     expect(d.core.stats.assignmentsSent).toBe(4);
   });
@@ -35,7 +35,7 @@ describe('HostAgentCore: start', () => {
     const d = AgentDriver.started(BACKUP, 'backup', PRIMARY);
     const sent = assignmentsIn(d.log, BACKUP);
     expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
-    for (const a of sent) expect(a).toEqual({ type: 'assignment', vmId: VM, host: BACKUP, role: 'backup', term: 1, peerHost: PRIMARY, seq: 1, incarnation: 1, joining: false, firstEpoch: 0, service: a.service });
+    for (const a of sent) expect(a).toEqual({ type: 'assignment', vmId: VM, host: BACKUP, role: 'backup', term: 1, peerHost: PRIMARY, seq: 1, incarnation: 1, joining: false, firstEpoch: 0, joinSeq: 0, service: a.service });
     expect(d.core.state).toBe('backup');
   });
 
@@ -43,7 +43,7 @@ describe('HostAgentCore: start', () => {
     const d = AgentDriver.started(SPARE, 'spare', '');
     const sent = assignmentsIn(d.log, SPARE);
     expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
-    for (const a of sent) expect(a).toEqual({ type: 'assignment', vmId: VM, host: SPARE, role: 'spare', term: 1, peerHost: '', seq: 1, incarnation: 1, joining: false, firstEpoch: 0, service: a.service });
+    for (const a of sent) expect(a).toEqual({ type: 'assignment', vmId: VM, host: SPARE, role: 'spare', term: 1, peerHost: '', seq: 1, incarnation: 1, joining: false, firstEpoch: 0, joinSeq: 0, service: a.service });
     expect(d.core.state).toBe('spare');
   });
 

@@ -81,7 +81,7 @@ describe('HostAgentCore: promotion', () => {
     const { d, effects } = promoted();
     const sent = assignmentsIn(effects, BACKUP);
     expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
-    for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1 });
+    for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1, joinSeq: 0 });
     // The permit counts from the claim's send (2_000), not from its answer.
     expect(permitsIn(effects, BACKUP)).toEqual([{ type: 'releasePermit', vmId: VM, term: 2, host: BACKUP, fromUs: 2_000, untilUs: 2_000 + LEASE_US - MARGIN_US, seq: 1 }]);
     expect(heartbeatsIn(effects, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: 1, incarnation: expect.any(Number), chunksStaged: 0 }]);
@@ -245,10 +245,11 @@ describe('HostAgentCore: membership', () => {
     const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
     d.reportAll();
     d.answer('ok');
-    const effects = d.control(d.roleChange('primary', 1, SPARE), 3_000);
+    // The failover service named the join by the spare's role change (seq 7 of its own).
+    const effects = d.control(d.roleChange('primary', 1, SPARE, undefined, 0, 7), 3_000);
     const sent = assignmentsIn(effects, PRIMARY);
     expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
-    for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 1, peerHost: SPARE, joining: true, firstEpoch: 1, seq: 2 });
+    for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 1, peerHost: SPARE, joining: true, firstEpoch: 1, seq: 2, joinSeq: 7 });
     expect(heartbeatsIn(effects, PRIMARY)).toMatchObject([{ role: 'primary', controlSeq: 1 }]);
     expect(renewalsIn(effects)).toHaveLength(1);
     expect(d.core.state).toBe('primary');
@@ -256,13 +257,13 @@ describe('HostAgentCore: membership', () => {
 
   it('a promoted primary keeps its term and the first epoch of its term through membership changes', () => {
     const { d } = promoted();
-    const joined = assignmentsIn(d.control(d.roleChange('primary', 2, SPARE)), BACKUP);
+    const joined = assignmentsIn(d.control(d.roleChange('primary', 2, SPARE, undefined, 0, 5)), BACKUP);
     expect(joined.map((a) => a.service)).toEqual([...HOST_SERVICES]);
-    for (const a of joined) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: SPARE, joining: true, firstEpoch: IMAGE_EPOCH + 1 });
+    for (const a of joined) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: SPARE, joining: true, firstEpoch: IMAGE_EPOCH + 1, joinSeq: 5 });
     // Its backup is dropped again: no peer, nothing to join.
     const dropped = assignmentsIn(d.control(d.roleChange('primary', 2, '')), BACKUP);
     expect(dropped.map((a) => a.service)).toEqual([...HOST_SERVICES]);
-    for (const a of dropped) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1 });
+    for (const a of dropped) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1, joinSeq: 0 });
   });
 
   it('its renewals carry the backup as last seen in the store, not the one its role change named', () => {
@@ -299,7 +300,8 @@ describe('HostAgentCore: join', () => {
     expect(d.core.state).toBe('backup');
     const sent = assignmentsIn(effects, SPARE);
     expect(sent.map((a) => a.service)).toEqual([...HOST_SERVICES]);
-    for (const a of sent) expect(a).toMatchObject({ role: 'backup', term: 3, peerHost: PRIMARY, joining: true, firstEpoch: 0, seq: 2 });
+    // Its join is named by the role change that made it (seq 1): it waits for a base that names the same.
+    for (const a of sent) expect(a).toMatchObject({ role: 'backup', term: 3, peerHost: PRIMARY, joining: true, firstEpoch: 0, seq: 2, joinSeq: 1 });
     expect(heartbeatsIn(effects, SPARE)).toMatchObject([{ role: 'backup', term: 3, controlSeq: 1 }]);
     expect(d.core.term).toBe(3);
   });
@@ -360,7 +362,7 @@ describe('HostAgentCore: join', () => {
     expect(d.core.state).toBe('backup');
     expect(d.core.stats.steppedDown).toBe(1);
     expect(d.core.stats.roleChangesRefused).toBe(0);
-    expect(assignmentsIn(effects, PRIMARY)[0]).toMatchObject({ role: 'backup', term: 2, peerHost: BACKUP, joining: true });
+    expect(assignmentsIn(effects, PRIMARY)[0]).toMatchObject({ role: 'backup', term: 2, peerHost: BACKUP, joining: true, joinSeq: 1 });
     expect(heartbeatsIn(effects, PRIMARY)).toMatchObject([{ role: 'backup', term: 2, controlSeq: 1 }]);
     expect(permitsIn(effects, PRIMARY)).toEqual([]);
     expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', event: 'agent.stepped_down' }));

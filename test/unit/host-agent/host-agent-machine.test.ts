@@ -146,7 +146,7 @@ class ModelDriver {
         const tick = d.nowUs + SILENCE_US + 1;
         // A primary halts only once its backup is complete: its checkpointer said so just before the others fell silent.
         if (d.core.state === 'primary') d.report('checkpointer', { synced: true }, tick - 200);
-        expect(d.handle({ kind: 'message', subject: S.control(PRIMARY), msg: { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: 0 } }, tick - 1)).toEqual([]);
+        expect(d.handle({ kind: 'message', subject: S.control(PRIMARY), msg: { type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: 0, joinSeq: 0 } }, tick - 1)).toEqual([]);
         return d.handle({ kind: 'timer', name: BEAT }, tick);
       }
     }

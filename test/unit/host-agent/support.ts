@@ -139,9 +139,9 @@ export class AgentDriver {
   }
 
   /** A role change from the failover service; each gets the next seq unless given one. */
-  roleChange(role: 'primary' | 'backup', term: number, peerHost: string, seq = ++this.#roleChangeSeq, committedEpoch = 0): RoleChange {
+  roleChange(role: 'primary' | 'backup', term: number, peerHost: string, seq = ++this.#roleChangeSeq, committedEpoch = 0, joinSeq = role === 'backup' ? seq : 0): RoleChange {
     this.#roleChangeSeq = Math.max(this.#roleChangeSeq, seq);
-    return { type: 'roleChange', vmId: VM, term, host: this.host, role, peerHost, seq, committedEpoch };
+    return { type: 'roleChange', vmId: VM, term, host: this.host, role, peerHost, seq, committedEpoch, joinSeq };
   }
 
   control(change: RoleChange, atUs = this.nowUs): Effect[] {

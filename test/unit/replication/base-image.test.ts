@@ -19,10 +19,10 @@ const TERM = 1;
 const standby = (overrides: Partial<StandbyOptions> = {}) => new StandbyImage({ vmId: VM, ckptAckSubject: s.ckptAck, term: TERM, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: 'host-c', ...overrides });
 const joiningBackup = () => standby({ joining: true });
 
-/** The checkpoint of `epoch` as the primary ships it: the guest's chunks and a manifest (flagged on the base epoch). */
-function ship(capture: CheckpointCapture, epoch: number, base: boolean): CheckpointChunk[] {
+/** The checkpoint of `epoch` as the primary ships it: the guest's chunks and a manifest (flagged on the base epoch, naming its join). */
+function ship(capture: CheckpointCapture, epoch: number, base: boolean, joinSeq = 0): CheckpointChunk[] {
   const chunks = capture.capture(TERM, epoch, new TextEncoder().encode(`state ${epoch}`));
-  return [...chunks, makeManifest({ vmId: VM, term: TERM, epoch }, chunks, base)];
+  return [...chunks, makeManifest({ vmId: VM, term: TERM, epoch }, chunks, base, joinSeq)];
 }
 
 const feed = (b: StandbyImage, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => sentOn(b.onChunk(c, 0), s.ckptAck) as CheckpointAck[]);
@@ -105,6 +105,41 @@ describe('base image for a joining backup', () => {
     expect(acks).toEqual([expect.objectContaining({ epoch: 7, ok: false, needsBase: true })]);
     expect(b.stats.baseNeededNacks).toBe(1);
     expect(b.synced).toBe(false);
+  });
+
+  it('drops the base of an earlier join of its host, late on the link, with its parts, and takes its own join\'s base (vopr seed 92265)', () => {
+    const memory = new PagedMemory(MEMORY_BYTES);
+    const capture = new CheckpointCapture(memory, { vmId: VM, chunkBytes: 3 * PAGE_BYTES, pageDelta: true, seedPagesPerEpoch: PAGES, recordDigests: false });
+    // Join 3 stalled and was given up with its base and the epoch after it still on the link; the primary then
+    // committed epochs 8 and 9 alone, and this host joined again as join 5.
+    capture.startBase();
+    const earlierBase = ship(capture, 6, true, 3);
+    memory.write(2 * PAGE_BYTES, new Uint8Array(64).fill(2));
+    const earlierNext = ship(capture, 7, false);
+    const b = standby({ joining: true, joinSeq: 5 });
+    expect(feed(b, earlierBase)).toEqual([]);
+    expect(feed(b, earlierNext)).toEqual([expect.objectContaining({ epoch: 7, ok: false, needsBase: true })]);
+    expect([b.stats.earlierJoinBases, b.stats.appliedEpoch, b.synced, b.pendingEpochs]).toEqual([1, 0, false, 1]);
+    // Output of 8 and 9 left with no backup: only the base after them makes an image that may be promoted.
+    memory.write(4 * PAGE_BYTES, new Uint8Array(64).fill(8));
+    capture.capture(TERM, 8, new Uint8Array(0));
+    capture.capture(TERM, 9, new Uint8Array(0));
+    memory.write(6 * PAGE_BYTES, new Uint8Array(64).fill(10));
+    capture.startBase();
+    expect(feed(b, ship(capture, 10, true, 5)).map((a) => `${a.epoch}:${a.ok}`)).toEqual(['10:true']);
+    expect([b.stats.baseEpoch, b.stats.appliedEpoch, b.synced, b.pendingEpochs, bytesEqual(b.image.bytes, memory.bytes)]).toEqual([10, 10, true, 0, true]);
+  });
+
+  it('takes the base of a later join than its assignment names (the assignment is slower than the checkpoint), and any base when it names none', () => {
+    const memory = new PagedMemory(MEMORY_BYTES);
+    memory.write(PAGE_BYTES, new Uint8Array(64).fill(1));
+    const capture = new CheckpointCapture(memory, { vmId: VM, chunkBytes: 3 * PAGE_BYTES, pageDelta: true, seedPagesPerEpoch: PAGES, recordDigests: false });
+    capture.startBase();
+    const base = ship(capture, 4, true, 6);
+    for (const b of [standby({ joining: true, joinSeq: 5 }), joiningBackup()]) {
+      expect(feed(b, base).map((a) => `${a.epoch}:${a.ok}`)).toEqual(['4:true']);
+      expect([b.stats.earlierJoinBases, b.synced, bytesEqual(b.image.bytes, memory.bytes)]).toEqual([0, true, true]);
+    }
   });
 
   it('a backup that starts with its guest is synced from the start; a joining one is not until its base', () => {

@@ -13,7 +13,7 @@ const VM = 'vm1';
 const HOST = 'host-a';
 const INTERVAL_US = 10_000;
 
-const assignment = (incarnation: number, seq: number, extra: Partial<Assignment> = {}): Assignment => ({ type: 'assignment', vmId: VM, host: HOST, role: 'backup', term: 1, peerHost: 'host-b', seq, incarnation, joining: false, firstEpoch: 0, ...extra });
+const assignment = (incarnation: number, seq: number, extra: Partial<Assignment> = {}): Assignment => ({ type: 'assignment', vmId: VM, host: HOST, role: 'backup', term: 1, peerHost: 'host-b', seq, incarnation, joining: false, firstEpoch: 0, joinSeq: 0, ...extra });
 const tracker = () => new AssignmentTracker(VM, HOST, 'guest', INTERVAL_US);
 
 describe('AssignmentTracker', () => {

@@ -18,6 +18,7 @@ export const assignment = (vmId: string, host: string, role: AssignedRole, term:
   incarnation: AGENT_INCARNATION,
   joining: false,
   firstEpoch: role === 'primary' ? 1 : 0,
+  joinSeq: 0,
   ...extra,
 });
 
