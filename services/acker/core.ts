@@ -107,6 +107,8 @@ export interface AckerStats extends HandoverStats {
   segmentsWithoutBuffer: number;
   /** Commits of an epoch committed already (the checkpointer repeats each commit), taken as no-ops. */
   staleCommits: number;
+  /** Client segments of a connection whose SYN-ACK the guest sent and we never saw, held back until it comes again. */
+  clientSegmentsBeforeSynAck: number;
   /** Handover chunks that came when no handover was awaited (repeated answers after it was taken, or none asked for), dropped. */
   lateHandoverChunks: number;
 }
@@ -123,7 +125,7 @@ export interface AckerStats extends HandoverStats {
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, localEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0, handoverStaleTermChunks: 0, handoversCorrupt: 0, lateHandoverChunks: 0 };
+  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, localEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0, clientSegmentsBeforeSynAck: 0, handoverStaleTermChunks: 0, handoversCorrupt: 0, lateHandoverChunks: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   /** spec: the NIC that pushes back; null: segments go at once. */
@@ -640,6 +642,15 @@ export class AckerCore implements Core {
       c.clientNxt = Math.max(c.clientNxt, seg.seq + 1);
       this.stats.segmentsForwarded++;
       this.#emit({ kind: 'send', subject: s.rx, msg: { ...seg, term: this.#term } }); // the guest's own handshake
+      return;
+    }
+    if (c.spec === null && this.#handover === null) {
+      // The guest's SYN-ACK has not reached us: lost on the bus, or overtaken by the marker of its epoch, while the
+      // netbuffer released it to the client. Let through, the client's ACK would complete a handshake whose bytes have
+      // no buffer here, and an image with the connection open would come with no part of it for a promoted acker (vopr
+      // seed 101858: no byte left the promoted host again). Held back, it leaves the guest in SYN-RECEIVED: it sends its
+      // SYN-ACK again, to us too, and the client answers that with its ACK.
+      this.stats.clientSegmentsBeforeSynAck++;
       return;
     }
     const fin = seg.flags & TcpFlag.FIN ? 1 : 0;

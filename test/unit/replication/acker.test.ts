@@ -169,6 +169,22 @@ describe('AckerCore, spec mode', () => {
     expect(specAcks(h.clientAck(D))).toEqual([]);
   });
 
+  it("holds back the client's segments while the guest's SYN-ACK has not come here, and passes them once the guest sends it again (vopr seed 101858)", () => {
+    const h = primary();
+    const syn = segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 65535, wscale: CLIENT_WSCALE, mss: MSS });
+    expect(sentOn(h.run(v.wireIn, syn), s.rx)).toHaveLength(1);
+    // The guest's SYN-ACK was lost on its way here; the netbuffer released it, and the client answers with its ACK and a request.
+    expect(h.clientAck(D)).toEqual([]);
+    expect(h.clientAck(D, { payload: new Uint8Array(100) })).toEqual([]);
+    expect(h.acker.stats.clientSegmentsBeforeSynAck).toBe(2);
+    // The guest, still in SYN-RECEIVED, sends its SYN-ACK again: the connection opens here, and the client's next copies pass.
+    h.run(s.tx, segment({ term: TERM, epoch: 3, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, wscale: 7, mss: MSS }));
+    expect(specAcks(h.clientAck(D, { payload: new Uint8Array(100) }))).toMatchObject([{ seq: CLIENT_ISN + 1, ack: D, term: TERM }]);
+    expect(h.acker.stats.clientSegmentsBeforeSynAck).toBe(2);
+    // The next epoch's part carries the connection, so a promoted acker takes it over.
+    expect(specDelta(h.epochEnd(3)).connection).toMatchObject({ connId: 1, clientWscale: CLIENT_WSCALE, guestOfferedWscale: true });
+  });
+
   it('acknowledges each guest data segment at once, speculatively, up to the highest contiguous byte held', () => {
     const h = connected();
     let expectedEnd = D;
