@@ -364,9 +364,10 @@ export class FailoverCore implements Core {
   }
 
   /**
-   * A spare that is heard from: one that reports as a spare, as a backup
-   * still catching up (found so after a restart), as a backup this service
-   * gave up (silent, but only slow), or as a primary fenced by a newer term.
+   * A spare that is heard from: one that reports as a spare, as any backup
+   * (this service counts no image of a host among its spares: one still
+   * catching up when found after a restart, one that synced since, one given
+   * up as silent but only slow), or as a primary fenced by a newer term.
    * Joining replaces whatever image it holds with a new one from a base epoch.
    */
   #readySpare(): string | undefined {
@@ -376,7 +377,11 @@ export class FailoverCore implements Core {
       const r = this.#lastRole.get(h);
       if (r === undefined || this.#silentHosts.has(h)) return false;
       if (r.role === 'primary') return r.term < this.#term && this.#givenUp.has(h); // fenced (#fencedPrimaryHeard)
-      return r.role === 'spare' || !r.synced || this.#givenUp.has(h);
+      // A backup that synced after a restart of this service, which had found it catching up (a join it never knew
+      // of, on a slow link), is a backup of no membership: left out, it kept a VM on two hosts unprotected after the
+      // primary's next failure (vopr seed 102999).
+      assert(h !== this.#backup, () => `${h} is the backup and a spare`);
+      return true;
     });
   }
 

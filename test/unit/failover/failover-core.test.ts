@@ -663,12 +663,13 @@ describe('FailoverCore: backup silence', () => {
     expect(d.core.stats.backupsBehind).toBe(0);
   });
 
-  it('takes no synced backup it never gave up for a spare (a host that is some other primary\'s backup)', () => {
+  it('takes a spare that reports as a synced backup for a spare: an image of no membership of its own, which the join replaces (vopr seed 102999)', () => {
     const d = started();
     d.fire(silentTimer(BACKUP));
     d.grantMembership();
-    d.handle(heartbeatInput(SPARE, 'backup', 1, 0, true), d.nowUs + 1_000);
-    expect(d.core.state).toBe('unprotected');
+    const effects = [...d.handle(heartbeatInput(SPARE, 'backup', 1, 0, true), d.nowUs + 1_000), ...d.settleMemberships()];
+    expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${SPARE}:backup:${PRIMARY}`, `${PRIMARY}:primary:${SPARE}`]);
+    expect(d.core.state).toBe('reprotecting');
   });
 
   it('with no backup left, does not fail a silent primary over', () => {

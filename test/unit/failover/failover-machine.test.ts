@@ -134,9 +134,12 @@ class ModelDriver {
         const took = joins.length === 0 ? this.#tookAll() : Math.min(this.#tookAll(), Math.max(...joins) - 1);
         return d.handle(heartbeatInput(SPARE, 'spare', 1, 0, false, took));
       }
-      case 'BACKUP_SYNCED':
-        // The joining backup reports a complete image.
-        return d.handle(heartbeatInput(d.core.backupHost ?? SPARE, 'backup', d.core.term, 0, true, this.#tookAll()));
+      case 'BACKUP_SYNCED': {
+        // The joining backup reports a complete image. With no backup there is no such report: another host's,
+        // whatever it says, is a spare's, which an unprotected VM takes (vopr seed 102999).
+        const backup = d.core.backupHost;
+        return backup === null ? [] : d.handle(heartbeatInput(backup, 'backup', d.core.term, 0, true, this.#tookAll()));
+      }
     }
   }
 }

@@ -187,6 +187,23 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     expect(d.core.state).toBe('reprotecting');
   });
 
+  it('joins a backup it found catching up once that backup has synced since, as a spare, when the VM is unprotected again (vopr seed 102999)', () => {
+    // The backup restarted and is a spare; the spare's join, which this service never knew of, catches up on a slow link.
+    const d = restarted(PRIMARY, 1);
+    reports(d, { [PRIMARY]: { role: 'primary', term: 1 }, [BACKUP]: { role: 'spare', term: 1 }, [SPARE]: { role: 'backup', term: 1, synced: false } });
+    const joined = allRoleChanges([...d.fire(RECOVERED), ...d.settleMemberships()]).filter((c) => c.role === 'backup');
+    expect(joined).toHaveLength(1);
+    const chosen = joined[0]!.host;
+    const other = chosen === BACKUP ? SPARE : BACKUP;
+    // The other one reports on: the spare's old join completed, an image of no membership of this service's.
+    d.handle(heartbeatInput(other, other === SPARE ? 'backup' : 'spare', 1, COMMITTED + 5, other === SPARE), d.nowUs + INTERVAL_US / 2);
+    // The chosen one falls silent before its base: dropped, and the other joins at once (the membership without a
+    // backup is replaced by the one naming it before it is written).
+    const effects = [...d.fire(silentTimer(chosen)), ...d.settleMemberships()];
+    expect(allRoleChanges(effects).map((c) => `${c.host}:${c.role}:${c.peerHost}`)).toEqual([`${other}:backup:${PRIMARY}`, `${PRIMARY}:primary:${other}`]);
+    expect(d.core.state).toBe('reprotecting');
+  });
+
   /**
    * Restarted while both the primary's and the backup's hosts were down: the lease (renewed by the primary's agent,
    * process FIRST_INCARNATION) shows committed epochs, and only the spare reports; the primary is the lease's.
