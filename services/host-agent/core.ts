@@ -135,6 +135,11 @@ export class HostAgentCore implements Core {
   #joinSeq = 0;
   /** The first epoch the checkpointer runs under the current primary term. */
   #firstEpoch = 1;
+  /**
+   * The epoch the promoted guest restored, from the report that finished the
+   * restore (null before): a late copy of an older report must not move it.
+   */
+  #restoredEpoch: number | null = null;
   /** The promotion under way (its term and role change), from PROMOTE until the primary assignment. */
   #promotion: RoleChange | null = null;
   readonly #lease: LeaseHolder;
@@ -227,7 +232,11 @@ export class HostAgentCore implements Core {
         this.#promotion = null;
         if (promotion !== null) this.#term = this.options.plantedBug === 'stale-term-accepted' ? this.#term : promotion.term;
         // A promoted primary continues after the epoch its image holds; every later assignment of this term repeats it.
-        if (promotion !== null) this.#firstEpoch = (this.#reports.get('guest')?.status.epoch ?? 0) + 1;
+        if (promotion !== null) {
+          const restored = this.#restoredEpoch;
+          assert(restored !== null, () => `${this.name} takes primary for a promotion whose restore it never saw finish`);
+          this.#firstEpoch = restored + 1;
+        }
         // The first backup starts with its guest; any later one (a membership change) joins from a base epoch.
         const joining = this.#peerHost !== '' && (promotion !== null || this.#controlSeq > 0);
         this.#assign({ role: 'primary', term: this.#term, peerHost: this.#peerHost, joining, firstEpoch: this.#firstEpoch, joinSeq: joining ? this.#joinSeq : 0 }, out);
@@ -394,7 +403,13 @@ export class HostAgentCore implements Core {
       this.#onRestart(status.service, nowUs, out);
       if (this.state === 'halted') return;
     }
-    if (this.state === 'promoting' && this.#restored()) this.#send({ type: 'RESTORED' }, nowUs, out);
+    if (this.state === 'promoting' && this.#restored()) {
+      // The checkpointer goes on after this epoch, the guest's. Read later, the guest's report may be a late copy of one
+      // from before its restore (vopr seed 106989: a bus that repeats and delays reports made the checkpointer start at
+      // the restored epoch, which the guest took for a stale barrier forever).
+      this.#restoredEpoch = this.#reports.get('guest')!.status.epoch;
+      this.#send({ type: 'RESTORED' }, nowUs, out);
+    }
   }
 
   /** A service came back empty: what it held for the VM is gone. */

@@ -48,6 +48,15 @@ describe('HostAgentCore: promotion', () => {
     expect(heartbeatsIn(effects, BACKUP)).toMatchObject([{ role: 'backup', controlSeq: 1, term: 1 }]);
   });
 
+  it('runs the checkpointer from the epoch after the one the guest restored, whatever older report of the guest comes after (vopr seed 106989)', () => {
+    const p = claiming();
+    // A copy of the guest's report as a backup, an epoch behind, delayed on the bus past the restore.
+    p.d.report('guest', { epoch: IMAGE_EPOCH - 1, synced: true, role: 'backup', assignmentSeq: p.d.current('guest').seq - 1 }, 2_200);
+    const sent = assignmentsIn(p.d.answer('ok', undefined, 2_500), BACKUP);
+    expect(p.d.core.state).toBe('primary');
+    expect(sent.map((a) => [a.role, a.firstEpoch])).toEqual(HOST_SERVICES.map(() => ['primary', IMAGE_EPOCH + 1]));
+  });
+
   it('claims the lease only once both the guest and the acker report ready on the current assignment', () => {
     const { d } = promoting();
     const promotingSeq = d.current('guest').seq;
