@@ -358,8 +358,10 @@ export class FailoverCore implements Core {
       this.#join = null;
       out.push({ kind: 'cancelTimer', name: TIMER_JOIN_STALL });
     }
-    // A backup that fell silent while a take-over was under way (the deadline meant nothing then) is given up now.
-    if (this.#backupSilenceCounts) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
+    // A backup that fell silent while a take-over was under way (the deadline meant nothing then) is given up now: once
+    // the take-over is over. During one the event is nothing, and sent again after each step it recursed until the stack
+    // ran out (vopr seed 107204: the primary came back started over, and its heartbeat asked for the take-over again).
+    if (this.#backupSilenceCounts && this.#snapshot.can({ type: 'BACKUP_SILENT' })) this.#send({ type: 'BACKUP_SILENT' }, nowUs, out);
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
   }
 

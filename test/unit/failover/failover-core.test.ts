@@ -311,6 +311,20 @@ describe('FailoverCore: a backup silent during a take-over', () => {
     expect(allRoleChanges(d.grantMembership())).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number), joinSeq: 0 }]);
   });
 
+  it('silent when the primary comes back started over, does not stop the take-over for it: its silence counts once that take-over is over (vopr seed 107204)', () => {
+    const d = silentAfter([10_000]);
+    // The lease store is out: the take-over waits, and the backup, silent too, is kept (the primary may be dead).
+    d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    d.fire(silentTimer(BACKUP));
+    expect([d.core.state, d.core.backupHost]).toEqual(['suspect', BACKUP]);
+    // The primary's host comes back, its services started over: only a take-over for the backup can save the VM.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 1), d.nowUs + 100);
+    expect([d.core.state, d.core.backupHost]).toEqual(['failingOver', BACKUP]);
+    // The store refuses it (the record moved): the take-over is over, and the backup's silence now counts.
+    d.answer({ outcome: 'unavailable', record: null, revision: 0 });
+    expect(d.core.state).not.toBe('failingOver');
+  });
+
   it('is kept while nothing shows the silent primary alive (the lease store out): it holds the only image, and is promoted once the store answers (vopr seed 61585)', () => {
     const d = silentAfter([10_000]);
     d.fire(silentTimer(BACKUP));
