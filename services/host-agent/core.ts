@@ -236,6 +236,7 @@ export class HostAgentCore implements Core {
           const restored = this.#restoredEpoch;
           assert(restored !== null, () => `${this.name} takes primary for a promotion whose restore it never saw finish`);
           this.#firstEpoch = restored + 1;
+          this.#restoredEpoch = null; // each promotion's own restore: the assert above holds for the next one too
         }
         // The first backup starts with its guest; any later one (a membership change) joins from a base epoch.
         const joining = this.#peerHost !== '' && (promotion !== null || this.#controlSeq > 0);
