@@ -235,8 +235,15 @@ export class FailoverCore implements Core {
   #publishedView = '';
   /** The primary's host whose supervisor was heard restarted: its VM is gone, and a take-over is owed. */
   #primaryRestarted: string | null = null;
-  /** Whether a backup held a complete image when #primaryRestarted started over: only then is there one to take over for. */
-  #restartLeftImage = false;
+  /**
+   * Whether a backup held a complete image when #primaryRestarted started over: only then is there one to take over
+   * for. `untold` while a join was under way: its backup may have completed it unseen (#primaryStartedOver).
+   */
+  #restartImage: RestartImage = 'none';
+  /** What #primaryRestarted had committed by its earlier process's reports and the lease: a backup's image of the VM holds that much. */
+  #restartCommittedEpoch = 0;
+  /** The role change that told the primary of its backup's join (by its join's name), to tell whether a restarted primary's earlier process took it. */
+  #primaryJoinChange: { readonly joinSeq: number; readonly seq: number } | null = null;
   /** Between a report that this service lost the bus and the one that it is back. */
   #cutOff = false;
   /** When the connection last came back after a cut-off (never: -Infinity); a host not heard since may have crashed unseen. */
@@ -415,12 +422,12 @@ export class FailoverCore implements Core {
         return;
       }
       case 'dropBackup':
-        if (this.#primaryRestarted === this.#primary && this.#restartLeftImage) {
-          // The primary started over while this backup held the VM's image, and it goes before the take-over for it:
-          // its host restarted too, or it fell silent. Nothing holds the VM now, and a later backup copies the VM the
-          // primary's host made anew (vopr seed 93249: both hosts came back at once; this one's restart was heard
-          // after the primary's, and the copy was promoted at byte 0).
-          this.#restartLeftImage = false;
+        if (this.#primaryRestarted === this.#primary && this.#restartImage !== 'none') {
+          // The primary started over while this backup held the VM's image (or may have: its join under way), and it
+          // goes before the take-over for it: its host restarted too, it fell silent, or its join stalled. Nothing
+          // holds the VM now, and a later backup copies the VM the primary's host made anew (vopr seed 93249: both
+          // hosts came back at once; this one's restart was heard after the primary's, and the copy was promoted at byte 0).
+          this.#restartImage = 'none';
           this.#noImageLeft(out, { backupDropped: true });
         }
         if (this.#backup !== null) {
@@ -521,7 +528,9 @@ export class FailoverCore implements Core {
     this.#promotedHost = host;
     this.#primaryRenewedUnheard = false;
     out.push({ kind: 'log', level: 'warn', event: 'failover.promoting', fields: { from: this.#primary, to: host, term: this.#term } });
-    const committedEpoch = this.#committedEpoch(this.#lastRole.get(this.#primary));
+    // A primary that started over reports the VM it made anew: what the VM committed is what its earlier process did.
+    const restarted = this.#primaryRestarted === this.#primary ? this.#restartCommittedEpoch : 0;
+    const committedEpoch = Math.max(this.#committedEpoch(this.#lastRole.get(this.#primary)), restarted);
     this.#primary = host;
     this.#primaryServedUntilUs = null;
     this.#backup = null;
@@ -541,6 +550,7 @@ export class FailoverCore implements Core {
     assert(role === 'backup' || peerHost === '' || (peerHost === this.#backup && Number.isSafeInteger(joinSeq) && joinSeq > 0), () => `${host} is told to replicate to ${peerHost} (backup ${this.#backup ?? 'none'}) before that backup's join (${joinSeq})`);
     const msg: RoleChange = { type: 'roleChange', vmId: this.options.vmId, term: this.#term, host, role, peerHost, seq, committedEpoch, joinSeq };
     if (role === 'backup' && host === this.#backup) this.#backupJoinSeq = msg.seq;
+    if (role === 'primary' && peerHost !== '') this.#primaryJoinChange = { joinSeq, seq };
     this.#unconfirmed.set(host, msg);
     out.push({ kind: 'send', subject: this.options.subjects.control(host), msg });
   }
@@ -565,7 +575,11 @@ export class FailoverCore implements Core {
       return;
     }
     const firstHeard = !this.#incarnations.has(hb.host);
+    const before = this.#lastRole.get(hb.host);
     const restarted = this.#noteIncarnation(hb, out) || (firstHeard && this.#holderRestartedUnheard(hb, out));
+    // A role change not taken was meant for the process that is gone: the new one starts as at the VM's creation, and
+    // a primary's join repeated to it would send its backup the base of the VM it made anew under that join's name.
+    if (restarted) this.#unconfirmed.delete(hb.host);
     this.#armDeadlines(hb.host, nowUs, out);
     this.#confirmRoleChange(hb, out);
     this.#lastRole.set(hb.host, hb);
@@ -589,13 +603,13 @@ export class FailoverCore implements Core {
     // The same on the primary's host: its services started over empty, so the VM is gone from it, however fast it
     // came back (faster than its silence was noticed: this service was cut off, found by vopr). It may renew the
     // lease of its old term, so only a take-over for the backup saves the VM.
-    if (restarted && hb.host === this.#primary) this.#primaryStartedOver(out, this.#backupHoldsImage);
+    if (restarted && hb.host === this.#primary) this.#primaryStartedOver(out, this.#imageAtRestart(before), this.#committedEpoch(before));
     if (this.#primaryRestarted !== null && this.#primaryRestarted !== this.#primary) this.#primaryRestarted = null; // taken over
     // A restart that left no image elsewhere made the VM anew on that host: its heartbeats are the VM's again.
-    if (hb.host === this.#primary && (this.#primaryRestarted !== hb.host || !this.#restartLeftImage)) this.#primaryServedUntilUs = nowUs;
+    if (hb.host === this.#primary && (this.#primaryRestarted !== hb.host || this.#restartImage === 'none')) this.#primaryServedUntilUs = nowUs;
     if (this.#primaryRestarted === hb.host) {
       // Its heartbeats say nothing of a VM it no longer runs: each one asks for the take-over again until it is made.
-      if (this.#restartLeftImage && this.#backup !== null && this.#backupHoldsImage && this.#pendingRequest === null) this.#primarySilent(nowUs, out);
+      this.#takeOverForRestartedPrimary(nowUs, out);
       return;
     }
     if (hb.host === this.#primary && this.state === 'suspect') {
@@ -626,10 +640,19 @@ export class FailoverCore implements Core {
     // Synced means holding what the primary has committed, and so released: an image of an earlier join may complete
     // late (chunks queued on a slow link) and call itself synced below the epochs the primary committed alone after
     // that join was given up (vopr seed 92265: promoted at epoch 75 behind the output of local epoch 76).
-    const holdsCommitted = hb.epoch >= this.#committedEpoch(this.#lastRole.get(this.#primary));
+    const restartUntold = this.#primaryRestarted === this.#primary && this.#restartImage === 'untold';
+    const holdsCommitted = hb.epoch >= Math.max(this.#committedEpoch(this.#lastRole.get(this.#primary)), restartUntold ? this.#restartCommittedEpoch : 0);
     if (joinedBackup && hb.synced && !holdsCommitted) this.stats.syncedBehindCommitted++;
     if (joinedBackup && hb.synced && holdsCommitted && this.state === 'reprotecting') {
       out.push({ kind: 'log', level: 'info', event: 'failover.reprotected', fields: { primary: this.#primary, backup: hb.host, durationUs: nowUs - this.#reprotectStartedUs, quietMaxUs: this.#join?.quietMaxUs ?? null } });
+      const restartTold = restartUntold;
+      if (restartTold) {
+        // The join completed before the primary started over (it cannot complete after: the new process never sends
+        // this join's base), and every epoch the primary committed since was acknowledged by this backup: its image
+        // is the VM (vopr seed 109309: this service, cut off, heard the restart before the backup's synced report).
+        this.#restartImage = 'left';
+        out.push({ kind: 'log', level: 'warn', event: 'failover.restart_left_image', fields: { primary: this.#primary, backup: hb.host, backupEpoch: hb.epoch } });
+      }
       if (this.stats.reprotectedAtUs.length < MAX_FAILOVER_SAMPLES) {
         this.stats.reprotectDurationsUs.push(nowUs - this.#reprotectStartedUs);
         this.stats.reprotectedAtUs.push(nowUs);
@@ -638,6 +661,7 @@ export class FailoverCore implements Core {
       // A primary whose silence came during the re-protection (nothing to act on then) is judged now, as protected: its
       // deadline does not come again, and a VM protected by a dead primary stood still (vopr seed 14252).
       if (this.#silentHosts.has(this.#primary)) this.#setDeadline(silentTimer(this.#primary), nowUs, out);
+      if (restartTold) this.#takeOverForRestartedPrimary(nowUs, out);
     }
     // A spare reporting in may be what an unprotected VM waits for.
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
@@ -838,7 +862,7 @@ export class FailoverCore implements Core {
       // that backup, at epoch 34 under a lease at 88, was promoted at byte 0). Otherwise a synced backup the lease
       // names that holds no just-created VM's image (#startedOver found one only so).
       const leftImage = holderAnotherProcess ? this.#startedOver(holder, syncedBackups.map(report), lease.committedEpoch ?? 0) : this.#backup !== null;
-      this.#primaryStartedOver(out, leftImage);
+      this.#primaryStartedOver(out, leftImage ? 'left' : 'none', lease.committedEpoch ?? 0);
       primarySilent = true;
     } else if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
       this.#primary = holder;
@@ -909,15 +933,36 @@ export class FailoverCore implements Core {
 
   /**
    * The primary's services started over empty: from now on its heartbeats ask for a take-over for the backup.
-   * `leftImage`: a backup holds a complete image of the VM (protected, suspect or failing over, seen live). Re-protecting (a join
-   * under way) or unprotected, none does, and a backup that completes its join from now on copies the VM the
-   * restarted host created anew: no take-over follows (vopr seed 1152 with repeats of parts rate-limited).
+   * `image`: `left` when a backup holds a complete image of the VM (protected, suspect or failing over, seen live);
+   * `none` when unprotected, and no take-over follows (vopr seed 1152 with repeats of parts rate-limited). Re-protecting,
+   * `untold`: the join may have completed unseen (this service cut off, the backup's reports late), and only the backup's
+   * reports under its join tell. The join cannot complete from now on: the restarted host's new process never sends
+   * its base (its role change is not repeated to that process, #onHeartbeat), and the backup takes no base of another join.
    */
-  #primaryStartedOver(out: Effect[], leftImage: boolean): void {
+  #primaryStartedOver(out: Effect[], image: RestartImage, committedEpoch: number): void {
+    assert(image !== 'untold' || (this.state === 'reprotecting' && this.#backup !== null), () => `a restart with a backup's image untold in ${this.state}`);
     this.#primaryRestarted = this.#primary;
-    this.#restartLeftImage = leftImage;
-    if (!this.#restartLeftImage) this.#noImageLeft(out);
-    out.push({ kind: 'log', level: 'warn', event: 'failover.primary_restarted', fields: { primary: this.#primary, backup: this.#backup } });
+    this.#restartImage = image;
+    this.#restartCommittedEpoch = committedEpoch;
+    if (image === 'none') this.#noImageLeft(out);
+    out.push({ kind: 'log', level: 'warn', event: 'failover.primary_restarted', fields: { primary: this.#primary, backup: this.#backup, backupImage: image } });
+  }
+
+  /**
+   * What the primary, heard started over, left by its earlier process's last report `before`. Re-protecting, the
+   * join may have completed unseen only if that process took the join's role change: one it did not take may have
+   * reached the new process, which then sends the VM it made anew under the join's name (vopr seed 38646).
+   */
+  #imageAtRestart(before: Heartbeat | undefined): RestartImage {
+    if (this.#backupHoldsImage) return 'left';
+    const change = this.#primaryJoinChange;
+    const joinTaken = before !== undefined && change !== null && change.joinSeq === this.#backupJoinSeq && before.controlSeq >= change.seq;
+    return this.state === 'reprotecting' && joinTaken ? 'untold' : 'none';
+  }
+
+  /** The primary started over while a backup holds the VM: take over for that backup (once per lease answer). */
+  #takeOverForRestartedPrimary(nowUs: number, out: Effect[]): void {
+    if (this.#restartImage === 'left' && this.#backup !== null && this.#backupHoldsImage && this.#pendingRequest === null) this.#primarySilent(nowUs, out);
   }
 
   /** The primary started over and no backup holds the VM's image: the VM is lost (counted and logged once per cause). */
@@ -1032,7 +1077,9 @@ export class FailoverCore implements Core {
    */
   #primarySilent(nowUs: number, out: Effect[]): void {
     const backup = this.#backup;
-    if (this.#primaryRestarted === this.#primary && !this.#restartLeftImage) {
+    // Untold only while re-protecting, where no silence is acted on.
+    assert(this.#primaryRestarted !== this.#primary || this.#restartImage !== 'untold', () => `a silent primary acted on in ${this.state} while its backup's image is untold`);
+    if (this.#primaryRestarted === this.#primary && this.#restartImage === 'none') {
       // The VM was lost when its primary started over with no complete image elsewhere: whatever the backup
       // holds since, it copied from the VM that host created anew, behind the output that left.
       this.stats.silencesWithoutImage++;
@@ -1136,6 +1183,12 @@ export class FailoverCore implements Core {
     }
   }
 }
+
+/**
+ * What a primary that started over left: a backup with the VM's complete image, none, or (a join under way) what
+ * that backup's next reports under its join tell: synced at what the primary had committed, or given up.
+ */
+type RestartImage = 'left' | 'none' | 'untold';
 
 /** A backup's report of a just-created VM's image (synced at epoch 0) while the primary has committed epochs. */
 function isCreationImage(backup: Heartbeat, committedEpoch: number): boolean {

@@ -634,6 +634,65 @@ describe('FailoverCore: backup silence', () => {
     expect(d.core.stats.failovers).toBe(0);
   });
 
+  /** `rejoining()`, with the primary's earlier process heard taking its join (its heartbeat shows the role change's seq). */
+  const joinTakenByPrimary = () => {
+    const { d, changes } = rejoining();
+    const join = changes.find((c) => c.host === BACKUP)!;
+    const primaryChange = changes.find((c) => c.host === PRIMARY)!;
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 41, true, primaryChange.seq), d.nowUs + 1_000);
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 0, false, join.seq), d.nowUs + 1_000);
+    return { d, join };
+  };
+  const RESTARTED = FIRST_INCARNATION + 50_000;
+
+  it("takes over for a backup whose join completed unseen before the primary started over: its reports under the join tell, once they hold what was committed (vopr seed 109309)", () => {
+    const { d, join } = joinTakenByPrimary();
+    // The primary's host starts over; this service has not heard the backup sync (it was cut off, or the report is late).
+    const restart = d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, RESTARTED), d.nowUs + 1_000);
+    expect(restart).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.primary_restarted', fields: expect.objectContaining({ backupImage: 'untold' }) }));
+    expect(d.core.stats.restartsWithoutImage).toBe(0);
+    expect(d.core.state).toBe('reprotecting');
+    // The backup reports the join synced at the epoch the earlier process had committed: its image is the VM.
+    const synced = d.handle(heartbeatInput(BACKUP, 'backup', 1, 41, true, join.seq), d.nowUs + 1_000);
+    expect(synced).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.restart_left_image' }));
+    expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2 });
+    d.answer({ outcome: 'ok', record: d.pendingCas.record, revision: 9 });
+    const promoted = d.fire(PROMOTE_TIMER);
+    expect(roleChangesTo(promoted, BACKUP)).toMatchObject([{ role: 'primary', term: 2, committedEpoch: 41 }]);
+    expect(d.core.stats.restartsWithoutImage).toBe(0);
+  });
+
+  it("counts no join synced below what the restarted primary's earlier process committed, and finds the VM lost when that join is given up", () => {
+    const { d, join } = joinTakenByPrimary();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, RESTARTED), d.nowUs + 1_000);
+    // Synced at an epoch below 41: not the image output left from, whatever the restarted host's new VM reports.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 3, true, NONE_TAKEN, RESTARTED), d.nowUs + 1_000);
+    const behind = d.handle(heartbeatInput(BACKUP, 'backup', 1, 3, true, join.seq), d.nowUs + 1_000);
+    expect(behind).not.toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.reprotected' }));
+    expect(d.core.stats.syncedBehindCommitted).toBe(1);
+    expect(d.core.state).toBe('reprotecting');
+    expect(d.pending).toBeNull();
+    // The join makes no progress: it is given up, and with it the last image the VM could have had.
+    const stalled: Effect[] = [];
+    for (let i = 0; i < 3 && d.core.state === 'reprotecting'; i++) stalled.push(...d.fire('failover.join-stall'));
+    expect(stalled).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'failover.restart_without_image', fields: expect.objectContaining({ backupDropped: true }) }));
+    expect(d.core.stats.restartsWithoutImage).toBe(1);
+    expect(d.core.stats.failovers).toBe(0);
+  });
+
+  it("repeats no role change to a host's new process: the join it was meant for is the earlier process's", () => {
+    const { d, changes } = rejoining();
+    const primaryChange = changes.find((c) => c.host === PRIMARY)!;
+    // The earlier process never showed the primary's join taken; its host starts over.
+    const restart = d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, RESTARTED), d.nowUs + 1_000);
+    expect(roleChangesTo(restart, PRIMARY)).toEqual([]);
+    // The role change may have reached the new process: the join may copy the VM it made anew. No image is left.
+    expect(restart).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.primary_restarted', fields: expect.objectContaining({ backupImage: 'none' }) }));
+    expect(d.core.stats.restartsWithoutImage).toBe(1);
+    const later = d.handle(heartbeatInput(PRIMARY, 'primary', 1, 1, true, NONE_TAKEN, RESTARTED), d.nowUs + 10_000);
+    expect(roleChangesTo(later, PRIMARY).filter((c) => c.seq === primaryChange.seq)).toEqual([]);
+  });
+
   it('promotes no backup that holds a just-created VM\'s image after the primary committed epochs: it gives it up (the VM has no promotable image)', () => {
     const d = started();
     d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40), 10_000);
