@@ -218,7 +218,8 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'serviceStatus': {
       const m = decodeWith(pb.ServiceStatus, 'ServiceStatus', bytes);
-      requireSafe('ServiceStatus', { term: m.term, incarnation: m.incarnation, assignmentSeq: m.assignmentSeq, agentIncarnation: m.agentIncarnation, epoch: m.epoch, chunksStaged: m.chunksStaged });
+      requireSafe('ServiceStatus', { term: m.term, incarnation: m.incarnation, assignmentSeq: m.assignmentSeq, agentIncarnation: m.agentIncarnation, epoch: m.epoch, chunksStaged: m.chunksStaged, reportSeq: m.reportSeq });
+      if (m.reportSeq < 1) throw new DecodeError('ServiceStatus.report_seq is 0: reports are numbered from 1');
       if (!(HOST_SERVICES as readonly string[]).includes(m.service)) throw new DecodeError(`ServiceStatus.service '${m.service}' is not one of ${HOST_SERVICES.join(', ')}`);
       return {
         type,
@@ -235,6 +236,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
         ready: m.ready,
         txEndSeqs: requireSeqs('ServiceStatus', m.txEndSeqs),
         chunksStaged: m.chunksStaged,
+        reportSeq: m.reportSeq,
       };
     }
     case 'releasePermit': {

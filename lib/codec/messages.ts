@@ -218,6 +218,8 @@ export interface ServiceStatus {
   readonly txEndSeqs: readonly number[];
   /** guest: checkpoint chunks it took in for an epoch as a backup, since it started (every image counted); 0 otherwise. */
   readonly chunksStaged: number;
+  /** This report's number within the service's incarnation, from 1: a late copy of an earlier one is older than the newest taken. */
+  readonly reportSeq: number;
 }
 
 /**

@@ -32,6 +32,8 @@ export class AssignmentTracker {
   #incarnation = 0;
   #agentIncarnation = 0;
   #seq = 0;
+  /** Reports made in this incarnation (the last one's reportSeq). */
+  #reports = 0;
   /** Assignments older than the one taken (delayed or repeated on the bus), ignored. */
   staleAssignments = 0;
   /** Assignments no agent sends (another VM's or host's on this service's subject, or a role that needs a term under none): forged, ignored. */
@@ -106,6 +108,7 @@ export class AssignmentTracker {
       ready: fields.ready ?? false,
       txEndSeqs: fields.txEndSeqs ?? [],
       chunksStaged: fields.chunksStaged ?? 0,
+      reportSeq: ++this.#reports,
     };
   }
 }

@@ -56,7 +56,7 @@ export interface HostAgentStats {
    * creation) is not the one the lease protects. Deposed: no permit.
    */
   leasesOfEarlierProcess: number;
-  /** Reports of a service's earlier incarnation (delayed on the bus), ignored. */
+  /** Reports older than the newest taken from their service (of an earlier incarnation, or earlier in it), or repeats of it: delayed or repeated on the bus, ignored. */
   staleStatuses: number;
   /** Services that came back with a new incarnation (a restart). */
   serviceRestarts: number;
@@ -392,7 +392,10 @@ export class HostAgentCore implements Core {
 
   #onStatus(status: ServiceStatus, nowUs: number, out: Effect[]): void {
     const known = this.#reports.get(status.service);
-    if (known !== undefined && status.incarnation < known.incarnation) {
+    // Reports are ordered by the service's incarnation, then by their number in it: a copy delayed or repeated on the
+    // bus would stand in for the newest in heartbeats (epoch, synced) until the next report came, and a repeat of the
+    // newest is nothing new.
+    if (known !== undefined && (status.incarnation < known.incarnation || (status.incarnation === known.incarnation && status.reportSeq <= known.status.reportSeq))) {
       this.stats.staleStatuses++;
       return;
     }

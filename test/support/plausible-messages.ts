@@ -41,7 +41,7 @@ export function plausibleMessages(ctx: PlausibleContext): Record<WireMessageType
     roleChange: fc.record({ vmId, term, host, role: fc.constantFrom('primary' as const, 'backup' as const), peerHost: host, seq: small(20), committedEpoch: epoch, joinSeq: small(20) }).map((m) => ({ type: 'roleChange' as const, ...m })),
     assignment: fc.record({ vmId, term, host, role: fc.constantFrom(...ASSIGNED_ROLES), peerHost: host, seq: small(20), incarnation: small(5), joining: fc.boolean(), firstEpoch: epoch, joinSeq: small(20) }).map((m) => ({ type: 'assignment' as const, ...m })),
     serviceStatus: fc
-      .record({ vmId, term, host, service: fc.constantFrom(...HOST_SERVICES), incarnation: small(5), assignmentSeq: small(20), agentIncarnation: small(5), role: fc.constantFrom(...ASSIGNED_ROLES), epoch, synced: fc.boolean(), ready: fc.boolean(), txEndSeqs: fc.array(seq, { maxLength: 2 }), chunksStaged: small(1000) })
+      .record({ vmId, term, host, service: fc.constantFrom(...HOST_SERVICES), incarnation: small(5), assignmentSeq: small(20), agentIncarnation: small(5), role: fc.constantFrom(...ASSIGNED_ROLES), epoch, synced: fc.boolean(), ready: fc.boolean(), txEndSeqs: fc.array(seq, { maxLength: 2 }), chunksStaged: small(1000), reportSeq: small(20).map((n) => Math.min(n, Number.MAX_SAFE_INTEGER - 1) + 1) })
       .map((m) => ({ type: 'serviceStatus' as const, ...m })),
     releasePermit: fc.record({ vmId, term, host, untilUs: seq.map((n) => Math.max(1, n)), seq: small(20).map((n) => Math.min(n, Number.MAX_SAFE_INTEGER - 1) + 1) }).map((m) => ({ type: 'releasePermit' as const, ...m, fromUs: Math.max(0, m.untilUs - 440_000) })),
     handoverRequest: fc.record({ vmId, term, host }).map((m) => ({ type: 'handoverRequest' as const, ...m })),

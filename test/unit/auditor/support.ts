@@ -45,6 +45,7 @@ export const guestStatus = (host: string, term: number, extra: Partial<ServiceSt
   incarnation: 1,
   assignmentSeq: 1,
   agentIncarnation: 1,
+  reportSeq: 1,
   role: 'promoting',
   epoch: 0,
   synced: false,

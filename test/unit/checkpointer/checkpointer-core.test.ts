@@ -79,18 +79,19 @@ describe('CheckpointerCore', () => {
   it('reports to its host agent at start and every status interval, naming its incarnation and the assignment it runs under', () => {
     const c = new CheckpointerCore(options);
     const started = c.handle({ kind: 'start' }, 500);
-    const first: ServiceStatus = { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'checkpointer', incarnation: 501, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0 };
+    const first: ServiceStatus = { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'checkpointer', incarnation: 501, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1 };
     expect(statuses(started)).toEqual([first]);
     expect(timersSet(started)).toEqual(new Map([[STATUS_TIMER, 500 + STATUS_US]]));
     const tick = c.handle(timer(STATUS_TIMER), 500 + STATUS_US);
-    expect(statuses(tick)).toEqual([first]);
+    // Each report numbered after the last: a copy delayed on the bus is told from a newer one.
+    expect(statuses(tick)).toEqual([{ ...first, reportSeq: 2 }]);
     expect(timersSet(tick)).toEqual(new Map([[STATUS_TIMER, 500 + 2 * STATUS_US]]));
     // After an assignment, the reports carry it.
     const assigned = c.handle(assign(primaryAssignment(2, { seq: 4, firstEpoch: 6 })), 600);
-    expect(statuses(assigned)).toEqual([{ ...first, term: 2, assignmentSeq: 4, agentIncarnation: AGENT_INCARNATION, role: 'primary', epoch: 5 }]);
+    expect(statuses(assigned)).toEqual([{ ...first, term: 2, assignmentSeq: 4, agentIncarnation: AGENT_INCARNATION, role: 'primary', epoch: 5, reportSeq: 3 }]);
     expect(statuses(c.handle(timer(STATUS_TIMER), 500 + 2 * STATUS_US))).toMatchObject([{ role: 'primary', term: 2, assignmentSeq: 4, epoch: 5 }]);
     // A repeat of the same assignment is answered with a report and nothing else.
-    expect(c.handle(assign(primaryAssignment(2, { seq: 4, firstEpoch: 6 })), 700)).toEqual([{ kind: 'send', subject: hs.status, msg: { ...first, term: 2, assignmentSeq: 4, agentIncarnation: AGENT_INCARNATION, role: 'primary', epoch: 5 } }]);
+    expect(c.handle(assign(primaryAssignment(2, { seq: 4, firstEpoch: 6 })), 700)).toEqual([{ kind: 'send', subject: hs.status, msg: { ...first, term: 2, assignmentSeq: 4, agentIncarnation: AGENT_INCARNATION, role: 'primary', epoch: 5, reportSeq: 5 } }]);
   });
 
   it("never commits on another VM's acknowledgement (same term, same backup host, same epoch): it is dropped and counted", () => {

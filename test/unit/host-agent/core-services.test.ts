@@ -118,6 +118,19 @@ describe('HostAgentCore: service restarts', () => {
     expect(heartbeatsIn(d.beat(), PRIMARY)).toMatchObject([{ epoch: 8 }]);
   });
 
+  it('ignores a late copy of an earlier report of the same incarnation, and a repeat of the newest: the heartbeat speaks of the newest', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    const early = d.status('checkpointer', { epoch: 7 });
+    const newest = d.status('checkpointer', { epoch: 9 });
+    d.handle({ kind: 'message', subject: S.host(PRIMARY).status, msg: newest });
+    // The earlier report was delayed on the bus; then the newest is repeated.
+    expect(d.handle({ kind: 'message', subject: S.host(PRIMARY).status, msg: early })).toEqual([]);
+    expect(d.handle({ kind: 'message', subject: S.host(PRIMARY).status, msg: newest })).toEqual([]);
+    expect(d.core.stats.staleStatuses).toBe(2);
+    expect(d.core.stats.serviceRestarts).toBe(0);
+    expect(heartbeatsIn(d.beat(), PRIMARY)).toMatchObject([{ epoch: 9 }]);
+  });
+
   it('ignores a report addressed for another host', () => {
     const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
     d.reportAll();

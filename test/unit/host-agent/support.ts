@@ -60,6 +60,8 @@ export class AgentDriver {
   readonly incarnations = new Map<HostService, number>(HOST_SERVICES.map((s, i) => [s, 1_000 + i]));
   #roleChangeSeq = 0;
   #revision = 0;
+  /** Reports are numbered across services and restarts here: each newer than the last, as a service's own are. */
+  #reportSeq = 0;
 
   constructor(options: HostAgentOptions) {
     this.core = new HostAgentCore(options);
@@ -119,6 +121,7 @@ export class AgentDriver {
       ready: false,
       txEndSeqs: [],
       chunksStaged: 0,
+      reportSeq: ++this.#reportSeq,
       ...fields,
     };
   }

@@ -614,12 +614,12 @@ describe('AckerCore, supervision', () => {
     const h = new Harness(ackerOptions());
     const started = h.acker.handle({ kind: 'start' }, 1_000);
     expect(statuses(started)).toEqual([
-      { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'acker', incarnation: 1_001, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0 },
+      { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'acker', incarnation: 1_001, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1 },
     ]);
     expect(timersSet(started)).toEqual(new Map([[STATUS_TIMER, 1_000 + STATUS_INTERVAL_US]]));
     expect(statuses(h.acker.handle(message(ASSIGN, assignment(VM, HOST, 'primary', TERM)), 2_000))).toMatchObject([{ role: 'primary', term: TERM, assignmentSeq: 1 }]);
     const periodic = h.acker.handle(timer(STATUS_TIMER), 1_000 + STATUS_INTERVAL_US);
-    expect(statuses(periodic)).toMatchObject([{ service: 'acker', incarnation: 1_001, assignmentSeq: 1, agentIncarnation: AGENT_INCARNATION, role: 'primary', term: TERM, ready: false }]);
+    expect(statuses(periodic)).toMatchObject([{ service: 'acker', incarnation: 1_001, assignmentSeq: 1, agentIncarnation: AGENT_INCARNATION, role: 'primary', term: TERM, ready: false, reportSeq: 3 }]);
     expect(timersSet(periodic)).toEqual(new Map([[STATUS_TIMER, 1_000 + 2 * STATUS_INTERVAL_US]]));
   });
 
