@@ -18,6 +18,12 @@ export interface AckerConnectionState {
   readonly guestOfferedWscale: boolean;
   readonly clientNxt: number;
   readonly guestHeader: { epoch: number; ack: number; window: number; tsValUs: number; tsEcrUs: number } | null;
+  /**
+   * The acker has the client's SYN and not yet the guest's SYN-ACK: no buffer, only the SYN's options (absent
+   * otherwise, so a part of open connections is what it was). A promoted acker keeps them for the SYN-ACK the
+   * restored guest repeats; without them it read the client's windows unscaled.
+   */
+  readonly awaitingSynAck?: true;
 }
 
 /**
@@ -86,14 +92,21 @@ export function decodeSpecDeltas(data: ByteRun): SpecDelta[] {
     if (header !== null) checkConnection(header);
     if (header === null || header.bytes === undefined) {
       checkSeqs(startSeq, clientAckSeq, r.remaining);
+      checkAwaiting(header, r.remaining);
       deltas.push({ startSeq, clientAckSeq, connection: header, bytes: r.take(r.remaining) });
       return deltas;
     }
     const { bytes: length, ...connection } = header;
     if (!Number.isSafeInteger(length) || length < 0 || length > r.remaining) throw new DecodeError(`speculative delta: a record of ${length} B overruns the chunk`);
     checkSeqs(startSeq, clientAckSeq, length);
+    checkAwaiting(connection, length);
     deltas.push({ startSeq, clientAckSeq, connection, bytes: r.take(length) });
   }
+}
+
+/** A connection that awaits its SYN-ACK has no buffer, so no bytes. */
+function checkAwaiting(connection: AckerConnectionState | null, lengthBytes: number): void {
+  if (connection?.awaitingSynAck === true && lengthBytes > 0) throw new DecodeError(`speculative delta: ${lengthBytes} B for connection ${connection.connId}, which awaits its SYN-ACK`);
 }
 
 const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -113,7 +126,7 @@ function checkConnection(header: unknown): void {
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new DecodeError('speculative delta: connection state is not an object');
   const c = header as Record<string, unknown>;
   if (!Number.isInteger(c['connId']) || (c['connId'] as number) < 1 || (c['connId'] as number) > MAX_CONNECTIONS) throw new DecodeError(`speculative delta: connection ${String(c['connId'])} is none of the guest's 1..${MAX_CONNECTIONS}`);
-  const scalarsOk = (c['clientWscale'] === null || isCount(c['clientWscale'])) && isCount(c['clientSynWindow']) && typeof c['guestOfferedWscale'] === 'boolean' && isCount(c['clientNxt']);
+  const scalarsOk = (c['clientWscale'] === null || isCount(c['clientWscale'])) && isCount(c['clientSynWindow']) && typeof c['guestOfferedWscale'] === 'boolean' && isCount(c['clientNxt']) && (c['awaitingSynAck'] === undefined || c['awaitingSynAck'] === true);
   const h = c['guestHeader'];
   const headerOk = h === null || (typeof h === 'object' && !Array.isArray(h) && ['epoch', 'ack', 'window', 'tsValUs', 'tsEcrUs'].every((k) => isCount((h as Record<string, unknown>)[k])));
   if (!scalarsOk || !headerOk) throw new DecodeError(`speculative delta: connection ${String(c['connId'])} has fields of the wrong type`);

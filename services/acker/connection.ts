@@ -137,6 +137,7 @@ export class AckerConnection {
       guestOfferedWscale: this.guestOfferedWscale,
       clientNxt: this.clientNxt,
       guestHeader,
+      ...(this.spec === null ? { awaitingSynAck: true as const } : {}),
     };
   }
 }

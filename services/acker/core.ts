@@ -218,6 +218,11 @@ export class AckerCore implements Core {
     c.clientSynWindow = state.clientSynWindow;
     c.guestOfferedWscale = state.guestOfferedWscale;
     c.clientNxt = state.clientNxt;
+    // Only the client's SYN: the restored guest repeats its SYN-ACK, which opens the buffer here (#initConnection).
+    if (state.awaitingSynAck === true) {
+      assert(runLength(h.bytes) === 0, () => `a handover of ${runLength(h.bytes)} B for connection ${state.connId}, which awaits its SYN-ACK`);
+      return;
+    }
     c.committedHeader = state.guestHeader;
     const spec = new SendBuffer(this.options.specBufferBytes, h.startSeq);
     const handedBytes = runLength(h.bytes);
@@ -581,7 +586,12 @@ export class AckerCore implements Core {
     const replicate = this.options.plantedBug !== 'spec-buffer-not-replicated';
     for (const c of this.#ordered()) {
       const spec = c.spec;
-      if (spec === null) continue;
+      if (spec === null) {
+        // The client's SYN came, the guest's SYN-ACK not yet (or after this marker): its options go along, for a
+        // promoted acker that opens the connection from the SYN-ACK the restored guest repeats.
+        if (c.clientNxt > 0) deltas.push({ startSeq: 0, clientAckSeq: 0, connection: c.state(end.epoch), bytes: EMPTY });
+        continue;
+      }
       // The guest runs the next epoch while this marker travels: bytes it sent after it may be here already (a delayed
       // marker), and they belong to the next checkpoint. txEndSeqs says where this epoch's bytes end.
       const endSeq = Math.max(Math.min(spec.endSeq, end.txEndSeqs[c.connId - 1] ?? 0), c.epochStartSeq);

@@ -110,6 +110,8 @@ export class StandbyImage {
   stateBlob: Uint8Array = new Uint8Array(0);
   /** Per connection id, as of the last applied epoch: the speculative buffer rebuilt from the deltas ([startSeq, endSeq)) and the acker's connection state. */
   readonly specs = new Map<number, SpecReplica>();
+  /** Per connection id, as of the last applied epoch: the acker had the client's SYN and not yet the guest's SYN-ACK (no buffer yet). */
+  readonly awaitingSynAck = new Map<number, AckerConnectionState>();
   readonly digests = new Map<number, BackupDigest>();
   #digest: PageDigest | null;
   readonly #pending = new Map<number, Pending>();
@@ -259,6 +261,7 @@ export class StandbyImage {
       this.image.bytes.fill(0);
       this.stateBlob = new Uint8Array(0);
       this.specs.clear();
+      this.awaitingSynAck.clear();
       if (this.#digest !== null) this.#digest = new PageDigest(this.image);
     }
     this.#missingPages = new Uint8Array(this.image.pageCount).fill(1);
@@ -342,6 +345,8 @@ export class StandbyImage {
       }
       if (seen.has(delta.connection.connId)) throw new DecodeError(`speculative delta: connection ${delta.connection.connId} twice`);
       seen.add(delta.connection.connId);
+      // A buffer opens at the guest's SYN-ACK and stays open for the stream (a new role starts a new one, from a base).
+      if (delta.connection.awaitingSynAck === true && this.specs.has(delta.connection.connId)) throw new DecodeError(`speculative delta: connection ${delta.connection.connId} awaits its SYN-ACK, and its buffer is open`);
       const deltaBytes = runLength(delta.bytes);
       if (deltaBytes === 0) continue;
       const spec = this.specs.get(delta.connection.connId)?.buffer ?? null;
@@ -399,6 +404,13 @@ export class StandbyImage {
   }
 
   #applySpec(delta: SpecDelta, connection: AckerConnectionState, epoch: number, nowUs: number, out: Effect[]): void {
+    if (connection.awaitingSynAck === true) {
+      // Checked so (#checkEpoch): no bytes, and no buffer open.
+      assert(runLength(delta.bytes) === 0 && !this.specs.has(connection.connId), () => `connection ${connection.connId} awaits its SYN-ACK with a buffer`);
+      this.awaitingSynAck.set(connection.connId, connection);
+      return;
+    }
+    this.awaitingSynAck.delete(connection.connId);
     const deltaBytes = runLength(delta.bytes);
     if (this.options.sampler !== undefined) this.#traceReplicated(connection.connId, delta.startSeq - 1, delta.startSeq - 1 + deltaBytes, epoch, nowUs, out);
     // The buffer exists from the connection on, even before its first byte: a promoted acker needs it.
@@ -426,7 +438,9 @@ export class StandbyImage {
    */
   handoverChunks(term: number, chunkBytes: number): CheckpointChunk[] {
     const replicas = this.#replicas();
-    const deltas: SpecDelta[] = replicas.map(({ buffer, connection }) => ({ startSeq: buffer.startSeq, clientAckSeq: buffer.startSeq, connection, bytes: buffer.views(buffer.startSeq, buffer.usedBytes) }));
+    const open: SpecDelta[] = replicas.map(({ buffer, connection }) => ({ startSeq: buffer.startSeq, clientAckSeq: buffer.startSeq, connection, bytes: buffer.views(buffer.startSeq, buffer.usedBytes) }));
+    const awaiting: SpecDelta[] = [...this.awaitingSynAck.values()].map((connection) => ({ startSeq: 0, clientAckSeq: 0, connection, bytes: new Uint8Array(0) }));
+    const deltas = [...open, ...awaiting].sort((a, b) => a.connection!.connId - b.connection!.connId);
     const part = encodeSpecDeltaChunks(deltas.length > 0 ? deltas : [{ startSeq: 0, clientAckSeq: 0, connection: null, bytes: new Uint8Array(0) }], chunkBytes);
     const header = { vmId: this.options.vmId, term, epoch: this.stats.appliedEpoch };
     const chunks = makeChunks(header, ChunkSource.SPEC, part);

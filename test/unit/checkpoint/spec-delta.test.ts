@@ -83,6 +83,15 @@ describe('speculative-buffer part of a checkpoint', () => {
     }
   });
 
+  it("takes a connection that awaits its SYN-ACK without bytes, and refuses one with bytes or with the flag of another value", () => {
+    const awaiting = { ...connection(1), guestHeader: null, awaitingSynAck: true as const };
+    expect(decodeSpecDeltas(records([[awaiting, new Uint8Array(0)]]))[0]!.connection).toEqual(awaiting);
+    expect(decodeSpecDeltas(records([[{ ...awaiting, bytes: 0 }, new Uint8Array(0)], [connection(2), bytes(10, 2)]])).map((d) => d.connection?.awaitingSynAck)).toEqual([true, undefined]);
+    expect(() => decodeSpecDeltas(records([[awaiting, bytes(10, 1)]]))).toThrow(/awaits its SYN-ACK/);
+    expect(() => decodeSpecDeltas(records([[{ ...awaiting, bytes: 10 }, bytes(10, 1)], [connection(2), bytes(1, 2)]]))).toThrow(DecodeError);
+    for (const flag of [false, 1, 'yes']) expect(() => decodeSpecDeltas(records([[{ ...awaiting, awaitingSynAck: flag }, new Uint8Array(0)]]))).toThrow(DecodeError);
+  });
+
   it('refuses a part that is empty, names more connections than a guest has, or whose record overruns it', () => {
     expect(() => decodeSpecDeltas(new Uint8Array(0))).toThrow(DecodeError);
     const two = encodeSpecDeltas([

@@ -824,6 +824,26 @@ describe('AckerCore, promotion', () => {
     expect(specAcks(h.guest(1, D, 1000))[0]).toMatchObject({ ack: D + 1000, speculative: true });
   });
 
+  it("takes over a connection the old acker knew only from the client's SYN with that SYN's options: the guest's repeated SYN-ACK opens it with the client's window scale", () => {
+    // The old primary's acker had the client's SYN when its epoch's marker came, and not yet the guest's SYN-ACK.
+    const old = primary();
+    old.run(v.wireIn, segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 65535, wscale: CLIENT_WSCALE, mss: MSS }));
+    const awaiting = specDelta(old.epochEnd(1));
+    expect(awaiting).toMatchObject({ bytes: new Uint8Array(0), connection: { connId: 1, clientWscale: CLIENT_WSCALE, clientNxt: CLIENT_ISN + 1, awaitingSynAck: true } });
+    // The backup image hands it over as it came; the restored guest, in SYN-RECEIVED, repeats its SYN-ACK.
+    const { h } = promoting();
+    expect(statuses(feedHandover(h, handover(TERM, { startSeq: 0, bytes: new Uint8Array(0), connection: awaiting.connection })))).toMatchObject([{ ready: true }]);
+    expect(h.acker.connectionState()).toBeNull();
+    h.permit();
+    expect(wireOut(madePrimary(h))).toEqual([]);
+    h.run(s.tx, segment({ term: TERM, epoch: 5, seq: GUEST_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 500, wscale: 7, mss: MSS }));
+    expect(h.acker.connectionState()).toMatchObject({ clientWscale: CLIENT_WSCALE, clientSynWindow: 65535, guestOfferedWscale: true });
+    h.clientAck(D);
+    // The window it offers the guest is its free buffer in the client's scale (read unscaled, it offered 128 times that).
+    const acks = specAcks(h.guest(5, D, 1000));
+    expect(acks[0]).toMatchObject({ ack: D + 1000, window: Math.floor((64 * 1024 - 1000) / (1 << CLIENT_WSCALE)) });
+  });
+
   it('in remus mode is ready at once when promoted and asks for no handover', () => {
     const { h, effects } = promoting('remus');
     expect(statuses(effects).at(-1)).toMatchObject({ role: 'promoting', term: TERM, ready: true });

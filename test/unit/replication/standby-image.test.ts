@@ -333,6 +333,25 @@ describe('StandbyImage handover', () => {
     expect(handover).toEqual({ epoch: 1, connections: [] });
   });
 
+  it("keeps a connection the acker knew only from the client's SYN apart from the buffers, hands it over so, and opens its buffer with the first delta after the SYN-ACK", () => {
+    const b = standby();
+    const p = new Primary(false);
+    const awaiting: AckerConnectionState = { ...connection(101), guestHeader: null, awaitingSynAck: true };
+    const e1 = p.checkpoint(1, stateOf(1), { startSeq: 0, clientAckSeq: 0, connection: awaiting, bytes: new Uint8Array(0) });
+    feed(b, [...e1.chunks, e1.manifest]);
+    expect(specOf(b)).toBeNull();
+    expect(b.awaitingSynAck.get(2)).toEqual(awaiting);
+    expect(receive(TERM, b.handoverChunks(TERM, 256)).handover).toMatchObject({ epoch: 1, connections: [{ startSeq: 0, connection: awaiting }] });
+    const e2 = p.checkpoint(2, stateOf(2), { startSeq: 1000, clientAckSeq: 1000, connection: connection(101), bytes: streamBytes(1000, 500) });
+    feed(b, [...e2.chunks, e2.manifest]);
+    expect(b.awaitingSynAck.size).toBe(0);
+    expect(specOf(b)).toMatchObject({ startSeq: 1000, endSeq: 1500 });
+    // A part that says the open buffer awaits its SYN-ACK again continues no stream this image holds: refused, nothing applied.
+    const e3 = p.checkpoint(3, stateOf(3), { startSeq: 0, clientAckSeq: 0, connection: awaiting, bytes: new Uint8Array(0) });
+    expect(acks(feed(b, [...e3.chunks, e3.manifest]))).toMatchObject([{ epoch: 3, ok: false }]);
+    expect(b.stats).toMatchObject({ appliedEpoch: 2, undecodableEpochs: 1 });
+  });
+
   it('hands over the connection with an empty buffer when the client acknowledged every byte', () => {
     const b = standby();
     const p = new Primary(false);
