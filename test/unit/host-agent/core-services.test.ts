@@ -1,3 +1,4 @@
+import { MAX_REPORTS_REORDERED } from '../../../services/host-agent/core.js';
 /**
  * HostAgentCore and its services: their reports (restarts, stale copies,
  * silence), assignments sent again to a service that missed one, what
@@ -129,6 +130,18 @@ describe('HostAgentCore: service restarts', () => {
     expect(d.core.stats.staleStatuses).toBe(2);
     expect(d.core.stats.serviceRestarts).toBe(0);
     expect(heartbeatsIn(d.beat(), PRIMARY)).toMatchObject([{ epoch: 9 }]);
+  });
+
+  it('takes a report far behind the newest: that newest was forged, and would have silenced the service for good', () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    const forged = d.status('checkpointer', { epoch: 9, reportSeq: 1_000_000 });
+    d.handle({ kind: 'message', subject: S.host(PRIMARY).status, msg: forged });
+    // A late copy stays refused within the reorder window; the service's next real reports are far behind, and stand.
+    expect(d.handle({ kind: 'message', subject: S.host(PRIMARY).status, msg: d.status('checkpointer', { epoch: 4, reportSeq: 1_000_000 - MAX_REPORTS_REORDERED }) })).toEqual([]);
+    expect(d.core.stats.staleStatuses).toBe(1);
+    d.handle({ kind: 'message', subject: S.host(PRIMARY).status, msg: d.status('checkpointer', { epoch: 10, reportSeq: 3 }) });
+    expect(d.core.stats.staleStatuses).toBe(1);
+    expect(heartbeatsIn(d.beat(), PRIMARY)).toMatchObject([{ epoch: 10 }]);
   });
 
   it('ignores a report addressed for another host', () => {
