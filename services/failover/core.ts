@@ -850,7 +850,7 @@ export class FailoverCore implements Core {
     const holderStartedOver =
       holderAnotherProcess ||
       (holderReport?.role === 'primary' && holderReport.term >= this.#term && this.#startedOver(holder, syncedBackups.map(report), lease.committedEpoch ?? 0)) ||
-      (holderReport?.role === 'backup' && holderReport.synced && isCreationImage(holderReport, committed));
+      (holderReport?.role === 'backup' && holderReport.synced && this.#backupHolderStartedOver(holderReport, lease));
     if (holderStartedOver) {
       this.#primary = holder;
       this.#backup = syncedBackups[0] ?? null;
@@ -969,6 +969,20 @@ export class FailoverCore implements Core {
   #noImageLeft(out: Effect[], fields: Record<string, unknown> = {}): void {
     this.stats.restartsWithoutImage++;
     out.push({ kind: 'log', level: 'error', event: 'failover.restart_without_image', fields: { primary: this.#primary, backup: this.#backup, state: this.state, ...fields } });
+  }
+
+  /**
+   * Whether the lease holder, heard while recovering as a synced backup (a promotion cut short by this service's
+   * restart, it seems), holds another image than the VM's: its host came back as at the VM's creation and backs up
+   * the VM its old primary's host made anew (vopr seed 111198: both hosts had crashed and come back, and that image,
+   * at epoch 10 under a lease at 41, was promoted at byte 0 behind 9 MB that had left). The VM's backup holds what
+   * the lease says was committed (every commit waited for its acknowledgement, and it applies before it
+   * acknowledges; idle since its primary went, its reports have caught up), and is the process that claimed the
+   * lease, if one did.
+   */
+  #backupHolderStartedOver(holderReport: Heartbeat, lease: LeaseRecord): boolean {
+    const anotherProcess = lease.holderIncarnation !== undefined && lease.holderIncarnation !== holderReport.incarnation;
+    return isCreationImage(holderReport, this.#committedEpoch(holderReport)) || holderReport.epoch < (lease.committedEpoch ?? 0) || anotherProcess;
   }
 
   /**

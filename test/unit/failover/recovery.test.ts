@@ -179,6 +179,33 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     expect(leaseOps(effects).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: BACKUP, term: 3 } }]);
   });
 
+  it("takes over for no holder that reports a synced image behind what its lease says was committed, or comes from another process than the one that claimed the lease: it backs up a VM made anew (vopr seed 111198)", () => {
+    // host-b was promoted and crashed; both hosts came back as at the VM's creation: host-a runs a VM made anew, and host-b backs it up.
+    const behind = restarted(BACKUP, 2);
+    reports(behind, { [PRIMARY]: { role: 'primary', term: 1, epoch: 10 }, [BACKUP]: { role: 'backup', term: 1, epoch: 10 }, [SPARE]: { role: 'spare', term: 1 } });
+    const effects = behind.fire(RECOVERED);
+    expect(leaseOps(effects).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost !== BACKUP)).toEqual([]);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.restart_without_image' }));
+    expect(behind.core.stats.restartsWithoutImage).toBe(1);
+    // At the committed epoch, but not the process whose renewal claimed the lease: its host restarted since.
+    const other = new FailoverDriver();
+    other.handle({ kind: 'start' }, 100_000);
+    other.answer({ outcome: 'ok', record: { ...primaryRecord(100_000, 2, BACKUP), committedEpoch: COMMITTED, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
+    for (let t = 100_000 + INTERVAL_US / 2; t < 100_000 + RECOVERY_US; t += INTERVAL_US) {
+      other.handle(heartbeatInput(BACKUP, 'backup', 1, COMMITTED, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), t);
+      other.handle(heartbeatInput(SPARE, 'spare', 1), t);
+    }
+    const recovered = other.fire(RECOVERED);
+    expect(leaseOps(recovered).filter((e) => e.op.type === 'cas' && e.op.record.term > 2)).toEqual([]);
+    expect(other.core.stats.restartsWithoutImage).toBe(1);
+    // The process that claimed it, at the committed epoch: the promotion the restart cut short is finished.
+    const same = new FailoverDriver();
+    same.handle({ kind: 'start' }, 100_000);
+    same.answer({ outcome: 'ok', record: { ...primaryRecord(100_000, 2, BACKUP), committedEpoch: COMMITTED, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
+    reports(same, { [BACKUP]: { role: 'backup', term: 1 }, [SPARE]: { role: 'spare', term: 1 } });
+    expect(leaseOps(same.fire(RECOVERED)).map((e) => e.op)).toMatchObject([{ type: 'cas', record: { primaryHost: BACKUP, term: 3 } }]);
+  });
+
   it('without a synced backup calls the VM unprotected and lets a backup still catching up join again', () => {
     const d = restarted(PRIMARY, 1);
     reports(d, { [PRIMARY]: { role: 'primary', term: 1 }, [SPARE]: { role: 'backup', term: 1, synced: false } });
