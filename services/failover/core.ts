@@ -645,8 +645,7 @@ export class FailoverCore implements Core {
     if (joinedBackup && hb.synced && !holdsCommitted) this.stats.syncedBehindCommitted++;
     if (joinedBackup && hb.synced && holdsCommitted && this.state === 'reprotecting') {
       out.push({ kind: 'log', level: 'info', event: 'failover.reprotected', fields: { primary: this.#primary, backup: hb.host, durationUs: nowUs - this.#reprotectStartedUs, quietMaxUs: this.#join?.quietMaxUs ?? null } });
-      const restartTold = restartUntold;
-      if (restartTold) {
+      if (restartUntold) {
         // The join completed before the primary started over (it cannot complete after: the new process never sends
         // this join's base), and every epoch the primary committed since was acknowledged by this backup: its image
         // is the VM (vopr seed 109309: this service, cut off, heard the restart before the backup's synced report).
@@ -661,7 +660,7 @@ export class FailoverCore implements Core {
       // A primary whose silence came during the re-protection (nothing to act on then) is judged now, as protected: its
       // deadline does not come again, and a VM protected by a dead primary stood still (vopr seed 14252).
       if (this.#silentHosts.has(this.#primary)) this.#setDeadline(silentTimer(this.#primary), nowUs, out);
-      if (restartTold) this.#takeOverForRestartedPrimary(nowUs, out);
+      if (restartUntold) this.#takeOverForRestartedPrimary(nowUs, out);
     }
     // A spare reporting in may be what an unprotected VM waits for.
     if (this.state === 'unprotected' && this.#readySpare() !== undefined) this.#send({ type: 'SPARE_READY' }, nowUs, out);
@@ -982,7 +981,8 @@ export class FailoverCore implements Core {
    */
   #backupHolderStartedOver(holderReport: Heartbeat, lease: LeaseRecord): boolean {
     const anotherProcess = lease.holderIncarnation !== undefined && lease.holderIncarnation !== holderReport.incarnation;
-    return isCreationImage(holderReport, this.#committedEpoch(holderReport)) || holderReport.epoch < (lease.committedEpoch ?? 0) || anotherProcess;
+    // Below the lease's committed epoch covers a just-created VM's image (epoch 0) too.
+    return holderReport.epoch < (lease.committedEpoch ?? 0) || anotherProcess;
   }
 
   /**
