@@ -19,8 +19,8 @@ import type { LeaseRecord } from '../../lib/lease/types.js';
  * - it drops or replaces the backup of a primary that is already down (the
  *   backup's heartbeats were lost and the primary died after its own last
  *   one): no host it may promote then holds the VM;
- * - the lease was taken for a host that goes down before it runs as
- *   primary: the old primary is fenced for good.
+ * - the lease was taken for a host that goes down (or reboots) before it
+ *   runs as primary: the old primary is fenced for good.
  * - a host reboots (its image is gone) while the primary's host is down, or
  *   came back empty, or is that host, and no backup with a complete image is
  *   left.
@@ -163,6 +163,8 @@ export class VmLossClassifier {
     this.#rebooted.add(host);
     const primaryRuns = host !== this.#primaryHost && this.#primaryRuns();
     if (!primaryRuns && !this.#backupUp()) this.#lose(atUs, `${host} rebooted while ${this.#primaryHost === host ? 'running the VM' : this.#primaryGone()}, and no backup with a complete image is left`);
+    // As for a host that went down (vopr seed 118505: the old primary, falsely suspected, runs on fenced for good).
+    if (this.#leaseHolder === host && host !== this.#primaryHost) this.#lose(atUs, `the lease was taken for ${host}, which rebooted before it ran as primary`);
   }
 
   /** A host that was down starts again, empty: its guest calls an empty image complete until it joins. */

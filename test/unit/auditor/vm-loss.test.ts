@@ -198,6 +198,12 @@ describe('VmLossClassifier', () => {
       r.down(B);
       r.expectLost(/the lease was taken for host-b, which went down before it ran as primary/);
     });
+
+    it('the lease was taken for a host that reboots before it runs as primary, the old primary running on, fenced (vopr seed 118505)', () => {
+      const r = new Run().guest(B, 'backup', true).lease(B, 2);
+      r.c.hostRebooted(B, (r.atUs += 100));
+      r.expectLost(/the lease was taken for host-b, which rebooted before it ran as primary/);
+    });
   });
 
   describe('loses nothing when', () => {
