@@ -93,13 +93,13 @@ export interface HostAgentStats {
   renewalsUnanswered: number;
 }
 
-/** The newest report of one service. */
 /**
  * How many reports older than the newest taken a late copy may be: the bus delays a report by a few of a service's
  * report intervals at most. One further behind comes after a forged newest, and is taken.
  */
 export const MAX_REPORTS_REORDERED = 64;
 
+/** The newest report of one service. */
 interface Reported {
   readonly incarnation: number;
   readonly status: ServiceStatus;
@@ -400,8 +400,8 @@ export class HostAgentCore implements Core {
     const known = this.#reports.get(status.service);
     // Reports are ordered by the service's incarnation, then by their number in it: a copy delayed or repeated on the
     // bus would stand in for the newest in heartbeats (epoch, synced) until the next report came, and a repeat of the
-    // newest is nothing new. A report far behind the newest is no late copy: that newest was forged, and would have
-    // silenced the service for good (the hostile-bus test's hosts halted on it).
+    // newest is nothing new. A report far behind the newest is no late copy: that newest was forged, and would
+    // otherwise silence the service until it restarts.
     const behind = known !== undefined && status.incarnation === known.incarnation ? known.status.reportSeq - status.reportSeq : -1;
     if (known !== undefined && (status.incarnation < known.incarnation || (behind >= 0 && behind <= MAX_REPORTS_REORDERED))) {
       this.stats.staleStatuses++;
