@@ -1,4 +1,5 @@
 import type { WireMessage } from '../lib/codec/messages.js';
+import { assert } from '../lib/assert.js';
 import type { Rng } from '../lib/rng.js';
 
 /** What a hostile publisher did. */
@@ -11,7 +12,7 @@ const NUMBER_FORGERIES = [(v: number) => Math.max(0, v - 1), (v: number) => v + 
 
 /**
  * A publisher with the credentials of the services it impersonates: with
- * probability `rate` a message in flight is replaced by a forgery of it, one
+ * probability `share` (a number, or one per message) a message in flight is replaced by a forgery of it, one
  * field changed (a stale or future term or epoch, a number far out of range,
  * a corrupted or truncated payload or hash, another host or VM, a flag
  * flipped). The original is lost, which the protocol recovers from; what a
@@ -23,13 +24,14 @@ export class HostileBus {
   constructor(
     readonly rng: Rng,
     readonly hosts: readonly string[],
-    readonly rate: number,
-    /** Which messages it may forge (all by default). */
-    readonly forgeable: (subject: string, msg: WireMessage) => boolean = () => true,
+    /** Share of the messages forged, the same for all or one per message (0: never forged). */
+    readonly share: number | ((subject: string, msg: WireMessage) => number),
   ) {}
 
   tamper(subject: string, msg: WireMessage): WireMessage {
-    if (!this.forgeable(subject, msg) || !this.rng.chance(this.rate)) return msg;
+    const share = typeof this.share === 'number' ? this.share : this.share(subject, msg);
+    assert(share >= 0 && share <= 1, () => `forged share ${share} for ${msg.type}`);
+    if (share === 0 || !this.rng.chance(share)) return msg;
     const fields = Object.keys(msg).filter((k) => k !== 'type');
     if (fields.length === 0) return msg;
     const field = fields[this.rng.int(fields.length)]!;

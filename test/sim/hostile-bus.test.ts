@@ -28,6 +28,12 @@ import { config } from '../support/run.js';
 const SEEDS = Number(process.env.SPECULA_HOSTILE_SEEDS ?? 4);
 /** Share of the service bus's messages forged. */
 const FORGED_SHARE = 0.05;
+/**
+ * Share of the assignments forged. A run sends a few dozen, so at the common
+ * share a case of 4 seeds saw as few as one refused, and a change that moved
+ * the draws could leave a case with none and the refusal path untried.
+ */
+const ASSIGNMENT_SHARE = 0.25;
 const HOSTS = ['host-a', 'host-b', 'host-c'];
 
 interface Refusals {
@@ -58,7 +64,7 @@ function refusalsOf(world: World): Refusals {
 function hostileRun(mode: 'remus' | 'spec' | 'spec-racc', seed: number, crash: boolean) {
   // Segments are the guest's own output and the client's input: a forged one is the application lying (a FIN ends the run), not
   // a message the replication protocol could check. Everything else between services is fair game.
-  const hostile = new HostileBus(new Rng(seed).fork('hostile'), HOSTS, FORGED_SHARE, (_subject, msg) => msg.type !== 'segment');
+  const hostile = new HostileBus(new Rng(seed).fork('hostile'), HOSTS, (_subject, msg) => (msg.type === 'segment' ? 0 : msg.type === 'assignment' ? ASSIGNMENT_SHARE : FORGED_SHARE));
   const violations: Violation[] = [];
   const world = buildWorld(
     config({ mode, seed, epochMs: 20, durationS: 2, link: { bandwidthBitsPerSec: 100e6, rttMs: 2 }, guest: { memoryBytes: 8 * 1024 * 1024 }, ...(crash ? { faults: { crashPrimaryAtMs: 800 } } : {}) }),
@@ -68,7 +74,7 @@ function hostileRun(mode: 'remus' | 'spec' | 'spec-racc', seed: number, crash: b
   return { world, hostile, violations };
 }
 
-describe(`forged messages between services (${FORGED_SHARE * 100}% of them, ${SEEDS} seeds per case)`, () => {
+describe(`forged messages between services (${FORGED_SHARE * 100}% of them, ${ASSIGNMENT_SHARE * 100}% of assignments, ${SEEDS} seeds per case)`, () => {
   for (const mode of ['remus', 'spec', 'spec-racc'] as const) {
     for (const crash of [false, true]) {
       it(`${mode}${crash ? ', the primary crashing at 0.8 s' : ''}: no core crashes, the run reaches its end, and the refusals are counted`, () => {
