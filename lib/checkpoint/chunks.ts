@@ -37,8 +37,8 @@ const EMPTY = new Uint8Array(0);
 /** The fields a chunk's checksum covers: all but the checksum itself. */
 export type ChecksummedChunk = Omit<CheckpointChunk, 'type' | 'hash'>;
 
-/** term, epoch and rawBytes as float64 (integers below 2^53), source and base as a byte each, index and count as uint32, the vmId's length in bytes as uint32, joinSeq as float64, then the vmId. */
-const FIXED_HEAD_BYTES = 8 + 8 + 8 + 1 + 1 + 4 + 4 + 4 + 8;
+/** term, epoch and rawBytes as float64 (integers below 2^53), source and base as a byte each, index and count as uint32, the vmId's length in bytes as uint32, joinSeq and primaryIncarnation as float64, then the vmId. */
+const FIXED_HEAD_BYTES = 8 + 8 + 8 + 1 + 1 + 4 + 4 + 4 + 8 + 8;
 /** Room for a configured vmId (1-64 ASCII characters) with margin; a longer one (only a decoded message can carry one) gets a head of its own. */
 const SCRATCH_VM_ID_BYTES = 256;
 const scratch = new Uint8Array(FIXED_HEAD_BYTES + SCRATCH_VM_ID_BYTES);
@@ -55,13 +55,14 @@ function writeHead(head: Uint8Array, chunk: ChecksummedChunk, vmIdBytes: number)
   view.setUint32(30, chunk.count);
   view.setUint32(34, vmIdBytes);
   view.setFloat64(38, chunk.joinSeq);
+  view.setFloat64(46, chunk.primaryIncarnation);
   return head.subarray(0, FIXED_HEAD_BYTES + vmIdBytes);
 }
 
 /**
  * The checksum of a chunk: of its header fields and its data. A header
  * altered in transit (another epoch, term or VM, a flipped base flag or
- * join, a moved index) fails the check as altered data does: the header says what
+ * join, another stream, a moved index) fails the check as altered data does: the header says what
  * the data is and where it goes. Synchronous, so one scratch head serves.
  */
 export function chunkChecksum(chunk: ChecksummedChunk): Uint8Array {
@@ -90,22 +91,30 @@ export function splitBytes(data: Uint8Array, chunkBytes: number): Uint8Array[] {
 export function makeChunks(header: ChunkHeader, source: ChunkSource, pieces: readonly Uint8Array[], rawBytes?: readonly number[]): CheckpointChunk[] {
   const datas = pieces.length === 0 ? [EMPTY] : pieces;
   return datas.map((data, index) => {
-    const fields: ChecksummedChunk = { vmId: header.vmId, term: header.term, epoch: header.epoch, source, index, count: datas.length, data, rawBytes: rawBytes?.[index] ?? data.length, base: false, joinSeq: 0 };
+    const fields: ChecksummedChunk = { vmId: header.vmId, term: header.term, epoch: header.epoch, source, index, count: datas.length, data, rawBytes: rawBytes?.[index] ?? data.length, base: false, joinSeq: 0, primaryIncarnation: 0 };
     return { type: 'checkpointChunk', ...fields, hash: chunkChecksum(fields) };
   });
 }
 
-/**
- * The epoch manifest: the checksums of all its chunks, in transfer order.
- * `base` when it starts a new backup's image, for the join `joinSeq` names
- * (0 when it is no base).
- */
-export function makeManifest(header: ChunkHeader, chunks: readonly CheckpointChunk[], base = false, joinSeq = 0): CheckpointChunk {
+/** What a manifest says of its epoch besides its chunks. */
+export interface ManifestFields {
+  /** It starts a new backup's image. */
+  readonly base?: boolean;
+  /** The join a base serves (0 when it is no base). */
+  readonly joinSeq?: number;
+  /** The incarnation of the primary checkpointer whose stream it belongs to (0: none, as a handover's). */
+  readonly primaryIncarnation?: number;
+}
+
+/** The epoch manifest: the checksums of all its chunks, in transfer order. */
+export function makeManifest(header: ChunkHeader, chunks: readonly CheckpointChunk[], fields: ManifestFields = {}): CheckpointChunk {
+  const { base = false, joinSeq = 0, primaryIncarnation = 0 } = fields;
   assert(base || joinSeq === 0, () => `epoch ${header.epoch}'s manifest names join ${joinSeq} but is no base`);
+  assert(Number.isSafeInteger(primaryIncarnation) && primaryIncarnation >= 0, () => `epoch ${header.epoch}'s manifest of incarnation ${primaryIncarnation}`);
   const data = new Uint8Array(chunks.length * CHECKSUM_BYTES);
   chunks.forEach((c, i) => data.set(c.hash, i * CHECKSUM_BYTES));
-  const fields: ChecksummedChunk = { vmId: header.vmId, term: header.term, epoch: header.epoch, source: ChunkSource.MANIFEST, index: 0, count: 1, data, rawBytes: data.length, base, joinSeq };
-  return { type: 'checkpointChunk', ...fields, hash: chunkChecksum(fields) };
+  const checksummed: ChecksummedChunk = { vmId: header.vmId, term: header.term, epoch: header.epoch, source: ChunkSource.MANIFEST, index: 0, count: 1, data, rawBytes: data.length, base, joinSeq, primaryIncarnation };
+  return { type: 'checkpointChunk', ...checksummed, hash: chunkChecksum(checksummed) };
 }
 
 /** Orders chunks as the manifest lists them: by source, then index. */

@@ -83,11 +83,11 @@ export function decodeSegment(bytes: Uint8Array): Segment {
 
 function decodeChunk(bytes: Uint8Array): CheckpointChunk {
   const m = decodeWith(pb.CheckpointChunk, 'CheckpointChunk', bytes);
-  requireSafe('CheckpointChunk', { term: m.term, epoch: m.epoch, rawBytes: m.rawBytes, joinSeq: m.joinSeq });
+  requireSafe('CheckpointChunk', { term: m.term, epoch: m.epoch, rawBytes: m.rawBytes, joinSeq: m.joinSeq, primaryIncarnation: m.primaryIncarnation });
   if (!CHUNK_SOURCES.has(m.source)) throw new DecodeError(`CheckpointChunk.source ${m.source} is unknown`);
   if (m.count === 0 || m.index >= m.count) throw new DecodeError(`CheckpointChunk index ${m.index} of ${m.count} is out of range`);
   if (m.hash.length !== CHECKSUM_BYTES) throw new DecodeError(`CheckpointChunk.hash has ${m.hash.length} bytes, not ${CHECKSUM_BYTES}`);
-  return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes, base: m.base, joinSeq: m.joinSeq };
+  return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes, base: m.base, joinSeq: m.joinSeq, primaryIncarnation: m.primaryIncarnation };
 }
 
 /**

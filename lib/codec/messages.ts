@@ -104,7 +104,14 @@ export interface CheckpointChunk {
   /** Manifest only: the first epoch of a new backup, applied on an empty image. */
   readonly base: boolean;
   /** Base manifest only: the join it serves (EpochBarrier.joinSeq); a backup waiting for a later join's base drops it. 0 otherwise. */
-  readonly joinSeq: number;
+  readonly joinSeq: number;  /**
+   * Manifest of a primary's stream only: the incarnation of the checkpointer
+   * process that sent it (its start, as ServiceStatus.incarnation). A backup
+   * follows one stream from its creation or its base on and drops the
+   * manifests of another: a primary host that restarted runs a VM made anew
+   * under the same term (docs/failover.md). 0 on other chunks.
+   */
+  readonly primaryIncarnation: number;
 }
 
 export interface CheckpointAck {

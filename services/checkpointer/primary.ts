@@ -80,6 +80,12 @@ export interface PrimaryOptions {
   readonly backupJoining?: boolean;
   /** The join that made it join (Assignment.joinSeq): the base barrier and manifest name it. */
   readonly joinSeq?: number;
+  /**
+   * The incarnation of the checkpointer process that runs it: every manifest
+   * names it, so that a backup tells this stream from that of a later
+   * process on this host, which runs a VM made anew under the same term.
+   */
+  readonly incarnation: number;
   /** Report every epoch's spans (docs/tracing.md); off by default. */
   readonly traceEpochs?: boolean;
 }
@@ -213,6 +219,7 @@ export class PrimaryCheckpointer {
   constructor(readonly options: PrimaryOptions) {
     assert(options.term > 0, () => `a primary checkpointer runs under a term, not ${options.term}`);
     this.term = options.term;
+    assert(Number.isSafeInteger(options.incarnation) && options.incarnation > 0, () => `a primary of incarnation ${options.incarnation}`);
     this.#expectedSources = options.speculative ? [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC] : [ChunkSource.PAGES, ChunkSource.STATE];
     const input = { maxInflight: options.maxInflightEpochs, firstEpoch: options.firstEpoch ?? 1 };
     [this.#snapshot] = initialTransition(epochMachine, input);
@@ -380,7 +387,7 @@ export class PrimaryCheckpointer {
         if (epoch === this.#baseEpoch) this.#unprotected = false; // from here on, output waits for the new backup
         const base = epoch === this.#baseEpoch;
         assert(!base || (barrier.base && barrier.epoch === epoch), () => `base epoch ${epoch} staged under barrier ${barrier.epoch} (base: ${barrier.base})`);
-        const manifest = makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, base, base ? barrier.joinSeq : 0);
+        const manifest = makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, { base, joinSeq: base ? barrier.joinSeq : 0, primaryIncarnation: this.options.incarnation });
         chunks.push(manifest);
         const inflight: InFlight = { epoch, chunks, pausedAtUs: this.#pausedAtUs, ranUs: this.#ranUs, stagedAtUs: nowUs, bytes: staged.bytes, resentAtUs: null, timeouts: 0 };
         this.#inflight.push(inflight);

@@ -75,6 +75,14 @@ export interface BackupStats {
    * alone since, and an image built on its base would be behind their output.
    */
   earlierJoinBases: number;
+  /**
+   * Manifests of another primary stream than the one this image follows
+   * (another checkpointer incarnation than its creation's or its base's):
+   * dropped, unanswered. A primary host that restarted runs a VM made anew
+   * under the same term and streams it as at creation; applied, its epochs
+   * would make an image of two VMs (docs/failover.md).
+   */
+  foreignStreamManifests: number;
 }
 
 export interface BackupDigest {
@@ -105,7 +113,7 @@ interface Pending {
  * speculative buffer, from which a promotion runs the guest.
  */
 export class StandbyImage {
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, chunksStaged: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0, malformedChunks: 0, earlierJoinBases: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, chunksStaged: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0, malformedChunks: 0, earlierJoinBases: 0, foreignStreamManifests: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** Per connection id, as of the last applied epoch: the speculative buffer rebuilt from the deltas ([startSeq, endSeq)) and the acker's connection state. */
@@ -120,6 +128,8 @@ export class StandbyImage {
   #missingCount = 0;
   /** Waiting for the base epoch: until then no epoch can be applied. */
   #awaitingBase: boolean;
+  /** The primary stream this image follows (PrimaryOptions.incarnation): its base's, or the first manifest's; null before either. */
+  #streamIncarnation: number | null = null;
   readonly term: number;
   /** Chunks of one source in one epoch, at most: what bounds each pending epoch's map. */
   readonly #maxChunksPerSource: number;
@@ -188,7 +198,12 @@ export class StandbyImage {
       this.#ack(out, chunk.epoch, false, 'base manifest checksum mismatch');
       return out;
     }
-    if (startsBase) this.#startFromBase(chunk.epoch);
+    if (startsBase) this.#startFromBase(chunk.epoch, chunk.primaryIncarnation);
+    else if (chunk.source === ChunkSource.MANIFEST && this.#streamIncarnation !== null && chunk.primaryIncarnation !== this.#streamIncarnation) {
+      // Before the resend check: answered as applied, its epochs would commit a VM this image is not.
+      this.stats.foreignStreamManifests++;
+      return out;
+    }
     if (chunk.epoch <= this.stats.appliedEpoch) {
       // A resend of something applied: the ACK was lost; repeat it.
       this.stats.duplicates++;
@@ -213,7 +228,12 @@ export class StandbyImage {
     }
     // Chunks and manifest may come in any order; a second manifest is the primary asking again.
     const askedAgain = chunk.source === ChunkSource.MANIFEST && pending.manifest !== null;
-    if (chunk.source === ChunkSource.MANIFEST) pending.manifest = chunk;
+    if (chunk.source === ChunkSource.MANIFEST) {
+      // An image from the VM's creation follows the first stream whose manifest holds (a joined one its base's, above).
+      assert(this.#streamIncarnation !== null || (!this.#awaitingBase && this.stats.baseEpoch === 0), () => `a manifest staged for epoch ${chunk.epoch} after base ${this.stats.baseEpoch} with no stream followed`);
+      this.#streamIncarnation ??= chunk.primaryIncarnation;
+      pending.manifest = chunk;
+    }
     else pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
     this.stats.chunksStaged++;
     this.#applyReady(out, nowUs);
@@ -242,10 +262,11 @@ export class StandbyImage {
     }
   }
 
-  /** The base epoch's manifest arrived: the image starts empty and epochs before it never apply here. */
-  #startFromBase(epoch: number): void {
+  /** The base epoch's manifest arrived: the image starts empty, epochs before it never apply here, and it follows the base's stream. */
+  #startFromBase(epoch: number, streamIncarnation: number): void {
     const applied = !this.#awaitingBase;
     this.#awaitingBase = false;
+    this.#streamIncarnation = streamIncarnation;
     this.stats.baseEpoch = epoch;
     this.stats.appliedEpoch = epoch - 1;
     for (const [e, pending] of [...this.#pending]) {

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { failoverStatsOf, summarize } from '../../sim/run.js';
+import { GuestCore } from '../../services/guest/core.js';
 import { buildWorld, primaryHostOf, runWorld } from '../../sim/world.js';
 import { config } from '../support/run.js';
 
@@ -46,4 +47,25 @@ describe('the failover service cut off from the bus', () => {
     expect(promotedAtMs).toBeLessThan(CUT_OFF.toMs + 2 * c.missCount * c.heartbeatIntervalMs + 200);
     expect(r.streamVerified).toBe(true);
   });
+
+  for (const mode of ['remus', 'spec'] as const) {
+    it(`${mode}: a primary host that comes back during the cut-off, as at the VM's creation, streams the VM it made anew to the backup, which keeps the first VM's image for the take-over`, () => {
+      // 5 ms epochs: by the end of the cut-off the new VM's stream is far past the epoch the backup held at the crash.
+      const world = buildWorld(config({ ...scenario, mode, epochMs: 5 }));
+      runWorld(world, undefined, [
+        { kind: 'cut-off-failover', fromMs: 290, toMs: 1000 },
+        { kind: 'crash', role: 'primary', atMs: 300 },
+        { kind: 'revive', atMs: 350 },
+      ]);
+      const r = summarize(world);
+      const backup = world.hosts.get('host-b')!.services.guest;
+      expect(backup).toBeInstanceOf(GuestCore);
+      const foreign = (backup as GuestCore).history.standbys.reduce((n, s) => n + s.stats.foreignStreamManifests, 0);
+      // Taken, that stream made an image of two VMs, promoted at epoch 131 behind 6-7 MB of output that had left.
+      expect(foreign).toBeGreaterThan(0);
+      expect(r.failovers).toBe(1);
+      expect(primaryHostOf(world)?.name).toBe('host-b');
+      expect(r.streamVerified).toBe(true);
+    });
+  }
 });

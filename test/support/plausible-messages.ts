@@ -25,7 +25,7 @@ export function plausibleMessages(ctx: PlausibleContext): Record<WireMessageType
   const vmId = fc.oneof({ weight: 19, arbitrary: fc.constant(ctx.vmId) }, { weight: 1, arbitrary: fc.string({ maxLength: 8 }) });
   const host = fc.oneof({ weight: 19, arbitrary: fc.constantFrom(...ctx.hosts) }, { weight: 1, arbitrary: fc.constantFrom('', 'host-z') });
   const chunk = fc
-    .record({ vmId, term, epoch, source: fc.constantFrom(ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC, ChunkSource.MANIFEST), index: small(8), count: small(8), data: bytes(600), rightHash: fc.boolean(), wrongHash: bytes(16), rawBytes: small(1 << 16), base: fc.boolean(), joinSeq: small(20) })
+    .record({ vmId, term, epoch, source: fc.constantFrom(ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC, ChunkSource.MANIFEST), index: small(8), count: small(8), data: bytes(600), rightHash: fc.boolean(), wrongHash: bytes(16), rawBytes: small(1 << 16), base: fc.boolean(), joinSeq: small(20), primaryIncarnation: small(5) })
     .map(({ rightHash, wrongHash, ...c }) => ({ type: 'checkpointChunk' as const, ...c, hash: rightHash ? chunkChecksum(c) : wrongHash }));
   return {
     segment: fc

@@ -22,7 +22,7 @@ const joiningBackup = () => standby({ joining: true });
 /** The checkpoint of `epoch` as the primary ships it: the guest's chunks and a manifest (flagged on the base epoch, naming its join). */
 function ship(capture: CheckpointCapture, epoch: number, base: boolean, joinSeq = 0): CheckpointChunk[] {
   const chunks = capture.capture(TERM, epoch, new TextEncoder().encode(`state ${epoch}`));
-  return [...chunks, makeManifest({ vmId: VM, term: TERM, epoch }, chunks, base, joinSeq)];
+  return [...chunks, makeManifest({ vmId: VM, term: TERM, epoch }, chunks, { base, joinSeq })];
 }
 
 const feed = (b: StandbyImage, chunks: readonly CheckpointChunk[]) => chunks.flatMap((c) => sentOn(b.onChunk(c, 0), s.ckptAck) as CheckpointAck[]);
@@ -152,7 +152,7 @@ describe('base image for a joining backup', () => {
   it('starts over from a base manifest only once its checksum holds: a corrupt one wipes nothing, and the next epoch is not taken for applied', () => {
     const { memory, capture, b } = afterFirstEpoch();
     // A base manifest far ahead whose data does not match its checksum (corrupt on the way, or forged).
-    const bad = makeManifest({ vmId: VM, term: TERM, epoch: 1_000_000 }, [], true);
+    const bad = makeManifest({ vmId: VM, term: TERM, epoch: 1_000_000 }, [], { base: true });
     const acks = feed(b, [{ ...bad, data: Uint8Array.of(1, 2, 3) }]);
     expect(acks).toEqual([expect.objectContaining({ epoch: 1_000_000, ok: false })]);
     expect(b.stats.hashMismatches).toBe(1);

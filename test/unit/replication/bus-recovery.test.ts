@@ -307,7 +307,7 @@ describe('primary checkpointer: repeats and timeouts', () => {
     maxLatencySamples: 10,
     resendUs: RESEND_US,
   } as const;
-  const primary = (overrides: Partial<PrimaryOptions> = {}) => new PrimaryCheckpointer({ ...shared, term: TERM, backupHost: 'host-b', ...overrides });
+  const primary = (overrides: Partial<PrimaryOptions> = {}) => new PrimaryCheckpointer({ ...shared, term: TERM, backupHost: 'host-b', incarnation: 1, ...overrides });
   /** The effects one call of the checkpointer pushes. */
   const effectsOf = (call: (out: Effect[]) => void): Effect[] => {
     const out: Effect[] = [];
@@ -465,7 +465,7 @@ describe('standby image: asked again', () => {
     const b = new StandbyImage({ vmId: VM, ckptAckSubject: s.ckptAck, term: 1, memoryBytes: 64 * 1024, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: 'host-b' });
     const header = { vmId: VM, term: 1, epoch: 1 };
     const chunks = makeChunks(header, ChunkSource.STATE, [new Uint8Array(8).fill(1), new Uint8Array(8).fill(2), new Uint8Array(4).fill(3)]);
-    const manifest = makeManifest(header, chunks, false);
+    const manifest = makeManifest(header, chunks);
     const acks = (effects: Effect[]) => sentOn(effects, s.ckptAck) as CheckpointAck[];
     expect(acks(b.onChunk(chunks[0]!, 0))).toEqual([]);
     expect(acks(b.onChunk(chunks[2]!, 0))).toEqual([]);

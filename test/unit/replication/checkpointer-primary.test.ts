@@ -26,6 +26,7 @@ const primary = (overrides: Partial<PrimaryOptions> = {}) =>
     ackTimeoutUs: ACK_TIMEOUT_US,
     maxLatencySamples: 100,
     backupHost: 'host-b',
+    incarnation: 1,
     ...overrides,
   });
 

@@ -40,13 +40,15 @@ class Primary {
     pageDelta: boolean,
     readonly term = TERM,
     memoryBytes = MEMORY_BYTES,
+    /** Its checkpointer process (PrimaryOptions.incarnation): a host that restarted runs another. */
+    readonly incarnation = 1,
   ) {
     this.memory = new PagedMemory(memoryBytes);
     this.shadow = pageDelta ? new PageShadow(memoryBytes) : null;
   }
 
   /** The chunks of `epoch` in transfer order and the manifest, as the primary checkpointer sends them. */
-  checkpoint(epoch: number, state: Uint8Array, spec: SpecDelta | null): { chunks: CheckpointChunk[]; manifest: CheckpointChunk } {
+  checkpoint(epoch: number, state: Uint8Array, spec: SpecDelta | null, base: { joinSeq: number } | null = null): { chunks: CheckpointChunk[]; manifest: CheckpointChunk } {
     const header = { vmId: VM, term: this.term, epoch };
     const packed = packPages(this.memory, this.shadow, this.memory.takeDirtyPages(), CHUNK_BYTES);
     const chunks = [
@@ -54,7 +56,7 @@ class Primary {
       ...makeChunks(header, ChunkSource.STATE, splitBytes(state, 100)),
       ...(spec === null ? [] : makeChunks(header, ChunkSource.SPEC, splitBytes(encodeSpecDeltas([spec]), 128))),
     ].sort(chunkOrder);
-    return { chunks, manifest: makeManifest(header, chunks) };
+    return { chunks, manifest: makeManifest(header, chunks, { base: base !== null, joinSeq: base?.joinSeq ?? 0, primaryIncarnation: this.incarnation }) };
   }
 }
 
@@ -262,6 +264,63 @@ describe('StandbyImage', () => {
     expect(acks(feed(b, [...own.chunks, own.manifest]))).toMatchObject([{ epoch: 1, ok: true, term: TERM }]);
   });
 
+  it("follows its creation's stream: a later process of the primary's host (a VM made anew, same term) is dropped unanswered, its resends of applied epochs too", () => {
+    const b = standby();
+    const first = new Primary(false);
+    fill(first.memory, 0, 10, 1);
+    const e1 = first.checkpoint(1, stateOf(1), null);
+    fill(first.memory, 0, 10, 2);
+    const e2 = first.checkpoint(2, stateOf(2), null);
+    feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest]);
+    expect(b.stats.appliedEpoch).toBe(2);
+    // The host restarted: epochs 1-3 of the VM it made anew. Answered, 1 and 2 would commit output the image does not hold,
+    // and 3 would lay the new VM's pages and state over the first one's (vopr-like run: seed 14, a cut-off failover service).
+    const anew = new Primary(false, TERM, MEMORY_BYTES, 2);
+    const foreign = [1, 2, 3].map((epoch) => {
+      fill(anew.memory, 0, PAGE_BYTES * PAGES, 0x55);
+      return anew.checkpoint(epoch, stateOf(100 + epoch), null);
+    });
+    expect(feed(b, foreign.flatMap((e) => [...e.chunks, e.manifest]))).toEqual([]);
+    expect(b.stats.foreignStreamManifests).toBe(3);
+    expect(b.stats.appliedEpoch).toBe(2);
+    expect(b.image.bytes[0]).toBe(2);
+    expect(b.image.bytes[PAGE_BYTES]).toBe(0);
+    expect(bytesEqual(b.stateBlob, stateOf(2))).toBe(true);
+    // The first stream goes on: the foreign chunks staged for epoch 3 do not match its manifest, whose NACK asks for them again.
+    fill(first.memory, 0, 10, 3);
+    const e3 = first.checkpoint(3, stateOf(3), null);
+    expect(acks(feed(b, [...e3.chunks, e3.manifest]))).toMatchObject([{ epoch: 3, ok: false }]);
+    expect(acks(feed(b, [...e3.chunks, e3.manifest]))).toMatchObject([{ epoch: 3, ok: true }]);
+    expect(b.image.bytes[0]).toBe(3);
+  });
+
+  it("follows its base's stream: a joined image drops the manifests of another process of the primary's host, and a later base starts it over on that base's", () => {
+    const b = standby({ joining: true, joinSeq: 4 });
+    const primary = new Primary(false);
+    fill(primary.memory, 0, MEMORY_BYTES, 7);
+    const base = primary.checkpoint(5, stateOf(5), null, { joinSeq: 4 });
+    expect(acks(feed(b, [...base.chunks, base.manifest]))).toMatchObject([{ epoch: 5, ok: true }]);
+    expect(b.synced).toBe(true);
+    const anew = new Primary(false, TERM, MEMORY_BYTES, 9);
+    fill(anew.memory, 0, PAGE_BYTES, 0x55);
+    const early = anew.checkpoint(4, stateOf(104), null);
+    fill(anew.memory, 0, PAGE_BYTES, 0x56);
+    const late = anew.checkpoint(6, stateOf(106), null);
+    expect(feed(b, [...early.chunks, early.manifest, ...late.chunks, late.manifest])).toEqual([]);
+    expect(b.stats.foreignStreamManifests).toBe(2);
+    expect(b.stats.appliedEpoch).toBe(5);
+    expect(b.image.bytes[0]).toBe(7);
+    // A base of a later join from that process is a stream of its own: the image starts over on it.
+    fill(anew.memory, 0, MEMORY_BYTES, 0x57);
+    const rebase = anew.checkpoint(8, stateOf(108), null, { joinSeq: 5 });
+    expect(acks(feed(b, [...rebase.chunks, rebase.manifest]))).toMatchObject([{ epoch: 8, ok: true }]);
+    expect(b.image.bytes[0]).toBe(0x57);
+    fill(primary.memory, 0, PAGE_BYTES, 8);
+    const stale = primary.checkpoint(9, stateOf(9), null);
+    expect(feed(b, [...stale.chunks, stale.manifest])).toEqual([]);
+    expect(b.stats.foreignStreamManifests).toBe(3);
+  });
+
   it('property: after each epoch, the image, state and speculative buffer equal what the primary sent, whatever the chunk order', () => {
     const write = fc.record({ addr: fc.integer({ min: 0, max: MEMORY_BYTES - 1 }), len: fc.integer({ min: 1, max: 3 * PAGE_BYTES }), value: fc.integer({ min: 0, max: 255 }) });
     const epoch = fc.record({ writes: fc.array(write, { maxLength: 6 }), specBytes: fc.integer({ min: 0, max: 3000 }), acked: fc.integer({ min: 0, max: 3000 }), order: fc.array(fc.nat(), { minLength: 40, maxLength: 40 }) });
@@ -440,7 +499,7 @@ describe('StandbyImage holds at most maxPendingEpochs epochs (docs/design-notes.
     expect(b.pendingEpochs).toBe(3);
     for (let page = 0; page < PAGES; page++) fill(p.memory, page * PAGE_BYTES, 8, 1);
     const base = p.checkpoint(BASE, stateOf(BASE), null);
-    expect(acks(feed(b, [...base.chunks, makeManifest({ vmId: VM, term: TERM, epoch: BASE }, base.chunks, true)]))).toMatchObject([{ epoch: BASE, ok: true }]);
+    expect(acks(feed(b, [...base.chunks, makeManifest({ vmId: VM, term: TERM, epoch: BASE }, base.chunks, { base: true })]))).toMatchObject([{ epoch: BASE, ok: true }]);
     expect(b.stats).toMatchObject({ baseEpoch: BASE, appliedEpoch: BASE, dropped: farChunks.length });
     expect(b.pendingEpochs).toBe(0);
     // The whole window after the base, each epoch missing its manifest: it fills the bound and no more.
