@@ -603,7 +603,12 @@ export class FailoverCore implements Core {
     // The same on the primary's host: its services started over empty, so the VM is gone from it, however fast it
     // came back (faster than its silence was noticed: this service was cut off, found by vopr). It may renew the
     // lease of its old term, so only a take-over for the backup saves the VM.
-    if (restarted && hb.host === this.#primary) this.#primaryStartedOver(out, this.#imageAtRestart(before), this.#committedEpoch(before));
+    if (restarted && hb.host === this.#primary) {
+      // Started over again while the join's outcome is untold: the process that took the join still decides it, and
+      // what it committed is what the image must hold. Its successors ran a VM made anew, which the backup never takes.
+      const untold = this.#primaryRestarted === this.#primary && this.#restartImage === 'untold';
+      this.#primaryStartedOver(out, untold ? 'untold' : this.#imageAtRestart(before), untold ? this.#restartCommittedEpoch : this.#committedEpoch(before));
+    }
     if (this.#primaryRestarted !== null && this.#primaryRestarted !== this.#primary) this.#primaryRestarted = null; // taken over
     // A restart that left no image elsewhere made the VM anew on that host: its heartbeats are the VM's again.
     if (hb.host === this.#primary && (this.#primaryRestarted !== hb.host || this.#restartImage === 'none')) this.#primaryServedUntilUs = nowUs;
@@ -936,7 +941,8 @@ export class FailoverCore implements Core {
    * `none` when unprotected, and no take-over follows (vopr seed 1152 with repeats of parts rate-limited). Re-protecting,
    * `untold`: the join may have completed unseen (this service cut off, the backup's reports late), and only the backup's
    * reports under its join tell. The join cannot complete from now on: the restarted host's new process never sends
-   * its base (its role change is not repeated to that process, #onHeartbeat), and the backup takes no base of another join.
+   * its base (its role change is not repeated to that process, #onHeartbeat), the backup takes no base of another join,
+   * and no epoch of another primary process (StandbyImage follows one stream).
    */
   #primaryStartedOver(out: Effect[], image: RestartImage, committedEpoch: number): void {
     assert(image !== 'untold' || (this.state === 'reprotecting' && this.#backup !== null), () => `a restart with a backup's image untold in ${this.state}`);

@@ -662,6 +662,22 @@ describe('FailoverCore: backup silence', () => {
     expect(d.core.stats.restartsWithoutImage).toBe(0);
   });
 
+  it("keeps the backup's image untold when the primary starts over again before the backup reports: the process that took the join decides it", () => {
+    const { d, join } = joinTakenByPrimary();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, RESTARTED), d.nowUs + 1_000);
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 2, true, NONE_TAKEN, RESTARTED), d.nowUs + 1_000);
+    // Its second new process: the one before it never took the join, and what it committed is its own VM's.
+    const again = d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, RESTARTED + 50_000), d.nowUs + 1_000);
+    expect(again).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.primary_restarted', fields: expect.objectContaining({ backupImage: 'untold' }) }));
+    expect(d.core.stats.restartsWithoutImage).toBe(0);
+    // Still held to the first process's commits: synced at 3 is not the VM.
+    d.handle(heartbeatInput(BACKUP, 'backup', 1, 3, true, join.seq), d.nowUs + 1_000);
+    expect(d.core.stats.syncedBehindCommitted).toBe(1);
+    const synced = d.handle(heartbeatInput(BACKUP, 'backup', 1, 41, true, join.seq), d.nowUs + 1_000);
+    expect(synced).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.restart_left_image' }));
+    expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2 });
+  });
+
   it("counts no join synced below what the restarted primary's earlier process committed, and finds the VM lost when that join is given up", () => {
     const { d, join } = joinTakenByPrimary();
     d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, RESTARTED), d.nowUs + 1_000);
