@@ -130,6 +130,8 @@ export class StandbyImage {
   #awaitingBase: boolean;
   /** The primary stream this image follows (PrimaryOptions.incarnation): its base's, or the first manifest's; null before either. */
   #streamIncarnation: number | null = null;
+  /** The join whose base this image took (0: none, it follows the stream from the VM's creation). */
+  #streamJoinSeq = 0;
   readonly term: number;
   /** Chunks of one source in one epoch, at most: what bounds each pending epoch's map. */
   readonly #maxChunksPerSource: number;
@@ -189,6 +191,14 @@ export class StandbyImage {
       } else this.#stageBeforeBase(chunk, nowUs);
       return out;
     }
+    // Another primary process than the one this image follows, unless it starts a later join: before the resend
+    // check, since answered as applied its epochs would commit a VM this image is not. A base of the followed join
+    // from another process is one too: the join's role change reached a host's new process, running a VM made anew.
+    const laterJoin = baseManifest && chunk.joinSeq > this.#streamJoinSeq;
+    if (chunk.source === ChunkSource.MANIFEST && this.#streamIncarnation !== null && chunk.primaryIncarnation !== this.#streamIncarnation && !laterJoin) {
+      this.stats.foreignStreamManifests++;
+      return out;
+    }
     // A base epoch beyond what we applied: start over from an empty image (also a backup that was
     // dropped, cut off, and still receives the stream its successor now gets). Only once its checksum holds: a
     // corrupt one would wipe the image, and the manifests of epochs below it would then be answered as applied.
@@ -198,12 +208,7 @@ export class StandbyImage {
       this.#ack(out, chunk.epoch, false, 'base manifest checksum mismatch');
       return out;
     }
-    if (startsBase) this.#startFromBase(chunk.epoch, chunk.primaryIncarnation);
-    else if (chunk.source === ChunkSource.MANIFEST && this.#streamIncarnation !== null && chunk.primaryIncarnation !== this.#streamIncarnation) {
-      // Before the resend check: answered as applied, its epochs would commit a VM this image is not.
-      this.stats.foreignStreamManifests++;
-      return out;
-    }
+    if (startsBase) this.#startFromBase(chunk);
     if (chunk.epoch <= this.stats.appliedEpoch) {
       // A resend of something applied: the ACK was lost; repeat it.
       this.stats.duplicates++;
@@ -263,10 +268,12 @@ export class StandbyImage {
   }
 
   /** The base epoch's manifest arrived: the image starts empty, epochs before it never apply here, and it follows the base's stream. */
-  #startFromBase(epoch: number, streamIncarnation: number): void {
+  #startFromBase(manifest: CheckpointChunk): void {
+    const epoch = manifest.epoch;
     const applied = !this.#awaitingBase;
     this.#awaitingBase = false;
-    this.#streamIncarnation = streamIncarnation;
+    this.#streamIncarnation = manifest.primaryIncarnation;
+    this.#streamJoinSeq = manifest.joinSeq;
     this.stats.baseEpoch = epoch;
     this.stats.appliedEpoch = epoch - 1;
     for (const [e, pending] of [...this.#pending]) {

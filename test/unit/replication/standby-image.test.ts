@@ -294,7 +294,7 @@ describe('StandbyImage', () => {
     expect(b.image.bytes[0]).toBe(3);
   });
 
-  it("follows its base's stream: a joined image drops the manifests of another process of the primary's host, and a later base starts it over on that base's", () => {
+  it("follows its base's stream: a joined image drops the manifests of another process of the primary's host, its base of the same join too, and a later join's base starts it over on that base's", () => {
     const b = standby({ joining: true, joinSeq: 4 });
     const primary = new Primary(false);
     fill(primary.memory, 0, MEMORY_BYTES, 7);
@@ -308,17 +308,22 @@ describe('StandbyImage', () => {
     const late = anew.checkpoint(6, stateOf(106), null);
     expect(feed(b, [...early.chunks, early.manifest, ...late.chunks, late.manifest])).toEqual([]);
     expect(b.stats.foreignStreamManifests).toBe(2);
+    // Nor a base of this join from that process: the join's role change reached the host's new process.
+    fill(anew.memory, 0, MEMORY_BYTES, 0x57);
+    const sameJoin = anew.checkpoint(7, stateOf(107), null, { joinSeq: 4 });
+    expect(feed(b, [...sameJoin.chunks, sameJoin.manifest])).toEqual([]);
+    expect(b.stats.foreignStreamManifests).toBe(3);
     expect(b.stats.appliedEpoch).toBe(5);
     expect(b.image.bytes[0]).toBe(7);
     // A base of a later join from that process is a stream of its own: the image starts over on it.
-    fill(anew.memory, 0, MEMORY_BYTES, 0x57);
+    fill(anew.memory, 0, MEMORY_BYTES, 0x58);
     const rebase = anew.checkpoint(8, stateOf(108), null, { joinSeq: 5 });
     expect(acks(feed(b, [...rebase.chunks, rebase.manifest]))).toMatchObject([{ epoch: 8, ok: true }]);
-    expect(b.image.bytes[0]).toBe(0x57);
+    expect(b.image.bytes[0]).toBe(0x58);
     fill(primary.memory, 0, PAGE_BYTES, 8);
     const stale = primary.checkpoint(9, stateOf(9), null);
     expect(feed(b, [...stale.chunks, stale.manifest])).toEqual([]);
-    expect(b.stats.foreignStreamManifests).toBe(3);
+    expect(b.stats.foreignStreamManifests).toBe(4);
   });
 
   it('property: after each epoch, the image, state and speculative buffer equal what the primary sent, whatever the chunk order', () => {
