@@ -85,6 +85,9 @@ const MAX_HOST_FAULTS = 2;
  * the runner tells that apart from a liveness failure. Two seeds in three
  * also get one or two bus faults (loss, duplication, delay between
  * services), and 30% of the seeds with a crash start the crashed host again.
+ * One in ten, while it may lose a host, has the primary's host crash early
+ * in the phase and come back 50-150 ms later, within a cut-off of the
+ * failover service.
  */
 export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   const faults: Fault[] = [];
@@ -145,6 +148,17 @@ export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   if (cutOff.chance(0.15)) {
     const fromMs = Math.round(startMs + cutOff.next() * span);
     faults.push({ kind: 'cut-off-failover', fromMs, toMs: Math.min(endMs, fromMs + Math.round(20 + cutOff.next() * 600)) });
+  }
+  // A primary host that crashes and comes back while the failover service hears nothing: it runs a VM made anew, as
+  // at the VM's creation, under the old term, and streams it to the backup for as long as the service is away. Early
+  // in the phase and for long, so that the new VM's epochs often pass the one the backup held at the crash.
+  const unheard = rng.fork('restart-unheard');
+  if (hostFaults < MAX_HOST_FAULTS && unheard.chance(0.1)) {
+    hostFaults++;
+    const atMs = Math.round(startMs + unheard.next() * 200);
+    faults.push({ kind: 'cut-off-failover', fromMs: atMs - 5, toMs: Math.min(endMs, atMs + 300 + Math.round(unheard.next() * 600)) });
+    faults.push({ kind: 'crash', role: 'primary', atMs });
+    faults.push({ kind: 'revive', atMs: atMs + 50 + Math.round(unheard.next() * 100) });
   }
   const bus = rng.fork('bus');
   const busCount = [0, 0, 1, 1, 1, 2][bus.int(6)]!;

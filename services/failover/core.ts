@@ -13,6 +13,14 @@ const TIMER_PROMOTE = 'failover.promote';
 const TIMER_RECOVERED = 'failover.recovered';
 const TIMER_MEMBERSHIP = 'failover.membership';
 const TIMER_JOIN_STALL = 'failover.join-stall';
+/**
+ * Miss-count periods a restarted service waits, beyond its first, for the
+ * backup the lease names when the lease holder's host started over: the VM
+ * is that backup's or lost, and only its report tells. Far longer than the
+ * heartbeat losses vopr draws (up to 320 ms, 11 periods at the defaults);
+ * past it the backup is taken for dead.
+ */
+export const NAMED_BACKUP_WAIT_PERIODS = 50;
 /** A join's stall bound when none is configured. */
 export const DEFAULT_JOIN_STALL_US = 30_000_000;
 /** CAS retries without waiting, when the lease moved only because the silent holder renewed it. */
@@ -230,6 +238,8 @@ export class FailoverCore implements Core {
   readonly #watchedHosts: readonly string[];
   #recovering: boolean;
   #recoveryStartedUs = 0;
+  /** Recovering, the lease holder's host started over and the backup the lease names was not heard yet: waited for. */
+  #namedBackupAwaited = false;
   /** While recovering: the highest committed epoch each host reported as primary (heartbeats may come reordered). */
   readonly #recoveryPrimaryEpochs = new Map<string, number>();
   #publishedView = '';
@@ -829,7 +839,6 @@ export class FailoverCore implements Core {
       out.push({ kind: 'setTimer', name: TIMER_RECOVERED, atUs: nowUs + this.options.heartbeatIntervalUs });
       return;
     }
-    this.#recovering = false;
     const hosts = this.#watchedHosts;
     const heard = (h: string) => (this.#lastSeenUs.get(h) ?? -1) >= this.#recoveryStartedUs && this.#lastRole.has(h);
     const report = (h: string) => (heard(h) ? this.#lastRole.get(h)! : undefined);
@@ -855,6 +864,16 @@ export class FailoverCore implements Core {
       holderAnotherProcess ||
       (holderReport?.role === 'primary' && holderReport.term >= this.#term && this.#startedOver(holder, syncedBackups.map(report), lease.committedEpoch ?? 0)) ||
       (holderReport?.role === 'backup' && holderReport.synced && this.#backupHolderStartedOver(holderReport, lease));
+    const periodUs = this.options.missCount * this.options.heartbeatIntervalUs;
+    if (holderStartedOver && named !== undefined && named !== '' && named !== holder && !heard(named) && nowUs < this.#recoveryStartedUs + (1 + NAMED_BACKUP_WAIT_PERIODS) * periodUs) {
+      // Deciding without it lost a VM its backup held (vopr seed 60: the backup's heartbeats were lost while this
+      // service started). Waiting costs nothing: the holder's host runs a VM made anew, and its lease is fenced.
+      if (!this.#namedBackupAwaited) out.push({ kind: 'log', level: 'warn', event: 'failover.named_backup_awaited', fields: { holder, backup: named } });
+      this.#namedBackupAwaited = true;
+      out.push({ kind: 'setTimer', name: TIMER_RECOVERED, atUs: nowUs + this.options.heartbeatIntervalUs });
+      return;
+    }
+    this.#recovering = false;
     if (holderStartedOver) {
       this.#primary = holder;
       this.#backup = syncedBackups[0] ?? null;

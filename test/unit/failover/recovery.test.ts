@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { Effect } from '../../../lib/runtime/types.js';
+import { NAMED_BACKUP_WAIT_PERIODS } from '../../../services/failover/core.js';
 import { allRoleChanges, BACKUP, FailoverDriver, FIRST_INCARNATION, heartbeatInput, INTERVAL_US, leaseOps, MISS_COUNT, NONE_TAKEN, primaryRecord, PRIMARY, PROMOTE_TIMER, silentTimer, SPARE, timers } from './support.js';
 
 const RECOVERED = 'failover.recovered';
@@ -301,6 +303,39 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
       expect(takeOvers.length > 0, `backup at epoch ${backupEpoch}`).toBe(takesOver);
       expect(d.core.stats.restartsWithoutImage, `backup at epoch ${backupEpoch}`).toBe(takesOver ? 0 : 1);
     }
+  });
+
+  it("waits for the lease's backup, unheard while it learns the roles, when the holder's host started over: the VM is that backup's or lost (vopr seed 60)", () => {
+    const recover = (backupHeard: boolean) => {
+      const d = new FailoverDriver();
+      d.handle({ kind: 'start' }, 100_000);
+      d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: 88, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
+      // The primary's host came back (another process, a VM made anew); the backup's heartbeats are lost on the way.
+      for (let t = 100_000 + INTERVAL_US / 2; t < 100_000 + RECOVERY_US; t += INTERVAL_US) {
+        d.handle(heartbeatInput(PRIMARY, 'primary', 1, 3, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), t);
+        d.handle(heartbeatInput(SPARE, 'spare', 1), t);
+      }
+      const first = d.fire(RECOVERED);
+      expect(first).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.named_backup_awaited' }));
+      expect([d.core.recovering, leaseOps(first)]).toEqual([true, []]);
+      const effects: Effect[] = [];
+      let fired = 1;
+      for (; d.core.recovering && fired < 1_000; fired++) {
+        if (backupHeard && fired === 20) d.handle(heartbeatInput(BACKUP, 'backup', 1, 88, true), d.nowUs + 1);
+        effects.push(...d.fire(RECOVERED));
+      }
+      return { d, effects, fired };
+    };
+    // Heard late, holding what the lease says was committed: its image is the VM, taken over for.
+    const heard = recover(true);
+    expect(heard.fired).toBe(21);
+    expect(leaseOps(heard.effects).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === BACKUP)).toHaveLength(1);
+    expect(heard.d.core.stats.restartsWithoutImage).toBe(0);
+    // Never heard: taken for dead after the bound, and the VM is lost.
+    const never = recover(false);
+    expect(never.fired * INTERVAL_US).toBeGreaterThanOrEqual(NAMED_BACKUP_WAIT_PERIODS * RECOVERY_US);
+    expect(never.fired * INTERVAL_US).toBeLessThanOrEqual((NAMED_BACKUP_WAIT_PERIODS + 1) * RECOVERY_US);
+    expect(never.d.core.stats.restartsWithoutImage).toBe(1);
   });
 
   it('keeps a lease holder heard while recovering from the lease\'s writer: nothing started over', () => {
