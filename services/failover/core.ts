@@ -931,11 +931,16 @@ export class FailoverCore implements Core {
    * goes on and gives up the backup then). Giving it up there left the VM on
    * a primary that had crashed and came back empty (vopr seed 61585: the
    * primary crashed, the lease store out, the backup cut off). A primary
-   * whose lease store is out cannot be told it has no backup anyway.
+   * whose lease store is out cannot be told it has no backup anyway. A
+   * primary heard started over is no more alive for the VM: it runs one made
+   * anew, and the backup's silence waits as well (vopr seed 982: the
+   * backup's heartbeats were lost for 16 ms past the grace after a cut-off,
+   * and it was given up with the VM's only image).
    */
   get #backupSilenceCounts(): boolean {
     const primaryMayBeDead = this.#silentHosts.has(this.#primary) && !this.#primaryRenewedUnheard;
-    return this.#backupHoldsImage && this.#backup !== null && this.#silentHosts.has(this.#backup) && !primaryMayBeDead;
+    const primaryStartedOver = this.#primaryRestarted === this.#primary && this.#restartImage === 'left';
+    return this.#backupHoldsImage && this.#backup !== null && this.#silentHosts.has(this.#backup) && !primaryMayBeDead && !primaryStartedOver;
   }
 
   /**

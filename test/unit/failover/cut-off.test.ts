@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Effect, Input } from '../../../lib/runtime/types.js';
-import { BACKUP, FailoverDriver, FAILOVER_OPTIONS, heartbeatInput, INTERVAL_US, lateTimer, MISS_COUNT, PRIMARY, silentTimer, SPARE } from './support.js';
+import { BACKUP, FailoverDriver, FAILOVER_OPTIONS, FIRST_INCARNATION, heartbeatInput, INTERVAL_US, lateTimer, MISS_COUNT, NONE_TAKEN, PRIMARY, silentTimer, SPARE } from './support.js';
 
 const down: Input = { kind: 'connection', connected: false };
 const up: Input = { kind: 'connection', connected: true };
@@ -105,6 +105,26 @@ describe('FailoverCore: cut off from the bus', () => {
     d.handle(heartbeatInput(BACKUP, 'backup', 1), d.nowUs + 1_000);
     d.fire(silentTimer(PRIMARY));
     expect(d.core.state).toBe('failingOver');
+    expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2 });
+  });
+
+  it("keeps a backup unheard past the grace when the primary was heard started over: its image is the VM's only one, taken over for once heard (vopr seed 982)", () => {
+    const d = protectedAt1ms();
+    d.handle(down, 2_000);
+    const backAtUs = 200_000;
+    d.handle(up, backAtUs);
+    // Back, the primary's host is heard from a new process (it crashed and came back as at creation); the backup's heartbeats are lost.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), backAtUs + INTERVAL_US);
+    const graceEndUs = d.armed.get(silentTimer(BACKUP))!;
+    expect(graceEndUs).toBe(backAtUs + 2 * SILENT_AFTER_US);
+    for (let t = backAtUs + 2 * INTERVAL_US; t < graceEndUs; t += INTERVAL_US) d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, FIRST_INCARNATION + 50_000), t);
+    const silence = d.fire(silentTimer(BACKUP));
+    expect(d.nowUs).toBe(graceEndUs);
+    expect(silence).not.toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.backup_dropped' }));
+    expect([d.core.backupHost, d.core.stats.restartsWithoutImage]).toEqual([BACKUP, 0]);
+    // Heard at last: the take-over for it goes on.
+    d.handle(heartbeatInput(BACKUP, 'backup', 1), d.nowUs + 1_000);
+    d.fire(silentTimer(PRIMARY));
     expect(d.pendingCas.record).toMatchObject({ primaryHost: BACKUP, term: 2 });
   });
 
