@@ -188,6 +188,11 @@ export class FailoverCore implements Core {
   #backup: string | null;
   readonly #lastSeenUs = new Map<string, number>();
   readonly #lastRole = new Map<string, Heartbeat>();
+  /**
+   * Per host, the highest role change its current process showed taken: heartbeats may come reordered, and the last
+   * to arrive may be older than one before it. Bound: one per host.
+   */
+  readonly #controlSeqTaken = new Map<string, { readonly incarnation: number; readonly controlSeq: number }>();
   #term = 1;
   #leaseRevision = 0;
   #leaseRecord: LeaseRecord | null = null;
@@ -586,6 +591,8 @@ export class FailoverCore implements Core {
     }
     const firstHeard = !this.#incarnations.has(hb.host);
     const before = this.#lastRole.get(hb.host);
+    const takenBefore = this.#controlSeqTaken.get(hb.host)?.controlSeq ?? 0;
+    this.#noteControlSeq(hb);
     const restarted = this.#noteIncarnation(hb, out) || (firstHeard && this.#holderRestartedUnheard(hb, out));
     // A role change not taken was meant for the process that is gone: the new one starts as at the VM's creation, and
     // a primary's join repeated to it would send its backup the base of the VM it made anew under that join's name.
@@ -617,7 +624,7 @@ export class FailoverCore implements Core {
       // Started over again while the join's outcome is untold: the process that took the join still decides it, and
       // what it committed is what the image must hold. Its successors ran a VM made anew, which the backup never takes.
       const untold = this.#primaryRestarted === this.#primary && this.#restartImage === 'untold';
-      this.#primaryStartedOver(out, untold ? 'untold' : this.#imageAtRestart(before), untold ? this.#restartCommittedEpoch : this.#committedEpoch(before));
+      this.#primaryStartedOver(out, untold ? 'untold' : this.#imageAtRestart(takenBefore), untold ? this.#restartCommittedEpoch : this.#committedEpoch(before));
     }
     if (this.#primaryRestarted !== null && this.#primaryRestarted !== this.#primary) this.#primaryRestarted = null; // taken over
     // A restart that left no image elsewhere made the VM anew on that host: its heartbeats are the VM's again.
@@ -735,6 +742,7 @@ export class FailoverCore implements Core {
   #fencedPrimaryHeard(hb: Heartbeat, nowUs: number, out: Effect[]): void {
     // Its process is the one that will take the join: known now, its first heartbeat as a backup is no restart.
     this.#noteIncarnation(hb, out);
+    this.#noteControlSeq(hb);
     this.#armDeadlines(hb.host, nowUs, out);
     this.#lastRole.set(hb.host, hb);
     this.#silentHosts.delete(hb.host);
@@ -811,6 +819,7 @@ export class FailoverCore implements Core {
   /** While recovering: only note who reports what. */
   #listen(hb: Heartbeat, nowUs: number, out: Effect[]): void {
     this.#noteIncarnation(hb, out);
+    this.#noteControlSeq(hb);
     if (hb.role === 'primary') this.#recoveryPrimaryEpochs.set(hb.host, Math.max(hb.epoch, this.#recoveryPrimaryEpochs.get(hb.host) ?? 0));
     this.#lastSeenUs.set(hb.host, nowUs);
     this.#lastRole.set(hb.host, hb);
@@ -982,10 +991,10 @@ export class FailoverCore implements Core {
    * join may have completed unseen only if that process took the join's role change: one it did not take may have
    * reached the new process, which then sends the VM it made anew under the join's name (vopr seed 38646).
    */
-  #imageAtRestart(before: Heartbeat | undefined): RestartImage {
+  #imageAtRestart(takenBefore: number): RestartImage {
     if (this.#backupHoldsImage) return 'left';
     const change = this.#primaryJoinChange;
-    const joinTaken = before !== undefined && change !== null && change.joinSeq === this.#backupJoinSeq && before.controlSeq >= change.seq;
+    const joinTaken = change !== null && change.joinSeq === this.#backupJoinSeq && takenBefore >= change.seq;
     return this.state === 'reprotecting' && joinTaken ? 'untold' : 'none';
   }
 
@@ -1028,6 +1037,14 @@ export class FailoverCore implements Core {
     // Slack: a renewal retried within a beat may record an epoch or two its heartbeats have not shown yet.
     if (reported === undefined || reported + STARTED_OVER_SLACK_EPOCHS >= leaseCommittedEpoch) return false;
     return syncedBackups.some((b) => b !== undefined && b.epoch >= leaseCommittedEpoch);
+  }
+
+  /** The highest role change `hb`'s process showed taken; a new process starts over from its own. */
+  #noteControlSeq(hb: Heartbeat): void {
+    const known = this.#controlSeqTaken.get(hb.host);
+    if (known !== undefined && hb.incarnation < known.incarnation) return; // a late heartbeat of an earlier process
+    const controlSeq = known !== undefined && known.incarnation === hb.incarnation ? Math.max(known.controlSeq, hb.controlSeq) : hb.controlSeq;
+    this.#controlSeqTaken.set(hb.host, { incarnation: hb.incarnation, controlSeq });
   }
 
   /** `graceUs`: at start, a host is silent no earlier than this after it (0: missCount intervals, as always). */

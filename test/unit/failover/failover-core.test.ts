@@ -662,6 +662,14 @@ describe('FailoverCore: backup silence', () => {
     expect(d.core.stats.restartsWithoutImage).toBe(0);
   });
 
+  it("counts the join taken by the primary's earlier process when the last of its heartbeats to arrive was an older one, reordered on the bus", () => {
+    const { d } = joinTakenByPrimary();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40, true, NONE_TAKEN), d.nowUs + 1_000);
+    const restart = d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, RESTARTED), d.nowUs + 1_000);
+    expect(restart).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.primary_restarted', fields: expect.objectContaining({ backupImage: 'untold' }) }));
+    expect(d.core.stats.restartsWithoutImage).toBe(0);
+  });
+
   it("keeps the backup's image untold when the primary starts over again before the backup reports: the process that took the join decides it", () => {
     const { d, join } = joinTakenByPrimary();
     d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, RESTARTED), d.nowUs + 1_000);
