@@ -154,7 +154,6 @@ export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   // in the phase and for long, so that the new VM's epochs often pass the one the backup held at the crash.
   const unheard = rng.fork('restart-unheard');
   if (hostFaults < MAX_HOST_FAULTS && unheard.chance(0.1)) {
-    hostFaults++;
     const atMs = Math.round(startMs + unheard.next() * 200);
     faults.push({ kind: 'cut-off-failover', fromMs: atMs - 5, toMs: Math.min(endMs, atMs + 300 + Math.round(unheard.next() * 600)) });
     faults.push({ kind: 'crash', role: 'primary', atMs });
