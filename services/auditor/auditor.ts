@@ -25,6 +25,8 @@ export interface AuditorStats {
   /** Guest segments of a connection id no guest has, not tracked. */
   unknownConnections: number;
   promotionsSeen: number;
+  /** Assignments of the primary's term from a later agent on its host (it started over, a VM made anew): not the primary's. */
+  assignmentsOfRestartedPrimary: number;
   /**
    * Released segments whose bytes the auditor never saw emitted (it missed
    * the guest's messages: its connection was cut off): judged by their
@@ -136,6 +138,12 @@ export const MAX_CACHED_SUBJECTS = 1_024;
 interface PrimaryView {
   readonly host: string;
   readonly term: number;
+  /**
+   * The incarnation of the agent that made it primary. A later one on its
+   * host at its term started over as at the VM's creation: it runs a VM made
+   * anew, whose membership changes are not this primary's.
+   */
+  readonly agentIncarnation: number;
   /** Its backup ('' for none): only this host's acknowledgements commit epochs. */
   peerHost: string;
   /**
@@ -175,7 +183,7 @@ interface PrimaryView {
  *   that host's release permit ends on its own clock.
  */
 export class Auditor {
-  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, permitsUnjudged: 0, permitsMissed: 0, permitVerdictsDeferred: 0, permitsLate: 0, permitHolesBridged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, assignmentsOfRestartedPrimary: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, permitsUnjudged: 0, permitsMissed: 0, permitVerdictsDeferred: 0, permitsLate: 0, permitHolesBridged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
   /** The first MAX_KEPT_VIOLATIONS violations; `stats.violations` counts them all. */
   readonly violations: Violation[] = [];
   /** Every violation, kept or not, per rule. */
@@ -414,7 +422,13 @@ export class Auditor {
     if (p === null || p.host !== a.host || p.term !== a.term) {
       if (p !== null) this.stats.promotionsSeen++;
       // A new primary: the first one is protected from its first epoch; a promoted one runs alone (or its backup joins).
-      this.#primary = { host: a.host, term: a.term, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch, lastBarrierEpoch: a.firstEpoch - 1, joinedAfterEpoch: a.firstEpoch - 1, joinSeq: a.joinSeq, peerStartedOver: false };
+      this.#primary = { host: a.host, term: a.term, agentIncarnation: a.incarnation, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch, lastBarrierEpoch: a.firstEpoch - 1, joinedAfterEpoch: a.firstEpoch - 1, joinSeq: a.joinSeq, peerStartedOver: false };
+      return;
+    }
+    if (a.incarnation !== p.agentIncarnation) {
+      // Its backup stays the one the earlier process named, whose acknowledgements commit that process's epochs (vopr
+      // seed 132626: taken for the new process's peer, the base the joining backup acknowledged for the VM went uncounted).
+      this.stats.assignmentsOfRestartedPrimary++;
       return;
     }
     if (a.peerHost === p.peerHost && a.peerHost === '') return;

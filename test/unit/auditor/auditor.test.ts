@@ -182,6 +182,21 @@ describe('Auditor', () => {
       expectOnly(d, 'output-commit', 'commit-without-ack', A);
     });
 
+    it("a primary's host that started over (a later agent, the same term) changes nothing of the primary: the joined backup's acknowledgements still count (vopr seed 132626)", () => {
+      const d = AuditDriver.protectedPrimary().ack(B, 1, 2).commit(A, 1, 2);
+      d.assign(A, 'primary', 1, 2, { peerHost: C, joining: true });
+      d.barrier(A, 1, 5, { base: true, joinSeq: 2 });
+      // A crashed; its host came back as at the VM's creation: a new agent assigns its services with the first backup.
+      d.assign(A, 'primary', 1, 1, { peerHost: B, incarnation: 2 });
+      expect(d.auditor.stats.assignmentsOfRestartedPrimary).toBe(1);
+      // The base reaches C late, and C acknowledges it: the image promoted later holds epoch 5.
+      d.ack(C, 1, 5);
+      expect(d.auditor.committedEpoch).toBe(5);
+      d.ack(B, 1, 6); // the first backup, answering the new process: not the VM's backup
+      expect(d.auditor.committedEpoch).toBe(5);
+      expectNone(d);
+    });
+
     /** B NACKs epoch 3 needing a base: A commits 3 and 4 alone, then needs B's acknowledgements from the next base (5) on. */
     const expectJoinedAgain = (d: AuditDriver) => {
       d.needsBase(B, 1, 3).commit(A, 1, 3).commit(A, 1, 4);
