@@ -27,6 +27,8 @@ export interface AuditorStats {
   promotionsSeen: number;
   /** Assignments of the primary's term from a later agent on its host (it started over, a VM made anew): not the primary's. */
   assignmentsOfRestartedPrimary: number;
+  /** Commits on the primary's host at its term after that: the VM made anew's, not judged. */
+  commitsOfRestartedPrimary: number;
   /**
    * Released segments whose bytes the auditor never saw emitted (it missed
    * the guest's messages: its connection was cut off): judged by their
@@ -144,6 +146,8 @@ interface PrimaryView {
    * anew, whose membership changes are not this primary's.
    */
   readonly agentIncarnation: number;
+  /** A later agent on its host assigned its term: commits from its host are that process's, not this primary's. */
+  startedOver: boolean;
   /** Its backup ('' for none): only this host's acknowledgements commit epochs. */
   peerHost: string;
   /**
@@ -183,7 +187,7 @@ interface PrimaryView {
  *   that host's release permit ends on its own clock.
  */
 export class Auditor {
-  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, assignmentsOfRestartedPrimary: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, permitsUnjudged: 0, permitsMissed: 0, permitVerdictsDeferred: 0, permitsLate: 0, permitHolesBridged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, assignmentsOfRestartedPrimary: 0, commitsOfRestartedPrimary: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, permitsUnjudged: 0, permitsMissed: 0, permitVerdictsDeferred: 0, permitsLate: 0, permitHolesBridged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
   /** The first MAX_KEPT_VIOLATIONS violations; `stats.violations` counts them all. */
   readonly violations: Violation[] = [];
   /** Every violation, kept or not, per rule. */
@@ -422,13 +426,15 @@ export class Auditor {
     if (p === null || p.host !== a.host || p.term !== a.term) {
       if (p !== null) this.stats.promotionsSeen++;
       // A new primary: the first one is protected from its first epoch; a promoted one runs alone (or its backup joins).
-      this.#primary = { host: a.host, term: a.term, agentIncarnation: a.incarnation, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch, lastBarrierEpoch: a.firstEpoch - 1, joinedAfterEpoch: a.firstEpoch - 1, joinSeq: a.joinSeq, peerStartedOver: false };
+      this.#primary = { host: a.host, term: a.term, agentIncarnation: a.incarnation, startedOver: false, peerHost: a.peerHost, protectedFromEpoch: a.peerHost === '' || a.joining ? Infinity : a.firstEpoch, lastBarrierEpoch: a.firstEpoch - 1, joinedAfterEpoch: a.firstEpoch - 1, joinSeq: a.joinSeq, peerStartedOver: false };
       return;
     }
     if (a.incarnation !== p.agentIncarnation) {
       // Its backup stays the one the earlier process named, whose acknowledgements commit that process's epochs (vopr
       // seed 132626: taken for the new process's peer, the base the joining backup acknowledged for the VM went uncounted).
+      // The new process's commits are its VM's, under the same host and term: never the primary's (it gets no permit).
       this.stats.assignmentsOfRestartedPrimary++;
+      p.startedOver = true;
       return;
     }
     if (a.peerHost === p.peerHost && a.peerHost === '') return;
@@ -469,6 +475,10 @@ export class Auditor {
   #onCommit(subject: string, c: EpochCommit, o: Observation): void {
     const p = this.#primary;
     if (p === null || c.term !== p.term || parseHostSubject(subject)?.host !== p.host) return;
+    if (p.startedOver) {
+      this.stats.commitsOfRestartedPrimary++;
+      return;
+    }
     if (this.#resyncing) {
       // Its acknowledgement may have come while the auditor was cut off: this commit is where judging starts again.
       this.#resyncing = false;

@@ -662,8 +662,10 @@ export class FailoverCore implements Core {
     // Synced means holding what the primary has committed, and so released: an image of an earlier join may complete
     // late (chunks queued on a slow link) and call itself synced below the epochs the primary committed alone after
     // that join was given up (vopr seed 92265: promoted at epoch 75 behind the output of local epoch 76).
+    // Told after the primary started over, by what its earlier process committed: the epochs its new one reports are
+    // those of a VM made anew (vopr seed 134409: the join had completed at 10, and was held to the new VM's 111).
     const restartUntold = this.#primaryRestarted === this.#primary && this.#restartImage === 'untold';
-    const holdsCommitted = hb.epoch >= Math.max(this.#committedEpoch(this.#lastRole.get(this.#primary)), restartUntold ? this.#restartCommittedEpoch : 0);
+    const holdsCommitted = hb.epoch >= (restartUntold ? this.#restartCommittedEpoch : this.#committedEpoch(this.#lastRole.get(this.#primary)));
     if (joinedBackup && hb.synced && !holdsCommitted) this.stats.syncedBehindCommitted++;
     if (joinedBackup && hb.synced && holdsCommitted && this.state === 'reprotecting') {
       out.push({ kind: 'log', level: 'info', event: 'failover.reprotected', fields: { primary: this.#primary, backup: hb.host, durationUs: nowUs - this.#reprotectStartedUs, quietMaxUs: this.#join?.quietMaxUs ?? null } });

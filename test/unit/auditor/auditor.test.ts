@@ -182,7 +182,7 @@ describe('Auditor', () => {
       expectOnly(d, 'output-commit', 'commit-without-ack', A);
     });
 
-    it("a primary's host that started over (a later agent, the same term) changes nothing of the primary: the joined backup's acknowledgements still count (vopr seed 132626)", () => {
+    it("a primary's host that started over (a later agent, the same term) changes nothing of the primary: the joined backup's acknowledgements still count, the new process's commits are not judged (vopr seeds 132626, 134409)", () => {
       const d = AuditDriver.protectedPrimary().ack(B, 1, 2).commit(A, 1, 2);
       d.assign(A, 'primary', 1, 2, { peerHost: C, joining: true });
       d.barrier(A, 1, 5, { base: true, joinSeq: 2 });
@@ -194,6 +194,9 @@ describe('Auditor', () => {
       expect(d.auditor.committedEpoch).toBe(5);
       d.ack(B, 1, 6); // the first backup, answering the new process: not the VM's backup
       expect(d.auditor.committedEpoch).toBe(5);
+      // The new process commits the VM it made anew on that acknowledgement: its commits are not the primary's.
+      d.commit(A, 1, 6);
+      expect(d.auditor.stats.commitsOfRestartedPrimary).toBe(1);
       expectNone(d);
     });
 

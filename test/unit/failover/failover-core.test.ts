@@ -662,6 +662,16 @@ describe('FailoverCore: backup silence', () => {
     expect(d.core.stats.restartsWithoutImage).toBe(0);
   });
 
+  it("holds the backup's report under the join to what the primary's earlier process committed, not to the epochs of the VM its new process made (vopr seed 134409)", () => {
+    const { d, join } = joinTakenByPrimary();
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 0, true, NONE_TAKEN, RESTARTED), d.nowUs + 1_000);
+    // The new VM runs on, far past the epoch the old one had committed.
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1, 111, true, NONE_TAKEN, RESTARTED), d.nowUs + 1_000);
+    const synced = d.handle(heartbeatInput(BACKUP, 'backup', 1, 41, true, join.seq), d.nowUs + 1_000);
+    expect(synced).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.restart_left_image' }));
+    expect(d.core.stats.syncedBehindCommitted).toBe(0);
+  });
+
   it("counts the join taken by the primary's earlier process when the last of its heartbeats to arrive was an older one, reordered on the bus", () => {
     const { d } = joinTakenByPrimary();
     d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40, true, NONE_TAKEN), d.nowUs + 1_000);
