@@ -623,7 +623,7 @@ export class FailoverCore implements Core {
     if (restarted && hb.host === this.#primary) {
       // Started over again while the join's outcome is untold: the process that took the join still decides it, and
       // what it committed is what the image must hold. Its successors ran a VM made anew, which the backup never takes.
-      const untold = this.#primaryRestarted === this.#primary && this.#restartImage === 'untold';
+      const untold = this.#primaryRestartLeft('untold');
       this.#primaryStartedOver(out, untold ? 'untold' : this.#imageAtRestart(takenBefore), untold ? this.#restartCommittedEpoch : this.#committedEpoch(before));
     }
     if (this.#primaryRestarted !== null && this.#primaryRestarted !== this.#primary) this.#primaryRestarted = null; // taken over
@@ -664,7 +664,7 @@ export class FailoverCore implements Core {
     // that join was given up (vopr seed 92265: promoted at epoch 75 behind the output of local epoch 76).
     // Told after the primary started over, by what its earlier process committed: the epochs its new one reports are
     // those of a VM made anew (vopr seed 134409: the join had completed at 10, and was held to the new VM's 111).
-    const restartUntold = this.#primaryRestarted === this.#primary && this.#restartImage === 'untold';
+    const restartUntold = this.#primaryRestartLeft('untold');
     const holdsCommitted = hb.epoch >= (restartUntold ? this.#restartCommittedEpoch : this.#committedEpoch(this.#lastRole.get(this.#primary)));
     if (joinedBackup && hb.synced && !holdsCommitted) this.stats.syncedBehindCommitted++;
     if (joinedBackup && hb.synced && holdsCommitted && this.state === 'reprotecting') {
@@ -950,7 +950,7 @@ export class FailoverCore implements Core {
    */
   get #backupSilenceCounts(): boolean {
     const primaryMayBeDead = this.#silentHosts.has(this.#primary) && !this.#primaryRenewedUnheard;
-    const primaryStartedOver = this.#primaryRestarted === this.#primary && this.#restartImage === 'left';
+    const primaryStartedOver = this.#primaryRestartLeft('left');
     return this.#backupHoldsImage && this.#backup !== null && this.#silentHosts.has(this.#backup) && !primaryMayBeDead && !primaryStartedOver;
   }
 
@@ -998,6 +998,11 @@ export class FailoverCore implements Core {
     const change = this.#primaryJoinChange;
     const joinTaken = change !== null && change.joinSeq === this.#backupJoinSeq && takenBefore >= change.seq;
     return this.state === 'reprotecting' && joinTaken ? 'untold' : 'none';
+  }
+
+  /** The current primary was heard started over, leaving `image` elsewhere (#primaryStartedOver). */
+  #primaryRestartLeft(image: RestartImage): boolean {
+    return this.#primaryRestarted === this.#primary && this.#restartImage === image;
   }
 
   /** The primary started over while a backup holds the VM: take over for that backup (once per lease answer). */
@@ -1141,8 +1146,8 @@ export class FailoverCore implements Core {
   #primarySilent(nowUs: number, out: Effect[]): void {
     const backup = this.#backup;
     // Untold only while re-protecting, where no silence is acted on.
-    assert(this.#primaryRestarted !== this.#primary || this.#restartImage !== 'untold', () => `a silent primary acted on in ${this.state} while its backup's image is untold`);
-    if (this.#primaryRestarted === this.#primary && this.#restartImage === 'none') {
+    assert(!this.#primaryRestartLeft('untold'), () => `a silent primary acted on in ${this.state} while its backup's image is untold`);
+    if (this.#primaryRestartLeft('none')) {
       // The VM was lost when its primary started over with no complete image elsewhere: whatever the backup
       // holds since, it copied from the VM that host created anew, behind the output that left.
       this.stats.silencesWithoutImage++;
