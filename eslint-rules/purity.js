@@ -329,6 +329,8 @@ const noImpureImports = {
 
     return {
       ImportDeclaration(node) {
+        // A type-only import is erased at compile time: nothing of the module runs.
+        if (node.importKind === 'type') return;
         const named = node.specifiers.every((s) => s.type === 'ImportSpecifier');
         check(node.source, named ? node.specifiers.map((s) => nameOf(s.imported)) : null);
       },

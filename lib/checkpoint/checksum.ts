@@ -1,4 +1,5 @@
 import { createCipheriv } from 'node:crypto';
+import type { CipherGCM } from 'node:crypto';
 import { assert } from '../assert.js';
 
 /** Bytes of a chunk checksum. */
@@ -15,16 +16,36 @@ const NONCE = new Uint8Array(12);
  * key, 128 bits. As TigerBeetle's AEGIS-128L checksum, it is a MAC used as a
  * checksum: AES-NI and carry-less multiply make it 3-4x faster than SHA-256
  * on 256 KiB chunks (docs/design-notes.md), and every checkpoint byte is
- * checksummed twice, by the primary and by the backup. `head`, when given,
- * is checksummed before the data (a chunk's header fields).
+ * checksummed twice, by the primary and by the backup.
+ *
+ * Begun over the data, finished with a `tail` (a chunk's header fields)
+ * once that is known: a chunk writer begins it as each chunk fills, while
+ * its bytes are in the cache, before it knows how many chunks its part
+ * will have. Two AAD inputs authenticate their concatenation, so the tail
+ * is a field of its own and the data are not copied.
  */
-export function checksum(data: Uint8Array, head?: Uint8Array): Uint8Array {
-  const gmac = createCipheriv('aes-128-gcm', KEY, NONCE);
-  // Two AAD updates authenticate their concatenation: the head is a field of its own, no copy of the data.
-  if (head !== undefined) gmac.setAAD(head);
-  gmac.setAAD(data);
-  gmac.final();
-  const tag = gmac.getAuthTag();
-  assert(tag.length === CHECKSUM_BYTES, () => `GMAC tag of ${tag.length} bytes`);
-  return new Uint8Array(tag.buffer, tag.byteOffset, tag.byteLength);
+export class BegunChecksum {
+  readonly #gmac: CipherGCM;
+  #finished = false;
+
+  constructor(readonly data: Uint8Array) {
+    this.#gmac = createCipheriv('aes-128-gcm', KEY, NONCE);
+    this.#gmac.setAAD(data);
+  }
+
+  /** The checksum of the data followed by `tail`; once only (the GMAC state is spent). */
+  finish(tail?: Uint8Array): Uint8Array {
+    assert(!this.#finished, () => `a checksum over ${this.data.length} B finished twice`);
+    this.#finished = true;
+    if (tail !== undefined) this.#gmac.setAAD(tail);
+    this.#gmac.final();
+    const tag = this.#gmac.getAuthTag();
+    assert(tag.length === CHECKSUM_BYTES, () => `GMAC tag of ${tag.length} bytes`);
+    return new Uint8Array(tag.buffer, tag.byteOffset, tag.byteLength);
+  }
+}
+
+/** The checksum of `data` followed by `tail`, at once. */
+export function checksum(data: Uint8Array, tail?: Uint8Array): Uint8Array {
+  return new BegunChecksum(data).finish(tail);
 }

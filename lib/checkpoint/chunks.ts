@@ -1,7 +1,7 @@
 import { assert } from '../assert.js';
 import { ChunkSource, type CheckpointChunk } from '../codec/messages.js';
 import { bytesEqual } from './hash.js';
-import { CHECKSUM_BYTES, checksum } from './checksum.js';
+import { BegunChecksum, CHECKSUM_BYTES } from './checksum.js';
 import { MAX_GUEST_MEMORY_BYTES, PAGE_BYTES } from '../memory/paged-memory.js';
 
 /** Chunks a promoted acker accepts in one handover of the speculative buffer; the configuration refuses a buffer that would need more. */
@@ -37,41 +37,52 @@ const EMPTY = new Uint8Array(0);
 /** The fields a chunk's checksum covers: all but the checksum itself. */
 export type ChecksummedChunk = Omit<CheckpointChunk, 'type' | 'hash'>;
 
-/** term, epoch and rawBytes as float64 (integers below 2^53), source and base as a byte each, index and count as uint32, the vmId's length in bytes as uint32, joinSeq and primaryIncarnation as float64, then the vmId. */
-const FIXED_HEAD_BYTES = 8 + 8 + 8 + 1 + 1 + 4 + 4 + 4 + 8 + 8;
-/** Room for a configured vmId (1-64 ASCII characters) with margin; a longer one (only a decoded message can carry one) gets a head of its own. */
+/**
+ * The header as it follows the data: the vmId, then term, epoch and rawBytes
+ * as float64 (integers below 2^53), source and base as a byte each, index
+ * and count as uint32, joinSeq and primaryIncarnation as float64, and last
+ * the vmId's length in bytes as uint32. Read from the end, the fixed fields
+ * give the vmId's length, and the data are what comes before the vmId: no
+ * two chunks share the checksummed bytes.
+ */
+const FIXED_TAIL_BYTES = 8 + 8 + 8 + 1 + 1 + 4 + 4 + 8 + 8 + 4;
+/** Room for a configured vmId (1-64 ASCII characters) with margin; a longer one (only a decoded message can carry one) gets a tail of its own. */
 const SCRATCH_VM_ID_BYTES = 256;
-const scratch = new Uint8Array(FIXED_HEAD_BYTES + SCRATCH_VM_ID_BYTES);
+const scratch = new Uint8Array(SCRATCH_VM_ID_BYTES + FIXED_TAIL_BYTES);
 const utf8 = new TextEncoder();
 
-function writeHead(head: Uint8Array, chunk: ChecksummedChunk, vmIdBytes: number): Uint8Array {
-  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+/** Writes the fixed fields after the `vmIdBytes` of vmId already at the front of `tail`; returns the tail. */
+function writeTail(tail: Uint8Array, chunk: ChecksummedChunk, vmIdBytes: number): Uint8Array {
+  const view = new DataView(tail.buffer, tail.byteOffset + vmIdBytes, FIXED_TAIL_BYTES);
   view.setFloat64(0, chunk.term);
   view.setFloat64(8, chunk.epoch);
   view.setFloat64(16, chunk.rawBytes);
-  head[24] = chunk.source;
-  head[25] = chunk.base ? 1 : 0;
+  view.setUint8(24, chunk.source);
+  view.setUint8(25, chunk.base ? 1 : 0);
   view.setUint32(26, chunk.index);
   view.setUint32(30, chunk.count);
-  view.setUint32(34, vmIdBytes);
-  view.setFloat64(38, chunk.joinSeq);
-  view.setFloat64(46, chunk.primaryIncarnation);
-  return head.subarray(0, FIXED_HEAD_BYTES + vmIdBytes);
+  view.setFloat64(34, chunk.joinSeq);
+  view.setFloat64(42, chunk.primaryIncarnation);
+  view.setUint32(50, vmIdBytes);
+  return tail.subarray(0, vmIdBytes + FIXED_TAIL_BYTES);
 }
 
 /**
- * The checksum of a chunk: of its header fields and its data. A header
- * altered in transit (another epoch, term or VM, a flipped base flag or
- * join, another stream, a moved index) fails the check as altered data does: the header says what
- * the data is and where it goes. Synchronous, so one scratch head serves.
+ * The checksum of a chunk: of its data and then its header fields (so a
+ * writer can begin it over the data as it writes them, before it knows the
+ * count: `begun`). A header altered in transit (another epoch, term or VM,
+ * a flipped base flag or join, another stream, a moved index) fails the
+ * check as altered data does: the header says what the data is and where
+ * it goes. Synchronous, so one scratch tail serves.
  */
-export function chunkChecksum(chunk: ChecksummedChunk): Uint8Array {
-  const { read, written } = utf8.encodeInto(chunk.vmId, scratch.subarray(FIXED_HEAD_BYTES));
-  if (read === chunk.vmId.length) return checksum(chunk.data, writeHead(scratch, chunk, written));
+export function chunkChecksum(chunk: ChecksummedChunk, begun: BegunChecksum = new BegunChecksum(chunk.data)): Uint8Array {
+  assert(begun.data === chunk.data, () => `a checksum begun over other data than chunk ${chunk.index}'s`);
+  const { read, written } = utf8.encodeInto(chunk.vmId, scratch.subarray(0, SCRATCH_VM_ID_BYTES));
+  if (read === chunk.vmId.length) return begun.finish(writeTail(scratch, chunk, written));
   const vmId = utf8.encode(chunk.vmId);
-  const head = new Uint8Array(FIXED_HEAD_BYTES + vmId.length);
-  head.set(vmId, FIXED_HEAD_BYTES);
-  return checksum(chunk.data, writeHead(head, chunk, vmId.length));
+  const tail = new Uint8Array(vmId.length + FIXED_TAIL_BYTES);
+  tail.set(vmId);
+  return begun.finish(writeTail(tail, chunk, vmId.length));
 }
 
 /** Whether `chunk`'s checksum holds for its header and data. */
@@ -87,12 +98,24 @@ export function splitBytes(data: Uint8Array, chunkBytes: number): Uint8Array[] {
   return out;
 }
 
+/** A part as its writer cut it: the pieces, and optionally each one's checksum begun while it was written. */
+export interface WrittenPart {
+  readonly pieces: readonly Uint8Array[];
+  /** Page bytes each piece stands for before encoding (the piece's length when absent). */
+  readonly rawBytes?: readonly number[];
+  /** checksums[i] is begun over pieces[i]. */
+  readonly checksums?: readonly BegunChecksum[];
+}
+
 /** One source's part of a checkpoint as checksummed chunks; an empty part is one empty chunk. */
-export function makeChunks(header: ChunkHeader, source: ChunkSource, pieces: readonly Uint8Array[], rawBytes?: readonly number[]): CheckpointChunk[] {
+export function makeChunks(header: ChunkHeader, source: ChunkSource, part: WrittenPart): CheckpointChunk[] {
+  const { pieces, rawBytes, checksums } = part;
+  assert(checksums === undefined || checksums.length === pieces.length, () => `${checksums?.length} checksums begun for ${pieces.length} pieces`);
+  assert(rawBytes === undefined || rawBytes.length === pieces.length, () => `${rawBytes?.length} raw sizes for ${pieces.length} pieces`);
   const datas = pieces.length === 0 ? [EMPTY] : pieces;
   return datas.map((data, index) => {
     const fields: ChecksummedChunk = { vmId: header.vmId, term: header.term, epoch: header.epoch, source, index, count: datas.length, data, rawBytes: rawBytes?.[index] ?? data.length, base: false, joinSeq: 0, primaryIncarnation: 0 };
-    return { type: 'checkpointChunk', ...fields, hash: chunkChecksum(fields) };
+    return { type: 'checkpointChunk', ...fields, hash: chunkChecksum(fields, checksums?.[index]) };
   });
 }
 

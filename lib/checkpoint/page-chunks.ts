@@ -1,6 +1,8 @@
 import { DecodeError } from '../errors.js';
 import { PAGE_BYTES, type PagedMemory } from '../memory/paged-memory.js';
 import { ByteWriter } from './byte-writer.js';
+import { BegunChecksum } from './checksum.js';
+import type { WrittenPart } from './chunks.js';
 import type { PageSource } from './page-shadow.js';
 import { bytesEqual } from './hash.js';
 import { applyXorRle, checkXorRle, encodeXorRleInto, readVarint, XOR_RLE_PAIR_HEADER_MAX_BYTES } from './page-delta.js';
@@ -19,10 +21,11 @@ const UNCHANGED_PAGE_DELTA = ((): Uint8Array => {
   return dst.slice(0, encodeXorRleInto(zeros, zeros, dst, PAGE_BYTES));
 })();
 
-export interface PackedPages {
-  readonly chunks: Uint8Array[];
-  /** Page bytes each chunk stands for before encoding. */
+export interface PackedPages extends WrittenPart {
+  readonly pieces: Uint8Array[];
+  /** Page bytes each piece stands for before encoding. */
   readonly rawBytes: number[];
+  readonly checksums: BegunChecksum[];
 }
 
 /**
@@ -32,14 +35,18 @@ export interface PackedPages {
  * takes the page's new content.
  */
 export function packPages(memory: PagedMemory, shadow: PageSource | null, pages: readonly number[], chunkBytes: number): PackedPages {
-  const chunks: Uint8Array[] = [];
+  const pieces: Uint8Array[] = [];
   const rawBytes: number[] = [];
+  const checksums: BegunChecksum[] = [];
   // Room for every page raw, up to a chunk: the writer never grows (no doubling copies).
   const current = new ByteWriter(Math.max(1, Math.min(chunkBytes, pages.length * (PAGE_BYTES + PAGE_RECORD_HEADER_MAX_BYTES))));
   let currentRaw = 0;
   const flush = () => {
     if (current.length === 0) return;
-    chunks.push(current.take());
+    const piece = current.take();
+    pieces.push(piece);
+    // Begun now, while the piece is in the cache; the chunk's header is added once the count is known.
+    checksums.push(new BegunChecksum(piece));
     rawBytes.push(currentRaw);
     currentRaw = 0;
   };
@@ -69,7 +76,7 @@ export function packPages(memory: PagedMemory, shadow: PageSource | null, pages:
     if (changed) shadow?.store(p, page);
   }
   flush();
-  return { chunks, rawBytes };
+  return { pieces, rawBytes, checksums };
 }
 
 /**

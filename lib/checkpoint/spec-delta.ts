@@ -3,6 +3,7 @@ import { MAX_CONNECTIONS } from '../codec/messages.js';
 import { DecodeError } from '../errors.js';
 import { RunReader, joinRun, piecesOf, runLength, type ByteRun } from './byte-run.js';
 import { SplitWriter } from './split-writer.js';
+import type { WrittenPart } from './chunks.js';
 import { varintLength } from '../varint.js';
 
 /**
@@ -51,11 +52,11 @@ const MAX_RECORDS = MAX_CONNECTIONS;
  * one connection is byte for byte what it was before connections were many.
  */
 export function encodeSpecDeltas(deltas: readonly SpecDelta[]): Uint8Array {
-  return joinRun({ pieces: encodeSpecDeltaChunks(deltas, Number.MAX_SAFE_INTEGER) });
+  return joinRun({ pieces: encodeSpecDeltaChunks(deltas, Number.MAX_SAFE_INTEGER).pieces });
 }
 
-/** The part as `splitBytes(encodeSpecDeltas(deltas), chunkBytes)` cuts it, written straight into its chunks. */
-export function encodeSpecDeltaChunks(deltas: readonly SpecDelta[], chunkBytes: number): Uint8Array[] {
+/** The part as `splitBytes(encodeSpecDeltas(deltas), chunkBytes)` cuts it, written straight into its chunks, each one's checksum begun. */
+export function encodeSpecDeltaChunks(deltas: readonly SpecDelta[], chunkBytes: number): WrittenPart & { readonly pieces: Uint8Array[] } {
   assert(deltas.length >= 1 && deltas.length <= MAX_RECORDS, () => `a speculative part of ${deltas.length} records`);
   const encoder = new TextEncoder();
   const lengths = deltas.map((d) => runLength(d.bytes));

@@ -1,15 +1,21 @@
 import { assert } from '../assert.js';
 import { putVarint, varintLength } from '../varint.js';
+import { BegunChecksum } from './checksum.js';
+import type { WrittenPart } from './chunks.js';
 
 /**
  * Writes a part of known length straight into its chunks: the bytes that
  * `splitBytes` would cut from the whole part, without the whole part. An
  * epoch's speculative part is megabytes; allocated whole each epoch, its
  * fresh pages cost more than the copy itself on a machine with slow page
- * faults, while chunk-sized arrays are reused by the allocator.
+ * faults, while chunk-sized arrays are reused by the allocator. Each
+ * chunk's checksum is begun as the chunk fills, while its bytes are in the
+ * cache: begun over a whole epoch's part afterwards, it read them back from
+ * memory.
  */
 export class SplitWriter {
   readonly chunks: Uint8Array[] = [];
+  readonly #checksums: BegunChecksum[] = [];
   #chunk: Uint8Array;
   #pos = 0;
   #left: number;
@@ -22,6 +28,7 @@ export class SplitWriter {
     assert(Number.isSafeInteger(chunkBytes) && chunkBytes >= 1, () => `chunks of ${chunkBytes} B`);
     this.#left = totalBytes;
     this.#chunk = this.#next();
+    if (totalBytes === 0) this.#checksums.push(new BegunChecksum(this.#chunk));
   }
 
   /** Bytes still to write; the part is done at zero. */
@@ -47,6 +54,7 @@ export class SplitWriter {
       this.#chunk.set(from === 0 && n === src.length ? src : src.subarray(from, from + n), this.#pos);
       this.#pos += n;
       from += n;
+      if (this.#pos === this.#chunk.length) this.#checksums.push(new BegunChecksum(this.#chunk));
     }
   }
 
@@ -57,9 +65,10 @@ export class SplitWriter {
     this.bytes(encoded);
   }
 
-  /** The chunks, once every byte announced is written. */
-  take(): Uint8Array[] {
+  /** The chunks and their begun checksums, once every byte announced is written. */
+  take(): WrittenPart & { readonly pieces: Uint8Array[] } {
     assert(this.remaining === 0, () => `a part taken with ${this.remaining} B unwritten`);
-    return this.chunks;
+    assert(this.#checksums.length === this.chunks.length, () => `${this.#checksums.length} checksums begun for ${this.chunks.length} full chunks`);
+    return { pieces: this.chunks, checksums: this.#checksums };
   }
 }

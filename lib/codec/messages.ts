@@ -97,7 +97,7 @@ export interface CheckpointChunk {
   readonly index: number;
   readonly count: number;
   readonly data: Uint8Array;
-  /** The checksum of the header fields and data (lib/checkpoint/chunks.ts chunkChecksum). */
+  /** The checksum of the data and the header fields (lib/checkpoint/chunks.ts chunkChecksum). */
   readonly hash: Uint8Array;
   /** Bytes before page-delta encoding. */
   readonly rawBytes: number;

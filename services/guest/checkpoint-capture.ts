@@ -79,13 +79,13 @@ export class CheckpointCapture {
     const packed = packPages(this.memory, this.#shadow, pages, this.options.chunkBytes);
     this.stats.checkpoints++;
     this.stats.pagesSent += pages.length;
-    for (const c of packed.chunks) this.stats.pageBytesEncoded += c.length;
+    for (const c of packed.pieces) this.stats.pageBytesEncoded += c.length;
     for (const r of packed.rawBytes) this.stats.pageBytesRaw += r;
     if (this.#digest !== null) {
       this.#digest.update(pages);
       this.digests.set(epoch, { memory: hex(this.#digest.digest()), state: hex(sha256(state)) });
     }
-    return [...makeChunks(header, ChunkSource.PAGES, packed.chunks, packed.rawBytes), ...makeChunks(header, ChunkSource.STATE, splitBytes(state, this.options.chunkBytes))];
+    return [...makeChunks(header, ChunkSource.PAGES, packed), ...makeChunks(header, ChunkSource.STATE, { pieces: splitBytes(state, this.options.chunkBytes) })];
   }
 
   /** Adds this epoch's share of owed base pages to the dirty ones (sorted, no repeats). */

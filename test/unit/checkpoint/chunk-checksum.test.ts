@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { chunkChecksum, chunkIntact, makeChunks, makeManifest, type ChecksummedChunk } from '../../../lib/checkpoint/chunks.js';
 import { bytesEqual } from '../../../lib/checkpoint/hash.js';
+import { BegunChecksum } from '../../../lib/checkpoint/checksum.js';
+import { InvariantError } from '../../../lib/errors.js';
 import { ChunkSource } from '../../../lib/codec/messages.js';
 
 const fields: fc.Arbitrary<ChecksummedChunk> = fc.record({
@@ -62,7 +64,7 @@ describe('chunk checksum: header fields and data', () => {
 
   it('makeChunks and makeManifest make intact chunks; any header change breaks them', () => {
     const header = { vmId: 'vm1', term: 3, epoch: 7 };
-    const chunks = makeChunks(header, ChunkSource.PAGES, [Uint8Array.of(1, 2), Uint8Array.of(3)], [4096, 4096]);
+    const chunks = makeChunks(header, ChunkSource.PAGES, { pieces: [Uint8Array.of(1, 2), Uint8Array.of(3)], rawBytes: [4096, 4096] });
     const manifest = makeManifest(header, chunks, { base: true, primaryIncarnation: 5 });
     for (const c of [...chunks, manifest]) expect(chunkIntact(c)).toBe(true);
     expect(chunkIntact({ ...manifest, base: false })).toBe(false);
@@ -71,5 +73,15 @@ describe('chunk checksum: header fields and data', () => {
     expect(chunkIntact({ ...chunks[0]!, term: 4 })).toBe(false);
     expect(chunkIntact({ ...chunks[0]!, vmId: 'vm2' })).toBe(false);
     expect(chunkIntact({ ...chunks[1]!, rawBytes: 1 })).toBe(false);
+  });
+
+  it('is the same begun over the data as the chunk was written as computed afterwards, and refuses one begun over other data', () => {
+    fc.assert(
+      fc.property(fields, (c) => {
+        expect(bytesEqual(chunkChecksum(c, new BegunChecksum(c.data)), chunkChecksum(c))).toBe(true);
+      }),
+    );
+    const c = { vmId: 'vm1', term: 1, epoch: 2, source: ChunkSource.PAGES, index: 0, count: 1, rawBytes: 3, base: false, joinSeq: 0, primaryIncarnation: 0, data: Uint8Array.of(1, 2, 3) };
+    expect(() => chunkChecksum(c, new BegunChecksum(Uint8Array.of(1, 2, 3)))).toThrow(InvariantError);
   });
 });

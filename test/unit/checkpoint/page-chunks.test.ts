@@ -4,6 +4,7 @@ import { bytesEqual } from '../../../lib/checkpoint/hash.js';
 import { packPages, unpackPages } from '../../../lib/checkpoint/page-chunks.js';
 import { DecodeError } from '../../../lib/errors.js';
 import { PageShadow } from '../../../lib/checkpoint/page-shadow.js';
+import { checksum } from '../../../lib/checkpoint/checksum.js';
 import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
 
 const PAGES = 16;
@@ -48,10 +49,15 @@ describe('packPages / unpackPages', () => {
           for (const w of writes) apply(memory, w);
           const pages = memory.takeDirtyPages();
           const packed = packPages(memory, shadow, pages, limit);
-          expect(packed.rawBytes).toHaveLength(packed.chunks.length);
+          expect(packed.rawBytes).toHaveLength(packed.pieces.length);
+          // A checksum begun over each piece as it was taken, of the bytes it holds in the end.
+          packed.checksums.forEach((c, i) => {
+            expect(c.data).toBe(packed.pieces[i]);
+            expect(bytesEqual(c.finish(), checksum(packed.pieces[i]!))).toBe(true);
+          });
           expect(packed.rawBytes.reduce((a, b) => a + b, 0)).toBe(pages.length * PAGE_BYTES);
           const written: number[] = [];
-          for (const chunk of packed.chunks) {
+          for (const chunk of packed.pieces) {
             expect(chunk.length).toBeGreaterThan(0);
             expect(chunk.length).toBeLessThanOrEqual(limit);
             written.push(...unpackPages(chunk, image));
@@ -73,9 +79,9 @@ describe('packPages / unpackPages', () => {
     memory.write(10, new Uint8Array([1, 2, 3]));
     memory.write(PAGE_BYTES, Uint8Array.from({ length: PAGE_BYTES }, (_, k) => (k * 7 + 1) & 0xff));
     const packed = packPages(memory, shadow, memory.takeDirtyPages(), PAGE_BYTES + RECORD_HEADER_MAX_BYTES);
-    expect(packed.chunks).toHaveLength(2); // a raw page fills a chunk
-    expect(packed.chunks[0]!.length).toBeLessThan(16);
-    expect(packed.chunks[1]!.length).toBeGreaterThan(PAGE_BYTES);
+    expect(packed.pieces).toHaveLength(2); // a raw page fills a chunk
+    expect(packed.pieces[0]!.length).toBeLessThan(16);
+    expect(packed.pieces[1]!.length).toBeGreaterThan(PAGE_BYTES);
     expect(packed.rawBytes).toEqual([PAGE_BYTES, PAGE_BYTES]);
   });
 
@@ -88,8 +94,8 @@ describe('packPages / unpackPages', () => {
     packPages(memory, shadow, memory.takeDirtyPages(), limit);
     rewrite(memory);
     const packed = packPages(memory, shadow, memory.takeDirtyPages(), limit);
-    expect(packed.chunks).toHaveLength(1);
-    return packed.chunks[0]!;
+    expect(packed.pieces).toHaveLength(1);
+    return packed.pieces[0]!;
   };
 
   it('tries a delta on a page half rewritten all over, and sends a page raw when too little of it is unchanged', () => {
@@ -111,7 +117,7 @@ describe('packPages / unpackPages', () => {
   });
 
   it('packs nothing for no dirty pages', () => {
-    expect(packPages(new PagedMemory(PAGE_BYTES), null, [], 1 << 16)).toEqual({ chunks: [], rawBytes: [] });
+    expect(packPages(new PagedMemory(PAGE_BYTES), null, [], 1 << 16)).toEqual({ pieces: [], rawBytes: [], checksums: [] });
   });
 
   it('throws DecodeError for each way a chunk can be malformed', () => {
@@ -138,7 +144,7 @@ describe('packPages / unpackPages', () => {
     memory.write(0, Uint8Array.from({ length: 3 * PAGE_BYTES }, (_, k) => (k >> 5) & 0xff));
     packPages(memory, shadow, memory.takeDirtyPages(), 1 << 16);
     memory.write(PAGE_BYTES + 5, new Uint8Array(600).fill(9));
-    const [valid] = packPages(memory, shadow, memory.takeDirtyPages(), 1 << 16).chunks;
+    const [valid] = packPages(memory, shadow, memory.takeDirtyPages(), 1 << 16).pieces;
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => decodeOrDecodeError(() => unpackPages(bytes, new PagedMemory(4 * PAGE_BYTES)))),
       { numRuns: 300 },

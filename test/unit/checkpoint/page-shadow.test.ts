@@ -39,12 +39,12 @@ describe('PageShadow', () => {
     const spy = { page: (i: number) => shadow.page(i), store: (i: number, content: Uint8Array) => (stored.push(i), shadow.store(i, content)) };
     const all = Array.from({ length: PAGES }, (_, i) => i);
     const backup = new PagedMemory(MEMORY_BYTES);
-    for (const chunk of packPages(memory, spy, all, 4 * PAGE_BYTES).chunks) unpackPages(chunk, backup);
+    for (const chunk of packPages(memory, spy, all, 4 * PAGE_BYTES).pieces) unpackPages(chunk, backup);
     expect(stored).toEqual([2, 6]);
     expect(bytesEqual(backup.bytes, memory.bytes)).toBe(true);
     // Sent again unchanged: nothing is stored.
     stored.length = 0;
-    for (const chunk of packPages(memory, spy, all, 4 * PAGE_BYTES).chunks) unpackPages(chunk, backup);
+    for (const chunk of packPages(memory, spy, all, 4 * PAGE_BYTES).pieces) unpackPages(chunk, backup);
     expect(stored).toEqual([]);
     expect(bytesEqual(backup.bytes, memory.bytes)).toBe(true);
   });
@@ -77,7 +77,7 @@ describe('PageShadow', () => {
             backup = new PagedMemory(MEMORY_BYTES);
             pages = Array.from({ length: PAGES }, (_, i) => i);
           }
-          for (const chunk of packPages(memory, shadow, pages, 4 * PAGE_BYTES).chunks) unpackPages(chunk, backup);
+          for (const chunk of packPages(memory, shadow, pages, 4 * PAGE_BYTES).pieces) unpackPages(chunk, backup);
           expect(bytesEqual(backup.bytes, memory.bytes)).toBe(true);
         }
       }),

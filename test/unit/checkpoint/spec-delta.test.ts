@@ -65,9 +65,12 @@ describe('speculative-buffer part of a checkpoint', () => {
             const pieces = [0, ...at].map((from, k) => data.subarray(from, at[k] ?? r.length));
             return { startSeq: r.startSeq, clientAckSeq: r.startSeq, connection: connection(i + 1), bytes: { pieces } };
           });
-          const chunks = encodeSpecDeltaChunks(deltas, chunkBytes);
-          expect(chunks).toEqual(splitBytes(encodeSpecDeltas(deltas), chunkBytes));
-          expect(chunks.every((c) => c.length <= chunkBytes)).toBe(true);
+          const part = encodeSpecDeltaChunks(deltas, chunkBytes);
+          expect(part.pieces).toEqual(splitBytes(encodeSpecDeltas(deltas), chunkBytes));
+          expect(part.pieces.every((c) => c.length <= chunkBytes)).toBe(true);
+          // Each chunk's checksum was begun over that chunk, whole.
+          expect(part.checksums?.map((c) => c.data)).toEqual(part.pieces);
+          part.checksums?.forEach((c, i) => expect(c.data).toBe(part.pieces[i]));
         },
       ),
     );

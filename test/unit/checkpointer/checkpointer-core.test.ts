@@ -46,8 +46,8 @@ const assign = (a: Assignment) => message(ASSIGN, a);
 const primaryAssignment = (term: number, extra: Parameters<typeof assignment>[4] = {}) => assignment(VM, HOST, 'primary', term, extra);
 
 const parts = (epoch: number, term: number): CheckpointChunk[] => [
-  ...makeChunks({ vmId: VM, term, epoch }, ChunkSource.PAGES, [new Uint8Array(40).fill(epoch)], [4096]),
-  ...makeChunks({ vmId: VM, term, epoch }, ChunkSource.STATE, [new Uint8Array(10).fill(epoch)]),
+  ...makeChunks({ vmId: VM, term, epoch }, ChunkSource.PAGES, { pieces: [new Uint8Array(40).fill(epoch)], rawBytes: [4096] }),
+  ...makeChunks({ vmId: VM, term, epoch }, ChunkSource.STATE, { pieces: [new Uint8Array(10).fill(epoch)] }),
 ];
 const ack = (epoch: number, term: number, host = 'host-b'): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term, epoch, ok: true, reason: '', host, needsBase: false });
 

@@ -274,6 +274,13 @@ describe('node:crypto in pure code', () => {
     }
   });
 
+  it('accepts a type-only import of anything from it (erased: nothing of the module runs), not a value import beside it', async () => {
+    const typeOnly = "import type { CipherGCM } from 'node:crypto';\nexport const __p = (c: CipherGCM) => c;";
+    expect((await lintWith(FILE, typeOnly)).problems).toEqual([]);
+    const { problems, from } = await lintWith(FILE, "import { type CipherGCM, randomBytes } from 'node:crypto';\nexport const __p = (c: CipherGCM) => [c, randomBytes];");
+    expect(problems.map((p) => [p.ruleId, p.line])).toEqual([['purity/no-impure-imports', from]]);
+  });
+
   it('accepts lib/checkpoint/hash.ts, which hashes with it', async () => {
     expect(readFileSync(path.join(ROOT, 'lib/checkpoint/hash.ts'), 'utf8')).toMatch(/^import \{ createHash \} from 'node:crypto';$/m);
     expect((await lintWith('lib/checkpoint/hash.ts', '')).problems).toEqual([]);

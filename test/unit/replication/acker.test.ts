@@ -653,7 +653,7 @@ function handover(term = TERM, setup: HandoverSetup = {}): CheckpointChunk[] {
   const startSeq = setup.startSeq ?? RESTORED_SEQ;
   const header = { vmId: VM, term, epoch: setup.epoch ?? 4 };
   const delta = encodeSpecDeltas([{ startSeq, clientAckSeq: startSeq, connection: setup.connection === undefined ? CONNECTION : setup.connection, bytes: setup.bytes ?? streamBytes(RESTORED_SEQ, RESTORED_BYTES) }]);
-  const chunks = makeChunks(header, ChunkSource.SPEC, splitBytes(delta, 1024));
+  const chunks = makeChunks(header, ChunkSource.SPEC, { pieces: splitBytes(delta, 1024) });
   return [...chunks, makeManifest(header, chunks)];
 }
 

@@ -318,8 +318,8 @@ describe('primary checkpointer: repeats and timeouts', () => {
   const stage = (p: PrimaryCheckpointer, chunk: CheckpointChunk, nowUs: number) => effectsOf((out) => p.onStaged(chunk, nowUs, out));
   const answer = (p: PrimaryCheckpointer, a: CheckpointAck, nowUs: number) => effectsOf((out) => p.onAck(a, nowUs, out));
   const parts = (epoch: number): CheckpointChunk[] => [
-    ...makeChunks({ vmId: VM, term: TERM, epoch }, ChunkSource.PAGES, [new Uint8Array(400).fill(epoch)], [4096]),
-    ...makeChunks({ vmId: VM, term: TERM, epoch }, ChunkSource.STATE, [new Uint8Array(100).fill(epoch)]),
+    ...makeChunks({ vmId: VM, term: TERM, epoch }, ChunkSource.PAGES, { pieces: [new Uint8Array(400).fill(epoch)], rawBytes: [4096] }),
+    ...makeChunks({ vmId: VM, term: TERM, epoch }, ChunkSource.STATE, { pieces: [new Uint8Array(100).fill(epoch)] }),
   ];
   const BYTES = 500;
   const ack = (epoch: number, ok = true): CheckpointAck => ({ type: 'checkpointAck', vmId: VM, term: TERM, epoch, ok, reason: ok ? '' : 'missing', host: 'host-b', needsBase: false });
@@ -464,7 +464,7 @@ describe('standby image: asked again', () => {
   it('NACKs a repeated manifest while a chunk is missing, keeps what it has, and applies once the gap is filled', () => {
     const b = new StandbyImage({ vmId: VM, ckptAckSubject: s.ckptAck, term: 1, memoryBytes: 64 * 1024, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: 'host-b' });
     const header = { vmId: VM, term: 1, epoch: 1 };
-    const chunks = makeChunks(header, ChunkSource.STATE, [new Uint8Array(8).fill(1), new Uint8Array(8).fill(2), new Uint8Array(4).fill(3)]);
+    const chunks = makeChunks(header, ChunkSource.STATE, { pieces: [new Uint8Array(8).fill(1), new Uint8Array(8).fill(2), new Uint8Array(4).fill(3)] });
     const manifest = makeManifest(header, chunks);
     const acks = (effects: Effect[]) => sentOn(effects, s.ckptAck) as CheckpointAck[];
     expect(acks(b.onChunk(chunks[0]!, 0))).toEqual([]);

@@ -48,9 +48,9 @@ function parts(epoch: number, term = TERM): CheckpointChunk[] {
   const header = { vmId: VM, term, epoch };
   const bytes = (n: number, fill: number) => new Uint8Array(n).fill((fill + epoch) & 0xff);
   return [
-    ...makeChunks(header, ChunkSource.PAGES, [bytes(300, 1), bytes(200, 2)], [4096, 4096]),
-    ...makeChunks(header, ChunkSource.STATE, [bytes(100, 3)]),
-    ...makeChunks(header, ChunkSource.SPEC, [bytes(50, 4)]),
+    ...makeChunks(header, ChunkSource.PAGES, { pieces: [bytes(300, 1), bytes(200, 2)], rawBytes: [4096, 4096] }),
+    ...makeChunks(header, ChunkSource.STATE, { pieces: [bytes(100, 3)] }),
+    ...makeChunks(header, ChunkSource.SPEC, { pieces: [bytes(50, 4)] }),
   ];
 }
 const STAGED_BYTES = 300 + 200 + 100 + 50;

@@ -71,7 +71,7 @@ class CoreDriver {
         return this.#step((now, out) => this.core.onAck({ type: 'checkpointAck', vmId: VM, term: TERM, epoch: this.core.stats.lastCommittedEpoch + 1, ok: true, reason: '', host: 'host-b', needsBase: false }, now, out));
       case 'STAGED': {
         const header = { vmId: VM, term: TERM, epoch: this.core.epoch };
-        const chunks = [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC].flatMap((source) => makeChunks(header, source, [new Uint8Array([source])]));
+        const chunks = [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC].flatMap((source) => makeChunks(header, source, { pieces: [new Uint8Array([source])] }));
         return chunks.flatMap((c) => this.#step((now, out) => this.core.onStaged(c, now, out)));
       }
     }

@@ -52,9 +52,9 @@ class Primary {
     const header = { vmId: VM, term: this.term, epoch };
     const packed = packPages(this.memory, this.shadow, this.memory.takeDirtyPages(), CHUNK_BYTES);
     const chunks = [
-      ...makeChunks(header, ChunkSource.PAGES, packed.chunks, packed.rawBytes),
-      ...makeChunks(header, ChunkSource.STATE, splitBytes(state, 100)),
-      ...(spec === null ? [] : makeChunks(header, ChunkSource.SPEC, splitBytes(encodeSpecDeltas([spec]), 128))),
+      ...makeChunks(header, ChunkSource.PAGES, { pieces: packed.pieces, rawBytes: packed.rawBytes }),
+      ...makeChunks(header, ChunkSource.STATE, { pieces: splitBytes(state, 100) }),
+      ...(spec === null ? [] : makeChunks(header, ChunkSource.SPEC, { pieces: splitBytes(encodeSpecDeltas([spec]), 128) })),
     ].sort(chunkOrder);
     return { chunks, manifest: makeManifest(header, chunks, { base: base !== null, joinSeq: base?.joinSeq ?? 0, primaryIncarnation: this.incarnation }) };
   }
@@ -163,7 +163,7 @@ describe('StandbyImage', () => {
     const b = standby();
     const { chunks, manifest } = epochOne();
     // Self-consistent, but not the chunk the manifest lists.
-    const other = makeChunks({ vmId: VM, term: TERM, epoch: 1 }, ChunkSource.STATE, [new Uint8Array([1, 2, 3])])[0]!;
+    const other = makeChunks({ vmId: VM, term: TERM, epoch: 1 }, ChunkSource.STATE, { pieces: [new Uint8Array([1, 2, 3])] })[0]!;
     const swapped = chunks.map((c) => (c.source === ChunkSource.STATE && c.index === 0 ? other : c));
     const effects = feed(b, [...swapped, manifest]);
     expect(acks(effects)).toMatchObject([{ epoch: 1, ok: false, reason: 'chunks do not match the manifest' }]);
