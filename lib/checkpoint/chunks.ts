@@ -40,12 +40,13 @@ export type ChecksummedChunk = Omit<CheckpointChunk, 'type' | 'hash'>;
 /**
  * The header as it follows the data: the vmId, then term, epoch and rawBytes
  * as float64 (integers below 2^53), source and base as a byte each, index
- * and count as uint32, joinSeq and primaryIncarnation as float64, and last
+ * and count as uint32, joinSeq, primaryIncarnation and
+ * primaryAgentIncarnation as float64, and last
  * the vmId's length in bytes as uint32. Read from the end, the fixed fields
  * give the vmId's length, and the data are what comes before the vmId: no
  * two chunks share the checksummed bytes.
  */
-const FIXED_TAIL_BYTES = 8 + 8 + 8 + 1 + 1 + 4 + 4 + 8 + 8 + 4;
+const FIXED_TAIL_BYTES = 8 + 8 + 8 + 1 + 1 + 4 + 4 + 8 + 8 + 8 + 4;
 /** Room for a configured vmId (1-64 ASCII characters) with margin; a longer one (only a decoded message can carry one) gets a tail of its own. */
 const SCRATCH_VM_ID_BYTES = 256;
 const scratch = new Uint8Array(SCRATCH_VM_ID_BYTES + FIXED_TAIL_BYTES);
@@ -63,7 +64,8 @@ function writeTail(tail: Uint8Array, chunk: ChecksummedChunk, vmIdBytes: number)
   view.setUint32(30, chunk.count);
   view.setFloat64(34, chunk.joinSeq);
   view.setFloat64(42, chunk.primaryIncarnation);
-  view.setUint32(50, vmIdBytes);
+  view.setFloat64(50, chunk.primaryAgentIncarnation);
+  view.setUint32(58, vmIdBytes);
   return tail.subarray(0, vmIdBytes + FIXED_TAIL_BYTES);
 }
 
@@ -114,7 +116,7 @@ export function makeChunks(header: ChunkHeader, source: ChunkSource, part: Writt
   assert(rawBytes === undefined || rawBytes.length === pieces.length, () => `${rawBytes?.length} raw sizes for ${pieces.length} pieces`);
   const datas = pieces.length === 0 ? [EMPTY] : pieces;
   return datas.map((data, index) => {
-    const fields: ChecksummedChunk = { vmId: header.vmId, term: header.term, epoch: header.epoch, source, index, count: datas.length, data, rawBytes: rawBytes?.[index] ?? data.length, base: false, joinSeq: 0, primaryIncarnation: 0 };
+    const fields: ChecksummedChunk = { vmId: header.vmId, term: header.term, epoch: header.epoch, source, index, count: datas.length, data, rawBytes: rawBytes?.[index] ?? data.length, base: false, joinSeq: 0, primaryIncarnation: 0, primaryAgentIncarnation: 0 };
     return { type: 'checkpointChunk', ...fields, hash: chunkChecksum(fields, checksums?.[index]) };
   });
 }
@@ -127,16 +129,19 @@ export interface ManifestFields {
   readonly joinSeq?: number;
   /** The incarnation of the primary checkpointer whose stream it belongs to (0: none, as a handover's). */
   readonly primaryIncarnation?: number;
+  /** The incarnation of the host agent that assigned that checkpointer (0 with none). */
+  readonly primaryAgentIncarnation?: number;
 }
 
 /** The epoch manifest: the checksums of all its chunks, in transfer order. */
 export function makeManifest(header: ChunkHeader, chunks: readonly CheckpointChunk[], fields: ManifestFields = {}): CheckpointChunk {
-  const { base = false, joinSeq = 0, primaryIncarnation = 0 } = fields;
+  const { base = false, joinSeq = 0, primaryIncarnation = 0, primaryAgentIncarnation = 0 } = fields;
   assert(base || joinSeq === 0, () => `epoch ${header.epoch}'s manifest names join ${joinSeq} but is no base`);
   assert(Number.isSafeInteger(primaryIncarnation) && primaryIncarnation >= 0, () => `epoch ${header.epoch}'s manifest of incarnation ${primaryIncarnation}`);
+  assert(Number.isSafeInteger(primaryAgentIncarnation) && primaryAgentIncarnation >= 0 && (primaryAgentIncarnation === 0) === (primaryIncarnation === 0), () => `epoch ${header.epoch}'s manifest of checkpointer ${primaryIncarnation} under agent ${primaryAgentIncarnation}: a stream names both or neither`);
   const data = new Uint8Array(chunks.length * CHECKSUM_BYTES);
   chunks.forEach((c, i) => data.set(c.hash, i * CHECKSUM_BYTES));
-  const checksummed: ChecksummedChunk = { vmId: header.vmId, term: header.term, epoch: header.epoch, source: ChunkSource.MANIFEST, index: 0, count: 1, data, rawBytes: data.length, base, joinSeq, primaryIncarnation };
+  const checksummed: ChecksummedChunk = { vmId: header.vmId, term: header.term, epoch: header.epoch, source: ChunkSource.MANIFEST, index: 0, count: 1, data, rawBytes: data.length, base, joinSeq, primaryIncarnation, primaryAgentIncarnation };
   return { type: 'checkpointChunk', ...checksummed, hash: chunkChecksum(checksummed) };
 }
 

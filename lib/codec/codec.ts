@@ -83,11 +83,11 @@ export function decodeSegment(bytes: Uint8Array): Segment {
 
 function decodeChunk(bytes: Uint8Array): CheckpointChunk {
   const m = decodeWith(pb.CheckpointChunk, 'CheckpointChunk', bytes);
-  requireSafe('CheckpointChunk', { term: m.term, epoch: m.epoch, rawBytes: m.rawBytes, joinSeq: m.joinSeq, primaryIncarnation: m.primaryIncarnation });
+  requireSafe('CheckpointChunk', { term: m.term, epoch: m.epoch, rawBytes: m.rawBytes, joinSeq: m.joinSeq, primaryIncarnation: m.primaryIncarnation, primaryAgentIncarnation: m.primaryAgentIncarnation });
   if (!CHUNK_SOURCES.has(m.source)) throw new DecodeError(`CheckpointChunk.source ${m.source} is unknown`);
   if (m.count === 0 || m.index >= m.count) throw new DecodeError(`CheckpointChunk index ${m.index} of ${m.count} is out of range`);
   if (m.hash.length !== CHECKSUM_BYTES) throw new DecodeError(`CheckpointChunk.hash has ${m.hash.length} bytes, not ${CHECKSUM_BYTES}`);
-  return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes, base: m.base, joinSeq: m.joinSeq, primaryIncarnation: m.primaryIncarnation };
+  return { type: 'checkpointChunk', vmId: m.vmId, term: m.term, epoch: m.epoch, source: m.source as ChunkSource, index: m.index, count: m.count, data: m.data, hash: m.hash, rawBytes: m.rawBytes, base: m.base, joinSeq: m.joinSeq, primaryIncarnation: m.primaryIncarnation, primaryAgentIncarnation: m.primaryAgentIncarnation };
 }
 
 /**
@@ -203,8 +203,8 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'heartbeat': {
       const m = decodeWith(pb.Heartbeat, 'Heartbeat', bytes);
-      requireSafe('Heartbeat', { term: m.term, epoch: m.epoch, controlSeq: m.controlSeq, incarnation: m.incarnation, chunksStaged: m.chunksStaged });
-      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch, synced: m.synced, controlSeq: m.controlSeq, incarnation: m.incarnation, chunksStaged: m.chunksStaged };
+      requireSafe('Heartbeat', { term: m.term, epoch: m.epoch, controlSeq: m.controlSeq, incarnation: m.incarnation, chunksStaged: m.chunksStaged, followedAgentIncarnation: m.followedAgentIncarnation });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch, synced: m.synced, controlSeq: m.controlSeq, incarnation: m.incarnation, chunksStaged: m.chunksStaged, followedAgentIncarnation: m.followedAgentIncarnation };
     }
     case 'roleChange': {
       const m = decodeWith(pb.RoleChange, 'RoleChange', bytes);
@@ -218,7 +218,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'serviceStatus': {
       const m = decodeWith(pb.ServiceStatus, 'ServiceStatus', bytes);
-      requireSafe('ServiceStatus', { term: m.term, incarnation: m.incarnation, assignmentSeq: m.assignmentSeq, agentIncarnation: m.agentIncarnation, epoch: m.epoch, chunksStaged: m.chunksStaged, reportSeq: m.reportSeq });
+      requireSafe('ServiceStatus', { term: m.term, incarnation: m.incarnation, assignmentSeq: m.assignmentSeq, agentIncarnation: m.agentIncarnation, epoch: m.epoch, chunksStaged: m.chunksStaged, reportSeq: m.reportSeq, followedAgentIncarnation: m.followedAgentIncarnation });
       if (m.reportSeq < 1) throw new DecodeError('ServiceStatus.report_seq is 0: reports are numbered from 1');
       if (!(HOST_SERVICES as readonly string[]).includes(m.service)) throw new DecodeError(`ServiceStatus.service '${m.service}' is not one of ${HOST_SERVICES.join(', ')}`);
       return {
@@ -237,6 +237,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
         txEndSeqs: requireSeqs('ServiceStatus', m.txEndSeqs),
         chunksStaged: m.chunksStaged,
         reportSeq: m.reportSeq,
+        followedAgentIncarnation: m.followedAgentIncarnation,
       };
     }
     case 'releasePermit': {

@@ -112,6 +112,13 @@ export interface CheckpointChunk {
    * under the same term (docs/failover.md). 0 on other chunks.
    */
   readonly primaryIncarnation: number;
+  /**
+   * Manifest of a primary's stream only: the incarnation of the host agent
+   * that assigned that checkpointer (the one its lease renewals name). A
+   * backup reports it for the stream it follows (Heartbeat.followedAgentIncarnation).
+   * 0 on other chunks.
+   */
+  readonly primaryAgentIncarnation: number;
 }
 
 export interface CheckpointAck {
@@ -153,6 +160,13 @@ export interface Heartbeat {
   readonly incarnation: number;
   /** Backup: the checkpoint chunks its guest took in (ServiceStatus.chunksStaged); a rise is a join's progress. */
   readonly chunksStaged: number;
+  /**
+   * Backup: the incarnation of the primary's agent whose stream its guest's
+   * image follows (ServiceStatus.followedAgentIncarnation); 0 for none. A
+   * restarted failover service tells by it whether the image is the VM the
+   * lease's holder protected or one its restarted host made anew.
+   */
+  readonly followedAgentIncarnation: number;
 }
 
 export interface RoleChange {
@@ -227,6 +241,8 @@ export interface ServiceStatus {
   readonly chunksStaged: number;
   /** This report's number within the service's incarnation, from 1: a late copy of an earlier one is older than the newest taken. */
   readonly reportSeq: number;
+  /** guest as backup: the incarnation of the primary's agent whose stream its image follows (CheckpointChunk.primaryAgentIncarnation); 0 otherwise. */
+  readonly followedAgentIncarnation: number;
 }
 
 /**

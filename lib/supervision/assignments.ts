@@ -20,6 +20,7 @@ export interface StatusFields {
   readonly ready?: boolean;
   readonly txEndSeqs?: readonly number[];
   readonly chunksStaged?: number;
+  readonly followedAgentIncarnation?: number;
 }
 
 /**
@@ -36,7 +37,7 @@ export class AssignmentTracker {
   #reports = 0;
   /** Assignments older than the one taken (delayed or repeated on the bus), ignored. */
   staleAssignments = 0;
-  /** Assignments no agent sends (another VM's or host's on this service's subject, or a role that needs a term under none): forged, ignored. */
+  /** Assignments no agent sends (another VM's or host's on this service's subject, a role that needs a term under none, or no agent incarnation): forged, ignored. */
   foreignAssignments = 0;
 
   /** `statusIntervalUs`: a service reports at least this often; its agent takes a silence of a few intervals for a dead service. */
@@ -78,7 +79,8 @@ export class AssignmentTracker {
   /** Classifies `a` and, when it is newer, takes it; stale and foreign ones are counted. */
   take(a: Assignment): AssignmentOrder {
     const needsTerm = a.role !== 'spare' && a.role !== 'stopped';
-    if (a.host !== this.host || a.vmId !== this.vmId || (needsTerm && a.term === 0)) {
+    // An agent's incarnation is its start plus one: 0 is none, and a primary's manifests name it (PrimaryOptions.agentIncarnation).
+    if (a.host !== this.host || a.vmId !== this.vmId || (needsTerm && a.term === 0) || a.incarnation === 0) {
       this.foreignAssignments++;
       return 'foreign';
     }
@@ -109,6 +111,7 @@ export class AssignmentTracker {
       txEndSeqs: fields.txEndSeqs ?? [],
       chunksStaged: fields.chunksStaged ?? 0,
       reportSeq: ++this.#reports,
+      followedAgentIncarnation: fields.followedAgentIncarnation ?? 0,
     };
   }
 }

@@ -6,7 +6,7 @@ import { AssignmentTracker, ignoresAssignment, STATUS_TIMER } from '../../lib/su
 import { PrimaryCheckpointer, PRIMARY_TIMERS, type PrimaryOptions, type PrimaryStats } from './primary.js';
 
 /** What the checkpointer needs besides what an assignment says (term, first epoch, backup). */
-export type CheckpointerOptions = Omit<PrimaryOptions, 'term' | 'firstEpoch' | 'backupHost' | 'backupJoining' | 'incarnation'> & {
+export type CheckpointerOptions = Omit<PrimaryOptions, 'term' | 'firstEpoch' | 'backupHost' | 'backupJoining' | 'incarnation' | 'agentIncarnation'> & {
   readonly host: string;
   readonly subjects: HostSubjects;
   /** The replication link's acknowledgements (per VM: every backup answers there). */
@@ -129,7 +129,7 @@ export class CheckpointerCore implements Core {
   #startPrimary(a: Assignment, nowUs: number, out: Effect[]): void {
     this.#stop(out);
     const { host: _host, subjects: _subjects, ckptAckSubject: _ack, statusIntervalUs: _status, ...shared } = this.options;
-    const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost, backupJoining: a.joining, joinSeq: a.joinSeq, incarnation: this.#assignments.incarnation });
+    const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost, backupJoining: a.joining, joinSeq: a.joinSeq, incarnation: this.#assignments.incarnation, agentIncarnation: a.incarnation });
     this.#primary = primary;
     this.#history.add(primary);
     const s = this.options.subjects;

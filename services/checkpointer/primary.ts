@@ -86,6 +86,13 @@ export interface PrimaryOptions {
    * process on this host, which runs a VM made anew under the same term.
    */
   readonly incarnation: number;
+  /**
+   * The incarnation of the host agent that assigned it (Assignment.incarnation,
+   * the one its lease renewals name): every manifest names it too, and a
+   * backup reports the one of the stream it follows, by which a restarted
+   * failover service tells the VM the lease protects from one made anew.
+   */
+  readonly agentIncarnation: number;
   /** Report every epoch's spans (docs/tracing.md); off by default. */
   readonly traceEpochs?: boolean;
 }
@@ -220,6 +227,7 @@ export class PrimaryCheckpointer {
     assert(options.term > 0, () => `a primary checkpointer runs under a term, not ${options.term}`);
     this.term = options.term;
     assert(Number.isSafeInteger(options.incarnation) && options.incarnation > 0, () => `a primary of incarnation ${options.incarnation}`);
+    assert(Number.isSafeInteger(options.agentIncarnation) && options.agentIncarnation > 0, () => `a primary assigned by agent incarnation ${options.agentIncarnation}`);
     this.#expectedSources = options.speculative ? [ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC] : [ChunkSource.PAGES, ChunkSource.STATE];
     const input = { maxInflight: options.maxInflightEpochs, firstEpoch: options.firstEpoch ?? 1 };
     [this.#snapshot] = initialTransition(epochMachine, input);
@@ -387,7 +395,7 @@ export class PrimaryCheckpointer {
         if (epoch === this.#baseEpoch) this.#unprotected = false; // from here on, output waits for the new backup
         const base = epoch === this.#baseEpoch;
         assert(!base || (barrier.base && barrier.epoch === epoch), () => `base epoch ${epoch} staged under barrier ${barrier.epoch} (base: ${barrier.base})`);
-        const manifest = makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, { base, joinSeq: base ? barrier.joinSeq : 0, primaryIncarnation: this.options.incarnation });
+        const manifest = makeManifest({ vmId: this.options.vmId, term: this.term, epoch }, chunks, { base, joinSeq: base ? barrier.joinSeq : 0, primaryIncarnation: this.options.incarnation, primaryAgentIncarnation: this.options.agentIncarnation });
         chunks.push(manifest);
         const inflight: InFlight = { epoch, chunks, pausedAtUs: this.#pausedAtUs, ranUs: this.#ranUs, stagedAtUs: nowUs, bytes: staged.bytes, resentAtUs: null, timeouts: 0 };
         this.#inflight.push(inflight);

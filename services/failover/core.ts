@@ -887,15 +887,15 @@ export class FailoverCore implements Core {
     this.#recovering = false;
     if (holderStartedOver) {
       this.#primary = holder;
-      this.#backup = syncedBackups[0] ?? null;
+      // Beside a holder from another process, only a backup that follows the stream of the lease's writer holds the VM.
+      const holdsVm = (h: string) => !holderAnotherProcess || this.#followsLeaseHolder(report(h)!, lease);
+      this.#backup = syncedBackups.find(holdsVm) ?? syncedBackups[0] ?? null;
       this.stats.supervisorRestarts++; // no incarnation heard before the restart to compare: counted here
       if (holderAnotherProcess) out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { host: holder, wasBackup: false, seenBy: 'lease' } });
-      // Whether a backup holds the VM. Told by a process: only one that holds what the lease says was committed,
-      // beside a holder whose epochs are below that (#startedOver). A backup synced with the VM the restarted host
-      // made anew, which this service's previous process may have protected, is never ahead of it (vopr seed 91830:
-      // that backup, at epoch 34 under a lease at 88, was promoted at byte 0). Otherwise a synced backup the lease
-      // names that holds no just-created VM's image (#startedOver found one only so).
-      const leftImage = holderAnotherProcess ? this.#startedOver(holder, syncedBackups.map(report), lease.committedEpoch ?? 0) : this.#backup !== null;
+      // Whether a backup holds the VM. Told by a process: only one that follows the stream of the lease's writer
+      // (#followsLeaseHolder). Otherwise a synced backup the lease names that holds no just-created VM's image
+      // (#startedOver found one only so).
+      const leftImage = this.#backup !== null && holdsVm(this.#backup);
       this.#primaryStartedOver(out, leftImage ? 'left' : 'none', lease.committedEpoch ?? 0);
       primarySilent = true;
     } else if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {
@@ -1044,6 +1044,23 @@ export class FailoverCore implements Core {
     // Slack: a renewal retried within a beat may record an epoch or two its heartbeats have not shown yet.
     if (reported === undefined || reported + STARTED_OVER_SLACK_EPOCHS >= leaseCommittedEpoch) return false;
     return syncedBackups.some((b) => b !== undefined && b.epoch >= leaseCommittedEpoch);
+  }
+
+  /**
+   * Whether `backup`'s image is the VM the lease's holder protected: it
+   * follows the stream of the lease's writer (the agent its heartbeats name,
+   * from the manifests it took) and holds what the lease says was committed.
+   * A backup synced with the VM the holder's restarted host made anew follows
+   * that host's new agent. Told before by epochs alone, such a backup, which
+   * this service's previous process may have protected, was promoted at byte
+   * 0 (vopr seed 91830: at epoch 34 under a lease at 88), so the VM's own
+   * backup counted only while the holder's new VM was below the lease's
+   * epoch; past it, the VM was taken for lost while that backup held it
+   * (seed 134275: the new VM at 813, the backup at 94 under a lease at 93).
+   */
+  #followsLeaseHolder(backup: Heartbeat, lease: LeaseRecord): boolean {
+    assert(lease.holderIncarnation !== undefined, () => `judging ${backup.host}'s stream by a lease that names no holder process`);
+    return backup.followedAgentIncarnation === lease.holderIncarnation && backup.epoch >= (lease.committedEpoch ?? 0);
   }
 
   /** The highest role change `hb`'s process showed taken; a new process starts over from its own. */

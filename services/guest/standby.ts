@@ -130,6 +130,8 @@ export class StandbyImage {
   #awaitingBase: boolean;
   /** The primary stream this image follows (PrimaryOptions.incarnation): its base's, or the first manifest's; null before either. */
   #streamIncarnation: number | null = null;
+  /** The agent that assigned that stream's checkpointer (PrimaryOptions.agentIncarnation); 0 before the stream is known. */
+  #streamAgentIncarnation = 0;
   /** The join whose base this image took (0: none, it follows the stream from the VM's creation). */
   #streamJoinSeq = 0;
   readonly term: number;
@@ -149,6 +151,11 @@ export class StandbyImage {
   }
 
   /** Holds a complete image of the guest as of `appliedEpoch`: it may be promoted. */
+  /** The incarnation of the primary's agent whose stream this image follows; 0 before it follows one. */
+  get followedAgentIncarnation(): number {
+    return this.#streamAgentIncarnation;
+  }
+
   get synced(): boolean {
     return !this.#awaitingBase && this.#missingPages === null;
   }
@@ -236,7 +243,10 @@ export class StandbyImage {
     if (chunk.source === ChunkSource.MANIFEST) {
       // An image from the VM's creation follows the first stream whose manifest holds (a joined one its base's, above).
       assert(this.#streamIncarnation !== null || (!this.#awaitingBase && this.stats.baseEpoch === 0), () => `a manifest staged for epoch ${chunk.epoch} after base ${this.stats.baseEpoch} with no stream followed`);
-      this.#streamIncarnation ??= chunk.primaryIncarnation;
+      if (this.#streamIncarnation === null) {
+        this.#streamIncarnation = chunk.primaryIncarnation;
+        this.#streamAgentIncarnation = chunk.primaryAgentIncarnation;
+      }
       pending.manifest = chunk;
     }
     else pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
@@ -273,6 +283,7 @@ export class StandbyImage {
     const applied = !this.#awaitingBase;
     this.#awaitingBase = false;
     this.#streamIncarnation = manifest.primaryIncarnation;
+    this.#streamAgentIncarnation = manifest.primaryAgentIncarnation;
     this.#streamJoinSeq = manifest.joinSeq;
     this.stats.baseEpoch = epoch;
     this.stats.appliedEpoch = epoch - 1;

@@ -25,7 +25,7 @@ export function plausibleMessages(ctx: PlausibleContext): Record<WireMessageType
   const vmId = fc.oneof({ weight: 19, arbitrary: fc.constant(ctx.vmId) }, { weight: 1, arbitrary: fc.string({ maxLength: 8 }) });
   const host = fc.oneof({ weight: 19, arbitrary: fc.constantFrom(...ctx.hosts) }, { weight: 1, arbitrary: fc.constantFrom('', 'host-z') });
   const chunk = fc
-    .record({ vmId, term, epoch, source: fc.constantFrom(ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC, ChunkSource.MANIFEST), index: small(8), count: small(8), data: bytes(600), rightHash: fc.boolean(), wrongHash: bytes(16), rawBytes: small(1 << 16), base: fc.boolean(), joinSeq: small(20), primaryIncarnation: small(5) })
+    .record({ vmId, term, epoch, source: fc.constantFrom(ChunkSource.PAGES, ChunkSource.STATE, ChunkSource.SPEC, ChunkSource.MANIFEST), index: small(8), count: small(8), data: bytes(600), rightHash: fc.boolean(), wrongHash: bytes(16), rawBytes: small(1 << 16), base: fc.boolean(), joinSeq: small(20), primaryIncarnation: small(5), primaryAgentIncarnation: small(5) })
     .map(({ rightHash, wrongHash, ...c }) => ({ type: 'checkpointChunk' as const, ...c, hash: rightHash ? chunkChecksum(c) : wrongHash }));
   return {
     segment: fc
@@ -37,11 +37,11 @@ export function plausibleMessages(ctx: PlausibleContext): Record<WireMessageType
     checkpointAck: fc.record({ vmId, term, epoch, ok: fc.boolean(), reason: fc.string({ maxLength: 16 }), host, needsBase: fc.boolean() }).map((m) => ({ type: 'checkpointAck' as const, ...m })),
     epochCommit: fc.record({ vmId, term, epoch }).map((m) => ({ type: 'epochCommit' as const, ...m })),
     outputIdle: fc.record({ vmId, term, epoch, connId: small(3), heldBytes: small(1 << 20) }).map((m) => ({ type: 'outputIdle' as const, ...m })),
-    heartbeat: fc.record({ vmId, term, host, role: fc.constantFrom(...HOST_ROLES), epoch, synced: fc.boolean(), controlSeq: small(20), incarnation: small(5), chunksStaged: small(1000) }).map((m) => ({ type: 'heartbeat' as const, ...m })),
+    heartbeat: fc.record({ vmId, term, host, role: fc.constantFrom(...HOST_ROLES), epoch, synced: fc.boolean(), controlSeq: small(20), incarnation: small(5), chunksStaged: small(1000), followedAgentIncarnation: small(5) }).map((m) => ({ type: 'heartbeat' as const, ...m })),
     roleChange: fc.record({ vmId, term, host, role: fc.constantFrom('primary' as const, 'backup' as const), peerHost: host, seq: small(20), committedEpoch: epoch, joinSeq: small(20) }).map((m) => ({ type: 'roleChange' as const, ...m })),
     assignment: fc.record({ vmId, term, host, role: fc.constantFrom(...ASSIGNED_ROLES), peerHost: host, seq: small(20), incarnation: small(5), joining: fc.boolean(), firstEpoch: epoch, joinSeq: small(20) }).map((m) => ({ type: 'assignment' as const, ...m })),
     serviceStatus: fc
-      .record({ vmId, term, host, service: fc.constantFrom(...HOST_SERVICES), incarnation: small(5), assignmentSeq: small(20), agentIncarnation: small(5), role: fc.constantFrom(...ASSIGNED_ROLES), epoch, synced: fc.boolean(), ready: fc.boolean(), txEndSeqs: fc.array(seq, { maxLength: 2 }), chunksStaged: small(1000), reportSeq: small(20).map((n) => Math.min(n, Number.MAX_SAFE_INTEGER - 1) + 1) })
+      .record({ vmId, term, host, service: fc.constantFrom(...HOST_SERVICES), incarnation: small(5), assignmentSeq: small(20), agentIncarnation: small(5), role: fc.constantFrom(...ASSIGNED_ROLES), epoch, synced: fc.boolean(), ready: fc.boolean(), txEndSeqs: fc.array(seq, { maxLength: 2 }), chunksStaged: small(1000), reportSeq: small(20).map((n) => Math.min(n, Number.MAX_SAFE_INTEGER - 1) + 1), followedAgentIncarnation: small(5) })
       .map((m) => ({ type: 'serviceStatus' as const, ...m })),
     releasePermit: fc.record({ vmId, term, host, untilUs: seq.map((n) => Math.max(1, n)), seq: small(20).map((n) => Math.min(n, Number.MAX_SAFE_INTEGER - 1) + 1) }).map((m) => ({ type: 'releasePermit' as const, ...m, fromUs: Math.max(0, m.untilUs - 440_000) })),
     handoverRequest: fc.record({ vmId, term, host }).map((m) => ({ type: 'handoverRequest' as const, ...m })),

@@ -18,6 +18,7 @@ const fields: fc.Arbitrary<ChecksummedChunk> = fc.record({
   base: fc.boolean(),
   joinSeq: fc.nat(),
   primaryIncarnation: fc.nat(),
+  primaryAgentIncarnation: fc.nat(),
 });
 
 /** One field of a chunk changed to another value of its kind. */
@@ -33,6 +34,7 @@ const altered = (c: ChecksummedChunk): fc.Arbitrary<ChecksummedChunk> =>
     fc.constant({ ...c, base: !c.base }),
     fc.nat().filter((v) => v !== c.joinSeq).map((joinSeq) => ({ ...c, joinSeq })),
     fc.nat().filter((v) => v !== c.primaryIncarnation).map((primaryIncarnation) => ({ ...c, primaryIncarnation })),
+    fc.nat().filter((v) => v !== c.primaryAgentIncarnation).map((primaryAgentIncarnation) => ({ ...c, primaryAgentIncarnation })),
     fc.uint8Array({ maxLength: 300 }).filter((d) => !bytesEqual(d, c.data)).map((data) => ({ ...c, data })),
   );
 
@@ -58,17 +60,18 @@ describe('chunk checksum: header fields and data', () => {
   });
 
   it('tells a vmId and the data apart where they meet ("ab" + "c…" is not "abc" + "…")', () => {
-    const c = { term: 1, epoch: 2, source: ChunkSource.PAGES, index: 0, count: 1, rawBytes: 3, base: false, joinSeq: 0, primaryIncarnation: 0 };
+    const c = { term: 1, epoch: 2, source: ChunkSource.PAGES, index: 0, count: 1, rawBytes: 3, base: false, joinSeq: 0, primaryIncarnation: 0, primaryAgentIncarnation: 0 };
     expect(bytesEqual(chunkChecksum({ ...c, vmId: 'ab', data: new TextEncoder().encode('cde') }), chunkChecksum({ ...c, vmId: 'abc', data: new TextEncoder().encode('de') }))).toBe(false);
   });
 
   it('makeChunks and makeManifest make intact chunks; any header change breaks them', () => {
     const header = { vmId: 'vm1', term: 3, epoch: 7 };
     const chunks = makeChunks(header, ChunkSource.PAGES, { pieces: [Uint8Array.of(1, 2), Uint8Array.of(3)], rawBytes: [4096, 4096] });
-    const manifest = makeManifest(header, chunks, { base: true, primaryIncarnation: 5 });
+    const manifest = makeManifest(header, chunks, { base: true, primaryIncarnation: 5, primaryAgentIncarnation: 4 });
     for (const c of [...chunks, manifest]) expect(chunkIntact(c)).toBe(true);
     expect(chunkIntact({ ...manifest, base: false })).toBe(false);
     expect(chunkIntact({ ...manifest, primaryIncarnation: 6 })).toBe(false);
+    expect(chunkIntact({ ...manifest, primaryAgentIncarnation: 3 })).toBe(false);
     expect(chunkIntact({ ...chunks[0]!, epoch: 8 })).toBe(false);
     expect(chunkIntact({ ...chunks[0]!, term: 4 })).toBe(false);
     expect(chunkIntact({ ...chunks[0]!, vmId: 'vm2' })).toBe(false);
@@ -81,7 +84,7 @@ describe('chunk checksum: header fields and data', () => {
         expect(bytesEqual(chunkChecksum(c, new BegunChecksum(c.data)), chunkChecksum(c))).toBe(true);
       }),
     );
-    const c = { vmId: 'vm1', term: 1, epoch: 2, source: ChunkSource.PAGES, index: 0, count: 1, rawBytes: 3, base: false, joinSeq: 0, primaryIncarnation: 0, data: Uint8Array.of(1, 2, 3) };
+    const c = { vmId: 'vm1', term: 1, epoch: 2, source: ChunkSource.PAGES, index: 0, count: 1, rawBytes: 3, base: false, joinSeq: 0, primaryIncarnation: 0, primaryAgentIncarnation: 0, data: Uint8Array.of(1, 2, 3) };
     expect(() => chunkChecksum(c, new BegunChecksum(Uint8Array.of(1, 2, 3)))).toThrow(InvariantError);
   });
 });

@@ -79,7 +79,7 @@ describe('CheckpointerCore', () => {
   it('reports to its host agent at start and every status interval, naming its incarnation and the assignment it runs under', () => {
     const c = new CheckpointerCore(options);
     const started = c.handle({ kind: 'start' }, 500);
-    const first: ServiceStatus = { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'checkpointer', incarnation: 501, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1 };
+    const first: ServiceStatus = { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'checkpointer', incarnation: 501, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1, followedAgentIncarnation: 0 };
     expect(statuses(started)).toEqual([first]);
     expect(timersSet(started)).toEqual(new Map([[STATUS_TIMER, 500 + STATUS_US]]));
     const tick = c.handle(timer(STATUS_TIMER), 500 + STATUS_US);

@@ -38,10 +38,25 @@ export const leaseResult = (result: LeaseResult): Input => ({ kind: 'leaseResult
 export const NONE_TAKEN = 0;
 /** A heartbeat's supervisor incarnation by default: every host's agent has run since the start. */
 export const FIRST_INCARNATION = 1;
-/** A heartbeat; primaries and backups hold a complete image unless told otherwise. */
-export const heartbeat = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare', controlSeq = NONE_TAKEN, incarnation = FIRST_INCARNATION, chunksStaged = 0): Heartbeat => ({ type: 'heartbeat', vmId: VM, term, host, role, epoch, synced, controlSeq, incarnation, chunksStaged });
-export const heartbeatInput = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare', controlSeq = NONE_TAKEN, incarnation = FIRST_INCARNATION, chunksStaged = 0): Input =>
-  message(S.heartbeat(host), heartbeat(host, role, term, epoch, synced, controlSeq, incarnation, chunksStaged));
+/**
+ * A heartbeat; primaries and backups hold a complete image unless told otherwise, a backup's following the stream
+ * of the primary agent that has run since the start (`followed`).
+ */
+export const heartbeat = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare', controlSeq = NONE_TAKEN, incarnation = FIRST_INCARNATION, chunksStaged = 0, followed = role === 'backup' ? FIRST_INCARNATION : 0): Heartbeat => ({
+  type: 'heartbeat',
+  vmId: VM,
+  term,
+  host,
+  role,
+  epoch,
+  synced,
+  controlSeq,
+  incarnation,
+  chunksStaged,
+  followedAgentIncarnation: followed,
+});
+export const heartbeatInput = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare', controlSeq = NONE_TAKEN, incarnation = FIRST_INCARNATION, chunksStaged = 0, followed = role === 'backup' ? FIRST_INCARNATION : 0): Input =>
+  message(S.heartbeat(host), heartbeat(host, role, term, epoch, synced, controlSeq, incarnation, chunksStaged, followed));
 let lastSeq = 0;
 /** A role change; each gets the next sequence number unless given one. */
 export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = ++lastSeq): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq, committedEpoch: 0, joinSeq: role === 'backup' ? seq : 0 });

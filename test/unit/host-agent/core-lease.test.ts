@@ -57,7 +57,7 @@ describe('HostAgentCore: start', () => {
     for (const role of ['primary', 'backup', 'spare'] as const) {
       const [host, peer] = PEERS[role];
       const d = AgentDriver.started(host, role, peer);
-      expect(heartbeatsIn(d.log, host), role).toEqual([{ type: 'heartbeat', vmId: VM, term: 1, host, role, epoch: 0, synced: role === 'primary', controlSeq: 0, incarnation: expect.any(Number), chunksStaged: 0 }]);
+      expect(heartbeatsIn(d.log, host), role).toEqual([{ type: 'heartbeat', vmId: VM, term: 1, host, role, epoch: 0, synced: role === 'primary', controlSeq: 0, incarnation: expect.any(Number), chunksStaged: 0, followedAgentIncarnation: 0 }]);
       expect(d.log.filter((e) => e.kind === 'setTimer'), role).toEqual([{ kind: 'setTimer', name: BEAT, atUs: INTERVAL_US }]);
     }
   });
@@ -214,7 +214,7 @@ describe('HostAgentCore: deposition', () => {
     expect(renewalsIn(later)).toEqual([]);
     expect(permitsIn(later, PRIMARY)).toEqual([]);
     // It still reports in; the failover service counts it stale.
-    expect(heartbeatsIn(later, PRIMARY)).toEqual([2, 3].map(() => ({ type: 'heartbeat', vmId: VM, term: 1, host: PRIMARY, role: 'primary', epoch: 4, synced: true, controlSeq: 0, incarnation: expect.any(Number), chunksStaged: 0 })));
+    expect(heartbeatsIn(later, PRIMARY)).toEqual([2, 3].map(() => ({ type: 'heartbeat', vmId: VM, term: 1, host: PRIMARY, role: 'primary', epoch: 4, synced: true, controlSeq: 0, incarnation: expect.any(Number), chunksStaged: 0, followedAgentIncarnation: 0 })));
     expect(d.core.role).toBe('primary');
     expect(d.core.term).toBe(1);
   });

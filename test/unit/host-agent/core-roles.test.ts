@@ -93,7 +93,7 @@ describe('HostAgentCore: promotion', () => {
     for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1, joinSeq: 0 });
     // The permit counts from the claim's send (2_000), not from its answer.
     expect(permitsIn(effects, BACKUP)).toEqual([{ type: 'releasePermit', vmId: VM, term: 2, host: BACKUP, fromUs: 2_000, untilUs: 2_000 + LEASE_US - MARGIN_US, seq: 1 }]);
-    expect(heartbeatsIn(effects, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: 1, incarnation: expect.any(Number), chunksStaged: 0 }]);
+    expect(heartbeatsIn(effects, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: 1, incarnation: expect.any(Number), chunksStaged: 0, followedAgentIncarnation: 0 }]);
     expect(d.core.term).toBe(2);
     // That heartbeat renews, as every primary heartbeat does, on the claim's revision.
     expect(renewalsIn(effects)).toMatchObject([{ expectedRevision: d.revision, record: { primaryHost: BACKUP, term: 2 } }]);
@@ -340,6 +340,15 @@ describe('HostAgentCore: join', () => {
     const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
     d.reportAll({ guest: { chunksStaged: 40 } });
     expect(heartbeatsIn(d.beat(), PRIMARY)).toMatchObject([{ role: 'primary', chunksStaged: 0 }]);
+  });
+
+  it("a backup's heartbeats name the primary agent whose stream its guest's image follows; a primary's name none", () => {
+    const backup = AgentDriver.started(BACKUP, 'backup', PRIMARY);
+    backup.reportAll({ guest: { epoch: 9, synced: true, followedAgentIncarnation: 7_001 } });
+    expect(heartbeatsIn(backup.beat(), BACKUP)).toMatchObject([{ role: 'backup', synced: true, followedAgentIncarnation: 7_001 }]);
+    const primary = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    primary.reportAll({ guest: { followedAgentIncarnation: 7_001 } });
+    expect(heartbeatsIn(primary.beat(), PRIMARY)).toMatchObject([{ role: 'primary', followedAgentIncarnation: 0 }]);
   });
 
   it('a repeated join (a new seq) sends a new backup assignment', () => {

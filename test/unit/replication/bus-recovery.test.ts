@@ -307,7 +307,7 @@ describe('primary checkpointer: repeats and timeouts', () => {
     maxLatencySamples: 10,
     resendUs: RESEND_US,
   } as const;
-  const primary = (overrides: Partial<PrimaryOptions> = {}) => new PrimaryCheckpointer({ ...shared, term: TERM, backupHost: 'host-b', incarnation: 1, ...overrides });
+  const primary = (overrides: Partial<PrimaryOptions> = {}) => new PrimaryCheckpointer({ ...shared, term: TERM, backupHost: 'host-b', incarnation: 1, agentIncarnation: 1, ...overrides });
   /** The effects one call of the checkpointer pushes. */
   const effectsOf = (call: (out: Effect[]) => void): Effect[] => {
     const out: Effect[] = [];

@@ -27,6 +27,7 @@ const primary = (overrides: Partial<PrimaryOptions> = {}) =>
     maxLatencySamples: 100,
     backupHost: 'host-b',
     incarnation: 1,
+    agentIncarnation: 1,
     ...overrides,
   });
 

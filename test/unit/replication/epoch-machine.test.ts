@@ -52,7 +52,7 @@ class CoreDriver {
   readonly core: PrimaryCheckpointer;
   nowUs = 0;
   constructor(maxInflight: number) {
-    this.core = new PrimaryCheckpointer({ vmId: VM, subjects: hs, ckptDataSubject: s.ckptData, term: TERM, epochUs: 1_000, maxInflightEpochs: maxInflight, speculative: true, ackTimeoutUs: 10_000, maxLatencySamples: 10, backupHost: 'host-b', incarnation: 1 });
+    this.core = new PrimaryCheckpointer({ vmId: VM, subjects: hs, ckptDataSubject: s.ckptData, term: TERM, epochUs: 1_000, maxInflightEpochs: maxInflight, speculative: true, ackTimeoutUs: 10_000, maxLatencySamples: 10, backupHost: 'host-b', incarnation: 1, agentIncarnation: 1 });
   }
 
   /** One call at the next instant; returns what it pushed. */

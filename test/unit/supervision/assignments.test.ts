@@ -74,12 +74,13 @@ describe('AssignmentTracker', () => {
     expect(t.staleAssignments).toBe(2);
   });
 
-  it('ignores and counts an assignment no agent sends (another host\'s or VM\'s, or a termed role under term 0), and goes on with its own', () => {
+  it('ignores and counts an assignment no agent sends (another host\'s or VM\'s, a termed role under term 0, or of no agent incarnation), and goes on with its own', () => {
     const t = tracker();
     expect(t.take(assignment(1, 1, { host: 'host-b' }))).toBe('foreign');
     expect(t.take(assignment(1, 1, { vmId: 'vm2' }))).toBe('foreign');
     expect(t.take(assignment(1, 1, { role: 'primary', term: 0 }))).toBe('foreign');
-    expect(t.foreignAssignments).toBe(3);
+    expect(t.take(assignment(0, 1, { role: 'primary' }))).toBe('foreign');
+    expect(t.foreignAssignments).toBe(4);
     expect(ignoresAssignment('foreign')).toBe(true);
     // Nothing of them was taken: the agent's first real assignment is newer.
     expect(t.seq).toBe(0);
@@ -90,9 +91,9 @@ describe('AssignmentTracker', () => {
   it('reports its identity, its incarnation and the assignment it runs under, with the fields it is given', () => {
     const t = tracker();
     t.started(99);
-    expect(t.status({ role: 'spare', term: 1 })).toEqual({ type: 'serviceStatus', vmId: VM, term: 1, host: HOST, service: 'guest', incarnation: 100, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1 });
+    expect(t.status({ role: 'spare', term: 1 })).toEqual({ type: 'serviceStatus', vmId: VM, term: 1, host: HOST, service: 'guest', incarnation: 100, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1, followedAgentIncarnation: 0 });
     t.take(assignment(3, 4, { role: 'promoting', term: 2 }));
-    expect(t.status({ role: 'promoting', term: 2, epoch: 8, synced: true, ready: true, txEndSeqs: [1234], chunksStaged: 17 })).toEqual({ type: 'serviceStatus', vmId: VM, term: 2, host: HOST, service: 'guest', incarnation: 100, assignmentSeq: 4, agentIncarnation: 3, role: 'promoting', epoch: 8, synced: true, ready: true, txEndSeqs: [1234], chunksStaged: 17, reportSeq: 2 });
+    expect(t.status({ role: 'promoting', term: 2, epoch: 8, synced: true, ready: true, txEndSeqs: [1234], chunksStaged: 17, followedAgentIncarnation: 5 })).toEqual({ type: 'serviceStatus', vmId: VM, term: 2, host: HOST, service: 'guest', incarnation: 100, assignmentSeq: 4, agentIncarnation: 3, role: 'promoting', epoch: 8, synced: true, ready: true, txEndSeqs: [1234], chunksStaged: 17, reportSeq: 2, followedAgentIncarnation: 5 });
   });
 
   it('refuses to report before it started', () => {

@@ -2,7 +2,7 @@ import type { AssignedRole, Assignment, ReleasePermit } from '../../../lib/codec
 import type { Core, Effect, Input } from '../../../lib/runtime/types.js';
 
 /** The agent incarnation test assignments come from. */
-export const AGENT_INCARNATION = 1;
+export const AGENT_INCARNATION = 2;
 /** A permit that outlasts any test. */
 export const FOREVER_US = Number.MAX_SAFE_INTEGER;
 
