@@ -67,5 +67,28 @@ describe('the failover service cut off from the bus', () => {
       expect(primaryHostOf(world)?.name).toBe('host-b');
       expect(r.streamVerified).toBe(true);
     });
+
+    it(`${mode}: the service restarted during that cut-off takes over for the backup that follows the lease writer's stream, however far the VM made anew ran`, () => {
+      // As vopr seed 134275: the backup's host restarted early, and host-c took its place. Recovering from the lease,
+      // the service hears the primary's host from a new agent, its VM made anew streamed to host-b (the backup it was
+      // created with, which follows it) and committed far past the lease's epoch. Told by epochs alone, host-c's image
+      // (at the lease's epoch) was taken for one of that VM, and the VM for lost.
+      const world = buildWorld(config({ ...scenario, mode, epochMs: 5 }));
+      runWorld(world, undefined, [
+        { kind: 'crash', role: 'backup', atMs: 100 },
+        { kind: 'revive', atMs: 130 },
+        { kind: 'cut-off-failover', fromMs: 290, toMs: 1000 },
+        { kind: 'crash', role: 'primary', atMs: 300 },
+        { kind: 'revive', atMs: 350 },
+        { kind: 'restart-failover', fromMs: 500, toMs: 700 },
+      ]);
+      const r = summarize(world);
+      const f = failoverStatsOf(world)!;
+      expect(f.restartsWithoutImage).toBe(0);
+      expect(world.replication!.vmLoss.lost).toBe(false);
+      expect(r.failovers).toBe(1);
+      expect(primaryHostOf(world)?.name).toBe('host-c');
+      expect(r.streamVerified).toBe(true);
+    });
   }
 });
