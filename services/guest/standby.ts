@@ -150,12 +150,12 @@ export class StandbyImage {
     }
   }
 
-  /** Holds a complete image of the guest as of `appliedEpoch`: it may be promoted. */
   /** The incarnation of the primary's agent whose stream this image follows; 0 before it follows one. */
   get followedAgentIncarnation(): number {
     return this.#streamAgentIncarnation;
   }
 
+  /** Holds a complete image of the guest as of `appliedEpoch`: it may be promoted. */
   get synced(): boolean {
     return !this.#awaitingBase && this.#missingPages === null;
   }
