@@ -1049,7 +1049,9 @@ export class FailoverCore implements Core {
   /**
    * Whether `backup`'s image is the VM the lease's holder protected: it
    * follows the stream of the lease's writer (the agent its heartbeats name,
-   * from the manifests it took) and holds what the lease says was committed.
+   * from the manifests it took) under the lease's term, and holds what the
+   * lease says was committed. An incarnation is a start time on its host's
+   * clock, so only the term (one primary host each) makes it that host's.
    * A backup synced with the VM the holder's restarted host made anew follows
    * that host's new agent. Told before by epochs alone, such a backup, which
    * this service's previous process may have protected, was promoted at byte
@@ -1060,7 +1062,7 @@ export class FailoverCore implements Core {
    */
   #followsLeaseHolder(backup: Heartbeat, lease: LeaseRecord): boolean {
     assert(lease.holderIncarnation !== undefined, () => `judging ${backup.host}'s stream by a lease that names no holder process`);
-    return backup.followedAgentIncarnation === lease.holderIncarnation && backup.epoch >= (lease.committedEpoch ?? 0);
+    return backup.term === lease.term && backup.followedAgentIncarnation === lease.holderIncarnation && backup.epoch >= (lease.committedEpoch ?? 0);
   }
 
   /** The highest role change `hb`'s process showed taken; a new process starts over from its own. */

@@ -472,9 +472,9 @@ export class HostAgentCore implements Core {
     const epoch = role === 'primary' ? (checkpointer?.epoch ?? 0) : (backupImage?.epoch ?? 0);
     const synced = role === 'primary' || (backupImage?.synced ?? false);
     // Counted over the guest's lifetime, so a report from before the join still tells the failover service where the join began.
-    const guest = role === 'backup' ? this.#reports.get('guest')?.status : undefined;
-    const chunksStaged = guest?.chunksStaged ?? 0;
-    const followedAgentIncarnation = guest?.followedAgentIncarnation ?? 0;
+    const chunksStaged = role === 'backup' ? (this.#reports.get('guest')?.status.chunksStaged ?? 0) : 0;
+    // The stream of the image the epoch and synced describe: none from a report on an earlier assignment.
+    const followedAgentIncarnation = backupImage?.followedAgentIncarnation ?? 0;
     this.stats.heartbeats++;
     out.push({ kind: 'send', subject: this.options.subjects.heartbeat(host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: this.#term, host, role, epoch, synced, controlSeq: this.#controlSeq, incarnation: this.#incarnation, chunksStaged, followedAgentIncarnation } });
     out.push({ kind: 'setTimer', name: TIMER_BEAT, atUs: nowUs + this.options.heartbeatIntervalUs });

@@ -288,20 +288,21 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
 
   it("takes over for the lease's backup after a holder from another process only when that backup follows the lease writer's stream and holds what the lease says was committed (vopr seeds 91830, 134275)", () => {
     const anew = FIRST_INCARNATION + 50_000;
-    for (const [holderEpoch, backupEpoch, followed, takesOver] of [
-      [40, 34, anew, false], // synced with the VM the restarted host made anew, which this service's previous process protected
-      [900, 890, anew, false], // the same, once the VM made anew ran past the lease's epoch
-      [40, 88, FIRST_INCARNATION, true], // the VM's image, from before the restart
-      [813, 94, FIRST_INCARNATION, true], // the same beside a VM made anew that ran past the lease's epoch (seed 134275)
-      [40, 60, FIRST_INCARNATION, false], // the VM's stream, but short of what the lease says was committed
+    for (const [holderEpoch, backupEpoch, followed, takesOver, backupTerm] of [
+      [40, 34, anew, false, 1], // synced with the VM the restarted host made anew, which this service's previous process protected
+      [900, 890, anew, false, 1], // the same, once the VM made anew ran past the lease's epoch
+      [40, 88, FIRST_INCARNATION, true, 1], // the VM's image, from before the restart
+      [813, 94, FIRST_INCARNATION, true, 1], // the same beside a VM made anew that ran past the lease's epoch (seed 134275)
+      [40, 60, FIRST_INCARNATION, false, 1], // the VM's stream, but short of what the lease says was committed
+      [40, 88, FIRST_INCARNATION, false, 2], // an agent of that incarnation under another term: another host's (incarnations are start times)
     ] as const) {
-      const what = `holder at ${holderEpoch}, backup at ${backupEpoch} following agent ${followed}`;
+      const what = `holder at ${holderEpoch}, backup at ${backupEpoch} following agent ${followed} under term ${backupTerm}`;
       const d = new FailoverDriver();
       d.handle({ kind: 'start' }, 100_000);
       d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: 88, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
       for (let t = 100_000 + INTERVAL_US / 2; t < 100_000 + RECOVERY_US; t += INTERVAL_US) {
         d.handle(heartbeatInput(PRIMARY, 'primary', 1, holderEpoch, true, NONE_TAKEN, anew), t);
-        d.handle(heartbeatInput(BACKUP, 'backup', 1, backupEpoch, true, NONE_TAKEN, FIRST_INCARNATION, 0, followed), t);
+        d.handle(heartbeatInput(BACKUP, 'backup', backupTerm, backupEpoch, true, NONE_TAKEN, FIRST_INCARNATION, 0, followed), t);
       }
       const effects = d.fire(RECOVERED);
       const takeOvers = leaseOps(effects).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === BACKUP);

@@ -346,6 +346,11 @@ describe('HostAgentCore: join', () => {
     const backup = AgentDriver.started(BACKUP, 'backup', PRIMARY);
     backup.reportAll({ guest: { epoch: 9, synced: true, followedAgentIncarnation: 7_001 } });
     expect(heartbeatsIn(backup.beat(), BACKUP)).toMatchObject([{ role: 'backup', synced: true, followedAgentIncarnation: 7_001 }]);
+    // Told to join again: the guest's last report is of the image the join throws away, and of its stream.
+    backup.control(backup.roleChange('backup', 1, PRIMARY));
+    expect(heartbeatsIn(backup.beat(), BACKUP)).toMatchObject([{ role: 'backup', synced: false, followedAgentIncarnation: 0 }]);
+    backup.report('guest', { epoch: 30, synced: true, followedAgentIncarnation: 7_002 });
+    expect(heartbeatsIn(backup.beat(), BACKUP)).toMatchObject([{ role: 'backup', synced: true, followedAgentIncarnation: 7_002 }]);
     const primary = AgentDriver.started(PRIMARY, 'primary', BACKUP);
     primary.reportAll({ guest: { followedAgentIncarnation: 7_001 } });
     expect(heartbeatsIn(primary.beat(), PRIMARY)).toMatchObject([{ role: 'primary', followedAgentIncarnation: 0 }]);
