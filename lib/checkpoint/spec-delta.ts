@@ -56,7 +56,7 @@ export function encodeSpecDeltas(deltas: readonly SpecDelta[]): Uint8Array {
 }
 
 /** The part as `splitBytes(encodeSpecDeltas(deltas), chunkBytes)` cuts it, written straight into its chunks, each one's checksum begun. */
-export function encodeSpecDeltaChunks(deltas: readonly SpecDelta[], chunkBytes: number): WrittenPart & { readonly pieces: Uint8Array[] } {
+export function encodeSpecDeltaChunks(deltas: readonly SpecDelta[], chunkBytes: number): WrittenPart {
   assert(deltas.length >= 1 && deltas.length <= MAX_RECORDS, () => `a speculative part of ${deltas.length} records`);
   const encoder = new TextEncoder();
   const lengths = deltas.map((d) => runLength(d.bytes));

@@ -66,7 +66,7 @@ export class SplitWriter {
   }
 
   /** The chunks and their begun checksums, once every byte announced is written. */
-  take(): WrittenPart & { readonly pieces: Uint8Array[] } {
+  take(): WrittenPart {
     assert(this.remaining === 0, () => `a part taken with ${this.remaining} B unwritten`);
     assert(this.#checksums.length === this.chunks.length, () => `${this.#checksums.length} checksums begun for ${this.chunks.length} full chunks`);
     return { pieces: this.chunks, checksums: this.#checksums };
