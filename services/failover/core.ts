@@ -888,14 +888,14 @@ export class FailoverCore implements Core {
     if (holderStartedOver) {
       this.#primary = holder;
       // Beside a holder from another process, only a backup that follows the stream of the lease's writer holds the VM.
-      const holdsVm = (h: string) => !holderAnotherProcess || this.#followsLeaseHolder(report(h)!, lease);
-      this.#backup = syncedBackups.find(holdsVm) ?? syncedBackups[0] ?? null;
+      const holding = syncedBackups.find((h) => !holderAnotherProcess || this.#followsLeaseHolder(report(h)!, lease)) ?? null;
+      this.#backup = holding ?? syncedBackups[0] ?? null;
       this.stats.supervisorRestarts++; // no incarnation heard before the restart to compare: counted here
       if (holderAnotherProcess) out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { host: holder, wasBackup: false, seenBy: 'lease' } });
       // Whether a backup holds the VM. Told by a process: only one that follows the stream of the lease's writer
       // (#followsLeaseHolder). Otherwise a synced backup the lease names that holds no just-created VM's image
       // (#startedOver found one only so).
-      const leftImage = this.#backup !== null && holdsVm(this.#backup);
+      const leftImage = holding !== null;
       this.#primaryStartedOver(out, leftImage ? 'left' : 'none', lease.committedEpoch ?? 0);
       primarySilent = true;
     } else if (holderReport?.role === 'primary' && holderReport.term >= this.#term) {

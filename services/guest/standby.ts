@@ -104,6 +104,16 @@ interface Pending {
   readonly firstAtUs: number;
 }
 
+/** A primary stream a backup image follows, as its manifests name it. */
+interface FollowedStream {
+  /** The checkpointer process that sends it (PrimaryOptions.incarnation). */
+  readonly incarnation: number;
+  /** The agent that assigned that checkpointer (PrimaryOptions.agentIncarnation). */
+  readonly agentIncarnation: number;
+  /** The join whose base started it here (0: followed from the VM's creation). */
+  readonly joinSeq: number;
+}
+
 /**
  * The backup side of replication, kept by the standby guest on the backup
  * host (as the hypervisor keeps the backup VM's memory): stages incoming
@@ -128,12 +138,8 @@ export class StandbyImage {
   #missingCount = 0;
   /** Waiting for the base epoch: until then no epoch can be applied. */
   #awaitingBase: boolean;
-  /** The primary stream this image follows (PrimaryOptions.incarnation): its base's, or the first manifest's; null before either. */
-  #streamIncarnation: number | null = null;
-  /** The agent that assigned that stream's checkpointer (PrimaryOptions.agentIncarnation); 0 before the stream is known. */
-  #streamAgentIncarnation = 0;
-  /** The join whose base this image took (0: none, it follows the stream from the VM's creation). */
-  #streamJoinSeq = 0;
+  /** The primary stream this image follows: its base's, or the first manifest's; null before either. */
+  #stream: FollowedStream | null = null;
   readonly term: number;
   /** Chunks of one source in one epoch, at most: what bounds each pending epoch's map. */
   readonly #maxChunksPerSource: number;
@@ -152,7 +158,7 @@ export class StandbyImage {
 
   /** The incarnation of the primary's agent whose stream this image follows; 0 before it follows one. */
   get followedAgentIncarnation(): number {
-    return this.#streamAgentIncarnation;
+    return this.#stream?.agentIncarnation ?? 0;
   }
 
   /** Holds a complete image of the guest as of `appliedEpoch`: it may be promoted. */
@@ -201,8 +207,8 @@ export class StandbyImage {
     // Another primary process than the one this image follows, unless it starts a later join: before the resend
     // check, since answered as applied its epochs would commit a VM this image is not. A base of the followed join
     // from another process is one too: the join's role change reached a host's new process, running a VM made anew.
-    const laterJoin = baseManifest && chunk.joinSeq > this.#streamJoinSeq;
-    if (chunk.source === ChunkSource.MANIFEST && this.#streamIncarnation !== null && chunk.primaryIncarnation !== this.#streamIncarnation && !laterJoin) {
+    const laterJoin = baseManifest && chunk.joinSeq > (this.#stream?.joinSeq ?? 0);
+    if (chunk.source === ChunkSource.MANIFEST && this.#stream !== null && chunk.primaryIncarnation !== this.#stream.incarnation && !laterJoin) {
       this.stats.foreignStreamManifests++;
       return out;
     }
@@ -242,11 +248,8 @@ export class StandbyImage {
     const askedAgain = chunk.source === ChunkSource.MANIFEST && pending.manifest !== null;
     if (chunk.source === ChunkSource.MANIFEST) {
       // An image from the VM's creation follows the first stream whose manifest holds (a joined one its base's, above).
-      assert(this.#streamIncarnation !== null || (!this.#awaitingBase && this.stats.baseEpoch === 0), () => `a manifest staged for epoch ${chunk.epoch} after base ${this.stats.baseEpoch} with no stream followed`);
-      if (this.#streamIncarnation === null) {
-        this.#streamIncarnation = chunk.primaryIncarnation;
-        this.#streamAgentIncarnation = chunk.primaryAgentIncarnation;
-      }
+      assert(this.#stream !== null || (!this.#awaitingBase && this.stats.baseEpoch === 0), () => `a manifest staged for epoch ${chunk.epoch} after base ${this.stats.baseEpoch} with no stream followed`);
+      this.#stream ??= { incarnation: chunk.primaryIncarnation, agentIncarnation: chunk.primaryAgentIncarnation, joinSeq: 0 };
       pending.manifest = chunk;
     }
     else pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
@@ -282,9 +285,7 @@ export class StandbyImage {
     const epoch = manifest.epoch;
     const applied = !this.#awaitingBase;
     this.#awaitingBase = false;
-    this.#streamIncarnation = manifest.primaryIncarnation;
-    this.#streamAgentIncarnation = manifest.primaryAgentIncarnation;
-    this.#streamJoinSeq = manifest.joinSeq;
+    this.#stream = { incarnation: manifest.primaryIncarnation, agentIncarnation: manifest.primaryAgentIncarnation, joinSeq: manifest.joinSeq };
     this.stats.baseEpoch = epoch;
     this.stats.appliedEpoch = epoch - 1;
     for (const [e, pending] of [...this.#pending]) {
