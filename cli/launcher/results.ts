@@ -61,6 +61,9 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
   // The senders that carry the stream: the guests' TCP and, in speculative modes, the ackers' toward the client.
   const senderSum = (key: string) => sum(guests, key) + sum(ackers, key);
   const busBytes = all.reduce((n, e) => n + num(shellOf(e).bytesOut), 0);
+  const busBytesByService = new Map<string, number>();
+  for (const e of all) busBytesByService.set(e.report.service, (busBytesByService.get(e.report.service) ?? 0) + num(shellOf(e).bytesOut));
+  const perGoodputByte = (bytes: number): number => (c.bytesDelivered > 0 ? Math.round((bytes / c.bytesDelivered) * 1000) / 1000 : 0);
   const busHop = mergeHistograms(all.map((e) => (e.stats.busHopUs ?? {}) as Histogram));
   const linkLate = mergeHistograms(all.map((e) => (e.stats.linkLateUs ?? {}) as Histogram));
   const cpu = runCpu(collector);
@@ -98,7 +101,8 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
     reprotectMs: ms(reprotectDurationsUs[0] ?? null),
     simEvents: all.reduce((n, e) => n + num(shellOf(e).inputsHandled), 0),
     wallMs: facts.wallMs,
-    busBytesPerGoodputByte: c.bytesDelivered > 0 ? Math.round((busBytes / c.bytesDelivered) * 1000) / 1000 : 0,
+    busBytesPerGoodputByte: perGoodputByte(busBytes),
+    busBytesPerGoodputByteByService: Object.fromEntries([...busBytesByService].map(([service, bytes]) => [service, perGoodputByte(bytes)])),
     busHopMsP50: ms(histogramPercentile(busHop, 50)),
     busHopMsP90: ms(histogramPercentile(busHop, 90)),
     linkLateMsP50: ms(histogramPercentile(linkLate, 50)),

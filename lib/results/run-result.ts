@@ -70,6 +70,13 @@ export interface RunResult {
   /** NATS runs: bytes all services published on the bus per byte the client received. */
   busBytesPerGoodputByte?: number;
   /**
+   * NATS runs: the same, by the service that published (every host's
+   * together): where the bus's bytes go. The checkpoint's data cross it
+   * twice, from the guest and the acker to the checkpointer and from it to
+   * the backup (docs/nats.md).
+   */
+  busBytesPerGoodputByteByService?: Record<string, number>;
+  /**
    * NATS runs: the bus's delay of a hop between processes (the messages the
    * host services stamp: commits, checkpoint acknowledgements, the wire
    * toward the client), median and 90th percentile, ms; null: none seen.

@@ -49,7 +49,7 @@ function summary(mode: Mode, m: Measured): string {
     `nats-modes ${mode}: goodput NATS ${mbps(n.goodputBitsPerSec)} Mbit/s, sim ${mbps(m.sim.goodputBitsPerSec)} Mbit/s (NATS/sim ${(n.goodputBitsPerSec / m.sim.goodputBitsPerSec).toFixed(3)}); ` +
     `verified ${n.streamVerified}, audit violations ${n.auditViolations ?? 'not audited'}, checkpoints ${n.checkpoints}, commit p50/p99 ${n.commitLatencyMsP50?.toFixed(2) ?? '-'}/${n.commitLatencyMsP99?.toFixed(2) ?? '-'} ms, ` +
     `heldBytesMax ${n.heldBytesMax}, specBufferBytesMax ${n.specBufferBytesMax}, pause ${n.pauseMsTotal.toFixed(0)} ms, failovers ${n.failovers}, reprotections ${n.reprotections}, retransmits ${n.retransmits}, ` +
-    `events ${n.simEvents}, bus bytes/goodput byte ${n.busBytesPerGoodputByte}, bus hop p50/p90 ${n.busHopMsP50?.toFixed(2) ?? '-'}/${n.busHopMsP90?.toFixed(2) ?? '-'} ms, ` +
+    `events ${n.simEvents}, bus bytes/goodput byte ${n.busBytesPerGoodputByte} ${JSON.stringify(n.busBytesPerGoodputByteByService ?? {})}, bus hop p50/p90 ${n.busHopMsP50?.toFixed(2) ?? '-'}/${n.busHopMsP90?.toFixed(2) ?? '-'} ms, ` +
     `link late p50/p99 ${n.linkLateMsP50?.toFixed(3) ?? '-'}/${n.linkLateMsP99?.toFixed(2) ?? '-'} ms, CPU ${n.cpuMsPerGoodputMB ?? '-'} ms/MB ${JSON.stringify(n.cpuSecondsByService ?? {})}; wall NATS ${m.natsWallMs.toFixed(0)} ms, sim ${m.simWallMs.toFixed(0)} ms`
   );
 }
@@ -77,6 +77,14 @@ describe.skipIf(nats === null)('every mode over NATS at 100 Mbit/s, 2 ms RTT, 25
       // No field left at a hard-coded zero: every process reported, and the bus carried the run.
       expect(r.simEvents).toBeGreaterThan(0);
       expect(r.busBytesPerGoodputByte).toBeGreaterThan(0);
+      // The breakdown adds up to the total (each share rounded to 0.001), and the service that hands the stream to the client published all of it.
+      const byService = r.busBytesPerGoodputByteByService ?? {};
+      const shares = Object.values(byService);
+      expect(Math.abs(shares.reduce((a, b) => a + b, 0) - r.busBytesPerGoodputByte!)).toBeLessThanOrEqual(0.001 * shares.length);
+      const toClient = mode === 'native' ? 'guest' : mode === 'remus' ? 'netbuffer' : 'acker';
+      expect(byService[toClient], `${toClient}'s bytes per goodput byte`).toBeGreaterThanOrEqual(1);
+      // Every acknowledged checkpoint byte left the checkpointer for the backup.
+      if (REPLICATED.has(mode)) expect(byService.checkpointer).toBeGreaterThanOrEqual(r.checkpointBytesTotal / r.bytesDelivered - 0.001);
       // Every mode stamps the wire both ways (and the replicated ones commits and the checkpoint path): the receivers measured those hops.
       expect(r.busHopMsP50).toBeGreaterThan(0);
       expect(r.busHopMsP90!).toBeGreaterThanOrEqual(r.busHopMsP50!);
