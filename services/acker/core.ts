@@ -537,11 +537,16 @@ export class AckerCore implements Core {
     return Math.max(c.spec?.endSeq ?? 0, c.wire?.sndUna ?? 0);
   }
 
-  #toGuest(c: AckerConnection, ack: number, tsEcrUs: number, nowUs: number, from?: Segment): Segment {
+  /** The window field the guest is offered: the free buffer (ours) or the client's window (the paper's), scaled and capped as the wire carries it. */
+  #windowField(c: AckerConnection): number {
     const shift = c.clientShift;
     const offeredBytes = this.options.specWindow === 'client' ? (c.wire?.sndWnd ?? c.clientSynWindow * (1 << shift)) : (c.spec?.freeBytes ?? this.options.specBufferBytes);
-    const window = Math.min(MAX_WINDOW_FIELD, Math.floor(offeredBytes / (1 << shift)));
-    c.guestRightEdge = Math.max(c.guestRightEdge, ack + window * (1 << shift));
+    return Math.min(MAX_WINDOW_FIELD, Math.floor(offeredBytes / (1 << shift)));
+  }
+
+  #toGuest(c: AckerConnection, ack: number, tsEcrUs: number, nowUs: number, from?: Segment): Segment {
+    const window = this.#windowField(c);
+    c.guestRightEdge = Math.max(c.guestRightEdge, ack + window * (1 << c.clientShift));
     return {
       type: 'segment',
       vmId: this.options.vmId,
@@ -676,11 +681,16 @@ export class AckerCore implements Core {
       wire.trySend(nowUs);
     }
     const ackForGuest = Math.max(seg.ack, this.#specAckSeq(c));
-    // A window update: enough buffer freed (ours), or the client's window moved the right edge the guest knows (the paper's).
+    // A window update: enough buffer freed (ours), or the client's window moved the right edge the guest knows (the
+    // paper's). Judged by the window the guest would be sent, capped and scaled: a free buffer beyond the largest
+    // window the field carries (16 MiB against 8 MiB at the client's scale of 7) made every client ACK an "update"
+    // with the same window and ACK, which the guest counts as duplicates, and three of them before the next
+    // speculative ACK were a spurious fast retransmit (spec at 1 Gbit/s: 926 → 16 Mbit/s with 5 ms of bus jitter).
+    const rightEdgeOffered = ackForGuest + this.#windowField(c) * (1 << c.clientShift);
     const windowUpdate =
       this.options.specWindow === 'buffer'
-        ? c.spec !== null && ackForGuest + c.spec.freeBytes - c.guestRightEdge >= Math.min(this.options.specBufferBytes / 2, 64 * 1024)
-        : wire !== null && ackForGuest + wire.sndWnd > c.guestRightEdge;
+        ? c.spec !== null && rightEdgeOffered - c.guestRightEdge >= Math.min(this.options.specBufferBytes / 2, 64 * 1024)
+        : wire !== null && rightEdgeOffered > c.guestRightEdge;
     // The guest has sent nothing past its SYN-ACK: it waits in SYN-RECEIVED for the client's ACK, which the bus may have
     // lost on its way (the guest then repeats its SYN-ACK and the client its ACK): every one goes to it, or the handshake never ends.
     const guestSynReceived = c.headers.length === 0 && c.committedHeader === null;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { natsModesConfig } from '../../bench/nats-modes-config.js';
-import type { Mode } from '../../lib/config/run-config.js';
+import { runConfigSchema, type Mode } from '../../lib/config/run-config.js';
 import { sim } from '../support/run.js';
 
 /** The point every mode runs at over NATS (100 Mbit/s, 2 ms, 25 ms epochs, 5 s), with the bus's jitter. */
@@ -28,6 +28,18 @@ describe('bus jitter (--bus-jitter-us)', () => {
     const specKept = spec[1].goodputBitsPerSec / spec[0].goodputBitsPerSec;
     expect(remusKept).toBeLessThan(0.75);
     expect(specKept).toBeGreaterThan(remusKept);
+  });
+
+  it("gives the speculative guest no spurious fast retransmit where the free buffer is larger than the window field carries", () => {
+    // The paper's point with the default 16 MiB buffer, which is more than the 8 MiB a window field carries at the
+    // client's scale: client ACKs the bus lets overtake a speculative ACK must not reach the guest as duplicates.
+    const paperPoint = (busJitterUs: number) => sim({ mode: 'spec', epochMs: 25, durationS: 5, busJitterUs, link: { bandwidthBitsPerSec: 1e9, rttMs: 1 } });
+    const calm = paperPoint(0);
+    const jittery = paperPoint(5_000);
+    expect(runConfigSchema.parse({}).buffers.specBufferBytes).toBe(16 * 1024 * 1024);
+    // Nothing is lost on the bus or the link: a fast retransmit would be of bytes the acker holds.
+    expect(jittery.fastRetransmits).toBe(0);
+    expect(jittery.goodputBitsPerSec).toBeGreaterThan(0.6 * calm.goodputBitsPerSec);
   });
 
   it('leaves native alone: its only messages cross the client\'s link, which has its own jitter option', () => {

@@ -442,6 +442,18 @@ describe('AckerCore, spec mode', () => {
     expect(update).toMatchObject({ ack: D + 8000, window: Math.floor(5000 / 2 ** CLIENT_WSCALE) });
   });
 
+  it('sends no window update while the free buffer exceeds the largest window the field carries: to the guest it would be a duplicate ACK', () => {
+    const h = connected({ specBufferBytes: 16 * 1024 * 1024 }); // the field carries 8 MiB at most at the client's scale
+    const [ack] = specAcks(h.guest(1, D, 3000));
+    expect(ack).toMatchObject({ ack: D + 3000, window: 0xffff });
+    h.epochEnd(1);
+    h.commit(1);
+    // Each client ACK frees bytes, but the window the guest would be sent stays at the field's largest: the same ACK
+    // and window three times over is a fast retransmit of bytes that were never lost.
+    for (const clientAck of [D + 1000, D + 2000, D + 3000]) expect(segmentsOn(h.clientAck(clientAck), s.rx)).toEqual([]);
+    expect(h.acker.specBufferBytes).toBe(0);
+  });
+
   it("answers the guest's zero-window probe with the current window, so a lost window update cannot stall the guest", () => {
     const h = connected({ specBufferBytes: 8000 });
     expect(specAcks(h.guest(1, D, 8000))[0]!.window).toBe(0);
