@@ -43,6 +43,11 @@ export type Fault =
    */
   | { readonly kind: 'revive'; readonly atMs: number }
   /**
+   * The host agent of the primary or the backup dies and its supervisor starts it again at once, with only its
+   * configuration, while the host's services run on: they take the new agent's assignments.
+   */
+  | { readonly kind: 'restart-agent'; readonly role: 'primary' | 'backup'; readonly atMs: number }
+  /**
    * One service of the primary dies at `fromMs`; its supervisor notices at `toMs` and stops the whole host
    * (a primary-side service cannot restart: the speculative buffer, held output and the guest live in it).
    */
@@ -64,7 +69,7 @@ export interface FaultStep {
 export function faultSteps(faults: readonly Fault[]): FaultStep[] {
   const steps: FaultStep[] = [];
   for (const fault of faults) {
-    if (fault.kind === 'crash' || fault.kind === 'restart-backup' || fault.kind === 'reboot-backup' || fault.kind === 'revive') steps.push({ atUs: msToUs(fault.atMs), fault, phase: 'start' });
+    if (fault.kind === 'crash' || fault.kind === 'restart-backup' || fault.kind === 'reboot-backup' || fault.kind === 'revive' || fault.kind === 'restart-agent') steps.push({ atUs: msToUs(fault.atMs), fault, phase: 'start' });
     else {
       steps.push({ atUs: msToUs(fault.fromMs), fault, phase: 'start' });
       steps.push({ atUs: msToUs(fault.toMs), fault, phase: 'end' });

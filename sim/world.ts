@@ -354,6 +354,15 @@ export function applyFaultStep(world: World, step: FaultStep): void {
       world.runtime.addActor(h.services.agent, { host: h.name, clock: h.clock });
       return;
     }
+    case 'restart-agent': {
+      const h = f.role === 'primary' ? primaryHostOf(world) : backupHostOf(world);
+      if (h === undefined) return;
+      const old = h.services.agent;
+      if (world.runtime.isRunning(old)) world.runtime.removeActor(old);
+      h.services.agent = new HostAgentCore(old.options);
+      world.runtime.addActor(h.services.agent, { host: h.name, clock: h.clock });
+      return;
+    }
     case 'revive':
       for (const h of world.hosts.values()) {
         if (h.up) continue;

@@ -20,7 +20,7 @@ export interface StatusFields {
   readonly ready?: boolean;
   readonly txEndSeqs?: readonly number[];
   readonly chunksStaged?: number;
-  readonly followedAgentIncarnation?: number;
+  readonly streamAgentIncarnation?: number;
 }
 
 /**
@@ -111,7 +111,7 @@ export class AssignmentTracker {
       txEndSeqs: fields.txEndSeqs ?? [],
       chunksStaged: fields.chunksStaged ?? 0,
       reportSeq: ++this.#reports,
-      followedAgentIncarnation: fields.followedAgentIncarnation ?? 0,
+      streamAgentIncarnation: fields.streamAgentIncarnation ?? 0,
     };
   }
 }

@@ -110,7 +110,9 @@ export class CheckpointerCore implements Core {
     const epoch = this.#primary?.stats.lastCommittedEpoch ?? 0;
     this.#reportedEpoch = epoch;
     // synced: this primary's backup holds a complete image (its agent judges a silent service by it).
-    out.push({ kind: 'send', subject: this.options.subjects.status, msg: this.#assignments.status({ role: this.#role, term: this.#primary?.term ?? 0, epoch, synced: this.#primary?.backupSynced ?? false }) });
+    // The stream's agent: the one whose assignment started this primary, which a later agent's change of peer keeps.
+    const streamAgentIncarnation = this.#primary?.options.agentIncarnation ?? 0;
+    out.push({ kind: 'send', subject: this.options.subjects.status, msg: this.#assignments.status({ role: this.#role, term: this.#primary?.term ?? 0, epoch, synced: this.#primary?.backupSynced ?? false, streamAgentIncarnation }) });
   }
 
   #onAssignment(a: Assignment, nowUs: number, out: Effect[]): void {

@@ -122,7 +122,7 @@ export class AgentDriver {
       txEndSeqs: [],
       chunksStaged: 0,
       reportSeq: ++this.#reportSeq,
-      followedAgentIncarnation: 0,
+      streamAgentIncarnation: 0,
       ...fields,
     };
   }
