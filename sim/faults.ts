@@ -92,7 +92,8 @@ const MAX_HOST_FAULTS = 2;
  * services), and 30% of the seeds with a crash start the crashed host again.
  * One in ten, while it may lose a host, has the primary's host crash early
  * in the phase and come back 50-150 ms later, within a cut-off of the
- * failover service.
+ * failover service; one in ten restarts the agent of the primary or the
+ * backup alone.
  */
 export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   const faults: Fault[] = [];
@@ -163,6 +164,12 @@ export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
     faults.push({ kind: 'cut-off-failover', fromMs: atMs - 5, toMs: Math.min(endMs, atMs + 300 + Math.round(unheard.next() * 600)) });
     faults.push({ kind: 'crash', role: 'primary', atMs });
     faults.push({ kind: 'revive', atMs: atMs + 50 + Math.round(unheard.next() * 100) });
+  }
+  // A host's agent dies and its supervisor starts it again at once, with only its configuration, while the host's
+  // services run on. To the failover service a new agent is a restarted host: the primary loses its role.
+  const agent = rng.fork('restart-agent');
+  if (hostFaults < MAX_HOST_FAULTS && agent.chance(0.1)) {
+    faults.push({ kind: 'restart-agent', role: agent.chance(0.6) ? 'primary' : 'backup', atMs: Math.round(startMs + agent.next() * span) });
   }
   const bus = rng.fork('bus');
   const busCount = [0, 0, 1, 1, 1, 2][bus.int(6)]!;
