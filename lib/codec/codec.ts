@@ -203,8 +203,8 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'heartbeat': {
       const m = decodeWith(pb.Heartbeat, 'Heartbeat', bytes);
-      requireSafe('Heartbeat', { term: m.term, epoch: m.epoch, controlSeq: m.controlSeq, incarnation: m.incarnation, chunksStaged: m.chunksStaged, streamAgentIncarnation: m.streamAgentIncarnation });
-      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch, synced: m.synced, controlSeq: m.controlSeq, incarnation: m.incarnation, chunksStaged: m.chunksStaged, streamAgentIncarnation: m.streamAgentIncarnation };
+      requireSafe('Heartbeat', { term: m.term, epoch: m.epoch, controlSeq: m.controlSeq, incarnation: m.incarnation, chunksStaged: m.chunksStaged, followedAgentIncarnation: m.followedAgentIncarnation });
+      return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch, synced: m.synced, controlSeq: m.controlSeq, incarnation: m.incarnation, chunksStaged: m.chunksStaged, followedAgentIncarnation: m.followedAgentIncarnation };
     }
     case 'roleChange': {
       const m = decodeWith(pb.RoleChange, 'RoleChange', bytes);
@@ -218,7 +218,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     }
     case 'serviceStatus': {
       const m = decodeWith(pb.ServiceStatus, 'ServiceStatus', bytes);
-      requireSafe('ServiceStatus', { term: m.term, incarnation: m.incarnation, assignmentSeq: m.assignmentSeq, agentIncarnation: m.agentIncarnation, epoch: m.epoch, chunksStaged: m.chunksStaged, reportSeq: m.reportSeq, streamAgentIncarnation: m.streamAgentIncarnation });
+      requireSafe('ServiceStatus', { term: m.term, incarnation: m.incarnation, assignmentSeq: m.assignmentSeq, agentIncarnation: m.agentIncarnation, epoch: m.epoch, chunksStaged: m.chunksStaged, reportSeq: m.reportSeq, followedAgentIncarnation: m.followedAgentIncarnation });
       if (m.reportSeq < 1) throw new DecodeError('ServiceStatus.report_seq is 0: reports are numbered from 1');
       if (!(HOST_SERVICES as readonly string[]).includes(m.service)) throw new DecodeError(`ServiceStatus.service '${m.service}' is not one of ${HOST_SERVICES.join(', ')}`);
       return {
@@ -237,7 +237,7 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
         txEndSeqs: requireSeqs('ServiceStatus', m.txEndSeqs),
         chunksStaged: m.chunksStaged,
         reportSeq: m.reportSeq,
-        streamAgentIncarnation: m.streamAgentIncarnation,
+        followedAgentIncarnation: m.followedAgentIncarnation,
       };
     }
     case 'releasePermit': {

@@ -114,11 +114,9 @@ export interface CheckpointChunk {
   readonly primaryIncarnation: number;
   /**
    * Manifest of a primary's stream only: the incarnation of the host agent
-   * that assigned that checkpointer; an agent that restarts alone and takes
-   * the checkpointer over leaves it as it is. Its checkpointer reports it,
-   * and its agent's renewals write it into the lease
-   * (LeaseRecord.streamAgentIncarnation); a backup reports it for the stream
-   * it follows (Heartbeat.streamAgentIncarnation). 0 on other chunks.
+   * that assigned that checkpointer (the one its lease renewals name). A
+   * backup reports it for the stream it follows (Heartbeat.followedAgentIncarnation).
+   * 0 on other chunks.
    */
   readonly primaryAgentIncarnation: number;
 }
@@ -164,12 +162,11 @@ export interface Heartbeat {
   readonly chunksStaged: number;
   /**
    * Backup: the incarnation of the primary's agent whose stream its guest's
-   * image follows (ServiceStatus.streamAgentIncarnation); 0 for none. A
+   * image follows (ServiceStatus.followedAgentIncarnation); 0 for none. A
    * restarted failover service tells by it whether the image is the VM the
-   * lease protected (LeaseRecord.streamAgentIncarnation) or one the holder's
-   * restarted host made anew.
+   * lease's holder protected or one its restarted host made anew.
    */
-  readonly streamAgentIncarnation: number;
+  readonly followedAgentIncarnation: number;
 }
 
 export interface RoleChange {
@@ -244,12 +241,8 @@ export interface ServiceStatus {
   readonly chunksStaged: number;
   /** This report's number within the service's incarnation, from 1: a late copy of an earlier one is older than the newest taken. */
   readonly reportSeq: number;
-  /**
-   * The agent incarnation a VM stream names (CheckpointChunk.primaryAgentIncarnation): guest as backup, of the
-   * stream its image follows; checkpointer as primary, of the stream it writes (its agent records it in the lease).
-   * 0 otherwise.
-   */
-  readonly streamAgentIncarnation: number;
+  /** guest as backup: the incarnation of the primary's agent whose stream its image follows (CheckpointChunk.primaryAgentIncarnation); 0 otherwise. */
+  readonly followedAgentIncarnation: number;
 }
 
 /**

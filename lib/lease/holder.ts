@@ -17,16 +17,6 @@ export interface LeaseHolderOptions {
   readonly releaseMarginUs: number;
 }
 
-/** What a renewal records of its writer besides the term; each 0 or absent: none known. */
-export interface RenewalFacts {
-  /** The newest epoch the writer's primary committed. */
-  readonly committedEpoch?: number;
-  /** The writer's process. */
-  readonly incarnation?: number;
-  /** The agent incarnation the primary's stream names (LeaseRecord.streamAgentIncarnation). */
-  readonly streamAgentIncarnation?: number;
-}
-
 /** Whose record deposed a holder. */
 export type LostTo = 'anotherHost' | 'anotherTerm' | 'earlierProcess';
 
@@ -66,8 +56,6 @@ export class LeaseHolder {
   #committedEpoch = 0;
   /** The writer's process (0: none given), written into every renewal. */
   #incarnation = 0;
-  /** The agent the primary's stream names, as last reported (0: not yet): a renewal that knows none keeps it. */
-  #streamAgentIncarnation = 0;
 
   /** `backupHost`: the membership a first record (a create) names; renewals carry over what the store says. */
   constructor(
@@ -95,24 +83,18 @@ export class LeaseHolder {
   /**
    * The compare-and-set that renews the lease for `term` at `nowUs` (the first
    * one creates it), recording `committedEpoch` (never below what the store
-   * showed), the writer's `incarnation` (its process; 0: none) and the
-   * agent its primary's stream names (the last one known). A newer request
-   * supersedes an outstanding one.
+   * showed) and the writer's `incarnation` (its process; 0: none). A newer
+   * request supersedes an outstanding one.
    */
-  renewal(term: number, nowUs: number, facts: RenewalFacts = {}): { readonly requestId: number; readonly op: LeaseOp } {
-    const { committedEpoch = 0, incarnation = 0, streamAgentIncarnation = 0 } = facts;
+  renewal(term: number, nowUs: number, committedEpoch = 0, incarnation = 0): { readonly requestId: number; readonly op: LeaseOp } {
     assert(term >= 1, () => `renewing term ${term}`);
-    assert(Number.isSafeInteger(streamAgentIncarnation) && streamAgentIncarnation >= 0, () => `renewing for a stream of agent ${streamAgentIncarnation}`);
     assert(committedEpoch >= 0, () => `renewing with committed epoch ${committedEpoch}`);
     assert(this.#incarnation === 0 || incarnation === this.#incarnation, () => `one holder renewing for incarnations ${this.#incarnation} and ${incarnation}`);
     this.#requestId++;
     this.#sentUs = nowUs;
-    // Another term's primary writes another stream: until its checkpointer is heard, the writer's own stands for it.
-    if (term !== this.#term) this.#streamAgentIncarnation = 0;
     this.#term = term;
     this.#incarnation = incarnation;
     this.#committedEpoch = Math.max(this.#committedEpoch, committedEpoch);
-    if (streamAgentIncarnation > 0) this.#streamAgentIncarnation = streamAgentIncarnation;
     const record: LeaseRecord = {
       primaryHost: this.options.host,
       term,
@@ -120,7 +102,6 @@ export class LeaseHolder {
       backupHost: this.#backupHost,
       ...(this.#committedEpoch > 0 ? { committedEpoch: this.#committedEpoch } : {}),
       ...(incarnation > 0 ? { holderIncarnation: incarnation } : {}),
-      ...(this.#streamAgentIncarnation > 0 ? { streamAgentIncarnation: this.#streamAgentIncarnation } : {}),
     };
     return { requestId: this.#requestId, op: { type: 'cas', vmId: this.options.vmId, expectedRevision: this.#revision, record } };
   }

@@ -46,16 +46,6 @@ export interface LeaseRecord {
    * records of writers that keep none.
    */
   readonly holderIncarnation?: number;
-  /**
-   * The agent incarnation the primary's stream names (its checkpointer's
-   * manifests: CheckpointChunk.primaryAgentIncarnation), as the holder's
-   * checkpointer reported it. That is the holder's own, unless its agent
-   * restarted alone and took over a checkpointer an earlier agent had
-   * assigned. A restarted failover service knows the VM's backup by it.
-   * Absent until the holder heard its checkpointer, and in records of
-   * writers that keep none: the holder's incarnation stands for it.
-   */
-  readonly streamAgentIncarnation?: number;
 }
 
 export const leaseRecordSchema = z.strictObject({
@@ -65,7 +55,6 @@ export const leaseRecordSchema = z.strictObject({
   backupHost: z.string().optional(),
   committedEpoch: z.number().int().min(0).optional(),
   holderIncarnation: z.number().int().min(1).optional(),
-  streamAgentIncarnation: z.number().int().min(1).optional(),
 });
 
 /** A record with the revision the store gave it. */

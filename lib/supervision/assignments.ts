@@ -20,7 +20,7 @@ export interface StatusFields {
   readonly ready?: boolean;
   readonly txEndSeqs?: readonly number[];
   readonly chunksStaged?: number;
-  readonly streamAgentIncarnation?: number;
+  readonly followedAgentIncarnation?: number;
 }
 
 /**
@@ -111,7 +111,7 @@ export class AssignmentTracker {
       txEndSeqs: fields.txEndSeqs ?? [],
       chunksStaged: fields.chunksStaged ?? 0,
       reportSeq: ++this.#reports,
-      streamAgentIncarnation: fields.streamAgentIncarnation ?? 0,
+      followedAgentIncarnation: fields.followedAgentIncarnation ?? 0,
     };
   }
 }

@@ -18,7 +18,7 @@ import type { LeaseRecord } from '../../lib/lease/types.js';
  *   change late, the failover service cut off from the bus);
  * - it drops or replaces the backup of a primary that is already down (the
  *   backup's heartbeats were lost and the primary died after its own last
- *   one): no host it may promote then holds the VM;
+ *   one), or came back empty: no host it may promote then holds the VM;
  * - the lease was taken for a host that goes down (or reboots) before it
  *   runs as primary: the old primary is fenced for good.
  * - a host reboots (its image is gone) while the primary's host is down, or
@@ -73,7 +73,9 @@ export class VmLossClassifier {
         const promotion = msg.role === 'primary' && msg.host !== this.#primaryHost;
         if (promotion && this.#down.has(msg.host)) this.#lose(atUs, `${msg.host} was promoted after it went down`);
         else if (promotion && !this.#image.has(msg.host)) this.#lose(atUs, `${msg.host} was promoted without an image (its guest restarted)`);
-        else if (!promotion && this.#down.has(this.#primaryHost)) this.#lose(atUs, `the backup of ${this.#primaryHost} was dropped or replaced after the primary went down`);
+        // A primary's host that came back empty runs a VM made anew: it counts as down here too (vopr seeds 1205, 1383:
+        // the backup's agent restarted, which the failover service cannot tell from a reboot, and gave it up).
+        else if (!promotion && !this.#primaryRuns()) this.#lose(atUs, `the backup of ${this.#primaryHost} was dropped or replaced after the primary ${this.#down.has(this.#primaryHost) ? 'went down' : 'started over empty'}`);
         // From the promotion on, the VM lives on the promoted host: the old primary going down no longer matters.
         else if (promotion) {
           this.#primaryHost = msg.host;

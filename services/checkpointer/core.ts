@@ -63,6 +63,8 @@ export class CheckpointerCore implements Core {
   otherVmMessages = 0;
   /** Staged parts, acknowledgements and idle reports that reached a checkpointer not (or no longer) the primary's, dropped. */
   notPrimaryDrops = 0;
+  /** Assignments from another agent than the one that started the primary side (it restarted alone): the checkpointer stopped. */
+  agentsReplaced = 0;
   /** Messages of a type its subjects never carry to it (the codec decodes each subject as its own type: only a bug gets here), dropped. */
   unexpectedMessages = 0;
 
@@ -110,9 +112,7 @@ export class CheckpointerCore implements Core {
     const epoch = this.#primary?.stats.lastCommittedEpoch ?? 0;
     this.#reportedEpoch = epoch;
     // synced: this primary's backup holds a complete image (its agent judges a silent service by it).
-    // The stream's agent: the one whose assignment started this primary, which a later agent's change of peer keeps.
-    const streamAgentIncarnation = this.#primary?.options.agentIncarnation ?? 0;
-    out.push({ kind: 'send', subject: this.options.subjects.status, msg: this.#assignments.status({ role: this.#role, term: this.#primary?.term ?? 0, epoch, synced: this.#primary?.backupSynced ?? false, streamAgentIncarnation }) });
+    out.push({ kind: 'send', subject: this.options.subjects.status, msg: this.#assignments.status({ role: this.#role, term: this.#primary?.term ?? 0, epoch, synced: this.#primary?.backupSynced ?? false }) });
   }
 
   #onAssignment(a: Assignment, nowUs: number, out: Effect[]): void {
@@ -120,6 +120,18 @@ export class CheckpointerCore implements Core {
     if (ignoresAssignment(order)) return;
     if (order === 'newer' && this.#role !== 'stopped') {
       const primary = this.#primary;
+      if (primary !== null && a.incarnation !== primary.options.agentIncarnation) {
+        // An agent that restarted alone knows nothing of the primary side an earlier one started: it assigns from its
+        // configuration (a membership since changed, a term since passed), and a change of peer commits the epochs
+        // in flight locally, releasing output the backup does not hold (vopr seeds 2023, 2069, 2144). As a host whose
+        // service restarted, this one halts; the failover service takes a new agent for a restarted host.
+        this.agentsReplaced++;
+        out.push({ kind: 'log', level: 'error', event: 'checkpointer.agent_replaced', fields: { term: primary.term, startedBy: primary.options.agentIncarnation, assignedBy: a.incarnation } });
+        this.#stop(out);
+        this.#role = 'stopped';
+        this.#status(out);
+        return;
+      }
       if (a.role === 'primary' && primary !== null && primary.term === a.term) primary.changePeer(a.peerHost, nowUs, out, a.joinSeq);
       else if (a.role === 'primary') this.#startPrimary(a, nowUs, out);
       else this.#stop(out);

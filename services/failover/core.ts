@@ -888,12 +888,12 @@ export class FailoverCore implements Core {
     if (holderStartedOver) {
       this.#primary = holder;
       // Beside a holder from another process, only a backup that follows the stream of the lease's writer holds the VM.
-      const holding = syncedBackups.find((h) => !holderAnotherProcess || this.#followsLeasedStream(report(h)!, lease)) ?? null;
+      const holding = syncedBackups.find((h) => !holderAnotherProcess || this.#followsLeaseHolder(report(h)!, lease)) ?? null;
       this.#backup = holding ?? syncedBackups[0] ?? null;
       this.stats.supervisorRestarts++; // no incarnation heard before the restart to compare: counted here
       if (holderAnotherProcess) out.push({ kind: 'log', level: 'warn', event: 'failover.supervisor_restarted', fields: { host: holder, wasBackup: false, seenBy: 'lease' } });
       // Whether a backup holds the VM. Told by a process: only one that follows the stream of the lease's writer
-      // (#followsLeasedStream). Otherwise a synced backup the lease names that holds no just-created VM's image
+      // (#followsLeaseHolder). Otherwise a synced backup the lease names that holds no just-created VM's image
       // (#startedOver found one only so).
       const leftImage = holding !== null;
       this.#primaryStartedOver(out, leftImage ? 'left' : 'none', lease.committedEpoch ?? 0);
@@ -1048,14 +1048,9 @@ export class FailoverCore implements Core {
 
   /**
    * Whether `backup`'s image is the VM the lease's holder protected: it
-   * follows the stream the lease names (by the agent its heartbeats name,
+   * follows the stream of the lease's writer (the agent its heartbeats name,
    * from the manifests it took) under the lease's term, and holds what the
-   * lease says was committed. The lease names the agent its holder's
-   * checkpointer reported: the holder's own, or an earlier agent's of that
-   * host whose checkpointer the holder took over, having restarted alone
-   * before any lease was written (it then created the lease; by the
-   * writer's incarnation alone, that VM's backup looked like another's and
-   * the VM was taken for lost). An incarnation is a start time on its host's
+   * lease says was committed. An incarnation is a start time on its host's
    * clock, so only the term (one primary host each) makes it that host's.
    * A backup synced with the VM the holder's restarted host made anew follows
    * that host's new agent. Told before by epochs alone, such a backup, which
@@ -1065,11 +1060,9 @@ export class FailoverCore implements Core {
    * epoch; past it, the VM was taken for lost while that backup held it
    * (seed 134275: the new VM at 813, the backup at 94 under a lease at 93).
    */
-  #followsLeasedStream(backup: Heartbeat, lease: LeaseRecord): boolean {
+  #followsLeaseHolder(backup: Heartbeat, lease: LeaseRecord): boolean {
     assert(lease.holderIncarnation !== undefined, () => `judging ${backup.host}'s stream by a lease that names no holder process`);
-    // The stream the lease names: its writer's own unless the writer took over a checkpointer an earlier agent assigned.
-    const stream = lease.streamAgentIncarnation ?? lease.holderIncarnation;
-    return backup.term === lease.term && backup.streamAgentIncarnation === stream && backup.epoch >= (lease.committedEpoch ?? 0);
+    return backup.term === lease.term && backup.followedAgentIncarnation === lease.holderIncarnation && backup.epoch >= (lease.committedEpoch ?? 0);
   }
 
   /** The highest role change `hb`'s process showed taken; a new process starts over from its own. */

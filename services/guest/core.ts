@@ -233,7 +233,7 @@ export class GuestCore implements Core {
     this.#reportedSynced = synced;
     const ready = this.#role === 'promoting' && this.#ready;
     const txEndSeqs = ready ? (this.#vm?.txEndSeqs ?? []) : [];
-    out.push({ kind: 'send', subject: sup.subjects.status, msg: this.#assignments!.status({ role: this.#role, term: this.#term, epoch, synced, ready, txEndSeqs, chunksStaged: this.chunksStaged, streamAgentIncarnation: image?.streamAgentIncarnation ?? 0 }) });
+    out.push({ kind: 'send', subject: sup.subjects.status, msg: this.#assignments!.status({ role: this.#role, term: this.#term, epoch, synced, ready, txEndSeqs, chunksStaged: this.chunksStaged, followedAgentIncarnation: image?.followedAgentIncarnation ?? 0 }) });
   }
 
   /** A backup reports each applied epoch, and when its image becomes complete. */

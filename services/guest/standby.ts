@@ -157,7 +157,7 @@ export class StandbyImage {
   }
 
   /** The incarnation of the primary's agent whose stream this image follows; 0 before it follows one. */
-  get streamAgentIncarnation(): number {
+  get followedAgentIncarnation(): number {
     return this.#stream?.agentIncarnation ?? 0;
   }
 

@@ -474,9 +474,9 @@ export class HostAgentCore implements Core {
     // Counted over the guest's lifetime, so a report from before the join still tells the failover service where the join began.
     const chunksStaged = role === 'backup' ? (this.#reports.get('guest')?.status.chunksStaged ?? 0) : 0;
     // The stream of the image the epoch and synced describe: none from a report on an earlier assignment.
-    const streamAgentIncarnation = backupImage?.streamAgentIncarnation ?? 0;
+    const followedAgentIncarnation = backupImage?.followedAgentIncarnation ?? 0;
     this.stats.heartbeats++;
-    out.push({ kind: 'send', subject: this.options.subjects.heartbeat(host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: this.#term, host, role, epoch, synced, controlSeq: this.#controlSeq, incarnation: this.#incarnation, chunksStaged, streamAgentIncarnation } });
+    out.push({ kind: 'send', subject: this.options.subjects.heartbeat(host), msg: { type: 'heartbeat', vmId: this.options.vmId, term: this.#term, host, role, epoch, synced, controlSeq: this.#controlSeq, incarnation: this.#incarnation, chunksStaged, followedAgentIncarnation } });
     out.push({ kind: 'setTimer', name: TIMER_BEAT, atUs: nowUs + this.options.heartbeatIntervalUs });
     switch (this.state) {
       case 'claiming':
@@ -515,11 +515,7 @@ export class HostAgentCore implements Core {
   #renew(nowUs: number, out: Effect[], term = this.#term): void {
     // The committed epoch rides along: a failover service that restarts after this host died learns that output left.
     const committed = this.#reports.get('checkpointer')?.status;
-    const primary = committed !== undefined && committed.role === 'primary' ? committed : undefined;
-    // So does the agent its stream names: ours, or an earlier agent's of this host whose checkpointer we took over.
-    // A restarted failover service knows the VM's backup by it when this host restarts (docs/failover.md).
-    const streamAgentIncarnation = primary !== undefined && primary.term === term ? primary.streamAgentIncarnation : 0;
-    const { requestId, op } = this.#lease.renewal(term, nowUs, { committedEpoch: primary?.epoch ?? 0, incarnation: this.#incarnation, streamAgentIncarnation });
+    const { requestId, op } = this.#lease.renewal(term, nowUs, committed !== undefined && committed.role === 'primary' ? committed.epoch : 0, this.#incarnation);
     this.stats.renewals++;
     out.push({ kind: 'lease', requestId, op });
   }

@@ -32,7 +32,7 @@ describe.skipIf(skipWithoutNatsBinary('the two-connection status test'))('a shel
     servers.push(data, control);
     const connections: boolean[] = [];
     const s = subjects('conn');
-    const heartbeat: Heartbeat = { type: 'heartbeat', vmId: 'conn', term: 1, host: 'h', role: 'primary', epoch: 0, synced: false, controlSeq: 0, incarnation: 1, chunksStaged: 0, streamAgentIncarnation: 0 };
+    const heartbeat: Heartbeat = { type: 'heartbeat', vmId: 'conn', term: 1, host: 'h', role: 'primary', epoch: 0, synced: false, controlSeq: 0, incarnation: 1, chunksStaged: 0, followedAgentIncarnation: 0 };
     const segment: Segment = { type: 'segment', vmId: 'conn', term: 0, epoch: 0, connId: 1, seq: 0, ack: 0, window: 0, flags: 0, payload: Uint8Array.of(1), mss: 0, wscale: undefined, sackPermitted: false, sackBlocks: [], tsValUs: 0, tsEcrUs: 0, speculative: false };
     // Cut off, it sends on both connections: what goes to the lost one is dropped and counted, the rest leaves.
     const core: Core = {

@@ -52,7 +52,7 @@ export const guestStatus = (host: string, term: number, extra: Partial<ServiceSt
   ready: true,
   txEndSeqs: [],
   chunksStaged: 0,
-  streamAgentIncarnation: 0,
+  followedAgentIncarnation: 0,
   ...extra,
 });
 export const roleChange = (host: string, role: 'primary' | 'backup', term: number, peerHost = '', seq = 1): RoleChange => ({ type: 'roleChange', vmId: VM, term, host, role, peerHost, seq, committedEpoch: 0, joinSeq: role === 'backup' ? seq : 0 });

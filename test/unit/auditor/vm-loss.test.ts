@@ -187,6 +187,15 @@ describe('VmLossClassifier', () => {
       r.expectLost(/the backup of host-a was dropped or replaced after the primary went down/);
     });
 
+    it('the failover service drops the backup of a primary that came back empty (vopr seeds 1205, 1383: it took the backup whose agent restarted for rebooted)', () => {
+      const r = new Run().guest(B, 'backup', true).down(A);
+      r.c.hostRevived(A);
+      r.assignGuest(A, 'primary').guest(A, 'primary', true);
+      r.expectNotLost(); // the synced backup still holds the VM
+      r.role(C, 'backup', 1, A);
+      r.expectLost(/the backup of host-a was dropped or replaced after the primary started over empty/);
+    });
+
     it('the failover service joins a new backup to a primary that is already down', () => {
       const r = new Run().down(A).role(C, 'backup', 1, A);
       r.expectLost(/the backup of host-a was dropped or replaced/);

@@ -79,7 +79,7 @@ describe('CheckpointerCore', () => {
   it('reports to its host agent at start and every status interval, naming its incarnation and the assignment it runs under', () => {
     const c = new CheckpointerCore(options);
     const started = c.handle({ kind: 'start' }, 500);
-    const first: ServiceStatus = { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'checkpointer', incarnation: 501, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1, streamAgentIncarnation: 0 };
+    const first: ServiceStatus = { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'checkpointer', incarnation: 501, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1, followedAgentIncarnation: 0 };
     expect(statuses(started)).toEqual([first]);
     expect(timersSet(started)).toEqual(new Map([[STATUS_TIMER, 500 + STATUS_US]]));
     const tick = c.handle(timer(STATUS_TIMER), 500 + STATUS_US);
@@ -88,11 +88,10 @@ describe('CheckpointerCore', () => {
     expect(timersSet(tick)).toEqual(new Map([[STATUS_TIMER, 500 + 2 * STATUS_US]]));
     // After an assignment, the reports carry it.
     const assigned = c.handle(assign(primaryAssignment(2, { seq: 4, firstEpoch: 6 })), 600);
-    // As primary, the stream it writes names the agent that assigned it, as its manifests do.
-    expect(statuses(assigned)).toEqual([{ ...first, term: 2, assignmentSeq: 4, agentIncarnation: AGENT_INCARNATION, role: 'primary', epoch: 5, reportSeq: 3, streamAgentIncarnation: AGENT_INCARNATION }]);
+    expect(statuses(assigned)).toEqual([{ ...first, term: 2, assignmentSeq: 4, agentIncarnation: AGENT_INCARNATION, role: 'primary', epoch: 5, reportSeq: 3 }]);
     expect(statuses(c.handle(timer(STATUS_TIMER), 500 + 2 * STATUS_US))).toMatchObject([{ role: 'primary', term: 2, assignmentSeq: 4, epoch: 5 }]);
     // A repeat of the same assignment is answered with a report and nothing else.
-    expect(c.handle(assign(primaryAssignment(2, { seq: 4, firstEpoch: 6 })), 700)).toEqual([{ kind: 'send', subject: hs.status, msg: { ...first, term: 2, assignmentSeq: 4, agentIncarnation: AGENT_INCARNATION, role: 'primary', epoch: 5, reportSeq: 5, streamAgentIncarnation: AGENT_INCARNATION } }]);
+    expect(c.handle(assign(primaryAssignment(2, { seq: 4, firstEpoch: 6 })), 700)).toEqual([{ kind: 'send', subject: hs.status, msg: { ...first, term: 2, assignmentSeq: 4, agentIncarnation: AGENT_INCARNATION, role: 'primary', epoch: 5, reportSeq: 5 } }]);
   });
 
   it("never commits on another VM's acknowledgement (same term, same backup host, same epoch): it is dropped and counted", () => {
@@ -180,15 +179,20 @@ describe('CheckpointerCore', () => {
     expect(sentOn(next, s.ckptData('host-b'))).toEqual([]);
   });
 
-  it('taken over by a restarted agent under the same term, its stream keeps naming the agent that started it, in its reports and its manifests', () => {
+  it('stops its primary side at an assignment from another agent than the one that started it (that agent restarted alone): no epoch in flight commits without the backup', () => {
     const c = new CheckpointerCore(options);
     activate(c, primaryAssignment(1, { peerHost: 'host-b', seq: 1 }), { assign: ASSIGN }, 0);
-    const later = AGENT_INCARNATION + 1_000;
-    const taken = c.handle(assign(primaryAssignment(1, { peerHost: 'host-b', seq: 1, incarnation: later })), 1_000);
-    expect(statuses(taken)).toMatchObject([{ agentIncarnation: later, role: 'primary', streamAgentIncarnation: AGENT_INCARNATION }]);
-    const next = checkpoint(c, EPOCH_US);
-    const manifest = (sentOn(next, s.ckptData('host-b')) as CheckpointChunk[]).find((m) => m.source === ChunkSource.MANIFEST);
-    expect(manifest).toMatchObject({ primaryAgentIncarnation: AGENT_INCARNATION });
+    checkpoint(c, EPOCH_US); // epoch 1 in flight, unacknowledged
+    const restated = c.handle(assign(primaryAssignment(1, { peerHost: 'host-b', seq: 1, incarnation: AGENT_INCARNATION + 1_000 })), EPOCH_US + 2_000);
+    // Taken as a change of backup, epoch 1 would commit locally and release its output.
+    expect(commits(restated)).toEqual([]);
+    expect(c.role).toBe('stopped');
+    expect(c.primary).toBeNull();
+    expect(c.agentsReplaced).toBe(1);
+    expect(cancelled(restated)).toEqual(expect.arrayContaining([...PRIMARY_TIMERS]));
+    expect(statuses(restated)).toMatchObject([{ role: 'stopped' }]);
+    // The acknowledgement that comes late commits nothing either.
+    expect(commits(c.handle(message(s.ckptAck, ack(1, 1)), EPOCH_US + 3_000))).toEqual([]);
   });
 
   it('takes a primary assignment of a new term as a new primary side, starting over from its first epoch', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FailoverStatus, Heartbeat, ServiceReport } from '../../../lib/codec/messages.js';
 import { renderStatus, StatusBoard, VM_FORGOTTEN_AFTER_MS } from '../../../cli/commands/status.js';
 
-const heartbeat = (host: string, role: Heartbeat['role'], term: number, epoch: number, synced: boolean): Heartbeat => ({ type: 'heartbeat', vmId: 'vm1', host, role, term, epoch, synced, controlSeq: 0, incarnation: 1, chunksStaged: 0, streamAgentIncarnation: 0 });
+const heartbeat = (host: string, role: Heartbeat['role'], term: number, epoch: number, synced: boolean): Heartbeat => ({ type: 'heartbeat', vmId: 'vm1', host, role, term, epoch, synced, controlSeq: 0, incarnation: 1, chunksStaged: 0, followedAgentIncarnation: 0 });
 const view = (state: FailoverStatus['state'], term: number, recovering: boolean): FailoverStatus => ({ type: 'failoverStatus', vmId: 'vm1', term, state, primaryHost: 'host-b', backupHost: '', recovering });
 const report = (host: string, service: ServiceReport['service'], atUs: number, stats: Record<string, unknown>): ServiceReport => ({ type: 'serviceReport', vmId: 'vm1', host, service, incarnation: 1, atUs, final: false, statsJson: JSON.stringify(stats) });
 

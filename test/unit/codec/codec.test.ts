@@ -62,7 +62,7 @@ const validServiceStatus: fc.Arbitrary<ServiceStatus> = fc.record({
   txEndSeqs: fc.array(u64, { maxLength: 2 }),
   chunksStaged: u64,
   reportSeq: u64.map((n) => Math.max(1, n)),
-  streamAgentIncarnation: u64,
+  followedAgentIncarnation: u64,
 });
 
 const validReleasePermit: fc.Arbitrary<ReleasePermit> = fc
@@ -234,7 +234,7 @@ describe('codec, supervision and failover messages', () => {
       expect(decode('assignment', encode(a))).toEqual(a);
     }
     for (const service of HOST_SERVICES) {
-      const st: ServiceStatus = { type: 'serviceStatus', vmId: 'vm1', term: 1, host: 'host-a', service, incarnation: max, assignmentSeq: 2, agentIncarnation: 3, role: 'promoting', epoch: max, synced: true, ready: true, txEndSeqs: [max, max], chunksStaged: max, reportSeq: max, streamAgentIncarnation: max };
+      const st: ServiceStatus = { type: 'serviceStatus', vmId: 'vm1', term: 1, host: 'host-a', service, incarnation: max, assignmentSeq: 2, agentIncarnation: 3, role: 'promoting', epoch: max, synced: true, ready: true, txEndSeqs: [max, max], chunksStaged: max, reportSeq: max, followedAgentIncarnation: max };
       expect(decode('serviceStatus', encode(st))).toEqual(st);
     }
     for (const state of FAILOVER_STATES) {

@@ -311,28 +311,6 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     }
   });
 
-  it("knows the VM's backup by the stream the lease names where that is not its writer's: an agent that restarted alone, before any lease, took over the checkpointer an earlier agent started", () => {
-    const writer = FIRST_INCARNATION + 10_000;
-    const anew = FIRST_INCARNATION + 50_000;
-    for (const [followed, takesOver] of [
-      [FIRST_INCARNATION, true], // the stream the lease names: the first agent's, whose checkpointer ran on
-      [writer, false], // the lease's writer started no stream: a backup naming it follows none the lease protects
-      [anew, false], // the VM the restarted host made anew
-    ] as const) {
-      const d = new FailoverDriver();
-      d.handle({ kind: 'start' }, 100_000);
-      d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: 88, holderIncarnation: writer, streamAgentIncarnation: FIRST_INCARNATION }, revision: 7 });
-      for (let t = 100_000 + INTERVAL_US / 2; t < 100_000 + RECOVERY_US; t += INTERVAL_US) {
-        d.handle(heartbeatInput(PRIMARY, 'primary', 1, 40, true, NONE_TAKEN, anew), t);
-        d.handle(heartbeatInput(BACKUP, 'backup', 1, 90, true, NONE_TAKEN, FIRST_INCARNATION, 0, followed), t);
-      }
-      const effects = d.fire(RECOVERED);
-      const takeOvers = leaseOps(effects).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === BACKUP);
-      expect(takeOvers.length > 0, `backup following agent ${followed}`).toBe(takesOver);
-      expect(d.core.stats.restartsWithoutImage, `backup following agent ${followed}`).toBe(takesOver ? 0 : 1);
-    }
-  });
-
   it("waits for the lease's backup, unheard while it learns the roles, when the holder's host started over: the VM is that backup's or lost (vopr seed 60)", () => {
     const recover = (backupHeard: boolean) => {
       const d = new FailoverDriver();

@@ -53,7 +53,7 @@ export const heartbeat = (host: string, role: HostRole, term: number, epoch = 0,
   controlSeq,
   incarnation,
   chunksStaged,
-  streamAgentIncarnation: followed,
+  followedAgentIncarnation: followed,
 });
 export const heartbeatInput = (host: string, role: HostRole, term: number, epoch = 0, synced = role !== 'spare', controlSeq = NONE_TAKEN, incarnation = FIRST_INCARNATION, chunksStaged = 0, followed = role === 'backup' ? FIRST_INCARNATION : 0): Input =>
   message(S.heartbeat(host), heartbeat(host, role, term, epoch, synced, controlSeq, incarnation, chunksStaged, followed));

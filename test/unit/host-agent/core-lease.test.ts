@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { HOST_SERVICES, type HostRole } from '../../../lib/codec/messages.js';
 import { runConfigSchema } from '../../../lib/config/run-config.js';
 import { hostAgentOptionsFromConfig } from '../../../services/host-agent/options-from-config.js';
-import { AgentDriver, agentOptions, assignmentsIn, BACKUP, BEAT, heartbeatsIn, INTERVAL_US, LEASE_US, MARGIN_US, permitsIn, PRIMARY, renewalsIn, S, SPARE, VM } from './support.js';
+import { AgentDriver, assignmentsIn, BACKUP, BEAT, heartbeatsIn, INTERVAL_US, LEASE_US, MARGIN_US, permitsIn, PRIMARY, renewalsIn, S, SPARE, VM } from './support.js';
 import { ackerOptionsFromConfig } from '../../../services/acker/options-from-config.js';
 import { checkpointerOptionsFromConfig } from '../../../services/checkpointer/options-from-config.js';
 import { guestOptionsFromConfig } from '../../../services/guest/options-from-config.js';
@@ -57,7 +57,7 @@ describe('HostAgentCore: start', () => {
     for (const role of ['primary', 'backup', 'spare'] as const) {
       const [host, peer] = PEERS[role];
       const d = AgentDriver.started(host, role, peer);
-      expect(heartbeatsIn(d.log, host), role).toEqual([{ type: 'heartbeat', vmId: VM, term: 1, host, role, epoch: 0, synced: role === 'primary', controlSeq: 0, incarnation: expect.any(Number), chunksStaged: 0, streamAgentIncarnation: 0 }]);
+      expect(heartbeatsIn(d.log, host), role).toEqual([{ type: 'heartbeat', vmId: VM, term: 1, host, role, epoch: 0, synced: role === 'primary', controlSeq: 0, incarnation: expect.any(Number), chunksStaged: 0, followedAgentIncarnation: 0 }]);
       expect(d.log.filter((e) => e.kind === 'setTimer'), role).toEqual([{ kind: 'setTimer', name: BEAT, atUs: INTERVAL_US }]);
     }
   });
@@ -109,26 +109,6 @@ describe('HostAgentCore: heartbeats and renewals', () => {
     d.answer('unavailable');
     expect(renewalsIn(d.beat())).toMatchObject([{ expectedRevision: 2 }]);
     expect(d.core.stats.renewals).toBe(4);
-  });
-
-  it('records the agent its primary checkpointer’s stream names: its own, or an earlier agent’s whose checkpointer it took over, and none from a report of another term', () => {
-    const d = new AgentDriver(agentOptions(PRIMARY, 'primary', BACKUP));
-    d.handle({ kind: 'start' }, 5_000); // an agent started at 0 came before it
-    d.reportAll();
-    const own = d.current('checkpointer').incarnation; // the agent's, as its assignments name it
-    const earlier = 1;
-    d.answer('ok');
-    // A checkpointer started by this agent names it.
-    d.report('checkpointer', { epoch: 4, streamAgentIncarnation: own });
-    expect(renewalsIn(d.beat())[0]!.record).toMatchObject({ holderIncarnation: own, committedEpoch: 4, streamAgentIncarnation: own });
-    d.answer('ok');
-    // One an agent before it started (this agent restarted alone) keeps naming that one: so does the lease.
-    d.report('checkpointer', { epoch: 5, streamAgentIncarnation: earlier });
-    expect(renewalsIn(d.beat())[0]!.record).toMatchObject({ holderIncarnation: own, streamAgentIncarnation: earlier });
-    d.answer('ok');
-    // A report under another term is not this lease's stream: the last one known stays.
-    d.report('checkpointer', { term: 2, epoch: 6, streamAgentIncarnation: own + 5 });
-    expect(renewalsIn(d.beat())[0]!.record.streamAgentIncarnation).toBe(earlier);
   });
 
   it('ignores the answer to a renewal that a newer one has replaced', () => {
@@ -234,7 +214,7 @@ describe('HostAgentCore: deposition', () => {
     expect(renewalsIn(later)).toEqual([]);
     expect(permitsIn(later, PRIMARY)).toEqual([]);
     // It still reports in; the failover service counts it stale.
-    expect(heartbeatsIn(later, PRIMARY)).toEqual([2, 3].map(() => ({ type: 'heartbeat', vmId: VM, term: 1, host: PRIMARY, role: 'primary', epoch: 4, synced: true, controlSeq: 0, incarnation: expect.any(Number), chunksStaged: 0, streamAgentIncarnation: 0 })));
+    expect(heartbeatsIn(later, PRIMARY)).toEqual([2, 3].map(() => ({ type: 'heartbeat', vmId: VM, term: 1, host: PRIMARY, role: 'primary', epoch: 4, synced: true, controlSeq: 0, incarnation: expect.any(Number), chunksStaged: 0, followedAgentIncarnation: 0 })));
     expect(d.core.role).toBe('primary');
     expect(d.core.term).toBe(1);
   });

@@ -93,7 +93,7 @@ describe('HostAgentCore: promotion', () => {
     for (const a of sent) expect(a).toMatchObject({ role: 'primary', term: 2, peerHost: '', joining: false, firstEpoch: IMAGE_EPOCH + 1, joinSeq: 0 });
     // The permit counts from the claim's send (2_000), not from its answer.
     expect(permitsIn(effects, BACKUP)).toEqual([{ type: 'releasePermit', vmId: VM, term: 2, host: BACKUP, fromUs: 2_000, untilUs: 2_000 + LEASE_US - MARGIN_US, seq: 1 }]);
-    expect(heartbeatsIn(effects, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: 1, incarnation: expect.any(Number), chunksStaged: 0, streamAgentIncarnation: 0 }]);
+    expect(heartbeatsIn(effects, BACKUP)).toEqual([{ type: 'heartbeat', vmId: VM, term: 2, host: BACKUP, role: 'primary', epoch: 0, synced: true, controlSeq: 1, incarnation: expect.any(Number), chunksStaged: 0, followedAgentIncarnation: 0 }]);
     expect(d.core.term).toBe(2);
     // That heartbeat renews, as every primary heartbeat does, on the claim's revision.
     expect(renewalsIn(effects)).toMatchObject([{ expectedRevision: d.revision, record: { primaryHost: BACKUP, term: 2 } }]);
@@ -344,16 +344,16 @@ describe('HostAgentCore: join', () => {
 
   it("a backup's heartbeats name the primary agent whose stream its guest's image follows; a primary's name none", () => {
     const backup = AgentDriver.started(BACKUP, 'backup', PRIMARY);
-    backup.reportAll({ guest: { epoch: 9, synced: true, streamAgentIncarnation: 7_001 } });
-    expect(heartbeatsIn(backup.beat(), BACKUP)).toMatchObject([{ role: 'backup', synced: true, streamAgentIncarnation: 7_001 }]);
+    backup.reportAll({ guest: { epoch: 9, synced: true, followedAgentIncarnation: 7_001 } });
+    expect(heartbeatsIn(backup.beat(), BACKUP)).toMatchObject([{ role: 'backup', synced: true, followedAgentIncarnation: 7_001 }]);
     // Told to join again: the guest's last report is of the image the join throws away, and of its stream.
     backup.control(backup.roleChange('backup', 1, PRIMARY));
-    expect(heartbeatsIn(backup.beat(), BACKUP)).toMatchObject([{ role: 'backup', synced: false, streamAgentIncarnation: 0 }]);
-    backup.report('guest', { epoch: 30, synced: true, streamAgentIncarnation: 7_002 });
-    expect(heartbeatsIn(backup.beat(), BACKUP)).toMatchObject([{ role: 'backup', synced: true, streamAgentIncarnation: 7_002 }]);
+    expect(heartbeatsIn(backup.beat(), BACKUP)).toMatchObject([{ role: 'backup', synced: false, followedAgentIncarnation: 0 }]);
+    backup.report('guest', { epoch: 30, synced: true, followedAgentIncarnation: 7_002 });
+    expect(heartbeatsIn(backup.beat(), BACKUP)).toMatchObject([{ role: 'backup', synced: true, followedAgentIncarnation: 7_002 }]);
     const primary = AgentDriver.started(PRIMARY, 'primary', BACKUP);
-    primary.reportAll({ guest: { streamAgentIncarnation: 7_001 } });
-    expect(heartbeatsIn(primary.beat(), PRIMARY)).toMatchObject([{ role: 'primary', streamAgentIncarnation: 0 }]);
+    primary.reportAll({ guest: { followedAgentIncarnation: 7_001 } });
+    expect(heartbeatsIn(primary.beat(), PRIMARY)).toMatchObject([{ role: 'primary', followedAgentIncarnation: 0 }]);
   });
 
   it('a repeated join (a new seq) sends a new backup assignment', () => {

@@ -165,7 +165,7 @@ describe('HostAgentCore: service restarts', () => {
 
   it('drops and counts a message of a type its subjects never carry (the codec decodes each subject as its own type: a bug)', () => {
     const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
-    const heartbeat = { type: 'heartbeat' as const, vmId: VM, term: 1, host: PRIMARY, role: 'backup' as const, epoch: 0, synced: true, controlSeq: 99, incarnation: 1, chunksStaged: 0, streamAgentIncarnation: 0 };
+    const heartbeat = { type: 'heartbeat' as const, vmId: VM, term: 1, host: PRIMARY, role: 'backup' as const, epoch: 0, synced: true, controlSeq: 99, incarnation: 1, chunksStaged: 0, followedAgentIncarnation: 0 };
     expect(d.handle({ kind: 'message', subject: S.control(PRIMARY), msg: heartbeat })).toEqual([]);
     expect(d.core.stats.unexpectedMessages).toBe(1);
     expect(d.core.state).toBe('primary');

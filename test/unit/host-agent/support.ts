@@ -122,7 +122,7 @@ export class AgentDriver {
       txEndSeqs: [],
       chunksStaged: 0,
       reportSeq: ++this.#reportSeq,
-      streamAgentIncarnation: 0,
+      followedAgentIncarnation: 0,
       ...fields,
     };
   }

@@ -240,7 +240,7 @@ describe('NetbufferCore', () => {
       const nb = new NetbufferCore(options());
       const started = nb.handle({ kind: 'start' }, 1_000);
       expect(statuses(started)).toEqual([
-        { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'netbuffer', incarnation: 1_001, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1, streamAgentIncarnation: 0 },
+        { type: 'serviceStatus', vmId: VM, term: 0, host: HOST, service: 'netbuffer', incarnation: 1_001, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1, followedAgentIncarnation: 0 },
       ]);
       expect(timersSet(started)).toEqual(new Map([[STATUS_TIMER, 1_000 + STATUS_INTERVAL_US]]));
       nb.handle(assign(assignment(VM, HOST, 'primary', TERM)), 2_000);

@@ -273,11 +273,11 @@ describe('StandbyImage', () => {
     const e1 = first.checkpoint(1, stateOf(1), null);
     fill(first.memory, 0, 10, 2);
     const e2 = first.checkpoint(2, stateOf(2), null);
-    expect(b.streamAgentIncarnation).toBe(0);
+    expect(b.followedAgentIncarnation).toBe(0);
     feed(b, [...e1.chunks, e1.manifest, ...e2.chunks, e2.manifest]);
     expect(b.stats.appliedEpoch).toBe(2);
     // It reports the stream it follows by the agent that assigned its checkpointer (a restarted failover service compares it with the lease's holder).
-    expect(b.streamAgentIncarnation).toBe(1);
+    expect(b.followedAgentIncarnation).toBe(1);
     // The host restarted: epochs 1-3 of the VM it made anew. Answered, 1 and 2 would commit output the image does not hold,
     // and 3 would lay the new VM's pages and state over the first one's (vopr-like run: seed 14, a cut-off failover service).
     const anew = new Primary(false, TERM, MEMORY_BYTES, 2, 20);
@@ -288,7 +288,7 @@ describe('StandbyImage', () => {
     expect(feed(b, foreign.flatMap((e) => [...e.chunks, e.manifest]))).toEqual([]);
     expect(b.stats.foreignStreamManifests).toBe(3);
     expect(b.stats.appliedEpoch).toBe(2);
-    expect(b.streamAgentIncarnation).toBe(1);
+    expect(b.followedAgentIncarnation).toBe(1);
     expect(b.image.bytes[0]).toBe(2);
     expect(b.image.bytes[PAGE_BYTES]).toBe(0);
     expect(bytesEqual(b.stateBlob, stateOf(2))).toBe(true);
@@ -307,7 +307,7 @@ describe('StandbyImage', () => {
     const base = primary.checkpoint(5, stateOf(5), null, { joinSeq: 4 });
     expect(acks(feed(b, [...base.chunks, base.manifest]))).toMatchObject([{ epoch: 5, ok: true }]);
     expect(b.synced).toBe(true);
-    expect(b.streamAgentIncarnation).toBe(1);
+    expect(b.followedAgentIncarnation).toBe(1);
     const anew = new Primary(false, TERM, MEMORY_BYTES, 9, 90);
     fill(anew.memory, 0, PAGE_BYTES, 0x55);
     const early = anew.checkpoint(4, stateOf(104), null);
@@ -321,14 +321,14 @@ describe('StandbyImage', () => {
     expect(feed(b, [...sameJoin.chunks, sameJoin.manifest])).toEqual([]);
     expect(b.stats.foreignStreamManifests).toBe(3);
     expect(b.stats.appliedEpoch).toBe(5);
-    expect(b.streamAgentIncarnation).toBe(1);
+    expect(b.followedAgentIncarnation).toBe(1);
     expect(b.image.bytes[0]).toBe(7);
     // A base of a later join from that process is a stream of its own: the image starts over on it.
     fill(anew.memory, 0, MEMORY_BYTES, 0x58);
     const rebase = anew.checkpoint(8, stateOf(108), null, { joinSeq: 5 });
     expect(acks(feed(b, [...rebase.chunks, rebase.manifest]))).toMatchObject([{ epoch: 8, ok: true }]);
     expect(b.image.bytes[0]).toBe(0x58);
-    expect(b.streamAgentIncarnation).toBe(90);
+    expect(b.followedAgentIncarnation).toBe(90);
     fill(primary.memory, 0, PAGE_BYTES, 8);
     const stale = primary.checkpoint(9, stateOf(9), null);
     expect(feed(b, [...stale.chunks, stale.manifest])).toEqual([]);

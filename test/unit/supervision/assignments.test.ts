@@ -91,9 +91,9 @@ describe('AssignmentTracker', () => {
   it('reports its identity, its incarnation and the assignment it runs under, with the fields it is given', () => {
     const t = tracker();
     t.started(99);
-    expect(t.status({ role: 'spare', term: 1 })).toEqual({ type: 'serviceStatus', vmId: VM, term: 1, host: HOST, service: 'guest', incarnation: 100, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1, streamAgentIncarnation: 0 });
+    expect(t.status({ role: 'spare', term: 1 })).toEqual({ type: 'serviceStatus', vmId: VM, term: 1, host: HOST, service: 'guest', incarnation: 100, assignmentSeq: 0, agentIncarnation: 0, role: 'spare', epoch: 0, synced: false, ready: false, txEndSeqs: [], chunksStaged: 0, reportSeq: 1, followedAgentIncarnation: 0 });
     t.take(assignment(3, 4, { role: 'promoting', term: 2 }));
-    expect(t.status({ role: 'promoting', term: 2, epoch: 8, synced: true, ready: true, txEndSeqs: [1234], chunksStaged: 17, streamAgentIncarnation: 5 })).toEqual({ type: 'serviceStatus', vmId: VM, term: 2, host: HOST, service: 'guest', incarnation: 100, assignmentSeq: 4, agentIncarnation: 3, role: 'promoting', epoch: 8, synced: true, ready: true, txEndSeqs: [1234], chunksStaged: 17, reportSeq: 2, streamAgentIncarnation: 5 });
+    expect(t.status({ role: 'promoting', term: 2, epoch: 8, synced: true, ready: true, txEndSeqs: [1234], chunksStaged: 17, followedAgentIncarnation: 5 })).toEqual({ type: 'serviceStatus', vmId: VM, term: 2, host: HOST, service: 'guest', incarnation: 100, assignmentSeq: 4, agentIncarnation: 3, role: 'promoting', epoch: 8, synced: true, ready: true, txEndSeqs: [1234], chunksStaged: 17, reportSeq: 2, followedAgentIncarnation: 5 });
   });
 
   it('refuses to report before it started', () => {
