@@ -1,3 +1,4 @@
+import { assert } from '../../lib/assert.js';
 import type { AssignedRole, Assignment } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
@@ -63,8 +64,12 @@ export class CheckpointerCore implements Core {
   otherVmMessages = 0;
   /** Staged parts, acknowledgements and idle reports that reached a checkpointer not (or no longer) the primary's, dropped. */
   notPrimaryDrops = 0;
-  /** Assignments from another agent than the one that started the primary side (it restarted alone): the checkpointer stopped. */
+  /** Assignments from another agent than the one that started the primary side (it restarted alone): that side ended. */
   agentsReplaced = 0;
+  /** Primary assignments under a term this process ran already (a restarted agent's configuration), not taken. */
+  staleTermAssignments = 0;
+  /** The highest term a primary side of this process ran under (0: none). */
+  #highestTermRun = 0;
   /** Messages of a type its subjects never carry to it (the codec decodes each subject as its own type: only a bug gets here), dropped. */
   unexpectedMessages = 0;
 
@@ -119,23 +124,30 @@ export class CheckpointerCore implements Core {
     const order = this.#assignments.take(a);
     if (ignoresAssignment(order)) return;
     if (order === 'newer' && this.#role !== 'stopped') {
-      const primary = this.#primary;
-      if (primary !== null && a.incarnation !== primary.options.agentIncarnation) {
+      if (this.#primary !== null && a.incarnation !== this.#primary.options.agentIncarnation) {
         // An agent that restarted alone knows nothing of the primary side an earlier one started: it assigns from its
-        // configuration (a membership since changed, a term since passed), and a change of peer commits the epochs
-        // in flight locally, releasing output the backup does not hold (vopr seeds 2023, 2069, 2144). As a host whose
-        // service restarted, this one halts; the failover service takes a new agent for a restarted host.
+        // configuration (a membership since changed, a term since passed), and a change of peer committed the epochs
+        // in flight locally, releasing output the backup did not hold (vopr seeds 2023, 2069, 2144). The side ends
+        // with its agent, committing nothing; the failover service takes the new agent for a restarted host.
+        const ended = this.#primary;
         this.agentsReplaced++;
-        out.push({ kind: 'log', level: 'error', event: 'checkpointer.agent_replaced', fields: { term: primary.term, startedBy: primary.options.agentIncarnation, assignedBy: a.incarnation } });
+        out.push({ kind: 'log', level: 'error', event: 'checkpointer.agent_replaced', fields: { term: ended.term, startedBy: ended.options.agentIncarnation, assignedBy: a.incarnation } });
         this.#stop(out);
-        this.#role = 'stopped';
-        this.#status(out);
-        return;
+        this.#role = 'spare';
       }
+      const primary = this.#primary;
       if (a.role === 'primary' && primary !== null && primary.term === a.term) primary.changePeer(a.peerHost, nowUs, out, a.joinSeq);
-      else if (a.role === 'primary') this.#startPrimary(a, nowUs, out);
-      else this.#stop(out);
-      this.#role = a.role;
+      else if (a.role === 'primary' && a.term <= this.#highestTermRun) {
+        // A term this process ran already (the new agent's configuration names the VM's first): only a newer one is
+        // the failover service's. Idle until then (vopr seed 1438: promoted again under a later term, it runs).
+        this.staleTermAssignments++;
+        this.#stop(out);
+        this.#role = 'spare';
+      } else {
+        if (a.role === 'primary') this.#startPrimary(a, nowUs, out);
+        else this.#stop(out);
+        this.#role = a.role;
+      }
     }
     this.#status(out);
   }
@@ -144,6 +156,8 @@ export class CheckpointerCore implements Core {
     this.#stop(out);
     const { host: _host, subjects: _subjects, ckptAckSubject: _ack, statusIntervalUs: _status, ...shared } = this.options;
     const primary = new PrimaryCheckpointer({ ...shared, subjects: this.options.subjects, term: a.term, firstEpoch: a.firstEpoch, backupHost: a.peerHost, backupJoining: a.joining, joinSeq: a.joinSeq, incarnation: this.#assignments.incarnation, agentIncarnation: a.incarnation });
+    assert(a.term > this.#highestTermRun, () => `a primary side under term ${a.term} after one under ${this.#highestTermRun}`);
+    this.#highestTermRun = a.term;
     this.#primary = primary;
     this.#history.add(primary);
     const s = this.options.subjects;

@@ -76,7 +76,7 @@ describe('failover after a primary crash', () => {
   }
 
   for (const mode of ['remus', 'spec'] as const) {
-    it(`stops the primary side when the primary's agent restarts alone, and the backup takes over (${mode}; vopr seeds 2023, 2069, 2144)`, () => {
+    it(`ends the primary side when the primary's agent restarts alone, and the backup takes over (${mode}; vopr seeds 2023, 2069, 2144)`, () => {
       const world = buildWorld(config({ ...scenario, mode, durationS: 2.5, faults: { crashPrimaryAtMs: null } }));
       // The new agent assigns from its configuration. Taken as a change of backup, it committed the epochs in flight
       // locally (output left early in vopr seeds 2023, 2069, 2144; test/sim/vopr.test.ts), and here left no host
@@ -84,7 +84,7 @@ describe('failover after a primary crash', () => {
       runWorld(world, undefined, [{ kind: 'restart-agent', role: 'primary', atMs: 1000 }]);
       const r = summarize(world);
       const checkpointer = world.hosts.get('host-a')!.services.checkpointer;
-      expect(checkpointer.role).toBe('stopped');
+      expect(checkpointer.role).toBe('spare');
       expect(checkpointer.agentsReplaced).toBe(1);
       expect(r.failovers).toBe(1);
       expect(primaryHostOf(world)?.name).toBe('host-b');

@@ -38,9 +38,10 @@ describe('vopr: seeded faults, then safety and liveness', () => {
 
   it('passes the seeds where an agent restarted alone released output before its epoch was on the backup, or lost the VM it still held', () => {
     // 2023, 2069, 2144: the primary's new agent assigned from its configuration, and the checkpointer took that for a
-    // change of backup, committing the epochs in flight locally. 1205, 1383: the backup's agent restarted beside a
-    // primary that came back empty; the failover service gave that backup up, a double failure now told as one.
-    for (const seed of [2023, 2069, 2144, 1205, 1383]) {
+    // change of backup, committing the epochs in flight locally. 1438, 2097: a checkpointer that ended its side so
+    // took no later promotion. 1205, 1383, 2544, 2767: an agent restarted beside a primary that came back empty or a
+    // backup not yet synced, which the failover service takes for a restarted host: double failures, now told so.
+    for (const seed of [2023, 2069, 2144, 1438, 2097, 1205, 1383, 2544, 2767]) {
       const o = runVoprSeed(seed);
       expect(o.faults.some((f) => f.kind === 'restart-agent'), `seed ${seed} restarts an agent`).toBe(true);
       expect({ seed, ok: o.ok, invariant: o.invariant, message: o.message }).toEqual({ seed, ok: true, invariant: null, message: null });

@@ -179,20 +179,27 @@ describe('CheckpointerCore', () => {
     expect(sentOn(next, s.ckptData('host-b'))).toEqual([]);
   });
 
-  it('stops its primary side at an assignment from another agent than the one that started it (that agent restarted alone): no epoch in flight commits without the backup', () => {
+  it('ends its primary side at an assignment from another agent than the one that started it (that agent restarted alone): no epoch in flight commits without the backup', () => {
     const c = new CheckpointerCore(options);
     activate(c, primaryAssignment(1, { peerHost: 'host-b', seq: 1 }), { assign: ASSIGN }, 0);
     checkpoint(c, EPOCH_US); // epoch 1 in flight, unacknowledged
     const restated = c.handle(assign(primaryAssignment(1, { peerHost: 'host-b', seq: 1, incarnation: AGENT_INCARNATION + 1_000 })), EPOCH_US + 2_000);
     // Taken as a change of backup, epoch 1 would commit locally and release its output.
     expect(commits(restated)).toEqual([]);
-    expect(c.role).toBe('stopped');
+    expect(c.role).toBe('spare');
     expect(c.primary).toBeNull();
     expect(c.agentsReplaced).toBe(1);
+    // The new agent's assignment names a term this process ran: not taken, no new side.
+    expect(c.staleTermAssignments).toBe(1);
     expect(cancelled(restated)).toEqual(expect.arrayContaining([...PRIMARY_TIMERS]));
-    expect(statuses(restated)).toMatchObject([{ role: 'stopped' }]);
+    expect(timersSet(restated).has('ckpt.epoch')).toBe(false);
+    expect(statuses(restated)).toMatchObject([{ role: 'spare' }]);
     // The acknowledgement that comes late commits nothing either.
     expect(commits(c.handle(message(s.ckptAck, ack(1, 1)), EPOCH_US + 3_000))).toEqual([]);
+    // Promoted again under a later term (by the agent it has now), it runs a new primary side.
+    c.handle(assign(primaryAssignment(4, { peerHost: 'host-c', seq: 2, incarnation: AGENT_INCARNATION + 1_000, firstEpoch: 40 })), EPOCH_US + 4_000);
+    expect(c.role).toBe('primary');
+    expect(c.primary).toMatchObject({ term: 4, epoch: 40, peerHost: 'host-c' });
   });
 
   it('takes a primary assignment of a new term as a new primary side, starting over from its first epoch', () => {
