@@ -37,6 +37,9 @@ export function checkpointerReport(c: CheckpointerCore): Record<string, unknown>
     otherVmMessages: c.otherVmMessages,
     notPrimaryDrops: c.notPrimaryDrops,
     unexpectedMessages: c.unexpectedMessages,
+    // An agent that restarted alone: the primary side it did not start ended, and its configuration's term not taken.
+    agentsReplaced: c.agentsReplaced,
+    staleTermAssignments: c.staleTermAssignments,
   };
 }
 
