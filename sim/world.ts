@@ -357,8 +357,8 @@ export function applyFaultStep(world: World, step: FaultStep): void {
     case 'restart-agent': {
       const h = f.role === 'primary' ? primaryHostOf(world) : backupHostOf(world);
       if (h === undefined) return;
-      // By the design's rule the host's part of the VM ends with its agent: a primary's checkpointer stops at the new
-      // agent's assignment, and the failover service takes a new agent for a restarted host and gives a backup up.
+      // By the design's rule the host's part of the VM ends with its agent: a primary's checkpointer ends its side at
+      // the new agent's assignment, and the failover service takes a new agent for a restarted host, giving a backup up.
       rep.vmLoss.hostRebooted(h.name, world.runtime.nowUs);
       const old = h.services.agent;
       if (world.runtime.isRunning(old)) world.runtime.removeActor(old);
