@@ -60,9 +60,9 @@ export function natsRunResult(config: RunConfig, collector: ReportCollector, fac
   const recovery = crash === undefined ? null : clientRecovery(c, crash.atUs);
   // The senders that carry the stream: the guests' TCP and, in speculative modes, the ackers' toward the client.
   const senderSum = (key: string) => sum(guests, key) + sum(ackers, key);
-  const busBytes = all.reduce((n, e) => n + num(shellOf(e).bytesOut), 0);
   const busBytesByService = new Map<string, number>();
   for (const e of all) busBytesByService.set(e.report.service, (busBytesByService.get(e.report.service) ?? 0) + num(shellOf(e).bytesOut));
+  const busBytes = [...busBytesByService.values()].reduce((a, b) => a + b, 0);
   const perGoodputByte = (bytes: number): number => (c.bytesDelivered > 0 ? Math.round((bytes / c.bytesDelivered) * 1000) / 1000 : 0);
   const busHop = mergeHistograms(all.map((e) => (e.stats.busHopUs ?? {}) as Histogram));
   const linkLate = mergeHistograms(all.map((e) => (e.stats.linkLateUs ?? {}) as Histogram));
