@@ -815,6 +815,10 @@ export class FailoverCore implements Core {
     this.#recoveryPrimaryEpochs.clear();
     out.push({ kind: 'cancelTimer', name: TIMER_RECOVERED });
     if (this.#deadlineIgnoredBeforeDecision) for (const h of this.#watchedHosts) this.#armDeadlines(h, nowUs, out);
+    // Each host is first heard now, by its newest heartbeat: a primary's agent other than the lease's writer is found
+    // restarted (#holderRestartedUnheard). Noted while listening, it went unchecked, and a primary deposed by a lease
+    // of its earlier process was left to hold the VM forever, nothing taken over for its backup.
+    this.#incarnations.clear();
     for (const { hb, atUs } of heard) this.#onHeartbeat(hb, atUs, out);
   }
 

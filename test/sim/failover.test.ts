@@ -150,5 +150,28 @@ describe('failover after a primary crash', () => {
       expect([rep.failover!.state, rep.failover!.backupHost]).toEqual(['protected', 'host-c']);
       expect(summarize(world).streamVerified).toBe(true);
     });
+
+    it('takes over for the backup when the lease, with nothing committed, was written by a primary agent that has since restarted', () => {
+      // The lease store is down as the VM starts. The primary's agent restarts, its host crashes and comes back, and
+      // the failover service restarts: the lease it then reads is term 1 with nothing committed, a first start. The
+      // primary's agent is a later process than the lease's writer (deposed, holding nothing the lease protects). It
+      // was heard only while the start was undecided, and then not checked against the lease: no host was primary.
+      const world = run([
+        { kind: 'lease-outage', fromMs: 0, toMs: 2000 },
+        { kind: 'restart-agent', role: 'primary', atMs: 400 },
+        { kind: 'crash', role: 'primary', atMs: 800 },
+        { kind: 'revive', atMs: 900 },
+        { kind: 'restart-failover', fromMs: 1200, toMs: 1300 },
+      ]);
+      const f = world.replication!.failover!;
+      expect(f.stats.restartsDetected).toBe(0);
+      expect(world.hosts.get('host-a')!.services.agent.stats.leasesOfEarlierProcess).toBeGreaterThan(0);
+      expect(summarize(world).failovers).toBe(1);
+      expect(primaryHostOf(world)?.name).toBe('host-b');
+      expect([f.state, f.backupHost]).toEqual(['protected', 'host-c']);
+      const r = summarize(world);
+      expect(r.streamVerified).toBe(true);
+      expect(world.client.stats.deliveredPerBin.slice(250).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    });
   });
 });
