@@ -28,7 +28,7 @@ export type Fault =
   | { readonly kind: 'cut-off-failover'; readonly fromMs: number; readonly toMs: number }
   /** The failover service is down in [fromMs, toMs), then restarts knowing only its configuration. */
   | { readonly kind: 'restart-failover'; readonly fromMs: number; readonly toMs: number }
-  /** The backup's checkpointer process dies and its supervisor restarts it empty: the host is a spare again. */
+  /** The backup's guest process dies and its supervisor restarts it empty (the image is gone): the host is a spare again. */
   | { readonly kind: 'restart-backup'; readonly atMs: number }
   /**
    * The backup host reboots at once: its agent and every service start again with only their configuration,

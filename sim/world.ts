@@ -134,7 +134,7 @@ export function buildWorld(config: RunConfig, hooks: WorldHooks = {}): World {
     if (hooks.onViolation) hooks.onViolation(v);
     else throw new InvariantViolationError(v);
   }, 2 * config.tcp.rcvBufBytes);
-  const vmLoss = new VmLossClassifier({ primaryHost: topology.primaryHost, backupHost: topology.backupHost });
+  const vmLoss = new VmLossClassifier({ primaryHost: topology.primaryHost, backupHost: topology.backupHost, hosts: topology.hosts });
   const leaseStore = new MemoryLeaseStore(msToUs(config.failover.leaseStoreLatencyMs), (record) => vmLoss.leaseWritten(record));
   const busFaults = new BusFaultInjector(s, topology.hosts, rng.fork('bus'));
   const runtime = new SimRuntime({
@@ -357,9 +357,6 @@ export function applyFaultStep(world: World, step: FaultStep): void {
     case 'restart-agent': {
       const h = f.role === 'primary' ? primaryHostOf(world) : backupHostOf(world);
       if (h === undefined) return;
-      // By the design's rule the host's part of the VM ends with its agent: a primary's checkpointer ends its side at
-      // the new agent's assignment, and the failover service takes a new agent for a restarted host, giving a backup up.
-      rep.vmLoss.hostRebooted(h.name, world.runtime.nowUs);
       const old = h.services.agent;
       if (world.runtime.isRunning(old)) world.runtime.removeActor(old);
       h.services.agent = new HostAgentCore(old.options);

@@ -25,7 +25,13 @@ import type { LeaseRecord } from '../../lib/lease/types.js';
  *   came back empty, or is that host, and no backup with a complete image is
  *   left.
  * A backup the failover service joins again (re-protection) holds no image
- * from then on, even while its guest still reports the old one.
+ * from then on, even while its guest still reports the old one. A host
+ * whose agent restarts alone (a new process in its heartbeats, the host
+ * neither down nor rebooted) counts as rebooted: by the design the host's
+ * part of the VM ends with its agent (a primary's checkpointer ends its
+ * side at the new agent's assignment; the failover service takes a new
+ * agent for a restarted host, failing a primary over and giving a backup
+ * up).
  */
 export class VmLossClassifier {
   lostAtUs: number | null = null;
@@ -49,10 +55,15 @@ export class VmLossClassifier {
   #leaseHolder: string | null = null;
   /** A host the failover service promoted whose guest has not yet reported taking the promotion: its image must last until it does. */
   #promotedNotTaken: string | null = null;
+  /** The VM's hosts: heartbeats in the name of any other are not followed (bounds #agents). */
+  readonly #hosts: ReadonlySet<string>;
+  /** Each host's agent process, as its heartbeats name it; forgotten when the host goes down or reboots, whose next agent is no restart alone. */
+  readonly #agents = new Map<string, number>();
 
-  constructor(initial: { readonly primaryHost: string; readonly backupHost: string }) {
+  constructor(initial: { readonly primaryHost: string; readonly backupHost: string; readonly hosts?: readonly string[] }) {
     this.#primaryHost = initial.primaryHost;
     this.#failoverBackup = initial.backupHost;
+    this.#hosts = new Set(initial.hosts ?? [initial.primaryHost, initial.backupHost]);
     this.#image.add(initial.primaryHost);
     this.#image.add(initial.backupHost); // the first backup starts with its guest, both empty
   }
@@ -103,6 +114,16 @@ export class VmLossClassifier {
         }
         this.#failoverBackup = msg.backupHost;
         this.#failoverState = msg.state;
+        return;
+      }
+      case 'heartbeat': {
+        if (!this.#hosts.has(msg.host)) return;
+        // An incarnation is the process's start on its host's clock: a later process has a higher one, and a lower
+        // one is an earlier process's heartbeat, late.
+        const known = this.#agents.get(msg.host);
+        if (known !== undefined && msg.incarnation <= known) return;
+        if (known !== undefined) this.hostRebooted(msg.host, atUs); // which forgets the earlier process
+        this.#agents.set(msg.host, msg.incarnation);
         return;
       }
       case 'serviceStatus': {
@@ -160,6 +181,7 @@ export class VmLossClassifier {
    * the primary's host is down, and no backup with a complete image is left.
    */
   hostRebooted(host: string, atUs: number): void {
+    this.#agents.delete(host);
     this.#image.delete(host);
     // Its guest comes back as at the VM's creation, calling an empty image complete: only a join makes it a backup again.
     this.#rebooted.add(host);
@@ -171,6 +193,7 @@ export class VmLossClassifier {
 
   /** A host that was down starts again, empty: its guest calls an empty image complete until it joins. */
   hostRevived(host: string): void {
+    this.#agents.delete(host);
     this.#down.delete(host);
     this.#image.delete(host);
     this.#rebooted.add(host);
@@ -178,6 +201,7 @@ export class VmLossClassifier {
 
   /** A host crashed, or its agent took it down: everything on it is gone. */
   hostDown(host: string, atUs: number): void {
+    this.#agents.delete(host);
     this.#down.add(host);
     this.#image.delete(host);
     if (!this.#primaryRuns() && !this.#backupUp()) this.#lose(atUs, `${this.#primaryGone()} and no backup with a complete image is left`);

@@ -3,13 +3,13 @@
  * loses the VM (so liveness is not owed), and runs in which nothing is lost.
  */
 import { describe, expect, it } from 'vitest';
-import type { WireMessage } from '../../../lib/codec/messages.js';
+import type { Heartbeat, WireMessage } from '../../../lib/codec/messages.js';
 import { VmLossClassifier } from '../../../services/auditor/vm-loss.js';
-import { A, assignment, B, C, failoverStatus, guestStatus, roleChange, S } from './support.js';
+import { A, assignment, B, C, failoverStatus, guestStatus, roleChange, S, VM } from './support.js';
 
 /** A classifier for the VM created on A (primary) and B (backup), with C a spare. */
 class Run {
-  readonly c = new VmLossClassifier({ primaryHost: A, backupHost: B });
+  readonly c = new VmLossClassifier({ primaryHost: A, backupHost: B, hosts: [A, B, C] });
   atUs = 0;
   #roleSeq = 0;
 
@@ -35,6 +35,11 @@ class Run {
   /** What `host`'s guest reports running as. */
   guest(host: string, role: 'primary' | 'backup' | 'promoting' | 'spare', synced = false, term = 1): this {
     return this.observe(S.host(host).status, guestStatus(host, term, { role, synced, ready: role === 'promoting' }));
+  }
+  /** A heartbeat of `host`'s agent process `incarnation` (its start on the host's clock). */
+  beat(host: string, incarnation: number): this {
+    const hb: Heartbeat = { type: 'heartbeat', vmId: VM, term: 1, host, role: 'spare', epoch: 0, synced: false, controlSeq: 0, incarnation, chunksStaged: 0, followedAgentIncarnation: 0 };
+    return this.observe(S.heartbeat(host), hb);
   }
   /** `host`'s agent assigns its guest `role`. */
   assignGuest(host: string, role: 'primary' | 'backup' | 'spare' | 'stopped', term = 1): this {
@@ -212,6 +217,28 @@ describe('VmLossClassifier', () => {
       const r = new Run().guest(B, 'backup', true).lease(B, 2);
       r.c.hostRebooted(B, (r.atUs += 100));
       r.expectLost(/the lease was taken for host-b, which rebooted before it ran as primary/);
+    });
+  });
+
+  describe('takes an agent that restarts alone for a reboot of its host', () => {
+    it('the backup\'s agent restarts after the primary went down: the failover service gives the backup up', () => {
+      const r = new Run().guest(B, 'backup', true).beat(A, 1).beat(B, 1).down(A);
+      r.beat(B, 1);
+      r.expectNotLost();
+      r.beat(B, 5_000);
+      r.expectLost(/host-b rebooted while host-a is down, and no backup with a complete image is left/);
+    });
+
+    it('not when the host went down or rebooted first (its next agent is expected), nor for an earlier process\'s late heartbeat, nor for a host not of the VM', () => {
+      const r = new Run().guest(B, 'backup', true).beat(A, 1).beat(B, 1).beat(C, 1);
+      r.down(B);
+      r.c.hostRevived(B);
+      r.beat(B, 9_000).beat(B, 1); // the new process, then a late copy of the old one's
+      r.beat('host-x', 1).beat('host-x', 2);
+      r.guest(C, 'backup', true).view(A, C).down(A);
+      r.expectNotLost();
+      r.beat(B, 9_000).beat(C, 1);
+      r.expectNotLost();
     });
   });
 
