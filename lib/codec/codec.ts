@@ -1,6 +1,6 @@
 import { DecodeError } from '../errors.js';
 import './protobuf-numbers.js';
-import { MAX_SEGMENT_PAYLOAD_BYTES } from '../tcp/header.js';
+import { MAX_SEGMENT_PAYLOAD_BYTES, MAX_STREAM_POSITION } from '../tcp/header.js';
 import { CHECKSUM_BYTES } from '../checkpoint/checksum.js';
 import { specula } from './gen/specula.js';
 import { encodeSegment } from './segment-encoder.js';
@@ -54,11 +54,13 @@ export function decodeSegment(bytes: Uint8Array): Segment {
   if (!(isSafeCount(m.seq) && isSafeCount(m.ack) && isSafeCount(m.term) && isSafeCount(m.epoch) && isSafeCount(m.tsValUs) && isSafeCount(m.tsEcrUs))) {
     requireSafe('Segment', { seq: m.seq, ack: m.ack, term: m.term, epoch: m.epoch, tsValUs: m.tsValUs, tsEcrUs: m.tsEcrUs });
   }
+  if (m.seq > MAX_STREAM_POSITION || m.ack > MAX_STREAM_POSITION) throw new DecodeError(`Segment seq ${m.seq} or ack ${m.ack} is past any stream's positions (${MAX_STREAM_POSITION})`);
   const sackBlocks = m.sackBlocks.length === 0 ? NO_SACK_BLOCKS : m.sackBlocks;
   if (sackBlocks.length % 2 !== 0 || sackBlocks.length > 2 * MAX_SACK_BLOCKS) throw new DecodeError(`Segment.sackBlocks has ${sackBlocks.length} numbers, not up to ${MAX_SACK_BLOCKS} pairs`);
   for (let i = 0; i < sackBlocks.length; i += 2) {
     if (!(isSafeCount(sackBlocks[i]!) && isSafeCount(sackBlocks[i + 1]!))) requireSafe('Segment', { sackStart: sackBlocks[i]!, sackEnd: sackBlocks[i + 1]! });
     if (sackBlocks[i + 1]! <= sackBlocks[i]!) throw new DecodeError(`Segment SACK block [${sackBlocks[i]}, ${sackBlocks[i + 1]}) is empty or reversed`);
+    if (sackBlocks[i + 1]! > MAX_STREAM_POSITION) throw new DecodeError(`Segment SACK block [${sackBlocks[i]}, ${sackBlocks[i + 1]}) is past any stream's positions`);
   }
   return {
     type: 'segment',

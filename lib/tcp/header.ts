@@ -13,3 +13,14 @@ export const plugBytesOf = (seg: { readonly payload: Uint8Array }): number => se
  * largest `tcp.mssBytes`; a segment that carries more is forged.
  */
 export const MAX_SEGMENT_PAYLOAD_BYTES = 65_535 - 40;
+
+/**
+ * The highest sequence number, ACK or SACK edge a segment may carry. Sequence
+ * numbers here are positions in the stream (from an ISN below 2^32, never
+ * wrapped), so this is 9 PB into any connection; below 2^53 by 2^32, the
+ * sums made of one (its end past payload, SYN and FIN; an ACK plus a scaled
+ * window of at most 2^30) stay safe integers. A segment past it is refused
+ * as malformed: the acker added the client's length to such a sequence
+ * number and crashed on the unsafe result.
+ */
+export const MAX_STREAM_POSITION = Number.MAX_SAFE_INTEGER - 2 ** 32;

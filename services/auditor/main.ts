@@ -1,4 +1,4 @@
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { decodeBatch } from '../../lib/codec/batch.js';
 import { decode } from '../../lib/codec/codec.js';
 import { DecodeError, UnknownSubjectError } from '../../lib/errors.js';
@@ -201,18 +201,27 @@ export class BusAuditor {
   #onMessage(m: Msg): void {
     const nowUs = this.#wall.nowUs();
     this.auditor.settle(nowUs - PERMIT_VERDICT_WAIT_MS * 1000);
+    // Headers decode on first read and throw on a malformed key: read here, where a throw is a counted bad message. As
+    // an exception it ended the connection's read loop, and the audit went on seeing nothing.
+    let headers: MsgHdrs | undefined;
+    try {
+      headers = m.headers;
+    } catch {
+      this.counters.undecodable++;
+      return;
+    }
     let parts: Uint8Array[];
     let type;
     try {
       type = messageTypeOf(m.subject);
-      parts = m.headers?.get(HEADER_BATCH) ? decodeBatch(m.data) : [m.data];
+      parts = headers?.get(HEADER_BATCH) ? decodeBatch(m.data) : [m.data];
     } catch (err) {
       if (!(err instanceof DecodeError || err instanceof UnknownSubjectError)) throw err;
       this.counters.undecodable++;
       return;
     }
-    const stampedHost = m.headers?.get(HEADER_HOST) ?? '';
-    const stampedClock = Number(m.headers?.get(HEADER_CLOCK_US) ?? '');
+    const stampedHost = headers?.get(HEADER_HOST) ?? '';
+    const stampedClock = Number(headers?.get(HEADER_CLOCK_US) ?? '');
     const host = stampedHost !== '' ? stampedHost : (parseHostSubject(m.subject)?.host ?? null);
     const localUs = Number.isSafeInteger(stampedClock) && stampedClock > 0 ? stampedClock : nowUs;
     const msgs: WireMessage[] = [];

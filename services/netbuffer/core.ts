@@ -1,5 +1,5 @@
 import { assert } from '../../lib/assert.js';
-import type { AssignedRole, Assignment, Segment } from '../../lib/codec/messages.js';
+import { MAX_CONNECTIONS, type AssignedRole, type Assignment, type Segment } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { AssignmentTracker, ignoresAssignment, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
@@ -60,6 +60,8 @@ export interface NetbufferStats {
   unexpectedMessages: number;
   /** Speculative modes: segments with data on `tx`, which the guest sends to the acker alone (`tx.data`): misrouted or forged, dropped; the acker owns data there. */
   dataSegmentsIgnored: number;
+  /** Segments of a connection no guest has (an id outside 1..MAX_CONNECTIONS): forged, dropped. */
+  unknownConnections: number;
 }
 
 interface EpochQueue {
@@ -81,7 +83,7 @@ const segmentKey = (seg: Segment): string => `${seg.seq}/${seg.payload.length}/$
 export class NetbufferCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, staleCommits: 0, releasesWithoutPermit: 0, bytesReleased: 0, notPrimaryDrops: 0, otherVmMessages: 0, unexpectedMessages: 0, dataSegmentsIgnored: 0 };
+  readonly stats: NetbufferStats = { heldBytes: 0, heldBytesMax: 0, segmentsReleased: 0, segmentsRefused: 0, lastCommittedEpoch: 0, staleTermDrops: 0, duplicatesDropped: 0, staleCommits: 0, releasesWithoutPermit: 0, bytesReleased: 0, notPrimaryDrops: 0, otherVmMessages: 0, unexpectedMessages: 0, dataSegmentsIgnored: 0, unknownConnections: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   readonly #idleSubscriptions: readonly string[];
@@ -211,6 +213,11 @@ export class NetbufferCore implements Core {
   }
 
   #onSegment(seg: Segment, nowUs: number): Effect[] {
+    // As the acker does: the tracer keys sampled bytes by connection, and no guest has another.
+    if (!Number.isInteger(seg.connId) || seg.connId < 1 || seg.connId > MAX_CONNECTIONS) {
+      this.stats.unknownConnections++;
+      return [];
+    }
     if (!this.options.holdData && seg.payload.length > 0) {
       this.stats.dataSegmentsIgnored++;
       return [];

@@ -35,6 +35,13 @@ class FakeConnection {
     for (const s of this.subs) if (!s.closed && s.pattern.test(subject)) s.callback(null, m);
   }
 
+  /** A message whose headers nats.js cannot decode: it throws when they are first read. */
+  deliverMalformedHeaders(subject: string, msg: WireMessage): void {
+    const m = { subject, data: encode(msg) } as unknown as Msg;
+    Object.defineProperty(m, 'headers', { get: () => { throw new Error('invalid header name'); } });
+    for (const s of this.subs) if (!s.closed && s.pattern.test(subject)) s.callback(null, m);
+  }
+
   get nc(): NatsConnection {
     return this as unknown as NatsConnection;
   }
@@ -66,6 +73,15 @@ function protectedPrimary(windowMs: number): { bus: FakeConnection; auditor: Bus
 }
 
 describe('BusAuditor', () => {
+  it('counts a message whose headers are malformed and goes on judging: thrown, it ended the read loop, and the audit saw nothing more', () => {
+    const { bus, auditor, seen } = protectedPrimary(0);
+    expect(() => bus.deliverMalformedHeaders(S.host(A).commit, commit(1, 1))).not.toThrow();
+    expect(auditor.counters.undecodable).toBe(1);
+    bus.deliver(S.host(A).commit, commit(1, 1));
+    expect(seen.map((v) => v.rule)).toEqual(['commit-without-ack']);
+    auditor.close();
+  });
+
   it('on one server (no window) judges a commit as it arrives: one before its acknowledgement is a violation', () => {
     const { bus, auditor, seen } = protectedPrimary(0);
     bus.deliver(S.host(A).commit, commit(1, 1));

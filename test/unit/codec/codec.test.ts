@@ -6,9 +6,11 @@ import { ASSIGNED_ROLES, FAILOVER_STATES, HOST_SERVICES, REPORTING_SERVICES, TCP
 import { messageTypeOf, parseHostSubject, subjects } from '../../../lib/codec/subjects.js';
 import { DecodeError, UnknownSubjectError } from '../../../lib/errors.js';
 import { segment } from '../support/segments.js';
+import { MAX_STREAM_POSITION } from '../../../lib/tcp/header.js';
 
 const u64 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
+const position = fc.integer({ min: 0, max: MAX_STREAM_POSITION });
 
 const validSegment: fc.Arbitrary<Segment> = fc.record({
   type: fc.constant('segment' as const),
@@ -16,15 +18,15 @@ const validSegment: fc.Arbitrary<Segment> = fc.record({
   term: u64,
   epoch: u64,
   connId: u32,
-  seq: u64,
-  ack: u64,
+  seq: position,
+  ack: position,
   window: fc.integer({ min: 0, max: 0xffff }),
   flags: fc.integer({ min: 0, max: TCP_FLAGS_MASK }),
   payload: fc.uint8Array({ maxLength: 2000 }),
   mss: u32,
   wscale: fc.option(fc.integer({ min: 0, max: MAX_WSCALE }), { nil: undefined }),
   sackPermitted: fc.boolean(),
-  sackBlocks: fc.array(fc.tuple(u64.filter((n) => n < Number.MAX_SAFE_INTEGER), fc.integer({ min: 1, max: 1 << 24 })), { maxLength: 4 }).map((blocks) => blocks.flatMap(([start, len]) => [start, Math.min(Number.MAX_SAFE_INTEGER, start + len)])),
+  sackBlocks: fc.array(fc.tuple(position.filter((n) => n < MAX_STREAM_POSITION), fc.integer({ min: 1, max: 1 << 24 })), { maxLength: 4 }).map((blocks) => blocks.flatMap(([start, len]) => [start, Math.min(MAX_STREAM_POSITION, start + len)])),
   tsValUs: u64,
   tsEcrUs: u64,
   speculative: fc.boolean(),

@@ -4,7 +4,8 @@ import { decodeSegment, encodeSegment } from '../../../lib/codec/codec.js';
 import { specula } from '../../../lib/codec/gen/specula.js';
 import '../../../lib/codec/protobuf-numbers.js';
 import { NO_SACK_BLOCKS, type Segment } from '../../../lib/codec/messages.js';
-import { InvariantError } from '../../../lib/errors.js';
+import { DecodeError, InvariantError } from '../../../lib/errors.js';
+import { MAX_STREAM_POSITION } from '../../../lib/tcp/header.js';
 
 /** What protobufjs writes for the segment (as a plain Uint8Array: it gives large ones as Buffers): the reference the hand-written encoder must equal byte for byte. */
 function generated(seg: Segment): Uint8Array {
@@ -50,8 +51,16 @@ describe('the hand-written Segment encoder', () => {
   });
 
   it('round-trips through the decoder', () => {
-    const seg: Segment = { type: 'segment', vmId: 'vm1', term: 3, epoch: 2 ** 40, connId: 1, seq: 2 ** 53 - 1, ack: 7, window: 512, flags: 0x10, payload: Uint8Array.from([1, 2, 3]), mss: 0, wscale: 0, sackPermitted: false, sackBlocks: [10, 20, 30, 40], tsValUs: 1, tsEcrUs: 0, speculative: true };
+    const seg: Segment = { type: 'segment', vmId: 'vm1', term: 3, epoch: 2 ** 40, connId: 1, seq: MAX_STREAM_POSITION, ack: 7, window: 512, flags: 0x10, payload: Uint8Array.from([1, 2, 3]), mss: 0, wscale: 0, sackPermitted: false, sackBlocks: [10, 20, 30, 40], tsValUs: 1, tsEcrUs: 0, speculative: true };
     expect(decodeSegment(encodeSegment(seg))).toEqual(seg);
+  });
+
+  it('the decoder refuses a sequence number, ACK or SACK edge past any stream\'s positions: a receiver adds lengths and windows to them', () => {
+    const base: Segment = { type: 'segment', vmId: 'vm1', term: 1, epoch: 1, connId: 1, seq: 1, ack: 1, window: 1, flags: 0x02, payload: new Uint8Array(0), mss: 0, wscale: undefined, sackPermitted: false, sackBlocks: NO_SACK_BLOCKS, tsValUs: 1, tsEcrUs: 1, speculative: false };
+    expect(decodeSegment(encodeSegment({ ...base, seq: MAX_STREAM_POSITION, ack: MAX_STREAM_POSITION })).seq).toBe(MAX_STREAM_POSITION);
+    expect(() => decodeSegment(encodeSegment({ ...base, seq: 2 ** 53 - 1 }))).toThrow(DecodeError);
+    expect(() => decodeSegment(encodeSegment({ ...base, ack: MAX_STREAM_POSITION + 1 }))).toThrow(DecodeError);
+    expect(() => decodeSegment(encodeSegment({ ...base, sackBlocks: [MAX_STREAM_POSITION, MAX_STREAM_POSITION + 1] }))).toThrow(DecodeError);
   });
 
   it('refuses a field no sender builds: negative or beyond 2^53', () => {

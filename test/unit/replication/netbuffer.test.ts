@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TcpFlag, type Assignment, type Segment, type ServiceStatus } from '../../../lib/codec/messages.js';
+import { MAX_CONNECTIONS, TcpFlag, type Assignment, type Segment, type ServiceStatus } from '../../../lib/codec/messages.js';
+import { sampler } from '../../../lib/tracing/sampling.js';
 import { subjects } from '../../../lib/codec/subjects.js';
 import type { Effect, Input } from '../../../lib/runtime/types.js';
 import { STATUS_TIMER } from '../../../lib/supervision/index.js';
@@ -168,6 +169,17 @@ describe('NetbufferCore', () => {
     // Not even a data segment of a committed epoch goes out through the netbuffer.
     expect(out(nb, tx(data(1, 20)))).toEqual([]);
     expect(nb.stats).toMatchObject({ heldBytes: 0, segmentsReleased: 3, segmentsRefused: 0, dataSegmentsIgnored: 2 });
+  });
+
+  it('drops and counts a segment of a connection no guest has, tracing or not (the tracer keys bytes by connection and would throw)', () => {
+    for (const tracing of [undefined, { sampler: sampler(VM, 1), epochs: false }]) {
+      const nb = netbuffer(tracing === undefined ? {} : { tracing });
+      for (const connId of [0, MAX_CONNECTIONS + 1, 256]) expect(out(nb, tx({ ...data(1, 10), connId }))).toEqual([]);
+      expect(nb.stats.unknownConnections).toBe(3);
+      expect(nb.stats.heldBytes).toBe(0);
+      nb.handle(tx(data(1, 10)), 0);
+      expect(nb.stats.heldBytes).toBeGreaterThan(0);
+    }
   });
 
   it('ignores timers and messages it does not handle', () => {
