@@ -5,12 +5,13 @@ import { ChunkSource, hasSource, type CheckpointChunk, type EpochBarrier, type E
 import { PagedMemory } from '../../lib/memory/paged-memory.js';
 import type { Rng } from '../../lib/rng.js';
 import type { Effect, Input } from '../../lib/runtime/types.js';
-import type { TcpEndpointSnapshot, TcpOptions, TcpStats } from '../../lib/tcp/index.js';
+import type { TcpOptions, TcpStats } from '../../lib/tcp/index.js';
 import { US_PER_S } from '../../lib/units.js';
 import { CheckpointCapture } from './checkpoint-capture.js';
 import { PlugNic } from './plug-nic.js';
 import { LocalNic, type LocalNicOptions } from '../../lib/link/local-nic.js';
 import { GuestConnection, type ConnectionAppState } from './connection.js';
+import { parseGuestState, type SerializedGuestState } from './guest-state.js';
 import { connectionWorkloads, REQUEST_BUFFER_BYTES, type Workload } from './workload/workload.js';
 import { EmitTracer } from '../../lib/tracing/endpoints.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
@@ -89,15 +90,6 @@ export interface GuestVmOptions {
  * and `app` (the shape a guest of one connection has always had, byte for
  * byte); further connections, in id order, in `more`.
  */
-interface SerializedGuestState {
-  readonly epoch: number;
-  /** The guest's clock when it paused: a restored guest's clock never reads less. */
-  readonly clockUs: number;
-  readonly tcp: TcpEndpointSnapshot;
-  readonly app: ConnectionAppState & { appCounter: number };
-  readonly more?: readonly { readonly tcp: TcpEndpointSnapshot; readonly app: ConnectionAppState }[];
-}
-
 export interface GuestStats {
   /** Summed over the connections. */
   bytesWritten: number;
@@ -437,13 +429,7 @@ export class GuestVm {
    * simply continues from here.
    */
   restore(stateBlob: Uint8Array, term: number, nowUs: number): void {
-    let state: SerializedGuestState;
-    try {
-      state = JSON.parse(new TextDecoder().decode(stateBlob)) as SerializedGuestState;
-    } catch (cause) {
-      throw new SnapshotError('the guest state of the checkpoint is not JSON', { cause });
-    }
-    if (typeof state !== 'object' || state === null || typeof state.app !== 'object' || state.app === null || typeof state.epoch !== 'number' || typeof state.clockUs !== 'number') throw new SnapshotError('the guest state of the checkpoint lacks its epoch, clock or application state');
+    const state = parseGuestState(stateBlob);
     const connections = [{ tcp: state.tcp, app: state.app }, ...(state.more ?? [])];
     if (connections.length !== this.connections.length) throw new SnapshotError(`a checkpoint of ${connections.length} connections for a guest of ${this.connections.length}`);
     this.#clockOffsetUs = Math.max(0, state.clockUs - nowUs);

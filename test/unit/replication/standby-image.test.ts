@@ -660,6 +660,23 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     expect(restored.term).toBe(TERM + 1);
   });
 
+  it('refuses, counted, a guest state of the wrong shape (JSON, checksummed): a TypeError or an unsafe epoch from it crashed the promoted guest', () => {
+    const app = { bytesWritten: 0, requestBytesReceived: 0, requestsServed: 0, responseBacklogBytes: 0, appCounter: 0 };
+    const states = [{ epoch: 1, clockUs: 0, tcp: {}, app, more: 5 }, { epoch: 1, clockUs: 0, tcp: {}, app, more: [{ tcp: {} }] }, { epoch: 1.5, clockUs: 0, tcp: {}, app }, { epoch: -3, clockUs: 0, tcp: {}, app }, { epoch: 2 ** 60, clockUs: 0, tcp: {}, app }, { epoch: 1, clockUs: 0, tcp: {}, app: { ...app, bytesWritten: 'x' } }];
+    for (const state of states) {
+      const g = guest();
+      activate(g, assignment(VM, HOST, 'backup', TERM), { assign: h.assign('guest') });
+      const p = new Primary(false, TERM, GUEST_MEMORY);
+      const { chunks, manifest } = p.checkpoint(1, new TextEncoder().encode(JSON.stringify(state)), null);
+      onData(g, [...chunks, manifest]);
+      expect(g.standby!.stats.appliedEpoch).toBe(1);
+      g.handle(message(h.assign('guest'), assignment(VM, HOST, 'promoting', TERM, { seq: 2 })), 0);
+      expect(() => g.handle({ kind: 'timer', name: 'guest.restore' }, 1_000_000)).not.toThrow();
+      expect(g.stats.restoresRefused).toBe(1);
+      expect(g.vm).toBeNull();
+    }
+  });
+
   it('counts a promotion whose image holds a guest state that does not restore, stays not ready, and goes on running', () => {
     const g = guest();
     activate(g, assignment(VM, HOST, 'backup', TERM), { assign: h.assign('guest') });
