@@ -37,8 +37,19 @@ export class UnknownSubjectError extends SpeculaError {
 
 /** The transport (NATS) is unreachable or closed; worth retrying. */
 export class TransportError extends SpeculaError {
-  readonly code = 'TRANSPORT';
-  readonly retryable = true;
+  readonly code: string = 'TRANSPORT';
+  readonly retryable: boolean = true;
+}
+
+/**
+ * The NATS server answered and refused the credentials: a transport error
+ * (the bus is not there for this process), but not worth retrying with the
+ * same ones, and no sign that nothing answers (`specula up` starts its own
+ * server only then).
+ */
+export class CredentialsRefusedError extends TransportError {
+  override readonly code = 'CREDENTIALS_REFUSED';
+  override readonly retryable = false;
 }
 
 /** A checkpointed state snapshot is malformed or of another version; it cannot be restored. */

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { withNatsTiming, type ExplicitTiming } from '../../lib/config/nats-profile.js';
 import { parseConfig } from '../../lib/config/parse.js';
 import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
-import { ConfigError, TransportError, VmRunningError } from '../../lib/errors.js';
+import { ConfigError, CredentialsRefusedError, TransportError, VmRunningError } from '../../lib/errors.js';
 import { forgetLease, LEASE_BUCKET } from '../../lib/lease/kv-store.js';
 import { liveLease } from '../../lib/lease/live-lease.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
@@ -28,14 +28,14 @@ interface UpFlags {
   logLevel: string;
 }
 
-/** A server at `url`, or null when nothing answers there. */
+/** Whether a server answers at `url`. One that refuses the credentials answers: its error is thrown, no server is started beside it. */
 async function reachable(url: string): Promise<boolean> {
   try {
     const nc = await connectNats({ servers: url, reconnect: false, connectTimeoutMs: 1_000 });
     await nc.close();
     return true;
   } catch (err) {
-    if (err instanceof TransportError) return false;
+    if (err instanceof TransportError && !(err instanceof CredentialsRefusedError)) return false;
     throw err;
   }
 }

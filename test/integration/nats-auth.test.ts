@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_UNAVAILABLE } from '../../cli/exit-codes.js';
 import { compiledCliPath } from '../../cli/launcher/child.js';
-import { TransportError } from '../../lib/errors.js';
+import { CredentialsRefusedError, TransportError } from '../../lib/errors.js';
 import { natsAuthFromEnv } from '../../lib/runtime/nats/auth.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { passwordVariables } from '../deploy/support/nats-auth.js';
@@ -67,6 +67,23 @@ describe.skipIf(skipWithoutNatsBinary('NATS credentials and TLS') || !hasOpenssl
 
   it('refuses a server whose certificate no trusted CA signed', async () => {
     await expect(connectNats({ servers: url(), reconnect: false, connectTimeoutMs: 2_000 }, natsAuthFromEnv({ NATS_USER: 'client', NATS_PASSWORD: passwordOf('client'), NATS_TLS: '1' }))).rejects.toBeInstanceOf(TransportError);
+  });
+
+  it('a wrong password is refused with its own error, which is no reason to retry: the server answered', async () => {
+    const err = await connectNats({ servers: url(), reconnect: false, connectTimeoutMs: 2_000 }, natsAuthFromEnv({ NATS_USER: 'client', NATS_PASSWORD: 'not-the-password', NATS_TLS_CA: join(dir, 'ca.pem') })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CredentialsRefusedError);
+    expect((err as CredentialsRefusedError).retryable).toBe(false);
+  });
+
+  it('specula up given a wrong password exits as for an unavailable bus and starts no server of its own beside the one that refused it', () => {
+    const r = spawnSync(process.execPath, [compiledCliPath(), 'up', '--nats-url', url(), '--exit-after-s', '5'], {
+      env: { PATH: process.env.PATH, NATS_USER: 'failover', NATS_PASSWORD: 'not-the-password', NATS_TLS_CA: join(dir, 'ca.pem'), SPECULA_LOG_LEVEL: 'silent' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(EXIT_UNAVAILABLE);
+    expect(r.stdout).not.toContain('started nats-server');
+    expect(r.stderr).not.toContain('started nats-server');
   });
 
   it('a service given a wrong password exits as for an unavailable bus, saying the credentials were refused, never showing the password', () => {

@@ -1,6 +1,6 @@
 import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { parseConfig } from '../../config/parse.js';
-import { ConfigError, TransportError } from '../../errors.js';
+import { ConfigError, CredentialsRefusedError, TransportError } from '../../errors.js';
 import { natsAuthFromEnv, type NatsAuth } from './auth.js';
 import { natsConnectionOptionsSchema, type NatsConnectionOptionsInput } from './options.js';
 
@@ -82,7 +82,7 @@ export async function connectNats(input: NatsConnectionOptionsInput = {}, auth: 
     });
   } catch (cause) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    if (cause instanceof errors.AuthorizationError) throw new TransportError(`NATS at ${s.display} refused the credentials (${auth.describe}): check NATS_USER and NATS_PASSWORD(_FILE), NATS_TOKEN(_FILE) or NATS_CREDS`, { cause });
+    if (cause instanceof errors.AuthorizationError) throw new CredentialsRefusedError(`NATS at ${s.display} refused the credentials (${auth.describe}): check NATS_USER and NATS_PASSWORD(_FILE), NATS_TOKEN(_FILE) or NATS_CREDS`, { cause });
     const as = envHasCredentials || auth.tls !== undefined ? ` as ${auth.describe}` : '';
     throw new TransportError(`cannot connect to NATS at ${s.display}${as} (${why}); start nats-server or pass --nats-url / set NATS_URL`, { cause });
   }
