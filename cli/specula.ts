@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { constants as osConstants } from 'node:os';
-import { InterruptedError, SpeculaError } from '../lib/errors.js';
+import { ConfigError, InterruptedError, InvariantError, SpeculaError } from '../lib/errors.js';
 import { EXIT_FAILED, EXIT_USAGE, exitCodeOf } from './exit-codes.js';
 
 /**
@@ -41,10 +41,10 @@ try {
   } else if (err instanceof InterruptedError) {
     process.stderr.write(`specula: ${err.message}\n`);
     process.exitCode = 128 + (osConstants.signals[err.signal] ?? 15);
-  } else if (err instanceof SpeculaError && err.code === 'CONFIG') {
+  } else if (err instanceof ConfigError) {
     process.stderr.write(`specula: invalid option: ${err.message}\n`);
     process.exitCode = EXIT_USAGE;
-  } else if (err instanceof SpeculaError && err.code !== 'INVARIANT') {
+  } else if (err instanceof SpeculaError && !(err instanceof InvariantError)) {
     // An expected failure (transport, decode): its message says what to fix, its exit code what kind it is.
     process.stderr.write(`specula: ${err.message}\n`);
     process.exitCode = exitCodeOf(err);

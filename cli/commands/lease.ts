@@ -1,16 +1,26 @@
 import { Command, Option } from 'commander';
-import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
-import { ConfigError } from '../../lib/errors.js';
-import { kvLeaseStoreOptionsSchema, LEASE_BUCKET, mapKvError } from '../../lib/lease/kv-store.js';
-import { assertLeaseKey, leaseRecordSchema } from '../../lib/lease/types.js';
+import { jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { ConfigError, VmRunningError } from '../../lib/errors.js';
+import { forgetLease, KvLeaseStore, kvLeaseStoreOptionsSchema, LEASE_BUCKET } from '../../lib/lease/kv-store.js';
+import { liveLease } from '../../lib/lease/live-lease.js';
+import { assertLeaseKey } from '../../lib/lease/types.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
 
 interface ForgetFlags {
   natsUrl: string;
   leaseBucket: string;
+  force: boolean;
 }
+
+/**
+ * How `forget` tells a live holder: it reads the record again this often
+ * (a holder renews every heartbeat, 50 ms in the NATS profile), until the
+ * record's expiry plus this allowance for the holder's clock (generous: it
+ * only makes the command wait longer), MAX_LIVE_LEASE_WAIT_MS at most.
+ */
+const FORGET_READ_INTERVAL_MS = 50;
+const FORGET_CLOCK_SKEW_MS = 1_000;
 
 /**
  * `specula lease forget VM…`: deletes each VM's lease, so that its hosts
@@ -18,8 +28,9 @@ interface ForgetFlags {
  * and an agent that starts again runs no VM on the lease its earlier
  * process held (docs/failover.md): after a whole deployment went down, this
  * is how it starts over. `specula up` does the same for the VMs it creates.
- * A bucket that does not exist holds no lease: nothing to do. Never create
- * one here: a deployment's bucket has its own replicas.
+ * A lease whose holder still renews it is refused (exit 75), as `up` refuses
+ * it, unless --force. A bucket that does not exist holds no lease: nothing
+ * to do. Never create one here: a deployment's bucket has its own replicas.
  */
 export function leaseCommand(): Command {
   const forget = new Command('forget')
@@ -27,6 +38,7 @@ export function leaseCommand(): Command {
     .argument('<vm...>', 'the VM ids (keys of the lease bucket)')
     .addOption(new Option('--nats-url <url>', 'NATS server(s)').env('NATS_URL').default(DEFAULT_NATS_URL))
     .addOption(new Option('--lease-bucket <name>', 'the JetStream KV bucket of the leases').default(LEASE_BUCKET))
+    .addOption(new Option('--force', 'forget a lease even while its holder renews it (a second copy of the VM may then run beside it)').default(false))
     .action(async (vms: string[], flags: ForgetFlags) => {
       for (const vm of vms) assertLeaseKey(vm);
       if (!kvLeaseStoreOptionsSchema.shape.bucket.safeParse(flags.leaseBucket).success) throw new ConfigError(`--lease-bucket '${flags.leaseBucket}': letters, digits, - and _ only`);
@@ -44,16 +56,15 @@ export function leaseCommand(): Command {
           process.stdout.write(`no lease bucket ${flags.leaseBucket} on ${flags.natsUrl}: no lease to forget\n`);
           return;
         }
-        const kv = await new Kvm(jetstream(nc)).open(flags.leaseBucket);
+        const store = await KvLeaseStore.openExisting(nc, { bucket: flags.leaseBucket });
+        const timing = { nowMs: () => Date.now(), sleepMs: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)), renewIntervalMs: FORGET_READ_INTERVAL_MS, clockSkewMs: FORGET_CLOCK_SKEW_MS };
         for (const vm of vms) {
-          try {
-            const entry = await kv.get(vm);
-            const held = entry !== null && entry.operation === 'PUT' ? leaseRecordSchema.safeParse(entry.json()) : null;
-            await kv.purge(vm);
-            process.stdout.write(held?.success ? `${vm}: forgot the lease of ${held.data.primaryHost}, term ${held.data.term}\n` : `${vm}: no lease held\n`);
-          } catch (err) {
-            throw mapKvError(err, `forget lease ${vm}`);
-          }
+          // A holder that still renews runs the VM: forgotten, its hosts would create a second copy beside it.
+          const live = flags.force ? null : await liveLease(store, vm, timing);
+          if (live !== null) throw new VmRunningError(`${vm} is running: ${live.primaryHost} holds its lease under term ${live.term} and renews it. Stop the deployment (or specula up) that runs it first; --force forgets it anyway.`);
+          const held = await store.get(vm);
+          await forgetLease(store, vm);
+          process.stdout.write(held !== null ? `${vm}: forgot the lease of ${held.record.primaryHost}, term ${held.record.term}\n` : `${vm}: no lease held\n`);
         }
       } finally {
         await nc.close();

@@ -82,6 +82,20 @@ export class KvLeaseStore implements LeaseStore {
     }
   }
 
+  /**
+   * Opens a bucket that exists, as it was made (a deployment's has its own
+   * replicas, which creating it with these options would contradict).
+   */
+  static async openExisting(nc: NatsConnection, input: KvLeaseStoreOptionsInput = {}): Promise<KvLeaseStore> {
+    const options = parseConfig(kvLeaseStoreOptionsSchema, input);
+    try {
+      const kv = await new Kvm(jetstream(nc, { timeout: options.requestTimeoutMs })).open(options.bucket);
+      return new KvLeaseStore(kv, options);
+    } catch (err) {
+      throw mapKvError(err, `open lease bucket ${options.bucket}`);
+    }
+  }
+
   async get(vmId: string): Promise<VersionedLease | null> {
     const key = checkKey(vmId);
     let entry;

@@ -5,12 +5,13 @@
  * is a usage error.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { KvLeaseStore } from '../../lib/lease/kv-store.js';
-import { EXIT_USAGE } from '../../cli/exit-codes.js';
+import { LeaseConflictError } from '../../lib/lease/errors.js';
+import { EXIT_USAGE, EXIT_VM_RUNNING } from '../../cli/exit-codes.js';
 import { withNats } from './support/nats.js';
 
 const nats = await withNats();
@@ -21,6 +22,19 @@ const BUCKET = `leases_forget_${process.pid}`;
 function specula(...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, 'lease', 'forget', ...args, '--nats-url', nats!.url, '--lease-bucket', BUCKET], { encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** As specula(), without blocking this process's event loop (a lease holder renews in it meanwhile). */
+function speculaAsync(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'lease', 'forget', ...args, '--nats-url', nats!.url, '--lease-bucket', BUCKET], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 describe.skipIf(nats === null)('specula lease forget', () => {
@@ -54,6 +68,37 @@ describe.skipIf(nats === null)('specula lease forget', () => {
     expect((await store.get('vm2'))?.record.primaryHost).toBe('host-b');
     // The VM's first primary can create it anew.
     await expect(store.create('vm1', { primaryHost: 'host-a', term: 1, expiresAtMs: 2 })).resolves.toBeGreaterThan(0);
+  });
+
+  it('refuses the lease of a holder that still renews it (a second copy of its VM would run), unless --force', async () => {
+    const store = await KvLeaseStore.open(nc, { bucket: BUCKET });
+    const lease = (expiresAtMs: number) => ({ primaryHost: 'host-a', term: 2, expiresAtMs, holderIncarnation: 9 });
+    let revision = await store.create('live', lease(Date.now() + 500));
+    // A holder renewing every 50 ms, as an agent of the NATS profile does; bounded by the test's own time.
+    let renewing = true;
+    const holder = (async () => {
+      for (let i = 0; renewing && i < 600; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        try {
+          revision = await store.update('live', lease(Date.now() + 500), revision);
+        } catch (err) {
+          if (err instanceof LeaseConflictError) return; // the forced purge: the record it renewed is gone
+          throw err;
+        }
+      }
+    })();
+    try {
+      const r = await speculaAsync('live');
+      expect(r.status, r.stderr).toBe(EXIT_VM_RUNNING);
+      expect(r.stderr).toContain('live is running: host-a holds its lease under term 2');
+      expect((await store.get('live'))?.record.term).toBe(2);
+      const forced = await speculaAsync('live', '--force');
+      expect(forced.status, forced.stderr).toBe(0);
+      expect(forced.stdout).toContain('live: forgot the lease of host-a, term 2');
+    } finally {
+      renewing = false;
+      await holder;
+    }
   });
 
   it('refuses a VM id that cannot be a lease key, as a usage error', () => {
