@@ -31,6 +31,22 @@ function requireSafe(name: string, fields: Record<string, number>): void {
 
 const isSafeCount = (value: number): boolean => Number.isSafeInteger(value) && value >= 0;
 
+/**
+ * The highest term or sequence number of the control plane a message may
+ * carry: its receivers number the next one above it (a take-over's term, a
+ * restarted failover service's next role change), so a counter at 2^53 - 1
+ * would leave them none, and a failover service that learned one from a
+ * heartbeat asserted on every role change after it. No deployment numbers
+ * 2^52 role changes.
+ */
+export const MAX_CONTROL_COUNTER = 2 ** 52;
+
+function requireCounters(name: string, fields: Record<string, number>): void {
+  for (const [field, value] of Object.entries(fields)) {
+    if (value > MAX_CONTROL_COUNTER) throw new DecodeError(`${name}.${field} ${value} is past any control counter (${MAX_CONTROL_COUNTER})`);
+  }
+}
+
 /** Per-connection sequence numbers: one per connection a guest may have, each a safe integer. */
 function requireSeqs(name: string, values: readonly number[]): number[] {
   if (values.length > MAX_CONNECTIONS) throw new DecodeError(`${name}.txEndSeqs names ${values.length} connections, at most ${MAX_CONNECTIONS} exist`);
@@ -206,16 +222,19 @@ export function decode(type: WireMessageType, bytes: Uint8Array): WireMessage {
     case 'heartbeat': {
       const m = decodeWith(pb.Heartbeat, 'Heartbeat', bytes);
       requireSafe('Heartbeat', { term: m.term, epoch: m.epoch, controlSeq: m.controlSeq, incarnation: m.incarnation, chunksStaged: m.chunksStaged, followedAgentIncarnation: m.followedAgentIncarnation });
+      requireCounters('Heartbeat', { term: m.term, controlSeq: m.controlSeq });
       return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<HostRole>('Heartbeat', m.role, HOST_ROLES), epoch: m.epoch, synced: m.synced, controlSeq: m.controlSeq, incarnation: m.incarnation, chunksStaged: m.chunksStaged, followedAgentIncarnation: m.followedAgentIncarnation };
     }
     case 'roleChange': {
       const m = decodeWith(pb.RoleChange, 'RoleChange', bytes);
       requireSafe('RoleChange', { term: m.term, seq: m.seq, committedEpoch: m.committedEpoch, joinSeq: m.joinSeq });
+      requireCounters('RoleChange', { term: m.term, seq: m.seq, joinSeq: m.joinSeq });
       return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole('RoleChange', m.role, ['primary', 'backup'] as const), peerHost: m.peerHost, seq: m.seq, committedEpoch: m.committedEpoch, joinSeq: m.joinSeq };
     }
     case 'assignment': {
       const m = decodeWith(pb.Assignment, 'Assignment', bytes);
       requireSafe('Assignment', { term: m.term, seq: m.seq, incarnation: m.incarnation, firstEpoch: m.firstEpoch, joinSeq: m.joinSeq });
+      requireCounters('Assignment', { term: m.term, seq: m.seq, joinSeq: m.joinSeq });
       return { type, vmId: m.vmId, term: m.term, host: m.host, role: requireRole<AssignedRole>('Assignment', m.role, ASSIGNED_ROLES), peerHost: m.peerHost, seq: m.seq, incarnation: m.incarnation, joining: m.joining, firstEpoch: m.firstEpoch, joinSeq: m.joinSeq };
     }
     case 'serviceStatus': {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decode, decodeSegment, encode, encodeSegment, MAX_WSCALE } from '../../../lib/codec/codec.js';
+import { decode, decodeSegment, encode, encodeSegment, MAX_CONTROL_COUNTER, MAX_WSCALE } from '../../../lib/codec/codec.js';
 import { specula } from '../../../lib/codec/gen/specula.js';
 import { ASSIGNED_ROLES, FAILOVER_STATES, HOST_SERVICES, REPORTING_SERVICES, TCP_FLAGS_MASK, type Assignment, type FailoverStatus, type HandoverRequest, type ReleasePermit, type Segment, type ServiceReport, type ServiceStatus, type WireMessage, type WireMessageType } from '../../../lib/codec/messages.js';
 import { messageTypeOf, parseHostSubject, subjects } from '../../../lib/codec/subjects.js';
@@ -34,18 +34,20 @@ const validSegment: fc.Arbitrary<Segment> = fc.record({
 
 const text = fc.string({ unit: 'grapheme', maxLength: 64 });
 
+const counter = fc.integer({ min: 0, max: MAX_CONTROL_COUNTER });
+
 const validAssignment: fc.Arbitrary<Assignment> = fc.record({
   type: fc.constant('assignment' as const),
   vmId: text,
-  term: u64,
+  term: counter,
   host: text,
   role: fc.constantFrom(...ASSIGNED_ROLES),
   peerHost: text,
-  seq: u64,
+  seq: counter,
   incarnation: u64,
   joining: fc.boolean(),
   firstEpoch: u64,
-  joinSeq: u64,
+  joinSeq: counter,
 });
 
 const validServiceStatus: fc.Arbitrary<ServiceStatus> = fc.record({
@@ -232,7 +234,7 @@ describe('codec, supervision and failover messages', () => {
   it('round-trips every assigned role, service and failover state, and the largest safe integers', () => {
     const max = Number.MAX_SAFE_INTEGER;
     for (const role of ASSIGNED_ROLES) {
-      const a: Assignment = { type: 'assignment', vmId: 'vm1', term: max, host: 'host-a', role, peerHost: 'host-b', seq: max, incarnation: max, joining: true, firstEpoch: max, joinSeq: max };
+      const a: Assignment = { type: 'assignment', vmId: 'vm1', term: MAX_CONTROL_COUNTER, host: 'host-a', role, peerHost: 'host-b', seq: MAX_CONTROL_COUNTER, incarnation: max, joining: true, firstEpoch: max, joinSeq: MAX_CONTROL_COUNTER };
       expect(decode('assignment', encode(a))).toEqual(a);
     }
     for (const service of HOST_SERVICES) {
@@ -245,6 +247,17 @@ describe('codec, supervision and failover messages', () => {
     }
     const p: ReleasePermit = { type: 'releasePermit', vmId: 'vm1', term: 1, host: 'host-a', fromUs: max - 1, untilUs: max, seq: max };
     expect(decode('releasePermit', encode(p))).toEqual(p);
+  });
+
+  it('rejects a term or control sequence number past MAX_CONTROL_COUNTER: its receivers number the next one above it', () => {
+    const over = MAX_CONTROL_COUNTER + 1;
+    const cases: [WireMessageType, Uint8Array][] = [
+      ...(['term', 'controlSeq'] as const).map((field): [WireMessageType, Uint8Array] => ['heartbeat', specula.v1.Heartbeat.encode({ role: 'primary', [field]: over }).finish()]),
+      ...(['term', 'seq', 'joinSeq'] as const).map((field): [WireMessageType, Uint8Array] => ['roleChange', specula.v1.RoleChange.encode({ role: 'primary', [field]: over }).finish()]),
+      ...(['term', 'seq', 'joinSeq'] as const).map((field): [WireMessageType, Uint8Array] => ['assignment', specula.v1.Assignment.encode({ role: 'primary', [field]: over }).finish()]),
+    ];
+    for (const [type, bytes] of cases) expect(() => decode(type, bytes), type).toThrow(DecodeError);
+    expect(decode('heartbeat', specula.v1.Heartbeat.encode({ role: 'primary', controlSeq: MAX_CONTROL_COUNTER }).finish())).toMatchObject({ controlSeq: MAX_CONTROL_COUNTER });
   });
 
   it('rejects an assignment or a service status with a role it does not know', () => {
