@@ -93,7 +93,8 @@ const MAX_HOST_FAULTS = 2;
  * One in ten, while it may lose a host, has the primary's host crash early
  * in the phase and come back 50-150 ms later, within a cut-off of the
  * failover service; one in ten restarts the agent of the primary or the
- * backup alone.
+ * backup alone; one in twenty has the lease store down from the VM's
+ * creation (time 0, before the phase) for 50 ms up to 200 ms into the phase.
  */
 export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   const faults: Fault[] = [];
@@ -171,6 +172,11 @@ export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   if (hostFaults < MAX_HOST_FAULTS && agent.chance(0.1)) {
     faults.push({ kind: 'restart-agent', role: agent.chance(0.6) ? 'primary' : 'backup', atMs: Math.round(startMs + agent.next() * span) });
   }
+  // The lease store down as the VM is created, before the phase: the first primary's agent creates the lease late,
+  // while every process starts (a failover service restarted later finds a lease with nothing committed, written by
+  // an agent that may have restarted since: test/sim/failover.test.ts).
+  const creation = rng.fork('lease-at-creation');
+  if (creation.chance(0.05)) faults.push({ kind: 'lease-outage', fromMs: 0, toMs: Math.round(50 + creation.next() * (startMs + 200)) });
   const bus = rng.fork('bus');
   const busCount = [0, 0, 1, 1, 1, 2][bus.int(6)]!;
   for (let i = 0; i < busCount; i++) faults.push(planBusFault(bus, startMs, endMs));

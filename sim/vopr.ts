@@ -14,7 +14,8 @@ import { failoverStatsOf, promotionsOf } from './run.js';
 import { buildWorld, runWorld, type WorldHooks } from './world.js';
 
 /**
- * Faults happen in [FAULTS_FROM_MS, SAFETY_END_MS); then none, until END_MS.
+ * Faults happen in [FAULTS_FROM_MS, SAFETY_END_MS) (a lease-store outage
+ * from the VM's creation on aside); then none, until END_MS.
  * The last second must deliver something: long enough for a tail loss that
  * only a retransmission timeout recovers (an RTO of a few hundred ms when
  * output waits an epoch for its commit) plus the commit of the retransmission.

@@ -41,6 +41,8 @@ describe('vopr: seeded faults, then safety and liveness', () => {
     // change of backup, committing the epochs in flight locally. 1438, 2097: a checkpointer that ended its side so
     // took no later promotion. 1205, 1383, 2544, 2767: an agent restarted beside a primary that came back empty or a
     // backup not yet synced, which the failover service takes for a restarted host: double failures, now told so.
+    // 2023 and 1383 have since also drawn a lease-store outage at the VM's creation; their first scenarios live on
+    // as directed tests (test/sim/failover.test.ts, test/unit/auditor/vm-loss.test.ts).
     for (const seed of [2023, 2069, 2144, 1438, 2097, 1205, 1383, 2544, 2767]) {
       const o = runVoprSeed(seed);
       expect(o.faults.some((f) => f.kind === 'restart-agent'), `seed ${seed} restarts an agent`).toBe(true);
