@@ -20,7 +20,7 @@ function perform(table: MemoryLeaseTable, requestId: number, op: LeaseOp): Lease
   return { requestId, outcome: reply.kind === 'conflict' ? 'conflict' : 'ok', record: current?.record ?? null, revision: current?.revision ?? 0 };
 }
 
-describe('BUG: LeaseHolder after a lost answer', () => {
+describe('LeaseHolder after a lost answer', () => {
   it('a renewal after lost never replaces the newer holder’s record', () => {
     const table = new MemoryLeaseTable();
     const a = new LeaseHolder({ vmId: VM, host: 'a', leaseDurationUs: DURATION_US, releaseMarginUs: 0 }, 'b');
@@ -34,7 +34,7 @@ describe('BUG: LeaseHolder after a lost answer', () => {
     // One more renewal (a caller that missed the 'lost', or a stale promotion under term 1).
     r = a.renewal(1, 12_000);
     perform(table, r.requestId, r.op);
-    // Actual: the store now names a at term 1 again (revision 4).
+    // Renewed on the revision it last saw, it would name a at term 1 again (revision 4).
     expect(table.peek(VM)?.record).toMatchObject({ primaryHost: 'b', term: 2 });
   });
 
@@ -49,18 +49,19 @@ describe('BUG: LeaseHolder after a lost answer', () => {
     expect(c.answer(perform(table, r.requestId, r.op))).toEqual({ kind: 'lost', holder: 'b', term: 3, by: 'anotherHost' });
     r = c.renewal(2, 3_100);
     perform(table, r.requestId, r.op);
-    // Actual: c at term 2 replaced b at term 3.
+    // Renewed on the revision it last saw, c at term 2 would replace b at term 3.
     expect(table.peek(VM)?.record).toMatchObject({ primaryHost: 'b', term: 3 });
   });
 });
 
-describe('MISMATCH: rewritten for this host’s record at an older term', () => {
-  it('a conflict showing this host under an older term than the renewal is not “still this host’s at its term”', () => {
-    // RenewalOutcome 'rewritten' is documented as "the record is still this host's at its term";
-    // holder.ts line 89 only checks record.term > term, so an older term of its own is 'rewritten' too,
-    // and the next renewal raises the term by itself (no take-over): terms then grow without one.
+describe('LeaseHolder and its own record at an older term', () => {
+  it('a conflict showing this host under an older term than the renewal is lost to that term, not “still this host’s at its term”', () => {
+    // 'rewritten' (the record is still this host's at its term) would have the next renewal raise the term by itself,
+    // with no take-over: terms would then grow without one.
     const a = new LeaseHolder({ vmId: VM, host: 'a', leaseDurationUs: DURATION_US, releaseMarginUs: 0 });
     const r = a.renewal(3, 0);
-    expect(a.answer({ requestId: r.requestId, outcome: 'conflict', record: { primaryHost: 'a', term: 2, expiresAtMs: 30 }, revision: 5 }).kind).not.toBe('rewritten');
+    expect(a.answer({ requestId: r.requestId, outcome: 'conflict', record: { primaryHost: 'a', term: 2, expiresAtMs: 30 }, revision: 5 })).toEqual({ kind: 'lost', holder: 'a', term: 2, by: 'anotherTerm' });
+    // Nor does it renew on the conflicting record's revision, which would write term 3 over it.
+    expect(a.renewal(3, 100).op).not.toMatchObject({ expectedRevision: 5 });
   });
 });

@@ -73,7 +73,7 @@ describe('a link gate starts the hop at the send', () => {
 describe('a link gate on the wall clock', () => {
   const wall = { nowUs: () => performance.now() * 1000, toUnixUs: (r: number) => r };
 
-  it('hands each message on no earlier than the link says, sleeping through most of a wait under 1 ms, and records how late it was', async () => {
+  it('hands each message on no earlier than the link says, on a wait under 1 ms too, and records how late it was', async () => {
     const delayUs = 700;
     const dueAt = new Map<number, number>();
     const hop = { transit: (msg: { seq: number }, atUs: number) => (dueAt.set(msg.seq, atUs + delayUs), atUs + delayUs) };
