@@ -94,7 +94,8 @@ const MAX_HOST_FAULTS = 2;
  * in the phase and come back 50-150 ms later, within a cut-off of the
  * failover service; one in ten restarts the agent of the primary or the
  * backup alone; one in twenty has the lease store down from the VM's
- * creation (time 0, before the phase) for 50 ms up to 200 ms into the phase.
+ * creation (time 0, before the phase) for 50 ms up to 250 ms past the
+ * phase's start.
  */
 export function planFaults(rng: Rng, startMs: number, endMs: number): Fault[] {
   const faults: Fault[] = [];
