@@ -1,4 +1,5 @@
 import { assert } from '../assert.js';
+import { InvariantError } from '../errors.js';
 import { putVarint, varintLength } from '../varint.js';
 import type { Segment } from './messages.js';
 
@@ -28,16 +29,20 @@ let lastVmId = '';
 let lastVmIdBytes = new Uint8Array(0);
 const utf8 = new TextEncoder();
 
-/** A field's value, checked: a negative or unsafe number would encode as something else. */
-function putChecked(buf: Uint8Array, at: number, value: number): number {
-  assert(Number.isSafeInteger(value) && value >= 0, 'a segment field is a safe non-negative integer');
+/**
+ * A field's value, checked: a negative or unsafe number would encode as
+ * something else. The message names the field (its protobuf number; 0 for a
+ * SACK edge) and the value, which a sender's bug leaves nowhere else.
+ */
+function putChecked(buf: Uint8Array, at: number, value: number, field: number): number {
+  if (!(Number.isSafeInteger(value) && value >= 0)) throw new InvariantError(`segment field ${field} is ${value}, not a safe non-negative integer`);
   return putVarint(buf, at, value);
 }
 
 /** A varint field: its 1-byte tag, then the value. */
 function putField(buf: Uint8Array, at: number, tag: number, value: number): number {
   buf[at] = tag;
-  return putChecked(buf, at + 1, value);
+  return putChecked(buf, at + 1, value, tag >> 3);
 }
 
 function vmIdBytes(vmId: string): Uint8Array {
@@ -103,7 +108,7 @@ export function encodeSegment(seg: Segment): Uint8Array {
     buf[at++] = 130;
     buf[at++] = 1;
     at = putVarint(buf, at, sackBytes);
-    for (let i = 0; i < sack.length; i++) at = putChecked(buf, at, sack[i]!);
+    for (let i = 0; i < sack.length; i++) at = putChecked(buf, at, sack[i]!, 0);
   }
   assert(at - start <= max, () => `segment encoding of ${at - start} B past its bound of ${max}`);
   if (buf === slab) slabUsed = at;
