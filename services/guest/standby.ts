@@ -48,6 +48,13 @@ export interface BackupStats {
   chunksStaged: number;
   hashMismatches: number;
   duplicates: number;
+  /**
+   * Chunks and manifests of a pending epoch held already (the primary's
+   * resends after a NACK or a probe): taken again, but no progress, so not
+   * in chunksStaged. Counted there, a join that lost the same chunks over
+   * and over looked to the failover service as if it went on.
+   */
+  chunksRestaged: number;
   /** Chunks of epochs past the maxPendingEpochs window (or staged before a base, past the window it opened), dropped: the primary resends them. */
   dropped: number;
   /** Chunks from an older term (a fenced primary), dropped. */
@@ -123,7 +130,7 @@ interface FollowedStream {
  * speculative buffer, from which a promotion runs the guest.
  */
 export class StandbyImage {
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, chunksStaged: 0, hashMismatches: 0, duplicates: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0, malformedChunks: 0, earlierJoinBases: 0, foreignStreamManifests: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, chunksStaged: 0, hashMismatches: 0, duplicates: 0, chunksRestaged: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0, malformedChunks: 0, earlierJoinBases: 0, foreignStreamManifests: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** Per connection id, as of the last applied epoch: the speculative buffer rebuilt from the deltas ([startSeq, endSeq)) and the acker's connection state. */
@@ -246,14 +253,17 @@ export class StandbyImage {
     }
     // Chunks and manifest may come in any order; a second manifest is the primary asking again.
     const askedAgain = chunk.source === ChunkSource.MANIFEST && pending.manifest !== null;
+    const key = `${chunk.source}/${chunk.index}`;
+    const held = chunk.source === ChunkSource.MANIFEST ? askedAgain : pending.chunks.has(key);
     if (chunk.source === ChunkSource.MANIFEST) {
       // An image from the VM's creation follows the first stream whose manifest holds (a joined one its base's, above).
       assert(this.#stream !== null || (!this.#awaitingBase && this.stats.baseEpoch === 0), () => `a manifest staged for epoch ${chunk.epoch} after base ${this.stats.baseEpoch} with no stream followed`);
       this.#stream ??= { incarnation: chunk.primaryIncarnation, agentIncarnation: chunk.primaryAgentIncarnation, joinSeq: 0 };
       pending.manifest = chunk;
     }
-    else pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
-    this.stats.chunksStaged++;
+    else pending.chunks.set(key, chunk);
+    if (held) this.stats.chunksRestaged++;
+    else this.stats.chunksStaged++;
     this.#applyReady(out, nowUs);
     if (askedAgain) this.#nackIfIncomplete(chunk.epoch, out);
     return out;
@@ -275,8 +285,10 @@ export class StandbyImage {
       this.#pending.set(chunk.epoch, pending);
     }
     if (chunk.source !== ChunkSource.MANIFEST) {
-      pending.chunks.set(`${chunk.source}/${chunk.index}`, chunk);
-      this.stats.chunksStaged++;
+      const key = `${chunk.source}/${chunk.index}`;
+      if (pending.chunks.has(key)) this.stats.chunksRestaged++;
+      else this.stats.chunksStaged++;
+      pending.chunks.set(key, chunk);
     }
   }
 

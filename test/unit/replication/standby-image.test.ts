@@ -214,6 +214,26 @@ describe('StandbyImage', () => {
     feed(b, chunks);
     expect(b.stats.appliedEpoch).toBe(0);
     expect(b.stats.chunksStaged).toBe(chunks.length);
+    // Sent again (a NACK, a probe): held already, no progress.
+    feed(b, chunks);
+    expect(b.stats).toMatchObject({ chunksStaged: chunks.length, chunksRestaged: chunks.length });
+  });
+
+  it('counts a pending epoch\'s chunks and manifest sent again as restaged, not staged: a join that loses the same tail over and over makes no progress', () => {
+    const b = standby();
+    const { chunks, manifest } = epochOne();
+    const [last, ...rest] = [...chunks].reverse();
+    feed(b, rest);
+    feed(b, [manifest]); // incomplete: NACKed
+    expect(b.stats.appliedEpoch).toBe(0);
+    const staged = b.stats.chunksStaged;
+    expect(staged).toBe(rest.length + 1);
+    for (let i = 0; i < 3; i++) feed(b, [...rest, manifest]); // the primary resends all, and the tail is lost again
+    expect(b.stats.chunksStaged).toBe(staged);
+    expect(b.stats.chunksRestaged).toBe(3 * (rest.length + 1));
+    feed(b, [last!]);
+    expect(b.stats.chunksStaged).toBe(staged + 1);
+    expect(b.stats.appliedEpoch).toBe(1);
   });
 
   it('drops chunks of an epoch beyond maxPendingEpochs (the primary resends them)', () => {
