@@ -111,6 +111,8 @@ export interface AckerStats extends HandoverStats {
   clientSegmentsBeforeSynAck: number;
   /** Handover chunks that came when no handover was awaited (repeated answers after it was taken, or none asked for), dropped. */
   lateHandoverChunks: number;
+  /** Wire timers that fired with nothing armed under their name (cancelled, or a role change's new connection has not armed it yet): ignored. */
+  staleWireTimers: number;
 }
 
 /**
@@ -125,7 +127,7 @@ export interface AckerStats extends HandoverStats {
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, localEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0, clientSegmentsBeforeSynAck: 0, handoverStaleTermChunks: 0, handoversCorrupt: 0, lateHandoverChunks: 0 };
+  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, localEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0, clientSegmentsBeforeSynAck: 0, handoverStaleTermChunks: 0, handoversCorrupt: 0, lateHandoverChunks: 0, staleWireTimers: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   /** spec: the NIC that pushes back; null: segments go at once. */
@@ -302,11 +304,11 @@ export class AckerCore implements Core {
       for (const c of this.#connections.values()) {
         if (c.wire === null) continue;
         if (name === c.wire.rtoTimer) {
-          c.wire.onRto(nowUs);
+          if (this.#wireTimerArmed(c.wire.rtoDeadlineUs)) c.wire.onRto(nowUs);
           return;
         }
         if (name === c.wire.persistTimer) {
-          c.wire.onPersist(nowUs);
+          if (this.#wireTimerArmed(c.wire.persistDeadlineUs)) c.wire.onPersist(nowUs);
           return;
         }
       }
@@ -377,10 +379,27 @@ export class AckerCore implements Core {
     return new HeldBytesTracer(this.options.vmId, this.options.tracing?.sampler ?? NO_SAMPLER, this.#term, replayParent);
   }
 
-  /** Forgets the connections: a new role starts from nothing (or from a handover). */
+  /**
+   * Whether the wire has the timer armed. Timer names are per connection,
+   * not per role, so a timer of a connection a role change forgot (#reset
+   * cancels them now) reached the next role's connection of the same id:
+   * taken there, it backed off an RTT that had timed nothing out.
+   */
+  #wireTimerArmed(deadlineUs: number | null): boolean {
+    if (deadlineUs !== null) return true;
+    this.stats.staleWireTimers++;
+    return false;
+  }
+
+  /** Forgets the connections (and their wires' timers): a new role starts from nothing (or from a handover). */
   #reset(): void {
     this.#watch?.reset(this.#effectSink);
-    for (const c of this.#ordered()) if (c.wire !== null) this.#retiredWires.addEnded(c.wire.stats);
+    for (const c of this.#ordered()) {
+      if (c.wire === null) continue;
+      this.#retiredWires.addEnded(c.wire.stats);
+      this.#emit({ kind: 'cancelTimer', name: c.wire.rtoTimer });
+      this.#emit({ kind: 'cancelTimer', name: c.wire.persistTimer });
+    }
     this.#connections.clear();
     this.#lastSpecPart = null;
     this.#committedEpoch = 0;
@@ -390,7 +409,7 @@ export class AckerCore implements Core {
 
   /** Asks the guest for the backup's speculative buffers; retries back off while nothing arrives. */
   #requestHandover(nowUs: number, retry: boolean): void {
-    if (this.#role !== 'promoting' || this.#restored || this.#handover === null) return;
+    if (this.#role !== 'promoting' || this.#restored || this.#handover === null) return; // a late firing of its timer
     if (retry) {
       this.stats.handoverRetries++;
       this.#handoverRetryUs = Math.min(this.options.handoverRetryMaxUs, this.#handoverRetryUs * 2);

@@ -560,6 +560,17 @@ describe('AckerCore, spec mode', () => {
     const done = h.clientAck(D + 3000);
     expect(done).toContainEqual({ kind: 'cancelTimer', name: 'wire.rto' });
     expect(wireOut(h.timer('wire.rto'))).toEqual([]);
+    expect(h.acker.stats.staleWireTimers).toBe(1);
+  });
+
+  it('cancels its wires\' timers when a role change forgets the connections: the next role\'s connection of the same id has timers of the same names', () => {
+    const h = connected();
+    h.guest(1, D, 3000);
+    h.epochEnd(1);
+    expect(timersSet(h.commit(1)).get('wire.rto')).toBeDefined();
+    const effects = h.assign(assignment(VM, HOST, 'spare', TERM, { seq: 2 }));
+    expect(effects).toContainEqual({ kind: 'cancelTimer', name: 'wire.rto' });
+    expect(effects).toContainEqual({ kind: 'cancelTimer', name: 'wire.persist' });
   });
 
   it('ignores wire timers before the connection exists and unrelated timers after', () => {
