@@ -543,7 +543,8 @@ export class PrimaryCheckpointer {
    * the whole speculative buffer). Until that barrier epochs commit locally.
    */
   #gainBackup(host: string, joinSeq: number): void {
-    if (!this.#unprotected || this.#backupJoining) return; // already protected, or already joining
+    // Both callers come unprotected and not joining: the constructor with a joining backup, changePeer after #loseBackup.
+    assert(this.#unprotected && !this.#backupJoining, () => `backup ${host} gained while ${this.#unprotected ? 'joining' : 'protected'}`);
     this.#backupJoining = true;
     this.#peerHost = host;
     this.#joinSeq = joinSeq;

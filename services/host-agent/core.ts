@@ -345,6 +345,11 @@ export class HostAgentCore implements Core {
       this.#peerHost = change.peerHost;
       this.#joinSeq = change.joinSeq;
       this.#send(event, nowUs, out);
+    } else if (event.type === 'JOIN' && change.term < this.#term) {
+      // Terms only grow (the failover service learns its own from the lease): a join under an older term than ours is
+      // a forgery, and taken it assigned the services a term each of them refuses, leaving the VM without a backup.
+      this.stats.roleChangesRefused++;
+      out.push({ kind: 'log', level: 'warn', event: 'agent.role_change_refused', fields: { host: this.options.host, state: this.state, role: change.role, seq: change.seq, term: change.term, ownTerm: this.#term } });
     } else if (!this.#snapshot.can(event)) {
       this.stats.roleChangesRefused++;
       out.push({ kind: 'log', level: 'warn', event: 'agent.role_change_refused', fields: { host: this.options.host, state: this.state, role: change.role, seq: change.seq } });

@@ -393,6 +393,17 @@ describe('HostAgentCore: join', () => {
     expect(renewalsIn(d.beat())).toEqual([]);
   });
 
+  it('a backup or spare refuses a join under an older term than its own (a forgery): terms only grow, and its services would refuse that term', () => {
+    const d = AgentDriver.started(BACKUP, 'backup', PRIMARY);
+    d.control(d.roleChange('backup', 3, PRIMARY));
+    expect(d.core.term).toBe(3);
+    const effects = d.control(d.roleChange('backup', 2, PRIMARY));
+    expect(d.core.term).toBe(3);
+    expect(d.core.stats.roleChangesRefused).toBe(1);
+    expect(assignmentsIn(effects, BACKUP)).toEqual([]);
+    expect(heartbeatsIn(effects, BACKUP)).toMatchObject([{ term: 3 }]);
+  });
+
   it('a primary refuses a join under its own term (a stale copy or a forgery): it stays primary, counted', () => {
     const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
     d.answer('ok');
