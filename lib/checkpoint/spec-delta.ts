@@ -1,5 +1,5 @@
 import { assert } from '../assert.js';
-import { MAX_CONNECTIONS } from '../codec/messages.js';
+import { isConnectionId, MAX_CONNECTIONS } from '../codec/messages.js';
 import { DecodeError } from '../errors.js';
 import { RunReader, joinRun, piecesOf, runLength, type ByteRun } from './byte-run.js';
 import { SplitWriter } from './split-writer.js';
@@ -126,7 +126,7 @@ function checkSeqs(startSeq: number, clientAckSeq: number, lengthBytes: number):
 function checkConnection(header: unknown): void {
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new DecodeError('speculative delta: connection state is not an object');
   const c = header as Record<string, unknown>;
-  if (!Number.isInteger(c['connId']) || (c['connId'] as number) < 1 || (c['connId'] as number) > MAX_CONNECTIONS) throw new DecodeError(`speculative delta: connection ${String(c['connId'])} is none of the guest's 1..${MAX_CONNECTIONS}`);
+  if (!isConnectionId(c['connId'])) throw new DecodeError(`speculative delta: connection ${String(c['connId'])} is none of the guest's 1..${MAX_CONNECTIONS}`);
   const scalarsOk = (c['clientWscale'] === null || isCount(c['clientWscale'])) && isCount(c['clientSynWindow']) && typeof c['guestOfferedWscale'] === 'boolean' && isCount(c['clientNxt']) && (c['awaitingSynAck'] === undefined || c['awaitingSynAck'] === true);
   const h = c['guestHeader'];
   const headerOk = h === null || (typeof h === 'object' && !Array.isArray(h) && ['epoch', 'ack', 'window', 'tsValUs', 'tsEcrUs'].every((k) => isCount((h as Record<string, unknown>)[k])));

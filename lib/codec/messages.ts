@@ -60,6 +60,9 @@ export interface EpochBarrier {
 /** The most TCP connections a guest carries (its workload's); per-connection fields have one entry per connection, by id − 1. */
 export const MAX_CONNECTIONS = 2;
 
+/** Whether `connId` names a connection a guest can have: 1..MAX_CONNECTIONS. */
+export const isConnectionId = (connId: unknown): connId is number => Number.isInteger(connId) && (connId as number) >= 1 && (connId as number) <= MAX_CONNECTIONS;
+
 export interface EpochEnd {
   readonly type: 'epochEnd';
   readonly vmId: string;

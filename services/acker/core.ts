@@ -4,7 +4,7 @@ import { runLength } from '../../lib/checkpoint/byte-run.js';
 import { RepeatGate } from '../../lib/checkpoint/repeat-gate.js';
 import { encodeSpecDeltaChunks, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
 import { specBuffersDigest } from '../../lib/checkpoint/spec-digest.js';
-import { ChunkSource, MAX_CONNECTIONS, NO_SACK_BLOCKS, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
+import { ChunkSource, isConnectionId, NO_SACK_BLOCKS, TcpFlag, type AssignedRole, type Assignment, type CheckpointChunk, type EpochEnd, type Segment, type WireMessage } from '../../lib/codec/messages.js';
 import { HeldBytesTracer } from '../../lib/tracing/held-bytes.js';
 import type { TracingOptions } from '../../lib/tracing/options.js';
 import { NO_SAMPLER } from '../../lib/tracing/sampling.js';
@@ -192,7 +192,7 @@ export class AckerCore implements Core {
   #connection(connId: number): AckerConnection | null {
     let c = this.#connections.get(connId);
     if (c !== undefined) return c;
-    if (!Number.isInteger(connId) || connId < 1 || connId > MAX_CONNECTIONS) {
+    if (!isConnectionId(connId)) {
       this.stats.unknownConnections++;
       return null;
     }

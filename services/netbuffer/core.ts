@@ -1,5 +1,5 @@
 import { assert } from '../../lib/assert.js';
-import { MAX_CONNECTIONS, type AssignedRole, type Assignment, type Segment } from '../../lib/codec/messages.js';
+import { isConnectionId, type AssignedRole, type Assignment, type Segment } from '../../lib/codec/messages.js';
 import type { HostSubjects } from '../../lib/codec/subjects.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import { AssignmentTracker, ignoresAssignment, PermitHolder, STATUS_TIMER } from '../../lib/supervision/index.js';
@@ -214,7 +214,7 @@ export class NetbufferCore implements Core {
 
   #onSegment(seg: Segment, nowUs: number): Effect[] {
     // As the acker does: the tracer keys sampled bytes by connection, and no guest has another.
-    if (!Number.isInteger(seg.connId) || seg.connId < 1 || seg.connId > MAX_CONNECTIONS) {
+    if (!isConnectionId(seg.connId)) {
       this.stats.unknownConnections++;
       return [];
     }
