@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SnapshotError } from '../../lib/errors.js';
-import type { TcpEndpointSnapshot } from '../../lib/tcp/snapshot.js';
+import { parseSnapshot, type TcpEndpointSnapshot } from '../../lib/tcp/snapshot.js';
 import type { ConnectionAppState } from './connection.js';
 
 /** A count or position: what a guest's own counters can reach. */
@@ -43,11 +43,6 @@ export function parseGuestState(blob: Uint8Array): SerializedGuestState {
   } catch (cause) {
     throw new SnapshotError('the guest state of the checkpoint is not JSON', { cause });
   }
-  const r = guestStateSchema.safeParse(value);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`);
-    throw new SnapshotError(`the guest state of the checkpoint is no guest's: ${issues.join('; ')}`, { cause: r.error });
-  }
   // The TCP snapshots are the endpoints' to check, as they restore them.
-  return r.data as SerializedGuestState;
+  return parseSnapshot(guestStateSchema, value, 'guest state') as SerializedGuestState;
 }
