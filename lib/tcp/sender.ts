@@ -588,12 +588,16 @@ export class TcpSender {
     if (this.sndNxt < this.host.dataEndSeq() && this.sndUna === this.sndMax && this.#persistAtUs === null) this.#armPersist(nowUs);
   }
 
-  /** One past the last byte the congestion and peer windows let out now. */
+  /**
+   * One past the last byte the congestion and peer windows let out now: a
+   * whole byte, as CUBIC grows cwnd by fractions of one (a segment cut at a
+   * fraction put every later sequence number between bytes).
+   */
   #windowLimit(): number {
     const rwndLimit = this.sndUna + this.sndWnd;
     // SACKed bytes have left the network (RFC 6675's pipe); they stand in for limited transmit too.
-    if (this.sackEnabled) return Math.min(rwndLimit, this.sndUna + this.#scoreboard.sackedBelow(this.sndNxt) + this.cc.cwndBytes);
-    return Math.min(rwndLimit, this.sndUna + this.cc.cwndBytes + this.#limitedTransmitBytes());
+    if (this.sackEnabled) return Math.min(rwndLimit, Math.floor(this.sndUna + this.#scoreboard.sackedBelow(this.sndNxt) + this.cc.cwndBytes));
+    return Math.min(rwndLimit, Math.floor(this.sndUna + this.cc.cwndBytes + this.#limitedTransmitBytes()));
   }
 
   /** Bytes of data the last #sendNext put on the wire (0 for a FIN). */
@@ -631,8 +635,11 @@ export class TcpSender {
       if (len < mss && len === pending && this.options.nagle && this.sndNxt > this.sndUna && !this.closeRequested) return false;
       if (this.host.mayTransmit !== undefined && !this.host.mayTransmit(len, nowUs)) return false;
       const seq = this.sndNxt;
+      assert(Number.isSafeInteger(seq) && Number.isSafeInteger(len), () => `a segment [${seq}, +${len}) between bytes`);
       const retransmit = seq < this.sndMax;
       if (retransmit) this.stats.retransmits++;
+      // Data in flight brings ACKs: the persist timer of an idle connection gives way, as Linux's probe timer gives its slot to the retransmission timer.
+      if (this.#persistAtUs !== null) this.#disarmPersist();
       this.#emitData(seq, len, retransmit, nowUs);
       this.#lastSentBytes = len;
       this.sndNxt += len;
@@ -731,6 +738,8 @@ export class TcpSender {
   }
 
   onPersist(nowUs: number): void {
+    // Armed only with nothing in flight, and disarmed by the first data to go.
+    assert(this.sndUna === this.sndMax, () => `the persist timer fired with [${this.sndUna}, ${this.sndMax}) in flight`);
     this.#persistAtUs = null;
     if (this.sndWnd > 0) {
       // RFC 1122 §4.2.3.4: the override timeout sends what a small window allows.

@@ -243,3 +243,51 @@ describe('TcpSender at repeated timeouts (Linux tcp_enter_loss)', () => {
     expect(s.rtt.rtoUs).toBeLessThan(2 * base);
   });
 });
+
+describe('TcpSender with a fractional congestion window (CUBIC grows cwnd by fractions of a segment)', () => {
+  it('CUBIC in congestion avoidance leaves cwnd between whole bytes', () => {
+    const { s } = sender(() => 1 + 100 * MSS, { congestionControl: 'cubic' });
+    s.cc.ssthreshBytes = 4 * MSS;
+    s.cc.cwndBytes = 5 * MSS;
+    s.cc.onAck(MSS, 1_000, 1_000, true);
+    expect(Number.isInteger(s.cc.cwndBytes)).toBe(false);
+  });
+
+  it('disarms the persist timer armed while the NIC refused once data goes, and sends whole segments only', () => {
+    let nicRoom = false;
+    const sent: { seq: number; len: number }[] = [];
+    const timers = new Map<string, number>();
+    const host: SenderHost = {
+      dataEndSeq: () => 1 + 100 * MSS,
+      emitData: (seq, len) => sent.push({ seq, len }),
+      emitFin: () => undefined,
+      emitProbe: () => sent.push({ seq: -1, len: 0 }),
+      setTimer: (name, atUs) => timers.set(name, atUs),
+      cancelTimer: (name) => timers.delete(name),
+      mayTransmit: () => nicRoom,
+    };
+    const s = new TcpSender({ ...defaultTcpOptions({ mssBytes: MSS, congestionControl: 'cubic' }), nagle: false }, host, 't', 1);
+    s.initWindow(64 * MSS, 0);
+    s.cc.ssthreshBytes = 4 * MSS;
+    s.cc.cwndBytes = 5 * MSS + 500.25; // what CUBIC leaves (above)
+    // The NIC is full with nothing in flight: only the persist timer would move things on.
+    s.trySend(0);
+    expect(sent).toHaveLength(0);
+    expect(timers.has(s.persistTimer)).toBe(true);
+    // The NIC drains: five whole segments go, and the half segment of cwnd left waits (silly-window avoidance).
+    nicRoom = true;
+    s.trySend(100);
+    expect(sent).toEqual([0, 1, 2, 3, 4].map((i) => ({ seq: 1 + i * MSS, len: MSS })));
+    // Data in flight disarmed the persist timer (Linux gives its slot to the retransmission timer). Left armed, it
+    // fired as the bus was down and no ACK came, and its override sent the fraction of a segment cwnd had left: every
+    // later sequence number was between bytes, and the encoder refused them (an acker died so in a soak).
+    expect(timers.has(s.persistTimer)).toBe(false);
+    expect(timers.has(s.rtoTimer)).toBe(true);
+    for (const x of sent) expect(Number.isSafeInteger(x.seq) && Number.isSafeInteger(x.len), `segment ${JSON.stringify(x)}`).toBe(true);
+    // And the next ACK's sends carry whole sequence numbers.
+    s.onAck({ seq: 1, ack: 1 + 2 * MSS, windowBytes: 64 * MSS, carriesData: false, rttSampleUs: 1000, sackBlocks: [], echoedSentAtUs: null }, 2_000);
+    s.trySend(2_000);
+    for (const x of sent) expect(Number.isSafeInteger(x.seq) && Number.isSafeInteger(x.len), `segment ${JSON.stringify(x)}`).toBe(true);
+    expect(Number.isSafeInteger(s.sndNxt) && Number.isSafeInteger(s.sndMax)).toBe(true);
+  });
+});
