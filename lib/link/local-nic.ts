@@ -68,12 +68,19 @@ export interface LocalNicStats {
   throttles: number;
 }
 
-/** One socket's packets on the link, oldest first: when each leaves the transmitter, and its IP bytes. */
+/**
+ * One socket's packets on the link, oldest first: when each leaves the
+ * transmitter, and the IP bytes the socket had sent up to and including it
+ * (cumulative, so when it drains to a level is a binary search: a sender
+ * refused asks that once per segment).
+ */
 interface SocketQueue {
   readonly departUs: number[];
-  readonly ipBytes: number[];
+  readonly sentBytesThrough: number[];
   head: number;
-  queuedBytes: number;
+  /** IP bytes of every packet the socket sent, and of those that have left. */
+  sentBytes: number;
+  departedBytes: number;
 }
 
 /** The local NIC at the head of the client link of a run (the native guest's, or the speculative acker's wire side). */
@@ -136,14 +143,15 @@ export class LocalNic {
   socketQueuedBytes(connId: number, nowUs: number): number {
     const q = this.#sockets.get(connId);
     if (q === undefined) return 0;
-    while (q.head < q.departUs.length && q.departUs[q.head]! <= nowUs) q.queuedBytes -= q.ipBytes[q.head++]!;
+    while (q.head < q.departUs.length && q.departUs[q.head]! <= nowUs) q.departedBytes = q.sentBytesThrough[q.head++]!;
     if (q.head > 0 && (q.head === q.departUs.length || q.head >= COMPACT_AFTER)) {
       q.departUs.splice(0, q.head);
-      q.ipBytes.splice(0, q.head);
+      q.sentBytesThrough.splice(0, q.head);
       q.head = 0;
     }
-    assert(q.queuedBytes >= 0 && (q.queuedBytes === 0) === (q.departUs.length === 0), () => `socket ${connId} counts ${q.queuedBytes} B queued in ${q.departUs.length} packets`);
-    return q.queuedBytes;
+    const queuedBytes = q.sentBytes - q.departedBytes;
+    assert(queuedBytes >= 0 && (queuedBytes === 0) === (q.departUs.length === 0), () => `socket ${connId} counts ${queuedBytes} B queued in ${q.departUs.length} packets`);
+    return queuedBytes;
   }
 
   /** Whether a data segment of `payloadBytes` of socket `connId` fits now. */
@@ -189,12 +197,12 @@ export class LocalNic {
     this.#busyUntilUs = Math.max(nowUs, this.#busyUntilUs) + serializedBytesOf(ipBytes) * this.#usPerByte;
     let q = this.#sockets.get(seg.connId);
     if (q === undefined) {
-      q = { departUs: [], ipBytes: [], head: 0, queuedBytes: 0 };
+      q = { departUs: [], sentBytesThrough: [], head: 0, sentBytes: 0, departedBytes: 0 };
       this.#sockets.set(seg.connId, q);
     }
+    q.sentBytes += ipBytes;
     q.departUs.push(this.#busyUntilUs);
-    q.ipBytes.push(ipBytes);
-    q.queuedBytes += ipBytes;
+    q.sentBytesThrough.push(q.sentBytes);
   }
 
   /**
@@ -215,12 +223,16 @@ export class LocalNic {
   #socketDrainedUs(connId: number, leftBytes: number): number {
     const q = this.#sockets.get(connId);
     assert(q !== undefined && q.head < q.departUs.length, () => `socket ${connId} drains with nothing queued`);
-    let queued = q.queuedBytes;
-    for (let i = q.head; i < q.departUs.length; i++) {
-      queued -= q.ipBytes[i]!;
-      if (queued <= leftBytes) return q.departUs[i]!;
+    // The first packet whose departure leaves at most leftBytes queued (the last one, if leftBytes < 0).
+    const sentBytesThroughAtLeast = q.sentBytes - leftBytes;
+    let lo = q.head;
+    let hi = q.departUs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (q.sentBytesThrough[mid]! >= sentBytesThroughAtLeast) hi = mid;
+      else lo = mid + 1;
     }
-    return q.departUs[q.departUs.length - 1]!;
+    return q.departUs[lo]!;
   }
 
   /** When the device's bound reads at most `leftBytes` (its transmitter idle if never before). */
