@@ -25,6 +25,12 @@ export interface AckerConnectionState {
    * restored guest repeats; without them it read the client's windows unscaled.
    */
   readonly awaitingSynAck?: true;
+  /**
+   * The guest's SYN-ACK agreed to the client's SACK (absent otherwise): a
+   * promoted acker's wire side reads the client's SACK blocks as the first
+   * one did. Without it the connection lost SACK at every failover.
+   */
+  readonly sackPermitted?: true;
 }
 
 /**
@@ -127,7 +133,7 @@ function checkConnection(header: unknown): void {
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new DecodeError('speculative delta: connection state is not an object');
   const c = header as Record<string, unknown>;
   if (!isConnectionId(c['connId'])) throw new DecodeError(`speculative delta: connection ${String(c['connId'])} is none of the guest's 1..${MAX_CONNECTIONS}`);
-  const scalarsOk = (c['clientWscale'] === null || isCount(c['clientWscale'])) && isCount(c['clientSynWindow']) && typeof c['guestOfferedWscale'] === 'boolean' && isCount(c['clientNxt']) && (c['awaitingSynAck'] === undefined || c['awaitingSynAck'] === true);
+  const scalarsOk = (c['clientWscale'] === null || isCount(c['clientWscale'])) && isCount(c['clientSynWindow']) && typeof c['guestOfferedWscale'] === 'boolean' && isCount(c['clientNxt']) && (c['awaitingSynAck'] === undefined || c['awaitingSynAck'] === true) && (c['sackPermitted'] === undefined || c['sackPermitted'] === true);
   const h = c['guestHeader'];
   const headerOk = h === null || (typeof h === 'object' && !Array.isArray(h) && ['epoch', 'ack', 'window', 'tsValUs', 'tsEcrUs'].every((k) => isCount((h as Record<string, unknown>)[k])));
   if (!scalarsOk || !headerOk) throw new DecodeError(`speculative delta: connection ${String(c['connId'])} has fields of the wrong type`);

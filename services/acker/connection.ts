@@ -138,6 +138,7 @@ export class AckerConnection {
       clientNxt: this.clientNxt,
       guestHeader,
       ...(this.spec === null ? { awaitingSynAck: true as const } : {}),
+      ...(this.wire?.sackEnabled === true ? { sackPermitted: true as const } : {}),
     };
   }
 }

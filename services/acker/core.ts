@@ -235,6 +235,7 @@ export class AckerCore implements Core {
     c.committedSeq = spec.endSeq;
     const wire = new TcpSender({ ...this.options.tcp, nagle: false, slowStartAfterIdle: false }, this.#wireHost(c), c.timerPrefix, spec.startSeq);
     c.wire = wire;
+    wire.sackEnabled = this.options.tcp.sack && state.sackPermitted === true;
     wire.resetTo(spec.startSeq); // recover below the first byte: duplicate ACKs for it start a fast retransmit
     wire.initWindow(c.clientSynWindow * (1 << c.clientShift), c.clientNxt - 1);
   }

@@ -837,6 +837,21 @@ describe('AckerCore, promotion', () => {
     expect(wireOut(h.clientAck(9001)).map((x) => x.seq)).toEqual([9001]);
   });
 
+  it('keeps the SACK its connection agreed: the state it hands over says so, and one client ACK SACKing three segments above a hole repairs it', () => {
+    for (const sackPermitted of [true, false]) {
+      const { h } = promoting();
+      const connection: AckerConnectionState = { ...CONNECTION, ...(sackPermitted ? { sackPermitted: true as const } : {}) };
+      feedHandover(h, handover(TERM, { connection, bytes: streamBytes(RESTORED_SEQ, 5 * MSS) }));
+      h.permit();
+      expect(wireOut(madePrimary(h)).map((x) => x.seq)).toEqual([0, 1, 2, 3, 4].map((i) => RESTORED_SEQ + i * MSS));
+      expect(h.acker.connectionState()).toEqual(connection);
+      // RFC 6675: three segments SACKed above the first make it lost, on the first ACK that says so. Without SACK one
+      // duplicate ACK is not a loss.
+      const out = wireOut(h.clientAck(RESTORED_SEQ, { sackBlocks: [RESTORED_SEQ + MSS, RESTORED_SEQ + 4 * MSS] }));
+      expect(out.map((x) => x.seq)).toEqual(sackPermitted ? [RESTORED_SEQ] : []);
+    }
+  });
+
   it('takes a handover without a connection (the backup saw none) and starts the connection afresh as primary', () => {
     const { h } = promoting();
     expect(statuses(feedHandover(h, handover(TERM, { startSeq: 0, bytes: new Uint8Array(0), connection: null })))).toMatchObject([{ ready: true }]);
