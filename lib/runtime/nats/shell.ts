@@ -18,6 +18,9 @@ import type { Logger } from './logger.js';
 import { natsShellLimitsSchema, type NatsShellLimits } from './options.js';
 import { LogThrottle } from './log-throttle.js';
 
+/** Subjects whose connection the shell remembers; a VM's own are a few dozen. */
+const ROUTES_CACHED_MAX = 4096;
+
 /** An emulated link applied to one subject before the core sees its messages. */
 export interface InboundLink {
   readonly subject: string;
@@ -220,7 +223,7 @@ export class NatsShell {
   readonly #subscriptions = new Map<string, Subscription>();
   /** The list last synced: a core replaces it (a new array) when its role changes. */
   #subscribedList: readonly string[] = [];
-  /** Subject → the connection it travels on (bounded by the subjects the core names). */
+  /** Subject → the connection it travels on: a cache of isControlSubject, emptied at ROUTES_CACHED_MAX (assignments may name any peer host). */
   readonly #routes = new Map<string, NatsConnection>();
   /** Sends of the current task, in order; flushed when it ends (bounded: one task's effects). */
   #outbox: OutboxBatch[] = [];
@@ -504,6 +507,7 @@ export class NatsShell {
         // An unknown subject goes on the data connection; a receiver counts it.
       }
       nc = isControl ? control : this.nc;
+      if (this.#routes.size >= ROUTES_CACHED_MAX) this.#routes.clear();
       this.#routes.set(subject, nc);
     }
     return nc;
