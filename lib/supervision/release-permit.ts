@@ -13,9 +13,19 @@ export class PermitHolder {
   #untilUs = 0;
   /** Grants of an older term than one already held (a delayed copy), ignored. */
   staleGrants = 0;
+  /**
+   * Grants to another host (its deadline is on that host's clock), ignored:
+   * only a misrouted or forged message names another host on this one's
+   * subject.
+   */
+  foreignGrants = 0;
 
-  /** Tests only: a planted bug that treats a permit, once granted, as lasting forever. */
-  constructor(readonly plantedIgnoreExpiry = false) {}
+  constructor(
+    /** The host whose agent grants this holder's permits. */
+    readonly host: string,
+    /** Tests only: a planted bug that treats a permit, once granted, as lasting forever. */
+    readonly plantedIgnoreExpiry = false,
+  ) {}
 
   get term(): number {
     return this.#term;
@@ -26,6 +36,10 @@ export class PermitHolder {
 
   /** Keeps the latest deadline of the highest term; returns whether it moved. */
   grant(p: ReleasePermit): boolean {
+    if (p.host !== this.host) {
+      this.foreignGrants++;
+      return false;
+    }
     if (p.term < this.#term) {
       this.staleGrants++;
       return false;

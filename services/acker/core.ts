@@ -165,7 +165,7 @@ export class AckerCore implements Core {
     this.#watch = options.outputWatch === undefined || options.mode !== 'spec' ? null : new OutputWatch(options.vmId, options.outputWatch);
     this.#tracer = this.#newTracer();
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker', options.statusIntervalUs);
-    this.#permit = new PermitHolder(options.plantedBug === 'ignore-permit-expiry');
+    this.#permit = new PermitHolder(options.host, options.plantedBug === 'ignore-permit-expiry');
     this.#specPartRepeats = new RepeatGate(options.partRepeatGapUs);
     this.#nic = options.localNic ? new LocalNic(options.localNic) : null;
     assert(this.#nic === null || options.mode === 'spec', 'a local NIC is the speculative acker\'s alone (in remus the netbuffer sends)');
@@ -181,6 +181,11 @@ export class AckerCore implements Core {
   }
   get staleAssignments(): number {
     return this.#assignments.staleAssignments;
+  }
+
+  /** Release permits ignored: of an older term than the one held, or granted to another host (PermitHolder). */
+  get permitsIgnored(): { stale: number; foreign: number } {
+    return { stale: this.#permit.staleGrants, foreign: this.#permit.foreignGrants };
   }
 
   /** Assignments no agent sends (AssignmentTracker.foreignAssignments), ignored. */

@@ -25,6 +25,7 @@ export function ackerReport(a: AckerCore, linkUp?: LinkStats): Record<string, un
     localNicThrottles: a.localNicThrottles,
     staleAssignments: a.staleAssignments,
     foreignAssignments: a.foreignAssignments,
+    permitsIgnored: a.permitsIgnored,
     ...(linkUp ? { linkUp } : {}),
     ...(a.outputWatchStats ? { outputWatch: a.outputWatchStats } : {}),
     ...a.stats,

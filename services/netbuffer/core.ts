@@ -103,7 +103,7 @@ export class NetbufferCore implements Core {
     this.#tracer = new HeldBytesTracer(options.vmId, options.tracing?.sampler ?? NO_SAMPLER, 0, null);
     this.#traced = options.holdData && options.tracing !== undefined && options.tracing.sampler !== NO_SAMPLER;
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'netbuffer', options.statusIntervalUs);
-    this.#permit = new PermitHolder(options.plantedIgnorePermitExpiry ?? false);
+    this.#permit = new PermitHolder(options.host, options.plantedIgnorePermitExpiry ?? false);
     this.#idleSubscriptions = [options.subjects.assign('netbuffer'), options.subjects.permit];
     this.subscriptions = this.#idleSubscriptions;
   }
@@ -120,6 +120,11 @@ export class NetbufferCore implements Core {
   /** Adaptive epochs: quiet output reported (null: not watching). */
   get outputWatchStats(): OutputWatchStats | null {
     return this.#watch?.stats ?? null;
+  }
+
+  /** Release permits ignored: of an older term than the one held, or granted to another host (PermitHolder). */
+  get permitsIgnored(): { stale: number; foreign: number } {
+    return { stale: this.#permit.staleGrants, foreign: this.#permit.foreignGrants };
   }
 
   /** Assignments no agent sends (AssignmentTracker.foreignAssignments), ignored. */

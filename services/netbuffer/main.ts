@@ -10,6 +10,6 @@ export const netbufferService: ServiceDefinition = {
   leases: false,
   build(config, host) {
     const core = new NetbufferCore(netbufferOptionsFromConfig(config, host!));
-    return { core, report: () => ({ role: core.role, term: core.term, staleAssignments: core.staleAssignments, foreignAssignments: core.foreignAssignments, ...(core.outputWatchStats ? { outputWatch: core.outputWatchStats } : {}), ...core.stats }), role: () => core.role };
+    return { core, report: () => ({ role: core.role, term: core.term, staleAssignments: core.staleAssignments, foreignAssignments: core.foreignAssignments, permitsIgnored: core.permitsIgnored, ...(core.outputWatchStats ? { outputWatch: core.outputWatchStats } : {}), ...core.stats }), role: () => core.role };
   },
 };

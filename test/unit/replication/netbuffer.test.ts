@@ -303,6 +303,15 @@ describe('NetbufferCore', () => {
       expect(nb.stats.heldBytes).toBe(0);
     });
 
+    it("releases nothing under a permit granted to another host (its deadline is another host's clock), counted", () => {
+      const nb = withoutPermit();
+      nb.handle(tx(data(1, 1)), 0);
+      expect(out(nb, message(s.permit, permit(VM, 'host-z', TERM, 1_000)), 5)).toEqual([]);
+      expect(out(nb, commit(1), 10)).toEqual([]);
+      expect(nb.permitsIgnored).toEqual({ stale: 0, foreign: 1 });
+      expect(out(nb, grant(1_000), 20)).toHaveLength(1);
+    });
+
     it('releases a committed epoch only while the permit lasts', () => {
       const nb = withoutPermit();
       nb.handle(grant(1_000), 0);

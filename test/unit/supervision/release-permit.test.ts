@@ -11,14 +11,14 @@ const permit = (term: number, untilUs: number): ReleasePermit => ({ type: 'relea
 
 describe('PermitHolder', () => {
   it('allows nothing before its first grant', () => {
-    const p = new PermitHolder();
+    const p = new PermitHolder('host-a');
     expect(p.term).toBe(0);
     expect(p.untilUs).toBe(0);
     for (const term of [0, 1, 2]) expect(p.allows(term, 0)).toBe(false);
   });
 
   it('allows output of the granted term strictly before the deadline', () => {
-    const p = new PermitHolder();
+    const p = new PermitHolder('host-a');
     expect(p.grant(permit(1, 5_000))).toBe(true);
     expect(p.allows(1, 0)).toBe(true);
     expect(p.allows(1, 4_999)).toBe(true);
@@ -27,14 +27,14 @@ describe('PermitHolder', () => {
   });
 
   it('allows no other term, older or newer', () => {
-    const p = new PermitHolder();
+    const p = new PermitHolder('host-a');
     p.grant(permit(2, 5_000));
     expect(p.allows(1, 0)).toBe(false);
     expect(p.allows(3, 0)).toBe(false);
   });
 
   it('within a term, keeps the latest deadline: an earlier or equal one (a delayed or repeated grant) does not move it', () => {
-    const p = new PermitHolder();
+    const p = new PermitHolder('host-a');
     p.grant(permit(1, 5_000));
     expect(p.grant(permit(1, 8_000))).toBe(true);
     expect(p.grant(permit(1, 6_000))).toBe(false);
@@ -44,7 +44,7 @@ describe('PermitHolder', () => {
   });
 
   it('a higher term replaces the permit, even with an earlier deadline', () => {
-    const p = new PermitHolder();
+    const p = new PermitHolder('host-a');
     p.grant(permit(1, 9_000));
     expect(p.grant(permit(2, 3_000))).toBe(true);
     expect(p.term).toBe(2);
@@ -55,7 +55,7 @@ describe('PermitHolder', () => {
   });
 
   it('ignores a grant of an older term, counting it', () => {
-    const p = new PermitHolder();
+    const p = new PermitHolder('host-a');
     p.grant(permit(3, 1_000));
     expect(p.grant(permit(2, 99_000))).toBe(false);
     expect(p.staleGrants).toBe(1);
@@ -64,15 +64,24 @@ describe('PermitHolder', () => {
     expect(p.allows(2, 0)).toBe(false);
   });
 
+  it("ignores a grant to another host (its deadline is on that host's clock), counting it", () => {
+    const p = new PermitHolder('host-b');
+    expect(p.grant(permit(1, 5_000))).toBe(false);
+    expect(p.foreignGrants).toBe(1);
+    expect(p.allows(1, 0)).toBe(false);
+    expect(p.grant({ ...permit(1, 5_000), host: 'host-b' })).toBe(true);
+    expect(p.allows(1, 0)).toBe(true);
+  });
+
   it('planted ignore-expiry: a permit, once granted, lasts forever (but only for its term)', () => {
-    const p = new PermitHolder(true);
+    const p = new PermitHolder('host-a', true);
     expect(p.plantedIgnoreExpiry).toBe(true);
     expect(p.allows(1, 0)).toBe(false);
     p.grant(permit(1, 5_000));
     expect(p.allows(1, 5_000)).toBe(true);
     expect(p.allows(1, Number.MAX_SAFE_INTEGER)).toBe(true);
     expect(p.allows(2, 0)).toBe(false);
-    expect(new PermitHolder().plantedIgnoreExpiry).toBe(false);
+    expect(new PermitHolder('host-a').plantedIgnoreExpiry).toBe(false);
   });
 
   it('for any sequence of grants (any terms, deadlines, order, duplicates), allows a term at t only if a permit of that term granted until after t, and only the highest term granted', () => {
@@ -81,7 +90,7 @@ describe('PermitHolder', () => {
     const deliveries = fc.array(grant, { minLength: 1, maxLength: 12 }).chain((gs) => fc.array(fc.nat({ max: gs.length - 1 }), { maxLength: 30 }).map((order) => order.map((i) => gs[i]!)));
     fc.assert(
       fc.property(deliveries, (delivered) => {
-        const p = new PermitHolder();
+        const p = new PermitHolder('host-a');
         const granted: { term: number; untilUs: number }[] = [];
         for (const g of delivered) {
           const before = { term: p.term, untilUs: p.untilUs };
