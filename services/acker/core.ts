@@ -79,6 +79,12 @@ export interface AckerStats extends HandoverStats {
   specBufferBytesMax: number;
   /** Guest segments not taken into the speculative buffer (gap or no room): the guest retransmits them. */
   segmentsRefused: number;
+  /**
+   * Epoch ends that gave no end for a connection this acker buffers (a guest
+   * names every one of its connections: only a malformed or forged one does
+   * not): that connection's bytes stay out of the epoch, held for a later one.
+   */
+  epochEndsMissingConnections: number;
   segmentsForwarded: number;
   /** Where committed data ends, and what the client acknowledged: summed over the connections (one connection: its sequence numbers). */
   committedSeq: number;
@@ -127,7 +133,7 @@ export interface AckerStats extends HandoverStats {
 export class AckerCore implements Core {
   readonly name: string;
   subscriptions: readonly string[];
-  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, localEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0, clientSegmentsBeforeSynAck: 0, handoverStaleTermChunks: 0, handoversCorrupt: 0, lateHandoverChunks: 0, staleWireTimers: 0 };
+  readonly stats: AckerStats = { otherVmMessages: 0, notPrimaryDrops: 0, unexpectedMessages: 0, duplicateClientSyns: 0, specAcksSent: 0, specBufferBytesMax: 0, segmentsRefused: 0, epochEndsMissingConnections: 0, segmentsForwarded: 0, committedSeq: 0, clientAckSeq: 0, staleTermDrops: 0, epochEndsRepeated: 0, epochEndRepeatsTooSoon: 0, staleEpochEnds: 0, localEpochEnds: 0, sendsWithoutPermit: 0, handoversTaken: 0, handoverRetries: 0, unknownConnections: 0, uncommittedEpochsCoalesced: 0, segmentsWithoutBuffer: 0, staleCommits: 0, clientSegmentsBeforeSynAck: 0, handoverStaleTermChunks: 0, handoversCorrupt: 0, lateHandoverChunks: 0, staleWireTimers: 0 };
   readonly #assignments: AssignmentTracker;
   readonly #permit: PermitHolder;
   /** spec: the NIC that pushes back; null: segments go at once. */
@@ -624,7 +630,9 @@ export class AckerCore implements Core {
       }
       // The guest runs the next epoch while this marker travels: bytes it sent after it may be here already (a delayed
       // marker), and they belong to the next checkpoint. txEndSeqs says where this epoch's bytes end.
-      const endSeq = Math.max(Math.min(spec.endSeq, end.txEndSeqs[c.connId - 1] ?? 0), c.epochStartSeq);
+      const guestEndSeq = end.txEndSeqs[c.connId - 1];
+      if (guestEndSeq === undefined) this.stats.epochEndsMissingConnections++;
+      const endSeq = Math.max(Math.min(spec.endSeq, guestEndSeq ?? 0), c.epochStartSeq);
       c.noteEpochEnd(end.epoch, endSeq);
       endOffsets[c.connId - 1] = endSeq - 1;
       // A new backup's first epoch carries the whole buffer: it has nothing to add a delta to.

@@ -273,6 +273,17 @@ describe('AckerCore, spec mode', () => {
     expect(specAcks(h.guest(2, D + 2000, 1000))[0]!.ack).toBe(D + 3000);
   });
 
+  it("keeps a connection's bytes out of an epoch whose end names no end for it (only a malformed guest sends one), counted, and commits them with the next", () => {
+    const h = connected();
+    h.guest(1, D, 1000);
+    const part = specDelta(h.run(s.txEpoch, { type: 'epochEnd', vmId: VM, term: h.acker.term, epoch: 1, txEndSeqs: [], base: false, specStaged: false, local: false }));
+    expect(part.bytes).toEqual(new Uint8Array(0));
+    expect(h.acker.stats.epochEndsMissingConnections).toBe(1);
+    expect(wireOut(h.commit(1))).toEqual([]);
+    expect(runLength(specDelta(h.epochEnd(2)).bytes)).toBe(1000);
+    expect(wireOut(h.commit(2)).map((x) => x.seq)).toEqual([D]);
+  });
+
   it('refuses and counts a segment that leaves a gap (an earlier one was lost)', () => {
     const h = connected();
     h.guest(1, D, 1000);
