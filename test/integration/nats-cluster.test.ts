@@ -34,7 +34,7 @@ import { skipWithoutNatsBinary } from './support/nats.js';
  * randomized raft election timeout (7–9.5 s after the kill in runs here), and until then no lease is
  * renewed, so no output is released once the permits run out.
  */
-const DURATION_S = 14;
+const DURATION_S = 15;
 /** After the client started (onRunning): well into the bulk transfer. */
 const KILL_AT_MS = 1_500;
 /** After the kill: every process that was on the killed server is on another by then (they retry at once). */
@@ -44,11 +44,11 @@ const WATCH_INTERVAL_MS = 250;
 /**
  * Recovery (a lease write, then output) is owed only if the lease stream had
  * a leader again this long before the run ended: always on an idle machine
- * (kill at ~2 s, a leader again by ~11.5 s, end at 14 s), not always on a loaded one,
- * where the election can take longer. A leader back at the last moment leaves
+ * (kill at ~2 s, a leader again by ~11.5 s, end at 15 s), not always on a loaded one,
+ * where the election can take longer and event loops lag by seconds. A leader back at the last moment leaves
  * the primary's permit no time to be renewed and its output to be released.
  */
-const RECOVERY_OWED_BEFORE_END_MS = 2_000;
+const RECOVERY_OWED_BEFORE_END_MS = 3_000;
 /** Bound on the cluster's start (three servers, routes, a meta leader, an R3 probe). */
 const CLUSTER_START_TIMEOUT_MS = 45_000;
 /** Log lines of the services kept for a failure message. */
