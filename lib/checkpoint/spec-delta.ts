@@ -26,8 +26,9 @@ export interface AckerConnectionState {
    */
   readonly awaitingSynAck?: true;
   /**
-   * The guest's SYN-ACK agreed to the client's SACK (absent otherwise): a
-   * promoted acker's wire side reads the client's SACK blocks as the first
+   * The acker's wire side took the client's SACK blocks (its SYN offered
+   * SACK, the guest's SYN-ACK agreed, and the acker's TCP options allow it;
+   * absent otherwise): a promoted acker's wire side takes them as the first
    * one did. Without it the connection lost SACK at every failover.
    */
   readonly sackPermitted?: true;

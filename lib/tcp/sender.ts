@@ -657,6 +657,7 @@ export class TcpSender {
       this.finSeq = dataEnd;
       const retransmit = this.sndNxt < this.sndMax;
       if (retransmit) this.stats.retransmits++;
+      if (this.#persistAtUs !== null) this.#disarmPersist(); // a FIN in flight brings an ACK too
       this.#emitFin(dataEnd, retransmit, nowUs);
       this.sndNxt = dataEnd + 1;
       if (this.sndNxt > this.sndMax) this.sndMax = this.sndNxt;

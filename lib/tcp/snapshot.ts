@@ -287,6 +287,7 @@ export const tcpSenderSnapshotSchema: z.ZodType<TcpSenderSnapshot> = z
   })
   .refine((s) => s.sndUna <= s.sndNxt && s.sndNxt <= s.sndMax, { message: 'needs sndUna ≤ sndNxt ≤ sndMax', path: ['sndNxt'] })
   .refine((s) => s.finSeq === null || s.closeRequested, { message: 'a FIN needs closeRequested', path: ['finSeq'] })
+  .refine((s) => s.persistAtUs === null || s.sndUna === s.sndMax, { message: 'a persist timer needs nothing in flight', path: ['persistAtUs'] })
   .refine((s) => s.lossEpisode === undefined || !s.inRecovery, { message: 'a fast recovery cannot begin inside a timeout\'s loss episode', path: ['lossEpisode'] })
   .refine((s) => rangesInOrder(s.sacked, s.sndUna) && (s.sacked.length === 0 || s.sacked[s.sacked.length - 1]! <= s.sndMax), { message: 'SACKed ranges must be sorted, non-touching and within [sndUna, sndMax]', path: ['sacked'] });
 

@@ -223,7 +223,14 @@ export class NatsShell {
   readonly #subscriptions = new Map<string, Subscription>();
   /** The list last synced: a core replaces it (a new array) when its role changes. */
   #subscribedList: readonly string[] = [];
-  /** Subject → the connection it travels on: a cache of isControlSubject, emptied at ROUTES_CACHED_MAX (assignments may name any peer host). */
+  /**
+   * Subject → the connection it travels on: a cache of isControlSubject,
+   * emptied at ROUTES_CACHED_MAX (assignments may name any peer host). It
+   * also tells this shell's subjects in a permission violation on a shared
+   * connection: a subject is put back at its next publish, before the
+   * server's answer to it, so only a violation of a subject published just
+   * before an emptying goes uncounted.
+   */
   readonly #routes = new Map<string, NatsConnection>();
   /** Sends of the current task, in order; flushed when it ends (bounded: one task's effects). */
   #outbox: OutboxBatch[] = [];

@@ -619,6 +619,9 @@ describe('a corrupted snapshot throws SnapshotError and changes nothing', () => 
     expectRefused(corrupt((s) => (at(s, 'receiver').outOfOrder = [...good.receiver.outOfOrder, ...good.receiver.outOfOrder])), /out-of-order pieces/);
     expectRefused(corrupt((s) => (at(s, 'receiver').outOfOrder = [{ seq: good.receiver.rcvNxt + 10, data: 'not base64!' }])), /base64/);
     expectRefused(corrupt((s) => (at(s, 'receiver').outOfOrder = [{ seq: good.receiver.rcvNxt - 10, data: 'AAAA' }])), /out-of-order pieces/);
+    // Data is in flight: a persist timer beside it would fire into the sender's assertion.
+    expect(good.sender.sndUna).toBeLessThan(good.sender.sndMax);
+    expectRefused(corrupt((s) => (at(s, 'sender').persistAtUs = 1_000)), /persist timer needs nothing in flight/);
   });
 
   it('refuses a snapshot that does not fit the endpoint options', () => {

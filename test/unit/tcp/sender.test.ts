@@ -253,6 +253,16 @@ describe('TcpSender with a fractional congestion window (CUBIC grows cwnd by fra
     expect(Number.isInteger(s.cc.cwndBytes)).toBe(false);
   });
 
+  it('sends a whole-byte segment when the persist override lets out what a cwnd below one segment allows', () => {
+    const { s, sent, timers } = sender(() => 1 + 10 * MSS, { congestionControl: 'cubic' });
+    s.initWindow(64 * MSS, 0);
+    s.cc.cwndBytes = 700.25; // below one segment, between bytes
+    s.trySend(0);
+    expect(sent).toHaveLength(0); // silly-window avoidance holds the short segment back, nothing in flight
+    s.onPersist(timers.get(s.persistTimer)!);
+    expect(sent).toEqual([{ seq: 1, len: 700 }]);
+  });
+
   it('disarms the persist timer armed while the NIC refused once data goes, and sends whole segments only', () => {
     let nicRoom = false;
     const sent: { seq: number; len: number }[] = [];
