@@ -27,6 +27,11 @@ export class PermitHolder {
     readonly plantedIgnoreExpiry = false,
   ) {}
 
+  /** Grants ignored, for a service's report. */
+  get ignored(): { stale: number; foreign: number } {
+    return { stale: this.staleGrants, foreign: this.foreignGrants };
+  }
+
   get term(): number {
     return this.#term;
   }

@@ -191,7 +191,7 @@ export class AckerCore implements Core {
 
   /** Release permits ignored: of an older term than the one held, or granted to another host (PermitHolder). */
   get permitsIgnored(): { stale: number; foreign: number } {
-    return { stale: this.#permit.staleGrants, foreign: this.#permit.foreignGrants };
+    return this.#permit.ignored;
   }
 
   /** Assignments no agent sends (AssignmentTracker.foreignAssignments), ignored. */
