@@ -1,5 +1,6 @@
 import { assert } from '../assert.js';
 import { isConnectionId, MAX_CONNECTIONS } from '../codec/messages.js';
+import { MAX_WINDOW_FIELD, MAX_WSCALE } from '../tcp/receiver.js';
 import { DecodeError } from '../errors.js';
 import { RunReader, joinRun, piecesOf, runLength, type ByteRun } from './byte-run.js';
 import { SplitWriter } from './split-writer.js';
@@ -32,6 +33,13 @@ export interface AckerConnectionState {
    * one did. Without it the connection lost SACK at every failover.
    */
   readonly sackPermitted?: true;
+  /**
+   * The client's window as the acker's wire side last had it, in bytes
+   * (scaled; absent before the wire side exists): a promoted acker starts
+   * from it, where the SYN's window scaled could be wider than the client
+   * has room for.
+   */
+  readonly clientWindowBytes?: number;
 }
 
 /**
@@ -117,6 +125,9 @@ function checkAwaiting(connection: AckerConnectionState | null, lengthBytes: num
   if (connection?.awaitingSynAck === true && lengthBytes > 0) throw new DecodeError(`speculative delta: ${lengthBytes} B for connection ${connection.connId}, which awaits its SYN-ACK`);
 }
 
+/** The widest window TCP can advertise (RFC 7323: a 16-bit field scaled by 2^14 at most). */
+const MAX_CLIENT_WINDOW_BYTES = MAX_WINDOW_FIELD * 2 ** MAX_WSCALE;
+
 const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /** A record's sequence numbers, and the end of its bytes, are stream positions a buffer can hold: safe integers. */
@@ -134,7 +145,7 @@ function checkConnection(header: unknown): void {
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new DecodeError('speculative delta: connection state is not an object');
   const c = header as Record<string, unknown>;
   if (!isConnectionId(c['connId'])) throw new DecodeError(`speculative delta: connection ${String(c['connId'])} is none of the guest's 1..${MAX_CONNECTIONS}`);
-  const scalarsOk = (c['clientWscale'] === null || isCount(c['clientWscale'])) && isCount(c['clientSynWindow']) && typeof c['guestOfferedWscale'] === 'boolean' && isCount(c['clientNxt']) && (c['awaitingSynAck'] === undefined || c['awaitingSynAck'] === true) && (c['sackPermitted'] === undefined || c['sackPermitted'] === true);
+  const scalarsOk = (c['clientWscale'] === null || isCount(c['clientWscale'])) && isCount(c['clientSynWindow']) && typeof c['guestOfferedWscale'] === 'boolean' && isCount(c['clientNxt']) && (c['awaitingSynAck'] === undefined || c['awaitingSynAck'] === true) && (c['sackPermitted'] === undefined || c['sackPermitted'] === true) && (c['clientWindowBytes'] === undefined || (isCount(c['clientWindowBytes']) && (c['clientWindowBytes'] as number) <= MAX_CLIENT_WINDOW_BYTES));
   const h = c['guestHeader'];
   const headerOk = h === null || (typeof h === 'object' && !Array.isArray(h) && ['epoch', 'ack', 'window', 'tsValUs', 'tsEcrUs'].every((k) => isCount((h as Record<string, unknown>)[k])));
   if (!scalarsOk || !headerOk) throw new DecodeError(`speculative delta: connection ${String(c['connId'])} has fields of the wrong type`);

@@ -139,6 +139,7 @@ export class AckerConnection {
       guestHeader,
       ...(this.spec === null ? { awaitingSynAck: true as const } : {}),
       ...(this.wire?.sackEnabled === true ? { sackPermitted: true as const } : {}),
+      ...(this.wire !== null ? { clientWindowBytes: this.wire.sndWnd } : {}),
     };
   }
 }

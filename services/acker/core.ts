@@ -248,7 +248,8 @@ export class AckerCore implements Core {
     c.wire = wire;
     wire.sackEnabled = this.options.tcp.sack && state.sackPermitted === true;
     wire.resetTo(spec.startSeq); // recover below the first byte: duplicate ACKs for it start a fast retransmit
-    wire.initWindow(c.clientSynWindow * (1 << c.clientShift), c.clientNxt - 1);
+    // The client's first ACK sets its window anyway; until then the last one known, not the SYN's scaled, which may be wider.
+    wire.initWindow(state.clientWindowBytes ?? c.clientSynWindow * (1 << c.clientShift), c.clientNxt - 1);
   }
 
   /** Connection `connId` as this acker sees it (null before the guest's SYN-ACK): a promoted acker starts from it. */

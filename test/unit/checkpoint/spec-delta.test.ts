@@ -81,7 +81,7 @@ describe('speculative-buffer part of a checkpoint', () => {
     expect(decodeSpecDeltas(part(connection(2)))[0]!.connection).toEqual(connection(2));
     expect(decodeSpecDeltas(part(null))[0]!.connection).toBeNull();
     for (const connId of [0, 3, 1.5, -1, '1', null, 2 ** 40]) expect(() => decodeSpecDeltas(part({ ...connection(1), connId }))).toThrow(DecodeError);
-    for (const header of [7, 'x', [], { ...connection(1), clientNxt: 'a' }, { ...connection(1), clientWscale: -1 }, { ...connection(1), guestOfferedWscale: 1 }, { ...connection(1), guestHeader: { epoch: 1 } }, { ...connection(1), guestHeader: [] }, { ...connection(1), sackPermitted: false }]) {
+    for (const header of [7, 'x', [], { ...connection(1), clientNxt: 'a' }, { ...connection(1), clientWscale: -1 }, { ...connection(1), guestOfferedWscale: 1 }, { ...connection(1), guestHeader: { epoch: 1 } }, { ...connection(1), guestHeader: [] }, { ...connection(1), sackPermitted: false }, { ...connection(1), clientWindowBytes: -1 }, { ...connection(1), clientWindowBytes: 65535 * 2 ** 14 + 1 }]) {
       expect(() => decodeSpecDeltas(part(header))).toThrow(DecodeError);
     }
   });

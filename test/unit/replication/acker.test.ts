@@ -807,7 +807,7 @@ describe('AckerCore, promotion', () => {
     expect(got).toContainEqual({ kind: 'cancelTimer', name: TIMER_HANDOVER });
     expect(h.acker.stats.handoversTaken).toBe(1);
     expect(h.acker.specBufferBytes).toBe(RESTORED_BYTES);
-    expect(h.acker.connectionState()).toEqual(CONNECTION);
+    expect(h.acker.connectionState()).toEqual({ ...CONNECTION, clientWindowBytes: 65535 * 2 ** CLIENT_WSCALE });
     expect(h.acker.stats).toMatchObject({ committedSeq: RESTORED_SEQ + RESTORED_BYTES, clientAckSeq: RESTORED_SEQ });
     // Not primary yet: a permit lets nothing out, a late retry timer asks nothing, a repeated handover changes nothing.
     expect(wireOut(h.permit())).toEqual([]);
@@ -855,11 +855,24 @@ describe('AckerCore, promotion', () => {
       feedHandover(h, handover(TERM, { connection, bytes: streamBytes(RESTORED_SEQ, 5 * MSS) }));
       h.permit();
       expect(wireOut(madePrimary(h)).map((x) => x.seq)).toEqual([0, 1, 2, 3, 4].map((i) => RESTORED_SEQ + i * MSS));
-      expect(h.acker.connectionState()).toEqual(connection);
+      expect(h.acker.connectionState()).toEqual({ ...connection, clientWindowBytes: 65535 * 2 ** CLIENT_WSCALE });
       // RFC 6675: three segments SACKed above the first make it lost, on the first ACK that says so. Without SACK one
       // duplicate ACK is not a loss.
       const out = wireOut(h.clientAck(RESTORED_SEQ, { sackBlocks: [RESTORED_SEQ + MSS, RESTORED_SEQ + 4 * MSS] }));
       expect(out.map((x) => x.seq)).toEqual(sackPermitted ? [RESTORED_SEQ] : []);
+    }
+  });
+
+  it("starts from the client's window the handover carries, not its SYN window scaled", () => {
+    for (const clientWindowBytes of [2 * MSS, undefined]) {
+      const { h } = promoting();
+      const connection: AckerConnectionState = { ...CONNECTION, ...(clientWindowBytes !== undefined ? { clientWindowBytes } : {}) };
+      feedHandover(h, handover(TERM, { connection, bytes: streamBytes(RESTORED_SEQ, 5 * MSS) }));
+      h.permit();
+      // 65535 << CLIENT_WSCALE is wider than five segments: only the window handed over holds them back.
+      const sent = wireOut(madePrimary(h)).map((x) => x.seq);
+      expect(sent).toEqual((clientWindowBytes === undefined ? [0, 1, 2, 3, 4] : [0, 1]).map((i) => RESTORED_SEQ + i * MSS));
+      expect(h.acker.connectionState()?.clientWindowBytes).toBe(clientWindowBytes ?? 65535 * 2 ** CLIENT_WSCALE);
     }
   });
 
