@@ -3,6 +3,7 @@ import { jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io
 import { ConfigError, VmRunningError } from '../../lib/errors.js';
 import { forgetLease, KvLeaseStore, kvLeaseStoreOptionsSchema, LEASE_BUCKET } from '../../lib/lease/kv-store.js';
 import { liveLease } from '../../lib/lease/live-lease.js';
+import { wallClockLiveLease } from '../live-lease-clock.js';
 import { assertLeaseKey } from '../../lib/lease/types.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
@@ -57,7 +58,7 @@ export function leaseCommand(): Command {
           return;
         }
         const store = await KvLeaseStore.openExisting(nc, { bucket: flags.leaseBucket });
-        const timing = { nowMs: () => Date.now(), sleepMs: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)), renewIntervalMs: FORGET_READ_INTERVAL_MS, clockSkewMs: FORGET_CLOCK_SKEW_MS };
+        const timing = wallClockLiveLease(FORGET_READ_INTERVAL_MS, FORGET_CLOCK_SKEW_MS);
         for (const vm of vms) {
           // A holder that still renews runs the VM: forgotten, its hosts would create a second copy beside it.
           const live = flags.force ? null : await liveLease(store, vm, timing);

@@ -5,6 +5,7 @@ import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/con
 import { ConfigError, CredentialsRefusedError, TransportError, VmRunningError } from '../../lib/errors.js';
 import { forgetLease, LEASE_BUCKET } from '../../lib/lease/kv-store.js';
 import { liveLease } from '../../lib/lease/live-lease.js';
+import { wallClockLiveLease } from '../live-lease-clock.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { openLeaseStore } from '../../lib/runtime/nats/service-process.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
@@ -112,7 +113,7 @@ export function upCommand(): Command {
       // These VMs are created now: a lease an earlier VM of the same id left in the bucket would depose their first
       // primary. But one a live holder renews belongs to a VM running now (another `up` on this bus): not ours to take.
       const leases = await openLeaseStore(nc, LEASE_BUCKET, natsUrl);
-      const timing = { nowMs: () => Date.now(), sleepMs: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)), renewIntervalMs: config.failover.heartbeatIntervalMs, clockSkewMs: config.failover.clockSkewMs };
+      const timing = wallClockLiveLease(config.failover.heartbeatIntervalMs, config.failover.clockSkewMs);
       for (const c of configs) {
         const live = await liveLease(leases, c.vmId, timing);
         if (live === null) continue;
