@@ -1,5 +1,6 @@
 import { ConfigError, TransportError, VmRunningError, type SpeculaError } from '../lib/errors.js';
 import { LeaseStoreUnavailableError } from '../lib/lease/errors.js';
+import { ServiceProcessError } from './launcher/service-process-error.js';
 
 /** Process exit codes of the specula CLI: a script tells failures apart by these, never by what stderr says. */
 export const EXIT_OK = 0;
@@ -26,5 +27,8 @@ export function exitCodeOf(err: SpeculaError): number {
   if (err instanceof ConfigError) return EXIT_USAGE;
   if (err instanceof TransportError || err instanceof LeaseStoreUnavailableError) return EXIT_UNAVAILABLE;
   if (err instanceof VmRunningError) return EXIT_VM_RUNNING;
+  // A service this command launched ended for a reason of these kinds (its bus is unfit, its VM runs elsewhere): so did the command.
+  const childCode = err instanceof ServiceProcessError ? err.childExit?.code : undefined;
+  if (childCode === EXIT_UNAVAILABLE || childCode === EXIT_VM_RUNNING) return childCode;
   return EXIT_FAILED;
 }

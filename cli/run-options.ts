@@ -9,6 +9,13 @@ export const num = (value: string): number => {
   return n;
 };
 
+/** Parses a whole number from 0 (a sequence number, an epoch) or fails with the flag's name. */
+export const wholeNum = (value: string): number => {
+  const n = num(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`'${value}' is not a whole number from 0`);
+  return n;
+};
+
 /** Config paths as the flags that set them, so errors name what the user typed. */
 export const FLAG_FOR_PATH: Record<string, string> = {
   mode: '--mode',

@@ -1,7 +1,7 @@
-import { accessSync, constants as fsConstants, mkdirSync, statSync, Stats } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, statSync, Stats, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError } from '../lib/errors.js';
-import { MAX_SEED, runConfigSchema, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
+import { ConfigError, OutputFileError } from '../lib/errors.js';
+import { MAX_SEED, runConfigSchema, vmIdSchema, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
 import { FLAG_FOR_PATH } from './run-options.js';
 
 /** Fields whose flag counts in another unit: the schema's bound, said in the flag's unit. */
@@ -50,6 +50,23 @@ export function checkOutputFile(flag: string, path: string): void {
   }
   const fileStat = statOrCause(file); // not there yet is fine: it will be created
   if (fileStat instanceof Stats && fileStat.isDirectory()) fail('is a folder, not a file');
+  // Opened as the write will open it: a folder's write bit does not tell everything (root, or a file system such as
+  // /sys that refuses new files). A file made by this check alone is removed again.
+  try {
+    closeSync(openSync(file, 'a'));
+    if (!(fileStat instanceof Stats)) unlinkSync(file);
+  } catch (cause) {
+    fail(`cannot be written (${reason(cause)})`);
+  }
+}
+
+/** Writes a command's output file named by `flag`; a failure is an OutputFileError that names the flag and the file, not a stack. */
+export function writeOutputFile(flag: string, path: string, data: string): void {
+  try {
+    writeFileSync(path, data);
+  } catch (cause) {
+    throw new OutputFileError(`${flag} ${path}: cannot be written (${reason(cause)})`, { cause });
+  }
 }
 
 /** The path's stats, or why there are none. */
@@ -71,6 +88,12 @@ export function prepareOutputFolder(flag: string, path: string): string {
     throw new ConfigError(`${flag} ${path}: cannot be created or written (${reason(cause)})`);
   }
   return folder;
+}
+
+/** A VM id named by `flag` (or an argument): what a run's vmId may be, or no VM's bus or lease would match it. */
+export function checkVmId(flag: string, id: string): void {
+  const result = vmIdSchema.safeParse(id);
+  if (!result.success) throw new ConfigError(`${flag} '${id}': ${result.error.issues[0]!.message}`);
 }
 
 /** A TCP port named by `flag`: a whole number from 1 to 65535. */

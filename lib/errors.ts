@@ -67,6 +67,12 @@ export class InvariantViolationError extends SpeculaError {
   }
 }
 
+/** A command's output file could not be written after its work was done (a disk full, a path that refused the write). */
+export class OutputFileError extends SpeculaError {
+  readonly code = 'OUTPUT_FILE';
+  readonly retryable = false;
+}
+
 /** A run's VMs did not become protected (a backup with a whole image) in the time allowed; worth retrying on a quieter machine. */
 export class NotProtectedError extends SpeculaError {
   readonly code = 'NOT_PROTECTED';

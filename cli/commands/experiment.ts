@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { assert } from '../../lib/assert.js';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -10,7 +10,7 @@ import { collectRows, describePoint, expandSweep, experimentReport, DEFAULT_WORK
 import { runPoints, SweepPointsFailedError, type PointOutcome } from '../experiment/pool.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { addScenarioOptions, FLAG_FOR_PATH, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
-import { prepareOutputFolder } from '../validate.js';
+import { checkOutputFile, prepareOutputFolder, writeOutputFile } from '../validate.js';
 
 /** Simulated seconds per point by default: the whole default sweep stays well under a minute on 2 cores. */
 export const DEFAULT_DURATION_S = 5;
@@ -181,6 +181,10 @@ export function experimentCommand(): Command {
     const points = expandSweep(spec, (key) => pointConfig(flags, swept, key));
     // Before the sweep, which may take an hour: an output folder that cannot be made would lose it all.
     const outDir = prepareOutputFolder('--out', flags.out);
+    const jsonFile = resolve(outDir, 'experiment.json');
+    const plotFile = (name: string) => resolve(outDir, `experiment-${name}.svg`);
+    const plotNames = ['goodput', 'latency', 'tradeoff', ...(swept.length === 1 ? [swept[0]!.flag] : [])];
+    for (const file of [jsonFile, ...plotNames.map(plotFile)]) checkOutputFile('--out', file);
     const progress = progressReporter(points.length);
     const t0 = performance.now();
     let results;
@@ -198,21 +202,25 @@ export function experimentCommand(): Command {
     const rows = collectRows(points, results);
     const report = experimentReport(spec, rows);
 
-    const written: [string, string][] = [['json', resolve(outDir, 'experiment.json')]];
-    await writeFile(written[0]![1], JSON.stringify(report, null, 2) + '\n');
+    const written: [string, string][] = [['json', jsonFile]];
+    writeOutputFile('--out', jsonFile, JSON.stringify(report, null, 2) + '\n');
     // vega is loaded only when plots are drawn: every command (a health probe too) starts through this module.
     const { goodputSpec, latencySpec, paretoSpec, renderSvg, sweepSpec } = await import('../experiment/plot.js');
     // The epochs' plots, a line per mode and swept value; and against one swept option, a plot over it too (none over two).
     const plots: [string, ReturnType<typeof latencySpec>][] = [
-      ['experiment-goodput.svg', goodputSpec(rows, spec.epochsMs)],
-      ['experiment-latency.svg', latencySpec(rows, spec.epochsMs)],
-      ['experiment-tradeoff.svg', paretoSpec(rows)],
-      ...(swept.length === 1 ? [[`experiment-${swept[0]!.flag}.svg`, sweepSpec(rows, swept[0]!.flag)] as [string, ReturnType<typeof sweepSpec>]] : []),
+      ['goodput', goodputSpec(rows, spec.epochsMs)],
+      ['latency', latencySpec(rows, spec.epochsMs)],
+      ['tradeoff', paretoSpec(rows)],
+      ...(swept.length === 1 ? [[swept[0]!.flag, sweepSpec(rows, swept[0]!.flag)] as [string, ReturnType<typeof sweepSpec>]] : []),
     ];
+    assert(
+      plots.every(([name], i) => name === plotNames[i]),
+      () => `plots ${plots.map(([name]) => name).join(', ')} are not the ones checked before the sweep (${plotNames.join(', ')})`,
+    );
     for (const [name, plotSpec] of plots) {
       if (plotSpec === null) continue;
-      const file = resolve(outDir, name);
-      await writeFile(file, await renderSvg(plotSpec));
+      const file = plotFile(name);
+      writeOutputFile('--out', file, await renderSvg(plotSpec));
       written.push(['plot', file]);
     }
 

@@ -28,6 +28,7 @@ export function healthCommand(): Command {
       checkPort('--port', flags.port);
       if (!(flags.timeoutMs > 0)) throw new ConfigError(`--timeout-ms ${flags.timeoutMs}: must be positive`);
       const url = `http://${flags.host}:${flags.port}${flags.live ? HEALTH_PATHS.live : HEALTH_PATHS.ready}`;
+      if (!URL.canParse(url)) throw new ConfigError(`--host '${flags.host}': not a host name or address`);
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(flags.timeoutMs) });
         const body = await res.text();

@@ -1,10 +1,12 @@
 import { Command, Option } from 'commander';
 import { jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { jserrors } from '@nats-io/jetstream/internal';
+import { LeaseStoreUnavailableError } from '../../lib/lease/errors.js';
 import { ConfigError, VmRunningError } from '../../lib/errors.js';
 import { forgetLease, KvLeaseStore, kvLeaseStoreOptionsSchema, LEASE_BUCKET } from '../../lib/lease/kv-store.js';
 import { liveLease } from '../../lib/lease/live-lease.js';
 import { wallClockLiveLease } from '../live-lease-clock.js';
-import { assertLeaseKey } from '../../lib/lease/types.js';
+import { checkVmId } from '../validate.js';
 import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
 
@@ -41,17 +43,19 @@ export function leaseCommand(): Command {
     .addOption(new Option('--lease-bucket <name>', 'the JetStream KV bucket of the leases').default(LEASE_BUCKET))
     .addOption(new Option('--force', 'forget a lease even while its holder renews it (a second copy of the VM may then run beside it)').default(false))
     .action(async (vms: string[], flags: ForgetFlags) => {
-      for (const vm of vms) assertLeaseKey(vm);
+      for (const vm of vms) checkVmId('lease forget', vm);
       if (!kvLeaseStoreOptionsSchema.shape.bucket.safeParse(flags.leaseBucket).success) throw new ConfigError(`--lease-bucket '${flags.leaseBucket}': letters, digits, - and _ only`);
       const nc = await connectNats({ servers: flags.natsUrl, name: 'specula-lease' });
       try {
         // Stream info, not a listing: a deployment's users may ask about their bucket alone (deploy/k8s/base/nats/auth.conf).
-        const exists = await (await jetstreamManager(nc)).streams.info(`KV_${flags.leaseBucket}`).then(
+        const noJetStream = (err: unknown): never => {
+          if (err instanceof jserrors.JetStreamNotEnabled) throw new LeaseStoreUnavailableError(`the NATS server at ${flags.natsUrl} does not run JetStream (start nats-server with -js): it holds no lease bucket`, { cause: err });
+          throw err;
+        };
+        const jsm = await jetstreamManager(nc).catch(noJetStream);
+        const exists = await jsm.streams.info(`KV_${flags.leaseBucket}`).then(
           () => true,
-          (err: unknown) => {
-            if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return false;
-            throw err;
-          },
+          (err: unknown) => (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound ? false : noJetStream(err)),
         );
         if (!exists) {
           process.stdout.write(`no lease bucket ${flags.leaseBucket} on ${flags.natsUrl}: no lease to forget\n`);

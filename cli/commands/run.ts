@@ -2,7 +2,6 @@ import { Command, Option } from 'commander';
 import { MODES, type Mode } from '../../lib/config/run-config.js';
 import { ConfigError } from '../../lib/errors.js';
 import type { RunResult } from '../../lib/results/run-result.js';
-import { writeFileSync } from 'node:fs';
 import type { RunTimeline } from '../../lib/results/timeline.js';
 import { simulateTimedWithTimeline } from '../simulate-timed.js';
 import { SpanCollector } from '../../lib/tracing/collector.js';
@@ -11,7 +10,7 @@ import { serviceOfActor } from '../../sim/actors.js';
 import { EXIT_FAILED, EXIT_OK } from '../exit-codes.js';
 import { formatResult, type OutputFormat } from '../format.js';
 import { addScenarioOptions, num, scenarioConfig, type ScenarioFlags } from '../run-options.js';
-import { checkOutputFile, validateRunConfig } from '../validate.js';
+import { checkOutputFile, validateRunConfig, writeOutputFile } from '../validate.js';
 import { LAYOUTS, type Layout } from '../launcher/plan.js';
 
 interface RunFlags extends ScenarioFlags {
@@ -37,7 +36,7 @@ async function writePlot(path: string, timeline: RunTimeline, result: RunResult)
   // Loaded only here: vega is heavy, and every command (a health probe too) starts through this module.
   const [{ renderSvg }, { timelineSpec }] = await Promise.all([import('../experiment/plot.js'), import('../plot/timeline.js')]);
   const title = `${result.mode}, ${result.runtime}: goodput over time${result.epochMs === null ? '' : ` (${result.epochMs} ms epochs)`}`;
-  writeFileSync(path, await renderSvg(timelineSpec(timeline, title)));
+  writeOutputFile('--plot', path, await renderSvg(timelineSpec(timeline, title)));
   process.stderr.write(`specula run: wrote ${path}\n`);
 }
 
@@ -45,7 +44,7 @@ async function writePlot(path: string, timeline: RunTimeline, result: RunResult)
 const MAX_TRACE_SPANS = 1_000_000;
 
 function writeTraces(path: string, format: 'jaeger' | 'otlp', collector: SpanCollector): void {
-  writeFileSync(path, JSON.stringify(format === 'jaeger' ? toJaegerJson(collector.spans) : toOtlpJson(collector.spans)));
+  writeOutputFile('--trace-out', path, JSON.stringify(format === 'jaeger' ? toJaegerJson(collector.spans) : toOtlpJson(collector.spans)));
   const traces = new Set(collector.spans.map((s) => s.traceId)).size;
   const dropped = collector.dropped > 0 ? `; ${collector.dropped} more spans not kept (the bound is ${MAX_TRACE_SPANS})` : '';
   process.stderr.write(`specula run: wrote ${collector.spans.length} spans of ${traces} traces to ${path} (${format})${dropped}\n`);

@@ -8,6 +8,7 @@ import { subscribeCounted } from '../../lib/runtime/nats/subscribe.js';
 import { reportedCpu } from '../../lib/runtime/nats/process-stats.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
 import { num } from '../run-options.js';
+import { checkVmId } from '../validate.js';
 
 interface StatusFlags {
   natsUrl: string;
@@ -207,6 +208,7 @@ export function statusCommand(): Command {
     .addOption(new Option('--interval-ms <n>', `refresh interval (at least ${MIN_INTERVAL_MS})`).argParser(atLeast('--interval-ms', MIN_INTERVAL_MS)).default(1_000))
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (flags: StatusFlags) => {
+      if (flags.vm !== undefined) checkVmId('--vm', flags.vm);
       const nc = await connectNats({ servers: flags.natsUrl, name: 'specula-status' });
       const board = new StatusBoard();
       let subscriptionErrors = 0;

@@ -4,7 +4,7 @@ import { ConfigError } from '../../lib/errors.js';
 import type { CollectedSpan } from '../../lib/tracing/collector.js';
 import { groupBy } from '../../lib/tracing/group.js';
 import { readTraceFile } from '../../lib/tracing/read.js';
-import { num } from '../run-options.js';
+import { wholeNum } from '../run-options.js';
 import { waterfall } from '../trace/waterfall.js';
 
 interface TraceFlags {
@@ -38,8 +38,8 @@ export function traceCommand(): Command {
   return new Command('trace')
     .description('print one sampled packet\'s path (--seq) or one epoch (--epoch) from a trace file (specula run --trace-out) as a waterfall; without either, what the file holds')
     .addArgument(new Argument('<file>', 'Jaeger JSON or OTLP/JSON'))
-    .addOption(new Option('--seq <n>', 'the sampled packet whose segment carries this TCP sequence number (or the next sampled one)').argParser(num).conflicts('epoch'))
-    .addOption(new Option('--epoch <n>', 'the epoch\'s trace: pause, copy, transfer, apply, commit').argParser(num))
+    .addOption(new Option('--seq <n>', 'the sampled packet whose segment carries this TCP sequence number (or the next sampled one)').argParser(wholeNum).conflicts('epoch'))
+    .addOption(new Option('--epoch <n>', 'the epoch\'s trace: pause, copy, transfer, apply, commit').argParser(wholeNum))
     .action((file: string, flags: TraceFlags) => {
       let text: string;
       try {

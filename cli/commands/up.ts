@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { withNatsTiming, type ExplicitTiming } from '../../lib/config/nats-profile.js';
 import { parseConfig } from '../../lib/config/parse.js';
 import { MODES, runConfigSchema, type Mode, type RunConfig } from '../../lib/config/run-config.js';
-import { ConfigError, CredentialsRefusedError, TransportError, VmRunningError } from '../../lib/errors.js';
+import { ConfigError, CredentialsRefusedError, SpeculaError, TransportError, VmRunningError } from '../../lib/errors.js';
 import { forgetLease, LEASE_BUCKET } from '../../lib/lease/kv-store.js';
 import { liveLease } from '../../lib/lease/live-lease.js';
 import { wallClockLiveLease } from '../live-lease-clock.js';
@@ -10,7 +10,7 @@ import { connectNats } from '../../lib/runtime/nats/connect.js';
 import { openLeaseStore } from '../../lib/runtime/nats/service-process.js';
 import { DEFAULT_NATS_URL } from '../../lib/runtime/nats/options.js';
 import { BusAuditor } from '../../services/auditor/main.js';
-import { EXIT_FAILED, EXIT_VM_RUNNING } from '../exit-codes.js';
+import { EXIT_FAILED, exitCodeOf } from '../exit-codes.js';
 import { Fleet } from '../launcher/fleet.js';
 import { startOwnNatsServer, type OwnNatsServer } from '../launcher/nats-server.js';
 import { num } from '../run-options.js';
@@ -101,26 +101,32 @@ export function upCommand(): Command {
         })();
         return stopping;
       };
-      const auditors = flags.audit
-        ? configs.map((c) =>
-              BusAuditor.forVm(nc, c, (v) => {
-                say(`audit: ${v.invariant} (${v.rule}) on ${v.host ?? 'the bus'}: ${v.detail}`);
-                void stop('audit violation', EXIT_FAILED);
-              }),
-          )
-        : [];
-      await nc.flush();
-      // These VMs are created now: a lease an earlier VM of the same id left in the bucket would depose their first
-      // primary. But one a live holder renews belongs to a VM running now (another `up` on this bus): not ours to take.
-      const leases = await openLeaseStore(nc, LEASE_BUCKET, natsUrl);
-      const timing = wallClockLiveLease(config.failover.heartbeatIntervalMs, config.failover.clockSkewMs);
-      for (const c of configs) {
-        const live = await liveLease(leases, c.vmId, timing);
-        if (live === null) continue;
-        await stop('VM running already', EXIT_VM_RUNNING);
-        throw new VmRunningError(`${c.vmId} is running on ${natsUrl}: ${live.primaryHost} holds its lease under term ${live.term} and renews it. Stop the specula up (or the deployment) that runs it, or give these VMs other ids (--config with another vmId).`);
+      let auditors: ReturnType<typeof BusAuditor.forVm>[];
+      try {
+        auditors = flags.audit
+          ? configs.map((c) =>
+                BusAuditor.forVm(nc, c, (v) => {
+                  say(`audit: ${v.invariant} (${v.rule}) on ${v.host ?? 'the bus'}: ${v.detail}`);
+                  void stop('audit violation', EXIT_FAILED);
+                }),
+            )
+          : [];
+        await nc.flush();
+        // These VMs are created now: a lease an earlier VM of the same id left in the bucket would depose their first
+        // primary. But one a live holder renews belongs to a VM running now (another `up` on this bus): not ours to take.
+        const leases = await openLeaseStore(nc, LEASE_BUCKET, natsUrl);
+        const timing = wallClockLiveLease(config.failover.heartbeatIntervalMs, config.failover.clockSkewMs);
+        for (const c of configs) {
+          const live = await liveLease(leases, c.vmId, timing);
+          if (live === null) continue;
+          throw new VmRunningError(`${c.vmId} is running on ${natsUrl}: ${live.primaryHost} holds its lease under term ${live.term} and renews it. Stop the specula up (or the deployment) that runs it, or give these VMs other ids (--config with another vmId).`);
+        }
+        for (const c of configs) await forgetLease(leases, c.vmId);
+      } catch (err) {
+        // Nothing started yet but the connection (and maybe a nats-server of its own): closed, or the process would stay.
+        await stop('could not start', err instanceof SpeculaError ? exitCodeOf(err) : EXIT_FAILED);
+        throw err;
       }
-      for (const c of configs) await forgetLease(leases, c.vmId);
       process.once('SIGINT', () => void stop('SIGINT'));
       process.once('SIGTERM', () => void stop('SIGTERM'));
       try {

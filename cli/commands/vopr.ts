@@ -46,7 +46,12 @@ export function voprCommand(): Command {
     .addOption(new Option('--epoch-policy <policy>', "each seed's own draw (half of them adaptive), or one policy for every seed (docs/adaptive-epochs.md)").choices(VOPR_EPOCH_POLICIES).default('drawn'))
     .addOption(new Option('--format <format>', 'output format of a run of seeds (a replay prints JSON)').choices(['json', 'table']).default('table'))
     .addOption(new Option('--plant-bug <bug>', 'plant a known bug to check the simulator finds it (for testing the tester)').choices(PLANTED_BUGS).hideHelp())
-    .action(async (flags: VoprFlags) => {
+    .action(async (flags: VoprFlags, command: Command) => {
+      // A flag of the other form would be ignored without a word: refused instead.
+      const given = (flag: string) => command.getOptionValueSource(flag) === 'cli';
+      if (flags.replay === undefined && given('events')) throw new ConfigError('--events: only with --replay (a run of seeds logs no events)');
+      const ofRuns = (['seeds', 'from', 'workers', 'format'] as const).filter(given);
+      if (flags.replay !== undefined && ofRuns.length > 0) throw new ConfigError(`--replay runs one seed and prints JSON: ${ofRuns.map((f) => `--${f}`).join(', ')} ${ofRuns.length === 1 ? 'is' : 'are'} for a run of seeds`);
       for (const [name, value] of [['--seeds', flags.seeds], ['--from', flags.from], ['--workers', flags.workers]] as const) {
         if (!Number.isSafeInteger(value) || value < (name === '--from' ? 0 : 1)) throw new ConfigError(`${name}: must be a whole number ≥ ${name === '--from' ? 0 : 1}`);
       }

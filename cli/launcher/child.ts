@@ -1,26 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SpeculaError } from '../../lib/errors.js';
+import { ServiceProcessError, type Exit } from './service-process-error.js';
 
-/** A launched service failed (crashed, hung, printed nonsense) after it started. */
-export class ServiceProcessError extends SpeculaError {
-  readonly code = 'SERVICE_PROCESS';
-  readonly retryable = false;
-
-  /** `process`: the child it is about (its label and pid), when it is about one. */
-  constructor(
-    message: string,
-    readonly process: { readonly label: string; readonly pid: number | undefined } | null = null,
-  ) {
-    super(message);
-  }
-}
-
-export interface Exit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
+export { ServiceProcessError, type Exit } from './service-process-error.js';
 
 /** Stderr kept per child for error messages. */
 const STDERR_TAIL_BYTES = 4_096;
@@ -171,7 +154,7 @@ export class Child {
   /** An error naming this child, with the end of its stderr. */
   failure(what: string): ServiceProcessError {
     const tail = this.#stderrTail.trim();
-    return new ServiceProcessError(`${this.options.label} ${what}${tail ? `; its stderr ends:\n${tail}` : ''}`, { label: this.options.label, pid: this.pid });
+    return new ServiceProcessError(`${this.options.label} ${what}${tail ? `; its stderr ends:\n${tail}` : ''}`, { label: this.options.label, pid: this.pid }, this.#exitInfo);
   }
 }
 

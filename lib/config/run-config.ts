@@ -93,10 +93,13 @@ export const tracingConfigSchema = z.strictObject({
 /** A run's seed is 32 bits. */
 export const MAX_SEED = 2 ** 32 - 1;
 
+/** A VM's id: a token of its subjects, and its lease's key. */
+export const vmIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'vmId must be 1-64 characters of [A-Za-z0-9_-] (it is a subject token)');
+
 export const runConfigSchema = z
   .strictObject({
     mode: z.enum(MODES).default('native').describe('native: no replication. remus: output commit only. spec: speculative ACKs with a replicated speculative buffer. spec-racc: spec with the replication-aware congestion control (RACC) in the guest.'),
-    vmId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'vmId must be 1-64 characters of [A-Za-z0-9_-] (it is a subject token)').default('vm1').describe('Protected VM id, 1-64 characters of [A-Za-z0-9_-] (it is a subject token).'),
+    vmId: vmIdSchema.default('vm1').describe('Protected VM id, 1-64 characters of [A-Za-z0-9_-] (it is a subject token).'),
     seed: z.number().int().min(0).max(MAX_SEED).default(1).describe('Seed of the whole run; every component forks its own stream from it.'),
     durationS: z.number().positive().max(3_600).default(10).describe('Simulated time the run lasts, in s.'),
     link: linkConfigSchema.default(linkConfigSchema.parse({})).describe('The client link: rate, delay, loss and queue of each direction.'),

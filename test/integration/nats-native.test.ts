@@ -552,6 +552,31 @@ describe.skipIf(skipWithoutNatsBinary('the max_payload check'))('a server whose 
   });
 });
 
+describe.skipIf(skipWithoutNatsBinary('the JetStream check'))('a server without JetStream', () => {
+  it('fails `specula up`, `specula lease forget` and `specula run --runtime nats` with one clear line and the exit code of an unavailable bus', async () => {
+    const server = await startNatsServer({ jetStream: false });
+    try {
+      const noJetStream = `the NATS server at ${server.url} does not run JetStream (start nats-server with -js)`;
+      const t0 = performance.now();
+      // up: its connection (and the rest) closed at the refusal; before, it stayed open and the process never ended.
+      const up = await runCli(['up', '--nats-url', server.url, '--exit-after-s', '600']);
+      expect(up.code, up.stderr).toBe(EXIT_UNAVAILABLE);
+      expect(up.stderr).toContain(noJetStream);
+      expect(performance.now() - t0).toBeLessThan(CLI_TIMEOUT_MS);
+      const forget = await runCli(['lease', 'forget', 'vm1', '--nats-url', server.url]);
+      expect(forget.code, forget.stderr).toBe(EXIT_UNAVAILABLE);
+      expect(forget.stderr).toContain(noJetStream);
+      // run: the host agent that cannot open the lease bucket exits 69, and the run ends with its code, not 1.
+      const run = await runCli(['run', '--runtime', 'nats', '--mode', 'spec', '--duration-s', '1', '--nats-url', server.url]);
+      expect(run.code, run.stderr).toBe(EXIT_UNAVAILABLE);
+      expect(run.stderr).toContain(noJetStream);
+      for (const out of [up, forget, run]) expect(out.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!condition()) {

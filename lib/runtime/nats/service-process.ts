@@ -260,6 +260,13 @@ export async function runServiceProcess(def: ServiceDefinition, options: Service
   const needsHost = def.placement === 'host' || (def.placement === 'replicated' && options.configs.some((c) => c.mode !== 'native'));
   if (needsHost && host === null) throw new ConfigError(`the ${def.name} service runs on a host: give --host`);
   if (options.configs.length === 0) throw new ConfigError('no VM to serve');
+  if (needsHost && host !== null) {
+    // The failover service takes heartbeats from the configured hosts alone: one outside the list would wait for a role forever.
+    for (const c of options.configs) {
+      const hosts = [c.hosts.primary, c.hosts.backup, ...c.hosts.spares];
+      if (!hosts.includes(host)) throw new ConfigError(`--host ${host}: not a host of ${c.vmId}, whose hosts are ${hosts.join(', ')} (hosts.primary, hosts.backup, hosts.spares, or --primary-host, --backup-host, --spare-hosts)`);
+    }
+  }
   // Configuration errors before any connection.
   const clock: Clock = def.clock === 'wall' ? wallClock() : monotonicClock();
   const sharedTracing = options.group?.tracing ?? null;

@@ -74,17 +74,19 @@ export { findNatsServerBinary, freePort };
 
 /**
  * Starts nats-server on 127.0.0.1 (on `port`, or a free one) with JetStream
- * storing in `storeDir` (a fresh temp dir by default). Resolves when it
+ * storing in `storeDir` (a fresh temp dir by default; `jetStream: false`:
+ * without JetStream). Resolves when it
  * accepts connections. Pass the same port and storeDir to restart a killed
  * server in place.
  */
-export async function startNatsServer(options: { port?: number; binary?: string; storeDir?: string; configFile?: string; env?: NodeJS.ProcessEnv } = {}): Promise<NatsServerProcess> {
+export async function startNatsServer(options: { port?: number; binary?: string; storeDir?: string; configFile?: string; env?: NodeJS.ProcessEnv; jetStream?: boolean } = {}): Promise<NatsServerProcess> {
   const binary = options.binary ?? findNatsServerBinary();
   if (binary === null) throw new NoNatsServerError(`cannot start a nats-server: ${HOW_TO_PROVIDE}`);
   const port = options.port ?? (await freePort());
   const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), 'specula-nats-'));
   const config = options.configFile === undefined ? [] : ['-c', options.configFile];
-  const child = spawn(binary, [...config, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: ['ignore', 'ignore', 'pipe'], env: options.env ?? process.env });
+  const jetStream = options.jetStream === false ? [] : ['-js', '-sd', storeDir];
+  const child = spawn(binary, [...config, '-a', '127.0.0.1', '-p', String(port), ...jetStream], { stdio: ['ignore', 'ignore', 'pipe'], env: options.env ?? process.env });
   let log = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     log = (log + chunk).slice(-8192);
