@@ -32,6 +32,10 @@ const named = process.argv[2];
 const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
 for (const name of wanted) program.addCommand((await COMMANDS[name]!()).exitOverride());
 
+// Commander's `help NAME` prints the whole usage for a name it does not know, and says nothing of it.
+const helpFor = named === 'help' ? process.argv[3] : undefined;
+if (helpFor !== undefined && !helpFor.startsWith('-') && !Object.hasOwn(COMMANDS, helpFor)) process.stderr.write(`specula: unknown command '${helpFor}'\n`);
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

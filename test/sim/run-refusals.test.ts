@@ -53,6 +53,7 @@ describe('specula run refuses before running', () => {
     [['vopr', '--seeds', '1', '--events', 'heartbeat'], '--events', 'only with --replay'],
     [['vopr', '--replay', '3', '--seeds', '5'], '--seeds', 'for a run of seeds'],
     [['trace', aFile, '--seq', '-1'], '--seq', 'not a whole number'],
+    [['help', 'frob'], "'frob'", 'unknown command'],
     // The failover service watches the configured hosts alone: a typo in --host would wait for a role forever.
     [['service', 'checkpointer', '--mode', 'spec', '--host', 'host-z'], '--host host-z', 'not a host of vm1'],
   ])('%j: exit 2, naming %s', (args, flag, why) => {
