@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, statSync, Stats, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, lstatSync, mkdirSync, openSync, statSync, Stats, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, OutputFileError } from '../lib/errors.js';
 import { MAX_SEED, runConfigSchema, vmIdSchema, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
@@ -50,14 +50,28 @@ export function checkOutputFile(flag: string, path: string): void {
   }
   const fileStat = statOrCause(file); // not there yet is fine: it will be created
   if (fileStat instanceof Stats && fileStat.isDirectory()) fail('is a folder, not a file');
-  // Opened as the write will open it: a folder's write bit does not tell everything (root, or a file system such as
-  // /sys that refuses new files). A file made by this check alone is removed again.
-  try {
-    closeSync(openSync(file, 'a'));
-    if (!(fileStat instanceof Stats)) unlinkSync(file);
-  } catch (cause) {
-    fail(`cannot be written (${reason(cause)})`);
+  // Opened as the write will open it: a folder's write bit does not tell everything (to root, or on a file system such
+  // as /sys that takes no new files). A regular file there is opened to append (nothing changes); a new one is made
+  // exclusively, so that only a file this check made is removed again; anything else there (a pipe, whose open would
+  // block, a dangling link, /dev/null) is left alone.
+  if (lstatOrCause(file) instanceof Stats) {
+    if (!(fileStat instanceof Stats && fileStat.isFile())) return;
+    try {
+      closeSync(openSync(file, 'a'));
+    } catch (cause) {
+      fail(`cannot be written (${reason(cause)})`);
+    }
+    return;
   }
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx');
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'EEXIST') return; // made meanwhile by someone else: theirs
+    return fail(`cannot be written (${reason(cause)})`);
+  }
+  closeSync(fd);
+  unlinkSync(file);
 }
 
 /** Writes a command's output file named by `flag`; a failure is an OutputFileError that names the flag and the file, not a stack. */
@@ -73,6 +87,15 @@ export function writeOutputFile(flag: string, path: string, data: string): void 
 function statOrCause(path: string): Stats | unknown {
   try {
     return statSync(path);
+  } catch (cause) {
+    return cause;
+  }
+}
+
+/** The stats of the path itself (a link's, not its target's), or why there are none. */
+function lstatOrCause(path: string): Stats | unknown {
+  try {
+    return lstatSync(path);
   } catch (cause) {
     return cause;
   }

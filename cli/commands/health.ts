@@ -5,6 +5,9 @@ import { EXIT_FAILED } from '../exit-codes.js';
 import { num } from '../run-options.js';
 import { checkPort } from '../validate.js';
 
+/** A host name, an IPv4 address, or an IPv6 address in brackets. */
+const HOST_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$/;
+
 interface HealthFlags {
   port: number;
   host: string;
@@ -27,8 +30,10 @@ export function healthCommand(): Command {
     .action(async (flags: HealthFlags) => {
       checkPort('--port', flags.port);
       if (!(flags.timeoutMs > 0)) throw new ConfigError(`--timeout-ms ${flags.timeoutMs}: must be positive`);
-      const url = `http://${flags.host}:${flags.port}${flags.live ? HEALTH_PATHS.live : HEALTH_PATHS.ready}`;
-      if (!URL.canParse(url)) throw new ConfigError(`--host '${flags.host}': not a host name or address`);
+      // An IPv6 address goes in brackets in a URL; anything but a name or an address (a path, a user) is refused.
+      const host = flags.host.includes(':') && !flags.host.startsWith('[') ? `[${flags.host}]` : flags.host;
+      if (!HOST_PATTERN.test(host)) throw new ConfigError(`--host '${flags.host}': not a host name or address`);
+      const url = `http://${host}:${flags.port}${flags.live ? HEALTH_PATHS.live : HEALTH_PATHS.ready}`;
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(flags.timeoutMs) });
         const body = await res.text();

@@ -248,8 +248,11 @@ export class AckerCore implements Core {
     c.wire = wire;
     wire.sackEnabled = this.options.tcp.sack && state.sackPermitted === true;
     wire.resetTo(spec.startSeq); // recover below the first byte: duplicate ACKs for it start a fast retransmit
-    // The client's first ACK sets its window anyway; until then the last one known, not the SYN's scaled, which may be wider.
-    wire.initWindow(state.clientWindowBytes ?? c.clientSynWindow * (1 << c.clientShift), c.clientNxt - 1);
+    // The client's first ACK sets its window anyway; until then the last one known, not the SYN's scaled, which may be
+    // wider. A closed one is taken as one segment's: a fresh sender's persist timer would wait its first RTO (1 s) to
+    // probe, for a window whose opening may have gone to the dead primary; the segment probes at once.
+    const known = state.clientWindowBytes;
+    wire.initWindow(known === undefined ? c.clientSynWindow * (1 << c.clientShift) : Math.max(known, this.options.tcp.mssBytes), c.clientNxt - 1);
   }
 
   /** Connection `connId` as this acker sees it (null before the guest's SYN-ACK): a promoted acker starts from it. */

@@ -101,9 +101,11 @@ describe.skipIf(nats === null)('specula lease forget', () => {
     }
   });
 
-  it('refuses a VM id that cannot be a lease key, as a usage error', () => {
-    const r = specula('not a key');
-    expect(r.status).toBe(EXIT_USAGE);
-    expect(r.stderr).toContain("vmId 'not a key' cannot be a lease key");
+  it('refuses what cannot be a VM id (a lease key with a dot included: no VM has it), as a usage error', () => {
+    for (const id of ['not a key', 'a.b']) {
+      const r = specula(id);
+      expect(r.status).toBe(EXIT_USAGE);
+      expect(r.stderr).toContain(`lease forget '${id}': vmId must be 1-64 characters of [A-Za-z0-9_-]`);
+    }
   });
 });

@@ -50,6 +50,7 @@ describe('specula run refuses before running', () => {
     [['status', '--vm', 'a.b'], '--vm', 'subject token'],
     [['lease', 'forget', 'a.b'], "lease forget 'a.b'", 'subject token'],
     [['health', '--port', '80', '--host', 'no such host!'], '--host', 'not a host name'],
+    [['health', '--port', '80', '--host', 'a/b'], '--host', 'not a host name'],
     [['vopr', '--seeds', '1', '--events', 'heartbeat'], '--events', 'only with --replay'],
     [['vopr', '--replay', '3', '--seeds', '5'], '--seeds', 'for a run of seeds'],
     [['trace', aFile, '--seq', '-1'], '--seq', 'not a whole number'],
