@@ -394,11 +394,19 @@ export class HostAgentCore implements Core {
     return false;
   }
 
-  /** Taking over (the old primary is gone), or a primary whose checkpointer last said its backup is not complete. */
+  /**
+   * Taking over (the old primary is gone), or a primary whose checkpointer has
+   * not said, on the current assignment, that its backup is complete. A
+   * report on an earlier one speaks of an earlier backup, which the failover
+   * service may have dropped since; halting then, while it re-protects with
+   * another backup (and so acts on no silence of the primary), leaves the VM
+   * running nowhere (docs/services.md, a 10-minute soak).
+   */
   #holdsOnlyImage(): boolean {
     const state = this.state;
     if (state === 'promoting' || state === 'claiming') return true;
-    return state === 'primary' && this.#reports.get('checkpointer')?.status.synced !== true;
+    const checkpointer = this.#reports.get('checkpointer')?.status;
+    return state === 'primary' && !(checkpointer !== undefined && this.#current(checkpointer) && checkpointer.synced);
   }
 
   #onStatus(status: ServiceStatus, nowUs: number, out: Effect[]): void {

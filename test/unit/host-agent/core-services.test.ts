@@ -256,6 +256,33 @@ describe('HostAgentCore: silent services', () => {
     expect(d.log).toContainEqual(expect.objectContaining({ kind: 'log', event: 'agent.service_dead', fields: expect.objectContaining({ service: 'acker', silentForUs: expect.any(Number) }) }));
   });
 
+  it("a primary does not halt on its checkpointer's word that a backup is complete when that word is of an earlier assignment (a backup the failover service may have dropped since)", () => {
+    const d = AgentDriver.started(PRIMARY, 'primary', BACKUP);
+    d.reportAll();
+    // The failover service drops the backup: the agent assigns the checkpointer a primary role with no peer.
+    const before = d.current('checkpointer');
+    d.control(d.roleChange('primary', 1, ''));
+    expect(d.current('checkpointer').seq).toBeGreaterThan(before.seq);
+    const lastHeardUs = d.nowUs;
+    for (let beats = 0; d.nowUs - lastHeardUs <= 2 * SILENCE_US; beats++) {
+      if (beats > MAX_BEATS) throw new Error('runaway: the clock did not move on');
+      // A busy checkpointer, still on the earlier assignment, reports that backup's base acknowledged.
+      d.report('checkpointer', { synced: true, assignmentSeq: before.seq }, d.armed.get(BEAT)!);
+      d.report('guest', {}, d.nowUs);
+      d.report('netbuffer', {}, d.nowUs);
+      d.beat();
+    }
+    expect(d.core.state).toBe('primary');
+    expect(d.core.stats.serviceDeaths).toBe(0);
+    expect(d.core.stats.silencesWaitedOut).toBeGreaterThan(0);
+    // On the current assignment, the same word halts it.
+    d.report('checkpointer', { synced: true }, d.armed.get(BEAT)!);
+    d.report('guest', {}, d.nowUs);
+    d.report('netbuffer', {}, d.nowUs);
+    d.beat();
+    expect(d.core.state).toBe('halted');
+  });
+
   it('a service silent exactly serviceSilenceUs is still alive', () => {
     const d = AgentDriver.started(BACKUP, 'backup', PRIMARY);
     d.reportAll({}, 500);
