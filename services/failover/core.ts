@@ -114,6 +114,11 @@ export interface FailoverStats {
    * the bus made the restarted primary silent after its new VM had synced).
    */
   silencesWithoutImage: number;
+  /**
+   * Silences of the primary while no backup held a complete image (unprotected, or re-protecting): nothing to
+   * promote, so nothing is done; the VM runs nowhere until its primary is heard again. Counted once per silence.
+   */
+  primarySilencesUnprotected: number;
   /** Starts whose first lease read showed a VM that ran before (leaseShowsHistory): a restart, which learned the roles first. */
   restartsDetected: number;
   /** Timers that fired with nothing to do (a promotion made already, a recovery over): ignored. */
@@ -179,7 +184,7 @@ export interface FailoverStats {
 export class FailoverCore implements Core {
   readonly name = 'failover';
   readonly subscriptions: readonly string[];
-  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, syncedBehindCommitted: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0, joinQuietMaxUs: 0, primaryRoleChangesWithheld: 0, unexpectedMessages: 0, takeOversWaitingForBackup: 0 };
+  readonly stats: FailoverStats = { failovers: 0, failoverDurationsUs: [], promotedAtUs: [], failoverSamplesNotKept: 0, leaseConflicts: 0, leaseUnavailable: 0, leaseMalformed: 0, leaseRequestsSuperseded: 0, staleLeaseAnswers: 0, staleHeartbeats: 0, reprotections: 0, reprotectDurationsUs: [], reprotectedAtUs: [], reprotectSamplesNotKept: 0, roleChangesResent: 0, takeAttemptsForgotten: 0, membershipAbandoned: 0, lateDeadlinesDeferred: 0, deadlinesDeferredCutOff: 0, foreignHeartbeats: 0, supervisorRestarts: 0, backupsBehind: 0, syncedBehindCommitted: 0, restartsWithoutImage: 0, silencesWithoutImage: 0, primarySilencesUnprotected: 0, restartsDetected: 0, staleTimers: 0, joinsStalled: 0, joinQuietMaxUs: 0, primaryRoleChangesWithheld: 0, unexpectedMessages: 0, takeOversWaitingForBackup: 0 };
   #snapshot: SnapshotFrom<typeof failoverMachine>;
   readonly #stepper = new MachineStepper(failoverMachine, { term: 1 });
   /** When each late and silence deadline is due (bounded: two per watched host). */
@@ -265,6 +270,8 @@ export class FailoverCore implements Core {
   #reconnectedAtUs = -Infinity;
   /** When a take-over last said it waits for its backup (failover.take_over_waits_for_backup). */
   #takeOverWaitLoggedUs = -Infinity;
+  /** When a silence of the primary with no complete backup was last said (once a silence). */
+  #unprotectedSilenceLoggedUs = -Infinity;
   /** Whether this start is a restart, known from the first lease read that is answered (#decideStart). */
   #startDecided = false;
   /** Each host's newest heartbeat before that answer: handled as usual if the start is a first one. Bound: one per host. */
@@ -1143,7 +1150,16 @@ export class FailoverCore implements Core {
     if (name === lateTimer(this.#primary)) {
       if (state === 'protected') this.#send({ type: 'PRIMARY_LATE' }, nowUs, out);
     } else if (name === silentTimer(this.#primary)) {
-      if (state !== 'protected' && state !== 'suspect') return;
+      if (state !== 'protected' && state !== 'suspect') {
+        // Nothing to promote: said once a silence (its last heartbeat began it), since the VM may be running nowhere.
+        const silentSinceUs = this.#lastSeenUs.get(this.#primary) ?? -Infinity;
+        if ((state === 'unprotected' || state === 'reprotecting') && this.#unprotectedSilenceLoggedUs < silentSinceUs) {
+          this.#unprotectedSilenceLoggedUs = nowUs;
+          this.stats.primarySilencesUnprotected++;
+          out.push({ kind: 'log', level: 'error', event: 'failover.primary_silent_unprotected', fields: { primary: this.#primary, backup: this.#backup, state, silentForUs: nowUs - silentSinceUs } });
+        }
+        return;
+      }
       if (this.#pendingRequest !== null) {
         // The lease store has not answered yet: look again one interval later.
         this.#setDeadline(name, nowUs + this.options.heartbeatIntervalUs, out);

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { HostRole } from '../../../lib/codec/messages.js';
 import type { Effect, LeaseRecord } from '../../../lib/runtime/types.js';
 import { MAX_REMEMBERED_TAKE_ATTEMPTS } from '../../../services/failover/core.js';
-import { BACKUP, FAILOVER_OPTIONS, FailoverDriver, heartbeatInput, FIRST_INCARNATION, INTERVAL_US, NONE_TAKEN, LEASE_US, lateTimer, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, roleChangesTo, allRoleChanges, S, SKEW_US, silentTimer, SPARE, timers, VM } from './support.js';
+import { BACKUP, FAILOVER_OPTIONS, FailoverDriver, heartbeatInput, FIRST_INCARNATION, INTERVAL_US, NONE_TAKEN, LEASE_US, lateTimer, leaseOps, MISS_COUNT, primaryRecord, PRIMARY, PROMOTE_TIMER, roleChangesTo, allRoleChanges, S, SKEW_US, silentTimer, SPARE, timer, timers, VM } from './support.js';
 
 const LATE_AFTER_US = Math.ceil(1.5 * INTERVAL_US);
 const SILENT_AFTER_US = MISS_COUNT * INTERVAL_US;
@@ -501,6 +501,25 @@ describe('FailoverCore: backup silence', () => {
     const told = d.grantMembership();
     expect(allRoleChanges(told)).toEqual([{ type: 'roleChange', vmId: VM, term: 1, host: PRIMARY, role: 'primary', peerHost: '', seq: 1, committedEpoch: expect.any(Number), joinSeq: 0 }]);
     expect(sentSubjects(told)).toEqual([S.control(PRIMARY)]);
+  });
+
+  it('says, once a silence and counted, that the primary is silent while no backup is complete, and promotes nothing', () => {
+    const d = started();
+    d.fire(silentTimer(BACKUP));
+    d.grantMembership();
+    expect(d.core.state).toBe('unprotected');
+    const heardUs = d.nowUs;
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), heardUs);
+    const first = d.fire(silentTimer(PRIMARY));
+    expect(first).toContainEqual(expect.objectContaining({ kind: 'log', level: 'error', event: 'failover.primary_silent_unprotected', fields: expect.objectContaining({ primary: PRIMARY, state: 'unprotected' }) }));
+    expect(leaseOps(first)).toEqual([]);
+    expect(d.core.state).toBe('unprotected');
+    expect(d.core.stats.primarySilencesUnprotected).toBe(1);
+    // A late firing of the same silence says nothing more; a new silence, after the primary is heard, is said again.
+    expect(d.handle(timer(silentTimer(PRIMARY)))).toEqual([]);
+    d.handle(heartbeatInput(PRIMARY, 'primary', 1), d.nowUs + 1_000);
+    d.fire(silentTimer(PRIMARY));
+    expect(d.core.stats.primarySilencesUnprotected).toBe(2);
   });
 
   it('asks a backup it gave up as silent to join again once it reports in, as it would a spare: silent was only slow', () => {
