@@ -1,5 +1,6 @@
 import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { maxChunksPerSource } from '../../lib/checkpoint/chunks.js';
+import { seedEpochs } from '../../lib/checkpoint/seed.js';
 import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
 import { topologyOf } from '../../lib/topology/index.js';
 import { BITS_PER_BYTE, msToUs } from '../../lib/units.js';
@@ -23,6 +24,7 @@ export function checkpointerOptionsFromConfig(config: RunConfig, host: string): 
     guestPause: { fixedUs: config.checkpoint.pauseFixedUs, copyBytesPerSec: config.checkpoint.copyBytesPerSec },
     maxInflightEpochs: config.checkpoint.maxInflightEpochs,
     maxChunksPerSource: maxChunksPerSource(config.guest.memoryBytes),
+    seedEpochs: seedEpochs(config.guest.memoryBytes, config.checkpoint.seedBytesPerEpoch),
     speculative: isSpeculative(config.mode),
     // An acknowledgement normally comes one transfer and one round trip after the checkpoint is staged.
     ackTimeoutUs: msToUs(config.epochMs) + msToUs(config.replicationLink.rttMs) + msToUs(config.bus.ackSlackMs),

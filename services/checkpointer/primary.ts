@@ -50,6 +50,12 @@ export interface PrimaryOptions {
   readonly maxInflightEpochs: number;
   /** Chunks one source stages at most for one epoch (maxChunksPerSource of the guest's memory); absent: that of the largest guest the config allows. */
   readonly maxChunksPerSource?: number;
+  /**
+   * Checkpoints, the base included, a new backup takes at most to hold every
+   * page (seedEpochs of the guest's memory): it is complete once the last of
+   * them is acknowledged, not the base alone. Absent: 1.
+   */
+  readonly seedEpochs?: number;
   /** The acker contributes its speculative-buffer delta to each checkpoint. */
   readonly speculative: boolean;
   /**
@@ -249,9 +255,16 @@ export class PrimaryCheckpointer {
     return this.#unprotected;
   }
 
-  /** A backup holds a complete image: it acknowledged its base epoch (or it started with the VM's first image). */
+  /**
+   * A backup holds a complete image: it started with the VM's first image, or
+   * acknowledged every checkpoint that seeds its base (the base alone leaves
+   * pages owed: its agent took such a backup for complete, halted the
+   * primary over a silent acker, and the failover service, which knew the
+   * backup was not, could promote nothing).
+   */
   get backupSynced(): boolean {
-    return !this.#unprotected && this.stats.lastCommittedEpoch >= this.#baseEpoch;
+    if (this.#unprotected) return false;
+    return this.#baseEpoch === 0 || this.stats.lastCommittedEpoch >= this.#baseEpoch + (this.options.seedEpochs ?? 1) - 1;
   }
 
   get state(): EpochState {

@@ -2,7 +2,7 @@ import { localNicOptionsFor } from '../../lib/link/local-nic.js';
 import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { HANDOVER_ANSWER_INTERVAL_MAX_US } from '../../lib/supervision/handover-timing.js';
 import { isReplicated, isSpeculative, partRepeatGapUs, type RunConfig } from '../../lib/config/run-config.js';
-import { PAGE_BYTES } from '../../lib/memory/paged-memory.js';
+import { seedPagesPerEpoch } from '../../lib/checkpoint/seed.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { Rng } from '../../lib/rng.js';
 import { RACC_MIN_RTO_US } from '../../lib/tcp/congestion/racc.js';
@@ -50,7 +50,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
         ckptStageSubject: h.ckptStage,
         chunkBytes: config.checkpoint.chunkBytes,
         pageDelta: config.checkpoint.pageDelta,
-        seedPagesPerEpoch: Math.floor(config.checkpoint.seedBytesPerEpoch / PAGE_BYTES),
+        seedPagesPerEpoch: seedPagesPerEpoch(config.checkpoint.seedBytesPerEpoch),
         pauseFixedUs: config.checkpoint.pauseFixedUs,
         copyBytesPerSec: config.checkpoint.copyBytesPerSec,
         recordDigests: extras.recordDigests ?? false,

@@ -400,7 +400,7 @@ export class HostAgentCore implements Core {
    * report on an earlier one speaks of an earlier backup, which the failover
    * service may have dropped since; halting then, while it re-protects with
    * another backup (and so acts on no silence of the primary), leaves the VM
-   * running nowhere (docs/services.md, a 10-minute soak).
+   * running nowhere (docs/services.md).
    */
   #holdsOnlyImage(): boolean {
     const state = this.state;

@@ -350,6 +350,24 @@ describe('PrimaryCheckpointer', () => {
     expect(p.stats.lastLocalCommitEpoch).toBe(1);
   });
 
+  it('calls a joining backup complete once it acknowledged every checkpoint that seeds its base, not the base alone; one there from the start is', () => {
+    expect(primary({ backupHost: 'host-b' }).backupSynced).toBe(true);
+    const p = primary({ backupHost: '', seedEpochs: 3 });
+    checkpoint(p, 0);
+    changePeer(p, 'host-c', 60_000);
+    const synced: boolean[] = [];
+    for (let i = 0; i < 4; i++) {
+      const epoch = p.epoch;
+      checkpoint(p, 100_000 * (i + 1));
+      ack(p, epoch, 100_000 * (i + 1) + 50_000, true, 'host-c');
+      synced.push(p.backupSynced);
+    }
+    // Base (epoch 2) and two more carry the seed: complete at the third acknowledgement.
+    expect(synced).toEqual([false, false, true, true]);
+    changePeer(p, '', 600_000);
+    expect(p.backupSynced).toBe(false);
+  });
+
   it('commits the base epoch locally when the joining backup is dropped while it is staged, and sends it nothing more', () => {
     const p = primary({ backupHost: '' });
     changePeer(p, 'host-c', 0);
