@@ -1,4 +1,3 @@
-import { assert } from '../../lib/assert.js';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -207,16 +206,8 @@ export function experimentCommand(): Command {
     // vega is loaded only when plots are drawn: every command (a health probe too) starts through this module.
     const { goodputSpec, latencySpec, paretoSpec, renderSvg, sweepSpec } = await import('../experiment/plot.js');
     // The epochs' plots, a line per mode and swept value; and against one swept option, a plot over it too (none over two).
-    const plots: [string, ReturnType<typeof latencySpec>][] = [
-      ['goodput', goodputSpec(rows, spec.epochsMs)],
-      ['latency', latencySpec(rows, spec.epochsMs)],
-      ['tradeoff', paretoSpec(rows)],
-      ...(swept.length === 1 ? [[swept[0]!.flag, sweepSpec(rows, swept[0]!.flag)] as [string, ReturnType<typeof sweepSpec>]] : []),
-    ];
-    assert(
-      plots.every(([name], i) => name === plotNames[i]),
-      () => `plots ${plots.map(([name]) => name).join(', ')} are not the ones checked before the sweep (${plotNames.join(', ')})`,
-    );
+    const specOf = (name: string) => (name === 'goodput' ? goodputSpec(rows, spec.epochsMs) : name === 'latency' ? latencySpec(rows, spec.epochsMs) : name === 'tradeoff' ? paretoSpec(rows) : sweepSpec(rows, name));
+    const plots = plotNames.map((name) => [name, specOf(name)] as const);
     for (const [name, plotSpec] of plots) {
       if (plotSpec === null) continue;
       const file = plotFile(name);
