@@ -67,7 +67,7 @@ const flags = new Command('soak')
   .parse()
   .opts<SoakFlags>();
 
-/** RSS growth owed after warm-up, MiB per minute (issue acceptance: under 1 MiB/min over 10 minutes). */
+/** RSS growth allowed after warm-up, MiB per minute: under 1 MiB/min. */
 const RSS_SLOPE_MAX_MIB_PER_MIN = 1;
 /**
  * Growth is judged on the troughs of each process's RSS (troughSlopesMiBPerMin): stretches this long, each holding

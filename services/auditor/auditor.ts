@@ -375,7 +375,7 @@ export class Auditor {
   }
 
   #violate(invariant: AuditedInvariant, rule: ViolationRule, o: Observation, detail: string): void {
-    const v: Violation = { invariant, rule, atUs: o.atUs, host: o.host, detail };
+    const v: Violation = { invariant, rule, atUs: o.atUs, host: o.host, localUs: o.localUs, detail };
     this.stats.violations++;
     this.violationCounts[rule] = (this.violationCounts[rule] ?? 0) + 1;
     if (this.violations.length < MAX_KEPT_VIOLATIONS) this.violations.push(v);

@@ -108,11 +108,14 @@ const RECENT_KEPT = 64;
 /** Segments (the guest's and those released to the client) it keeps for the same. */
 const RECENT_SEGMENTS_KEPT = 48;
 
+/** A stamped message says when its publisher sent it (same machine, same clock): what the bus took shows. */
+function sentBefore(atUs: number, localUs: number): string {
+  return localUs !== atUs ? ` (sent ${Math.round(atUs - localUs)}µs before)` : '';
+}
+
 /** One line per message: where it went, what it says about terms, epochs and hosts. */
 function describeObserved(subject: string, msg: WireMessage, o: Observation): string {
-  // A stamped message says when its publisher sent it (same machine, same clock): what the bus took shows.
-  const sent = o.localUs !== o.atUs ? ` (sent ${Math.round(o.atUs - o.localUs)}µs before)` : '';
-  const where = `${Math.round(o.atUs)}µs${sent} ${subject.split('.').slice(2).join('.')}`;
+  const where = `${Math.round(o.atUs)}µs${sentBefore(o.atUs, o.localUs)} ${subject.split('.').slice(2).join('.')}`;
   switch (msg.type) {
     case 'checkpointAck':
       return `${where} ack t${msg.term} e${msg.epoch} ${msg.ok ? 'ok' : `nack${msg.needsBase ? ' needs-base' : ''}`} from ${msg.host}`;
@@ -140,7 +143,7 @@ export class BusAuditor {
   readonly #recent: string[] = [];
   #heldTimer: NodeJS.Timeout | null = null;
   /** The last RECENT_SEGMENTS_KEPT segments judged, as (when, subject kind, term, epoch, connection, seq, end); described on demand. */
-  readonly #recentSegments: [number, string, number, number, number, number, number][] = [];
+  readonly #recentSegments: [number, number, string, number, number, number, number, number][] = [];
 
   /**
    * The auditor of a VM, or null when its mode has no output commit to audit
@@ -268,14 +271,14 @@ export class BusAuditor {
 
   /** The segments judged last, oldest first, a line each: which epoch each byte range came from, and what left. */
   recentSegments(): readonly string[] {
-    return this.#recentSegments.map(([atUs, kind, term, epoch, connId, seq, end]) => `${Math.round(atUs)}µs ${kind} t${term} e${epoch} conn ${connId} [${seq}, ${end})`);
+    return this.#recentSegments.map(([atUs, localUs, kind, term, epoch, connId, seq, end]) => `${Math.round(atUs)}µs${sentBefore(atUs, localUs)} ${kind} t${term} e${epoch} conn ${connId} [${seq}, ${end})`);
   }
 
   #observe(subject: string, msg: WireMessage, o: Observation): void {
     if (msg.type === 'segment' && msg.payload.length > 0) {
       if (this.#recentSegments.length >= RECENT_SEGMENTS_KEPT) this.#recentSegments.shift();
       const kind = subject === this.#wireOut ? 'released' : `${parseHostSubject(subject)?.host ?? '?'} ${parseHostSubject(subject)?.kind ?? '?'}`;
-      this.#recentSegments.push([o.atUs, kind, msg.term, msg.epoch, msg.connId, msg.seq, msg.seq + msg.payload.length]);
+      this.#recentSegments.push([o.atUs, o.localUs, kind, msg.term, msg.epoch, msg.connId, msg.seq, msg.seq + msg.payload.length]);
     }
     // Control messages only here: segments come by the thousand and would push out the commits and acks around them.
     if (msg.type !== 'segment') {

@@ -30,5 +30,7 @@ export interface Violation {
   readonly atUs: number;
   /** The host whose message showed it, when known. */
   readonly host: string | null;
+  /** That message's publisher's clock at publication, µs (equal to `atUs` where it carries no stamp): a late arrival shows. */
+  readonly localUs: number;
   readonly detail: string;
 }

@@ -3,7 +3,7 @@ import { summarize } from '../../sim/run.js';
 import { buildWorld, primaryHostOf, runWorld } from '../../sim/world.js';
 import { config, sim } from '../support/run.js';
 
-/** The paper point with a 25 ms longest epoch (issue: adaptive epochs). */
+/** The paper point with a 25 ms longest epoch. */
 const point = { link: { bandwidthBitsPerSec: 1e9, rttMs: 1 }, epochMs: 25 } as const;
 const adaptive = { kind: 'adaptive' } as const;
 const rr = { kind: 'rr', requestBytes: 64, responseBytes: 16_384 } as const;

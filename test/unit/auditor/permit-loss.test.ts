@@ -23,7 +23,8 @@ function releasedPastPermit(options = LOSSY): { d: AuditDriver; releaseAtUs: num
   return { d, releaseAtUs: d.atUs };
 }
 
-const withoutPermitAt = (atUs: number) => [{ invariant: 'one-primary', rule: 'output-without-permit', atUs, host: A, detail: expect.any(String) }];
+/** The release at `atUs` was stamped 1,500 µs of A's clock (releasedPastPermit). */
+const withoutPermitAt = (atUs: number) => [{ invariant: 'one-primary', rule: 'output-without-permit', atUs, host: A, localUs: 1_500, detail: expect.any(String) }];
 
 describe('Auditor: permits lost on the way to it', () => {
   it('waits for the next permit, and excuses a release that a permit it missed could cover', () => {

@@ -68,6 +68,8 @@ export class AuditDriver {
   readonly auditor: Auditor;
   readonly seen: Violation[] = [];
   atUs = 0;
+  /** The publisher's clock of the last message observed. */
+  localUs = 0;
 
   constructor(retainedBytes?: number, options?: AuditorOptions) {
     this.auditor = new Auditor(VM, (v) => this.seen.push(v), retainedBytes, options);
@@ -75,7 +77,8 @@ export class AuditDriver {
 
   observe(subject: string, msg: WireMessage, host: string | null, localUs?: number): this {
     this.atUs += 10;
-    const o: Observation = { atUs: this.atUs, host, localUs: localUs ?? this.atUs };
+    this.localUs = localUs ?? this.atUs;
+    const o: Observation = { atUs: this.atUs, host, localUs: this.localUs };
     this.auditor.observe(subject, msg, o);
     return this;
   }
@@ -131,7 +134,7 @@ export class AuditDriver {
 
 /** The auditor saw exactly one violation, of `rule`, shown by `host`'s message (the last one observed). */
 export function expectOnly(d: AuditDriver, invariant: AuditedInvariant, rule: ViolationRule, host: string | null): void {
-  expect(d.auditor.violations).toEqual([{ invariant, rule, atUs: d.atUs, host, detail: expect.any(String) }]);
+  expect(d.auditor.violations).toEqual([{ invariant, rule, atUs: d.atUs, host, localUs: d.localUs, detail: expect.any(String) }]);
   expect(d.seen).toEqual(d.auditor.violations);
 }
 export const expectNone = (d: AuditDriver) => expect(d.auditor.violations).toEqual([]);
