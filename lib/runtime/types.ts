@@ -57,6 +57,15 @@ export interface Core {
    */
   readonly subscriptions: readonly string[];
   handle(input: Input, nowUs: number): Effect[];
+  /**
+   * Whether what the core sent on `subject` at an earlier step may still
+   * leave at `nowUs`. A shell that sends later than the step (the NATS
+   * runtime sends once the current task ends) asks before sending: output
+   * released under a permit must not leave after the permit ends, and a
+   * process paused between the two (a stopped host, a long collection)
+   * would otherwise let it. Absent: it may. The simulator sends at the step.
+   */
+  mayStillSend?(subject: string, nowUs: number): boolean;
 }
 
 export const START: Input = { kind: 'start' };

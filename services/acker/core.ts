@@ -769,6 +769,11 @@ export class AckerCore implements Core {
     };
   }
 
+  /** Output sent at an earlier step leaves only while the permit it was sent under lasts: past it, it is lost as on the wire, and the wire sender retransmits it. */
+  mayStillSend(subject: string, nowUs: number): boolean {
+    return subject !== this.options.wireOutSubject || this.#permit.allows(this.#term, nowUs);
+  }
+
   /** Output may leave now (the release permit lasts); a send held back is retransmitted by the wire sender. */
   #permitted(nowUs: number): boolean {
     if (this.#permit.allows(this.#term, nowUs)) return true;

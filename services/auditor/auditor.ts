@@ -62,6 +62,14 @@ export interface AuditorStats {
    * otherwise.
    */
   permitVerdictsDeferred: number;
+  /**
+   * Output of an older term that arrived after a newer term's first output
+   * but was released before it, by the publishers' clocks
+   * (outputMayArriveLate): a publisher paused after handing it to the bus
+   * sends it late, as a network may deliver a packet late. Judged by the
+   * other rules at its release time.
+   */
+  olderTermOutputArrivedLate: number;
   /** Of those, releases a permit that came later covered: it reached the services before the auditor, by more than its reorder window. */
   permitsLate: number;
   /** Holes between a host's permits taken as covered, at MAX_PERMIT_SPANS spans (PermitSpans). */
@@ -115,6 +123,15 @@ export interface AuditorOptions {
    * rest by `settle()`; without it, at once.
    */
   readonly permitsMayBeLost?: boolean;
+  /**
+   * Output may reach the auditor long after its release (over NATS: a
+   * publisher paused between handing it to its connection and the socket
+   * taking it). Output of an older term that arrives after a newer term's
+   * first output is then a violation only if its publisher's clock says it
+   * was released after that output; without it, on arrival (the simulator
+   * delivers output at its release).
+   */
+  readonly outputMayArriveLate?: boolean;
 }
 
 /** Keys held in each map whose keys come from message fields (hosts, terms): a forged field cannot grow it past this. */
@@ -187,7 +204,7 @@ interface PrimaryView {
  *   that host's release permit ends on its own clock.
  */
 export class Auditor {
-  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, assignmentsOfRestartedPrimary: 0, commitsOfRestartedPrimary: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, permitsUnjudged: 0, permitsMissed: 0, permitVerdictsDeferred: 0, permitsLate: 0, permitHolesBridged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
+  readonly stats: AuditorStats = { messagesSeen: 0, segmentsChecked: 0, bytesReleasedEnd: 0, unknownConnections: 0, promotionsSeen: 0, assignmentsOfRestartedPrimary: 0, commitsOfRestartedPrimary: 0, releasesOfUnseenBytes: 0, gaps: 0, releasesUnjudged: 0, permitsUnjudged: 0, permitsMissed: 0, permitVerdictsDeferred: 0, olderTermOutputArrivedLate: 0, permitsLate: 0, permitHolesBridged: 0, commitsTrusted: 0, trackedKeysDropped: 0, violations: 0, violationsNotKept: 0, subjectsUncached: 0, byteEpochEntriesMerged: 0, byteEpochEntriesForgottenEarly: 0 };
   /** The first MAX_KEPT_VIOLATIONS violations; `stats.violations` counts them all. */
   readonly violations: Violation[] = [];
   /** Every violation, kept or not, per rule. */
@@ -198,6 +215,8 @@ export class Auditor {
   /** The newest term whose guest output counts (a deposed primary's guest may still run). */
   #guestTerm = 0;
   #maxWireTerm = 0;
+  /** When the newest term's first output was released, on its publisher's clock. */
+  #maxWireTermBeganLocalUs = 0;
   /** Which host holds each term, from the agents' assignments. */
   readonly #termHost = new Map<number, string>();
   /** Per host and term: where its permits let output leave, on that host's clock; `sinceGap`: one seen since the last gap; `seq`: the highest number seen. */
@@ -512,10 +531,15 @@ export class Auditor {
   #onRelease(seg: Segment, o: Observation): void {
     this.stats.segmentsChecked++;
     if (seg.term < this.#maxWireTerm) {
-      this.#violate('one-primary', 'older-term-after-newer', o, `term ${seg.term} output after term ${this.#maxWireTerm} began releasing`);
-      return;
+      if (this.options.outputMayArriveLate !== true || o.localUs >= this.#maxWireTermBeganLocalUs) {
+        this.#violate('one-primary', 'older-term-after-newer', o, `term ${seg.term} output released at ${o.localUs}µs of ${o.host ?? 'an unknown host'}'s clock, after term ${this.#maxWireTerm} began releasing at ${this.#maxWireTermBeganLocalUs}µs of its holder's`);
+        return;
+      }
+      this.stats.olderTermOutputArrivedLate++;
+    } else if (seg.term > this.#maxWireTerm) {
+      this.#maxWireTerm = seg.term;
+      this.#maxWireTermBeganLocalUs = o.localUs;
     }
-    this.#maxWireTerm = seg.term;
     if (this.#resyncing) {
       this.stats.releasesUnjudged++;
       this.#released(seg);

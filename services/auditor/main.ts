@@ -162,7 +162,7 @@ export class BusAuditor {
     options: BusAuditorOptions = {},
   ) {
     // Core NATS delivers at most once: a permit can reach the netbuffer and not the auditor (a server dying mid-delivery).
-    this.auditor = new Auditor(vmId, onViolation, options.retainedBytes, { permitsMayBeLost: true });
+    this.auditor = new Auditor(vmId, onViolation, options.retainedBytes, { permitsMayBeLost: true, outputMayArriveLate: true });
     this.#reorderWindowMs = options.reorderWindowMs ?? 0;
     const s = subjects(vmId);
     this.#wireOut = s.wireOut;

@@ -217,6 +217,11 @@ export class NetbufferCore implements Core {
     return out;
   }
 
+  /** Output released at an earlier step leaves only while the permit it was released under lasts: past it, it is lost as on the wire (the guest's TCP sends it again, held anew). */
+  mayStillSend(subject: string, nowUs: number): boolean {
+    return subject !== this.options.outSubject || this.#permit.allows(this.#term, nowUs);
+  }
+
   #onSegment(seg: Segment, nowUs: number): Effect[] {
     // As the acker does: the tracer keys sampled bytes by connection, and no guest has another.
     if (!isConnectionId(seg.connId)) {

@@ -98,6 +98,8 @@ export interface ShellCounters extends LeaseRunnerCounters {
   publishErrors: number;
   /** Messages sent while their connection was down, dropped here: nats.js would hold them without bound and discard them at its next dial. */
   publishesWhileDisconnected: number;
+  /** Messages the core no longer allowed to leave when their turn to be sent came (its release permit had ended: Core.mayStillSend), dropped as the wire would lose them. */
+  sendsExpired: number;
   /** Errors a subscription reported (a permission refused, a slow consumer's overflow); what they concerned is lost. */
   subscriptionErrors: number;
   /** Bus messages that carried several messages of one subject (each is counted in messagesOut too). */
@@ -187,6 +189,7 @@ export class NatsShell {
     unknownSubjects: 0,
     linkDeliveriesUnsubscribed: 0,
     publishesWhileDisconnected: 0,
+    sendsExpired: 0,
     publishErrors: 0,
     subscriptionErrors: 0,
     batchesOut: 0,
@@ -634,6 +637,10 @@ export class NatsShell {
   }
 
   #publish(subject: string, parts: readonly Uint8Array[], stepUs: number, traceparent: string | null): void {
+    if (this.core.mayStillSend !== undefined && !this.core.mayStillSend(subject, this.clock.nowUs())) {
+      this.counters.sendsExpired += parts.length;
+      return;
+    }
     const data = parts.length === 1 ? parts[0]! : encodeBatch(parts);
     let h: MsgHdrs | undefined;
     if (parts.length > 1) {

@@ -3,13 +3,14 @@
  * each service would publish, observed with its publisher's host and clock.
  */
 import { describe, expect, it } from 'vitest';
+import type { AuditorOptions } from '../../../services/auditor/auditor.js';
 import { AUDITED_INVARIANTS } from '../../../services/auditor/violations.js';
 import { A, assignment, AuditDriver, B, C, data, expectNone, expectOnly, FOREVER_US, guestStatus, S } from './support.js';
 
 
 /** A protected primary whose first epoch (bytes [0, 100)) the backup acknowledged and the primary committed; its permit outlasts the test unless one is given (null: none). */
-function committedEpoch1(permitUntilUs?: number | null): AuditDriver {
-  return AuditDriver.protectedPrimary(permitUntilUs).emit(A, 1, 1, 0, 100).ack(B, 1, 1).commit(A, 1, 1);
+function committedEpoch1(permitUntilUs?: number | null, options?: AuditorOptions): AuditDriver {
+  return AuditDriver.protectedPrimary(permitUntilUs, undefined, options).emit(A, 1, 1, 0, 100).ack(B, 1, 1).commit(A, 1, 1);
 }
 
 /**
@@ -18,8 +19,8 @@ function committedEpoch1(permitUntilUs?: number | null): AuditDriver {
  * promoted under term 2 from the image of epoch 1 (ending at byte 100), runs
  * alone from epoch 2, and has a permit.
  */
-function promoted(): AuditDriver {
-  const d = committedEpoch1().release(A, 1, 1, 0, 100).emit(A, 1, 5, 100, 100);
+function promoted(options?: AuditorOptions): AuditDriver {
+  const d = committedEpoch1(undefined, options).release(A, 1, 1, 0, 100).emit(A, 1, 5, 100, 100);
   d.assign(B, 'promoting', 2, 2);
   d.status(guestStatus(B, 2, { epoch: 1, txEndSeqs: [100] }));
   d.assign(B, 'primary', 2, 3, { firstEpoch: 2 });
@@ -351,6 +352,28 @@ describe('Auditor', () => {
       const d = promoted().emit(B, 2, 2, 100, 50).commit(B, 2, 2).release(B, 2, 2, 100, 50);
       d.release(A, 1, 1, 0, 100);
       expectOnly(d, 'one-primary', 'older-term-after-newer', A);
+    });
+
+    it('older-term-after-newer, when output may arrive late (over NATS): judged on the publishers’ clocks, not on arrival', () => {
+      const late = { outputMayArriveLate: true };
+      // B's first output of term 2 was released at 1,000 µs of its clock; A's of term 1 comes after it.
+      const before = promoted(late).emit(B, 2, 2, 100, 50).commit(B, 2, 2).release(B, 2, 2, 100, 50, 1_000);
+      before.release(A, 1, 1, 0, 100, 999); // released before, delivered late: judged by the other rules, which it passes
+      expectNone(before);
+      expect(before.auditor.stats.olderTermOutputArrivedLate).toBe(1);
+      const after = promoted(late).emit(B, 2, 2, 100, 50).commit(B, 2, 2).release(B, 2, 2, 100, 50, 1_000);
+      after.release(A, 1, 1, 0, 100, 1_000); // released when term 2 already had
+      expectOnly(after, 'one-primary', 'older-term-after-newer', A);
+      expect(after.auditor.stats.olderTermOutputArrivedLate).toBe(0);
+    });
+
+    it('an older term’s output that arrived late is still judged on its permit', () => {
+      // A's permit ended at 500 µs of its clock: a release at 999 is output without a permit, however it arrived.
+      const d = committedEpoch1(500, { outputMayArriveLate: true }).emit(A, 1, 5, 100, 100);
+      d.assign(B, 'promoting', 2, 2).status(guestStatus(B, 2, { epoch: 1, txEndSeqs: [100] })).assign(B, 'primary', 2, 3, { firstEpoch: 2 }).permit(B, 2);
+      d.emit(B, 2, 2, 100, 50).commit(B, 2, 2).release(B, 2, 2, 100, 50, 1_000);
+      d.release(A, 1, 1, 0, 100, 999);
+      expectOnly(d, 'one-primary', 'output-without-permit', A);
     });
 
     it('the old primary’s output before the new term released anything is judged on its permit, not its term', () => {
