@@ -327,7 +327,7 @@ async function main(): Promise<number> {
       // Messages naming another VM that checkpointers and guests dropped (latest reports of the processes alive at the end).
       otherVmMessages: Object.fromEntries((['checkpointer', 'guest'] as const).map((service) => [service, vmIds.reduce((n, vm) => n + collector.reports(vm, service).reduce((m, r) => m + Number(r.stats.otherVmMessages ?? 0), 0), 0)])),
       // Each VM's failover view and counters at the end, and of the checkpointers alive then: where an unrecovered kill stopped.
-      finalViews: vmIds.map((vm) => ({ vmId: vm, view: collector.view(vm) ?? null, failover: collector.reports(vm, 'failover')[0]?.stats ?? null, checkpointers: collector.reports(vm, 'checkpointer').map((r) => ({ host: r.report.host, stats: r.stats })), agents: collector.reports(vm, 'host-agent').map((r) => ({ host: r.report.host, stats: r.stats })) })),
+      finalViews: vmIds.map((vm) => ({ vmId: vm, view: collector.view(vm) ?? null, failover: collector.reports(vm, 'failover')[0]?.stats ?? null, checkpointers: collector.reports(vm, 'checkpointer').map((r) => ({ host: r.report.host, stats: r.stats })), agents: collector.reports(vm, 'host-agent').map((r) => ({ host: r.report.host, stats: r.stats })), ackers: collector.reports(vm, 'acker').map((r) => ({ host: r.report.host, stats: r.stats })) })),
       firstViolation: violations[0] ?? null,
       violations,
       // Judged on troughs; the straight line through every reading is there to compare (it reads the sawtooth).

@@ -162,3 +162,5 @@ export type RunConfig = z.infer<typeof runConfigSchema>;
 
 /** A repeated request for a checkpoint's parts is answered at most once per this gap (RepeatGate): half the barrier repeat interval, µs. */
 export const partRepeatGapUs = (config: RunConfig): number => (config.bus.resendMs * 1_000) / 2;
+/** The replication link's rate, bytes per second. */
+export const replicationBytesPerSec = (config: RunConfig): number => config.replicationLink.bandwidthBitsPerSec / 8;

@@ -44,6 +44,8 @@ export interface AckerOptions {
   readonly handoverRetryMaxUs: number;
   /** A repeated EpochEnd sends this epoch's part again at most once per this gap (RepeatGate: half the checkpointer's repeat interval). */
   readonly partRepeatGapUs: number;
+  /** The replication link's rate, bytes/s: nor sooner than twice the time it takes to carry the part (RepeatGate; 0: no link time). */
+  readonly replicationBytesPerSec: number;
   /** Per connection, the epochs whose end and guest header are kept while they wait for a commit (UNCOMMITTED_EPOCHS_SLACK beyond those in flight). */
   readonly uncommittedEpochsMax: number;
   /** How often it reports to its host agent. */
@@ -172,7 +174,7 @@ export class AckerCore implements Core {
     this.#tracer = this.#newTracer();
     this.#assignments = new AssignmentTracker(options.vmId, options.host, 'acker', options.statusIntervalUs);
     this.#permit = new PermitHolder(options.host, options.plantedBug === 'ignore-permit-expiry');
-    this.#specPartRepeats = new RepeatGate(options.partRepeatGapUs);
+    this.#specPartRepeats = new RepeatGate(options.partRepeatGapUs, options.replicationBytesPerSec);
     this.#nic = options.localNic ? new LocalNic(options.localNic) : null;
     assert(this.#nic === null || options.mode === 'spec', 'a local NIC is the speculative acker\'s alone (in remus the netbuffer sends)');
     this.#idleSubscriptions = [options.subjects.assign('acker'), options.subjects.permit];
@@ -652,7 +654,7 @@ export class AckerCore implements Core {
     const part = encodeSpecDeltaChunks(deltas.length > 0 ? deltas : [{ startSeq: 0, clientAckSeq: 0, connection: null, bytes: EMPTY }], this.options.chunkBytes);
     const chunks = makeChunks({ vmId: this.options.vmId, term: end.term, epoch: end.epoch }, ChunkSource.SPEC, part);
     this.#lastSpecPart = { epoch: end.epoch, chunks };
-    this.#specPartRepeats.sent(nowUs);
+    this.#specPartRepeats.sent(nowUs, chunks.reduce((n, c) => n + c.data.length, 0));
     if (this.options.recordDigests) this.digests.set(end.epoch, specBuffersDigest(ranges));
     if (end.local && !end.base) {
       // No backup receives this epoch: the part is kept, as any, and goes only if a repeat asks for it in full (a

@@ -1,6 +1,6 @@
 import { localNicOptionsFor } from '../../lib/link/local-nic.js';
 import { statusIntervalMs } from '../../lib/config/failover-config.js';
-import { isSpeculative, partRepeatGapUs, type RunConfig } from '../../lib/config/run-config.js';
+import { isSpeculative, partRepeatGapUs, replicationBytesPerSec, type RunConfig } from '../../lib/config/run-config.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { topologyOf } from '../../lib/topology/index.js';
 import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
@@ -30,6 +30,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     handoverRetryUs: msToUs(config.bus.handoverRetryMs),
     handoverRetryMaxUs: HANDOVER_RETRY_MAX_US,
     partRepeatGapUs: partRepeatGapUs(config),
+    replicationBytesPerSec: replicationBytesPerSec(config),
     uncommittedEpochsMax: config.checkpoint.maxInflightEpochs + UNCOMMITTED_EPOCHS_SLACK,
     statusIntervalUs: msToUs(statusIntervalMs(config.failover)),
     tcp: config.tcp,

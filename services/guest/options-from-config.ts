@@ -1,7 +1,7 @@
 import { localNicOptionsFor } from '../../lib/link/local-nic.js';
 import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { HANDOVER_ANSWER_INTERVAL_MAX_US } from '../../lib/supervision/handover-timing.js';
-import { isReplicated, isSpeculative, partRepeatGapUs, type RunConfig } from '../../lib/config/run-config.js';
+import { isReplicated, isSpeculative, partRepeatGapUs, replicationBytesPerSec, type RunConfig } from '../../lib/config/run-config.js';
 import { seedPagesPerEpoch } from '../../lib/checkpoint/seed.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { Rng } from '../../lib/rng.js';
@@ -55,6 +55,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
         copyBytesPerSec: config.checkpoint.copyBytesPerSec,
         recordDigests: extras.recordDigests ?? false,
         partRepeatGapUs: partRepeatGapUs(config),
+        replicationBytesPerSec: replicationBytesPerSec(config),
       },
       ...(config.mode === 'remus' && config.buffers.plugFull === 'backpressure' ? { plugBackpressure: { limitBytes: config.buffers.heldBytesMax, maxQueuedSegments: nicQueueSegments(config) } } : {}),
     },

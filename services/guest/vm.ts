@@ -44,6 +44,8 @@ export interface GuestReplication {
   readonly recordDigests: boolean;
   /** A repeated barrier sends this epoch's parts again at most once per this gap (RepeatGate; the EpochEnd always goes). */
   readonly partRepeatGapUs: number;
+  /** The replication link's rate, bytes/s: nor sooner than twice the time it takes to carry the parts (RepeatGate; 0: no link time). */
+  readonly replicationBytesPerSec: number;
 }
 
 export interface GuestVmOptions {
@@ -175,7 +177,7 @@ export class GuestVm {
     memory?: PagedMemory,
   ) {
     const r = options.replication;
-    this.#partRepeats = new RepeatGate(r?.partRepeatGapUs ?? 0); // unused without replication
+    this.#partRepeats = new RepeatGate(r?.partRepeatGapUs ?? 0, r?.replicationBytesPerSec ?? 0); // unused without replication
     this.memory = memory ?? new PagedMemory(options.memoryBytes);
     assert(this.memory.sizeBytes === options.memoryBytes, () => `a ${this.memory.sizeBytes} B image for a ${options.memoryBytes} B guest`);
     this.memory.takeDirtyPages(); // what the image holds is on the backup already
@@ -372,13 +374,16 @@ export class GuestVm {
     // Captured in full even when no backup receives it: a barrier wrongly marked local then costs a repeat, not the pages.
     const chunks = this.capture.capture(barrier.term, this.#epoch, this.#serializeState());
     this.#lastCheckpoint = { end, chunks };
-    this.#partRepeats.sent(this.#nowUs);
     this.#emit({ kind: 'send', subject: r.txEpochSubject, msg: end });
     let bytes = 0;
+    let sentBytes = 0;
     for (const chunk of chunks) {
       bytes += chunk.data.length;
-      if (wanted(chunk, barrier)) this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
+      if (!wanted(chunk, barrier)) continue;
+      sentBytes += chunk.data.length;
+      this.#emit({ kind: 'send', subject: r.ckptStageSubject, msg: chunk });
     }
+    this.#partRepeats.sent(this.#nowUs, sentBytes);
     // Remus: paused while the dirty state is copied into the staging buffer; the next epoch runs while it travels.
     const copyUs = Math.ceil((bytes * US_PER_S) / r.copyBytesPerSec);
     this.#setTimer(TIMER_RESUME, this.#nowUs + r.pauseFixedUs + copyUs);

@@ -106,6 +106,7 @@ const ackerOptions = (setup: Setup = {}, mode: 'spec' | 'remus' = 'spec'): Acker
   handoverRetryUs: HANDOVER_RETRY_US,
   handoverRetryMaxUs: HANDOVER_RETRY_MAX_US,
   partRepeatGapUs: 1_000,
+  replicationBytesPerSec: 0,
   statusIntervalUs: STATUS_INTERVAL_US,
   tcp: defaultTcpOptions({ mssBytes: MSS }),
   specBufferBytes: setup.specBufferBytes ?? 64 * 1024,

@@ -5,7 +5,7 @@ import { subjects } from '../../../lib/codec/subjects.js';
 import { runConfigSchema } from '../../../lib/config/run-config.js';
 import type { Effect } from '../../../lib/runtime/types.js';
 import { defaultTcpOptions } from '../../../lib/tcp/options.js';
-import { AckerCore } from '../../../services/acker/core.js';
+import { AckerCore, type AckerOptions } from '../../../services/acker/core.js';
 import { CheckpointerCore } from '../../../services/checkpointer/core.js';
 import { PrimaryCheckpointer, type PrimaryOptions } from '../../../services/checkpointer/primary.js';
 import { GuestCore } from '../../../services/guest/core.js';
@@ -147,7 +147,7 @@ describe('acker: repeated and late EpochEnds', () => {
   const PART_REPEAT_GAP_US = 10;
   const CLIENT_ISN = 1000;
   const GUEST_ISN = 5000;
-  const acker = () => {
+  const acker = (extra: Partial<AckerOptions> = {}) => {
     const a = new AckerCore({
       vmId: VM,
       host: HOST,
@@ -158,6 +158,7 @@ describe('acker: repeated and late EpochEnds', () => {
       handoverRetryUs: 2_000,
       handoverRetryMaxUs: 500_000,
       partRepeatGapUs: PART_REPEAT_GAP_US,
+      replicationBytesPerSec: 0,
       statusIntervalUs: STATUS_INTERVAL_US,
       tcp: defaultTcpOptions({ mssBytes: 1000 }),
       specBufferBytes: 64 * 1024,
@@ -165,6 +166,7 @@ describe('acker: repeated and late EpochEnds', () => {
       chunkBytes: 4096,
       recordDigests: false,
       uncommittedEpochsMax: 12,
+      ...extra,
     });
     activate(a, assignment(VM, HOST, 'primary', 1), { assign: hs.assign('acker'), permit: hs.permit });
     expect(a.term).toBe(1);
@@ -221,6 +223,20 @@ describe('acker: repeated and late EpochEnds', () => {
     expect(specChunks(a.handle(message(hs.txEpoch, end(1)), 30 + PART_REPEAT_GAP_US))).toEqual(first);
     expect(specChunks(a.handle(message(hs.txEpoch, end(1)), 30 + PART_REPEAT_GAP_US + 1))).toEqual([]);
     expect(a.stats).toMatchObject({ epochEndsRepeated: 5, epochEndRepeatsTooSoon: 4 });
+  });
+
+  it('answers a repeat no sooner than twice the time the replication link takes to carry the part, and each later one after twice as long again', () => {
+    const a = acker({ replicationBytesPerSec: 1e6 });
+    a.handle(message(hs.tx, data(1, GUEST_ISN + 1, 500)), 20);
+    const first = specChunks(a.handle(message(hs.txEpoch, end(1)), 30));
+    const linkUs = Math.ceil((2 * first.reduce((n, c) => n + c.data.length, 0) * 1e6) / 1e6);
+    expect(linkUs).toBeGreaterThan(PART_REPEAT_GAP_US);
+    // On the checkpointer's schedule, but the part cannot have crossed the link yet: nothing.
+    expect(specChunks(a.handle(message(hs.txEpoch, end(1)), 30 + linkUs - 1))).toEqual([]);
+    expect(specChunks(a.handle(message(hs.txEpoch, end(1)), 30 + linkUs))).toEqual(first);
+    expect(specChunks(a.handle(message(hs.txEpoch, end(1)), 30 + 3 * linkUs - 1))).toEqual([]);
+    expect(specChunks(a.handle(message(hs.txEpoch, end(1)), 30 + 3 * linkUs))).toEqual(first);
+    expect(a.stats).toMatchObject({ epochEndsRepeated: 4, epochEndRepeatsTooSoon: 2 });
   });
 
   it('sends nothing for a repeated EpochEnd that says its part is staged already', () => {
