@@ -31,7 +31,7 @@ import { runConfigSchema, type RunConfig } from './run-config.js';
  */
 export const NATS_TIMING = {
   failover: { heartbeatIntervalMs: 50, missCount: 8, statusIntervalMs: 50, serviceMissCount: 100, serviceStartupMs: 20_000, leaseDurationMs: 500, leaseSafetyMs: 50, clockSkewMs: 10 },
-  bus: { resendMs: 50, ackSlackMs: 50, handoverRetryMs: 20 },
+  bus: { resendMs: 50, ackSlackMs: 50, handoverRetryMs: 20, handoverRetryMaxMs: 4_000 },
   epochPolicy: { quietUs: 2_000 },
 } as const;
 

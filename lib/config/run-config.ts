@@ -56,7 +56,8 @@ export const checkpointConfigSchema = z.strictObject({
 export const busConfigSchema = z.strictObject({
   resendMs: z.number().positive().max(1_000).default(2).describe('Interval of repeated pause barriers, resumes and commits (a lost one costs at most this), ms.'),
   ackSlackMs: z.number().min(0).max(10_000).default(5).describe('Slack of the checkpoint acknowledgement timeout beyond an epoch, the replication round trip and twice the transfer time, ms.'),
-  handoverRetryMs: z.number().positive().max(10_000).default(2).describe('First wait of a promoted acker for the speculative buffer before it asks again (doubling up to 500 ms), ms.'),
+  handoverRetryMs: z.number().positive().max(10_000).default(2).describe('First wait of a promoted acker for the speculative buffer before it asks again (doubling up to handoverRetryMaxMs), ms.'),
+  handoverRetryMaxMs: z.number().positive().max(60_000).default(500).describe('Longest wait of a promoted acker between two requests for the speculative buffer (at least handoverRetryMs; the guest answers at most twice as often), ms. Each answer is the whole buffer: a machine that takes seconds to carry it must not be asked for it again every half second.'),
 });
 
 export const guestConfigSchema = z.strictObject({

@@ -6,7 +6,7 @@ import { topologyOf } from '../../lib/topology/index.js';
 import { tracingOptionsFromConfig } from '../../lib/tracing/options.js';
 import { msToUs } from '../../lib/units.js';
 import { outputWatchOption } from '../../lib/epoch-policy/from-config.js';
-import { HANDOVER_RETRY_MAX_US } from '../../lib/supervision/handover-timing.js';
+import { handoverRetryMaxUs } from '../../lib/supervision/handover-timing.js';
 import type { AckerOptions } from './core.js';
 
 
@@ -28,7 +28,7 @@ export function ackerOptionsFromConfig(config: RunConfig, host: string, extras: 
     wireInSubject: s.wireIn,
     wireOutSubject: s.wireOut,
     handoverRetryUs: msToUs(config.bus.handoverRetryMs),
-    handoverRetryMaxUs: HANDOVER_RETRY_MAX_US,
+    handoverRetryMaxUs: handoverRetryMaxUs(config.bus),
     partRepeatGapUs: partRepeatGapUs(config),
     replicationBytesPerSec: replicationBytesPerSec(config),
     uncommittedEpochsMax: config.checkpoint.maxInflightEpochs + UNCOMMITTED_EPOCHS_SLACK,

@@ -1,6 +1,6 @@
 import { localNicOptionsFor } from '../../lib/link/local-nic.js';
 import { statusIntervalMs } from '../../lib/config/failover-config.js';
-import { HANDOVER_ANSWER_INTERVAL_MAX_US } from '../../lib/supervision/handover-timing.js';
+import { handoverAnswerIntervalMaxUs, handoverRetryMaxUs } from '../../lib/supervision/handover-timing.js';
 import { isReplicated, isSpeculative, partRepeatGapUs, replicationBytesPerSec, type RunConfig } from '../../lib/config/run-config.js';
 import { seedPagesPerEpoch } from '../../lib/checkpoint/seed.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
@@ -68,7 +68,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
       maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1,
       restoreUs: msToUs(f.restoreFixedMs) + Math.ceil((config.guest.memoryBytes * US_PER_S) / f.restoreBytesPerSec),
       handoverSpec: isSpeculative(config.mode),
-      handoverAnswerIntervalUs: { firstUs: msToUs(config.bus.handoverRetryMs), maxUs: HANDOVER_ANSWER_INTERVAL_MAX_US },
+      handoverAnswerIntervalUs: { firstUs: msToUs(config.bus.handoverRetryMs), maxUs: handoverAnswerIntervalMaxUs(handoverRetryMaxUs(config.bus)) },
       statusIntervalUs: msToUs(statusIntervalMs(config.failover)),
     },
   };

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { NATS_TIMING, withNatsTiming } from '../../../lib/config/nats-profile.js';
 import { runConfigSchema } from '../../../lib/config/run-config.js';
+import { ackerOptionsFromConfig } from '../../../services/acker/options-from-config.js';
+import { guestOptionsFromConfig } from '../../../services/guest/options-from-config.js';
 
 describe('withNatsTiming', () => {
   const config = runConfigSchema.parse({ mode: 'spec', epochPolicy: { kind: 'adaptive', quietUs: 700 }, bus: { resendMs: 3 } });
@@ -19,5 +21,20 @@ describe('withNatsTiming', () => {
     expect(timed.epochPolicy.quietUs).toBe(700);
     expect(timed.bus.resendMs).toBe(3);
     expect(timed.bus.ackSlackMs).toBe(NATS_TIMING.bus.ackSlackMs);
+  });
+});
+
+describe('the handover waits', () => {
+  it("come from the bus section: the acker's longest wait between requests, and the guest's between answers half of it", () => {
+    const sim = runConfigSchema.parse({ mode: 'spec' });
+    const nats = withNatsTiming(sim);
+    expect(nats.bus.handoverRetryMaxMs).toBe(NATS_TIMING.bus.handoverRetryMaxMs);
+    for (const [config, maxMs] of [[sim, 500], [nats, NATS_TIMING.bus.handoverRetryMaxMs]] as const) {
+      expect(ackerOptionsFromConfig(config, config.hosts.backup).handoverRetryMaxUs).toBe(maxMs * 1_000);
+      expect(guestOptionsFromConfig(config, config.hosts.backup).supervision!.handoverAnswerIntervalUs).toEqual({ firstUs: config.bus.handoverRetryMs * 1_000, maxUs: (maxMs * 1_000) / 2 });
+    }
+    // A longest wait shorter than the first is taken as the first.
+    const short = runConfigSchema.parse({ mode: 'spec', bus: { handoverRetryMs: 30, handoverRetryMaxMs: 10 } });
+    expect(ackerOptionsFromConfig(short, short.hosts.backup).handoverRetryMaxUs).toBe(30_000);
   });
 });

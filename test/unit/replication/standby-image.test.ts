@@ -11,7 +11,6 @@ import { runConfigSchema } from '../../../lib/config/run-config.js';
 import { PAGE_BYTES, PagedMemory } from '../../../lib/memory/paged-memory.js';
 import type { Effect } from '../../../lib/runtime/types.js';
 import { HandoverReceiver, type Handover } from '../../../services/acker/handover.js';
-import { HANDOVER_ANSWER_INTERVAL_MAX_US } from '../../../lib/supervision/handover-timing.js';
 import { GuestCore } from '../../../services/guest/core.js';
 import { guestOptionsFromConfig } from '../../../services/guest/options-from-config.js';
 import { StandbyImage, type StandbyOptions } from '../../../services/guest/standby.js';
@@ -636,13 +635,13 @@ describe('GuestCore as a backup: the standby image it keeps', () => {
     const ask = (atUs: number) => sentOn(g.handle(message(h.handoverRequest, request), atUs), h.handover).length;
     const whole = ask(1_000);
     expect(whole).toBeGreaterThan(0);
-    // A request every 100 µs for 2 s (a duplicate, a hostile publisher): answers after first, 2×first, 4×first… then every HANDOVER_ANSWER_INTERVAL_MAX_US.
+    // A request every 100 µs for 2 s (a duplicate, a hostile publisher): answers after first, 2×first, 4×first… then every maxUs (half the acker's longest wait).
     const answeredAt: number[] = [];
     for (let t = 1_100; t <= 2_001_000; t += 100) if (ask(t) > 0) answeredAt.push(t);
     const gaps = answeredAt.map((t, i) => t - (answeredAt[i - 1] ?? 1_000));
     expect(gaps[0]).toBe(first);
     expect(gaps[1]).toBe(2 * first);
-    expect(gaps.at(-1)).toBe(HANDOVER_ANSWER_INTERVAL_MAX_US);
+    expect(gaps.at(-1)).toBe(g.options.supervision!.handoverAnswerIntervalUs.maxUs);
     expect(gaps.every((gap, i) => i === 0 || gap >= gaps[i - 1]!)).toBe(true);
     expect(answeredAt.length).toBeLessThan(20);
     expect(g.stats.handoversSent).toBe(answeredAt.length + 1);
