@@ -8,9 +8,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { NATS_TIMING, withNatsTiming } from '../../lib/config/nats-profile.js';
-import { runConfigSchema } from '../../lib/config/run-config.js';
 import { runOnNats } from '../../cli/launcher/nats-run.js';
 import { LAYOUTS } from '../../cli/launcher/plan.js';
+import { faultRunConfig } from './support/fault-run.js';
 import { withNats } from './support/nats.js';
 
 const CRASH_AT_MS = 2_500;
@@ -26,19 +26,8 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-const config = runConfigSchema.parse({
-  mode: 'spec',
-  vmId: 'crash-spec',
-  seed: 1,
-  // 5.5 s after the crash, and a 16 MiB guest: the spare's whole image crosses a bus that 16 processes share on 2 cores
-  // (a 64 MiB one took from 2.5 s to more than 5 s on a machine whose cores its host shares).
-  durationS: 8,
-  guest: { memoryBytes: 16 * 1024 * 1024 },
-  epochMs: 25,
-  link: { bandwidthBitsPerSec: 100e6, rttMs: 2 },
-  workload: { kind: 'bulk', totalBytes: 0 },
-  faults: { crashPrimaryAtMs: CRASH_AT_MS },
-});
+// 5.5 s after the crash.
+const config = faultRunConfig('crash-spec', { crashPrimaryAtMs: CRASH_AT_MS });
 
 /**
  * From the crash to the promoted primary's first heartbeat, at most: the

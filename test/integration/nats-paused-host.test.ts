@@ -13,12 +13,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { runOnNats } from '../../cli/launcher/nats-run.js';
 import type { Fleet } from '../../cli/launcher/fleet.js';
-import { runConfigSchema } from '../../lib/config/run-config.js';
 import { subjects } from '../../lib/codec/subjects.js';
 import type { Segment } from '../../lib/codec/messages.js';
 import { connectNats, NatsShell } from '../../lib/runtime/nats/index.js';
 import type { Core, Effect, Input } from '../../lib/runtime/types.js';
 import type { Violation } from '../../services/auditor/violations.js';
+import { faultRunConfig } from './support/fault-run.js';
 import { withNats } from './support/nats.js';
 
 const nats = await withNats();
@@ -80,16 +80,7 @@ describe.skipIf(nats === null)('a shell sends what its core released only while 
 
 describe.skipIf(nats === null)(`spec mode over NATS: every process of the primary host paused (SIGSTOP) for ${PAUSE_MS} ms mid-transfer`, () => {
   it('fails over once, the deposed host sends nothing after the new primary began (the auditor finds nothing), and the stream is exact', { timeout: RUN_TIMEOUT_MS + 30_000 }, async () => {
-    const config = runConfigSchema.parse({
-      mode: 'spec',
-      vmId: 'paused-host',
-      seed: 1,
-      durationS: 8,
-      guest: { memoryBytes: 16 * 1024 * 1024 },
-      epochMs: 25,
-      link: { bandwidthBitsPerSec: 100e6, rttMs: 2 },
-      workload: { kind: 'bulk', totalBytes: 0 },
-    });
+    const config = faultRunConfig('paused-host');
     const violations: Violation[] = [];
     const timers: NodeJS.Timeout[] = [];
     let paused = 0;
