@@ -5,6 +5,7 @@ import { hostsConfigSchema } from './hosts-config.js';
 import { MAX_GUEST_MEMORY_BYTES, PAGE_BYTES } from '../memory/paged-memory.js';
 import { PAGE_RECORD_HEADER_MAX_BYTES } from '../checkpoint/page-chunks.js';
 import { MAX_HANDOVER_CHUNKS } from '../checkpoint/chunks.js';
+import { BITS_PER_BYTE } from '../units.js';
 
 /** Room for a checkpoint chunk's other fields and the message's headers, beside its data. */
 export const CHUNK_ENVELOPE_BYTES = 4096;
@@ -164,4 +165,4 @@ export type RunConfig = z.infer<typeof runConfigSchema>;
 /** A repeated request for a checkpoint's parts is answered at most once per this gap (RepeatGate): half the barrier repeat interval, µs. */
 export const partRepeatGapUs = (config: RunConfig): number => (config.bus.resendMs * 1_000) / 2;
 /** The replication link's rate, bytes per second. */
-export const replicationBytesPerSec = (config: RunConfig): number => config.replicationLink.bandwidthBitsPerSec / 8;
+export const replicationBytesPerSec = (config: RunConfig): number => config.replicationLink.bandwidthBitsPerSec / BITS_PER_BYTE;

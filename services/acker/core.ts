@@ -44,7 +44,7 @@ export interface AckerOptions {
   readonly handoverRetryMaxUs: number;
   /** A repeated EpochEnd sends this epoch's part again at most once per this gap (RepeatGate: half the checkpointer's repeat interval). */
   readonly partRepeatGapUs: number;
-  /** The replication link's rate, bytes/s: nor sooner than twice the time it takes to carry the part (RepeatGate; 0: no link time). */
+  /** The replication link's rate, bytes/s: a repeat is answered no sooner than twice the time it takes to carry the part (RepeatGate; 0: no link time). */
   readonly replicationBytesPerSec: number;
   /** Per connection, the epochs whose end and guest header are kept while they wait for a commit (UNCOMMITTED_EPOCHS_SLACK beyond those in flight). */
   readonly uncommittedEpochsMax: number;

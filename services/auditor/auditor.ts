@@ -62,6 +62,10 @@ export interface AuditorStats {
    * otherwise.
    */
   permitVerdictsDeferred: number;
+  /** Of those, releases a permit that came later covered: it reached the services before the auditor, by more than its reorder window. */
+  permitsLate: number;
+  /** Holes between a host's permits taken as covered, at MAX_PERMIT_SPANS spans (PermitSpans). */
+  permitHolesBridged: number;
   /**
    * Output of an older term that arrived after a newer term's first output
    * but was released before it, by the publishers' clocks
@@ -70,10 +74,6 @@ export interface AuditorStats {
    * other rules at its release time.
    */
   olderTermOutputArrivedLate: number;
-  /** Of those, releases a permit that came later covered: it reached the services before the auditor, by more than its reorder window. */
-  permitsLate: number;
-  /** Holes between a host's permits taken as covered, at MAX_PERMIT_SPANS spans (PermitSpans). */
-  permitHolesBridged: number;
   /** First commits after a gap, taken as committed without the acknowledgement it may have missed. */
   commitsTrusted: number;
   /**

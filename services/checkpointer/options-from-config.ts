@@ -1,9 +1,9 @@
 import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { maxChunksPerSource } from '../../lib/checkpoint/chunks.js';
 import { seedEpochs } from '../../lib/checkpoint/seed.js';
-import { isSpeculative, type RunConfig } from '../../lib/config/run-config.js';
+import { isSpeculative, replicationBytesPerSec, type RunConfig } from '../../lib/config/run-config.js';
 import { topologyOf } from '../../lib/topology/index.js';
-import { BITS_PER_BYTE, msToUs } from '../../lib/units.js';
+import { msToUs } from '../../lib/units.js';
 import type { CheckpointerOptions } from './core.js';
 
 /** Cap of the backed-off acknowledgement timeout: a lost chunk or ack costs at most this once the bus is clean. */
@@ -28,7 +28,7 @@ export function checkpointerOptionsFromConfig(config: RunConfig, host: string): 
     speculative: isSpeculative(config.mode),
     // An acknowledgement normally comes one transfer and one round trip after the checkpoint is staged.
     ackTimeoutUs: msToUs(config.epochMs) + msToUs(config.replicationLink.rttMs) + msToUs(config.bus.ackSlackMs),
-    replicationBytesPerSec: config.replicationLink.bandwidthBitsPerSec / BITS_PER_BYTE,
+    replicationBytesPerSec: replicationBytesPerSec(config),
     replicationRttUs: Math.ceil(msToUs(config.replicationLink.rttMs)),
     maxAckTimeoutUs: CHECKPOINT_ACK_TIMEOUT_MAX_US,
     resendUs: msToUs(config.bus.resendMs),

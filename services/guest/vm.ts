@@ -44,7 +44,7 @@ export interface GuestReplication {
   readonly recordDigests: boolean;
   /** A repeated barrier sends this epoch's parts again at most once per this gap (RepeatGate; the EpochEnd always goes). */
   readonly partRepeatGapUs: number;
-  /** The replication link's rate, bytes/s: nor sooner than twice the time it takes to carry the parts (RepeatGate; 0: no link time). */
+  /** The replication link's rate, bytes/s: a repeat is answered no sooner than twice the time it takes to carry the parts (RepeatGate; 0: no link time). */
   readonly replicationBytesPerSec: number;
 }
 
