@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { num } from '../cli/run-options.js';
 import { vmConfigs } from '../cli/commands/service.js';
 import { renderSvg } from '../cli/experiment/plot.js';
+import { prepareOutputFolder } from '../cli/validate.js';
+import { ConfigError } from '../lib/errors.js';
 import { Fleet } from '../cli/launcher/fleet.js';
 import { LAYOUTS, plannedProcesses, type Layout } from '../cli/launcher/plan.js';
 import { ReportCollector } from '../cli/launcher/reports.js';
@@ -153,6 +155,15 @@ const everyTenth = (series: RssSeries) => Object.fromEntries([...series].map(([k
 const log = (line: string) => process.stderr.write(`soak: ${line}\n`);
 
 async function main(): Promise<number> {
+  // Made and checked before the run: a folder that cannot be written would otherwise lose ten minutes of results.
+  let outDir: string;
+  try {
+    outDir = prepareOutputFolder('--out', flags.out);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`soak: ${err.message}\n`);
+    return 2;
+  }
   const server = await RestartableNatsServer.start();
   const nc = await connectNats({ servers: server.url, name: 'specula-soak', maxReconnectAttempts: -1, reconnectTimeWaitMs: 200 });
   const config: RunConfig = withNatsTiming(
@@ -337,9 +348,8 @@ async function main(): Promise<number> {
       heapUsedMiBPerProcess: everyTenth(sampler.heap),
       samples: sampler.samples,
     };
-    mkdirSync(flags.out, { recursive: true });
-    writeFileSync(join(flags.out, 'soak.json'), JSON.stringify(result, null, 2) + '\n');
-    writeFileSync(join(flags.out, 'soak.svg'), await renderSvg(soakSpec(sampler.samples, events, `soak: ${flags.vms} VMs (spec, ${flags.rateMbps} Mbit/s each), ${kills.length} host kills, ${server.restarts} NATS restarts`)));
+    writeFileSync(join(outDir, 'soak.json'), JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(join(outDir, 'soak.svg'), await renderSvg(soakSpec(sampler.samples, events, `soak: ${flags.vms} VMs (spec, ${flags.rateMbps} Mbit/s each), ${kills.length} host kills, ${server.restarts} NATS restarts`)));
     const failed = Object.entries(checks).filter(([, ok]) => ok === false).map(([name]) => name);
     process.stdout.write(`${JSON.stringify({ checks, kills: kills.map((k) => ({ atS: Math.round(k.atS), host: k.host, recoveredAfterS: k.recoveredAfterS })), natsRestarts: server.restarts, streams: streams.filter((s) => !s.verified).length === 0 ? 'all exact' : streams, rssWorstSlopeMiBPerMin: Number(worstSlope.toFixed(3)) })}\n`);
     if (failed.length > 0) log(`FAILED: ${failed.join(', ')}`);

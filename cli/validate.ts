@@ -1,5 +1,5 @@
 import { accessSync, closeSync, constants as fsConstants, lstatSync, mkdirSync, openSync, statSync, Stats, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, parse, resolve, sep } from 'node:path';
 import { ConfigError, OutputFileError } from '../lib/errors.js';
 import { MAX_SEED, runConfigSchema, vmIdSchema, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
 import { FLAG_FOR_PATH } from './run-options.js';
@@ -23,7 +23,7 @@ export function validateRunConfig(input: RunConfigInput): RunConfig {
   throw new ConfigError([...new Set(problems)].join('; '));
 }
 
-const ERRNO_REASONS: Readonly<Record<string, string>> = { ENOENT: 'it does not exist', EACCES: 'permission denied', EPERM: 'permission denied', ENOTDIR: 'a part of the path is a file', EROFS: 'a read-only file system' };
+const ERRNO_REASONS: Readonly<Record<string, string>> = { ENOENT: 'it does not exist', EACCES: 'permission denied', EPERM: 'permission denied', ENOTDIR: 'a part of the path is a file', EROFS: 'a read-only file system', EEXIST: 'it exists and is no folder' };
 const reason = (cause: unknown): string => {
   const code = cause instanceof Error && 'code' in cause ? String((cause as NodeJS.ErrnoException).code) : null;
   return code === null ? String(cause) : (ERRNO_REASONS[code] ?? code);
@@ -101,11 +101,32 @@ function lstatOrCause(path: string): Stats | unknown {
   }
 }
 
+/**
+ * Creates an absolute folder and its missing parents, one at a time. Node's
+ * own `recursive` never returns for a path under /proc (it takes the ENOENT
+ * of a folder no one may make there for a parent still to make, and tries
+ * again); here each level is tried once, so the error is that level's.
+ */
+export function makeFolders(folder: string): void {
+  const { root } = parse(folder);
+  let path = root;
+  for (const part of folder.slice(root.length).split(sep).filter((p) => p !== '')) {
+    path = path === root ? `${root}${part}` : `${path}${sep}${part}`;
+    try {
+      mkdirSync(path);
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw cause;
+    }
+  }
+  // A file where the folder should be: the EEXIST passed over above said nothing of what exists.
+  if (!statSync(folder).isDirectory()) throw Object.assign(new Error(`${folder} exists and is no folder`), { code: 'EEXIST' });
+}
+
 /** Creates the output folder named by `flag` (and its parents) before any work, and checks it can be written; its absolute path. */
 export function prepareOutputFolder(flag: string, path: string): string {
   const folder = resolve(path);
   try {
-    mkdirSync(folder, { recursive: true });
+    makeFolders(folder);
     accessSync(folder, fsConstants.W_OK);
   } catch (cause) {
     throw new ConfigError(`${flag} ${path}: cannot be created or written (${reason(cause)})`);

@@ -1,8 +1,8 @@
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkOutputFile, writeOutputFile } from '../../../cli/validate.js';
+import { checkOutputFile, makeFolders, prepareOutputFolder, writeOutputFile } from '../../../cli/validate.js';
 import { ConfigError, OutputFileError } from '../../../lib/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'specula-output-file-'));
@@ -51,5 +51,27 @@ describe('writeOutputFile: a failed write after the work', () => {
     const file = join(dir, 'written.json');
     writeOutputFile('--out', file, '{"ok":true}');
     expect(readFileSync(file, 'utf8')).toBe('{"ok":true}');
+  });
+});
+
+describe('makeFolders and prepareOutputFolder: the output folder, made before the work', () => {
+  it('makes the missing levels, and takes a folder that is there', () => {
+    const deep = join(dir, 'made', 'a', 'b');
+    makeFolders(deep);
+    expect(statSync(deep).isDirectory()).toBe(true);
+    makeFolders(deep);
+    expect(prepareOutputFolder('--out', join(dir, 'made', 'c'))).toBe(join(dir, 'made', 'c'));
+  });
+
+  it('refuses a file where the folder or one of its parents should be, naming the flag', () => {
+    const aFile = join(dir, 'plain-file');
+    writeFileSync(aFile, '');
+    expect(() => prepareOutputFolder('--out', aFile)).toThrow(`--out ${aFile}: cannot be created or written (it exists and is no folder)`);
+    expect(() => prepareOutputFolder('--out', join(aFile, 'x'))).toThrow(/--out .*a part of the path is a file/);
+  });
+
+  // Node's own recursive mkdir never returns for this path (Node 20).
+  it.skipIf(!existsSync('/proc/self'))('refuses a folder under /proc at once, where no folder can be made', () => {
+    expect(() => prepareOutputFolder('--out', '/proc/specula-x')).toThrow(ConfigError);
   });
 });
