@@ -1,5 +1,5 @@
 import { accessSync, closeSync, constants as fsConstants, lstatSync, mkdirSync, openSync, statSync, Stats, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, parse, resolve, sep } from 'node:path';
+import { dirname, join, parse, resolve, sep } from 'node:path';
 import { ConfigError, OutputFileError } from '../lib/errors.js';
 import { MAX_SEED, runConfigSchema, vmIdSchema, type RunConfig, type RunConfigInput } from '../lib/config/run-config.js';
 import { FLAG_FOR_PATH } from './run-options.js';
@@ -111,7 +111,7 @@ export function makeFolders(folder: string): void {
   const { root } = parse(folder);
   let path = root;
   for (const part of folder.slice(root.length).split(sep).filter((p) => p !== '')) {
-    path = path === root ? `${root}${part}` : `${path}${sep}${part}`;
+    path = join(path, part);
     try {
       mkdirSync(path);
     } catch (cause) {
