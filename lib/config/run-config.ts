@@ -58,7 +58,7 @@ export const busConfigSchema = z.strictObject({
   resendMs: z.number().positive().max(1_000).default(2).describe('Interval of repeated pause barriers, resumes and commits (a lost one costs at most this), ms.'),
   ackSlackMs: z.number().min(0).max(10_000).default(5).describe('Slack of the checkpoint acknowledgement timeout beyond an epoch, the replication round trip and twice the transfer time, ms.'),
   handoverRetryMs: z.number().positive().max(10_000).default(2).describe('First wait of a promoted acker for the speculative buffer before it asks again (doubling up to handoverRetryMaxMs), ms.'),
-  handoverRetryMaxMs: z.number().positive().max(60_000).default(500).describe('Longest wait of a promoted acker between two requests for the speculative buffer (at least handoverRetryMs; the guest answers at most twice as often), ms. Each answer is the whole buffer: a machine that takes seconds to carry it must not be asked for it again every half second.'),
+  handoverRetryMaxMs: z.number().positive().max(60_000).default(500).describe('Longest wait of a promoted acker between two requests for the speculative buffer (at least handoverRetryMs, or the config is refused; the guest answers at most twice as often), ms. Each answer is the whole buffer: a machine that takes seconds to carry it must not be asked for it again every half second.'),
 });
 
 export const guestConfigSchema = z.strictObject({
@@ -150,6 +150,10 @@ export const runConfigSchema = z
     // A join is repeated once a heartbeat until taken: a bound shorter than a silence would give up backups that only beat late.
     if (f.joinStallMs < 2 * f.missCount * f.heartbeatIntervalMs) {
       ctx.addIssue({ code: 'custom', path: ['failover', 'joinStallMs'], message: `must be at least 2 × failover.missCount × failover.heartbeatIntervalMs (${2 * f.missCount * f.heartbeatIntervalMs} ms): a join stalls only after its backup could have been found silent` });
+    }
+    // The handover's waits double from the first up to the longest: a longest below the first has no meaning.
+    if (c.bus.handoverRetryMaxMs < c.bus.handoverRetryMs) {
+      ctx.addIssue({ code: 'custom', path: ['bus', 'handoverRetryMaxMs'], message: `must be at least bus.handoverRetryMs (${c.bus.handoverRetryMs} ms): the waits double from the first up to the longest` });
     }
     for (const key of ['sndBufBytes', 'rcvBufBytes'] as const) {
       if (c.tcp[key] < c.tcp.mssBytes) ctx.addIssue({ code: 'custom', path: ['tcp', key], message: `must hold at least one segment of tcp.mssBytes (${c.tcp.mssBytes} B)` });

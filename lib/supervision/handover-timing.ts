@@ -1,3 +1,5 @@
+import { assert } from '../assert.js';
+
 /**
  * Pacing of the speculative-buffer handover at a promotion (docs/failover.md).
  * The acker asks its guest for the backup's buffer and asks again, with a
@@ -7,9 +9,10 @@
  * answer, a duplicate, a hostile publisher).
  */
 
-/** The acker's longest wait between two requests, µs: never shorter than its first. */
+/** The acker's longest wait between two requests, µs: never shorter than its first (the config schema refuses one that is). */
 export function handoverRetryMaxUs(bus: { readonly handoverRetryMs: number; readonly handoverRetryMaxMs: number }): number {
-  return Math.max(bus.handoverRetryMs, bus.handoverRetryMaxMs) * 1_000;
+  assert(bus.handoverRetryMaxMs >= bus.handoverRetryMs, () => `a longest handover wait of ${bus.handoverRetryMaxMs} ms below the first, ${bus.handoverRetryMs} ms`);
+  return bus.handoverRetryMaxMs * 1_000;
 }
 
 /**

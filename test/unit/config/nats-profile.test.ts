@@ -33,8 +33,10 @@ describe('the handover waits', () => {
       expect(ackerOptionsFromConfig(config, config.hosts.backup).handoverRetryMaxUs).toBe(maxMs * 1_000);
       expect(guestOptionsFromConfig(config, config.hosts.backup).supervision!.handoverAnswerIntervalUs).toEqual({ firstUs: config.bus.handoverRetryMs * 1_000, maxUs: (maxMs * 1_000) / 2 });
     }
-    // A longest wait shorter than the first is taken as the first.
-    const short = runConfigSchema.parse({ mode: 'spec', bus: { handoverRetryMs: 30, handoverRetryMaxMs: 10 } });
-    expect(ackerOptionsFromConfig(short, short.hosts.backup).handoverRetryMaxUs).toBe(30_000);
+    // A longest wait shorter than the first is refused, at the field that is wrong.
+    const short = runConfigSchema.safeParse({ mode: 'spec', bus: { handoverRetryMs: 30, handoverRetryMaxMs: 10 } });
+    expect(short.success).toBe(false);
+    expect(short.error?.issues.map((i) => i.path.join('.'))).toEqual(['bus.handoverRetryMaxMs']);
+    expect(runConfigSchema.safeParse({ mode: 'spec', bus: { handoverRetryMs: 30, handoverRetryMaxMs: 30 } }).success).toBe(true);
   });
 });
