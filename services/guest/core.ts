@@ -35,6 +35,8 @@ export interface GuestSupervision {
   readonly specBufferBytes: number;
   /** Epochs a backup buffers ahead of the next one to apply. */
   readonly maxPendingEpochs: number;
+  /** Bytes of chunk data a backup buffers in all those epochs (StandbyOptions.stagedBytesMax). */
+  readonly stagedBytesMax: number;
   /** Time to start the guest from the backup image at a promotion (loading memory into a VM). */
   readonly restoreUs: number;
   /** Speculative modes: a promotion hands the backup's speculative buffer to the acker. */
@@ -272,7 +274,7 @@ export class GuestCore implements Core {
       case 'backup':
         // A new assignment as backup is a new join (or the first one): a new image from the start or a base epoch.
         this.#drop(out);
-        this.#standby = new StandbyImage({ vmId: this.options.vm.vmId, ckptAckSubject: sup.ckptAckSubject, term: a.term, memoryBytes: this.options.vm.memoryBytes, specBufferBytes: sup.specBufferBytes, maxPendingEpochs: sup.maxPendingEpochs, recordDigests: this.options.vm.replication?.recordDigests ?? false, host: sup.host, joining: a.joining, joinSeq: a.joinSeq, traceEpochs: this.options.vm.tracing?.epochs ?? false, ...(this.options.vm.tracing ? { sampler: this.options.vm.tracing.sampler } : {}) });
+        this.#standby = new StandbyImage({ vmId: this.options.vm.vmId, ckptAckSubject: sup.ckptAckSubject, term: a.term, memoryBytes: this.options.vm.memoryBytes, specBufferBytes: sup.specBufferBytes, maxPendingEpochs: sup.maxPendingEpochs, stagedBytesMax: sup.stagedBytesMax, recordDigests: this.options.vm.replication?.recordDigests ?? false, host: sup.host, joining: a.joining, joinSeq: a.joinSeq, traceEpochs: this.options.vm.tracing?.epochs ?? false, ...(this.options.vm.tracing ? { sampler: this.options.vm.tracing.sampler } : {}) });
         this.#history.standbys.add(this.#standby);
         this.subscriptions = [...this.#idleSubscriptions, sup.ckptDataSubject];
         return;

@@ -3,6 +3,7 @@ import { statusIntervalMs } from '../../lib/config/failover-config.js';
 import { handoverAnswerIntervalMaxUs, handoverRetryMaxUs } from '../../lib/supervision/handover-timing.js';
 import { isReplicated, isSpeculative, partRepeatGapUs, replicationBytesPerSec, type RunConfig } from '../../lib/config/run-config.js';
 import { seedPagesPerEpoch } from '../../lib/checkpoint/seed.js';
+import { stagedBytesMax } from '../../lib/checkpoint/staging-bound.js';
 import type { ServiceExtras } from '../../lib/planted-bugs.js';
 import { Rng } from '../../lib/rng.js';
 import { RACC_MIN_RTO_US } from '../../lib/tcp/congestion/racc.js';
@@ -66,6 +67,7 @@ export function guestOptionsFromConfig(config: RunConfig, host: string | null, e
       ckptAckSubject: s.ckptAck,
       specBufferBytes: config.buffers.specBufferBytes,
       maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1,
+      stagedBytesMax: stagedBytesMax({ maxPendingEpochs: config.checkpoint.maxInflightEpochs + 1, memoryBytes: config.guest.memoryBytes, connections: connectionWorkloads(config.workload).length, specBufferBytes: config.buffers.specBufferBytes, chunkBytes: config.checkpoint.chunkBytes }),
       restoreUs: msToUs(f.restoreFixedMs) + Math.ceil((config.guest.memoryBytes * US_PER_S) / f.restoreBytesPerSec),
       handoverSpec: isSpeculative(config.mode),
       handoverAnswerIntervalUs: { firstUs: msToUs(config.bus.handoverRetryMs), maxUs: handoverAnswerIntervalMaxUs(handoverRetryMaxUs(config.bus)) },

@@ -12,6 +12,7 @@ import type { Effect } from '../../lib/runtime/types.js';
 import { ViewQueue } from '../../lib/checkpoint/view-queue.js';
 import { decodeSpecDeltas, encodeSpecDeltaChunks, type AckerConnectionState, type SpecDelta } from '../../lib/checkpoint/spec-delta.js';
 import { DecodeError } from '../../lib/errors.js';
+import { PendingEpochs, type StageResult } from './pending-epochs.js';
 
 export interface StandbyOptions {
   readonly vmId: string;
@@ -23,6 +24,8 @@ export interface StandbyOptions {
   readonly specBufferBytes: number;
   /** Epochs buffered ahead of the next one to apply; beyond it chunks are dropped (the primary resends). */
   readonly maxPendingEpochs: number;
+  /** Bytes of chunk data staged in all pending epochs, at most (`stagedBytesMax`): at the bound later epochs make room for earlier ones, or the chunk is dropped. */
+  readonly stagedBytesMax: number;
   /** A simulator hook for tests that prove the backup's copy equal: one digest kept per epoch, for the whole run (a bounded simulated run; never set over NATS). */
   readonly recordDigests: boolean;
   /** The host this backup runs on; its acknowledgements name it. */
@@ -59,6 +62,10 @@ export interface BackupStats {
   dropped: number;
   /** Chunks from an older term (a fenced primary), dropped. */
   staleTermDrops: number;
+  /** Staged chunks and manifests of later epochs dropped to make room for an earlier epoch's at the byte bound (stagedBytesMax): the primary resends them. */
+  stagingEvictedChunks: number;
+  /** Chunks and manifests refused at the byte bound with no later epoch left to make room: the primary resends them. */
+  stagingFullDrops: number;
   /** The base epoch this backup started from (0: it started with its guest). */
   baseEpoch: number;
   /** The epoch whose checkpoint completed the image (0: complete from the start). */
@@ -104,13 +111,6 @@ export interface SpecReplica {
   connection: AckerConnectionState;
 }
 
-interface Pending {
-  readonly chunks: Map<string, CheckpointChunk>;
-  manifest: CheckpointChunk | null;
-  /** When its first part arrived: the apply span starts there. */
-  readonly firstAtUs: number;
-}
-
 /** A primary stream a backup image follows, as its manifests name it. */
 interface FollowedStream {
   /** The checkpointer process that sends it (PrimaryOptions.incarnation). */
@@ -130,7 +130,7 @@ interface FollowedStream {
  * speculative buffer, from which a promotion runs the guest.
  */
 export class StandbyImage {
-  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, chunksStaged: 0, hashMismatches: 0, duplicates: 0, chunksRestaged: 0, dropped: 0, staleTermDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0, malformedChunks: 0, earlierJoinBases: 0, foreignStreamManifests: 0 };
+  readonly stats: BackupStats = { appliedEpoch: 0, chunksReceived: 0, chunksStaged: 0, hashMismatches: 0, duplicates: 0, chunksRestaged: 0, dropped: 0, staleTermDrops: 0, stagingEvictedChunks: 0, stagingFullDrops: 0, baseEpoch: 0, syncedEpoch: 0, incompleteNacks: 0, undecodableEpochs: 0, baseNeededNacks: 0, malformedChunks: 0, earlierJoinBases: 0, foreignStreamManifests: 0 };
   readonly image: PagedMemory;
   stateBlob: Uint8Array = new Uint8Array(0);
   /** Per connection id, as of the last applied epoch: the speculative buffer rebuilt from the deltas ([startSeq, endSeq)) and the acker's connection state. */
@@ -139,7 +139,7 @@ export class StandbyImage {
   readonly awaitingSynAck = new Map<number, AckerConnectionState>();
   readonly digests = new Map<number, BackupDigest>();
   #digest: PageDigest | null;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending: PendingEpochs;
   /** Pages not yet received since the base epoch (1 = missing); null once the image is complete. */
   #missingPages: Uint8Array | null = null;
   #missingCount = 0;
@@ -154,6 +154,7 @@ export class StandbyImage {
   constructor(readonly options: StandbyOptions) {
     this.term = options.term;
     this.#maxChunksPerSource = maxChunksPerSource(options.memoryBytes);
+    this.#pending = new PendingEpochs(options.maxPendingEpochs, options.stagedBytesMax);
     this.image = new PagedMemory(options.memoryBytes);
     this.#digest = options.recordDigests ? new PageDigest(this.image) : null;
     this.#awaitingBase = options.joining ?? false;
@@ -245,25 +246,15 @@ export class StandbyImage {
       this.stats.dropped++;
       return out;
     }
-    let pending = this.#pending.get(chunk.epoch);
-    if (pending === undefined) {
-      pending = { chunks: new Map(), manifest: null, firstAtUs: nowUs };
-      this.#pending.set(chunk.epoch, pending);
-      assert(this.#pending.size <= this.options.maxPendingEpochs, () => `${this.#pending.size} pending epochs, bound ${this.options.maxPendingEpochs}`);
-    }
     // Chunks and manifest may come in any order; a second manifest is the primary asking again.
-    const askedAgain = chunk.source === ChunkSource.MANIFEST && pending.manifest !== null;
-    const key = `${chunk.source}/${chunk.index}`;
-    const held = chunk.source === ChunkSource.MANIFEST ? askedAgain : pending.chunks.has(key);
+    const askedAgain = chunk.source === ChunkSource.MANIFEST && (this.#pending.get(chunk.epoch)?.manifest ?? null) !== null;
+    const staged = this.#stage(chunk, nowUs);
+    if (!staged.staged) return out;
     if (chunk.source === ChunkSource.MANIFEST) {
       // An image from the VM's creation follows the first stream whose manifest holds (a joined one its base's, above).
       assert(this.#stream !== null || (!this.#awaitingBase && this.stats.baseEpoch === 0), () => `a manifest staged for epoch ${chunk.epoch} after base ${this.stats.baseEpoch} with no stream followed`);
       this.#stream ??= { incarnation: chunk.primaryIncarnation, agentIncarnation: chunk.primaryAgentIncarnation, joinSeq: 0 };
-      pending.manifest = chunk;
     }
-    else pending.chunks.set(key, chunk);
-    if (held) this.stats.chunksRestaged++;
-    else this.stats.chunksStaged++;
     this.#applyReady(out, nowUs);
     if (askedAgain) this.#nackIfIncomplete(chunk.epoch, out);
     return out;
@@ -275,21 +266,27 @@ export class StandbyImage {
       this.stats.hashMismatches++; // the manifest check NACKs the epoch later
       return;
     }
-    let pending = this.#pending.get(chunk.epoch);
-    if (pending === undefined) {
-      if (this.#pending.size >= this.options.maxPendingEpochs) {
-        this.stats.dropped++;
-        return;
-      }
-      pending = { chunks: new Map(), manifest: null, firstAtUs: nowUs };
-      this.#pending.set(chunk.epoch, pending);
+    if (this.#pending.get(chunk.epoch) === undefined && this.#pending.size >= this.options.maxPendingEpochs) {
+      this.stats.dropped++;
+      return;
     }
-    if (chunk.source !== ChunkSource.MANIFEST) {
-      const key = `${chunk.source}/${chunk.index}`;
-      if (pending.chunks.has(key)) this.stats.chunksRestaged++;
-      else this.stats.chunksStaged++;
-      pending.chunks.set(key, chunk);
+    if (chunk.source !== ChunkSource.MANIFEST) this.#stage(chunk, nowUs);
+  }
+
+  /** Stages a verified part of an epoch within the window, opening the epoch if need be; counts what it did. */
+  #stage(chunk: CheckpointChunk, nowUs: number): StageResult {
+    if (this.#pending.get(chunk.epoch) === undefined) this.#pending.open(chunk.epoch, nowUs);
+    const result = this.#pending.stage(chunk.epoch, chunk);
+    if (!result.staged) {
+      this.stats.stagingFullDrops++;
+      const pending = this.#pending.get(chunk.epoch)!;
+      if (pending.chunks.size === 0 && pending.manifest === null) this.#pending.delete(chunk.epoch);
+      return result;
     }
+    this.stats.stagingEvictedChunks += result.evictedChunks;
+    if (result.replaced) this.stats.chunksRestaged++;
+    else this.stats.chunksStaged++;
+    return result;
   }
 
   /** The base epoch's manifest arrived: the image starts empty, epochs before it never apply here, and it follows the base's stream. */
@@ -300,11 +297,11 @@ export class StandbyImage {
     this.#stream = { incarnation: manifest.primaryIncarnation, agentIncarnation: manifest.primaryAgentIncarnation, joinSeq: manifest.joinSeq };
     this.stats.baseEpoch = epoch;
     this.stats.appliedEpoch = epoch - 1;
-    for (const [e, pending] of [...this.#pending]) {
+    for (const e of this.#pending.epochs()) {
       if (e < epoch) this.#pending.delete(e);
       // Staged before the base, an epoch past the window it opens would sit beside that window's epochs (twice the bound): the primary resends it.
       else if (e > this.stats.appliedEpoch + this.options.maxPendingEpochs) {
-        this.stats.dropped += pending.chunks.size;
+        this.stats.dropped += this.#pending.get(e)!.chunks.size;
         this.#pending.delete(e);
       }
     }

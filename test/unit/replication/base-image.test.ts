@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeManifest } from '../../../lib/checkpoint/chunks.js';
+import { stagedBytesMax } from '../../../lib/checkpoint/staging-bound.js';
 import { bytesEqual } from '../../../lib/checkpoint/hash.js';
 import type { CheckpointAck, CheckpointChunk } from '../../../lib/codec/messages.js';
 import { subjects } from '../../../lib/codec/subjects.js';
@@ -16,7 +17,7 @@ const MEMORY_BYTES = PAGES * PAGE_BYTES;
 /** The term of the primary that ships the checkpoints. */
 const TERM = 1;
 
-const standby = (overrides: Partial<StandbyOptions> = {}) => new StandbyImage({ vmId: VM, ckptAckSubject: s.ckptAck, term: TERM, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: 'host-c', ...overrides });
+const standby = (overrides: Partial<StandbyOptions> = {}) => new StandbyImage({ vmId: VM, ckptAckSubject: s.ckptAck, term: TERM, memoryBytes: MEMORY_BYTES, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, stagedBytesMax: stagedBytesMax({ maxPendingEpochs: 4, memoryBytes: MEMORY_BYTES, connections: 1, specBufferBytes: 64 * 1024, chunkBytes: 64 * 1024 }), recordDigests: false, host: 'host-c', ...overrides });
 const joiningBackup = () => standby({ joining: true });
 
 /** The checkpoint of `epoch` as the primary ships it: the guest's chunks and a manifest (flagged on the base epoch, naming its join). */

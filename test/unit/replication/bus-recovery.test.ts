@@ -478,7 +478,7 @@ describe('primary checkpointer: repeats and timeouts', () => {
 
 describe('standby image: asked again', () => {
   it('NACKs a repeated manifest while a chunk is missing, keeps what it has, and applies once the gap is filled', () => {
-    const b = new StandbyImage({ vmId: VM, ckptAckSubject: s.ckptAck, term: 1, memoryBytes: 64 * 1024, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, recordDigests: false, host: 'host-b' });
+    const b = new StandbyImage({ vmId: VM, ckptAckSubject: s.ckptAck, term: 1, memoryBytes: 64 * 1024, specBufferBytes: 64 * 1024, maxPendingEpochs: 4, stagedBytesMax: 1024 * 1024, recordDigests: false, host: 'host-b' });
     const header = { vmId: VM, term: 1, epoch: 1 };
     const chunks = makeChunks(header, ChunkSource.STATE, { pieces: [new Uint8Array(8).fill(1), new Uint8Array(8).fill(2), new Uint8Array(4).fill(3)] });
     const manifest = makeManifest(header, chunks);

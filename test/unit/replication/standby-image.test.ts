@@ -17,6 +17,7 @@ import { StandbyImage, type StandbyOptions } from '../../../services/guest/stand
 import { activate, assignment } from '../support/supervision.js';
 import { message, sentOn, streamBytes, timersSet, VM } from './support.js';
 import { joinRun, runLength } from '../../../lib/checkpoint/byte-run.js';
+import { stagedBytesMax } from '../../../lib/checkpoint/staging-bound.js';
 
 const v = subjects(VM);
 const HOST = 'host-b';
@@ -29,7 +30,7 @@ const CHUNK_BYTES = PAGE_BYTES + 64;
 const SPEC_BUFFER_BYTES = 64 * 1024;
 
 const standby = (overrides: Partial<StandbyOptions> = {}) =>
-  new StandbyImage({ vmId: VM, ckptAckSubject: v.ckptAck, term: TERM, memoryBytes: MEMORY_BYTES, specBufferBytes: SPEC_BUFFER_BYTES, maxPendingEpochs: 4, recordDigests: false, host: HOST, ...overrides });
+  new StandbyImage({ vmId: VM, ckptAckSubject: v.ckptAck, term: TERM, memoryBytes: MEMORY_BYTES, specBufferBytes: SPEC_BUFFER_BYTES, maxPendingEpochs: 4, stagedBytesMax: stagedBytesMax({ maxPendingEpochs: 4, memoryBytes: MEMORY_BYTES, connections: 1, specBufferBytes: SPEC_BUFFER_BYTES, chunkBytes: CHUNK_BYTES }), recordDigests: false, host: HOST, ...overrides });
 
 /** The primary side: guest memory, the shadow of the backup's copy (for page deltas), and its checkpoints. */
 class Primary {
