@@ -127,6 +127,11 @@ export class GuestCore implements Core {
     return this.#history.standbys.entries.reduce((n, image) => n + image.stats.chunksStaged, 0);
   }
 
+  /** Staged parts its backup images dropped at their byte bound, over every image it held (reported). */
+  get stagingDrops(): number {
+    return this.#history.standbys.entries.reduce((n, image) => n + image.stats.stagingEvictedChunks + image.stats.stagingFullDrops, 0);
+  }
+
   /** At most ROLE_HISTORY_ENTRIES of each; older ones summed into the first. */
   get history(): { readonly vms: readonly VmTotals[]; readonly standbys: readonly StandbyTotals[] } {
     return { vms: this.#history.vms.entries, standbys: this.#history.standbys.entries };

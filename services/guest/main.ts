@@ -34,6 +34,8 @@ export function guestReport(guest: GuestCore): Record<string, unknown> {
     appliedEpoch: standby?.stats.appliedEpoch ?? null,
     synced: standby?.synced ?? null,
     chunksStaged: guest.chunksStaged,
+    stagedBytes: standby?.stagedBytes ?? null,
+    stagingDrops: guest.stagingDrops,
     staleAssignments: guest.staleAssignments,
     foreignAssignments: guest.foreignAssignments,
     ...guest.stats,

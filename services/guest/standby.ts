@@ -179,6 +179,11 @@ export class StandbyImage {
     return this.#pending.size;
   }
 
+  /** Bytes of chunk data staged in the pending epochs now (at most options.stagedBytesMax). */
+  get stagedBytes(): number {
+    return this.#pending.bytes;
+  }
+
   /** Pages of the base image still to arrive. */
   get missingPages(): number {
     return this.#missingCount;

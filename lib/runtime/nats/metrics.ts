@@ -60,6 +60,8 @@ const READINGS: readonly Reading[] = [
   { name: 'specula_pause_seconds', help: 'Time the guest spent paused for its checkpoints', unit: 's', kind: 'counter', read: (r) => (num(r.stats.pausedUsTotal) === null ? null : num(r.stats.pausedUsTotal)! / 1e6) },
   { name: 'specula_held_bytes', help: 'Output the netbuffer holds now', unit: 'By', kind: 'gauge', read: (r) => num(r.stats.heldBytes) },
   { name: 'specula_spec_buffer_bytes', help: 'Bytes in the acker\'s speculative buffer now', unit: 'By', kind: 'gauge', read: (r) => num(r.stats.specBufferBytes) },
+  { name: 'specula_backup_staged_bytes', help: 'Checkpoint bytes a backup holds in epochs it has not applied yet', unit: 'By', kind: 'gauge', read: (r) => num(r.stats.stagedBytes) },
+  { name: 'specula_backup_staging_drops', help: 'Checkpoint parts a backup dropped at its bound on staged bytes (the primary resends them)', unit: '', kind: 'counter', read: (r) => num(r.stats.stagingDrops) },
   { name: 'specula_goodput_bits_per_second', help: 'Goodput the client received over its transfer', unit: 'bit/s', kind: 'gauge', read: (r) => num(r.stats.goodputBitsPerSec) },
   { name: 'specula_retransmits', help: 'TCP retransmissions (the guest\'s, or the acker\'s wire side)', unit: '', kind: 'counter', read: (r) => num(r.stats.retransmits) },
   { name: 'specula_stale_term_rejections', help: 'Messages of an older or another term dropped', unit: '', kind: 'counter', read: (r) => sumOf(r.stats, 'staleTermDrops') },

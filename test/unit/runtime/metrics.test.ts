@@ -38,6 +38,15 @@ describe('service metrics for Prometheus', () => {
     expect(value(await scrape(), 'specula_checkpoints_total')).toBe(13);
   });
 
+  it("export a backup's staged bytes and its drops at their bound, and nothing where the guest holds no backup image", async () => {
+    const backup = await serve(() => [{ vmId: 'vm1', epochMs: 25, stats: { stagedBytes: 262_144, stagingDrops: 3 }, shell }]);
+    const text = await backup();
+    expect(value(text, 'specula_backup_staged_bytes')).toBe(262_144);
+    expect(value(text, 'specula_backup_staging_drops_total')).toBe(3);
+    const primary = await serve(() => [{ vmId: 'vm1', epochMs: 25, stats: { stagedBytes: null, stagingDrops: 0 }, shell }]);
+    expect(await primary()).not.toContain('specula_backup_staged_bytes{');
+  });
+
   it("sum what a process's emulated links dropped at their bound, and export nothing for a process without links", async () => {
     const link = (overflowDrops: number) => ({ accepted: 10, delivered: 10, hopDrops: 0, overflowDrops, overflowByteDrops: 0, maxPending: 1, maxPendingBytes: 1 });
     const linked = await serve(() => [{ vmId: 'vm1', epochMs: 25, stats: {}, shell, links: { 'specula.vm1.ckpt.ack': link(2), 'specula.vm1.wire.in': link(3) } }]);
