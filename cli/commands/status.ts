@@ -42,6 +42,8 @@ export interface HostStatus {
   /** Held by the netbuffer / in the speculative buffer, now. */
   readonly heldBytes: number | null;
   readonly specBytes: number | null;
+  /** A backup's: checkpoint bytes it holds in epochs not applied yet (its replication backlog). */
+  readonly stagedBytes: number | null;
   /** Bytes per second leaving this host for the client, over the last reports. */
   readonly goodputBitsPerSec: number | null;
   /** CPU time the host's service processes spent per second of wall time over their last two reports, % of one core (null: fewer than two reports). */
@@ -165,7 +167,7 @@ export class StatusBoard {
             return typeof value === 'number' ? value : null;
           };
           const rates = [this.#rate(vmId, hb.host, 'acker'), this.#rate(vmId, hb.host, 'netbuffer')].filter((r): r is number => r !== null);
-          return { host: hb.host, role: hb.role, term: hb.term, epoch: hb.epoch, synced: hb.synced, heldBytes: stat('netbuffer', 'heldBytes'), specBytes: stat('acker', 'specBufferBytes'), goodputBitsPerSec: rates.length === 0 ? null : rates.reduce((a, b) => a + b, 0), cpuPercent: this.#cpuPercent(vmId, hb.host) };
+          return { host: hb.host, role: hb.role, term: hb.term, epoch: hb.epoch, synced: hb.synced, heldBytes: stat('netbuffer', 'heldBytes'), specBytes: stat('acker', 'specBufferBytes'), stagedBytes: stat('guest', 'stagedBytes'), goodputBitsPerSec: rates.length === 0 ? null : rates.reduce((a, b) => a + b, 0), cpuPercent: this.#cpuPercent(vmId, hb.host) };
         });
       return { vmId, failover: v === undefined ? null : { state: v.state, term: v.term, primaryHost: v.primaryHost, backupHost: v.backupHost, recovering: v.recovering }, hosts };
     });
@@ -189,18 +191,18 @@ const mbps = (bits: number | null): string => (bits === null ? '-' : (bits / 1e6
 export function renderStatus(vms: readonly VmStatus[], unreadable = 0): string {
   const footer = unreadable > 0 ? `\n${unreadable} messages on the bus did not decode and were skipped` : '';
   if (vms.length === 0) return 'no VM reports on this bus yet' + footer;
-  const table = new Table({ head: ['vm', 'failover', 'host', 'role', 'term', 'epoch', 'synced', 'goodput Mbit/s', 'held B', 'spec B', 'CPU %'] });
+  const table = new Table({ head: ['vm', 'failover', 'host', 'role', 'term', 'epoch', 'synced', 'goodput Mbit/s', 'held B', 'spec B', 'staged B', 'CPU %'] });
   for (const vm of vms) {
     const f = vm.failover === null ? '-' : vm.failover.recovering ? `learning the roles (term ${vm.failover.term})` : `${vm.failover.state} (term ${vm.failover.term})`;
-    for (const h of vm.hosts) table.push([vm.vmId, f, h.host, h.role, h.term, h.epoch, h.synced ? 'yes' : 'no', mbps(h.goodputBitsPerSec), h.heldBytes ?? '-', h.specBytes ?? '-', h.cpuPercent === null ? '-' : h.cpuPercent.toFixed(0)]);
+    for (const h of vm.hosts) table.push([vm.vmId, f, h.host, h.role, h.term, h.epoch, h.synced ? 'yes' : 'no', mbps(h.goodputBitsPerSec), h.heldBytes ?? '-', h.specBytes ?? '-', h.stagedBytes ?? '-', h.cpuPercent === null ? '-' : h.cpuPercent.toFixed(0)]);
   }
   return table.toString() + footer;
 }
 
-/** `specula status`: live, from the bus: for each VM, each host's role, term, epoch, goodput, held and speculative bytes, and its services' CPU. */
+/** `specula status`: live, from the bus: for each VM, each host's role, term, epoch, goodput, held, speculative and (a backup's) staged bytes, and its services' CPU. */
 export function statusCommand(): Command {
   return new Command('status')
-    .description('show, live from the bus, each VM: role per host, term, last committed epoch, goodput, held bytes, speculative bytes and the CPU its services use')
+    .description('show, live from the bus, each VM: role per host, term, last committed epoch, goodput, held bytes, speculative bytes, a backup\'s staged bytes and the CPU its services use')
     .addOption(new Option('--nats-url <url>', 'NATS server(s)').env('NATS_URL').default(DEFAULT_NATS_URL))
     .option('--vm <id>', 'one VM only (default: every VM on the bus)')
     .option('--once', 'print once, after --wait-ms of listening, and exit', false)

@@ -15,15 +15,19 @@ describe('specula status: what the bus says of each VM', () => {
     board.report(report('host-b', 'acker', 1_000_000, { clientAckSeq: 1_000_000, specBufferBytes: 4096 }));
     board.report(report('host-b', 'acker', 2_000_000, { clientAckSeq: 13_500_000, specBufferBytes: 8192 }));
     board.report(report('host-b', 'netbuffer', 2_000_000, { heldBytes: 0 }));
+    board.report(report('host-a', 'guest', 2_000_000, { stagedBytes: 524_288 }));
     const [vm] = board.vms();
     expect(vm!.failover).toEqual({ state: 'unprotected', term: 2, primaryHost: 'host-b', backupHost: '', recovering: false });
     expect(vm!.hosts.map((h) => h.host)).toEqual(['host-a', 'host-b']);
     // 12.5 MB in one second.
-    expect(vm!.hosts[1]).toEqual({ host: 'host-b', role: 'primary', term: 2, epoch: 40, synced: true, heldBytes: 0, specBytes: 8192, goodputBitsPerSec: 100e6, cpuPercent: null });
+    expect(vm!.hosts[1]).toEqual({ host: 'host-b', role: 'primary', term: 2, epoch: 40, synced: true, heldBytes: 0, specBytes: 8192, stagedBytes: null, goodputBitsPerSec: 100e6, cpuPercent: null });
+    expect(vm!.hosts[0]!.stagedBytes).toBe(524_288);
     expect(vm!.hosts[0]!.goodputBitsPerSec).toBeNull();
     const table = renderStatus(board.vms());
     expect(table).toContain('unprotected (term 2)');
     expect(table).toContain('100.0');
+    expect(table).toContain('staged B');
+    expect(table).toContain('524288');
   });
 
   it('says the failover service is still learning the roles, from its view or from its report, rather than show a state it has not acted on', () => {
