@@ -99,11 +99,6 @@ export class PendingEpochs {
     return { staged: true, replaced: held !== undefined && held !== null, evictedChunks };
   }
 
-  /** Whether the chunk's (source, index) is staged for its epoch. */
-  holds(chunk: CheckpointChunk): boolean {
-    return this.#epochs.get(chunk.epoch)?.chunks.has(chunkKey(chunk)) ?? false;
-  }
-
   delete(epoch: number): void {
     const pending = this.#epochs.get(epoch);
     if (pending === undefined) return;
