@@ -1005,10 +1005,27 @@ export class FailoverCore implements Core {
    * reached the new process, which then sends the VM it made anew under the join's name (vopr seed 38646).
    */
   #imageAtRestart(takenBefore: number): RestartImage {
-    if (this.#backupHoldsImage) return 'left';
+    if (this.#backupHoldsImage) return this.#backupFollowsAnotherStream() ? 'none' : 'left';
     const change = this.#primaryJoinChange;
     const joinTaken = change !== null && change.joinSeq === this.#backupJoinSeq && takenBefore >= change.seq;
     return this.state === 'reprotecting' && joinTaken ? 'untold' : 'none';
+  }
+
+  /**
+   * Whether the backup's heartbeats name the stream of another agent than
+   * the one whose renewals wrote the primary's lease: its image is of the VM
+   * the primary's restarted host made anew, not the VM's. The backup's host
+   * rebooted while this service was restarting, came back as the backup it
+   * was created as, and took that stream from its start (vopr seed 3515:
+   * taken for the VM's backup at the primary's restart, it was promoted at
+   * byte 0 behind 236 kB that had left). A backup that follows no stream
+   * yet says nothing.
+   */
+  #backupFollowsAnotherStream(): boolean {
+    const lease = this.#leaseRecord;
+    const backup = this.#backup === null ? undefined : this.#lastRole.get(this.#backup);
+    if (lease === null || lease.holderIncarnation === undefined || backup === undefined || backup.followedAgentIncarnation === 0) return false;
+    return lease.primaryHost === this.#primary && backup.term === lease.term && backup.followedAgentIncarnation !== lease.holderIncarnation;
   }
 
   /** The current primary was heard started over, leaving `image` elsewhere (#primaryStartedOver). */
@@ -1191,6 +1208,13 @@ export class FailoverCore implements Core {
       // holds since, it copied from the VM that host created anew, behind the output that left.
       this.stats.silencesWithoutImage++;
       out.push({ kind: 'log', level: 'error', event: 'failover.no_image_to_promote', fields: { primary: this.#primary, backup } });
+      return;
+    }
+    if (this.#backupFollowsAnotherStream()) {
+      // Its image is of the VM the primary's restarted host made anew, behind the output that left (vopr seed 3515,
+      // where only the lease store's outage kept this service, just restarted, from promoting it at once).
+      this.stats.silencesWithoutImage++;
+      out.push({ kind: 'log', level: 'error', event: 'failover.backup_of_another_stream', fields: { primary: this.#primary, backup, followed: this.#lastRole.get(backup!)?.followedAgentIncarnation ?? null, leaseWriter: this.#leaseRecord?.holderIncarnation ?? null } });
       return;
     }
     const b = backup === null ? undefined : this.#lastRole.get(backup);

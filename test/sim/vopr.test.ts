@@ -50,6 +50,15 @@ describe('vopr: seeded faults, then safety and liveness', () => {
     }
   });
 
+  it('passes the seed where a backup that rebooted unheard took the VM its restarted primary made anew, and promotes no one', () => {
+    // 3515: the primary's host crashed and came back (its agent another process, deposed from the lease), the backup's
+    // host rebooted and followed the VM made anew, both while the failover service was cut off and restarting; when
+    // the primary's host crashed again, that backup was promoted at byte 0 behind 236 kB that had left.
+    const o = runVoprSeed(3515);
+    expect(o.faults.map((f) => f.kind)).toEqual(expect.arrayContaining(['reboot-backup', 'restart-failover', 'revive']));
+    expect({ ok: o.ok, invariant: o.invariant, message: o.message, vmLost: o.vmLost, failovers: o.failovers }).toEqual({ ok: true, invariant: null, message: null, vmLost: true, failovers: 0 });
+  });
+
   it('replays a seed bit for bit', () => {
     const a = runVoprSeed(1094);
     const b = runVoprSeed(1094);

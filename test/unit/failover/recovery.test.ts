@@ -311,6 +311,32 @@ describe('FailoverCore after a restart (a lease that shows the VM ran)', () => {
     }
   });
 
+  it("promotes no backup whose image follows another agent than the lease's writer: its host rebooted unheard and took the VM the primary's restarted host made anew (vopr seed 3515)", () => {
+    const anew = FIRST_INCARNATION + 50_000;
+    // Restarted while the primary's host came back (its agent another process, the VM made anew) and the backup's host
+    // rebooted: both unheard. Only the backup is heard while this service learns the roles, synced, past the lease's
+    // epoch, following the new agent's stream.
+    const recover = (followed: number) => {
+      const d = new FailoverDriver();
+      d.handle({ kind: 'start' }, 100_000);
+      d.answer({ outcome: 'ok', record: { ...primaryRecord(100_000), backupHost: BACKUP, committedEpoch: COMMITTED, holderIncarnation: FIRST_INCARNATION }, revision: 7 });
+      for (let t = 100_000 + INTERVAL_US / 2; t < 100_000 + RECOVERY_US; t += INTERVAL_US) d.handle(heartbeatInput(BACKUP, 'backup', 1, COMMITTED + 10, true, NONE_TAKEN, anew, 0, followed), t);
+      return { d, recovered: d.fire(RECOVERED) };
+    };
+    const takeOvers = (effects: Effect[]) => leaseOps(effects).filter((e) => e.op.type === 'cas' && e.op.record.primaryHost === BACKUP);
+    // The primary unheard: its silence finds a backup of another stream, and nothing is promoted.
+    const other = recover(anew);
+    expect(takeOvers(other.recovered)).toEqual([]);
+    expect(other.recovered).toContainEqual(expect.objectContaining({ kind: 'log', event: 'failover.backup_of_another_stream' }));
+    expect(other.d.core.stats.silencesWithoutImage).toBeGreaterThan(0);
+    // Heard later from its new process, the primary is taken for restarted with no image left.
+    other.d.handle(heartbeatInput(PRIMARY, 'primary', 1, 3, true, NONE_TAKEN, anew), other.d.nowUs + 1_000);
+    expect(other.d.core.stats.restartsWithoutImage).toBe(1);
+    expect(takeOvers(other.d.fire(silentTimer(PRIMARY)))).toEqual([]);
+    // The same backup following the lease writer's stream holds the VM: the take-over goes ahead.
+    expect(takeOvers(recover(FIRST_INCARNATION).recovered).length).toBeGreaterThan(0);
+  });
+
   it("waits for the lease's backup, unheard while it learns the roles, when the holder's host started over: the VM is that backup's or lost (vopr seed 60)", () => {
     const recover = (backupHeard: boolean) => {
       const d = new FailoverDriver();
