@@ -1210,14 +1210,14 @@ export class FailoverCore implements Core {
       out.push({ kind: 'log', level: 'error', event: 'failover.no_image_to_promote', fields: { primary: this.#primary, backup } });
       return;
     }
+    const b = backup === null ? undefined : this.#lastRole.get(backup);
     if (this.#backupFollowsAnotherStream()) {
       // Its image is of the VM the primary's restarted host made anew, behind the output that left (vopr seed 3515,
       // where only the lease store's outage kept this service, just restarted, from promoting it at once).
       this.stats.silencesWithoutImage++;
-      out.push({ kind: 'log', level: 'error', event: 'failover.backup_of_another_stream', fields: { primary: this.#primary, backup, followed: this.#lastRole.get(backup!)?.followedAgentIncarnation ?? null, leaseWriter: this.#leaseRecord?.holderIncarnation ?? null } });
+      out.push({ kind: 'log', level: 'error', event: 'failover.backup_of_another_stream', fields: { primary: this.#primary, backup, followed: b?.followedAgentIncarnation ?? null, leaseWriter: this.#leaseRecord?.holderIncarnation ?? null } });
       return;
     }
-    const b = backup === null ? undefined : this.#lastRole.get(backup);
     const committed = this.#committedEpoch(this.#lastRole.get(this.#primary));
     if (backup !== null && b !== undefined && isCreationImage(b, committed)) {
       this.stats.backupsBehind++;

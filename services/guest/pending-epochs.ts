@@ -62,20 +62,19 @@ export class PendingEpochs {
     return [...this.#epochs.keys()];
   }
 
-  /** An epoch with nothing staged yet; the caller keeps within maxEpochs. */
-  open(epoch: number, nowUs: number): Pending {
-    assert(!this.#epochs.has(epoch), () => `epoch ${epoch} opened twice`);
-    assert(this.#epochs.size < this.maxEpochs, () => `epoch ${epoch} opened beside ${this.#epochs.size} pending, bound ${this.maxEpochs}`);
-    const pending: MutablePending = { chunks: new Map(), manifest: null, firstAtUs: nowUs, bytes: 0 };
-    this.#epochs.set(epoch, pending);
-    return pending;
-  }
-
-  /** Stages a chunk or the manifest of an open epoch; a part held already is replaced. */
-  stage(epoch: number, chunk: CheckpointChunk): StageResult {
-    const pending = this.#epochs.get(epoch);
-    assert(pending !== undefined, () => `a part staged for epoch ${epoch}, which is not open`);
-    assert(chunk.epoch === epoch, () => `a part of epoch ${chunk.epoch} staged for epoch ${epoch}`);
+  /**
+   * Stages a chunk or the manifest of its epoch, opening the epoch at `nowUs`
+   * if it has none staged (the caller keeps within maxEpochs); a part held
+   * already is replaced. A refused part leaves no empty epoch behind.
+   */
+  stage(chunk: CheckpointChunk, nowUs: number): StageResult {
+    const epoch = chunk.epoch;
+    let pending = this.#epochs.get(epoch);
+    if (pending === undefined) {
+      assert(this.#epochs.size < this.maxEpochs, () => `epoch ${epoch} opened beside ${this.#epochs.size} pending, bound ${this.maxEpochs}`);
+      pending = { chunks: new Map(), manifest: null, firstAtUs: nowUs, bytes: 0 };
+      this.#epochs.set(epoch, pending);
+    }
     const manifest = chunk.source === ChunkSource.MANIFEST;
     const key = manifest ? '' : chunkKey(chunk);
     const held = manifest ? pending.manifest : pending.chunks.get(key);
@@ -89,7 +88,10 @@ export class PendingEpochs {
         evictedChunks += dropped.chunks.size + (dropped.manifest === null ? 0 : 1);
         this.delete(e);
       }
-      if (this.#bytes + growthBytes > this.bytesMax) return { staged: false };
+      if (this.#bytes + growthBytes > this.bytesMax) {
+        if (pending.chunks.size === 0 && pending.manifest === null) this.#epochs.delete(epoch);
+        return { staged: false };
+      }
     }
     if (manifest) pending.manifest = chunk;
     else pending.chunks.set(key, chunk);

@@ -278,14 +278,11 @@ export class StandbyImage {
     if (chunk.source !== ChunkSource.MANIFEST) this.#stage(chunk, nowUs);
   }
 
-  /** Stages a verified part of an epoch within the window, opening the epoch if need be; counts what it did. */
+  /** Stages a verified part of an epoch within the window; counts what it did. */
   #stage(chunk: CheckpointChunk, nowUs: number): StageResult {
-    if (this.#pending.get(chunk.epoch) === undefined) this.#pending.open(chunk.epoch, nowUs);
-    const result = this.#pending.stage(chunk.epoch, chunk);
+    const result = this.#pending.stage(chunk, nowUs);
     if (!result.staged) {
       this.stats.stagingFullDrops++;
-      const pending = this.#pending.get(chunk.epoch)!;
-      if (pending.chunks.size === 0 && pending.manifest === null) this.#pending.delete(chunk.epoch);
       return result;
     }
     this.stats.stagingEvictedChunks += result.evictedChunks;
